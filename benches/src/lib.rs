@@ -1,0 +1,1 @@
+//! Host benchmarks of the AttoNet kernels live in `benches/kernels.rs`.

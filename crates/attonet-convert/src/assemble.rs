@@ -1,0 +1,239 @@
+//! Assembly: packs every table into one aligned weight blob and turns the
+//! program plus its memory plan into the runtime's [`Step`] list, the form
+//! both the host runner and the generated firmware code execute.
+
+use attonet_runtime::ops::Shape;
+use attonet_runtime::plan::{
+    AddStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io, Model,
+    PointwisePairStep, PoolStep, Slot, SoftmaxStep, Step, Table,
+};
+
+use crate::error::{ConvertError, Result};
+use crate::planner::{self, MemoryPlan};
+use crate::program::{ConvData, LayerOp, Program, ValueId};
+
+/// A model ready to run or to write out: program, memory plan, blob, steps.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    /// The lowered program (for reports).
+    pub program: Program,
+    /// Its memory plan.
+    pub memory: MemoryPlan,
+    /// The weight blob, as 32-bit words so it is 4-byte aligned in memory.
+    blob_words: Vec<u32>,
+    /// Length of the blob in bytes (a multiple of 4).
+    pub blob_len: usize,
+    /// The runtime steps, in order.
+    pub steps: Vec<Step>,
+    /// For each step, the index of the program layer it runs.
+    pub step_layers: Vec<usize>,
+    input_dims: Vec<u16>,
+    output_dims: Vec<u16>,
+}
+
+struct BlobWriter {
+    bytes: Vec<u8>,
+}
+
+impl BlobWriter {
+    fn pad(&mut self) {
+        while self.bytes.len() % 4 != 0 {
+            self.bytes.push(0);
+        }
+    }
+
+    fn i8s(&mut self, data: &[i8]) -> Table {
+        self.pad();
+        let offset = self.bytes.len() as u32;
+        self.bytes.extend(data.iter().map(|&v| v as u8));
+        Table {
+            offset,
+            len: data.len() as u32,
+        }
+    }
+
+    fn i32s(&mut self, data: &[i32]) -> Table {
+        self.pad();
+        let offset = self.bytes.len() as u32;
+        for v in data {
+            self.bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        Table {
+            offset,
+            len: data.len() as u32,
+        }
+    }
+
+    fn conv(&mut self, d: &ConvData) -> ConvTables {
+        ConvTables {
+            filter: self.i8s(&d.filter),
+            bias: self.i32s(&d.bias),
+            multiplier: self.i32s(&d.multiplier),
+            shift: self.i32s(&d.shift),
+        }
+    }
+}
+
+fn dims_u16(dims: &[usize]) -> Vec<u16> {
+    dims.iter().map(|&d| d.min(u16::MAX as usize) as u16).collect()
+}
+
+/// Plans memory for `program` and assembles it.
+pub fn assemble(program: Program) -> Result<Assembled> {
+    let memory = planner::plan(&program);
+    let slot = |v: ValueId| Slot {
+        offset: memory.offsets[v],
+        shape: program.values[v].shape,
+    };
+    let mut blob = BlobWriter { bytes: Vec::new() };
+    let mut steps = Vec::new();
+    let mut step_layers = Vec::new();
+    for (i, layer) in program.layers.iter().enumerate() {
+        let input = slot(layer.inputs[0]);
+        let output = slot(layer.output);
+        let step = match &layer.op {
+            LayerOp::Conv { params, data } => Step::Conv(ConvStep {
+                params: *params,
+                input,
+                output,
+                tables: blob.conv(data),
+            }),
+            LayerOp::Depthwise { params, data } => Step::Depthwise(DepthwiseStep {
+                params: *params,
+                input,
+                output,
+                tables: blob.conv(data),
+            }),
+            LayerOp::PointwisePair {
+                first,
+                first_data,
+                second,
+                second_data,
+                mid_c,
+            } => Step::PointwisePair(PointwisePairStep {
+                first: *first,
+                first_tables: blob.conv(first_data),
+                second: *second,
+                second_tables: blob.conv(second_data),
+                input,
+                mid_c: *mid_c,
+                scratch: memory.scratch[i].ok_or_else(|| {
+                    ConvertError::Graph(format!("layer {i}: pointwise pair without scratch"))
+                })?,
+                output,
+            }),
+            LayerOp::Add(params) => Step::Add(AddStep {
+                params: *params,
+                input1: input,
+                input2: slot(layer.inputs[1]),
+                output,
+            }),
+            LayerOp::AveragePool(params) => Step::AveragePool(PoolStep {
+                params: *params,
+                input,
+                output,
+            }),
+            LayerOp::MaxPool(params) => Step::MaxPool(PoolStep {
+                params: *params,
+                input,
+                output,
+            }),
+            LayerOp::FullyConnected { params, data } => {
+                Step::FullyConnected(FullyConnectedStep {
+                    params: *params,
+                    input,
+                    output,
+                    tables: blob.conv(data),
+                })
+            }
+            LayerOp::Softmax(params) => Step::Softmax(SoftmaxStep {
+                params: *params,
+                input,
+                output,
+            }),
+            LayerOp::Reshape => {
+                if input.offset == output.offset {
+                    continue; // the planner let the output share the input's bytes
+                }
+                Step::Copy(CopyStep { input, output })
+            }
+        };
+        steps.push(step);
+        step_layers.push(i);
+    }
+    blob.pad();
+    let blob_len = blob.bytes.len();
+    if blob_len > u32::MAX as usize {
+        return Err(ConvertError::Graph(format!("weights of {blob_len} bytes exceed 4 GiB")));
+    }
+    let blob_words = blob
+        .bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let input_dims = dims_u16(&program.values[program.input].dims);
+    let output_dims = dims_u16(&program.values[program.output].dims);
+    let assembled = Assembled {
+        program,
+        memory,
+        blob_words,
+        blob_len,
+        steps,
+        step_layers,
+        input_dims,
+        output_dims,
+    };
+    assembled
+        .model()
+        .validate()
+        .map_err(|e| ConvertError::Graph(format!("internal error, the assembled plan is invalid: {e}")))?;
+    Ok(assembled)
+}
+
+impl Assembled {
+    /// The weight blob's bytes (little-endian tables, 4-byte aligned).
+    pub fn blob(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u32, u8>(&self.blob_words)[..self.blob_len]
+    }
+
+    /// The runtime model over this assembly's memory: the host runner runs
+    /// exactly what the firmware runs.
+    pub fn model(&self) -> Model<'_> {
+        let p = &self.program;
+        Model {
+            name: &p.name,
+            blob: self.blob(),
+            steps: &self.steps,
+            arena_bytes: self.memory.arena_bytes,
+            input: self.io(p.input, &self.input_dims),
+            output: self.io(p.output, &self.output_dims),
+        }
+    }
+
+    fn io<'s>(&'s self, v: ValueId, dims: &'s [u16]) -> Io<'s> {
+        let value = &self.program.values[v];
+        Io {
+            slot: Slot {
+                offset: self.memory.offsets[v],
+                shape: value.shape,
+            },
+            dims,
+            scale: value.scale,
+            zero_point: value.zero_point,
+        }
+    }
+
+    /// Bytes the model puts in flash: the blob, the step descriptors and the
+    /// small model header (name and I/O dimensions).
+    pub fn flash_bytes(&self) -> usize {
+        self.blob_len
+            + self.steps.len() * core::mem::size_of::<Step>()
+            + 2 * (self.input_dims.len() + self.output_dims.len())
+            + self.program.name.len()
+    }
+
+    /// The input's shape as the kernels see it.
+    pub fn input_shape(&self) -> Shape {
+        self.program.values[self.program.input].shape
+    }
+}

@@ -1,0 +1,3 @@
+//! Front ends: one per model format, each producing an [`ir::Graph`](crate::ir::Graph).
+
+pub mod tflite;

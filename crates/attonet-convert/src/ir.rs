@@ -1,0 +1,239 @@
+//! The graph every front end produces: TFLite's vocabulary (NHWC, TFLite op
+//! semantics), independent of the file format it came from.
+
+/// Index of a tensor in [`Graph::tensors`].
+pub type TensorId = usize;
+
+/// Element type of a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    /// 32-bit float.
+    F32,
+    /// 16-bit float.
+    F16,
+    /// Signed 8-bit integer.
+    I8,
+    /// Unsigned 8-bit integer.
+    U8,
+    /// Signed 16-bit integer.
+    I16,
+    /// Signed 32-bit integer.
+    I32,
+    /// Signed 64-bit integer.
+    I64,
+    /// Boolean.
+    Bool,
+    /// Anything else, by the source format's own type code.
+    Other(i32),
+}
+
+impl DType {
+    /// Size of one element in bytes (0 when unknown).
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F16 | DType::I16 => 2,
+            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::I64 => 8,
+            DType::Other(_) => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DType::F32 => write!(f, "float32"),
+            DType::F16 => write!(f, "float16"),
+            DType::I8 => write!(f, "int8"),
+            DType::U8 => write!(f, "uint8"),
+            DType::I16 => write!(f, "int16"),
+            DType::I32 => write!(f, "int32"),
+            DType::I64 => write!(f, "int64"),
+            DType::Bool => write!(f, "bool"),
+            DType::Other(code) => write!(f, "type code {code}"),
+        }
+    }
+}
+
+/// Affine quantization: `real = scale * (q - zero_point)`, per tensor (one
+/// entry) or per channel along `axis`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantization {
+    /// Scales, one per tensor or per channel.
+    pub scales: Vec<f32>,
+    /// Zero points, as many as scales.
+    pub zero_points: Vec<i64>,
+    /// The quantized dimension for per-channel quantization.
+    pub axis: usize,
+}
+
+/// A tensor: activations have no data, constants (weights, biases, shapes) do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// The tensor's name in the source model.
+    pub name: String,
+    /// Dimensions (TFLite order: NHWC for images, `[out, in]` for FC weights).
+    pub shape: Vec<usize>,
+    /// Element type.
+    pub dtype: DType,
+    /// Quantization, if any.
+    pub quant: Option<Quantization>,
+    /// Constant contents, little-endian, `shape.product() * dtype.size()` bytes.
+    pub data: Option<Vec<u8>>,
+}
+
+impl Tensor {
+    /// Number of elements.
+    pub fn elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Padding scheme of a sliding-window op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// Output size `ceil(in / stride)`, padding split with the smaller half on top/left.
+    Same,
+    /// No padding.
+    Valid,
+}
+
+/// A fused activation function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// None.
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `clamp(x, -1, 1)`.
+    ReluN1To1,
+    /// `clamp(x, 0, 6)`.
+    Relu6,
+}
+
+/// An operator, with its options, in TFLite semantics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpKind {
+    /// CONV_2D: inputs `[input, filter OHWI, bias?]` (groups = in_c / filter in_c).
+    Conv2d {
+        /// Padding scheme.
+        padding: Padding,
+        /// Vertical stride.
+        stride_h: usize,
+        /// Horizontal stride.
+        stride_w: usize,
+        /// Vertical dilation.
+        dilation_h: usize,
+        /// Horizontal dilation.
+        dilation_w: usize,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// DEPTHWISE_CONV_2D: inputs `[input, filter 1HW(C*m), bias?]`.
+    DepthwiseConv2d {
+        /// Padding scheme.
+        padding: Padding,
+        /// Vertical stride.
+        stride_h: usize,
+        /// Horizontal stride.
+        stride_w: usize,
+        /// Vertical dilation.
+        dilation_h: usize,
+        /// Horizontal dilation.
+        dilation_w: usize,
+        /// Channel multiplier.
+        depth_multiplier: usize,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// ADD of two tensors of equal shape.
+    Add {
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// AVERAGE_POOL_2D.
+    AveragePool2d {
+        /// Padding scheme.
+        padding: Padding,
+        /// Vertical stride.
+        stride_h: usize,
+        /// Horizontal stride.
+        stride_w: usize,
+        /// Window height.
+        filter_h: usize,
+        /// Window width.
+        filter_w: usize,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// MAX_POOL_2D.
+    MaxPool2d {
+        /// Padding scheme.
+        padding: Padding,
+        /// Vertical stride.
+        stride_h: usize,
+        /// Horizontal stride.
+        stride_w: usize,
+        /// Window height.
+        filter_h: usize,
+        /// Window width.
+        filter_w: usize,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// FULLY_CONNECTED: inputs `[input, weights [out, in], bias?]`.
+    FullyConnected {
+        /// Fused activation.
+        activation: Activation,
+        /// Whether the output keeps the input's leading dimensions.
+        keep_num_dims: bool,
+    },
+    /// SOFTMAX over the innermost dimension.
+    Softmax {
+        /// Inverse temperature.
+        beta: f32,
+    },
+    /// RESHAPE (the new shape is the output tensor's shape).
+    Reshape,
+}
+
+impl OpKind {
+    /// The operator's TFLite name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OpKind::Conv2d { .. } => "CONV_2D",
+            OpKind::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
+            OpKind::Add { .. } => "ADD",
+            OpKind::AveragePool2d { .. } => "AVERAGE_POOL_2D",
+            OpKind::MaxPool2d { .. } => "MAX_POOL_2D",
+            OpKind::FullyConnected { .. } => "FULLY_CONNECTED",
+            OpKind::Softmax { .. } => "SOFTMAX",
+            OpKind::Reshape => "RESHAPE",
+        }
+    }
+}
+
+/// An operator node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    /// What it computes.
+    pub kind: OpKind,
+    /// Input tensors; `None` for an omitted optional input (e.g. no bias).
+    pub inputs: Vec<Option<TensorId>>,
+    /// Output tensors.
+    pub outputs: Vec<TensorId>,
+}
+
+/// A model graph: tensors, operators in execution order, inputs and outputs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Graph {
+    /// All tensors.
+    pub tensors: Vec<Tensor>,
+    /// Operators in execution order (an op's index here is the index errors name).
+    pub ops: Vec<Op>,
+    /// Graph inputs.
+    pub inputs: Vec<TensorId>,
+    /// Graph outputs.
+    pub outputs: Vec<TensorId>,
+}

@@ -1,0 +1,741 @@
+//! Lowering: checks an int8 [`Graph`] and turns each operator into a runtime
+//! kernel with its tables and integer requantization parameters, computed as
+//! TensorFlow Lite Micro computes them when it prepares the model.
+
+use std::collections::HashMap;
+
+use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::depthwise::DepthwiseParams;
+use attonet_runtime::ops::fully_connected::FullyConnectedParams;
+use attonet_runtime::ops::pool::PoolParams;
+use attonet_runtime::ops::softmax::SoftmaxParams;
+use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
+use attonet_runtime::quant::Clamp;
+
+use crate::error::{ConvertError, Result};
+use crate::ir::{Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId};
+use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
+use crate::requantize::{
+    activation_range, quantize_multiplier, quantize_multiplier_smaller_than_one, softmax_scaling,
+};
+
+/// Lowers a graph in TFLite int8 semantics into a [`Program`].
+pub fn lower(graph: &Graph, name: &str) -> Result<Program> {
+    if graph.inputs.len() != 1 || graph.outputs.len() != 1 {
+        return Err(ConvertError::Graph(format!(
+            "the model has {} inputs and {} outputs; exactly one of each is supported",
+            graph.inputs.len(),
+            graph.outputs.len()
+        )));
+    }
+    if graph.ops.is_empty() {
+        return Err(ConvertError::Graph("the model has no operators".into()));
+    }
+    let mut l = Lowering {
+        graph,
+        values: Vec::new(),
+        by_tensor: HashMap::new(),
+    };
+    let input = l.value_of_graph_input(graph.inputs[0])?;
+    let mut layers = Vec::new();
+    for (index, op) in graph.ops.iter().enumerate() {
+        layers.push(l.lower_op(index, op)?);
+    }
+    let output = *l.by_tensor.get(&graph.outputs[0]).ok_or_else(|| {
+        ConvertError::Graph(format!(
+            "the model output '{}' is not produced by any operator",
+            l.tensor_name(graph.outputs[0])
+        ))
+    })?;
+    Ok(Program {
+        name: name.to_string(),
+        values: l.values,
+        layers,
+        input,
+        output,
+    })
+}
+
+struct Lowering<'g> {
+    graph: &'g Graph,
+    values: Vec<Value>,
+    by_tensor: HashMap<TensorId, ValueId>,
+}
+
+/// Context for errors about one operator.
+struct At<'a> {
+    index: usize,
+    op: &'a str,
+}
+
+impl At<'_> {
+    fn invalid(&self, message: impl Into<String>) -> ConvertError {
+        ConvertError::Invalid {
+            index: self.index,
+            op: self.op.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn unsupported(&self, detail: impl Into<String>) -> ConvertError {
+        ConvertError::UnsupportedOp {
+            index: self.index,
+            name: self.op.to_string(),
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+fn u8_param(at: &At<'_>, what: &str, v: usize) -> Result<u8> {
+    if v == 0 {
+        return Err(at.invalid(format!("{what} is 0")));
+    }
+    u8::try_from(v).map_err(|_| at.unsupported(format!("{what} {v} is larger than 255")))
+}
+
+fn u16_dim(at: &At<'_>, what: &str, v: usize) -> Result<u16> {
+    u16::try_from(v).map_err(|_| at.unsupported(format!("{what} {v} is larger than 65535")))
+}
+
+/// TFLite's `ComputeOutSize`.
+fn out_size(padding: Padding, input: usize, filter: usize, stride: usize, dilation: usize) -> usize {
+    let effective = (filter - 1) * dilation + 1;
+    match padding {
+        Padding::Same => input.div_ceil(stride),
+        Padding::Valid => (input + stride).saturating_sub(effective) / stride,
+    }
+}
+
+/// TFLite's `ComputePadding` (top or left).
+fn pad_before(stride: usize, dilation: usize, input: usize, filter: usize, output: usize) -> usize {
+    let effective = (filter - 1) * dilation + 1;
+    let total = (output.saturating_sub(1) * stride + effective) as i64 - input as i64;
+    (total / 2).max(0) as usize
+}
+
+impl<'g> Lowering<'g> {
+    fn tensor(&self, at: &At<'_>, id: TensorId) -> Result<&'g Tensor> {
+        self.graph
+            .tensors
+            .get(id)
+            .ok_or_else(|| at.invalid(format!("tensor index {id} is out of range")))
+    }
+
+    fn tensor_name(&self, id: TensorId) -> String {
+        self.graph
+            .tensors
+            .get(id)
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| format!("#{id}"))
+    }
+
+    fn input_id(&self, at: &At<'_>, op: &Op, i: usize, what: &str) -> Result<TensorId> {
+        op.inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| at.invalid(format!("missing {what} (input {i})")))
+    }
+
+    fn output_id(&self, at: &At<'_>, op: &Op) -> Result<TensorId> {
+        match op.outputs.as_slice() {
+            [one] => Ok(*one),
+            other => Err(at.invalid(format!("has {} outputs, expected 1", other.len()))),
+        }
+    }
+
+    fn require_type(&self, at: &At<'_>, t: &Tensor, want: DType) -> Result<()> {
+        if t.dtype == want {
+            Ok(())
+        } else {
+            Err(ConvertError::TensorType {
+                index: at.index,
+                op: at.op.to_string(),
+                tensor: t.name.clone(),
+                found: t.dtype.to_string(),
+                expected: want.to_string(),
+            })
+        }
+    }
+
+    /// Per-tensor scale and zero point of an activation.
+    fn per_tensor(&self, at: &At<'_>, t: &Tensor) -> Result<(f32, i32)> {
+        let q = t
+            .quant
+            .as_ref()
+            .ok_or_else(|| at.invalid(format!("tensor '{}' has no quantization parameters", t.name)))?;
+        if q.scales.len() != 1 || q.zero_points.len() != 1 {
+            return Err(at.invalid(format!(
+                "tensor '{}' must be quantized per tensor, it has {} scales",
+                t.name,
+                q.scales.len()
+            )));
+        }
+        let scale = q.scales[0];
+        let zp = q.zero_points[0];
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(at.invalid(format!("tensor '{}' has scale {scale}", t.name)));
+        }
+        if !(-128..=127).contains(&zp) {
+            return Err(at.invalid(format!("tensor '{}' has zero point {zp} outside int8", t.name)));
+        }
+        Ok((scale, zp as i32))
+    }
+
+    fn kernel_shape(&self, at: &At<'_>, t: &Tensor) -> Result<Shape> {
+        let dims = &t.shape;
+        let batch_one = |n: usize| -> Result<()> {
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(at.unsupported(format!(
+                    "tensor '{}' has batch size {n}; plans run one sample at a time",
+                    t.name
+                )))
+            }
+        };
+        let (h, w, c) = match dims.as_slice() {
+            [n, h, w, c] => {
+                batch_one(*n)?;
+                (*h, *w, *c)
+            }
+            [n, w, c] => {
+                batch_one(*n)?;
+                (1, *w, *c)
+            }
+            [n, c] => {
+                batch_one(*n)?;
+                (1, 1, *c)
+            }
+            [c] => (1, 1, *c),
+            _ => {
+                return Err(at.unsupported(format!(
+                    "tensor '{}' has rank {}; ranks 1 to 4 are supported",
+                    t.name,
+                    dims.len()
+                )))
+            }
+        };
+        Ok(Shape::new(
+            u16_dim(at, "height", h)?,
+            u16_dim(at, "width", w)?,
+            u16_dim(at, "channels", c)?,
+        ))
+    }
+
+    fn new_value(&mut self, at: &At<'_>, id: TensorId) -> Result<ValueId> {
+        let t = self.tensor(at, id)?;
+        self.require_type(at, t, DType::I8)?;
+        if t.data.is_some() {
+            return Err(at.unsupported(format!(
+                "activation '{}' is a constant; constant activations are not supported",
+                t.name
+            )));
+        }
+        let (scale, zero_point) = self.per_tensor(at, t)?;
+        let shape = self.kernel_shape(at, t)?;
+        if shape.is_empty() {
+            return Err(at.invalid(format!("tensor '{}' has no elements", t.name)));
+        }
+        let v = self.values.len();
+        self.values.push(Value {
+            name: t.name.clone(),
+            shape,
+            dims: t.shape.clone(),
+            scale,
+            zero_point,
+        });
+        self.by_tensor.insert(id, v);
+        Ok(v)
+    }
+
+    fn value_of_graph_input(&mut self, id: TensorId) -> Result<ValueId> {
+        let at = At {
+            index: 0,
+            op: "model input",
+        };
+        self.new_value(&at, id)
+    }
+
+    /// The value of an op input: it must already be produced.
+    fn read(&self, at: &At<'_>, id: TensorId) -> Result<ValueId> {
+        if let Some(&v) = self.by_tensor.get(&id) {
+            return Ok(v);
+        }
+        let t = self.tensor(at, id)?;
+        if t.data.is_some() {
+            Err(at.unsupported(format!(
+                "input '{}' is a constant; this op needs an activation there",
+                t.name
+            )))
+        } else {
+            Err(at.invalid(format!(
+                "input '{}' is read before any operator writes it",
+                t.name
+            )))
+        }
+    }
+
+    fn write(&mut self, at: &At<'_>, id: TensorId) -> Result<ValueId> {
+        if self.by_tensor.contains_key(&id) {
+            return Err(at.invalid(format!(
+                "output '{}' is written a second time",
+                self.tensor_name(id)
+            )));
+        }
+        self.new_value(at, id)
+    }
+
+    fn constant_i8(&self, at: &At<'_>, id: TensorId, what: &str) -> Result<(&'g Tensor, Vec<i8>)> {
+        let t = self.tensor(at, id)?;
+        self.require_type(at, t, DType::I8)?;
+        let data = t
+            .data
+            .as_ref()
+            .ok_or_else(|| at.unsupported(format!("{what} '{}' is not a constant", t.name)))?;
+        if data.len() != t.elements() {
+            return Err(at.invalid(format!("{what} '{}' holds {} bytes for {} elements", t.name, data.len(), t.elements())));
+        }
+        Ok((t, data.iter().map(|&b| b as i8).collect()))
+    }
+
+    fn bias(&self, at: &At<'_>, op: &Op, out_c: usize) -> Result<Vec<i32>> {
+        let Some(id) = op.inputs.get(2).copied().flatten() else {
+            return Ok(vec![0; out_c]);
+        };
+        let t = self.tensor(at, id)?;
+        self.require_type(at, t, DType::I32)?;
+        let data = t
+            .data
+            .as_ref()
+            .ok_or_else(|| at.unsupported(format!("bias '{}' is not a constant", t.name)))?;
+        if t.elements() != out_c || data.len() != out_c * 4 {
+            return Err(at.invalid(format!(
+                "bias '{}' has {} elements, the op has {out_c} output channels",
+                t.name,
+                t.elements()
+            )));
+        }
+        Ok(data
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    /// Per-channel weight scales, broadcast to `out_c`; zero points must be 0.
+    fn weight_scales(&self, at: &At<'_>, t: &Tensor, out_c: usize, axis: usize) -> Result<Vec<f32>> {
+        let q: &Quantization = t
+            .quant
+            .as_ref()
+            .ok_or_else(|| at.invalid(format!("weights '{}' have no quantization parameters", t.name)))?;
+        if q.zero_points.iter().any(|&z| z != 0) {
+            return Err(at.unsupported(format!(
+                "weights '{}' have a nonzero zero point; int8 weights must be symmetric",
+                t.name
+            )));
+        }
+        let scales = match q.scales.len() {
+            1 => vec![q.scales[0]; out_c],
+            n if n == out_c && (q.axis == axis || n == 1) => q.scales.clone(),
+            n => {
+                return Err(at.invalid(format!(
+                    "weights '{}' have {n} scales along axis {}, the op has {out_c} output channels",
+                    t.name, q.axis
+                )))
+            }
+        };
+        if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(at.invalid(format!("weights '{}' have scale {s}", t.name)));
+        }
+        Ok(scales)
+    }
+
+    /// Per-channel (multiplier, shift) as TFLite's `PopulateConvolutionQuantizationParams`.
+    fn conv_requant(
+        &self,
+        at: &At<'_>,
+        input_scale: f32,
+        weight_scales: &[f32],
+        output_scale: f32,
+    ) -> Result<(Vec<i32>, Vec<i32>)> {
+        let mut mult = Vec::with_capacity(weight_scales.len());
+        let mut shift = Vec::with_capacity(weight_scales.len());
+        for &ws in weight_scales {
+            let effective = input_scale as f64 * ws as f64 / output_scale as f64;
+            let (m, s) = quantize_multiplier(effective);
+            if !attonet_runtime::quant::shift_in_range(s) {
+                return Err(at.unsupported(format!(
+                    "effective output scale {effective:e} needs shift {s}, outside -31..=30"
+                )));
+            }
+            mult.push(m);
+            shift.push(s);
+        }
+        Ok((mult, shift))
+    }
+
+    fn clamp(&self, act: Activation, out: &Value) -> Clamp {
+        let (min, max) = activation_range(act, out.scale, out.zero_point);
+        Clamp { min, max }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn window(
+        &self,
+        at: &At<'_>,
+        padding: Padding,
+        (kh, kw): (usize, usize),
+        (stride_h, stride_w): (usize, usize),
+        (dilation_h, dilation_w): (usize, usize),
+        input: Shape,
+        output: Shape,
+    ) -> Result<Window> {
+        let (ih, iw) = (input.h as usize, input.w as usize);
+        let (oh, ow) = (output.h as usize, output.w as usize);
+        if stride_h == 0 || stride_w == 0 || dilation_h == 0 || dilation_w == 0 || kh == 0 || kw == 0 {
+            return Err(at.invalid("zero stride, dilation or window size"));
+        }
+        let eh = out_size(padding, ih, kh, stride_h, dilation_h);
+        let ew = out_size(padding, iw, kw, stride_w, dilation_w);
+        if (eh, ew) != (oh, ow) {
+            return Err(at.invalid(format!(
+                "output is {oh}x{ow}, but a {kh}x{kw} window with stride {stride_h}x{stride_w} over {ih}x{iw} with {padding:?} padding gives {eh}x{ew}"
+            )));
+        }
+        Ok(Window {
+            kh: u8_param(at, "kernel height", kh)?,
+            kw: u8_param(at, "kernel width", kw)?,
+            stride_h: u8_param(at, "stride", stride_h)?,
+            stride_w: u8_param(at, "stride", stride_w)?,
+            dilation_h: u8_param(at, "dilation", dilation_h)?,
+            dilation_w: u8_param(at, "dilation", dilation_w)?,
+            pad_top: u8::try_from(pad_before(stride_h, dilation_h, ih, kh, oh))
+                .map_err(|_| at.unsupported("padding larger than 255"))?,
+            pad_left: u8::try_from(pad_before(stride_w, dilation_w, iw, kw, ow))
+                .map_err(|_| at.unsupported("padding larger than 255"))?,
+        })
+    }
+
+    fn lower_op(&mut self, index: usize, op: &Op) -> Result<Layer> {
+        let at = At {
+            index,
+            op: op.kind.name(),
+        };
+        let layer = match &op.kind {
+            OpKind::Conv2d {
+                padding,
+                stride_h,
+                stride_w,
+                dilation_h,
+                dilation_w,
+                activation,
+            } => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let (wt, filter) = self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                let [out_c, kh, kw, in_per_group] = wt.shape[..] else {
+                    return Err(at.invalid(format!("filter '{}' has rank {}, expected 4", wt.name, wt.shape.len())));
+                };
+                let in_c = xin.shape.c as usize;
+                if in_per_group == 0 || in_c % in_per_group != 0 {
+                    return Err(at.invalid(format!(
+                        "input has {in_c} channels, which the filter's {in_per_group} input channels do not divide"
+                    )));
+                }
+                let groups = in_c / in_per_group;
+                if out_c != yout.shape.c as usize || out_c % groups != 0 {
+                    return Err(at.invalid(format!(
+                        "filter has {out_c} output channels, output has {}, groups {groups}",
+                        yout.shape.c
+                    )));
+                }
+                let window = self.window(
+                    &at,
+                    *padding,
+                    (kh, kw),
+                    (*stride_h, *stride_w),
+                    (*dilation_h, *dilation_w),
+                    xin.shape,
+                    yout.shape,
+                )?;
+                let scales = self.weight_scales(&at, wt, out_c, 0)?;
+                let (multiplier, shift) = self.conv_requant(&at, xin.scale, &scales, yout.scale)?;
+                let data = ConvData {
+                    filter,
+                    bias: self.bias(&at, op, out_c)?,
+                    multiplier,
+                    shift,
+                };
+                LayerOp::Conv {
+                    params: ConvParams {
+                        window,
+                        groups: u16_dim(&at, "groups", groups)?,
+                        quant: ConvQuant {
+                            input_zero_point: xin.zero_point,
+                            output_zero_point: yout.zero_point,
+                            clamp: self.clamp(*activation, &yout),
+                        },
+                    },
+                    data,
+                }
+                .with(vec![x], y, index)
+            }
+            OpKind::DepthwiseConv2d {
+                padding,
+                stride_h,
+                stride_w,
+                dilation_h,
+                dilation_w,
+                activation,
+                ..
+            } => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let (wt, filter) = self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                let [one, kh, kw, out_c] = wt.shape[..] else {
+                    return Err(at.invalid(format!("filter '{}' has rank {}, expected 4", wt.name, wt.shape.len())));
+                };
+                let in_c = xin.shape.c as usize;
+                if one != 1 || out_c != yout.shape.c as usize || in_c == 0 || out_c % in_c != 0 {
+                    return Err(at.invalid(format!(
+                        "filter shape {:?} does not fit input channels {in_c} and output channels {}",
+                        wt.shape, yout.shape.c
+                    )));
+                }
+                let window = self.window(
+                    &at,
+                    *padding,
+                    (kh, kw),
+                    (*stride_h, *stride_w),
+                    (*dilation_h, *dilation_w),
+                    xin.shape,
+                    yout.shape,
+                )?;
+                let scales = self.weight_scales(&at, wt, out_c, 3)?;
+                let (multiplier, shift) = self.conv_requant(&at, xin.scale, &scales, yout.scale)?;
+                LayerOp::Depthwise {
+                    params: DepthwiseParams {
+                        window,
+                        depth_multiplier: u16_dim(&at, "depth multiplier", out_c / in_c)?,
+                        quant: ConvQuant {
+                            input_zero_point: xin.zero_point,
+                            output_zero_point: yout.zero_point,
+                            clamp: self.clamp(*activation, &yout),
+                        },
+                    },
+                    data: ConvData {
+                        filter,
+                        bias: self.bias(&at, op, out_c)?,
+                        multiplier,
+                        shift,
+                    },
+                }
+                .with(vec![x], y, index)
+            }
+            OpKind::Add { activation } => {
+                let a = self.read(&at, self.input_id(&at, op, 0, "first input")?)?;
+                let b = self.read(&at, self.input_id(&at, op, 1, "second input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (va, vb, vy) = (&self.values[a], &self.values[b], &self.values[y]);
+                if va.shape != vb.shape || va.shape != vy.shape {
+                    return Err(at.unsupported(format!(
+                        "shapes {:?} + {:?} -> {:?}: broadcasting is not supported",
+                        va.dims, vb.dims, vy.dims
+                    )));
+                }
+                // TFLite Micro's CalculateOpDataAdd for int8.
+                let left_shift = 20;
+                let twice_max = 2.0 * va.scale.max(vb.scale) as f64;
+                let m1 = va.scale as f64 / twice_max;
+                let m2 = vb.scale as f64 / twice_max;
+                let mo = twice_max / ((1i64 << left_shift) as f64 * vy.scale as f64);
+                let q = |m: f64| {
+                    quantize_multiplier_smaller_than_one(m).ok_or_else(|| {
+                        at.unsupported(format!("ADD rescale factor {m:e} is not below 1"))
+                    })
+                };
+                let ((im1, is1), (im2, is2), (om, os)) = (q(m1)?, q(m2)?, q(mo)?);
+                LayerOp::Add(AddParams {
+                    input1_zero_point: va.zero_point,
+                    input2_zero_point: vb.zero_point,
+                    output_zero_point: vy.zero_point,
+                    left_shift,
+                    input1_multiplier: im1,
+                    input1_shift: is1,
+                    input2_multiplier: im2,
+                    input2_shift: is2,
+                    output_multiplier: om,
+                    output_shift: os,
+                    clamp: self.clamp(*activation, vy),
+                })
+                .with(vec![a, b], y, index)
+            }
+            OpKind::AveragePool2d {
+                padding,
+                stride_h,
+                stride_w,
+                filter_h,
+                filter_w,
+                activation,
+            }
+            | OpKind::MaxPool2d {
+                padding,
+                stride_h,
+                stride_w,
+                filter_h,
+                filter_w,
+                activation,
+            } => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                if xin.scale != yout.scale || xin.zero_point != yout.zero_point {
+                    return Err(at.unsupported(
+                        "input and output quantization differ; pooling does not requantize",
+                    ));
+                }
+                if xin.shape.c != yout.shape.c {
+                    return Err(at.invalid("input and output channel counts differ"));
+                }
+                let window = self.window(
+                    &at,
+                    *padding,
+                    (*filter_h, *filter_w),
+                    (*stride_h, *stride_w),
+                    (1, 1),
+                    xin.shape,
+                    yout.shape,
+                )?;
+                let params = PoolParams {
+                    window,
+                    clamp: self.clamp(*activation, &yout),
+                };
+                if matches!(op.kind, OpKind::AveragePool2d { .. }) {
+                    LayerOp::AveragePool(params)
+                } else {
+                    LayerOp::MaxPool(params)
+                }
+                .with(vec![x], y, index)
+            }
+            OpKind::FullyConnected { activation, .. } => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let (wt, filter) = self.constant_i8(&at, self.input_id(&at, op, 1, "weights")?, "weights")?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                let [out_f, in_f] = wt.shape[..] else {
+                    return Err(at.invalid(format!("weights '{}' have rank {}, expected 2", wt.name, wt.shape.len())));
+                };
+                if in_f == 0 || xin.shape.len() % in_f != 0 {
+                    return Err(at.invalid(format!(
+                        "input has {} elements, not a multiple of the weights' {in_f} input features",
+                        xin.shape.len()
+                    )));
+                }
+                let rows = xin.shape.len() / in_f;
+                if yout.shape.len() != rows * out_f {
+                    return Err(at.invalid(format!(
+                        "output has {} elements, expected {rows} x {out_f}",
+                        yout.shape.len()
+                    )));
+                }
+                let q = wt.quant.as_ref().ok_or_else(|| {
+                    at.invalid(format!("weights '{}' have no quantization parameters", wt.name))
+                })?;
+                let filter_zero_point = *q.zero_points.first().unwrap_or(&0);
+                if !(-128..=127).contains(&filter_zero_point) || q.zero_points.iter().any(|&z| z != filter_zero_point) {
+                    return Err(at.unsupported(format!("weights '{}' zero points {:?}", wt.name, q.zero_points)));
+                }
+                let (multiplier, shift) = if q.scales.len() == 1 {
+                    // TFLite Micro's GetQuantizedConvolutionMultipler: the scale
+                    // product is taken in float, then widened.
+                    let product = (xin.scale * q.scales[0]) as f64;
+                    let (m, s) = quantize_multiplier(product / yout.scale as f64);
+                    if !attonet_runtime::quant::shift_in_range(s) {
+                        return Err(at.unsupported(format!("output rescale needs shift {s}")));
+                    }
+                    (vec![m], vec![s])
+                } else {
+                    let scales = self.weight_scales(&at, wt, out_f, 0)?;
+                    self.conv_requant(&at, xin.scale, &scales, yout.scale)?
+                };
+                LayerOp::FullyConnected {
+                    params: FullyConnectedParams {
+                        in_features: u16_dim(&at, "input features", in_f)?,
+                        out_features: u16_dim(&at, "output features", out_f)?,
+                        input_zero_point: xin.zero_point,
+                        filter_zero_point: filter_zero_point as i32,
+                        output_zero_point: yout.zero_point,
+                        clamp: self.clamp(*activation, &yout),
+                    },
+                    data: ConvData {
+                        filter,
+                        bias: self.bias(&at, op, out_f)?,
+                        multiplier,
+                        shift,
+                    },
+                }
+                .with(vec![x], y, index)
+            }
+            OpKind::Softmax { beta } => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                if xin.shape != yout.shape {
+                    return Err(at.invalid("input and output shapes differ"));
+                }
+                if yout.zero_point != -128 || (yout.scale - 1.0 / 256.0).abs() > 1e-8 * yout.scale {
+                    return Err(at.unsupported(format!(
+                        "int8 SOFTMAX output must have scale 1/256 and zero point -128, it has {} and {}",
+                        yout.scale, yout.zero_point
+                    )));
+                }
+                let (input_multiplier, input_left_shift, diff_min) =
+                    softmax_scaling(*beta as f64, xin.scale as f64, 5)
+                        .ok_or_else(|| at.unsupported(format!("beta {beta} with input scale {}", xin.scale)))?;
+                LayerOp::Softmax(SoftmaxParams {
+                    depth: xin.shape.c,
+                    input_multiplier,
+                    input_left_shift,
+                    diff_min,
+                })
+                .with(vec![x], y, index)
+            }
+            OpKind::Reshape => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                if xin.shape.len() != yout.shape.len() {
+                    return Err(at.invalid(format!(
+                        "reshape from {:?} ({} elements) to {:?} ({} elements)",
+                        xin.dims,
+                        xin.shape.len(),
+                        yout.dims,
+                        yout.shape.len()
+                    )));
+                }
+                if xin.scale != yout.scale || xin.zero_point != yout.zero_point {
+                    return Err(at.unsupported("RESHAPE that changes quantization"));
+                }
+                LayerOp::Reshape.with(vec![x], y, index)
+            }
+        };
+        Ok(layer)
+    }
+}
+
+trait WithIo {
+    fn with(self, inputs: Vec<ValueId>, output: ValueId, index: usize) -> Layer;
+}
+
+impl WithIo for LayerOp {
+    fn with(self, inputs: Vec<ValueId>, output: ValueId, index: usize) -> Layer {
+        Layer {
+            op: self,
+            inputs,
+            output,
+            source_ops: vec![index],
+        }
+    }
+}

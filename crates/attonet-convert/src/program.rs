@@ -1,0 +1,223 @@
+//! The lowered program: the model as a list of runtime kernels with their
+//! owned tables, before the memory plan assigns arena offsets.
+
+use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::depthwise::DepthwiseParams;
+use attonet_runtime::ops::fully_connected::FullyConnectedParams;
+use attonet_runtime::ops::pool::PoolParams;
+use attonet_runtime::ops::softmax::SoftmaxParams;
+use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
+
+/// Index of a [`Value`] in [`Program::values`].
+pub type ValueId = usize;
+
+/// An activation tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    /// The source tensor's name.
+    pub name: String,
+    /// Shape as the kernels see it (batch 1, NHWC).
+    pub shape: Shape,
+    /// The source model's dimensions (e.g. `[1, 10]`).
+    pub dims: Vec<usize>,
+    /// Quantization scale.
+    pub scale: f32,
+    /// Quantization zero point.
+    pub zero_point: i32,
+}
+
+impl Value {
+    /// Bytes the value occupies in the arena.
+    pub fn bytes(&self) -> usize {
+        self.shape.len()
+    }
+}
+
+/// The four tables of a convolution-like layer, owned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConvData {
+    /// Weights in the runtime's layout for the op.
+    pub filter: Vec<i8>,
+    /// One bias per output channel.
+    pub bias: Vec<i32>,
+    /// One Q31 multiplier per output channel.
+    pub multiplier: Vec<i32>,
+    /// One shift per output channel.
+    pub shift: Vec<i32>,
+}
+
+impl ConvData {
+    /// Bytes the tables take in the weight blob (unpadded).
+    pub fn bytes(&self) -> usize {
+        self.filter.len() + 4 * (self.bias.len() + self.multiplier.len() + self.shift.len())
+    }
+
+    /// Trainable parameters: weights plus biases.
+    pub fn params(&self) -> usize {
+        self.filter.len() + self.bias.len()
+    }
+}
+
+/// What a layer computes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerOp {
+    /// A convolution (the kernel follows from [`ConvKernel::select`]).
+    Conv {
+        /// Geometry, groups, quantization.
+        params: ConvParams,
+        /// Tables.
+        data: ConvData,
+    },
+    /// A depthwise convolution.
+    Depthwise {
+        /// Geometry, multiplier, quantization.
+        params: DepthwiseParams,
+        /// Tables.
+        data: ConvData,
+    },
+    /// Two 1x1 convolutions fused into one step.
+    PointwisePair {
+        /// First convolution's quantization.
+        first: ConvQuant,
+        /// First convolution's tables.
+        first_data: ConvData,
+        /// Second convolution's quantization.
+        second: ConvQuant,
+        /// Second convolution's tables.
+        second_data: ConvData,
+        /// Channels of the intermediate.
+        mid_c: u16,
+    },
+    /// Elementwise addition.
+    Add(AddParams),
+    /// Average pooling.
+    AveragePool(PoolParams),
+    /// Max pooling.
+    MaxPool(PoolParams),
+    /// Fully connected.
+    FullyConnected {
+        /// Sizes and quantization.
+        params: FullyConnectedParams,
+        /// Tables.
+        data: ConvData,
+    },
+    /// Softmax.
+    Softmax(SoftmaxParams),
+    /// Reshape: the output shares the input's bytes.
+    Reshape,
+}
+
+impl LayerOp {
+    /// The name reports print: the runtime kernel that runs the layer.
+    pub fn kernel_name(&self) -> &'static str {
+        match self {
+            LayerOp::Conv { params, .. } => ConvKernel::select(params).name(),
+            LayerOp::Depthwise { .. } => "depthwise_conv",
+            LayerOp::PointwisePair { .. } => "pointwise_pair",
+            LayerOp::Add(_) => "add",
+            LayerOp::AveragePool(_) => "average_pool",
+            LayerOp::MaxPool(_) => "max_pool",
+            LayerOp::FullyConnected { .. } => "fully_connected",
+            LayerOp::Softmax(_) => "softmax",
+            LayerOp::Reshape => "reshape",
+        }
+    }
+
+    /// The owned tables of the layer, in blob order.
+    pub fn tables(&self) -> Vec<&ConvData> {
+        match self {
+            LayerOp::Conv { data, .. }
+            | LayerOp::Depthwise { data, .. }
+            | LayerOp::FullyConnected { data, .. } => vec![data],
+            LayerOp::PointwisePair {
+                first_data,
+                second_data,
+                ..
+            } => vec![first_data, second_data],
+            _ => vec![],
+        }
+    }
+}
+
+/// One layer: an op, its input values and its output value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// What it computes.
+    pub op: LayerOp,
+    /// Input values (two for ADD).
+    pub inputs: Vec<ValueId>,
+    /// Output value.
+    pub output: ValueId,
+    /// Indices of the source model's operators this layer implements.
+    pub source_ops: Vec<usize>,
+}
+
+impl Layer {
+    /// Multiply-accumulates per inference.
+    pub fn macs(&self, values: &[Value]) -> u64 {
+        let out = &values[self.output].shape;
+        let pixels = out.h as u64 * out.w as u64;
+        match &self.op {
+            LayerOp::Conv { params, data } => {
+                let _ = params;
+                // filter = out_c * kh * kw * in_c/groups
+                pixels * data.filter.len() as u64
+            }
+            LayerOp::Depthwise { data, .. } => pixels * data.filter.len() as u64,
+            LayerOp::PointwisePair {
+                first_data,
+                second_data,
+                ..
+            } => pixels * (first_data.filter.len() + second_data.filter.len()) as u64,
+            LayerOp::FullyConnected { params, data } => {
+                let rows = values[self.inputs[0]].shape.len() as u64 / params.in_features.max(1) as u64;
+                rows * data.filter.len() as u64
+            }
+            _ => 0,
+        }
+    }
+
+    /// Trainable parameters (weights and biases).
+    pub fn params(&self) -> usize {
+        self.op.tables().iter().map(|t| t.params()).sum()
+    }
+
+    /// Bytes of weight-blob tables (unpadded).
+    pub fn table_bytes(&self) -> usize {
+        self.op.tables().iter().map(|t| t.bytes()).sum()
+    }
+}
+
+/// A lowered model: values, layers in execution order, input and output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    /// The model's name.
+    pub name: String,
+    /// Activation tensors.
+    pub values: Vec<Value>,
+    /// Layers in execution order.
+    pub layers: Vec<Layer>,
+    /// The model input.
+    pub input: ValueId,
+    /// The model output.
+    pub output: ValueId,
+}
+
+impl Program {
+    /// Total multiply-accumulates per inference.
+    pub fn macs(&self) -> u64 {
+        self.layers.iter().map(|l| l.macs(&self.values)).sum()
+    }
+
+    /// Total trainable parameters.
+    pub fn params(&self) -> usize {
+        self.layers.iter().map(|l| l.params()).sum()
+    }
+
+    /// Layers that read `value`.
+    pub fn consumers(&self, value: ValueId) -> Vec<usize> {
+        (0..self.layers.len())
+            .filter(|&i| self.layers[i].inputs.contains(&value))
+            .collect()
+    }
+}

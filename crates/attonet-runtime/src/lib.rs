@@ -1,0 +1,21 @@
+//! AttoNet runtime: `no_std`, heap-free int8 kernels for compact classifiers
+//! and the executor that runs a converted model's static plan.
+//!
+//! * [`quant`] writes down the fixed-point rules (TensorFlow Lite Micro's)
+//!   that every kernel follows.
+//! * [`ops`] holds the kernels, one module per op family.
+//! * [`plan`] holds the step descriptors the converter emits and the executor
+//!   that runs them over a caller-owned arena.
+//!
+//! No allocation, no panicking paths on bad input: kernels and the executor
+//! return [`Error`] values.
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod error;
+pub mod ops;
+pub mod plan;
+pub mod quant;
+
+pub use error::{Error, ErrorKind, Result};

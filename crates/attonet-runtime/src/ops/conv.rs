@@ -1,0 +1,277 @@
+//! General KxK convolution with groups and dilation (stems, anything the
+//! specialised kernels do not cover).
+//!
+//! This module also holds the argument checks and window geometry that the
+//! other convolution-like kernels share (crate-private).
+
+use super::{ConvParams, ConvQuant, ConvWeights, Shape, Window};
+use crate::error::check_len;
+use crate::quant::{check_shift, requantize, Clamp};
+use crate::{Error, Result};
+
+/// Convolution of an NHWC `i8` image with OHWI weights
+/// (`[out_c][kh][kw][in_c / groups]`), any kernel size, stride, dilation,
+/// padding and group count.
+///
+/// TFLite's `reference_integer_ops::ConvPerChannel`, exactly: output channel
+/// `oc` belongs to group `g = oc / (out_c / groups)` and reads input channels
+/// `g * (in_c / groups) .. (g + 1) * (in_c / groups)`; output pixel `(oy, ox)`
+/// reads input pixel `(oy * stride_h - pad_top + ky * dilation_h, ox *
+/// stride_w - pad_left + kx * dilation_w)` for each tap, skipping taps outside
+/// the input, and
+/// `out = clamp(requantize(bias[oc] + Σ w * (x - input_zp), multiplier[oc],
+/// shift[oc]) + output_zp)`.
+///
+/// * Layout: `input` is `in_shape` (NHWC, batch 1), `output` is `out_shape`;
+///   `weights.filter` holds `out_c * kh * kw * (in_c / groups)` bytes,
+///   `bias`, `multiplier` and `shift` one entry per output channel.
+/// * Scratch: none (accumulators live in registers / on the stack).
+/// * Constraints: kernel size, strides and dilations at least 1; `groups >= 1`
+///   dividing both `in_c` and `out_c`; shifts in `-31..=30`; `clamp.min <=
+///   clamp.max`. The output extent is free: output pixels whose window lies
+///   wholly outside the input get `bias` alone.
+/// * Speed: with one group and horizontal dilation 1 the taps of one kernel
+///   row are one contiguous dot product of `kx_count * in_c` bytes.
+pub fn conv2d_s8(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    check_conv_args(p, in_shape, input, weights, out_shape, output)?;
+    conv_core(p, in_shape, input, weights, out_shape, output);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Shared, crate-private helpers.
+// ---------------------------------------------------------------------------
+
+/// Number of elements of a shape, computed without overflow on 16-bit and
+/// 32-bit `usize` targets.
+#[inline]
+pub(crate) fn shape_len(s: Shape) -> u64 {
+    s.h as u64 * s.w as u64 * s.c as u64
+}
+
+/// [`check_len`] for an expected length computed in `u64`.
+#[inline]
+pub(crate) fn check_len_u64<T>(what: &'static str, buf: &[T], expected: u64) -> Result {
+    match usize::try_from(expected) {
+        Ok(e) => check_len(what, buf, e),
+        Err(_) => Err(Error::BufferLength {
+            what,
+            expected: usize::MAX,
+            actual: buf.len(),
+        }),
+    }
+}
+
+/// A clamp whose bounds are ordered (`Clamp::apply` needs `min <= max`).
+#[inline]
+pub(crate) fn check_clamp(c: Clamp) -> Result {
+    if c.min <= c.max {
+        Ok(())
+    } else {
+        Err(Error::Parameter("activation clamp has min > max"))
+    }
+}
+
+/// Kernel size, strides and dilations all at least 1.
+#[inline]
+pub(crate) fn check_window(w: &Window) -> Result {
+    if w.kh == 0 || w.kw == 0 {
+        return Err(Error::Parameter("kernel size must be at least 1"));
+    }
+    if w.stride_h == 0 || w.stride_w == 0 {
+        return Err(Error::Parameter("stride must be at least 1"));
+    }
+    if w.dilation_h == 0 || w.dilation_w == 0 {
+        return Err(Error::Parameter("dilation must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Bias, multiplier and shift tables: one entry per output channel, shifts in
+/// range.
+#[inline]
+pub(crate) fn check_channel_tables(weights: &ConvWeights<'_>, out_c: usize) -> Result {
+    check_len("bias", weights.bias, out_c)?;
+    check_len("multiplier", weights.multiplier, out_c)?;
+    check_len("shift", weights.shift, out_c)?;
+    check_shift(weights.shift)
+}
+
+/// Every check [`conv2d_s8`] (and the specialised kernels that share its core)
+/// needs before touching memory.
+pub(crate) fn check_conv_args(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &[i8],
+) -> Result {
+    check_window(&p.window)?;
+    check_clamp(p.quant.clamp)?;
+    let groups = p.groups;
+    if groups == 0 {
+        return Err(Error::Parameter("groups must be at least 1"));
+    }
+    if in_shape.c % groups != 0 {
+        return Err(Error::Shape("groups must divide the input channels"));
+    }
+    if out_shape.c % groups != 0 {
+        return Err(Error::Shape("groups must divide the output channels"));
+    }
+    check_len_u64("input", input, shape_len(in_shape))?;
+    check_len_u64("output", output, shape_len(out_shape))?;
+    let cpg = (in_shape.c / groups) as u64;
+    let filter_len = out_shape.c as u64 * p.window.kh as u64 * p.window.kw as u64 * cpg;
+    check_len_u64("filter", weights.filter, filter_len)?;
+    check_channel_tables(weights, out_shape.c as usize)
+}
+
+/// The half-open range `[start, end)` of kernel taps `k` along one axis with
+/// `0 <= origin + k * dilation < extent`, clipped to `0..k_size`. Empty ranges
+/// come back as `start == end`.
+#[inline(always)]
+pub(crate) fn tap_range(
+    origin: i32,
+    k_size: usize,
+    dilation: usize,
+    extent: usize,
+) -> (usize, usize) {
+    let d = dilation as i32;
+    let extent = extent as i32;
+    let k = k_size as i32;
+    let start = if origin >= 0 {
+        0
+    } else if d == 1 {
+        -origin
+    } else {
+        (-origin + d - 1) / d
+    };
+    let room = extent - origin;
+    let end = if room <= 0 {
+        0
+    } else if d == 1 {
+        room
+    } else {
+        (room + d - 1) / d
+    };
+    let end = end.min(k);
+    let start = start.min(end);
+    (start as usize, end as usize)
+}
+
+/// `(Σ w * x, Σ w)` over two equally long slices (wrapping, as the reference's
+/// `int32` arithmetic does for absurdly long sums). The caller folds the zero
+/// point in as `Σ w * (x - zp) = Σ w * x - zp * Σ w`, which is exact modulo
+/// 2^32.
+#[inline(always)]
+pub(crate) fn dot_s8(w: &[i8], x: &[i8]) -> (i32, i32) {
+    let mut sxw = 0i32;
+    let mut sw = 0i32;
+    for (&a, &b) in w.iter().zip(x) {
+        sxw = sxw.wrapping_add(a as i32 * b as i32);
+        sw = sw.wrapping_add(a as i32);
+    }
+    (sxw, sw)
+}
+
+/// The per-channel epilogue: bias, zero-point correction, requantization,
+/// output offset and clamp.
+#[inline(always)]
+pub(crate) fn finish(
+    sxw: i32,
+    sw: i32,
+    bias: i32,
+    multiplier: i32,
+    shift: i32,
+    q: &ConvQuant,
+) -> i8 {
+    let acc = sxw
+        .wrapping_sub(q.input_zero_point.wrapping_mul(sw))
+        .wrapping_add(bias);
+    q.clamp
+        .apply(requantize(acc, multiplier, shift).wrapping_add(q.output_zero_point))
+}
+
+/// The convolution loops, for arguments [`check_conv_args`] accepted.
+pub(crate) fn conv_core(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let win = &p.window;
+    let q = &p.quant;
+    let (ih, iw, ic) = (
+        in_shape.h as usize,
+        in_shape.w as usize,
+        in_shape.c as usize,
+    );
+    let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
+    if oc_n == 0 || ow == 0 {
+        return;
+    }
+    let (kh, kw) = (win.kh as usize, win.kw as usize);
+    let (dh, dw) = (win.dilation_h as usize, win.dilation_w as usize);
+    let groups = p.groups as usize;
+    let cpg = ic / groups;
+    let ocpg = oc_n / groups;
+    let w_per_oc = kh * kw * cpg;
+    // One group and dense columns: a kernel row's taps are contiguous both in
+    // the input row and in the filter.
+    let merge_row = groups == 1 && dw == 1;
+    let filter = weights.filter;
+    let (bias, mult, shift) = (weights.bias, weights.multiplier, weights.shift);
+
+    for (oy, out_row) in output.chunks_exact_mut(ow * oc_n).enumerate() {
+        let iy0 = oy as i32 * win.stride_h as i32 - win.pad_top as i32;
+        let (ky0, ky1) = tap_range(iy0, kh, dh, ih);
+        for (ox, out_px) in out_row.chunks_exact_mut(oc_n).enumerate() {
+            let ix0 = ox as i32 * win.stride_w as i32 - win.pad_left as i32;
+            let (kx0, kx1) = tap_range(ix0, kw, dw, iw);
+            let empty = ky0 == ky1 || kx0 == kx1 || cpg == 0;
+            for (oc, o) in out_px.iter_mut().enumerate() {
+                let (mut sxw, mut sw) = (0i32, 0i32);
+                if !empty {
+                    let g = oc / ocpg;
+                    let w_oc = &filter[oc * w_per_oc..(oc + 1) * w_per_oc];
+                    for ky in ky0..ky1 {
+                        // In range: tap_range guarantees 0 <= iy < ih.
+                        let iy = (iy0 + (ky * dh) as i32) as usize;
+                        let row = iy * iw;
+                        let w_row = &w_oc[ky * kw * cpg..(ky + 1) * kw * cpg];
+                        if merge_row {
+                            let ixs = (ix0 + kx0 as i32) as usize;
+                            let n = kx1 - kx0;
+                            let xs = &input[(row + ixs) * ic..(row + ixs + n) * ic];
+                            let ws = &w_row[kx0 * cpg..kx1 * cpg];
+                            let (a, b) = dot_s8(ws, xs);
+                            sxw = sxw.wrapping_add(a);
+                            sw = sw.wrapping_add(b);
+                        } else {
+                            for kx in kx0..kx1 {
+                                let ix = (ix0 + (kx * dw) as i32) as usize;
+                                let base = (row + ix) * ic + g * cpg;
+                                let xs = &input[base..base + cpg];
+                                let ws = &w_row[kx * cpg..(kx + 1) * cpg];
+                                let (a, b) = dot_s8(ws, xs);
+                                sxw = sxw.wrapping_add(a);
+                                sw = sw.wrapping_add(b);
+                            }
+                        }
+                    }
+                }
+                *o = finish(sxw, sw, bias[oc], mult[oc], shift[oc], q);
+            }
+        }
+    }
+}

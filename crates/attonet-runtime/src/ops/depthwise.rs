@@ -1,0 +1,132 @@
+//! Depthwise convolution with a channel multiplier (TFLite DEPTHWISE_CONV_2D).
+
+use super::conv::{
+    check_channel_tables, check_clamp, check_len_u64, check_window, finish, shape_len, tap_range,
+};
+use super::{ConvQuant, ConvWeights, Shape, Window};
+use crate::Error;
+
+/// Parameters of a depthwise convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DepthwiseParams {
+    /// Kernel size, stride, dilation, padding.
+    pub window: Window,
+    /// Output channels per input channel (`out_c = in_c * depth_multiplier`).
+    pub depth_multiplier: u16,
+    /// Zero points and output clamp.
+    pub quant: ConvQuant,
+}
+
+/// Output channels accumulated together per pass over a window (two `i32`
+/// arrays of this length live on the stack).
+const CHUNK: usize = 32;
+
+/// Depthwise convolution. Weights `[kh][kw][in_c * depth_multiplier]`; output
+/// channel `ic * depth_multiplier + m` reads input channel `ic`.
+///
+/// TFLite's `reference_integer_ops::DepthwiseConvPerChannel`, exactly:
+/// `out[oc] = clamp(requantize(bias[oc] + Σ_taps w[ky][kx][oc] * (x[iy][ix][oc
+/// / depth_multiplier] - input_zp), multiplier[oc], shift[oc]) + output_zp)`,
+/// taps outside the input skipped.
+///
+/// * Layout: NHWC `input` (`in_shape`) and `output` (`out_shape`, with
+///   `out_shape.c == in_shape.c * depth_multiplier`); filter `kh * kw * out_c`
+///   bytes, output channel fastest; one bias, multiplier and shift per output
+///   channel.
+/// * Scratch: none (256 bytes of stack for a block of 32 accumulators).
+/// * Constraints: kernel size, strides, dilations and `depth_multiplier` at
+///   least 1; shifts in `-31..=30`; `clamp.min <= clamp.max`.
+pub fn depthwise_conv_s8(
+    p: &DepthwiseParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    let win = &p.window;
+    check_window(win)?;
+    check_clamp(p.quant.clamp)?;
+    let dm = p.depth_multiplier as usize;
+    if dm == 0 {
+        return Err(Error::Parameter("depth multiplier must be at least 1"));
+    }
+    if out_shape.c as u64 != in_shape.c as u64 * dm as u64 {
+        return Err(Error::Shape(
+            "depthwise output channels must be input channels times the depth multiplier",
+        ));
+    }
+    check_len_u64("input", input, shape_len(in_shape))?;
+    check_len_u64("output", output, shape_len(out_shape))?;
+    let filter_len = win.kh as u64 * win.kw as u64 * out_shape.c as u64;
+    check_len_u64("filter", weights.filter, filter_len)?;
+    check_channel_tables(weights, out_shape.c as usize)?;
+
+    let (ih, iw, ic) = (
+        in_shape.h as usize,
+        in_shape.w as usize,
+        in_shape.c as usize,
+    );
+    let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
+    if ow == 0 || oc_n == 0 {
+        return Ok(());
+    }
+    let (kh, kw) = (win.kh as usize, win.kw as usize);
+    let (dh, dw) = (win.dilation_h as usize, win.dilation_w as usize);
+    let q = &p.quant;
+    let filter = weights.filter;
+    let (bias, mult, shift) = (weights.bias, weights.multiplier, weights.shift);
+
+    for (oy, out_row) in output.chunks_exact_mut(ow * oc_n).enumerate() {
+        let iy0 = oy as i32 * win.stride_h as i32 - win.pad_top as i32;
+        let (ky0, ky1) = tap_range(iy0, kh, dh, ih);
+        for (ox, out_px) in out_row.chunks_exact_mut(oc_n).enumerate() {
+            let ix0 = ox as i32 * win.stride_w as i32 - win.pad_left as i32;
+            let (kx0, kx1) = tap_range(ix0, kw, dw, iw);
+            let mut c0 = 0;
+            while c0 < oc_n {
+                let n = CHUNK.min(oc_n - c0);
+                let mut sxw = [0i32; CHUNK];
+                let mut sw = [0i32; CHUNK];
+                for ky in ky0..ky1 {
+                    let iy = (iy0 + (ky * dh) as i32) as usize;
+                    for kx in kx0..kx1 {
+                        let ix = (ix0 + (kx * dw) as i32) as usize;
+                        let px = (iy * iw + ix) * ic;
+                        let wt = (ky * kw + kx) * oc_n + c0;
+                        let ws = &filter[wt..wt + n];
+                        if dm == 1 {
+                            let xs = &input[px + c0..px + c0 + n];
+                            for (((a, b), &w), &x) in
+                                sxw.iter_mut().zip(sw.iter_mut()).zip(ws).zip(xs)
+                            {
+                                *a = a.wrapping_add(w as i32 * x as i32);
+                                *b = b.wrapping_add(w as i32);
+                            }
+                        } else {
+                            let xs = &input[px..px + ic];
+                            let (mut ch, mut m) = (c0 / dm, c0 % dm);
+                            for ((a, b), &w) in sxw.iter_mut().zip(sw.iter_mut()).zip(ws) {
+                                let x = xs[ch];
+                                *a = a.wrapping_add(w as i32 * x as i32);
+                                *b = b.wrapping_add(w as i32);
+                                m += 1;
+                                if m == dm {
+                                    m = 0;
+                                    ch += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                for (i, o) in out_px[c0..c0 + n].iter_mut().enumerate() {
+                    let oc = c0 + i;
+                    *o = finish(sxw[i], sw[i], bias[oc], mult[oc], shift[oc], q);
+                }
+                c0 += n;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! Pointwise (1x1) convolution: AttoNet's compression and expansion layers and
+//! strided 1x1 shortcuts.
+
+use super::conv::{check_conv_args, dot_s8, finish};
+use super::{ConvParams, ConvWeights, Shape};
+use crate::Error;
+
+/// 1x1 convolution, one group, no padding, any stride. Weights `[out_c][in_c]`.
+///
+/// Computes exactly what [`conv2d_s8`](super::conv::conv2d_s8) computes for
+/// these parameters: output pixel `(oy, ox)` reads input pixel `(oy *
+/// stride_h, ox * stride_w)`, and
+/// `out[oc] = clamp(requantize(bias[oc] + Σ_ic w[oc][ic] * (x[ic] - input_zp),
+/// multiplier[oc], shift[oc]) + output_zp)`.
+///
+/// * Layout: NHWC `input` (`in_shape`) and `output` (`out_shape`); filter
+///   `out_c * in_c` bytes, row-major by output channel; one bias, multiplier
+///   and shift per output channel.
+/// * Scratch: none.
+/// * Constraints: `kh == kw == 1`, `groups == 1`, zero padding (else
+///   `Error::Parameter`), strides and dilations at least 1, shifts in
+///   `-31..=30`, `clamp.min <= clamp.max`. Output pixels that map outside the
+///   input (only possible with an oversized `out_shape`) get `bias` alone.
+pub fn pointwise_conv_s8(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    let w = &p.window;
+    if w.kh != 1 || w.kw != 1 {
+        return Err(Error::Parameter("pointwise kernel needs a 1x1 window"));
+    }
+    if p.groups != 1 {
+        return Err(Error::Parameter("pointwise kernel needs one group"));
+    }
+    if w.pad_top != 0 || w.pad_left != 0 {
+        return Err(Error::Parameter("pointwise kernel takes no padding"));
+    }
+    check_conv_args(p, in_shape, input, weights, out_shape, output)?;
+
+    let (ih, iw, ic) = (
+        in_shape.h as usize,
+        in_shape.w as usize,
+        in_shape.c as usize,
+    );
+    let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
+    if ow == 0 || oc_n == 0 {
+        return Ok(());
+    }
+    let (sh, sw) = (w.stride_h as usize, w.stride_w as usize);
+    let q = &p.quant;
+    let filter = weights.filter;
+    let (bias, mult, shift) = (weights.bias, weights.multiplier, weights.shift);
+
+    for (oy, out_row) in output.chunks_exact_mut(ow * oc_n).enumerate() {
+        let iy = oy * sh;
+        for (ox, out_px) in out_row.chunks_exact_mut(oc_n).enumerate() {
+            let ix = ox * sw;
+            if iy < ih && ix < iw && ic > 0 {
+                let base = (iy * iw + ix) * ic;
+                let xs = &input[base..base + ic];
+                for (oc, (o, w_oc)) in out_px.iter_mut().zip(filter.chunks_exact(ic)).enumerate() {
+                    let (sxw, swt) = dot_s8(w_oc, xs);
+                    *o = finish(sxw, swt, bias[oc], mult[oc], shift[oc], q);
+                }
+            } else {
+                for (oc, o) in out_px.iter_mut().enumerate() {
+                    *o = finish(0, 0, bias[oc], mult[oc], shift[oc], q);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! AVERAGE_POOL_2D and MAX_POOL_2D (global pooling is a window the size of the input).
+
+use super::conv::{check_clamp, check_len_u64, check_window, shape_len, tap_range};
+use super::{Shape, Window};
+use crate::quant::Clamp;
+use crate::Error;
+
+/// Parameters of a pooling op. The window's dilation is always 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PoolParams {
+    /// Window size, stride, padding.
+    pub window: Window,
+    /// Fused activation (input and output share scale and zero point).
+    pub clamp: Clamp,
+}
+
+/// Channels pooled together per pass over a window (one `i32` array of this
+/// length lives on the stack).
+const CHUNK: usize = 32;
+
+/// Checks shared by both pooling ops: window, clamp, channel counts, lengths.
+fn check_pool_args(
+    p: &PoolParams,
+    in_shape: Shape,
+    input: &[i8],
+    out_shape: Shape,
+    output: &[i8],
+) -> crate::Result {
+    let w = &p.window;
+    check_window(w)?;
+    if w.dilation_h != 1 || w.dilation_w != 1 {
+        return Err(Error::Parameter("pooling window dilation must be 1"));
+    }
+    check_clamp(p.clamp)?;
+    if in_shape.c != out_shape.c {
+        return Err(Error::Shape(
+            "pooling needs equal input and output channels",
+        ));
+    }
+    check_len_u64("input", input, shape_len(in_shape))?;
+    check_len_u64("output", output, shape_len(out_shape))
+}
+
+/// Average pooling, rounding half away from zero over the taps inside the input.
+///
+/// TFLite's `reference_integer_ops::AveragePool`, exactly: the window of
+/// output pixel `(oy, ox)` starts at input `(oy * stride_h - pad_top, ox *
+/// stride_w - pad_left)`; `sum` runs over the `count` taps inside the input,
+/// `avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count`
+/// (C division, truncating), then the clamp.
+///
+/// * Layout: NHWC `input` (`in_shape`) and `output` (`out_shape`, same
+///   channel count); input and output share scale and zero point.
+/// * Scratch: none (128 bytes of stack for a block of 32 sums).
+/// * Constraints: kernel size and strides at least 1, dilation exactly 1,
+///   `clamp.min <= clamp.max`. Every output window must overlap the input
+///   (TFLite fails the op when a window has no taps): otherwise
+///   `Error::Shape`, reported before anything is written.
+pub fn average_pool_s8(
+    p: &PoolParams,
+    in_shape: Shape,
+    input: &[i8],
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    check_pool_args(p, in_shape, input, out_shape, output)?;
+    let win = &p.window;
+    let (ih, iw, c) = (
+        in_shape.h as usize,
+        in_shape.w as usize,
+        in_shape.c as usize,
+    );
+    let (oh, ow) = (out_shape.h as usize, out_shape.w as usize);
+    if oh == 0 || ow == 0 || c == 0 {
+        return Ok(());
+    }
+    // Window origins grow with the output coordinate, so the first and last
+    // rows / columns are the only ones that can miss the input.
+    let (kh, kw) = (win.kh as usize, win.kw as usize);
+    let (sh, sw) = (win.stride_h as i32, win.stride_w as i32);
+    let (pt, pl) = (win.pad_top as i32, win.pad_left as i32);
+    for (o, s, pad, k, extent) in [
+        (0, sh, pt, kh, ih),
+        (oh - 1, sh, pt, kh, ih),
+        (0, sw, pl, kw, iw),
+        (ow - 1, sw, pl, kw, iw),
+    ] {
+        let (a, b) = tap_range(o as i32 * s - pad, k, 1, extent);
+        if a == b {
+            return Err(Error::Shape(
+                "an average-pool window lies wholly outside the input",
+            ));
+        }
+    }
+
+    for (oy, out_row) in output.chunks_exact_mut(ow * c).enumerate() {
+        let iy0 = oy as i32 * sh - pt;
+        let (ky0, ky1) = tap_range(iy0, kh, 1, ih);
+        for (ox, out_px) in out_row.chunks_exact_mut(c).enumerate() {
+            let ix0 = ox as i32 * sw - pl;
+            let (kx0, kx1) = tap_range(ix0, kw, 1, iw);
+            let count = ((ky1 - ky0) * (kx1 - kx0)) as i32;
+            let iy_start = (iy0 + ky0 as i32) as usize;
+            let ix_start = (ix0 + kx0 as i32) as usize;
+            let mut c0 = 0;
+            while c0 < c {
+                let n = CHUNK.min(c - c0);
+                let mut sum = [0i32; CHUNK];
+                for iy in iy_start..iy_start + (ky1 - ky0) {
+                    for ix in ix_start..ix_start + (kx1 - kx0) {
+                        let base = (iy * iw + ix) * c + c0;
+                        for (s, &x) in sum.iter_mut().zip(&input[base..base + n]) {
+                            *s += x as i32;
+                        }
+                    }
+                }
+                for (o, &acc) in out_px[c0..c0 + n].iter_mut().zip(&sum) {
+                    let avg = if acc > 0 {
+                        (acc + count / 2) / count
+                    } else {
+                        (acc - count / 2) / count
+                    };
+                    *o = p.clamp.apply(avg);
+                }
+                c0 += n;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Max pooling over the taps inside the input.
+///
+/// TFLite's `reference_integer_ops::MaxPool`, exactly: the maximum over the
+/// window's taps inside the input (starting from `-128`), then the clamp. A
+/// window with no tap inside the input gives `clamp(-128)`, as in TFLite.
+///
+/// * Layout: NHWC `input` (`in_shape`) and `output` (`out_shape`, same
+///   channel count).
+/// * Scratch: none (32 bytes of stack).
+/// * Constraints: kernel size and strides at least 1, dilation exactly 1,
+///   `clamp.min <= clamp.max`.
+pub fn max_pool_s8(
+    p: &PoolParams,
+    in_shape: Shape,
+    input: &[i8],
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    check_pool_args(p, in_shape, input, out_shape, output)?;
+    let win = &p.window;
+    let (ih, iw, c) = (
+        in_shape.h as usize,
+        in_shape.w as usize,
+        in_shape.c as usize,
+    );
+    let ow = out_shape.w as usize;
+    if ow == 0 || c == 0 {
+        return Ok(());
+    }
+    let (kh, kw) = (win.kh as usize, win.kw as usize);
+    let (sh, sw) = (win.stride_h as i32, win.stride_w as i32);
+    let (pt, pl) = (win.pad_top as i32, win.pad_left as i32);
+
+    for (oy, out_row) in output.chunks_exact_mut(ow * c).enumerate() {
+        let iy0 = oy as i32 * sh - pt;
+        let (ky0, ky1) = tap_range(iy0, kh, 1, ih);
+        for (ox, out_px) in out_row.chunks_exact_mut(c).enumerate() {
+            let ix0 = ox as i32 * sw - pl;
+            let (kx0, kx1) = tap_range(ix0, kw, 1, iw);
+            let iy_start = (iy0 + ky0 as i32) as usize;
+            let ix_start = (ix0 + kx0 as i32) as usize;
+            let mut c0 = 0;
+            while c0 < c {
+                let n = CHUNK.min(c - c0);
+                let mut max = [i8::MIN; CHUNK];
+                for iy in iy_start..iy_start + (ky1 - ky0) {
+                    for ix in ix_start..ix_start + (kx1 - kx0) {
+                        let base = (iy * iw + ix) * c + c0;
+                        for (m, &x) in max.iter_mut().zip(&input[base..base + n]) {
+                            *m = (*m).max(x);
+                        }
+                    }
+                }
+                for (o, &m) in out_px[c0..c0 + n].iter_mut().zip(&max) {
+                    *o = p.clamp.apply(m as i32);
+                }
+                c0 += n;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! SOFTMAX for int8 input and output (output scale 1/256, zero point -128),
+//! TensorFlow Lite Micro's fixed-point (gemmlowp) algorithm.
+
+use crate::error::check_len;
+use crate::quant::{
+    requantize_greater_than_one, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+};
+use crate::Error;
+
+/// Parameters the converter computes as TFLite's `PreprocessSoftmaxScaling`
+/// and `CalculateInputRadius` do (with 5 integer bits for the scaled diff).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SoftmaxParams {
+    /// Elements per row (the innermost dimension).
+    pub depth: u16,
+    /// Q31 multiplier of `beta * input_scale`.
+    pub input_multiplier: i32,
+    /// Left shift that goes with `input_multiplier`.
+    pub input_left_shift: i32,
+    /// Differences from the row maximum below this give output -128.
+    pub diff_min: i32,
+}
+
+/// Softmax over each row of `depth` elements.
+///
+/// TFLite's quantized `reference_ops::Softmax<int8_t, int8_t>`, exactly: per
+/// row, `diff = x - max(row)`; entries with `diff < diff_min` give `-128`;
+/// the others give
+/// `clamp(RoundingDivideByPOT(reciprocal(Σ exp) * exp(diff * beta), e) - 128)`
+/// where `exp` is gemmlowp's `exp_on_negative_values` on a Q5.26 input, the
+/// sum is accumulated in Q12.19, the reciprocal is gemmlowp's
+/// `one_over_one_plus_x_for_x_in_0_1` (TFLite's `GetReciprocal`) and
+/// `e = num_bits_over_unit + 23`.
+///
+/// * Layout: `input` and `output` are `[rows][depth]`, flat.
+/// * Scratch: none.
+/// * Constraints: `depth >= 1` (or both buffers empty), equal lengths that
+///   are a multiple of `depth`; `input_multiplier >= 0`; `input_left_shift`
+///   in `0..=30`; `diff_min <= 0`. TFLite aborts (`TFLITE_CHECK`) when a row's
+///   sum of exponentials reaches 2^28 in Q12.19 (512 entries near the row
+///   maximum); this kernel then returns `Error::Parameter` and the rows before
+///   the failing one are already written. Rows of at most 511 entries never
+///   fail.
+pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+    check_len("output", output, input.len())?;
+    if p.input_multiplier < 0 {
+        return Err(Error::Parameter(
+            "softmax input multiplier must be non-negative",
+        ));
+    }
+    if !(0..=30).contains(&p.input_left_shift) {
+        return Err(Error::Parameter("softmax input left shift outside 0..=30"));
+    }
+    if p.diff_min > 0 {
+        return Err(Error::Parameter("softmax diff_min must be <= 0"));
+    }
+    let depth = p.depth as usize;
+    if depth == 0 {
+        return if input.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Shape("softmax depth is zero"))
+        };
+    }
+    if input.len() % depth != 0 {
+        return Err(Error::Shape(
+            "softmax input length is not a multiple of depth",
+        ));
+    }
+
+    for (xs, out) in input
+        .chunks_exact(depth)
+        .zip(output.chunks_exact_mut(depth))
+    {
+        let max = xs.iter().copied().max().unwrap_or(i8::MIN) as i32;
+        let scaled = |x: i8| -> Option<i32> {
+            let diff = x as i32 - max;
+            if diff >= p.diff_min {
+                Some(requantize_greater_than_one(
+                    diff,
+                    p.input_multiplier,
+                    p.input_left_shift,
+                ))
+            } else {
+                None
+            }
+        };
+
+        // Σ exp in Q12.19 (FixedPointAccum): Rescale<12> of each Q0.31 exp.
+        let mut sum_of_exps = 0i32;
+        for &x in xs {
+            if let Some(d) = scaled(x) {
+                let e = exp_on_negative_values_q5(d);
+                sum_of_exps =
+                    sum_of_exps.wrapping_add(rounding_divide_by_pot(e, ACCUM_INTEGER_BITS));
+            }
+        }
+
+        // GetReciprocal(sum, 12, &num_bits_over_unit). The row maximum always
+        // contributes exp(0) (diff_min <= 0), so the sum is at least 2^19 > 0.
+        let headroom_plus_one = (sum_of_exps as u32).leading_zeros() as i32;
+        let num_bits_over_unit = ACCUM_INTEGER_BITS - headroom_plus_one;
+        let shifted_sum_minus_one =
+            ((sum_of_exps as u32) << (headroom_plus_one & 31)).wrapping_sub(1u32 << 31) as i32;
+        let shifted_scale = one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
+
+        let exponent = num_bits_over_unit + 31 - 8;
+        if !(0..=31).contains(&exponent) {
+            return Err(Error::Parameter(
+                "softmax sum of exponentials out of range (TFLite aborts here)",
+            ));
+        }
+
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = match scaled(x) {
+                Some(d) => {
+                    let e = exp_on_negative_values_q5(d);
+                    let unsat = rounding_divide_by_pot(
+                        saturating_rounding_doubling_high_mul(shifted_scale, e),
+                        exponent,
+                    );
+                    unsat.wrapping_add(-128).clamp(-128, 127) as i8
+                }
+                None => i8::MIN,
+            };
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// gemmlowp fixed-point helpers (fixedpoint/fixedpoint.h), scalar int32 only.
+// Raw values are plain i32; the integer-bit count of each FixedPoint type is
+// noted in comments. C's undefined-on-overflow adds are wrapping here.
+// ---------------------------------------------------------------------------
+
+/// `kScaledDiffIntegerBits`: the exp input is Q5.26.
+const SCALED_DIFF_INTEGER_BITS: i32 = 5;
+/// `kAccumulationIntegerBits`: the sum of exponentials is Q12.19.
+const ACCUM_INTEGER_BITS: i32 = 12;
+
+/// `SaturatingRoundingMultiplyByPOT<E>` for `E > 0`: a saturating left shift.
+#[inline(always)]
+fn saturating_shl(x: i32, exponent: i32) -> i32 {
+    let threshold = (1i32 << (31 - exponent)) - 1;
+    if x > threshold {
+        i32::MAX
+    } else if x < -threshold {
+        i32::MIN
+    } else {
+        x.wrapping_mul(1i32 << exponent)
+    }
+}
+
+/// FixedPoint `a * b`: `SaturatingRoundingDoublingHighMul` of the raws.
+#[inline(always)]
+fn mul(a: i32, b: i32) -> i32 {
+    saturating_rounding_doubling_high_mul(a, b)
+}
+
+/// gemmlowp `RoundingHalfSum` for int32.
+#[inline(always)]
+fn rounding_half_sum(a: i32, b: i32) -> i32 {
+    let sum = a as i64 + b as i64;
+    let sign = if sum >= 0 { 1 } else { -1 };
+    ((sum + sign) / 2) as i32
+}
+
+/// `exp_on_interval_between_negative_one_quarter_and_0_excl` (Q0.31 in and out).
+fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
+    const CONSTANT_TERM: i32 = 1_895_147_668; // exp(-1/8)
+    const CONSTANT_1_OVER_3: i32 = 715_827_883;
+    // x = a + 1/8 (1/8 in Q0.31 is 1 << 28).
+    let x = a.wrapping_add(1 << 28);
+    let x2 = mul(x, x);
+    let x3 = mul(x2, x);
+    let x4 = mul(x2, x2);
+    let x4_over_4 = rounding_divide_by_pot(x4, 2);
+    let x4_over_24_plus_x3_over_6_plus_x2_over_2 = rounding_divide_by_pot(
+        mul(x4_over_4.wrapping_add(x3), CONSTANT_1_OVER_3).wrapping_add(x2),
+        1,
+    );
+    // AddSaturatingIf16Bit is a plain add for int32.
+    CONSTANT_TERM.wrapping_add(mul(
+        CONSTANT_TERM,
+        x.wrapping_add(x4_over_24_plus_x3_over_6_plus_x2_over_2),
+    ))
+}
+
+/// `exp_on_negative_values` for a Q5.26 input (`tIntegerBits = 5`), Q0.31 out.
+fn exp_on_negative_values_q5(a: i32) -> i32 {
+    const INTEGER_BITS: i32 = SCALED_DIFF_INTEGER_BITS;
+    const FRACTIONAL_BITS: i32 = 31 - INTEGER_BITS;
+    const ONE_QUARTER: i32 = 1 << (FRACTIONAL_BITS - 2);
+    let mask = ONE_QUARTER - 1;
+    let a_mod_quarter_minus_one_quarter = (a & mask).wrapping_sub(ONE_QUARTER);
+    // Rescale<0> from 5 integer bits: SaturatingRoundingMultiplyByPOT<5>.
+    let mut result = exp_on_interval_between_negative_one_quarter_and_0_excl(saturating_shl(
+        a_mod_quarter_minus_one_quarter,
+        INTEGER_BITS,
+    ));
+    let remainder = a_mod_quarter_minus_one_quarter.wrapping_sub(a);
+
+    // GEMMLOWP_EXP_BARREL_SHIFTER(Exponent, multiplier) for Exponent -2..=4,
+    // all below kIntegerBits = 5.
+    const BARREL: [(i32, i32); 7] = [
+        (-2, 1_672_461_947),
+        (-1, 1_302_514_674),
+        (0, 790_015_084),
+        (1, 290_630_308),
+        (2, 39_332_535),
+        (3, 720_401),
+        (4, 242),
+    ];
+    for (exponent, multiplier) in BARREL {
+        if exponent < INTEGER_BITS {
+            let shift_amount = FRACTIONAL_BITS + exponent;
+            if remainder & (1i32 << shift_amount) != 0 {
+                result = mul(result, multiplier);
+            }
+        }
+    }
+    // The clamp to -32 only exists for kIntegerBits > 5.
+    if a == 0 {
+        result = i32::MAX; // ResultF::One()
+    }
+    result
+}
+
+/// `one_over_one_plus_x_for_x_in_0_1` (Q0.31 in and out), Newton-Raphson.
+fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
+    // F0::One() is i32::MAX; F2 values are Q2.29.
+    const F2_ONE: i32 = 1 << 29;
+    const CONSTANT_48_OVER_17: i32 = 1_515_870_810;
+    const CONSTANT_NEG_32_OVER_17: i32 = -1_010_580_540;
+    let half_denominator = rounding_half_sum(a, i32::MAX);
+    let mut x = CONSTANT_48_OVER_17.wrapping_add(mul(half_denominator, CONSTANT_NEG_32_OVER_17));
+    for _ in 0..3 {
+        let half_denominator_times_x = mul(half_denominator, x); // Q2.29
+        let one_minus_half_denominator_times_x = F2_ONE.wrapping_sub(half_denominator_times_x);
+        // x * (...) is Q4.27; Rescale<2> is SaturatingRoundingMultiplyByPOT<2>.
+        x = x.wrapping_add(saturating_shl(
+            mul(x, one_minus_half_denominator_times_x),
+            2,
+        ));
+    }
+    // ExactMulByPot<-1> makes it Q1.30; Rescale<0> shifts left by 1, saturating.
+    saturating_shl(x, 1)
+}

@@ -1,0 +1,658 @@
+//! A converted model: step descriptors, the arena contract and the executor.
+//!
+//! The converter emits a [`Model`] as Rust source: every weight, bias and
+//! requantization table is a range of one aligned, flash-resident blob, and
+//! every activation lives at a fixed offset of a caller-owned arena whose size
+//! is the compile-time constant [`Model::arena_bytes`]. The host runner builds
+//! the very same [`Model`] in memory, so host and firmware run identical code.
+//!
+//! # Arena contract
+//! * The arena is one `[i8]` of at least `arena_bytes` bytes, owned by the caller.
+//! * The model input lives at `input.slot`, the output at `output.slot`; write
+//!   the input there (or use [`Model::infer`]) before [`Model::run`].
+//! * A step's output never overlaps its inputs, except an ADD whose output
+//!   slot is exactly one of its inputs (computed in place).
+//! * Between runs the arena holds no state: any bytes may be left in it.
+
+use crate::error::{Error, Result};
+use crate::ops::add::{self, AddParams};
+use crate::ops::depthwise::{self, DepthwiseParams};
+use crate::ops::fully_connected::{self, FullyConnectedParams};
+use crate::ops::pool::{self, PoolParams};
+use crate::ops::softmax::{self, SoftmaxParams};
+use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
+
+/// Where a tensor lives in the arena: a byte offset and its NHWC shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Slot {
+    /// Byte offset in the arena.
+    pub offset: u32,
+    /// Shape; the slot spans `shape.len()` bytes.
+    pub shape: Shape,
+}
+
+impl Slot {
+    /// First byte after the slot.
+    pub const fn end(&self) -> usize {
+        self.offset as usize + self.shape.len()
+    }
+}
+
+/// A table in the weight blob: byte offset and number of elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Table {
+    /// Byte offset in the blob (a multiple of the element size).
+    pub offset: u32,
+    /// Number of elements.
+    pub len: u32,
+}
+
+/// The four tables of a convolution-like op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConvTables {
+    /// `i8` weights in the op's layout.
+    pub filter: Table,
+    /// `i32` bias per output channel.
+    pub bias: Table,
+    /// `i32` Q31 multiplier per output channel.
+    pub multiplier: Table,
+    /// `i32` shift per output channel.
+    pub shift: Table,
+}
+
+/// A convolution (pointwise, grouped 3x3 or general; see [`ops::ConvKernel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvStep {
+    /// Geometry, groups, quantization.
+    pub params: ConvParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor.
+    pub output: Slot,
+    /// Weights and requantization tables.
+    pub tables: ConvTables,
+}
+
+/// A depthwise convolution with channel multiplier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DepthwiseStep {
+    /// Geometry, multiplier, quantization.
+    pub params: DepthwiseParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor.
+    pub output: Slot,
+    /// Weights and requantization tables.
+    pub tables: ConvTables,
+}
+
+/// Two back-to-back 1x1 convolutions run as one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PointwisePairStep {
+    /// Quantization of the first convolution.
+    pub first: ConvQuant,
+    /// Tables of the first convolution (`[mid_c][in_c]`).
+    pub first_tables: ConvTables,
+    /// Quantization of the second convolution.
+    pub second: ConvQuant,
+    /// Tables of the second convolution (`[out_c][mid_c]`).
+    pub second_tables: ConvTables,
+    /// Input tensor.
+    pub input: Slot,
+    /// Channels of the intermediate.
+    pub mid_c: u16,
+    /// Arena offset of the `mid_c`-byte scratch line.
+    pub scratch: u32,
+    /// Output tensor.
+    pub output: Slot,
+}
+
+/// Elementwise addition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddStep {
+    /// Quantization.
+    pub params: AddParams,
+    /// First input.
+    pub input1: Slot,
+    /// Second input.
+    pub input2: Slot,
+    /// Output; may be exactly `input1` or `input2` (in place).
+    pub output: Slot,
+}
+
+/// A pooling op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStep {
+    /// Window and clamp.
+    pub params: PoolParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor.
+    pub output: Slot,
+}
+
+/// A fully connected layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FullyConnectedStep {
+    /// Sizes and quantization.
+    pub params: FullyConnectedParams,
+    /// Input (flattened: `in_features` per row).
+    pub input: Slot,
+    /// Output.
+    pub output: Slot,
+    /// Weights `[out][in]`, bias, multiplier and shift.
+    pub tables: ConvTables,
+}
+
+/// A softmax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftmaxStep {
+    /// Scaling.
+    pub params: SoftmaxParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor.
+    pub output: Slot,
+}
+
+/// A byte copy (a RESHAPE whose output could not share its input's bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyStep {
+    /// Source.
+    pub input: Slot,
+    /// Destination (same length).
+    pub output: Slot,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// CONV_2D (pointwise, grouped 3x3, general).
+    Conv(ConvStep),
+    /// DEPTHWISE_CONV_2D.
+    Depthwise(DepthwiseStep),
+    /// Two fused 1x1 CONV_2D.
+    PointwisePair(PointwisePairStep),
+    /// ADD.
+    Add(AddStep),
+    /// AVERAGE_POOL_2D.
+    AveragePool(PoolStep),
+    /// MAX_POOL_2D.
+    MaxPool(PoolStep),
+    /// FULLY_CONNECTED.
+    FullyConnected(FullyConnectedStep),
+    /// SOFTMAX.
+    Softmax(SoftmaxStep),
+    /// RESHAPE that moves bytes.
+    Copy(CopyStep),
+}
+
+/// A model input or output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Io<'a> {
+    /// Where it lives in the arena.
+    pub slot: Slot,
+    /// The tensor's dimensions as the source model gives them (e.g. `[1, 10]`).
+    pub dims: &'a [u16],
+    /// Quantization scale.
+    pub scale: f32,
+    /// Quantization zero point.
+    pub zero_point: i32,
+}
+
+/// A converted model: the plan, its weight blob and its arena size.
+#[derive(Debug, Clone, Copy)]
+pub struct Model<'a> {
+    /// The model's name (its file stem).
+    pub name: &'a str,
+    /// All weights, biases and requantization tables; 4-byte aligned.
+    pub blob: &'a [u8],
+    /// The steps, in execution order.
+    pub steps: &'a [Step],
+    /// Bytes of arena the plan needs.
+    pub arena_bytes: u32,
+    /// The input tensor.
+    pub input: Io<'a>,
+    /// The output tensor.
+    pub output: Io<'a>,
+}
+
+impl<'a> Model<'a> {
+    /// Checks the whole plan once: every table inside the blob and aligned,
+    /// every slot inside the arena, no step writing over its own inputs.
+    /// [`Model::run`] calls the same checks step by step; calling this first
+    /// (for example at start-up) reports a broken plan before any input.
+    pub fn validate(&self) -> Result {
+        let arena = self.arena_bytes as usize;
+        for s in [self.input.slot, self.output.slot] {
+            if s.end() > arena {
+                return Err(Error::ArenaTooSmall {
+                    needed: s.end(),
+                    given: arena,
+                });
+            }
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            self.check_step(i as u16, step)?;
+        }
+        Ok(())
+    }
+
+    fn check_step(&self, i: u16, step: &Step) -> Result {
+        let arena = self.arena_bytes as usize;
+        let slot_ok = |s: &Slot| -> Result {
+            if s.end() <= arena {
+                Ok(())
+            } else {
+                Err(Error::ArenaTooSmall {
+                    needed: s.end(),
+                    given: arena,
+                })
+            }
+        };
+        let disjoint = |a: &Slot, b: &Slot| -> Result {
+            if a.end() <= b.offset as usize || b.end() <= a.offset as usize {
+                Ok(())
+            } else {
+                Err(Error::Overlap { step: i })
+            }
+        };
+        let tables = |t: &ConvTables| -> Result {
+            self.i8_table(i, "filter", t.filter)?;
+            self.i32_table(i, "bias", t.bias)?;
+            self.i32_table(i, "multiplier", t.multiplier)?;
+            self.i32_table(i, "shift", t.shift)?;
+            Ok(())
+        };
+        match step {
+            Step::Conv(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                tables(&s.tables)
+            }
+            Step::Depthwise(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                tables(&s.tables)
+            }
+            Step::FullyConnected(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                tables(&s.tables)
+            }
+            Step::PointwisePair(s) => {
+                let scratch = Slot {
+                    offset: s.scratch,
+                    shape: Shape::new(1, 1, s.mid_c),
+                };
+                for slot in [&s.input, &s.output, &scratch] {
+                    slot_ok(slot)?;
+                }
+                disjoint(&s.input, &s.output)?;
+                disjoint(&s.input, &scratch)?;
+                disjoint(&s.output, &scratch)?;
+                tables(&s.first_tables)?;
+                tables(&s.second_tables)
+            }
+            Step::Add(s) => {
+                for slot in [&s.input1, &s.input2, &s.output] {
+                    slot_ok(slot)?;
+                }
+                if s.output != s.input1 {
+                    disjoint(&s.input1, &s.output)?;
+                }
+                if s.output != s.input2 {
+                    disjoint(&s.input2, &s.output)?;
+                }
+                Ok(())
+            }
+            Step::AveragePool(s) | Step::MaxPool(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)
+            }
+            Step::Softmax(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)
+            }
+            Step::Copy(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                if s.input == s.output {
+                    Ok(())
+                } else {
+                    disjoint(&s.input, &s.output)
+                }
+            }
+        }
+    }
+
+    fn bytes(&self, step: u16, what: &'static str, offset: u32, len: usize) -> Result<&'a [u8]> {
+        let start = offset as usize;
+        start
+            .checked_add(len)
+            .and_then(|end| self.blob.get(start..end))
+            .ok_or(Error::Blob { step, what })
+    }
+
+    fn i8_table(&self, step: u16, what: &'static str, t: Table) -> Result<&'a [i8]> {
+        let bytes = self.bytes(step, what, t.offset, t.len as usize)?;
+        bytemuck::try_cast_slice(bytes).map_err(|_| Error::Blob { step, what })
+    }
+
+    fn i32_table(&self, step: u16, what: &'static str, t: Table) -> Result<&'a [i32]> {
+        let len = (t.len as usize)
+            .checked_mul(4)
+            .ok_or(Error::Blob { step, what })?;
+        let bytes = self.bytes(step, what, t.offset, len)?;
+        bytemuck::try_cast_slice(bytes).map_err(|_| Error::Blob { step, what })
+    }
+
+    fn weights(&self, step: u16, t: &ConvTables) -> Result<ConvWeights<'a>> {
+        Ok(ConvWeights {
+            filter: self.i8_table(step, "filter", t.filter)?,
+            bias: self.i32_table(step, "bias", t.bias)?,
+            multiplier: self.i32_table(step, "multiplier", t.multiplier)?,
+            shift: self.i32_table(step, "shift", t.shift)?,
+        })
+    }
+
+    /// The input tensor's bytes in `arena`, to be filled before [`Model::run`].
+    pub fn input_mut<'b>(&self, arena: &'b mut [i8]) -> Result<&'b mut [i8]> {
+        let s = self.input.slot;
+        let given = arena.len();
+        arena
+            .get_mut(s.offset as usize..s.end())
+            .ok_or(Error::ArenaTooSmall {
+                needed: s.end(),
+                given,
+            })
+    }
+
+    /// The output tensor's bytes in `arena`, valid after [`Model::run`].
+    pub fn output<'b>(&self, arena: &'b [i8]) -> Result<&'b [i8]> {
+        let s = self.output.slot;
+        arena
+            .get(s.offset as usize..s.end())
+            .ok_or(Error::ArenaTooSmall {
+                needed: s.end(),
+                given: arena.len(),
+            })
+    }
+
+    /// Copies `input` into the arena, runs the plan and copies the result into
+    /// `output`.
+    pub fn infer(&self, arena: &mut [i8], input: &[i8], output: &mut [i8]) -> Result {
+        let dst = self.input_mut(arena)?;
+        crate::error::check_len("model input", input, dst.len())?;
+        dst.copy_from_slice(input);
+        self.run(arena)?;
+        let src = self.output(arena)?;
+        crate::error::check_len("model output", output, src.len())?;
+        output.copy_from_slice(src);
+        Ok(())
+    }
+
+    /// Runs every step over `arena`, whose input slot already holds the input.
+    pub fn run(&self, arena: &mut [i8]) -> Result {
+        if arena.len() < self.arena_bytes as usize {
+            return Err(Error::ArenaTooSmall {
+                needed: self.arena_bytes as usize,
+                given: arena.len(),
+            });
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            let i = i as u16;
+            self.check_step(i, step)?;
+            self.run_step(i, step, arena).map_err(|e| match e {
+                Error::Step { .. } | Error::Blob { .. } | Error::Overlap { .. } => e,
+                other => Error::Step {
+                    step: i,
+                    kind: other.kind(),
+                },
+            })?;
+        }
+        Ok(())
+    }
+
+    fn run_step(&self, i: u16, step: &Step, arena: &mut [i8]) -> Result {
+        match step {
+            Step::Conv(s) => {
+                let w = self.weights(i, &s.tables)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                ops::convolve_s8(&s.params, s.input.shape, input, &w, s.output.shape, output)
+            }
+            Step::Depthwise(s) => {
+                let w = self.weights(i, &s.tables)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                depthwise::depthwise_conv_s8(
+                    &s.params,
+                    s.input.shape,
+                    input,
+                    &w,
+                    s.output.shape,
+                    output,
+                )
+            }
+            Step::PointwisePair(s) => {
+                let w1 = self.weights(i, &s.first_tables)?;
+                let w2 = self.weights(i, &s.second_tables)?;
+                let scratch = Slot {
+                    offset: s.scratch,
+                    shape: Shape::new(1, 1, s.mid_c),
+                };
+                let (input, scratch, output) = regions3(i, arena, &s.input, &scratch, &s.output)?;
+                ops::pointwise_pair::pointwise_pair_s8(
+                    &s.first,
+                    &w1,
+                    &s.second,
+                    &w2,
+                    s.input.shape,
+                    input,
+                    s.mid_c,
+                    scratch,
+                    s.output.shape,
+                    output,
+                )
+            }
+            Step::Add(s) => {
+                if s.output == s.input1 || s.output == s.input2 {
+                    // In place: the output overwrites one input, element by element.
+                    let (params, other) = if s.output == s.input1 {
+                        (s.params, s.input2)
+                    } else {
+                        (swap_add_inputs(&s.params), s.input1)
+                    };
+                    if other == s.output {
+                        // x + x in place: read a copy-free view is impossible, so
+                        // compute through the two-buffer kernel one chunk at a time.
+                        return add_self_in_place(&params, slot_mut(i, arena, &s.output)?);
+                    }
+                    let (acc, other) = regions_mut_ro(i, arena, &s.output, &other)?;
+                    add::add_s8_in_place(&params, acc, other)
+                } else {
+                    let (a, b, out) = regions_ro2(i, arena, &s.input1, &s.input2, &s.output)?;
+                    add::add_s8(&s.params, a, b, out)
+                }
+            }
+            Step::AveragePool(s) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                pool::average_pool_s8(&s.params, s.input.shape, input, s.output.shape, output)
+            }
+            Step::MaxPool(s) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                pool::max_pool_s8(&s.params, s.input.shape, input, s.output.shape, output)
+            }
+            Step::FullyConnected(s) => {
+                let w = self.weights(i, &s.tables)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                fully_connected::fully_connected_s8(&s.params, input, &w, output)
+            }
+            Step::Softmax(s) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                softmax::softmax_s8(&s.params, input, output)
+            }
+            Step::Copy(s) => {
+                if s.input == s.output {
+                    return Ok(());
+                }
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                crate::error::check_len("copy output", output, input.len())?;
+                output.copy_from_slice(input);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The same addition with the roles of the two inputs exchanged (the sum is
+/// symmetric in them), so an output that aliases input 2 can be computed in place.
+fn swap_add_inputs(p: &AddParams) -> AddParams {
+    AddParams {
+        input1_zero_point: p.input2_zero_point,
+        input2_zero_point: p.input1_zero_point,
+        input1_multiplier: p.input2_multiplier,
+        input1_shift: p.input2_shift,
+        input2_multiplier: p.input1_multiplier,
+        input2_shift: p.input1_shift,
+        ..*p
+    }
+}
+
+/// `x + x` written over `x`: each element depends only on itself, so a small
+/// stack copy of each chunk keeps the two-operand kernel usable.
+fn add_self_in_place(p: &AddParams, acc: &mut [i8]) -> Result {
+    let mut copy = [0i8; 64];
+    for chunk in acc.chunks_mut(64) {
+        let n = chunk.len();
+        copy[..n].copy_from_slice(chunk);
+        add::add_s8_in_place(p, chunk, &copy[..n])?;
+    }
+    Ok(())
+}
+
+fn range(s: &Slot) -> core::ops::Range<usize> {
+    s.offset as usize..s.end()
+}
+
+fn slot_mut<'b>(step: u16, arena: &'b mut [i8], s: &Slot) -> Result<&'b mut [i8]> {
+    let given = arena.len();
+    let _ = step;
+    arena.get_mut(range(s)).ok_or(Error::ArenaTooSmall {
+        needed: s.end(),
+        given,
+    })
+}
+
+/// Splits the arena into the mutable output region and the read-only rest,
+/// and returns a read-only view of `s` taken from that rest.
+fn split_out<'b>(
+    step: u16,
+    arena: &'b mut [i8],
+    out: &Slot,
+) -> Result<(&'b [i8], &'b mut [i8], &'b [i8])> {
+    if out.end() > arena.len() {
+        return Err(Error::ArenaTooSmall {
+            needed: out.end(),
+            given: arena.len(),
+        });
+    }
+    let (left, rest) = arena.split_at_mut(out.offset as usize);
+    let (mid, right) = rest.split_at_mut(out.shape.len());
+    let _ = step;
+    Ok((left, mid, right))
+}
+
+/// A read-only view of `s` from the parts of the arena left and right of the
+/// output region (which starts at `out_start`).
+fn view<'b>(step: u16, left: &'b [i8], right: &'b [i8], out: &Slot, s: &Slot) -> Result<&'b [i8]> {
+    if s.end() <= out.offset as usize {
+        left.get(range(s)).ok_or(Error::Overlap { step })
+    } else if s.offset as usize >= out.end() {
+        let base = out.end();
+        right
+            .get(s.offset as usize - base..s.end() - base)
+            .ok_or(Error::ArenaTooSmall {
+                needed: s.end(),
+                given: base + right.len(),
+            })
+    } else {
+        Err(Error::Overlap { step })
+    }
+}
+
+fn regions<'b>(step: u16, arena: &'b mut [i8], input: &Slot, out: &Slot) -> Result<(&'b [i8], &'b mut [i8])> {
+    let (left, mid, right) = split_out(step, arena, out)?;
+    Ok((view(step, left, right, out, input)?, mid))
+}
+
+fn regions_mut_ro<'b>(
+    step: u16,
+    arena: &'b mut [i8],
+    out: &Slot,
+    other: &Slot,
+) -> Result<(&'b mut [i8], &'b [i8])> {
+    let (left, mid, right) = split_out(step, arena, out)?;
+    Ok((mid, view(step, left, right, out, other)?))
+}
+
+fn regions_ro2<'b>(
+    step: u16,
+    arena: &'b mut [i8],
+    a: &Slot,
+    b: &Slot,
+    out: &Slot,
+) -> Result<(&'b [i8], &'b [i8], &'b mut [i8])> {
+    let (left, mid, right) = split_out(step, arena, out)?;
+    Ok((
+        view(step, left, right, out, a)?,
+        view(step, left, right, out, b)?,
+        mid,
+    ))
+}
+
+/// Input (read-only), scratch and output (both mutable, disjoint).
+fn regions3<'b>(
+    step: u16,
+    arena: &'b mut [i8],
+    input: &Slot,
+    scratch: &Slot,
+    out: &Slot,
+) -> Result<(&'b [i8], &'b mut [i8], &'b mut [i8])> {
+    // Split at the later of the two mutable regions first.
+    let (first, second) = if scratch.offset < out.offset {
+        (scratch, out)
+    } else {
+        (out, scratch)
+    };
+    if first.end() > second.offset as usize || second.end() > arena.len() {
+        return Err(Error::Overlap { step });
+    }
+    let (a, rest) = arena.split_at_mut(first.offset as usize);
+    let (first_buf, rest) = rest.split_at_mut(first.shape.len());
+    let (b, rest) = rest.split_at_mut(second.offset as usize - first.end());
+    let (second_buf, c) = rest.split_at_mut(second.shape.len());
+    let inp = if input.end() <= first.offset as usize {
+        a.get(range(input))
+    } else if input.offset as usize >= first.end() && input.end() <= second.offset as usize {
+        b.get(input.offset as usize - first.end()..input.end() - first.end())
+    } else if input.offset as usize >= second.end() {
+        c.get(input.offset as usize - second.end()..input.end() - second.end())
+    } else {
+        None
+    }
+    .ok_or(Error::Overlap { step })?;
+    let (scratch_buf, out_buf) = if scratch.offset < out.offset {
+        (first_buf, second_buf)
+    } else {
+        (second_buf, first_buf)
+    };
+    Ok((inp, scratch_buf, out_buf))
+}

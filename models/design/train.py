@@ -1,0 +1,250 @@
+"""Fast trainer: whole data set lives on the device as uint8; augmentation
+(random crop with 4-px zero padding, horizontal flip, optional cutout) is done
+with batched tensor ops, so no Python data loader starves the GPU.
+
+The LR schedule is a function of *progress* p in [0,1], where
+p = max(epoch / max_epochs, elapsed / time_budget).  A run with a time budget
+therefore self-limits: it warms up, anneals (cosine) and stops cleanly when
+the budget is spent, whatever the GPU contention (several trainings share one
+GPU in the GPU session).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import arch as A
+
+
+@dataclass
+class TrainCfg:
+    epochs: int = 30               # max epochs
+    time_budget: float = 0.0       # seconds, 0 = unlimited
+    batch: int = 512
+    lr: float = 0.4
+    warmup: float = 0.05           # fraction of progress
+    wd: float = 5e-4
+    momentum: float = 0.9
+    label_smoothing: float = 0.1
+    cutout: int = 0                # cutout square size (0 = off)
+    seed: int = 0
+    eval_every: int = 5            # epochs
+    ckpt_every: int = 5            # epochs
+    kd_alpha: float = 0.0          # knowledge distillation weight
+    kd_temp: float = 4.0
+    val_split: int = 0             # hold out last N train images as validation
+    limit_train: int = 0           # use only first N train images (smoke)
+    limit_test: int = 0
+    bf16: bool = True
+    channels_last: bool = True
+
+
+class DeviceData:
+    def __init__(self, x_u8: np.ndarray, y: np.ndarray, device):
+        x = torch.from_numpy(np.ascontiguousarray(x_u8)).to(device)
+        self.x = x.permute(0, 3, 1, 2).contiguous()          # N,3,32,32 uint8
+        self.y = torch.from_numpy(y.astype(np.int64)).to(device)
+        self.n = len(self.y)
+        self.device = device
+        self._xp = None
+
+    @property
+    def xpad(self):
+        if self._xp is None:
+            self._xp = F.pad(self.x, (4, 4, 4, 4))           # N,3,40,40 zeros (raw 0 == normalised 0)
+        return self._xp
+
+    def train_batches(self, batch, gen, cutout=0):
+        perm = torch.randperm(self.n, device=self.device, generator=gen)
+        nb = self.n // batch if self.n >= batch else 1
+        bs = min(batch, self.n)
+        ar = torch.arange(32, device=self.device)
+        for i in range(nb):
+            idx = perm[i * bs:(i + 1) * bs]
+            xb = self.xpad[idx]                                # B,3,40,40
+            B = xb.shape[0]
+            dy = torch.randint(0, 9, (B,), device=self.device, generator=gen)
+            dx = torch.randint(0, 9, (B,), device=self.device, generator=gen)
+            rows = (dy[:, None] + ar[None]).view(B, 1, 32, 1).expand(B, 3, 32, 40)
+            xb = torch.gather(xb, 2, rows)
+            cols = (dx[:, None] + ar[None]).view(B, 1, 1, 32).expand(B, 3, 32, 32)
+            xb = torch.gather(xb, 3, cols)
+            flip = torch.rand(B, device=self.device, generator=gen) < 0.5
+            xb = torch.where(flip.view(B, 1, 1, 1), xb.flip(3), xb)
+            if cutout:
+                cy = torch.randint(0, 32, (B,), device=self.device, generator=gen)
+                cx = torch.randint(0, 32, (B,), device=self.device, generator=gen)
+                my = (ar[None] - cy[:, None]).abs() < cutout // 2 + (cutout % 2)
+                mx = (ar[None] - cx[:, None]).abs() < cutout // 2 + (cutout % 2)
+                m = (my[:, :, None] & mx[:, None, :]).unsqueeze(1)
+                xb = xb.masked_fill(m, 0)
+            yield xb.float(), self.y[idx]
+
+
+def _param_groups(model, wd):
+    decay, no = [], []
+    for n, p in model.named_parameters():
+        (decay if p.ndim > 1 else no).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no, "weight_decay": 0.0}]
+
+
+def lr_at(p, cfg: TrainCfg):
+    if p < cfg.warmup:
+        return cfg.lr * (0.1 + 0.9 * p / cfg.warmup)
+    q = (p - cfg.warmup) / max(1e-9, 1 - cfg.warmup)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, q)))
+
+
+@torch.no_grad()
+def evaluate(model, data: DeviceData, bf16=True, batch=2000):
+    model.eval()
+    correct = 0
+    dev = data.device
+    use_amp = bf16 and str(dev).startswith("cuda")
+    for i in range(0, data.n, batch):
+        xb = data.x[i:i + batch].float()
+        if getattr(model, "_cl", False):
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            out = model(xb)
+        correct += (out.argmax(1) == data.y[i:i + batch]).sum().item()
+    model.train()
+    return 100.0 * correct / max(1, data.n)
+
+
+def split_data(arrays, cfg: TrainCfg):
+    tx, ty, vx, vy = arrays
+    if cfg.limit_train:
+        tx, ty = tx[:cfg.limit_train], ty[:cfg.limit_train]
+    if cfg.limit_test:
+        vx, vy = vx[:cfg.limit_test], vy[:cfg.limit_test]
+    if cfg.val_split:
+        # validation = held-out tail of train (used for ranking candidates)
+        vx, vy = tx[-cfg.val_split:], ty[-cfg.val_split:]
+        tx, ty = tx[:-cfg.val_split], ty[:-cfg.val_split]
+    return tx, ty, vx, vy
+
+
+def train(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=False,
+          teacher=None, log=print, tag=None):
+    """Train one architecture.  Returns a result dict (also written to
+    out_dir/result.json); checkpoints go to out_dir/ckpt.pt (resumable) and the
+    final float state dict to out_dir/model.pt."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = tag or spec.get("name", "net")
+    torch.manual_seed(cfg.seed)
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    tx, ty, vx, vy = split_data(arrays, cfg)
+    trd, ted = DeviceData(tx, ty, dev), DeviceData(vx, vy, dev)
+    model = A.build(spec).to(dev)
+    if cfg.channels_last and dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        model._cl = True
+    opt = torch.optim.SGD(_param_groups(model, cfg.wd), lr=cfg.lr, momentum=cfg.momentum,
+                          nesterov=True)
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(cfg.seed)
+    state = dict(epoch=0, elapsed=0.0, best=0.0, history=[], progress=0.0)
+    ck = out / "ckpt.pt"
+    if resume and ck.exists():
+        s = torch.load(ck, map_location=dev, weights_only=False)
+        model.load_state_dict(s["model"])
+        opt.load_state_dict(s["opt"])
+        state = s["state"]
+        gen.manual_seed(cfg.seed + 1000 * state["epoch"])
+        log(f"[{tag}] resumed at epoch {state['epoch']} elapsed {state['elapsed']:.0f}s")
+    cost = A.cost(spec)
+    use_amp = cfg.bf16 and dev.type == "cuda"
+    crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    def save_ckpt():
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
+                    "spec": spec, "cfg": asdict(cfg)}, ck.with_suffix(".tmp"))
+        os.replace(ck.with_suffix(".tmp"), ck)
+
+    t0 = time.time() - state["elapsed"]
+    steps_per_epoch = max(1, trd.n // cfg.batch)
+    done = state["progress"] >= 1.0
+    while not done:
+        ep = state["epoch"]
+        tl = torch.zeros((), device=dev)
+        n = 0
+        te = time.time()
+        for bi, (xb, yb) in enumerate(trd.train_batches(cfg.batch, gen, cfg.cutout)):
+            el = time.time() - t0
+            p = (ep + bi / steps_per_epoch) / cfg.epochs
+            if cfg.time_budget > 0:
+                p = max(p, el / cfg.time_budget)
+            if p >= 1.0:
+                done = True
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr_at(p, cfg)
+            if getattr(model, "_cl", False):
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(xb)
+                loss = crit(logits.float(), yb)
+                if teacher is not None and cfg.kd_alpha > 0:
+                    with torch.no_grad():
+                        tlog = teacher(xb).float()
+                    T = cfg.kd_temp
+                    kd = F.kl_div(F.log_softmax(logits.float() / T, 1), F.softmax(tlog / T, 1),
+                                  reduction="batchmean") * T * T
+                    loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tl += loss.detach()
+            n += 1
+        if n == 0 and done:
+            break
+        state["epoch"] = ep + 1
+        state["elapsed"] = time.time() - t0
+        state["progress"] = min(1.0, max(state["epoch"] / cfg.epochs,
+                                         state["elapsed"] / cfg.time_budget if cfg.time_budget else 0))
+        if state["progress"] >= 1.0:
+            done = True
+        rec = {"epoch": state["epoch"], "loss": round(tl.item() / max(1, n), 4),
+               "lr": round(opt.param_groups[0]["lr"], 4), "elapsed": round(state["elapsed"], 1),
+               "epoch_s": round(time.time() - te, 2)}
+        if done or state["epoch"] % cfg.eval_every == 0:
+            rec["acc"] = evaluate(model, ted, cfg.bf16)
+            state["best"] = max(state["best"], rec["acc"])
+        state["history"].append(rec)
+        if cfg.time_budget:
+            eta = max(0.0, cfg.time_budget - state["elapsed"])
+        else:
+            eta = rec["epoch_s"] * (cfg.epochs - state["epoch"])
+        log(f"[{tag}] ep {state['epoch']:3d} loss {rec['loss']:.3f} lr {rec['lr']:.3f} "
+            f"acc {rec.get('acc', float('nan')):.2f} best {state['best']:.2f} "
+            f"{rec['epoch_s']:.2f}s/ep eta {eta:.0f}s p={state['progress']:.2f}")
+        if done or state["epoch"] % cfg.ckpt_every == 0:
+            save_ckpt()
+    final = evaluate(model, ted, cfg.bf16)
+    final32 = evaluate(model, ted, False)
+    state["best"] = max(state["best"], final)
+    save_ckpt()
+    torch.save({"model": model.state_dict(), "spec": spec}, out / "model.pt")
+    res = {"name": tag, "spec": spec, "macs": cost["macs"], "params": cost["params"],
+           "peak_act_bytes_int8_est": cost["peak_act_bytes_int8"],
+           "epochs": state["epoch"], "train_seconds": round(state["elapsed"], 1),
+           "final_acc": final, "final_acc_fp32": final32, "best_acc": state["best"],
+           "eval_set": "val(train tail %d)" % cfg.val_split if cfg.val_split else "test",
+           "n_train": trd.n, "n_eval": ted.n, "cfg": asdict(cfg), "history": state["history"]}
+    (out / "result.json").write_text(json.dumps(res, indent=1))
+    return res, model

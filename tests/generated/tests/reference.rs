@@ -1,0 +1,127 @@
+//! The generated `static` plans against the host runner and against
+//! TensorFlow Lite Micro's outputs.
+//!
+//! Golden outputs in `tests/generated/golden/` were produced by the
+//! TensorFlow Lite Micro Python interpreter (`tests/oracle/tflm_run.py`; see
+//! `golden/README.md` for versions and commands). `cargo xtask test` re-runs
+//! the interpreter and checks the goldens still equal its outputs.
+
+use std::path::{Path, PathBuf};
+
+use attonet_convert::npy::Array;
+use attonet_generated_tests::{kws, resnet8};
+use attonet_runtime::plan::Model;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn host(file: &str, name: &str) -> attonet_convert::Assembled {
+    let bytes = std::fs::read(repo().join("models/mlperf-tiny").join(file)).unwrap();
+    attonet_convert::assemble_bytes(&bytes, name).unwrap()
+}
+
+fn run_all(model: &Model<'_>, inputs: &[i8]) -> Vec<i8> {
+    let in_len = model.input.slot.shape.len();
+    let out_len = model.output.slot.shape.len();
+    let mut arena = vec![0i8; model.arena_bytes as usize];
+    let mut out = vec![0i8; inputs.len() / in_len * out_len];
+    for (x, y) in inputs.chunks_exact(in_len).zip(out.chunks_exact_mut(out_len)) {
+        model.infer(&mut arena, x, y).unwrap();
+    }
+    out
+}
+
+fn read_i8(path: &Path) -> Array {
+    Array::read(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The generated code is the host plan, table for table.
+#[test]
+fn generated_plans_equal_host_plans() {
+    for (generated, file, name) in [
+        (&resnet8::MODEL, "resnet8_int8.tflite", "resnet8"),
+        (&kws::MODEL, "kws_dscnn_int8.tflite", "kws"),
+    ] {
+        let assembled = host(file, name);
+        let hosted = assembled.model();
+        assert_eq!(generated.steps, hosted.steps, "{name}: steps differ");
+        assert_eq!(generated.blob, hosted.blob, "{name}: blobs differ");
+        assert_eq!(generated.arena_bytes, hosted.arena_bytes);
+        assert_eq!(generated.input, hosted.input);
+        assert_eq!(generated.output, hosted.output);
+        generated.validate().unwrap();
+    }
+    assert_eq!(resnet8::ARENA_BYTES, resnet8::MODEL.arena_bytes as usize);
+}
+
+/// All 1000 KWS perf samples: the generated plan's int8 outputs equal
+/// TensorFlow Lite Micro's element for element, and top-1 is TFLM's 90.1 %.
+#[test]
+fn kws_matches_tflite_micro_on_all_perf_samples() {
+    let x = read_i8(&repo().join("models/mlperf-tiny/kws_perf_samples_x.npy"));
+    let labels = read_i8(&repo().join("models/mlperf-tiny/kws_perf_samples_y.npy"))
+        .to_i64()
+        .unwrap();
+    let golden = read_i8(&repo().join("tests/generated/golden/kws_tflm_perf_samples.npy"));
+    let ours = run_all(&kws::MODEL, &x.as_i8().unwrap());
+    let theirs = golden.as_i8().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    let mismatched = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+    assert_eq!(mismatched, 0, "{mismatched} of {} outputs differ from TFLM", ours.len());
+    let correct = ours
+        .chunks_exact(12)
+        .zip(&labels)
+        .filter(|(s, &l)| argmax(s) as i64 == l)
+        .count();
+    assert_eq!(correct, 901, "TFLM gets 901/1000 = 90.1 %");
+}
+
+/// The full CIFAR-10 test set (fetched by `cargo xtask fetch-cifar10`):
+/// every int8 output equals TensorFlow Lite Micro's, and top-1 is 87.07 %.
+#[test]
+fn resnet8_matches_tflite_micro_on_cifar10_test_set() {
+    let x_path = repo().join(".data/cifar10/test_x.npy");
+    assert!(
+        x_path.exists(),
+        "{} is missing: run `cargo xtask fetch-cifar10` (or `cargo xtask test`, which does)",
+        x_path.display()
+    );
+    let pixels = Array::read(&x_path).unwrap();
+    let labels = Array::read(&repo().join(".data/cifar10/test_y.npy"))
+        .unwrap()
+        .to_i64()
+        .unwrap();
+    // int8 input = pixel - 128.
+    let x: Vec<i8> = pixels.data.iter().map(|&p| (p as i16 - 128) as i8).collect();
+    let golden = read_i8(&repo().join("tests/generated/golden/resnet8_tflm_cifar10_test.npy"));
+    let ours = run_all(&resnet8::MODEL, &x);
+    let theirs = golden.as_i8().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    let mismatched = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+    assert_eq!(mismatched, 0, "{mismatched} of {} outputs differ from TFLM", ours.len());
+    let correct = ours
+        .chunks_exact(10)
+        .zip(&labels)
+        .filter(|(s, &l)| argmax(s) as i64 == l)
+        .count();
+    assert_eq!(correct, 8707, "TFLM gets 8707/10000 = 87.07 %");
+}
+
+/// The arena beats TensorFlow Lite Micro's (55,984 B for ResNet-8, 24,272 B
+/// for KWS); the figures are pinned so that a planner regression fails.
+#[test]
+fn arenas_beat_tflite_micro() {
+    assert!(resnet8::ARENA_BYTES < 55_984, "{}", resnet8::ARENA_BYTES);
+    assert!(kws::ARENA_BYTES < 24_272, "{}", kws::ARENA_BYTES);
+}
+
+fn argmax(s: &[i8]) -> usize {
+    let mut best = 0;
+    for (i, &v) in s.iter().enumerate() {
+        if v > s[best] {
+            best = i;
+        }
+    }
+    best
+}
