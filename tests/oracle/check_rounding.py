@@ -270,12 +270,12 @@ def main():
                     entry[1] += got.size
 
     print(f"{args.model}: {len(xs)} samples")
-    fc_probe(model_bytes)
     for (kind, rounding, scale_kind), (bad, total) in sorted(mismatches.items()):
         print(f"  {kind:18s} rounding={rounding:6s} scale={scale_kind:6s} mismatches {bad:7d} / {total}")
     for (t, scale_kind, rounding), ((m, s), e) in sorted(fc_multipliers.items()):
         print(f"  FC output t{t}: scale={scale_kind:6s} rounding={rounding:6s} "
               f"effective {e!r} -> multiplier {m}, shift {s}")
+    fc_probe(model_bytes)
     return 0
 
 

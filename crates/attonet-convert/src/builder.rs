@@ -73,7 +73,7 @@ impl Builder {
 pub fn write_generated(dir: &Path, g: &crate::codegen::Generated) -> Result<()> {
     let io = |path: &Path, source: std::io::Error| ConvertError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let files = [(&g.blob_file, g.blob.as_slice()), (&g.rust_file, g.rust.as_bytes())];

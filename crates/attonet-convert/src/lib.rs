@@ -74,7 +74,7 @@ pub fn load(path: &Path) -> Result<Assembled> {
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| ConvertError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })
 }
 

@@ -254,6 +254,13 @@ impl<'g> Lowering<'g> {
             index: 0,
             op: "model input",
         };
+        let t = self.tensor(&at, id)?;
+        if t.dtype != DType::I8 {
+            return Err(ConvertError::Graph(format!(
+                "the model input '{}' is {}, but int8 is required (convert float models with post-training quantization first)",
+                t.name, t.dtype
+            )));
+        }
         self.new_value(&at, id)
     }
 

@@ -211,7 +211,7 @@ impl Array {
     pub fn read(path: &Path) -> Result<Array> {
         let bytes = std::fs::read(path).map_err(|source| ConvertError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         Array::parse(&bytes, &path.display().to_string())
     }
@@ -220,7 +220,7 @@ impl Array {
     pub fn write(&self, path: &Path) -> Result<()> {
         let io = |source| ConvertError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         };
         let tmp = path.with_extension(format!("npy.tmp{}", std::process::id()));
         std::fs::write(&tmp, self.to_bytes()).map_err(|e| {

@@ -1,0 +1,250 @@
+//! The converter pipeline end to end: bad models give errors (never panics),
+//! fusion and in-place planning keep results identical while saving RAM.
+
+use attonet_convert::ir::{Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor};
+use attonet_convert::program::LayerOp;
+use attonet_convert::{assemble, lower, passes, ConvertError};
+
+fn model(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../models/mlperf-tiny/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Runs a plan on one input; must never panic whatever the plan holds.
+fn exercise(a: &attonet_convert::Assembled) {
+    let m = a.model();
+    let mut arena = vec![0i8; m.arena_bytes as usize];
+    let input = vec![7i8; m.input.slot.shape.len()];
+    let mut out = vec![0i8; m.output.slot.shape.len()];
+    let _ = m.infer(&mut arena, &input, &mut out);
+}
+
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Every truncation point we try is an error; random byte corruptions
+/// either fail with an error or give a model that runs, and nothing panics.
+#[test]
+fn corrupt_models_give_errors_not_panics() {
+    for name in ["resnet8_int8.tflite", "kws_dscnn_int8.tflite"] {
+        let bytes = model(name);
+        for cut in (0..bytes.len()).step_by(211).chain([bytes.len() - 1]) {
+            let r = attonet_convert::assemble_bytes(&bytes[..cut], "m");
+            assert!(r.is_err(), "{name} truncated to {cut} bytes was accepted");
+        }
+        let mut rng = XorShift(0x9e3779b97f4a7c15 ^ bytes.len() as u64);
+        let (mut ok, mut err) = (0, 0);
+        for i in 0..1500 {
+            let mut b = bytes.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                let at = (rng.next() % b.len() as u64) as usize;
+                b[at] = rng.next() as u8;
+            }
+            match attonet_convert::assemble_bytes(&b, "m") {
+                Ok(a) => {
+                    // Running is the slow part; a sample of the runnable ones suffices.
+                    if i % 10 == 0 {
+                        exercise(&a);
+                    }
+                    ok += 1
+                }
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    err += 1
+                }
+            }
+        }
+        // Most corruptions land in weights and still give a runnable model;
+        // the rest must be reported.
+        assert!(ok > 0 && err > 0, "{name}: ok {ok}, err {err}");
+    }
+}
+
+#[test]
+fn not_a_model_is_a_format_error() {
+    let e = attonet_convert::assemble_bytes(b"", "m").unwrap_err();
+    assert!(matches!(e, ConvertError::Format(_)), "{e}");
+    let e = attonet_convert::assemble_bytes(b"\x89PNG\r\n\x1a\n-not-a-model-", "m").unwrap_err();
+    assert!(e.to_string().contains("TFL3"), "{e}");
+}
+
+#[test]
+fn float_model_is_refused_with_the_tensor_named() {
+    let e = attonet_convert::assemble_bytes(&model("resnet8_fp32.tflite"), "m").unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("float32") && msg.contains("int8"), "{msg}");
+}
+
+// ---------------------------------------------------------------------------
+// A small AttoNet-style module built by hand: compress 1x1 -> grouped 3x3 ->
+// mix 1x1 -> expand 1x1, plus the identity shortcut.
+
+struct GraphBuilder {
+    g: Graph,
+    seed: u64,
+}
+
+impl GraphBuilder {
+    fn act(&mut self, name: &str, shape: &[usize], scale: f32, zp: i64) -> usize {
+        self.g.tensors.push(Tensor {
+            name: name.into(),
+            shape: shape.to_vec(),
+            dtype: DType::I8,
+            quant: Some(Quantization {
+                scales: vec![scale],
+                zero_points: vec![zp],
+                axis: 0,
+            }),
+            data: None,
+        });
+        self.g.tensors.len() - 1
+    }
+
+    fn weights(&mut self, name: &str, shape: &[usize]) -> usize {
+        let n: usize = shape.iter().product();
+        let mut rng = XorShift(self.seed);
+        self.seed += 1;
+        let data = (0..n).map(|_| rng.next() as u8).collect();
+        self.g.tensors.push(Tensor {
+            name: name.into(),
+            shape: shape.to_vec(),
+            dtype: DType::I8,
+            quant: Some(Quantization {
+                scales: (0..shape[0]).map(|i| 0.004 + 0.0005 * i as f32).collect(),
+                zero_points: vec![0; shape[0]],
+                axis: 0,
+            }),
+            data: Some(data),
+        });
+        self.g.tensors.len() - 1
+    }
+
+    fn conv(&mut self, x: usize, y: usize, w: usize, act: Activation) {
+        self.g.ops.push(Op {
+            kind: OpKind::Conv2d {
+                padding: Padding::Same,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                activation: act,
+            },
+            inputs: vec![Some(x), Some(w), None],
+            outputs: vec![y],
+        });
+    }
+}
+
+fn attonet_module() -> Graph {
+    let mut b = GraphBuilder {
+        g: Graph::default(),
+        seed: 0x1234_5678,
+    };
+    let x = b.act("x", &[1, 8, 8, 32], 0.05, -10);
+    let c = b.act("compress", &[1, 8, 8, 8], 0.04, -128);
+    let g = b.act("grouped", &[1, 8, 8, 8], 0.03, -128);
+    let m = b.act("mix", &[1, 8, 8, 16], 0.02, -128);
+    let e = b.act("expand", &[1, 8, 8, 32], 0.06, 3);
+    let y = b.act("y", &[1, 8, 8, 32], 0.08, -20);
+    let wc = b.weights("wc", &[8, 1, 1, 32]);
+    let wg = b.weights("wg", &[8, 3, 3, 2]); // 4 groups of 2 channels
+    let wm = b.weights("wm", &[16, 1, 1, 8]);
+    let we = b.weights("we", &[32, 1, 1, 16]);
+    b.conv(x, c, wc, Activation::Relu);
+    b.conv(c, g, wg, Activation::Relu);
+    b.conv(g, m, wm, Activation::Relu);
+    b.conv(m, e, we, Activation::None);
+    b.g.ops.push(Op {
+        kind: OpKind::Add {
+            activation: Activation::Relu,
+        },
+        inputs: vec![Some(e), Some(x)],
+        outputs: vec![y],
+    });
+    b.g.inputs = vec![x];
+    b.g.outputs = vec![y];
+    b.g
+}
+
+fn outputs(a: &attonet_convert::Assembled, inputs: &[Vec<i8>]) -> Vec<Vec<i8>> {
+    let m = a.model();
+    let mut arena = vec![0i8; m.arena_bytes as usize];
+    inputs
+        .iter()
+        .map(|x| {
+            let mut out = vec![0i8; m.output.slot.shape.len()];
+            m.infer(&mut arena, x, &mut out).unwrap();
+            out
+        })
+        .collect()
+}
+
+/// Fusing mix+expand into one pointwise-pair step, and computing the ADD in
+/// place, change no output bit and shrink the arena.
+#[test]
+fn fusion_and_in_place_add_are_exact_and_save_ram() {
+    let graph = attonet_module();
+    let unfused = assemble::assemble(lower::lower(&graph, "m").unwrap()).unwrap();
+    let mut program = lower::lower(&graph, "m").unwrap();
+    assert_eq!(passes::fuse_pointwise_pair::run(&mut program), 1);
+    assert!(program
+        .layers
+        .iter()
+        .any(|l| matches!(l.op, LayerOp::PointwisePair { mid_c: 16, .. })));
+    let fused = assemble::assemble(program).unwrap();
+    assert_eq!(fused.steps.len(), unfused.steps.len() - 1);
+    assert!(
+        fused.memory.arena_bytes < unfused.memory.arena_bytes,
+        "fused {} B, unfused {} B",
+        fused.memory.arena_bytes,
+        unfused.memory.arena_bytes
+    );
+    let mut rng = XorShift(42);
+    let inputs: Vec<Vec<i8>> = (0..20)
+        .map(|_| (0..8 * 8 * 32).map(|_| rng.next() as i8).collect())
+        .collect();
+    let a = outputs(&unfused, &inputs);
+    let b = outputs(&fused, &inputs);
+    assert_eq!(a, b);
+    // Outputs are not all clamped to one value (else the test would prove nothing).
+    assert!(a.iter().flatten().collect::<std::collections::HashSet<_>>().len() > 20);
+}
+
+/// The residual ADD writes over its dying input.
+#[test]
+fn add_is_planned_in_place() {
+    let graph = attonet_module();
+    let a = assemble::assemble(lower::lower(&graph, "m").unwrap()).unwrap();
+    let add = a
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            attonet_runtime::plan::Step::Add(add) => Some(*add),
+            _ => None,
+        })
+        .unwrap();
+    assert!(add.output == add.input1 || add.output == add.input2);
+}
+
+/// Shapes and types that contradict the operator are refused with the op named.
+#[test]
+fn inconsistent_shapes_and_types_are_named() {
+    let mut graph = attonet_module();
+    graph.tensors[1].shape = vec![1, 8, 7, 8]; // compress output width 7, not 8
+    let e = lower::lower(&graph, "m").unwrap_err().to_string();
+    assert!(e.contains("operator 0 (CONV_2D)"), "{e}");
+    let mut graph = attonet_module();
+    graph.tensors[2].dtype = DType::I16;
+    let e = lower::lower(&graph, "m").unwrap_err().to_string();
+    assert!(e.contains("int16") && e.contains("grouped"), "{e}");
+}
