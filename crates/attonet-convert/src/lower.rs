@@ -655,9 +655,13 @@ impl<'g> Lowering<'g> {
                     return Err(at.unsupported(format!("weights '{}' zero points {:?}", wt.name, q.zero_points)));
                 }
                 let (multiplier, shift) = if q.scales.len() == 1 {
-                    // TFLite Micro's GetQuantizedConvolutionMultipler: the scale
-                    // product is taken in float, then widened.
-                    let product = (xin.scale * q.scales[0]) as f64;
+                    // TFLite Micro's GetQuantizedConvolutionMultipler. Its source
+                    // writes the scale product in float, but the shipped
+                    // interpreter computes it in double (the compiler widens
+                    // both operands first: cvtss2sd, cvtss2sd, mulsd), and a
+                    // synthetic model whose scales tell the two apart matches
+                    // the double product only; so do we.
+                    let product = xin.scale as f64 * q.scales[0] as f64;
                     let (m, s) = quantize_multiplier(product / yout.scale as f64);
                     if !attonet_runtime::quant::shift_in_range(s) {
                         return Err(at.unsupported(format!("output rescale needs shift {s}")));

@@ -637,13 +637,13 @@ fn mutate_and_parse(rel: &str, seed: u64, rounds: usize) -> (usize, usize) {
 #[test]
 fn byte_mutations_never_panic() {
     let start = Instant::now();
-    let (ok, err) = mutate_and_parse(RESNET8_INT8, 0x9e37_79b9_7f4a_7c15, 4000);
+    let (ok, err) = mutate_and_parse(RESNET8_INT8, 0x9e37_79b9_7f4a_7c15, 10_000);
     // Both outcomes must occur, or the mutations are not reaching the parser.
     assert!(ok > 100 && err > 100, "ok {ok}, err {err}");
-    let (ok2, err2) = mutate_and_parse(KWS_INT8, 0xdead_beef_cafe_f00d, 2000);
+    let (ok2, err2) = mutate_and_parse(KWS_INT8, 0xdead_beef_cafe_f00d, 5000);
     assert!(ok2 > 50 && err2 > 50, "ok {ok2}, err {err2}");
     eprintln!(
-        "6000 mutations in {:?}: ResNet-8 {ok} ok / {err} err, DS-CNN {ok2} ok / {err2} err",
+        "15000 mutations in {:?}: ResNet-8 {ok} ok / {err} err, DS-CNN {ok2} ok / {err2} err",
         start.elapsed()
     );
 }
@@ -1250,6 +1250,22 @@ fn hand_built_other_ops_and_defaults() {
     assert_eq!(g.ops[2].kind, OpKind::Reshape);
     assert_eq!(g.outputs, vec![4]);
     check_invariants(&g);
+
+    // FULLY_CONNECTED options as stored (asymmetric_quantize_inputs only
+    // concerns hybrid kernels and is accepted).
+    let mut spec = unary_spec(9, 0, vec![]);
+    spec.tensors.push(tensor("w", &[4, 4], 0, 1, None));
+    spec.buffers.push(buffer(&[0; 64]));
+    let opts = vec![(0, F::I8(1)), (2, F::Bool(true)), (3, F::Bool(true))];
+    spec.ops = vec![operator(0, &[0, 2], &[1], FC_OPTS, opts)];
+    let g = read_tflite(&spec.build()).unwrap();
+    assert_eq!(
+        g.ops[0].kind,
+        OpKind::FullyConnected {
+            activation: Activation::Relu,
+            keep_num_dims: true
+        }
+    );
 }
 
 #[test]
@@ -1283,6 +1299,16 @@ fn hand_built_structural_errors_name_what_is_wrong() {
     spec.tensors[3] = tensor("out", &[1, -4, 4, 3], 9, 0, None);
     let m = err(spec);
     assert!(m.contains("tensor 3 ('out')") && m.contains("negative dimension -4"), "{m}");
+
+    // A long, binary "name" is escaped and shortened in messages; a long
+    // shape is shortened too.
+    let mut spec = conv_spec(basic_conv_opts());
+    let long: Vec<i32> = (0..1000).map(|k| if k == 500 { -1 } else { 1 }).collect();
+    let name = format!("bad\n\u{1}{}", "x".repeat(500));
+    spec.tensors[3] = tensor(&name, &long, 9, 0, None);
+    let m = err(spec);
+    assert!(m.contains("tensor 3 ('bad\\n\\u{1}xxx") && m.contains("xxx...')"), "{m}");
+    assert!(m.contains("[1, 1, 1, 1, 1, 1, 1, 1, ...]") && m.len() < 300, "{m}");
 
     // Overflowing element count.
     let mut spec = conv_spec(basic_conv_opts());

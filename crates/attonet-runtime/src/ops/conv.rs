@@ -232,6 +232,15 @@ pub(crate) fn conv_core(
     let filter = weights.filter;
     let (bias, mult, shift) = (weights.bias, weights.multiplier, weights.shift);
 
+    // Small kernels of grouped convolutions gather each pixel's window once
+    // per group (as `x - zp`, with 0 for padded taps) and then run one dense
+    // dot product per output channel.
+    let izp = q.input_zero_point;
+    if groups > 1 && w_per_oc <= PATCH && (-32_640..=32_639).contains(&izp) {
+        conv_core_patch(p, in_shape, input, weights, out_shape, output);
+        return;
+    }
+
     for (oy, out_row) in output.chunks_exact_mut(ow * oc_n).enumerate() {
         let iy0 = oy as i32 * win.stride_h as i32 - win.pad_top as i32;
         let (ky0, ky1) = tap_range(iy0, kh, dh, ih);
@@ -271,6 +280,80 @@ pub(crate) fn conv_core(
                     }
                 }
                 *o = finish(sxw, sw, bias[oc], mult[oc], shift[oc], q);
+            }
+        }
+    }
+}
+
+/// Capacity (in `i16` entries) of the per-pixel window gathered by
+/// [`conv_core_patch`]: 512 bytes of stack.
+const PATCH: usize = 256;
+
+/// `Σ w * p` of `i8` weights against a gathered `i16` window.
+#[inline(always)]
+fn dot_s8_s16(w: &[i8], p: &[i16]) -> i32 {
+    let mut acc = 0i32;
+    for (&a, &b) in w.iter().zip(p) {
+        acc = acc.wrapping_add(a as i32 * b as i32);
+    }
+    acc
+}
+
+/// [`conv_core`] for `kh * kw * (in_c / groups) <= PATCH` and an input zero
+/// point with `x - zp` in `i16` range: the window of each pixel and group is
+/// gathered once, padded taps as 0 (they contribute nothing, as in TFLite).
+fn conv_core_patch(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let win = &p.window;
+    let q = &p.quant;
+    let (ih, iw, ic) = (in_shape.h as usize, in_shape.w as usize, in_shape.c as usize);
+    let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
+    let (kh, kw) = (win.kh as usize, win.kw as usize);
+    let (dh, dw) = (win.dilation_h as usize, win.dilation_w as usize);
+    let groups = p.groups as usize;
+    let cpg = ic / groups;
+    let ocpg = oc_n / groups;
+    let w_per_oc = kh * kw * cpg;
+    let izp = q.input_zero_point as i16;
+    let (bias, mult, shift) = (weights.bias, weights.multiplier, weights.shift);
+    let mut patch = [0i16; PATCH];
+    let patch = &mut patch[..w_per_oc];
+
+    for (oy, out_row) in output.chunks_exact_mut(ow * oc_n).enumerate() {
+        let iy0 = oy as i32 * win.stride_h as i32 - win.pad_top as i32;
+        let (ky0, ky1) = tap_range(iy0, kh, dh, ih);
+        for (ox, out_px) in out_row.chunks_exact_mut(oc_n).enumerate() {
+            let ix0 = ox as i32 * win.stride_w as i32 - win.pad_left as i32;
+            let (kx0, kx1) = tap_range(ix0, kw, dw, iw);
+            let full = ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw;
+            for (g, out_g) in out_px.chunks_exact_mut(ocpg).enumerate() {
+                if !full {
+                    patch.fill(0);
+                }
+                for ky in ky0..ky1 {
+                    let iy = (iy0 + (ky * dh) as i32) as usize;
+                    for kx in kx0..kx1 {
+                        let ix = (ix0 + (kx * dw) as i32) as usize;
+                        let base = (iy * iw + ix) * ic + g * cpg;
+                        let dst = &mut patch[(ky * kw + kx) * cpg..(ky * kw + kx + 1) * cpg];
+                        for (d, &x) in dst.iter_mut().zip(&input[base..base + cpg]) {
+                            *d = x as i16 - izp;
+                        }
+                    }
+                }
+                let oc0 = g * ocpg;
+                let w_g = &weights.filter[oc0 * w_per_oc..(oc0 + ocpg) * w_per_oc];
+                for (j, (o, w_oc)) in out_g.iter_mut().zip(w_g.chunks_exact(w_per_oc)).enumerate() {
+                    let oc = oc0 + j;
+                    let acc = dot_s8_s16(w_oc, patch);
+                    *o = finish(acc, 0, bias[oc], mult[oc], shift[oc], q);
+                }
             }
         }
     }

@@ -185,7 +185,35 @@ fn builtin_display_name(code: i32) -> String {
 }
 
 fn tensor_label(index: usize, name: &str) -> String {
-    format!("subgraph 0, tensor {index} ('{name}')")
+    format!("subgraph 0, tensor {index} ('{}')", short_name(name))
+}
+
+/// A name for messages: control characters escaped, at most 100 characters
+/// (a corrupt file can make a "name" of any length and content).
+fn short_name(name: &str) -> String {
+    const MAX: usize = 100;
+    let mut out: String = name.chars().take(MAX).flat_map(char::escape_debug).collect();
+    if name.chars().nth(MAX).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// A shape for messages, at most 8 dimensions shown.
+fn show_dims<T: std::fmt::Display>(dims: impl Iterator<Item = T>) -> String {
+    let mut out = String::from("[");
+    for (k, d) in dims.enumerate() {
+        if k == 8 {
+            out.push_str(", ...");
+            break;
+        }
+        if k > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&d.to_string());
+    }
+    out.push(']');
+    out
 }
 
 fn read_tensors(
@@ -238,9 +266,9 @@ fn read_tensor(
             for d in dims.iter() {
                 let d = usize::try_from(d).map_err(|_| {
                     ConvertError::Corrupt(format!(
-                        "{}: negative dimension {d} in shape {:?}",
+                        "{}: negative dimension {d} in shape {}",
                         label(),
-                        dims.iter().collect::<Vec<_>>()
+                        show_dims(dims.iter())
                     ))
                 })?;
                 shape.push(d);
@@ -259,8 +287,9 @@ fn read_tensor(
         })
         .ok_or_else(|| {
             ConvertError::Corrupt(format!(
-                "{}: shape {shape:?} of {dtype} has too many elements",
-                label()
+                "{}: shape {} of {dtype} has too many elements",
+                label(),
+                show_dims(shape.iter())
             ))
         })?;
 
@@ -285,9 +314,10 @@ fn read_tensor(
             let expected = elements * dtype.size();
             if dtype.size() != 0 && bytes.len() != expected {
                 return Err(ConvertError::Corrupt(format!(
-                    "{}: constant data (buffer {buffer_index}) is {} bytes, but shape {shape:?} of {dtype} needs {expected}",
+                    "{}: constant data (buffer {buffer_index}) is {} bytes, but shape {} of {dtype} needs {expected}",
                     label(),
-                    bytes.len()
+                    bytes.len(),
+                    show_dims(shape.iter())
                 )));
             }
             budget.take(bytes.len(), label)?;
@@ -413,17 +443,20 @@ fn read_quantization(
         .filter(|&a| shape.is_empty() || a < shape.len())
         .ok_or_else(|| {
             ConvertError::Corrupt(format!(
-                "{}: quantized_dimension {dim} is out of range for shape {shape:?}",
-                label()
+                "{}: quantized_dimension {dim} is out of range for shape {}",
+                label(),
+                show_dims(shape.iter())
             ))
         })?;
     let n = scales.len();
-    if n != 1 && shape.get(axis).is_some_and(|&d| d != n) {
+    // One scale (per tensor), or one per channel along `axis`.
+    let channels = shape.get(axis).copied().unwrap_or(1);
+    if n != 1 && n != channels {
         return Err(ConvertError::Corrupt(format!(
-            "{}: {n} quantization scales, but dimension {axis} of shape {shape:?} is {} \
+            "{}: {n} quantization scales, but dimension {axis} of shape {} is {channels} \
              (per-axis quantization needs one scale per channel, per-tensor exactly one)",
             label(),
-            shape[axis]
+            show_dims(shape.iter()),
         )));
     }
     budget.take(n.saturating_mul(4 + 8), label)?;
@@ -542,10 +575,10 @@ fn read_op(
     let code = match opcode {
         OpCode::Builtin(code) => *code,
         OpCode::Custom(name) => {
-            let name = name.as_deref().unwrap_or("<unnamed>");
+            let name = name.as_deref().map_or_else(|| "<unnamed>".to_string(), short_name);
             return Err(ConvertError::UnsupportedOp {
                 index,
-                name: name.to_string(),
+                name: name.clone(),
                 detail: Some(format!(
                     "'{name}' is a custom op (not a TFLite builtin operator)"
                 )),

