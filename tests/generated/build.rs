@@ -2,14 +2,13 @@
 
 fn main() {
     let models = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/mlperf-tiny");
-    for (file, name) in [("resnet8_int8.tflite", "resnet8"), ("kws_dscnn_int8.tflite", "kws")] {
-        let report = attonet_convert::Builder::new(format!("{models}/{file}"))
+    for (file, name) in [
+        ("resnet8_int8.tflite", "resnet8"),
+        ("kws_dscnn_int8.tflite", "kws"),
+    ] {
+        attonet_convert::Builder::new(format!("{models}/{file}"))
             .name(name)
             .build()
             .unwrap_or_else(|e| panic!("converting {file}: {e}"));
-        println!(
-            "cargo:warning={name}: arena {} B, flash {} B",
-            report.arena_bytes, report.flash_bytes
-        );
     }
 }

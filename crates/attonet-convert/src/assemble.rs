@@ -75,7 +75,9 @@ impl BlobWriter {
 }
 
 fn dims_u16(dims: &[usize]) -> Vec<u16> {
-    dims.iter().map(|&d| d.min(u16::MAX as usize) as u16).collect()
+    dims.iter()
+        .map(|&d| d.min(u16::MAX as usize) as u16)
+        .collect()
 }
 
 /// Plans memory for `program` and assembles it.
@@ -138,14 +140,12 @@ pub fn assemble(program: Program) -> Result<Assembled> {
                 input,
                 output,
             }),
-            LayerOp::FullyConnected { params, data } => {
-                Step::FullyConnected(FullyConnectedStep {
-                    params: *params,
-                    input,
-                    output,
-                    tables: blob.conv(data),
-                })
-            }
+            LayerOp::FullyConnected { params, data } => Step::FullyConnected(FullyConnectedStep {
+                params: *params,
+                input,
+                output,
+                tables: blob.conv(data),
+            }),
             LayerOp::Softmax(params) => Step::Softmax(SoftmaxStep {
                 params: *params,
                 input,
@@ -164,7 +164,9 @@ pub fn assemble(program: Program) -> Result<Assembled> {
     blob.pad();
     let blob_len = blob.bytes.len();
     if blob_len > u32::MAX as usize {
-        return Err(ConvertError::Graph(format!("weights of {blob_len} bytes exceed 4 GiB")));
+        return Err(ConvertError::Graph(format!(
+            "weights of {blob_len} bytes exceed 4 GiB"
+        )));
     }
     let blob_words = blob
         .bytes
@@ -183,10 +185,11 @@ pub fn assemble(program: Program) -> Result<Assembled> {
         input_dims,
         output_dims,
     };
-    assembled
-        .model()
-        .validate()
-        .map_err(|e| ConvertError::Graph(format!("internal error, the assembled plan is invalid: {e}")))?;
+    assembled.model().validate().map_err(|e| {
+        ConvertError::Graph(format!(
+            "internal error, the assembled plan is invalid: {e}"
+        ))
+    })?;
     Ok(assembled)
 }
 

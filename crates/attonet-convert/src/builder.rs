@@ -53,14 +53,20 @@ impl Builder {
     pub fn build(self) -> Result<Report> {
         let out_dir = match self.out_dir {
             Some(d) => d,
-            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or_else(|| {
-                ConvertError::Graph("OUT_DIR is not set: call out_dir() outside a build script".into())
-            })?,
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or_else(|| {
+                    ConvertError::Graph(
+                        "OUT_DIR is not set: call out_dir() outside a build script".into(),
+                    )
+                })?,
         };
         if self.cargo {
             println!("cargo:rerun-if-changed={}", self.model.display());
         }
-        let name = self.name.unwrap_or_else(|| crate::default_name(&self.model));
+        let name = self
+            .name
+            .unwrap_or_else(|| crate::default_name(&self.model));
         let (generated, report) = crate::convert_file(&self.model, &name)?;
         write_generated(&out_dir, &generated)?;
         Ok(report)
@@ -76,7 +82,10 @@ pub fn write_generated(dir: &Path, g: &crate::codegen::Generated) -> Result<()> 
         error: source,
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let files = [(&g.blob_file, g.blob.as_slice()), (&g.rust_file, g.rust.as_bytes())];
+    let files = [
+        (&g.blob_file, g.blob.as_slice()),
+        (&g.rust_file, g.rust.as_bytes()),
+    ];
     let mut staged = Vec::new();
     for (name, bytes) in files {
         let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));

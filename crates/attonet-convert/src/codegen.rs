@@ -52,7 +52,9 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         let _ = writeln!(
             s,
             "//   {:>2}  {:<16} {:<18} -> {:<12} {:>9} MACs",
-            row.step.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            row.step
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "-".into()),
             row.kernel,
             row.inputs.join(" + "),
             row.output,
@@ -63,7 +65,11 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "/// Bytes of arena the plan needs.");
     let _ = writeln!(s, "pub const ARENA_BYTES: usize = {};", report.arena_bytes);
     let _ = writeln!(s, "/// Bytes of the model input (int8).");
-    let _ = writeln!(s, "pub const INPUT_LEN: usize = {};", assembled.input_shape().len());
+    let _ = writeln!(
+        s,
+        "pub const INPUT_LEN: usize = {};",
+        assembled.input_shape().len()
+    );
     let _ = writeln!(s, "/// Bytes of the model output (int8).");
     let _ = writeln!(
         s,
@@ -110,8 +116,14 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
             io.slot.offset, io.slot.shape.h, io.slot.shape.w, io.slot.shape.c, io.dims, io.scale, io.zero_point
         )
     };
-    let _ = writeln!(s, "/// The model: run it with `MODEL.infer(&mut arena, &input, &mut output)`.");
-    let _ = writeln!(s, "pub static MODEL: attonet_runtime::plan::Model<'static> = attonet_runtime::plan::Model {{");
+    let _ = writeln!(
+        s,
+        "/// The model: run it with `MODEL.infer(&mut arena, &input, &mut output)`."
+    );
+    let _ = writeln!(
+        s,
+        "pub static MODEL: attonet_runtime::plan::Model<'static> = attonet_runtime::plan::Model {{"
+    );
     let _ = writeln!(s, "    name: {:?},", name);
     let _ = writeln!(s, "    blob: &BLOB.0,");
     let _ = writeln!(s, "    steps: &STEPS,");

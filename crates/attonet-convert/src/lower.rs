@@ -98,7 +98,13 @@ fn u16_dim(at: &At<'_>, what: &str, v: usize) -> Result<u16> {
 }
 
 /// TFLite's `ComputeOutSize`.
-fn out_size(padding: Padding, input: usize, filter: usize, stride: usize, dilation: usize) -> usize {
+fn out_size(
+    padding: Padding,
+    input: usize,
+    filter: usize,
+    stride: usize,
+    dilation: usize,
+) -> usize {
     let effective = (filter - 1) * dilation + 1;
     match padding {
         Padding::Same => input.div_ceil(stride),
@@ -160,10 +166,12 @@ impl<'g> Lowering<'g> {
 
     /// Per-tensor scale and zero point of an activation.
     fn per_tensor(&self, at: &At<'_>, t: &Tensor) -> Result<(f32, i32)> {
-        let q = t
-            .quant
-            .as_ref()
-            .ok_or_else(|| at.invalid(format!("tensor '{}' has no quantization parameters", t.name)))?;
+        let q = t.quant.as_ref().ok_or_else(|| {
+            at.invalid(format!(
+                "tensor '{}' has no quantization parameters",
+                t.name
+            ))
+        })?;
         if q.scales.len() != 1 || q.zero_points.len() != 1 {
             return Err(at.invalid(format!(
                 "tensor '{}' must be quantized per tensor, it has {} scales",
@@ -177,7 +185,10 @@ impl<'g> Lowering<'g> {
             return Err(at.invalid(format!("tensor '{}' has scale {scale}", t.name)));
         }
         if !(-128..=127).contains(&zp) {
-            return Err(at.invalid(format!("tensor '{}' has zero point {zp} outside int8", t.name)));
+            return Err(at.invalid(format!(
+                "tensor '{}' has zero point {zp} outside int8",
+                t.name
+            )));
         }
         Ok((scale, zp as i32))
     }
@@ -301,7 +312,12 @@ impl<'g> Lowering<'g> {
             .as_ref()
             .ok_or_else(|| at.unsupported(format!("{what} '{}' is not a constant", t.name)))?;
         if data.len() != t.elements() {
-            return Err(at.invalid(format!("{what} '{}' holds {} bytes for {} elements", t.name, data.len(), t.elements())));
+            return Err(at.invalid(format!(
+                "{what} '{}' holds {} bytes for {} elements",
+                t.name,
+                data.len(),
+                t.elements()
+            )));
         }
         Ok((t, data.iter().map(|&b| b as i8).collect()))
     }
@@ -330,11 +346,19 @@ impl<'g> Lowering<'g> {
     }
 
     /// Per-channel weight scales, broadcast to `out_c`; zero points must be 0.
-    fn weight_scales(&self, at: &At<'_>, t: &Tensor, out_c: usize, axis: usize) -> Result<Vec<f32>> {
-        let q: &Quantization = t
-            .quant
-            .as_ref()
-            .ok_or_else(|| at.invalid(format!("weights '{}' have no quantization parameters", t.name)))?;
+    fn weight_scales(
+        &self,
+        at: &At<'_>,
+        t: &Tensor,
+        out_c: usize,
+        axis: usize,
+    ) -> Result<Vec<f32>> {
+        let q: &Quantization = t.quant.as_ref().ok_or_else(|| {
+            at.invalid(format!(
+                "weights '{}' have no quantization parameters",
+                t.name
+            ))
+        })?;
         if q.zero_points.iter().any(|&z| z != 0) {
             return Err(at.unsupported(format!(
                 "weights '{}' have a nonzero zero point; int8 weights must be symmetric",
@@ -344,12 +368,10 @@ impl<'g> Lowering<'g> {
         let scales = match q.scales.len() {
             1 => vec![q.scales[0]; out_c],
             n if n == out_c && (q.axis == axis || n == 1) => q.scales.clone(),
-            n => {
-                return Err(at.invalid(format!(
-                    "weights '{}' have {n} scales along axis {}, the op has {out_c} output channels",
-                    t.name, q.axis
-                )))
-            }
+            n => return Err(at.invalid(format!(
+                "weights '{}' have {n} scales along axis {}, the op has {out_c} output channels",
+                t.name, q.axis
+            ))),
         };
         if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             return Err(at.invalid(format!("weights '{}' have scale {s}", t.name)));
@@ -399,7 +421,13 @@ impl<'g> Lowering<'g> {
     ) -> Result<Window> {
         let (ih, iw) = (input.h as usize, input.w as usize);
         let (oh, ow) = (output.h as usize, output.w as usize);
-        if stride_h == 0 || stride_w == 0 || dilation_h == 0 || dilation_w == 0 || kh == 0 || kw == 0 {
+        if stride_h == 0
+            || stride_w == 0
+            || dilation_h == 0
+            || dilation_w == 0
+            || kh == 0
+            || kw == 0
+        {
             return Err(at.invalid("zero stride, dilation or window size"));
         }
         let eh = out_size(padding, ih, kh, stride_h, dilation_h);
@@ -438,11 +466,16 @@ impl<'g> Lowering<'g> {
                 activation,
             } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
-                let (wt, filter) = self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
+                let (wt, filter) =
+                    self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
                 let y = self.write(&at, self.output_id(&at, op)?)?;
                 let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
                 let [out_c, kh, kw, in_per_group] = wt.shape[..] else {
-                    return Err(at.invalid(format!("filter '{}' has rank {}, expected 4", wt.name, wt.shape.len())));
+                    return Err(at.invalid(format!(
+                        "filter '{}' has rank {}, expected 4",
+                        wt.name,
+                        wt.shape.len()
+                    )));
                 };
                 let in_c = xin.shape.c as usize;
                 if in_per_group == 0 || in_c % in_per_group != 0 {
@@ -498,11 +531,16 @@ impl<'g> Lowering<'g> {
                 ..
             } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
-                let (wt, filter) = self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
+                let (wt, filter) =
+                    self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
                 let y = self.write(&at, self.output_id(&at, op)?)?;
                 let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
                 let [one, kh, kw, out_c] = wt.shape[..] else {
-                    return Err(at.invalid(format!("filter '{}' has rank {}, expected 4", wt.name, wt.shape.len())));
+                    return Err(at.invalid(format!(
+                        "filter '{}' has rank {}, expected 4",
+                        wt.name,
+                        wt.shape.len()
+                    )));
                 };
                 let in_c = xin.shape.c as usize;
                 if one != 1 || out_c != yout.shape.c as usize || in_c == 0 || out_c % in_c != 0 {
@@ -628,11 +666,16 @@ impl<'g> Lowering<'g> {
             }
             OpKind::FullyConnected { activation, .. } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
-                let (wt, filter) = self.constant_i8(&at, self.input_id(&at, op, 1, "weights")?, "weights")?;
+                let (wt, filter) =
+                    self.constant_i8(&at, self.input_id(&at, op, 1, "weights")?, "weights")?;
                 let y = self.write(&at, self.output_id(&at, op)?)?;
                 let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
                 let [out_f, in_f] = wt.shape[..] else {
-                    return Err(at.invalid(format!("weights '{}' have rank {}, expected 2", wt.name, wt.shape.len())));
+                    return Err(at.invalid(format!(
+                        "weights '{}' have rank {}, expected 2",
+                        wt.name,
+                        wt.shape.len()
+                    )));
                 };
                 if in_f == 0 || xin.shape.len() % in_f != 0 {
                     return Err(at.invalid(format!(
@@ -648,11 +691,19 @@ impl<'g> Lowering<'g> {
                     )));
                 }
                 let q = wt.quant.as_ref().ok_or_else(|| {
-                    at.invalid(format!("weights '{}' have no quantization parameters", wt.name))
+                    at.invalid(format!(
+                        "weights '{}' have no quantization parameters",
+                        wt.name
+                    ))
                 })?;
                 let filter_zero_point = *q.zero_points.first().unwrap_or(&0);
-                if !(-128..=127).contains(&filter_zero_point) || q.zero_points.iter().any(|&z| z != filter_zero_point) {
-                    return Err(at.unsupported(format!("weights '{}' zero points {:?}", wt.name, q.zero_points)));
+                if !(-128..=127).contains(&filter_zero_point)
+                    || q.zero_points.iter().any(|&z| z != filter_zero_point)
+                {
+                    return Err(at.unsupported(format!(
+                        "weights '{}' zero points {:?}",
+                        wt.name, q.zero_points
+                    )));
                 }
                 let (multiplier, shift) = if q.scales.len() == 1 {
                     // TFLite Micro's GetQuantizedConvolutionMultipler. Its source
@@ -703,8 +754,9 @@ impl<'g> Lowering<'g> {
                     )));
                 }
                 let (input_multiplier, input_left_shift, diff_min) =
-                    softmax_scaling(*beta as f64, xin.scale as f64, 5)
-                        .ok_or_else(|| at.unsupported(format!("beta {beta} with input scale {}", xin.scale)))?;
+                    softmax_scaling(*beta as f64, xin.scale as f64, 5).ok_or_else(|| {
+                        at.unsupported(format!("beta {beta} with input scale {}", xin.scale))
+                    })?;
                 LayerOp::Softmax(SoftmaxParams {
                     depth: xin.shape.c,
                     input_multiplier,

@@ -124,7 +124,11 @@ impl Array {
             1 => format!("({},)", self.shape[0]),
             _ => format!(
                 "({})",
-                self.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                self.shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         let mut header = format!(
@@ -173,8 +177,11 @@ impl Array {
             .and_then(|r| r.strip_prefix('\''))
             .and_then(|r| r.split('\'').next())
             .ok_or_else(|| bad("header has no 'descr'".into()))?;
-        let dtype = NpyType::from_descr(descr)
-            .ok_or_else(|| bad(format!("element type '{descr}' is not supported (int8, uint8, int32, int64, float32 are)")))?;
+        let dtype = NpyType::from_descr(descr).ok_or_else(|| {
+            bad(format!(
+                "element type '{descr}' is not supported (int8, uint8, int32, int64, float32 are)"
+            ))
+        })?;
         if field("fortran_order").is_some_and(|r| r.starts_with("True")) {
             return Err(bad("Fortran-order arrays are not supported".into()));
         }
@@ -186,7 +193,10 @@ impl Array {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<usize>().map_err(|_| bad(format!("bad dimension '{s}' in shape"))))
+            .map(|s| {
+                s.parse::<usize>()
+                    .map_err(|_| bad(format!("bad dimension '{s}' in shape")))
+            })
             .collect::<Result<Vec<_>>>()?;
         let count = shape
             .iter()
@@ -240,9 +250,16 @@ mod tests {
         let a = Array::from_i8(vec![2, 3], &[1, -2, 3, -4, 5, -128]);
         let b = Array::parse(&a.to_bytes(), "x").unwrap();
         assert_eq!(a, b);
-        assert_eq!((a.to_bytes().len() - 6) % 64, 0, "data starts on a 64-byte boundary");
+        assert_eq!(
+            (a.to_bytes().len() - 6) % 64,
+            0,
+            "data starts on a 64-byte boundary"
+        );
         let c = Array::from_f32(vec![4], &[1.0, -2.5, 0.0, 3.25]);
-        assert_eq!(Array::parse(&c.to_bytes(), "y").unwrap().as_f32().unwrap(), vec![1.0, -2.5, 0.0, 3.25]);
+        assert_eq!(
+            Array::parse(&c.to_bytes(), "y").unwrap().as_f32().unwrap(),
+            vec![1.0, -2.5, 0.0, 3.25]
+        );
     }
 
     #[test]

@@ -70,7 +70,8 @@ pub fn plan(program: &Program) -> MemoryPlan {
                         .filter(|&v| find(&mut root, v) == r)
                         .filter_map(|v| last_use[v])
                         .max();
-                    let same_size = program.values[candidate].bytes() == program.values[layer.output].bytes();
+                    let same_size =
+                        program.values[candidate].bytes() == program.values[layer.output].bytes();
                     if group_last == Some(i) && same_size {
                         root[layer.output] = r;
                         break;
@@ -107,12 +108,20 @@ pub fn plan(program: &Program) -> MemoryPlan {
     let mut scratch_items = Vec::new();
     for (i, layer) in program.layers.iter().enumerate() {
         if let LayerOp::PointwisePair { mid_c, .. } = layer.op {
-            scratch_items.push((nv + i, Buffer { bytes: mid_c as usize, first: i, last: i }));
+            scratch_items.push((
+                nv + i,
+                Buffer {
+                    bytes: mid_c as usize,
+                    first: i,
+                    last: i,
+                },
+            ));
         }
     }
     items.extend(scratch_items);
 
-    let orders: [fn(&(usize, Buffer), &(usize, Buffer)) -> std::cmp::Ordering; 3] = [
+    type Order = fn(&(usize, Buffer), &(usize, Buffer)) -> std::cmp::Ordering;
+    let orders: [Order; 3] = [
         |a, b| b.1.bytes.cmp(&a.1.bytes).then(a.1.first.cmp(&b.1.first)),
         |a, b| a.1.first.cmp(&b.1.first).then(b.1.bytes.cmp(&a.1.bytes)),
         |a, b| {
@@ -128,7 +137,13 @@ pub fn plan(program: &Program) -> MemoryPlan {
         let placed = first_fit(&sorted);
         let size = placed
             .iter()
-            .map(|&(id, off)| off + sorted.iter().find(|s| s.0 == id).map(|s| s.1.bytes).unwrap_or(0))
+            .map(|&(id, off)| {
+                off + sorted
+                    .iter()
+                    .find(|s| s.0 == id)
+                    .map(|s| s.1.bytes)
+                    .unwrap_or(0)
+            })
             .max()
             .unwrap_or(0);
         if best.as_ref().is_none_or(|(b, _)| size < *b) {

@@ -170,7 +170,8 @@ impl Layer {
                 ..
             } => pixels * (first_data.filter.len() + second_data.filter.len()) as u64,
             LayerOp::FullyConnected { params, data } => {
-                let rows = values[self.inputs[0]].shape.len() as u64 / params.in_features.max(1) as u64;
+                let rows =
+                    values[self.inputs[0]].shape.len() as u64 / params.in_features.max(1) as u64;
                 rows * data.filter.len() as u64
             }
             _ => 0,

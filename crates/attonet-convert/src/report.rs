@@ -87,7 +87,11 @@ impl Report {
                     op: op.to_string(),
                     source_ops: l.source_ops.clone(),
                     kernel: l.op.kernel_name().to_string(),
-                    inputs: l.inputs.iter().map(|&v| shape_text(&p.values[v].shape)).collect(),
+                    inputs: l
+                        .inputs
+                        .iter()
+                        .map(|&v| shape_text(&p.values[v].shape))
+                        .collect(),
                     output: shape_text(&p.values[l.output].shape),
                     macs: l.macs(&p.values),
                     params: l.params(),

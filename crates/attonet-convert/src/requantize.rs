@@ -55,9 +55,14 @@ pub fn quantize_multiplier_greater_than_one(m: f64) -> Option<(i32, i32)> {
 /// TFLite's `PreprocessSoftmaxScaling` (with `input_integer_bits` integer bits
 /// of the scaled difference) and `CalculateInputRadius`: returns
 /// `(input_multiplier, input_left_shift, diff_min)`.
-pub fn softmax_scaling(beta: f64, input_scale: f64, input_integer_bits: i32) -> Option<(i32, i32, i32)> {
+pub fn softmax_scaling(
+    beta: f64,
+    input_scale: f64,
+    input_integer_bits: i32,
+) -> Option<(i32, i32, i32)> {
     let max_real_multiplier = (1i64 << 31) as f64 - 1.0;
-    let real = (beta * input_scale * (1i64 << (31 - input_integer_bits)) as f64).min(max_real_multiplier);
+    let real =
+        (beta * input_scale * (1i64 << (31 - input_integer_bits)) as f64).min(max_real_multiplier);
     let (multiplier, left_shift) = quantize_multiplier_greater_than_one(real)?;
     let max_input_rescaled = 1.0
         * ((1i64 << input_integer_bits) - 1) as f64

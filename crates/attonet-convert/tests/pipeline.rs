@@ -217,7 +217,13 @@ fn fusion_and_in_place_add_are_exact_and_save_ram() {
     let b = outputs(&fused, &inputs);
     assert_eq!(a, b);
     // Outputs are not all clamped to one value (else the test would prove nothing).
-    assert!(a.iter().flatten().collect::<std::collections::HashSet<_>>().len() > 20);
+    assert!(
+        a.iter()
+            .flatten()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 20
+    );
 }
 
 /// The residual ADD writes over its dying input.

@@ -33,6 +33,11 @@ const RESNET8_FP32: &str = "ic/resnet8_fp32.tflite";
 const KWS_INT8: &str = "kws/kws_dscnn_int8.tflite";
 const KWS_FP32: &str = "kws/kws_dscnn_fp32.tflite";
 
+/// A value printed by the (float64) Python tools, as the f32 it came from.
+fn f32_from(printed: f64) -> f32 {
+    printed as f32
+}
+
 fn op_names(g: &Graph) -> Vec<&'static str> {
     g.ops.iter().map(|op| op.kind.name()).collect()
 }
@@ -231,7 +236,7 @@ fn resnet8_int8_graph() {
     assert_eq!(q.scales.len(), 16);
     assert_eq!(q.zero_points, vec![0; 16]);
     assert_eq!(q.axis, 0);
-    assert_eq!(q.scales[0], 8.9026361820288e-05);
+    assert_eq!(q.scales[0], f32_from(8.9026361820288e-05));
     let data = i8_data(&g, 8);
     assert_eq!(data.len(), 432);
     assert_eq!(&data[..6], &[25, 33, -47, 21, -16, -60]);
@@ -315,7 +320,7 @@ fn kws_dscnn_int8_graph() {
     assert_eq!(input.shape, vec![1, 49, 10, 1]);
     assert_eq!(input.dtype, DType::I8);
     let q = input.quant.as_ref().unwrap();
-    assert_eq!(q.scales, vec![0.5847029089927673]);
+    assert_eq!(q.scales, vec![f32_from(0.5847029089927673)]);
     assert_eq!(q.zero_points, vec![83]);
     let output = &g.tensors[34];
     assert_eq!(output.shape, vec![1, 12]);
@@ -363,7 +368,7 @@ fn kws_dscnn_int8_graph() {
     assert_eq!(dw.shape, vec![1, 3, 3, 64]);
     let q = dw.quant.as_ref().unwrap();
     assert_eq!((q.scales.len(), q.axis), (64, 3));
-    assert_eq!(q.scales[0], 0.008551519364118576);
+    assert_eq!(q.scales[0], f32_from(0.008551519364118576));
     let data = i8_data(&g, 5);
     assert_eq!(&data[..6], &[42, 1, -63, -42, 35, -45]);
     assert_eq!(data.iter().map(|&v| i64::from(v)).sum::<i64>(), -5573);
@@ -386,13 +391,16 @@ fn float_models_parse() {
     assert_eq!(op_names(&g), RESNET8_OPS);
     assert_eq!(wiring(&g), resnet8_wiring());
     let input = &g.tensors[g.inputs[0]];
-    assert_eq!((input.dtype, input.shape.clone()), (DType::F32, vec![1, 32, 32, 3]));
+    assert_eq!(
+        (input.dtype, input.shape.clone()),
+        (DType::F32, vec![1, 32, 32, 3])
+    );
     assert!(input.quant.is_none());
     assert_eq!(g.tensors[g.outputs[0]].shape, vec![1, 10]);
     assert_eq!(g.tensors[8].dtype, DType::F32);
     let f = f32_data(&g, 8);
     assert_eq!(f.len(), 432);
-    assert_eq!(f[0], 0.0022538667544722557);
+    assert_eq!(f[0], f32_from(0.0022538667544722557));
     assert_eq!(parameter_count(&g), 77_708);
     assert_eq!(constant_bytes(&g), 4 * 77_708);
     check_invariants(&g);
@@ -405,12 +413,15 @@ fn float_models_parse() {
     assert_eq!(g.tensors[0].dtype, DType::F32);
     assert!(g.tensors[0].quant.is_none());
     assert_eq!(g.tensors[5].dtype, DType::F32);
-    assert_eq!(f32_data(&g, 5)[0], 0.3585379719734192);
+    assert_eq!(f32_data(&g, 5)[0], f32_from(0.3585379719734192));
     for t in 17..=21 {
         assert_eq!(g.tensors[t].dtype, DType::I8, "tensor {t}");
         assert_eq!(g.tensors[t].quant.as_ref().unwrap().scales.len(), 1);
     }
-    assert_eq!(g.tensors[17].quant.as_ref().unwrap().scales[0], 0.0020227544009685516);
+    assert_eq!(
+        g.tensors[17].quant.as_ref().unwrap().scales[0],
+        f32_from(0.0020227544009685516)
+    );
     assert_eq!(&i8_data(&g, 17)[..4], &[-4, 12, -7, 12]);
     assert_eq!(parameter_count(&g), 22_606);
     assert_eq!(constant_bytes(&g), 33_592);
@@ -447,9 +458,9 @@ fn check_invariants(g: &Graph) {
             assert!(*id < n);
         }
         let (min, max) = match op.kind {
-            OpKind::Conv2d { .. } | OpKind::DepthwiseConv2d { .. } | OpKind::FullyConnected { .. } => {
-                (2, 3)
-            }
+            OpKind::Conv2d { .. }
+            | OpKind::DepthwiseConv2d { .. }
+            | OpKind::FullyConnected { .. } => (2, 3),
             OpKind::Add { .. } => (2, 2),
             OpKind::Reshape => (1, 2),
             _ => (1, 1),
@@ -480,7 +491,9 @@ fn not_a_tflite_file() {
     let (format, m) = msg(read_tflite(&other));
     assert!(format && m.contains("TFL3") && m.contains("TFL2"), "{m}");
 
-    let (format, m) = msg(read_tflite(b"PK\x03\x04\x14\x00\x00\x00\x08\x00 a zip file"));
+    let (format, m) = msg(read_tflite(
+        b"PK\x03\x04\x14\x00\x00\x00\x08\x00 a zip file",
+    ));
     assert!(format && m.contains("TFL3"), "{m}");
 
     let mut rng = XorShift(0x1234_5678_9abc_def1);
@@ -540,11 +553,7 @@ fn truncations_never_panic() {
     // The converter puts the constant data near the end and the structure
     // at both ends, so every strict prefix of this file is unreadable.
     assert_eq!(errors, cuts.len(), "every truncation is detected");
-    eprintln!(
-        "{} truncations in {:?}",
-        cuts.len(),
-        start.elapsed()
-    );
+    eprintln!("{} truncations in {:?}", cuts.len(), start.elapsed());
 }
 
 /// Deterministic xorshift64 generator.
@@ -718,7 +727,10 @@ mod fb {
         /// A table: (slot, value) pairs.
         Table(Vec<(usize, F)>),
         /// A vector of scalars, already little-endian, `elem` bytes each.
-        Scalars { elem: usize, bytes: Vec<u8> },
+        Scalars {
+            elem: usize,
+            bytes: Vec<u8>,
+        },
         Str(String),
         Tables(Vec<O>),
     }
@@ -889,7 +901,13 @@ fn custom_opcode(name: &str) -> O {
 }
 
 /// An operator with builtin options of union type `opt_type` (0 = none).
-fn operator(opcode_index: u32, inputs: &[i32], outputs: &[i32], opt_type: u8, opts: Vec<(usize, F)>) -> O {
+fn operator(
+    opcode_index: u32,
+    inputs: &[i32],
+    outputs: &[i32],
+    opt_type: u8,
+    opts: Vec<(usize, F)>,
+) -> O {
     let mut f = vec![
         (0, F::U32(opcode_index)),
         (1, F::Obj(ints(inputs))),
@@ -956,7 +974,13 @@ fn conv_spec(opts: Vec<(usize, F)>) -> Spec {
         opcodes: vec![opcode(3)],
         tensors: vec![
             tensor("in", &[1, 4, 4, 2], 9, 0, q()),
-            tensor("filter", &[3, 1, 1, 2], 9, 1, Some(quant(&[0.1, 0.2, 0.3], &[0, 0, 0], 0))),
+            tensor(
+                "filter",
+                &[3, 1, 1, 2],
+                9,
+                1,
+                Some(quant(&[0.1, 0.2, 0.3], &[0, 0, 0], 0)),
+            ),
             tensor("bias", &[3], 2, 2, None),
             tensor("out", &[1, 4, 4, 3], 9, 0, q()),
         ],
@@ -1017,8 +1041,14 @@ fn hand_built_conv_with_schema_defaults() {
         }
     );
     assert_eq!(g.ops[0].inputs, vec![Some(0), Some(1), Some(2)]);
-    assert_eq!(g.tensors[1].data.as_deref(), Some(&[1u8, 2, 3, 4, 5, 6][..]));
-    assert_eq!(g.tensors[1].quant.as_ref().unwrap().scales, vec![0.1, 0.2, 0.3]);
+    assert_eq!(
+        g.tensors[1].data.as_deref(),
+        Some(&[1u8, 2, 3, 4, 5, 6][..])
+    );
+    assert_eq!(
+        g.tensors[1].quant.as_ref().unwrap().scales,
+        vec![0.1, 0.2, 0.3]
+    );
     assert_eq!(g.tensors[2].dtype, DType::I32);
     assert_eq!(g.tensors[2].data.as_ref().unwrap().len(), 12);
     assert!(g.tensors[0].data.is_none());
@@ -1122,7 +1152,11 @@ fn hand_built_unsupported_options() {
     let e = with(3, F::I8(4));
     assert_eq!(
         unsupported(&e),
-        (0, "CONV_2D".into(), Some("fused activation function TANH".into()))
+        (
+            0,
+            "CONV_2D".into(),
+            Some("fused activation function TANH".into())
+        )
     );
     let e = with(3, F::I8(5));
     assert!(e.to_string().contains("SIGN_BIT"), "{e}");
@@ -1197,7 +1231,13 @@ fn hand_built_other_ops_and_defaults() {
     // multiplier comes from the filter and input channel counts.
     let mut spec = conv_spec(vec![]);
     spec.opcodes = vec![opcode(4)];
-    spec.tensors[1] = tensor("dw", &[1, 3, 3, 6], 9, 1, Some(quant(&[0.1; 6], &[0; 6], 3)));
+    spec.tensors[1] = tensor(
+        "dw",
+        &[1, 3, 3, 6],
+        9,
+        1,
+        Some(quant(&[0.1; 6], &[0; 6], 3)),
+    );
     spec.tensors[2] = tensor("bias", &[6], 2, 2, None);
     spec.tensors[3] = tensor("out", &[1, 4, 4, 6], 9, 0, None);
     spec.buffers = vec![buffer(&[]), buffer(&[7; 54]), buffer(&[0; 24])];
@@ -1246,7 +1286,12 @@ fn hand_built_other_ops_and_defaults() {
         }
     );
     assert_eq!(g.ops[0].inputs, vec![Some(0), Some(2), None]);
-    assert_eq!(g.ops[1].kind, OpKind::Add { activation: Activation::Relu6 });
+    assert_eq!(
+        g.ops[1].kind,
+        OpKind::Add {
+            activation: Activation::Relu6
+        }
+    );
     assert_eq!(g.ops[2].kind, OpKind::Reshape);
     assert_eq!(g.outputs, vec![4]);
     check_invariants(&g);
@@ -1276,7 +1321,10 @@ fn hand_built_structural_errors_name_what_is_wrong() {
     let mut spec = conv_spec(basic_conv_opts());
     spec.ops = vec![operator(0, &[0, 99, 2], &[3], CONV_OPTS, basic_conv_opts())];
     let m = err(spec);
-    assert!(m.contains("operator 0 (CONV_2D)") && m.contains("tensor 99"), "{m}");
+    assert!(
+        m.contains("operator 0 (CONV_2D)") && m.contains("tensor 99"),
+        "{m}"
+    );
 
     // -1 where an input is required, and a wrong input count.
     let mut spec = conv_spec(basic_conv_opts());
@@ -1292,13 +1340,19 @@ fn hand_built_structural_errors_name_what_is_wrong() {
     let mut spec = conv_spec(basic_conv_opts());
     spec.ops = vec![operator(7, &[0, 1, 2], &[3], CONV_OPTS, basic_conv_opts())];
     let m = err(spec);
-    assert!(m.contains("operator 0") && m.contains("opcode index 7"), "{m}");
+    assert!(
+        m.contains("operator 0") && m.contains("opcode index 7"),
+        "{m}"
+    );
 
     // Negative dimension.
     let mut spec = conv_spec(basic_conv_opts());
     spec.tensors[3] = tensor("out", &[1, -4, 4, 3], 9, 0, None);
     let m = err(spec);
-    assert!(m.contains("tensor 3 ('out')") && m.contains("negative dimension -4"), "{m}");
+    assert!(
+        m.contains("tensor 3 ('out')") && m.contains("negative dimension -4"),
+        "{m}"
+    );
 
     // A long, binary "name" is escaped and shortened in messages; a long
     // shape is shortened too.
@@ -1307,8 +1361,14 @@ fn hand_built_structural_errors_name_what_is_wrong() {
     let name = format!("bad\n\u{1}{}", "x".repeat(500));
     spec.tensors[3] = tensor(&name, &long, 9, 0, None);
     let m = err(spec);
-    assert!(m.contains("tensor 3 ('bad\\n\\u{1}xxx") && m.contains("xxx...')"), "{m}");
-    assert!(m.contains("[1, 1, 1, 1, 1, 1, 1, 1, ...]") && m.len() < 300, "{m}");
+    assert!(
+        m.contains("tensor 3 ('bad\\n\\u{1}xxx") && m.contains("xxx...')"),
+        "{m}"
+    );
+    assert!(
+        m.contains("[1, 1, 1, 1, 1, 1, 1, 1, ...]") && m.len() < 300,
+        "{m}"
+    );
 
     // Overflowing element count.
     let mut spec = conv_spec(basic_conv_opts());
@@ -1329,7 +1389,10 @@ fn hand_built_structural_errors_name_what_is_wrong() {
     let mut spec = conv_spec(basic_conv_opts());
     spec.tensors[2] = tensor("bias", &[3], 2, 40, None);
     let m = err(spec);
-    assert!(m.contains("tensor 2 ('bias')") && m.contains("buffer index 40"), "{m}");
+    assert!(
+        m.contains("tensor 2 ('bias')") && m.contains("buffer index 40"),
+        "{m}"
+    );
 
     // Quantization: zero points missing or of the wrong count, bad axis.
     let mut spec = conv_spec(basic_conv_opts());
@@ -1341,13 +1404,28 @@ fn hand_built_structural_errors_name_what_is_wrong() {
         Some(O::Table(vec![(2, F::Obj(floats(&[0.5])))])),
     );
     let m = err(spec);
-    assert!(m.contains("tensor 0 ('in')") && m.contains("no zero points"), "{m}");
+    assert!(
+        m.contains("tensor 0 ('in')") && m.contains("no zero points"),
+        "{m}"
+    );
     let mut spec = conv_spec(basic_conv_opts());
-    spec.tensors[1] = tensor("filter", &[3, 1, 1, 2], 9, 1, Some(quant(&[0.1, 0.2], &[0, 0], 0)));
+    spec.tensors[1] = tensor(
+        "filter",
+        &[3, 1, 1, 2],
+        9,
+        1,
+        Some(quant(&[0.1, 0.2], &[0, 0], 0)),
+    );
     let m = err(spec);
     assert!(m.contains("2 quantization scales"), "{m}");
     let mut spec = conv_spec(basic_conv_opts());
-    spec.tensors[1] = tensor("filter", &[3, 1, 1, 2], 9, 1, Some(quant(&[0.1], &[0, 0], 0)));
+    spec.tensors[1] = tensor(
+        "filter",
+        &[3, 1, 1, 2],
+        9,
+        1,
+        Some(quant(&[0.1], &[0, 0], 0)),
+    );
     let m = err(spec);
     assert!(m.contains("1 scales but 2 zero points"), "{m}");
     let mut spec = conv_spec(basic_conv_opts());
@@ -1365,7 +1443,10 @@ fn hand_built_structural_errors_name_what_is_wrong() {
         (6, F::Obj(O::Table(vec![]))),
     ]);
     let m = err(spec);
-    assert!(m.contains("tensor 1 ('filter')") && m.contains("sparse"), "{m}");
+    assert!(
+        m.contains("tensor 1 ('filter')") && m.contains("sparse"),
+        "{m}"
+    );
     let mut spec = conv_spec(basic_conv_opts());
     spec.tensors[0] = tensor(
         "in",
@@ -1388,7 +1469,10 @@ fn hand_built_structural_errors_name_what_is_wrong() {
     spec.version = 1;
     let e = read_tflite(&spec.build()).unwrap_err();
     assert!(matches!(e, ConvertError::Format(_)) && e.to_string().contains("version 1"));
-    let b = fb::finish(&O::Table(vec![(0, F::U32(3)), (2, F::Obj(O::Tables(vec![])))]));
+    let b = fb::finish(&O::Table(vec![
+        (0, F::U32(3)),
+        (2, F::Obj(O::Tables(vec![]))),
+    ]));
     let m = read_tflite(&b).unwrap_err().to_string();
     assert!(m.contains("no subgraphs"), "{m}");
 }
@@ -1419,7 +1503,10 @@ fn hand_built_external_buffers() {
     assert_eq!(file.len() as u64, at, "same layout");
     file.extend_from_slice(&[9, 8, 7, 6, 5, 4]);
     let g = read_tflite(&file).unwrap();
-    assert_eq!(g.tensors[1].data.as_deref(), Some(&[9u8, 8, 7, 6, 5, 4][..]));
+    assert_eq!(
+        g.tensors[1].data.as_deref(),
+        Some(&[9u8, 8, 7, 6, 5, 4][..])
+    );
 
     // Offsets 0 and 1 mean "no external data".
     let g = read_tflite(&build(1, 6)).unwrap();
@@ -1427,8 +1514,13 @@ fn hand_built_external_buffers() {
 
     // Outside the file, or overflowing.
     let m = read_tflite(&build(at, 6)).unwrap_err().to_string();
-    assert!(m.contains("tensor 1 ('filter')") && m.contains("outside the file"), "{m}");
-    let m = read_tflite(&build(u64::MAX, u64::MAX)).unwrap_err().to_string();
+    assert!(
+        m.contains("tensor 1 ('filter')") && m.contains("outside the file"),
+        "{m}"
+    );
+    let m = read_tflite(&build(u64::MAX, u64::MAX))
+        .unwrap_err()
+        .to_string();
     assert!(m.contains("outside the file"), "{m}");
 }
 
@@ -1439,7 +1531,8 @@ fn shared_buffers_cannot_blow_up_memory() {
     let mut spec = unary_spec(25, SOFTMAX_OPTS, vec![(0, F::F32(1.0))]);
     spec.buffers.push(buffer(&vec![0u8; 65536]));
     for k in 0..60 {
-        spec.tensors.push(tensor(&format!("c{k}"), &[16384], 0, 1, None));
+        spec.tensors
+            .push(tensor(&format!("c{k}"), &[16384], 0, 1, None));
     }
     let e = read_tflite(&spec.build()).unwrap_err();
     assert!(matches!(e, ConvertError::Corrupt(_)), "{e}");
@@ -1449,7 +1542,8 @@ fn shared_buffers_cannot_blow_up_memory() {
     let mut spec = unary_spec(25, SOFTMAX_OPTS, vec![(0, F::F32(1.0))]);
     spec.buffers.push(buffer(&vec![0u8; 65536]));
     for k in 0..4 {
-        spec.tensors.push(tensor(&format!("c{k}"), &[16384], 0, 1, None));
+        spec.tensors
+            .push(tensor(&format!("c{k}"), &[16384], 0, 1, None));
     }
     assert!(read_tflite(&spec.build()).is_ok());
 }

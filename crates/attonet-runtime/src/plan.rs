@@ -588,7 +588,12 @@ fn view<'b>(step: u16, left: &'b [i8], right: &'b [i8], out: &Slot, s: &Slot) ->
     }
 }
 
-fn regions<'b>(step: u16, arena: &'b mut [i8], input: &Slot, out: &Slot) -> Result<(&'b [i8], &'b mut [i8])> {
+fn regions<'b>(
+    step: u16,
+    arena: &'b mut [i8],
+    input: &Slot,
+    out: &Slot,
+) -> Result<(&'b [i8], &'b mut [i8])> {
     let (left, mid, right) = split_out(step, arena, out)?;
     Ok((view(step, left, right, out, input)?, mid))
 }

@@ -8,7 +8,9 @@ use crate::program::{Layer, LayerOp, Program};
 
 /// Whether a convolution is a plain stride-1 pointwise one the pair kernel takes.
 fn is_unit_pointwise(p: &ConvParams) -> bool {
-    ConvKernel::select(p) == ConvKernel::Pointwise && p.window.stride_h == 1 && p.window.stride_w == 1
+    ConvKernel::select(p) == ConvKernel::Pointwise
+        && p.window.stride_h == 1
+        && p.window.stride_w == 1
 }
 
 /// Fuses every pointwise convolution whose output feeds exactly one other
@@ -21,8 +23,16 @@ pub fn run(program: &mut Program) -> usize {
         if let Some(j) = partner(program, i) {
             let second = program.layers.remove(j);
             let first = &mut program.layers[i];
-            let (LayerOp::Conv { params: p1, data: d1 }, LayerOp::Conv { params: p2, data: d2 }) =
-                (first.op.clone(), second.op)
+            let (
+                LayerOp::Conv {
+                    params: p1,
+                    data: d1,
+                },
+                LayerOp::Conv {
+                    params: p2,
+                    data: d2,
+                },
+            ) = (first.op.clone(), second.op)
             else {
                 unreachable!("partner() only pairs convolutions");
             };

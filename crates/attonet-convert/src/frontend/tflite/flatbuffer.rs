@@ -307,8 +307,8 @@ fn vector_body(buf: &[u8], pos: usize, elem_size: usize) -> FbResult<(usize, &[u
 }
 
 fn string_at(buf: &[u8], pos: usize) -> FbResult<&[u8]> {
-    let (_, body) = vector_body(buf, pos, 1)
-        .map_err(|e| FbError::new(format!("string: {}", e.message())))?;
+    let (_, body) =
+        vector_body(buf, pos, 1).map_err(|e| FbError::new(format!("string: {}", e.message())))?;
     Ok(body)
 }
 

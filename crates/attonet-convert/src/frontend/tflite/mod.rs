@@ -51,13 +51,17 @@ pub fn read_tflite(bytes: &[u8]) -> Result<Graph> {
         .context(|| "model subgraphs".to_string())?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ConvertError::Corrupt("the model has no subgraphs".to_string()))?;
-    let sg = subgraphs
-        .get(0)
-        .context(|| "subgraph 0".to_string())?;
+    let sg = subgraphs.get(0).context(|| "subgraph 0".to_string())?;
 
     let tensors = read_tensors(&sg, buffers, bytes, &mut budget)?;
     let ops = read_ops(&sg, &opcodes, &tensors, &mut budget)?;
-    let inputs = read_graph_io(&sg, schema::subgraph::INPUTS, "input", tensors.len(), &mut budget)?;
+    let inputs = read_graph_io(
+        &sg,
+        schema::subgraph::INPUTS,
+        "input",
+        tensors.len(),
+        &mut budget,
+    )?;
     let outputs = read_graph_io(
         &sg,
         schema::subgraph::OUTPUTS,
@@ -152,9 +156,10 @@ fn read_operator_codes(model: &Table<'_>, budget: &mut Budget) -> Result<Vec<OpC
     else {
         return Ok(Vec::new());
     };
-    budget.take(codes.len().saturating_mul(std::mem::size_of::<OpCode>()), || {
-        "operator codes".to_string()
-    })?;
+    budget.take(
+        codes.len().saturating_mul(std::mem::size_of::<OpCode>()),
+        || "operator codes".to_string(),
+    )?;
     let mut out = Vec::with_capacity(codes.len());
     for i in 0..codes.len() {
         let what = || format!("operator code {i}");
@@ -192,7 +197,11 @@ fn tensor_label(index: usize, name: &str) -> String {
 /// (a corrupt file can make a "name" of any length and content).
 fn short_name(name: &str) -> String {
     const MAX: usize = 100;
-    let mut out: String = name.chars().take(MAX).flat_map(char::escape_debug).collect();
+    let mut out: String = name
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
     if name.chars().nth(MAX).is_some() {
         out.push_str("...");
     }
@@ -228,9 +237,10 @@ fn read_tensors(
     else {
         return Ok(Vec::new());
     };
-    budget.take(list.len().saturating_mul(std::mem::size_of::<Tensor>()), || {
-        "subgraph 0 tensors".to_string()
-    })?;
+    budget.take(
+        list.len().saturating_mul(std::mem::size_of::<Tensor>()),
+        || "subgraph 0 tensors".to_string(),
+    )?;
     let mut tensors = Vec::with_capacity(list.len());
     for i in 0..list.len() {
         let t = list.get(i).context(|| format!("subgraph 0, tensor {i}"))?;
@@ -261,7 +271,10 @@ fn read_tensor(
     let shape = match t.vector::<i32>(f::SHAPE).context(label)? {
         None => Vec::new(),
         Some(dims) => {
-            budget.take(dims.len().saturating_mul(std::mem::size_of::<usize>()), label)?;
+            budget.take(
+                dims.len().saturating_mul(std::mem::size_of::<usize>()),
+                label,
+            )?;
             let mut shape = Vec::with_capacity(dims.len());
             for d in dims.iter() {
                 let d = usize::try_from(d).map_err(|_| {
@@ -307,8 +320,7 @@ fn read_tensor(
 
     let buffer_index: u32 = t.scalar(f::BUFFER, 0).context(label)?;
     let data = match buffer_data(buffer_index, buffers, file).context(label)? {
-        None => None,
-        Some(bytes) if bytes.is_empty() => None,
+        None | Some([]) => None,
         Some(bytes) => {
             // Types of unknown size (strings, int4, ...) are kept as stored.
             let expected = elements * dtype.size();
@@ -478,7 +490,10 @@ fn read_graph_io(
     let Some(list) = sg.vector::<i32>(slot).context(label)? else {
         return Ok(Vec::new());
     };
-    budget.take(list.len().saturating_mul(std::mem::size_of::<TensorId>()), label)?;
+    budget.take(
+        list.len().saturating_mul(std::mem::size_of::<TensorId>()),
+        label,
+    )?;
     let mut ids = Vec::with_capacity(list.len());
     for (k, t) in list.iter().enumerate() {
         let id = usize::try_from(t)
@@ -575,7 +590,9 @@ fn read_op(
     let code = match opcode {
         OpCode::Builtin(code) => *code,
         OpCode::Custom(name) => {
-            let name = name.as_deref().map_or_else(|| "<unnamed>".to_string(), short_name);
+            let name = name
+                .as_deref()
+                .map_or_else(|| "<unnamed>".to_string(), short_name);
             return Err(ConvertError::UnsupportedOp {
                 index,
                 name: name.clone(),
@@ -617,11 +634,12 @@ fn read_op(
     }
 
     let inputs = read_op_tensors(&cx, t, f::INPUTS, "input", tensors.len(), budget)?;
-    let outputs: Vec<TensorId> = read_op_tensors(&cx, t, f::OUTPUTS, "output", tensors.len(), budget)?
-        .into_iter()
-        .enumerate()
-        .map(|(k, o)| o.ok_or_else(|| cx.corrupt(format!("output {k} is omitted (-1)"))))
-        .collect::<Result<_>>()?;
+    let outputs: Vec<TensorId> =
+        read_op_tensors(&cx, t, f::OUTPUTS, "output", tensors.len(), budget)?
+            .into_iter()
+            .enumerate()
+            .map(|(k, o)| o.ok_or_else(|| cx.corrupt(format!("output {k} is omitted (-1)"))))
+            .collect::<Result<_>>()?;
 
     let kind = read_kind(&cx, code, t, &inputs, tensors)?;
     check_arity(&cx, &kind, &inputs, &outputs)?;
@@ -921,10 +939,7 @@ fn check_arity(
         return Err(cx.invalid(format!("required input {k} is omitted (-1)")));
     }
     if outputs.len() != 1 {
-        return Err(cx.invalid(format!(
-            "has {} outputs, but 1 is expected",
-            outputs.len()
-        )));
+        return Err(cx.invalid(format!("has {} outputs, but 1 is expected", outputs.len())));
     }
     Ok(())
 }

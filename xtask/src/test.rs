@@ -1,0 +1,113 @@
+//! `cargo xtask test`: every test. Installs what is missing (CIFAR-10, the
+//! Python oracle), runs the workspace tests, checks the `no_std` builds for
+//! every target we claim, lints, and re-runs TensorFlow Lite Micro to prove
+//! the committed golden outputs are still what it computes.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd;
+
+/// Targets the runtime (and generated model code) must build for.
+pub const NO_STD_TARGETS: [&str; 3] = [
+    "thumbv6m-none-eabi",
+    "thumbv7em-none-eabihf",
+    "riscv32imac-unknown-none-elf",
+];
+
+pub fn test(root: &Path) -> Result<()> {
+    crate::python::setup_python(root)?;
+    crate::data::fetch_cifar10(root, &Default::default())?;
+
+    let mut c = cmd::cargo(root);
+    c.args(["fmt", "--all", "--", "--check"]);
+    cmd::run(c)?;
+
+    let mut c = cmd::cargo(root);
+    c.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    cmd::run(c)?;
+
+    let mut c = cmd::cargo(root);
+    c.args(["test", "--workspace"]);
+    cmd::run(c)?;
+
+    for target in NO_STD_TARGETS {
+        let mut c = cmd::cargo(root);
+        c.args([
+            "build",
+            "--release",
+            "-p",
+            "attonet-runtime",
+            "--target",
+            target,
+        ]);
+        cmd::run(c)?;
+        // Generated model code compiles without std too.
+        let mut c = cmd::cargo(root);
+        c.args([
+            "build",
+            "--release",
+            "-p",
+            "attonet-generated-tests",
+            "--lib",
+            "--target",
+            target,
+        ]);
+        cmd::run(c)?;
+    }
+
+    oracle_goldens(root)?;
+    eprintln!("\nall tests passed");
+    Ok(())
+}
+
+/// Re-runs the TensorFlow Lite Micro interpreter over the golden inputs and
+/// fails if its outputs are not byte for byte the committed goldens.
+fn oracle_goldens(root: &Path) -> Result<()> {
+    let python = crate::python::venv_python(root);
+    let work = root.join(".data/oracle-check");
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let cifar_in = work.join("cifar10_test_x.npy");
+    let mut c = std::process::Command::new(&python);
+    c.current_dir(root)
+        .args(["tests/oracle/make_inputs.py", "cifar"])
+        .arg(&cifar_in);
+    cmd::run(c)?;
+    let cases = [
+        (
+            "models/mlperf-tiny/kws_dscnn_int8.tflite",
+            root.join("models/mlperf-tiny/kws_perf_samples_x.npy"),
+            "tests/generated/golden/kws_tflm_perf_samples.npy",
+        ),
+        (
+            "models/mlperf-tiny/resnet8_int8.tflite",
+            cifar_in,
+            "tests/generated/golden/resnet8_tflm_cifar10_test.npy",
+        ),
+    ];
+    for (model, input, golden) in cases {
+        let out = work.join(Path::new(golden).file_name().unwrap_or_default());
+        let mut c = std::process::Command::new(&python);
+        c.current_dir(root)
+            .arg("tests/oracle/tflm_run.py")
+            .arg(model)
+            .arg(&input)
+            .arg(&out);
+        cmd::run(c)?;
+        let fresh = attonet_convert::npy::Array::read(&out)?;
+        let committed = attonet_convert::npy::Array::read(&root.join(golden))?;
+        if fresh.shape != committed.shape || fresh.data != committed.data {
+            bail!("TensorFlow Lite Micro's outputs for {model} differ from {golden}");
+        }
+        eprintln!("{golden}: identical to TensorFlow Lite Micro's fresh outputs");
+    }
+    Ok(())
+}
