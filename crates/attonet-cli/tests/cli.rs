@@ -1,0 +1,141 @@
+//! The `attonet` command as users call it: outputs, JSON fields, exit codes,
+//! error messages, and no half-written files on failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use attonet_convert::npy::Array;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn kws() -> PathBuf {
+    repo().join("models/mlperf-tiny/kws_dscnn_int8.tflite")
+}
+
+fn attonet(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_attonet"))
+        .args(args)
+        .output()
+        .expect("the attonet binary runs")
+}
+
+fn s(p: &Path) -> &std::ffi::OsStr {
+    p.as_os_str()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("attonet-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn inspect_json_has_the_totals() {
+    let out = attonet(&["inspect".as_ref(), s(&kws()), "--json".as_ref()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["macs"], 2_656_768);
+    assert_eq!(v["params"], 22_604);
+    assert_eq!(v["arena_bytes"], 16_000);
+    let flash = v["flash_bytes"].as_u64().unwrap();
+    assert!(flash > v["weight_bytes"].as_u64().unwrap());
+    assert_eq!(v["layers"].as_array().unwrap().len(), 13);
+}
+
+#[test]
+fn inspect_table_lists_every_layer() {
+    let out = attonet(&["inspect".as_ref(), s(&kws())]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("DEPTHWISE_CONV_2D").count(), 4);
+    assert!(text.contains("2,656,768"), "{text}");
+}
+
+/// `run` over the 1000 KWS perf samples writes [1000, 12] int8 outputs equal
+/// to TensorFlow Lite Micro's, and reports its top-1.
+#[test]
+fn run_writes_the_batch_outputs() {
+    let out_path = tmp("kws_out.npy");
+    let out = attonet(&[
+        "run".as_ref(),
+        s(&kws()),
+        "--input".as_ref(),
+        s(&repo().join("models/mlperf-tiny/kws_perf_samples_x.npy")),
+        "--output".as_ref(),
+        s(&out_path),
+        "--labels".as_ref(),
+        s(&repo().join("models/mlperf-tiny/kws_perf_samples_y.npy")),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("top-1: 901/1000"));
+    let ours = Array::read(&out_path).unwrap();
+    let golden = Array::read(&repo().join("tests/generated/golden/kws_tflm_perf_samples.npy")).unwrap();
+    assert_eq!(ours.shape, vec![1000, 12]);
+    assert_eq!(ours.data, golden.data);
+}
+
+#[test]
+fn run_refuses_a_wrongly_shaped_input_without_writing() {
+    let input = tmp("bad_in.npy");
+    Array::from_i8(vec![2, 49, 9, 1], &[0; 2 * 49 * 9]).write(&input).unwrap();
+    let output = tmp("never_written.npy");
+    let out = attonet(&[
+        "run".as_ref(),
+        s(&kws()),
+        "--input".as_ref(),
+        s(&input),
+        "--output".as_ref(),
+        s(&output),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[2, 49, 9, 1]") && err.contains("[1, 49, 10, 1]"), "{err}");
+    assert!(!output.exists());
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let missing = attonet(&["inspect".as_ref(), "/no/such/model.tflite".as_ref()]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/model.tflite"));
+
+    let float = attonet(&[
+        "inspect".as_ref(),
+        s(&repo().join("models/mlperf-tiny/resnet8_fp32.tflite")),
+    ]);
+    assert!(String::from_utf8_lossy(&float.stderr).contains("float32"));
+
+    let truncated = tmp("truncated.tflite");
+    let bytes = std::fs::read(kws()).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let out_dir = tmp("convert_truncated");
+    let out = attonet(&[
+        "convert".as_ref(),
+        s(&truncated),
+        "--out".as_ref(),
+        s(&out_dir),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt model"));
+    assert!(!out_dir.exists(), "a failed conversion wrote output");
+}
+
+#[test]
+fn convert_writes_source_and_blob() {
+    let dir = tmp("convert_ok");
+    let out = attonet(&[
+        "convert".as_ref(),
+        s(&kws()),
+        "--out".as_ref(),
+        s(&dir),
+        "--name".as_ref(),
+        "kws".as_ref(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rust = std::fs::read_to_string(dir.join("kws.rs")).unwrap();
+    assert!(rust.contains("pub const ARENA_BYTES: usize = 16000;"));
+    assert!(rust.contains("include_bytes!(\"kws.bin\")"));
+    let blob = std::fs::metadata(dir.join("kws.bin")).unwrap().len();
+    assert!(rust.contains(&format!("[u8; {blob}]")));
+}
