@@ -140,7 +140,11 @@ fn conv_bench(
     let ins = Shape::new(ih, iw, ic);
     let outs = Shape::new(oh, ow, oc);
     let cpg = (ic / groups) as usize;
-    let t = Tables::new(rng, oc as usize * k as usize * k as usize * cpg, oc as usize);
+    let t = Tables::new(
+        rng,
+        oc as usize * k as usize * k as usize * cpg,
+        oc as usize,
+    );
     let input = rng.i8s(ins.len());
     let mut out = vec![0i8; outs.len()];
     let p = ConvParams {
@@ -173,19 +177,99 @@ fn main() {
     );
 
     // ResNet-8 body: 3x3, 16 -> 16 at 32x32.
-    conv_bench(&mut rng, "grouped_conv3x3 (resnet8)", (32, 32, 16), 16, 3, 1, 1, 1, false);
-    conv_bench(&mut rng, "conv2d (resnet8)", (32, 32, 16), 16, 3, 1, 1, 1, true);
+    conv_bench(
+        &mut rng,
+        "grouped_conv3x3 (resnet8)",
+        (32, 32, 16),
+        16,
+        3,
+        1,
+        1,
+        1,
+        false,
+    );
+    conv_bench(
+        &mut rng,
+        "conv2d (resnet8)",
+        (32, 32, 16),
+        16,
+        3,
+        1,
+        1,
+        1,
+        true,
+    );
     // Stem: 3x3, 3 -> 16 at 32x32.
-    conv_bench(&mut rng, "grouped_conv3x3 (stem)", (32, 32, 3), 16, 3, 1, 1, 1, false);
+    conv_bench(
+        &mut rng,
+        "grouped_conv3x3 (stem)",
+        (32, 32, 3),
+        16,
+        3,
+        1,
+        1,
+        1,
+        false,
+    );
     conv_bench(&mut rng, "conv2d (stem)", (32, 32, 3), 16, 3, 1, 1, 1, true);
     // Strided 1x1 shortcut.
-    conv_bench(&mut rng, "pointwise (shortcut s2)", (32, 32, 16), 32, 1, 2, 0, 1, false);
+    conv_bench(
+        &mut rng,
+        "pointwise (shortcut s2)",
+        (32, 32, 16),
+        32,
+        1,
+        2,
+        0,
+        1,
+        false,
+    );
     // Grouped and depthwise-as-grouped 3x3.
-    conv_bench(&mut rng, "grouped_conv3x3 (g4)", (32, 32, 16), 16, 3, 1, 1, 4, false);
-    conv_bench(&mut rng, "grouped_conv3x3 (g=C)", (32, 32, 16), 16, 3, 1, 1, 16, false);
-    conv_bench(&mut rng, "conv2d 5x5 (g1)", (16, 16, 16), 16, 5, 1, 2, 1, true);
+    conv_bench(
+        &mut rng,
+        "grouped_conv3x3 (g4)",
+        (32, 32, 16),
+        16,
+        3,
+        1,
+        1,
+        4,
+        false,
+    );
+    conv_bench(
+        &mut rng,
+        "grouped_conv3x3 (g=C)",
+        (32, 32, 16),
+        16,
+        3,
+        1,
+        1,
+        16,
+        false,
+    );
+    conv_bench(
+        &mut rng,
+        "conv2d 5x5 (g1)",
+        (16, 16, 16),
+        16,
+        5,
+        1,
+        2,
+        1,
+        true,
+    );
     // Expansion 1x1.
-    conv_bench(&mut rng, "pointwise (16->64)", (16, 16, 16), 64, 1, 1, 0, 1, false);
+    conv_bench(
+        &mut rng,
+        "pointwise (16->64)",
+        (16, 16, 16),
+        64,
+        1,
+        1,
+        0,
+        1,
+        false,
+    );
 
     // Pointwise pair 64 -> 16 -> 64 at 16x16.
     {
@@ -277,10 +361,16 @@ fn main() {
             window: window(8, 1, 0),
             clamp: Clamp::NONE,
         };
-        bench("average_pool (global)", "8x8x64->1x1x64", ins.len() as u64, "elem", || {
-            average_pool_s8(&p, ins, black_box(&input), outs, &mut out).unwrap();
-            black_box(&out);
-        });
+        bench(
+            "average_pool (global)",
+            "8x8x64->1x1x64",
+            ins.len() as u64,
+            "elem",
+            || {
+                average_pool_s8(&p, ins, black_box(&input), outs, &mut out).unwrap();
+                black_box(&out);
+            },
+        );
         let ins = Shape::new(32, 32, 16);
         let input = rng.i8s(ins.len());
         let outs = Shape::new(16, 16, 16);
@@ -289,10 +379,16 @@ fn main() {
             window: window(2, 2, 0),
             clamp: Clamp::NONE,
         };
-        bench("max_pool 2x2", "32x32x16->16x16x16", ins.len() as u64, "elem", || {
-            max_pool_s8(&p, ins, black_box(&input), outs, &mut out).unwrap();
-            black_box(&out);
-        });
+        bench(
+            "max_pool 2x2",
+            "32x32x16->16x16x16",
+            ins.len() as u64,
+            "elem",
+            || {
+                max_pool_s8(&p, ins, black_box(&input), outs, &mut out).unwrap();
+                black_box(&out);
+            },
+        );
     }
 
     // Classifier head: FC 64 -> 10, softmax 10.

@@ -368,10 +368,12 @@ impl<'g> Lowering<'g> {
         let scales = match q.scales.len() {
             1 => vec![q.scales[0]; out_c],
             n if n == out_c && (q.axis == axis || n == 1) => q.scales.clone(),
-            n => return Err(at.invalid(format!(
+            n => {
+                return Err(at.invalid(format!(
                 "weights '{}' have {n} scales along axis {}, the op has {out_c} output channels",
                 t.name, q.axis
-            ))),
+            )))
+            }
         };
         if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             return Err(at.invalid(format!("weights '{}' have scale {s}", t.name)));

@@ -97,14 +97,20 @@ impl fmt::Display for Error {
             Error::Shape(msg) => write!(f, "inconsistent shapes: {msg}"),
             Error::Parameter(msg) => write!(f, "unsupported parameter: {msg}"),
             Error::ArenaTooSmall { needed, given } => {
-                write!(f, "arena of {given} bytes is too small, the plan needs {needed}")
+                write!(
+                    f,
+                    "arena of {given} bytes is too small, the plan needs {needed}"
+                )
             }
             Error::Blob { step, what } => write!(
                 f,
                 "step {step}: its {what} table lies outside the weight blob or is misaligned"
             ),
             Error::Overlap { step } => {
-                write!(f, "step {step}: arena regions that must be distinct overlap")
+                write!(
+                    f,
+                    "step {step}: arena regions that must be distinct overlap"
+                )
             }
             Error::Step { step, kind } => write!(f, "step {step} failed: {kind:?}"),
         }

@@ -25,13 +25,18 @@ use crate::{Error, Result};
 /// * Layout: `input` is `in_shape` (NHWC, batch 1), `output` is `out_shape`;
 ///   `weights.filter` holds `out_c * kh * kw * (in_c / groups)` bytes,
 ///   `bias`, `multiplier` and `shift` one entry per output channel.
-/// * Scratch: none (accumulators live in registers / on the stack).
+/// * Scratch: none (see the stack use below).
 /// * Constraints: kernel size, strides and dilations at least 1; `groups >= 1`
 ///   dividing both `in_c` and `out_c`; shifts in `-31..=30`; `clamp.min <=
 ///   clamp.max`. The output extent is free: output pixels whose window lies
 ///   wholly outside the input get `bias` alone.
 /// * Speed: with one group and horizontal dilation 1 the taps of one kernel
-///   row are one contiguous dot product of `kx_count * in_c` bytes.
+///   row are one contiguous dot product of `kx_count * in_c` bytes. Grouped
+///   convolutions with one input channel per group and at most 16 taps
+///   accumulate 32 output channels side by side (512 bytes of stack for a
+///   transposed weight block, 256 for accumulators); other grouped ones with
+///   `kh * kw * in_c / groups <= 256` gather each window once (512 bytes of
+///   stack).
 pub fn conv2d_s8(
     p: &ConvParams,
     in_shape: Shape,
@@ -232,11 +237,18 @@ pub(crate) fn conv_core(
     let filter = weights.filter;
     let (bias, mult, shift) = (weights.bias, weights.multiplier, weights.shift);
 
-    // Small kernels of grouped convolutions gather each pixel's window once
-    // per group (as `x - zp`, with 0 for padded taps) and then run one dense
-    // dot product per output channel.
+    // Grouped convolutions take one of two faster paths when they fit:
+    // one input channel per group (depthwise-like) accumulates blocks of
+    // output channels side by side; small windows are gathered once per pixel
+    // and group (as `x - zp`, 0 for padded taps) for dense dot products.
+    // Everything else (and any zero point too large for the gathered `i16`s)
+    // runs the loops below.
     let izp = q.input_zero_point;
-    if groups > 1 && w_per_oc <= PATCH && (-32_640..=32_639).contains(&izp) {
+    if groups > 1 && cpg == 1 && kh * kw <= DW_TAPS {
+        conv_core_cpg1(p, in_shape, input, weights, out_shape, output);
+        return;
+    }
+    if groups > 1 && cpg > 0 && w_per_oc <= PATCH && (-32_640..=32_639).contains(&izp) {
         conv_core_patch(p, in_shape, input, weights, out_shape, output);
         return;
     }
@@ -312,7 +324,11 @@ fn conv_core_patch(
 ) {
     let win = &p.window;
     let q = &p.quant;
-    let (ih, iw, ic) = (in_shape.h as usize, in_shape.w as usize, in_shape.c as usize);
+    let (ih, iw, ic) = (
+        in_shape.h as usize,
+        in_shape.w as usize,
+        in_shape.c as usize,
+    );
     let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
     let (kh, kw) = (win.kh as usize, win.kw as usize);
     let (dh, dw) = (win.dilation_h as usize, win.dilation_w as usize);
@@ -356,5 +372,97 @@ fn conv_core_patch(
                 }
             }
         }
+    }
+}
+
+/// Output channels per block in [`conv_core_cpg1`].
+const DW_BLOCK: usize = 32;
+/// Most taps [`conv_core_cpg1`] handles (its transposed weight block is
+/// `DW_TAPS * DW_BLOCK` bytes of stack).
+const DW_TAPS: usize = 16;
+
+/// [`conv_core`] for one input channel per group (depthwise-like grouped
+/// convolutions) and at most [`DW_TAPS`] taps: blocks of output channels are
+/// accumulated side by side, as a depthwise kernel does, from a block of
+/// weights transposed to `[tap][channel]` on the stack.
+fn conv_core_cpg1(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let win = &p.window;
+    let q = &p.quant;
+    let (ih, iw, ic) = (
+        in_shape.h as usize,
+        in_shape.w as usize,
+        in_shape.c as usize,
+    );
+    let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
+    let (kh, kw) = (win.kh as usize, win.kw as usize);
+    let (dh, dw) = (win.dilation_h as usize, win.dilation_w as usize);
+    let taps = kh * kw;
+    // Output channels per group; with one input channel per group, output
+    // channel `oc` reads input channel `oc / ocpg`.
+    let ocpg = oc_n / p.groups as usize;
+    let (bias, mult, shift) = (weights.bias, weights.multiplier, weights.shift);
+
+    let mut c0 = 0;
+    while c0 < oc_n {
+        let n = DW_BLOCK.min(oc_n - c0);
+        let mut wt = [0i8; DW_TAPS * DW_BLOCK];
+        for i in 0..n {
+            let w_oc = &weights.filter[(c0 + i) * taps..(c0 + i + 1) * taps];
+            for (t, &w) in w_oc.iter().enumerate() {
+                wt[t * DW_BLOCK + i] = w;
+            }
+        }
+        for (oy, out_row) in output.chunks_exact_mut(ow * oc_n).enumerate() {
+            let iy0 = oy as i32 * win.stride_h as i32 - win.pad_top as i32;
+            let (ky0, ky1) = tap_range(iy0, kh, dh, ih);
+            for (ox, out_px) in out_row.chunks_exact_mut(oc_n).enumerate() {
+                let ix0 = ox as i32 * win.stride_w as i32 - win.pad_left as i32;
+                let (kx0, kx1) = tap_range(ix0, kw, dw, iw);
+                let mut sxw = [0i32; DW_BLOCK];
+                let mut sw = [0i32; DW_BLOCK];
+                for ky in ky0..ky1 {
+                    let iy = (iy0 + (ky * dh) as i32) as usize;
+                    for kx in kx0..kx1 {
+                        let ix = (ix0 + (kx * dw) as i32) as usize;
+                        let px = &input[(iy * iw + ix) * ic..(iy * iw + ix + 1) * ic];
+                        let t = ky * kw + kx;
+                        let ws = &wt[t * DW_BLOCK..t * DW_BLOCK + n];
+                        if ocpg == 1 {
+                            let xs = &px[c0..c0 + n];
+                            for (((a, b), &w), &x) in
+                                sxw.iter_mut().zip(sw.iter_mut()).zip(ws).zip(xs)
+                            {
+                                *a = a.wrapping_add(w as i32 * x as i32);
+                                *b = b.wrapping_add(w as i32);
+                            }
+                        } else {
+                            let (mut ch, mut m) = (c0 / ocpg, c0 % ocpg);
+                            for ((a, b), &w) in sxw.iter_mut().zip(sw.iter_mut()).zip(ws) {
+                                let x = px[ch];
+                                *a = a.wrapping_add(w as i32 * x as i32);
+                                *b = b.wrapping_add(w as i32);
+                                m += 1;
+                                if m == ocpg {
+                                    m = 0;
+                                    ch += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                for (i, o) in out_px[c0..c0 + n].iter_mut().enumerate() {
+                    let oc = c0 + i;
+                    *o = finish(sxw[i], sw[i], bias[oc], mult[oc], shift[oc], q);
+                }
+            }
+        }
+        c0 += n;
     }
 }

@@ -29,7 +29,7 @@ pub struct FullyConnectedParams {
 ///
 /// TFLite's `reference_integer_ops::FullyConnected` (per-tensor) and
 /// `FullyConnectedPerChannel`, exactly: requantization is
-/// [`requantize`](crate::quant::requantize), then the output zero point and
+/// [`requantize`], then the output zero point and
 /// the clamp.
 ///
 /// * Layout: `input` is `[batches][in_features]`, `weights.filter` is

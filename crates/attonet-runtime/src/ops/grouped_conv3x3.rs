@@ -13,7 +13,8 @@ use crate::Error;
 ///
 /// * Layout: NHWC `input` / `output`; filter `out_c * 9 * (in_c / groups)`
 ///   bytes (OHWI); one bias, multiplier and shift per output channel.
-/// * Scratch: none.
+/// * Scratch: none (stack use as [`conv2d_s8`](super::conv::conv2d_s8)
+///   documents, at most about 800 bytes).
 /// * Constraints: `kh == kw == 3` and dilation 1 (else `Error::Parameter`);
 ///   any stride (at least 1) and padding; `groups` at least 1 and dividing
 ///   `in_c` and `out_c`; shifts in `-31..=30`; `clamp.min <= clamp.max`.

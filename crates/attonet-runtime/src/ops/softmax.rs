@@ -40,8 +40,8 @@ pub struct SoftmaxParams {
 ///   in `0..=30`; `diff_min <= 0`. TFLite aborts (`TFLITE_CHECK`) when a row's
 ///   sum of exponentials reaches 2^28 in Q12.19 (512 entries near the row
 ///   maximum); this kernel then returns `Error::Parameter` and the rows before
-///   the failing one are already written. Rows of at most 511 entries never
-///   fail.
+///   the failing one are already written. With parameters as TFLite derives
+///   them, rows of at most 511 entries never fail.
 pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> crate::Result {
     check_len("output", output, input.len())?;
     if p.input_multiplier < 0 {
@@ -88,29 +88,36 @@ pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> crate::
         };
 
         // Σ exp in Q12.19 (FixedPointAccum): Rescale<12> of each Q0.31 exp.
-        let mut sum_of_exps = 0i32;
+        // Summed in i64: where the int32 sum would overflow (undefined in the
+        // reference) it is far past the TFLITE_CHECK limit below anyway.
+        let mut sum_wide = 0i64;
         for &x in xs {
             if let Some(d) = scaled(x) {
                 let e = exp_on_negative_values_q5(d);
-                sum_of_exps =
-                    sum_of_exps.wrapping_add(rounding_divide_by_pot(e, ACCUM_INTEGER_BITS));
+                sum_wide += rounding_divide_by_pot(e, ACCUM_INTEGER_BITS) as i64;
             }
         }
+        // The exponent below is num_bits_over_unit + 23 = 35 - clz(sum): it
+        // exceeds 31 (TFLite's TFLITE_CHECK fails) exactly when sum >= 2^28.
+        // With sane parameters the row maximum contributes exp(0), so the sum
+        // is at least 2^19; a non-positive sum only comes from parameters
+        // whose `diff << input_left_shift` overflows.
+        if sum_wide >= 1 << 28 || sum_wide <= 0 {
+            return Err(Error::Parameter(
+                "softmax sum of exponentials out of range (TFLite aborts here)",
+            ));
+        }
+        let sum_of_exps = sum_wide as i32;
 
-        // GetReciprocal(sum, 12, &num_bits_over_unit). The row maximum always
-        // contributes exp(0) (diff_min <= 0), so the sum is at least 2^19 > 0.
+        // GetReciprocal(sum, 12, &num_bits_over_unit).
         let headroom_plus_one = (sum_of_exps as u32).leading_zeros() as i32;
         let num_bits_over_unit = ACCUM_INTEGER_BITS - headroom_plus_one;
         let shifted_sum_minus_one =
             ((sum_of_exps as u32) << (headroom_plus_one & 31)).wrapping_sub(1u32 << 31) as i32;
         let shifted_scale = one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
 
+        // In 23..=31: the sum is in [2^19, 2^28).
         let exponent = num_bits_over_unit + 31 - 8;
-        if !(0..=31).contains(&exponent) {
-            return Err(Error::Parameter(
-                "softmax sum of exponentials out of range (TFLite aborts here)",
-            ));
-        }
 
         for (o, &x) in out.iter_mut().zip(xs) {
             *o = match scaled(x) {
