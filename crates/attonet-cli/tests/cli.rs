@@ -34,7 +34,11 @@ fn tmp(name: &str) -> PathBuf {
 #[test]
 fn inspect_json_has_the_totals() {
     let out = attonet(&["inspect".as_ref(), s(&kws()), "--json".as_ref()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["macs"], 2_656_768);
     assert_eq!(v["params"], 22_604);
@@ -67,10 +71,15 @@ fn run_writes_the_batch_outputs() {
         "--labels".as_ref(),
         s(&repo().join("models/mlperf-tiny/kws_perf_samples_y.npy")),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("top-1: 901/1000"));
     let ours = Array::read(&out_path).unwrap();
-    let golden = Array::read(&repo().join("tests/generated/golden/kws_tflm_perf_samples.npy")).unwrap();
+    let golden =
+        Array::read(&repo().join("tests/generated/golden/kws_tflm_perf_samples.npy")).unwrap();
     assert_eq!(ours.shape, vec![1000, 12]);
     assert_eq!(ours.data, golden.data);
 }
@@ -78,7 +87,9 @@ fn run_writes_the_batch_outputs() {
 #[test]
 fn run_refuses_a_wrongly_shaped_input_without_writing() {
     let input = tmp("bad_in.npy");
-    Array::from_i8(vec![2, 49, 9, 1], &[0; 2 * 49 * 9]).write(&input).unwrap();
+    Array::from_i8(vec![2, 49, 9, 1], &[0; 2 * 49 * 9])
+        .write(&input)
+        .unwrap();
     let output = tmp("never_written.npy");
     let out = attonet(&[
         "run".as_ref(),
@@ -90,7 +101,10 @@ fn run_refuses_a_wrongly_shaped_input_without_writing() {
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("[2, 49, 9, 1]") && err.contains("[1, 49, 10, 1]"), "{err}");
+    assert!(
+        err.contains("[2, 49, 9, 1]") && err.contains("[1, 49, 10, 1]"),
+        "{err}"
+    );
     assert!(!output.exists());
 }
 
@@ -132,7 +146,11 @@ fn convert_writes_source_and_blob() {
         "--name".as_ref(),
         "kws".as_ref(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rust = std::fs::read_to_string(dir.join("kws.rs")).unwrap();
     assert!(rust.contains("pub const ARENA_BYTES: usize = 16000;"));
     assert!(rust.contains("include_bytes!(\"kws.bin\")"));
