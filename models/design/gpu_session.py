@@ -43,9 +43,10 @@ def candidates():
     jobs = []
     for s in fam + var + [A.resnet8(), A.mobilenet_baseline()]:
         jobs.append((s["name"], s, {}))
-    a = dict(fam[0])
-    a["name"] = "atto-A-wd1e-4"
-    jobs.append((a["name"], a, {"wd": 1e-4}))
+    if os.environ.get("EXTRA_WD_PROBE") == "1":
+        a = dict(fam[0])
+        a["name"] = "atto-A-wd1e-4"
+        jobs.append((a["name"], a, {"wd": 1e-4}))
     return jobs
 
 
@@ -53,7 +54,7 @@ def main():
     out = Path(os.environ["OUT"])
     out.mkdir(parents=True, exist_ok=True)
     smoke = os.environ.get("SMOKE") == "1"
-    total = float(os.environ.get("TOTAL_SECONDS", "90" if smoke else "500"))
+    total = float(os.environ.get("TOTAL_SECONDS", "100" if smoke else "500"))
     max_epochs = int(os.environ.get("MAX_EPOCHS", "2" if smoke else "300"))
     work = Path(os.environ.get("WORK", "/tmp/attonet_gpu_session"))
     if work.exists():
@@ -83,50 +84,77 @@ def main():
     del arrays
 
     jobs = candidates()
-    sel = os.environ.get("JOBS")
+    sel = os.environ.get("JOBS") or ("atto-A,resnet8" if smoke else None)
     if sel:
         keep = set(sel.split(","))
         jobs = [j for j in jobs if j[0] in keep]
-    # ---- time plan: reserve time for export/ONNX eval (in worker) + packing
-    reserve_tail = 25 if smoke else 70
-    startup = 5 if smoke else 20
+    # ---- time plan: one training process (all candidates interleaved on
+    # CUDA streams), then parallel finalize (ONNX export/verify) processes.
+    reserve_tail = 25 if smoke else 75
+    startup = 5 if smoke else 25
     budget = max(10.0, total - now() - reserve_tail - startup)
-    log(f"launching {len(jobs)} jobs, train budget {budget:.0f}s each, max_epochs {max_epochs}", fh)
-    procs = []
-    for name, spec, over in jobs:
-        d = work / name
-        d.mkdir()
-        (d / "arch.json").write_text(json.dumps(spec))
-        cmd = [sys.executable, "-m", "models.design", "train", "--arch", str(d / "arch.json"),
-               "--data-dir", str(npy), "--out", str(d), "--device", dev,
-               "--epochs", str(max_epochs), "--time-budget", str(budget),
-               "--eval-every", "10", "--ckpt-every", "10"]
-        if smoke:
-            cmd += ["--limit-train", "512", "--limit-test", "256", "--batch", "128"]
-        for k, v in over.items():
-            cmd += [f"--{k.replace('_', '-')}", str(v)]
-        lf = open(d / "train.log", "w")
-        env = dict(os.environ, OMP_NUM_THREADS="1" if dev == "cuda" else "2")
-        procs.append((name, subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT, env=env), lf, d))
-    hard = total - (8 if smoke else 25)
+    log(f"training {len(jobs)} candidates in one process, budget {budget:.0f}s, "
+        f"max_epochs {max_epochs}", fh)
+    runs = work / "runs"
+    runs.mkdir()
+    (work / "jobs.json").write_text(json.dumps(
+        [{"name": n, "spec": sp, "overrides": ov} for n, sp, ov in jobs]))
+    cmd = [sys.executable, "-u", "-m", "models.design", "train-many", "--jobs",
+           str(work / "jobs.json"), "--data-dir", str(npy), "--out", str(runs), "--device", dev,
+           "--epochs", str(max_epochs), "--time-budget", str(budget),
+           "--eval-every", "10", "--ckpt-every", "10"]
+    if smoke:
+        cmd += ["--limit-train", "512", "--limit-test", "256", "--batch", "128"]
+    tlog = open(work / "train.log", "w")
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    tp = subprocess.Popen(cmd, stdout=tlog, stderr=subprocess.STDOUT, env=env)
+    hard_train = total - reserve_tail + (5 if smoke else 20)
     last = 0
-    while True:
-        alive = [p for p in procs if p[1].poll() is None]
-        if not alive:
-            break
-        if now() > hard:
-            for name, p, _, _ in alive:
-                log(f"deadline: killing {name}", fh)
-                p.kill()
+    while tp.poll() is None:
+        if now() > hard_train:
+            log("deadline: killing training process (checkpoints kept)", fh)
+            tp.kill()
             break
         if now() - last > (10 if smoke else 30):
             last = now()
-            for name, p, _, d in procs:
-                tail = (d / "train.log").read_text().strip().splitlines()
-                tl = [t for t in tail if t.startswith("[")]
-                log(f"  {name:14s} {'running' if p.poll() is None else 'rc=%s' % p.returncode}: "
-                    f"{tl[-1] if tl else ''}", fh)
+            lines = (work / "train.log").read_text().splitlines()
+            latest = {}
+            for ln in lines:
+                if ln.startswith("[") and "]" in ln:
+                    latest[ln[1:ln.index("]")]] = ln
+            for ln in latest.values():
+                log("  " + ln, fh)
         time.sleep(1)
+    tp.wait()
+    tlog.close()
+    log(f"training process rc={tp.returncode}", fh)
+    for ln in (work / "train.log").read_text().splitlines():
+        if "FAILED" in ln or "Traceback" in ln or "capture failed" in ln:
+            log("  " + ln, fh)
+    # ---- finalize in parallel (CPU: export, onnxruntime verify + test accuracy)
+    procs = []
+    for name, spec, over in jobs:
+        d = runs / name
+        d.mkdir(exist_ok=True)
+        (d / "arch.json").write_text(json.dumps(spec))
+        lf = open(d / "finalize.log", "w")
+        if (d / "model.pt").exists() and (d / "result.json").exists():
+            c = [sys.executable, "-m", "models.design", "finalize", "--dir", str(d), "--data-dir",
+                 str(npy)] + (["--limit-test", "256"] if smoke else [])
+            p = subprocess.Popen(c, stdout=lf, stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, OMP_NUM_THREADS="1"))
+        else:
+            p = None
+        procs.append((name, p, lf, d))
+    hard = total - (8 if smoke else 15)
+    while any(p is not None and p.poll() is None for _, p, _, _ in procs):
+        if now() > hard:
+            for name, p, _, _ in procs:
+                if p is not None and p.poll() is None:
+                    log(f"deadline: killing finalize of {name}", fh)
+                    p.kill()
+            break
+        time.sleep(0.5)
     # ---- collect
     results = []
     for name, p, lf, d in procs:
@@ -134,10 +162,9 @@ def main():
         r = d / "result.json"
         if r.exists():
             res = json.loads(r.read_text())
-            res["rc"] = p.returncode
+            res["finalize_rc"] = p.returncode if p is not None else None
         else:
-            res = {"name": name, "rc": p.returncode, "error": "no result",
-                   "log_tail": (d / "train.log").read_text()[-3000:]}
+            res = {"name": name, "error": "no result"}
             ck = d / "ckpt.pt"
             if ck.exists():
                 res["note"] = "killed; ckpt.pt kept in archive"
@@ -165,7 +192,8 @@ def main():
     cur, cur_size, idx = None, 0, 0
     limit = 15.5e6
     for name, p, lf, d in procs:
-        files = [d / f for f in ("arch.json", "train.log", "result.json", "model.pt", "model.onnx")]
+        files = [d / f for f in ("arch.json", "finalize.log", "result.json", "model.pt",
+                                 "model.onnx")]
         if not (d / "model.pt").exists() and (d / "ckpt.pt").exists():
             files.append(d / "ckpt.pt")
         files = [f for f in files if f.exists()]
@@ -173,7 +201,7 @@ def main():
         if cur is None or cur_size + sz > limit:
             if cur is not None:
                 cur.close()
-            if idx >= 4:
+            if idx >= 3:
                 log(f"no room left for {name}", fh)
                 continue
             tp = out / f"artifacts_{idx}.tar.gz"
@@ -185,6 +213,7 @@ def main():
         cur_size += sz
     if cur is not None:
         cur.close()
+    shutil.copy(work / "train.log", out / "train.log")
     for t in tars:
         log(f"packed {t.name} {t.stat().st_size / 1e6:.2f} MB", fh)
     log("session done", fh)

@@ -1,0 +1,358 @@
+"""Design exploration: a practical reading of generative synthesis.
+
+generator   proposes genomes (stem width, per-stage depth / width /
+            compression ratio / mix ratio / groups) -> decoded into module
+            specs (first module of stages 2,3 downsamples: type-B shortcut).
+            Candidates that violate cost budgets (MACs, params, flash, SRAM;
+            analytic) are rejected before any training.
+inquisitor  trains each candidate on a short proxy schedule (held-out
+            validation slice of train), scores it (NetScore subject to the
+            requirements) and fits a ridge regression of score on the
+            normalised genome -> a sensitivity vector ("insight": which
+            knobs raise NetScore per unit change, and which cost the most).
+loop        the next generation mutates the best feasible genomes, biasing
+            each mutation's direction by the sign/magnitude of the
+            sensitivity; repeat for G generations (or until the time budget);
+            the top-k feasible finalists are trained on the full schedule and
+            exported.
+All state lives in OUT/state.json (+ one run dir per candidate) so
+`--resume` continues where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import arch as A
+from . import requirements as R
+
+GENES = ["stem", "d1", "d2", "d3", "w1", "w2", "w3", "c1", "c2", "c3", "x1", "x2", "x3",
+         "g1", "g2", "g3"]
+RANGES = {"stem": (8, 32, 4), "d1": (0, 3, 1), "d2": (1, 4, 1), "d3": (1, 4, 1),
+          "w1": (8, 48, 4), "w2": (16, 96, 8), "w3": (32, 256, 8),
+          "c1": (0.25, 1.0, 0.125), "c2": (0.25, 1.0, 0.125), "c3": (0.25, 1.0, 0.125),
+          "x1": (0.5, 2.0, 0.25), "x2": (0.5, 2.0, 0.25), "x3": (0.5, 2.0, 0.25),
+          "g1": (1, 8, None), "g2": (1, 8, None), "g3": (1, 16, None)}
+GROUP_CHOICES = [1, 2, 4, 8, 16]
+
+DEFAULT_CONFIG = {
+    "requirements": {"min_acc": 0.0, "max_macs": 3.1e6, "max_params": 39e3},
+    "generations": 4, "population": 8, "elite": 3,
+    "proxy": {"epochs": 15, "time_budget": 0, "val_split": 5000, "limit_train": 0,
+              "batch": 512, "lr": 0.4},
+    "final": {"top_k": 2, "epochs": 200, "batch": 512, "lr": 0.4},
+    "seed": 0,
+}
+
+SMOKE_CONFIG = {
+    "requirements": {"min_acc": 0.0, "max_macs": 4e6, "max_params": 60e3},
+    "generations": 1, "population": 2, "elite": 1,
+    "proxy": {"epochs": 1, "val_split": 128, "limit_train": 512, "batch": 128, "lr": 0.1},
+    "final": {"top_k": 0},
+    "seed": 0,
+}
+
+
+def _round(v, lo, hi, step):
+    v = min(hi, max(lo, v))
+    if step is None:
+        return v
+    r = round((v - lo) / step) * step + lo
+    return int(r) if isinstance(step, int) else round(r, 4)
+
+
+def _fit_groups(ch, g):
+    g = max(1, int(g))
+    while g > 1 and ch % g:
+        g //= 2
+    return g
+
+
+def decode(gen, name=None):
+    """genome -> arch spec (atto modules, 3 stages at 32/16/8)."""
+    mods = []
+    for st, (d, w, c, x, g) in enumerate([(gen["d1"], gen["w1"], gen["c1"], gen["x1"], gen["g1"]),
+                                          (gen["d2"], gen["w2"], gen["c2"], gen["x2"], gen["g2"]),
+                                          (gen["d3"], gen["w3"], gen["c3"], gen["x3"], gen["g3"])]):
+        for i in range(int(d)):
+            comp = max(4, int(round(w * c / 4)) * 4)
+            groups = _fit_groups(comp, g)
+            mix = max(4, int(round(comp * x / 4)) * 4)
+            stride = 2 if (st > 0 and i == 0) else 1
+            mods.append({"type": "atto", "out": int(w), "comp": comp, "groups": groups,
+                         "mix": mix, "stride": stride})
+    if gen["d1"] == 0 and mods:  # keep the first module at 32x32 if stage 1 is empty
+        pass
+    spec = {"name": name or "g-" + genome_id(gen), "stem": int(gen["stem"]), "classes": 10,
+            "modules": mods, "genome": gen}
+    return spec
+
+
+def genome_id(gen):
+    return hashlib.sha1(json.dumps(gen, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def encode_seed(spec):
+    """Rough genome for a hand-designed 3-stage atto spec (for seeding)."""
+    st = [[], [], []]
+    s = 0
+    for i, m in enumerate(spec["modules"]):
+        if m.get("stride", 1) == 2 and i > 0:
+            s = min(2, s + 1)
+        st[s].append(m)
+    gen = {"stem": spec["stem"]}
+    for k, ms in enumerate(st, 1):
+        gen[f"d{k}"] = len(ms)
+        m = ms[0] if ms else spec["modules"][0]
+        gen[f"w{k}"] = m["out"]
+        gen[f"c{k}"] = round(m["comp"] / m["out"], 4)
+        gen[f"x{k}"] = round(m["mix"] / m["comp"], 4)
+        gen[f"g{k}"] = m["groups"]
+    return gen
+
+
+def normalise(gen):
+    v = []
+    for g in GENES:
+        lo, hi, _ = RANGES[g]
+        x = gen[g]
+        if g.startswith("g"):
+            x, lo, hi = math.log2(x), 0, math.log2(hi)
+        v.append((x - lo) / (hi - lo))
+    return np.array(v)
+
+
+def mutate(gen, rng: random.Random, sens=None, strength=1.0):
+    """Mutate 1-3 genes; with sensitivity, prefer genes/directions that
+    raised the score (probability ~ |s|, direction = sign(s) with p=0.75)."""
+    g = dict(gen)
+    k = rng.randint(1, 3)
+    if sens is not None and np.abs(sens).sum() > 0:
+        w = np.abs(sens) + 0.2 * np.abs(sens).mean() + 1e-9
+        idx = list(np.random.default_rng(rng.randint(0, 2 ** 31)).choice(
+            len(GENES), size=k, replace=False, p=w / w.sum()))
+    else:
+        idx = rng.sample(range(len(GENES)), k)
+    for i in idx:
+        name = GENES[i]
+        lo, hi, step = RANGES[name]
+        direction = rng.choice([-1, 1])
+        if sens is not None and sens[i] != 0 and rng.random() < 0.75:
+            direction = 1 if sens[i] > 0 else -1
+        if name.startswith("g"):
+            cur = GROUP_CHOICES.index(g[name]) if g[name] in GROUP_CHOICES else 2
+            cur = min(len(GROUP_CHOICES) - 1, max(0, cur + direction))
+            g[name] = min(hi, GROUP_CHOICES[cur])
+        else:
+            delta = direction * max(step or 1, (hi - lo) * 0.15 * strength * rng.random())
+            g[name] = _round(g[name] + delta, lo, hi, step)
+    if g["d2"] < 1:
+        g["d2"] = 1
+    if g["d3"] < 1:
+        g["d3"] = 1
+    return g
+
+
+def sensitivity(records):
+    """Inquisitor insight: ridge regression of score on normalised genome."""
+    recs = [r for r in records if r.get("score") is not None and math.isfinite(r["score"])]
+    if len(recs) < 3:
+        return None
+    X = np.stack([normalise(r["genome"]) for r in recs])
+    y = np.array([r["score"] for r in recs])
+    X = X - X.mean(0)
+    y = y - y.mean()
+    lam = 0.1 * len(recs)
+    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)
+
+
+def score(acc, cost, req: R.Requirements, deploy):
+    """NetScore, minus a large penalty per violated requirement."""
+    viol = R.check(req, acc=acc, macs=cost["macs"], params=cost["params"],
+                   flash=deploy["flash_bytes"], sram=deploy["peak_sram_bytes"])
+    ns = R.netscore(acc, cost["params"], cost["macs"])
+    return ns - 100.0 * len(viol), viol
+
+
+class Explorer:
+    def __init__(self, cfg, out, device, arrays, log=print, budget_minutes=None, resume=False):
+        self.cfg = cfg
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = device
+        self.arrays = arrays
+        self.log = log
+        self.req = R.Requirements.from_dict(cfg.get("requirements"))
+        self.deadline = time.time() + 60 * budget_minutes if budget_minutes else None
+        self.rng = random.Random(cfg.get("seed", 0))
+        self.state_path = self.out / "state.json"
+        if resume and self.state_path.exists():
+            self.state = json.loads(self.state_path.read_text())
+            log(f"[explore] resumed: generation {self.state['generation']}, "
+                f"{len(self.state['records'])} candidates evaluated")
+        else:
+            self.state = {"generation": 0, "records": [], "finals": [], "config": cfg}
+
+    def save(self):
+        self.state_path.write_text(json.dumps(self.state, indent=1, default=float))
+
+    def feasible_spec(self, gen):
+        spec = decode(gen)
+        if not spec["modules"]:
+            return None
+        c = A.cost(spec)
+        d = R.estimate_deploy(spec)
+        if R.check(self.req, macs=c["macs"], params=c["params"], flash=d["flash_bytes"],
+                   sram=d["peak_sram_bytes"]):
+            return None
+        return spec
+
+    def propose(self, n):
+        recs = self.state["records"]
+        sens = sensitivity(recs)
+        if sens is not None:
+            self.state.setdefault("insight", []).append(
+                {"generation": self.state["generation"],
+                 "sensitivity": {g: round(float(s), 4) for g, s in zip(GENES, sens)}})
+        seen = {r["id"] for r in recs}
+        if recs:
+            ranked = sorted([r for r in recs if r.get("score") is not None],
+                            key=lambda r: -r["score"])
+            parents = [r["genome"] for r in ranked[:self.cfg.get("elite", 3)]]
+        else:
+            parents = [encode_seed(s) for s in A.family_seeds()[:1] + A.family_variants()]
+        out, tries = [], 0
+        if not recs:  # generation 0: seeds themselves (if feasible) + mutants
+            for p in parents:
+                spec = self.feasible_spec(p)
+                if spec and genome_id(p) not in seen and len(out) < n:
+                    out.append((p, spec))
+                    seen.add(genome_id(p))
+        while len(out) < n and tries < 2000:
+            tries += 1
+            p = self.rng.choice(parents)
+            child = mutate(p, self.rng, sens, strength=1.0 if tries < 500 else 2.0)
+            gid = genome_id(child)
+            if gid in seen:
+                continue
+            spec = self.feasible_spec(child)
+            if spec is None:
+                continue
+            seen.add(gid)
+            out.append((child, spec))
+        return out
+
+    def _train_cfg(self, d):
+        from .train import TrainCfg
+        fields = {f.name for f in dataclasses.fields(TrainCfg)}
+        return TrainCfg(**{k: v for k, v in d.items() if k in fields})
+
+    def inquire(self, cands, stage="proxy"):
+        """Train candidates concurrently (one process, CUDA streams) and score."""
+        from .train import train_many
+        tcfg = self._train_cfg(self.cfg[stage])
+        if self.deadline and tcfg.time_budget == 0 and stage == "proxy":
+            left = self.deadline - time.time()
+            tcfg = dataclasses.replace(tcfg, time_budget=max(5.0, left / max(1, self.gens_left())))
+        jobs = [dict(spec=s, arrays=self.arrays, cfg=tcfg, tag=s["name"],
+                     out=self.out / stage / s["name"], resume=True) for _, s in cands]
+        results = train_many(jobs, self.device, log=self.log)
+        recs = []
+        for (gen, spec), res in zip(cands, results):
+            c = A.cost(spec)
+            d = R.estimate_deploy(spec)
+            acc = res.get("final_acc") if res else None
+            rec = {"id": genome_id(gen), "name": spec["name"], "genome": gen, "stage": stage,
+                   "generation": self.state["generation"], "macs": c["macs"],
+                   "params": c["params"], "flash_est": d["flash_bytes"],
+                   "sram_est": d["peak_sram_bytes"], "acc": acc, "epochs": res.get("epochs")}
+            if acc is not None:
+                rec["score"], rec["violations"] = score(acc, c, self.req, d)
+                rec["netscore"] = R.netscore(acc, c["params"], c["macs"])
+            else:
+                rec["score"], rec["error"] = None, res.get("error")
+            recs.append(rec)
+            self.log(f"[inquisitor] {spec['name']} acc={acc} macs={c['macs'] / 1e6:.2f}M "
+                     f"params={c['params'] / 1e3:.1f}K score={rec['score']}")
+        return recs
+
+    def gens_left(self):
+        return max(1, self.cfg["generations"] - self.state["generation"])
+
+    def run(self):
+        while self.state["generation"] < self.cfg["generations"]:
+            if self.deadline and time.time() > self.deadline:
+                self.log("[explore] time budget spent")
+                break
+            cands = self.propose(self.cfg["population"])
+            self.log(f"[generator] generation {self.state['generation']}: {len(cands)} candidates")
+            if not cands:
+                break
+            self.state["records"] += self.inquire(cands)
+            self.state["generation"] += 1
+            self.save()
+        fin = self.cfg.get("final", {})
+        k = fin.get("top_k", 0)
+        if k and not self.state["finals"]:
+            ranked = sorted([r for r in self.state["records"]
+                             if r.get("score") is not None and not r.get("violations")],
+                            key=lambda r: -r["score"])[:k]
+            cands = [(r["genome"], decode(r["genome"], "final-" + r["id"])) for r in ranked]
+            if cands:
+                self.state["finals"] = self.inquire(cands, "final")
+                self.save()
+                from .job import finalize
+                for r in self.state["finals"]:
+                    d = self.out / "final" / r["name"]
+                    if (d / "model.pt").exists():
+                        finalize(d, self.arrays, log=self.log)
+        self.write_report()
+        return self.state
+
+    def write_report(self):
+        rows = sorted(self.state["records"] + self.state["finals"],
+                      key=lambda r: (r["stage"] != "final", -(r.get("score") or -1e9)))
+        lines = ["stage,name,generation,macs,params,flash_est,sram_est,acc,netscore,score,violations"]
+        for r in rows:
+            lines.append(",".join(str(x) for x in [
+                r["stage"], r["name"], r["generation"], r["macs"], r["params"], r["flash_est"],
+                r["sram_est"], r.get("acc"), round(r.get("netscore") or 0, 3),
+                round(r["score"], 3) if r.get("score") is not None else "",
+                "|".join(r.get("violations") or [])]))
+        (self.out / "candidates.csv").write_text("\n".join(lines) + "\n")
+        self.log(f"[explore] wrote {self.out / 'candidates.csv'} ({len(rows)} rows)")
+
+
+def explore_cli(a):
+    import torch
+    from . import data as D
+    if a.smoke:
+        cfg = json.loads(json.dumps(SMOKE_CONFIG))
+        try:
+            arrays, src = D.load_any(a.data_dir, a.carry_dir)
+            arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:256], arrays[3][:256])
+        except FileNotFoundError:
+            arrays, src = D.smoke_data(), "synthetic"
+        device = a.device or "cpu"
+    else:
+        cfg = json.loads(json.dumps(DEFAULT_CONFIG))
+        if a.config:
+            user = json.loads(Path(a.config).read_text())
+            for k, v in user.items():
+                if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+                    cfg[k].update(v)
+                else:
+                    cfg[k] = v
+        arrays, src = D.load_any(a.data_dir, a.carry_dir)
+        device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"[explore] data={src} device={device} out={a.out}", flush=True)
+    ex = Explorer(cfg, a.out, device, arrays, log=lambda s: print(s, flush=True),
+                  budget_minutes=a.budget_minutes, resume=a.resume)
+    ex.run()
