@@ -10,6 +10,8 @@
 //! The blob is named `<name>.bin` and must sit beside the generated `.rs`
 //! file (`include_bytes!` resolves relative to the file it appears in).
 
+mod reflow;
+
 use std::fmt::Write as _;
 
 use crate::assemble::Assembled;
@@ -100,12 +102,18 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "    use attonet_runtime::quant::Clamp;");
     let _ = writeln!(s, "    [");
     for (i, step) in model.steps.iter().enumerate() {
-        let layer = &p.layers[assembled.step_layers[i]];
-        let _ = writeln!(s, "        // step {i}: {}", layer.op.kernel_name());
-        let text = format!("Step::{step:#?},");
-        for line in text.lines() {
-            let _ = writeln!(s, "        {line}");
-        }
+        let row = &report.layers[assembled.step_layers[i]];
+        let _ = writeln!(
+            s,
+            "        // step {i}: {} {} -> {} ({}; source op {:?})",
+            row.op,
+            row.inputs.join(" + "),
+            row.output,
+            row.kernel,
+            row.source_ops
+        );
+        let text = reflow::reflow(&format!("{step:?}"), 8, 128);
+        let _ = writeln!(s, "        Step::{text},");
     }
     let _ = writeln!(s, "    ]");
     let _ = writeln!(s, "}};");
