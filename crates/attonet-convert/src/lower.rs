@@ -453,6 +453,51 @@ impl<'g> Lowering<'g> {
         })
     }
 
+    /// Reads a convolution-like op's input, filter and output.
+    fn conv_io(&mut self, at: &At<'_>, op: &Op) -> Result<ConvIo<'g>> {
+        let x = self.read(at, self.input_id(at, op, 0, "input")?)?;
+        let (filter_tensor, filter) =
+            self.constant_i8(at, self.input_id(at, op, 1, "filter")?, "filter")?;
+        let y = self.write(at, self.output_id(at, op)?)?;
+        Ok(ConvIo {
+            x,
+            y,
+            xin: self.values[x].clone(),
+            yout: self.values[y].clone(),
+            filter_shape: filter_tensor.shape.clone(),
+            filter_tensor,
+            filter,
+        })
+    }
+
+    fn conv_quant(&self, act: Activation, io: &ConvIo<'_>) -> ConvQuant {
+        ConvQuant {
+            input_zero_point: io.xin.zero_point,
+            output_zero_point: io.yout.zero_point,
+            clamp: self.clamp(act, &io.yout),
+        }
+    }
+
+    /// Weights, bias and per-channel requantization of a convolution-like op
+    /// whose weight scales run along `axis`.
+    fn conv_data(
+        &self,
+        at: &At<'_>,
+        op: &Op,
+        io: &ConvIo<'_>,
+        out_c: usize,
+        axis: usize,
+    ) -> Result<ConvData> {
+        let scales = self.weight_scales(at, io.filter_tensor, out_c, axis)?;
+        let (multiplier, shift) = self.conv_requant(at, io.xin.scale, &scales, io.yout.scale)?;
+        Ok(ConvData {
+            filter: io.filter.clone(),
+            bias: self.bias(at, op, out_c)?,
+            multiplier,
+            shift,
+        })
+    }
+
     fn lower_op(&mut self, index: usize, op: &Op) -> Result<Layer> {
         let at = At {
             index,
@@ -467,29 +512,19 @@ impl<'g> Lowering<'g> {
                 dilation_w,
                 activation,
             } => {
-                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
-                let (wt, filter) =
-                    self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
-                let y = self.write(&at, self.output_id(&at, op)?)?;
-                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
-                let [out_c, kh, kw, in_per_group] = wt.shape[..] else {
-                    return Err(at.invalid(format!(
-                        "filter '{}' has rank {}, expected 4",
-                        wt.name,
-                        wt.shape.len()
-                    )));
-                };
-                let in_c = xin.shape.c as usize;
+                let io = self.conv_io(&at, op)?;
+                let [out_c, kh, kw, in_per_group] = io.filter_dims(&at)?;
+                let in_c = io.xin.shape.c as usize;
                 if in_per_group == 0 || in_c % in_per_group != 0 {
                     return Err(at.invalid(format!(
                         "input has {in_c} channels, which the filter's {in_per_group} input channels do not divide"
                     )));
                 }
                 let groups = in_c / in_per_group;
-                if out_c != yout.shape.c as usize || out_c % groups != 0 {
+                if out_c != io.yout.shape.c as usize || out_c % groups != 0 {
                     return Err(at.invalid(format!(
                         "filter has {out_c} output channels, output has {}, groups {groups}",
-                        yout.shape.c
+                        io.yout.shape.c
                     )));
                 }
                 let window = self.window(
@@ -498,30 +533,18 @@ impl<'g> Lowering<'g> {
                     (kh, kw),
                     (*stride_h, *stride_w),
                     (*dilation_h, *dilation_w),
-                    xin.shape,
-                    yout.shape,
+                    io.xin.shape,
+                    io.yout.shape,
                 )?;
-                let scales = self.weight_scales(&at, wt, out_c, 0)?;
-                let (multiplier, shift) = self.conv_requant(&at, xin.scale, &scales, yout.scale)?;
-                let data = ConvData {
-                    filter,
-                    bias: self.bias(&at, op, out_c)?,
-                    multiplier,
-                    shift,
-                };
                 LayerOp::Conv {
                     params: ConvParams {
                         window,
                         groups: u16_dim(&at, "groups", groups)?,
-                        quant: ConvQuant {
-                            input_zero_point: xin.zero_point,
-                            output_zero_point: yout.zero_point,
-                            clamp: self.clamp(*activation, &yout),
-                        },
+                        quant: self.conv_quant(*activation, &io),
                     },
-                    data,
+                    data: self.conv_data(&at, op, &io, out_c, 0)?,
                 }
-                .with(vec![x], y, index)
+                .with(vec![io.x], io.y, index)
             }
             OpKind::DepthwiseConv2d {
                 padding,
@@ -532,23 +555,13 @@ impl<'g> Lowering<'g> {
                 activation,
                 ..
             } => {
-                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
-                let (wt, filter) =
-                    self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
-                let y = self.write(&at, self.output_id(&at, op)?)?;
-                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
-                let [one, kh, kw, out_c] = wt.shape[..] else {
-                    return Err(at.invalid(format!(
-                        "filter '{}' has rank {}, expected 4",
-                        wt.name,
-                        wt.shape.len()
-                    )));
-                };
-                let in_c = xin.shape.c as usize;
-                if one != 1 || out_c != yout.shape.c as usize || in_c == 0 || out_c % in_c != 0 {
+                let io = self.conv_io(&at, op)?;
+                let [one, kh, kw, out_c] = io.filter_dims(&at)?;
+                let in_c = io.xin.shape.c as usize;
+                if one != 1 || out_c != io.yout.shape.c as usize || in_c == 0 || out_c % in_c != 0 {
                     return Err(at.invalid(format!(
                         "filter shape {:?} does not fit input channels {in_c} and output channels {}",
-                        wt.shape, yout.shape.c
+                        io.filter_shape, io.yout.shape.c
                     )));
                 }
                 let window = self.window(
@@ -557,29 +570,18 @@ impl<'g> Lowering<'g> {
                     (kh, kw),
                     (*stride_h, *stride_w),
                     (*dilation_h, *dilation_w),
-                    xin.shape,
-                    yout.shape,
+                    io.xin.shape,
+                    io.yout.shape,
                 )?;
-                let scales = self.weight_scales(&at, wt, out_c, 3)?;
-                let (multiplier, shift) = self.conv_requant(&at, xin.scale, &scales, yout.scale)?;
                 LayerOp::Depthwise {
                     params: DepthwiseParams {
                         window,
                         depth_multiplier: u16_dim(&at, "depth multiplier", out_c / in_c)?,
-                        quant: ConvQuant {
-                            input_zero_point: xin.zero_point,
-                            output_zero_point: yout.zero_point,
-                            clamp: self.clamp(*activation, &yout),
-                        },
+                        quant: self.conv_quant(*activation, &io),
                     },
-                    data: ConvData {
-                        filter,
-                        bias: self.bias(&at, op, out_c)?,
-                        multiplier,
-                        shift,
-                    },
+                    data: self.conv_data(&at, op, &io, out_c, 3)?,
                 }
-                .with(vec![x], y, index)
+                .with(vec![io.x], io.y, index)
             }
             OpKind::Add { activation } => {
                 let a = self.read(&at, self.input_id(&at, op, 0, "first input")?)?;
@@ -787,6 +789,31 @@ impl<'g> Lowering<'g> {
             }
         };
         Ok(layer)
+    }
+}
+
+/// The tensors of a convolution-like op: input and output values, the
+/// filter tensor and its weights.
+struct ConvIo<'g> {
+    x: ValueId,
+    y: ValueId,
+    xin: Value,
+    yout: Value,
+    filter_tensor: &'g Tensor,
+    filter_shape: Vec<usize>,
+    filter: Vec<i8>,
+}
+
+impl ConvIo<'_> {
+    /// The filter's four dimensions.
+    fn filter_dims(&self, at: &At<'_>) -> Result<[usize; 4]> {
+        <[usize; 4]>::try_from(self.filter_shape.as_slice()).map_err(|_| {
+            at.invalid(format!(
+                "filter '{}' has rank {}, expected 4",
+                self.filter_tensor.name,
+                self.filter_shape.len()
+            ))
+        })
     }
 }
 
