@@ -52,10 +52,19 @@ pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) ->
     check_add_params(p)?;
     check_len("input2", input2, input1.len())?;
     check_len("output", output, input1.len())?;
+    #[cfg(attonet_dsp)]
+    if crate::arch::cortex_m_dsp::add_s8(p, input1, input2, output) {
+        return Ok(());
+    }
+    add_core(p, input1, input2, output);
+    Ok(())
+}
+
+/// The portable loop of [`add_s8`], for checked arguments.
+pub(crate) fn add_core(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
     for ((o, &a), &b) in output.iter_mut().zip(input1).zip(input2) {
         *o = add_one(p, a, b);
     }
-    Ok(())
 }
 
 /// In-place variant: `acc[i] = acc[i] + other[i]`, where `acc` holds the
@@ -66,13 +75,22 @@ pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) ->
 pub fn add_s8_in_place(p: &AddParams, acc: &mut [i8], other: &[i8]) -> crate::Result {
     check_add_params(p)?;
     check_len("other", other, acc.len())?;
-    for (a, &b) in acc.iter_mut().zip(other) {
-        *a = add_one(p, *a, b);
+    #[cfg(attonet_dsp)]
+    if crate::arch::cortex_m_dsp::add_s8_in_place(p, acc, other) {
+        return Ok(());
     }
+    add_in_place_core(p, acc, other);
     Ok(())
 }
 
-fn check_add_params(p: &AddParams) -> crate::Result {
+/// The portable loop of [`add_s8_in_place`], for checked arguments.
+pub(crate) fn add_in_place_core(p: &AddParams, acc: &mut [i8], other: &[i8]) {
+    for (a, &b) in acc.iter_mut().zip(other) {
+        *a = add_one(p, *a, b);
+    }
+}
+
+pub(crate) fn check_add_params(p: &AddParams) -> crate::Result {
     if !(0..=30).contains(&p.left_shift) {
         return Err(Error::Parameter("add left shift outside 0..=30"));
     }
@@ -87,8 +105,9 @@ fn check_add_params(p: &AddParams) -> crate::Result {
     Ok(())
 }
 
+/// One element: TFLite's `AddElementwise` arithmetic.
 #[inline(always)]
-fn add_one(p: &AddParams, a: i8, b: i8) -> i8 {
+pub(crate) fn add_one(p: &AddParams, a: i8, b: i8) -> i8 {
     let scale = 1i32 << p.left_shift;
     let v1 = (a as i32)
         .wrapping_sub(p.input1_zero_point)

@@ -46,8 +46,32 @@ pub fn conv2d_s8(
     output: &mut [i8],
 ) -> crate::Result {
     check_conv_args(p, in_shape, input, weights, out_shape, output)?;
-    conv_core(p, in_shape, input, weights, out_shape, output);
+    conv_dispatch(p, in_shape, input, weights, out_shape, output);
     Ok(())
+}
+
+/// The convolution for arguments [`check_conv_args`] accepted: the target's
+/// fast path where it covers the parameters (selected by `cfg` alone; see
+/// `crate::arch`), else the portable [`conv_core`]. Both compute the same bits.
+#[inline]
+pub(crate) fn conv_dispatch(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    #[cfg(attonet_dsp)]
+    {
+        use crate::arch::cortex_m_dsp as dsp;
+        if dsp::conv_depthwise_like(p, in_shape, input, weights, out_shape, output)
+            || dsp::conv_s8(p, in_shape, input, weights, out_shape, output)
+        {
+            return;
+        }
+    }
+    conv_core(p, in_shape, input, weights, out_shape, output);
 }
 
 // ---------------------------------------------------------------------------

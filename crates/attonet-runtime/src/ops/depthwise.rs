@@ -45,6 +45,24 @@ pub fn depthwise_conv_s8(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
+    check_depthwise_args(p, in_shape, input, weights, out_shape, output)?;
+    #[cfg(attonet_dsp)]
+    if crate::arch::cortex_m_dsp::depthwise_s8(p, in_shape, input, weights, out_shape, output) {
+        return Ok(());
+    }
+    depthwise_core(p, in_shape, input, weights, out_shape, output);
+    Ok(())
+}
+
+/// The checks of [`depthwise_conv_s8`].
+pub(crate) fn check_depthwise_args(
+    p: &DepthwiseParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &[i8],
+) -> crate::Result {
     let win = &p.window;
     check_window(win)?;
     check_clamp(p.quant.clamp)?;
@@ -61,7 +79,20 @@ pub fn depthwise_conv_s8(
     check_len_u64("output", output, shape_len(out_shape))?;
     let filter_len = win.kh as u64 * win.kw as u64 * out_shape.c as u64;
     check_len_u64("filter", weights.filter, filter_len)?;
-    check_channel_tables(weights, out_shape.c as usize)?;
+    check_channel_tables(weights, out_shape.c as usize)
+}
+
+/// The portable depthwise loops, for arguments [`check_depthwise_args`] accepted.
+pub(crate) fn depthwise_core(
+    p: &DepthwiseParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let win = &p.window;
+    let dm = p.depth_multiplier as usize;
 
     let (ih, iw, ic) = (
         in_shape.h as usize,
@@ -70,7 +101,7 @@ pub fn depthwise_conv_s8(
     );
     let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
     if ow == 0 || oc_n == 0 {
-        return Ok(());
+        return;
     }
     let (kh, kw) = (win.kh as usize, win.kw as usize);
     let (dh, dw) = (win.dilation_h as usize, win.dilation_w as usize);
@@ -128,5 +159,4 @@ pub fn depthwise_conv_s8(
             }
         }
     }
-    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Grouped 3x3 convolution (stride 1 or 2, any padding, groups 1..=C).
 
-use super::conv::{check_conv_args, conv_core};
+use super::conv::{check_conv_args, conv_dispatch};
 use super::{ConvParams, ConvWeights, Shape};
 use crate::Error;
 
@@ -34,6 +34,6 @@ pub fn grouped_conv3x3_s8(
         return Err(Error::Parameter("grouped_conv3x3 needs dilation 1"));
     }
     check_conv_args(p, in_shape, input, weights, out_shape, output)?;
-    conv_core(p, in_shape, input, weights, out_shape, output);
+    conv_dispatch(p, in_shape, input, weights, out_shape, output);
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod grouped_conv3x3;
 pub mod pointwise;
 pub mod pointwise_pair;
 pub mod pool;
+pub mod portable;
 pub mod softmax;
 
 use crate::quant::Clamp;

@@ -29,6 +29,24 @@ pub fn pointwise_conv_s8(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
+    check_pointwise_args(p, in_shape, input, weights, out_shape, output)?;
+    #[cfg(attonet_dsp)]
+    if crate::arch::cortex_m_dsp::conv_s8(p, in_shape, input, weights, out_shape, output) {
+        return Ok(());
+    }
+    pointwise_core(p, in_shape, input, weights, out_shape, output);
+    Ok(())
+}
+
+/// The checks of [`pointwise_conv_s8`].
+pub(crate) fn check_pointwise_args(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &[i8],
+) -> crate::Result {
     let w = &p.window;
     if w.kh != 1 || w.kw != 1 {
         return Err(Error::Parameter("pointwise kernel needs a 1x1 window"));
@@ -39,7 +57,19 @@ pub fn pointwise_conv_s8(
     if w.pad_top != 0 || w.pad_left != 0 {
         return Err(Error::Parameter("pointwise kernel takes no padding"));
     }
-    check_conv_args(p, in_shape, input, weights, out_shape, output)?;
+    check_conv_args(p, in_shape, input, weights, out_shape, output)
+}
+
+/// The portable pointwise loops, for arguments [`check_pointwise_args`] accepted.
+pub(crate) fn pointwise_core(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let w = &p.window;
 
     let (ih, iw, ic) = (
         in_shape.h as usize,
@@ -48,7 +78,7 @@ pub fn pointwise_conv_s8(
     );
     let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
     if ow == 0 || oc_n == 0 {
-        return Ok(());
+        return;
     }
     let (sh, sw) = (w.stride_h as usize, w.stride_w as usize);
     let q = &p.quant;
@@ -73,5 +103,4 @@ pub fn pointwise_conv_s8(
             }
         }
     }
-    Ok(())
 }

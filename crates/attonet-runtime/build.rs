@@ -1,0 +1,43 @@
+//! Target detection for the architecture-specific kernels.
+//!
+//! Emits `--cfg attonet_dsp` when the target has the Armv7E-M / Armv8-M DSP
+//! extension (SMLAD, SXTB16, ...), so `src/arch/` compiles its Cortex-M DSP
+//! kernels and the ops dispatch to them:
+//!
+//! * `thumbv7em-*` (Cortex-M4, M7): the DSP extension is part of Armv7E-M;
+//! * `thumbv8m.main-*` (Cortex-M33, M35P, M55, M85): the extension is optional
+//!   there and the target does not enable it by default, so the cfg is only
+//!   set when the build enables it: `-C target-feature=+dsp` or a
+//!   `-C target-cpu` of a core that always has it (M55, M85) or that is
+//!   normally built with it (M33, M35P).
+//!
+//! `ATTONET_NO_DSP=1` in the environment turns the fast kernels off (the
+//! portable kernels then run everywhere, e.g. to compare the two on a board).
+use std::env;
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(attonet_dsp)");
+    println!("cargo:rerun-if-env-changed=ATTONET_NO_DSP");
+    println!("cargo:rerun-if-changed=build.rs");
+    let target = env::var("TARGET").unwrap_or_default();
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    if env::var("ATTONET_NO_DSP").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let dsp = if target.starts_with("thumbv7em") {
+        true
+    } else if target.starts_with("thumbv8m.main") {
+        flags.split('\x1f').any(|f| {
+            let f = f.trim_start_matches("-C").trim_start_matches("-Z");
+            (f.contains("target-feature") && f.contains("+dsp"))
+                || ["cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"]
+                    .iter()
+                    .any(|cpu| f.ends_with(&format!("target-cpu={cpu}")))
+        })
+    } else {
+        false
+    };
+    if dsp {
+        println!("cargo:rustc-cfg=attonet_dsp");
+    }
+}

@@ -1,0 +1,183 @@
+//! The Armv7E-M DSP instructions the fast kernels use, one function each:
+//! inline assembly on targets with the DSP extension (`attonet_dsp`), a
+//! plain-Rust model of the instruction elsewhere (host unit tests).
+//!
+//! Halfword lanes: `lo` is bits 0..16, `hi` bits 16..32.
+
+#![allow(dead_code)]
+
+#[cfg(attonet_dsp)]
+use core::arch::asm;
+
+/// `SXTB16 d, x`: bytes 0 and 2 of `x`, sign-extended into the two halfwords.
+#[inline(always)]
+pub(crate) fn sxtb16(x: u32) -> u32 {
+    #[cfg(attonet_dsp)]
+    {
+        let r: u32;
+        // SAFETY: a register-only DSP instruction; no memory, stack or flags.
+        unsafe {
+            asm!("sxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x,
+                 options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        (x as u8 as i8 as i16 as u16 as u32) | ((x >> 16) as u8 as i8 as i16 as u16 as u32) << 16
+    }
+}
+
+/// `SXTB16 d, x, ROR #8`: bytes 1 and 3 of `x`, sign-extended into the two
+/// halfwords.
+#[inline(always)]
+pub(crate) fn sxtb16_ror8(x: u32) -> u32 {
+    #[cfg(attonet_dsp)]
+    {
+        let r: u32;
+        // SAFETY: a register-only DSP instruction; no memory, stack or flags.
+        unsafe {
+            asm!("sxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x,
+                 options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        sxtb16(x.rotate_right(8))
+    }
+}
+
+/// `SXTAB16 d, a, x`: the halfwords of `a` plus bytes 0 and 2 of `x`,
+/// sign-extended (each lane wraps in 16 bits).
+#[inline(always)]
+pub(crate) fn sxtab16(a: u32, x: u32) -> u32 {
+    #[cfg(attonet_dsp)]
+    {
+        let r: u32;
+        // SAFETY: a register-only DSP instruction; no memory, stack or flags.
+        unsafe {
+            asm!("sxtab16 {r}, {a}, {x}", r = lateout(reg) r, a = in(reg) a, x = in(reg) x,
+                 options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        let e = sxtb16(x);
+        let lo = (a as u16).wrapping_add(e as u16) as u32;
+        let hi = ((a >> 16) as u16).wrapping_add((e >> 16) as u16) as u32;
+        lo | hi << 16
+    }
+}
+
+/// `SXTAB16 d, a, x, ROR #8`: the halfwords of `a` plus bytes 1 and 3 of
+/// `x`, sign-extended.
+#[inline(always)]
+pub(crate) fn sxtab16_ror8(a: u32, x: u32) -> u32 {
+    #[cfg(attonet_dsp)]
+    {
+        let r: u32;
+        // SAFETY: a register-only DSP instruction; no memory, stack or flags.
+        unsafe {
+            asm!("sxtab16 {r}, {a}, {x}, ror #8", r = lateout(reg) r, a = in(reg) a, x = in(reg) x,
+                 options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        sxtab16(a, x.rotate_right(8))
+    }
+}
+
+#[cfg(not(attonet_dsp))]
+#[inline(always)]
+fn lo(x: u32) -> i32 {
+    x as u16 as i16 as i32
+}
+
+#[cfg(not(attonet_dsp))]
+#[inline(always)]
+fn hi(x: u32) -> i32 {
+    (x >> 16) as u16 as i16 as i32
+}
+
+/// `SMLAD d, a, b, acc`: `acc + a.lo * b.lo + a.hi * b.hi`, wrapping in 32
+/// bits (the instruction sets the Q flag on overflow; nothing reads it).
+#[inline(always)]
+pub(crate) fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    #[cfg(attonet_dsp)]
+    {
+        let r: i32;
+        // SAFETY: a register-only DSP instruction; it may set the sticky Q
+        // flag, which no code here reads (`preserves_flags` covers NZCV only
+        // in spirit; Q is not an input of any compiler-generated code).
+        unsafe {
+            asm!("smlad {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+                 c = in(reg) acc, options(pure, nomem, nostack));
+        }
+        r
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        acc.wrapping_add(lo(a) * lo(b)).wrapping_add(hi(a) * hi(b))
+    }
+}
+
+/// `SMLABB d, a, b, acc`: `acc + a.lo * b.lo`, wrapping.
+#[inline(always)]
+pub(crate) fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+    #[cfg(attonet_dsp)]
+    {
+        let r: i32;
+        // SAFETY: a register-only DSP instruction (may set the Q flag, read by nothing).
+        unsafe {
+            asm!("smlabb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+                 c = in(reg) acc, options(pure, nomem, nostack));
+        }
+        r
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        acc.wrapping_add(lo(a) * lo(b))
+    }
+}
+
+/// `SMLATT d, a, b, acc`: `acc + a.hi * b.hi`, wrapping.
+#[inline(always)]
+pub(crate) fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
+    #[cfg(attonet_dsp)]
+    {
+        let r: i32;
+        // SAFETY: a register-only DSP instruction (may set the Q flag, read by nothing).
+        unsafe {
+            asm!("smlatt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+                 c = in(reg) acc, options(pure, nomem, nostack));
+        }
+        r
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        acc.wrapping_add(hi(a) * hi(b))
+    }
+}
+
+#[cfg(all(test, not(attonet_dsp)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_match_the_architecture_manual() {
+        let x = 0x80_7F_FF_01u32; // bytes (lsb first): 0x01, 0xFF, 0x7F, 0x80
+        assert_eq!(sxtb16(x), 0x007F_0001);
+        assert_eq!(sxtb16_ror8(x), 0xFF80_FFFF);
+        assert_eq!(sxtab16(0x0001_FFFF, x), 0x0080_0000);
+        assert_eq!(sxtab16_ror8(0x0080_0080, x), 0x0000_007F);
+        let a = 0x8000_8000u32; // (-32768, -32768)
+        assert_eq!(smlad(a, a, 0), i32::MIN); // 2^31 wraps
+        assert_eq!(smlad(0x0003_0002, 0xFFFF_0005, 1), 1 + 10 - 3);
+        assert_eq!(smlabb(0x0003_0002, 0xFFFF_0005, 1), 11);
+        assert_eq!(smlatt(0x0003_0002, 0xFFFF_0005, 1), -2);
+    }
+}

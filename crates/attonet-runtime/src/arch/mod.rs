@@ -1,0 +1,24 @@
+//! Architecture-specific fast paths of the kernels.
+//!
+//! The portable kernels in [`crate::ops`] are the reference and the fallback.
+//! A fast path here computes exactly the same bits (the requantization is
+//! [`crate::quant::requantize`] itself) and only changes how the
+//! accumulators are formed; the ops call it, selected by `cfg` alone, after
+//! their argument checks, and fall back to the portable loops for the
+//! parameters it does not cover (each fast entry point returns `false`
+//! then, having written nothing).
+//!
+//! * `cortex_m_dsp` (cfg `attonet_dsp`, set by `build.rs` for Armv7E-M and
+//!   for Armv8-M Mainline built with the DSP extension): SMLAD-based
+//!   convolution and depthwise kernels through `core::arch::asm!`.
+//!
+//! Host builds of the crate's own unit tests compile the DSP kernels too,
+//! with each DSP instruction emulated in plain Rust (`dsp_prims`), so
+//! `cargo test` checks their indexing and arithmetic against the portable
+//! kernels; the QEMU firmware in `tests/qemu-kernels` checks the real
+//! instructions.
+
+#[cfg(any(attonet_dsp, test))]
+pub(crate) mod cortex_m_dsp;
+#[cfg(any(attonet_dsp, test))]
+pub(crate) mod dsp_prims;

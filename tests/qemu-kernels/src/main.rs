@@ -1,0 +1,827 @@
+//! Bit-exactness and speed of AttoNet's Cortex-M DSP kernels under QEMU.
+//!
+//! 1. Random cases (a fixed xorshift seed; random shapes, strides,
+//!    dilations, groups, padding, zero points, extreme activations and
+//!    weights, per-channel multipliers and shifts, clamps) run through the
+//!    public kernels (which dispatch to the DSP fast paths on this target)
+//!    and through `attonet_runtime::ops::portable` (the reference loops); the
+//!    first difference prints the case and exits with status 1.
+//! 2. ResNet-8-, DS-CNN- and AttoNet-like layers run once each way, counted
+//!    exactly (QEMU `-icount shift=7`: CMSDK TIMER0 on MPS2, the SSE-300
+//!    system counter on MPS3), printed as instructions per MAC.
+//!
+//! Exit status 0 when every case matched.
+#![no_std]
+#![no_main]
+
+use attonet_runtime::ops::add::{add_s8, add_s8_in_place, AddParams};
+use attonet_runtime::ops::depthwise::{depthwise_conv_s8, DepthwiseParams};
+use attonet_runtime::ops::{
+    conv, convolve_s8, grouped_conv3x3, pointwise, portable, ConvParams, ConvQuant, ConvWeights,
+    Shape, Window,
+};
+use attonet_runtime::quant::Clamp;
+use cortex_m_rt::entry;
+use semihosting::{println, process};
+
+/// Random cases per kernel family.
+#[cfg(not(feature = "quick"))]
+const CASES: u32 = 4000;
+#[cfg(feature = "quick")]
+const CASES: u32 = 200;
+
+const MAX_IN: usize = 32 * 1024;
+const MAX_OUT: usize = 32 * 1024;
+const MAX_FILTER: usize = 40 * 1024;
+const MAX_OC: usize = 1024;
+
+/// Every buffer the cases use (statics: 4 MB of RAM on MPS2, 512 KB on MPS3).
+struct Bufs {
+    input: [i8; MAX_IN],
+    filter: [i8; MAX_FILTER],
+    out_fast: [i8; MAX_OUT],
+    out_ref: [i8; MAX_OUT],
+    bias: [i32; MAX_OC],
+    mult: [i32; MAX_OC],
+    shift: [i32; MAX_OC],
+}
+
+// ---------------------------------------------------------------------------
+// Instruction counting.
+// ---------------------------------------------------------------------------
+
+fn read32(addr: usize) -> u32 {
+    // SAFETY: callers pass a register of this board's counter (see `Counter`).
+    unsafe { core::ptr::read_volatile(addr as *const u32) }
+}
+
+fn write32(addr: usize, v: u32) {
+    // SAFETY: callers pass a register of this board's counter, which only
+    // this firmware uses.
+    unsafe { core::ptr::write_volatile(addr as *mut u32, v) }
+}
+
+/// The board's instruction counter under `-icount shift=7` (128 ns per
+/// instruction).
+struct Counter;
+
+#[cfg(not(an547))]
+impl Counter {
+    const TIMER0: usize = 0x4000_0000;
+    /// CMSDK TIMER0, 25 MHz: 3.2 ticks per instruction.
+    fn start() -> Counter {
+        write32(Self::TIMER0, 0);
+        write32(Self::TIMER0 + 8, u32::MAX);
+        write32(Self::TIMER0 + 4, u32::MAX);
+        write32(Self::TIMER0, 1);
+        Counter
+    }
+    fn read(&self) -> u32 {
+        u32::MAX - read32(Self::TIMER0 + 4)
+    }
+    fn instructions(&self, t0: u32, t1: u32) -> u64 {
+        let ticks = t1.wrapping_sub(t0) as u64;
+        (ticks * 10 + 16) / 32
+    }
+    const DESCRIBE: &'static str =
+        "CMSDK TIMER0 (25 MHz), -icount shift=7: instructions = ticks / 3.2";
+}
+
+#[cfg(an547)]
+impl Counter {
+    const CNTCONTROL: usize = 0x5810_0000;
+    /// SSE-300 system counter, 32 MHz: 4.096 ticks per instruction.
+    fn start() -> Counter {
+        write32(Self::CNTCONTROL, 1);
+        Counter
+    }
+    fn read(&self) -> u32 {
+        read32(Self::CNTCONTROL + 8)
+    }
+    fn instructions(&self, t0: u32, t1: u32) -> u64 {
+        let ticks = t1.wrapping_sub(t0) as u64;
+        (ticks * 1000 + 2048) / 4096
+    }
+    const DESCRIBE: &'static str =
+        "SSE-300 system counter (32 MHz), -icount shift=7: instructions = ticks / 4.096";
+}
+
+/// The core, from the System Control Block's CPUID.
+fn core_name() -> &'static str {
+    match (read32(0xE000_ED00) >> 4) & 0xFFF {
+        0xC24 => "Cortex-M4",
+        0xC27 => "Cortex-M7",
+        0xD21 => "Cortex-M33",
+        0xD22 => "Cortex-M55",
+        _ => "unknown core",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Random cases.
+// ---------------------------------------------------------------------------
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.next() as usize % xs.len()]
+    }
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.next() % one_in == 0
+    }
+    /// Random bytes; one buffer in four is all extremes (-128, 127, 0, -1).
+    fn fill(&mut self, xs: &mut [i8]) {
+        let extreme = self.chance(4);
+        for x in xs {
+            *x = if extreme {
+                self.pick(&[-128i8, 127, -128, 127, 0, -1])
+            } else {
+                self.next() as i8
+            };
+        }
+    }
+    /// Per-channel tables in realistic ranges, with the odd extreme.
+    fn tables(&mut self, b: &mut Bufs, n: usize) {
+        for c in 0..n {
+            b.bias[c] = if self.chance(16) {
+                self.pick(&[i32::MAX, i32::MIN, 0, -1])
+            } else {
+                self.range(-70_000, 70_000) as i32
+            };
+            b.mult[c] = if self.chance(16) {
+                self.pick(&[i32::MAX, 1 << 30, i32::MIN, -(1 << 30), 1])
+            } else {
+                self.range(1 << 30, i32::MAX as i64) as i32
+            };
+            b.shift[c] = if self.chance(16) {
+                self.pick(&[-31, 30, 1, 0, -1, 5])
+            } else {
+                self.range(-12, 1) as i32
+            };
+        }
+    }
+    fn quant(&mut self) -> ConvQuant {
+        let (a, b) = (self.next() as i8, self.next() as i8);
+        ConvQuant {
+            input_zero_point: if self.chance(8) {
+                self.pick(&[-128, 127, 0, 300, -1000])
+            } else {
+                self.range(-128, 127) as i32
+            },
+            output_zero_point: self.range(-128, 127) as i32,
+            clamp: if self.chance(2) {
+                Clamp::NONE
+            } else {
+                Clamp {
+                    min: a.min(b),
+                    max: a.max(b),
+                }
+            },
+        }
+    }
+    /// A window of size `k` (`0`: any from 1 to 5, with the odd dilation).
+    fn window(&mut self, k: u8, pad: bool) -> Window {
+        let kh = if k == 0 { self.range(1, 5) as u8 } else { k };
+        let kw = if k == 0 { self.range(1, 5) as u8 } else { k };
+        let dil = if k == 0 && self.chance(4) { 2 } else { 1 };
+        Window {
+            kh,
+            kw,
+            stride_h: self.range(1, 3) as u8,
+            stride_w: self.range(1, 3) as u8,
+            dilation_h: dil,
+            dilation_w: if self.chance(2) { dil } else { 1 },
+            pad_top: if pad {
+                self.range(0, kh as i64) as u8
+            } else {
+                0
+            },
+            pad_left: if pad {
+                self.range(0, kw as i64) as u8
+            } else {
+                0
+            },
+        }
+    }
+}
+
+/// Output extent of a SAME-or-so padded window (at least 1).
+fn out_extent(i: u16, k: u8, s: u8, d: u8, pad: u8) -> u16 {
+    let eff = (k as i64 - 1) * d as i64 + 1;
+    let o = (i as i64 + 2 * pad as i64 - eff) / s as i64 + 1;
+    o.max(1) as u16
+}
+
+/// The weights of a case (a macro, so the borrows stay per field).
+macro_rules! weights {
+    ($b:expr, $filter_len:expr, $oc:expr) => {
+        ConvWeights {
+            filter: &$b.filter[..$filter_len],
+            bias: &$b.bias[..$oc],
+            multiplier: &$b.mult[..$oc],
+            shift: &$b.shift[..$oc],
+        }
+    };
+}
+
+/// Prints where two outputs first differ and exits with status 1.
+fn mismatch(
+    what: &str,
+    case: u32,
+    detail: &dyn core::fmt::Debug,
+    fast: &[i8],
+    reference: &[i8],
+) -> ! {
+    let i = fast
+        .iter()
+        .zip(reference)
+        .position(|(a, b)| a != b)
+        .unwrap_or(0);
+    println!(
+        "MISMATCH {what} case {case}: {detail:?}\n  element {i}: fast {} portable {}",
+        fast[i], reference[i]
+    );
+    process::exit(1)
+}
+
+type ConvFn =
+    fn(&ConvParams, Shape, &[i8], &ConvWeights<'_>, Shape, &mut [i8]) -> attonet_runtime::Result;
+
+/// Random convolutions of one family through `fast` and `reference`.
+/// Returns (cases, cases that took a fast path).
+fn conv_family(
+    b: &mut Bufs,
+    rng: &mut Rng,
+    family: u8,
+    fast: ConvFn,
+    reference: ConvFn,
+    name: &str,
+) -> (u32, u32) {
+    let mut covered = 0;
+    let mut cases = 0;
+    while cases < CASES {
+        // 0: pointwise, 1: 3x3 one group, 2: any window (and groups),
+        // 3: grouped 3x3, 4: depthwise-like grouped 3x3 (groups = channels).
+        let win = match family {
+            0 => rng.window(1, false),
+            1 | 3 | 4 => rng.window(3, true),
+            _ => rng.window(0, true),
+        };
+        let (groups, cpg, ocpg) = match family {
+            0 | 1 => (
+                1,
+                rng.pick(&[1u16, 2, 3, 4, 8, 12, 16, 24, 32, 64, 72]),
+                rng.pick(&[1u16, 2, 3, 4, 7, 8, 16, 32]),
+            ),
+            2 => (
+                rng.pick(&[1u16, 1, 2, 3]),
+                rng.pick(&[1u16, 2, 3, 4, 8, 16]),
+                rng.pick(&[1u16, 2, 4, 5, 16]),
+            ),
+            3 => (
+                rng.pick(&[2u16, 3, 4, 8]),
+                rng.pick(&[1u16, 2, 4, 8, 16]),
+                rng.pick(&[1u16, 2, 4, 8]),
+            ),
+            _ => (rng.pick(&[1u16, 3, 4, 8, 16, 17, 32, 64]), 1, 1),
+        };
+        let ins = Shape::new(
+            rng.range(1, 10) as u16,
+            rng.range(1, 10) as u16,
+            cpg * groups,
+        );
+        let outs = Shape::new(
+            out_extent(ins.h, win.kh, win.stride_h, win.dilation_h, win.pad_top),
+            out_extent(ins.w, win.kw, win.stride_w, win.dilation_w, win.pad_left),
+            ocpg * groups,
+        );
+        let filter_len = outs.c as usize * win.kh as usize * win.kw as usize * cpg as usize;
+        if ins.len() > MAX_IN || outs.len() > MAX_OUT || filter_len > MAX_FILTER {
+            continue;
+        }
+        cases += 1;
+        let p = ConvParams {
+            window: win,
+            groups,
+            quant: rng.quant(),
+        };
+        if portable::conv_fast_path(&p, ins, outs).is_some() {
+            covered += 1;
+        }
+        rng.fill(&mut b.input[..ins.len()]);
+        rng.fill(&mut b.filter[..filter_len]);
+        rng.tables(b, outs.c as usize);
+        b.out_fast[..outs.len()].fill(0x5A);
+        b.out_ref[..outs.len()].fill(-0x5B);
+        let w = weights!(b, filter_len, outs.c as usize);
+        let r1 = fast(
+            &p,
+            ins,
+            &b.input[..ins.len()],
+            &w,
+            outs,
+            &mut b.out_fast[..outs.len()],
+        );
+        let r2 = reference(
+            &p,
+            ins,
+            &b.input[..ins.len()],
+            &w,
+            outs,
+            &mut b.out_ref[..outs.len()],
+        );
+        if r1 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
+            if r1 != r2 {
+                println!("results differ: fast {:?} portable {:?}", r1, r2);
+            }
+            mismatch(
+                name,
+                cases,
+                &(p, ins, outs),
+                &b.out_fast[..outs.len()],
+                &b.out_ref[..outs.len()],
+            );
+        }
+    }
+    (cases, covered)
+}
+
+fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
+    let mut covered = 0;
+    let mut cases = 0;
+    while cases < CASES {
+        let k = if rng.chance(2) { 3 } else { 0 };
+        let win = rng.window(k, true);
+        let dm = if rng.chance(6) {
+            rng.range(2, 3) as u16
+        } else {
+            1
+        };
+        let ins = Shape::new(
+            rng.range(1, 10) as u16,
+            rng.range(1, 10) as u16,
+            rng.range(1, 80) as u16,
+        );
+        let outs = Shape::new(
+            out_extent(ins.h, win.kh, win.stride_h, win.dilation_h, win.pad_top),
+            out_extent(ins.w, win.kw, win.stride_w, win.dilation_w, win.pad_left),
+            ins.c * dm,
+        );
+        let filter_len = outs.c as usize * win.kh as usize * win.kw as usize;
+        if ins.len() > MAX_IN || outs.len() > MAX_OUT || filter_len > MAX_FILTER {
+            continue;
+        }
+        cases += 1;
+        let p = DepthwiseParams {
+            window: win,
+            depth_multiplier: dm,
+            quant: rng.quant(),
+        };
+        if portable::depthwise_fast_path(&p, outs).is_some() {
+            covered += 1;
+        }
+        rng.fill(&mut b.input[..ins.len()]);
+        rng.fill(&mut b.filter[..filter_len]);
+        rng.tables(b, outs.c as usize);
+        b.out_fast[..outs.len()].fill(0x5A);
+        b.out_ref[..outs.len()].fill(-0x5B);
+        let w = weights!(b, filter_len, outs.c as usize);
+        let r1 = depthwise_conv_s8(
+            &p,
+            ins,
+            &b.input[..ins.len()],
+            &w,
+            outs,
+            &mut b.out_fast[..outs.len()],
+        );
+        let r2 = portable::depthwise_conv_s8(
+            &p,
+            ins,
+            &b.input[..ins.len()],
+            &w,
+            outs,
+            &mut b.out_ref[..outs.len()],
+        );
+        if r1 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
+            mismatch(
+                "depthwise",
+                cases,
+                &(p, ins, outs),
+                &b.out_fast[..outs.len()],
+                &b.out_ref[..outs.len()],
+            );
+        }
+    }
+    (cases, covered)
+}
+
+/// TFLite ADD parameters: realistic (left shift 20, multipliers near 2^30,
+/// shifts -1..-3 on the inputs, -15..-20 on the output) with the odd extreme.
+fn add_params(rng: &mut Rng) -> AddParams {
+    let (a, b) = (rng.next() as i8, rng.next() as i8);
+    let mult = |rng: &mut Rng| {
+        if rng.chance(12) {
+            rng.pick(&[i32::MIN, i32::MAX, 1 << 30, 0, 1])
+        } else {
+            rng.range(1 << 30, i32::MAX as i64) as i32
+        }
+    };
+    let realistic = !rng.chance(5);
+    AddParams {
+        input1_zero_point: rng.range(-128, 127) as i32,
+        input2_zero_point: rng.range(-128, 127) as i32,
+        output_zero_point: rng.range(-128, 127) as i32,
+        left_shift: if realistic {
+            20
+        } else {
+            rng.range(0, 30) as i32
+        },
+        input1_multiplier: mult(rng),
+        input1_shift: if realistic {
+            rng.range(-3, 0) as i32
+        } else {
+            rng.range(-31, 0) as i32
+        },
+        input2_multiplier: mult(rng),
+        input2_shift: if realistic {
+            rng.range(-3, 0) as i32
+        } else {
+            rng.range(-31, 0) as i32
+        },
+        output_multiplier: mult(rng),
+        output_shift: if realistic {
+            rng.range(-20, -15) as i32
+        } else {
+            rng.range(-31, 0) as i32
+        },
+        clamp: if rng.chance(2) {
+            Clamp::NONE
+        } else {
+            Clamp {
+                min: a.min(b),
+                max: a.max(b),
+            }
+        },
+    }
+}
+
+fn add_family(b: &mut Bufs, rng: &mut Rng) -> u32 {
+    for case in 1..=CASES {
+        let p = add_params(rng);
+        let n = if rng.chance(4) {
+            rng.range(0, 600)
+        } else {
+            rng.range(512, 5000)
+        } as usize;
+        rng.fill(&mut b.input[..n]);
+        rng.fill(&mut b.filter[..n]);
+        b.out_fast[..n].fill(0x5A);
+        b.out_ref[..n].fill(-0x5B);
+        let r1 = add_s8(&p, &b.input[..n], &b.filter[..n], &mut b.out_fast[..n]);
+        let r2 = portable::add_s8(&p, &b.input[..n], &b.filter[..n], &mut b.out_ref[..n]);
+        if r1 != r2 || b.out_fast[..n] != b.out_ref[..n] {
+            mismatch("add_s8", case, &(p, n), &b.out_fast[..n], &b.out_ref[..n]);
+        }
+        // In place: the first input is overwritten by the output.
+        b.out_fast[..n].copy_from_slice(&b.input[..n]);
+        let r3 = add_s8_in_place(&p, &mut b.out_fast[..n], &b.filter[..n]);
+        if r3 != r2 || b.out_fast[..n] != b.out_ref[..n] {
+            mismatch(
+                "add_s8_in_place",
+                case,
+                &(p, n),
+                &b.out_fast[..n],
+                &b.out_ref[..n],
+            );
+        }
+    }
+    CASES
+}
+
+// ---------------------------------------------------------------------------
+// Instruction counts on model-like layers.
+// ---------------------------------------------------------------------------
+
+/// One benchmark layer.
+struct Layer {
+    name: &'static str,
+    ins: Shape,
+    k: u8,
+    stride: u8,
+    pad: u8,
+    groups: u16,
+    out_c: u16,
+    /// Depthwise op (DEPTHWISE_CONV_2D) instead of CONV_2D.
+    depthwise: bool,
+}
+
+const fn layer(
+    name: &'static str,
+    ins: (u16, u16, u16),
+    k: u8,
+    stride: u8,
+    pad: u8,
+    groups: u16,
+    out_c: u16,
+) -> Layer {
+    Layer {
+        name,
+        ins: Shape::new(ins.0, ins.1, ins.2),
+        k,
+        stride,
+        pad,
+        groups,
+        out_c,
+        depthwise: false,
+    }
+}
+
+const LAYERS: &[Layer] = &[
+    // MLPerf Tiny ResNet-8 (CIFAR-10, 32x32x3).
+    layer("resnet8 stem 3x3 3->16", (32, 32, 3), 3, 1, 1, 1, 16),
+    layer("resnet8 3x3 16->16", (32, 32, 16), 3, 1, 1, 1, 16),
+    layer("resnet8 3x3 s2 16->32", (32, 32, 16), 3, 2, 0, 1, 32),
+    layer("resnet8 3x3 32->32", (16, 16, 32), 3, 1, 1, 1, 32),
+    layer("resnet8 1x1 s2 16->32", (32, 32, 16), 1, 2, 0, 1, 32),
+    layer("resnet8 3x3 s2 32->64", (16, 16, 32), 3, 2, 0, 1, 64),
+    layer("resnet8 3x3 64->64", (8, 8, 64), 3, 1, 1, 1, 64),
+    layer("resnet8 1x1 s2 32->64", (16, 16, 32), 1, 2, 0, 1, 64),
+    // MLPerf Tiny DS-CNN (KWS, 49x10x1).
+    Layer {
+        k: 10,
+        ..layer("kws stem 10x4 s2 1->64", (49, 10, 1), 0, 2, 0, 1, 64)
+    },
+    Layer {
+        depthwise: true,
+        ..layer("kws dw 3x3 64", (25, 5, 64), 3, 1, 1, 64, 64)
+    },
+    layer("kws 1x1 64->64", (25, 5, 64), 1, 1, 0, 1, 64),
+    // AttoNet modules (grouped 3x3 between 1x1s).
+    layer("atto 1x1 16->8", (16, 16, 16), 1, 1, 0, 1, 8),
+    layer("atto g2 3x3 8->8", (16, 16, 8), 3, 1, 1, 2, 8),
+    layer("atto g16 3x3 16->16", (16, 16, 16), 3, 1, 1, 16, 16),
+];
+
+fn bench(b: &mut Bufs, rng: &mut Rng, counter: &Counter) -> bool {
+    println!(
+        "{:<26} {:>9} {:>11} {:>6} {:>10} {:>6} {:>6}  kernel",
+        "layer", "MACs", "portable", "/MAC", "fast", "/MAC", "x"
+    );
+    let mut all_equal = true;
+    #[cfg(feature = "profile")]
+    let layers = {
+        // `PROFILE_LAYER=<index>` at build time picks the layer (default 1).
+        let i = match option_env!("PROFILE_LAYER") {
+            Some(s) => s.parse().unwrap_or(1),
+            None => 1,
+        };
+        &LAYERS[i..i + 1]
+    };
+    #[cfg(not(feature = "profile"))]
+    let layers = LAYERS;
+    for l in layers {
+        // The KWS stem is 10x4 (kh 10, kw 4) with SAME padding (4, 1).
+        let (kh, kw, pt, pl) = if l.k == 10 {
+            (10, 4, 4, 1)
+        } else {
+            (l.k, l.k, l.pad, l.pad)
+        };
+        let win = Window {
+            kh,
+            kw,
+            stride_h: l.stride,
+            stride_w: l.stride,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: pt,
+            pad_left: pl,
+        };
+        let oh = (l.ins.h + 2 * pt as u16 - kh as u16) / l.stride as u16 + 1;
+        let ow = (l.ins.w + 2 * pl as u16 - kw as u16) / l.stride as u16 + 1;
+        let outs = Shape::new(oh, ow, l.out_c);
+        let cpg = if l.depthwise { 1 } else { l.ins.c / l.groups };
+        let filter_len = l.out_c as usize * kh as usize * kw as usize * cpg as usize;
+        let macs = outs.len() as u64 * kh as u64 * kw as u64 * cpg as u64;
+        let quant = ConvQuant {
+            input_zero_point: -7,
+            output_zero_point: 5,
+            clamp: Clamp { min: 5, max: 127 },
+        };
+        rng.fill(&mut b.input[..l.ins.len()]);
+        rng.fill(&mut b.filter[..filter_len]);
+        for c in 0..l.out_c as usize {
+            b.bias[c] = rng.range(-5000, 5000) as i32;
+            b.mult[c] = rng.range(1 << 30, i32::MAX as i64) as i32;
+            b.shift[c] = rng.range(-10, -6) as i32;
+        }
+        let w = weights!(b, filter_len, l.out_c as usize);
+        let input = &b.input[..l.ins.len()];
+        let (t_ref, t_fast, path);
+        if l.depthwise {
+            let p = DepthwiseParams {
+                window: win,
+                depth_multiplier: 1,
+                quant,
+            };
+            path = portable::depthwise_fast_path(&p, outs);
+            let t0 = counter.read();
+            #[cfg(feature = "profile")]
+            let r1 = Ok::<(), attonet_runtime::Error>(());
+            #[cfg(not(feature = "profile"))]
+            let r1 = portable::depthwise_conv_s8(
+                &p,
+                l.ins,
+                input,
+                &w,
+                outs,
+                &mut b.out_ref[..outs.len()],
+            );
+            let t1 = counter.read();
+            let r2 = depthwise_conv_s8(&p, l.ins, input, &w, outs, &mut b.out_fast[..outs.len()]);
+            let t2 = counter.read();
+            all_equal &= r1.is_ok() && r2.is_ok();
+            t_ref = counter.instructions(t0, t1);
+            t_fast = counter.instructions(t1, t2);
+        } else {
+            let p = ConvParams {
+                window: win,
+                groups: l.groups,
+                quant,
+            };
+            path = portable::conv_fast_path(&p, l.ins, outs);
+            let t0 = counter.read();
+            #[cfg(feature = "profile")]
+            let r1 = Ok::<(), attonet_runtime::Error>(());
+            #[cfg(not(feature = "profile"))]
+            let r1 =
+                portable::convolve_s8(&p, l.ins, input, &w, outs, &mut b.out_ref[..outs.len()]);
+            let t1 = counter.read();
+            let r2 = convolve_s8(&p, l.ins, input, &w, outs, &mut b.out_fast[..outs.len()]);
+            let t2 = counter.read();
+            all_equal &= r1.is_ok() && r2.is_ok();
+            t_ref = counter.instructions(t0, t1);
+            t_fast = counter.instructions(t1, t2);
+        }
+        all_equal &= b.out_ref[..outs.len()] == b.out_fast[..outs.len()];
+        let per = |t: u64| (t * 100 + macs / 2) / macs;
+        let (pr, pf) = (per(t_ref), per(t_fast));
+        let x = (t_ref * 10 + t_fast / 2) / t_fast.max(1);
+        println!(
+            "{:<26} {:>9} {:>11} {:>3}.{:02} {:>10} {:>3}.{:02} {:>4}.{}  {}",
+            l.name,
+            macs,
+            t_ref,
+            pr / 100,
+            pr % 100,
+            t_fast,
+            pf / 100,
+            pf % 100,
+            x / 10,
+            x % 10,
+            path.unwrap_or("portable")
+        );
+    }
+    // The three residual ADDs of ResNet-8 (32x32x16, 16x16x32, 8x8x64).
+    for (name, n) in [
+        ("resnet8 add 32x32x16", 16384usize),
+        ("resnet8 add 16x16x32", 8192),
+        ("resnet8 add 8x8x64", 4096),
+    ] {
+        let p = AddParams {
+            input1_zero_point: -3,
+            input2_zero_point: 9,
+            output_zero_point: -20,
+            left_shift: 20,
+            input1_multiplier: 1_610_612_736,
+            input1_shift: -1,
+            input2_multiplier: 1_932_735_283,
+            input2_shift: -2,
+            output_multiplier: 1_288_490_189,
+            output_shift: -18,
+            clamp: Clamp { min: -20, max: 127 },
+        };
+        rng.fill(&mut b.input[..n]);
+        rng.fill(&mut b.filter[..n]);
+        let t0 = counter.read();
+        #[cfg(not(feature = "profile"))]
+        let r1 = portable::add_s8(&p, &b.input[..n], &b.filter[..n], &mut b.out_ref[..n]);
+        #[cfg(feature = "profile")]
+        let r1 = Ok::<(), attonet_runtime::Error>(());
+        let t1 = counter.read();
+        let r2 = add_s8(&p, &b.input[..n], &b.filter[..n], &mut b.out_fast[..n]);
+        let t2 = counter.read();
+        all_equal &= r1.is_ok() && r2.is_ok() && b.out_ref[..n] == b.out_fast[..n];
+        let (t_ref, t_fast) = (counter.instructions(t0, t1), counter.instructions(t1, t2));
+        let per = |t: u64| (t * 100 + n as u64 / 2) / n as u64;
+        let (pr, pf) = (per(t_ref), per(t_fast));
+        let x = (t_ref * 10 + t_fast / 2) / t_fast.max(1);
+        println!(
+            "{:<26} {:>9} {:>11} {:>3}.{:02} {:>10} {:>3}.{:02} {:>4}.{}  {}",
+            name,
+            n,
+            t_ref,
+            pr / 100,
+            pr % 100,
+            t_fast,
+            pf / 100,
+            pf % 100,
+            x / 10,
+            x % 10,
+            "dsp-add (per element)"
+        );
+    }
+    all_equal
+}
+
+#[entry]
+fn main() -> ! {
+    static mut BUFS: Bufs = Bufs {
+        input: [0; MAX_IN],
+        filter: [0; MAX_FILTER],
+        out_fast: [0; MAX_OUT],
+        out_ref: [0; MAX_OUT],
+        bias: [0; MAX_OC],
+        mult: [0; MAX_OC],
+        shift: [0; MAX_OC],
+    };
+    let b: &mut Bufs = BUFS;
+    let counter = Counter::start();
+    println!(
+        "attonet qemu-kernels on {} (DSP kernels: {}); {}",
+        core_name(),
+        if portable::DSP { "on" } else { "off" },
+        Counter::DESCRIBE
+    );
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut total = 0;
+    #[cfg(feature = "profile")]
+    {
+        // One layer's fast path alone, for `-d exec` profiles.
+        let _ = bench(b, &mut rng, &counter);
+        process::exit(0);
+    }
+    let families: [(&str, u8, ConvFn, ConvFn); 7] = [
+        (
+            "convolve_s8 pointwise",
+            0,
+            convolve_s8,
+            portable::convolve_s8,
+        ),
+        (
+            "pointwise_conv_s8",
+            0,
+            pointwise::pointwise_conv_s8,
+            portable::pointwise_conv_s8,
+        ),
+        ("convolve_s8 3x3", 1, convolve_s8, portable::convolve_s8),
+        (
+            "conv2d_s8 any window",
+            2,
+            conv::conv2d_s8,
+            portable::conv2d_s8,
+        ),
+        (
+            "grouped_conv3x3_s8",
+            3,
+            grouped_conv3x3::grouped_conv3x3_s8,
+            portable::conv2d_s8,
+        ),
+        (
+            "convolve_s8 depthwise-like",
+            4,
+            convolve_s8,
+            portable::convolve_s8,
+        ),
+        ("conv2d_s8 grouped", 3, conv::conv2d_s8, portable::conv2d_s8),
+    ];
+    for (name, family, fast, reference) in families {
+        let (n, covered) = conv_family(b, &mut rng, family, fast, reference, name);
+        println!("ok {name}: {n} random cases bit-identical ({covered} on a fast path)");
+        total += n;
+    }
+    let (n, covered) = depthwise_family(b, &mut rng);
+    println!("ok depthwise_conv_s8: {n} random cases bit-identical ({covered} on a fast path)");
+    total += n;
+    let n = add_family(b, &mut rng);
+    println!("ok add_s8, add_s8_in_place: {n} random cases bit-identical");
+    total += n;
+
+    println!();
+    let equal = bench(b, &mut rng, &counter);
+    if !equal {
+        println!("MISMATCH in a benchmark layer");
+        process::exit(1);
+    }
+    println!("\n{total} passed, 0 failed");
+    process::exit(0)
+}
