@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use attonet_convert::npy::Array;
-use clap::{Parser, Subcommand};
+use attonet_convert::quantize::{self, FloatModel, Method};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -18,33 +19,60 @@ struct Cli {
     command: Command,
 }
 
+// --- float models (ONNX, float TFLite): post-training quantization options ---
+#[derive(Args, Clone)]
+struct Calib {
+    /// Calibration samples for a float model (.onnx or float .tflite): float32
+    /// .npy [N, ...input shape] in the model's own layout (NCHW for ONNX).
+    #[arg(long)]
+    calib: Option<PathBuf>,
+    /// How activation ranges are chosen: minmax, percentile (99.99 %), percentile:P, mse.
+    #[arg(long, default_value_t = Method::default())]
+    method: Method,
+    /// FULLY_CONNECTED weights per tensor instead of per output channel.
+    #[arg(long)]
+    fc_per_tensor: bool,
+}
+// --- end float-model options ---
+
 #[derive(Subcommand)]
 enum Command {
-    /// Per-layer table (op, kernel, shapes, MACs, parameters, bytes) and totals.
+    /// Per-layer table (op, kernel, shapes, MACs, parameters, bytes) and totals;
+    /// for a float model also each layer's SQNR, int8 against float, on the calibration set.
     Inspect {
-        /// The model (.tflite, int8).
+        /// The model (.tflite int8 or float, .onnx float or QDQ).
         model: PathBuf,
         /// Print JSON (macs, params, flash_bytes, arena_bytes, layers) instead of the table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        calib: Calib,
+        /// Calibration samples the SQNR is measured on (the first ones).
+        #[arg(long, default_value_t = 100)]
+        sqnr_samples: usize,
     },
     /// Runs the model on the host over a batch, with the firmware's kernels.
     Run {
-        /// The model (.tflite, int8).
+        /// The model (.tflite int8 or float, .onnx float or QDQ).
         model: PathBuf,
-        /// int8 .npy shaped [N, ...input shape] (a leading 1 of the input shape may be left out).
+        /// .npy shaped [N, ...input shape] (a leading 1 of the input shape may be left out):
+        /// int8 for an int8 model; float32 in the model's own layout for a float model,
+        /// quantized as the int8 plan's input requires.
         #[arg(long)]
         input: PathBuf,
-        /// Where to write the int8 outputs, shaped [N, ...output shape].
+        /// Where to write the outputs, shaped [N, ...output shape]: int8 for an int8
+        /// model, dequantized float32 (in the model's own layout) for a float model.
         #[arg(long)]
         output: PathBuf,
         /// Optional integer labels [N]: prints top-1 accuracy.
         #[arg(long)]
         labels: Option<PathBuf>,
+        #[command(flatten)]
+        calib: Calib,
     },
     /// Writes the generated Rust source and weight blob into a folder.
     Convert {
-        /// The model (.tflite, int8).
+        /// The model (.tflite int8 or float, .onnx float or QDQ).
         model: PathBuf,
         /// Output folder (created if missing).
         #[arg(long)]
@@ -52,6 +80,8 @@ enum Command {
         /// Base name of the generated files (default: the model's file stem).
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        calib: Calib,
     },
 }
 
@@ -67,13 +97,41 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Inspect { model, json } => {
-            let assembled = attonet_convert::load(&model)?;
-            let report = attonet_convert::Report::new(&assembled);
-            if json {
-                println!("{}", report.json());
-            } else {
-                print!("{}", report.table());
+        Command::Inspect {
+            model,
+            json,
+            calib,
+            sqnr_samples,
+        } => {
+            let loaded = load(&model, &calib)?;
+            let report = attonet_convert::Report::new(&loaded.assembled);
+            let sqnr = match &loaded.float {
+                Some((fm, samples)) if !samples.is_empty() && sqnr_samples > 0 => {
+                    let n = sqnr_samples.min(samples.len());
+                    Some((
+                        quantize::sqnr::layer_sqnr(&fm.graph, &loaded.assembled, &samples[..n])?,
+                        n,
+                    ))
+                }
+                _ => None,
+            };
+            match (json, &sqnr) {
+                (true, Some((rows, _))) => {
+                    println!("{}", quantize::sqnr::json_with_sqnr(&report, rows))
+                }
+                (true, None) => println!("{}", report.json()),
+                (false, _) => {
+                    print!("{}", report.table());
+                    if let Some((rows, n)) = &sqnr {
+                        println!();
+                        println!(
+                            "quantized from float: {} calibration samples, method {}",
+                            loaded.float.as_ref().map_or(0, |f| f.1.len()),
+                            calib.method
+                        );
+                        print!("{}", quantize::sqnr::table(rows, *n));
+                    }
+                }
             }
             Ok(())
         }
@@ -82,8 +140,32 @@ fn run(cli: Cli) -> Result<()> {
             input,
             output,
             labels,
-        } => run_batch(&model, &input, &output, labels.as_deref()),
-        Command::Convert { model, out, name } => {
+            calib,
+        } => run_batch(&model, &input, &output, labels.as_deref(), &calib),
+        Command::Convert {
+            model,
+            out,
+            name,
+            calib,
+        } if is_float_model(&model)? => {
+            let name = name.unwrap_or_else(|| attonet_convert::default_name(&model));
+            let loaded = load_named(&model, &calib, &name)?;
+            let bytes = std::fs::read(&model).with_context(|| model.display().to_string())?;
+            let generated = quantize::generate(&loaded.assembled, &model, &bytes);
+            attonet_convert::builder::write_generated(&out, &generated)?;
+            let report = attonet_convert::Report::new(&loaded.assembled);
+            println!(
+                "wrote {}/{name}.rs and {name}.bin: {} steps, flash {} B, arena {} B",
+                out.display(),
+                report.steps,
+                report.flash_bytes,
+                report.arena_bytes
+            );
+            Ok(())
+        }
+        Command::Convert {
+            model, out, name, ..
+        } => {
             let name = name.unwrap_or_else(|| attonet_convert::default_name(&model));
             let report = attonet_convert::Builder::new(&model)
                 .name(&name)
@@ -101,13 +183,154 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+// --- float models: loading with post-training quantization ---
+struct Loaded {
+    assembled: attonet_convert::Assembled,
+    /// For a float model: the float model and its calibration samples (graph layout).
+    float: Option<(FloatModel, Vec<Vec<f32>>)>,
+}
+
+/// The float model in a file, if it is one (ONNX, or TFLite with a float32 input).
+fn float_model(bytes: &[u8]) -> Result<Option<FloatModel>> {
+    Ok(match attonet_convert::detect_format(bytes)? {
+        attonet_convert::Format::Onnx => Some(attonet_convert::frontend::onnx::read_onnx(bytes)?),
+        attonet_convert::Format::Tflite => {
+            let g = attonet_convert::frontend::tflite::read_tflite(bytes)?;
+            if quantize::is_float(&g) {
+                Some(FloatModel::from_graph(g)?)
+            } else {
+                None
+            }
+        }
+    })
+}
+
+fn is_float_model(path: &std::path::Path) -> Result<bool> {
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    Ok(float_model(&bytes)?.is_some())
+}
+
+fn load(path: &std::path::Path, calib: &Calib) -> Result<Loaded> {
+    load_named(path, calib, &attonet_convert::default_name(path))
+}
+
+fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loaded> {
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    let Some(fm) = float_model(&bytes)? else {
+        if calib.calib.is_some() {
+            eprintln!(
+                "note: {} is an int8 model; --calib is not used",
+                path.display()
+            );
+        }
+        return Ok(Loaded {
+            assembled: attonet_convert::assemble_bytes(&bytes, name)?,
+            float: None,
+        });
+    };
+    let samples = match &calib.calib {
+        Some(p) => quantize::read_samples(&fm, p)?,
+        None => Vec::new(),
+    };
+    let options = quantize::Options {
+        method: calib.method,
+        fc_per_channel: !calib.fc_per_tensor,
+    };
+    let q = quantize::quantize_and_assemble(&fm, &samples, &options, name).map_err(|e| {
+        let e = anyhow::Error::from(e);
+        if calib.calib.is_none() {
+            e.context(format!(
+                "{} is a float model: pass --calib CALIB.npy (float32 samples [N, {}] in the model's own layout)",
+                path.display(),
+                fm.input_dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            ))
+        } else {
+            e
+        }
+    })?;
+    Ok(Loaded {
+        assembled: q.assembled,
+        float: Some((fm, samples)),
+    })
+}
+
+/// `attonet run` on a float model: float32 in, dequantized float32 out.
+fn run_float_batch(
+    loaded: &Loaded,
+    fm: &FloatModel,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    labels: Option<&std::path::Path>,
+) -> Result<()> {
+    let model = loaded.assembled.model();
+    let batch = Array::read(input)?;
+    let samples = fm.samples(&batch, &input.display().to_string())?;
+    let n = samples.len();
+    let out_len = model.output.slot.shape.len();
+    let mut arena = vec![0i8; model.arena_bytes as usize];
+    let mut q_out = vec![0i8; out_len];
+    let mut results = Vec::with_capacity(n * out_len);
+    for (i, x) in samples.iter().enumerate() {
+        let q = quantize::quantize_values(x, model.input.scale, model.input.zero_point);
+        model
+            .infer(&mut arena, &q, &mut q_out)
+            .with_context(|| format!("sample {i}"))?;
+        let y = quantize::dequantize_values(&q_out, model.output.scale, model.output.zero_point);
+        results.extend(fm.output_to_model(&y));
+    }
+    let with_batch_one = batch.shape.get(1..) == Some(fm.input_dims.as_slice());
+    let mut shape = vec![n];
+    if with_batch_one {
+        shape.extend(&fm.output_dims);
+    } else {
+        shape.extend(fm.output_dims.iter().skip(1));
+    }
+    Array::from_f32(shape, &results).write(output)?;
+    println!(
+        "ran {n} samples through {} (int8, quantized from float): wrote {} (float32, dequantized)",
+        model.name,
+        output.display()
+    );
+    if let Some(labels) = labels {
+        print_top1(labels, n, |i| {
+            argmax(&results[i * out_len..(i + 1) * out_len])
+        })?;
+    }
+    Ok(())
+}
+
+fn print_top1(
+    labels: &std::path::Path,
+    n: usize,
+    predicted: impl Fn(usize) -> usize,
+) -> Result<()> {
+    let labels = Array::read(labels)?
+        .to_i64()
+        .context("labels must be an integer array")?;
+    if labels.len() != n {
+        bail!("{} labels for {n} samples", labels.len());
+    }
+    let correct = (0..n).filter(|&i| predicted(i) as i64 == labels[i]).count();
+    println!(
+        "top-1: {correct}/{n} = {:.2} %",
+        100.0 * correct as f64 / n.max(1) as f64
+    );
+    Ok(())
+}
+// --- end float models ---
+
 fn run_batch(
     model_path: &std::path::Path,
     input: &std::path::Path,
     output: &std::path::Path,
     labels: Option<&std::path::Path>,
+    calib: &Calib,
 ) -> Result<()> {
-    let assembled = attonet_convert::load(model_path)?;
+    let loaded = load(model_path, calib)?;
+    if let Some((fm, _)) = &loaded.float {
+        return run_float_batch(&loaded, fm, input, output, labels);
+    }
+    let assembled = loaded.assembled;
     let model = assembled.model();
     let batch = Array::read(input)?;
     let Some(data) = batch.as_i8() else {
@@ -182,7 +405,7 @@ fn run_batch(
 }
 
 /// Index of the largest score; the first one wins ties (as numpy's argmax).
-fn argmax(scores: &[i8]) -> usize {
+fn argmax<T: PartialOrd + Copy>(scores: &[T]) -> usize {
     let mut best = 0;
     for (i, &s) in scores.iter().enumerate() {
         if s > scores[best] {

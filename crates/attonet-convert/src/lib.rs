@@ -15,6 +15,7 @@ pub mod assemble;
 pub mod builder;
 pub mod codegen;
 pub mod error;
+pub mod float_exec;
 pub mod frontend;
 pub mod ir;
 pub mod lower;
@@ -22,6 +23,7 @@ pub mod npy;
 pub mod passes;
 pub mod planner;
 pub mod program;
+pub mod quantize;
 pub mod report;
 pub mod requantize;
 
@@ -37,12 +39,16 @@ pub use report::Report;
 pub enum Format {
     /// TensorFlow Lite flatbuffer (`.tflite`), int8.
     Tflite,
+    /// ONNX protobuf (`.onnx`), float or QDQ: needs [`quantize`] (calibration).
+    Onnx,
 }
 
 /// Recognises a model format from the file's bytes.
 pub fn detect_format(bytes: &[u8]) -> Result<Format> {
     if bytes.len() >= 8 && &bytes[4..8] == b"TFL3" {
         Ok(Format::Tflite)
+    } else if frontend::onnx::proto::looks_like_onnx(bytes) {
+        Ok(Format::Onnx)
     } else if bytes.len() < 8 {
         Err(ConvertError::Format(format!(
             "the file is {} bytes long, too short to be a model",
@@ -50,7 +56,7 @@ pub fn detect_format(bytes: &[u8]) -> Result<Format> {
         )))
     } else {
         Err(ConvertError::Format(
-            "not a TFLite flatbuffer (no 'TFL3' identifier at byte 4)".into(),
+            "neither a TFLite flatbuffer (no 'TFL3' identifier at byte 4) nor an ONNX model".into(),
         ))
     }
 }
@@ -59,6 +65,13 @@ pub fn detect_format(bytes: &[u8]) -> Result<Format> {
 pub fn assemble_bytes(bytes: &[u8], name: &str) -> Result<Assembled> {
     let graph = match detect_format(bytes)? {
         Format::Tflite => frontend::tflite::read_tflite(bytes)?,
+        // A float ONNX model needs calibration samples (quantize::quantize_and_assemble);
+        // a QDQ model whose every activation is annotated converts without.
+        Format::Onnx => quantize::quantize(
+            &frontend::onnx::read_onnx(bytes)?.graph,
+            &[],
+            &quantize::Options::default(),
+        )?,
     };
     let mut program = lower::lower(&graph, name)?;
     passes::fuse_pointwise_pair::run(&mut program);

@@ -1,3 +1,4 @@
 //! Front ends: one per model format, each producing an [`ir::Graph`](crate::ir::Graph).
 
+pub mod onnx;
 pub mod tflite;

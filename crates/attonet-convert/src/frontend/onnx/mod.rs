@@ -1,0 +1,1790 @@
+//! ONNX front end: reads a float (or QDQ) `.onnx` model into a float
+//! [`ir::Graph`](crate::ir::Graph) in TFLite's vocabulary (NHWC), ready for
+//! [`quantize`](crate::quantize).
+//!
+//! * Layout: ONNX activations are NCHW; the graph's are NHWC. Weights are
+//!   reordered (OIHW to OHWI; a convolution with `group == C_in` to a
+//!   depthwise `[1, kh, kw, C*m]`), and a `Flatten`/`Reshape` of a `C x H x W`
+//!   map (`H*W > 1`) keeps the graph's HWC order: the `Gemm`/`MatMul` that
+//!   reads it gets its weight columns permuted to match.
+//! * Fusion: `BatchNormalization` is folded into the convolution before it
+//!   (or becomes a 1x1 depthwise convolution); `Relu` and `Clip` (0..6, 0..inf,
+//!   -1..1) become the producer's fused activation; `MatMul` + `Add` of a
+//!   constant becomes one FULLY_CONNECTED with bias; an `Add` of a per-channel
+//!   constant after a convolution joins its bias.
+//! * QDQ: `DequantizeLinear` of an integer constant is that constant
+//!   (int8 symmetric weights are kept as they are); a `QuantizeLinear` /
+//!   `DequantizeLinear` pair on an activation leaves its scale and zero point
+//!   on the tensor (uint8 ones moved to int8), which the quantizer then uses.
+//! * Padding: SAME_UPPER, VALID, and explicit pads that equal TFLite's SAME
+//!   split (smaller half on top/left) or are all zero. Other explicit pads of
+//!   a convolution whose output size is SAME's (PyTorch's 3x3 stride-2 pad-1
+//!   on an even size, 7x7 stride-2 pad-3 stems) widen the kernel with zero
+//!   taps so that SAME reads exactly ONNX's taps (a 3x3 becomes a 4x4: 16/9 of
+//!   the MACs; an explicit-padding field in the IR would avoid that). Pooling
+//!   pads must match SAME or VALID. Anything else is an error naming the node.
+//!
+//! Every error names the node (index in the ONNX graph, op type, node name).
+
+pub mod proto;
+
+use std::collections::HashMap;
+
+use crate::error::{ConvertError, Result};
+use crate::ir::{Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId};
+use crate::quantize::{FloatModel, Layout};
+use proto::{AttrValue, Dim, ModelProto, Node, TensorData, TensorProto};
+
+/// Oldest default-domain opset accepted.
+pub const MIN_OPSET: i64 = 11;
+
+/// Reads an ONNX model from the bytes of a `.onnx` file.
+pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
+    let model = ModelProto::parse(bytes).map_err(|e| ConvertError::Corrupt(e.to_string()))?;
+    let opset = model
+        .opset_import
+        .iter()
+        .filter(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .max()
+        .ok_or_else(|| {
+            ConvertError::Format("the ONNX model imports no default-domain opset".into())
+        })?;
+    if opset < MIN_OPSET {
+        return Err(ConvertError::Format(format!(
+            "ONNX opset {opset}; opsets {MIN_OPSET} and later are supported (export with opset_version=13)"
+        )));
+    }
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| ConvertError::Corrupt("the ONNX model has no graph".into()))?;
+    if graph.sparse_initializers {
+        return Err(ConvertError::Graph(
+            "sparse initializers are not supported".into(),
+        ));
+    }
+    let mut c = Converter {
+        opset,
+        values: HashMap::new(),
+        uses: HashMap::new(),
+        tensors: Vec::new(),
+        ops: Vec::new(),
+        producer: Vec::new(),
+    };
+    for (i, t) in graph.initializers.iter().enumerate() {
+        let at = format!("graph.initializer[{i}]");
+        let k = Const::from_proto(t, &at)?;
+        c.values.insert(t.name.to_string(), Val::Const(k));
+    }
+    for n in &graph.nodes {
+        for i in &n.inputs {
+            if !i.is_empty() {
+                *c.uses.entry(i.to_string()).or_default() += 1;
+            }
+        }
+    }
+    for o in &graph.outputs {
+        *c.uses.entry(o.name.to_string()).or_default() += 1;
+    }
+    // The graph input: the one input that is not an initializer.
+    let real_inputs: Vec<_> = graph
+        .inputs
+        .iter()
+        .filter(|v| !c.values.contains_key(v.name))
+        .collect();
+    let [input] = real_inputs[..] else {
+        return Err(ConvertError::Graph(format!(
+            "the ONNX graph has {} inputs; exactly one is supported",
+            real_inputs.len()
+        )));
+    };
+    if input.elem_type != proto::data_type::FLOAT {
+        return Err(ConvertError::Graph(format!(
+            "the ONNX input '{}' is {}; float32 is required",
+            input.name,
+            proto::data_type::name(input.elem_type)
+        )));
+    }
+    let dims = input_dims(input)?;
+    let (ir_shape, layout) = match dims[..] {
+        [n, ch, h, w] => {
+            if n != 1 {
+                return Err(ConvertError::Graph(format!(
+                    "the ONNX input '{}' has batch {n}; plans run one sample at a time",
+                    input.name
+                )));
+            }
+            (vec![1, h, w, ch], ActLayout::Nchw)
+        }
+        [1, f] => (vec![1, f], ActLayout::Plain),
+        _ => {
+            return Err(ConvertError::Graph(format!(
+                "the ONNX input '{}' has shape {dims:?}; [1, C, H, W] or [1, F] is supported",
+                input.name
+            )))
+        }
+    };
+    let input_id = c.new_tensor(input.name, ir_shape);
+    let exclusive = c.uses.get(input.name).copied().unwrap_or(0) <= 1;
+    c.values.insert(
+        input.name.to_string(),
+        Val::Act(Act {
+            id: input_id,
+            dims: dims.clone(),
+            layout,
+            quantized: None,
+            exclusive,
+        }),
+    );
+    for (index, node) in graph.nodes.iter().enumerate() {
+        c.node(index, node)?;
+    }
+    let [output] = &graph.outputs[..] else {
+        return Err(ConvertError::Graph(format!(
+            "the ONNX graph has {} outputs; exactly one is supported",
+            graph.outputs.len()
+        )));
+    };
+    let out = match c.values.get(output.name) {
+        Some(Val::Act(a)) => a.clone(),
+        Some(Val::Const(_)) => {
+            return Err(ConvertError::Graph(format!(
+                "the ONNX output '{}' is a constant",
+                output.name
+            )))
+        }
+        None => {
+            return Err(ConvertError::Graph(format!(
+                "the ONNX output '{}' is not computed by any node",
+                output.name
+            )))
+        }
+    };
+    let output_layout = match out.layout {
+        ActLayout::Nchw => Layout::Nchw,
+        ActLayout::Plain => Layout::Same,
+        ActLayout::Flat { .. } => {
+            return Err(ConvertError::Graph(format!(
+                "the ONNX output '{}' is a flattened C x H x W map, whose NCHW order the plan does not keep",
+                output.name
+            )))
+        }
+    };
+    if c.tensors[input_id].data.is_some() || out.id == input_id {
+        return Err(ConvertError::Graph(
+            "the ONNX graph computes nothing from its input".into(),
+        ));
+    }
+    let graph_ir = Graph {
+        tensors: c.tensors,
+        ops: c.ops,
+        inputs: vec![input_id],
+        outputs: vec![out.id],
+    };
+    Ok(FloatModel {
+        graph: graph_ir,
+        input_dims: dims,
+        output_dims: out.dims,
+        input_layout: match layout {
+            ActLayout::Nchw => Layout::Nchw,
+            _ => Layout::Same,
+        },
+        output_layout,
+    })
+}
+
+fn input_dims(v: &proto::ValueInfo<'_>) -> Result<Vec<usize>> {
+    let shape = v
+        .shape
+        .as_ref()
+        .ok_or_else(|| ConvertError::Graph(format!("the ONNX input '{}' has no shape", v.name)))?;
+    shape
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Dim::Value(n) if *n > 0 && *n <= u16::MAX as i64 => Ok(*n as usize),
+            // A symbolic or unknown batch dimension: plans run batch 1.
+            Dim::Param(_) | Dim::Unknown if i == 0 => Ok(1),
+            other => Err(ConvertError::Graph(format!(
+                "the ONNX input '{}' has dimension {i} = {other:?}; fixed sizes are required",
+                v.name
+            ))),
+        })
+        .collect()
+}
+
+/// How an activation's ONNX layout maps onto its graph tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ActLayout {
+    /// ONNX `[1, C, H, W]`, graph `[1, H, W, C]`.
+    Nchw,
+    /// ONNX `[1, C*H*W]` in CHW order, graph `[1, H*W*C]` in HWC order.
+    Flat { c: usize, h: usize, w: usize },
+    /// The same order (rank 2).
+    Plain,
+}
+
+/// An activation value.
+#[derive(Debug, Clone)]
+struct Act {
+    /// The graph tensor holding it.
+    id: TensorId,
+    /// ONNX dimensions.
+    dims: Vec<usize>,
+    layout: ActLayout,
+    /// Set on a `QuantizeLinear` output: (scale, int8 zero point).
+    quantized: Option<(f32, i64)>,
+    /// Whether every ONNX name holding this tensor so far has exactly one
+    /// use (so a producer's output can be changed by fusion).
+    exclusive: bool,
+}
+
+/// Integer contents of a constant and their quantization (from `DequantizeLinear`).
+#[derive(Debug, Clone)]
+struct ConstQuant {
+    values: Vec<i64>,
+    scales: Vec<f32>,
+    zero_points: Vec<i64>,
+    axis: usize,
+    /// ONNX element type of the integers.
+    elem: i32,
+}
+
+/// A constant value (ONNX layout).
+#[derive(Debug, Clone)]
+struct Const {
+    dims: Vec<usize>,
+    data: TensorData,
+    elem: i32,
+    q: Option<ConstQuant>,
+}
+
+impl Const {
+    fn from_proto(t: &TensorProto<'_>, at: &str) -> Result<Const> {
+        let corrupt = |e: proto::WireError| ConvertError::Corrupt(e.to_string());
+        let dims = t.shape(at).map_err(corrupt)?;
+        let data = t.data(at).map_err(corrupt)?;
+        Ok(Const {
+            dims,
+            data,
+            elem: t.data_type,
+            q: None,
+        })
+    }
+
+    fn f32s(&self) -> Vec<f32> {
+        self.data.to_f32()
+    }
+
+    fn ints(&self) -> Option<Vec<i64>> {
+        match &self.data {
+            TensorData::Int(v) => Some(v.clone()),
+            TensorData::F32(_) => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Val {
+    Const(Const),
+    Act(Act),
+}
+
+struct Converter {
+    opset: i64,
+    values: HashMap<String, Val>,
+    uses: HashMap<String, usize>,
+    tensors: Vec<Tensor>,
+    ops: Vec<Op>,
+    /// The op that writes each tensor.
+    producer: Vec<Option<usize>>,
+}
+
+/// Error context for one node.
+struct Ctx<'n> {
+    index: usize,
+    node: &'n Node<'n>,
+}
+
+impl Ctx<'_> {
+    fn label(&self) -> String {
+        if self.node.name.is_empty() {
+            self.node.op_type.to_string()
+        } else {
+            format!("{} '{}'", self.node.op_type, short(self.node.name))
+        }
+    }
+
+    fn unsupported(&self, detail: impl Into<String>) -> ConvertError {
+        ConvertError::UnsupportedOp {
+            index: self.index,
+            name: format!("ONNX node {}", self.label()),
+            detail: Some(detail.into()),
+        }
+    }
+
+    fn invalid(&self, message: impl Into<String>) -> ConvertError {
+        ConvertError::Invalid {
+            index: self.index,
+            op: format!("ONNX node {}", self.label()),
+            message: message.into(),
+        }
+    }
+
+    fn attr_int(&self, name: &str, default: i64) -> Result<i64> {
+        match self.node.attr(name) {
+            None => Ok(default),
+            Some(AttrValue::Int(v)) => Ok(*v),
+            Some(_) => Err(self.invalid(format!("attribute '{name}' is not an integer"))),
+        }
+    }
+
+    fn attr_float(&self, name: &str, default: f32) -> Result<f32> {
+        match self.node.attr(name) {
+            None => Ok(default),
+            Some(AttrValue::Float(v)) => Ok(*v),
+            Some(AttrValue::Int(v)) => Ok(*v as f32),
+            Some(_) => Err(self.invalid(format!("attribute '{name}' is not a float"))),
+        }
+    }
+
+    fn attr_ints(&self, name: &str) -> Result<Option<Vec<i64>>> {
+        match self.node.attr(name) {
+            None => Ok(None),
+            Some(AttrValue::Ints(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(self.invalid(format!("attribute '{name}' is not a list of integers"))),
+        }
+    }
+
+    fn attr_string(&self, name: &str, default: &str) -> Result<String> {
+        match self.node.attr(name) {
+            None => Ok(default.to_string()),
+            Some(AttrValue::String(s)) => Ok(String::from_utf8_lossy(s).into_owned()),
+            Some(_) => Err(self.invalid(format!("attribute '{name}' is not a string"))),
+        }
+    }
+
+    /// Rejects attributes the converter does not know for this op.
+    fn only_attrs(&self, known: &[&str]) -> Result<()> {
+        for a in &self.node.attributes {
+            if !known.contains(&a.name) {
+                return Err(
+                    self.unsupported(format!("attribute '{}' is not supported", short(a.name)))
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A two-element spatial attribute (`[h, w]`), or its default.
+    fn pair(&self, name: &str, default: usize) -> Result<(usize, usize)> {
+        match self.attr_ints(name)? {
+            None => Ok((default, default)),
+            Some(v) if v.len() == 2 => {
+                let ok = |x: i64| usize::try_from(x).ok().filter(|&x| x > 0 && x <= 255);
+                match (ok(v[0]), ok(v[1])) {
+                    (Some(a), Some(b)) => Ok((a, b)),
+                    _ => Err(self.invalid(format!("attribute '{name}' = {v:?} is out of range"))),
+                }
+            }
+            Some(v) => Err(self.unsupported(format!(
+                "attribute '{name}' = {v:?}: only 2-D (NCHW) windows are supported"
+            ))),
+        }
+    }
+}
+
+fn short(s: &str) -> String {
+    let mut out: String = s.chars().take(80).flat_map(char::escape_default).collect();
+    if s.chars().count() > 80 {
+        out.push_str("...");
+    }
+    out
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn read_f32s(t: &Tensor) -> Vec<f32> {
+    t.data
+        .as_deref()
+        .unwrap_or(&[])
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Window geometry that ONNX attributes describe, mapped to TFLite padding.
+#[allow(clippy::too_many_arguments)]
+fn map_padding(
+    cx: &Ctx<'_>,
+    auto_pad: &str,
+    pads: Option<&[i64]>,
+    (ih, iw): (usize, usize),
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    (dh, dw): (usize, usize),
+    ceil_mode: bool,
+) -> Result<(Padding, usize, usize)> {
+    let eh = (kh - 1) * dh + 1;
+    let ew = (kw - 1) * dw + 1;
+    let same = (ih.div_ceil(sh), iw.div_ceil(sw));
+    let same_pad = |i: usize, k: usize, s: usize, o: usize| -> (usize, usize) {
+        let total = ((o.saturating_sub(1)) * s + k).saturating_sub(i);
+        (total / 2, total - total / 2)
+    };
+    let (pth, pbh) = same_pad(ih, eh, sh, same.0);
+    let (ptw, pbw) = same_pad(iw, ew, sw, same.1);
+    match auto_pad {
+        "SAME_UPPER" => return Ok((Padding::Same, same.0, same.1)),
+        "SAME_LOWER" => {
+            if pth == pbh && ptw == pbw {
+                return Ok((Padding::Same, same.0, same.1));
+            }
+            return Err(cx.unsupported(
+                "auto_pad SAME_LOWER with an odd total padding (TFLite pads the extra row at the end)",
+            ));
+        }
+        "VALID" | "NOTSET" | "" => {}
+        other => return Err(cx.invalid(format!("auto_pad '{other}'"))),
+    }
+    let p: [i64; 4] = match (auto_pad, pads) {
+        ("VALID", _) | (_, None) => [0; 4],
+        (_, Some(p)) if p.len() == 4 => [p[0], p[1], p[2], p[3]],
+        (_, Some(p)) => {
+            return Err(cx.unsupported(format!("pads {p:?}: only 2-D windows are supported")))
+        }
+    };
+    if p.iter().any(|&x| !(0..=255).contains(&x)) {
+        return Err(cx.invalid(format!("pads {p:?} are out of range")));
+    }
+    let [pt, pl, pb, pr] = p.map(|x| x as usize);
+    let out = |i: usize, a: usize, b: usize, e: usize, s: usize| -> Option<usize> {
+        let span = (i + a + b).checked_sub(e)?;
+        Some(
+            if ceil_mode {
+                span.div_ceil(s)
+            } else {
+                span / s
+            } + 1,
+        )
+    };
+    let (Some(oh), Some(ow)) = (out(ih, pt, pb, eh, sh), out(iw, pl, pr, ew, sw)) else {
+        return Err(cx.invalid(format!(
+            "the {kh}x{kw} window (dilation {dh}x{dw}) is larger than the padded {ih}x{iw} input"
+        )));
+    };
+    if p == [0; 4] {
+        let valid = ((ih - eh) / sh + 1, (iw - ew) / sw + 1);
+        if (oh, ow) == valid {
+            return Ok((Padding::Valid, oh, ow));
+        }
+    }
+    if (oh, ow) == same && pt == pth && pl == ptw {
+        // The bottom/right padding may exceed what the last window reads; it is never touched.
+        return Ok((Padding::Same, oh, ow));
+    }
+    Err(cx.unsupported(format!(
+        "pads {p:?} (top, left, bottom, right) on a {ih}x{iw} input with a {kh}x{kw} window, stride {sh}x{sw}{}: \
+         only VALID and TFLite's SAME (output {}x{}, padding {pth}/{ptw} on top/left) are supported",
+        if ceil_mode { ", ceil_mode" } else { "" },
+        same.0,
+        same.1
+    )))
+}
+
+/// Marks a weight the graph adds (a zero tap) in a reordering.
+const ZERO: usize = usize::MAX;
+
+/// For explicit pads `(before, after)` along one dimension that TFLite's SAME
+/// does not reproduce: zero taps to add before and after a `k`-tap kernel so
+/// that SAME padding of the wider kernel reads exactly the taps ONNX reads,
+/// and the output size; `None` when the output sizes differ.
+fn extend_for_same(
+    input: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    before: usize,
+    after: usize,
+) -> Option<(usize, usize, usize)> {
+    let eff = (k - 1) * dilation + 1;
+    let out = (input + before + after).checked_sub(eff)? / stride + 1;
+    if out != input.div_ceil(stride) {
+        return None;
+    }
+    for extra in 0..=2 * k {
+        for lead in 0..=extra {
+            let k2 = k + extra;
+            let total = ((out - 1) * stride + (k2 - 1) * dilation + 1).saturating_sub(input);
+            if total / 2 == before + lead * dilation {
+                return Some((lead, extra - lead, out));
+            }
+        }
+    }
+    None
+}
+
+impl Converter {
+    fn new_tensor(&mut self, name: &str, shape: Vec<usize>) -> TensorId {
+        self.tensors.push(Tensor {
+            name: name.to_string(),
+            shape,
+            dtype: DType::F32,
+            quant: None,
+            data: None,
+        });
+        self.producer.push(None);
+        self.tensors.len() - 1
+    }
+
+    fn new_const(&mut self, name: &str, shape: Vec<usize>, values: &[f32]) -> TensorId {
+        self.tensors.push(Tensor {
+            name: name.to_string(),
+            shape,
+            dtype: DType::F32,
+            quant: None,
+            data: Some(f32_bytes(values)),
+        });
+        self.producer.push(None);
+        self.tensors.len() - 1
+    }
+
+    fn push_op(&mut self, kind: OpKind, inputs: Vec<Option<TensorId>>, output: TensorId) -> usize {
+        self.ops.push(Op {
+            kind,
+            inputs,
+            outputs: vec![output],
+        });
+        let i = self.ops.len() - 1;
+        self.producer[output] = Some(i);
+        i
+    }
+
+    fn exclusive(&self, name: &str) -> bool {
+        self.uses.get(name).copied().unwrap_or(0) <= 1
+    }
+
+    fn define(&mut self, cx: &Ctx<'_>, name: &str, v: Val) -> Result<()> {
+        if name.is_empty() {
+            return Ok(());
+        }
+        if self.values.contains_key(name) {
+            return Err(cx.invalid(format!("value '{}' is defined twice", short(name))));
+        }
+        self.values.insert(name.to_string(), v);
+        Ok(())
+    }
+
+    fn define_act(
+        &mut self,
+        cx: &Ctx<'_>,
+        name: &str,
+        id: TensorId,
+        dims: Vec<usize>,
+        layout: ActLayout,
+    ) -> Result<()> {
+        let exclusive = self.exclusive(name);
+        self.define(
+            cx,
+            name,
+            Val::Act(Act {
+                id,
+                dims,
+                layout,
+                quantized: None,
+                exclusive,
+            }),
+        )
+    }
+
+    /// An alias: `name` holds the same tensor as `a` (Identity, fused ops, Q/DQ).
+    fn alias(&mut self, cx: &Ctx<'_>, name: &str, a: &Act) -> Result<()> {
+        let mut b = a.clone();
+        b.exclusive = a.exclusive && self.exclusive(name);
+        self.define(cx, name, Val::Act(b))
+    }
+
+    fn input<'s>(&'s self, cx: &Ctx<'_>, i: usize) -> Result<&'s Val> {
+        let name = cx
+            .node
+            .inputs
+            .get(i)
+            .copied()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| cx.invalid(format!("missing input {i}")))?;
+        self.values.get(name).ok_or_else(|| {
+            cx.invalid(format!(
+                "input '{}' is not defined before this node (the graph must be topologically sorted)",
+                short(name)
+            ))
+        })
+    }
+
+    fn optional_input<'s>(&'s self, cx: &Ctx<'_>, i: usize) -> Result<Option<&'s Val>> {
+        match cx.node.inputs.get(i) {
+            None | Some(&"") => Ok(None),
+            Some(_) => self.input(cx, i).map(Some),
+        }
+    }
+
+    fn act(&self, cx: &Ctx<'_>, i: usize) -> Result<Act> {
+        match self.input(cx, i)? {
+            Val::Act(a) if a.quantized.is_none() => Ok(a.clone()),
+            Val::Act(_) => Err(cx.unsupported(format!(
+                "input {i} is the integer output of a QuantizeLinear; only QuantizeLinear -> DequantizeLinear pairs are supported"
+            ))),
+            Val::Const(_) => Err(cx.unsupported(format!(
+                "input {i} is a constant; this op needs an activation there"
+            ))),
+        }
+    }
+
+    fn constant(&self, cx: &Ctx<'_>, i: usize) -> Result<Const> {
+        match self.input(cx, i)? {
+            Val::Const(k) => Ok(k.clone()),
+            Val::Act(_) => Err(cx.unsupported(format!(
+                "input {i} must be a constant (an initializer or Constant), it is computed"
+            ))),
+        }
+    }
+
+    fn output_name<'n>(&self, cx: &Ctx<'n>) -> Result<&'n str> {
+        match cx.node.outputs.as_slice() {
+            [o, rest @ ..]
+                if !o.is_empty()
+                    && rest
+                        .iter()
+                        .all(|r| r.is_empty() || !self.uses.contains_key(*r)) =>
+            {
+                Ok(o)
+            }
+            [_, ..] => Err(cx.unsupported("only the first output may be used")),
+            [] => Err(cx.invalid("the node has no output")),
+        }
+    }
+
+    fn node(&mut self, index: usize, node: &Node<'_>) -> Result<()> {
+        let cx = Ctx { index, node };
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(ConvertError::UnsupportedOp {
+                index,
+                name: format!("ONNX node {}", cx.label()),
+                detail: Some(format!("operator domain '{}'", short(node.domain))),
+            });
+        }
+        match node.op_type {
+            "Conv" => self.conv(&cx),
+            "BatchNormalization" => self.batch_norm(&cx),
+            "Relu" => {
+                cx.only_attrs(&[])?;
+                self.activation(&cx, Activation::Relu)
+            }
+            "Clip" => self.clip(&cx),
+            "Add" => self.add(&cx),
+            "Gemm" => self.gemm(&cx),
+            "MatMul" => self.matmul(&cx),
+            "MaxPool" | "AveragePool" => self.pool(&cx),
+            "GlobalAveragePool" | "GlobalMaxPool" => self.global_pool(&cx),
+            "Flatten" => self.flatten(&cx),
+            "Reshape" => self.reshape(&cx),
+            "Softmax" => self.softmax(&cx),
+            "Identity" | "Dropout" => self.identity(&cx),
+            "Constant" => self.constant_node(&cx),
+            "QuantizeLinear" => self.quantize_linear(&cx),
+            "DequantizeLinear" => self.dequantize_linear(&cx),
+            other => Err(ConvertError::UnsupportedOp {
+                index,
+                name: format!("ONNX node {}", cx.label()),
+                detail: Some(format!(
+                    "the ONNX operator {} is not supported",
+                    short(other)
+                )),
+            }),
+        }
+    }
+
+    fn conv(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&[
+            "auto_pad",
+            "dilations",
+            "group",
+            "kernel_shape",
+            "pads",
+            "strides",
+        ])?;
+        let x = self.act(cx, 0)?;
+        let w = self.constant(cx, 1)?;
+        let b = match self.optional_input(cx, 2)? {
+            None => None,
+            Some(Val::Const(k)) => Some(k.clone()),
+            Some(Val::Act(_)) => return Err(cx.unsupported("the bias must be a constant")),
+        };
+        let [1, ic, ih, iw] = x.dims[..] else {
+            return Err(cx.unsupported(format!(
+                "input shape {:?}: only 2-D NCHW convolutions are supported",
+                x.dims
+            )));
+        };
+        if x.layout != ActLayout::Nchw {
+            return Err(cx.unsupported("the input is not an NCHW activation"));
+        }
+        let [oc, icg, kh, kw] = w.dims[..] else {
+            return Err(cx.unsupported(format!(
+                "weights of shape {:?}: only 2-D convolutions are supported",
+                w.dims
+            )));
+        };
+        if let Some(ks) = cx.attr_ints("kernel_shape")? {
+            if ks != [kh as i64, kw as i64] {
+                return Err(cx.invalid(format!(
+                    "kernel_shape {ks:?} does not match the weights {:?}",
+                    w.dims
+                )));
+            }
+        }
+        let group = cx.attr_int("group", 1)?;
+        let group = usize::try_from(group)
+            .ok()
+            .filter(|&g| g > 0 && icg * g == ic && oc % g == 0)
+            .ok_or_else(|| {
+                cx.invalid(format!(
+                    "group {group} does not fit {ic} input channels, weights {:?}",
+                    w.dims
+                ))
+            })?;
+        if kh == 0 || kw == 0 || kh > 255 || kw > 255 || oc == 0 {
+            return Err(cx.invalid(format!("weights of shape {:?}", w.dims)));
+        }
+        let strides = cx.pair("strides", 1)?;
+        let dilations = cx.pair("dilations", 1)?;
+        let auto_pad = cx.attr_string("auto_pad", "NOTSET")?;
+        let pads = cx.attr_ints("pads")?;
+        let (padding, oh, ow, (lh, th), (lw, tw)) = match map_padding(
+            cx,
+            &auto_pad,
+            pads.as_deref(),
+            (ih, iw),
+            (kh, kw),
+            strides,
+            dilations,
+            false,
+        ) {
+            Ok((p, oh, ow)) => (p, oh, ow, (0, 0), (0, 0)),
+            Err(e) => {
+                // Explicit pads TFLite's SAME does not split the same way (PyTorch's
+                // 3x3 stride-2 pad-1 on an even size): a kernel widened with zero
+                // taps lines the real taps up with SAME's windows.
+                let ext = match (auto_pad.as_str(), pads.as_deref()) {
+                    ("NOTSET" | "", Some(&[pt, pl, pb, pr])) => {
+                        let dim = |i, k, s, d, a: i64, b: i64| {
+                            extend_for_same(
+                                i,
+                                k,
+                                s,
+                                d,
+                                usize::try_from(a).ok()?,
+                                usize::try_from(b).ok()?,
+                            )
+                        };
+                        dim(ih, kh, strides.0, dilations.0, pt, pb).zip(dim(
+                            iw,
+                            kw,
+                            strides.1,
+                            dilations.1,
+                            pl,
+                            pr,
+                        ))
+                    }
+                    _ => None,
+                };
+                match ext {
+                    Some(((lh, th, oh), (lw, tw, ow)))
+                        if kh + lh + th <= 255 && kw + lw + tw <= 255 =>
+                    {
+                        (Padding::Same, oh, ow, (lh, th), (lw, tw))
+                    }
+                    _ => return Err(e),
+                }
+            }
+        };
+        // The kernel as the plan runs it (zero taps `lh`/`lw` before, `th`/`tw` after).
+        let (kh2, kw2) = (kh + lh + th, kw + lw + tw);
+        let tap = move |y2: usize, x2: usize| -> Option<(usize, usize)> {
+            let (y, x) = (y2.checked_sub(lh)?, x2.checked_sub(lw)?);
+            (y < kh && x < kw).then_some((y, x))
+        };
+        let bias = match &b {
+            None => None,
+            Some(k) if k.len() == oc => Some(k.f32s()),
+            Some(k) => {
+                return Err(cx.invalid(format!(
+                    "bias has {} elements for {oc} output channels",
+                    k.len()
+                )))
+            }
+        };
+        let depthwise = group > 1 && group == ic && icg == 1;
+        let wf = w.f32s();
+        let out_name = self.output_name(cx)?;
+        // Reorder the weights (and their integers, when QDQ gave int8 symmetric ones).
+        // `order[i]`: the ONNX index of graph element `i` (`ZERO` for an added tap).
+        let (shape, order): (Vec<usize>, Vec<usize>) = if depthwise {
+            // [oc, 1, kh, kw] -> [1, kh, kw, oc]
+            let mut order = vec![ZERO; oc * kh2 * kw2];
+            for o in 0..oc {
+                for y2 in 0..kh2 {
+                    for x2 in 0..kw2 {
+                        if let Some((y, xx)) = tap(y2, x2) {
+                            order[(y2 * kw2 + x2) * oc + o] = (o * kh + y) * kw + xx;
+                        }
+                    }
+                }
+            }
+            (vec![1, kh2, kw2, oc], order)
+        } else {
+            // OIHW -> OHWI
+            let mut order = vec![ZERO; oc * kh2 * kw2 * icg];
+            for o in 0..oc {
+                for i in 0..icg {
+                    for y2 in 0..kh2 {
+                        for x2 in 0..kw2 {
+                            if let Some((y, xx)) = tap(y2, x2) {
+                                order[((o * kh2 + y2) * kw2 + x2) * icg + i] =
+                                    ((o * icg + i) * kh + y) * kw + xx;
+                            }
+                        }
+                    }
+                }
+            }
+            (vec![oc, kh2, kw2, icg], order)
+        };
+        let w_name = cx.node.inputs.get(1).copied().unwrap_or("weights");
+        let wid = self.weight_tensor(
+            w_name,
+            shape,
+            &wf,
+            &order,
+            &w,
+            0,
+            if depthwise { 3 } else { 0 },
+        );
+        let bid = bias.map(|bv| {
+            let name = cx.node.inputs.get(2).copied().unwrap_or("bias");
+            self.new_const(name, vec![oc], &bv)
+        });
+        let y = self.new_tensor(out_name, vec![1, oh, ow, oc]);
+        let kind = if depthwise {
+            OpKind::DepthwiseConv2d {
+                padding,
+                stride_h: strides.0,
+                stride_w: strides.1,
+                dilation_h: dilations.0,
+                dilation_w: dilations.1,
+                depth_multiplier: oc / ic,
+                activation: Activation::None,
+            }
+        } else {
+            OpKind::Conv2d {
+                padding,
+                stride_h: strides.0,
+                stride_w: strides.1,
+                dilation_h: dilations.0,
+                dilation_w: dilations.1,
+                activation: Activation::None,
+            }
+        };
+        self.push_op(kind, vec![Some(x.id), Some(wid), bid], y);
+        self.define_act(cx, out_name, y, vec![1, oc, oh, ow], ActLayout::Nchw)
+    }
+
+    /// A weight tensor in the graph's layout: `order[i]` is the ONNX index of
+    /// graph element `i`. Int8 symmetric QDQ weights whose channel axis
+    /// (`onnx_axis`) becomes `ir_axis` stay int8 with their scales.
+    #[allow(clippy::too_many_arguments)]
+    fn weight_tensor(
+        &mut self,
+        name: &str,
+        shape: Vec<usize>,
+        values: &[f32],
+        order: &[usize],
+        k: &Const,
+        onnx_axis: usize,
+        ir_axis: usize,
+    ) -> TensorId {
+        if let Some(q) = &k.q {
+            let per_tensor = q.scales.len() == 1;
+            let fits = q.elem == proto::data_type::INT8
+                && q.zero_points.iter().all(|&z| z == 0)
+                && (per_tensor || q.axis == onnx_axis)
+                && q.values.len() == values.len();
+            if fits {
+                self.tensors.push(Tensor {
+                    name: name.to_string(),
+                    shape,
+                    dtype: DType::I8,
+                    quant: Some(Quantization {
+                        scales: q.scales.clone(),
+                        zero_points: q.zero_points.clone(),
+                        axis: if per_tensor { 0 } else { ir_axis },
+                    }),
+                    data: Some(
+                        order
+                            .iter()
+                            .map(|&i| q.values.get(i).map_or(0, |&v| v as i8 as u8))
+                            .collect(),
+                    ),
+                });
+                self.producer.push(None);
+                return self.tensors.len() - 1;
+            }
+        }
+        let reordered: Vec<f32> = order
+            .iter()
+            .map(|&i| values.get(i).copied().unwrap_or(0.0))
+            .collect();
+        self.new_const(name, shape, &reordered)
+    }
+
+    /// The producing op of `a` if its output may be changed (fusion).
+    fn fusable_producer(&self, a: &Act) -> Option<usize> {
+        if !a.exclusive {
+            return None;
+        }
+        self.producer.get(a.id).copied().flatten()
+    }
+
+    fn batch_norm(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["epsilon", "momentum", "training_mode", "spatial"])?;
+        if cx.attr_int("training_mode", 0)? != 0 {
+            return Err(cx.unsupported("training_mode = 1"));
+        }
+        let x = self.act(cx, 0)?;
+        let [1, c, h, w] = x.dims[..] else {
+            return Err(cx.unsupported(format!("input shape {:?}: only NCHW is supported", x.dims)));
+        };
+        let eps = cx.attr_float("epsilon", 1e-5)?;
+        let mut p = Vec::new();
+        for i in 1..5 {
+            let k = self.constant(cx, i)?;
+            if k.len() != c {
+                return Err(cx.invalid(format!(
+                    "parameter {i} has {} elements for {c} channels",
+                    k.len()
+                )));
+            }
+            p.push(k.f32s());
+        }
+        let (gamma, beta, mean, var) = (&p[0], &p[1], &p[2], &p[3]);
+        let scale: Vec<f32> = (0..c)
+            .map(|i| (gamma[i] as f64 / (var[i] as f64 + eps as f64).sqrt()) as f32)
+            .collect();
+        let shift: Vec<f32> = (0..c)
+            .map(|i| (beta[i] as f64 - mean[i] as f64 * scale[i] as f64) as f32)
+            .collect();
+        let out_name = self.output_name(cx)?;
+        // Fold into the convolution before, when nothing else reads its output.
+        if let Some(pi) = self.fusable_producer(&x) {
+            let op = self.ops[pi].clone();
+            let conv_axis = match op.kind {
+                OpKind::Conv2d {
+                    activation: Activation::None,
+                    ..
+                } => Some(0),
+                OpKind::DepthwiseConv2d {
+                    activation: Activation::None,
+                    ..
+                } => Some(3),
+                _ => None,
+            };
+            if let (Some(axis), Some(Some(wid))) = (conv_axis, op.inputs.get(1).copied()) {
+                let wt = &self.tensors[wid];
+                let mut wv = crate::float_exec::constant_f32(wt)?;
+                let shape = wt.shape.clone();
+                let inner: usize = shape[axis + 1..].iter().product::<usize>().max(1);
+                for (i, v) in wv.iter_mut().enumerate() {
+                    *v *= scale[(i / inner) % c];
+                }
+                let old_bias = match op.inputs.get(2).copied().flatten() {
+                    Some(bid) => read_f32s(&self.tensors[bid]),
+                    None => vec![0.0; c],
+                };
+                let bias: Vec<f32> = (0..c).map(|i| old_bias[i] * scale[i] + shift[i]).collect();
+                let wname = self.tensors[wid].name.clone();
+                let new_w = self.new_const(&wname, shape, &wv);
+                let new_b = self.new_const(out_name, vec![c], &bias);
+                self.ops[pi].inputs = vec![op.inputs[0], Some(new_w), Some(new_b)];
+                // The convolution's output now holds the normalized values: a
+                // QDQ range observed before the normalization no longer applies.
+                self.tensors[x.id].quant = None;
+                return self.alias(cx, out_name, &x);
+            }
+        }
+        // Otherwise a 1x1 depthwise convolution computes it.
+        let wid = self.new_const(out_name, vec![1, 1, 1, c], &scale);
+        let bid = self.new_const(out_name, vec![c], &shift);
+        let y = self.new_tensor(out_name, vec![1, h, w, c]);
+        self.push_op(
+            OpKind::DepthwiseConv2d {
+                padding: Padding::Valid,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                depth_multiplier: 1,
+                activation: Activation::None,
+            },
+            vec![Some(x.id), Some(wid), Some(bid)],
+            y,
+        );
+        self.define_act(cx, out_name, y, x.dims.clone(), ActLayout::Nchw)
+    }
+
+    fn activation(&mut self, cx: &Ctx<'_>, act: Activation) -> Result<()> {
+        let x = self.act(cx, 0)?;
+        let out_name = self.output_name(cx)?;
+        if let Some(pi) = self.fusable_producer(&x) {
+            let slot = match &mut self.ops[pi].kind {
+                OpKind::Conv2d { activation, .. }
+                | OpKind::DepthwiseConv2d { activation, .. }
+                | OpKind::Add { activation }
+                | OpKind::AveragePool2d { activation, .. }
+                | OpKind::MaxPool2d { activation, .. }
+                | OpKind::FullyConnected { activation, .. } => Some(activation),
+                OpKind::Softmax { .. } | OpKind::Reshape => None,
+            };
+            if let Some(slot) = slot {
+                let merged = match (*slot, act) {
+                    (Activation::None, a) => Some(a),
+                    (a, b) if a == b => Some(a),
+                    (Activation::Relu, Activation::Relu6)
+                    | (Activation::Relu6, Activation::Relu) => Some(Activation::Relu6),
+                    _ => None,
+                };
+                if let Some(m) = merged {
+                    *slot = m;
+                    return self.alias(cx, out_name, &x);
+                }
+            }
+        }
+        Err(cx.unsupported(format!(
+            "{:?} can only be fused into the convolution, Add, pooling or Gemm that computes its input alone; \
+             here the input is {}",
+            act,
+            if self.producer.get(x.id).copied().flatten().is_none() {
+                "the model input".to_string()
+            } else {
+                "also read elsewhere, or computed by an op without a fused activation".to_string()
+            }
+        )))
+    }
+
+    fn clip(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["min", "max"])?;
+        let bound = |s: &Self, i: usize, attr: &str, default: f32| -> Result<f32> {
+            if let Some(v) = s.optional_input(cx, i)? {
+                let Val::Const(k) = v else {
+                    return Err(cx.unsupported("computed Clip bounds"));
+                };
+                let f = k.f32s();
+                return match f[..] {
+                    [v] => Ok(v),
+                    _ => Err(cx.invalid("a Clip bound is not a scalar")),
+                };
+            }
+            cx.attr_float(attr, default)
+        };
+        let lo = bound(self, 1, "min", f32::NEG_INFINITY)?;
+        let hi = bound(self, 2, "max", f32::INFINITY)?;
+        let act = if lo == 0.0 && hi == 6.0 {
+            Activation::Relu6
+        } else if lo == 0.0 && hi == f32::INFINITY {
+            Activation::Relu
+        } else if lo == -1.0 && hi == 1.0 {
+            Activation::ReluN1To1
+        } else {
+            return Err(cx.unsupported(format!(
+                "Clip({lo}, {hi}): only 0..6, 0..inf and -1..1 (fused activations) are supported"
+            )));
+        };
+        self.activation(cx, act)
+    }
+
+    fn add(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&[])?;
+        let out_name = self.output_name(cx)?;
+        let (a, b) = (self.input(cx, 0)?.clone(), self.input(cx, 1)?.clone());
+        match (a, b) {
+            (Val::Act(a), Val::Act(b)) => {
+                if a.quantized.is_some() || b.quantized.is_some() {
+                    return Err(
+                        cx.unsupported("an input is the integer output of a QuantizeLinear")
+                    );
+                }
+                if a.dims != b.dims || a.layout != b.layout {
+                    return Err(cx.unsupported(format!(
+                        "Add of shapes {:?} and {:?}: broadcasting is not supported",
+                        a.dims, b.dims
+                    )));
+                }
+                let shape = self.tensors[a.id].shape.clone();
+                let y = self.new_tensor(out_name, shape);
+                self.push_op(
+                    OpKind::Add {
+                        activation: Activation::None,
+                    },
+                    vec![Some(a.id), Some(b.id)],
+                    y,
+                );
+                self.define_act(cx, out_name, y, a.dims.clone(), a.layout)
+            }
+            (Val::Act(x), Val::Const(k)) | (Val::Const(k), Val::Act(x)) => {
+                if x.quantized.is_some() {
+                    return Err(
+                        cx.unsupported("an input is the integer output of a QuantizeLinear")
+                    );
+                }
+                self.add_bias(cx, out_name, &x, &k)
+            }
+            (Val::Const(_), Val::Const(_)) => Err(cx.unsupported("Add of two constants")),
+        }
+    }
+
+    /// `x + constant`: joins the bias of the convolution or FULLY_CONNECTED
+    /// that computes `x`, when the constant is per channel.
+    fn add_bias(&mut self, cx: &Ctx<'_>, out_name: &str, x: &Act, k: &Const) -> Result<()> {
+        let channels = match (x.layout, &x.dims[..]) {
+            (ActLayout::Nchw, [1, c, _, _]) => *c,
+            (ActLayout::Plain, [1, f]) => *f,
+            _ => 0,
+        };
+        let per_channel = channels > 0
+            && k.len() == channels
+            && match x.layout {
+                // [C], [1, C] for rank 2; [C, 1, 1] or [1, C, 1, 1] for NCHW.
+                ActLayout::Plain => matches!(k.dims[..], [f] | [1, f] if f == channels),
+                _ => matches!(k.dims[..], [c, 1, 1] | [1, c, 1, 1] if c == channels),
+            };
+        if per_channel {
+            if let Some(pi) = self.fusable_producer(x) {
+                let op = self.ops[pi].clone();
+                let ok = matches!(
+                    op.kind,
+                    OpKind::Conv2d {
+                        activation: Activation::None,
+                        ..
+                    } | OpKind::DepthwiseConv2d {
+                        activation: Activation::None,
+                        ..
+                    } | OpKind::FullyConnected {
+                        activation: Activation::None,
+                        ..
+                    }
+                );
+                if ok {
+                    let add = k.f32s();
+                    let old = match op.inputs.get(2).copied().flatten() {
+                        Some(bid) => read_f32s(&self.tensors[bid]),
+                        None => vec![0.0; channels],
+                    };
+                    let bias: Vec<f32> = old.iter().zip(&add).map(|(a, b)| a + b).collect();
+                    let bid = self.new_const(out_name, vec![channels], &bias);
+                    let mut inputs = op.inputs.clone();
+                    inputs.resize(3, None);
+                    inputs[2] = Some(bid);
+                    self.ops[pi].inputs = inputs;
+                    self.tensors[x.id].quant = None;
+                    return self.alias(cx, out_name, x);
+                }
+            }
+        }
+        Err(cx.unsupported(format!(
+            "Add of an activation {:?} and a constant {:?}: only a per-channel bias right after a \
+             convolution, Gemm or MatMul (and read by nothing else) is supported",
+            x.dims, k.dims
+        )))
+    }
+
+    /// FULLY_CONNECTED from weights `[out, in]` in ONNX column order.
+    #[allow(clippy::too_many_arguments)]
+    fn fully_connected(
+        &mut self,
+        cx: &Ctx<'_>,
+        x: &Act,
+        out_f: usize,
+        in_f: usize,
+        w_onnx_index: &dyn Fn(usize, usize) -> usize,
+        w: &Const,
+        onnx_out_axis: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Result<()> {
+        let (rows, feat) = match x.dims[..] {
+            [1, f] => (1, f),
+            _ => {
+                return Err(cx.unsupported(format!(
+                    "input shape {:?}: only [1, features] inputs are supported (Flatten first)",
+                    x.dims
+                )))
+            }
+        };
+        if feat != in_f {
+            return Err(cx.invalid(format!("input has {feat} features, the weights {in_f}")));
+        }
+        // Graph column j holds ONNX feature col(j).
+        let col = |j: usize| -> usize {
+            match x.layout {
+                ActLayout::Flat { c, h, w } => {
+                    let (pix, ch) = (j / c, j % c);
+                    ch * h * w + pix
+                }
+                _ => j,
+            }
+        };
+        let wf = w.f32s();
+        let mut order = vec![0usize; out_f * in_f];
+        for o in 0..out_f {
+            for j in 0..in_f {
+                order[o * in_f + j] = w_onnx_index(o, col(j));
+            }
+        }
+        let out_name = self.output_name(cx)?;
+        let w_name = cx.node.inputs.get(1).copied().unwrap_or("weights");
+        let wid = self.weight_tensor(w_name, vec![out_f, in_f], &wf, &order, w, onnx_out_axis, 0);
+        let bid = bias.map(|b| {
+            let name = cx.node.inputs.get(2).copied().unwrap_or("bias");
+            self.new_const(name, vec![out_f], &b)
+        });
+        let y = self.new_tensor(out_name, vec![rows, out_f]);
+        self.push_op(
+            OpKind::FullyConnected {
+                activation: Activation::None,
+                keep_num_dims: false,
+            },
+            vec![Some(x.id), Some(wid), bid],
+            y,
+        );
+        self.define_act(cx, out_name, y, vec![rows, out_f], ActLayout::Plain)
+    }
+
+    fn gemm(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["alpha", "beta", "transA", "transB"])?;
+        if cx.attr_int("transA", 0)? != 0 {
+            return Err(cx.unsupported("transA = 1"));
+        }
+        let alpha = cx.attr_float("alpha", 1.0)?;
+        let beta = cx.attr_float("beta", 1.0)?;
+        let trans_b = cx.attr_int("transB", 0)? != 0;
+        let x = self.act(cx, 0)?;
+        let mut w = self.constant(cx, 1)?;
+        let [d0, d1] = w.dims[..] else {
+            return Err(cx.invalid(format!("B has shape {:?}, expected rank 2", w.dims)));
+        };
+        let (out_f, in_f) = if trans_b { (d0, d1) } else { (d1, d0) };
+        if alpha != 1.0 {
+            w.data = TensorData::F32(w.f32s().iter().map(|v| v * alpha).collect());
+            w.q = None;
+        }
+        let bias = match self.optional_input(cx, 2)? {
+            None => None,
+            Some(Val::Const(k)) => {
+                let f = k.f32s();
+                let f: Vec<f32> = match (&k.dims[..], f.len()) {
+                    (_, n) if n == out_f => f,
+                    (_, 1) => vec![f[0]; out_f],
+                    _ => return Err(cx.unsupported(format!("C of shape {:?}", k.dims))),
+                };
+                Some(f.iter().map(|v| v * beta).collect())
+            }
+            Some(Val::Act(_)) => return Err(cx.unsupported("C must be a constant")),
+        };
+        let index = move |o: usize, i: usize| if trans_b { o * in_f + i } else { i * out_f + o };
+        let axis = if trans_b { 0 } else { 1 };
+        self.fully_connected(cx, &x, out_f, in_f, &index, &w, axis, bias)
+    }
+
+    fn matmul(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&[])?;
+        let x = self.act(cx, 0)?;
+        let w = self.constant(cx, 1)?;
+        let [in_f, out_f] = w.dims[..] else {
+            return Err(cx.unsupported(format!(
+                "B of shape {:?}: only a rank-2 constant is supported",
+                w.dims
+            )));
+        };
+        let index = move |o: usize, i: usize| i * out_f + o;
+        self.fully_connected(cx, &x, out_f, in_f, &index, &w, 1, None)
+    }
+
+    fn pool(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        let is_max = cx.node.op_type == "MaxPool";
+        if is_max {
+            cx.only_attrs(&[
+                "auto_pad",
+                "ceil_mode",
+                "dilations",
+                "kernel_shape",
+                "pads",
+                "storage_order",
+                "strides",
+            ])?;
+        } else {
+            cx.only_attrs(&[
+                "auto_pad",
+                "ceil_mode",
+                "count_include_pad",
+                "kernel_shape",
+                "pads",
+                "strides",
+            ])?;
+        }
+        let x = self.act(cx, 0)?;
+        let [1, c, ih, iw] = x.dims[..] else {
+            return Err(cx.unsupported(format!(
+                "input shape {:?}: only 2-D NCHW pooling is supported",
+                x.dims
+            )));
+        };
+        let kernel = match cx.attr_ints("kernel_shape")? {
+            Some(_) => cx.pair("kernel_shape", 1)?,
+            None => return Err(cx.invalid("missing kernel_shape")),
+        };
+        let strides = cx.pair("strides", 1)?;
+        if cx.pair("dilations", 1)? != (1, 1) {
+            return Err(cx.unsupported("dilated pooling"));
+        }
+        let auto_pad = cx.attr_string("auto_pad", "NOTSET")?;
+        let pads = cx.attr_ints("pads")?;
+        let ceil_mode = cx.attr_int("ceil_mode", 0)? != 0;
+        let (padding, oh, ow) = map_padding(
+            cx,
+            &auto_pad,
+            pads.as_deref(),
+            (ih, iw),
+            kernel,
+            strides,
+            (1, 1),
+            ceil_mode,
+        )?;
+        let padded = padding == Padding::Same
+            && ((oh - 1) * strides.0 + kernel.0 > ih || (ow - 1) * strides.1 + kernel.1 > iw);
+        if !is_max && padded && cx.attr_int("count_include_pad", 0)? != 0 {
+            return Err(cx.unsupported(
+                "count_include_pad = 1 with padding (TFLite averages only the input's elements)",
+            ));
+        }
+        let out_name = self.output_name(cx)?;
+        let y = self.new_tensor(out_name, vec![1, oh, ow, c]);
+        let (filter_h, filter_w) = kernel;
+        let kind = if is_max {
+            OpKind::MaxPool2d {
+                padding,
+                stride_h: strides.0,
+                stride_w: strides.1,
+                filter_h,
+                filter_w,
+                activation: Activation::None,
+            }
+        } else {
+            OpKind::AveragePool2d {
+                padding,
+                stride_h: strides.0,
+                stride_w: strides.1,
+                filter_h,
+                filter_w,
+                activation: Activation::None,
+            }
+        };
+        self.push_op(kind, vec![Some(x.id)], y);
+        self.define_act(cx, out_name, y, vec![1, c, oh, ow], ActLayout::Nchw)
+    }
+
+    fn global_pool(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&[])?;
+        let x = self.act(cx, 0)?;
+        let [1, c, h, w] = x.dims[..] else {
+            return Err(cx.unsupported(format!("input shape {:?}: only NCHW is supported", x.dims)));
+        };
+        if h > 255 || w > 255 {
+            return Err(
+                cx.unsupported(format!("a {h}x{w} global pooling window (at most 255x255)"))
+            );
+        }
+        let out_name = self.output_name(cx)?;
+        let y = self.new_tensor(out_name, vec![1, 1, 1, c]);
+        let kind = if cx.node.op_type == "GlobalMaxPool" {
+            OpKind::MaxPool2d {
+                padding: Padding::Valid,
+                stride_h: 1,
+                stride_w: 1,
+                filter_h: h,
+                filter_w: w,
+                activation: Activation::None,
+            }
+        } else {
+            OpKind::AveragePool2d {
+                padding: Padding::Valid,
+                stride_h: 1,
+                stride_w: 1,
+                filter_h: h,
+                filter_w: w,
+                activation: Activation::None,
+            }
+        };
+        self.push_op(kind, vec![Some(x.id)], y);
+        self.define_act(cx, out_name, y, vec![1, c, 1, 1], ActLayout::Nchw)
+    }
+
+    /// Flattens `x` to `[1, F]`.
+    fn flatten_into(&mut self, cx: &Ctx<'_>, out_name: &str, x: &Act) -> Result<()> {
+        match (x.layout, &x.dims[..]) {
+            (ActLayout::Plain | ActLayout::Flat { .. }, [1, _]) => self.alias(cx, out_name, x),
+            (ActLayout::Nchw, &[1, c, h, w]) => {
+                let f = c * h * w;
+                let y = self.new_tensor(out_name, vec![1, f]);
+                self.push_op(OpKind::Reshape, vec![Some(x.id)], y);
+                let layout = if h * w == 1 || c == 1 {
+                    ActLayout::Plain
+                } else {
+                    ActLayout::Flat { c, h, w }
+                };
+                self.define_act(cx, out_name, y, vec![1, f], layout)
+            }
+            _ => Err(cx.unsupported(format!("flattening shape {:?}", x.dims))),
+        }
+    }
+
+    fn flatten(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axis"])?;
+        let x = self.act(cx, 0)?;
+        let rank = x.dims.len() as i64;
+        let mut axis = cx.attr_int("axis", 1)?;
+        if axis < 0 {
+            axis += rank;
+        }
+        // Batch 1: axis 0 and axis 1 give the same [1, F].
+        if axis != 0 && axis != 1 {
+            return Err(cx.unsupported(format!(
+                "Flatten with axis {axis}: only axis 1 is supported"
+            )));
+        }
+        let out_name = self.output_name(cx)?;
+        self.flatten_into(cx, out_name, &x)
+    }
+
+    fn reshape(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["allowzero"])?;
+        let x = self.act(cx, 0)?;
+        let shape = self.constant(cx, 1)?;
+        let Some(target) = shape.ints() else {
+            return Err(cx.invalid("the shape is not an integer tensor"));
+        };
+        let total: usize = x.dims.iter().product();
+        let allow_zero = cx.attr_int("allowzero", 0)? != 0;
+        let mut dims: Vec<i64> = Vec::with_capacity(target.len());
+        for (i, &d) in target.iter().enumerate() {
+            dims.push(if d == 0 && !allow_zero {
+                *x.dims
+                    .get(i)
+                    .ok_or_else(|| cx.invalid("shape copies a missing dimension"))?
+                    as i64
+            } else {
+                d
+            });
+        }
+        let known: i64 = dims.iter().filter(|&&d| d != -1).product();
+        let unknown = dims.iter().filter(|&&d| d == -1).count();
+        if dims.iter().any(|&d| d < -1) || unknown > 1 || known <= 0 {
+            return Err(cx.invalid(format!("shape {target:?}")));
+        }
+        let dims: Vec<usize> = dims
+            .iter()
+            .map(|&d| {
+                if d == -1 {
+                    total / known as usize
+                } else {
+                    d as usize
+                }
+            })
+            .collect();
+        if dims.iter().product::<usize>() != total {
+            return Err(cx.invalid(format!("reshape of {:?} to {target:?}", x.dims)));
+        }
+        let out_name = self.output_name(cx)?;
+        match &dims[..] {
+            [1, _] => self.flatten_into(cx, out_name, &x),
+            &[1, c, 1, 1] if matches!(x.layout, ActLayout::Plain) || x.dims == [1, c, 1, 1] => {
+                if x.layout == ActLayout::Nchw {
+                    return self.alias(cx, out_name, &x);
+                }
+                let y = self.new_tensor(out_name, vec![1, 1, 1, c]);
+                self.push_op(OpKind::Reshape, vec![Some(x.id)], y);
+                self.define_act(cx, out_name, y, dims.clone(), ActLayout::Nchw)
+            }
+            _ if dims == x.dims => self.alias(cx, out_name, &x),
+            _ => Err(cx.unsupported(format!(
+                "Reshape of {:?} to {dims:?}: only flattening to [1, F] (and [1, C] <-> [1, C, 1, 1]) is supported",
+                x.dims
+            ))),
+        }
+    }
+
+    fn softmax(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axis"])?;
+        let x = self.act(cx, 0)?;
+        let rank = x.dims.len() as i64;
+        let default_axis = if self.opset >= 13 { -1 } else { 1 };
+        let mut axis = cx.attr_int("axis", default_axis)?;
+        if axis < 0 {
+            axis += rank;
+        }
+        let ok = match (x.layout, &x.dims[..]) {
+            (ActLayout::Plain, [1, _]) => axis == 1,
+            (ActLayout::Nchw, [1, _, h, w]) => {
+                // Opset 13+: over C alone; before: over C*H*W, the same when H*W == 1.
+                axis == 1 && (self.opset >= 13 || h * w == 1)
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(cx.unsupported(format!(
+                "Softmax over axis {axis} of shape {:?}: only over the channels is supported",
+                x.dims
+            )));
+        }
+        let out_name = self.output_name(cx)?;
+        let shape = self.tensors[x.id].shape.clone();
+        let y = self.new_tensor(out_name, shape);
+        self.push_op(OpKind::Softmax { beta: 1.0 }, vec![Some(x.id)], y);
+        self.define_act(cx, out_name, y, x.dims.clone(), x.layout)
+    }
+
+    fn identity(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        let out_name = self.output_name(cx)?;
+        match self.input(cx, 0)?.clone() {
+            Val::Act(a) => self.alias(cx, out_name, &a),
+            Val::Const(k) => self.define(cx, out_name, Val::Const(k)),
+        }
+    }
+
+    fn constant_node(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        let out_name = self.output_name(cx)?;
+        let k = match cx.node.attributes.first().map(|a| (a.name, &a.value)) {
+            Some(("value", AttrValue::Tensor(t))) => {
+                Const::from_proto(t, &format!("node[{}] value", cx.index))?
+            }
+            Some(("value_float", AttrValue::Float(v))) => Const {
+                dims: vec![],
+                data: TensorData::F32(vec![*v]),
+                elem: proto::data_type::FLOAT,
+                q: None,
+            },
+            Some(("value_floats", AttrValue::Floats(v))) => Const {
+                dims: vec![v.len()],
+                data: TensorData::F32(v.clone()),
+                elem: proto::data_type::FLOAT,
+                q: None,
+            },
+            Some(("value_int", AttrValue::Int(v))) => Const {
+                dims: vec![],
+                data: TensorData::Int(vec![*v]),
+                elem: proto::data_type::INT64,
+                q: None,
+            },
+            Some(("value_ints", AttrValue::Ints(v))) => Const {
+                dims: vec![v.len()],
+                data: TensorData::Int(v.clone()),
+                elem: proto::data_type::INT64,
+                q: None,
+            },
+            _ => return Err(cx.unsupported("a Constant that is not a dense tensor or number")),
+        };
+        if cx.node.attributes.len() != 1 {
+            return Err(cx.invalid("a Constant must have exactly one attribute"));
+        }
+        self.define(cx, out_name, Val::Const(k))
+    }
+
+    /// Scale and zero point inputs of Q/DQ, and the integer type.
+    fn qparams(&self, cx: &Ctx<'_>) -> Result<(Vec<f32>, Vec<i64>, i32)> {
+        let s = self.constant(cx, 1)?;
+        let scales = s.f32s();
+        let (zps, elem) = match self.optional_input(cx, 2)? {
+            None => (vec![0; scales.len()], proto::data_type::UINT8),
+            Some(Val::Const(z)) => (
+                z.ints()
+                    .ok_or_else(|| cx.invalid("the zero point is not an integer"))?,
+                z.elem,
+            ),
+            Some(Val::Act(_)) => return Err(cx.unsupported("a computed zero point")),
+        };
+        if scales.is_empty() || zps.len() != scales.len() {
+            return Err(cx.invalid(format!(
+                "{} scales and {} zero points",
+                scales.len(),
+                zps.len()
+            )));
+        }
+        if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(cx.invalid(format!("scale {s}")));
+        }
+        Ok((scales, zps, elem))
+    }
+
+    fn quantize_linear(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axis", "saturate"])?;
+        let (scales, zps, elem) = self.qparams(cx)?;
+        let out_name = self.output_name(cx)?;
+        match self.input(cx, 0)?.clone() {
+            Val::Act(a) => {
+                if a.quantized.is_some() {
+                    return Err(cx.invalid("QuantizeLinear of an integer tensor"));
+                }
+                let (&[s], &[z]) = (&scales[..], &zps[..]) else {
+                    return Err(cx.unsupported("per-axis quantization of an activation"));
+                };
+                let z = match elem {
+                    proto::data_type::INT8 => z,
+                    proto::data_type::UINT8 => z - 128,
+                    other => {
+                        return Err(cx.unsupported(format!(
+                            "quantization to {}; int8 and uint8 are supported",
+                            proto::data_type::name(other)
+                        )))
+                    }
+                };
+                let mut b = a.clone();
+                b.quantized = Some((s, z));
+                b.exclusive = a.exclusive && self.exclusive(out_name);
+                self.define(cx, out_name, Val::Act(b))
+            }
+            Val::Const(k) => {
+                // Quantize a float constant now; a DequantizeLinear follows.
+                let axis = self.q_axis(cx, &k.dims, scales.len())?;
+                let inner: usize = k
+                    .dims
+                    .get(axis + 1..)
+                    .map_or(1, |d| d.iter().product())
+                    .max(1);
+                let n = scales.len();
+                let (lo, hi) = match elem {
+                    proto::data_type::INT8 => (-128i64, 127i64),
+                    proto::data_type::UINT8 => (0, 255),
+                    proto::data_type::INT32 => (i32::MIN as i64, i32::MAX as i64),
+                    other => {
+                        return Err(cx.unsupported(format!(
+                            "quantization to {}",
+                            proto::data_type::name(other)
+                        )))
+                    }
+                };
+                let q: Vec<i64> = k
+                    .f32s()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        let c = if n == 1 { 0 } else { (i / inner) % n };
+                        ((v / scales[c]).round_ties_even() as i64 + zps[c]).clamp(lo, hi)
+                    })
+                    .collect();
+                self.define(
+                    cx,
+                    out_name,
+                    Val::Const(Const {
+                        dims: k.dims.clone(),
+                        data: TensorData::Int(q),
+                        elem,
+                        q: None,
+                    }),
+                )
+            }
+        }
+    }
+
+    fn q_axis(&self, cx: &Ctx<'_>, dims: &[usize], n: usize) -> Result<usize> {
+        if n == 1 {
+            return Ok(0);
+        }
+        let rank = dims.len() as i64;
+        let mut axis = cx.attr_int("axis", 1)?;
+        if axis < 0 {
+            axis += rank;
+        }
+        let axis = usize::try_from(axis)
+            .ok()
+            .filter(|&a| a < dims.len() && dims[a] == n)
+            .ok_or_else(|| cx.invalid(format!("{n} scales along axis {axis} of shape {dims:?}")))?;
+        Ok(axis)
+    }
+
+    fn dequantize_linear(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axis"])?;
+        let (scales, zps, _) = self.qparams(cx)?;
+        let out_name = self.output_name(cx)?;
+        match self.input(cx, 0)?.clone() {
+            Val::Act(a) => {
+                let Some((s, z)) = a.quantized else {
+                    return Err(cx.unsupported("DequantizeLinear of a float activation"));
+                };
+                if scales.len() != 1 {
+                    return Err(cx.unsupported("per-axis dequantization of an activation"));
+                }
+                let t = &mut self.tensors[a.id];
+                // A pair's scale and zero point describe the tensor; the first pair wins.
+                if t.quant.is_none() {
+                    t.quant = Some(Quantization {
+                        scales: vec![s],
+                        zero_points: vec![z],
+                        axis: 0,
+                    });
+                }
+                let mut b = a.clone();
+                b.quantized = None;
+                b.exclusive = a.exclusive && self.exclusive(out_name);
+                self.define(cx, out_name, Val::Act(b))
+            }
+            Val::Const(k) => {
+                let Some(ints) = k.ints() else {
+                    return Err(cx.invalid("DequantizeLinear of a float constant"));
+                };
+                let axis = self.q_axis(cx, &k.dims, scales.len())?;
+                let inner: usize = k
+                    .dims
+                    .get(axis + 1..)
+                    .map_or(1, |d| d.iter().product())
+                    .max(1);
+                let n = scales.len();
+                let f: Vec<f32> = ints
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        let c = if n == 1 { 0 } else { (i / inner) % n };
+                        ((v - zps[c]) as f64 * scales[c] as f64) as f32
+                    })
+                    .collect();
+                self.define(
+                    cx,
+                    out_name,
+                    Val::Const(Const {
+                        dims: k.dims.clone(),
+                        data: TensorData::F32(f),
+                        elem: proto::data_type::FLOAT,
+                        q: Some(ConstQuant {
+                            values: ints,
+                            scales,
+                            zero_points: zps,
+                            axis,
+                            elem: k.elem,
+                        }),
+                    }),
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The PyTorch-trained CIFAR-10 fixture (`tests/onnx/cifar_resnet.onnx`, see
+//! `cifar_resnet.json` for its provenance and onnxruntime's float top-1)
+//! through `.onnx + calibration -> int8 plan -> host runner`, and the same
+//! network quantized by onnxruntime (QDQ) through our QDQ path.
+//!
+//! CI runs the 1000-image checks; `cargo test -p attonet-convert --test
+//! onnx_cifar -- --ignored --nocapture` prints the full-test-set figures for
+//! every method. Needs `.data/cifar10` (`cargo xtask fetch-cifar10`); skips
+//! with a note when it is missing, unless `CI` is set.
+
+use std::path::{Path, PathBuf};
+
+use attonet_convert::frontend::onnx::read_onnx;
+use attonet_convert::npy::Array;
+use attonet_convert::quantize::{self, FloatModel, Method, Options};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Cifar {
+    x: Vec<u8>,
+    y: Vec<i64>,
+}
+
+fn cifar(split: &str) -> Option<Cifar> {
+    let dir = root().join(".data/cifar10");
+    let (xp, yp) = (
+        dir.join(format!("{split}_x.npy")),
+        dir.join(format!("{split}_y.npy")),
+    );
+    if !xp.exists() || !yp.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing (cargo xtask fetch-cifar10)",
+            xp.display()
+        );
+        eprintln!(
+            "skipped: {} is missing (cargo xtask fetch-cifar10)",
+            xp.display()
+        );
+        return None;
+    }
+    let x = Array::read(&xp).unwrap();
+    let y = Array::read(&yp).unwrap().to_i64().unwrap();
+    Some(Cifar { x: x.data, y })
+}
+
+/// Image `i` as the fixture's input: float NCHW `pixel / 255`.
+fn nchw(c: &Cifar, i: usize) -> Vec<f32> {
+    let px = &c.x[i * 3072..(i + 1) * 3072];
+    let mut out = vec![0f32; 3072];
+    for y in 0..32 {
+        for x in 0..32 {
+            for ch in 0..3 {
+                out[ch * 1024 + y * 32 + x] = px[(y * 32 + x) * 3 + ch] as f32 / 255.0;
+            }
+        }
+    }
+    out
+}
+
+fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
+    let mut best = 0;
+    for (i, &s) in v.iter().enumerate() {
+        if s > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn provenance() -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("tests/onnx/cifar_resnet.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn figure(v: &serde_json::Value, key: &str, subset: &str) -> f64 {
+    v[key][subset].as_f64().unwrap()
+}
+
+fn model(name: &str) -> FloatModel {
+    read_onnx(&std::fs::read(root().join("tests/onnx").join(name)).unwrap()).unwrap()
+}
+
+/// MLPerf's 500 calibration indices into the training set.
+fn calibration(fm: &FloatModel, train: &Cifar) -> Vec<Vec<f32>> {
+    let idx = Array::read(&root().join("models/mlperf-tiny/ic_calibration_samples_idxs.npy"))
+        .unwrap()
+        .to_i64()
+        .unwrap();
+    idx.iter()
+        .map(|&i| fm.sample_to_graph(&nchw(train, i as usize)))
+        .collect()
+}
+
+/// Top-1 in per cent of the int8 plan over test images `0..n`, on every core.
+fn int8_top1(fm: &FloatModel, a: &attonet_convert::Assembled, test: &Cifar, n: usize) -> f64 {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let chunk = n.div_ceil(threads);
+    let correct: usize = std::thread::scope(|s| {
+        (0..n)
+            .step_by(chunk)
+            .map(|start| {
+                s.spawn(move || {
+                    let m = a.model();
+                    let mut arena = vec![0i8; m.arena_bytes as usize];
+                    let mut out = vec![0i8; m.output.slot.shape.len()];
+                    let mut ok = 0;
+                    for i in start..(start + chunk).min(n) {
+                        let x = fm.sample_to_graph(&nchw(test, i));
+                        let q = quantize::quantize_values(&x, m.input.scale, m.input.zero_point);
+                        m.infer(&mut arena, &q, &mut out).unwrap();
+                        ok += (argmax(&out) as i64 == test.y[i]) as usize;
+                    }
+                    ok
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum()
+    });
+    100.0 * correct as f64 / n as f64
+}
+
+/// The bar on the CI-sized set: int8 within 0.5 points of
+/// onnxruntime's float top-1 on the first 1000 test images.
+#[test]
+fn cifar_onnx_int8_within_half_a_point_first_1000() {
+    let (Some(train), Some(test)) = (cifar("train"), cifar("test")) else {
+        return;
+    };
+    let fm = model("cifar_resnet.onnx");
+    let calib = calibration(&fm, &train);
+    let q = quantize::quantize_and_assemble(&fm, &calib, &Options::default(), "cifar").unwrap();
+    let n = 1000;
+    let ours = int8_top1(&fm, &q.assembled, &test, n);
+    let float = figure(&provenance(), "onnxruntime_float_top1", "test_first_1000");
+    println!("first {n} test images: onnxruntime float {float:.2} %, our int8 {ours:.2} %");
+    assert!(
+        ours >= float - 0.5,
+        "int8 {ours} % is more than 0.5 below float {float} %"
+    );
+}
+
+/// onnxruntime's own QDQ quantization of the same network, converted with
+/// its scales (no calibration), scores as onnxruntime scores it.
+#[test]
+fn cifar_qdq_matches_onnxruntime_first_1000() {
+    let Some(test) = cifar("test") else {
+        return;
+    };
+    let bytes = std::fs::read(root().join("tests/onnx/cifar_resnet_qdq.onnx")).unwrap();
+    let fm = read_onnx(&bytes).unwrap();
+    let a = attonet_convert::assemble_bytes(&bytes, "cifar_qdq").unwrap();
+    let n = 1000;
+    let ours = int8_top1(&fm, &a, &test, n);
+    let ort = figure(&provenance(), "onnxruntime_qdq_top1", "test_first_1000");
+    println!(
+        "first {n} test images: onnxruntime QDQ {ort:.2} %, ours from the QDQ model {ours:.2} %"
+    );
+    assert!(
+        (ours - ort).abs() <= 0.5,
+        "ours {ours} %, onnxruntime {ort} %"
+    );
+}
+
+/// Full test set, every method (not in CI: minutes).
+#[test]
+#[ignore]
+fn cifar_onnx_full_test_set() {
+    let (Some(train), Some(test)) = (cifar("train"), cifar("test")) else {
+        return;
+    };
+    let p = provenance();
+    let n = test.y.len();
+    println!(
+        "onnxruntime: float {:.2} %, QDQ {:.2} %",
+        figure(&p, "onnxruntime_float_top1", "test_10000"),
+        figure(&p, "onnxruntime_qdq_top1", "test_10000")
+    );
+    let qdq_bytes = std::fs::read(root().join("tests/onnx/cifar_resnet_qdq.onnx")).unwrap();
+    let qdq = attonet_convert::assemble_bytes(&qdq_bytes, "cifar_qdq").unwrap();
+    println!(
+        "ours from the QDQ model: {:.2} %",
+        int8_top1(&model("cifar_resnet_qdq.onnx"), &qdq, &test, n)
+    );
+    let fm = model("cifar_resnet.onnx");
+    let exec = attonet_convert::float_exec::FloatExecutor::new(&fm.graph).unwrap();
+    let float = (0..n)
+        .filter(|&i| {
+            argmax(
+                &exec
+                    .run_output(&fm.sample_to_graph(&nchw(&test, i)))
+                    .unwrap(),
+            ) as i64
+                == test.y[i]
+        })
+        .count();
+    println!(
+        "float (our executor): {:.2} %",
+        100.0 * float as f64 / n as f64
+    );
+    let calib = calibration(&fm, &train);
+    for method in [
+        Method::MinMax,
+        Method::Percentile(0.9999),
+        Method::Percentile(0.999),
+        Method::Mse,
+    ] {
+        let opts = Options {
+            method,
+            ..Options::default()
+        };
+        let q = quantize::quantize_and_assemble(&fm, &calib, &opts, "cifar").unwrap();
+        println!(
+            "ours, {method}: {:.2} %",
+            int8_top1(&fm, &q.assembled, &test, n)
+        );
+    }
+}

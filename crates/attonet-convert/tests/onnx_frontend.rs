@@ -1,0 +1,762 @@
+//! The ONNX front end: fixtures exported by PyTorch (tests/onnx, made by
+//! make_fixtures.py) against onnxruntime's outputs, QDQ models, NCHW flatten
+//! order, synthetic models for each mapping rule and error, and corrupt
+//! files (errors, never panics).
+
+use std::path::{Path, PathBuf};
+
+use attonet_convert::float_exec::FloatExecutor;
+use attonet_convert::frontend::onnx::read_onnx;
+use attonet_convert::ir::{Activation, OpKind, Padding};
+use attonet_convert::npy::Array;
+use attonet_convert::quantize::{self, FloatModel, Method, Options};
+use attonet_convert::ConvertError;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/onnx")
+        .join(name)
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap()
+}
+
+fn f32s(a: &Array) -> Vec<f32> {
+    a.as_f32().unwrap()
+}
+
+/// Max |a - b| / (1 + |b|).
+fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+        .fold(0.0, f32::max)
+}
+
+fn run_float(model: &FloatModel, inputs: &Array) -> Vec<Vec<f32>> {
+    let exec = FloatExecutor::new(&model.graph).unwrap();
+    model
+        .samples(inputs, "inputs")
+        .unwrap()
+        .iter()
+        .map(|x| model.output_to_model(&exec.run_output(x).unwrap()))
+        .collect()
+}
+
+/// Runs the int8 plan on float inputs (model layout), dequantized outputs.
+fn run_int8(model: &FloatModel, a: &attonet_convert::Assembled, inputs: &Array) -> Vec<Vec<f32>> {
+    let m = a.model();
+    let mut arena = vec![0i8; m.arena_bytes as usize];
+    let mut out = vec![0i8; m.output.slot.shape.len()];
+    model
+        .samples(inputs, "inputs")
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let q = quantize::quantize_values(x, m.input.scale, m.input.zero_point);
+            m.infer(&mut arena, &q, &mut out).unwrap();
+            model.output_to_model(&quantize::dequantize_values(
+                &out,
+                m.output.scale,
+                m.output.zero_point,
+            ))
+        })
+        .collect()
+}
+
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn uniform(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+fn random_batch(n: usize, dims: &[usize], seed: u64) -> Array {
+    let mut rng = XorShift(seed);
+    let len: usize = dims.iter().product();
+    let data: Vec<f32> = (0..n * len).map(|_| rng.uniform()).collect();
+    let mut shape = vec![n];
+    shape.extend(dims);
+    Array::from_f32(shape, &data)
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures exported by PyTorch.
+
+#[test]
+fn small_model_maps_every_op() {
+    let m = read_onnx(&read("small.onnx")).unwrap();
+    assert_eq!(m.input_dims, [1, 3, 8, 8]);
+    assert_eq!(m.output_dims, [1, 10]);
+    let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "CONV_2D",           // Conv + BatchNormalization (folded) + Relu
+            "DEPTHWISE_CONV_2D", // groups 4, 8 outputs: channel multiplier 2, + Clip(0, 6)
+            "CONV_2D",           // dilation 2 + Relu
+            "AVERAGE_POOL_2D",
+            "MAX_POOL_2D",
+            "RESHAPE",         // 8x2x2 -> 32, NCHW order
+            "FULLY_CONNECTED", // MatMul + Add + Relu
+            "FULLY_CONNECTED", // Gemm
+        ]
+    );
+    match &m.graph.ops[1].kind {
+        OpKind::DepthwiseConv2d {
+            depth_multiplier,
+            activation,
+            padding,
+            ..
+        } => {
+            assert_eq!(
+                (*depth_multiplier, *activation, *padding),
+                (2, Activation::Relu6, Padding::Same)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match &m.graph.ops[2].kind {
+        OpKind::Conv2d {
+            dilation_h,
+            activation,
+            ..
+        } => assert_eq!((*dilation_h, *activation), (2, Activation::Relu)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        m.graph.ops[6].kind,
+        OpKind::FullyConnected {
+            activation: Activation::Relu,
+            ..
+        }
+    ));
+    // The MatMul's bias (the Add) joined the FULLY_CONNECTED.
+    assert!(m.graph.ops[6].inputs[2].is_some());
+}
+
+/// The float executor reproduces onnxruntime on the PyTorch export: BatchNorm
+/// folding, depthwise with multiplier 2, dilation, pools, and the flatten of an
+/// 8x2x2 map in NCHW order before a MatMul.
+#[test]
+fn small_float_matches_onnxruntime() {
+    let m = read_onnx(&read("small.onnx")).unwrap();
+    let inputs = Array::read(&fixture("small_in.npy")).unwrap();
+    let expected = f32s(&Array::read(&fixture("small_out.npy")).unwrap());
+    let ours: Vec<f32> = run_float(&m, &inputs).concat();
+    let err = max_rel_err(&ours, &expected);
+    assert!(err < 1e-4, "max relative error {err}");
+}
+
+/// Skipping the column permutation after the flatten must be visible: the
+/// test above would catch a wrong NCHW/NHWC order.
+#[test]
+fn flatten_order_matters_for_the_small_model() {
+    let mut m = read_onnx(&read("small.onnx")).unwrap();
+    // Undo the permutation: reorder the first FC's weight columns as if the
+    // flattened order were HWC = CHW.
+    let fc = m
+        .graph
+        .ops
+        .iter()
+        .position(|o| matches!(o.kind, OpKind::FullyConnected { .. }))
+        .unwrap();
+    let wid = m.graph.ops[fc].inputs[1].unwrap();
+    let t = &mut m.graph.tensors[wid];
+    let (out_f, in_f) = (t.shape[0], t.shape[1]);
+    let w: Vec<f32> = t
+        .data
+        .as_ref()
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let (c, hw) = (8, 4);
+    let mut wrong = vec![0f32; w.len()];
+    for o in 0..out_f {
+        for j in 0..in_f {
+            // graph column j = (pixel, channel) = (j / c, j % c) held ONNX column ch*hw + pix
+            let onnx = (j % c) * hw + j / c;
+            wrong[o * in_f + onnx] = w[o * in_f + j];
+        }
+    }
+    t.data = Some(wrong.iter().flat_map(|v| v.to_le_bytes()).collect());
+    let inputs = Array::read(&fixture("small_in.npy")).unwrap();
+    let expected = f32s(&Array::read(&fixture("small_out.npy")).unwrap());
+    let ours: Vec<f32> = run_float(&m, &inputs).concat();
+    assert!(max_rel_err(&ours, &expected) > 1e-2);
+}
+
+#[test]
+fn small_int8_tracks_float() {
+    let m = read_onnx(&read("small.onnx")).unwrap();
+    let calib = m
+        .samples(&random_batch(64, &[1, 3, 8, 8], 7), "calib")
+        .unwrap();
+    let inputs = Array::read(&fixture("small_in.npy")).unwrap();
+    let float = run_float(&m, &inputs).concat();
+    for method in [Method::MinMax, Method::Percentile(0.9999), Method::Mse] {
+        let q = quantize::quantize_and_assemble(
+            &m,
+            &calib,
+            &Options {
+                method,
+                ..Options::default()
+            },
+            "small",
+        )
+        .unwrap();
+        let int8 = run_int8(&m, &q.assembled, &inputs).concat();
+        let (s, n): (f64, f64) = float.iter().zip(&int8).fold((0.0, 0.0), |(s, n), (a, b)| {
+            (s + (*a as f64).powi(2), n + (*a as f64 - *b as f64).powi(2))
+        });
+        let sqnr = 10.0 * (s / n).log10();
+        assert!(sqnr > 20.0, "{method}: output SQNR {sqnr:.1} dB");
+        // The per-layer report covers every step.
+        let rows = quantize::sqnr::layer_sqnr(&m.graph, &q.assembled, &calib[..8]).unwrap();
+        assert!(rows.len() >= 6, "{rows:?}");
+        assert!(rows.iter().all(|r| r.sqnr_db > 15.0), "{method}: {rows:?}");
+    }
+}
+
+/// onnxruntime's QDQ model: every activation's scale and zero point comes
+/// from the file, so it converts without calibration, and the int8 plan
+/// agrees with onnxruntime's QDQ execution to a few quantization steps.
+#[test]
+fn small_qdq_uses_the_model_scales() {
+    let bytes = read("small_qdq.onnx");
+    let m = read_onnx(&bytes).unwrap();
+    // The input carries the QuantizeLinear's parameters.
+    let input = &m.graph.tensors[m.graph.inputs[0]];
+    let q_in = input
+        .quant
+        .clone()
+        .expect("input quantization from the QDQ pair");
+    // Weights stay int8 with their per-channel scales.
+    let conv_w = &m.graph.tensors[m.graph.ops[0].inputs[1].unwrap()];
+    assert_eq!(
+        conv_w.dtype,
+        attonet_convert::ir::DType::F32,
+        "BN folding dequantizes the first conv"
+    );
+    let dw = &m.graph.tensors[m.graph.ops[1].inputs[1].unwrap()];
+    assert_eq!(dw.dtype, attonet_convert::ir::DType::I8);
+    assert_eq!(dw.quant.as_ref().unwrap().scales.len(), 8);
+    assert_eq!(dw.quant.as_ref().unwrap().axis, 3);
+    // No calibration needed: the generic entry point converts it.
+    let a = attonet_convert::assemble_bytes(&bytes, "small_qdq").unwrap();
+    let model = a.model();
+    assert_eq!(
+        (model.input.scale, model.input.zero_point as i64),
+        (q_in.scales[0], q_in.zero_points[0])
+    );
+    let inputs = Array::read(&fixture("small_in.npy")).unwrap();
+    let expected = f32s(&Array::read(&fixture("small_qdq_out.npy")).unwrap());
+    let ours = run_int8(&m, &a, &inputs).concat();
+    let step = model.output.scale;
+    let worst = ours
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        worst <= 4.0 * step,
+        "worst difference {worst} = {} output steps",
+        worst / step
+    );
+}
+
+#[test]
+fn cifar_float_matches_onnxruntime() {
+    let m = read_onnx(&read("cifar_resnet.onnx")).unwrap();
+    assert_eq!(m.input_dims, [1, 3, 32, 32]);
+    let images = Array::read(&fixture("cifar_resnet_in.npy")).unwrap();
+    let inputs = nchw_unit(&images.data, 16);
+    let expected = f32s(&Array::read(&fixture("cifar_resnet_out.npy")).unwrap());
+    let ours = run_float(&m, &inputs).concat();
+    let err = max_rel_err(&ours, &expected);
+    assert!(err < 1e-4, "max relative error {err}");
+}
+
+/// uint8 HWC images -> float32 NCHW `pixel / 255` (the CIFAR fixture's input).
+pub fn nchw_unit(hwc: &[u8], n: usize) -> Array {
+    let mut out = vec![0f32; n * 3072];
+    for i in 0..n {
+        for y in 0..32 {
+            for x in 0..32 {
+                for c in 0..3 {
+                    out[i * 3072 + c * 1024 + y * 32 + x] =
+                        hwc[i * 3072 + (y * 32 + x) * 3 + c] as f32 / 255.0;
+                }
+            }
+        }
+    }
+    Array::from_f32(vec![n, 3, 32, 32], &out)
+}
+
+// ---------------------------------------------------------------------------
+// Synthetic models: a minimal protobuf writer.
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+#[derive(Default, Clone)]
+struct Msg(Vec<u8>);
+
+impl Msg {
+    fn int(mut self, field: u32, v: i64) -> Msg {
+        varint((field as u64) << 3, &mut self.0);
+        varint(v as u64, &mut self.0);
+        self
+    }
+    fn float(mut self, field: u32, v: f32) -> Msg {
+        varint(((field as u64) << 3) | 5, &mut self.0);
+        self.0.extend(v.to_le_bytes());
+        self
+    }
+    fn bytes(mut self, field: u32, b: &[u8]) -> Msg {
+        varint(((field as u64) << 3) | 2, &mut self.0);
+        varint(b.len() as u64, &mut self.0);
+        self.0.extend(b);
+        self
+    }
+    fn str(self, field: u32, s: &str) -> Msg {
+        self.bytes(field, s.as_bytes())
+    }
+    fn msg(self, field: u32, m: &Msg) -> Msg {
+        self.bytes(field, &m.0)
+    }
+}
+
+fn tensor(name: &str, dims: &[i64], data: &[f32]) -> Msg {
+    let mut m = Msg::default();
+    for &d in dims {
+        m = m.int(1, d);
+    }
+    let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    m.int(2, 1).str(8, name).bytes(9, &raw)
+}
+
+fn int64_tensor(name: &str, dims: &[i64], data: &[i64]) -> Msg {
+    let mut m = Msg::default();
+    for &d in dims {
+        m = m.int(1, d);
+    }
+    let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    m.int(2, 7).str(8, name).bytes(9, &raw)
+}
+
+fn attr_ints(name: &str, v: &[i64]) -> Msg {
+    let mut m = Msg::default().str(1, name).int(20, 7);
+    for &x in v {
+        m = m.int(8, x);
+    }
+    m
+}
+
+fn attr_int(name: &str, v: i64) -> Msg {
+    Msg::default().str(1, name).int(20, 2).int(3, v)
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: &[Msg]) -> Msg {
+    let mut m = Msg::default();
+    for i in inputs {
+        m = m.str(1, i);
+    }
+    for o in outputs {
+        m = m.str(2, o);
+    }
+    m = m.str(3, name).str(4, op);
+    for a in attrs {
+        m = m.msg(5, a);
+    }
+    m
+}
+
+fn value_info(name: &str, dims: &[i64]) -> Msg {
+    let mut shape = Msg::default();
+    for &d in dims {
+        shape = shape.msg(1, &Msg::default().int(1, d));
+    }
+    let tt = Msg::default().int(1, 1).msg(2, &shape);
+    Msg::default()
+        .str(1, name)
+        .msg(2, &Msg::default().msg(1, &tt))
+}
+
+fn model(nodes: &[Msg], inits: &[Msg], input: (&str, &[i64]), output: (&str, &[i64])) -> Vec<u8> {
+    let mut g = Msg::default();
+    for n in nodes {
+        g = g.msg(1, n);
+    }
+    g = g.str(2, "g");
+    for t in inits {
+        g = g.msg(5, t);
+    }
+    g = g
+        .msg(11, &value_info(input.0, input.1))
+        .msg(12, &value_info(output.0, output.1));
+    Msg::default()
+        .int(1, 8)
+        .str(2, "test")
+        .msg(7, &g)
+        .msg(8, &Msg::default().str(1, "").int(2, 13))
+        .0
+}
+
+fn ramp(n: usize, scale: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) * scale)
+        .collect()
+}
+
+/// conv(3x3, given pads/strides) on a [1, 2, h, w] input.
+fn conv_model(h: i64, w: i64, pads: &[i64], strides: &[i64], extra: &[Msg]) -> Vec<u8> {
+    let mut attrs = vec![
+        attr_ints("pads", pads),
+        attr_ints("strides", strides),
+        attr_ints("kernel_shape", &[3, 3]),
+    ];
+    attrs.extend(extra.iter().cloned());
+    model(
+        &[node("Conv", "conv0", &["x", "w", "b"], &["y"], &attrs)],
+        &[
+            tensor("w", &[4, 2, 3, 3], &ramp(72, 0.05)),
+            tensor("b", &[4], &[0.1, -0.2, 0.3, 0.0]),
+        ],
+        ("x", &[1, 2, h, w]),
+        ("y", &[1, 4, 1, 1]),
+    )
+}
+
+#[test]
+fn same_padding_maps_and_other_pads_are_named_errors() {
+    // Stride 1, pads 1: SAME.
+    let m = read_onnx(&conv_model(8, 8, &[1, 1, 1, 1], &[1, 1], &[])).unwrap();
+    assert!(matches!(
+        m.graph.ops[0].kind,
+        OpKind::Conv2d {
+            padding: Padding::Same,
+            ..
+        }
+    ));
+    // Stride 2, pads 0,0,1,1 (what TensorFlow exporters write): SAME.
+    let m = read_onnx(&conv_model(8, 8, &[0, 0, 1, 1], &[2, 2], &[])).unwrap();
+    assert!(matches!(
+        m.graph.ops[0].kind,
+        OpKind::Conv2d {
+            padding: Padding::Same,
+            ..
+        }
+    ));
+    // Stride 2, pads 1 on an odd size: the same split as SAME.
+    let m = read_onnx(&conv_model(9, 9, &[1, 1, 1, 1], &[2, 2], &[])).unwrap();
+    assert!(matches!(
+        m.graph.ops[0].kind,
+        OpKind::Conv2d {
+            padding: Padding::Same,
+            ..
+        }
+    ));
+    // No pads: VALID.
+    let m = read_onnx(&conv_model(8, 8, &[0, 0, 0, 0], &[1, 1], &[])).unwrap();
+    assert!(matches!(
+        m.graph.ops[0].kind,
+        OpKind::Conv2d {
+            padding: Padding::Valid,
+            ..
+        }
+    ));
+    // Pads 2 with a 3x3 kernel and stride 1 grow the output: a named error.
+    let e = read_onnx(&conv_model(8, 8, &[2, 2, 2, 2], &[1, 1], &[])).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, ConvertError::UnsupportedOp { index: 0, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("conv0") && msg.contains("Conv") && msg.contains("pads"),
+        "{msg}"
+    );
+    // An unknown attribute is named.
+    let e = read_onnx(&conv_model(
+        8,
+        8,
+        &[1, 1, 1, 1],
+        &[1, 1],
+        &[attr_int("frobnicate", 1)],
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("frobnicate"), "{e}");
+}
+
+/// Direct NCHW convolution, as ONNX defines it (reference for the tests).
+#[allow(clippy::too_many_arguments)]
+fn conv_reference(
+    x: &[f32],
+    (c, h, w): (usize, usize, usize),
+    wt: &[f32],
+    (oc, k): (usize, usize),
+    bias: &[f32],
+    (pt, pl): (usize, usize),
+    s: usize,
+    (oh, ow): (usize, usize),
+) -> Vec<f32> {
+    let mut out = vec![0f32; oc * oh * ow];
+    for o in 0..oc {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = bias[o];
+                for ci in 0..c {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let yy = (oy * s + ky) as i64 - pt as i64;
+                            let xx = (ox * s + kx) as i64 - pl as i64;
+                            if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w {
+                                acc += x[(ci * h + yy as usize) * w + xx as usize]
+                                    * wt[((o * c + ci) * k + ky) * k + kx];
+                            }
+                        }
+                    }
+                }
+                out[(o * oh + oy) * ow + ox] = acc;
+            }
+        }
+    }
+    out
+}
+
+/// PyTorch's downsampling convolution (3x3, stride 2, pads 1 on an even
+/// size) and a 7x7 stride-2 pad-3 stem: converted with zero taps added to the
+/// kernel, and computing exactly what ONNX defines.
+#[test]
+fn pytorch_stride_two_pads_convert_exactly() {
+    for (k, pad, h) in [(3usize, 1usize, 8usize), (7, 3, 12), (3, 1, 7)] {
+        let w_data = ramp(4 * 2 * k * k, 0.05);
+        let b = [0.1f32, -0.2, 0.3, 0.0];
+        let p = pad as i64;
+        let bytes = model(
+            &[node(
+                "Conv",
+                "down",
+                &["x", "w", "b"],
+                &["y"],
+                &[
+                    attr_ints("pads", &[p, p, p, p]),
+                    attr_ints("strides", &[2, 2]),
+                ],
+            )],
+            &[
+                tensor("w", &[4, 2, k as i64, k as i64], &w_data),
+                tensor("b", &[4], &b),
+            ],
+            ("x", &[1, 2, h as i64, h as i64]),
+            ("y", &[1, 4, 1, 1]),
+        );
+        let m = read_onnx(&bytes).unwrap();
+        let o = h.div_ceil(2);
+        assert_eq!(m.output_dims, [1, 4, o, o]);
+        let wt = &m.graph.tensors[m.graph.ops[0].inputs[1].unwrap()];
+        assert!(matches!(
+            m.graph.ops[0].kind,
+            OpKind::Conv2d {
+                padding: Padding::Same,
+                ..
+            }
+        ));
+        // Even sizes need the wider kernel; the odd one maps to SAME as it is.
+        assert_eq!(wt.shape[1] > k, h % 2 == 0, "{:?}", wt.shape);
+        let x = ramp(2 * h * h, 0.2);
+        let expected = conv_reference(&x, (2, h, h), &w_data, (4, k), &b, (pad, pad), 2, (o, o));
+        let ours = run_float(&m, &Array::from_f32(vec![1, 2, h, h], &x)).concat();
+        assert!(max_rel_err(&ours, &expected) < 1e-5, "k {k}, h {h}");
+        // And the int8 plan runs it.
+        let calib = m.samples(&random_batch(8, &[1, 2, h, h], 5), "c").unwrap();
+        quantize::quantize_and_assemble(&m, &calib, &Options::default(), "down").unwrap();
+    }
+}
+
+#[test]
+fn unsupported_op_is_named() {
+    let bytes = model(
+        &[
+            node(
+                "Conv",
+                "c",
+                &["x", "w"],
+                &["y"],
+                &[attr_ints("pads", &[1, 1, 1, 1])],
+            ),
+            node("Tanh", "my_tanh", &["y"], &["z"], &[]),
+        ],
+        &[tensor("w", &[4, 2, 3, 3], &ramp(72, 0.05))],
+        ("x", &[1, 2, 4, 4]),
+        ("z", &[1, 4, 4, 4]),
+    );
+    let e = read_onnx(&bytes).unwrap_err();
+    match &e {
+        ConvertError::UnsupportedOp { index, name, .. } => {
+            assert_eq!(*index, 1);
+            assert!(name.contains("Tanh") && name.contains("my_tanh"), "{name}");
+        }
+        other => panic!("{other}"),
+    }
+    // Through the generic entry point too.
+    let e = attonet_convert::assemble_bytes(&bytes, "m").unwrap_err();
+    assert!(e.to_string().contains("Tanh"), "{e}");
+}
+
+/// Relu on the model input has nothing to fuse into.
+#[test]
+fn unfusable_relu_is_named() {
+    let bytes = model(
+        &[node("Relu", "r0", &["x"], &["y"], &[])],
+        &[],
+        ("x", &[1, 4]),
+        ("y", &[1, 4]),
+    );
+    let e = read_onnx(&bytes).unwrap_err();
+    assert!(
+        matches!(e, ConvertError::UnsupportedOp { index: 0, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("model input"), "{e}");
+}
+
+/// A standalone BatchNormalization (not after a convolution) becomes a 1x1
+/// depthwise convolution; Flatten of a 2x2x3 map followed by Gemm (transB=0)
+/// keeps NCHW semantics; Reshape to [1, -1] is a flatten.
+#[test]
+fn standalone_batchnorm_and_flatten_gemm() {
+    let c = 3usize;
+    let bytes = model(
+        &[
+            node(
+                "BatchNormalization",
+                "bn",
+                &["x", "g", "bb", "mu", "var"],
+                &["n"],
+                &[Msg::default().str(1, "epsilon").int(20, 1).float(2, 1e-3)],
+            ),
+            node("Reshape", "flat", &["n", "shape"], &["f"], &[]),
+            node("Gemm", "fc", &["f", "W", "C"], &["y"], &[]),
+            node("Softmax", "sm", &["y"], &["p"], &[attr_int("axis", 1)]),
+        ],
+        &[
+            tensor("g", &[3], &[1.0, 0.5, 2.0]),
+            tensor("bb", &[3], &[0.1, 0.2, -0.3]),
+            tensor("mu", &[3], &[0.0, 0.5, -0.5]),
+            tensor("var", &[3], &[1.0, 4.0, 0.25]),
+            int64_tensor("shape", &[2], &[1, -1]),
+            tensor("W", &[12, 5], &ramp(60, 0.1)),
+            tensor("C", &[5], &[0.0, 0.1, 0.2, 0.3, 0.4]),
+        ],
+        ("x", &[1, c as i64, 2, 2]),
+        ("p", &[1, 5]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        ["DEPTHWISE_CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+    );
+    // Reference in NCHW, by hand.
+    let x: Vec<f32> = ramp(12, 0.3);
+    let (g, b, mu, var) = (
+        [1.0f32, 0.5, 2.0],
+        [0.1f32, 0.2, -0.3],
+        [0.0f32, 0.5, -0.5],
+        [1.0f32, 4.0, 0.25],
+    );
+    let n: Vec<f32> = (0..12)
+        .map(|i| {
+            let ch = i / 4;
+            (x[i] - mu[ch]) * g[ch] / (var[ch] + 1e-3).sqrt() + b[ch]
+        })
+        .collect();
+    let w = ramp(60, 0.1);
+    let cb = [0.0f32, 0.1, 0.2, 0.3, 0.4];
+    let y: Vec<f32> = (0..5)
+        .map(|o| cb[o] + (0..12).map(|k| n[k] * w[k * 5 + o]).sum::<f32>())
+        .collect();
+    let mx = y.iter().copied().fold(f32::MIN, f32::max);
+    let e: Vec<f32> = y.iter().map(|v| (v - mx).exp()).collect();
+    let s: f32 = e.iter().sum();
+    let expected: Vec<f32> = e.iter().map(|v| v / s).collect();
+    let ours = run_float(&m, &Array::from_f32(vec![1, 3, 2, 2], &x)).concat();
+    assert!(
+        max_rel_err(&ours, &expected) < 1e-5,
+        "{ours:?} {expected:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Corrupt files.
+
+/// Every truncation is an error; random byte corruptions are errors or
+/// models, never panics (whatever the quantizer and the plan then do with them).
+#[test]
+fn corrupt_onnx_gives_errors_not_panics() {
+    for name in ["small.onnx", "small_qdq.onnx"] {
+        let bytes = read(name);
+        let m = read_onnx(&bytes).unwrap();
+        let calib = m
+            .samples(&random_batch(4, &[1, 3, 8, 8], 3), "calib")
+            .unwrap();
+        for cut in (0..bytes.len()).step_by(7) {
+            assert!(
+                read_onnx(&bytes[..cut]).is_err(),
+                "{name} cut to {cut} bytes was accepted"
+            );
+            assert!(attonet_convert::assemble_bytes(&bytes[..cut], "m").is_err());
+        }
+        let mut rng = XorShift(0x5eed ^ bytes.len() as u64);
+        let (mut ok, mut err) = (0, 0);
+        for _ in 0..1500 {
+            let mut b = bytes.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                let at = (rng.next() % b.len() as u64) as usize;
+                b[at] = rng.next() as u8;
+            }
+            match read_onnx(&b) {
+                Ok(m) => {
+                    ok += 1;
+                    // Downstream must not panic either.
+                    let _ = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "m");
+                    let _ = attonet_convert::assemble_bytes(&b, "m");
+                }
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    err += 1;
+                }
+            }
+        }
+        assert!(ok > 0 && err > 0, "{name}: ok {ok}, err {err}");
+    }
+}
+
+#[test]
+fn not_onnx_and_float_without_calibration() {
+    let e = attonet_convert::detect_format(b"\x08\x07garbage that is not protobuf").unwrap_err();
+    assert!(matches!(e, ConvertError::Format(_)), "{e}");
+    // A float ONNX model through the int8-only entry point says what is missing.
+    let e = attonet_convert::assemble_bytes(&read("small.onnx"), "m").unwrap_err();
+    assert!(e.to_string().contains("calib"), "{e}");
+}
