@@ -11,4 +11,11 @@ fn main() {
             .build()
             .unwrap_or_else(|e| panic!("converting {file}: {e}"));
     }
+    // A float ONNX model, quantized at build time from calibration samples.
+    let onnx = concat!(env!("CARGO_MANIFEST_DIR"), "/../onnx");
+    attonet_convert::Builder::new(format!("{onnx}/cifar_resnet.onnx"))
+        .calibration(format!("{onnx}/cifar_resnet_calib.npy"))
+        .name("cifar_resnet")
+        .build()
+        .unwrap_or_else(|e| panic!("converting cifar_resnet.onnx: {e}"));
 }

@@ -6,6 +6,12 @@
 //!     .name("resnet8")
 //!     .build()
 //!     .unwrap();
+//! // A float model (ONNX or float TFLite) is quantized at build time from
+//! // calibration samples (float32 .npy in the model's own input layout):
+//! attonet_convert::Builder::new("models/attonet-a/model.onnx")
+//!     .calibration("models/attonet-a/calibration.npy")
+//!     .build()
+//!     .unwrap();
 //! // src/main.rs
 //! // mod resnet8 { include!(concat!(env!("OUT_DIR"), "/resnet8.rs")); }
 //! ```
@@ -21,6 +27,8 @@ pub struct Builder {
     model: PathBuf,
     name: Option<String>,
     out_dir: Option<PathBuf>,
+    calibration: Option<PathBuf>,
+    options: crate::quantize::Options,
     cargo: bool,
 }
 
@@ -31,6 +39,8 @@ impl Builder {
             model: model.into(),
             name: None,
             out_dir: None,
+            calibration: None,
+            options: crate::quantize::Options::default(),
             cargo: std::env::var_os("CARGO").is_some() && std::env::var_os("OUT_DIR").is_some(),
         }
     }
@@ -45,6 +55,20 @@ impl Builder {
     /// Writes into `dir` instead of `$OUT_DIR`.
     pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
         self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Quantizes a float model (ONNX or float TFLite) after calibrating on
+    /// these samples: a float32 `.npy` shaped `[N, ...input]` in the model's
+    /// own input layout (NCHW for ONNX).
+    pub fn calibration(mut self, samples: impl Into<PathBuf>) -> Builder {
+        self.calibration = Some(samples.into());
+        self
+    }
+
+    /// How activation ranges are chosen when quantizing (default: percentile).
+    pub fn method(mut self, method: crate::quantize::Method) -> Builder {
+        self.options.method = method;
         self
     }
 
@@ -63,11 +87,28 @@ impl Builder {
         };
         if self.cargo {
             println!("cargo:rerun-if-changed={}", self.model.display());
+            if let Some(c) = &self.calibration {
+                println!("cargo:rerun-if-changed={}", c.display());
+            }
         }
         let name = self
             .name
             .unwrap_or_else(|| crate::default_name(&self.model));
-        let (generated, report) = crate::convert_file(&self.model, &name)?;
+        let (generated, report) = match &self.calibration {
+            None => crate::convert_file(&self.model, &name)?,
+            Some(samples) => {
+                let bytes = std::fs::read(&self.model).map_err(|error| ConvertError::Io {
+                    path: self.model.clone(),
+                    error,
+                })?;
+                let model = crate::quantize::read_float_model(&bytes)?;
+                let samples = crate::quantize::read_samples(&model, samples)?;
+                let q =
+                    crate::quantize::quantize_and_assemble(&model, &samples, &self.options, &name)?;
+                let generated = crate::quantize::generate(&q.assembled, &self.model, &bytes);
+                (generated, Report::new(&q.assembled))
+            }
+        };
         write_generated(&out_dir, &generated)?;
         Ok(report)
     }

@@ -12,3 +12,10 @@ pub mod resnet8 {
 pub mod kws {
     include!(concat!(env!("OUT_DIR"), "/kws.rs"));
 }
+
+/// A small PyTorch-trained CIFAR-10 network exported to ONNX, quantized at
+/// build time (`tests/onnx/cifar_resnet.onnx`).
+#[allow(missing_docs, clippy::all)]
+pub mod cifar_resnet {
+    include!(concat!(env!("OUT_DIR"), "/cifar_resnet.rs"));
+}

@@ -58,6 +58,24 @@ fn generated_plans_equal_host_plans() {
     assert_eq!(resnet8::ARENA_BYTES, resnet8::MODEL.arena_bytes as usize);
 }
 
+/// A float ONNX model quantized by the build script is the plan the host
+/// quantizer produces from the same calibration samples.
+#[test]
+fn build_script_quantizes_onnx_like_the_host() {
+    use attonet_convert::quantize;
+    let onnx = repo().join("tests/onnx");
+    let bytes = std::fs::read(onnx.join("cifar_resnet.onnx")).unwrap();
+    let model = quantize::read_float_model(&bytes).unwrap();
+    let samples = quantize::read_samples(&model, &onnx.join("cifar_resnet_calib.npy")).unwrap();
+    let q = quantize::quantize_and_assemble(&model, &samples, &Default::default(), "cifar_resnet")
+        .unwrap();
+    let hosted = q.assembled.model();
+    let generated = &attonet_generated_tests::cifar_resnet::MODEL;
+    assert_eq!(generated.steps, hosted.steps);
+    assert_eq!(generated.blob, hosted.blob);
+    assert_eq!(generated.input, hosted.input);
+}
+
 /// All 1000 KWS perf samples: the generated plan's int8 outputs equal
 /// TensorFlow Lite Micro's element for element, and top-1 is TFLM's 90.1 %.
 #[test]
