@@ -1,10 +1,12 @@
 //! Developer tasks for AttoNet, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 
+mod bench_qemu;
 mod cmd;
 mod data;
 mod demo;
 mod npy;
 mod python;
+mod qemu;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +33,26 @@ commands:
   setup-python
       Create .venv (if missing) and install the pinned packages of
       tests/oracle/requirements.txt (TFLM interpreter, numpy) into it.
+  qemu-demo
+      The main job on a microcontroller: install what is missing (rustup target,
+      QEMU), build the Cortex-M4 example (examples/qemu-mps2-an386: ResNet-8 and the
+      KWS model) and run it under QEMU mps2-an386, printing each input's prediction,
+      the accuracy, instructions per inference, flash and RAM.
+  bench-qemu [--opt-level s|3] [--out PATH] [--repeat] [--board B]... [--model M]...
+      Build every model for every QEMU board (one model per firmware), run each
+      under QEMU with an exact instruction counter and print the CSV
+      (model,board,instructions,macs,flash_code_bytes,flash_weight_bytes,
+      ram_static_bytes,stack_peak_bytes,outputs_match), also written to
+      benches/qemu/results.csv (or --out). Models that do not fit a board are
+      refused by its build and skipped. --repeat runs each twice and fails
+      unless the rows agree.
+  test-firmware [--qemu-only]
+      Build every firmware example and run the QEMU ones twice each: fails on any
+      int8 output that differs from the host runner's, on counts that differ
+      between runs, and unless a model too big for a 16 KB board is refused at
+      build time with its sizes. Also builds the real-board examples
+      (examples/boards: nRF52840-DK, NUCLEO-H743ZI, Pico 2 on both core types,
+      ESP32-C3), unless --qemu-only.
   help
       Show this message.";
 
@@ -61,6 +83,16 @@ fn run(args: Vec<String>) -> Result<()> {
             no_options(command, rest)?;
             python::setup_python(&root)
         }
+        "qemu-demo" => {
+            no_options(command, rest)?;
+            qemu::qemu_demo(&root)
+        }
+        "bench-qemu" => bench_qemu::bench_qemu(&root, &parse_bench_options(rest)?),
+        "test-firmware" => match rest {
+            [] => qemu::test_firmware(&root, false),
+            [flag] if flag == "--qemu-only" => qemu::test_firmware(&root, true),
+            other => bail!("test-firmware: unexpected arguments {other:?}\n\n{USAGE}"),
+        },
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -108,4 +140,25 @@ fn parse_limit(rest: &[String]) -> Result<Option<usize>> {
         }
         other => bail!("demo: unexpected arguments {other:?}\n\n{USAGE}"),
     }
+}
+
+fn parse_bench_options(rest: &[String]) -> Result<bench_qemu::Options> {
+    let mut opts = bench_qemu::Options::default();
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |what: &str| {
+            it.next()
+                .cloned()
+                .with_context(|| format!("bench-qemu: {arg} needs {what}"))
+        };
+        match arg.as_str() {
+            "--opt-level" => opts.opt_level = Some(value("a level (s, z, 2, 3)")?),
+            "--out" => opts.out = Some(PathBuf::from(value("a PATH")?)),
+            "--board" => opts.boards.push(value("a QEMU machine name")?),
+            "--model" => opts.models.push(value("a model name")?),
+            "--repeat" => opts.repeat = true,
+            other => bail!("bench-qemu: unexpected argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    Ok(opts)
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: every test. Installs what is missing (CIFAR-10, the
 //! Python oracle), runs the workspace tests, checks the `no_std` builds for
-//! every target we claim, lints, and re-runs TensorFlow Lite Micro to prove
-//! the committed golden outputs are still what it computes.
+//! every target we claim, lints, re-runs TensorFlow Lite Micro to prove the
+//! committed golden outputs are still what it computes, and builds and runs
+//! the firmware under QEMU.
 
 use std::path::Path;
 
@@ -65,6 +66,15 @@ pub fn test(root: &Path) -> Result<()> {
     }
 
     oracle_goldens(root)?;
+
+    // Firmware: every example built, the QEMU ones run twice with outputs
+    // equal to the host runner's; every DSP fast path bit-identical to the
+    // portable kernels on the Cortex-M4, M7 and M55.
+    crate::qemu::test_firmware(root, false)?;
+    let mut c = std::process::Command::new("bash");
+    c.current_dir(root).args(["tests/qemu-kernels/run.sh", "all"]);
+    cmd::run(c)?;
+
     eprintln!("\nall tests passed");
     Ok(())
 }

@@ -1,0 +1,476 @@
+//! The examples' `build.rs` helper. For the models a board crate's features
+//! select, it
+//!
+//! 1. converts each model with [`attonet_convert::Builder`] into `OUT_DIR`,
+//!    exactly as any firmware would;
+//! 2. runs the host runner (the same runtime, in memory) over the bundled
+//!    test inputs and embeds its int8 outputs, so the firmware checks on
+//!    target that every output is bit-identical to the host's;
+//! 3. refuses, at build time, a model that does not fit the board's flash or
+//!    RAM as its `memory.x` gives them, with a message giving the sizes;
+//! 4. puts `memory.x` on the linker's search path and links with `link.x`.
+//!
+//! It writes `$OUT_DIR/models.rs`, which the firmware includes:
+//!
+//! ```ignore
+//! mod models { include!(concat!(env!("OUT_DIR"), "/models.rs")); }
+//! // models::CASES: [attonet_fw_common::Case; N], models::ARENA_BYTES, models::OUTPUT_LEN
+//! ```
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use attonet_convert::npy::Array;
+use attonet_convert::report::group;
+
+/// The CIFAR-10 class names, in label order.
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// The MLPerf Tiny keyword-spotting classes, in label order.
+pub const KWS_CLASSES: [&str; 12] = [
+    "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "silence", "unknown",
+];
+
+/// Where a model's bundled test inputs come from.
+#[derive(Debug, Clone, Copy)]
+enum Inputs {
+    /// `examples/data/cifar10_test_{x,y}_first10.npy`: the first CIFAR-10
+    /// test images (uint8 HWC RGB) fed as `pixel - 128`.
+    Cifar10,
+    /// `models/mlperf-tiny/kws_perf_samples_{x,y}.npy`: the MLPerf Tiny KWS
+    /// performance samples (int8 MFCC features).
+    KwsPerfSamples,
+}
+
+/// A model the examples know, selected by the board crate's feature of the same name.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    /// Feature and short name (`resnet8`).
+    name: &'static str,
+    /// For the report.
+    title: &'static str,
+    /// The model file, relative to the repository root.
+    file: &'static str,
+    classes: &'static [&'static str],
+    inputs: Inputs,
+    /// How many bundled inputs by default (ResNet-8 costs ~10^8 instructions each).
+    count: usize,
+}
+
+const CATALOG: [Spec; 3] = [
+    Spec {
+        name: "resnet8",
+        title: "MLPerf Tiny ResNet-8 int8, CIFAR-10",
+        file: "models/mlperf-tiny/resnet8_int8.tflite",
+        classes: &CIFAR10_CLASSES,
+        inputs: Inputs::Cifar10,
+        count: 4,
+    },
+    Spec {
+        name: "kws",
+        title: "MLPerf Tiny DS-CNN keyword spotting int8",
+        file: "models/mlperf-tiny/kws_dscnn_int8.tflite",
+        classes: &KWS_CLASSES,
+        inputs: Inputs::KwsPerfSamples,
+        count: 10,
+    },
+    Spec {
+        name: "cifar_tiny",
+        title: "tiny CIFAR-10 MLP int8 (examples/models, for 16 KB boards)",
+        file: "examples/models/cifar_tiny_int8.tflite",
+        classes: &CIFAR10_CLASSES,
+        inputs: Inputs::Cifar10,
+        count: 10,
+    },
+];
+
+/// One board's firmware build.
+#[derive(Debug, Clone)]
+pub struct Firmware {
+    board: String,
+    memory_x: PathBuf,
+    stack_reserve: usize,
+    code_reserve: usize,
+    link: bool,
+}
+
+/// A converted model with its test data.
+struct Converted {
+    spec: Spec,
+    report: attonet_convert::Report,
+    inputs: Vec<i8>,
+    labels: Vec<u8>,
+    expected: Vec<i8>,
+    inputs_from: String,
+    input_len: usize,
+    output_len: usize,
+}
+
+impl Firmware {
+    /// The firmware of the QEMU machine `board` (for messages), whose memory
+    /// map is `memory.x` in the crate's folder.
+    pub fn new(board: &str) -> Firmware {
+        Firmware {
+            board: board.to_string(),
+            memory_x: PathBuf::from("memory.x"),
+            stack_reserve: default_stack_reserve(),
+            // The runtime, the report's formatting and semihosting: 50 to
+            // 60 KB at opt-level "s" (measured, see examples/README.md).
+            code_reserve: 64 * 1024,
+            link: true,
+        }
+    }
+
+    /// RAM to keep free for the stack (default: 8 KiB on Armv7E-M and
+    /// Armv8-M Mainline targets, whose DSP kernels use more stack, 3 KiB
+    /// elsewhere).
+    pub fn stack_reserve(mut self, bytes: usize) -> Firmware {
+        self.stack_reserve = bytes;
+        self
+    }
+
+    /// Flash to keep free for code (default 64 KiB).
+    pub fn code_reserve(mut self, bytes: usize) -> Firmware {
+        self.code_reserve = bytes;
+        self
+    }
+
+    /// The memory map to check the models against (default `memory.x`).
+    pub fn memory_x(mut self, path: impl Into<PathBuf>) -> Firmware {
+        self.memory_x = path.into();
+        self
+    }
+
+    /// Whether to put the memory map on the linker's search path and link
+    /// with `-Tlink.x` (cortex-m-rt, riscv-rt; default). Boards whose HAL
+    /// brings its own linker scripts (esp-hal) turn it off and give a memory
+    /// map for the size check only.
+    pub fn link(mut self, link: bool) -> Firmware {
+        self.link = link;
+        self
+    }
+
+    /// Does everything; on any error prints it and fails the build.
+    pub fn build(self) {
+        if let Err(message) = self.try_build() {
+            eprintln!("\nerror: {message}\n");
+            std::process::exit(1);
+        }
+    }
+
+    fn try_build(&self) -> Result<(), String> {
+        let manifest = PathBuf::from(env("CARGO_MANIFEST_DIR")?);
+        let out = PathBuf::from(env("OUT_DIR")?);
+        // This crate lives in examples/build-support/ of the repository.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .canonicalize()
+            .map_err(|e| format!("finding the repository root: {e}"))?;
+
+        let specs: Vec<Spec> = CATALOG
+            .iter()
+            .filter(|s| {
+                std::env::var_os(format!("CARGO_FEATURE_{}", s.name.to_uppercase())).is_some()
+            })
+            .copied()
+            .collect();
+        if specs.is_empty() {
+            let names: Vec<&str> = CATALOG.iter().map(|s| s.name).collect();
+            return Err(format!(
+                "no model selected: enable at least one of the features {names:?}"
+            ));
+        }
+
+        let memory_x = manifest.join(&self.memory_x);
+        println!("cargo:rerun-if-changed={}", memory_x.display());
+        let map = std::fs::read_to_string(&memory_x)
+            .map_err(|e| format!("{}: {e}", memory_x.display()))?;
+        let flash = region_length(&map, "FLASH")
+            .ok_or_else(|| format!("{}: no FLASH region with a LENGTH", memory_x.display()))?;
+        let ram = region_length(&map, "RAM")
+            .ok_or_else(|| format!("{}: no RAM region with a LENGTH", memory_x.display()))?;
+
+        let mut converted = Vec::new();
+        for spec in specs {
+            converted.push(convert(&root, spec)?);
+        }
+        self.check_fit(&converted, flash, ram)?;
+        std::fs::write(out.join("models.rs"), models_rs(&converted))
+            .map_err(|e| format!("writing models.rs: {e}"))?;
+
+        if self.link {
+            // Link: memory.x on the search path for link.x (cortex-m-rt / riscv-rt).
+            std::fs::copy(&memory_x, out.join("memory.x"))
+                .map_err(|e| format!("copying memory.x: {e}"))?;
+            println!("cargo:rustc-link-search={}", out.display());
+            println!("cargo:rustc-link-arg-bins=-Tlink.x");
+        }
+        Ok(())
+    }
+
+    /// Refuses models that cannot fit: the arena (the largest one; models
+    /// share it) plus the stack reserve must fit the RAM, the models' flash
+    /// plus the bundled test data plus the code reserve must fit the flash.
+    fn check_fit(&self, models: &[Converted], flash: usize, ram: usize) -> Result<(), String> {
+        let arena = models
+            .iter()
+            .map(|c| c.report.arena_bytes as usize)
+            .max()
+            .unwrap_or(0);
+        let ram_needed = arena + self.stack_reserve;
+        let model_flash: usize = models.iter().map(|c| c.report.flash_bytes).sum();
+        let test_data: usize = models
+            .iter()
+            .map(|c| c.inputs.len() + c.labels.len() + c.expected.len())
+            .sum();
+        let flash_needed = model_flash + test_data + self.code_reserve;
+        let names: Vec<&str> = models.iter().map(|c| c.spec.name).collect();
+        let names = names.join(" + ");
+        let mut problems = String::new();
+        if ram_needed > ram {
+            let _ = write!(
+                problems,
+                "\n  RAM:   needs {} B = arena {} B + stack reserve {} B; the board has {} B ({} B short)",
+                group(ram_needed as u64),
+                group(arena as u64),
+                group(self.stack_reserve as u64),
+                group(ram as u64),
+                group((ram_needed - ram) as u64)
+            );
+        }
+        if flash_needed > flash {
+            let _ = write!(
+                problems,
+                "\n  flash: needs {} B = model {} B + bundled test data {} B + code reserve {} B; the board has {} B ({} B short)",
+                group(flash_needed as u64),
+                group(model_flash as u64),
+                group(test_data as u64),
+                group(self.code_reserve as u64),
+                group(flash as u64),
+                group((flash_needed - flash) as u64)
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "model {names} does not fit board {} (sizes from memory.x):{problems}\n  \
+                 Choose a smaller model for this board (its default features do), or a board with more memory.",
+                self.board
+            ))
+        }
+    }
+}
+
+/// The stack to reserve by default: the measured peaks (stack painting, the
+/// whole firmware's stack at its deepest during an inference, see
+/// examples/README.md) with a margin: up to 7.4 KB with the Cortex-M DSP
+/// kernels (`thumbv7em`, `thumbv8m.main`), up to 2.6 KB elsewhere.
+fn default_stack_reserve() -> usize {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    if target.starts_with("thumbv7em") || target.starts_with("thumbv8m.main") {
+        8 * 1024
+    } else {
+        3 * 1024
+    }
+}
+
+fn env(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set: run from a build script"))
+}
+
+/// `LENGTH` of a region in a `memory.x` (`FLASH : ORIGIN = 0x0, LENGTH = 256K`).
+fn region_length(map: &str, region: &str) -> Option<usize> {
+    for line in map.lines() {
+        let line = line.split("/*").next().unwrap_or("").trim();
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        if name.split_whitespace().next() != Some(region) {
+            continue;
+        }
+        let length = rest.split("LENGTH").nth(1)?;
+        let value = length.trim_start().strip_prefix('=')?.trim();
+        let value = value.trim_end_matches(|c: char| c == ',' || c.is_whitespace());
+        let (digits, scale) = match value.chars().last()? {
+            'K' | 'k' => (&value[..value.len() - 1], 1024),
+            'M' | 'm' => (&value[..value.len() - 1], 1024 * 1024),
+            _ => (value, 1),
+        };
+        let n = match digits.strip_prefix("0x") {
+            Some(hex) => usize::from_str_radix(hex, 16).ok()?,
+            None => digits.parse().ok()?,
+        };
+        return Some(n * scale);
+    }
+    None
+}
+
+fn read_npy(path: &Path) -> Result<Array, String> {
+    println!("cargo:rerun-if-changed={}", path.display());
+    Array::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Converts a model into `out` and computes the host runner's outputs for its test inputs.
+fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
+    let file = root.join(spec.file);
+    let report = attonet_convert::Builder::new(&file)
+        .name(spec.name)
+        .build()
+        .map_err(|e| format!("converting {}: {e}", file.display()))?;
+
+    let (inputs, labels, inputs_from) = match spec.inputs {
+        Inputs::Cifar10 => {
+            let x = read_npy(&root.join("examples/data/cifar10_test_x_first10.npy"))?;
+            let y = read_npy(&root.join("examples/data/cifar10_test_y_first10.npy"))?;
+            let n = spec.count.min(x.shape[0]);
+            let x: Vec<i8> = x.data[..n * 32 * 32 * 3]
+                .iter()
+                .map(|&p| (p as i16 - 128) as i8)
+                .collect();
+            let y = y.to_i64().ok_or("CIFAR-10 labels must be integers")?;
+            let y: Vec<u8> = y[..n].iter().map(|&v| v as u8).collect();
+            (x, y, format!("CIFAR-10 test images 0..{n}"))
+        }
+        Inputs::KwsPerfSamples => {
+            let x = read_npy(&root.join("models/mlperf-tiny/kws_perf_samples_x.npy"))?;
+            let y = read_npy(&root.join("models/mlperf-tiny/kws_perf_samples_y.npy"))?;
+            let n = spec.count.min(x.shape[0]);
+            let x = x.as_i8().ok_or("KWS samples must be int8")?;
+            let y = y.to_i64().ok_or("KWS labels must be integers")?;
+            let x = x[..n * 490].to_vec();
+            let y: Vec<u8> = y[..n].iter().map(|&v| v as u8).collect();
+            (x, y, format!("MLPerf Tiny KWS perf samples 0..{n}"))
+        }
+    };
+
+    // The host runner: the same runtime and plan, in memory.
+    let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let assembled = attonet_convert::assemble_bytes(&bytes, spec.name)
+        .map_err(|e| format!("assembling {}: {e}", file.display()))?;
+    let model = assembled.model();
+    let input_len = model.input.slot.shape.len();
+    let output_len = model.output.slot.shape.len();
+    if inputs.len() % input_len != 0 || inputs.len() / input_len != labels.len() {
+        return Err(format!(
+            "{}: {} input bytes for {} labels do not match the model's input of {input_len} B",
+            spec.name,
+            inputs.len(),
+            labels.len()
+        ));
+    }
+    let mut arena = vec![0i8; model.arena_bytes as usize];
+    let mut expected = vec![0i8; labels.len() * output_len];
+    for (x, y) in inputs
+        .chunks_exact(input_len)
+        .zip(expected.chunks_exact_mut(output_len))
+    {
+        model
+            .infer(&mut arena, x, y)
+            .map_err(|e| format!("{}: the host runner failed: {e:?}", spec.name))?;
+    }
+    Ok(Converted {
+        spec,
+        report,
+        inputs,
+        labels,
+        expected,
+        inputs_from,
+        input_len,
+        output_len,
+    })
+}
+
+fn array<T: std::fmt::Display>(s: &mut String, name: &str, ty: &str, values: &[T]) {
+    let _ = write!(s, "    pub static {name}: [{ty}; {}] = [", values.len());
+    for (i, v) in values.iter().enumerate() {
+        if i % 32 == 0 {
+            s.push_str("\n        ");
+        }
+        let _ = write!(s, "{v},");
+    }
+    s.push_str("\n    ];\n");
+}
+
+fn models_rs(models: &[Converted]) -> String {
+    let mut s = String::from(
+        "// @generated by attonet-fw-build: the selected models, their bundled test inputs\n\
+         // and the host runner's outputs for them. Do not edit.\n\n",
+    );
+    for c in models {
+        let n = c.spec.name;
+        let _ = writeln!(s, "/// {}.", c.spec.title);
+        let _ = writeln!(s, "pub mod {n} {{");
+        let _ = writeln!(s, "    include!(concat!(env!(\"OUT_DIR\"), \"/{n}.rs\"));");
+        let _ = writeln!(
+            s,
+            "    const _: () = assert!(INPUT_LEN == {} && OUTPUT_LEN == {});",
+            c.input_len, c.output_len
+        );
+        let _ = writeln!(s, "    /// {}, {} bytes each.", c.inputs_from, c.input_len);
+        array(&mut s, "INPUTS", "i8", &c.inputs);
+        let _ = writeln!(s, "    /// Their labels.");
+        array(&mut s, "LABELS", "u8", &c.labels);
+        let _ = writeln!(s, "    /// The host runner's int8 outputs for them.");
+        array(&mut s, "EXPECTED", "i8", &c.expected);
+        let _ = writeln!(s, "}}\n");
+    }
+    let arena = models
+        .iter()
+        .map(|c| c.report.arena_bytes)
+        .max()
+        .unwrap_or(0);
+    let out_len = models.iter().map(|c| c.output_len).max().unwrap_or(0);
+    let _ = writeln!(s, "/// The largest arena of the models (they share one).");
+    let _ = writeln!(s, "pub const ARENA_BYTES: usize = {arena};");
+    let _ = writeln!(s, "/// The largest output of the models.");
+    let _ = writeln!(s, "pub const OUTPUT_LEN: usize = {out_len};\n");
+    let _ = writeln!(s, "/// Every selected model with its test data.");
+    let _ = writeln!(
+        s,
+        "pub static CASES: [attonet_fw_common::Case; {}] = [",
+        models.len()
+    );
+    for c in models {
+        let n = c.spec.name;
+        let _ = writeln!(s, "    attonet_fw_common::Case {{");
+        let _ = writeln!(s, "        name: {n:?},");
+        let _ = writeln!(s, "        title: {:?},", c.spec.title);
+        let _ = writeln!(s, "        inputs_from: {:?},", c.inputs_from);
+        let _ = writeln!(s, "        model: &{n}::MODEL,");
+        let _ = writeln!(s, "        classes: &{:?},", c.spec.classes);
+        let _ = writeln!(s, "        inputs: &{n}::INPUTS,");
+        let _ = writeln!(s, "        labels: &{n}::LABELS,");
+        let _ = writeln!(s, "        expected: &{n}::EXPECTED,");
+        let _ = writeln!(s, "        macs: {},", c.report.macs);
+        let _ = writeln!(s, "        weight_bytes: {},", c.report.weight_bytes);
+        let _ = writeln!(s, "    }},");
+    }
+    s.push_str("];\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::region_length;
+
+    #[test]
+    fn parses_memory_x_lengths() {
+        let map = "MEMORY\n{\n  /* comment */\n  FLASH : ORIGIN = 0x00000000, LENGTH = 256K /* x */\n  RAM : ORIGIN = 0x20000000, LENGTH = 0x4000\n  BIG (rwx) : ORIGIN = 0x0, LENGTH = 4M\n}\n";
+        assert_eq!(region_length(map, "FLASH"), Some(256 * 1024));
+        assert_eq!(region_length(map, "RAM"), Some(0x4000));
+        assert_eq!(region_length(map, "BIG"), Some(4 << 20));
+        assert_eq!(region_length(map, "ROM"), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! `cargo xtask bench-qemu`: every model on every QEMU board, exact
+//! instruction counts, flash and RAM, as CSV on stdout and in
+//! `benches/qemu/results.csv`.
+//!
+//! Each (model, board) is a firmware of its own, built with that one model
+//! (so flash and RAM are the model's), run under QEMU with the board's exact
+//! instruction counter; the firmware prints one `CSV ` row. A model that
+//! does not fit a board is refused by the build and reported as skipped.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::qemu::{self, Build, Built, Models, BOARDS, MODELS};
+
+/// The CSV header (the firmware's `CSV ` rows have these columns).
+pub const HEADER: &str = "model,board,instructions,macs,flash_code_bytes,flash_weight_bytes,ram_static_bytes,stack_peak_bytes,outputs_match";
+
+/// Options of `bench-qemu`.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Release opt-level (`s` by default, as the examples' profile).
+    pub opt_level: Option<String>,
+    /// Output file (default `benches/qemu/results.csv`).
+    pub out: Option<PathBuf>,
+    /// Run every firmware twice and fail unless both runs agree.
+    pub repeat: bool,
+    /// Only these boards (QEMU machine names).
+    pub boards: Vec<String>,
+    /// Only these models.
+    pub models: Vec<String>,
+}
+
+pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
+    qemu::ensure_targets(&qemu::TARGETS)?;
+    qemu::ensure_qemu()?;
+    for b in &opts.boards {
+        if !BOARDS.iter().any(|x| x.machine == b) {
+            let known: Vec<&str> = BOARDS.iter().map(|x| x.machine).collect();
+            bail!("bench-qemu: unknown board {b:?} (known: {known:?})");
+        }
+    }
+    for m in &opts.models {
+        if !MODELS.contains(&m.as_str()) {
+            bail!("bench-qemu: unknown model {m:?} (known: {MODELS:?})");
+        }
+    }
+    let mut csv = String::from(HEADER);
+    csv.push('\n');
+    println!("{HEADER}");
+    let mut skipped = Vec::new();
+    let mut failures = Vec::new();
+    for model in MODELS {
+        if !opts.models.is_empty() && !opts.models.iter().any(|m| m == model) {
+            continue;
+        }
+        for board in &BOARDS {
+            if !opts.boards.is_empty() && !opts.boards.iter().any(|b| b == board.machine) {
+                continue;
+            }
+            let models = [model];
+            let how = Build {
+                models: Models::Only(&models),
+                opt_level: opts.opt_level.as_deref(),
+            };
+            if let Built::DoesNotFit(message) = qemu::build(root, board, how)? {
+                eprintln!("{model} on {}: skipped, {message}", board.machine);
+                skipped.push(format!("{model} on {}", board.machine));
+                continue;
+            }
+            let runs = if opts.repeat { 2 } else { 1 };
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            for _ in 0..runs {
+                let r = qemu::run(root, board, how, false)?;
+                eprintln!(
+                    "{model} on {}: exit {:?} ({}), {:.1} s under QEMU",
+                    board.machine,
+                    r.code,
+                    qemu::explain(r.code),
+                    r.elapsed.as_secs_f64()
+                );
+                if r.code != Some(0) {
+                    eprintln!("{}", r.stdout);
+                    failures.push(format!(
+                        "{model} on {}: {}",
+                        board.machine,
+                        qemu::explain(r.code)
+                    ));
+                }
+                rows.push(r.csv_rows());
+            }
+            if rows.windows(2).any(|w| w[0] != w[1]) {
+                failures.push(format!(
+                    "{model} on {}: two runs gave different rows: {:?}",
+                    board.machine, rows
+                ));
+            }
+            let Some(row) = rows.first().and_then(|r| r.first()) else {
+                failures.push(format!("{model} on {}: no CSV row", board.machine));
+                continue;
+            };
+            if row.split(',').count() != HEADER.split(',').count() {
+                failures.push(format!(
+                    "{model} on {}: malformed row {row:?}",
+                    board.machine
+                ));
+                continue;
+            }
+            println!("{row}");
+            let _ = writeln!(csv, "{row}");
+        }
+    }
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("benches/qemu/results.csv"));
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&out, &csv).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    if !skipped.is_empty() {
+        eprintln!(
+            "skipped (refused at build time, does not fit): {}",
+            skipped.join(", ")
+        );
+    }
+    if !failures.is_empty() {
+        bail!("bench-qemu failed:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}

@@ -1,0 +1,522 @@
+//! Firmware examples under QEMU: the boards, installing what is missing
+//! (rustup targets, QEMU), building an example with a chosen set of models,
+//! running it, and the commands `qemu-demo` and `test-firmware`.
+//!
+//! The examples live in their own Cargo workspace (`examples/`). Each board
+//! crate's `.cargo/config.toml` names its target and its QEMU runner (always
+//! under `timeout`), so the xtask builds and runs them with plain
+//! `cargo build` / `cargo run` from the board's folder: the runner line is the
+//! one place that says how each board runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd;
+
+/// A QEMU board example.
+#[derive(Debug, Clone, Copy)]
+pub struct Board {
+    /// Folder under `examples/`.
+    pub dir: &'static str,
+    /// QEMU machine (the benchmark's `board` column).
+    pub machine: &'static str,
+    /// Rust target.
+    pub target: &'static str,
+    /// 16 KB of RAM: the MLPerf models do not fit (the build refuses them).
+    pub small: bool,
+}
+
+/// Every QEMU example, the Cortex-M4 one (the README's main job) first.
+pub const BOARDS: [Board; 6] = [
+    Board {
+        dir: "qemu-mps2-an386",
+        machine: "mps2-an386",
+        target: "thumbv7em-none-eabihf",
+        small: false,
+    },
+    Board {
+        dir: "qemu-mps2-an500",
+        machine: "mps2-an500",
+        target: "thumbv7em-none-eabihf",
+        small: false,
+    },
+    Board {
+        dir: "qemu-mps3-an547",
+        machine: "mps3-an547",
+        target: "thumbv8m.main-none-eabihf",
+        small: false,
+    },
+    Board {
+        dir: "qemu-microbit",
+        machine: "microbit",
+        target: "thumbv6m-none-eabi",
+        small: true,
+    },
+    Board {
+        dir: "qemu-sifive-e",
+        machine: "sifive_e",
+        target: "riscv32imac-unknown-none-elf",
+        small: true,
+    },
+    Board {
+        dir: "qemu-riscv-virt",
+        machine: "virt",
+        target: "riscv32imac-unknown-none-elf",
+        small: false,
+    },
+];
+
+/// The models the examples know (their feature names): the MLPerf Tiny
+/// reference models and the tiny model of `examples/models/`.
+pub const MODELS: [&str; 3] = ["resnet8", "kws", "cifar_tiny"];
+
+/// The real-board examples under `examples/boards/` (built, not run: they
+/// need the hardware) and the targets each is built for.
+pub const REAL_BOARDS: [(&str, &[&str]); 4] = [
+    ("nrf52840-dk", &["thumbv7em-none-eabihf"]),
+    ("stm32h743zi-nucleo", &["thumbv7em-none-eabihf"]),
+    (
+        "rp2350-pico2",
+        &["thumbv8m.main-none-eabihf", "riscv32imac-unknown-none-elf"],
+    ),
+    ("esp32c3", &["riscv32imc-unknown-none-elf"]),
+];
+
+/// The rustup targets of the examples (real boards included).
+pub const TARGETS: [&str; 5] = [
+    "thumbv6m-none-eabi",
+    "thumbv7em-none-eabihf",
+    "thumbv8m.main-none-eabihf",
+    "riscv32imac-unknown-none-elf",
+    "riscv32imc-unknown-none-elf",
+];
+
+/// The examples' shared target folder: `$ATTONET_FW_TARGET_DIR`, else
+/// `examples/target` (ignored by git).
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("ATTONET_FW_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("examples/target"))
+}
+
+/// `cargo` in an example's folder (so its `.cargo/config.toml` applies).
+fn cargo_in(root: &Path, dir: &str) -> Command {
+    let mut c = cmd::cargo(root);
+    c.current_dir(root.join("examples").join(dir));
+    c.env("CARGO_TARGET_DIR", target_dir(root));
+    c
+}
+
+/// Adds the rustup targets that are missing.
+pub fn ensure_targets(targets: &[&str]) -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running `rustup target list --installed` (is rustup installed?)")?;
+    let installed = String::from_utf8_lossy(&out.stdout);
+    let missing: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut c = Command::new("rustup");
+    c.args(["target", "add"]).args(&missing);
+    cmd::run(c)
+}
+
+fn has(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Installs QEMU (`qemu-system-arm`, `qemu-system-riscv32`) when missing:
+/// with apt on Debian/Ubuntu, from bookworm-backports on Debian 12 (QEMU 10;
+/// bookworm's own 7.2 conflicts with a newer `qemu-utils`).
+pub fn ensure_qemu() -> Result<()> {
+    if has("qemu-system-arm") && has("qemu-system-riscv32") {
+        return Ok(());
+    }
+    if !has("apt-get") {
+        bail!(
+            "QEMU is missing: install qemu-system-arm and qemu-system-riscv32 (QEMU 8 or newer), \
+             e.g. `brew install qemu` or your distribution's qemu-system-arm and qemu-system-misc packages"
+        );
+    }
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let sudo = |args: &[&str]| {
+        let mut c = if root_user {
+            Command::new(args[0])
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg(args[0]);
+            c
+        };
+        c.args(&args[1..]);
+        c.env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    let os = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let bookworm = os.lines().any(|l| l.trim() == "VERSION_CODENAME=bookworm");
+    eprintln!("QEMU is missing: installing it with apt");
+    if bookworm {
+        let list = Path::new("/etc/apt/sources.list.d/bookworm-backports.list");
+        if !list.exists() {
+            let line = "deb http://deb.debian.org/debian bookworm-backports main\n";
+            let mut c = sudo(&["tee", &list.to_string_lossy()]);
+            c.stdin(Stdio::piped()).stdout(Stdio::null());
+            let mut child = c.spawn().context("adding bookworm-backports")?;
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .context("tee's stdin")?
+                .write_all(line.as_bytes())?;
+            if !child.wait()?.success() {
+                bail!("could not write {}", list.display());
+            }
+        }
+        cmd::run(sudo(&["apt-get", "update", "-qq"]))?;
+        cmd::run(sudo(&[
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "-t",
+            "bookworm-backports",
+            "qemu-system-arm",
+            "qemu-system-misc",
+        ]))?;
+    } else {
+        cmd::run(sudo(&["apt-get", "update", "-qq"]))?;
+        cmd::run(sudo(&[
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "qemu-system-arm",
+            "qemu-system-misc",
+        ]))?;
+    }
+    if !(has("qemu-system-arm") && has("qemu-system-riscv32")) {
+        bail!("QEMU is still missing after installing it");
+    }
+    Ok(())
+}
+
+/// Which models a build selects: the board's defaults, or exactly these.
+#[derive(Debug, Clone, Copy)]
+pub enum Models<'a> {
+    /// The board crate's default features.
+    Default,
+    /// Exactly these model features.
+    Only(&'a [&'a str]),
+}
+
+/// How to build: models and, optionally, the release profile's opt-level.
+#[derive(Debug, Clone, Copy)]
+pub struct Build<'a> {
+    pub models: Models<'a>,
+    /// `s` (the examples' default), `3`, ...
+    pub opt_level: Option<&'a str>,
+}
+
+impl Build<'_> {
+    fn apply(&self, c: &mut Command) {
+        c.arg("--release");
+        if let Models::Only(models) = self.models {
+            c.args(["--no-default-features", "--features", &models.join(",")]);
+        }
+        if let Some(level) = self.opt_level {
+            c.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", level);
+        }
+    }
+}
+
+/// The result of a build.
+pub enum Built {
+    Ok,
+    /// The build script refused the models: they do not fit the board (its message).
+    DoesNotFit(String),
+}
+
+/// Builds a board's firmware. A refusal for size is not an error (the
+/// caller decides); any other failure is.
+pub fn build(root: &Path, board: &Board, how: Build<'_>) -> Result<Built> {
+    let mut c = cargo_in(root, board.dir);
+    c.args(["build", "--quiet"]);
+    how.apply(&mut c);
+    let shown = format!("{c:?}").replace('"', "");
+    eprintln!("$ (cd examples/{}) {shown}", board.dir);
+    let out = c
+        .output()
+        .with_context(|| format!("could not start {shown}"))?;
+    if out.status.success() {
+        return Ok(Built::Ok);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(start) = stderr.find("error: model ") {
+        if stderr[start..].contains("does not fit board") {
+            let message: Vec<&str> = stderr[start..]
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            return Ok(Built::DoesNotFit(message.join("\n")));
+        }
+    }
+    eprintln!("{stderr}");
+    bail!("building examples/{} failed ({})", board.dir, out.status)
+}
+
+/// A firmware run under QEMU.
+pub struct Run {
+    /// QEMU's exit status (the firmware's semihosting exit code).
+    pub code: Option<i32>,
+    /// Everything the firmware printed.
+    pub stdout: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The firmware's `CSV ` lines (benchmark rows), without the prefix.
+    pub fn csv_rows(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("CSV "))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Runs a board's firmware (built with `how`) under QEMU with `cargo run`,
+/// whose runner puts QEMU under `timeout`. With `echo`, the firmware's output
+/// goes to the terminal as it comes; otherwise it is captured.
+pub fn run(root: &Path, board: &Board, how: Build<'_>, echo: bool) -> Result<Run> {
+    let mut c = cargo_in(root, board.dir);
+    c.args(["run", "--quiet"]);
+    how.apply(&mut c);
+    c.stdin(Stdio::null());
+    let shown = format!("{c:?}").replace('"', "");
+    eprintln!("$ (cd examples/{}) {shown}", board.dir);
+    let start = Instant::now();
+    let (status, stdout) = if echo {
+        let status = c
+            .status()
+            .with_context(|| format!("could not start {shown}"))?;
+        (status, String::new())
+    } else {
+        c.stderr(Stdio::inherit());
+        let out = c
+            .output()
+            .with_context(|| format!("could not start {shown}"))?;
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    Ok(Run {
+        code: status.code(),
+        stdout,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// What a firmware exit status means (see `examples/common`).
+pub fn explain(code: Option<i32>) -> &'static str {
+    match code {
+        Some(0) => "every output bit-identical to the host runner's",
+        Some(2) => "outputs differ from the host runner's",
+        Some(3) => "the runtime returned an error",
+        Some(4) => "the stack grew past the painted window",
+        Some(5) => "the instruction counter failed its self-check",
+        Some(101) => "the firmware panicked",
+        Some(124) | Some(137) => "QEMU timed out",
+        _ => "QEMU failed",
+    }
+}
+
+/// `cargo xtask qemu-demo`: the README's main job on a microcontroller.
+/// Installs what is missing, builds the Cortex-M4 example (ResNet-8 and the
+/// KWS model) and runs it under QEMU `mps2-an386`, which prints each input's
+/// prediction, the accuracy, instructions per inference, flash and RAM.
+pub fn qemu_demo(root: &Path) -> Result<()> {
+    let board = &BOARDS[0];
+    ensure_targets(&[board.target])?;
+    ensure_qemu()?;
+    let how = Build {
+        models: Models::Default,
+        opt_level: None,
+    };
+    let r = run(root, board, how, true)?;
+    if r.code != Some(0) {
+        bail!(
+            "the firmware exited with status {:?}: {}",
+            r.code,
+            explain(r.code)
+        );
+    }
+    Ok(())
+}
+
+/// Builds every real-board example for each of its targets (their HALs make
+/// the first build slow: several minutes for esp-hal on two cores).
+pub fn build_real_boards(root: &Path, failures: &mut Vec<String>) -> Result<()> {
+    for (dir, targets) in REAL_BOARDS {
+        let folder = format!("boards/{dir}");
+        for target in targets {
+            let mut c = cargo_in(root, &folder);
+            c.args(["build", "--quiet", "--release", "--target", target]);
+            let started = Instant::now();
+            let shown = format!("{c:?}").replace('"', "");
+            eprintln!("$ (cd examples/{folder}) {shown}");
+            let status = c
+                .status()
+                .with_context(|| format!("could not start {shown}"))?;
+            if status.success() {
+                eprintln!(
+                    "{dir} ({target}): built in {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+            } else {
+                failures.push(format!("{dir} ({target}): the build failed ({status})"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `cargo xtask test-firmware`: builds every example and runs the QEMU ones,
+/// twice each: every int8 output must equal the host runner's (the firmware
+/// checks and exits nonzero otherwise) and both runs must print the same
+/// report, instruction counts included. Also checks that a model too large
+/// for a board is refused at build time, and the build helper's unit tests.
+/// With `qemu_only`, the real-board examples are not built.
+pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
+    let started = Instant::now();
+    ensure_targets(&TARGETS)?;
+    ensure_qemu()?;
+    let examples = root.join("examples");
+
+    // Formatting of the examples' own crates (not of the runtime they use).
+    let mut folders = vec!["examples".to_string(), "examples/boards/app".to_string()];
+    folders.extend(
+        REAL_BOARDS
+            .iter()
+            .map(|(dir, _)| format!("examples/boards/{dir}")),
+    );
+    for folder in folders {
+        let mut c = cmd::cargo(root);
+        c.current_dir(root.join(folder))
+            .args(["fmt", "--", "--check"]);
+        cmd::run(c)?;
+    }
+    let mut c = cmd::cargo(root);
+    c.current_dir(&examples)
+        .env("CARGO_TARGET_DIR", target_dir(root))
+        .args(["test", "--quiet", "-p", "attonet-fw-build"]);
+    cmd::run(c)?;
+    // Lints, with the release profile so the build scripts' artifacts are shared.
+    for dir in ["qemu-mps2-an386", "qemu-sifive-e"] {
+        let mut c = cargo_in(root, dir);
+        c.args(["clippy", "--quiet", "--release", "--", "-D", "warnings"]);
+        cmd::run(c)?;
+    }
+
+    let how = Build {
+        models: Models::Default,
+        opt_level: None,
+    };
+    let mut failures = Vec::new();
+    for board in &BOARDS {
+        if let Built::DoesNotFit(message) = build(root, board, how)? {
+            failures.push(format!(
+                "{}: its default models do not fit:\n{message}",
+                board.machine
+            ));
+            continue;
+        }
+        let first = run(root, board, how, false)?;
+        let second = run(root, board, how, false)?;
+        eprintln!(
+            "{}: exit {:?} ({}), {:.1} s and {:.1} s under QEMU",
+            board.machine,
+            first.code,
+            explain(first.code),
+            first.elapsed.as_secs_f64(),
+            second.elapsed.as_secs_f64()
+        );
+        for row in first.csv_rows() {
+            eprintln!("  {row}");
+        }
+        if first.code != Some(0) || second.code != Some(0) {
+            eprintln!("{}", first.stdout);
+            failures.push(format!("{}: {}", board.machine, explain(first.code)));
+        } else if first.stdout != second.stdout {
+            failures.push(format!(
+                "{}: two runs printed different reports (counts not repeatable)",
+                board.machine
+            ));
+        } else if first.csv_rows().is_empty() {
+            failures.push(format!("{}: no CSV rows in the report", board.machine));
+        }
+    }
+
+    // A model that does not fit must be refused at build time, with the sizes.
+    for board in BOARDS.iter().filter(|b| b.small) {
+        let refused = build(
+            root,
+            board,
+            Build {
+                models: Models::Only(&["kws"]),
+                opt_level: None,
+            },
+        )?;
+        match refused {
+            Built::DoesNotFit(message) => {
+                if !(message.contains("RAM") && message.contains("16,384 B")) {
+                    failures.push(format!(
+                        "{}: the refusal does not give the sizes:\n{message}",
+                        board.machine
+                    ));
+                }
+                eprintln!(
+                    "{}: KWS refused as expected:\n  {}",
+                    board.machine,
+                    message.replace('\n', "\n  ")
+                );
+            }
+            Built::Ok => failures.push(format!(
+                "{}: the KWS model (16,000 B arena) was not refused on a 16 KB board",
+                board.machine
+            )),
+        }
+    }
+
+    if !qemu_only {
+        build_real_boards(root, &mut failures)?;
+    }
+
+    if !failures.is_empty() {
+        bail!("firmware tests failed:\n  {}", failures.join("\n  "));
+    }
+    eprintln!(
+        "\nfirmware tests passed ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
