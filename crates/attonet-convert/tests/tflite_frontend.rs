@@ -23,15 +23,15 @@ use attonet_convert::ConvertError;
 
 fn model_bytes(rel: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/mlperf-tiny")
+        .join("../../models/mlperf-tiny")
         .join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-const RESNET8_INT8: &str = "ic/resnet8_int8.tflite";
-const RESNET8_FP32: &str = "ic/resnet8_fp32.tflite";
-const KWS_INT8: &str = "kws/kws_dscnn_int8.tflite";
-const KWS_FP32: &str = "kws/kws_dscnn_fp32.tflite";
+const RESNET8_INT8: &str = "resnet8_int8.tflite";
+const RESNET8_FP32: &str = "resnet8_fp32.tflite";
+const KWS_INT8: &str = "kws_dscnn_int8.tflite";
+const KWS_FP32: &str = "kws_dscnn_fp32.tflite";
 
 /// A value printed by the (float64) Python tools, as the f32 it came from.
 fn f32_from(printed: f64) -> f32 {
