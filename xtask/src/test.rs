@@ -72,7 +72,8 @@ pub fn test(root: &Path) -> Result<()> {
     // portable kernels on the Cortex-M4, M7 and M55.
     crate::qemu::test_firmware(root, false)?;
     let mut c = std::process::Command::new("bash");
-    c.current_dir(root).args(["tests/qemu-kernels/run.sh", "all"]);
+    c.current_dir(root)
+        .args(["tests/qemu-kernels/run.sh", "all"]);
     cmd::run(c)?;
 
     eprintln!("\nall tests passed");
