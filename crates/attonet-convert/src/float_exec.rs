@@ -10,7 +10,7 @@
 //! read from a QDQ ONNX model runs too. Plain loops, batch 1, no unsafe.
 
 use crate::error::{ConvertError, Result};
-use crate::ir::{Activation, DType, Graph, Op, OpKind, Padding, Tensor, TensorId};
+use crate::ir::{Activation, Axis, DType, Graph, Op, OpKind, Padding, Tensor, TensorId};
 
 /// Runs a float graph.
 #[derive(Debug, Clone)]
@@ -119,40 +119,6 @@ pub fn hwc(shape: &[usize]) -> Option<(usize, usize, usize)> {
         [1, c] => Some((1, 1, *c)),
         [c] => Some((1, 1, *c)),
         _ => None,
-    }
-}
-
-/// TFLite's padding before the input (top or left).
-pub fn pad_before(
-    padding: Padding,
-    stride: usize,
-    dilation: usize,
-    input: usize,
-    filter: usize,
-    output: usize,
-) -> usize {
-    match padding {
-        Padding::Valid => 0,
-        Padding::Same => {
-            let effective = (filter.saturating_sub(1)) * dilation + 1;
-            let total = (output.saturating_sub(1) * stride + effective) as i64 - input as i64;
-            (total / 2).max(0) as usize
-        }
-    }
-}
-
-/// TFLite's output size of a window op.
-pub fn out_size(
-    padding: Padding,
-    input: usize,
-    filter: usize,
-    stride: usize,
-    dilation: usize,
-) -> usize {
-    let effective = (filter.saturating_sub(1)) * dilation + 1;
-    match padding {
-        Padding::Same => input.div_ceil(stride.max(1)),
-        Padding::Valid => (input + stride).saturating_sub(effective) / stride.max(1),
     }
 }
 
@@ -377,8 +343,8 @@ impl<'g> FloatExecutor<'g> {
             return Err(op_err(index, op, "zero window size, stride or dilation"));
         }
         let (eh, ew) = (
-            out_size(padding, ih, kh, sh, dh),
-            out_size(padding, iw, kw, sw, dw),
+            padding.out_size(Axis::Vertical, ih, kh, sh, dh),
+            padding.out_size(Axis::Horizontal, iw, kw, sw, dw),
         );
         if (eh, ew) != (oh, ow) {
             return Err(op_err(
@@ -400,8 +366,8 @@ impl<'g> FloatExecutor<'g> {
             sw,
             dh,
             dw,
-            pt: pad_before(padding, sh, dh, ih, kh, oh),
-            pl: pad_before(padding, sw, dw, iw, kw, ow),
+            pt: padding.before(Axis::Vertical, ih, kh, sh, dh, oh),
+            pl: padding.before(Axis::Horizontal, iw, kw, sw, dw, ow),
         })
     }
 

@@ -90,13 +90,87 @@ impl Tensor {
     }
 }
 
-/// Padding scheme of a sliding-window op.
+/// Padding scheme of a sliding-window op. Taps that fall in the padding are
+/// skipped (they contribute nothing), whatever the scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Padding {
     /// Output size `ceil(in / stride)`, padding split with the smaller half on top/left.
     Same,
     /// No padding.
     Valid,
+    /// Explicit padding (as ONNX and PyTorch give it): output size
+    /// `(in + before + after - effective_window) / stride + 1`.
+    Explicit {
+        /// Rows above.
+        top: usize,
+        /// Columns to the left.
+        left: usize,
+        /// Rows below.
+        bottom: usize,
+        /// Columns to the right.
+        right: usize,
+    },
+}
+
+/// The two spatial axes of a window op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    /// Height.
+    Vertical,
+    /// Width.
+    Horizontal,
+}
+
+impl Padding {
+    /// Output size along `axis` (TFLite's `ComputeOutSize` for SAME and VALID).
+    pub fn out_size(
+        self,
+        axis: Axis,
+        input: usize,
+        filter: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> usize {
+        let effective = filter.saturating_sub(1) * dilation + 1;
+        let stride = stride.max(1);
+        match self {
+            Padding::Same => input.div_ceil(stride),
+            Padding::Valid => (input + stride).saturating_sub(effective) / stride,
+            Padding::Explicit { .. } => {
+                let (before, after) = self.explicit(axis);
+                (input + before + after + stride).saturating_sub(effective) / stride
+            }
+        }
+    }
+
+    /// Padding before the input along `axis` (TFLite's `ComputePadding` for SAME).
+    pub fn before(
+        self,
+        axis: Axis,
+        input: usize,
+        filter: usize,
+        stride: usize,
+        dilation: usize,
+        output: usize,
+    ) -> usize {
+        match self {
+            Padding::Valid => 0,
+            Padding::Same => {
+                let effective = filter.saturating_sub(1) * dilation + 1;
+                let total = (output.saturating_sub(1) * stride + effective) as i64 - input as i64;
+                (total / 2).max(0) as usize
+            }
+            Padding::Explicit { .. } => self.explicit(axis).0,
+        }
+    }
+
+    fn explicit(self, axis: Axis) -> (usize, usize) {
+        match (self, axis) {
+            (Padding::Explicit { top, bottom, .. }, Axis::Vertical) => (top, bottom),
+            (Padding::Explicit { left, right, .. }, Axis::Horizontal) => (left, right),
+            _ => (0, 0),
+        }
+    }
 }
 
 /// A fused activation function.

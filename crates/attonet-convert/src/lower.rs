@@ -13,7 +13,9 @@ use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
 use attonet_runtime::quant::Clamp;
 
 use crate::error::{ConvertError, Result};
-use crate::ir::{Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId};
+use crate::ir::{
+    Activation, Axis, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId,
+};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
 use crate::requantize::{
     activation_range, quantize_multiplier, quantize_multiplier_smaller_than_one, softmax_scaling,
@@ -95,28 +97,6 @@ fn u8_param(at: &At<'_>, what: &str, v: usize) -> Result<u8> {
 
 fn u16_dim(at: &At<'_>, what: &str, v: usize) -> Result<u16> {
     u16::try_from(v).map_err(|_| at.unsupported(format!("{what} {v} is larger than 65535")))
-}
-
-/// TFLite's `ComputeOutSize`.
-fn out_size(
-    padding: Padding,
-    input: usize,
-    filter: usize,
-    stride: usize,
-    dilation: usize,
-) -> usize {
-    let effective = (filter - 1) * dilation + 1;
-    match padding {
-        Padding::Same => input.div_ceil(stride),
-        Padding::Valid => (input + stride).saturating_sub(effective) / stride,
-    }
-}
-
-/// TFLite's `ComputePadding` (top or left).
-fn pad_before(stride: usize, dilation: usize, input: usize, filter: usize, output: usize) -> usize {
-    let effective = (filter - 1) * dilation + 1;
-    let total = (output.saturating_sub(1) * stride + effective) as i64 - input as i64;
-    (total / 2).max(0) as usize
 }
 
 impl<'g> Lowering<'g> {
@@ -432,8 +412,8 @@ impl<'g> Lowering<'g> {
         {
             return Err(at.invalid("zero stride, dilation or window size"));
         }
-        let eh = out_size(padding, ih, kh, stride_h, dilation_h);
-        let ew = out_size(padding, iw, kw, stride_w, dilation_w);
+        let eh = padding.out_size(Axis::Vertical, ih, kh, stride_h, dilation_h);
+        let ew = padding.out_size(Axis::Horizontal, iw, kw, stride_w, dilation_w);
         if (eh, ew) != (oh, ow) {
             return Err(at.invalid(format!(
                 "output is {oh}x{ow}, but a {kh}x{kw} window with stride {stride_h}x{stride_w} over {ih}x{iw} with {padding:?} padding gives {eh}x{ew}"
@@ -446,10 +426,17 @@ impl<'g> Lowering<'g> {
             stride_w: u8_param(at, "stride", stride_w)?,
             dilation_h: u8_param(at, "dilation", dilation_h)?,
             dilation_w: u8_param(at, "dilation", dilation_w)?,
-            pad_top: u8::try_from(pad_before(stride_h, dilation_h, ih, kh, oh))
+            pad_top: u8::try_from(padding.before(Axis::Vertical, ih, kh, stride_h, dilation_h, oh))
                 .map_err(|_| at.unsupported("padding larger than 255"))?,
-            pad_left: u8::try_from(pad_before(stride_w, dilation_w, iw, kw, ow))
-                .map_err(|_| at.unsupported("padding larger than 255"))?,
+            pad_left: u8::try_from(padding.before(
+                Axis::Horizontal,
+                iw,
+                kw,
+                stride_w,
+                dilation_w,
+                ow,
+            ))
+            .map_err(|_| at.unsupported("padding larger than 255"))?,
         })
     }
 

@@ -484,17 +484,21 @@ fn same_padding_maps_and_other_pads_are_named_errors() {
             ..
         }
     ));
-    // Pads 2 with a 3x3 kernel and stride 1 grow the output: a named error.
-    let e = read_onnx(&conv_model(8, 8, &[2, 2, 2, 2], &[1, 1], &[])).unwrap_err();
-    let msg = e.to_string();
-    assert!(
-        matches!(e, ConvertError::UnsupportedOp { index: 0, .. }),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("conv0") && msg.contains("Conv") && msg.contains("pads"),
-        "{msg}"
-    );
+    // Pads 2 with a 3x3 kernel and stride 1 grow the output: explicit padding.
+    let m = read_onnx(&conv_model(8, 8, &[2, 2, 2, 2], &[1, 1], &[])).unwrap();
+    assert!(matches!(
+        m.graph.ops[0].kind,
+        OpKind::Conv2d {
+            padding: Padding::Explicit {
+                top: 2,
+                left: 2,
+                bottom: 2,
+                right: 2
+            },
+            ..
+        }
+    ));
+    assert_eq!(m.output_dims, [1, 4, 10, 10]);
     // An unknown attribute is named.
     let e = read_onnx(&conv_model(
         8,
@@ -544,8 +548,9 @@ fn conv_reference(
 }
 
 /// PyTorch's downsampling convolution (3x3, stride 2, pads 1 on an even
-/// size) and a 7x7 stride-2 pad-3 stem: converted with zero taps added to the
-/// kernel, and computing exactly what ONNX defines.
+/// size) and a 7x7 stride-2 pad-3 stem: converted with explicit padding (the
+/// kernel keeps its size, so no MACs are added), computing exactly what ONNX
+/// defines.
 #[test]
 fn pytorch_stride_two_pads_convert_exactly() {
     for (k, pad, h) in [(3usize, 1usize, 8usize), (7, 3, 12), (3, 1, 7)] {
@@ -574,15 +579,19 @@ fn pytorch_stride_two_pads_convert_exactly() {
         let o = h.div_ceil(2);
         assert_eq!(m.output_dims, [1, 4, o, o]);
         let wt = &m.graph.tensors[m.graph.ops[0].inputs[1].unwrap()];
-        assert!(matches!(
-            m.graph.ops[0].kind,
-            OpKind::Conv2d {
-                padding: Padding::Same,
-                ..
-            }
-        ));
-        // Even sizes need the wider kernel; the odd one maps to SAME as it is.
-        assert_eq!(wt.shape[1] > k, h % 2 == 0, "{:?}", wt.shape);
+        assert_eq!(wt.shape[1], k, "{:?}", wt.shape);
+        // Even sizes pad differently from TFLite's SAME; the odd one is SAME.
+        let OpKind::Conv2d { padding, .. } = m.graph.ops[0].kind else {
+            panic!("not a convolution")
+        };
+        if h % 2 == 0 {
+            assert!(
+                matches!(padding, Padding::Explicit { top, left, .. } if top == pad && left == pad),
+                "{padding:?}"
+            );
+        } else {
+            assert_eq!(padding, Padding::Same);
+        }
         let x = ramp(2 * h * h, 0.2);
         let expected = conv_reference(&x, (2, h, h), &w_data, (4, k), &b, (pad, pad), 2, (o, o));
         let ours = run_float(&m, &Array::from_f32(vec![1, 2, h, h], &x)).concat();

@@ -16,13 +16,12 @@
 //!   (int8 symmetric weights are kept as they are); a `QuantizeLinear` /
 //!   `DequantizeLinear` pair on an activation leaves its scale and zero point
 //!   on the tensor (uint8 ones moved to int8), which the quantizer then uses.
-//! * Padding: SAME_UPPER, VALID, and explicit pads that equal TFLite's SAME
-//!   split (smaller half on top/left) or are all zero. Other explicit pads of
-//!   a convolution whose output size is SAME's (PyTorch's 3x3 stride-2 pad-1
-//!   on an even size, 7x7 stride-2 pad-3 stems) widen the kernel with zero
-//!   taps so that SAME reads exactly ONNX's taps (a 3x3 becomes a 4x4: 16/9 of
-//!   the MACs; an explicit-padding field in the IR would avoid that). Pooling
-//!   pads must match SAME or VALID. Anything else is an error naming the node.
+//! * Padding: SAME_UPPER and VALID map to TFLite's schemes, explicit pads
+//!   that equal them too; any other explicit pads (PyTorch's 3x3 stride-2
+//!   pad-1 on an even size, 7x7 stride-2 pad-3 stems, padded pooling with
+//!   `ceil_mode`) become `Padding::Explicit`, which the runtime's window
+//!   geometry runs directly. SAME_LOWER with an odd total is an error naming
+//!   the node.
 //!
 //! Every error names the node (index in the ONNX graph, op type, node name).
 
@@ -490,45 +489,23 @@ fn map_padding(
         // The bottom/right padding may exceed what the last window reads; it is never touched.
         return Ok((Padding::Same, oh, ow));
     }
-    Err(cx.unsupported(format!(
-        "pads {p:?} (top, left, bottom, right) on a {ih}x{iw} input with a {kh}x{kw} window, stride {sh}x{sw}{}: \
-         only VALID and TFLite's SAME (output {}x{}, padding {pth}/{ptw} on top/left) are supported",
-        if ceil_mode { ", ceil_mode" } else { "" },
-        same.0,
-        same.1
-    )))
-}
-
-/// Marks a weight the graph adds (a zero tap) in a reordering.
-const ZERO: usize = usize::MAX;
-
-/// For explicit pads `(before, after)` along one dimension that TFLite's SAME
-/// does not reproduce: zero taps to add before and after a `k`-tap kernel so
-/// that SAME padding of the wider kernel reads exactly the taps ONNX reads,
-/// and the output size; `None` when the output sizes differ.
-fn extend_for_same(
-    input: usize,
-    k: usize,
-    stride: usize,
-    dilation: usize,
-    before: usize,
-    after: usize,
-) -> Option<(usize, usize, usize)> {
-    let eff = (k - 1) * dilation + 1;
-    let out = (input + before + after).checked_sub(eff)? / stride + 1;
-    if out != input.div_ceil(stride) {
-        return None;
-    }
-    for extra in 0..=2 * k {
-        for lead in 0..=extra {
-            let k2 = k + extra;
-            let total = ((out - 1) * stride + (k2 - 1) * dilation + 1).saturating_sub(input);
-            if total / 2 == before + lead * dilation {
-                return Some((lead, extra - lead, out));
-            }
-        }
-    }
-    None
+    // Explicit pads TFLite's SAME does not reproduce (PyTorch's 3x3 stride-2
+    // pad-1 on an even size, 7x7 stride-2 pad-3 stems). With `ceil_mode` the
+    // last window may reach past the given padding: taps there are skipped
+    // just like padded ones, so extend the bottom/right padding to cover it.
+    let after = |i: usize, before: usize, after: usize, e: usize, s: usize, o: usize| -> usize {
+        after.max(((o - 1) * s + e).saturating_sub(i + before))
+    };
+    Ok((
+        Padding::Explicit {
+            top: pt,
+            left: pl,
+            bottom: after(ih, pt, pb, eh, sh, oh),
+            right: after(iw, pl, pr, ew, sw, ow),
+        },
+        oh,
+        ow,
+    ))
 }
 
 impl Converter {
@@ -766,7 +743,7 @@ impl Converter {
         let dilations = cx.pair("dilations", 1)?;
         let auto_pad = cx.attr_string("auto_pad", "NOTSET")?;
         let pads = cx.attr_ints("pads")?;
-        let (padding, oh, ow, (lh, th), (lw, tw)) = match map_padding(
+        let (padding, oh, ow) = map_padding(
             cx,
             &auto_pad,
             pads.as_deref(),
@@ -775,51 +752,7 @@ impl Converter {
             strides,
             dilations,
             false,
-        ) {
-            Ok((p, oh, ow)) => (p, oh, ow, (0, 0), (0, 0)),
-            Err(e) => {
-                // Explicit pads TFLite's SAME does not split the same way (PyTorch's
-                // 3x3 stride-2 pad-1 on an even size): a kernel widened with zero
-                // taps lines the real taps up with SAME's windows.
-                let ext = match (auto_pad.as_str(), pads.as_deref()) {
-                    ("NOTSET" | "", Some(&[pt, pl, pb, pr])) => {
-                        let dim = |i, k, s, d, a: i64, b: i64| {
-                            extend_for_same(
-                                i,
-                                k,
-                                s,
-                                d,
-                                usize::try_from(a).ok()?,
-                                usize::try_from(b).ok()?,
-                            )
-                        };
-                        dim(ih, kh, strides.0, dilations.0, pt, pb).zip(dim(
-                            iw,
-                            kw,
-                            strides.1,
-                            dilations.1,
-                            pl,
-                            pr,
-                        ))
-                    }
-                    _ => None,
-                };
-                match ext {
-                    Some(((lh, th, oh), (lw, tw, ow)))
-                        if kh + lh + th <= 255 && kw + lw + tw <= 255 =>
-                    {
-                        (Padding::Same, oh, ow, (lh, th), (lw, tw))
-                    }
-                    _ => return Err(e),
-                }
-            }
-        };
-        // The kernel as the plan runs it (zero taps `lh`/`lw` before, `th`/`tw` after).
-        let (kh2, kw2) = (kh + lh + th, kw + lw + tw);
-        let tap = move |y2: usize, x2: usize| -> Option<(usize, usize)> {
-            let (y, x) = (y2.checked_sub(lh)?, x2.checked_sub(lw)?);
-            (y < kh && x < kw).then_some((y, x))
-        };
+        )?;
         let bias = match &b {
             None => None,
             Some(k) if k.len() == oc => Some(k.f32s()),
@@ -834,36 +767,32 @@ impl Converter {
         let wf = w.f32s();
         let out_name = self.output_name(cx)?;
         // Reorder the weights (and their integers, when QDQ gave int8 symmetric ones).
-        // `order[i]`: the ONNX index of graph element `i` (`ZERO` for an added tap).
+        // `order[i]`: the ONNX index of graph element `i`.
         let (shape, order): (Vec<usize>, Vec<usize>) = if depthwise {
             // [oc, 1, kh, kw] -> [1, kh, kw, oc]
-            let mut order = vec![ZERO; oc * kh2 * kw2];
+            let mut order = vec![0; oc * kh * kw];
             for o in 0..oc {
-                for y2 in 0..kh2 {
-                    for x2 in 0..kw2 {
-                        if let Some((y, xx)) = tap(y2, x2) {
-                            order[(y2 * kw2 + x2) * oc + o] = (o * kh + y) * kw + xx;
-                        }
+                for y in 0..kh {
+                    for xx in 0..kw {
+                        order[(y * kw + xx) * oc + o] = (o * kh + y) * kw + xx;
                     }
                 }
             }
-            (vec![1, kh2, kw2, oc], order)
+            (vec![1, kh, kw, oc], order)
         } else {
             // OIHW -> OHWI
-            let mut order = vec![ZERO; oc * kh2 * kw2 * icg];
+            let mut order = vec![0; oc * kh * kw * icg];
             for o in 0..oc {
                 for i in 0..icg {
-                    for y2 in 0..kh2 {
-                        for x2 in 0..kw2 {
-                            if let Some((y, xx)) = tap(y2, x2) {
-                                order[((o * kh2 + y2) * kw2 + x2) * icg + i] =
-                                    ((o * icg + i) * kh + y) * kw + xx;
-                            }
+                    for y in 0..kh {
+                        for xx in 0..kw {
+                            order[((o * kh + y) * kw + xx) * icg + i] =
+                                ((o * icg + i) * kh + y) * kw + xx;
                         }
                     }
                 }
             }
-            (vec![oc, kh2, kw2, icg], order)
+            (vec![oc, kh, kw, icg], order)
         };
         let w_name = cx.node.inputs.get(1).copied().unwrap_or("weights");
         let wid = self.weight_tensor(
@@ -1372,7 +1301,7 @@ impl Converter {
             (1, 1),
             ceil_mode,
         )?;
-        let padded = padding == Padding::Same
+        let padded = padding != Padding::Valid
             && ((oh - 1) * strides.0 + kernel.0 > ih || (ow - 1) * strides.1 + kernel.1 > iw);
         if !is_max && padded && cx.attr_int("count_include_pad", 0)? != 0 {
             return Err(cx.unsupported(
