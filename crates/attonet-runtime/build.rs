@@ -11,18 +11,36 @@
 //!   `-C target-cpu` of a core that always has it (M55, M85) or that is
 //!   normally built with it (M33, M35P).
 //!
+//! Emits `--cfg attonet_riscv` for 32-bit RISC-V targets with the M extension
+//! (`riscv32imc-*`, `riscv32imac-*`, `riscv32imafc-*`, or `+m`), except RV32E
+//! (16 registers: the kernels' inner loop needs 28), so `src/arch/riscv.rs`
+//! compiles its register-blocked kernels and the ops dispatch to them.
+//!
 //! `ATTONET_NO_DSP=1` in the environment turns the fast kernels off (the
-//! portable kernels then run everywhere, e.g. to compare the two on a board).
+//! portable kernels then run everywhere, e.g. to compare the two on a board);
+//! `ATTONET_NO_RISCV=1` turns off the RISC-V ones only.
 use std::env;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(attonet_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(attonet_riscv)");
+    println!("cargo:rerun-if-env-changed=ATTONET_NO_RISCV");
     println!("cargo:rerun-if-env-changed=ATTONET_NO_DSP");
     println!("cargo:rerun-if-changed=build.rs");
     let target = env::var("TARGET").unwrap_or_default();
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     if env::var("ATTONET_NO_DSP").is_ok_and(|v| v == "1") {
         return;
+    }
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    let abi = env::var("CARGO_CFG_TARGET_ABI").unwrap_or_default();
+    if arch == "riscv32"
+        && features.split(',').any(|f| f == "m")
+        && !abi.ends_with('e')
+        && !env::var("ATTONET_NO_RISCV").is_ok_and(|v| v == "1")
+    {
+        println!("cargo:rustc-cfg=attonet_riscv");
     }
     let dsp = if target.starts_with("thumbv7em") {
         true

@@ -69,11 +69,16 @@ pub fn test(root: &Path) -> Result<()> {
 
     // Firmware: every example built, the QEMU ones run twice with outputs
     // equal to the host runner's; every DSP fast path bit-identical to the
-    // portable kernels on the Cortex-M4, M7 and M55.
+    // portable kernels on the Cortex-M4, M7 and M55, every RISC-V one on
+    // rv32imac and rv32imc.
     crate::qemu::test_firmware(root, false)?;
     let mut c = std::process::Command::new("bash");
     c.current_dir(root)
         .args(["tests/qemu-kernels/run.sh", "all"]);
+    cmd::run(c)?;
+    let mut c = std::process::Command::new("bash");
+    c.current_dir(root)
+        .args(["tests/qemu-kernels-riscv/run.sh", "all"]);
     cmd::run(c)?;
 
     eprintln!("\nall tests passed");

@@ -11,14 +11,21 @@
 //! * `cortex_m_dsp` (cfg `attonet_dsp`, set by `build.rs` for Armv7E-M and
 //!   for Armv8-M Mainline built with the DSP extension): SMLAD-based
 //!   convolution and depthwise kernels through `core::arch::asm!`.
+//! * `riscv` (cfg `attonet_riscv`, set by `build.rs` for rv32 targets with
+//!   the M extension, not RV32E): register-blocked convolution (its inner
+//!   loop in `core::arch::asm!`), depthwise and ADD kernels.
 //!
 //! Host builds of the crate's own unit tests compile the DSP kernels too,
 //! with each DSP instruction emulated in plain Rust (`dsp_prims`), so
 //! `cargo test` checks their indexing and arithmetic against the portable
 //! kernels; the QEMU firmware in `tests/qemu-kernels` checks the real
-//! instructions.
+//! instructions. Likewise the RISC-V kernels, with their assembly loops
+//! written out in Rust on the host; `tests/qemu-kernels-riscv` checks the
+//! real ones on QEMU `virt`.
 
 #[cfg(any(attonet_dsp, test))]
 pub(crate) mod cortex_m_dsp;
 #[cfg(any(attonet_dsp, test))]
 pub(crate) mod dsp_prims;
+#[cfg(any(attonet_riscv, test))]
+pub(crate) mod riscv;

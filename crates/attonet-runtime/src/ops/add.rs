@@ -56,6 +56,10 @@ pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) ->
     if crate::arch::cortex_m_dsp::add_s8(p, input1, input2, output) {
         return Ok(());
     }
+    #[cfg(attonet_riscv)]
+    if crate::arch::riscv::add_s8(p, input1, input2, output) {
+        return Ok(());
+    }
     add_core(p, input1, input2, output);
     Ok(())
 }
@@ -77,6 +81,10 @@ pub fn add_s8_in_place(p: &AddParams, acc: &mut [i8], other: &[i8]) -> crate::Re
     check_len("other", other, acc.len())?;
     #[cfg(attonet_dsp)]
     if crate::arch::cortex_m_dsp::add_s8_in_place(p, acc, other) {
+        return Ok(());
+    }
+    #[cfg(attonet_riscv)]
+    if crate::arch::riscv::add_s8_in_place(p, acc, other) {
         return Ok(());
     }
     add_in_place_core(p, acc, other);

@@ -71,6 +71,15 @@ pub(crate) fn conv_dispatch(
             return;
         }
     }
+    #[cfg(attonet_riscv)]
+    {
+        use crate::arch::riscv;
+        if riscv::conv_depthwise_like(p, in_shape, input, weights, out_shape, output)
+            || riscv::conv_s8(p, in_shape, input, weights, out_shape, output)
+        {
+            return;
+        }
+    }
     conv_core(p, in_shape, input, weights, out_shape, output);
 }
 
@@ -229,7 +238,10 @@ pub(crate) fn finish(
         .apply(requantize(acc, multiplier, shift).wrapping_add(q.output_zero_point))
 }
 
-/// The convolution loops, for arguments [`check_conv_args`] accepted.
+/// The convolution loops, for arguments [`check_conv_args`] accepted. Not
+/// inlined: its stack buffers stay off the stack of the fast paths that
+/// `conv_dispatch` tries first.
+#[inline(never)]
 pub(crate) fn conv_core(
     p: &ConvParams,
     in_shape: Shape,

@@ -50,6 +50,10 @@ pub fn depthwise_conv_s8(
     if crate::arch::cortex_m_dsp::depthwise_s8(p, in_shape, input, weights, out_shape, output) {
         return Ok(());
     }
+    #[cfg(attonet_riscv)]
+    if crate::arch::riscv::depthwise_s8(p, in_shape, input, weights, out_shape, output) {
+        return Ok(());
+    }
     depthwise_core(p, in_shape, input, weights, out_shape, output);
     Ok(())
 }

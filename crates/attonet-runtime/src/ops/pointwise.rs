@@ -34,6 +34,10 @@ pub fn pointwise_conv_s8(
     if crate::arch::cortex_m_dsp::conv_s8(p, in_shape, input, weights, out_shape, output) {
         return Ok(());
     }
+    #[cfg(attonet_riscv)]
+    if crate::arch::riscv::conv_s8(p, in_shape, input, weights, out_shape, output) {
+        return Ok(());
+    }
     pointwise_core(p, in_shape, input, weights, out_shape, output);
     Ok(())
 }

@@ -3,8 +3,9 @@
 //!
 //! The public kernels in [`crate::ops`] pick a fast path by `cfg` where the
 //! target has one and fall back to these loops otherwise; this module lets a
-//! test (the QEMU firmware in `tests/qemu-kernels`) run both on the same
-//! arguments. Same signatures, checks and results as the dispatching kernels.
+//! test (the QEMU firmware in `tests/qemu-kernels` and
+//! `tests/qemu-kernels-riscv`) run both on the same arguments. Same
+//! signatures, checks and results as the dispatching kernels.
 #![doc(hidden)]
 
 use super::add::{add_core, add_in_place_core, check_add_params, AddParams};
@@ -17,6 +18,10 @@ use crate::error::check_len;
 /// Whether this build's kernels dispatch to the Cortex-M DSP fast paths
 /// (`false`: the public kernels are these portable ones).
 pub const DSP: bool = cfg!(attonet_dsp);
+
+/// Whether this build's kernels dispatch to the RISC-V fast paths (rv32
+/// with the M extension).
+pub const RISCV: bool = cfg!(attonet_riscv);
 
 /// Portable [`conv2d_s8`](super::conv::conv2d_s8) (also what
 /// [`grouped_conv3x3_s8`](super::grouped_conv3x3::grouped_conv3x3_s8)
@@ -87,7 +92,11 @@ pub fn conv_fast_path(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> Opti
     {
         crate::arch::cortex_m_dsp::conv_fast_path(p, in_shape, out_shape)
     }
-    #[cfg(not(attonet_dsp))]
+    #[cfg(attonet_riscv)]
+    {
+        crate::arch::riscv::conv_fast_path(p, in_shape, out_shape)
+    }
+    #[cfg(not(any(attonet_dsp, attonet_riscv)))]
     {
         let _ = (p, in_shape, out_shape);
         None
@@ -101,7 +110,11 @@ pub fn depthwise_fast_path(p: &DepthwiseParams, out_shape: Shape) -> Option<&'st
     {
         crate::arch::cortex_m_dsp::depthwise_fast_path(p, out_shape)
     }
-    #[cfg(not(attonet_dsp))]
+    #[cfg(attonet_riscv)]
+    {
+        crate::arch::riscv::depthwise_fast_path(p, out_shape)
+    }
+    #[cfg(not(any(attonet_dsp, attonet_riscv)))]
     {
         let _ = (p, out_shape);
         None
