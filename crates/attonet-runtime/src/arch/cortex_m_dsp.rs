@@ -1,13 +1,14 @@
 //! Cortex-M DSP kernels (Armv7E-M, Armv8-M Mainline with the DSP extension):
-//! SMLAD on sign-extended halfword pairs.
+//! SMLAD on sign-extended halfword pairs, requantization by SMMLAR.
 //!
 //! Every entry point takes arguments the portable kernel's checks already
 //! accepted, and returns `false` (having written nothing) for parameters it
 //! does not cover, so the caller runs the portable loops instead. What it
 //! computes is bit-identical to the portable kernel: the accumulator is the
 //! same sum modulo 2^32 (`Σ w * (x - input_zp)`, padded taps contributing
-//! nothing, `+ bias`), and the epilogue is [`crate::quant::requantize`], the
-//! output offset and the clamp, unchanged.
+//! nothing, `+ bias`), and the epilogue equals [`crate::quant::requantize`],
+//! the output offset and the clamp (see below for how, and for the channels
+//! that take the exact path instead).
 //!
 //! # Pair order
 //! `SXTB16 x` sign-extends bytes 0 and 2 of a word into two halfwords, and
@@ -16,48 +17,62 @@
 //! `(w0, w2) . (x0, x2)` and `(w1, w3) . (x1, x3)`, whose two SMLADs sum
 //! the four products: no byte shuffling is needed on either side.
 //!
-//! # Convolution ([`conv_s8`])
-//! An "im2col" of four output pixels at a time: each pixel's window
-//! (`kh * kw * in_c / groups` bytes in OHWI order, the layout of a weight
-//! row) is widened to `x - input_zp` halfwords in the pair order above, with
-//! padded taps and the round-up to a multiple of four as 0, interleaved as
-//! `[k / 4][pixel][2 words]`. Then for each output channel an assembly loop
-//! reads its weight row once, four bytes at a time (`LDR`, two `SXTB16`), and
-//! accumulates the four pixels (`LDRD` and two `SMLAD` each): 15 instructions
-//! per 16 multiply-accumulates. Weight rows are read in place, unaligned
-//! (allowed on these cores), so the plan's weight layout is unchanged.
+//! # The epilogue ([`ChanQ`], `fast_out`)
+//! Five instructions per output (`SUB`, `ADD`, `SMMLAR`, `ASR`, `SSAT`)
+//! instead of TFLite's doubling high multiply and rounding shift: with
+//! `|acc| < 2^30`, a positive multiplier and a right shift of 1 to 22, the
+//! two roundings fold into one `SMMLAR` whose accumulator term carries the
+//! rounding constant, the output zero point and the sign correction
+//! (derivation at [`ChanQ`]; exhaustive-ish tests against `requantize`).
+//! Channels outside those bounds (never seen in real models) get their
+//! outputs recomputed by the exact portable arithmetic; a clamp narrower
+//! than `-128..=127` is one more pass over the output.
 //!
-//! # Depthwise ([`depthwise_s8`])
-//! Four channels at a time: the weights of a block of channels are widened
-//! once per call into pair order on the stack; each tap costs one `LDR` of
-//! four activations, two `SXTAB16` (which also subtract the zero point), one
-//! `LDRD` of the widened weights and four `SMLAxy`.
+//! # Convolution ([`conv_s8`])
+//! An "im2col" of five (four for the largest windows) output pixels at a
+//! time, in raster order: each pixel's window (`kh * kw * in_c / groups`
+//! bytes in OHWI order, the layout of a weight row) is widened to
+//! `x - input_zp` halfwords in the pair order above, with padded taps and
+//! the round-up to a multiple of four as 0, interleaved as
+//! `[k / 4][pixel][2 words]`, straight from the input where the window's
+//! rows are whole chunks, else through a byte window. Then one assembly
+//! routine ([`block`]) runs every output channel of a batch: it reads the
+//! channel's weight row once, four bytes at a time (`LDR`, two `SXTB16`),
+//! accumulates the pixels (`LDRD` and two `SMLAD` each; 18 instructions per
+//! 20 multiply-accumulates, four chunks an iteration), applies the epilogue
+//! and stores the outputs. Weight rows are read in place, unaligned (allowed
+//! on these cores), so the plan's weight layout is unchanged. Stack: one
+//! [`SCRATCH_BYTES`] buffer (columns, the batch's constants, the byte
+//! window, a padded copy of the last weight row, a partial block's outputs).
+//!
+//! # Depthwise 3x3 ([`dw3`])
+//! Blocks of up to 32 channels: the input rows a row of outputs reads are
+//! widened once into a ring of padded row buffers (`[group][column][2
+//! words]`, padding as the zero point, which is folded into the bias), the
+//! weights widened once per block; per output pixel and four channels, nine
+//! taps of one `LDRD` of activations, one `LDRD` of weights and four
+//! `SMLAxy`, all in one assembly loop over the row. Other depthwise windows
+//! take [`dw_core`] (Rust, four channels a tap).
+//!
+//! # ADD ([`add_s8`])
+//! The per-input halves of TFLite's ADD as two 256-entry tables (doubled for
+//! the epilogue's `2 * acc`); per element two byte loads, two table loads,
+//! an add and the epilogue: about 10.5 instructions.
 
-use super::dsp_prims::{smlabb, smlad, smlatt, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8};
+use super::dsp_prims::{smlabb, smlatt, smmlar, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8};
+// The instructions only the Rust models of the assembly use.
+#[cfg(not(attonet_dsp))]
+use super::dsp_prims::{asr_reg, smlad, ssat8};
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
 use crate::ops::depthwise::DepthwiseParams;
 use crate::ops::{ConvParams, ConvQuant, ConvWeights, Shape};
-use crate::quant::{requantize, requantize_smaller_than_one};
+use crate::quant::{requantize, requantize_smaller_than_one, Clamp};
 
 /// Largest window (`kh * kw * in_c / groups`) [`conv_s8`] takes: a 3x3
-/// window over 64 channels. Its column buffer is `8 * CONV_MAX_K` bytes of
-/// stack (4.5 KiB).
+/// window over 64 channels (its columns, four pixels of `2 * CONV_MAX_K`
+/// bytes, fill most of the kernel's scratch, [`SCRATCH_BYTES`]).
 pub(crate) const CONV_MAX_K: usize = 576;
-
-/// Output pixels per column block.
-const PIX: usize = 4;
-
-/// Words of the column buffer: `CONV_MAX_K / 4` chunks of `PIX` pixels of
-/// two words.
-const COL_WORDS: usize = CONV_MAX_K / 4 * PIX * 2;
-
-/// The column buffer; `LDRD` needs word alignment, 8 keeps pairs together.
-#[repr(C, align(8))]
-struct Columns([u32; COL_WORDS]);
-
-/// Bytes of the padded window in [`conv_s8`]'s byte-gather path.
-const WINDOW_BYTES: usize = CONV_MAX_K;
 
 /// Reads four bytes at `i` as a little-endian word (one unaligned `LDR`).
 #[inline(always)]
@@ -73,8 +88,8 @@ fn load4(bytes: &[u8], i: usize) -> u32 {
 #[inline(always)]
 fn put(buf: &mut [u32], i: usize, v: u32) {
     debug_assert!(i < buf.len());
-    // SAFETY: every caller passes `i < buf.len()` (column offsets are below
-    // `chunks * 8` with `chunks <= CONV_MAX_K / 4`).
+    // SAFETY: every caller passes `i < buf.len()` (column and row-buffer
+    // offsets computed from the lengths those buffers were cut to).
     unsafe { *buf.get_unchecked_mut(i) = v }
 }
 
@@ -105,7 +120,7 @@ struct Epilogue {
     /// Offset 12: `mask >> 1`.
     half: i32,
     shift: i32,
-    /// Whether [`apply`](Self::apply) is exact for this channel:
+    /// Whether `apply` is exact for this channel:
     /// `shift <= 0` and `multiplier != i32::MIN` (else [`exact`](Self::exact)).
     fast: bool,
 }
@@ -153,6 +168,7 @@ impl Epilogue {
 
     /// The epilogue of `acc` (the sum with the bias added) for a channel
     /// with `fast`.
+    #[cfg(not(attonet_dsp))]
     #[inline(always)]
     fn apply(&self, acc: i32, o: &OutQuant) -> i8 {
         let hi = ((acc as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
@@ -224,317 +240,516 @@ impl Epilogue {
     }
 }
 
-/// The epilogue of four outputs of one channel (a column block), with every
-/// constant in one `repr(C)` block for the assembly in
-/// [`requant4`](Self::requant4). Same arithmetic as [`Epilogue::apply`];
-/// only for channels with [`Epilogue::fast`].
+// ---------------------------------------------------------------------------
+// The fast epilogue.
+// ---------------------------------------------------------------------------
+
+/// Per-channel constants of the fast epilogue (`fast_out`), 16 bytes
+/// read by the block kernel's assembly: `bias` at offset 0 (one `LDR` per
+/// channel), then `mult`, `c0`, `e` (one `LDM`).
+#[derive(Clone, Copy)]
 #[repr(C)]
-struct Requant4 {
-    /// Offsets 0 and 4.
-    multiplier: i32,
-    right: u32,
-    /// Offsets 8 and 12.
-    mask: i32,
-    half: i32,
-    /// Offsets 16, 20, 24.
-    zp: i32,
-    min: i32,
-    max: i32,
+struct ChanQ {
+    bias: i32,
+    mult: i32,
+    /// `2^(e-1) + zp * 2^e`: the rounding term and the output zero point,
+    /// in the units of the high word.
+    c0: i32,
+    /// The rounding right shift `-shift`, `1..=22`.
+    e: u32,
 }
 
-impl Requant4 {
-    #[inline(always)]
-    fn new(o: &OutQuant) -> Requant4 {
-        Requant4 {
-            multiplier: 0,
-            right: 0,
-            mask: 0,
-            half: 0,
-            zp: o.zp,
-            min: o.min,
-            max: o.max,
-        }
-    }
+impl ChanQ {
+    /// Placeholder for a channel `fast_out` does not cover (its outputs
+    /// are computed again by [`exact_output`]); harmless to the kernel.
+    const SLOW: ChanQ = ChanQ {
+        bias: 0,
+        mult: 0,
+        c0: 0,
+        e: 0,
+    };
 
+    /// The constants of a channel, or `None` where `fast_out` is not exact
+    /// for it. `bound` is the largest `|Σ w (x - zp)|` the layer can form.
+    ///
+    /// Covered: `mult > 0`, `shift` in `-22..=-1`, `|bias| + bound < 2^30`
+    /// (so `2 * acc` cannot overflow) and an output zero point in
+    /// `-128..=127`: every realistic channel.
     #[inline(always)]
-    fn set_channel(&mut self, e: &Epilogue) {
-        self.multiplier = e.multiplier;
-        self.right = e.right;
-        self.mask = e.mask;
-        self.half = e.half;
-    }
-
-    /// The four outputs (as `i32`s in `-128..=127`) of accumulators with the
-    /// bias added.
-    #[inline(always)]
-    fn requant4(&self, acc: [i32; PIX]) -> [i32; PIX] {
-        #[cfg(attonet_dsp)]
+    fn new(bias: i32, mult: i32, shift: i32, zp: i32, bound: i64) -> Option<ChanQ> {
+        let e = shift.wrapping_neg();
+        if mult <= 0
+            || !(1..=22).contains(&e)
+            || !(-128..=127).contains(&zp)
+            || (bias as i64).abs() + bound >= 1 << 30
         {
-            let [mut a0, mut a1, mut a2, mut a3] = acc;
-            // SAFETY: reads the 28 bytes of the word-aligned `repr(C)`
-            // `self` (LDRD needs 4-byte alignment), writes only registers
-            // and flags. Per accumulator: `Epilogue::apply`'s arithmetic.
-            unsafe {
-                core::arch::asm!(
-                    "ldrd  {m}, {e}, [{c}]",
-                    // a0
-                    "smull {l}, {h}, {a0}, {m}",
-                    "adds  {l}, {l}, #0x40000000",
-                    "adc   {h}, {h}, #0",
-                    "lsrs  {l}, {l}, #31",
-                    "orr   {a0}, {l}, {h}, lsl #1",
-                    "ldrd  {l}, {h}, [{c}, #8]",
-                    "and   {l}, {a0}, {l}",
-                    "add   {h}, {h}, {a0}, lsr #31",
-                    "asr   {a0}, {a0}, {e}",
-                    "cmp   {l}, {h}",
-                    "it    gt",
-                    "addgt {a0}, {a0}, #1",
-                    "ldrd  {l}, {h}, [{c}, #16]",
-                    "add   {a0}, {a0}, {l}",
-                    "cmp   {a0}, {h}",
-                    "it    lt",
-                    "movlt {a0}, {h}",
-                    "ldr   {l}, [{c}, #24]",
-                    "cmp   {a0}, {l}",
-                    "it    gt",
-                    "movgt {a0}, {l}",
-                    // a1
-                    "smull {l}, {h}, {a1}, {m}",
-                    "adds  {l}, {l}, #0x40000000",
-                    "adc   {h}, {h}, #0",
-                    "lsrs  {l}, {l}, #31",
-                    "orr   {a1}, {l}, {h}, lsl #1",
-                    "ldrd  {l}, {h}, [{c}, #8]",
-                    "and   {l}, {a1}, {l}",
-                    "add   {h}, {h}, {a1}, lsr #31",
-                    "asr   {a1}, {a1}, {e}",
-                    "cmp   {l}, {h}",
-                    "it    gt",
-                    "addgt {a1}, {a1}, #1",
-                    "ldrd  {l}, {h}, [{c}, #16]",
-                    "add   {a1}, {a1}, {l}",
-                    "cmp   {a1}, {h}",
-                    "it    lt",
-                    "movlt {a1}, {h}",
-                    "ldr   {l}, [{c}, #24]",
-                    "cmp   {a1}, {l}",
-                    "it    gt",
-                    "movgt {a1}, {l}",
-                    // a2
-                    "smull {l}, {h}, {a2}, {m}",
-                    "adds  {l}, {l}, #0x40000000",
-                    "adc   {h}, {h}, #0",
-                    "lsrs  {l}, {l}, #31",
-                    "orr   {a2}, {l}, {h}, lsl #1",
-                    "ldrd  {l}, {h}, [{c}, #8]",
-                    "and   {l}, {a2}, {l}",
-                    "add   {h}, {h}, {a2}, lsr #31",
-                    "asr   {a2}, {a2}, {e}",
-                    "cmp   {l}, {h}",
-                    "it    gt",
-                    "addgt {a2}, {a2}, #1",
-                    "ldrd  {l}, {h}, [{c}, #16]",
-                    "add   {a2}, {a2}, {l}",
-                    "cmp   {a2}, {h}",
-                    "it    lt",
-                    "movlt {a2}, {h}",
-                    "ldr   {l}, [{c}, #24]",
-                    "cmp   {a2}, {l}",
-                    "it    gt",
-                    "movgt {a2}, {l}",
-                    // a3
-                    "smull {l}, {h}, {a3}, {m}",
-                    "adds  {l}, {l}, #0x40000000",
-                    "adc   {h}, {h}, #0",
-                    "lsrs  {l}, {l}, #31",
-                    "orr   {a3}, {l}, {h}, lsl #1",
-                    "ldrd  {l}, {h}, [{c}, #8]",
-                    "and   {l}, {a3}, {l}",
-                    "add   {h}, {h}, {a3}, lsr #31",
-                    "asr   {a3}, {a3}, {e}",
-                    "cmp   {l}, {h}",
-                    "it    gt",
-                    "addgt {a3}, {a3}, #1",
-                    "ldrd  {l}, {h}, [{c}, #16]",
-                    "add   {a3}, {a3}, {l}",
-                    "cmp   {a3}, {h}",
-                    "it    lt",
-                    "movlt {a3}, {h}",
-                    "ldr   {l}, [{c}, #24]",
-                    "cmp   {a3}, {l}",
-                    "it    gt",
-                    "movgt {a3}, {l}",
-                    a0 = inout(reg) a0,
-                    a1 = inout(reg) a1,
-                    a2 = inout(reg) a2,
-                    a3 = inout(reg) a3,
-                    c = in(reg) self as *const Requant4,
-                    m = out(reg) _,
-                    e = out(reg) _,
-                    l = out(reg) _,
-                    h = out(reg) _,
-                    options(nostack, readonly),
-                );
-            }
-            [a0, a1, a2, a3]
+            return None;
         }
-        #[cfg(not(attonet_dsp))]
-        {
-            let e = Epilogue {
-                multiplier: self.multiplier,
-                right: self.right,
-                mask: self.mask,
-                half: self.half,
-                shift: -(self.right as i32),
-                fast: true,
-            };
-            let o = OutQuant {
-                zp: self.zp,
-                min: self.min,
-                max: self.max,
-            };
-            acc.map(|a| e.apply(a, &o) as i32)
-        }
+        Some(ChanQ {
+            bias,
+            mult,
+            c0: (1 << (e - 1)) + (zp << e),
+            e: e as u32,
+        })
     }
 }
 
-// ---------------------------------------------------------------------------
-// The dot-product core: one weight row against four gathered pixels.
-// ---------------------------------------------------------------------------
-
-/// `acc[p] += Σ_k w[k] * col[p][k]` over the first `4 * chunks` taps, for the
-/// four pixel slots of a column block.
+/// The output of accumulator `acc` (bias included) of a channel with
+/// constants `q`, saturated to `-128..=127` (the clamp, when narrower, is a
+/// separate pass): the five instructions
+/// `SUB t, c0, acc, LSR #31; ADD a, acc, acc; SMMLAR a, a, mult, t;
+/// ASR a, a, e; SSAT a, #8, a`. Equal to `requantize(acc, mult, -e) + zp`,
+/// saturated, for the channels [`ChanQ::new`] accepts:
 ///
-/// `w` holds at least `4 * chunks` bytes (read unaligned), `col` at least
-/// `8 * chunks` words in the `[chunk][pixel][2]` layout.
+/// * TFLite's `SaturatingRoundingDoublingHighMul(acc, m)` is
+///   `hi = floor((acc * m + 2^30) / 2^31)` (see [`Epilogue`]), and
+///   `SMMLAR(2 * acc, m, t)` is `floor((2 * acc * m + 2^31) / 2^32) + t
+///   = hi + t` (`2 * acc` does not overflow: `|acc| < 2^30`);
+/// * `RoundingDivideByPOT(hi, e)` is `floor((hi + 2^(e-1) - [hi < 0]) /
+///   2^e)` (the remainder test of gemmlowp, rewritten), so with `t = 2^(e-1)
+///   + zp * 2^e - [hi < 0]` an arithmetic shift by `e` gives the requantized
+///   value plus `zp`;
+/// * `[hi < 0]` is `[acc * m < -2^30]`; the sign of `acc` (what the
+///   kernel uses; `m > 0`) differs from it only where `-2^30 <= acc * m <
+///   0`, i.e. `hi == 0`, and there both give 0 (`e >= 1`).
+#[cfg(not(attonet_dsp))]
 #[inline(always)]
-fn dot_rows(w: &[i8], col: &[u32], chunks: usize, acc: [i32; PIX]) -> [i32; PIX] {
-    assert!(w.len() >= 4 * chunks && col.len() >= 8 * chunks);
+fn fast_out(acc: i32, q: &ChanQ) -> i32 {
+    let t = q.c0.wrapping_sub(((acc as u32) >> 31) as i32);
+    ssat8(asr_reg(smmlar(acc.wrapping_add(acc), q.mult, t), q.e))
+}
+
+/// Applies a clamp narrower than `-128..=127` to outputs the fast kernels
+/// saturated to that range (a no-op for the full range).
+#[inline(never)]
+fn clamp_pass(out: &mut [i8], c: Clamp) {
+    if c.min > i8::MIN || c.max < i8::MAX {
+        for o in out {
+            *o = (*o).clamp(c.min, c.max);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The block kernel: every output channel of a batch against four or five
+// pixels' widened windows.
+// ---------------------------------------------------------------------------
+
+/// Output channels per batch at most (the [`ChanQ`] table).
+const BATCH: usize = 64;
+
+/// Bytes of [`conv_s8`]'s scratch: the columns (`8 * P * chunks` bytes), then
+/// the batch's constants (16 bytes a channel), the byte window and the
+/// padded last weight row where the layer needs them (`4 * chunks` bytes
+/// each), the outputs of a last, partial block (`P` a channel). A 3x3 window
+/// over 64 channels takes 4608 bytes of columns (four pixels) and leaves
+/// room for batches of 38 channels.
+const SCRATCH_BYTES: usize = 4608 + 768;
+
+/// [`conv_s8`]'s scratch; `LDRD` needs word alignment.
+#[repr(C, align(8))]
+struct Scratch([u32; SCRATCH_BYTES / 4]);
+
+// SAFETY: `ChanQ` is four `i32`/`u32` fields, `repr(C)`, no padding; every
+// bit pattern is a value.
+unsafe impl bytemuck::Zeroable for ChanQ {}
+// SAFETY: as above.
+unsafe impl bytemuck::Pod for ChanQ {}
+
+/// One call of the block kernel ([`block`]); offsets as the assembly reads
+/// them.
+#[repr(C)]
+struct Block {
+    /// 0: the first channel's constants.
+    tab: *const ChanQ,
+    /// 4: one past the last channel's.
+    tab_end: *const ChanQ,
+    /// 8: the columns: chunk `j` of pixel `p` at word `j * 2P + 2p` (two
+    /// words: taps `{0, 2}` and `{1, 3}` of the chunk as `x - zp`
+    /// halfwords).
+    cols: *const u32,
+    /// 12: groups of four chunks.
+    quads: u32,
+    /// 16: chunks after them (0 to 3).
+    rem: u32,
+    /// 20: bytes added to the weight pointer after each channel.
+    wskip: i32,
+    /// 24: the first channel's output for pixel 0; advanced by one per
+    /// channel.
+    out: *mut i8,
+    /// 28: bytes between the outputs of consecutive pixels.
+    ostride: usize,
+}
+
+#[cfg(attonet_dsp)]
+const _: () = assert!(core::mem::size_of::<Block>() == 32);
+
+/// For each channel of `b.tab..b.tab_end`: the accumulators of `P` pixels
+/// (4 or 5) from the bias, then `4 * quads + rem` chunks of the columns
+/// against the channel's weights read from `wp` four bytes a chunk (two
+/// `SXTB16`, then per pixel one `LDRD` and two `SMLAD`); `wp += wskip`; the
+/// outputs through `fast_out` to `out + p * ostride`; `out += 1`.
+///
+/// # Safety
+/// `cols` holds `4 * quads + rem` chunks of `P` pixels, word aligned; `wp`
+/// has `4 * (4 * quads + rem)` bytes readable per channel (the rows
+/// advanced by `wskip`); `out + c + p * ostride` is writable for every
+/// channel `c` and pixel `p < P`.
+#[inline(always)]
+unsafe fn block<const P: usize>(b: &mut Block, wp: *const i8) {
     #[cfg(attonet_dsp)]
-    {
-        let [mut a0, mut a1, mut a2, mut a3] = acc;
-        let mut wp = w.as_ptr();
-        let mut xp = col.as_ptr();
-        let pairs = chunks / 2;
-        if pairs > 0 {
-            // SAFETY: the loop reads `8 * pairs` weight bytes from `wp` (LDR,
-            // unaligned, allowed on Armv7E-M / Armv8-M Mainline) and
-            // `16 * pairs` words from `xp` (LDRD; `col` is word aligned, in
-            // a `Columns`), all within the lengths asserted above; it writes
-            // only its register operands and the flags.
-            unsafe {
-                core::arch::asm!(
-                    "2:",
-                    "ldr    {w}, [{wp}], #4",
-                    "ldrd   {xa}, {xb}, [{xp}], #64",
-                    "sxtb16 {wa}, {w}",
-                    "sxtb16 {w}, {w}, ror #8",
-                    "smlad  {a0}, {wa}, {xa}, {a0}",
-                    "smlad  {a0}, {w}, {xb}, {a0}",
-                    "ldrd   {xa}, {xb}, [{xp}, #-56]",
-                    "smlad  {a1}, {wa}, {xa}, {a1}",
-                    "smlad  {a1}, {w}, {xb}, {a1}",
-                    "ldrd   {xa}, {xb}, [{xp}, #-48]",
-                    "smlad  {a2}, {wa}, {xa}, {a2}",
-                    "smlad  {a2}, {w}, {xb}, {a2}",
-                    "ldrd   {xa}, {xb}, [{xp}, #-40]",
-                    "smlad  {a3}, {wa}, {xa}, {a3}",
-                    "smlad  {a3}, {w}, {xb}, {a3}",
-                    "ldr    {w}, [{wp}], #4",
-                    "ldrd   {xa}, {xb}, [{xp}, #-32]",
-                    "sxtb16 {wa}, {w}",
-                    "sxtb16 {w}, {w}, ror #8",
-                    "smlad  {a0}, {wa}, {xa}, {a0}",
-                    "smlad  {a0}, {w}, {xb}, {a0}",
-                    "ldrd   {xa}, {xb}, [{xp}, #-24]",
-                    "smlad  {a1}, {wa}, {xa}, {a1}",
-                    "smlad  {a1}, {w}, {xb}, {a1}",
-                    "ldrd   {xa}, {xb}, [{xp}, #-16]",
-                    "smlad  {a2}, {wa}, {xa}, {a2}",
-                    "smlad  {a2}, {w}, {xb}, {a2}",
-                    "ldrd   {xa}, {xb}, [{xp}, #-8]",
-                    "smlad  {a3}, {wa}, {xa}, {a3}",
-                    "smlad  {a3}, {w}, {xb}, {a3}",
-                    "subs   {n}, {n}, #1",
-                    "bne    2b",
-                    wp = inout(reg) wp,
-                    xp = inout(reg) xp,
-                    n = inout(reg) pairs => _,
-                    a0 = inout(reg) a0,
-                    a1 = inout(reg) a1,
-                    a2 = inout(reg) a2,
-                    a3 = inout(reg) a3,
-                    w = out(reg) _,
-                    wa = out(reg) _,
-                    xa = out(reg) _,
-                    xb = out(reg) _,
-                    options(nostack, readonly),
-                );
-            }
+    // SAFETY: the caller's contract; r6 and r7 (reserved by LLVM) are saved
+    // and restored around the loop; everything else the assembly writes is
+    // declared.
+    unsafe {
+        if P == 5 {
+            core::arch::asm!(
+                "push   {{r6, r7}}",
+                "ldr    r7, [lr]",
+                "2:",
+                "ldr    r0, [r7], #4",
+                "mov    r1, r0",
+                "mov    r2, r0",
+                "mov    r3, r0",
+                "mov    r4, r0",
+                "ldr    r11, [lr, #8]",
+                "ldr    r12, [lr, #12]",
+                "cmp    r12, #0",
+                "beq    5f",
+                "4:",
+                "ldr    r5, [r10], #4",
+                "ldrd   r8, r9, [r11], #160",
+                "sxtb16 r6, r5",
+                "sxtb16 r5, r5, ror #8",
+                "smlad  r0, r6, r8, r0",
+                "smlad  r0, r5, r9, r0",
+                "ldrd   r8, r9, [r11, #-152]",
+                "smlad  r1, r6, r8, r1",
+                "smlad  r1, r5, r9, r1",
+                "ldrd   r8, r9, [r11, #-144]",
+                "smlad  r2, r6, r8, r2",
+                "smlad  r2, r5, r9, r2",
+                "ldrd   r8, r9, [r11, #-136]",
+                "smlad  r3, r6, r8, r3",
+                "smlad  r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #-128]",
+                "smlad  r4, r6, r8, r4",
+                "smlad  r4, r5, r9, r4",
+                "ldr    r5, [r10], #4",
+                "ldrd   r8, r9, [r11, #-120]",
+                "sxtb16 r6, r5",
+                "sxtb16 r5, r5, ror #8",
+                "smlad  r0, r6, r8, r0",
+                "smlad  r0, r5, r9, r0",
+                "ldrd   r8, r9, [r11, #-112]",
+                "smlad  r1, r6, r8, r1",
+                "smlad  r1, r5, r9, r1",
+                "ldrd   r8, r9, [r11, #-104]",
+                "smlad  r2, r6, r8, r2",
+                "smlad  r2, r5, r9, r2",
+                "ldrd   r8, r9, [r11, #-96]",
+                "smlad  r3, r6, r8, r3",
+                "smlad  r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #-88]",
+                "smlad  r4, r6, r8, r4",
+                "smlad  r4, r5, r9, r4",
+                "ldr    r5, [r10], #4",
+                "ldrd   r8, r9, [r11, #-80]",
+                "sxtb16 r6, r5",
+                "sxtb16 r5, r5, ror #8",
+                "smlad  r0, r6, r8, r0",
+                "smlad  r0, r5, r9, r0",
+                "ldrd   r8, r9, [r11, #-72]",
+                "smlad  r1, r6, r8, r1",
+                "smlad  r1, r5, r9, r1",
+                "ldrd   r8, r9, [r11, #-64]",
+                "smlad  r2, r6, r8, r2",
+                "smlad  r2, r5, r9, r2",
+                "ldrd   r8, r9, [r11, #-56]",
+                "smlad  r3, r6, r8, r3",
+                "smlad  r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #-48]",
+                "smlad  r4, r6, r8, r4",
+                "smlad  r4, r5, r9, r4",
+                "ldr    r5, [r10], #4",
+                "ldrd   r8, r9, [r11, #-40]",
+                "sxtb16 r6, r5",
+                "sxtb16 r5, r5, ror #8",
+                "smlad  r0, r6, r8, r0",
+                "smlad  r0, r5, r9, r0",
+                "ldrd   r8, r9, [r11, #-32]",
+                "smlad  r1, r6, r8, r1",
+                "smlad  r1, r5, r9, r1",
+                "ldrd   r8, r9, [r11, #-24]",
+                "smlad  r2, r6, r8, r2",
+                "smlad  r2, r5, r9, r2",
+                "ldrd   r8, r9, [r11, #-16]",
+                "smlad  r3, r6, r8, r3",
+                "smlad  r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #-8]",
+                "smlad  r4, r6, r8, r4",
+                "smlad  r4, r5, r9, r4",
+                "subs   r12, r12, #1",
+                "bne    4b",
+                "5:",
+                "ldr    r12, [lr, #16]",
+                "cmp    r12, #0",
+                "beq    7f",
+                "6:",
+                "ldr    r5, [r10], #4",
+                "ldrd   r8, r9, [r11], #40",
+                "sxtb16 r6, r5",
+                "sxtb16 r5, r5, ror #8",
+                "smlad  r0, r6, r8, r0",
+                "smlad  r0, r5, r9, r0",
+                "ldrd   r8, r9, [r11, #-32]",
+                "smlad  r1, r6, r8, r1",
+                "smlad  r1, r5, r9, r1",
+                "ldrd   r8, r9, [r11, #-24]",
+                "smlad  r2, r6, r8, r2",
+                "smlad  r2, r5, r9, r2",
+                "ldrd   r8, r9, [r11, #-16]",
+                "smlad  r3, r6, r8, r3",
+                "smlad  r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #-8]",
+                "smlad  r4, r6, r8, r4",
+                "smlad  r4, r5, r9, r4",
+                "subs   r12, r12, #1",
+                "bne    6b",
+                "7:",
+                "ldr    r9, [lr, #20]",
+                "add    r10, r10, r9",
+                "ldm    r7!, {{r5, r6, r8}}",
+                "sub    r9, r6, r0, lsr #31",
+                "add    r0, r0, r0",
+                "smmlar r0, r0, r5, r9",
+                "asr    r0, r0, r8",
+                "ssat   r0, #8, r0",
+                "sub    r9, r6, r1, lsr #31",
+                "add    r1, r1, r1",
+                "smmlar r1, r1, r5, r9",
+                "asr    r1, r1, r8",
+                "ssat   r1, #8, r1",
+                "sub    r9, r6, r2, lsr #31",
+                "add    r2, r2, r2",
+                "smmlar r2, r2, r5, r9",
+                "asr    r2, r2, r8",
+                "ssat   r2, #8, r2",
+                "sub    r9, r6, r3, lsr #31",
+                "add    r3, r3, r3",
+                "smmlar r3, r3, r5, r9",
+                "asr    r3, r3, r8",
+                "ssat   r3, #8, r3",
+                "sub    r9, r6, r4, lsr #31",
+                "add    r4, r4, r4",
+                "smmlar r4, r4, r5, r9",
+                "asr    r4, r4, r8",
+                "ssat   r4, #8, r4",
+                "ldr    r11, [lr, #24]",
+                "ldr    r12, [lr, #28]",
+                "strb   r0, [r11]",
+                "strb   r1, [r11, r12]",
+                "add    r9, r11, r12, lsl #1",
+                "strb   r2, [r9]",
+                "strb   r3, [r9, r12]",
+                "add    r9, r9, r12, lsl #1",
+                "strb   r4, [r9]",
+                "add    r11, r11, #1",
+                "str    r11, [lr, #24]",
+                "ldr    r9, [lr, #4]",
+                "cmp    r7, r9",
+                "bne    2b",
+                "pop    {{r6, r7}}",
+                inout("r10") wp => _,
+                inout("lr") b as *mut Block => _,
+                out("r0") _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r11") _,
+                out("r12") _,
+            );
+        } else {
+            core::arch::asm!(
+                "push   {{r6, r7}}",
+                "ldr    r7, [lr]",
+                "2:",
+                "ldr    r0, [r7], #4",
+                "mov    r1, r0",
+                "mov    r2, r0",
+                "mov    r3, r0",
+                "ldr    r11, [lr, #8]",
+                "ldr    r12, [lr, #12]",
+                "cmp    r12, #0",
+                "beq    5f",
+                "4:",
+                "ldr    r4, [r10], #4",
+                "ldrd   r8, r9, [r11], #128",
+                "sxtb16 r5, r4",
+                "sxtb16 r4, r4, ror #8",
+                "smlad  r0, r5, r8, r0",
+                "smlad  r0, r4, r9, r0",
+                "ldrd   r8, r9, [r11, #-120]",
+                "smlad  r1, r5, r8, r1",
+                "smlad  r1, r4, r9, r1",
+                "ldrd   r8, r9, [r11, #-112]",
+                "smlad  r2, r5, r8, r2",
+                "smlad  r2, r4, r9, r2",
+                "ldrd   r8, r9, [r11, #-104]",
+                "smlad  r3, r5, r8, r3",
+                "smlad  r3, r4, r9, r3",
+                "ldr    r4, [r10], #4",
+                "ldrd   r8, r9, [r11, #-96]",
+                "sxtb16 r5, r4",
+                "sxtb16 r4, r4, ror #8",
+                "smlad  r0, r5, r8, r0",
+                "smlad  r0, r4, r9, r0",
+                "ldrd   r8, r9, [r11, #-88]",
+                "smlad  r1, r5, r8, r1",
+                "smlad  r1, r4, r9, r1",
+                "ldrd   r8, r9, [r11, #-80]",
+                "smlad  r2, r5, r8, r2",
+                "smlad  r2, r4, r9, r2",
+                "ldrd   r8, r9, [r11, #-72]",
+                "smlad  r3, r5, r8, r3",
+                "smlad  r3, r4, r9, r3",
+                "ldr    r4, [r10], #4",
+                "ldrd   r8, r9, [r11, #-64]",
+                "sxtb16 r5, r4",
+                "sxtb16 r4, r4, ror #8",
+                "smlad  r0, r5, r8, r0",
+                "smlad  r0, r4, r9, r0",
+                "ldrd   r8, r9, [r11, #-56]",
+                "smlad  r1, r5, r8, r1",
+                "smlad  r1, r4, r9, r1",
+                "ldrd   r8, r9, [r11, #-48]",
+                "smlad  r2, r5, r8, r2",
+                "smlad  r2, r4, r9, r2",
+                "ldrd   r8, r9, [r11, #-40]",
+                "smlad  r3, r5, r8, r3",
+                "smlad  r3, r4, r9, r3",
+                "ldr    r4, [r10], #4",
+                "ldrd   r8, r9, [r11, #-32]",
+                "sxtb16 r5, r4",
+                "sxtb16 r4, r4, ror #8",
+                "smlad  r0, r5, r8, r0",
+                "smlad  r0, r4, r9, r0",
+                "ldrd   r8, r9, [r11, #-24]",
+                "smlad  r1, r5, r8, r1",
+                "smlad  r1, r4, r9, r1",
+                "ldrd   r8, r9, [r11, #-16]",
+                "smlad  r2, r5, r8, r2",
+                "smlad  r2, r4, r9, r2",
+                "ldrd   r8, r9, [r11, #-8]",
+                "smlad  r3, r5, r8, r3",
+                "smlad  r3, r4, r9, r3",
+                "subs   r12, r12, #1",
+                "bne    4b",
+                "5:",
+                "ldr    r12, [lr, #16]",
+                "cmp    r12, #0",
+                "beq    7f",
+                "6:",
+                "ldr    r4, [r10], #4",
+                "ldrd   r8, r9, [r11], #32",
+                "sxtb16 r5, r4",
+                "sxtb16 r4, r4, ror #8",
+                "smlad  r0, r5, r8, r0",
+                "smlad  r0, r4, r9, r0",
+                "ldrd   r8, r9, [r11, #-24]",
+                "smlad  r1, r5, r8, r1",
+                "smlad  r1, r4, r9, r1",
+                "ldrd   r8, r9, [r11, #-16]",
+                "smlad  r2, r5, r8, r2",
+                "smlad  r2, r4, r9, r2",
+                "ldrd   r8, r9, [r11, #-8]",
+                "smlad  r3, r5, r8, r3",
+                "smlad  r3, r4, r9, r3",
+                "subs   r12, r12, #1",
+                "bne    6b",
+                "7:",
+                "ldr    r9, [lr, #20]",
+                "add    r10, r10, r9",
+                "ldm    r7!, {{r4, r5, r8}}",
+                "sub    r9, r5, r0, lsr #31",
+                "add    r0, r0, r0",
+                "smmlar r0, r0, r4, r9",
+                "asr    r0, r0, r8",
+                "ssat   r0, #8, r0",
+                "sub    r9, r5, r1, lsr #31",
+                "add    r1, r1, r1",
+                "smmlar r1, r1, r4, r9",
+                "asr    r1, r1, r8",
+                "ssat   r1, #8, r1",
+                "sub    r9, r5, r2, lsr #31",
+                "add    r2, r2, r2",
+                "smmlar r2, r2, r4, r9",
+                "asr    r2, r2, r8",
+                "ssat   r2, #8, r2",
+                "sub    r9, r5, r3, lsr #31",
+                "add    r3, r3, r3",
+                "smmlar r3, r3, r4, r9",
+                "asr    r3, r3, r8",
+                "ssat   r3, #8, r3",
+                "ldr    r11, [lr, #24]",
+                "ldr    r12, [lr, #28]",
+                "strb   r0, [r11]",
+                "strb   r1, [r11, r12]",
+                "add    r9, r11, r12, lsl #1",
+                "strb   r2, [r9]",
+                "strb   r3, [r9, r12]",
+                "add    r11, r11, #1",
+                "str    r11, [lr, #24]",
+                "ldr    r9, [lr, #4]",
+                "cmp    r7, r9",
+                "bne    2b",
+                "pop    {{r6, r7}}",
+                inout("r10") wp => _,
+                inout("lr") b as *mut Block => _,
+                out("r0") _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r11") _,
+                out("r12") _,
+            );
         }
-        if chunks & 1 != 0 {
-            // SAFETY: one more chunk: 4 weight bytes at `wp` and 8 words at
-            // `xp`, the last ones within the asserted lengths.
-            unsafe {
-                core::arch::asm!(
-                    "ldr    {w}, [{wp}]",
-                    "ldrd   {xa}, {xb}, [{xp}]",
-                    "sxtb16 {wa}, {w}",
-                    "sxtb16 {w}, {w}, ror #8",
-                    "smlad  {a0}, {wa}, {xa}, {a0}",
-                    "smlad  {a0}, {w}, {xb}, {a0}",
-                    "ldrd   {xa}, {xb}, [{xp}, #8]",
-                    "smlad  {a1}, {wa}, {xa}, {a1}",
-                    "smlad  {a1}, {w}, {xb}, {a1}",
-                    "ldrd   {xa}, {xb}, [{xp}, #16]",
-                    "smlad  {a2}, {wa}, {xa}, {a2}",
-                    "smlad  {a2}, {w}, {xb}, {a2}",
-                    "ldrd   {xa}, {xb}, [{xp}, #24]",
-                    "smlad  {a3}, {wa}, {xa}, {a3}",
-                    "smlad  {a3}, {w}, {xb}, {a3}",
-                    wp = in(reg) wp,
-                    xp = in(reg) xp,
-                    a0 = inout(reg) a0,
-                    a1 = inout(reg) a1,
-                    a2 = inout(reg) a2,
-                    a3 = inout(reg) a3,
-                    w = out(reg) _,
-                    wa = out(reg) _,
-                    xa = out(reg) _,
-                    xb = out(reg) _,
-                    options(nostack, readonly, preserves_flags),
-                );
-            }
-        }
-        [a0, a1, a2, a3]
     }
     #[cfg(not(attonet_dsp))]
     {
-        let mut acc = acc;
-        for c in 0..chunks {
-            let i = 4 * c;
-            let word =
-                u32::from_le_bytes([w[i] as u8, w[i + 1] as u8, w[i + 2] as u8, w[i + 3] as u8]);
-            acc = dot_word(word, &col[8 * c..8 * c + 8], acc);
+        // The same loops in Rust, on the modelled instructions.
+        let mut wp = wp;
+        let mut tab = b.tab;
+        while tab != b.tab_end {
+            // SAFETY (all reads and writes below): the caller's contract.
+            let q = unsafe { *tab };
+            let mut acc = [q.bias; 5];
+            for j in 0..(4 * b.quads + b.rem) as usize {
+                let w = unsafe { core::ptr::read_unaligned(wp as *const u32) };
+                wp = wp.wrapping_add(4);
+                let (wa, wb) = (sxtb16(w), sxtb16_ror8(w));
+                for (p, a) in acc[..P].iter_mut().enumerate() {
+                    let x = b.cols.wrapping_add(j * 2 * P + 2 * p);
+                    let (x0, x1) = unsafe { (*x, *x.add(1)) };
+                    *a = smlad(wb, x1, smlad(wa, x0, *a));
+                }
+            }
+            wp = wp.wrapping_offset(b.wskip as isize);
+            for (p, &a) in acc[..P].iter().enumerate() {
+                unsafe { *b.out.add(p * b.ostride) = fast_out(a, &q) as i8 };
+            }
+            b.out = b.out.wrapping_add(1);
+            tab = tab.wrapping_add(1);
         }
-        acc
     }
-}
-
-/// One chunk: `acc[p] += Σ_j w_j * col[p][j]` for the four weight bytes in
-/// `word` (byte `j` is tap `j` of the chunk).
-#[inline(always)]
-fn dot_word(word: u32, col: &[u32], acc: [i32; PIX]) -> [i32; PIX] {
-    let wa = sxtb16(word);
-    let wb = sxtb16_ror8(word);
-    let [a0, a1, a2, a3] = acc;
-    [
-        smlad(wb, col[1], smlad(wa, col[0], a0)),
-        smlad(wb, col[3], smlad(wa, col[2], a1)),
-        smlad(wb, col[5], smlad(wa, col[4], a2)),
-        smlad(wb, col[7], smlad(wa, col[6], a3)),
-    ]
 }
 
 // ---------------------------------------------------------------------------
@@ -559,6 +774,110 @@ struct ConvGeo {
     k: usize,
     /// `ceil(k / 4)`.
     chunks: usize,
+    /// One group, horizontal dilation 1 and `kw * ic % 4 == 0`: a kernel row
+    /// of a window inside the input is one run of input bytes starting on a
+    /// chunk boundary, widened straight from the input.
+    rows_direct: bool,
+    /// Pixels per block (4 or 5).
+    pix: usize,
+    /// A window starting at input row `iy0` (column `ix0`) lies inside the
+    /// input iff `(iy0 as u32) < y_lim` (`(ix0 as u32) < x_lim`; negative
+    /// origins cast to values above every limit).
+    y_lim: u32,
+    x_lim: u32,
+}
+
+/// How [`conv_s8`] splits its scratch for a layer (word offsets and
+/// lengths).
+struct ConvPlan {
+    pix: usize,
+    /// Channels per batch.
+    batch: usize,
+    tab: usize,
+    window: usize,
+    last: usize,
+    tail: usize,
+}
+
+impl ConvGeo {
+    fn new(p: &ConvParams, in_shape: Shape) -> ConvGeo {
+        let win = &p.window;
+        let ic = in_shape.c as usize;
+        let cpg = ic / p.groups as usize;
+        let (kh, kw) = (win.kh as usize, win.kw as usize);
+        let k = kh * kw * cpg;
+        ConvGeo {
+            ih: in_shape.h as usize,
+            iw: in_shape.w as usize,
+            ic,
+            kh,
+            kw,
+            dh: win.dilation_h as usize,
+            dw: win.dilation_w as usize,
+            sh: win.stride_h as i32,
+            sw: win.stride_w as i32,
+            pt: win.pad_top as i32,
+            pl: win.pad_left as i32,
+            cpg,
+            k,
+            chunks: k.div_ceil(4),
+            rows_direct: p.groups == 1 && win.dilation_w == 1 && (kw * ic) % 4 == 0,
+            pix: 4,
+            y_lim: inside_lim(in_shape.h as usize, kh, win.dilation_h as usize),
+            x_lim: inside_lim(in_shape.w as usize, kw, win.dilation_w as usize),
+        }
+    }
+
+    /// The scratch layout: five pixels a block where that leaves room for
+    /// a batch of at least 16 channels (or all), else four; `None` when not
+    /// even four pixels and four channels fit.
+    fn plan(&self, ocpg: usize) -> Option<ConvPlan> {
+        let words = SCRATCH_BYTES / 4;
+        // The byte window (channels per group not a multiple of 4) and the
+        // padded last row (a window not a multiple of 4).
+        let window = if self.cpg % 4 != 0 { self.chunks } else { 0 };
+        let last = if self.k % 4 != 0 { self.chunks } else { 0 };
+        for pix in [5, 4] {
+            let cols = self.chunks * 2 * pix;
+            let Some(room) = words.checked_sub(cols + window + last) else {
+                continue;
+            };
+            // Per channel: 4 words of constants and `pix` output bytes.
+            let per = 4 * 4 + pix;
+            let batch = (room * 4 / per).min(BATCH).min(ocpg);
+            if batch >= ocpg.min(16) || (pix == 4 && batch >= 4) {
+                let tab = cols;
+                let window = tab + 4 * batch;
+                let last = window + window_len(self.cpg, self.chunks);
+                let tail = last + if self.k % 4 != 0 { self.chunks } else { 0 };
+                return Some(ConvPlan {
+                    pix,
+                    batch,
+                    tab,
+                    window,
+                    last,
+                    tail,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// How many window origins along an axis put every tap inside the input
+/// (`0..lim`): `extent - (k - 1) * dilation`, or 0.
+fn inside_lim(extent: usize, k: usize, d: usize) -> u32 {
+    (extent + 1).saturating_sub((k - 1) * d + 1) as u32
+}
+
+/// Words of the byte window: `chunks` where channels per group are not a
+/// multiple of 4 (the byte path), else none.
+fn window_len(cpg: usize, chunks: usize) -> usize {
+    if cpg % 4 != 0 {
+        chunks
+    } else {
+        0
+    }
 }
 
 /// Halfword pair `(-zp, -zp)`: `SXTAB16` with it widens `x` to `x - zp`.
@@ -585,7 +904,8 @@ pub(crate) fn conv_fast_path(
 }
 
 /// Whether [`conv_s8`] takes these parameters: an `i8` input zero point
-/// (padding is gathered as it) and a window of 1 to [`CONV_MAX_K`] taps.
+/// (padding is gathered as it), a window of 1 to [`CONV_MAX_K`] taps whose
+/// columns fit the scratch.
 fn columns_cover(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
     let k = p.window.kh as usize * p.window.kw as usize * (in_shape.c / p.groups.max(1)) as usize;
     (-128..=127).contains(&p.quant.input_zero_point)
@@ -594,9 +914,12 @@ fn columns_cover(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
         && out_shape.h > 0
         && out_shape.w > 0
         && out_shape.c > 0
+        && ConvGeo::new(p, in_shape)
+            .plan((out_shape.c / p.groups) as usize)
+            .is_some()
 }
 
-/// Convolution through the column kernel: any kernel size, stride, dilation,
+/// Convolution through the block kernel: any kernel size, stride, dilation,
 /// padding and group count with `kh * kw * in_c / groups <= CONV_MAX_K` and
 /// an `i8` input zero point. Arguments as
 /// [`check_conv_args`](crate::ops::conv::check_conv_args) accepted them.
@@ -612,161 +935,232 @@ pub(crate) fn conv_s8(
     if !columns_cover(p, in_shape, out_shape) {
         return false;
     }
-    let q = &p.quant;
-    let win = &p.window;
-    let (ih, iw, ic) = (
-        in_shape.h as usize,
-        in_shape.w as usize,
-        in_shape.c as usize,
-    );
-    let (oh, ow, oc_n) = (
-        out_shape.h as usize,
-        out_shape.w as usize,
-        out_shape.c as usize,
-    );
-    let groups = p.groups as usize;
-    let cpg = ic / groups;
-    let (kh, kw) = (win.kh as usize, win.kw as usize);
-    let k = kh * kw * cpg;
-    let g = ConvGeo {
-        ih,
-        iw,
-        ic,
-        kh,
-        kw,
-        dh: win.dilation_h as usize,
-        dw: win.dilation_w as usize,
-        sh: win.stride_h as i32,
-        sw: win.stride_w as i32,
-        pt: win.pad_top as i32,
-        pl: win.pad_left as i32,
-        cpg,
-        k,
-        chunks: k.div_ceil(4),
+    let mut g = ConvGeo::new(p, in_shape);
+    let Some(plan) = g.plan((out_shape.c / p.groups) as usize) else {
+        return false;
     };
+    g.pix = plan.pix;
     let input: &[u8] = bytemuck::cast_slice(input);
-    if cpg % 4 == 0 {
-        conv_columns::<true>(&g, groups, q, input, weights, oc_n, ow, oh * ow, output);
+    if plan.pix == 5 {
+        conv_columns::<5>(&g, &plan, p, input, weights, out_shape, output);
     } else {
-        conv_columns::<false>(&g, groups, q, input, weights, oc_n, ow, oh * ow, output);
+        conv_columns::<4>(&g, &plan, p, input, weights, out_shape, output);
     }
+    clamp_pass(output, p.quant.clamp);
     true
 }
 
-/// The convolution loops: blocks of [`PIX`] output pixels (raster order),
-/// each group's columns gathered once per block, then every output channel
-/// of the group through [`dot_rows`]. `DIRECT`: `cpg % 4 == 0`, so every run
-/// of window bytes starts on a chunk boundary and is widened straight from
-/// the input; otherwise the window is first gathered as bytes.
-#[allow(clippy::too_many_arguments)]
+/// The largest `|Σ w (x - zp)|` over `taps` taps: `128 * (128 + |zp|)`
+/// each.
+#[inline(always)]
+fn sum_bound(taps: usize, zp: i32) -> i64 {
+    taps as i64 * 128 * (128 + (zp as i64).abs())
+}
+
+/// The constants of a batch of channels into `tab`; bit `i` of the result
+/// is set where channel `oc0 + i` needs [`exact_output`].
+fn fill_tab(tab: &mut [ChanQ], w: &ConvWeights<'_>, oc0: usize, zp: i32, bound: i64) -> u64 {
+    let mut slow = 0u64;
+    for (i, t) in tab.iter_mut().enumerate() {
+        let oc = oc0 + i;
+        *t = match ChanQ::new(w.bias[oc], w.multiplier[oc], w.shift[oc], zp, bound) {
+            Some(q) => q,
+            None => {
+                slow |= 1 << i;
+                ChanQ::SLOW
+            }
+        };
+    }
+    slow
+}
+
+/// The convolution loops: for each group and batch of output channels,
+/// blocks of `P` output pixels (raster order), each pixel's window gathered
+/// once as columns, then every channel of the batch through [`block`].
+/// Channels the fast epilogue does not cover are recomputed by
+/// [`exact_output`]; a last block of fewer than `P` pixels writes through
+/// the scratch's tail.
 #[inline(never)]
-fn conv_columns<const DIRECT: bool>(
+fn conv_columns<const P: usize>(
     g: &ConvGeo,
-    groups: usize,
-    q: &ConvQuant,
+    plan: &ConvPlan,
+    p: &ConvParams,
     input: &[u8],
     weights: &ConvWeights<'_>,
-    oc_n: usize,
-    out_w: usize,
-    pixels: usize,
+    out_shape: Shape,
     output: &mut [i8],
 ) {
-    let mut cols = Columns([0; COL_WORDS]);
-    let cols = &mut cols.0[..g.chunks * 8];
-    let mut window = [0u8; WINDOW_BYTES + 4];
-    let window = &mut window[..g.chunks * 4];
+    let q = &p.quant;
+    let groups = p.groups as usize;
+    let oc_n = out_shape.c as usize;
+    let out_w = out_shape.w as usize;
+    let pixels = out_shape.h as usize * out_w;
+    let mut scratch = Scratch([0; SCRATCH_BYTES / 4]);
+    let (cols, rest) = scratch.0.split_at_mut(plan.tab);
+    let cols = &mut cols[..g.chunks * 2 * P];
+    let (tab, rest) = rest.split_at_mut(plan.window - plan.tab);
+    let tab: &mut [ChanQ] = bytemuck::cast_slice_mut(tab);
+    let (window, rest) = rest.split_at_mut(plan.last - plan.window);
+    let window: &mut [u8] = bytemuck::cast_slice_mut(window);
+    let (last, tail) = rest.split_at_mut(plan.tail - plan.last);
+    let tail: &mut [i8] = bytemuck::cast_slice_mut(tail);
     let zp = q.input_zero_point;
+    // The round-up taps of the last chunk read as the zero point: 0.
+    window.fill(zp as u8);
     let off = zp_offset(zp);
-    if !DIRECT {
-        // The round-up taps of the last chunk read as the zero point: 0.
-        window.fill(zp as u8);
-    }
     let ocpg = oc_n / groups;
-    let oq = OutQuant::new(q);
-    let mut rq = Requant4::new(&oq);
-    let full = g.k / 4;
-    let rem = g.k % 4;
+    let bound = sum_bound(g.k, zp);
     let filter = weights.filter;
+    // Each channel's row is read as `4 * chunks` bytes: the last row of the
+    // filter, when that passes the end, from a padded copy.
+    let over = 4 * g.chunks - g.k;
+    if over > 0 {
+        let last: &mut [i8] = bytemuck::cast_slice_mut(last);
+        last[..g.k].copy_from_slice(&filter[(oc_n - 1) * g.k..]);
+    }
+    let last = last.as_ptr() as *const i8;
 
-    let mut n0 = 0;
-    while n0 < pixels {
-        let np = PIX.min(pixels - n0);
-        for grp in 0..groups {
-            for s in 0..np {
-                let n = n0 + s;
-                let (oy, ox) = (n / out_w, n % out_w);
-                if DIRECT {
-                    gather_direct(g, input, cols, s, oy, ox, grp, off);
-                } else {
-                    gather_bytes(g, input, window, cols, s, oy, ox, grp, zp as u8, off);
-                }
-            }
-            let ocs = grp * ocpg..(grp + 1) * ocpg;
-            let tables = weights.bias[ocs.clone()]
-                .iter()
-                .zip(&weights.multiplier[ocs.clone()])
-                .zip(&weights.shift[ocs.clone()]);
-            for (oc, ((&bias, &m), &sh)) in ocs.zip(tables) {
-                let w = &filter[oc * g.k..];
-                let mut acc = [bias, bias, bias, bias];
-                if rem == 0 {
-                    acc = dot_rows(w, cols, full, acc);
-                } else if w.len() >= 4 * (full + 1) {
-                    // The round-up taps read the next channels' first
-                    // weights; their columns are 0.
-                    acc = dot_rows(w, cols, full + 1, acc);
-                } else {
-                    acc = dot_rows(w, cols, full, acc);
-                    let mut word = 0u32;
-                    for (i, &b) in w[4 * full..g.k].iter().enumerate() {
-                        word |= (b as u8 as u32) << (8 * i);
-                    }
-                    acc = dot_word(word, &cols[8 * full..8 * full + 8], acc);
-                }
-                let e = Epilogue::from(m, sh);
-                let out = &mut output[n0 * oc_n + oc..];
-                if np == PIX && e.fast && out.len() > 3 * oc_n {
-                    rq.set_channel(&e);
-                    let [r0, r1, r2, r3] = rq.requant4(acc);
-                    out[0] = r0 as i8;
-                    out[oc_n] = r1 as i8;
-                    out[2 * oc_n] = r2 as i8;
-                    out[3 * oc_n] = r3 as i8;
-                } else {
-                    for (o, &a) in out.iter_mut().step_by(oc_n).zip(&acc[..np]) {
-                        e.store(a, &oq, o);
+    for grp in 0..groups {
+        let mut cb = 0;
+        while cb < ocpg {
+            let nb = plan.batch.min(ocpg - cb);
+            let oc0 = grp * ocpg + cb;
+            let slow = fill_tab(&mut tab[..nb], weights, oc0, q.output_zero_point, bound);
+            let last_here = over > 0 && oc0 + nb == oc_n;
+            let n_main = nb - last_here as usize;
+            let mut n0 = 0;
+            while n0 < pixels {
+                let np = P.min(pixels - n0);
+                let (mut oy, mut ox) = (n0 / out_w, n0 % out_w);
+                for s in 0..np {
+                    gather::<P>(g, input, window, cols, s, oy, ox, grp, zp as u8, off);
+                    ox += 1;
+                    if ox == out_w {
+                        ox = 0;
+                        oy += 1;
                     }
                 }
+                let (out, ostride) = if np == P {
+                    (output[n0 * oc_n + oc0..].as_mut_ptr(), oc_n)
+                } else {
+                    (tail.as_mut_ptr(), nb)
+                };
+                let mut b = Block {
+                    tab: tab.as_ptr(),
+                    tab_end: tab[..n_main].as_ptr_range().end,
+                    cols: cols.as_ptr(),
+                    quads: (g.chunks / 4) as u32,
+                    rem: (g.chunks % 4) as u32,
+                    wskip: g.k as i32 - 4 * g.chunks as i32,
+                    out,
+                    ostride,
+                };
+                // SAFETY: `cols` holds `chunks` chunks of `P` pixels (word
+                // aligned in `Scratch`); rows `oc0..oc0 + n_main` of the
+                // filter are read as `4 * chunks` bytes each, within the
+                // filter (the last one, when that would pass its end, comes
+                // from `last`); the outputs are `out + c + p * ostride` for
+                // `c < nb`, `p < P`: within `output` for a full block, the
+                // `P * nb` bytes of `tail` otherwise.
+                unsafe {
+                    if n_main > 0 {
+                        block::<P>(&mut b, filter[oc0 * g.k..].as_ptr());
+                    }
+                    if last_here {
+                        b.tab = b.tab_end;
+                        b.tab_end = tab[..nb].as_ptr_range().end;
+                        block::<P>(&mut b, last);
+                    }
+                }
+                if np < P {
+                    for s in 0..np {
+                        output[(n0 + s) * oc_n + oc0..][..nb]
+                            .copy_from_slice(&tail[s * nb..][..nb]);
+                    }
+                }
+                let mut rest = slow;
+                while rest != 0 {
+                    let i = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    let oc = oc0 + i;
+                    for n in n0..n0 + np {
+                        output[n * oc_n + oc] =
+                            exact_output(g, grp, input, weights, q, oc, n / out_w, n % out_w);
+                    }
+                }
+                n0 += np;
             }
+            cb += nb;
         }
-        n0 += np;
     }
 }
 
+/// One output exactly as the portable kernel computes it (for channels the
+/// fast epilogue does not cover).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn exact_output(
+    g: &ConvGeo,
+    grp: usize,
+    input: &[u8],
+    weights: &ConvWeights<'_>,
+    q: &ConvQuant,
+    oc: usize,
+    oy: usize,
+    ox: usize,
+) -> i8 {
+    let row = &weights.filter[oc * g.k..][..g.k];
+    let iy0 = oy as i32 * g.sh - g.pt;
+    let ix0 = ox as i32 * g.sw - g.pl;
+    let (ky0, ky1) = tap_range(iy0, g.kh, g.dh, g.ih);
+    let (kx0, kx1) = tap_range(ix0, g.kw, g.dw, g.iw);
+    let zp = q.input_zero_point;
+    let mut acc = weights.bias[oc];
+    for ky in ky0..ky1 {
+        let iy = (iy0 + (ky * g.dh) as i32) as usize;
+        for kx in kx0..kx1 {
+            let ix = (ix0 + (kx * g.dw) as i32) as usize;
+            let src = &input[(iy * g.iw + ix) * g.ic + grp * g.cpg..][..g.cpg];
+            let w = &row[(ky * g.kw + kx) * g.cpg..][..g.cpg];
+            for (&x, &w) in src.iter().zip(w) {
+                acc = acc.wrapping_add(w as i32 * (x as i8 as i32 - zp));
+            }
+        }
+    }
+    Epilogue::from(weights.multiplier[oc], weights.shift[oc]).exact(acc, &OutQuant::new(q))
+}
+
 /// Widens `len` (a multiple of 4) input bytes from `src` into column words
-/// from `dst` on, one chunk (8 words apart) per four bytes: words `dst + 8i`
-/// and `dst + 8i + 1` get bytes `4i + {0, 2}` and `4i + {1, 3}` as
-/// `x - zp` halfwords.
+/// from `dst` on, one chunk (`2 * P` words apart) per four bytes: words
+/// `dst + 2Pi` and `dst + 2Pi + 1` get bytes `4i + {0, 2}` and
+/// `4i + {1, 3}` as `x - zp` halfwords.
 #[inline(always)]
-fn widen_run(input: &[u8], src: usize, len: usize, cols: &mut [u32], dst: usize, off: u32) {
+fn widen_run<const P: usize>(
+    input: &[u8],
+    src: usize,
+    len: usize,
+    cols: &mut [u32],
+    dst: usize,
+    off: u32,
+) {
     let n = len / 4;
     if n == 0 {
         return;
     }
-    assert!(src + 4 * n <= input.len() && dst + 8 * (n - 1) + 2 <= cols.len());
+    assert!(src + 4 * n <= input.len() && dst + 2 * P * (n - 1) + 2 <= cols.len());
     #[cfg(attonet_dsp)]
     {
         // SAFETY: reads `4 * n` bytes from `input[src..]` (LDR, unaligned
-        // allowed on these cores) and writes words `dst + 8i`, `dst + 8i + 1`
-        // for `i < n` of `cols` (STRD: `cols` lies in a word-aligned
-        // `Columns`), all within the lengths asserted above.
+        // allowed on these cores) and writes words `dst + 2Pi`, `dst + 2Pi +
+        // 1` for `i < n` of `cols` (STRD: `cols` is word aligned, in a
+        // `Scratch`), all within the lengths asserted above.
         unsafe {
             core::arch::asm!(
                 "2:",
                 "ldr     {x}, [{s}], #4",
                 "sxtab16 {a}, {off}, {x}",
                 "sxtab16 {x}, {off}, {x}, ror #8",
-                "strd    {a}, {x}, [{d}], #32",
+                "strd    {a}, {x}, [{d}], #{st}",
                 "subs    {n}, {n}, #1",
                 "bne     2b",
                 s = inout(reg) input.as_ptr().add(src) => _,
@@ -775,6 +1169,7 @@ fn widen_run(input: &[u8], src: usize, len: usize, cols: &mut [u32], dst: usize,
                 off = in(reg) off,
                 x = out(reg) _,
                 a = out(reg) _,
+                st = const 8 * P,
                 options(nostack),
             );
         }
@@ -782,79 +1177,247 @@ fn widen_run(input: &[u8], src: usize, len: usize, cols: &mut [u32], dst: usize,
     #[cfg(not(attonet_dsp))]
     for i in 0..n {
         let x = load4(input, src + 4 * i);
-        put(cols, dst + 8 * i, sxtab16(off, x));
-        put(cols, dst + 8 * i + 1, sxtab16_ror8(off, x));
+        put(cols, dst + 2 * P * i, sxtab16(off, x));
+        put(cols, dst + 2 * P * i + 1, sxtab16_ror8(off, x));
     }
 }
 
-/// Gathers the window of output pixel `(oy, ox)`, group `grp`, into pixel
-/// slot `s` of the columns, straight from the input (`cpg % 4 == 0`).
-#[allow(clippy::too_many_arguments)]
+/// The window of a pixel inside the input with [`ConvGeo::rows_direct`]:
+/// `kh` runs of `kw * ic` bytes, from `src` on, `dh` input rows apart,
+/// widened into the columns from word `dst` on (chunk stride `2 * P`
+/// words), two chunks an iteration where a run has an even number of them.
 #[inline(always)]
-fn gather_direct(
+fn widen_rows<const P: usize>(
     g: &ConvGeo,
     input: &[u8],
+    src: usize,
     cols: &mut [u32],
-    s: usize,
-    oy: usize,
-    ox: usize,
-    grp: usize,
+    dst: usize,
     off: u32,
 ) {
-    let iy0 = oy as i32 * g.sh - g.pt;
-    let ix0 = ox as i32 * g.sw - g.pl;
-    let (ky0, ky1) = tap_range(iy0, g.kh, g.dh, g.ih);
-    let (kx0, kx1) = tap_range(ix0, g.kw, g.dw, g.iw);
-    if !(ky0 == 0 && ky1 == g.kh && kx0 == 0 && kx1 == g.kw) {
-        // Padded taps contribute nothing: zero the slot, then fill what lies
-        // inside the input.
-        for c in 0..g.chunks {
-            put(cols, c * 8 + 2 * s, 0);
-            put(cols, c * 8 + 2 * s + 1, 0);
-        }
-        if ky0 == ky1 || kx0 == kx1 {
-            return;
-        }
-    }
-    // One group and dense columns: a kernel row's taps are contiguous.
-    let merge = g.dw == 1 && g.cpg == g.ic;
-    for ky in ky0..ky1 {
-        let iy = (iy0 + (ky * g.dh) as i32) as usize;
-        let row = iy * g.iw;
-        if merge {
-            let ix = (ix0 + kx0 as i32) as usize;
-            let k0 = (ky * g.kw + kx0) * g.cpg;
-            widen_run(
-                input,
-                (row + ix) * g.ic,
-                (kx1 - kx0) * g.ic,
-                cols,
-                k0 / 4 * 8 + 2 * s,
-                off,
-            );
-        } else {
-            for kx in kx0..kx1 {
-                let ix = (ix0 + (kx * g.dw) as i32) as usize;
-                let k0 = (ky * g.kw + kx) * g.cpg;
-                widen_run(
-                    input,
-                    (row + ix) * g.ic + grp * g.cpg,
-                    g.cpg,
-                    cols,
-                    k0 / 4 * 8 + 2 * s,
-                    off,
+    let cpr = g.kw * g.ic / 4;
+    let stride = g.dh * g.iw * g.ic;
+    assert!(
+        g.kh >= 1
+            && cpr >= 1
+            && src + (g.kh - 1) * stride + 4 * cpr <= input.len()
+            && dst + 2 * P * (g.kh * cpr - 1) + 2 <= cols.len()
+    );
+    #[cfg(attonet_dsp)]
+    {
+        let skip = stride - 4 * cpr;
+        // SAFETY: reads `kh` runs of `4 * cpr` bytes, `stride` apart, from
+        // `input[src..]` (LDR, unaligned allowed) and writes words `dst +
+        // 2Pi`, `dst + 2Pi + 1` for `i < kh * cpr` of `cols` (STRD, word
+        // aligned in a `Scratch`): within the lengths asserted above.
+        unsafe {
+            if cpr % 2 == 0 {
+                core::arch::asm!(
+                    "2:",
+                    "mov     {n}, {h}",
+                    "3:",
+                    "ldr     {x}, [{s}], #4",
+                    "sxtab16 {a}, {off}, {x}",
+                    "sxtab16 {x}, {off}, {x}, ror #8",
+                    "strd    {a}, {x}, [{d}], #{st}",
+                    "ldr     {x}, [{s}], #4",
+                    "sxtab16 {a}, {off}, {x}",
+                    "sxtab16 {x}, {off}, {x}, ror #8",
+                    "strd    {a}, {x}, [{d}], #{st}",
+                    "subs    {n}, {n}, #1",
+                    "bne     3b",
+                    "add     {s}, {s}, {skip}",
+                    "subs    {rows}, {rows}, #1",
+                    "bne     2b",
+                    s = inout(reg) input.as_ptr().add(src) => _,
+                    d = inout(reg) cols.as_mut_ptr().add(dst) => _,
+                    rows = inout(reg) g.kh => _,
+                    h = in(reg) cpr / 2,
+                    skip = in(reg) skip,
+                    off = in(reg) off,
+                    n = out(reg) _,
+                    x = out(reg) _,
+                    a = out(reg) _,
+                    st = const 8 * P,
+                    options(nostack),
+                );
+            } else {
+                core::arch::asm!(
+                    "2:",
+                    "mov     {n}, {h}",
+                    "3:",
+                    "ldr     {x}, [{s}], #4",
+                    "sxtab16 {a}, {off}, {x}",
+                    "sxtab16 {x}, {off}, {x}, ror #8",
+                    "strd    {a}, {x}, [{d}], #{st}",
+                    "subs    {n}, {n}, #1",
+                    "bne     3b",
+                    "add     {s}, {s}, {skip}",
+                    "subs    {rows}, {rows}, #1",
+                    "bne     2b",
+                    s = inout(reg) input.as_ptr().add(src) => _,
+                    d = inout(reg) cols.as_mut_ptr().add(dst) => _,
+                    rows = inout(reg) g.kh => _,
+                    h = in(reg) cpr,
+                    skip = in(reg) skip,
+                    off = in(reg) off,
+                    n = out(reg) _,
+                    x = out(reg) _,
+                    a = out(reg) _,
+                    st = const 8 * P,
+                    options(nostack),
                 );
             }
         }
     }
+    #[cfg(not(attonet_dsp))]
+    for r in 0..g.kh {
+        widen_run::<P>(
+            input,
+            src + r * stride,
+            4 * cpr,
+            cols,
+            dst + r * cpr * 2 * P,
+            off,
+        );
+    }
 }
 
-/// [`gather_direct`] for any `cpg`: the window is first gathered as bytes
-/// (padded taps and the round-up as the zero point, which widens to 0), then
-/// widened a chunk at a time.
+/// The window of a pixel inside the input, one group, horizontal dilation
+/// 1: `kh` runs of `kw * ic` bytes, `dh` input rows apart from `src` on,
+/// copied into `window` (its round-up bytes stay the zero point), then
+/// widened into the columns from word `dst` on, in one assembly routine.
+#[inline(always)]
+fn widen_window<const P: usize>(
+    g: &ConvGeo,
+    input: &[u8],
+    src: usize,
+    window: &mut [u8],
+    cols: &mut [u32],
+    dst: usize,
+    off: u32,
+) {
+    let run = g.kw * g.ic;
+    let stride = g.dh * g.iw * g.ic;
+    assert!(
+        g.kh >= 1
+            && run >= 1
+            && src + (g.kh - 1) * stride + run <= input.len()
+            && g.kh * run <= window.len()
+            && window.len() == 4 * g.chunks
+            && dst + 2 * P * (g.chunks - 1) + 2 <= cols.len()
+    );
+    #[cfg(attonet_dsp)]
+    {
+        // SAFETY: reads `kh` runs of `run` bytes, `stride` apart, from
+        // `input[src..]`, writes the first `kh * run` bytes of `window`,
+        // then reads its `4 * chunks` bytes and writes words `dst + 2Pi`,
+        // `dst + 2Pi + 1` for `i < chunks` of `cols` (STRD, word aligned):
+        // within the lengths asserted above. Unaligned LDR/STR are allowed.
+        unsafe {
+            core::arch::asm!(
+                // Copy: per row `run / 4` words, then `run % 4` bytes.
+                "mov     {w}, {win}",
+                "2:",
+                "lsrs    {n}, {run}, #2",
+                "beq     4f",
+                "3:",
+                "ldr     {x}, [{s}], #4",
+                "str     {x}, [{w}], #4",
+                "subs    {n}, {n}, #1",
+                "bne     3b",
+                "4:",
+                "ands    {n}, {run}, #3",
+                "beq     6f",
+                "5:",
+                "ldrb    {x}, [{s}], #1",
+                "strb    {x}, [{w}], #1",
+                "subs    {n}, {n}, #1",
+                "bne     5b",
+                "6:",
+                "add     {s}, {s}, {skip}",
+                "subs    {rows}, {rows}, #1",
+                "bne     2b",
+                // Widen the `chunks` words of the window.
+                "7:",
+                "ldr     {x}, [{win}], #4",
+                "sxtab16 {n}, {off}, {x}",
+                "sxtab16 {x}, {off}, {x}, ror #8",
+                "strd    {n}, {x}, [{d}], #{st}",
+                "subs    {chunks}, {chunks}, #1",
+                "bne     7b",
+                s = inout(reg) input.as_ptr().add(src) => _,
+                win = inout(reg) window.as_mut_ptr() => _,
+                d = inout(reg) cols.as_mut_ptr().add(dst) => _,
+                rows = inout(reg) g.kh => _,
+                chunks = inout(reg) g.chunks => _,
+                run = in(reg) run,
+                skip = in(reg) stride - run,
+                off = in(reg) off,
+                w = out(reg) _,
+                n = out(reg) _,
+                x = out(reg) _,
+                st = const 8 * P,
+                options(nostack),
+            );
+        }
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        for r in 0..g.kh {
+            window[r * run..][..run].copy_from_slice(&input[src + r * stride..][..run]);
+        }
+        widen_run::<P>(window, 0, 4 * g.chunks, cols, dst, off);
+    }
+}
+
+/// `dst[d..d + n] = src[s..s + n]`, a word at a time (short runs: a few
+/// window taps; a loop LLVM would turn into a `memcpy` call).
+#[inline(always)]
+fn copy_bytes(dst: &mut [u8], d: usize, src: &[u8], s: usize, n: usize) {
+    let (dst, src) = (&mut dst[d..d + n], &src[s..s + n]);
+    #[cfg(attonet_dsp)]
+    // SAFETY: copies the `n` bytes of `src` to the `n` bytes of `dst` (both
+    // slices of exactly that length; LDR/STR unaligned, allowed here).
+    unsafe {
+        core::arch::asm!(
+            "lsrs   {w}, {n}, #2",
+            "beq    3f",
+            "2:",
+            "ldr    {t}, [{s}], #4",
+            "str    {t}, [{d}], #4",
+            "subs   {w}, {w}, #1",
+            "bne    2b",
+            "3:",
+            "ands   {n}, {n}, #3",
+            "beq    5f",
+            "4:",
+            "ldrb   {t}, [{s}], #1",
+            "strb   {t}, [{d}], #1",
+            "subs   {n}, {n}, #1",
+            "bne    4b",
+            "5:",
+            s = inout(reg) src.as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            n = inout(reg) n => _,
+            w = out(reg) _,
+            t = out(reg) _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_dsp))]
+    dst.copy_from_slice(src);
+}
+
+/// Gathers the window of output pixel `(oy, ox)`, group `grp`, into column
+/// slot `s`. With channels per group a multiple of 4 every tap starts on a
+/// chunk boundary and is widened straight from the input (padded taps are
+/// zeroed); otherwise the window is first gathered as bytes into `window`
+/// (padded taps and the round-up as the zero point, which widens to 0),
+/// except for windows inside the input with [`ConvGeo::rows_direct`].
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn gather_bytes(
+fn gather<const P: usize>(
     g: &ConvGeo,
     input: &[u8],
     window: &mut [u8],
@@ -868,41 +1431,604 @@ fn gather_bytes(
 ) {
     let iy0 = oy as i32 * g.sh - g.pt;
     let ix0 = ox as i32 * g.sw - g.pl;
+    // Inside: every tap within the input (one compare per axis).
+    let inside = (iy0 as u32) < g.y_lim && (ix0 as u32) < g.x_lim;
+    if inside && g.rows_direct {
+        let src = (iy0 as usize * g.iw + ix0 as usize) * g.ic;
+        widen_rows::<P>(g, input, src, cols, 2 * s, off);
+        return;
+    }
+    if inside && g.cpg % 4 != 0 && g.dw == 1 && g.cpg == g.ic {
+        let src = (iy0 as usize * g.iw + ix0 as usize) * g.ic;
+        widen_window::<P>(g, input, src, window, cols, 2 * s, off);
+        return;
+    }
     let (ky0, ky1) = tap_range(iy0, g.kh, g.dh, g.ih);
     let (kx0, kx1) = tap_range(ix0, g.kw, g.dw, g.iw);
-    if !(ky0 == 0 && ky1 == g.kh && kx0 == 0 && kx1 == g.kw) {
+    let merge = g.dw == 1 && g.cpg == g.ic;
+    if g.cpg % 4 == 0 {
+        if !inside {
+            for c in 0..g.chunks {
+                put(cols, c * 2 * P + 2 * s, 0);
+                put(cols, c * 2 * P + 2 * s + 1, 0);
+            }
+        }
+        if ky0 < ky1 && kx0 < kx1 {
+            for ky in ky0..ky1 {
+                let row = (iy0 + (ky * g.dh) as i32) as usize * g.iw;
+                if merge {
+                    let ix = (ix0 + kx0 as i32) as usize;
+                    let k0 = (ky * g.kw + kx0) * g.cpg;
+                    let dst = k0 / 4 * 2 * P + 2 * s;
+                    widen_run::<P>(input, (row + ix) * g.ic, (kx1 - kx0) * g.ic, cols, dst, off);
+                } else {
+                    for kx in kx0..kx1 {
+                        let ix = (ix0 + (kx * g.dw) as i32) as usize;
+                        let k0 = (ky * g.kw + kx) * g.cpg;
+                        let src = (row + ix) * g.ic + grp * g.cpg;
+                        widen_run::<P>(input, src, g.cpg, cols, k0 / 4 * 2 * P + 2 * s, off);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    if !inside {
         window[..g.k].fill(zp);
     }
     if ky0 < ky1 && kx0 < kx1 {
-        let merge = g.dw == 1 && g.cpg == g.ic;
         for ky in ky0..ky1 {
-            let iy = (iy0 + (ky * g.dh) as i32) as usize;
-            let row = iy * g.iw;
+            let row = (iy0 + (ky * g.dh) as i32) as usize * g.iw;
             if merge {
                 let ix = (ix0 + kx0 as i32) as usize;
                 let k0 = (ky * g.kw + kx0) * g.cpg;
-                let len = (kx1 - kx0) * g.ic;
-                let src = (row + ix) * g.ic;
-                window[k0..k0 + len].copy_from_slice(&input[src..src + len]);
+                copy_bytes(window, k0, input, (row + ix) * g.ic, (kx1 - kx0) * g.ic);
             } else {
                 for kx in kx0..kx1 {
                     let ix = (ix0 + (kx * g.dw) as i32) as usize;
                     let k0 = (ky * g.kw + kx) * g.cpg;
-                    let src = (row + ix) * g.ic + grp * g.cpg;
-                    window[k0..k0 + g.cpg].copy_from_slice(&input[src..src + g.cpg]);
+                    copy_bytes(window, k0, input, (row + ix) * g.ic + grp * g.cpg, g.cpg);
                 }
             }
         }
     }
-    for c in 0..g.chunks {
-        let x = load4(window, 4 * c);
-        put(cols, c * 8 + 2 * s, sxtab16(off, x));
-        put(cols, c * 8 + 2 * s + 1, sxtab16_ror8(off, x));
-    }
+    widen_run::<P>(window, 0, 4 * g.chunks, cols, 2 * s, off);
 }
 
 // ---------------------------------------------------------------------------
-// Depthwise.
+// Depthwise 3x3: padded rows, four channels per group, one pixel per call.
+// ---------------------------------------------------------------------------
+
+/// Channels per 3x3 depthwise block at most.
+const DW3_CB: usize = 32;
+
+/// Bytes of the 3x3 depthwise row buffers: three widened input rows (a
+/// ring) and a widened row of the zero point (for rows above and below the
+/// input), each `cols * cb * 2` bytes, padding columns as the zero point.
+const DW3_BUF: usize = 4096;
+
+/// What the 3x3 depthwise assembly reads and updates for one output row
+/// (offsets as the assembly reads them).
+#[repr(C)]
+struct Dw3 {
+    /// 0, 4, 8: the current pixel's three kernel rows: its leftmost tap,
+    /// group 0, in the row buffers (advanced by `step` a pixel).
+    rows: [*const u32; 3],
+    /// 12: widened weights, `[group][tap][2 words]` (pair order).
+    w: *const u32,
+    /// 16: per group of four channels, `[bias; 4]` then `[mult, c0, e]` of
+    /// each channel (16 words, see [`ChanQ`]).
+    tab: *const i32,
+    /// 20: the output of the current pixel's and group's channel 0
+    /// (advanced by 4 a group, then by `out_adjust`).
+    out: *mut i8,
+    /// 24: `groups * gstride`.
+    end: u32,
+    /// 28: bytes between two groups of a row buffer (`cols * 8`).
+    gstride: u32,
+    /// 32: bytes between two output pixels' windows (`stride_w * 8`).
+    step: u32,
+    /// 36: `channels - cb`: from one pixel's block to the next.
+    out_adjust: u32,
+    /// 40: output pixels left in the row (counted down).
+    npix: u32,
+}
+
+#[cfg(attonet_dsp)]
+const _: () = assert!(core::mem::size_of::<Dw3>() == 44);
+
+/// One output row of a block of `end / gstride` groups of four channels:
+/// per pixel and group the biases, nine taps (one `LDRD` of four widened
+/// activations, one `LDRD` of widened weights, four `SMLAxy`), the fast
+/// epilogue (`fast_out`) four times, one word stored.
+///
+/// # Safety
+/// For every pixel `i < npix` and group `g`: `rows[r] + i * step + g *
+/// gstride` has 24 readable bytes (word aligned); `w` holds 18 words per
+/// group, `tab` 16; `out + i * (4 * groups + out_adjust) + 4 * g` has 4
+/// writable bytes.
+#[inline(always)]
+unsafe fn dw3_row(d: &mut Dw3) {
+    #[cfg(attonet_dsp)]
+    {
+        // SAFETY: the caller's contract; r6 and r7 are saved and restored.
+        unsafe {
+            core::arch::asm!(
+                "push   {{r6, r7}}",
+                "ldr    r12, [lr, #28]",
+                "2:",
+                "ldr    r10, [lr, #12]",
+                "ldr    r7, [lr, #16]",
+                "movs   r6, #0",
+                "3:",
+                "ldm    r7!, {{r0, r1, r2, r3}}",
+                "ldr    r11, [lr, #0]",
+                "add    r11, r11, r6",
+                "ldrd   r8, r9, [r11, #0]",
+                "ldrd   r4, r5, [r10], #8",
+                "smlabb r0, r4, r8, r0",
+                "smlatt r2, r4, r8, r2",
+                "smlabb r1, r5, r9, r1",
+                "smlatt r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #8]",
+                "ldrd   r4, r5, [r10], #8",
+                "smlabb r0, r4, r8, r0",
+                "smlatt r2, r4, r8, r2",
+                "smlabb r1, r5, r9, r1",
+                "smlatt r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #16]",
+                "ldrd   r4, r5, [r10], #8",
+                "smlabb r0, r4, r8, r0",
+                "smlatt r2, r4, r8, r2",
+                "smlabb r1, r5, r9, r1",
+                "smlatt r3, r5, r9, r3",
+                "ldr    r11, [lr, #4]",
+                "add    r11, r11, r6",
+                "ldrd   r8, r9, [r11, #0]",
+                "ldrd   r4, r5, [r10], #8",
+                "smlabb r0, r4, r8, r0",
+                "smlatt r2, r4, r8, r2",
+                "smlabb r1, r5, r9, r1",
+                "smlatt r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #8]",
+                "ldrd   r4, r5, [r10], #8",
+                "smlabb r0, r4, r8, r0",
+                "smlatt r2, r4, r8, r2",
+                "smlabb r1, r5, r9, r1",
+                "smlatt r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #16]",
+                "ldrd   r4, r5, [r10], #8",
+                "smlabb r0, r4, r8, r0",
+                "smlatt r2, r4, r8, r2",
+                "smlabb r1, r5, r9, r1",
+                "smlatt r3, r5, r9, r3",
+                "ldr    r11, [lr, #8]",
+                "add    r11, r11, r6",
+                "ldrd   r8, r9, [r11, #0]",
+                "ldrd   r4, r5, [r10], #8",
+                "smlabb r0, r4, r8, r0",
+                "smlatt r2, r4, r8, r2",
+                "smlabb r1, r5, r9, r1",
+                "smlatt r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #8]",
+                "ldrd   r4, r5, [r10], #8",
+                "smlabb r0, r4, r8, r0",
+                "smlatt r2, r4, r8, r2",
+                "smlabb r1, r5, r9, r1",
+                "smlatt r3, r5, r9, r3",
+                "ldrd   r8, r9, [r11, #16]",
+                "ldrd   r4, r5, [r10], #8",
+                "smlabb r0, r4, r8, r0",
+                "smlatt r2, r4, r8, r2",
+                "smlabb r1, r5, r9, r1",
+                "smlatt r3, r5, r9, r3",
+                "ldm    r7!, {{r4, r5, r8}}",
+                "sub    r9, r5, r0, lsr #31",
+                "add    r0, r0, r0",
+                "smmlar r0, r0, r4, r9",
+                "asr    r0, r0, r8",
+                "ssat   r0, #8, r0",
+                "ldm    r7!, {{r4, r5, r8}}",
+                "sub    r9, r5, r1, lsr #31",
+                "add    r1, r1, r1",
+                "smmlar r1, r1, r4, r9",
+                "asr    r1, r1, r8",
+                "ssat   r1, #8, r1",
+                "ldm    r7!, {{r4, r5, r8}}",
+                "sub    r9, r5, r2, lsr #31",
+                "add    r2, r2, r2",
+                "smmlar r2, r2, r4, r9",
+                "asr    r2, r2, r8",
+                "ssat   r2, #8, r2",
+                "ldm    r7!, {{r4, r5, r8}}",
+                "sub    r9, r5, r3, lsr #31",
+                "add    r3, r3, r3",
+                "smmlar r3, r3, r4, r9",
+                "asr    r3, r3, r8",
+                "ssat   r3, #8, r3",
+                "bfi    r0, r1, #8, #8",
+                "bfi    r0, r2, #16, #8",
+                "bfi    r0, r3, #24, #8",
+                "ldr    r11, [lr, #20]",
+                "str    r0, [r11], #4",
+                "str    r11, [lr, #20]",
+                "add    r6, r6, r12",
+                "ldr    r9, [lr, #24]",
+                "cmp    r6, r9",
+                "bne    3b",
+                "ldr    r9, [lr, #32]",
+                "ldr    r11, [lr, #0]",
+                "add    r11, r11, r9",
+                "str    r11, [lr, #0]",
+                "ldr    r11, [lr, #4]",
+                "add    r11, r11, r9",
+                "str    r11, [lr, #4]",
+                "ldr    r11, [lr, #8]",
+                "add    r11, r11, r9",
+                "str    r11, [lr, #8]",
+                "ldr    r11, [lr, #20]",
+                "ldr    r9, [lr, #36]",
+                "add    r11, r11, r9",
+                "str    r11, [lr, #20]",
+                "ldr    r9, [lr, #40]",
+                "subs   r9, r9, #1",
+                "str    r9, [lr, #40]",
+                "bne    2b",
+                "pop    {{r6, r7}}",
+                inout("lr") d as *mut Dw3 => _,
+                out("r0") _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+            );
+        }
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        while d.npix > 0 {
+            let mut w = d.w;
+            let mut tab = d.tab;
+            let mut g = 0;
+            while g < d.end {
+                // SAFETY (all accesses below): the caller's contract.
+                let mut a: [i32; 4] = unsafe { core::array::from_fn(|i| *tab.add(i)) };
+                tab = tab.wrapping_add(4);
+                for r in d.rows {
+                    let r = (r as *const u8).wrapping_add(g as usize) as *const u32;
+                    for t in 0..3 {
+                        let (xa, xb) = unsafe { (*r.add(2 * t), *r.add(2 * t + 1)) };
+                        let (wa, wb) = unsafe { (*w, *w.add(1)) };
+                        w = w.wrapping_add(2);
+                        a[0] = smlabb(wa, xa, a[0]);
+                        a[2] = smlatt(wa, xa, a[2]);
+                        a[1] = smlabb(wb, xb, a[1]);
+                        a[3] = smlatt(wb, xb, a[3]);
+                    }
+                }
+                for (i, &acc) in a.iter().enumerate() {
+                    let q = unsafe {
+                        ChanQ {
+                            bias: 0,
+                            mult: *tab,
+                            c0: *tab.add(1),
+                            e: *tab.add(2) as u32,
+                        }
+                    };
+                    tab = tab.wrapping_add(3);
+                    unsafe { *d.out.add(i) = fast_out(acc, &q) as i8 };
+                }
+                d.out = d.out.wrapping_add(4);
+                g += d.gstride;
+            }
+            for r in d.rows.iter_mut() {
+                *r = (*r as *const u8).wrapping_add(d.step as usize) as *const u32;
+            }
+            d.out = d.out.wrapping_add(d.out_adjust as usize);
+            d.npix -= 1;
+        }
+    }
+}
+
+/// Widens `n` input pixels of `4 * groups` channels (`src`, `step` bytes
+/// apart) into a row buffer (`[group][column][2 words]`, `gw` words a
+/// group), columns from word `dst` on.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw3_fill(
+    input: &[u8],
+    src: usize,
+    step: usize,
+    row: &mut [u32],
+    dst: usize,
+    n: usize,
+    groups: usize,
+    gw: usize,
+) {
+    assert!(
+        n >= 1
+            && groups >= 1
+            && src + (n - 1) * step + 4 * groups <= input.len()
+            && dst + 2 * (n - 1) + (groups - 1) * gw + 2 <= row.len()
+    );
+    #[cfg(attonet_dsp)]
+    // SAFETY: reads `4 * groups` bytes at `src + i * step` and writes words
+    // `dst + 2i + g * gw` and the next one, for `i < n`, `g < groups`,
+    // within the lengths asserted above (STRD: the buffer is word aligned).
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "mov     r8, r0",
+            "mov     r9, r1",
+            "mov     r10, r3",
+            "3:",
+            "ldr     r11, [r8], #4",
+            "sxtb16  r12, r11",
+            "sxtb16  r11, r11, ror #8",
+            "strd    r12, r11, [r9]",
+            "add     r9, r9, r5",
+            "subs    r10, r10, #1",
+            "bne     3b",
+            "add     r0, r0, r4",
+            "add     r1, r1, #8",
+            "subs    r2, r2, #1",
+            "bne     2b",
+            inout("r0") input.as_ptr().add(src) => _,
+            inout("r1") row.as_mut_ptr().add(dst) => _,
+            inout("r2") n => _,
+            in("r3") groups,
+            in("r4") step,
+            in("r5") gw * 4,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_dsp))]
+    for i in 0..n {
+        for g in 0..groups {
+            let x = load4(input, src + i * step + 4 * g);
+            row[dst + 2 * i + g * gw] = sxtb16(x);
+            row[dst + 2 * i + g * gw + 1] = sxtb16_ror8(x);
+        }
+    }
+}
+
+/// The geometry the 3x3 depthwise path takes, or `None`: a 3x3 window with
+/// dilation 1, an `i8` input zero point (padding is stored as it), at least
+/// four channels, and padded rows narrow enough for four channels in
+/// [`DW3_BUF`]. Returns the padded row width in pixels.
+fn dw3_cols(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> Option<usize> {
+    let w = &p.window;
+    if w.kh != 3 || w.kw != 3 || w.dilation_h != 1 || w.dilation_w != 1 {
+        return None;
+    }
+    if !(-128..=127).contains(&p.quant.input_zero_point) || in_shape.c < 4 {
+        return None;
+    }
+    let ow = out_shape.w as usize;
+    let cols = (w.pad_left as usize + in_shape.w as usize).max((ow - 1) * w.stride_w as usize + 3);
+    (4 * cols * 4 * 2 <= DW3_BUF).then_some(cols)
+}
+
+/// Depthwise 3x3 (channel `c` of the output reads channel `c` of the
+/// input): channel blocks of at most [`DW3_CB`]; per block the widened
+/// weights and the constants (the zero point folded into the bias:
+/// `Σ w (x - zp) = Σ w x - zp Σ w`, the padding stored as the zero point),
+/// then per output row the three input rows it reads, widened into a ring
+/// of row buffers (`[group][column][2 words]`), and [`dw3_row`]. Channels
+/// the fast epilogue does not cover, and the last `c % 4`, are computed
+/// exactly.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn dw3(
+    p: &ConvParams,
+    layout: DwLayout,
+    cols: usize,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let win = &p.window;
+    let q = &p.quant;
+    let zp = q.input_zero_point;
+    let (ih, iw, c_n) = (
+        in_shape.h as usize,
+        in_shape.w as usize,
+        in_shape.c as usize,
+    );
+    let (oh, ow) = (out_shape.h as usize, out_shape.w as usize);
+    let (sh, sw) = (win.stride_h as usize, win.stride_w as usize);
+    let (pt, pl) = (win.pad_top as usize, win.pad_left as usize);
+    let c4 = c_n / 4 * 4;
+    let cb_max = (DW3_BUF / (4 * cols * 2) / 4 * 4).min(DW3_CB).min(c4);
+    let input_u8: &[u8] = bytemuck::cast_slice(input);
+    let mut buf = [0u32; DW3_BUF / 4];
+    let mut wbuf = [0u32; DW3_CB / 4 * 18];
+    let mut tab = [0i32; DW3_CB / 4 * 16];
+    let bound = sum_bound(9, 0);
+    let filter = weights.filter;
+    let tap_w = |c: usize, t: usize| -> i8 {
+        match layout {
+            DwLayout::TapMajor => filter[t * c_n + c],
+            DwLayout::ChannelMajor => filter[c * 9 + t],
+        }
+    };
+    let zp4 = (zp as u8 as u32) * 0x0101_0101;
+    let (zpa, zpb) = (sxtb16(zp4), sxtb16_ror8(zp4));
+
+    let mut c0 = 0;
+    while c0 < c4 {
+        let cb = cb_max.min(c4 - c0);
+        let ng = cb / 4;
+        // Words of one row buffer and of one group's part of it.
+        let (row_words, gw) = (cols * 2 * ng, cols * 2);
+        // Weights and constants of the block.
+        let mut slow = 0u32;
+        for g in 0..ng {
+            for t in 0..9 {
+                let c = c0 + 4 * g;
+                let word = u32::from_le_bytes(core::array::from_fn(|i| tap_w(c + i, t) as u8));
+                wbuf[(g * 9 + t) * 2] = sxtb16(word);
+                wbuf[(g * 9 + t) * 2 + 1] = sxtb16_ror8(word);
+            }
+            for i in 0..4 {
+                let c = c0 + 4 * g + i;
+                let wsum: i64 = (0..9).map(|t| tap_w(c, t) as i64).sum();
+                let bias = weights.bias[c] as i64 - zp as i64 * wsum;
+                let fast = i32::try_from(bias).ok().and_then(|b| {
+                    ChanQ::new(
+                        b,
+                        weights.multiplier[c],
+                        weights.shift[c],
+                        q.output_zero_point,
+                        bound,
+                    )
+                });
+                let t = fast.unwrap_or_else(|| {
+                    slow |= 1 << (4 * g + i);
+                    ChanQ::SLOW
+                });
+                tab[g * 16 + i] = t.bias;
+                tab[g * 16 + 4 + 3 * i] = t.mult;
+                tab[g * 16 + 5 + 3 * i] = t.c0;
+                tab[g * 16 + 6 + 3 * i] = t.e as i32;
+            }
+        }
+        // Slot 3: the zero point; slots 0..3: input rows `iy % 3`, whose
+        // padding columns (the zero point too) are written once here.
+        for (i, pair) in buf[..4 * row_words].chunks_exact_mut(2).enumerate() {
+            let j = i % cols;
+            if i >= 3 * row_words / 2 || j < pl || j - pl >= iw {
+                pair[0] = zpa;
+                pair[1] = zpb;
+            }
+        }
+        // The input columns a row buffer holds: `j0..j1`.
+        let j0 = pl.min(cols);
+        let j1 = (pl + iw).min(cols);
+        let mut held = [usize::MAX; 3];
+        for oy in 0..oh {
+            let mut rows = [0usize; 3];
+            for (ky, row) in rows.iter_mut().enumerate() {
+                let iy = (oy * sh + ky).wrapping_sub(pt);
+                if iy >= ih {
+                    *row = 3 * row_words;
+                    continue;
+                }
+                let slot = iy % 3;
+                *row = slot * row_words;
+                if held[slot] != iy && j0 < j1 {
+                    held[slot] = iy;
+                    let src = (iy * iw + j0 - pl) * c_n + c0;
+                    dw3_fill(
+                        input_u8,
+                        src,
+                        c_n,
+                        &mut buf[slot * row_words..][..row_words],
+                        2 * j0,
+                        j1 - j0,
+                        ng,
+                        gw,
+                    );
+                }
+            }
+            let out0 = oy * ow * c_n + c0;
+            let mut d = Dw3 {
+                rows: rows.map(|r| buf[r..].as_ptr()),
+                w: wbuf.as_ptr(),
+                tab: tab.as_ptr(),
+                out: output[out0..(oy + 1) * ow * c_n].as_mut_ptr(),
+                end: (ng * gw * 4) as u32,
+                gstride: (gw * 4) as u32,
+                step: (sw * 8) as u32,
+                out_adjust: (c_n - cb) as u32,
+                npix: ow as u32,
+            };
+            // SAFETY: pixel `i`'s window starts at column `i * sw` of each
+            // row buffer and reads columns up to `i * sw + 2 < cols`, in
+            // every group (`g * gw` words in); `wbuf` and `tab` hold `ng`
+            // groups; pixel `i`'s outputs are the `cb` bytes at `out + i *
+            // c_n`, within the output row.
+            unsafe { dw3_row(&mut d) };
+            let mut rest = slow;
+            while rest != 0 {
+                let i = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                for ox in 0..ow {
+                    output[(oy * ow + ox) * c_n + c0 + i] =
+                        dw_exact(p, layout, in_shape, input, weights, c0 + i, oy, ox);
+                }
+            }
+        }
+        c0 += cb;
+    }
+    for c in c4..c_n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                output[(oy * ow + ox) * c_n + c] =
+                    dw_exact(p, layout, in_shape, input, weights, c, oy, ox);
+            }
+        }
+    }
+    clamp_pass(output, q.clamp);
+}
+
+/// One depthwise output exactly as the portable kernel computes it.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn dw_exact(
+    p: &ConvParams,
+    layout: DwLayout,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    c: usize,
+    oy: usize,
+    ox: usize,
+) -> i8 {
+    let win = &p.window;
+    let (ih, iw, c_n) = (
+        in_shape.h as usize,
+        in_shape.w as usize,
+        in_shape.c as usize,
+    );
+    let (kh, kw) = (win.kh as usize, win.kw as usize);
+    let (dh, dw) = (win.dilation_h as usize, win.dilation_w as usize);
+    let iy0 = oy as i32 * win.stride_h as i32 - win.pad_top as i32;
+    let ix0 = ox as i32 * win.stride_w as i32 - win.pad_left as i32;
+    let (ky0, ky1) = tap_range(iy0, kh, dh, ih);
+    let (kx0, kx1) = tap_range(ix0, kw, dw, iw);
+    let mut acc = weights.bias[c];
+    for ky in ky0..ky1 {
+        let iy = (iy0 + (ky * dh) as i32) as usize;
+        for kx in kx0..kx1 {
+            let ix = (ix0 + (kx * dw) as i32) as usize;
+            let t = ky * kw + kx;
+            let w = match layout {
+                DwLayout::TapMajor => weights.filter[t * c_n + c],
+                DwLayout::ChannelMajor => weights.filter[c * kh * kw + t],
+            };
+            let x = input[(iy * iw + ix) * c_n + c] as i32;
+            acc = acc.wrapping_add(w as i32 * (x - p.quant.input_zero_point));
+        }
+    }
+    Epilogue::from(weights.multiplier[c], weights.shift[c]).exact(acc, &OutQuant::new(&p.quant))
+}
+
+// ---------------------------------------------------------------------------
+// Depthwise, any window.
 // ---------------------------------------------------------------------------
 
 /// Words of widened depthwise weights on the stack (1152 bytes): a block of
@@ -937,6 +2063,13 @@ pub(crate) fn depthwise_s8(
         groups: in_shape.c,
         quant: p.quant,
     };
+    if let Some(cols) = dw3_cols(&dp, in_shape, out_shape) {
+        let layout = DwLayout::TapMajor;
+        dw3(
+            &dp, layout, cols, in_shape, input, weights, out_shape, output,
+        );
+        return true;
+    }
     dw_core(
         &dp,
         DwLayout::TapMajor,
@@ -953,7 +2086,8 @@ fn depthwise_like_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> b
     p.groups == in_shape.c && in_shape.c == out_shape.c && dw_covers(p, out_shape)
 }
 
-/// Whether [`depthwise_s8`] takes these parameters.
+/// Whether [`depthwise_s8`] takes these parameters (through [`dw3`] where
+/// [`dw3_cols`] allows, else [`dw_core`]).
 pub(crate) fn depthwise_fast_path(p: &DepthwiseParams, out_shape: Shape) -> Option<&'static str> {
     let dp = ConvParams {
         window: p.window,
@@ -986,6 +2120,11 @@ pub(crate) fn conv_depthwise_like(
 ) -> bool {
     if !depthwise_like_covers(p, in_shape, out_shape) {
         return false;
+    }
+    if let Some(cols) = dw3_cols(p, in_shape, out_shape) {
+        let layout = DwLayout::ChannelMajor;
+        dw3(p, layout, cols, in_shape, input, weights, out_shape, output);
+        return true;
     }
     dw_core(
         p,
@@ -1167,72 +2306,169 @@ fn dw_core(
 // ---------------------------------------------------------------------------
 
 /// Fewest elements for which [`add_s8`] builds its tables (512 entries).
-const ADD_MIN_LEN: usize = 512;
+const ADD_MIN_LEN: usize = 256;
 
 /// The per-input halves of TFLite's ADD as tables: `s1(a)` and `s2(b)` (the
 /// offset input, shifted left, through its multiplier) depend on one `i8`
-/// each, so both are computed once per call for all 256 values with the
-/// portable arithmetic itself; each element then costs two loads, an add and
-/// the output requantization ([`Epilogue::apply`], exact for the output
-/// multiplier unless it is `i32::MIN`, which falls back).
+/// each, so both are computed once per call for all 256 values
+/// (`requantize_smaller_than_one`, or its one-`SMMLAR` equivalent
+/// [`small_requantize`] where that is exact) and stored doubled (the `2 *
+/// acc` of the fast epilogue); each element then costs two byte loads, two
+/// table loads, an add and the output stage (the fast epilogue less its
+/// doubling).
+#[repr(C)]
 struct AddTables {
     s1: [i32; 256],
     s2: [i32; 256],
-    out: Epilogue,
-    oq: OutQuant,
 }
 
 impl AddTables {
     /// Fills the tables for `p` in place (no copies of the 2 KiB of
-    /// tables); `false` when the output stage is not one
-    /// `Epilogue::apply` covers.
+    /// tables); the output stage's constants, or `None` where the fast
+    /// epilogue does not cover it (or a sum of two entries could reach
+    /// `2^30`).
     #[inline(always)]
-    fn fill(&mut self, p: &AddParams) -> bool {
-        self.out = Epilogue::from(p.output_multiplier, p.output_shift);
-        if !self.out.fast {
-            return false;
-        }
-        self.oq = OutQuant {
-            zp: p.output_zero_point,
-            min: p.clamp.min as i32,
-            max: p.clamp.max as i32,
-        };
+    fn fill(&mut self, p: &AddParams) -> Option<ChanQ> {
         let scale = 1i32 << p.left_shift;
-        for v in -128i32..=127 {
-            let i = (v as u8) as usize;
-            self.s1[i] = requantize_smaller_than_one(
-                v.wrapping_sub(p.input1_zero_point).wrapping_mul(scale),
+        let (mut max1, mut max2) = (0i64, 0i64);
+        for (t, max, zp, m, shift) in [
+            (
+                &mut self.s1,
+                &mut max1,
+                p.input1_zero_point,
                 p.input1_multiplier,
                 p.input1_shift,
-            );
-            self.s2[i] = requantize_smaller_than_one(
-                v.wrapping_sub(p.input2_zero_point).wrapping_mul(scale),
+            ),
+            (
+                &mut self.s2,
+                &mut max2,
+                p.input2_zero_point,
                 p.input2_multiplier,
                 p.input2_shift,
+            ),
+        ] {
+            // `(x - zp) << left_shift` below 2^30 in magnitude for every
+            // byte: `requantize_smaller_than_one` through one SMMLAR.
+            let quick = ((128 + (zp as i64).abs()) << p.left_shift) < 1 << 30
+                && m != i32::MIN
+                && (-31..=0).contains(&shift);
+            for v in -128i32..=127 {
+                let x = v.wrapping_sub(zp).wrapping_mul(scale);
+                let s = if quick {
+                    small_requantize(x, m, -shift)
+                } else {
+                    requantize_smaller_than_one(x, m, shift)
+                };
+                *max = (*max).max((s as i64).abs());
+                t[(v as u8) as usize] = s.wrapping_mul(2);
+            }
+        }
+        ChanQ::new(
+            0,
+            p.output_multiplier,
+            p.output_shift,
+            p.output_zero_point,
+            max1 + max2,
+        )
+    }
+}
+
+/// One element of [`add_loop`].
+#[cfg(attonet_dsp)]
+macro_rules! add_one {
+    () => {
+        concat!(
+            "ldrb   r4, [r0], #1\n",
+            "ldrb   r5, [r1], #1\n",
+            "ldr    r4, [r2, r4, lsl #2]\n",
+            "ldr    r5, [r3, r5, lsl #2]\n",
+            "add    r4, r4, r5\n",
+            "sub    r5, r8, r4, lsr #31\n",
+            "smmlar r4, r4, r9, r5\n",
+            "asr    r4, r4, r10\n",
+            "ssat   r4, #8, r4\n",
+            "strb   r4, [r11], #1"
+        )
+    };
+}
+
+/// `requantize_smaller_than_one(x, m, -e)` for `|x| < 2^30`, `m !=
+/// i32::MIN`, `e` in `0..=31`: the doubling high multiply is `SMMLAR(2x,
+/// m, 0)` (see [`ChanQ`]), the rounding shift gemmlowp's, rewritten as
+/// `(hi + 2^(e-1) - [hi < 0]) >> e`.
+#[inline(always)]
+fn small_requantize(x: i32, m: i32, e: i32) -> i32 {
+    let hi = smmlar(x.wrapping_add(x), m, 0);
+    if e == 0 {
+        return hi;
+    }
+    // `|hi| < 2^30`: the sum stays below 2^31.
+    (hi + (1 << (e - 1)) - (hi < 0) as i32) >> e
+}
+
+/// `out[i] = ` the output stage of `t.s1[a[i]] + t.s2[b[i]]`, `n` elements
+/// (`a` may be `out`: each element is read before it is written).
+///
+/// # Safety
+/// `a`, `b` readable and `out` writable for `n` bytes.
+#[inline(always)]
+unsafe fn add_loop(t: &AddTables, q: &ChanQ, a: *const u8, b: *const u8, out: *mut i8, n: usize) {
+    #[cfg(attonet_dsp)]
+    {
+        // SAFETY: the caller's contract; the tables have 256 entries each
+        // and every index is a byte.
+        unsafe {
+            core::arch::asm!(
+                "lsrs   r12, {n}, #2",
+                "beq    3f",
+                "2:",
+                add_one!(),
+                add_one!(),
+                add_one!(),
+                add_one!(),
+                "subs   r12, r12, #1",
+                "bne    2b",
+                "3:",
+                "ands   r12, {n}, #3",
+                "beq    5f",
+                "4:",
+                add_one!(),
+                "subs   r12, r12, #1",
+                "bne    4b",
+                "5:",
+                n = in(reg) n,
+                inout("r0") a => _,
+                inout("r1") b => _,
+                in("r2") t.s1.as_ptr(),
+                in("r3") t.s2.as_ptr(),
+                in("r8") q.c0,
+                in("r9") q.mult,
+                in("r10") q.e,
+                inout("r11") out => _,
+                out("r4") _,
+                out("r5") _,
+                out("r12") _,
+                options(nostack),
             );
         }
-        true
     }
-
-    #[inline(always)]
-    fn empty() -> AddTables {
-        AddTables {
-            s1: [0; 256],
-            s2: [0; 256],
-            out: Epilogue::from(0, 0),
-            oq: OutQuant {
-                zp: 0,
-                min: 0,
-                max: 0,
-            },
+    #[cfg(not(attonet_dsp))]
+    for i in 0..n {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let s = t.s1[*a.add(i) as usize].wrapping_add(t.s2[*b.add(i) as usize]);
+            // `fast_out` of the undoubled sum (the tables are doubled).
+            let half = ChanQ { bias: 0, ..*q };
+            let r = ssat8(asr_reg(
+                smmlar(
+                    s,
+                    half.mult,
+                    half.c0.wrapping_sub(((s as u32) >> 31) as i32),
+                ),
+                half.e,
+            ));
+            *out.add(i) = r as i8;
         }
-    }
-
-    /// One element, with the output stage passed in registers.
-    #[inline(always)]
-    fn one(&self, out: &Epilogue, oq: &OutQuant, a: i8, b: i8) -> i8 {
-        let sum = self.s1[a as u8 as usize].wrapping_add(self.s2[b as u8 as usize]);
-        out.apply(sum, oq)
     }
 }
 
@@ -1241,34 +2477,51 @@ impl AddTables {
 /// Not inlined: its 2 KiB of tables live on the stack only during the call.
 #[inline(never)]
 pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) -> bool {
-    if input1.len() < ADD_MIN_LEN {
+    let n = input1.len();
+    if n < ADD_MIN_LEN || input2.len() != n || output.len() != n {
         return false;
     }
-    let mut t = AddTables::empty();
-    if !t.fill(p) {
+    let mut t = AddTables {
+        s1: [0; 256],
+        s2: [0; 256],
+    };
+    let Some(q) = t.fill(p) else {
         return false;
-    }
-    let (out, oq) = (t.out, t.oq);
-    for ((o, &a), &b) in output.iter_mut().zip(input1).zip(input2) {
-        *o = t.one(&out, &oq, a, b);
-    }
+    };
+    // SAFETY: three buffers of `n` bytes.
+    unsafe {
+        add_loop(
+            &t,
+            &q,
+            input1.as_ptr() as *const u8,
+            input2.as_ptr() as *const u8,
+            output.as_mut_ptr(),
+            n,
+        )
+    };
+    clamp_pass(output, p.clamp);
     true
 }
 
 /// [`add_s8`] in place: `acc` holds the first input and gets the output.
 #[inline(never)]
 pub(crate) fn add_s8_in_place(p: &AddParams, acc: &mut [i8], other: &[i8]) -> bool {
-    if acc.len() < ADD_MIN_LEN {
+    let n = acc.len();
+    if n < ADD_MIN_LEN || other.len() != n {
         return false;
     }
-    let mut t = AddTables::empty();
-    if !t.fill(p) {
+    let mut t = AddTables {
+        s1: [0; 256],
+        s2: [0; 256],
+    };
+    let Some(q) = t.fill(p) else {
         return false;
-    }
-    let (out, oq) = (t.out, t.oq);
-    for (a, &b) in acc.iter_mut().zip(other) {
-        *a = t.one(&out, &oq, *a, b);
-    }
+    };
+    let a = acc.as_mut_ptr();
+    // SAFETY: `acc` and `other` have `n` bytes; element `i` of `acc` is read
+    // before it is written.
+    unsafe { add_loop(&t, &q, a as *const u8, other.as_ptr() as *const u8, a, n) };
+    clamp_pass(acc, p.clamp);
     true
 }
 
@@ -1439,6 +2692,69 @@ mod tests {
     }
 
     #[test]
+    fn fast_epilogue_matches_requantize() {
+        let mut r = Rng(0x7777_1234_ABCD_0001);
+        let mut covered = 0;
+        for i in 0..400_000 {
+            let bound = r.pick(&[0i64, 1000, 18_801_000, 1 << 29]);
+            let bias = if i % 9 == 0 {
+                r.pick(&[0, -1, 1, (1 << 30) - 1, -(1 << 30) + 1, i32::MAX, i32::MIN])
+            } else {
+                r.range(-200_000, 200_000) as i32
+            };
+            let m = if i % 11 == 0 {
+                r.pick(&[1, i32::MAX, 1 << 30, 0, -5, i32::MIN])
+            } else {
+                r.range(1 << 30, i32::MAX as i64) as i32
+            };
+            let shift = if i % 13 == 0 {
+                r.pick(&[0, 1, -1, -22, -23, -31])
+            } else {
+                r.range(-14, -1) as i32
+            };
+            let zp = if i % 17 == 0 {
+                r.pick(&[-128, 127, 128, -129])
+            } else {
+                r.range(-128, 127) as i32
+            };
+            let Some(q) = ChanQ::new(bias, m, shift, zp, bound) else {
+                continue;
+            };
+            covered += 1;
+            // Any accumulator the layer can form: bias plus a sum within the bound.
+            let sum = if i % 3 == 0 {
+                r.pick(&[bound, -bound, 0, bound.min(1), -bound.min(1)])
+            } else if bound == 0 {
+                0
+            } else {
+                r.range(-bound, bound)
+            };
+            let acc = bias.wrapping_add(sum as i32);
+            let want = requantize(acc, m, shift).wrapping_add(zp).clamp(-128, 127);
+            assert_eq!(
+                fast_out(acc, &q),
+                want,
+                "acc {acc} m {m} shift {shift} zp {zp}"
+            );
+        }
+        assert!(covered > 250_000, "{covered}");
+        // Ties in both directions, the cases the sign correction is for.
+        for e in 1..=22 {
+            for m in [1 << 30, (1 << 30) + 1, i32::MAX] {
+                let q = ChanQ::new(0, m, -e, -3, 1 << 20).unwrap();
+                for hi in -70i64..70 {
+                    for d in [-1i64, 0, 1] {
+                        let acc = ((hi << e) * (1 << 31) / m as i64 + d).clamp(-(1 << 20), 1 << 20)
+                            as i32;
+                        let want = requantize(acc, m, -e).wrapping_add(-3).clamp(-128, 127);
+                        assert_eq!(fast_out(acc, &q), want, "acc {acc} m {m} e {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn conv_matches_portable() {
         let mut r = Rng(0x1234_5678_9ABC_DEF1);
         let mut covered = 0;
@@ -1507,9 +2823,42 @@ mod tests {
     }
 
     #[test]
+    fn small_requantize_matches() {
+        use crate::quant::requantize_smaller_than_one;
+        let mut r = Rng(0x1357_9BDF_2468_ACE0);
+        for i in 0..300_000 {
+            let x = if i % 5 == 0 {
+                r.pick(&[
+                    0,
+                    1,
+                    -1,
+                    (1 << 30) - 1,
+                    -(1 << 30) + 1,
+                    255 << 20,
+                    -255 << 20,
+                ])
+            } else {
+                (r.next() as i32) >> r.range(2, 31)
+            };
+            let m = if i % 7 == 0 {
+                r.pick(&[1, -1, i32::MAX, 1 << 30, -(1 << 30), i32::MIN + 1, 0])
+            } else {
+                r.next() as i32
+            };
+            let e = r.range(0, 31) as i32;
+            assert_eq!(
+                small_requantize(x, m, e),
+                requantize_smaller_than_one(x, m, -e),
+                "x {x} m {m} e {e}"
+            );
+        }
+    }
+
+    #[test]
     fn add_matches_portable() {
         use crate::ops::add::{add_in_place_core, add_one, AddParams};
         let mut r = Rng(0x5555_AAAA_1234_9876);
+        let mut covered = 0;
         for case in 0..300 {
             let mult = |r: &mut Rng| {
                 if r.next() % 10 == 0 {
@@ -1533,7 +2882,11 @@ mod tests {
                 input2_multiplier: mult(&mut r),
                 input2_shift: r.range(-31, 0) as i32,
                 output_multiplier: mult(&mut r),
-                output_shift: r.range(-31, 0) as i32,
+                output_shift: if case % 3 == 0 {
+                    r.range(-31, 0) as i32
+                } else {
+                    r.range(-20, -15) as i32
+                },
                 clamp: if r.next() % 2 == 0 {
                     Clamp::NONE
                 } else {
@@ -1549,9 +2902,10 @@ mod tests {
             let want: Vec<i8> = x.iter().zip(&y).map(|(&a, &b)| add_one(&p, a, b)).collect();
             let mut got = std::vec![0x55i8; n];
             if add_s8(&p, &x, &y, &mut got) {
+                covered += 1;
                 assert_eq!(got, want, "case {case}: {p:?}");
             } else {
-                assert!(n < ADD_MIN_LEN || p.output_multiplier == i32::MIN);
+                assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
             }
             let mut acc = x.clone();
             if !add_s8_in_place(&p, &mut acc, &y) {
@@ -1559,6 +2913,7 @@ mod tests {
             }
             assert_eq!(acc, want, "case {case} in place: {p:?}");
         }
+        assert!(covered > 120, "only {covered} cases took the fast path");
     }
 
     #[test]

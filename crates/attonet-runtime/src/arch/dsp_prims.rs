@@ -163,6 +163,56 @@ pub(crate) fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
     }
 }
 
+/// `SMMLAR d, a, b, c`: bits 32..64 of `(c << 32) + a * b + 2^31`, modulo
+/// 2^64 (the rounded most significant word of the product, plus `c`).
+#[inline(always)]
+pub(crate) fn smmlar(a: i32, b: i32, c: i32) -> i32 {
+    #[cfg(attonet_dsp)]
+    {
+        let r: i32;
+        // SAFETY: a register-only DSP instruction; no memory, stack or flags.
+        unsafe {
+            asm!("smmlar {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+                 c = in(reg) c, options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        let v = ((c as i64) << 32)
+            .wrapping_add(a as i64 * b as i64)
+            .wrapping_add(1 << 31);
+        (v >> 32) as i32
+    }
+}
+
+/// `SSAT d, #8, a`: `a` clamped to `-128..=127` (sets the Q flag when it
+/// clamps; nothing reads it).
+#[inline(always)]
+pub(crate) fn ssat8(a: i32) -> i32 {
+    #[cfg(attonet_dsp)]
+    {
+        let r: i32;
+        // SAFETY: a register-only DSP instruction (may set the Q flag, read by nothing).
+        unsafe {
+            asm!("ssat {r}, #8, {a}", r = lateout(reg) r, a = in(reg) a,
+                 options(pure, nomem, nostack));
+        }
+        r
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        a.clamp(-128, 127)
+    }
+}
+
+/// `ASR d, a, s` with the shift in a register: shifts of 32 or more give
+/// the sign in every bit.
+#[inline(always)]
+pub(crate) fn asr_reg(a: i32, s: u32) -> i32 {
+    a >> (s & 0xFF).min(31)
+}
+
 #[cfg(all(test, not(attonet_dsp)))]
 mod tests {
     use super::*;
@@ -179,5 +229,13 @@ mod tests {
         assert_eq!(smlad(0x0003_0002, 0xFFFF_0005, 1), 1 + 10 - 3);
         assert_eq!(smlabb(0x0003_0002, 0xFFFF_0005, 1), 11);
         assert_eq!(smlatt(0x0003_0002, 0xFFFF_0005, 1), -2);
+        assert_eq!(smmlar(1 << 30, 4, 0), 1);
+        assert_eq!(smmlar(1 << 30, 2, 0), 1); // 2^31 rounds up
+        assert_eq!(smmlar(-(1 << 30), 2, 0), 0); // -2^31 + 2^31
+        assert_eq!(smmlar(i32::MIN, i32::MIN, -(1 << 30)), 0);
+        assert_eq!(smmlar(0, 0, 7), 7);
+        assert_eq!(ssat8(300), 127);
+        assert_eq!(ssat8(-300), -128);
+        assert_eq!(asr_reg(-8, 40), -1);
     }
 }
