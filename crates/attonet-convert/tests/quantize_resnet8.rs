@@ -8,44 +8,12 @@
 //! for every method. Needs `.data/cifar10` (`cargo xtask fetch-cifar10`); the
 //! tests skip with a note when it is missing, unless `CI` is set.
 
-use std::path::{Path, PathBuf};
-
 use attonet_convert::float_exec::FloatExecutor;
 use attonet_convert::npy::Array;
 use attonet_convert::quantize::{self, FloatModel, Method, Options};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Cifar {
-    x: Vec<u8>,
-    y: Vec<i64>,
-}
-
-fn cifar(split: &str) -> Option<Cifar> {
-    let dir = root().join(".data/cifar10");
-    let (xp, yp) = (
-        dir.join(format!("{split}_x.npy")),
-        dir.join(format!("{split}_y.npy")),
-    );
-    if !xp.exists() || !yp.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} is missing (cargo xtask fetch-cifar10)",
-            xp.display()
-        );
-        eprintln!(
-            "skipped: {} is missing (cargo xtask fetch-cifar10)",
-            xp.display()
-        );
-        return None;
-    }
-    let x = Array::read(&xp).unwrap();
-    assert_eq!(&x.shape[1..], &[32, 32, 3]);
-    let y = Array::read(&yp).unwrap().to_i64().unwrap();
-    Some(Cifar { x: x.data, y })
-}
+mod common;
+use common::{cifar, root, Cifar};
 
 /// Image `i` as raw 0..255 floats, NHWC (ResNet-8's float input).
 fn image(c: &Cifar, i: usize) -> Vec<f32> {
