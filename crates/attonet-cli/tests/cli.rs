@@ -157,3 +157,54 @@ fn convert_writes_source_and_blob() {
     let blob = std::fs::metadata(dir.join("kws.bin")).unwrap().len();
     assert!(rust.contains(&format!("[u8; {blob}]")));
 }
+
+/// A float ONNX model with calibration: `run` takes float32 NCHW input and
+/// writes dequantized float32 probabilities; `inspect --json` adds per-layer
+/// SQNR.
+#[test]
+fn onnx_with_calibration_runs_and_reports_sqnr() {
+    let onnx = repo().join("tests/onnx/cifar_resnet.onnx");
+    let calib = repo().join("tests/onnx/cifar_resnet_calib.npy");
+    let out_path = tmp("onnx_out.npy");
+    let out = attonet(&[
+        "run".as_ref(),
+        s(&onnx),
+        "--calib".as_ref(),
+        s(&calib),
+        "--input".as_ref(),
+        s(&calib),
+        "--output".as_ref(),
+        s(&out_path),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let probs = Array::read(&out_path).unwrap();
+    assert_eq!(probs.shape, vec![16, 10]);
+    for row in probs.as_f32().unwrap().chunks_exact(10) {
+        let sum: f32 = row.iter().sum();
+        assert!((sum - 1.0).abs() < 0.02, "{row:?}");
+    }
+    let out = attonet(&[
+        "inspect".as_ref(),
+        s(&onnx),
+        "--calib".as_ref(),
+        s(&calib),
+        "--json".as_ref(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["macs"].as_u64().unwrap() > 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sqnr_db"));
+
+    // Without calibration a float model is refused with a pointer to --calib.
+    let out = attonet(&["inspect".as_ref(), s(&onnx)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--calib"));
+}
