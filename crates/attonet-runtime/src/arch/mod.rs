@@ -29,3 +29,6 @@ pub(crate) mod cortex_m_dsp;
 pub(crate) mod dsp_prims;
 #[cfg(any(attonet_riscv, test))]
 pub(crate) mod riscv;
+
+#[cfg(test)]
+mod test_cases;

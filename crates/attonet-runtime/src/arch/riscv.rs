@@ -1367,113 +1367,7 @@ mod tests {
     use crate::ops::{conv, depthwise};
     use crate::quant::Clamp;
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn range(&mut self, lo: i64, hi: i64) -> i64 {
-            lo + (self.next() % (hi - lo + 1) as u64) as i64
-        }
-        fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-            xs[self.next() as usize % xs.len()]
-        }
-        fn i8s(&mut self, n: usize) -> Vec<i8> {
-            let extreme = self.next() % 4 == 0;
-            (0..n)
-                .map(|_| {
-                    if extreme {
-                        self.pick(&[-128i8, 127, -128, 127, 0, -1])
-                    } else {
-                        self.next() as i8
-                    }
-                })
-                .collect()
-        }
-    }
-
-    struct Tables {
-        bias: Vec<i32>,
-        mult: Vec<i32>,
-        shift: Vec<i32>,
-    }
-
-    fn tables(r: &mut Rng, n: usize) -> Tables {
-        Tables {
-            bias: (0..n)
-                .map(|_| {
-                    if r.next() % 16 == 0 {
-                        r.pick(&[i32::MAX, i32::MIN, 0, -1])
-                    } else {
-                        r.range(-70_000, 70_000) as i32
-                    }
-                })
-                .collect(),
-            mult: (0..n)
-                .map(|_| {
-                    if r.next() % 16 == 0 {
-                        r.pick(&[i32::MAX, 1 << 30, i32::MIN, -(1 << 30), 1])
-                    } else {
-                        r.range(1 << 30, i32::MAX as i64) as i32
-                    }
-                })
-                .collect(),
-            shift: (0..n)
-                .map(|_| {
-                    if r.next() % 16 == 0 {
-                        r.pick(&[-31, 30, 1, 0, -1])
-                    } else {
-                        r.range(-12, 1) as i32
-                    }
-                })
-                .collect(),
-        }
-    }
-
-    fn quant(r: &mut Rng) -> ConvQuant {
-        let (a, b) = (r.next() as i8, r.next() as i8);
-        ConvQuant {
-            input_zero_point: if r.next() % 8 == 0 {
-                r.pick(&[-128, 127, 0, 300, -1000])
-            } else {
-                r.range(-128, 127) as i32
-            },
-            output_zero_point: r.range(-128, 127) as i32,
-            clamp: if r.next() % 2 == 0 {
-                Clamp::NONE
-            } else {
-                Clamp {
-                    min: a.min(b),
-                    max: a.max(b),
-                }
-            },
-        }
-    }
-
-    fn window(r: &mut Rng, k: u8) -> Window {
-        let kh = if k == 0 { r.range(1, 5) as u8 } else { k };
-        let kw = if k == 0 { r.range(1, 5) as u8 } else { k };
-        let dil = if k == 0 && r.next() % 4 == 0 { 2 } else { 1 };
-        Window {
-            kh,
-            kw,
-            stride_h: r.range(1, 3) as u8,
-            stride_w: r.range(1, 3) as u8,
-            dilation_h: dil,
-            dilation_w: if r.next() % 2 == 0 { dil } else { 1 },
-            pad_top: r.range(0, kh as i64) as u8,
-            pad_left: r.range(0, kw as i64) as u8,
-        }
-    }
-
-    fn out_extent(i: u16, k: u8, s: u8, d: u8, pad: u8) -> u16 {
-        let eff = (k as i64 - 1) * d as i64 + 1;
-        let o = (i as i64 + 2 * pad as i64 - eff) / s as i64 + 1;
-        o.max(1) as u16
-    }
+    use super::super::test_cases::*;
 
     #[test]
     fn epilogue_matches_requantize() {
@@ -1555,9 +1449,9 @@ mod tests {
         for _ in 0..500 {
             let n = r.range(1, 9) as usize;
             let stride = n + r.range(0, 3) as usize;
-            let q = quant(&mut r);
+            let q = quant(&mut r, true);
             let oq = OutQuant::new(&q);
-            let t = tables(&mut r, n);
+            let t = tables(&mut r, n, true);
             let chan: Vec<ChannelEpi> = (0..n)
                 .map(|i| {
                     let e = Epilogue::new(t.mult[i].max(1), t.shift[i].min(0));
@@ -1636,11 +1530,11 @@ mod tests {
             let p = ConvParams {
                 window: win,
                 groups,
-                quant: quant(&mut r),
+                quant: quant(&mut r, true),
             };
             let input = r.i8s(ins.len());
             let filter = r.i8s(outs.c as usize * win.kh as usize * win.kw as usize * cpg as usize);
-            let t = tables(&mut r, outs.c as usize);
+            let t = tables(&mut r, outs.c as usize, true);
             let w = ConvWeights {
                 filter: &filter,
                 bias: &t.bias,
@@ -1694,11 +1588,11 @@ mod tests {
             let p = depthwise::DepthwiseParams {
                 window: win,
                 depth_multiplier: dm,
-                quant: quant(&mut r),
+                quant: quant(&mut r, true),
             };
             let input = r.i8s(ins.len());
             let filter = r.i8s(outs.c as usize * win.kh as usize * win.kw as usize);
-            let t = tables(&mut r, outs.c as usize);
+            let t = tables(&mut r, outs.c as usize, true);
             let w = ConvWeights {
                 filter: &filter,
                 bias: &t.bias,

@@ -1,0 +1,122 @@
+//! Random kernel cases shared by the fast paths' host tests (each compares
+//! its kernels with the portable ones on the same kinds of cases).
+
+extern crate std;
+use std::vec::Vec;
+
+use crate::ops::{ConvQuant, Window};
+use crate::quant::Clamp;
+
+pub(crate) struct Rng(pub(crate) u64);
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub(crate) fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+    pub(crate) fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.next() as usize % xs.len()]
+    }
+    pub(crate) fn i8s(&mut self, n: usize) -> Vec<i8> {
+        let extreme = self.next() % 4 == 0;
+        (0..n)
+            .map(|_| {
+                if extreme {
+                    self.pick(&[-128i8, 127, -128, 127, 0, -1])
+                } else {
+                    self.next() as i8
+                }
+            })
+            .collect()
+    }
+}
+
+pub(crate) struct Tables {
+    pub(crate) bias: Vec<i32>,
+    pub(crate) mult: Vec<i32>,
+    pub(crate) shift: Vec<i32>,
+}
+
+/// Per-channel tables; with `extremes`, also biases at the `i32` limits.
+pub(crate) fn tables(r: &mut Rng, n: usize, extremes: bool) -> Tables {
+    Tables {
+        bias: (0..n)
+            .map(|_| {
+                if extremes && r.next() % 16 == 0 {
+                    r.pick(&[i32::MAX, i32::MIN, 0, -1])
+                } else {
+                    r.range(-70_000, 70_000) as i32
+                }
+            })
+            .collect(),
+        mult: (0..n)
+            .map(|_| {
+                if r.next() % 16 == 0 {
+                    r.pick(&[i32::MAX, 1 << 30, i32::MIN, -(1 << 30), 1])
+                } else {
+                    r.range(1 << 30, i32::MAX as i64) as i32
+                }
+            })
+            .collect(),
+        shift: (0..n)
+            .map(|_| {
+                if r.next() % 16 == 0 {
+                    r.pick(&[-31, 30, 1, 0, -1])
+                } else {
+                    r.range(-12, 1) as i32
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Zero points and clamp; with `extremes`, also input zero points outside `i8`.
+pub(crate) fn quant(r: &mut Rng, extremes: bool) -> ConvQuant {
+    let (a, b) = (r.next() as i8, r.next() as i8);
+    ConvQuant {
+        input_zero_point: if r.next() % 8 == 0 {
+            if extremes {
+                r.pick(&[-128, 127, 0, 300, -1000])
+            } else {
+                r.pick(&[-128, 127, 0])
+            }
+        } else {
+            r.range(-128, 127) as i32
+        },
+        output_zero_point: r.range(-128, 127) as i32,
+        clamp: if r.next() % 2 == 0 {
+            Clamp::NONE
+        } else {
+            Clamp {
+                min: a.min(b),
+                max: a.max(b),
+            }
+        },
+    }
+}
+
+pub(crate) fn window(r: &mut Rng, k: u8) -> Window {
+    let kh = if k == 0 { r.range(1, 5) as u8 } else { k };
+    let kw = if k == 0 { r.range(1, 5) as u8 } else { k };
+    let dil = if k == 0 && r.next() % 4 == 0 { 2 } else { 1 };
+    Window {
+        kh,
+        kw,
+        stride_h: r.range(1, 3) as u8,
+        stride_w: r.range(1, 3) as u8,
+        dilation_h: dil,
+        dilation_w: if r.next() % 2 == 0 { dil } else { 1 },
+        pad_top: r.range(0, kh as i64) as u8,
+        pad_left: r.range(0, kw as i64) as u8,
+    }
+}
+
+pub(crate) fn out_extent(i: u16, k: u8, s: u8, d: u8, pad: u8) -> u16 {
+    let eff = (k as i64 - 1) * d as i64 + 1;
+    let o = (i as i64 + 2 * pad as i64 - eff) / s as i64 + 1;
+    o.max(1) as u16
+}
