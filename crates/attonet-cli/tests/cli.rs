@@ -42,7 +42,7 @@ fn inspect_json_has_the_totals() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["macs"], 2_656_768);
     assert_eq!(v["params"], 22_604);
-    assert_eq!(v["arena_bytes"], 16_000);
+    assert_eq!(v["arena_bytes"], 9_600);
     let flash = v["flash_bytes"].as_u64().unwrap();
     assert!(flash > v["weight_bytes"].as_u64().unwrap());
     assert_eq!(v["layers"].as_array().unwrap().len(), 13);
@@ -152,7 +152,7 @@ fn convert_writes_source_and_blob() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rust = std::fs::read_to_string(dir.join("kws.rs")).unwrap();
-    assert!(rust.contains("pub const ARENA_BYTES: usize = 16000;"));
+    assert!(rust.contains("pub const ARENA_BYTES: usize = 9600;"));
     assert!(rust.contains("include_bytes!(\"kws.bin\")"));
     let blob = std::fs::metadata(dir.join("kws.bin")).unwrap().len();
     assert!(rust.contains(&format!("[u8; {blob}]")));

@@ -4,13 +4,13 @@
 
 use attonet_runtime::ops::Shape;
 use attonet_runtime::plan::{
-    AddStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io, Model,
-    PointwisePairStep, PoolStep, Slot, SoftmaxStep, Step, Table,
+    AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io,
+    Model, PointwisePairStep, PoolStep, Residual, Slot, SoftmaxStep, Stage, Step, Table,
 };
 
 use crate::error::{ConvertError, Result};
 use crate::planner::{self, MemoryPlan};
-use crate::program::{ConvData, LayerOp, Program, ValueId};
+use crate::program::{BlockResidual, BlockStage, ConvData, LayerOp, Program, ValueId};
 
 /// A model ready to run or to write out: program, memory plan, blob, steps.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct Assembled {
     pub blob_len: usize,
     /// The runtime steps, in order.
     pub steps: Vec<Step>,
+    /// The stages of fused blocks.
+    pub stages: Vec<Stage>,
     /// For each step, the index of the program layer it runs.
     pub step_layers: Vec<usize>,
     input_dims: Vec<u16>,
@@ -74,6 +76,17 @@ impl BlobWriter {
     }
 }
 
+/// A block stage with its tables written to the blob.
+fn stage(blob: &mut BlobWriter, s: &BlockStage, window: u32, window_rows: u16) -> Stage {
+    Stage {
+        op: s.op,
+        tables: blob.conv(&s.data),
+        output: s.output,
+        window,
+        window_rows,
+    }
+}
+
 fn dims_u16(dims: &[usize]) -> Vec<u16> {
     dims.iter()
         .map(|&d| d.min(u16::MAX as usize) as u16)
@@ -89,6 +102,7 @@ pub fn assemble(program: Program) -> Result<Assembled> {
     };
     let mut blob = BlobWriter { bytes: Vec::new() };
     let mut steps = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
     let mut step_layers = Vec::new();
     for (i, layer) in program.layers.iter().enumerate() {
         let input = slot(layer.inputs[0]);
@@ -151,6 +165,58 @@ pub fn assemble(program: Program) -> Result<Assembled> {
                 input,
                 output,
             }),
+            LayerOp::Block {
+                stages: chain,
+                residual,
+            } => {
+                let scratch = memory.scratch[i].ok_or_else(|| {
+                    ConvertError::Graph(format!("layer {i}: fused block without scratch"))
+                })? as usize;
+                let (windows, rows, _) = planner::block_scratch(chain, residual);
+                let index = |n: usize| {
+                    u16::try_from(n).map_err(|_| {
+                        ConvertError::Graph("more than 65,535 fused block stages".into())
+                    })
+                };
+                let first_stage = index(stages.len())?;
+                for (k, st) in chain.iter().enumerate() {
+                    let window_rows = planner::block_window_rows(chain, k);
+                    stages.push(stage(
+                        &mut blob,
+                        st,
+                        (scratch + windows[k]) as u32,
+                        window_rows,
+                    ));
+                }
+                let residual = match residual {
+                    BlockResidual::Absent => Residual::Absent,
+                    BlockResidual::Identity { add, chain_first } => Residual::Identity {
+                        add: *add,
+                        chain_first: *chain_first,
+                    },
+                    BlockResidual::Projection {
+                        stage: p,
+                        add,
+                        chain_first,
+                    } => {
+                        let index = index(stages.len())?;
+                        stages.push(stage(&mut blob, p, 0, 0));
+                        Residual::Projection {
+                            stage: index,
+                            add: *add,
+                            chain_first: *chain_first,
+                        }
+                    }
+                };
+                Step::Block(BlockStep {
+                    input,
+                    first_stage,
+                    stages: chain.len() as u8,
+                    residual,
+                    row: (scratch + rows) as u32,
+                    output,
+                })
+            }
             LayerOp::Reshape => {
                 if input.offset == output.offset {
                     continue; // the planner let the output share the input's bytes
@@ -181,6 +247,7 @@ pub fn assemble(program: Program) -> Result<Assembled> {
         blob_words,
         blob_len,
         steps,
+        stages,
         step_layers,
         input_dims,
         output_dims,
@@ -207,6 +274,7 @@ impl Assembled {
             name: &p.name,
             blob: self.blob(),
             steps: &self.steps,
+            stages: &self.stages,
             arena_bytes: self.memory.arena_bytes,
             input: self.io(p.input, &self.input_dims),
             output: self.io(p.output, &self.output_dims),
@@ -231,6 +299,7 @@ impl Assembled {
     pub fn flash_bytes(&self) -> usize {
         self.blob_len
             + self.steps.len() * core::mem::size_of::<Step>()
+            + self.stages.len() * core::mem::size_of::<Stage>()
             + 2 * (self.input_dims.len() + self.output_dims.len())
             + self.program.name.len()
     }

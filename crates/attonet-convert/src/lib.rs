@@ -74,7 +74,7 @@ pub fn assemble_bytes(bytes: &[u8], name: &str) -> Result<Assembled> {
         )?,
     };
     let mut program = lower::lower(&graph, name)?;
-    passes::fuse_pointwise_pair::run(&mut program);
+    passes::optimize(&mut program);
     assemble::assemble(program)
 }
 

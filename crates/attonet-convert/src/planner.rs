@@ -1,13 +1,21 @@
 //! The static memory plan: buffer lifetimes, in-place reuse and arena offsets.
 //!
 //! Every activation value gets a fixed arena offset. Values that share bytes
-//! form one buffer: a RESHAPE's output shares its input's, and an ADD whose
-//! first or second input is not read again writes its result over that input.
+//! form one buffer: a RESHAPE's output shares its input's, an ADD whose
+//! first or second input is not read again writes its result over that input,
+//! and a fused block whose input is not read again writes its output rows
+//! over input rows it has finished with (starting [`block_lag`] bytes before
+//! the input). A fused block's scratch (row windows and row buffers) lives
+//! for its one layer, like a pointwise pair's line.
 //! Buffers whose lifetimes overlap get disjoint byte ranges; placement is
 //! first-fit over several orderings (largest first, as TensorFlow Lite Micro's
 //! greedy planner does, and by first use), keeping the smallest arena.
 
-use crate::program::{LayerOp, Program, ValueId};
+use attonet_runtime::block::{row_buffer_bytes, window_rows_for};
+use attonet_runtime::ops::Shape;
+use attonet_runtime::plan::{BlockStep, ConvTables, Residual, Slot, Stage, Table};
+
+use crate::program::{BlockResidual, BlockStage, LayerOp, Program, ValueId};
 
 /// Offsets are multiples of this many bytes (word access for DSP kernels).
 pub const ALIGN: usize = 4;
@@ -17,7 +25,8 @@ pub const ALIGN: usize = 4;
 pub struct MemoryPlan {
     /// Arena offset of every value.
     pub offsets: Vec<u32>,
-    /// Arena offset of each layer's scratch line (pointwise pairs), if any.
+    /// Arena offset of each layer's scratch (a pointwise pair's line, a fused
+    /// block's windows and row buffers), if any.
     pub scratch: Vec<Option<u32>>,
     /// Bytes of arena the plan needs.
     pub arena_bytes: u32,
@@ -34,20 +43,159 @@ fn align(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
 }
 
+/// Value groups sharing one buffer: a parent and a byte offset relative to it.
+struct Groups {
+    parent: Vec<ValueId>,
+    delta: Vec<i64>,
+}
+
+impl Groups {
+    /// The group's root and `v`'s offset relative to it.
+    fn find(&self, v: ValueId) -> (ValueId, i64) {
+        let (mut r, mut d) = (v, 0);
+        while self.parent[r] != r {
+            d += self.delta[r];
+            r = self.parent[r];
+        }
+        (r, d)
+    }
+
+    /// Puts `v` (a root) into `target`'s group at `offset` bytes from `target`.
+    fn join(&mut self, v: ValueId, target: ValueId, offset: i64) {
+        let (r, d) = self.find(target);
+        self.parent[v] = r;
+        self.delta[v] = d + offset;
+    }
+}
+
+/// Bytes a fused block's output must start *before* its input so that every
+/// output row lands on input rows the block no longer reads (0 when the
+/// output can start where the input starts).
+pub fn block_lag(program: &Program, layer: usize) -> Option<usize> {
+    let l = &program.layers[layer];
+    let LayerOp::Block { stages, residual } = &l.op else {
+        return None;
+    };
+    let x = &program.values[l.inputs[0]];
+    let y = &program.values[l.output];
+    let (step, chain, projection) = runtime_block(stages, residual, x.shape, y.shape);
+    let in_row = x.shape.w as i64 * x.shape.c as i64;
+    let out_row = y.shape.w as i64 * y.shape.c as i64;
+    let mut lag = 0i64;
+    for r in 0..y.shape.h {
+        let floor = step.input_floor(&chain, projection.as_ref(), r);
+        if floor < x.shape.h {
+            lag = lag.max((r as i64 + 1) * out_row - floor as i64 * in_row);
+        }
+    }
+    Some(align(lag as usize))
+}
+
+/// The runtime's view of a block (offsets zero), for its schedule arithmetic.
+pub(crate) fn runtime_block(
+    stages: &[BlockStage],
+    residual: &BlockResidual,
+    input: Shape,
+    output: Shape,
+) -> (BlockStep, Vec<Stage>, Option<Stage>) {
+    let stage = |s: &BlockStage, window_rows| Stage {
+        op: s.op,
+        tables: ConvTables {
+            filter: Table { offset: 0, len: 0 },
+            bias: Table { offset: 0, len: 0 },
+            multiplier: Table { offset: 0, len: 0 },
+            shift: Table { offset: 0, len: 0 },
+        },
+        output: s.output,
+        window: 0,
+        window_rows,
+    };
+    let chain: Vec<Stage> = stages
+        .iter()
+        .enumerate()
+        .map(|(k, s)| stage(s, block_window_rows(stages, k)))
+        .collect();
+    let (res, projection) = match residual {
+        BlockResidual::Absent => (Residual::Absent, None),
+        BlockResidual::Identity { add, chain_first } => (
+            Residual::Identity {
+                add: *add,
+                chain_first: *chain_first,
+            },
+            None,
+        ),
+        BlockResidual::Projection {
+            stage: p,
+            add,
+            chain_first,
+        } => (
+            Residual::Projection {
+                stage: 0,
+                add: *add,
+                chain_first: *chain_first,
+            },
+            Some(stage(p, 0)),
+        ),
+    };
+    let step = BlockStep {
+        input: Slot {
+            offset: 0,
+            shape: input,
+        },
+        first_stage: 0,
+        stages: stages.len() as u8,
+        residual: res,
+        row: 0,
+        output: Slot {
+            offset: 0,
+            shape: output,
+        },
+    };
+    (step, chain, projection)
+}
+
+/// Rows of stage `k`'s window (0 for the last stage, which writes rows
+/// straight to the row buffer).
+pub fn block_window_rows(stages: &[BlockStage], k: usize) -> u16 {
+    match stages.get(k + 1) {
+        Some(next) => window_rows_for(&next.op.window(), stages[k].output.h),
+        None => 0,
+    }
+}
+
+/// Scratch of a fused block, in layout order: the windows of every stage but
+/// the last (each at a multiple of [`ALIGN`]), then the row buffers.
+/// Returns each window's offset relative to the scratch start, the row
+/// buffers' offset and the total bytes.
+pub fn block_scratch(
+    stages: &[BlockStage],
+    residual: &BlockResidual,
+) -> (Vec<usize>, usize, usize) {
+    let mut at = 0;
+    let mut windows = Vec::new();
+    for (k, s) in stages.iter().enumerate() {
+        let rows = block_window_rows(stages, k) as usize;
+        windows.push(at);
+        at = align(at + rows * s.output.w as usize * s.output.c as usize);
+    }
+    let out = stages
+        .last()
+        .map(|s| s.output)
+        .unwrap_or(Shape::new(0, 0, 0));
+    let out_row = out.w as usize * out.c as usize;
+    let projection = matches!(residual, BlockResidual::Projection { .. });
+    let rows = at;
+    (windows, rows, rows + row_buffer_bytes(out_row, projection))
+}
+
 /// Plans the arena of `program`.
 pub fn plan(program: &Program) -> MemoryPlan {
     let nv = program.values.len();
     let nl = program.layers.len();
-    // Union of values into buffers.
-    let mut root: Vec<ValueId> = (0..nv).collect();
-    fn find(root: &mut [ValueId], v: ValueId) -> ValueId {
-        let mut r = v;
-        while root[r] != r {
-            r = root[r];
-        }
-        root[v] = r;
-        r
-    }
+    let mut groups = Groups {
+        parent: (0..nv).collect(),
+        delta: vec![0; nv],
+    };
     // Last layer that reads each value (the model output is read "after" the end).
     let mut last_use = vec![None::<usize>; nv];
     for (i, layer) in program.layers.iter().enumerate() {
@@ -56,46 +204,62 @@ pub fn plan(program: &Program) -> MemoryPlan {
         }
     }
     last_use[program.output] = Some(nl);
+    let group_last = |groups: &Groups, v: ValueId| {
+        let r = groups.find(v).0;
+        (0..nv)
+            .filter(|&u| groups.find(u).0 == r)
+            .filter_map(|u| last_use[u])
+            .max()
+    };
     for (i, layer) in program.layers.iter().enumerate() {
         match &layer.op {
-            LayerOp::Reshape => {
-                let r = find(&mut root, layer.inputs[0]);
-                root[layer.output] = r;
-            }
+            LayerOp::Reshape => groups.join(layer.output, layer.inputs[0], 0),
             LayerOp::Add(_) => {
                 // In place over an input that dies here (its whole buffer).
                 for &candidate in &layer.inputs {
-                    let r = find(&mut root, candidate);
-                    let group_last = (0..nv)
-                        .filter(|&v| find(&mut root, v) == r)
-                        .filter_map(|v| last_use[v])
-                        .max();
                     let same_size =
                         program.values[candidate].bytes() == program.values[layer.output].bytes();
-                    if group_last == Some(i) && same_size {
-                        root[layer.output] = r;
+                    if group_last(&groups, candidate) == Some(i) && same_size {
+                        groups.join(layer.output, candidate, 0);
                         break;
+                    }
+                }
+            }
+            LayerOp::Block { .. } => {
+                // Output rows over input rows the block has finished reading.
+                let x = layer.inputs[0];
+                if group_last(&groups, x) == Some(i) && layer.output != program.output {
+                    if let Some(lag) = block_lag(program, i) {
+                        groups.join(layer.output, x, -(lag as i64));
                     }
                 }
             }
             _ => {}
         }
     }
-    // Lifetimes per buffer.
+    // Lifetimes and extents per group.
     let mut def = vec![None::<usize>; nv];
     for (i, layer) in program.layers.iter().enumerate() {
         def[layer.output] = Some(i);
     }
     def[program.input] = Some(0);
     let mut buffers: Vec<Option<Buffer>> = vec![None; nv];
+    let mut low = vec![0i64; nv];
+    let mut high = vec![0i64; nv];
     for v in 0..nv {
-        let r = find(&mut root, v);
+        let (r, d) = groups.find(v);
         let (Some(first), bytes) = (def[v], program.values[v].bytes()) else {
             continue; // a value nothing writes and that is not the input: unused
         };
         let last = last_use[v].unwrap_or(first);
+        if buffers[r].is_none() {
+            low[r] = d;
+            high[r] = d + bytes as i64;
+        }
+        low[r] = low[r].min(d);
+        high[r] = high[r].max(d + bytes as i64);
         let b = buffers[r].get_or_insert(Buffer { bytes, first, last });
-        b.bytes = b.bytes.max(bytes);
+        b.bytes = (high[r] - low[r]) as usize;
         b.first = b.first.min(first);
         b.last = b.last.max(last);
     }
@@ -104,22 +268,24 @@ pub fn plan(program: &Program) -> MemoryPlan {
         .enumerate()
         .filter_map(|(i, b)| b.clone().map(|b| (i, b)))
         .collect();
-    // Scratch lines live for their one layer.
-    let mut scratch_items = Vec::new();
+    // Scratch lives for its one layer.
+    let scratch_bytes = |l: &LayerOp| match l {
+        LayerOp::PointwisePair { mid_c, .. } => Some(*mid_c as usize),
+        LayerOp::Block { stages, residual } => Some(block_scratch(stages, residual).2),
+        _ => None,
+    };
     for (i, layer) in program.layers.iter().enumerate() {
-        if let LayerOp::PointwisePair { mid_c, .. } = layer.op {
-            scratch_items.push((
+        if let Some(bytes) = scratch_bytes(&layer.op) {
+            items.push((
                 nv + i,
                 Buffer {
-                    bytes: mid_c as usize,
+                    bytes,
                     first: i,
                     last: i,
                 },
             ));
         }
     }
-    items.extend(scratch_items);
-
     type Order = fn(&(usize, Buffer), &(usize, Buffer)) -> std::cmp::Ordering;
     let orders: [Order; 3] = [
         |a, b| b.1.bytes.cmp(&a.1.bytes).then(a.1.first.cmp(&b.1.first)),
@@ -155,12 +321,17 @@ pub fn plan(program: &Program) -> MemoryPlan {
     for (id, off) in placed {
         offset_of[id] = off as u32;
     }
-    let offsets = (0..nv).map(|v| offset_of[find(&mut root, v)]).collect();
+    let offsets = (0..nv)
+        .map(|v| {
+            let (r, d) = groups.find(v);
+            (offset_of[r] as i64 + d - low[r]) as u32
+        })
+        .collect();
     let scratch = program
         .layers
         .iter()
         .enumerate()
-        .map(|(i, l)| matches!(l.op, LayerOp::PointwisePair { .. }).then(|| offset_of[nv + i]))
+        .map(|(i, l)| scratch_bytes(&l.op).map(|_| offset_of[nv + i]))
         .collect();
     MemoryPlan {
         offsets,

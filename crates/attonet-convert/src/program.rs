@@ -1,6 +1,7 @@
 //! The lowered program: the model as a list of runtime kernels with their
 //! owned tables, before the memory plan assigns arena offsets.
 
+use attonet_runtime::block::StageOp;
 use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
@@ -105,6 +106,50 @@ pub enum LayerOp {
     Softmax(SoftmaxParams),
     /// Reshape: the output shares the input's bytes.
     Reshape,
+    /// A fused block: a chain of convolutions and its shortcut, run row by row.
+    Block {
+        /// The chain, in order.
+        stages: Vec<BlockStage>,
+        /// The shortcut.
+        residual: BlockResidual,
+    },
+}
+
+/// One convolution of a fused block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockStage {
+    /// What it computes.
+    pub op: StageOp,
+    /// Its tables.
+    pub data: ConvData,
+    /// Its whole output shape.
+    pub output: Shape,
+    /// The value the unfused layer produced (kept so reports and per-layer
+    /// analyses can undo the fusion).
+    pub value: ValueId,
+}
+
+/// How a fused block ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockResidual {
+    /// No shortcut.
+    Absent,
+    /// ADD of the chain and the block input.
+    Identity {
+        /// The ADD's parameters.
+        add: AddParams,
+        /// Whether the chain output is the ADD's first input.
+        chain_first: bool,
+    },
+    /// ADD of the chain and a pointwise convolution of the block input.
+    Projection {
+        /// The projection.
+        stage: BlockStage,
+        /// The ADD's parameters.
+        add: AddParams,
+        /// Whether the chain output is the ADD's first input.
+        chain_first: bool,
+    },
 }
 
 impl LayerOp {
@@ -120,6 +165,7 @@ impl LayerOp {
             LayerOp::FullyConnected { .. } => "fully_connected",
             LayerOp::Softmax(_) => "softmax",
             LayerOp::Reshape => "reshape",
+            LayerOp::Block { .. } => "fused_block",
         }
     }
 
@@ -134,6 +180,13 @@ impl LayerOp {
                 second_data,
                 ..
             } => vec![first_data, second_data],
+            LayerOp::Block { stages, residual } => {
+                let mut t: Vec<&ConvData> = stages.iter().map(|s| &s.data).collect();
+                if let BlockResidual::Projection { stage, .. } = residual {
+                    t.push(&stage.data);
+                }
+                t
+            }
             _ => vec![],
         }
     }
@@ -173,6 +226,16 @@ impl Layer {
                 let rows =
                     values[self.inputs[0]].shape.len() as u64 / params.in_features.max(1) as u64;
                 rows * data.filter.len() as u64
+            }
+            LayerOp::Block { stages, residual } => {
+                let stage_macs = |s: &BlockStage| {
+                    s.output.h as u64 * s.output.w as u64 * s.data.filter.len() as u64
+                };
+                let projection = match residual {
+                    BlockResidual::Projection { stage, .. } => stage_macs(stage),
+                    _ => 0,
+                };
+                stages.iter().map(stage_macs).sum::<u64>() + projection
             }
             _ => 0,
         }

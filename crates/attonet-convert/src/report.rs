@@ -4,13 +4,20 @@
 use std::fmt::Write as _;
 
 use crate::assemble::Assembled;
-use crate::program::LayerOp;
+use attonet_runtime::block::StageOp;
+use attonet_runtime::ops::{ConvKernel, Shape};
+use attonet_runtime::plan::Step;
+
+use crate::program::{BlockResidual, BlockStage, LayerOp};
 
 /// One row of the per-layer table.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LayerRow {
     /// Index of the runtime step (`None` for a reshape that moves no bytes).
     pub step: Option<usize>,
+    /// Whether the row is part of a fused block (several rows share its
+    /// step; intermediates live in windows of a few rows).
+    pub fused: bool,
     /// Source operator names, e.g. `CONV_2D` or `CONV_2D+CONV_2D`.
     pub op: String,
     /// Source operator indices.
@@ -27,8 +34,80 @@ pub struct LayerRow {
     pub params: usize,
     /// Bytes of tables in the weight blob.
     pub weight_bytes: usize,
-    /// Arena offset of the output.
+    /// Arena offset of the output (of a fused stage: of its row window).
     pub output_offset: u32,
+}
+
+/// The rows of a fused block: one per convolution, then the ADD.
+fn block_rows(
+    a: &Assembled,
+    layer: usize,
+    step: Option<usize>,
+    stages: &[BlockStage],
+    residual: &BlockResidual,
+) -> Vec<LayerRow> {
+    let p = &a.program;
+    let l = &p.layers[layer];
+    let x = p.values[l.inputs[0]].shape;
+    let windows = match step.map(|s| a.steps[s]) {
+        Some(Step::Block(b)) => a
+            .stages
+            .get(b.first_stage as usize..b.first_stage as usize + stages.len())
+            .map(|st| st.iter().map(|s| s.window).collect::<Vec<_>>()),
+        _ => None,
+    }
+    .unwrap_or_default();
+    let row = |op: &StageOp, st: &BlockStage, input: Shape, offset: u32| {
+        let (name, kernel) = match op {
+            StageOp::Conv(params) => ("CONV_2D", ConvKernel::select(params).name()),
+            StageOp::Depthwise(_) => ("DEPTHWISE_CONV_2D", "depthwise_conv"),
+        };
+        LayerRow {
+            step,
+            fused: true,
+            op: name.to_string(),
+            source_ops: l.source_ops.clone(),
+            kernel: kernel.to_string(),
+            inputs: vec![shape_text(&input)],
+            output: shape_text(&st.output),
+            macs: st.output.h as u64 * st.output.w as u64 * st.data.filter.len() as u64,
+            params: st.data.params(),
+            weight_bytes: st.data.bytes(),
+            output_offset: offset,
+        }
+    };
+    let mut rows = Vec::new();
+    let mut input = x;
+    let last = stages.len().saturating_sub(1);
+    for (k, st) in stages.iter().enumerate() {
+        let offset = if k == last {
+            a.memory.offsets[l.output]
+        } else {
+            windows.get(k).copied().unwrap_or(0)
+        };
+        rows.push(row(&st.op, st, input, offset));
+        input = st.output;
+    }
+    if let BlockResidual::Projection { stage, .. } = residual {
+        rows.push(row(&stage.op, stage, x, a.memory.offsets[l.output]));
+    }
+    if !matches!(residual, BlockResidual::Absent) {
+        let out = shape_text(&p.values[l.output].shape);
+        rows.push(LayerRow {
+            step,
+            fused: true,
+            op: "ADD".to_string(),
+            source_ops: l.source_ops.clone(),
+            kernel: "add".to_string(),
+            inputs: vec![out.clone(), out.clone()],
+            output: out,
+            macs: 0,
+            params: 0,
+            weight_bytes: 0,
+            output_offset: a.memory.offsets[l.output],
+        });
+    }
+    rows
 }
 
 /// A model's cost report.
@@ -65,41 +144,42 @@ impl Report {
     pub fn new(a: &Assembled) -> Report {
         let p = &a.program;
         // Source op names: TFLite's names of the ops each layer implements.
-        let layers = p
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let step = a.step_layers.iter().position(|&li| li == i);
-                let op = match &l.op {
-                    LayerOp::PointwisePair { .. } => "CONV_2D+CONV_2D",
-                    LayerOp::Conv { .. } => "CONV_2D",
-                    LayerOp::Depthwise { .. } => "DEPTHWISE_CONV_2D",
-                    LayerOp::Add(_) => "ADD",
-                    LayerOp::AveragePool(_) => "AVERAGE_POOL_2D",
-                    LayerOp::MaxPool(_) => "MAX_POOL_2D",
-                    LayerOp::FullyConnected { .. } => "FULLY_CONNECTED",
-                    LayerOp::Softmax(_) => "SOFTMAX",
-                    LayerOp::Reshape => "RESHAPE",
-                };
-                LayerRow {
-                    step,
-                    op: op.to_string(),
-                    source_ops: l.source_ops.clone(),
-                    kernel: l.op.kernel_name().to_string(),
-                    inputs: l
-                        .inputs
-                        .iter()
-                        .map(|&v| shape_text(&p.values[v].shape))
-                        .collect(),
-                    output: shape_text(&p.values[l.output].shape),
-                    macs: l.macs(&p.values),
-                    params: l.params(),
-                    weight_bytes: l.table_bytes(),
-                    output_offset: a.memory.offsets[l.output],
+        let mut layers = Vec::new();
+        for (i, l) in p.layers.iter().enumerate() {
+            let step = a.step_layers.iter().position(|&li| li == i);
+            let op = match &l.op {
+                LayerOp::PointwisePair { .. } => "CONV_2D+CONV_2D",
+                LayerOp::Conv { .. } => "CONV_2D",
+                LayerOp::Depthwise { .. } => "DEPTHWISE_CONV_2D",
+                LayerOp::Add(_) => "ADD",
+                LayerOp::AveragePool(_) => "AVERAGE_POOL_2D",
+                LayerOp::MaxPool(_) => "MAX_POOL_2D",
+                LayerOp::FullyConnected { .. } => "FULLY_CONNECTED",
+                LayerOp::Softmax(_) => "SOFTMAX",
+                LayerOp::Reshape => "RESHAPE",
+                LayerOp::Block { stages, residual } => {
+                    layers.extend(block_rows(a, i, step, stages, residual));
+                    continue;
                 }
-            })
-            .collect();
+            };
+            layers.push(LayerRow {
+                step,
+                fused: false,
+                op: op.to_string(),
+                source_ops: l.source_ops.clone(),
+                kernel: l.op.kernel_name().to_string(),
+                inputs: l
+                    .inputs
+                    .iter()
+                    .map(|&v| shape_text(&p.values[v].shape))
+                    .collect(),
+                output: shape_text(&p.values[l.output].shape),
+                macs: l.macs(&p.values),
+                params: l.params(),
+                weight_bytes: l.table_bytes(),
+                output_offset: a.memory.offsets[l.output],
+            });
+        }
         Report {
             name: p.name.clone(),
             macs: p.macs(),
@@ -126,7 +206,11 @@ impl Report {
             let _ = writeln!(
                 s,
                 "{:>4}  {:<17} {:<16} {:<22} {:<11} {:>11} {:>8} {:>9} {:>7}",
-                r.step.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+                match (r.step, r.fused) {
+                    (Some(i), true) => format!("{i}*"),
+                    (Some(i), false) => i.to_string(),
+                    (None, _) => "-".into(),
+                },
                 r.op,
                 r.kernel,
                 r.inputs.join("+"),
@@ -135,6 +219,12 @@ impl Report {
                 group(r.params as u64),
                 group(r.weight_bytes as u64),
                 r.output_offset
+            );
+        }
+        if self.layers.iter().any(|r| r.fused) {
+            let _ = writeln!(
+                s,
+                "  * rows with the same step are one fused block, run row by row; arena@ of an intermediate is its window of a few rows"
             );
         }
         let _ = writeln!(s);

@@ -4,6 +4,8 @@
 //! * [`quant`] writes down the fixed-point rules (TensorFlow Lite Micro's)
 //!   that every kernel follows.
 //! * [`ops`] holds the kernels, one module per op family.
+//! * [`block`] runs a chain of convolutions and its residual ADD row by row
+//!   (fused blocks: the arena holds a few rows of each intermediate).
 //! * [`plan`] holds the step descriptors the converter emits and the executor
 //!   that runs them over a caller-owned arena.
 //!
@@ -17,6 +19,7 @@
 // assembly and unchecked indexing, each block with its `SAFETY:` argument).
 #[allow(unsafe_code)]
 mod arch;
+pub mod block;
 pub mod error;
 pub mod ops;
 pub mod plan;

@@ -14,6 +14,7 @@
 //!   slot is exactly one of its inputs (computed in place).
 //! * Between runs the arena holds no state: any bytes may be left in it.
 
+pub use crate::block::{BlockStep, Residual, Stage, StageOp};
 use crate::error::{Error, Result};
 use crate::ops::add::{self, AddParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
@@ -188,6 +189,9 @@ pub enum Step {
     Softmax(SoftmaxStep),
     /// RESHAPE that moves bytes.
     Copy(CopyStep),
+    /// A chain of convolutions (and a residual ADD) run row by row
+    /// ([`crate::block`]).
+    Block(BlockStep),
 }
 
 /// A model input or output.
@@ -212,6 +216,8 @@ pub struct Model<'a> {
     pub blob: &'a [u8],
     /// The steps, in execution order.
     pub steps: &'a [Step],
+    /// The convolutions of fused blocks ([`Step::Block`] refers to them by index).
+    pub stages: &'a [Stage],
     /// Bytes of arena the plan needs.
     pub arena_bytes: u32,
     /// The input tensor.
@@ -331,6 +337,69 @@ impl<'a> Model<'a> {
                     disjoint(&s.input, &s.output)
                 }
             }
+            Step::Block(b) => {
+                slot_ok(&b.input)?;
+                slot_ok(&b.output)?;
+                let chain = b.chain(i, self.stages)?;
+                let projection = b.projection(i, self.stages)?;
+                // Shapes chain from the input to the output.
+                let mut shape = b.input.shape;
+                for st in chain {
+                    if crate::block::rows_needed(&st.op.window(), shape.h, 0, 1).1 == 0 {
+                        return Err(Error::Shape("fused block stage without input rows"));
+                    }
+                    shape = st.output;
+                }
+                if shape != b.output.shape {
+                    return Err(Error::Shape("fused block output shape"));
+                }
+                if let Some(p) = projection {
+                    if p.output != b.output.shape {
+                        return Err(Error::Shape("fused block projection shape"));
+                    }
+                    tables(&p.tables)?;
+                }
+                if matches!(b.residual, Residual::Identity { .. })
+                    && b.input.shape != b.output.shape
+                {
+                    return Err(Error::Shape("fused block identity shortcut shape"));
+                }
+                // Scratch (windows and row buffers): inside the arena, apart
+                // from the input, the output and one another.
+                let out_row = b.output.shape.w as usize * b.output.shape.c as usize;
+                let row_bytes =
+                    crate::block::row_buffer_bytes(out_row, projection.is_some()) as u16;
+                let rows = Slot {
+                    offset: b.row,
+                    shape: Shape::new(1, 1, row_bytes),
+                };
+                let last = chain.len() - 1;
+                let mut scratch = [rows; crate::block::MAX_STAGES];
+                for (k, st) in chain.iter().enumerate().take(last) {
+                    let next = &chain[k + 1];
+                    if st.window_rows
+                        < crate::block::window_rows_for(&next.op.window(), st.output.h)
+                    {
+                        return Err(Error::Shape("fused block window too small"));
+                    }
+                    scratch[k + 1] = Slot {
+                        offset: st.window,
+                        shape: Shape::new(st.window_rows, st.output.w, st.output.c),
+                    };
+                }
+                for (k, a) in scratch.iter().enumerate().take(chain.len()) {
+                    slot_ok(a)?;
+                    disjoint(a, &b.input)?;
+                    disjoint(a, &b.output)?;
+                    for c in scratch.iter().take(k) {
+                        disjoint(a, c)?;
+                    }
+                }
+                for st in chain {
+                    tables(&st.tables)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -355,7 +424,7 @@ impl<'a> Model<'a> {
         bytemuck::try_cast_slice(bytes).map_err(|_| Error::Blob { step, what })
     }
 
-    fn weights(&self, step: u16, t: &ConvTables) -> Result<ConvWeights<'a>> {
+    pub(crate) fn weights(&self, step: u16, t: &ConvTables) -> Result<ConvWeights<'a>> {
         Ok(ConvWeights {
             filter: self.i8_table(step, "filter", t.filter)?,
             bias: self.i32_table(step, "bias", t.bias)?,
@@ -499,6 +568,7 @@ impl<'a> Model<'a> {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 softmax::softmax_s8(&s.params, input, output)
             }
+            Step::Block(b) => crate::block::run(self, i, b, arena),
             Step::Copy(s) => {
                 if s.input == s.output {
                     return Ok(());
@@ -514,7 +584,7 @@ impl<'a> Model<'a> {
 
 /// The same addition with the roles of the two inputs exchanged (the sum is
 /// symmetric in them), so an output that aliases input 2 can be computed in place.
-fn swap_add_inputs(p: &AddParams) -> AddParams {
+pub(crate) fn swap_add_inputs(p: &AddParams) -> AddParams {
     AddParams {
         input1_zero_point: p.input2_zero_point,
         input2_zero_point: p.input1_zero_point,
@@ -588,7 +658,7 @@ fn view<'b>(step: u16, left: &'b [i8], right: &'b [i8], out: &Slot, s: &Slot) ->
     }
 }
 
-fn regions<'b>(
+pub(crate) fn regions<'b>(
     step: u16,
     arena: &'b mut [i8],
     input: &Slot,
@@ -598,7 +668,7 @@ fn regions<'b>(
     Ok((view(step, left, right, out, input)?, mid))
 }
 
-fn regions_mut_ro<'b>(
+pub(crate) fn regions_mut_ro<'b>(
     step: u16,
     arena: &'b mut [i8],
     out: &Slot,

@@ -144,11 +144,12 @@ fn resnet8_matches_tflite_micro_on_cifar10_test_set() {
 }
 
 /// The arena beats TensorFlow Lite Micro's (55,984 B for ResNet-8, 24,272 B
-/// for KWS) and never grows past today's plan (49,152 B and 16,000 B): a
-/// memory regression fails the build, since the arena size is a constant.
+/// for KWS) and never grows past today's plan with fused blocks (19,456 B and
+/// 9,600 B; 49,152 B and 16,000 B unfused): a memory regression fails the
+/// build, since the arena size is a constant.
 const _: () = {
-    assert!(resnet8::ARENA_BYTES < 55_984 && resnet8::ARENA_BYTES <= 49_152);
-    assert!(kws::ARENA_BYTES < 24_272 && kws::ARENA_BYTES <= 16_000);
+    assert!(resnet8::ARENA_BYTES < 55_984 && resnet8::ARENA_BYTES <= 19_456);
+    assert!(kws::ARENA_BYTES < 24_272 && kws::ARENA_BYTES <= 9_600);
 };
 
 fn argmax(s: &[i8]) -> usize {

@@ -99,6 +99,11 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, depthwise::*, fully_connected::*, pool::*, softmax::*, *}};");
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(s, "    use attonet_runtime::plan::*;");
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
+    let _ = writeln!(
+        s,
+        "    use attonet_runtime::plan::Residual::{{Absent, Identity, Projection}};"
+    );
     let _ = writeln!(s, "    use attonet_runtime::quant::Clamp;");
     let _ = writeln!(s, "    [");
     for (i, step) in model.steps.iter().enumerate() {
@@ -114,6 +119,35 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         );
         let text = reflow::reflow(&format!("{step:?}"), 8, 128);
         let _ = writeln!(s, "        Step::{text},");
+    }
+    let _ = writeln!(s, "    ]");
+    let _ = writeln!(s, "}};");
+    s.push('\n');
+    let _ = writeln!(
+        s,
+        "/// The convolutions of the fused blocks (`Step::Block` indexes them)."
+    );
+    let _ = writeln!(
+        s,
+        "static STAGES: [attonet_runtime::plan::Stage; {}] = {{",
+        model.stages.len()
+    );
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
+    let _ = writeln!(s, "    use attonet_runtime::ops::{{depthwise::*, *}};");
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
+    let _ = writeln!(
+        s,
+        "    use attonet_runtime::plan::StageOp::{{Conv, Depthwise}};"
+    );
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
+    let _ = writeln!(s, "    use attonet_runtime::plan::*;");
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
+    let _ = writeln!(s, "    use attonet_runtime::quant::Clamp;");
+    let _ = writeln!(s, "    [");
+    for (k, stage) in model.stages.iter().enumerate() {
+        let _ = writeln!(s, "        // stage {k}");
+        let text = reflow::reflow(&format!("{stage:?}"), 8, 128);
+        let _ = writeln!(s, "        {text},");
     }
     let _ = writeln!(s, "    ]");
     let _ = writeln!(s, "}};");
@@ -135,6 +169,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "    name: {:?},", name);
     let _ = writeln!(s, "    blob: &BLOB.0,");
     let _ = writeln!(s, "    steps: &STEPS,");
+    let _ = writeln!(s, "    stages: &STAGES,");
     let _ = writeln!(s, "    arena_bytes: ARENA_BYTES as u32,");
     let _ = writeln!(s, "    input: {},", io(&model.input));
     let _ = writeln!(s, "    output: {},", io(&model.output));

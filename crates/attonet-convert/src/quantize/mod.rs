@@ -752,7 +752,7 @@ pub fn quantize_and_assemble(
 ) -> Result<Quantized> {
     let graph = quantize(&model.graph, samples, options)?;
     let mut program = crate::lower::lower(&graph, name)?;
-    crate::passes::fuse_pointwise_pair::run(&mut program);
+    crate::passes::optimize(&mut program);
     let assembled = crate::assemble::assemble(program)?;
     Ok(Quantized { graph, assembled })
 }

@@ -35,6 +35,11 @@ pub fn layer_sqnr(
     samples: &[Vec<f32>],
 ) -> Result<Vec<LayerSqnr>> {
     let exec = FloatExecutor::new(float_graph)?;
+    // Fused blocks hold their intermediates a few rows at a time: analyse the
+    // same layers unfused, so every layer's output exists whole.
+    let unfused =
+        crate::assemble::assemble(crate::passes::fuse_blocks::unfuse(&assembled.program))?;
+    let assembled = &unfused;
     let program = &assembled.program;
     let model = assembled.model();
     // Float tensor of each step's output, by name (unique names only).

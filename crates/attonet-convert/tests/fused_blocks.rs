@@ -1,0 +1,164 @@
+//! Fused blocks (`attonet_runtime::block`): the same models planned with and
+//! without them compute the same bits, the fused plans need a fraction of the
+//! arena, and a block plan that would overwrite input rows still to be read
+//! is refused instead of computing garbage.
+
+use attonet_convert::program::{LayerOp, Program};
+use attonet_convert::{assemble, passes, Assembled};
+use attonet_runtime::plan::{Model, Step};
+use attonet_runtime::Error;
+
+fn load(path: &str) -> Assembled {
+    let p = format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"));
+    attonet_convert::load(std::path::Path::new(&p)).unwrap()
+}
+
+fn unfused(a: &Assembled) -> Assembled {
+    assemble::assemble(passes::fuse_blocks::unfuse(&a.program)).unwrap()
+}
+
+fn run(m: &Model<'_>, input: &[i8]) -> Vec<i8> {
+    let mut arena = vec![0x55u8 as i8; m.arena_bytes as usize];
+    let mut out = vec![0i8; m.output.slot.shape.len()];
+    m.infer(&mut arena, input, &mut out).unwrap();
+    out
+}
+
+/// Inputs: real samples where the repository has them, else pseudo-random
+/// images (the claim is equality of two executions, for any input).
+fn inputs(len: usize, n: usize, seed: u64) -> Vec<Vec<i8>> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            (0..len)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s >> 24) as i8
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn blocks(p: &Program) -> usize {
+    p.layers
+        .iter()
+        .filter(|l| matches!(l.op, LayerOp::Block { .. }))
+        .count()
+}
+
+fn check_equal(path: &str, samples: &[Vec<i8>]) -> (u32, u32) {
+    let fused = load(path);
+    let plain = unfused(&fused);
+    assert!(blocks(&fused.program) > 0, "{path}: nothing fused");
+    assert_eq!(blocks(&plain.program), 0);
+    assert_eq!(fused.program.macs(), plain.program.macs());
+    assert_eq!(fused.program.params(), plain.program.params());
+    for (i, x) in samples.iter().enumerate() {
+        assert_eq!(
+            run(&fused.model(), x),
+            run(&plain.model(), x),
+            "{path}: sample {i} differs"
+        );
+    }
+    (fused.memory.arena_bytes, plain.memory.arena_bytes)
+}
+
+/// ResNet-8: identity and strided-projection residual blocks (two 3x3 convs,
+/// SAME padding). The arena falls from three 32x32x16 tensors to about one
+/// plus the stem input.
+#[test]
+fn resnet8_fused_equals_unfused() {
+    let (fused, plain) = check_equal(
+        "models/mlperf-tiny/resnet8_int8.tflite",
+        &inputs(32 * 32 * 3, 6, 0x1234),
+    );
+    assert_eq!(plain, 49_152);
+    assert_eq!(fused, 19_456);
+}
+
+/// DS-CNN KWS: plain chains (a 10x4 stride-2 stem, depthwise 3x3, pointwise)
+/// split into three blocks, each written over its own input with a lag.
+#[test]
+fn kws_fused_equals_unfused() {
+    let x = attonet_convert::npy::Array::read(std::path::Path::new(&format!(
+        "{}/../../models/mlperf-tiny/kws_perf_samples_x.npy",
+        env!("CARGO_MANIFEST_DIR")
+    )))
+    .unwrap();
+    let samples: Vec<Vec<i8>> = x
+        .as_i8()
+        .unwrap()
+        .chunks(490)
+        .take(20)
+        .map(|c| c.to_vec())
+        .collect();
+    let (fused, plain) = check_equal("models/mlperf-tiny/kws_dscnn_int8.tflite", &samples);
+    assert_eq!(plain, 16_000);
+    assert_eq!(fused, 9_600);
+}
+
+/// A PyTorch-exported residual network (explicit padding, 1x1 projection
+/// shortcuts) converted from ONNX.
+#[test]
+fn onnx_resnet_fused_equals_unfused() {
+    let (fused, plain) = check_equal(
+        "tests/onnx/cifar_resnet_qdq.onnx",
+        &inputs(32 * 32 * 3, 4, 99),
+    );
+    assert!(fused < plain, "{fused} >= {plain}");
+}
+
+/// Moving a block's output one row further over its input makes the first
+/// row land on input rows the block still reads: the run is refused.
+#[test]
+fn block_overwriting_live_input_is_refused() {
+    let a = load("models/mlperf-tiny/resnet8_int8.tflite");
+    let mut steps = a.steps.clone();
+    let i = steps
+        .iter()
+        .position(|s| matches!(s, Step::Block(b) if b.input.offset == b.output.offset))
+        .expect("an in-place block");
+    let Step::Block(b) = &mut steps[i] else {
+        unreachable!()
+    };
+    let row = b.output.shape.w as u32 * b.output.shape.c as u32;
+    b.output.offset += row;
+    let m = Model {
+        steps: &steps,
+        arena_bytes: a.memory.arena_bytes + row,
+        ..a.model()
+    };
+    let mut arena = vec![0i8; m.arena_bytes as usize];
+    let input = vec![0i8; m.input.slot.shape.len()];
+    let mut out = vec![0i8; m.output.slot.shape.len()];
+    let err = m.infer(&mut arena, &input, &mut out).unwrap_err();
+    assert!(
+        matches!(err, Error::Overlap { step } if step as usize == i),
+        "{err:?}"
+    );
+}
+
+/// A window smaller than the next convolution's kernel is refused by
+/// validation, before anything runs.
+#[test]
+fn block_window_too_small_is_refused() {
+    let a = load("models/mlperf-tiny/resnet8_int8.tflite");
+    let mut stages = a.stages.clone();
+    let k = stages
+        .iter()
+        .position(|s| s.window_rows == 3)
+        .expect("a 3-row window");
+    stages[k].window_rows = 2;
+    let m = Model {
+        stages: &stages,
+        ..a.model()
+    };
+    assert!(
+        matches!(m.validate(), Err(Error::Shape(_))),
+        "{:?}",
+        m.validate()
+    );
+}
