@@ -730,6 +730,50 @@ const LAYERS: &[Layer] = &[
     ),
 ];
 
+/// Runs layer `l` one output row per call, each call given only the input
+/// rows that row reads (`attonet_runtime::block::rows_needed`) and its top
+/// padding shifted accordingly: how a fused block calls the kernels.
+#[cfg(not(feature = "profile"))]
+fn by_rows(
+    l: &Layer,
+    win: Window,
+    quant: ConvQuant,
+    input: &[i8],
+    w: &ConvWeights<'_>,
+    out: &mut [i8],
+) -> bool {
+    let in_row = l.ins.w as usize * l.ins.c as usize;
+    let out_row = l.outs.w as usize * l.outs.c as usize;
+    for r in 0..l.outs.h {
+        let (a, b) = attonet_runtime::block::rows_needed(&win, l.ins.h, r, r + 1);
+        let mut wr = win;
+        wr.pad_top = (win.pad_top as i32 + a as i32 - r as i32 * win.stride_h as i32) as u8;
+        let ins = Shape::new(b - a, l.ins.w, l.ins.c);
+        let outs = Shape::new(1, l.outs.w, l.outs.c);
+        let x = &input[a as usize * in_row..b as usize * in_row];
+        let y = &mut out[r as usize * out_row..(r as usize + 1) * out_row];
+        let ok = if l.depthwise {
+            let p = DepthwiseParams {
+                window: wr,
+                depth_multiplier: 1,
+                quant,
+            };
+            depthwise_conv_s8(&p, ins, x, w, outs, y).is_ok()
+        } else {
+            let p = ConvParams {
+                window: wr,
+                groups: l.groups,
+                quant,
+            };
+            convolve_s8(&p, ins, x, w, outs, y).is_ok()
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
 /// Prints one row: instructions of both paths and per MAC (or per element).
 fn row(name: &str, macs: u64, t_ref: u64, t_fast: u64, path: &str) {
     let per = |t: u64| (t * 100 + macs / 2) / macs.max(1);
@@ -856,6 +900,25 @@ fn bench(b: &mut Bufs, rng: &mut Rng, counter: &Counter) -> bool {
             t.2 += l.times * t_fast;
         }
         row(l.name, macs, t_ref, t_fast, path.unwrap_or("portable"));
+        #[cfg(not(feature = "profile"))]
+        {
+            // The same layer one output row per call, as a fused block runs
+            // it: must give the same bits; the count shows the per-row cost.
+            let t0 = counter.read();
+            let ok = by_rows(l, win, quant, input, &w, &mut b.out_ref[..outs.len()]);
+            let t1 = counter.read();
+            all_equal &= ok && b.out_ref[..outs.len()] == b.out_fast[..outs.len()];
+            let t_rows = counter.instructions(t0, t1);
+            let per = (t_rows * 100 + macs / 2) / macs.max(1);
+            println!(
+                "{:<26} {:>9} {:>11} {:>3}.{:02}  one row per call",
+                "  by rows",
+                macs,
+                t_rows,
+                per / 100,
+                per % 100
+            );
+        }
     }
     // The three residual ADDs of ResNet-8 (32x32x16, 16x16x32, 8x8x64), the
     // model's parameters.

@@ -828,16 +828,23 @@ impl ConvGeo {
         }
     }
 
-    /// The scratch layout: five pixels a block where that leaves room for
-    /// a batch of at least 16 channels (or all), else four; `None` when not
-    /// even four pixels and four channels fit.
-    fn plan(&self, ocpg: usize) -> Option<ConvPlan> {
+    /// The scratch layout for `pixels` output pixels: five pixels a block
+    /// where that leaves room for a batch of at least 16 channels (or all)
+    /// and the pixel count wastes no more of the last block than four would
+    /// (a row of 32, 16 or 8 pixels, as a fused block computes it, goes
+    /// four at a time), else four; `None` when not even four pixels and
+    /// four channels fit.
+    fn plan(&self, ocpg: usize, pixels: usize) -> Option<ConvPlan> {
         let words = SCRATCH_BYTES / 4;
         // The byte window (channels per group not a multiple of 4) and the
         // padded last row (a window not a multiple of 4).
         let window = if self.cpg % 4 != 0 { self.chunks } else { 0 };
         let last = if self.k % 4 != 0 { self.chunks } else { 0 };
-        for pix in [5, 4] {
+        // Per chunk and block: two SXTB16 of the weights, then per pixel one
+        // LDRD and two SMLAD.
+        let cost = |pix: usize| pixels.div_ceil(pix) * (3 * pix + 2);
+        let order = if cost(5) <= cost(4) { [5, 4] } else { [4, 5] };
+        for pix in order {
             let cols = self.chunks * 2 * pix;
             let Some(room) = words.checked_sub(cols + window + last) else {
                 continue;
@@ -915,7 +922,10 @@ fn columns_cover(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
         && out_shape.w > 0
         && out_shape.c > 0
         && ConvGeo::new(p, in_shape)
-            .plan((out_shape.c / p.groups) as usize)
+            .plan(
+                (out_shape.c / p.groups) as usize,
+                out_shape.h as usize * out_shape.w as usize,
+            )
             .is_some()
 }
 
@@ -936,7 +946,8 @@ pub(crate) fn conv_s8(
         return false;
     }
     let mut g = ConvGeo::new(p, in_shape);
-    let Some(plan) = g.plan((out_shape.c / p.groups) as usize) else {
+    let pixels = out_shape.h as usize * out_shape.w as usize;
+    let Some(plan) = g.plan((out_shape.c / p.groups) as usize, pixels) else {
         return false;
     };
     g.pix = plan.pix;
@@ -1877,15 +1888,27 @@ fn dw3(
         // Weights and constants of the block.
         let mut slow = 0u32;
         for g in 0..ng {
+            let c = c0 + 4 * g;
+            let mut wsum = [0i64; 4];
             for t in 0..9 {
-                let c = c0 + 4 * g;
-                let word = u32::from_le_bytes(core::array::from_fn(|i| tap_w(c + i, t) as u8));
+                // The four channels' weights of tap `t`: one word of the
+                // filter in the depthwise layout, four bytes otherwise.
+                let b: [i8; 4] = match layout {
+                    DwLayout::TapMajor => filter
+                        .get(t * c_n + c..t * c_n + c + 4)
+                        .and_then(|w| w.try_into().ok())
+                        .unwrap_or([0; 4]),
+                    DwLayout::ChannelMajor => core::array::from_fn(|i| tap_w(c + i, t)),
+                };
+                for (s, &v) in wsum.iter_mut().zip(&b) {
+                    *s += v as i64;
+                }
+                let word = u32::from_le_bytes(b.map(|v| v as u8));
                 wbuf[(g * 9 + t) * 2] = sxtb16(word);
                 wbuf[(g * 9 + t) * 2 + 1] = sxtb16_ror8(word);
             }
-            for i in 0..4 {
+            for (i, &wsum) in wsum.iter().enumerate() {
                 let c = c0 + 4 * g + i;
-                let wsum: i64 = (0..9).map(|t| tap_w(c, t) as i64).sum();
                 let bias = weights.bias[c] as i64 - zp as i64 * wsum;
                 let fast = i32::try_from(bias).ok().and_then(|b| {
                     ChanQ::new(
@@ -1908,11 +1931,14 @@ fn dw3(
         }
         // Slot 3: the zero point; slots 0..3: input rows `iy % 3`, whose
         // padding columns (the zero point too) are written once here.
-        for (i, pair) in buf[..4 * row_words].chunks_exact_mut(2).enumerate() {
-            let j = i % cols;
-            if i >= 3 * row_words / 2 || j < pl || j - pl >= iw {
-                pair[0] = zpa;
-                pair[1] = zpb;
+        for (slot, row) in buf[..4 * row_words].chunks_exact_mut(row_words).enumerate() {
+            for group in row.chunks_exact_mut(gw) {
+                for (j, pair) in group.chunks_exact_mut(2).enumerate() {
+                    if slot == 3 || j < pl || j - pl >= iw {
+                        pair[0] = zpa;
+                        pair[1] = zpb;
+                    }
+                }
             }
         }
         // The input columns a row buffer holds: `j0..j1`.
