@@ -2,6 +2,7 @@
 
 mod bench_qemu;
 mod cmd;
+mod code_size;
 mod data;
 mod demo;
 mod npy;
@@ -53,6 +54,11 @@ commands:
       build time with its sizes. Also builds the real-board examples
       (examples/boards: nRF52840-DK, NUCLEO-H743ZI, Pico 2 on both core types,
       ESP32-C3), unless --qemu-only.
+  code-size
+      The runtime's code for each model alone: build examples/code-size (the
+      smallest Cortex-M4 firmware that runs a model) with and without it and print
+      the difference in .text (executor and the kernels the model links) and in
+      .rodata (weights and plan); also written to benches/qemu/code-size.csv.
   help
       Show this message.";
 
@@ -93,6 +99,10 @@ fn run(args: Vec<String>) -> Result<()> {
             [flag] if flag == "--qemu-only" => qemu::test_firmware(&root, true),
             other => bail!("test-firmware: unexpected arguments {other:?}\n\n{USAGE}"),
         },
+        "code-size" => {
+            no_options(command, rest)?;
+            code_size::code_size(&root)
+        }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

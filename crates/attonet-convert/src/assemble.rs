@@ -5,7 +5,7 @@
 use attonet_runtime::ops::Shape;
 use attonet_runtime::plan::{
     AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io,
-    Model, PointwisePairStep, PoolStep, Residual, Slot, SoftmaxStep, Stage, Step, Table,
+    Model, PointwisePairStep, PoolStep, Residual, Slot, SoftmaxStep, Stage, StageOp, Step, Table,
 };
 
 use crate::error::{ConvertError, Result};
@@ -272,6 +272,7 @@ impl Assembled {
         let p = &self.program;
         Model {
             name: &p.name,
+            dispatch: attonet_runtime::plan::DISPATCH_ALL,
             blob: self.blob(),
             steps: &self.steps,
             stages: &self.stages,
@@ -302,6 +303,73 @@ impl Assembled {
             + self.stages.len() * core::mem::size_of::<Stage>()
             + 2 * (self.input_dims.len() + self.output_dims.len())
             + self.program.name.len()
+    }
+
+    /// The kernel families the plan uses ([`attonet_runtime::plan::kernels`]
+    /// bits), and their names: what the generated code compiles in.
+    pub fn kernels(&self) -> (u32, Vec<&'static str>) {
+        use attonet_runtime::plan::kernels as k;
+        let conv_bits = |p: &attonet_runtime::ops::ConvParams, input: Shape, output: Shape| {
+            if p.groups > 1 && p.groups == input.c && input.c == output.c {
+                k::CONV | k::CONV_DEPTHWISE_LIKE
+            } else {
+                k::CONV
+            }
+        };
+        let stage_bits = |st: &Stage, input: Shape| match st.op {
+            StageOp::Conv(p) => conv_bits(&p, input, st.output),
+            StageOp::Depthwise(_) => k::DEPTHWISE,
+        };
+        let mut bits = 0;
+        for step in &self.steps {
+            bits |= match step {
+                Step::Conv(s) => conv_bits(&s.params, s.input.shape, s.output.shape),
+                Step::Depthwise(_) => k::DEPTHWISE,
+                Step::PointwisePair(_) => k::POINTWISE_PAIR,
+                Step::Add(_) => k::ADD,
+                Step::AveragePool(_) => k::AVERAGE_POOL,
+                Step::MaxPool(_) => k::MAX_POOL,
+                Step::FullyConnected(_) => k::FULLY_CONNECTED,
+                Step::Softmax(_) => k::SOFTMAX,
+                Step::Copy(_) => k::COPY,
+                Step::Block(b) => {
+                    let first = b.first_stage as usize;
+                    let mut bits = k::BLOCK;
+                    let mut input = b.input.shape;
+                    for st in self.stages.iter().skip(first).take(b.stages as usize) {
+                        bits |= stage_bits(st, input);
+                        input = st.output;
+                    }
+                    if let Residual::Projection { stage, .. } = b.residual {
+                        if let Some(st) = self.stages.get(stage as usize) {
+                            bits |= stage_bits(st, b.input.shape);
+                        }
+                    }
+                    if !matches!(b.residual, Residual::Absent) {
+                        bits |= k::ADD;
+                    }
+                    bits
+                }
+            };
+        }
+        let names = [
+            (k::CONV, "CONV"),
+            (k::CONV_DEPTHWISE_LIKE, "CONV_DEPTHWISE_LIKE"),
+            (k::DEPTHWISE, "DEPTHWISE"),
+            (k::POINTWISE_PAIR, "POINTWISE_PAIR"),
+            (k::ADD, "ADD"),
+            (k::AVERAGE_POOL, "AVERAGE_POOL"),
+            (k::MAX_POOL, "MAX_POOL"),
+            (k::FULLY_CONNECTED, "FULLY_CONNECTED"),
+            (k::SOFTMAX, "SOFTMAX"),
+            (k::COPY, "COPY"),
+            (k::BLOCK, "BLOCK"),
+        ]
+        .into_iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| n)
+        .collect();
+        (bits, names)
     }
 
     /// The input's shape as the kernels see it.

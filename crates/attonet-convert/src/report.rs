@@ -133,6 +133,8 @@ pub struct Report {
     pub output: Vec<usize>,
     /// Per-layer rows.
     pub layers: Vec<LayerRow>,
+    /// The kernel families the plan runs (all a firmware links of the runtime).
+    pub kernels: Vec<String>,
 }
 
 fn shape_text(s: &attonet_runtime::ops::Shape) -> String {
@@ -191,6 +193,7 @@ impl Report {
             input: p.values[p.input].dims.clone(),
             output: p.values[p.output].dims.clone(),
             layers,
+            kernels: a.kernels().1.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -241,6 +244,7 @@ impl Report {
             group((self.flash_bytes - self.weight_bytes) as u64)
         );
         let _ = writeln!(s, "arena (RAM)  {} B", group(self.arena_bytes as u64));
+        let _ = writeln!(s, "kernels      {}", self.kernels.join(", "));
         s
     }
 

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::ops::add::AddParams;
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::{self, ConvParams, Shape, Window};
-use crate::plan::{ConvTables, Model, Slot};
+use crate::plan::{kernels, ConvTables, Model, Slot};
 
 /// Convolutions in one block's chain at most.
 pub const MAX_STAGES: usize = 4;
@@ -237,14 +237,14 @@ struct Windows {
     len: [u16; MAX_STAGES],
 }
 
-struct Ctx<'m, 'a> {
+struct Ctx<'m, 'a, const K: u32> {
     model: &'m Model<'a>,
     step: u16,
     block: &'m BlockStep,
     chain: &'m [Stage],
 }
 
-impl Ctx<'_, '_> {
+impl<const K: u32> Ctx<'_, '_, K> {
     fn in_shape(&self, k: usize) -> Shape {
         if k == 0 {
             self.block.input.shape
@@ -283,11 +283,18 @@ impl Ctx<'_, '_> {
         let weights = self.model.weights(self.step, &stage.tables)?;
         let (input, output) = crate::plan::regions(self.step, arena, &in_slot, &out_slot)?;
         match stage.op {
-            StageOp::Conv(mut p) => {
+            StageOp::Conv(mut p) if K & kernels::CONV != 0 => {
                 p.window = w;
-                ops::convolve_s8(&p, in_slot.shape, input, &weights, out_slot.shape, output)
+                ops::convolve_linked::<K>(
+                    &p,
+                    in_slot.shape,
+                    input,
+                    &weights,
+                    out_slot.shape,
+                    output,
+                )
             }
-            StageOp::Depthwise(mut p) => {
+            StageOp::Depthwise(mut p) if K & kernels::DEPTHWISE != 0 => {
                 p.window = w;
                 depthwise::depthwise_conv_s8(
                     &p,
@@ -298,6 +305,9 @@ impl Ctx<'_, '_> {
                     output,
                 )
             }
+            _ => Err(Error::Parameter(
+                "the stage's kernel is not in this build's kernel set (Model::dispatch)",
+            )),
         }
     }
 
@@ -361,10 +371,15 @@ impl Ctx<'_, '_> {
 }
 
 /// Runs a fused block over `arena`.
-pub(crate) fn run(model: &Model<'_>, step: u16, block: &BlockStep, arena: &mut [i8]) -> Result {
+pub(crate) fn run<const K: u32>(
+    model: &Model<'_>,
+    step: u16,
+    block: &BlockStep,
+    arena: &mut [i8],
+) -> Result {
     let chain = block.chain(step, model.stages)?;
     let projection = block.projection(step, model.stages)?;
-    let ctx = Ctx {
+    let ctx = Ctx::<K> {
         model,
         step,
         block,

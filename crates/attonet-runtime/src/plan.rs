@@ -207,11 +207,59 @@ pub struct Io<'a> {
     pub zero_point: i32,
 }
 
+/// Kernel families, as bits: which ones a plan uses. A model's generated
+/// code sets [`Model::dispatch`] to [`dispatch`]`::<KERNELS>` with its own
+/// set, so the firmware links only the kernels the model runs (a ResNet
+/// leaves the depthwise, pooling-free models the pooling kernels out).
+pub mod kernels {
+    /// CONV_2D steps and fused-block convolutions.
+    pub const CONV: u32 = 1 << 0;
+    /// Grouped convolutions with one input and one output channel per group
+    /// (their depthwise-like fast path).
+    pub const CONV_DEPTHWISE_LIKE: u32 = 1 << 1;
+    /// DEPTHWISE_CONV_2D steps and fused-block depthwise convolutions.
+    pub const DEPTHWISE: u32 = 1 << 2;
+    /// Fused pairs of 1x1 convolutions.
+    pub const POINTWISE_PAIR: u32 = 1 << 3;
+    /// ADD steps and fused-block shortcuts.
+    pub const ADD: u32 = 1 << 4;
+    /// AVERAGE_POOL_2D.
+    pub const AVERAGE_POOL: u32 = 1 << 5;
+    /// MAX_POOL_2D.
+    pub const MAX_POOL: u32 = 1 << 6;
+    /// FULLY_CONNECTED.
+    pub const FULLY_CONNECTED: u32 = 1 << 7;
+    /// SOFTMAX.
+    pub const SOFTMAX: u32 = 1 << 8;
+    /// Byte copies (RESHAPE that moves bytes).
+    pub const COPY: u32 = 1 << 9;
+    /// Fused blocks.
+    pub const BLOCK: u32 = 1 << 10;
+    /// Every kernel (the host runner's set).
+    pub const ALL: u32 = u32::MAX;
+}
+
+/// Runs one step of a model: [`dispatch`] with a kernel set.
+pub type Dispatch = fn(&Model<'_>, u16, &Step, &mut [i8]) -> Result;
+
+/// Runs `step` (index `i`) over `arena` with the kernels of `K` compiled in
+/// (see [`kernels`]); a step whose kernel `K` leaves out is refused with
+/// [`Error::Parameter`].
+pub fn dispatch<const K: u32>(model: &Model<'_>, i: u16, step: &Step, arena: &mut [i8]) -> Result {
+    model.run_step::<K>(i, step, arena)
+}
+
+/// [`dispatch`] with every kernel: what the host runner uses.
+pub const DISPATCH_ALL: Dispatch = dispatch::<{ kernels::ALL }>;
+
 /// A converted model: the plan, its weight blob and its arena size.
 #[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
     /// The model's name (its file stem).
     pub name: &'a str,
+    /// Runs one step: [`dispatch`] with the kernel set the model uses (or
+    /// [`DISPATCH_ALL`]).
+    pub dispatch: Dispatch,
     /// All weights, biases and requantization tables; 4-byte aligned.
     pub blob: &'a [u8],
     /// The steps, in execution order.
@@ -480,7 +528,7 @@ impl<'a> Model<'a> {
         for (i, step) in self.steps.iter().enumerate() {
             let i = i as u16;
             self.check_step(i, step)?;
-            self.run_step(i, step, arena).map_err(|e| match e {
+            (self.dispatch)(self, i, step, arena).map_err(|e| match e {
                 Error::Step { .. } | Error::Blob { .. } | Error::Overlap { .. } => e,
                 other => Error::Step {
                     step: i,
@@ -491,14 +539,23 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    fn run_step(&self, i: u16, step: &Step, arena: &mut [i8]) -> Result {
+    fn run_step<const K: u32>(&self, i: u16, step: &Step, arena: &mut [i8]) -> Result {
+        use kernels as k;
+        let linked = |bits: u32| K & bits == bits;
         match step {
-            Step::Conv(s) => {
+            Step::Conv(s) if linked(k::CONV) => {
                 let w = self.weights(i, &s.tables)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
-                ops::convolve_s8(&s.params, s.input.shape, input, &w, s.output.shape, output)
+                ops::convolve_linked::<K>(
+                    &s.params,
+                    s.input.shape,
+                    input,
+                    &w,
+                    s.output.shape,
+                    output,
+                )
             }
-            Step::Depthwise(s) => {
+            Step::Depthwise(s) if linked(k::DEPTHWISE) => {
                 let w = self.weights(i, &s.tables)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 depthwise::depthwise_conv_s8(
@@ -510,7 +567,7 @@ impl<'a> Model<'a> {
                     output,
                 )
             }
-            Step::PointwisePair(s) => {
+            Step::PointwisePair(s) if linked(k::POINTWISE_PAIR) => {
                 let w1 = self.weights(i, &s.first_tables)?;
                 let w2 = self.weights(i, &s.second_tables)?;
                 let scratch = Slot {
@@ -531,7 +588,7 @@ impl<'a> Model<'a> {
                     output,
                 )
             }
-            Step::Add(s) => {
+            Step::Add(s) if linked(k::ADD) => {
                 if s.output == s.input1 || s.output == s.input2 {
                     // In place: the output overwrites one input, element by element.
                     let (params, other) = if s.output == s.input1 {
@@ -551,25 +608,25 @@ impl<'a> Model<'a> {
                     add::add_s8(&s.params, a, b, out)
                 }
             }
-            Step::AveragePool(s) => {
+            Step::AveragePool(s) if linked(k::AVERAGE_POOL) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 pool::average_pool_s8(&s.params, s.input.shape, input, s.output.shape, output)
             }
-            Step::MaxPool(s) => {
+            Step::MaxPool(s) if linked(k::MAX_POOL) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 pool::max_pool_s8(&s.params, s.input.shape, input, s.output.shape, output)
             }
-            Step::FullyConnected(s) => {
+            Step::FullyConnected(s) if linked(k::FULLY_CONNECTED) => {
                 let w = self.weights(i, &s.tables)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 fully_connected::fully_connected_s8(&s.params, input, &w, output)
             }
-            Step::Softmax(s) => {
+            Step::Softmax(s) if linked(k::SOFTMAX) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 softmax::softmax_s8(&s.params, input, output)
             }
-            Step::Block(b) => crate::block::run(self, i, b, arena),
-            Step::Copy(s) => {
+            Step::Block(b) if linked(k::BLOCK) => crate::block::run::<K>(self, i, b, arena),
+            Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {
                     return Ok(());
                 }
@@ -578,6 +635,9 @@ impl<'a> Model<'a> {
                 output.copy_from_slice(input);
                 Ok(())
             }
+            _ => Err(Error::Parameter(
+                "the step's kernel is not in this build's kernel set (Model::dispatch)",
+            )),
         }
     }
 }

@@ -66,6 +66,24 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     s.push('\n');
     let _ = writeln!(s, "/// Bytes of arena the plan needs.");
     let _ = writeln!(s, "pub const ARENA_BYTES: usize = {};", report.arena_bytes);
+    let (_, kernel_names) = assembled.kernels();
+    let _ = writeln!(
+        s,
+        "/// The kernel families the plan runs: the only ones this model links."
+    );
+    let _ = writeln!(
+        s,
+        "pub const KERNELS: u32 = {};",
+        if kernel_names.is_empty() {
+            "0".to_string()
+        } else {
+            kernel_names
+                .iter()
+                .map(|n| format!("attonet_runtime::plan::kernels::{n}"))
+                .collect::<Vec<_>>()
+                .join("\n    | ")
+        }
+    );
     let _ = writeln!(s, "/// Bytes of the model input (int8).");
     let _ = writeln!(
         s,
@@ -167,6 +185,10 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         "pub static MODEL: attonet_runtime::plan::Model<'static> = attonet_runtime::plan::Model {{"
     );
     let _ = writeln!(s, "    name: {:?},", name);
+    let _ = writeln!(
+        s,
+        "    dispatch: attonet_runtime::plan::dispatch::<KERNELS>,"
+    );
     let _ = writeln!(s, "    blob: &BLOB.0,");
     let _ = writeln!(s, "    steps: &STEPS,");
     let _ = writeln!(s, "    stages: &STAGES,");

@@ -6,6 +6,7 @@
 
 use super::{ConvParams, ConvQuant, ConvWeights, Shape, Window};
 use crate::error::check_len;
+use crate::plan::kernels;
 use crate::quant::{check_shift, requantize, Clamp};
 use crate::{Error, Result};
 
@@ -62,10 +63,28 @@ pub(crate) fn conv_dispatch(
     out_shape: Shape,
     output: &mut [i8],
 ) {
+    conv_dispatch_linked::<{ kernels::ALL }>(p, in_shape, input, weights, out_shape, output)
+}
+
+/// [`conv_dispatch`] with only the kernel families of `K` (see
+/// [`crate::plan::kernels`]) compiled in: a model without grouped
+/// convolutions of one channel per group leaves the depthwise-like fast path
+/// out of the firmware.
+#[inline]
+pub(crate) fn conv_dispatch_linked<const K: u32>(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let depthwise_like = K & kernels::CONV_DEPTHWISE_LIKE != 0;
     #[cfg(attonet_dsp)]
     {
         use crate::arch::cortex_m_dsp as dsp;
-        if dsp::conv_depthwise_like(p, in_shape, input, weights, out_shape, output)
+        if (depthwise_like
+            && dsp::conv_depthwise_like(p, in_shape, input, weights, out_shape, output))
             || dsp::conv_s8(p, in_shape, input, weights, out_shape, output)
         {
             return;
@@ -74,12 +93,14 @@ pub(crate) fn conv_dispatch(
     #[cfg(attonet_riscv)]
     {
         use crate::arch::riscv;
-        if riscv::conv_depthwise_like(p, in_shape, input, weights, out_shape, output)
+        if (depthwise_like
+            && riscv::conv_depthwise_like(p, in_shape, input, weights, out_shape, output))
             || riscv::conv_s8(p, in_shape, input, weights, out_shape, output)
         {
             return;
         }
     }
+    let _ = depthwise_like;
     conv_core(p, in_shape, input, weights, out_shape, output);
 }
 

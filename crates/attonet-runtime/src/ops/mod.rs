@@ -154,6 +154,28 @@ impl ConvKernel {
     }
 }
 
+/// [`convolve_s8`] with only the kernel families of `K` compiled in (see
+/// [`crate::plan::kernels`]).
+pub(crate) fn convolve_linked<const K: u32>(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    match ConvKernel::select(p) {
+        ConvKernel::Pointwise => {
+            pointwise::pointwise_conv_s8(p, in_shape, input, weights, out_shape, output)
+        }
+        ConvKernel::GroupedConv3x3 | ConvKernel::General => {
+            conv::check_conv_args(p, in_shape, input, weights, out_shape, output)?;
+            conv::conv_dispatch_linked::<K>(p, in_shape, input, weights, out_shape, output);
+            Ok(())
+        }
+    }
+}
+
 /// Runs a convolution with the kernel [`ConvKernel::select`] picks.
 pub fn convolve_s8(
     p: &ConvParams,
