@@ -227,7 +227,9 @@ class Explorer:
                             key=lambda r: -r["score"])
             parents = [r["genome"] for r in ranked[:self.cfg.get("elite", 3)]]
         else:
-            parents = [encode_seed(s) for s in A.family_seeds()[:1] + A.family_variants()]
+            builtin = {x["name"]: x for x in A.family_seeds() + A.family_variants()}
+            names = self.cfg.get("seeds") or ["atto-A", "atto-A-w8", "atto-A-deep"]
+            parents = [encode_seed(builtin[n]) for n in names]
         out, tries = [], 0
         if not recs:  # generation 0: seeds themselves (if feasible) + mutants
             for p in parents:
