@@ -54,6 +54,10 @@ commands:
       build time with its sizes. Also builds the real-board examples
       (examples/boards: nRF52840-DK, NUCLEO-H743ZI, Pico 2 on both core types,
       ESP32-C3), unless --qemu-only.
+  test-design
+      models/design's Python tests and an end-to-end exploration on a tiny budget,
+      in the PyTorch venv ($ATTONET_DESIGN_VENV or .venv-design; created and
+      installed from models/requirements.txt when missing). Part of `test`.
   code-size
       The runtime's code for each model alone: build examples/code-size (the
       smallest Cortex-M4 firmware that runs a model) with and without it and print
@@ -99,6 +103,10 @@ fn run(args: Vec<String>) -> Result<()> {
             [flag] if flag == "--qemu-only" => qemu::test_firmware(&root, true),
             other => bail!("test-firmware: unexpected arguments {other:?}\n\n{USAGE}"),
         },
+        "test-design" => {
+            no_options(command, rest)?;
+            test::design_exploration(&root)
+        }
         "code-size" => {
             no_options(command, rest)?;
             code_size::code_size(&root)

@@ -1,9 +1,9 @@
-//! `cargo xtask setup-python`: the Python environment for the TFLM reference oracle.
+//! The Python environments: `cargo xtask setup-python` for the TFLM reference oracle, and the
+//! design-exploration environment (PyTorch) that `cargo xtask test` uses for `models/design`.
 //!
-//! Creates `<repo>/.venv` (with `python3 -m venv`, or `$PYTHON -m venv`) when it is missing and
-//! installs the pinned packages of `tests/oracle/requirements.txt` into it. A stamp file inside the
-//! venv records the requirements last installed, so a second run only checks that the packages
-//! still import.
+//! Each is a venv (created with `python3 -m venv`, or `$PYTHON -m venv`, when missing) with its
+//! requirements file installed. A stamp file inside the venv records the requirements last
+//! installed, so a second run only checks that the packages still import.
 
 use std::fs;
 use std::io;
@@ -21,56 +21,122 @@ const STAMP: &str = "attonet-requirements.txt";
 /// What must import for the oracle scripts to work.
 const IMPORT_CHECK: &str = "import numpy, tflite_micro.python.tflite_micro.runtime";
 
-/// The venv's interpreter; other subcommands run the oracle scripts with it.
-pub fn venv_python(root: &Path) -> PathBuf {
-    let venv = root.join(VENV_DIR);
-    if cfg!(windows) {
-        venv.join("Scripts").join("python.exe")
-    } else {
-        venv.join("bin").join("python")
+/// A Python environment: where its venv lives, what it installs, what must import.
+pub struct Env {
+    /// The venv directory.
+    pub venv: PathBuf,
+    /// The requirements file.
+    pub requirements: PathBuf,
+    /// Python code that must run for the environment to count as ready.
+    pub import_check: &'static str,
+    /// What it is for (messages).
+    pub purpose: &'static str,
+}
+
+impl Env {
+    /// The TFLM oracle's environment: `<repo>/.venv`, `tests/oracle/requirements.txt`.
+    pub fn oracle(root: &Path) -> Env {
+        Env {
+            venv: root.join(VENV_DIR),
+            requirements: root.join(REQUIREMENTS),
+            import_check: IMPORT_CHECK,
+            purpose: "Python oracle",
+        }
+    }
+
+    /// The design-exploration environment (PyTorch, onnxruntime):
+    /// `$ATTONET_DESIGN_VENV`, else `<repo>/.venv-design`; `models/requirements.txt`.
+    /// CI points the variable outside the clone so the large PyTorch install is made once per
+    /// machine.
+    pub fn design(root: &Path) -> Env {
+        let venv = std::env::var_os("ATTONET_DESIGN_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".venv-design"));
+        Env {
+            venv,
+            requirements: root.join("models/requirements.txt"),
+            import_check: "import torch, onnx, onnxruntime, numpy, PIL, pytest",
+            purpose: "design exploration",
+        }
+    }
+
+    /// The venv's interpreter.
+    pub fn python(&self) -> PathBuf {
+        if cfg!(windows) {
+            self.venv.join("Scripts").join("python.exe")
+        } else {
+            self.venv.join("bin").join("python")
+        }
+    }
+
+    /// Creates the venv if missing and installs the requirements unless the stamp says they are
+    /// installed and they import.
+    pub fn ensure(&self) -> Result<()> {
+        let requirements = fs::read_to_string(&self.requirements)
+            .with_context(|| format!("reading the requirements {}", self.requirements.display()))?;
+        let python = self.python();
+        let stamp = self.venv.join(STAMP);
+        if !python.is_file() {
+            create_venv(&self.venv)?;
+        } else if fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) && self.imports_ok() {
+            eprintln!(
+                "{} is up to date with {}",
+                self.venv.display(),
+                self.requirements.display()
+            );
+            return Ok(());
+        }
+        eprintln!(
+            "installing {} into {}",
+            self.requirements.display(),
+            self.venv.display()
+        );
+        let status = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+                "-r",
+            ])
+            .arg(&self.requirements)
+            .status()
+            .with_context(|| format!("running {} -m pip", python.display()))?;
+        if !status.success() {
+            bail!(
+                "`pip install -r {}` failed ({status}); see pip's output above",
+                self.requirements.display()
+            );
+        }
+        if !self.imports_ok() {
+            bail!(
+                "packages installed, but `{}` still fails in {}",
+                self.import_check,
+                self.venv.display()
+            );
+        }
+        fs::write(&stamp, &requirements).with_context(|| format!("writing {}", stamp.display()))?;
+        eprintln!("{} environment ready: {}", self.purpose, python.display());
+        Ok(())
+    }
+
+    fn imports_ok(&self) -> bool {
+        Command::new(self.python())
+            .args(["-c", self.import_check])
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 }
 
+/// The oracle venv's interpreter; other subcommands run the oracle scripts with it.
+pub fn venv_python(root: &Path) -> PathBuf {
+    Env::oracle(root).python()
+}
+
+/// `cargo xtask setup-python`.
 pub fn setup_python(root: &Path) -> Result<()> {
-    let req_path = root.join(REQUIREMENTS);
-    let requirements = fs::read_to_string(&req_path)
-        .with_context(|| format!("reading the pinned requirements {}", req_path.display()))?;
-    let venv = root.join(VENV_DIR);
-    let python = venv_python(root);
-    let stamp = venv.join(STAMP);
-
-    if !python.is_file() {
-        create_venv(&venv)?;
-    } else if fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) && imports_ok(&python) {
-        eprintln!("{} is up to date with {REQUIREMENTS}", venv.display());
-        return Ok(());
-    }
-
-    eprintln!("installing {REQUIREMENTS} into {}", venv.display());
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            "-r",
-        ])
-        .arg(&req_path)
-        .status()
-        .with_context(|| format!("running {} -m pip", python.display()))?;
-    if !status.success() {
-        bail!("`pip install -r {REQUIREMENTS}` failed ({status}); see pip's output above");
-    }
-    if !imports_ok(&python) {
-        bail!(
-            "packages installed, but `{IMPORT_CHECK}` still fails in {}",
-            venv.display()
-        );
-    }
-    fs::write(&stamp, &requirements).with_context(|| format!("writing {}", stamp.display()))?;
-    eprintln!("Python oracle environment ready: {}", python.display());
-    Ok(())
+    Env::oracle(root).ensure()
 }
 
 fn create_venv(venv: &Path) -> Result<()> {
@@ -91,11 +157,4 @@ fn create_venv(venv: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn imports_ok(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", IMPORT_CHECK])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }

@@ -81,6 +81,10 @@ pub fn test(root: &Path) -> Result<()> {
         .args(["tests/qemu-kernels-riscv/run.sh", "all"]);
     cmd::run(c)?;
 
+    design_exploration(root)?;
+    // The runtime's code for each model alone (no assertion: a report).
+    crate::code_size::code_size(root)?;
+
     eprintln!("\nall tests passed");
     Ok(())
 }
@@ -126,4 +130,20 @@ fn oracle_goldens(root: &Path) -> Result<()> {
         eprintln!("{golden}: identical to TensorFlow Lite Micro's fresh outputs");
     }
     Ok(())
+}
+
+/// `models/design`: its unit tests (requirements, NetScore, cost model,
+/// export) and an end-to-end exploration on a tiny budget (a few hundred
+/// images, one epoch, two candidates), in the PyTorch environment.
+pub fn design_exploration(root: &Path) -> Result<()> {
+    let env = crate::python::Env::design(root);
+    env.ensure()?;
+    let mut c = std::process::Command::new(env.python());
+    c.current_dir(root)
+        .args(["-m", "pytest", "-q", "models/design/tests"]);
+    cmd::run(c)?;
+    let mut c = std::process::Command::new(env.python());
+    c.current_dir(root)
+        .args(["-m", "models.design", "explore", "--smoke"]);
+    cmd::run(c)
 }
