@@ -30,11 +30,18 @@ pub struct Options {
     pub boards: Vec<String>,
     /// Only these models.
     pub models: Vec<String>,
+    /// Rows per pass of every fused block (default: as many as cost no arena).
+    pub band_rows: Option<u16>,
 }
 
 pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
     qemu::ensure_targets(&qemu::TARGETS)?;
     qemu::ensure_qemu()?;
+    // The firmware build scripts read it (examples/build-support).
+    match opts.band_rows {
+        Some(n) => std::env::set_var("ATTONET_BAND_ROWS", n.to_string()),
+        None => std::env::remove_var("ATTONET_BAND_ROWS"),
+    }
     for b in &opts.boards {
         if !BOARDS.iter().any(|x| x.machine == b) {
             let known: Vec<&str> = BOARDS.iter().map(|x| x.machine).collect();

@@ -19,7 +19,8 @@ struct Cli {
     command: Command,
 }
 
-// --- float models (ONNX, float TFLite): post-training quantization options ---
+// --- conversion options: post-training quantization of float models (ONNX, float
+// TFLite) and the fused blocks' rows per pass ---
 #[derive(Args, Clone)]
 struct Calib {
     /// Calibration samples for a float model (.onnx or float .tflite): float32
@@ -32,8 +33,12 @@ struct Calib {
     /// FULLY_CONNECTED weights per tensor instead of per output channel.
     #[arg(long)]
     fc_per_tensor: bool,
+    /// Output rows each fused block computes per kernel call (default: as many
+    /// as fit without growing the arena); more rows: faster, more RAM.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    band_rows: Option<u16>,
 }
-// --- end float-model options ---
+// --- end conversion options ---
 
 #[derive(Subcommand)]
 enum Command {
@@ -224,7 +229,7 @@ fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loade
             );
         }
         return Ok(Loaded {
-            assembled: attonet_convert::assemble_bytes(&bytes, name)?,
+            assembled: replan(attonet_convert::assemble_bytes(&bytes, name)?, calib)?,
             float: None,
         });
     };
@@ -249,8 +254,16 @@ fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loade
         }
     })?;
     Ok(Loaded {
-        assembled: q.assembled,
+        assembled: replan(q.assembled, calib)?,
         float: Some((fm, samples)),
+    })
+}
+
+/// The plan with `--band-rows`, if given.
+fn replan(a: attonet_convert::Assembled, calib: &Calib) -> Result<attonet_convert::Assembled> {
+    Ok(match calib.band_rows {
+        Some(n) => a.replan(attonet_convert::planner::Bands::Rows(n))?,
+        None => a,
     })
 }
 

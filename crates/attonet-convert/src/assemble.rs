@@ -93,9 +93,16 @@ fn dims_u16(dims: &[usize]) -> Vec<u16> {
         .collect()
 }
 
-/// Plans memory for `program` and assembles it.
+/// Plans memory for `program` (fused blocks with as many rows per pass as
+/// cost no arena: [`planner::Bands::Free`]) and assembles it.
 pub fn assemble(program: Program) -> Result<Assembled> {
-    let memory = planner::plan(&program);
+    assemble_with(program, planner::Bands::Free)
+}
+
+/// Plans memory for `program` with the given rows per pass of fused blocks
+/// and assembles it.
+pub fn assemble_with(program: Program, bands: planner::Bands) -> Result<Assembled> {
+    let memory = planner::plan_with(&program, bands);
     let slot = |v: ValueId| Slot {
         offset: memory.offsets[v],
         shape: program.values[v].shape,
@@ -172,7 +179,8 @@ pub fn assemble(program: Program) -> Result<Assembled> {
                 let scratch = memory.scratch[i].ok_or_else(|| {
                     ConvertError::Graph(format!("layer {i}: fused block without scratch"))
                 })? as usize;
-                let (windows, rows, _) = planner::block_scratch(chain, residual);
+                let band = memory.bands.get(i).copied().unwrap_or(1);
+                let (windows, rows, _) = planner::block_scratch(chain, residual, band);
                 let index = |n: usize| {
                     u16::try_from(n).map_err(|_| {
                         ConvertError::Graph("more than 65,535 fused block stages".into())
@@ -180,7 +188,7 @@ pub fn assemble(program: Program) -> Result<Assembled> {
                 };
                 let first_stage = index(stages.len())?;
                 for (k, st) in chain.iter().enumerate() {
-                    let window_rows = planner::block_window_rows(chain, k);
+                    let window_rows = planner::block_window_rows(chain, k, band);
                     stages.push(stage(
                         &mut blob,
                         st,
@@ -213,6 +221,7 @@ pub fn assemble(program: Program) -> Result<Assembled> {
                     first_stage,
                     stages: chain.len() as u8,
                     residual,
+                    band,
                     row: (scratch + rows) as u32,
                     output,
                 })
@@ -261,6 +270,13 @@ pub fn assemble(program: Program) -> Result<Assembled> {
 }
 
 impl Assembled {
+    /// The same program planned again with other rows per pass for its fused
+    /// blocks (the weights and steps are the same; windows, row buffers and
+    /// the arena change).
+    pub fn replan(&self, bands: planner::Bands) -> Result<Assembled> {
+        assemble_with(self.program.clone(), bands)
+    }
+
     /// The weight blob's bytes (little-endian tables, 4-byte aligned).
     pub fn blob(&self) -> &[u8] {
         &bytemuck::cast_slice::<u32, u8>(&self.blob_words)[..self.blob_len]

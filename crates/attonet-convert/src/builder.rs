@@ -29,6 +29,7 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     calibration: Option<PathBuf>,
     options: crate::quantize::Options,
+    bands: crate::planner::Bands,
     cargo: bool,
 }
 
@@ -41,6 +42,7 @@ impl Builder {
             out_dir: None,
             calibration: None,
             options: crate::quantize::Options::default(),
+            bands: crate::planner::Bands::Free,
             cargo: std::env::var_os("CARGO").is_some() && std::env::var_os("OUT_DIR").is_some(),
         }
     }
@@ -63,6 +65,14 @@ impl Builder {
     /// own input layout (NCHW for ONNX).
     pub fn calibration(mut self, samples: impl Into<PathBuf>) -> Builder {
         self.calibration = Some(samples.into());
+        self
+    }
+
+    /// Output rows each fused block computes per kernel call (default: as
+    /// many as fit without growing the arena). More rows cost arena and save
+    /// the kernels' per-call work: the speed/RAM trade-off.
+    pub fn band_rows(mut self, rows: u16) -> Builder {
+        self.bands = crate::planner::Bands::Rows(rows);
         self
     }
 
@@ -94,21 +104,24 @@ impl Builder {
         let name = self
             .name
             .unwrap_or_else(|| crate::default_name(&self.model));
-        let (generated, report) = match &self.calibration {
-            None => crate::convert_file(&self.model, &name)?,
+        let bytes = std::fs::read(&self.model).map_err(|error| ConvertError::Io {
+            path: self.model.clone(),
+            error,
+        })?;
+        let mut assembled = match &self.calibration {
+            None => crate::assemble_bytes(&bytes, &name)?,
             Some(samples) => {
-                let bytes = std::fs::read(&self.model).map_err(|error| ConvertError::Io {
-                    path: self.model.clone(),
-                    error,
-                })?;
                 let model = crate::quantize::read_float_model(&bytes)?;
                 let samples = crate::quantize::read_samples(&model, samples)?;
-                let q =
-                    crate::quantize::quantize_and_assemble(&model, &samples, &self.options, &name)?;
-                let generated = crate::quantize::generate(&q.assembled, &self.model, &bytes);
-                (generated, Report::new(&q.assembled))
+                crate::quantize::quantize_and_assemble(&model, &samples, &self.options, &name)?
+                    .assembled
             }
         };
+        if self.bands != crate::planner::Bands::Free {
+            assembled = assembled.replan(self.bands)?;
+        }
+        let generated = crate::quantize::generate(&assembled, &self.model, &bytes);
+        let report = Report::new(&assembled);
         write_generated(&out_dir, &generated)?;
         Ok(report)
     }

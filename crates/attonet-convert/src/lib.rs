@@ -95,11 +95,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 pub fn convert_file(path: &Path, name: &str) -> Result<(codegen::Generated, Report)> {
     let bytes = read(path)?;
     let assembled = assemble_bytes(&bytes, name)?;
-    let source = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let generated = codegen::generate(&assembled, &source, &sha256_hex(&bytes));
+    let generated = quantize::generate(&assembled, path, &bytes);
     Ok((generated, Report::new(&assembled)))
 }
 
@@ -123,12 +119,4 @@ pub fn default_name(path: &Path) -> String {
         name.insert_str(0, "model_");
     }
     name
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

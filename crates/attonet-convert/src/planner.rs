@@ -28,6 +28,9 @@ pub struct MemoryPlan {
     /// Arena offset of each layer's scratch (a pointwise pair's line, a fused
     /// block's windows and row buffers), if any.
     pub scratch: Vec<Option<u32>>,
+    /// Rows per pass of each layer (a fused block's [`BlockStep::band`]; 1
+    /// elsewhere).
+    pub bands: Vec<u16>,
     /// Bytes of arena the plan needs.
     pub arena_bytes: u32,
 }
@@ -71,21 +74,25 @@ impl Groups {
 /// Bytes a fused block's output must start *before* its input so that every
 /// output row lands on input rows the block no longer reads (0 when the
 /// output can start where the input starts).
-pub fn block_lag(program: &Program, layer: usize) -> Option<usize> {
+pub fn block_lag(program: &Program, layer: usize, band: u16) -> Option<usize> {
     let l = &program.layers[layer];
     let LayerOp::Block { stages, residual } = &l.op else {
         return None;
     };
     let x = &program.values[l.inputs[0]];
     let y = &program.values[l.output];
-    let (step, chain, projection) = runtime_block(stages, residual, x.shape, y.shape);
+    let (step, chain, projection) = runtime_block(stages, residual, x.shape, y.shape, band);
     let in_row = x.shape.w as i64 * x.shape.c as i64;
     let out_row = y.shape.w as i64 * y.shape.c as i64;
     let mut lag = 0i64;
-    for r in 0..y.shape.h {
-        let floor = step.input_floor(&chain, projection.as_ref(), r);
+    // Output rows go out a band at a time, once the band's last row is done.
+    let band = band.max(1);
+    let mut r1 = 0u16;
+    while r1 < y.shape.h {
+        r1 = y.shape.h.min(r1.saturating_add(band));
+        let floor = step.input_floor(&chain, projection.as_ref(), r1 - 1);
         if floor < x.shape.h {
-            lag = lag.max((r as i64 + 1) * out_row - floor as i64 * in_row);
+            lag = lag.max(r1 as i64 * out_row - floor as i64 * in_row);
         }
     }
     Some(align(lag as usize))
@@ -97,6 +104,7 @@ pub(crate) fn runtime_block(
     residual: &BlockResidual,
     input: Shape,
     output: Shape,
+    band: u16,
 ) -> (BlockStep, Vec<Stage>, Option<Stage>) {
     let stage = |s: &BlockStage, window_rows| Stage {
         op: s.op,
@@ -113,7 +121,7 @@ pub(crate) fn runtime_block(
     let chain: Vec<Stage> = stages
         .iter()
         .enumerate()
-        .map(|(k, s)| stage(s, block_window_rows(stages, k)))
+        .map(|(k, s)| stage(s, block_window_rows(stages, k, band)))
         .collect();
     let (res, projection) = match residual {
         BlockResidual::Absent => (Residual::Absent, None),
@@ -145,6 +153,7 @@ pub(crate) fn runtime_block(
         first_stage: 0,
         stages: stages.len() as u8,
         residual: res,
+        band,
         row: 0,
         output: Slot {
             offset: 0,
@@ -156,9 +165,9 @@ pub(crate) fn runtime_block(
 
 /// Rows of stage `k`'s window (0 for the last stage, which writes rows
 /// straight to the row buffer).
-pub fn block_window_rows(stages: &[BlockStage], k: usize) -> u16 {
+pub fn block_window_rows(stages: &[BlockStage], k: usize, band: u16) -> u16 {
     match stages.get(k + 1) {
-        Some(next) => window_rows_for(&next.op.window(), stages[k].output.h),
+        Some(next) => window_rows_for(&next.op.window(), stages[k].output.h, band),
         None => 0,
     }
 }
@@ -170,11 +179,12 @@ pub fn block_window_rows(stages: &[BlockStage], k: usize) -> u16 {
 pub fn block_scratch(
     stages: &[BlockStage],
     residual: &BlockResidual,
+    band: u16,
 ) -> (Vec<usize>, usize, usize) {
     let mut at = 0;
     let mut windows = Vec::new();
     for (k, s) in stages.iter().enumerate() {
-        let rows = block_window_rows(stages, k) as usize;
+        let rows = block_window_rows(stages, k, band) as usize;
         windows.push(at);
         at = align(at + rows * s.output.w as usize * s.output.c as usize);
     }
@@ -185,11 +195,67 @@ pub fn block_scratch(
     let out_row = out.w as usize * out.c as usize;
     let projection = matches!(residual, BlockResidual::Projection { .. });
     let rows = at;
-    (windows, rows, rows + row_buffer_bytes(out_row, projection))
+    (
+        windows,
+        rows,
+        rows + row_buffer_bytes(out_row, band, projection),
+    )
 }
 
-/// Plans the arena of `program`.
+/// How the planner trades arena for speed in fused blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bands {
+    /// Each block computes as many rows per kernel call as fit without
+    /// growing the arena past the one-row plan's (the default: speed that
+    /// costs no RAM).
+    #[default]
+    Free,
+    /// Every block computes this many rows per call (more RAM, fewer calls).
+    Rows(u16),
+}
+
+/// Plans the arena of `program` with [`Bands::Free`].
 pub fn plan(program: &Program) -> MemoryPlan {
+    plan_with(program, Bands::Free)
+}
+
+/// Plans the arena of `program`, choosing each fused block's rows per pass
+/// as `bands` says.
+pub fn plan_with(program: &Program, bands: Bands) -> MemoryPlan {
+    let blocks: Vec<usize> = (0..program.layers.len())
+        .filter(|&i| matches!(program.layers[i].op, LayerOp::Block { .. }))
+        .collect();
+    let height = |i: usize| program.values[program.layers[i].output].shape.h.max(1);
+    let mut band = vec![1u16; program.layers.len()];
+    match bands {
+        Bands::Rows(n) => {
+            for &i in &blocks {
+                band[i] = n.clamp(1, height(i));
+            }
+            plan_bands(program, &band)
+        }
+        Bands::Free => {
+            let mut best = plan_bands(program, &band);
+            let budget = best.arena_bytes;
+            for &i in &blocks {
+                for n in 2..=height(i) {
+                    band[i] = n;
+                    let p = plan_bands(program, &band);
+                    if p.arena_bytes > budget {
+                        band[i] = n - 1;
+                        break;
+                    }
+                    best = p;
+                }
+            }
+            best
+        }
+    }
+}
+
+/// Plans the arena of `program` with the given rows per pass of each layer
+/// (used by fused blocks only).
+fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
     let nv = program.values.len();
     let nl = program.layers.len();
     let mut groups = Groups {
@@ -229,7 +295,7 @@ pub fn plan(program: &Program) -> MemoryPlan {
                 // Output rows over input rows the block has finished reading.
                 let x = layer.inputs[0];
                 if group_last(&groups, x) == Some(i) && layer.output != program.output {
-                    if let Some(lag) = block_lag(program, i) {
+                    if let Some(lag) = block_lag(program, i, band[i]) {
                         groups.join(layer.output, x, -(lag as i64));
                     }
                 }
@@ -269,13 +335,13 @@ pub fn plan(program: &Program) -> MemoryPlan {
         .filter_map(|(i, b)| b.clone().map(|b| (i, b)))
         .collect();
     // Scratch lives for its one layer.
-    let scratch_bytes = |l: &LayerOp| match l {
+    let scratch_bytes = |i: usize, l: &LayerOp| match l {
         LayerOp::PointwisePair { mid_c, .. } => Some(*mid_c as usize),
-        LayerOp::Block { stages, residual } => Some(block_scratch(stages, residual).2),
+        LayerOp::Block { stages, residual } => Some(block_scratch(stages, residual, band[i]).2),
         _ => None,
     };
     for (i, layer) in program.layers.iter().enumerate() {
-        if let Some(bytes) = scratch_bytes(&layer.op) {
+        if let Some(bytes) = scratch_bytes(i, &layer.op) {
             items.push((
                 nv + i,
                 Buffer {
@@ -331,11 +397,12 @@ pub fn plan(program: &Program) -> MemoryPlan {
         .layers
         .iter()
         .enumerate()
-        .map(|(i, l)| scratch_bytes(&l.op).map(|_| offset_of[nv + i]))
+        .map(|(i, l)| scratch_bytes(i, &l.op).map(|_| offset_of[nv + i]))
         .collect();
     MemoryPlan {
         offsets,
         scratch,
+        bands: band.to_vec(),
         arena_bytes: align(size) as u32,
     }
 }

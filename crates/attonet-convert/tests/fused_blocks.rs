@@ -3,6 +3,7 @@
 //! arena, and a block plan that would overwrite input rows still to be read
 //! is refused instead of computing garbage.
 
+use attonet_convert::planner::Bands;
 use attonet_convert::program::{LayerOp, Program};
 use attonet_convert::{assemble, passes, Assembled};
 use attonet_runtime::plan::{Model, Step};
@@ -49,38 +50,57 @@ fn blocks(p: &Program) -> usize {
         .count()
 }
 
-fn check_equal(path: &str, samples: &[Vec<i8>]) -> (u32, u32) {
+/// Fused (with the default rows per pass, and with each of `bands`) and
+/// unfused plans of the model at `path` give the same outputs; returns the
+/// default fused and the unfused arena.
+fn check_equal(path: &str, samples: &[Vec<i8>], bands: &[u16]) -> (u32, u32) {
     let fused = load(path);
     let plain = unfused(&fused);
     assert!(blocks(&fused.program) > 0, "{path}: nothing fused");
     assert_eq!(blocks(&plain.program), 0);
     assert_eq!(fused.program.macs(), plain.program.macs());
     assert_eq!(fused.program.params(), plain.program.params());
-    for (i, x) in samples.iter().enumerate() {
-        assert_eq!(
-            run(&fused.model(), x),
-            run(&plain.model(), x),
-            "{path}: sample {i} differs"
-        );
+    let want: Vec<Vec<i8>> = samples.iter().map(|x| run(&plain.model(), x)).collect();
+    let mut plans = vec![("default".to_string(), fused.clone())];
+    for &n in bands {
+        plans.push((format!("{n} rows"), fused.replan(Bands::Rows(n)).unwrap()));
     }
+    let mut arena = Vec::new();
+    for (what, plan) in &plans {
+        for (i, (x, want)) in samples.iter().zip(&want).enumerate() {
+            assert_eq!(
+                &run(&plan.model(), x),
+                want,
+                "{path}, {what}: sample {i} differs"
+            );
+        }
+        arena.push(plan.memory.arena_bytes);
+    }
+    // More rows per pass never need less arena.
+    assert!(
+        arena[1..].windows(2).all(|w| w[0] <= w[1]),
+        "{path}: {arena:?}"
+    );
     (fused.memory.arena_bytes, plain.memory.arena_bytes)
 }
 
 /// ResNet-8: identity and strided-projection residual blocks (two 3x3 convs,
-/// SAME padding). The arena falls from three 32x32x16 tensors to about one
-/// plus the stem input.
+/// SAME padding), one to 32 rows per pass. The arena falls from three
+/// 32x32x16 tensors to about one plus the stem input.
 #[test]
 fn resnet8_fused_equals_unfused() {
     let (fused, plain) = check_equal(
         "models/mlperf-tiny/resnet8_int8.tflite",
-        &inputs(32 * 32 * 3, 6, 0x1234),
+        &inputs(32 * 32 * 3, 4, 0x1234),
+        &[1, 2, 3, 5, 8, 32],
     );
     assert_eq!(plain, 49_152);
     assert_eq!(fused, 19_456);
 }
 
 /// DS-CNN KWS: plain chains (a 10x4 stride-2 stem, depthwise 3x3, pointwise)
-/// split into three blocks, each written over its own input with a lag.
+/// split into three blocks, each written over its own input with a lag;
+/// every band height from one row to the whole 25.
 #[test]
 fn kws_fused_equals_unfused() {
     let x = attonet_convert::npy::Array::read(std::path::Path::new(&format!(
@@ -95,7 +115,8 @@ fn kws_fused_equals_unfused() {
         .take(20)
         .map(|c| c.to_vec())
         .collect();
-    let (fused, plain) = check_equal("models/mlperf-tiny/kws_dscnn_int8.tflite", &samples);
+    let bands: Vec<u16> = (1..=25).collect();
+    let (fused, plain) = check_equal("models/mlperf-tiny/kws_dscnn_int8.tflite", &samples, &bands);
     assert_eq!(plain, 16_000);
     assert_eq!(fused, 9_600);
 }
@@ -107,6 +128,7 @@ fn onnx_resnet_fused_equals_unfused() {
     let (fused, plain) = check_equal(
         "tests/onnx/cifar_resnet_qdq.onnx",
         &inputs(32 * 32 * 3, 4, 99),
+        &[1, 3, 4, 16],
     );
     assert!(fused < plain, "{fused} >= {plain}");
 }

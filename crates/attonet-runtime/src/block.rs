@@ -122,8 +122,12 @@ pub struct BlockStep {
     pub stages: u8,
     /// The shortcut.
     pub residual: Residual,
-    /// Arena offset of the row buffer: one output row, then (for a
-    /// projection) a second one at the next multiple of 4.
+    /// Output rows computed per pass (at least 1): every stage computes up
+    /// to this many rows per kernel call. More rows per call cost arena
+    /// (taller windows and row buffers) and save the kernels' per-call work.
+    pub band: u16,
+    /// Arena offset of the row buffer: `band` output rows, then (for a
+    /// projection) as many again at the next multiple of 4.
     pub row: u32,
     /// The block output; may overlap the input (see [`BlockStep::input_floor`]).
     pub output: Slot,
@@ -154,11 +158,13 @@ pub const fn rows_needed(w: &Window, in_h: u16, r0: u16, r1: u16) -> (u16, u16) 
     (a as u16, b as u16)
 }
 
-/// Rows a window must hold so its consumer can compute one row.
-pub const fn window_rows_for(consumer: &Window, in_h: u16) -> u16 {
-    let span = (consumer.kh as u16 - 1) * consumer.dilation_h as u16 + 1;
-    if span < in_h {
-        span
+/// Rows a window must hold so its consumer can compute `band` rows at once.
+pub const fn window_rows_for(consumer: &Window, in_h: u16, band: u16) -> u16 {
+    let span = (consumer.kh as u32 - 1) * consumer.dilation_h as u32 + 1;
+    let band = if band == 0 { 1 } else { band as u32 };
+    let rows = (band - 1) * consumer.stride_h as u32 + span;
+    if rows < in_h as u32 {
+        rows as u16
     } else {
         in_h
     }
@@ -195,8 +201,10 @@ impl BlockStep {
     }
 
     /// The first input row that the schedule may still read once output row
-    /// `r` has been written (the input's height if none): the converter may
-    /// place output row `r` over input rows above it.
+    /// `r` has been computed (the input's height if none). Output rows are
+    /// written a band at a time, after the band's last row is computed: the
+    /// converter may place a band over input rows above the floor of its
+    /// last row.
     pub fn input_floor(&self, chain: &[Stage], projection: Option<&Stage>, r: u16) -> u16 {
         let in_h = self.input.shape.h;
         let Some(last) = chain.len().checked_sub(1) else {
@@ -356,15 +364,18 @@ impl<const K: u32> Ctx<'_, '_, K> {
         if b - win.lo[k] > stage.window_rows {
             return Err(Error::Shape("fused block window too small"));
         }
-        // One row per call: a band of several rows could need more input rows
-        // than the previous stage's window holds.
+        // At most `band` rows per call: the previous stage's window holds
+        // the input rows of that many, not more.
         let in_shape = self.in_shape(k);
-        for r in win.lo[k] + win.len[k]..b {
-            let rows = rows_needed(&stage.op.window(), in_shape.h, r, r + 1);
+        let mut r = win.lo[k] + win.len[k];
+        while r < b {
+            let r1 = b.min(r.saturating_add(self.block.band.max(1)));
+            let rows = rows_needed(&stage.op.window(), in_shape.h, r, r1);
             let src = self.source(arena, win, k, rows.0, rows.1)?;
             let dst = stage.window as usize + (r - win.lo[k]) as usize * row;
-            self.band(arena, stage, in_shape, src, rows, (r, r + 1), dst)?;
-            win.len[k] = r + 1 - win.lo[k];
+            self.band(arena, stage, in_shape, src, rows, (r, r1), dst)?;
+            win.len[k] = r1 - win.lo[k];
+            r = r1;
         }
         Ok(())
     }
@@ -387,24 +398,28 @@ pub(crate) fn run<const K: u32>(
     };
     let last = chain.len() - 1;
     let out = block.output;
+    let band = block.band.max(1);
     let out_row = out.shape.w as usize * out.shape.c as usize;
     let in_row = block.input.shape.w as usize * block.input.shape.c as usize;
-    let row_slot = Slot {
-        offset: block.row,
-        shape: Shape::new(1, out.shape.w, out.shape.c),
-    };
-    let row2 = Slot {
-        offset: second_row(block.row, out_row),
-        shape: row_slot.shape,
-    };
     let mut win = Windows {
         lo: [0; MAX_STAGES],
         len: [0; MAX_STAGES],
     };
     let stage = &chain[last];
     let in_shape = ctx.in_shape(last);
-    for r in 0..out.shape.h {
-        let rows = rows_needed(&stage.op.window(), in_shape.h, r, r + 1);
+    let mut r0 = 0;
+    while r0 < out.shape.h {
+        let r1 = out.shape.h.min(r0.saturating_add(band));
+        let n = r1 - r0;
+        let rows_slot = Slot {
+            offset: block.row,
+            shape: Shape::new(n, out.shape.w, out.shape.c),
+        };
+        let rows2 = Slot {
+            offset: second_row(block.row, band as usize * out_row),
+            shape: rows_slot.shape,
+        };
+        let rows = rows_needed(&stage.op.window(), in_shape.h, r0, r1);
         let src = ctx.source(arena, &mut win, last, rows.0, rows.1)?;
         ctx.band(
             arena,
@@ -412,17 +427,17 @@ pub(crate) fn run<const K: u32>(
             in_shape,
             src,
             rows,
-            (r, r + 1),
-            row_slot.offset as usize,
+            (r0, r1),
+            rows_slot.offset as usize,
         )?;
         match block.residual {
             Residual::Absent => {}
             Residual::Identity { add, chain_first } => {
                 let other = Slot {
-                    offset: (block.input.offset as usize + r as usize * in_row) as u32,
-                    shape: row_slot.shape,
+                    offset: (block.input.offset as usize + r0 as usize * in_row) as u32,
+                    shape: rows_slot.shape,
                 };
-                add_into_row(step, arena, &add, chain_first, &row_slot, &other)?;
+                add_into_rows(step, arena, &add, chain_first, &rows_slot, &other)?;
             }
             Residual::Projection {
                 add, chain_first, ..
@@ -431,7 +446,7 @@ pub(crate) fn run<const K: u32>(
                     step,
                     what: "block projection stage",
                 })?;
-                let prow = rows_needed(&p.op.window(), block.input.shape.h, r, r + 1);
+                let prow = rows_needed(&p.op.window(), block.input.shape.h, r0, r1);
                 let src = block.input.offset as usize + prow.0 as usize * in_row;
                 ctx.band(
                     arena,
@@ -439,17 +454,17 @@ pub(crate) fn run<const K: u32>(
                     block.input.shape,
                     src,
                     prow,
-                    (r, r + 1),
-                    row2.offset as usize,
+                    (r0, r1),
+                    rows2.offset as usize,
                 )?;
-                add_into_row(step, arena, &add, chain_first, &row_slot, &row2)?;
+                add_into_rows(step, arena, &add, chain_first, &rows_slot, &rows2)?;
             }
         }
-        // The row's destination must not hold input rows still to be read.
-        let floor = block.input_floor(chain, projection, r);
+        // The rows' destination must not hold input rows still to be read.
+        let floor = block.input_floor(chain, projection, r1 - 1);
         let dst = Slot {
-            offset: (out.offset as usize + r as usize * out_row) as u32,
-            shape: row_slot.shape,
+            offset: (out.offset as usize + r0 as usize * out_row) as u32,
+            shape: rows_slot.shape,
         };
         let live_start = block.input.offset as usize + floor as usize * in_row;
         if live_start < block.input.end()
@@ -458,8 +473,9 @@ pub(crate) fn run<const K: u32>(
         {
             return Err(Error::Overlap { step });
         }
-        let (src, dst) = crate::plan::regions(step, arena, &row_slot, &dst)?;
+        let (src, dst) = crate::plan::regions(step, arena, &rows_slot, &dst)?;
         dst.copy_from_slice(src);
+        r0 = r1;
     }
     Ok(())
 }
@@ -469,16 +485,18 @@ pub const fn second_row(row: u32, out_row_bytes: usize) -> u32 {
     ((row as usize + out_row_bytes).div_ceil(4) * 4) as u32
 }
 
-/// Bytes of a block's row buffers.
-pub const fn row_buffer_bytes(out_row_bytes: usize, projection: bool) -> usize {
+/// Bytes of a block's row buffers (`band` output rows of `out_row_bytes`,
+/// twice with a projection).
+pub const fn row_buffer_bytes(out_row_bytes: usize, band: u16, projection: bool) -> usize {
+    let rows = out_row_bytes * if band == 0 { 1 } else { band as usize };
     if projection {
-        second_row(0, out_row_bytes) as usize + out_row_bytes
+        second_row(0, rows) as usize + rows
     } else {
-        out_row_bytes
+        rows
     }
 }
 
-fn add_into_row(
+fn add_into_rows(
     step: u16,
     arena: &mut [i8],
     add: &AddParams,

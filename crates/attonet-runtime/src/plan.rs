@@ -415,19 +415,25 @@ impl<'a> Model<'a> {
                 // Scratch (windows and row buffers): inside the arena, apart
                 // from the input, the output and one another.
                 let out_row = b.output.shape.w as usize * b.output.shape.c as usize;
+                if b.band == 0 {
+                    return Err(Error::Parameter("fused block band of 0 rows"));
+                }
                 let row_bytes =
-                    crate::block::row_buffer_bytes(out_row, projection.is_some()) as u16;
+                    crate::block::row_buffer_bytes(out_row, b.band, projection.is_some());
+                // As words (a Shape's extents are 16-bit).
+                let words = u16::try_from(row_bytes.div_ceil(4))
+                    .map_err(|_| Error::Shape("fused block row buffers over 256 KiB"))?;
                 let rows = Slot {
                     offset: b.row,
-                    shape: Shape::new(1, 1, row_bytes),
+                    shape: Shape::new(words, 1, 4),
                 };
                 let last = chain.len() - 1;
                 let mut scratch = [rows; crate::block::MAX_STAGES];
                 for (k, st) in chain.iter().enumerate().take(last) {
                     let next = &chain[k + 1];
-                    if st.window_rows
-                        < crate::block::window_rows_for(&next.op.window(), st.output.h)
-                    {
+                    let needed =
+                        crate::block::window_rows_for(&next.op.window(), st.output.h, b.band);
+                    if st.window_rows < needed {
                         return Err(Error::Shape("fused block window too small"));
                     }
                     scratch[k + 1] = Slot {

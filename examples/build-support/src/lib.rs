@@ -325,8 +325,21 @@ fn read_npy(path: &Path) -> Result<Array, String> {
 /// Converts a model into `out` and computes the host runner's outputs for its test inputs.
 fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
     let file = root.join(spec.file);
-    let report = attonet_convert::Builder::new(&file)
-        .name(spec.name)
+    // `ATTONET_BAND_ROWS=N`: every fused block computes N output rows per
+    // kernel call (`cargo xtask bench-qemu --band-rows N`); default: as many
+    // as cost no arena.
+    println!("cargo:rerun-if-env-changed=ATTONET_BAND_ROWS");
+    let mut builder = attonet_convert::Builder::new(&file).name(spec.name);
+    if let Some(rows) = std::env::var("ATTONET_BAND_ROWS")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let rows: u16 = rows.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+            format!("ATTONET_BAND_ROWS={rows:?}: expected a row count of at least 1")
+        })?;
+        builder = builder.band_rows(rows);
+    }
+    let report = builder
         .build()
         .map_err(|e| format!("converting {}: {e}", file.display()))?;
 
