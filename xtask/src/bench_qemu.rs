@@ -32,6 +32,8 @@ pub struct Options {
     pub models: Vec<String>,
     /// Rows per pass of every fused block (default: as many as cost no arena).
     pub band_rows: Option<u16>,
+    /// The fastest plan whose arena fits this many bytes.
+    pub arena_budget: Option<u32>,
 }
 
 pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
@@ -41,6 +43,10 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
     match opts.band_rows {
         Some(n) => std::env::set_var("ATTONET_BAND_ROWS", n.to_string()),
         None => std::env::remove_var("ATTONET_BAND_ROWS"),
+    }
+    match opts.arena_budget {
+        Some(n) => std::env::set_var("ATTONET_ARENA_BUDGET", n.to_string()),
+        None => std::env::remove_var("ATTONET_ARENA_BUDGET"),
     }
     for b in &opts.boards {
         if !BOARDS.iter().any(|x| x.machine == b) {

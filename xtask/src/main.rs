@@ -39,7 +39,7 @@ commands:
       QEMU), build the Cortex-M4 example (examples/qemu-mps2-an386: ResNet-8 and the
       KWS model) and run it under QEMU mps2-an386, printing each input's prediction,
       the accuracy, instructions per inference, flash and RAM.
-  bench-qemu [--opt-level s|3] [--out PATH] [--repeat] [--board B]... [--model M]... [--band-rows N]
+  bench-qemu [--opt-level s|3] [--out PATH] [--repeat] [--board B]... [--model M]... [--band-rows N | --arena-budget BYTES]
       Build every model for every QEMU board (one model per firmware), run each
       under QEMU with an exact instruction counter and print the CSV
       (model,board,instructions,macs,flash_code_bytes,flash_weight_bytes,
@@ -47,7 +47,8 @@ commands:
       benches/qemu/results.csv (or --out). Models that do not fit a board are
       refused by its build and skipped. --repeat runs each twice and fails
       unless the rows agree. --band-rows N: every fused block computes N output
-      rows per kernel call (faster, more arena; default: as many as cost no arena).
+      rows per kernel call (faster, more arena; default: as many as cost no arena);
+      --arena-budget BYTES: the fastest plan whose arena fits BYTES.
   test-firmware [--qemu-only]
       Build every firmware example and run the QEMU ones twice each: fails on any
       int8 output that differs from the host runner's, on counts that differ
@@ -182,6 +183,13 @@ fn parse_bench_options(rest: &[String]) -> Result<bench_qemu::Options> {
                     format!("bench-qemu: --band-rows {v:?}: expected a row count of at least 1")
                 })?;
                 opts.band_rows = Some(n);
+            }
+            "--arena-budget" => {
+                let v = value("a byte count")?;
+                let n: u32 = v.parse().with_context(|| {
+                    format!("bench-qemu: --arena-budget {v:?}: expected a byte count")
+                })?;
+                opts.arena_budget = Some(n);
             }
             other => bail!("bench-qemu: unexpected argument {other:?}\n\n{USAGE}"),
         }

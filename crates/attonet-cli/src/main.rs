@@ -35,8 +35,12 @@ struct Calib {
     fc_per_tensor: bool,
     /// Output rows each fused block computes per kernel call (default: as many
     /// as fit without growing the arena); more rows: faster, more RAM.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..), conflicts_with = "arena_budget")]
     band_rows: Option<u16>,
+    /// The fastest plan whose arena fits this many bytes (fused blocks compute
+    /// more rows per call while it fits; never below the smallest arena).
+    #[arg(long)]
+    arena_budget: Option<u32>,
 }
 // --- end conversion options ---
 
@@ -259,11 +263,13 @@ fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loade
     })
 }
 
-/// The plan with `--band-rows`, if given.
+/// The plan with `--band-rows` or `--arena-budget`, if given.
 fn replan(a: attonet_convert::Assembled, calib: &Calib) -> Result<attonet_convert::Assembled> {
-    Ok(match calib.band_rows {
-        Some(n) => a.replan(attonet_convert::planner::Bands::Rows(n))?,
-        None => a,
+    use attonet_convert::planner::Bands;
+    Ok(match (calib.band_rows, calib.arena_budget) {
+        (Some(n), _) => a.replan(Bands::Rows(n))?,
+        (None, Some(b)) => a.replan(Bands::Budget(b))?,
+        (None, None) => a,
     })
 }
 

@@ -76,6 +76,14 @@ impl Builder {
         self
     }
 
+    /// The fastest plan whose arena fits `bytes`: fused blocks compute more
+    /// rows per kernel call while the arena stays within the budget (never
+    /// less than the smallest plan's arena).
+    pub fn arena_budget(mut self, bytes: u32) -> Builder {
+        self.bands = crate::planner::Bands::Budget(bytes);
+        self
+    }
+
     /// How activation ranges are chosen when quantizing (default: percentile).
     pub fn method(mut self, method: crate::quantize::Method) -> Builder {
         self.options.method = method;

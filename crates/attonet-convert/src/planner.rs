@@ -212,6 +212,10 @@ pub enum Bands {
     Free,
     /// Every block computes this many rows per call (more RAM, fewer calls).
     Rows(u16),
+    /// Rows per call grown block by block, a step at a time, for as long as
+    /// the arena stays within this many bytes (at least the one-row plan's):
+    /// the fastest plan that fits a RAM budget.
+    Budget(u32),
 }
 
 /// Plans the arena of `program` with [`Bands::Free`].
@@ -234,19 +238,29 @@ pub fn plan_with(program: &Program, bands: Bands) -> MemoryPlan {
             }
             plan_bands(program, &band)
         }
-        Bands::Free => {
+        Bands::Free | Bands::Budget(_) => {
             let mut best = plan_bands(program, &band);
-            let budget = best.arena_bytes;
-            for &i in &blocks {
-                for n in 2..=height(i) {
-                    band[i] = n;
+            let budget = match bands {
+                Bands::Budget(b) => b.max(best.arena_bytes),
+                _ => best.arena_bytes,
+            };
+            // Round robin over the blocks, one more row at a time, so that
+            // every block gains before any takes the whole budget.
+            let mut open: Vec<usize> = blocks.clone();
+            while !open.is_empty() {
+                open.retain(|&i| {
+                    if band[i] >= height(i) {
+                        return false;
+                    }
+                    band[i] += 1;
                     let p = plan_bands(program, &band);
                     if p.arena_bytes > budget {
-                        band[i] = n - 1;
-                        break;
+                        band[i] -= 1;
+                        return false;
                     }
-                    best = p;
-                }
+                    best = p.clone();
+                    true
+                });
             }
             best
         }

@@ -339,6 +339,18 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
         })?;
         builder = builder.band_rows(rows);
     }
+    // `ATTONET_ARENA_BUDGET=BYTES`: the fastest plan whose arena fits
+    // (`cargo xtask bench-qemu --arena-budget BYTES`).
+    println!("cargo:rerun-if-env-changed=ATTONET_ARENA_BUDGET");
+    if let Some(bytes) = std::env::var("ATTONET_ARENA_BUDGET")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let bytes: u32 = bytes
+            .parse()
+            .map_err(|_| format!("ATTONET_ARENA_BUDGET={bytes:?}: expected a byte count"))?;
+        builder = builder.arena_budget(bytes);
+    }
     let report = builder
         .build()
         .map_err(|e| format!("converting {}: {e}", file.display()))?;
