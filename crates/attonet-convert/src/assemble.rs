@@ -66,12 +66,30 @@ impl BlobWriter {
         }
     }
 
+    /// Tables of a depthwise, fully connected or pointwise-pair layer.
     fn conv(&mut self, d: &ConvData) -> ConvTables {
         ConvTables {
             filter: self.i8s(&d.filter),
             bias: self.i32s(&d.bias),
             multiplier: self.i32s(&d.multiplier),
             shift: self.i32s(&d.shift),
+            weight_sums: Table { offset: 0, len: 0 },
+        }
+    }
+
+    /// Tables of a convolution (OHWI filter), with each output channel's
+    /// weight sum for the kernels that fold the input zero point into the
+    /// bias.
+    fn conv_with_sums(&mut self, d: &ConvData) -> ConvTables {
+        let per_channel = d.filter.len() / d.bias.len().max(1);
+        let sums: Vec<i32> = d
+            .filter
+            .chunks(per_channel.max(1))
+            .map(|row| row.iter().fold(0i32, |a, &w| a.wrapping_add(w as i32)))
+            .collect();
+        ConvTables {
+            weight_sums: self.i32s(&sums),
+            ..self.conv(d)
         }
     }
 }
@@ -80,7 +98,10 @@ impl BlobWriter {
 fn stage(blob: &mut BlobWriter, s: &BlockStage, window: u32, window_rows: u16) -> Stage {
     Stage {
         op: s.op,
-        tables: blob.conv(&s.data),
+        tables: match s.op {
+            StageOp::Conv(_) => blob.conv_with_sums(&s.data),
+            StageOp::Depthwise(_) => blob.conv(&s.data),
+        },
         output: s.output,
         window,
         window_rows,
@@ -119,7 +140,7 @@ pub fn assemble_with(program: Program, bands: planner::Bands) -> Result<Assemble
                 params: *params,
                 input,
                 output,
-                tables: blob.conv(data),
+                tables: blob.conv_with_sums(data),
             }),
             LayerOp::Depthwise { params, data } => Step::Depthwise(DepthwiseStep {
                 params: *params,

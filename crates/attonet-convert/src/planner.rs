@@ -113,6 +113,7 @@ pub(crate) fn runtime_block(
             bias: Table { offset: 0, len: 0 },
             multiplier: Table { offset: 0, len: 0 },
             shift: Table { offset: 0, len: 0 },
+            weight_sums: Table { offset: 0, len: 0 },
         },
         output: s.output,
         window: 0,

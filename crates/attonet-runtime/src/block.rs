@@ -289,6 +289,9 @@ impl<const K: u32> Ctx<'_, '_, K> {
             shape: Shape::new(r1 - r0, stage.output.w, stage.output.c),
         };
         let weights = self.model.weights(self.step, &stage.tables)?;
+        let sums = self
+            .model
+            .i32_table(self.step, "weight_sums", stage.tables.weight_sums)?;
         let (input, output) = crate::plan::regions(self.step, arena, &in_slot, &out_slot)?;
         match stage.op {
             StageOp::Conv(mut p) if K & kernels::CONV != 0 => {
@@ -298,6 +301,7 @@ impl<const K: u32> Ctx<'_, '_, K> {
                     in_slot.shape,
                     input,
                     &weights,
+                    sums,
                     out_slot.shape,
                     output,
                 )

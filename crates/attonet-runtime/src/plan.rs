@@ -62,6 +62,11 @@ pub struct ConvTables {
     pub multiplier: Table,
     /// `i32` shift per output channel.
     pub shift: Table,
+    /// `i32` sum of each output channel's weights (`Σ w`, wrapping), or empty:
+    /// kernels that fold the input zero point into the bias
+    /// (`Σ w (x - zp) = Σ w x - zp Σ w`) read it instead of summing the
+    /// filter on every call. Only a convolution's (OHWI) has it.
+    pub weight_sums: Table,
 }
 
 /// A convolution (pointwise, grouped 3x3 or general; see [`ops::ConvKernel`]).
@@ -319,6 +324,7 @@ impl<'a> Model<'a> {
             self.i32_table(i, "bias", t.bias)?;
             self.i32_table(i, "multiplier", t.multiplier)?;
             self.i32_table(i, "shift", t.shift)?;
+            self.i32_table(i, "weight_sums", t.weight_sums)?;
             Ok(())
         };
         match step {
@@ -470,7 +476,7 @@ impl<'a> Model<'a> {
         bytemuck::try_cast_slice(bytes).map_err(|_| Error::Blob { step, what })
     }
 
-    fn i32_table(&self, step: u16, what: &'static str, t: Table) -> Result<&'a [i32]> {
+    pub(crate) fn i32_table(&self, step: u16, what: &'static str, t: Table) -> Result<&'a [i32]> {
         let len = (t.len as usize)
             .checked_mul(4)
             .ok_or(Error::Blob { step, what })?;
@@ -551,12 +557,14 @@ impl<'a> Model<'a> {
         match step {
             Step::Conv(s) if linked(k::CONV) => {
                 let w = self.weights(i, &s.tables)?;
+                let sums = self.i32_table(i, "weight_sums", s.tables.weight_sums)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 ops::convolve_linked::<K>(
                     &s.params,
                     s.input.shape,
                     input,
                     &w,
+                    sums,
                     s.output.shape,
                     output,
                 )

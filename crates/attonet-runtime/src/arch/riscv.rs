@@ -689,11 +689,13 @@ fn columns_cover(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
 /// output channels. Arguments as
 /// [`check_conv_args`](crate::ops::conv::check_conv_args) accepted them.
 /// Returns `false` (nothing written) when the parameters are not covered.
+/// `sums`: each output channel's weight sum, or empty (then summed here).
 pub(crate) fn conv_s8(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
+    sums: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) -> bool {
@@ -702,7 +704,9 @@ pub(crate) fn conv_s8(
     }
     let groups = p.groups as usize;
     let g = ConvGeo::new(&p.window, groups, in_shape, input);
-    conv_columns(&g, groups, &p.quant, input, weights, out_shape, output);
+    conv_columns(
+        &g, groups, &p.quant, input, weights, sums, out_shape, output,
+    );
     true
 }
 
@@ -747,12 +751,14 @@ fn store_block(
 /// multiplied with every block of four channels ([`mac_blocks`]), then
 /// requantized.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn conv_columns(
     g: &ConvGeo,
     groups: usize,
     q: &ConvQuant,
     input: &[i8],
     weights: &ConvWeights<'_>,
+    sums_given: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) {
@@ -782,9 +788,13 @@ fn conv_columns(
             let mut all_fast = true;
             for (i, c) in chan.iter_mut().enumerate() {
                 let oc = oc0 + i;
-                let sum = filter[oc * k..(oc + 1) * k]
-                    .iter()
-                    .fold(0i32, |a, &w| a.wrapping_add(w as i32));
+                // The converter's table when it has one entry a channel.
+                let sum = match sums_given.get(oc) {
+                    Some(&s) if sums_given.len() == oc_n => s,
+                    _ => filter[oc * k..(oc + 1) * k]
+                        .iter()
+                        .fold(0i32, |a, &w| a.wrapping_add(w as i32)),
+                };
                 let e = Epilogue::new(weights.multiplier[oc], weights.shift[oc]);
                 all_fast &= e.fast;
                 *c = ChannelEpi {
@@ -1546,9 +1556,21 @@ mod tests {
             conv::conv_core(&p, ins, &input, &w, outs, &mut want);
             let mut taken = None;
             type Fast = fn(&ConvParams, Shape, &[i8], &ConvWeights<'_>, Shape, &mut [i8]) -> bool;
-            let fast: [(&str, Fast); 2] = [
+            let fast: [(&str, Fast); 3] = [
                 ("riscv-depthwise", conv_depthwise_like),
-                ("riscv-columns", conv_s8),
+                // Summing the filter itself, and reading the converter's sums.
+                ("riscv-columns", |p, i, x, w, o, y| {
+                    conv_s8(p, i, x, w, &[], o, y)
+                }),
+                ("riscv-columns", |p, i, x, w, o, y| {
+                    let k = w.filter.len() / o.c as usize;
+                    let sums: std::vec::Vec<i32> = w
+                        .filter
+                        .chunks(k)
+                        .map(|r| r.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32)))
+                        .collect();
+                    conv_s8(p, i, x, w, &sums, o, y)
+                }),
             ];
             for (name, f) in fast {
                 let mut got = std::vec![0x55i8; outs.len()];

@@ -63,7 +63,7 @@ pub(crate) fn conv_dispatch(
     out_shape: Shape,
     output: &mut [i8],
 ) {
-    conv_dispatch_linked::<{ kernels::ALL }>(p, in_shape, input, weights, out_shape, output)
+    conv_dispatch_linked::<{ kernels::ALL }>(p, in_shape, input, weights, &[], out_shape, output)
 }
 
 /// [`conv_dispatch`] with only the kernel families of `K` (see
@@ -76,9 +76,11 @@ pub(crate) fn conv_dispatch_linked<const K: u32>(
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
+    sums: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) {
+    let _ = sums;
     let depthwise_like = K & kernels::CONV_DEPTHWISE_LIKE != 0;
     #[cfg(attonet_dsp)]
     {
@@ -95,7 +97,7 @@ pub(crate) fn conv_dispatch_linked<const K: u32>(
         use crate::arch::riscv;
         if (depthwise_like
             && riscv::conv_depthwise_like(p, in_shape, input, weights, out_shape, output))
-            || riscv::conv_s8(p, in_shape, input, weights, out_shape, output)
+            || riscv::conv_s8(p, in_shape, input, weights, sums, out_shape, output)
         {
             return;
         }

@@ -29,13 +29,28 @@ pub fn pointwise_conv_s8(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
+    pointwise_with_sums(p, in_shape, input, weights, &[], out_shape, output)
+}
+
+/// [`pointwise_conv_s8`] with each output channel's weight sum (`Σ w`) given
+/// (or empty), as the plan executor calls it.
+pub(crate) fn pointwise_with_sums(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    sums: &[i32],
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    let _ = sums;
     check_pointwise_args(p, in_shape, input, weights, out_shape, output)?;
     #[cfg(attonet_dsp)]
     if crate::arch::cortex_m_dsp::conv_s8(p, in_shape, input, weights, out_shape, output) {
         return Ok(());
     }
     #[cfg(attonet_riscv)]
-    if crate::arch::riscv::conv_s8(p, in_shape, input, weights, out_shape, output) {
+    if crate::arch::riscv::conv_s8(p, in_shape, input, weights, sums, out_shape, output) {
         return Ok(());
     }
     pointwise_core(p, in_shape, input, weights, out_shape, output);
