@@ -34,6 +34,8 @@ pub struct Options {
     pub band_rows: Option<u16>,
     /// The fastest plan whose arena fits this many bytes.
     pub arena_budget: Option<u32>,
+    /// No fused blocks.
+    pub no_fusion: bool,
 }
 
 pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
@@ -43,6 +45,11 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
     match opts.band_rows {
         Some(n) => std::env::set_var("ATTONET_BAND_ROWS", n.to_string()),
         None => std::env::remove_var("ATTONET_BAND_ROWS"),
+    }
+    if opts.no_fusion {
+        std::env::set_var("ATTONET_NO_FUSION", "1");
+    } else {
+        std::env::remove_var("ATTONET_NO_FUSION");
     }
     match opts.arena_budget {
         Some(n) => std::env::set_var("ATTONET_ARENA_BUDGET", n.to_string()),

@@ -39,7 +39,7 @@ commands:
       QEMU), build the Cortex-M4 example (examples/qemu-mps2-an386: ResNet-8 and the
       KWS model) and run it under QEMU mps2-an386, printing each input's prediction,
       the accuracy, instructions per inference, flash and RAM.
-  bench-qemu [--opt-level s|3] [--out PATH] [--repeat] [--board B]... [--model M]... [--band-rows N | --arena-budget BYTES]
+  bench-qemu [--opt-level s|3] [--out PATH] [--repeat] [--board B]... [--model M]... [--band-rows N | --arena-budget BYTES | --no-fusion]
       Build every model for every QEMU board (one model per firmware), run each
       under QEMU with an exact instruction counter and print the CSV
       (model,board,instructions,macs,flash_code_bytes,flash_weight_bytes,
@@ -48,7 +48,8 @@ commands:
       refused by its build and skipped. --repeat runs each twice and fails
       unless the rows agree. --band-rows N: every fused block computes N output
       rows per kernel call (faster, more arena; default: as many as cost no arena);
-      --arena-budget BYTES: the fastest plan whose arena fits BYTES.
+      --arena-budget BYTES: the fastest plan whose arena fits BYTES; --no-fusion:
+      every layer its own step (fastest, largest arena).
   test-firmware [--qemu-only]
       Build every firmware example and run the QEMU ones twice each: fails on any
       int8 output that differs from the host runner's, on counts that differ
@@ -177,6 +178,7 @@ fn parse_bench_options(rest: &[String]) -> Result<bench_qemu::Options> {
             "--board" => opts.boards.push(value("a QEMU machine name")?),
             "--model" => opts.models.push(value("a model name")?),
             "--repeat" => opts.repeat = true,
+            "--no-fusion" => opts.no_fusion = true,
             "--band-rows" => {
                 let v = value("a row count")?;
                 let n: u16 = v.parse().ok().filter(|&n| n >= 1).with_context(|| {

@@ -41,6 +41,10 @@ struct Calib {
     /// more rows per call while it fits; never below the smallest arena).
     #[arg(long)]
     arena_budget: Option<u32>,
+    /// No fused blocks: every layer its own step (the fastest plan, the
+    /// largest arena).
+    #[arg(long, conflicts_with_all = ["band_rows", "arena_budget"])]
+    no_fusion: bool,
 }
 // --- end conversion options ---
 
@@ -263,9 +267,12 @@ fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loade
     })
 }
 
-/// The plan with `--band-rows` or `--arena-budget`, if given.
+/// The plan with `--no-fusion`, `--band-rows` or `--arena-budget`, if given.
 fn replan(a: attonet_convert::Assembled, calib: &Calib) -> Result<attonet_convert::Assembled> {
     use attonet_convert::planner::Bands;
+    if calib.no_fusion {
+        return Ok(a.unfused()?);
+    }
     Ok(match (calib.band_rows, calib.arena_budget) {
         (Some(n), _) => a.replan(Bands::Rows(n))?,
         (None, Some(b)) => a.replan(Bands::Budget(b))?,

@@ -298,6 +298,12 @@ impl Assembled {
         assemble_with(self.program.clone(), bands)
     }
 
+    /// The same model without fused blocks: every layer its own step, every
+    /// intermediate whole in the arena (more RAM; no per-row kernel calls).
+    pub fn unfused(&self) -> Result<Assembled> {
+        assemble(crate::passes::fuse_blocks::unfuse(&self.program))
+    }
+
     /// The weight blob's bytes (little-endian tables, 4-byte aligned).
     pub fn blob(&self) -> &[u8] {
         &bytemuck::cast_slice::<u32, u8>(&self.blob_words)[..self.blob_len]

@@ -30,6 +30,7 @@ pub struct Builder {
     calibration: Option<PathBuf>,
     options: crate::quantize::Options,
     bands: crate::planner::Bands,
+    fuse: bool,
     cargo: bool,
 }
 
@@ -43,6 +44,7 @@ impl Builder {
             calibration: None,
             options: crate::quantize::Options::default(),
             bands: crate::planner::Bands::Free,
+            fuse: true,
             cargo: std::env::var_os("CARGO").is_some() && std::env::var_os("OUT_DIR").is_some(),
         }
     }
@@ -73,6 +75,14 @@ impl Builder {
     /// the kernels' per-call work: the speed/RAM trade-off.
     pub fn band_rows(mut self, rows: u16) -> Builder {
         self.bands = crate::planner::Bands::Rows(rows);
+        self
+    }
+
+    /// Whether residual blocks and convolution chains run as fused blocks,
+    /// row by row (default: yes). `false`: every layer is its own step, the
+    /// fastest plan and the largest arena.
+    pub fn fuse_blocks(mut self, fuse: bool) -> Builder {
+        self.fuse = fuse;
         self
     }
 
@@ -125,7 +135,9 @@ impl Builder {
                     .assembled
             }
         };
-        if self.bands != crate::planner::Bands::Free {
+        if !self.fuse {
+            assembled = assembled.unfused()?;
+        } else if self.bands != crate::planner::Bands::Free {
             assembled = assembled.replan(self.bands)?;
         }
         let generated = crate::quantize::generate(&assembled, &self.model, &bytes);

@@ -339,6 +339,12 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
         })?;
         builder = builder.band_rows(rows);
     }
+    // `ATTONET_NO_FUSION=1`: every layer its own step
+    // (`cargo xtask bench-qemu --no-fusion`).
+    println!("cargo:rerun-if-env-changed=ATTONET_NO_FUSION");
+    if std::env::var("ATTONET_NO_FUSION").is_ok_and(|v| v == "1") {
+        builder = builder.fuse_blocks(false);
+    }
     // `ATTONET_ARENA_BUDGET=BYTES`: the fastest plan whose arena fits
     // (`cargo xtask bench-qemu --arena-budget BYTES`).
     println!("cargo:rerun-if-env-changed=ATTONET_ARENA_BUDGET");
