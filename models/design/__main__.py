@@ -1,4 +1,4 @@
-"""CLI: python -m models.design {explore,train,export,data,cost,session}"""
+"""CLI: python -m models.design {explore,train,export,data,cost,session,publish}"""
 from __future__ import annotations
 
 import argparse
@@ -114,6 +114,14 @@ def main(argv=None):
 
     sub.add_parser("session", help="time-boxed GPU session (env OUT, TOTAL_SECONDS, SMOKE)")
 
+    pb = sub.add_parser("publish", help="a trained run -> models/<name>: ONNX, calibration, card")
+    pb.add_argument("--run", required=True, help="run dir with model.onnx and result.json")
+    pb.add_argument("--title", required=True, help="e.g. AttoNet-A")
+    pb.add_argument("--out", required=True, help="e.g. models/attonet-a")
+    pb.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
+    pb.add_argument("--data-dir")
+    pb.add_argument("--carry-dir")
+
     a = ap.parse_args(argv)
     if a.cmd == "train":
         from . import data as D
@@ -181,6 +189,11 @@ def main(argv=None):
         from . import requirements as R
         spec = _load_arch(a.arch)
         print(json.dumps({"cost": A.cost(spec), "deploy": R.estimate_deploy(spec)}, indent=1))
+    elif a.cmd == "publish":
+        from . import data as D
+        from .publish import publish
+        arrays, _ = D.load_any(a.data_dir, a.carry_dir)
+        publish(a.run, a.title, a.out, arrays, attonet=a.attonet)
     elif a.cmd == "session":
         from .gpu_session import main as sm
         sm()

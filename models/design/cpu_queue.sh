@@ -6,7 +6,8 @@
 #
 #   setsid nohup nice -n 19 bash models/design/cpu_queue.sh > .data/queue.log 2>&1 &
 #
-# Jobs (outputs under .data/, git-ignored):
+# Needs the attonet tool for the measurements: cargo build --release -p attonet-cli
+# Jobs (outputs under .data/, git-ignored; finalists published to models/):
 #   explore/A .. explore/D  design exploration per budget (configs/cpu-*.json):
 #                           3 generations x 6 candidates on a proxy schedule,
 #                           then the best candidate trained in full and exported
@@ -21,11 +22,21 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 explore() {  # name config
     local out=.data/explore/$1
     if [ -f "$out/candidates.csv" ] && grep -q '^final,' "$out/candidates.csv"; then
-        echo "== explore $1: done"; return
+        echo "== explore $1: done"
+    else
+        echo "== explore $1 ($(date -u +%FT%TZ))"
+        "$py" -m models.design explore --config "models/design/configs/$2" --out "$out" \
+            --device cpu --resume
     fi
-    echo "== explore $1 ($(date -u +%FT%TZ))"
-    "$py" -m models.design explore --config "models/design/configs/$2" --out "$out" \
-        --device cpu --resume
+    # The finalist -> models/attonet-<x> (ONNX, calibration, card), for review.
+    local name dest final
+    name=$(echo "$1" | tr 'A-Z' 'a-z')
+    dest=models/attonet-$name
+    final=$(ls -d "$out"/final/*/ 2>/dev/null | head -1)
+    if [ -n "$final" ] && [ -f "$final/model.onnx" ] && [ ! -f "$dest/card.json" ]; then
+        echo "== publish AttoNet-$1 -> $dest"
+        "$py" -m models.design publish --run "$final" --title "AttoNet-$1" --out "$dest"
+    fi
 }
 
 baseline() {  # arch epochs

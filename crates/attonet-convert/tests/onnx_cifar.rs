@@ -13,30 +13,11 @@ use attonet_convert::npy::Array;
 use attonet_convert::quantize::{self, FloatModel, Method, Options};
 
 mod common;
-use common::{cifar, root, Cifar};
+use common::{argmax, cifar, root, Cifar};
 
 /// Image `i` as the fixture's input: float NCHW `pixel / 255`.
 fn nchw(c: &Cifar, i: usize) -> Vec<f32> {
-    let px = &c.x[i * 3072..(i + 1) * 3072];
-    let mut out = vec![0f32; 3072];
-    for y in 0..32 {
-        for x in 0..32 {
-            for ch in 0..3 {
-                out[ch * 1024 + y * 32 + x] = px[(y * 32 + x) * 3 + ch] as f32 / 255.0;
-            }
-        }
-    }
-    out
-}
-
-fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
-    let mut best = 0;
-    for (i, &s) in v.iter().enumerate() {
-        if s > v[best] {
-            best = i;
-        }
-    }
-    best
+    common::nchw(c, i, 1.0 / 255.0)
 }
 
 fn provenance() -> serde_json::Value {
@@ -65,34 +46,7 @@ fn calibration(fm: &FloatModel, train: &Cifar) -> Vec<Vec<f32>> {
 
 /// Top-1 in per cent of the int8 plan over test images `0..n`, on every core.
 fn int8_top1(fm: &FloatModel, a: &attonet_convert::Assembled, test: &Cifar, n: usize) -> f64 {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let chunk = n.div_ceil(threads);
-    let correct: usize = std::thread::scope(|s| {
-        (0..n)
-            .step_by(chunk)
-            .map(|start| {
-                s.spawn(move || {
-                    let m = a.model();
-                    let mut arena = vec![0i8; m.arena_bytes as usize];
-                    let mut out = vec![0i8; m.output.slot.shape.len()];
-                    let mut ok = 0;
-                    for i in start..(start + chunk).min(n) {
-                        let x = fm.sample_to_graph(&nchw(test, i));
-                        let q = quantize::quantize_values(&x, m.input.scale, m.input.zero_point);
-                        m.infer(&mut arena, &q, &mut out).unwrap();
-                        ok += (argmax(&out) as i64 == test.y[i]) as usize;
-                    }
-                    ok
-                })
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .sum()
-    });
-    100.0 * correct as f64 / n as f64
+    100.0 * common::int8_correct(fm, a, test, n, 1.0 / 255.0) as f64 / n as f64
 }
 
 /// The bar on the CI-sized set: int8 within 0.5 points of

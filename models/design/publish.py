@@ -1,0 +1,169 @@
+"""Publish a trained network as a model folder of `models/`: the float ONNX,
+the calibration samples it is quantized with, and a model card with the
+module table and the figures measured by our own converter.
+
+    python -m models.design publish --run .data/explore/A/final/final-XXXX \\
+        --title AttoNet-A --out models/attonet-a
+
+Measured, not estimated: parameters, MACs, flash bytes and the arena (the
+deployed int8 plan's peak SRAM for activations) come from `attonet inspect
+--json` on the ONNX with the calibration file; int8 top-1 from `attonet run`
+over all 10,000 CIFAR-10 test images (the firmware's kernels on the host);
+float top-1 from onnxruntime on the same images. `card.json` keeps the
+figures for the test that re-measures them
+(`crates/attonet-convert/tests/attonet_family.rs`).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import arch as A
+from . import requirements as R
+
+CALIB_COUNT = 200
+CALIB_SEED = 2019
+
+
+def calibration_samples(train_x: np.ndarray, n=CALIB_COUNT, seed=CALIB_SEED) -> np.ndarray:
+    """`n` training images picked with a fixed seed, as the ONNX input takes
+    them: float32 NCHW raw pixels 0..255."""
+    idx = np.random.default_rng(seed).choice(len(train_x), size=n, replace=False)
+    return np.ascontiguousarray(train_x[np.sort(idx)].transpose(0, 3, 1, 2).astype(np.float32))
+
+
+def find_attonet(explicit=None) -> str:
+    for c in [explicit, shutil.which("attonet"), "target/release/attonet"]:
+        if c and Path(c).exists():
+            return str(c)
+    raise FileNotFoundError("the attonet tool: build it with `cargo build --release -p attonet-cli` "
+                            "or pass --attonet PATH")
+
+
+def inspect(attonet, onnx, calib):
+    r = subprocess.run([attonet, "inspect", "--json", str(onnx), "--calib", str(calib),
+                        "--sqnr-samples", "20"], capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"attonet inspect failed: {r.stderr.strip()}")
+    return json.loads(r.stdout)
+
+
+def int8_correct(attonet, onnx, calib, test_x, test_y):
+    """Correct top-1 predictions of the int8 plan over the test set."""
+    with tempfile.TemporaryDirectory() as d:
+        x = Path(d) / "x.npy"
+        y = Path(d) / "y.npy"
+        np.save(x, np.ascontiguousarray(test_x.transpose(0, 3, 1, 2).astype(np.float32)))
+        r = subprocess.run([attonet, "run", str(onnx), "--calib", str(calib), "--input", str(x),
+                            "--output", str(y)], capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise RuntimeError(f"attonet run failed: {r.stderr.strip()}")
+        out = np.load(y).reshape(len(test_y), -1)
+    return int((out.argmax(1) == test_y).sum())
+
+
+def module_rows(spec):
+    """The paper's Table 1, per module: type, widths, compression, groups, stride."""
+    rows = []
+    c = spec["stem"]
+    for i, m in enumerate(spec["modules"]):
+        t = m.get("type", "atto")
+        s = m.get("stride", 1)
+        if t == "atto":
+            kind = "B (1x1 projection)" if (s != 1 or c != m["out"]) else "A (identity)"
+            rows.append([i + 1, kind, c, m["out"], m["comp"], m["groups"], m["mix"], s])
+        else:
+            rows.append([i + 1, t, c, m["out"], "-", "-", "-", s])
+        c = m["out"]
+    return rows
+
+
+def card_text(title, spec, fig, result, run_dir, onnx_name):
+    rows = module_rows(spec)
+    table = "\n".join("| " + " | ".join(str(v) for v in r) + " |" for r in rows)
+    f = fig
+    return f"""# {title}
+
+A searched AttoNet for CIFAR-10 (32x32 RGB, 10 classes): the human-designed
+prototype (a 3x3 stem, residual modules, global average pooling, a fully
+connected layer, softmax) with each module's macro- and micro-architecture
+found by `models/design`'s exploration (generator/inquisitor; see
+`models/README.md`). Input: raw pixels, float32 NCHW 1x3x32x32 with values
+0..255 in the ONNX (normalisation folded into the stem); int8 input pixel - 128
+(scale 1, zero point -128) in the deployed plan.
+
+Files: `{onnx_name}` (float ONNX), `calib.npy` ({CALIB_COUNT} training images,
+float32 NCHW 0..255, the calibration set it is quantized with),
+`card.json` (the figures below).
+
+## Modules
+
+Stem: 3x3 convolution, 3 -> {spec['stem']} channels, stride 1. Each module: pointwise
+compression (1x1) -> grouped 3x3 (stride in type B) -> 1x1 mix -> 1x1 expand,
+plus the shortcut (identity, or a strided 1x1 projection in type B).
+
+| module | type | in | out | compression | groups | mix | stride |
+|---|---|---|---|---|---|---|---|
+{table}
+
+## Measured
+
+| figure | value |
+|---|---|
+| parameters | {f['params']:,} |
+| MACs | {f['macs']:,} |
+| flash (weights + plan) | {f['flash_bytes']:,} B |
+| peak SRAM for activations (arena, fused blocks) | {f['arena_bytes']:,} B |
+| float top-1 (onnxruntime, 10,000 test images) | {f['float_top1']:.2f} % |
+| int8 top-1 (`attonet run`, 10,000 test images) | {f['int8_top1']:.2f} % |
+| NetScore (int8 top-1) | {f['netscore_int8']:.2f} |
+| NetScore (float top-1) | {f['netscore_float']:.2f} |
+| training | {result.get('epochs')} epochs, {result.get('train_seconds', 0) / 3600:.1f} h |
+
+Reproduce the int8 figure (the same kernels as the firmware, on the host):
+
+```sh
+cargo run --release -p attonet-cli -- inspect {onnx_name} --calib calib.npy
+cargo run --release -p attonet-cli -- run {onnx_name} --calib calib.npy --input X.npy --output Y.npy --labels LABELS.npy
+```
+
+with `X.npy` the CIFAR-10 test images as float32 NCHW 0..255; `cargo test -p
+attonet-convert --test attonet_family` re-measures it. Trained from
+`{run_dir}`.
+"""
+
+
+def publish(run_dir, title, out_dir, arrays, attonet=None, log=print):
+    run = Path(run_dir)
+    out = Path(out_dir)
+    res = json.loads((run / "result.json").read_text())
+    spec = res["spec"]
+    attonet = find_attonet(attonet)
+    tx, ty, vx, vy = arrays
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_name = out.name.replace("-", "_") + ".onnx"
+    shutil.copyfile(run / "model.onnx", out / onnx_name)
+    np.save(out / "calib.npy", calibration_samples(tx))
+    rep = inspect(attonet, out / onnx_name, out / "calib.npy")
+    correct = int8_correct(attonet, out / onnx_name, out / "calib.npy", vx, vy)
+    int8 = 100.0 * correct / len(vy)
+    float_top1 = res.get("onnx_test_acc", res.get("final_acc"))
+    fig = {
+        "params": rep["params"], "macs": rep["macs"], "flash_bytes": rep["flash_bytes"],
+        "arena_bytes": rep["arena_bytes"], "float_top1": float_top1, "int8_top1": int8,
+        "int8_correct": correct, "test_images": len(vy),
+        "netscore_int8": R.netscore(int8, rep["params"], rep["macs"]),
+        "netscore_float": R.netscore(float_top1, rep["params"], rep["macs"]),
+    }
+    card = {"title": title, "onnx": onnx_name, "calib": "calib.npy", "spec": spec,
+            "figures": fig, "analytic_cost": A.cost(spec), "run": str(run_dir)}
+    (out / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+    (out / "README.md").write_text(card_text(title, spec, fig, res, run_dir, onnx_name))
+    log(f"[publish] {title}: int8 {int8:.2f}% float {float_top1:.2f}% "
+        f"MACs {rep['macs']:,} params {rep['params']:,} arena {rep['arena_bytes']:,} B -> {out}")
+    return card
