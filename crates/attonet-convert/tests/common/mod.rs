@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests that need CIFAR-10.
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
