@@ -184,3 +184,64 @@ fn block_window_too_small_is_refused() {
         m.validate()
     );
 }
+
+/// Corrupted fused-block descriptors (offsets, shapes, band heights, stage
+/// ranges and windows set to random values) give errors or run, and never
+/// panic (overflow checks are on in tests) or touch memory outside the
+/// arena.
+#[test]
+fn corrupt_block_descriptors_give_errors_not_panics() {
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for path in [
+        "models/mlperf-tiny/resnet8_int8.tflite",
+        "models/mlperf-tiny/kws_dscnn_int8.tflite",
+    ] {
+        let a = load(path);
+        let blocks: Vec<usize> = (0..a.steps.len())
+            .filter(|&i| matches!(a.steps[i], Step::Block(_)))
+            .collect();
+        let input = vec![3i8; a.model().input.slot.shape.len()];
+        for _ in 0..300 {
+            let mut steps = a.steps.clone();
+            let mut stages = a.stages.clone();
+            let i = blocks[next() as usize % blocks.len()];
+            let Step::Block(b) = &mut steps[i] else {
+                unreachable!()
+            };
+            let r = next();
+            let small = |r: u64| (r >> 8) as u16 % 70;
+            match r % 9 {
+                0 => b.band = small(next()),
+                1 => b.input.offset = (next() % 70_000) as u32,
+                2 => b.output.offset = (next() % 70_000) as u32,
+                3 => b.row = (next() % 70_000) as u32,
+                4 => b.stages = (next() % 7) as u8,
+                5 => b.first_stage = (next() % 12) as u16,
+                6 => b.output.shape.h = small(next()),
+                7 => {
+                    let k = next() as usize % stages.len();
+                    stages[k].window_rows = small(next());
+                }
+                _ => {
+                    let k = next() as usize % stages.len();
+                    stages[k].output.h = small(next());
+                }
+            }
+            let m = Model {
+                steps: &steps,
+                stages: &stages,
+                ..a.model()
+            };
+            let mut arena = vec![0i8; m.arena_bytes as usize];
+            let mut out = vec![0i8; m.output.slot.shape.len()];
+            let _ = m.validate();
+            let _ = m.infer(&mut arena, &input, &mut out);
+        }
+    }
+}
