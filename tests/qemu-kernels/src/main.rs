@@ -14,7 +14,8 @@
 #![no_std]
 #![no_main]
 
-use attonet_runtime::ops::add::{add_s8, add_s8_in_place, AddParams};
+use attonet_kernel_cases::{add_family, mismatch, out_extent, weights, Rng};
+use attonet_runtime::ops::add::{add_s8, AddParams};
 use attonet_runtime::ops::depthwise::{depthwise_conv_s8, DepthwiseParams};
 use attonet_runtime::ops::{
     conv, convolve_s8, grouped_conv3x3, pointwise, portable, ConvParams, ConvQuant, ConvWeights,
@@ -35,16 +36,8 @@ const MAX_OUT: usize = 32 * 1024;
 const MAX_FILTER: usize = 40 * 1024;
 const MAX_OC: usize = 1024;
 
-/// Every buffer the cases use (statics: 4 MB of RAM on MPS2, 512 KB on MPS3).
-struct Bufs {
-    input: [i8; MAX_IN],
-    filter: [i8; MAX_FILTER],
-    out_fast: [i8; MAX_OUT],
-    out_ref: [i8; MAX_OUT],
-    bias: [i32; MAX_OC],
-    mult: [i32; MAX_OC],
-    shift: [i32; MAX_OC],
-}
+/// Every buffer the cases use (a static).
+type Bufs = attonet_kernel_cases::Bufs<MAX_IN, MAX_OUT, MAX_FILTER, MAX_OC>;
 
 // ---------------------------------------------------------------------------
 // Instruction counting.
@@ -121,139 +114,6 @@ fn core_name() -> &'static str {
 // Random cases.
 // ---------------------------------------------------------------------------
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.next() as usize % xs.len()]
-    }
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.next() % one_in == 0
-    }
-    /// Random bytes; one buffer in four is all extremes (-128, 127, 0, -1).
-    fn fill(&mut self, xs: &mut [i8]) {
-        let extreme = self.chance(4);
-        for x in xs {
-            *x = if extreme {
-                self.pick(&[-128i8, 127, -128, 127, 0, -1])
-            } else {
-                self.next() as i8
-            };
-        }
-    }
-    /// Per-channel tables in realistic ranges, with the odd extreme.
-    fn tables(&mut self, b: &mut Bufs, n: usize) {
-        for c in 0..n {
-            b.bias[c] = if self.chance(16) {
-                self.pick(&[i32::MAX, i32::MIN, 0, -1])
-            } else {
-                self.range(-70_000, 70_000) as i32
-            };
-            b.mult[c] = if self.chance(16) {
-                self.pick(&[i32::MAX, 1 << 30, i32::MIN, -(1 << 30), 1])
-            } else {
-                self.range(1 << 30, i32::MAX as i64) as i32
-            };
-            b.shift[c] = if self.chance(16) {
-                self.pick(&[-31, 30, 1, 0, -1, 5])
-            } else {
-                self.range(-12, 1) as i32
-            };
-        }
-    }
-    fn quant(&mut self) -> ConvQuant {
-        let (a, b) = (self.next() as i8, self.next() as i8);
-        ConvQuant {
-            input_zero_point: if self.chance(8) {
-                self.pick(&[-128, 127, 0, 300, -1000])
-            } else {
-                self.range(-128, 127) as i32
-            },
-            output_zero_point: self.range(-128, 127) as i32,
-            clamp: if self.chance(2) {
-                Clamp::NONE
-            } else {
-                Clamp {
-                    min: a.min(b),
-                    max: a.max(b),
-                }
-            },
-        }
-    }
-    /// A window of size `k` (`0`: any from 1 to 5, with the odd dilation).
-    fn window(&mut self, k: u8, pad: bool) -> Window {
-        let kh = if k == 0 { self.range(1, 5) as u8 } else { k };
-        let kw = if k == 0 { self.range(1, 5) as u8 } else { k };
-        let dil = if k == 0 && self.chance(4) { 2 } else { 1 };
-        Window {
-            kh,
-            kw,
-            stride_h: self.range(1, 3) as u8,
-            stride_w: self.range(1, 3) as u8,
-            dilation_h: dil,
-            dilation_w: if self.chance(2) { dil } else { 1 },
-            pad_top: if pad {
-                self.range(0, kh as i64) as u8
-            } else {
-                0
-            },
-            pad_left: if pad {
-                self.range(0, kw as i64) as u8
-            } else {
-                0
-            },
-        }
-    }
-}
-
-/// Output extent of a SAME-or-so padded window (at least 1).
-fn out_extent(i: u16, k: u8, s: u8, d: u8, pad: u8) -> u16 {
-    let eff = (k as i64 - 1) * d as i64 + 1;
-    let o = (i as i64 + 2 * pad as i64 - eff) / s as i64 + 1;
-    o.max(1) as u16
-}
-
-/// The weights of a case (a macro, so the borrows stay per field).
-macro_rules! weights {
-    ($b:expr, $filter_len:expr, $oc:expr) => {
-        ConvWeights {
-            filter: &$b.filter[..$filter_len],
-            bias: &$b.bias[..$oc],
-            multiplier: &$b.mult[..$oc],
-            shift: &$b.shift[..$oc],
-        }
-    };
-}
-
-/// Prints where two outputs first differ and exits with status 1.
-fn mismatch(
-    what: &str,
-    case: u32,
-    detail: &dyn core::fmt::Debug,
-    fast: &[i8],
-    reference: &[i8],
-) -> ! {
-    let i = fast
-        .iter()
-        .zip(reference)
-        .position(|(a, b)| a != b)
-        .unwrap_or(0);
-    println!(
-        "MISMATCH {what} case {case}: {detail:?}\n  element {i}: fast {} portable {}",
-        fast[i], reference[i]
-    );
-    process::exit(1)
-}
-
 type ConvFn =
     fn(&ConvParams, Shape, &[i8], &ConvWeights<'_>, Shape, &mut [i8]) -> attonet_runtime::Result;
 
@@ -320,7 +180,7 @@ fn conv_family(
         }
         rng.fill(&mut b.input[..ins.len()]);
         rng.fill(&mut b.filter[..filter_len]);
-        rng.tables(b, outs.c as usize);
+        b.tables(rng, outs.c as usize);
         b.out_fast[..outs.len()].fill(0x5A);
         b.out_ref[..outs.len()].fill(-0x5B);
         let w = weights!(b, filter_len, outs.c as usize);
@@ -392,7 +252,7 @@ fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
         }
         rng.fill(&mut b.input[..ins.len()]);
         rng.fill(&mut b.filter[..filter_len]);
-        rng.tables(b, outs.c as usize);
+        b.tables(rng, outs.c as usize);
         b.out_fast[..outs.len()].fill(0x5A);
         b.out_ref[..outs.len()].fill(-0x5B);
         let w = weights!(b, filter_len, outs.c as usize);
@@ -423,89 +283,6 @@ fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
         }
     }
     (cases, covered)
-}
-
-/// TFLite ADD parameters: realistic (left shift 20, multipliers near 2^30,
-/// shifts -1..-3 on the inputs, -15..-20 on the output) with the odd extreme.
-fn add_params(rng: &mut Rng) -> AddParams {
-    let (a, b) = (rng.next() as i8, rng.next() as i8);
-    let mult = |rng: &mut Rng| {
-        if rng.chance(12) {
-            rng.pick(&[i32::MIN, i32::MAX, 1 << 30, 0, 1])
-        } else {
-            rng.range(1 << 30, i32::MAX as i64) as i32
-        }
-    };
-    let realistic = !rng.chance(5);
-    AddParams {
-        input1_zero_point: rng.range(-128, 127) as i32,
-        input2_zero_point: rng.range(-128, 127) as i32,
-        output_zero_point: rng.range(-128, 127) as i32,
-        left_shift: if realistic {
-            20
-        } else {
-            rng.range(0, 30) as i32
-        },
-        input1_multiplier: mult(rng),
-        input1_shift: if realistic {
-            rng.range(-3, 0) as i32
-        } else {
-            rng.range(-31, 0) as i32
-        },
-        input2_multiplier: mult(rng),
-        input2_shift: if realistic {
-            rng.range(-3, 0) as i32
-        } else {
-            rng.range(-31, 0) as i32
-        },
-        output_multiplier: mult(rng),
-        output_shift: if realistic {
-            rng.range(-20, -15) as i32
-        } else {
-            rng.range(-31, 0) as i32
-        },
-        clamp: if rng.chance(2) {
-            Clamp::NONE
-        } else {
-            Clamp {
-                min: a.min(b),
-                max: a.max(b),
-            }
-        },
-    }
-}
-
-fn add_family(b: &mut Bufs, rng: &mut Rng) -> u32 {
-    for case in 1..=CASES {
-        let p = add_params(rng);
-        let n = if rng.chance(4) {
-            rng.range(0, 600)
-        } else {
-            rng.range(512, 5000)
-        } as usize;
-        rng.fill(&mut b.input[..n]);
-        rng.fill(&mut b.filter[..n]);
-        b.out_fast[..n].fill(0x5A);
-        b.out_ref[..n].fill(-0x5B);
-        let r1 = add_s8(&p, &b.input[..n], &b.filter[..n], &mut b.out_fast[..n]);
-        let r2 = portable::add_s8(&p, &b.input[..n], &b.filter[..n], &mut b.out_ref[..n]);
-        if r1 != r2 || b.out_fast[..n] != b.out_ref[..n] {
-            mismatch("add_s8", case, &(p, n), &b.out_fast[..n], &b.out_ref[..n]);
-        }
-        // In place: the first input is overwritten by the output.
-        b.out_fast[..n].copy_from_slice(&b.input[..n]);
-        let r3 = add_s8_in_place(&p, &mut b.out_fast[..n], &b.filter[..n]);
-        if r3 != r2 || b.out_fast[..n] != b.out_ref[..n] {
-            mismatch(
-                "add_s8_in_place",
-                case,
-                &(p, n),
-                &b.out_fast[..n],
-                &b.out_ref[..n],
-            );
-        }
-    }
-    CASES
 }
 
 // ---------------------------------------------------------------------------
@@ -1011,15 +788,7 @@ fn bench(b: &mut Bufs, rng: &mut Rng, counter: &Counter) -> bool {
 
 #[entry]
 fn main() -> ! {
-    static mut BUFS: Bufs = Bufs {
-        input: [0; MAX_IN],
-        filter: [0; MAX_FILTER],
-        out_fast: [0; MAX_OUT],
-        out_ref: [0; MAX_OUT],
-        bias: [0; MAX_OC],
-        mult: [0; MAX_OC],
-        shift: [0; MAX_OC],
-    };
+    static mut BUFS: Bufs = Bufs::new();
     let b: &mut Bufs = BUFS;
     let counter = Counter::start();
     println!(
@@ -1077,7 +846,7 @@ fn main() -> ! {
     let (n, covered) = depthwise_family(b, &mut rng);
     println!("ok depthwise_conv_s8: {n} random cases bit-identical ({covered} on a fast path)");
     total += n;
-    let n = add_family(b, &mut rng);
+    let n = add_family(b, &mut rng, CASES);
     println!("ok add_s8, add_s8_in_place: {n} random cases bit-identical");
     total += n;
 
