@@ -181,6 +181,20 @@ def score(acc, cost, req: R.Requirements, deploy):
     return ns - 100.0 * len(viol), viol
 
 
+def finalists(records, acc_tolerance=None):
+    """Candidates eligible for full training: scored, within every budget,
+    and (with `acc_tolerance`) within that many points of the best proxy
+    accuracy. The hard accuracy requirement (e.g. the ResNet-8 reference's
+    87.07 %) cannot be checked on a few-epoch proxy; holding the finalists
+    to the proxy's best keeps NetScore from trading most of the accuracy
+    away for a few parameters, which the final schedule would not win back."""
+    ok = [r for r in records if r.get("score") is not None and not r.get("violations")]
+    if acc_tolerance is not None and ok:
+        best = max(r["acc"] for r in ok)
+        ok = [r for r in ok if r["acc"] >= best - acc_tolerance]
+    return ok
+
+
 class Explorer:
     def __init__(self, cfg, out, device, arrays, log=print, budget_minutes=None, resume=False):
         self.cfg = cfg
@@ -303,8 +317,7 @@ class Explorer:
         fin = self.cfg.get("final", {})
         k = fin.get("top_k", 0)
         if k and not self.state["finals"]:
-            ranked = sorted([r for r in self.state["records"]
-                             if r.get("score") is not None and not r.get("violations")],
+            ranked = sorted(finalists(self.state["records"], fin.get("acc_tolerance")),
                             key=lambda r: -r["score"])[:k]
             cands = [(r["genome"], decode(r["genome"], "final-" + r["id"])) for r in ranked]
             if cands:
