@@ -7,6 +7,7 @@
 # `llvm-nm -C -n -S` on the ELF it prints).
 #
 #   tests/qemu-kernels/profile.sh <index> [<lo> <hi>]
+#   PROFILE_ROWS=1 tests/qemu-kernels/profile.sh <index>   (one output row per call)
 #
 # Needs qemu-system-arm, llvm-nm and python3. The counts include the
 # firmware's own setup (random fills, printing): look at the kernel's rows.

@@ -507,10 +507,30 @@ const LAYERS: &[Layer] = &[
     ),
 ];
 
+/// The profiled run: the layer in one call, or (`PROFILE_ROWS=1` at build
+/// time) one output row per call as a fused block runs it.
+#[cfg(feature = "profile")]
+fn profiled(
+    l: &Layer,
+    win: Window,
+    quant: ConvQuant,
+    input: &[i8],
+    w: &ConvWeights<'_>,
+    out: &mut [i8],
+    whole: impl FnOnce(&mut [i8]) -> attonet_runtime::Result,
+) -> attonet_runtime::Result {
+    if option_env!("PROFILE_ROWS").is_some() {
+        by_rows(l, win, quant, input, w, out)
+            .then_some(())
+            .ok_or(attonet_runtime::Error::Parameter("by rows"))
+    } else {
+        whole(out)
+    }
+}
+
 /// Runs layer `l` one output row per call, each call given only the input
 /// rows that row reads (`attonet_runtime::block::rows_needed`) and its top
 /// padding shifted accordingly: how a fused block calls the kernels.
-#[cfg(not(feature = "profile"))]
 fn by_rows(
     l: &Layer,
     win: Window,
@@ -641,7 +661,18 @@ fn bench(b: &mut Bufs, rng: &mut Rng, counter: &Counter) -> bool {
                 &mut b.out_ref[..outs.len()],
             );
             let t1 = counter.read();
+            #[cfg(not(feature = "profile"))]
             let r2 = depthwise_conv_s8(&p, l.ins, input, &w, outs, &mut b.out_fast[..outs.len()]);
+            #[cfg(feature = "profile")]
+            let r2 = profiled(
+                l,
+                win,
+                quant,
+                input,
+                &w,
+                &mut b.out_fast[..outs.len()],
+                |y| depthwise_conv_s8(&p, l.ins, input, &w, outs, y),
+            );
             let t2 = counter.read();
             all_equal &= r1.is_ok() && r2.is_ok();
             t_ref = counter.instructions(t0, t1);
@@ -660,7 +691,18 @@ fn bench(b: &mut Bufs, rng: &mut Rng, counter: &Counter) -> bool {
             let r1 =
                 portable::convolve_s8(&p, l.ins, input, &w, outs, &mut b.out_ref[..outs.len()]);
             let t1 = counter.read();
+            #[cfg(not(feature = "profile"))]
             let r2 = convolve_s8(&p, l.ins, input, &w, outs, &mut b.out_fast[..outs.len()]);
+            #[cfg(feature = "profile")]
+            let r2 = profiled(
+                l,
+                win,
+                quant,
+                input,
+                &w,
+                &mut b.out_fast[..outs.len()],
+                |y| convolve_s8(&p, l.ins, input, &w, outs, y),
+            );
             let t2 = counter.read();
             all_equal &= r1.is_ok() && r2.is_ok();
             t_ref = counter.instructions(t0, t1);

@@ -1889,7 +1889,8 @@ fn dw3(
         let mut slow = 0u32;
         for g in 0..ng {
             let c = c0 + 4 * g;
-            let mut wsum = [0i64; 4];
+            // Nine taps of at most 128 in magnitude: an i32 holds the sum.
+            let mut wsum = [0i32; 4];
             for t in 0..9 {
                 // The four channels' weights of tap `t`: one word of the
                 // filter in the depthwise layout, four bytes otherwise.
@@ -1901,7 +1902,7 @@ fn dw3(
                     DwLayout::ChannelMajor => core::array::from_fn(|i| tap_w(c + i, t)),
                 };
                 for (s, &v) in wsum.iter_mut().zip(&b) {
-                    *s += v as i64;
+                    *s += v as i32;
                 }
                 let word = u32::from_le_bytes(b.map(|v| v as u8));
                 wbuf[(g * 9 + t) * 2] = sxtb16(word);
@@ -1909,7 +1910,7 @@ fn dw3(
             }
             for (i, &wsum) in wsum.iter().enumerate() {
                 let c = c0 + 4 * g + i;
-                let bias = weights.bias[c] as i64 - zp as i64 * wsum;
+                let bias = weights.bias[c] as i64 - zp as i64 * wsum as i64;
                 let fast = i32::try_from(bias).ok().and_then(|b| {
                     ChanQ::new(
                         b,
@@ -1931,12 +1932,18 @@ fn dw3(
         }
         // Slot 3: the zero point; slots 0..3: input rows `iy % 3`, whose
         // padding columns (the zero point too) are written once here.
+        let pad_cols = (0..pl.min(cols)).chain((pl + iw).min(cols)..cols);
         for (slot, row) in buf[..4 * row_words].chunks_exact_mut(row_words).enumerate() {
             for group in row.chunks_exact_mut(gw) {
-                for (j, pair) in group.chunks_exact_mut(2).enumerate() {
-                    if slot == 3 || j < pl || j - pl >= iw {
+                if slot == 3 {
+                    for pair in group.chunks_exact_mut(2) {
                         pair[0] = zpa;
                         pair[1] = zpb;
+                    }
+                } else {
+                    for j in pad_cols.clone() {
+                        group[2 * j] = zpa;
+                        group[2 * j + 1] = zpb;
                     }
                 }
             }
