@@ -129,6 +129,13 @@ pub struct BlockStage {
     pub value: ValueId,
 }
 
+impl BlockStage {
+    /// Multiply-accumulates of the stage over the whole block.
+    pub fn macs(&self) -> u64 {
+        self.output.h as u64 * self.output.w as u64 * self.data.filter.len() as u64
+    }
+}
+
 /// How a fused block ends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BlockResidual {
@@ -228,14 +235,11 @@ impl Layer {
                 rows * data.filter.len() as u64
             }
             LayerOp::Block { stages, residual } => {
-                let stage_macs = |s: &BlockStage| {
-                    s.output.h as u64 * s.output.w as u64 * s.data.filter.len() as u64
-                };
                 let projection = match residual {
-                    BlockResidual::Projection { stage, .. } => stage_macs(stage),
+                    BlockResidual::Projection { stage, .. } => stage.macs(),
                     _ => 0,
                 };
-                stages.iter().map(stage_macs).sum::<u64>() + projection
+                stages.iter().map(BlockStage::macs).sum::<u64>() + projection
             }
             _ => 0,
         }

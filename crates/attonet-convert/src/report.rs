@@ -70,7 +70,7 @@ fn block_rows(
             kernel: kernel.to_string(),
             inputs: vec![shape_text(&input)],
             output: shape_text(&st.output),
-            macs: st.output.h as u64 * st.output.w as u64 * st.data.filter.len() as u64,
+            macs: st.macs(),
             params: st.data.params(),
             weight_bytes: st.data.bytes(),
             output_offset: offset,

@@ -71,6 +71,8 @@ pub(crate) fn conv_dispatch(
 /// convolutions of one channel per group leaves the depthwise-like fast path
 /// out of the firmware.
 #[inline]
+// `sums` is read by the RISC-V kernel only.
+#[cfg_attr(not(attonet_riscv), allow(unused_variables))]
 pub(crate) fn conv_dispatch_linked<const K: u32>(
     p: &ConvParams,
     in_shape: Shape,
@@ -80,7 +82,6 @@ pub(crate) fn conv_dispatch_linked<const K: u32>(
     out_shape: Shape,
     output: &mut [i8],
 ) {
-    let _ = sums;
     let depthwise_like = K & kernels::CONV_DEPTHWISE_LIKE != 0;
     #[cfg(attonet_dsp)]
     {

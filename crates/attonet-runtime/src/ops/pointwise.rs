@@ -34,6 +34,8 @@ pub fn pointwise_conv_s8(
 
 /// [`pointwise_conv_s8`] with each output channel's weight sum (`Σ w`) given
 /// (or empty), as the plan executor calls it.
+// `sums` is read by the RISC-V kernel only.
+#[cfg_attr(not(attonet_riscv), allow(unused_variables))]
 pub(crate) fn pointwise_with_sums(
     p: &ConvParams,
     in_shape: Shape,
@@ -43,7 +45,6 @@ pub(crate) fn pointwise_with_sums(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
-    let _ = sums;
     check_pointwise_args(p, in_shape, input, weights, out_shape, output)?;
     #[cfg(attonet_dsp)]
     if crate::arch::cortex_m_dsp::conv_s8(p, in_shape, input, weights, out_shape, output) {
