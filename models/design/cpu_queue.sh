@@ -49,10 +49,10 @@ baseline() {  # arch epochs
         --epochs "$2" --batch 128 --lr 0.1 --eval-every 10 --ckpt-every 1
 }
 
-explore A cpu-a.json
+explore A attonet-a.json
 baseline resnet8 150
-explore B cpu-b.json
+explore B attonet-b.json
 baseline mobilenet 150
-explore C cpu-c.json
-explore D cpu-d.json
+explore C attonet-c.json
+explore D attonet-d.json
 echo "== queue finished ($(date -u +%FT%TZ))"

@@ -270,21 +270,29 @@ class Explorer:
         fields = {f.name for f in dataclasses.fields(TrainCfg)}
         return TrainCfg(**{k: v for k, v in d.items() if k in fields})
 
-    def inquire(self, cands, stage="proxy"):
-        """Train candidates concurrently (one process, CUDA streams) and score."""
-        from .train import train_many
+    def jobs(self, cands, stage="proxy", overrides=None, time_budget=None):
+        """Training jobs for `cands` on the `stage` schedule of the config
+        (`overrides`: TrainCfg fields to replace, e.g. a GPU's batch size;
+        `time_budget`: seconds, for a schedule that must end by a deadline)."""
         tcfg = self._train_cfg(self.cfg[stage])
-        if self.deadline and tcfg.time_budget == 0 and stage == "proxy":
+        if overrides:
+            tcfg = dataclasses.replace(tcfg, **overrides)
+        if time_budget:
+            tcfg = dataclasses.replace(tcfg, time_budget=time_budget)
+        elif self.deadline and tcfg.time_budget == 0 and stage == "proxy":
             left = self.deadline - time.time()
             tcfg = dataclasses.replace(tcfg, time_budget=max(5.0, left / max(1, self.gens_left())))
-        jobs = [dict(spec=s, arrays=self.arrays, cfg=tcfg, tag=s["name"],
+        return [dict(spec=s, arrays=self.arrays, cfg=tcfg, tag=f"{self.out.name}/{s['name']}",
                      out=self.out / stage / s["name"], resume=True) for _, s in cands]
-        results = train_many(jobs, self.device, log=self.log)
+
+    def records(self, cands, results, stage="proxy"):
+        """Score trained candidates (the inquisitor's verdicts)."""
         recs = []
         for (gen, spec), res in zip(cands, results):
+            res = res or {}
             c = A.cost(spec)
             d = R.estimate_deploy(spec)
-            acc = res.get("final_acc") if res else None
+            acc = res.get("final_acc")
             rec = {"id": genome_id(gen), "name": spec["name"], "genome": gen, "stage": stage,
                    "generation": self.state["generation"], "macs": c["macs"],
                    "params": c["params"], "flash_est": d["flash_bytes"],
@@ -299,35 +307,71 @@ class Explorer:
                      f"params={c['params'] / 1e3:.1f}K score={rec['score']}")
         return recs
 
+    def inquire(self, cands, stage="proxy"):
+        """Train candidates concurrently (one process, CUDA streams) and score."""
+        from .train import train_many
+        return self.records(cands, train_many(self.jobs(cands, stage), self.device, log=self.log),
+                            stage)
+
     def gens_left(self):
         return max(1, self.cfg["generations"] - self.state["generation"])
 
+    def exploring_done(self):
+        return self.state["generation"] >= self.cfg["generations"]
+
+    def next_generation(self):
+        """The generator's proposals for the next generation ([] = nothing new to try)."""
+        cands = self.propose(self.cfg["population"])
+        self.log(f"[generator] {self.out.name} generation {self.state['generation']}: "
+                 f"{len(cands)} candidates")
+        return cands
+
+    def add_generation(self, recs):
+        self.state["records"] += recs
+        self.state["generation"] += 1
+        self.save()
+
+    def stop_exploring(self, why):
+        self.log(f"[explore] {self.out.name}: {why}; finalists from "
+                 f"{len(self.state['records'])} candidates")
+        self.state["stopped_early"] = why
+        self.state["generation"] = max(self.state["generation"], self.cfg["generations"])
+        self.save()
+
+    def final_candidates(self):
+        """The finalists to train on the full schedule: [] when the config asks
+        for none or they are already trained."""
+        fin = self.cfg.get("final", {})
+        k = fin.get("top_k", 0)
+        if not k or self.state["finals"]:
+            return []
+        ranked = sorted(finalists(self.state["records"], fin.get("acc_tolerance")),
+                        key=lambda r: -r["score"])[:k]
+        return [(r["genome"], decode(r["genome"], "final-" + r["id"])) for r in ranked]
+
+    def add_finals(self, recs):
+        self.state["finals"] = recs
+        self.save()
+
+    def final_dirs(self):
+        return [self.out / "final" / r["name"] for r in self.state["finals"]
+                if (self.out / "final" / r["name"] / "model.pt").exists()]
+
     def run(self):
-        while self.state["generation"] < self.cfg["generations"]:
+        while not self.exploring_done():
             if self.deadline and time.time() > self.deadline:
                 self.log("[explore] time budget spent")
                 break
-            cands = self.propose(self.cfg["population"])
-            self.log(f"[generator] generation {self.state['generation']}: {len(cands)} candidates")
+            cands = self.next_generation()
             if not cands:
                 break
-            self.state["records"] += self.inquire(cands)
-            self.state["generation"] += 1
-            self.save()
-        fin = self.cfg.get("final", {})
-        k = fin.get("top_k", 0)
-        if k and not self.state["finals"]:
-            ranked = sorted(finalists(self.state["records"], fin.get("acc_tolerance")),
-                            key=lambda r: -r["score"])[:k]
-            cands = [(r["genome"], decode(r["genome"], "final-" + r["id"])) for r in ranked]
-            if cands:
-                self.state["finals"] = self.inquire(cands, "final")
-                self.save()
-                from .job import finalize
-                for r in self.state["finals"]:
-                    d = self.out / "final" / r["name"]
-                    if (d / "model.pt").exists():
-                        finalize(d, self.arrays, log=self.log)
+            self.add_generation(self.inquire(cands))
+        cands = self.final_candidates()
+        if cands:
+            self.add_finals(self.inquire(cands, "final"))
+            from .job import finalize
+            for d in self.final_dirs():
+                finalize(d, self.arrays, log=self.log)
         self.write_report()
         return self.state
 
@@ -345,11 +389,171 @@ class Explorer:
         self.log(f"[explore] wrote {self.out / 'candidates.csv'} ({len(rows)} rows)")
 
 
+def load_config(path=None, smoke=False):
+    """An exploration config: DEFAULT_CONFIG (SMOKE_CONFIG with `smoke`)
+    updated with the JSON file at `path` (its dicts merged key by key)."""
+    cfg = json.loads(json.dumps(SMOKE_CONFIG if smoke else DEFAULT_CONFIG))
+    if path and not smoke:
+        user = json.loads(Path(path).read_text())
+        for k, v in user.items():
+            if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+                cfg[k].update(v)
+            else:
+                cfg[k] = v
+    return cfg
+
+
+def explore_family(explorers, device, extra=(), log=print, deadline=None,
+                   final_min_seconds=0.0, final_overrides=None):
+    """Several explorations (one per budget: AttoNet-A..D) and extra trainings
+    (the baselines) at once, in one TrainPool: while one budget's generation
+    trains, the others' generations and the extra jobs train beside it; when a
+    generation is scored its explorer proposes the next; when an exploration
+    is done its finalists start on the full schedule.
+
+    deadline: time.time() by which every training must end (None: no limit).
+    An explorer starts another generation only while its last generation's
+    duration plus `final_min_seconds` still fits before it; finalists and
+    extra jobs get the time left as their schedule's time budget (the LR
+    schedule anneals to the deadline).  final_overrides: TrainCfg fields for
+    finalists and extra jobs (a GPU's larger batch).  Returns the extra jobs'
+    results by tag."""
+    from .train import TrainPool
+    pool = TrainPool(device, log)
+    extra_results = {}
+
+    def time_left():
+        return None if deadline is None else max(10.0, deadline - time.time())
+
+    def train_all(e, cands, jobs, stage, then):
+        results, left = [None] * len(jobs), [len(jobs)]
+
+        def one_done(res, i):
+            results[i] = res
+            left[0] -= 1
+            if left[0] == 0:
+                then(e.records(cands, results, stage))
+        for i, j in enumerate(jobs):
+            pool.add(j, lambda r, i=i: one_done(r, i))
+
+    def start_finals(e):
+        cands = e.final_candidates()
+        if not cands:
+            e.write_report()
+            return
+        jobs = e.jobs(cands, "final", overrides=final_overrides, time_budget=time_left())
+
+        def then(recs):
+            e.add_finals(recs)
+            e.write_report()
+        train_all(e, cands, jobs, "final", then)
+
+    def start_generation(e, last_seconds=0.0):
+        if e.exploring_done():
+            return start_finals(e)
+        if deadline is not None and time.time() + last_seconds + final_min_seconds > deadline:
+            e.stop_exploring(f"deadline: generation {e.state['generation']} would not "
+                             f"leave {final_min_seconds:.0f} s for the finalists")
+            return start_finals(e)
+        cands = e.next_generation()
+        if not cands:
+            e.stop_exploring("the generator found no new feasible candidate")
+            return start_finals(e)
+        t0 = time.time()
+
+        def then(recs):
+            e.add_generation(recs)
+            start_generation(e, time.time() - t0)
+        train_all(e, cands, e.jobs(cands, "proxy"), "proxy", then)
+
+    for job in extra:
+        cfg = job["cfg"]
+        if final_overrides:
+            cfg = dataclasses.replace(cfg, **final_overrides)
+        if deadline is not None:
+            cfg = dataclasses.replace(cfg, time_budget=time_left())
+        pool.add(dict(job, cfg=cfg), lambda r, t=job["tag"]: extra_results.__setitem__(t, r))
+    for e in explorers:
+        start_generation(e)
+    pool.run()
+    return extra_results
+
+
+FAMILY_CONFIG = Path(__file__).parent / "configs" / "family.json"
+
+
+def family_cli(a):
+    """`python -m models.design family`: the whole AttoNet family (one
+    exploration per budget, then its finalist in full) and the baselines,
+    resumable; see models/README.md."""
+    import torch
+    from . import data as D
+    from .train import TrainCfg
+    t_start = time.time()
+    fam = json.loads(Path(a.config or FAMILY_CONFIG).read_text())
+    root = Path(a.out)
+    budgets = a.budgets.split(",") if a.budgets else list(fam["budgets"])
+    baselines = (a.baselines.split(",") if a.baselines is not None else list(fam["baselines"]))
+    baselines = [b for b in baselines if b]
+    if a.smoke:
+        try:
+            arrays, src = D.load_any(a.data_dir, a.carry_dir)
+            arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:256], arrays[3][:256])
+        except FileNotFoundError:
+            arrays, src = D.smoke_data(), "synthetic"
+    else:
+        arrays, src = D.load_any(a.data_dir, a.carry_dir)
+    device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    log(f"[family] data={src} device={device} out={root} budgets={budgets} "
+        f"baselines={baselines}")
+    explorers = []
+    for b in budgets:
+        if b not in fam["budgets"]:
+            raise SystemExit(f"family: unknown budget {b!r} (the config has "
+                             f"{', '.join(fam['budgets'])})")
+        cfg = load_config(Path(FAMILY_CONFIG.parent, fam["budgets"][b]), smoke=a.smoke)
+        if a.smoke:
+            cfg["final"] = {"top_k": 1, "epochs": 1, "batch": 128, "lr": 0.1,
+                            "limit_train": 512, "limit_test": 256}
+        explorers.append(Explorer(cfg, root / "explore" / b, device, arrays, log=log,
+                                  resume=True))
+    from . import arch as Arch
+    builtin = {"resnet8": Arch.resnet8(), "mobilenet": Arch.mobilenet_baseline()}
+    base_cfg = dict(fam["baseline_train"])
+    if a.smoke:
+        base_cfg.update(epochs=1, limit_train=512, limit_test=256)
+    extra = []
+    for name in baselines:
+        if name not in builtin:
+            raise SystemExit(f"family: unknown baseline {name!r} (known: {', '.join(builtin)})")
+        extra.append(dict(spec=builtin[name], arrays=arrays, tag=name, resume=True,
+                          cfg=TrainCfg(**base_cfg), out=root / "baselines" / name))
+    over = {}
+    if a.final_batch:
+        over["batch"] = a.final_batch
+    if a.final_lr:
+        over["lr"] = a.final_lr
+    deadline = t_start + a.deadline_seconds if a.deadline_seconds else None
+    explore_family(explorers, device, extra, log=log, deadline=deadline,
+                   final_min_seconds=a.final_min_seconds, final_overrides=over or None)
+    dirs = [d for e in explorers for d in e.final_dirs()]
+    dirs += [root / "baselines" / n for n in baselines
+             if (root / "baselines" / n / "model.pt").exists()]
+    (root / "trained.json").write_text(json.dumps([str(d) for d in dirs], indent=1))
+    if not a.no_finalize:
+        from .job import finalize
+        for d in dirs:
+            finalize(d, arrays, log=log, limit_test=256 if a.smoke else 0)
+    log(f"[family] done in {time.time() - t_start:.0f} s: {len(dirs)} trained networks "
+        f"(list in {root / 'trained.json'})")
+
+
 def explore_cli(a):
     import torch
     from . import data as D
+    cfg = load_config(a.config, smoke=a.smoke)
     if a.smoke:
-        cfg = json.loads(json.dumps(SMOKE_CONFIG))
         try:
             arrays, src = D.load_any(a.data_dir, a.carry_dir)
             arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:256], arrays[3][:256])
@@ -357,14 +561,6 @@ def explore_cli(a):
             arrays, src = D.smoke_data(), "synthetic"
         device = a.device or "cpu"
     else:
-        cfg = json.loads(json.dumps(DEFAULT_CONFIG))
-        if a.config:
-            user = json.loads(Path(a.config).read_text())
-            for k, v in user.items():
-                if isinstance(v, dict) and isinstance(cfg.get(k), dict):
-                    cfg[k].update(v)
-                else:
-                    cfg[k] = v
         arrays, src = D.load_any(a.data_dir, a.carry_dir)
         device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"[explore] data={src} device={device} out={a.out}", flush=True)

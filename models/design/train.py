@@ -330,37 +330,60 @@ def train(*args, **kw):
             return e.value
 
 
+class TrainPool:
+    """Trains several candidates concurrently in ONE process, round-robin, one
+    optimiser step each in turn; on a GPU each gets its own CUDA stream (and
+    CUDA graph) so their kernels overlap.  (Separate processes on one GPU are
+    time-sliced by the driver, which measured about twice as slow for these
+    tiny nets.)  Jobs may be added while others run: `add(job, on_done)`
+    calls `on_done(result)` when the job ends, and that callback may add
+    more (the explorer starts a budget's next generation when its last one
+    is scored).  A job is a dict with keys spec, arrays, cfg, out, tag and
+    optionally resume, teacher; a failed job's result is {"name", "error"}."""
+
+    def __init__(self, device="cuda", log=print):
+        self.dev = torch.device(device)
+        self.device = device
+        self.log = log
+        self.active = []
+
+    def add(self, job, on_done=None):
+        g = train_steps(job["spec"], job["arrays"], job["cfg"], job["out"], device=self.device,
+                        resume=job.get("resume", False), log=self.log, tag=job.get("tag"),
+                        teacher=job.get("teacher"))
+        stream = torch.cuda.Stream() if self.dev.type == "cuda" else None
+        self.active.append((g, stream, job, on_done))
+
+    def run(self):
+        import traceback
+        while self.active:
+            for entry in list(self.active):
+                g, stream, job, on_done = entry
+                result = None
+                try:
+                    if stream is not None:
+                        with torch.cuda.stream(stream):
+                            next(g)
+                    else:
+                        next(g)
+                    continue
+                except StopIteration as e:
+                    result = e.value[0]
+                except Exception as e:
+                    self.log(f"[{job.get('tag')}] FAILED: {e!r}\n{traceback.format_exc()}")
+                    result = {"name": job.get("tag"), "error": repr(e)}
+                self.active.remove(entry)
+                if on_done is not None:
+                    on_done(result)
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize()
+
+
 def train_many(jobs, device="cuda", log=print):
-    """Train several candidates concurrently in ONE process: each gets its own
-    CUDA stream (and CUDA graph); steps are issued round-robin so their
-    kernels overlap on the GPU.  (Separate processes on one GPU are
-    time-sliced by the driver, which measured ~10x slower for these tiny
-    nets.)  jobs: list of dicts with keys spec, arrays, cfg, out, tag.
-    Returns list of result dicts (or {"name", "error"})."""
-    import traceback
-    dev = torch.device(device)
-    gens, streams, results = [], [], [None] * len(jobs)
-    for j in jobs:
-        gens.append(train_steps(j["spec"], j["arrays"], j["cfg"], j["out"], device=device,
-                                resume=j.get("resume", False), log=log, tag=j.get("tag"),
-                                teacher=j.get("teacher")))
-        streams.append(torch.cuda.Stream() if dev.type == "cuda" else None)
-    active = list(range(len(jobs)))
-    while active:
-        for i in list(active):
-            try:
-                if streams[i] is not None:
-                    with torch.cuda.stream(streams[i]):
-                        next(gens[i])
-                else:
-                    next(gens[i])
-            except StopIteration as e:
-                results[i] = e.value[0]
-                active.remove(i)
-            except Exception as e:
-                log(f"[{jobs[i].get('tag')}] FAILED: {e!r}\n{traceback.format_exc()}")
-                results[i] = {"name": jobs[i].get("tag"), "error": repr(e)}
-                active.remove(i)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
+    """Train `jobs` together (see TrainPool); returns their result dicts in order."""
+    results = [None] * len(jobs)
+    pool = TrainPool(device, log)
+    for i, j in enumerate(jobs):
+        pool.add(j, lambda r, i=i: results.__setitem__(i, r))
+    pool.run()
     return results
