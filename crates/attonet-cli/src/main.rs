@@ -24,7 +24,8 @@ struct Cli {
 #[derive(Args, Clone)]
 struct Calib {
     /// Calibration samples for a float model (.onnx or float .tflite): float32
-    /// .npy [N, ...input shape] in the model's own layout (NCHW for ONNX).
+    /// (or uint8, taken as their values: raw pixels) .npy [N, ...input shape]
+    /// in the model's own layout (NCHW for ONNX).
     #[arg(long)]
     calib: Option<PathBuf>,
     /// How activation ranges are chosen: minmax, percentile (99.99 %), percentile:P, mse.
@@ -69,8 +70,8 @@ enum Command {
         /// The model (.tflite int8 or float, .onnx float or QDQ).
         model: PathBuf,
         /// .npy shaped [N, ...input shape] (a leading 1 of the input shape may be left out):
-        /// int8 for an int8 model; float32 in the model's own layout for a float model,
-        /// quantized as the int8 plan's input requires.
+        /// int8 for an int8 model; float32 (or uint8 raw pixels) in the model's own layout
+        /// for a float model, quantized as the int8 plan's input requires.
         #[arg(long)]
         input: PathBuf,
         /// Where to write the outputs, shaped [N, ...output shape]: int8 for an int8
@@ -253,7 +254,7 @@ fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loade
         let e = anyhow::Error::from(e);
         if calib.calib.is_none() {
             e.context(format!(
-                "{} is a float model: pass --calib CALIB.npy (float32 samples [N, {}] in the model's own layout)",
+                "{} is a float model: pass --calib CALIB.npy (float32 or uint8 samples [N, {}] in the model's own layout)",
                 path.display(),
                 fm.input_dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
             ))

@@ -118,6 +118,15 @@ impl Array {
         })
     }
 
+    /// The elements as `f32` when they convert exactly: `float32` as is,
+    /// `uint8` as their values (raw pixels, as a camera gives them).
+    pub fn to_f32_exact(&self) -> Option<Vec<f32>> {
+        match self.dtype {
+            NpyType::U8 => Some(self.data.iter().map(|&b| f32::from(b)).collect()),
+            _ => self.as_f32(),
+        }
+    }
+
     /// Serialises the array as a version-1 `.npy` file.
     pub fn to_bytes(&self) -> Vec<u8> {
         let shape = match self.shape.len() {

@@ -286,6 +286,42 @@ fn cifar_float_matches_onnxruntime() {
     assert!(err < 1e-4, "max relative error {err}");
 }
 
+/// Raw uint8 pixels are taken wherever float samples are (calibration files,
+/// `attonet run` batches): as their values, so a uint8 batch gives exactly
+/// the samples of the float32 batch holding the same numbers; other integer
+/// types are refused by name.
+#[test]
+fn uint8_samples_are_their_values() {
+    let m = read_onnx(&read("cifar_resnet.onnx")).unwrap();
+    let images = Array::read(&fixture("cifar_resnet_in.npy")).unwrap();
+    let n = 4;
+    let mut raw = vec![0u8; n * 3072];
+    for i in 0..n {
+        for p in 0..1024 {
+            for c in 0..3 {
+                raw[i * 3072 + c * 1024 + p] = images.data[i * 3072 + p * 3 + c];
+            }
+        }
+    }
+    let as_u8 = Array {
+        dtype: attonet_convert::npy::NpyType::U8,
+        shape: vec![n, 3, 32, 32],
+        data: raw.clone(),
+    };
+    let values: Vec<f32> = raw.iter().map(|&v| f32::from(v)).collect();
+    let as_f32 = Array::from_f32(vec![n, 3, 32, 32], &values);
+    let a = m.samples(&as_u8, "u8").unwrap();
+    assert_eq!(a, m.samples(&as_f32, "f32").unwrap());
+    assert!(a[0].iter().any(|&v| v > 200.0), "pixels keep their values, not /255");
+    let as_i32 = Array {
+        dtype: attonet_convert::npy::NpyType::I32,
+        shape: vec![1, 3, 32, 32],
+        data: vec![0; 4 * 3072],
+    };
+    let e = m.samples(&as_i32, "batch.npy").unwrap_err().to_string();
+    assert!(e.contains("batch.npy") && e.contains("uint8"), "{e}");
+}
+
 /// uint8 HWC images -> float32 NCHW `pixel / 255` (the CIFAR fixture's input).
 pub fn nchw_unit(hwc: &[u8], n: usize) -> Array {
     let mut out = vec![0f32; n * 3072];

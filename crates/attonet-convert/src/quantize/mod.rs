@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use crate::error::{ConvertError, Result};
 use crate::float_exec::{constant_f32, FloatExecutor};
 use crate::ir::{DType, Graph, OpKind, Quantization, Tensor, TensorId};
-use crate::npy::{Array, NpyType};
+use crate::npy::Array;
 use observer::Stats;
 
 /// How activation ranges are chosen from the calibration values.
@@ -213,13 +213,14 @@ impl FloatModel {
         }
     }
 
-    /// Splits a float32 batch `[N, ...input dims]` (a leading 1 of the input
-    /// dims may be left out) in the model's own layout into samples in the
-    /// graph's layout. `what` names the array in errors.
+    /// Splits a float32 (or uint8: raw pixels, taken as their values) batch
+    /// `[N, ...input dims]` (a leading 1 of the input dims may be left out) in
+    /// the model's own layout into samples in the graph's layout. `what` names
+    /// the array in errors.
     pub fn samples(&self, batch: &Array, what: &str) -> Result<Vec<Vec<f32>>> {
-        let data = batch.as_f32().ok_or_else(|| {
+        let data = batch.to_f32_exact().ok_or_else(|| {
             ConvertError::Graph(format!(
-                "{what}: float32 samples are required, the array is {:?}",
+                "{what}: float32 or uint8 samples are required, the array is {:?}",
                 batch.dtype
             ))
         })?;
@@ -789,12 +790,5 @@ pub fn generate(
 /// Reads a calibration `.npy` into samples in the graph's layout.
 pub fn read_samples(model: &FloatModel, path: &std::path::Path) -> Result<Vec<Vec<f32>>> {
     let a = Array::read(path)?;
-    if a.dtype != NpyType::F32 {
-        return Err(ConvertError::Graph(format!(
-            "{}: calibration samples must be float32, the array is {:?}",
-            path.display(),
-            a.dtype
-        )));
-    }
     model.samples(&a, &path.display().to_string())
 }
