@@ -70,6 +70,7 @@ def main(argv=None):
     t.add_argument("--out", required=True)
     t.add_argument("--resume", action="store_true")
     t.add_argument("--no-export", action="store_true")
+    t.add_argument("--init", help="start from this model.pt (same architecture): fine-tuning")
     _add_train_args(t)
 
     tm = sub.add_parser("train-many", help="train several archs concurrently in one process")
@@ -116,6 +117,7 @@ def main(argv=None):
     f.add_argument("--final-batch", type=int, default=0, help="batch for finalists and baselines")
     f.add_argument("--final-lr", type=float, default=0.0, help="peak LR for them")
     f.add_argument("--no-finalize", action="store_true", help="skip the ONNX export")
+    f.add_argument("--no-distill", action="store_true", help="skip the config's distillation")
     f.add_argument("--smoke", action="store_true", help="tiny run (CI)")
     f.add_argument("--device", default=None)
     f.add_argument("--data-dir")
@@ -137,6 +139,9 @@ def main(argv=None):
     pb.add_argument("--title", required=True, help="e.g. AttoNet-A")
     pb.add_argument("--out", required=True, help="e.g. models/attonet-a")
     pb.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
+    pb.add_argument("--exploration", help="the exploration's state.json (-> exploration.csv)")
+    pb.add_argument("--recipe", default="", help="how it was trained, for the card")
+    pb.add_argument("--intro", help="the card's first paragraph (default: a searched AttoNet)")
     pb.add_argument("--data-dir")
     pb.add_argument("--carry-dir")
 
@@ -154,7 +159,7 @@ def main(argv=None):
             from .export import load_model
             teacher = load_model(a.teacher).to(dev).eval()
         run_job(spec, arrays, cfg, a.out, dev, resume=a.resume, export=not a.no_export,
-                log=lambda s: print(s, flush=True), teacher=teacher)
+                log=lambda s: print(s, flush=True), teacher=teacher, init=a.init)
     elif a.cmd == "train-many":
         import dataclasses
         from . import data as D
@@ -214,7 +219,8 @@ def main(argv=None):
         from . import data as D
         from .publish import publish
         arrays, _ = D.load_any(a.data_dir, a.carry_dir)
-        publish(a.run, a.title, a.out, arrays, attonet=a.attonet)
+        publish(a.run, a.title, a.out, arrays, attonet=a.attonet, intro=a.intro,
+                recipe=a.recipe, exploration=a.exploration)
     elif a.cmd == "session":
         from .gpu_session import main as sm
         sm()

@@ -479,6 +479,49 @@ def explore_family(explorers, device, extra=(), log=print, deadline=None,
     return extra_results
 
 
+def distill(stages, explorers, root, arrays, device, log=print, deadline=None, smoke=False):
+    """Knowledge distillation stages of the family config: each trains a
+    budget's finalist architecture again, from scratch (or from an earlier
+    stage's weights, `init`), with another budget's finalist as the teacher.
+    Returns the run directories trained (root/distill/<name>)."""
+    import dataclasses as dc
+    from .export import load_model
+    from .train import TrainCfg, train
+    fields = {f.name for f in dc.fields(TrainCfg)}
+    done = []
+    for st in stages:
+        student, teacher = explorers.get(st["student"]), explorers.get(st["teacher"])
+        if student is None or teacher is None:
+            log(f"[distill] {st['name']}: needs budgets {st['student']} and {st['teacher']}")
+            continue
+        if not student.final_dirs() or not teacher.final_dirs():
+            log(f"[distill] {st['name']}: a finalist is not trained yet")
+            continue
+        out = root / "distill" / st["name"]
+        if (out / "model.pt").exists() and (out / "result.json").exists():
+            log(f"[distill] {st['name']}: done")
+            done.append(out)
+            continue
+        cfg = TrainCfg(**{k: v for k, v in st.items() if k in fields})
+        if smoke:
+            cfg = dc.replace(cfg, epochs=1, limit_train=512, limit_test=256)
+        if deadline is not None:
+            left = deadline - time.time()
+            if left < 30:
+                log(f"[distill] {st['name']}: no time left before the deadline")
+                continue
+            cfg = dc.replace(cfg, time_budget=left)
+        spec = json.loads((student.final_dirs()[0] / "result.json").read_text())["spec"]
+        init = root / "distill" / st["init"] / "model.pt" if st.get("init") else None
+        tnet = load_model(teacher.final_dirs()[0] / "model.pt").to(device).eval()
+        log(f"[distill] {st['name']}: {spec['name']} from teacher "
+            f"{teacher.final_dirs()[0].name}")
+        train(spec, arrays, cfg, out, device=device, resume=True, teacher=tnet, log=log,
+              tag=st["name"], init=init)
+        done.append(out)
+    return done
+
+
 FAMILY_CONFIG = Path(__file__).parent / "configs" / "family.json"
 
 
@@ -529,7 +572,7 @@ def family_cli(a):
             raise SystemExit(f"family: unknown baseline {name!r} (known: {', '.join(builtin)})")
         extra.append(dict(spec=builtin[name], arrays=arrays, tag=name, resume=True,
                           cfg=TrainCfg(**base_cfg), out=root / "baselines" / name))
-    over = {}
+    over = dict(fam.get("final_train", {}))
     if a.final_batch:
         over["batch"] = a.final_batch
     if a.final_lr:
@@ -540,6 +583,10 @@ def family_cli(a):
     dirs = [d for e in explorers for d in e.final_dirs()]
     dirs += [root / "baselines" / n for n in baselines
              if (root / "baselines" / n / "model.pt").exists()]
+    if not a.no_distill:
+        by_budget = {e.out.name: e for e in explorers}
+        dirs += distill(fam.get("distill", []), by_budget, root, arrays, device, log,
+                        deadline, smoke=a.smoke)
     (root / "trained.json").write_text(json.dumps([str(d) for d in dirs], indent=1))
     if not a.no_finalize:
         from .job import finalize

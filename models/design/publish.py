@@ -31,10 +31,11 @@ CALIB_SEED = 2019
 
 
 def calibration_samples(train_x: np.ndarray, n=CALIB_COUNT, seed=CALIB_SEED) -> np.ndarray:
-    """`n` training images picked with a fixed seed, as the ONNX input takes
-    them: float32 NCHW raw pixels 0..255."""
+    """`n` training images picked with a fixed seed, in the ONNX input's layout
+    (NCHW) as raw uint8 pixels: the converter takes uint8 samples as their
+    values 0..255, the ONNX input's float32 range (a quarter of the bytes)."""
     idx = np.random.default_rng(seed).choice(len(train_x), size=n, replace=False)
-    return np.ascontiguousarray(train_x[np.sort(idx)].transpose(0, 3, 1, 2).astype(np.float32))
+    return np.ascontiguousarray(train_x[np.sort(idx)].transpose(0, 3, 1, 2).astype(np.uint8))
 
 
 def find_attonet(explicit=None) -> str:
@@ -58,7 +59,7 @@ def int8_correct(attonet, onnx, calib, test_x, test_y):
     with tempfile.TemporaryDirectory() as d:
         x = Path(d) / "x.npy"
         y = Path(d) / "y.npy"
-        np.save(x, np.ascontiguousarray(test_x.transpose(0, 3, 1, 2).astype(np.float32)))
+        np.save(x, np.ascontiguousarray(test_x.transpose(0, 3, 1, 2).astype(np.uint8)))
         r = subprocess.run([attonet, "run", str(onnx), "--calib", str(calib), "--input", str(x),
                             "--output", str(y)], capture_output=True, text=True, check=False)
         if r.returncode != 0:
@@ -83,33 +84,76 @@ def module_rows(spec):
     return rows
 
 
-def card_text(title, spec, fig, result, run_dir, onnx_name):
+def exploration_summary(state, spec_name):
+    """How the exploration found this network: budget, candidates, proxy rank."""
+    cfg = state.get("config", {})
+    req = cfg.get("requirements", {})
+    recs = [r for r in state.get("records", []) if r.get("acc") is not None]
+    gid = spec_name.split("-", 1)[-1]
+    mine = next((r for r in recs if r["id"] == gid), None)
+    rank = 1 + sum(r["acc"] > mine["acc"] for r in recs) if mine else None
+    proxy = cfg.get("proxy", {})
+    return {
+        "budget": {"max_macs": req.get("max_macs"), "max_params": req.get("max_params")},
+        "generations": state.get("generation"), "candidates": len(recs),
+        "proxy_schedule": {k: proxy.get(k) for k in ("epochs", "limit_train", "val_split",
+                                                     "batch", "lr")},
+        "finalist_proxy_acc": mine["acc"] if mine else None,
+        "finalist_proxy_rank": rank,
+        "selection": ("within {} point(s) of the best proxy accuracy, then the best "
+                      "NetScore".format(cfg.get("final", {}).get("acc_tolerance"))),
+        "best_proxy_acc": max((r["acc"] for r in recs), default=None),
+    }
+
+
+def card_text(title, spec, fig, result, onnx_name, intro, recipe, exploration):
     rows = module_rows(spec)
     table = "\n".join("| " + " | ".join(str(v) for v in r) + " |" for r in rows)
     f = fig
+    cfg = result.get("cfg", {})
+    kd = (f", distilled (KD weight {cfg['kd_alpha']}, temperature {cfg['kd_temp']})"
+          if cfg.get("kd_alpha") else "")
+    sched = (f"{result.get('epochs')} epochs, batch {cfg.get('batch')}, peak LR {cfg.get('lr')} "
+             f"(SGD Nesterov momentum {cfg.get('momentum')}, weight decay {cfg.get('wd')}, "
+             f"warm-up then cosine), label smoothing {cfg.get('label_smoothing')}, random crop "
+             f"(4-pixel padding) and horizontal flip{kd}")
+    found = ""
+    if exploration:
+        e = exploration
+        b = e["budget"]
+        ps = e["proxy_schedule"]
+        found = f"""
+## How it was found
+
+Exploration budget: at most {b['max_macs'] / 1e6:.1f} M MACs and {b['max_params'] / 1e3:.0f} K
+parameters. {e['generations']} generations, {e['candidates']} candidates, each trained on a
+proxy schedule ({ps['epochs']} epochs on {ps['limit_train'] - ps['val_split']:,} training images,
+batch {ps['batch']}, LR {ps['lr']}) and scored on {ps['val_split']:,} held-out training
+images. This finalist: proxy accuracy {e['finalist_proxy_acc']:.2f} % (rank
+{e['finalist_proxy_rank']} of {e['candidates']}; best {e['best_proxy_acc']:.2f} %), chosen
+{e['selection']}. Every candidate is in `exploration.csv`.
+"""
     return f"""# {title}
 
-A searched AttoNet for CIFAR-10 (32x32 RGB, 10 classes): the human-designed
-prototype (a 3x3 stem, residual modules, global average pooling, a fully
-connected layer, softmax) with each module's macro- and micro-architecture
-found by `models/design`'s exploration (generator/inquisitor; see
-`models/README.md`). Input: raw pixels, float32 NCHW 1x3x32x32 with values
+{intro} Input: raw pixels, float32 NCHW 1x3x32x32 with values
 0..255 in the ONNX (normalisation folded into the stem); int8 input pixel - 128
 (scale 1, zero point -128) in the deployed plan.
 
 Files: `{onnx_name}` (float ONNX), `calib.npy` ({CALIB_COUNT} training images,
-float32 NCHW 0..255, the calibration set it is quantized with),
-`card.json` (the figures below).
+uint8 NCHW, the calibration set it is quantized with: the converter takes
+uint8 samples as their values), `card.json` (the figures below).
 
 ## Modules
 
-Stem: 3x3 convolution, 3 -> {spec['stem']} channels, stride 1. Each module: pointwise
-compression (1x1) -> grouped 3x3 (stride in type B) -> 1x1 mix -> 1x1 expand,
-plus the shortcut (identity, or a strided 1x1 projection in type B).
+Stem: 3x3 convolution, 3 -> {spec['stem']} channels, stride 1.
 
 | module | type | in | out | compression | groups | mix | stride |
 |---|---|---|---|---|---|---|---|
 {table}
+{found}
+## Training
+
+{sched}; {result.get('n_train', 50000):,} CIFAR-10 training images. {recipe}
 
 ## Measured
 
@@ -123,7 +167,6 @@ plus the shortcut (identity, or a strided 1x1 projection in type B).
 | int8 top-1 (`attonet run`, 10,000 test images) | {f['int8_top1']:.2f} % |
 | NetScore (int8 top-1) | {f['netscore_int8']:.2f} |
 | NetScore (float top-1) | {f['netscore_float']:.2f} |
-| training | {result.get('epochs')} epochs, {result.get('train_seconds', 0) / 3600:.1f} h |
 
 Reproduce the int8 figure (the same kernels as the firmware, on the host):
 
@@ -132,13 +175,24 @@ cargo run --release -p attonet-cli -- inspect {onnx_name} --calib calib.npy
 cargo run --release -p attonet-cli -- run {onnx_name} --calib calib.npy --input X.npy --output Y.npy --labels LABELS.npy
 ```
 
-with `X.npy` the CIFAR-10 test images as float32 NCHW 0..255; `cargo test -p
-attonet-convert --test attonet_family` re-measures it. Trained from
-`{run_dir}`.
+with `X.npy` the CIFAR-10 test images as uint8 (or float32) NCHW 0..255; `cargo test -p
+attonet-convert --test attonet_family` re-measures it.
 """
 
 
-def publish(run_dir, title, out_dir, arrays, attonet=None, log=print):
+ATTONET_INTRO = ("A searched AttoNet for CIFAR-10 (32x32 RGB, 10 classes): the human-designed "
+                 "prototype (a 3x3 stem, residual modules, global average pooling, a fully "
+                 "connected layer, softmax) with each module's macro- and micro-architecture "
+                 "found by `models/design`'s exploration (generator/inquisitor; see "
+                 "`models/README.md`). Each module: pointwise compression (1x1) -> grouped 3x3 "
+                 "(stride in type B) -> 1x1 mix -> 1x1 expand, plus the shortcut (identity, or a "
+                 "strided 1x1 projection in type B).")
+
+
+def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None, recipe="",
+            exploration=None):
+    """run_dir: a trained run (model.onnx, result.json); exploration: the
+    exploration's state.json (its candidates go to exploration.csv)."""
     run = Path(run_dir)
     out = Path(out_dir)
     res = json.loads((run / "result.json").read_text())
@@ -160,10 +214,22 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print):
         "netscore_int8": R.netscore(int8, rep["params"], rep["macs"]),
         "netscore_float": R.netscore(float_top1, rep["params"], rep["macs"]),
     }
+    summary = None
+    if exploration:
+        state = json.loads(Path(exploration).read_text())
+        summary = exploration_summary(state, spec["name"])
+        csv = Path(exploration).with_name("candidates.csv")
+        if csv.exists():
+            shutil.copyfile(csv, out / "exploration.csv")
+    train = {k: res.get(k) for k in ("epochs", "train_seconds", "n_train")}
+    train["cfg"] = res.get("cfg")
+    train["recipe"] = recipe
     card = {"title": title, "onnx": onnx_name, "calib": "calib.npy", "spec": spec,
-            "figures": fig, "analytic_cost": A.cost(spec), "run": str(run_dir)}
+            "figures": fig, "analytic_cost": A.cost(spec), "training": train,
+            "exploration": summary}
     (out / "card.json").write_text(json.dumps(card, indent=1) + "\n")
-    (out / "README.md").write_text(card_text(title, spec, fig, res, run_dir, onnx_name))
+    (out / "README.md").write_text(card_text(title, spec, fig, res, onnx_name,
+                                             intro or ATTONET_INTRO, recipe, summary))
     log(f"[publish] {title}: int8 {int8:.2f}% float {float_top1:.2f}% "
         f"MACs {rep['macs']:,} params {rep['params']:,} arena {rep['arena_bytes']:,} B -> {out}")
     return card

@@ -136,12 +136,13 @@ def split_data(arrays, cfg: TrainCfg):
 
 
 def train_steps(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=False,
-                teacher=None, log=print, tag=None):
+                teacher=None, log=print, tag=None, init=None):
     """Generator version of `train`: yields after every optimiser step so that
     several trainings can be interleaved in one process (see train_many);
     returns (result, model) via StopIteration.  Train one architecture.  Returns a result dict (also written to
     out_dir/result.json); checkpoints go to out_dir/ckpt.pt (resumable) and the
-    final float state dict to out_dir/model.pt."""
+    final float state dict to out_dir/model.pt.  `init`: a model.pt of the same
+    architecture to start from (fine-tuning) instead of random weights."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tag = tag or spec.get("name", "net")
@@ -153,7 +154,11 @@ def train_steps(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=Fals
         torch.backends.cudnn.allow_tf32 = True
     tx, ty, vx, vy = split_data(arrays, cfg)
     trd, ted = DeviceData(tx, ty, dev), DeviceData(vx, vy, dev)
-    model = A.build(spec).to(dev)
+    model = A.build(spec)
+    if init is not None:
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=False)["model"])
+        log(f"[{tag}] weights from {init}")
+    model = model.to(dev)
     if cfg.channels_last and dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         model._cl = True
@@ -350,7 +355,7 @@ class TrainPool:
     def add(self, job, on_done=None):
         g = train_steps(job["spec"], job["arrays"], job["cfg"], job["out"], device=self.device,
                         resume=job.get("resume", False), log=self.log, tag=job.get("tag"),
-                        teacher=job.get("teacher"))
+                        teacher=job.get("teacher"), init=job.get("init"))
         stream = torch.cuda.Stream() if self.dev.type == "cuda" else None
         self.active.append((g, stream, job, on_done))
 

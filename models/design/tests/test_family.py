@@ -1,0 +1,67 @@
+"""`models.design family`: explorations of several budgets interleaved in one
+training pool, each within its own budget, their finalists trained after
+them, an exploration carried over from elsewhere resumed (not redone), the
+baselines beside them, and distillation from one budget's finalist to
+another's (tiny synthetic data, CPU)."""
+import json
+from types import SimpleNamespace
+
+from models.design import arch as A
+from models.design import explore as X
+
+
+def args(out, config, **kw):
+    base = dict(config=str(config), out=str(out), budgets="A,B", baselines="resnet8",
+                deadline_seconds=0.0, final_min_seconds=0.0, final_batch=0, final_lr=0.0,
+                no_finalize=True, no_distill=False, smoke=True, device="cpu",
+                data_dir="/nonexistent", carry_dir="/nonexistent")
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def test_family_smoke(tmp_path, monkeypatch):
+    from models.design import data as D
+    monkeypatch.setattr(D, "load_any", lambda *a, **k: (D.smoke_data(256, 64), "synthetic"))
+    cfg = tmp_path / "family.json"
+    cfg.write_text(json.dumps({
+        "budgets": {"A": "attonet-a.json", "B": "attonet-b.json"},
+        "final_train": {"batch": 64},
+        "baselines": ["resnet8"],
+        "baseline_train": {"epochs": 1, "batch": 64},
+        "distill": [{"name": "A-kd", "student": "A", "teacher": "B", "kd_alpha": 0.5,
+                     "epochs": 1, "batch": 64}]}))
+    # Budget B's exploration was done elsewhere: one generation, recorded.
+    spec = A.family_seeds()[0]
+    gen = X.encode_seed(spec)
+    rec = {"id": X.genome_id(gen), "name": "g-" + X.genome_id(gen), "genome": gen,
+           "stage": "proxy", "generation": 0, "macs": 1, "params": 1, "flash_est": 1,
+           "sram_est": 1, "acc": 30.0, "score": 70.0, "violations": []}
+    (tmp_path / "out" / "explore" / "B").mkdir(parents=True)
+    (tmp_path / "out" / "explore" / "B" / "state.json").write_text(json.dumps(
+        {"generation": 5, "records": [rec], "finals": []}))
+    monkeypatch.setattr(X, "FAMILY_CONFIG", cfg)
+    X.family_cli(args(tmp_path / "out", cfg))
+    out = tmp_path / "out"
+    a = json.loads((out / "explore" / "A" / "state.json").read_text())
+    b = json.loads((out / "explore" / "B" / "state.json").read_text())
+    assert a["generation"] == 1 and len(a["records"]) == 2      # the smoke exploration ran
+    assert len(b["records"]) == 1                                # the carried one was not redone
+    assert b["finals"][0]["name"] == "final-" + rec["id"]       # ...and went to its finalist
+    assert all(r["macs"] <= 4e6 for r in a["records"])           # smoke budget
+    trained = json.loads((out / "trained.json").read_text())
+    assert len(trained) == 4, trained  # A and B finalists, the baseline, the distilled A
+    assert (out / "baselines" / "resnet8" / "model.pt").exists()
+    kd = json.loads((out / "distill" / "A-kd" / "result.json").read_text())
+    assert kd["cfg"]["kd_alpha"] == 0.5
+    assert kd["spec"]["name"] == a["finals"][0]["name"]          # the student is A's finalist
+
+
+def test_deadline_stops_exploring_and_keeps_time_for_finalists(tmp_path, monkeypatch):
+    from models.design import data as D
+    monkeypatch.setattr(D, "load_any", lambda *a, **k: (D.smoke_data(256, 64), "synthetic"))
+    # A deadline already past: no generation starts, nothing is explored, the
+    # explorer says why, and there is no finalist to train.
+    X.family_cli(args(tmp_path / "out", X.FAMILY_CONFIG, budgets="A", baselines="",
+                      deadline_seconds=0.001, final_min_seconds=1000.0, no_distill=True))
+    st = json.loads((tmp_path / "out" / "explore" / "A" / "state.json").read_text())
+    assert st["records"] == [] and "deadline" in st["stopped_early"]
