@@ -1,4 +1,5 @@
-//! The AttoNet family shipped in `models/attonet-*`: each folder's float ONNX
+//! The AttoNet family shipped in `models/attonet-*` and the baselines of its
+//! comparison table in `models/baseline-*`: each folder's float ONNX
 //! is quantized with its own calibration file and run over all 10,000
 //! CIFAR-10 test images with the firmware's kernels on the host; the int8
 //! top-1, MACs, parameters and arena must be exactly what its `card.json`
@@ -19,9 +20,10 @@ fn shipped_attonets_keep_their_measured_figures() {
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("attonet-"))
-                && p.join("card.json").exists()
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("attonet-") || n.starts_with("baseline-")
+            }) && p.join("card.json").exists()
         })
         .collect();
     dirs.sort();
