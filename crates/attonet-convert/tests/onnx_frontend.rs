@@ -312,7 +312,10 @@ fn uint8_samples_are_their_values() {
     let as_f32 = Array::from_f32(vec![n, 3, 32, 32], &values);
     let a = m.samples(&as_u8, "u8").unwrap();
     assert_eq!(a, m.samples(&as_f32, "f32").unwrap());
-    assert!(a[0].iter().any(|&v| v > 200.0), "pixels keep their values, not /255");
+    assert!(
+        a[0].iter().any(|&v| v > 200.0),
+        "pixels keep their values, not /255"
+    );
     let as_i32 = Array {
         dtype: attonet_convert::npy::NpyType::I32,
         shape: vec![1, 3, 32, 32],
