@@ -389,6 +389,20 @@ class Explorer:
         self.log(f"[explore] wrote {self.out / 'candidates.csv'} ({len(rows)} rows)")
 
 
+def load_arrays(a):
+    """The data for the `explore` and `family` commands: CIFAR-10 (npy dir or
+    carry form); with `--smoke`, its first 1,024 / 256 images, or synthetic
+    data where there is none."""
+    from . import data as D
+    if not a.smoke:
+        return D.load_any(a.data_dir, a.carry_dir)
+    try:
+        arrays, src = D.load_any(a.data_dir, a.carry_dir)
+        return (arrays[0][:1024], arrays[1][:1024], arrays[2][:256], arrays[3][:256]), src
+    except FileNotFoundError:
+        return D.smoke_data(), "synthetic"
+
+
 def load_config(path=None, smoke=False):
     """An exploration config: DEFAULT_CONFIG (SMOKE_CONFIG with `smoke`)
     updated with the JSON file at `path` (its dicts merged key by key)."""
@@ -530,7 +544,6 @@ def family_cli(a):
     exploration per budget, then its finalist in full) and the baselines,
     resumable; see models/README.md."""
     import torch
-    from . import data as D
     from .train import TrainCfg
     t_start = time.time()
     fam = json.loads(Path(a.config or FAMILY_CONFIG).read_text())
@@ -538,14 +551,7 @@ def family_cli(a):
     budgets = a.budgets.split(",") if a.budgets else list(fam["budgets"])
     baselines = (a.baselines.split(",") if a.baselines is not None else list(fam["baselines"]))
     baselines = [b for b in baselines if b]
-    if a.smoke:
-        try:
-            arrays, src = D.load_any(a.data_dir, a.carry_dir)
-            arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:256], arrays[3][:256])
-        except FileNotFoundError:
-            arrays, src = D.smoke_data(), "synthetic"
-    else:
-        arrays, src = D.load_any(a.data_dir, a.carry_dir)
+    arrays, src = load_arrays(a)
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     log = lambda s: print(s, flush=True)  # noqa: E731
     log(f"[family] data={src} device={device} out={root} budgets={budgets} "
@@ -598,17 +604,11 @@ def family_cli(a):
 
 def explore_cli(a):
     import torch
-    from . import data as D
     cfg = load_config(a.config, smoke=a.smoke)
+    arrays, src = load_arrays(a)
     if a.smoke:
-        try:
-            arrays, src = D.load_any(a.data_dir, a.carry_dir)
-            arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:256], arrays[3][:256])
-        except FileNotFoundError:
-            arrays, src = D.smoke_data(), "synthetic"
         device = a.device or "cpu"
     else:
-        arrays, src = D.load_any(a.data_dir, a.carry_dir)
         device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"[explore] data={src} device={device} out={a.out}", flush=True)
     ex = Explorer(cfg, a.out, device, arrays, log=lambda s: print(s, flush=True),
