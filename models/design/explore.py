@@ -211,6 +211,7 @@ class Explorer:
             self.state = json.loads(self.state_path.read_text())
             log(f"[explore] resumed: generation {self.state['generation']}, "
                 f"{len(self.state['records'])} candidates evaluated")
+            self.state["config"] = cfg  # what this run's choices (finalists) follow
         else:
             self.state = {"generation": 0, "records": [], "finals": [], "config": cfg}
 
