@@ -6,6 +6,11 @@
 //! (so flash and RAM are the model's), run under QEMU with the board's exact
 //! instruction counter; the firmware prints one `CSV ` row. A model that
 //! does not fit a board is refused by the build and reported as skipped.
+//!
+//! With `--model` or `--board`, only the selected (model, board) rows of an
+//! existing results file are replaced (a skipped pair's old row is dropped,
+//! a failed pair's is kept) and the others are kept, in the order of
+//! [`MODELS`] and [`BOARDS`]; a run over everything rewrites the file.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -71,6 +76,8 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
     println!("{HEADER}");
     let mut skipped = Vec::new();
     let mut failures = Vec::new();
+    // The (model, board) pairs this run measured or found not to fit.
+    let mut replaced: Vec<(String, String)> = Vec::new();
     for model in MODELS {
         if !opts.models.is_empty() && !opts.models.iter().any(|m| m == model) {
             continue;
@@ -87,6 +94,7 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
             if let Built::DoesNotFit(message) = qemu::build(root, board, how)? {
                 eprintln!("{model} on {}: skipped, {message}", board.machine);
                 skipped.push(format!("{model} on {}", board.machine));
+                replaced.push((model.to_string(), board.machine.to_string()));
                 continue;
             }
             let runs = if opts.repeat { 2 } else { 1 };
@@ -129,12 +137,19 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
             }
             println!("{row}");
             let _ = writeln!(csv, "{row}");
+            replaced.push((model.to_string(), board.machine.to_string()));
         }
     }
     let out = opts
         .out
         .clone()
         .unwrap_or_else(|| root.join("benches/qemu/results.csv"));
+    if (!opts.models.is_empty() || !opts.boards.is_empty()) && out.exists() {
+        let old =
+            std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
+        csv = merge(&old, &csv, &replaced)
+            .with_context(|| format!("updating {} with the selected rows", out.display()))?;
+    }
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -150,4 +165,79 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
         bail!("bench-qemu failed:\n  {}", failures.join("\n  "));
     }
     Ok(())
+}
+
+/// `old` (an existing results file) with the rows of the pairs in `replaced`
+/// taken out and the rows of `new` (same header) put in, sorted in the order
+/// of [`MODELS`] and [`BOARDS`] (rows of models or boards neither knows go
+/// last, in their order).
+fn merge(old: &str, new: &str, replaced: &[(String, String)]) -> Result<String> {
+    let mut old_lines = old.lines();
+    match old_lines.next() {
+        Some(h) if h.trim() == HEADER => {}
+        other => bail!(
+            "its header {:?} is not {HEADER:?}: rerun over every model and board, or write elsewhere with --out",
+            other.unwrap_or("")
+        ),
+    }
+    let key = |row: &str| -> (String, String) {
+        let mut cols = row.split(',');
+        let model = cols.next().unwrap_or("").to_string();
+        let board = cols.next().unwrap_or("").to_string();
+        (model, board)
+    };
+    let mut rows: Vec<&str> = old_lines
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !replaced.contains(&key(l)))
+        .collect();
+    rows.extend(new.lines().skip(1).filter(|l| !l.trim().is_empty()));
+    let rank = |row: &&str| {
+        let (model, board) = key(row);
+        let m = MODELS
+            .iter()
+            .position(|x| *x == model)
+            .unwrap_or(MODELS.len());
+        let b = BOARDS
+            .iter()
+            .position(|x| x.machine == board)
+            .unwrap_or(BOARDS.len());
+        (m, b)
+    };
+    // Stable: unknown rows keep their order.
+    rows.sort_by_key(rank);
+    let mut out = String::from(HEADER);
+    out.push('\n');
+    for row in rows {
+        out.push_str(row);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{merge, HEADER};
+
+    #[test]
+    fn a_subset_run_replaces_only_its_rows() {
+        let old = format!(
+            "{HEADER}\nresnet8,mps2-an386,1,1,1,1,1,1,true\nresnet8,virt,2,1,1,1,1,1,true\nkws,virt,3,1,1,1,1,1,true\n"
+        );
+        let new =
+            format!("{HEADER}\nattonet_a,virt,9,1,1,1,1,1,true\nresnet8,virt,5,1,1,1,1,1,true\n");
+        let replaced = [
+            ("resnet8".to_string(), "virt".to_string()),
+            ("attonet_a".to_string(), "virt".to_string()),
+            ("kws".to_string(), "microbit".to_string()),
+        ];
+        let merged = merge(&old, &new, &replaced).unwrap();
+        assert_eq!(
+            merged,
+            format!(
+                "{HEADER}\nresnet8,mps2-an386,1,1,1,1,1,1,true\nresnet8,virt,5,1,1,1,1,1,true\nkws,virt,3,1,1,1,1,1,true\nattonet_a,virt,9,1,1,1,1,1,true\n"
+            )
+        );
+        // A file with other columns is not silently rewritten.
+        assert!(merge("model,board\n", &new, &replaced).is_err());
+    }
 }

@@ -25,8 +25,9 @@ pub struct Board {
     pub machine: &'static str,
     /// Rust target.
     pub target: &'static str,
-    /// 16 KB of RAM: ResNet-8 does not fit (the build refuses it); KWS fits
-    /// since its fused blocks need a 9,600 B arena.
+    /// 16 KB of RAM: ResNet-8 does not fit (the build refuses it, and
+    /// `bench-qemu` reports it skipped); KWS fits since its fused blocks need
+    /// a 9,600 B arena, and of the AttoNet family only AttoNet-A (11,264 B).
     pub small: bool,
 }
 
@@ -71,8 +72,20 @@ pub const BOARDS: [Board; 6] = [
 ];
 
 /// The models the examples know (their feature names): the MLPerf Tiny
-/// reference models and the tiny model of `examples/models/`.
-pub const MODELS: [&str; 3] = ["resnet8", "kws", "cifar_tiny"];
+/// reference models, the tiny model of `examples/models/`, and the searched
+/// AttoNet family with its baselines (`models/attonet-*`, `models/baseline-*`:
+/// float ONNX, quantized at build time from each folder's `calib.npy`).
+pub const MODELS: [&str; 9] = [
+    "resnet8",
+    "kws",
+    "cifar_tiny",
+    "attonet_a",
+    "attonet_b",
+    "attonet_c",
+    "attonet_d",
+    "baseline_resnet8",
+    "baseline_mobilenet",
+];
 
 /// The real-board examples under `examples/boards/` (built, not run: they
 /// need the hardware) and the targets each is built for.
@@ -404,8 +417,10 @@ pub fn build_real_boards(root: &Path, failures: &mut Vec<String>) -> Result<()> 
 /// `cargo xtask test-firmware`: builds every example and runs the QEMU ones,
 /// twice each: every int8 output must equal the host runner's (the firmware
 /// checks and exits nonzero otherwise) and both runs must print the same
-/// report, instruction counts included. Also checks that a model too large
-/// for a board is refused at build time, and the build helper's unit tests.
+/// report, instruction counts included. Also runs one float ONNX model
+/// (AttoNet-A, quantized by the build script) on the Cortex-M4, checks that a
+/// model too large for a board is refused at build time, and the build
+/// helper's unit tests.
 /// With `qemu_only`, the real-board examples are not built.
 pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
     let started = Instant::now();
@@ -474,6 +489,46 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
             ));
         } else if first.csv_rows().is_empty() {
             failures.push(format!("{}: no CSV rows in the report", board.machine));
+        }
+    }
+
+    // One float ONNX model of the AttoNet family, quantized by the build
+    // script from its calibration file, on the Cortex-M4 (the others are
+    // `bench-qemu`'s: building each for every board would slow CI).
+    {
+        let board = &BOARDS[0];
+        let how = Build {
+            models: Models::Only(&["attonet_a"]),
+            opt_level: None,
+        };
+        match build(root, board, how)? {
+            Built::DoesNotFit(message) => failures.push(format!(
+                "{}: attonet_a does not fit:\n{message}",
+                board.machine
+            )),
+            Built::Ok => {
+                let first = run(root, board, how, false)?;
+                let second = run(root, board, how, false)?;
+                eprintln!(
+                    "{} (attonet_a, float ONNX quantized at build time): exit {:?} ({})",
+                    board.machine,
+                    first.code,
+                    explain(first.code)
+                );
+                if first.code != Some(0) || second.code != Some(0) {
+                    eprintln!("{}", first.stdout);
+                    failures.push(format!(
+                        "{} (attonet_a): {}",
+                        board.machine,
+                        explain(first.code)
+                    ));
+                } else if first.stdout != second.stdout {
+                    failures.push(format!(
+                        "{} (attonet_a): two runs printed different reports",
+                        board.machine
+                    ));
+                }
+            }
         }
     }
 

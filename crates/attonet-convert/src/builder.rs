@@ -63,8 +63,9 @@ impl Builder {
     }
 
     /// Quantizes a float model (ONNX or float TFLite) after calibrating on
-    /// these samples: a float32 `.npy` shaped `[N, ...input]` in the model's
-    /// own input layout (NCHW for ONNX).
+    /// these samples: a float32 (or uint8: raw pixels) `.npy` shaped
+    /// `[N, ...input]` in the model's own input layout (NCHW for ONNX). The
+    /// int8 model's input is NHWC, like a TFLite model's.
     pub fn calibration(mut self, samples: impl Into<PathBuf>) -> Builder {
         self.calibration = Some(samples.into());
         self
@@ -103,6 +104,15 @@ impl Builder {
     /// Converts and writes the files; returns the model's cost report. When
     /// run from a build script, also prints `cargo:rerun-if-changed`.
     pub fn build(self) -> Result<Report> {
+        self.build_assembled().map(|(report, _)| report)
+    }
+
+    /// Like [`build`](Builder::build), and also returns the assembled model
+    /// the generated files hold (quantized from the calibration samples for a
+    /// float model, with the chosen plan), so a build script can run exactly
+    /// that model on the host (`assembled.model().infer(..)`), e.g. to embed
+    /// the host runner's outputs for the firmware to compare against.
+    pub fn build_assembled(self) -> Result<(Report, crate::Assembled)> {
         let out_dir = match self.out_dir {
             Some(d) => d,
             None => std::env::var_os("OUT_DIR")
@@ -143,7 +153,7 @@ impl Builder {
         let generated = crate::quantize::generate(&assembled, &self.model, &bytes);
         let report = Report::new(&assembled);
         write_generated(&out_dir, &generated)?;
-        Ok(report)
+        Ok((report, assembled))
     }
 }
 
@@ -176,4 +186,59 @@ pub fn write_generated(dir: &Path, g: &crate::codegen::Generated) -> Result<()> 
         std::fs::rename(tmp, dest).map_err(|e| io(dest, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Builder;
+    use std::path::PathBuf;
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("attonet-builder-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// A float ONNX model with a calibration file: the returned model is the
+    /// one written (same arena, same blob) and it runs on the host.
+    #[test]
+    fn build_assembled_returns_the_written_float_model() {
+        let onnx = root().join("tests/onnx");
+        let out = scratch("float");
+        let (report, assembled) = Builder::new(onnx.join("cifar_resnet.onnx"))
+            .calibration(onnx.join("cifar_resnet_calib.npy"))
+            .name("net")
+            .out_dir(&out)
+            .build_assembled()
+            .unwrap();
+        let blob = std::fs::read(out.join("net.bin")).unwrap();
+        assert_eq!(blob, assembled.blob());
+        assert_eq!(report.arena_bytes, assembled.memory.arena_bytes);
+        let model = assembled.model();
+        let mut arena = vec![0i8; model.arena_bytes as usize];
+        let input = vec![0i8; model.input.slot.shape.len()];
+        let mut output = vec![0i8; model.output.slot.shape.len()];
+        model.infer(&mut arena, &input, &mut output).unwrap();
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    /// A missing calibration file is an error that names it, not a panic.
+    #[test]
+    fn missing_calibration_names_the_file() {
+        let onnx = root().join("tests/onnx");
+        let out = scratch("missing");
+        let error = Builder::new(onnx.join("cifar_resnet.onnx"))
+            .calibration(onnx.join("no_such_calib.npy"))
+            .out_dir(&out)
+            .build_assembled()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no_such_calib.npy"), "{error}");
+        assert!(!out.join("cifar_resnet.rs").exists());
+    }
 }

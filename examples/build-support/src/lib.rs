@@ -2,10 +2,12 @@
 //! select, it
 //!
 //! 1. converts each model with [`attonet_convert::Builder`] into `OUT_DIR`,
-//!    exactly as any firmware would;
-//! 2. runs the host runner (the same runtime, in memory) over the bundled
-//!    test inputs and embeds its int8 outputs, so the firmware checks on
-//!    target that every output is bit-identical to the host's;
+//!    exactly as any firmware would (a float ONNX model is quantized there
+//!    from its calibration samples);
+//! 2. runs the host runner (the same runtime, in memory, on the very model
+//!    the builder wrote) over the bundled test inputs and embeds its int8
+//!    outputs, so the firmware checks on target that every output is
+//!    bit-identical to the host's;
 //! 3. refuses, at build time, a model that does not fit the board's flash or
 //!    RAM as its `memory.x` gives them, with a message giving the sizes;
 //! 4. puts `memory.x` on the linker's search path and links with `link.x`.
@@ -46,7 +48,9 @@ pub const KWS_CLASSES: [&str; 12] = [
 #[derive(Debug, Clone, Copy)]
 enum Inputs {
     /// `examples/data/cifar10_test_{x,y}_first10.npy`: the first CIFAR-10
-    /// test images (uint8 HWC RGB) fed as `pixel - 128`.
+    /// test images (uint8 HWC RGB) fed as `pixel - 128`: the model's int8
+    /// input must be 32x32x3 (NHWC, as the converter lays out every model's
+    /// input, ONNX ones included) with scale 1 and zero point -128.
     Cifar10,
     /// `models/mlperf-tiny/kws_perf_samples_{x,y}.npy`: the MLPerf Tiny KWS
     /// performance samples (int8 MFCC features).
@@ -62,17 +66,44 @@ struct Spec {
     title: &'static str,
     /// The model file, relative to the repository root.
     file: &'static str,
+    /// For a float model: its calibration samples (`.npy`, float32 or uint8
+    /// raw pixels, in the model's own layout), relative to the repository
+    /// root; the model is quantized with them at build time.
+    calibration: Option<&'static str>,
     classes: &'static [&'static str],
     inputs: Inputs,
     /// How many bundled inputs by default (ResNet-8 costs ~10^8 instructions each).
     count: usize,
 }
 
-const CATALOG: [Spec; 3] = [
+/// A float ONNX model of `models/<folder>/` (the searched AttoNet family and
+/// the baselines it was compared with, see `models/README.md`): the file is
+/// the folder name with `-` made `_`, quantized at build time with the
+/// folder's `calib.npy` (200 CIFAR-10 images, uint8 NCHW raw pixels).
+const fn cifar_onnx(
+    name: &'static str,
+    title: &'static str,
+    file: &'static str,
+    calibration: &'static str,
+    count: usize,
+) -> Spec {
+    Spec {
+        name,
+        title,
+        file,
+        calibration: Some(calibration),
+        classes: &CIFAR10_CLASSES,
+        inputs: Inputs::Cifar10,
+        count,
+    }
+}
+
+const CATALOG: [Spec; 9] = [
     Spec {
         name: "resnet8",
         title: "MLPerf Tiny ResNet-8 int8, CIFAR-10",
         file: "models/mlperf-tiny/resnet8_int8.tflite",
+        calibration: None,
         classes: &CIFAR10_CLASSES,
         inputs: Inputs::Cifar10,
         count: 4,
@@ -81,6 +112,7 @@ const CATALOG: [Spec; 3] = [
         name: "kws",
         title: "MLPerf Tiny DS-CNN keyword spotting int8",
         file: "models/mlperf-tiny/kws_dscnn_int8.tflite",
+        calibration: None,
         classes: &KWS_CLASSES,
         inputs: Inputs::KwsPerfSamples,
         count: 10,
@@ -89,10 +121,53 @@ const CATALOG: [Spec; 3] = [
         name: "cifar_tiny",
         title: "tiny CIFAR-10 MLP int8 (examples/models, for 16 KB boards)",
         file: "examples/models/cifar_tiny_int8.tflite",
+        calibration: None,
         classes: &CIFAR10_CLASSES,
         inputs: Inputs::Cifar10,
         count: 10,
     },
+    cifar_onnx(
+        "attonet_a",
+        "AttoNet-A (searched), float ONNX quantized with its calibration set, CIFAR-10",
+        "models/attonet-a/attonet_a.onnx",
+        "models/attonet-a/calib.npy",
+        10,
+    ),
+    cifar_onnx(
+        "attonet_b",
+        "AttoNet-B (searched), float ONNX quantized with its calibration set, CIFAR-10",
+        "models/attonet-b/attonet_b.onnx",
+        "models/attonet-b/calib.npy",
+        10,
+    ),
+    cifar_onnx(
+        "attonet_c",
+        "AttoNet-C (searched), float ONNX quantized with its calibration set, CIFAR-10",
+        "models/attonet-c/attonet_c.onnx",
+        "models/attonet-c/calib.npy",
+        4,
+    ),
+    cifar_onnx(
+        "attonet_d",
+        "AttoNet-D (searched), float ONNX quantized with its calibration set, CIFAR-10",
+        "models/attonet-d/attonet_d.onnx",
+        "models/attonet-d/calib.npy",
+        4,
+    ),
+    cifar_onnx(
+        "baseline_resnet8",
+        "ResNet-8 baseline (trained as the AttoNets), float ONNX quantized with its calibration set, CIFAR-10",
+        "models/baseline-resnet8/baseline_resnet8.onnx",
+        "models/baseline-resnet8/calib.npy",
+        4,
+    ),
+    cifar_onnx(
+        "baseline_mobilenet",
+        "MobileNet baseline (trained as the AttoNets), float ONNX quantized with its calibration set, CIFAR-10",
+        "models/baseline-mobilenet/baseline_mobilenet.onnx",
+        "models/baseline-mobilenet/calib.npy",
+        4,
+    ),
 ];
 
 /// One board's firmware build.
@@ -132,9 +207,9 @@ impl Firmware {
         }
     }
 
-    /// RAM to keep free for the stack (default: 8 KiB on Armv7E-M and
-    /// Armv8-M Mainline targets, whose DSP kernels use more stack, 3 KiB
-    /// elsewhere).
+    /// RAM to keep free for the stack (default: 9 KiB on Armv7E-M and
+    /// Armv8-M Mainline targets, whose DSP kernels use more stack, 6.5 KiB
+    /// on RISC-V, 4 KiB elsewhere: the measured peaks with a margin).
     pub fn stack_reserve(mut self, bytes: usize) -> Firmware {
         self.stack_reserve = bytes;
         self
@@ -275,14 +350,19 @@ impl Firmware {
 
 /// The stack to reserve by default: the measured peaks (stack painting, the
 /// whole firmware's stack at its deepest during an inference, see
-/// examples/README.md) with a margin: up to 7.4 KB with the Cortex-M DSP
-/// kernels (`thumbv7em`, `thumbv8m.main`), up to 2.6 KB elsewhere.
+/// examples/README.md and `benches/qemu/results.csv`) with a margin: up to
+/// 8,492 B with the Cortex-M DSP kernels (`thumbv7em`, `thumbv8m.main`):
+/// 9 KiB; up to 6,464 B on RISC-V: 6.5 KiB; up to 3,472 B on the Cortex-M0
+/// and elsewhere: 4 KiB. A model whose arena leaves less than this is refused
+/// (on a 16 KB board a smaller stack would run into the arena).
 fn default_stack_reserve() -> usize {
     let target = std::env::var("TARGET").unwrap_or_default();
     if target.starts_with("thumbv7em") || target.starts_with("thumbv8m.main") {
-        8 * 1024
+        9 * 1024
+    } else if target.starts_with("riscv") {
+        6 * 1024 + 512
     } else {
-        3 * 1024
+        4 * 1024
     }
 }
 
@@ -330,6 +410,18 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
     // as cost no arena.
     println!("cargo:rerun-if-env-changed=ATTONET_BAND_ROWS");
     let mut builder = attonet_convert::Builder::new(&file).name(spec.name);
+    if let Some(calibration) = spec.calibration {
+        let calibration = root.join(calibration);
+        if !calibration.is_file() {
+            return Err(format!(
+                "{}: the calibration samples {} of the float model {} are missing",
+                spec.name,
+                calibration.display(),
+                file.display()
+            ));
+        }
+        builder = builder.calibration(calibration);
+    }
     if let Some(rows) = std::env::var("ATTONET_BAND_ROWS")
         .ok()
         .filter(|v| !v.is_empty())
@@ -357,40 +449,80 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
             .map_err(|_| format!("ATTONET_ARENA_BUDGET={bytes:?}: expected a byte count"))?;
         builder = builder.arena_budget(bytes);
     }
-    let report = builder
-        .build()
+    if !file.is_file() {
+        return Err(format!(
+            "{}: the model file {} is missing",
+            spec.name,
+            file.display()
+        ));
+    }
+    // The report, and the very model written to OUT_DIR (quantized there if
+    // float): the host runner below runs it.
+    let (report, assembled) = builder
+        .build_assembled()
         .map_err(|e| format!("converting {}: {e}", file.display()))?;
+    let model = assembled.model();
 
     let (inputs, labels, inputs_from) = match spec.inputs {
         Inputs::Cifar10 => {
             let x = read_npy(&root.join("examples/data/cifar10_test_x_first10.npy"))?;
             let y = read_npy(&root.join("examples/data/cifar10_test_y_first10.npy"))?;
-            let n = spec.count.min(x.shape[0]);
-            let x: Vec<i8> = x.data[..n * 32 * 32 * 3]
+            // Images are HWC: a convolutional model's input must be 32x32x3
+            // (NHWC), a flat one (an MLP) 3,072 values.
+            let input = model.input;
+            let shape = input.slot.shape;
+            let layout_ok = (shape.h, shape.w, shape.c) == (32, 32, 3)
+                || (shape.h as usize * shape.w as usize == 1 && shape.c == 32 * 32 * 3);
+            if !layout_ok || (input.scale - 1.0).abs() > 1e-6 || input.zero_point != -128 {
+                return Err(format!(
+                    "{}: the bundled CIFAR-10 images are fed as pixel - 128 (32x32x3, scale 1, zero point -128), \
+                     but the model's int8 input is {}x{}x{} with scale {} and zero point {}",
+                    spec.name,
+                    shape.h,
+                    shape.w,
+                    shape.c,
+                    input.scale,
+                    input.zero_point
+                ));
+            }
+            let n = spec.count.min(x.shape.first().copied().unwrap_or(0));
+            let x: Vec<i8> = x
+                .data
+                .get(..n * 32 * 32 * 3)
+                .ok_or("the CIFAR-10 test images are shorter than their shape says")?
                 .iter()
                 .map(|&p| (p as i16 - 128) as i8)
                 .collect();
             let y = y.to_i64().ok_or("CIFAR-10 labels must be integers")?;
-            let y: Vec<u8> = y[..n].iter().map(|&v| v as u8).collect();
+            let y: Vec<u8> = y
+                .get(..n)
+                .ok_or("fewer CIFAR-10 labels than test images")?
+                .iter()
+                .map(|&v| v as u8)
+                .collect();
             (x, y, format!("CIFAR-10 test images 0..{n}"))
         }
         Inputs::KwsPerfSamples => {
             let x = read_npy(&root.join("models/mlperf-tiny/kws_perf_samples_x.npy"))?;
             let y = read_npy(&root.join("models/mlperf-tiny/kws_perf_samples_y.npy"))?;
-            let n = spec.count.min(x.shape[0]);
+            let n = spec.count.min(x.shape.first().copied().unwrap_or(0));
             let x = x.as_i8().ok_or("KWS samples must be int8")?;
             let y = y.to_i64().ok_or("KWS labels must be integers")?;
-            let x = x[..n * 490].to_vec();
-            let y: Vec<u8> = y[..n].iter().map(|&v| v as u8).collect();
+            let x = x
+                .get(..n * 490)
+                .ok_or("the KWS samples are shorter than their shape says")?
+                .to_vec();
+            let y: Vec<u8> = y
+                .get(..n)
+                .ok_or("fewer KWS labels than samples")?
+                .iter()
+                .map(|&v| v as u8)
+                .collect();
             (x, y, format!("MLPerf Tiny KWS perf samples 0..{n}"))
         }
     };
 
     // The host runner: the same runtime and plan, in memory.
-    let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let assembled = attonet_convert::assemble_bytes(&bytes, spec.name)
-        .map_err(|e| format!("assembling {}: {e}", file.display()))?;
-    let model = assembled.model();
     let input_len = model.input.slot.shape.len();
     let output_len = model.output.slot.shape.len();
     if inputs.len() % input_len != 0 || inputs.len() / input_len != labels.len() {
