@@ -49,7 +49,8 @@ commands:
       unless the rows agree. --band-rows N: every fused block computes N output
       rows per kernel call (faster, more arena; default: as many as cost no arena);
       --arena-budget BYTES: the fastest plan whose arena fits BYTES; --no-fusion:
-      every layer its own step (fastest, largest arena).
+      every layer its own step (fastest, largest arena). With --board or --model,
+      only those rows of the results file are replaced; the others are kept.
   test-firmware [--qemu-only]
       Build every firmware example and run the QEMU ones twice each: fails on any
       int8 output that differs from the host runner's, on counts that differ
