@@ -414,6 +414,57 @@ pub fn build_real_boards(root: &Path, failures: &mut Vec<String>) -> Result<()> 
     Ok(())
 }
 
+/// Builds `how` for `board` and runs it twice under QEMU; a failure (does not
+/// fit, a non-zero exit, reports that differ between the runs, no CSV rows)
+/// is added to `failures` with `what` (the models) named.
+fn run_twice(
+    root: &Path,
+    board: &Board,
+    how: Build,
+    what: &str,
+    failures: &mut Vec<String>,
+) -> Result<()> {
+    if let Built::DoesNotFit(message) = build(root, board, how)? {
+        failures.push(format!(
+            "{} ({what}): does not fit:\n{message}",
+            board.machine
+        ));
+        return Ok(());
+    }
+    let first = run(root, board, how, false)?;
+    let second = run(root, board, how, false)?;
+    eprintln!(
+        "{} ({what}): exit {:?} ({}), {:.1} s and {:.1} s under QEMU",
+        board.machine,
+        first.code,
+        explain(first.code),
+        first.elapsed.as_secs_f64(),
+        second.elapsed.as_secs_f64()
+    );
+    for row in first.csv_rows() {
+        eprintln!("  {row}");
+    }
+    if first.code != Some(0) || second.code != Some(0) {
+        eprintln!("{}", first.stdout);
+        failures.push(format!(
+            "{} ({what}): {}",
+            board.machine,
+            explain(first.code)
+        ));
+    } else if first.stdout != second.stdout {
+        failures.push(format!(
+            "{} ({what}): two runs printed different reports (counts not repeatable)",
+            board.machine
+        ));
+    } else if first.csv_rows().is_empty() {
+        failures.push(format!(
+            "{} ({what}): no CSV rows in the report",
+            board.machine
+        ));
+    }
+    Ok(())
+}
+
 /// `cargo xtask test-firmware`: builds every example and runs the QEMU ones,
 /// twice each: every int8 output must equal the host runner's (the firmware
 /// checks and exits nonzero otherwise) and both runs must print the same
@@ -453,84 +504,28 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
         cmd::run(c)?;
     }
 
-    let how = Build {
-        models: Models::Default,
-        opt_level: None,
-    };
     let mut failures = Vec::new();
     for board in &BOARDS {
-        if let Built::DoesNotFit(message) = build(root, board, how)? {
-            failures.push(format!(
-                "{}: its default models do not fit:\n{message}",
-                board.machine
-            ));
-            continue;
-        }
-        let first = run(root, board, how, false)?;
-        let second = run(root, board, how, false)?;
-        eprintln!(
-            "{}: exit {:?} ({}), {:.1} s and {:.1} s under QEMU",
-            board.machine,
-            first.code,
-            explain(first.code),
-            first.elapsed.as_secs_f64(),
-            second.elapsed.as_secs_f64()
-        );
-        for row in first.csv_rows() {
-            eprintln!("  {row}");
-        }
-        if first.code != Some(0) || second.code != Some(0) {
-            eprintln!("{}", first.stdout);
-            failures.push(format!("{}: {}", board.machine, explain(first.code)));
-        } else if first.stdout != second.stdout {
-            failures.push(format!(
-                "{}: two runs printed different reports (counts not repeatable)",
-                board.machine
-            ));
-        } else if first.csv_rows().is_empty() {
-            failures.push(format!("{}: no CSV rows in the report", board.machine));
-        }
+        let how = Build {
+            models: Models::Default,
+            opt_level: None,
+        };
+        run_twice(root, board, how, "its default models", &mut failures)?;
     }
-
     // One float ONNX model of the AttoNet family, quantized by the build
     // script from its calibration file, on the Cortex-M4 (the others are
     // `bench-qemu`'s: building each for every board would slow CI).
-    {
-        let board = &BOARDS[0];
-        let how = Build {
-            models: Models::Only(&["attonet_a"]),
-            opt_level: None,
-        };
-        match build(root, board, how)? {
-            Built::DoesNotFit(message) => failures.push(format!(
-                "{}: attonet_a does not fit:\n{message}",
-                board.machine
-            )),
-            Built::Ok => {
-                let first = run(root, board, how, false)?;
-                let second = run(root, board, how, false)?;
-                eprintln!(
-                    "{} (attonet_a, float ONNX quantized at build time): exit {:?} ({})",
-                    board.machine,
-                    first.code,
-                    explain(first.code)
-                );
-                if first.code != Some(0) || second.code != Some(0) {
-                    eprintln!("{}", first.stdout);
-                    failures.push(format!(
-                        "{} (attonet_a): {}",
-                        board.machine,
-                        explain(first.code)
-                    ));
-                } else if first.stdout != second.stdout {
-                    failures.push(format!(
-                        "{} (attonet_a): two runs printed different reports",
-                        board.machine
-                    ));
-                }
-            }
-        }
-    }
+    let how = Build {
+        models: Models::Only(&["attonet_a"]),
+        opt_level: None,
+    };
+    run_twice(
+        root,
+        &BOARDS[0],
+        how,
+        "attonet_a, float ONNX quantized at build time",
+        &mut failures,
+    )?;
 
     // A model that does not fit must be refused at build time, with the sizes.
     for board in BOARDS.iter().filter(|b| b.small) {
