@@ -68,6 +68,7 @@ use crate::ops::conv::tap_range;
 use crate::ops::depthwise::DepthwiseParams;
 use crate::ops::{ConvParams, ConvQuant, ConvWeights, Shape};
 use crate::quant::{requantize, requantize_smaller_than_one, Clamp};
+use core::mem::MaybeUninit;
 
 /// Largest window (`kh * kw * in_c / groups`) [`conv_s8`] takes: a 3x3
 /// window over 64 channels (its columns, four pixels of `2 * CONV_MAX_K`
@@ -277,12 +278,22 @@ impl ChanQ {
     /// `-128..=127`: every realistic channel.
     #[inline(always)]
     fn new(bias: i32, mult: i32, shift: i32, zp: i32, bound: i64) -> Option<ChanQ> {
+        ChanQ::within(bias, mult, shift, ChanQ::limits(zp, bound))
+    }
+
+    /// The per-layer half of [`ChanQ::new`]'s checks: the output zero point
+    /// and `2^30 - bound`, the bound on `|bias|` (0: no channel is covered).
+    #[inline(always)]
+    fn limits(zp: i32, bound: i64) -> (i32, u32) {
+        let room = ((1i64 << 30) - bound).max(0) as u32;
+        (zp, if (-128..=127).contains(&zp) { room } else { 0 })
+    }
+
+    /// [`ChanQ::new`] with the per-layer checks done once ([`ChanQ::limits`]).
+    #[inline(always)]
+    fn within(bias: i32, mult: i32, shift: i32, (zp, room): (i32, u32)) -> Option<ChanQ> {
         let e = shift.wrapping_neg();
-        if mult <= 0
-            || !(1..=22).contains(&e)
-            || !(-128..=127).contains(&zp)
-            || (bias as i64).abs() + bound >= 1 << 30
-        {
+        if mult <= 0 || (e.wrapping_sub(1) as u32) >= 22 || bias.unsigned_abs() >= room {
             return None;
         }
         Some(ChanQ {
@@ -349,6 +360,45 @@ const SCRATCH_BYTES: usize = 4608 + 768;
 /// [`conv_s8`]'s scratch; `LDRD` needs word alignment.
 #[repr(C, align(8))]
 struct Scratch([u32; SCRATCH_BYTES / 4]);
+
+/// The first `words` words of `buf` (at most its size), zeroed, as a
+/// slice; the rest stays uninitialized. A kernel called once per row of a
+/// fused block zeroes only what the layer uses: clearing a whole
+/// [`Scratch`] cost about 2,000 instructions a call.
+#[inline(always)]
+fn zeroed_words<T>(buf: &mut MaybeUninit<T>, words: usize) -> &mut [u32] {
+    const { assert!(core::mem::align_of::<T>() >= 4) };
+    let words = words.min(core::mem::size_of::<T>() / 4);
+    let p = buf.as_mut_ptr() as *mut u32;
+    // SAFETY: `buf` is `size_of::<T>()` bytes, aligned for `u32` (asserted
+    // above); its first `words` words are written before the slice over
+    // exactly them is made, and the slice borrows `buf` mutably.
+    unsafe {
+        core::ptr::write_bytes(p, 0, words);
+        core::slice::from_raw_parts_mut(p, words)
+    }
+}
+
+/// The first `2 * pairs` words of `buf` (at most its size) filled with the
+/// word pair `fill`, as a slice; the rest stays uninitialized.
+#[inline(always)]
+fn filled_pairs<T>(buf: &mut MaybeUninit<T>, pairs: usize, fill: [u32; 2]) -> &mut [u32] {
+    const { assert!(core::mem::align_of::<T>() >= 8) };
+    let pairs = pairs.min(core::mem::size_of::<T>() / 8);
+    let p = buf.as_mut_ptr() as *mut [u32; 2];
+    // SAFETY: as in `zeroed_words`, with pairs of words (8-byte aligned,
+    // asserted above): every pair of the slice is written before it is made.
+    unsafe {
+        for i in 0..pairs {
+            p.add(i).write(fill);
+        }
+        core::slice::from_raw_parts_mut(p as *mut u32, 2 * pairs)
+    }
+}
+
+/// Word storage for [`filled_pairs`] (`LDRD`/`STRD` alignment).
+#[repr(C, align(8))]
+struct Words<const N: usize>([u32; N]);
 
 // SAFETY: `ChanQ` is four `i32`/`u32` fields, `repr(C)`, no padding; every
 // bit pattern is a value.
@@ -971,10 +1021,20 @@ fn sum_bound(taps: usize, zp: i32) -> i64 {
 /// The constants of a batch of channels into `tab`; bit `i` of the result
 /// is set where channel `oc0 + i` needs [`exact_output`].
 fn fill_tab(tab: &mut [ChanQ], w: &ConvWeights<'_>, oc0: usize, zp: i32, bound: i64) -> u64 {
+    let n = tab.len();
+    let limits = ChanQ::limits(zp, bound);
+    let (bias, mult, shift) = (
+        &w.bias[oc0..oc0 + n],
+        &w.multiplier[oc0..oc0 + n],
+        &w.shift[oc0..oc0 + n],
+    );
     let mut slow = 0u64;
-    for (i, t) in tab.iter_mut().enumerate() {
-        let oc = oc0 + i;
-        *t = match ChanQ::new(w.bias[oc], w.multiplier[oc], w.shift[oc], zp, bound) {
+    for (i, (t, ((&b, &m), &s))) in tab
+        .iter_mut()
+        .zip(bias.iter().zip(mult).zip(shift))
+        .enumerate()
+    {
+        *t = match ChanQ::within(b, m, s, limits) {
             Some(q) => q,
             None => {
                 slow |= 1 << i;
@@ -1006,8 +1066,9 @@ fn conv_columns<const P: usize>(
     let oc_n = out_shape.c as usize;
     let out_w = out_shape.w as usize;
     let pixels = out_shape.h as usize * out_w;
-    let mut scratch = Scratch([0; SCRATCH_BYTES / 4]);
-    let (cols, rest) = scratch.0.split_at_mut(plan.tab);
+    let mut scratch = MaybeUninit::<Scratch>::uninit();
+    let used = plan.tail + (P * plan.batch).div_ceil(4);
+    let (cols, rest) = zeroed_words(&mut scratch, used).split_at_mut(plan.tab);
     let cols = &mut cols[..g.chunks * 2 * P];
     let (tab, rest) = rest.split_at_mut(plan.window - plan.tab);
     let tab: &mut [ChanQ] = bytemuck::cast_slice_mut(tab);
@@ -1865,17 +1926,13 @@ fn dw3(
     let c4 = c_n / 4 * 4;
     let cb_max = (DW3_BUF / (4 * cols * 2) / 4 * 4).min(DW3_CB).min(c4);
     let input_u8: &[u8] = bytemuck::cast_slice(input);
-    let mut buf = [0u32; DW3_BUF / 4];
-    let mut wbuf = [0u32; DW3_CB / 4 * 18];
-    let mut tab = [0i32; DW3_CB / 4 * 16];
-    let bound = sum_bound(9, 0);
-    let filter = weights.filter;
-    let tap_w = |c: usize, t: usize| -> i8 {
-        match layout {
-            DwLayout::TapMajor => filter[t * c_n + c],
-            DwLayout::ChannelMajor => filter[c * 9 + t],
-        }
-    };
+    // Each block writes every word of these it reads before reading it.
+    let mut buf = MaybeUninit::<Words<{ DW3_BUF / 4 }>>::uninit();
+    let mut wbuf = MaybeUninit::<[u32; DW3_CB / 4 * 18]>::uninit();
+    let mut tab = MaybeUninit::<[i32; DW3_CB / 4 * 16]>::uninit();
+    let (wp, tp) = (wbuf.as_mut_ptr() as *mut u32, tab.as_mut_ptr() as *mut i32);
+    let limits = ChanQ::limits(q.output_zero_point, sum_bound(9, 0));
+    let filter: &[u8] = bytemuck::cast_slice(weights.filter);
     let zp4 = (zp as u8 as u32) * 0x0101_0101;
     let (zpa, zpb) = (sxtb16(zp4), sxtb16_ror8(zp4));
 
@@ -1889,65 +1946,63 @@ fn dw3(
         let mut slow = 0u32;
         for g in 0..ng {
             let c = c0 + 4 * g;
-            // Nine taps of at most 128 in magnitude: an i32 holds the sum.
-            let mut wsum = [0i32; 4];
+            // The four channels' weight sums as halfword pairs, in the pair
+            // order: channels (0, 2) and (1, 3). Nine taps of at most 128 in
+            // magnitude: a halfword holds each sum.
+            let (mut sum02, mut sum13) = (0u32, 0u32);
             for t in 0..9 {
                 // The four channels' weights of tap `t`: one word of the
                 // filter in the depthwise layout, four bytes otherwise.
-                let b: [i8; 4] = match layout {
-                    DwLayout::TapMajor => filter
-                        .get(t * c_n + c..t * c_n + c + 4)
-                        .and_then(|w| w.try_into().ok())
-                        .unwrap_or([0; 4]),
-                    DwLayout::ChannelMajor => core::array::from_fn(|i| tap_w(c + i, t)),
+                let word = match layout {
+                    DwLayout::TapMajor => load4(filter, t * c_n + c),
+                    DwLayout::ChannelMajor => {
+                        u32::from_le_bytes(core::array::from_fn(|i| filter[(c + i) * 9 + t]))
+                    }
                 };
-                for (s, &v) in wsum.iter_mut().zip(&b) {
-                    *s += v as i32;
+                // SAFETY: `g < ng <= DW3_CB / 4`: words `g * 18 + 2t` and the
+                // next one of `wbuf`'s `DW3_CB / 4 * 18`.
+                unsafe {
+                    wp.add(g * 18 + 2 * t).write(sxtb16(word));
+                    wp.add(g * 18 + 2 * t + 1).write(sxtb16_ror8(word));
                 }
-                let word = u32::from_le_bytes(b.map(|v| v as u8));
-                wbuf[(g * 9 + t) * 2] = sxtb16(word);
-                wbuf[(g * 9 + t) * 2 + 1] = sxtb16_ror8(word);
+                sum02 = sxtab16(sum02, word);
+                sum13 = sxtab16_ror8(sum13, word);
             }
-            for (i, &wsum) in wsum.iter().enumerate() {
-                let c = c0 + 4 * g + i;
-                let bias = weights.bias[c] as i64 - zp as i64 * wsum as i64;
-                let fast = i32::try_from(bias).ok().and_then(|b| {
-                    ChanQ::new(
-                        b,
-                        weights.multiplier[c],
-                        weights.shift[c],
-                        q.output_zero_point,
-                        bound,
-                    )
-                });
+            let sums = [
+                sum02 as i16,
+                sum13 as i16,
+                (sum02 >> 16) as i16,
+                (sum13 >> 16) as i16,
+            ];
+            let (bias, mult, shift) = (
+                &weights.bias[c..c + 4],
+                &weights.multiplier[c..c + 4],
+                &weights.shift[c..c + 4],
+            );
+            for i in 0..4 {
+                let b = bias[i] as i64 - zp as i64 * sums[i] as i64;
+                let fast = i32::try_from(b)
+                    .ok()
+                    .and_then(|b| ChanQ::within(b, mult[i], shift[i], limits));
                 let t = fast.unwrap_or_else(|| {
                     slow |= 1 << (4 * g + i);
                     ChanQ::SLOW
                 });
-                tab[g * 16 + i] = t.bias;
-                tab[g * 16 + 4 + 3 * i] = t.mult;
-                tab[g * 16 + 5 + 3 * i] = t.c0;
-                tab[g * 16 + 6 + 3 * i] = t.e as i32;
-            }
-        }
-        // Slot 3: the zero point; slots 0..3: input rows `iy % 3`, whose
-        // padding columns (the zero point too) are written once here.
-        let pad_cols = (0..pl.min(cols)).chain((pl + iw).min(cols)..cols);
-        for (slot, row) in buf[..4 * row_words].chunks_exact_mut(row_words).enumerate() {
-            for group in row.chunks_exact_mut(gw) {
-                if slot == 3 {
-                    for pair in group.chunks_exact_mut(2) {
-                        pair[0] = zpa;
-                        pair[1] = zpb;
-                    }
-                } else {
-                    for j in pad_cols.clone() {
-                        group[2 * j] = zpa;
-                        group[2 * j + 1] = zpb;
-                    }
+                // SAFETY: `g < ng <= DW3_CB / 4`: words `g * 16 .. g * 16 +
+                // 16` of `tab`'s `DW3_CB / 4 * 16` (`i < 4`).
+                unsafe {
+                    tp.add(g * 16 + i).write(t.bias);
+                    tp.add(g * 16 + 4 + 3 * i).write(t.mult);
+                    tp.add(g * 16 + 5 + 3 * i).write(t.c0);
+                    tp.add(g * 16 + 6 + 3 * i).write(t.e as i32);
                 }
             }
         }
+        // Every column of the four row buffers starts as the zero point:
+        // slot 3 (rows above and below the input) and the padding columns
+        // of slots 0..3 (input rows `iy % 3`) stay so; `dw3_fill` writes
+        // the input columns of a slot before a pixel reads them.
+        let buf = filled_pairs(&mut buf, 2 * row_words, [zpa, zpb]);
         // The input columns a row buffer holds: `j0..j1`.
         let j0 = pl.min(cols);
         let j1 = (pl + iw).min(cols);
@@ -1980,8 +2035,8 @@ fn dw3(
             let out0 = oy * ow * c_n + c0;
             let mut d = Dw3 {
                 rows: rows.map(|r| buf[r..].as_ptr()),
-                w: wbuf.as_ptr(),
-                tab: tab.as_ptr(),
+                w: wp as *const u32,
+                tab: tp as *const i32,
                 out: output[out0..(oy + 1) * ow * c_n].as_mut_ptr(),
                 end: (ng * gw * 4) as u32,
                 gstride: (gw * 4) as u32,
