@@ -11,6 +11,13 @@
 //! existing results file are replaced (a skipped pair's old row is dropped,
 //! a failed pair's is kept) and the others are kept, in the order of
 //! [`MODELS`] and [`BOARDS`]; a run over everything rewrites the file.
+//!
+//! With `--layers PATH`, the firmware is built with the feature
+//! `layer-profile` (see `examples/common/src/layers.rs`): after the normal
+//! run it runs each plan once more step by step and prints one `LAYER ` line
+//! per step, and PATH gets the per-step table ([`LAYERS_HEADER`]) instead of
+//! the results file getting its rows (the profiler's code would count in
+//! `flash_code_bytes`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,6 +28,13 @@ use crate::qemu::{self, Build, Built, Models, BOARDS, MODELS};
 
 /// The CSV header (the firmware's `CSV ` rows have these columns).
 pub const HEADER: &str = "model,board,instructions,macs,flash_code_bytes,flash_weight_bytes,ram_static_bytes,stack_peak_bytes,outputs_match";
+
+/// The per-step CSV of `--layers`: the firmware's `LAYER ` lines
+/// (model,board,step,kind,macs,instructions,layers) with each step's
+/// instructions per MAC (empty for a step without MACs) and its share of the
+/// whole `Model::infer` count, moved before the `layers` column.
+pub const LAYERS_HEADER: &str =
+    "model,board,step,kind,macs,instructions,instructions_per_mac,share_of_total,layers";
 
 /// Options of `bench-qemu`.
 #[derive(Debug, Default)]
@@ -41,6 +55,9 @@ pub struct Options {
     pub arena_budget: Option<u32>,
     /// No fused blocks.
     pub no_fusion: bool,
+    /// Profile every step and write the per-step CSV here (instead of the
+    /// results file).
+    pub layers: Option<PathBuf>,
 }
 
 pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
@@ -71,9 +88,19 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
             bail!("bench-qemu: unknown model {m:?} (known: {MODELS:?})");
         }
     }
+    if opts.layers.is_some() && opts.out.is_some() {
+        bail!("bench-qemu: --layers PATH writes the per-step CSV instead of the results file: drop --out");
+    }
     let mut csv = String::from(HEADER);
     csv.push('\n');
-    println!("{HEADER}");
+    let mut layers_csv = String::from(LAYERS_HEADER);
+    layers_csv.push('\n');
+    let header = if opts.layers.is_some() {
+        LAYERS_HEADER
+    } else {
+        HEADER
+    };
+    println!("{header}");
     let mut skipped = Vec::new();
     let mut failures = Vec::new();
     // The (model, board) pairs this run measured or found not to fit.
@@ -90,6 +117,7 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
             let how = Build {
                 models: Models::Only(&models),
                 opt_level: opts.opt_level.as_deref(),
+                layer_profile: opts.layers.is_some(),
             };
             if let Built::DoesNotFit(message) = qemu::build(root, board, how)? {
                 eprintln!("{model} on {}: skipped, {message}", board.machine);
@@ -99,6 +127,7 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
             }
             let runs = if opts.repeat { 2 } else { 1 };
             let mut rows: Vec<Vec<String>> = Vec::new();
+            let mut layer_rows: Vec<Vec<String>> = Vec::new();
             for _ in 0..runs {
                 let r = qemu::run(root, board, how, false)?;
                 eprintln!(
@@ -117,8 +146,10 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
                     ));
                 }
                 rows.push(r.csv_rows());
+                layer_rows.push(r.layer_rows());
             }
-            if rows.windows(2).any(|w| w[0] != w[1]) {
+            if rows.windows(2).any(|w| w[0] != w[1]) || layer_rows.windows(2).any(|w| w[0] != w[1])
+            {
                 failures.push(format!(
                     "{model} on {}: two runs gave different rows: {:?}",
                     board.machine, rows
@@ -135,10 +166,24 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
                 ));
                 continue;
             }
+            if opts.layers.is_some() {
+                match per_step(model, board.machine, row, &layer_rows[0]) {
+                    Ok(text) => {
+                        print!("{text}");
+                        layers_csv.push_str(&text);
+                    }
+                    Err(e) => failures.push(format!("{model} on {}: {e:#}", board.machine)),
+                }
+                continue;
+            }
             println!("{row}");
             let _ = writeln!(csv, "{row}");
             replaced.push((model.to_string(), board.machine.to_string()));
         }
+    }
+    if let Some(path) = &opts.layers {
+        write(path, &layers_csv)?;
+        return finish(&skipped, &failures);
     }
     let out = opts
         .out
@@ -150,11 +195,22 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
         csv = merge(&old, &csv, &replaced)
             .with_context(|| format!("updating {} with the selected rows", out.display()))?;
     }
-    if let Some(dir) = out.parent() {
+    write(&out, &csv)?;
+    finish(&skipped, &failures)
+}
+
+/// Writes `text` to `path`, creating its folder.
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&out, &csv).with_context(|| format!("writing {}", out.display()))?;
-    eprintln!("wrote {}", out.display());
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Reports the skipped pairs; fails with the failures.
+fn finish(skipped: &[String], failures: &[String]) -> Result<()> {
     if !skipped.is_empty() {
         eprintln!(
             "skipped (refused at build time, does not fit): {}",
@@ -165,6 +221,56 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
         bail!("bench-qemu failed:\n  {}", failures.join("\n  "));
     }
     Ok(())
+}
+
+/// The [`LAYERS_HEADER`] rows of `model` on `board` from the firmware's
+/// `LAYER ` lines and its `CSV ` row (whose `instructions` is the whole
+/// `Model::infer` count). Says on stderr how far the steps' sum is from the
+/// whole: the executor's work between steps (its per-step checks, the input
+/// and output copies).
+fn per_step(model: &str, board: &str, row: &str, lines: &[String]) -> Result<String> {
+    let whole: u64 = row
+        .split(',')
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no instruction count in {row:?}"))?;
+    if lines.is_empty() {
+        bail!("no LAYER lines (built without the feature layer-profile?)");
+    }
+    let mut out = String::new();
+    let (mut sum, mut macs_sum) = (0u64, 0u64);
+    for line in lines {
+        let cols: Vec<&str> = line.split(',').collect();
+        let [_, _, step, kind, macs, n, layers] = cols[..] else {
+            bail!("malformed LAYER line {line:?}");
+        };
+        let parse = |v: &str| -> Result<u64> {
+            v.parse()
+                .with_context(|| format!("LAYER line {line:?}: {v:?} is not a count"))
+        };
+        let (macs, n) = (parse(macs)?, parse(n)?);
+        sum += n;
+        macs_sum += macs;
+        let per_mac = if macs > 0 {
+            format!("{:.2}", n as f64 / macs as f64)
+        } else {
+            String::new()
+        };
+        let share = n as f64 / whole.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "{model},{board},{step},{kind},{macs},{n},{per_mac},{share:.4},{layers}"
+        );
+    }
+    eprintln!(
+        "{model} on {board}: {} steps, {sum} instructions together ({macs_sum} MACs); \
+         Model::infer {whole}: {} ({:.2} %) between the steps (the executor's checks, \
+         input and output copies)",
+        lines.len(),
+        whole as i64 - sum as i64,
+        (whole as f64 - sum as f64) * 100.0 / whole.max(1) as f64
+    );
+    Ok(out)
 }
 
 /// `old` (an existing results file) with the rows of the pairs in `replaced`
@@ -216,7 +322,22 @@ fn merge(old: &str, new: &str, replaced: &[(String, String)]) -> Result<String> 
 
 #[cfg(test)]
 mod tests {
-    use super::{merge, HEADER};
+    use super::{merge, per_step, HEADER};
+
+    #[test]
+    fn per_step_rows_add_per_mac_and_share() {
+        let row = "kws,mps2-an386,1000,500,1,1,1,1,true";
+        let lines = [
+            "kws,mps2-an386,0,Block(3),400,800,pointwise+add 5x5x8".to_string(),
+            "kws,mps2-an386,1,Softmax,0,150,softmax 1x1x12".to_string(),
+        ];
+        assert_eq!(
+            per_step("kws", "mps2-an386", row, &lines).unwrap(),
+            "kws,mps2-an386,0,Block(3),400,800,2.00,0.8000,pointwise+add 5x5x8\n\
+             kws,mps2-an386,1,Softmax,0,150,,0.1500,softmax 1x1x12\n"
+        );
+        assert!(per_step("kws", "mps2-an386", row, &[]).is_err());
+    }
 
     #[test]
     fn a_subset_run_replaces_only_its_rows() {

@@ -39,7 +39,7 @@ commands:
       QEMU), build the Cortex-M4 example (examples/qemu-mps2-an386: ResNet-8 and the
       KWS model) and run it under QEMU mps2-an386, printing each input's prediction,
       the accuracy, instructions per inference, flash and RAM.
-  bench-qemu [--opt-level s|3] [--out PATH] [--repeat] [--board B]... [--model M]... [--band-rows N | --arena-budget BYTES | --no-fusion]
+  bench-qemu [--opt-level s|3] [--out PATH | --layers PATH] [--repeat] [--board B]... [--model M]... [--band-rows N | --arena-budget BYTES | --no-fusion]
       Build every model for every QEMU board (one model per firmware), run each
       under QEMU with an exact instruction counter and print the CSV
       (model,board,instructions,macs,flash_code_bytes,flash_weight_bytes,
@@ -51,6 +51,11 @@ commands:
       --arena-budget BYTES: the fastest plan whose arena fits BYTES; --no-fusion:
       every layer its own step (fastest, largest arena). With --board or --model,
       only those rows of the results file are replaced; the others are kept.
+      --layers PATH: build with the feature layer-profile, which runs each plan
+      once more step by step on the first input, and write PATH (instead of the
+      results file) with one row per step: model,board,step,kind,macs,
+      instructions,instructions_per_mac,share_of_total (of the whole
+      Model::infer count),layers (the step's kernels and output shape).
   test-firmware [--qemu-only]
       Build every firmware example and run the QEMU ones twice each: fails on any
       int8 output that differs from the host runner's, on counts that differ
@@ -176,6 +181,7 @@ fn parse_bench_options(rest: &[String]) -> Result<bench_qemu::Options> {
         match arg.as_str() {
             "--opt-level" => opts.opt_level = Some(value("a level (s, z, 2, 3)")?),
             "--out" => opts.out = Some(PathBuf::from(value("a PATH")?)),
+            "--layers" => opts.layers = Some(PathBuf::from(value("a PATH")?)),
             "--board" => opts.boards.push(value("a QEMU machine name")?),
             "--model" => opts.models.push(value("a model name")?),
             "--repeat" => opts.repeat = true,

@@ -247,13 +247,24 @@ pub struct Build<'a> {
     pub models: Models<'a>,
     /// `s` (the examples' default), `3`, ...
     pub opt_level: Option<&'a str>,
+    /// The feature `layer-profile`: after the normal run, the firmware runs
+    /// each plan step by step and prints one `LAYER ` line per step.
+    pub layer_profile: bool,
 }
 
 impl Build<'_> {
     fn apply(&self, c: &mut Command) {
         c.arg("--release");
+        let mut features = Vec::new();
         if let Models::Only(models) = self.models {
-            c.args(["--no-default-features", "--features", &models.join(",")]);
+            c.arg("--no-default-features");
+            features.extend_from_slice(models);
+        }
+        if self.layer_profile {
+            features.push("layer-profile");
+        }
+        if !features.is_empty() {
+            c.args(["--features", &features.join(",")]);
         }
         if let Some(level) = self.opt_level {
             c.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", level);
@@ -312,6 +323,16 @@ impl Run {
         self.stdout
             .lines()
             .filter_map(|l| l.strip_prefix("CSV "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The firmware's `LAYER ` lines (per-step counts, feature
+    /// `layer-profile`), without the prefix.
+    pub fn layer_rows(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("LAYER "))
             .map(str::to_string)
             .collect()
     }
@@ -375,6 +396,7 @@ pub fn qemu_demo(root: &Path) -> Result<()> {
     let how = Build {
         models: Models::Default,
         opt_level: None,
+        layer_profile: false,
     };
     let r = run(root, board, how, true)?;
     if r.code != Some(0) {
@@ -509,6 +531,7 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
         let how = Build {
             models: Models::Default,
             opt_level: None,
+            layer_profile: false,
         };
         run_twice(root, board, how, "its default models", &mut failures)?;
     }
@@ -518,6 +541,7 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
     let how = Build {
         models: Models::Only(&["attonet_a"]),
         opt_level: None,
+        layer_profile: false,
     };
     run_twice(
         root,
@@ -535,6 +559,7 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
             Build {
                 models: Models::Only(&["resnet8"]),
                 opt_level: None,
+                layer_profile: false,
             },
         )?;
         match refused {

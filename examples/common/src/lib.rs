@@ -9,7 +9,9 @@
 //! * `run` (feature `semihosting`, on by default): the classify loop and the
 //!   report, printed over semihosting, one machine-readable `CSV ` line per
 //!   model for `cargo xtask bench-qemu`, and the exit status (0 when every
-//!   output is bit-identical to the host's).
+//!   output is bit-identical to the host's);
+//! * [`layers`] (feature `layer-profile`, off by default): after that run,
+//!   every plan once more step by step, with an exact count per step.
 //!
 //! The QEMU examples link with `cortex-m-rt` 0.7 or `riscv-rt` 0.15;
 //! both linker scripts define the symbols [`memory`] and [`stack`] read, and
@@ -20,6 +22,8 @@
 #![deny(missing_docs)]
 
 pub mod counters;
+#[cfg(feature = "layer-profile")]
+pub mod layers;
 pub mod memory;
 pub mod stack;
 
@@ -52,6 +56,10 @@ pub struct Case {
     pub macs: u64,
     /// Bytes of the model's weight blob (weights, biases, requantization tables).
     pub weight_bytes: u32,
+    /// Each step's MACs and layers (from the converter's report), for the
+    /// per-step profile.
+    #[cfg(feature = "layer-profile")]
+    pub steps: &'static [layers::StepCost],
 }
 
 impl Case {
@@ -227,6 +235,12 @@ fn run_all<C: InstructionCounter>(
             Ok(outcome) => {
                 if outcome.matching != case.count() {
                     status = status.max(EXIT_MISMATCH);
+                }
+                #[cfg(feature = "layer-profile")]
+                if let Err(code) =
+                    layers::profile(board, counter, overhead, case, outcome.first, arena, scores)
+                {
+                    status = status.max(code);
                 }
                 if let Some(slot) = csv_rows.get_mut(k) {
                     *slot = Some(outcome);
