@@ -379,24 +379,7 @@ fn zeroed_words<T>(buf: &mut MaybeUninit<T>, words: usize) -> &mut [u32] {
     }
 }
 
-/// The first `2 * pairs` words of `buf` (at most its size) filled with the
-/// word pair `fill`, as a slice; the rest stays uninitialized.
-#[inline(always)]
-fn filled_pairs<T>(buf: &mut MaybeUninit<T>, pairs: usize, fill: [u32; 2]) -> &mut [u32] {
-    const { assert!(core::mem::align_of::<T>() >= 8) };
-    let pairs = pairs.min(core::mem::size_of::<T>() / 8);
-    let p = buf.as_mut_ptr() as *mut [u32; 2];
-    // SAFETY: as in `zeroed_words`, with pairs of words (8-byte aligned,
-    // asserted above): every pair of the slice is written before it is made.
-    unsafe {
-        for i in 0..pairs {
-            p.add(i).write(fill);
-        }
-        core::slice::from_raw_parts_mut(p as *mut u32, 2 * pairs)
-    }
-}
-
-/// Word storage for [`filled_pairs`] (`LDRD`/`STRD` alignment).
+/// Word storage read with `LDRD` and written with `STRD` (8-byte aligned).
 #[repr(C, align(8))]
 struct Words<const N: usize>([u32; N]);
 
@@ -1810,14 +1793,20 @@ unsafe fn dw3_row(d: &mut Dw3) {
 
 /// Widens `n` input pixels of `4 * groups` channels (`src`, `step` bytes
 /// apart) into a row buffer (`[group][column][2 words]`, `gw` words a
-/// group), columns from word `dst` on.
+/// group) of `row_len` words at `row`, columns from word `dst` on.
+///
+/// # Safety
+/// `row` is valid for writes of `row_len` words, word aligned, and nothing
+/// else refers to them during the call (the words may be uninitialized:
+/// only the ones written are read afterwards).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn dw3_fill(
+unsafe fn dw3_fill(
     input: &[u8],
     src: usize,
     step: usize,
-    row: &mut [u32],
+    row: *mut u32,
+    row_len: usize,
     dst: usize,
     n: usize,
     groups: usize,
@@ -1827,7 +1816,7 @@ fn dw3_fill(
         n >= 1
             && groups >= 1
             && src + (n - 1) * step + 4 * groups <= input.len()
-            && dst + 2 * (n - 1) + (groups - 1) * gw + 2 <= row.len()
+            && dst + 2 * (n - 1) + (groups - 1) * gw + 2 <= row_len
     );
     #[cfg(attonet_dsp)]
     // SAFETY: reads `4 * groups` bytes at `src + i * step` and writes words
@@ -1852,7 +1841,7 @@ fn dw3_fill(
             "subs    r2, r2, #1",
             "bne     2b",
             inout("r0") input.as_ptr().add(src) => _,
-            inout("r1") row.as_mut_ptr().add(dst) => _,
+            inout("r1") row.add(dst) => _,
             inout("r2") n => _,
             in("r3") groups,
             in("r4") step,
@@ -1869,8 +1858,11 @@ fn dw3_fill(
     for i in 0..n {
         for g in 0..groups {
             let x = load4(input, src + i * step + 4 * g);
-            row[dst + 2 * i + g * gw] = sxtb16(x);
-            row[dst + 2 * i + g * gw + 1] = sxtb16_ror8(x);
+            // SAFETY: within `row_len` (asserted above), the caller's contract.
+            unsafe {
+                row.add(dst + 2 * i + g * gw).write(sxtb16(x));
+                row.add(dst + 2 * i + g * gw + 1).write(sxtb16_ror8(x));
+            }
         }
     }
 }
@@ -1980,9 +1972,10 @@ fn dw3(
                 &weights.shift[c..c + 4],
             );
             for i in 0..4 {
-                let b = bias[i] as i64 - zp as i64 * sums[i] as i64;
-                let fast = i32::try_from(b)
-                    .ok()
+                // `|zp * sum| <= 128 * 1152`: only the subtraction can
+                // overflow (such a channel is not covered).
+                let fast = bias[i]
+                    .checked_sub(zp * sums[i] as i32)
                     .and_then(|b| ChanQ::within(b, mult[i], shift[i], limits));
                 let t = fast.unwrap_or_else(|| {
                     slow |= 1 << (4 * g + i);
@@ -1998,14 +1991,42 @@ fn dw3(
                 }
             }
         }
-        // Every column of the four row buffers starts as the zero point:
-        // slot 3 (rows above and below the input) and the padding columns
-        // of slots 0..3 (input rows `iy % 3`) stay so; `dw3_fill` writes
-        // the input columns of a slot before a pixel reads them.
-        let buf = filled_pairs(&mut buf, 2 * row_words, [zpa, zpb]);
         // The input columns a row buffer holds: `j0..j1`.
         let j0 = pl.min(cols);
         let j1 = (pl + iw).min(cols);
+        // What the kernel reads and `dw3_fill` does not write is the zero
+        // point: the padding columns of slots 0..3 (input rows `iy % 3`)
+        // and, where a window reaches above or below the input, all of
+        // slot 3. Only those words are filled (a fused block calls this
+        // once per row: filling all four slots cost about 1,800
+        // instructions a call).
+        let edge = pt > 0 || (oh - 1) * sh + 3 > ih + pt;
+        let bp = buf.as_mut_ptr() as *mut [u32; 2];
+        let right = j1.max(j0);
+        for slot in 0..3 {
+            for gi in 0..ng {
+                // SAFETY: pairs `j < cols` from `slot * row_words + gi * gw`
+                // words in: below `3 * row_words <= DW3_BUF / 4` words of
+                // `buf` (`gi < ng`); `buf` is 8-byte aligned (`Words`).
+                unsafe {
+                    let col0 = bp.add((slot * row_words + gi * gw) / 2);
+                    for j in 0..j0 {
+                        col0.add(j).write([zpa, zpb]);
+                    }
+                    for j in right..cols {
+                        col0.add(j).write([zpa, zpb]);
+                    }
+                }
+            }
+        }
+        if edge {
+            for i in 0..row_words / 2 {
+                // SAFETY: slot 3 is words `3 * row_words..4 * row_words`
+                // of `buf` (`4 * row_words <= DW3_BUF / 4`, `dw3_cols`).
+                unsafe { bp.add(3 * row_words / 2 + i).write([zpa, zpb]) };
+            }
+        }
+        let bw = buf.as_mut_ptr() as *mut u32;
         let mut held = [usize::MAX; 3];
         for oy in 0..oh {
             let mut rows = [0usize; 3];
@@ -2020,21 +2041,27 @@ fn dw3(
                 if held[slot] != iy && j0 < j1 {
                     held[slot] = iy;
                     let src = (iy * iw + j0 - pl) * c_n + c0;
-                    dw3_fill(
-                        input_u8,
-                        src,
-                        c_n,
-                        &mut buf[slot * row_words..][..row_words],
-                        2 * j0,
-                        j1 - j0,
-                        ng,
-                        gw,
-                    );
+                    // SAFETY: slot `slot < 3` is `row_words` words of
+                    // `buf` (`4 * row_words <= DW3_BUF / 4`), word
+                    // aligned; no reference to `buf` exists.
+                    unsafe {
+                        dw3_fill(
+                            input_u8,
+                            src,
+                            c_n,
+                            bw.add(slot * row_words),
+                            row_words,
+                            2 * j0,
+                            j1 - j0,
+                            ng,
+                            gw,
+                        )
+                    };
                 }
             }
             let out0 = oy * ow * c_n + c0;
             let mut d = Dw3 {
-                rows: rows.map(|r| buf[r..].as_ptr()),
+                rows: rows.map(|r| bw.wrapping_add(r) as *const u32),
                 w: wp as *const u32,
                 tab: tp as *const i32,
                 out: output[out0..(oy + 1) * ow * c_n].as_mut_ptr(),
@@ -2046,7 +2073,9 @@ fn dw3(
             };
             // SAFETY: pixel `i`'s window starts at column `i * sw` of each
             // row buffer and reads columns up to `i * sw + 2 < cols`, in
-            // every group (`g * gw` words in); `wbuf` and `tab` hold `ng`
+            // every group (`g * gw` words in), all written: the input
+            // columns by `dw3_fill`, the padding columns and (for rows
+            // outside the input, `edge`) slot 3 above; `wbuf` and `tab` hold `ng`
             // groups; pixel `i`'s outputs are the `cb` bytes at `out + i *
             // c_n`, within the output row.
             unsafe { dw3_row(&mut d) };
