@@ -2,11 +2,13 @@
 //! program plus its memory plan into the runtime's [`Step`] list, the form
 //! both the host runner and the generated firmware code execute.
 
-use attonet_runtime::ops::Shape;
+use attonet_runtime::ops::depthwise::DepthwiseParams;
+use attonet_runtime::ops::{ConvWeights, Shape};
 use attonet_runtime::plan::{
     AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io,
     Model, PointwisePairStep, PoolStep, Residual, Slot, SoftmaxStep, Stage, StageOp, Step, Table,
 };
+use attonet_runtime::prepared::{self, DwLayout};
 
 use crate::error::{ConvertError, Result};
 use crate::planner::{self, MemoryPlan};
@@ -74,6 +76,7 @@ impl BlobWriter {
             multiplier: self.i32s(&d.multiplier),
             shift: self.i32s(&d.shift),
             weight_sums: Table { offset: 0, len: 0 },
+            prepared: Table { offset: 0, len: 0 },
         }
     }
 
@@ -114,6 +117,192 @@ fn dims_u16(dims: &[usize]) -> Vec<u16> {
         .collect()
 }
 
+/// The step of layer `i` (`None` for a reshape whose output the planner put
+/// over its input), its tables written to `blob`, a fused block's stages to
+/// `stages`.
+///
+/// A function of its own, and followed by [`check_slots`]: with this `match`
+/// inline in `assemble_with`'s loop, rustc 1.95's MIR destination
+/// propagation once gave an ADD step an output offset that was nowhere in
+/// the memory plan (bits of a heap address; `-Zmir-enable-passes=
+/// -DestinationPropagation` made it right).
+#[inline(never)]
+fn layer_step(
+    program: &Program,
+    memory: &MemoryPlan,
+    blob: &mut BlobWriter,
+    stages: &mut Vec<Stage>,
+    i: usize,
+) -> Result<Option<Step>> {
+    let layer = &program.layers[i];
+    let slot = |v: ValueId| Slot {
+        offset: memory.offsets[v],
+        shape: program.values[v].shape,
+    };
+    let input = slot(layer.inputs[0]);
+    let output = slot(layer.output);
+    let step = match &layer.op {
+        LayerOp::Conv { params, data } => Step::Conv(ConvStep {
+            params: *params,
+            input,
+            output,
+            tables: blob.conv_with_sums(data),
+        }),
+        LayerOp::Depthwise { params, data } => Step::Depthwise(DepthwiseStep {
+            params: *params,
+            input,
+            output,
+            tables: blob.conv(data),
+        }),
+        LayerOp::PointwisePair {
+            first,
+            first_data,
+            second,
+            second_data,
+            mid_c,
+        } => Step::PointwisePair(PointwisePairStep {
+            first: *first,
+            first_tables: blob.conv(first_data),
+            second: *second,
+            second_tables: blob.conv(second_data),
+            input,
+            mid_c: *mid_c,
+            scratch: memory.scratch[i].ok_or_else(|| {
+                ConvertError::Graph(format!("layer {i}: pointwise pair without scratch"))
+            })?,
+            output,
+        }),
+        LayerOp::Add(params) => Step::Add(AddStep {
+            params: *params,
+            input1: input,
+            input2: slot(layer.inputs[1]),
+            output,
+        }),
+        LayerOp::AveragePool(params) => Step::AveragePool(PoolStep {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::MaxPool(params) => Step::MaxPool(PoolStep {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::FullyConnected { params, data } => Step::FullyConnected(FullyConnectedStep {
+            params: *params,
+            input,
+            output,
+            tables: blob.conv(data),
+        }),
+        LayerOp::Softmax(params) => Step::Softmax(SoftmaxStep {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::Block {
+            stages: chain,
+            residual,
+        } => {
+            let scratch = memory.scratch[i].ok_or_else(|| {
+                ConvertError::Graph(format!("layer {i}: fused block without scratch"))
+            })? as usize;
+            let band = memory.bands.get(i).copied().unwrap_or(1);
+            let (windows, rows, _) = planner::block_scratch(chain, residual, band);
+            let index = |n: usize| {
+                u16::try_from(n)
+                    .map_err(|_| ConvertError::Graph("more than 65,535 fused block stages".into()))
+            };
+            let first_stage = index(stages.len())?;
+            for (k, st) in chain.iter().enumerate() {
+                let window_rows = planner::block_window_rows(chain, k, band);
+                stages.push(stage(blob, st, (scratch + windows[k]) as u32, window_rows));
+            }
+            let residual = match residual {
+                BlockResidual::Absent => Residual::Absent,
+                BlockResidual::Identity { add, chain_first } => Residual::Identity {
+                    add: *add,
+                    chain_first: *chain_first,
+                },
+                BlockResidual::Projection {
+                    stage: p,
+                    add,
+                    chain_first,
+                } => {
+                    let index = index(stages.len())?;
+                    stages.push(stage(blob, p, 0, 0));
+                    Residual::Projection {
+                        stage: index,
+                        add: *add,
+                        chain_first: *chain_first,
+                    }
+                }
+            };
+            Step::Block(BlockStep {
+                input,
+                first_stage,
+                stages: chain.len() as u8,
+                residual,
+                band,
+                row: (scratch + rows) as u32,
+                output,
+            })
+        }
+        LayerOp::Reshape => {
+            if input.offset == output.offset {
+                return Ok(None); // the planner let the output share the input's bytes
+            }
+            Step::Copy(CopyStep { input, output })
+        }
+    };
+    Ok(Some(step))
+}
+
+/// Every step's slots against the memory plan and the program (an internal
+/// check: see [`layer_step`]).
+fn check_slots(
+    program: &Program,
+    memory: &MemoryPlan,
+    steps: &[Step],
+    step_layers: &[usize],
+) -> Result<()> {
+    for (k, (step, &i)) in steps.iter().zip(step_layers).enumerate() {
+        let layer = &program.layers[i];
+        let slot = |v: ValueId| Slot {
+            offset: memory.offsets[v],
+            shape: program.values[v].shape,
+        };
+        let (input, output) = (slot(layer.inputs[0]), slot(layer.output));
+        let got = match step {
+            Step::Conv(s) => (s.input, s.output),
+            Step::Depthwise(s) => (s.input, s.output),
+            Step::PointwisePair(s) => (s.input, s.output),
+            Step::Add(s) => {
+                if s.input2 != slot(layer.inputs[1]) {
+                    return Err(ConvertError::Graph(format!(
+                        "internal error: step {k} (layer {i}) reads its second input at {:?}, \
+                         the plan has {:?}",
+                        s.input2,
+                        slot(layer.inputs[1])
+                    )));
+                }
+                (s.input1, s.output)
+            }
+            Step::AveragePool(s) | Step::MaxPool(s) => (s.input, s.output),
+            Step::FullyConnected(s) => (s.input, s.output),
+            Step::Softmax(s) => (s.input, s.output),
+            Step::Copy(s) => (s.input, s.output),
+            Step::Block(s) => (s.input, s.output),
+        };
+        if got != (input, output) {
+            return Err(ConvertError::Graph(format!(
+                "internal error: step {k} (layer {i}) has slots {got:?}, the plan {:?}",
+                (input, output)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Plans memory for `program` (fused blocks with as many rows per pass as
 /// cost no arena: [`planner::Bands::Free`]) and assembles it.
 pub fn assemble(program: Program) -> Result<Assembled> {
@@ -124,139 +313,17 @@ pub fn assemble(program: Program) -> Result<Assembled> {
 /// and assembles it.
 pub fn assemble_with(program: Program, bands: planner::Bands) -> Result<Assembled> {
     let memory = planner::plan_with(&program, bands);
-    let slot = |v: ValueId| Slot {
-        offset: memory.offsets[v],
-        shape: program.values[v].shape,
-    };
     let mut blob = BlobWriter { bytes: Vec::new() };
     let mut steps = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
     let mut step_layers = Vec::new();
-    for (i, layer) in program.layers.iter().enumerate() {
-        let input = slot(layer.inputs[0]);
-        let output = slot(layer.output);
-        let step = match &layer.op {
-            LayerOp::Conv { params, data } => Step::Conv(ConvStep {
-                params: *params,
-                input,
-                output,
-                tables: blob.conv_with_sums(data),
-            }),
-            LayerOp::Depthwise { params, data } => Step::Depthwise(DepthwiseStep {
-                params: *params,
-                input,
-                output,
-                tables: blob.conv(data),
-            }),
-            LayerOp::PointwisePair {
-                first,
-                first_data,
-                second,
-                second_data,
-                mid_c,
-            } => Step::PointwisePair(PointwisePairStep {
-                first: *first,
-                first_tables: blob.conv(first_data),
-                second: *second,
-                second_tables: blob.conv(second_data),
-                input,
-                mid_c: *mid_c,
-                scratch: memory.scratch[i].ok_or_else(|| {
-                    ConvertError::Graph(format!("layer {i}: pointwise pair without scratch"))
-                })?,
-                output,
-            }),
-            LayerOp::Add(params) => Step::Add(AddStep {
-                params: *params,
-                input1: input,
-                input2: slot(layer.inputs[1]),
-                output,
-            }),
-            LayerOp::AveragePool(params) => Step::AveragePool(PoolStep {
-                params: *params,
-                input,
-                output,
-            }),
-            LayerOp::MaxPool(params) => Step::MaxPool(PoolStep {
-                params: *params,
-                input,
-                output,
-            }),
-            LayerOp::FullyConnected { params, data } => Step::FullyConnected(FullyConnectedStep {
-                params: *params,
-                input,
-                output,
-                tables: blob.conv(data),
-            }),
-            LayerOp::Softmax(params) => Step::Softmax(SoftmaxStep {
-                params: *params,
-                input,
-                output,
-            }),
-            LayerOp::Block {
-                stages: chain,
-                residual,
-            } => {
-                let scratch = memory.scratch[i].ok_or_else(|| {
-                    ConvertError::Graph(format!("layer {i}: fused block without scratch"))
-                })? as usize;
-                let band = memory.bands.get(i).copied().unwrap_or(1);
-                let (windows, rows, _) = planner::block_scratch(chain, residual, band);
-                let index = |n: usize| {
-                    u16::try_from(n).map_err(|_| {
-                        ConvertError::Graph("more than 65,535 fused block stages".into())
-                    })
-                };
-                let first_stage = index(stages.len())?;
-                for (k, st) in chain.iter().enumerate() {
-                    let window_rows = planner::block_window_rows(chain, k, band);
-                    stages.push(stage(
-                        &mut blob,
-                        st,
-                        (scratch + windows[k]) as u32,
-                        window_rows,
-                    ));
-                }
-                let residual = match residual {
-                    BlockResidual::Absent => Residual::Absent,
-                    BlockResidual::Identity { add, chain_first } => Residual::Identity {
-                        add: *add,
-                        chain_first: *chain_first,
-                    },
-                    BlockResidual::Projection {
-                        stage: p,
-                        add,
-                        chain_first,
-                    } => {
-                        let index = index(stages.len())?;
-                        stages.push(stage(&mut blob, p, 0, 0));
-                        Residual::Projection {
-                            stage: index,
-                            add: *add,
-                            chain_first: *chain_first,
-                        }
-                    }
-                };
-                Step::Block(BlockStep {
-                    input,
-                    first_stage,
-                    stages: chain.len() as u8,
-                    residual,
-                    band,
-                    row: (scratch + rows) as u32,
-                    output,
-                })
-            }
-            LayerOp::Reshape => {
-                if input.offset == output.offset {
-                    continue; // the planner let the output share the input's bytes
-                }
-                Step::Copy(CopyStep { input, output })
-            }
-        };
-        steps.push(step);
-        step_layers.push(i);
+    for i in 0..program.layers.len() {
+        if let Some(step) = layer_step(&program, &memory, &mut blob, &mut stages, i)? {
+            steps.push(step);
+            step_layers.push(i);
+        }
     }
+    check_slots(&program, &memory, &steps, &step_layers)?;
     blob.pad();
     let blob_len = blob.bytes.len();
     if blob_len > u32::MAX as usize {
@@ -302,6 +369,69 @@ impl Assembled {
     /// intermediate whole in the arena (more RAM; no per-row kernel calls).
     pub fn unfused(&self) -> Result<Assembled> {
         assemble(crate::passes::fuse_blocks::unfuse(&self.program))
+    }
+
+    /// This model with the tables the Cortex-M DSP kernels read in place
+    /// (Armv7E-M, Armv8-M Mainline with DSP; [`attonet_runtime::prepared`])
+    /// appended to the blob: for every 3x3 depthwise layer and fused-block
+    /// stage with depth multiplier 1 and an `i8` input zero point, its
+    /// widened weights and epilogue constants (34 bytes a channel), so that
+    /// the kernel does not derive them on every call. Other targets ignore
+    /// the tables: convert with them only for those cores. Call it last
+    /// ([`replan`](Assembled::replan) and [`unfused`](Assembled::unfused)
+    /// assemble afresh, without them).
+    pub fn with_dsp_tables(mut self) -> Result<Assembled> {
+        let mut blob = BlobWriter {
+            bytes: self.blob().to_vec(),
+        };
+        let mut tables = Vec::new();
+        for step in &self.steps {
+            if let Step::Depthwise(s) = step {
+                tables.push(dw3_table(
+                    &blob.bytes,
+                    &s.params,
+                    s.input.shape.c,
+                    &s.tables,
+                )?);
+            }
+        }
+        let mut stage_tables = Vec::new();
+        for stage in &self.stages {
+            stage_tables.push(match stage.op {
+                StageOp::Depthwise(p) => {
+                    let channels = stage.output.c / p.depth_multiplier.max(1);
+                    dw3_table(&blob.bytes, &p, channels, &stage.tables)?
+                }
+                StageOp::Conv(_) => None,
+            });
+        }
+        let mut tables = tables.into_iter();
+        for step in &mut self.steps {
+            if let Step::Depthwise(s) = step {
+                if let Some(words) = tables.next().flatten() {
+                    s.tables.prepared = blob.i32s(&words);
+                }
+            }
+        }
+        for (stage, words) in self.stages.iter_mut().zip(stage_tables) {
+            if let Some(words) = words {
+                stage.tables.prepared = blob.i32s(&words);
+            }
+        }
+        blob.pad();
+        if blob.bytes.len() > u32::MAX as usize {
+            return Err(ConvertError::Graph(format!(
+                "weights of {} bytes exceed 4 GiB",
+                blob.bytes.len()
+            )));
+        }
+        self.blob_len = blob.bytes.len();
+        self.blob_words = blob
+            .bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok(self)
     }
 
     /// The weight blob's bytes (little-endian tables, 4-byte aligned).
@@ -419,4 +549,51 @@ impl Assembled {
     pub fn input_shape(&self) -> Shape {
         self.program.values[self.program.input].shape
     }
+}
+
+/// The DSP table of a depthwise layer with `channels` input channels
+/// ([`attonet_runtime::prepared::prepare_dw3`]), or `None` where the layer
+/// does not qualify.
+fn dw3_table(
+    blob: &[u8],
+    p: &DepthwiseParams,
+    channels: u16,
+    t: &ConvTables,
+) -> Result<Option<Vec<i32>>> {
+    let w = &p.window;
+    let zi = p.quant.input_zero_point;
+    let c = channels as usize;
+    if p.depth_multiplier != 1
+        || !prepared::dw3_applies(w.kh, w.kw, (w.dilation_h, w.dilation_w), zi, c)
+    {
+        return Ok(None);
+    }
+    let bytes = |t: Table, size: usize| -> Result<&[u8]> {
+        blob.get(t.offset as usize..t.offset as usize + t.len as usize * size)
+            .ok_or_else(|| ConvertError::Graph("a depthwise table outside the blob".into()))
+    };
+    let i32s = |t: Table| -> Result<Vec<i32>> {
+        Ok(bytes(t, 4)?
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    };
+    let filter: Vec<i8> = bytes(t.filter, 1)?.iter().map(|&b| b as i8).collect();
+    let (bias, multiplier, shift) = (i32s(t.bias)?, i32s(t.multiplier)?, i32s(t.shift)?);
+    let weights = ConvWeights {
+        filter: &filter,
+        bias: &bias,
+        multiplier: &multiplier,
+        shift: &shift,
+    };
+    let mut words = vec![0i32; prepared::dw3_len(c)];
+    let done = prepared::prepare_dw3(
+        DwLayout::TapMajor,
+        &weights,
+        c,
+        zi,
+        p.quant.output_zero_point,
+        &mut words,
+    );
+    Ok(done.map(|()| words))
 }

@@ -31,6 +31,7 @@ pub struct Builder {
     options: crate::quantize::Options,
     bands: crate::planner::Bands,
     fuse: bool,
+    dsp_tables: bool,
     cargo: bool,
 }
 
@@ -45,6 +46,7 @@ impl Builder {
             options: crate::quantize::Options::default(),
             bands: crate::planner::Bands::Free,
             fuse: true,
+            dsp_tables: false,
             cargo: std::env::var_os("CARGO").is_some() && std::env::var_os("OUT_DIR").is_some(),
         }
     }
@@ -84,6 +86,17 @@ impl Builder {
     /// fastest plan and the largest arena.
     pub fn fuse_blocks(mut self, fuse: bool) -> Builder {
         self.fuse = fuse;
+        self
+    }
+
+    /// Whether the blob also holds the tables the Cortex-M DSP kernels read
+    /// in place (default: no): set it when the firmware runs on Armv7E-M
+    /// (Cortex-M4, M7) or Armv8-M Mainline with DSP (M33, M55). A 3x3
+    /// depthwise layer then costs 34 more bytes of flash a channel and its
+    /// kernel skips preparing them on every call (a fused block calls it once
+    /// per row). Other targets ignore the tables.
+    pub fn dsp_tables(mut self, yes: bool) -> Builder {
+        self.dsp_tables = yes;
         self
     }
 
@@ -149,6 +162,9 @@ impl Builder {
             assembled = assembled.unfused()?;
         } else if self.bands != crate::planner::Bands::Free {
             assembled = assembled.replan(self.bands)?;
+        }
+        if self.dsp_tables {
+            assembled = assembled.with_dsp_tables()?;
         }
         let generated = crate::quantize::generate(&assembled, &self.model, &bytes);
         let report = Report::new(&assembled);

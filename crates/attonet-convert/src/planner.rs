@@ -114,6 +114,7 @@ pub(crate) fn runtime_block(
             multiplier: Table { offset: 0, len: 0 },
             shift: Table { offset: 0, len: 0 },
             weight_sums: Table { offset: 0, len: 0 },
+            prepared: Table { offset: 0, len: 0 },
         },
         output: s.output,
         window: 0,

@@ -308,11 +308,15 @@ impl<const K: u32> Ctx<'_, '_, K> {
             }
             StageOp::Depthwise(mut p) if K & kernels::DEPTHWISE != 0 => {
                 p.window = w;
-                depthwise::depthwise_conv_s8(
+                let prepared =
+                    self.model
+                        .i32_table(self.step, "prepared", stage.tables.prepared)?;
+                depthwise::depthwise_conv_s8_prepared(
                     &p,
                     in_slot.shape,
                     input,
                     &weights,
+                    prepared,
                     out_slot.shape,
                     output,
                 )

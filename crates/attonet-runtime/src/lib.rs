@@ -23,6 +23,7 @@ pub mod block;
 pub mod error;
 pub mod ops;
 pub mod plan;
+pub mod prepared;
 pub mod quant;
 
 pub use error::{Error, ErrorKind, Result};

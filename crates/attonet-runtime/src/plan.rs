@@ -67,6 +67,11 @@ pub struct ConvTables {
     /// (`Σ w (x - zp) = Σ w x - zp Σ w`) read it instead of summing the
     /// filter on every call. Only a convolution's (OHWI) has it.
     pub weight_sums: Table,
+    /// `i32` words the converter prepared for a target's fast kernel (see
+    /// [`crate::prepared`]), or empty: written only when converting for that
+    /// target (the Cortex-M DSP cores: a 3x3 depthwise layer's widened
+    /// weights and epilogue constants); other targets ignore it.
+    pub prepared: Table,
 }
 
 /// A convolution (pointwise, grouped 3x3 or general; see [`ops::ConvKernel`]).
@@ -325,6 +330,7 @@ impl<'a> Model<'a> {
             self.i32_table(i, "multiplier", t.multiplier)?;
             self.i32_table(i, "shift", t.shift)?;
             self.i32_table(i, "weight_sums", t.weight_sums)?;
+            self.i32_table(i, "prepared", t.prepared)?;
             Ok(())
         };
         match step {
@@ -571,12 +577,14 @@ impl<'a> Model<'a> {
             }
             Step::Depthwise(s) if linked(k::DEPTHWISE) => {
                 let w = self.weights(i, &s.tables)?;
+                let prepared = self.i32_table(i, "prepared", s.tables.prepared)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
-                depthwise::depthwise_conv_s8(
+                depthwise::depthwise_conv_s8_prepared(
                     &s.params,
                     s.input.shape,
                     input,
                     &w,
+                    prepared,
                     s.output.shape,
                     output,
                 )

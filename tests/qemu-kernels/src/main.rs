@@ -16,11 +16,14 @@
 
 use attonet_kernel_cases::{add_family, mismatch, out_extent, weights, Rng};
 use attonet_runtime::ops::add::{add_s8, AddParams};
-use attonet_runtime::ops::depthwise::{depthwise_conv_s8, DepthwiseParams};
+use attonet_runtime::ops::depthwise::{
+    depthwise_conv_s8, depthwise_conv_s8_prepared, DepthwiseParams,
+};
 use attonet_runtime::ops::{
     conv, convolve_s8, grouped_conv3x3, pointwise, portable, ConvParams, ConvQuant, ConvWeights,
     Shape, Window,
 };
+use attonet_runtime::prepared::{self, DwLayout};
 use attonet_runtime::quant::Clamp;
 use cortex_m_rt::entry;
 use semihosting::{println, process};
@@ -217,6 +220,8 @@ fn conv_family(
 }
 
 fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
+    // A prepared table for up to 80 channels (the cases' most).
+    let mut table_buf = [0i32; prepared::dw3_len(80)];
     let mut covered = 0;
     let mut cases = 0;
     while cases < CASES {
@@ -280,6 +285,31 @@ fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
                 &b.out_fast[..outs.len()],
                 &b.out_ref[..outs.len()],
             );
+        }
+        // With the table the converter prepares for these cores.
+        let c = ins.c as usize;
+        let table = &mut table_buf[..prepared::dw3_len(c)];
+        let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
+        if dm == 1 && prepared::prepare_dw3(DwLayout::TapMajor, &w, c, zi, zo, table).is_some() {
+            b.out_fast[..outs.len()].fill(0x5A);
+            let r3 = depthwise_conv_s8_prepared(
+                &p,
+                ins,
+                &b.input[..ins.len()],
+                &w,
+                table,
+                outs,
+                &mut b.out_fast[..outs.len()],
+            );
+            if r3 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
+                mismatch(
+                    "depthwise with a prepared table",
+                    cases,
+                    &(p, ins, outs),
+                    &b.out_fast[..outs.len()],
+                    &b.out_ref[..outs.len()],
+                );
+            }
         }
     }
     (cases, covered)
@@ -520,7 +550,7 @@ fn profiled(
     whole: impl FnOnce(&mut [i8]) -> attonet_runtime::Result,
 ) -> attonet_runtime::Result {
     if option_env!("PROFILE_ROWS").is_some() {
-        by_rows(l, win, quant, input, w, out)
+        by_rows(l, win, quant, input, w, &[], out)
             .then_some(())
             .ok_or(attonet_runtime::Error::Parameter("by rows"))
     } else {
@@ -537,6 +567,7 @@ fn by_rows(
     quant: ConvQuant,
     input: &[i8],
     w: &ConvWeights<'_>,
+    table: &[i32],
     out: &mut [i8],
 ) -> bool {
     let in_row = l.ins.w as usize * l.ins.c as usize;
@@ -555,7 +586,7 @@ fn by_rows(
                 depth_multiplier: 1,
                 quant,
             };
-            depthwise_conv_s8(&p, ins, x, w, outs, y).is_ok()
+            depthwise_conv_s8_prepared(&p, ins, x, w, table, outs, y).is_ok()
         } else {
             let p = ConvParams {
                 window: wr,
@@ -724,7 +755,7 @@ fn bench(b: &mut Bufs, rng: &mut Rng, counter: &Counter) -> bool {
             // The same layer one output row per call, as a fused block runs
             // it: must give the same bits; the count shows the per-row cost.
             let t0 = counter.read();
-            let ok = by_rows(l, win, quant, input, &w, &mut b.out_ref[..outs.len()]);
+            let ok = by_rows(l, win, quant, input, &w, &[], &mut b.out_ref[..outs.len()]);
             let t1 = counter.read();
             all_equal &= ok && b.out_ref[..outs.len()] == b.out_fast[..outs.len()];
             let t_rows = counter.instructions(t0, t1);
@@ -737,6 +768,47 @@ fn bench(b: &mut Bufs, rng: &mut Rng, counter: &Counter) -> bool {
                 per / 100,
                 per % 100
             );
+            // A depthwise layer again with the converter's prepared table
+            // (what the firmware runs on these cores).
+            let c = l.ins.c as usize;
+            let mut table = [0i32; prepared::dw3_len(64)];
+            let table = &mut table[..prepared::dw3_len(c.min(64))];
+            if l.depthwise
+                && c <= 64
+                && prepared::prepare_dw3(
+                    DwLayout::TapMajor,
+                    &w,
+                    c,
+                    quant.input_zero_point,
+                    quant.output_zero_point,
+                    table,
+                )
+                .is_some()
+            {
+                b.out_ref[..outs.len()].fill(0x5A);
+                let t0 = counter.read();
+                let ok = by_rows(
+                    l,
+                    win,
+                    quant,
+                    input,
+                    &w,
+                    table,
+                    &mut b.out_ref[..outs.len()],
+                );
+                let t1 = counter.read();
+                all_equal &= ok && b.out_ref[..outs.len()] == b.out_fast[..outs.len()];
+                let t_rows = counter.instructions(t0, t1);
+                let per = (t_rows * 100 + macs / 2) / macs.max(1);
+                println!(
+                    "{:<26} {:>9} {:>11} {:>3}.{:02}  one row per call, prepared table",
+                    "  by rows, prepared",
+                    macs,
+                    t_rows,
+                    per / 100,
+                    per % 100
+                );
+            }
         }
     }
     // The three residual ADDs of ResNet-8 (32x32x16, 16x16x32, 8x8x64), the

@@ -67,6 +67,7 @@ use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
 use crate::ops::depthwise::DepthwiseParams;
 use crate::ops::{ConvParams, ConvQuant, ConvWeights, Shape};
+use crate::prepared::{self, ChanQ, DwLayout, DW3_CONST_WORDS, DW3_WEIGHT_WORDS};
 use crate::quant::{requantize, requantize_smaller_than_one, Clamp};
 use core::mem::MaybeUninit;
 
@@ -244,66 +245,6 @@ impl Epilogue {
 // ---------------------------------------------------------------------------
 // The fast epilogue.
 // ---------------------------------------------------------------------------
-
-/// Per-channel constants of the fast epilogue (`fast_out`), 16 bytes
-/// read by the block kernel's assembly: `bias` at offset 0 (one `LDR` per
-/// channel), then `mult`, `c0`, `e` (one `LDM`).
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct ChanQ {
-    bias: i32,
-    mult: i32,
-    /// `2^(e-1) + zp * 2^e`: the rounding term and the output zero point,
-    /// in the units of the high word.
-    c0: i32,
-    /// The rounding right shift `-shift`, `1..=22`.
-    e: u32,
-}
-
-impl ChanQ {
-    /// Placeholder for a channel `fast_out` does not cover (its outputs
-    /// are computed again by [`exact_output`]); harmless to the kernel.
-    const SLOW: ChanQ = ChanQ {
-        bias: 0,
-        mult: 0,
-        c0: 0,
-        e: 0,
-    };
-
-    /// The constants of a channel, or `None` where `fast_out` is not exact
-    /// for it. `bound` is the largest `|Σ w (x - zp)|` the layer can form.
-    ///
-    /// Covered: `mult > 0`, `shift` in `-22..=-1`, `|bias| + bound < 2^30`
-    /// (so `2 * acc` cannot overflow) and an output zero point in
-    /// `-128..=127`: every realistic channel.
-    #[inline(always)]
-    fn new(bias: i32, mult: i32, shift: i32, zp: i32, bound: i64) -> Option<ChanQ> {
-        ChanQ::within(bias, mult, shift, ChanQ::limits(zp, bound))
-    }
-
-    /// The per-layer half of [`ChanQ::new`]'s checks: the output zero point
-    /// and `2^30 - bound`, the bound on `|bias|` (0: no channel is covered).
-    #[inline(always)]
-    fn limits(zp: i32, bound: i64) -> (i32, u32) {
-        let room = ((1i64 << 30) - bound).max(0) as u32;
-        (zp, if (-128..=127).contains(&zp) { room } else { 0 })
-    }
-
-    /// [`ChanQ::new`] with the per-layer checks done once ([`ChanQ::limits`]).
-    #[inline(always)]
-    fn within(bias: i32, mult: i32, shift: i32, (zp, room): (i32, u32)) -> Option<ChanQ> {
-        let e = shift.wrapping_neg();
-        if mult <= 0 || (e.wrapping_sub(1) as u32) >= 22 || bias.unsigned_abs() >= room {
-            return None;
-        }
-        Some(ChanQ {
-            bias,
-            mult,
-            c0: (1 << (e - 1)) + (zp << e),
-            e: e as u32,
-        })
-    }
-}
 
 /// The output of accumulator `acc` (bias included) of a channel with
 /// constants `q`, saturated to `-128..=127` (the clamp, when narrower, is a
@@ -1867,6 +1808,17 @@ unsafe fn dw3_fill(
     }
 }
 
+/// Where [`dw3`] reads its widened weights and epilogue constants from: the
+/// converter's prepared table (all groups' weights, all groups' constants),
+/// or its own buffers, filled per channel block.
+enum Dw3Tables<'a> {
+    Prepared(&'a [i32], &'a [i32]),
+    Own(
+        &'a mut [u32; DW3_CB / 4 * DW3_WEIGHT_WORDS],
+        &'a mut [i32; DW3_CB / 4 * DW3_CONST_WORDS],
+    ),
+}
+
 /// The geometry the 3x3 depthwise path takes, or `None`: a 3x3 window with
 /// dilation 1, an `i8` input zero point (padding is stored as it), at least
 /// four channels, and padded rows narrow enough for four channels in
@@ -1901,6 +1853,7 @@ fn dw3(
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
+    prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) {
@@ -1920,11 +1873,19 @@ fn dw3(
     let input_u8: &[u8] = bytemuck::cast_slice(input);
     // Each block writes every word of these it reads before reading it.
     let mut buf = MaybeUninit::<Words<{ DW3_BUF / 4 }>>::uninit();
-    let mut wbuf = MaybeUninit::<[u32; DW3_CB / 4 * 18]>::uninit();
-    let mut tab = MaybeUninit::<[i32; DW3_CB / 4 * 16]>::uninit();
-    let (wp, tp) = (wbuf.as_mut_ptr() as *mut u32, tab.as_mut_ptr() as *mut i32);
-    let limits = ChanQ::limits(q.output_zero_point, sum_bound(9, 0));
-    let filter: &[u8] = bytemuck::cast_slice(weights.filter);
+    // The converter's prepared table ([`prepared`]) where there is one, else
+    // the same words prepared here, per block, into `wbuf` and `tab`.
+    let groups = c_n / 4;
+    let pre = prepared;
+    let pre =
+        (pre.len() == prepared::dw3_len(c_n)).then(|| pre.split_at(groups * DW3_WEIGHT_WORDS));
+    // Zeroed (once) only where there is no prepared table.
+    let mut own_w = MaybeUninit::<[u32; DW3_CB / 4 * DW3_WEIGHT_WORDS]>::uninit();
+    let mut own_t = MaybeUninit::<[i32; DW3_CB / 4 * DW3_CONST_WORDS]>::uninit();
+    let mut tables = match pre {
+        Some((w, t)) => Dw3Tables::Prepared(w, t),
+        None => Dw3Tables::Own(own_w.write([0; _]), own_t.write([0; _])),
+    };
     let zp4 = (zp as u8 as u32) * 0x0101_0101;
     let (zpa, zpb) = (sxtb16(zp4), sxtb16_ror8(zp4));
 
@@ -1934,63 +1895,39 @@ fn dw3(
         let ng = cb / 4;
         // Words of one row buffer and of one group's part of it.
         let (row_words, gw) = (cols * 2 * ng, cols * 2);
-        // Weights and constants of the block.
-        let mut slow = 0u32;
-        for g in 0..ng {
-            let c = c0 + 4 * g;
-            // The four channels' weight sums as halfword pairs, in the pair
-            // order: channels (0, 2) and (1, 3). Nine taps of at most 128 in
-            // magnitude: a halfword holds each sum.
-            let (mut sum02, mut sum13) = (0u32, 0u32);
-            for t in 0..9 {
-                // The four channels' weights of tap `t`: one word of the
-                // filter in the depthwise layout, four bytes otherwise.
-                let word = match layout {
-                    DwLayout::TapMajor => load4(filter, t * c_n + c),
-                    DwLayout::ChannelMajor => {
-                        u32::from_le_bytes(core::array::from_fn(|i| filter[(c + i) * 9 + t]))
+        // Weights and constants of the block, and the channels the fast
+        // epilogue does not cover (a zero multiplier).
+        let (wp, tp, slow): (*const u32, *const i32, u64) = match &mut tables {
+            Dw3Tables::Prepared(w, t) => {
+                let t = &t[c0 / 4 * DW3_CONST_WORDS..][..ng * DW3_CONST_WORDS];
+                let mut slow = 0u64;
+                for (g, consts) in t.chunks_exact(DW3_CONST_WORDS).enumerate() {
+                    for i in 0..4 {
+                        if consts[4 + 3 * i] == 0 {
+                            slow |= 1 << (4 * g + i);
+                        }
                     }
-                };
-                // SAFETY: `g < ng <= DW3_CB / 4`: words `g * 18 + 2t` and the
-                // next one of `wbuf`'s `DW3_CB / 4 * 18`.
-                unsafe {
-                    wp.add(g * 18 + 2 * t).write(sxtb16(word));
-                    wp.add(g * 18 + 2 * t + 1).write(sxtb16_ror8(word));
                 }
-                sum02 = sxtab16(sum02, word);
-                sum13 = sxtab16_ror8(sum13, word);
+                (
+                    w[c0 / 4 * DW3_WEIGHT_WORDS..].as_ptr() as *const u32,
+                    t.as_ptr(),
+                    slow,
+                )
             }
-            let sums = [
-                sum02 as i16,
-                sum13 as i16,
-                (sum02 >> 16) as i16,
-                (sum13 >> 16) as i16,
-            ];
-            let (bias, mult, shift) = (
-                &weights.bias[c..c + 4],
-                &weights.multiplier[c..c + 4],
-                &weights.shift[c..c + 4],
-            );
-            for i in 0..4 {
-                // `|zp * sum| <= 128 * 1152`: only the subtraction can
-                // overflow (such a channel is not covered).
-                let fast = bias[i]
-                    .checked_sub(zp * sums[i] as i32)
-                    .and_then(|b| ChanQ::within(b, mult[i], shift[i], limits));
-                let t = fast.unwrap_or_else(|| {
-                    slow |= 1 << (4 * g + i);
-                    ChanQ::SLOW
-                });
-                // SAFETY: `g < ng <= DW3_CB / 4`: words `g * 16 .. g * 16 +
-                // 16` of `tab`'s `DW3_CB / 4 * 16` (`i < 4`).
-                unsafe {
-                    tp.add(g * 16 + i).write(t.bias);
-                    tp.add(g * 16 + 4 + 3 * i).write(t.mult);
-                    tp.add(g * 16 + 5 + 3 * i).write(t.c0);
-                    tp.add(g * 16 + 6 + 3 * i).write(t.e as i32);
-                }
+            Dw3Tables::Own(wbuf, tab) => {
+                let slow = prepared::dw3_groups(
+                    layout,
+                    weights,
+                    c_n,
+                    c0 / 4,
+                    zp,
+                    q.output_zero_point,
+                    &mut wbuf[..ng * DW3_WEIGHT_WORDS],
+                    &mut tab[..ng * DW3_CONST_WORDS],
+                );
+                (wbuf.as_ptr(), tab.as_ptr(), slow)
             }
-        }
+        };
         // The input columns a row buffer holds: `j0..j1`.
         let j0 = pl.min(cols);
         let j1 = (pl + iw).min(cols);
@@ -1998,8 +1935,8 @@ fn dw3(
         // point: the padding columns of slots 0..3 (input rows `iy % 3`)
         // and, where a window reaches above or below the input, all of
         // slot 3. Only those words are filled (a fused block calls this
-        // once per row: filling all four slots cost about 1,800
-        // instructions a call).
+        // once per row: filling all four slots cost more than a row's
+        // multiply-accumulates).
         let edge = pt > 0 || (oh - 1) * sh + 3 > ih + pt;
         let bp = buf.as_mut_ptr() as *mut [u32; 2];
         let right = j1.max(j0);
@@ -2062,8 +1999,8 @@ fn dw3(
             let out0 = oy * ow * c_n + c0;
             let mut d = Dw3 {
                 rows: rows.map(|r| bw.wrapping_add(r) as *const u32),
-                w: wp as *const u32,
-                tab: tp as *const i32,
+                w: wp,
+                tab: tp,
                 out: output[out0..(oy + 1) * ow * c_n].as_mut_ptr(),
                 end: (ng * gw * 4) as u32,
                 gstride: (gw * 4) as u32,
@@ -2152,16 +2089,6 @@ fn dw_exact(
 /// `DW_WORDS / (2 * taps) * 4` channels (64 for a 3x3 window).
 const DW_WORDS: usize = 288;
 
-/// Where a depthwise-like op keeps the weight of tap `t`, channel `c`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum DwLayout {
-    /// DEPTHWISE_CONV_2D: `[kh][kw][c]`, channel fastest.
-    TapMajor,
-    /// A grouped CONV_2D with one input and one output channel per group:
-    /// OHWI `[c][kh][kw][1]`.
-    ChannelMajor,
-}
-
 /// Depthwise convolution with depth multiplier 1 (other multipliers return
 /// `false`). Arguments as the portable kernel's checks accepted them.
 pub(crate) fn depthwise_s8(
@@ -2169,6 +2096,7 @@ pub(crate) fn depthwise_s8(
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
+    prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) -> bool {
@@ -2183,7 +2111,7 @@ pub(crate) fn depthwise_s8(
     if let Some(cols) = dw3_cols(&dp, in_shape, out_shape) {
         let layout = DwLayout::TapMajor;
         dw3(
-            &dp, layout, cols, in_shape, input, weights, out_shape, output,
+            &dp, layout, cols, in_shape, input, weights, prepared, out_shape, output,
         );
         return true;
     }
@@ -2240,7 +2168,17 @@ pub(crate) fn conv_depthwise_like(
     }
     if let Some(cols) = dw3_cols(p, in_shape, out_shape) {
         let layout = DwLayout::ChannelMajor;
-        dw3(p, layout, cols, in_shape, input, weights, out_shape, output);
+        dw3(
+            p,
+            layout,
+            cols,
+            in_shape,
+            input,
+            weights,
+            &[],
+            out_shape,
+            output,
+        );
         return true;
     }
     dw_core(
@@ -2938,7 +2876,7 @@ mod tests {
     #[test]
     fn depthwise_matches_portable() {
         let mut r = Rng(0x0F1E_2D3C_4B5A_6978);
-        let mut covered = 0;
+        let (mut covered, mut prepared_covered) = (0, 0);
         for case in 0..2000 {
             let win = window(&mut r, if case % 2 == 0 { 3 } else { 0 });
             let dm = if case % 5 == 0 { 2 } else { 1 };
@@ -2970,13 +2908,33 @@ mod tests {
             depthwise::check_depthwise_args(&p, ins, &input, &w, outs, &want).unwrap();
             depthwise::depthwise_core(&p, ins, &input, &w, outs, &mut want);
             let mut got = std::vec![0x55i8; outs.len()];
-            if depthwise_s8(&p, ins, &input, &w, outs, &mut got) {
+            if depthwise_s8(&p, ins, &input, &w, &[], outs, &mut got) {
                 covered += 1;
                 assert_eq!(got, want, "case {case}: {p:?} {ins:?} -> {outs:?}");
             } else {
                 assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
             }
+            // The converter's prepared table: the same outputs.
+            let c = outs.c as usize;
+            let mut table = std::vec![0i32; prepared::dw3_len(c)];
+            let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
+            if dm == 1
+                && prepared::prepare_dw3(DwLayout::TapMajor, &w, c, zi, zo, &mut table).is_some()
+            {
+                let mut got = std::vec![0x55i8; outs.len()];
+                if depthwise_s8(&p, ins, &input, &w, &table, outs, &mut got) {
+                    prepared_covered += 1;
+                    assert_eq!(
+                        got, want,
+                        "prepared, case {case}: {p:?} {ins:?} -> {outs:?}"
+                    );
+                }
+            }
         }
         assert!(covered > 1400, "only {covered} cases took a fast path");
+        assert!(
+            prepared_covered > 100,
+            "only {prepared_covered} cases with a prepared table"
+        );
     }
 }

@@ -45,11 +45,32 @@ pub fn depthwise_conv_s8(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
+    depthwise_conv_s8_prepared(p, in_shape, input, weights, &[], out_shape, output)
+}
+
+/// [`depthwise_conv_s8`] with the table the converter prepared for this
+/// layer ([`crate::plan::ConvTables::prepared`], see [`crate::prepared`]):
+/// the same outputs, bit for bit; a kernel that reads such a table (the
+/// Cortex-M DSP 3x3 kernel) skips deriving it on every call. An empty table,
+/// or one of another length than the layer's, is ignored.
+pub fn depthwise_conv_s8_prepared(
+    p: &DepthwiseParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    prepared: &[i32],
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
     check_depthwise_args(p, in_shape, input, weights, out_shape, output)?;
     #[cfg(attonet_dsp)]
-    if crate::arch::cortex_m_dsp::depthwise_s8(p, in_shape, input, weights, out_shape, output) {
+    if crate::arch::cortex_m_dsp::depthwise_s8(
+        p, in_shape, input, weights, prepared, out_shape, output,
+    ) {
         return Ok(());
     }
+    #[cfg(not(attonet_dsp))]
+    let _ = prepared;
     #[cfg(attonet_riscv)]
     if crate::arch::riscv::depthwise_s8(p, in_shape, input, weights, out_shape, output) {
         return Ok(());
