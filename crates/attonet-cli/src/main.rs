@@ -46,6 +46,11 @@ struct Calib {
     /// largest arena).
     #[arg(long, conflicts_with_all = ["band_rows", "arena_budget"])]
     no_fusion: bool,
+    /// Also write the tables the Cortex-M DSP kernels read in place (for
+    /// Cortex-M4/M7/M33/M55 firmware: 34 more bytes of flash a 3x3
+    /// depthwise channel, no per-row set-up in that kernel).
+    #[arg(long)]
+    dsp_tables: bool,
 }
 // --- end conversion options ---
 
@@ -178,13 +183,23 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Convert {
-            model, out, name, ..
+            model,
+            out,
+            name,
+            calib,
         } => {
             let name = name.unwrap_or_else(|| attonet_convert::default_name(&model));
-            let report = attonet_convert::Builder::new(&model)
+            let mut builder = attonet_convert::Builder::new(&model)
                 .name(&name)
                 .out_dir(&out)
-                .build()?;
+                .fuse_blocks(!calib.no_fusion)
+                .dsp_tables(calib.dsp_tables);
+            if let Some(n) = calib.band_rows {
+                builder = builder.band_rows(n);
+            } else if let Some(b) = calib.arena_budget {
+                builder = builder.arena_budget(b);
+            }
+            let report = builder.build()?;
             println!(
                 "wrote {}/{name}.rs and {name}.bin: {} steps, flash {} B, arena {} B",
                 out.display(),
@@ -269,15 +284,22 @@ fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loade
 }
 
 /// The plan with `--no-fusion`, `--band-rows` or `--arena-budget`, if given.
+/// With `--dsp-tables`, the DSP kernels' tables are added last.
 fn replan(a: attonet_convert::Assembled, calib: &Calib) -> Result<attonet_convert::Assembled> {
     use attonet_convert::planner::Bands;
-    if calib.no_fusion {
-        return Ok(a.unfused()?);
-    }
-    Ok(match (calib.band_rows, calib.arena_budget) {
-        (Some(n), _) => a.replan(Bands::Rows(n))?,
-        (None, Some(b)) => a.replan(Bands::Budget(b))?,
-        (None, None) => a,
+    let a = if calib.no_fusion {
+        a.unfused()?
+    } else {
+        match (calib.band_rows, calib.arena_budget) {
+            (Some(n), _) => a.replan(Bands::Rows(n))?,
+            (None, Some(b)) => a.replan(Bands::Budget(b))?,
+            (None, None) => a,
+        }
+    };
+    Ok(if calib.dsp_tables {
+        a.with_dsp_tables()?
+    } else {
+        a
     })
 }
 
