@@ -47,8 +47,9 @@ struct Calib {
     #[arg(long, conflicts_with_all = ["band_rows", "arena_budget"])]
     no_fusion: bool,
     /// Also write the tables the Cortex-M DSP kernels read in place (for
-    /// Cortex-M4/M7/M33/M55 firmware: 34 more bytes of flash a 3x3
-    /// depthwise channel, no per-row set-up in that kernel).
+    /// Cortex-M4/M7/M33/M55 firmware): each fused-block stage's constants,
+    /// 34 more bytes of flash a 3x3 depthwise channel and 16 an output channel
+    /// of another convolution, no per-row set-up in those kernels.
     #[arg(long)]
     dsp_tables: bool,
 }

@@ -3,7 +3,7 @@
 //! both the host runner and the generated firmware code execute.
 
 use attonet_runtime::ops::depthwise::DepthwiseParams;
-use attonet_runtime::ops::{ConvWeights, Shape};
+use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
     AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io,
     Model, PointwisePairStep, PoolStep, Residual, Slot, SoftmaxStep, Stage, StageOp, Step, Table,
@@ -373,10 +373,12 @@ impl Assembled {
 
     /// This model with the tables the Cortex-M DSP kernels read in place
     /// (Armv7E-M, Armv8-M Mainline with DSP; [`attonet_runtime::prepared`])
-    /// appended to the blob: for every 3x3 depthwise layer and fused-block
-    /// stage with depth multiplier 1 and an `i8` input zero point, its
-    /// widened weights and epilogue constants (34 bytes a channel), so that
-    /// the kernel does not derive them on every call. Other targets ignore
+    /// appended to the blob for every stage of a fused block, which calls its
+    /// kernels once per row (a layer run whole derives them once, which costs
+    /// nothing worth the flash): a 3x3 depthwise stage with depth multiplier 1
+    /// and an `i8` input zero point gets its widened weights and epilogue
+    /// constants (34 bytes a channel), any other convolution its epilogue
+    /// constants (16 bytes an output channel). Other targets ignore
     /// the tables: convert with them only for those cores. Call it last
     /// ([`replan`](Assembled::replan) and [`unfused`](Assembled::unfused)
     /// assemble afresh, without them).
@@ -384,35 +386,18 @@ impl Assembled {
         let mut blob = BlobWriter {
             bytes: self.blob().to_vec(),
         };
-        let mut tables = Vec::new();
-        for step in &self.steps {
-            if let Step::Depthwise(s) = step {
-                tables.push(dw3_table(
-                    &blob.bytes,
-                    &s.params,
-                    s.input.shape.c,
-                    &s.tables,
-                )?);
-            }
-        }
-        let mut stage_tables = Vec::new();
-        for stage in &self.stages {
-            stage_tables.push(match stage.op {
+        let bytes = &blob.bytes;
+        let stage_tables = self
+            .stages
+            .iter()
+            .map(|stage| match stage.op {
                 StageOp::Depthwise(p) => {
                     let channels = stage.output.c / p.depth_multiplier.max(1);
-                    dw3_table(&blob.bytes, &p, channels, &stage.tables)?
+                    dw3_table(bytes, &p, channels, &stage.tables)
                 }
-                StageOp::Conv(_) => None,
-            });
-        }
-        let mut tables = tables.into_iter();
-        for step in &mut self.steps {
-            if let Step::Depthwise(s) = step {
-                if let Some(words) = tables.next().flatten() {
-                    s.tables.prepared = blob.i32s(&words);
-                }
-            }
-        }
+                StageOp::Conv(p) => conv_table(bytes, &p, stage.output.c, &stage.tables),
+            })
+            .collect::<Result<Vec<_>>>()?;
         for (stage, words) in self.stages.iter_mut().zip(stage_tables) {
             if let Some(words) = words {
                 stage.tables.prepared = blob.i32s(&words);
@@ -551,6 +536,67 @@ impl Assembled {
     }
 }
 
+/// The filter, bias, multiplier and shift tables of `t`, read back from the
+/// blob.
+struct PlainTables {
+    filter: Vec<i8>,
+    bias: Vec<i32>,
+    multiplier: Vec<i32>,
+    shift: Vec<i32>,
+}
+
+impl PlainTables {
+    fn read(blob: &[u8], t: &ConvTables) -> Result<PlainTables> {
+        let bytes = |t: Table, size: usize| -> Result<&[u8]> {
+            blob.get(t.offset as usize..t.offset as usize + t.len as usize * size)
+                .ok_or_else(|| ConvertError::Graph("a table outside the blob".into()))
+        };
+        let i32s = |t: Table| -> Result<Vec<i32>> {
+            Ok(bytes(t, 4)?
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect())
+        };
+        Ok(PlainTables {
+            filter: bytes(t.filter, 1)?.iter().map(|&b| b as i8).collect(),
+            bias: i32s(t.bias)?,
+            multiplier: i32s(t.multiplier)?,
+            shift: i32s(t.shift)?,
+        })
+    }
+
+    fn weights(&self) -> ConvWeights<'_> {
+        ConvWeights {
+            filter: &self.filter,
+            bias: &self.bias,
+            multiplier: &self.multiplier,
+            shift: &self.shift,
+        }
+    }
+}
+
+/// The DSP table of a convolution with `out_channels` output channels
+/// ([`attonet_runtime::prepared::prepare_conv`]), or `None` for one the DSP
+/// kernels run as depthwise (one input and one output channel per group).
+fn conv_table(
+    blob: &[u8],
+    p: &ConvParams,
+    out_channels: u16,
+    t: &ConvTables,
+) -> Result<Option<Vec<i32>>> {
+    let oc = out_channels as usize;
+    let taps = t.filter.len as usize / oc.max(1);
+    let window = p.window.kh as usize * p.window.kw as usize;
+    if oc == 0 || (p.groups as usize == oc && taps == window && oc > 1) {
+        return Ok(None);
+    }
+    let plain = PlainTables::read(blob, t)?;
+    let mut words = vec![0i32; prepared::conv_len(oc)];
+    let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
+    let done = prepared::prepare_conv(&plain.weights(), oc, taps, zi, zo, &mut words);
+    Ok(done.map(|()| words))
+}
+
 /// The DSP table of a depthwise layer with `channels` input channels
 /// ([`attonet_runtime::prepared::prepare_dw3`]), or `None` where the layer
 /// does not qualify.
@@ -568,24 +614,8 @@ fn dw3_table(
     {
         return Ok(None);
     }
-    let bytes = |t: Table, size: usize| -> Result<&[u8]> {
-        blob.get(t.offset as usize..t.offset as usize + t.len as usize * size)
-            .ok_or_else(|| ConvertError::Graph("a depthwise table outside the blob".into()))
-    };
-    let i32s = |t: Table| -> Result<Vec<i32>> {
-        Ok(bytes(t, 4)?
-            .chunks_exact(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
-    };
-    let filter: Vec<i8> = bytes(t.filter, 1)?.iter().map(|&b| b as i8).collect();
-    let (bias, multiplier, shift) = (i32s(t.bias)?, i32s(t.multiplier)?, i32s(t.shift)?);
-    let weights = ConvWeights {
-        filter: &filter,
-        bias: &bias,
-        multiplier: &multiplier,
-        shift: &shift,
-    };
+    let plain = PlainTables::read(blob, t)?;
+    let weights = plain.weights();
     let mut words = vec![0i32; prepared::dw3_len(c)];
     let done = prepared::prepare_dw3(
         DwLayout::TapMajor,

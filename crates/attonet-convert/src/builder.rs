@@ -91,10 +91,12 @@ impl Builder {
 
     /// Whether the blob also holds the tables the Cortex-M DSP kernels read
     /// in place (default: no): set it when the firmware runs on Armv7E-M
-    /// (Cortex-M4, M7) or Armv8-M Mainline with DSP (M33, M55). A 3x3
-    /// depthwise layer then costs 34 more bytes of flash a channel and its
-    /// kernel skips preparing them on every call (a fused block calls it once
-    /// per row). Other targets ignore the tables.
+    /// (Cortex-M4, M7) or Armv8-M Mainline with DSP (M33, M55). Every stage
+    /// of a fused block (which calls its kernel once per row) then carries
+    /// its constants: 34 more bytes of flash a 3x3 depthwise channel, 16 an
+    /// output channel of another convolution; the kernels skip deriving them
+    /// on every call (KWS on M4: 4.71 M instead of 5.44 M instructions, 14 KB
+    /// more flash). Other targets ignore the tables.
     pub fn dsp_tables(mut self, yes: bool) -> Builder {
         self.dsp_tables = yes;
         self

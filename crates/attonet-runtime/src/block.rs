@@ -292,6 +292,9 @@ impl<const K: u32> Ctx<'_, '_, K> {
         let sums = self
             .model
             .i32_table(self.step, "weight_sums", stage.tables.weight_sums)?;
+        let prepared = self
+            .model
+            .i32_table(self.step, "prepared", stage.tables.prepared)?;
         let (input, output) = crate::plan::regions(self.step, arena, &in_slot, &out_slot)?;
         match stage.op {
             StageOp::Conv(mut p) if K & kernels::CONV != 0 => {
@@ -302,15 +305,13 @@ impl<const K: u32> Ctx<'_, '_, K> {
                     input,
                     &weights,
                     sums,
+                    prepared,
                     out_slot.shape,
                     output,
                 )
             }
             StageOp::Depthwise(mut p) if K & kernels::DEPTHWISE != 0 => {
                 p.window = w;
-                let prepared =
-                    self.model
-                        .i32_table(self.step, "prepared", stage.tables.prepared)?;
                 depthwise::depthwise_conv_s8_prepared(
                     &p,
                     in_slot.shape,

@@ -564,6 +564,7 @@ impl<'a> Model<'a> {
             Step::Conv(s) if linked(k::CONV) => {
                 let w = self.weights(i, &s.tables)?;
                 let sums = self.i32_table(i, "weight_sums", s.tables.weight_sums)?;
+                let prepared = self.i32_table(i, "prepared", s.tables.prepared)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 ops::convolve_linked::<K>(
                     &s.params,
@@ -571,6 +572,7 @@ impl<'a> Model<'a> {
                     input,
                     &w,
                     sums,
+                    prepared,
                     s.output.shape,
                     output,
                 )

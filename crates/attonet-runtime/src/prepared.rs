@@ -4,13 +4,23 @@
 //! derives its per-channel constants from the plain tables (bias, Q31
 //! multiplier, shift, filter) does that again on every call. For the
 //! Cortex-M DSP depthwise 3x3 kernel this cost more than the row's
-//! multiply-accumulates (KWS: about 6,000 instructions a row, 600,000 an
-//! inference). So the converter, when it targets those cores, writes the
-//! constants to the blob once ([`crate::plan::ConvTables::prepared`]) and the
-//! kernel reads them in place; the plain tables stay, for the exact path and
-//! for the other targets. A kernel given no prepared table (or one of the
-//! wrong length) prepares the same words itself, with the same function, on
-//! every call: the two paths cannot differ.
+//! multiply-accumulates (KWS: about 6,000 instructions a row, 480,000 an
+//! inference), for its convolutions about 40 instructions an output channel
+//! a call (250,000). So the converter, when it targets those cores
+//! ([`Builder::dsp_tables`](../../attonet_convert/struct.Builder.html)),
+//! writes the constants of every fused-block stage to the blob once
+//! ([`crate::plan::ConvTables::prepared`]) and the kernel reads them in
+//! place; the plain tables stay, for the exact path and for the other
+//! targets. A kernel given no prepared table (or one of the wrong length)
+//! prepares the same words itself, with the same function, on every call:
+//! the two paths cannot differ.
+//!
+//! # Convolution ([`conv_len`], [`prepare_conv`])
+//! Per output channel four words, the fast epilogue's constants (`ChanQ` in
+//! the DSP kernels): `bias`, `mult`, `c0`, `e`, or four zeros (`mult == 0`)
+//! for a channel the fast epilogue does not cover. The convolution kernel
+//! subtracts the input zero point from its columns, so the bias is the
+//! plain one.
 //!
 //! # Depthwise 3x3 ([`dw3_len`], [`prepare_dw3`])
 //! For `c / 4` groups of four channels (the last `c % 4` take the exact
@@ -144,6 +154,83 @@ fn add_pairs(a: u32, b: u32) -> u32 {
     let lo = (a as u16).wrapping_add(b as u16) as u32;
     let hi = ((a >> 16) as u16).wrapping_add((b >> 16) as u16) as u32;
     lo | (hi << 16)
+}
+
+/// The largest `|Σ w (x - zp)|` a convolution forms over `taps` taps of
+/// `i8` weights and inputs: `128 * (128 + |zp|)` each.
+#[inline(always)]
+pub(crate) fn sum_bound(taps: usize, zp: i32) -> i64 {
+    taps as i64 * 128 * (128 + (zp as i64).abs())
+}
+
+/// Words of a convolution's prepared table for `out_channels` channels:
+/// four a channel ([`prepare_conv`]).
+pub const fn conv_len(out_channels: usize) -> usize {
+    4 * out_channels
+}
+
+/// The epilogue constants of a convolution's output channels `oc0..oc0 +
+/// out.len() / 4` (four words a channel: `bias`, `mult`, `c0`, `e`, or four
+/// zeros for a channel the fast epilogue does not cover) into `out`; `taps`
+/// is a channel's window length (`kh * kw * in_c / groups`). Returns the mask
+/// of those channels (bit `i` for channel `oc0 + i`, the first 64). The
+/// caller has checked the tables' lengths.
+pub(crate) fn conv_consts(
+    weights: &ConvWeights<'_>,
+    oc0: usize,
+    taps: usize,
+    input_zp: i32,
+    output_zp: i32,
+    out: &mut [i32],
+) -> u64 {
+    let n = out.len() / 4;
+    let limits = ChanQ::limits(output_zp, sum_bound(taps, input_zp));
+    let (bias, mult, shift) = (
+        &weights.bias[oc0..oc0 + n],
+        &weights.multiplier[oc0..oc0 + n],
+        &weights.shift[oc0..oc0 + n],
+    );
+    let mut slow = 0u64;
+    for (i, (t, ((&b, &m), &s))) in out
+        .chunks_exact_mut(4)
+        .zip(bias.iter().zip(mult).zip(shift))
+        .enumerate()
+    {
+        let q = ChanQ::within(b, m, s, limits).unwrap_or_else(|| {
+            if i < 64 {
+                slow |= 1 << i;
+            }
+            ChanQ::SLOW
+        });
+        t.copy_from_slice(&[q.bias, q.mult, q.c0, q.e as i32]);
+    }
+    slow
+}
+
+/// The prepared table of a whole convolution ([`conv_len`] words: each
+/// output channel's epilogue constants, as the module documentation
+/// describes) into `out`, or
+/// `None` (nothing written) where `out` has the wrong length or the tables
+/// are shorter than `out_channels`. `taps` is a channel's window length
+/// (`kh * kw * in_c / groups`).
+pub fn prepare_conv(
+    weights: &ConvWeights<'_>,
+    out_channels: usize,
+    taps: usize,
+    input_zp: i32,
+    output_zp: i32,
+    out: &mut [i32],
+) -> Option<()> {
+    let n = out_channels;
+    if out.len() != conv_len(n)
+        || weights.bias.len() < n
+        || weights.multiplier.len() < n
+        || weights.shift.len() < n
+    {
+        return None;
+    }
+    conv_consts(weights, 0, taps, input_zp, output_zp, out);
+    Some(())
 }
 
 /// Words of a 3x3 depthwise layer's prepared table for `channels` channels

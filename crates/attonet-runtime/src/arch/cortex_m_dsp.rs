@@ -908,11 +908,16 @@ fn columns_cover(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
 /// an `i8` input zero point. Arguments as
 /// [`check_conv_args`](crate::ops::conv::check_conv_args) accepted them.
 /// Returns `false` (nothing written) when the parameters are not covered.
+///
+/// `prepared`: the converter's table of the layer's epilogue constants
+/// ([`prepared::prepare_conv`]), or empty (then filled per batch, by the
+/// same function).
 pub(crate) fn conv_s8(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
+    prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) -> bool {
@@ -927,46 +932,12 @@ pub(crate) fn conv_s8(
     g.pix = plan.pix;
     let input: &[u8] = bytemuck::cast_slice(input);
     if plan.pix == 5 {
-        conv_columns::<5>(&g, &plan, p, input, weights, out_shape, output);
+        conv_columns::<5>(&g, &plan, p, input, weights, prepared, out_shape, output);
     } else {
-        conv_columns::<4>(&g, &plan, p, input, weights, out_shape, output);
+        conv_columns::<4>(&g, &plan, p, input, weights, prepared, out_shape, output);
     }
     clamp_pass(output, p.quant.clamp);
     true
-}
-
-/// The largest `|Σ w (x - zp)|` over `taps` taps: `128 * (128 + |zp|)`
-/// each.
-#[inline(always)]
-fn sum_bound(taps: usize, zp: i32) -> i64 {
-    taps as i64 * 128 * (128 + (zp as i64).abs())
-}
-
-/// The constants of a batch of channels into `tab`; bit `i` of the result
-/// is set where channel `oc0 + i` needs [`exact_output`].
-fn fill_tab(tab: &mut [ChanQ], w: &ConvWeights<'_>, oc0: usize, zp: i32, bound: i64) -> u64 {
-    let n = tab.len();
-    let limits = ChanQ::limits(zp, bound);
-    let (bias, mult, shift) = (
-        &w.bias[oc0..oc0 + n],
-        &w.multiplier[oc0..oc0 + n],
-        &w.shift[oc0..oc0 + n],
-    );
-    let mut slow = 0u64;
-    for (i, (t, ((&b, &m), &s))) in tab
-        .iter_mut()
-        .zip(bias.iter().zip(mult).zip(shift))
-        .enumerate()
-    {
-        *t = match ChanQ::within(b, m, s, limits) {
-            Some(q) => q,
-            None => {
-                slow |= 1 << i;
-                ChanQ::SLOW
-            }
-        };
-    }
-    slow
 }
 
 /// The convolution loops: for each group and batch of output channels,
@@ -975,6 +946,7 @@ fn fill_tab(tab: &mut [ChanQ], w: &ConvWeights<'_>, oc0: usize, zp: i32, bound: 
 /// Channels the fast epilogue does not cover are recomputed by
 /// [`exact_output`]; a last block of fewer than `P` pixels writes through
 /// the scratch's tail.
+#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn conv_columns<const P: usize>(
     g: &ConvGeo,
@@ -982,6 +954,7 @@ fn conv_columns<const P: usize>(
     p: &ConvParams,
     input: &[u8],
     weights: &ConvWeights<'_>,
+    prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) {
@@ -1005,7 +978,6 @@ fn conv_columns<const P: usize>(
     window.fill(zp as u8);
     let off = zp_offset(zp);
     let ocpg = oc_n / groups;
-    let bound = sum_bound(g.k, zp);
     let filter = weights.filter;
     // Each channel's row is read as `4 * chunks` bytes: the last row of the
     // filter, when that passes the end, from a padded copy.
@@ -1015,13 +987,34 @@ fn conv_columns<const P: usize>(
         last[..g.k].copy_from_slice(&filter[(oc_n - 1) * g.k..]);
     }
     let last = last.as_ptr() as *const i8;
+    // The converter's constants of every output channel, where it wrote them.
+    let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(oc_n))
+        .then(|| bytemuck::try_cast_slice(prepared).ok())
+        .flatten();
 
     for grp in 0..groups {
         let mut cb = 0;
         while cb < ocpg {
             let nb = plan.batch.min(ocpg - cb);
             let oc0 = grp * ocpg + cb;
-            let slow = fill_tab(&mut tab[..nb], weights, oc0, q.output_zero_point, bound);
+            let (tab, slow): (&[ChanQ], u64) = match pre {
+                Some(pre) => {
+                    let t = &pre[oc0..oc0 + nb];
+                    let mut slow = 0u64;
+                    for (i, c) in t.iter().enumerate() {
+                        if c.mult == 0 {
+                            slow |= 1 << i;
+                        }
+                    }
+                    (t, slow)
+                }
+                None => {
+                    let words: &mut [i32] = bytemuck::cast_slice_mut(&mut tab[..nb]);
+                    let slow =
+                        prepared::conv_consts(weights, oc0, g.k, zp, q.output_zero_point, words);
+                    (&tab[..nb], slow)
+                }
+            };
             let last_here = over > 0 && oc0 + nb == oc_n;
             let n_main = nb - last_here as usize;
             let mut n0 = 0;
@@ -2714,7 +2707,7 @@ mod tests {
     #[test]
     fn conv_matches_portable() {
         let mut r = Rng(0x1234_5678_9ABC_DEF1);
-        let mut covered = 0;
+        let (mut covered, mut prepared_covered) = (0, 0);
         for case in 0..3000 {
             let kind = case % 4; // 0: 1x1, 1: 3x3, 2: any, 3: grouped 3x3
             let win = match kind {
@@ -2762,7 +2755,9 @@ mod tests {
             type Fast = fn(&ConvParams, Shape, &[i8], &ConvWeights<'_>, Shape, &mut [i8]) -> bool;
             let fast: [(&str, Fast); 2] = [
                 ("dsp-depthwise", conv_depthwise_like),
-                ("dsp-columns", conv_s8),
+                ("dsp-columns", |p, i, x, w, o, y| {
+                    conv_s8(p, i, x, w, &[], o, y)
+                }),
             ];
             for (name, f) in fast {
                 let mut got = std::vec![0x55i8; outs.len()];
@@ -2775,8 +2770,27 @@ mod tests {
                 }
             }
             assert_eq!(taken, conv_fast_path(&p, ins, outs));
+            // The converter's prepared constants: the same outputs.
+            let oc = outs.c as usize;
+            let mut table = std::vec![0i32; prepared::conv_len(oc)];
+            let taps = filter.len() / oc.max(1);
+            let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
+            if prepared::prepare_conv(&w, oc, taps, zi, zo, &mut table).is_some() {
+                let mut got = std::vec![0x55i8; outs.len()];
+                if conv_s8(&p, ins, &input, &w, &table, outs, &mut got) {
+                    prepared_covered += 1;
+                    assert_eq!(
+                        got, want,
+                        "prepared, case {case}: {p:?} {ins:?} -> {outs:?}"
+                    );
+                }
+            }
         }
         assert!(covered > 2500, "only {covered} cases took a fast path");
+        assert!(
+            prepared_covered > 1000,
+            "only {prepared_covered} cases with a prepared table"
+        );
     }
 
     #[test]

@@ -63,7 +63,16 @@ pub(crate) fn conv_dispatch(
     out_shape: Shape,
     output: &mut [i8],
 ) {
-    conv_dispatch_linked::<{ kernels::ALL }>(p, in_shape, input, weights, &[], out_shape, output)
+    conv_dispatch_linked::<{ kernels::ALL }>(
+        p,
+        in_shape,
+        input,
+        weights,
+        &[],
+        &[],
+        out_shape,
+        output,
+    )
 }
 
 /// [`conv_dispatch`] with only the kernel families of `K` (see
@@ -71,14 +80,16 @@ pub(crate) fn conv_dispatch(
 /// convolutions of one channel per group leaves the depthwise-like fast path
 /// out of the firmware.
 #[inline]
-// `sums` is read by the RISC-V kernel only.
-#[cfg_attr(not(attonet_riscv), allow(unused_variables))]
+// `sums` is read by the RISC-V kernel only, `prepared` by the DSP one.
+#[cfg_attr(not(all(attonet_riscv, attonet_dsp)), allow(unused_variables))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_dispatch_linked<const K: u32>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
     sums: &[i32],
+    prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) {
@@ -88,7 +99,7 @@ pub(crate) fn conv_dispatch_linked<const K: u32>(
         use crate::arch::cortex_m_dsp as dsp;
         if (depthwise_like
             && dsp::conv_depthwise_like(p, in_shape, input, weights, out_shape, output))
-            || dsp::conv_s8(p, in_shape, input, weights, out_shape, output)
+            || dsp::conv_s8(p, in_shape, input, weights, prepared, out_shape, output)
         {
             return;
         }

@@ -157,23 +157,28 @@ impl ConvKernel {
 /// [`convolve_s8`] with only the kernel families of `K` compiled in (see
 /// [`crate::plan::kernels`]).
 /// `sums`: each output channel's weight sum (`Σ w`), or empty (the kernels
-/// that need it then sum the filter themselves).
+/// that need it then sum the filter themselves); `prepared`: the converter's
+/// table for the target's kernel ([`crate::prepared`]), or empty.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn convolve_linked<const K: u32>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
     sums: &[i32],
+    prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
     match ConvKernel::select(p) {
-        ConvKernel::Pointwise => {
-            pointwise::pointwise_with_sums(p, in_shape, input, weights, sums, out_shape, output)
-        }
+        ConvKernel::Pointwise => pointwise::pointwise_with_sums(
+            p, in_shape, input, weights, sums, prepared, out_shape, output,
+        ),
         ConvKernel::GroupedConv3x3 | ConvKernel::General => {
             conv::check_conv_args(p, in_shape, input, weights, out_shape, output)?;
-            conv::conv_dispatch_linked::<K>(p, in_shape, input, weights, sums, out_shape, output);
+            conv::conv_dispatch_linked::<K>(
+                p, in_shape, input, weights, sums, prepared, out_shape, output,
+            );
             Ok(())
         }
     }

@@ -29,25 +29,29 @@ pub fn pointwise_conv_s8(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
-    pointwise_with_sums(p, in_shape, input, weights, &[], out_shape, output)
+    pointwise_with_sums(p, in_shape, input, weights, &[], &[], out_shape, output)
 }
 
-/// [`pointwise_conv_s8`] with each output channel's weight sum (`Σ w`) given
-/// (or empty), as the plan executor calls it.
-// `sums` is read by the RISC-V kernel only.
-#[cfg_attr(not(attonet_riscv), allow(unused_variables))]
+/// [`pointwise_conv_s8`] with each output channel's weight sum (`Σ w`) and
+/// the converter's prepared table ([`crate::prepared`]) given (or empty), as
+/// the plan executor calls it.
+// `sums` is read by the RISC-V kernel only, `prepared` by the DSP one.
+#[cfg_attr(not(all(attonet_riscv, attonet_dsp)), allow(unused_variables))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn pointwise_with_sums(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
     sums: &[i32],
+    prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
     check_pointwise_args(p, in_shape, input, weights, out_shape, output)?;
     #[cfg(attonet_dsp)]
-    if crate::arch::cortex_m_dsp::conv_s8(p, in_shape, input, weights, out_shape, output) {
+    if crate::arch::cortex_m_dsp::conv_s8(p, in_shape, input, weights, prepared, out_shape, output)
+    {
         return Ok(());
     }
     #[cfg(attonet_riscv)]
