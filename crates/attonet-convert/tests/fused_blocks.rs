@@ -245,3 +245,63 @@ fn corrupt_block_descriptors_give_errors_not_panics() {
         }
     }
 }
+
+/// A fused block checks its stages' per-channel tables once per run (its
+/// kernels then check only each row's shapes): a stage whose shift table
+/// holds a shift outside `-31..=30` is refused with an error, through
+/// `Model::run` and through the dispatch function alone, never a panic.
+#[test]
+fn block_stage_with_bad_shift_is_refused() {
+    let a = load("models/mlperf-tiny/kws_dscnn_int8.tflite");
+    let input = vec![3i8; a.model().input.slot.shape.len()];
+    for k in 0..a.stages.len() {
+        let mut blob = a.blob().to_vec();
+        let t = a.stages[k].tables.shift;
+        let at = t.offset as usize + 4 * (t.len as usize - 1);
+        blob[at..at + 4].copy_from_slice(&31i32.to_le_bytes());
+        let m = Model {
+            blob: &blob,
+            ..a.model()
+        };
+        let mut arena = vec![0i8; m.arena_bytes as usize];
+        let mut out = vec![0i8; m.output.slot.shape.len()];
+        let err = m.infer(&mut arena, &input, &mut out).unwrap_err();
+        assert!(
+            matches!(err, Error::Step { .. }),
+            "stage {k}: expected a step error, got {err:?}"
+        );
+        let (i, step) = a
+            .steps
+            .iter()
+            .enumerate()
+            .find(|(_, s)| matches!(s, Step::Block(b) if (b.first_stage as usize..b.first_stage as usize + b.stages as usize).contains(&k)))
+            .expect("the stage's block");
+        assert!(
+            (m.dispatch)(&m, i as u16, step, &mut arena).is_err(),
+            "stage {k}: dispatch alone"
+        );
+    }
+}
+
+/// The Cortex-M DSP tables change nothing but the blob: the same outputs on
+/// the host (whose kernels ignore them), a plan that validates, and the
+/// flash figure grows by the tables alone (KWS: 34 bytes a channel of its
+/// four 3x3 depthwise stages and 16 an output channel of its five other
+/// convolution stages).
+#[test]
+fn dsp_tables_keep_the_outputs() {
+    let a = load("models/mlperf-tiny/kws_dscnn_int8.tflite");
+    let t = a.clone().with_dsp_tables().unwrap();
+    t.model().validate().unwrap();
+    let samples = inputs(a.model().input.slot.shape.len(), 3, 0x5EED);
+    for x in &samples {
+        assert_eq!(run(&a.model(), x), run(&t.model(), x));
+    }
+    let prepared: usize = t
+        .stages
+        .iter()
+        .map(|s| s.tables.prepared.len as usize * 4)
+        .sum();
+    assert_eq!(prepared, 4 * 64 * 34 + 5 * 64 * 16);
+    assert_eq!(t.flash_bytes(), a.flash_bytes() + prepared);
+}

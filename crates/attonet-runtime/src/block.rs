@@ -306,18 +306,20 @@ impl<const K: u32> Ctx<'_, '_, K> {
                     &weights,
                     sums,
                     prepared,
+                    true,
                     out_slot.shape,
                     output,
                 )
             }
             StageOp::Depthwise(mut p) if K & kernels::DEPTHWISE != 0 => {
                 p.window = w;
-                depthwise::depthwise_conv_s8_prepared(
+                depthwise::depthwise_run(
                     &p,
                     in_slot.shape,
                     input,
                     &weights,
                     prepared,
+                    true,
                     out_slot.shape,
                     output,
                 )
@@ -399,6 +401,12 @@ pub(crate) fn run<const K: u32>(
 ) -> Result {
     let chain = block.chain(step, model.stages)?;
     let projection = block.projection(step, model.stages)?;
+    // The per-channel tables once for all rows (the kernels then check only
+    // each call's shapes).
+    for st in chain.iter().chain(projection) {
+        let weights = model.weights(step, &st.tables)?;
+        crate::ops::conv::check_channel_tables(&weights, st.output.c as usize)?;
+    }
     let ctx = Ctx::<K> {
         model,
         step,

@@ -573,6 +573,7 @@ impl<'a> Model<'a> {
                     &w,
                     sums,
                     prepared,
+                    false,
                     s.output.shape,
                     output,
                 )

@@ -187,6 +187,20 @@ pub(crate) fn check_conv_args(
     out_shape: Shape,
     output: &[i8],
 ) -> Result {
+    check_conv_shapes(p, in_shape, input, weights, out_shape, output)?;
+    check_channel_tables(weights, out_shape.c as usize)
+}
+
+/// [`check_conv_args`] but the per-channel tables (lengths, shifts): for a
+/// caller that checked those once for many calls (a fused block's rows).
+pub(crate) fn check_conv_shapes(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &[i8],
+) -> Result {
     check_window(&p.window)?;
     check_clamp(p.quant.clamp)?;
     let groups = p.groups;
@@ -203,8 +217,7 @@ pub(crate) fn check_conv_args(
     check_len_u64("output", output, shape_len(out_shape))?;
     let cpg = (in_shape.c / groups) as u64;
     let filter_len = out_shape.c as u64 * p.window.kh as u64 * p.window.kw as u64 * cpg;
-    check_len_u64("filter", weights.filter, filter_len)?;
-    check_channel_tables(weights, out_shape.c as usize)
+    check_len_u64("filter", weights.filter, filter_len)
 }
 
 /// The half-open range `[start, end)` of kernel taps `k` along one axis with

@@ -62,7 +62,29 @@ pub fn depthwise_conv_s8_prepared(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
-    check_depthwise_args(p, in_shape, input, weights, out_shape, output)?;
+    depthwise_run(
+        p, in_shape, input, weights, prepared, false, out_shape, output,
+    )
+}
+
+/// [`depthwise_conv_s8_prepared`]; with `tables_checked`, the caller has
+/// checked the per-channel tables once for many calls (a fused block's
+/// rows).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_run(
+    p: &DepthwiseParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    prepared: &[i32],
+    tables_checked: bool,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    check_depthwise_shapes(p, in_shape, input, weights, out_shape, output)?;
+    if !tables_checked {
+        check_channel_tables(weights, out_shape.c as usize)?;
+    }
     #[cfg(attonet_dsp)]
     if crate::arch::cortex_m_dsp::depthwise_s8(
         p, in_shape, input, weights, prepared, out_shape, output,
@@ -88,6 +110,19 @@ pub(crate) fn check_depthwise_args(
     out_shape: Shape,
     output: &[i8],
 ) -> crate::Result {
+    check_depthwise_shapes(p, in_shape, input, weights, out_shape, output)?;
+    check_channel_tables(weights, out_shape.c as usize)
+}
+
+/// [`check_depthwise_args`] but the per-channel tables.
+fn check_depthwise_shapes(
+    p: &DepthwiseParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &[i8],
+) -> crate::Result {
     let win = &p.window;
     check_window(win)?;
     check_clamp(p.quant.clamp)?;
@@ -103,8 +138,7 @@ pub(crate) fn check_depthwise_args(
     check_len_u64("input", input, shape_len(in_shape))?;
     check_len_u64("output", output, shape_len(out_shape))?;
     let filter_len = win.kh as u64 * win.kw as u64 * out_shape.c as u64;
-    check_len_u64("filter", weights.filter, filter_len)?;
-    check_channel_tables(weights, out_shape.c as usize)
+    check_len_u64("filter", weights.filter, filter_len)
 }
 
 /// The portable depthwise loops, for arguments [`check_depthwise_args`] accepted.

@@ -158,7 +158,9 @@ impl ConvKernel {
 /// [`crate::plan::kernels`]).
 /// `sums`: each output channel's weight sum (`Σ w`), or empty (the kernels
 /// that need it then sum the filter themselves); `prepared`: the converter's
-/// table for the target's kernel ([`crate::prepared`]), or empty.
+/// table for the target's kernel ([`crate::prepared`]), or empty;
+/// `tables_checked`: the caller has checked the per-channel tables
+/// (`conv::check_channel_tables`) for this layer, once for many calls.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn convolve_linked<const K: u32>(
     p: &ConvParams,
@@ -167,15 +169,28 @@ pub(crate) fn convolve_linked<const K: u32>(
     weights: &ConvWeights<'_>,
     sums: &[i32],
     prepared: &[i32],
+    tables_checked: bool,
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
     match ConvKernel::select(p) {
         ConvKernel::Pointwise => pointwise::pointwise_with_sums(
-            p, in_shape, input, weights, sums, prepared, out_shape, output,
+            p,
+            in_shape,
+            input,
+            weights,
+            sums,
+            prepared,
+            tables_checked,
+            out_shape,
+            output,
         ),
         ConvKernel::GroupedConv3x3 | ConvKernel::General => {
-            conv::check_conv_args(p, in_shape, input, weights, out_shape, output)?;
+            if tables_checked {
+                conv::check_conv_shapes(p, in_shape, input, weights, out_shape, output)?;
+            } else {
+                conv::check_conv_args(p, in_shape, input, weights, out_shape, output)?;
+            }
             conv::conv_dispatch_linked::<K>(
                 p, in_shape, input, weights, sums, prepared, out_shape, output,
             );

@@ -29,7 +29,17 @@ pub fn pointwise_conv_s8(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
-    pointwise_with_sums(p, in_shape, input, weights, &[], &[], out_shape, output)
+    pointwise_with_sums(
+        p,
+        in_shape,
+        input,
+        weights,
+        &[],
+        &[],
+        false,
+        out_shape,
+        output,
+    )
 }
 
 /// [`pointwise_conv_s8`] with each output channel's weight sum (`Σ w`) and
@@ -45,10 +55,15 @@ pub(crate) fn pointwise_with_sums(
     weights: &ConvWeights<'_>,
     sums: &[i32],
     prepared: &[i32],
+    tables_checked: bool,
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
-    check_pointwise_args(p, in_shape, input, weights, out_shape, output)?;
+    if tables_checked {
+        check_pointwise_shapes(p, in_shape, input, weights, out_shape, output)?;
+    } else {
+        check_pointwise_args(p, in_shape, input, weights, out_shape, output)?;
+    }
     #[cfg(attonet_dsp)]
     if crate::arch::cortex_m_dsp::conv_s8(p, in_shape, input, weights, prepared, out_shape, output)
     {
@@ -82,6 +97,23 @@ pub(crate) fn check_pointwise_args(
         return Err(Error::Parameter("pointwise kernel takes no padding"));
     }
     check_conv_args(p, in_shape, input, weights, out_shape, output)
+}
+
+/// [`check_pointwise_args`] but the per-channel tables (see
+/// [`check_conv_shapes`](super::conv::check_conv_shapes)).
+pub(crate) fn check_pointwise_shapes(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &[i8],
+) -> crate::Result {
+    let w = &p.window;
+    if w.kh != 1 || w.kw != 1 || p.groups != 1 || w.pad_top != 0 || w.pad_left != 0 {
+        return check_pointwise_args(p, in_shape, input, weights, out_shape, output);
+    }
+    super::conv::check_conv_shapes(p, in_shape, input, weights, out_shape, output)
 }
 
 /// The portable pointwise loops, for arguments [`check_pointwise_args`] accepted.
