@@ -202,6 +202,73 @@ fn run_all<C: InstructionCounter>(
     scores: &mut [i8],
 ) -> i32 {
     let mem = memory::Usage::now();
+    let overhead = match check_counter(board, counter) {
+        Ok(overhead) => overhead,
+        Err(status) => return status,
+    };
+    let mut status = EXIT_OK;
+    let mut stack_peak = 0;
+    for case in cases {
+        match run_case(counter, overhead, case, arena, scores) {
+            Ok(outcome) => {
+                if outcome.matching != case.count() {
+                    status = status.max(EXIT_MISMATCH);
+                }
+                #[cfg(feature = "layer-profile")]
+                if let Err(code) =
+                    layers::profile(board, counter, overhead, case, outcome.first, arena, scores)
+                {
+                    status = status.max(code);
+                }
+                csv_row(board, cases, &mem, case, &outcome);
+                stack_peak = stack_peak.max(outcome.stack_peak);
+            }
+            Err(code) => status = status.max(code),
+        }
+    }
+    report(cases, &mem, stack_peak, arena.len(), status)
+}
+
+/// Flash bytes of code and plans: the image without the weights and the
+/// bundled test data.
+#[cfg(feature = "semihosting")]
+fn code_bytes(cases: &[Case], mem: &memory::Usage) -> usize {
+    let weights: u32 = cases.iter().map(|c| c.weight_bytes).sum();
+    let test_data: usize = cases.iter().map(Case::test_data_bytes).sum();
+    mem.flash_image
+        .saturating_sub(weights as usize)
+        .saturating_sub(test_data)
+}
+
+/// One machine-readable row for a model, the columns of
+/// benches/qemu/results.csv: model,board,instructions,macs,flash_code_bytes,
+/// flash_weight_bytes,ram_static_bytes,stack_peak_bytes,outputs_match.
+/// Printed as soon as the model has run: no table of rows stays on the stack
+/// while the next one runs.
+#[cfg(feature = "semihosting")]
+#[inline(never)]
+fn csv_row(board: &Board, cases: &[Case], mem: &memory::Usage, case: &Case, o: &Outcome) {
+    println!(
+        "CSV {},{},{},{},{},{},{},{},{}",
+        case.name,
+        board.machine,
+        o.first,
+        case.macs,
+        code_bytes(cases, mem),
+        case.weight_bytes,
+        mem.ram_static,
+        o.stack_peak,
+        o.matching == case.count()
+    );
+}
+
+/// Prints the banner and checks the counter; returns what an empty
+/// measurement counts (subtracted from every count), or the exit status.
+/// Not inlined, like [`report`]: their locals stay off the stack while the
+/// models run (the measured stack peak counts from the top).
+#[cfg(feature = "semihosting")]
+#[inline(never)]
+fn check_counter<C: InstructionCounter>(board: &Board, counter: &mut C) -> Result<u64, i32> {
     println!(
         "AttoNet on QEMU {} ({}, {})",
         board.machine, board.cpu, board.target
@@ -225,37 +292,24 @@ fn run_all<C: InstructionCounter>(
         println!(
             "FAIL: the instruction counter is not exact (are the runner's -icount options right?)"
         );
-        return EXIT_COUNTER;
+        return Err(EXIT_COUNTER);
     }
+    Ok(overhead)
+}
 
-    let mut status = EXIT_OK;
-    let mut csv_rows: [Option<Outcome>; 8] = Default::default();
-    for (k, case) in cases.iter().enumerate() {
-        match run_case(counter, overhead, case, arena, scores) {
-            Ok(outcome) => {
-                if outcome.matching != case.count() {
-                    status = status.max(EXIT_MISMATCH);
-                }
-                #[cfg(feature = "layer-profile")]
-                if let Err(code) =
-                    layers::profile(board, counter, overhead, case, outcome.first, arena, scores)
-                {
-                    status = status.max(code);
-                }
-                if let Some(slot) = csv_rows.get_mut(k) {
-                    *slot = Some(outcome);
-                }
-            }
-            Err(code) => status = status.max(code),
-        }
-    }
-
+/// The firmware's flash and RAM and the verdict; returns `status`.
+#[cfg(feature = "semihosting")]
+#[inline(never)]
+fn report(
+    cases: &[Case],
+    mem: &memory::Usage,
+    stack_peak: usize,
+    arena_len: usize,
+    status: i32,
+) -> i32 {
     let weights: u32 = cases.iter().map(|c| c.weight_bytes).sum();
     let test_data: usize = cases.iter().map(Case::test_data_bytes).sum();
-    let code = mem
-        .flash_image
-        .saturating_sub(weights as usize)
-        .saturating_sub(test_data);
+    let code = code_bytes(cases, mem);
     println!();
     println!("firmware ({} model(s)):", cases.len());
     println!(
@@ -265,39 +319,14 @@ fn run_all<C: InstructionCounter>(
         Grouped(weights as u64),
         Grouped(test_data as u64)
     );
-    let stack_peak = csv_rows
-        .iter()
-        .flatten()
-        .map(|o| o.stack_peak)
-        .max()
-        .unwrap_or(0);
     println!(
         "  RAM    {} B static (arena {} B) + {} B stack at peak = {} B of {} B",
         Grouped(mem.ram_static as u64),
-        Grouped(arena.len() as u64),
+        Grouped(arena_len as u64),
         Grouped(stack_peak as u64),
         Grouped((mem.ram_static + stack_peak) as u64),
         Grouped(mem.ram_size as u64)
     );
-    // One machine-readable row per model, the columns of benches/qemu/results.csv:
-    // model,board,instructions,macs,flash_code_bytes,flash_weight_bytes,
-    // ram_static_bytes,stack_peak_bytes,outputs_match
-    for (case, outcome) in cases.iter().zip(csv_rows.iter()) {
-        if let Some(o) = outcome {
-            println!(
-                "CSV {},{},{},{},{},{},{},{},{}",
-                case.name,
-                board.machine,
-                o.first,
-                case.macs,
-                code,
-                case.weight_bytes,
-                mem.ram_static,
-                o.stack_peak,
-                o.matching == case.count()
-            );
-        }
-    }
     match status {
         EXIT_OK => println!("PASS: every output is bit-identical to the host runner's"),
         EXIT_MISMATCH => println!("FAIL: outputs differ from the host runner's"),

@@ -298,9 +298,10 @@ const BATCH: usize = 64;
 /// room for batches of 38 channels.
 const SCRATCH_BYTES: usize = 4608 + 768;
 
-/// [`conv_s8`]'s scratch; `LDRD` needs word alignment.
-#[repr(C, align(8))]
-struct Scratch([u32; SCRATCH_BYTES / 4]);
+/// Words of the smaller convolution scratch, taken where it gives the same
+/// blocks and batches as [`SCRATCH_BYTES`] (KWS's 64-channel pointwise
+/// layers and its 10x4 stem with prepared constants): 4 KB less stack.
+const SCRATCH_SMALL_WORDS: usize = 256;
 
 /// Word storage read with `LDRD` and written with `STRD` (8-byte aligned).
 #[repr(C, align(8))]
@@ -790,27 +791,25 @@ impl ConvGeo {
     /// (a row of 32, 16 or 8 pixels, as a fused block computes it, goes
     /// four at a time), else four; `None` when not even four pixels and
     /// four channels fit.
-    fn plan(&self, ocpg: usize, pixels: usize) -> Option<ConvPlan> {
-        let words = SCRATCH_BYTES / 4;
+    /// The layout of `words` words of scratch for `ocpg` output channels a
+    /// group over `pixels` pixels; `consts`: whether the batch's constants
+    /// go there too (not when the converter prepared them).
+    fn plan(&self, ocpg: usize, pixels: usize, words: usize, consts: bool) -> Option<ConvPlan> {
         // The byte window (channels per group not a multiple of 4) and the
         // padded last row (a window not a multiple of 4).
         let window = if self.cpg % 4 != 0 { self.chunks } else { 0 };
         let last = if self.k % 4 != 0 { self.chunks } else { 0 };
-        // Per chunk and block: two SXTB16 of the weights, then per pixel one
-        // LDRD and two SMLAD.
-        let cost = |pix: usize| pixels.div_ceil(pix) * (3 * pix + 2);
-        let order = if cost(5) <= cost(4) { [5, 4] } else { [4, 5] };
-        for pix in order {
+        for pix in pix_order(pixels) {
             let cols = self.chunks * 2 * pix;
             let Some(room) = words.checked_sub(cols + window + last) else {
                 continue;
             };
             // Per channel: 4 words of constants and `pix` output bytes.
-            let per = 4 * 4 + pix;
+            let per = if consts { 4 * 4 } else { 0 } + pix;
             let batch = (room * 4 / per).min(BATCH).min(ocpg);
             if batch >= ocpg.min(16) || (pix == 4 && batch >= 4) {
                 let tab = cols;
-                let window = tab + 4 * batch;
+                let window = tab + if consts { 4 * batch } else { 0 };
                 let last = window + window_len(self.cpg, self.chunks);
                 let tail = last + if self.k % 4 != 0 { self.chunks } else { 0 };
                 return Some(ConvPlan {
@@ -824,6 +823,18 @@ impl ConvGeo {
             }
         }
         None
+    }
+}
+
+/// Pixels a block in the order [`ConvGeo::plan`] tries them: per chunk and
+/// block two `SXTB16` of the weights, then per pixel one `LDRD` and two
+/// `SMLAD`.
+fn pix_order(pixels: usize) -> [usize; 2] {
+    let cost = |pix: usize| pixels.div_ceil(pix) * (3 * pix + 2);
+    if cost(5) <= cost(4) {
+        [5, 4]
+    } else {
+        [4, 5]
     }
 }
 
@@ -881,6 +892,8 @@ fn columns_cover(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
             .plan(
                 (out_shape.c / p.groups) as usize,
                 out_shape.h as usize * out_shape.w as usize,
+                SCRATCH_BYTES / 4,
+                true,
             )
             .is_some()
 }
@@ -908,18 +921,68 @@ pub(crate) fn conv_s8(
     }
     let mut g = ConvGeo::new(p, in_shape);
     let pixels = out_shape.h as usize * out_shape.w as usize;
-    let Some(plan) = g.plan((out_shape.c / p.groups) as usize, pixels) else {
+    let ocpg = (out_shape.c / p.groups) as usize;
+    // The converter's constants of every output channel, where it wrote them.
+    let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(out_shape.c as usize))
+        .then(|| bytemuck::try_cast_slice(prepared).ok())
+        .flatten();
+    let consts = pre.is_none();
+    // The smaller scratch where it gives the blocks and batches the larger
+    // one would (the preferred block, every channel of a group in a batch
+    // of at most `BATCH`: nothing more to gain).
+    let small = g
+        .plan(ocpg, pixels, SCRATCH_SMALL_WORDS, consts)
+        .filter(|s| s.pix == pix_order(pixels)[0] && s.batch == ocpg.min(BATCH));
+    let is_small = small.is_some();
+    let Some(plan) = small.or_else(|| g.plan(ocpg, pixels, SCRATCH_BYTES / 4, consts)) else {
         return false;
     };
     g.pix = plan.pix;
     let input: &[u8] = bytemuck::cast_slice(input);
-    if plan.pix == 5 {
-        conv_columns::<5>(&g, &plan, p, input, weights, prepared, out_shape, output);
-    } else {
-        conv_columns::<4>(&g, &plan, p, input, weights, prepared, out_shape, output);
+    let a = (&g, &plan, p, input, weights, pre, out_shape, &mut *output);
+    match (plan.pix == 5, is_small) {
+        (true, true) => conv_tier::<5, SCRATCH_SMALL_WORDS>(a),
+        (true, false) => conv_tier::<5, { SCRATCH_BYTES / 4 }>(a),
+        (false, true) => conv_tier::<4, SCRATCH_SMALL_WORDS>(a),
+        (false, false) => conv_tier::<4, { SCRATCH_BYTES / 4 }>(a),
     }
     clamp_pass(output, p.quant.clamp);
     true
+}
+
+/// [`conv_columns`]'s arguments but its scratch.
+type ColumnsArgs<'a, 'b> = (
+    &'a ConvGeo,
+    &'a ConvPlan,
+    &'a ConvParams,
+    &'a [u8],
+    &'a ConvWeights<'b>,
+    Option<&'a [ChanQ]>,
+    Shape,
+    &'a mut [i8],
+);
+
+/// [`conv_columns`] with `W` words of scratch on this function's stack.
+#[inline(never)]
+fn conv_tier<const P: usize, const W: usize>(a: ColumnsArgs<'_, '_>) {
+    let mut scratch = MaybeUninit::<Words<W>>::uninit();
+    let (g, plan, p, input, weights, pre, out_shape, output) = a;
+    // SAFETY: `scratch` is `W` words, 8-byte aligned (`Words`), used by
+    // nothing else; `plan` was made for `W` words (`conv_s8`).
+    unsafe {
+        conv_columns::<P>(
+            g,
+            plan,
+            p,
+            input,
+            weights,
+            pre,
+            out_shape,
+            output,
+            scratch.as_mut_ptr() as *mut u32,
+            W,
+        )
+    };
 }
 
 /// The convolution loops: for each group and batch of output channels,
@@ -928,29 +991,31 @@ pub(crate) fn conv_s8(
 /// Channels the fast epilogue does not cover are recomputed by
 /// [`exact_output`]; a last block of fewer than `P` pixels writes through
 /// the scratch's tail.
+///
+/// # Safety
+/// `base` is valid for reads and writes of `words` words, 8-byte aligned,
+/// used by nothing else during the call, and `plan` was made for `words`
+/// words and for `pre` (constants in the scratch exactly when `pre` is
+/// `None`).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn conv_columns<const P: usize>(
+unsafe fn conv_columns<const P: usize>(
     g: &ConvGeo,
     plan: &ConvPlan,
     p: &ConvParams,
     input: &[u8],
     weights: &ConvWeights<'_>,
-    prepared: &[i32],
+    pre: Option<&[ChanQ]>,
     out_shape: Shape,
     output: &mut [i8],
+    base: *mut u32,
+    words: usize,
 ) {
     let q = &p.quant;
     let groups = p.groups as usize;
     let oc_n = out_shape.c as usize;
     let out_w = out_shape.w as usize;
     let pixels = out_shape.h as usize * out_w;
-    // The converter's constants of every output channel, where it wrote them.
-    let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(oc_n))
-        .then(|| bytemuck::try_cast_slice(prepared).ok())
-        .flatten();
-    let mut scratch = MaybeUninit::<Scratch>::uninit();
-    let words = SCRATCH_BYTES / 4;
     let used = (plan.tail + (P * plan.batch).div_ceil(4)).min(words);
     let ncols = (g.chunks * 2 * P).min(plan.tab);
     // The batch constants' part only where they are computed here.
@@ -959,7 +1024,6 @@ fn conv_columns<const P: usize>(
     } else {
         plan.window - plan.tab
     };
-    let base = scratch.as_mut_ptr() as *mut u32;
     // SAFETY: `[0, ncols)`, `[tab, tab + ntab)` and `[window, used)` lie in
     // the scratch (`ncols <= tab <= window <= used <= words`: `plan`'s
     // layout, clamped above) without overlapping; each is zeroed before the
@@ -1495,9 +1559,10 @@ fn gather<const P: usize>(
 /// Channels per 3x3 depthwise block at most.
 const DW3_CB: usize = 32;
 
-/// Bytes of the 3x3 depthwise row buffers: three widened input rows (a
-/// ring) and a widened row of the zero point (for rows above and below the
-/// input), each `cols * cb * 2` bytes, padding columns as the zero point.
+/// Bytes of the 3x3 depthwise row buffers: a ring of three widened input
+/// rows, each `cols * cb * 2` bytes, padding columns as the zero point (a
+/// row above or below the input is the zero point all along, in the slot
+/// it maps to).
 const DW3_BUF: usize = 4096;
 
 /// What the 3x3 depthwise assembly reads and updates for one output row
@@ -1830,7 +1895,114 @@ fn dw3_cols(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> Option<usize> 
     }
     let ow = out_shape.w as usize;
     let cols = (w.pad_left as usize + in_shape.w as usize).max((ow - 1) * w.stride_w as usize + 3);
-    (4 * cols * 4 * 2 <= DW3_BUF).then_some(cols)
+    (3 * cols * 4 * 2 <= DW3_BUF).then_some(cols)
+}
+
+/// Bytes of the smaller 3x3 depthwise row buffers, taken where they hold
+/// as many channels a block as [`DW3_BUF`] (KWS: 32 channels of 7 padded
+/// columns): 2.5 KB less stack.
+const DW3_BUF_SMALL: usize = 1536;
+
+/// [`dw3`] with its row buffers (`W` words, the smaller size where that
+/// costs nothing) and, without a prepared table, its own weight and
+/// constant buffers on this function's stack, so that only what the layer
+/// uses is on the stack.
+#[allow(clippy::too_many_arguments)]
+fn dw3_entry(
+    p: &ConvParams,
+    layout: DwLayout,
+    cols: usize,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    prepared: &[i32],
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let c_n = in_shape.c as usize;
+    let small = dw3_cb_max(DW3_BUF_SMALL, cols, c_n) == dw3_cb_max(DW3_BUF, cols, c_n);
+    let groups = c_n / 4;
+    let pre = (prepared.len() == prepared::dw3_len(c_n))
+        .then(|| prepared.split_at(groups * DW3_WEIGHT_WORDS));
+    let a = (p, layout, cols, in_shape, input, weights, out_shape, output);
+    match (small, pre) {
+        (true, Some(t)) => dw3_prepared::<{ DW3_BUF_SMALL / 4 }>(a, t),
+        (false, Some(t)) => dw3_prepared::<{ DW3_BUF / 4 }>(a, t),
+        (true, None) => dw3_own::<{ DW3_BUF_SMALL / 4 }>(a),
+        (false, None) => dw3_own::<{ DW3_BUF / 4 }>(a),
+    }
+}
+
+/// [`dw3`]'s arguments but its buffers and tables.
+type Dw3Args<'a, 'b> = (
+    &'a ConvParams,
+    DwLayout,
+    usize,
+    Shape,
+    &'a [i8],
+    &'a ConvWeights<'b>,
+    Shape,
+    &'a mut [i8],
+);
+
+/// [`dw3`] with `W` words of row buffers and the converter's tables.
+#[inline(never)]
+fn dw3_prepared<const W: usize>(a: Dw3Args<'_, '_>, (w, t): (&[i32], &[i32])) {
+    let mut buf = MaybeUninit::<Words<W>>::uninit();
+    let (p, layout, cols, in_shape, input, weights, out_shape, output) = a;
+    let tables = Dw3Tables::Prepared(w, t);
+    // SAFETY: `buf` is `W` words, 8-byte aligned (`Words`), used by nothing else.
+    unsafe {
+        dw3(
+            p,
+            layout,
+            cols,
+            in_shape,
+            input,
+            weights,
+            out_shape,
+            output,
+            buf.as_mut_ptr() as *mut u32,
+            W,
+            tables,
+        )
+    };
+}
+
+/// [`dw3`] with `W` words of row buffers and weight and constant buffers of
+/// its own (filled per channel block).
+#[inline(never)]
+fn dw3_own<const W: usize>(a: Dw3Args<'_, '_>) {
+    let mut buf = MaybeUninit::<Words<W>>::uninit();
+    let mut own_w = [0u32; DW3_CB / 4 * DW3_WEIGHT_WORDS];
+    let mut own_t = [0i32; DW3_CB / 4 * DW3_CONST_WORDS];
+    let (p, layout, cols, in_shape, input, weights, out_shape, output) = a;
+    let tables = Dw3Tables::Own(&mut own_w, &mut own_t);
+    // SAFETY: as in `dw3_prepared`.
+    unsafe {
+        dw3(
+            p,
+            layout,
+            cols,
+            in_shape,
+            input,
+            weights,
+            out_shape,
+            output,
+            buf.as_mut_ptr() as *mut u32,
+            W,
+            tables,
+        )
+    };
+}
+
+/// Channels a block of the 3x3 depthwise kernel takes with `bytes` of row
+/// buffers (three rows of `cols` padded columns, 8 bytes a column and four
+/// channels).
+fn dw3_cb_max(bytes: usize, cols: usize, channels: usize) -> usize {
+    (bytes / (3 * cols * 2) / 4 * 4)
+        .min(DW3_CB)
+        .min(channels / 4 * 4)
 }
 
 /// Depthwise 3x3 (channel `c` of the output reads channel `c` of the
@@ -1841,18 +2013,25 @@ fn dw3_cols(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> Option<usize> 
 /// of row buffers (`[group][column][2 words]`), and [`dw3_row`]. Channels
 /// the fast epilogue does not cover, and the last `c % 4`, are computed
 /// exactly.
+///
+/// # Safety
+/// `buf` is valid for reads and writes of `buf_words` words, 8-byte
+/// aligned, and nothing else uses it during the call (it may be
+/// uninitialized: every word the kernel reads it writes first).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn dw3(
+unsafe fn dw3(
     p: &ConvParams,
     layout: DwLayout,
     cols: usize,
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
-    prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
+    buf: *mut u32,
+    buf_words: usize,
+    mut tables: Dw3Tables<'_>,
 ) {
     let win = &p.window;
     let q = &p.quant;
@@ -1866,23 +2045,8 @@ fn dw3(
     let (sh, sw) = (win.stride_h as usize, win.stride_w as usize);
     let (pt, pl) = (win.pad_top as usize, win.pad_left as usize);
     let c4 = c_n / 4 * 4;
-    let cb_max = (DW3_BUF / (4 * cols * 2) / 4 * 4).min(DW3_CB).min(c4);
+    let cb_max = dw3_cb_max(4 * buf_words, cols, c_n);
     let input_u8: &[u8] = bytemuck::cast_slice(input);
-    // Each block writes every word of these it reads before reading it.
-    let mut buf = MaybeUninit::<Words<{ DW3_BUF / 4 }>>::uninit();
-    // The converter's prepared table ([`prepared`]) where there is one, else
-    // the same words prepared here, per block, into `wbuf` and `tab`.
-    let groups = c_n / 4;
-    let pre = prepared;
-    let pre =
-        (pre.len() == prepared::dw3_len(c_n)).then(|| pre.split_at(groups * DW3_WEIGHT_WORDS));
-    // Zeroed (once) only where there is no prepared table.
-    let mut own_w = MaybeUninit::<[u32; DW3_CB / 4 * DW3_WEIGHT_WORDS]>::uninit();
-    let mut own_t = MaybeUninit::<[i32; DW3_CB / 4 * DW3_CONST_WORDS]>::uninit();
-    let mut tables = match pre {
-        Some((w, t)) => Dw3Tables::Prepared(w, t),
-        None => Dw3Tables::Own(own_w.write([0; _]), own_t.write([0; _])),
-    };
     let zp4 = (zp as u8 as u32) * 0x0101_0101;
     let (zpa, zpb) = (sxtb16(zp4), sxtb16_ror8(zp4));
 
@@ -1929,19 +2093,18 @@ fn dw3(
         let j0 = pl.min(cols);
         let j1 = (pl + iw).min(cols);
         // What the kernel reads and `dw3_fill` does not write is the zero
-        // point: the padding columns of slots 0..3 (input rows `iy % 3`)
-        // and, where a window reaches above or below the input, all of
-        // slot 3. Only those words are filled (a fused block calls this
-        // once per row: filling all four slots cost more than a row's
-        // multiply-accumulates).
-        let edge = pt > 0 || (oh - 1) * sh + 3 > ih + pt;
-        let bp = buf.as_mut_ptr() as *mut [u32; 2];
+        // point: the padding columns of the three slots (input rows `iy %
+        // 3`), and a whole slot for a row above or below the input (filled
+        // when one is read). Only those words are filled (a fused block
+        // calls this once per row: filling every slot cost more than a
+        // row's multiply-accumulates).
+        let bp = buf as *mut [u32; 2];
         let right = j1.max(j0);
         for slot in 0..3 {
             for gi in 0..ng {
                 // SAFETY: pairs `j < cols` from `slot * row_words + gi * gw`
-                // words in: below `3 * row_words <= DW3_BUF / 4` words of
-                // `buf` (`gi < ng`); `buf` is 8-byte aligned (`Words`).
+                // words in: below `3 * row_words <= buf_words` words of
+                // `buf` (`gi < ng`); `buf` is 8-byte aligned (the caller).
                 unsafe {
                     let col0 = bp.add((slot * row_words + gi * gw) / 2);
                     for j in 0..j0 {
@@ -1953,30 +2116,36 @@ fn dw3(
                 }
             }
         }
-        if edge {
-            for i in 0..row_words / 2 {
-                // SAFETY: slot 3 is words `3 * row_words..4 * row_words`
-                // of `buf` (`4 * row_words <= DW3_BUF / 4`, `dw3_cols`).
-                unsafe { bp.add(3 * row_words / 2 + i).write([zpa, zpb]) };
-            }
-        }
-        let bw = buf.as_mut_ptr() as *mut u32;
+        let bw = buf;
+        // The input row each slot holds (`ZP_ROW`: the zero point all along).
+        const ZP_ROW: usize = usize::MAX - 1;
         let mut held = [usize::MAX; 3];
         for oy in 0..oh {
             let mut rows = [0usize; 3];
             for (ky, row) in rows.iter_mut().enumerate() {
-                let iy = (oy * sh + ky).wrapping_sub(pt);
-                if iy >= ih {
-                    *row = 3 * row_words;
+                // An output row reads three consecutive input rows: three
+                // slots, also for rows above or below the input (`iy`
+                // negative or past the end), which read as the zero point.
+                let iy = (oy * sh + ky) as isize - pt as isize;
+                let slot = iy.rem_euclid(3) as usize;
+                *row = slot * row_words;
+                if iy < 0 || iy as usize >= ih {
+                    if held[slot] != ZP_ROW {
+                        held[slot] = ZP_ROW;
+                        for i in 0..row_words / 2 {
+                            // SAFETY: pairs of slot `slot < 3`, words below
+                            // `3 * row_words <= buf_words` (`dw3_cb_max`).
+                            unsafe { bp.add(slot * row_words / 2 + i).write([zpa, zpb]) };
+                        }
+                    }
                     continue;
                 }
-                let slot = iy % 3;
-                *row = slot * row_words;
+                let iy = iy as usize;
                 if held[slot] != iy && j0 < j1 {
                     held[slot] = iy;
                     let src = (iy * iw + j0 - pl) * c_n + c0;
                     // SAFETY: slot `slot < 3` is `row_words` words of
-                    // `buf` (`4 * row_words <= DW3_BUF / 4`), word
+                    // `buf` (`3 * row_words <= buf_words`), word
                     // aligned; no reference to `buf` exists.
                     unsafe {
                         dw3_fill(
@@ -2008,8 +2177,8 @@ fn dw3(
             // SAFETY: pixel `i`'s window starts at column `i * sw` of each
             // row buffer and reads columns up to `i * sw + 2 < cols`, in
             // every group (`g * gw` words in), all written: the input
-            // columns by `dw3_fill`, the padding columns and (for rows
-            // outside the input, `edge`) slot 3 above; `wbuf` and `tab` hold `ng`
+            // columns by `dw3_fill`, the padding columns above, and a slot
+            // of a row outside the input wholly; `wbuf` and `tab` hold `ng`
             // groups; pixel `i`'s outputs are the `cb` bytes at `out + i *
             // c_n`, within the output row.
             unsafe { dw3_row(&mut d) };
@@ -2107,7 +2276,7 @@ pub(crate) fn depthwise_s8(
     };
     if let Some(cols) = dw3_cols(&dp, in_shape, out_shape) {
         let layout = DwLayout::TapMajor;
-        dw3(
+        dw3_entry(
             &dp, layout, cols, in_shape, input, weights, prepared, out_shape, output,
         );
         return true;
@@ -2165,7 +2334,7 @@ pub(crate) fn conv_depthwise_like(
     }
     if let Some(cols) = dw3_cols(p, in_shape, out_shape) {
         let layout = DwLayout::ChannelMajor;
-        dw3(
+        dw3_entry(
             p,
             layout,
             cols,

@@ -142,6 +142,9 @@ fn check_depthwise_shapes(
 }
 
 /// The portable depthwise loops, for arguments [`check_depthwise_args`] accepted.
+/// Not inlined: its accumulators stay off the stack of a call a fast path
+/// serves.
+#[inline(never)]
 pub(crate) fn depthwise_core(
     p: &DepthwiseParams,
     in_shape: Shape,
