@@ -22,6 +22,8 @@ fn main() {
         if let Err(e) = attonet_convert::Builder::new(&path)
             .name("model")
             .out_dir(&out)
+            // The Cortex-M4 firmware's tables, as the QEMU examples convert.
+            .dsp_tables(true)
             .build()
         {
             panic!("converting {}: {e}", path.display());
