@@ -20,8 +20,8 @@ use attonet_runtime::ops::depthwise::{
     depthwise_conv_s8, depthwise_conv_s8_prepared, DepthwiseParams,
 };
 use attonet_runtime::ops::{
-    conv, convolve_s8, grouped_conv3x3, pointwise, portable, ConvParams, ConvQuant, ConvWeights,
-    Shape, Window,
+    conv, convolve_s8, convolve_s8_prepared, grouped_conv3x3, pointwise, portable, ConvParams,
+    ConvQuant, ConvWeights, Shape, Window,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 use attonet_runtime::quant::Clamp;
@@ -130,6 +130,8 @@ fn conv_family(
     reference: ConvFn,
     name: &str,
 ) -> (u32, u32) {
+    // Prepared constants for up to `MAX_OC` output channels.
+    let mut conv_table = [0i32; prepared::conv_len(MAX_OC)];
     let mut covered = 0;
     let mut cases = 0;
     while cases < CASES {
@@ -214,6 +216,32 @@ fn conv_family(
                 &b.out_fast[..outs.len()],
                 &b.out_ref[..outs.len()],
             );
+        }
+        // With the epilogue constants the converter prepares for these cores.
+        let oc = outs.c as usize;
+        let table = &mut conv_table[..prepared::conv_len(oc)];
+        let taps = filter_len / oc.max(1);
+        let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
+        if prepared::prepare_conv(&w, oc, taps, zi, zo, table).is_some() {
+            b.out_fast[..outs.len()].fill(0x5A);
+            let r3 = convolve_s8_prepared(
+                &p,
+                ins,
+                &b.input[..ins.len()],
+                &w,
+                table,
+                outs,
+                &mut b.out_fast[..outs.len()],
+            );
+            if r3 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
+                mismatch(
+                    "convolution with prepared constants",
+                    cases,
+                    &(p, ins, outs),
+                    &b.out_fast[..outs.len()],
+                    &b.out_ref[..outs.len()],
+                );
+            }
         }
     }
     (cases, covered)

@@ -199,6 +199,33 @@ pub(crate) fn convolve_linked<const K: u32>(
     }
 }
 
+/// [`convolve_s8`] with the table the converter prepared for this layer
+/// ([`crate::plan::ConvTables::prepared`], see [`crate::prepared`]): the
+/// same outputs, bit for bit; the Cortex-M DSP kernel reads the epilogue
+/// constants from it instead of deriving them on every call. An empty table,
+/// or one of another length than the layer's, is ignored.
+pub fn convolve_s8_prepared(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    prepared: &[i32],
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    convolve_linked::<{ crate::plan::kernels::ALL }>(
+        p,
+        in_shape,
+        input,
+        weights,
+        &[],
+        prepared,
+        false,
+        out_shape,
+        output,
+    )
+}
+
 /// Runs a convolution with the kernel [`ConvKernel::select`] picks.
 pub fn convolve_s8(
     p: &ConvParams,
