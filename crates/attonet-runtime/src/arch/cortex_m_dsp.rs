@@ -59,10 +59,12 @@
 //! the epilogue's `2 * acc`); per element two byte loads, two table loads,
 //! an add and the epilogue: about 10.5 instructions.
 
-use super::dsp_prims::{smlabb, smlatt, smmlar, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8};
+use super::dsp_prims::{
+    asr_reg, smlabb, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
+};
 // The instructions only the Rust models of the assembly use.
 #[cfg(not(attonet_dsp))]
-use super::dsp_prims::{asr_reg, smlad, ssat8};
+use super::dsp_prims::smlad;
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
 use crate::ops::depthwise::DepthwiseParams;
@@ -2526,8 +2528,12 @@ fn dw_core(
 // ADD.
 // ---------------------------------------------------------------------------
 
-/// Fewest elements for which [`add_s8`] builds its tables (512 entries).
-const ADD_MIN_LEN: usize = 256;
+/// Fewest elements for which [`add_s8`] builds its tables (512 entries,
+/// about 7,700 instructions); below, [`AddDirect`] computes both halves of
+/// every element (about 17 instructions more an element than a table
+/// lookup). A fused block adds one row at a time: AttoNet rows of 256 to
+/// 448 elements take the direct path.
+const ADD_MIN_LEN: usize = 512;
 
 /// The per-input halves of TFLite's ADD as tables: `s1(a)` and `s2(b)` (the
 /// offset input, shifted left, through its multiplier) depend on one `i8`
@@ -2693,14 +2699,93 @@ unsafe fn add_loop(t: &AddTables, q: &ChanQ, a: *const u8, b: *const u8, out: *m
     }
 }
 
-/// ADD through per-input tables, for at least [`ADD_MIN_LEN`] elements.
-/// Arguments as `add_s8` checked them (equal lengths, parameters in range).
-/// Not inlined: its 2 KiB of tables live on the stack only during the call.
+/// One input's half of [`AddTables`] computed per element: `zp`, `m`,
+/// `-shift` where [`small_requantize`] is exact for every byte (the tables'
+/// `quick` case), with the largest `|s|` (at `-128` or `127`: `s` is
+/// monotonic in the byte).
+fn add_half(zp: i32, m: i32, shift: i32, left_shift: i32) -> Option<(i32, i32, i32, i64)> {
+    let quick = ((128 + (zp as i64).abs()) << left_shift) < 1 << 30
+        && m != i32::MIN
+        && (-31..=0).contains(&shift);
+    if !quick {
+        return None;
+    }
+    let scale = 1i32 << left_shift;
+    let s = |v: i32| small_requantize(v.wrapping_sub(zp).wrapping_mul(scale), m, -shift) as i64;
+    Some((zp, m, -shift, s(-128).abs().max(s(127).abs())))
+}
+
+/// ADD without tables (fewer than [`ADD_MIN_LEN`] elements): per element
+/// both halves through [`small_requantize`], doubled, then the tables'
+/// output stage; the same bits as [`add_loop`] over the tables
+/// [`AddTables::fill`] makes.
+struct AddDirect {
+    h1: (i32, i32, i32),
+    h2: (i32, i32, i32),
+    scale: i32,
+    q: ChanQ,
+}
+
+impl AddDirect {
+    /// `None` where an input's half needs the exact path, or the output
+    /// stage the fast epilogue does not cover (as [`AddTables::fill`]).
+    fn new(p: &AddParams) -> Option<AddDirect> {
+        let ls = p.left_shift;
+        let (z1, m1, e1, max1) =
+            add_half(p.input1_zero_point, p.input1_multiplier, p.input1_shift, ls)?;
+        let (z2, m2, e2, max2) =
+            add_half(p.input2_zero_point, p.input2_multiplier, p.input2_shift, ls)?;
+        let q = ChanQ::new(
+            0,
+            p.output_multiplier,
+            p.output_shift,
+            p.output_zero_point,
+            max1 + max2,
+        )?;
+        Some(AddDirect {
+            h1: (z1, m1, e1),
+            h2: (z2, m2, e2),
+            scale: 1 << ls,
+            q,
+        })
+    }
+
+    /// One output element (before the clamp pass).
+    #[inline(always)]
+    fn one(&self, x: i8, y: i8) -> i8 {
+        let half = |(zp, m, e): (i32, i32, i32), v: i8| {
+            small_requantize((v as i32).wrapping_sub(zp).wrapping_mul(self.scale), m, e)
+                .wrapping_mul(2)
+        };
+        let s = half(self.h1, x).wrapping_add(half(self.h2, y));
+        // The fast epilogue of the undoubled sum (the halves are doubled).
+        let q = &self.q;
+        ssat8(asr_reg(
+            smmlar(s, q.mult, q.c0.wrapping_sub(((s as u32) >> 31) as i32)),
+            q.e,
+        )) as i8
+    }
+}
+
+/// ADD through per-input tables, for at least [`ADD_MIN_LEN`] elements
+/// (fewer: [`AddDirect`]). Arguments as `add_s8` checked them (equal
+/// lengths, parameters in range). Not inlined: its 2 KiB of tables live on
+/// the stack only during the call.
 #[inline(never)]
 pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) -> bool {
     let n = input1.len();
-    if n < ADD_MIN_LEN || input2.len() != n || output.len() != n {
+    if input2.len() != n || output.len() != n {
         return false;
+    }
+    if n < ADD_MIN_LEN {
+        let Some(d) = AddDirect::new(p) else {
+            return false;
+        };
+        for ((o, &x), &y) in output.iter_mut().zip(input1).zip(input2) {
+            *o = d.one(x, y);
+        }
+        clamp_pass(output, p.clamp);
+        return true;
     }
     let mut t = AddTables {
         s1: [0; 256],
@@ -2728,8 +2813,18 @@ pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [
 #[inline(never)]
 pub(crate) fn add_s8_in_place(p: &AddParams, acc: &mut [i8], other: &[i8]) -> bool {
     let n = acc.len();
-    if n < ADD_MIN_LEN || other.len() != n {
+    if other.len() != n {
         return false;
+    }
+    if n < ADD_MIN_LEN {
+        let Some(d) = AddDirect::new(p) else {
+            return false;
+        };
+        for (o, &y) in acc.iter_mut().zip(other) {
+            *o = d.one(*o, y);
+        }
+        clamp_pass(acc, p.clamp);
+        return true;
     }
     let mut t = AddTables {
         s1: [0; 256],
@@ -3002,7 +3097,7 @@ mod tests {
     fn add_matches_portable() {
         use crate::ops::add::{add_in_place_core, add_one, AddParams};
         let mut r = Rng(0x5555_AAAA_1234_9876);
-        let mut covered = 0;
+        let (mut covered, mut direct) = (0, 0u32);
         for case in 0..300 {
             let mult = |r: &mut Rng| {
                 if r.next() % 10 == 0 {
@@ -3047,6 +3142,7 @@ mod tests {
             let mut got = std::vec![0x55i8; n];
             if add_s8(&p, &x, &y, &mut got) {
                 covered += 1;
+                direct += (n < ADD_MIN_LEN) as u32;
                 assert_eq!(got, want, "case {case}: {p:?}");
             } else {
                 assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
@@ -3058,6 +3154,7 @@ mod tests {
             assert_eq!(acc, want, "case {case} in place: {p:?}");
         }
         assert!(covered > 120, "only {covered} cases took the fast path");
+        assert!(direct > 30, "only {direct} cases without tables");
     }
 
     #[test]
