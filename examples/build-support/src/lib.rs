@@ -405,6 +405,30 @@ fn read_npy(path: &Path) -> Result<Array, String> {
     Array::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Whether the runtime compiles its Cortex-M DSP kernels for this build:
+/// the rule of `crates/attonet-runtime/build.rs` (Armv7E-M; Armv8-M
+/// Mainline with `+dsp` or a core that has the extension), and not with
+/// `ATTONET_NO_DSP=1`.
+fn dsp_kernels() -> bool {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    println!("cargo:rerun-if-env-changed=ATTONET_NO_DSP");
+    if std::env::var("ATTONET_NO_DSP").is_ok_and(|v| v == "1") {
+        return false;
+    }
+    if target.starts_with("thumbv7em") {
+        return true;
+    }
+    target.starts_with("thumbv8m.main")
+        && flags.split('\x1f').any(|f| {
+            let f = f.trim_start_matches("-C").trim_start_matches("-Z");
+            (f.contains("target-feature") && f.contains("+dsp"))
+                || ["cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"]
+                    .iter()
+                    .any(|cpu| f.ends_with(&format!("target-cpu={cpu}")))
+        })
+}
+
 /// Converts a model into `out` and computes the host runner's outputs for its test inputs.
 fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
     let file = root.join(spec.file);
@@ -434,11 +458,10 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
         })?;
         builder = builder.band_rows(rows);
     }
-    // Cortex-M4/M7 (thumbv7em) and M33/M55 (thumbv8m.main, built with DSP by
-    // these examples): the tables the DSP kernels read in place. The host
-    // runner below ignores them, so the expected outputs are the plain ones.
-    let target = std::env::var("TARGET").unwrap_or_default();
-    if target.starts_with("thumbv7em") || target.starts_with("thumbv8m.main") {
+    // Where the runtime compiles its Cortex-M DSP kernels, the tables they
+    // read in place. The host runner below ignores them, so the expected
+    // outputs are the plain ones.
+    if dsp_kernels() {
         builder = builder.dsp_tables(true);
     }
     // `ATTONET_NO_FUSION=1`: every layer its own step

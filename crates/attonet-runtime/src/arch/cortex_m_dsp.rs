@@ -300,10 +300,12 @@ const BATCH: usize = 64;
 /// room for batches of 38 channels.
 const SCRATCH_BYTES: usize = 4608 + 768;
 
-/// Words of the smaller convolution scratch, taken where it gives the same
-/// blocks and batches as [`SCRATCH_BYTES`] (KWS's 64-channel pointwise
-/// layers and its 10x4 stem with prepared constants): 4 KB less stack.
-const SCRATCH_SMALL_WORDS: usize = 256;
+/// Words of convolution scratch a call may take: the smallest that gives
+/// the blocks and batches of the largest, [`SCRATCH_BYTES`] (1 KB: KWS's
+/// 64-channel pointwise layers and its 10x4 stem with prepared constants;
+/// 2 KB: the same without them), so that only what the layer needs is on
+/// the stack.
+const SCRATCH_TIERS: [usize; 3] = [256, 512, SCRATCH_BYTES / 4];
 
 /// Word storage read with `LDRD` and written with `STRD` (8-byte aligned).
 #[repr(C, align(8))]
@@ -929,24 +931,35 @@ pub(crate) fn conv_s8(
         .then(|| bytemuck::try_cast_slice(prepared).ok())
         .flatten();
     let consts = pre.is_none();
-    // The smaller scratch where it gives the blocks and batches the larger
-    // one would (the preferred block, every channel of a group in a batch
-    // of at most `BATCH`: nothing more to gain).
-    let small = g
-        .plan(ocpg, pixels, SCRATCH_SMALL_WORDS, consts)
-        .filter(|s| s.pix == pix_order(pixels)[0] && s.batch == ocpg.min(BATCH));
-    let is_small = small.is_some();
-    let Some(plan) = small.or_else(|| g.plan(ocpg, pixels, SCRATCH_BYTES / 4, consts)) else {
+    // The smallest scratch that gives the blocks and batches the largest one
+    // would (the preferred block, every channel of a group in a batch of at
+    // most `BATCH`: nothing more to gain).
+    let full = |s: &ConvPlan| s.pix == pix_order(pixels)[0] && s.batch == ocpg.min(BATCH);
+    let mut tier = 0;
+    let mut plan = None;
+    for (k, words) in SCRATCH_TIERS.into_iter().enumerate() {
+        plan = g.plan(ocpg, pixels, words, consts);
+        tier = k;
+        if plan.as_ref().is_some_and(full) {
+            break;
+        }
+    }
+    let Some(plan) = plan else {
         return false;
     };
     g.pix = plan.pix;
     let input: &[u8] = bytemuck::cast_slice(input);
     let a = (&g, &plan, p, input, weights, pre, out_shape, &mut *output);
-    match (plan.pix == 5, is_small) {
-        (true, true) => conv_tier::<5, SCRATCH_SMALL_WORDS>(a),
-        (true, false) => conv_tier::<5, { SCRATCH_BYTES / 4 }>(a),
-        (false, true) => conv_tier::<4, SCRATCH_SMALL_WORDS>(a),
-        (false, false) => conv_tier::<4, { SCRATCH_BYTES / 4 }>(a),
+    const T0: usize = SCRATCH_TIERS[0];
+    const T1: usize = SCRATCH_TIERS[1];
+    const T2: usize = SCRATCH_TIERS[2];
+    match (plan.pix == 5, tier) {
+        (true, 0) => conv_tier::<5, T0>(a),
+        (true, 1) => conv_tier::<5, T1>(a),
+        (true, _) => conv_tier::<5, T2>(a),
+        (false, 0) => conv_tier::<4, T0>(a),
+        (false, 1) => conv_tier::<4, T1>(a),
+        (false, _) => conv_tier::<4, T2>(a),
     }
     clamp_pass(output, p.quant.clamp);
     true
