@@ -95,8 +95,9 @@ impl Builder {
     /// of a fused block (which calls its kernel once per row) then carries
     /// its constants: 34 more bytes of flash a 3x3 depthwise channel, 16 an
     /// output channel of another convolution; the kernels skip deriving them
-    /// on every call (KWS on M4: 4.71 M instead of 5.44 M instructions, 14 KB
-    /// more flash). Other targets ignore the tables.
+    /// on every call (KWS on M4, when they were added: 4.71 M instead of
+    /// 5.44 M instructions, 14 KB more flash). Other targets ignore the
+    /// tables.
     pub fn dsp_tables(mut self, yes: bool) -> Builder {
         self.dsp_tables = yes;
         self
