@@ -1963,37 +1963,24 @@ type Dw3Args<'a, 'b> = (
 /// [`dw3`] with `W` words of row buffers and the converter's tables.
 #[inline(never)]
 fn dw3_prepared<const W: usize>(a: Dw3Args<'_, '_>, (w, t): (&[i32], &[i32])) {
-    let mut buf = MaybeUninit::<Words<W>>::uninit();
-    let (p, layout, cols, in_shape, input, weights, out_shape, output) = a;
-    let tables = Dw3Tables::Prepared(w, t);
-    // SAFETY: `buf` is `W` words, 8-byte aligned (`Words`), used by nothing else.
-    unsafe {
-        dw3(
-            p,
-            layout,
-            cols,
-            in_shape,
-            input,
-            weights,
-            out_shape,
-            output,
-            buf.as_mut_ptr() as *mut u32,
-            W,
-            tables,
-        )
-    };
+    dw3_buffered::<W>(a, Dw3Tables::Prepared(w, t));
 }
 
 /// [`dw3`] with `W` words of row buffers and weight and constant buffers of
 /// its own (filled per channel block).
 #[inline(never)]
 fn dw3_own<const W: usize>(a: Dw3Args<'_, '_>) {
-    let mut buf = MaybeUninit::<Words<W>>::uninit();
     let mut own_w = [0u32; DW3_CB / 4 * DW3_WEIGHT_WORDS];
     let mut own_t = [0i32; DW3_CB / 4 * DW3_CONST_WORDS];
+    dw3_buffered::<W>(a, Dw3Tables::Own(&mut own_w, &mut own_t));
+}
+
+/// [`dw3`] with `W` words of row buffers on the caller's frame.
+#[inline(always)]
+fn dw3_buffered<const W: usize>(a: Dw3Args<'_, '_>, tables: Dw3Tables<'_>) {
+    let mut buf = MaybeUninit::<Words<W>>::uninit();
     let (p, layout, cols, in_shape, input, weights, out_shape, output) = a;
-    let tables = Dw3Tables::Own(&mut own_w, &mut own_t);
-    // SAFETY: as in `dw3_prepared`.
+    // SAFETY: `buf` is `W` words, 8-byte aligned (`Words`), used by nothing else.
     unsafe {
         dw3(
             p,

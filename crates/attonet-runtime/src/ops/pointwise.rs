@@ -1,7 +1,7 @@
 //! Pointwise (1x1) convolution: AttoNet's compression and expansion layers and
 //! strided 1x1 shortcuts.
 
-use super::conv::{check_conv_args, dot_s8, finish};
+use super::conv::{check_channel_tables, check_conv_shapes, dot_s8, finish};
 use super::{ConvParams, ConvWeights, Shape};
 use crate::Error;
 
@@ -86,6 +86,20 @@ pub(crate) fn check_pointwise_args(
     out_shape: Shape,
     output: &[i8],
 ) -> crate::Result {
+    check_pointwise_shapes(p, in_shape, input, weights, out_shape, output)?;
+    check_channel_tables(weights, out_shape.c as usize)
+}
+
+/// [`check_pointwise_args`] but the per-channel tables (see
+/// [`check_conv_shapes`]).
+pub(crate) fn check_pointwise_shapes(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &[i8],
+) -> crate::Result {
     let w = &p.window;
     if w.kh != 1 || w.kw != 1 {
         return Err(Error::Parameter("pointwise kernel needs a 1x1 window"));
@@ -96,24 +110,7 @@ pub(crate) fn check_pointwise_args(
     if w.pad_top != 0 || w.pad_left != 0 {
         return Err(Error::Parameter("pointwise kernel takes no padding"));
     }
-    check_conv_args(p, in_shape, input, weights, out_shape, output)
-}
-
-/// [`check_pointwise_args`] but the per-channel tables (see
-/// [`check_conv_shapes`](super::conv::check_conv_shapes)).
-pub(crate) fn check_pointwise_shapes(
-    p: &ConvParams,
-    in_shape: Shape,
-    input: &[i8],
-    weights: &ConvWeights<'_>,
-    out_shape: Shape,
-    output: &[i8],
-) -> crate::Result {
-    let w = &p.window;
-    if w.kh != 1 || w.kw != 1 || p.groups != 1 || w.pad_top != 0 || w.pad_left != 0 {
-        return check_pointwise_args(p, in_shape, input, weights, out_shape, output);
-    }
-    super::conv::check_conv_shapes(p, in_shape, input, weights, out_shape, output)
+    check_conv_shapes(p, in_shape, input, weights, out_shape, output)
 }
 
 /// The portable pointwise loops, for arguments [`check_pointwise_args`] accepted.
