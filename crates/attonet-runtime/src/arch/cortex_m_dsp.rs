@@ -41,15 +41,19 @@
 //! accumulates the pixels (`LDRD` and two `SMLAD` each; 18 instructions per
 //! 20 multiply-accumulates, four chunks an iteration), applies the epilogue
 //! and stores the outputs. Weight rows are read in place, unaligned (allowed
-//! on these cores), so the plan's weight layout is unchanged. Stack: one
-//! [`SCRATCH_BYTES`] buffer (columns, the batch's constants, the byte
+//! on these cores), so the plan's weight layout is unchanged. The batch's
+//! epilogue constants come from the converter's prepared table where there
+//! is one ([`prepared`]). Stack: the smallest of [`SCRATCH_TIERS`] (1 KB to
+//! [`SCRATCH_BYTES`]) that gives the layer the blocks and batches of the
+//! largest (columns, the batch's constants unless prepared, the byte
 //! window, a padded copy of the last weight row, a partial block's outputs).
 //!
 //! # Depthwise 3x3 ([`dw3`])
 //! Blocks of up to 32 channels: the input rows a row of outputs reads are
-//! widened once into a ring of padded row buffers (`[group][column][2
-//! words]`, padding as the zero point, which is folded into the bias), the
-//! weights widened once per block; per output pixel and four channels, nine
+//! widened once into a ring of three padded row buffers (`[group][column][2
+//! words]`, padding as the zero point, which is folded into the bias; 1.5 KB
+//! or 4 KB of stack), the weights widened once per block (or read from the
+//! converter's prepared table); per output pixel and four channels, nine
 //! taps of one `LDRD` of activations, one `LDRD` of weights and four
 //! `SMLAxy`, all in one assembly loop over the row. Other depthwise windows
 //! take [`dw_core`] (Rust, four channels a tap).
@@ -57,7 +61,9 @@
 //! # ADD ([`add_s8`])
 //! The per-input halves of TFLite's ADD as two 256-entry tables (doubled for
 //! the epilogue's `2 * acc`); per element two byte loads, two table loads,
-//! an add and the epilogue: about 10.5 instructions.
+//! an add and the epilogue: about 10.5 instructions. Under [`ADD_MIN_LEN`]
+//! elements (a fused block's rows) the halves are computed per element
+//! instead ([`AddDirect`]): building the tables would cost more.
 
 use super::dsp_prims::{
     asr_reg, smlabb, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
