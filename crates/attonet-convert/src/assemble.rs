@@ -464,51 +464,197 @@ impl Assembled {
     }
 
     /// The kernel families the plan uses ([`attonet_runtime::plan::kernels`]
-    /// bits), and their names: what the generated code compiles in.
+    /// bits), and their names: what the generated code compiles in. The
+    /// convolutions' bits follow the DSP kernels' own choices
+    /// ([`attonet_runtime::dsp_select`]): the depthwise-like kernel where a
+    /// grouped convolution has one channel per group, the columns kernel's
+    /// block sizes the layers prefer, and the portable fallbacks only where a
+    /// layer is left that those kernels do not take (a DSP build then links
+    /// no portable convolution loops; other builds link them whatever the
+    /// bits say).
     pub fn kernels(&self) -> (u32, Vec<&'static str>) {
+        use attonet_runtime::dsp_select::{self as sel, blocks};
+        use attonet_runtime::ops::ConvKernel;
         use attonet_runtime::plan::kernels as k;
-        let conv_bits = |p: &attonet_runtime::ops::ConvParams, input: Shape, output: Shape| {
-            if p.groups > 1 && p.groups == input.c && input.c == output.c {
-                k::CONV | k::CONV_DEPTHWISE_LIKE
-            } else {
-                k::CONV
-            }
-        };
-        let stage_bits = |st: &Stage, input: Shape| match st.op {
-            StageOp::Conv(p) => conv_bits(&p, input, st.output),
-            StageOp::Depthwise(_) => k::DEPTHWISE,
-        };
+        /// One convolution as the kernels are called with it: parameters,
+        /// input shape, the output of one call, whether its epilogue
+        /// constants come prepared.
+        struct Call {
+            p: ConvParams,
+            input: Shape,
+            output: Shape,
+            prepared: bool,
+            /// Calls a run makes (a fused block's bands).
+            calls: u64,
+            /// Its weights and per-channel tables.
+            tables: ConvTables,
+        }
+        let prepared =
+            |t: &ConvTables, c: u16| t.prepared.len as usize == prepared::conv_len(c as usize);
         let mut bits = 0;
+        let mut calls = Vec::new();
+        let mut depthwise = Vec::new();
+        // Fused-block stages with their input shape and band of rows.
+        let mut stages: Vec<(&Stage, Shape, u16)> = Vec::new();
         for step in &self.steps {
-            bits |= match step {
-                Step::Conv(s) => conv_bits(&s.params, s.input.shape, s.output.shape),
-                Step::Depthwise(_) => k::DEPTHWISE,
-                Step::PointwisePair(_) => k::POINTWISE_PAIR,
-                Step::Add(_) => k::ADD,
-                Step::AveragePool(_) => k::AVERAGE_POOL,
-                Step::MaxPool(_) => k::MAX_POOL,
-                Step::FullyConnected(_) => k::FULLY_CONNECTED,
-                Step::Softmax(_) => k::SOFTMAX,
-                Step::Copy(_) => k::COPY,
+            match step {
+                Step::Conv(s) => calls.push(Call {
+                    p: s.params,
+                    input: s.input.shape,
+                    output: s.output.shape,
+                    prepared: prepared(&s.tables, s.output.shape.c),
+                    calls: 1,
+                    tables: s.tables,
+                }),
+                Step::Depthwise(s) => {
+                    bits |= k::DEPTHWISE;
+                    depthwise.push((s.params, s.output.shape));
+                }
+                Step::PointwisePair(_) => bits |= k::POINTWISE_PAIR,
+                Step::Add(_) => bits |= k::ADD,
+                Step::AveragePool(_) => bits |= k::AVERAGE_POOL,
+                Step::MaxPool(_) => bits |= k::MAX_POOL,
+                Step::FullyConnected(_) => bits |= k::FULLY_CONNECTED,
+                Step::Softmax(_) => bits |= k::SOFTMAX,
+                Step::Copy(_) => bits |= k::COPY,
                 Step::Block(b) => {
+                    bits |= k::BLOCK;
                     let first = b.first_stage as usize;
-                    let mut bits = k::BLOCK;
                     let mut input = b.input.shape;
                     for st in self.stages.iter().skip(first).take(b.stages as usize) {
-                        bits |= stage_bits(st, input);
+                        stages.push((st, input, b.band));
                         input = st.output;
                     }
-                    if let Residual::Projection { stage, .. } = b.residual {
-                        if let Some(st) = self.stages.get(stage as usize) {
-                            bits |= stage_bits(st, b.input.shape);
+                    if let Residual::Projection { stage: i, .. } = b.residual {
+                        if let Some(st) = self.stages.get(i as usize) {
+                            stages.push((st, b.input.shape, b.band));
                         }
                     }
                     if !matches!(b.residual, Residual::Absent) {
-                        bits |= k::ADD;
+                        bits |= k::RESIDUAL;
                     }
-                    bits
                 }
-            };
+            }
+        }
+        for (st, input, band) in stages {
+            // A fused block calls its stages once per band of output rows.
+            let mut output = st.output;
+            output.h = output.h.min(band.max(1));
+            match st.op {
+                StageOp::Conv(p) => calls.push(Call {
+                    p,
+                    input,
+                    output,
+                    prepared: prepared(&st.tables, st.output.c),
+                    calls: st.output.h.div_ceil(output.h.max(1)) as u64,
+                    tables: st.tables,
+                }),
+                StageOp::Depthwise(p) => {
+                    bits |= k::DEPTHWISE;
+                    depthwise.push((p, output));
+                }
+            }
+        }
+        // Which kernel each convolution reaches, as the runtime decides.
+        let depthwise_like =
+            |c: &Call| c.p.groups > 1 && c.p.groups == c.input.c && c.input.c == c.output.c;
+        if !calls.is_empty() {
+            bits |= k::CONV;
+        }
+        if calls.iter().any(depthwise_like) {
+            bits |= k::CONV_DEPTHWISE_LIKE;
+        }
+        let dw_like_linked = bits & k::CONV_DEPTHWISE_LIKE != 0;
+        let takes_depthwise_like = |c: &Call| {
+            dw_like_linked
+                && ConvKernel::select(&c.p) != ConvKernel::Pointwise
+                && sel::depthwise_like_covers(&c.p, c.input, c.output)
+        };
+        let columns = |c: &Call, allowed: u8| {
+            sel::columns_block(&c.p, c.input, c.output, c.prepared, allowed)
+        };
+        // One block size where the layers allow it (each is a routine of
+        // about 4.5 KB): the one the fewest instructions need (per call and
+        // output channel, `ceil(pixels / P) * (3P + 2)` per chunk of four
+        // taps, [`sel::block_order`]'s cost); both only where some layer fits
+        // one and another layer only the other.
+        let mut forced = 0;
+        let mut cost = [0u64; 2];
+        for c in calls.iter().filter(|c| !takes_depthwise_like(c)) {
+            let fits = [blocks::FOUR, blocks::FIVE].map(|b| columns(c, b).is_some());
+            match fits {
+                [true, true] => {
+                    let pixels = c.output.h as u64 * c.output.w as u64;
+                    let chunks = (c.p.window.kh as u64 * c.p.window.kw as u64 * c.input.c as u64
+                        / c.p.groups.max(1) as u64)
+                        .div_ceil(4);
+                    for (i, pix) in [4u64, 5].into_iter().enumerate() {
+                        cost[i] += c.calls
+                            * pixels.div_ceil(pix)
+                            * (3 * pix + 2)
+                            * chunks
+                            * c.output.c as u64;
+                    }
+                }
+                [true, false] => forced |= blocks::FOUR,
+                [false, true] => forced |= blocks::FIVE,
+                [false, false] => {}
+            }
+        }
+        let allowed = if forced != 0 {
+            forced
+        } else if cost == [0, 0] {
+            0
+        } else if cost[1] < cost[0] {
+            blocks::FIVE
+        } else {
+            blocks::FOUR
+        };
+        bits |= if allowed & blocks::FOUR != 0 {
+            k::CONV_BLOCK4
+        } else {
+            0
+        } | if allowed & blocks::FIVE != 0 {
+            k::CONV_BLOCK5
+        } else {
+            0
+        };
+        if calls
+            .iter()
+            .any(|c| !takes_depthwise_like(c) && columns(c, allowed).is_none())
+        {
+            bits |= k::CONV_FALLBACK;
+        }
+        // Channels outside the fast epilogue's bounds (its constants, as
+        // the kernel derives them, have a zero multiplier).
+        let model = self.model();
+        let slow = |c: &Call| {
+            let oc = c.output.c as usize;
+            let taps = c.p.window.kh as usize * c.p.window.kw as usize * c.input.c as usize
+                / c.p.groups.max(1) as usize;
+            let mut words = vec![0i32; prepared::conv_len(oc)];
+            // The step index only labels errors; the tables were checked
+            // when the blob was written.
+            match model.weights(0, &c.tables) {
+                Ok(w) => {
+                    let (zi, zo) = (c.p.quant.input_zero_point, c.p.quant.output_zero_point);
+                    prepared::prepare_conv(&w, oc, taps, zi, zo, &mut words).is_none()
+                        || words.chunks_exact(4).any(|q| q[1] == 0)
+                }
+                Err(_) => true,
+            }
+        };
+        if calls
+            .iter()
+            .any(|c| !takes_depthwise_like(c) && columns(c, allowed).is_some() && slow(c))
+        {
+            bits |= k::EXACT_CONV;
+        }
+        if depthwise
+            .iter()
+            .any(|(p, out)| !sel::depthwise_covers(p, *out))
+        {
+            bits |= k::DEPTHWISE_FALLBACK;
         }
         let names = [
             (k::CONV, "CONV"),
@@ -522,6 +668,12 @@ impl Assembled {
             (k::SOFTMAX, "SOFTMAX"),
             (k::COPY, "COPY"),
             (k::BLOCK, "BLOCK"),
+            (k::CONV_FALLBACK, "CONV_FALLBACK"),
+            (k::DEPTHWISE_FALLBACK, "DEPTHWISE_FALLBACK"),
+            (k::CONV_BLOCK4, "CONV_BLOCK4"),
+            (k::CONV_BLOCK5, "CONV_BLOCK5"),
+            (k::RESIDUAL, "RESIDUAL"),
+            (k::EXACT_CONV, "EXACT_CONV"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

@@ -254,3 +254,63 @@ fn inconsistent_shapes_and_types_are_named() {
     let e = lower::lower(&graph, "m").unwrap_err().to_string();
     assert!(e.contains("int16") && e.contains("grouped"), "{e}");
 }
+
+/// The kernel set the generated code compiles in follows the Cortex-M DSP
+/// kernels' own choices (`attonet_runtime::dsp_select`): the MLPerf models
+/// link one columns block size and no portable convolution or depthwise
+/// loops (every layer is on a DSP kernel); a convolution the columns kernel
+/// does not take (a 3x3 window over 72 channels: 648 taps, over its 576)
+/// links the portable loops; fused residuals link the in-place ADD, not the
+/// ADD step.
+#[test]
+fn kernel_set_links_what_the_dsp_kernels_reach() {
+    use attonet_runtime::plan::kernels as k;
+    let load = |name: &str| {
+        let p = format!(
+            "{}/../../models/mlperf-tiny/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        attonet_convert::load(std::path::Path::new(&p))
+            .unwrap()
+            .with_dsp_tables()
+            .unwrap()
+            .kernels()
+            .0
+    };
+    let r8 = load("resnet8_int8.tflite");
+    for bit in [k::CONV, k::CONV_BLOCK4, k::RESIDUAL, k::BLOCK, k::SOFTMAX] {
+        assert_ne!(r8 & bit, 0, "ResNet-8 lacks {bit:#x}");
+    }
+    for bit in [
+        k::CONV_BLOCK5,
+        k::CONV_FALLBACK,
+        k::EXACT_CONV,
+        k::ADD,
+        k::DEPTHWISE,
+        k::CONV_DEPTHWISE_LIKE,
+    ] {
+        assert_eq!(r8 & bit, 0, "ResNet-8 links {bit:#x}");
+    }
+    let kws = load("kws_dscnn_int8.tflite");
+    for bit in [k::CONV_BLOCK5, k::DEPTHWISE] {
+        assert_ne!(kws & bit, 0, "KWS lacks {bit:#x}");
+    }
+    for bit in [k::CONV_FALLBACK, k::DEPTHWISE_FALLBACK, k::CONV_BLOCK4] {
+        assert_eq!(kws & bit, 0, "KWS links {bit:#x}");
+    }
+
+    let mut b = GraphBuilder {
+        g: Graph::default(),
+        seed: 0x5eed,
+    };
+    let x = b.act("x", &[1, 6, 6, 72], 0.05, -10);
+    let y = b.act("y", &[1, 6, 6, 8], 0.04, -128);
+    let w = b.weights("w", &[8, 3, 3, 72]);
+    b.conv(x, y, w, Activation::Relu);
+    b.g.inputs = vec![x];
+    b.g.outputs = vec![y];
+    let wide = assemble::assemble(lower::lower(&b.g, "wide").unwrap()).unwrap();
+    let bits = wide.kernels().0;
+    assert_ne!(bits & k::CONV_FALLBACK, 0, "{bits:#x}");
+    assert_eq!(bits & (k::CONV_BLOCK4 | k::CONV_BLOCK5), 0, "{bits:#x}");
+}

@@ -313,7 +313,7 @@ impl<const K: u32> Ctx<'_, '_, K> {
             }
             StageOp::Depthwise(mut p) if K & kernels::DEPTHWISE != 0 => {
                 p.window = w;
-                depthwise::depthwise_run(
+                depthwise::depthwise_run::<K>(
                     &p,
                     in_slot.shape,
                     input,
@@ -367,7 +367,7 @@ impl<const K: u32> Ctx<'_, '_, K> {
                         given: 0,
                     },
                 )?;
-                w.copy_within(drop as usize * row..len as usize * row, 0);
+                shift_down(w, drop as usize * row, keep as usize * row);
             }
             win.lo[k] = a;
             win.len[k] = keep;
@@ -389,6 +389,23 @@ impl<const K: u32> Ctx<'_, '_, K> {
             r = r1;
         }
         Ok(())
+    }
+}
+
+/// Moves `w[d..d + n]` to `w[..n]` (`d > 0`) by copies of at most `d`
+/// bytes, none of which overlaps itself: `copy_within` would link a
+/// memmove of 1.5 KB into the firmware for this alone.
+fn shift_down(w: &mut [i8], d: usize, n: usize) {
+    let mut off = 0;
+    while off < n && d > 0 {
+        let len = d.min(n - off);
+        let Some((dst, src)) = w.split_at_mut_checked(off + d) else {
+            return;
+        };
+        if let (Some(dst), Some(src)) = (dst.get_mut(off..off + len), src.get(..len)) {
+            dst.copy_from_slice(src);
+        }
+        off += len;
     }
 }
 
@@ -454,7 +471,7 @@ pub(crate) fn run<const K: u32>(
                     offset: (block.input.offset as usize + r0 as usize * in_row) as u32,
                     shape: rows_slot.shape,
                 };
-                add_into_rows(step, arena, &add, chain_first, &rows_slot, &other)?;
+                add_into_rows::<K>(step, arena, &add, chain_first, &rows_slot, &other)?;
             }
             Residual::Projection {
                 add, chain_first, ..
@@ -474,7 +491,7 @@ pub(crate) fn run<const K: u32>(
                     (r0, r1),
                     rows2.offset as usize,
                 )?;
-                add_into_rows(step, arena, &add, chain_first, &rows_slot, &rows2)?;
+                add_into_rows::<K>(step, arena, &add, chain_first, &rows_slot, &rows2)?;
             }
         }
         // The rows' destination must not hold input rows still to be read.
@@ -513,7 +530,7 @@ pub const fn row_buffer_bytes(out_row_bytes: usize, band: u16, projection: bool)
     }
 }
 
-fn add_into_rows(
+fn add_into_rows<const K: u32>(
     step: u16,
     arena: &mut [i8],
     add: &AddParams,
@@ -521,6 +538,11 @@ fn add_into_rows(
     row: &Slot,
     other: &Slot,
 ) -> Result {
+    if K & kernels::RESIDUAL == 0 {
+        return Err(Error::Parameter(
+            "the block's shortcut ADD is not in this build's kernel set (Model::dispatch)",
+        ));
+    }
     let params = if chain_first {
         *add
     } else {
@@ -528,4 +550,26 @@ fn add_into_rows(
     };
     let (acc, other) = crate::plan::regions_mut_ro(step, arena, row, other)?;
     crate::ops::add::add_s8_in_place(&params, acc, other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shift_down;
+
+    /// `shift_down` is `copy_within(d..d + n, 0)` for every distance and
+    /// length, including distances shorter than the run (overlapping).
+    #[test]
+    fn shift_down_matches_copy_within() {
+        for len in 1..40usize {
+            for d in 1..len {
+                for n in 0..=len - d {
+                    let init: [i8; 40] = core::array::from_fn(|i| i as i8);
+                    let (mut a, mut b) = (init, init);
+                    a[..len].copy_within(d..d + n, 0);
+                    shift_down(&mut b[..len], d, n);
+                    assert_eq!(a, b, "len {len} d {d} n {n}");
+                }
+            }
+        }
+    }
 }

@@ -4,6 +4,8 @@
 //! * [`quant`] writes down the fixed-point rules (TensorFlow Lite Micro's)
 //!   that every kernel follows.
 //! * [`ops`] holds the kernels, one module per op family.
+//! * [`dsp_select`] says which Cortex-M DSP kernel takes which layer (the
+//!   converter links only those a model reaches).
 //! * [`block`] runs a chain of convolutions and its residual ADD row by row
 //!   (fused blocks: the arena holds a few rows of each intermediate).
 //! * [`plan`] holds the step descriptors the converter emits and the executor
@@ -20,6 +22,7 @@
 #[allow(unsafe_code)]
 mod arch;
 pub mod block;
+pub mod dsp_select;
 pub mod error;
 pub mod ops;
 pub mod plan;

@@ -231,7 +231,7 @@ pub mod kernels {
     pub const DEPTHWISE: u32 = 1 << 2;
     /// Fused pairs of 1x1 convolutions.
     pub const POINTWISE_PAIR: u32 = 1 << 3;
-    /// ADD steps and fused-block shortcuts.
+    /// ADD steps (a fused block's shortcut is [`RESIDUAL`]).
     pub const ADD: u32 = 1 << 4;
     /// AVERAGE_POOL_2D.
     pub const AVERAGE_POOL: u32 = 1 << 5;
@@ -245,8 +245,42 @@ pub mod kernels {
     pub const COPY: u32 = 1 << 9;
     /// Fused blocks.
     pub const BLOCK: u32 = 1 << 10;
+    /// The portable convolution loops on a Cortex-M DSP build, for
+    /// convolutions its DSP kernels do not take ([`crate::dsp_select`]).
+    /// Builds without fast convolution kernels (M0, M3) and RISC-V builds
+    /// link the portable loops whatever the set says.
+    pub const CONV_FALLBACK: u32 = 1 << 11;
+    /// The portable depthwise loops on a Cortex-M DSP build, for depthwise
+    /// convolutions its DSP kernels do not take.
+    pub const DEPTHWISE_FALLBACK: u32 = 1 << 12;
+    /// The DSP columns kernel in blocks of four output pixels.
+    pub const CONV_BLOCK4: u32 = 1 << 13;
+    /// The DSP columns kernel in blocks of five output pixels.
+    pub const CONV_BLOCK5: u32 = 1 << 14;
+    /// The shortcut ADD of fused blocks (in place, row by row).
+    pub const RESIDUAL: u32 = 1 << 15;
+    /// The DSP columns kernel's exact recomputation of output channels its
+    /// fast epilogue does not cover (a multiplier, shift or bias out of its
+    /// bounds; see [`crate::prepared`]). Without it such a layer falls back
+    /// to the portable loops, or is refused.
+    pub const EXACT_CONV: u32 = 1 << 16;
     /// Every kernel (the host runner's set).
     pub const ALL: u32 = u32::MAX;
+
+    /// The DSP columns kernel's block sizes in the set `k`, as
+    /// [`crate::dsp_select::blocks`] bits.
+    pub const fn conv_blocks(k: u32) -> u8 {
+        use crate::dsp_select::blocks;
+        (if k & CONV_BLOCK4 != 0 {
+            blocks::FOUR
+        } else {
+            0
+        }) | (if k & CONV_BLOCK5 != 0 {
+            blocks::FIVE
+        } else {
+            0
+        })
+    }
 }
 
 /// Runs one step of a model: [`dispatch`] with a kernel set.
@@ -287,7 +321,9 @@ pub struct Model<'a> {
 impl<'a> Model<'a> {
     /// Checks the whole plan once: every table inside the blob and aligned,
     /// every slot inside the arena, no step writing over its own inputs.
-    /// [`Model::run`] calls the same checks step by step; calling this first
+    /// [`Model::run`] makes the same checks step by step (each kernel those of
+    /// its own step, and this function a fused block's before it runs, for
+    /// its scratch windows); calling this first
     /// (for example at start-up) reports a broken plan before any input.
     pub fn validate(&self) -> Result {
         let arena = self.arena_bytes as usize;
@@ -490,7 +526,9 @@ impl<'a> Model<'a> {
         bytemuck::try_cast_slice(bytes).map_err(|_| Error::Blob { step, what })
     }
 
-    pub(crate) fn weights(&self, step: u16, t: &ConvTables) -> Result<ConvWeights<'a>> {
+    /// A layer's weights and per-channel tables, as views into the blob
+    /// (checked to lie inside it, aligned).
+    pub fn weights(&self, step: u16, t: &ConvTables) -> Result<ConvWeights<'a>> {
         Ok(ConvWeights {
             filter: self.i8_table(step, "filter", t.filter)?,
             bias: self.i32_table(step, "bias", t.bias)?,
@@ -545,7 +583,11 @@ impl<'a> Model<'a> {
         }
         for (i, step) in self.steps.iter().enumerate() {
             let i = i as u16;
-            self.check_step(i, step)?;
+            // The kernels check every slot, table and overlap of their own
+            // step; a fused block's scratch windows only `check_step` does.
+            if let Step::Block(_) = step {
+                self.check_step(i, step)?;
+            }
             (self.dispatch)(self, i, step, arena).map_err(|e| match e {
                 Error::Step { .. } | Error::Blob { .. } | Error::Overlap { .. } => e,
                 other => Error::Step {
@@ -582,12 +624,13 @@ impl<'a> Model<'a> {
                 let w = self.weights(i, &s.tables)?;
                 let prepared = self.i32_table(i, "prepared", s.tables.prepared)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
-                depthwise::depthwise_conv_s8_prepared(
+                depthwise::depthwise_run::<K>(
                     &s.params,
                     s.input.shape,
                     input,
                     &w,
                     prepared,
+                    false,
                     s.output.shape,
                     output,
                 )

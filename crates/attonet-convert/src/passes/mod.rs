@@ -1,4 +1,4 @@
-//! Graph passes over a lowered [`Program`](crate::program::Program), one per file.
+//! Graph passes over a lowered [`Program`], one per file.
 
 pub mod fuse_blocks;
 pub mod fuse_pointwise_pair;

@@ -44,8 +44,8 @@
 //! on these cores), so the plan's weight layout is unchanged. The batch's
 //! epilogue constants come from the converter's prepared table where there
 //! is one ([`prepared`]). Stack: the smallest of [`SCRATCH_TIERS`] (1 KB to
-//! [`SCRATCH_BYTES`]) that gives the layer the blocks and batches of the
-//! largest (columns, the batch's constants unless prepared, the byte
+//! [`SCRATCH_BYTES`](crate::dsp_select::SCRATCH_BYTES)) that gives the
+//! layer the blocks and batches of the largest (columns, the batch's constants unless prepared, the byte
 //! window, a padded copy of the last weight row, a partial block's outputs).
 //!
 //! # Depthwise 3x3 ([`dw3`])
@@ -71,18 +71,18 @@ use super::dsp_prims::{
 // The instructions only the Rust models of the assembly use.
 #[cfg(not(attonet_dsp))]
 use super::dsp_prims::smlad;
+use crate::dsp_select::{
+    block_order, blocks, columns_block, conv_plan, depthwise_covers, depthwise_like_covers,
+    ConvPlan, BATCH, DW_WORDS, SCRATCH_TIERS,
+};
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
 use crate::ops::depthwise::DepthwiseParams;
 use crate::ops::{ConvParams, ConvQuant, ConvWeights, Shape};
+use crate::plan::kernels;
 use crate::prepared::{self, ChanQ, DwLayout, DW3_CONST_WORDS, DW3_WEIGHT_WORDS};
 use crate::quant::{requantize, requantize_smaller_than_one, Clamp};
 use core::mem::MaybeUninit;
-
-/// Largest window (`kh * kw * in_c / groups`) [`conv_s8`] takes: a 3x3
-/// window over 64 channels (its columns, four pixels of `2 * CONV_MAX_K`
-/// bytes, fill most of the kernel's scratch, [`SCRATCH_BYTES`]).
-pub(crate) const CONV_MAX_K: usize = 576;
 
 /// Reads four bytes at `i` as a little-endian word (one unaligned `LDR`).
 #[inline(always)]
@@ -296,23 +296,6 @@ fn clamp_pass(out: &mut [i8], c: Clamp) {
 // ---------------------------------------------------------------------------
 
 /// Output channels per batch at most (the [`ChanQ`] table).
-const BATCH: usize = 64;
-
-/// Bytes of [`conv_s8`]'s scratch: the columns (`8 * P * chunks` bytes), then
-/// the batch's constants (16 bytes a channel), the byte window and the
-/// padded last weight row where the layer needs them (`4 * chunks` bytes
-/// each), the outputs of a last, partial block (`P` a channel). A 3x3 window
-/// over 64 channels takes 4608 bytes of columns (four pixels) and leaves
-/// room for batches of 38 channels.
-const SCRATCH_BYTES: usize = 4608 + 768;
-
-/// Words of convolution scratch a call may take: the smallest that gives
-/// the blocks and batches of the largest, [`SCRATCH_BYTES`] (1 KB: KWS's
-/// 64-channel pointwise layers and its 10x4 stem with prepared constants;
-/// 2 KB: the same without them), so that only what the layer needs is on
-/// the stack.
-const SCRATCH_TIERS: [usize; 3] = [256, 512, SCRATCH_BYTES / 4];
-
 /// Word storage read with `LDRD` and written with `STRD` (8-byte aligned).
 #[repr(C, align(8))]
 struct Words<const N: usize>([u32; N]);
@@ -754,18 +737,6 @@ struct ConvGeo {
     x_lim: u32,
 }
 
-/// How [`conv_s8`] splits its scratch for a layer (word offsets and
-/// lengths).
-struct ConvPlan {
-    pix: usize,
-    /// Channels per batch.
-    batch: usize,
-    tab: usize,
-    window: usize,
-    last: usize,
-    tail: usize,
-}
-
 impl ConvGeo {
     fn new(p: &ConvParams, in_shape: Shape) -> ConvGeo {
         let win = &p.window;
@@ -795,56 +766,16 @@ impl ConvGeo {
         }
     }
 
-    /// The scratch layout for `pixels` output pixels: five pixels a block
-    /// where that leaves room for a batch of at least 16 channels (or all)
-    /// and the pixel count wastes no more of the last block than four would
-    /// (a row of 32, 16 or 8 pixels, as a fused block computes it, goes
-    /// four at a time), else four; `None` when not even four pixels and
-    /// four channels fit.
-    /// The layout of `words` words of scratch for `ocpg` output channels a
-    /// group over `pixels` pixels; `consts`: whether the batch's constants
-    /// go there too (not when the converter prepared them).
-    fn plan(&self, ocpg: usize, pixels: usize, words: usize, consts: bool) -> Option<ConvPlan> {
-        // The byte window (channels per group not a multiple of 4) and the
-        // padded last row (a window not a multiple of 4).
-        let window = if self.cpg % 4 != 0 { self.chunks } else { 0 };
-        let last = if self.k % 4 != 0 { self.chunks } else { 0 };
-        for pix in pix_order(pixels) {
-            let cols = self.chunks * 2 * pix;
-            let Some(room) = words.checked_sub(cols + window + last) else {
-                continue;
-            };
-            // Per channel: 4 words of constants and `pix` output bytes.
-            let per = if consts { 4 * 4 } else { 0 } + pix;
-            let batch = (room * 4 / per).min(BATCH).min(ocpg);
-            if batch >= ocpg.min(16) || (pix == 4 && batch >= 4) {
-                let tab = cols;
-                let window = tab + if consts { 4 * batch } else { 0 };
-                let last = window + window_len(self.cpg, self.chunks);
-                let tail = last + if self.k % 4 != 0 { self.chunks } else { 0 };
-                return Some(ConvPlan {
-                    pix,
-                    batch,
-                    tab,
-                    window,
-                    last,
-                    tail,
-                });
-            }
-        }
-        None
-    }
-}
-
-/// Pixels a block in the order [`ConvGeo::plan`] tries them: per chunk and
-/// block two `SXTB16` of the weights, then per pixel one `LDRD` and two
-/// `SMLAD`.
-fn pix_order(pixels: usize) -> [usize; 2] {
-    let cost = |pix: usize| pixels.div_ceil(pix) * (3 * pix + 2);
-    if cost(5) <= cost(4) {
-        [5, 4]
-    } else {
-        [4, 5]
+    /// [`conv_plan`] for this window.
+    fn plan(
+        &self,
+        ocpg: usize,
+        pixels: usize,
+        words: usize,
+        consts: bool,
+        allowed: u8,
+    ) -> Option<ConvPlan> {
+        conv_plan(self.k, self.cpg, ocpg, pixels, words, consts, allowed)
     }
 }
 
@@ -852,16 +783,6 @@ fn pix_order(pixels: usize) -> [usize; 2] {
 /// (`0..lim`): `extent - (k - 1) * dilation`, or 0.
 fn inside_lim(extent: usize, k: usize, d: usize) -> u32 {
     (extent + 1).saturating_sub((k - 1) * d + 1) as u32
-}
-
-/// Words of the byte window: `chunks` where channels per group are not a
-/// multiple of 4 (the byte path), else none.
-fn window_len(cpg: usize, chunks: usize) -> usize {
-    if cpg % 4 != 0 {
-        chunks
-    } else {
-        0
-    }
 }
 
 /// Halfword pair `(-zp, -zp)`: `SXTAB16` with it widens `x` to `x - zp`.
@@ -880,44 +801,24 @@ pub(crate) fn conv_fast_path(
 ) -> Option<&'static str> {
     if depthwise_like_covers(p, in_shape, out_shape) {
         Some("dsp-depthwise")
-    } else if columns_cover(p, in_shape, out_shape) {
+    } else if columns_block(p, in_shape, out_shape, false, blocks::BOTH).is_some() {
         Some("dsp-columns")
     } else {
         None
     }
 }
 
-/// Whether [`conv_s8`] takes these parameters: an `i8` input zero point
-/// (padding is gathered as it), a window of 1 to [`CONV_MAX_K`] taps whose
-/// columns fit the scratch.
-fn columns_cover(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
-    let k = p.window.kh as usize * p.window.kw as usize * (in_shape.c / p.groups.max(1)) as usize;
-    (-128..=127).contains(&p.quant.input_zero_point)
-        && (1..=CONV_MAX_K).contains(&k)
-        && p.groups >= 1
-        && out_shape.h > 0
-        && out_shape.w > 0
-        && out_shape.c > 0
-        && ConvGeo::new(p, in_shape)
-            .plan(
-                (out_shape.c / p.groups) as usize,
-                out_shape.h as usize * out_shape.w as usize,
-                SCRATCH_BYTES / 4,
-                true,
-            )
-            .is_some()
-}
-
 /// Convolution through the block kernel: any kernel size, stride, dilation,
 /// padding and group count with `kh * kw * in_c / groups <= CONV_MAX_K` and
-/// an `i8` input zero point. Arguments as
+/// an `i8` input zero point, in blocks of the sizes `K` links
+/// ([`kernels::conv_blocks`]; see [`crate::dsp_select`]). Arguments as
 /// [`check_conv_args`](crate::ops::conv::check_conv_args) accepted them.
 /// Returns `false` (nothing written) when the parameters are not covered.
 ///
 /// `prepared`: the converter's table of the layer's epilogue constants
 /// ([`prepared::prepare_conv`]), or empty (then filled per batch, by the
 /// same function).
-pub(crate) fn conv_s8(
+pub(crate) fn conv_s8<const K: u32>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
@@ -926,25 +827,29 @@ pub(crate) fn conv_s8(
     out_shape: Shape,
     output: &mut [i8],
 ) -> bool {
-    if !columns_cover(p, in_shape, out_shape) {
+    let allowed = kernels::conv_blocks(K);
+    // The converter's constants of every output channel, where it wrote them.
+    let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(out_shape.c as usize))
+        .then(|| bytemuck::try_cast_slice(prepared).ok())
+        .flatten();
+    if columns_block(p, in_shape, out_shape, pre.is_some(), allowed).is_none() {
         return false;
     }
     let mut g = ConvGeo::new(p, in_shape);
     let pixels = out_shape.h as usize * out_shape.w as usize;
     let ocpg = (out_shape.c / p.groups) as usize;
-    // The converter's constants of every output channel, where it wrote them.
-    let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(out_shape.c as usize))
-        .then(|| bytemuck::try_cast_slice(prepared).ok())
-        .flatten();
     let consts = pre.is_none();
     // The smallest scratch that gives the blocks and batches the largest one
-    // would (the preferred block, every channel of a group in a batch of at
-    // most `BATCH`: nothing more to gain).
-    let full = |s: &ConvPlan| s.pix == pix_order(pixels)[0] && s.batch == ocpg.min(BATCH);
+    // would (the preferred linked block, every channel of a group in a batch
+    // of at most `BATCH`: nothing more to gain).
+    let best = block_order(pixels)
+        .into_iter()
+        .find(|&b| allowed & blocks::bit(b) != 0);
+    let full = |s: &ConvPlan| Some(s.pix) == best && s.batch == ocpg.min(BATCH);
     let mut tier = 0;
     let mut plan = None;
     for (k, words) in SCRATCH_TIERS.into_iter().enumerate() {
-        plan = g.plan(ocpg, pixels, words, consts);
+        plan = g.plan(ocpg, pixels, words, consts, allowed);
         tier = k;
         if plan.as_ref().is_some_and(full) {
             break;
@@ -959,16 +864,27 @@ pub(crate) fn conv_s8(
     const T0: usize = SCRATCH_TIERS[0];
     const T1: usize = SCRATCH_TIERS[1];
     const T2: usize = SCRATCH_TIERS[2];
-    match (plan.pix == 5, tier) {
-        (true, 0) => conv_tier::<5, T0>(a),
-        (true, 1) => conv_tier::<5, T1>(a),
-        (true, _) => conv_tier::<5, T2>(a),
-        (false, 0) => conv_tier::<4, T0>(a),
-        (false, 1) => conv_tier::<4, T1>(a),
-        (false, _) => conv_tier::<4, T2>(a),
+    // Only the linked block sizes are compiled in (`allowed` is a constant
+    // of `K`; the plan never picks another).
+    let done = if plan.pix == 5 && allowed & blocks::FIVE != 0 {
+        match tier {
+            0 => conv_tier::<K, 5, T0>(a),
+            1 => conv_tier::<K, 5, T1>(a),
+            _ => conv_tier::<K, 5, T2>(a),
+        }
+    } else if plan.pix == 4 && allowed & blocks::FOUR != 0 {
+        match tier {
+            0 => conv_tier::<K, 4, T0>(a),
+            1 => conv_tier::<K, 4, T1>(a),
+            _ => conv_tier::<K, 4, T2>(a),
+        }
+    } else {
+        false
+    };
+    if done {
+        clamp_pass(output, p.quant.clamp);
     }
-    clamp_pass(output, p.quant.clamp);
-    true
+    done
 }
 
 /// [`conv_columns`]'s arguments but its scratch.
@@ -985,13 +901,13 @@ type ColumnsArgs<'a, 'b> = (
 
 /// [`conv_columns`] with `W` words of scratch on this function's stack.
 #[inline(never)]
-fn conv_tier<const P: usize, const W: usize>(a: ColumnsArgs<'_, '_>) {
+fn conv_tier<const K: u32, const P: usize, const W: usize>(a: ColumnsArgs<'_, '_>) -> bool {
     let mut scratch = MaybeUninit::<Words<W>>::uninit();
     let (g, plan, p, input, weights, pre, out_shape, output) = a;
     // SAFETY: `scratch` is `W` words, 8-byte aligned (`Words`), used by
     // nothing else; `plan` was made for `W` words (`conv_s8`).
     unsafe {
-        conv_columns::<P>(
+        conv_columns::<K, P>(
             g,
             plan,
             p,
@@ -1003,15 +919,17 @@ fn conv_tier<const P: usize, const W: usize>(a: ColumnsArgs<'_, '_>) {
             scratch.as_mut_ptr() as *mut u32,
             W,
         )
-    };
+    }
 }
 
 /// The convolution loops: for each group and batch of output channels,
 /// blocks of `P` output pixels (raster order), each pixel's window gathered
 /// once as columns, then every channel of the batch through [`block`].
 /// Channels the fast epilogue does not cover are recomputed by
-/// [`exact_output`]; a last block of fewer than `P` pixels writes through
-/// the scratch's tail.
+/// [`exact_output`] where `K` links it ([`kernels::EXACT_CONV`]; else the
+/// call returns `false` at the first such batch, its outputs unfinished,
+/// for the caller's fallback to overwrite); a last block of fewer than `P`
+/// pixels writes through the scratch's tail.
 ///
 /// # Safety
 /// `base` is valid for reads and writes of `words` words, 8-byte aligned,
@@ -1020,7 +938,7 @@ fn conv_tier<const P: usize, const W: usize>(a: ColumnsArgs<'_, '_>) {
 /// `None`).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-unsafe fn conv_columns<const P: usize>(
+unsafe fn conv_columns<const K: u32, const P: usize>(
     g: &ConvGeo,
     plan: &ConvPlan,
     p: &ConvParams,
@@ -1031,7 +949,7 @@ unsafe fn conv_columns<const P: usize>(
     output: &mut [i8],
     base: *mut u32,
     words: usize,
-) {
+) -> bool {
     let q = &p.quant;
     let groups = p.groups as usize;
     let oc_n = out_shape.c as usize;
@@ -1104,6 +1022,9 @@ unsafe fn conv_columns<const P: usize>(
                     (&tab[..nb], slow)
                 }
             };
+            if slow != 0 && K & kernels::EXACT_CONV == 0 {
+                return false;
+            }
             let last_here = over > 0 && oc0 + nb == oc_n;
             let n_main = nb - last_here as usize;
             let mut n0 = 0;
@@ -1171,6 +1092,7 @@ unsafe fn conv_columns<const P: usize>(
             cb += nb;
         }
     }
+    true
 }
 
 /// One output exactly as the portable kernel computes it (for channels the
@@ -2259,10 +2181,6 @@ fn dw_exact(
 // Depthwise, any window.
 // ---------------------------------------------------------------------------
 
-/// Words of widened depthwise weights on the stack (1152 bytes): a block of
-/// `DW_WORDS / (2 * taps) * 4` channels (64 for a 3x3 window).
-const DW_WORDS: usize = 288;
-
 /// Depthwise convolution with depth multiplier 1 (other multipliers return
 /// `false`). Arguments as the portable kernel's checks accepted them.
 pub(crate) fn depthwise_s8(
@@ -2300,31 +2218,10 @@ pub(crate) fn depthwise_s8(
     )
 }
 
-/// Whether [`conv_depthwise_like`] takes these parameters.
-fn depthwise_like_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
-    p.groups == in_shape.c && in_shape.c == out_shape.c && dw_covers(p, out_shape)
-}
-
 /// Whether [`depthwise_s8`] takes these parameters (through [`dw3`] where
 /// [`dw3_cols`] allows, else [`dw_core`]).
 pub(crate) fn depthwise_fast_path(p: &DepthwiseParams, out_shape: Shape) -> Option<&'static str> {
-    let dp = ConvParams {
-        window: p.window,
-        groups: 1,
-        quant: p.quant,
-    };
-    (p.depth_multiplier == 1 && dw_covers(&dp, out_shape)).then_some("dsp-depthwise")
-}
-
-/// What [`dw_core`] takes: a zero point with `x - zp` in a halfword lane,
-/// at most `DW_WORDS / 2` taps, a non-empty output.
-fn dw_covers(p: &ConvParams, out_shape: Shape) -> bool {
-    let taps = p.window.kh as usize * p.window.kw as usize;
-    (-32_640..=32_640).contains(&p.quant.input_zero_point)
-        && (1..=DW_WORDS / 8).contains(&taps)
-        && out_shape.h > 0
-        && out_shape.w > 0
-        && out_shape.c > 0
+    depthwise_covers(p, out_shape).then_some("dsp-depthwise")
 }
 
 /// A grouped convolution with one input and one output channel per group
@@ -3030,7 +2927,7 @@ mod tests {
             let fast: [(&str, Fast); 2] = [
                 ("dsp-depthwise", conv_depthwise_like),
                 ("dsp-columns", |p, i, x, w, o, y| {
-                    conv_s8(p, i, x, w, &[], o, y)
+                    conv_s8::<{ kernels::ALL }>(p, i, x, w, &[], o, y)
                 }),
             ];
             for (name, f) in fast {
@@ -3044,6 +2941,46 @@ mod tests {
                 }
             }
             assert_eq!(taken, conv_fast_path(&p, ins, outs));
+            // A build that links one block size: the same outputs where the
+            // layer fits that block, declined (nothing written) exactly
+            // where `dsp_select` says it does not.
+            type Only = fn(&ConvParams, Shape, &[i8], &ConvWeights<'_>, Shape, &mut [i8]) -> bool;
+            const K4: u32 = kernels::CONV | kernels::CONV_BLOCK4 | kernels::EXACT_CONV;
+            const K5: u32 = kernels::CONV | kernels::CONV_BLOCK5 | kernels::EXACT_CONV;
+            const NO_EXACT: u32 = kernels::CONV | kernels::CONV_BLOCK4 | kernels::CONV_BLOCK5;
+            let only: [(u8, Only); 2] = [
+                (blocks::FOUR, |p, i, x, w, o, y| {
+                    conv_s8::<K4>(p, i, x, w, &[], o, y)
+                }),
+                (blocks::FIVE, |p, i, x, w, o, y| {
+                    conv_s8::<K5>(p, i, x, w, &[], o, y)
+                }),
+            ];
+            for (b, f) in only {
+                let mut got = std::vec![0x55i8; outs.len()];
+                let took = f(&p, ins, &input, &w, outs, &mut got);
+                assert_eq!(took, columns_block(&p, ins, outs, false, b).is_some());
+                if took {
+                    assert_eq!(got, want, "block bit {b}, case {case}");
+                } else {
+                    assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
+                }
+            }
+            // Without the exact path: declined where a channel needs it (the
+            // converter then links it), else the same outputs.
+            let oc = outs.c as usize;
+            let mut consts = std::vec![0i32; prepared::conv_len(oc)];
+            let taps = filter.len() / oc.max(1);
+            let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
+            let slow = prepared::prepare_conv(&w, oc, taps, zi, zo, &mut consts).is_none()
+                || consts.chunks_exact(4).any(|q| q[1] == 0);
+            let mut got = std::vec![0x55i8; outs.len()];
+            let took = conv_s8::<NO_EXACT>(&p, ins, &input, &w, &[], outs, &mut got);
+            let covered = columns_block(&p, ins, outs, false, blocks::BOTH).is_some();
+            assert_eq!(took, covered && !slow, "case {case}");
+            if took {
+                assert_eq!(got, want, "without the exact path, case {case}");
+            }
             // The converter's prepared constants: the same outputs.
             let oc = outs.c as usize;
             let mut table = std::vec![0i32; prepared::conv_len(oc)];
@@ -3051,7 +2988,7 @@ mod tests {
             let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
             if prepared::prepare_conv(&w, oc, taps, zi, zo, &mut table).is_some() {
                 let mut got = std::vec![0x55i8; outs.len()];
-                if conv_s8(&p, ins, &input, &w, &table, outs, &mut got) {
+                if conv_s8::<{ kernels::ALL }>(&p, ins, &input, &w, &table, outs, &mut got) {
                     prepared_covered += 1;
                     assert_eq!(
                         got, want,

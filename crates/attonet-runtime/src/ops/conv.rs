@@ -47,8 +47,7 @@ pub fn conv2d_s8(
     output: &mut [i8],
 ) -> crate::Result {
     check_conv_args(p, in_shape, input, weights, out_shape, output)?;
-    conv_dispatch(p, in_shape, input, weights, out_shape, output);
-    Ok(())
+    conv_dispatch(p, in_shape, input, weights, out_shape, output)
 }
 
 /// The convolution for arguments [`check_conv_args`] accepted: the target's
@@ -62,7 +61,7 @@ pub(crate) fn conv_dispatch(
     weights: &ConvWeights<'_>,
     out_shape: Shape,
     output: &mut [i8],
-) {
+) -> Result {
     conv_dispatch_linked::<{ kernels::ALL }>(
         p,
         in_shape,
@@ -78,7 +77,9 @@ pub(crate) fn conv_dispatch(
 /// [`conv_dispatch`] with only the kernel families of `K` (see
 /// [`crate::plan::kernels`]) compiled in: a model without grouped
 /// convolutions of one channel per group leaves the depthwise-like fast path
-/// out of the firmware.
+/// out of the firmware, one whose convolutions the DSP kernels all take the
+/// portable loops ([`kernels::CONV_FALLBACK`]). A convolution that needs a
+/// kernel `K` leaves out is refused, nothing written.
 #[inline]
 // `sums` is read by the RISC-V kernel only, `prepared` by the DSP one.
 #[cfg_attr(not(all(attonet_riscv, attonet_dsp)), allow(unused_variables))]
@@ -92,16 +93,19 @@ pub(crate) fn conv_dispatch_linked<const K: u32>(
     prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
-) {
+) -> Result {
     let depthwise_like = K & kernels::CONV_DEPTHWISE_LIKE != 0;
     #[cfg(attonet_dsp)]
     {
         use crate::arch::cortex_m_dsp as dsp;
         if (depthwise_like
             && dsp::conv_depthwise_like(p, in_shape, input, weights, out_shape, output))
-            || dsp::conv_s8(p, in_shape, input, weights, prepared, out_shape, output)
+            || dsp::conv_s8::<K>(p, in_shape, input, weights, prepared, out_shape, output)
         {
-            return;
+            return Ok(());
+        }
+        if K & kernels::CONV_FALLBACK == 0 {
+            return Err(fallback_not_linked());
         }
     }
     #[cfg(attonet_riscv)]
@@ -111,11 +115,22 @@ pub(crate) fn conv_dispatch_linked<const K: u32>(
             && riscv::conv_depthwise_like(p, in_shape, input, weights, out_shape, output))
             || riscv::conv_s8(p, in_shape, input, weights, sums, out_shape, output)
         {
-            return;
+            return Ok(());
         }
     }
     let _ = depthwise_like;
     conv_core(p, in_shape, input, weights, out_shape, output);
+    Ok(())
+}
+
+/// The error of a convolution that only the portable loops take, in a build
+/// whose kernel set leaves them out.
+#[cfg(attonet_dsp)]
+pub(crate) fn fallback_not_linked() -> Error {
+    Error::Parameter(
+        "the layer needs the portable kernel, which this build's kernel set leaves out \
+         (Model::dispatch)",
+    )
 }
 
 // ---------------------------------------------------------------------------

@@ -62,7 +62,7 @@ pub fn depthwise_conv_s8_prepared(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
-    depthwise_run(
+    depthwise_run::<{ crate::plan::kernels::ALL }>(
         p, in_shape, input, weights, prepared, false, out_shape, output,
     )
 }
@@ -71,7 +71,7 @@ pub fn depthwise_conv_s8_prepared(
 /// checked the per-channel tables once for many calls (a fused block's
 /// rows).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn depthwise_run(
+pub(crate) fn depthwise_run<const K: u32>(
     p: &DepthwiseParams,
     in_shape: Shape,
     input: &[i8],
@@ -86,10 +86,15 @@ pub(crate) fn depthwise_run(
         check_channel_tables(weights, out_shape.c as usize)?;
     }
     #[cfg(attonet_dsp)]
-    if crate::arch::cortex_m_dsp::depthwise_s8(
-        p, in_shape, input, weights, prepared, out_shape, output,
-    ) {
-        return Ok(());
+    {
+        if crate::arch::cortex_m_dsp::depthwise_s8(
+            p, in_shape, input, weights, prepared, out_shape, output,
+        ) {
+            return Ok(());
+        }
+        if K & crate::plan::kernels::DEPTHWISE_FALLBACK == 0 {
+            return Err(crate::ops::conv::fallback_not_linked());
+        }
     }
     #[cfg(not(attonet_dsp))]
     let _ = prepared;

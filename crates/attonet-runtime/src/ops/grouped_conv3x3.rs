@@ -34,6 +34,5 @@ pub fn grouped_conv3x3_s8(
         return Err(Error::Parameter("grouped_conv3x3 needs dilation 1"));
     }
     check_conv_args(p, in_shape, input, weights, out_shape, output)?;
-    conv_dispatch(p, in_shape, input, weights, out_shape, output);
-    Ok(())
+    conv_dispatch(p, in_shape, input, weights, out_shape, output)
 }

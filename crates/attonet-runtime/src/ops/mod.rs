@@ -174,7 +174,7 @@ pub(crate) fn convolve_linked<const K: u32>(
     output: &mut [i8],
 ) -> crate::Result {
     match ConvKernel::select(p) {
-        ConvKernel::Pointwise => pointwise::pointwise_with_sums(
+        ConvKernel::Pointwise => pointwise::pointwise_with_sums::<K>(
             p,
             in_shape,
             input,
@@ -193,8 +193,7 @@ pub(crate) fn convolve_linked<const K: u32>(
             }
             conv::conv_dispatch_linked::<K>(
                 p, in_shape, input, weights, sums, prepared, out_shape, output,
-            );
-            Ok(())
+            )
         }
     }
 }

@@ -29,7 +29,7 @@ pub fn pointwise_conv_s8(
     out_shape: Shape,
     output: &mut [i8],
 ) -> crate::Result {
-    pointwise_with_sums(
+    pointwise_with_sums::<{ crate::plan::kernels::ALL }>(
         p,
         in_shape,
         input,
@@ -48,7 +48,7 @@ pub fn pointwise_conv_s8(
 // `sums` is read by the RISC-V kernel only, `prepared` by the DSP one.
 #[cfg_attr(not(all(attonet_riscv, attonet_dsp)), allow(unused_variables))]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn pointwise_with_sums(
+pub(crate) fn pointwise_with_sums<const K: u32>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
@@ -65,9 +65,14 @@ pub(crate) fn pointwise_with_sums(
         check_pointwise_args(p, in_shape, input, weights, out_shape, output)?;
     }
     #[cfg(attonet_dsp)]
-    if crate::arch::cortex_m_dsp::conv_s8(p, in_shape, input, weights, prepared, out_shape, output)
     {
-        return Ok(());
+        use crate::arch::cortex_m_dsp as dsp;
+        if dsp::conv_s8::<K>(p, in_shape, input, weights, prepared, out_shape, output) {
+            return Ok(());
+        }
+        if K & crate::plan::kernels::CONV_FALLBACK == 0 {
+            return Err(crate::ops::conv::fallback_not_linked());
+        }
     }
     #[cfg(attonet_riscv)]
     if crate::arch::riscv::conv_s8(p, in_shape, input, weights, sums, out_shape, output) {

@@ -1,0 +1,220 @@
+//! Which Cortex-M DSP kernel takes which layer, as plain functions compiled
+//! on every target: the DSP kernels decide with them at run time, and the
+//! converter with the same code at build time, so that a model's firmware
+//! links only the kernels its layers reach ([`crate::plan::kernels`]).
+//!
+//! * A convolution (any window, groups, stride) goes to the columns kernel
+//!   when its window of `kh * kw * in_c / groups` taps is at most
+//!   [`CONV_MAX_K`], its input zero point is an `i8` and a block of output
+//!   pixels fits the kernel's scratch ([`columns_block`]); a grouped one with
+//!   one input and one output channel per group to the depthwise kernel
+//!   first, where that kernel is linked ([`depthwise_covers`]).
+//! * The columns kernel computes four or five output pixels at a time; the
+//!   two are separate routines of about 4.5 KB each. A call takes the block
+//!   that wastes least of its last block ([`preferred_block`]) among those
+//!   the build links and that fit, so a build that links only one block size
+//!   computes the same bits, a little slower where the other would fit the
+//!   pixel count better.
+//! * Whether a block fits depends on the layer alone (window, output
+//!   channels a group, whether the epilogue constants come prepared), never
+//!   on how many pixels a call computes, so a fused block's row calls are
+//!   covered exactly when the whole layer is.
+
+use crate::ops::depthwise::DepthwiseParams;
+use crate::ops::{ConvParams, Shape};
+
+/// Largest window (`kh * kw * in_c / groups`) the columns kernel takes: a
+/// 3x3 window over 64 channels (its columns, four pixels of `2 * CONV_MAX_K`
+/// bytes, fill most of the kernel's scratch, [`SCRATCH_BYTES`]).
+pub const CONV_MAX_K: usize = 576;
+
+/// Output channels of one batch at most (their outputs and constants share
+/// the scratch with the columns).
+pub const BATCH: usize = 64;
+
+/// Bytes of the columns kernel's scratch: the columns (`8 * P * chunks`
+/// bytes), then the batch's constants (16 bytes a channel), the byte window
+/// and the padded last weight row where the layer needs them (`4 * chunks`
+/// bytes each), the outputs of a last, partial block (`P` a channel). A 3x3
+/// window over 64 channels takes 4608 bytes of columns (four pixels) and
+/// leaves room for batches of 38 channels.
+pub const SCRATCH_BYTES: usize = 4608 + 768;
+
+/// Words of convolution scratch a call may take: the smallest that gives
+/// the blocks and batches of the largest, [`SCRATCH_BYTES`] (1 KB: KWS's
+/// 64-channel pointwise layers and its 10x4 stem with prepared constants;
+/// 2 KB: the same without them), so that only what the layer needs is on
+/// the stack.
+pub const SCRATCH_TIERS: [usize; 3] = [256, 512, SCRATCH_BYTES / 4];
+
+/// Words of widened depthwise weights on the stack (1152 bytes): a block of
+/// `DW_WORDS / (2 * taps) * 4` channels (64 for a 3x3 window).
+pub const DW_WORDS: usize = 288;
+
+/// The columns kernel's pixel blocks, as bits of a set.
+pub mod blocks {
+    /// Four output pixels a block.
+    pub const FOUR: u8 = 1;
+    /// Five output pixels a block.
+    pub const FIVE: u8 = 2;
+    /// Both.
+    pub const BOTH: u8 = FOUR | FIVE;
+
+    /// The bit of a block of `pixels` pixels (4 or 5; 0 for anything else).
+    pub const fn bit(pixels: usize) -> u8 {
+        match pixels {
+            4 => FOUR,
+            5 => FIVE,
+            _ => 0,
+        }
+    }
+}
+
+/// How the columns kernel splits its scratch for a layer (word offsets and
+/// lengths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvPlan {
+    /// Pixels a block (4 or 5).
+    pub pix: usize,
+    /// Channels per batch.
+    pub batch: usize,
+    /// The batch's constants (when computed per call).
+    pub tab: usize,
+    /// The byte window.
+    pub window: usize,
+    /// The padded last weight row.
+    pub last: usize,
+    /// The outputs of a partial block.
+    pub tail: usize,
+}
+
+/// The block sizes in the order a call over `pixels` pixels tries them: per
+/// chunk and block two `SXTB16` of the weights, then per pixel one `LDRD`
+/// and two `SMLAD`, so the cheaper count of instructions first.
+pub fn block_order(pixels: usize) -> [usize; 2] {
+    let cost = |pix: usize| pixels.div_ceil(pix) * (3 * pix + 2);
+    if cost(5) <= cost(4) {
+        [5, 4]
+    } else {
+        [4, 5]
+    }
+}
+
+/// The block a call over `pixels` pixels prefers.
+pub fn preferred_block(pixels: usize) -> usize {
+    block_order(pixels)[0]
+}
+
+/// Words of the byte window: `chunks` where channels per group are not a
+/// multiple of 4 (the byte path), else none.
+pub(crate) fn window_len(cpg: usize, chunks: usize) -> usize {
+    if cpg % 4 != 0 {
+        chunks
+    } else {
+        0
+    }
+}
+
+/// The scratch layout of `words` words for a window of `k` taps (`cpg`
+/// input channels a group), `ocpg` output channels a group and a call over
+/// `pixels` pixels, with the blocks of `allowed` ([`blocks`]) in
+/// [`block_order`]: the first that leaves room for a batch of at least 16
+/// channels (or all of them; four is enough for a block of four); `consts`:
+/// whether the batch's constants go there too (not when the converter
+/// prepared them). `None`: no allowed block fits.
+pub(crate) fn conv_plan(
+    k: usize,
+    cpg: usize,
+    ocpg: usize,
+    pixels: usize,
+    words: usize,
+    consts: bool,
+    allowed: u8,
+) -> Option<ConvPlan> {
+    let chunks = k.div_ceil(4);
+    let window = if cpg % 4 != 0 { chunks } else { 0 };
+    let last = if k % 4 != 0 { chunks } else { 0 };
+    for pix in block_order(pixels) {
+        if allowed & blocks::bit(pix) == 0 {
+            continue;
+        }
+        let cols = chunks * 2 * pix;
+        let Some(room) = words.checked_sub(cols + window + last) else {
+            continue;
+        };
+        // Per channel: 4 words of constants and `pix` output bytes.
+        let per = if consts { 4 * 4 } else { 0 } + pix;
+        let batch = (room * 4 / per).min(BATCH).min(ocpg);
+        if batch >= ocpg.min(16) || (pix == 4 && batch >= 4) {
+            let tab = cols;
+            let window = tab + if consts { 4 * batch } else { 0 };
+            let last = window + window_len(cpg, chunks);
+            let tail = last + if k % 4 != 0 { chunks } else { 0 };
+            return Some(ConvPlan {
+                pix,
+                batch,
+                tab,
+                window,
+                last,
+                tail,
+            });
+        }
+    }
+    None
+}
+
+/// The block the columns kernel computes this convolution with, when it
+/// takes it with the blocks of `allowed` ([`blocks`]) linked: `None` when it
+/// does not. `prepared`: the layer's epilogue constants come from the
+/// converter's table (`ConvTables::prepared` of the right length), which
+/// leaves more of the scratch for the columns. `out_shape` is the shape of
+/// one call (a fused block calls once per band of rows; the block chosen for
+/// a whole layer fits every call).
+pub fn columns_block(
+    p: &ConvParams,
+    in_shape: Shape,
+    out_shape: Shape,
+    prepared: bool,
+    allowed: u8,
+) -> Option<usize> {
+    let groups = p.groups as usize;
+    if groups == 0 || out_shape.h == 0 || out_shape.w == 0 || out_shape.c == 0 {
+        return None;
+    }
+    let cpg = in_shape.c as usize / groups;
+    let k = p.window.kh as usize * p.window.kw as usize * cpg;
+    if !(-128..=127).contains(&p.quant.input_zero_point) || !(1..=CONV_MAX_K).contains(&k) {
+        return None;
+    }
+    let pixels = out_shape.h as usize * out_shape.w as usize;
+    let ocpg = out_shape.c as usize / groups;
+    conv_plan(k, cpg, ocpg, pixels, SCRATCH_BYTES / 4, !prepared, allowed).map(|plan| plan.pix)
+}
+
+/// Whether the depthwise kernel takes a grouped convolution with one input
+/// and one output channel per group (`groups == in_c == out_c`).
+pub fn depthwise_like_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    p.groups == in_shape.c && in_shape.c == out_shape.c && dw_covers(p, out_shape)
+}
+
+/// Whether the depthwise kernel takes a DEPTHWISE_CONV_2D (depth
+/// multiplier 1).
+pub fn depthwise_covers(p: &DepthwiseParams, out_shape: Shape) -> bool {
+    let dp = ConvParams {
+        window: p.window,
+        groups: 1,
+        quant: p.quant,
+    };
+    p.depth_multiplier == 1 && dw_covers(&dp, out_shape)
+}
+
+/// What the depthwise kernels take: a zero point with `x - zp` in a
+/// halfword lane, at most `DW_WORDS / 8` taps, a non-empty output.
+pub(crate) fn dw_covers(p: &ConvParams, out_shape: Shape) -> bool {
+    let taps = p.window.kh as usize * p.window.kw as usize;
+    (-32_640..=32_640).contains(&p.quant.input_zero_point)
+        && (1..=DW_WORDS / 8).contains(&taps)
+        && out_shape.h > 0
+        && out_shape.w > 0
+        && out_shape.c > 0
+}
