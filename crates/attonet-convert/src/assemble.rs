@@ -416,6 +416,13 @@ impl Assembled {
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
+        // Generated code runs fused blocks without their run-time checks
+        // (`kernels::BLOCK_CHECKS`): every plan it is given was validated.
+        self.model().validate().map_err(|e| {
+            ConvertError::Graph(format!(
+                "internal error, the plan with DSP tables is invalid: {e}"
+            ))
+        })?;
         Ok(self)
     }
 
@@ -471,7 +478,8 @@ impl Assembled {
     /// block sizes the layers prefer, and the portable fallbacks only where a
     /// layer is left that those kernels do not take (a DSP build then links
     /// no portable convolution loops; other builds link them whatever the
-    /// bits say).
+    /// bits say). Never [`kernels::BLOCK_CHECKS`](attonet_runtime::plan::kernels::BLOCK_CHECKS):
+    /// every plan an [`Assembled`] holds has passed `Model::validate`.
     pub fn kernels(&self) -> (u32, Vec<&'static str>) {
         use attonet_runtime::dsp_select::{self as sel, blocks};
         use attonet_runtime::ops::ConvKernel;
@@ -496,6 +504,8 @@ impl Assembled {
         let mut depthwise = Vec::new();
         // Fused-block stages with their input shape and band of rows.
         let mut stages: Vec<(&Stage, Shape, u16)> = Vec::new();
+        // Every ADD call: parameters and elements.
+        let mut adds = Vec::new();
         for step in &self.steps {
             match step {
                 Step::Conv(s) => calls.push(Call {
@@ -511,8 +521,28 @@ impl Assembled {
                     depthwise.push((s.params, s.output.shape));
                 }
                 Step::PointwisePair(_) => bits |= k::POINTWISE_PAIR,
-                Step::Add(_) => bits |= k::ADD,
-                Step::AveragePool(_) => bits |= k::AVERAGE_POOL,
+                Step::Add(a) => {
+                    bits |= k::ADD;
+                    let n = a.output.shape.len();
+                    if a.input1 == a.output && a.input2 == a.output {
+                        // `x + x` in place runs in chunks of 64.
+                        adds.push((a.params, n.min(64)));
+                        adds.push((a.params, n % 64));
+                    } else {
+                        adds.push((a.params, n));
+                    }
+                }
+                Step::AveragePool(s) => {
+                    bits |= if attonet_runtime::ops::pool::is_global(
+                        &s.params,
+                        s.input.shape,
+                        s.output.shape,
+                    ) {
+                        k::GLOBAL_AVERAGE_POOL
+                    } else {
+                        k::AVERAGE_POOL
+                    }
+                }
                 Step::MaxPool(_) => bits |= k::MAX_POOL,
                 Step::FullyConnected(_) => bits |= k::FULLY_CONNECTED,
                 Step::Softmax(_) => bits |= k::SOFTMAX,
@@ -530,8 +560,15 @@ impl Assembled {
                             stages.push((st, b.input.shape, b.band));
                         }
                     }
-                    if !matches!(b.residual, Residual::Absent) {
+                    if let Residual::Identity { add, .. } | Residual::Projection { add, .. } =
+                        b.residual
+                    {
                         bits |= k::RESIDUAL;
+                        // One call per band of output rows, the last maybe shorter.
+                        let (h, band) = (b.output.shape.h, b.band.max(1));
+                        let row = b.output.shape.w as usize * b.output.shape.c as usize;
+                        adds.push((add, row * band.min(h) as usize));
+                        adds.push((add, row * (h % band) as usize));
                     }
                 }
             }
@@ -650,6 +687,23 @@ impl Assembled {
         {
             bits |= k::EXACT_CONV;
         }
+        // The DSP ADD's ways: per element for calls under its table size,
+        // the tables for the others and wherever per element does not
+        // cover the parameters; the portable loop where neither does.
+        adds.retain(|&(_, n)| n > 0);
+        let direct = adds
+            .iter()
+            .any(|(p, n)| *n < sel::ADD_MIN_LEN && sel::add_covers(p, true));
+        let tables = adds.iter().any(|(p, n)| {
+            (*n >= sel::ADD_MIN_LEN || !sel::add_covers(p, true)) && sel::add_covers(p, false)
+        });
+        bits |= if direct { k::ADD_DIRECT } else { 0 } | if tables { k::ADD_TABLES } else { 0 };
+        if adds
+            .iter()
+            .any(|(p, n)| sel::add_way(p, *n, tables, direct).is_none())
+        {
+            bits |= k::ADD_FALLBACK;
+        }
         if depthwise
             .iter()
             .any(|(p, out)| !sel::depthwise_covers(p, *out))
@@ -674,6 +728,11 @@ impl Assembled {
             (k::CONV_BLOCK5, "CONV_BLOCK5"),
             (k::RESIDUAL, "RESIDUAL"),
             (k::EXACT_CONV, "EXACT_CONV"),
+            (k::BLOCK_CHECKS, "BLOCK_CHECKS"),
+            (k::ADD_TABLES, "ADD_TABLES"),
+            (k::ADD_DIRECT, "ADD_DIRECT"),
+            (k::ADD_FALLBACK, "ADD_FALLBACK"),
+            (k::GLOBAL_AVERAGE_POOL, "GLOBAL_AVERAGE_POOL"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

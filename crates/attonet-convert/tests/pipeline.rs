@@ -261,7 +261,7 @@ fn inconsistent_shapes_and_types_are_named() {
 /// loops (every layer is on a DSP kernel); a convolution the columns kernel
 /// does not take (a 3x3 window over 72 channels: 648 taps, over its 576)
 /// links the portable loops; fused residuals link the in-place ADD, not the
-/// ADD step.
+/// ADD step; no plan links the run-time block checks (it was validated).
 #[test]
 fn kernel_set_links_what_the_dsp_kernels_reach() {
     use attonet_runtime::plan::kernels as k;
@@ -278,7 +278,15 @@ fn kernel_set_links_what_the_dsp_kernels_reach() {
             .0
     };
     let r8 = load("resnet8_int8.tflite");
-    for bit in [k::CONV, k::CONV_BLOCK4, k::RESIDUAL, k::BLOCK, k::SOFTMAX] {
+    // Its residual rows are 512 elements: the ADD's tables, not per element.
+    for bit in [
+        k::CONV,
+        k::CONV_BLOCK4,
+        k::RESIDUAL,
+        k::ADD_TABLES,
+        k::BLOCK,
+        k::SOFTMAX,
+    ] {
         assert_ne!(r8 & bit, 0, "ResNet-8 lacks {bit:#x}");
     }
     for bit in [
@@ -286,6 +294,9 @@ fn kernel_set_links_what_the_dsp_kernels_reach() {
         k::CONV_FALLBACK,
         k::EXACT_CONV,
         k::ADD,
+        k::ADD_DIRECT,
+        k::ADD_FALLBACK,
+        k::BLOCK_CHECKS,
         k::DEPTHWISE,
         k::CONV_DEPTHWISE_LIKE,
     ] {

@@ -200,6 +200,31 @@ impl BlockStep {
         }
     }
 
+    /// Checks that no band of output rows is written over input rows the
+    /// schedule still reads ([`input_floor`](Self::input_floor)):
+    /// [`Error::Overlap`] names the step otherwise. Part of
+    /// [`Model::validate`](crate::plan::Model::validate) and of the block
+    /// checks before a run ([`kernels::BLOCK_CHECKS`]).
+    pub fn check_bands(&self, step: u16, chain: &[Stage], projection: Option<&Stage>) -> Result {
+        let out = &self.output;
+        let out_row = out.shape.w as usize * out.shape.c as usize;
+        let in_row = self.input.shape.w as usize * self.input.shape.c as usize;
+        let band = self.band.max(1);
+        let mut r0 = 0;
+        while r0 < out.shape.h {
+            let r1 = out.shape.h.min(r0.saturating_add(band));
+            let floor = self.input_floor(chain, projection, r1 - 1);
+            let dst = out.offset as usize + r0 as usize * out_row;
+            let dst_end = dst + (r1 - r0) as usize * out_row;
+            let live_start = self.input.offset as usize + floor as usize * in_row;
+            if live_start < self.input.end() && dst < self.input.end() && dst_end > live_start {
+                return Err(Error::Overlap { step });
+            }
+            r0 = r1;
+        }
+        Ok(())
+    }
+
     /// The first input row that the schedule may still read once output row
     /// `r` has been computed (the input's height if none). Output rows are
     /// written a band at a time, after the band's last row is computed: the
@@ -494,19 +519,12 @@ pub(crate) fn run<const K: u32>(
                 add_into_rows::<K>(step, arena, &add, chain_first, &rows_slot, &rows2)?;
             }
         }
-        // The rows' destination must not hold input rows still to be read.
-        let floor = block.input_floor(chain, projection, r1 - 1);
+        // The rows' destination holds no input rows still to be read
+        // (`BlockStep::check_bands`, in `Model::validate`).
         let dst = Slot {
             offset: (out.offset as usize + r0 as usize * out_row) as u32,
             shape: rows_slot.shape,
         };
-        let live_start = block.input.offset as usize + floor as usize * in_row;
-        if live_start < block.input.end()
-            && (dst.offset as usize) < block.input.end()
-            && dst.end() > live_start
-        {
-            return Err(Error::Overlap { step });
-        }
         let (src, dst) = crate::plan::regions(step, arena, &rows_slot, &dst)?;
         dst.copy_from_slice(src);
         r0 = r1;
@@ -549,7 +567,7 @@ fn add_into_rows<const K: u32>(
         crate::plan::swap_add_inputs(add)
     };
     let (acc, other) = crate::plan::regions_mut_ro(step, arena, row, other)?;
-    crate::ops::add::add_s8_in_place(&params, acc, other)
+    crate::ops::add::add_in_place_linked::<K>(&params, acc, other)
 }
 
 #[cfg(test)]

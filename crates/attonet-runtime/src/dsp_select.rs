@@ -15,13 +15,20 @@
 //!   the build links and that fit, so a build that links only one block size
 //!   computes the same bits, a little slower where the other would fit the
 //!   pixel count better.
+//! * An ADD goes through two 256-entry tables of each input's half (from
+//!   [`ADD_MIN_LEN`] elements on) or computes the halves per element (fewer
+//!   elements, or where the build links only that way), when the output
+//!   stage fits the fast epilogue ([`add_covers`]).
 //! * Whether a block fits depends on the layer alone (window, output
 //!   channels a group, whether the epilogue constants come prepared), never
 //!   on how many pixels a call computes, so a fused block's row calls are
 //!   covered exactly when the whole layer is.
 
+use crate::ops::add::AddParams;
 use crate::ops::depthwise::DepthwiseParams;
 use crate::ops::{ConvParams, Shape};
+use crate::prepared::ChanQ;
+use crate::quant::requantize_smaller_than_one;
 
 /// Largest window (`kh * kw * in_c / groups`) the columns kernel takes: a
 /// 3x3 window over 64 channels (its columns, four pixels of `2 * CONV_MAX_K`
@@ -177,6 +184,20 @@ pub fn columns_block(
     prepared: bool,
     allowed: u8,
 ) -> Option<usize> {
+    let (k, cpg) = columns_window(p, in_shape, out_shape)?;
+    let pixels = out_shape.h as usize * out_shape.w as usize;
+    let ocpg = out_shape.c as usize / p.groups as usize;
+    conv_plan(k, cpg, ocpg, pixels, SCRATCH_BYTES / 4, !prepared, allowed).map(|plan| plan.pix)
+}
+
+/// The window (`k` taps, `cpg` input channels a group) of a convolution the
+/// columns kernel may take: an `i8` input zero point, 1 to [`CONV_MAX_K`]
+/// taps, a non-empty output; whether a block fits is [`conv_plan`]'s.
+pub(crate) fn columns_window(
+    p: &ConvParams,
+    in_shape: Shape,
+    out_shape: Shape,
+) -> Option<(usize, usize)> {
     let groups = p.groups as usize;
     if groups == 0 || out_shape.h == 0 || out_shape.w == 0 || out_shape.c == 0 {
         return None;
@@ -186,9 +207,7 @@ pub fn columns_block(
     if !(-128..=127).contains(&p.quant.input_zero_point) || !(1..=CONV_MAX_K).contains(&k) {
         return None;
     }
-    let pixels = out_shape.h as usize * out_shape.w as usize;
-    let ocpg = out_shape.c as usize / groups;
-    conv_plan(k, cpg, ocpg, pixels, SCRATCH_BYTES / 4, !prepared, allowed).map(|plan| plan.pix)
+    Some((k, cpg))
 }
 
 /// Whether the depthwise kernel takes a grouped convolution with one input
@@ -217,4 +236,73 @@ pub(crate) fn dw_covers(p: &ConvParams, out_shape: Shape) -> bool {
         && out_shape.h > 0
         && out_shape.w > 0
         && out_shape.c > 0
+}
+
+/// Fewest elements for which the DSP ADD builds its tables where it links
+/// both ways (512 entries, about 7,700 instructions); below, computing both
+/// halves of every element (about 17 instructions more an element than a
+/// table lookup) is cheaper. A fused block adds one band of rows at a time:
+/// AttoNet rows of 256 to 448 elements go per element.
+pub const ADD_MIN_LEN: usize = 512;
+
+/// Whether one SMMLAR computes an ADD input's half exactly for every byte:
+/// `(x - zp) << left_shift` below 2^30 in magnitude, a multiplier other
+/// than `i32::MIN`, a shift in `-31..=0`.
+pub(crate) fn add_half_quick(zp: i32, m: i32, shift: i32, left_shift: i32) -> bool {
+    ((128 + (zp as i64).abs()) << left_shift) < 1 << 30
+        && m != i32::MIN
+        && (-31..=0).contains(&shift)
+}
+
+/// The largest `|half|` of one ADD input over every byte.
+fn add_half_max(zp: i32, m: i32, shift: i32, left_shift: i32) -> i64 {
+    let scale = 1i32 << left_shift;
+    (-128i32..=127)
+        .map(|v| {
+            (requantize_smaller_than_one(v.wrapping_sub(zp).wrapping_mul(scale), m, shift) as i64)
+                .abs()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Whether the DSP ADD takes `p` through its tables (`direct == false`) or
+/// per element (`direct`): the output stage of the largest sum within the
+/// fast epilogue's bounds, and per element both halves quick as well. The
+/// kernels decide the same with their own arithmetic (tested equal).
+pub fn add_covers(p: &AddParams, direct: bool) -> bool {
+    let ls = p.left_shift;
+    if !(0..=30).contains(&ls) {
+        return false;
+    }
+    let halves = [
+        (p.input1_zero_point, p.input1_multiplier, p.input1_shift),
+        (p.input2_zero_point, p.input2_multiplier, p.input2_shift),
+    ];
+    if direct && !halves.iter().all(|&(z, m, s)| add_half_quick(z, m, s, ls)) {
+        return false;
+    }
+    let max: i64 = halves
+        .iter()
+        .map(|&(z, m, s)| add_half_max(z, m, s, ls))
+        .sum();
+    ChanQ::new(
+        0,
+        p.output_multiplier,
+        p.output_shift,
+        p.output_zero_point,
+        max,
+    )
+    .is_some()
+}
+
+/// Which way an ADD of `n` elements takes with the ways of `tables` and
+/// `direct` linked: per element first where only that way is linked or `n`
+/// is under [`ADD_MIN_LEN`]; the tables where that way does not cover it.
+/// `None`: neither covers it (the portable loop's).
+pub fn add_way(p: &AddParams, n: usize, tables: bool, direct: bool) -> Option<bool> {
+    if direct && (!tables || n < ADD_MIN_LEN) && add_covers(p, true) {
+        return Some(true);
+    }
+    (tables && add_covers(p, false)).then_some(false)
 }

@@ -264,6 +264,27 @@ pub mod kernels {
     /// bounds; see [`crate::prepared`]). Without it such a layer falls back
     /// to the portable loops, or is refused.
     pub const EXACT_CONV: u32 = 1 << 16;
+    /// Before each fused block runs, the checks [`Model::validate`](super::Model::validate) makes of
+    /// it: its scratch windows and row buffers inside the arena, apart from
+    /// its input, its output and one another, its shapes chained, no band of
+    /// output rows over input rows still to be read (1.7 KB of Cortex-M4
+    /// code). Generated code leaves them out: the converter
+    /// validated the plan it wrote. Every kernel call checks its own input
+    /// and output regions either way, so a broken plan never reads or
+    /// writes outside the arena; without these checks, windows that overlap
+    /// give wrong outputs instead of [`Error::Overlap`](crate::Error::Overlap).
+    pub const BLOCK_CHECKS: u32 = 1 << 17;
+    /// The DSP ADD through per-input tables ([`crate::dsp_select::add_way`]).
+    pub const ADD_TABLES: u32 = 1 << 18;
+    /// The DSP ADD computing each input's half per element.
+    pub const ADD_DIRECT: u32 = 1 << 19;
+    /// The portable ADD loop on a Cortex-M DSP build, for additions its DSP
+    /// kernel does not take (linked whatever the set says elsewhere).
+    pub const ADD_FALLBACK: u32 = 1 << 20;
+    /// AVERAGE_POOL_2D with a window of the whole input only
+    /// ([`crate::ops::pool::global_average_pool_s8`]); [`AVERAGE_POOL`]
+    /// takes every window.
+    pub const GLOBAL_AVERAGE_POOL: u32 = 1 << 21;
     /// Every kernel (the host runner's set).
     pub const ALL: u32 = u32::MAX;
 
@@ -322,8 +343,8 @@ impl<'a> Model<'a> {
     /// Checks the whole plan once: every table inside the blob and aligned,
     /// every slot inside the arena, no step writing over its own inputs.
     /// [`Model::run`] makes the same checks step by step (each kernel those of
-    /// its own step, and this function a fused block's before it runs, for
-    /// its scratch windows); calling this first
+    /// its own step, and this function's a fused block's before it runs,
+    /// where [`kernels::BLOCK_CHECKS`] is in the model's set); calling this first
     /// (for example at start-up) reports a broken plan before any input.
     pub fn validate(&self) -> Result {
         let arena = self.arena_bytes as usize;
@@ -500,7 +521,7 @@ impl<'a> Model<'a> {
                 for st in chain {
                     tables(&st.tables)?;
                 }
-                Ok(())
+                b.check_bands(i, chain, projection)
             }
         }
     }
@@ -584,10 +605,8 @@ impl<'a> Model<'a> {
         for (i, step) in self.steps.iter().enumerate() {
             let i = i as u16;
             // The kernels check every slot, table and overlap of their own
-            // step; a fused block's scratch windows only `check_step` does.
-            if let Step::Block(_) = step {
-                self.check_step(i, step)?;
-            }
+            // step; a fused block's windows are checked by `dispatch` (with
+            // `kernels::BLOCK_CHECKS`).
             (self.dispatch)(self, i, step, arena).map_err(|e| match e {
                 Error::Step { .. } | Error::Blob { .. } | Error::Overlap { .. } => e,
                 other => Error::Step {
@@ -667,18 +686,28 @@ impl<'a> Model<'a> {
                     if other == s.output {
                         // x + x in place: read a copy-free view is impossible, so
                         // compute through the two-buffer kernel one chunk at a time.
-                        return add_self_in_place(&params, slot_mut(i, arena, &s.output)?);
+                        return add_self_in_place::<K>(&params, slot_mut(i, arena, &s.output)?);
                     }
                     let (acc, other) = regions_mut_ro(i, arena, &s.output, &other)?;
-                    add::add_s8_in_place(&params, acc, other)
+                    add::add_in_place_linked::<K>(&params, acc, other)
                 } else {
                     let (a, b, out) = regions_ro2(i, arena, &s.input1, &s.input2, &s.output)?;
-                    add::add_s8(&s.params, a, b, out)
+                    add::add_linked::<K>(&s.params, a, b, out)
                 }
             }
             Step::AveragePool(s) if linked(k::AVERAGE_POOL) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 pool::average_pool_s8(&s.params, s.input.shape, input, s.output.shape, output)
+            }
+            Step::AveragePool(s) if linked(k::GLOBAL_AVERAGE_POOL) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                pool::global_average_pool_s8(
+                    &s.params,
+                    s.input.shape,
+                    input,
+                    s.output.shape,
+                    output,
+                )
             }
             Step::MaxPool(s) if linked(k::MAX_POOL) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
@@ -693,7 +722,12 @@ impl<'a> Model<'a> {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 softmax::softmax_s8(&s.params, input, output)
             }
-            Step::Block(b) if linked(k::BLOCK) => crate::block::run::<K>(self, i, b, arena),
+            Step::Block(b) if linked(k::BLOCK) => {
+                if linked(k::BLOCK_CHECKS) {
+                    self.check_step(i, step)?;
+                }
+                crate::block::run::<K>(self, i, b, arena)
+            }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {
                     return Ok(());
@@ -726,12 +760,12 @@ pub(crate) fn swap_add_inputs(p: &AddParams) -> AddParams {
 
 /// `x + x` written over `x`: each element depends only on itself, so a small
 /// stack copy of each chunk keeps the two-operand kernel usable.
-fn add_self_in_place(p: &AddParams, acc: &mut [i8]) -> Result {
+fn add_self_in_place<const K: u32>(p: &AddParams, acc: &mut [i8]) -> Result {
     let mut copy = [0i8; 64];
     for chunk in acc.chunks_mut(64) {
         let n = chunk.len();
         copy[..n].copy_from_slice(chunk);
-        add::add_s8_in_place(p, chunk, &copy[..n])?;
+        add::add_in_place_linked::<K>(p, chunk, &copy[..n])?;
     }
     Ok(())
 }

@@ -21,7 +21,9 @@ use attonet_runtime::ops::fully_connected::{fully_connected_s8, FullyConnectedPa
 use attonet_runtime::ops::grouped_conv3x3::grouped_conv3x3_s8;
 use attonet_runtime::ops::pointwise::pointwise_conv_s8;
 use attonet_runtime::ops::pointwise_pair::pointwise_pair_s8;
-use attonet_runtime::ops::pool::{average_pool_s8, max_pool_s8, PoolParams};
+use attonet_runtime::ops::pool::{
+    average_pool_s8, global_average_pool_s8, max_pool_s8, PoolParams,
+};
 use attonet_runtime::ops::softmax::{softmax_s8, SoftmaxParams};
 use attonet_runtime::ops::{
     convolve_s8, ConvKernel, ConvParams, ConvQuant, ConvWeights, Shape, Window,
@@ -920,6 +922,65 @@ proptest! {
         let mut got = vec![0i8; outs.len()];
         max_pool_s8(&p, ins, &input, outs, &mut got).unwrap();
         prop_assert_eq!(got, ref_pool(&p, ins, &input, outs, false).unwrap());
+    }
+}
+
+/// Global average pooling is the general kernel's result for a window of
+/// the whole input (sums of either sign, every rounding case, clamps), and
+/// refuses any other window.
+#[test]
+fn global_average_pool_is_the_general_kernel() {
+    let mut rng = Rng(0x0061_06a1);
+    for case in 0..400 {
+        let ins = Shape::new(
+            1 + (rng.next() % 9) as u16,
+            1 + (rng.next() % 9) as u16,
+            1 + (rng.next() % 70) as u16,
+        );
+        let outs = Shape::new(1, 1, ins.c);
+        let (lo, hi) = (rng.next() as i8, rng.next() as i8);
+        let p = PoolParams {
+            window: Window {
+                kh: ins.h as u8,
+                kw: ins.w as u8,
+                stride_h: 1 + (rng.next() % 2) as u8,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+            },
+            clamp: if case % 3 == 0 {
+                Clamp {
+                    min: lo.min(hi),
+                    max: lo.max(hi),
+                }
+            } else {
+                Clamp::NONE
+            },
+        };
+        // Biased inputs so that sums of both signs and exact halves occur.
+        let bias = (rng.next() % 200) as i32 - 100;
+        let input: Vec<i8> = rng
+            .i8s(ins.len())
+            .into_iter()
+            .map(|x| (x as i32 / 2 + bias).clamp(-128, 127) as i8)
+            .collect();
+        let mut want = vec![0i8; outs.len()];
+        average_pool_s8(&p, ins, &input, outs, &mut want).unwrap();
+        let mut got = vec![0x55i8; outs.len()];
+        global_average_pool_s8(&p, ins, &input, outs, &mut got).unwrap();
+        assert_eq!(got, want, "case {case}: {ins:?} {p:?}");
+        if ins.h > 1 {
+            let mut q = p;
+            q.window.kh -= 1;
+            let smaller = Shape::new(2, 1, ins.c);
+            let mut out = vec![0i8; smaller.len()];
+            assert_eq!(
+                global_average_pool_s8(&q, ins, &input, smaller, &mut out).map_err(|e| e.kind()),
+                Err(ErrorKind::Parameter)
+            );
+        }
     }
 }
 

@@ -72,8 +72,8 @@ use super::dsp_prims::{
 #[cfg(not(attonet_dsp))]
 use super::dsp_prims::smlad;
 use crate::dsp_select::{
-    block_order, blocks, columns_block, conv_plan, depthwise_covers, depthwise_like_covers,
-    ConvPlan, BATCH, DW_WORDS, SCRATCH_TIERS,
+    add_half_quick, block_order, blocks, columns_block, columns_window, conv_plan,
+    depthwise_covers, depthwise_like_covers, ConvPlan, ADD_MIN_LEN, BATCH, DW_WORDS, SCRATCH_TIERS,
 };
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
@@ -832,7 +832,9 @@ pub(crate) fn conv_s8<const K: u32>(
     let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(out_shape.c as usize))
         .then(|| bytemuck::try_cast_slice(prepared).ok())
         .flatten();
-    if columns_block(p, in_shape, out_shape, pre.is_some(), allowed).is_none() {
+    // Covered exactly where `columns_block` says (its plan is the largest
+    // tier's, below).
+    if columns_window(p, in_shape, out_shape).is_none() {
         return false;
     }
     let mut g = ConvGeo::new(p, in_shape);
@@ -2431,13 +2433,6 @@ fn dw_core(
 // ADD.
 // ---------------------------------------------------------------------------
 
-/// Fewest elements for which [`add_s8`] builds its tables (512 entries,
-/// about 7,700 instructions); below, [`AddDirect`] computes both halves of
-/// every element (about 17 instructions more an element than a table
-/// lookup). A fused block adds one row at a time: AttoNet rows of 256 to
-/// 448 elements take the direct path.
-const ADD_MIN_LEN: usize = 512;
-
 /// The per-input halves of TFLite's ADD as tables: `s1(a)` and `s2(b)` (the
 /// offset input, shifted left, through its multiplier) depend on one `i8`
 /// each, so both are computed once per call for all 256 values
@@ -2479,9 +2474,7 @@ impl AddTables {
         ] {
             // `(x - zp) << left_shift` below 2^30 in magnitude for every
             // byte: `requantize_smaller_than_one` through one SMMLAR.
-            let quick = ((128 + (zp as i64).abs()) << p.left_shift) < 1 << 30
-                && m != i32::MIN
-                && (-31..=0).contains(&shift);
+            let quick = add_half_quick(zp, m, shift, p.left_shift);
             for v in -128i32..=127 {
                 let x = v.wrapping_sub(zp).wrapping_mul(scale);
                 let s = if quick {
@@ -2607,10 +2600,7 @@ unsafe fn add_loop(t: &AddTables, q: &ChanQ, a: *const u8, b: *const u8, out: *m
 /// `quick` case), with the largest `|s|` (at `-128` or `127`: `s` is
 /// monotonic in the byte).
 fn add_half(zp: i32, m: i32, shift: i32, left_shift: i32) -> Option<(i32, i32, i32, i64)> {
-    let quick = ((128 + (zp as i64).abs()) << left_shift) < 1 << 30
-        && m != i32::MIN
-        && (-31..=0).contains(&shift);
-    if !quick {
+    if !add_half_quick(zp, m, shift, left_shift) {
         return None;
     }
     let scale = 1i32 << left_shift;
@@ -2670,78 +2660,86 @@ impl AddDirect {
     }
 }
 
-/// ADD through per-input tables, for at least [`ADD_MIN_LEN`] elements
-/// (fewer: [`AddDirect`]). Arguments as `add_s8` checked them (equal
-/// lengths, parameters in range). Not inlined: its 2 KiB of tables live on
-/// the stack only during the call.
+/// ADD of `n` elements: per element ([`AddDirect`]) or through per-input
+/// tables, the way [`add_way`] gives for the ways `K` links
+/// ([`kernels::ADD_DIRECT`], [`kernels::ADD_TABLES`]); `false` (nothing
+/// written) where neither covers `p`. Arguments as `add_s8` checked them
+/// (equal lengths, parameters in range). `a` may be `out` (in place: each
+/// element is read before it is written).
+///
+/// # Safety
+/// `a`, `b` readable and `out` writable for `n` bytes.
+#[inline(always)]
+unsafe fn add_any<const K: u32>(
+    p: &AddParams,
+    a: *const u8,
+    b: *const u8,
+    out: *mut i8,
+    n: usize,
+) -> bool {
+    let tables = K & kernels::ADD_TABLES != 0;
+    let direct = K & kernels::ADD_DIRECT != 0;
+    if direct && (!tables || n < ADD_MIN_LEN) {
+        if let Some(d) = AddDirect::new(p) {
+            for i in 0..n {
+                // SAFETY: the caller's contract; `i < n`.
+                unsafe { *out.add(i) = d.one(*a.add(i) as i8, *b.add(i) as i8) };
+            }
+            return true;
+        }
+    }
+    if !tables {
+        return false;
+    }
+    let mut t = AddTables {
+        s1: [0; 256],
+        s2: [0; 256],
+    };
+    let Some(q) = t.fill(p) else {
+        return false;
+    };
+    // SAFETY: the caller's contract.
+    unsafe { add_loop(&t, &q, a, b, out, n) };
+    true
+}
+
+/// [`add_any`] over three buffers. Not inlined: its 2 KiB of tables live
+/// on the stack only during the call.
 #[inline(never)]
-pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) -> bool {
+pub(crate) fn add_s8<const K: u32>(
+    p: &AddParams,
+    input1: &[i8],
+    input2: &[i8],
+    output: &mut [i8],
+) -> bool {
     let n = input1.len();
     if input2.len() != n || output.len() != n {
         return false;
     }
-    if n < ADD_MIN_LEN {
-        let Some(d) = AddDirect::new(p) else {
-            return false;
-        };
-        for ((o, &x), &y) in output.iter_mut().zip(input1).zip(input2) {
-            *o = d.one(x, y);
-        }
-        clamp_pass(output, p.clamp);
-        return true;
-    }
-    let mut t = AddTables {
-        s1: [0; 256],
-        s2: [0; 256],
-    };
-    let Some(q) = t.fill(p) else {
-        return false;
-    };
+    let (a, b) = (input1.as_ptr() as *const u8, input2.as_ptr() as *const u8);
     // SAFETY: three buffers of `n` bytes.
-    unsafe {
-        add_loop(
-            &t,
-            &q,
-            input1.as_ptr() as *const u8,
-            input2.as_ptr() as *const u8,
-            output.as_mut_ptr(),
-            n,
-        )
-    };
-    clamp_pass(output, p.clamp);
-    true
+    let done = unsafe { add_any::<K>(p, a, b, output.as_mut_ptr(), n) };
+    if done {
+        clamp_pass(output, p.clamp);
+    }
+    done
 }
 
 /// [`add_s8`] in place: `acc` holds the first input and gets the output.
 #[inline(never)]
-pub(crate) fn add_s8_in_place(p: &AddParams, acc: &mut [i8], other: &[i8]) -> bool {
+pub(crate) fn add_s8_in_place<const K: u32>(p: &AddParams, acc: &mut [i8], other: &[i8]) -> bool {
     let n = acc.len();
     if other.len() != n {
         return false;
     }
-    if n < ADD_MIN_LEN {
-        let Some(d) = AddDirect::new(p) else {
-            return false;
-        };
-        for (o, &y) in acc.iter_mut().zip(other) {
-            *o = d.one(*o, y);
-        }
-        clamp_pass(acc, p.clamp);
-        return true;
-    }
-    let mut t = AddTables {
-        s1: [0; 256],
-        s2: [0; 256],
-    };
-    let Some(q) = t.fill(p) else {
-        return false;
-    };
     let a = acc.as_mut_ptr();
     // SAFETY: `acc` and `other` have `n` bytes; element `i` of `acc` is read
     // before it is written.
-    unsafe { add_loop(&t, &q, a as *const u8, other.as_ptr() as *const u8, a, n) };
-    clamp_pass(acc, p.clamp);
-    true
+    let done = unsafe { add_any::<K>(p, a as *const u8, other.as_ptr() as *const u8, a, n) };
+    if done {
+        clamp_pass(acc, p.clamp);
+    }
+    done
 }
 
 /// The kernels above, with each DSP instruction modelled in Rust on the host,
@@ -3040,7 +3038,7 @@ mod tests {
     fn add_matches_portable() {
         use crate::ops::add::{add_in_place_core, add_one, AddParams};
         let mut r = Rng(0x5555_AAAA_1234_9876);
-        let (mut covered, mut direct) = (0, 0u32);
+        let (mut covered, mut per_element) = (0, 0u32);
         for case in 0..300 {
             let mult = |r: &mut Rng| {
                 if r.next() % 10 == 0 {
@@ -3082,22 +3080,49 @@ mod tests {
             let x = r.i8s(n);
             let y = r.i8s(n);
             let want: Vec<i8> = x.iter().zip(&y).map(|(&a, &b)| add_one(&p, a, b)).collect();
-            let mut got = std::vec![0x55i8; n];
-            if add_s8(&p, &x, &y, &mut got) {
-                covered += 1;
-                direct += (n < ADD_MIN_LEN) as u32;
-                assert_eq!(got, want, "case {case}: {p:?}");
-            } else {
-                assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
+            // Both ways linked (the host runner's set), then each alone: the
+            // same outputs where taken, declined (nothing written) exactly
+            // where `dsp_select::add_way` says so, as the converter predicts.
+            type Add = fn(&AddParams, &[i8], &[i8], &mut [i8]) -> bool;
+            type InPlace = fn(&AddParams, &mut [i8], &[i8]) -> bool;
+            const T: u32 = kernels::ADD_TABLES;
+            const D: u32 = kernels::ADD_DIRECT;
+            let ways: [(bool, bool, Add, InPlace); 3] = [
+                (
+                    true,
+                    true,
+                    add_s8::<{ kernels::ALL }>,
+                    add_s8_in_place::<{ kernels::ALL }>,
+                ),
+                (true, false, add_s8::<T>, add_s8_in_place::<T>),
+                (false, true, add_s8::<D>, add_s8_in_place::<D>),
+            ];
+            for (k, (tables, direct, add, in_place)) in ways.into_iter().enumerate() {
+                let way = crate::dsp_select::add_way(&p, n, tables, direct);
+                let mut got = std::vec![0x55i8; n];
+                let took = add(&p, &x, &y, &mut got);
+                assert_eq!(took, way.is_some(), "case {case} ways {k}: {p:?}");
+                if took {
+                    if k == 0 {
+                        covered += 1;
+                        per_element += (way == Some(true)) as u32;
+                    }
+                    assert_eq!(got, want, "case {case} ways {k}: {p:?}");
+                } else {
+                    assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
+                }
+                let mut acc = x.clone();
+                let took = in_place(&p, &mut acc, &y);
+                assert_eq!(took, way.is_some(), "case {case} ways {k} in place");
+                if !took {
+                    assert_eq!(acc, x, "declined but wrote");
+                    add_in_place_core(&p, &mut acc, &y);
+                }
+                assert_eq!(acc, want, "case {case} ways {k} in place: {p:?}");
             }
-            let mut acc = x.clone();
-            if !add_s8_in_place(&p, &mut acc, &y) {
-                add_in_place_core(&p, &mut acc, &y);
-            }
-            assert_eq!(acc, want, "case {case} in place: {p:?}");
         }
         assert!(covered > 120, "only {covered} cases took the fast path");
-        assert!(direct > 30, "only {direct} cases without tables");
+        assert!(per_element > 30, "only {per_element} cases without tables");
     }
 
     #[test]

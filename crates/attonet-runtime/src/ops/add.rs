@@ -1,6 +1,7 @@
 //! Elementwise ADD of two int8 tensors of the same shape (residual shortcuts).
 
 use crate::error::check_len;
+use crate::plan::kernels;
 use crate::quant::{requantize_smaller_than_one, Clamp};
 use crate::Error;
 
@@ -49,12 +50,30 @@ pub struct AddParams {
 /// * Constraints: `left_shift` in `0..=30`; the three shifts in `-31..=0`;
 ///   `clamp.min <= clamp.max`.
 pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) -> crate::Result {
+    add_linked::<{ kernels::ALL }>(p, input1, input2, output)
+}
+
+/// [`add_s8`] with the kernels of `K` ([`crate::plan::kernels`]): on a
+/// Cortex-M DSP build the ways of its DSP kernel that `K` links, the
+/// portable loop only with [`kernels::ADD_FALLBACK`] (refused, nothing
+/// written, where it would be needed and is not linked).
+pub(crate) fn add_linked<const K: u32>(
+    p: &AddParams,
+    input1: &[i8],
+    input2: &[i8],
+    output: &mut [i8],
+) -> crate::Result {
     check_add_params(p)?;
     check_len("input2", input2, input1.len())?;
     check_len("output", output, input1.len())?;
     #[cfg(attonet_dsp)]
-    if crate::arch::cortex_m_dsp::add_s8(p, input1, input2, output) {
-        return Ok(());
+    {
+        if crate::arch::cortex_m_dsp::add_s8::<K>(p, input1, input2, output) {
+            return Ok(());
+        }
+        if K & kernels::ADD_FALLBACK == 0 {
+            return Err(crate::ops::conv::fallback_not_linked());
+        }
     }
     #[cfg(attonet_riscv)]
     if crate::arch::riscv::add_s8(p, input1, input2, output) {
@@ -77,11 +96,25 @@ pub(crate) fn add_core(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut
 /// Same arithmetic and constraints as [`add_s8`] (`acc` is the first input);
 /// `other.len()` must equal `acc.len()`.
 pub fn add_s8_in_place(p: &AddParams, acc: &mut [i8], other: &[i8]) -> crate::Result {
+    add_in_place_linked::<{ kernels::ALL }>(p, acc, other)
+}
+
+/// [`add_s8_in_place`] with the kernels of `K` (as [`add_linked`]).
+pub(crate) fn add_in_place_linked<const K: u32>(
+    p: &AddParams,
+    acc: &mut [i8],
+    other: &[i8],
+) -> crate::Result {
     check_add_params(p)?;
     check_len("other", other, acc.len())?;
     #[cfg(attonet_dsp)]
-    if crate::arch::cortex_m_dsp::add_s8_in_place(p, acc, other) {
-        return Ok(());
+    {
+        if crate::arch::cortex_m_dsp::add_s8_in_place::<K>(p, acc, other) {
+            return Ok(());
+        }
+        if K & kernels::ADD_FALLBACK == 0 {
+            return Err(crate::ops::conv::fallback_not_linked());
+        }
     }
     #[cfg(attonet_riscv)]
     if crate::arch::riscv::add_s8_in_place(p, acc, other) {

@@ -130,6 +130,66 @@ pub fn average_pool_s8(
     Ok(())
 }
 
+/// Whether a pooling window is the whole input: no padding, a `1x1xC`
+/// output (what [`global_average_pool_s8`] takes).
+pub fn is_global(p: &PoolParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    w.kh as u16 == in_shape.h
+        && w.kw as u16 == in_shape.w
+        && w.pad_top == 0
+        && w.pad_left == 0
+        && w.dilation_h == 1
+        && w.dilation_w == 1
+        && out_shape == Shape::new(1, 1, in_shape.c)
+}
+
+/// [`average_pool_s8`] for a window that is the whole input
+/// ([`is_global`]; else `Error::Parameter`): the same bits, in a fraction
+/// of the code (a classifier's global pooling; its firmware then links no
+/// general pooling loops, [`crate::plan::kernels::GLOBAL_AVERAGE_POOL`]).
+///
+/// * Layout: NHWC `input` (`in_shape`), `output` of `in_shape.c` bytes.
+/// * Scratch: none.
+/// * Constraints: a non-empty input; `clamp.min <= clamp.max`.
+pub fn global_average_pool_s8(
+    p: &PoolParams,
+    in_shape: Shape,
+    input: &[i8],
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    if !is_global(p, in_shape, out_shape) {
+        return Err(Error::Parameter(
+            "global average pooling needs a window of the whole input",
+        ));
+    }
+    check_clamp(p.clamp)?;
+    check_len_u64("input", input, shape_len(in_shape))?;
+    check_len_u64("output", output, shape_len(out_shape))?;
+    let count = in_shape.h as i32 * in_shape.w as i32;
+    if count == 0 {
+        return Err(Error::Shape(
+            "an average-pool window lies wholly outside the input",
+        ));
+    }
+    let c = in_shape.c as usize;
+    for (ch, o) in output.iter_mut().enumerate() {
+        let mut sum = 0i32;
+        let mut i = ch;
+        while let Some(&x) = input.get(i) {
+            sum += x as i32;
+            i += c;
+        }
+        let avg = if sum > 0 {
+            (sum + count / 2) / count
+        } else {
+            (sum - count / 2) / count
+        };
+        *o = p.clamp.apply(avg);
+    }
+    Ok(())
+}
+
 /// Max pooling over the taps inside the input.
 ///
 /// TFLite's `reference_integer_ops::MaxPool`, exactly: the maximum over the
