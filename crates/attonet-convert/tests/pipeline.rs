@@ -325,3 +325,84 @@ fn kernel_set_links_what_the_dsp_kernels_reach() {
     assert_ne!(bits & k::CONV_FALLBACK, 0, "{bits:#x}");
     assert_eq!(bits & (k::CONV_BLOCK4 | k::CONV_BLOCK5), 0, "{bits:#x}");
 }
+
+/// A 1x1 convolution, then a fully connected layer over its 1x1x16 output
+/// (weights quantized per tensor, as TFLite writes them): the pass that runs
+/// the FC as a 1x1 convolution changes no output bit, and leaves no FC step.
+/// In a model of FC layers alone it changes nothing.
+#[test]
+fn fully_connected_as_pointwise_is_exact() {
+    use attonet_convert::passes::fc_as_pointwise;
+    use attonet_runtime::plan::Step;
+    let mut b = GraphBuilder {
+        g: Graph::default(),
+        seed: 0xfc,
+    };
+    let x = b.act("x", &[1, 1, 1, 24], 0.05, -7);
+    let h = b.act("h", &[1, 1, 1, 16], 0.04, -128);
+    let y = b.act("y", &[1, 10], 0.11, 9);
+    let wc = b.weights("wc", &[16, 1, 1, 24]);
+    b.conv(x, h, wc, Activation::Relu);
+    let wf = b.weights("wf", &[10, 16]);
+    if let Some(q) = b.g.tensors[wf].quant.as_mut() {
+        q.scales.truncate(1);
+        q.zero_points.truncate(1);
+    }
+    b.g.ops.push(Op {
+        kind: OpKind::FullyConnected {
+            activation: Activation::None,
+            keep_num_dims: false,
+        },
+        inputs: vec![Some(h), Some(wf), None],
+        outputs: vec![y],
+    });
+    b.g.inputs = vec![x];
+    b.g.outputs = vec![y];
+    let program = lower::lower(&b.g, "fc").unwrap();
+    let mut rewritten = program.clone();
+    assert_eq!(fc_as_pointwise::run(&mut rewritten), 1);
+    let plain = assemble::assemble(program).unwrap();
+    let conv = assemble::assemble(rewritten).unwrap();
+    assert!(plain
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::FullyConnected(_))));
+    assert!(!conv
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::FullyConnected(_))));
+    let mut rng = XorShift(7);
+    let inputs: Vec<Vec<i8>> = (0..200)
+        .map(|_| (0..24).map(|_| rng.next() as i8).collect())
+        .collect();
+    let a = outputs(&plain, &inputs);
+    assert_eq!(a, outputs(&conv, &inputs));
+    assert!(
+        a.iter()
+            .flatten()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 20
+    );
+
+    // FC layers alone: left as they are.
+    let mut only_fc = GraphBuilder {
+        g: Graph::default(),
+        seed: 0xfd,
+    };
+    let x = only_fc.act("x", &[1, 16], 0.04, -128);
+    let y = only_fc.act("y", &[1, 10], 0.11, 9);
+    let w = only_fc.weights("w", &[10, 16]);
+    only_fc.g.ops.push(Op {
+        kind: OpKind::FullyConnected {
+            activation: Activation::None,
+            keep_num_dims: false,
+        },
+        inputs: vec![Some(x), Some(w), None],
+        outputs: vec![y],
+    });
+    only_fc.g.inputs = vec![x];
+    only_fc.g.outputs = vec![y];
+    let mut p = lower::lower(&only_fc.g, "mlp").unwrap();
+    assert_eq!(fc_as_pointwise::run(&mut p), 0);
+}

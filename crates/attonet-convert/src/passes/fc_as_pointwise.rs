@@ -18,8 +18,24 @@ use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
 use crate::program::{LayerOp, Program};
 
 /// Rewrites every fully connected layer with one input row, a 1x1xC input
-/// and a 1x1xN output and weights without a zero point; returns how many.
+/// and a 1x1xN output and weights without a zero point, in a program that
+/// has convolutions anyway; returns how many. A model of fully connected
+/// layers alone (a small MLP) keeps its fully connected kernel: there the
+/// convolution kernels would be the extra code, and the fully connected
+/// kernel is the faster on cores without the DSP columns kernel.
 pub fn run(program: &mut Program) -> usize {
+    let convolutions = program.layers.iter().any(|l| {
+        matches!(
+            l.op,
+            LayerOp::Conv { .. }
+                | LayerOp::Depthwise { .. }
+                | LayerOp::PointwisePair { .. }
+                | LayerOp::Block { .. }
+        )
+    });
+    if !convolutions {
+        return 0;
+    }
     let mut n = 0;
     for layer in &mut program.layers {
         let LayerOp::FullyConnected { params, data } = &layer.op else {
