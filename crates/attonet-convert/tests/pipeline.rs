@@ -129,6 +129,17 @@ impl GraphBuilder {
         self.g.tensors.len() - 1
     }
 
+    fn fully_connected(&mut self, x: usize, y: usize, w: usize) {
+        self.g.ops.push(Op {
+            kind: OpKind::FullyConnected {
+                activation: Activation::None,
+                keep_num_dims: false,
+            },
+            inputs: vec![Some(x), Some(w), None],
+            outputs: vec![y],
+        });
+    }
+
     fn conv(&mut self, x: usize, y: usize, w: usize, act: Activation) {
         self.g.ops.push(Op {
             kind: OpKind::Conv2d {
@@ -348,14 +359,7 @@ fn fully_connected_as_pointwise_is_exact() {
         q.scales.truncate(1);
         q.zero_points.truncate(1);
     }
-    b.g.ops.push(Op {
-        kind: OpKind::FullyConnected {
-            activation: Activation::None,
-            keep_num_dims: false,
-        },
-        inputs: vec![Some(h), Some(wf), None],
-        outputs: vec![y],
-    });
+    b.fully_connected(h, y, wf);
     b.g.inputs = vec![x];
     b.g.outputs = vec![y];
     let program = lower::lower(&b.g, "fc").unwrap();
@@ -393,14 +397,7 @@ fn fully_connected_as_pointwise_is_exact() {
     let x = only_fc.act("x", &[1, 16], 0.04, -128);
     let y = only_fc.act("y", &[1, 10], 0.11, 9);
     let w = only_fc.weights("w", &[10, 16]);
-    only_fc.g.ops.push(Op {
-        kind: OpKind::FullyConnected {
-            activation: Activation::None,
-            keep_num_dims: false,
-        },
-        inputs: vec![Some(x), Some(w), None],
-        outputs: vec![y],
-    });
+    only_fc.fully_connected(x, y, w);
     only_fc.g.inputs = vec![x];
     only_fc.g.outputs = vec![y];
     let mut p = lower::lower(&only_fc.g, "mlp").unwrap();
