@@ -504,8 +504,10 @@ impl Assembled {
         let mut depthwise = Vec::new();
         // Fused-block stages with their input shape and band of rows.
         let mut stages: Vec<(&Stage, Shape, u16)> = Vec::new();
-        // Every ADD call: parameters and elements.
+        // Every ADD call that decides its way per call: parameters and
+        // elements; and whether a fused block's shortcut uses the tables.
         let mut adds = Vec::new();
+        let mut shortcut_tables = false;
         for step in &self.steps {
             match step {
                 Step::Conv(s) => calls.push(Call {
@@ -564,11 +566,17 @@ impl Assembled {
                         b.residual
                     {
                         bits |= k::RESIDUAL;
-                        // One call per band of output rows, the last maybe shorter.
-                        let (h, band) = (b.output.shape.h, b.band.max(1));
-                        let row = b.output.shape.w as usize * b.output.shape.c as usize;
-                        adds.push((add, row * band.min(h) as usize));
-                        adds.push((add, row * (h % band) as usize));
+                        if sel::add_covers(&add, false) {
+                            // The block builds the tables once per run.
+                            shortcut_tables = true;
+                        } else {
+                            // One call per band of output rows, the last
+                            // maybe shorter.
+                            let (h, band) = (b.output.shape.h, b.band.max(1));
+                            let row = b.output.shape.w as usize * b.output.shape.c as usize;
+                            adds.push((add, row * band.min(h) as usize));
+                            adds.push((add, row * (h % band) as usize));
+                        }
                     }
                 }
             }
@@ -687,13 +695,16 @@ impl Assembled {
         {
             bits |= k::EXACT_CONV;
         }
-        // The DSP ADD's ways: per element for calls under its table size,
-        // the tables for the others and wherever per element does not
-        // cover the parameters; the portable loop where neither does.
+        // The DSP ADD's ways: the tables for fused blocks' shortcuts (built
+        // once per run) and for calls from its table size on; per element
+        // for shorter calls; the portable loop where neither covers a call.
         adds.retain(|&(_, n)| n > 0);
         let direct = adds
             .iter()
             .any(|(p, n)| *n < sel::ADD_MIN_LEN && sel::add_covers(p, true));
+        if shortcut_tables {
+            bits |= k::SHORTCUT_TABLES;
+        }
         let tables = adds.iter().any(|(p, n)| {
             (*n >= sel::ADD_MIN_LEN || !sel::add_covers(p, true)) && sel::add_covers(p, false)
         });
@@ -733,6 +744,7 @@ impl Assembled {
             (k::ADD_DIRECT, "ADD_DIRECT"),
             (k::ADD_FALLBACK, "ADD_FALLBACK"),
             (k::GLOBAL_AVERAGE_POOL, "GLOBAL_AVERAGE_POOL"),
+            (k::SHORTCUT_TABLES, "SHORTCUT_TABLES"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

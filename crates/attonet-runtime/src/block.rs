@@ -30,7 +30,7 @@
 //! fused block's output equals, bit for bit, the unfused steps' output.
 
 use crate::error::{Error, Result};
-use crate::ops::add::AddParams;
+use crate::ops::add::{AddParams, ResidualAdd};
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::{self, ConvParams, Shape, Window};
 use crate::plan::{kernels, ConvTables, Model, Slot};
@@ -455,6 +455,55 @@ pub(crate) fn run<const K: u32>(
         block,
         chain,
     };
+    match block.residual {
+        Residual::Absent => rows(&ctx, arena, projection, None),
+        Residual::Identity { add, chain_first }
+        | Residual::Projection {
+            add, chain_first, ..
+        } => {
+            if K & kernels::RESIDUAL == 0 {
+                return Err(Error::Parameter(
+                    "the block's shortcut ADD is not in this build's kernel set (Model::dispatch)",
+                ));
+            }
+            with_shortcut(&ctx, arena, projection, &add, chain_first)
+        }
+    }
+}
+
+/// [`rows`] with the block's shortcut ADD prepared once for all bands (on
+/// the DSP cores its tables: 2 KiB on this function's stack, during
+/// residual blocks only). `chain_first`: the chain's output is the ADD's
+/// first input.
+#[inline(never)]
+fn with_shortcut<const K: u32>(
+    ctx: &Ctx<'_, '_, K>,
+    arena: &mut [i8],
+    projection: Option<&Stage>,
+    add: &AddParams,
+    chain_first: bool,
+) -> Result {
+    let params = if chain_first {
+        *add
+    } else {
+        crate::plan::swap_add_inputs(add)
+    };
+    let mut shortcut = ResidualAdd::new(&params);
+    shortcut.prepare::<K>()?;
+    rows(ctx, arena, projection, Some(&shortcut))
+}
+
+/// The block's output rows, a band at a time: the chain's last stage into
+/// the row buffer, the shortcut added there (`shortcut`: the block's ADD,
+/// `None` without one), the band copied to the output.
+#[inline(never)]
+fn rows<const K: u32>(
+    ctx: &Ctx<'_, '_, K>,
+    arena: &mut [i8],
+    projection: Option<&Stage>,
+    shortcut: Option<&ResidualAdd>,
+) -> Result {
+    let (block, chain, step) = (ctx.block, ctx.chain, ctx.step);
     let last = chain.len() - 1;
     let out = block.output;
     let band = block.band.max(1);
@@ -489,18 +538,16 @@ pub(crate) fn run<const K: u32>(
             (r0, r1),
             rows_slot.offset as usize,
         )?;
-        match block.residual {
-            Residual::Absent => {}
-            Residual::Identity { add, chain_first } => {
+        match (block.residual, shortcut) {
+            (_, None) | (Residual::Absent, _) => {}
+            (Residual::Identity { .. }, Some(add)) => {
                 let other = Slot {
                     offset: (block.input.offset as usize + r0 as usize * in_row) as u32,
                     shape: rows_slot.shape,
                 };
-                add_into_rows::<K>(step, arena, &add, chain_first, &rows_slot, &other)?;
+                add_into_rows::<K>(step, arena, add, &rows_slot, &other)?;
             }
-            Residual::Projection {
-                add, chain_first, ..
-            } => {
+            (Residual::Projection { .. }, Some(add)) => {
                 let p = projection.ok_or(Error::Blob {
                     step,
                     what: "block projection stage",
@@ -516,7 +563,7 @@ pub(crate) fn run<const K: u32>(
                     (r0, r1),
                     rows2.offset as usize,
                 )?;
-                add_into_rows::<K>(step, arena, &add, chain_first, &rows_slot, &rows2)?;
+                add_into_rows::<K>(step, arena, add, &rows_slot, &rows2)?;
             }
         }
         // The rows' destination holds no input rows still to be read
@@ -551,23 +598,12 @@ pub const fn row_buffer_bytes(out_row_bytes: usize, band: u16, projection: bool)
 fn add_into_rows<const K: u32>(
     step: u16,
     arena: &mut [i8],
-    add: &AddParams,
-    chain_first: bool,
+    add: &ResidualAdd,
     row: &Slot,
     other: &Slot,
 ) -> Result {
-    if K & kernels::RESIDUAL == 0 {
-        return Err(Error::Parameter(
-            "the block's shortcut ADD is not in this build's kernel set (Model::dispatch)",
-        ));
-    }
-    let params = if chain_first {
-        *add
-    } else {
-        crate::plan::swap_add_inputs(add)
-    };
     let (acc, other) = crate::plan::regions_mut_ro(step, arena, row, other)?;
-    crate::ops::add::add_in_place_linked::<K>(&params, acc, other)
+    add.in_place::<K>(acc, other)
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@
 //!   the build links and that fit, so a build that links only one block size
 //!   computes the same bits, a little slower where the other would fit the
 //!   pixel count better.
-//! * An ADD goes through two 256-entry tables of each input's half (from
+//! * An ADD goes through two 256-entry tables of each input's half (a fused
+//!   block's shortcut builds them once per run; a single call from
 //!   [`ADD_MIN_LEN`] elements on) or computes the halves per element (fewer
 //!   elements, or where the build links only that way), when the output
 //!   stage fits the fast epilogue ([`add_covers`]).
@@ -241,8 +242,8 @@ pub(crate) fn dw_covers(p: &ConvParams, out_shape: Shape) -> bool {
 /// Fewest elements for which the DSP ADD builds its tables where it links
 /// both ways (512 entries, about 7,700 instructions); below, computing both
 /// halves of every element (about 17 instructions more an element than a
-/// table lookup) is cheaper. A fused block adds one band of rows at a time:
-/// AttoNet rows of 256 to 448 elements go per element.
+/// table lookup) is cheaper. (A fused block's shortcut builds the tables
+/// once for all its bands, whatever their length.)
 pub const ADD_MIN_LEN: usize = 512;
 
 /// Whether one SMMLAR computes an ADD input's half exactly for every byte:

@@ -274,7 +274,8 @@ pub mod kernels {
     /// writes outside the arena; without these checks, windows that overlap
     /// give wrong outputs instead of [`Error::Overlap`](crate::Error::Overlap).
     pub const BLOCK_CHECKS: u32 = 1 << 17;
-    /// The DSP ADD through per-input tables ([`crate::dsp_select::add_way`]).
+    /// The DSP ADD through per-input tables, built per call
+    /// ([`crate::dsp_select::add_way`]).
     pub const ADD_TABLES: u32 = 1 << 18;
     /// The DSP ADD computing each input's half per element.
     pub const ADD_DIRECT: u32 = 1 << 19;
@@ -285,6 +286,9 @@ pub mod kernels {
     /// ([`crate::ops::pool::global_average_pool_s8`]); [`AVERAGE_POOL`]
     /// takes every window.
     pub const GLOBAL_AVERAGE_POOL: u32 = 1 << 21;
+    /// Fused blocks' shortcut ADD through the DSP ADD's tables, built once
+    /// per run of the block (2 KiB of stack during it) instead of per band.
+    pub const SHORTCUT_TABLES: u32 = 1 << 22;
     /// Every kernel (the host runner's set).
     pub const ALL: u32 = u32::MAX;
 

@@ -61,9 +61,12 @@
 //! # ADD ([`add_s8`])
 //! The per-input halves of TFLite's ADD as two 256-entry tables (doubled for
 //! the epilogue's `2 * acc`); per element two byte loads, two table loads,
-//! an add and the epilogue: about 10.5 instructions. Under [`ADD_MIN_LEN`]
-//! elements (a fused block's rows) the halves are computed per element
-//! instead ([`AddDirect`]): building the tables would cost more.
+//! an add and the epilogue: about 10.5 instructions. A fused block's
+//! shortcut builds them once per run ([`AddPrepared`], 2 KiB of its stack)
+//! for all its bands of rows. A single call under [`ADD_MIN_LEN`] elements
+//! computes the halves per element instead ([`AddDirect`]): building the
+//! tables (about 7,700 instructions) would cost more. The kernel set says
+//! which ways a firmware links ([`crate::dsp_select::add_way`]).
 
 use super::dsp_prims::{
     asr_reg, smlabb, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
@@ -2703,6 +2706,67 @@ unsafe fn add_any<const K: u32>(
     true
 }
 
+/// An ADD's tables built once for many calls: a fused block adds its
+/// shortcut a band of rows at a time with the same parameters, so it builds
+/// them once per run (2 KiB on its stack) instead of once per band (about
+/// 7,700 instructions each) or computing both halves of every element.
+pub(crate) struct AddPrepared {
+    t: AddTables,
+    q: ChanQ,
+}
+
+impl AddPrepared {
+    /// Empty tables, to be filled in place by [`AddPrepared::prepare`] (2
+    /// KiB: built where they stay, not returned by value).
+    #[inline(always)]
+    pub(crate) fn empty() -> AddPrepared {
+        AddPrepared {
+            t: AddTables {
+                s1: [0; 256],
+                s2: [0; 256],
+            },
+            q: ChanQ::SLOW,
+        }
+    }
+
+    /// Fills the tables for `p` (parameters `add_s8`'s checks accepted);
+    /// `false` where they do not cover it
+    /// ([`crate::dsp_select::add_covers`]).
+    pub(crate) fn prepare(&mut self, p: &AddParams) -> bool {
+        match self.t.fill(p) {
+            Some(q) => {
+                self.q = q;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`add_s8_in_place`] through these tables (`p` the parameters they
+    /// were built for); `false` (nothing written) on unequal lengths.
+    pub(crate) fn in_place(&self, p: &AddParams, acc: &mut [i8], other: &[i8]) -> bool {
+        let n = acc.len();
+        if other.len() != n {
+            return false;
+        }
+        let a = acc.as_mut_ptr();
+        // SAFETY: `acc` and `other` have `n` bytes; element `i` of `acc` is
+        // read before it is written.
+        unsafe {
+            add_loop(
+                &self.t,
+                &self.q,
+                a as *const u8,
+                other.as_ptr() as *const u8,
+                a,
+                n,
+            )
+        };
+        clamp_pass(acc, p.clamp);
+        true
+    }
+}
+
 /// [`add_any`] over three buffers. Not inlined: its 2 KiB of tables live
 /// on the stack only during the call.
 #[inline(never)]
@@ -3119,6 +3183,17 @@ mod tests {
                     add_in_place_core(&p, &mut acc, &y);
                 }
                 assert_eq!(acc, want, "case {case} ways {k} in place: {p:?}");
+            }
+            // Tables built once for many calls (a fused block's shortcut).
+            let mut t = AddPrepared::empty();
+            let ready = t.prepare(&p);
+            assert_eq!(ready, crate::dsp_select::add_covers(&p, false));
+            if ready {
+                for _ in 0..2 {
+                    let mut acc = x.clone();
+                    assert!(t.in_place(&p, &mut acc, &y));
+                    assert_eq!(acc, want, "case {case} prepared: {p:?}");
+                }
             }
         }
         assert!(covered > 120, "only {covered} cases took the fast path");

@@ -124,6 +124,62 @@ pub(crate) fn add_in_place_linked<const K: u32>(
     Ok(())
 }
 
+/// An ADD made ready once for many in-place calls with the same parameters
+/// (a fused block adds its shortcut a band of rows at a time): on a
+/// Cortex-M DSP build whose kernel set links them
+/// ([`kernels::SHORTCUT_TABLES`]) it builds the ADD's tables here, once;
+/// elsewhere, or where
+/// the tables do not cover the parameters, each call is
+/// [`add_s8_in_place`]'s (with the kernels of `K`).
+pub(crate) struct ResidualAdd {
+    params: AddParams,
+    #[cfg(attonet_dsp)]
+    tables: crate::arch::cortex_m_dsp::AddPrepared,
+    #[cfg(attonet_dsp)]
+    ready: bool,
+}
+
+impl ResidualAdd {
+    /// `p`, not prepared yet ([`ResidualAdd::prepare`]); built in place by
+    /// the caller (on the DSP cores it holds 2 KiB of tables).
+    #[inline(always)]
+    pub(crate) fn new(p: &AddParams) -> ResidualAdd {
+        ResidualAdd {
+            params: *p,
+            #[cfg(attonet_dsp)]
+            tables: crate::arch::cortex_m_dsp::AddPrepared::empty(),
+            #[cfg(attonet_dsp)]
+            ready: false,
+        }
+    }
+
+    /// Checks the parameters and builds the tables where `K` links them.
+    pub(crate) fn prepare<const K: u32>(&mut self) -> crate::Result {
+        check_add_params(&self.params)?;
+        #[cfg(attonet_dsp)]
+        {
+            self.ready = K & kernels::SHORTCUT_TABLES != 0 && self.tables.prepare(&self.params);
+        }
+        Ok(())
+    }
+
+    /// `acc[i] = acc[i] + other[i]` ([`add_s8_in_place`]).
+    pub(crate) fn in_place<const K: u32>(&self, acc: &mut [i8], other: &[i8]) -> crate::Result {
+        #[cfg(attonet_dsp)]
+        if self.ready {
+            check_len("other", other, acc.len())?;
+            self.tables.in_place(&self.params, acc, other);
+            return Ok(());
+        }
+        // A DSP build that links no per-call ADD has no other way.
+        #[cfg(attonet_dsp)]
+        if K & (kernels::ADD_TABLES | kernels::ADD_DIRECT | kernels::ADD_FALLBACK) == 0 {
+            return Err(crate::ops::conv::fallback_not_linked());
+        }
+        add_in_place_linked::<K>(&self.params, acc, other)
+    }
+}
+
 /// The portable loop of [`add_s8_in_place`], for checked arguments.
 pub(crate) fn add_in_place_core(p: &AddParams, acc: &mut [i8], other: &[i8]) {
     for (a, &b) in acc.iter_mut().zip(other) {
