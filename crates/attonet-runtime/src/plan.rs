@@ -286,8 +286,11 @@ pub mod kernels {
     /// ([`crate::ops::pool::global_average_pool_s8`]); [`AVERAGE_POOL`]
     /// takes every window.
     pub const GLOBAL_AVERAGE_POOL: u32 = 1 << 21;
-    /// Fused blocks' shortcut ADD through the DSP ADD's tables, built once
-    /// per run of the block (2 KiB of stack during it) instead of per band.
+    /// Fused blocks' shortcut ADD through tables built once per run of the
+    /// block (2 KiB of stack during it) instead of per band: the Cortex-M
+    /// DSP and the RISC-V ADD kernels' tables. The converter sets it where
+    /// the DSP tables cover the shortcut ([`crate::dsp_select::add_covers`]);
+    /// a RISC-V build whose tables do not cover it adds per band.
     pub const SHORTCUT_TABLES: u32 = 1 << 22;
     /// Every kernel (the host runner's set).
     pub const ALL: u32 = u32::MAX;

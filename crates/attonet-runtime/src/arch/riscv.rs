@@ -1302,6 +1302,14 @@ impl AddTables {
             s1: [0; 256],
             s2: [0; 256],
         };
+        t.fill(p);
+        t
+    }
+
+    /// The tables of `p`, in place.
+    #[inline(always)]
+    fn fill(&mut self, p: &AddParams) {
+        let t = self;
         let scale = 1i32 << p.left_shift;
         // `requantize_smaller_than_one(x, m, s)` is `requantize(x, m, s)`
         // for the shifts ADD takes (`s <= 0`).
@@ -1312,7 +1320,6 @@ impl AddTables {
             t.s1[i] = e1.requantize(v.wrapping_sub(p.input1_zero_point).wrapping_mul(scale));
             t.s2[i] = e2.requantize(v.wrapping_sub(p.input2_zero_point).wrapping_mul(scale));
         }
-        t
     }
 }
 
@@ -1346,6 +1353,55 @@ pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [
         *out = o.out(e.fast(sum));
     }
     true
+}
+
+/// An ADD's tables built once for many in-place calls (a fused block's
+/// shortcut, a band of rows a call, any number of elements): 2 KiB on the
+/// block's stack instead of the portable arithmetic per element under
+/// [`ADD_MIN_LEN`] or the tables per call from there on.
+pub(crate) struct AddPrepared {
+    t: AddTables,
+    out: Option<(Epilogue, OutQuant)>,
+}
+
+impl AddPrepared {
+    /// Empty tables, filled in place by [`AddPrepared::prepare`].
+    #[inline(always)]
+    pub(crate) fn empty() -> AddPrepared {
+        AddPrepared {
+            t: AddTables {
+                s1: [0; 256],
+                s2: [0; 256],
+            },
+            out: None,
+        }
+    }
+
+    /// Fills the tables for `p` (parameters `add_s8`'s checks accepted);
+    /// `false` where the output stage is not the fast one.
+    pub(crate) fn prepare(&mut self, p: &AddParams) -> bool {
+        self.out = add_epilogue(p);
+        if self.out.is_some() {
+            self.t.fill(p);
+        }
+        self.out.is_some()
+    }
+
+    /// [`add_s8_in_place`] through these tables; `false` (nothing written)
+    /// when they were not prepared or the lengths differ.
+    pub(crate) fn in_place(&self, acc: &mut [i8], other: &[i8]) -> bool {
+        let Some((e, o)) = &self.out else {
+            return false;
+        };
+        if other.len() != acc.len() {
+            return false;
+        }
+        for (a, &b) in acc.iter_mut().zip(other) {
+            let sum = self.t.s1[*a as u8 as usize].wrapping_add(self.t.s2[b as u8 as usize]);
+            *a = o.out(e.fast(sum));
+        }
+        true
+    }
 }
 
 /// [`add_s8`] in place: `acc` holds the first input and gets the output.
@@ -1694,6 +1750,19 @@ mod tests {
                 assert_eq!(acc, want, "case {case} in place: {p:?}");
             } else {
                 assert_eq!(acc, x, "declined but wrote");
+            }
+            // Tables prepared once (a fused block's shortcut), any length.
+            let mut t = AddPrepared::empty();
+            let ready = t.prepare(&p);
+            assert_eq!(ready, add_epilogue(&p).is_some());
+            for _ in 0..2 {
+                let mut acc = x.clone();
+                if t.in_place(&mut acc, &y) {
+                    assert_eq!(acc, want, "case {case} prepared: {p:?}");
+                } else {
+                    assert!(!ready);
+                    assert_eq!(acc, x, "declined but wrote");
+                }
             }
         }
     }

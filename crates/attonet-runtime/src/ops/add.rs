@@ -126,7 +126,7 @@ pub(crate) fn add_in_place_linked<const K: u32>(
 
 /// An ADD made ready once for many in-place calls with the same parameters
 /// (a fused block adds its shortcut a band of rows at a time): on a
-/// Cortex-M DSP build whose kernel set links them
+/// Cortex-M DSP or RISC-V build whose kernel set links them
 /// ([`kernels::SHORTCUT_TABLES`]) it builds the ADD's tables here, once;
 /// elsewhere, or where
 /// the tables do not cover the parameters, each call is
@@ -135,7 +135,9 @@ pub(crate) struct ResidualAdd {
     params: AddParams,
     #[cfg(attonet_dsp)]
     tables: crate::arch::cortex_m_dsp::AddPrepared,
-    #[cfg(attonet_dsp)]
+    #[cfg(attonet_riscv)]
+    rv_tables: crate::arch::riscv::AddPrepared,
+    #[cfg(any(attonet_dsp, attonet_riscv))]
     ready: bool,
 }
 
@@ -148,7 +150,9 @@ impl ResidualAdd {
             params: *p,
             #[cfg(attonet_dsp)]
             tables: crate::arch::cortex_m_dsp::AddPrepared::empty(),
-            #[cfg(attonet_dsp)]
+            #[cfg(attonet_riscv)]
+            rv_tables: crate::arch::riscv::AddPrepared::empty(),
+            #[cfg(any(attonet_dsp, attonet_riscv))]
             ready: false,
         }
     }
@@ -160,6 +164,10 @@ impl ResidualAdd {
         {
             self.ready = K & kernels::SHORTCUT_TABLES != 0 && self.tables.prepare(&self.params);
         }
+        #[cfg(all(attonet_riscv, not(attonet_dsp)))]
+        {
+            self.ready = K & kernels::SHORTCUT_TABLES != 0 && self.rv_tables.prepare(&self.params);
+        }
         Ok(())
     }
 
@@ -169,6 +177,12 @@ impl ResidualAdd {
         if self.ready {
             check_len("other", other, acc.len())?;
             self.tables.in_place(&self.params, acc, other);
+            return Ok(());
+        }
+        #[cfg(all(attonet_riscv, not(attonet_dsp)))]
+        if self.ready {
+            check_len("other", other, acc.len())?;
+            self.rv_tables.in_place(acc, other);
             return Ok(());
         }
         // A DSP build that links no per-call ADD has no other way.
