@@ -220,7 +220,12 @@ pub struct Io<'a> {
 /// Kernel families, as bits: which ones a plan uses. A model's generated
 /// code sets [`Model::dispatch`] to [`dispatch`]`::<KERNELS>` with its own
 /// set, so the firmware links only the kernels the model runs (a ResNet
-/// leaves the depthwise, pooling-free models the pooling kernels out).
+/// leaves the depthwise, pooling-free models the pooling kernels out). The
+/// converter decides the finer bits (block sizes, fallbacks, the ADD's
+/// ways) with the kernels' own selection functions
+/// ([`crate::dsp_select`]), so a layer never needs a kernel its set leaves
+/// out; if one did, it would be refused with [`Error::Parameter`], never
+/// computed differently. The host runner uses [`ALL`].
 pub mod kernels {
     /// CONV_2D steps and fused-block convolutions.
     pub const CONV: u32 = 1 << 0;
