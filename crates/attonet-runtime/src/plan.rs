@@ -225,7 +225,7 @@ pub struct Io<'a> {
 /// ways) with the kernels' own selection functions
 /// ([`crate::dsp_select`]), so a layer never needs a kernel its set leaves
 /// out; if one did, it would be refused with [`Error::Parameter`], never
-/// computed differently. The host runner uses [`ALL`].
+/// computed differently. The host runner uses [`DISPATCH_ALL`].
 pub mod kernels {
     /// CONV_2D steps and fused-block convolutions.
     pub const CONV: u32 = 1 << 0;
