@@ -620,8 +620,8 @@ impl Assembled {
         };
         // One block size where the layers allow it (each is a routine of
         // about 4.5 KB): the one the fewest instructions need (per call and
-        // output channel, `ceil(pixels / P) * (3P + 2)` per chunk of four
-        // taps, [`sel::block_order`]'s cost); both only where some layer fits
+        // output channel and chunk of four taps, `sel::block_cost`, what
+        // `sel::block_order` ranks by); both only where some layer fits
         // one and another layer only the other.
         let mut forced = 0;
         let mut cost = [0u64; 2];
@@ -629,14 +629,13 @@ impl Assembled {
             let fits = [blocks::FOUR, blocks::FIVE].map(|b| columns(c, b).is_some());
             match fits {
                 [true, true] => {
-                    let pixels = c.output.h as u64 * c.output.w as u64;
+                    let pixels = c.output.h as usize * c.output.w as usize;
                     let chunks = (c.p.window.kh as u64 * c.p.window.kw as u64 * c.input.c as u64
                         / c.p.groups.max(1) as u64)
                         .div_ceil(4);
-                    for (i, pix) in [4u64, 5].into_iter().enumerate() {
+                    for (i, pix) in [4, 5].into_iter().enumerate() {
                         cost[i] += c.calls
-                            * pixels.div_ceil(pix)
-                            * (3 * pix + 2)
+                            * sel::block_cost(pixels, pix) as u64
                             * chunks
                             * c.output.c as u64;
                     }

@@ -11,7 +11,7 @@
 //!   first, where that kernel is linked ([`depthwise_covers`]).
 //! * The columns kernel computes four or five output pixels at a time; the
 //!   two are separate routines of about 4.5 KB each. A call takes the block
-//!   that wastes least of its last block ([`preferred_block`]) among those
+//!   that wastes least of its last block ([`block_order`]) among those
 //!   the build links and that fit, so a build that links only one block size
 //!   computes the same bits, a little slower where the other would fit the
 //!   pixel count better.
@@ -96,21 +96,22 @@ pub(crate) struct ConvPlan {
     pub tail: usize,
 }
 
-/// The block sizes in the order a call over `pixels` pixels tries them: per
-/// chunk and block two `SXTB16` of the weights, then per pixel one `LDRD`
-/// and two `SMLAD`, so the cheaper count of instructions first.
+/// Instructions of the columns kernel's inner loop for one chunk of four
+/// taps and one output channel over `pixels` pixels in blocks of `pix`: per
+/// block two `SXTB16` of the weights, then per pixel one `LDRD` and two
+/// `SMLAD`.
+pub const fn block_cost(pixels: usize, pix: usize) -> usize {
+    pixels.div_ceil(pix) * (3 * pix + 2)
+}
+
+/// The block sizes in the order a call over `pixels` pixels tries them: the
+/// cheaper [`block_cost`] first.
 pub fn block_order(pixels: usize) -> [usize; 2] {
-    let cost = |pix: usize| pixels.div_ceil(pix) * (3 * pix + 2);
-    if cost(5) <= cost(4) {
+    if block_cost(pixels, 5) <= block_cost(pixels, 4) {
         [5, 4]
     } else {
         [4, 5]
     }
-}
-
-/// The block a call over `pixels` pixels prefers.
-pub fn preferred_block(pixels: usize) -> usize {
-    block_order(pixels)[0]
 }
 
 /// Words of the byte window: `chunks` where channels per group are not a
