@@ -14,6 +14,8 @@ def _load_arch(s):
     if s in builtin:
         return builtin[s]
     p = Path(s)
+    if p.is_dir() and (p / "card.json").exists():  # a model folder of models/
+        return json.loads((p / "card.json").read_text())["spec"]
     if p.exists():
         return json.loads(p.read_text())
     return json.loads(s)
@@ -37,7 +39,11 @@ def _add_train_args(ap):
     ap.add_argument("--limit-test", type=int, default=0)
     ap.add_argument("--kd-alpha", type=float, default=0.0)
     ap.add_argument("--kd-temp", type=float, default=4.0)
-    ap.add_argument("--teacher", help="teacher model.pt/ckpt.pt for distillation")
+    ap.add_argument("--teacher", action="append",
+                    help="distillation teacher: a model.pt, or a model folder of models/ "
+                         "(its ONNX and card.json); repeat for an ensemble (mean logits)")
+    ap.add_argument("--freeze-bn", action="store_true",
+                    help="batch norms keep their running statistics (fine-tuning)")
     ap.add_argument("--no-bf16", action="store_true")
     ap.add_argument("--no-cuda-graph", action="store_true")
     ap.add_argument("--data-dir", help="dir with train_x/train_y/test_x/test_y .npy")
@@ -53,7 +59,7 @@ def _cfg_from(a):
                     eval_every=a.eval_every, ckpt_every=a.ckpt_every, val_split=a.val_split,
                     limit_train=a.limit_train, limit_test=a.limit_test, kd_alpha=a.kd_alpha,
                     kd_temp=a.kd_temp, bf16=not a.no_bf16,
-                    cuda_graph=not a.no_cuda_graph)
+                    cuda_graph=not a.no_cuda_graph, freeze_bn=a.freeze_bn)
 
 
 def _device(a):
@@ -66,11 +72,13 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("train", help="train one architecture (+export ONNX)")
-    t.add_argument("--arch", required=True, help="builtin name, JSON file or JSON string")
+    t.add_argument("--arch", required=True,
+                   help="builtin name, JSON file, JSON string or a model folder of models/")
     t.add_argument("--out", required=True)
     t.add_argument("--resume", action="store_true")
     t.add_argument("--no-export", action="store_true")
-    t.add_argument("--init", help="start from this model.pt (same architecture): fine-tuning")
+    t.add_argument("--init", help="start from this model.pt, or from a model folder of models/ "
+                   "(same architecture): fine-tuning")
     _add_train_args(t)
 
     tm = sub.add_parser("train-many", help="train several archs concurrently in one process")
@@ -156,10 +164,11 @@ def main(argv=None):
         teacher = None
         dev = _device(a)
         if a.teacher:
-            from .export import load_model
-            teacher = load_model(a.teacher).to(dev).eval()
+            from .onnx_import import teacher_from
+            teacher = teacher_from(a.teacher).to(dev).eval()
         run_job(spec, arrays, cfg, a.out, dev, resume=a.resume, export=not a.no_export,
-                log=lambda s: print(s, flush=True), teacher=teacher, init=a.init)
+                log=lambda s: print(s, flush=True), teacher=teacher, init=a.init,
+                meta={"teachers": a.teacher} if a.teacher else None)
     elif a.cmd == "train-many":
         import dataclasses
         from . import data as D

@@ -496,21 +496,37 @@ def explore_family(explorers, device, extra=(), log=print, deadline=None,
 
 def distill(stages, explorers, root, arrays, device, log=print, deadline=None, smoke=False):
     """Knowledge distillation stages of the family config: each trains a
-    budget's finalist architecture again, from scratch (or from an earlier
-    stage's weights, `init`), with another budget's finalist as the teacher.
-    Returns the run directories trained (root/distill/<name>)."""
+    budget's finalist architecture again, from scratch, from an earlier
+    stage's weights (`init`: that stage's name) or from the finalist's own
+    (`init`: "finalist"), with a teacher: another budget's finalist or a
+    baseline (`teacher`: "D", "mobilenet"), or a list of them (an ensemble:
+    the mean of their logits).  Returns the run directories trained
+    (root/distill/<name>)."""
     import dataclasses as dc
-    from .export import load_model
+    from .onnx_import import teacher_from
     from .train import TrainCfg, train
     fields = {f.name for f in dc.fields(TrainCfg)}
     done = []
+
+    def trained(name):
+        """The model.pt of a budget's finalist or of a baseline, if trained."""
+        if name in explorers:
+            dirs = explorers[name].final_dirs()
+            return dirs[0] / "model.pt" if dirs else None
+        p = root / "baselines" / name / "model.pt"
+        return p if p.exists() else None
+
     for st in stages:
-        student, teacher = explorers.get(st["student"]), explorers.get(st["teacher"])
-        if student is None or teacher is None:
-            log(f"[distill] {st['name']}: needs budgets {st['student']} and {st['teacher']}")
+        student = explorers.get(st["student"])
+        names = st["teacher"] if isinstance(st["teacher"], list) else [st["teacher"]]
+        if student is None or any(n not in explorers and not (root / "baselines" / n).exists()
+                                  for n in names):
+            log(f"[distill] {st['name']}: needs budget {st['student']} and teacher(s) "
+                f"{', '.join(names)}")
             continue
-        if not student.final_dirs() or not teacher.final_dirs():
-            log(f"[distill] {st['name']}: a finalist is not trained yet")
+        teachers = [trained(n) for n in names]
+        if not student.final_dirs() or None in teachers:
+            log(f"[distill] {st['name']}: a finalist or baseline is not trained yet")
             continue
         out = root / "distill" / st["name"]
         if (out / "model.pt").exists() and (out / "result.json").exists():
@@ -527,12 +543,15 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
                 continue
             cfg = dc.replace(cfg, time_budget=left)
         spec = json.loads((student.final_dirs()[0] / "result.json").read_text())["spec"]
-        init = root / "distill" / st["init"] / "model.pt" if st.get("init") else None
-        tnet = load_model(teacher.final_dirs()[0] / "model.pt").to(device).eval()
-        log(f"[distill] {st['name']}: {spec['name']} from teacher "
-            f"{teacher.final_dirs()[0].name}")
-        train(spec, arrays, cfg, out, device=device, resume=True, teacher=tnet, log=log,
-              tag=st["name"], init=init)
+        init = None
+        if st.get("init") == "finalist":
+            init = student.final_dirs()[0] / "model.pt"
+        elif st.get("init"):
+            init = root / "distill" / st["init"] / "model.pt"
+        log(f"[distill] {st['name']}: {spec['name']} from teacher(s) "
+            f"{', '.join(str(t.parent.name) for t in teachers)}")
+        train(spec, arrays, cfg, out, device=device, resume=True, teacher=teacher_from(teachers),
+              log=log, tag=st["name"], init=init, meta={"teachers": names})
         done.append(out)
     return done
 

@@ -51,10 +51,10 @@ def finalize(out_dir, arrays, model=None, log=print, onnx_full_test=True, limit_
 
 
 def run_job(spec, arrays, cfg, out_dir, device, resume=False, export=True, log=print,
-            onnx_full_test=True, teacher=None, init=None):
+            onnx_full_test=True, teacher=None, init=None, meta=None):
     from . import train as T
     res, model = T.train(spec, arrays, cfg, out_dir, device=device, resume=resume, log=log,
-                         teacher=teacher, init=init)
+                         teacher=teacher, init=init, meta=meta)
     if export:
         res = finalize(out_dir, arrays, model, log=log, onnx_full_test=onnx_full_test)
     return res, model

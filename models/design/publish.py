@@ -111,8 +111,14 @@ def card_text(title, spec, fig, result, onnx_name, intro, recipe, exploration):
     table = "\n".join("| " + " | ".join(str(v) for v in r) + " |" for r in rows)
     f = fig
     cfg = result.get("cfg", {})
-    kd = (f", distilled (KD weight {cfg['kd_alpha']}, temperature {cfg['kd_temp']})"
+    teachers = result.get("teachers") or []
+    by = (f" from {teachers[0]}" if len(teachers) == 1 else
+          f" from the mean logits of {', '.join(teachers)}" if teachers else "")
+    kd = (f", distilled{by} (KD weight {cfg['kd_alpha']}, temperature {cfg['kd_temp']})"
           if cfg.get("kd_alpha") else "")
+    if result.get("init"):
+        kd += (f", starting from the weights of {result['init']}"
+               + (" with its batch norms frozen" if cfg.get("freeze_bn") else ""))
     sched = (f"{result.get('epochs')} epochs, batch {cfg.get('batch')}, peak LR {cfg.get('lr')} "
              f"(SGD Nesterov momentum {cfg.get('momentum')}, weight decay {cfg.get('wd')}, "
              f"warm-up then cosine), label smoothing {cfg.get('label_smoothing')}, random crop "
@@ -215,6 +221,13 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None
         "netscore_float": R.netscore(float_top1, rep["params"], rep["macs"]),
     }
     summary = None
+    previous = json.loads((out / "card.json").read_text()) if (out / "card.json").exists() else {}
+    if previous.get("spec") != spec:
+        previous = {}
+    if not exploration and previous.get("exploration"):
+        # a network of this folder trained further: how it was found still holds
+        # (and exploration.csv stays)
+        summary = previous["exploration"]
     if exploration:
         state = json.loads(Path(exploration).read_text())
         summary = exploration_summary(state, spec["name"])
@@ -224,6 +237,11 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None
     train = {k: res.get(k) for k in ("epochs", "train_seconds", "n_train")}
     train["cfg"] = res.get("cfg")
     train["recipe"] = recipe
+    for k in ("init", "teachers"):
+        if res.get(k):
+            train[k] = res[k]
+    if previous.get("training") and res.get("init"):
+        train["before"] = previous["training"]  # the training this run started from
     card = {"title": title, "onnx": onnx_name, "calib": "calib.npy", "spec": spec,
             "figures": fig, "analytic_cost": A.cost(spec), "training": train,
             "exploration": summary}

@@ -1,8 +1,9 @@
 """`models.design family`: explorations of several budgets interleaved in one
 training pool, each within its own budget, their finalists trained after
 them, an exploration carried over from elsewhere resumed (not redone), the
-baselines beside them, and distillation from one budget's finalist to
-another's (tiny synthetic data, CPU)."""
+baselines beside them, distillation from one budget's finalist to
+another's, and a finalist fine-tuned from its own weights with an ensemble of
+a finalist and a baseline as the teacher (tiny synthetic data, CPU)."""
 import json
 from types import SimpleNamespace
 
@@ -29,7 +30,10 @@ def test_family_smoke(tmp_path, monkeypatch):
         "baselines": ["resnet8"],
         "baseline_train": {"epochs": 1, "batch": 64},
         "distill": [{"name": "A-kd", "student": "A", "teacher": "B", "kd_alpha": 0.5,
-                     "epochs": 1, "batch": 64}]}))
+                     "epochs": 1, "batch": 64},
+                    {"name": "B-ens", "student": "B", "teacher": ["A", "resnet8"],
+                     "init": "finalist", "freeze_bn": True, "kd_alpha": 0.8, "epochs": 1,
+                     "batch": 64}]}))
     # Budget B's exploration was done elsewhere: one generation, recorded.
     spec = A.family_seeds()[0]
     gen = X.encode_seed(spec)
@@ -49,11 +53,14 @@ def test_family_smoke(tmp_path, monkeypatch):
     assert b["finals"][0]["name"] == "final-" + rec["id"]       # ...and went to its finalist
     assert all(r["macs"] <= 4e6 for r in a["records"])           # smoke budget
     trained = json.loads((out / "trained.json").read_text())
-    assert len(trained) == 4, trained  # A and B finalists, the baseline, the distilled A
+    assert len(trained) == 5, trained  # A and B finalists, the baseline, A and B distilled
     assert (out / "baselines" / "resnet8" / "model.pt").exists()
     kd = json.loads((out / "distill" / "A-kd" / "result.json").read_text())
     assert kd["cfg"]["kd_alpha"] == 0.5
     assert kd["spec"]["name"] == a["finals"][0]["name"]          # the student is A's finalist
+    ens = json.loads((out / "distill" / "B-ens" / "result.json").read_text())
+    assert ens["teachers"] == ["A", "resnet8"] and ens["cfg"]["freeze_bn"]
+    assert ens["init"].endswith("final-" + rec["id"] + "/model.pt")  # B's own weights
 
 
 def test_deadline_stops_exploring_and_keeps_time_for_finalists(tmp_path, monkeypatch):
