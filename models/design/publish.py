@@ -16,6 +16,7 @@ figures for the test that re-measures them
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -198,19 +199,40 @@ ATTONET_INTRO = ("A searched AttoNet for CIFAR-10 (32x32 RGB, 10 classes): the h
 def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None, recipe="",
             exploration=None):
     """run_dir: a trained run (model.onnx, result.json); exploration: the
-    exploration's state.json (its candidates go to exploration.csv)."""
+    exploration's state.json (its candidates go to exploration.csv).  Every
+    file is written and measured in a staging folder beside `out_dir` first,
+    so a failure (a missing tool, a model the converter refuses) leaves the
+    model folder as it was."""
     run = Path(run_dir)
     out = Path(out_dir)
+    for need in (run / "result.json", run / "model.onnx"):
+        if not need.exists():
+            raise FileNotFoundError(f"{need}: missing (publish takes a trained and exported run)")
     res = json.loads((run / "result.json").read_text())
     spec = res["spec"]
     attonet = find_attonet(attonet)
     tx, ty, vx, vy = arrays
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
+        card = _publish_into(Path(staging), out, run, res, spec, title, attonet, tx, vx, vy,
+                             intro, recipe, exploration)
+        out.mkdir(exist_ok=True)
+        for f in sorted(Path(staging).iterdir()):
+            os.replace(f, out / f.name)
+    fig = card["figures"]
+    log(f"[publish] {title}: int8 {fig['int8_top1']:.2f}% float {fig['float_top1']:.2f}% "
+        f"MACs {fig['macs']:,} params {fig['params']:,} arena {fig['arena_bytes']:,} B -> {out}")
+    return card
+
+
+def _publish_into(stage, out, run, res, spec, title, attonet, tx, vx, vy, intro, recipe,
+                  exploration):
+    """publish()'s files for the folder `out`, written into `stage`."""
     onnx_name = out.name.replace("-", "_") + ".onnx"
-    shutil.copyfile(run / "model.onnx", out / onnx_name)
-    np.save(out / "calib.npy", calibration_samples(tx))
-    rep = inspect(attonet, out / onnx_name, out / "calib.npy")
-    correct = int8_correct(attonet, out / onnx_name, out / "calib.npy", vx, vy)
+    shutil.copyfile(run / "model.onnx", stage / onnx_name)
+    np.save(stage / "calib.npy", calibration_samples(tx))
+    rep = inspect(attonet, stage / onnx_name, stage / "calib.npy")
+    correct = int8_correct(attonet, stage / onnx_name, stage / "calib.npy", vx, vy)
     int8 = 100.0 * correct / len(vy)
     float_top1 = res.get("onnx_test_acc", res.get("final_acc"))
     fig = {
@@ -233,7 +255,7 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None
         summary = exploration_summary(state, spec["name"])
         csv = Path(exploration).with_name("candidates.csv")
         if csv.exists():
-            shutil.copyfile(csv, out / "exploration.csv")
+            shutil.copyfile(csv, stage / "exploration.csv")
     train = {k: res.get(k) for k in ("epochs", "train_seconds", "n_train")}
     train["cfg"] = res.get("cfg")
     train["recipe"] = recipe
@@ -245,9 +267,7 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None
     card = {"title": title, "onnx": onnx_name, "calib": "calib.npy", "spec": spec,
             "figures": fig, "analytic_cost": A.cost(spec), "training": train,
             "exploration": summary}
-    (out / "card.json").write_text(json.dumps(card, indent=1) + "\n")
-    (out / "README.md").write_text(card_text(title, spec, fig, res, onnx_name,
+    (stage / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+    (stage / "README.md").write_text(card_text(title, spec, fig, res, onnx_name,
                                              intro or ATTONET_INTRO, recipe, summary))
-    log(f"[publish] {title}: int8 {int8:.2f}% float {float_top1:.2f}% "
-        f"MACs {rep['macs']:,} params {rep['params']:,} arena {rep['arena_bytes']:,} B -> {out}")
     return card

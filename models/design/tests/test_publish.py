@@ -1,0 +1,108 @@
+"""publish: a model folder changes only when every figure was measured, and a
+network of the folder trained further keeps how it was found and records the
+training it started from.  The converter is stood in for by a small script
+(`attonet inspect` figures, `attonet run` predicting class 0), so these tests
+check publish's bookkeeping; the real figures are re-measured by
+crates/attonet-convert/tests/attonet_family.rs."""
+import json
+import stat
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from models.design import arch as A
+from models.design import data as D
+from models.design import export as E
+from models.design.publish import publish
+
+FAKE = """#!{python}
+import json, sys
+import numpy as np
+args = sys.argv[1:]
+if {fail!r}:
+    sys.stderr.write("model refused: unsupported op\\n")
+    sys.exit(2)
+if args[0] == "inspect":
+    print(json.dumps({{"params": 1000, "macs": 2000000, "flash_bytes": 3000,
+                      "arena_bytes": 4096}}))
+else:
+    x = np.load(args[args.index("--input") + 1])
+    out = np.zeros((len(x), 10), np.int8)
+    out[:, 0] = 1
+    np.save(args[args.index("--output") + 1], out)
+"""
+
+
+def _tool(tmp_path, fail=False):
+    p = tmp_path / ("attonet-fails" if fail else "attonet")
+    p.write_text(FAKE.format(python=sys.executable, fail=fail))
+    p.chmod(p.stat().st_mode | stat.S_IEXEC)
+    return str(p)
+
+
+def _run(tmp_path, name, spec, **extra):
+    """A trained run as `train` leaves it: model.onnx and result.json."""
+    run = tmp_path / name
+    run.mkdir()
+    torch.manual_seed(0)
+    net = A.build(spec)
+    for m in net.modules():  # as after training (untrained, equal biases share one tensor)
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    E.export_onnx(net.eval(), run / "model.onnx")
+    res = {"name": spec["name"], "spec": spec, "epochs": 1, "n_train": 64,
+           "onnx_test_acc": 50.0, "cfg": {"batch": 64, "lr": 0.1}, **extra}
+    (run / "result.json").write_text(json.dumps(res))
+    return run
+
+
+def test_a_failed_measurement_leaves_the_folder_as_it_was(tmp_path):
+    spec = A.family_seeds()[0]
+    arrays = D.smoke_data(256, 32)
+    out = tmp_path / "models" / "attonet-x"
+    publish(_run(tmp_path, "r1", spec), "AttoNet-X", out, arrays, attonet=_tool(tmp_path),
+            log=lambda s: None)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    assert set(before) == {"attonet_x.onnx", "calib.npy", "card.json", "README.md"}
+    card = json.loads(before["card.json"])
+    assert card["figures"]["int8_correct"] == int((arrays[3] == 0).sum())
+    with pytest.raises(RuntimeError, match="unsupported op"):
+        publish(_run(tmp_path, "r2", spec), "AttoNet-X", out, arrays,
+                attonet=_tool(tmp_path, fail=True), log=lambda s: None)
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert [p.name for p in out.parent.iterdir()] == ["attonet-x"], "no staging left behind"
+    with pytest.raises(FileNotFoundError, match="result.json: missing"):
+        publish(tmp_path / "nothing", "AttoNet-X", out, arrays, attonet=_tool(tmp_path))
+
+
+def test_further_training_keeps_the_exploration_and_the_earlier_training(tmp_path):
+    spec = A.family_seeds()[0]
+    arrays = D.smoke_data(256, 32)
+    out = tmp_path / "attonet-x"
+    publish(_run(tmp_path, "r1", spec), "AttoNet-X", out, arrays, attonet=_tool(tmp_path),
+            log=lambda s: None, recipe="first")
+    card = json.loads((out / "card.json").read_text())
+    card["exploration"] = {"budget": {"max_macs": 3.1e6, "max_params": 39e3},
+                           "generations": 3, "candidates": 18,
+                           "proxy_schedule": {"epochs": 4, "limit_train": 20000,
+                                              "val_split": 5000, "batch": 128, "lr": 0.1},
+                           "finalist_proxy_acc": 41.0, "finalist_proxy_rank": 1,
+                           "best_proxy_acc": 41.0, "selection": "the best"}
+    (out / "card.json").write_text(json.dumps(card))
+    (out / "exploration.csv").write_text("id,acc\n")
+    tuned = _run(tmp_path, "r2", spec, init=str(out), teachers=["models/a", "models/b"],
+                 cfg={"batch": 128, "lr": 0.02, "kd_alpha": 0.8, "kd_temp": 4.0,
+                      "freeze_bn": True})
+    publish(tuned, "AttoNet-X", out, arrays, attonet=_tool(tmp_path), log=lambda s: None,
+            recipe="second")
+    new = json.loads((out / "card.json").read_text())
+    assert new["exploration"] == card["exploration"]
+    assert (out / "exploration.csv").exists()
+    assert new["training"]["teachers"] == ["models/a", "models/b"]
+    assert new["training"]["before"]["recipe"] == "first"
+    text = (out / "README.md").read_text()
+    assert "## How it was found" in text
+    assert "mean logits of models/a, models/b" in text and "batch norms frozen" in text
