@@ -19,8 +19,6 @@ Module types
 from __future__ import annotations
 
 import copy
-import json
-import math
 
 import torch
 import torch.nn as nn

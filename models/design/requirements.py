@@ -7,7 +7,7 @@ import json
 import math
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import arch as A

@@ -4,6 +4,7 @@ import torch
 
 from models.design import arch as A
 from models.design import export as E
+from models.design.tests.nets import trained_like
 
 
 def test_resnet8_cost_matches_mlperf():
@@ -26,15 +27,7 @@ def test_conv_mac_formula():
 @pytest.mark.parametrize("spec", [A.family_seeds()[0], A.resnet8(), A.mobilenet_baseline()],
                          ids=lambda s: s["name"])
 def test_params_match_torch_and_export_is_exact(spec, tmp_path):
-    torch.manual_seed(0)
-    net = A.build(spec)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    net.eval()
+    net = trained_like(spec)
     p = tmp_path / "m.onnx"
     fused, ops = E.export_onnx(net, p)
     assert set(ops) <= E.ALLOWED_OPS

@@ -11,22 +11,10 @@ from models.design import arch as A
 from models.design import data as D
 from models.design import export as E
 from models.design import onnx_import as I
+from models.design.tests.nets import trained_like
 from models.design.train import TrainCfg, train
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[3]
-
-
-def _random_trained(spec, seed=0):
-    """A network whose batch norms are far from the identity (as after training)."""
-    torch.manual_seed(seed)
-    net = A.build(spec)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    return net.eval()
 
 
 def _publish_like(net, folder):
@@ -45,7 +33,7 @@ def _pixels(n=6, seed=1):
 @pytest.mark.parametrize("spec", [A.family_seeds()[1], A.resnet8(), A.mobilenet_baseline()],
                          ids=lambda s: s["name"])
 def test_round_trip_computes_the_same_logits(spec, tmp_path):
-    net = _random_trained(spec)
+    net = trained_like(spec)
     folder = _publish_like(net, tmp_path / "model")
     back, back_spec = I.load_any(folder)
     assert back_spec == net.spec and back.folded
@@ -73,7 +61,7 @@ def test_shipped_model_matches_onnxruntime():
 
 
 def test_a_model_of_another_architecture_is_refused_by_its_first_differing_conv(tmp_path):
-    folder = _publish_like(_random_trained(A.family_seeds()[0]), tmp_path / "a")
+    folder = _publish_like(trained_like(A.family_seeds()[0]), tmp_path / "a")
     onnx_path, _ = I.resolve(folder)
     other = json.loads(json.dumps(A.family_seeds()[0]))
     other["modules"][1]["groups"] = 2
@@ -97,9 +85,9 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
 
 def test_fine_tuning_an_import_freezes_batch_norms_and_distills(tmp_path):
     spec = A.family_seeds()[0]
-    folder = _publish_like(_random_trained(spec), tmp_path / "student")
-    teacher = I.teacher_from([_publish_like(_random_trained(A.resnet8(), 3), tmp_path / "t1"),
-                              _publish_like(_random_trained(A.mobilenet_baseline(), 4),
+    folder = _publish_like(trained_like(spec), tmp_path / "student")
+    teacher = I.teacher_from([_publish_like(trained_like(A.resnet8(), 3), tmp_path / "t1"),
+                              _publish_like(trained_like(A.mobilenet_baseline(), 4),
                                             tmp_path / "t2")])
     assert isinstance(teacher, I.Ensemble) and len(teacher.nets) == 2
     cfg = TrainCfg(epochs=1, batch=32, lr=0.01, kd_alpha=0.5, eval_every=1, ckpt_every=1)

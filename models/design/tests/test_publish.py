@@ -8,14 +8,13 @@ import json
 import stat
 import sys
 
-import numpy as np
 import pytest
-import torch
 
 from models.design import arch as A
 from models.design import data as D
 from models.design import export as E
 from models.design.publish import publish
+from models.design.tests.nets import trained_like
 
 FAKE = """#!{python}
 import json, sys
@@ -46,13 +45,7 @@ def _run(tmp_path, name, spec, **extra):
     """A trained run as `train` leaves it: model.onnx and result.json."""
     run = tmp_path / name
     run.mkdir()
-    torch.manual_seed(0)
-    net = A.build(spec)
-    for m in net.modules():  # as after training (untrained, equal biases share one tensor)
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    E.export_onnx(net.eval(), run / "model.onnx")
+    E.export_onnx(trained_like(spec), run / "model.onnx")
     res = {"name": spec["name"], "spec": spec, "epochs": 1, "n_train": 64,
            "onnx_test_acc": 50.0, "cfg": {"batch": 64, "lr": 0.1}, **extra}
     (run / "result.json").write_text(json.dumps(res))
