@@ -144,11 +144,10 @@ def load_any(path) -> tuple[A.Net, dict]:
     if p.suffix == ".pt":
         if not p.exists():
             raise ModelImportError(f"{p}: no such file")
-        s = torch.load(p, map_location="cpu", weights_only=False)
-        net = A.build(s["spec"])
-        net.load_state_dict(s["model"])
+        from .export import load_model
+        net = load_model(p)
         net.folded = False
-        return net.eval(), s["spec"]
+        return net, net.spec
     onnx_path, spec = resolve(p)
     net = net_from_onnx(spec, onnx_path)
     net.folded = True
