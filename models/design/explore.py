@@ -499,8 +499,9 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
     budget's finalist architecture again, from scratch, from an earlier
     stage's weights (`init`: that stage's name) or from the finalist's own
     (`init`: "finalist"), with a teacher: another budget's finalist or a
-    baseline (`teacher`: "D", "mobilenet"), or a list of them (an ensemble:
-    the mean of their logits).  Returns the run directories trained
+    baseline (`teacher`: "D", "mobilenet") or an earlier stage's result
+    (`teacher`: "D-ens-tune"), or a list of them (an ensemble: the mean of
+    their logits).  Returns the run directories trained
     (root/distill/<name>)."""
     import dataclasses as dc
     from .onnx_import import teacher_from
@@ -508,25 +509,33 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
     fields = {f.name for f in dc.fields(TrainCfg)}
     done = []
 
+    earlier = set()  # names of the stages before the current one
+
     def trained(name):
-        """The model.pt of a budget's finalist or of a baseline, if trained."""
+        """The model.pt of a budget's finalist, a baseline or an earlier
+        stage, if trained."""
         if name in explorers:
             dirs = explorers[name].final_dirs()
             return dirs[0] / "model.pt" if dirs else None
-        p = root / "baselines" / name / "model.pt"
-        return p if p.exists() else None
+        base = root / ("distill" if name in earlier else "baselines") / name
+        p = base / "model.pt"
+        return p if p.exists() and (base / "result.json").exists() else None
 
     for st in stages:
         student = explorers.get(st["student"])
         names = st["teacher"] if isinstance(st["teacher"], list) else [st["teacher"]]
-        if student is None or any(n not in explorers and not (root / "baselines" / n).exists()
-                                  for n in names):
+        unknown = [n for n in names if n not in explorers and n not in earlier
+                   and not (root / "baselines" / n).exists()]
+        earlier.add(st["name"])
+        if student is None or unknown:
             log(f"[distill] {st['name']}: needs budget {st['student']} and teacher(s) "
-                f"{', '.join(names)}")
+                f"{', '.join(names)} (not a budget, baseline or earlier stage: "
+                f"{', '.join(unknown) or st['student']})")
             continue
         teachers = [trained(n) for n in names]
         if not student.final_dirs() or None in teachers:
-            log(f"[distill] {st['name']}: a finalist or baseline is not trained yet")
+            log(f"[distill] {st['name']}: a finalist, baseline or earlier stage is not "
+                f"trained yet")
             continue
         out = root / "distill" / st["name"]
         if (out / "model.pt").exists() and (out / "result.json").exists():
@@ -559,6 +568,43 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
 FAMILY_CONFIG = Path(__file__).parent / "configs" / "family.json"
 
 
+def family_config_problems(fam):
+    """What is wrong with a family config, before anything trains: each
+    `distill` stage's student must be a budget, each teacher a budget, a
+    baseline or an earlier stage, `init` "finalist" or an earlier stage, and
+    every other key a training setting (a misspelt one would be ignored)."""
+    import dataclasses as dc
+    from .train import TrainCfg
+    fields = {f.name for f in dc.fields(TrainCfg)}
+    budgets, baselines = set(fam.get("budgets", {})), set(fam.get("baselines", []))
+    problems, earlier = [], set()
+    for i, st in enumerate(fam.get("distill", [])):
+        name = st.get("name") or f"#{i + 1}"
+        if "name" not in st:
+            problems.append(f"distill stage {name}: no name")
+        elif name in earlier:
+            problems.append(f"distill stage {name}: the name is used twice")
+        if st.get("student") not in budgets:
+            problems.append(f"distill stage {name}: student {st.get('student')!r} is not a "
+                            f"budget ({', '.join(sorted(budgets))})")
+        teachers = st.get("teacher")
+        teachers = teachers if isinstance(teachers, list) else [teachers]
+        for t in teachers:
+            if t not in budgets and t not in baselines and t not in earlier:
+                problems.append(f"distill stage {name}: teacher {t!r} is not a budget, a "
+                                f"baseline or an earlier stage")
+        init = st.get("init")
+        if init is not None and init != "finalist" and init not in earlier:
+            problems.append(f"distill stage {name}: init {init!r} is neither \"finalist\" "
+                            f"nor an earlier stage")
+        unknown = set(st) - fields - {"name", "student", "teacher", "init"}
+        if unknown:
+            problems.append(f"distill stage {name}: unknown setting(s) "
+                            f"{', '.join(sorted(unknown))}")
+        earlier.add(name)
+    return problems
+
+
 def family_cli(a):
     """`python -m models.design family`: the whole AttoNet family (one
     exploration per budget, then its finalist in full) and the baselines,
@@ -567,6 +613,9 @@ def family_cli(a):
     from .train import TrainCfg
     t_start = time.time()
     fam = json.loads(Path(a.config or FAMILY_CONFIG).read_text())
+    problems = family_config_problems(fam)
+    if problems:
+        raise SystemExit(f"family: {a.config or FAMILY_CONFIG}:\n  " + "\n  ".join(problems))
     root = Path(a.out)
     budgets = a.budgets.split(",") if a.budgets else list(fam["budgets"])
     baselines = (a.baselines.split(",") if a.baselines is not None else list(fam["baselines"]))

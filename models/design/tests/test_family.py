@@ -2,8 +2,9 @@
 training pool, each within its own budget, their finalists trained after
 them, an exploration carried over from elsewhere resumed (not redone), the
 baselines beside them, distillation from one budget's finalist to
-another's, and a finalist fine-tuned from its own weights with an ensemble of
-a finalist and a baseline as the teacher (tiny synthetic data, CPU)."""
+another's, a finalist fine-tuned from its own weights with an ensemble of
+a finalist and a baseline as the teacher, and a stage taught by an earlier
+stage's result (tiny synthetic data, CPU)."""
 import json
 from types import SimpleNamespace
 
@@ -33,7 +34,9 @@ def test_family_smoke(tmp_path, monkeypatch):
                      "epochs": 1, "batch": 64},
                     {"name": "B-ens", "student": "B", "teacher": ["A", "resnet8"],
                      "init": "finalist", "freeze_bn": True, "kd_alpha": 0.8, "epochs": 1,
-                     "batch": 64}]}))
+                     "batch": 64},
+                    {"name": "A-ens", "student": "A", "teacher": ["B-ens", "resnet8"],
+                     "init": "A-kd", "freeze_bn": True, "epochs": 1, "batch": 64}]}))
     # Budget B's exploration was done elsewhere: one generation, recorded.
     spec = A.family_seeds()[0]
     gen = X.encode_seed(spec)
@@ -53,7 +56,7 @@ def test_family_smoke(tmp_path, monkeypatch):
     assert b["finals"][0]["name"] == "final-" + rec["id"]       # ...and went to its finalist
     assert all(r["macs"] <= 4e6 for r in a["records"])           # smoke budget
     trained = json.loads((out / "trained.json").read_text())
-    assert len(trained) == 5, trained  # A and B finalists, the baseline, A and B distilled
+    assert len(trained) == 6, trained  # A and B finalists, the baseline, 3 stages distilled
     assert (out / "baselines" / "resnet8" / "model.pt").exists()
     kd = json.loads((out / "distill" / "A-kd" / "result.json").read_text())
     assert kd["cfg"]["kd_alpha"] == 0.5
@@ -61,6 +64,25 @@ def test_family_smoke(tmp_path, monkeypatch):
     ens = json.loads((out / "distill" / "B-ens" / "result.json").read_text())
     assert ens["teachers"] == ["A", "resnet8"] and ens["cfg"]["freeze_bn"]
     assert ens["init"].endswith("final-" + rec["id"] + "/model.pt")  # B's own weights
+    late = json.loads((out / "distill" / "A-ens" / "result.json").read_text())
+    assert late["teachers"] == ["B-ens", "resnet8"]              # an earlier stage teaches
+    assert late["init"].endswith("distill/A-kd/model.pt")
+
+
+def test_family_config_problems_are_found_before_training():
+    fam = json.loads(X.FAMILY_CONFIG.read_text())
+    assert X.family_config_problems(fam) == []                   # the shipped config
+    fam["distill"] = [
+        {"name": "x", "student": "E", "teacher": "D-later", "init": "x", "kd_alpa": 0.5},
+        {"name": "D-later", "student": "D", "teacher": ["D", "mobilenet"], "init": "finalist"},
+        {"name": "D-later", "student": "D", "teacher": "D-later"}]
+    problems = X.family_config_problems(fam)
+    assert problems == [
+        "distill stage x: student 'E' is not a budget (A, B, C, D)",
+        "distill stage x: teacher 'D-later' is not a budget, a baseline or an earlier stage",
+        "distill stage x: init 'x' is neither \"finalist\" nor an earlier stage",
+        "distill stage x: unknown setting(s) kd_alpa",
+        "distill stage D-later: the name is used twice"], problems
 
 
 def test_deadline_stops_exploring_and_keeps_time_for_finalists(tmp_path, monkeypatch):
