@@ -149,6 +149,9 @@ def main(argv=None):
     pb.add_argument("--exploration", help="the exploration's state.json (-> exploration.csv)")
     pb.add_argument("--recipe", default="", help="how it was trained, for the card")
     pb.add_argument("--intro", help="the card's first paragraph (default: a searched AttoNet)")
+    pb.add_argument("--allow-worse", action="store_true",
+                    help="replace the folder's network even if the new one scores lower int8 "
+                    "top-1")
     pb.add_argument("--data-dir")
     pb.add_argument("--carry-dir")
 
@@ -225,10 +228,13 @@ def main(argv=None):
         print(json.dumps({"cost": A.cost(spec), "deploy": R.estimate_deploy(spec)}, indent=1))
     elif a.cmd == "publish":
         from . import data as D
-        from .publish import publish
+        from .publish import NotBetterError, publish
         arrays, _ = D.load_any(a.data_dir, a.carry_dir)
-        publish(a.run, a.title, a.out, arrays, attonet=a.attonet, intro=a.intro,
-                recipe=a.recipe, exploration=a.exploration)
+        try:
+            publish(a.run, a.title, a.out, arrays, attonet=a.attonet, intro=a.intro,
+                    recipe=a.recipe, exploration=a.exploration, allow_worse=a.allow_worse)
+        except NotBetterError as e:
+            raise SystemExit(f"publish: {e}")
     elif a.cmd == "session":
         from .gpu_session import main as sm
         sm()

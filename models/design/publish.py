@@ -196,13 +196,20 @@ ATTONET_INTRO = ("A searched AttoNet for CIFAR-10 (32x32 RGB, 10 classes): the h
                  "strided 1x1 projection in type B).")
 
 
+class NotBetterError(ValueError):
+    """The run's network scores lower int8 top-1 than the same network the
+    model folder already holds (the folder is left as it was)."""
+
+
 def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None, recipe="",
-            exploration=None):
+            exploration=None, allow_worse=False):
     """run_dir: a trained run (model.onnx, result.json); exploration: the
     exploration's state.json (its candidates go to exploration.csv).  Every
     file is written and measured in a staging folder beside `out_dir` first,
     so a failure (a missing tool, a model the converter refuses) leaves the
-    model folder as it was."""
+    model folder as it was.  A network of the folder trained further that
+    measures lower int8 top-1 than the one there raises NotBetterError
+    instead of replacing it, unless `allow_worse`."""
     run = Path(run_dir)
     out = Path(out_dir)
     for need in (run / "result.json", run / "model.onnx"):
@@ -216,6 +223,15 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
         card = _publish_into(Path(staging), out, run, res, spec, title, attonet, tx, vx, vy,
                              intro, recipe, exploration)
+        before = json.loads((out / "card.json").read_text()) if (out / "card.json").exists() \
+            else {}
+        was = before.get("figures", {}).get("int8_top1")
+        now = card["figures"]["int8_top1"]
+        if before.get("spec") == spec and was is not None and now < was and not allow_worse:
+            raise NotBetterError(
+                f"{out}: this run's network scores {now:.2f} % int8 top-1, the one there "
+                f"{was:.2f} %; the folder is left as it was (allow_worse / --allow-worse "
+                f"replaces it anyway)")
         out.mkdir(exist_ok=True)
         for f in sorted(Path(staging).iterdir()):
             os.replace(f, out / f.name)

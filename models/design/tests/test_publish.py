@@ -1,6 +1,6 @@
-"""publish: a model folder changes only when every figure was measured, and a
+"""publish: a model folder changes only when every figure was measured, a
 network of the folder trained further keeps how it was found and records the
-training it started from.  The converter is stood in for by a small script
+training it started from, and does not replace a better-scoring one unasked.  The converter is stood in for by a small script
 (`attonet inspect` figures, `attonet run` predicting class 0), so these tests
 check publish's bookkeeping; the real figures are re-measured by
 crates/attonet-convert/tests/attonet_family.rs."""
@@ -8,12 +8,13 @@ import json
 import stat
 import sys
 
+import numpy as np
 import pytest
 
 from models.design import arch as A
 from models.design import data as D
 from models.design import export as E
-from models.design.publish import publish
+from models.design.publish import NotBetterError, publish
 from models.design.tests.nets import trained_like
 
 FAKE = """#!{python}
@@ -99,3 +100,31 @@ def test_further_training_keeps_the_exploration_and_the_earlier_training(tmp_pat
     text = (out / "README.md").read_text()
     assert "## How it was found" in text
     assert "mean logits of models/a, models/b" in text and "batch norms frozen" in text
+
+
+def test_a_network_that_scores_lower_does_not_replace_the_one_there(tmp_path):
+    spec = A.family_seeds()[0]
+    tx, ty, vx, vy = D.smoke_data(256, 32)
+    out = tmp_path / "attonet-x"
+    tool = _tool(tmp_path)  # predicts class 0: int8 top-1 = the share of test label 0
+    vy = vy.copy()
+    vy[:8] = 0
+    publish(_run(tmp_path, "r1", spec), "AttoNet-X", out, (tx, ty, vx, vy), attonet=tool,
+            log=lambda s: None)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    was = json.loads(before["card.json"])["figures"]["int8_top1"]
+    worse = (tx, ty, vx, vy.copy())
+    worse[3][0] = 1                                  # one fewer right answer
+    tuned = _run(tmp_path, "r2", spec, init=str(out))
+    with pytest.raises(NotBetterError, match=f"{was - 100 / 32:.2f} % int8 top-1, the one "
+                       f"there {was:.2f} %"):
+        publish(tuned, "AttoNet-X", out, worse, attonet=tool, log=lambda s: None)
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+    publish(tuned, "AttoNet-X", out, worse, attonet=tool, log=lambda s: None, allow_worse=True)
+    assert json.loads((out / "card.json").read_text())["figures"]["int8_top1"] < was
+    # another architecture in the folder is a new network, not a worse one
+    other = A.family_seeds()[1]
+    publish(_run(tmp_path, "r3", other), "AttoNet-X", out, (tx, ty, vx, np.ones_like(vy)),
+            attonet=tool, log=lambda s: None)
+    assert json.loads((out / "card.json").read_text())["figures"]["int8_top1"] == 0.0
