@@ -430,7 +430,8 @@ def explore_family(explorers, device, extra=(), log=print, deadline=None,
     An explorer starts another generation only while its last generation's
     duration plus `final_min_seconds` still fits before it; finalists and
     extra jobs get the time left as their schedule's time budget (the LR
-    schedule anneals to the deadline).  final_overrides: TrainCfg fields for
+    schedule anneals to the deadline, or to an extra job's own `deadline`
+    if earlier).  final_overrides: TrainCfg fields for
     finalists and extra jobs (a GPU's larger batch).  Returns the extra jobs'
     results by tag."""
     from .train import TrainPool
@@ -482,11 +483,14 @@ def explore_family(explorers, device, extra=(), log=print, deadline=None,
         train_all(e, cands, e.jobs(cands, "proxy"), "proxy", then)
 
     for job in extra:
+        job = dict(job)
         cfg = job["cfg"]
         if final_overrides:
             cfg = dataclasses.replace(cfg, **final_overrides)
-        if deadline is not None:
-            cfg = dataclasses.replace(cfg, time_budget=time_left())
+        own = job.pop("deadline", None)  # an extra job's own, earlier deadline
+        if own is not None or deadline is not None:
+            end = min(d for d in (own, deadline) if d is not None)
+            cfg = dataclasses.replace(cfg, time_budget=max(10.0, end - time.time()))
         pool.add(dict(job, cfg=cfg), lambda r, t=job["tag"]: extra_results.__setitem__(t, r))
     for e in explorers:
         start_generation(e)
@@ -501,8 +505,11 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
     (`init`: "finalist"), with a teacher: another budget's finalist or a
     baseline (`teacher`: "D", "mobilenet") or an earlier stage's result
     (`teacher`: "D-ens-tune"), or a list of them (an ensemble: the mean of
-    their logits).  Returns the run directories trained
-    (root/distill/<name>)."""
+    their logits).  A published model folder (a name with a "/":
+    "models/attonet-d") may stand for a finalist, as student (its card's
+    architecture; "finalist" init: its weights) or as teacher, so a machine
+    without the family run's checkpoints can distill.  Returns the run
+    directories trained (root/distill/<name>)."""
     import dataclasses as dc
     from .onnx_import import teacher_from
     from .train import TrainCfg, train
@@ -513,7 +520,9 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
 
     def trained(name):
         """The model.pt of a budget's finalist, a baseline or an earlier
-        stage, if trained."""
+        stage, if trained; a model folder as it is."""
+        if is_model_folder(name):
+            return Path(name)
         if name in explorers:
             dirs = explorers[name].final_dirs()
             return dirs[0] / "model.pt" if dirs else None
@@ -522,18 +531,26 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
         return p if p.exists() and (base / "result.json").exists() else None
 
     for st in stages:
-        student = explorers.get(st["student"])
         names = st["teacher"] if isinstance(st["teacher"], list) else [st["teacher"]]
         unknown = [n for n in names if n not in explorers and n not in earlier
-                   and not (root / "baselines" / n).exists()]
+                   and not is_model_folder(n) and not (root / "baselines" / n).exists()]
         earlier.add(st["name"])
-        if student is None or unknown:
+        if is_model_folder(st["student"]):
+            student_pt = Path(st["student"])
+            spec = resolve_model(student_pt)[1]
+        elif st["student"] in explorers:
+            dirs = explorers[st["student"]].final_dirs()
+            student_pt = dirs[0] / "model.pt" if dirs else None
+            spec = json.loads((dirs[0] / "result.json").read_text())["spec"] if dirs else None
+        else:
+            unknown.append(st["student"])
+        if unknown:
             log(f"[distill] {st['name']}: needs budget {st['student']} and teacher(s) "
-                f"{', '.join(names)} (not a budget, baseline or earlier stage: "
-                f"{', '.join(unknown) or st['student']})")
+                f"{', '.join(names)} (not a budget, baseline, model folder or earlier stage: "
+                f"{', '.join(unknown)})")
             continue
         teachers = [trained(n) for n in names]
-        if not student.final_dirs() or None in teachers:
+        if student_pt is None or None in teachers:
             log(f"[distill] {st['name']}: a finalist, baseline or earlier stage is not "
                 f"trained yet")
             continue
@@ -550,15 +567,14 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
             if left < 30:
                 log(f"[distill] {st['name']}: no time left before the deadline")
                 continue
-            cfg = dc.replace(cfg, time_budget=left)
-        spec = json.loads((student.final_dirs()[0] / "result.json").read_text())["spec"]
+            cfg = dc.replace(cfg, time_budget=left * st.get("share", 1.0))
         init = None
         if st.get("init") == "finalist":
-            init = student.final_dirs()[0] / "model.pt"
+            init = student_pt
         elif st.get("init"):
             init = root / "distill" / st["init"] / "model.pt"
         log(f"[distill] {st['name']}: {spec['name']} from teacher(s) "
-            f"{', '.join(str(t.parent.name) for t in teachers)}")
+            f"{', '.join(names)}")
         train(spec, arrays, cfg, out, device=device, resume=True, teacher=teacher_from(teachers),
               log=log, tag=st["name"], init=init, meta={"teachers": names})
         done.append(out)
@@ -568,11 +584,25 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
 FAMILY_CONFIG = Path(__file__).parent / "configs" / "family.json"
 
 
+def is_model_folder(name) -> bool:
+    """A distill stage's student or teacher given as a published model folder
+    ("models/attonet-d") rather than a budget, baseline or stage name."""
+    return "/" in str(name)
+
+
+def resolve_model(path):
+    """onnx_import.resolve, imported late (it pulls in torch)."""
+    from .onnx_import import resolve
+    return resolve(path)
+
+
 def family_config_problems(fam):
     """What is wrong with a family config, before anything trains: each
-    `distill` stage's student must be a budget, each teacher a budget, a
-    baseline or an earlier stage, `init` "finalist" or an earlier stage, and
-    every other key a training setting (a misspelt one would be ignored)."""
+    `distill` stage's student must be a budget or a model folder, each
+    teacher a budget, a baseline, a model folder or an earlier stage, `init`
+    "finalist" or an earlier stage, `share` (of the time left before the
+    deadline, when there is one) a fraction, and every other key a training
+    setting (a misspelt one would be ignored)."""
     import dataclasses as dc
     from .train import TrainCfg
     fields = {f.name for f in dc.fields(TrainCfg)}
@@ -584,24 +614,32 @@ def family_config_problems(fam):
             problems.append(f"distill stage {name}: no name")
         elif name in earlier:
             problems.append(f"distill stage {name}: the name is used twice")
-        if st.get("student") not in budgets:
-            problems.append(f"distill stage {name}: student {st.get('student')!r} is not a "
-                            f"budget ({', '.join(sorted(budgets))})")
-        teachers = st.get("teacher")
-        teachers = teachers if isinstance(teachers, list) else [teachers]
-        for t in teachers:
-            if t not in budgets and t not in baselines and t not in earlier:
-                problems.append(f"distill stage {name}: teacher {t!r} is not a budget, a "
-                                f"baseline or an earlier stage")
+        for role, who in [("student", st.get("student"))] + [
+                ("teacher", t) for t in (st.get("teacher") if isinstance(st.get("teacher"), list)
+                                         else [st.get("teacher")])]:
+            if is_model_folder(who):
+                if not (Path(who) / "card.json").exists():
+                    problems.append(f"distill stage {name}: {role} {who!r}: no card.json there "
+                                    f"(a model folder from `publish`)")
+            elif role == "student" and who not in budgets:
+                problems.append(f"distill stage {name}: student {who!r} is not a budget "
+                                f"({', '.join(sorted(budgets))}) or a model folder")
+            elif role == "teacher" and who not in budgets | baselines | earlier:
+                problems.append(f"distill stage {name}: teacher {who!r} is not a budget, a "
+                                f"baseline, a model folder or an earlier stage")
         init = st.get("init")
         if init is not None and init != "finalist" and init not in earlier:
             problems.append(f"distill stage {name}: init {init!r} is neither \"finalist\" "
                             f"nor an earlier stage")
-        unknown = set(st) - fields - {"name", "student", "teacher", "init"}
+        unknown = set(st) - fields - {"name", "student", "teacher", "init", "share"}
         if unknown:
             problems.append(f"distill stage {name}: unknown setting(s) "
                             f"{', '.join(sorted(unknown))}")
+        if not 0 < st.get("share", 1.0) <= 1:
+            problems.append(f"distill stage {name}: share {st['share']!r} is not in (0, 1]")
         earlier.add(name)
+    if not 0 < fam.get("baseline_share", 1.0) <= 1:
+        problems.append(f"baseline_share {fam['baseline_share']!r} is not in (0, 1]")
     return problems
 
 
@@ -637,7 +675,8 @@ def family_cli(a):
         explorers.append(Explorer(cfg, root / "explore" / b, device, arrays, log=log,
                                   resume=True))
     from . import arch as Arch
-    builtin = {"resnet8": Arch.resnet8(), "mobilenet": Arch.mobilenet_baseline()}
+    builtin = {"resnet8": Arch.resnet8(), "mobilenet": Arch.mobilenet_baseline(),
+               "teacher": Arch.teacher()}
     base_cfg = dict(fam["baseline_train"])
     if a.smoke:
         base_cfg.update(epochs=1, limit_train=512, limit_test=256)
@@ -646,7 +685,9 @@ def family_cli(a):
         if name not in builtin:
             raise SystemExit(f"family: unknown baseline {name!r} (known: {', '.join(builtin)})")
         extra.append(dict(spec=builtin[name], arrays=arrays, tag=name, resume=True,
-                          cfg=TrainCfg(**base_cfg), out=root / "baselines" / name))
+                          cfg=TrainCfg(**base_cfg), out=root / "baselines" / name,
+                          deadline=t_start + a.deadline_seconds * fam.get("baseline_share", 1.0)
+                          if a.deadline_seconds else None))
     over = dict(fam.get("final_train", {}))
     if a.final_batch:
         over["batch"] = a.final_batch

@@ -17,6 +17,9 @@ Environment:
   TOTAL_SECONDS  wall clock for the whole session (default 500)
   SMOKE=1        tiny CPU dry run (few hundred images, 1-2 epochs)
   FINAL_MIN_SECONDS  (family) time kept for the finalists (default 220)
+  CONFIG         (family) another family config, e.g.
+                 models/design/configs/distill-wide.json (a wide teacher,
+                 then the shipped networks distilled from scratch)
   JOBS           (candidates) comma separated subset of candidate names
   MAX_EPOCHS     (candidates) epoch cap (default 300)
 """
@@ -139,6 +142,8 @@ def train_family(work, npy, dev, total, smoke, fh):
     cmd = [sys.executable, "-u", "-m", "models.design", "family", "--out", str(fam),
            "--data-dir", str(npy), "--device", dev, "--deadline-seconds", f"{deadline:.0f}",
            "--final-min-seconds", f"{final_min:.0f}", "--no-finalize"]
+    if os.environ.get("CONFIG"):
+        cmd += ["--config", os.environ["CONFIG"]]
     if smoke:
         cmd += ["--smoke"]
     else:
@@ -147,14 +152,16 @@ def train_family(work, npy, dev, total, smoke, fh):
     log(f"family: deadline {deadline:.0f}s after start, finalists keep >= {final_min:.0f}s", fh)
     _monitor(cmd, work, total, total - reserve_tail + (5 if smoke else 20), smoke, fh)
     # runs killed at the deadline keep their ckpt.pt (packed instead of model.pt)
-    runs = sorted(fam.glob("explore/*/final/*/ckpt.pt")) + sorted(fam.glob("baselines/*/ckpt.pt"))
+    runs = (sorted(fam.glob("explore/*/final/*/ckpt.pt")) + sorted(fam.glob("baselines/*/ckpt.pt"))
+            + sorted(fam.glob("distill/*/ckpt.pt")))
     out = []
     for m in runs:
         d = m.parent
         res = json.loads((d / "result.json").read_text()) if (d / "result.json").exists() else {}
         if "spec" in res:
             (d / "arch.json").write_text(json.dumps(res["spec"]))
-        name = f"{d.parent.parent.name}/{d.name}" if d.parent.name == "final" else f"baselines/{d.name}"
+        name = (f"{d.parent.parent.name}/{d.name}" if d.parent.name == "final"
+                else f"{d.parent.name}/{d.name}")  # baselines/<name>, distill/<stage>
         out.append((name, d))
     extra = sorted(fam.glob("explore/*/state.json")) + sorted(fam.glob("explore/*/candidates.csv"))
     return out, [(f"explore/{p.parent.name}/{p.name}", p) for p in extra]

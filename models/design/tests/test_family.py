@@ -6,10 +6,13 @@ another's, a finalist fine-tuned from its own weights with an ensemble of
 a finalist and a baseline as the teacher, and a stage taught by an earlier
 stage's result (tiny synthetic data, CPU)."""
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 from models.design import arch as A
 from models.design import explore as X
+
+SHIPPED = Path(__file__).resolve().parents[2]  # models/, the published folders
 
 
 def args(out, config, **kw):
@@ -75,14 +78,41 @@ def test_family_config_problems_are_found_before_training():
     fam["distill"] = [
         {"name": "x", "student": "E", "teacher": "D-later", "init": "x", "kd_alpa": 0.5},
         {"name": "D-later", "student": "D", "teacher": ["D", "mobilenet"], "init": "finalist"},
-        {"name": "D-later", "student": "D", "teacher": "D-later"}]
+        {"name": "D-later", "student": "D", "teacher": "D-later"},
+        {"name": "y", "student": "models/attonet-z", "teacher": str(SHIPPED / "attonet-d")}]
     problems = X.family_config_problems(fam)
     assert problems == [
-        "distill stage x: student 'E' is not a budget (A, B, C, D)",
-        "distill stage x: teacher 'D-later' is not a budget, a baseline or an earlier stage",
+        "distill stage x: student 'E' is not a budget (A, B, C, D) or a model folder",
+        "distill stage x: teacher 'D-later' is not a budget, a baseline, a model folder or an "
+        "earlier stage",
         "distill stage x: init 'x' is neither \"finalist\" nor an earlier stage",
         "distill stage x: unknown setting(s) kd_alpa",
-        "distill stage D-later: the name is used twice"], problems
+        "distill stage D-later: the name is used twice",
+        "distill stage y: student 'models/attonet-z': no card.json there (a model folder "
+        "from `publish`)"], problems
+
+
+def test_distill_from_published_model_folders(tmp_path, monkeypatch):
+    """A machine without the family run's checkpoints (a fresh GPU machine)
+    distills from the published folders: a student trained from scratch with
+    its card's architecture and a folder as teacher, then that result
+    teaching the folder's own network fine-tuned from its weights."""
+    from models.design import data as D
+    monkeypatch.setattr(D, "load_any", lambda *a, **k: (D.smoke_data(256, 64), "synthetic"))
+    a_dir, b_dir = str(SHIPPED / "attonet-a"), str(SHIPPED / "attonet-b")
+    cfg = tmp_path / "wide.json"
+    cfg.write_text(json.dumps({
+        "budgets": {}, "baselines": [], "baseline_train": {"epochs": 1},
+        "distill": [{"name": "A-new", "student": a_dir, "teacher": [b_dir], "epochs": 1,
+                     "batch": 64},
+                    {"name": "A-tune", "student": a_dir, "teacher": "A-new", "init": "finalist",
+                     "freeze_bn": True, "epochs": 1, "batch": 64}]}))
+    X.family_cli(args(tmp_path / "out", cfg, budgets="", baselines=""))
+    card = json.loads((SHIPPED / "attonet-a" / "card.json").read_text())
+    new = json.loads((tmp_path / "out" / "distill" / "A-new" / "result.json").read_text())
+    assert new["spec"] == card["spec"] and new["teachers"] == [b_dir] and new["init"] is None
+    tune = json.loads((tmp_path / "out" / "distill" / "A-tune" / "result.json").read_text())
+    assert tune["teachers"] == ["A-new"] and tune["init"] == a_dir
 
 
 def test_deadline_stops_exploring_and_keeps_time_for_finalists(tmp_path, monkeypatch):
@@ -94,3 +124,27 @@ def test_deadline_stops_exploring_and_keeps_time_for_finalists(tmp_path, monkeyp
                       deadline_seconds=0.001, final_min_seconds=1000.0, no_distill=True))
     st = json.loads((tmp_path / "out" / "explore" / "A" / "state.json").read_text())
     assert st["records"] == [] and "deadline" in st["stopped_early"]
+
+
+def test_wide_teacher_config_trains_the_teacher_then_distills_the_shipped_networks(
+        tmp_path, monkeypatch):
+    """configs/distill-wide.json (for a GPU session): the wide teacher trains
+    as a baseline annealing to its share of the deadline, then each shipped
+    network's architecture is distilled from it, from scratch, each stage
+    with its share of the time left (smoke-sized: 1 epoch, synthetic data)."""
+    from models.design import data as D
+    monkeypatch.setattr(D, "load_any", lambda *a, **k: (D.smoke_data(256, 64), "synthetic"))
+    monkeypatch.chdir(SHIPPED.parent)                 # the config's folders: models/attonet-*
+    cfg = X.FAMILY_CONFIG.with_name("distill-wide.json")
+    fam = json.loads(cfg.read_text())
+    assert X.family_config_problems(fam) == []
+    X.family_cli(args(tmp_path / "out", cfg, budgets="", baselines=None, deadline_seconds=1000.0))
+    out = tmp_path / "out"
+    teacher = json.loads((out / "baselines" / "teacher" / "result.json").read_text())
+    assert 400 < teacher["cfg"]["time_budget"] <= 1000 * fam["baseline_share"]
+    for st in fam["distill"]:
+        res = json.loads((out / "distill" / st["name"] / "result.json").read_text())
+        card = json.loads((SHIPPED.parent / st["student"] / "card.json").read_text())
+        assert res["spec"] == card["spec"] and res["init"] is None
+        assert res["teachers"] == ["teacher"]
+        assert res["cfg"]["time_budget"] <= 1000.0 * st.get("share", 1.0)
