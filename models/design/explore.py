@@ -511,7 +511,7 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
     without the family run's checkpoints can distill.  Returns the run
     directories trained (root/distill/<name>)."""
     import dataclasses as dc
-    from .onnx_import import teacher_from
+    from .onnx_import import resolve, teacher_from
     from .train import TrainCfg, train
     fields = {f.name for f in dc.fields(TrainCfg)}
     done = []
@@ -537,7 +537,7 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
         earlier.add(st["name"])
         if is_model_folder(st["student"]):
             student_pt = Path(st["student"])
-            spec = resolve_model(student_pt)[1]
+            spec = resolve(student_pt)[1]
         elif st["student"] in explorers:
             dirs = explorers[st["student"]].final_dirs()
             student_pt = dirs[0] / "model.pt" if dirs else None
@@ -590,12 +590,6 @@ def is_model_folder(name) -> bool:
     return "/" in str(name)
 
 
-def resolve_model(path):
-    """onnx_import.resolve, imported late (it pulls in torch)."""
-    from .onnx_import import resolve
-    return resolve(path)
-
-
 def family_config_problems(fam):
     """What is wrong with a family config, before anything trains: each
     `distill` stage's student must be a budget or a model folder, each
@@ -635,12 +629,17 @@ def family_config_problems(fam):
         if unknown:
             problems.append(f"distill stage {name}: unknown setting(s) "
                             f"{', '.join(sorted(unknown))}")
-        if not 0 < st.get("share", 1.0) <= 1:
+        if not is_fraction(st.get("share", 1.0)):
             problems.append(f"distill stage {name}: share {st['share']!r} is not in (0, 1]")
         earlier.add(name)
-    if not 0 < fam.get("baseline_share", 1.0) <= 1:
+    if not is_fraction(fam.get("baseline_share", 1.0)):
         problems.append(f"baseline_share {fam['baseline_share']!r} is not in (0, 1]")
     return problems
+
+
+def is_fraction(x) -> bool:
+    """A share of the time left: a number in (0, 1]."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1
 
 
 def family_cli(a):

@@ -79,7 +79,9 @@ def test_family_config_problems_are_found_before_training():
         {"name": "x", "student": "E", "teacher": "D-later", "init": "x", "kd_alpa": 0.5},
         {"name": "D-later", "student": "D", "teacher": ["D", "mobilenet"], "init": "finalist"},
         {"name": "D-later", "student": "D", "teacher": "D-later"},
-        {"name": "y", "student": "models/attonet-z", "teacher": str(SHIPPED / "attonet-d")}]
+        {"name": "y", "student": "models/attonet-z", "teacher": str(SHIPPED / "attonet-d"),
+         "share": "half"}]
+    fam["baseline_share"] = 1.5
     problems = X.family_config_problems(fam)
     assert problems == [
         "distill stage x: student 'E' is not a budget (A, B, C, D) or a model folder",
@@ -89,7 +91,9 @@ def test_family_config_problems_are_found_before_training():
         "distill stage x: unknown setting(s) kd_alpa",
         "distill stage D-later: the name is used twice",
         "distill stage y: student 'models/attonet-z': no card.json there (a model folder "
-        "from `publish`)"], problems
+        "from `publish`)",
+        "distill stage y: share 'half' is not in (0, 1]",
+        "baseline_share 1.5 is not in (0, 1]"], problems
 
 
 def test_distill_from_published_model_folders(tmp_path, monkeypatch):
