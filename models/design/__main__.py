@@ -125,6 +125,11 @@ def main(argv=None):
     f.add_argument("--final-lr", type=float, default=0.0, help="peak LR for them")
     f.add_argument("--no-finalize", action="store_true", help="skip the ONNX export")
     f.add_argument("--no-distill", action="store_true", help="skip the config's distillation")
+    f.add_argument("--publish", metavar="DIR",
+                   help="then publish each budget's last trained stage and each baseline as "
+                   "DIR/attonet-<x>, DIR/baseline-<name> (measured by the attonet binary)")
+    f.add_argument("--attonet", help="the attonet binary for --publish (default: PATH, "
+                   "target/release)")
     f.add_argument("--smoke", action="store_true", help="tiny run (CI)")
     f.add_argument("--device", default=None)
     f.add_argument("--data-dir")

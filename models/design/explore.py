@@ -651,6 +651,8 @@ def family_cli(a):
     t_start = time.time()
     fam = json.loads(Path(a.config or FAMILY_CONFIG).read_text())
     problems = family_config_problems(fam)
+    if getattr(a, "publish", None) and a.no_finalize:
+        problems.append("--publish needs the ONNX export (drop --no-finalize)")
     if problems:
         raise SystemExit(f"family: {a.config or FAMILY_CONFIG}:\n  " + "\n  ".join(problems))
     root = Path(a.out)
@@ -707,6 +709,16 @@ def family_cli(a):
         from .job import finalize
         for d in dirs:
             finalize(d, arrays, log=log, limit_test=256 if a.smoke else 0)
+    if getattr(a, "publish", None):
+        from .publish import family_folders, publish
+        finals = {e.out.name: e.final_dirs() for e in explorers}
+        config = Path(a.config or FAMILY_CONFIG).name
+        for run, title, folder, state, intro, stage in family_folders(
+                root, fam, budgets, baselines, finals):
+            what = f"the {stage}" if stage in ("finalist", "baseline") else f"stage `{stage}`"
+            publish(run, title, Path(a.publish) / folder, arrays, attonet=a.attonet, log=log,
+                    intro=intro, exploration=state,
+                    recipe=f"Trained by `python -m models.design family` ({what} of {config}).")
     log(f"[family] done in {time.time() - t_start:.0f} s: {len(dirs)} trained networks "
         f"(list in {root / 'trained.json'})")
 

@@ -201,6 +201,46 @@ class NotBetterError(ValueError):
     model folder already holds (the folder is left as it was)."""
 
 
+BASELINE_CARDS = {
+    "resnet8": ("ResNet-8 (baseline)",
+                "The MLPerf Tiny ResNet-8 architecture (3x3 stem of 16; residual stacks of 16, "
+                "32 stride 2, 64 stride 2 with strided 1x1 shortcuts; average pooling; fully "
+                "connected), trained with the AttoNet recipe on the same data: the baseline of "
+                "the comparison table in the README. The module table lists its residual "
+                "blocks (type basic: two 3x3 convolutions)."),
+    "mobilenet": ("MobileNet (baseline)",
+                  "A MobileNet-v1-style network (depthwise-separable blocks of 32, 32, 64 "
+                  "stride 2, 64, 128 stride 2, 128, 128) of about ResNet-8's MACs, trained with "
+                  "the AttoNet recipe on the same data: the second baseline of the comparison "
+                  "table in the README."),
+}
+
+
+def family_folders(root, fam, budgets, baselines, final_dirs):
+    """What `family --publish` publishes, as (run dir, title, folder name,
+    exploration state.json or None, intro or None, stage): per budget the
+    last `distill` stage trained for it, else its finalist; per baseline
+    its run.  final_dirs: budget -> its finalists' run dirs."""
+    root = Path(root)
+    out = []
+    for b in budgets:
+        runs = [(root / "distill" / st["name"], st["name"]) for st in fam.get("distill", [])
+                if st["student"] == b]
+        runs = [r for r in runs if (r[0] / "model.onnx").exists()]
+        finals = [d for d in final_dirs.get(b, []) if (d / "model.onnx").exists()]
+        run, stage = runs[-1] if runs else ((finals[0], "finalist") if finals else (None, None))
+        if run is not None:
+            state = root / "explore" / b / "state.json"
+            out.append((run, f"AttoNet-{b}", f"attonet-{b.lower()}",
+                        state if state.exists() else None, None, stage))
+    for name in baselines:
+        run = root / "baselines" / name
+        if (run / "model.onnx").exists():
+            title, intro = BASELINE_CARDS.get(name, (f"{name} (baseline)", None))
+            out.append((run, title, f"baseline-{name}", None, intro, "baseline"))
+    return out
+
+
 def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None, recipe="",
             exploration=None, allow_worse=False):
     """run_dir: a trained run (model.onnx, result.json); exploration: the

@@ -3,14 +3,16 @@ training pool, each within its own budget, their finalists trained after
 them, an exploration carried over from elsewhere resumed (not redone), the
 baselines beside them, distillation from one budget's finalist to
 another's, a finalist fine-tuned from its own weights with an ensemble of
-a finalist and a baseline as the teacher, and a stage taught by an earlier
-stage's result (tiny synthetic data, CPU)."""
+a finalist and a baseline as the teacher, a stage taught by an earlier
+stage's result, and each budget's last stage and the baseline published as
+model folders (tiny synthetic data, CPU; a stand-in converter)."""
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
 from models.design import arch as A
 from models.design import explore as X
+from models.design.tests.test_publish import _tool
 
 SHIPPED = Path(__file__).resolve().parents[2]  # models/, the published folders
 
@@ -50,7 +52,8 @@ def test_family_smoke(tmp_path, monkeypatch):
     (tmp_path / "out" / "explore" / "B" / "state.json").write_text(json.dumps(
         {"generation": 5, "records": [rec], "finals": []}))
     monkeypatch.setattr(X, "FAMILY_CONFIG", cfg)
-    X.family_cli(args(tmp_path / "out", cfg))
+    X.family_cli(args(tmp_path / "out", cfg, no_finalize=False, publish=str(tmp_path / "models"),
+                      attonet=_tool(tmp_path)))
     out = tmp_path / "out"
     a = json.loads((out / "explore" / "A" / "state.json").read_text())
     b = json.loads((out / "explore" / "B" / "state.json").read_text())
@@ -70,6 +73,17 @@ def test_family_smoke(tmp_path, monkeypatch):
     late = json.loads((out / "distill" / "A-ens" / "result.json").read_text())
     assert late["teachers"] == ["B-ens", "resnet8"]              # an earlier stage teaches
     assert late["init"].endswith("distill/A-kd/model.pt")
+    # --publish: each budget's last stage and the baseline, as model folders
+    models = tmp_path / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["attonet-a", "attonet-b",
+                                                         "baseline-resnet8"]
+    card_a = json.loads((models / "attonet-a" / "card.json").read_text())
+    assert card_a["title"] == "AttoNet-A" and card_a["spec"] == late["spec"]
+    assert "stage `A-ens`" in card_a["training"]["recipe"]
+    assert card_a["exploration"]["candidates"] == len(a["records"])
+    card_r = json.loads((models / "baseline-resnet8" / "card.json").read_text())
+    assert card_r["title"] == "ResNet-8 (baseline)"
+    assert "MLPerf Tiny ResNet-8" in (models / "baseline-resnet8" / "README.md").read_text()
 
 
 def test_family_config_problems_are_found_before_training():
