@@ -544,10 +544,9 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
             spec = json.loads((dirs[0] / "result.json").read_text())["spec"] if dirs else None
         else:
             unknown.append(st["student"])
-        if unknown:
+        if unknown:  # a budget or baseline left out of this run (--budgets, --baselines)
             log(f"[distill] {st['name']}: needs budget {st['student']} and teacher(s) "
-                f"{', '.join(names)} (not a budget, baseline, model folder or earlier stage: "
-                f"{', '.join(unknown)})")
+                f"{', '.join(names)} (not in this run: {', '.join(unknown)})")
             continue
         teachers = [trained(n) for n in names]
         if student_pt is None or None in teachers:
@@ -710,15 +709,19 @@ def family_cli(a):
         for d in dirs:
             finalize(d, arrays, log=log, limit_test=256 if a.smoke else 0)
     if getattr(a, "publish", None):
-        from .publish import family_folders, publish
+        from .publish import NotBetterError, family_folders, publish
         finals = {e.out.name: e.final_dirs() for e in explorers}
         config = Path(a.config or FAMILY_CONFIG).name
         for run, title, folder, state, intro, stage in family_folders(
                 root, fam, budgets, baselines, finals):
             what = f"the {stage}" if stage in ("finalist", "baseline") else f"stage `{stage}`"
-            publish(run, title, Path(a.publish) / folder, arrays, attonet=a.attonet, log=log,
-                    intro=intro, exploration=state,
-                    recipe=f"Trained by `python -m models.design family` ({what} of {config}).")
+            try:
+                publish(run, title, Path(a.publish) / folder, arrays, attonet=a.attonet,
+                        log=log, intro=intro, exploration=state,
+                        recipe=f"Trained by `python -m models.design family` ({what} of "
+                        f"{config}).")
+            except NotBetterError as e:
+                log(f"[family] not published: {e}")
     log(f"[family] done in {time.time() - t_start:.0f} s: {len(dirs)} trained networks "
         f"(list in {root / 'trained.json'})")
 

@@ -261,13 +261,15 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None
     tx, ty, vx, vy = arrays
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as staging:
+        previous = json.loads((out / "card.json").read_text()) \
+            if (out / "card.json").exists() else {}
+        if previous.get("spec") != spec:
+            previous = {}  # another network: nothing of the old card carries over
         card = _publish_into(Path(staging), out, run, res, spec, title, attonet, tx, vx, vy,
-                             intro, recipe, exploration)
-        before = json.loads((out / "card.json").read_text()) if (out / "card.json").exists() \
-            else {}
-        was = before.get("figures", {}).get("int8_top1")
+                             intro, recipe, exploration, previous)
+        was = previous.get("figures", {}).get("int8_top1")
         now = card["figures"]["int8_top1"]
-        if before.get("spec") == spec and was is not None and now < was and not allow_worse:
+        if was is not None and now < was and not allow_worse:
             raise NotBetterError(
                 f"{out}: this run's network scores {now:.2f} % int8 top-1, the one there "
                 f"{was:.2f} %; the folder is left as it was (allow_worse / --allow-worse "
@@ -282,8 +284,9 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None
 
 
 def _publish_into(stage, out, run, res, spec, title, attonet, tx, vx, vy, intro, recipe,
-                  exploration):
-    """publish()'s files for the folder `out`, written into `stage`."""
+                  exploration, previous):
+    """publish()'s files for the folder `out`, written into `stage`;
+    previous: the folder's card if it holds the same network, else {}."""
     onnx_name = out.name.replace("-", "_") + ".onnx"
     shutil.copyfile(run / "model.onnx", stage / onnx_name)
     np.save(stage / "calib.npy", calibration_samples(tx))
@@ -299,9 +302,6 @@ def _publish_into(stage, out, run, res, spec, title, attonet, tx, vx, vy, intro,
         "netscore_float": R.netscore(float_top1, rep["params"], rep["macs"]),
     }
     summary = None
-    previous = json.loads((out / "card.json").read_text()) if (out / "card.json").exists() else {}
-    if previous.get("spec") != spec:
-        previous = {}
     if not exploration and previous.get("exploration"):
         # a network of this folder trained further: how it was found still holds
         # (and exploration.csv stays)
