@@ -11,6 +11,18 @@ fn main() {
             .build()
             .unwrap_or_else(|e| panic!("converting {file}: {e}"));
     }
+    // TensorFlow Lite Micro's own example models, as a user brings them.
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/tflm-examples");
+    for (file, name) in [
+        ("person_detect.tflite", "person_detect"),
+        ("micro_speech_quantized.tflite", "micro_speech"),
+        ("hello_world_int8.tflite", "hello_world"),
+    ] {
+        attonet_convert::Builder::new(format!("{examples}/{file}"))
+            .name(name)
+            .build()
+            .unwrap_or_else(|e| panic!("converting {file}: {e}"));
+    }
     // A float ONNX model, quantized at build time from calibration samples.
     let onnx = concat!(env!("CARGO_MANIFEST_DIR"), "/../onnx");
     attonet_convert::Builder::new(format!("{onnx}/cifar_resnet.onnx"))

@@ -95,12 +95,26 @@ fn oracle_goldens(root: &Path) -> Result<()> {
     let python = crate::python::venv_python(root);
     let work = root.join(".data/oracle-check");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let make_inputs = |args: &[&str], out: &Path| -> Result<()> {
+        let mut c = std::process::Command::new(&python);
+        c.current_dir(root)
+            .arg("tests/oracle/make_inputs.py")
+            .args(&args[..1])
+            .arg(out)
+            .args(&args[1..]);
+        cmd::run(c)
+    };
     let cifar_in = work.join("cifar10_test_x.npy");
-    let mut c = std::process::Command::new(&python);
-    c.current_dir(root)
-        .args(["tests/oracle/make_inputs.py", "cifar"])
-        .arg(&cifar_in);
-    cmd::run(c)?;
+    make_inputs(&["cifar"], &cifar_in)?;
+    let person_in = work.join("person_x.npy");
+    make_inputs(&["person", "--limit", "1000"], &person_in)?;
+    let speech_in = work.join("speech_x.npy");
+    make_inputs(
+        &["random", "--shape", "1960", "--limit", "200", "--seed", "1"],
+        &speech_in,
+    )?;
+    let hello_in = work.join("hello_x.npy");
+    make_inputs(&["sweep"], &hello_in)?;
     let cases = [
         (
             "models/mlperf-tiny/kws_dscnn_int8.tflite",
@@ -111,6 +125,21 @@ fn oracle_goldens(root: &Path) -> Result<()> {
             "models/mlperf-tiny/resnet8_int8.tflite",
             cifar_in,
             "tests/generated/golden/resnet8_tflm_cifar10_test.npy",
+        ),
+        (
+            "models/tflm-examples/person_detect.tflite",
+            person_in,
+            "tests/generated/golden/person_detect_tflm_cifar10_gray.npy",
+        ),
+        (
+            "models/tflm-examples/micro_speech_quantized.tflite",
+            speech_in,
+            "tests/generated/golden/micro_speech_tflm_random.npy",
+        ),
+        (
+            "models/tflm-examples/hello_world_int8.tflite",
+            hello_in,
+            "tests/generated/golden/hello_world_tflm_sweep.npy",
         ),
     ];
     for (model, input, golden) in cases {

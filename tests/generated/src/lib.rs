@@ -19,3 +19,21 @@ pub mod kws {
 pub mod cifar_resnet {
     include!(concat!(env!("OUT_DIR"), "/cifar_resnet.rs"));
 }
+
+/// TensorFlow Lite Micro's person detector (MobileNetV1 0.25, 96x96 grayscale).
+#[allow(missing_docs, clippy::all)]
+pub mod person_detect {
+    include!(concat!(env!("OUT_DIR"), "/person_detect.rs"));
+}
+
+/// TensorFlow Lite Micro's micro_speech keyword model (yes / no).
+#[allow(missing_docs, clippy::all)]
+pub mod micro_speech {
+    include!(concat!(env!("OUT_DIR"), "/micro_speech.rs"));
+}
+
+/// TensorFlow Lite Micro's hello_world sine model.
+#[allow(missing_docs, clippy::all)]
+pub mod hello_world {
+    include!(concat!(env!("OUT_DIR"), "/hello_world.rs"));
+}

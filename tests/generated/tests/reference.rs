@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use attonet_convert::npy::Array;
-use attonet_generated_tests::{kws, resnet8};
+use attonet_generated_tests::{hello_world, kws, micro_speech, person_detect, resnet8};
 use attonet_runtime::plan::Model;
 
 fn repo() -> PathBuf {
@@ -17,7 +17,7 @@ fn repo() -> PathBuf {
 }
 
 fn host(file: &str, name: &str) -> attonet_convert::Assembled {
-    let bytes = std::fs::read(repo().join("models/mlperf-tiny").join(file)).unwrap();
+    let bytes = std::fs::read(repo().join("models").join(file)).unwrap();
     attonet_convert::assemble_bytes(&bytes, name).unwrap()
 }
 
@@ -43,8 +43,23 @@ fn read_i8(path: &Path) -> Array {
 #[test]
 fn generated_plans_equal_host_plans() {
     for (generated, file, name) in [
-        (&resnet8::MODEL, "resnet8_int8.tflite", "resnet8"),
-        (&kws::MODEL, "kws_dscnn_int8.tflite", "kws"),
+        (&resnet8::MODEL, "mlperf-tiny/resnet8_int8.tflite", "resnet8"),
+        (&kws::MODEL, "mlperf-tiny/kws_dscnn_int8.tflite", "kws"),
+        (
+            &person_detect::MODEL,
+            "tflm-examples/person_detect.tflite",
+            "person_detect",
+        ),
+        (
+            &micro_speech::MODEL,
+            "tflm-examples/micro_speech_quantized.tflite",
+            "micro_speech",
+        ),
+        (
+            &hello_world::MODEL,
+            "tflm-examples/hello_world_int8.tflite",
+            "hello_world",
+        ),
     ] {
         let assembled = host(file, name);
         let hosted = assembled.model();
@@ -143,6 +158,83 @@ fn resnet8_matches_tflite_micro_on_cifar10_test_set() {
     assert_eq!(correct, 8707, "TFLM gets 8707/10000 = 87.07 %");
 }
 
+/// Every output byte of `ours` equals TFLM's `golden` (same length).
+fn assert_bit_exact(name: &str, ours: &[i8], golden: &str) {
+    let theirs = read_i8(&repo().join("tests/generated/golden").join(golden))
+        .as_i8()
+        .unwrap();
+    assert_eq!(ours.len(), theirs.len(), "{name}: output count");
+    let mismatched = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        mismatched,
+        0,
+        "{name}: {mismatched} of {} outputs differ from TFLM",
+        ours.len()
+    );
+}
+
+/// TFLM's person detector (as TFLM ships it: its biases carry the filter's
+/// `quantized_dimension` 3, which TFLM ignores) on the first 1,000 CIFAR-10
+/// test images made into its 96x96 grayscale input exactly as
+/// `tests/oracle/make_inputs.py person` does: integer luma, each pixel
+/// repeated 3x3, `pixel - 128`. Every output equals TFLM's.
+#[test]
+fn person_detect_matches_tflite_micro() {
+    let x_path = repo().join(".data/cifar10/test_x.npy");
+    assert!(
+        x_path.exists(),
+        "{} is missing: run `cargo xtask fetch-cifar10` (or `cargo xtask test`, which does)",
+        x_path.display()
+    );
+    let pixels = Array::read(&x_path).unwrap();
+    let mut x = Vec::with_capacity(1000 * 96 * 96);
+    for image in pixels.data.chunks_exact(32 * 32 * 3).take(1000) {
+        for row in 0..96 {
+            for col in 0..96 {
+                let p = &image[((row / 3) * 32 + col / 3) * 3..][..3];
+                let luma = (299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500) / 1000;
+                x.push((luma as i16 - 128) as i8);
+            }
+        }
+    }
+    assert_eq!(x.len(), 1000 * 96 * 96);
+    let ours = run_all(&person_detect::MODEL, &x);
+    assert_bit_exact("person_detect", &ours, "person_detect_tflm_cifar10_gray.npy");
+}
+
+/// The low bytes of successive splitmix64 outputs from `seed`: the twin of
+/// `tests/oracle/make_inputs.py random`.
+fn splitmix64_bytes(seed: u64, count: usize) -> Vec<i8> {
+    let mut state = seed;
+    (0..count)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as u8 as i8
+        })
+        .collect()
+}
+
+/// TFLM's micro_speech model on 200 inputs drawn uniformly over the whole
+/// int8 range (`make_inputs.py random --shape 1960 --limit 200 --seed 1`):
+/// every output equals TFLM's, saturating corners included.
+#[test]
+fn micro_speech_matches_tflite_micro() {
+    let x = splitmix64_bytes(1, 200 * 1960);
+    let ours = run_all(&micro_speech::MODEL, &x);
+    assert_bit_exact("micro_speech", &ours, "micro_speech_tflm_random.npy");
+}
+
+/// TFLM's hello_world sine model on every int8 input.
+#[test]
+fn hello_world_matches_tflite_micro_on_every_input() {
+    let x: Vec<i8> = (-128..=127).collect();
+    let ours = run_all(&hello_world::MODEL, &x);
+    assert_bit_exact("hello_world", &ours, "hello_world_tflm_sweep.npy");
+}
+
 /// The arena beats TensorFlow Lite Micro's (55,984 B for ResNet-8, 24,272 B
 /// for KWS) and never grows past today's plan with fused blocks (19,456 B and
 /// 9,600 B; 49,152 B and 16,000 B unfused): a memory regression fails the
@@ -150,6 +242,10 @@ fn resnet8_matches_tflite_micro_on_cifar10_test_set() {
 const _: () = {
     assert!(resnet8::ARENA_BYTES < 55_984 && resnet8::ARENA_BYTES <= 19_456);
     assert!(kws::ARENA_BYTES < 24_272 && kws::ARENA_BYTES <= 9_600);
+    // TFLM's arenas (print_allocations): 85,264 B, 7,584 B and 1,504 B.
+    assert!(person_detect::ARENA_BYTES < 85_264);
+    assert!(micro_speech::ARENA_BYTES < 7_584);
+    assert!(hello_world::ARENA_BYTES < 1_504);
 };
 
 fn argmax(s: &[i8]) -> usize {

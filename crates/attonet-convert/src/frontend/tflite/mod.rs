@@ -450,6 +450,11 @@ fn read_quantization(
         )));
     }
     let dim: i32 = q.scalar(f::QUANTIZED_DIMENSION, 0).context(label)?;
+    // TFLM reads `quantized_dimension` only where an op needs it (a filter's
+    // output-channel axis), never a bias's, and TensorFlow writes the
+    // filter's axis on the biases of depthwise layers (`person_detect.tflite`:
+    // dimension 3 on a `[8]` bias). A one-dimensional tensor has only axis 0.
+    let dim = if shape.len() == 1 { 0 } else { dim };
     let axis = usize::try_from(dim)
         .ok()
         .filter(|&a| shape.is_empty() || a < shape.len())
