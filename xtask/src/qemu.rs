@@ -75,9 +75,10 @@ pub const BOARDS: [Board; 6] = [
 /// reference models, the tiny model of `examples/models/`, and the searched
 /// AttoNet family with its baselines (`models/attonet-*`, `models/baseline-*`:
 /// float ONNX, quantized at build time from each folder's `calib.npy`).
-pub const MODELS: [&str; 9] = [
+pub const MODELS: [&str; 10] = [
     "resnet8",
     "kws",
+    "person_detect",
     "cifar_tiny",
     "attonet_a",
     "attonet_b",

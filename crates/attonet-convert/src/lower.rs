@@ -560,6 +560,37 @@ impl<'g> Lowering<'g> {
                     io.xin.shape,
                     io.yout.shape,
                 )?;
+                let multiplier = out_c / in_c;
+                if multiplier > 1 {
+                    // A depthwise layer with a channel multiplier is a
+                    // grouped convolution with one input channel a group
+                    // (output channel `c * m + j` reads input channel `c`
+                    // in both; person_detect's stem: 1 -> 8), and TFLM's
+                    // two kernels compute the same sum, bias and
+                    // per-channel requantization: the same bits. The
+                    // convolution kernels block over pixels and output
+                    // channels, where the depthwise ones (multiplier 1)
+                    // do not apply. The filter goes from `[1][kh][kw][oc]`
+                    // to OHWI `[oc][kh][kw][1]`.
+                    let taps = kh * kw;
+                    let mut ohwi = vec![0i8; io.filter.len()];
+                    for (t, row) in io.filter.chunks_exact(out_c).enumerate() {
+                        for (oc, &w) in row.iter().enumerate() {
+                            ohwi[oc * taps + t] = w;
+                        }
+                    }
+                    let mut data = self.conv_data(&at, op, &io, out_c, 3)?;
+                    data.filter = ohwi;
+                    return Ok(LayerOp::Conv {
+                        params: ConvParams {
+                            window,
+                            groups: u16_dim(&at, "groups", in_c)?,
+                            quant: self.conv_quant(*activation, &io),
+                        },
+                        data,
+                    }
+                    .with(vec![io.x], io.y, index));
+                }
                 LayerOp::Depthwise {
                     params: DepthwiseParams {
                         window,

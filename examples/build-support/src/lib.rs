@@ -57,6 +57,10 @@ enum Inputs {
     /// `models/mlperf-tiny/kws_perf_samples_{x,y}.npy`: the MLPerf Tiny KWS
     /// performance samples (int8 MFCC features).
     KwsPerfSamples,
+    /// The same CIFAR-10 test images as a 96x96 grayscale camera frame, as
+    /// `tests/oracle/make_inputs.py person` makes them: integer luma, each
+    /// pixel repeated 3x3, `pixel - 128` (TFLM's person detector).
+    Gray96,
 }
 
 /// A model the examples know, selected by the board crate's feature of the same name.
@@ -100,7 +104,10 @@ const fn cifar_onnx(
     }
 }
 
-const CATALOG: [Spec; 9] = [
+/// TensorFlow Lite Micro's person detector: no person, person.
+const PERSON_CLASSES: [&str; 2] = ["no person", "person"];
+
+const CATALOG: [Spec; 10] = [
     Spec {
         name: "resnet8",
         title: "MLPerf Tiny ResNet-8 int8, CIFAR-10",
@@ -118,6 +125,15 @@ const CATALOG: [Spec; 9] = [
         classes: &KWS_CLASSES,
         inputs: Inputs::KwsPerfSamples,
         count: 10,
+    },
+    Spec {
+        name: "person_detect",
+        title: "TensorFlow Lite Micro person detector (MobileNetV1 0.25, 96x96 grayscale) int8",
+        file: "models/tflm-examples/person_detect.tflite",
+        calibration: None,
+        classes: &PERSON_CLASSES,
+        inputs: Inputs::Gray96,
+        count: 2,
     },
     Spec {
         name: "cifar_tiny",
@@ -534,6 +550,34 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
                 .map(|&v| v as u8)
                 .collect();
             (x, y, format!("CIFAR-10 test images 0..{n}"))
+        }
+        Inputs::Gray96 => {
+            let x = read_npy(&root.join("examples/data/cifar10_test_x_first10.npy"))?;
+            let shape = model.input.slot.shape;
+            if (shape.h, shape.w, shape.c) != (96, 96, 1) {
+                return Err(format!(
+                    "{}: the bundled grayscale frames are 96x96x1, but the model's input is {}x{}x{}",
+                    spec.name, shape.h, shape.w, shape.c
+                ));
+            }
+            let n = spec.count.min(x.shape.first().copied().unwrap_or(0));
+            let images = x
+                .data
+                .get(..n * 32 * 32 * 3)
+                .ok_or("the CIFAR-10 test images are shorter than their shape says")?;
+            let mut frames = Vec::with_capacity(n * 96 * 96);
+            for image in images.chunks_exact(32 * 32 * 3) {
+                for row in 0..96 {
+                    for col in 0..96 {
+                        let p = &image[((row / 3) * 32 + col / 3) * 3..][..3];
+                        let luma =
+                            (299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500) / 1000;
+                        frames.push((luma as i16 - 128) as i8);
+                    }
+                }
+            }
+            // CIFAR-10 has no person class: every frame is "no person".
+            (frames, vec![0; n], format!("CIFAR-10 test images 0..{n} as 96x96 grayscale"))
         }
         Inputs::KwsPerfSamples => {
             let x = read_npy(&root.join("models/mlperf-tiny/kws_perf_samples_x.npy"))?;

@@ -43,7 +43,11 @@ fn read_i8(path: &Path) -> Array {
 #[test]
 fn generated_plans_equal_host_plans() {
     for (generated, file, name) in [
-        (&resnet8::MODEL, "mlperf-tiny/resnet8_int8.tflite", "resnet8"),
+        (
+            &resnet8::MODEL,
+            "mlperf-tiny/resnet8_int8.tflite",
+            "resnet8",
+        ),
         (&kws::MODEL, "mlperf-tiny/kws_dscnn_int8.tflite", "kws"),
         (
             &person_detect::MODEL,
@@ -199,7 +203,11 @@ fn person_detect_matches_tflite_micro() {
     }
     assert_eq!(x.len(), 1000 * 96 * 96);
     let ours = run_all(&person_detect::MODEL, &x);
-    assert_bit_exact("person_detect", &ours, "person_detect_tflm_cifar10_gray.npy");
+    assert_bit_exact(
+        "person_detect",
+        &ours,
+        "person_detect_tflm_cifar10_gray.npy",
+    );
 }
 
 /// The low bytes of successive splitmix64 outputs from `seed`: the twin of
