@@ -9,6 +9,7 @@ mod npy;
 mod python;
 mod qemu;
 mod test;
+mod toolchain;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
