@@ -11,7 +11,8 @@
 #   --quick  fewer random cases (200 instead of 4000 per kernel family)
 #
 # Needs qemu-system-riscv32 (QEMU 8 or newer) and the Rust targets
-# (rustup target add riscv32imac-unknown-none-elf riscv32imc-unknown-none-elf).
+# (rustup target add riscv32imac-unknown-none-elf riscv32imc-unknown-none-elf;
+# `cargo xtask test`, which runs this script, adds them and QEMU when missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 

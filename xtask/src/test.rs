@@ -1,5 +1,5 @@
-//! `cargo xtask test`: every test. Installs what is missing (CIFAR-10, the
-//! Python oracle), runs the workspace tests, checks the `no_std` builds for
+//! `cargo xtask test`: every test. Installs what is missing (rustup targets,
+//! QEMU, CIFAR-10, the Python oracle), runs the workspace tests, checks the `no_std` builds for
 //! every target we claim, lints, re-runs TensorFlow Lite Micro to prove the
 //! committed golden outputs are still what it computes, and builds and runs
 //! the firmware under QEMU.
@@ -9,15 +9,16 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::cmd;
-
-/// Targets the runtime (and generated model code) must build for.
-pub const NO_STD_TARGETS: [&str; 3] = [
-    "thumbv6m-none-eabi",
-    "thumbv7em-none-eabihf",
-    "riscv32imac-unknown-none-elf",
-];
+use crate::toolchain::{self, NO_STD_TARGETS};
 
 pub fn test(root: &Path) -> Result<()> {
+    // Everything a fresh machine lacks for the builds and runs below, first
+    // (so a missing piece fails before an hour of tests, not in the middle):
+    // every rustup target (the no_std builds, the firmware, the kernel
+    // proofs' scripts) and QEMU.
+    toolchain::ensure_targets(&toolchain::TARGETS)?;
+    toolchain::ensure_qemu()?;
+    eprintln!("{}", toolchain::qemu_version()?);
     crate::python::setup_python(root)?;
     crate::data::fetch_cifar10(root, &Default::default())?;
 
@@ -72,6 +73,8 @@ pub fn test(root: &Path) -> Result<()> {
     // portable kernels on the Cortex-M4, M7 and M55, every RISC-V one on
     // rv32imac and rv32imc.
     crate::qemu::test_firmware(root, false)?;
+    // The scripts build for thumbv7em/thumbv8m.main and rv32imac/rv32imc,
+    // installed above.
     let mut c = std::process::Command::new("bash");
     c.current_dir(root)
         .args(["tests/qemu-kernels/run.sh", "all"]);

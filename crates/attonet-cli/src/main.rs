@@ -1,5 +1,7 @@
 //! `attonet`: inspect, run and convert int8 models.
 
+mod progress;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -320,6 +322,7 @@ fn run_float_batch(
     let mut arena = vec![0i8; model.arena_bytes as usize];
     let mut q_out = vec![0i8; out_len];
     let mut results = Vec::with_capacity(n * out_len);
+    let mut progress = progress::Progress::stderr(n);
     for (i, x) in samples.iter().enumerate() {
         let q = quantize::quantize_values(x, model.input.scale, model.input.zero_point);
         model
@@ -327,7 +330,9 @@ fn run_float_batch(
             .with_context(|| format!("sample {i}"))?;
         let y = quantize::dequantize_values(&q_out, model.output.scale, model.output.zero_point);
         results.extend(fm.output_to_model(&y));
+        progress.tick(i + 1);
     }
+    progress.finish();
     let with_batch_one = batch.shape.get(1..) == Some(fm.input_dims.as_slice());
     let mut shape = vec![n];
     if with_batch_one {
@@ -413,6 +418,7 @@ fn run_batch(
     let out_len = model.output.slot.shape.len();
     let mut arena = vec![0i8; model.arena_bytes as usize];
     let mut results = vec![0i8; n * out_len];
+    let mut progress = progress::Progress::stderr(n);
     for (i, (sample, out)) in data
         .chunks_exact(in_len)
         .zip(results.chunks_exact_mut(out_len))
@@ -421,7 +427,9 @@ fn run_batch(
         model
             .infer(&mut arena, sample, out)
             .with_context(|| format!("sample {i}"))?;
+        progress.tick(i + 1);
     }
+    progress.finish();
     let mut shape = vec![n];
     if with_batch_one {
         shape.extend(&out_dims);
