@@ -29,7 +29,9 @@ import importlib.metadata
 import json
 import os
 import sys
+import tempfile
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +127,10 @@ conv_case("conv_3x3_dilation2", [1, 9, 9, 4], 4, 3, 1, "SAME", dilation=2)
 conv_case("conv_1x3_s1x2_same", [1, 6, 8, 4], 6, (1, 3), (1, 2), "SAME")
 conv_case("conv_3x3_no_bias", [1, 6, 6, 4], 4, 3, 1, "SAME", bias=False)
 conv_case("conv_3x3_grouped2", [1, 6, 6, 8], 8, 3, 1, "SAME", groups=2)
+conv_case("conv_2x2_s2_same", [1, 7, 7, 4], 8, 2, 2, "SAME")
+conv_case("conv_4x4_s1_same_relu", [1, 6, 6, 3], 4, 4, 1, "SAME", "relu")
+conv_case("conv_1x1_s2", [1, 8, 8, 6], 8, 1, 2, "VALID")
+conv_case("conv_3x3_wide", [1, 4, 4, 32], 48, 3, 1, "SAME", "relu6")
 
 
 # DEPTHWISE_CONV_2D
@@ -151,6 +157,8 @@ dw_case("dw_3x3_m2_same", [1, 6, 6, 4], 2, 3, 1, "SAME", modes=BOTH)
 dw_case("dw_3x3_m2_s2_valid_relu", [1, 7, 7, 3], 2, 3, 2, "VALID", "relu")
 dw_case("dw_5x5_m1_same", [1, 7, 7, 4], 1, 5, 1, "SAME")
 dw_case("dw_3x3_m1_dilation2", [1, 9, 9, 4], 1, 3, 1, "SAME", dilation=2)
+dw_case("dw_3x3_m4_s2_same", [1, 6, 6, 2], 4, 3, 2, "SAME")
+dw_case("dw_2x2_s2_same", [1, 7, 7, 4], 1, 2, 2, "SAME")
 
 
 # FULLY_CONNECTED
@@ -182,6 +190,7 @@ fc_case("fc_no_bias", [1, 24], 8, bias=False)
 fc_case("fc_flatten_4d", [1, 4, 4, 4], 10, flatten=True)
 fc_case("fc_rows3", [1, 3, 16], 8)
 fc_case("fc_batch2", [2, 20], 6)
+fc_case("fc_256_4", [1, 256], 4, modes=BOTH)
 
 # ADD, MUL, SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM
 BINARY = {
@@ -272,6 +281,7 @@ for prefix, op in (("avgpool", "AVERAGE_POOL_2D"), ("maxpool", "MAX_POOL_2D")):
     pool_case(f"{prefix}_3x3_s2_same", op, [1, 7, 7, 4], 3, 2, "SAME")
     pool_case(f"{prefix}_2x3_s1x2_valid", op, [1, 6, 7, 3], (2, 3), (1, 2), "VALID")
     pool_case(f"{prefix}_global", op, [1, 4, 4, 16], 4, 4, "VALID")
+    pool_case(f"{prefix}_2x2_s1_same", op, [1, 5, 5, 4], 2, 1, "SAME")
 
 # SOFTMAX, LOG_SOFTMAX
 case("softmax_10", "SOFTMAX", [[1, 10]], lambda rng: tf.nn.softmax, dict(input=[1, 10]), lo=-4, hi=4, modes=BOTH)
@@ -279,6 +289,7 @@ case("softmax_4d", "SOFTMAX", [[1, 3, 3, 8]], lambda rng: tf.nn.softmax, dict(in
 case("softmax_wide_range", "SOFTMAX", [[1, 16]], lambda rng: tf.nn.softmax, dict(input=[1, 16]), lo=-16, hi=16)
 case("softmax_after_mul2", "SOFTMAX", [[1, 12]], lambda rng: (lambda x: tf.nn.softmax(2.0 * x)),
      dict(input=[1, 12], scaled_by=2.0), lo=-3, hi=3)
+case("softmax_100", "SOFTMAX", [[1, 100]], lambda rng: tf.nn.softmax, dict(input=[1, 100]), lo=-6, hi=6)
 case("log_softmax_10", "LOG_SOFTMAX", [[1, 10]], lambda rng: tf.nn.log_softmax, dict(input=[1, 10]), lo=-4, hi=4)
 case("log_softmax_4d", "LOG_SOFTMAX", [[1, 2, 2, 8]], lambda rng: tf.nn.log_softmax, dict(input=[1, 2, 2, 8]),
      lo=-8, hi=8)
@@ -509,6 +520,44 @@ case("batch_matmul_self_gram", "BATCH_MATMUL", [[1, 5, 6]],
      lambda rng: (lambda a: tf.matmul(a, a, transpose_b=True)), dict(a=[1, 5, 6], b="the input, transposed"))
 
 
+
+# Small blocks of the supported ops, as real networks chain them: the converter fuses these
+# into blocks that run row by row, so they check the fused plans too.
+def block_case(name, op, shape, build, params):
+    def make(rng):
+        def conv(x, k, cout, stride=1, a=None):
+            cin = int(x.shape[-1])
+            w = weights(rng, (k, k, cin, cout), 1.0 / np.sqrt(k * k * cin))
+            return act(tf.nn.bias_add(tf.nn.conv2d(x, w, stride, "SAME"), weights(rng, (cout,), 0.2)), a)
+
+        def dw(x, k, stride=1, a=None):
+            cin = int(x.shape[-1])
+            w = weights(rng, (k, k, cin, 1), 1.0 / k)
+            y = tf.nn.depthwise_conv2d(x, w, [1, stride, stride, 1], "SAME")
+            return act(tf.nn.bias_add(y, weights(rng, (cin,), 0.2)), a)
+
+        def fc(x, units):
+            k = int(x.shape[-1])
+            return tf.matmul(x, weights(rng, (k, units), 1.0 / np.sqrt(k))) + weights(rng, (units,), 0.2)
+        return lambda x: build(x, conv, dw, fc)
+    case(name, op, [shape], make, dict(input=shape, **params), lo=-2, hi=2)
+
+
+block_case("block_dw_pw", "DEPTHWISE_CONV_2D", [1, 8, 8, 8],
+           lambda x, conv, dw, fc: conv(dw(x, 3, 1, "relu"), 1, 16, 1, "relu6"),
+           dict(block="depthwise 3x3 relu, then 1x1 conv relu6"))
+block_case("block_inverted_residual", "ADD", [1, 6, 6, 8],
+           lambda x, conv, dw, fc: conv(dw(conv(x, 1, 24, 1, "relu6"), 3, 1, "relu6"), 1, 8) + x,
+           dict(block="1x1 expand relu6, depthwise 3x3 relu6, 1x1 project, add the input"))
+block_case("block_resnet", "ADD", [1, 6, 6, 8],
+           lambda x, conv, dw, fc: tf.nn.relu(conv(conv(x, 3, 8, 1, "relu"), 3, 8) + x),
+           dict(block="3x3 conv relu, 3x3 conv, add the input, relu"))
+block_case("block_classifier", "SOFTMAX", [1, 8, 8, 3],
+           lambda x, conv, dw, fc: tf.nn.softmax(fc(tf.reshape(
+               tf.nn.avg_pool2d(conv(conv(x, 3, 8, 2, "relu"), 3, 16, 2, "relu"), 2, 2, "VALID"), [1, -1]), 10)),
+           dict(block="3x3 conv s2 relu twice, 2x2 average pool, reshape, fully connected, softmax"))
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -533,6 +582,24 @@ def model_ops(model_bytes, intended=None):
                 io_types = {"inputs": [k for k in (kind(int(i)) for i in op.inputs if i >= 0) if k],
                             "outputs": [kind(int(i)) for i in op.outputs]}
     return names, len(model.subgraphs[0].inputs), len(model.subgraphs[0].outputs), io_types
+
+
+def quietly(fn):
+    """Runs fn() with the C-level stderr (the converter's progress lines) captured: returns
+    (fn's result or None, its exception or None, the captured text)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            result, error = fn(), None
+        except Exception as e:  # noqa: BLE001 - handed back to the caller
+            result, error = None, e
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        return result, error, tmp.read().decode(errors="replace")
 
 
 def convert(c):
@@ -589,9 +656,9 @@ def first_line(e):
 
 
 def generate(c, out):
-    try:
-        model = convert(c)
-    except Exception as e:  # noqa: BLE001 - every converter failure is a reason to skip
+    model, e, log = quietly(lambda: convert(c))
+    if e is not None:  # every converter failure is a reason to skip
+        sys.stderr.write(log)
         return None, f"the converter failed: {first_line(e)}"
     ops, n_in, n_out, op_types = model_ops(model, c.op)
     if c.op not in ops:
@@ -647,7 +714,10 @@ def main():
             print(f"{c.name:40s} {c.op:24s} {c.mode}")
         return 0
 
+    if args.only and args.out.resolve() == DEFAULT_OUT.resolve():
+        sys.exit("error: --only writes no manifest; give it another --out than the committed suite")
     tf.keras.utils.set_random_seed(0)
+    warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
     cases = [c for c in CASES if not args.only or any(s in c.name for s in args.only)]
     out = args.out
     if not args.only and out.exists():
