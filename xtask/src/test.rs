@@ -92,8 +92,9 @@ pub fn test(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Re-runs the TensorFlow Lite Micro interpreter over the golden inputs and
-/// fails if its outputs are not byte for byte the committed goldens.
+/// Re-runs the TensorFlow Lite Micro interpreter over the golden inputs (the
+/// two reference models', and every case of `tests/op-goldens`) and fails if
+/// its outputs are not byte for byte the committed goldens.
 fn oracle_goldens(root: &Path) -> Result<()> {
     let python = crate::python::venv_python(root);
     let work = root.join(".data/oracle-check");
@@ -161,7 +162,11 @@ fn oracle_goldens(root: &Path) -> Result<()> {
         }
         eprintln!("{golden}: identical to TensorFlow Lite Micro's fresh outputs");
     }
-    Ok(())
+    // The op-level suite (tests/op-goldens): every case rerun in one process,
+    // each output compared byte for byte; it names every mismatch.
+    let mut c = std::process::Command::new(&python);
+    c.current_dir(root).arg("tests/oracle/tflm_check_ops.py");
+    cmd::run(c)
 }
 
 /// `models/design`: its unit tests (requirements, NetScore, cost model,
