@@ -15,6 +15,7 @@ pub mod assemble;
 pub mod builder;
 pub mod codegen;
 pub mod error;
+pub mod fast_epilogue;
 pub mod float_exec;
 pub mod frontend;
 pub mod ir;

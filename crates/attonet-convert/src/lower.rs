@@ -13,6 +13,7 @@ use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
 use attonet_runtime::quant::Clamp;
 
 use crate::error::{ConvertError, Result};
+use crate::fast_epilogue;
 use crate::ir::{
     Activation, Axis, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId,
 };
@@ -523,13 +524,19 @@ impl<'g> Lowering<'g> {
                     io.xin.shape,
                     io.yout.shape,
                 )?;
+                let quant = self.conv_quant(*activation, &io);
+                let mut data = self.conv_data(&at, op, &io, out_c, 0)?;
+                let taps = kh * kw * in_per_group;
+                cover_fast_epilogue(&mut data, &quant, taps, |f, oc| {
+                    f[oc * taps..][..taps].iter()
+                });
                 LayerOp::Conv {
                     params: ConvParams {
                         window,
                         groups: u16_dim(&at, "groups", groups)?,
-                        quant: self.conv_quant(*activation, &io),
+                        quant,
                     },
-                    data: self.conv_data(&at, op, &io, out_c, 0)?,
+                    data,
                 }
                 .with(vec![io.x], io.y, index)
             }
@@ -581,23 +588,32 @@ impl<'g> Lowering<'g> {
                     }
                     let mut data = self.conv_data(&at, op, &io, out_c, 3)?;
                     data.filter = ohwi;
+                    let quant = self.conv_quant(*activation, &io);
+                    cover_fast_epilogue(&mut data, &quant, taps, |f, oc| {
+                        f[oc * taps..][..taps].iter()
+                    });
                     return Ok(LayerOp::Conv {
                         params: ConvParams {
                             window,
                             groups: u16_dim(&at, "groups", in_c)?,
-                            quant: self.conv_quant(*activation, &io),
+                            quant,
                         },
                         data,
                     }
                     .with(vec![io.x], io.y, index));
                 }
+                let quant = self.conv_quant(*activation, &io);
+                let mut data = self.conv_data(&at, op, &io, out_c, 3)?;
+                cover_fast_epilogue(&mut data, &quant, kh * kw, |f, oc| {
+                    f.iter().skip(oc).step_by(out_c)
+                });
                 LayerOp::Depthwise {
                     params: DepthwiseParams {
                         window,
                         depth_multiplier: u16_dim(&at, "depth multiplier", out_c / in_c)?,
-                        quant: self.conv_quant(*activation, &io),
+                        quant,
                     },
-                    data: self.conv_data(&at, op, &io, out_c, 3)?,
+                    data,
                 }
                 .with(vec![io.x], io.y, index)
             }
@@ -808,6 +824,36 @@ impl<'g> Lowering<'g> {
         };
         Ok(layer)
     }
+}
+
+/// Rewrites the channels of a convolution-like layer that the kernels' fast
+/// epilogue does not cover (TensorFlow's dead channels: a bias clamped to
+/// `±2^30`, a shift near -26) into covered parameters with the same output
+/// for every input ([`crate::fast_epilogue`]); `weights(filter, oc)` gives
+/// channel `oc`'s weights, `taps` their count.
+fn cover_fast_epilogue<'f, W>(
+    data: &'f mut ConvData,
+    quant: &ConvQuant,
+    taps: usize,
+    weights: impl Fn(&'f [i8], usize) -> W,
+) where
+    W: Iterator<Item = &'f i8>,
+{
+    let layer = fast_epilogue::LayerRequant {
+        taps,
+        input_zp: quant.input_zero_point,
+        output_zp: quant.output_zero_point,
+        min: quant.clamp.min,
+        max: quant.clamp.max,
+    };
+    let filter: &'f [i8] = &data.filter;
+    fast_epilogue::cover_layer(
+        &layer,
+        &mut data.bias,
+        &mut data.multiplier,
+        &mut data.shift,
+        |oc| weights(filter, oc),
+    );
 }
 
 /// The tensors of a convolution-like op: input and output values, the

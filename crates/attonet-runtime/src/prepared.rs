@@ -163,6 +163,32 @@ pub(crate) fn sum_bound(taps: usize, zp: i32) -> i64 {
     taps as i64 * 128 * (128 + (zp as i64).abs())
 }
 
+/// Whether the fast epilogue of the Cortex-M DSP kernels (and the other
+/// targets' kernels built on the same rule) covers an output channel with
+/// this bias, Q31 multiplier and shift, in a layer of `taps` taps a channel
+/// (`kh * kw * in_c / groups`) with these zero points; a channel it does not
+/// cover is computed again by the exact path, an order of magnitude slower.
+/// The converter rewrites the parameters of such channels, where it can,
+/// into covered ones with the same output for every reachable accumulator
+/// (`attonet_convert::fast_epilogue`).
+pub fn fast_epilogue_covers(
+    bias: i32,
+    multiplier: i32,
+    shift: i32,
+    taps: usize,
+    input_zp: i32,
+    output_zp: i32,
+) -> bool {
+    ChanQ::new(
+        bias,
+        multiplier,
+        shift,
+        output_zp,
+        sum_bound(taps, input_zp),
+    )
+    .is_some()
+}
+
 /// Words of a convolution's prepared table for `out_channels` channels:
 /// four a channel ([`prepare_conv`]).
 pub const fn conv_len(out_channels: usize) -> usize {
