@@ -59,6 +59,30 @@ pub struct Options {
     /// Profile every step and write the per-step CSV here (instead of the
     /// results file).
     pub layers: Option<PathBuf>,
+    /// The user's own model (any the converter takes) instead of the
+    /// catalogue's: built as the examples' feature `user_model`, its rows
+    /// named after the file; written to `--out` only.
+    pub model_file: Option<PathBuf>,
+    /// The float user model's calibration samples.
+    pub calib: Option<PathBuf>,
+    /// The user model's int8 inputs (`.npy`, `[N, ...input shape]`; default:
+    /// two uniform random inputs).
+    pub inputs: Option<PathBuf>,
+}
+
+/// Sets (or clears) the variable the firmware build reads a user-model path
+/// from, made absolute; the file must exist.
+fn set_user_path(name: &str, path: Option<&Path>, what: &str) -> Result<()> {
+    match path {
+        Some(p) => {
+            let abs = p
+                .canonicalize()
+                .with_context(|| format!("bench-qemu: {what} {}", p.display()))?;
+            std::env::set_var(name, abs);
+        }
+        None => std::env::remove_var(name),
+    }
+    Ok(())
 }
 
 pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
@@ -82,6 +106,26 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
             bail!("bench-qemu: unknown board {b:?} (known: {known:?})");
         }
     }
+    if opts.model_file.is_some() && !opts.models.is_empty() {
+        bail!("bench-qemu: --model-file measures the user's model alone: drop --model");
+    }
+    if opts.model_file.is_none() && (opts.calib.is_some() || opts.inputs.is_some()) {
+        bail!("bench-qemu: --calib and --inputs belong to --model-file");
+    }
+    set_user_path(
+        "ATTONET_USER_MODEL",
+        opts.model_file.as_deref(),
+        "--model-file",
+    )?;
+    set_user_path("ATTONET_USER_CALIB", opts.calib.as_deref(), "--calib")?;
+    set_user_path("ATTONET_USER_INPUTS", opts.inputs.as_deref(), "--inputs")?;
+    // The name of the user's model in the rows: its file name without the
+    // extension, commas made `_` (a CSV column).
+    let user_name = opts.model_file.as_ref().map(|p| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().replace(',', "_"))
+            .unwrap_or_else(|| "user_model".to_string())
+    });
     for m in &opts.models {
         if !MODELS.contains(&m.as_str()) {
             bail!("bench-qemu: unknown model {m:?} (known: {MODELS:?})");
@@ -111,7 +155,13 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
     let mut failures = Vec::new();
     // The (model, board) pairs this run measured or found not to fit.
     let mut replaced: Vec<(String, String)> = Vec::new();
-    for model in MODELS {
+    let user_models = ["user_model"];
+    let models: &[&str] = if user_name.is_some() {
+        &user_models
+    } else {
+        &MODELS
+    };
+    for &model in models {
         if !opts.models.is_empty() && !opts.models.iter().any(|m| m == model) {
             continue;
         }
@@ -161,6 +211,15 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
                     board.machine, rows
                 ));
             }
+            if let Some(name) = &user_name {
+                for r in rows.iter_mut().chain(layer_rows.iter_mut()) {
+                    for row in r.iter_mut() {
+                        if let Some(rest) = row.strip_prefix("user_model,") {
+                            *row = format!("{name},{rest}");
+                        }
+                    }
+                }
+            }
             let Some(row) = rows.first().and_then(|r| r.first()) else {
                 failures.push(format!("{model} on {}: no CSV row", board.machine));
                 continue;
@@ -172,6 +231,7 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
                 ));
                 continue;
             }
+            let model = user_name.as_deref().unwrap_or(model);
             if opts.layers.is_some() {
                 match per_step(model, board.machine, row, &layer_rows[0]) {
                     Ok(text) => {
@@ -189,6 +249,11 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
     }
     if let Some(path) = &opts.layers {
         write(path, &layers_csv)?;
+        return finish(&skipped, &failures);
+    }
+    if user_name.is_some() && opts.out.is_none() {
+        // The committed table holds the catalogue's models only.
+        eprintln!("(the user's model: rows printed above; --out PATH writes them to a file)");
         return finish(&skipped, &failures);
     }
     let out = opts

@@ -43,6 +43,7 @@ commands:
       KWS model) and run it under QEMU mps2-an386, printing each input's prediction,
       the accuracy, instructions per inference, flash and RAM.
   bench-qemu [--opt-level s|3] [--out PATH | --layers PATH] [--repeat] [--board B]... [--model M]... [--band-rows N | --arena-budget BYTES | --no-fusion]
+      [--model-file PATH [--calib CALIB.npy] [--inputs X.npy]]   (your own model instead of the catalogue's)
       Build every model for every QEMU board (one model per firmware), run each
       under QEMU with an exact instruction counter and print the CSV
       (model,board,instructions,macs,flash_code_bytes,flash_weight_bytes,
@@ -187,6 +188,9 @@ fn parse_bench_options(rest: &[String]) -> Result<bench_qemu::Options> {
             "--layers" => opts.layers = Some(PathBuf::from(value("a PATH")?)),
             "--board" => opts.boards.push(value("a QEMU machine name")?),
             "--model" => opts.models.push(value("a model name")?),
+            "--model-file" => opts.model_file = Some(PathBuf::from(value("a model PATH")?)),
+            "--calib" => opts.calib = Some(PathBuf::from(value("a calibration .npy")?)),
+            "--inputs" => opts.inputs = Some(PathBuf::from(value("an int8 .npy")?)),
             "--repeat" => opts.repeat = true,
             "--no-fusion" => opts.no_fusion = true,
             "--band-rows" => {

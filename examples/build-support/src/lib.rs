@@ -61,7 +61,15 @@ enum Inputs {
     /// `tests/oracle/make_inputs.py person` makes them: integer luma, each
     /// pixel repeated 3x3, `pixel - 128` (TFLM's person detector).
     Gray96,
+    /// The user's model (`user_model`): the int8 samples of
+    /// `$ATTONET_USER_INPUTS` (`.npy`, `[N, ...input shape]`), else inputs
+    /// drawn uniformly over the int8 range (splitmix64, seed 1, as
+    /// `tests/oracle/make_inputs.py random`); no labels.
+    User,
 }
+
+/// The label of an input without one (the firmware reports no accuracy).
+const NO_LABEL: u8 = 255;
 
 /// A model the examples know, selected by the board crate's feature of the same name.
 #[derive(Debug, Clone, Copy)]
@@ -107,7 +115,7 @@ const fn cifar_onnx(
 /// TensorFlow Lite Micro's person detector: no person, person.
 const PERSON_CLASSES: [&str; 2] = ["no person", "person"];
 
-const CATALOG: [Spec; 10] = [
+const CATALOG: [Spec; 11] = [
     Spec {
         name: "resnet8",
         title: "MLPerf Tiny ResNet-8 int8, CIFAR-10",
@@ -133,6 +141,18 @@ const CATALOG: [Spec; 10] = [
         calibration: None,
         classes: &PERSON_CLASSES,
         inputs: Inputs::Gray96,
+        count: 2,
+    },
+    // The user's own model: `cargo xtask bench-qemu --model-file PATH`
+    // (`$ATTONET_USER_MODEL`, `$ATTONET_USER_CALIB` for a float model,
+    // `$ATTONET_USER_INPUTS`).
+    Spec {
+        name: "user_model",
+        title: "the user's model ($ATTONET_USER_MODEL)",
+        file: "",
+        calibration: None,
+        classes: &[],
+        inputs: Inputs::User,
         count: 2,
     },
     Spec {
@@ -446,15 +466,38 @@ fn dsp_kernels() -> bool {
 }
 
 /// Converts a model into `out` and computes the host runner's outputs for its test inputs.
+/// A path from the environment variable `name` (relative paths from the
+/// directory `cargo xtask` ran in: the repository root), or `None`.
+fn env_path(root: &Path, name: &str) -> Option<PathBuf> {
+    println!("cargo:rerun-if-env-changed={name}");
+    let v = std::env::var_os(name).filter(|v| !v.is_empty())?;
+    let p = PathBuf::from(v);
+    Some(if p.is_absolute() { p } else { root.join(p) })
+}
+
 fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
-    let file = root.join(spec.file);
+    let user = matches!(spec.inputs, Inputs::User);
+    let file = if user {
+        let file = env_path(root, "ATTONET_USER_MODEL").ok_or(
+            "the feature user_model needs ATTONET_USER_MODEL=PATH, the model to build \
+             (`cargo xtask bench-qemu --model-file PATH` sets it)",
+        )?;
+        println!("cargo:rerun-if-changed={}", file.display());
+        file
+    } else {
+        root.join(spec.file)
+    };
+    let calibration = if user {
+        env_path(root, "ATTONET_USER_CALIB")
+    } else {
+        spec.calibration.map(|c| root.join(c))
+    };
     // `ATTONET_BAND_ROWS=N`: every fused block computes N output rows per
     // kernel call (`cargo xtask bench-qemu --band-rows N`); default: as many
     // as cost no arena.
     println!("cargo:rerun-if-env-changed=ATTONET_BAND_ROWS");
     let mut builder = attonet_convert::Builder::new(&file).name(spec.name);
-    if let Some(calibration) = spec.calibration {
-        let calibration = root.join(calibration);
+    if let Some(calibration) = calibration {
         if !calibration.is_file() {
             return Err(format!(
                 "{}: the calibration samples {} of the float model {} are missing",
@@ -571,13 +614,60 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
                     for col in 0..96 {
                         let p = &image[((row / 3) * 32 + col / 3) * 3..][..3];
                         let luma =
-                            (299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500) / 1000;
+                            (299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500)
+                                / 1000;
                         frames.push((luma as i16 - 128) as i8);
                     }
                 }
             }
             // CIFAR-10 has no person class: every frame is "no person".
-            (frames, vec![0; n], format!("CIFAR-10 test images 0..{n} as 96x96 grayscale"))
+            (
+                frames,
+                vec![0; n],
+                format!("CIFAR-10 test images 0..{n} as 96x96 grayscale"),
+            )
+        }
+        Inputs::User => {
+            let len = model.input.slot.shape.len();
+            match env_path(root, "ATTONET_USER_INPUTS") {
+                Some(path) => {
+                    let x = read_npy(&path)?;
+                    let x = x.as_i8().ok_or_else(|| {
+                        format!(
+                            "{}: the inputs must be int8 [N, ...input shape]",
+                            path.display()
+                        )
+                    })?;
+                    if len == 0 || x.len() % len != 0 || x.is_empty() {
+                        return Err(format!(
+                            "{}: {} int8 values are not a whole number of the model's {len}-byte inputs",
+                            path.display(),
+                            x.len()
+                        ));
+                    }
+                    let n = (x.len() / len).min(spec.count);
+                    let from = format!("{} samples 0..{n}", path.display());
+                    (x[..n * len].to_vec(), vec![NO_LABEL; n], from)
+                }
+                None => {
+                    let n = spec.count;
+                    let mut state = 1u64;
+                    let x = (0..n * len)
+                        .map(|_| {
+                            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                            let mut z = state;
+                            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                            (z ^ (z >> 31)) as u8 as i8
+                        })
+                        .collect();
+                    (
+                        x,
+                        vec![NO_LABEL; n],
+                        format!("{n} uniform int8 inputs (splitmix64, seed 1)"),
+                    )
+                }
+            }
         }
         Inputs::KwsPerfSamples => {
             let x = read_npy(&root.join("models/mlperf-tiny/kws_perf_samples_x.npy"))?;

@@ -170,6 +170,8 @@ fn nop_readings<C: InstructionCounter, const N: usize>(counter: &mut C) -> (u64,
 /// Per-model results.
 struct Outcome {
     correct: usize,
+    /// Inputs with a label.
+    labelled: usize,
     matching: usize,
     first: u64,
     min: u64,
@@ -364,6 +366,7 @@ fn run_case<C: InstructionCounter>(
     };
     let mut o = Outcome {
         correct: 0,
+        labelled: 0,
         matching: 0,
         first: 0,
         min: u64::MAX,
@@ -392,15 +395,28 @@ fn run_case<C: InstructionCounter>(
         o.max = o.max.max(n);
         o.stack_peak = o.stack_peak.max(peak);
         let best = argmax(scores);
+        // Label 255: none (the user's model on random inputs).
         let ok = best == label as usize;
+        let labelled = label != 255;
         let same = scores == want;
         o.correct += ok as usize;
+        o.labelled += labelled as usize;
         o.matching += same as usize;
         println!(
             "  input {i}: label {:<10} predicted {:<10} {:<5} {:>13} instructions  {}",
-            class(case, label as usize),
+            if labelled {
+                class(case, label as usize)
+            } else {
+                "-"
+            },
             class(case, best),
-            if ok { "ok" } else { "wrong" },
+            if ok {
+                "ok"
+            } else if labelled {
+                "wrong"
+            } else {
+                ""
+            },
             Grouped(n),
             if same {
                 "output == host"
@@ -414,15 +430,22 @@ fn run_case<C: InstructionCounter>(
         }
     }
     let count = case.count();
-    println!(
-        "  accuracy {}/{} ({}.{} %); outputs bit-identical to the host runner: {}/{}",
-        o.correct,
-        count,
-        o.correct * 100 / count.max(1),
-        o.correct * 1000 / count.max(1) % 10,
-        o.matching,
-        count
-    );
+    if o.labelled == count {
+        println!(
+            "  accuracy {}/{} ({}.{} %); outputs bit-identical to the host runner: {}/{}",
+            o.correct,
+            count,
+            o.correct * 100 / count.max(1),
+            o.correct * 1000 / count.max(1) % 10,
+            o.matching,
+            count
+        );
+    } else {
+        println!(
+            "  no labels; outputs bit-identical to the host runner: {}/{}",
+            o.matching, count
+        );
+    }
     let per_mac = o.first * 100 / case.macs.max(1);
     println!(
         "  instructions per inference {} (input 0; min {}, max {}), {}.{:02} per MAC",
