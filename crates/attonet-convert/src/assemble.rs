@@ -694,6 +694,11 @@ impl Assembled {
         {
             bits |= k::EXACT_CONV;
         }
+        if calls.iter().any(|c| {
+            !takes_depthwise_like(c) && sel::pointwise_narrow_covers(&c.p, c.input, c.output)
+        }) {
+            bits |= k::CONV_NARROW;
+        }
         // The DSP ADD's ways: the tables for fused blocks' shortcuts (built
         // once per run) and for calls from its table size on; per element
         // for shorter calls; the portable loop where neither covers a call.
@@ -744,6 +749,7 @@ impl Assembled {
             (k::ADD_FALLBACK, "ADD_FALLBACK"),
             (k::GLOBAL_AVERAGE_POOL, "GLOBAL_AVERAGE_POOL"),
             (k::SHORTCUT_TABLES, "SHORTCUT_TABLES"),
+            (k::CONV_NARROW, "CONV_NARROW"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

@@ -212,6 +212,35 @@ pub(crate) fn columns_window(
     Some((k, cpg))
 }
 
+/// Most input channels (taps) the narrow pointwise kernel takes.
+pub const NARROW_MAX_K: usize = 16;
+
+/// Most output channels the narrow pointwise kernel takes, all in one batch
+/// (their widened weights and constants on the stack, 8 x 12 words): from
+/// about 12 on, the columns kernel's blocks of pixels, which load each
+/// weight once for four or five pixels, are cheaper (AttoNet-A on the
+/// Cortex-M4: 8 -> 12 channels 3.52 against 3.95 instructions a MAC; 4 -> 4
+/// channels 10.41 against 6.53).
+pub const NARROW_MAX_OC: usize = 8;
+
+/// Whether the narrow pointwise kernel takes a convolution: 1x1, one group,
+/// no padding, any stride, 4, 8, 12 or 16 input channels, at most
+/// [`NARROW_MAX_OC`] output channels, an `i8` input zero point (and, at run
+/// time, every channel on the fast epilogue; else the columns kernel takes
+/// it).
+pub fn pointwise_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let (k, w) = (in_shape.c as usize, &p.window);
+    w.kh == 1
+        && w.kw == 1
+        && p.groups == 1
+        && w.pad_top == 0
+        && w.pad_left == 0
+        && k % 4 == 0
+        && (4..=NARROW_MAX_K).contains(&k)
+        && (1..=NARROW_MAX_OC).contains(&(out_shape.c as usize))
+        && (-128..=127).contains(&p.quant.input_zero_point)
+}
+
 /// Whether the depthwise kernel takes a grouped convolution with one input
 /// and one output channel per group (`groups == in_c == out_c`).
 pub fn depthwise_like_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {

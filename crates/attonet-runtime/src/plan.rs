@@ -297,6 +297,11 @@ pub mod kernels {
     /// the DSP tables cover the shortcut ([`crate::dsp_select::add_covers`]);
     /// a RISC-V build whose tables do not cover it adds per band.
     pub const SHORTCUT_TABLES: u32 = 1 << 22;
+    /// The DSP convolution's narrow pointwise kernel: 1x1 over 4 to 16
+    /// input channels into at most 8 output channels
+    /// ([`crate::dsp_select::pointwise_narrow_covers`]; about 1.1 KB of
+    /// Cortex-M4 code). Without it the columns kernel takes those layers.
+    pub const CONV_NARROW: u32 = 1 << 24;
     /// Every kernel (the host runner's set).
     pub const ALL: u32 = u32::MAX;
 

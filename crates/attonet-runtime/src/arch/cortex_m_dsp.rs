@@ -69,14 +69,12 @@
 //! which ways a firmware links ([`crate::dsp_select::add_way`]).
 
 use super::dsp_prims::{
-    asr_reg, smlabb, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
+    asr_reg, smlabb, smlad, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
 };
-// The instructions only the Rust models of the assembly use.
-#[cfg(not(attonet_dsp))]
-use super::dsp_prims::smlad;
 use crate::dsp_select::{
     add_half_quick, block_order, blocks, columns_block, columns_window, conv_plan,
-    depthwise_covers, depthwise_like_covers, ConvPlan, ADD_MIN_LEN, BATCH, DW_WORDS, SCRATCH_TIERS,
+    depthwise_covers, depthwise_like_covers, pointwise_narrow_covers, ConvPlan, ADD_MIN_LEN, BATCH,
+    DW_WORDS, NARROW_MAX_OC, SCRATCH_TIERS,
 };
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
@@ -275,7 +273,6 @@ impl Epilogue {
 /// * `[hi < 0]` is `[acc * m < -2^30]`; the sign of `acc` (what the
 ///   kernel uses; `m > 0`) differs from it only where `-2^30 <= acc * m <
 ///   0`, i.e. `hi == 0`, and there both give 0 (`e >= 1`).
-#[cfg(not(attonet_dsp))]
 #[inline(always)]
 fn fast_out(acc: i32, q: &ChanQ) -> i32 {
     let t = q.c0.wrapping_sub(((acc as u32) >> 31) as i32);
@@ -840,6 +837,12 @@ pub(crate) fn conv_s8<const K: u32>(
     if columns_window(p, in_shape, out_shape).is_none() {
         return false;
     }
+    if K & kernels::CONV_NARROW != 0
+        && pointwise_narrow(p, in_shape, input, weights, pre, out_shape, output)
+    {
+        clamp_pass(output, p.quant.clamp);
+        return true;
+    }
     let mut g = ConvGeo::new(p, in_shape);
     let pixels = out_shape.h as usize * out_shape.w as usize;
     let ocpg = (out_shape.c / p.groups) as usize;
@@ -890,6 +893,152 @@ pub(crate) fn conv_s8<const K: u32>(
         clamp_pass(output, p.quant.clamp);
     }
     done
+}
+
+// ---------------------------------------------------------------------------
+// Pointwise over few input channels.
+// ---------------------------------------------------------------------------
+
+/// Output channels of the narrow pointwise kernel's one batch.
+const NARROW_BATCH: usize = NARROW_MAX_OC;
+
+/// A 1x1 convolution (one group, no padding, any stride) over 4, 8, 12 or 16
+/// input channels: the columns kernel's gather and per-block setup cost
+/// more than such a pixel's few multiply-accumulates (AttoNet-A's 4- and
+/// 8-channel layers: 5.8 to 10.4 instructions a MAC), so each batch of
+/// output channels keeps its weights widened once, and every pixel is one
+/// or a few words widened, then per channel two `SMLAD`s a chunk and the
+/// fast epilogue. `false` (nothing written) where the layer is not such a
+/// convolution or a channel needs the exact path (the columns kernel then
+/// takes it).
+fn pointwise_narrow(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    pre: Option<&[ChanQ]>,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> bool {
+    let k = in_shape.c as usize;
+    let zp = p.quant.input_zero_point;
+    if !pointwise_narrow_covers(p, in_shape, out_shape) {
+        return false;
+    }
+    let oc_n = out_shape.c as usize;
+    if weights.filter.len() < oc_n * k
+        || weights.bias.len() < oc_n
+        || weights.multiplier.len() < oc_n
+        || weights.shift.len() < oc_n
+    {
+        return false;
+    }
+    // Every channel on the fast epilogue, checked before anything is written.
+    let limits = ChanQ::limits(p.quant.output_zero_point, prepared::sum_bound(k, zp));
+    let chan: &dyn Fn(usize) -> Option<ChanQ> = &|oc| match pre {
+        Some(t) => t.get(oc).copied().filter(|q| q.mult != 0),
+        None => ChanQ::within(
+            weights.bias[oc],
+            weights.multiplier[oc],
+            weights.shift[oc],
+            limits,
+        ),
+    };
+    if (0..oc_n).any(|oc| chan(oc).is_none()) {
+        return false;
+    }
+    let input: &[u8] = bytemuck::cast_slice(input);
+    let a = (p, in_shape, input, weights.filter, chan, out_shape, output);
+    match k / 4 {
+        1 => pointwise_narrow_chunks::<1>(a),
+        2 => pointwise_narrow_chunks::<2>(a),
+        3 => pointwise_narrow_chunks::<3>(a),
+        _ => pointwise_narrow_chunks::<4>(a),
+    }
+    true
+}
+
+/// One output channel of [`pointwise_narrow`]: its weights widened (`CH`
+/// chunks: taps `{0, 2}` and `{1, 3}` as halfword pairs) and its constants.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct NarrowChan<const CH: usize> {
+    q: ChanQ,
+    w: [[u32; 2]; CH],
+}
+
+/// [`pointwise_narrow`]'s loops for `CH` chunks of four input channels.
+#[inline(never)]
+fn pointwise_narrow_chunks<const CH: usize>(
+    (p, in_shape, input, filter, chan, out_shape, output): (
+        &ConvParams,
+        Shape,
+        &[u8],
+        &[i8],
+        &dyn Fn(usize) -> Option<ChanQ>,
+        Shape,
+        &mut [i8],
+    ),
+) {
+    let k = 4 * CH;
+    let filter: &[u8] = bytemuck::cast_slice(filter);
+    let off = zp_offset(p.quant.input_zero_point);
+    let (sh, sw) = (p.window.stride_h as usize, p.window.stride_w as usize);
+    let (oh, ow, iw) = (
+        out_shape.h as usize,
+        out_shape.w as usize,
+        in_shape.w as usize,
+    );
+    let oc_n = out_shape.c as usize;
+    let mut table = [NarrowChan::<CH> {
+        q: ChanQ::SLOW,
+        w: [[0; 2]; CH],
+    }; NARROW_BATCH];
+    let mut oc0 = 0;
+    while oc0 < oc_n {
+        let nb = NARROW_BATCH.min(oc_n - oc0);
+        for (c, t) in table[..nb].iter_mut().enumerate() {
+            for (j, w) in t.w.iter_mut().enumerate() {
+                let word = load4(filter, (oc0 + c) * k + 4 * j);
+                *w = [sxtb16(word), sxtb16_ror8(word)];
+            }
+            t.q = chan(oc0 + c).unwrap_or(ChanQ::SLOW);
+        }
+        let table = &table[..nb];
+        for oy in 0..oh {
+            let row = oy * sh * iw;
+            for ox in 0..ow {
+                let src = (row + ox * sw) * k;
+                let xs: [[u32; 2]; CH] = core::array::from_fn(|j| {
+                    let x = load4(input, src + 4 * j);
+                    [sxtab16(off, x), sxtab16_ror8(off, x)]
+                });
+                let at = (oy * ow + ox) * oc_n + oc0;
+                let Some(out) = output.get_mut(at..at + nb) else {
+                    return;
+                };
+                for (o, t) in out.iter_mut().zip(table) {
+                    let mut acc = t.q.bias;
+                    acc = smlad(xs[0][0], t.w[0][0], acc);
+                    acc = smlad(xs[0][1], t.w[0][1], acc);
+                    if CH > 1 {
+                        acc = smlad(xs[1][0], t.w[1][0], acc);
+                        acc = smlad(xs[1][1], t.w[1][1], acc);
+                    }
+                    if CH > 2 {
+                        acc = smlad(xs[2][0], t.w[2][0], acc);
+                        acc = smlad(xs[2][1], t.w[2][1], acc);
+                    }
+                    if CH > 3 {
+                        acc = smlad(xs[3][0], t.w[3][0], acc);
+                        acc = smlad(xs[3][1], t.w[3][1], acc);
+                    }
+                    *o = fast_out(acc, &t.q) as i8;
+                }
+            }
+        }
+        oc0 += nb;
+    }
 }
 
 /// [`conv_columns`]'s arguments but its scratch.
