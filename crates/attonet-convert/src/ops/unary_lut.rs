@@ -363,10 +363,10 @@ mod tests {
     fn float_tables_follow_the_function() {
         let (qi, qo) = (q(0.05, 3), q(1.0 / 255.0, -128));
         let t = table(UnaryFn::Logistic, UnaryNumerics::Float, qi, qo).unwrap();
-        for b in 0..256usize {
+        for (b, &y) in t.iter().enumerate() {
             let x = 0.05 * ((b as u8 as i8) as f64 - 3.0);
             let want = 1.0 / (1.0 + (-x).exp());
-            let got = (t[b] as f64 + 128.0) / 255.0;
+            let got = (y as f64 + 128.0) / 255.0;
             assert!(
                 (got - want).abs() <= 0.5 / 255.0 + 1e-9,
                 "{x}: {got} vs {want}"
@@ -384,9 +384,9 @@ mod tests {
         )
         .unwrap();
         let six = (6.0f32 / 0.047).round() as i32 - 43;
-        for b in 0..256usize {
+        for (b, &y) in t.iter().enumerate() {
             let x = b as u8 as i8 as i32;
-            assert_eq!(t[b] as i32, x.clamp(-43, six));
+            assert_eq!(y as i32, x.clamp(-43, six));
         }
     }
 
