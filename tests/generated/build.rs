@@ -23,6 +23,17 @@ fn main() {
             .build()
             .unwrap_or_else(|e| panic!("converting {file}: {e}"));
     }
+    // Unary ops (lookup tables) from the op-level goldens.
+    let ops = concat!(env!("CARGO_MANIFEST_DIR"), "/../op-goldens");
+    for (file, name) in [
+        ("hard_swish.tflite", "hard_swish"),
+        ("logistic.tflite", "logistic"),
+    ] {
+        attonet_convert::Builder::new(format!("{ops}/{file}"))
+            .name(name)
+            .build()
+            .unwrap_or_else(|e| panic!("converting {file}: {e}"));
+    }
     // A float ONNX model, quantized at build time from calibration samples.
     let onnx = concat!(env!("CARGO_MANIFEST_DIR"), "/../onnx");
     attonet_convert::Builder::new(format!("{onnx}/cifar_resnet.onnx"))

@@ -6,7 +6,8 @@ use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
     AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io,
-    Model, PointwisePairStep, PoolStep, Residual, Slot, SoftmaxStep, Stage, StageOp, Step, Table,
+    LookupStep, Model, PointwisePairStep, PoolStep, Residual, Slot, SoftmaxStep, Stage, StageOp,
+    Step, Table,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -247,6 +248,11 @@ fn layer_step(
                 output,
             })
         }
+        LayerOp::Lookup { table, .. } => Step::Lookup(LookupStep {
+            table: blob.i8s(table),
+            input,
+            output,
+        }),
         LayerOp::Reshape => {
             if input.offset == output.offset {
                 return Ok(None); // the planner let the output share the input's bytes
@@ -290,6 +296,7 @@ fn check_slots(
             Step::AveragePool(s) | Step::MaxPool(s) => (s.input, s.output),
             Step::FullyConnected(s) => (s.input, s.output),
             Step::Softmax(s) => (s.input, s.output),
+            Step::Lookup(s) => (s.input, s.output),
             Step::Copy(s) => (s.input, s.output),
             Step::Block(s) => (s.input, s.output),
         };
@@ -548,6 +555,7 @@ impl Assembled {
                 Step::MaxPool(_) => bits |= k::MAX_POOL,
                 Step::FullyConnected(_) => bits |= k::FULLY_CONNECTED,
                 Step::Softmax(_) => bits |= k::SOFTMAX,
+                Step::Lookup(_) => bits |= k::LOOKUP,
                 Step::Copy(_) => bits |= k::COPY,
                 Step::Block(b) => {
                     bits |= k::BLOCK;
@@ -749,6 +757,7 @@ impl Assembled {
             (k::ADD_FALLBACK, "ADD_FALLBACK"),
             (k::GLOBAL_AVERAGE_POOL, "GLOBAL_AVERAGE_POOL"),
             (k::SHORTCUT_TABLES, "SHORTCUT_TABLES"),
+            (k::LOOKUP, "LOOKUP"),
             (k::CONV_NARROW, "CONV_NARROW"),
         ]
         .into_iter()

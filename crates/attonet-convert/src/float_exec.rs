@@ -626,6 +626,15 @@ impl<'g> FloatExecutor<'g> {
                 }
                 x.to_vec()
             }
+            OpKind::Unary { func, .. } => {
+                let (x, _) = self.activation(index, op, values, 0)?;
+                if x.len() != out_len {
+                    return Err(op_err(index, op, "input and output sizes differ"));
+                }
+                x.iter()
+                    .map(|&v| crate::ops::unary_lut::eval(*func, v as f64) as f32)
+                    .collect()
+            }
         };
         out.truncate(out_len);
         Ok(out)

@@ -186,6 +186,75 @@ pub enum Activation {
     Relu6,
 }
 
+/// An element-wise function of one tensor: the unary family, which the
+/// runtime computes through one 256-entry table per op
+/// ([`crate::ops::unary_lut`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UnaryFn {
+    /// LOGISTIC / ONNX Sigmoid: `1 / (1 + exp(-x))`.
+    Logistic,
+    /// TANH / ONNX Tanh.
+    Tanh,
+    /// HARD_SWISH / ONNX HardSwish: `x * relu6(x + 3) / 6`.
+    HardSwish,
+    /// ONNX HardSigmoid: `max(0, min(1, alpha * x + beta))`.
+    HardSigmoid {
+        /// Slope.
+        alpha: f32,
+        /// Offset.
+        beta: f32,
+    },
+    /// RELU / ONNX Relu: `max(x, 0)`.
+    Relu,
+    /// RELU6: `clamp(x, 0, 6)`.
+    Relu6,
+    /// RELU_N1_TO_1: `clamp(x, -1, 1)`.
+    ReluN1To1,
+    /// ONNX Clip with other bounds: `clamp(x, min, max)`.
+    Clip {
+        /// Lower bound (may be `-inf`).
+        min: f32,
+        /// Upper bound (may be `inf`).
+        max: f32,
+    },
+    /// LEAKY_RELU / ONNX LeakyRelu: `x` for `x >= 0`, else `alpha * x`.
+    LeakyRelu {
+        /// Slope of the negative part.
+        alpha: f32,
+    },
+    /// QUANTIZE from int8 to int8 (a requantization): the identity on reals.
+    Requantize,
+}
+
+impl UnaryFn {
+    /// The operator's name: TFLite's where TFLite has the op.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnaryFn::Logistic => "LOGISTIC",
+            UnaryFn::Tanh => "TANH",
+            UnaryFn::HardSwish => "HARD_SWISH",
+            UnaryFn::HardSigmoid { .. } => "HARD_SIGMOID",
+            UnaryFn::Relu => "RELU",
+            UnaryFn::Relu6 => "RELU6",
+            UnaryFn::ReluN1To1 => "RELU_N1_TO_1",
+            UnaryFn::Clip { .. } => "CLIP",
+            UnaryFn::LeakyRelu { .. } => "LEAKY_RELU",
+            UnaryFn::Requantize => "QUANTIZE",
+        }
+    }
+}
+
+/// How the int8 table of a [`UnaryFn`] is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryNumerics {
+    /// TensorFlow Lite Micro's integer reference kernel, bit for bit (a
+    /// TFLite model's op; the output quantization TFLM requires is checked).
+    Tflm,
+    /// The float function of each dequantized input, quantized with the
+    /// output's scale and zero point (an op our quantizer placed: ONNX).
+    Float,
+}
+
 /// An operator, with its options, in TFLite semantics.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpKind {
@@ -270,6 +339,14 @@ pub enum OpKind {
     },
     /// RESHAPE (the new shape is the output tensor's shape).
     Reshape,
+    /// An element-wise unary function (LOGISTIC, TANH, HARD_SWISH, RELU,
+    /// RELU6, RELU_N1_TO_1, LEAKY_RELU, an int8 QUANTIZE; ONNX activations).
+    Unary {
+        /// The function.
+        func: UnaryFn,
+        /// How its int8 table is computed.
+        numerics: UnaryNumerics,
+    },
 }
 
 impl OpKind {
@@ -284,6 +361,7 @@ impl OpKind {
             OpKind::FullyConnected { .. } => "FULLY_CONNECTED",
             OpKind::Softmax { .. } => "SOFTMAX",
             OpKind::Reshape => "RESHAPE",
+            OpKind::Unary { func, .. } => func.name(),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod frontend;
 pub mod ir;
 pub mod lower;
 pub mod npy;
+pub mod ops;
 pub mod passes;
 pub mod planner;
 pub mod program;

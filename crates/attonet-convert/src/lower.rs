@@ -17,6 +17,7 @@ use crate::fast_epilogue;
 use crate::ir::{
     Activation, Axis, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId,
 };
+use crate::ops::unary_lut;
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
 use crate::requantize::{
     activation_range, quantize_multiplier, quantize_multiplier_smaller_than_one, softmax_scaling,
@@ -802,6 +803,24 @@ impl<'g> Lowering<'g> {
                     diff_min,
                 })
                 .with(vec![x], y, index)
+            }
+            OpKind::Unary { func, numerics } => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                if xin.shape != yout.shape {
+                    return Err(at.invalid(format!(
+                        "input {:?} and output {:?} shapes differ",
+                        xin.dims, yout.dims
+                    )));
+                }
+                let quant = |v: &Value| unary_lut::Quant {
+                    scale: v.scale,
+                    zero_point: v.zero_point,
+                };
+                let table = unary_lut::table(*func, *numerics, quant(xin), quant(yout))
+                    .map_err(|m| at.unsupported(m))?;
+                LayerOp::Lookup { func: *func, table }.with(vec![x], y, index)
             }
             OpKind::Reshape => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;

@@ -2,7 +2,8 @@
 //!
 //! Every activation value gets a fixed arena offset. Values that share bytes
 //! form one buffer: a RESHAPE's output shares its input's, an ADD whose
-//! first or second input is not read again writes its result over that input,
+//! first or second input is not read again writes its result over that input
+//! (so does an element-wise lookup over its input),
 //! and a fused block whose input is not read again writes its output rows
 //! over input rows it has finished with (starting [`block_lag`] bytes before
 //! the input). A fused block's scratch (row windows and row buffers) lives
@@ -296,7 +297,7 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
     for (i, layer) in program.layers.iter().enumerate() {
         match &layer.op {
             LayerOp::Reshape => groups.join(layer.output, layer.inputs[0], 0),
-            LayerOp::Add(_) => {
+            LayerOp::Add(_) | LayerOp::Lookup { .. } => {
                 // In place over an input that dies here (its whole buffer).
                 for &candidate in &layer.inputs {
                     let same_size =

@@ -9,6 +9,8 @@ use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
 
+use crate::ir::UnaryFn;
+
 /// Index of a [`Value`] in [`Program::values`].
 pub type ValueId = usize;
 
@@ -106,6 +108,14 @@ pub enum LayerOp {
     Softmax(SoftmaxParams),
     /// Reshape: the output shares the input's bytes.
     Reshape,
+    /// An element-wise unary op through a 256-entry table
+    /// ([`crate::ops::unary_lut`]).
+    Lookup {
+        /// The function (for reports).
+        func: UnaryFn,
+        /// Output for each input byte (`table[x as u8]`).
+        table: Vec<i8>,
+    },
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
     Block {
         /// The chain, in order.
@@ -172,6 +182,7 @@ impl LayerOp {
             LayerOp::FullyConnected { .. } => "fully_connected",
             LayerOp::Softmax(_) => "softmax",
             LayerOp::Reshape => "reshape",
+            LayerOp::Lookup { .. } => "lookup",
             LayerOp::Block { .. } => "fused_block",
         }
     }
@@ -194,7 +205,12 @@ impl LayerOp {
                 }
                 t
             }
-            _ => vec![],
+            LayerOp::Add(_)
+            | LayerOp::AveragePool(_)
+            | LayerOp::MaxPool(_)
+            | LayerOp::Softmax(_)
+            | LayerOp::Reshape
+            | LayerOp::Lookup { .. } => vec![],
         }
     }
 }
@@ -241,7 +257,12 @@ impl Layer {
                 };
                 stages.iter().map(BlockStage::macs).sum::<u64>() + projection
             }
-            _ => 0,
+            LayerOp::Add(_)
+            | LayerOp::AveragePool(_)
+            | LayerOp::MaxPool(_)
+            | LayerOp::Softmax(_)
+            | LayerOp::Reshape
+            | LayerOp::Lookup { .. } => 0,
         }
     }
 
@@ -252,7 +273,11 @@ impl Layer {
 
     /// Bytes of weight-blob tables (unpadded).
     pub fn table_bytes(&self) -> usize {
-        self.op.tables().iter().map(|t| t.bytes()).sum()
+        let lookup = match &self.op {
+            LayerOp::Lookup { table, .. } => table.len(),
+            _ => 0,
+        };
+        lookup + self.op.tables().iter().map(|t| t.bytes()).sum::<usize>()
     }
 }
 

@@ -159,6 +159,7 @@ impl Report {
                 LayerOp::FullyConnected { .. } => "FULLY_CONNECTED",
                 LayerOp::Softmax(_) => "SOFTMAX",
                 LayerOp::Reshape => "RESHAPE",
+                LayerOp::Lookup { func, .. } => func.name(),
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));
                     continue;

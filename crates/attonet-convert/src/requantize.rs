@@ -64,12 +64,24 @@ pub fn softmax_scaling(
     let real =
         (beta * input_scale * (1i64 << (31 - input_integer_bits)) as f64).min(max_real_multiplier);
     let (multiplier, left_shift) = quantize_multiplier_greater_than_one(real)?;
+    let radius = calculate_input_radius(input_integer_bits, left_shift, 31);
+    Some((multiplier, left_shift, -radius))
+}
+
+/// TFLite's `CalculateInputRadius`: the largest input magnitude (in input
+/// units) whose rescaled value still fits `input_integer_bits` integer bits
+/// of a `total_signed_bits` fixed-point number. `input_left_shift` must be in
+/// `0..=62`.
+pub fn calculate_input_radius(
+    input_integer_bits: i32,
+    input_left_shift: i32,
+    total_signed_bits: i32,
+) -> i32 {
     let max_input_rescaled = 1.0
         * ((1i64 << input_integer_bits) - 1) as f64
-        * (1i64 << (31 - input_integer_bits)) as f64
-        / (1i64 << left_shift) as f64;
-    let radius = max_input_rescaled.floor() as i32;
-    Some((multiplier, left_shift, -radius))
+        * (1i64 << (total_signed_bits - input_integer_bits)) as f64
+        / (1i64 << input_left_shift) as f64;
+    max_input_rescaled.floor() as i32
 }
 
 /// TFLite's `CalculateActivationRangeQuantized` for int8: the fused

@@ -652,7 +652,7 @@ fn unsupported_op_is_named() {
                 &["y"],
                 &[attr_ints("pads", &[1, 1, 1, 1])],
             ),
-            node("Tanh", "my_tanh", &["y"], &["z"], &[]),
+            node("Erf", "my_erf", &["y"], &["z"], &[]),
         ],
         &[tensor("w", &[4, 2, 3, 3], &ramp(72, 0.05))],
         ("x", &[1, 2, 4, 4]),
@@ -662,30 +662,231 @@ fn unsupported_op_is_named() {
     match &e {
         ConvertError::UnsupportedOp { index, name, .. } => {
             assert_eq!(*index, 1);
-            assert!(name.contains("Tanh") && name.contains("my_tanh"), "{name}");
+            assert!(name.contains("Erf") && name.contains("my_erf"), "{name}");
         }
         other => panic!("{other}"),
     }
     // Through the generic entry point too.
     let e = attonet_convert::assemble_bytes(&bytes, "m").unwrap_err();
-    assert!(e.to_string().contains("Tanh"), "{e}");
+    assert!(e.to_string().contains("Erf"), "{e}");
 }
 
-/// Relu on the model input has nothing to fuse into.
+fn attr_float(name: &str, v: f32) -> Msg {
+    Msg::default().str(1, name).int(20, 1).float(2, v)
+}
+
+/// Relu on the model input has nothing to fuse into: it runs standalone,
+/// as a lookup table (so does a Relu after a Softmax); after a convolution
+/// it is still fused.
 #[test]
-fn unfusable_relu_is_named() {
+fn unfusable_relu_is_a_lookup() {
     let bytes = model(
         &[node("Relu", "r0", &["x"], &["y"], &[])],
         &[],
         ("x", &[1, 4]),
         ("y", &[1, 4]),
     );
-    let e = read_onnx(&bytes).unwrap_err();
-    assert!(
-        matches!(e, ConvertError::UnsupportedOp { index: 0, .. }),
-        "{e}"
+    let m = read_onnx(&bytes).unwrap();
+    let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+    assert_eq!(kinds, ["RELU"]);
+    let bytes = model(
+        &[
+            node("Conv", "c", &["x", "w"], &["y"], &[]),
+            node("Relu", "r", &["y"], &["z"], &[]),
+        ],
+        &[tensor("w", &[2, 2, 1, 1], &[1.0, 0.5, -0.5, 1.0])],
+        ("x", &[1, 2, 4, 4]),
+        ("z", &[1, 2, 4, 4]),
     );
-    assert!(e.to_string().contains("model input"), "{e}");
+    let m = read_onnx(&bytes).unwrap();
+    assert_eq!(m.graph.ops.len(), 1);
+    assert!(matches!(
+        m.graph.ops[0].kind,
+        OpKind::Conv2d {
+            activation: Activation::Relu,
+            ..
+        }
+    ));
+}
+
+/// One ONNX activation on the model input, `[1, 2, 4, 4]`.
+fn unary_model(op: &str, attrs: &[Msg], inits: &[Msg], extra_inputs: &[&str]) -> Vec<u8> {
+    let mut inputs = vec!["x"];
+    inputs.extend_from_slice(extra_inputs);
+    model(
+        &[node(op, "act", &inputs, &["y"], attrs)],
+        inits,
+        ("x", &[1, 2, 4, 4]),
+        ("y", &[1, 2, 4, 4]),
+    )
+}
+
+/// Every ONNX activation of the unary family, standalone: the float
+/// executor computes the function itself, and the int8 plan (one lookup
+/// table) stays within the quantization error of it: half a step of the
+/// output plus the function's slope times half a step of the input.
+#[test]
+fn unary_activations_track_the_float_function() {
+    type Case = (
+        &'static str,
+        Vec<Msg>,
+        Vec<Msg>,
+        Vec<&'static str>,
+        fn(f32) -> f32,
+        f32,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "Sigmoid",
+            vec![],
+            vec![],
+            vec![],
+            |x| 1.0 / (1.0 + (-x).exp()),
+            0.25,
+        ),
+        ("Tanh", vec![], vec![], vec![], |x| x.tanh(), 1.0),
+        (
+            "HardSwish",
+            vec![],
+            vec![],
+            vec![],
+            |x| x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            1.5,
+        ),
+        (
+            "HardSigmoid",
+            vec![attr_float("alpha", 0.25), attr_float("beta", 0.4)],
+            vec![],
+            vec![],
+            |x| (0.25 * x + 0.4).clamp(0.0, 1.0),
+            0.25,
+        ),
+        (
+            "HardSigmoid",
+            vec![],
+            vec![],
+            vec![],
+            |x| (0.2 * x + 0.5).clamp(0.0, 1.0),
+            0.2,
+        ),
+        (
+            "LeakyRelu",
+            vec![attr_float("alpha", 0.1)],
+            vec![],
+            vec![],
+            |x| if x >= 0.0 { x } else { 0.1 * x },
+            1.0,
+        ),
+        (
+            "LeakyRelu",
+            vec![],
+            vec![],
+            vec![],
+            |x| if x >= 0.0 { x } else { 0.01 * x },
+            1.0,
+        ),
+        ("Relu", vec![], vec![], vec![], |x| x.max(0.0), 1.0),
+        (
+            "Clip",
+            vec![],
+            vec![tensor("lo", &[], &[-0.5]), tensor("hi", &[], &[1.5])],
+            vec!["lo", "hi"],
+            |x| x.clamp(-0.5, 1.5),
+            1.0,
+        ),
+        (
+            "Clip",
+            vec![],
+            vec![tensor("lo", &[], &[0.0]), tensor("hi", &[], &[6.0])],
+            vec!["lo", "hi"],
+            |x| x.clamp(0.0, 6.0),
+            1.0,
+        ),
+    ];
+    let mut rng = XorShift(99);
+    let data: Vec<f32> = (0..64 * 32).map(|_| rng.uniform() * 5.0).collect();
+    let batch = Array::from_f32(vec![64, 1, 2, 4, 4], &data);
+    for (op, attrs, inits, extra, f, slope) in cases {
+        let m = read_onnx(&unary_model(op, &attrs, &inits, &extra)).unwrap();
+        let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+        assert_eq!(kinds.len(), 1, "{op}: {kinds:?}");
+        // The float reference is the function.
+        let float = run_float(&m, &batch).concat();
+        let want: Vec<f32> = data.iter().map(|&x| f(x)).collect();
+        assert!(max_rel_err(&float, &want) < 1e-6, "{op}: float reference");
+        let calib = m.samples(&batch, "calib").unwrap();
+        for method in [Method::MinMax, Method::Percentile(0.9999)] {
+            let options = Options {
+                method,
+                ..Options::default()
+            };
+            let q = quantize::quantize_and_assemble(&m, &calib, &options, "act").unwrap();
+            let model = q.assembled.model();
+            assert!(
+                matches!(model.steps, [attonet_runtime::plan::Step::Lookup(_)]),
+                "{op}: {:?}",
+                model.steps
+            );
+            let (s_in, s_out) = (model.input.scale, model.output.scale);
+            // Percentile calibration clips the few largest inputs: measure
+            // inside the calibrated input range only.
+            let lo = s_in * (-128 - model.input.zero_point) as f32;
+            let hi = s_in * (127 - model.input.zero_point) as f32;
+            let int8 = run_int8(&m, &q.assembled, &batch).concat();
+            let tol = 0.5 * s_out + slope * 0.5 * s_in + 1e-5;
+            for ((&x, &got), &exact) in data.iter().zip(&int8).zip(&want) {
+                if (lo..=hi).contains(&x) {
+                    assert!(
+                        (got - exact).abs() <= tol,
+                        "{op} ({method}): f({x}) = {exact}, int8 {got}, tolerance {tol}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A lookup writes over its input when nothing reads the input again (a
+/// TFLite RELU on the model input), and beside it when something does
+/// (`x + sigmoid(x)`, where the ADD then runs in place).
+#[test]
+fn lookup_runs_in_place_only_when_its_input_dies() {
+    use attonet_runtime::plan::Step;
+    let relu = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/op-goldens/relu.tflite"),
+    )
+    .unwrap();
+    let a = attonet_convert::assemble_bytes(&relu, "relu").unwrap();
+    let [Step::Lookup(l)] = a.steps.as_slice() else {
+        panic!("{:?}", a.steps)
+    };
+    assert_eq!(l.input, l.output);
+    assert_eq!(a.model().arena_bytes as usize, l.input.shape.len());
+
+    let bytes = model(
+        &[
+            node("Sigmoid", "s", &["x"], &["s"], &[]),
+            node("Add", "a", &["x", "s"], &["y"], &[]),
+        ],
+        &[],
+        ("x", &[1, 2, 4, 4]),
+        ("y", &[1, 2, 4, 4]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    let batch = random_batch(16, &[1, 2, 4, 4], 5);
+    let calib = m.samples(&batch, "calib").unwrap();
+    let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "xs").unwrap();
+    let [Step::Lookup(l), Step::Add(add)] = q.assembled.steps.as_slice() else {
+        panic!("{:?}", q.assembled.steps)
+    };
+    assert_ne!(l.input.offset, l.output.offset);
+    assert!(add.output == add.input1 || add.output == add.input2);
+    let float = run_float(&m, &batch).concat();
+    let int8 = run_int8(&m, &q.assembled, &batch).concat();
+    let s_out = q.assembled.model().output.scale;
+    for (a, b) in float.iter().zip(&int8) {
+        assert!((a - b).abs() < 4.0 * s_out, "{a} vs {b}");
+    }
 }
 
 /// A standalone BatchNormalization (not after a convolution) becomes a 1x1

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use attonet_convert::frontend::tflite::{flatbuffer, read_tflite};
-use attonet_convert::ir::{Activation, DType, Graph, OpKind, Padding};
+use attonet_convert::ir::{Activation, DType, Graph, OpKind, Padding, UnaryFn, UnaryNumerics};
 use attonet_convert::ConvertError;
 
 // ---------------------------------------------------------------------------
@@ -670,11 +670,11 @@ fn opcode_field(file: &[u8], i: usize, slot: usize, size: usize) -> Option<usize
 #[test]
 fn patched_opcode_is_named_in_the_error() {
     // ResNet-8's operator code 0 is CONV_2D (op 0 uses it); set its
-    // builtin_code to TANH (28).
+    // builtin_code to EXP (47).
     let mut b = model_bytes(RESNET8_INT8);
     let pos = opcode_field(&b, 0, 3, 4).expect("builtin_code stored");
     assert_eq!(b[pos..pos + 4], 3i32.to_le_bytes());
-    b[pos..pos + 4].copy_from_slice(&28i32.to_le_bytes());
+    b[pos..pos + 4].copy_from_slice(&47i32.to_le_bytes());
     let e = read_tflite(&b).unwrap_err();
     match &e {
         ConvertError::UnsupportedOp {
@@ -682,20 +682,20 @@ fn patched_opcode_is_named_in_the_error() {
             name,
             detail,
         } => {
-            assert_eq!((*index, name.as_str(), detail), (0, "TANH", &None));
+            assert_eq!((*index, name.as_str(), detail), (0, "EXP", &None));
         }
         other => panic!("expected UnsupportedOp, got {other:?}"),
     }
-    assert_eq!(e.to_string(), "operator 0 (TANH) is not supported");
+    assert_eq!(e.to_string(), "operator 0 (EXP) is not supported");
 
     // DS-CNN's operator code 1 (DEPTHWISE_CONV_2D, first used by op 1) is
     // stored only in deprecated_builtin_code.
     let mut b = model_bytes(KWS_INT8);
     let pos = opcode_field(&b, 1, 0, 1).expect("deprecated_builtin_code stored");
     assert_eq!(b[pos], 4);
-    b[pos] = 28;
+    b[pos] = 47;
     let e = read_tflite(&b).unwrap_err();
-    assert_eq!(e.to_string(), "operator 1 (TANH) is not supported");
+    assert_eq!(e.to_string(), "operator 1 (EXP) is not supported");
 
     // Unused operator codes are fine: ResNet-8's list has QUANTIZE (code 6)
     // and DEQUANTIZE (code 7), which no operator uses.
@@ -1094,16 +1094,16 @@ fn hand_built_conv_with_schema_defaults() {
 
 #[test]
 fn hand_built_unsupported_ops() {
-    // TANH through builtin_code.
-    let e = read_tflite(&unary_spec(28, 0, vec![]).build()).unwrap_err();
-    assert_eq!(unsupported(&e), (0, "TANH".into(), None));
-    assert_eq!(e.to_string(), "operator 0 (TANH) is not supported");
+    // EXP through builtin_code.
+    let e = read_tflite(&unary_spec(47, 0, vec![]).build()).unwrap_err();
+    assert_eq!(unsupported(&e), (0, "EXP".into(), None));
+    assert_eq!(e.to_string(), "operator 0 (EXP) is not supported");
 
-    // TANH through deprecated_builtin_code alone (older converters).
+    // EXP through deprecated_builtin_code alone (older converters).
     let mut spec = unary_spec(0, 0, vec![]);
-    spec.opcodes = vec![O::Table(vec![(0, F::I8(28))])];
+    spec.opcodes = vec![O::Table(vec![(0, F::I8(47))])];
     let e = read_tflite(&spec.build()).unwrap_err();
-    assert_eq!(unsupported(&e).1, "TANH");
+    assert_eq!(unsupported(&e).1, "EXP");
 
     // A code above 127: the byte holds PLACEHOLDER_FOR_GREATER_OP_CODES.
     let e = read_tflite(&unary_spec(150, 0, vec![]).build()).unwrap_err();
@@ -1132,11 +1132,42 @@ fn hand_built_unsupported_ops() {
 
     // The op index is the operator's position: a supported op first.
     let mut spec = unary_spec(25, SOFTMAX_OPTS, vec![(0, F::F32(1.0))]);
-    spec.opcodes.push(opcode(28));
+    spec.opcodes.push(opcode(47));
     spec.tensors.push(tensor("z", &[1, 4], 0, 0, None));
     spec.ops.push(operator(1, &[1], &[2], 0, vec![]));
     let e = read_tflite(&spec.build()).unwrap_err();
-    assert_eq!(e.to_string(), "operator 1 (TANH) is not supported");
+    assert_eq!(e.to_string(), "operator 1 (EXP) is not supported");
+}
+
+/// The unary family: each builtin is one `OpKind::Unary` with TFLM numerics;
+/// LEAKY_RELU reads its alpha (schema default 0 without options).
+#[test]
+fn hand_built_unary_ops() {
+    let unary = |code: i32, opt_type: u8, opts: Vec<(usize, F)>| {
+        let g = read_tflite(&unary_spec(code, opt_type, opts).build()).unwrap();
+        match g.ops[0].kind {
+            OpKind::Unary {
+                func,
+                numerics: UnaryNumerics::Tflm,
+            } => func,
+            ref other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(unary(14, 0, vec![]), UnaryFn::Logistic);
+    assert_eq!(unary(28, 0, vec![]), UnaryFn::Tanh);
+    assert_eq!(unary(117, 0, vec![]), UnaryFn::HardSwish);
+    assert_eq!(unary(19, 0, vec![]), UnaryFn::Relu);
+    assert_eq!(unary(20, 0, vec![]), UnaryFn::ReluN1To1);
+    assert_eq!(unary(21, 0, vec![]), UnaryFn::Relu6);
+    assert_eq!(unary(114, 0, vec![]), UnaryFn::Requantize);
+    assert_eq!(
+        unary(98, 75, vec![(0, F::F32(0.25))]),
+        UnaryFn::LeakyRelu { alpha: 0.25 }
+    );
+    assert_eq!(unary(98, 0, vec![]), UnaryFn::LeakyRelu { alpha: 0.0 });
+    // Options of another type are corrupt.
+    let e = read_tflite(&unary_spec(98, 9, vec![]).build()).unwrap_err();
+    assert!(e.to_string().contains("LeakyReluOptions"), "{e}");
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //!
 //! * [`quant`] writes down the fixed-point rules (TensorFlow Lite Micro's)
 //!   that every kernel follows.
+//! * [`fixedpoint`] holds gemmlowp's fixed-point functions (exp, logistic,
+//!   tanh) that SOFTMAX uses and the converter fills LOGISTIC and TANH tables with.
 //! * [`ops`] holds the kernels, one module per op family.
 //! * [`dsp_select`] says which Cortex-M DSP kernel takes which layer (the
 //!   converter links only those a model reaches).
@@ -24,6 +26,7 @@ mod arch;
 pub mod block;
 pub mod dsp_select;
 pub mod error;
+pub mod fixedpoint;
 pub mod ops;
 pub mod plan;
 pub mod prepared;

@@ -10,8 +10,8 @@
 //! * The arena is one `[i8]` of at least `arena_bytes` bytes, owned by the caller.
 //! * The model input lives at `input.slot`, the output at `output.slot`; write
 //!   the input there (or use [`Model::infer`]) before [`Model::run`].
-//! * A step's output never overlaps its inputs, except an ADD whose output
-//!   slot is exactly one of its inputs (computed in place).
+//! * A step's output never overlaps its inputs, except an ADD or a lookup
+//!   whose output slot is exactly one of its inputs (computed in place).
 //! * Between runs the arena holds no state: any bytes may be left in it.
 
 pub use crate::block::{BlockStep, Residual, Stage, StageOp};
@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::ops::add::{self, AddParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::fully_connected::{self, FullyConnectedParams};
+use crate::ops::lookup;
 use crate::ops::pool::{self, PoolParams};
 use crate::ops::softmax::{self, SoftmaxParams};
 use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
@@ -169,6 +170,19 @@ pub struct SoftmaxStep {
     pub output: Slot,
 }
 
+/// An element-wise unary op as a 256-entry table ([`crate::ops::lookup`]):
+/// LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, an
+/// int8 QUANTIZE, and the ONNX activations of that shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupStep {
+    /// The `i8` table (256 entries, indexed by the input byte).
+    pub table: Table,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor; may be exactly `input` (in place).
+    pub output: Slot,
+}
+
 /// A byte copy (a RESHAPE whose output could not share its input's bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopyStep {
@@ -197,6 +211,8 @@ pub enum Step {
     FullyConnected(FullyConnectedStep),
     /// SOFTMAX.
     Softmax(SoftmaxStep),
+    /// An element-wise unary op through a lookup table.
+    Lookup(LookupStep),
     /// RESHAPE that moves bytes.
     Copy(CopyStep),
     /// A chain of convolutions (and a residual ADD) run row by row
@@ -297,6 +313,9 @@ pub mod kernels {
     /// the DSP tables cover the shortcut ([`crate::dsp_select::add_covers`]);
     /// a RISC-V build whose tables do not cover it adds per band.
     pub const SHORTCUT_TABLES: u32 = 1 << 22;
+    /// Element-wise unary ops through a 256-entry table
+    /// ([`crate::ops::lookup`]).
+    pub const LOOKUP: u32 = 1 << 23;
     /// The DSP convolution's narrow pointwise kernel: 1x1 over 4 to 16
     /// input channels into at most 8 output channels
     /// ([`crate::dsp_select::pointwise_narrow_covers`]; about 1.1 KB of
@@ -461,6 +480,22 @@ impl<'a> Model<'a> {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)
+            }
+            Step::Lookup(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                self.i8_table(i, "lookup table", s.table)?;
+                if s.table.len as usize != lookup::TABLE_LEN {
+                    return Err(Error::Blob {
+                        step: i,
+                        what: "lookup table",
+                    });
+                }
+                if s.input == s.output {
+                    Ok(())
+                } else {
+                    disjoint(&s.input, &s.output)
+                }
             }
             Step::Copy(s) => {
                 slot_ok(&s.input)?;
@@ -744,6 +779,15 @@ impl<'a> Model<'a> {
                     self.check_step(i, step)?;
                 }
                 crate::block::run::<K>(self, i, b, arena)
+            }
+            Step::Lookup(s) if linked(k::LOOKUP) => {
+                let table = self.i8_table(i, "lookup table", s.table)?;
+                if s.input == s.output {
+                    lookup::lookup_s8_in_place(table, slot_mut(i, arena, &s.output)?)
+                } else {
+                    let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                    lookup::lookup_s8(table, input, output)
+                }
             }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {

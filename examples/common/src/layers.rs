@@ -56,6 +56,7 @@ impl fmt::Display for Kind<'_> {
             Step::MaxPool(_) => "MaxPool",
             Step::FullyConnected(_) => "FullyConnected",
             Step::Softmax(_) => "Softmax",
+            Step::Lookup(_) => "Lookup",
             Step::Copy(_) => "Copy",
             Step::Block(b) => return write!(f, "Block({})", b.stages),
         };

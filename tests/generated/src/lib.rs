@@ -37,3 +37,15 @@ pub mod micro_speech {
 pub mod hello_world {
     include!(concat!(env!("OUT_DIR"), "/hello_world.rs"));
 }
+
+/// HARD_SWISH alone (`tests/op-goldens/hard_swish.tflite`): one lookup table.
+#[allow(missing_docs, clippy::all)]
+pub mod hard_swish {
+    include!(concat!(env!("OUT_DIR"), "/hard_swish.rs"));
+}
+
+/// LOGISTIC alone (`tests/op-goldens/logistic.tflite`): one lookup table.
+#[allow(missing_docs, clippy::all)]
+pub mod logistic {
+    include!(concat!(env!("OUT_DIR"), "/logistic.rs"));
+}

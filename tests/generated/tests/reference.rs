@@ -77,6 +77,24 @@ fn generated_plans_equal_host_plans() {
     assert_eq!(resnet8::ARENA_BYTES, resnet8::MODEL.arena_bytes as usize);
 }
 
+/// Generated unary-op plans (a lookup table each, linked alone through
+/// `KERNELS`) give TensorFlow Lite Micro's bytes on the op-level goldens.
+#[test]
+fn generated_lookup_plans_match_tflite_micro() {
+    use attonet_generated_tests::{hard_swish, logistic};
+    for (generated, kernels, name) in [
+        (&hard_swish::MODEL, hard_swish::KERNELS, "hard_swish"),
+        (&logistic::MODEL, logistic::KERNELS, "logistic"),
+    ] {
+        assert_eq!(kernels, attonet_runtime::plan::kernels::LOOKUP, "{name}");
+        let dir = repo().join("tests/op-goldens");
+        let x = read_i8(&dir.join(format!("{name}_x.npy")));
+        let y = read_i8(&dir.join(format!("{name}_y.npy")));
+        let ours = run_all(generated, &x.as_i8().unwrap());
+        assert_eq!(ours, y.as_i8().unwrap(), "{name}");
+    }
+}
+
 /// A float ONNX model quantized by the build script is the plan the host
 /// quantizer produces from the same calibration samples.
 #[test]

@@ -921,6 +921,45 @@ fn bench(b: &mut Bufs, rng: &mut Rng, counter: &Counter) -> bool {
         totals[R8].2 += t_fast;
         row(name, n as u64, t_ref, t_fast, "dsp-add (per element)");
     }
+    // The unary ops' 256-entry table (LOGISTIC, TANH, RELU6 ...): a plain
+    // byte loop against the kernel (four elements a word), then in place.
+    #[cfg(not(feature = "profile"))]
+    {
+        use attonet_runtime::ops::lookup::{lookup_s8, lookup_s8_in_place};
+        let n = 16 * 1024 - 3;
+        let mut table = [0i8; 256];
+        rng.fill(&mut table);
+        rng.fill(&mut b.input[..n]);
+        let t0 = counter.read();
+        for (o, &x) in b.out_ref[..n].iter_mut().zip(&b.input[..n]) {
+            *o = table[x as u8 as usize];
+        }
+        let t1 = counter.read();
+        let r = lookup_s8(&table, &b.input[..n], &mut b.out_fast[..n]);
+        let t2 = counter.read();
+        all_equal &= r.is_ok() && b.out_ref[..n] == b.out_fast[..n];
+        let (t_ref, t_fast) = (counter.instructions(t0, t1), counter.instructions(t1, t2));
+        row(
+            "lookup 16381",
+            n as u64,
+            t_ref,
+            t_fast,
+            "lookup (per element)",
+        );
+        b.out_fast[..n].copy_from_slice(&b.input[..n]);
+        let t0 = counter.read();
+        let r = lookup_s8_in_place(&table, &mut b.out_fast[..n]);
+        let t1 = counter.read();
+        all_equal &= r.is_ok() && b.out_ref[..n] == b.out_fast[..n];
+        let t = counter.instructions(t0, t1);
+        row(
+            "lookup 16381 in place",
+            n as u64,
+            t_ref,
+            t,
+            "lookup (per element)",
+        );
+    }
     println!();
     for (name, (macs, t_ref, t_fast)) in MODEL_TOTALS.iter().zip(totals) {
         row(name, macs, t_ref, t_fast, "sum of the layers above");

@@ -122,6 +122,8 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         s,
         "    use attonet_runtime::plan::Residual::{{Absent, Identity, Projection}};"
     );
+    // Unused in a plan without clamps (one of lookups alone).
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(s, "    use attonet_runtime::quant::Clamp;");
     let _ = writeln!(s, "    [");
     for (i, step) in model.steps.iter().enumerate() {

@@ -16,6 +16,10 @@
 //! * biases: int32 with scale `input_scale * weight_scale` of each channel;
 //! * MAX_POOL_2D, AVERAGE_POOL_2D and RESHAPE outputs share their input's
 //!   quantization; SOFTMAX outputs have scale 1/256 and zero point -128;
+//! * the unary family (`crate::ops::unary_lut::output_quantization`):
+//!   a TFLite LOGISTIC gets 1/256 and -128, TANH 1/128 and 0, RELU6 its
+//!   input's (what TFLM's kernels assume); the others, and every ONNX
+//!   activation, their calibrated range;
 //! * fused activations need nothing special: the float executor applies
 //!   them before ranges are observed, so a ReLU output's range starts at 0.
 
@@ -596,6 +600,13 @@ pub fn quantize_with_ranges(
                 input_q(0)?;
                 input_q(1)?;
                 activation_quant(out)?
+            }
+            OpKind::Unary { func, numerics } => {
+                let in_q = input_q(0)?;
+                match crate::ops::unary_lut::output_quantization(*func, *numerics, &in_q) {
+                    Some(q) => q,
+                    None => activation_quant(out)?,
+                }
             }
             _ => activation_quant(out)?,
         };

@@ -15,6 +15,7 @@ pub mod conv;
 pub mod depthwise;
 pub mod fully_connected;
 pub mod grouped_conv3x3;
+pub mod lookup;
 pub mod pointwise;
 pub mod pointwise_pair;
 pub mod pool;

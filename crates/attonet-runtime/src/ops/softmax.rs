@@ -2,6 +2,7 @@
 //! TensorFlow Lite Micro's fixed-point (gemmlowp) algorithm.
 
 use crate::error::check_len;
+use crate::fixedpoint::{exp_on_negative_values, one_over_one_plus_x_for_x_in_0_1};
 use crate::quant::{
     requantize_greater_than_one, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
 };
@@ -136,122 +137,13 @@ pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> crate::
     Ok(())
 }
 
-// ---------------------------------------------------------------------------
-// gemmlowp fixed-point helpers (fixedpoint/fixedpoint.h), scalar int32 only.
-// Raw values are plain i32; the integer-bit count of each FixedPoint type is
-// noted in comments. C's undefined-on-overflow adds are wrapping here.
-// ---------------------------------------------------------------------------
-
 /// `kScaledDiffIntegerBits`: the exp input is Q5.26.
 const SCALED_DIFF_INTEGER_BITS: i32 = 5;
 /// `kAccumulationIntegerBits`: the sum of exponentials is Q12.19.
 const ACCUM_INTEGER_BITS: i32 = 12;
 
-/// `SaturatingRoundingMultiplyByPOT<E>` for `E > 0`: a saturating left shift.
+/// gemmlowp's `exp_on_negative_values` for a Q5.26 input, Q0.31 out.
 #[inline(always)]
-fn saturating_shl(x: i32, exponent: i32) -> i32 {
-    let threshold = (1i32 << (31 - exponent)) - 1;
-    if x > threshold {
-        i32::MAX
-    } else if x < -threshold {
-        i32::MIN
-    } else {
-        x.wrapping_mul(1i32 << exponent)
-    }
-}
-
-/// FixedPoint `a * b`: `SaturatingRoundingDoublingHighMul` of the raws.
-#[inline(always)]
-fn mul(a: i32, b: i32) -> i32 {
-    saturating_rounding_doubling_high_mul(a, b)
-}
-
-/// gemmlowp `RoundingHalfSum` for int32.
-#[inline(always)]
-fn rounding_half_sum(a: i32, b: i32) -> i32 {
-    let sum = a as i64 + b as i64;
-    let sign = if sum >= 0 { 1 } else { -1 };
-    ((sum + sign) / 2) as i32
-}
-
-/// `exp_on_interval_between_negative_one_quarter_and_0_excl` (Q0.31 in and out).
-fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
-    const CONSTANT_TERM: i32 = 1_895_147_668; // exp(-1/8)
-    const CONSTANT_1_OVER_3: i32 = 715_827_883;
-    // x = a + 1/8 (1/8 in Q0.31 is 1 << 28).
-    let x = a.wrapping_add(1 << 28);
-    let x2 = mul(x, x);
-    let x3 = mul(x2, x);
-    let x4 = mul(x2, x2);
-    let x4_over_4 = rounding_divide_by_pot(x4, 2);
-    let x4_over_24_plus_x3_over_6_plus_x2_over_2 = rounding_divide_by_pot(
-        mul(x4_over_4.wrapping_add(x3), CONSTANT_1_OVER_3).wrapping_add(x2),
-        1,
-    );
-    // AddSaturatingIf16Bit is a plain add for int32.
-    CONSTANT_TERM.wrapping_add(mul(
-        CONSTANT_TERM,
-        x.wrapping_add(x4_over_24_plus_x3_over_6_plus_x2_over_2),
-    ))
-}
-
-/// `exp_on_negative_values` for a Q5.26 input (`tIntegerBits = 5`), Q0.31 out.
 fn exp_on_negative_values_q5(a: i32) -> i32 {
-    const INTEGER_BITS: i32 = SCALED_DIFF_INTEGER_BITS;
-    const FRACTIONAL_BITS: i32 = 31 - INTEGER_BITS;
-    const ONE_QUARTER: i32 = 1 << (FRACTIONAL_BITS - 2);
-    let mask = ONE_QUARTER - 1;
-    let a_mod_quarter_minus_one_quarter = (a & mask).wrapping_sub(ONE_QUARTER);
-    // Rescale<0> from 5 integer bits: SaturatingRoundingMultiplyByPOT<5>.
-    let mut result = exp_on_interval_between_negative_one_quarter_and_0_excl(saturating_shl(
-        a_mod_quarter_minus_one_quarter,
-        INTEGER_BITS,
-    ));
-    let remainder = a_mod_quarter_minus_one_quarter.wrapping_sub(a);
-
-    // GEMMLOWP_EXP_BARREL_SHIFTER(Exponent, multiplier) for Exponent -2..=4,
-    // all below kIntegerBits = 5.
-    const BARREL: [(i32, i32); 7] = [
-        (-2, 1_672_461_947),
-        (-1, 1_302_514_674),
-        (0, 790_015_084),
-        (1, 290_630_308),
-        (2, 39_332_535),
-        (3, 720_401),
-        (4, 242),
-    ];
-    for (exponent, multiplier) in BARREL {
-        if exponent < INTEGER_BITS {
-            let shift_amount = FRACTIONAL_BITS + exponent;
-            if remainder & (1i32 << shift_amount) != 0 {
-                result = mul(result, multiplier);
-            }
-        }
-    }
-    // The clamp to -32 only exists for kIntegerBits > 5.
-    if a == 0 {
-        result = i32::MAX; // ResultF::One()
-    }
-    result
-}
-
-/// `one_over_one_plus_x_for_x_in_0_1` (Q0.31 in and out), Newton-Raphson.
-fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
-    // F0::One() is i32::MAX; F2 values are Q2.29.
-    const F2_ONE: i32 = 1 << 29;
-    const CONSTANT_48_OVER_17: i32 = 1_515_870_810;
-    const CONSTANT_NEG_32_OVER_17: i32 = -1_010_580_540;
-    let half_denominator = rounding_half_sum(a, i32::MAX);
-    let mut x = CONSTANT_48_OVER_17.wrapping_add(mul(half_denominator, CONSTANT_NEG_32_OVER_17));
-    for _ in 0..3 {
-        let half_denominator_times_x = mul(half_denominator, x); // Q2.29
-        let one_minus_half_denominator_times_x = F2_ONE.wrapping_sub(half_denominator_times_x);
-        // x * (...) is Q4.27; Rescale<2> is SaturatingRoundingMultiplyByPOT<2>.
-        x = x.wrapping_add(saturating_shl(
-            mul(x, one_minus_half_denominator_times_x),
-            2,
-        ));
-    }
-    // ExactMulByPot<-1> makes it Q1.30; Rescale<0> shifts left by 1, saturating.
-    saturating_shl(x, 1)
+    exp_on_negative_values(a, SCALED_DIFF_INTEGER_BITS)
 }

@@ -30,7 +30,10 @@ pub mod proto;
 use std::collections::HashMap;
 
 use crate::error::{ConvertError, Result};
-use crate::ir::{Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId};
+use crate::ir::{
+    Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId, UnaryFn,
+    UnaryNumerics,
+};
 use crate::quantize::{FloatModel, Layout};
 use proto::{AttrValue, Dim, ModelProto, Node, TensorData, TensorProto};
 
@@ -664,6 +667,29 @@ impl Converter {
                 self.activation(&cx, Activation::Relu)
             }
             "Clip" => self.clip(&cx),
+            "Sigmoid" => {
+                cx.only_attrs(&[])?;
+                self.unary(&cx, UnaryFn::Logistic)
+            }
+            "Tanh" => {
+                cx.only_attrs(&[])?;
+                self.unary(&cx, UnaryFn::Tanh)
+            }
+            "HardSwish" => {
+                cx.only_attrs(&[])?;
+                self.unary(&cx, UnaryFn::HardSwish)
+            }
+            "HardSigmoid" => {
+                cx.only_attrs(&["alpha", "beta"])?;
+                let alpha = cx.attr_float("alpha", 0.2)?;
+                let beta = cx.attr_float("beta", 0.5)?;
+                self.unary(&cx, UnaryFn::HardSigmoid { alpha, beta })
+            }
+            "LeakyRelu" => {
+                cx.only_attrs(&["alpha"])?;
+                let alpha = cx.attr_float("alpha", 0.01)?;
+                self.unary(&cx, UnaryFn::LeakyRelu { alpha })
+            }
             "Add" => self.add(&cx),
             "Gemm" => self.gemm(&cx),
             "MatMul" => self.matmul(&cx),
@@ -986,7 +1012,7 @@ impl Converter {
                 | OpKind::AveragePool2d { activation, .. }
                 | OpKind::MaxPool2d { activation, .. }
                 | OpKind::FullyConnected { activation, .. } => Some(activation),
-                OpKind::Softmax { .. } | OpKind::Reshape => None,
+                OpKind::Softmax { .. } | OpKind::Reshape | OpKind::Unary { .. } => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {
@@ -1002,16 +1028,34 @@ impl Converter {
                 }
             }
         }
-        Err(cx.unsupported(format!(
-            "{:?} can only be fused into the convolution, Add, pooling or Gemm that computes its input alone; \
-             here the input is {}",
-            act,
-            if self.producer.get(x.id).copied().flatten().is_none() {
-                "the model input".to_string()
-            } else {
-                "also read elsewhere, or computed by an op without a fused activation".to_string()
-            }
-        )))
+        // Standalone (the model input, an input also read elsewhere, or one
+        // computed by an op without a fused activation): a lookup table.
+        let func = match act {
+            Activation::None => return self.alias(cx, out_name, &x),
+            Activation::Relu => UnaryFn::Relu,
+            Activation::Relu6 => UnaryFn::Relu6,
+            Activation::ReluN1To1 => UnaryFn::ReluN1To1,
+        };
+        self.unary(cx, func)
+    }
+
+    /// An element-wise function of input 0 (the unary family: one lookup
+    /// table at run time, computed from the float function once the
+    /// quantizer has chosen the scales).
+    fn unary(&mut self, cx: &Ctx<'_>, func: UnaryFn) -> Result<()> {
+        let x = self.act(cx, 0)?;
+        let out_name = self.output_name(cx)?;
+        let shape = self.tensors[x.id].shape.clone();
+        let y = self.new_tensor(out_name, shape);
+        self.push_op(
+            OpKind::Unary {
+                func,
+                numerics: UnaryNumerics::Float,
+            },
+            vec![Some(x.id)],
+            y,
+        );
+        self.define_act(cx, out_name, y, x.dims.clone(), x.layout)
     }
 
     fn clip(&mut self, cx: &Ctx<'_>) -> Result<()> {
@@ -1037,10 +1081,10 @@ impl Converter {
             Activation::Relu
         } else if lo == -1.0 && hi == 1.0 {
             Activation::ReluN1To1
+        } else if lo.is_nan() || hi.is_nan() {
+            return Err(cx.invalid(format!("Clip({lo}, {hi})")));
         } else {
-            return Err(cx.unsupported(format!(
-                "Clip({lo}, {hi}): only 0..6, 0..inf and -1..1 (fused activations) are supported"
-            )));
+            return self.unary(cx, UnaryFn::Clip { min: lo, max: hi });
         };
         self.activation(cx, act)
     }

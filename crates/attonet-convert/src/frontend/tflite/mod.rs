@@ -14,7 +14,10 @@ pub mod flatbuffer;
 pub mod schema;
 
 use crate::error::{ConvertError, Result};
-use crate::ir::{Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId};
+use crate::ir::{
+    Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId, UnaryFn,
+    UnaryNumerics,
+};
 use flatbuffer::{FbResult, Table, TableVector};
 
 /// Reads a TFLite model from the bytes of a `.tflite` file.
@@ -623,7 +626,15 @@ fn read_op(
         | op::MAX_POOL_2D
         | op::FULLY_CONNECTED
         | op::SOFTMAX
-        | op::RESHAPE => {}
+        | op::RESHAPE
+        | op::LOGISTIC
+        | op::TANH
+        | op::HARD_SWISH
+        | op::RELU
+        | op::RELU6
+        | op::RELU_N1_TO_1
+        | op::LEAKY_RELU
+        | op::QUANTIZE => {}
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
             return Err(cx.unsupported(
                 "control flow runs other subgraphs; only a single-subgraph model is supported",
@@ -764,6 +775,11 @@ fn read_kind(
 ) -> Result<OpKind> {
     use schema::op;
     use schema::options_type as ty;
+    // The unary family: TFLM's integer kernels are what the tables reproduce.
+    let unary = |func| OpKind::Unary {
+        func,
+        numerics: UnaryNumerics::Tflm,
+    };
     Ok(match code {
         op::CONV_2D => {
             use schema::conv2d as f;
@@ -866,6 +882,25 @@ fn read_kind(
             options(cx, t, ty::RESHAPE)?;
             OpKind::Reshape
         }
+        op::LOGISTIC => unary(UnaryFn::Logistic),
+        op::TANH => unary(UnaryFn::Tanh),
+        op::HARD_SWISH => unary(UnaryFn::HardSwish),
+        op::RELU => unary(UnaryFn::Relu),
+        op::RELU6 => unary(UnaryFn::Relu6),
+        op::RELU_N1_TO_1 => unary(UnaryFn::ReluN1To1),
+        op::LEAKY_RELU => {
+            // Schema default 0.0, also TFLite's value without options.
+            let alpha = match options(cx, t, ty::LEAKY_RELU)? {
+                Some(o) => o
+                    .scalar(schema::leaky_relu::ALPHA, 0.0f32)
+                    .context(|| cx.label())?,
+                None => 0.0,
+            };
+            unary(UnaryFn::LeakyRelu { alpha })
+        }
+        // Only int8 -> int8 is lowered (a requantization); the lowering
+        // refuses other types at this op or at the model input.
+        op::QUANTIZE => unary(UnaryFn::Requantize),
         _ => {
             return Err(ConvertError::UnsupportedOp {
                 index: cx.index,
@@ -928,6 +963,7 @@ fn check_arity(
             (1, 1, 1)
         }
         OpKind::Reshape => (1, 2, 1),
+        OpKind::Unary { .. } => (1, 1, 1),
     };
     if inputs.len() < min || inputs.len() > max {
         let expected = if min == max {

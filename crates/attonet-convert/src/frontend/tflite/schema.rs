@@ -130,6 +130,8 @@ pub mod options_type {
     pub const ADD: u8 = 11;
     /// `ReshapeOptions`.
     pub const RESHAPE: u8 = 17;
+    /// `LeakyReluOptions`.
+    pub const LEAKY_RELU: u8 = 75;
 
     /// The name of an options table type, for messages.
     pub fn name(code: u8) -> &'static str {
@@ -142,6 +144,7 @@ pub mod options_type {
             SOFTMAX => "SoftmaxOptions",
             ADD => "AddOptions",
             RESHAPE => "ReshapeOptions",
+            LEAKY_RELU => "LeakyReluOptions",
             _ => "another options table",
         }
     }
@@ -215,6 +218,12 @@ pub mod softmax {
     pub const BETA: usize = 0;
 }
 
+/// `table LeakyReluOptions`.
+pub mod leaky_relu {
+    /// `alpha:float` (schema default 0.0).
+    pub const ALPHA: usize = 0;
+}
+
 /// `table AddOptions`.
 pub mod add {
     /// `fused_activation_function:ActivationFunctionType`.
@@ -235,16 +244,32 @@ pub mod op {
     pub const DEPTHWISE_CONV_2D: i32 = 4;
     /// `FULLY_CONNECTED`.
     pub const FULLY_CONNECTED: i32 = 9;
+    /// `LOGISTIC`.
+    pub const LOGISTIC: i32 = 14;
     /// `MAX_POOL_2D`.
     pub const MAX_POOL_2D: i32 = 17;
+    /// `RELU`.
+    pub const RELU: i32 = 19;
+    /// `RELU_N1_TO_1`.
+    pub const RELU_N1_TO_1: i32 = 20;
+    /// `RELU6`.
+    pub const RELU6: i32 = 21;
     /// `RESHAPE`.
     pub const RESHAPE: i32 = 22;
     /// `SOFTMAX`.
     pub const SOFTMAX: i32 = 25;
     /// `CALL` (control flow).
     pub const CALL: i32 = 31;
+    /// `TANH`.
+    pub const TANH: i32 = 28;
     /// `CUSTOM`: the operator code's `custom_code` names the op.
     pub const CUSTOM: i32 = 32;
+    /// `LEAKY_RELU`.
+    pub const LEAKY_RELU: i32 = 98;
+    /// `QUANTIZE`.
+    pub const QUANTIZE: i32 = 114;
+    /// `HARD_SWISH`.
+    pub const HARD_SWISH: i32 = 117;
     /// `IF` (control flow).
     pub const IF: i32 = 118;
     /// `WHILE` (control flow).

@@ -1,0 +1,5 @@
+//! Op families, one module each: what the converter knows of an op beyond
+//! the front ends' readers (its lowering tables, float reference and
+//! quantization rule).
+
+pub mod unary_lut;
