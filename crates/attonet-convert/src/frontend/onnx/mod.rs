@@ -180,6 +180,7 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
         ops: c.ops,
         inputs: vec![input_id],
         outputs: vec![out.id],
+        source_ops: Vec::new(),
     };
     Ok(FloatModel {
         graph: graph_ir,
