@@ -74,9 +74,7 @@ fn elements(dims: &[usize]) -> Result<usize, String> {
     dims.iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n <= MAX_ELEMENTS)
-        .ok_or_else(|| {
-            format!("a result of shape {dims:?} is larger than {MAX_ELEMENTS} elements")
-        })
+        .ok_or_else(|| format!("a result of shape {dims:?} is larger than {MAX_ELEMENTS} elements"))
 }
 
 /// Element-wise arithmetic (numpy broadcasting).
@@ -360,10 +358,9 @@ pub fn eval(op: &FoldOp, inputs: &[Option<&Ints>]) -> Result<Ints, String> {
                 .iter()
                 .map(|&i| {
                     let j = if i < 0 { i + dim as i64 } else { i };
-                    usize::try_from(j)
-                        .ok()
-                        .filter(|&j| j < dim)
-                        .ok_or_else(|| format!("index {i} is out of range for axis {a} of size {dim}"))
+                    usize::try_from(j).ok().filter(|&j| j < dim).ok_or_else(|| {
+                        format!("index {i} is out of range for axis {a} of size {dim}")
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let mut picks: Vec<Vec<usize>> = x.dims.iter().map(|&d| (0..d).collect()).collect();
@@ -760,7 +757,10 @@ mod tests {
         assert_eq!(batch, s(1));
         let packed = run(FoldOp::Pack { axis: 0 }, &[&batch, &s(72)]);
         assert_eq!(packed, v(&[1, 72]));
-        assert_eq!(resolve_reshape(&[1, 3, 3, 8], &[1, -1], false), Ok(vec![1, 72]));
+        assert_eq!(
+            resolve_reshape(&[1, 3, 3, 8], &[1, -1], false),
+            Ok(vec![1, 72])
+        );
     }
 
     #[test]
@@ -769,12 +769,20 @@ mod tests {
         let shape = Ints::shape_of(&[1, 8, 3, 3]);
         let batch = run(FoldOp::Gather { axis: 0 }, &[&shape, &s(0)]);
         assert_eq!(batch, s(1));
-        let b = run(FoldOp::Unsqueeze { axes: Some(vec![0]) }, &[&batch]);
+        let b = run(
+            FoldOp::Unsqueeze {
+                axes: Some(vec![0]),
+            },
+            &[&batch],
+        );
         assert_eq!(b, v(&[1]));
         let target = run(FoldOp::Concat { axis: 0 }, &[&b, &v(&[-1])]);
         assert_eq!(target, v(&[1, -1]));
         // Unsqueeze with its axes as an input (opset 13).
-        assert_eq!(run(FoldOp::Unsqueeze { axes: None }, &[&batch, &v(&[0])]), v(&[1]));
+        assert_eq!(
+            run(FoldOp::Unsqueeze { axes: None }, &[&batch, &v(&[0])]),
+            v(&[1])
+        );
     }
 
     #[test]
@@ -809,14 +817,21 @@ mod tests {
         );
         assert_eq!(off.values, vec![11, 12]);
         // SLICE with size -1.
-        assert_eq!(run(FoldOp::Slice, &[&x, &v(&[2]), &v(&[-1])]).values, vec![12, 13, 14]);
+        assert_eq!(
+            run(FoldOp::Slice, &[&x, &v(&[2]), &v(&[-1])]).values,
+            vec![12, 13, 14]
+        );
         // ONNX Slice, INT64_MAX as "to the end", negative steps.
         assert_eq!(
             run(FoldOp::OnnxSlice, &[&x, &v(&[1]), &v(&[i64::MAX])]).values,
             vec![11, 12, 13, 14]
         );
         assert_eq!(
-            run(FoldOp::OnnxSlice, &[&x, &v(&[-1]), &v(&[i64::MIN]), &v(&[0]), &v(&[-2])]).values,
+            run(
+                FoldOp::OnnxSlice,
+                &[&x, &v(&[-1]), &v(&[i64::MIN]), &v(&[0]), &v(&[-2])]
+            )
+            .values,
             vec![14, 12, 10]
         );
         // 2-D strided slice with a shrunk row.
@@ -835,44 +850,78 @@ mod tests {
 
     #[test]
     fn arithmetic_and_shapes() {
-        assert_eq!(run(FoldOp::Binary(BinOp::Mul), &[&v(&[2, 3]), &s(4)]), v(&[8, 12]));
+        assert_eq!(
+            run(FoldOp::Binary(BinOp::Mul), &[&v(&[2, 3]), &s(4)]),
+            v(&[8, 12])
+        );
         assert_eq!(run(FoldOp::Binary(BinOp::Div), &[&s(-7), &s(2)]), s(-3));
-        assert_eq!(run(FoldOp::Binary(BinOp::FloorDiv), &[&s(-7), &s(2)]), s(-4));
-        assert_eq!(run(FoldOp::Binary(BinOp::Sub), &[&v(&[5, 6]), &v(&[1, 2])]), v(&[4, 4]));
+        assert_eq!(
+            run(FoldOp::Binary(BinOp::FloorDiv), &[&s(-7), &s(2)]),
+            s(-4)
+        );
+        assert_eq!(
+            run(FoldOp::Binary(BinOp::Sub), &[&v(&[5, 6]), &v(&[1, 2])]),
+            v(&[4, 4])
+        );
         let e = eval(&FoldOp::Binary(BinOp::Div), &[Some(&s(1)), Some(&s(0))]).unwrap_err();
         assert!(e.contains("division by zero"), "{e}");
-        let e = eval(&FoldOp::Binary(BinOp::Add), &[Some(&v(&[1, 2])), Some(&v(&[1, 2, 3]))])
-            .unwrap_err();
+        let e = eval(
+            &FoldOp::Binary(BinOp::Add),
+            &[Some(&v(&[1, 2])), Some(&v(&[1, 2, 3]))],
+        )
+        .unwrap_err();
         assert!(e.contains("broadcast"), "{e}");
-        let e = eval(&FoldOp::Binary(BinOp::Mul), &[Some(&s(i64::MAX)), Some(&s(2))]).unwrap_err();
+        let e = eval(
+            &FoldOp::Binary(BinOp::Mul),
+            &[Some(&s(i64::MAX)), Some(&s(2))],
+        )
+        .unwrap_err();
         assert!(e.contains("overflows"), "{e}");
         assert_eq!(run(FoldOp::Cast { to_i32: true }, &[&s(1 << 32)]), s(0));
         assert_eq!(
             run(FoldOp::ConstantOfShape { value: 7 }, &[&v(&[2])]),
             v(&[7, 7])
         );
-        let big = eval(&FoldOp::ConstantOfShape { value: 0 }, &[Some(&v(&[1 << 20, 1 << 20]))])
-            .unwrap_err();
+        let big = eval(
+            &FoldOp::ConstantOfShape { value: 0 },
+            &[Some(&v(&[1 << 20, 1 << 20]))],
+        )
+        .unwrap_err();
         assert!(big.contains("larger than"), "{big}");
         let m = Ints::new(vec![1, 2, 1], vec![3, 4]).unwrap();
         assert_eq!(run(FoldOp::Squeeze { axes: None }, &[&m]), v(&[3, 4]));
         assert_eq!(
-            run(FoldOp::Squeeze { axes: Some(vec![-1]) }, &[&m]).dims,
+            run(
+                FoldOp::Squeeze {
+                    axes: Some(vec![-1])
+                },
+                &[&m]
+            )
+            .dims,
             vec![1, 2]
         );
         assert_eq!(
             run(FoldOp::Reshape { zero_copies: false }, &[&m, &v(&[-1])]),
             v(&[3, 4])
         );
-        assert_eq!(run(FoldOp::Pack { axis: 1 }, &[&v(&[1, 2]), &v(&[3, 4])]).values, vec![1, 3, 2, 4]);
+        assert_eq!(
+            run(FoldOp::Pack { axis: 1 }, &[&v(&[1, 2]), &v(&[3, 4])]).values,
+            vec![1, 3, 2, 4]
+        );
         let g = run(FoldOp::Gather { axis: 0 }, &[&v(&[5, 6, 7]), &v(&[-1, 0])]);
         assert_eq!(g, v(&[7, 5]));
     }
 
     #[test]
     fn reshape_targets() {
-        assert_eq!(resolve_reshape(&[1, 4, 4, 2], &[-1, 8], false), Ok(vec![4, 8]));
-        assert_eq!(resolve_reshape(&[1, 4, 4, 2], &[0, -1], true), Ok(vec![1, 32]));
+        assert_eq!(
+            resolve_reshape(&[1, 4, 4, 2], &[-1, 8], false),
+            Ok(vec![4, 8])
+        );
+        assert_eq!(
+            resolve_reshape(&[1, 4, 4, 2], &[0, -1], true),
+            Ok(vec![1, 32])
+        );
         assert!(resolve_reshape(&[1, 4], &[-1, -1], false).is_err());
         assert!(resolve_reshape(&[1, 4], &[3, -1], false).is_err());
         assert!(resolve_reshape(&[1, 4], &[1, 5], false).is_err());

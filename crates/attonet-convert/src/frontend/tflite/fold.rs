@@ -16,8 +16,8 @@
 use super::{options, read_op_tensors, Budget, Context, OpCode, OpCtx};
 use crate::error::{ConvertError, Result};
 use crate::frontend::fold::{self, BinOp, FoldOp, Ints};
-use crate::ir::{DType, Op, OpKind, Tensor, TensorId};
 use crate::frontend::tflite::flatbuffer::Table;
+use crate::ir::{DType, Op, OpKind, Tensor, TensorId};
 
 /// `enum BuiltinOperator` codes of the foldable ops.
 mod code {
@@ -391,7 +391,12 @@ fn store(p: &Pending, r: Ints, t: &mut Tensor, budget: &mut Budget) -> Result<()
 }
 
 /// The error for the first op left: which input is not a constant, and why.
-fn not_foldable(tensors: &[Tensor], pending: &[Pending], ops: &[Op], source: &[usize]) -> ConvertError {
+fn not_foldable(
+    tensors: &[Tensor],
+    pending: &[Pending],
+    ops: &[Op],
+    source: &[usize],
+) -> ConvertError {
     let p = &pending[0];
     for (k, id) in p.inputs.iter().enumerate() {
         let Some(id) = *id else { continue };
@@ -401,7 +406,10 @@ fn not_foldable(tensors: &[Tensor], pending: &[Pending], ops: &[Op], source: &[u
         }
         let label = format!("input {k} ('{}')", super::short_name(&t.name));
         let why = if let Some(q) = pending.iter().find(|q| q.output == id) {
-            format!("{label} is computed by operator {} ({}), which is not folded", q.cx.index, q.cx.name)
+            format!(
+                "{label} is computed by operator {} ({}), which is not folded",
+                q.cx.index, q.cx.name
+            )
         } else if let Some(j) = ops.iter().position(|o| o.outputs.contains(&id)) {
             format!(
                 "{label} is computed at run time by operator {} ({})",
@@ -469,11 +477,12 @@ pub(super) fn settle_reshapes(
             continue;
         };
         let index = source.get(j).copied().unwrap_or(j);
-        let dims = fold::resolve_reshape(&input, &target, false).map_err(|e| ConvertError::Invalid {
-            index,
-            op: "RESHAPE".into(),
-            message: e,
-        })?;
+        let dims =
+            fold::resolve_reshape(&input, &target, false).map_err(|e| ConvertError::Invalid {
+                index,
+                op: "RESHAPE".into(),
+                message: e,
+            })?;
         tensors[y].shape = dims;
     }
     Ok(())
