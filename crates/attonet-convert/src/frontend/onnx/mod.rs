@@ -22,9 +22,14 @@
 //!   `ceil_mode`) become `Padding::Explicit`, which the runtime's window
 //!   geometry runs directly. SAME_LOWER with an odd total is an error naming
 //!   the node.
+//! * Shape arithmetic (`Shape`, `Gather`, `Unsqueeze`, `Concat`, `Slice`,
+//!   `Cast`, ... on constants, as PyTorch exports `x.view(x.size(0), -1)`) is
+//!   folded to constants (`fold.rs`), so such a `Reshape` gets a
+//!   constant target.
 //!
 //! Every error names the node (index in the ONNX graph, op type, node name).
 
+mod fold;
 pub mod proto;
 
 use std::collections::HashMap;
@@ -77,6 +82,11 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
         c.values.insert(t.name.to_string(), Val::Const(k));
     }
     for n in &graph.nodes {
+        // Shape reads no values: it does not stop its input's producer from
+        // taking a fused activation or a folded BatchNormalization.
+        if n.op_type == "Shape" {
+            continue;
+        }
         for i in &n.inputs {
             if !i.is_empty() {
                 *c.uses.entry(i.to_string()).or_default() += 1;
@@ -675,6 +685,9 @@ impl Converter {
             "Softmax" => self.softmax(&cx),
             "Identity" | "Dropout" => self.identity(&cx),
             "Constant" => self.constant_node(&cx),
+            // Shape arithmetic on constants, folded (fold.rs).
+            "Shape" | "Gather" | "Unsqueeze" | "Squeeze" | "Concat" | "Slice" | "Cast"
+            | "ConstantOfShape" | "Sub" | "Mul" | "Div" => self.fold(&cx),
             "QuantizeLinear" => self.quantize_linear(&cx),
             "DequantizeLinear" => self.dequantize_linear(&cx),
             other => Err(ConvertError::UnsupportedOp {
@@ -1082,7 +1095,7 @@ impl Converter {
                 }
                 self.add_bias(cx, out_name, &x, &k)
             }
-            (Val::Const(_), Val::Const(_)) => Err(cx.unsupported("Add of two constants")),
+            (Val::Const(_), Val::Const(_)) => self.fold(cx),
         }
     }
 
@@ -1410,6 +1423,9 @@ impl Converter {
 
     fn reshape(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&["allowzero"])?;
+        if let Val::Const(_) = self.input(cx, 0)? {
+            return self.fold(cx);
+        }
         let x = self.act(cx, 0)?;
         let shape = self.constant(cx, 1)?;
         let Some(target) = shape.ints() else {
