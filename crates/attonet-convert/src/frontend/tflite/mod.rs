@@ -2,8 +2,10 @@
 //! identifier `TFL3`) into an [`ir::Graph`](crate::ir::Graph).
 //!
 //! Only the main subgraph (subgraph 0) is read; tensor ids in the graph are
-//! the subgraph's tensor indices and op indices are its operator indices, so
-//! every message can be matched against other TFLite tools.
+//! the subgraph's tensor indices and every message names an op by its
+//! operator index (`Graph::source_ops` keeps them for the ops left after
+//! shape arithmetic is folded to constants, see `fold.rs`), so every message
+//! can be matched against other TFLite tools.
 //!
 //! Nothing in the file is trusted: every offset and length is checked (see
 //! [`flatbuffer`]), and the memory the graph takes is bounded by a multiple of
