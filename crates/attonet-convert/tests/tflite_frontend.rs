@@ -1665,6 +1665,13 @@ fn shape_arithmetic_is_folded() {
     // The placeholder output shape became the one the shape tensor says.
     assert_eq!(g.tensors[8].shape, [1, 32]);
 
+    // Listed out of order (a model is not required to be sorted for this), the chain still folds.
+    let mut spec = keras_flatten_spec();
+    spec.ops.swap(0, 2);
+    let g = read_tflite(&spec.build()).unwrap();
+    assert_eq!(op_names(&g), ["RESHAPE"]);
+    assert_eq!(g.tensors[8].shape, [1, 32]);
+
     // The converted plan is a reshape of the input.
     let a = attonet_convert::assemble_bytes(&keras_flatten_spec().build(), "m").unwrap();
     let x: Vec<i8> = (0..32).map(|v| v as i8 - 16).collect();

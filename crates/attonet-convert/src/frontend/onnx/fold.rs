@@ -16,6 +16,10 @@ use super::{short, Const, Converter, Ctx, Val};
 use crate::error::Result;
 use crate::frontend::fold::{self, BinOp, FoldOp, Ints};
 
+/// The most values all folded constants of a model may hold together, so a
+/// hostile model of many small nodes cannot make them take unbounded memory.
+const MAX_FOLDED_ELEMENTS: usize = 1 << 20;
+
 fn is_int(elem: i32) -> bool {
     matches!(
         elem,
@@ -175,6 +179,12 @@ impl Converter {
     }
 
     fn define_ints(&mut self, cx: &Ctx<'_>, name: &str, r: Ints, elem: i32) -> Result<()> {
+        self.folded_elements += r.values.len();
+        if self.folded_elements > MAX_FOLDED_ELEMENTS {
+            return Err(cx.unsupported(format!(
+                "the model's shape arithmetic folds to more than {MAX_FOLDED_ELEMENTS} values"
+            )));
+        }
         if elem == proto::data_type::INT32 {
             if let Some(v) = r.values.iter().find(|v| i32::try_from(**v).is_err()) {
                 return Err(cx.invalid(format!("the folded value {v} does not fit int32")));

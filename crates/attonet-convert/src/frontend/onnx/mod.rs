@@ -75,6 +75,7 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
         tensors: Vec::new(),
         ops: Vec::new(),
         producer: Vec::new(),
+        folded_elements: 0,
     };
     for (i, t) in graph.initializers.iter().enumerate() {
         let at = format!("graph.initializer[{i}]");
@@ -313,6 +314,8 @@ struct Converter {
     ops: Vec<Op>,
     /// The op that writes each tensor.
     producer: Vec<Option<usize>>,
+    /// Elements of the constants folded so far (bounded, see `fold.rs`).
+    folded_elements: usize,
 }
 
 /// Error context for one node.

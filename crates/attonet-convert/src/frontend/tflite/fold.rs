@@ -8,10 +8,14 @@
 //! `RESHAPE`, `SQUEEZE`, `EXPAND_DIMS`, `ADD`, `SUB`, `MUL`, `DIV`,
 //! `FLOOR_DIV` or `CAST` whose inputs are all constants and whose output is
 //! int32 or int64. Such ops are read here instead of into the graph,
-//! evaluated until nothing changes, and their outputs become constant
+//! each evaluated once the ops that write its inputs are (so a chain folds
+//! whole, whatever the order), and their outputs become constant
 //! tensors; a `RESHAPE` of an activation whose shape input became constant
 //! then converts as any other. One that cannot be folded (an input computed
 //! at run time) is an error naming the operator and the input.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use super::{options, read_op_tensors, Budget, Context, OpCode, OpCtx};
 use crate::error::{ConvertError, Result};
@@ -288,66 +292,85 @@ fn constant(t: &Tensor) -> Option<Ints> {
     Ints::new(t.shape.clone(), values).ok()
 }
 
-/// Folds every pending op, in the model's order, until nothing changes; the
-/// folded outputs become constant tensors. `ops` (at model indices
-/// `source`) are the graph's other operators, named in the error when an
-/// op's input is computed by one of them.
+/// Folds every pending op, each once all the pending ops that write its
+/// inputs are folded (the model's order first), so chains fold in any order
+/// and in time linear in their length; the folded outputs become constant
+/// tensors. `ops` (at model indices `source`) are the graph's other
+/// operators, named in the error when an op's input is computed by one of them.
 pub(super) fn fold_all(
     tensors: &mut [Tensor],
-    mut pending: Vec<Pending>,
+    pending: Vec<Pending>,
     ops: &[Op],
     source: &[usize],
     budget: &mut Budget,
 ) -> Result<()> {
-    let mut folded_outputs: Vec<TensorId> = Vec::new();
-    loop {
-        let before = pending.len();
-        let mut left = Vec::new();
-        for p in pending {
-            // An input written by an op still pending is not known yet.
-            let waits = |id: TensorId| left.iter().any(|q: &Pending| q.output == id);
-            let ready = p.inputs.iter().flatten().all(|&id| !waits(id));
-            let result = match (&p.op, ready) {
-                (_, false) => None,
-                (None, true) => {
-                    let id = p.inputs[0].unwrap_or_default();
-                    Some(Ints::shape_of(&tensors[id].shape))
-                }
-                (Some(op), true) => {
-                    let values: Vec<Option<Ints>> = p
-                        .inputs
-                        .iter()
-                        .map(|i| i.and_then(|id| constant(&tensors[id])))
-                        .collect();
-                    let all = p
-                        .inputs
-                        .iter()
-                        .zip(&values)
-                        .all(|(i, v)| i.is_none() || v.is_some());
-                    if all {
-                        let refs: Vec<Option<&Ints>> = values.iter().map(Option::as_ref).collect();
-                        Some(eval(&p.cx, op, &refs, &tensors[p.output])?)
-                    } else {
-                        None
-                    }
-                }
-            };
-            match result {
-                Some(r) => {
-                    store(&p, r, &mut tensors[p.output], budget)?;
-                    folded_outputs.push(p.output);
-                }
-                None => left.push(p),
+    let n = pending.len();
+    // The pending op that writes each tensor (the first, should a corrupt model have several).
+    let mut writer: HashMap<TensorId, usize> = HashMap::new();
+    for (i, p) in pending.iter().enumerate() {
+        writer.entry(p.output).or_insert(i);
+    }
+    let mut waits = vec![0usize; n];
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, p) in pending.iter().enumerate() {
+        for id in p.inputs.iter().flatten() {
+            if let Some(&w) = writer.get(id) {
+                waits[i] += 1;
+                consumers[w].push(i);
             }
         }
-        pending = left;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        if pending.len() == before {
-            return Err(not_foldable(tensors, &pending, ops, source));
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| waits[i] == 0).map(Reverse).collect();
+    let mut done = vec![false; n];
+    while let Some(Reverse(i)) = ready.pop() {
+        let p = &pending[i];
+        let Some(r) = try_fold(p, tensors)? else {
+            // Not foldable: the ops that read it stay waiting.
+            continue;
+        };
+        store(p, r, &mut tensors[p.output], budget)?;
+        done[i] = true;
+        for &c in &consumers[i] {
+            waits[c] -= 1;
+            if waits[c] == 0 {
+                ready.push(Reverse(c));
+            }
         }
     }
+    // Report the first op that could not be folded for a reason of its own
+    // (not merely waiting for another).
+    let stuck = (0..n)
+        .filter(|&i| !done[i])
+        .min_by_key(|&i| (waits[i] > 0, i));
+    match stuck {
+        None => Ok(()),
+        Some(i) => Err(not_foldable(tensors, &pending, i, ops, source)),
+    }
+}
+
+/// The value of a pending op when all its inputs are known, else `None`.
+fn try_fold(p: &Pending, tensors: &[Tensor]) -> Result<Option<Ints>> {
+    let Some(op) = &p.op else {
+        // SHAPE: the input's (static) dimensions.
+        let id = p.inputs[0].unwrap_or_default();
+        return Ok(Some(Ints::shape_of(&tensors[id].shape)));
+    };
+    let values: Vec<Option<Ints>> = p
+        .inputs
+        .iter()
+        .map(|i| i.and_then(|id| constant(&tensors[id])))
+        .collect();
+    let all = p
+        .inputs
+        .iter()
+        .zip(&values)
+        .all(|(i, v)| i.is_none() || v.is_some());
+    if !all {
+        return Ok(None);
+    }
+    let refs: Vec<Option<&Ints>> = values.iter().map(Option::as_ref).collect();
+    eval(&p.cx, op, &refs, &tensors[p.output]).map(Some)
 }
 
 fn eval(cx: &OpCtx, op: &FoldOp, inputs: &[Option<&Ints>], out: &Tensor) -> Result<Ints> {
@@ -390,14 +413,15 @@ fn store(p: &Pending, r: Ints, t: &mut Tensor, budget: &mut Budget) -> Result<()
     Ok(())
 }
 
-/// The error for the first op left: which input is not a constant, and why.
+/// The error for pending op `i`, not folded: which input is not a constant, and why.
 fn not_foldable(
     tensors: &[Tensor],
     pending: &[Pending],
+    i: usize,
     ops: &[Op],
     source: &[usize],
 ) -> ConvertError {
-    let p = &pending[0];
+    let p = &pending[i];
     for (k, id) in p.inputs.iter().enumerate() {
         let Some(id) = *id else { continue };
         let t = &tensors[id];
