@@ -66,6 +66,7 @@ class Case:
     mode: str = "int8"  # or "16x8"
     float_in: bool = False  # inference_input_type float32 (the model starts with QUANTIZE)
     float_out: bool = False  # inference_output_type float32 (the model ends with DEQUANTIZE)
+    batch_none: bool = False  # the tf.function's batch dimension is None (not fixed), as Keras models have
 
 
 CASES = []
@@ -558,6 +559,65 @@ block_case("block_classifier", "SOFTMAX", [1, 8, 8, 3],
            dict(block="3x3 conv s2 relu twice, 2x2 average pool, reshape, fully connected, softmax"))
 
 
+# SHAPE: Keras layers whose batch is not fixed compute the new shape from the input's at run time
+# (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE); AttoNet folds that arithmetic to constants.
+def keras_batch_none_case(name, shape, build, params):
+    def make(rng):
+        layers = build(rng)
+
+        def f(x):
+            for layer in layers:
+                x = layer(x)
+            return x
+        return f
+    case(name, "SHAPE", [shape], make, dict(input=shape, batch="None", **params), lo=-2, hi=2, batch_none=True)
+
+
+def keras_conv(rng, cin, cout, stride=1):
+    layer = tf.keras.layers.Conv2D(cout, 3, strides=stride, padding="same", activation="relu")
+    layer.build((None, None, None, cin))
+    layer.set_weights([weights(rng, (3, 3, cin, cout), 1.0 / np.sqrt(9 * cin)), weights(rng, (cout,), 0.2)])
+    return layer
+
+
+def keras_dense(rng, k, units):
+    layer = tf.keras.layers.Dense(units)
+    layer.build((None, k))
+    layer.set_weights([weights(rng, (k, units), 1.0 / np.sqrt(k)), weights(rng, (units,), 0.2)])
+    return layer
+
+
+keras_batch_none_case("shape_keras_flatten", [1, 8, 8, 3],
+                      lambda rng: [keras_conv(rng, 3, 8, 2), tf.keras.layers.Flatten(), keras_dense(rng, 128, 10)],
+                      dict(layers="Conv2D 3x3 s2 relu, Flatten, Dense 10"))
+keras_batch_none_case("shape_keras_reshape", [1, 8, 8, 3],
+                      lambda rng: [keras_conv(rng, 3, 8, 2), tf.keras.layers.Reshape((16, 8)),
+                                   tf.keras.layers.Flatten(), keras_dense(rng, 128, 10)],
+                      dict(layers="Conv2D 3x3 s2 relu, Reshape (16, 8), Flatten, Dense 10"))
+keras_batch_none_case("shape_keras_reshape_out", [1, 6, 6, 4],
+                      lambda rng: [keras_conv(rng, 4, 8), tf.keras.layers.Reshape((-1, 24))],
+                      dict(layers="Conv2D 3x3 relu, Reshape (-1, 24) as the output"))
+keras_batch_none_case("shape_keras_pool_flatten", [1, 8, 8, 4],
+                      lambda rng: [keras_conv(rng, 4, 8), tf.keras.layers.AveragePooling2D(2),
+                                   tf.keras.layers.Flatten(), keras_dense(rng, 128, 6), tf.keras.layers.Softmax()],
+                      dict(layers="Conv2D 3x3 relu, AveragePooling2D 2, Flatten, Dense 6, Softmax"))
+
+
+def tf_reshape_minus1_case(name, shape):
+    def make(rng):
+        conv = keras_conv(rng, shape[-1], 8)
+
+        def f(x):
+            y = conv(x)
+            return tf.reshape(y, tf.stack([tf.shape(y)[0], -1]))
+        return f
+    case(name, "SHAPE", [shape], make, dict(input=shape, batch="None", layers="Conv2D 3x3 relu, "
+                                            "tf.reshape(y, [tf.shape(y)[0], -1])"), lo=-2, hi=2, batch_none=True)
+
+
+tf_reshape_minus1_case("shape_tf_reshape_minus1", [1, 4, 4, 3])
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -605,7 +665,8 @@ def quietly(fn):
 def convert(c):
     seed = seed_of(c.name.removesuffix("_16x8"))
     fn = c.make(np.random.default_rng(seed))
-    sig = [tf.TensorSpec(s, tf.float32, name=f"x{k}") for k, s in enumerate(c.inputs)]
+    sig = [tf.TensorSpec([None, *s[1:]] if c.batch_none else s, tf.float32, name=f"x{k}")
+           for k, s in enumerate(c.inputs)]
     tff = tf.function(fn, input_signature=sig)
     conv = tf.lite.TFLiteConverter.from_concrete_functions([tff.get_concrete_function()], tff)
 

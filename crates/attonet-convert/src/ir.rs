@@ -388,4 +388,15 @@ pub struct Graph {
     pub inputs: Vec<TensorId>,
     /// Graph outputs.
     pub outputs: Vec<TensorId>,
+    /// The source model's index of each op, for messages, when the front end
+    /// dropped ops (shape arithmetic it folded); empty when `ops[i]` is the
+    /// model's operator `i`.
+    pub source_ops: Vec<usize>,
+}
+
+impl Graph {
+    /// The source model's index of op `i` (see [`Graph::source_ops`]).
+    pub fn source_index(&self, i: usize) -> usize {
+        self.source_ops.get(i).copied().unwrap_or(i)
+    }
 }

@@ -43,7 +43,7 @@ pub fn lower(graph: &Graph, name: &str) -> Result<Program> {
     let input = l.value_of_graph_input(graph.inputs[0])?;
     let mut layers = Vec::new();
     for (index, op) in graph.ops.iter().enumerate() {
-        layers.push(l.lower_op(index, op)?);
+        layers.push(l.lower_op(graph.source_index(index), op)?);
     }
     let output = *l.by_tensor.get(&graph.outputs[0]).ok_or_else(|| {
         ConvertError::Graph(format!(

@@ -1009,3 +1009,286 @@ fn not_onnx_and_float_without_calibration() {
     let e = attonet_convert::assemble_bytes(&read("small.onnx"), "m").unwrap_err();
     assert!(e.to_string().contains("calib"), "{e}");
 }
+
+// ---------------------------------------------------------------------------
+// Shape arithmetic folded to constants (frontend/onnx/fold.rs).
+
+fn attr_tensor(name: &str, t: &Msg) -> Msg {
+    Msg::default().str(1, name).int(20, 4).msg(5, t)
+}
+
+/// Conv 3x3 pads 1 (2 -> 4 channels) + Relu on [1, 2, 4, 4], then the
+/// `shape_nodes` that compute `target` from `y`, `Reshape(y, target)` and a
+/// Gemm to 5 outputs.
+fn view_model(shape_nodes: Vec<Msg>, inits: Vec<Msg>) -> Vec<u8> {
+    let mut nodes = vec![
+        node(
+            "Conv",
+            "conv",
+            &["x", "w", "b"],
+            &["c"],
+            &[attr_ints("pads", &[1, 1, 1, 1])],
+        ),
+        node("Relu", "relu", &["c"], &["y"], &[]),
+    ];
+    nodes.extend(shape_nodes);
+    nodes.push(node("Reshape", "view", &["y", "target"], &["f"], &[]));
+    nodes.push(node(
+        "Gemm",
+        "fc",
+        &["f", "W", "C"],
+        &["out"],
+        &[attr_int("transB", 1)],
+    ));
+    let mut all = vec![
+        tensor("w", &[4, 2, 3, 3], &ramp(72, 0.05)),
+        tensor("b", &[4], &[0.1, -0.2, 0.3, 0.0]),
+        tensor("W", &[5, 64], &ramp(320, 0.02)),
+        tensor("C", &[5], &[0.0, 0.1, -0.1, 0.2, 0.05]),
+    ];
+    all.extend(inits);
+    model(&nodes, &all, ("x", &[1, 2, 4, 4]), ("out", &[1, 5]))
+}
+
+/// `x.view(x.size(0), -1)` as PyTorch exports it (`of`: the tensor whose
+/// shape is taken).
+fn pytorch_view(of: &str) -> Vec<u8> {
+    view_model(
+        vec![
+            node("Shape", "shape", &[of], &["s"], &[]),
+            node(
+                "Gather",
+                "gather",
+                &["s", "zero"],
+                &["n"],
+                &[attr_int("axis", 0)],
+            ),
+            node("Unsqueeze", "unsq", &["n", "axes0"], &["n1"], &[]),
+            node(
+                "Concat",
+                "cat",
+                &["n1", "minus1"],
+                &["target"],
+                &[attr_int("axis", 0)],
+            ),
+        ],
+        vec![
+            int64_tensor("zero", &[], &[0]),
+            int64_tensor("axes0", &[1], &[0]),
+            int64_tensor("minus1", &[1], &[-1]),
+        ],
+    )
+}
+
+/// The same model with the target computed another way: Slice of the shape
+/// for the batch, C*H*W by Gather, Mul, Div, Cast and Squeeze, and a
+/// ConstantOfShape, Sub and Add thrown in.
+fn pytorch_view_arithmetic() -> Vec<u8> {
+    let one = int64_tensor("", &[1], &[1]);
+    view_model(
+        vec![
+            node("Shape", "shape", &["y"], &["s"], &[]),
+            node("Slice", "batch", &["s", "zero1", "one1"], &["n1"], &[]),
+            node("Slice", "tail", &["s", "one1", "big"], &["chw3"], &[]),
+            node(
+                "Gather",
+                "c",
+                &["chw3", "idx"],
+                &["parts"],
+                &[attr_int("axis", 0)],
+            ),
+            node(
+                "Squeeze",
+                "sq",
+                &["parts"],
+                &["pv"],
+                &[attr_ints("axes", &[1])],
+            ),
+            node("Gather", "c0", &["pv", "zero"], &["cdim"], &[]),
+            node("Gather", "h0", &["pv", "one"], &["h"], &[]),
+            node("Gather", "w0", &["pv", "two"], &["w_"], &[]),
+            node("Mul", "ch", &["cdim", "h"], &["chv"], &[]),
+            node("Mul", "chw", &["chv", "w_"], &["chwv"], &[]),
+            node("Div", "div", &["chwv", "one"], &["q"], &[]),
+            node("Cast", "cast32", &["q"], &["q32"], &[attr_int("to", 6)]),
+            node("Cast", "cast64", &["q32"], &["q64"], &[attr_int("to", 7)]),
+            node("Sub", "sub", &["q64", "one"], &["qm"], &[]),
+            node("Add", "add", &["qm", "one"], &["qa"], &[]),
+            node(
+                "Unsqueeze",
+                "unsq",
+                &["qa"],
+                &["qa1"],
+                &[attr_ints("axes", &[0])],
+            ),
+            node(
+                "ConstantOfShape",
+                "ones",
+                &["one1"],
+                &["unit"],
+                &[attr_tensor("value", &one)],
+            ),
+            node("Mul", "batch1", &["n1", "unit"], &["nb"], &[]),
+            node(
+                "Concat",
+                "cat",
+                &["nb", "qa1"],
+                &["target"],
+                &[attr_int("axis", 0)],
+            ),
+        ],
+        vec![
+            int64_tensor("zero", &[], &[0]),
+            int64_tensor("one", &[], &[1]),
+            int64_tensor("two", &[], &[2]),
+            int64_tensor("zero1", &[1], &[0]),
+            int64_tensor("one1", &[1], &[1]),
+            int64_tensor("big", &[1], &[i64::MAX]),
+            int64_tensor("idx", &[3, 1], &[0, 1, 2]),
+        ],
+    )
+}
+
+/// The same model with a constant target.
+fn constant_view() -> Vec<u8> {
+    view_model(vec![], vec![int64_tensor("target", &[2], &[1, -1])])
+}
+
+#[test]
+fn folded_view_converts_like_a_constant_reshape() {
+    let reference = read_onnx(&constant_view()).unwrap();
+    let inputs = random_batch(8, &[2, 4, 4], 21);
+    let calib = reference
+        .samples(&random_batch(32, &[2, 4, 4], 22), "calib")
+        .unwrap();
+    let expected_float = run_float(&reference, &inputs);
+    let q = quantize::quantize_and_assemble(&reference, &calib, &Options::default(), "m").unwrap();
+    let expected_int8 = run_int8(&reference, &q.assembled, &inputs);
+    for (what, bytes) in [
+        ("Shape -> Gather -> Unsqueeze -> Concat", pytorch_view("y")),
+        // The shape taken before the Relu: reading it does not stop the fusion.
+        ("the same, of the convolution's output", pytorch_view("c")),
+        (
+            "Shape -> Slice, Gather, Mul, Div, Cast, ...",
+            pytorch_view_arithmetic(),
+        ),
+    ] {
+        let m = read_onnx(&bytes).unwrap();
+        // The shape arithmetic is gone: the same graph as the constant reshape's.
+        let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+        assert_eq!(kinds, ["CONV_2D", "RESHAPE", "FULLY_CONNECTED"], "{what}");
+        assert_eq!(m.graph, reference.graph, "{what}");
+        assert_eq!(run_float(&m, &inputs), expected_float, "{what}");
+        let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "m").unwrap();
+        assert_eq!(run_int8(&m, &q.assembled, &inputs), expected_int8, "{what}");
+    }
+}
+
+#[test]
+fn shape_arithmetic_that_cannot_be_folded_is_named() {
+    let conv_then = |extra: Vec<Msg>, inits: Vec<Msg>, out: (&str, &[i64])| {
+        let mut nodes = vec![node(
+            "Conv",
+            "conv",
+            &["x", "w"],
+            &["y"],
+            &[attr_ints("pads", &[1, 1, 1, 1])],
+        )];
+        nodes.extend(extra);
+        let mut all = vec![tensor("w", &[4, 2, 3, 3], &ramp(72, 0.05))];
+        all.extend(inits);
+        model(&nodes, &all, ("x", &[1, 2, 4, 4]), out)
+    };
+    let detail = |e: &ConvertError| match e {
+        ConvertError::UnsupportedOp {
+            index,
+            name,
+            detail,
+        } => (*index, name.clone(), detail.clone().unwrap_or_default()),
+        other => panic!("expected UnsupportedOp, got {other}"),
+    };
+
+    // Gather of an activation (not shape arithmetic).
+    let e = read_onnx(&conv_then(
+        vec![node("Gather", "pick", &["y", "zero"], &["g"], &[])],
+        vec![int64_tensor("zero", &[], &[0])],
+        ("g", &[4, 4, 4]),
+    ))
+    .unwrap_err();
+    let (index, name, d) = detail(&e);
+    assert_eq!(index, 1);
+    assert!(name.contains("Gather 'pick'"), "{name}");
+    assert!(d.contains("input 0 ('y') is computed at run time"), "{d}");
+    assert!(d.contains("shape arithmetic on integer constants"), "{d}");
+
+    // Shape feeding an op that is not folded: that op is named.
+    let e = read_onnx(&conv_then(
+        vec![
+            node("Shape", "shape", &["y"], &["s"], &[]),
+            node("Expand", "expand", &["y", "s"], &["z"], &[]),
+        ],
+        vec![],
+        ("z", &[1, 4, 4, 4]),
+    ))
+    .unwrap_err();
+    let (index, name, d) = detail(&e);
+    assert_eq!(index, 2);
+    assert!(name.contains("Expand"), "{name}");
+    assert!(d.contains("not supported"), "{d}");
+
+    // Shape into a float ConstantOfShape (the default value is float 0).
+    let e = read_onnx(&conv_then(
+        vec![
+            node("Shape", "shape", &["y"], &["s"], &[]),
+            node("ConstantOfShape", "zeros", &["s"], &["z"], &[]),
+            node("Add", "add", &["y", "z"], &["o"], &[]),
+        ],
+        vec![],
+        ("o", &[1, 4, 4, 4]),
+    ))
+    .unwrap_err();
+    let (index, name, d) = detail(&e);
+    assert_eq!(index, 2);
+    assert!(name.contains("ConstantOfShape"), "{name}");
+    assert!(d.contains("float32"), "{d}");
+
+    // Arithmetic on float constants is not shape arithmetic.
+    let e = read_onnx(&conv_then(
+        vec![
+            node("Mul", "scale", &["a", "b"], &["ab"], &[]),
+            node("Add", "add", &["y", "ab"], &["o"], &[]),
+        ],
+        vec![tensor("a", &[1], &[2.0]), tensor("b", &[1], &[3.0])],
+        ("o", &[1, 4, 4, 4]),
+    ))
+    .unwrap_err();
+    let (index, name, d) = detail(&e);
+    assert_eq!(index, 1);
+    assert!(name.contains("Mul 'scale'"), "{name}");
+    assert!(d.contains("input 0 ('a') is a float32 constant"), "{d}");
+
+    // A Cast of the shape to float.
+    let e = read_onnx(&conv_then(
+        vec![
+            node("Shape", "shape", &["y"], &["s"], &[]),
+            node("Cast", "tofloat", &["s"], &["sf"], &[attr_int("to", 1)]),
+        ],
+        vec![],
+        ("sf", &[4]),
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("Cast to float32"), "{e}");
+
+    // Folding errors are Invalid, naming the node: a Gather index out of range.
+    let e = read_onnx(&conv_then(
+        vec![
+            node("Shape", "shape", &["y"], &["s"], &[]),
+            node("Gather", "g", &["s", "nine"], &["n"], &[]),
+        ],
+        vec![int64_tensor("nine", &[], &[9])],
+        ("n", &[]),
+    ))
+    .unwrap_err();
+    assert!(matches!(e, ConvertError::Invalid { index: 2, .. }), "{e}");
+    assert!(e.to_string().contains("out of range"), "{e}");
+}

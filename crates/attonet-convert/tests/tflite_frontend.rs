@@ -1612,3 +1612,223 @@ fn hand_built_mutations_never_panic() {
         assert!(read_tflite(&original[..cut]).is_err(), "cut {cut}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Shape arithmetic folded to constants (frontend/tflite/fold.rs)
+
+const SHAPE: i32 = 77;
+const STRIDED_SLICE: i32 = 45;
+const PACK: i32 = 83;
+const RESHAPE: i32 = 22;
+const STRIDED_SLICE_OPTS: u8 = 32;
+const PACK_OPTS: u8 = 59;
+const RESHAPE_OPTS: u8 = 17;
+
+fn i32_bytes(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// `tf.reshape(x, [tf.shape(x)[0], -1])` with the batch not fixed, as the
+/// converter writes it: SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE, the
+/// RESHAPE's output stored as the placeholder `[1, 1]` (the converter could
+/// not infer it). x is int8 `[1, 2, 2, 8]`.
+fn keras_flatten_spec() -> Spec {
+    let q = || Some(quant(&[0.5], &[0], 0));
+    Spec {
+        version: 3,
+        opcodes: vec![
+            opcode(SHAPE),
+            opcode(STRIDED_SLICE),
+            opcode(PACK),
+            opcode(RESHAPE),
+        ],
+        tensors: vec![
+            tensor("x", &[1, 2, 2, 8], 9, 0, q()),
+            tensor("shape", &[4], 2, 0, None),
+            tensor("begin", &[1], 2, 1, None),
+            tensor("end", &[1], 2, 2, None),
+            tensor("strides", &[1], 2, 2, None),
+            tensor("batch", &[], 2, 0, None),
+            tensor("minus1", &[], 2, 3, None),
+            tensor("new_shape", &[2], 2, 0, None),
+            tensor("y", &[1, 1], 9, 0, q()),
+        ],
+        ops: vec![
+            operator(0, &[0], &[1], 55, vec![(0, F::I8(2))]),
+            operator(
+                1,
+                &[1, 2, 3, 4],
+                &[5],
+                STRIDED_SLICE_OPTS,
+                vec![(4, F::I32(1))],
+            ),
+            operator(2, &[5, 6], &[7], PACK_OPTS, vec![(0, F::I32(2))]),
+            operator(3, &[0, 7], &[8], 0, vec![]),
+        ],
+        buffers: vec![
+            buffer(&[]),
+            buffer(&i32_bytes(&[0])),
+            buffer(&i32_bytes(&[1])),
+            buffer(&i32_bytes(&[-1])),
+        ],
+        inputs: vec![0],
+        outputs: vec![8],
+        extra_subgraphs: vec![],
+    }
+}
+
+#[test]
+fn shape_arithmetic_is_folded() {
+    let g = read_tflite(&keras_flatten_spec().build()).unwrap();
+    check_invariants(&g);
+    // Only the RESHAPE is left, named by its index in the model.
+    assert_eq!(op_names(&g), ["RESHAPE"]);
+    assert_eq!(g.source_ops, [3]);
+    assert_eq!(g.source_index(0), 3);
+    assert_eq!(g.ops[0].inputs, [Some(0), Some(7)]);
+    // The folded values are constants: [1, 2, 2, 8], 1, [1, -1].
+    assert_eq!(i32_data(&g, 1), [1, 2, 2, 8]);
+    assert_eq!(
+        (i32_data(&g, 5), g.tensors[5].shape.clone()),
+        (vec![1], vec![])
+    );
+    assert_eq!(i32_data(&g, 7), [1, -1]);
+    // The placeholder output shape became the one the shape tensor says.
+    assert_eq!(g.tensors[8].shape, [1, 32]);
+
+    // Listed out of order (a model is not required to be sorted for this), the chain still folds.
+    let mut spec = keras_flatten_spec();
+    spec.ops.swap(0, 2);
+    let g = read_tflite(&spec.build()).unwrap();
+    assert_eq!(op_names(&g), ["RESHAPE"]);
+    assert_eq!(g.tensors[8].shape, [1, 32]);
+
+    // The converted plan is a reshape of the input.
+    let a = attonet_convert::assemble_bytes(&keras_flatten_spec().build(), "m").unwrap();
+    let x: Vec<i8> = (0..32).map(|v| v as i8 - 16).collect();
+    let model = a.model();
+    let mut arena = vec![0i8; model.arena_bytes as usize];
+    let mut y = vec![0i8; 32];
+    model.infer(&mut arena, &x, &mut y).unwrap();
+    assert_eq!(x, y);
+}
+
+#[test]
+fn reshape_target_from_tensor_or_new_shape() {
+    // A stored output shape that holds the input's elements is kept (TFLM
+    // reshapes to it), whatever the shape input says.
+    let mut spec = keras_flatten_spec();
+    spec.tensors[8] = tensor("y", &[1, 4, 8], 9, 0, Some(quant(&[0.5], &[0], 0)));
+    let g = read_tflite(&spec.build()).unwrap();
+    assert_eq!(g.tensors[8].shape, [1, 4, 8]);
+
+    // No shape tensor: ReshapeOptions.new_shape, with its -1.
+    let mut spec = keras_flatten_spec();
+    spec.ops[3] = operator(
+        3,
+        &[0],
+        &[8],
+        RESHAPE_OPTS,
+        vec![(0, F::Obj(ints(&[-1, 16])))],
+    );
+    let g = read_tflite(&spec.build()).unwrap();
+    assert_eq!(g.tensors[8].shape, [2, 16]);
+    // A constant shape tensor wins over new_shape (as in TFLite).
+    let mut spec = keras_flatten_spec();
+    spec.ops[3] = operator(
+        3,
+        &[0, 7],
+        &[8],
+        RESHAPE_OPTS,
+        vec![(0, F::Obj(ints(&[-1, 16])))],
+    );
+    let g = read_tflite(&spec.build()).unwrap();
+    assert_eq!(g.tensors[8].shape, [1, 32]);
+
+    // A target that cannot hold the input is Invalid, naming the RESHAPE.
+    let mut spec = keras_flatten_spec();
+    spec.buffers[3] = buffer(&i32_bytes(&[5]));
+    let e = read_tflite(&spec.build()).unwrap_err();
+    assert!(matches!(e, ConvertError::Invalid { index: 3, .. }), "{e}");
+    assert!(e.to_string().contains("operator 3 (RESHAPE)"), "{e}");
+    assert!(e.to_string().contains("cannot be reshaped"), "{e}");
+}
+
+#[test]
+fn shape_arithmetic_that_cannot_be_folded_is_refused() {
+    // SHAPE feeding an op that is not folded: that op is refused, as before.
+    let mut spec = keras_flatten_spec();
+    spec.opcodes[2] = opcode(94); // FILL
+    spec.ops[2] = operator(2, &[5, 6], &[7], 0, vec![]);
+    let e = read_tflite(&spec.build()).unwrap_err();
+    assert_eq!(e.to_string(), "operator 2 (FILL) is not supported");
+
+    // A foldable op whose input is computed at run time: named, with the input.
+    let mut spec = keras_flatten_spec();
+    spec.tensors[0] = tensor("x", &[1, 2, 2, 8], 2, 0, None); // an int32 model input
+    spec.ops[0] = operator(1, &[0, 2, 3, 4], &[1], STRIDED_SLICE_OPTS, vec![]);
+    let e = read_tflite(&spec.build()).unwrap_err();
+    let (index, name, detail) = unsupported(&e);
+    assert_eq!((index, name.as_str()), (0, "STRIDED_SLICE"));
+    let detail = detail.unwrap();
+    assert!(
+        detail.contains("input 0 ('x') is a model input"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("only shape arithmetic on constants"),
+        "{detail}"
+    );
+
+    // An op downstream of an unfoldable one names that one.
+    let mut spec = keras_flatten_spec();
+    spec.tensors.push(tensor("act", &[4], 2, 0, None));
+    spec.inputs = vec![0, 9];
+    spec.ops[1] = operator(1, &[9, 2, 3, 4], &[5], STRIDED_SLICE_OPTS, vec![]);
+    let e = read_tflite(&spec.build()).unwrap_err();
+    let (index, name, detail) = unsupported(&e);
+    assert_eq!((index, name.as_str()), (1, "STRIDED_SLICE"), "{e}");
+    assert!(detail.unwrap().contains("model input"), "{e}");
+
+    // Masks the folding does not take are named.
+    let mut spec = keras_flatten_spec();
+    spec.ops[1] = operator(
+        1,
+        &[1, 2, 3, 4],
+        &[5],
+        STRIDED_SLICE_OPTS,
+        vec![(2, F::I32(1))],
+    );
+    let e = read_tflite(&spec.build()).unwrap_err();
+    assert!(e.to_string().contains("operator 1 (STRIDED_SLICE)"), "{e}");
+    assert!(e.to_string().contains("ellipsis_mask"), "{e}");
+
+    // A slice out of range is Invalid, naming the op.
+    let mut spec = keras_flatten_spec();
+    spec.buffers[1] = buffer(&i32_bytes(&[7]));
+    let e = read_tflite(&spec.build()).unwrap_err();
+    assert!(matches!(e, ConvertError::Invalid { index: 1, .. }), "{e}");
+    assert!(e.to_string().contains("out of range"), "{e}");
+}
+
+#[test]
+fn shape_arithmetic_mutations_never_panic() {
+    let original = keras_flatten_spec().build();
+    let mut rng = XorShift(11);
+    for _ in 0..3000 {
+        let mut b = original.clone();
+        for _ in 0..1 + rng.below(3) {
+            let p = rng.below(b.len());
+            b[p] = match rng.below(4) {
+                0 => 0,
+                1 => 0xff,
+                2 => b[p] ^ (1 << rng.below(8)),
+                _ => rng.next() as u8,
+            };
+        }
+        match read_tflite(&b) {
+            Ok(g) => check_invariants(&g),
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+    }
+}

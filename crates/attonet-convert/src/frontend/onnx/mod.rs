@@ -22,9 +22,14 @@
 //!   `ceil_mode`) become `Padding::Explicit`, which the runtime's window
 //!   geometry runs directly. SAME_LOWER with an odd total is an error naming
 //!   the node.
+//! * Shape arithmetic (`Shape`, `Gather`, `Unsqueeze`, `Concat`, `Slice`,
+//!   `Cast`, ... on constants, as PyTorch exports `x.view(x.size(0), -1)`) is
+//!   folded to constants (`fold.rs`), so such a `Reshape` gets a
+//!   constant target.
 //!
 //! Every error names the node (index in the ONNX graph, op type, node name).
 
+mod fold;
 pub mod proto;
 
 use std::collections::HashMap;
@@ -73,6 +78,7 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
         tensors: Vec::new(),
         ops: Vec::new(),
         producer: Vec::new(),
+        folded_elements: 0,
     };
     for (i, t) in graph.initializers.iter().enumerate() {
         let at = format!("graph.initializer[{i}]");
@@ -80,6 +86,11 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
         c.values.insert(t.name.to_string(), Val::Const(k));
     }
     for n in &graph.nodes {
+        // Shape reads no values: it does not stop its input's producer from
+        // taking a fused activation or a folded BatchNormalization.
+        if n.op_type == "Shape" {
+            continue;
+        }
         for i in &n.inputs {
             if !i.is_empty() {
                 *c.uses.entry(i.to_string()).or_default() += 1;
@@ -183,6 +194,7 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
         ops: c.ops,
         inputs: vec![input_id],
         outputs: vec![out.id],
+        source_ops: Vec::new(),
     };
     Ok(FloatModel {
         graph: graph_ir,
@@ -305,6 +317,8 @@ struct Converter {
     ops: Vec<Op>,
     /// The op that writes each tensor.
     producer: Vec<Option<usize>>,
+    /// Elements of the constants folded so far (bounded, see `fold.rs`).
+    folded_elements: usize,
 }
 
 /// Error context for one node.
@@ -700,6 +714,9 @@ impl Converter {
             "Softmax" => self.softmax(&cx),
             "Identity" | "Dropout" => self.identity(&cx),
             "Constant" => self.constant_node(&cx),
+            // Shape arithmetic on constants, folded (fold.rs).
+            "Shape" | "Gather" | "Unsqueeze" | "Squeeze" | "Concat" | "Slice" | "Cast"
+            | "ConstantOfShape" | "Sub" | "Mul" | "Div" => self.fold(&cx),
             "QuantizeLinear" => self.quantize_linear(&cx),
             "DequantizeLinear" => self.dequantize_linear(&cx),
             other => Err(ConvertError::UnsupportedOp {
@@ -1125,7 +1142,7 @@ impl Converter {
                 }
                 self.add_bias(cx, out_name, &x, &k)
             }
-            (Val::Const(_), Val::Const(_)) => Err(cx.unsupported("Add of two constants")),
+            (Val::Const(_), Val::Const(_)) => self.fold(cx),
         }
     }
 
@@ -1453,6 +1470,9 @@ impl Converter {
 
     fn reshape(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&["allowzero"])?;
+        if let Val::Const(_) = self.input(cx, 0)? {
+            return self.fold(cx);
+        }
         let x = self.act(cx, 0)?;
         let shape = self.constant(cx, 1)?;
         let Some(target) = shape.ints() else {

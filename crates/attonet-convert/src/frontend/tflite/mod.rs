@@ -2,8 +2,10 @@
 //! identifier `TFL3`) into an [`ir::Graph`](crate::ir::Graph).
 //!
 //! Only the main subgraph (subgraph 0) is read; tensor ids in the graph are
-//! the subgraph's tensor indices and op indices are its operator indices, so
-//! every message can be matched against other TFLite tools.
+//! the subgraph's tensor indices and every message names an op by its
+//! operator index (`Graph::source_ops` keeps them for the ops left after
+//! shape arithmetic is folded to constants, see `fold.rs`), so every message
+//! can be matched against other TFLite tools.
 //!
 //! Nothing in the file is trusted: every offset and length is checked (see
 //! [`flatbuffer`]), and the memory the graph takes is bounded by a multiple of
@@ -11,6 +13,7 @@
 //! hostile file gives an error, never a panic or an unbounded allocation.
 
 pub mod flatbuffer;
+mod fold;
 pub mod schema;
 
 use crate::error::{ConvertError, Result};
@@ -56,8 +59,8 @@ pub fn read_tflite(bytes: &[u8]) -> Result<Graph> {
         .ok_or_else(|| ConvertError::Corrupt("the model has no subgraphs".to_string()))?;
     let sg = subgraphs.get(0).context(|| "subgraph 0".to_string())?;
 
-    let tensors = read_tensors(&sg, buffers, bytes, &mut budget)?;
-    let ops = read_ops(&sg, &opcodes, &tensors, &mut budget)?;
+    let mut tensors = read_tensors(&sg, buffers, bytes, &mut budget)?;
+    let (ops, source_ops) = read_ops(&sg, &opcodes, &mut tensors, &mut budget)?;
     let inputs = read_graph_io(
         &sg,
         schema::subgraph::INPUTS,
@@ -77,6 +80,7 @@ pub fn read_tflite(bytes: &[u8]) -> Result<Graph> {
         ops,
         inputs,
         outputs,
+        source_ops,
     })
 }
 
@@ -517,27 +521,49 @@ fn read_graph_io(
     Ok(ids)
 }
 
+/// Reads the operators; shape arithmetic is folded to constants (see
+/// [`fold`]) and left out. Also gives the model index of each op read.
 fn read_ops(
     sg: &Table<'_>,
     opcodes: &[OpCode],
-    tensors: &[Tensor],
+    tensors: &mut [Tensor],
     budget: &mut Budget,
-) -> Result<Vec<Op>> {
+) -> Result<(Vec<Op>, Vec<usize>)> {
     let Some(list) = sg
         .tables(schema::subgraph::OPERATORS)
         .context(|| "subgraph 0 operators".to_string())?
     else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     budget.take(list.len().saturating_mul(std::mem::size_of::<Op>()), || {
         "subgraph 0 operators".to_string()
     })?;
     let mut ops = Vec::with_capacity(list.len());
+    let mut source = Vec::with_capacity(list.len());
+    let mut pending = Vec::new();
+    let mut new_shapes = Vec::new();
     for index in 0..list.len() {
         let t = list.get(index).context(|| format!("operator {index}"))?;
-        ops.push(read_op(index, &t, opcodes, tensors, budget)?);
+        if let Some(p) = fold::read_candidate(index, &t, opcodes, tensors, budget)? {
+            pending.push(p);
+            continue;
+        }
+        let op = read_op(index, &t, opcodes, tensors, budget)?;
+        if op.kind == OpKind::Reshape {
+            let cx = OpCtx {
+                index,
+                name: "RESHAPE".into(),
+            };
+            if let Some(v) = fold::new_shape(&cx, &t)? {
+                new_shapes.push((ops.len(), v));
+            }
+        }
+        ops.push(op);
+        source.push(index);
     }
-    Ok(ops)
+    fold::fold_all(tensors, pending, &ops, &source, budget)?;
+    fold::settle_reshapes(tensors, &ops, &source, &new_shapes)?;
+    Ok((ops, source))
 }
 
 /// What we know about the operator being read, for messages.
