@@ -34,6 +34,8 @@ pub struct Assembled {
     pub step_layers: Vec<usize>,
     input_dims: Vec<u16>,
     output_dims: Vec<u16>,
+    /// The rows per pass it was planned with.
+    bands: planner::Bands,
 }
 
 struct BlobWriter {
@@ -355,6 +357,7 @@ pub fn assemble_with(program: Program, bands: planner::Bands) -> Result<Assemble
         step_layers,
         input_dims,
         output_dims,
+        bands,
     };
     assembled.model().validate().map_err(|e| {
         ConvertError::Graph(format!(
@@ -389,7 +392,27 @@ impl Assembled {
     /// the tables: convert with them only for those cores. Call it last
     /// ([`replan`](Assembled::replan) and [`unfused`](Assembled::unfused)
     /// assemble afresh, without them).
-    pub fn with_dsp_tables(mut self) -> Result<Assembled> {
+    ///
+    /// First, grouped convolutions that the DSP kernels compute faster dense
+    /// become dense ones with zero weights outside their groups (the same
+    /// bits; [`crate::passes::dense_groups`]) and the model is planned again.
+    pub fn with_dsp_tables(self) -> Result<Assembled> {
+        let mut program = self.program.clone();
+        let mut this = if crate::passes::dense_groups::run(&mut program) > 0 {
+            // The steps run the rewrite; `program` stays the model as
+            // converted (same layers, values and shapes), so reports count
+            // its own MACs and parameters.
+            let mut dense = assemble_with(program, self.bands)?;
+            dense.program = self.program;
+            dense
+        } else {
+            self
+        };
+        this.append_dsp_tables()?;
+        Ok(this)
+    }
+
+    fn append_dsp_tables(&mut self) -> Result<()> {
         let mut blob = BlobWriter {
             bytes: self.blob().to_vec(),
         };
@@ -430,7 +453,7 @@ impl Assembled {
                 "internal error, the plan with DSP tables is invalid: {e}"
             ))
         })?;
-        Ok(self)
+        Ok(())
     }
 
     /// The weight blob's bytes (little-endian tables, 4-byte aligned).

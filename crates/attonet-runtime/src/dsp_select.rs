@@ -241,6 +241,30 @@ pub fn pointwise_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape
         && (-128..=127).contains(&p.quant.input_zero_point)
 }
 
+/// Whether the columns kernel computes a grouped convolution (`taps`
+/// window positions, `cpg` input and `ocpg` output channels a group)
+/// faster as the dense convolution with zero weights outside each group
+/// (the same bits, `groups` times the MACs; `attonet_convert`'s
+/// `passes::dense_groups` rewrites it so for DSP targets). Measured on the
+/// Cortex-M4 (AttoNet-A, `bench-qemu --layers`): a grouped layer costs
+/// about `1.1 + 60 / (cpg * ocpg)` instructions a MAC (its gather and
+/// per-group calls amortized over few channels: 9.3 for 3 x 3 channels a
+/// group, 2.8 for 7 x 7), the dense one about 1.2 a dense MAC, but more
+/// in a fused block's row calls: rewritten only where the dense layer is
+/// estimated at 1.4 a dense MAC and still wins (AttoNet-D's 4 groups of 4
+/// channels: 4.69 against 4.57 alone, a loss in its fused block); the dense
+/// window must fit the kernel ([`CONV_MAX_K`]), and a depthwise-like
+/// layer (one channel in and out a group) has its own kernel.
+pub fn dense_groups_pays(taps: usize, cpg: usize, ocpg: usize, groups: usize) -> bool {
+    let (cpg, ocpg, groups) = (cpg as u64, ocpg as u64, groups as u64);
+    groups > 1
+        && cpg > 0
+        && ocpg > 0
+        && !(cpg == 1 && ocpg == 1)
+        && (taps as u64 * cpg * groups) <= CONV_MAX_K as u64
+        && 14 * groups * cpg * ocpg < 11 * cpg * ocpg + 600
+}
+
 /// Whether the depthwise kernel takes a grouped convolution with one input
 /// and one output channel per group (`groups == in_c == out_c`).
 pub fn depthwise_like_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {

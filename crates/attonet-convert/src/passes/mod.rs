@@ -1,5 +1,6 @@
 //! Graph passes over a lowered [`Program`], one per file.
 
+pub mod dense_groups;
 pub mod fc_as_pointwise;
 pub mod fuse_blocks;
 pub mod fuse_pointwise_pair;

@@ -967,18 +967,22 @@ struct NarrowChan<const CH: usize> {
     w: [[u32; 2]; CH],
 }
 
+/// [`pointwise_narrow_chunks`]' arguments: parameters, input shape and
+/// bytes, filter, each channel's constants, output shape and bytes.
+type NarrowArgs<'a> = (
+    &'a ConvParams,
+    Shape,
+    &'a [u8],
+    &'a [i8],
+    &'a dyn Fn(usize) -> Option<ChanQ>,
+    Shape,
+    &'a mut [i8],
+);
+
 /// [`pointwise_narrow`]'s loops for `CH` chunks of four input channels.
 #[inline(never)]
 fn pointwise_narrow_chunks<const CH: usize>(
-    (p, in_shape, input, filter, chan, out_shape, output): (
-        &ConvParams,
-        Shape,
-        &[u8],
-        &[i8],
-        &dyn Fn(usize) -> Option<ChanQ>,
-        Shape,
-        &mut [i8],
-    ),
+    (p, in_shape, input, filter, chan, out_shape, output): NarrowArgs<'_>,
 ) {
     let k = 4 * CH;
     let filter: &[u8] = bytemuck::cast_slice(filter);
