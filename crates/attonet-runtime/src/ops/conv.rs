@@ -95,6 +95,13 @@ pub(crate) fn conv_dispatch_linked<const K: u32>(
     output: &mut [i8],
 ) -> Result {
     let depthwise_like = K & kernels::CONV_DEPTHWISE_LIKE != 0;
+    // Helium first; the DSP kernels take what it declines.
+    #[cfg(attonet_mve)]
+    if K & kernels::CONV != 0
+        && crate::arch::helium::conv_s8(p, in_shape, input, weights, prepared, out_shape, output)
+    {
+        return Ok(());
+    }
     #[cfg(attonet_dsp)]
     {
         use crate::arch::cortex_m_dsp as dsp;

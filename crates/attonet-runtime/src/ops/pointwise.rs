@@ -64,6 +64,13 @@ pub(crate) fn pointwise_with_sums<const K: u32>(
     } else {
         check_pointwise_args(p, in_shape, input, weights, out_shape, output)?;
     }
+    // Helium first; the DSP kernels take what it declines.
+    #[cfg(attonet_mve)]
+    if K & crate::plan::kernels::CONV != 0
+        && crate::arch::helium::conv_s8(p, in_shape, input, weights, prepared, out_shape, output)
+    {
+        return Ok(());
+    }
     #[cfg(attonet_dsp)]
     {
         use crate::arch::cortex_m_dsp as dsp;
