@@ -34,10 +34,10 @@
 //! whole 16-byte chunks, copied as such), any window, stride, dilation and
 //! padding with `kh * kw * in_c <= MVE_MAX_K`, and an `i8` input zero point.
 
-use super::dsp_prims::{asr_reg, smmlar, ssat8};
 use crate::ops::{ConvParams, ConvWeights, Shape};
 use crate::prepared::{self, ChanQ};
 use crate::quant::requantize;
+use core::mem::MaybeUninit;
 
 /// Output pixels per block.
 const P: usize = 4;
@@ -79,6 +79,104 @@ pub(crate) mod mve {
     pub(crate) fn vmladava_s8(rda: i32, n: &Q8, m: &Q8) -> i32 {
         let s: i32 = n.iter().zip(m).map(|(&a, &b)| a as i32 * b as i32).sum();
         rda.wrapping_add(s)
+    }
+
+    /// A `Q` register as four 32-bit lanes.
+    pub(crate) type Q32 = [i32; 4];
+
+    /// `VSTRB.8 q, [p]`: the 16 bytes.
+    ///
+    /// # Safety
+    /// `p` is valid for writes of 16 bytes.
+    #[inline(always)]
+    pub(crate) unsafe fn vstrb_8(q: Q8, p: *mut i8) {
+        for (i, &v) in q.iter().enumerate() {
+            // SAFETY: the caller's contract.
+            unsafe { *p.add(i) = v };
+        }
+    }
+
+    /// `VDUP.32 q, r`.
+    pub(crate) fn vdup_32(r: i32) -> Q32 {
+        [r; 4]
+    }
+
+    /// `VIDUP.U32 q, rn, #imm`: `rn + i * imm` in lane `i`.
+    pub(crate) fn vidup_u32(rn: i32, imm: i32) -> Q32 {
+        core::array::from_fn(|i| rn.wrapping_add(i as i32 * imm))
+    }
+
+    /// `VMOV q[2], q[0], ra, rb` (lane 0 = `ra`, lane 2 = `rb`: the first
+    /// register goes to the lower lane, whatever the order of the lane
+    /// operands) and `VMOV q[3], q[1], rc, rd`: four registers into the
+    /// lanes, `r[i]` into lane `i`.
+    pub(crate) fn vmov_lanes(r: [i32; 4]) -> Q32 {
+        r
+    }
+
+    /// `VMUL.I32 q, q, r` (wrapping).
+    pub(crate) fn vmul_i32_scalar(q: Q32, r: i32) -> Q32 {
+        q.map(|v| v.wrapping_mul(r))
+    }
+
+    /// `VADD.I32 q, q, r` (wrapping).
+    pub(crate) fn vadd_i32_scalar(q: Q32, r: i32) -> Q32 {
+        q.map(|v| v.wrapping_add(r))
+    }
+
+    /// `VADD.I32 q, a, b` (wrapping).
+    pub(crate) fn vadd_i32(a: Q32, b: Q32) -> Q32 {
+        core::array::from_fn(|i| a[i].wrapping_add(b[i]))
+    }
+
+    /// `VSHR.S32 q, a, #n` (arithmetic, `1 <= n <= 32`).
+    pub(crate) fn vshr_s32(a: Q32, n: u32) -> Q32 {
+        a.map(|v| ((v as i64) >> n) as i32)
+    }
+
+    /// `VRMULH.S32 q, a, b`: `(a * b + 2^31) >> 32` per lane, the rounded
+    /// high word of the 64-bit product.
+    pub(crate) fn vrmulh_s32(a: Q32, b: Q32) -> Q32 {
+        core::array::from_fn(|i| ((a[i] as i64 * b[i] as i64 + (1 << 31)) >> 32) as i32)
+    }
+
+    /// `VSHL.S32 q, r`: each lane shifted left by the signed low byte of
+    /// `r`, right (arithmetic, truncating) where it is negative.
+    pub(crate) fn vshl_s32_reg(a: Q32, r: i32) -> Q32 {
+        let n = r as i8 as i32;
+        a.map(|v| {
+            if n >= 0 {
+                if n >= 32 {
+                    0
+                } else {
+                    v.wrapping_shl(n as u32)
+                }
+            } else {
+                ((v as i64) >> (-n).min(32)) as i32
+            }
+        })
+    }
+
+    /// `VMAX.S32 q, a, b`.
+    pub(crate) fn vmax_s32(a: Q32, b: Q32) -> Q32 {
+        core::array::from_fn(|i| a[i].max(b[i]))
+    }
+
+    /// `VMIN.S32 q, a, b`.
+    pub(crate) fn vmin_s32(a: Q32, b: Q32) -> Q32 {
+        core::array::from_fn(|i| a[i].min(b[i]))
+    }
+
+    /// `VSTRB.32 q, [p, offsets]`: the low byte of lane `i` to `p +
+    /// offsets[i]`.
+    ///
+    /// # Safety
+    /// Each `p + offsets[i]` is valid for a write of one byte.
+    pub(crate) unsafe fn vstrb_32_scatter(q: Q32, p: *mut i8, offsets: Q32) {
+        for i in 0..4 {
+            // SAFETY: the caller's contract.
+            unsafe { *p.add(offsets[i] as u32 as usize) = q[i] as i8 };
+        }
     }
 
     /// `VADDVA.S8 rda, qm`: `rda` plus the sum of the 16 signed bytes.
@@ -134,11 +232,13 @@ unsafe fn row_sum(w: *const i8, k: usize, acc: i32) -> i32 {
 
 /// The four pixels' accumulators `acc[p] + Σ_t w[t] * x_p[t]` over `k`
 /// bytes, pixel `p`'s byte `t` at `cols[(t / 16) * 64 + p * 16 + t % 16]`:
-/// per 16 bytes one weight load, four column loads, four `VMLADAVA.S8`.
+/// per 16 bytes one weight load, four column loads, four `VMLADAVA.S8`
+/// (the loop of [`block`]; here for the channels the fast epilogue does
+/// not cover).
 ///
 /// # Safety
 /// `w` is valid for reads of `k` bytes, `cols` for `64 * ceil(k / 16)`.
-#[inline(always)]
+#[inline(never)]
 unsafe fn dot4(w: *const i8, cols: *const i8, k: usize, acc: [i32; 4]) -> [i32; 4] {
     #[cfg(attonet_mve)]
     {
@@ -204,12 +304,221 @@ unsafe fn dot4(w: *const i8, cols: *const i8, k: usize, acc: [i32; 4]) -> [i32; 
     }
 }
 
-/// The DSP kernels' fast epilogue (`fast_out` there): `requantize(acc,
-/// mult, -e) + zp` saturated to `i8`, for a channel [`ChanQ::new`] accepted.
+/// One output channel's constants for a call, read by [`block`]'s assembly:
+/// the fast epilogue's ([`ChanQ`]) with the input zero point folded into the
+/// bias and the shift negated; all but the bias zero for a channel the fast
+/// epilogue does not cover (its outputs are recomputed exactly).
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Chan {
+    /// 0: `bias - zp * Σ w`, the accumulators' start.
+    bias: i32,
+    /// 4: the Q31 multiplier.
+    mult: i32,
+    /// 8: `2^(e-1) + zp_out * 2^e`.
+    c0: i32,
+    /// 12: `-e`, the arithmetic right shift as `VSHL`'s count.
+    neg_e: i32,
+}
+
+/// One call of [`block`]; offsets as its assembly reads them.
+#[repr(C)]
+struct Run {
+    /// 0: the columns (`[k / 16][P][16]` bytes).
+    cols: *const i8,
+    /// 4: window length, a multiple of 16.
+    k: usize,
+    /// 8: one past the last channel's constants.
+    tab_end: *const Chan,
+    /// 12, 16: the clamp.
+    lo: i32,
+    hi: i32,
+    /// 20: bytes between consecutive pixels' outputs.
+    ostride: usize,
+}
+
+/// For each channel `tab..run.tab_end` (at least one), weight rows from
+/// `w` (`k` bytes each, consecutive): the four pixels' accumulators from the
+/// channel's bias, `Σ w * x` over the columns ([`dot4`]'s loop), then the
+/// fast epilogue on all four at once (`VMOV` into one vector; `VSHR`,
+/// `VADD` for `c0 - [acc < 0]`; `VADD` doubling, `VRMULH` the rounded high
+/// word, which is `SMMLAR` without its accumulator, `VADD` it; `VSHL` by
+/// `-e`; `VMAX`/`VMIN` to the clamp) and a scatter store (`VSTRB.32` with
+/// offsets `p * ostride`) to `out + p * ostride`; `out += 1`.
+///
+/// # Safety
+/// `tab < run.tab_end`, both in one table; `w` has `k` readable bytes per
+/// channel; `run.cols` `64 * k / 16` readable bytes; `out + c + p *
+/// ostride` is writable for every channel `c` and pixel `p < 4`.
 #[inline(always)]
-fn fast_out(acc: i32, q: &ChanQ) -> i32 {
-    let t = q.c0.wrapping_sub(((acc as u32) >> 31) as i32);
-    ssat8(asr_reg(smmlar(acc.wrapping_add(acc), q.mult, t), q.e))
+unsafe fn block(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; everything the assembly writes besides
+    // the outputs is declared (q4..q7 are callee-saved: the compiler saves
+    // them).
+    unsafe {
+        core::arch::asm!(
+            "ldrd  {c}, {k}, [{b}, #12]",
+            "vdup.32 q5, {c}",
+            "vdup.32 q6, {k}",
+            "movs  r0, #0",
+            "vidup.u32 q7, r0, #1",
+            "ldr   {c}, [{b}, #20]",
+            "vmul.i32 q7, q7, {c}",
+            "3:",
+            "ldr   r0, [{tab}]",
+            "mov   r2, r0",
+            "mov   r4, r0",
+            "mov   r8, r0",
+            "ldrd  {c}, {k}, [{b}]",
+            "wlstp.8 lr, {k}, 2f",
+            "1:",
+            "vldrb.8 q0, [{w}], #16",
+            "vldrb.8 q1, [{c}, #16]",
+            "vldrb.8 q2, [{c}, #32]",
+            "vldrb.8 q3, [{c}, #48]",
+            "vldrb.8 q4, [{c}], #64",
+            "vmladava.s8 r0, q0, q4",
+            "vmladava.s8 r2, q0, q1",
+            "vmladava.s8 r4, q0, q2",
+            "vmladava.s8 r8, q0, q3",
+            "letp  lr, 1b",
+            "2:",
+            "vmov  q0[2], q0[0], r0, r4",
+            "vmov  q0[3], q0[1], r2, r8",
+            "ldrd  {c}, {k}, [{tab}, #4]",
+            "vshr.s32 q1, q0, #31",
+            "vadd.i32 q1, q1, {k}",
+            "vadd.i32 q0, q0, q0",
+            "vdup.32 q2, {c}",
+            "ldr   {k}, [{tab}, #12]",
+            "adds  {tab}, #16",
+            "vrmulh.s32 q0, q0, q2",
+            "vadd.i32 q0, q0, q1",
+            "vshl.s32 q0, {k}",
+            "vmax.s32 q0, q0, q5",
+            "vmin.s32 q0, q0, q6",
+            "vstrb.32 q0, [{out}, q7]",
+            "adds  {out}, #1",
+            "ldr   {c}, [{b}, #8]",
+            "cmp   {tab}, {c}",
+            "bne   3b",
+            b = in(reg) run as *const Run,
+            tab = inout(reg) tab => _,
+            w = inout(reg) w => _,
+            out = inout(reg) out => _,
+            c = out(reg) _,
+            k = out(reg) _,
+            out("r0") _,
+            out("r2") _,
+            out("r4") _,
+            out("r8") _,
+            out("lr") _,
+            out("q0") _,
+            out("q1") _,
+            out("q2") _,
+            out("q3") _,
+            out("q4") _,
+            out("q5") _,
+            out("q6") _,
+            out("q7") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    // SAFETY: the caller's contract; the same instructions, modelled.
+    unsafe {
+        use mve::*;
+        let q5 = vdup_32(run.lo);
+        let q6 = vdup_32(run.hi);
+        let q7 = vmul_i32_scalar(vidup_u32(0, 1), run.ostride as i32);
+        let (mut tab, mut w, mut out) = (tab, w, out);
+        loop {
+            let t = &*tab;
+            let acc = dot4(w, run.cols, run.k, [t.bias; 4]);
+            w = w.add(run.k);
+            let q0 = vmov_lanes(acc);
+            let q1 = vadd_i32_scalar(vshr_s32(q0, 31), t.c0);
+            let q0 = vadd_i32(q0, q0);
+            let q0 = vrmulh_s32(q0, vdup_32(t.mult));
+            let q0 = vadd_i32(q0, q1);
+            let q0 = vshl_s32_reg(q0, t.neg_e);
+            let q0 = vmin_s32(vmax_s32(q0, q5), q6);
+            vstrb_32_scatter(q0, out, q7);
+            out = out.add(1);
+            tab = tab.add(1);
+            if tab == run.tab_end {
+                break;
+            }
+        }
+    }
+}
+
+/// Copies `n` 16-byte chunks from `src` (consecutive) to `dst` (64 bytes
+/// apart): `VLDRB.8`, `VSTRB.8` under a low-overhead loop.
+///
+/// # Safety
+/// `src` readable for `16 * n` bytes; `dst + 64 * i` writable for 16 bytes,
+/// `i < n`.
+#[inline(always)]
+unsafe fn copy_chunks(dst: *mut i8, src: *const i8, n: usize) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; registers otherwise.
+    unsafe {
+        core::arch::asm!(
+            "wls   lr, {n}, 2f",
+            "1:",
+            "vldrb.8 q0, [{s}], #16",
+            "vstrb.8 q0, [{d}], #64",
+            "le    lr, 1b",
+            "2:",
+            d = inout(reg) dst => _,
+            s = inout(reg) src => _,
+            n = in(reg) n,
+            out("lr") _,
+            out("q0") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    for i in 0..n {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let q = mve::vldrb_8(src.add(16 * i), 16);
+            mve::vstrb_8(q, dst.add(64 * i));
+        }
+    }
+}
+
+/// Fills `n` 16-byte chunks at `dst` (64 bytes apart) with `v`.
+///
+/// # Safety
+/// `dst + 64 * i` writable for 16 bytes, `i < n`.
+#[inline(always)]
+unsafe fn fill_chunks(dst: *mut i8, v: i8, n: usize) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; registers otherwise.
+    unsafe {
+        core::arch::asm!(
+            "vdup.8 q0, {v}",
+            "wls   lr, {n}, 2f",
+            "1:",
+            "vstrb.8 q0, [{d}], #64",
+            "le    lr, 1b",
+            "2:",
+            d = inout(reg) dst => _,
+            v = in(reg) v as i32,
+            n = in(reg) n,
+            out("lr") _,
+            out("q0") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    for i in 0..n {
+        // SAFETY: the caller's contract.
+        unsafe { mve::vstrb_8([v; 16], dst.add(64 * i)) };
+    }
 }
 
 /// Whether [`conv_s8`] takes a convolution with these parameters.
@@ -226,7 +535,7 @@ pub(crate) fn conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> 
         && out_shape.w > 0
 }
 
-/// The convolution through [`dot4`] (see the module documentation), for
+/// The convolution through [`block`] (see the module documentation), for
 /// arguments [`check_conv_args`](crate::ops::conv::check_conv_args)
 /// accepted; `prepared` is the converter's table of the epilogue constants
 /// ([`prepared::prepare_conv`]) or empty. Returns `false`, nothing written,
@@ -250,20 +559,28 @@ pub(crate) fn conv_s8(
     true
 }
 
-/// Columns of one block: `P` pixels' windows, interleaved by 16 bytes.
-#[repr(C, align(16))]
-struct Cols([i8; P * MVE_MAX_K.next_multiple_of(16)]);
+/// Bytes of one block's columns: `P` pixels' windows, interleaved by 16
+/// bytes.
+const COLS: usize = P * MVE_MAX_K;
 
-/// Copies the window of output pixel `(oy, ox)` into slot `s` of `cols`
-/// (16-byte chunk `j` of the window at `cols[j * 64 + s * 16..]`), padded taps
-/// as the zero point. `in_c` is a multiple of 16.
+/// Columns storage.
+#[repr(C, align(16))]
+struct Cols([i8; COLS]);
+
+/// Copies the window of output pixel `(oy, ox)` into slot `s` of the
+/// columns at `cols` (16-byte chunk `j` of the window at `cols + j * 64 + s
+/// * 16`), padded taps as the zero point. `in_c` is a multiple of 16.
+///
+/// # Safety
+/// `cols` is writable for `P * k` bytes; `input` holds the input
+/// (`check_conv_args`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gather(
+unsafe fn gather(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
-    cols: &mut Cols,
+    cols: *mut i8,
     s: usize,
     oy: usize,
     ox: usize,
@@ -271,37 +588,47 @@ fn gather(
 ) {
     let w = &p.window;
     let (ih, iw, ic) = (
-        in_shape.h as usize,
-        in_shape.w as usize,
+        in_shape.h as isize,
+        in_shape.w as isize,
         in_shape.c as usize,
     );
+    let (kh, kw) = (w.kh as isize, w.kw as isize);
+    let (dh, dw) = (w.dilation_h as isize, w.dilation_w as isize);
     let iy0 = oy as isize * w.stride_h as isize - w.pad_top as isize;
     let ix0 = ox as isize * w.stride_w as isize - w.pad_left as isize;
     let per_tap = ic / 16;
-    let mut j = 0;
-    for ky in 0..w.kh as isize {
-        let iy = iy0 + ky * w.dilation_h as isize;
-        for kx in 0..w.kw as isize {
-            let ix = ix0 + kx * w.dilation_w as isize;
-            if (0..ih as isize).contains(&iy) && (0..iw as isize).contains(&ix) {
-                let base = (iy as usize * iw + ix as usize) * ic;
-                for c in input[base..base + ic].chunks_exact(16) {
-                    cols.0[j * 64 + s * 16..][..16].copy_from_slice(c);
-                    j += 1;
+    let x = input.as_ptr();
+    // SAFETY (all the pointer arithmetic below): a tap inside the input reads
+    // its `ic` bytes at `((iy * iw + ix) * ic)`, within `input`; chunk `j <
+    // k / 16` of slot `s` is written at `j * 64 + s * 16`, within the
+    // caller's `P * k` bytes.
+    let mut dst = unsafe { cols.add(s * 16) };
+    let inside_x = ix0 >= 0 && ix0 + (kw - 1) * dw < iw;
+    for ky in 0..kh {
+        let iy = iy0 + ky * dh;
+        let row_in = (0..ih).contains(&iy);
+        if row_in && inside_x && dw == 1 {
+            // The kernel row is one run of `kw * ic` input bytes.
+            let n = kw as usize * per_tap;
+            unsafe {
+                copy_chunks(dst, x.add((iy * iw + ix0) as usize * ic), n);
+                dst = dst.add(64 * n);
+            }
+            continue;
+        }
+        for kx in 0..kw {
+            let ix = ix0 + kx * dw;
+            unsafe {
+                if row_in && (0..iw).contains(&ix) {
+                    copy_chunks(dst, x.add((iy * iw + ix) as usize * ic), per_tap);
+                } else {
+                    fill_chunks(dst, zp, per_tap);
                 }
-            } else {
-                for _ in 0..per_tap {
-                    cols.0[j * 64 + s * 16..][..16].fill(zp);
-                    j += 1;
-                }
+                dst = dst.add(64 * per_tap);
             }
         }
     }
 }
-
-/// One channel's constants for this call: the fast epilogue's, with the bias
-/// `bias - zp * Σ w`; `mult == 0` for a channel that takes [`requantize`].
-type Chan = ChanQ;
 
 #[inline(never)]
 fn conv_blocks(
@@ -315,7 +642,6 @@ fn conv_blocks(
 ) {
     let q = &p.quant;
     let zp = q.input_zero_point;
-    let (clo, chi) = (q.clamp.min as i32, q.clamp.max as i32);
     let w = &p.window;
     let k = w.kh as usize * w.kw as usize * in_shape.c as usize;
     let oc_n = out_shape.c as usize;
@@ -323,11 +649,19 @@ fn conv_blocks(
     let pixels = out_shape.h as usize * out_w;
     let filter = weights.filter;
     let limits = ChanQ::limits(q.output_zero_point, prepared::sum_bound(k, zp));
-    let mut cols = Cols([0; P * MVE_MAX_K.next_multiple_of(16)]);
-    let mut tab = [ChanQ::SLOW; BATCH];
+    let mut cols = MaybeUninit::<Cols>::uninit();
+    let cols = cols.as_mut_ptr() as *mut i8;
+    let mut tab = [Chan {
+        bias: 0,
+        mult: 0,
+        c0: 0,
+        neg_e: 0,
+    }; BATCH];
+    let mut tail = [0i8; P * BATCH];
     let mut oc0 = 0;
     while oc0 < oc_n {
         let nb = BATCH.min(oc_n - oc0);
+        let mut slow = 0u64;
         for (i, t) in tab[..nb].iter_mut().enumerate() {
             let oc = oc0 + i;
             let c = match pre {
@@ -344,50 +678,71 @@ fn conv_blocks(
             let sw = unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) };
             let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
             *t = match c {
-                Some(c) => Chan { bias, ..c },
-                None => Chan {
+                Some(c) => Chan {
                     bias,
-                    ..ChanQ::SLOW
+                    mult: c.mult,
+                    c0: c.c0,
+                    neg_e: -(c.e as i32),
                 },
+                None => {
+                    slow |= 1 << i;
+                    Chan {
+                        bias,
+                        mult: 0,
+                        c0: 0,
+                        neg_e: 0,
+                    }
+                }
             };
         }
+        let tab = &tab[..nb];
+        let w0 = filter[oc0 * k..(oc0 + nb) * k].as_ptr();
         let mut n0 = 0;
         while n0 < pixels {
             let np = P.min(pixels - n0);
             for s in 0..P {
                 // A partial block repeats its last pixel in the spare slots.
                 let n = n0 + s.min(np - 1);
-                gather(
-                    p,
-                    in_shape,
-                    input,
-                    &mut cols,
-                    s,
-                    n / out_w,
-                    n % out_w,
-                    zp as i8,
-                );
+                // SAFETY: `cols` is `P * MVE_MAX_K >= P * k` bytes.
+                unsafe { gather(p, in_shape, input, cols, s, n / out_w, n % out_w, zp as i8) };
             }
-            for (i, t) in tab[..nb].iter().enumerate() {
+            let (out, ostride) = if np == P {
+                (output[n0 * oc_n + oc0..].as_mut_ptr(), oc_n)
+            } else {
+                (tail.as_mut_ptr(), nb)
+            };
+            let run = Run {
+                cols,
+                k,
+                tab_end: tab.as_ptr_range().end,
+                lo: q.clamp.min as i32,
+                hi: q.clamp.max as i32,
+                ostride,
+            };
+            // SAFETY: `tab` has `nb >= 1` channels, whose weight rows are
+            // `w0 + i * k` (within the filter); the columns are written
+            // (every slot, `k / 16` chunks); the outputs are `out + c + p *
+            // ostride` for `c < nb`, `p < P`: within `output` for a full
+            // block (pixel `n0 + p`, channel `oc0 + c`), the `P * nb` bytes
+            // of `tail` otherwise.
+            unsafe { block(&run, tab.as_ptr(), w0, out) };
+            if np < P {
+                for s in 0..np {
+                    output[(n0 + s) * oc_n + oc0..][..nb].copy_from_slice(&tail[s * nb..][..nb]);
+                }
+            }
+            let mut rest = slow;
+            while rest != 0 {
+                let i = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
                 let oc = oc0 + i;
-                // SAFETY: row `oc` is `k` bytes of the filter; `cols` holds
-                // `64 * ceil(k / 16)` bytes (`k <= MVE_MAX_K`).
-                let acc = unsafe {
-                    dot4(
-                        filter[oc * k..][..k].as_ptr(),
-                        cols.0.as_ptr(),
-                        k,
-                        [t.bias; 4],
-                    )
-                };
+                // SAFETY: as for `block`, one channel.
+                let acc =
+                    unsafe { dot4(filter[oc * k..][..k].as_ptr(), cols, k, [tab[i].bias; 4]) };
                 for (s, &a) in acc.iter().enumerate().take(np) {
-                    let v = if t.mult != 0 {
-                        fast_out(a, t)
-                    } else {
-                        requantize(a, weights.multiplier[oc], weights.shift[oc])
-                            .wrapping_add(q.output_zero_point)
-                    };
-                    output[(n0 + s) * oc_n + oc] = v.max(clo).min(chi) as i8;
+                    let v = requantize(a, weights.multiplier[oc], weights.shift[oc])
+                        .wrapping_add(q.output_zero_point);
+                    output[(n0 + s) * oc_n + oc] = q.clamp.apply(v);
                 }
             }
             n0 += np;
