@@ -454,6 +454,92 @@ unsafe fn block(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
     }
 }
 
+/// [`block`] for one pixel (the last pixels of a call that do not fill a
+/// block of four): its columns at `run.cols` (slot `s` of the block's,
+/// 64 bytes a chunk), per channel one `VLDRB.8` pair and one `VMLADAVA.S8`
+/// per 16 bytes, then the DSP kernels' scalar fast epilogue (`SUB`, `ADD`,
+/// `SMMLAR`, `ASR`, `SSAT`) saturated to `i8` (the caller applies a
+/// narrower clamp) and stored to `out`, `out += 1`.
+///
+/// # Safety
+/// As [`block`], with the outputs `out + c` for every channel `c`.
+#[inline(always)]
+unsafe fn block1(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; everything the assembly writes besides
+    // the outputs is declared.
+    unsafe {
+        core::arch::asm!(
+            "3:",
+            "ldr   r0, [{tab}]",
+            "ldrd  {c}, {k}, [{b}]",
+            "wlstp.8 lr, {k}, 2f",
+            "1:",
+            "vldrb.8 q0, [{w}], #16",
+            "vldrb.8 q1, [{c}], #64",
+            "vmladava.s8 r0, q0, q1",
+            "letp  lr, 1b",
+            "2:",
+            "ldrd  {c}, {k}, [{tab}, #4]",
+            "sub   {k}, {k}, r0, lsr #31",
+            "add   r0, r0, r0",
+            "smmlar r0, r0, {c}, {k}",
+            "ldr   {c}, [{tab}, #12]",
+            "rsbs  {c}, {c}, #0",
+            "asrs  r0, r0, {c}",
+            "ssat  r0, #8, r0",
+            "strb  r0, [{out}], #1",
+            "adds  {tab}, #16",
+            "ldr   {c}, [{b}, #8]",
+            "cmp   {tab}, {c}",
+            "bne   3b",
+            b = in(reg) run as *const Run,
+            tab = inout(reg) tab => _,
+            w = inout(reg) w => _,
+            out = inout(reg) out => _,
+            c = out(reg) _,
+            k = out(reg) _,
+            out("r0") _,
+            out("lr") _,
+            out("q0") _,
+            out("q1") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    // SAFETY: the caller's contract; the same instructions, modelled.
+    unsafe {
+        use super::dsp_prims::{asr_reg, smmlar, ssat8};
+        let (mut tab, mut w, mut out) = (tab, w, out);
+        loop {
+            let t = &*tab;
+            let mut acc = t.bias;
+            let mut left = run.k;
+            let c = run.cols;
+            let mut i = 0;
+            while left > 0 {
+                let q0 = mve::vldrb_8(w.add(16 * i), left);
+                let q1 = mve::vldrb_8(c.add(64 * i), left);
+                acc = mve::vmladava_s8(acc, &q0, &q1);
+                left = left.saturating_sub(16);
+                i += 1;
+            }
+            w = w.add(run.k);
+            let tt = t.c0.wrapping_sub(((acc as u32) >> 31) as i32);
+            let v = ssat8(asr_reg(
+                smmlar(acc.wrapping_add(acc), t.mult, tt),
+                t.neg_e.wrapping_neg() as u32,
+            ));
+            *out = v as i8;
+            out = out.add(1);
+            tab = tab.add(1);
+            if tab == run.tab_end {
+                break;
+            }
+        }
+    }
+}
+
 /// Copies `n` 16-byte chunks from `src` (consecutive) to `dst` (64 bytes
 /// apart): `VLDRB.8`, `VSTRB.8` under a low-overhead loop.
 ///
@@ -537,14 +623,17 @@ pub(crate) fn conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> 
 
 /// The convolution through [`block`] (see the module documentation), for
 /// arguments [`check_conv_args`](crate::ops::conv::check_conv_args)
-/// accepted; `prepared` is the converter's table of the epilogue constants
-/// ([`prepared::prepare_conv`]) or empty. Returns `false`, nothing written,
-/// where [`conv_covers`] does not hold.
+/// accepted; `sums` is each output channel's `Σ w` (the plan's
+/// `weight_sums`) or empty (then summed here), `prepared` the converter's
+/// table of the epilogue constants ([`prepared::prepare_conv`]) or empty.
+/// Returns `false`, nothing written, where [`conv_covers`] does not hold.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_s8(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
+    sums: &[i32],
     prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
@@ -555,7 +644,7 @@ pub(crate) fn conv_s8(
     let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(out_shape.c as usize))
         .then(|| bytemuck::try_cast_slice(prepared).ok())
         .flatten();
-    conv_blocks(p, in_shape, input, weights, pre, out_shape, output);
+    conv_blocks(p, in_shape, input, weights, sums, pre, out_shape, output);
     true
 }
 
@@ -631,11 +720,13 @@ unsafe fn gather(
 }
 
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn conv_blocks(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
     weights: &ConvWeights<'_>,
+    sums: &[i32],
     pre: Option<&[ChanQ]>,
     out_shape: Shape,
     output: &mut [i8],
@@ -657,7 +748,6 @@ fn conv_blocks(
         c0: 0,
         neg_e: 0,
     }; BATCH];
-    let mut tail = [0i8; P * BATCH];
     let mut oc0 = 0;
     while oc0 < oc_n {
         let nb = BATCH.min(oc_n - oc0);
@@ -673,9 +763,12 @@ fn conv_blocks(
                     limits,
                 ),
             };
-            // SAFETY: row `oc` of the filter is `k` bytes
-            // (`check_conv_args`).
-            let sw = unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) };
+            let sw = match sums.get(oc) {
+                Some(&sw) if sums.len() == oc_n => sw,
+                // SAFETY: row `oc` of the filter is `k` bytes
+                // (`check_conv_args`).
+                _ => unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) },
+            };
             let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
             *t = match c {
                 Some(c) => Chan {
@@ -700,35 +793,49 @@ fn conv_blocks(
         let mut n0 = 0;
         while n0 < pixels {
             let np = P.min(pixels - n0);
-            for s in 0..P {
-                // A partial block repeats its last pixel in the spare slots.
-                let n = n0 + s.min(np - 1);
+            for s in 0..np {
+                let n = n0 + s;
                 // SAFETY: `cols` is `P * MVE_MAX_K >= P * k` bytes.
                 unsafe { gather(p, in_shape, input, cols, s, n / out_w, n % out_w, zp as i8) };
             }
-            let (out, ostride) = if np == P {
-                (output[n0 * oc_n + oc0..].as_mut_ptr(), oc_n)
-            } else {
-                (tail.as_mut_ptr(), nb)
-            };
-            let run = Run {
+            let mut run = Run {
                 cols,
                 k,
                 tab_end: tab.as_ptr_range().end,
                 lo: q.clamp.min as i32,
                 hi: q.clamp.max as i32,
-                ostride,
+                ostride: oc_n,
             };
-            // SAFETY: `tab` has `nb >= 1` channels, whose weight rows are
-            // `w0 + i * k` (within the filter); the columns are written
-            // (every slot, `k / 16` chunks); the outputs are `out + c + p *
-            // ostride` for `c < nb`, `p < P`: within `output` for a full
-            // block (pixel `n0 + p`, channel `oc0 + c`), the `P * nb` bytes
-            // of `tail` otherwise.
-            unsafe { block(&run, tab.as_ptr(), w0, out) };
-            if np < P {
+            if np == P {
+                // SAFETY: `tab` has `nb >= 1` channels, whose weight rows
+                // are `w0 + i * k` (within the filter); the columns are
+                // written (every slot, `k / 16` chunks); the outputs are
+                // `out + c + p * oc_n` for `c < nb`, `p < P`: pixel `n0 + p`,
+                // channel `oc0 + c`, within `output`.
+                unsafe {
+                    block(
+                        &run,
+                        tab.as_ptr(),
+                        w0,
+                        output[n0 * oc_n + oc0..].as_mut_ptr(),
+                    )
+                };
+            } else {
                 for s in 0..np {
-                    output[(n0 + s) * oc_n + oc0..][..nb].copy_from_slice(&tail[s * nb..][..nb]);
+                    // SAFETY: as above, slot `s` only (64 bytes a chunk
+                    // from `cols + 16 * s`); the outputs `out + c`, `c <
+                    // nb`: pixel `n0 + s`, channel `oc0 + c`.
+                    unsafe {
+                        run.cols = cols.add(16 * s);
+                        let out = output[(n0 + s) * oc_n + oc0..][..nb].as_mut_ptr();
+                        block1(&run, tab.as_ptr(), w0, out);
+                    }
+                    let c = q.clamp;
+                    if c.min > i8::MIN || c.max < i8::MAX {
+                        for o in &mut output[(n0 + s) * oc_n + oc0..][..nb] {
+                            *o = (*o).clamp(c.min, c.max);
+                        }
+                    }
                 }
             }
             let mut rest = slow;
@@ -736,7 +843,9 @@ fn conv_blocks(
                 let i = rest.trailing_zeros() as usize;
                 rest &= rest - 1;
                 let oc = oc0 + i;
-                // SAFETY: as for `block`, one channel.
+                // SAFETY: as for `block`, one channel; slots past `np` hold
+                // earlier pixels' columns (or were never read: only the
+                // first `np` results are kept).
                 let acc =
                     unsafe { dot4(filter[oc * k..][..k].as_ptr(), cols, k, [tab[i].bias; 4]) };
                 for (s, &a) in acc.iter().enumerate().take(np) {
@@ -817,7 +926,7 @@ mod tests {
             conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
             conv::conv_core(&p, ins, &input, &w, outs, &mut want);
             let mut got = std::vec![0x55i8; outs.len()];
-            let took = conv_s8(&p, ins, &input, &w, &[], outs, &mut got);
+            let took = conv_s8(&p, ins, &input, &w, &[], &[], outs, &mut got);
             assert_eq!(took, conv_covers(&p, ins, outs));
             if !took {
                 assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
@@ -831,8 +940,12 @@ mod tests {
             let taps = filter.len() / oc;
             let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
             prepared::prepare_conv(&w, oc, taps, zi, zo, &mut table).unwrap();
+            let sums: std::vec::Vec<i32> = filter
+                .chunks(taps)
+                .map(|r| r.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32)))
+                .collect();
             let mut got = std::vec![0x55i8; outs.len()];
-            assert!(conv_s8(&p, ins, &input, &w, &table, outs, &mut got));
+            assert!(conv_s8(&p, ins, &input, &w, &sums, &table, outs, &mut got));
             assert_eq!(got, want, "prepared, case {case}");
         }
         assert!(covered > 600, "only {covered} cases covered");
