@@ -24,11 +24,14 @@
 //! `LETP`) reads the channel's weight row in place, 16 bytes an iteration,
 //! and the four pixels' 16 bytes each, for four `VMLADAVA.S8`: ten
 //! instructions per 64 multiply-accumulates. The last iteration's predicate
-//! covers `k % 16` lanes, so rows of any length are read exactly (nothing
-//! past a row's end) and the columns' round-up lanes are never used. The
-//! epilogue is the DSP kernels' five-instruction one (`ChanQ`, `fast_out`),
-//! with `bias - zp * Σ w` for the bias; channels it does not cover take
-//! [`requantize`] on the same accumulator.
+//! covers `k % 16` lanes, so a weight row is read exactly. The epilogue
+//! works on the four accumulators at once: the DSP kernels' fast epilogue
+//! (`ChanQ`, `fast_out` there) with `VRMULH.S32` for `SMMLAR`, `VSHL` for
+//! the shift, `VMAX`/`VMIN` for the clamp and one scatter store
+//! (`VSTRB.32`), with `bias - zp * Σ w` for the bias (the plan's weight sums
+//! where given). Leftover pixels of a call (fewer than four) take a
+//! one-pixel loop ([`block1`]) with the scalar epilogue; channels the fast
+//! epilogue does not cover take [`requantize`] on the same accumulator.
 //!
 //! Covered: one group, input channels a multiple of 16 (each tap then is
 //! whole 16-byte chunks, copied as such), any window, stride, dilation and
