@@ -16,6 +16,13 @@
 //! (16 registers: the kernels' inner loop needs 28), so `src/arch/riscv.rs`
 //! compiles its register-blocked kernels and the ops dispatch to them.
 //!
+//! Emits `--cfg attonet_mve` (and `attonet_dsp`: every MVE core has the DSP
+//! extension) for `thumbv8m.main-*` builds for a core with the M-profile
+//! Vector Extension (Helium): `-C target-cpu=cortex-m55|cortex-m85` or
+//! `-C target-feature=+mve` (or `+mve.fp`), so `src/arch/helium.rs`
+//! compiles its MVE kernels; `ATTONET_NO_MVE=1` turns them off alone (the
+//! DSP kernels stay).
+//!
 //! `ATTONET_NO_DSP=1` in the environment turns the fast kernels off (the
 //! portable kernels then run everywhere, e.g. to compare the two on a board);
 //! `ATTONET_NO_RISCV=1` turns off the RISC-V ones only.
@@ -24,6 +31,8 @@ use std::env;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(attonet_dsp)");
     println!("cargo::rustc-check-cfg=cfg(attonet_riscv)");
+    println!("cargo::rustc-check-cfg=cfg(attonet_mve)");
+    println!("cargo:rerun-if-env-changed=ATTONET_NO_MVE");
     println!("cargo:rerun-if-env-changed=ATTONET_NO_RISCV");
     println!("cargo:rerun-if-env-changed=ATTONET_NO_DSP");
     println!("cargo:rerun-if-changed=build.rs");
@@ -42,6 +51,17 @@ fn main() {
     {
         println!("cargo:rustc-cfg=attonet_riscv");
     }
+    let mve = target.starts_with("thumbv8m.main")
+        && flags.split('\x1f').any(|f| {
+            let f = f.trim_start_matches("-C").trim_start_matches("-Z");
+            (f.contains("target-feature")
+                && f.split(',')
+                    .any(|x| x.ends_with("+mve") || x.ends_with("+mve.fp")))
+                || ["cortex-m55", "cortex-m85"]
+                    .iter()
+                    .any(|cpu| f.ends_with(&format!("target-cpu={cpu}")))
+        });
+    let mve = mve && !env::var("ATTONET_NO_MVE").is_ok_and(|v| v == "1");
     let dsp = if target.starts_with("thumbv7em") {
         true
     } else if target.starts_with("thumbv8m.main") {
@@ -55,7 +75,10 @@ fn main() {
     } else {
         false
     };
-    if dsp {
+    if dsp || mve {
         println!("cargo:rustc-cfg=attonet_dsp");
+    }
+    if mve {
+        println!("cargo:rustc-cfg=attonet_mve");
     }
 }

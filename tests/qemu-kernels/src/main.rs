@@ -121,7 +121,7 @@ type ConvFn =
     fn(&ConvParams, Shape, &[i8], &ConvWeights<'_>, Shape, &mut [i8]) -> attonet_runtime::Result;
 
 /// Random convolutions of one family through `fast` and `reference`.
-/// Returns (cases, cases that took a fast path).
+/// Returns (cases, cases that took a fast path, of those the Helium one).
 fn conv_family(
     b: &mut Bufs,
     rng: &mut Rng,
@@ -129,10 +129,11 @@ fn conv_family(
     fast: ConvFn,
     reference: ConvFn,
     name: &str,
-) -> (u32, u32) {
+) -> (u32, u32, u32) {
     // Prepared constants for up to `MAX_OC` output channels.
     let mut conv_table = [0i32; prepared::conv_len(MAX_OC)];
     let mut covered = 0;
+    let mut helium = 0;
     let mut cases = 0;
     while cases < CASES {
         // 0: pointwise, 1: 3x3 one group, 2: any window (and groups),
@@ -180,8 +181,13 @@ fn conv_family(
             groups,
             quant: rng.quant(),
         };
-        if portable::conv_fast_path(&p, ins, outs).is_some() {
-            covered += 1;
+        match portable::conv_fast_path(&p, ins, outs) {
+            Some("mve-columns") => {
+                covered += 1;
+                helium += 1;
+            }
+            Some(_) => covered += 1,
+            None => {}
         }
         rng.fill(&mut b.input[..ins.len()]);
         rng.fill(&mut b.filter[..filter_len]);
@@ -244,7 +250,7 @@ fn conv_family(
             }
         }
     }
-    (cases, covered)
+    (cases, covered, helium)
 }
 
 fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
@@ -973,9 +979,10 @@ fn main() -> ! {
     let b: &mut Bufs = BUFS;
     let counter = Counter::start();
     println!(
-        "attonet qemu-kernels on {} (DSP kernels: {}); {}",
+        "attonet qemu-kernels on {} (DSP kernels: {}, Helium kernels: {}); {}",
         core_name(),
         if portable::DSP { "on" } else { "off" },
+        if portable::MVE { "on" } else { "off" },
         Counter::DESCRIBE
     );
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
@@ -1020,8 +1027,14 @@ fn main() -> ! {
         ("conv2d_s8 grouped", 3, conv::conv2d_s8, portable::conv2d_s8),
     ];
     for (name, family, fast, reference) in families {
-        let (n, covered) = conv_family(b, &mut rng, family, fast, reference, name);
-        println!("ok {name}: {n} random cases bit-identical ({covered} on a fast path)");
+        let (n, covered, helium) = conv_family(b, &mut rng, family, fast, reference, name);
+        if portable::MVE {
+            println!(
+                "ok {name}: {n} random cases bit-identical ({covered} on a fast path, {helium} of them Helium)"
+            );
+        } else {
+            println!("ok {name}: {n} random cases bit-identical ({covered} on a fast path)");
+        }
         total += n;
     }
     let (n, covered) = depthwise_family(b, &mut rng);

@@ -14,6 +14,10 @@
 //! * `riscv` (cfg `attonet_riscv`, set by `build.rs` for rv32 targets with
 //!   the M extension, not RV32E): register-blocked convolution (its inner
 //!   loop in `core::arch::asm!`), depthwise and ADD kernels.
+//! * `helium` (cfg `attonet_mve`, set by `build.rs` for Armv8.1-M cores
+//!   with the M-profile Vector Extension: Cortex-M55, M85): `VMLADAVA`-based
+//!   convolution through `core::arch::asm!`, tried before the DSP kernels
+//!   (which these cores also have, and which take what it declines).
 //!
 //! Host builds of the crate's own unit tests compile the DSP kernels too,
 //! with each DSP instruction emulated in plain Rust (`dsp_prims`), so
@@ -27,6 +31,8 @@
 pub(crate) mod cortex_m_dsp;
 #[cfg(any(attonet_dsp, test))]
 pub(crate) mod dsp_prims;
+#[cfg(any(attonet_mve, test))]
+pub(crate) mod helium;
 #[cfg(any(attonet_riscv, test))]
 pub(crate) mod riscv;
 

@@ -81,7 +81,8 @@ pub(crate) fn conv_dispatch(
 /// portable loops ([`kernels::CONV_FALLBACK`]). A convolution that needs a
 /// kernel `K` leaves out is refused, nothing written.
 #[inline]
-// `sums` is read by the RISC-V kernel only, `prepared` by the DSP one.
+// `sums` is read by the RISC-V and Helium kernels, `prepared` by the DSP
+// and Helium ones.
 #[cfg_attr(not(all(attonet_riscv, attonet_dsp)), allow(unused_variables))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_dispatch_linked<const K: u32>(
@@ -95,6 +96,15 @@ pub(crate) fn conv_dispatch_linked<const K: u32>(
     output: &mut [i8],
 ) -> Result {
     let depthwise_like = K & kernels::CONV_DEPTHWISE_LIKE != 0;
+    // Helium first; the DSP kernels take what it declines.
+    #[cfg(attonet_mve)]
+    if K & kernels::CONV != 0
+        && crate::arch::helium::conv_s8(
+            p, in_shape, input, weights, sums, prepared, out_shape, output,
+        )
+    {
+        return Ok(());
+    }
     #[cfg(attonet_dsp)]
     {
         use crate::arch::cortex_m_dsp as dsp;

@@ -45,7 +45,8 @@ pub fn pointwise_conv_s8(
 /// [`pointwise_conv_s8`] with each output channel's weight sum (`Σ w`) and
 /// the converter's prepared table ([`crate::prepared`]) given (or empty), as
 /// the plan executor calls it.
-// `sums` is read by the RISC-V kernel only, `prepared` by the DSP one.
+// `sums` is read by the RISC-V and Helium kernels, `prepared` by the DSP
+// and Helium ones.
 #[cfg_attr(not(all(attonet_riscv, attonet_dsp)), allow(unused_variables))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn pointwise_with_sums<const K: u32>(
@@ -63,6 +64,15 @@ pub(crate) fn pointwise_with_sums<const K: u32>(
         check_pointwise_shapes(p, in_shape, input, weights, out_shape, output)?;
     } else {
         check_pointwise_args(p, in_shape, input, weights, out_shape, output)?;
+    }
+    // Helium first; the DSP kernels take what it declines.
+    #[cfg(attonet_mve)]
+    if K & crate::plan::kernels::CONV != 0
+        && crate::arch::helium::conv_s8(
+            p, in_shape, input, weights, sums, prepared, out_shape, output,
+        )
+    {
+        return Ok(());
     }
     #[cfg(attonet_dsp)]
     {

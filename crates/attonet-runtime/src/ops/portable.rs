@@ -18,6 +18,8 @@ use crate::error::check_len;
 /// Whether this build's kernels dispatch to the Cortex-M DSP fast paths
 /// (`false`: the public kernels are these portable ones).
 pub const DSP: bool = cfg!(attonet_dsp);
+/// Whether this build has the Helium (MVE) kernels (`crate::arch`).
+pub const MVE: bool = cfg!(attonet_mve);
 
 /// Whether this build's kernels dispatch to the RISC-V fast paths (rv32
 /// with the M extension).
@@ -88,6 +90,10 @@ pub fn depthwise_conv_s8(
 /// The fast kernel a convolution with these parameters dispatches to on this
 /// build (`None`: the portable loops run).
 pub fn conv_fast_path(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> Option<&'static str> {
+    #[cfg(attonet_mve)]
+    if crate::arch::helium::conv_covers(p, in_shape, out_shape) {
+        return Some("mve-columns");
+    }
     #[cfg(attonet_dsp)]
     {
         crate::arch::cortex_m_dsp::conv_fast_path(p, in_shape, out_shape)
