@@ -118,7 +118,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(
         s,
-        "    use attonet_runtime::ops::reduce::ReduceKind::{{Max, MeanTruncated, Requantize}};"
+        "    use attonet_runtime::ops::reduce::ReduceKind::{{Max, Requantize}};"
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(s, "    use attonet_runtime::plan::*;");

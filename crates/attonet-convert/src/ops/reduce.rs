@@ -9,12 +9,14 @@
 //!   average: `[1][H*W][C]`; over the channels: `[H*W][C][1]`). Other
 //!   sets (H and C together) are refused.
 //! * Numerics ([`kind`]), TensorFlow Lite Micro's `reduce_common.cc`:
-//!   - MEAN with the input's scale and zero point on the output (compared
-//!     as TFLM compares them, `float ==`): `reference_ops::Mean`, the sum of
-//!     the raw int8 values divided by the count, truncated toward zero;
-//!   - other MEANs and every SUM: `QuantizedMeanOrSum`, the multiplier of
+//!   - MEAN and SUM: `QuantizedMeanOrSum`, the multiplier of
 //!     `input_scale / output_scale` (`f64`, TFLite's `QuantizeMultiplier`),
-//!     with MEAN's `1 / count` folded in as TFLM folds it;
+//!     with MEAN's `1 / count` folded in as TFLM folds it. Some TFLM
+//!     sources take another path (`reference_ops::Mean`, a truncating
+//!     integer mean) when input and output quantization are equal; the
+//!     pinned TFLM does not: 40 such models (MEAN over H and W, over H, over
+//!     C; random scales and zero points) match `QuantizedMeanOrSum` byte for
+//!     byte and not the truncating mean;
 //!   - REDUCE_MAX: TFLM requires equal input and output quantization and
 //!     takes the largest byte.
 //! * Float reference ([`eval`]) and quantization rule
@@ -156,6 +158,7 @@ pub fn kind(
     output: Quant,
     count: usize,
 ) -> Result<ReduceKind, String> {
+    // REDUCE_MAX: TFLM compares the scales as floats.
     let same = input.scale == output.scale && input.zero_point == output.zero_point;
     if count == 0 || count > i32::MAX as usize {
         return Err(format!("a reduction over {count} elements"));
@@ -191,7 +194,6 @@ pub fn kind(
         })
     };
     match func {
-        ReduceFn::Mean if same => Ok(ReduceKind::MeanTruncated),
         ReduceFn::Mean => requantized(true),
         ReduceFn::Sum => requantized(false),
         ReduceFn::Max if same => Ok(ReduceKind::Max),
@@ -246,10 +248,15 @@ mod tests {
 
     #[test]
     fn tflm_multipliers() {
-        // Equal quantization: the truncated integer mean.
+        // Equal quantization: still the requantized sum (the pinned TFLM).
         assert_eq!(
             kind(ReduceFn::Mean, q(0.1, 3), q(0.1, 3), 16).unwrap(),
-            ReduceKind::MeanTruncated
+            ReduceKind::Requantize {
+                multiplier: 1 << 30,
+                shift: -3,
+                input_offset: 48,
+                output_zero_point: 3,
+            }
         );
         // A rescale of 1 over 16 elements: 2^30 << 4 / 16 = 2^30, shift 1 - 4.
         assert_eq!(

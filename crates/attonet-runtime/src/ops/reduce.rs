@@ -1,22 +1,18 @@
 //! Reductions of an int8 tensor over a run of its dimensions: MEAN, SUM and
 //! REDUCE_MAX, TensorFlow Lite Micro's reference kernels (`reduce_common.cc`,
-//! `reference_ops::QuantizedMeanOrSum`, `Mean`, `ReduceGeneric`).
+//! `reference_ops::QuantizedMeanOrSum`, `ReduceGeneric`).
 //!
 //! The converter views the tensor as `[outer][reduce][inner]` (row-major,
 //! the reduced dimensions one contiguous run once dimensions of size 1 are
 //! dropped) and the output as `[outer][inner]`; every output element folds
 //! the `reduce` inputs at its `(outer, inner)` position:
 //!
-//! * [`ReduceKind::Requantize`] (SUM, and MEAN with different input and
-//!   output quantization): `acc = Σ x` (wrapping `i32`), then
+//! * [`ReduceKind::Requantize`] (MEAN and SUM): `acc = Σ x` (wrapping `i32`), then
 //!   `clamp(requantize(acc - input_offset, multiplier, shift) +
 //!   output_zero_point)`, where the converter folds MEAN's `1 / count` into
 //!   the multiplier as TFLM does (`(multiplier << s) / count`, `shift - s`
 //!   with `s = min(floor(log2 count), 32, 31 + shift)`) and `input_offset` is
 //!   `input_zero_point * count` (wrapped to `i32`, as TFLM's cast does).
-//! * [`ReduceKind::MeanTruncated`] (MEAN with equal input and output
-//!   quantization, TFLM's `reference_ops::Mean`): `Σ x / count`, the
-//!   division truncating toward zero; zero points are not subtracted.
 //! * [`ReduceKind::Max`] (REDUCE_MAX; TFLM requires equal quantization):
 //!   the largest input.
 //!
@@ -46,8 +42,6 @@ pub enum ReduceKind {
         /// Output zero point, in `-128..=127`.
         output_zero_point: i32,
     },
-    /// `Σ x / count`, truncated toward zero.
-    MeanTruncated,
     /// `max x`.
     Max,
 }
@@ -95,7 +89,6 @@ pub fn reduce_s8(p: &ReduceParams, input: &[i8], output: &mut [i8]) -> crate::Re
     };
     check_len("reduce input", input, in_len)?;
     check_len("reduce output", output, out_len)?;
-    let count = p.reduce as i32;
     match p.kind {
         ReduceKind::Requantize {
             multiplier,
@@ -113,14 +106,6 @@ pub fn reduce_s8(p: &ReduceParams, input: &[i8], output: &mut [i8]) -> crate::Re
                 let v = requantize(acc.wrapping_sub(input_offset), multiplier, shift)
                     .saturating_add(output_zero_point);
                 v.clamp(-128, 127) as i8
-            });
-        }
-        ReduceKind::MeanTruncated => {
-            // |sum| < 2^31 for fewer than 2^24 elements; beyond, TFLM's sum
-            // wraps and so does ours (`wrapping_div` only differs for
-            // i32::MIN / -1, which a positive count never gives).
-            fold(p, input, output, 0, i32::wrapping_add, |acc| {
-                (acc.wrapping_div(count)) as i8
             });
         }
         ReduceKind::Max => {
@@ -219,7 +204,6 @@ mod tests {
                         (requantize(sum - input_offset, multiplier, shift) + output_zero_point)
                             .clamp(-128, 127) as i8
                     }
-                    ReduceKind::MeanTruncated => (xs.sum::<i32>() / r as i32) as i8,
                     ReduceKind::Max => xs.max().unwrap() as i8,
                 });
             }
@@ -239,10 +223,9 @@ mod tests {
             .collect()
     }
 
-    fn kinds() -> [ReduceKind; 4] {
+    fn kinds() -> [ReduceKind; 3] {
         [
             ReduceKind::Max,
-            ReduceKind::MeanTruncated,
             ReduceKind::Requantize {
                 multiplier: 1_518_500_250,
                 shift: -3,
@@ -282,27 +265,28 @@ mod tests {
 
     #[test]
     fn global_average_of_a_map() {
-        // 3x3x256 over H and W: a 9-element mean per channel.
+        // 3x3x256 over H and W with equal quantization (zero point -3): TFLM
+        // folds 1/9 into the multiplier, (2^30 << 3) / 9 with shift 1 - 3.
         let p = ReduceParams {
             outer: 1,
             reduce: 9,
             inner: 256,
-            kind: ReduceKind::MeanTruncated,
+            kind: ReduceKind::Requantize {
+                multiplier: (((1i64 << 30) << 3) / 9) as i32,
+                shift: -2,
+                input_offset: -3 * 9,
+                output_zero_point: -3,
+            },
         };
         let x = data(9 * 256, 3);
         let mut y = vec![0i8; 256];
         reduce_s8(&p, &x, &mut y).unwrap();
         assert_eq!(y, reference(&p, &x));
-        // Truncation toward zero: -1 and -2 average to -1, not -2.
-        let p = ReduceParams {
-            outer: 1,
-            reduce: 2,
-            inner: 1,
-            kind: ReduceKind::MeanTruncated,
-        };
-        let mut y = [0i8; 1];
-        reduce_s8(&p, &[-1, -2], &mut y).unwrap();
-        assert_eq!(y, [-1]);
+        // Each output is within one step of the exact mean.
+        for (c, &v) in y.iter().enumerate() {
+            let mean = (0..9).map(|k| x[k * 256 + c] as f64).sum::<f64>() / 9.0;
+            assert!((v as f64 - mean).abs() <= 1.0, "{c}: {v} vs {mean}");
+        }
     }
 
     #[test]
