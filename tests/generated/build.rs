@@ -28,6 +28,9 @@ fn main() {
     for (file, name) in [
         ("hard_swish.tflite", "hard_swish"),
         ("logistic.tflite", "logistic"),
+        // Reductions (a global average, a max over the channels).
+        ("mean_hw.tflite", "mean_hw"),
+        ("reduce_max_channels.tflite", "reduce_max_channels"),
     ] {
         attonet_convert::Builder::new(format!("{ops}/{file}"))
             .name(name)

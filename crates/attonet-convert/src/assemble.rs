@@ -6,8 +6,8 @@ use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
     AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io,
-    LookupStep, Model, PointwisePairStep, PoolStep, Residual, Slot, SoftmaxStep, Stage, StageOp,
-    Step, Table,
+    LookupStep, Model, PointwisePairStep, PoolStep, ReduceStep, Residual, Slot, SoftmaxStep, Stage,
+    StageOp, Step, Table,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -255,6 +255,11 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::Reduce { params, .. } => Step::Reduce(ReduceStep {
+            params: *params,
+            input,
+            output,
+        }),
         LayerOp::Reshape => {
             if input.offset == output.offset {
                 return Ok(None); // the planner let the output share the input's bytes
@@ -299,6 +304,7 @@ fn check_slots(
             Step::FullyConnected(s) => (s.input, s.output),
             Step::Softmax(s) => (s.input, s.output),
             Step::Lookup(s) => (s.input, s.output),
+            Step::Reduce(s) => (s.input, s.output),
             Step::Copy(s) => (s.input, s.output),
             Step::Block(s) => (s.input, s.output),
         };
@@ -579,6 +585,7 @@ impl Assembled {
                 Step::FullyConnected(_) => bits |= k::FULLY_CONNECTED,
                 Step::Softmax(_) => bits |= k::SOFTMAX,
                 Step::Lookup(_) => bits |= k::LOOKUP,
+                Step::Reduce(_) => bits |= k::REDUCE,
                 Step::Copy(_) => bits |= k::COPY,
                 Step::Block(b) => {
                     bits |= k::BLOCK;
@@ -782,6 +789,7 @@ impl Assembled {
             (k::SHORTCUT_TABLES, "SHORTCUT_TABLES"),
             (k::LOOKUP, "LOOKUP"),
             (k::CONV_NARROW, "CONV_NARROW"),
+            (k::REDUCE, "REDUCE"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

@@ -635,6 +635,21 @@ impl<'g> FloatExecutor<'g> {
                     .map(|&v| crate::ops::unary_lut::eval(*func, v as f64) as f32)
                     .collect()
             }
+            OpKind::Reduce { func, axes, .. } => {
+                let (x, xs) = self.activation(index, op, values, 0)?;
+                if axes.iter().any(|&a| a >= xs.len()) {
+                    return Err(op_err(index, op, "an axis is out of range"));
+                }
+                let y = crate::ops::reduce::eval(*func, x, xs, axes);
+                if y.len() != out_len {
+                    return Err(op_err(
+                        index,
+                        op,
+                        "the output does not have the reduced input's size",
+                    ));
+                }
+                y
+            }
         };
         out.truncate(out_len);
         Ok(out)

@@ -255,6 +255,29 @@ pub enum UnaryNumerics {
     Float,
 }
 
+/// What a reduction computes over its axes: the reduction family
+/// ([`crate::ops::reduce`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduceFn {
+    /// MEAN / ONNX ReduceMean (Keras GlobalAveragePooling2D).
+    Mean,
+    /// SUM / ONNX ReduceSum.
+    Sum,
+    /// REDUCE_MAX / ONNX ReduceMax.
+    Max,
+}
+
+impl ReduceFn {
+    /// The operator's TFLite name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReduceFn::Mean => "MEAN",
+            ReduceFn::Sum => "SUM",
+            ReduceFn::Max => "REDUCE_MAX",
+        }
+    }
+}
+
 /// An operator, with its options, in TFLite semantics.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpKind {
@@ -347,6 +370,17 @@ pub enum OpKind {
         /// How its int8 table is computed.
         numerics: UnaryNumerics,
     },
+    /// A reduction of input 0 over some of its dimensions (MEAN, SUM,
+    /// REDUCE_MAX; ONNX ReduceMean, ReduceSum, ReduceMax). A TFLite op keeps
+    /// its constant axis tensor as input 1; the front end has resolved it.
+    Reduce {
+        /// The reduction.
+        func: ReduceFn,
+        /// The reduced dimensions of input 0, sorted, distinct, in range.
+        axes: Vec<usize>,
+        /// Whether the output keeps them as dimensions of size 1.
+        keep_dims: bool,
+    },
 }
 
 impl OpKind {
@@ -362,6 +396,7 @@ impl OpKind {
             OpKind::Softmax { .. } => "SOFTMAX",
             OpKind::Reshape => "RESHAPE",
             OpKind::Unary { func, .. } => func.name(),
+            OpKind::Reduce { func, .. } => func.name(),
         }
     }
 }

@@ -8,6 +8,7 @@ use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::pool::PoolParams;
+use attonet_runtime::ops::reduce::ReduceParams;
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
 use attonet_runtime::quant::Clamp;
@@ -17,7 +18,7 @@ use crate::fast_epilogue;
 use crate::ir::{
     Activation, Axis, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId,
 };
-use crate::ops::unary_lut;
+use crate::ops::{reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
 use crate::requantize::{
     activation_range, quantize_multiplier, quantize_multiplier_smaller_than_one, softmax_scaling,
@@ -821,6 +822,50 @@ impl<'g> Lowering<'g> {
                 let table = unary_lut::table(*func, *numerics, quant(xin), quant(yout))
                     .map_err(|m| at.unsupported(m))?;
                 LayerOp::Lookup { func: *func, table }.with(vec![x], y, index)
+            }
+            OpKind::Reduce {
+                func,
+                axes,
+                keep_dims,
+            } => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                if axes.iter().any(|&a| a >= xin.dims.len()) {
+                    return Err(at.invalid(format!(
+                        "axes {axes:?} are out of range for input {:?}",
+                        xin.dims
+                    )));
+                }
+                let expected = reduce::output_dims(&xin.dims, axes, *keep_dims);
+                if expected != yout.dims {
+                    return Err(at.invalid(format!(
+                        "reducing {:?} over axes {axes:?} gives {expected:?}, but the output is {:?}",
+                        xin.dims, yout.dims
+                    )));
+                }
+                let (outer, count, inner) =
+                    reduce::geometry(&xin.dims, axes).map_err(|m| at.unsupported(m))?;
+                let quant = |v: &Value| unary_lut::Quant {
+                    scale: v.scale,
+                    zero_point: v.zero_point,
+                };
+                let kind = reduce::kind(*func, quant(xin), quant(yout), count)
+                    .map_err(|m| at.unsupported(m))?;
+                let extent = |v: usize| {
+                    u32::try_from(v).map_err(|_| at.unsupported(format!("extent {v} over 2^32")))
+                };
+                let params = ReduceParams {
+                    outer: extent(outer)?,
+                    reduce: extent(count)?,
+                    inner: extent(inner)?,
+                    kind,
+                };
+                LayerOp::Reduce {
+                    func: *func,
+                    params,
+                }
+                .with(vec![x], y, index)
             }
             OpKind::Reshape => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;

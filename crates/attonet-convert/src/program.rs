@@ -6,10 +6,11 @@ use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::pool::PoolParams;
+use attonet_runtime::ops::reduce::ReduceParams;
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
 
-use crate::ir::UnaryFn;
+use crate::ir::{ReduceFn, UnaryFn};
 
 /// Index of a [`Value`] in [`Program::values`].
 pub type ValueId = usize;
@@ -116,6 +117,13 @@ pub enum LayerOp {
         /// Output for each input byte (`table[x as u8]`).
         table: Vec<i8>,
     },
+    /// A reduction over a run of dimensions ([`crate::ops::reduce`]).
+    Reduce {
+        /// The reduction (for reports).
+        func: ReduceFn,
+        /// Geometry and integer arithmetic.
+        params: ReduceParams,
+    },
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
     Block {
         /// The chain, in order.
@@ -183,6 +191,7 @@ impl LayerOp {
             LayerOp::Softmax(_) => "softmax",
             LayerOp::Reshape => "reshape",
             LayerOp::Lookup { .. } => "lookup",
+            LayerOp::Reduce { .. } => "reduce",
             LayerOp::Block { .. } => "fused_block",
         }
     }
@@ -210,7 +219,8 @@ impl LayerOp {
             | LayerOp::MaxPool(_)
             | LayerOp::Softmax(_)
             | LayerOp::Reshape
-            | LayerOp::Lookup { .. } => vec![],
+            | LayerOp::Lookup { .. }
+            | LayerOp::Reduce { .. } => vec![],
         }
     }
 }
@@ -262,7 +272,8 @@ impl Layer {
             | LayerOp::MaxPool(_)
             | LayerOp::Softmax(_)
             | LayerOp::Reshape
-            | LayerOp::Lookup { .. } => 0,
+            | LayerOp::Lookup { .. }
+            | LayerOp::Reduce { .. } => 0,
         }
     }
 

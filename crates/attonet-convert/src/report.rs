@@ -160,6 +160,7 @@ impl Report {
                 LayerOp::Softmax(_) => "SOFTMAX",
                 LayerOp::Reshape => "RESHAPE",
                 LayerOp::Lookup { func, .. } => func.name(),
+                LayerOp::Reduce { func, .. } => func.name(),
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));
                     continue;

@@ -1292,3 +1292,218 @@ fn shape_arithmetic_that_cannot_be_folded_is_named() {
     assert!(matches!(e, ConvertError::Invalid { index: 2, .. }), "{e}");
     assert!(e.to_string().contains("out of range"), "{e}");
 }
+
+// ---------------------------------------------------------------------------
+// The reduction family.
+
+/// One reduction on the model input `[1, 3, 4, 4]` (NCHW).
+fn reduce_model(op: &str, attrs: &[Msg], axes_input: Option<&[i64]>, out: &[i64]) -> Vec<u8> {
+    let (inputs, inits): (Vec<&str>, Vec<Msg>) = match axes_input {
+        Some(a) => (
+            vec!["x", "axes"],
+            vec![int64_tensor("axes", &[a.len() as i64], a)],
+        ),
+        None => (vec!["x"], vec![]),
+    };
+    model(
+        &[node(op, "r", &inputs, &["y"], attrs)],
+        &inits,
+        ("x", &[1, 3, 4, 4]),
+        ("y", out),
+    )
+}
+
+/// ReduceMean, ReduceSum and ReduceMax (axes as attribute or input, with
+/// and without keepdims) against a reduction computed here in NCHW, and
+/// their int8 plans against it within the quantization error: half an
+/// output step, plus half an input step for each summed element (MEAN: for
+/// their mean, and one more output step for the double rounding of TFLM's
+/// folded multiplier).
+#[test]
+fn reductions_track_the_float_reference() {
+    type Case = (
+        &'static str,
+        Vec<Msg>,
+        Option<Vec<i64>>,
+        Vec<i64>,
+        Vec<usize>,
+    );
+    let cases: Vec<Case> = vec![
+        // Global average pooling as PyTorch's x.mean((2, 3), keepdim=True).
+        (
+            "ReduceMean",
+            vec![attr_ints("axes", &[2, 3])],
+            None,
+            vec![1, 3, 1, 1],
+            vec![2, 3],
+        ),
+        // ... and x.mean((-1, -2)).
+        (
+            "ReduceMean",
+            vec![attr_ints("axes", &[-1, -2]), attr_int("keepdims", 0)],
+            None,
+            vec![1, 3],
+            vec![2, 3],
+        ),
+        (
+            "ReduceSum",
+            vec![],
+            Some(vec![1]),
+            vec![1, 1, 4, 4],
+            vec![1],
+        ),
+        (
+            "ReduceSum",
+            vec![attr_int("keepdims", 0)],
+            Some(vec![1]),
+            vec![1, 4, 4],
+            vec![1],
+        ),
+        (
+            "ReduceMax",
+            vec![attr_ints("axes", &[2, 3]), attr_int("keepdims", 0)],
+            None,
+            vec![1, 3],
+            vec![2, 3],
+        ),
+        (
+            "ReduceMax",
+            vec![attr_ints("axes", &[3])],
+            None,
+            vec![1, 3, 4, 1],
+            vec![3],
+        ),
+    ];
+    let dims = [1usize, 3, 4, 4];
+    let batch = random_batch(64, &dims, 17);
+    let data = f32s(&batch);
+    for (op, attrs, axes_input, out, axes) in cases {
+        let m = read_onnx(&reduce_model(op, &attrs, axes_input.as_deref(), &out)).unwrap();
+        let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+        let name = match op {
+            "ReduceMean" => "MEAN",
+            "ReduceSum" => "SUM",
+            _ => "REDUCE_MAX",
+        };
+        assert_eq!(kinds, [name], "{op} {axes:?}");
+        // The reduction by hand, NCHW, in ONNX's output order.
+        let count: usize = axes.iter().map(|&a| dims[a]).product();
+        let want: Vec<f32> = data
+            .chunks_exact(48)
+            .flat_map(|x| {
+                let mut acc = std::collections::BTreeMap::<Vec<usize>, Vec<f32>>::new();
+                for (i, &v) in x.iter().enumerate() {
+                    let idx = [0, i / 16, i / 4 % 4, i % 4];
+                    let key: Vec<usize> = (0..4)
+                        .map(|d| if axes.contains(&d) { 0 } else { idx[d] })
+                        .collect();
+                    acc.entry(key).or_default().push(v);
+                }
+                acc.into_values()
+                    .map(|vs| match op {
+                        "ReduceMean" => vs.iter().sum::<f32>() / count as f32,
+                        "ReduceSum" => vs.iter().sum::<f32>(),
+                        _ => vs.iter().copied().fold(f32::MIN, f32::max),
+                    })
+                    .collect::<Vec<f32>>()
+            })
+            .collect();
+        let float = run_float(&m, &batch).concat();
+        assert!(max_rel_err(&float, &want) < 1e-5, "{op} {axes:?}: float");
+        let calib = m.samples(&batch, "calib").unwrap();
+        let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "r").unwrap();
+        let model = q.assembled.model();
+        assert!(
+            matches!(model.steps, [attonet_runtime::plan::Step::Reduce(_)]),
+            "{op}: {:?}",
+            model.steps
+        );
+        if op == "ReduceMax" {
+            assert_eq!(model.input.scale, model.output.scale);
+            assert_eq!(model.input.zero_point, model.output.zero_point);
+        }
+        let (s_in, s_out) = (model.input.scale, model.output.scale);
+        let tol = match op {
+            "ReduceMean" => 1.5 * s_out + 0.5 * s_in,
+            "ReduceSum" => 0.5 * s_out + 0.5 * s_in * count as f32,
+            _ => 0.5 * s_in,
+        } + 1e-5;
+        let int8 = run_int8(&m, &q.assembled, &batch).concat();
+        for (k, (&got, &exact)) in int8.iter().zip(&want).enumerate() {
+            assert!(
+                (got - exact).abs() <= tol,
+                "{op} {axes:?} [{k}]: float {exact}, int8 {got}, tolerance {tol}"
+            );
+        }
+    }
+}
+
+/// A classifier head as Keras and PyTorch write it: global average pooling
+/// as a mean over H and W, then a dense layer. It converts to MEAN then
+/// FULLY_CONNECTED and runs end to end within a few output steps of float.
+#[test]
+fn mean_then_dense_runs_end_to_end() {
+    let bytes = model(
+        &[
+            node(
+                "ReduceMean",
+                "gap",
+                &["x"],
+                &["p"],
+                &[attr_ints("axes", &[2, 3]), attr_int("keepdims", 0)],
+            ),
+            node("Gemm", "fc", &["p", "W", "C"], &["y"], &[]),
+        ],
+        &[
+            tensor("W", &[3, 5], &ramp(15, 0.2)),
+            tensor("C", &[5], &[0.0, 0.1, -0.2, 0.3, 0.05]),
+        ],
+        ("x", &[1, 3, 4, 4]),
+        ("y", &[1, 5]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+    assert_eq!(kinds, ["MEAN", "FULLY_CONNECTED"]);
+    let batch = random_batch(64, &[1, 3, 4, 4], 23);
+    let calib = m.samples(&batch, "calib").unwrap();
+    let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "head").unwrap();
+    let (bits, names) = q.assembled.kernels();
+    assert_ne!(bits & attonet_runtime::plan::kernels::REDUCE, 0);
+    assert!(names.contains(&"REDUCE"), "{names:?}");
+    let float = run_float(&m, &batch).concat();
+    let int8 = run_int8(&m, &q.assembled, &batch).concat();
+    let s_out = q.assembled.model().output.scale;
+    for (a, b) in float.iter().zip(&int8) {
+        assert!((a - b).abs() <= 3.0 * s_out, "{a} vs {b}");
+    }
+}
+
+/// Reductions the plans cannot express are refused naming the op: H
+/// alone without keepdims (the result would be transposed), and C with H
+/// (not one run of dimensions of the NHWC tensor).
+#[test]
+fn unsupported_reductions_are_named() {
+    let bytes = reduce_model(
+        "ReduceMean",
+        &[attr_ints("axes", &[2]), attr_int("keepdims", 0)],
+        None,
+        &[1, 3, 4],
+    );
+    let e = read_onnx(&bytes).unwrap_err().to_string();
+    assert!(e.contains("ReduceMean") && e.contains("transposed"), "{e}");
+
+    let bytes = reduce_model(
+        "ReduceMean",
+        &[attr_ints("axes", &[1, 2])],
+        None,
+        &[1, 1, 1, 4],
+    );
+    let m = read_onnx(&bytes).unwrap();
+    let batch = random_batch(8, &[1, 3, 4, 4], 3);
+    let calib = m.samples(&batch, "calib").unwrap();
+    let Err(e) = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "r") else {
+        panic!("a mean over C and H converted");
+    };
+    let e = e.to_string();
+    assert!(e.contains("MEAN") && e.contains("contiguous"), "{e}");
+}

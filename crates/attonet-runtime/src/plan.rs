@@ -21,6 +21,7 @@ use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::fully_connected::{self, FullyConnectedParams};
 use crate::ops::lookup;
 use crate::ops::pool::{self, PoolParams};
+use crate::ops::reduce::{self, ReduceParams};
 use crate::ops::softmax::{self, SoftmaxParams};
 use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
 
@@ -183,6 +184,18 @@ pub struct LookupStep {
     pub output: Slot,
 }
 
+/// A reduction over a run of dimensions ([`crate::ops::reduce`]): MEAN,
+/// SUM, REDUCE_MAX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReduceStep {
+    /// Geometry and arithmetic.
+    pub params: ReduceParams,
+    /// Input tensor (`outer * reduce * inner` elements).
+    pub input: Slot,
+    /// Output tensor (`outer * inner` elements).
+    pub output: Slot,
+}
+
 /// A byte copy (a RESHAPE whose output could not share its input's bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopyStep {
@@ -213,6 +226,8 @@ pub enum Step {
     Softmax(SoftmaxStep),
     /// An element-wise unary op through a lookup table.
     Lookup(LookupStep),
+    /// MEAN, SUM or REDUCE_MAX.
+    Reduce(ReduceStep),
     /// RESHAPE that moves bytes.
     Copy(CopyStep),
     /// A chain of convolutions (and a residual ADD) run row by row
@@ -321,6 +336,8 @@ pub mod kernels {
     /// ([`crate::dsp_select::pointwise_narrow_covers`]; about 1.1 KB of
     /// Cortex-M4 code). Without it the columns kernel takes those layers.
     pub const CONV_NARROW: u32 = 1 << 24;
+    /// Reductions: MEAN, SUM, REDUCE_MAX ([`crate::ops::reduce`]).
+    pub const REDUCE: u32 = 1 << 25;
     /// Every kernel (the host runner's set).
     pub const ALL: u32 = u32::MAX;
 
@@ -496,6 +513,16 @@ impl<'a> Model<'a> {
                 } else {
                     disjoint(&s.input, &s.output)
                 }
+            }
+            Step::Reduce(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                if s.params.input_len() != Some(s.input.shape.len())
+                    || s.params.output_len() != Some(s.output.shape.len())
+                {
+                    return Err(Error::Shape("reduce extents do not fit the tensors"));
+                }
+                disjoint(&s.input, &s.output)
             }
             Step::Copy(s) => {
                 slot_ok(&s.input)?;
@@ -788,6 +815,10 @@ impl<'a> Model<'a> {
                     let (input, output) = regions(i, arena, &s.input, &s.output)?;
                     lookup::lookup_s8(table, input, output)
                 }
+            }
+            Step::Reduce(s) if linked(k::REDUCE) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                reduce::reduce_s8(&s.params, input, output)
             }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {

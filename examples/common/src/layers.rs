@@ -57,6 +57,7 @@ impl fmt::Display for Kind<'_> {
             Step::FullyConnected(_) => "FullyConnected",
             Step::Softmax(_) => "Softmax",
             Step::Lookup(_) => "Lookup",
+            Step::Reduce(_) => "Reduce",
             Step::Copy(_) => "Copy",
             Step::Block(b) => return write!(f, "Block({})", b.stages),
         };

@@ -44,6 +44,18 @@ pub mod hard_swish {
     include!(concat!(env!("OUT_DIR"), "/hard_swish.rs"));
 }
 
+/// MEAN over H and W (`tests/op-goldens/mean_hw.tflite`): one reduction.
+#[allow(missing_docs, clippy::all)]
+pub mod mean_hw {
+    include!(concat!(env!("OUT_DIR"), "/mean_hw.rs"));
+}
+
+/// REDUCE_MAX over the channels (`tests/op-goldens/reduce_max_channels.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod reduce_max_channels {
+    include!(concat!(env!("OUT_DIR"), "/reduce_max_channels.rs"));
+}
+
 /// LOGISTIC alone (`tests/op-goldens/logistic.tflite`): one lookup table.
 #[allow(missing_docs, clippy::all)]
 pub mod logistic {

@@ -95,6 +95,28 @@ fn generated_lookup_plans_match_tflite_micro() {
     }
 }
 
+/// Generated reduction plans (linked alone through `KERNELS`) give
+/// TensorFlow Lite Micro's bytes on the op-level goldens.
+#[test]
+fn generated_reduce_plans_match_tflite_micro() {
+    use attonet_generated_tests::{mean_hw, reduce_max_channels};
+    for (generated, kernels, name) in [
+        (&mean_hw::MODEL, mean_hw::KERNELS, "mean_hw"),
+        (
+            &reduce_max_channels::MODEL,
+            reduce_max_channels::KERNELS,
+            "reduce_max_channels",
+        ),
+    ] {
+        assert_eq!(kernels, attonet_runtime::plan::kernels::REDUCE, "{name}");
+        let dir = repo().join("tests/op-goldens");
+        let x = read_i8(&dir.join(format!("{name}_x.npy")));
+        let y = read_i8(&dir.join(format!("{name}_y.npy")));
+        let ours = run_all(generated, &x.as_i8().unwrap());
+        assert_eq!(ours, y.as_i8().unwrap(), "{name}");
+    }
+}
+
 /// A float ONNX model quantized by the build script is the plan the host
 /// quantizer produces from the same calibration samples.
 #[test]

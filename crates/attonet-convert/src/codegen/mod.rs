@@ -114,7 +114,12 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         model.steps.len()
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
-    let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, depthwise::*, fully_connected::*, pool::*, softmax::*, *}};");
+    let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, depthwise::*, fully_connected::*, pool::*, reduce::*, softmax::*, *}};");
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
+    let _ = writeln!(
+        s,
+        "    use attonet_runtime::ops::reduce::ReduceKind::{{Max, Requantize}};"
+    );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(s, "    use attonet_runtime::plan::*;");
     let _ = writeln!(s, "    #[allow(unused_imports)]");

@@ -608,6 +608,13 @@ pub fn quantize_with_ranges(
                     None => activation_quant(out)?,
                 }
             }
+            OpKind::Reduce { func, .. } => {
+                let in_q = input_q(0)?;
+                match crate::ops::reduce::output_quantization(*func, &in_q) {
+                    Some(q) => q,
+                    None => activation_quant(out)?,
+                }
+            }
             _ => activation_quant(out)?,
         };
         // Weights and bias.

@@ -20,6 +20,7 @@ pub mod pointwise;
 pub mod pointwise_pair;
 pub mod pool;
 pub mod portable;
+pub mod reduce;
 pub mod softmax;
 
 use crate::quant::Clamp;

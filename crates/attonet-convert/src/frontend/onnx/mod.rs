@@ -36,8 +36,8 @@ use std::collections::HashMap;
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{
-    Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId, UnaryFn,
-    UnaryNumerics,
+    Activation, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor, TensorId,
+    UnaryFn, UnaryNumerics,
 };
 use crate::quantize::{FloatModel, Layout};
 use proto::{AttrValue, Dim, ModelProto, Node, TensorData, TensorProto};
@@ -709,6 +709,9 @@ impl Converter {
             "MatMul" => self.matmul(&cx),
             "MaxPool" | "AveragePool" => self.pool(&cx),
             "GlobalAveragePool" | "GlobalMaxPool" => self.global_pool(&cx),
+            "ReduceMean" => self.reduce(&cx, ReduceFn::Mean),
+            "ReduceSum" => self.reduce(&cx, ReduceFn::Sum),
+            "ReduceMax" => self.reduce(&cx, ReduceFn::Max),
             "Flatten" => self.flatten(&cx),
             "Reshape" => self.reshape(&cx),
             "Softmax" => self.softmax(&cx),
@@ -1029,7 +1032,10 @@ impl Converter {
                 | OpKind::AveragePool2d { activation, .. }
                 | OpKind::MaxPool2d { activation, .. }
                 | OpKind::FullyConnected { activation, .. } => Some(activation),
-                OpKind::Softmax { .. } | OpKind::Reshape | OpKind::Unary { .. } => None,
+                OpKind::Softmax { .. }
+                | OpKind::Reshape
+                | OpKind::Unary { .. }
+                | OpKind::Reduce { .. } => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {
@@ -1429,6 +1435,89 @@ impl Converter {
         };
         self.push_op(kind, vec![Some(x.id)], y);
         self.define_act(cx, out_name, y, vec![1, c, 1, 1], ActLayout::Nchw)
+    }
+
+    /// ReduceMean, ReduceSum, ReduceMax: axes from the attribute (before
+    /// opset 18; ReduceSum before 13) or the constant input 1; no axes mean
+    /// all of them, or the identity with `noop_with_empty_axes`. The graph's
+    /// reduction runs over the same dimensions of its NHWC tensor; without
+    /// `keepdims` the result must keep ONNX's element order (a reduction
+    /// over H and W, or over C alone, or to one dimension).
+    fn reduce(&mut self, cx: &Ctx<'_>, func: ReduceFn) -> Result<()> {
+        cx.only_attrs(&["axes", "keepdims", "noop_with_empty_axes"])?;
+        let x = self.act(cx, 0)?;
+        let keep_dims = cx.attr_int("keepdims", 1)? != 0;
+        let noop = cx.attr_int("noop_with_empty_axes", 0)? != 0;
+        let raw = match self.optional_input(cx, 1)? {
+            Some(_) => {
+                let k = self.constant(cx, 1)?;
+                k.ints()
+                    .ok_or_else(|| cx.invalid("axes must be integers"))?
+            }
+            None => cx.attr_ints("axes")?.unwrap_or_default(),
+        };
+        let rank = x.dims.len();
+        let onnx_axes: Vec<usize> = if raw.is_empty() {
+            if noop {
+                let out_name = self.output_name(cx)?;
+                return self.alias(cx, out_name, &x);
+            }
+            (0..rank).collect()
+        } else {
+            crate::ops::reduce::resolve_axes(&raw, rank).map_err(|m| cx.invalid(m))?
+        };
+        // Each ONNX axis's dimension of the graph tensor.
+        let graph_axis = |a: usize| -> Option<usize> {
+            match (x.layout, rank) {
+                (ActLayout::Nchw, 4) => Some([0, 3, 1, 2][a]),
+                (ActLayout::Plain, _) => Some(a),
+                _ => None,
+            }
+        };
+        let Some(mut axes) = onnx_axes
+            .iter()
+            .map(|&a| graph_axis(a))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Err(cx.unsupported(format!(
+                "{} of a flattened input {:?}",
+                cx.node.op_type, x.dims
+            )));
+        };
+        axes.sort_unstable();
+        let in_shape = self.tensors[x.id].shape.clone();
+        let out_shape = crate::ops::reduce::output_dims(&in_shape, &axes, keep_dims);
+        let onnx_dims = crate::ops::reduce::output_dims(&x.dims, &onnx_axes, keep_dims);
+        let layout = match x.layout {
+            ActLayout::Nchw if keep_dims => ActLayout::Nchw,
+            _ => {
+                // The kept dimensions larger than 1, in ONNX order, must
+                // come in the same order in the graph tensor.
+                let order: Vec<usize> = (0..rank)
+                    .filter(|a| !onnx_axes.contains(a) && x.dims[*a] > 1)
+                    .filter_map(graph_axis)
+                    .collect();
+                if order.windows(2).any(|w| w[0] > w[1]) {
+                    return Err(cx.unsupported(format!(
+                        "{} over axes {onnx_axes:?} of {:?} without keepdims (the result would be transposed)",
+                        cx.node.op_type, x.dims
+                    )));
+                }
+                ActLayout::Plain
+            }
+        };
+        let out_name = self.output_name(cx)?;
+        let y = self.new_tensor(out_name, out_shape);
+        self.push_op(
+            OpKind::Reduce {
+                func,
+                axes,
+                keep_dims,
+            },
+            vec![Some(x.id)],
+            y,
+        );
+        self.define_act(cx, out_name, y, onnx_dims, layout)
     }
 
     /// Flattens `x` to `[1, F]`.

@@ -18,8 +18,8 @@ pub mod schema;
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{
-    Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId, UnaryFn,
-    UnaryNumerics,
+    Activation, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor, TensorId,
+    UnaryFn, UnaryNumerics,
 };
 use flatbuffer::{FbResult, Table, TableVector};
 
@@ -660,7 +660,17 @@ fn read_op(
         | op::RELU6
         | op::RELU_N1_TO_1
         | op::LEAKY_RELU
-        | op::QUANTIZE => {}
+        | op::QUANTIZE
+        | op::MEAN
+        | op::SUM
+        | op::REDUCE_MAX => {}
+        op::ARG_MAX | op::ARG_MIN => {
+            return Err(cx.unsupported(
+                "its output is int32 (or int64) indices, and AttoNet plans compute and output \
+                 int8 tensors only; end the model at the int8 values and take their arg max \
+                 or arg min on the host (int8 values keep the float values' order)",
+            ))
+        }
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
             return Err(cx.unsupported(
                 "control flow runs other subgraphs; only a single-subgraph model is supported",
@@ -927,6 +937,24 @@ fn read_kind(
         // Only int8 -> int8 is lowered (a requantization); the lowering
         // refuses other types at this op or at the model input.
         op::QUANTIZE => unary(UnaryFn::Requantize),
+        op::MEAN | op::SUM | op::REDUCE_MAX => {
+            let keep_dims = match options(cx, t, ty::REDUCER)? {
+                Some(o) => o
+                    .scalar(schema::reducer::KEEP_DIMS, false)
+                    .context(|| cx.label())?,
+                None => false,
+            };
+            let func = match code {
+                op::MEAN => ReduceFn::Mean,
+                op::SUM => ReduceFn::Sum,
+                _ => ReduceFn::Max,
+            };
+            OpKind::Reduce {
+                func,
+                axes: reduce_axes(cx, inputs, tensors)?,
+                keep_dims,
+            }
+        }
         _ => {
             return Err(ConvertError::UnsupportedOp {
                 index: cx.index,
@@ -935,6 +963,41 @@ fn read_kind(
             })
         }
     })
+}
+
+/// A reduction's axes: its constant int32 input 1, resolved against input
+/// 0's rank as TFLite's `ResolveAxis` does.
+fn reduce_axes(cx: &OpCtx, inputs: &[Option<TensorId>], tensors: &[Tensor]) -> Result<Vec<usize>> {
+    let tensor = |k: usize| {
+        inputs
+            .get(k)
+            .copied()
+            .flatten()
+            .and_then(|id| tensors.get(id))
+    };
+    let (Some(x), Some(axis)) = (tensor(0), tensor(1)) else {
+        return Err(cx.invalid("needs an input and an axis tensor"));
+    };
+    let Some(data) = axis.data.as_deref() else {
+        return Err(cx.unsupported(format!(
+            "axis tensor '{}' is computed at run time; only a constant axis is supported",
+            axis.name
+        )));
+    };
+    if axis.dtype != DType::I32 || data.len() != axis.elements() * 4 {
+        return Err(cx.invalid(format!(
+            "axis tensor '{}' must be int32 ({} with {} bytes for {} elements)",
+            axis.name,
+            axis.dtype,
+            data.len(),
+            axis.elements()
+        )));
+    }
+    let raw: Vec<i64> = data
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+        .collect();
+    crate::ops::reduce::resolve_axes(&raw, x.shape.len()).map_err(|m| cx.invalid(m))
 }
 
 /// Depthwise channel multiplier: TFLite kernels since TF 2.x derive it as
@@ -990,6 +1053,7 @@ fn check_arity(
         }
         OpKind::Reshape => (1, 2, 1),
         OpKind::Unary { .. } => (1, 1, 1),
+        OpKind::Reduce { .. } => (2, 2, 2),
     };
     if inputs.len() < min || inputs.len() > max {
         let expected = if min == max {

@@ -130,6 +130,8 @@ pub mod options_type {
     pub const ADD: u8 = 11;
     /// `ReshapeOptions`.
     pub const RESHAPE: u8 = 17;
+    /// `ReducerOptions` (MEAN, SUM, REDUCE_MAX, ...).
+    pub const REDUCER: u8 = 27;
     /// `LeakyReluOptions`.
     pub const LEAKY_RELU: u8 = 75;
 
@@ -144,6 +146,7 @@ pub mod options_type {
             SOFTMAX => "SoftmaxOptions",
             ADD => "AddOptions",
             RESHAPE => "ReshapeOptions",
+            REDUCER => "ReducerOptions",
             LEAKY_RELU => "LeakyReluOptions",
             _ => "another options table",
         }
@@ -218,6 +221,12 @@ pub mod softmax {
     pub const BETA: usize = 0;
 }
 
+/// `table ReducerOptions`.
+pub mod reducer {
+    /// `keep_dims:bool` (schema default false).
+    pub const KEEP_DIMS: usize = 0;
+}
+
 /// `table LeakyReluOptions`.
 pub mod leaky_relu {
     /// `alpha:float` (schema default 0.0).
@@ -258,6 +267,16 @@ pub mod op {
     pub const RESHAPE: i32 = 22;
     /// `SOFTMAX`.
     pub const SOFTMAX: i32 = 25;
+    /// `MEAN`.
+    pub const MEAN: i32 = 40;
+    /// `ARG_MAX`.
+    pub const ARG_MAX: i32 = 56;
+    /// `SUM`.
+    pub const SUM: i32 = 74;
+    /// `ARG_MIN`.
+    pub const ARG_MIN: i32 = 79;
+    /// `REDUCE_MAX`.
+    pub const REDUCE_MAX: i32 = 82;
     /// `CALL` (control flow).
     pub const CALL: i32 = 31;
     /// `TANH`.
