@@ -43,7 +43,8 @@ pub fn run(program: &mut Program) -> usize {
             | LayerOp::FullyConnected { .. }
             | LayerOp::Softmax(_)
             | LayerOp::Reshape
-            | LayerOp::Lookup { .. } => {}
+            | LayerOp::Lookup { .. }
+            | LayerOp::Reduce { .. } => {}
         }
     }
     rewritten
