@@ -5,9 +5,9 @@
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
-    AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io,
-    LookupStep, Model, PointwisePairStep, PoolStep, Residual, Slot, SoftmaxStep, Stage, StageOp,
-    Step, Table,
+    AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep,
+    GatherStep, Io, LookupStep, Model, PointwisePairStep, PoolStep, Residual, ResizeBilinearStep,
+    Slot, SoftmaxStep, Stage, StageOp, Step, Table,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -253,6 +253,22 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::Gather { params, tables, .. } => Step::Gather(GatherStep {
+            params: *params,
+            tables: [
+                blob.i32s(&tables[0]),
+                blob.i32s(&tables[1]),
+                blob.i32s(&tables[2]),
+                blob.i32s(&tables[3]),
+            ],
+            input,
+            output,
+        }),
+        LayerOp::ResizeBilinear(params) => Step::ResizeBilinear(ResizeBilinearStep {
+            params: *params,
+            input,
+            output,
+        }),
         LayerOp::Reshape => {
             if input.offset == output.offset {
                 return Ok(None); // the planner let the output share the input's bytes
@@ -298,6 +314,8 @@ fn check_slots(
             Step::Softmax(s) => (s.input, s.output),
             Step::Lookup(s) => (s.input, s.output),
             Step::Copy(s) => (s.input, s.output),
+            Step::Gather(s) => (s.input, s.output),
+            Step::ResizeBilinear(s) => (s.input, s.output),
             Step::Block(s) => (s.input, s.output),
         };
         if got != (input, output) {
@@ -557,6 +575,8 @@ impl Assembled {
                 Step::Softmax(_) => bits |= k::SOFTMAX,
                 Step::Lookup(_) => bits |= k::LOOKUP,
                 Step::Copy(_) => bits |= k::COPY,
+                Step::Gather(_) => bits |= k::GATHER,
+                Step::ResizeBilinear(_) => bits |= k::RESIZE_BILINEAR,
                 Step::Block(b) => {
                     bits |= k::BLOCK;
                     let first = b.first_stage as usize;
@@ -759,6 +779,8 @@ impl Assembled {
             (k::SHORTCUT_TABLES, "SHORTCUT_TABLES"),
             (k::LOOKUP, "LOOKUP"),
             (k::CONV_NARROW, "CONV_NARROW"),
+            (k::GATHER, "GATHER"),
+            (k::RESIZE_BILINEAR, "RESIZE_BILINEAR"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

@@ -5,6 +5,7 @@ use attonet_runtime::block::StageOp;
 use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
+use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
@@ -116,6 +117,17 @@ pub enum LayerOp {
         /// Output for each input byte (`table[x as u8]`).
         table: Vec<i8>,
     },
+    /// A data-movement op as a strided gather ([`crate::ops::movement`]).
+    Gather {
+        /// The source operator's name (for reports).
+        name: &'static str,
+        /// Counts, strides, run and fill.
+        params: GatherParams,
+        /// Each dimension's offsets (empty: its stride).
+        tables: [Vec<i32>; GATHER_DIMS],
+    },
+    /// A bilinear resize (TFLM's integer kernel).
+    ResizeBilinear(BilinearParams),
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
     Block {
         /// The chain, in order.
@@ -183,6 +195,8 @@ impl LayerOp {
             LayerOp::Softmax(_) => "softmax",
             LayerOp::Reshape => "reshape",
             LayerOp::Lookup { .. } => "lookup",
+            LayerOp::Gather { .. } => "gather",
+            LayerOp::ResizeBilinear(_) => "resize_bilinear",
             LayerOp::Block { .. } => "fused_block",
         }
     }
@@ -210,7 +224,9 @@ impl LayerOp {
             | LayerOp::MaxPool(_)
             | LayerOp::Softmax(_)
             | LayerOp::Reshape
-            | LayerOp::Lookup { .. } => vec![],
+            | LayerOp::Lookup { .. }
+            | LayerOp::Gather { .. }
+            | LayerOp::ResizeBilinear(_) => vec![],
         }
     }
 }
@@ -262,7 +278,9 @@ impl Layer {
             | LayerOp::MaxPool(_)
             | LayerOp::Softmax(_)
             | LayerOp::Reshape
-            | LayerOp::Lookup { .. } => 0,
+            | LayerOp::Lookup { .. }
+            | LayerOp::Gather { .. }
+            | LayerOp::ResizeBilinear(_) => 0,
         }
     }
 
@@ -275,6 +293,7 @@ impl Layer {
     pub fn table_bytes(&self) -> usize {
         let lookup = match &self.op {
             LayerOp::Lookup { table, .. } => table.len(),
+            LayerOp::Gather { tables, .. } => 4 * tables.iter().map(Vec::len).sum::<usize>(),
             _ => 0,
         };
         lookup + self.op.tables().iter().map(|t| t.bytes()).sum::<usize>()

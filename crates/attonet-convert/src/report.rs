@@ -160,6 +160,8 @@ impl Report {
                 LayerOp::Softmax(_) => "SOFTMAX",
                 LayerOp::Reshape => "RESHAPE",
                 LayerOp::Lookup { func, .. } => func.name(),
+                LayerOp::Gather { name, .. } => name,
+                LayerOp::ResizeBilinear(_) => "RESIZE_BILINEAR",
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));
                     continue;

@@ -2,4 +2,5 @@
 //! the front ends' readers (its lowering tables, float reference and
 //! quantization rule).
 
+pub mod movement;
 pub mod unary_lut;

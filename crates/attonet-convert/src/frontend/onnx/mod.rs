@@ -1029,7 +1029,10 @@ impl Converter {
                 | OpKind::AveragePool2d { activation, .. }
                 | OpKind::MaxPool2d { activation, .. }
                 | OpKind::FullyConnected { activation, .. } => Some(activation),
-                OpKind::Softmax { .. } | OpKind::Reshape | OpKind::Unary { .. } => None,
+                OpKind::Softmax { .. }
+                | OpKind::Reshape
+                | OpKind::Unary { .. }
+                | OpKind::Move { .. } => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {

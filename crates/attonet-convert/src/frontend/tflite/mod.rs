@@ -14,6 +14,7 @@
 
 pub mod flatbuffer;
 mod fold;
+mod movement;
 pub mod schema;
 
 use crate::error::{ConvertError, Result};
@@ -661,6 +662,7 @@ fn read_op(
         | op::RELU_N1_TO_1
         | op::LEAKY_RELU
         | op::QUANTIZE => {}
+        c if movement::is_movement(c) => {}
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
             return Err(cx.unsupported(
                 "control flow runs other subgraphs; only a single-subgraph model is supported",
@@ -927,6 +929,7 @@ fn read_kind(
         // Only int8 -> int8 is lowered (a requantization); the lowering
         // refuses other types at this op or at the model input.
         op::QUANTIZE => unary(UnaryFn::Requantize),
+        c if movement::is_movement(c) => movement::read(cx, c, t, inputs, tensors)?,
         _ => {
             return Err(ConvertError::UnsupportedOp {
                 index: cx.index,
@@ -990,6 +993,8 @@ fn check_arity(
         }
         OpKind::Reshape => (1, 2, 1),
         OpKind::Unary { .. } => (1, 1, 1),
+        // The family's reader checks its own inputs (movement.rs).
+        OpKind::Move { .. } => (1, 4, 1),
     };
     if inputs.len() < min || inputs.len() > max {
         let expected = if min == max {
