@@ -260,6 +260,7 @@ fn layer_step(
                 blob.i32s(&tables[1]),
                 blob.i32s(&tables[2]),
                 blob.i32s(&tables[3]),
+                blob.i32s(&tables[4]),
             ],
             input,
             output,

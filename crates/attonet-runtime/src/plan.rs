@@ -540,7 +540,7 @@ impl<'a> Model<'a> {
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)?;
                 let t = |d: usize| self.i32_table(i, "gather table", s.tables[d]);
-                let tables = [t(0)?, t(1)?, t(2)?, t(3)?];
+                let tables = [t(0)?, t(1)?, t(2)?, t(3)?, t(4)?];
                 movement::check_gather(
                     &s.params,
                     &tables,
@@ -848,7 +848,7 @@ impl<'a> Model<'a> {
             }
             Step::Gather(s) if linked(k::GATHER) => {
                 let t = |d: usize| self.i32_table(i, "gather table", s.tables[d]);
-                let tables = [t(0)?, t(1)?, t(2)?, t(3)?];
+                let tables = [t(0)?, t(1)?, t(2)?, t(3)?, t(4)?];
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 movement::gather_s8(&s.params, tables, input, output)
             }

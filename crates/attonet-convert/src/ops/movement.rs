@@ -508,8 +508,13 @@ mod tests {
         let want = run(&g, &x, -99i8);
         let (p, t) = to_runtime(&g, -99).unwrap();
         let mut got = vec![0i8; want.len()];
-        attonet_runtime::ops::movement::gather_s8(&p, [&t[0], &t[1], &t[2], &t[3]], &x, &mut got)
-            .unwrap();
+        attonet_runtime::ops::movement::gather_s8(
+            &p,
+            [&t[0], &t[1], &t[2], &t[3], &t[4]],
+            &x,
+            &mut got,
+        )
+        .unwrap();
         assert_eq!(got, want, "{f:?}");
         want
     }

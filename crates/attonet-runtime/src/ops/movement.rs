@@ -9,8 +9,8 @@
 //! dimensions around a contiguous innermost run:
 //!
 //! ```text
-//! for i0 < counts[0], i1 < counts[1], i2 < counts[2], i3 < counts[3]:
-//!     src = base + off0(i0) + off1(i1) + off2(i2) + off3(i3)
+//! for i0 < counts[0], .., i4 < counts[4]:
+//!     src = base + off0(i0) + off1(i1) + off2(i2) + off3(i3) + off4(i4)
 //!     out[next run bytes] = in[src .. src + run]    (or `fill`, see below)
 //! offd(i) = tables[d][i]  where dimension d has a table,
 //!           i * strides[d] otherwise
@@ -42,7 +42,7 @@ use crate::ops::Shape;
 use crate::Error;
 
 /// Nested output dimensions of a gather (around its innermost run).
-pub const GATHER_DIMS: usize = 4;
+pub const GATHER_DIMS: usize = 5;
 
 /// A table entry for an output position that lies in the padding.
 pub const FILL: i32 = i32::MIN;
@@ -70,6 +70,7 @@ impl GatherParams {
             * self.counts[1] as usize
             * self.counts[2] as usize
             * self.counts[3] as usize
+            * self.counts[4] as usize
             * self.run as usize
     }
 }
@@ -167,7 +168,7 @@ pub fn gather_s8(
         return Ok(());
     }
     let run = p.run as usize;
-    let [n0, n1, n2, n3] = p.counts.map(|c| c as usize);
+    let [n0, n1, n2, n3, n4] = p.counts.map(|c| c as usize);
     let mut out = output.chunks_exact_mut(run);
     for i0 in 0..n0 {
         let o0 = offset(p, &tables, 0, i0);
@@ -175,23 +176,31 @@ pub fn gather_s8(
             let o1 = offset(p, &tables, 1, i1);
             for i2 in 0..n2 {
                 let o2 = offset(p, &tables, 2, i2);
-                let fill = o0 == FILL || o1 == FILL || o2 == FILL;
-                let o012 = p.base.wrapping_add(o0).wrapping_add(o1).wrapping_add(o2);
                 for i3 in 0..n3 {
                     let o3 = offset(p, &tables, 3, i3);
-                    let Some(dst) = out.next() else {
-                        return Err(Error::Shape("gather output ended early"));
-                    };
-                    if fill || o3 == FILL {
-                        dst.fill(p.fill);
-                    } else {
-                        // In range: `check_gather` bounded every sum of
-                        // non-FILL offsets; `get` keeps it panic-free anyway.
-                        let src = o012.wrapping_add(o3) as usize;
-                        let from = input
-                            .get(src..src + run)
-                            .ok_or(Error::Parameter("gather reads outside its input"))?;
-                        dst.copy_from_slice(from);
+                    let fill = o0 == FILL || o1 == FILL || o2 == FILL || o3 == FILL;
+                    let o0123 = p
+                        .base
+                        .wrapping_add(o0)
+                        .wrapping_add(o1)
+                        .wrapping_add(o2)
+                        .wrapping_add(o3);
+                    for i4 in 0..n4 {
+                        let o4 = offset(p, &tables, 4, i4);
+                        let Some(dst) = out.next() else {
+                            return Err(Error::Shape("gather output ended early"));
+                        };
+                        if fill || o4 == FILL {
+                            dst.fill(p.fill);
+                        } else {
+                            // In range: `check_gather` bounded every sum of
+                            // non-FILL offsets; `get` keeps it panic-free anyway.
+                            let src = o0123.wrapping_add(o4) as usize;
+                            let from = input
+                                .get(src..src + run)
+                                .ok_or(Error::Parameter("gather reads outside its input"))?;
+                            dst.copy_from_slice(from);
+                        }
                     }
                 }
             }
@@ -309,7 +318,7 @@ pub fn resize_bilinear_s8(
 mod tests {
     use super::*;
 
-    fn params(counts: [u16; 4], strides: [i32; 4], base: i32, run: u16) -> GatherParams {
+    fn params(counts: [u16; 5], strides: [i32; 5], base: i32, run: u16) -> GatherParams {
         GatherParams {
             counts,
             strides,
@@ -323,9 +332,9 @@ mod tests {
     fn transpose_by_strides() {
         // [2, 3] -> [3, 2].
         let x = [1i8, 2, 3, 4, 5, 6];
-        let p = params([1, 1, 3, 2], [0, 0, 1, 3], 0, 1);
+        let p = params([1, 1, 1, 3, 2], [0, 0, 0, 1, 3], 0, 1);
         let mut y = [0i8; 6];
-        gather_s8(&p, [&[], &[], &[], &[]], &x, &mut y).unwrap();
+        gather_s8(&p, [&[], &[], &[], &[], &[]], &x, &mut y).unwrap();
         assert_eq!(y, [1, 4, 2, 5, 3, 6]);
     }
 
@@ -335,9 +344,9 @@ mod tests {
         let x = [1i8, 2, 3, 4, 5, 6, 7, 8];
         let rows = [FILL, 0, 4];
         let cols = [FILL, 0, 2];
-        let p = params([1, 1, 3, 3], [0, 0, 0, 0], 0, 2);
+        let p = params([1, 1, 1, 3, 3], [0, 0, 0, 0, 0], 0, 2);
         let mut y = [0i8; 18];
-        gather_s8(&p, [&[], &[], &rows, &cols], &x, &mut y).unwrap();
+        gather_s8(&p, [&[], &[], &[], &rows, &cols], &x, &mut y).unwrap();
         assert_eq!(
             y,
             [-7, -7, -7, -7, -7, -7, -7, -7, 1, 2, 3, 4, -7, -7, 5, 6, 7, 8]
@@ -347,17 +356,17 @@ mod tests {
     #[test]
     fn negative_strides_reverse() {
         let x = [1i8, 2, 3, 4];
-        let p = params([1, 1, 1, 4], [0, 0, 0, -1], 3, 1);
+        let p = params([1, 1, 1, 1, 4], [0, 0, 0, 0, -1], 3, 1);
         let mut y = [0i8; 4];
-        gather_s8(&p, [&[], &[], &[], &[]], &x, &mut y).unwrap();
+        gather_s8(&p, [&[], &[], &[], &[], &[]], &x, &mut y).unwrap();
         assert_eq!(y, [4, 3, 2, 1]);
     }
 
     #[test]
     fn all_fill_reads_nothing() {
-        let p = params([1, 1, 1, 3], [0, 0, 0, 0], 0, 1);
+        let p = params([1, 1, 1, 1, 3], [0, 0, 0, 0, 0], 0, 1);
         let mut y = [0i8; 3];
-        gather_s8(&p, [&[], &[], &[], &[FILL, FILL, FILL]], &[], &mut y).unwrap();
+        gather_s8(&p, [&[], &[], &[], &[], &[FILL, FILL, FILL]], &[], &mut y).unwrap();
         assert_eq!(y, [-7; 3]);
     }
 
@@ -365,35 +374,35 @@ mod tests {
     fn bad_arguments_are_errors() {
         let x = [0i8; 6];
         let mut y = [0i8; 6];
-        let none: [&[i32]; 4] = [&[], &[], &[], &[]];
+        let none: [&[i32]; 5] = [&[], &[], &[], &[], &[]];
         // Reads past the end (stride 2 over 6 bytes).
-        let p = params([1, 1, 1, 6], [0, 0, 0, 2], 0, 1);
+        let p = params([1, 1, 1, 1, 6], [0, 0, 0, 0, 2], 0, 1);
         assert!(matches!(
             gather_s8(&p, none, &x, &mut y),
             Err(Error::Parameter(_))
         ));
         // Reads before the start.
-        let p = params([1, 1, 1, 6], [0, 0, 0, -1], 4, 1);
+        let p = params([1, 1, 1, 1, 6], [0, 0, 0, 0, -1], 4, 1);
         assert!(gather_s8(&p, none, &x, &mut y).is_err());
         // Output length.
-        let p = params([1, 1, 1, 5], [0, 0, 0, 1], 0, 1);
+        let p = params([1, 1, 1, 1, 5], [0, 0, 0, 0, 1], 0, 1);
         assert!(matches!(
             gather_s8(&p, none, &x, &mut y),
             Err(Error::BufferLength { .. })
         ));
         // Table length.
-        let p = params([1, 1, 1, 6], [0, 0, 0, 1], 0, 1);
-        assert!(gather_s8(&p, [&[], &[], &[], &[0, 1]], &x, &mut y).is_err());
+        let p = params([1, 1, 1, 1, 6], [0, 0, 0, 0, 1], 0, 1);
+        assert!(gather_s8(&p, [&[], &[], &[], &[], &[0, 1]], &x, &mut y).is_err());
         // A table entry out of range.
-        assert!(gather_s8(&p, [&[], &[], &[], &[0, 1, 2, 3, 4, 6]], &x, &mut y).is_err());
+        assert!(gather_s8(&p, [&[], &[], &[], &[], &[0, 1, 2, 3, 4, 6]], &x, &mut y).is_err());
         // Run 0.
-        let p = params([1, 1, 1, 6], [0, 0, 0, 1], 0, 0);
+        let p = params([1, 1, 1, 1, 6], [0, 0, 0, 0, 1], 0, 0);
         assert!(gather_s8(&p, none, &x, &mut y).is_err());
         // Huge strides do not overflow.
-        let p = params([1, 1, 2, 3], [0, 0, i32::MAX, i32::MIN + 1], 0, 1);
+        let p = params([1, 1, 1, 2, 3], [0, 0, 0, i32::MAX, i32::MIN + 1], 0, 1);
         assert!(gather_s8(&p, none, &x, &mut y).is_err());
         // Empty output.
-        let p = params([1, 1, 1, 0], [0, 0, 0, 1], 0, 1);
+        let p = params([1, 1, 1, 1, 0], [0, 0, 0, 0, 1], 0, 1);
         assert!(gather_s8(&p, none, &x, &mut []).is_ok());
     }
 
