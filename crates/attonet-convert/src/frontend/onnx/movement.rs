@@ -234,7 +234,7 @@ impl Converter {
         };
         let b = usize::try_from(cx.attr_int("blocksize", 0)?)
             .ok()
-            .filter(|&b| b >= 1 && b <= 255)
+            .filter(|b| (1..=255).contains(b))
             .ok_or_else(|| cx.invalid("blocksize is missing or out of range"))?;
         let (func, name, out) = if to_space {
             let crd = match cx.attr_string("mode", "DCR")?.as_str() {
