@@ -5,9 +5,9 @@
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
-    AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep, Io,
-    LookupStep, Model, PointwisePairStep, PoolStep, ReduceStep, Residual, Slot, SoftmaxStep, Stage,
-    StageOp, Step, Table,
+    AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep,
+    GatherStep, Io, LookupStep, Model, PointwisePairStep, PoolStep, ReduceStep, Residual,
+    ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step, Table,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -260,6 +260,23 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::Gather { params, tables, .. } => Step::Gather(GatherStep {
+            params: *params,
+            tables: [
+                blob.i32s(&tables[0]),
+                blob.i32s(&tables[1]),
+                blob.i32s(&tables[2]),
+                blob.i32s(&tables[3]),
+                blob.i32s(&tables[4]),
+            ],
+            input,
+            output,
+        }),
+        LayerOp::ResizeBilinear(params) => Step::ResizeBilinear(ResizeBilinearStep {
+            params: *params,
+            input,
+            output,
+        }),
         LayerOp::Reshape => {
             if input.offset == output.offset {
                 return Ok(None); // the planner let the output share the input's bytes
@@ -306,6 +323,8 @@ fn check_slots(
             Step::Lookup(s) => (s.input, s.output),
             Step::Reduce(s) => (s.input, s.output),
             Step::Copy(s) => (s.input, s.output),
+            Step::Gather(s) => (s.input, s.output),
+            Step::ResizeBilinear(s) => (s.input, s.output),
             Step::Block(s) => (s.input, s.output),
         };
         if got != (input, output) {
@@ -587,6 +606,8 @@ impl Assembled {
                 Step::Lookup(_) => bits |= k::LOOKUP,
                 Step::Reduce(_) => bits |= k::REDUCE,
                 Step::Copy(_) => bits |= k::COPY,
+                Step::Gather(_) => bits |= k::GATHER,
+                Step::ResizeBilinear(_) => bits |= k::RESIZE_BILINEAR,
                 Step::Block(b) => {
                     bits |= k::BLOCK;
                     let first = b.first_stage as usize;
@@ -790,6 +811,8 @@ impl Assembled {
             (k::LOOKUP, "LOOKUP"),
             (k::CONV_NARROW, "CONV_NARROW"),
             (k::REDUCE, "REDUCE"),
+            (k::GATHER, "GATHER"),
+            (k::RESIZE_BILINEAR, "RESIZE_BILINEAR"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

@@ -10,7 +10,9 @@
 //! read from a QDQ ONNX model runs too. Plain loops, batch 1, no unsafe.
 
 use crate::error::{ConvertError, Result};
-use crate::ir::{Activation, Axis, DType, Graph, Op, OpKind, Padding, Tensor, TensorId};
+use crate::ir::{
+    Activation, Axis, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Tensor, TensorId,
+};
 
 /// Runs a float graph.
 #[derive(Debug, Clone)]
@@ -649,6 +651,52 @@ impl<'g> FloatExecutor<'g> {
                     ));
                 }
                 y
+            }
+            OpKind::Move { func, .. } => {
+                use crate::ops::movement;
+                let (x, xs) = self.activation(index, op, values, 0)?;
+                match func {
+                    MoveFn::ResizeBilinear {
+                        align_corners,
+                        half_pixel_centers,
+                    } => {
+                        let (Some((ih, iw, c)), Some((oh, ow, oc))) = (hwc(xs), hwc(out_shape))
+                        else {
+                            return Err(op_err(index, op, "shapes are not batch-1 NHWC"));
+                        };
+                        if c != oc || x.len() != ih * iw * c {
+                            return Err(op_err(index, op, "input and output channels differ"));
+                        }
+                        movement::bilinear_f32(
+                            x,
+                            (ih, iw, c),
+                            (oh, ow),
+                            *align_corners,
+                            *half_pixel_centers,
+                        )
+                    }
+                    _ => {
+                        let g = movement::gather(func, xs, out_shape)
+                            .map_err(|m| op_err(index, op, m))?;
+                        let fill = match func {
+                            MoveFn::Pad {
+                                value: PadValue::Float(v),
+                                ..
+                            } => *v,
+                            MoveFn::Pad {
+                                value:
+                                    PadValue::Quantized {
+                                        value,
+                                        scale,
+                                        zero_point,
+                                    },
+                                ..
+                            } => ((*value as i64 - zero_point) as f64 * *scale as f64) as f32,
+                            _ => 0.0,
+                        };
+                        movement::run(&g, x, fill)
+                    }
+                }
             }
         };
         out.truncate(out_len);

@@ -278,6 +278,123 @@ impl ReduceFn {
     }
 }
 
+/// The value written into padding ([`MoveFn::Pad`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PadValue {
+    /// Real zero: TFLite PAD (TFLM writes the output's zero point).
+    Zero,
+    /// TFLite PADV2's int8 constant, as stored (TFLM copies the byte; its
+    /// scale and zero point must be the output's).
+    Quantized {
+        /// The stored byte.
+        value: i8,
+        /// The constant's scale.
+        scale: f32,
+        /// The constant's zero point.
+        zero_point: i64,
+    },
+    /// A real value (a float model's constant), quantized with the output's
+    /// scale and zero point.
+    Float(f32),
+}
+
+/// How a mirror pad reads the input beyond its edges ([`MoveFn::MirrorPad`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MirrorMode {
+    /// MIRROR_PAD REFLECT / ONNX `reflect`: the edge is not repeated.
+    Reflect,
+    /// MIRROR_PAD SYMMETRIC: the edge is repeated.
+    Symmetric,
+    /// ONNX `edge`: the edge element, repeated.
+    Edge,
+}
+
+/// A data-movement or resampling op of one tensor (the movement family,
+/// [`crate::ops::movement`]); every axis and index in the graph's (NHWC)
+/// order, resolved by the front end from its constant inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MoveFn {
+    /// PAD / PADV2 / ONNX Pad `constant`: elements before and after each axis.
+    Pad {
+        /// Elements added before each axis.
+        before: Vec<usize>,
+        /// Elements added after each axis.
+        after: Vec<usize>,
+        /// What they hold.
+        value: PadValue,
+    },
+    /// MIRROR_PAD / ONNX Pad `reflect` and `edge`.
+    MirrorPad {
+        /// Elements added before each axis.
+        before: Vec<usize>,
+        /// Elements added after each axis.
+        after: Vec<usize>,
+        /// How the input is mirrored.
+        mode: MirrorMode,
+    },
+    /// TRANSPOSE / ONNX Transpose: output axis `i` is input axis `perm[i]`.
+    Transpose {
+        /// The permutation.
+        perm: Vec<usize>,
+    },
+    /// SLICE / STRIDED_SLICE / ONNX Slice: along each input axis, `count`
+    /// elements from `start` in steps of `step` (negative: backwards); the
+    /// output holds them in order (a shrunk axis is one of count 1).
+    Slice {
+        /// First index of each axis.
+        start: Vec<usize>,
+        /// Step of each axis (non-zero).
+        step: Vec<i64>,
+        /// Elements taken along each axis.
+        count: Vec<usize>,
+    },
+    /// SPACE_TO_DEPTH / ONNX SpaceToDepth.
+    SpaceToDepth {
+        /// Block size.
+        block: usize,
+    },
+    /// DEPTH_TO_SPACE / ONNX DepthToSpace.
+    DepthToSpace {
+        /// Block size.
+        block: usize,
+        /// ONNX mode CRD (channel, then row and column of the block);
+        /// TFLite's (and ONNX DCR) otherwise.
+        crd: bool,
+    },
+    /// RESIZE_NEAREST_NEIGHBOR / ONNX Resize `nearest`: output row `y` is
+    /// input row `rows[y]`, output column `x` input column `cols[x]` (the
+    /// front end computes them with the source's rounding rules).
+    ResizeNearest {
+        /// Input row of each output row.
+        rows: Vec<usize>,
+        /// Input column of each output column.
+        cols: Vec<usize>,
+    },
+    /// RESIZE_BILINEAR / ONNX Resize `linear` (int8: TFLM's integer kernel).
+    ResizeBilinear {
+        /// Corner pixels aligned.
+        align_corners: bool,
+        /// Pixel centres at half-integer coordinates.
+        half_pixel_centers: bool,
+    },
+}
+
+impl MoveFn {
+    /// The operator's name: TFLite's.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MoveFn::Pad { .. } => "PAD",
+            MoveFn::MirrorPad { .. } => "MIRROR_PAD",
+            MoveFn::Transpose { .. } => "TRANSPOSE",
+            MoveFn::Slice { .. } => "STRIDED_SLICE",
+            MoveFn::SpaceToDepth { .. } => "SPACE_TO_DEPTH",
+            MoveFn::DepthToSpace { .. } => "DEPTH_TO_SPACE",
+            MoveFn::ResizeNearest { .. } => "RESIZE_NEAREST_NEIGHBOR",
+            MoveFn::ResizeBilinear { .. } => "RESIZE_BILINEAR",
+        }
+    }
+}
+
 /// An operator, with its options, in TFLite semantics.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpKind {
@@ -381,6 +498,16 @@ pub enum OpKind {
         /// Whether the output keeps them as dimensions of size 1.
         keep_dims: bool,
     },
+    /// A data-movement or resampling op (PAD, PADV2, MIRROR_PAD, TRANSPOSE,
+    /// SLICE, STRIDED_SLICE, SPACE_TO_DEPTH, DEPTH_TO_SPACE,
+    /// RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR; their ONNX forms). Input 0
+    /// is the activation; other inputs are the constants it was read from.
+    Move {
+        /// What it computes.
+        func: MoveFn,
+        /// The source model's operator name (PADV2, SLICE, ...).
+        name: &'static str,
+    },
 }
 
 impl OpKind {
@@ -397,6 +524,7 @@ impl OpKind {
             OpKind::Reshape => "RESHAPE",
             OpKind::Unary { func, .. } => func.name(),
             OpKind::Reduce { func, .. } => func.name(),
+            OpKind::Move { name, .. } => name,
         }
     }
 }

@@ -16,9 +16,10 @@ use attonet_runtime::quant::Clamp;
 use crate::error::{ConvertError, Result};
 use crate::fast_epilogue;
 use crate::ir::{
-    Activation, Axis, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId,
+    Activation, Axis, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization, Tensor,
+    TensorId,
 };
-use crate::ops::{reduce, unary_lut};
+use crate::ops::{movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
 use crate::requantize::{
     activation_range, quantize_multiplier, quantize_multiplier_smaller_than_one, softmax_scaling,
@@ -867,6 +868,25 @@ impl<'g> Lowering<'g> {
                 }
                 .with(vec![x], y, index)
             }
+            OpKind::Move { func, .. } => {
+                let x_id = self.input_id(&at, op, 0, "input")?;
+                let x = self.read(&at, x_id)?;
+                let y_id = self.output_id(&at, op)?;
+                let y = self.write(&at, y_id)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                if xin.scale != yout.scale || xin.zero_point != yout.zero_point {
+                    return Err(at.unsupported(format!(
+                        "input (scale {}, zero point {}) and output (scale {}, zero point {}) \
+                         quantization differ; data movement does not requantize",
+                        xin.scale, xin.zero_point, yout.scale, yout.zero_point
+                    )));
+                }
+                let in_dims = self.tensor(&at, x_id)?.shape.clone();
+                let out_dims = self.tensor(&at, y_id)?.shape.clone();
+                movement_layer(func, &in_dims, &out_dims, yout)
+                    .map_err(|m| at.unsupported(m))?
+                    .with(vec![x], y, index)
+            }
             OpKind::Reshape => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
                 let y = self.write(&at, self.output_id(&at, op)?)?;
@@ -888,6 +908,71 @@ impl<'g> Lowering<'g> {
         };
         Ok(layer)
     }
+}
+
+/// The layer of a movement-family op (see [`crate::ops::movement`]):
+/// TFLM's integer bilinear resize, or a gather whose padding holds `fill`.
+fn movement_layer(
+    func: &MoveFn,
+    in_dims: &[usize],
+    out_dims: &[usize],
+    out: &Value,
+) -> std::result::Result<LayerOp, String> {
+    if let MoveFn::ResizeBilinear {
+        align_corners,
+        half_pixel_centers,
+    } = func
+    {
+        let (&[1, ih, iw, c], &[1, oh, ow, oc]) = (in_dims, out_dims) else {
+            return Err(format!(
+                "shapes {in_dims:?} -> {out_dims:?}; [1, height, width, channels] is required"
+            ));
+        };
+        if c != oc {
+            return Err("input and output channels differ".into());
+        }
+        if *align_corners && *half_pixel_centers {
+            return Err("align_corners and half_pixel_centers together".into());
+        }
+        return Ok(LayerOp::ResizeBilinear(movement::bilinear_params(
+            (ih, iw),
+            (oh, ow),
+            *align_corners,
+            *half_pixel_centers,
+        )?));
+    }
+    let fill = match func {
+        // TFLM: PAD writes the output's zero point, PADV2 its constant's
+        // byte, which must share the output's scale and zero point.
+        MoveFn::Pad { value, .. } => match *value {
+            PadValue::Zero => out.zero_point as i8,
+            PadValue::Quantized {
+                value,
+                scale,
+                zero_point,
+            } => {
+                if scale as f64 != out.scale as f64 || zero_point != out.zero_point as i64 {
+                    return Err(format!(
+                        "the pad value's quantization (scale {scale}, zero point {zero_point}) \
+                         is not the output's"
+                    ));
+                }
+                value
+            }
+            PadValue::Float(v) => {
+                let q = (v as f64 / out.scale as f64).round_ties_even() + out.zero_point as f64;
+                q.clamp(-128.0, 127.0) as i8
+            }
+        },
+        _ => 0,
+    };
+    let g = movement::gather(func, in_dims, out_dims)?;
+    let (params, tables) = movement::to_runtime(&g, fill)?;
+    Ok(LayerOp::Gather {
+        name: func.name(),
+        params,
+        tables,
+    })
 }
 
 /// Rewrites the channels of a convolution-like layer that the kernels' fast

@@ -5,6 +5,7 @@ use attonet_runtime::block::StageOp;
 use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
+use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::ReduceParams;
 use attonet_runtime::ops::softmax::SoftmaxParams;
@@ -124,6 +125,17 @@ pub enum LayerOp {
         /// Geometry and integer arithmetic.
         params: ReduceParams,
     },
+    /// A data-movement op as a strided gather ([`crate::ops::movement`]).
+    Gather {
+        /// The source operator's name (for reports).
+        name: &'static str,
+        /// Counts, strides, run and fill.
+        params: GatherParams,
+        /// Each dimension's offsets (empty: its stride).
+        tables: [Vec<i32>; GATHER_DIMS],
+    },
+    /// A bilinear resize (TFLM's integer kernel).
+    ResizeBilinear(BilinearParams),
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
     Block {
         /// The chain, in order.
@@ -192,6 +204,8 @@ impl LayerOp {
             LayerOp::Reshape => "reshape",
             LayerOp::Lookup { .. } => "lookup",
             LayerOp::Reduce { .. } => "reduce",
+            LayerOp::Gather { .. } => "gather",
+            LayerOp::ResizeBilinear(_) => "resize_bilinear",
             LayerOp::Block { .. } => "fused_block",
         }
     }
@@ -220,7 +234,9 @@ impl LayerOp {
             | LayerOp::Softmax(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }
-            | LayerOp::Reduce { .. } => vec![],
+            | LayerOp::Reduce { .. }
+            | LayerOp::Gather { .. }
+            | LayerOp::ResizeBilinear(_) => vec![],
         }
     }
 }
@@ -273,7 +289,9 @@ impl Layer {
             | LayerOp::Softmax(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }
-            | LayerOp::Reduce { .. } => 0,
+            | LayerOp::Reduce { .. }
+            | LayerOp::Gather { .. }
+            | LayerOp::ResizeBilinear(_) => 0,
         }
     }
 
@@ -286,6 +304,7 @@ impl Layer {
     pub fn table_bytes(&self) -> usize {
         let lookup = match &self.op {
             LayerOp::Lookup { table, .. } => table.len(),
+            LayerOp::Gather { tables, .. } => 4 * tables.iter().map(Vec::len).sum::<usize>(),
             _ => 0,
         };
         lookup + self.op.tables().iter().map(|t| t.bytes()).sum::<usize>()

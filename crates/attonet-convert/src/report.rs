@@ -161,6 +161,8 @@ impl Report {
                 LayerOp::Reshape => "RESHAPE",
                 LayerOp::Lookup { func, .. } => func.name(),
                 LayerOp::Reduce { func, .. } => func.name(),
+                LayerOp::Gather { name, .. } => name,
+                LayerOp::ResizeBilinear(_) => "RESIZE_BILINEAR",
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));
                     continue;

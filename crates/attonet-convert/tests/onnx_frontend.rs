@@ -1507,3 +1507,372 @@ fn unsupported_reductions_are_named() {
     let e = e.to_string();
     assert!(e.contains("MEAN") && e.contains("contiguous"), "{e}");
 }
+
+// ---------------------------------------------------------------------------
+// The movement family (Pad, Transpose, Slice, DepthToSpace, SpaceToDepth,
+// Resize): NCHW models against an NCHW reference written here, so the
+// layout mapping to the graph's NHWC is checked too.
+
+fn attr_str(name: &str, v: &str) -> Msg {
+    Msg::default()
+        .str(1, name)
+        .int(20, 3)
+        .bytes(4, v.as_bytes())
+}
+
+/// `y[o] = x[src(o)]` (or `fill` where `src` gives `None`) over NCHW dims.
+fn nchw_gather(
+    x: &[f32],
+    xd: [usize; 4],
+    yd: [usize; 4],
+    fill: f32,
+    src: &dyn Fn([usize; 4]) -> Option<[usize; 4]>,
+) -> Vec<f32> {
+    let mut out = Vec::new();
+    for n in 0..yd[0] {
+        for c in 0..yd[1] {
+            for h in 0..yd[2] {
+                for w in 0..yd[3] {
+                    out.push(match src([n, c, h, w]) {
+                        Some([a, b, d, e]) => x[((a * xd[1] + b) * xd[2] + d) * xd[3] + e],
+                        None => fill,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+type Src = Box<dyn Fn([usize; 4]) -> Option<[usize; 4]>>;
+
+/// Every movement op as ONNX writes it: the float reference moves exactly
+/// the NCHW elements ONNX's definition names, and the int8 plan (one
+/// gather) gives the same values up to the input's quantization.
+#[test]
+fn onnx_movement_ops_match_their_nchw_definitions() {
+    use attonet_runtime::plan::Step;
+    let xd = [1usize, 8, 4, 6];
+    let n: usize = xd.iter().product();
+    // Distinct values, the model input's whole range.
+    let x: Vec<f32> = (0..n).map(|i| ((i * 37) % n) as f32 * 0.05 - 4.0).collect();
+    let rev = |v: usize, n: usize| n - 1 - v;
+    let reflect = |p: i64, b: i64, n: i64| {
+        let i = p - b;
+        if i < 0 {
+            (-i) as usize
+        } else if i >= n {
+            (2 * n - 2 - i) as usize
+        } else {
+            i as usize
+        }
+    };
+    let edge = |p: i64, b: i64, n: i64| (p - b).clamp(0, n - 1) as usize;
+    type Case = (
+        &'static str,
+        Vec<Msg>,
+        Vec<Msg>,
+        Vec<&'static str>,
+        [usize; 4],
+        f32,
+        Src,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "Pad",
+            vec![],
+            vec![
+                int64_tensor("p", &[8], &[0, 1, 1, 2, 0, 0, 2, 1]),
+                tensor("v", &[], &[0.5]),
+            ],
+            vec!["p", "v"],
+            [1, 9, 7, 9],
+            0.5,
+            Box::new(|[_, c, h, w]| {
+                (c >= 1 && (1..5).contains(&h) && (2..8).contains(&w))
+                    .then(|| [0, c - 1, h - 1, w - 2])
+            }),
+        ),
+        (
+            "Pad",
+            vec![attr_str("mode", "reflect")],
+            vec![int64_tensor("p", &[8], &[0, 0, 1, 2, 0, 0, 2, 1])],
+            vec!["p"],
+            [1, 8, 7, 9],
+            0.0,
+            Box::new(move |[_, c, h, w]| {
+                Some([0, c, reflect(h as i64, 1, 4), reflect(w as i64, 2, 6)])
+            }),
+        ),
+        (
+            "Pad",
+            vec![attr_str("mode", "edge")],
+            vec![int64_tensor("p", &[8], &[0, 0, 2, 0, 0, 0, 0, 3])],
+            vec!["p"],
+            [1, 8, 6, 9],
+            0.0,
+            Box::new(move |[_, c, h, w]| Some([0, c, edge(h as i64, 2, 4), edge(w as i64, 0, 6)])),
+        ),
+        (
+            "Transpose",
+            vec![attr_ints("perm", &[0, 1, 3, 2])],
+            vec![],
+            vec![],
+            [1, 8, 6, 4],
+            0.0,
+            Box::new(|[_, c, h, w]| Some([0, c, w, h])),
+        ),
+        (
+            "Transpose",
+            vec![attr_ints("perm", &[0, 2, 3, 1])],
+            vec![],
+            vec![],
+            [1, 4, 6, 8],
+            0.0,
+            Box::new(|[_, c, h, w]| Some([0, w, c, h])),
+        ),
+        (
+            "Slice",
+            vec![],
+            vec![
+                int64_tensor("s", &[3], &[1, -1, 6]),
+                int64_tensor("e", &[3], &[4, -100, 1]),
+                int64_tensor("a", &[3], &[2, 3, 1]),
+                int64_tensor("k", &[3], &[1, -2, -3]),
+            ],
+            vec!["s", "e", "a", "k"],
+            [1, 2, 3, 3],
+            0.0,
+            // Rows 1..4; columns 5, 3, 1; channels 6, 3 (from 6 down to 1, exclusive).
+            Box::new(move |[_, c, h, w]| Some([0, 6 - 3 * c, h + 1, rev(2 * w, 6)])),
+        ),
+        (
+            "DepthToSpace",
+            vec![attr_int("blocksize", 2), attr_str("mode", "DCR")],
+            vec![],
+            vec![],
+            [1, 2, 8, 12],
+            0.0,
+            Box::new(|[_, c, h, w]| Some([0, ((h % 2) * 2 + w % 2) * 2 + c, h / 2, w / 2])),
+        ),
+        (
+            "DepthToSpace",
+            vec![attr_int("blocksize", 2), attr_str("mode", "CRD")],
+            vec![],
+            vec![],
+            [1, 2, 8, 12],
+            0.0,
+            Box::new(|[_, c, h, w]| Some([0, c * 4 + (h % 2) * 2 + w % 2, h / 2, w / 2])),
+        ),
+        (
+            "SpaceToDepth",
+            vec![attr_int("blocksize", 2)],
+            vec![],
+            vec![],
+            [1, 32, 2, 3],
+            0.0,
+            Box::new(|[_, c, h, w]| {
+                let (blk, ch) = (c / 8, c % 8);
+                Some([0, ch, h * 2 + blk / 2, w * 2 + blk % 2])
+            }),
+        ),
+        (
+            "Resize",
+            vec![
+                attr_str("mode", "nearest"),
+                attr_str("coordinate_transformation_mode", "asymmetric"),
+                attr_str("nearest_mode", "floor"),
+            ],
+            vec![
+                tensor("r", &[0], &[]),
+                tensor("sc", &[4], &[1.0, 1.0, 2.0, 2.0]),
+            ],
+            vec!["r", "sc"],
+            [1, 8, 8, 12],
+            0.0,
+            Box::new(|[_, c, h, w]| Some([0, c, h / 2, w / 2])),
+        ),
+        (
+            "Resize",
+            vec![
+                attr_str("mode", "nearest"),
+                attr_str("coordinate_transformation_mode", "align_corners"),
+            ],
+            vec![
+                tensor("r", &[0], &[]),
+                tensor("sc", &[0], &[]),
+                int64_tensor("sz", &[4], &[1, 8, 7, 11]),
+            ],
+            vec!["r", "sc", "sz"],
+            [1, 8, 7, 11],
+            0.0,
+            // x * (in - 1) / (out - 1) = x / 2 exactly; ties round down.
+            Box::new(|[_, c, h, w]| Some([0, c, h / 2, w / 2])),
+        ),
+    ];
+    let batch = Array::from_f32(vec![1, 1, xd[1], xd[2], xd[3]], &x);
+    for (op, attrs, inits, extra, yd, fill, src) in cases {
+        let mut inputs = vec!["x"];
+        inputs.extend(extra);
+        let y_dims: Vec<i64> = yd.iter().map(|&d| d as i64).collect();
+        let x_dims: Vec<i64> = xd.iter().map(|&d| d as i64).collect();
+        let bytes = model(
+            &[node(op, "m", &inputs, &["y"], &attrs)],
+            &inits,
+            ("x", &x_dims),
+            ("y", &y_dims),
+        );
+        let m = read_onnx(&bytes).unwrap_or_else(|e| panic!("{op}: {e}"));
+        assert_eq!(m.output_dims, yd, "{op}");
+        let want = nchw_gather(&x, xd, yd, fill, &*src);
+        let float = run_float(&m, &batch).concat();
+        assert_eq!(
+            float,
+            want,
+            "{op} {attrs:?}: float reference",
+            attrs = m.graph.ops[0].kind
+        );
+        let calib = m.samples(&batch, "calib").unwrap();
+        let options = Options {
+            method: Method::MinMax,
+            ..Options::default()
+        };
+        let q = quantize::quantize_and_assemble(&m, &calib, &options, "mv").unwrap();
+        let model = q.assembled.model();
+        assert!(
+            matches!(model.steps, [Step::Gather(_)]),
+            "{op}: {:?}",
+            model.steps
+        );
+        let s = model.output.scale;
+        let int8 = run_int8(&m, &q.assembled, &batch).concat();
+        for (a, b) in int8.iter().zip(&want) {
+            assert!(
+                (a - b).abs() <= 0.5 * s + 1e-6,
+                "{op}: {a} vs {b} (scale {s})"
+            );
+        }
+    }
+}
+
+/// ONNX Resize `linear` with half-pixel coordinates is TFLite's bilinear
+/// resize with `half_pixel_centers`: the float reference is the ONNX
+/// definition (coordinates clamped to the input), the int8 plan TFLM's
+/// integer kernel within a step of it; unsupported modes are named errors.
+#[test]
+fn onnx_linear_resize_is_tflite_bilinear() {
+    use attonet_runtime::plan::Step;
+    let (c, h, w) = (3usize, 4usize, 5usize);
+    let x: Vec<f32> = (0..c * h * w)
+        .map(|i| ((i * 7) % 23) as f32 * 0.3 - 3.0)
+        .collect();
+    let resize = |ctm: &str| {
+        model(
+            &[node(
+                "Resize",
+                "r",
+                &["x", "", "", "sz"],
+                &["y"],
+                &[
+                    attr_str("mode", "linear"),
+                    attr_str("coordinate_transformation_mode", ctm),
+                ],
+            )],
+            &[int64_tensor("sz", &[4], &[1, 3, 8, 10])],
+            ("x", &[1, 3, 4, 5]),
+            ("y", &[1, 3, 8, 10]),
+        )
+    };
+    let m = read_onnx(&resize("half_pixel")).unwrap();
+    let batch = Array::from_f32(vec![1, 1, c, h, w], &x);
+    let float = run_float(&m, &batch).concat();
+    let coord = |o: usize, n: usize| ((o as f64 + 0.5) / 2.0 - 0.5).clamp(0.0, n as f64 - 1.0);
+    let mut want = Vec::new();
+    for ch in 0..c {
+        for oy in 0..8 {
+            let fy = coord(oy, h);
+            let (y0, y1) = (fy.floor() as usize, (fy.ceil() as usize).min(h - 1));
+            for ox in 0..10 {
+                let fx = coord(ox, w);
+                let (x0, x1) = (fx.floor() as usize, (fx.ceil() as usize).min(w - 1));
+                let at = |y: usize, xx: usize| x[(ch * h + y) * w + xx] as f64;
+                let (dy, dx) = (fy - y0 as f64, fx - x0 as f64);
+                want.push(
+                    (at(y0, x0) * (1.0 - dy) * (1.0 - dx)
+                        + at(y1, x0) * dy * (1.0 - dx)
+                        + at(y0, x1) * (1.0 - dy) * dx
+                        + at(y1, x1) * dy * dx) as f32,
+                );
+            }
+        }
+    }
+    assert!(max_rel_err(&float, &want) < 1e-5);
+    let calib = m.samples(&batch, "calib").unwrap();
+    let options = Options {
+        method: Method::MinMax,
+        ..Options::default()
+    };
+    let q = quantize::quantize_and_assemble(&m, &calib, &options, "bl").unwrap();
+    let model = q.assembled.model();
+    assert!(
+        matches!(model.steps, [Step::ResizeBilinear(_)]),
+        "{:?}",
+        model.steps
+    );
+    let s = model.output.scale;
+    let int8 = run_int8(&m, &q.assembled, &batch).concat();
+    for (a, b) in int8.iter().zip(&want) {
+        assert!((a - b).abs() <= 1.5 * s, "{a} vs {b} (scale {s})");
+    }
+    let err = read_onnx(&resize("tf_crop_and_resize"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Resize") && err.contains("tf_crop_and_resize"),
+        "{err}"
+    );
+}
+
+/// What the family refuses, with the node named.
+#[test]
+fn onnx_movement_refusals_are_named() {
+    // Negative pads (a crop).
+    let bytes = model(
+        &[node("Pad", "p", &["x", "p"], &["y"], &[])],
+        &[int64_tensor("p", &[8], &[0, 0, -1, 0, 0, 0, 0, 0])],
+        ("x", &[1, 2, 4, 4]),
+        ("y", &[1, 2, 3, 4]),
+    );
+    let err = read_onnx(&bytes).unwrap_err().to_string();
+    assert!(err.contains("Pad") && err.contains("negative"), "{err}");
+    // A transpose that moves the channels into the batch.
+    let bytes = model(
+        &[node(
+            "Transpose",
+            "t",
+            &["x"],
+            &["y"],
+            &[attr_ints("perm", &[1, 0, 2, 3])],
+        )],
+        &[],
+        ("x", &[1, 2, 4, 4]),
+        ("y", &[2, 1, 4, 4]),
+    );
+    let err = read_onnx(&bytes).unwrap_err().to_string();
+    assert!(err.contains("Transpose") && err.contains("batch"), "{err}");
+    // Cubic resize.
+    let bytes = model(
+        &[node(
+            "Resize",
+            "r",
+            &["x", "", "sc"],
+            &["y"],
+            &[attr_str("mode", "cubic")],
+        )],
+        &[tensor("sc", &[4], &[1.0, 1.0, 2.0, 2.0])],
+        ("x", &[1, 2, 4, 4]),
+        ("y", &[1, 2, 8, 8]),
+    );
+    let err = read_onnx(&bytes).unwrap_err().to_string();
+    assert!(err.contains("cubic"), "{err}");
+}

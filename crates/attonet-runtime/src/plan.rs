@@ -20,6 +20,8 @@ use crate::ops::add::{self, AddParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::fully_connected::{self, FullyConnectedParams};
 use crate::ops::lookup;
+use crate::ops::movement::{self, GATHER_DIMS};
+pub use crate::ops::movement::{BilinearParams, GatherParams};
 use crate::ops::pool::{self, PoolParams};
 use crate::ops::reduce::{self, ReduceParams};
 use crate::ops::softmax::{self, SoftmaxParams};
@@ -196,6 +198,32 @@ pub struct ReduceStep {
     pub output: Slot,
 }
 
+/// A data-movement op as one strided gather ([`crate::ops::movement`]):
+/// PAD, PADV2, MIRROR_PAD, TRANSPOSE, SLICE, STRIDED_SLICE, SPACE_TO_DEPTH,
+/// DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR and their ONNX forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatherStep {
+    /// Counts, strides, run and fill.
+    pub params: GatherParams,
+    /// Each dimension's `i32` offsets, or empty (its stride).
+    pub tables: [Table; GATHER_DIMS],
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor (apart from the input).
+    pub output: Slot,
+}
+
+/// RESIZE_BILINEAR ([`crate::ops::movement::resize_bilinear_s8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResizeBilinearStep {
+    /// Scales and sampling.
+    pub params: BilinearParams,
+    /// Input image.
+    pub input: Slot,
+    /// Output image (apart from the input).
+    pub output: Slot,
+}
+
 /// A byte copy (a RESHAPE whose output could not share its input's bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopyStep {
@@ -230,6 +258,10 @@ pub enum Step {
     Reduce(ReduceStep),
     /// RESHAPE that moves bytes.
     Copy(CopyStep),
+    /// A data-movement op (a strided gather).
+    Gather(GatherStep),
+    /// RESIZE_BILINEAR.
+    ResizeBilinear(ResizeBilinearStep),
     /// A chain of convolutions (and a residual ADD) run row by row
     /// ([`crate::block`]).
     Block(BlockStep),
@@ -338,6 +370,12 @@ pub mod kernels {
     pub const CONV_NARROW: u32 = 1 << 24;
     /// Reductions: MEAN, SUM, REDUCE_MAX ([`crate::ops::reduce`]).
     pub const REDUCE: u32 = 1 << 25;
+    /// Data movement as a strided gather ([`crate::ops::movement::gather_s8`]):
+    /// PAD, MIRROR_PAD, TRANSPOSE, slices, SPACE_TO_DEPTH, DEPTH_TO_SPACE,
+    /// RESIZE_NEAREST_NEIGHBOR.
+    pub const GATHER: u32 = 1 << 27;
+    /// RESIZE_BILINEAR ([`crate::ops::movement::resize_bilinear_s8`]).
+    pub const RESIZE_BILINEAR: u32 = 1 << 28;
     /// Every kernel (the host runner's set).
     pub const ALL: u32 = u32::MAX;
 
@@ -522,6 +560,25 @@ impl<'a> Model<'a> {
                 {
                     return Err(Error::Shape("reduce extents do not fit the tensors"));
                 }
+                disjoint(&s.input, &s.output)
+            }
+            Step::Gather(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                let t = |d: usize| self.i32_table(i, "gather table", s.tables[d]);
+                let tables = [t(0)?, t(1)?, t(2)?, t(3)?, t(4)?];
+                movement::check_gather(
+                    &s.params,
+                    &tables,
+                    s.input.shape.len(),
+                    s.output.shape.len(),
+                )
+                .map(|_| ())
+            }
+            Step::ResizeBilinear(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)
             }
             Step::Copy(s) => {
@@ -819,6 +876,22 @@ impl<'a> Model<'a> {
             Step::Reduce(s) if linked(k::REDUCE) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 reduce::reduce_s8(&s.params, input, output)
+            }
+            Step::Gather(s) if linked(k::GATHER) => {
+                let t = |d: usize| self.i32_table(i, "gather table", s.tables[d]);
+                let tables = [t(0)?, t(1)?, t(2)?, t(3)?, t(4)?];
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                movement::gather_s8(&s.params, tables, input, output)
+            }
+            Step::ResizeBilinear(s) if linked(k::RESIZE_BILINEAR) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                movement::resize_bilinear_s8(
+                    &s.params,
+                    s.input.shape,
+                    input,
+                    s.output.shape,
+                    output,
+                )
             }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {

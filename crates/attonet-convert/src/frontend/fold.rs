@@ -513,7 +513,7 @@ fn axis(a: i64, rank: usize) -> Result<usize, String> {
 /// The indices a slice takes along one axis of size `dim`: `start`/`stop`
 /// `None` for the whole axis in the step's direction; negative values count
 /// from the end; out-of-range values are clamped as `rules` say.
-fn slice_axis(
+pub(crate) fn slice_axis(
     dim: usize,
     start: Option<i64>,
     stop: Option<i64>,

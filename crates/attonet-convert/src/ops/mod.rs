@@ -2,5 +2,6 @@
 //! the front ends' readers (its lowering tables, float reference and
 //! quantization rule).
 
+pub mod movement;
 pub mod reduce;
 pub mod unary_lut;

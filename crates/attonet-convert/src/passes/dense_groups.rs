@@ -44,7 +44,9 @@ pub fn run(program: &mut Program) -> usize {
             | LayerOp::Softmax(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }
-            | LayerOp::Reduce { .. } => {}
+            | LayerOp::Reduce { .. }
+            | LayerOp::Gather { .. }
+            | LayerOp::ResizeBilinear(_) => {}
         }
     }
     rewritten

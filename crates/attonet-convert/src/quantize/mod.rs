@@ -14,7 +14,8 @@
 //! * weights: int8 symmetric per output channel in -127..=127 (CONV_2D axis 0,
 //!   DEPTHWISE_CONV_2D axis 3, FULLY_CONNECTED axis 0 or per tensor);
 //! * biases: int32 with scale `input_scale * weight_scale` of each channel;
-//! * MAX_POOL_2D, AVERAGE_POOL_2D and RESHAPE outputs share their input's
+//! * MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE and the movement family (PAD,
+//!   TRANSPOSE, slices, resizes, ...) outputs share their input's
 //!   quantization; SOFTMAX outputs have scale 1/256 and zero point -128;
 //! * the unary family (`crate::ops::unary_lut::output_quantization`):
 //!   a TFLite LOGISTIC gets 1/256 and -128, TANH 1/128 and 0, RELU6 its
@@ -585,9 +586,12 @@ pub fn quantize_with_ranges(
             })
         };
         let out_q = match kind {
-            OpKind::MaxPool2d { .. } | OpKind::AveragePool2d { .. } | OpKind::Reshape => {
-                input_q(0)?
-            }
+            // The movement family keeps its input's quantization (bilinear
+            // too, as TFLite's converter does: `crate::ops::movement`).
+            OpKind::MaxPool2d { .. }
+            | OpKind::AveragePool2d { .. }
+            | OpKind::Reshape
+            | OpKind::Move { .. } => input_q(0)?,
             OpKind::Softmax { .. } => {
                 input_q(0)?;
                 Quantization {

@@ -16,6 +16,7 @@ pub mod depthwise;
 pub mod fully_connected;
 pub mod grouped_conv3x3;
 pub mod lookup;
+pub mod movement;
 pub mod pointwise;
 pub mod pointwise_pair;
 pub mod pool;

@@ -30,6 +30,7 @@
 //! Every error names the node (index in the ONNX graph, op type, node name).
 
 mod fold;
+mod movement;
 pub mod proto;
 
 use std::collections::HashMap;
@@ -717,6 +718,12 @@ impl Converter {
             "Softmax" => self.softmax(&cx),
             "Identity" | "Dropout" => self.identity(&cx),
             "Constant" => self.constant_node(&cx),
+            // The movement family (movement.rs); a Slice of constants is folded.
+            "Pad" => self.pad(&cx),
+            "Transpose" => self.transpose(&cx),
+            "Slice" if matches!(self.input(&cx, 0)?, Val::Act(_)) => self.slice(&cx),
+            "Resize" => self.resize(&cx),
+            "DepthToSpace" | "SpaceToDepth" => self.depth_space(&cx),
             // Shape arithmetic on constants, folded (fold.rs).
             "Shape" | "Gather" | "Unsqueeze" | "Squeeze" | "Concat" | "Slice" | "Cast"
             | "ConstantOfShape" | "Sub" | "Mul" | "Div" => self.fold(&cx),
@@ -1035,7 +1042,8 @@ impl Converter {
                 OpKind::Softmax { .. }
                 | OpKind::Reshape
                 | OpKind::Unary { .. }
-                | OpKind::Reduce { .. } => None,
+                | OpKind::Reduce { .. }
+                | OpKind::Move { .. } => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {

@@ -14,6 +14,7 @@
 
 pub mod flatbuffer;
 mod fold;
+mod movement;
 pub mod schema;
 
 use crate::error::{ConvertError, Result};
@@ -671,6 +672,7 @@ fn read_op(
                  or arg min on the host (int8 values keep the float values' order)",
             ))
         }
+        c if movement::is_movement(c) => {}
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
             return Err(cx.unsupported(
                 "control flow runs other subgraphs; only a single-subgraph model is supported",
@@ -955,6 +957,7 @@ fn read_kind(
                 keep_dims,
             }
         }
+        c if movement::is_movement(c) => movement::read(cx, c, t, inputs, tensors)?,
         _ => {
             return Err(ConvertError::UnsupportedOp {
                 index: cx.index,
@@ -1054,6 +1057,8 @@ fn check_arity(
         OpKind::Reshape => (1, 2, 1),
         OpKind::Unary { .. } => (1, 1, 1),
         OpKind::Reduce { .. } => (2, 2, 2),
+        // The family's reader checks its own inputs (movement.rs).
+        OpKind::Move { .. } => (1, 4, 1),
     };
     if inputs.len() < min || inputs.len() > max {
         let expected = if min == max {
