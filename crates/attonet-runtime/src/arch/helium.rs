@@ -329,7 +329,7 @@ struct Chan {
 struct Run {
     /// 0: the columns (`[k / 16][P][16]` bytes).
     cols: *const i8,
-    /// 4: window length, a multiple of 16.
+    /// 4: window length.
     k: usize,
     /// 8: one past the last channel's constants.
     tab_end: *const Chan,
@@ -338,6 +338,9 @@ struct Run {
     hi: i32,
     /// 20: bytes between consecutive pixels' outputs.
     ostride: usize,
+    /// 24: `k - 16 * ceil(k / 16)`: added to the weight pointer after a
+    /// channel's loop (which steps 16 bytes an iteration) for the next row.
+    wadj: isize,
 }
 
 /// For each channel `tab..run.tab_end` (at least one), weight rows from
@@ -349,84 +352,159 @@ struct Run {
 /// `-e`; `VMAX`/`VMIN` to the clamp) and a scatter store (`VSTRB.32` with
 /// offsets `p * ostride`) to `out + p * ostride`; `out += 1`.
 ///
+/// `ADJ` (for `k` not a multiple of 16) adds `run.wadj` to the weight
+/// pointer after each channel's loop, which steps whole 16-byte vectors.
+///
 /// # Safety
 /// `tab < run.tab_end`, both in one table; `w` has `k` readable bytes per
 /// channel; `run.cols` `64 * k / 16` readable bytes; `out + c + p *
 /// ostride` is writable for every channel `c` and pixel `p < 4`.
 #[inline(always)]
-unsafe fn block(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
+unsafe fn block<const ADJ: bool>(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
     #[cfg(attonet_mve)]
     // SAFETY: the caller's contract; everything the assembly writes besides
     // the outputs is declared (q4..q7 are callee-saved: the compiler saves
     // them).
     unsafe {
-        core::arch::asm!(
-            "ldrd  {c}, {k}, [{b}, #12]",
-            "vdup.32 q5, {c}",
-            "vdup.32 q6, {k}",
-            "movs  r0, #0",
-            "vidup.u32 q7, r0, #1",
-            "ldr   {c}, [{b}, #20]",
-            "vmul.i32 q7, q7, {c}",
-            "3:",
-            "ldr   r0, [{tab}]",
-            "mov   r2, r0",
-            "mov   r4, r0",
-            "mov   r8, r0",
-            "ldrd  {c}, {k}, [{b}]",
-            "wlstp.8 lr, {k}, 2f",
-            "1:",
-            "vldrb.8 q0, [{w}], #16",
-            "vldrb.8 q1, [{c}, #16]",
-            "vldrb.8 q2, [{c}, #32]",
-            "vldrb.8 q3, [{c}, #48]",
-            "vldrb.8 q4, [{c}], #64",
-            "vmladava.s8 r0, q0, q4",
-            "vmladava.s8 r2, q0, q1",
-            "vmladava.s8 r4, q0, q2",
-            "vmladava.s8 r8, q0, q3",
-            "letp  lr, 1b",
-            "2:",
-            "vmov  q0[2], q0[0], r0, r4",
-            "vmov  q0[3], q0[1], r2, r8",
-            "ldrd  {c}, {k}, [{tab}, #4]",
-            "vshr.s32 q1, q0, #31",
-            "vadd.i32 q1, q1, {k}",
-            "vadd.i32 q0, q0, q0",
-            "vdup.32 q2, {c}",
-            "ldr   {k}, [{tab}, #12]",
-            "adds  {tab}, #16",
-            "vrmulh.s32 q0, q0, q2",
-            "vadd.i32 q0, q0, q1",
-            "vshl.s32 q0, {k}",
-            "vmax.s32 q0, q0, q5",
-            "vmin.s32 q0, q0, q6",
-            "vstrb.32 q0, [{out}, q7]",
-            "adds  {out}, #1",
-            "ldr   {c}, [{b}, #8]",
-            "cmp   {tab}, {c}",
-            "bne   3b",
-            b = in(reg) run as *const Run,
-            tab = inout(reg) tab => _,
-            w = inout(reg) w => _,
-            out = inout(reg) out => _,
-            c = out(reg) _,
-            k = out(reg) _,
-            out("r0") _,
-            out("r2") _,
-            out("r4") _,
-            out("r8") _,
-            out("lr") _,
-            out("q0") _,
-            out("q1") _,
-            out("q2") _,
-            out("q3") _,
-            out("q4") _,
-            out("q5") _,
-            out("q6") _,
-            out("q7") _,
-            options(nostack),
-        );
+        if ADJ {
+            core::arch::asm!(
+                "ldrd  {c}, {k}, [{b}, #12]",
+                "vdup.32 q5, {c}",
+                "vdup.32 q6, {k}",
+                "movs  r0, #0",
+                "vidup.u32 q7, r0, #1",
+                "ldr   {c}, [{b}, #20]",
+                "vmul.i32 q7, q7, {c}",
+                "3:",
+                "ldr   r0, [{tab}]",
+                "mov   r2, r0",
+                "mov   r4, r0",
+                "mov   r8, r0",
+                "ldrd  {c}, {k}, [{b}]",
+                "wlstp.8 lr, {k}, 2f",
+                "1:",
+                "vldrb.8 q0, [{w}], #16",
+                "vldrb.8 q1, [{c}, #16]",
+                "vldrb.8 q2, [{c}, #32]",
+                "vldrb.8 q3, [{c}, #48]",
+                "vldrb.8 q4, [{c}], #64",
+                "vmladava.s8 r0, q0, q4",
+                "vmladava.s8 r2, q0, q1",
+                "vmladava.s8 r4, q0, q2",
+                "vmladava.s8 r8, q0, q3",
+                "letp  lr, 1b",
+                "2:",
+                "ldr   {c}, [{b}, #24]",
+                "add   {w}, {c}",
+                "vmov  q0[2], q0[0], r0, r4",
+                "vmov  q0[3], q0[1], r2, r8",
+                "ldrd  {c}, {k}, [{tab}, #4]",
+                "vshr.s32 q1, q0, #31",
+                "vadd.i32 q1, q1, {k}",
+                "vadd.i32 q0, q0, q0",
+                "vdup.32 q2, {c}",
+                "ldr   {k}, [{tab}, #12]",
+                "adds  {tab}, #16",
+                "vrmulh.s32 q0, q0, q2",
+                "vadd.i32 q0, q0, q1",
+                "vshl.s32 q0, {k}",
+                "vmax.s32 q0, q0, q5",
+                "vmin.s32 q0, q0, q6",
+                "vstrb.32 q0, [{out}, q7]",
+                "adds  {out}, #1",
+                "ldr   {c}, [{b}, #8]",
+                "cmp   {tab}, {c}",
+                "bne   3b",
+                b = in(reg) run as *const Run,
+                tab = inout(reg) tab => _,
+                w = inout(reg) w => _,
+                out = inout(reg) out => _,
+                c = out(reg) _,
+                k = out(reg) _,
+                out("r0") _,
+                out("r2") _,
+                out("r4") _,
+                out("r8") _,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                out("q2") _,
+                out("q3") _,
+                out("q4") _,
+                out("q5") _,
+                out("q6") _,
+                out("q7") _,
+                options(nostack),
+            );
+        } else {
+            core::arch::asm!(
+                "ldrd  {c}, {k}, [{b}, #12]",
+                "vdup.32 q5, {c}",
+                "vdup.32 q6, {k}",
+                "movs  r0, #0",
+                "vidup.u32 q7, r0, #1",
+                "ldr   {c}, [{b}, #20]",
+                "vmul.i32 q7, q7, {c}",
+                "3:",
+                "ldr   r0, [{tab}]",
+                "mov   r2, r0",
+                "mov   r4, r0",
+                "mov   r8, r0",
+                "ldrd  {c}, {k}, [{b}]",
+                "wlstp.8 lr, {k}, 2f",
+                "1:",
+                "vldrb.8 q0, [{w}], #16",
+                "vldrb.8 q1, [{c}, #16]",
+                "vldrb.8 q2, [{c}, #32]",
+                "vldrb.8 q3, [{c}, #48]",
+                "vldrb.8 q4, [{c}], #64",
+                "vmladava.s8 r0, q0, q4",
+                "vmladava.s8 r2, q0, q1",
+                "vmladava.s8 r4, q0, q2",
+                "vmladava.s8 r8, q0, q3",
+                "letp  lr, 1b",
+                "2:",
+                "vmov  q0[2], q0[0], r0, r4",
+                "vmov  q0[3], q0[1], r2, r8",
+                "ldrd  {c}, {k}, [{tab}, #4]",
+                "vshr.s32 q1, q0, #31",
+                "vadd.i32 q1, q1, {k}",
+                "vadd.i32 q0, q0, q0",
+                "vdup.32 q2, {c}",
+                "ldr   {k}, [{tab}, #12]",
+                "adds  {tab}, #16",
+                "vrmulh.s32 q0, q0, q2",
+                "vadd.i32 q0, q0, q1",
+                "vshl.s32 q0, {k}",
+                "vmax.s32 q0, q0, q5",
+                "vmin.s32 q0, q0, q6",
+                "vstrb.32 q0, [{out}, q7]",
+                "adds  {out}, #1",
+                "ldr   {c}, [{b}, #8]",
+                "cmp   {tab}, {c}",
+                "bne   3b",
+                b = in(reg) run as *const Run,
+                tab = inout(reg) tab => _,
+                w = inout(reg) w => _,
+                out = inout(reg) out => _,
+                c = out(reg) _,
+                k = out(reg) _,
+                out("r0") _,
+                out("r2") _,
+                out("r4") _,
+                out("r8") _,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                out("q2") _,
+                out("q3") _,
+                out("q4") _,
+                out("q5") _,
+                out("q6") _,
+                out("q7") _,
+                options(nostack),
+            );
+        }
     }
     #[cfg(not(attonet_mve))]
     // SAFETY: the caller's contract; the same instructions, modelled.
@@ -439,7 +517,7 @@ unsafe fn block(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
         loop {
             let t = &*tab;
             let acc = dot4(w, run.cols, run.k, [t.bias; 4]);
-            w = w.add(run.k);
+            w = w.add(16 * run.k.div_ceil(16)).offset(run.wadj);
             let q0 = vmov_lanes(acc);
             let q1 = vadd_i32_scalar(vshr_s32(q0, 31), t.c0);
             let q0 = vadd_i32(q0, q0);
@@ -467,47 +545,88 @@ unsafe fn block(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
 /// # Safety
 /// As [`block`], with the outputs `out + c` for every channel `c`.
 #[inline(always)]
-unsafe fn block1(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
+unsafe fn block1<const ADJ: bool>(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
     #[cfg(attonet_mve)]
     // SAFETY: the caller's contract; everything the assembly writes besides
     // the outputs is declared.
     unsafe {
-        core::arch::asm!(
-            "3:",
-            "ldr   r0, [{tab}]",
-            "ldrd  {c}, {k}, [{b}]",
-            "wlstp.8 lr, {k}, 2f",
-            "1:",
-            "vldrb.8 q0, [{w}], #16",
-            "vldrb.8 q1, [{c}], #64",
-            "vmladava.s8 r0, q0, q1",
-            "letp  lr, 1b",
-            "2:",
-            "ldrd  {c}, {k}, [{tab}, #4]",
-            "sub   {k}, {k}, r0, lsr #31",
-            "add   r0, r0, r0",
-            "smmlar r0, r0, {c}, {k}",
-            "ldr   {c}, [{tab}, #12]",
-            "rsbs  {c}, {c}, #0",
-            "asrs  r0, r0, {c}",
-            "ssat  r0, #8, r0",
-            "strb  r0, [{out}], #1",
-            "adds  {tab}, #16",
-            "ldr   {c}, [{b}, #8]",
-            "cmp   {tab}, {c}",
-            "bne   3b",
-            b = in(reg) run as *const Run,
-            tab = inout(reg) tab => _,
-            w = inout(reg) w => _,
-            out = inout(reg) out => _,
-            c = out(reg) _,
-            k = out(reg) _,
-            out("r0") _,
-            out("lr") _,
-            out("q0") _,
-            out("q1") _,
-            options(nostack),
-        );
+        if ADJ {
+            core::arch::asm!(
+                "3:",
+                "ldr   r0, [{tab}]",
+                "ldrd  {c}, {k}, [{b}]",
+                "wlstp.8 lr, {k}, 2f",
+                "1:",
+                "vldrb.8 q0, [{w}], #16",
+                "vldrb.8 q1, [{c}], #64",
+                "vmladava.s8 r0, q0, q1",
+                "letp  lr, 1b",
+                "2:",
+                "ldr   {c}, [{b}, #24]",
+                "add   {w}, {c}",
+                "ldrd  {c}, {k}, [{tab}, #4]",
+                "sub   {k}, {k}, r0, lsr #31",
+                "add   r0, r0, r0",
+                "smmlar r0, r0, {c}, {k}",
+                "ldr   {c}, [{tab}, #12]",
+                "rsbs  {c}, {c}, #0",
+                "asrs  r0, r0, {c}",
+                "ssat  r0, #8, r0",
+                "strb  r0, [{out}], #1",
+                "adds  {tab}, #16",
+                "ldr   {c}, [{b}, #8]",
+                "cmp   {tab}, {c}",
+                "bne   3b",
+                b = in(reg) run as *const Run,
+                tab = inout(reg) tab => _,
+                w = inout(reg) w => _,
+                out = inout(reg) out => _,
+                c = out(reg) _,
+                k = out(reg) _,
+                out("r0") _,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                options(nostack),
+            );
+        } else {
+            core::arch::asm!(
+                "3:",
+                "ldr   r0, [{tab}]",
+                "ldrd  {c}, {k}, [{b}]",
+                "wlstp.8 lr, {k}, 2f",
+                "1:",
+                "vldrb.8 q0, [{w}], #16",
+                "vldrb.8 q1, [{c}], #64",
+                "vmladava.s8 r0, q0, q1",
+                "letp  lr, 1b",
+                "2:",
+                "ldrd  {c}, {k}, [{tab}, #4]",
+                "sub   {k}, {k}, r0, lsr #31",
+                "add   r0, r0, r0",
+                "smmlar r0, r0, {c}, {k}",
+                "ldr   {c}, [{tab}, #12]",
+                "rsbs  {c}, {c}, #0",
+                "asrs  r0, r0, {c}",
+                "ssat  r0, #8, r0",
+                "strb  r0, [{out}], #1",
+                "adds  {tab}, #16",
+                "ldr   {c}, [{b}, #8]",
+                "cmp   {tab}, {c}",
+                "bne   3b",
+                b = in(reg) run as *const Run,
+                tab = inout(reg) tab => _,
+                w = inout(reg) w => _,
+                out = inout(reg) out => _,
+                c = out(reg) _,
+                k = out(reg) _,
+                out("r0") _,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                options(nostack),
+            );
+        }
     }
     #[cfg(not(attonet_mve))]
     // SAFETY: the caller's contract; the same instructions, modelled.
@@ -527,7 +646,7 @@ unsafe fn block1(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
                 left = left.saturating_sub(16);
                 i += 1;
             }
-            w = w.add(run.k);
+            w = w.add(16 * run.k.div_ceil(16)).offset(run.wadj);
             let tt = t.c0.wrapping_sub(((acc as u32) >> 31) as i32);
             let v = ssat8(asr_reg(
                 smmlar(acc.wrapping_add(acc), t.mult, tt),
@@ -610,13 +729,22 @@ unsafe fn fill_chunks(dst: *mut i8, v: i8, n: usize) {
     }
 }
 
-/// Whether [`conv_s8`] takes a convolution with these parameters.
+/// Whether [`conv_s8`] takes a convolution with these parameters: any
+/// window, stride, dilation and padding whose window of `kh * kw * in_c /
+/// groups` bytes is at most [`MVE_MAX_K`], an `i8` input zero point, and
+/// one group or groups of at least 16 input times output channels (fewer,
+/// e.g. depthwise-like layers, gather a window per group and output
+/// channel: the DSP kernels are faster there).
 pub(crate) fn conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
     let w = &p.window;
+    let g = p.groups as usize;
     let ic = in_shape.c as usize;
-    let k = w.kh as usize * w.kw as usize * ic;
-    p.groups == 1
-        && ic % 16 == 0
+    if g == 0 || ic % g != 0 || out_shape.c as usize % g != 0 {
+        return false;
+    }
+    let (cpg, ocpg) = (ic / g, out_shape.c as usize / g);
+    let k = w.kh as usize * w.kw as usize * cpg;
+    (g == 1 || cpg * ocpg >= 16)
         && (1..=MVE_MAX_K).contains(&k)
         && (-128..=127).contains(&p.quant.input_zero_point)
         && out_shape.c > 0
@@ -647,7 +775,13 @@ pub(crate) fn conv_s8(
     let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(out_shape.c as usize))
         .then(|| bytemuck::try_cast_slice(prepared).ok())
         .flatten();
-    conv_blocks(p, in_shape, input, weights, sums, pre, out_shape, output);
+    // Whole 16-byte taps (one group, input channels a multiple of 16):
+    // the simpler gather, compiled apart.
+    if p.groups == 1 && in_shape.c % 16 == 0 {
+        conv_blocks::<true>(p, in_shape, input, weights, sums, pre, out_shape, output);
+    } else {
+        conv_blocks::<false>(p, in_shape, input, weights, sums, pre, out_shape, output);
+    }
     true
 }
 
@@ -659,7 +793,193 @@ const COLS: usize = P * MVE_MAX_K;
 #[repr(C, align(16))]
 struct Cols([i8; COLS]);
 
-/// Copies the window of output pixel `(oy, ox)` into slot `s` of the
+/// Copies `n <= 16` bytes from `src` to `dst`: `VCTP.8` then a predicated
+/// `VLDRB.8`/`VSTRB.8` pair (inactive lanes neither read nor written).
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes.
+#[inline(always)]
+unsafe fn copy_part(dst: *mut i8, src: *const i8, n: usize) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; registers and flags otherwise.
+    unsafe {
+        core::arch::asm!(
+            "vctp.8 {n}",
+            "vpstt",
+            "vldrbt.u8 q0, [{s}]",
+            "vstrbt.8 q0, [{d}]",
+            d = in(reg) dst,
+            s = in(reg) src,
+            n = in(reg) n,
+            out("q0") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    // SAFETY: the caller's contract.
+    unsafe {
+        let q = mve::vldrb_8(src, n);
+        for (i, &v) in q.iter().enumerate().take(n.min(16)) {
+            *dst.add(i) = v;
+        }
+    }
+}
+
+/// Writes `v` to `n <= 16` bytes at `dst`: `VDUP.8`, `VCTP.8`, a
+/// predicated `VSTRB.8`.
+///
+/// # Safety
+/// `dst` writable for `n` bytes.
+#[inline(always)]
+unsafe fn fill_part(dst: *mut i8, v: i8, n: usize) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; registers and flags otherwise.
+    unsafe {
+        core::arch::asm!(
+            "vdup.8 q0, {v}",
+            "vctp.8 {n}",
+            "vpst",
+            "vstrbt.8 q0, [{d}]",
+            d = in(reg) dst,
+            v = in(reg) v as i32,
+            n = in(reg) n,
+            out("q0") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    for i in 0..n.min(16) {
+        // SAFETY: the caller's contract.
+        unsafe { *dst.add(i) = v };
+    }
+}
+
+/// Where the next window byte of one slot of the columns goes: byte `t` of
+/// the window at `slot + (t / 16) * 64 + t % 16`.
+struct Put {
+    /// The slot's first byte (`cols + 16 * s`).
+    slot: *mut i8,
+    /// Window bytes written so far.
+    t: usize,
+}
+
+impl Put {
+    /// Appends `n` bytes from `src` (`None`: `n` copies of `zp`): whole
+    /// 16-byte chunks as such ([`copy_chunks`], [`fill_chunks`]) where the
+    /// window position is chunk-aligned, else pieces up to the next chunk
+    /// ([`copy_part`], [`fill_part`]).
+    ///
+    /// # Safety
+    /// `src` readable for `n` bytes; the slot's chunks up to window byte `t
+    /// + n` writable.
+    #[inline(always)]
+    unsafe fn put(&mut self, src: Option<*const i8>, zp: i8, n: usize) {
+        let mut n = n;
+        let mut src = src;
+        // SAFETY (all below): the caller's contract, piece by piece.
+        unsafe {
+            while n > 0 {
+                let o = self.t % 16;
+                let dst = self.slot.add((self.t / 16) * 64 + o);
+                let m = if o == 0 && n >= 16 {
+                    let c = n / 16;
+                    match src {
+                        Some(s) => copy_chunks(dst, s, c),
+                        None => fill_chunks(dst, zp, c),
+                    }
+                    16 * c
+                } else {
+                    let m = (16 - o).min(n);
+                    match src {
+                        Some(s) => copy_part(dst, s, m),
+                        None => fill_part(dst, zp, m),
+                    }
+                    m
+                };
+                self.t += m;
+                n -= m;
+                src = src.map(|s| s.add(m));
+            }
+        }
+    }
+}
+
+/// Copies group `g`'s window of output pixel `(oy, ox)` into slot `s` of
+/// the columns at `cols` (window byte `t` at `cols + (t / 16) * 64 + s * 16
+/// + t % 16`; `kh * kw * cpg` bytes, taps in OHWI order), padded taps as the
+/// zero point.
+///
+/// # Safety
+/// `cols` is writable for `P * MVE_MAX_K` bytes and the window is at most
+/// [`MVE_MAX_K`] bytes; `input` holds the input (`check_conv_args`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gather(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    cols: *mut i8,
+    s: usize,
+    g: usize,
+    oy: usize,
+    ox: usize,
+    zp: i8,
+) {
+    let w = &p.window;
+    let (ih, iw, ic) = (
+        in_shape.h as isize,
+        in_shape.w as isize,
+        in_shape.c as usize,
+    );
+    let cpg = ic / p.groups as usize;
+    let (kh, kw) = (w.kh as isize, w.kw as isize);
+    let (dh, dw) = (w.dilation_h as isize, w.dilation_w as isize);
+    let iy0 = oy as isize * w.stride_h as isize - w.pad_top as isize;
+    let ix0 = ox as isize * w.stride_w as isize - w.pad_left as isize;
+    // SAFETY (all the pointer arithmetic below): a tap inside the input
+    // reads its group's `cpg` bytes at `((iy * iw + ix) * ic + g * cpg)`,
+    // within `input` (a whole kernel row of `kw * ic` bytes where there is
+    // one group); the window's `kh * kw * cpg <= MVE_MAX_K` bytes go to
+    // slot `s`, within the caller's `P * MVE_MAX_K` bytes.
+    let x = unsafe { input.as_ptr().add(g * cpg) };
+    let mut put = Put {
+        slot: unsafe { cols.add(s * 16) },
+        t: 0,
+    };
+    let inside_x = ix0 >= 0 && ix0 + (kw - 1) * dw < iw;
+    let row_run = inside_x && dw == 1 && cpg == ic;
+    for ky in 0..kh {
+        let iy = iy0 + ky * dh;
+        let row_in = (0..ih).contains(&iy);
+        if row_in && row_run {
+            unsafe {
+                put.put(
+                    Some(x.add((iy * iw + ix0) as usize * ic)),
+                    zp,
+                    kw as usize * ic,
+                )
+            };
+            continue;
+        }
+        if !row_in {
+            unsafe { put.put(None, zp, kw as usize * cpg) };
+            continue;
+        }
+        for kx in 0..kw {
+            let ix = ix0 + kx * dw;
+            unsafe {
+                if (0..iw).contains(&ix) {
+                    put.put(Some(x.add((iy * iw + ix) as usize * ic)), zp, cpg);
+                } else {
+                    put.put(None, zp, cpg);
+                }
+            }
+        }
+    }
+}
+
+/// [`gather`] for one group and input channels a multiple of 16 (each
+/// tap whole chunks): copies the window of output pixel `(oy, ox)` into slot `s` of the
 /// columns at `cols` (16-byte chunk `j` of the window at `cols + j * 64 + s
 /// * 16`), padded taps as the zero point. `in_c` is a multiple of 16.
 ///
@@ -668,7 +988,7 @@ struct Cols([i8; COLS]);
 /// (`check_conv_args`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn gather(
+unsafe fn gather16(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
@@ -724,7 +1044,7 @@ unsafe fn gather(
 
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn conv_blocks(
+fn conv_blocks<const WHOLE: bool>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
@@ -737,8 +1057,10 @@ fn conv_blocks(
     let q = &p.quant;
     let zp = q.input_zero_point;
     let w = &p.window;
-    let k = w.kh as usize * w.kw as usize * in_shape.c as usize;
+    let groups = p.groups as usize;
+    let k = w.kh as usize * w.kw as usize * (in_shape.c as usize / groups);
     let oc_n = out_shape.c as usize;
+    let ocpg = oc_n / groups;
     let out_w = out_shape.w as usize;
     let pixels = out_shape.h as usize * out_w;
     let filter = weights.filter;
@@ -751,115 +1073,133 @@ fn conv_blocks(
         c0: 0,
         neg_e: 0,
     }; BATCH];
-    let mut oc0 = 0;
-    while oc0 < oc_n {
-        let nb = BATCH.min(oc_n - oc0);
-        let mut slow = 0u64;
-        for (i, t) in tab[..nb].iter_mut().enumerate() {
-            let oc = oc0 + i;
-            let c = match pre {
-                Some(pre) => Some(pre[oc]).filter(|c| c.mult != 0),
-                None => ChanQ::within(
-                    weights.bias[oc],
-                    weights.multiplier[oc],
-                    weights.shift[oc],
-                    limits,
-                ),
-            };
-            let sw = match sums.get(oc) {
-                Some(&sw) if sums.len() == oc_n => sw,
-                // SAFETY: row `oc` of the filter is `k` bytes
-                // (`check_conv_args`).
-                _ => unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) },
-            };
-            let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
-            *t = match c {
-                Some(c) => Chan {
-                    bias,
-                    mult: c.mult,
-                    c0: c.c0,
-                    neg_e: -(c.e as i32),
-                },
-                None => {
-                    slow |= 1 << i;
-                    Chan {
-                        bias,
-                        mult: 0,
-                        c0: 0,
-                        neg_e: 0,
-                    }
-                }
-            };
-        }
-        let tab = &tab[..nb];
-        let w0 = filter[oc0 * k..(oc0 + nb) * k].as_ptr();
-        let mut n0 = 0;
-        while n0 < pixels {
-            let np = P.min(pixels - n0);
-            for s in 0..np {
-                let n = n0 + s;
-                // SAFETY: `cols` is `P * MVE_MAX_K >= P * k` bytes.
-                unsafe { gather(p, in_shape, input, cols, s, n / out_w, n % out_w, zp as i8) };
-            }
-            let mut run = Run {
-                cols,
-                k,
-                tab_end: tab.as_ptr_range().end,
-                lo: q.clamp.min as i32,
-                hi: q.clamp.max as i32,
-                ostride: oc_n,
-            };
-            if np == P {
-                // SAFETY: `tab` has `nb >= 1` channels, whose weight rows
-                // are `w0 + i * k` (within the filter); the columns are
-                // written (every slot, `k / 16` chunks); the outputs are
-                // `out + c + p * oc_n` for `c < nb`, `p < P`: pixel `n0 + p`,
-                // channel `oc0 + c`, within `output`.
-                unsafe {
-                    block(
-                        &run,
-                        tab.as_ptr(),
-                        w0,
-                        output[n0 * oc_n + oc0..].as_mut_ptr(),
-                    )
+    for g in 0..groups {
+        let oc_end = (g + 1) * ocpg;
+        let mut oc0 = g * ocpg;
+        while oc0 < oc_end {
+            let nb = BATCH.min(oc_end - oc0);
+            let mut slow = 0u64;
+            for (i, t) in tab[..nb].iter_mut().enumerate() {
+                let oc = oc0 + i;
+                let c = match pre {
+                    Some(pre) => Some(pre[oc]).filter(|c| c.mult != 0),
+                    None => ChanQ::within(
+                        weights.bias[oc],
+                        weights.multiplier[oc],
+                        weights.shift[oc],
+                        limits,
+                    ),
                 };
-            } else {
-                for s in 0..np {
-                    // SAFETY: as above, slot `s` only (64 bytes a chunk
-                    // from `cols + 16 * s`); the outputs `out + c`, `c <
-                    // nb`: pixel `n0 + s`, channel `oc0 + c`.
-                    unsafe {
-                        run.cols = cols.add(16 * s);
-                        let out = output[(n0 + s) * oc_n + oc0..][..nb].as_mut_ptr();
-                        block1(&run, tab.as_ptr(), w0, out);
+                let sw = match sums.get(oc) {
+                    Some(&sw) if sums.len() == oc_n => sw,
+                    // SAFETY: row `oc` of the filter is `k` bytes
+                    // (`check_conv_args`).
+                    _ => unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) },
+                };
+                let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
+                *t = match c {
+                    Some(c) => Chan {
+                        bias,
+                        mult: c.mult,
+                        c0: c.c0,
+                        neg_e: -(c.e as i32),
+                    },
+                    None => {
+                        slow |= 1 << i;
+                        Chan {
+                            bias,
+                            mult: 0,
+                            c0: 0,
+                            neg_e: 0,
+                        }
                     }
-                    let c = q.clamp;
-                    if c.min > i8::MIN || c.max < i8::MAX {
-                        for o in &mut output[(n0 + s) * oc_n + oc0..][..nb] {
-                            *o = (*o).clamp(c.min, c.max);
+                };
+            }
+            let tab = &tab[..nb];
+            let w0 = filter[oc0 * k..(oc0 + nb) * k].as_ptr();
+            let mut n0 = 0;
+            while n0 < pixels {
+                let np = P.min(pixels - n0);
+                for s in 0..np {
+                    let n = n0 + s;
+                    // SAFETY: `cols` is `P * MVE_MAX_K` bytes, `k <=
+                    // MVE_MAX_K` (`conv_covers`).
+                    unsafe {
+                        let (oy, ox) = (n / out_w, n % out_w);
+                        if WHOLE {
+                            gather16(p, in_shape, input, cols, s, oy, ox, zp as i8);
+                        } else {
+                            gather(p, in_shape, input, cols, s, g, oy, ox, zp as i8);
+                        }
+                    };
+                }
+                let mut run = Run {
+                    cols,
+                    k,
+                    tab_end: tab.as_ptr_range().end,
+                    lo: q.clamp.min as i32,
+                    hi: q.clamp.max as i32,
+                    ostride: oc_n,
+                    wadj: k as isize - 16 * k.div_ceil(16) as isize,
+                };
+                if np == P {
+                    // SAFETY: `tab` has `nb >= 1` channels, whose weight
+                    // rows are `w0 + i * k` (within the filter); the
+                    // columns are written (every slot, `k` bytes; the last
+                    // chunk's tail is not read: the loop's tail predicate);
+                    // the outputs are `out + c + p * oc_n` for `c < nb`, `p
+                    // < P`: pixel `n0 + p`, channel `oc0 + c`, within
+                    // `output`.
+                    unsafe {
+                        let out = output[n0 * oc_n + oc0..].as_mut_ptr();
+                        if k % 16 == 0 {
+                            block::<false>(&run, tab.as_ptr(), w0, out)
+                        } else {
+                            block::<true>(&run, tab.as_ptr(), w0, out)
+                        }
+                    };
+                } else {
+                    for s in 0..np {
+                        // SAFETY: as above, slot `s` only (64 bytes a chunk
+                        // from `cols + 16 * s`); the outputs `out + c`, `c <
+                        // nb`: pixel `n0 + s`, channel `oc0 + c`.
+                        unsafe {
+                            run.cols = cols.add(16 * s);
+                            let out = output[(n0 + s) * oc_n + oc0..][..nb].as_mut_ptr();
+                            if k % 16 == 0 {
+                                block1::<false>(&run, tab.as_ptr(), w0, out);
+                            } else {
+                                block1::<true>(&run, tab.as_ptr(), w0, out);
+                            }
+                        }
+                        let c = q.clamp;
+                        if c.min > i8::MIN || c.max < i8::MAX {
+                            for o in &mut output[(n0 + s) * oc_n + oc0..][..nb] {
+                                *o = (*o).clamp(c.min, c.max);
+                            }
                         }
                     }
                 }
-            }
-            let mut rest = slow;
-            while rest != 0 {
-                let i = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                let oc = oc0 + i;
-                // SAFETY: as for `block`, one channel; slots past `np` hold
-                // earlier pixels' columns (or were never read: only the
-                // first `np` results are kept).
-                let acc =
-                    unsafe { dot4(filter[oc * k..][..k].as_ptr(), cols, k, [tab[i].bias; 4]) };
-                for (s, &a) in acc.iter().enumerate().take(np) {
-                    let v = requantize(a, weights.multiplier[oc], weights.shift[oc])
-                        .wrapping_add(q.output_zero_point);
-                    output[(n0 + s) * oc_n + oc] = q.clamp.apply(v);
+                let mut rest = slow;
+                while rest != 0 {
+                    let i = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    let oc = oc0 + i;
+                    // SAFETY: as for `block`, one channel; slots past `np`
+                    // hold earlier pixels' columns (or were never read: only
+                    // the first `np` results are kept).
+                    let acc =
+                        unsafe { dot4(filter[oc * k..][..k].as_ptr(), cols, k, [tab[i].bias; 4]) };
+                    for (s, &a) in acc.iter().enumerate().take(np) {
+                        let v = requantize(a, weights.multiplier[oc], weights.shift[oc])
+                            .wrapping_add(q.output_zero_point);
+                        output[(n0 + s) * oc_n + oc] = q.clamp.apply(v);
+                    }
                 }
+                n0 += np;
             }
-            n0 += np;
+            oc0 += nb;
         }
-        oc0 += nb;
     }
 }
 
