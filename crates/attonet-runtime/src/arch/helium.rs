@@ -905,9 +905,9 @@ impl Put {
 }
 
 /// Copies group `g`'s window of output pixel `(oy, ox)` into slot `s` of
-/// the columns at `cols` (window byte `t` at `cols + (t / 16) * 64 + s * 16
-/// + t % 16`; `kh * kw * cpg` bytes, taps in OHWI order), padded taps as the
-/// zero point.
+/// the columns at `cols` (window byte `t` at `cols + (t / 16) * 64 + s *
+/// 16 + t % 16`; `kh * kw * cpg` bytes, taps in OHWI order), padded taps
+/// as the zero point.
 ///
 /// # Safety
 /// `cols` is writable for `P * MVE_MAX_K` bytes and the window is at most
