@@ -38,7 +38,7 @@
 //! padding with `kh * kw * in_c <= MVE_MAX_K`, and an `i8` input zero point.
 
 use crate::ops::{ConvParams, ConvWeights, Shape};
-use crate::prepared::{self, ChanQ};
+use crate::prepared::{self, ChanQ, DwLayout};
 use crate::quant::requantize;
 use core::mem::MaybeUninit;
 
@@ -180,6 +180,43 @@ pub(crate) mod mve {
             // SAFETY: the caller's contract.
             unsafe { *p.add(offsets[i] as u32 as usize) = q[i] as i8 };
         }
+    }
+
+    /// `VLDRB.S32 q, [p, offsets]`: the signed byte at `p + offsets[i]` in
+    /// lane `i` (also the contiguous `VLDRB.S32 q, [p]` with offsets `[0, 1,
+    /// 2, 3]`).
+    ///
+    /// # Safety
+    /// Each `p + offsets[i]` is readable.
+    pub(crate) unsafe fn vldrb_s32_gather(p: *const i8, offsets: Q32) -> Q32 {
+        // SAFETY: the caller's contract.
+        core::array::from_fn(|i| unsafe { *p.offset(offsets[i] as isize) } as i32)
+    }
+
+    /// `VLDRW.U32 q, [p, offsets]` (byte offsets, here multiples of four:
+    /// `p` is a word pointer, `offsets[i] / 4` words on).
+    ///
+    /// # Safety
+    /// Each `p + offsets[i] / 4` is readable.
+    pub(crate) unsafe fn vldrw_u32_gather(p: *const i32, offsets: Q32) -> Q32 {
+        // SAFETY: the caller's contract.
+        core::array::from_fn(|i| unsafe { *p.offset(offsets[i] as isize / 4) })
+    }
+
+    /// `VMUL.I32 q, a, b` (wrapping).
+    pub(crate) fn vmul_i32(a: Q32, b: Q32) -> Q32 {
+        core::array::from_fn(|i| a[i].wrapping_mul(b[i]))
+    }
+
+    /// `VNEG.S32 q, a` (wrapping).
+    pub(crate) fn vneg_s32(a: Q32) -> Q32 {
+        a.map(i32::wrapping_neg)
+    }
+
+    /// `VSHL.S32 q, a, b`: lane `i` of `a` shifted by the signed low byte
+    /// of lane `i` of `b` (as [`vshl_s32_reg`]).
+    pub(crate) fn vshl_s32_vec(a: Q32, b: Q32) -> Q32 {
+        core::array::from_fn(|i| vshl_s32_reg([a[i]; 4], b[i])[0])
     }
 
     /// `VADDVA.S8 rda, qm`: `rda` plus the sum of the 16 signed bytes.
@@ -1203,6 +1240,480 @@ fn conv_blocks<const WHOLE: bool>(
     }
 }
 
+// ---------------------------------------------------------------------------
+// Depthwise 3x3.
+// ---------------------------------------------------------------------------
+
+/// Channels of one depthwise batch (sixteen groups of four).
+const DW_CB: usize = 64;
+/// Taps of the depthwise window (3x3).
+const DW_T: usize = 9;
+/// Bytes of one group's columns: per tap four pixels' four channels.
+const DW_G: usize = DW_T * P * 4;
+
+/// Whether [`depthwise3x3`] takes a depthwise convolution (depth multiplier
+/// 1, or a grouped one with one input and one output channel a group) with
+/// these window, zero points and shapes: 3x3 (any stride, dilation and
+/// padding), channels a multiple of four, an `i8` input zero point.
+pub(crate) fn dw_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    let c = in_shape.c as usize;
+    w.kh == 3
+        && w.kw == 3
+        && c >= 4
+        && c % 4 == 0
+        && out_shape.c == in_shape.c
+        && (-128..=127).contains(&p.quant.input_zero_point)
+        && out_shape.h > 0
+        && out_shape.w > 0
+}
+
+/// [`dw_block`]'s constants; offsets as its assembly reads them.
+#[repr(C, align(16))]
+struct DwRun {
+    /// 0: the weight gather's byte offsets of the four channels of a group
+    /// (`[0, 1, 2, 3]` tap-major, `[0, 9, 18, 27]` channel-major).
+    woff: [i32; 4],
+    /// 16: the constants' gather offsets, `[0, 12, 24, 36]` (each channel's
+    /// `mult`, `c0`, `e` are three words).
+    coff: [i32; 4],
+    /// 32: bytes from one tap's weights to the next's.
+    wstep: isize,
+    /// 36: from the ninth tap's weights to the next group's first.
+    wnext: isize,
+    /// 40, 44: the clamp.
+    lo: i32,
+    hi: i32,
+}
+
+/// Four output pixels of `groups` groups of four channels: per group the
+/// accumulators from the prepared biases (`bias - zp * Σ w`), per tap a
+/// weight gather (`VLDRB.S32` with `run.woff`) and per pixel `VLDRB.S32` of
+/// its four columns, `VMUL.I32`, `VADD.I32`; then the fast epilogue with
+/// per-lane constants (gathered by `VLDRW.U32` with `run.coff`: `VRMULH`,
+/// `VSHL` by the negated shift) and the clamp, and a `VSTRB.32` of four
+/// channels to each pixel's output (`out[p]`, four bytes a group).
+///
+/// # Safety
+/// `groups >= 1`; `cols` holds `groups * DW_G` bytes (layout
+/// `[group][tap][pixel][4]`); `w` the group's weights as `run` steps
+/// through them; `consts` `16 * groups` words (the prepared layout); each
+/// `out[p]` writable for `4 * groups` bytes.
+#[inline(never)]
+unsafe fn dw_block(
+    run: &DwRun,
+    groups: usize,
+    cols: *const i8,
+    w: *const i8,
+    consts: *const i32,
+    out: [*mut i8; 4],
+) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; everything the assembly writes besides
+    // the outputs is declared (q4..q7 callee-saved: saved by the compiler).
+    // The narrowing stores and widening loads take a low base register.
+    unsafe {
+        macro_rules! tap {
+            () => {
+                concat!(
+                    "vldrb.s32 q4, [{w}, q7]\n",
+                    "add {w}, {ws}\n",
+                    "vldrb.s32 q5, [r4], #4\n",
+                    "vmul.i32 q6, q5, q4\n",
+                    "vadd.i32 q0, q0, q6\n",
+                    "vldrb.s32 q5, [r4], #4\n",
+                    "vmul.i32 q6, q5, q4\n",
+                    "vadd.i32 q1, q1, q6\n",
+                    "vldrb.s32 q5, [r4], #4\n",
+                    "vmul.i32 q6, q5, q4\n",
+                    "vadd.i32 q2, q2, q6\n",
+                    "vldrb.s32 q5, [r4], #4\n",
+                    "vmul.i32 q6, q5, q4\n",
+                    "vadd.i32 q3, q3, q6\n",
+                )
+            };
+        }
+        macro_rules! epi {
+            ($q:literal) => {
+                concat!(
+                    "vshr.s32 q7, ",
+                    $q,
+                    ", #31\n",
+                    "vadd.i32 q7, q7, q5\n",
+                    "vadd.i32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", ",
+                    $q,
+                    "\n",
+                    "vrmulh.s32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q4\n",
+                    "vadd.i32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q7\n",
+                    "vshl.s32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q6\n",
+                )
+            };
+        }
+        macro_rules! clamp {
+            ($q:literal, $o:literal) => {
+                concat!(
+                    "vmax.s32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q4\n",
+                    "vmin.s32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q5\n",
+                    "vstrb.32 ",
+                    $q,
+                    ", [",
+                    $o,
+                    "], #4\n",
+                )
+            };
+        }
+        let [o0, o1, o2, o3] = out;
+        core::arch::asm!(
+            "ldr   {ws}, [{b}, #32]",
+            "1:",
+            "vldrw.u32 q7, [{b}]",
+            "vldrw.u32 q0, [{c}]",
+            "vmov  q1, q0",
+            "vmov  q2, q0",
+            "vmov  q3, q0",
+            tap!(), tap!(), tap!(), tap!(), tap!(), tap!(), tap!(), tap!(), tap!(),
+            "ldr   {t}, [{b}, #36]",
+            "add   {w}, {t}",
+            "vldrw.u32 q7, [{b}, #16]",
+            "adds  {t}, {c}, #16",
+            "vldrw.u32 q4, [{t}, q7]",
+            "adds  {t}, #4",
+            "vldrw.u32 q5, [{t}, q7]",
+            "adds  {t}, #4",
+            "vldrw.u32 q6, [{t}, q7]",
+            "vneg.s32 q6, q6",
+            "adds  {c}, #64",
+            epi!("q0"), epi!("q1"), epi!("q2"), epi!("q3"),
+            "ldr   {t}, [{b}, #40]",
+            "vdup.32 q4, {t}",
+            "ldr   {t}, [{b}, #44]",
+            "vdup.32 q5, {t}",
+            clamp!("q0", "r0"), clamp!("q1", "r1"), clamp!("q2", "r2"), clamp!("q3", "r3"),
+            "subs  lr, #1",
+            "bne   1b",
+            b = in(reg) run as *const DwRun,
+            inout("lr") groups => _,
+            inout("r4") cols => _,
+            w = inout(reg) w => _,
+            c = inout(reg) consts => _,
+            inout("r0") o0 => _,
+            inout("r1") o1 => _,
+            inout("r2") o2 => _,
+            inout("r3") o3 => _,
+            ws = out(reg) _,
+            t = out(reg) _,
+            out("q0") _,
+            out("q1") _,
+            out("q2") _,
+            out("q3") _,
+            out("q4") _,
+            out("q5") _,
+            out("q6") _,
+            out("q7") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    // SAFETY: the caller's contract; the same instructions, modelled.
+    unsafe {
+        use mve::*;
+        let (mut x, mut w, mut c, mut out) = (cols, w, consts, out);
+        for _ in 0..groups {
+            let bias: Q32 = core::array::from_fn(|i| *c.add(i));
+            let mut acc = [bias; 4];
+            for _ in 0..DW_T {
+                let q4 = vldrb_s32_gather(w, run.woff);
+                w = w.offset(run.wstep);
+                for a in acc.iter_mut() {
+                    let q5 = vldrb_s32_gather(x, [0, 1, 2, 3]);
+                    x = x.add(4);
+                    *a = vadd_i32(*a, vmul_i32(q5, q4));
+                }
+            }
+            w = w.offset(run.wnext);
+            let q4 = vldrw_u32_gather(c.add(4), run.coff);
+            let q5 = vldrw_u32_gather(c.add(5), run.coff);
+            let q6 = vneg_s32(vldrw_u32_gather(c.add(6), run.coff));
+            c = c.add(16);
+            for (a, o) in acc.iter().zip(out.iter_mut()) {
+                let q7 = vadd_i32(vshr_s32(*a, 31), q5);
+                let q = vadd_i32(*a, *a);
+                let q = vrmulh_s32(q, q4);
+                let q = vadd_i32(q, q7);
+                let q = vshl_s32_vec(q, q6);
+                let q = vmin_s32(vmax_s32(q, vdup_32(run.lo)), vdup_32(run.hi));
+                vstrb_32_scatter(q, *o, [0, 1, 2, 3]);
+                *o = o.add(4);
+            }
+        }
+    }
+}
+
+/// Copies `n` bytes (a multiple of four) from `src` as words to `dst + 4 *
+/// i / 4 * ...`: word `i` of `src` to `dst + i * DW_G` (one group's
+/// columns apart): per 16 bytes `VLDRB.8` and a `VSTRW.32` scatter with
+/// offsets `[0, 1, 2, 3] * DW_G`, the last partial vector under `VCTP.32`.
+///
+/// # Safety
+/// `src` readable for `n` bytes; `dst + i * DW_G` writable for 4 bytes, `i
+/// < n / 4`; `dst` 4-byte aligned.
+#[inline(always)]
+unsafe fn dw_scatter(dst: *mut i8, src: *const i8, n: usize) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; registers and flags otherwise (`VIDUP`
+    // takes an even register: r12).
+    unsafe {
+        core::arch::asm!(
+            "movs  r12, #0",
+            "vidup.u32 q1, r12, #4",
+            "movs  r12, #{g}",
+            "vmul.i32 q1, q1, r12",
+            "lsrs  r12, {n}, #4",
+            "wls   lr, r12, 2f",
+            "1:",
+            "vldrb.u8 q0, [{s}], #16",
+            "vstrw.32 q0, [{d}, q1]",
+            "add   {d}, {d}, #{g4}",
+            "le    lr, 1b",
+            "2:",
+            "ands  {n}, {n}, #15",
+            "beq   3f",
+            "lsrs  {n}, {n}, #2",
+            "vctp.32 {n}",
+            "vpstt",
+            "vldrbt.u8 q0, [{s}]",
+            "vstrwt.32 q0, [{d}, q1]",
+            "3:",
+            g = const DW_G / 4,
+            g4 = const DW_G * 4,
+            d = inout(reg) dst => _,
+            s = inout(reg) src => _,
+            n = inout(reg) n => _,
+            out("r12") _,
+            out("lr") _,
+            out("q0") _,
+            out("q1") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    for i in 0..n / 4 {
+        // SAFETY: the caller's contract.
+        unsafe { core::ptr::copy_nonoverlapping(src.add(4 * i), dst.add(i * DW_G), 4) };
+    }
+}
+
+/// Output of channel `c` at pixel `(oy, ox)` exactly (`bias + Σ w (x - zp)`,
+/// the portable requantization): for the channels the fast epilogue does
+/// not cover.
+#[allow(clippy::too_many_arguments)]
+fn dw_exact(
+    p: &ConvParams,
+    layout: DwLayout,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    c: usize,
+    oy: usize,
+    ox: usize,
+) -> i8 {
+    let win = &p.window;
+    let (ih, iw, c_n) = (
+        in_shape.h as isize,
+        in_shape.w as isize,
+        in_shape.c as usize,
+    );
+    let q = &p.quant;
+    let mut acc = weights.bias[c];
+    for ky in 0..3isize {
+        let iy = oy as isize * win.stride_h as isize - win.pad_top as isize
+            + ky * win.dilation_h as isize;
+        for kx in 0..3isize {
+            let ix = ox as isize * win.stride_w as isize - win.pad_left as isize
+                + kx * win.dilation_w as isize;
+            if !(0..ih).contains(&iy) || !(0..iw).contains(&ix) {
+                continue;
+            }
+            let t = (ky * 3 + kx) as usize;
+            let w = match layout {
+                DwLayout::TapMajor => weights.filter[t * c_n + c],
+                DwLayout::ChannelMajor => weights.filter[c * 9 + t],
+            };
+            let x = input[(iy * iw + ix) as usize * c_n + c] as i32;
+            acc = acc.wrapping_add(w as i32 * (x - q.input_zero_point));
+        }
+    }
+    let v =
+        requantize(acc, weights.multiplier[c], weights.shift[c]).wrapping_add(q.output_zero_point);
+    q.clamp.apply(v)
+}
+
+/// Columns storage of the depthwise kernel: one batch's groups.
+#[repr(C, align(16))]
+struct DwCols([i8; DW_CB / 4 * DW_G]);
+
+/// Depthwise 3x3 (see [`dw_covers`]) through [`dw_block`]: per batch of up
+/// to 64 channels the prepared constants ([`prepared::dw3_len`] words, the
+/// DSP kernels' table: its constants are read, its widened weights not; or
+/// derived here, [`prepared::dw3_groups`]), then per block of four output
+/// pixels (raster order; a last, partial block repeats its last pixel into
+/// a discarded output) each pixel's nine taps' channels gathered into the
+/// columns (padded taps from a row of zero points), and [`dw_block`].
+/// Channels the fast epilogue does not cover are recomputed exactly
+/// ([`dw_exact`]). Returns `false`, nothing written, where [`dw_covers`]
+/// does not hold.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise3x3(
+    p: &ConvParams,
+    layout: DwLayout,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    prepared: &[i32],
+    out_shape: Shape,
+    output: &mut [i8],
+) -> bool {
+    if !dw_covers(p, in_shape, out_shape) {
+        return false;
+    }
+    let c_n = in_shape.c as usize;
+    let win = &p.window;
+    let q = &p.quant;
+    let zp = q.input_zero_point;
+    let (ih, iw) = (in_shape.h as isize, in_shape.w as isize);
+    let out_w = out_shape.w as usize;
+    let pixels = out_shape.h as usize * out_w;
+    let ng = c_n / 4;
+    let pre = (prepared.len() == prepared::dw3_len(c_n))
+        .then(|| &prepared[ng * prepared::DW3_WEIGHT_WORDS..]);
+    let (woff, wstep, gstep) = match layout {
+        DwLayout::TapMajor => ([0, 1, 2, 3], c_n as isize, 4isize),
+        DwLayout::ChannelMajor => ([0, 9, 18, 27], 1, 36),
+    };
+    let run = DwRun {
+        woff,
+        coff: [0, 12, 24, 36],
+        wstep,
+        wnext: gstep - DW_T as isize * wstep,
+        lo: q.clamp.min as i32,
+        hi: q.clamp.max as i32,
+    };
+    let zrow = [zp as i8; DW_CB];
+    let mut dummy = [0i8; DW_CB];
+    let mut own_w = [0u32; DW_CB / 4 * prepared::DW3_WEIGHT_WORDS];
+    let mut own_c = [0i32; DW_CB / 4 * 16];
+    let mut cols = MaybeUninit::<DwCols>::uninit();
+    let cols = cols.as_mut_ptr() as *mut i8;
+    let mut cb0 = 0;
+    while cb0 < c_n {
+        let cb = DW_CB.min(c_n - cb0);
+        let g0 = cb0 / 4;
+        let (consts, slow): (&[i32], u64) = match pre {
+            Some(t) => {
+                let t = &t[g0 * 16..][..cb * 4];
+                let mut slow = 0u64;
+                for (i, chunk) in t.chunks(16).enumerate() {
+                    for j in 0..4 {
+                        if chunk[4 + 3 * j] == 0 {
+                            slow |= 1 << (4 * i + j);
+                        }
+                    }
+                }
+                (t, slow)
+            }
+            None => {
+                let slow = prepared::dw3_groups(
+                    layout,
+                    weights,
+                    c_n,
+                    g0,
+                    zp,
+                    q.output_zero_point,
+                    &mut own_w[..cb / 4 * prepared::DW3_WEIGHT_WORDS],
+                    &mut own_c[..cb * 4],
+                );
+                (&own_c[..cb * 4], slow)
+            }
+        };
+        let w0 = match layout {
+            DwLayout::TapMajor => weights.filter[cb0..].as_ptr(),
+            DwLayout::ChannelMajor => weights.filter[cb0 * 9..].as_ptr(),
+        };
+        let mut n0 = 0;
+        while n0 < pixels {
+            let np = P.min(pixels - n0);
+            for s in 0..P {
+                let n = n0 + s.min(np - 1);
+                let (oy, ox) = (n / out_w, n % out_w);
+                let iy0 = oy as isize * win.stride_h as isize - win.pad_top as isize;
+                let ix0 = ox as isize * win.stride_w as isize - win.pad_left as isize;
+                for t in 0..DW_T {
+                    let iy = iy0 + (t / 3) as isize * win.dilation_h as isize;
+                    let ix = ix0 + (t % 3) as isize * win.dilation_w as isize;
+                    let src = if (0..ih).contains(&iy) && (0..iw).contains(&ix) {
+                        input[(iy * iw + ix) as usize * c_n + cb0..][..cb].as_ptr()
+                    } else {
+                        zrow.as_ptr()
+                    };
+                    // SAFETY: `src` holds `cb` bytes; the columns `cb / 4`
+                    // groups of `DW_G` bytes, word `t * 4 + s` of each
+                    // (aligned: the storage is).
+                    unsafe { dw_scatter(cols.add(16 * t + 4 * s), src, cb) };
+                }
+            }
+            let out: [*mut i8; 4] = core::array::from_fn(|s| {
+                if s < np {
+                    output[(n0 + s) * c_n + cb0..][..cb].as_mut_ptr()
+                } else {
+                    dummy.as_mut_ptr()
+                }
+            });
+            // SAFETY: `cb / 4 >= 1` groups; the columns written above;
+            // the weights from `w0` stepped as `run` says stay within the
+            // filter's `9 * c_n` bytes; `consts` `4 * cb` words; each output
+            // `cb` bytes (`dummy` for the repeated pixels).
+            unsafe { dw_block(&run, cb / 4, cols, w0, consts.as_ptr(), out) };
+            n0 += np;
+        }
+        let mut rest = slow;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let c = cb0 + i;
+            for n in 0..pixels {
+                output[n * c_n + c] =
+                    dw_exact(p, layout, in_shape, input, weights, c, n / out_w, n % out_w);
+            }
+        }
+        cb0 += cb;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -1292,5 +1803,103 @@ mod tests {
             assert_eq!(got, want, "prepared, case {case}");
         }
         assert!(covered > 600, "only {covered} cases covered");
+    }
+
+    #[test]
+    fn depthwise_matches_portable() {
+        use crate::ops::depthwise::{self, DepthwiseParams};
+        let mut r = Rng(0x4D56_4531_2024_0D03);
+        let mut covered = 0;
+        for case in 0..1200 {
+            let win = window(&mut r, 3);
+            let c = r.pick(&[4u16, 8, 12, 16, 28, 64, 68, 132, 6]);
+            let ins = Shape::new(r.range(1, 9) as u16, r.range(1, 9) as u16, c);
+            let outs = Shape::new(
+                out_extent(ins.h, 3, win.stride_h, win.dilation_h, win.pad_top),
+                out_extent(ins.w, 3, win.stride_w, win.dilation_w, win.pad_left),
+                c,
+            );
+            let quant = quant(&mut r, true);
+            let input = r.i8s(ins.len());
+            let filter = r.i8s(9 * c as usize);
+            let t = tables(&mut r, c as usize, case % 2 == 0);
+            let w = ConvWeights {
+                filter: &filter,
+                bias: &t.bias,
+                multiplier: &t.mult,
+                shift: &t.shift,
+            };
+            let cp = ConvParams {
+                window: win,
+                groups: c,
+                quant,
+            };
+            let dp = DepthwiseParams {
+                window: win,
+                depth_multiplier: 1,
+                quant,
+            };
+            // Tap-major (DEPTHWISE_CONV_2D), with and without the prepared
+            // table.
+            let mut want = std::vec![0i8; outs.len()];
+            if depthwise::check_depthwise_args(&dp, ins, &input, &w, outs, &want).is_err() {
+                continue;
+            }
+            depthwise::depthwise_core(&dp, ins, &input, &w, outs, &mut want);
+            let mut got = std::vec![0x55i8; outs.len()];
+            let took = depthwise3x3(
+                &cp,
+                DwLayout::TapMajor,
+                ins,
+                &input,
+                &w,
+                &[],
+                outs,
+                &mut got,
+            );
+            assert_eq!(took, dw_covers(&cp, ins, outs));
+            if !took {
+                assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
+                continue;
+            }
+            covered += 1;
+            assert_eq!(got, want, "case {case}: {cp:?} {ins:?} -> {outs:?}");
+            let mut table = std::vec![0i32; prepared::dw3_len(c as usize)];
+            let (zi, zo) = (quant.input_zero_point, quant.output_zero_point);
+            prepared::prepare_dw3(DwLayout::TapMajor, &w, c as usize, zi, zo, &mut table).unwrap();
+            let mut got = std::vec![0x55i8; outs.len()];
+            assert!(depthwise3x3(
+                &cp,
+                DwLayout::TapMajor,
+                ins,
+                &input,
+                &w,
+                &table,
+                outs,
+                &mut got
+            ));
+            assert_eq!(got, want, "prepared, case {case}");
+            // Channel-major (a grouped CONV_2D): the same weights reordered.
+            let cm: std::vec::Vec<i8> = (0..9 * c as usize)
+                .map(|i| filter[(i % 9) * c as usize + i / 9])
+                .collect();
+            let w2 = ConvWeights { filter: &cm, ..w };
+            let mut want2 = std::vec![0i8; outs.len()];
+            conv::conv_core(&cp, ins, &input, &w2, outs, &mut want2);
+            assert_eq!(want2, want);
+            let mut got = std::vec![0x55i8; outs.len()];
+            assert!(depthwise3x3(
+                &cp,
+                DwLayout::ChannelMajor,
+                ins,
+                &input,
+                &w2,
+                &[],
+                outs,
+                &mut got
+            ));
+            assert_eq!(got, want, "channel-major, case {case}");
+        }
+        assert!(covered > 500, "only {covered} cases covered");
     }
 }
