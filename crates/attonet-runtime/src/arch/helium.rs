@@ -1251,16 +1251,23 @@ const DW_T: usize = 9;
 /// Bytes of one group's columns: per tap four pixels' four channels.
 const DW_G: usize = DW_T * P * 4;
 
+/// Fewest channels [`depthwise3x3`] takes: its gather costs per pixel and
+/// tap, so with fewer channels the DSP kernels are faster (measured on
+/// mps3-an547, one row a call: 16 channels 234,519 instructions against
+/// 209,657; 64 channels 308,169 against 326,952).
+const DW_MIN_C: usize = 64;
+
 /// Whether [`depthwise3x3`] takes a depthwise convolution (depth multiplier
 /// 1, or a grouped one with one input and one output channel a group) with
 /// these window, zero points and shapes: 3x3 (any stride, dilation and
-/// padding), channels a multiple of four, an `i8` input zero point.
+/// padding), channels a multiple of four and at least [`DW_MIN_C`], an
+/// `i8` input zero point.
 pub(crate) fn dw_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
     let w = &p.window;
     let c = in_shape.c as usize;
     w.kh == 3
         && w.kw == 3
-        && c >= 4
+        && c >= DW_MIN_C
         && c % 4 == 0
         && out_shape.c == in_shape.c
         && (-128..=127).contains(&p.quant.input_zero_point)
@@ -1812,7 +1819,7 @@ mod tests {
         let mut covered = 0;
         for case in 0..1200 {
             let win = window(&mut r, 3);
-            let c = r.pick(&[4u16, 8, 12, 16, 28, 64, 68, 132, 6]);
+            let c = r.pick(&[4u16, 16, 64, 68, 132, 72, 66]);
             let ins = Shape::new(r.range(1, 9) as u16, r.range(1, 9) as u16, c);
             let outs = Shape::new(
                 out_extent(ins.h, 3, win.stride_h, win.dilation_h, win.pad_top),
@@ -1900,6 +1907,6 @@ mod tests {
             ));
             assert_eq!(got, want, "channel-major, case {case}");
         }
-        assert!(covered > 500, "only {covered} cases covered");
+        assert!(covered > 300, "only {covered} cases covered");
     }
 }
