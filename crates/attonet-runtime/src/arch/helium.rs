@@ -1593,6 +1593,8 @@ struct DwCols([i8; DW_CB / 4 * DW_G]);
 /// Channels the fast epilogue does not cover are recomputed exactly
 /// ([`dw_exact`]). Returns `false`, nothing written, where [`dw_covers`]
 /// does not hold.
+// Not inlined: its buffers (about 4.6 KB) stay off the callers' frames.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise3x3(
     p: &ConvParams,
