@@ -38,7 +38,7 @@
 //! padding with `kh * kw * in_c <= MVE_MAX_K`, and an `i8` input zero point.
 
 use crate::ops::{ConvParams, ConvWeights, Shape};
-use crate::prepared::{self, ChanQ};
+use crate::prepared::{self, ChanQ, DwLayout};
 use crate::quant::requantize;
 use core::mem::MaybeUninit;
 
@@ -180,6 +180,43 @@ pub(crate) mod mve {
             // SAFETY: the caller's contract.
             unsafe { *p.add(offsets[i] as u32 as usize) = q[i] as i8 };
         }
+    }
+
+    /// `VLDRB.S32 q, [p, offsets]`: the signed byte at `p + offsets[i]` in
+    /// lane `i` (also the contiguous `VLDRB.S32 q, [p]` with offsets `[0, 1,
+    /// 2, 3]`).
+    ///
+    /// # Safety
+    /// Each `p + offsets[i]` is readable.
+    pub(crate) unsafe fn vldrb_s32_gather(p: *const i8, offsets: Q32) -> Q32 {
+        // SAFETY: the caller's contract.
+        core::array::from_fn(|i| unsafe { *p.offset(offsets[i] as isize) } as i32)
+    }
+
+    /// `VLDRW.U32 q, [p, offsets]` (byte offsets, here multiples of four:
+    /// `p` is a word pointer, `offsets[i] / 4` words on).
+    ///
+    /// # Safety
+    /// Each `p + offsets[i] / 4` is readable.
+    pub(crate) unsafe fn vldrw_u32_gather(p: *const i32, offsets: Q32) -> Q32 {
+        // SAFETY: the caller's contract.
+        core::array::from_fn(|i| unsafe { *p.offset(offsets[i] as isize / 4) })
+    }
+
+    /// `VMUL.I32 q, a, b` (wrapping).
+    pub(crate) fn vmul_i32(a: Q32, b: Q32) -> Q32 {
+        core::array::from_fn(|i| a[i].wrapping_mul(b[i]))
+    }
+
+    /// `VNEG.S32 q, a` (wrapping).
+    pub(crate) fn vneg_s32(a: Q32) -> Q32 {
+        a.map(i32::wrapping_neg)
+    }
+
+    /// `VSHL.S32 q, a, b`: lane `i` of `a` shifted by the signed low byte
+    /// of lane `i` of `b` (as [`vshl_s32_reg`]).
+    pub(crate) fn vshl_s32_vec(a: Q32, b: Q32) -> Q32 {
+        core::array::from_fn(|i| vshl_s32_reg([a[i]; 4], b[i])[0])
     }
 
     /// `VADDVA.S8 rda, qm`: `rda` plus the sum of the 16 signed bytes.
@@ -329,7 +366,7 @@ struct Chan {
 struct Run {
     /// 0: the columns (`[k / 16][P][16]` bytes).
     cols: *const i8,
-    /// 4: window length, a multiple of 16.
+    /// 4: window length.
     k: usize,
     /// 8: one past the last channel's constants.
     tab_end: *const Chan,
@@ -338,6 +375,9 @@ struct Run {
     hi: i32,
     /// 20: bytes between consecutive pixels' outputs.
     ostride: usize,
+    /// 24: `k - 16 * ceil(k / 16)`: added to the weight pointer after a
+    /// channel's loop (which steps 16 bytes an iteration) for the next row.
+    wadj: isize,
 }
 
 /// For each channel `tab..run.tab_end` (at least one), weight rows from
@@ -349,84 +389,159 @@ struct Run {
 /// `-e`; `VMAX`/`VMIN` to the clamp) and a scatter store (`VSTRB.32` with
 /// offsets `p * ostride`) to `out + p * ostride`; `out += 1`.
 ///
+/// `ADJ` (for `k` not a multiple of 16) adds `run.wadj` to the weight
+/// pointer after each channel's loop, which steps whole 16-byte vectors.
+///
 /// # Safety
 /// `tab < run.tab_end`, both in one table; `w` has `k` readable bytes per
 /// channel; `run.cols` `64 * k / 16` readable bytes; `out + c + p *
 /// ostride` is writable for every channel `c` and pixel `p < 4`.
 #[inline(always)]
-unsafe fn block(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
+unsafe fn block<const ADJ: bool>(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
     #[cfg(attonet_mve)]
     // SAFETY: the caller's contract; everything the assembly writes besides
     // the outputs is declared (q4..q7 are callee-saved: the compiler saves
     // them).
     unsafe {
-        core::arch::asm!(
-            "ldrd  {c}, {k}, [{b}, #12]",
-            "vdup.32 q5, {c}",
-            "vdup.32 q6, {k}",
-            "movs  r0, #0",
-            "vidup.u32 q7, r0, #1",
-            "ldr   {c}, [{b}, #20]",
-            "vmul.i32 q7, q7, {c}",
-            "3:",
-            "ldr   r0, [{tab}]",
-            "mov   r2, r0",
-            "mov   r4, r0",
-            "mov   r8, r0",
-            "ldrd  {c}, {k}, [{b}]",
-            "wlstp.8 lr, {k}, 2f",
-            "1:",
-            "vldrb.8 q0, [{w}], #16",
-            "vldrb.8 q1, [{c}, #16]",
-            "vldrb.8 q2, [{c}, #32]",
-            "vldrb.8 q3, [{c}, #48]",
-            "vldrb.8 q4, [{c}], #64",
-            "vmladava.s8 r0, q0, q4",
-            "vmladava.s8 r2, q0, q1",
-            "vmladava.s8 r4, q0, q2",
-            "vmladava.s8 r8, q0, q3",
-            "letp  lr, 1b",
-            "2:",
-            "vmov  q0[2], q0[0], r0, r4",
-            "vmov  q0[3], q0[1], r2, r8",
-            "ldrd  {c}, {k}, [{tab}, #4]",
-            "vshr.s32 q1, q0, #31",
-            "vadd.i32 q1, q1, {k}",
-            "vadd.i32 q0, q0, q0",
-            "vdup.32 q2, {c}",
-            "ldr   {k}, [{tab}, #12]",
-            "adds  {tab}, #16",
-            "vrmulh.s32 q0, q0, q2",
-            "vadd.i32 q0, q0, q1",
-            "vshl.s32 q0, {k}",
-            "vmax.s32 q0, q0, q5",
-            "vmin.s32 q0, q0, q6",
-            "vstrb.32 q0, [{out}, q7]",
-            "adds  {out}, #1",
-            "ldr   {c}, [{b}, #8]",
-            "cmp   {tab}, {c}",
-            "bne   3b",
-            b = in(reg) run as *const Run,
-            tab = inout(reg) tab => _,
-            w = inout(reg) w => _,
-            out = inout(reg) out => _,
-            c = out(reg) _,
-            k = out(reg) _,
-            out("r0") _,
-            out("r2") _,
-            out("r4") _,
-            out("r8") _,
-            out("lr") _,
-            out("q0") _,
-            out("q1") _,
-            out("q2") _,
-            out("q3") _,
-            out("q4") _,
-            out("q5") _,
-            out("q6") _,
-            out("q7") _,
-            options(nostack),
-        );
+        if ADJ {
+            core::arch::asm!(
+                "ldrd  {c}, {k}, [{b}, #12]",
+                "vdup.32 q5, {c}",
+                "vdup.32 q6, {k}",
+                "movs  r0, #0",
+                "vidup.u32 q7, r0, #1",
+                "ldr   {c}, [{b}, #20]",
+                "vmul.i32 q7, q7, {c}",
+                "3:",
+                "ldr   r0, [{tab}]",
+                "mov   r2, r0",
+                "mov   r4, r0",
+                "mov   r8, r0",
+                "ldrd  {c}, {k}, [{b}]",
+                "wlstp.8 lr, {k}, 2f",
+                "1:",
+                "vldrb.8 q0, [{w}], #16",
+                "vldrb.8 q1, [{c}, #16]",
+                "vldrb.8 q2, [{c}, #32]",
+                "vldrb.8 q3, [{c}, #48]",
+                "vldrb.8 q4, [{c}], #64",
+                "vmladava.s8 r0, q0, q4",
+                "vmladava.s8 r2, q0, q1",
+                "vmladava.s8 r4, q0, q2",
+                "vmladava.s8 r8, q0, q3",
+                "letp  lr, 1b",
+                "2:",
+                "ldr   {c}, [{b}, #24]",
+                "add   {w}, {c}",
+                "vmov  q0[2], q0[0], r0, r4",
+                "vmov  q0[3], q0[1], r2, r8",
+                "ldrd  {c}, {k}, [{tab}, #4]",
+                "vshr.s32 q1, q0, #31",
+                "vadd.i32 q1, q1, {k}",
+                "vadd.i32 q0, q0, q0",
+                "vdup.32 q2, {c}",
+                "ldr   {k}, [{tab}, #12]",
+                "adds  {tab}, #16",
+                "vrmulh.s32 q0, q0, q2",
+                "vadd.i32 q0, q0, q1",
+                "vshl.s32 q0, {k}",
+                "vmax.s32 q0, q0, q5",
+                "vmin.s32 q0, q0, q6",
+                "vstrb.32 q0, [{out}, q7]",
+                "adds  {out}, #1",
+                "ldr   {c}, [{b}, #8]",
+                "cmp   {tab}, {c}",
+                "bne   3b",
+                b = in(reg) run as *const Run,
+                tab = inout(reg) tab => _,
+                w = inout(reg) w => _,
+                out = inout(reg) out => _,
+                c = out(reg) _,
+                k = out(reg) _,
+                out("r0") _,
+                out("r2") _,
+                out("r4") _,
+                out("r8") _,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                out("q2") _,
+                out("q3") _,
+                out("q4") _,
+                out("q5") _,
+                out("q6") _,
+                out("q7") _,
+                options(nostack),
+            );
+        } else {
+            core::arch::asm!(
+                "ldrd  {c}, {k}, [{b}, #12]",
+                "vdup.32 q5, {c}",
+                "vdup.32 q6, {k}",
+                "movs  r0, #0",
+                "vidup.u32 q7, r0, #1",
+                "ldr   {c}, [{b}, #20]",
+                "vmul.i32 q7, q7, {c}",
+                "3:",
+                "ldr   r0, [{tab}]",
+                "mov   r2, r0",
+                "mov   r4, r0",
+                "mov   r8, r0",
+                "ldrd  {c}, {k}, [{b}]",
+                "wlstp.8 lr, {k}, 2f",
+                "1:",
+                "vldrb.8 q0, [{w}], #16",
+                "vldrb.8 q1, [{c}, #16]",
+                "vldrb.8 q2, [{c}, #32]",
+                "vldrb.8 q3, [{c}, #48]",
+                "vldrb.8 q4, [{c}], #64",
+                "vmladava.s8 r0, q0, q4",
+                "vmladava.s8 r2, q0, q1",
+                "vmladava.s8 r4, q0, q2",
+                "vmladava.s8 r8, q0, q3",
+                "letp  lr, 1b",
+                "2:",
+                "vmov  q0[2], q0[0], r0, r4",
+                "vmov  q0[3], q0[1], r2, r8",
+                "ldrd  {c}, {k}, [{tab}, #4]",
+                "vshr.s32 q1, q0, #31",
+                "vadd.i32 q1, q1, {k}",
+                "vadd.i32 q0, q0, q0",
+                "vdup.32 q2, {c}",
+                "ldr   {k}, [{tab}, #12]",
+                "adds  {tab}, #16",
+                "vrmulh.s32 q0, q0, q2",
+                "vadd.i32 q0, q0, q1",
+                "vshl.s32 q0, {k}",
+                "vmax.s32 q0, q0, q5",
+                "vmin.s32 q0, q0, q6",
+                "vstrb.32 q0, [{out}, q7]",
+                "adds  {out}, #1",
+                "ldr   {c}, [{b}, #8]",
+                "cmp   {tab}, {c}",
+                "bne   3b",
+                b = in(reg) run as *const Run,
+                tab = inout(reg) tab => _,
+                w = inout(reg) w => _,
+                out = inout(reg) out => _,
+                c = out(reg) _,
+                k = out(reg) _,
+                out("r0") _,
+                out("r2") _,
+                out("r4") _,
+                out("r8") _,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                out("q2") _,
+                out("q3") _,
+                out("q4") _,
+                out("q5") _,
+                out("q6") _,
+                out("q7") _,
+                options(nostack),
+            );
+        }
     }
     #[cfg(not(attonet_mve))]
     // SAFETY: the caller's contract; the same instructions, modelled.
@@ -439,7 +554,7 @@ unsafe fn block(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
         loop {
             let t = &*tab;
             let acc = dot4(w, run.cols, run.k, [t.bias; 4]);
-            w = w.add(run.k);
+            w = w.add(16 * run.k.div_ceil(16)).offset(run.wadj);
             let q0 = vmov_lanes(acc);
             let q1 = vadd_i32_scalar(vshr_s32(q0, 31), t.c0);
             let q0 = vadd_i32(q0, q0);
@@ -467,47 +582,88 @@ unsafe fn block(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
 /// # Safety
 /// As [`block`], with the outputs `out + c` for every channel `c`.
 #[inline(always)]
-unsafe fn block1(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
+unsafe fn block1<const ADJ: bool>(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
     #[cfg(attonet_mve)]
     // SAFETY: the caller's contract; everything the assembly writes besides
     // the outputs is declared.
     unsafe {
-        core::arch::asm!(
-            "3:",
-            "ldr   r0, [{tab}]",
-            "ldrd  {c}, {k}, [{b}]",
-            "wlstp.8 lr, {k}, 2f",
-            "1:",
-            "vldrb.8 q0, [{w}], #16",
-            "vldrb.8 q1, [{c}], #64",
-            "vmladava.s8 r0, q0, q1",
-            "letp  lr, 1b",
-            "2:",
-            "ldrd  {c}, {k}, [{tab}, #4]",
-            "sub   {k}, {k}, r0, lsr #31",
-            "add   r0, r0, r0",
-            "smmlar r0, r0, {c}, {k}",
-            "ldr   {c}, [{tab}, #12]",
-            "rsbs  {c}, {c}, #0",
-            "asrs  r0, r0, {c}",
-            "ssat  r0, #8, r0",
-            "strb  r0, [{out}], #1",
-            "adds  {tab}, #16",
-            "ldr   {c}, [{b}, #8]",
-            "cmp   {tab}, {c}",
-            "bne   3b",
-            b = in(reg) run as *const Run,
-            tab = inout(reg) tab => _,
-            w = inout(reg) w => _,
-            out = inout(reg) out => _,
-            c = out(reg) _,
-            k = out(reg) _,
-            out("r0") _,
-            out("lr") _,
-            out("q0") _,
-            out("q1") _,
-            options(nostack),
-        );
+        if ADJ {
+            core::arch::asm!(
+                "3:",
+                "ldr   r0, [{tab}]",
+                "ldrd  {c}, {k}, [{b}]",
+                "wlstp.8 lr, {k}, 2f",
+                "1:",
+                "vldrb.8 q0, [{w}], #16",
+                "vldrb.8 q1, [{c}], #64",
+                "vmladava.s8 r0, q0, q1",
+                "letp  lr, 1b",
+                "2:",
+                "ldr   {c}, [{b}, #24]",
+                "add   {w}, {c}",
+                "ldrd  {c}, {k}, [{tab}, #4]",
+                "sub   {k}, {k}, r0, lsr #31",
+                "add   r0, r0, r0",
+                "smmlar r0, r0, {c}, {k}",
+                "ldr   {c}, [{tab}, #12]",
+                "rsbs  {c}, {c}, #0",
+                "asrs  r0, r0, {c}",
+                "ssat  r0, #8, r0",
+                "strb  r0, [{out}], #1",
+                "adds  {tab}, #16",
+                "ldr   {c}, [{b}, #8]",
+                "cmp   {tab}, {c}",
+                "bne   3b",
+                b = in(reg) run as *const Run,
+                tab = inout(reg) tab => _,
+                w = inout(reg) w => _,
+                out = inout(reg) out => _,
+                c = out(reg) _,
+                k = out(reg) _,
+                out("r0") _,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                options(nostack),
+            );
+        } else {
+            core::arch::asm!(
+                "3:",
+                "ldr   r0, [{tab}]",
+                "ldrd  {c}, {k}, [{b}]",
+                "wlstp.8 lr, {k}, 2f",
+                "1:",
+                "vldrb.8 q0, [{w}], #16",
+                "vldrb.8 q1, [{c}], #64",
+                "vmladava.s8 r0, q0, q1",
+                "letp  lr, 1b",
+                "2:",
+                "ldrd  {c}, {k}, [{tab}, #4]",
+                "sub   {k}, {k}, r0, lsr #31",
+                "add   r0, r0, r0",
+                "smmlar r0, r0, {c}, {k}",
+                "ldr   {c}, [{tab}, #12]",
+                "rsbs  {c}, {c}, #0",
+                "asrs  r0, r0, {c}",
+                "ssat  r0, #8, r0",
+                "strb  r0, [{out}], #1",
+                "adds  {tab}, #16",
+                "ldr   {c}, [{b}, #8]",
+                "cmp   {tab}, {c}",
+                "bne   3b",
+                b = in(reg) run as *const Run,
+                tab = inout(reg) tab => _,
+                w = inout(reg) w => _,
+                out = inout(reg) out => _,
+                c = out(reg) _,
+                k = out(reg) _,
+                out("r0") _,
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                options(nostack),
+            );
+        }
     }
     #[cfg(not(attonet_mve))]
     // SAFETY: the caller's contract; the same instructions, modelled.
@@ -527,7 +683,7 @@ unsafe fn block1(run: &Run, tab: *const Chan, w: *const i8, out: *mut i8) {
                 left = left.saturating_sub(16);
                 i += 1;
             }
-            w = w.add(run.k);
+            w = w.add(16 * run.k.div_ceil(16)).offset(run.wadj);
             let tt = t.c0.wrapping_sub(((acc as u32) >> 31) as i32);
             let v = ssat8(asr_reg(
                 smmlar(acc.wrapping_add(acc), t.mult, tt),
@@ -610,13 +766,22 @@ unsafe fn fill_chunks(dst: *mut i8, v: i8, n: usize) {
     }
 }
 
-/// Whether [`conv_s8`] takes a convolution with these parameters.
+/// Whether [`conv_s8`] takes a convolution with these parameters: any
+/// window, stride, dilation and padding whose window of `kh * kw * in_c /
+/// groups` bytes is at most [`MVE_MAX_K`], an `i8` input zero point, and
+/// one group or groups of at least 16 input times output channels (fewer,
+/// e.g. depthwise-like layers, gather a window per group and output
+/// channel: the DSP kernels are faster there).
 pub(crate) fn conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
     let w = &p.window;
+    let g = p.groups as usize;
     let ic = in_shape.c as usize;
-    let k = w.kh as usize * w.kw as usize * ic;
-    p.groups == 1
-        && ic % 16 == 0
+    if g == 0 || ic % g != 0 || out_shape.c as usize % g != 0 {
+        return false;
+    }
+    let (cpg, ocpg) = (ic / g, out_shape.c as usize / g);
+    let k = w.kh as usize * w.kw as usize * cpg;
+    (g == 1 || cpg * ocpg >= 16)
         && (1..=MVE_MAX_K).contains(&k)
         && (-128..=127).contains(&p.quant.input_zero_point)
         && out_shape.c > 0
@@ -647,7 +812,13 @@ pub(crate) fn conv_s8(
     let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(out_shape.c as usize))
         .then(|| bytemuck::try_cast_slice(prepared).ok())
         .flatten();
-    conv_blocks(p, in_shape, input, weights, sums, pre, out_shape, output);
+    // Whole 16-byte taps (one group, input channels a multiple of 16):
+    // the simpler gather, compiled apart.
+    if p.groups == 1 && in_shape.c % 16 == 0 {
+        conv_blocks::<true>(p, in_shape, input, weights, sums, pre, out_shape, output);
+    } else {
+        conv_blocks::<false>(p, in_shape, input, weights, sums, pre, out_shape, output);
+    }
     true
 }
 
@@ -659,7 +830,193 @@ const COLS: usize = P * MVE_MAX_K;
 #[repr(C, align(16))]
 struct Cols([i8; COLS]);
 
-/// Copies the window of output pixel `(oy, ox)` into slot `s` of the
+/// Copies `n <= 16` bytes from `src` to `dst`: `VCTP.8` then a predicated
+/// `VLDRB.8`/`VSTRB.8` pair (inactive lanes neither read nor written).
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes.
+#[inline(always)]
+unsafe fn copy_part(dst: *mut i8, src: *const i8, n: usize) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; registers and flags otherwise.
+    unsafe {
+        core::arch::asm!(
+            "vctp.8 {n}",
+            "vpstt",
+            "vldrbt.u8 q0, [{s}]",
+            "vstrbt.8 q0, [{d}]",
+            d = in(reg) dst,
+            s = in(reg) src,
+            n = in(reg) n,
+            out("q0") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    // SAFETY: the caller's contract.
+    unsafe {
+        let q = mve::vldrb_8(src, n);
+        for (i, &v) in q.iter().enumerate().take(n.min(16)) {
+            *dst.add(i) = v;
+        }
+    }
+}
+
+/// Writes `v` to `n <= 16` bytes at `dst`: `VDUP.8`, `VCTP.8`, a
+/// predicated `VSTRB.8`.
+///
+/// # Safety
+/// `dst` writable for `n` bytes.
+#[inline(always)]
+unsafe fn fill_part(dst: *mut i8, v: i8, n: usize) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; registers and flags otherwise.
+    unsafe {
+        core::arch::asm!(
+            "vdup.8 q0, {v}",
+            "vctp.8 {n}",
+            "vpst",
+            "vstrbt.8 q0, [{d}]",
+            d = in(reg) dst,
+            v = in(reg) v as i32,
+            n = in(reg) n,
+            out("q0") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    for i in 0..n.min(16) {
+        // SAFETY: the caller's contract.
+        unsafe { *dst.add(i) = v };
+    }
+}
+
+/// Where the next window byte of one slot of the columns goes: byte `t` of
+/// the window at `slot + (t / 16) * 64 + t % 16`.
+struct Put {
+    /// The slot's first byte (`cols + 16 * s`).
+    slot: *mut i8,
+    /// Window bytes written so far.
+    t: usize,
+}
+
+impl Put {
+    /// Appends `n` bytes from `src` (`None`: `n` copies of `zp`): whole
+    /// 16-byte chunks as such ([`copy_chunks`], [`fill_chunks`]) where the
+    /// window position is chunk-aligned, else pieces up to the next chunk
+    /// ([`copy_part`], [`fill_part`]).
+    ///
+    /// # Safety
+    /// `src` readable for `n` bytes; the slot's chunks up to window byte `t
+    /// + n` writable.
+    #[inline(always)]
+    unsafe fn put(&mut self, src: Option<*const i8>, zp: i8, n: usize) {
+        let mut n = n;
+        let mut src = src;
+        // SAFETY (all below): the caller's contract, piece by piece.
+        unsafe {
+            while n > 0 {
+                let o = self.t % 16;
+                let dst = self.slot.add((self.t / 16) * 64 + o);
+                let m = if o == 0 && n >= 16 {
+                    let c = n / 16;
+                    match src {
+                        Some(s) => copy_chunks(dst, s, c),
+                        None => fill_chunks(dst, zp, c),
+                    }
+                    16 * c
+                } else {
+                    let m = (16 - o).min(n);
+                    match src {
+                        Some(s) => copy_part(dst, s, m),
+                        None => fill_part(dst, zp, m),
+                    }
+                    m
+                };
+                self.t += m;
+                n -= m;
+                src = src.map(|s| s.add(m));
+            }
+        }
+    }
+}
+
+/// Copies group `g`'s window of output pixel `(oy, ox)` into slot `s` of
+/// the columns at `cols` (window byte `t` at `cols + (t / 16) * 64 + s *
+/// 16 + t % 16`; `kh * kw * cpg` bytes, taps in OHWI order), padded taps
+/// as the zero point.
+///
+/// # Safety
+/// `cols` is writable for `P * MVE_MAX_K` bytes and the window is at most
+/// [`MVE_MAX_K`] bytes; `input` holds the input (`check_conv_args`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gather(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    cols: *mut i8,
+    s: usize,
+    g: usize,
+    oy: usize,
+    ox: usize,
+    zp: i8,
+) {
+    let w = &p.window;
+    let (ih, iw, ic) = (
+        in_shape.h as isize,
+        in_shape.w as isize,
+        in_shape.c as usize,
+    );
+    let cpg = ic / p.groups as usize;
+    let (kh, kw) = (w.kh as isize, w.kw as isize);
+    let (dh, dw) = (w.dilation_h as isize, w.dilation_w as isize);
+    let iy0 = oy as isize * w.stride_h as isize - w.pad_top as isize;
+    let ix0 = ox as isize * w.stride_w as isize - w.pad_left as isize;
+    // SAFETY (all the pointer arithmetic below): a tap inside the input
+    // reads its group's `cpg` bytes at `((iy * iw + ix) * ic + g * cpg)`,
+    // within `input` (a whole kernel row of `kw * ic` bytes where there is
+    // one group); the window's `kh * kw * cpg <= MVE_MAX_K` bytes go to
+    // slot `s`, within the caller's `P * MVE_MAX_K` bytes.
+    let x = unsafe { input.as_ptr().add(g * cpg) };
+    let mut put = Put {
+        slot: unsafe { cols.add(s * 16) },
+        t: 0,
+    };
+    let inside_x = ix0 >= 0 && ix0 + (kw - 1) * dw < iw;
+    let row_run = inside_x && dw == 1 && cpg == ic;
+    for ky in 0..kh {
+        let iy = iy0 + ky * dh;
+        let row_in = (0..ih).contains(&iy);
+        if row_in && row_run {
+            unsafe {
+                put.put(
+                    Some(x.add((iy * iw + ix0) as usize * ic)),
+                    zp,
+                    kw as usize * ic,
+                )
+            };
+            continue;
+        }
+        if !row_in {
+            unsafe { put.put(None, zp, kw as usize * cpg) };
+            continue;
+        }
+        for kx in 0..kw {
+            let ix = ix0 + kx * dw;
+            unsafe {
+                if (0..iw).contains(&ix) {
+                    put.put(Some(x.add((iy * iw + ix) as usize * ic)), zp, cpg);
+                } else {
+                    put.put(None, zp, cpg);
+                }
+            }
+        }
+    }
+}
+
+/// [`gather`] for one group and input channels a multiple of 16 (each
+/// tap whole chunks): copies the window of output pixel `(oy, ox)` into slot `s` of the
 /// columns at `cols` (16-byte chunk `j` of the window at `cols + j * 64 + s
 /// * 16`), padded taps as the zero point. `in_c` is a multiple of 16.
 ///
@@ -668,7 +1025,7 @@ struct Cols([i8; COLS]);
 /// (`check_conv_args`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn gather(
+unsafe fn gather16(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
@@ -724,7 +1081,7 @@ unsafe fn gather(
 
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn conv_blocks(
+fn conv_blocks<const WHOLE: bool>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
@@ -737,8 +1094,10 @@ fn conv_blocks(
     let q = &p.quant;
     let zp = q.input_zero_point;
     let w = &p.window;
-    let k = w.kh as usize * w.kw as usize * in_shape.c as usize;
+    let groups = p.groups as usize;
+    let k = w.kh as usize * w.kw as usize * (in_shape.c as usize / groups);
     let oc_n = out_shape.c as usize;
+    let ocpg = oc_n / groups;
     let out_w = out_shape.w as usize;
     let pixels = out_shape.h as usize * out_w;
     let filter = weights.filter;
@@ -751,116 +1110,617 @@ fn conv_blocks(
         c0: 0,
         neg_e: 0,
     }; BATCH];
-    let mut oc0 = 0;
-    while oc0 < oc_n {
-        let nb = BATCH.min(oc_n - oc0);
-        let mut slow = 0u64;
-        for (i, t) in tab[..nb].iter_mut().enumerate() {
-            let oc = oc0 + i;
-            let c = match pre {
-                Some(pre) => Some(pre[oc]).filter(|c| c.mult != 0),
-                None => ChanQ::within(
-                    weights.bias[oc],
-                    weights.multiplier[oc],
-                    weights.shift[oc],
-                    limits,
-                ),
-            };
-            let sw = match sums.get(oc) {
-                Some(&sw) if sums.len() == oc_n => sw,
-                // SAFETY: row `oc` of the filter is `k` bytes
-                // (`check_conv_args`).
-                _ => unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) },
-            };
-            let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
-            *t = match c {
-                Some(c) => Chan {
-                    bias,
-                    mult: c.mult,
-                    c0: c.c0,
-                    neg_e: -(c.e as i32),
-                },
-                None => {
-                    slow |= 1 << i;
-                    Chan {
-                        bias,
-                        mult: 0,
-                        c0: 0,
-                        neg_e: 0,
-                    }
-                }
-            };
-        }
-        let tab = &tab[..nb];
-        let w0 = filter[oc0 * k..(oc0 + nb) * k].as_ptr();
-        let mut n0 = 0;
-        while n0 < pixels {
-            let np = P.min(pixels - n0);
-            for s in 0..np {
-                let n = n0 + s;
-                // SAFETY: `cols` is `P * MVE_MAX_K >= P * k` bytes.
-                unsafe { gather(p, in_shape, input, cols, s, n / out_w, n % out_w, zp as i8) };
-            }
-            let mut run = Run {
-                cols,
-                k,
-                tab_end: tab.as_ptr_range().end,
-                lo: q.clamp.min as i32,
-                hi: q.clamp.max as i32,
-                ostride: oc_n,
-            };
-            if np == P {
-                // SAFETY: `tab` has `nb >= 1` channels, whose weight rows
-                // are `w0 + i * k` (within the filter); the columns are
-                // written (every slot, `k / 16` chunks); the outputs are
-                // `out + c + p * oc_n` for `c < nb`, `p < P`: pixel `n0 + p`,
-                // channel `oc0 + c`, within `output`.
-                unsafe {
-                    block(
-                        &run,
-                        tab.as_ptr(),
-                        w0,
-                        output[n0 * oc_n + oc0..].as_mut_ptr(),
-                    )
+    for g in 0..groups {
+        let oc_end = (g + 1) * ocpg;
+        let mut oc0 = g * ocpg;
+        while oc0 < oc_end {
+            let nb = BATCH.min(oc_end - oc0);
+            let mut slow = 0u64;
+            for (i, t) in tab[..nb].iter_mut().enumerate() {
+                let oc = oc0 + i;
+                let c = match pre {
+                    Some(pre) => Some(pre[oc]).filter(|c| c.mult != 0),
+                    None => ChanQ::within(
+                        weights.bias[oc],
+                        weights.multiplier[oc],
+                        weights.shift[oc],
+                        limits,
+                    ),
                 };
-            } else {
-                for s in 0..np {
-                    // SAFETY: as above, slot `s` only (64 bytes a chunk
-                    // from `cols + 16 * s`); the outputs `out + c`, `c <
-                    // nb`: pixel `n0 + s`, channel `oc0 + c`.
-                    unsafe {
-                        run.cols = cols.add(16 * s);
-                        let out = output[(n0 + s) * oc_n + oc0..][..nb].as_mut_ptr();
-                        block1(&run, tab.as_ptr(), w0, out);
+                let sw = match sums.get(oc) {
+                    Some(&sw) if sums.len() == oc_n => sw,
+                    // SAFETY: row `oc` of the filter is `k` bytes
+                    // (`check_conv_args`).
+                    _ => unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) },
+                };
+                let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
+                *t = match c {
+                    Some(c) => Chan {
+                        bias,
+                        mult: c.mult,
+                        c0: c.c0,
+                        neg_e: -(c.e as i32),
+                    },
+                    None => {
+                        slow |= 1 << i;
+                        Chan {
+                            bias,
+                            mult: 0,
+                            c0: 0,
+                            neg_e: 0,
+                        }
                     }
-                    let c = q.clamp;
-                    if c.min > i8::MIN || c.max < i8::MAX {
-                        for o in &mut output[(n0 + s) * oc_n + oc0..][..nb] {
-                            *o = (*o).clamp(c.min, c.max);
+                };
+            }
+            let tab = &tab[..nb];
+            let w0 = filter[oc0 * k..(oc0 + nb) * k].as_ptr();
+            let mut n0 = 0;
+            while n0 < pixels {
+                let np = P.min(pixels - n0);
+                for s in 0..np {
+                    let n = n0 + s;
+                    // SAFETY: `cols` is `P * MVE_MAX_K` bytes, `k <=
+                    // MVE_MAX_K` (`conv_covers`).
+                    unsafe {
+                        let (oy, ox) = (n / out_w, n % out_w);
+                        if WHOLE {
+                            gather16(p, in_shape, input, cols, s, oy, ox, zp as i8);
+                        } else {
+                            gather(p, in_shape, input, cols, s, g, oy, ox, zp as i8);
+                        }
+                    };
+                }
+                let mut run = Run {
+                    cols,
+                    k,
+                    tab_end: tab.as_ptr_range().end,
+                    lo: q.clamp.min as i32,
+                    hi: q.clamp.max as i32,
+                    ostride: oc_n,
+                    wadj: k as isize - 16 * k.div_ceil(16) as isize,
+                };
+                if np == P {
+                    // SAFETY: `tab` has `nb >= 1` channels, whose weight
+                    // rows are `w0 + i * k` (within the filter); the
+                    // columns are written (every slot, `k` bytes; the last
+                    // chunk's tail is not read: the loop's tail predicate);
+                    // the outputs are `out + c + p * oc_n` for `c < nb`, `p
+                    // < P`: pixel `n0 + p`, channel `oc0 + c`, within
+                    // `output`.
+                    unsafe {
+                        let out = output[n0 * oc_n + oc0..].as_mut_ptr();
+                        if k % 16 == 0 {
+                            block::<false>(&run, tab.as_ptr(), w0, out)
+                        } else {
+                            block::<true>(&run, tab.as_ptr(), w0, out)
+                        }
+                    };
+                } else {
+                    for s in 0..np {
+                        // SAFETY: as above, slot `s` only (64 bytes a chunk
+                        // from `cols + 16 * s`); the outputs `out + c`, `c <
+                        // nb`: pixel `n0 + s`, channel `oc0 + c`.
+                        unsafe {
+                            run.cols = cols.add(16 * s);
+                            let out = output[(n0 + s) * oc_n + oc0..][..nb].as_mut_ptr();
+                            if k % 16 == 0 {
+                                block1::<false>(&run, tab.as_ptr(), w0, out);
+                            } else {
+                                block1::<true>(&run, tab.as_ptr(), w0, out);
+                            }
+                        }
+                        let c = q.clamp;
+                        if c.min > i8::MIN || c.max < i8::MAX {
+                            for o in &mut output[(n0 + s) * oc_n + oc0..][..nb] {
+                                *o = (*o).clamp(c.min, c.max);
+                            }
                         }
                     }
                 }
+                let mut rest = slow;
+                while rest != 0 {
+                    let i = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    let oc = oc0 + i;
+                    // SAFETY: as for `block`, one channel; slots past `np`
+                    // hold earlier pixels' columns (or were never read: only
+                    // the first `np` results are kept).
+                    let acc =
+                        unsafe { dot4(filter[oc * k..][..k].as_ptr(), cols, k, [tab[i].bias; 4]) };
+                    for (s, &a) in acc.iter().enumerate().take(np) {
+                        let v = requantize(a, weights.multiplier[oc], weights.shift[oc])
+                            .wrapping_add(q.output_zero_point);
+                        output[(n0 + s) * oc_n + oc] = q.clamp.apply(v);
+                    }
+                }
+                n0 += np;
             }
-            let mut rest = slow;
-            while rest != 0 {
-                let i = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                let oc = oc0 + i;
-                // SAFETY: as for `block`, one channel; slots past `np` hold
-                // earlier pixels' columns (or were never read: only the
-                // first `np` results are kept).
-                let acc =
-                    unsafe { dot4(filter[oc * k..][..k].as_ptr(), cols, k, [tab[i].bias; 4]) };
-                for (s, &a) in acc.iter().enumerate().take(np) {
-                    let v = requantize(a, weights.multiplier[oc], weights.shift[oc])
-                        .wrapping_add(q.output_zero_point);
-                    output[(n0 + s) * oc_n + oc] = q.clamp.apply(v);
+            oc0 += nb;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Depthwise 3x3.
+// ---------------------------------------------------------------------------
+
+/// Channels of one depthwise batch (sixteen groups of four).
+const DW_CB: usize = 64;
+/// Taps of the depthwise window (3x3).
+const DW_T: usize = 9;
+/// Bytes of one group's columns: per tap four pixels' four channels.
+const DW_G: usize = DW_T * P * 4;
+
+/// Fewest channels [`depthwise3x3`] takes: its gather costs per pixel and
+/// tap, so with fewer channels the DSP kernels are faster (measured on
+/// mps3-an547, one row a call: 16 channels 234,519 instructions against
+/// 209,657; 64 channels 308,169 against 326,952).
+const DW_MIN_C: usize = 64;
+
+/// Whether [`depthwise3x3`] takes a depthwise convolution (depth multiplier
+/// 1, or a grouped one with one input and one output channel a group) with
+/// these window, zero points and shapes: 3x3 (any stride, dilation and
+/// padding), channels a multiple of four and at least [`DW_MIN_C`], an
+/// `i8` input zero point.
+pub(crate) fn dw_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    let c = in_shape.c as usize;
+    w.kh == 3
+        && w.kw == 3
+        && c >= DW_MIN_C
+        && c % 4 == 0
+        && out_shape.c == in_shape.c
+        && (-128..=127).contains(&p.quant.input_zero_point)
+        && out_shape.h > 0
+        && out_shape.w > 0
+}
+
+/// [`dw_block`]'s constants; offsets as its assembly reads them.
+#[repr(C, align(16))]
+struct DwRun {
+    /// 0: the weight gather's byte offsets of the four channels of a group
+    /// (`[0, 1, 2, 3]` tap-major, `[0, 9, 18, 27]` channel-major).
+    woff: [i32; 4],
+    /// 16: the constants' gather offsets, `[0, 12, 24, 36]` (each channel's
+    /// `mult`, `c0`, `e` are three words).
+    coff: [i32; 4],
+    /// 32: bytes from one tap's weights to the next's.
+    wstep: isize,
+    /// 36: from the ninth tap's weights to the next group's first.
+    wnext: isize,
+    /// 40, 44: the clamp.
+    lo: i32,
+    hi: i32,
+}
+
+/// Four output pixels of `groups` groups of four channels: per group the
+/// accumulators from the prepared biases (`bias - zp * Σ w`), per tap a
+/// weight gather (`VLDRB.S32` with `run.woff`) and per pixel `VLDRB.S32` of
+/// its four columns, `VMUL.I32`, `VADD.I32`; then the fast epilogue with
+/// per-lane constants (gathered by `VLDRW.U32` with `run.coff`: `VRMULH`,
+/// `VSHL` by the negated shift) and the clamp, and a `VSTRB.32` of four
+/// channels to each pixel's output (`out[p]`, four bytes a group).
+///
+/// # Safety
+/// `groups >= 1`; `cols` holds `groups * DW_G` bytes (layout
+/// `[group][tap][pixel][4]`); `w` the group's weights as `run` steps
+/// through them; `consts` `16 * groups` words (the prepared layout); each
+/// `out[p]` writable for `4 * groups` bytes.
+#[inline(never)]
+unsafe fn dw_block(
+    run: &DwRun,
+    groups: usize,
+    cols: *const i8,
+    w: *const i8,
+    consts: *const i32,
+    out: [*mut i8; 4],
+) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; everything the assembly writes besides
+    // the outputs is declared (q4..q7 callee-saved: saved by the compiler).
+    // The narrowing stores and widening loads take a low base register.
+    unsafe {
+        macro_rules! tap {
+            () => {
+                concat!(
+                    "vldrb.s32 q4, [{w}, q7]\n",
+                    "add {w}, {ws}\n",
+                    "vldrb.s32 q5, [r4], #4\n",
+                    "vmul.i32 q6, q5, q4\n",
+                    "vadd.i32 q0, q0, q6\n",
+                    "vldrb.s32 q5, [r4], #4\n",
+                    "vmul.i32 q6, q5, q4\n",
+                    "vadd.i32 q1, q1, q6\n",
+                    "vldrb.s32 q5, [r4], #4\n",
+                    "vmul.i32 q6, q5, q4\n",
+                    "vadd.i32 q2, q2, q6\n",
+                    "vldrb.s32 q5, [r4], #4\n",
+                    "vmul.i32 q6, q5, q4\n",
+                    "vadd.i32 q3, q3, q6\n",
+                )
+            };
+        }
+        macro_rules! epi {
+            ($q:literal) => {
+                concat!(
+                    "vshr.s32 q7, ",
+                    $q,
+                    ", #31\n",
+                    "vadd.i32 q7, q7, q5\n",
+                    "vadd.i32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", ",
+                    $q,
+                    "\n",
+                    "vrmulh.s32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q4\n",
+                    "vadd.i32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q7\n",
+                    "vshl.s32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q6\n",
+                )
+            };
+        }
+        macro_rules! clamp {
+            ($q:literal, $o:literal) => {
+                concat!(
+                    "vmax.s32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q4\n",
+                    "vmin.s32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q5\n",
+                    "vstrb.32 ",
+                    $q,
+                    ", [",
+                    $o,
+                    "], #4\n",
+                )
+            };
+        }
+        let [o0, o1, o2, o3] = out;
+        core::arch::asm!(
+            "ldr   {ws}, [{b}, #32]",
+            "1:",
+            "vldrw.u32 q7, [{b}]",
+            "vldrw.u32 q0, [{c}]",
+            "vmov  q1, q0",
+            "vmov  q2, q0",
+            "vmov  q3, q0",
+            tap!(), tap!(), tap!(), tap!(), tap!(), tap!(), tap!(), tap!(), tap!(),
+            "ldr   {t}, [{b}, #36]",
+            "add   {w}, {t}",
+            "vldrw.u32 q7, [{b}, #16]",
+            "adds  {t}, {c}, #16",
+            "vldrw.u32 q4, [{t}, q7]",
+            "adds  {t}, #4",
+            "vldrw.u32 q5, [{t}, q7]",
+            "adds  {t}, #4",
+            "vldrw.u32 q6, [{t}, q7]",
+            "vneg.s32 q6, q6",
+            "adds  {c}, #64",
+            epi!("q0"), epi!("q1"), epi!("q2"), epi!("q3"),
+            "ldr   {t}, [{b}, #40]",
+            "vdup.32 q4, {t}",
+            "ldr   {t}, [{b}, #44]",
+            "vdup.32 q5, {t}",
+            clamp!("q0", "r0"), clamp!("q1", "r1"), clamp!("q2", "r2"), clamp!("q3", "r3"),
+            "subs  lr, #1",
+            "bne   1b",
+            b = in(reg) run as *const DwRun,
+            inout("lr") groups => _,
+            inout("r4") cols => _,
+            w = inout(reg) w => _,
+            c = inout(reg) consts => _,
+            inout("r0") o0 => _,
+            inout("r1") o1 => _,
+            inout("r2") o2 => _,
+            inout("r3") o3 => _,
+            ws = out(reg) _,
+            t = out(reg) _,
+            out("q0") _,
+            out("q1") _,
+            out("q2") _,
+            out("q3") _,
+            out("q4") _,
+            out("q5") _,
+            out("q6") _,
+            out("q7") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    // SAFETY: the caller's contract; the same instructions, modelled.
+    unsafe {
+        use mve::*;
+        let (mut x, mut w, mut c, mut out) = (cols, w, consts, out);
+        for _ in 0..groups {
+            let bias: Q32 = core::array::from_fn(|i| *c.add(i));
+            let mut acc = [bias; 4];
+            for _ in 0..DW_T {
+                let q4 = vldrb_s32_gather(w, run.woff);
+                w = w.offset(run.wstep);
+                for a in acc.iter_mut() {
+                    let q5 = vldrb_s32_gather(x, [0, 1, 2, 3]);
+                    x = x.add(4);
+                    *a = vadd_i32(*a, vmul_i32(q5, q4));
                 }
             }
+            w = w.offset(run.wnext);
+            let q4 = vldrw_u32_gather(c.add(4), run.coff);
+            let q5 = vldrw_u32_gather(c.add(5), run.coff);
+            let q6 = vneg_s32(vldrw_u32_gather(c.add(6), run.coff));
+            c = c.add(16);
+            for (a, o) in acc.iter().zip(out.iter_mut()) {
+                let q7 = vadd_i32(vshr_s32(*a, 31), q5);
+                let q = vadd_i32(*a, *a);
+                let q = vrmulh_s32(q, q4);
+                let q = vadd_i32(q, q7);
+                let q = vshl_s32_vec(q, q6);
+                let q = vmin_s32(vmax_s32(q, vdup_32(run.lo)), vdup_32(run.hi));
+                vstrb_32_scatter(q, *o, [0, 1, 2, 3]);
+                *o = o.add(4);
+            }
+        }
+    }
+}
+
+/// Copies `n` bytes (a multiple of four) from `src` as words to `dst + 4 *
+/// i / 4 * ...`: word `i` of `src` to `dst + i * DW_G` (one group's
+/// columns apart): per 16 bytes `VLDRB.8` and a `VSTRW.32` scatter with
+/// offsets `[0, 1, 2, 3] * DW_G`, the last partial vector under `VCTP.32`.
+///
+/// # Safety
+/// `src` readable for `n` bytes; `dst + i * DW_G` writable for 4 bytes, `i
+/// < n / 4`; `dst` 4-byte aligned.
+#[inline(always)]
+unsafe fn dw_scatter(dst: *mut i8, src: *const i8, n: usize) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; registers and flags otherwise (`VIDUP`
+    // takes an even register: r12).
+    unsafe {
+        core::arch::asm!(
+            "movs  r12, #0",
+            "vidup.u32 q1, r12, #4",
+            "movs  r12, #{g}",
+            "vmul.i32 q1, q1, r12",
+            "lsrs  r12, {n}, #4",
+            "wls   lr, r12, 2f",
+            "1:",
+            "vldrb.u8 q0, [{s}], #16",
+            "vstrw.32 q0, [{d}, q1]",
+            "add   {d}, {d}, #{g4}",
+            "le    lr, 1b",
+            "2:",
+            "ands  {n}, {n}, #15",
+            "beq   3f",
+            "lsrs  {n}, {n}, #2",
+            "vctp.32 {n}",
+            "vpstt",
+            "vldrbt.u8 q0, [{s}]",
+            "vstrwt.32 q0, [{d}, q1]",
+            "3:",
+            g = const DW_G / 4,
+            g4 = const DW_G * 4,
+            d = inout(reg) dst => _,
+            s = inout(reg) src => _,
+            n = inout(reg) n => _,
+            out("r12") _,
+            out("lr") _,
+            out("q0") _,
+            out("q1") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    for i in 0..n / 4 {
+        // SAFETY: the caller's contract.
+        unsafe { core::ptr::copy_nonoverlapping(src.add(4 * i), dst.add(i * DW_G), 4) };
+    }
+}
+
+/// Output of channel `c` at pixel `(oy, ox)` exactly (`bias + Σ w (x - zp)`,
+/// the portable requantization): for the channels the fast epilogue does
+/// not cover.
+#[allow(clippy::too_many_arguments)]
+fn dw_exact(
+    p: &ConvParams,
+    layout: DwLayout,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    c: usize,
+    oy: usize,
+    ox: usize,
+) -> i8 {
+    let win = &p.window;
+    let (ih, iw, c_n) = (
+        in_shape.h as isize,
+        in_shape.w as isize,
+        in_shape.c as usize,
+    );
+    let q = &p.quant;
+    let mut acc = weights.bias[c];
+    for ky in 0..3isize {
+        let iy = oy as isize * win.stride_h as isize - win.pad_top as isize
+            + ky * win.dilation_h as isize;
+        for kx in 0..3isize {
+            let ix = ox as isize * win.stride_w as isize - win.pad_left as isize
+                + kx * win.dilation_w as isize;
+            if !(0..ih).contains(&iy) || !(0..iw).contains(&ix) {
+                continue;
+            }
+            let t = (ky * 3 + kx) as usize;
+            let w = match layout {
+                DwLayout::TapMajor => weights.filter[t * c_n + c],
+                DwLayout::ChannelMajor => weights.filter[c * 9 + t],
+            };
+            let x = input[(iy * iw + ix) as usize * c_n + c] as i32;
+            acc = acc.wrapping_add(w as i32 * (x - q.input_zero_point));
+        }
+    }
+    let v =
+        requantize(acc, weights.multiplier[c], weights.shift[c]).wrapping_add(q.output_zero_point);
+    q.clamp.apply(v)
+}
+
+/// Columns storage of the depthwise kernel: one batch's groups.
+#[repr(C, align(16))]
+struct DwCols([i8; DW_CB / 4 * DW_G]);
+
+/// Depthwise 3x3 (see [`dw_covers`]) through [`dw_block`]: per batch of up
+/// to 64 channels the prepared constants ([`prepared::dw3_len`] words, the
+/// DSP kernels' table: its constants are read, its widened weights not; or
+/// derived here, [`prepared::dw3_groups`]), then per block of four output
+/// pixels (raster order; a last, partial block repeats its last pixel into
+/// a discarded output) each pixel's nine taps' channels gathered into the
+/// columns (padded taps from a row of zero points), and [`dw_block`].
+/// Channels the fast epilogue does not cover are recomputed exactly
+/// ([`dw_exact`]). Returns `false`, nothing written, where [`dw_covers`]
+/// does not hold.
+// Not inlined: its buffers (about 4.6 KB) stay off the callers' frames.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise3x3(
+    p: &ConvParams,
+    layout: DwLayout,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    prepared: &[i32],
+    out_shape: Shape,
+    output: &mut [i8],
+) -> bool {
+    if !dw_covers(p, in_shape, out_shape) {
+        return false;
+    }
+    let c_n = in_shape.c as usize;
+    let win = &p.window;
+    let q = &p.quant;
+    let zp = q.input_zero_point;
+    let (ih, iw) = (in_shape.h as isize, in_shape.w as isize);
+    let out_w = out_shape.w as usize;
+    let pixels = out_shape.h as usize * out_w;
+    let ng = c_n / 4;
+    let pre = (prepared.len() == prepared::dw3_len(c_n))
+        .then(|| &prepared[ng * prepared::DW3_WEIGHT_WORDS..]);
+    let (woff, wstep, gstep) = match layout {
+        DwLayout::TapMajor => ([0, 1, 2, 3], c_n as isize, 4isize),
+        DwLayout::ChannelMajor => ([0, 9, 18, 27], 1, 36),
+    };
+    let run = DwRun {
+        woff,
+        coff: [0, 12, 24, 36],
+        wstep,
+        wnext: gstep - DW_T as isize * wstep,
+        lo: q.clamp.min as i32,
+        hi: q.clamp.max as i32,
+    };
+    let zrow = [zp as i8; DW_CB];
+    let mut dummy = [0i8; DW_CB];
+    let mut own_w = [0u32; DW_CB / 4 * prepared::DW3_WEIGHT_WORDS];
+    let mut own_c = [0i32; DW_CB / 4 * 16];
+    let mut cols = MaybeUninit::<DwCols>::uninit();
+    let cols = cols.as_mut_ptr() as *mut i8;
+    let mut cb0 = 0;
+    while cb0 < c_n {
+        let cb = DW_CB.min(c_n - cb0);
+        let g0 = cb0 / 4;
+        let (consts, slow): (&[i32], u64) = match pre {
+            Some(t) => {
+                let t = &t[g0 * 16..][..cb * 4];
+                let mut slow = 0u64;
+                for (i, chunk) in t.chunks(16).enumerate() {
+                    for j in 0..4 {
+                        if chunk[4 + 3 * j] == 0 {
+                            slow |= 1 << (4 * i + j);
+                        }
+                    }
+                }
+                (t, slow)
+            }
+            None => {
+                let slow = prepared::dw3_groups(
+                    layout,
+                    weights,
+                    c_n,
+                    g0,
+                    zp,
+                    q.output_zero_point,
+                    &mut own_w[..cb / 4 * prepared::DW3_WEIGHT_WORDS],
+                    &mut own_c[..cb * 4],
+                );
+                (&own_c[..cb * 4], slow)
+            }
+        };
+        let w0 = match layout {
+            DwLayout::TapMajor => weights.filter[cb0..].as_ptr(),
+            DwLayout::ChannelMajor => weights.filter[cb0 * 9..].as_ptr(),
+        };
+        let mut n0 = 0;
+        while n0 < pixels {
+            let np = P.min(pixels - n0);
+            for s in 0..P {
+                let n = n0 + s.min(np - 1);
+                let (oy, ox) = (n / out_w, n % out_w);
+                let iy0 = oy as isize * win.stride_h as isize - win.pad_top as isize;
+                let ix0 = ox as isize * win.stride_w as isize - win.pad_left as isize;
+                for t in 0..DW_T {
+                    let iy = iy0 + (t / 3) as isize * win.dilation_h as isize;
+                    let ix = ix0 + (t % 3) as isize * win.dilation_w as isize;
+                    let src = if (0..ih).contains(&iy) && (0..iw).contains(&ix) {
+                        input[(iy * iw + ix) as usize * c_n + cb0..][..cb].as_ptr()
+                    } else {
+                        zrow.as_ptr()
+                    };
+                    // SAFETY: `src` holds `cb` bytes; the columns `cb / 4`
+                    // groups of `DW_G` bytes, word `t * 4 + s` of each
+                    // (aligned: the storage is).
+                    unsafe { dw_scatter(cols.add(16 * t + 4 * s), src, cb) };
+                }
+            }
+            let out: [*mut i8; 4] = core::array::from_fn(|s| {
+                if s < np {
+                    output[(n0 + s) * c_n + cb0..][..cb].as_mut_ptr()
+                } else {
+                    dummy.as_mut_ptr()
+                }
+            });
+            // SAFETY: `cb / 4 >= 1` groups; the columns written above;
+            // the weights from `w0` stepped as `run` says stay within the
+            // filter's `9 * c_n` bytes; `consts` `4 * cb` words; each output
+            // `cb` bytes (`dummy` for the repeated pixels).
+            unsafe { dw_block(&run, cb / 4, cols, w0, consts.as_ptr(), out) };
             n0 += np;
         }
-        oc0 += nb;
+        let mut rest = slow;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let c = cb0 + i;
+            for n in 0..pixels {
+                output[n * c_n + c] =
+                    dw_exact(p, layout, in_shape, input, weights, c, n / out_w, n % out_w);
+            }
+        }
+        cb0 += cb;
     }
+    true
 }
 
 #[cfg(test)]
@@ -952,5 +1812,103 @@ mod tests {
             assert_eq!(got, want, "prepared, case {case}");
         }
         assert!(covered > 600, "only {covered} cases covered");
+    }
+
+    #[test]
+    fn depthwise_matches_portable() {
+        use crate::ops::depthwise::{self, DepthwiseParams};
+        let mut r = Rng(0x4D56_4531_2024_0D03);
+        let mut covered = 0;
+        for case in 0..1200 {
+            let win = window(&mut r, 3);
+            let c = r.pick(&[4u16, 16, 64, 68, 132, 72, 66]);
+            let ins = Shape::new(r.range(1, 9) as u16, r.range(1, 9) as u16, c);
+            let outs = Shape::new(
+                out_extent(ins.h, 3, win.stride_h, win.dilation_h, win.pad_top),
+                out_extent(ins.w, 3, win.stride_w, win.dilation_w, win.pad_left),
+                c,
+            );
+            let quant = quant(&mut r, true);
+            let input = r.i8s(ins.len());
+            let filter = r.i8s(9 * c as usize);
+            let t = tables(&mut r, c as usize, case % 2 == 0);
+            let w = ConvWeights {
+                filter: &filter,
+                bias: &t.bias,
+                multiplier: &t.mult,
+                shift: &t.shift,
+            };
+            let cp = ConvParams {
+                window: win,
+                groups: c,
+                quant,
+            };
+            let dp = DepthwiseParams {
+                window: win,
+                depth_multiplier: 1,
+                quant,
+            };
+            // Tap-major (DEPTHWISE_CONV_2D), with and without the prepared
+            // table.
+            let mut want = std::vec![0i8; outs.len()];
+            if depthwise::check_depthwise_args(&dp, ins, &input, &w, outs, &want).is_err() {
+                continue;
+            }
+            depthwise::depthwise_core(&dp, ins, &input, &w, outs, &mut want);
+            let mut got = std::vec![0x55i8; outs.len()];
+            let took = depthwise3x3(
+                &cp,
+                DwLayout::TapMajor,
+                ins,
+                &input,
+                &w,
+                &[],
+                outs,
+                &mut got,
+            );
+            assert_eq!(took, dw_covers(&cp, ins, outs));
+            if !took {
+                assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
+                continue;
+            }
+            covered += 1;
+            assert_eq!(got, want, "case {case}: {cp:?} {ins:?} -> {outs:?}");
+            let mut table = std::vec![0i32; prepared::dw3_len(c as usize)];
+            let (zi, zo) = (quant.input_zero_point, quant.output_zero_point);
+            prepared::prepare_dw3(DwLayout::TapMajor, &w, c as usize, zi, zo, &mut table).unwrap();
+            let mut got = std::vec![0x55i8; outs.len()];
+            assert!(depthwise3x3(
+                &cp,
+                DwLayout::TapMajor,
+                ins,
+                &input,
+                &w,
+                &table,
+                outs,
+                &mut got
+            ));
+            assert_eq!(got, want, "prepared, case {case}");
+            // Channel-major (a grouped CONV_2D): the same weights reordered.
+            let cm: std::vec::Vec<i8> = (0..9 * c as usize)
+                .map(|i| filter[(i % 9) * c as usize + i / 9])
+                .collect();
+            let w2 = ConvWeights { filter: &cm, ..w };
+            let mut want2 = std::vec![0i8; outs.len()];
+            conv::conv_core(&cp, ins, &input, &w2, outs, &mut want2);
+            assert_eq!(want2, want);
+            let mut got = std::vec![0x55i8; outs.len()];
+            assert!(depthwise3x3(
+                &cp,
+                DwLayout::ChannelMajor,
+                ins,
+                &input,
+                &w2,
+                &[],
+                outs,
+                &mut got
+            ));
+            assert_eq!(got, want, "channel-major, case {case}");
+        }
+        assert!(covered > 300, "only {covered} cases covered");
     }
 }

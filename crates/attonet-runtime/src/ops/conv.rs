@@ -105,6 +105,22 @@ pub(crate) fn conv_dispatch_linked<const K: u32>(
     {
         return Ok(());
     }
+    #[cfg(attonet_mve)]
+    if depthwise_like
+        && p.groups == in_shape.c
+        && crate::arch::helium::depthwise3x3(
+            p,
+            crate::prepared::DwLayout::ChannelMajor,
+            in_shape,
+            input,
+            weights,
+            &[],
+            out_shape,
+            output,
+        )
+    {
+        return Ok(());
+    }
     #[cfg(attonet_dsp)]
     {
         use crate::arch::cortex_m_dsp as dsp;

@@ -85,6 +85,26 @@ pub(crate) fn depthwise_run<const K: u32>(
     if !tables_checked {
         check_channel_tables(weights, out_shape.c as usize)?;
     }
+    // Helium first; the DSP kernels take what it declines.
+    #[cfg(attonet_mve)]
+    if p.depth_multiplier == 1
+        && crate::arch::helium::depthwise3x3(
+            &crate::ops::ConvParams {
+                window: p.window,
+                groups: in_shape.c,
+                quant: p.quant,
+            },
+            crate::prepared::DwLayout::TapMajor,
+            in_shape,
+            input,
+            weights,
+            prepared,
+            out_shape,
+            output,
+        )
+    {
+        return Ok(());
+    }
     #[cfg(attonet_dsp)]
     {
         if crate::arch::cortex_m_dsp::depthwise_s8(
