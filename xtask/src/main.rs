@@ -6,6 +6,7 @@ mod code_size;
 mod data;
 mod demo;
 mod npy;
+mod plot;
 mod python;
 mod qemu;
 mod test;
@@ -76,6 +77,13 @@ commands:
       smallest Cortex-M4 firmware that runs a model) with and without it and print
       the difference in .text (executor and the kernels the model links) and in
       .rodata (weights and plan); also written to benches/qemu/code-size.csv.
+  plot
+      Draw int8 top-1 accuracy against instructions per inference for the AttoNet
+      family, the two baselines and the MLPerf ResNet-8 reference, as SVG:
+      benches/qemu/accuracy-vs-instructions-m4.svg (Cortex-M4, mps2-an386) and
+      -virt.svg (RISC-V virt, when its rows exist). Instructions from
+      benches/qemu/results.csv, accuracy from models/*/card.json (figures.int8_top1)
+      and models/mlperf-tiny/README.md; a missing row or card is an error.
   help
       Show this message.";
 
@@ -123,6 +131,10 @@ fn run(args: Vec<String>) -> Result<()> {
         "code-size" => {
             no_options(command, rest)?;
             code_size::code_size(&root)
+        }
+        "plot" => {
+            no_options(command, rest)?;
+            plot::plot(&root)
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
