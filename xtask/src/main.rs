@@ -9,6 +9,7 @@ mod npy;
 mod plot;
 mod python;
 mod qemu;
+mod qemu_demo;
 mod test;
 mod toolchain;
 
@@ -40,9 +41,13 @@ commands:
       tests/oracle/requirements.txt (TFLM interpreter, numpy) into it.
   qemu-demo
       The main job on a microcontroller: install what is missing (rustup target,
-      QEMU), build the Cortex-M4 example (examples/qemu-mps2-an386: ResNet-8 and the
-      KWS model) and run it under QEMU mps2-an386, printing each input's prediction,
-      the accuracy, instructions per inference, flash and RAM.
+      QEMU), build one Cortex-M4 firmware (examples/qemu-mps2-an386) with the AttoNet
+      family (attonet_a .. attonet_d, float ONNX quantized at build time) and the MLPerf
+      ResNet-8 (resnet8), run it under QEMU mps2-an386 (each bundled input's
+      prediction and instruction count as it comes), then print a summary: per model
+      the accuracy on the bundled images, the int8 top-1 over the test set (its card),
+      exact instructions per inference, arena, flash weights, and whether every
+      output was bit-identical to the host runner's; then the bit-exact verdict.
   bench-qemu [--opt-level s|3] [--out PATH | --layers PATH] [--repeat] [--board B]... [--model M]... [--band-rows N | --arena-budget BYTES | --no-fusion]
       [--model-file PATH [--calib CALIB.npy] [--inputs X.npy]]   (your own model instead of the catalogue's)
       Build every model for every QEMU board (one model per firmware), run each
@@ -116,7 +121,7 @@ fn run(args: Vec<String>) -> Result<()> {
         }
         "qemu-demo" => {
             no_options(command, rest)?;
-            qemu::qemu_demo(&root)
+            qemu_demo::qemu_demo(&root)
         }
         "bench-qemu" => bench_qemu::bench_qemu(&root, &parse_bench_options(rest)?),
         "test-firmware" => match rest {
