@@ -89,6 +89,7 @@ commands:
       -virt.svg (RISC-V virt, when its rows exist). Instructions from
       benches/qemu/results.csv, accuracy from models/*/card.json (figures.int8_top1)
       and models/mlperf-tiny/README.md; a missing row or card is an error.
+      bench-qemu redraws them whenever it writes benches/qemu/results.csv.
   help
       Show this message.";
 
