@@ -12,6 +12,9 @@
 //! a failed pair's is kept) and the others are kept, in the order of
 //! [`MODELS`] and [`BOARDS`]; a run over everything rewrites the file.
 //!
+//! Writing the default results file also redraws `cargo xtask plot`'s SVGs
+//! (a missing row or card is then a warning).
+//!
 //! With `--layers PATH`, the firmware is built with the feature
 //! `layer-profile` (see `examples/common/src/layers.rs`): after the normal
 //! run it runs each plan once more step by step and prints one `LAYER ` line
@@ -267,6 +270,12 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
             .with_context(|| format!("updating {} with the selected rows", out.display()))?;
     }
     write(&out, &csv)?;
+    if opts.out.is_none() {
+        // The committed plots follow the committed rows.
+        if let Err(e) = crate::plot::plot(root) {
+            eprintln!("warning: the plots were not redrawn: {e:#}");
+        }
+    }
     finish(&skipped, &failures)
 }
 

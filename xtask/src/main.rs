@@ -6,8 +6,10 @@ mod code_size;
 mod data;
 mod demo;
 mod npy;
+mod plot;
 mod python;
 mod qemu;
+mod qemu_demo;
 mod test;
 mod toolchain;
 
@@ -39,9 +41,13 @@ commands:
       tests/oracle/requirements.txt (TFLM interpreter, numpy) into it.
   qemu-demo
       The main job on a microcontroller: install what is missing (rustup target,
-      QEMU), build the Cortex-M4 example (examples/qemu-mps2-an386: ResNet-8 and the
-      KWS model) and run it under QEMU mps2-an386, printing each input's prediction,
-      the accuracy, instructions per inference, flash and RAM.
+      QEMU), build one Cortex-M4 firmware (examples/qemu-mps2-an386) with the AttoNet
+      family (attonet_a .. attonet_d, float ONNX quantized at build time) and the MLPerf
+      ResNet-8 (resnet8), run it under QEMU mps2-an386 (each bundled input's
+      prediction and instruction count as it comes), then print a summary: per model
+      the accuracy on the bundled images, the int8 top-1 over the test set (its card),
+      exact instructions per inference, arena, flash weights, and whether every
+      output was bit-identical to the host runner's; then the bit-exact verdict.
   bench-qemu [--opt-level s|3] [--out PATH | --layers PATH] [--repeat] [--board B]... [--model M]... [--band-rows N | --arena-budget BYTES | --no-fusion]
       [--model-file PATH [--calib CALIB.npy] [--inputs X.npy]]   (your own model instead of the catalogue's)
       Build every model for every QEMU board (one model per firmware), run each
@@ -76,6 +82,14 @@ commands:
       smallest Cortex-M4 firmware that runs a model) with and without it and print
       the difference in .text (executor and the kernels the model links) and in
       .rodata (weights and plan); also written to benches/qemu/code-size.csv.
+  plot
+      Draw int8 top-1 accuracy against instructions per inference for the AttoNet
+      family, the two baselines and the MLPerf ResNet-8 reference, as SVG:
+      benches/qemu/accuracy-vs-instructions-m4.svg (Cortex-M4, mps2-an386) and
+      -virt.svg (RISC-V virt, when its rows exist). Instructions from
+      benches/qemu/results.csv, accuracy from models/*/card.json (figures.int8_top1)
+      and models/mlperf-tiny/README.md; a missing row or card is an error.
+      bench-qemu redraws them whenever it writes benches/qemu/results.csv.
   help
       Show this message.";
 
@@ -108,7 +122,7 @@ fn run(args: Vec<String>) -> Result<()> {
         }
         "qemu-demo" => {
             no_options(command, rest)?;
-            qemu::qemu_demo(&root)
+            qemu_demo::qemu_demo(&root)
         }
         "bench-qemu" => bench_qemu::bench_qemu(&root, &parse_bench_options(rest)?),
         "test-firmware" => match rest {
@@ -123,6 +137,10 @@ fn run(args: Vec<String>) -> Result<()> {
         "code-size" => {
             no_options(command, rest)?;
             code_size::code_size(&root)
+        }
+        "plot" => {
+            no_options(command, rest)?;
+            plot::plot(&root)
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

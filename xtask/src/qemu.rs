@@ -1,6 +1,7 @@
 //! Firmware examples under QEMU: the boards (their targets are
 //! [`crate::toolchain`]'s), building an example with a chosen set of models,
-//! running it, and the commands `qemu-demo` and `test-firmware`.
+//! running it, and the command `test-firmware` (`qemu-demo` is
+//! [`crate::qemu_demo`]'s).
 //!
 //! The examples live in their own Cargo workspace (`examples/`). Each board
 //! crate's `.cargo/config.toml` names its target and its QEMU runner (always
@@ -8,6 +9,7 @@
 //! `cargo build` / `cargo run` from the board's folder: the runner line is the
 //! one place that says how each board runs.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -221,23 +223,39 @@ impl Run {
 }
 
 /// Runs a board's firmware (built with `how`) under QEMU with `cargo run`,
-/// whose runner puts QEMU under `timeout`. With `echo`, the firmware's output
-/// goes to the terminal as it comes; otherwise it is captured.
+/// whose runner puts QEMU under `timeout`. The output is captured; with
+/// `echo` it also goes to the terminal line by line as it comes, less the
+/// machine-readable `CSV ` rows.
 pub fn run(root: &Path, board: &Board, how: Build<'_>, echo: bool) -> Result<Run> {
     let mut c = cargo_in(root, board.dir);
     c.args(["run", "--quiet"]);
     how.apply(&mut c);
     c.stdin(Stdio::null());
+    c.stderr(Stdio::inherit());
     let shown = format!("{c:?}").replace('"', "");
     eprintln!("$ (cd examples/{}) {shown}", board.dir);
     let start = Instant::now();
     let (status, stdout) = if echo {
-        let status = c
-            .status()
+        c.stdout(Stdio::piped());
+        let mut child = c
+            .spawn()
             .with_context(|| format!("could not start {shown}"))?;
-        (status, String::new())
+        let mut stdout = String::new();
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines() {
+                let line = line.context("reading the firmware's output")?;
+                if !line.starts_with("CSV ") {
+                    println!("{line}");
+                }
+                stdout.push_str(&line);
+                stdout.push('\n');
+            }
+        }
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for {shown}"))?;
+        (status, stdout)
     } else {
-        c.stderr(Stdio::inherit());
         let out = c
             .output()
             .with_context(|| format!("could not start {shown}"))?;
@@ -265,30 +283,6 @@ pub fn explain(code: Option<i32>) -> &'static str {
         Some(124) | Some(137) => "QEMU timed out",
         _ => "QEMU failed",
     }
-}
-
-/// `cargo xtask qemu-demo`: the README's main job on a microcontroller.
-/// Installs what is missing, builds the Cortex-M4 example (ResNet-8 and the
-/// KWS model) and runs it under QEMU `mps2-an386`, which prints each input's
-/// prediction, the accuracy, instructions per inference, flash and RAM.
-pub fn qemu_demo(root: &Path) -> Result<()> {
-    let board = &BOARDS[0];
-    toolchain::ensure_targets(&[board.target])?;
-    toolchain::ensure_qemu()?;
-    let how = Build {
-        models: Models::Default,
-        opt_level: None,
-        layer_profile: false,
-    };
-    let r = run(root, board, how, true)?;
-    if r.code != Some(0) {
-        bail!(
-            "the firmware exited with status {:?}: {}",
-            r.code,
-            explain(r.code)
-        );
-    }
-    Ok(())
 }
 
 /// Builds every real-board example for each of its targets (their HALs make
