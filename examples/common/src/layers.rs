@@ -58,6 +58,8 @@ impl fmt::Display for Kind<'_> {
             Step::Softmax(_) => "Softmax",
             Step::Lookup(_) => "Lookup",
             Step::Reduce(_) => "Reduce",
+            Step::Gather(_) => "Gather",
+            Step::ResizeBilinear(_) => "ResizeBilinear",
             Step::Copy(_) => "Copy",
             Step::Block(b) => return write!(f, "Block({})", b.stages),
         };
