@@ -136,10 +136,10 @@ fn two_inputs_two_outputs_equal_the_single_output_models() {
         "pub const OUTPUT_LEN: usize = 128;",
         "pub const INPUT_LENS: [usize; 2] = [128, 128];",
         "pub const OUTPUT_LENS: [usize; 2] = [128, 128];",
-        "static INPUTS: [attonet_runtime::plan::Io; 2] = [",
-        "static OUTPUTS: [attonet_runtime::plan::Io; 2] = [",
-        "    inputs: &INPUTS,",
-        "    outputs: &OUTPUTS,",
+        "static MODEL_INPUTS: [attonet_runtime::plan::Io; 2] = [",
+        "static MODEL_OUTPUTS: [attonet_runtime::plan::Io; 2] = [",
+        "    inputs: &MODEL_INPUTS,",
+        "    outputs: &MODEL_OUTPUTS,",
     ] {
         assert!(g.rust.contains(line), "missing {line:?} in\n{}", g.rust);
     }

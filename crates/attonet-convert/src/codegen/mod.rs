@@ -105,6 +105,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         p.values[p.output()].shape.len()
     );
     let _ = writeln!(s, "/// Bytes of each model input (int8), in order.");
+    let _ = writeln!(s, "#[allow(dead_code)]");
     let _ = writeln!(
         s,
         "pub const INPUT_LENS: [usize; {}] = [{}];",
@@ -112,6 +113,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         lens(&p.inputs)
     );
     let _ = writeln!(s, "/// Bytes of each model output (int8), in order.");
+    let _ = writeln!(s, "#[allow(dead_code)]");
     let _ = writeln!(
         s,
         "pub const OUTPUT_LENS: [usize; {}] = [{}];",
@@ -206,7 +208,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         )
     };
     let list = |what: &str, ios: &[attonet_runtime::plan::Io]| {
-        let mut t = format!("/// The model {what}s, in the source model's order.\nstatic {}S: [attonet_runtime::plan::Io; {}] = [\n", what.to_uppercase(), ios.len());
+        let mut t = format!("/// The model {what}s, in the source model's order.\nstatic MODEL_{}S: [attonet_runtime::plan::Io; {}] = [\n", what.to_uppercase(), ios.len());
         for x in ios {
             let _ = writeln!(t, "    {},", io(x).replace("\n", "\n    "));
         }
@@ -232,10 +234,10 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "    steps: &STEPS,");
     let _ = writeln!(s, "    stages: &STAGES,");
     let _ = writeln!(s, "    arena_bytes: ARENA_BYTES as u32,");
-    let _ = writeln!(s, "    input: INPUTS[0],");
-    let _ = writeln!(s, "    output: OUTPUTS[0],");
-    let _ = writeln!(s, "    inputs: &INPUTS,");
-    let _ = writeln!(s, "    outputs: &OUTPUTS,");
+    let _ = writeln!(s, "    input: MODEL_INPUTS[0],");
+    let _ = writeln!(s, "    output: MODEL_OUTPUTS[0],");
+    let _ = writeln!(s, "    inputs: &MODEL_INPUTS,");
+    let _ = writeln!(s, "    outputs: &MODEL_OUTPUTS,");
     let _ = writeln!(s, "}};");
     Generated {
         rust_file: format!("{name}.rs"),
