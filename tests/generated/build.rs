@@ -31,6 +31,8 @@ fn main() {
         // Reductions (a global average, a max over the channels).
         ("mean_hw.tflite", "mean_hw"),
         ("reduce_max_channels.tflite", "reduce_max_channels"),
+        // Two model inputs (an ADD of two activations).
+        ("add_2in.tflite", "add_2in"),
     ] {
         attonet_convert::Builder::new(format!("{ops}/{file}"))
             .name(name)

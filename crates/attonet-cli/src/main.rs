@@ -79,14 +79,17 @@ enum Command {
         model: PathBuf,
         /// .npy shaped [N, ...input shape] (a leading 1 of the input shape may be left out):
         /// int8 for an int8 model; float32 (or uint8 raw pixels) in the model's own layout
-        /// for a float model, quantized as the int8 plan's input requires.
-        #[arg(long)]
-        input: PathBuf,
+        /// for a float model, quantized as the int8 plan's input requires. A model with
+        /// several inputs takes one `--input` each, in the model's order.
+        #[arg(long, required = true)]
+        input: Vec<PathBuf>,
         /// Where to write the outputs, shaped [N, ...output shape]: int8 for an int8
-        /// model, dequantized float32 (in the model's own layout) for a float model.
-        #[arg(long)]
-        output: PathBuf,
-        /// Optional integer labels [N]: prints top-1 accuracy.
+        /// model, dequantized float32 (in the model's own layout) for a float model. A
+        /// model with several outputs takes one `--output` each, in the model's order, or
+        /// one folder that receives `output0.npy`, `output1.npy`, ...
+        #[arg(long, required = true)]
+        output: Vec<PathBuf>,
+        /// Optional integer labels [N]: prints top-1 accuracy (of the first output).
         #[arg(long)]
         labels: Option<PathBuf>,
         #[command(flatten)]
@@ -376,90 +379,150 @@ fn print_top1(
 
 fn run_batch(
     model_path: &std::path::Path,
-    input: &std::path::Path,
-    output: &std::path::Path,
+    inputs: &[PathBuf],
+    outputs: &[PathBuf],
     labels: Option<&std::path::Path>,
     calib: &Calib,
 ) -> Result<()> {
     let loaded = load(model_path, calib)?;
     if let Some((fm, _)) = &loaded.float {
+        let ([input], [output]) = (inputs, outputs) else {
+            bail!(
+                "a float model takes one --input and one --output ({} and {} given)",
+                inputs.len(),
+                outputs.len()
+            );
+        };
         return run_float_batch(&loaded, fm, input, output, labels);
     }
     let assembled = loaded.assembled;
     let model = assembled.model();
-    let batch = Array::read(input)?;
-    let Some(data) = batch.as_i8() else {
+    if inputs.len() != model.inputs.len() {
         bail!(
-            "{}: the input must be int8, it is {:?}",
-            input.display(),
-            batch.dtype
-        );
-    };
-    let in_dims: Vec<usize> = model.input.dims.iter().map(|&d| d as usize).collect();
-    let out_dims: Vec<usize> = model.output.dims.iter().map(|&d| d as usize).collect();
-    let sample_dims = &batch.shape[1.min(batch.shape.len())..];
-    let with_batch_one = sample_dims == in_dims.as_slice();
-    let without_batch_one = in_dims.first() == Some(&1) && sample_dims == &in_dims[1..];
-    if batch.shape.is_empty() || !(with_batch_one || without_batch_one) {
-        bail!(
-            "{}: shape {:?} is not [N, {}] (the model input is {:?})",
-            input.display(),
-            batch.shape,
-            in_dims
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            in_dims
+            "the model has {} inputs ({}), {} --input given",
+            model.inputs.len(),
+            dims_list(model.inputs),
+            inputs.len()
         );
     }
-    let n = batch.shape[0];
-    let in_len = model.input.slot.shape.len();
-    let out_len = model.output.slot.shape.len();
+    let output_paths: Vec<PathBuf> = match outputs {
+        _ if outputs.len() == model.outputs.len() => outputs.to_vec(),
+        [folder] => {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("creating {}", folder.display()))?;
+            (0..model.outputs.len())
+                .map(|k| folder.join(format!("output{k}.npy")))
+                .collect()
+        }
+        _ => bail!(
+            "the model has {} outputs ({}), {} --output given: give one each, or one folder",
+            model.outputs.len(),
+            dims_list(model.outputs),
+            outputs.len()
+        ),
+    };
+    // Every input file, checked against its model input; every one holds N samples.
+    let mut batches = Vec::new();
+    let mut n = None;
+    let mut with_batch_one = true;
+    for (k, (path, io)) in inputs.iter().zip(model.inputs).enumerate() {
+        let batch = Array::read(path)?;
+        let Some(data) = batch.as_i8() else {
+            bail!(
+                "{}: the input must be int8, it is {:?}",
+                path.display(),
+                batch.dtype
+            );
+        };
+        let in_dims: Vec<usize> = io.dims.iter().map(|&d| d as usize).collect();
+        let sample_dims = &batch.shape[1.min(batch.shape.len())..];
+        let with_one = sample_dims == in_dims.as_slice();
+        let without_one = in_dims.first() == Some(&1) && sample_dims == &in_dims[1..];
+        if batch.shape.is_empty() || !(with_one || without_one) {
+            bail!(
+                "{}: shape {:?} is not [N, {}] (model input {k} is {:?})",
+                path.display(),
+                batch.shape,
+                in_dims
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                in_dims
+            );
+        }
+        if k == 0 {
+            with_batch_one = with_one;
+        }
+        match n {
+            None => n = Some(batch.shape[0]),
+            Some(n) if n != batch.shape[0] => bail!(
+                "{}: {} samples, but the first input has {n}",
+                path.display(),
+                batch.shape[0]
+            ),
+            Some(_) => {}
+        }
+        batches.push(data);
+    }
+    let n = n.unwrap_or(0);
     let mut arena = vec![0i8; model.arena_bytes as usize];
-    let mut results = vec![0i8; n * out_len];
+    let mut results: Vec<Vec<i8>> = model
+        .outputs
+        .iter()
+        .map(|io| vec![0i8; n * io.len()])
+        .collect();
     let mut progress = progress::Progress::stderr(n);
-    for (i, (sample, out)) in data
-        .chunks_exact(in_len)
-        .zip(results.chunks_exact_mut(out_len))
-        .enumerate()
-    {
+    for i in 0..n {
+        let xs: Vec<&[i8]> = batches
+            .iter()
+            .zip(model.inputs)
+            .map(|(data, io)| &data[i * io.len()..(i + 1) * io.len()])
+            .collect();
+        let mut ys: Vec<&mut [i8]> = results
+            .iter_mut()
+            .zip(model.outputs)
+            .map(|(r, io)| &mut r[i * io.len()..(i + 1) * io.len()])
+            .collect();
         model
-            .infer(&mut arena, sample, out)
+            .infer_multi(&mut arena, &xs, &mut ys)
             .with_context(|| format!("sample {i}"))?;
         progress.tick(i + 1);
     }
     progress.finish();
-    let mut shape = vec![n];
-    if with_batch_one {
-        shape.extend(&out_dims);
-    } else {
-        shape.extend(out_dims.iter().skip(1));
+    for ((path, io), data) in output_paths.iter().zip(model.outputs).zip(&results) {
+        let mut shape = vec![n];
+        if with_batch_one {
+            shape.extend(io.dims.iter().map(|&d| d as usize));
+        } else {
+            shape.extend(io.dims.iter().skip(1).map(|&d| d as usize));
+        }
+        Array::from_i8(shape, data).write(path)?;
     }
-    Array::from_i8(shape, &results).write(output)?;
     println!(
         "ran {n} samples through {}: wrote {}",
         model.name,
-        output.display()
+        output_paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if let Some(labels) = labels {
-        let labels = Array::read(labels)?
-            .to_i64()
-            .context("labels must be an integer array")?;
-        if labels.len() != n {
-            bail!("{} labels for {n} samples", labels.len());
-        }
-        let correct = results
-            .chunks_exact(out_len)
-            .zip(&labels)
-            .filter(|(scores, &label)| argmax(scores) as i64 == label)
-            .count();
-        println!(
-            "top-1: {correct}/{n} = {:.2} %",
-            100.0 * correct as f64 / n.max(1) as f64
-        );
+        let out_len = model.output.len();
+        print_top1(labels, n, |i| {
+            argmax(&results[0][i * out_len..(i + 1) * out_len])
+        })?;
     }
     Ok(())
+}
+
+/// `[1, 4], [1, 2]`: the dimensions of each input or output.
+fn dims_list(ios: &[attonet_runtime::plan::Io]) -> String {
+    ios.iter()
+        .map(|io| format!("{:?}", io.dims))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Index of the largest score; the first one wins ties (as numpy's argmax).

@@ -208,3 +208,72 @@ fn onnx_with_calibration_runs_and_reports_sqnr() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--calib"));
 }
+
+/// A model with two inputs: one `--input` each, in order; `inspect` lists
+/// both; a missing input is a clear error.
+#[test]
+fn run_takes_one_input_per_model_input() {
+    let dir = repo().join("tests/op-goldens");
+    let model = dir.join("add_2in.tflite");
+    let (x0, x1) = (dir.join("add_2in_x0.npy"), dir.join("add_2in_x1.npy"));
+    let y = tmp("add_2in_y.npy");
+    let out = attonet(&[
+        "run".as_ref(),
+        s(&model),
+        "--input".as_ref(),
+        s(&x0),
+        "--input".as_ref(),
+        s(&x1),
+        "--output".as_ref(),
+        s(&y),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = Array::read(&y).unwrap();
+    let golden = Array::read(&dir.join("add_2in_y.npy")).unwrap();
+    assert_eq!((ours.shape, ours.data), (golden.shape, golden.data));
+
+    // An output folder takes output0.npy, ...
+    let folder = tmp("add_2in_out");
+    let out = attonet(&[
+        "run".as_ref(),
+        s(&model),
+        "--input".as_ref(),
+        s(&x0),
+        "--input".as_ref(),
+        s(&x1),
+        "--output".as_ref(),
+        s(&folder),
+        "--output".as_ref(),
+        s(&tmp("extra.npy")),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the model has 1 outputs"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = attonet(&[
+        "run".as_ref(),
+        s(&model),
+        "--input".as_ref(),
+        s(&x0),
+        "--output".as_ref(),
+        s(&tmp("never.npy")),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the model has 2 inputs"), "{err}");
+    assert!(!tmp("never.npy").exists());
+
+    let out = attonet(&["inspect".as_ref(), s(&model)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("input 0") && text.contains("input 1"),
+        "{text}"
+    );
+}

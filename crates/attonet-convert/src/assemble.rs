@@ -5,7 +5,7 @@
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
-    AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, FullyConnectedStep,
+    AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, Dims, FullyConnectedStep,
     GatherStep, Io, LookupStep, Model, PointwisePairStep, PoolStep, ReduceStep, Residual,
     ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step, Table,
 };
@@ -32,8 +32,10 @@ pub struct Assembled {
     pub stages: Vec<Stage>,
     /// For each step, the index of the program layer it runs.
     pub step_layers: Vec<usize>,
-    input_dims: Vec<u16>,
-    output_dims: Vec<u16>,
+    /// The model inputs, in order, where the memory plan put them.
+    inputs: Vec<Io>,
+    /// The model outputs, in order.
+    outputs: Vec<Io>,
     /// The rows per pass it was planned with.
     bands: planner::Bands,
 }
@@ -370,8 +372,36 @@ pub fn assemble_with(program: Program, bands: planner::Bands) -> Result<Assemble
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let input_dims = dims_u16(&program.values[program.input].dims);
-    let output_dims = dims_u16(&program.values[program.output].dims);
+    let io = |v: ValueId| -> Result<Io> {
+        let value = &program.values[v];
+        let dims = Dims::try_new(&dims_u16(&value.dims)).ok_or_else(|| {
+            ConvertError::Graph(format!(
+                "the model input or output '{}' has {} dimensions; at most {} are supported",
+                value.name,
+                value.dims.len(),
+                attonet_runtime::plan::MAX_RANK
+            ))
+        })?;
+        Ok(Io {
+            slot: Slot {
+                offset: memory.offsets[v],
+                shape: value.shape,
+            },
+            dims,
+            scale: value.scale,
+            zero_point: value.zero_point,
+        })
+    };
+    let inputs = program
+        .inputs
+        .iter()
+        .map(|&v| io(v))
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = program
+        .outputs
+        .iter()
+        .map(|&v| io(v))
+        .collect::<Result<Vec<_>>>()?;
     let assembled = Assembled {
         program,
         memory,
@@ -380,8 +410,8 @@ pub fn assemble_with(program: Program, bands: planner::Bands) -> Result<Assemble
         steps,
         stages,
         step_layers,
-        input_dims,
-        output_dims,
+        inputs,
+        outputs,
         bands,
     };
     assembled.model().validate().map_err(|e| {
@@ -497,21 +527,10 @@ impl Assembled {
             steps: &self.steps,
             stages: &self.stages,
             arena_bytes: self.memory.arena_bytes,
-            input: self.io(p.input, &self.input_dims),
-            output: self.io(p.output, &self.output_dims),
-        }
-    }
-
-    fn io<'s>(&'s self, v: ValueId, dims: &'s [u16]) -> Io<'s> {
-        let value = &self.program.values[v];
-        Io {
-            slot: Slot {
-                offset: self.memory.offsets[v],
-                shape: value.shape,
-            },
-            dims,
-            scale: value.scale,
-            zero_point: value.zero_point,
+            input: self.inputs[0],
+            output: self.outputs[0],
+            inputs: &self.inputs,
+            outputs: &self.outputs,
         }
     }
 
@@ -521,7 +540,9 @@ impl Assembled {
         self.blob_len
             + self.steps.len() * core::mem::size_of::<Step>()
             + self.stages.len() * core::mem::size_of::<Stage>()
-            + 2 * (self.input_dims.len() + self.output_dims.len())
+            + 2 * (self.inputs.iter().chain(&self.outputs))
+                .map(|io| io.dims.len())
+                .sum::<usize>()
             + self.program.name.len()
     }
 
@@ -823,7 +844,7 @@ impl Assembled {
 
     /// The input's shape as the kernels see it.
     pub fn input_shape(&self) -> Shape {
-        self.program.values[self.program.input].shape
+        self.program.values[self.program.input()].shape
     }
 }
 

@@ -27,9 +27,9 @@ use crate::requantize::{
 
 /// Lowers a graph in TFLite int8 semantics into a [`Program`].
 pub fn lower(graph: &Graph, name: &str) -> Result<Program> {
-    if graph.inputs.len() != 1 || graph.outputs.len() != 1 {
+    if graph.inputs.is_empty() || graph.outputs.is_empty() {
         return Err(ConvertError::Graph(format!(
-            "the model has {} inputs and {} outputs; exactly one of each is supported",
+            "the model has {} inputs and {} outputs; at least one of each is required",
             graph.inputs.len(),
             graph.outputs.len()
         )));
@@ -42,23 +42,55 @@ pub fn lower(graph: &Graph, name: &str) -> Result<Program> {
         values: Vec::new(),
         by_tensor: HashMap::new(),
     };
-    let input = l.value_of_graph_input(graph.inputs[0])?;
+    let mut inputs = Vec::with_capacity(graph.inputs.len());
+    for &id in &graph.inputs {
+        if l.by_tensor.contains_key(&id) {
+            return Err(ConvertError::Graph(format!(
+                "the model input '{}' is listed twice",
+                l.tensor_name(id)
+            )));
+        }
+        inputs.push(l.value_of_graph_input(id)?);
+    }
     let mut layers = Vec::new();
     for (index, op) in graph.ops.iter().enumerate() {
         layers.push(l.lower_op(graph.source_index(index), op)?);
     }
-    let output = *l.by_tensor.get(&graph.outputs[0]).ok_or_else(|| {
-        ConvertError::Graph(format!(
-            "the model output '{}' is not produced by any operator",
-            l.tensor_name(graph.outputs[0])
-        ))
-    })?;
+    let mut outputs = Vec::with_capacity(graph.outputs.len());
+    for &id in &graph.outputs {
+        let v = *l.by_tensor.get(&id).ok_or_else(|| {
+            ConvertError::Graph(format!(
+                "the model output '{}' is not produced by any operator",
+                l.tensor_name(id)
+            ))
+        })?;
+        if inputs.contains(&v) {
+            return Err(ConvertError::Graph(format!(
+                "the model output '{}' is a model input; no operator computes it",
+                l.tensor_name(id)
+            )));
+        }
+        if outputs.contains(&v) {
+            return Err(ConvertError::Graph(format!(
+                "the model output '{}' is listed twice",
+                l.tensor_name(id)
+            )));
+        }
+        let t = &graph.tensors[id];
+        if t.dtype != DType::I8 {
+            return Err(ConvertError::Graph(format!(
+                "the model output '{}' is {}, but int8 is required",
+                t.name, t.dtype
+            )));
+        }
+        outputs.push(v);
+    }
     Ok(Program {
         name: name.to_string(),
         values: l.values,
         layers,
-        input,
-        output,
+        inputs,
+        outputs,
     })
 }
 

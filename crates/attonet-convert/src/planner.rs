@@ -286,7 +286,9 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
             last_use[v] = Some(i);
         }
     }
-    last_use[program.output] = Some(nl);
+    for &v in &program.outputs {
+        last_use[v] = Some(nl);
+    }
     let group_last = |groups: &Groups, v: ValueId| {
         let r = groups.find(v).0;
         (0..nv)
@@ -311,7 +313,7 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
             LayerOp::Block { .. } => {
                 // Output rows over input rows the block has finished reading.
                 let x = layer.inputs[0];
-                if group_last(&groups, x) == Some(i) && layer.output != program.output {
+                if group_last(&groups, x) == Some(i) && !program.is_output(layer.output) {
                     if let Some(lag) = block_lag(program, i, band[i]) {
                         groups.join(layer.output, x, -(lag as i64));
                     }
@@ -325,7 +327,9 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
     for (i, layer) in program.layers.iter().enumerate() {
         def[layer.output] = Some(i);
     }
-    def[program.input] = Some(0);
+    for &v in &program.inputs {
+        def[v] = Some(0);
+    }
     let mut buffers: Vec<Option<Buffer>> = vec![None; nv];
     let mut low = vec![0i64; nv];
     let mut high = vec![0i64; nv];

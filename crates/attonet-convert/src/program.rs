@@ -311,7 +311,7 @@ impl Layer {
     }
 }
 
-/// A lowered model: values, layers in execution order, input and output.
+/// A lowered model: values, layers in execution order, inputs and outputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     /// The model's name.
@@ -320,10 +320,10 @@ pub struct Program {
     pub values: Vec<Value>,
     /// Layers in execution order.
     pub layers: Vec<Layer>,
-    /// The model input.
-    pub input: ValueId,
-    /// The model output.
-    pub output: ValueId,
+    /// The model inputs, in the source model's order (at least one).
+    pub inputs: Vec<ValueId>,
+    /// The model outputs, in the source model's order (at least one).
+    pub outputs: Vec<ValueId>,
 }
 
 impl Program {
@@ -335,6 +335,21 @@ impl Program {
     /// Total trainable parameters.
     pub fn params(&self) -> usize {
         self.layers.iter().map(|l| l.params()).sum()
+    }
+
+    /// The first model input.
+    pub fn input(&self) -> ValueId {
+        self.inputs[0]
+    }
+
+    /// The first model output.
+    pub fn output(&self) -> ValueId {
+        self.outputs[0]
+    }
+
+    /// Whether `value` is a model output (kept whole until the plan ends).
+    pub fn is_output(&self, value: ValueId) -> bool {
+        self.outputs.contains(&value)
     }
 
     /// Layers that read `value`.

@@ -127,10 +127,14 @@ pub struct Report {
     pub arena_bytes: u32,
     /// Runtime steps.
     pub steps: usize,
-    /// Input dimensions.
+    /// Input dimensions (the first input's).
     pub input: Vec<usize>,
-    /// Output dimensions.
+    /// Output dimensions (the first output's).
     pub output: Vec<usize>,
+    /// Every input's dimensions, in the model's order.
+    pub inputs: Vec<Vec<usize>>,
+    /// Every output's dimensions, in the model's order.
+    pub outputs: Vec<Vec<usize>>,
     /// Per-layer rows.
     pub layers: Vec<LayerRow>,
     /// The kernel families the plan runs (all a firmware links of the runtime).
@@ -194,8 +198,14 @@ impl Report {
             weight_bytes: a.blob_len,
             arena_bytes: a.memory.arena_bytes,
             steps: a.steps.len(),
-            input: p.values[p.input].dims.clone(),
-            output: p.values[p.output].dims.clone(),
+            input: p.values[p.input()].dims.clone(),
+            output: p.values[p.output()].dims.clone(),
+            inputs: p.inputs.iter().map(|&v| p.values[v].dims.clone()).collect(),
+            outputs: p
+                .outputs
+                .iter()
+                .map(|&v| p.values[v].dims.clone())
+                .collect(),
             layers,
             kernels: a.kernels().1.iter().map(|s| s.to_string()).collect(),
         }
@@ -236,8 +246,15 @@ impl Report {
         }
         let _ = writeln!(s);
         let _ = writeln!(s, "model        {}", self.name);
-        let _ = writeln!(s, "input        {:?}", self.input);
-        let _ = writeln!(s, "output       {:?}", self.output);
+        for (what, list) in [("input", &self.inputs), ("output", &self.outputs)] {
+            if list.len() == 1 {
+                let _ = writeln!(s, "{what:<13}{:?}", list[0]);
+            } else {
+                for (k, dims) in list.iter().enumerate() {
+                    let _ = writeln!(s, "{:<13}{dims:?}", format!("{what} {k}"));
+                }
+            }
+        }
         let _ = writeln!(s, "MACs         {}", group(self.macs));
         let _ = writeln!(s, "parameters   {}", group(self.params as u64));
         let _ = writeln!(

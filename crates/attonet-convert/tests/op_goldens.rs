@@ -8,8 +8,9 @@
 //! refused with a [`ConvertError`] naming the operator (its builtin name and
 //! its index in the model). A model whose operators are all supported may be
 //! refused at the graph instead, only for what the runner does not take:
-//! more than one input or output, a non-int8 model input or output, or a
-//! batch dimension other than 1. A
+//! a non-int8 model input or output, or a batch dimension other than 1.
+//! Models with several inputs or outputs run with every input file
+//! (`_x0.npy`, `_x1.npy`, ...) and compare every output (`_y0.npy`, ...). A
 //! wrong answer, a panic, a failed run or any other error fails, unless the
 //! case is listed in `known_wrong.txt`; the set of bit-exact cases must be
 //! exactly `expected_pass.txt`.
@@ -104,8 +105,8 @@ enum Outcome {
     Exact,
     /// Refused with an error naming the operator and its index (the message).
     RefusedOp(String),
-    /// Refused at the graph: more inputs or outputs, other types or a larger
-    /// batch than the runner takes (the message).
+    /// Refused at the graph: other input or output types or a larger batch
+    /// than the runner takes (the message).
     RefusedGraph(String),
     /// Anything else: a wrong answer, a panic, a failed run, an unexplained refusal.
     Wrong(String),
@@ -149,14 +150,12 @@ fn classify_refusal(case: &Case, e: &ConvertError) -> Outcome {
             names_op(case, *index, op, &message)
         }
         ConvertError::Graph(_) => {
-            let io_count = case.inputs.len() != 1 || case.outputs.len() != 1;
             let io_type = case
                 .inputs
                 .iter()
                 .chain(&case.outputs)
                 .any(|(_, dtype)| dtype != "int8");
-            let says_why = (io_count && message.contains("exactly one of each is supported"))
-                || (io_type && message.contains("int8 is required"));
+            let says_why = io_type && message.contains("int8 is required");
             if says_why {
                 return Outcome::RefusedGraph(message);
             }
@@ -172,52 +171,72 @@ fn classify_refusal(case: &Case, e: &ConvertError) -> Outcome {
     }
 }
 
-/// Runs every sample through one plan and compares with TFLM's bytes.
+/// Runs every sample through one plan and compares every output with
+/// TFLM's bytes.
 fn run_plan(dir: &Path, case: &Case, assembled: &Assembled, plan: &str) -> Result<(), String> {
-    let ([(x_file, _)], [(y_file, _)]) = (case.inputs.as_slice(), case.outputs.as_slice()) else {
+    let model = assembled.model();
+    if (model.inputs.len(), model.outputs.len()) != (case.inputs.len(), case.outputs.len()) {
         return Err(format!(
-            "converted although it has {} inputs and {} outputs",
+            "converted with {} inputs and {} outputs, but the case has {} and {}",
+            model.inputs.len(),
+            model.outputs.len(),
             case.inputs.len(),
             case.outputs.len()
         ));
-    };
-    let x = Array::read(&dir.join(x_file)).map_err(|e| e.to_string())?;
-    let y = Array::read(&dir.join(y_file)).map_err(|e| e.to_string())?;
-    let (Some(x), true) = (x.as_i8(), y.dtype == NpyType::I8) else {
-        return Err(format!(
-            "converted although its input or output is not int8 ({x_file}, {y_file})"
-        ));
-    };
-    let model = assembled.model();
-    let (in_len, out_len) = (model.input.slot.shape.len(), model.output.slot.shape.len());
-    if in_len == 0 || x.len() % in_len != 0 || y.data.len() != x.len() / in_len * out_len {
-        return Err(format!(
-            "{plan} plan: input of {in_len} and output of {out_len} elements do not fit {x_file} ({} bytes) and {y_file} ({} bytes)",
-            x.len(),
-            y.data.len()
-        ));
+    }
+    let read = |file: &str| Array::read(&dir.join(file)).map_err(|e| e.to_string());
+    let mut xs = Vec::new();
+    for ((file, _), io) in case.inputs.iter().zip(model.inputs) {
+        let x = read(file)?;
+        let Some(x) = x.as_i8() else {
+            return Err(format!("converted although its input {file} is not int8"));
+        };
+        xs.push((file, x, io.len()));
+    }
+    let mut ys = Vec::new();
+    for ((file, _), io) in case.outputs.iter().zip(model.outputs) {
+        let y = read(file)?;
+        if y.dtype != NpyType::I8 {
+            return Err(format!("converted although its output {file} is not int8"));
+        }
+        ys.push((file, y.data, io.len()));
+    }
+    // The batch: every file holds the same number of samples.
+    let samples = xs[0].1.len() / xs[0].2.max(1);
+    for (file, bytes, len) in xs
+        .iter()
+        .map(|(f, x, l)| (f, x.len(), l))
+        .chain(ys.iter().map(|(f, y, l)| (f, y.len(), l)))
+    {
+        if *len == 0 || bytes != samples * len {
+            return Err(format!(
+                "{plan} plan: a tensor of {len} elements does not fit {samples} samples of {file} ({bytes} bytes)"
+            ));
+        }
     }
     let mut arena = vec![0i8; model.arena_bytes as usize];
-    let mut out = vec![0i8; out_len];
+    let mut outs: Vec<Vec<i8>> = ys.iter().map(|(_, _, len)| vec![0i8; *len]).collect();
     let mut wrong = Vec::new();
-    for (i, (sample, golden)) in x
-        .chunks_exact(in_len)
-        .zip(y.data.chunks_exact(out_len))
-        .enumerate()
-    {
-        model
-            .infer(&mut arena, sample, &mut out)
-            .map_err(|e| format!("{plan} plan: sample {i}: the run failed: {e:?}"))?;
-        let diffs: Vec<usize> = (0..out_len)
-            .filter(|&k| out[k] as u8 != golden[k])
+    for i in 0..samples {
+        let inputs: Vec<&[i8]> = xs
+            .iter()
+            .map(|(_, x, len)| &x[i * len..(i + 1) * len])
             .collect();
-        if let Some(&k) = diffs.first() {
-            wrong.push(format!(
-                "sample {i}: {} of {out_len} bytes differ, first at {k}: ours {} TFLM {}",
-                diffs.len(),
-                out[k],
-                golden[k] as i8
-            ));
+        let mut out_refs: Vec<&mut [i8]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+        model
+            .infer_multi(&mut arena, &inputs, &mut out_refs)
+            .map_err(|e| format!("{plan} plan: sample {i}: the run failed: {e:?}"))?;
+        for (out, (file, y, len)) in outs.iter().zip(&ys) {
+            let golden = &y[i * len..(i + 1) * len];
+            let diffs: Vec<usize> = (0..*len).filter(|&k| out[k] as u8 != golden[k]).collect();
+            if let Some(&k) = diffs.first() {
+                wrong.push(format!(
+                    "sample {i} of {file}: {} of {len} bytes differ, first at {k}: ours {} TFLM {}",
+                    diffs.len(),
+                    out[k],
+                    golden[k] as i8
+                ));
+            }
         }
     }
     if wrong.is_empty() {
@@ -319,7 +338,7 @@ fn op_goldens_are_bit_exact_or_refused() {
         totals[2],
         totals[3]
     );
-    println!("(exact: converted, every output byte equals TFLM's; ref-op: refused naming the operator; ref-gr: refused at the graph, more inputs/outputs, other types or a larger batch than the runner takes)");
+    println!("(exact: converted, every output byte equals TFLM's; ref-op: refused naming the operator; ref-gr: refused at the graph, other input/output types or a larger batch than the runner takes)");
     for line in &refusals {
         println!("{line}");
     }

@@ -45,6 +45,17 @@ pub enum Error {
         /// Index of the step in the plan.
         step: u16,
     },
+    /// The number of model inputs or outputs passed is not the model's.
+    IoCount {
+        /// `"inputs"` or `"outputs"`.
+        what: &'static str,
+        /// How many the model has.
+        expected: usize,
+        /// How many were passed.
+        actual: usize,
+    },
+    /// A model's inputs or outputs contradict its plan.
+    Io(&'static str),
     /// A step failed; `step` is its index, `inner` the kernel's error.
     Step {
         /// Index of the step in the plan.
@@ -112,6 +123,12 @@ impl fmt::Display for Error {
                     "step {step}: arena regions that must be distinct overlap"
                 )
             }
+            Error::IoCount {
+                what,
+                expected,
+                actual,
+            } => write!(f, "the model has {expected} {what}, {actual} were given"),
+            Error::Io(msg) => write!(f, "model inputs and outputs: {msg}"),
             Error::Step { step, kind } => write!(f, "step {step} failed: {kind:?}"),
         }
     }

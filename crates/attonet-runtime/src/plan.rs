@@ -8,8 +8,11 @@
 //!
 //! # Arena contract
 //! * The arena is one `[i8]` of at least `arena_bytes` bytes, owned by the caller.
-//! * The model input lives at `input.slot`, the output at `output.slot`; write
-//!   the input there (or use [`Model::infer`]) before [`Model::run`].
+//! * Each model input lives at its `inputs[k].slot`, each output at its
+//!   `outputs[k].slot` (the first ones are also `input` and `output`); write
+//!   the inputs there (or use [`Model::infer`] / [`Model::infer_multi`])
+//!   before [`Model::run`]. An output may lie over bytes of an input that
+//!   died before it was written.
 //! * A step's output never overlaps its inputs, except an ADD or a lookup
 //!   whose output slot is exactly one of its inputs (computed in place).
 //! * Between runs the arena holds no state: any bytes may be left in it.
@@ -267,17 +270,87 @@ pub enum Step {
     Block(BlockStep),
 }
 
+/// Most dimensions a model input or output may have ([`Dims`]).
+pub const MAX_RANK: usize = 8;
+
+/// A tensor's dimensions as the source model gives them (e.g. `[1, 10]`),
+/// held inline (at most [`MAX_RANK`]) so an [`Io`] borrows nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Dims {
+    len: u8,
+    dims: [u16; MAX_RANK],
+}
+
+impl Dims {
+    /// The dimensions `dims`, or `None` for more than [`MAX_RANK`].
+    pub const fn try_new(dims: &[u16]) -> Option<Dims> {
+        if dims.len() > MAX_RANK {
+            return None;
+        }
+        let mut out = [0u16; MAX_RANK];
+        let mut i = 0;
+        while i < dims.len() {
+            out[i] = dims[i];
+            i += 1;
+        }
+        Some(Dims {
+            len: dims.len() as u8,
+            dims: out,
+        })
+    }
+
+    /// The dimensions `dims`; a constant of generated code (more than
+    /// [`MAX_RANK`] fails to compile).
+    pub const fn new(dims: &[u16]) -> Dims {
+        match Dims::try_new(dims) {
+            Some(d) => d,
+            None => panic!("more dimensions than MAX_RANK"),
+        }
+    }
+
+    /// The dimensions as a slice.
+    pub fn as_slice(&self) -> &[u16] {
+        self.dims.get(..self.len as usize).unwrap_or(&[])
+    }
+}
+
+impl core::ops::Deref for Dims {
+    type Target = [u16];
+    fn deref(&self) -> &[u16] {
+        self.as_slice()
+    }
+}
+
+impl core::fmt::Debug for Dims {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.as_slice().fmt(f)
+    }
+}
+
 /// A model input or output.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Io<'a> {
+pub struct Io {
     /// Where it lives in the arena.
     pub slot: Slot,
     /// The tensor's dimensions as the source model gives them (e.g. `[1, 10]`).
-    pub dims: &'a [u16],
+    pub dims: Dims,
     /// Quantization scale.
     pub scale: f32,
     /// Quantization zero point.
     pub zero_point: i32,
+}
+
+impl Io {
+    /// Bytes of the tensor (int8).
+    pub const fn len(&self) -> usize {
+        self.slot.shape.len()
+    }
+
+    /// Whether the tensor has no bytes.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Kernel families, as bits: which ones a plan uses. A model's generated
@@ -424,10 +497,16 @@ pub struct Model<'a> {
     pub stages: &'a [Stage],
     /// Bytes of arena the plan needs.
     pub arena_bytes: u32,
-    /// The input tensor.
-    pub input: Io<'a>,
-    /// The output tensor.
-    pub output: Io<'a>,
+    /// The first input tensor (`inputs[0]`), for one-input models.
+    pub input: Io,
+    /// The first output tensor (`outputs[0]`), for one-output models.
+    pub output: Io,
+    /// Every input tensor, in the source model's order (at least one; the
+    /// first is [`Model::input`]).
+    pub inputs: &'a [Io],
+    /// Every output tensor, in the source model's order (at least one; the
+    /// first is [`Model::output`]). Each holds its value when the plan ends.
+    pub outputs: &'a [Io],
 }
 
 impl<'a> Model<'a> {
@@ -439,12 +518,27 @@ impl<'a> Model<'a> {
     /// (for example at start-up) reports a broken plan before any input.
     pub fn validate(&self) -> Result {
         let arena = self.arena_bytes as usize;
-        for s in [self.input.slot, self.output.slot] {
+        if self.inputs.first() != Some(&self.input) || self.outputs.first() != Some(&self.output) {
+            return Err(Error::Io(
+                "the first of `inputs`/`outputs` differs from `input`/`output`",
+            ));
+        }
+        for io in self.inputs.iter().chain(self.outputs) {
+            let s = io.slot;
             if s.end() > arena {
                 return Err(Error::ArenaTooSmall {
                     needed: s.end(),
                     given: arena,
                 });
+            }
+            let elements = io
+                .dims
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d as usize));
+            if elements != Some(s.shape.len()) {
+                return Err(Error::Io(
+                    "a model input's or output's dims and slot disagree",
+                ));
             }
         }
         for (i, step) in self.steps.iter().enumerate() {
@@ -696,37 +790,65 @@ impl<'a> Model<'a> {
 
     /// The input tensor's bytes in `arena`, to be filled before [`Model::run`].
     pub fn input_mut<'b>(&self, arena: &'b mut [i8]) -> Result<&'b mut [i8]> {
-        let s = self.input.slot;
-        let given = arena.len();
-        arena
-            .get_mut(s.offset as usize..s.end())
-            .ok_or(Error::ArenaTooSmall {
-                needed: s.end(),
-                given,
-            })
+        io_mut(arena, &self.input)
     }
 
     /// The output tensor's bytes in `arena`, valid after [`Model::run`].
     pub fn output<'b>(&self, arena: &'b [i8]) -> Result<&'b [i8]> {
-        let s = self.output.slot;
-        arena
-            .get(s.offset as usize..s.end())
-            .ok_or(Error::ArenaTooSmall {
-                needed: s.end(),
-                given: arena.len(),
-            })
+        io_ref(arena, &self.output)
+    }
+
+    /// Input `k`'s bytes in `arena`, to be filled before [`Model::run`].
+    pub fn input_mut_at<'b>(&self, arena: &'b mut [i8], k: usize) -> Result<&'b mut [i8]> {
+        let io = self
+            .inputs
+            .get(k)
+            .ok_or(Error::Io("no input with that index"))?;
+        io_mut(arena, io)
+    }
+
+    /// Output `k`'s bytes in `arena`, valid after [`Model::run`].
+    pub fn output_at<'b>(&self, arena: &'b [i8], k: usize) -> Result<&'b [i8]> {
+        let io = self
+            .outputs
+            .get(k)
+            .ok_or(Error::Io("no output with that index"))?;
+        io_ref(arena, io)
     }
 
     /// Copies `input` into the arena, runs the plan and copies the result into
-    /// `output`.
+    /// `output`: for a model with one input and one output (a model with
+    /// more is refused with [`Error::IoCount`]; use [`Model::infer_multi`]).
     pub fn infer(&self, arena: &mut [i8], input: &[i8], output: &mut [i8]) -> Result {
-        let dst = self.input_mut(arena)?;
-        crate::error::check_len("model input", input, dst.len())?;
-        dst.copy_from_slice(input);
+        self.infer_multi(arena, &[input], &mut [output])
+    }
+
+    /// Copies each of `inputs` into its place in the arena (in the model's
+    /// order of [`Model::inputs`]), runs the plan and copies each output into
+    /// `outputs` (in the order of [`Model::outputs`]). The counts must be the
+    /// model's ([`Error::IoCount`]) and each buffer exactly its tensor's
+    /// length ([`Error::BufferLength`]); nothing runs otherwise.
+    pub fn infer_multi(
+        &self,
+        arena: &mut [i8],
+        inputs: &[&[i8]],
+        outputs: &mut [&mut [i8]],
+    ) -> Result {
+        check_count("inputs", self.inputs.len(), inputs.len())?;
+        check_count("outputs", self.outputs.len(), outputs.len())?;
+        for (io, x) in self.inputs.iter().zip(inputs) {
+            crate::error::check_len("model input", x, io.len())?;
+        }
+        for (io, y) in self.outputs.iter().zip(outputs.iter()) {
+            crate::error::check_len("model output", y, io.len())?;
+        }
+        for (io, x) in self.inputs.iter().zip(inputs) {
+            io_mut(arena, io)?.copy_from_slice(x);
+        }
         self.run(arena)?;
-        let src = self.output(arena)?;
-        crate::error::check_len("model output", output, src.len())?;
-        output.copy_from_slice(src);
+        for (io, y) in self.outputs.iter().zip(outputs.iter_mut()) {
+            y.copy_from_slice(io_ref(arena, io)?);
+        }
         Ok(())
     }
 
@@ -909,6 +1031,33 @@ impl<'a> Model<'a> {
     }
 }
 
+fn check_count(what: &'static str, expected: usize, actual: usize) -> Result {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::IoCount {
+            what,
+            expected,
+            actual,
+        })
+    }
+}
+
+fn io_mut<'b>(arena: &'b mut [i8], io: &Io) -> Result<&'b mut [i8]> {
+    let given = arena.len();
+    arena.get_mut(range(&io.slot)).ok_or(Error::ArenaTooSmall {
+        needed: io.slot.end(),
+        given,
+    })
+}
+
+fn io_ref<'b>(arena: &'b [i8], io: &Io) -> Result<&'b [i8]> {
+    arena.get(range(&io.slot)).ok_or(Error::ArenaTooSmall {
+        needed: io.slot.end(),
+        given: arena.len(),
+    })
+}
+
 /// The same addition with the roles of the two inputs exchanged (the sum is
 /// symmetric in them), so an output that aliases input 2 can be computed in place.
 pub(crate) fn swap_add_inputs(p: &AddParams) -> AddParams {
@@ -1057,4 +1206,175 @@ fn regions3<'b>(
         (second_buf, first_buf)
     };
     Ok((inp, scratch_buf, out_buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(offset: u32, c: u16) -> Io {
+        Io {
+            slot: Slot {
+                offset,
+                shape: Shape::new(1, 1, c),
+            },
+            dims: Dims::new(&[1, c]),
+            scale: 0.5,
+            zero_point: -1,
+        }
+    }
+
+    const INPUTS: [Io; 2] = [
+        Io {
+            slot: Slot {
+                offset: 0,
+                shape: Shape::new(1, 1, 3),
+            },
+            dims: Dims::new(&[1, 3]),
+            scale: 0.5,
+            zero_point: -1,
+        },
+        Io {
+            slot: Slot {
+                offset: 4,
+                shape: Shape::new(1, 1, 2),
+            },
+            dims: Dims::new(&[1, 2]),
+            scale: 0.5,
+            zero_point: -1,
+        },
+    ];
+
+    /// Two inputs (3 and 2 bytes), two outputs: each input copied.
+    fn two_by_two<'a>(steps: &'a [Step], outputs: &'a [Io]) -> Model<'a> {
+        Model {
+            name: "two",
+            dispatch: DISPATCH_ALL,
+            blob: &[],
+            steps,
+            stages: &[],
+            arena_bytes: 16,
+            input: INPUTS[0],
+            output: outputs[0],
+            inputs: &INPUTS,
+            outputs,
+        }
+    }
+
+    fn copies(outputs: &[Io]) -> [Step; 2] {
+        [
+            Step::Copy(CopyStep {
+                input: INPUTS[1].slot,
+                output: outputs[0].slot,
+            }),
+            Step::Copy(CopyStep {
+                input: INPUTS[0].slot,
+                output: outputs[1].slot,
+            }),
+        ]
+    }
+
+    #[test]
+    fn infer_multi_copies_every_input_and_output() {
+        let outputs = [io(8, 2), io(12, 3)];
+        let steps = copies(&outputs);
+        let m = two_by_two(&steps, &outputs);
+        m.validate().unwrap();
+        let mut arena = [0i8; 16];
+        let (mut y0, mut y1) = ([0i8; 2], [0i8; 3]);
+        m.infer_multi(&mut arena, &[&[1, 2, 3], &[4, 5]], &mut [&mut y0, &mut y1])
+            .unwrap();
+        assert_eq!((y0, y1), ([4, 5], [1, 2, 3]));
+        assert_eq!(m.output_at(&arena, 1).unwrap(), &[1, 2, 3]);
+        assert_eq!(m.input_mut_at(&mut arena, 1).unwrap(), &[4, 5]);
+        assert!(matches!(m.output_at(&arena, 2), Err(Error::Io(_))));
+        assert!(matches!(m.input_mut_at(&mut arena, 2), Err(Error::Io(_))));
+    }
+
+    #[test]
+    fn infer_multi_refuses_wrong_counts_and_lengths() {
+        let outputs = [io(8, 2), io(12, 3)];
+        let steps = copies(&outputs);
+        let m = two_by_two(&steps, &outputs);
+        let mut arena = [0i8; 16];
+        let (mut y0, mut y1) = ([0i8; 2], [0i8; 3]);
+        let x0: &[i8] = &[1, 2, 3];
+        let x1: &[i8] = &[4, 5];
+        assert_eq!(
+            m.infer_multi(&mut arena, &[x0], &mut [&mut y0, &mut y1]),
+            Err(Error::IoCount {
+                what: "inputs",
+                expected: 2,
+                actual: 1
+            })
+        );
+        assert_eq!(
+            m.infer_multi(&mut arena, &[x0, x1, x1], &mut [&mut y0, &mut y1]),
+            Err(Error::IoCount {
+                what: "inputs",
+                expected: 2,
+                actual: 3
+            })
+        );
+        assert_eq!(
+            m.infer_multi(&mut arena, &[x0, x1], &mut [&mut y0]),
+            Err(Error::IoCount {
+                what: "outputs",
+                expected: 2,
+                actual: 1
+            })
+        );
+        assert_eq!(
+            m.infer_multi(&mut arena, &[x1, x0], &mut [&mut y0, &mut y1]),
+            Err(Error::BufferLength {
+                what: "model input",
+                expected: 3,
+                actual: 2
+            })
+        );
+        assert_eq!(
+            m.infer_multi(&mut arena, &[x0, x1], &mut [&mut y1, &mut y0]),
+            Err(Error::BufferLength {
+                what: "model output",
+                expected: 2,
+                actual: 3
+            })
+        );
+        // Nothing ran: the arena is untouched.
+        assert_eq!(arena, [0; 16]);
+        // `infer` is for one input and one output.
+        assert!(matches!(
+            m.infer(&mut arena, x0, &mut y1),
+            Err(Error::IoCount { .. })
+        ));
+        let mut small = [0i8; 8];
+        assert!(matches!(
+            m.infer_multi(&mut small, &[x0, x1], &mut [&mut y0, &mut y1]),
+            Err(Error::ArenaTooSmall { .. })
+        ));
+    }
+
+    #[test]
+    fn validate_checks_every_input_and_output() {
+        let steps = copies(&[io(8, 2), io(12, 3)]);
+        // An output beyond the arena.
+        let outputs = [io(8, 2), io(15, 3)];
+        let m = two_by_two(&steps, &outputs);
+        assert!(matches!(m.validate(), Err(Error::ArenaTooSmall { .. })));
+        // `output` not the first of `outputs`.
+        let outputs = [io(8, 2), io(12, 3)];
+        let mut m = two_by_two(&steps, &outputs);
+        m.output = outputs[1];
+        assert!(matches!(m.validate(), Err(Error::Io(_))));
+        // Dims that disagree with the slot.
+        let mut bad = io(8, 2);
+        bad.dims = Dims::new(&[1, 5]);
+        let outputs = [bad, io(12, 3)];
+        assert!(matches!(
+            two_by_two(&steps, &outputs).validate(),
+            Err(Error::Io(_))
+        ));
+        assert_eq!(Dims::try_new(&[1; MAX_RANK + 1]), None);
+        assert_eq!(Dims::new(&[2, 3]).as_slice(), &[2, 3]);
+    }
 }

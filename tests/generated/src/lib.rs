@@ -61,3 +61,10 @@ pub mod reduce_max_channels {
 pub mod logistic {
     include!(concat!(env!("OUT_DIR"), "/logistic.rs"));
 }
+
+/// ADD of two model inputs (`tests/op-goldens/add_2in.tflite`): a model with
+/// several inputs (`INPUT_LENS`, `MODEL.infer_multi`).
+#[allow(missing_docs, clippy::all)]
+pub mod add_2in {
+    include!(concat!(env!("OUT_DIR"), "/add_2in.rs"));
+}

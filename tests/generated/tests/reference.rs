@@ -117,6 +117,42 @@ fn generated_reduce_plans_match_tflite_micro() {
     }
 }
 
+/// A generated plan with two model inputs lists both (`INPUT_LENS`,
+/// `MODEL.inputs`), equals the host plan and gives TensorFlow Lite Micro's
+/// bytes through `infer_multi`.
+#[test]
+fn generated_two_input_plan_matches_tflite_micro() {
+    use attonet_generated_tests::add_2in;
+    let m = &add_2in::MODEL;
+    m.validate().unwrap();
+    assert_eq!(add_2in::INPUT_LENS.len(), 2);
+    assert_eq!(add_2in::OUTPUT_LENS, [add_2in::OUTPUT_LEN]);
+    assert_eq!(add_2in::INPUT_LEN, add_2in::INPUT_LENS[0]);
+    for (io, &len) in m.inputs.iter().zip(&add_2in::INPUT_LENS) {
+        assert_eq!(io.len(), len);
+    }
+    let dir = repo().join("tests/op-goldens");
+    let bytes = std::fs::read(dir.join("add_2in.tflite")).unwrap();
+    let host = attonet_convert::assemble_bytes(&bytes, "add_2in").unwrap();
+    let hosted = host.model();
+    assert_eq!(m.steps, hosted.steps);
+    assert_eq!(m.inputs, hosted.inputs);
+    assert_eq!(m.outputs, hosted.outputs);
+    let x0 = read_i8(&dir.join("add_2in_x0.npy")).as_i8().unwrap();
+    let x1 = read_i8(&dir.join("add_2in_x1.npy")).as_i8().unwrap();
+    let y = read_i8(&dir.join("add_2in_y.npy")).as_i8().unwrap();
+    let [l0, l1] = add_2in::INPUT_LENS;
+    let out_len = add_2in::OUTPUT_LEN;
+    let mut arena = [0i8; add_2in::ARENA_BYTES];
+    let mut out = vec![0i8; out_len];
+    for (i, golden) in y.chunks_exact(out_len).enumerate() {
+        let (a, b) = (&x0[i * l0..(i + 1) * l0], &x1[i * l1..(i + 1) * l1]);
+        m.infer_multi(&mut arena, &[a, b], &mut [&mut out]).unwrap();
+        assert_eq!(out, golden, "sample {i}");
+    }
+    assert!(m.infer(&mut arena, &x0[..l0], &mut out).is_err());
+}
+
 /// A float ONNX model quantized by the build script is the plan the host
 /// quantizer produces from the same calibration samples.
 #[test]

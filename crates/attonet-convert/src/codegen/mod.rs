@@ -5,7 +5,9 @@
 //! * `ARENA_BYTES`: the arena size, a compile-time constant;
 //! * `MODEL`: a `attonet_runtime::plan::Model<'static>` whose blob and steps
 //!   are `static` (flash on a microcontroller);
-//! * `INPUT_LEN` / `OUTPUT_LEN`: tensor sizes in bytes.
+//! * `INPUT_LEN` / `OUTPUT_LEN`: the first input's and output's sizes in
+//!   bytes; `INPUT_LENS` / `OUTPUT_LENS`: every input's and output's, in order
+//!   (a model with several runs with `MODEL.infer_multi`).
 //!
 //! The blob is named `<name>.bin` and must sit beside the generated `.rs`
 //! file (`include_bytes!` resolves relative to the file it appears in).
@@ -84,17 +86,39 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
                 .join("\n    | ")
         }
     );
-    let _ = writeln!(s, "/// Bytes of the model input (int8).");
+    let lens = |ids: &[crate::program::ValueId]| {
+        ids.iter()
+            .map(|&v| p.values[v].shape.len().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(s, "/// Bytes of the (first) model input (int8).");
     let _ = writeln!(
         s,
         "pub const INPUT_LEN: usize = {};",
         assembled.input_shape().len()
     );
-    let _ = writeln!(s, "/// Bytes of the model output (int8).");
+    let _ = writeln!(s, "/// Bytes of the (first) model output (int8).");
     let _ = writeln!(
         s,
         "pub const OUTPUT_LEN: usize = {};",
-        p.values[p.output].shape.len()
+        p.values[p.output()].shape.len()
+    );
+    let _ = writeln!(s, "/// Bytes of each model input (int8), in order.");
+    let _ = writeln!(s, "#[allow(dead_code)]");
+    let _ = writeln!(
+        s,
+        "pub const INPUT_LENS: [usize; {}] = [{}];",
+        p.inputs.len(),
+        lens(&p.inputs)
+    );
+    let _ = writeln!(s, "/// Bytes of each model output (int8), in order.");
+    let _ = writeln!(s, "#[allow(dead_code)]");
+    let _ = writeln!(
+        s,
+        "pub const OUTPUT_LENS: [usize; {}] = [{}];",
+        p.outputs.len(),
+        lens(&p.outputs)
     );
     s.push('\n');
     let _ = writeln!(s, "#[repr(C, align(16))]");
@@ -177,12 +201,22 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "    ]");
     let _ = writeln!(s, "}};");
     s.push('\n');
-    let io = |io: &attonet_runtime::plan::Io<'_>| {
+    let io = |io: &attonet_runtime::plan::Io| {
         format!(
-            "attonet_runtime::plan::Io {{\n        slot: attonet_runtime::plan::Slot {{ offset: {}, shape: attonet_runtime::ops::Shape::new({}, {}, {}) }},\n        dims: &{:?},\n        scale: {:?},\n        zero_point: {},\n    }}",
-            io.slot.offset, io.slot.shape.h, io.slot.shape.w, io.slot.shape.c, io.dims, io.scale, io.zero_point
+            "attonet_runtime::plan::Io {{\n        slot: attonet_runtime::plan::Slot {{ offset: {}, shape: attonet_runtime::ops::Shape::new({}, {}, {}) }},\n        dims: attonet_runtime::plan::Dims::new(&{:?}),\n        scale: {:?},\n        zero_point: {},\n    }}",
+            io.slot.offset, io.slot.shape.h, io.slot.shape.w, io.slot.shape.c, io.dims.as_slice(), io.scale, io.zero_point
         )
     };
+    let list = |what: &str, ios: &[attonet_runtime::plan::Io]| {
+        let mut t = format!("/// The model {what}s, in the source model's order.\nstatic MODEL_{}S: [attonet_runtime::plan::Io; {}] = [\n", what.to_uppercase(), ios.len());
+        for x in ios {
+            let _ = writeln!(t, "    {},", io(x).replace("\n", "\n    "));
+        }
+        t.push_str("];\n\n");
+        t
+    };
+    s.push_str(&list("input", model.inputs));
+    s.push_str(&list("output", model.outputs));
     let _ = writeln!(
         s,
         "/// The model: run it with `MODEL.infer(&mut arena, &input, &mut output)`."
@@ -200,8 +234,10 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "    steps: &STEPS,");
     let _ = writeln!(s, "    stages: &STAGES,");
     let _ = writeln!(s, "    arena_bytes: ARENA_BYTES as u32,");
-    let _ = writeln!(s, "    input: {},", io(&model.input));
-    let _ = writeln!(s, "    output: {},", io(&model.output));
+    let _ = writeln!(s, "    input: MODEL_INPUTS[0],");
+    let _ = writeln!(s, "    output: MODEL_OUTPUTS[0],");
+    let _ = writeln!(s, "    inputs: &MODEL_INPUTS,");
+    let _ = writeln!(s, "    outputs: &MODEL_OUTPUTS,");
     let _ = writeln!(s, "}};");
     Generated {
         rust_file: format!("{name}.rs"),

@@ -59,7 +59,7 @@ fn stage_op(layer: &Layer) -> Option<StageOp> {
 
 /// Whether `v` is read by exactly the layer `by` and is not the model output.
 fn private_to(program: &Program, v: ValueId, by: usize) -> bool {
-    v != program.output && program.consumers(v) == [by]
+    !program.is_output(v) && program.consumers(v) == [by]
 }
 
 /// Walks back from `end` through single-consumer convolutions until a layer
@@ -141,7 +141,7 @@ fn find_chain(program: &Program) -> Option<Plan> {
             let consumers = program.consumers(v);
             let [next] = consumers[..] else { break };
             if next <= last
-                || v == program.output
+                || program.is_output(v)
                 || stage_op(&program.layers[next]).is_none()
                 || program.layers[next].inputs != [v]
             {

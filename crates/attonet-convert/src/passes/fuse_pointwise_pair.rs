@@ -64,7 +64,7 @@ fn partner(program: &Program, i: usize) -> Option<usize> {
     let LayerOp::Conv { params, .. } = &first.op else {
         return None;
     };
-    if !is_unit_pointwise(params) || first.output == program.output {
+    if !is_unit_pointwise(params) || program.is_output(first.output) {
         return None;
     }
     let consumers = program.consumers(first.output);
