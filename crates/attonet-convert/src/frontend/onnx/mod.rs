@@ -37,8 +37,8 @@ use std::collections::HashMap;
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{
-    Activation, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor, TensorId,
-    UnaryFn, UnaryNumerics,
+    Activation, BinaryFn, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor,
+    TensorId, UnaryFn, UnaryNumerics,
 };
 use crate::quantize::{FloatModel, Layout};
 use proto::{AttrValue, Dim, ModelProto, Node, TensorData, TensorProto};
@@ -1036,6 +1036,10 @@ impl Converter {
                 OpKind::Conv2d { activation, .. }
                 | OpKind::DepthwiseConv2d { activation, .. }
                 | OpKind::Add { activation }
+                | OpKind::Binary {
+                    func: BinaryFn::Mul | BinaryFn::Sub,
+                    activation,
+                }
                 | OpKind::AveragePool2d { activation, .. }
                 | OpKind::MaxPool2d { activation, .. }
                 | OpKind::FullyConnected { activation, .. } => Some(activation),
@@ -1043,7 +1047,12 @@ impl Converter {
                 | OpKind::Reshape
                 | OpKind::Unary { .. }
                 | OpKind::Reduce { .. }
-                | OpKind::Move { .. } => None,
+                | OpKind::Move { .. }
+                | OpKind::Binary {
+                    func: BinaryFn::SquaredDifference | BinaryFn::Maximum | BinaryFn::Minimum,
+                    ..
+                }
+                | OpKind::Concat { .. } => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {
