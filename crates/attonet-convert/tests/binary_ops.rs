@@ -179,7 +179,8 @@ fn sat(v: i32, lo: i32, hi: i32) -> i8 {
     v.clamp(lo, hi) as i8
 }
 
-/// TFLM's ADD (`f32 == false`, `add_common.cc`) or SUB (`sub_common.cc`).
+/// TFLM's ADD (`add_common.cc`) or SUB (`sub_common.cc`), clamped to `lo..=hi`.
+#[allow(clippy::too_many_arguments)]
 fn add_sub(a: i8, b: i8, qa: Quant, qb: Quant, qo: Quant, sub: bool, lo: i32, hi: i32) -> i8 {
     let (m1, m2, mo) = if sub {
         let twice = 2.0f32 * qa.scale.max(qb.scale);
