@@ -297,8 +297,8 @@ fn layer_step(
                 output,
             })
         }
-        LayerOp::Concat { parts } => {
-            if parts.len() != layer.inputs.len() {
+        LayerOp::Concat { parts, tables } => {
+            if parts.len() != layer.inputs.len() || tables.len() != parts.len() {
                 return Err(ConvertError::Graph(format!(
                     "layer {i}: {} concatenation parts for {} inputs",
                     parts.len(),
@@ -307,10 +307,12 @@ fn layer_step(
             }
             return Ok(parts
                 .iter()
+                .zip(tables)
                 .zip(&layer.inputs)
-                .map(|(p, &v)| {
+                .map(|((p, t), &v)| {
                     Step::Concat(ConcatStep {
                         params: *p,
+                        table: blob.i8s(t),
                         input: slot(v),
                         output,
                     })

@@ -516,7 +516,9 @@ impl<'g> FloatExecutor<'g> {
                 activate(*activation, &mut out);
                 out
             }
-            OpKind::Concat { axis, activation } => {
+            OpKind::Concat {
+                axis, activation, ..
+            } => {
                 let mut xs = Vec::new();
                 for k in 0..op.inputs.len() {
                     xs.push(self.activation(index, op, values, k)?);

@@ -553,6 +553,10 @@ pub enum OpKind {
         axis: usize,
         /// Fused activation (TFLM requires none).
         activation: Activation,
+        /// An input quantized unlike the output: refused (TFLM's kernel
+        /// copies bytes: a TFLite model's op), or requantized through a
+        /// table (an op our quantizer placed: ONNX).
+        numerics: UnaryNumerics,
     },
 }
 

@@ -17,7 +17,7 @@ use crate::error::{ConvertError, Result};
 use crate::fast_epilogue;
 use crate::ir::{
     Activation, Axis, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization,
-    Tensor, TensorId,
+    Tensor, TensorId, UnaryFn, UnaryNumerics,
 };
 use crate::ops::{binary, movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
@@ -704,7 +704,11 @@ impl<'g> Lowering<'g> {
             OpKind::Binary { func, activation } => {
                 self.binary_layer(&at, op, Some(*func), *activation, index)?
             }
-            OpKind::Concat { axis, activation } => {
+            OpKind::Concat {
+                axis,
+                activation,
+                numerics,
+            } => {
                 if *activation != Activation::None {
                     return Err(at.unsupported(format!(
                         "fused activation {activation:?}; TFLM requires none"
@@ -716,9 +720,28 @@ impl<'g> Lowering<'g> {
                 }
                 let y = self.write(&at, self.output_id(&at, op)?)?;
                 let vy = &self.values[y];
+                let mut tables = Vec::new();
                 for &x in &xs {
                     let vx = &self.values[x];
-                    if vx.scale != vy.scale || vx.zero_point != vy.zero_point {
+                    let same = vx.scale == vy.scale && vx.zero_point == vy.zero_point;
+                    if !same && *numerics == UnaryNumerics::Float {
+                        let q = |v: &Value| unary_lut::Quant {
+                            scale: v.scale,
+                            zero_point: v.zero_point,
+                        };
+                        tables.push(
+                            unary_lut::table(
+                                UnaryFn::Requantize,
+                                UnaryNumerics::Float,
+                                q(vx),
+                                q(vy),
+                            )
+                            .map_err(|m| at.unsupported(m))?,
+                        );
+                        continue;
+                    }
+                    tables.push(Vec::new());
+                    if !same {
                         return Err(at.unsupported(format!(
                             "input '{}' (scale {}, zero point {}) and the output (scale {}, \
                              zero point {}) are quantized differently; TFLM's int8 \
@@ -730,7 +753,7 @@ impl<'g> Lowering<'g> {
                 let dims: Vec<&[usize]> = xs.iter().map(|&x| &self.values[x].dims[..]).collect();
                 let parts =
                     binary::concat_parts(&dims, &vy.dims, *axis).map_err(|m| at.invalid(m))?;
-                LayerOp::Concat { parts }.with(xs, y, index)
+                LayerOp::Concat { parts, tables }.with(xs, y, index)
             }
             OpKind::Add { activation } => {
                 let a = self.read(&at, self.input_id(&at, op, 0, "first input")?)?;

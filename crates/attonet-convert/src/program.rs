@@ -151,6 +151,8 @@ pub enum LayerOp {
     Concat {
         /// Each input's place in the output.
         parts: Vec<ConcatParams>,
+        /// Each input's requantization table (256 entries), or empty.
+        tables: Vec<Vec<i8>>,
     },
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
     Block {
@@ -329,6 +331,7 @@ impl Layer {
             LayerOp::Lookup { table, .. } => table.len(),
             LayerOp::Gather { tables, .. } => 4 * tables.iter().map(Vec::len).sum::<usize>(),
             LayerOp::Binary { constants, .. } => constants.iter().flatten().map(Vec::len).sum(),
+            LayerOp::Concat { tables, .. } => tables.iter().map(Vec::len).sum(),
             _ => 0,
         };
         lookup + self.op.tables().iter().map(|t| t.bytes()).sum::<usize>()

@@ -95,7 +95,7 @@ fn two_input_goldens_match_tflm_through_the_kernel() {
                         ins.iter().map(|&t| &g.tensors[t].shape[..]).collect();
                     let parts = binary::concat_parts(&dims, &out_t.shape, *axis).unwrap();
                     for (p, &t) in parts.iter().zip(&ins) {
-                        concat_s8(p, sample(t), out).unwrap();
+                        concat_s8(p, &[], sample(t), out).unwrap();
                     }
                 }
                 OpKind::Add { activation } | OpKind::Binary { activation, .. } => {
@@ -427,6 +427,7 @@ fn in_graph_joins_match_the_integer_reference() {
         OpKind::Concat {
             axis: 3,
             activation: Activation::None,
+            numerics: attonet_convert::ir::UnaryNumerics::Tflm,
         },
         &parts,
         y,

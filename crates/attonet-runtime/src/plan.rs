@@ -266,6 +266,8 @@ pub struct BinaryStep {
 pub struct ConcatStep {
     /// Geometry.
     pub params: ConcatParams,
+    /// A 256-entry `i8` requantization table, or empty (a byte copy).
+    pub table: Table,
     /// The input.
     pub input: Slot,
     /// The whole output (apart from the input).
@@ -657,6 +659,13 @@ impl<'a> Model<'a> {
             Step::Concat(s) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
+                let t = self.i8_table(i, "concat table", s.table)?;
+                if !matches!(t.len(), 0 | 256) {
+                    return Err(Error::Blob {
+                        step: i,
+                        what: "concat table",
+                    });
+                }
                 disjoint(&s.input, &s.output)
             }
             Step::Copy(s) => {
@@ -983,8 +992,9 @@ impl<'a> Model<'a> {
                 binary::binary_s8(&s.params, a, b, out)
             }
             Step::Concat(s) if linked(k::CONCAT) => {
+                let table = self.i8_table(i, "concat table", s.table)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
-                binary::concat_s8(&s.params, input, output)
+                binary::concat_s8(&s.params, table, input, output)
             }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {

@@ -23,7 +23,7 @@
 use attonet_runtime::ops::binary::{BinaryOp, BinaryParams, ConcatParams, BINARY_DIMS};
 use attonet_runtime::quant::Clamp;
 
-use crate::ir::BinaryFn;
+use crate::ir::{BinaryFn, Graph, OpKind, Quantization};
 use crate::ops::unary_lut::Quant;
 use crate::requantize::{quantize_multiplier, quantize_multiplier_smaller_than_one};
 
@@ -271,6 +271,87 @@ pub fn concat_eval(inputs: &[(&[f32], &[usize])], axis: usize) -> Result<Vec<f32
         }
     }
     Ok(y)
+}
+
+/// Whether `func` (`None`: ADD) keeps its operands' quantization (MAXIMUM,
+/// MINIMUM: TFLM compares bytes) instead of taking a calibrated one.
+pub fn keeps_quantization(func: Option<BinaryFn>) -> bool {
+    match func {
+        Some(BinaryFn::Maximum | BinaryFn::Minimum) => true,
+        None | Some(BinaryFn::Mul | BinaryFn::Sub | BinaryFn::SquaredDifference) => false,
+    }
+}
+
+/// The quantization rule for a float constant operand: with `like` (MAXIMUM,
+/// MINIMUM) the activation operand's scale and zero point, else symmetric
+/// per tensor (`max |c| / 127`), rounding half away from zero.
+pub fn quantize_constant(values: &[f32], like: Option<&Quantization>) -> (Vec<i8>, Quantization) {
+    let (scale, zero_point) = match like {
+        Some(q) => (q.scales[0], q.zero_points[0]),
+        None => {
+            let m = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+            (
+                if m > 0.0 && m.is_finite() {
+                    m / 127.0
+                } else {
+                    1.0
+                },
+                0,
+            )
+        }
+    };
+    let data = values
+        .iter()
+        .map(|&v| ((v / scale).round() as i64 + zero_point).clamp(-128, 127) as i8)
+        .collect();
+    (
+        data,
+        Quantization {
+            scales: vec![scale],
+            zero_points: vec![zero_point],
+            axis: 0,
+        },
+    )
+}
+
+/// Calibration ranges with every CONCATENATION's inputs and output widened
+/// to their union, so they share one quantization (TFLM's int8 kernel copies
+/// bytes); chains of concatenations are unified together.
+pub fn concat_ranges(graph: &Graph, ranges: &[Option<(f32, f32)>]) -> Vec<Option<(f32, f32)>> {
+    let mut r = ranges.to_vec();
+    // Repeat until stable: a tensor may feed two concatenations.
+    for _ in 0..graph.ops.len().max(1) {
+        let mut changed = false;
+        for op in &graph.ops {
+            let OpKind::Concat { .. } = op.kind else {
+                continue;
+            };
+            let ids: Vec<usize> = op
+                .inputs
+                .iter()
+                .flatten()
+                .chain(&op.outputs)
+                .copied()
+                .filter(|&id| id < r.len())
+                .collect();
+            let union = ids
+                .iter()
+                .filter_map(|&id| r[id])
+                .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
+            if let Some(u) = union {
+                for &id in &ids {
+                    if r[id] != Some(u) {
+                        r[id] = Some(u);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    r
 }
 
 /// The output shape of concatenating `inputs` along `axis`.

@@ -336,11 +336,21 @@ pub struct ConcatParams {
     pub offset: u32,
 }
 
-/// Copies one input of a CONCATENATION into its place in the output.
+/// Copies one input of a CONCATENATION into its place in the output,
+/// through `table` (256 entries, indexed by the input byte: a
+/// requantization our quantizer placed) where one is given.
 ///
 /// * Constraints: `input.len() == outer * inner`, `output.len() == outer *
-///   out_inner`, `offset + inner <= out_inner`.
-pub fn concat_s8(p: &ConcatParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+///   out_inner`, `offset + inner <= out_inner`, `table` empty or 256 long.
+pub fn concat_s8(p: &ConcatParams, table: &[i8], input: &[i8], output: &mut [i8]) -> crate::Result {
+    let table: Option<&[i8; 256]> = match table.len() {
+        0 => None,
+        _ => Some(
+            table
+                .try_into()
+                .map_err(|_| Error::Shape("concat table must have 0 or 256 entries"))?,
+        ),
+    };
     let (outer, inner, out_inner, offset) = (
         p.outer as usize,
         p.inner as usize,
@@ -363,7 +373,15 @@ pub fn concat_s8(p: &ConcatParams, input: &[i8], output: &mut [i8]) -> crate::Re
         .chunks_exact(inner)
         .zip(output.chunks_exact_mut(out_inner))
     {
-        dst[offset..offset + inner].copy_from_slice(src);
+        let dst = &mut dst[offset..offset + inner];
+        match table {
+            None => dst.copy_from_slice(src),
+            Some(t) => {
+                for (o, &x) in dst.iter_mut().zip(src) {
+                    *o = t[x as u8 as usize];
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -448,11 +466,15 @@ mod tests {
             offset: 2,
             ..a
         };
-        concat_s8(&a, &[1, 2, 3, 4], &mut out).unwrap();
-        concat_s8(&b, &[5, 6, 7, 8, 9, 10], &mut out).unwrap();
+        concat_s8(&a, &[], &[1, 2, 3, 4], &mut out).unwrap();
+        concat_s8(&b, &[], &[5, 6, 7, 8, 9, 10], &mut out).unwrap();
         assert_eq!(out, [1, 2, 5, 6, 7, 3, 4, 8, 9, 10]);
         let c = ConcatParams { offset: 3, ..b };
-        assert!(concat_s8(&c, &[0; 6], &mut out).is_err());
-        assert!(concat_s8(&a, &[0; 3], &mut out).is_err());
+        assert!(concat_s8(&c, &[], &[0; 6], &mut out).is_err());
+        assert!(concat_s8(&a, &[], &[0; 3], &mut out).is_err());
+        assert!(concat_s8(&a, &[0; 5], &[0; 4], &mut out).is_err());
+        let table: [i8; 256] = core::array::from_fn(|i| (i as u8 as i8).wrapping_neg());
+        concat_s8(&a, &table, &[1, 2, 3, 4], &mut out).unwrap();
+        assert_eq!(out[..2], [-1, -2]);
     }
 }

@@ -915,6 +915,7 @@ fn read_kind(
             OpKind::Concat {
                 axis: a as usize,
                 activation,
+                numerics: UnaryNumerics::Tflm,
             }
         }
         op::AVERAGE_POOL_2D | op::MAX_POOL_2D => {
