@@ -5,9 +5,10 @@
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
-    AddStep, BlockStep, ConvStep, ConvTables, CopyStep, DepthwiseStep, Dims, FullyConnectedStep,
-    GatherStep, Io, LookupStep, Model, PointwisePairStep, PoolStep, ReduceStep, Residual,
-    ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step, Table,
+    AddStep, BinaryStep, BlockStep, ConcatStep, ConvStep, ConvTables, CopyStep, DepthwiseStep,
+    Dims, FullyConnectedStep, GatherStep, Io, LookupStep, Model, Operand, PointwisePairStep,
+    PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step,
+    Table,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -122,9 +123,9 @@ fn dims_u16(dims: &[usize]) -> Vec<u16> {
         .collect()
 }
 
-/// The step of layer `i` (`None` for a reshape whose output the planner put
-/// over its input), its tables written to `blob`, a fused block's stages to
-/// `stages`.
+/// The steps of layer `i` (none for a reshape whose output the planner put
+/// over its input, one per input for a concatenation, else one), its tables
+/// written to `blob`, a fused block's stages to `stages`.
 ///
 /// A function of its own, and followed by [`check_slots`]: with this `match`
 /// inline in `assemble_with`'s loop, rustc 1.95's MIR destination
@@ -138,7 +139,7 @@ fn layer_step(
     blob: &mut BlobWriter,
     stages: &mut Vec<Stage>,
     i: usize,
-) -> Result<Option<Step>> {
+) -> Result<Vec<Step>> {
     let layer = &program.layers[i];
     let slot = |v: ValueId| Slot {
         offset: memory.offsets[v],
@@ -279,14 +280,56 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::Binary {
+            params, constants, ..
+        } => {
+            let mut activations = layer.inputs.iter();
+            let mut operand = |k: usize| -> Result<Operand> {
+                Ok(match &constants[k] {
+                    Some(c) => Operand::Blob(blob.i8s(c)),
+                    None => Operand::Arena(slot(*activations.next().ok_or_else(|| {
+                        ConvertError::Graph(format!("layer {i}: binary op without operand {k}"))
+                    })?)),
+                })
+            };
+            let (input1, input2) = (operand(0)?, operand(1)?);
+            Step::Binary(BinaryStep {
+                params: *params,
+                input1,
+                input2,
+                output,
+            })
+        }
+        LayerOp::Concat { parts, tables } => {
+            if parts.len() != layer.inputs.len() || tables.len() != parts.len() {
+                return Err(ConvertError::Graph(format!(
+                    "layer {i}: {} concatenation parts for {} inputs",
+                    parts.len(),
+                    layer.inputs.len()
+                )));
+            }
+            return Ok(parts
+                .iter()
+                .zip(tables)
+                .zip(&layer.inputs)
+                .map(|((p, t), &v)| {
+                    Step::Concat(ConcatStep {
+                        params: *p,
+                        table: blob.i8s(t),
+                        input: slot(v),
+                        output,
+                    })
+                })
+                .collect());
+        }
         LayerOp::Reshape => {
             if input.offset == output.offset {
-                return Ok(None); // the planner let the output share the input's bytes
+                return Ok(vec![]); // the planner let the output share the input's bytes
             }
             Step::Copy(CopyStep { input, output })
         }
     };
-    Ok(Some(step))
+    Ok(vec![step])
 }
 
 /// Every step's slots against the memory plan and the program (an internal
@@ -328,6 +371,32 @@ fn check_slots(
             Step::Gather(s) => (s.input, s.output),
             Step::ResizeBilinear(s) => (s.input, s.output),
             Step::Block(s) => (s.input, s.output),
+            Step::Binary(s) => {
+                let arena: Vec<Slot> = [s.input1, s.input2]
+                    .iter()
+                    .filter_map(|o| match o {
+                        Operand::Arena(a) => Some(*a),
+                        Operand::Blob(_) => None,
+                    })
+                    .collect();
+                let planned: Vec<Slot> = layer.inputs.iter().map(|&v| slot(v)).collect();
+                if arena != planned {
+                    return Err(ConvertError::Graph(format!(
+                        "internal error: step {k} (layer {i}) reads {arena:?}, the plan has \
+                         {planned:?}"
+                    )));
+                }
+                (input, s.output)
+            }
+            Step::Concat(s) => {
+                if !layer.inputs.iter().any(|&v| slot(v) == s.input) {
+                    return Err(ConvertError::Graph(format!(
+                        "internal error: step {k} (layer {i}) reads {:?}, not an input",
+                        s.input
+                    )));
+                }
+                (input, s.output)
+            }
         };
         if got != (input, output) {
             return Err(ConvertError::Graph(format!(
@@ -354,7 +423,7 @@ pub fn assemble_with(program: Program, bands: planner::Bands) -> Result<Assemble
     let mut stages: Vec<Stage> = Vec::new();
     let mut step_layers = Vec::new();
     for i in 0..program.layers.len() {
-        if let Some(step) = layer_step(&program, &memory, &mut blob, &mut stages, i)? {
+        for step in layer_step(&program, &memory, &mut blob, &mut stages, i)? {
             steps.push(step);
             step_layers.push(i);
         }
@@ -629,6 +698,8 @@ impl Assembled {
                 Step::Copy(_) => bits |= k::COPY,
                 Step::Gather(_) => bits |= k::GATHER,
                 Step::ResizeBilinear(_) => bits |= k::RESIZE_BILINEAR,
+                Step::Binary(_) => bits |= k::BINARY,
+                Step::Concat(_) => bits |= k::CONCAT,
                 Step::Block(b) => {
                     bits |= k::BLOCK;
                     let first = b.first_stage as usize;
@@ -834,6 +905,8 @@ impl Assembled {
             (k::REDUCE, "REDUCE"),
             (k::GATHER, "GATHER"),
             (k::RESIZE_BILINEAR, "RESIZE_BILINEAR"),
+            (k::BINARY, "BINARY"),
+            (k::CONCAT, "CONCAT"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

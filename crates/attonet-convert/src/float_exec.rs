@@ -501,16 +501,30 @@ impl<'g> FloatExecutor<'g> {
                 out
             }
             OpKind::Add { activation } => {
-                let (a, _) = self.activation(index, op, values, 0)?;
-                let (b, _) = self.activation(index, op, values, 1)?;
-                if a.len() != out_len || b.len() != out_len {
-                    return Err(op_err(
-                        index,
-                        op,
-                        "ADD of different shapes (broadcasting is not supported)",
-                    ));
+                let a = self.activation(index, op, values, 0)?;
+                let b = self.activation(index, op, values, 1)?;
+                let mut out = crate::ops::binary::eval(None, a, b, out_shape)
+                    .map_err(|m| op_err(index, op, m))?;
+                activate(*activation, &mut out);
+                out
+            }
+            OpKind::Binary { func, activation } => {
+                let a = self.activation(index, op, values, 0)?;
+                let b = self.activation(index, op, values, 1)?;
+                let mut out = crate::ops::binary::eval(Some(*func), a, b, out_shape)
+                    .map_err(|m| op_err(index, op, m))?;
+                activate(*activation, &mut out);
+                out
+            }
+            OpKind::Concat {
+                axis, activation, ..
+            } => {
+                let mut xs = Vec::new();
+                for k in 0..op.inputs.len() {
+                    xs.push(self.activation(index, op, values, k)?);
                 }
-                let mut out: Vec<f32> = a.iter().zip(b).map(|(x, y)| x + y).collect();
+                let mut out = crate::ops::binary::concat_eval(&xs, *axis)
+                    .map_err(|m| op_err(index, op, m))?;
                 activate(*activation, &mut out);
                 out
             }

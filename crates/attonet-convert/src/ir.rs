@@ -278,6 +278,35 @@ impl ReduceFn {
     }
 }
 
+/// A binary element-wise function (the binary family,
+/// [`crate::ops::binary`]); ADD keeps its own [`OpKind::Add`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryFn {
+    /// MUL / ONNX Mul (and Div by a constant).
+    Mul,
+    /// SUB / ONNX Sub.
+    Sub,
+    /// SQUARED_DIFFERENCE.
+    SquaredDifference,
+    /// MAXIMUM / ONNX Max.
+    Maximum,
+    /// MINIMUM / ONNX Min.
+    Minimum,
+}
+
+impl BinaryFn {
+    /// The operator's TFLite name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BinaryFn::Mul => "MUL",
+            BinaryFn::Sub => "SUB",
+            BinaryFn::SquaredDifference => "SQUARED_DIFFERENCE",
+            BinaryFn::Maximum => "MAXIMUM",
+            BinaryFn::Minimum => "MINIMUM",
+        }
+    }
+}
+
 /// The value written into padding ([`MoveFn::Pad`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PadValue {
@@ -430,7 +459,8 @@ pub enum OpKind {
         /// Fused activation.
         activation: Activation,
     },
-    /// ADD of two tensors of equal shape.
+    /// ADD of two tensors: activations of equal shape (the `add` kernel), or
+    /// with broadcasting or a constant operand (the binary family).
     Add {
         /// Fused activation.
         activation: Activation,
@@ -508,6 +538,26 @@ pub enum OpKind {
         /// The source model's operator name (PADV2, SLICE, ...).
         name: &'static str,
     },
+    /// A binary element-wise op with broadcasting (MUL, SUB,
+    /// SQUARED_DIFFERENCE, MAXIMUM, MINIMUM; ONNX Mul, Sub, Div by a
+    /// constant, Max, Min). Either input may be a constant.
+    Binary {
+        /// The function.
+        func: BinaryFn,
+        /// Fused activation (MUL, SUB; `None` elsewhere).
+        activation: Activation,
+    },
+    /// CONCATENATION of two or more tensors along `axis` (ONNX Concat).
+    Concat {
+        /// The axis, in `0..rank`.
+        axis: usize,
+        /// Fused activation (TFLM requires none).
+        activation: Activation,
+        /// An input quantized unlike the output: refused (TFLM's kernel
+        /// copies bytes: a TFLite model's op), or requantized through a
+        /// table (an op our quantizer placed: ONNX).
+        numerics: UnaryNumerics,
+    },
 }
 
 impl OpKind {
@@ -525,6 +575,8 @@ impl OpKind {
             OpKind::Unary { func, .. } => func.name(),
             OpKind::Reduce { func, .. } => func.name(),
             OpKind::Move { name, .. } => name,
+            OpKind::Binary { func, .. } => func.name(),
+            OpKind::Concat { .. } => "CONCATENATION",
         }
     }
 }

@@ -16,10 +16,10 @@ use attonet_runtime::quant::Clamp;
 use crate::error::{ConvertError, Result};
 use crate::fast_epilogue;
 use crate::ir::{
-    Activation, Axis, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization, Tensor,
-    TensorId,
+    Activation, Axis, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization,
+    Tensor, TensorId, UnaryFn, UnaryNumerics,
 };
-use crate::ops::{movement, reduce, unary_lut};
+use crate::ops::{binary, movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
 use crate::requantize::{
     activation_range, quantize_multiplier, quantize_multiplier_smaller_than_one, softmax_scaling,
@@ -521,6 +521,84 @@ impl<'g> Lowering<'g> {
         })
     }
 
+    /// Whether both inputs of an ADD are activations of the output's shape
+    /// (the `add` kernel's case; anything else runs as a binary op).
+    fn same_shape_activations(&self, at: &At<'_>, op: &Op) -> Result<bool> {
+        let mut shapes = Vec::new();
+        for k in 0..2 {
+            let id = self.input_id(at, op, k, "input")?;
+            match self.by_tensor.get(&id) {
+                Some(&v) => shapes.push(self.values[v].dims.clone()),
+                None => return Ok(false),
+            }
+        }
+        let out = self.tensor(at, self.output_id(at, op)?)?;
+        Ok(shapes[0] == shapes[1] && shapes[0] == out.shape)
+    }
+
+    /// A binary element-wise op (`func` `None`: ADD) whose operands are
+    /// activations or int8 constants, with broadcasting.
+    fn binary_layer(
+        &mut self,
+        at: &At<'_>,
+        op: &Op,
+        func: Option<BinaryFn>,
+        activation: Activation,
+        index: usize,
+    ) -> Result<Layer> {
+        let mut activations = Vec::new();
+        let mut constants: [Option<Vec<i8>>; 2] = [None, None];
+        let mut quants = Vec::new();
+        let mut dims = Vec::new();
+        for (k, constant) in constants.iter_mut().enumerate() {
+            let id = self.input_id(at, op, k, "operand")?;
+            if let Some(&v) = self.by_tensor.get(&id) {
+                let value = &self.values[v];
+                quants.push(unary_lut::Quant {
+                    scale: value.scale,
+                    zero_point: value.zero_point,
+                });
+                dims.push(value.dims.clone());
+                activations.push(v);
+            } else {
+                let t = self.tensor(at, id)?;
+                if t.data.is_none() {
+                    self.read(at, id)?; // the error for a tensor read before it is written
+                }
+                let (t, bytes) = self.constant_i8(at, id, "constant operand")?;
+                let (scale, zero_point) = self.per_tensor(at, t)?;
+                quants.push(unary_lut::Quant { scale, zero_point });
+                dims.push(t.shape.clone());
+                *constant = Some(bytes);
+            }
+        }
+        if activations.is_empty() {
+            return Err(at.unsupported("both operands are constants"));
+        }
+        let y = self.write(at, self.output_id(at, op)?)?;
+        let vy = &self.values[y];
+        let geometry = binary::geometry(&dims[0], &dims[1], &vy.dims).map_err(|m| at.invalid(m))?;
+        let qo = unary_lut::Quant {
+            scale: vy.scale,
+            zero_point: vy.zero_point,
+        };
+        let params = binary::params(
+            func,
+            quants[0],
+            quants[1],
+            qo,
+            self.clamp(activation, vy),
+            geometry,
+        )
+        .map_err(|m| at.unsupported(m))?;
+        Ok(LayerOp::Binary {
+            func,
+            params,
+            constants,
+        }
+        .with(activations, y, index))
+    }
+
     fn lower_op(&mut self, index: usize, op: &Op) -> Result<Layer> {
         let at = At {
             index,
@@ -652,17 +730,68 @@ impl<'g> Lowering<'g> {
                 }
                 .with(vec![io.x], io.y, index)
             }
+            OpKind::Add { activation } if !self.same_shape_activations(&at, op)? => {
+                self.binary_layer(&at, op, None, *activation, index)?
+            }
+            OpKind::Binary { func, activation } => {
+                self.binary_layer(&at, op, Some(*func), *activation, index)?
+            }
+            OpKind::Concat {
+                axis,
+                activation,
+                numerics,
+            } => {
+                if *activation != Activation::None {
+                    return Err(at.unsupported(format!(
+                        "fused activation {activation:?}; TFLM requires none"
+                    )));
+                }
+                let mut xs = Vec::new();
+                for k in 0..op.inputs.len() {
+                    xs.push(self.read(&at, self.input_id(&at, op, k, "input")?)?);
+                }
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let vy = &self.values[y];
+                let mut tables = Vec::new();
+                for &x in &xs {
+                    let vx = &self.values[x];
+                    let same = vx.scale == vy.scale && vx.zero_point == vy.zero_point;
+                    if !same && *numerics == UnaryNumerics::Float {
+                        let q = |v: &Value| unary_lut::Quant {
+                            scale: v.scale,
+                            zero_point: v.zero_point,
+                        };
+                        tables.push(
+                            unary_lut::table(
+                                UnaryFn::Requantize,
+                                UnaryNumerics::Float,
+                                q(vx),
+                                q(vy),
+                            )
+                            .map_err(|m| at.unsupported(m))?,
+                        );
+                        continue;
+                    }
+                    tables.push(Vec::new());
+                    if !same {
+                        return Err(at.unsupported(format!(
+                            "input '{}' (scale {}, zero point {}) and the output (scale {}, \
+                             zero point {}) are quantized differently; TFLM's int8 \
+                             CONCATENATION copies bytes",
+                            vx.name, vx.scale, vx.zero_point, vy.scale, vy.zero_point
+                        )));
+                    }
+                }
+                let dims: Vec<&[usize]> = xs.iter().map(|&x| &self.values[x].dims[..]).collect();
+                let parts =
+                    binary::concat_parts(&dims, &vy.dims, *axis).map_err(|m| at.invalid(m))?;
+                LayerOp::Concat { parts, tables }.with(xs, y, index)
+            }
             OpKind::Add { activation } => {
                 let a = self.read(&at, self.input_id(&at, op, 0, "first input")?)?;
                 let b = self.read(&at, self.input_id(&at, op, 1, "second input")?)?;
                 let y = self.write(&at, self.output_id(&at, op)?)?;
                 let (va, vb, vy) = (&self.values[a], &self.values[b], &self.values[y]);
-                if va.shape != vb.shape || va.shape != vy.shape {
-                    return Err(at.unsupported(format!(
-                        "shapes {:?} + {:?} -> {:?}: broadcasting is not supported",
-                        va.dims, vb.dims, vy.dims
-                    )));
-                }
                 // TFLite Micro's CalculateOpDataAdd for int8.
                 let left_shift = 20;
                 let twice_max = 2.0 * va.scale.max(vb.scale) as f64;

@@ -3,6 +3,7 @@
 
 use attonet_runtime::block::StageOp;
 use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::binary::{BinaryParams, ConcatParams};
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
@@ -11,7 +12,7 @@ use attonet_runtime::ops::reduce::ReduceParams;
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
 
-use crate::ir::{ReduceFn, UnaryFn};
+use crate::ir::{BinaryFn, ReduceFn, UnaryFn};
 
 /// Index of a [`Value`] in [`Program::values`].
 pub type ValueId = usize;
@@ -136,6 +137,23 @@ pub enum LayerOp {
     },
     /// A bilinear resize (TFLM's integer kernel).
     ResizeBilinear(BilinearParams),
+    /// A binary element-wise op with broadcasting ([`crate::ops::binary`]);
+    /// the layer's inputs are its activation operands, in operand order.
+    Binary {
+        /// The function (`None`: ADD).
+        func: Option<BinaryFn>,
+        /// Arithmetic and broadcast geometry.
+        params: BinaryParams,
+        /// Each operand's constant bytes, or `None` for an activation.
+        constants: [Option<Vec<i8>>; 2],
+    },
+    /// CONCATENATION: one part per input, in order.
+    Concat {
+        /// Each input's place in the output.
+        parts: Vec<ConcatParams>,
+        /// Each input's requantization table (256 entries), or empty.
+        tables: Vec<Vec<i8>>,
+    },
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
     Block {
         /// The chain, in order.
@@ -206,6 +224,8 @@ impl LayerOp {
             LayerOp::Reduce { .. } => "reduce",
             LayerOp::Gather { .. } => "gather",
             LayerOp::ResizeBilinear(_) => "resize_bilinear",
+            LayerOp::Binary { .. } => "binary",
+            LayerOp::Concat { .. } => "concat",
             LayerOp::Block { .. } => "fused_block",
         }
     }
@@ -236,7 +256,9 @@ impl LayerOp {
             | LayerOp::Lookup { .. }
             | LayerOp::Reduce { .. }
             | LayerOp::Gather { .. }
-            | LayerOp::ResizeBilinear(_) => vec![],
+            | LayerOp::ResizeBilinear(_)
+            | LayerOp::Binary { .. }
+            | LayerOp::Concat { .. } => vec![],
         }
     }
 }
@@ -246,7 +268,8 @@ impl LayerOp {
 pub struct Layer {
     /// What it computes.
     pub op: LayerOp,
-    /// Input values (two for ADD).
+    /// Input values (two for ADD; a binary op's activation operands; a
+    /// concatenation's inputs).
     pub inputs: Vec<ValueId>,
     /// Output value.
     pub output: ValueId,
@@ -291,7 +314,9 @@ impl Layer {
             | LayerOp::Lookup { .. }
             | LayerOp::Reduce { .. }
             | LayerOp::Gather { .. }
-            | LayerOp::ResizeBilinear(_) => 0,
+            | LayerOp::ResizeBilinear(_)
+            | LayerOp::Binary { .. }
+            | LayerOp::Concat { .. } => 0,
         }
     }
 
@@ -305,6 +330,8 @@ impl Layer {
         let lookup = match &self.op {
             LayerOp::Lookup { table, .. } => table.len(),
             LayerOp::Gather { tables, .. } => 4 * tables.iter().map(Vec::len).sum::<usize>(),
+            LayerOp::Binary { constants, .. } => constants.iter().flatten().map(Vec::len).sum(),
+            LayerOp::Concat { tables, .. } => tables.iter().map(Vec::len).sum(),
             _ => 0,
         };
         lookup + self.op.tables().iter().map(|t| t.bytes()).sum::<usize>()

@@ -167,6 +167,8 @@ impl Report {
                 LayerOp::Reduce { func, .. } => func.name(),
                 LayerOp::Gather { name, .. } => name,
                 LayerOp::ResizeBilinear(_) => "RESIZE_BILINEAR",
+                LayerOp::Binary { func, .. } => func.map_or("ADD", |f| f.name()),
+                LayerOp::Concat { .. } => "CONCATENATION",
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));
                     continue;

@@ -1876,3 +1876,90 @@ fn onnx_movement_refusals_are_named() {
     let err = read_onnx(&bytes).unwrap_err().to_string();
     assert!(err.contains("cubic"), "{err}");
 }
+
+/// The binary family and Concat from ONNX: Mul by a per-channel constant,
+/// Div by a scalar (MUL by its reciprocal), Sub of two computed branches,
+/// Max and Min with a scalar (in their operand's quantization), Concat of
+/// two branches along the channels and Add of a broadcast constant, against
+/// a float reference computed here in NCHW; the int8 plan within a few
+/// output steps of it.
+#[test]
+fn binary_ops_and_concat_track_the_float_reference() {
+    let k = [0.5f32, -1.25, 2.0, 0.75];
+    let bias: Vec<f32> = (0..8).map(|c| c as f32 * 0.1 - 0.35).collect();
+    let bytes = model(
+        &[
+            node("Mul", "mul", &["x", "K"], &["m"], &[]),
+            node("Div", "div", &["x", "two"], &["d"], &[]),
+            node("Sub", "sub", &["m", "d"], &["s"], &[]),
+            node("Max", "max", &["s", "half"], &["mx"], &[]),
+            node("Min", "min", &["mx", "lim"], &["mn"], &[]),
+            node(
+                "Concat",
+                "cat",
+                &["mn", "x"],
+                &["c"],
+                &[attr_int("axis", 1)],
+            ),
+            node("Add", "add", &["c", "B"], &["y"], &[]),
+        ],
+        &[
+            tensor("K", &[4, 1, 1], &k),
+            tensor("two", &[], &[2.0]),
+            tensor("half", &[], &[0.5]),
+            tensor("lim", &[1], &[1.5]),
+            tensor("B", &[1, 8, 1, 1], &bias),
+        ],
+        ("x", &[1, 4, 3, 3]),
+        ("y", &[1, 8, 3, 3]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "MUL",
+            "MUL",
+            "SUB",
+            "MAXIMUM",
+            "MINIMUM",
+            "CONCATENATION",
+            "ADD"
+        ]
+    );
+    let batch = random_batch(64, &[1, 4, 3, 3], 31);
+    let data = f32s(&batch);
+    let want: Vec<f32> = data
+        .chunks_exact(36)
+        .flat_map(|x| {
+            let mut y = vec![0f32; 72];
+            for c in 0..4 {
+                for p in 0..9 {
+                    let v = x[c * 9 + p];
+                    let s = v * k[c] - v / 2.0;
+                    y[c * 9 + p] = s.clamp(0.5, 1.5) + bias[c];
+                    y[(c + 4) * 9 + p] = v + bias[c + 4];
+                }
+            }
+            y
+        })
+        .collect();
+    let float = run_float(&m, &batch).concat();
+    assert!(max_rel_err(&float, &want) < 1e-5, "float");
+    let calib = m.samples(&batch, "calib").unwrap();
+    let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "bin").unwrap();
+    let (bits, names) = q.assembled.kernels();
+    assert_ne!(bits & attonet_runtime::plan::kernels::BINARY, 0);
+    assert!(
+        names.contains(&"BINARY") && names.contains(&"CONCAT"),
+        "{names:?}"
+    );
+    let int8 = run_int8(&m, &q.assembled, &batch).concat();
+    let s_out = q.assembled.model().output.scale;
+    for (i, (a, b)) in want.iter().zip(&int8).enumerate() {
+        assert!(
+            (a - b).abs() <= 4.0 * s_out,
+            "[{i}] float {a}, int8 {b}, step {s_out}"
+        );
+    }
+}

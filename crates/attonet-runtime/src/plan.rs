@@ -20,6 +20,7 @@
 pub use crate::block::{BlockStep, Residual, Stage, StageOp};
 use crate::error::{Error, Result};
 use crate::ops::add::{self, AddParams};
+use crate::ops::binary::{self, BinaryParams, ConcatParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::fully_connected::{self, FullyConnectedParams};
 use crate::ops::lookup;
@@ -227,6 +228,55 @@ pub struct ResizeBilinearStep {
     pub output: Slot,
 }
 
+/// Where an operand of a [`BinaryStep`] lives: an activation in the arena or
+/// a constant `i8` table in the blob.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Operand {
+    /// An activation.
+    Arena(Slot),
+    /// A constant.
+    Blob(Table),
+}
+
+// Written as a path, so generated code names the variant without importing it.
+impl core::fmt::Debug for Operand {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Operand::Arena(s) => write!(f, "Operand::Arena({s:?})"),
+            Operand::Blob(t) => write!(f, "Operand::Blob({t:?})"),
+        }
+    }
+}
+
+/// A binary element-wise op with broadcasting ([`crate::ops::binary`]): ADD
+/// with a broadcast or constant operand, SUB, MUL, SQUARED_DIFFERENCE,
+/// MAXIMUM, MINIMUM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BinaryStep {
+    /// Arithmetic and broadcast geometry.
+    pub params: BinaryParams,
+    /// First operand.
+    pub input1: Operand,
+    /// Second operand.
+    pub input2: Operand,
+    /// Output (apart from both operands).
+    pub output: Slot,
+}
+
+/// One input's part of a CONCATENATION ([`crate::ops::binary::concat_s8`]);
+/// a concatenation of `n` inputs is `n` such steps writing one output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcatStep {
+    /// Geometry.
+    pub params: ConcatParams,
+    /// A 256-entry `i8` requantization table, or empty (a byte copy).
+    pub table: Table,
+    /// The input.
+    pub input: Slot,
+    /// The whole output (apart from the input).
+    pub output: Slot,
+}
+
 /// A byte copy (a RESHAPE whose output could not share its input's bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopyStep {
@@ -268,6 +318,10 @@ pub enum Step {
     /// A chain of convolutions (and a residual ADD) run row by row
     /// ([`crate::block`]).
     Block(BlockStep),
+    /// A binary element-wise op with broadcasting.
+    Binary(BinaryStep),
+    /// One input of a CONCATENATION.
+    Concat(ConcatStep),
 }
 
 /// Most dimensions a model input or output may have ([`Dims`]).
@@ -449,6 +503,12 @@ pub mod kernels {
     pub const GATHER: u32 = 1 << 27;
     /// RESIZE_BILINEAR ([`crate::ops::movement::resize_bilinear_s8`]).
     pub const RESIZE_BILINEAR: u32 = 1 << 28;
+    /// Binary element-wise ops with broadcasting ([`crate::ops::binary::binary_s8`]):
+    /// SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, ADD other than same-shape
+    /// activations.
+    pub const BINARY: u32 = 1 << 29;
+    /// CONCATENATION ([`crate::ops::binary::concat_s8`]).
+    pub const CONCAT: u32 = 1 << 30;
     /// Every kernel (the host runner's set).
     pub const ALL: u32 = u32::MAX;
 
@@ -673,6 +733,33 @@ impl<'a> Model<'a> {
             Step::ResizeBilinear(s) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)
+            }
+            Step::Binary(s) => {
+                slot_ok(&s.output)?;
+                let mut lens = [0usize; 2];
+                for (k, operand) in [s.input1, s.input2].iter().enumerate() {
+                    lens[k] = match operand {
+                        Operand::Arena(a) => {
+                            slot_ok(a)?;
+                            disjoint(a, &s.output)?;
+                            a.shape.len()
+                        }
+                        Operand::Blob(t) => self.i8_table(i, "binary constant", *t)?.len(),
+                    };
+                }
+                binary::check_binary(&s.params, lens[0], lens[1], s.output.shape.len())
+            }
+            Step::Concat(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                let t = self.i8_table(i, "concat table", s.table)?;
+                if !matches!(t.len(), 0 | 256) {
+                    return Err(Error::Blob {
+                        step: i,
+                        what: "concat table",
+                    });
+                }
                 disjoint(&s.input, &s.output)
             }
             Step::Copy(s) => {
@@ -1014,6 +1101,22 @@ impl<'a> Model<'a> {
                     s.output.shape,
                     output,
                 )
+            }
+            Step::Binary(s) if linked(k::BINARY) => {
+                let (left, out, right) = split_out(i, arena, &s.output)?;
+                let operand = |o: &Operand| -> Result<&[i8]> {
+                    match o {
+                        Operand::Arena(a) => view(i, left, right, &s.output, a),
+                        Operand::Blob(t) => self.i8_table(i, "binary constant", *t),
+                    }
+                };
+                let (a, b) = (operand(&s.input1)?, operand(&s.input2)?);
+                binary::binary_s8(&s.params, a, b, out)
+            }
+            Step::Concat(s) if linked(k::CONCAT) => {
+                let table = self.i8_table(i, "concat table", s.table)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                binary::concat_s8(&s.params, table, input, output)
             }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {

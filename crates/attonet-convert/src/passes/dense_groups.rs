@@ -46,7 +46,9 @@ pub fn run(program: &mut Program) -> usize {
             | LayerOp::Lookup { .. }
             | LayerOp::Reduce { .. }
             | LayerOp::Gather { .. }
-            | LayerOp::ResizeBilinear(_) => {}
+            | LayerOp::ResizeBilinear(_)
+            | LayerOp::Binary { .. }
+            | LayerOp::Concat { .. } => {}
         }
     }
     rewritten

@@ -517,6 +517,7 @@ pub fn quantize_with_ranges(
     options: &Options,
 ) -> Result<Graph> {
     let mut g = graph.clone();
+    let ranges = &crate::ops::binary::concat_ranges(graph, ranges);
     let mut act: HashMap<TensorId, Quantization> = HashMap::new();
     let activation_quant = |id: TensorId| -> Result<Quantization> {
         let t = &graph.tensors[id];
@@ -600,9 +601,63 @@ pub fn quantize_with_ranges(
                     axis: 0,
                 }
             }
-            OpKind::Add { .. } => {
-                input_q(0)?;
-                input_q(1)?;
+            OpKind::Add { .. } | OpKind::Binary { .. } => {
+                // The binary family (crate::ops::binary): a constant operand
+                // is quantized here, MAXIMUM and MINIMUM keep their
+                // activation operand's quantization (TFLM compares bytes).
+                let func = match kind {
+                    OpKind::Binary { func, .. } => Some(*func),
+                    _ => None,
+                };
+                let operands: Vec<Option<Quantization>> = (0..2).map(|i| input_q(i).ok()).collect();
+                let keep = crate::ops::binary::keeps_quantization(func);
+                let first = operands.iter().flatten().next().cloned().ok_or_else(|| {
+                    q_err(
+                        index,
+                        kind,
+                        "both operands are constants or not yet computed",
+                    )
+                })?;
+                if keep && operands.iter().flatten().any(|q| *q != first) {
+                    return Err(q_err(
+                        index,
+                        kind,
+                        "its two activation operands are quantized differently; TFLM's \
+                         MAXIMUM and MINIMUM compare bytes",
+                    ));
+                }
+                for (i, q) in operands.iter().enumerate() {
+                    if q.is_some() {
+                        continue;
+                    }
+                    let id = op
+                        .inputs
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .ok_or_else(|| q_err(index, kind, format!("missing input {i}")))?;
+                    let t = &graph.tensors[id];
+                    if t.data.is_none() {
+                        input_q(i)?; // its error: read before it is computed
+                    }
+                    let values = constant_f32(t)?;
+                    let (data, cq) =
+                        crate::ops::binary::quantize_constant(&values, keep.then_some(&first));
+                    let t = &mut g.tensors[id];
+                    t.dtype = DType::I8;
+                    t.data = Some(data.iter().map(|&v| v as u8).collect());
+                    t.quant = Some(cq);
+                }
+                if keep {
+                    first
+                } else {
+                    activation_quant(out)?
+                }
+            }
+            OpKind::Concat { .. } => {
+                for i in 0..op.inputs.len() {
+                    input_q(i)?;
+                }
                 activation_quant(out)?
             }
             OpKind::Unary { func, numerics } => {

@@ -37,8 +37,8 @@ use std::collections::HashMap;
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{
-    Activation, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor, TensorId,
-    UnaryFn, UnaryNumerics,
+    Activation, BinaryFn, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor,
+    TensorId, UnaryFn, UnaryNumerics,
 };
 use crate::quantize::{FloatModel, Layout};
 use proto::{AttrValue, Dim, ModelProto, Node, TensorData, TensorProto};
@@ -706,6 +706,18 @@ impl Converter {
                 self.unary(&cx, UnaryFn::LeakyRelu { alpha })
             }
             "Add" => self.add(&cx),
+            // The binary family (crate::ops::binary); on constants, folded.
+            "Mul" | "Sub" | "Div" | "Max" | "Min" if self.any_act(&cx)? => {
+                cx.only_attrs(&[])?;
+                let func = match node.op_type {
+                    "Mul" | "Div" => Some(BinaryFn::Mul),
+                    "Sub" => Some(BinaryFn::Sub),
+                    "Max" => Some(BinaryFn::Maximum),
+                    _ => Some(BinaryFn::Minimum),
+                };
+                self.binary(&cx, func, node.op_type == "Div")
+            }
+            "Concat" if self.any_act(&cx)? => self.concat(&cx),
             "Gemm" => self.gemm(&cx),
             "MatMul" => self.matmul(&cx),
             "MaxPool" | "AveragePool" => self.pool(&cx),
@@ -1036,6 +1048,10 @@ impl Converter {
                 OpKind::Conv2d { activation, .. }
                 | OpKind::DepthwiseConv2d { activation, .. }
                 | OpKind::Add { activation }
+                | OpKind::Binary {
+                    func: BinaryFn::Mul | BinaryFn::Sub,
+                    activation,
+                }
                 | OpKind::AveragePool2d { activation, .. }
                 | OpKind::MaxPool2d { activation, .. }
                 | OpKind::FullyConnected { activation, .. } => Some(activation),
@@ -1043,7 +1059,12 @@ impl Converter {
                 | OpKind::Reshape
                 | OpKind::Unary { .. }
                 | OpKind::Reduce { .. }
-                | OpKind::Move { .. } => None,
+                | OpKind::Move { .. }
+                | OpKind::Binary {
+                    func: BinaryFn::SquaredDifference | BinaryFn::Maximum | BinaryFn::Minimum,
+                    ..
+                }
+                | OpKind::Concat { .. } => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {
@@ -1132,10 +1153,7 @@ impl Converter {
                     );
                 }
                 if a.dims != b.dims || a.layout != b.layout {
-                    return Err(cx.unsupported(format!(
-                        "Add of shapes {:?} and {:?}: broadcasting is not supported",
-                        a.dims, b.dims
-                    )));
+                    return self.binary(cx, None, false);
                 }
                 let shape = self.tensors[a.id].shape.clone();
                 let y = self.new_tensor(out_name, shape);
@@ -1208,11 +1226,168 @@ impl Converter {
                 }
             }
         }
-        Err(cx.unsupported(format!(
-            "Add of an activation {:?} and a constant {:?}: only a per-channel bias right after a \
-             convolution, Gemm or MatMul (and read by nothing else) is supported",
-            x.dims, k.dims
-        )))
+        let _ = (out_name, k);
+        self.binary(cx, None, false)
+    }
+
+    /// Whether any of the node's inputs is an activation.
+    fn any_act(&self, cx: &Ctx<'_>) -> Result<bool> {
+        for i in 0..cx.node.inputs.len() {
+            if matches!(self.optional_input(cx, i)?, Some(Val::Act(_))) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// A binary element-wise node (`func` `None`: Add) with NumPy
+    /// broadcasting; a constant operand is laid out as the activation
+    /// (NCHW to NHWC); `reciprocal`: Div by a constant, as MUL by `1 / c`
+    /// (as TFLite's converter rewrites it).
+    fn binary(&mut self, cx: &Ctx<'_>, func: Option<BinaryFn>, reciprocal: bool) -> Result<()> {
+        if cx.node.inputs.len() != 2 {
+            return Err(cx.unsupported(format!(
+                "{} inputs; exactly 2 are supported",
+                cx.node.inputs.len()
+            )));
+        }
+        let out_name = self.output_name(cx)?;
+        let vals = [self.input(cx, 0)?.clone(), self.input(cx, 1)?.clone()];
+        let layout = vals
+            .iter()
+            .find_map(|v| match v {
+                Val::Act(a) => Some(a.layout),
+                Val::Const(_) => None,
+            })
+            .ok_or_else(|| cx.unsupported("both inputs are constants"))?;
+        let mut onnx_dims = Vec::new();
+        for v in &vals {
+            match v {
+                Val::Act(a) if a.quantized.is_some() => {
+                    return Err(cx.unsupported("an input is the integer output of a QuantizeLinear"))
+                }
+                Val::Act(a) if a.layout != layout => {
+                    return Err(cx.unsupported("the two activations have different layouts"))
+                }
+                Val::Act(a) => onnx_dims.push(a.dims.clone()),
+                Val::Const(k) => onnx_dims.push(k.dims.clone()),
+            }
+        }
+        let out_dims = crate::ops::binary::broadcast_dims(&onnx_dims[0], &onnx_dims[1])
+            .map_err(|m| cx.invalid(m))?;
+        let nhwc = |d: &[usize]| -> Option<Vec<usize>> {
+            match (layout, d) {
+                (ActLayout::Nchw, [n, c, h, w]) => Some(vec![*n, *h, *w, *c]),
+                (ActLayout::Nchw, _) => None,
+                (ActLayout::Plain, d) => Some(d.to_vec()),
+                (ActLayout::Flat { .. }, d) => Some(d.to_vec()),
+            }
+        };
+        let out_shape = nhwc(&out_dims)
+            .ok_or_else(|| cx.unsupported(format!("output {out_dims:?} is not NCHW")))?;
+        let mut ids = Vec::new();
+        for (i, v) in vals.iter().enumerate() {
+            match v {
+                Val::Act(a) => {
+                    if matches!(layout, ActLayout::Flat { .. }) && a.dims != out_dims {
+                        return Err(cx.unsupported("broadcasting a flattened activation"));
+                    }
+                    ids.push(a.id)
+                }
+                Val::Const(k) => {
+                    if reciprocal && i == 0 {
+                        return Err(cx.unsupported("Div of a constant by an activation"));
+                    }
+                    let mut values = k.f32s();
+                    if reciprocal {
+                        values.iter_mut().for_each(|v| *v = 1.0 / *v);
+                    }
+                    let (shape, values) = match layout {
+                        ActLayout::Nchw => {
+                            // Right-aligned to rank 4, then NCHW -> NHWC.
+                            if k.dims.len() > 4 {
+                                return Err(cx.unsupported("a constant of rank above 4"));
+                            }
+                            let mut d = vec![1usize; 4 - k.dims.len()];
+                            d.extend(&k.dims);
+                            let [n, c, h, w] = d[..] else { unreachable!() };
+                            let mut t = vec![0f32; values.len()];
+                            for (idx, &v) in values.iter().enumerate() {
+                                let (x, rest) = (idx % w, idx / w);
+                                let (y, rest) = (rest % h, rest / h);
+                                let (ch, b) = (rest % c, rest / c);
+                                t[((b * h + y) * w + x) * c + ch] = v;
+                            }
+                            (vec![n, h, w, c], t)
+                        }
+                        ActLayout::Plain => (k.dims.clone(), values),
+                        ActLayout::Flat { .. } if values.len() == 1 => (vec![], values),
+                        ActLayout::Flat { .. } => {
+                            return Err(
+                                cx.unsupported("a non-scalar constant with a flattened activation")
+                            )
+                        }
+                    };
+                    ids.push(self.new_const(&format!("{out_name}/operand{i}"), shape, &values));
+                }
+            }
+        }
+        let y = self.new_tensor(out_name, out_shape);
+        let kind = match func {
+            None => OpKind::Add {
+                activation: Activation::None,
+            },
+            Some(func) => OpKind::Binary {
+                func,
+                activation: Activation::None,
+            },
+        };
+        self.push_op(kind, vec![Some(ids[0]), Some(ids[1])], y);
+        self.define_act(cx, out_name, y, out_dims, layout)
+    }
+
+    /// Concat of activations of one layout (a constant input is refused).
+    fn concat(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axis"])?;
+        let out_name = self.output_name(cx)?;
+        let mut acts = Vec::new();
+        for i in 0..cx.node.inputs.len() {
+            acts.push(self.act(cx, i)?);
+        }
+        let layout = acts[0].layout;
+        if acts.iter().any(|a| a.layout != layout) {
+            return Err(cx.unsupported("inputs of different layouts"));
+        }
+        let rank = acts[0].dims.len() as i64;
+        let axis = cx.attr_int("axis", 0)?;
+        let axis = if axis < 0 { axis + rank } else { axis };
+        if !(0..rank).contains(&axis) {
+            return Err(cx.invalid(format!("axis {axis} for rank {rank}")));
+        }
+        let graph_axis = match layout {
+            ActLayout::Nchw => [0usize, 3, 1, 2][axis as usize],
+            ActLayout::Plain => axis as usize,
+            ActLayout::Flat { .. } => {
+                return Err(cx.unsupported("concatenating flattened activations"))
+            }
+        };
+        let dims: Vec<&[usize]> = acts.iter().map(|a| &a.dims[..]).collect();
+        let out_dims =
+            crate::ops::binary::concat_dims(&dims, axis as usize).map_err(|m| cx.invalid(m))?;
+        let shapes: Vec<&[usize]> = acts.iter().map(|a| &self.tensors[a.id].shape[..]).collect();
+        let out_shape =
+            crate::ops::binary::concat_dims(&shapes, graph_axis).map_err(|m| cx.invalid(m))?;
+        let y = self.new_tensor(out_name, out_shape);
+        self.push_op(
+            OpKind::Concat {
+                axis: graph_axis,
+                activation: Activation::None,
+                numerics: UnaryNumerics::Float,
+            },
+            acts.iter().map(|a| Some(a.id)).collect(),
+            y,
+        );
+        self.define_act(cx, out_name, y, out_dims, layout)
     }
 
     /// FULLY_CONNECTED from weights `[out, in]` in ONNX column order.

@@ -19,8 +19,8 @@ pub mod schema;
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{
-    Activation, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor, TensorId,
-    UnaryFn, UnaryNumerics,
+    Activation, BinaryFn, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor,
+    TensorId, UnaryFn, UnaryNumerics,
 };
 use flatbuffer::{FbResult, Table, TableVector};
 
@@ -649,6 +649,12 @@ fn read_op(
         op::CONV_2D
         | op::DEPTHWISE_CONV_2D
         | op::ADD
+        | op::MUL
+        | op::SUB
+        | op::SQUARED_DIFFERENCE
+        | op::MAXIMUM
+        | op::MINIMUM
+        | op::CONCATENATION
         | op::AVERAGE_POOL_2D
         | op::MAX_POOL_2D
         | op::FULLY_CONNECTED
@@ -853,6 +859,65 @@ fn read_kind(
             };
             OpKind::Add { activation }
         }
+        op::MUL | op::SUB => {
+            let (ty_code, func) = if code == op::MUL {
+                (ty::MUL, BinaryFn::Mul)
+            } else {
+                (ty::SUB, BinaryFn::Sub)
+            };
+            let activation = match options(cx, t, ty_code)? {
+                Some(o) => activation(cx, &o, schema::mul_sub::ACTIVATION)?,
+                None => Activation::None,
+            };
+            OpKind::Binary { func, activation }
+        }
+        op::SQUARED_DIFFERENCE => {
+            options(cx, t, ty::SQUARED_DIFFERENCE)?;
+            OpKind::Binary {
+                func: BinaryFn::SquaredDifference,
+                activation: Activation::None,
+            }
+        }
+        op::MAXIMUM | op::MINIMUM => {
+            options(cx, t, ty::MAXIMUM_MINIMUM)?;
+            OpKind::Binary {
+                func: if code == op::MAXIMUM {
+                    BinaryFn::Maximum
+                } else {
+                    BinaryFn::Minimum
+                },
+                activation: Activation::None,
+            }
+        }
+        op::CONCATENATION => {
+            use schema::concatenation as f;
+            let (axis, activation) = match options(cx, t, ty::CONCATENATION)? {
+                Some(o) => (
+                    o.scalar::<i32>(f::AXIS, 0).context(|| cx.label())?,
+                    activation(cx, &o, f::ACTIVATION)?,
+                ),
+                None => (0, Activation::None),
+            };
+            let rank = inputs
+                .first()
+                .copied()
+                .flatten()
+                .and_then(|id| tensors.get(id))
+                .map_or(0, |t| t.shape.len()) as i64;
+            let a = if axis < 0 {
+                axis as i64 + rank
+            } else {
+                axis as i64
+            };
+            if !(0..rank.max(1)).contains(&a) {
+                return Err(cx.invalid(format!("axis {axis} is out of range for rank {rank}")));
+            }
+            OpKind::Concat {
+                axis: a as usize,
+                activation,
+                numerics: UnaryNumerics::Tflm,
+            }
+        }
         op::AVERAGE_POOL_2D | op::MAX_POOL_2D => {
             use schema::pool2d as f;
             let o = required_options(cx, t, ty::POOL_2D)?;
@@ -1050,7 +1115,8 @@ fn check_arity(
         OpKind::Conv2d { .. } | OpKind::DepthwiseConv2d { .. } | OpKind::FullyConnected { .. } => {
             (2, 3, 2)
         }
-        OpKind::Add { .. } => (2, 2, 2),
+        OpKind::Add { .. } | OpKind::Binary { .. } => (2, 2, 2),
+        OpKind::Concat { .. } => (1, 10, usize::MAX),
         OpKind::AveragePool2d { .. } | OpKind::MaxPool2d { .. } | OpKind::Softmax { .. } => {
             (1, 1, 1)
         }

@@ -128,8 +128,18 @@ pub mod options_type {
     pub const SOFTMAX: u8 = 9;
     /// `AddOptions`.
     pub const ADD: u8 = 11;
+    /// `ConcatenationOptions`.
+    pub const CONCATENATION: u8 = 10;
     /// `ReshapeOptions`.
     pub const RESHAPE: u8 = 17;
+    /// `MulOptions`.
+    pub const MUL: u8 = 21;
+    /// `SubOptions`.
+    pub const SUB: u8 = 28;
+    /// `MaximumMinimumOptions`.
+    pub const MAXIMUM_MINIMUM: u8 = 57;
+    /// `SquaredDifferenceOptions`.
+    pub const SQUARED_DIFFERENCE: u8 = 99;
     /// `ReducerOptions` (MEAN, SUM, REDUCE_MAX, ...).
     pub const REDUCER: u8 = 27;
     /// `LeakyReluOptions`.
@@ -146,6 +156,11 @@ pub mod options_type {
             SOFTMAX => "SoftmaxOptions",
             ADD => "AddOptions",
             RESHAPE => "ReshapeOptions",
+            CONCATENATION => "ConcatenationOptions",
+            MUL => "MulOptions",
+            SUB => "SubOptions",
+            MAXIMUM_MINIMUM => "MaximumMinimumOptions",
+            SQUARED_DIFFERENCE => "SquaredDifferenceOptions",
             REDUCER => "ReducerOptions",
             LEAKY_RELU => "LeakyReluOptions",
             _ => "another options table",
@@ -241,10 +256,36 @@ pub mod add {
     pub const POT_SCALE_INT16: usize = 1;
 }
 
+/// `table MulOptions` and `table SubOptions`.
+pub mod mul_sub {
+    /// `fused_activation_function:ActivationFunctionType`.
+    pub const ACTIVATION: usize = 0;
+}
+
+/// `table ConcatenationOptions`.
+pub mod concatenation {
+    /// `axis:int`.
+    pub const AXIS: usize = 0;
+    /// `fused_activation_function:ActivationFunctionType`.
+    pub const ACTIVATION: usize = 1;
+}
+
 /// `enum BuiltinOperator` codes the front end maps.
 pub mod op {
     /// `ADD`.
     pub const ADD: i32 = 0;
+    /// `CONCATENATION`.
+    pub const CONCATENATION: i32 = 2;
+    /// `MUL`.
+    pub const MUL: i32 = 18;
+    /// `SUB`.
+    pub const SUB: i32 = 41;
+    /// `MAXIMUM`.
+    pub const MAXIMUM: i32 = 55;
+    /// `MINIMUM`.
+    pub const MINIMUM: i32 = 57;
+    /// `SQUARED_DIFFERENCE`.
+    pub const SQUARED_DIFFERENCE: i32 = 99;
     /// `AVERAGE_POOL_2D`.
     pub const AVERAGE_POOL_2D: i32 = 1;
     /// `CONV_2D`.
