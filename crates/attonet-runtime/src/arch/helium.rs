@@ -1734,7 +1734,7 @@ mod tests {
     #[test]
     fn instruction_models() {
         let a: [i8; 16] = core::array::from_fn(|i| (i as i8 - 8) * 16);
-        let b: [i8; 16] = core::array::from_fn(|i| 127 - 17 * i as i8);
+        let b: [i8; 16] = core::array::from_fn(|i| 127i8.wrapping_sub(17i8.wrapping_mul(i as i8)));
         let want: i32 = a.iter().zip(&b).map(|(&x, &y)| x as i32 * y as i32).sum();
         assert_eq!(mve::vmladava_s8(5, &a, &b), want + 5);
         assert_eq!(
