@@ -792,12 +792,8 @@ impl<'g> Lowering<'g> {
                 let b = self.read(&at, self.input_id(&at, op, 1, "second input")?)?;
                 let y = self.write(&at, self.output_id(&at, op)?)?;
                 let (va, vb, vy) = (&self.values[a], &self.values[b], &self.values[y]);
-                // TFLite Micro's CalculateOpDataAdd for int8.
-                let left_shift = 20;
-                let twice_max = 2.0 * va.scale.max(vb.scale) as f64;
-                let m1 = va.scale as f64 / twice_max;
-                let m2 = vb.scale as f64 / twice_max;
-                let mo = twice_max / ((1i64 << left_shift) as f64 * vy.scale as f64);
+                let left_shift = crate::requantize::ADD_LEFT_SHIFT;
+                let [m1, m2, mo] = crate::requantize::add_rescale(va.scale, vb.scale, vy.scale);
                 let q = |m: f64| {
                     quantize_multiplier_smaller_than_one(m).ok_or_else(|| {
                         at.unsupported(format!("ADD rescale factor {m:e} is not below 1"))

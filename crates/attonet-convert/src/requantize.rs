@@ -52,6 +52,21 @@ pub fn quantize_multiplier_greater_than_one(m: f64) -> Option<(i32, i32)> {
     (shift >= 0).then_some((q, shift))
 }
 
+/// TFLite Micro's `CalculateOpDataAdd` for int8 (left shift 20): the real
+/// factors `[input1, input2, output]` that [`quantize_multiplier_smaller_than_one`]
+/// turns into the ADD's multipliers, in `f64` as TFLM computes them.
+pub fn add_rescale(input1_scale: f32, input2_scale: f32, output_scale: f32) -> [f64; 3] {
+    let twice_max = 2.0 * input1_scale.max(input2_scale) as f64;
+    [
+        input1_scale as f64 / twice_max,
+        input2_scale as f64 / twice_max,
+        twice_max / ((1i64 << ADD_LEFT_SHIFT) as f64 * output_scale as f64),
+    ]
+}
+
+/// The left shift of TFLite's int8 ADD and SUB.
+pub const ADD_LEFT_SHIFT: i32 = 20;
+
 /// TFLite's `PreprocessSoftmaxScaling` (with `input_integer_bits` integer bits
 /// of the scaled difference) and `CalculateInputRadius`: returns
 /// `(input_multiplier, input_left_shift, diff_min)`.

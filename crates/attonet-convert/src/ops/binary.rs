@@ -158,13 +158,13 @@ pub fn params(
     let (s1, s2, so) = (q1.scale, q2.scale, qo.scale);
     let ((m1, sh1), (m2, sh2), (mo, sho)) = match op {
         BinaryOp::Add => {
-            // add_common.cc, in f64.
-            p.left_shift = 20;
-            let twice = 2.0 * s1.max(s2) as f64;
+            // add_common.cc, in f64: the same factors as the same-shape ADD.
+            p.left_shift = crate::requantize::ADD_LEFT_SHIFT;
+            let [m1, m2, mo] = crate::requantize::add_rescale(s1, s2, so);
             (
-                small(s1 as f64 / twice, "input 1")?,
-                small(s2 as f64 / twice, "input 2")?,
-                small(twice / ((1i64 << 20) as f64 * so as f64), "output")?,
+                small(m1, "input 1")?,
+                small(m2, "input 2")?,
+                small(mo, "output")?,
             )
         }
         BinaryOp::Sub => {

@@ -196,57 +196,48 @@ fn scaled(x: i8, zero_point: i32, left_shift: i32, m: i32, s: i32) -> i32 {
 /// One output element (parameters checked).
 #[inline(always)]
 fn one(p: &BinaryParams, a: i8, b: i8) -> i8 {
-    match p.op {
-        BinaryOp::Add | BinaryOp::Sub => {
-            let s1 = scaled(
+    let offset = |x: i8, zp: i32| x as i32 - zp;
+    // ADD, SUB and SQUARED_DIFFERENCE rescale both operands first.
+    let rescaled = || {
+        (
+            scaled(
                 a,
                 p.input1_zero_point,
                 p.left_shift,
                 p.input1_multiplier,
                 p.input1_shift,
-            );
-            let s2 = scaled(
+            ),
+            scaled(
                 b,
                 p.input2_zero_point,
                 p.left_shift,
                 p.input2_multiplier,
                 p.input2_shift,
-            );
-            let raw = if p.op == BinaryOp::Add {
-                s1.wrapping_add(s2)
-            } else {
-                s1.wrapping_sub(s2)
-            };
-            let out = requantize_smaller_than_one(raw, p.output_multiplier, p.output_shift);
-            p.clamp.apply(out.wrapping_add(p.output_zero_point))
+            ),
+        )
+    };
+    let out = match p.op {
+        BinaryOp::Add => {
+            let (s1, s2) = rescaled();
+            requantize_smaller_than_one(s1.wrapping_add(s2), p.output_multiplier, p.output_shift)
         }
-        BinaryOp::Mul => {
-            let raw = (a as i32 - p.input1_zero_point).wrapping_mul(b as i32 - p.input2_zero_point);
-            let out = requantize(raw, p.output_multiplier, p.output_shift);
-            p.clamp.apply(out.wrapping_add(p.output_zero_point))
+        BinaryOp::Sub => {
+            let (s1, s2) = rescaled();
+            requantize_smaller_than_one(s1.wrapping_sub(s2), p.output_multiplier, p.output_shift)
         }
         BinaryOp::SquaredDifference => {
-            let s1 = scaled(
-                a,
-                p.input1_zero_point,
-                p.left_shift,
-                p.input1_multiplier,
-                p.input1_shift,
-            );
-            let s2 = scaled(
-                b,
-                p.input2_zero_point,
-                p.left_shift,
-                p.input2_multiplier,
-                p.input2_shift,
-            );
+            let (s1, s2) = rescaled();
             let d = s1.wrapping_sub(s2);
-            let out = requantize(d.wrapping_mul(d), p.output_multiplier, p.output_shift);
-            p.clamp.apply(out.wrapping_add(p.output_zero_point))
+            requantize(d.wrapping_mul(d), p.output_multiplier, p.output_shift)
         }
-        BinaryOp::Maximum => a.max(b),
-        BinaryOp::Minimum => a.min(b),
-    }
+        BinaryOp::Mul => {
+            let raw = offset(a, p.input1_zero_point).wrapping_mul(offset(b, p.input2_zero_point));
+            requantize(raw, p.output_multiplier, p.output_shift)
+        }
+        BinaryOp::Maximum => return a.max(b),
+        BinaryOp::Minimum => return a.min(b),
+    };
+    p.clamp.apply(out.wrapping_add(p.output_zero_point))
 }
 
 /// `output = op(input1, input2)` with broadcasting (see the module docs).
