@@ -625,7 +625,7 @@ impl Assembled {
     /// no portable convolution loops; other builds link them whatever the
     /// bits say). Never [`kernels::BLOCK_CHECKS`](attonet_runtime::plan::kernels::BLOCK_CHECKS):
     /// every plan an [`Assembled`] holds has passed `Model::validate`.
-    pub fn kernels(&self) -> (u32, Vec<&'static str>) {
+    pub fn kernels(&self) -> (attonet_runtime::plan::kernels::KernelSet, Vec<&'static str>) {
         use attonet_runtime::dsp_select::{self as sel, blocks};
         use attonet_runtime::ops::ConvKernel;
         use attonet_runtime::plan::kernels as k;

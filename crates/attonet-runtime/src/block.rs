@@ -29,6 +29,7 @@
 //! are outside the tensor). The ADD is the same elementwise kernel. So a
 //! fused block's output equals, bit for bit, the unfused steps' output.
 
+use crate::plan::kernels::KernelSet;
 use crate::error::{Error, Result};
 use crate::ops::add::{AddParams, ResidualAdd};
 use crate::ops::depthwise::{self, DepthwiseParams};
@@ -270,14 +271,14 @@ struct Windows {
     len: [u16; MAX_STAGES],
 }
 
-struct Ctx<'m, 'a, const K: u32> {
+struct Ctx<'m, 'a, const K: KernelSet> {
     model: &'m Model<'a>,
     step: u16,
     block: &'m BlockStep,
     chain: &'m [Stage],
 }
 
-impl<const K: u32> Ctx<'_, '_, K> {
+impl<const K: KernelSet> Ctx<'_, '_, K> {
     fn in_shape(&self, k: usize) -> Shape {
         if k == 0 {
             self.block.input.shape
@@ -435,7 +436,7 @@ fn shift_down(w: &mut [i8], d: usize, n: usize) {
 }
 
 /// Runs a fused block over `arena`.
-pub(crate) fn run<const K: u32>(
+pub(crate) fn run<const K: KernelSet>(
     model: &Model<'_>,
     step: u16,
     block: &BlockStep,
@@ -476,7 +477,7 @@ pub(crate) fn run<const K: u32>(
 /// residual blocks only). `chain_first`: the chain's output is the ADD's
 /// first input.
 #[inline(never)]
-fn with_shortcut<const K: u32>(
+fn with_shortcut<const K: KernelSet>(
     ctx: &Ctx<'_, '_, K>,
     arena: &mut [i8],
     projection: Option<&Stage>,
@@ -497,7 +498,7 @@ fn with_shortcut<const K: u32>(
 /// the row buffer, the shortcut added there (`shortcut`: the block's ADD,
 /// `None` without one), the band copied to the output.
 #[inline(never)]
-fn rows<const K: u32>(
+fn rows<const K: KernelSet>(
     ctx: &Ctx<'_, '_, K>,
     arena: &mut [i8],
     projection: Option<&Stage>,
@@ -595,7 +596,7 @@ pub const fn row_buffer_bytes(out_row_bytes: usize, band: u16, projection: bool)
     }
 }
 
-fn add_into_rows<const K: u32>(
+fn add_into_rows<const K: KernelSet>(
     step: u16,
     arena: &mut [i8],
     add: &ResidualAdd,

@@ -19,6 +19,7 @@
 
 pub use crate::block::{BlockStep, Residual, Stage, StageOp};
 use crate::error::{Error, Result};
+use kernels::KernelSet;
 use crate::ops::add::{self, AddParams};
 use crate::ops::binary::{self, BinaryParams, ConcatParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
@@ -417,48 +418,51 @@ impl Io {
 /// out; if one did, it would be refused with [`Error::Parameter`], never
 /// computed differently. The host runner uses [`DISPATCH_ALL`].
 pub mod kernels {
+    /// A set of kernel families, one bit each (64 bits: room for the op families to come).
+    pub type KernelSet = u64;
+
     /// CONV_2D steps and fused-block convolutions.
-    pub const CONV: u32 = 1 << 0;
+    pub const CONV: KernelSet = 1 << 0;
     /// Grouped convolutions with one input and one output channel per group
     /// (their depthwise-like fast path).
-    pub const CONV_DEPTHWISE_LIKE: u32 = 1 << 1;
+    pub const CONV_DEPTHWISE_LIKE: KernelSet = 1 << 1;
     /// DEPTHWISE_CONV_2D steps and fused-block depthwise convolutions.
-    pub const DEPTHWISE: u32 = 1 << 2;
+    pub const DEPTHWISE: KernelSet = 1 << 2;
     /// Fused pairs of 1x1 convolutions.
-    pub const POINTWISE_PAIR: u32 = 1 << 3;
+    pub const POINTWISE_PAIR: KernelSet = 1 << 3;
     /// ADD steps (a fused block's shortcut is [`RESIDUAL`]).
-    pub const ADD: u32 = 1 << 4;
+    pub const ADD: KernelSet = 1 << 4;
     /// AVERAGE_POOL_2D.
-    pub const AVERAGE_POOL: u32 = 1 << 5;
+    pub const AVERAGE_POOL: KernelSet = 1 << 5;
     /// MAX_POOL_2D.
-    pub const MAX_POOL: u32 = 1 << 6;
+    pub const MAX_POOL: KernelSet = 1 << 6;
     /// FULLY_CONNECTED.
-    pub const FULLY_CONNECTED: u32 = 1 << 7;
+    pub const FULLY_CONNECTED: KernelSet = 1 << 7;
     /// SOFTMAX.
-    pub const SOFTMAX: u32 = 1 << 8;
+    pub const SOFTMAX: KernelSet = 1 << 8;
     /// Byte copies (RESHAPE that moves bytes).
-    pub const COPY: u32 = 1 << 9;
+    pub const COPY: KernelSet = 1 << 9;
     /// Fused blocks.
-    pub const BLOCK: u32 = 1 << 10;
+    pub const BLOCK: KernelSet = 1 << 10;
     /// The portable convolution loops on a Cortex-M DSP build, for
     /// convolutions its DSP kernels do not take ([`crate::dsp_select`]).
     /// Builds without fast convolution kernels (M0, M3) and RISC-V builds
     /// link the portable loops whatever the set says.
-    pub const CONV_FALLBACK: u32 = 1 << 11;
+    pub const CONV_FALLBACK: KernelSet = 1 << 11;
     /// The portable depthwise loops on a Cortex-M DSP build, for depthwise
     /// convolutions its DSP kernels do not take.
-    pub const DEPTHWISE_FALLBACK: u32 = 1 << 12;
+    pub const DEPTHWISE_FALLBACK: KernelSet = 1 << 12;
     /// The DSP columns kernel in blocks of four output pixels.
-    pub const CONV_BLOCK4: u32 = 1 << 13;
+    pub const CONV_BLOCK4: KernelSet = 1 << 13;
     /// The DSP columns kernel in blocks of five output pixels.
-    pub const CONV_BLOCK5: u32 = 1 << 14;
+    pub const CONV_BLOCK5: KernelSet = 1 << 14;
     /// The shortcut ADD of fused blocks (in place, row by row).
-    pub const RESIDUAL: u32 = 1 << 15;
+    pub const RESIDUAL: KernelSet = 1 << 15;
     /// The DSP columns kernel's exact recomputation of output channels its
     /// fast epilogue does not cover (a multiplier, shift or bias out of its
     /// bounds; see [`crate::prepared`]). Without it such a layer falls back
     /// to the portable loops, or is refused.
-    pub const EXACT_CONV: u32 = 1 << 16;
+    pub const EXACT_CONV: KernelSet = 1 << 16;
     /// Before each fused block runs, the checks [`Model::validate`](super::Model::validate) makes of
     /// it: its scratch windows and row buffers inside the arena, apart from
     /// its input, its output and one another, its shapes chained, no band of
@@ -468,53 +472,53 @@ pub mod kernels {
     /// and output regions either way, so a broken plan never reads or
     /// writes outside the arena; without these checks, windows that overlap
     /// give wrong outputs instead of [`Error::Overlap`](crate::Error::Overlap).
-    pub const BLOCK_CHECKS: u32 = 1 << 17;
+    pub const BLOCK_CHECKS: KernelSet = 1 << 17;
     /// The DSP ADD through per-input tables, built per call
     /// ([`crate::dsp_select::add_way`]).
-    pub const ADD_TABLES: u32 = 1 << 18;
+    pub const ADD_TABLES: KernelSet = 1 << 18;
     /// The DSP ADD computing each input's half per element.
-    pub const ADD_DIRECT: u32 = 1 << 19;
+    pub const ADD_DIRECT: KernelSet = 1 << 19;
     /// The portable ADD loop on a Cortex-M DSP build, for additions its DSP
     /// kernel does not take (linked whatever the set says elsewhere).
-    pub const ADD_FALLBACK: u32 = 1 << 20;
+    pub const ADD_FALLBACK: KernelSet = 1 << 20;
     /// AVERAGE_POOL_2D with a window of the whole input only
     /// ([`crate::ops::pool::global_average_pool_s8`]); [`AVERAGE_POOL`]
     /// takes every window.
-    pub const GLOBAL_AVERAGE_POOL: u32 = 1 << 21;
+    pub const GLOBAL_AVERAGE_POOL: KernelSet = 1 << 21;
     /// Fused blocks' shortcut ADD through tables built once per run of the
     /// block (2 KiB of stack during it) instead of per band: the Cortex-M
     /// DSP and the RISC-V ADD kernels' tables. The converter sets it where
     /// the DSP tables cover the shortcut ([`crate::dsp_select::add_covers`]);
     /// a RISC-V build whose tables do not cover it adds per band.
-    pub const SHORTCUT_TABLES: u32 = 1 << 22;
+    pub const SHORTCUT_TABLES: KernelSet = 1 << 22;
     /// Element-wise unary ops through a 256-entry table
     /// ([`crate::ops::lookup`]).
-    pub const LOOKUP: u32 = 1 << 23;
+    pub const LOOKUP: KernelSet = 1 << 23;
     /// The DSP convolution's narrow pointwise kernel: 1x1 over 4 to 16
     /// input channels into at most 8 output channels
     /// ([`crate::dsp_select::pointwise_narrow_covers`]; about 1.1 KB of
     /// Cortex-M4 code). Without it the columns kernel takes those layers.
-    pub const CONV_NARROW: u32 = 1 << 24;
+    pub const CONV_NARROW: KernelSet = 1 << 24;
     /// Reductions: MEAN, SUM, REDUCE_MAX ([`crate::ops::reduce`]).
-    pub const REDUCE: u32 = 1 << 25;
+    pub const REDUCE: KernelSet = 1 << 25;
     /// Data movement as a strided gather ([`crate::ops::movement::gather_s8`]):
     /// PAD, MIRROR_PAD, TRANSPOSE, slices, SPACE_TO_DEPTH, DEPTH_TO_SPACE,
     /// RESIZE_NEAREST_NEIGHBOR.
-    pub const GATHER: u32 = 1 << 27;
+    pub const GATHER: KernelSet = 1 << 27;
     /// RESIZE_BILINEAR ([`crate::ops::movement::resize_bilinear_s8`]).
-    pub const RESIZE_BILINEAR: u32 = 1 << 28;
+    pub const RESIZE_BILINEAR: KernelSet = 1 << 28;
     /// Binary element-wise ops with broadcasting ([`crate::ops::binary::binary_s8`]):
     /// SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, ADD other than same-shape
     /// activations.
-    pub const BINARY: u32 = 1 << 29;
+    pub const BINARY: KernelSet = 1 << 29;
     /// CONCATENATION ([`crate::ops::binary::concat_s8`]).
-    pub const CONCAT: u32 = 1 << 30;
+    pub const CONCAT: KernelSet = 1 << 30;
     /// Every kernel (the host runner's set).
-    pub const ALL: u32 = u32::MAX;
+    pub const ALL: KernelSet = KernelSet::MAX;
 
     /// The DSP columns kernel's block sizes in the set `k`, as
     /// [`crate::dsp_select::blocks`] bits.
-    pub const fn conv_blocks(k: u32) -> u8 {
+    pub const fn conv_blocks(k: KernelSet) -> u8 {
         use crate::dsp_select::blocks;
         (if k & CONV_BLOCK4 != 0 {
             blocks::FOUR
@@ -534,7 +538,7 @@ pub type Dispatch = fn(&Model<'_>, u16, &Step, &mut [i8]) -> Result;
 /// Runs `step` (index `i`) over `arena` with the kernels of `K` compiled in
 /// (see [`kernels`]); a step whose kernel `K` leaves out is refused with
 /// [`Error::Parameter`].
-pub fn dispatch<const K: u32>(model: &Model<'_>, i: u16, step: &Step, arena: &mut [i8]) -> Result {
+pub fn dispatch<const K: KernelSet>(model: &Model<'_>, i: u16, step: &Step, arena: &mut [i8]) -> Result {
     model.run_step::<K>(i, step, arena)
 }
 
@@ -963,9 +967,9 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    fn run_step<const K: u32>(&self, i: u16, step: &Step, arena: &mut [i8]) -> Result {
+    fn run_step<const K: KernelSet>(&self, i: u16, step: &Step, arena: &mut [i8]) -> Result {
         use kernels as k;
-        let linked = |bits: u32| K & bits == bits;
+        let linked = |bits: KernelSet| K & bits == bits;
         match step {
             Step::Conv(s) if linked(k::CONV) => {
                 let w = self.weights(i, &s.tables)?;
@@ -1177,7 +1181,7 @@ pub(crate) fn swap_add_inputs(p: &AddParams) -> AddParams {
 
 /// `x + x` written over `x`: each element depends only on itself, so a small
 /// stack copy of each chunk keeps the two-operand kernel usable.
-fn add_self_in_place<const K: u32>(p: &AddParams, acc: &mut [i8]) -> Result {
+fn add_self_in_place<const K: KernelSet>(p: &AddParams, acc: &mut [i8]) -> Result {
     let mut copy = [0i8; 64];
     for chunk in acc.chunks_mut(64) {
         let n = chunk.len();

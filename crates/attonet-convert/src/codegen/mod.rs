@@ -75,7 +75,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     );
     let _ = writeln!(
         s,
-        "pub const KERNELS: u32 = {};",
+        "pub const KERNELS: attonet_runtime::plan::kernels::KernelSet = {};",
         if kernel_names.is_empty() {
             "0".to_string()
         } else {

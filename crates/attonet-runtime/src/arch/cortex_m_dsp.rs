@@ -68,6 +68,7 @@
 //! tables (about 7,700 instructions) would cost more. The kernel set says
 //! which ways a firmware links ([`crate::dsp_select::add_way`]).
 
+use crate::plan::kernels::KernelSet;
 use super::dsp_prims::{
     asr_reg, smlabb, smlad, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
 };
@@ -818,7 +819,7 @@ pub(crate) fn conv_fast_path(
 /// `prepared`: the converter's table of the layer's epilogue constants
 /// ([`prepared::prepare_conv`]), or empty (then filled per batch, by the
 /// same function).
-pub(crate) fn conv_s8<const K: u32>(
+pub(crate) fn conv_s8<const K: KernelSet>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
@@ -1059,7 +1060,7 @@ type ColumnsArgs<'a, 'b> = (
 
 /// [`conv_columns`] with `W` words of scratch on this function's stack.
 #[inline(never)]
-fn conv_tier<const K: u32, const P: usize, const W: usize>(a: ColumnsArgs<'_, '_>) -> bool {
+fn conv_tier<const K: KernelSet, const P: usize, const W: usize>(a: ColumnsArgs<'_, '_>) -> bool {
     let mut scratch = MaybeUninit::<Words<W>>::uninit();
     let (g, plan, p, input, weights, pre, out_shape, output) = a;
     // SAFETY: `scratch` is `W` words, 8-byte aligned (`Words`), used by
@@ -1096,7 +1097,7 @@ fn conv_tier<const K: u32, const P: usize, const W: usize>(a: ColumnsArgs<'_, '_
 /// `None`).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-unsafe fn conv_columns<const K: u32, const P: usize>(
+unsafe fn conv_columns<const K: KernelSet, const P: usize>(
     g: &ConvGeo,
     plan: &ConvPlan,
     p: &ConvParams,
@@ -2826,7 +2827,7 @@ impl AddDirect {
 /// # Safety
 /// `a`, `b` readable and `out` writable for `n` bytes.
 #[inline(always)]
-unsafe fn add_any<const K: u32>(
+unsafe fn add_any<const K: KernelSet>(
     p: &AddParams,
     a: *const u8,
     b: *const u8,
@@ -2923,7 +2924,7 @@ impl AddPrepared {
 /// [`add_any`] over three buffers. Not inlined: its 2 KiB of tables live
 /// on the stack only during the call.
 #[inline(never)]
-pub(crate) fn add_s8<const K: u32>(
+pub(crate) fn add_s8<const K: KernelSet>(
     p: &AddParams,
     input1: &[i8],
     input2: &[i8],
@@ -2944,7 +2945,7 @@ pub(crate) fn add_s8<const K: u32>(
 
 /// [`add_s8`] in place: `acc` holds the first input and gets the output.
 #[inline(never)]
-pub(crate) fn add_s8_in_place<const K: u32>(p: &AddParams, acc: &mut [i8], other: &[i8]) -> bool {
+pub(crate) fn add_s8_in_place<const K: KernelSet>(p: &AddParams, acc: &mut [i8], other: &[i8]) -> bool {
     let n = acc.len();
     if other.len() != n {
         return false;
@@ -3160,9 +3161,9 @@ mod tests {
             // layer fits that block, declined (nothing written) exactly
             // where `dsp_select` says it does not.
             type Only = fn(&ConvParams, Shape, &[i8], &ConvWeights<'_>, Shape, &mut [i8]) -> bool;
-            const K4: u32 = kernels::CONV | kernels::CONV_BLOCK4 | kernels::EXACT_CONV;
-            const K5: u32 = kernels::CONV | kernels::CONV_BLOCK5 | kernels::EXACT_CONV;
-            const NO_EXACT: u32 = kernels::CONV | kernels::CONV_BLOCK4 | kernels::CONV_BLOCK5;
+            const K4: KernelSet = kernels::CONV | kernels::CONV_BLOCK4 | kernels::EXACT_CONV;
+            const K5: KernelSet = kernels::CONV | kernels::CONV_BLOCK5 | kernels::EXACT_CONV;
+            const NO_EXACT: KernelSet = kernels::CONV | kernels::CONV_BLOCK4 | kernels::CONV_BLOCK5;
             let only: [(u8, Only); 2] = [
                 (blocks::FOUR, |p, i, x, w, o, y| {
                     conv_s8::<K4>(p, i, x, w, &[], o, y)
@@ -3302,8 +3303,8 @@ mod tests {
             // where `dsp_select::add_way` says so, as the converter predicts.
             type Add = fn(&AddParams, &[i8], &[i8], &mut [i8]) -> bool;
             type InPlace = fn(&AddParams, &mut [i8], &[i8]) -> bool;
-            const T: u32 = kernels::ADD_TABLES;
-            const D: u32 = kernels::ADD_DIRECT;
+            const T: KernelSet = kernels::ADD_TABLES;
+            const D: KernelSet = kernels::ADD_DIRECT;
             let ways: [(bool, bool, Add, InPlace); 3] = [
                 (
                     true,

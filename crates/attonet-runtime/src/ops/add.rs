@@ -1,5 +1,6 @@
 //! Elementwise ADD of two int8 tensors of the same shape (residual shortcuts).
 
+use crate::plan::kernels::KernelSet;
 use crate::error::check_len;
 use crate::plan::kernels;
 use crate::quant::{requantize_smaller_than_one, Clamp};
@@ -57,7 +58,7 @@ pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) ->
 /// Cortex-M DSP build the ways of its DSP kernel that `K` links, the
 /// portable loop only with [`kernels::ADD_FALLBACK`] (refused, nothing
 /// written, where it would be needed and is not linked).
-pub(crate) fn add_linked<const K: u32>(
+pub(crate) fn add_linked<const K: KernelSet>(
     p: &AddParams,
     input1: &[i8],
     input2: &[i8],
@@ -100,7 +101,7 @@ pub fn add_s8_in_place(p: &AddParams, acc: &mut [i8], other: &[i8]) -> crate::Re
 }
 
 /// [`add_s8_in_place`] with the kernels of `K` (as [`add_linked`]).
-pub(crate) fn add_in_place_linked<const K: u32>(
+pub(crate) fn add_in_place_linked<const K: KernelSet>(
     p: &AddParams,
     acc: &mut [i8],
     other: &[i8],
@@ -158,7 +159,7 @@ impl ResidualAdd {
     }
 
     /// Checks the parameters and builds the tables where `K` links them.
-    pub(crate) fn prepare<const K: u32>(&mut self) -> crate::Result {
+    pub(crate) fn prepare<const K: KernelSet>(&mut self) -> crate::Result {
         check_add_params(&self.params)?;
         #[cfg(attonet_dsp)]
         {
@@ -172,7 +173,7 @@ impl ResidualAdd {
     }
 
     /// `acc[i] = acc[i] + other[i]` ([`add_s8_in_place`]).
-    pub(crate) fn in_place<const K: u32>(&self, acc: &mut [i8], other: &[i8]) -> crate::Result {
+    pub(crate) fn in_place<const K: KernelSet>(&self, acc: &mut [i8], other: &[i8]) -> crate::Result {
         #[cfg(attonet_dsp)]
         if self.ready {
             check_len("other", other, acc.len())?;

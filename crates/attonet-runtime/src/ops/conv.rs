@@ -4,6 +4,7 @@
 //! This module also holds the argument checks and window geometry that the
 //! other convolution-like kernels share (crate-private).
 
+use crate::plan::kernels::KernelSet;
 use super::{ConvParams, ConvQuant, ConvWeights, Shape, Window};
 use crate::error::check_len;
 use crate::plan::kernels;
@@ -85,7 +86,7 @@ pub(crate) fn conv_dispatch(
 // and Helium ones.
 #[cfg_attr(not(all(attonet_riscv, attonet_dsp)), allow(unused_variables))]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_dispatch_linked<const K: u32>(
+pub(crate) fn conv_dispatch_linked<const K: KernelSet>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],

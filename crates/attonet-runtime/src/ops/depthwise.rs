@@ -1,5 +1,6 @@
 //! Depthwise convolution with a channel multiplier (TFLite DEPTHWISE_CONV_2D).
 
+use crate::plan::kernels::KernelSet;
 use super::conv::{
     check_channel_tables, check_clamp, check_len_u64, check_window, finish, shape_len, tap_range,
 };
@@ -71,7 +72,7 @@ pub fn depthwise_conv_s8_prepared(
 /// checked the per-channel tables once for many calls (a fused block's
 /// rows).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn depthwise_run<const K: u32>(
+pub(crate) fn depthwise_run<const K: KernelSet>(
     p: &DepthwiseParams,
     in_shape: Shape,
     input: &[i8],

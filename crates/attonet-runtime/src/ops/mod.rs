@@ -25,6 +25,7 @@ pub mod portable;
 pub mod reduce;
 pub mod softmax;
 
+use crate::plan::kernels::KernelSet;
 use crate::quant::Clamp;
 
 /// Height, width and channels of one NHWC image (batch 1).
@@ -166,7 +167,7 @@ impl ConvKernel {
 /// `tables_checked`: the caller has checked the per-channel tables
 /// (`conv::check_channel_tables`) for this layer, once for many calls.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn convolve_linked<const K: u32>(
+pub(crate) fn convolve_linked<const K: KernelSet>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],

@@ -1,6 +1,7 @@
 //! Pointwise (1x1) convolution: AttoNet's compression and expansion layers and
 //! strided 1x1 shortcuts.
 
+use crate::plan::kernels::KernelSet;
 use super::conv::{check_channel_tables, check_conv_shapes, dot_s8, finish};
 use super::{ConvParams, ConvWeights, Shape};
 use crate::Error;
@@ -49,7 +50,7 @@ pub fn pointwise_conv_s8(
 // and Helium ones.
 #[cfg_attr(not(all(attonet_riscv, attonet_dsp)), allow(unused_variables))]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn pointwise_with_sums<const K: u32>(
+pub(crate) fn pointwise_with_sums<const K: KernelSet>(
     p: &ConvParams,
     in_shape: Shape,
     input: &[i8],
