@@ -41,6 +41,13 @@ pub fn test(root: &Path) -> Result<()> {
     c.args(["test", "--workspace"]);
     cmd::run(c)?;
 
+    // The API docs a registry release publishes: every link resolves, no
+    // warning (the runtime and converter also deny missing docs).
+    let mut c = cmd::cargo(root);
+    c.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    cmd::run(c)?;
+
     for target in NO_STD_TARGETS {
         let mut c = cmd::cargo(root);
         c.args([

@@ -89,7 +89,7 @@ enum Command {
         /// one folder that receives `output0.npy`, `output1.npy`, ...
         #[arg(long, required = true)]
         output: Vec<PathBuf>,
-        /// Optional integer labels [N]: prints top-1 accuracy (of the first output).
+        /// Optional integer labels `[N]`: prints top-1 accuracy (of the first output).
         #[arg(long)]
         labels: Option<PathBuf>,
         #[command(flatten)]
