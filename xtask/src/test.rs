@@ -92,6 +92,8 @@ pub fn test(root: &Path) -> Result<()> {
     cmd::run(c)?;
 
     design_exploration(root)?;
+    // The README's guide from a PyTorch model to a board, as written.
+    crate::guide::guide(root)?;
     // The runtime's code for each model alone (no assertion: a report).
     crate::code_size::code_size(root)?;
 
