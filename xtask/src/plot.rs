@@ -1,6 +1,7 @@
 //! `cargo xtask plot`: int8 top-1 accuracy against instructions per
-//! inference, as SVG, for the AttoNet family, the two baselines trained by
-//! the same recipe and the MLPerf Tiny ResNet-8 reference.
+//! inference, and against the firmware's RAM, as SVG, for the AttoNet
+//! family, the two baselines trained by the same recipe and the MLPerf Tiny
+//! ResNet-8 reference.
 //!
 //! Instructions come from `benches/qemu/results.csv` (`cargo xtask
 //! bench-qemu`: one model a firmware, exact counts under QEMU), accuracy from
