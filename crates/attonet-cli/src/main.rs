@@ -271,7 +271,18 @@ fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loade
         method: calib.method,
         fc_per_channel: !calib.fc_per_tensor,
     };
-    let q = quantize::quantize_and_assemble(&fm, &samples, &options, name).map_err(|e| {
+    // Each pass runs the float model over every sample.
+    let passes = quantize::calibration_passes(options.method);
+    let progress = progress::Progress::stderr(
+        &format!("calibration ({passes} passes)"),
+        samples.len() * passes,
+        "sample runs",
+    );
+    let q = quantize::quantize_and_assemble_with_progress(&fm, &samples, &options, name, &|| {
+        progress.advance()
+    });
+    progress.finish();
+    let q = q.map_err(|e| {
         let e = anyhow::Error::from(e);
         if calib.calib.is_none() {
             e.context(format!(
@@ -325,7 +336,7 @@ fn run_float_batch(
     let mut arena = vec![0i8; model.arena_bytes as usize];
     let mut q_out = vec![0i8; out_len];
     let mut results = Vec::with_capacity(n * out_len);
-    let mut progress = progress::Progress::stderr(n);
+    let progress = progress::Progress::stderr("run", n, "samples");
     for (i, x) in samples.iter().enumerate() {
         let q = quantize::quantize_values(x, model.input.scale, model.input.zero_point);
         model
@@ -472,7 +483,7 @@ fn run_batch(
         .iter()
         .map(|io| vec![0i8; n * io.len()])
         .collect();
-    let mut progress = progress::Progress::stderr(n);
+    let progress = progress::Progress::stderr("run", n, "samples");
     for i in 0..n {
         let xs: Vec<&[i8]> = batches
             .iter()
