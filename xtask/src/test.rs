@@ -47,6 +47,22 @@ pub fn test(root: &Path) -> Result<()> {
     c.args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings");
     cmd::run(c)?;
+    // The crates a registry release would publish package with their
+    // metadata (the build itself is tested above).
+    let mut c = cmd::cargo(root);
+    c.args([
+        "package",
+        "--quiet",
+        "--no-verify",
+        "--allow-dirty",
+        "-p",
+        "attonet-runtime",
+        "-p",
+        "attonet-convert",
+        "-p",
+        "attonet-cli",
+    ]);
+    cmd::run(c)?;
 
     for target in NO_STD_TARGETS {
         let mut c = cmd::cargo(root);
