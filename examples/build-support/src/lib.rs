@@ -870,6 +870,7 @@ fn models_rs(models: &[Converted], profile: bool) -> String {
         let _ = writeln!(s, "        expected: &{n}::EXPECTED,");
         let _ = writeln!(s, "        macs: {},", c.report.macs);
         let _ = writeln!(s, "        weight_bytes: {},", c.report.weight_bytes);
+        let _ = writeln!(s, "        checksum: {n}::CHECKSUM,");
         if profile {
             let _ = writeln!(s, "        steps: &{n}::STEP_COSTS,");
         }
