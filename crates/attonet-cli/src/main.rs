@@ -347,6 +347,15 @@ fn run_float_batch(
         progress.tick(i + 1);
     }
     progress.finish();
+    // Saturation on the user's own data: each layer's int8 output against the
+    // float model's value, on the first samples (the SQNR analysis).
+    let checked = n.min(100);
+    if checked > 0 {
+        let rows = quantize::sqnr::layer_sqnr(&fm.graph, &loaded.assembled, &samples[..checked])?;
+        for w in quantize::sqnr::clip_warnings(&rows) {
+            eprintln!("{w} (the first {checked} samples of {})", input.display());
+        }
+    }
     let with_batch_one = batch.shape.get(1..) == Some(fm.input_dims.as_slice());
     let mut shape = vec![n];
     if with_batch_one {

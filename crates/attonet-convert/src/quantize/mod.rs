@@ -246,6 +246,16 @@ impl FloatModel {
                 "the model input has no elements".into(),
             ));
         }
+        // NaN or infinity would quantize to an arbitrary code (and poison a
+        // calibration range): refused, naming the sample and element.
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(ConvertError::Graph(format!(
+                "{what}: sample {}, element {} is {} (float input must be finite)",
+                i / len,
+                i % len,
+                data[i]
+            )));
+        }
         Ok(data
             .chunks_exact(len)
             .map(|s| self.sample_to_graph(s))
