@@ -47,6 +47,15 @@ pub fn test(root: &Path) -> Result<()> {
     c.args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings");
     cmd::run(c)?;
+    // The dependency graphs' licences, bans and sources (deny.toml), for the
+    // host workspace and the firmware examples'.
+    toolchain::ensure_cargo_tool(&toolchain::CARGO_DENY)?;
+    for manifest in ["Cargo.toml", "examples/Cargo.toml"] {
+        let mut c = cmd::cargo(root);
+        c.args(["deny", "--manifest-path", manifest, "--config", "deny.toml"])
+            .args(["check", "licenses", "bans", "sources"]);
+        cmd::run(c)?;
+    }
     // The crates a registry release would publish package with their
     // metadata (the build itself is tested above).
     let mut c = cmd::cargo(root);
