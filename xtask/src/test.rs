@@ -48,11 +48,15 @@ pub fn test(root: &Path) -> Result<()> {
         .env("RUSTDOCFLAGS", "-D warnings");
     cmd::run(c)?;
     // The dependency graphs' licences, bans and sources (deny.toml), for the
-    // host workspace and the firmware examples'.
+    // host workspace, the firmware examples' and each real-board example's.
     toolchain::ensure_cargo_tool(&toolchain::CARGO_DENY)?;
-    for manifest in ["Cargo.toml", "examples/Cargo.toml"] {
+    let boards = crate::qemu::REAL_BOARDS
+        .iter()
+        .map(|(dir, _)| format!("examples/boards/{dir}/Cargo.toml"));
+    let manifests = ["Cargo.toml".to_string(), "examples/Cargo.toml".to_string()];
+    for manifest in manifests.into_iter().chain(boards) {
         let mut c = cmd::cargo(root);
-        c.args(["deny", "--manifest-path", manifest, "--config", "deny.toml"])
+        c.args(["deny", "--manifest-path", &manifest, "--config", "deny.toml"])
             .args(["check", "licenses", "bans", "sources"]);
         cmd::run(c)?;
     }
