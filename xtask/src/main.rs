@@ -5,6 +5,7 @@ mod cmd;
 mod code_size;
 mod data;
 mod demo;
+mod fuzz;
 mod guide;
 mod npy;
 mod plot;
@@ -78,6 +79,12 @@ commands:
       models/design's Python tests and an end-to-end exploration on a tiny budget,
       in the PyTorch venv ($ATTONET_DESIGN_VENV or .venv-design; created and
       installed from models/requirements.txt when missing). Part of `test`.
+  fuzz [--seconds N] [--target T]...
+      Run the cargo-fuzz targets of fuzz/ (libFuzzer with AddressSanitizer, nightly;
+      cargo-fuzz installed when missing), each for N seconds (default 60) from a fresh
+      corpus under target/fuzz-corpus/, seeded with the repository's real models and
+      arrays: tflite_reader, onnx_reader, npy_reader, pipeline (bytes to plan to one
+      inference), runtime_plan (fuzzed descriptors and blob). Part of `test`.
   guide
       Run README.md's guide (Your model on your board) exactly as written (its sh
       blocks between the guide markers): a small PyTorch CNN trained and exported
@@ -136,6 +143,7 @@ fn run(args: Vec<String>) -> Result<()> {
             [flag] if flag == "--qemu-only" => qemu::test_firmware(&root, true),
             other => bail!("test-firmware: unexpected arguments {other:?}\n\n{USAGE}"),
         },
+        "fuzz" => fuzz::fuzz(&root, &parse_fuzz_options(rest)?),
         "guide" => {
             no_options(command, rest)?;
             guide::guide(&root)
@@ -184,6 +192,33 @@ fn parse_fetch_options(rest: &[String]) -> Result<data::FetchOptions> {
                 opts.tarball = Some(PathBuf::from(path));
             }
             other => bail!("fetch-cifar10: unexpected argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    Ok(opts)
+}
+
+fn parse_fuzz_options(rest: &[String]) -> Result<fuzz::Options> {
+    let mut opts = fuzz::Options {
+        seconds: 60,
+        only: Vec::new(),
+    };
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |what: &str| {
+            it.next()
+                .cloned()
+                .with_context(|| format!("fuzz: {arg} needs {what}"))
+        };
+        match arg.as_str() {
+            "--seconds" => {
+                let v = value("a number of seconds")?;
+                opts.seconds =
+                    v.parse().ok().filter(|&n| n >= 1).with_context(|| {
+                        format!("fuzz: --seconds {v:?} is not a count of seconds")
+                    })?;
+            }
+            "--target" => opts.only.push(value("a target name")?),
+            other => bail!("fuzz: unexpected argument {other:?}\n\n{USAGE}"),
         }
     }
     Ok(opts)

@@ -56,8 +56,14 @@ pub fn test(root: &Path) -> Result<()> {
     let manifests = ["Cargo.toml".to_string(), "examples/Cargo.toml".to_string()];
     for manifest in manifests.into_iter().chain(boards) {
         let mut c = cmd::cargo(root);
-        c.args(["deny", "--manifest-path", &manifest, "--config", "deny.toml"])
-            .args(["check", "licenses", "bans", "sources"]);
+        c.args([
+            "deny",
+            "--manifest-path",
+            &manifest,
+            "--config",
+            "deny.toml",
+        ])
+        .args(["check", "licenses", "bans", "sources"]);
         cmd::run(c)?;
     }
     // The crates a registry release would publish package with their
@@ -120,6 +126,15 @@ pub fn test(root: &Path) -> Result<()> {
         .args(["tests/qemu-kernels-riscv/run.sh", "all"]);
     cmd::run(c)?;
 
+    // Every input AttoNet reads, under libFuzzer and AddressSanitizer: a
+    // bounded minute a target, so a regression shows.
+    crate::fuzz::fuzz(
+        root,
+        &crate::fuzz::Options {
+            seconds: 60,
+            only: Vec::new(),
+        },
+    )?;
     design_exploration(root)?;
     // The README's guide from a PyTorch model to a board, as written.
     crate::guide::guide(root)?;

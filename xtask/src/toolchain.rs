@@ -238,6 +238,75 @@ pub fn ensure_qemu() -> Result<()> {
     Ok(())
 }
 
+/// A cargo subcommand the checks run, pinned: `cargo install --locked` when
+/// `cargo <name> --version` does not report this version.
+pub struct CargoTool {
+    /// The subcommand (`deny` for `cargo deny`).
+    pub subcommand: &'static str,
+    /// Its crate on crates.io.
+    pub krate: &'static str,
+    /// The pinned version.
+    pub version: &'static str,
+}
+
+/// `cargo deny` (licences, bans and sources of the dependency graph).
+pub const CARGO_DENY: CargoTool = CargoTool {
+    subcommand: "deny",
+    krate: "cargo-deny",
+    version: "0.20.2",
+};
+
+/// Installs `tool` unless that version is there (a few minutes the first
+/// time; `~/.cargo/bin` keeps it).
+pub fn ensure_cargo_tool(tool: &CargoTool) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let have = Command::new(&cargo)
+        .args([tool.subcommand, "--version"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if have.split_whitespace().any(|w| w == tool.version) {
+        return Ok(());
+    }
+    eprintln!(
+        "installing {} {} (cargo {} reported {:?})",
+        tool.krate,
+        tool.version,
+        tool.subcommand,
+        have.trim()
+    );
+    let mut c = Command::new(&cargo);
+    c.args(["install", "--locked", "--version", tool.version, tool.krate]);
+    cmd::run(c).with_context(|| format!("installing {}", tool.krate))
+}
+
+/// `cargo fuzz` (libFuzzer targets of `fuzz/`).
+pub const CARGO_FUZZ: CargoTool = CargoTool {
+    subcommand: "fuzz",
+    krate: "cargo-fuzz",
+    version: "0.13.2",
+};
+
+/// The nightly toolchain (cargo fuzz's sanitizers, Miri): installed with
+/// rustup when missing.
+pub fn ensure_nightly() -> Result<()> {
+    let ok = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Ok(());
+    }
+    let mut c = Command::new("rustup");
+    c.args(["toolchain", "install", "nightly", "--profile", "minimal"]);
+    cmd::run(c).context("installing the nightly toolchain")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,55 +360,4 @@ mod tests {
         let e = ensure_targets(&["x86_64-unknown-none"]).unwrap_err();
         assert!(e.to_string().contains("xtask/src/toolchain.rs"), "{e}");
     }
-}
-
-/// A cargo subcommand the checks run, pinned: `cargo install --locked` when
-/// `cargo <name> --version` does not report this version.
-pub struct CargoTool {
-    /// The subcommand (`deny` for `cargo deny`).
-    pub subcommand: &'static str,
-    /// Its crate on crates.io.
-    pub krate: &'static str,
-    /// The pinned version.
-    pub version: &'static str,
-}
-
-/// `cargo deny` (licences, bans and sources of the dependency graph).
-pub const CARGO_DENY: CargoTool = CargoTool {
-    subcommand: "deny",
-    krate: "cargo-deny",
-    version: "0.20.2",
-};
-
-/// Installs `tool` unless that version is there (a few minutes the first
-/// time; `~/.cargo/bin` keeps it).
-pub fn ensure_cargo_tool(tool: &CargoTool) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let have = Command::new(&cargo)
-        .args([tool.subcommand, "--version"])
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    if have.split_whitespace().any(|w| w == tool.version) {
-        return Ok(());
-    }
-    eprintln!(
-        "installing {} {} (cargo {} reported {:?})",
-        tool.krate,
-        tool.version,
-        tool.subcommand,
-        have.trim()
-    );
-    let mut c = Command::new(&cargo);
-    c.args([
-        "install",
-        "--locked",
-        "--version",
-        tool.version,
-        tool.krate,
-    ]);
-    cmd::run(c).with_context(|| format!("installing {}", tool.krate))
 }

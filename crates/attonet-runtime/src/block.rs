@@ -41,6 +41,7 @@ pub const MAX_STAGES: usize = 4;
 
 /// The operation of one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum StageOp {
     /// A convolution (pointwise, grouped 3x3 or general).
     Conv(ConvParams),
@@ -60,6 +61,7 @@ impl StageOp {
 
 /// One convolution of a fused block (in [`Model::stages`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Stage {
     /// What the stage computes.
     pub op: StageOp,
@@ -89,6 +91,7 @@ impl Stage {
 
 /// How a block ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Residual {
     /// No shortcut: the block is the chain alone.
     Absent,
@@ -114,6 +117,7 @@ pub enum Residual {
 
 /// A fused block (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct BlockStep {
     /// The block input.
     pub input: Slot,

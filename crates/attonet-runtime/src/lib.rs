@@ -21,6 +21,10 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+// `arbitrary`'s derive names `std`: the feature is for host fuzzing only.
+#[cfg(feature = "arbitrary")]
+extern crate std;
+
 // The architecture-specific fast paths: the one place with `unsafe` (inline
 // assembly and unchecked indexing, each block with its `SAFETY:` argument).
 #[allow(unsafe_code)]

@@ -34,6 +34,7 @@ use kernels::KernelSet;
 
 /// Where a tensor lives in the arena: a byte offset and its NHWC shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Slot {
     /// Byte offset in the arena.
@@ -51,6 +52,7 @@ impl Slot {
 
 /// A table in the weight blob: byte offset and number of elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Table {
     /// Byte offset in the blob (a multiple of the element size).
@@ -61,6 +63,7 @@ pub struct Table {
 
 /// The four tables of a convolution-like op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConvTables {
     /// `i8` weights in the op's layout.
@@ -85,6 +88,7 @@ pub struct ConvTables {
 
 /// A convolution (pointwise, grouped 3x3 or general; see [`ops::ConvKernel`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ConvStep {
     /// Geometry, groups, quantization.
     pub params: ConvParams,
@@ -98,6 +102,7 @@ pub struct ConvStep {
 
 /// A depthwise convolution with channel multiplier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DepthwiseStep {
     /// Geometry, multiplier, quantization.
     pub params: DepthwiseParams,
@@ -111,6 +116,7 @@ pub struct DepthwiseStep {
 
 /// Two back-to-back 1x1 convolutions run as one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PointwisePairStep {
     /// Quantization of the first convolution.
     pub first: ConvQuant,
@@ -132,6 +138,7 @@ pub struct PointwisePairStep {
 
 /// Elementwise addition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AddStep {
     /// Quantization.
     pub params: AddParams,
@@ -145,6 +152,7 @@ pub struct AddStep {
 
 /// A pooling op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PoolStep {
     /// Window and clamp.
     pub params: PoolParams,
@@ -156,6 +164,7 @@ pub struct PoolStep {
 
 /// A fully connected layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct FullyConnectedStep {
     /// Sizes and quantization.
     pub params: FullyConnectedParams,
@@ -169,6 +178,7 @@ pub struct FullyConnectedStep {
 
 /// A softmax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SoftmaxStep {
     /// Scaling.
     pub params: SoftmaxParams,
@@ -182,6 +192,7 @@ pub struct SoftmaxStep {
 /// LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, an
 /// int8 QUANTIZE, and the ONNX activations of that shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LookupStep {
     /// The `i8` table (256 entries, indexed by the input byte).
     pub table: Table,
@@ -194,6 +205,7 @@ pub struct LookupStep {
 /// A reduction over a run of dimensions ([`crate::ops::reduce`]): MEAN,
 /// SUM, REDUCE_MAX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ReduceStep {
     /// Geometry and arithmetic.
     pub params: ReduceParams,
@@ -207,6 +219,7 @@ pub struct ReduceStep {
 /// PAD, PADV2, MIRROR_PAD, TRANSPOSE, SLICE, STRIDED_SLICE, SPACE_TO_DEPTH,
 /// DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR and their ONNX forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GatherStep {
     /// Counts, strides, run and fill.
     pub params: GatherParams,
@@ -220,6 +233,7 @@ pub struct GatherStep {
 
 /// RESIZE_BILINEAR ([`crate::ops::movement::resize_bilinear_s8`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ResizeBilinearStep {
     /// Scales and sampling.
     pub params: BilinearParams,
@@ -232,6 +246,7 @@ pub struct ResizeBilinearStep {
 /// Where an operand of a [`BinaryStep`] lives: an activation in the arena or
 /// a constant `i8` table in the blob.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Operand {
     /// An activation.
     Arena(Slot),
@@ -253,6 +268,7 @@ impl core::fmt::Debug for Operand {
 /// with a broadcast or constant operand, SUB, MUL, SQUARED_DIFFERENCE,
 /// MAXIMUM, MINIMUM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct BinaryStep {
     /// Arithmetic and broadcast geometry.
     pub params: BinaryParams,
@@ -267,6 +283,7 @@ pub struct BinaryStep {
 /// One input's part of a CONCATENATION ([`crate::ops::binary::concat_s8`]);
 /// a concatenation of `n` inputs is `n` such steps writing one output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ConcatStep {
     /// Geometry.
     pub params: ConcatParams,
@@ -280,6 +297,7 @@ pub struct ConcatStep {
 
 /// A byte copy (a RESHAPE whose output could not share its input's bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct CopyStep {
     /// Source.
     pub input: Slot,
@@ -289,6 +307,7 @@ pub struct CopyStep {
 
 /// One step of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Step {
     /// CONV_2D (pointwise, grouped 3x3, general).
     Conv(ConvStep),
@@ -331,6 +350,7 @@ pub const MAX_RANK: usize = 8;
 /// A tensor's dimensions as the source model gives them (e.g. `[1, 10]`),
 /// held inline (at most [`MAX_RANK`]) so an [`Io`] borrows nothing.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Dims {
     len: u8,
@@ -385,6 +405,7 @@ impl core::fmt::Debug for Dims {
 
 /// A model input or output.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Io {
     /// Where it lives in the arena.
     pub slot: Slot,

@@ -10,6 +10,7 @@ use crate::Error;
 /// `PrepareGeneralSubOp`/`CalculateOpDataAdd` does: `left_shift = 20`, input
 /// multipliers relative to twice the larger input scale).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AddParams {
     /// Zero point of the first input.

@@ -37,6 +37,7 @@ pub const BINARY_DIMS: usize = 4;
 
 /// The element-wise function of a [`BinaryParams`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum BinaryOp {
     /// ADD (rescaled sum).
@@ -72,6 +73,7 @@ impl core::fmt::Debug for BinaryOp {
 /// A binary op's arithmetic and broadcast geometry (computed by the
 /// converter as TFLM's `Prepare` functions do; unused fields are 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BinaryParams {
     /// The function.
@@ -315,6 +317,7 @@ pub fn binary_s8(
 /// (TFLM's int8 kernel copies bytes; the converter requires the input's
 /// quantization to be the output's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConcatParams {
     /// Product of the dimensions before the axis.

@@ -9,6 +9,7 @@ use crate::Error;
 
 /// Parameters of a depthwise convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DepthwiseParams {
     /// Kernel size, stride, dilation, padding.

@@ -7,6 +7,7 @@ use crate::Error;
 
 /// Parameters of a fully connected layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FullyConnectedParams {
     /// Input features per batch row.

@@ -49,6 +49,7 @@ pub const FILL: i32 = i32::MIN;
 
 /// The shape of a gather (see the [module](self) documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GatherParams {
     /// Output extent of each nested dimension, outermost first.
@@ -64,14 +65,20 @@ pub struct GatherParams {
 }
 
 impl GatherParams {
-    /// Output bytes the gather writes.
-    pub const fn output_len(&self) -> usize {
-        self.counts[0] as usize
-            * self.counts[1] as usize
-            * self.counts[2] as usize
-            * self.counts[3] as usize
-            * self.counts[4] as usize
-            * self.run as usize
+    /// Output bytes the gather writes, or `None` when the product does not
+    /// fit a `usize` (a corrupt plan; on a 32-bit target two large counts
+    /// suffice).
+    pub const fn output_len(&self) -> Option<usize> {
+        let mut n = self.run as usize;
+        let mut d = 0;
+        while d < GATHER_DIMS {
+            n = match n.checked_mul(self.counts[d] as usize) {
+                Some(n) => n,
+                None => return None,
+            };
+            d += 1;
+        }
+        Some(n)
     }
 }
 
@@ -115,10 +122,13 @@ pub fn check_gather(
     if p.run == 0 {
         return Err(Error::Parameter("gather run of 0 bytes"));
     }
-    if output_len != p.output_len() {
+    let Some(expected) = p.output_len() else {
+        return Err(Error::Parameter("gather output larger than memory"));
+    };
+    if output_len != expected {
         return Err(Error::BufferLength {
             what: "gather output",
-            expected: p.output_len(),
+            expected,
             actual: output_len,
         });
     }
@@ -211,6 +221,7 @@ pub fn gather_s8(
 
 /// The parameters of a bilinear resize, as TFLM's prepare computes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BilinearParams {
     /// Input rows per output row, in 1/1024 (`((1024 * in_h + out_h / 2) /
@@ -317,6 +328,20 @@ pub fn resize_bilinear_s8(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `runtime_plan` fuzz target: counts whose product does not
+    /// fit a `usize` overflowed (a panic in tests, a wrapped length in
+    /// release). Now a parameter error.
+    #[test]
+    fn a_gather_larger_than_memory_is_refused() {
+        let p = params([u16::MAX; 5], [1; 5], 0, u16::MAX);
+        assert_eq!(p.output_len(), None);
+        let tables: [&[i32]; GATHER_DIMS] = [&[]; GATHER_DIMS];
+        assert_eq!(
+            check_gather(&p, &tables, 16, 16),
+            Err(Error::Parameter("gather output larger than memory"))
+        );
+    }
 
     fn params(counts: [u16; 5], strides: [i32; 5], base: i32, run: u16) -> GatherParams {
         GatherParams {
