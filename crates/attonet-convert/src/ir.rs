@@ -558,6 +558,27 @@ pub enum OpKind {
         /// table (an op our quantizer placed: ONNX).
         numerics: UnaryNumerics,
     },
+    /// SPLIT, SPLIT_V, UNPACK: input 0 cut along `axis` into consecutive
+    /// parts, part `k` (`sizes[k]` elements along the axis) being output
+    /// `k`; UNPACK's parts drop the axis (`squeeze`). Each output is a
+    /// data-movement copy of its part (the movement family's gather). Other
+    /// inputs are the constants the axis and sizes were read from.
+    Split {
+        /// The axis, in `0..rank` of input 0.
+        axis: usize,
+        /// Each output's extent along the axis (they add up to the input's).
+        sizes: Vec<usize>,
+        /// Whether the outputs drop the axis (UNPACK: every size is 1).
+        squeeze: bool,
+        /// The source model's operator name (SPLIT, SPLIT_V, UNPACK).
+        name: &'static str,
+    },
+    /// PACK: the inputs, all of one shape, stacked along a new output axis
+    /// `axis` (a concatenation of the inputs reshaped with a 1 there).
+    Pack {
+        /// The new axis, in `0..=rank` of the inputs.
+        axis: usize,
+    },
 }
 
 impl OpKind {
@@ -577,6 +598,8 @@ impl OpKind {
             OpKind::Move { name, .. } => name,
             OpKind::Binary { func, .. } => func.name(),
             OpKind::Concat { .. } => "CONCATENATION",
+            OpKind::Split { name, .. } => name,
+            OpKind::Pack { .. } => "PACK",
         }
     }
 }

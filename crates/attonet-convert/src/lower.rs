@@ -54,7 +54,7 @@ pub fn lower(graph: &Graph, name: &str) -> Result<Program> {
     }
     let mut layers = Vec::new();
     for (index, op) in graph.ops.iter().enumerate() {
-        layers.push(l.lower_op(graph.source_index(index), op)?);
+        l.lower_op(graph.source_index(index), op, &mut layers)?;
     }
     let mut outputs = Vec::with_capacity(graph.outputs.len());
     for &id in &graph.outputs {
@@ -599,7 +599,9 @@ impl<'g> Lowering<'g> {
         .with(activations, y, index))
     }
 
-    fn lower_op(&mut self, index: usize, op: &Op) -> Result<Layer> {
+    /// Lowers `op` into `layers`: one layer, or one per output (SPLIT,
+    /// SPLIT_V, UNPACK: each output its own value, written by its own copy).
+    fn lower_op(&mut self, index: usize, op: &Op, layers: &mut Vec<Layer>) -> Result<()> {
         let at = At {
             index,
             op: op.kind.name(),
@@ -705,15 +707,18 @@ impl<'g> Lowering<'g> {
                     cover_fast_epilogue(&mut data, &quant, taps, |f, oc| {
                         f[oc * taps..][..taps].iter()
                     });
-                    return Ok(LayerOp::Conv {
-                        params: ConvParams {
-                            window,
-                            groups: u16_dim(&at, "groups", in_c)?,
-                            quant,
-                        },
-                        data,
-                    }
-                    .with(vec![io.x], io.y, index));
+                    layers.push(
+                        LayerOp::Conv {
+                            params: ConvParams {
+                                window,
+                                groups: u16_dim(&at, "groups", in_c)?,
+                                quant,
+                            },
+                            data,
+                        }
+                        .with(vec![io.x], io.y, index),
+                    );
+                    return Ok(());
                 }
                 let quant = self.conv_quant(*activation, &io);
                 let mut data = self.conv_data(&at, op, &io, out_c, 3)?;
@@ -1040,7 +1045,7 @@ impl<'g> Lowering<'g> {
                 }
                 let in_dims = self.tensor(&at, x_id)?.shape.clone();
                 let out_dims = self.tensor(&at, y_id)?.shape.clone();
-                movement_layer(func, &in_dims, &out_dims, yout)
+                movement_layer(func, func.name(), &in_dims, &out_dims, yout)
                     .map_err(|m| at.unsupported(m))?
                     .with(vec![x], y, index)
             }
@@ -1062,15 +1067,88 @@ impl<'g> Lowering<'g> {
                 }
                 LayerOp::Reshape.with(vec![x], y, index)
             }
+            OpKind::Pack { axis } => {
+                let mut xs = Vec::new();
+                for k in 0..op.inputs.len() {
+                    xs.push(self.read(&at, self.input_id(&at, op, k, "input")?)?);
+                }
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let vy = &self.values[y];
+                // PACK is a CONCATENATION along the new axis of the inputs
+                // reshaped with a 1 there; TFLM's int8 PACK copies bytes too.
+                let mut dims = Vec::new();
+                for &x in &xs {
+                    let vx = &self.values[x];
+                    if vx.scale != vy.scale || vx.zero_point != vy.zero_point {
+                        return Err(at.unsupported(format!(
+                            "input '{}' (scale {}, zero point {}) and the output (scale {}, \
+                             zero point {}) are quantized differently; TFLM's int8 PACK \
+                             copies bytes",
+                            vx.name, vx.scale, vx.zero_point, vy.scale, vy.zero_point
+                        )));
+                    }
+                    dims.push(
+                        binary::pack_operand_dims(&vx.dims, *axis).map_err(|m| at.invalid(m))?,
+                    );
+                }
+                let dims: Vec<&[usize]> = dims.iter().map(Vec::as_slice).collect();
+                let parts =
+                    binary::concat_parts(&dims, &vy.dims, *axis).map_err(|m| at.invalid(m))?;
+                let tables = vec![Vec::new(); xs.len()];
+                LayerOp::Concat { parts, tables }.with(xs, y, index)
+            }
+            OpKind::Split {
+                axis,
+                sizes,
+                squeeze,
+                name,
+            } => {
+                let x_id = self.input_id(&at, op, 0, "input")?;
+                let x = self.read(&at, x_id)?;
+                let in_dims = self.values[x].dims.clone();
+                let parts = movement::split_parts(&in_dims, *axis, sizes, *squeeze)
+                    .map_err(|m| at.invalid(m))?;
+                if parts.len() != op.outputs.len() {
+                    return Err(at.invalid(format!(
+                        "has {} outputs for {} parts",
+                        op.outputs.len(),
+                        parts.len()
+                    )));
+                }
+                for (k, ((func, dims), &y_id)) in parts.iter().zip(&op.outputs).enumerate() {
+                    let y = self.write(&at, y_id)?;
+                    let (xin, yout) = (&self.values[x], &self.values[y]);
+                    if yout.dims != *dims {
+                        return Err(at.invalid(format!(
+                            "output {k} '{}' has shape {:?}, but part {k} of {:?} is {dims:?}",
+                            yout.name, yout.dims, xin.dims
+                        )));
+                    }
+                    if xin.scale != yout.scale || xin.zero_point != yout.zero_point {
+                        return Err(at.unsupported(format!(
+                            "input (scale {}, zero point {}) and output {k} (scale {}, zero \
+                             point {}) quantization differ; TFLM's int8 {} copies bytes",
+                            xin.scale, xin.zero_point, yout.scale, yout.zero_point, at.op
+                        )));
+                    }
+                    let layer = movement_layer(func, name, &in_dims, dims, yout)
+                        .map_err(|m| at.unsupported(m))?;
+                    layers.push(layer.with(vec![x], y, index));
+                }
+                return Ok(());
+            }
         };
-        Ok(layer)
+        layers.push(layer);
+        Ok(())
     }
 }
 
 /// The layer of a movement-family op (see [`crate::ops::movement`]):
-/// TFLM's integer bilinear resize, or a gather whose padding holds `fill`.
+/// TFLM's integer bilinear resize, or a gather whose padding holds `fill`,
+/// named `name` in reports.
 fn movement_layer(
     func: &MoveFn,
+    name: &'static str,
     in_dims: &[usize],
     out_dims: &[usize],
     out: &Value,
@@ -1126,7 +1204,7 @@ fn movement_layer(
     let g = movement::gather(func, in_dims, out_dims)?;
     let (params, tables) = movement::to_runtime(&g, fill)?;
     Ok(LayerOp::Gather {
-        name: func.name(),
+        name,
         params,
         tables,
     })

@@ -654,7 +654,7 @@ pub fn quantize_with_ranges(
                     activation_quant(out)?
                 }
             }
-            OpKind::Concat { .. } => {
+            OpKind::Concat { .. } | OpKind::Pack { .. } => {
                 for i in 0..op.inputs.len() {
                     input_q(i)?;
                 }

@@ -1064,7 +1064,9 @@ impl Converter {
                     func: BinaryFn::SquaredDifference | BinaryFn::Maximum | BinaryFn::Minimum,
                     ..
                 }
-                | OpKind::Concat { .. } => None,
+                | OpKind::Concat { .. }
+                | OpKind::Pack { .. }
+                | OpKind::Split { .. } => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {

@@ -678,7 +678,8 @@ fn read_op(
                  or arg min on the host (int8 values keep the float values' order)",
             ))
         }
-        c if movement::is_movement(c) => {}
+        c if movement::is_movement(c) || movement::is_split(c) => {}
+        op::PACK => {}
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
             return Err(cx.unsupported(
                 "control flow runs other subgraphs; only a single-subgraph model is supported",
@@ -701,7 +702,11 @@ fn read_op(
             .map(|(k, o)| o.ok_or_else(|| cx.corrupt(format!("output {k} is omitted (-1)"))))
             .collect::<Result<_>>()?;
 
-    let kind = read_kind(&cx, code, t, &inputs, tensors)?;
+    let (kind, inputs) = if movement::is_split(code) {
+        movement::read_split(&cx, code, t, &inputs, outputs.len(), tensors)?
+    } else {
+        (read_kind(&cx, code, t, &inputs, tensors)?, inputs)
+    };
     check_arity(&cx, &kind, &inputs, &outputs)?;
     Ok(Op {
         kind,
@@ -918,6 +923,41 @@ fn read_kind(
                 numerics: UnaryNumerics::Tflm,
             }
         }
+        op::PACK => {
+            use schema::pack as f;
+            let (count, axis) = match options(cx, t, ty::PACK)? {
+                Some(o) => (
+                    Some(o.scalar::<i32>(f::VALUES_COUNT, 0).context(|| cx.label())?),
+                    o.scalar::<i32>(f::AXIS, 0).context(|| cx.label())?,
+                ),
+                None => (None, 0),
+            };
+            if let Some(n) = count.filter(|&n| usize::try_from(n).ok() != Some(inputs.len())) {
+                return Err(cx.invalid(format!(
+                    "values_count is {n}, but the op has {} inputs",
+                    inputs.len()
+                )));
+            }
+            // The output's rank is the inputs' plus one.
+            let rank = inputs
+                .first()
+                .copied()
+                .flatten()
+                .and_then(|id| tensors.get(id))
+                .map_or(0, |t| t.shape.len()) as i64
+                + 1;
+            let a = if axis < 0 {
+                axis as i64 + rank
+            } else {
+                axis as i64
+            };
+            if !(0..rank).contains(&a) {
+                return Err(cx.invalid(format!(
+                    "axis {axis} is out of range for an output of rank {rank}"
+                )));
+            }
+            OpKind::Pack { axis: a as usize }
+        }
         op::AVERAGE_POOL_2D | op::MAX_POOL_2D => {
             use schema::pool2d as f;
             let o = required_options(cx, t, ty::POOL_2D)?;
@@ -1117,6 +1157,18 @@ fn check_arity(
         }
         OpKind::Add { .. } | OpKind::Binary { .. } => (2, 2, 2),
         OpKind::Concat { .. } => (1, 10, usize::MAX),
+        OpKind::Pack { .. } => (1, 64, usize::MAX),
+        // Its reader checks its inputs and outputs (movement.rs).
+        OpKind::Split { sizes, .. } => {
+            if outputs.len() != sizes.len() {
+                return Err(cx.invalid(format!(
+                    "has {} outputs for {} parts",
+                    outputs.len(),
+                    sizes.len()
+                )));
+            }
+            return Ok(());
+        }
         OpKind::AveragePool2d { .. } | OpKind::MaxPool2d { .. } | OpKind::Softmax { .. } => {
             (1, 1, 1)
         }

@@ -144,6 +144,8 @@ pub mod options_type {
     pub const REDUCER: u8 = 27;
     /// `LeakyReluOptions`.
     pub const LEAKY_RELU: u8 = 75;
+    /// `PackOptions`.
+    pub const PACK: u8 = 59;
 
     /// The name of an options table type, for messages.
     pub fn name(code: u8) -> &'static str {
@@ -163,6 +165,7 @@ pub mod options_type {
             SQUARED_DIFFERENCE => "SquaredDifferenceOptions",
             REDUCER => "ReducerOptions",
             LEAKY_RELU => "LeakyReluOptions",
+            PACK => "PackOptions",
             _ => "another options table",
         }
     }
@@ -262,6 +265,14 @@ pub mod mul_sub {
     pub const ACTIVATION: usize = 0;
 }
 
+/// `table PackOptions`.
+pub mod pack {
+    /// `values_count:int`.
+    pub const VALUES_COUNT: usize = 0;
+    /// `axis:int`.
+    pub const AXIS: usize = 1;
+}
+
 /// `table ConcatenationOptions`.
 pub mod concatenation {
     /// `axis:int`.
@@ -318,6 +329,8 @@ pub mod op {
     pub const ARG_MIN: i32 = 79;
     /// `REDUCE_MAX`.
     pub const REDUCE_MAX: i32 = 82;
+    /// `PACK`.
+    pub const PACK: i32 = 83;
     /// `CALL` (control flow).
     pub const CALL: i32 = 31;
     /// `TANH`.
