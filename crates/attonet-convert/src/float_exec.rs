@@ -719,6 +719,44 @@ impl<'g> FloatExecutor<'g> {
                     }
                 }
             }
+            OpKind::Dequantize => {
+                let (x, _) = self.activation(index, op, values, 0)?;
+                if x.len() != out_len {
+                    return Err(op_err(index, op, "input and output sizes differ"));
+                }
+                x.to_vec()
+            }
+            OpKind::Arg { func, axis } => {
+                // The index along the axis, as f32 (the first on ties).
+                let (x, xs) = self.activation(index, op, values, 0)?;
+                if *axis >= xs.len() || x.len() != xs.iter().product::<usize>() {
+                    return Err(op_err(index, op, "the axis is out of range"));
+                }
+                let r = xs[*axis];
+                let inner: usize = xs[*axis + 1..].iter().product();
+                let outer: usize = xs[..*axis].iter().product();
+                if outer * inner != out_len || r == 0 {
+                    return Err(op_err(index, op, "the output is not the input without the axis"));
+                }
+                let mut out = Vec::with_capacity(out_len);
+                for o in 0..outer {
+                    for k in 0..inner {
+                        let at = |i: usize| x[(o * r + i) * inner + k];
+                        let mut best = 0;
+                        for i in 1..r {
+                            let better = match func {
+                                crate::ir::ArgFn::Max => at(i) > at(best),
+                                crate::ir::ArgFn::Min => at(i) < at(best),
+                            };
+                            if better {
+                                best = i;
+                            }
+                        }
+                        out.push(best as f32);
+                    }
+                }
+                out
+            }
             OpKind::Pack { axis } => {
                 let mut xs = Vec::new();
                 let mut dims = Vec::new();

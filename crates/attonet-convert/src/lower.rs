@@ -8,7 +8,9 @@ use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::pool::PoolParams;
-use attonet_runtime::ops::reduce::ReduceParams;
+use attonet_runtime::ops::boundary::BoundaryParams;
+use attonet_runtime::ops::reduce::{ArgKind, ArgParams, ReduceParams};
+use attonet_runtime::plan::ElementType;
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
 use attonet_runtime::quant::Clamp;
@@ -16,7 +18,7 @@ use attonet_runtime::quant::Clamp;
 use crate::error::{ConvertError, Result};
 use crate::fast_epilogue;
 use crate::ir::{
-    Activation, Axis, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization,
+    Activation, ArgFn, Axis, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization,
     Tensor, TensorId, UnaryFn, UnaryNumerics,
 };
 use crate::ops::{binary, movement, reduce, unary_lut};
@@ -76,13 +78,8 @@ pub fn lower(graph: &Graph, name: &str) -> Result<Program> {
                 l.tensor_name(id)
             )));
         }
-        let t = &graph.tensors[id];
-        if t.dtype != DType::I8 {
-            return Err(ConvertError::Graph(format!(
-                "the model output '{}' is {}, but int8 is required",
-                t.name, t.dtype
-            )));
-        }
+        // Values are typed as their tensors (int8 activations; int32 only
+        // from ARG_MAX / ARG_MIN, float32 only from DEQUANTIZE).
         outputs.push(v);
     }
     Ok(Program {
@@ -157,6 +154,15 @@ impl<'g> Lowering<'g> {
             .copied()
             .flatten()
             .ok_or_else(|| at.invalid(format!("missing {what} (input {i})")))
+    }
+
+    /// Whether `op`'s input 0 is a float32 value (a float model input).
+    fn reads_float(&self, at: &At<'_>, op: &Op) -> Result<bool> {
+        let id = self.input_id(at, op, 0, "input")?;
+        Ok(self
+            .by_tensor
+            .get(&id)
+            .is_some_and(|&v| self.values[v].dtype == ElementType::Float32))
     }
 
     fn output_id(&self, at: &At<'_>, op: &Op) -> Result<TensorId> {
@@ -269,6 +275,7 @@ impl<'g> Lowering<'g> {
             name: t.name.clone(),
             shape,
             dims: t.shape.clone(),
+            dtype: ElementType::Int8,
             scale,
             zero_point,
         });
@@ -282,17 +289,79 @@ impl<'g> Lowering<'g> {
             op: "model input",
         };
         let t = self.tensor(&at, id)?;
-        if t.dtype != DType::I8 {
-            return Err(ConvertError::Graph(format!(
-                "the model input '{}' is {}, but int8 is required (convert float models with post-training quantization first)",
+        match t.dtype {
+            DType::I8 => self.new_value(&at, id),
+            // A float model input: only a QUANTIZE may read it (`read`).
+            DType::F32 if t.data.is_none() => self.new_typed_value(&at, id, ElementType::Float32),
+            _ => Err(ConvertError::Graph(format!(
+                "the model input '{}' is {}, but int8 is required (or float32 read by QUANTIZE \
+                 ops; convert float models with post-training quantization first)",
                 t.name, t.dtype
-            )));
+            ))),
         }
-        self.new_value(&at, id)
     }
 
-    /// The value of an op input: it must already be produced.
+    /// A value of 4-byte elements (`dtype` int32 or float32) for tensor
+    /// `id`, of that type: its shape counts channels in bytes, so every slot
+    /// made of it spans its bytes; no quantization (scale 1, zero point 0).
+    fn new_typed_value(&mut self, at: &At<'_>, id: TensorId, dtype: ElementType) -> Result<ValueId> {
+        let t = self.tensor(at, id)?;
+        let want = match dtype {
+            ElementType::Int8 => return self.new_value(at, id),
+            ElementType::Int32 => DType::I32,
+            ElementType::Float32 => DType::F32,
+        };
+        self.require_type(at, t, want)?;
+        if self.by_tensor.contains_key(&id) {
+            return Err(at.invalid(format!("output '{}' is written a second time", t.name)));
+        }
+        let shape = self.kernel_shape(at, t)?;
+        if shape.is_empty() {
+            return Err(at.invalid(format!("tensor '{}' has no elements", t.name)));
+        }
+        let c = shape.c as usize * dtype.size();
+        let shape = Shape::new(shape.h, shape.w, u16_dim(at, "channels (bytes)", c)?);
+        let v = self.values.len();
+        self.values.push(Value {
+            name: t.name.clone(),
+            shape,
+            dims: t.shape.clone(),
+            dtype,
+            scale: 1.0,
+            zero_point: 0,
+        });
+        self.by_tensor.insert(id, v);
+        Ok(v)
+    }
+
+    /// The value of an op input of element type `dtype`.
+    fn read_typed(&self, at: &At<'_>, id: TensorId, dtype: ElementType) -> Result<ValueId> {
+        let v = self.read_any(at, id)?;
+        let value = &self.values[v];
+        if value.dtype != dtype {
+            let name = |d: ElementType| match d {
+                ElementType::Int8 => "int8",
+                ElementType::Int32 => "int32",
+                ElementType::Float32 => "float32",
+            };
+            return Err(ConvertError::TensorType {
+                index: at.index,
+                op: at.op.to_string(),
+                tensor: value.name.clone(),
+                found: name(value.dtype).to_string(),
+                expected: name(dtype).to_string(),
+            });
+        }
+        Ok(v)
+    }
+
+    /// The value of an int8 op input: it must already be produced.
     fn read(&self, at: &At<'_>, id: TensorId) -> Result<ValueId> {
+        self.read_typed(at, id, ElementType::Int8)
+    }
+
+    /// The value of an op input, of any element type.
+    fn read_any(&self, at: &At<'_>, id: TensorId) -> Result<ValueId> {
         if let Some(&v) = self.by_tensor.get(&id) {
             return Ok(v);
         }
@@ -967,6 +1036,77 @@ impl<'g> Lowering<'g> {
                     diff_min,
                 })
                 .with(vec![x], y, index)
+            }
+            OpKind::Unary {
+                func: UnaryFn::Requantize,
+                ..
+            } if self.reads_float(&at, op)? => {
+                // QUANTIZE of a float model input: TFLM's AffineQuantize.
+                let x = self.read_typed(
+                    &at,
+                    self.input_id(&at, op, 0, "input")?,
+                    ElementType::Float32,
+                )?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                if xin.dims.iter().product::<usize>() != yout.shape.len() {
+                    return Err(at.invalid(format!(
+                        "input {:?} and output {:?} shapes differ",
+                        xin.dims, yout.dims
+                    )));
+                }
+                LayerOp::QuantizeFloat(BoundaryParams {
+                    scale: yout.scale,
+                    zero_point: yout.zero_point,
+                })
+                .with(vec![x], y, index)
+            }
+            OpKind::Dequantize => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.new_typed_value(&at, self.output_id(&at, op)?, ElementType::Float32)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                if yout.dims.iter().product::<usize>() != xin.shape.len() {
+                    return Err(at.invalid(format!(
+                        "input {:?} and output {:?} shapes differ",
+                        xin.dims, yout.dims
+                    )));
+                }
+                LayerOp::DequantizeFloat(BoundaryParams {
+                    scale: xin.scale,
+                    zero_point: xin.zero_point,
+                })
+                .with(vec![x], y, index)
+            }
+            OpKind::Arg { func, axis } => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.new_typed_value(&at, self.output_id(&at, op)?, ElementType::Int32)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                let dims = &xin.dims;
+                if *axis >= dims.len() {
+                    return Err(at.invalid(format!(
+                        "axis {axis} is out of range for input {dims:?}"
+                    )));
+                }
+                let expected = reduce::output_dims(dims, &[*axis], false);
+                if expected != yout.dims {
+                    return Err(at.invalid(format!(
+                        "{} of {dims:?} along axis {axis} gives {expected:?}, but the output is {:?}",
+                        at.op, yout.dims
+                    )));
+                }
+                let extent = |v: usize| {
+                    u32::try_from(v).map_err(|_| at.unsupported(format!("extent {v} over 2^32")))
+                };
+                let params = ArgParams {
+                    outer: extent(dims[..*axis].iter().product())?,
+                    reduce: extent(dims[*axis])?,
+                    inner: extent(dims[*axis + 1..].iter().product())?,
+                    kind: match func {
+                        ArgFn::Max => ArgKind::ArgMax,
+                        ArgFn::Min => ArgKind::ArgMin,
+                    },
+                };
+                LayerOp::Arg(params).with(vec![x], y, index)
             }
             OpKind::Unary { func, numerics } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;

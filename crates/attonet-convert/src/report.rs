@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::assemble::Assembled;
 use attonet_runtime::block::StageOp;
+use attonet_runtime::ops::reduce::ArgKind;
 use attonet_runtime::ops::{ConvKernel, Shape};
 use attonet_runtime::plan::Step;
 
@@ -169,6 +170,12 @@ impl Report {
                 LayerOp::ResizeBilinear(_) => "RESIZE_BILINEAR",
                 LayerOp::Binary { func, .. } => func.map_or("ADD", |f| f.name()),
                 LayerOp::Concat { .. } => "CONCATENATION",
+                LayerOp::Arg(p) => match p.kind {
+                    ArgKind::ArgMax => "ARG_MAX",
+                    ArgKind::ArgMin => "ARG_MIN",
+                },
+                LayerOp::QuantizeFloat(_) => "QUANTIZE",
+                LayerOp::DequantizeFloat(_) => "DEQUANTIZE",
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));
                     continue;

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use attonet_convert::npy::{Array, NpyType};
 use attonet_convert::{assemble_bytes, Assembled, ConvertError};
+use attonet_runtime::plan::ElementType;
 use serde_json::Value;
 
 fn suite_dir() -> PathBuf {
@@ -185,19 +186,33 @@ fn run_plan(dir: &Path, case: &Case, assembled: &Assembled, plan: &str) -> Resul
         ));
     }
     let read = |file: &str| Array::read(&dir.join(file)).map_err(|e| e.to_string());
+    // Every tensor's bytes as the arena holds them: int8, or little-endian
+    // int32 / float32 (the .npy files' `<i4` / `<f4`), compared byte for byte.
+    let npy_type = |t: ElementType| match t {
+        ElementType::Int8 => NpyType::I8,
+        ElementType::Int32 => NpyType::I32,
+        ElementType::Float32 => NpyType::F32,
+    };
     let mut xs = Vec::new();
     for ((file, _), io) in case.inputs.iter().zip(model.inputs) {
         let x = read(file)?;
-        let Some(x) = x.as_i8() else {
-            return Err(format!("converted although its input {file} is not int8"));
-        };
+        if x.dtype != npy_type(io.dtype) {
+            return Err(format!(
+                "converted with a {:?} input, but {file} is {:?}",
+                io.dtype, x.dtype
+            ));
+        }
+        let x: Vec<i8> = x.data.iter().map(|&b| b as i8).collect();
         xs.push((file, x, io.len()));
     }
     let mut ys = Vec::new();
     for ((file, _), io) in case.outputs.iter().zip(model.outputs) {
         let y = read(file)?;
-        if y.dtype != NpyType::I8 {
-            return Err(format!("converted although its output {file} is not int8"));
+        if y.dtype != npy_type(io.dtype) {
+            return Err(format!(
+                "converted with a {:?} output, but {file} is {:?}",
+                io.dtype, y.dtype
+            ));
         }
         ys.push((file, y.data, io.len()));
     }

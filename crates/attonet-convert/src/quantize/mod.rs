@@ -254,12 +254,35 @@ impl FloatModel {
 }
 
 /// Whether a graph is a float model (its input is float32).
+///
+/// A quantized model with float32 boundaries (TFLite's full-integer model
+/// whose input is quantized by a QUANTIZE to int8 as its first op) is not a
+/// float model: its float input's every reader is such a QUANTIZE.
 pub fn is_float(graph: &Graph) -> bool {
-    graph
-        .inputs
-        .first()
-        .and_then(|&i| graph.tensors.get(i))
-        .is_some_and(|t| t.dtype == DType::F32)
+    let Some(&input) = graph.inputs.first() else {
+        return false;
+    };
+    if graph.tensors.get(input).is_none_or(|t| t.dtype != DType::F32) {
+        return false;
+    }
+    let quantizes = |op: &crate::ir::Op| {
+        matches!(
+            op.kind,
+            OpKind::Unary {
+                func: crate::ir::UnaryFn::Requantize,
+                ..
+            }
+        ) && op
+            .outputs
+            .iter()
+            .all(|&o| graph.tensors.get(o).is_some_and(|t| t.dtype == DType::I8))
+    };
+    let readers: Vec<&crate::ir::Op> = graph
+        .ops
+        .iter()
+        .filter(|op| op.inputs.contains(&Some(input)))
+        .collect();
+    readers.is_empty() || !readers.iter().all(|op| quantizes(op))
 }
 
 /// TFLite's (gemmlowp's) `ChooseQuantizationParams` for int8: the range is

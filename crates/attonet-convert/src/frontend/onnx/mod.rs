@@ -1066,7 +1066,9 @@ impl Converter {
                 }
                 | OpKind::Concat { .. }
                 | OpKind::Pack { .. }
-                | OpKind::Split { .. } => None,
+                | OpKind::Split { .. }
+                | OpKind::Arg { .. }
+                | OpKind::Dequantize => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {

@@ -19,7 +19,7 @@ pub mod schema;
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{
-    Activation, BinaryFn, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor,
+    Activation, ArgFn, BinaryFn, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor,
     TensorId, UnaryFn, UnaryNumerics,
 };
 use flatbuffer::{FbResult, Table, TableVector};
@@ -671,13 +671,7 @@ fn read_op(
         | op::MEAN
         | op::SUM
         | op::REDUCE_MAX => {}
-        op::ARG_MAX | op::ARG_MIN => {
-            return Err(cx.unsupported(
-                "its output is int32 (or int64) indices, and AttoNet plans compute and output \
-                 int8 tensors only; end the model at the int8 values and take their arg max \
-                 or arg min on the host (int8 values keep the float values' order)",
-            ))
-        }
+        op::ARG_MAX | op::ARG_MIN | op::DEQUANTIZE => {}
         c if movement::is_movement(c) || movement::is_split(c) => {}
         op::PACK => {}
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
@@ -922,6 +916,28 @@ fn read_kind(
                 activation,
                 numerics: UnaryNumerics::Tflm,
             }
+        }
+        op::ARG_MAX | op::ARG_MIN => {
+            let (ty_code, func) = if code == op::ARG_MAX {
+                (ty::ARG_MAX, ArgFn::Max)
+            } else {
+                (ty::ARG_MIN, ArgFn::Min)
+            };
+            // ArgMaxOptions / ArgMinOptions { output_type: TensorType }:
+            // the output tensor's type says the same; the lowering checks it.
+            options(cx, t, ty_code)?;
+            let axes = reduce_axes(cx, inputs, tensors)?;
+            let [axis] = axes[..] else {
+                return Err(cx.invalid(format!(
+                    "the axis tensor gives {} axes; exactly one is required",
+                    axes.len()
+                )));
+            };
+            OpKind::Arg { func, axis }
+        }
+        op::DEQUANTIZE => {
+            options(cx, t, ty::DEQUANTIZE)?;
+            OpKind::Dequantize
         }
         op::PACK => {
             use schema::pack as f;
@@ -1174,7 +1190,8 @@ fn check_arity(
         }
         OpKind::Reshape => (1, 2, 1),
         OpKind::Unary { .. } => (1, 1, 1),
-        OpKind::Reduce { .. } => (2, 2, 2),
+        OpKind::Reduce { .. } | OpKind::Arg { .. } => (2, 2, 2),
+        OpKind::Dequantize => (1, 1, 1),
         // The family's reader checks its own inputs (movement.rs).
         OpKind::Move { .. } => (1, 4, 1),
     };

@@ -137,15 +137,21 @@ pub mod options_type {
     /// `SubOptions`.
     pub const SUB: u8 = 28;
     /// `MaximumMinimumOptions`.
-    pub const MAXIMUM_MINIMUM: u8 = 57;
+    pub const MAXIMUM_MINIMUM: u8 = 39;
     /// `SquaredDifferenceOptions`.
-    pub const SQUARED_DIFFERENCE: u8 = 99;
+    pub const SQUARED_DIFFERENCE: u8 = 76;
     /// `ReducerOptions` (MEAN, SUM, REDUCE_MAX, ...).
     pub const REDUCER: u8 = 27;
     /// `LeakyReluOptions`.
     pub const LEAKY_RELU: u8 = 75;
     /// `PackOptions`.
     pub const PACK: u8 = 59;
+    /// `DequantizeOptions`.
+    pub const DEQUANTIZE: u8 = 38;
+    /// `ArgMaxOptions`.
+    pub const ARG_MAX: u8 = 40;
+    /// `ArgMinOptions`.
+    pub const ARG_MIN: u8 = 57;
 
     /// The name of an options table type, for messages.
     pub fn name(code: u8) -> &'static str {
@@ -166,6 +172,9 @@ pub mod options_type {
             REDUCER => "ReducerOptions",
             LEAKY_RELU => "LeakyReluOptions",
             PACK => "PackOptions",
+            DEQUANTIZE => "DequantizeOptions",
+            ARG_MAX => "ArgMaxOptions",
+            ARG_MIN => "ArgMinOptions",
             _ => "another options table",
         }
     }
@@ -331,6 +340,8 @@ pub mod op {
     pub const REDUCE_MAX: i32 = 82;
     /// `PACK`.
     pub const PACK: i32 = 83;
+    /// `DEQUANTIZE`.
+    pub const DEQUANTIZE: i32 = 6;
     /// `CALL` (control flow).
     pub const CALL: i32 = 31;
     /// `TANH`.
