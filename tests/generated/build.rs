@@ -38,7 +38,10 @@ fn main() {
         ("split_height_3out.tflite", "split_height_3out"),
         ("arg_max_4d_height.tflite", "arg_max_4d_height"),
         ("quantize_float_in_fc.tflite", "quantize_float_in_fc"),
-        ("dequantize_float_out_avgpool.tflite", "dequantize_float_out_avgpool"),
+        (
+            "dequantize_float_out_avgpool.tflite",
+            "dequantize_float_out_avgpool",
+        ),
     ] {
         attonet_convert::Builder::new(format!("{ops}/{file}"))
             .name(name)

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use attonet_convert::npy::{Array, NpyType};
-use attonet_runtime::plan::ElementType;
 use attonet_convert::quantize::{self, FloatModel, Method};
+use attonet_runtime::plan::ElementType;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -433,9 +433,7 @@ fn run_batch(
         let data: Vec<i8> = match (io.dtype, batch.dtype) {
             (ElementType::Int8, NpyType::I8)
             | (ElementType::Float32, NpyType::F32)
-            | (ElementType::Int32, NpyType::I32) => {
-                batch.data.iter().map(|&b| b as i8).collect()
-            }
+            | (ElementType::Int32, NpyType::I32) => batch.data.iter().map(|&b| b as i8).collect(),
             (want, got) => bail!(
                 "{}: the input must be {}, it is {got:?}",
                 path.display(),
@@ -533,7 +531,10 @@ fn run_batch(
     );
     if let Some(labels) = labels {
         if model.output.dtype != ElementType::Int8 {
-            bail!("--labels needs an int8 score output, the model's first output is {:?}", model.output.dtype);
+            bail!(
+                "--labels needs an int8 score output, the model's first output is {:?}",
+                model.output.dtype
+            );
         }
         let out_len = model.output.len();
         print_top1(labels, n, |i| {

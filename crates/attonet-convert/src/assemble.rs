@@ -5,11 +5,10 @@
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
-    ArgStep, BoundaryStep,
-    AddStep, BinaryStep, BlockStep, ConcatStep, ConvStep, ConvTables, CopyStep, DepthwiseStep,
-    Dims, FullyConnectedStep, GatherStep, Io, LookupStep, Model, Operand, PointwisePairStep,
-    PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step,
-    Table,
+    AddStep, ArgStep, BinaryStep, BlockStep, BoundaryStep, ConcatStep, ConvStep, ConvTables,
+    CopyStep, DepthwiseStep, Dims, FullyConnectedStep, GatherStep, Io, LookupStep, Model, Operand,
+    PointwisePairStep, PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot, SoftmaxStep,
+    Stage, StageOp, Step, Table,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 

@@ -736,7 +736,11 @@ impl<'g> FloatExecutor<'g> {
                 let inner: usize = xs[*axis + 1..].iter().product();
                 let outer: usize = xs[..*axis].iter().product();
                 if outer * inner != out_len || r == 0 {
-                    return Err(op_err(index, op, "the output is not the input without the axis"));
+                    return Err(op_err(
+                        index,
+                        op,
+                        "the output is not the input without the axis",
+                    ));
                 }
                 let mut out = Vec::with_capacity(out_len);
                 for o in 0..outer {

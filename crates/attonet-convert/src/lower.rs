@@ -5,21 +5,21 @@
 use std::collections::HashMap;
 
 use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::boundary::BoundaryParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::pool::PoolParams;
-use attonet_runtime::ops::boundary::BoundaryParams;
 use attonet_runtime::ops::reduce::{ArgKind, ArgParams, ReduceParams};
-use attonet_runtime::plan::ElementType;
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
+use attonet_runtime::plan::ElementType;
 use attonet_runtime::quant::Clamp;
 
 use crate::error::{ConvertError, Result};
 use crate::fast_epilogue;
 use crate::ir::{
-    Activation, ArgFn, Axis, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization,
-    Tensor, TensorId, UnaryFn, UnaryNumerics,
+    Activation, ArgFn, Axis, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding,
+    Quantization, Tensor, TensorId, UnaryFn, UnaryNumerics,
 };
 use crate::ops::{binary, movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
@@ -304,7 +304,12 @@ impl<'g> Lowering<'g> {
     /// A value of 4-byte elements (`dtype` int32 or float32) for tensor
     /// `id`, of that type: its shape counts channels in bytes, so every slot
     /// made of it spans its bytes; no quantization (scale 1, zero point 0).
-    fn new_typed_value(&mut self, at: &At<'_>, id: TensorId, dtype: ElementType) -> Result<ValueId> {
+    fn new_typed_value(
+        &mut self,
+        at: &At<'_>,
+        id: TensorId,
+        dtype: ElementType,
+    ) -> Result<ValueId> {
         let t = self.tensor(at, id)?;
         let want = match dtype {
             ElementType::Int8 => return self.new_value(at, id),
@@ -1063,7 +1068,8 @@ impl<'g> Lowering<'g> {
             }
             OpKind::Dequantize => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
-                let y = self.new_typed_value(&at, self.output_id(&at, op)?, ElementType::Float32)?;
+                let y =
+                    self.new_typed_value(&at, self.output_id(&at, op)?, ElementType::Float32)?;
                 let (xin, yout) = (&self.values[x], &self.values[y]);
                 if yout.dims.iter().product::<usize>() != xin.shape.len() {
                     return Err(at.invalid(format!(
@@ -1083,9 +1089,9 @@ impl<'g> Lowering<'g> {
                 let (xin, yout) = (&self.values[x], &self.values[y]);
                 let dims = &xin.dims;
                 if *axis >= dims.len() {
-                    return Err(at.invalid(format!(
-                        "axis {axis} is out of range for input {dims:?}"
-                    )));
+                    return Err(
+                        at.invalid(format!("axis {axis} is out of range for input {dims:?}"))
+                    );
                 }
                 let expected = reduce::output_dims(dims, &[*axis], false);
                 if expected != yout.dims {

@@ -4,15 +4,15 @@
 use attonet_runtime::block::StageOp;
 use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::binary::{BinaryParams, ConcatParams};
+use attonet_runtime::ops::boundary::BoundaryParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
-use attonet_runtime::ops::boundary::BoundaryParams;
 use attonet_runtime::ops::reduce::{ArgParams, ReduceParams};
-use attonet_runtime::plan::ElementType;
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
+use attonet_runtime::plan::ElementType;
 
 use crate::ir::{BinaryFn, ReduceFn, UnaryFn};
 

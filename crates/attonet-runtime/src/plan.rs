@@ -875,7 +875,9 @@ impl<'a> Model<'a> {
                     _ => (&s.input, &s.output),
                 };
                 if int8.shape.len().checked_mul(4) != Some(float.shape.len()) {
-                    return Err(Error::Shape("float boundary: the float tensor is not 4 bytes a value"));
+                    return Err(Error::Shape(
+                        "float boundary: the float tensor is not 4 bytes a value",
+                    ));
                 }
                 disjoint(&s.input, &s.output)
             }

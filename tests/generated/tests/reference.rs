@@ -164,7 +164,17 @@ fn generated_multi_output_and_typed_plans_match_tflite_micro() {
         arg_max_4d_height, dequantize_float_out_avgpool, quantize_float_in_fc, split_height_3out,
     };
     use attonet_runtime::plan::{kernels as k, ElementType};
-    let cases: [(&Model<'_>, &[usize], &[usize], usize, u64, &str, &[&str]); 4] = [
+    // (model, input bytes, output bytes, arena, kernels, name, output file suffixes)
+    type Case<'a> = (
+        &'a Model<'a>,
+        &'a [usize],
+        &'a [usize],
+        usize,
+        u64,
+        &'a str,
+        &'a [&'a str],
+    );
+    let cases: [Case<'_>; 4] = [
         (
             &split_height_3out::MODEL,
             &split_height_3out::INPUT_LENS,
@@ -213,7 +223,10 @@ fn generated_multi_output_and_typed_plans_match_tflite_micro() {
         k::DEQUANTIZE_FLOAT
     );
     assert_eq!(arg_max_4d_height::MODEL.output.dtype, ElementType::Int32);
-    assert_eq!(quantize_float_in_fc::MODEL.input.dtype, ElementType::Float32);
+    assert_eq!(
+        quantize_float_in_fc::MODEL.input.dtype,
+        ElementType::Float32
+    );
     assert_eq!(
         dequantize_float_out_avgpool::MODEL.output.dtype,
         ElementType::Float32
@@ -241,7 +254,10 @@ fn generated_multi_output_and_typed_plans_match_tflite_micro() {
                 .collect()
         };
         let x = bytes(format!("{name}_x.npy"));
-        let ys: Vec<Vec<i8>> = outs.iter().map(|o| bytes(format!("{name}{o}.npy"))).collect();
+        let ys: Vec<Vec<i8>> = outs
+            .iter()
+            .map(|o| bytes(format!("{name}{o}.npy")))
+            .collect();
         let samples = x.len() / input_lens[0];
         let mut arena = vec![0i8; arena_bytes];
         let mut got: Vec<Vec<i8>> = output_lens.iter().map(|&l| vec![0i8; l]).collect();
@@ -251,7 +267,11 @@ fn generated_multi_output_and_typed_plans_match_tflite_micro() {
             m.infer_multi(&mut arena, &[input], &mut refs).unwrap();
             for (k, (g, y)) in got.iter().zip(&ys).enumerate() {
                 let l = output_lens[k];
-                assert_eq!(g.as_slice(), &y[i * l..(i + 1) * l], "{name} output {k} sample {i}");
+                assert_eq!(
+                    g.as_slice(),
+                    &y[i * l..(i + 1) * l],
+                    "{name} output {k} sample {i}"
+                );
             }
         }
     }

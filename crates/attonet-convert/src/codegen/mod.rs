@@ -104,7 +104,10 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         "pub const OUTPUT_LEN: usize = {};",
         p.values[p.output()].shape.len()
     );
-    let _ = writeln!(s, "/// Bytes of each model input, in order (4 an element for float32).");
+    let _ = writeln!(
+        s,
+        "/// Bytes of each model input, in order (4 an element for float32)."
+    );
     let _ = writeln!(s, "#[allow(dead_code)]");
     let _ = writeln!(
         s,
@@ -112,7 +115,10 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         p.inputs.len(),
         lens(&p.inputs)
     );
-    let _ = writeln!(s, "/// Bytes of each model output, in order (4 an element for int32 and float32).");
+    let _ = writeln!(
+        s,
+        "/// Bytes of each model output, in order (4 an element for int32 and float32)."
+    );
     let _ = writeln!(s, "#[allow(dead_code)]");
     let _ = writeln!(
         s,

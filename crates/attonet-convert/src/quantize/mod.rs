@@ -262,7 +262,11 @@ pub fn is_float(graph: &Graph) -> bool {
     let Some(&input) = graph.inputs.first() else {
         return false;
     };
-    if graph.tensors.get(input).is_none_or(|t| t.dtype != DType::F32) {
+    if graph
+        .tensors
+        .get(input)
+        .is_none_or(|t| t.dtype != DType::F32)
+    {
         return false;
     }
     let quantizes = |op: &crate::ir::Op| {

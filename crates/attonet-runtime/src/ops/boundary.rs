@@ -124,9 +124,29 @@ mod tests {
     #[test]
     fn rounding_is_half_away_from_zero_as_std_round() {
         let mut cases = std::vec![
-            0.0f32, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999997, -0.49999997, 1.4999999,
-            8_388_607.5, -8_388_607.5, 8_388_608.0, 16_777_217.0, 1e30, -1e30, f32::MAX,
-            f32::MIN, f32::MIN_POSITIVE, 1e-45, f32::INFINITY, f32::NEG_INFINITY,
+            0.0f32,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            1.4999999,
+            8_388_607.5,
+            -8_388_607.5,
+            8_388_608.0,
+            16_777_217.0,
+            1e30,
+            -1e30,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            1e-45,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
         ];
         // Every tenth of -300..300 and a spread of bit patterns.
         cases.extend((-3000..=3000).map(|i| i as f32 / 10.0));
@@ -171,7 +191,9 @@ mod tests {
     #[test]
     fn dequantize_in_f32_equals_tflm_double_product() {
         // TFLM: static_cast<float>(double(scale) * (q - zp)).
-        for bits in (0..1u32 << 12).map(|i| 0x3000_0000u32.wrapping_add(i.wrapping_mul(0x0003_1F3B))) {
+        for bits in
+            (0..1u32 << 12).map(|i| 0x3000_0000u32.wrapping_add(i.wrapping_mul(0x0003_1F3B)))
+        {
             let scale = f32::from_bits(bits);
             if !(scale.is_finite() && scale > 0.0) {
                 continue;
