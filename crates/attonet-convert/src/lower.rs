@@ -236,10 +236,11 @@ impl<'g> Lowering<'g> {
                 batch_one(*n)?;
                 (1, *w, *c)
             }
-            [n, c] => {
-                batch_one(*n)?;
-                (1, 1, *c)
-            }
+            // A matrix: `n` rows of `c` (one row: a batch-1 vector). Its
+            // kernels (FULLY_CONNECTED's rows, SOFTMAX's rows, the
+            // element-wise and dims-based ones) read it as `n` pixels of
+            // `c` channels; the one-row fast paths check for `1x1xC`.
+            [n, c] => (1, *n, *c),
             [c] => (1, 1, *c),
             _ => {
                 return Err(at.unsupported(format!(

@@ -453,7 +453,11 @@ fn check_invariants(g: &Graph) {
         assert!(*id < n);
     }
     for op in &g.ops {
-        assert_eq!(op.outputs.len(), 1);
+        // One output an op, but one a part for SPLIT, SPLIT_V and UNPACK.
+        match &op.kind {
+            OpKind::Split { sizes, .. } => assert_eq!(op.outputs.len(), sizes.len()),
+            _ => assert_eq!(op.outputs.len(), 1),
+        }
         for id in op.inputs.iter().flatten().chain(&op.outputs) {
             assert!(*id < n);
         }
@@ -461,8 +465,10 @@ fn check_invariants(g: &Graph) {
             OpKind::Conv2d { .. }
             | OpKind::DepthwiseConv2d { .. }
             | OpKind::FullyConnected { .. } => (2, 3),
-            OpKind::Add { .. } => (2, 2),
+            OpKind::Add { .. } | OpKind::Arg { .. } => (2, 2),
             OpKind::Reshape => (1, 2),
+            OpKind::Split { .. } => (1, 3),
+            OpKind::Pack { .. } => (1, 64),
             _ => (1, 1),
         };
         assert!((min..=max).contains(&op.inputs.len()));
