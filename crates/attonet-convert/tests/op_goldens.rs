@@ -8,9 +8,10 @@
 //! refused with a [`ConvertError`] naming the operator (its builtin name and
 //! its index in the model). A model whose operators are all supported may be
 //! refused at the graph instead, only for what the runner does not take:
-//! a non-int8 model input or output, or a batch dimension other than 1.
-//! Models with several inputs or outputs run with every input file
-//! (`_x0.npy`, `_x1.npy`, ...) and compare every output (`_y0.npy`, ...). A
+//! a model input or output type it does not take (int16), or a batch
+//! dimension other than 1. Models with several inputs or outputs run with
+//! every input file (`_x0.npy`, `_x1.npy`, ...) and compare every output
+//! (`_y0.npy`, ...); int32 and float32 tensors as their bytes. A
 //! wrong answer, a panic, a failed run or any other error fails, unless the
 //! case is listed in `known_wrong.txt`; the set of bit-exact cases must be
 //! exactly `expected_pass.txt`.
