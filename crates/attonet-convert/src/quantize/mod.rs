@@ -577,6 +577,35 @@ pub fn quantize_with_ranges(
     let mut bias_done: HashMap<TensorId, Vec<f32>> = HashMap::new();
     for (index, op) in graph.ops.iter().enumerate() {
         let kind = &op.kind;
+        if let OpKind::Split { .. } = kind {
+            // Data movement: every part keeps the input's quantization.
+            let x = op.inputs.first().copied().flatten();
+            let q = x.and_then(|x| act.get(&x).cloned()).ok_or_else(|| {
+                q_err(
+                    index,
+                    kind,
+                    "the input is not an activation computed before this op",
+                )
+            })?;
+            for &out in &op.outputs {
+                if graph
+                    .tensors
+                    .get(out)
+                    .is_none_or(|t| t.data.is_some() || t.dtype != DType::F32)
+                {
+                    return Err(q_err(
+                        index,
+                        kind,
+                        "the outputs must be float32 activations",
+                    ));
+                }
+                let t = &mut g.tensors[out];
+                t.dtype = DType::I8;
+                t.quant = Some(q.clone());
+                act.insert(out, q.clone());
+            }
+            continue;
+        }
         let &[out] = op.outputs.as_slice() else {
             return Err(q_err(index, kind, "expected exactly one output"));
         };
