@@ -441,6 +441,33 @@ impl ElementType {
     }
 }
 
+/// The `i32` values held in `bytes` (an int32 output's bytes, as
+/// [`Model::infer_multi`] writes them: four little-endian bytes a value; a
+/// last partial value is ignored).
+pub fn i32_values(bytes: &[i8]) -> impl Iterator<Item = i32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|w| i32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8]))
+}
+
+/// The `f32` values held in `bytes` (a float32 output's bytes).
+pub fn f32_values(bytes: &[i8]) -> impl Iterator<Item = f32> + '_ {
+    i32_values(bytes).map(|v| f32::from_bits(v as u32))
+}
+
+/// Writes `values` into `bytes` as a float32 input's bytes (four
+/// little-endian bytes a value); [`Error::BufferLength`] unless `bytes` holds
+/// exactly four bytes a value.
+pub fn write_f32_values(values: &[f32], bytes: &mut [i8]) -> Result {
+    crate::error::check_len("float32 bytes", bytes, values.len().saturating_mul(4))?;
+    for (w, v) in bytes.chunks_exact_mut(4).zip(values) {
+        for (d, b) in w.iter_mut().zip(v.to_le_bytes()) {
+            *d = b as i8;
+        }
+    }
+    Ok(())
+}
+
 /// A model input or output.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Io {
@@ -1435,6 +1462,8 @@ fn regions3<'b>(
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
 
     fn io(offset: u32, c: u16) -> Io {
@@ -1604,5 +1633,18 @@ mod tests {
         ));
         assert_eq!(Dims::try_new(&[1; MAX_RANK + 1]), None);
         assert_eq!(Dims::new(&[2, 3]).as_slice(), &[2, 3]);
+    }
+
+    #[test]
+    fn typed_bytes_round_trip() {
+        let mut bytes = [0i8; 12];
+        write_f32_values(&[1.5, -0.0, f32::MIN_POSITIVE], &mut bytes).unwrap();
+        let back: std::vec::Vec<f32> = f32_values(&bytes).collect();
+        assert_eq!(back[0], 1.5);
+        assert!(back[1] == 0.0 && back[1].is_sign_negative());
+        assert_eq!(back[2], f32::MIN_POSITIVE);
+        assert!(write_f32_values(&[1.0], &mut bytes).is_err());
+        let ints: std::vec::Vec<i32> = i32_values(&[1, 0, 0, 0, -1, -1, -1, -1, 7]).collect();
+        assert_eq!(ints, [1, -1]);
     }
 }

@@ -220,7 +220,24 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     };
     let list = |what: &str, ios: &[attonet_runtime::plan::Io]| {
         let mut t = format!("/// The model {what}s, in the source model's order.\nstatic MODEL_{}S: [attonet_runtime::plan::Io; {}] = [\n", what.to_uppercase(), ios.len());
-        for x in ios {
+        for (k, x) in ios.iter().enumerate() {
+            // Each tensor's type and sizes, for the buffers `infer_multi` takes.
+            let ty = match x.dtype {
+                attonet_runtime::plan::ElementType::Int8 => "int8",
+                attonet_runtime::plan::ElementType::Int32 => {
+                    "int32 (little-endian; plan::i32_values)"
+                }
+                attonet_runtime::plan::ElementType::Float32 => {
+                    "float32 (little-endian; plan::f32_values, plan::write_f32_values)"
+                }
+            };
+            let _ = writeln!(
+                t,
+                "    // {what} {k}: {:?} {ty}, {} elements, {} bytes",
+                x.dims.as_slice(),
+                x.elements(),
+                x.len()
+            );
             let _ = writeln!(t, "    {},", io(x).replace("\n", "\n    "));
         }
         t.push_str("];\n\n");
