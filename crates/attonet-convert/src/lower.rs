@@ -1086,7 +1086,15 @@ impl<'g> Lowering<'g> {
             }
             OpKind::Arg { func, axis } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
-                let y = self.new_typed_value(&at, self.output_id(&at, op)?, ElementType::Int32)?;
+                let y_id = self.output_id(&at, op)?;
+                if self.tensor(&at, y_id)?.dtype == DType::I64 {
+                    return Err(at.unsupported(
+                        "output_type int64: TFLM's kernel computes int32 indices only (\"Only \
+                         int32_t are supported currently\"), and so does AttoNet; convert with \
+                         output_type=tf.int32",
+                    ));
+                }
+                let y = self.new_typed_value(&at, y_id, ElementType::Int32)?;
                 let (xin, yout) = (&self.values[x], &self.values[y]);
                 let dims = &xin.dims;
                 if *axis >= dims.len() {

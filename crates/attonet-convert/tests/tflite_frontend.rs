@@ -2112,9 +2112,15 @@ fn hand_built_pack_and_arg_max_axes() {
         invalid_message(&e, 0, "ARG_MAX").contains("out of range"),
         "{e}"
     );
+    // int64 indices: TFLM's kernel refuses them too.
     let e = attonet_convert::assemble_bytes(&arg(1, 4, &[1, 6]).build(), "arg").unwrap_err();
+    let (index, name, detail) = unsupported(&e);
+    assert_eq!((index, name.as_str()), (0, "ARG_MAX"));
+    assert!(detail.unwrap().contains("int64"), "{e}");
+    // Any other output type is the wrong tensor type.
+    let e = attonet_convert::assemble_bytes(&arg(1, 7, &[1, 6]).build(), "arg").unwrap_err();
     assert!(
-        matches!(&e, ConvertError::TensorType { index: 0, op, found, .. } if op == "ARG_MAX" && found == "int64"),
+        matches!(&e, ConvertError::TensorType { index: 0, op, found, .. } if op == "ARG_MAX" && found == "int16"),
         "{e:?}"
     );
 }
