@@ -41,6 +41,29 @@ pub fn test(root: &Path) -> Result<()> {
     c.args(["test", "--workspace"]);
     cmd::run(c)?;
 
+    // The API docs a registry release publishes: every link resolves, no
+    // warning (the runtime and converter also deny missing docs).
+    let mut c = cmd::cargo(root);
+    c.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    cmd::run(c)?;
+    // The crates a registry release would publish package with their
+    // metadata (the build itself is tested above).
+    let mut c = cmd::cargo(root);
+    c.args([
+        "package",
+        "--quiet",
+        "--no-verify",
+        "--allow-dirty",
+        "-p",
+        "attonet-runtime",
+        "-p",
+        "attonet-convert",
+        "-p",
+        "attonet-cli",
+    ]);
+    cmd::run(c)?;
+
     for target in NO_STD_TARGETS {
         let mut c = cmd::cargo(root);
         c.args([
@@ -85,6 +108,8 @@ pub fn test(root: &Path) -> Result<()> {
     cmd::run(c)?;
 
     design_exploration(root)?;
+    // The README's guide from a PyTorch model to a board, as written.
+    crate::guide::guide(root)?;
     // The runtime's code for each model alone (no assertion: a report).
     crate::code_size::code_size(root)?;
 

@@ -26,13 +26,30 @@ use crate::Error;
 
 /// The quantization of the int8 side of a boundary (the QUANTIZE output's,
 /// the DEQUANTIZE input's).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BoundaryParams {
     /// Scale: positive and finite.
     pub scale: f32,
     /// Zero point, in `-128..=127`.
     pub zero_point: i32,
+}
+
+/// Equal when every field is, the scale by its bits (so equality is
+/// reflexive, as plans compare and hash them: [`crate::plan::Model::checksum`]).
+impl PartialEq for BoundaryParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.scale.to_bits() == other.scale.to_bits() && self.zero_point == other.zero_point
+    }
+}
+
+impl Eq for BoundaryParams {}
+
+impl core::hash::Hash for BoundaryParams {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write_u32(self.scale.to_bits());
+        self.zero_point.hash(state);
+    }
 }
 
 impl BoundaryParams {

@@ -28,7 +28,7 @@ use crate::quant::{requantize, shift_in_range};
 use crate::Error;
 
 /// What a reduction computes from its `reduce` inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ReduceKind {
     /// `clamp(requantize(Σ x - input_offset, multiplier, shift) + output_zero_point)`.
@@ -47,7 +47,7 @@ pub enum ReduceKind {
 }
 
 /// A reduction's geometry and arithmetic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ReduceParams {
     /// Product of the dimensions before the reduced run.
@@ -179,7 +179,7 @@ fn fold(
 }
 
 /// Which extreme an index reduction looks for (ARG_MAX, ARG_MIN).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ArgKind {
     /// ARG_MAX: the index of the largest input.
@@ -190,7 +190,7 @@ pub enum ArgKind {
 
 /// An index reduction's geometry: the input `[outer][reduce][inner]`, the
 /// output `[outer][inner]` `i32` indices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ArgParams {
     /// Product of the dimensions before the reduced axis.

@@ -10,7 +10,7 @@ use crate::Error;
 
 /// Parameters the converter computes as TFLite's `PreprocessSoftmaxScaling`
 /// and `CalculateInputRadius` do (with 5 integer bits for the scaled diff).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SoftmaxParams {
     /// Elements per row (the innermost dimension).
