@@ -163,9 +163,9 @@ pub enum LayerOp {
     },
     /// ARG_MAX / ARG_MIN: int32 indices along one axis.
     Arg(ArgParams),
-    /// QUANTIZE of a float32 model input ([`crate::ops::boundary`]).
+    /// QUANTIZE of a float32 model input ([`attonet_runtime::ops::boundary`]).
     QuantizeFloat(BoundaryParams),
-    /// DEQUANTIZE to a float32 model output ([`crate::ops::boundary`]).
+    /// DEQUANTIZE to a float32 model output ([`attonet_runtime::ops::boundary`]).
     DequantizeFloat(BoundaryParams),
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
     Block {
