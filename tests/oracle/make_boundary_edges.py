@@ -11,10 +11,13 @@ op's answer, and runs TFLM (the pinned `tflite-micro` of `requirements.txt`, the
   bit patterns (any float32);
 * DEQUANTIZE: all 256 int8 values.
 
-Writes `tests/boundary-edges/{quantize,dequantize}_only.tflite`, `*_x.npy` and TFLM's `*_y.npy`.
+Writes `tests/boundary-edges/{quantize,dequantize}_only.tflite`, `*_x.npy` and TFLM's `*_y.npy`;
+with `--check`, writes nothing and fails unless TFLM reproduces the committed `*_y.npy` byte for
+byte from the committed models and inputs (what CI can run, as for the op goldens).
 
-    .venv/bin/python tests/oracle/make_boundary_edges.py
+    .venv/bin/python tests/oracle/make_boundary_edges.py [--check]
 """
+import sys
 from pathlib import Path
 
 import flatbuffers
@@ -46,7 +49,22 @@ def run(path, xs):
     return np.stack(ys)
 
 
+def check():
+    bad = []
+    for case in ["quantize_only", "dequantize_only"]:
+        x = np.load(OUT / f"{case}_x.npy")
+        y = np.load(OUT / f"{case}_y.npy")
+        got = run(OUT / f"{case}.tflite", x)
+        if got.dtype != y.dtype or got.shape != y.shape or got.tobytes() != y.tobytes():
+            bad.append(case)
+    if bad:
+        sys.exit(f"TFLM does not reproduce {', '.join(bad)} in {OUT}")
+    print(f"TFLM reproduces every output in {OUT}")
+
+
 def main():
+    if "--check" in sys.argv[1:]:
+        return check()
     OUT.mkdir(exist_ok=True)
     # QUANTIZE alone: the model output is the QUANTIZE's output.
     m = load("quantize_float_in_avgpool.tflite")
