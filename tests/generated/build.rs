@@ -33,6 +33,15 @@ fn main() {
         ("reduce_max_channels.tflite", "reduce_max_channels"),
         // Two model inputs (an ADD of two activations).
         ("add_2in.tflite", "add_2in"),
+        // Three outputs of one SPLIT; an int32 ARG_MAX output; float32
+        // model boundaries (QUANTIZE in, DEQUANTIZE out).
+        ("split_height_3out.tflite", "split_height_3out"),
+        ("arg_max_4d_height.tflite", "arg_max_4d_height"),
+        ("quantize_float_in_fc.tflite", "quantize_float_in_fc"),
+        (
+            "dequantize_float_out_avgpool.tflite",
+            "dequantize_float_out_avgpool",
+        ),
     ] {
         attonet_convert::Builder::new(format!("{ops}/{file}"))
             .name(name)

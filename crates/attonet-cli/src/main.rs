@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use attonet_convert::npy::Array;
+use attonet_convert::npy::{Array, NpyType};
 use attonet_convert::quantize::{self, FloatModel, Method};
+use attonet_runtime::plan::ElementType;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -447,12 +448,21 @@ fn run_batch(
     let mut with_batch_one = true;
     for (k, (path, io)) in inputs.iter().zip(model.inputs).enumerate() {
         let batch = Array::read(path)?;
-        let Some(data) = batch.as_i8() else {
-            bail!(
-                "{}: the input must be int8, it is {:?}",
+        // int8, or float32 for a float input its model quantizes itself;
+        // the arena takes the file's little-endian bytes as they are.
+        let data: Vec<i8> = match (io.dtype, batch.dtype) {
+            (ElementType::Int8, NpyType::I8)
+            | (ElementType::Float32, NpyType::F32)
+            | (ElementType::Int32, NpyType::I32) => batch.data.iter().map(|&b| b as i8).collect(),
+            (want, got) => bail!(
+                "{}: the input must be {}, it is {got:?}",
                 path.display(),
-                batch.dtype
-            );
+                match want {
+                    ElementType::Int8 => "int8",
+                    ElementType::Int32 => "int32",
+                    ElementType::Float32 => "float32",
+                }
+            ),
         };
         let in_dims: Vec<usize> = io.dims.iter().map(|&d| d as usize).collect();
         let sample_dims = &batch.shape[1.min(batch.shape.len())..];
@@ -517,7 +527,18 @@ fn run_batch(
         } else {
             shape.extend(io.dims.iter().skip(1).map(|&d| d as usize));
         }
-        Array::from_i8(shape, data).write(path)?;
+        // int8, or the int32 / float32 little-endian bytes of such an output.
+        let dtype = match io.dtype {
+            ElementType::Int8 => NpyType::I8,
+            ElementType::Int32 => NpyType::I32,
+            ElementType::Float32 => NpyType::F32,
+        };
+        Array {
+            dtype,
+            shape,
+            data: data.iter().map(|&b| b as u8).collect(),
+        }
+        .write(path)?;
     }
     println!(
         "ran {n} samples through {}: wrote {}",
@@ -529,6 +550,12 @@ fn run_batch(
             .join(", ")
     );
     if let Some(labels) = labels {
+        if model.output.dtype != ElementType::Int8 {
+            bail!(
+                "--labels needs an int8 score output, the model's first output is {:?}",
+                model.output.dtype
+            );
+        }
         let out_len = model.output.len();
         print_top1(labels, n, |i| {
             argmax(&results[0][i * out_len..(i + 1) * out_len])

@@ -277,3 +277,71 @@ fn run_takes_one_input_per_model_input() {
         "{text}"
     );
 }
+
+/// `run` on models with other boundary types: a float32 input quantized by
+/// the model (read as `<f4`), an int32 ARG_MAX output and a float32
+/// DEQUANTIZE output (written as `<i4` and `<f4`), each equal to TensorFlow
+/// Lite Micro's outputs; `inspect` names the types.
+#[test]
+fn run_reads_and_writes_int32_and_float32_tensors() {
+    let goldens = repo().join("tests/op-goldens");
+    for (case, dtype) in [
+        ("quantize_float_in_fc", attonet_convert::npy::NpyType::I8),
+        ("arg_max_4d_height", attonet_convert::npy::NpyType::I32),
+        (
+            "dequantize_float_out_avgpool",
+            attonet_convert::npy::NpyType::F32,
+        ),
+    ] {
+        let out_path = tmp(&format!("{case}_y.npy"));
+        let model = goldens.join(format!("{case}.tflite"));
+        let out = attonet(&[
+            "run".as_ref(),
+            s(&model),
+            "--input".as_ref(),
+            s(&goldens.join(format!("{case}_x.npy"))),
+            "--output".as_ref(),
+            s(&out_path),
+        ]);
+        assert!(
+            out.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ours = Array::read(&out_path).unwrap();
+        let golden = Array::read(&goldens.join(format!("{case}_y.npy"))).unwrap();
+        assert_eq!(ours.dtype, dtype, "{case}");
+        assert_eq!(
+            (ours.shape, ours.data),
+            (golden.shape, golden.data),
+            "{case}"
+        );
+    }
+    let out = attonet(&[
+        "inspect".as_ref(),
+        s(&goldens.join("arg_max_4d_height.tflite")),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[1, 3, 4] int32"), "{text}");
+    let out = attonet(&[
+        "inspect".as_ref(),
+        s(&goldens.join("quantize_float_in_fc.tflite")),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[1, 16] float32"), "{text}");
+    // An int8 file where the model takes float32 is refused by name.
+    let out = attonet(&[
+        "run".as_ref(),
+        s(&goldens.join("quantize_float_in_fc.tflite")),
+        "--input".as_ref(),
+        s(&goldens.join("dequantize_float_out_fc_x.npy")),
+        "--output".as_ref(),
+        s(&tmp("never.npy")),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must be float32"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -5,10 +5,10 @@
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
-    AddStep, BinaryStep, BlockStep, ConcatStep, ConvStep, ConvTables, CopyStep, DepthwiseStep,
-    Dims, FullyConnectedStep, GatherStep, Io, LookupStep, Model, Operand, PointwisePairStep,
-    PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step,
-    Table,
+    AddStep, ArgStep, BinaryStep, BlockStep, BoundaryStep, ConcatStep, ConvStep, ConvTables,
+    CopyStep, DepthwiseStep, Dims, FullyConnectedStep, GatherStep, Io, LookupStep, Model, Operand,
+    PointwisePairStep, PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot, SoftmaxStep,
+    Stage, StageOp, Step, Table,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -263,6 +263,21 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::Arg(params) => Step::Arg(ArgStep {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::QuantizeFloat(params) => Step::QuantizeFloat(BoundaryStep {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::DequantizeFloat(params) => Step::DequantizeFloat(BoundaryStep {
+            params: *params,
+            input,
+            output,
+        }),
         LayerOp::Gather { params, tables, .. } => Step::Gather(GatherStep {
             params: *params,
             tables: [
@@ -367,6 +382,8 @@ fn check_slots(
             Step::Softmax(s) => (s.input, s.output),
             Step::Lookup(s) => (s.input, s.output),
             Step::Reduce(s) => (s.input, s.output),
+            Step::Arg(s) => (s.input, s.output),
+            Step::QuantizeFloat(s) | Step::DequantizeFloat(s) => (s.input, s.output),
             Step::Copy(s) => (s.input, s.output),
             Step::Gather(s) => (s.input, s.output),
             Step::ResizeBilinear(s) => (s.input, s.output),
@@ -457,6 +474,7 @@ pub fn assemble_with(program: Program, bands: planner::Bands) -> Result<Assemble
                 shape: value.shape,
             },
             dims,
+            dtype: value.dtype,
             scale: value.scale,
             zero_point: value.zero_point,
         })
@@ -700,6 +718,9 @@ impl Assembled {
                 Step::ResizeBilinear(_) => bits |= k::RESIZE_BILINEAR,
                 Step::Binary(_) => bits |= k::BINARY,
                 Step::Concat(_) => bits |= k::CONCAT,
+                Step::Arg(_) => bits |= k::ARG,
+                Step::QuantizeFloat(_) => bits |= k::QUANTIZE_FLOAT,
+                Step::DequantizeFloat(_) => bits |= k::DEQUANTIZE_FLOAT,
                 Step::Block(b) => {
                     bits |= k::BLOCK;
                     let first = b.first_stage as usize;
@@ -907,6 +928,9 @@ impl Assembled {
             (k::RESIZE_BILINEAR, "RESIZE_BILINEAR"),
             (k::BINARY, "BINARY"),
             (k::CONCAT, "CONCAT"),
+            (k::ARG, "ARG"),
+            (k::QUANTIZE_FLOAT, "QUANTIZE_FLOAT"),
+            (k::DEQUANTIZE_FLOAT, "DEQUANTIZE_FLOAT"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

@@ -237,14 +237,20 @@ impl<'g> FloatExecutor<'g> {
         let mut values: Vec<Option<Vec<f32>>> = vec![None; g.tensors.len()];
         values[input_id] = Some(input.to_vec());
         for (index, op) in g.ops.iter().enumerate() {
-            let out = self.run_op(index, op, &values)?;
-            let &[y] = op.outputs.as_slice() else {
-                return Err(op_err(index, op, "expected exactly one output"));
-            };
-            let slot = values
-                .get_mut(y)
-                .ok_or_else(|| op_err(index, op, "output index out of range"))?;
-            *slot = Some(out);
+            let outs = self.run_op(index, op, &values)?;
+            if outs.len() != op.outputs.len() {
+                return Err(op_err(
+                    index,
+                    op,
+                    format!("computes {} outputs, has {}", outs.len(), op.outputs.len()),
+                ));
+            }
+            for (out, &y) in outs.into_iter().zip(&op.outputs) {
+                let slot = values
+                    .get_mut(y)
+                    .ok_or_else(|| op_err(index, op, "output index out of range"))?;
+                *slot = Some(out);
+            }
         }
         Ok(values)
     }
@@ -385,7 +391,8 @@ impl<'g> FloatExecutor<'g> {
         }
     }
 
-    fn run_op(&self, index: usize, op: &Op, values: &[Option<Vec<f32>>]) -> Result<Vec<f32>> {
+    /// Runs one op: the value of each of its outputs, in order.
+    fn run_op(&self, index: usize, op: &Op, values: &[Option<Vec<f32>>]) -> Result<Vec<Vec<f32>>> {
         let out_shape = self.out_shape(index, op)?;
         let out_len: usize = out_shape.iter().product();
         let mut out = match &op.kind {
@@ -712,9 +719,99 @@ impl<'g> FloatExecutor<'g> {
                     }
                 }
             }
+            OpKind::Dequantize => {
+                let (x, _) = self.activation(index, op, values, 0)?;
+                if x.len() != out_len {
+                    return Err(op_err(index, op, "input and output sizes differ"));
+                }
+                x.to_vec()
+            }
+            OpKind::Arg { func, axis } => {
+                // The index along the axis, as f32 (the first on ties).
+                let (x, xs) = self.activation(index, op, values, 0)?;
+                if *axis >= xs.len() || x.len() != xs.iter().product::<usize>() {
+                    return Err(op_err(index, op, "the axis is out of range"));
+                }
+                let r = xs[*axis];
+                let inner: usize = xs[*axis + 1..].iter().product();
+                let outer: usize = xs[..*axis].iter().product();
+                if outer * inner != out_len || r == 0 {
+                    return Err(op_err(
+                        index,
+                        op,
+                        "the output is not the input without the axis",
+                    ));
+                }
+                let mut out = Vec::with_capacity(out_len);
+                for o in 0..outer {
+                    for k in 0..inner {
+                        let at = |i: usize| x[(o * r + i) * inner + k];
+                        let mut best = 0;
+                        for i in 1..r {
+                            let better = match func {
+                                crate::ir::ArgFn::Max => at(i) > at(best),
+                                crate::ir::ArgFn::Min => at(i) < at(best),
+                            };
+                            if better {
+                                best = i;
+                            }
+                        }
+                        out.push(best as f32);
+                    }
+                }
+                out
+            }
+            OpKind::Pack { axis } => {
+                let mut xs = Vec::new();
+                let mut dims = Vec::new();
+                for k in 0..op.inputs.len() {
+                    let (x, xs_dims) = self.activation(index, op, values, k)?;
+                    xs.push(x);
+                    dims.push(
+                        crate::ops::binary::pack_operand_dims(xs_dims, *axis)
+                            .map_err(|m| op_err(index, op, m))?,
+                    );
+                }
+                let operands: Vec<(&[f32], &[usize])> = xs
+                    .iter()
+                    .zip(&dims)
+                    .map(|(x, d)| (*x, d.as_slice()))
+                    .collect();
+                crate::ops::binary::concat_eval(&operands, *axis)
+                    .map_err(|m| op_err(index, op, m))?
+            }
+            OpKind::Split {
+                axis,
+                sizes,
+                squeeze,
+                ..
+            } => {
+                let (x, xs) = self.activation(index, op, values, 0)?;
+                let parts = crate::ops::movement::split_parts(xs, *axis, sizes, *squeeze)
+                    .map_err(|m| op_err(index, op, m))?;
+                let mut outs = Vec::with_capacity(parts.len());
+                for (k, (func, dims)) in parts.iter().enumerate() {
+                    let shape = op
+                        .outputs
+                        .get(k)
+                        .and_then(|&id| self.graph.tensors.get(id))
+                        .map(|t| t.shape.as_slice());
+                    if shape != Some(dims.as_slice()) {
+                        return Err(op_err(
+                            index,
+                            op,
+                            format!("output {k} is not part {k}'s shape {dims:?}"),
+                        ));
+                    }
+                    let g = crate::ops::movement::gather(func, xs, dims)
+                        .map_err(|m| op_err(index, op, m))?;
+                    outs.push(crate::ops::movement::run(&g, x, 0.0));
+                }
+                return Ok(outs);
+            }
         };
         out.truncate(out_len);
-        Ok(out)
+        Ok(vec![out])
     }
 }
 

@@ -278,6 +278,25 @@ impl ReduceFn {
     }
 }
 
+/// Which index an index reduction gives ([`OpKind::Arg`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgFn {
+    /// ARG_MAX: the index of the largest value (the first on ties).
+    Max,
+    /// ARG_MIN: the index of the smallest value (the first on ties).
+    Min,
+}
+
+impl ArgFn {
+    /// The operator's TFLite name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ArgFn::Max => "ARG_MAX",
+            ArgFn::Min => "ARG_MIN",
+        }
+    }
+}
+
 /// A binary element-wise function (the binary family,
 /// [`crate::ops::binary`]); ADD keeps its own [`OpKind::Add`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -558,6 +577,37 @@ pub enum OpKind {
         /// table (an op our quantizer placed: ONNX).
         numerics: UnaryNumerics,
     },
+    /// SPLIT, SPLIT_V, UNPACK: input 0 cut along `axis` into consecutive
+    /// parts, part `k` (`sizes[k]` elements along the axis) being output
+    /// `k`; UNPACK's parts drop the axis (`squeeze`). Each output is a
+    /// data-movement copy of its part (the movement family's gather). Other
+    /// inputs are the constants the axis and sizes were read from.
+    Split {
+        /// The axis, in `0..rank` of input 0.
+        axis: usize,
+        /// Each output's extent along the axis (they add up to the input's).
+        sizes: Vec<usize>,
+        /// Whether the outputs drop the axis (UNPACK: every size is 1).
+        squeeze: bool,
+        /// The source model's operator name (SPLIT, SPLIT_V, UNPACK).
+        name: &'static str,
+    },
+    /// ARG_MAX / ARG_MIN of input 0 along `axis`: an int32 output without
+    /// the axis. A TFLite op keeps its constant axis tensor as input 1.
+    Arg {
+        /// Largest or smallest.
+        func: ArgFn,
+        /// The axis, in `0..rank` of input 0.
+        axis: usize,
+    },
+    /// DEQUANTIZE of an int8 tensor to float32 (a float model's output).
+    Dequantize,
+    /// PACK: the inputs, all of one shape, stacked along a new output axis
+    /// `axis` (a concatenation of the inputs reshaped with a 1 there).
+    Pack {
+        /// The new axis, in `0..=rank` of the inputs.
+        axis: usize,
+    },
 }
 
 impl OpKind {
@@ -577,6 +627,10 @@ impl OpKind {
             OpKind::Move { name, .. } => name,
             OpKind::Binary { func, .. } => func.name(),
             OpKind::Concat { .. } => "CONCATENATION",
+            OpKind::Split { name, .. } => name,
+            OpKind::Pack { .. } => "PACK",
+            OpKind::Arg { func, .. } => func.name(),
+            OpKind::Dequantize => "DEQUANTIZE",
         }
     }
 }

@@ -5,19 +5,21 @@
 use std::collections::HashMap;
 
 use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::boundary::BoundaryParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::pool::PoolParams;
-use attonet_runtime::ops::reduce::ReduceParams;
+use attonet_runtime::ops::reduce::{ArgKind, ArgParams, ReduceParams};
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
+use attonet_runtime::plan::ElementType;
 use attonet_runtime::quant::Clamp;
 
 use crate::error::{ConvertError, Result};
 use crate::fast_epilogue;
 use crate::ir::{
-    Activation, Axis, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization,
-    Tensor, TensorId, UnaryFn, UnaryNumerics,
+    Activation, ArgFn, Axis, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding,
+    Quantization, Tensor, TensorId, UnaryFn, UnaryNumerics,
 };
 use crate::ops::{binary, movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
@@ -54,7 +56,7 @@ pub fn lower(graph: &Graph, name: &str) -> Result<Program> {
     }
     let mut layers = Vec::new();
     for (index, op) in graph.ops.iter().enumerate() {
-        layers.push(l.lower_op(graph.source_index(index), op)?);
+        l.lower_op(graph.source_index(index), op, &mut layers)?;
     }
     let mut outputs = Vec::with_capacity(graph.outputs.len());
     for &id in &graph.outputs {
@@ -76,13 +78,8 @@ pub fn lower(graph: &Graph, name: &str) -> Result<Program> {
                 l.tensor_name(id)
             )));
         }
-        let t = &graph.tensors[id];
-        if t.dtype != DType::I8 {
-            return Err(ConvertError::Graph(format!(
-                "the model output '{}' is {}, but int8 is required",
-                t.name, t.dtype
-            )));
-        }
+        // Values are typed as their tensors (int8 activations; int32 only
+        // from ARG_MAX / ARG_MIN, float32 only from DEQUANTIZE).
         outputs.push(v);
     }
     Ok(Program {
@@ -159,6 +156,15 @@ impl<'g> Lowering<'g> {
             .ok_or_else(|| at.invalid(format!("missing {what} (input {i})")))
     }
 
+    /// Whether `op`'s input 0 is a float32 value (a float model input).
+    fn reads_float(&self, at: &At<'_>, op: &Op) -> Result<bool> {
+        let id = self.input_id(at, op, 0, "input")?;
+        Ok(self
+            .by_tensor
+            .get(&id)
+            .is_some_and(|&v| self.values[v].dtype == ElementType::Float32))
+    }
+
     fn output_id(&self, at: &At<'_>, op: &Op) -> Result<TensorId> {
         match op.outputs.as_slice() {
             [one] => Ok(*one),
@@ -230,10 +236,11 @@ impl<'g> Lowering<'g> {
                 batch_one(*n)?;
                 (1, *w, *c)
             }
-            [n, c] => {
-                batch_one(*n)?;
-                (1, 1, *c)
-            }
+            // A matrix: `n` rows of `c` (one row: a batch-1 vector). Its
+            // kernels (FULLY_CONNECTED's rows, SOFTMAX's rows, the
+            // element-wise and dims-based ones) read it as `n` pixels of
+            // `c` channels; the one-row fast paths check for `1x1xC`.
+            [n, c] => (1, *n, *c),
             [c] => (1, 1, *c),
             _ => {
                 return Err(at.unsupported(format!(
@@ -269,6 +276,7 @@ impl<'g> Lowering<'g> {
             name: t.name.clone(),
             shape,
             dims: t.shape.clone(),
+            dtype: ElementType::Int8,
             scale,
             zero_point,
         });
@@ -282,17 +290,84 @@ impl<'g> Lowering<'g> {
             op: "model input",
         };
         let t = self.tensor(&at, id)?;
-        if t.dtype != DType::I8 {
-            return Err(ConvertError::Graph(format!(
-                "the model input '{}' is {}, but int8 is required (convert float models with post-training quantization first)",
+        match t.dtype {
+            DType::I8 => self.new_value(&at, id),
+            // A float model input: only a QUANTIZE may read it (`read`).
+            DType::F32 if t.data.is_none() => self.new_typed_value(&at, id, ElementType::Float32),
+            _ => Err(ConvertError::Graph(format!(
+                "the model input '{}' is {}, but int8 is required (or float32 read by QUANTIZE \
+                 ops; convert float models with post-training quantization first)",
                 t.name, t.dtype
-            )));
+            ))),
         }
-        self.new_value(&at, id)
     }
 
-    /// The value of an op input: it must already be produced.
+    /// A value of 4-byte elements (`dtype` int32 or float32) for tensor
+    /// `id`, of that type: its shape counts channels in bytes, so every slot
+    /// made of it spans its bytes; no quantization (scale 1, zero point 0).
+    fn new_typed_value(
+        &mut self,
+        at: &At<'_>,
+        id: TensorId,
+        dtype: ElementType,
+    ) -> Result<ValueId> {
+        let t = self.tensor(at, id)?;
+        let want = match dtype {
+            ElementType::Int8 => return self.new_value(at, id),
+            ElementType::Int32 => DType::I32,
+            ElementType::Float32 => DType::F32,
+        };
+        self.require_type(at, t, want)?;
+        if self.by_tensor.contains_key(&id) {
+            return Err(at.invalid(format!("output '{}' is written a second time", t.name)));
+        }
+        let shape = self.kernel_shape(at, t)?;
+        if shape.is_empty() {
+            return Err(at.invalid(format!("tensor '{}' has no elements", t.name)));
+        }
+        let c = shape.c as usize * dtype.size();
+        let shape = Shape::new(shape.h, shape.w, u16_dim(at, "channels (bytes)", c)?);
+        let v = self.values.len();
+        self.values.push(Value {
+            name: t.name.clone(),
+            shape,
+            dims: t.shape.clone(),
+            dtype,
+            scale: 1.0,
+            zero_point: 0,
+        });
+        self.by_tensor.insert(id, v);
+        Ok(v)
+    }
+
+    /// The value of an op input of element type `dtype`.
+    fn read_typed(&self, at: &At<'_>, id: TensorId, dtype: ElementType) -> Result<ValueId> {
+        let v = self.read_any(at, id)?;
+        let value = &self.values[v];
+        if value.dtype != dtype {
+            let name = |d: ElementType| match d {
+                ElementType::Int8 => "int8",
+                ElementType::Int32 => "int32",
+                ElementType::Float32 => "float32",
+            };
+            return Err(ConvertError::TensorType {
+                index: at.index,
+                op: at.op.to_string(),
+                tensor: value.name.clone(),
+                found: name(value.dtype).to_string(),
+                expected: name(dtype).to_string(),
+            });
+        }
+        Ok(v)
+    }
+
+    /// The value of an int8 op input: it must already be produced.
     fn read(&self, at: &At<'_>, id: TensorId) -> Result<ValueId> {
+        self.read_typed(at, id, ElementType::Int8)
+    }
+
+    /// The value of an op input, of any element type.
+    fn read_any(&self, at: &At<'_>, id: TensorId) -> Result<ValueId> {
         if let Some(&v) = self.by_tensor.get(&id) {
             return Ok(v);
         }
@@ -599,7 +674,9 @@ impl<'g> Lowering<'g> {
         .with(activations, y, index))
     }
 
-    fn lower_op(&mut self, index: usize, op: &Op) -> Result<Layer> {
+    /// Lowers `op` into `layers`: one layer, or one per output (SPLIT,
+    /// SPLIT_V, UNPACK: each output its own value, written by its own copy).
+    fn lower_op(&mut self, index: usize, op: &Op, layers: &mut Vec<Layer>) -> Result<()> {
         let at = At {
             index,
             op: op.kind.name(),
@@ -705,15 +782,18 @@ impl<'g> Lowering<'g> {
                     cover_fast_epilogue(&mut data, &quant, taps, |f, oc| {
                         f[oc * taps..][..taps].iter()
                     });
-                    return Ok(LayerOp::Conv {
-                        params: ConvParams {
-                            window,
-                            groups: u16_dim(&at, "groups", in_c)?,
-                            quant,
-                        },
-                        data,
-                    }
-                    .with(vec![io.x], io.y, index));
+                    layers.push(
+                        LayerOp::Conv {
+                            params: ConvParams {
+                                window,
+                                groups: u16_dim(&at, "groups", in_c)?,
+                                quant,
+                            },
+                            data,
+                        }
+                        .with(vec![io.x], io.y, index),
+                    );
+                    return Ok(());
                 }
                 let quant = self.conv_quant(*activation, &io);
                 let mut data = self.conv_data(&at, op, &io, out_c, 3)?;
@@ -963,6 +1043,86 @@ impl<'g> Lowering<'g> {
                 })
                 .with(vec![x], y, index)
             }
+            OpKind::Unary {
+                func: UnaryFn::Requantize,
+                ..
+            } if self.reads_float(&at, op)? => {
+                // QUANTIZE of a float model input: TFLM's AffineQuantize.
+                let x = self.read_typed(
+                    &at,
+                    self.input_id(&at, op, 0, "input")?,
+                    ElementType::Float32,
+                )?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                if xin.dims.iter().product::<usize>() != yout.shape.len() {
+                    return Err(at.invalid(format!(
+                        "input {:?} and output {:?} shapes differ",
+                        xin.dims, yout.dims
+                    )));
+                }
+                LayerOp::QuantizeFloat(BoundaryParams {
+                    scale: yout.scale,
+                    zero_point: yout.zero_point,
+                })
+                .with(vec![x], y, index)
+            }
+            OpKind::Dequantize => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y =
+                    self.new_typed_value(&at, self.output_id(&at, op)?, ElementType::Float32)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                if yout.dims.iter().product::<usize>() != xin.shape.len() {
+                    return Err(at.invalid(format!(
+                        "input {:?} and output {:?} shapes differ",
+                        xin.dims, yout.dims
+                    )));
+                }
+                LayerOp::DequantizeFloat(BoundaryParams {
+                    scale: xin.scale,
+                    zero_point: xin.zero_point,
+                })
+                .with(vec![x], y, index)
+            }
+            OpKind::Arg { func, axis } => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y_id = self.output_id(&at, op)?;
+                if self.tensor(&at, y_id)?.dtype == DType::I64 {
+                    return Err(at.unsupported(
+                        "output_type int64: TFLM's kernel computes int32 indices only (\"Only \
+                         int32_t are supported currently\"), and so does AttoNet; convert with \
+                         output_type=tf.int32",
+                    ));
+                }
+                let y = self.new_typed_value(&at, y_id, ElementType::Int32)?;
+                let (xin, yout) = (&self.values[x], &self.values[y]);
+                let dims = &xin.dims;
+                if *axis >= dims.len() {
+                    return Err(
+                        at.invalid(format!("axis {axis} is out of range for input {dims:?}"))
+                    );
+                }
+                let expected = reduce::output_dims(dims, &[*axis], false);
+                if expected != yout.dims {
+                    return Err(at.invalid(format!(
+                        "{} of {dims:?} along axis {axis} gives {expected:?}, but the output is {:?}",
+                        at.op, yout.dims
+                    )));
+                }
+                let extent = |v: usize| {
+                    u32::try_from(v).map_err(|_| at.unsupported(format!("extent {v} over 2^32")))
+                };
+                let params = ArgParams {
+                    outer: extent(dims[..*axis].iter().product())?,
+                    reduce: extent(dims[*axis])?,
+                    inner: extent(dims[*axis + 1..].iter().product())?,
+                    kind: match func {
+                        ArgFn::Max => ArgKind::ArgMax,
+                        ArgFn::Min => ArgKind::ArgMin,
+                    },
+                };
+                LayerOp::Arg(params).with(vec![x], y, index)
+            }
             OpKind::Unary { func, numerics } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
                 let y = self.write(&at, self.output_id(&at, op)?)?;
@@ -1040,7 +1200,7 @@ impl<'g> Lowering<'g> {
                 }
                 let in_dims = self.tensor(&at, x_id)?.shape.clone();
                 let out_dims = self.tensor(&at, y_id)?.shape.clone();
-                movement_layer(func, &in_dims, &out_dims, yout)
+                movement_layer(func, func.name(), &in_dims, &out_dims, yout)
                     .map_err(|m| at.unsupported(m))?
                     .with(vec![x], y, index)
             }
@@ -1062,15 +1222,88 @@ impl<'g> Lowering<'g> {
                 }
                 LayerOp::Reshape.with(vec![x], y, index)
             }
+            OpKind::Pack { axis } => {
+                let mut xs = Vec::new();
+                for k in 0..op.inputs.len() {
+                    xs.push(self.read(&at, self.input_id(&at, op, k, "input")?)?);
+                }
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let vy = &self.values[y];
+                // PACK is a CONCATENATION along the new axis of the inputs
+                // reshaped with a 1 there; TFLM's int8 PACK copies bytes too.
+                let mut dims = Vec::new();
+                for &x in &xs {
+                    let vx = &self.values[x];
+                    if vx.scale != vy.scale || vx.zero_point != vy.zero_point {
+                        return Err(at.unsupported(format!(
+                            "input '{}' (scale {}, zero point {}) and the output (scale {}, \
+                             zero point {}) are quantized differently; TFLM's int8 PACK \
+                             copies bytes",
+                            vx.name, vx.scale, vx.zero_point, vy.scale, vy.zero_point
+                        )));
+                    }
+                    dims.push(
+                        binary::pack_operand_dims(&vx.dims, *axis).map_err(|m| at.invalid(m))?,
+                    );
+                }
+                let dims: Vec<&[usize]> = dims.iter().map(Vec::as_slice).collect();
+                let parts =
+                    binary::concat_parts(&dims, &vy.dims, *axis).map_err(|m| at.invalid(m))?;
+                let tables = vec![Vec::new(); xs.len()];
+                LayerOp::Concat { parts, tables }.with(xs, y, index)
+            }
+            OpKind::Split {
+                axis,
+                sizes,
+                squeeze,
+                name,
+            } => {
+                let x_id = self.input_id(&at, op, 0, "input")?;
+                let x = self.read(&at, x_id)?;
+                let in_dims = self.values[x].dims.clone();
+                let parts = movement::split_parts(&in_dims, *axis, sizes, *squeeze)
+                    .map_err(|m| at.invalid(m))?;
+                if parts.len() != op.outputs.len() {
+                    return Err(at.invalid(format!(
+                        "has {} outputs for {} parts",
+                        op.outputs.len(),
+                        parts.len()
+                    )));
+                }
+                for (k, ((func, dims), &y_id)) in parts.iter().zip(&op.outputs).enumerate() {
+                    let y = self.write(&at, y_id)?;
+                    let (xin, yout) = (&self.values[x], &self.values[y]);
+                    if yout.dims != *dims {
+                        return Err(at.invalid(format!(
+                            "output {k} '{}' has shape {:?}, but part {k} of {:?} is {dims:?}",
+                            yout.name, yout.dims, xin.dims
+                        )));
+                    }
+                    if xin.scale != yout.scale || xin.zero_point != yout.zero_point {
+                        return Err(at.unsupported(format!(
+                            "input (scale {}, zero point {}) and output {k} (scale {}, zero \
+                             point {}) quantization differ; TFLM's int8 {} copies bytes",
+                            xin.scale, xin.zero_point, yout.scale, yout.zero_point, at.op
+                        )));
+                    }
+                    let layer = movement_layer(func, name, &in_dims, dims, yout)
+                        .map_err(|m| at.unsupported(m))?;
+                    layers.push(layer.with(vec![x], y, index));
+                }
+                return Ok(());
+            }
         };
-        Ok(layer)
+        layers.push(layer);
+        Ok(())
     }
 }
 
 /// The layer of a movement-family op (see [`crate::ops::movement`]):
-/// TFLM's integer bilinear resize, or a gather whose padding holds `fill`.
+/// TFLM's integer bilinear resize, or a gather whose padding holds `fill`,
+/// named `name` in reports.
 fn movement_layer(
     func: &MoveFn,
+    name: &'static str,
     in_dims: &[usize],
     out_dims: &[usize],
     out: &Value,
@@ -1126,7 +1359,7 @@ fn movement_layer(
     let g = movement::gather(func, in_dims, out_dims)?;
     let (params, tables) = movement::to_runtime(&g, fill)?;
     Ok(LayerOp::Gather {
-        name: func.name(),
+        name,
         params,
         tables,
     })

@@ -4,13 +4,15 @@
 use attonet_runtime::block::StageOp;
 use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::binary::{BinaryParams, ConcatParams};
+use attonet_runtime::ops::boundary::BoundaryParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
-use attonet_runtime::ops::reduce::ReduceParams;
+use attonet_runtime::ops::reduce::{ArgParams, ReduceParams};
 use attonet_runtime::ops::softmax::SoftmaxParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
+use attonet_runtime::plan::ElementType;
 
 use crate::ir::{BinaryFn, ReduceFn, UnaryFn};
 
@@ -22,13 +24,18 @@ pub type ValueId = usize;
 pub struct Value {
     /// The source tensor's name.
     pub name: String,
-    /// Shape as the kernels see it (batch 1, NHWC).
+    /// Shape as the kernels see it (batch 1, NHWC); for 4-byte elements
+    /// (`dtype` other than int8) its channels count bytes (`4 * c`), so the
+    /// shape is the value's arena bytes everywhere a slot is made of it.
     pub shape: Shape,
-    /// The source model's dimensions (e.g. `[1, 10]`).
+    /// The source model's dimensions (e.g. `[1, 10]`), in elements.
     pub dims: Vec<usize>,
-    /// Quantization scale.
+    /// The element type: int8 for every activation, int32 for an ARG_MAX's
+    /// indices, float32 for a float model's input or output.
+    pub dtype: ElementType,
+    /// Quantization scale (int8; for float32, unused: 1).
     pub scale: f32,
-    /// Quantization zero point.
+    /// Quantization zero point (int8; otherwise 0).
     pub zero_point: i32,
 }
 
@@ -154,6 +161,12 @@ pub enum LayerOp {
         /// Each input's requantization table (256 entries), or empty.
         tables: Vec<Vec<i8>>,
     },
+    /// ARG_MAX / ARG_MIN: int32 indices along one axis.
+    Arg(ArgParams),
+    /// QUANTIZE of a float32 model input ([`attonet_runtime::ops::boundary`]).
+    QuantizeFloat(BoundaryParams),
+    /// DEQUANTIZE to a float32 model output ([`attonet_runtime::ops::boundary`]).
+    DequantizeFloat(BoundaryParams),
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
     Block {
         /// The chain, in order.
@@ -226,6 +239,9 @@ impl LayerOp {
             LayerOp::ResizeBilinear(_) => "resize_bilinear",
             LayerOp::Binary { .. } => "binary",
             LayerOp::Concat { .. } => "concat",
+            LayerOp::Arg(_) => "arg_min_max",
+            LayerOp::QuantizeFloat(_) => "quantize_float",
+            LayerOp::DequantizeFloat(_) => "dequantize_float",
             LayerOp::Block { .. } => "fused_block",
         }
     }
@@ -258,7 +274,10 @@ impl LayerOp {
             | LayerOp::Gather { .. }
             | LayerOp::ResizeBilinear(_)
             | LayerOp::Binary { .. }
-            | LayerOp::Concat { .. } => vec![],
+            | LayerOp::Concat { .. }
+            | LayerOp::Arg(_)
+            | LayerOp::QuantizeFloat(_)
+            | LayerOp::DequantizeFloat(_) => vec![],
         }
     }
 }
@@ -316,7 +335,10 @@ impl Layer {
             | LayerOp::Gather { .. }
             | LayerOp::ResizeBilinear(_)
             | LayerOp::Binary { .. }
-            | LayerOp::Concat { .. } => 0,
+            | LayerOp::Concat { .. }
+            | LayerOp::Arg(_)
+            | LayerOp::QuantizeFloat(_)
+            | LayerOp::DequantizeFloat(_) => 0,
         }
     }
 

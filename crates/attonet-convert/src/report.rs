@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use crate::assemble::Assembled;
 use attonet_runtime::block::StageOp;
+use attonet_runtime::ops::reduce::ArgKind;
 use attonet_runtime::ops::{ConvKernel, Shape};
-use attonet_runtime::plan::Step;
+use attonet_runtime::plan::{ElementType, Step};
 
 use crate::program::{BlockResidual, BlockStage, LayerOp};
 
@@ -135,6 +136,12 @@ pub struct Report {
     pub inputs: Vec<Vec<usize>>,
     /// Every output's dimensions, in the model's order.
     pub outputs: Vec<Vec<usize>>,
+    /// Every input's element type (`int8`, or `float32` for a float input
+    /// the model quantizes itself), in order.
+    pub input_types: Vec<String>,
+    /// Every output's element type (`int8`, `int32` for ARG_MAX, `float32`
+    /// for a DEQUANTIZE), in order.
+    pub output_types: Vec<String>,
     /// Per-layer rows.
     pub layers: Vec<LayerRow>,
     /// The kernel families the plan runs (all a firmware links of the runtime).
@@ -143,6 +150,26 @@ pub struct Report {
 
 fn shape_text(s: &attonet_runtime::ops::Shape) -> String {
     format!("{}x{}x{}", s.h, s.w, s.c)
+}
+
+/// A value's shape in elements, with its type when it is not int8
+/// (`1x3x4 int32`; its arena shape counts bytes).
+fn value_text(v: &crate::program::Value) -> String {
+    match v.dtype {
+        ElementType::Int8 => shape_text(&v.shape),
+        t => {
+            let c = v.shape.c as usize / t.size().max(1);
+            format!("{}x{}x{c} {}", v.shape.h, v.shape.w, type_name(t))
+        }
+    }
+}
+
+fn type_name(t: ElementType) -> &'static str {
+    match t {
+        ElementType::Int8 => "int8",
+        ElementType::Int32 => "int32",
+        ElementType::Float32 => "float32",
+    }
 }
 
 impl Report {
@@ -169,6 +196,12 @@ impl Report {
                 LayerOp::ResizeBilinear(_) => "RESIZE_BILINEAR",
                 LayerOp::Binary { func, .. } => func.map_or("ADD", |f| f.name()),
                 LayerOp::Concat { .. } => "CONCATENATION",
+                LayerOp::Arg(p) => match p.kind {
+                    ArgKind::ArgMax => "ARG_MAX",
+                    ArgKind::ArgMin => "ARG_MIN",
+                },
+                LayerOp::QuantizeFloat(_) => "QUANTIZE",
+                LayerOp::DequantizeFloat(_) => "DEQUANTIZE",
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));
                     continue;
@@ -180,12 +213,8 @@ impl Report {
                 op: op.to_string(),
                 source_ops: l.source_ops.clone(),
                 kernel: l.op.kernel_name().to_string(),
-                inputs: l
-                    .inputs
-                    .iter()
-                    .map(|&v| shape_text(&p.values[v].shape))
-                    .collect(),
-                output: shape_text(&p.values[l.output].shape),
+                inputs: l.inputs.iter().map(|&v| value_text(&p.values[v])).collect(),
+                output: value_text(&p.values[l.output]),
                 macs: l.macs(&p.values),
                 params: l.params(),
                 weight_bytes: l.table_bytes(),
@@ -207,6 +236,16 @@ impl Report {
                 .outputs
                 .iter()
                 .map(|&v| p.values[v].dims.clone())
+                .collect(),
+            input_types: p
+                .inputs
+                .iter()
+                .map(|&v| type_name(p.values[v].dtype).to_string())
+                .collect(),
+            output_types: p
+                .outputs
+                .iter()
+                .map(|&v| type_name(p.values[v].dtype).to_string())
                 .collect(),
             layers,
             kernels: a.kernels().1.iter().map(|s| s.to_string()).collect(),
@@ -248,12 +287,20 @@ impl Report {
         }
         let _ = writeln!(s);
         let _ = writeln!(s, "model        {}", self.name);
-        for (what, list) in [("input", &self.inputs), ("output", &self.outputs)] {
+        for (what, list, types) in [
+            ("input", &self.inputs, &self.input_types),
+            ("output", &self.outputs, &self.output_types),
+        ] {
+            // The element type where it is not int8.
+            let ty = |k: usize| match types.get(k).map(String::as_str) {
+                Some("int8") | None => String::new(),
+                Some(t) => format!(" {t}"),
+            };
             if list.len() == 1 {
-                let _ = writeln!(s, "{what:<13}{:?}", list[0]);
+                let _ = writeln!(s, "{what:<13}{:?}{}", list[0], ty(0));
             } else {
                 for (k, dims) in list.iter().enumerate() {
-                    let _ = writeln!(s, "{:<13}{dims:?}", format!("{what} {k}"));
+                    let _ = writeln!(s, "{:<13}{dims:?}{}", format!("{what} {k}"), ty(k));
                 }
             }
         }

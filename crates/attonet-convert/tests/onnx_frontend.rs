@@ -1963,3 +1963,103 @@ fn binary_ops_and_concat_track_the_float_reference() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Split: an op with several outputs.
+
+/// `[1, 4, 4, 4]` NCHW split along the channels by `split` (input or
+/// attribute), its parts concatenated in reverse: the channels rotated.
+fn split_model(sizes: &[i64], as_input: bool) -> Vec<u8> {
+    let (inputs, inits, attrs) = if as_input {
+        (
+            vec!["x", "sizes"],
+            vec![int64_tensor("sizes", &[sizes.len() as i64], sizes)],
+            vec![attr_int("axis", 1)],
+        )
+    } else {
+        (
+            vec!["x"],
+            vec![],
+            vec![attr_int("axis", -3), attr_ints("split", sizes)],
+        )
+    };
+    let outs: Vec<String> = (0..sizes.len()).map(|k| format!("p{k}")).collect();
+    let outs: Vec<&str> = outs.iter().map(String::as_str).collect();
+    let mut reversed = outs.clone();
+    reversed.reverse();
+    model(
+        &[
+            node("Split", "split", &inputs, &outs, &attrs),
+            node("Concat", "cat", &reversed, &["y"], &[attr_int("axis", 1)]),
+        ],
+        &inits,
+        ("x", &[1, 4, 4, 4]),
+        ("y", &[1, 4, 4, 4]),
+    )
+}
+
+/// ONNX Split becomes one SPLIT with an output per part (channels in NCHW
+/// are the graph's last axis); the float graph moves values exactly, the
+/// int8 plan (a gather per part, then the concatenation) within half a
+/// quantization step; sizes that do not add up are refused naming the node.
+#[test]
+fn split_runs_as_one_gather_per_output() {
+    let batch = random_batch(16, &[1, 4, 4, 4], 23);
+    let data = f32s(&batch);
+    for (sizes, as_input) in [(&[1, 3][..], true), (&[2, 1, 1][..], false)] {
+        let m = read_onnx(&split_model(sizes, as_input)).unwrap();
+        let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+        assert_eq!(kinds, ["SPLIT", "CONCATENATION"], "{sizes:?}");
+        assert!(matches!(
+            &m.graph.ops[0].kind,
+            OpKind::Split { axis: 3, .. }
+        ));
+        // The channels rotated: the last part first.
+        let first = sizes[0] as usize;
+        let want: Vec<f32> = data
+            .chunks_exact(64)
+            .flat_map(|x| {
+                let mut order: Vec<usize> = Vec::new();
+                let mut start = 4usize;
+                for &s in sizes.iter().rev() {
+                    start -= s as usize;
+                    order.extend(start..start + s as usize);
+                }
+                assert_eq!(order.len(), 4, "{first}");
+                order
+                    .into_iter()
+                    .flat_map(move |c| x[c * 16..(c + 1) * 16].to_vec())
+                    .collect::<Vec<f32>>()
+            })
+            .collect();
+        let float = run_float(&m, &batch).concat();
+        assert_eq!(float, want, "{sizes:?}: float");
+        let calib = m.samples(&batch, "calib").unwrap();
+        let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "s").unwrap();
+        let model = q.assembled.model();
+        let gathers = model
+            .steps
+            .iter()
+            .filter(|s| matches!(s, attonet_runtime::plan::Step::Gather(_)))
+            .count();
+        assert_eq!(gathers, sizes.len(), "{sizes:?}: {:?}", model.steps);
+        let int8 = run_int8(&m, &q.assembled, &batch).concat();
+        let step = model.output.scale;
+        let worst = int8
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst <= 0.5 * step * 1.001,
+            "{sizes:?}: {worst} > {step} / 2"
+        );
+    }
+    for (sizes, as_input) in [(&[1, 2][..], true), (&[5, -1][..], false)] {
+        let e = read_onnx(&split_model(sizes, as_input)).unwrap_err();
+        assert!(
+            matches!(e, ConvertError::Invalid { index: 0, .. }),
+            "{sizes:?}: {e}"
+        );
+    }
+}

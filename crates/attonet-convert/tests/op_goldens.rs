@@ -8,9 +8,10 @@
 //! refused with a [`ConvertError`] naming the operator (its builtin name and
 //! its index in the model). A model whose operators are all supported may be
 //! refused at the graph instead, only for what the runner does not take:
-//! a non-int8 model input or output, or a batch dimension other than 1.
-//! Models with several inputs or outputs run with every input file
-//! (`_x0.npy`, `_x1.npy`, ...) and compare every output (`_y0.npy`, ...). A
+//! a model input or output type it does not take (int16), or a batch
+//! dimension other than 1. Models with several inputs or outputs run with
+//! every input file (`_x0.npy`, `_x1.npy`, ...) and compare every output
+//! (`_y0.npy`, ...); int32 and float32 tensors as their bytes. A
 //! wrong answer, a panic, a failed run or any other error fails, unless the
 //! case is listed in `known_wrong.txt`; the set of bit-exact cases must be
 //! exactly `expected_pass.txt`.
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use attonet_convert::npy::{Array, NpyType};
 use attonet_convert::{assemble_bytes, Assembled, ConvertError};
+use attonet_runtime::plan::ElementType;
 use serde_json::Value;
 
 fn suite_dir() -> PathBuf {
@@ -185,19 +187,33 @@ fn run_plan(dir: &Path, case: &Case, assembled: &Assembled, plan: &str) -> Resul
         ));
     }
     let read = |file: &str| Array::read(&dir.join(file)).map_err(|e| e.to_string());
+    // Every tensor's bytes as the arena holds them: int8, or little-endian
+    // int32 / float32 (the .npy files' `<i4` / `<f4`), compared byte for byte.
+    let npy_type = |t: ElementType| match t {
+        ElementType::Int8 => NpyType::I8,
+        ElementType::Int32 => NpyType::I32,
+        ElementType::Float32 => NpyType::F32,
+    };
     let mut xs = Vec::new();
     for ((file, _), io) in case.inputs.iter().zip(model.inputs) {
         let x = read(file)?;
-        let Some(x) = x.as_i8() else {
-            return Err(format!("converted although its input {file} is not int8"));
-        };
+        if x.dtype != npy_type(io.dtype) {
+            return Err(format!(
+                "converted with a {:?} input, but {file} is {:?}",
+                io.dtype, x.dtype
+            ));
+        }
+        let x: Vec<i8> = x.data.iter().map(|&b| b as i8).collect();
         xs.push((file, x, io.len()));
     }
     let mut ys = Vec::new();
     for ((file, _), io) in case.outputs.iter().zip(model.outputs) {
         let y = read(file)?;
-        if y.dtype != NpyType::I8 {
-            return Err(format!("converted although its output {file} is not int8"));
+        if y.dtype != npy_type(io.dtype) {
+            return Err(format!(
+                "converted with a {:?} output, but {file} is {:?}",
+                io.dtype, y.dtype
+            ));
         }
         ys.push((file, y.data, io.len()));
     }

@@ -453,7 +453,11 @@ fn check_invariants(g: &Graph) {
         assert!(*id < n);
     }
     for op in &g.ops {
-        assert_eq!(op.outputs.len(), 1);
+        // One output an op, but one a part for SPLIT, SPLIT_V and UNPACK.
+        match &op.kind {
+            OpKind::Split { sizes, .. } => assert_eq!(op.outputs.len(), sizes.len()),
+            _ => assert_eq!(op.outputs.len(), 1),
+        }
         for id in op.inputs.iter().flatten().chain(&op.outputs) {
             assert!(*id < n);
         }
@@ -461,8 +465,10 @@ fn check_invariants(g: &Graph) {
             OpKind::Conv2d { .. }
             | OpKind::DepthwiseConv2d { .. }
             | OpKind::FullyConnected { .. } => (2, 3),
-            OpKind::Add { .. } => (2, 2),
+            OpKind::Add { .. } | OpKind::Arg { .. } => (2, 2),
             OpKind::Reshape => (1, 2),
+            OpKind::Split { .. } => (1, 3),
+            OpKind::Pack { .. } => (1, 64),
             _ => (1, 1),
         };
         assert!((min..=max).contains(&op.inputs.len()));
@@ -1831,4 +1837,290 @@ fn shape_arithmetic_mutations_never_panic() {
             Err(e) => assert!(!e.to_string().is_empty()),
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Ops with several outputs, PACK, ARG_MAX: their options and constant inputs
+
+/// An int8 `[1, 4, 6]` input cut by `code` (SPLIT 49, SPLIT_V 102, UNPACK
+/// 88) into outputs of `out_shapes`; `consts` are int32 constant tensors
+/// (name, shape, values) appended after the input, `inputs` the op's inputs
+/// by tensor index (the input is 0, the constants 1..), options of type
+/// `opt_type`.
+fn split_spec(
+    code: i32,
+    consts: &[(&str, &[i32], &[i32])],
+    inputs: &[i32],
+    out_shapes: &[&[i32]],
+    opt_type: u8,
+    opts: Vec<(usize, F)>,
+) -> Spec {
+    let q = || Some(quant(&[0.25], &[3], 0));
+    let mut tensors = vec![tensor("x", &[1, 4, 6], 9, 0, q())];
+    let mut buffers = vec![buffer(&[])];
+    for (k, (name, shape, values)) in consts.iter().enumerate() {
+        tensors.push(tensor(name, shape, 2, k as u32 + 1, None));
+        buffers.push(buffer(&i32_bytes(values)));
+    }
+    let first_out = tensors.len() as i32;
+    for (k, shape) in out_shapes.iter().enumerate() {
+        tensors.push(tensor(&format!("y{k}"), shape, 9, 0, q()));
+    }
+    let outputs: Vec<i32> = (first_out..first_out + out_shapes.len() as i32).collect();
+    Spec {
+        version: 3,
+        opcodes: vec![opcode(code)],
+        tensors,
+        ops: vec![operator(0, inputs, &outputs, opt_type, opts)],
+        buffers,
+        inputs: vec![0],
+        outputs,
+        extra_subgraphs: vec![],
+    }
+}
+
+fn invalid_message(e: &ConvertError, index: usize, op: &str) -> String {
+    match e {
+        ConvertError::Invalid {
+            index: i,
+            op: o,
+            message,
+        } if *i == index && o == op => message.clone(),
+        other => panic!("expected an Invalid error naming operator {index} ({op}), got {other:?}"),
+    }
+}
+
+/// SPLIT, SPLIT_V and UNPACK read into one `OpKind::Split` with an output
+/// per part (the activation first, whatever the file's input order), and
+/// convert and run; sizes that do not add up, an axis out of range or a
+/// part count unlike the outputs' are refused naming the operator.
+#[test]
+fn hand_built_split_ops_and_their_bad_inputs() {
+    const SPLIT: i32 = 49;
+    const SPLIT_V: i32 = 102;
+    const UNPACK: i32 = 88;
+    let (split_opts, split_v_opts, unpack_opts) = (35u8, 79u8, 64u8);
+    let num = |n: i32| vec![(0, F::I32(n))];
+
+    // SPLIT [axis, input]: the channels in halves.
+    let spec = split_spec(
+        SPLIT,
+        &[("axis", &[], &[-1])],
+        &[1, 0],
+        &[&[1, 4, 3], &[1, 4, 3]],
+        split_opts,
+        num(2),
+    );
+    let bytes = spec.build();
+    let g = read_tflite(&bytes).unwrap();
+    check_invariants(&g);
+    let op = &g.ops[0];
+    assert_eq!(op.inputs[0], Some(0), "the activation is input 0");
+    assert!(matches!(
+        &op.kind,
+        OpKind::Split { axis: 2, sizes, squeeze: false, name: "SPLIT" } if sizes == &[3, 3]
+    ));
+    let model = attonet_convert::assemble_bytes(&bytes, "split").unwrap();
+    let m = model.model();
+    assert_eq!(m.outputs.len(), 2);
+    let x: Vec<i8> = (0..24).collect();
+    let (mut a, mut b) = ([0i8; 12], [0i8; 12]);
+    let mut arena = vec![0i8; m.arena_bytes as usize];
+    m.infer_multi(&mut arena, &[&x], &mut [&mut a, &mut b])
+        .unwrap();
+    let rows = |first: i8| -> Vec<i8> {
+        (0..4)
+            .flat_map(|r| (0..3).map(move |c| r * 6 + first + c))
+            .collect()
+    };
+    assert_eq!((a.to_vec(), b.to_vec()), (rows(0), rows(3)));
+
+    // SPLIT: an axis out of range, a dimension the outputs do not divide,
+    // num_splits unlike the outputs.
+    for (axis, outs, n, says) in [
+        (3, &[&[1, 4, 3][..], &[1, 4, 3]][..], 2, "out of range"),
+        (
+            1,
+            &[&[1, 1, 6][..], &[1, 1, 6], &[1, 2, 6]][..],
+            3,
+            "equal parts",
+        ),
+        (2, &[&[1, 4, 3][..], &[1, 4, 3]][..], 3, "num_splits"),
+    ] {
+        let spec = split_spec(
+            SPLIT,
+            &[("axis", &[], &[axis])],
+            &[1, 0],
+            outs,
+            split_opts,
+            num(n),
+        );
+        let e = read_tflite(&spec.build()).unwrap_err();
+        let m = invalid_message(&e, 0, "SPLIT");
+        assert!(m.contains(says), "{m}");
+    }
+
+    // SPLIT_V [input, size_splits, axis]: one size inferred (-1).
+    let spec = split_spec(
+        SPLIT_V,
+        &[("sizes", &[2], &[2, -1]), ("axis", &[], &[2])],
+        &[0, 1, 2],
+        &[&[1, 4, 2], &[1, 4, 4]],
+        split_v_opts,
+        num(2),
+    );
+    let bytes = spec.build();
+    let g = read_tflite(&bytes).unwrap();
+    assert!(matches!(&g.ops[0].kind, OpKind::Split { sizes, .. } if sizes == &[2, 4]));
+    attonet_convert::assemble_bytes(&bytes, "split_v").unwrap();
+    for (sizes, says) in [
+        (&[2, 5][..], "add up"),
+        (&[-1, -1][..], "add up"),
+        (&[7, -1][..], "add up"),
+        (&[-3, 9][..], "negative"),
+    ] {
+        let spec = split_spec(
+            SPLIT_V,
+            &[("sizes", &[2], sizes), ("axis", &[], &[2])],
+            &[0, 1, 2],
+            &[&[1, 4, 2], &[1, 4, 4]],
+            split_v_opts,
+            num(2),
+        );
+        let e = read_tflite(&spec.build()).unwrap_err();
+        let m = invalid_message(&e, 0, "SPLIT_V");
+        assert!(m.contains(says), "{sizes:?}: {m}");
+    }
+    // The output shapes are checked against the parts when lowering.
+    let spec = split_spec(
+        SPLIT_V,
+        &[("sizes", &[2], &[2, 4]), ("axis", &[], &[2])],
+        &[0, 1, 2],
+        &[&[1, 4, 4], &[1, 4, 2]],
+        split_v_opts,
+        num(2),
+    );
+    let e = attonet_convert::assemble_bytes(&spec.build(), "bad").unwrap_err();
+    assert!(invalid_message(&e, 0, "SPLIT_V").contains("part 0"), "{e}");
+
+    // UNPACK along axis 1: four outputs without the axis; num must be 4.
+    let outs: [&[i32]; 4] = [&[1, 6]; 4];
+    let spec = split_spec(
+        UNPACK,
+        &[],
+        &[0],
+        &outs,
+        unpack_opts,
+        vec![(0, F::I32(4)), (1, F::I32(1))],
+    );
+    let bytes = spec.build();
+    let g = read_tflite(&bytes).unwrap();
+    assert!(matches!(
+        &g.ops[0].kind,
+        OpKind::Split {
+            axis: 1,
+            squeeze: true,
+            ..
+        }
+    ));
+    attonet_convert::assemble_bytes(&bytes, "unpack").unwrap();
+    let spec = split_spec(
+        UNPACK,
+        &[],
+        &[0],
+        &outs,
+        unpack_opts,
+        vec![(0, F::I32(3)), (1, F::I32(1))],
+    );
+    let e = read_tflite(&spec.build()).unwrap_err();
+    assert!(invalid_message(&e, 0, "UNPACK").contains("num"), "{e}");
+    let spec = split_spec(
+        UNPACK,
+        &[],
+        &[0],
+        &outs,
+        unpack_opts,
+        vec![(0, F::I32(4)), (1, F::I32(-4))],
+    );
+    let e = read_tflite(&spec.build()).unwrap_err();
+    assert!(
+        invalid_message(&e, 0, "UNPACK").contains("out of range"),
+        "{e}"
+    );
+}
+
+/// PACK and ARG_MAX read their axis as TFLM resolves it and refuse one out
+/// of range naming the operator; ARG_MAX's int32 output converts, an int64
+/// one is refused at the operator.
+#[test]
+fn hand_built_pack_and_arg_max_axes() {
+    let q = || Some(quant(&[0.25], &[3], 0));
+    let pack = |axis: i32, out: &[i32]| Spec {
+        version: 3,
+        opcodes: vec![opcode(83)],
+        tensors: vec![
+            tensor("x", &[1, 4, 6], 9, 0, q()),
+            tensor("y", out, 9, 0, q()),
+        ],
+        ops: vec![operator(
+            0,
+            &[0, 0],
+            &[1],
+            59,
+            vec![(0, F::I32(2)), (1, F::I32(axis))],
+        )],
+        buffers: vec![buffer(&[])],
+        inputs: vec![0],
+        outputs: vec![1],
+        extra_subgraphs: vec![],
+    };
+    let g = read_tflite(&pack(-1, &[1, 4, 6, 2]).build()).unwrap();
+    assert_eq!(g.ops[0].kind, OpKind::Pack { axis: 3 });
+    attonet_convert::assemble_bytes(&pack(-1, &[1, 4, 6, 2]).build(), "pack").unwrap();
+    let e = read_tflite(&pack(4, &[1, 4, 6, 2]).build()).unwrap_err();
+    assert!(
+        invalid_message(&e, 0, "PACK").contains("out of range"),
+        "{e}"
+    );
+    // An output that is not the stack of the inputs.
+    let e = attonet_convert::assemble_bytes(&pack(1, &[1, 4, 6, 2]).build(), "pack").unwrap_err();
+    assert!(
+        invalid_message(&e, 0, "PACK").contains("concatenating"),
+        "{e}"
+    );
+
+    let arg = |axis: i32, out_ty: i8, out: &[i32]| Spec {
+        version: 3,
+        opcodes: vec![opcode(56)],
+        tensors: vec![
+            tensor("x", &[1, 4, 6], 9, 0, q()),
+            tensor("axis", &[1], 2, 1, None),
+            tensor("y", out, out_ty, 0, None),
+        ],
+        ops: vec![operator(0, &[0, 1], &[2], 40, vec![(0, F::I8(out_ty))])],
+        buffers: vec![buffer(&[]), buffer(&i32_bytes(&[axis]))],
+        inputs: vec![0],
+        outputs: vec![2],
+        extra_subgraphs: vec![],
+    };
+    let g = read_tflite(&arg(-2, 2, &[1, 6]).build()).unwrap();
+    assert!(matches!(g.ops[0].kind, OpKind::Arg { axis: 1, .. }));
+    let a = attonet_convert::assemble_bytes(&arg(-2, 2, &[1, 6]).build(), "arg").unwrap();
+    assert_eq!(a.model().output.len(), 24, "six int32 indices");
+    let e = read_tflite(&arg(3, 2, &[1, 6]).build()).unwrap_err();
+    assert!(
+        invalid_message(&e, 0, "ARG_MAX").contains("out of range"),
+        "{e}"
+    );
+    // int64 indices: TFLM's kernel refuses them too.
+    let e = attonet_convert::assemble_bytes(&arg(1, 4, &[1, 6]).build(), "arg").unwrap_err();
+    let (index, name, detail) = unsupported(&e);
+    assert_eq!((index, name.as_str()), (0, "ARG_MAX"));
+    assert!(detail.unwrap().contains("int64"), "{e}");
+    // Any other output type is the wrong tensor type.
+    let e = attonet_convert::assemble_bytes(&arg(1, 7, &[1, 6]).build(), "arg").unwrap_err();
+    assert!(
+        matches!(&e, ConvertError::TensorType { index: 0, op, found, .. } if op == "ARG_MAX" && found == "int16"),
+        "{e:?}"
+    );
 }

@@ -21,13 +21,14 @@ pub use crate::block::{BlockStep, Residual, Stage, StageOp};
 use crate::error::{Error, Result};
 use crate::ops::add::{self, AddParams};
 use crate::ops::binary::{self, BinaryParams, ConcatParams};
+use crate::ops::boundary::{self, BoundaryParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::fully_connected::{self, FullyConnectedParams};
 use crate::ops::lookup;
 use crate::ops::movement::{self, GATHER_DIMS};
 pub use crate::ops::movement::{BilinearParams, GatherParams};
 use crate::ops::pool::{self, PoolParams};
-use crate::ops::reduce::{self, ReduceParams};
+use crate::ops::reduce::{self, ArgParams, ReduceParams};
 use crate::ops::softmax::{self, SoftmaxParams};
 use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
 use kernels::KernelSet;
@@ -295,6 +296,31 @@ pub struct ConcatStep {
     pub output: Slot,
 }
 
+/// ARG_MAX or ARG_MIN along one axis ([`crate::ops::reduce::arg_s8_i32`]):
+/// an int8 input, an int32 output (four bytes an index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ArgStep {
+    /// Geometry and which extreme.
+    pub params: ArgParams,
+    /// Input tensor (`outer * reduce * inner` bytes).
+    pub input: Slot,
+    /// Output tensor (`4 * outer * inner` bytes, apart from the input).
+    pub output: Slot,
+}
+
+/// A float model's boundary ([`crate::ops::boundary`]): QUANTIZE of a
+/// float32 model input to int8, or DEQUANTIZE of int8 to a float32 model
+/// output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BoundaryStep {
+    /// The int8 side's scale and zero point.
+    pub params: BoundaryParams,
+    /// Input tensor (float32: four bytes a value).
+    pub input: Slot,
+    /// Output tensor (float32: four bytes a value), apart from the input.
+    pub output: Slot,
+}
+
 /// A byte copy (a RESHAPE whose output could not share its input's bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -342,6 +368,12 @@ pub enum Step {
     Binary(BinaryStep),
     /// One input of a CONCATENATION.
     Concat(ConcatStep),
+    /// ARG_MAX or ARG_MIN (an int32 output).
+    Arg(ArgStep),
+    /// QUANTIZE from a float32 model input.
+    QuantizeFloat(BoundaryStep),
+    /// DEQUANTIZE to a float32 model output.
+    DequantizeFloat(BoundaryStep),
 }
 
 /// Most dimensions a model input or output may have ([`Dims`]).
@@ -403,17 +435,75 @@ impl core::fmt::Debug for Dims {
     }
 }
 
+/// The element type of a model input or output. Inside the plan every
+/// activation is int8; a model's boundary may also be an ARG_MAX's int32
+/// indices or a float model's float32 values. Wider values lie in the arena
+/// (and in the buffers of [`Model::infer_multi`]) as little-endian bytes,
+/// four a value, at a 4-byte aligned offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ElementType {
+    /// `i8`, quantized with the [`Io`]'s scale and zero point.
+    Int8,
+    /// `i32` (ARG_MAX / ARG_MIN indices; no quantization).
+    Int32,
+    /// `f32` (a float model's input or output, real values).
+    Float32,
+}
+
+impl ElementType {
+    /// Bytes of one element.
+    pub const fn size(self) -> usize {
+        match self {
+            ElementType::Int8 => 1,
+            ElementType::Int32 | ElementType::Float32 => 4,
+        }
+    }
+}
+
+/// The `i32` values held in `bytes` (an int32 output's bytes, as
+/// [`Model::infer_multi`] writes them: four little-endian bytes a value; a
+/// last partial value is ignored).
+pub fn i32_values(bytes: &[i8]) -> impl Iterator<Item = i32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|w| i32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8]))
+}
+
+/// The `f32` values held in `bytes` (a float32 output's bytes).
+pub fn f32_values(bytes: &[i8]) -> impl Iterator<Item = f32> + '_ {
+    i32_values(bytes).map(|v| f32::from_bits(v as u32))
+}
+
+/// Writes `values` into `bytes` as a float32 input's bytes (four
+/// little-endian bytes a value); [`Error::BufferLength`] unless `bytes` holds
+/// exactly four bytes a value.
+pub fn write_f32_values(values: &[f32], bytes: &mut [i8]) -> Result {
+    crate::error::check_len("float32 bytes", bytes, values.len().saturating_mul(4))?;
+    for (w, v) in bytes.chunks_exact_mut(4).zip(values) {
+        for (d, b) in w.iter_mut().zip(v.to_le_bytes()) {
+            *d = b as i8;
+        }
+    }
+    Ok(())
+}
+
 /// A model input or output.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Io {
-    /// Where it lives in the arena.
+    /// Where it lives in the arena (its bytes: for 4-byte elements the
+    /// slot's shape counts channels in bytes, `4 * c`).
     pub slot: Slot,
-    /// The tensor's dimensions as the source model gives them (e.g. `[1, 10]`).
+    /// The tensor's dimensions as the source model gives them (e.g. `[1, 10]`),
+    /// in elements.
     pub dims: Dims,
-    /// Quantization scale.
+    /// The element type.
+    pub dtype: ElementType,
+    /// Quantization scale (of the int8 values; for a float32 boundary, of
+    /// the int8 tensor it is quantized to or dequantized from).
     pub scale: f32,
-    /// Quantization zero point.
+    /// Quantization zero point (as `scale`).
     pub zero_point: i32,
 }
 
@@ -422,15 +512,22 @@ impl core::hash::Hash for Io {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
         self.slot.hash(state);
         self.dims.hash(state);
+        self.dtype.hash(state);
         state.write_u32(self.scale.to_bits());
         self.zero_point.hash(state);
     }
 }
 
 impl Io {
-    /// Bytes of the tensor (int8).
+    /// Bytes of the tensor: its elements times [`ElementType::size`] (what
+    /// the buffers of [`Model::infer_multi`] hold).
     pub const fn len(&self) -> usize {
         self.slot.shape.len()
+    }
+
+    /// Elements of the tensor.
+    pub const fn elements(&self) -> usize {
+        self.slot.shape.len() / self.dtype.size()
     }
 
     /// Whether the tensor has no bytes.
@@ -544,6 +641,12 @@ pub mod kernels {
     pub const BINARY: KernelSet = 1 << 29;
     /// CONCATENATION ([`crate::ops::binary::concat_s8`]).
     pub const CONCAT: KernelSet = 1 << 30;
+    /// ARG_MAX and ARG_MIN ([`crate::ops::reduce::arg_s8_i32`]).
+    pub const ARG: KernelSet = 1 << 31;
+    /// QUANTIZE from a float32 model input ([`crate::ops::boundary::quantize_f32_s8`]).
+    pub const QUANTIZE_FLOAT: KernelSet = 1 << 32;
+    /// DEQUANTIZE to a float32 model output ([`crate::ops::boundary::dequantize_s8_f32`]).
+    pub const DEQUANTIZE_FLOAT: KernelSet = 1 << 33;
     /// Every kernel (the host runner's set).
     pub const ALL: KernelSet = KernelSet::MAX;
 
@@ -664,7 +767,9 @@ impl<'a> Model<'a> {
                 .dims
                 .iter()
                 .try_fold(1usize, |n, &d| n.checked_mul(d as usize));
-            if elements != Some(s.shape.len()) {
+            if elements.and_then(|n| n.checked_mul(io.dtype.size())) != Some(s.shape.len())
+                || (io.dtype != ElementType::Int8 && s.offset % 4 != 0)
+            {
                 return Err(Error::Io(
                     "a model input's or output's dims and slot disagree",
                 ));
@@ -839,6 +944,30 @@ impl<'a> Model<'a> {
                 } else {
                     disjoint(&s.input, &s.output)
                 }
+            }
+            Step::Arg(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                if s.params.input_len() != Some(s.input.shape.len())
+                    || s.params.output_bytes() != Some(s.output.shape.len())
+                {
+                    return Err(Error::Shape("arg max/min extents do not fit the tensors"));
+                }
+                disjoint(&s.input, &s.output)
+            }
+            Step::QuantizeFloat(s) | Step::DequantizeFloat(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                let (int8, float) = match step {
+                    Step::QuantizeFloat(_) => (&s.output, &s.input),
+                    _ => (&s.input, &s.output),
+                };
+                if int8.shape.len().checked_mul(4) != Some(float.shape.len()) {
+                    return Err(Error::Shape(
+                        "float boundary: the float tensor is not 4 bytes a value",
+                    ));
+                }
+                disjoint(&s.input, &s.output)
             }
             Step::Block(b) => {
                 slot_ok(&b.input)?;
@@ -1187,6 +1316,18 @@ impl<'a> Model<'a> {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 binary::concat_s8(&s.params, table, input, output)
             }
+            Step::Arg(s) if linked(k::ARG) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                reduce::arg_s8_i32(&s.params, input, output)
+            }
+            Step::QuantizeFloat(s) if linked(k::QUANTIZE_FLOAT) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                boundary::quantize_f32_s8(&s.params, input, output)
+            }
+            Step::DequantizeFloat(s) if linked(k::DEQUANTIZE_FLOAT) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                boundary::dequantize_s8_f32(&s.params, input, output)
+            }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {
                     return Ok(());
@@ -1382,6 +1523,8 @@ fn regions3<'b>(
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
 
     fn io(offset: u32, c: u16) -> Io {
@@ -1391,6 +1534,7 @@ mod tests {
                 shape: Shape::new(1, 1, c),
             },
             dims: Dims::new(&[1, c]),
+            dtype: ElementType::Int8,
             scale: 0.5,
             zero_point: -1,
         }
@@ -1403,6 +1547,7 @@ mod tests {
                 shape: Shape::new(1, 1, 3),
             },
             dims: Dims::new(&[1, 3]),
+            dtype: ElementType::Int8,
             scale: 0.5,
             zero_point: -1,
         },
@@ -1412,6 +1557,7 @@ mod tests {
                 shape: Shape::new(1, 1, 2),
             },
             dims: Dims::new(&[1, 2]),
+            dtype: ElementType::Int8,
             scale: 0.5,
             zero_point: -1,
         },
@@ -1548,5 +1694,18 @@ mod tests {
         ));
         assert_eq!(Dims::try_new(&[1; MAX_RANK + 1]), None);
         assert_eq!(Dims::new(&[2, 3]).as_slice(), &[2, 3]);
+    }
+
+    #[test]
+    fn typed_bytes_round_trip() {
+        let mut bytes = [0i8; 12];
+        write_f32_values(&[1.5, -0.0, f32::MIN_POSITIVE], &mut bytes).unwrap();
+        let back: std::vec::Vec<f32> = f32_values(&bytes).collect();
+        assert_eq!(back[0], 1.5);
+        assert!(back[1] == 0.0 && back[1].is_sign_negative());
+        assert_eq!(back[2], f32::MIN_POSITIVE);
+        assert!(write_f32_values(&[1.0], &mut bytes).is_err());
+        let ints: std::vec::Vec<i32> = i32_values(&[1, 0, 0, 0, -1, -1, -1, -1, 7]).collect();
+        assert_eq!(ints, [1, -1]);
     }
 }

@@ -61,6 +61,11 @@ impl fmt::Display for Kind<'_> {
             Step::Gather(_) => "Gather",
             Step::ResizeBilinear(_) => "ResizeBilinear",
             Step::Copy(_) => "Copy",
+            Step::Binary(_) => "Binary",
+            Step::Concat(_) => "Concat",
+            Step::Arg(_) => "Arg",
+            Step::QuantizeFloat(_) => "QuantizeFloat",
+            Step::DequantizeFloat(_) => "DequantizeFloat",
             Step::Block(b) => return write!(f, "Block({})", b.stages),
         };
         f.write_str(name)

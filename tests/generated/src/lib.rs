@@ -68,3 +68,27 @@ pub mod logistic {
 pub mod add_2in {
     include!(concat!(env!("OUT_DIR"), "/add_2in.rs"));
 }
+
+/// SPLIT of the height into three model outputs (`tests/op-goldens/split_height_3out.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod split_height_3out {
+    include!(concat!(env!("OUT_DIR"), "/split_height_3out.rs"));
+}
+
+/// ARG_MAX over the height: an int32 model output (`tests/op-goldens/arg_max_4d_height.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod arg_max_4d_height {
+    include!(concat!(env!("OUT_DIR"), "/arg_max_4d_height.rs"));
+}
+
+/// A float32 model input quantized by the model's QUANTIZE (`tests/op-goldens/quantize_float_in_fc.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod quantize_float_in_fc {
+    include!(concat!(env!("OUT_DIR"), "/quantize_float_in_fc.rs"));
+}
+
+/// A float32 model output dequantized by the model's DEQUANTIZE (`tests/op-goldens/dequantize_float_out_avgpool.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod dequantize_float_out_avgpool {
+    include!(concat!(env!("OUT_DIR"), "/dequantize_float_out_avgpool.rs"));
+}

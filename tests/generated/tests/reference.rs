@@ -214,6 +214,130 @@ fn generated_two_input_plan_matches_tflite_micro() {
     assert!(m.infer(&mut arena, &x0[..l0], &mut out).is_err());
 }
 
+/// Generated plans with several outputs (SPLIT), an int32 output
+/// (ARG_MAX) and float32 boundaries (QUANTIZE in, DEQUANTIZE out) equal the
+/// host plans, list their outputs' bytes and element types, link only their
+/// kernels and give TensorFlow Lite Micro's bytes through `infer_multi`
+/// (int32 and float32 as their little-endian bytes).
+#[test]
+fn generated_multi_output_and_typed_plans_match_tflite_micro() {
+    use attonet_generated_tests::{
+        arg_max_4d_height, dequantize_float_out_avgpool, quantize_float_in_fc, split_height_3out,
+    };
+    use attonet_runtime::plan::{kernels as k, ElementType};
+    // (model, input bytes, output bytes, arena, kernels, name, output file suffixes)
+    type Case<'a> = (
+        &'a Model<'a>,
+        &'a [usize],
+        &'a [usize],
+        usize,
+        u64,
+        &'a str,
+        &'a [&'a str],
+    );
+    let cases: [Case<'_>; 4] = [
+        (
+            &split_height_3out::MODEL,
+            &split_height_3out::INPUT_LENS,
+            &split_height_3out::OUTPUT_LENS,
+            split_height_3out::ARENA_BYTES,
+            split_height_3out::KERNELS,
+            "split_height_3out",
+            &["_y0", "_y1", "_y2"],
+        ),
+        (
+            &arg_max_4d_height::MODEL,
+            &arg_max_4d_height::INPUT_LENS,
+            &arg_max_4d_height::OUTPUT_LENS,
+            arg_max_4d_height::ARENA_BYTES,
+            arg_max_4d_height::KERNELS,
+            "arg_max_4d_height",
+            &["_y"],
+        ),
+        (
+            &quantize_float_in_fc::MODEL,
+            &quantize_float_in_fc::INPUT_LENS,
+            &quantize_float_in_fc::OUTPUT_LENS,
+            quantize_float_in_fc::ARENA_BYTES,
+            quantize_float_in_fc::KERNELS,
+            "quantize_float_in_fc",
+            &["_y"],
+        ),
+        (
+            &dequantize_float_out_avgpool::MODEL,
+            &dequantize_float_out_avgpool::INPUT_LENS,
+            &dequantize_float_out_avgpool::OUTPUT_LENS,
+            dequantize_float_out_avgpool::ARENA_BYTES,
+            dequantize_float_out_avgpool::KERNELS,
+            "dequantize_float_out_avgpool",
+            &["_y"],
+        ),
+    ];
+    assert_eq!(split_height_3out::KERNELS, k::GATHER);
+    assert_eq!(arg_max_4d_height::KERNELS, k::ARG);
+    assert_eq!(
+        quantize_float_in_fc::KERNELS & k::QUANTIZE_FLOAT,
+        k::QUANTIZE_FLOAT
+    );
+    assert_eq!(
+        dequantize_float_out_avgpool::KERNELS & k::DEQUANTIZE_FLOAT,
+        k::DEQUANTIZE_FLOAT
+    );
+    assert_eq!(arg_max_4d_height::MODEL.output.dtype, ElementType::Int32);
+    assert_eq!(
+        quantize_float_in_fc::MODEL.input.dtype,
+        ElementType::Float32
+    );
+    assert_eq!(
+        dequantize_float_out_avgpool::MODEL.output.dtype,
+        ElementType::Float32
+    );
+    let dir = repo().join("tests/op-goldens");
+    for (m, input_lens, output_lens, arena_bytes, kernels, name, outs) in cases {
+        m.validate().unwrap();
+        let host = host(&format!("../tests/op-goldens/{name}.tflite"), name);
+        let hosted = host.model();
+        assert_eq!(m.steps, hosted.steps, "{name}");
+        assert_eq!(m.inputs, hosted.inputs, "{name}");
+        assert_eq!(m.outputs, hosted.outputs, "{name}");
+        assert_eq!(kernels, host.kernels().0, "{name}");
+        assert_eq!(arena_bytes, m.arena_bytes as usize, "{name}");
+        for (io, &len) in m.outputs.iter().zip(output_lens) {
+            assert_eq!(io.len(), len, "{name}");
+            assert_eq!(io.len(), io.elements() * io.dtype.size(), "{name}");
+        }
+        let bytes = |file: String| -> Vec<i8> {
+            Array::read(&dir.join(file))
+                .unwrap()
+                .data
+                .iter()
+                .map(|&b| b as i8)
+                .collect()
+        };
+        let x = bytes(format!("{name}_x.npy"));
+        let ys: Vec<Vec<i8>> = outs
+            .iter()
+            .map(|o| bytes(format!("{name}{o}.npy")))
+            .collect();
+        let samples = x.len() / input_lens[0];
+        let mut arena = vec![0i8; arena_bytes];
+        let mut got: Vec<Vec<i8>> = output_lens.iter().map(|&l| vec![0i8; l]).collect();
+        for i in 0..samples {
+            let input = &x[i * input_lens[0]..(i + 1) * input_lens[0]];
+            let mut refs: Vec<&mut [i8]> = got.iter_mut().map(|g| g.as_mut_slice()).collect();
+            m.infer_multi(&mut arena, &[input], &mut refs).unwrap();
+            for (k, (g, y)) in got.iter().zip(&ys).enumerate() {
+                let l = output_lens[k];
+                assert_eq!(
+                    g.as_slice(),
+                    &y[i * l..(i + 1) * l],
+                    "{name} output {k} sample {i}"
+                );
+            }
+        }
+    }
+}
+
 /// A float ONNX model quantized by the build script is the plan the host
 /// quantizer produces from the same calibration samples.
 #[test]

@@ -104,19 +104,22 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let _ = writeln!(s, "/// Bytes of the (first) model input (int8).");
+    let _ = writeln!(s, "/// Bytes of the (first) model input: its elements, times 4 for a float32 input (`MODEL.inputs[0].dtype`).");
     let _ = writeln!(
         s,
         "pub const INPUT_LEN: usize = {};",
         assembled.input_shape().len()
     );
-    let _ = writeln!(s, "/// Bytes of the (first) model output (int8).");
+    let _ = writeln!(s, "/// Bytes of the (first) model output: its elements, times 4 for an int32 or float32 output (`MODEL.outputs[0].dtype`).");
     let _ = writeln!(
         s,
         "pub const OUTPUT_LEN: usize = {};",
         p.values[p.output()].shape.len()
     );
-    let _ = writeln!(s, "/// Bytes of each model input (int8), in order.");
+    let _ = writeln!(
+        s,
+        "/// Bytes of each model input, in order (4 an element for float32)."
+    );
     let _ = writeln!(s, "#[allow(dead_code)]");
     let _ = writeln!(
         s,
@@ -124,7 +127,10 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         p.inputs.len(),
         lens(&p.inputs)
     );
-    let _ = writeln!(s, "/// Bytes of each model output (int8), in order.");
+    let _ = writeln!(
+        s,
+        "/// Bytes of each model output, in order (4 an element for int32 and float32)."
+    );
     let _ = writeln!(s, "#[allow(dead_code)]");
     let _ = writeln!(
         s,
@@ -150,11 +156,16 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         model.steps.len()
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
-    let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, binary::*, depthwise::*, fully_connected::*, pool::*, reduce::*, softmax::*, *}};");
+    let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, binary::*, boundary::*, depthwise::*, fully_connected::*, pool::*, reduce::*, softmax::*, *}};");
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(
         s,
         "    use attonet_runtime::ops::reduce::ReduceKind::{{Max, Requantize}};"
+    );
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
+    let _ = writeln!(
+        s,
+        "    use attonet_runtime::ops::reduce::ArgKind::{{ArgMax, ArgMin}};"
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(s, "    use attonet_runtime::plan::*;");
@@ -215,13 +226,30 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     s.push('\n');
     let io = |io: &attonet_runtime::plan::Io| {
         format!(
-            "attonet_runtime::plan::Io {{\n        slot: attonet_runtime::plan::Slot {{ offset: {}, shape: attonet_runtime::ops::Shape::new({}, {}, {}) }},\n        dims: attonet_runtime::plan::Dims::new(&{:?}),\n        scale: {:?},\n        zero_point: {},\n    }}",
-            io.slot.offset, io.slot.shape.h, io.slot.shape.w, io.slot.shape.c, io.dims.as_slice(), io.scale, io.zero_point
+            "attonet_runtime::plan::Io {{\n        slot: attonet_runtime::plan::Slot {{ offset: {}, shape: attonet_runtime::ops::Shape::new({}, {}, {}) }},\n        dims: attonet_runtime::plan::Dims::new(&{:?}),\n        dtype: attonet_runtime::plan::ElementType::{:?},\n        scale: {:?},\n        zero_point: {},\n    }}",
+            io.slot.offset, io.slot.shape.h, io.slot.shape.w, io.slot.shape.c, io.dims.as_slice(), io.dtype, io.scale, io.zero_point
         )
     };
     let list = |what: &str, ios: &[attonet_runtime::plan::Io]| {
         let mut t = format!("/// The model {what}s, in the source model's order.\nstatic MODEL_{}S: [attonet_runtime::plan::Io; {}] = [\n", what.to_uppercase(), ios.len());
-        for x in ios {
+        for (k, x) in ios.iter().enumerate() {
+            // Each tensor's type and sizes, for the buffers `infer_multi` takes.
+            let ty = match x.dtype {
+                attonet_runtime::plan::ElementType::Int8 => "int8",
+                attonet_runtime::plan::ElementType::Int32 => {
+                    "int32 (little-endian; plan::i32_values)"
+                }
+                attonet_runtime::plan::ElementType::Float32 => {
+                    "float32 (little-endian; plan::f32_values, plan::write_f32_values)"
+                }
+            };
+            let _ = writeln!(
+                t,
+                "    // {what} {k}: {:?} {ty}, {} elements, {} bytes",
+                x.dims.as_slice(),
+                x.elements(),
+                x.len()
+            );
             let _ = writeln!(t, "    {},", io(x).replace("\n", "\n    "));
         }
         t.push_str("];\n\n");

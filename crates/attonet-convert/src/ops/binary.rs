@@ -375,6 +375,21 @@ pub fn concat_dims(inputs: &[&[usize]], axis: usize) -> Result<Vec<usize>, Strin
     Ok(out)
 }
 
+/// The dimensions of a PACK input as a concatenation operand: `dims` with a
+/// 1 inserted at the new axis `axis` (in `0..=rank`), so that PACK is a
+/// CONCATENATION along `axis` of its inputs so reshaped (the same bytes).
+pub fn pack_operand_dims(dims: &[usize], axis: usize) -> Result<Vec<usize>, String> {
+    if axis > dims.len() {
+        return Err(format!(
+            "axis {axis} is out of range for packing inputs of rank {}",
+            dims.len()
+        ));
+    }
+    let mut out = dims.to_vec();
+    out.insert(axis, 1);
+    Ok(out)
+}
+
 /// Each input's part of a concatenation along `axis` into `out`.
 pub fn concat_parts(
     inputs: &[&[usize]],

@@ -254,6 +254,64 @@ pub fn gather(f: &MoveFn, in_dims: &[usize], out_dims: &[usize]) -> Result<Gathe
     Ok(g)
 }
 
+/// The parts of a SPLIT, SPLIT_V or UNPACK of an input of dimensions
+/// `in_dims` along `axis` into consecutive pieces of `sizes` elements: each
+/// part's slice (a [`MoveFn::Slice`], which [`gather`] turns into the copy)
+/// and its output dimensions (without the axis when `squeeze`, UNPACK's).
+/// Sizes that do not add up to the axis, an axis out of range or a squeeze
+/// of parts wider than 1 are errors (TFLM's prepare refuses them too).
+pub fn split_parts(
+    in_dims: &[usize],
+    axis: usize,
+    sizes: &[usize],
+    squeeze: bool,
+) -> Result<Vec<(MoveFn, Vec<usize>)>, String> {
+    let rank = in_dims.len();
+    if axis >= rank {
+        return Err(format!(
+            "axis {axis} is out of range for an input of rank {rank}"
+        ));
+    }
+    if sizes.is_empty() {
+        return Err("no outputs".into());
+    }
+    let total = sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s));
+    if total != Some(in_dims[axis]) {
+        return Err(format!(
+            "the sizes {sizes:?} do not add up to the input's {} elements along axis {axis} \
+             (input {in_dims:?})",
+            in_dims[axis]
+        ));
+    }
+    if squeeze && sizes.iter().any(|&s| s != 1) {
+        return Err(format!(
+            "unpacking axis {axis} of {in_dims:?} into parts {sizes:?}"
+        ));
+    }
+    let mut start = 0usize;
+    let mut parts = Vec::with_capacity(sizes.len());
+    for &size in sizes {
+        let mut first = vec![0usize; rank];
+        first[axis] = start;
+        let mut count = in_dims.to_vec();
+        count[axis] = size;
+        let mut dims = count.clone();
+        if squeeze {
+            dims.remove(axis);
+        }
+        parts.push((
+            MoveFn::Slice {
+                start: first,
+                step: vec![1; rank],
+                count,
+            },
+            dims,
+        ));
+        start += size;
+    }
+    Ok(parts)
+}
+
 /// Runs a gather over `input` (the float reference, and the tests' oracle).
 pub fn run<T: Copy>(g: &Gather, input: &[T], fill: T) -> Vec<T> {
     let mut out = Vec::with_capacity(g.len());
@@ -500,6 +558,35 @@ pub fn bilinear_f32(
 mod tests {
     use super::*;
     use crate::ir::PadValue;
+
+    #[test]
+    fn split_parts_cut_the_axis_in_order() {
+        // [1, 5, 2] along axis 1 into 2 + 3: element (0, h, w) = h * 2 + w.
+        let x: Vec<i8> = (0..10).collect();
+        let parts = split_parts(&[1, 5, 2], 1, &[2, 3], false).unwrap();
+        let outs: Vec<Vec<i8>> = parts
+            .iter()
+            .map(|(f, d)| run(&gather(f, &[1, 5, 2], d).unwrap(), &x, 0))
+            .collect();
+        assert_eq!(parts[1].1, [1, 3, 2]);
+        assert_eq!(outs, [vec![0, 1, 2, 3], vec![4, 5, 6, 7, 8, 9]]);
+        // UNPACK of the last axis: the columns, without the axis.
+        let parts = split_parts(&[1, 5, 2], 2, &[1, 1], true).unwrap();
+        assert_eq!(parts[0].1, [1, 5]);
+        let odd = run(
+            &gather(&parts[1].0, &[1, 5, 2], &parts[1].1).unwrap(),
+            &x,
+            0,
+        );
+        assert_eq!(odd, [1, 3, 5, 7, 9]);
+        // Bad input: sizes that do not add up, an axis out of range, a
+        // squeeze of a wide part, sizes that overflow.
+        assert!(split_parts(&[1, 5, 2], 1, &[2, 2], false).is_err());
+        assert!(split_parts(&[1, 5, 2], 3, &[1], false).is_err());
+        assert!(split_parts(&[1, 5, 2], 1, &[2, 3], true).is_err());
+        assert!(split_parts(&[1, 5, 2], 1, &[usize::MAX, 6], false).is_err());
+        assert!(split_parts(&[1, 5, 2], 1, &[], false).is_err());
+    }
 
     fn check(f: &MoveFn, in_dims: &[usize], out_dims: &[usize]) -> Vec<i8> {
         let n: usize = in_dims.iter().product();

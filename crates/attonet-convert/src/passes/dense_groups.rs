@@ -48,7 +48,10 @@ pub fn run(program: &mut Program) -> usize {
             | LayerOp::Gather { .. }
             | LayerOp::ResizeBilinear(_)
             | LayerOp::Binary { .. }
-            | LayerOp::Concat { .. } => {}
+            | LayerOp::Concat { .. }
+            | LayerOp::Arg(_)
+            | LayerOp::QuantizeFloat(_)
+            | LayerOp::DequantizeFloat(_) => {}
         }
     }
     rewritten

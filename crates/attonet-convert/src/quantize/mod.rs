@@ -264,12 +264,39 @@ impl FloatModel {
 }
 
 /// Whether a graph is a float model (its input is float32).
+///
+/// A quantized model with float32 boundaries (TFLite's full-integer model
+/// whose input is quantized by a QUANTIZE to int8 as its first op) is not a
+/// float model: its float input's every reader is such a QUANTIZE.
 pub fn is_float(graph: &Graph) -> bool {
-    graph
-        .inputs
-        .first()
-        .and_then(|&i| graph.tensors.get(i))
-        .is_some_and(|t| t.dtype == DType::F32)
+    let Some(&input) = graph.inputs.first() else {
+        return false;
+    };
+    if graph
+        .tensors
+        .get(input)
+        .is_none_or(|t| t.dtype != DType::F32)
+    {
+        return false;
+    }
+    let quantizes = |op: &crate::ir::Op| {
+        matches!(
+            op.kind,
+            OpKind::Unary {
+                func: crate::ir::UnaryFn::Requantize,
+                ..
+            }
+        ) && op
+            .outputs
+            .iter()
+            .all(|&o| graph.tensors.get(o).is_some_and(|t| t.dtype == DType::I8))
+    };
+    let readers: Vec<&crate::ir::Op> = graph
+        .ops
+        .iter()
+        .filter(|op| op.inputs.contains(&Some(input)))
+        .collect();
+    readers.is_empty() || !readers.iter().all(|op| quantizes(op))
 }
 
 /// TFLite's (gemmlowp's) `ChooseQuantizationParams` for int8: the range is
@@ -594,6 +621,35 @@ pub fn quantize_with_ranges(
     let mut bias_done: HashMap<TensorId, Vec<f32>> = HashMap::new();
     for (index, op) in graph.ops.iter().enumerate() {
         let kind = &op.kind;
+        if let OpKind::Split { .. } = kind {
+            // Data movement: every part keeps the input's quantization.
+            let x = op.inputs.first().copied().flatten();
+            let q = x.and_then(|x| act.get(&x).cloned()).ok_or_else(|| {
+                q_err(
+                    index,
+                    kind,
+                    "the input is not an activation computed before this op",
+                )
+            })?;
+            for &out in &op.outputs {
+                if graph
+                    .tensors
+                    .get(out)
+                    .is_none_or(|t| t.data.is_some() || t.dtype != DType::F32)
+                {
+                    return Err(q_err(
+                        index,
+                        kind,
+                        "the outputs must be float32 activations",
+                    ));
+                }
+                let t = &mut g.tensors[out];
+                t.dtype = DType::I8;
+                t.quant = Some(q.clone());
+                act.insert(out, q.clone());
+            }
+            continue;
+        }
         let &[out] = op.outputs.as_slice() else {
             return Err(q_err(index, kind, "expected exactly one output"));
         };
@@ -698,7 +754,7 @@ pub fn quantize_with_ranges(
                     activation_quant(out)?
                 }
             }
-            OpKind::Concat { .. } => {
+            OpKind::Concat { .. } | OpKind::Pack { .. } => {
                 for i in 0..op.inputs.len() {
                     input_q(i)?;
                 }

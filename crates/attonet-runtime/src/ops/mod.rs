@@ -12,6 +12,7 @@
 
 pub mod add;
 pub mod binary;
+pub mod boundary;
 pub mod conv;
 pub mod depthwise;
 pub mod fully_connected;

@@ -180,6 +180,97 @@ fn fold(
     }
 }
 
+/// Which extreme an index reduction looks for (ARG_MAX, ARG_MIN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ArgKind {
+    /// ARG_MAX: the index of the largest input.
+    ArgMax,
+    /// ARG_MIN: the index of the smallest input.
+    ArgMin,
+}
+
+/// An index reduction's geometry: the input `[outer][reduce][inner]`, the
+/// output `[outer][inner]` `i32` indices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ArgParams {
+    /// Product of the dimensions before the reduced axis.
+    pub outer: u32,
+    /// The reduced axis' extent.
+    pub reduce: u32,
+    /// Product of the dimensions after the reduced axis.
+    pub inner: u32,
+    /// Largest or smallest.
+    pub kind: ArgKind,
+}
+
+impl ArgParams {
+    /// Input elements: `outer * reduce * inner` (`None` on overflow).
+    pub fn input_len(&self) -> Option<usize> {
+        (self.outer as usize)
+            .checked_mul(self.reduce as usize)?
+            .checked_mul(self.inner as usize)
+    }
+
+    /// Output bytes: four (one `i32`) per `outer * inner` position (`None`
+    /// on overflow).
+    pub fn output_bytes(&self) -> Option<usize> {
+        (self.outer as usize)
+            .checked_mul(self.inner as usize)?
+            .checked_mul(4)
+    }
+}
+
+/// ARG_MAX / ARG_MIN of an int8 tensor along one axis, TFLM's reference
+/// `ArgMinMax`: for each `(outer, inner)` position the index along the axis
+/// of the largest (smallest) input, the first one on ties (TFLM compares
+/// with `std::greater` / `std::less` and keeps the earlier index). The
+/// indices are written as `i32`, little-endian, four bytes each, into
+/// `output` (an int32 tensor's arena bytes; the byte order is the one every
+/// supported core uses natively).
+///
+/// * Layout: `input` `[outer][reduce][inner]`, `output` `[outer][inner]`
+///   `i32`.
+/// * Constraints: `reduce >= 1`; `input.len() == outer * reduce * inner`,
+///   `output.len() == 4 * outer * inner` ([`Error::BufferLength`]).
+/// * Scratch: none.
+pub fn arg_s8_i32(p: &ArgParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+    if p.reduce == 0 {
+        return Err(Error::Shape("arg max/min over zero elements"));
+    }
+    let (Some(in_len), Some(out_bytes)) = (p.input_len(), p.output_bytes()) else {
+        return Err(Error::Shape("arg max/min extents overflow"));
+    };
+    check_len("arg max/min input", input, in_len)?;
+    check_len("arg max/min output", output, out_bytes)?;
+    let (r, n) = (p.reduce as usize, p.inner as usize);
+    let better = |a: i8, b: i8| match p.kind {
+        ArgKind::ArgMax => a > b,
+        ArgKind::ArgMin => a < b,
+    };
+    // `in_len > 0` implies `r * n > 0`; an empty input has no outputs.
+    for (block, out) in input
+        .chunks_exact((r * n).max(1))
+        .zip(output.chunks_exact_mut((4 * n).max(1)))
+    {
+        for (k, word) in out.chunks_exact_mut(4).enumerate() {
+            let mut best = block[k];
+            let mut index = 0i32;
+            for (i, row) in block.chunks_exact(n).enumerate().skip(1) {
+                if better(row[k], best) {
+                    best = row[k];
+                    index = i as i32;
+                }
+            }
+            for (d, b) in word.iter_mut().zip(index.to_le_bytes()) {
+                *d = b as i8;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -337,5 +428,40 @@ mod tests {
                 Err(Error::Parameter(_))
             ));
         }
+    }
+
+    #[test]
+    fn arg_max_and_min_take_the_first_index_on_ties() {
+        // [outer 2][reduce 3][inner 2].
+        let x: [i8; 12] = [5, -1, 7, -1, 7, -3, /**/ 0, 0, 0, 0, -128, 127];
+        let run = |kind| {
+            let p = ArgParams {
+                outer: 2,
+                reduce: 3,
+                inner: 2,
+                kind,
+            };
+            let mut out = [0i8; 16];
+            arg_s8_i32(&p, &x, &mut out).unwrap();
+            out.chunks_exact(4)
+                .map(|w| i32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8]))
+                .collect::<Vec<i32>>()
+        };
+        // Column (0, 0): 5, 7, 7 -> max at 1 (first of the ties), min at 0.
+        // Column (0, 1): -1, -1, -3 -> max at 0, min at 2.
+        // Column (1, 0): 0, 0, -128 -> max at 0, min at 2.
+        // Column (1, 1): 0, 0, 127 -> max at 2, min at 0.
+        assert_eq!(run(ArgKind::ArgMax), [1, 0, 0, 2]);
+        assert_eq!(run(ArgKind::ArgMin), [0, 2, 2, 0]);
+        let p = ArgParams {
+            outer: 2,
+            reduce: 3,
+            inner: 2,
+            kind: ArgKind::ArgMax,
+        };
+        assert!(arg_s8_i32(&p, &x, &mut [0i8; 15]).is_err());
+        assert!(arg_s8_i32(&p, &x[1..], &mut [0i8; 16]).is_err());
+        let zero = ArgParams { reduce: 0, ..p };
+        assert!(arg_s8_i32(&zero, &[], &mut [0i8; 16]).is_err());
     }
 }

@@ -562,6 +562,25 @@ impl Converter {
         i
     }
 
+    /// An op with several outputs (SPLIT).
+    fn push_op_outputs(
+        &mut self,
+        kind: OpKind,
+        inputs: Vec<Option<TensorId>>,
+        outputs: Vec<TensorId>,
+    ) -> usize {
+        let i = self.ops.len();
+        for &o in &outputs {
+            self.producer[o] = Some(i);
+        }
+        self.ops.push(Op {
+            kind,
+            inputs,
+            outputs,
+        });
+        i
+    }
+
     fn exclusive(&self, name: &str) -> bool {
         self.uses.get(name).copied().unwrap_or(0) <= 1
     }
@@ -718,6 +737,7 @@ impl Converter {
                 self.binary(&cx, func, node.op_type == "Div")
             }
             "Concat" if self.any_act(&cx)? => self.concat(&cx),
+            "Split" => self.split(&cx),
             "Gemm" => self.gemm(&cx),
             "MatMul" => self.matmul(&cx),
             "MaxPool" | "AveragePool" => self.pool(&cx),
@@ -1064,7 +1084,11 @@ impl Converter {
                     func: BinaryFn::SquaredDifference | BinaryFn::Maximum | BinaryFn::Minimum,
                     ..
                 }
-                | OpKind::Concat { .. } => None,
+                | OpKind::Concat { .. }
+                | OpKind::Pack { .. }
+                | OpKind::Split { .. }
+                | OpKind::Arg { .. }
+                | OpKind::Dequantize => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {
@@ -1388,6 +1412,99 @@ impl Converter {
             y,
         );
         self.define_act(cx, out_name, y, out_dims, layout)
+    }
+
+    /// Split (opset 13+: sizes from input 1 or, without it, equal parts,
+    /// the last one smaller where opset 18's `num_outputs` does not divide
+    /// the axis; the opset 11 `split` attribute too) into one SPLIT with an
+    /// output per part, each a gather of the input at run time.
+    fn split(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axis", "num_outputs", "split"])?;
+        let x = self.act(cx, 0)?;
+        let outputs = cx.node.outputs.clone();
+        if outputs.is_empty() || outputs.iter().any(|o| o.is_empty()) {
+            return Err(cx.unsupported("Split with an omitted output"));
+        }
+        let rank = x.dims.len() as i64;
+        let axis = cx.attr_int("axis", 0)?;
+        let axis = if axis < 0 { axis + rank } else { axis };
+        if !(0..rank).contains(&axis) {
+            return Err(cx.invalid(format!("axis {axis} for rank {rank}")));
+        }
+        let axis = axis as usize;
+        let graph_axis = match (x.layout, x.dims.len()) {
+            (ActLayout::Nchw, 4) => [0usize, 3, 1, 2][axis],
+            (ActLayout::Plain, _) => axis,
+            _ => return Err(cx.unsupported("splitting a flattened activation")),
+        };
+        let n = x.dims[axis];
+        let raw: Vec<i64> = match self.optional_input(cx, 1)? {
+            Some(_) => self
+                .constant(cx, 1)?
+                .ints()
+                .ok_or_else(|| cx.invalid("the split sizes must be integers"))?,
+            None => match cx.attr_ints("split")? {
+                Some(v) => v,
+                None => {
+                    let parts = cx.attr_int("num_outputs", outputs.len() as i64)?;
+                    if parts != outputs.len() as i64 || parts < 1 {
+                        return Err(cx.invalid(format!(
+                            "num_outputs {parts}, but the node has {} outputs",
+                            outputs.len()
+                        )));
+                    }
+                    let chunk = n.div_ceil(outputs.len()) as i64;
+                    let mut v = vec![chunk; outputs.len()];
+                    let last = n as i64 - chunk * (outputs.len() as i64 - 1);
+                    if last < 1 {
+                        return Err(cx.invalid(format!(
+                            "axis {axis} of {:?} does not split into {} parts",
+                            x.dims,
+                            outputs.len()
+                        )));
+                    }
+                    if let Some(l) = v.last_mut() {
+                        *l = last;
+                    }
+                    v
+                }
+            },
+        };
+        if raw.len() != outputs.len() {
+            return Err(cx.invalid(format!(
+                "{} split sizes for {} outputs",
+                raw.len(),
+                outputs.len()
+            )));
+        }
+        let sizes = raw
+            .iter()
+            .map(|&v| usize::try_from(v).ok())
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| cx.invalid(format!("split sizes {raw:?} include a negative one")))?;
+        let in_shape = self.tensors[x.id].shape.clone();
+        let parts = crate::ops::movement::split_parts(&in_shape, graph_axis, &sizes, false)
+            .map_err(|m| cx.invalid(m))?;
+        let mut ids = Vec::with_capacity(parts.len());
+        for ((_, shape), name) in parts.into_iter().zip(&outputs) {
+            ids.push(self.new_tensor(name, shape));
+        }
+        self.push_op_outputs(
+            OpKind::Split {
+                axis: graph_axis,
+                sizes: sizes.clone(),
+                squeeze: false,
+                name: "SPLIT",
+            },
+            vec![Some(x.id)],
+            ids.clone(),
+        );
+        for ((name, id), size) in outputs.iter().zip(ids).zip(sizes) {
+            let mut dims = x.dims.clone();
+            dims[axis] = size;
+            self.define_act(cx, name, id, dims, x.layout)?;
+        }
+        Ok(())
     }
 
     /// FULLY_CONNECTED from weights `[out, in]` in ONNX column order.

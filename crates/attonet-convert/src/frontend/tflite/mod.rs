@@ -19,7 +19,7 @@ pub mod schema;
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{
-    Activation, BinaryFn, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor,
+    Activation, ArgFn, BinaryFn, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor,
     TensorId, UnaryFn, UnaryNumerics,
 };
 use flatbuffer::{FbResult, Table, TableVector};
@@ -671,14 +671,9 @@ fn read_op(
         | op::MEAN
         | op::SUM
         | op::REDUCE_MAX => {}
-        op::ARG_MAX | op::ARG_MIN => {
-            return Err(cx.unsupported(
-                "its output is int32 (or int64) indices, and AttoNet plans compute and output \
-                 int8 tensors only; end the model at the int8 values and take their arg max \
-                 or arg min on the host (int8 values keep the float values' order)",
-            ))
-        }
-        c if movement::is_movement(c) => {}
+        op::ARG_MAX | op::ARG_MIN | op::DEQUANTIZE => {}
+        c if movement::is_movement(c) || movement::is_split(c) => {}
+        op::PACK => {}
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
             return Err(cx.unsupported(
                 "control flow runs other subgraphs; only a single-subgraph model is supported",
@@ -701,7 +696,11 @@ fn read_op(
             .map(|(k, o)| o.ok_or_else(|| cx.corrupt(format!("output {k} is omitted (-1)"))))
             .collect::<Result<_>>()?;
 
-    let kind = read_kind(&cx, code, t, &inputs, tensors)?;
+    let (kind, inputs) = if movement::is_split(code) {
+        movement::read_split(&cx, code, t, &inputs, outputs.len(), tensors)?
+    } else {
+        (read_kind(&cx, code, t, &inputs, tensors)?, inputs)
+    };
     check_arity(&cx, &kind, &inputs, &outputs)?;
     Ok(Op {
         kind,
@@ -918,6 +917,63 @@ fn read_kind(
                 numerics: UnaryNumerics::Tflm,
             }
         }
+        op::ARG_MAX | op::ARG_MIN => {
+            let (ty_code, func) = if code == op::ARG_MAX {
+                (ty::ARG_MAX, ArgFn::Max)
+            } else {
+                (ty::ARG_MIN, ArgFn::Min)
+            };
+            // ArgMaxOptions / ArgMinOptions { output_type: TensorType }:
+            // the output tensor's type says the same; the lowering checks it.
+            options(cx, t, ty_code)?;
+            let axes = reduce_axes(cx, inputs, tensors)?;
+            let [axis] = axes[..] else {
+                return Err(cx.invalid(format!(
+                    "the axis tensor gives {} axes; exactly one is required",
+                    axes.len()
+                )));
+            };
+            OpKind::Arg { func, axis }
+        }
+        op::DEQUANTIZE => {
+            options(cx, t, ty::DEQUANTIZE)?;
+            OpKind::Dequantize
+        }
+        op::PACK => {
+            use schema::pack as f;
+            let (count, axis) = match options(cx, t, ty::PACK)? {
+                Some(o) => (
+                    Some(o.scalar::<i32>(f::VALUES_COUNT, 0).context(|| cx.label())?),
+                    o.scalar::<i32>(f::AXIS, 0).context(|| cx.label())?,
+                ),
+                None => (None, 0),
+            };
+            if let Some(n) = count.filter(|&n| usize::try_from(n).ok() != Some(inputs.len())) {
+                return Err(cx.invalid(format!(
+                    "values_count is {n}, but the op has {} inputs",
+                    inputs.len()
+                )));
+            }
+            // The output's rank is the inputs' plus one.
+            let rank = inputs
+                .first()
+                .copied()
+                .flatten()
+                .and_then(|id| tensors.get(id))
+                .map_or(0, |t| t.shape.len()) as i64
+                + 1;
+            let a = if axis < 0 {
+                axis as i64 + rank
+            } else {
+                axis as i64
+            };
+            if !(0..rank).contains(&a) {
+                return Err(cx.invalid(format!(
+                    "axis {axis} is out of range for an output of rank {rank}"
+                )));
+            }
+            OpKind::Pack { axis: a as usize }
+        }
         op::AVERAGE_POOL_2D | op::MAX_POOL_2D => {
             use schema::pool2d as f;
             let o = required_options(cx, t, ty::POOL_2D)?;
@@ -1117,12 +1173,25 @@ fn check_arity(
         }
         OpKind::Add { .. } | OpKind::Binary { .. } => (2, 2, 2),
         OpKind::Concat { .. } => (1, 10, usize::MAX),
+        OpKind::Pack { .. } => (1, 64, usize::MAX),
+        // Its reader checks its inputs and outputs (movement.rs).
+        OpKind::Split { sizes, .. } => {
+            if outputs.len() != sizes.len() {
+                return Err(cx.invalid(format!(
+                    "has {} outputs for {} parts",
+                    outputs.len(),
+                    sizes.len()
+                )));
+            }
+            return Ok(());
+        }
         OpKind::AveragePool2d { .. } | OpKind::MaxPool2d { .. } | OpKind::Softmax { .. } => {
             (1, 1, 1)
         }
         OpKind::Reshape => (1, 2, 1),
         OpKind::Unary { .. } => (1, 1, 1),
-        OpKind::Reduce { .. } => (2, 2, 2),
+        OpKind::Reduce { .. } | OpKind::Arg { .. } => (2, 2, 2),
+        OpKind::Dequantize => (1, 1, 1),
         // The family's reader checks its own inputs (movement.rs).
         OpKind::Move { .. } => (1, 4, 1),
     };

@@ -22,6 +22,15 @@ pub(super) mod code {
     pub const SLICE: i32 = 65;
     pub const RESIZE_NEAREST_NEIGHBOR: i32 = 97;
     pub const MIRROR_PAD: i32 = 100;
+    pub const SPLIT: i32 = 49;
+    pub const UNPACK: i32 = 88;
+    pub const SPLIT_V: i32 = 102;
+}
+
+/// Whether `c` is one of the family's operators with several outputs
+/// (SPLIT, SPLIT_V, UNPACK; read by [`read_split`]).
+pub(super) fn is_split(c: i32) -> bool {
+    matches!(c, code::SPLIT | code::SPLIT_V | code::UNPACK)
 }
 
 /// Whether `c` is one of the family's operators.
@@ -53,6 +62,9 @@ mod opts {
     pub const RESIZE_NEAREST_NEIGHBOR: u8 = 74;
     pub const MIRROR_PAD: u8 = 77;
     pub const DEPTH_TO_SPACE: u8 = 94;
+    pub const SPLIT: u8 = 35;
+    pub const UNPACK: u8 = 64;
+    pub const SPLIT_V: u8 = 79;
 }
 
 fn tensor<'t>(
@@ -148,6 +160,146 @@ fn block_size(cx: &OpCtx, o: Option<&super::flatbuffer::Table<'_>>) -> Result<us
         .ok()
         .filter(|&b| b >= 1)
         .ok_or_else(|| cx.invalid(format!("block_size is {b}")))
+}
+
+/// An axis option or input resolved against `rank` (negative counts from
+/// the end, as TFLM does).
+fn resolve_axis(cx: &OpCtx, axis: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    usize::try_from(a)
+        .ok()
+        .filter(|&a| a < rank)
+        .ok_or_else(|| {
+            cx.invalid(format!(
+                "axis {axis} is out of range for an input of rank {rank}"
+            ))
+        })
+}
+
+/// Reads SPLIT, SPLIT_V or UNPACK (`outputs` outputs) into an
+/// [`OpKind::Split`], with the op's inputs reordered so the activation is
+/// input 0 (SPLIT's file order is `[axis, input]`). TFLM's prepare checks
+/// are made here: a constant axis in range, sizes that add up to the axis
+/// (one SPLIT_V size may be -1, the rest), one output per part.
+pub(super) fn read_split(
+    cx: &OpCtx,
+    c: i32,
+    t: &super::flatbuffer::Table<'_>,
+    inputs: &[Option<TensorId>],
+    outputs: usize,
+    tensors: &[Tensor],
+) -> Result<(OpKind, Vec<Option<TensorId>>)> {
+    // A scalar option of the options table `ty` at `slot`.
+    let option = |ty: u8, slot: usize| -> Result<Option<i32>> {
+        match options(cx, t, ty)? {
+            Some(o) => Ok(Some(o.scalar(slot, 0i32).context(|| cx.label())?)),
+            None => Ok(None),
+        }
+    };
+    let count_matches = |n: Option<i32>, what: &str| -> Result<()> {
+        match n {
+            Some(n) if usize::try_from(n).ok() != Some(outputs) => {
+                Err(cx.invalid(format!("{what} is {n}, but the op has {outputs} outputs")))
+            }
+            _ => Ok(()),
+        }
+    };
+    if outputs == 0 {
+        return Err(cx.invalid("has no outputs"));
+    }
+    let scalar_axis = |k: usize| -> Result<i64> {
+        let a = ints(cx, inputs, tensors, k, "axis")?;
+        match a[..] {
+            [a] => Ok(a),
+            _ => Err(cx.invalid(format!(
+                "the axis (input {k}) holds {} values, not one",
+                a.len()
+            ))),
+        }
+    };
+    let (kind, reordered) = match c {
+        code::SPLIT => {
+            count_matches(option(opts::SPLIT, 0)?, "num_splits")?;
+            inputs_exactly(cx, inputs, 2..=2)?;
+            let dims = &tensor(cx, inputs, tensors, 1)?.shape;
+            let axis = resolve_axis(cx, scalar_axis(0)?, dims.len())?;
+            if dims[axis] % outputs != 0 {
+                return Err(cx.invalid(format!(
+                    "axis {axis} of the input {dims:?} does not split into {outputs} equal parts"
+                )));
+            }
+            let kind = OpKind::Split {
+                axis,
+                sizes: vec![dims[axis] / outputs; outputs],
+                squeeze: false,
+                name: "SPLIT",
+            };
+            (kind, vec![inputs[1], inputs[0]])
+        }
+        code::SPLIT_V => {
+            count_matches(option(opts::SPLIT_V, 0)?, "num_splits")?;
+            inputs_exactly(cx, inputs, 3..=3)?;
+            let dims = &tensor(cx, inputs, tensors, 0)?.shape;
+            let axis = resolve_axis(cx, scalar_axis(2)?, dims.len())?;
+            let raw = ints(cx, inputs, tensors, 1, "size_splits")?;
+            if raw.len() != outputs {
+                return Err(cx.invalid(format!("{} size_splits for {outputs} outputs", raw.len())));
+            }
+            let inferred = raw.iter().filter(|&&s| s == -1).count();
+            let known: i64 = raw
+                .iter()
+                .filter(|&&s| s != -1)
+                .try_fold(0i64, |a, &s| (s >= 0).then(|| a.checked_add(s)).flatten())
+                .ok_or_else(|| cx.invalid(format!("size_splits {raw:?} has a negative size")))?;
+            let n = dims[axis] as i64;
+            let rest = n - known;
+            if inferred > 1 || rest < 0 || (inferred == 0 && rest != 0) {
+                return Err(cx.invalid(format!(
+                    "size_splits {raw:?} do not add up to the input's {n} elements along axis {axis}"
+                )));
+            }
+            let sizes = raw
+                .iter()
+                .map(|&s| if s == -1 { rest as usize } else { s as usize })
+                .collect();
+            let kind = OpKind::Split {
+                axis,
+                sizes,
+                squeeze: false,
+                name: "SPLIT_V",
+            };
+            (kind, inputs.to_vec())
+        }
+        _ => {
+            let o = options(cx, t, opts::UNPACK)?;
+            let (num, axis) = match &o {
+                Some(o) => (
+                    Some(o.scalar(0, 0i32).context(|| cx.label())?),
+                    o.scalar(1, 0i32).context(|| cx.label())?,
+                ),
+                None => (None, 0),
+            };
+            count_matches(num, "num")?;
+            inputs_exactly(cx, inputs, 1..=1)?;
+            let dims = &tensor(cx, inputs, tensors, 0)?.shape;
+            let axis = resolve_axis(cx, axis.into(), dims.len())?;
+            if dims[axis] != outputs {
+                return Err(cx.invalid(format!(
+                    "axis {axis} of the input {dims:?} has {} elements, but the op has {outputs} outputs",
+                    dims[axis]
+                )));
+            }
+            let kind = OpKind::Split {
+                axis,
+                sizes: vec![1; outputs],
+                squeeze: true,
+                name: "UNPACK",
+            };
+            (kind, inputs.to_vec())
+        }
+    };
+    Ok((kind, reordered))
 }
 
 /// Reads one of the family's operators into an [`OpKind::Move`].

@@ -137,13 +137,21 @@ pub mod options_type {
     /// `SubOptions`.
     pub const SUB: u8 = 28;
     /// `MaximumMinimumOptions`.
-    pub const MAXIMUM_MINIMUM: u8 = 57;
+    pub const MAXIMUM_MINIMUM: u8 = 39;
     /// `SquaredDifferenceOptions`.
-    pub const SQUARED_DIFFERENCE: u8 = 99;
+    pub const SQUARED_DIFFERENCE: u8 = 76;
     /// `ReducerOptions` (MEAN, SUM, REDUCE_MAX, ...).
     pub const REDUCER: u8 = 27;
     /// `LeakyReluOptions`.
     pub const LEAKY_RELU: u8 = 75;
+    /// `PackOptions`.
+    pub const PACK: u8 = 59;
+    /// `DequantizeOptions`.
+    pub const DEQUANTIZE: u8 = 38;
+    /// `ArgMaxOptions`.
+    pub const ARG_MAX: u8 = 40;
+    /// `ArgMinOptions`.
+    pub const ARG_MIN: u8 = 57;
 
     /// The name of an options table type, for messages.
     pub fn name(code: u8) -> &'static str {
@@ -163,6 +171,10 @@ pub mod options_type {
             SQUARED_DIFFERENCE => "SquaredDifferenceOptions",
             REDUCER => "ReducerOptions",
             LEAKY_RELU => "LeakyReluOptions",
+            PACK => "PackOptions",
+            DEQUANTIZE => "DequantizeOptions",
+            ARG_MAX => "ArgMaxOptions",
+            ARG_MIN => "ArgMinOptions",
             _ => "another options table",
         }
     }
@@ -262,6 +274,14 @@ pub mod mul_sub {
     pub const ACTIVATION: usize = 0;
 }
 
+/// `table PackOptions`.
+pub mod pack {
+    /// `values_count:int`.
+    pub const VALUES_COUNT: usize = 0;
+    /// `axis:int`.
+    pub const AXIS: usize = 1;
+}
+
 /// `table ConcatenationOptions`.
 pub mod concatenation {
     /// `axis:int`.
@@ -318,6 +338,10 @@ pub mod op {
     pub const ARG_MIN: i32 = 79;
     /// `REDUCE_MAX`.
     pub const REDUCE_MAX: i32 = 82;
+    /// `PACK`.
+    pub const PACK: i32 = 83;
+    /// `DEQUANTIZE`.
+    pub const DEQUANTIZE: i32 = 6;
     /// `CALL` (control flow).
     pub const CALL: i32 = 31;
     /// `TANH`.
