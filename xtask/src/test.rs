@@ -219,6 +219,12 @@ fn oracle_goldens(root: &Path) -> Result<()> {
     // each output compared byte for byte; it names every mismatch.
     let mut c = std::process::Command::new(&python);
     c.current_dir(root).arg("tests/oracle/tflm_check_ops.py");
+    cmd::run(c)?;
+    // The float boundaries' edge values (tests/boundary-edges): TFLM must
+    // reproduce the committed outputs.
+    let mut c = std::process::Command::new(&python);
+    c.current_dir(root)
+        .args(["tests/oracle/make_boundary_edges.py", "--check"]);
     cmd::run(c)
 }
 

@@ -299,6 +299,7 @@ pub struct ConcatStep {
 /// ARG_MAX or ARG_MIN along one axis ([`crate::ops::reduce::arg_s8_i32`]):
 /// an int8 input, an int32 output (four bytes an index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ArgStep {
     /// Geometry and which extreme.
     pub params: ArgParams,
@@ -312,6 +313,7 @@ pub struct ArgStep {
 /// float32 model input to int8, or DEQUANTIZE of int8 to a float32 model
 /// output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct BoundaryStep {
     /// The int8 side's scale and zero point.
     pub params: BoundaryParams,
@@ -441,6 +443,7 @@ impl core::fmt::Debug for Dims {
 /// (and in the buffers of [`Model::infer_multi`]) as little-endian bytes,
 /// four a value, at a 4-byte aligned offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ElementType {
     /// `i8`, quantized with the [`Io`]'s scale and zero point.

@@ -27,6 +27,7 @@ use crate::Error;
 /// The quantization of the int8 side of a boundary (the QUANTIZE output's,
 /// the DEQUANTIZE input's).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BoundaryParams {
     /// Scale: positive and finite.

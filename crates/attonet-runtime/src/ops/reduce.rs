@@ -182,6 +182,7 @@ fn fold(
 
 /// Which extreme an index reduction looks for (ARG_MAX, ARG_MIN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ArgKind {
     /// ARG_MAX: the index of the largest input.
@@ -193,6 +194,7 @@ pub enum ArgKind {
 /// An index reduction's geometry: the input `[outer][reduce][inner]`, the
 /// output `[outer][inner]` `i32` indices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ArgParams {
     /// Product of the dimensions before the reduced axis.
