@@ -292,6 +292,9 @@ pub enum BinaryFn {
     Maximum,
     /// MINIMUM / ONNX Min.
     Minimum,
+    /// PRELU / ONNX PRelu: `x` for `x >= 0`, else `alpha * x`; the second
+    /// operand is `alpha`, broadcast over the first.
+    Prelu,
 }
 
 impl BinaryFn {
@@ -303,6 +306,7 @@ impl BinaryFn {
             BinaryFn::SquaredDifference => "SQUARED_DIFFERENCE",
             BinaryFn::Maximum => "MAXIMUM",
             BinaryFn::Minimum => "MINIMUM",
+            BinaryFn::Prelu => "PRELU",
         }
     }
 }

@@ -1061,7 +1061,11 @@ impl Converter {
                 | OpKind::Reduce { .. }
                 | OpKind::Move { .. }
                 | OpKind::Binary {
-                    func: BinaryFn::SquaredDifference | BinaryFn::Maximum | BinaryFn::Minimum,
+                    func:
+                        BinaryFn::SquaredDifference
+                        | BinaryFn::Maximum
+                        | BinaryFn::Minimum
+                        | BinaryFn::Prelu,
                     ..
                 }
                 | OpKind::Concat { .. } => None,

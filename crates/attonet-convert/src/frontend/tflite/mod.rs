@@ -654,6 +654,7 @@ fn read_op(
         | op::SQUARED_DIFFERENCE
         | op::MAXIMUM
         | op::MINIMUM
+        | op::PRELU
         | op::CONCATENATION
         | op::AVERAGE_POOL_2D
         | op::MAX_POOL_2D
@@ -889,6 +890,11 @@ fn read_kind(
                 activation: Activation::None,
             }
         }
+        // No options; input 1 is alpha (a constant in converted models).
+        op::PRELU => OpKind::Binary {
+            func: BinaryFn::Prelu,
+            activation: Activation::None,
+        },
         op::CONCATENATION => {
             use schema::concatenation as f;
             let (axis, activation) = match options(cx, t, ty::CONCATENATION)? {

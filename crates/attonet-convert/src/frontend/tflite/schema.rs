@@ -286,6 +286,16 @@ pub mod op {
     pub const MINIMUM: i32 = 57;
     /// `SQUARED_DIFFERENCE`.
     pub const SQUARED_DIFFERENCE: i32 = 99;
+    /// `PRELU` (no options).
+    pub const PRELU: i32 = 54;
+    /// `LOG_SOFTMAX` (no options).
+    pub const LOG_SOFTMAX: i32 = 50;
+    /// `L2_NORMALIZATION`.
+    pub const L2_NORMALIZATION: i32 = 11;
+    /// `TRANSPOSE_CONV`.
+    pub const TRANSPOSE_CONV: i32 = 67;
+    /// `BATCH_MATMUL`.
+    pub const BATCH_MATMUL: i32 = 126;
     /// `AVERAGE_POOL_2D`.
     pub const AVERAGE_POOL_2D: i32 = 1;
     /// `CONV_2D`.
