@@ -6,9 +6,9 @@ use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
     AddStep, BinaryStep, BlockStep, ConcatStep, ConvStep, ConvTables, CopyStep, DepthwiseStep,
-    Dims, FullyConnectedStep, GatherStep, Io, LookupStep, Model, Operand, PointwisePairStep,
-    PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step,
-    Table,
+    Dims, FullyConnectedStep, GatherStep, Io, L2NormalizationStep, LogSoftmaxStep, LookupStep,
+    Model, Operand, PointwisePairStep, PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot,
+    SoftmaxStep, Stage, StageOp, Step, Table,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -205,6 +205,16 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::LogSoftmax(params) => Step::LogSoftmax(LogSoftmaxStep {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::L2Normalization(params) => Step::L2Normalization(L2NormalizationStep {
+            params: *params,
+            input,
+            output,
+        }),
         LayerOp::Block {
             stages: chain,
             residual,
@@ -365,6 +375,8 @@ fn check_slots(
             Step::AveragePool(s) | Step::MaxPool(s) => (s.input, s.output),
             Step::FullyConnected(s) => (s.input, s.output),
             Step::Softmax(s) => (s.input, s.output),
+            Step::LogSoftmax(s) => (s.input, s.output),
+            Step::L2Normalization(s) => (s.input, s.output),
             Step::Lookup(s) => (s.input, s.output),
             Step::Reduce(s) => (s.input, s.output),
             Step::Copy(s) => (s.input, s.output),
@@ -693,6 +705,8 @@ impl Assembled {
                 Step::MaxPool(_) => bits |= k::MAX_POOL,
                 Step::FullyConnected(_) => bits |= k::FULLY_CONNECTED,
                 Step::Softmax(_) => bits |= k::SOFTMAX,
+                Step::LogSoftmax(_) => bits |= k::LOG_SOFTMAX,
+                Step::L2Normalization(_) => bits |= k::L2_NORMALIZATION,
                 Step::Lookup(_) => bits |= k::LOOKUP,
                 Step::Reduce(_) => bits |= k::REDUCE,
                 Step::Copy(_) => bits |= k::COPY,
@@ -907,6 +921,8 @@ impl Assembled {
             (k::RESIZE_BILINEAR, "RESIZE_BILINEAR"),
             (k::BINARY, "BINARY"),
             (k::CONCAT, "CONCAT"),
+            (k::LOG_SOFTMAX, "LOG_SOFTMAX"),
+            (k::L2_NORMALIZATION, "L2_NORMALIZATION"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

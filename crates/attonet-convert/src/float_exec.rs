@@ -635,6 +635,35 @@ impl<'g> FloatExecutor<'g> {
                 }
                 out
             }
+            OpKind::LogSoftmax | OpKind::L2Normalization { .. } => {
+                let (x, xs) = self.activation(index, op, values, 0)?;
+                let depth = *xs.last().unwrap_or(&1);
+                if depth == 0 || x.len() != out_len {
+                    return Err(op_err(index, op, "input and output shapes differ"));
+                }
+                let mut out = vec![0f32; out_len];
+                for (row, o) in x.chunks_exact(depth).zip(out.chunks_exact_mut(depth)) {
+                    if let OpKind::L2Normalization { .. } = op.kind {
+                        // TFLite's float kernel: x / max(sqrt(Σ x^2), 1e-6).
+                        let squares: f64 = row.iter().map(|&v| v as f64 * v as f64).sum();
+                        let norm = squares.sqrt().max(1e-6);
+                        for (d, &v) in o.iter_mut().zip(row) {
+                            *d = (v as f64 / norm) as f32;
+                        }
+                    } else {
+                        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
+                        let log_sum = sum.ln();
+                        for (d, &v) in o.iter_mut().zip(row) {
+                            *d = ((v - max) as f64 - log_sum) as f32;
+                        }
+                    }
+                }
+                if let OpKind::L2Normalization { activation } = op.kind {
+                    activate(activation, &mut out);
+                }
+                out
+            }
             OpKind::Reshape => {
                 let (x, _) = self.activation(index, op, values, 0)?;
                 if x.len() != out_len {

@@ -511,6 +511,13 @@ pub enum OpKind {
         /// Inverse temperature.
         beta: f32,
     },
+    /// LOG_SOFTMAX over the innermost dimension (beta 1).
+    LogSoftmax,
+    /// L2_NORMALIZATION over the innermost dimension: `x / sqrt(Σ x^2)`.
+    L2Normalization {
+        /// Fused activation (TFLM requires none).
+        activation: Activation,
+    },
     /// RESHAPE (the new shape is the output tensor's shape).
     Reshape,
     /// An element-wise unary function (LOGISTIC, TANH, HARD_SWISH, RELU,
@@ -575,6 +582,8 @@ impl OpKind {
             OpKind::MaxPool2d { .. } => "MAX_POOL_2D",
             OpKind::FullyConnected { .. } => "FULLY_CONNECTED",
             OpKind::Softmax { .. } => "SOFTMAX",
+            OpKind::LogSoftmax => "LOG_SOFTMAX",
+            OpKind::L2Normalization { .. } => "L2_NORMALIZATION",
             OpKind::Reshape => "RESHAPE",
             OpKind::Unary { func, .. } => func.name(),
             OpKind::Reduce { func, .. } => func.name(),

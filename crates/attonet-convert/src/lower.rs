@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
+use attonet_runtime::ops::l2_normalization::{L2NormalizationParams, L2_NORMALIZATION_MAX_DEPTH};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::ReduceParams;
-use attonet_runtime::ops::softmax::SoftmaxParams;
+use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams};
 use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
 use attonet_runtime::quant::Clamp;
 
@@ -22,7 +23,8 @@ use crate::ir::{
 use crate::ops::{binary, movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
 use crate::requantize::{
-    activation_range, quantize_multiplier, quantize_multiplier_smaller_than_one, softmax_scaling,
+    activation_range, log_softmax_scaling, quantize_multiplier,
+    quantize_multiplier_smaller_than_one, softmax_scaling,
 };
 
 /// Lowers a graph in TFLite int8 semantics into a [`Program`].
@@ -960,6 +962,76 @@ impl<'g> Lowering<'g> {
                     input_multiplier,
                     input_left_shift,
                     diff_min,
+                })
+                .with(vec![x], y, index)
+            }
+            OpKind::LogSoftmax => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                if xin.dims != yout.dims {
+                    return Err(at.invalid("input and output shapes differ"));
+                }
+                // TFLM checks the output's quantization exactly.
+                if yout.zero_point != 127 || yout.scale != 16.0 / 256.0 {
+                    return Err(at.unsupported(format!(
+                        "int8 LOG_SOFTMAX output must have scale 16/256 and zero point 127, it has {} and {}",
+                        yout.scale, yout.zero_point
+                    )));
+                }
+                if xin.shape.c as usize > 1 << 12 {
+                    return Err(at.unsupported(format!(
+                        "rows of {} elements; TFLM's Q12.19 sum of exponentials takes at most 4,096",
+                        xin.shape.c
+                    )));
+                }
+                let (
+                    input_multiplier,
+                    input_left_shift,
+                    reverse_scaling_divisor,
+                    reverse_scaling_shift,
+                    diff_min,
+                ) = log_softmax_scaling(xin.scale as f64)
+                    .ok_or_else(|| at.unsupported(format!("input scale {}", xin.scale)))?;
+                LayerOp::LogSoftmax(LogSoftmaxParams {
+                    depth: xin.shape.c,
+                    input_multiplier,
+                    input_left_shift,
+                    reverse_scaling_divisor,
+                    reverse_scaling_shift,
+                    diff_min,
+                })
+                .with(vec![x], y, index)
+            }
+            OpKind::L2Normalization { activation } => {
+                if *activation != Activation::None {
+                    return Err(at.unsupported(format!(
+                        "fused activation {activation:?}; TFLM requires none"
+                    )));
+                }
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                if xin.dims != yout.dims {
+                    return Err(at.invalid("input and output shapes differ"));
+                }
+                // TFLM's kernel writes units of 1/128 whatever the output's
+                // quantization says; TFLite requires these.
+                if yout.zero_point != 0 || yout.scale != 1.0 / 128.0 {
+                    return Err(at.unsupported(format!(
+                        "int8 L2_NORMALIZATION output must have scale 1/128 and zero point 0, it has {} and {}",
+                        yout.scale, yout.zero_point
+                    )));
+                }
+                if xin.shape.c as usize > L2_NORMALIZATION_MAX_DEPTH {
+                    return Err(at.unsupported(format!(
+                        "rows of {} elements; TFLM's int32 sum of squares takes at most {L2_NORMALIZATION_MAX_DEPTH}",
+                        xin.shape.c
+                    )));
+                }
+                LayerOp::L2Normalization(L2NormalizationParams {
+                    depth: xin.shape.c,
+                    input_zero_point: xin.zero_point,
                 })
                 .with(vec![x], y, index)
             }

@@ -6,10 +6,11 @@ use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::binary::{BinaryParams, ConcatParams};
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
+use attonet_runtime::ops::l2_normalization::L2NormalizationParams;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::ReduceParams;
-use attonet_runtime::ops::softmax::SoftmaxParams;
+use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams};
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
 
 use crate::ir::{BinaryFn, ReduceFn, UnaryFn};
@@ -109,6 +110,10 @@ pub enum LayerOp {
     },
     /// Softmax.
     Softmax(SoftmaxParams),
+    /// Log-softmax.
+    LogSoftmax(LogSoftmaxParams),
+    /// L2 normalization.
+    L2Normalization(L2NormalizationParams),
     /// Reshape: the output shares the input's bytes.
     Reshape,
     /// An element-wise unary op through a 256-entry table
@@ -219,6 +224,8 @@ impl LayerOp {
             LayerOp::MaxPool(_) => "max_pool",
             LayerOp::FullyConnected { .. } => "fully_connected",
             LayerOp::Softmax(_) => "softmax",
+            LayerOp::LogSoftmax(_) => "log_softmax",
+            LayerOp::L2Normalization(_) => "l2_normalization",
             LayerOp::Reshape => "reshape",
             LayerOp::Lookup { .. } => "lookup",
             LayerOp::Reduce { .. } => "reduce",
@@ -252,6 +259,8 @@ impl LayerOp {
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
             | LayerOp::Softmax(_)
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::L2Normalization(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }
             | LayerOp::Reduce { .. }
@@ -310,6 +319,8 @@ impl Layer {
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
             | LayerOp::Softmax(_)
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::L2Normalization(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }
             | LayerOp::Reduce { .. }

@@ -162,6 +162,8 @@ impl Report {
                 LayerOp::MaxPool(_) => "MAX_POOL_2D",
                 LayerOp::FullyConnected { .. } => "FULLY_CONNECTED",
                 LayerOp::Softmax(_) => "SOFTMAX",
+                LayerOp::LogSoftmax(_) => "LOG_SOFTMAX",
+                LayerOp::L2Normalization(_) => "L2_NORMALIZATION",
                 LayerOp::Reshape => "RESHAPE",
                 LayerOp::Lookup { func, .. } => func.name(),
                 LayerOp::Reduce { func, .. } => func.name(),

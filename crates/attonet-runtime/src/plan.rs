@@ -23,12 +23,13 @@ use crate::ops::add::{self, AddParams};
 use crate::ops::binary::{self, BinaryParams, ConcatParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::fully_connected::{self, FullyConnectedParams};
+use crate::ops::l2_normalization::{self, L2NormalizationParams};
 use crate::ops::lookup;
 use crate::ops::movement::{self, GATHER_DIMS};
 pub use crate::ops::movement::{BilinearParams, GatherParams};
 use crate::ops::pool::{self, PoolParams};
 use crate::ops::reduce::{self, ReduceParams};
-use crate::ops::softmax::{self, SoftmaxParams};
+use crate::ops::softmax::{self, LogSoftmaxParams, SoftmaxParams};
 use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
 use kernels::KernelSet;
 
@@ -178,6 +179,28 @@ pub struct SoftmaxStep {
     pub output: Slot,
 }
 
+/// A LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSoftmaxStep {
+    /// Scaling.
+    pub params: LogSoftmaxParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor (apart from the input).
+    pub output: Slot,
+}
+
+/// An L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L2NormalizationStep {
+    /// Row length and input zero point.
+    pub params: L2NormalizationParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor (apart from the input).
+    pub output: Slot,
+}
+
 /// An element-wise unary op as a 256-entry table ([`crate::ops::lookup`]):
 /// LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, an
 /// int8 QUANTIZE, and the ONNX activations of that shape.
@@ -323,6 +346,10 @@ pub enum Step {
     Binary(BinaryStep),
     /// One input of a CONCATENATION.
     Concat(ConcatStep),
+    /// LOG_SOFTMAX.
+    LogSoftmax(LogSoftmaxStep),
+    /// L2_NORMALIZATION.
+    L2Normalization(L2NormalizationStep),
 }
 
 /// Most dimensions a model input or output may have ([`Dims`]).
@@ -513,6 +540,10 @@ pub mod kernels {
     pub const BINARY: KernelSet = 1 << 29;
     /// CONCATENATION ([`crate::ops::binary::concat_s8`]).
     pub const CONCAT: KernelSet = 1 << 30;
+    /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
+    pub const LOG_SOFTMAX: KernelSet = 1 << 40;
+    /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
+    pub const L2_NORMALIZATION: KernelSet = 1 << 41;
     /// Every kernel (the host runner's set).
     pub const ALL: KernelSet = KernelSet::MAX;
 
@@ -779,6 +810,22 @@ impl<'a> Model<'a> {
                 } else {
                     disjoint(&s.input, &s.output)
                 }
+            }
+            Step::LogSoftmax(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                softmax::check_log_softmax(&s.params, s.input.shape.len(), s.output.shape.len())
+            }
+            Step::L2Normalization(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                l2_normalization::check_l2_normalization(
+                    &s.params,
+                    s.input.shape.len(),
+                    s.output.shape.len(),
+                )
             }
             Step::Block(b) => {
                 slot_ok(&b.input)?;
@@ -1126,6 +1173,14 @@ impl<'a> Model<'a> {
                 let table = self.i8_table(i, "concat table", s.table)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 binary::concat_s8(&s.params, table, input, output)
+            }
+            Step::LogSoftmax(s) if linked(k::LOG_SOFTMAX) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                softmax::log_softmax_s8(&s.params, input, output)
+            }
+            Step::L2Normalization(s) if linked(k::L2_NORMALIZATION) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                l2_normalization::l2_normalization_s8(&s.params, input, output)
             }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {

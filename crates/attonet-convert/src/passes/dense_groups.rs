@@ -42,6 +42,8 @@ pub fn run(program: &mut Program) -> usize {
             | LayerOp::MaxPool(_)
             | LayerOp::FullyConnected { .. }
             | LayerOp::Softmax(_)
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::L2Normalization(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }
             | LayerOp::Reduce { .. }

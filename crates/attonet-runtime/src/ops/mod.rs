@@ -16,6 +16,7 @@ pub mod conv;
 pub mod depthwise;
 pub mod fully_connected;
 pub mod grouped_conv3x3;
+pub mod l2_normalization;
 pub mod lookup;
 pub mod movement;
 pub mod pointwise;

@@ -1056,6 +1056,8 @@ impl Converter {
                 | OpKind::MaxPool2d { activation, .. }
                 | OpKind::FullyConnected { activation, .. } => Some(activation),
                 OpKind::Softmax { .. }
+                | OpKind::LogSoftmax
+                | OpKind::L2Normalization { .. }
                 | OpKind::Reshape
                 | OpKind::Unary { .. }
                 | OpKind::Reduce { .. }

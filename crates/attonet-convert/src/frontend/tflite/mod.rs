@@ -660,6 +660,8 @@ fn read_op(
         | op::MAX_POOL_2D
         | op::FULLY_CONNECTED
         | op::SOFTMAX
+        | op::LOG_SOFTMAX
+        | op::L2_NORMALIZATION
         | op::RESHAPE
         | op::LOGISTIC
         | op::TANH
@@ -985,6 +987,16 @@ fn read_kind(
             };
             OpKind::Softmax { beta }
         }
+        op::LOG_SOFTMAX => {
+            options(cx, t, ty::LOG_SOFTMAX)?;
+            OpKind::LogSoftmax
+        }
+        op::L2_NORMALIZATION => OpKind::L2Normalization {
+            activation: match options(cx, t, ty::L2_NORM)? {
+                Some(o) => activation(cx, &o, schema::l2_norm::ACTIVATION)?,
+                None => Activation::None,
+            },
+        },
         op::RESHAPE => {
             // The new shape is the output tensor's; ReshapeOptions.new_shape
             // (when present) only repeats it. Still check the union type.
@@ -1123,9 +1135,11 @@ fn check_arity(
         }
         OpKind::Add { .. } | OpKind::Binary { .. } => (2, 2, 2),
         OpKind::Concat { .. } => (1, 10, usize::MAX),
-        OpKind::AveragePool2d { .. } | OpKind::MaxPool2d { .. } | OpKind::Softmax { .. } => {
-            (1, 1, 1)
-        }
+        OpKind::AveragePool2d { .. }
+        | OpKind::MaxPool2d { .. }
+        | OpKind::Softmax { .. }
+        | OpKind::LogSoftmax
+        | OpKind::L2Normalization { .. } => (1, 1, 1),
         OpKind::Reshape => (1, 2, 1),
         OpKind::Unary { .. } => (1, 1, 1),
         OpKind::Reduce { .. } => (2, 2, 2),

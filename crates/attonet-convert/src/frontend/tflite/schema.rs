@@ -144,6 +144,10 @@ pub mod options_type {
     pub const REDUCER: u8 = 27;
     /// `LeakyReluOptions`.
     pub const LEAKY_RELU: u8 = 75;
+    /// `L2NormOptions`.
+    pub const L2_NORM: u8 = 12;
+    /// `LogSoftmaxOptions`.
+    pub const LOG_SOFTMAX: u8 = 36;
 
     /// The name of an options table type, for messages.
     pub fn name(code: u8) -> &'static str {
@@ -163,6 +167,8 @@ pub mod options_type {
             SQUARED_DIFFERENCE => "SquaredDifferenceOptions",
             REDUCER => "ReducerOptions",
             LEAKY_RELU => "LeakyReluOptions",
+            L2_NORM => "L2NormOptions",
+            LOG_SOFTMAX => "LogSoftmaxOptions",
             _ => "another options table",
         }
     }
@@ -246,6 +252,12 @@ pub mod reducer {
 pub mod leaky_relu {
     /// `alpha:float` (schema default 0.0).
     pub const ALPHA: usize = 0;
+}
+
+/// `table L2NormOptions`.
+pub mod l2_norm {
+    /// `fused_activation_function:ActivationFunctionType`.
+    pub const ACTIVATION: usize = 0;
 }
 
 /// `table AddOptions`.
