@@ -8,7 +8,7 @@ use attonet_runtime::plan::{
     AddStep, BinaryStep, BlockStep, ConcatStep, ConvStep, ConvTables, CopyStep, DepthwiseStep,
     Dims, FullyConnectedStep, GatherStep, Io, L2NormalizationStep, LogSoftmaxStep, LookupStep,
     Model, Operand, PointwisePairStep, PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot,
-    SoftmaxStep, Stage, StageOp, Step, Table,
+    SoftmaxStep, Stage, StageOp, Step, Table, TransposeConvStep,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -205,6 +205,12 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::TransposeConv { params, data } => Step::TransposeConv(TransposeConvStep {
+            params: *params,
+            input,
+            output,
+            tables: blob.conv(data),
+        }),
         LayerOp::LogSoftmax(params) => Step::LogSoftmax(LogSoftmaxStep {
             params: *params,
             input,
@@ -376,6 +382,7 @@ fn check_slots(
             Step::FullyConnected(s) => (s.input, s.output),
             Step::Softmax(s) => (s.input, s.output),
             Step::LogSoftmax(s) => (s.input, s.output),
+            Step::TransposeConv(s) => (s.input, s.output),
             Step::L2Normalization(s) => (s.input, s.output),
             Step::Lookup(s) => (s.input, s.output),
             Step::Reduce(s) => (s.input, s.output),
@@ -706,6 +713,7 @@ impl Assembled {
                 Step::FullyConnected(_) => bits |= k::FULLY_CONNECTED,
                 Step::Softmax(_) => bits |= k::SOFTMAX,
                 Step::LogSoftmax(_) => bits |= k::LOG_SOFTMAX,
+                Step::TransposeConv(_) => bits |= k::TRANSPOSE_CONV,
                 Step::L2Normalization(_) => bits |= k::L2_NORMALIZATION,
                 Step::Lookup(_) => bits |= k::LOOKUP,
                 Step::Reduce(_) => bits |= k::REDUCE,
@@ -923,6 +931,7 @@ impl Assembled {
             (k::CONCAT, "CONCAT"),
             (k::LOG_SOFTMAX, "LOG_SOFTMAX"),
             (k::L2_NORMALIZATION, "L2_NORMALIZATION"),
+            (k::TRANSPOSE_CONV, "TRANSPOSE_CONV"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

@@ -463,6 +463,19 @@ pub enum OpKind {
         /// Fused activation.
         activation: Activation,
     },
+    /// TRANSPOSE_CONV: inputs `[output shape (int32 constant), filter OHWI,
+    /// input, bias?]` (TFLite's order; dilation 1).
+    TransposeConv {
+        /// Padding scheme, as a convolution from the output to the input
+        /// would have it.
+        padding: Padding,
+        /// Vertical stride.
+        stride_h: usize,
+        /// Horizontal stride.
+        stride_w: usize,
+        /// Fused activation.
+        activation: Activation,
+    },
     /// ADD of two tensors: activations of equal shape (the `add` kernel), or
     /// with broadcasting or a constant operand (the binary family).
     Add {
@@ -577,6 +590,7 @@ impl OpKind {
         match self {
             OpKind::Conv2d { .. } => "CONV_2D",
             OpKind::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
+            OpKind::TransposeConv { .. } => "TRANSPOSE_CONV",
             OpKind::Add { .. } => "ADD",
             OpKind::AveragePool2d { .. } => "AVERAGE_POOL_2D",
             OpKind::MaxPool2d { .. } => "MAX_POOL_2D",

@@ -11,6 +11,7 @@ use attonet_runtime::ops::l2_normalization::{L2NormalizationParams, L2_NORMALIZA
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::ReduceParams;
 use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams};
+use attonet_runtime::ops::transpose_conv::TransposeConvParams;
 use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
 use attonet_runtime::quant::Clamp;
 
@@ -341,7 +342,12 @@ impl<'g> Lowering<'g> {
     }
 
     fn bias(&self, at: &At<'_>, op: &Op, out_c: usize) -> Result<Vec<i32>> {
-        let Some(id) = op.inputs.get(2).copied().flatten() else {
+        self.bias_at(at, op, 2, out_c)
+    }
+
+    /// The int32 bias at input `k` (zeros when omitted).
+    fn bias_at(&self, at: &At<'_>, op: &Op, k: usize, out_c: usize) -> Result<Vec<i32>> {
+        let Some(id) = op.inputs.get(k).copied().flatten() else {
             return Ok(vec![0; out_c]);
         };
         let t = self.tensor(at, id)?;
@@ -731,6 +737,80 @@ impl<'g> Lowering<'g> {
                     data,
                 }
                 .with(vec![io.x], io.y, index)
+            }
+            OpKind::TransposeConv {
+                padding,
+                stride_h,
+                stride_w,
+                activation,
+            } => {
+                if *activation != Activation::None {
+                    return Err(at.unsupported(format!(
+                        "fused activation {activation:?}; TFLM's int8 kernel clamps to the whole \
+                         int8 range only"
+                    )));
+                }
+                // TFLite's order: output shape, filter, input, bias.
+                let x = self.read(&at, self.input_id(&at, op, 2, "input")?)?;
+                let (ft, filter) =
+                    self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                let &[oc, kh, kw, ic] = ft.shape.as_slice() else {
+                    return Err(at.invalid(format!(
+                        "filter '{}' has shape {:?}, expected [out, h, w, in]",
+                        ft.name, ft.shape
+                    )));
+                };
+                if ic != xin.shape.c as usize || oc != yout.shape.c as usize {
+                    return Err(at.invalid(format!(
+                        "filter shape {:?} does not fit input channels {} and output channels {}",
+                        ft.shape, xin.shape.c, yout.shape.c
+                    )));
+                }
+                let (ih, iw) = (xin.shape.h as usize, xin.shape.w as usize);
+                let (oh, ow) = (yout.shape.h as usize, yout.shape.w as usize);
+                // The input is what a convolution of the output would give.
+                let eh = padding.out_size(Axis::Vertical, oh, kh, *stride_h, 1);
+                let ew = padding.out_size(Axis::Horizontal, ow, kw, *stride_w, 1);
+                if (eh, ew) != (ih, iw) {
+                    return Err(at.invalid(format!(
+                        "output is {oh}x{ow} and input {ih}x{iw}, but a {kh}x{kw} window with \
+                         stride {stride_h}x{stride_w} and {padding:?} padding maps {oh}x{ow} to {eh}x{ew}"
+                    )));
+                }
+                // ComputePaddingHeightWidth with the output as the image.
+                let pad = |axis, o, k, s| {
+                    padding.before(axis, o, k, s, 1, padding.out_size(axis, o, k, s, 1))
+                };
+                let pad_top = pad(Axis::Vertical, oh, kh, *stride_h);
+                let pad_left = pad(Axis::Horizontal, ow, kw, *stride_w);
+                let scales = self.weight_scales(&at, ft, oc, 0)?;
+                let (multiplier, shift) = self.conv_requant(&at, xin.scale, &scales, yout.scale)?;
+                LayerOp::TransposeConv {
+                    params: TransposeConvParams {
+                        kh: u8_param(&at, "kernel height", kh)?,
+                        kw: u8_param(&at, "kernel width", kw)?,
+                        stride_h: u8_param(&at, "stride", *stride_h)?,
+                        stride_w: u8_param(&at, "stride", *stride_w)?,
+                        pad_top: u8::try_from(pad_top)
+                            .map_err(|_| at.unsupported("padding larger than 255"))?,
+                        pad_left: u8::try_from(pad_left)
+                            .map_err(|_| at.unsupported("padding larger than 255"))?,
+                        quant: ConvQuant {
+                            input_zero_point: xin.zero_point,
+                            output_zero_point: yout.zero_point,
+                            clamp: Clamp::NONE,
+                        },
+                    },
+                    data: ConvData {
+                        filter,
+                        bias: self.bias_at(&at, op, 3, oc)?,
+                        multiplier,
+                        shift,
+                    },
+                }
+                .with(vec![x], y, index)
             }
             OpKind::Add { activation } if !self.same_shape_activations(&at, op)? => {
                 self.binary_layer(&at, op, None, *activation, index)?

@@ -11,6 +11,7 @@ use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::ReduceParams;
 use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams};
+use attonet_runtime::ops::transpose_conv::TransposeConvParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
 
 use crate::ir::{BinaryFn, ReduceFn, UnaryFn};
@@ -94,6 +95,13 @@ pub enum LayerOp {
         second_data: ConvData,
         /// Channels of the intermediate.
         mid_c: u16,
+    },
+    /// A transposed convolution.
+    TransposeConv {
+        /// Geometry and quantization.
+        params: TransposeConvParams,
+        /// Tables (OHWI filter).
+        data: ConvData,
     },
     /// Elementwise addition.
     Add(AddParams),
@@ -219,6 +227,7 @@ impl LayerOp {
             LayerOp::Conv { params, .. } => ConvKernel::select(params).name(),
             LayerOp::Depthwise { .. } => "depthwise_conv",
             LayerOp::PointwisePair { .. } => "pointwise_pair",
+            LayerOp::TransposeConv { .. } => "transpose_conv",
             LayerOp::Add(_) => "add",
             LayerOp::AveragePool(_) => "average_pool",
             LayerOp::MaxPool(_) => "max_pool",
@@ -242,7 +251,8 @@ impl LayerOp {
         match self {
             LayerOp::Conv { data, .. }
             | LayerOp::Depthwise { data, .. }
-            | LayerOp::FullyConnected { data, .. } => vec![data],
+            | LayerOp::FullyConnected { data, .. }
+            | LayerOp::TransposeConv { data, .. } => vec![data],
             LayerOp::PointwisePair {
                 first_data,
                 second_data,
@@ -298,6 +308,9 @@ impl Layer {
                 pixels * data.filter.len() as u64
             }
             LayerOp::Depthwise { data, .. } => pixels * data.filter.len() as u64,
+            LayerOp::TransposeConv { params, .. } => {
+                params.macs(values[self.inputs[0]].shape, out.c)
+            }
             LayerOp::PointwisePair {
                 first_data,
                 second_data,

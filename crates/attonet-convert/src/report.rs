@@ -163,6 +163,7 @@ impl Report {
                 LayerOp::FullyConnected { .. } => "FULLY_CONNECTED",
                 LayerOp::Softmax(_) => "SOFTMAX",
                 LayerOp::LogSoftmax(_) => "LOG_SOFTMAX",
+                LayerOp::TransposeConv { .. } => "TRANSPOSE_CONV",
                 LayerOp::L2Normalization(_) => "L2_NORMALIZATION",
                 LayerOp::Reshape => "RESHAPE",
                 LayerOp::Lookup { func, .. } => func.name(),

@@ -30,6 +30,7 @@ pub use crate::ops::movement::{BilinearParams, GatherParams};
 use crate::ops::pool::{self, PoolParams};
 use crate::ops::reduce::{self, ReduceParams};
 use crate::ops::softmax::{self, LogSoftmaxParams, SoftmaxParams};
+use crate::ops::transpose_conv::{self, TransposeConvParams};
 use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
 use kernels::KernelSet;
 
@@ -177,6 +178,20 @@ pub struct SoftmaxStep {
     pub input: Slot,
     /// Output tensor.
     pub output: Slot,
+}
+
+/// A TRANSPOSE_CONV ([`crate::ops::transpose_conv::transpose_conv_s8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransposeConvStep {
+    /// Geometry and quantization.
+    pub params: TransposeConvParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor (apart from the input).
+    pub output: Slot,
+    /// Weights (OHWI), bias, multiplier and shift (`weight_sums` and
+    /// `prepared` empty).
+    pub tables: ConvTables,
 }
 
 /// A LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
@@ -350,6 +365,8 @@ pub enum Step {
     LogSoftmax(LogSoftmaxStep),
     /// L2_NORMALIZATION.
     L2Normalization(L2NormalizationStep),
+    /// TRANSPOSE_CONV.
+    TransposeConv(TransposeConvStep),
 }
 
 /// Most dimensions a model input or output may have ([`Dims`]).
@@ -544,6 +561,8 @@ pub mod kernels {
     pub const LOG_SOFTMAX: KernelSet = 1 << 40;
     /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
     pub const L2_NORMALIZATION: KernelSet = 1 << 41;
+    /// TRANSPOSE_CONV ([`crate::ops::transpose_conv::transpose_conv_s8`]).
+    pub const TRANSPOSE_CONV: KernelSet = 1 << 42;
     /// Every kernel (the host runner's set).
     pub const ALL: KernelSet = KernelSet::MAX;
 
@@ -810,6 +829,20 @@ impl<'a> Model<'a> {
                 } else {
                     disjoint(&s.input, &s.output)
                 }
+            }
+            Step::TransposeConv(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                tables(&s.tables)?;
+                transpose_conv::check_transpose_conv(
+                    &s.params,
+                    s.input.shape,
+                    s.input.shape.len(),
+                    &self.weights(i, &s.tables)?,
+                    s.output.shape,
+                    s.output.shape.len(),
+                )
             }
             Step::LogSoftmax(s) => {
                 slot_ok(&s.input)?;
@@ -1173,6 +1206,18 @@ impl<'a> Model<'a> {
                 let table = self.i8_table(i, "concat table", s.table)?;
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 binary::concat_s8(&s.params, table, input, output)
+            }
+            Step::TransposeConv(s) if linked(k::TRANSPOSE_CONV) => {
+                let w = self.weights(i, &s.tables)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                transpose_conv::transpose_conv_s8(
+                    &s.params,
+                    s.input.shape,
+                    input,
+                    &w,
+                    s.output.shape,
+                    output,
+                )
             }
             Step::LogSoftmax(s) if linked(k::LOG_SOFTMAX) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;

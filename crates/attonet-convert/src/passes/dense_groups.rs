@@ -43,6 +43,7 @@ pub fn run(program: &mut Program) -> usize {
             | LayerOp::FullyConnected { .. }
             | LayerOp::Softmax(_)
             | LayerOp::LogSoftmax(_)
+            | LayerOp::TransposeConv { .. }
             | LayerOp::L2Normalization(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }

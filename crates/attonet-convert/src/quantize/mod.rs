@@ -593,6 +593,30 @@ pub fn quantize_with_ranges(
             | OpKind::AveragePool2d { .. }
             | OpKind::Reshape
             | OpKind::Move { .. } => input_q(0)?,
+            // TFLM's fixed output quantizations.
+            OpKind::LogSoftmax => {
+                input_q(0)?;
+                Quantization {
+                    scales: vec![16.0 / 256.0],
+                    zero_points: vec![127],
+                    axis: 0,
+                }
+            }
+            OpKind::L2Normalization { .. } => {
+                input_q(0)?;
+                Quantization {
+                    scales: vec![1.0 / 128.0],
+                    zero_points: vec![0],
+                    axis: 0,
+                }
+            }
+            OpKind::TransposeConv { .. } => {
+                return Err(q_err(
+                    index,
+                    kind,
+                    "a float TRANSPOSE_CONV is not quantized yet (int8 TFLite models only)",
+                ))
+            }
             OpKind::Softmax { .. } => {
                 input_q(0)?;
                 Quantization {

@@ -25,6 +25,7 @@ pub mod pool;
 pub mod portable;
 pub mod reduce;
 pub mod softmax;
+pub mod transpose_conv;
 
 use crate::plan::kernels::KernelSet;
 use crate::quant::Clamp;

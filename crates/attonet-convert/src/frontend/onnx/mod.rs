@@ -1058,6 +1058,7 @@ impl Converter {
                 OpKind::Softmax { .. }
                 | OpKind::LogSoftmax
                 | OpKind::L2Normalization { .. }
+                | OpKind::TransposeConv { .. }
                 | OpKind::Reshape
                 | OpKind::Unary { .. }
                 | OpKind::Reduce { .. }

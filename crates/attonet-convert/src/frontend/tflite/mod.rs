@@ -662,6 +662,7 @@ fn read_op(
         | op::SOFTMAX
         | op::LOG_SOFTMAX
         | op::L2_NORMALIZATION
+        | op::TRANSPOSE_CONV
         | op::RESHAPE
         | op::LOGISTIC
         | op::TANH
@@ -987,6 +988,16 @@ fn read_kind(
             };
             OpKind::Softmax { beta }
         }
+        op::TRANSPOSE_CONV => {
+            use schema::transpose_conv as f;
+            let o = required_options(cx, t, ty::TRANSPOSE_CONV)?;
+            OpKind::TransposeConv {
+                padding: padding(cx, &o, f::PADDING)?,
+                stride_h: positive(cx, &o, f::STRIDE_H, 0, "stride_h")?,
+                stride_w: positive(cx, &o, f::STRIDE_W, 0, "stride_w")?,
+                activation: activation(cx, &o, f::ACTIVATION)?,
+            }
+        }
         op::LOG_SOFTMAX => {
             options(cx, t, ty::LOG_SOFTMAX)?;
             OpKind::LogSoftmax
@@ -1134,6 +1145,8 @@ fn check_arity(
             (2, 3, 2)
         }
         OpKind::Add { .. } | OpKind::Binary { .. } => (2, 2, 2),
+        // Output shape, filter, input; the bias is optional.
+        OpKind::TransposeConv { .. } => (3, 4, 3),
         OpKind::Concat { .. } => (1, 10, usize::MAX),
         OpKind::AveragePool2d { .. }
         | OpKind::MaxPool2d { .. }

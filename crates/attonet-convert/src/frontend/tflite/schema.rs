@@ -144,6 +144,8 @@ pub mod options_type {
     pub const REDUCER: u8 = 27;
     /// `LeakyReluOptions`.
     pub const LEAKY_RELU: u8 = 75;
+    /// `TransposeConvOptions`.
+    pub const TRANSPOSE_CONV: u8 = 49;
     /// `L2NormOptions`.
     pub const L2_NORM: u8 = 12;
     /// `LogSoftmaxOptions`.
@@ -168,6 +170,7 @@ pub mod options_type {
             REDUCER => "ReducerOptions",
             LEAKY_RELU => "LeakyReluOptions",
             L2_NORM => "L2NormOptions",
+            TRANSPOSE_CONV => "TransposeConvOptions",
             LOG_SOFTMAX => "LogSoftmaxOptions",
             _ => "another options table",
         }
@@ -252,6 +255,18 @@ pub mod reducer {
 pub mod leaky_relu {
     /// `alpha:float` (schema default 0.0).
     pub const ALPHA: usize = 0;
+}
+
+/// `table TransposeConvOptions`.
+pub mod transpose_conv {
+    /// `padding:Padding`.
+    pub const PADDING: usize = 0;
+    /// `stride_w:int`.
+    pub const STRIDE_W: usize = 1;
+    /// `stride_h:int`.
+    pub const STRIDE_H: usize = 2;
+    /// `fused_activation_function:ActivationFunctionType`.
+    pub const ACTIVATION: usize = 3;
 }
 
 /// `table L2NormOptions`.
