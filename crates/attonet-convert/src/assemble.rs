@@ -5,10 +5,10 @@
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
-    AddStep, BinaryStep, BlockStep, ConcatStep, ConvStep, ConvTables, CopyStep, DepthwiseStep,
-    Dims, FullyConnectedStep, GatherStep, Io, L2NormalizationStep, LogSoftmaxStep, LookupStep,
-    Model, Operand, PointwisePairStep, PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot,
-    SoftmaxStep, Stage, StageOp, Step, Table, TransposeConvStep,
+    AddStep, BatchMatmulStep, BinaryStep, BlockStep, ConcatStep, ConvStep, ConvTables, CopyStep,
+    DepthwiseStep, Dims, FullyConnectedStep, GatherStep, Io, L2NormalizationStep, LogSoftmaxStep,
+    LookupStep, Model, Operand, PointwisePairStep, PoolStep, ReduceStep, Residual,
+    ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step, Table, TransposeConvStep,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -211,6 +211,14 @@ fn layer_step(
             output,
             tables: blob.conv(data),
         }),
+        LayerOp::BatchMatmul(params) => Step::BatchMatmul(BatchMatmulStep {
+            params: *params,
+            input1: input,
+            input2: slot(*layer.inputs.get(1).ok_or_else(|| {
+                ConvertError::Graph(format!("layer {i}: batch matmul without a right operand"))
+            })?),
+            output,
+        }),
         LayerOp::LogSoftmax(params) => Step::LogSoftmax(LogSoftmaxStep {
             params: *params,
             input,
@@ -383,6 +391,17 @@ fn check_slots(
             Step::Softmax(s) => (s.input, s.output),
             Step::LogSoftmax(s) => (s.input, s.output),
             Step::TransposeConv(s) => (s.input, s.output),
+            Step::BatchMatmul(s) => {
+                if s.input2 != slot(layer.inputs[1]) {
+                    return Err(ConvertError::Graph(format!(
+                        "internal error: step {k} (layer {i}) reads its right operand at {:?}, \
+                         the plan has {:?}",
+                        s.input2,
+                        slot(layer.inputs[1])
+                    )));
+                }
+                (s.input1, s.output)
+            }
             Step::L2Normalization(s) => (s.input, s.output),
             Step::Lookup(s) => (s.input, s.output),
             Step::Reduce(s) => (s.input, s.output),
@@ -714,6 +733,7 @@ impl Assembled {
                 Step::Softmax(_) => bits |= k::SOFTMAX,
                 Step::LogSoftmax(_) => bits |= k::LOG_SOFTMAX,
                 Step::TransposeConv(_) => bits |= k::TRANSPOSE_CONV,
+                Step::BatchMatmul(_) => bits |= k::BATCH_MATMUL,
                 Step::L2Normalization(_) => bits |= k::L2_NORMALIZATION,
                 Step::Lookup(_) => bits |= k::LOOKUP,
                 Step::Reduce(_) => bits |= k::REDUCE,
@@ -932,6 +952,7 @@ impl Assembled {
             (k::LOG_SOFTMAX, "LOG_SOFTMAX"),
             (k::L2_NORMALIZATION, "L2_NORMALIZATION"),
             (k::TRANSPOSE_CONV, "TRANSPOSE_CONV"),
+            (k::BATCH_MATMUL, "BATCH_MATMUL"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

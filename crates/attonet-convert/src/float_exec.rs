@@ -555,6 +555,12 @@ impl<'g> FloatExecutor<'g> {
                 activate(*activation, &mut out);
                 out
             }
+            OpKind::BatchMatmul { adj_x, adj_y } => {
+                let a = self.activation(index, op, values, 0)?;
+                let b = self.activation(index, op, values, 1)?;
+                crate::ops::batch_matmul::eval(a, b, *adj_x, *adj_y, out_shape)
+                    .map_err(|m| op_err(index, op, m))?
+            }
             OpKind::Add { activation } => {
                 let a = self.activation(index, op, values, 0)?;
                 let b = self.activation(index, op, values, 1)?;

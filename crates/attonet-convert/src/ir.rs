@@ -519,6 +519,14 @@ pub enum OpKind {
         /// Whether the output keeps the input's leading dimensions.
         keep_num_dims: bool,
     },
+    /// BATCH_MATMUL of two activations: `lhs [.., m, k] x rhs [.., k, n]`
+    /// with the batch dimensions broadcast.
+    BatchMatmul {
+        /// The left operand is stored `[.., k, m]`.
+        adj_x: bool,
+        /// The right operand is stored `[.., n, k]`.
+        adj_y: bool,
+    },
     /// SOFTMAX over the innermost dimension.
     Softmax {
         /// Inverse temperature.
@@ -591,6 +599,7 @@ impl OpKind {
             OpKind::Conv2d { .. } => "CONV_2D",
             OpKind::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
             OpKind::TransposeConv { .. } => "TRANSPOSE_CONV",
+            OpKind::BatchMatmul { .. } => "BATCH_MATMUL",
             OpKind::Add { .. } => "ADD",
             OpKind::AveragePool2d { .. } => "AVERAGE_POOL_2D",
             OpKind::MaxPool2d { .. } => "MAX_POOL_2D",

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::batch_matmul::BatchMatmulParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::l2_normalization::{L2NormalizationParams, L2_NORMALIZATION_MAX_DEPTH};
@@ -811,6 +812,57 @@ impl<'g> Lowering<'g> {
                     },
                 }
                 .with(vec![x], y, index)
+            }
+            OpKind::BatchMatmul { adj_x, adj_y } => {
+                let a = self.read(&at, self.input_id(&at, op, 0, "left operand")?)?;
+                let b = self.read(&at, self.input_id(&at, op, 1, "right operand")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (va, vb, vy) = (&self.values[a], &self.values[b], &self.values[y]);
+                let g = crate::ops::batch_matmul::geometry(
+                    &va.dims, &vb.dims, *adj_x, *adj_y, &vy.dims,
+                )
+                .map_err(|m| at.invalid(m))?;
+                // GetQuantizedConvolutionMultipler: the product in f64 (as
+                // FULLY_CONNECTED's).
+                let real = va.scale as f64 * vb.scale as f64 / vy.scale as f64;
+                let (output_multiplier, output_shift) = quantize_multiplier(real);
+                if !attonet_runtime::quant::shift_in_range(output_shift) {
+                    return Err(at.unsupported(format!(
+                        "output rescale {real:e} needs shift {output_shift}"
+                    )));
+                }
+                let u16_of = |what: &str, v: usize| u16_dim(&at, what, v);
+                let u32_of = |v: usize| {
+                    u32::try_from(v).map_err(|_| at.unsupported(format!("stride {v} over 32 bits")))
+                };
+                let params = BatchMatmulParams {
+                    batches: [
+                        u16_of("batch", g.batches[0])?,
+                        u16_of("batch", g.batches[1])?,
+                        u16_of("batch", g.batches[2])?,
+                    ],
+                    lhs_batch_strides: [
+                        u32_of(g.lhs_strides[0])?,
+                        u32_of(g.lhs_strides[1])?,
+                        u32_of(g.lhs_strides[2])?,
+                    ],
+                    rhs_batch_strides: [
+                        u32_of(g.rhs_strides[0])?,
+                        u32_of(g.rhs_strides[1])?,
+                        u32_of(g.rhs_strides[2])?,
+                    ],
+                    rows: u16_of("rows", g.rows)?,
+                    cols: u16_of("columns", g.cols)?,
+                    depth: u16_of("depth", g.depth)?,
+                    adj_x: *adj_x,
+                    adj_y: *adj_y,
+                    lhs_zero_point: va.zero_point,
+                    rhs_zero_point: vb.zero_point,
+                    output_zero_point: vy.zero_point,
+                    output_multiplier,
+                    output_shift,
+                };
+                LayerOp::BatchMatmul(params).with(vec![a, b], y, index)
             }
             OpKind::Add { activation } if !self.same_shape_activations(&at, op)? => {
                 self.binary_layer(&at, op, None, *activation, index)?

@@ -3,6 +3,7 @@
 
 use attonet_runtime::block::StageOp;
 use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::batch_matmul::BatchMatmulParams;
 use attonet_runtime::ops::binary::{BinaryParams, ConcatParams};
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
@@ -103,6 +104,9 @@ pub enum LayerOp {
         /// Tables (OHWI filter).
         data: ConvData,
     },
+    /// A matrix product of two activations (its layer's two inputs, left
+    /// then right; possibly the same value twice).
+    BatchMatmul(BatchMatmulParams),
     /// Elementwise addition.
     Add(AddParams),
     /// Average pooling.
@@ -228,6 +232,7 @@ impl LayerOp {
             LayerOp::Depthwise { .. } => "depthwise_conv",
             LayerOp::PointwisePair { .. } => "pointwise_pair",
             LayerOp::TransposeConv { .. } => "transpose_conv",
+            LayerOp::BatchMatmul(_) => "batch_matmul",
             LayerOp::Add(_) => "add",
             LayerOp::AveragePool(_) => "average_pool",
             LayerOp::MaxPool(_) => "max_pool",
@@ -266,6 +271,7 @@ impl LayerOp {
                 t
             }
             LayerOp::Add(_)
+            | LayerOp::BatchMatmul(_)
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
             | LayerOp::Softmax(_)
@@ -308,6 +314,7 @@ impl Layer {
                 pixels * data.filter.len() as u64
             }
             LayerOp::Depthwise { data, .. } => pixels * data.filter.len() as u64,
+            LayerOp::BatchMatmul(params) => params.macs(),
             LayerOp::TransposeConv { params, .. } => {
                 params.macs(values[self.inputs[0]].shape, out.c)
             }

@@ -164,6 +164,7 @@ impl Report {
                 LayerOp::Softmax(_) => "SOFTMAX",
                 LayerOp::LogSoftmax(_) => "LOG_SOFTMAX",
                 LayerOp::TransposeConv { .. } => "TRANSPOSE_CONV",
+                LayerOp::BatchMatmul(_) => "BATCH_MATMUL",
                 LayerOp::L2Normalization(_) => "L2_NORMALIZATION",
                 LayerOp::Reshape => "RESHAPE",
                 LayerOp::Lookup { func, .. } => func.name(),

@@ -20,6 +20,7 @@
 pub use crate::block::{BlockStep, Residual, Stage, StageOp};
 use crate::error::{Error, Result};
 use crate::ops::add::{self, AddParams};
+use crate::ops::batch_matmul::{self, BatchMatmulParams};
 use crate::ops::binary::{self, BinaryParams, ConcatParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::fully_connected::{self, FullyConnectedParams};
@@ -192,6 +193,19 @@ pub struct TransposeConvStep {
     /// Weights (OHWI), bias, multiplier and shift (`weight_sums` and
     /// `prepared` empty).
     pub tables: ConvTables,
+}
+
+/// A BATCH_MATMUL of two activations ([`crate::ops::batch_matmul::batch_matmul_s8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchMatmulStep {
+    /// Geometry and quantization.
+    pub params: BatchMatmulParams,
+    /// Left operand.
+    pub input1: Slot,
+    /// Right operand (may be the left one).
+    pub input2: Slot,
+    /// Output (apart from both operands).
+    pub output: Slot,
 }
 
 /// A LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
@@ -367,6 +381,8 @@ pub enum Step {
     L2Normalization(L2NormalizationStep),
     /// TRANSPOSE_CONV.
     TransposeConv(TransposeConvStep),
+    /// BATCH_MATMUL.
+    BatchMatmul(BatchMatmulStep),
 }
 
 /// Most dimensions a model input or output may have ([`Dims`]).
@@ -563,6 +579,8 @@ pub mod kernels {
     pub const L2_NORMALIZATION: KernelSet = 1 << 41;
     /// TRANSPOSE_CONV ([`crate::ops::transpose_conv::transpose_conv_s8`]).
     pub const TRANSPOSE_CONV: KernelSet = 1 << 42;
+    /// BATCH_MATMUL ([`crate::ops::batch_matmul::batch_matmul_s8`]).
+    pub const BATCH_MATMUL: KernelSet = 1 << 43;
     /// Every kernel (the host runner's set).
     pub const ALL: KernelSet = KernelSet::MAX;
 
@@ -841,6 +859,19 @@ impl<'a> Model<'a> {
                     s.input.shape.len(),
                     &self.weights(i, &s.tables)?,
                     s.output.shape,
+                    s.output.shape.len(),
+                )
+            }
+            Step::BatchMatmul(s) => {
+                for slot in [&s.input1, &s.input2, &s.output] {
+                    slot_ok(slot)?;
+                }
+                disjoint(&s.input1, &s.output)?;
+                disjoint(&s.input2, &s.output)?;
+                batch_matmul::check_batch_matmul(
+                    &s.params,
+                    s.input1.shape.len(),
+                    s.input2.shape.len(),
                     s.output.shape.len(),
                 )
             }
@@ -1218,6 +1249,10 @@ impl<'a> Model<'a> {
                     s.output.shape,
                     output,
                 )
+            }
+            Step::BatchMatmul(s) if linked(k::BATCH_MATMUL) => {
+                let (a, b, out) = regions_ro2(i, arena, &s.input1, &s.input2, &s.output)?;
+                batch_matmul::batch_matmul_s8(&s.params, a, b, out)
             }
             Step::LogSoftmax(s) if linked(k::LOG_SOFTMAX) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;

@@ -44,6 +44,7 @@ pub fn run(program: &mut Program) -> usize {
             | LayerOp::Softmax(_)
             | LayerOp::LogSoftmax(_)
             | LayerOp::TransposeConv { .. }
+            | LayerOp::BatchMatmul(_)
             | LayerOp::L2Normalization(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }

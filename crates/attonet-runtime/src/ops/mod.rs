@@ -11,6 +11,7 @@
 //! negated "offsets".
 
 pub mod add;
+pub mod batch_matmul;
 pub mod binary;
 pub mod conv;
 pub mod depthwise;

@@ -1059,6 +1059,7 @@ impl Converter {
                 | OpKind::LogSoftmax
                 | OpKind::L2Normalization { .. }
                 | OpKind::TransposeConv { .. }
+                | OpKind::BatchMatmul { .. }
                 | OpKind::Reshape
                 | OpKind::Unary { .. }
                 | OpKind::Reduce { .. }

@@ -663,6 +663,7 @@ fn read_op(
         | op::LOG_SOFTMAX
         | op::L2_NORMALIZATION
         | op::TRANSPOSE_CONV
+        | op::BATCH_MATMUL
         | op::RESHAPE
         | op::LOGISTIC
         | op::TANH
@@ -998,6 +999,19 @@ fn read_kind(
                 activation: activation(cx, &o, f::ACTIVATION)?,
             }
         }
+        op::BATCH_MATMUL => {
+            use schema::batch_matmul as f;
+            match options(cx, t, ty::BATCH_MATMUL)? {
+                Some(o) => OpKind::BatchMatmul {
+                    adj_x: o.scalar(f::ADJ_X, false).context(|| cx.label())?,
+                    adj_y: o.scalar(f::ADJ_Y, false).context(|| cx.label())?,
+                },
+                None => OpKind::BatchMatmul {
+                    adj_x: false,
+                    adj_y: false,
+                },
+            }
+        }
         op::LOG_SOFTMAX => {
             options(cx, t, ty::LOG_SOFTMAX)?;
             OpKind::LogSoftmax
@@ -1144,7 +1158,7 @@ fn check_arity(
         OpKind::Conv2d { .. } | OpKind::DepthwiseConv2d { .. } | OpKind::FullyConnected { .. } => {
             (2, 3, 2)
         }
-        OpKind::Add { .. } | OpKind::Binary { .. } => (2, 2, 2),
+        OpKind::Add { .. } | OpKind::Binary { .. } | OpKind::BatchMatmul { .. } => (2, 2, 2),
         // Output shape, filter, input; the bias is optional.
         OpKind::TransposeConv { .. } => (3, 4, 3),
         OpKind::Concat { .. } => (1, 10, usize::MAX),

@@ -146,6 +146,8 @@ pub mod options_type {
     pub const LEAKY_RELU: u8 = 75;
     /// `TransposeConvOptions`.
     pub const TRANSPOSE_CONV: u8 = 49;
+    /// `BatchMatMulOptions`.
+    pub const BATCH_MATMUL: u8 = 101;
     /// `L2NormOptions`.
     pub const L2_NORM: u8 = 12;
     /// `LogSoftmaxOptions`.
@@ -170,6 +172,7 @@ pub mod options_type {
             REDUCER => "ReducerOptions",
             LEAKY_RELU => "LeakyReluOptions",
             L2_NORM => "L2NormOptions",
+            BATCH_MATMUL => "BatchMatMulOptions",
             TRANSPOSE_CONV => "TransposeConvOptions",
             LOG_SOFTMAX => "LogSoftmaxOptions",
             _ => "another options table",
@@ -267,6 +270,14 @@ pub mod transpose_conv {
     pub const STRIDE_H: usize = 2;
     /// `fused_activation_function:ActivationFunctionType`.
     pub const ACTIVATION: usize = 3;
+}
+
+/// `table BatchMatMulOptions`.
+pub mod batch_matmul {
+    /// `adj_x:bool`.
+    pub const ADJ_X: usize = 0;
+    /// `adj_y:bool`.
+    pub const ADJ_Y: usize = 1;
 }
 
 /// `table L2NormOptions`.
