@@ -33,6 +33,18 @@ fn main() {
         ("reduce_max_channels.tflite", "reduce_max_channels"),
         // Two model inputs (an ADD of two activations).
         ("add_2in.tflite", "add_2in"),
+        // The compute ops of issue 16, one kernel each.
+        ("prelu_per_channel.tflite", "prelu_per_channel"),
+        ("log_softmax_4d.tflite", "log_softmax_4d"),
+        (
+            "l2_normalization_channels.tflite",
+            "l2_normalization_channels",
+        ),
+        (
+            "transpose_conv_3x3_s2_same.tflite",
+            "transpose_conv_3x3_s2_same",
+        ),
+        ("batch_matmul_self_gram.tflite", "batch_matmul_self_gram"),
     ] {
         attonet_convert::Builder::new(format!("{ops}/{file}"))
             .name(name)

@@ -219,14 +219,14 @@ pub fn check_log_softmax(
 /// Log-softmax over each row of `depth` elements.
 ///
 /// TFLite's `reference_ops::LogSoftmaxQuantized<int8_t>`, exactly: per row,
-/// `diff = x - max(row)`; `Σ exp(diff * beta)` over the entries with `diff
-/// >= diff_min` in Q12.19 (gemmlowp's `exp_on_negative_values` of the
+/// `diff = x - max(row)`; `Σ exp(diff * beta)` over the entries with
+/// `diff >= diff_min` in Q12.19 (gemmlowp's `exp_on_negative_values` of the
 /// Q5.26 `requantize(diff, input_multiplier, input_left_shift)`), its log in
-/// Q5.26 (TFLite's `log_x_for_x_greater_than_or_equal_to_1`); entries with
-/// `diff > max(diff_min - 1, requantize(log_sum + i32::MIN,
+/// Q5.26 (TFLite's `log_x_for_x_greater_than_or_equal_to_1`); the entries
+/// with `diff` above `max(diff_min - 1, requantize(log_sum + i32::MIN,
 /// reverse_scaling_divisor, reverse_scaling_shift))` give
-/// `clamp(RoundingDivideByPOT(scaled_diff - log_sum, 22) + 127)`, the others
-/// -128.
+/// `clamp(RoundingDivideByPOT(scaled_diff - log_sum, 22) + 127)`, the
+/// others give -128.
 ///
 /// * Layout: `input` and `output` are `[rows][depth]`, flat.
 /// * Scratch: none.
