@@ -61,6 +61,12 @@ impl fmt::Display for Kind<'_> {
             Step::Gather(_) => "Gather",
             Step::ResizeBilinear(_) => "ResizeBilinear",
             Step::Copy(_) => "Copy",
+            Step::Binary(_) => "Binary",
+            Step::Concat(_) => "Concat",
+            Step::LogSoftmax(_) => "LogSoftmax",
+            Step::L2Normalization(_) => "L2Normalization",
+            Step::TransposeConv(_) => "TransposeConv",
+            Step::BatchMatmul(_) => "BatchMatmul",
             Step::Block(b) => return write!(f, "Block({})", b.stages),
         };
         f.write_str(name)
