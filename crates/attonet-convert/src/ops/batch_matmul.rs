@@ -27,6 +27,21 @@ pub struct Geometry {
     pub depth: usize,
 }
 
+/// The output dimensions of `lhs x rhs` (TFLM's `ReshapeOutputTensor`: the
+/// broadcast batch dimensions, then rows and columns), or why there are none.
+pub fn output_dims(
+    lhs: &[usize],
+    rhs: &[usize],
+    adj_x: bool,
+    adj_y: bool,
+) -> Result<Vec<usize>, String> {
+    let rank = lhs.len().max(rhs.len());
+    let g = geometry_of(lhs, rhs, adj_x, adj_y)?;
+    let mut out: Vec<usize> = g.batches[BATCH_MATMUL_BATCH_DIMS + 2 - rank..].to_vec();
+    out.extend([g.rows, g.cols]);
+    Ok(out)
+}
+
 /// The geometry of `lhs x rhs -> out` (dimensions as the model gives them),
 /// or why there is none.
 pub fn geometry(
@@ -36,7 +51,17 @@ pub fn geometry(
     adj_y: bool,
     out: &[usize],
 ) -> Result<Geometry, String> {
-    let rank = lhs.len().max(rhs.len());
+    let expected = output_dims(lhs, rhs, adj_x, adj_y)?;
+    if expected != out {
+        return Err(format!(
+            "{lhs:?} x {rhs:?} (adj_x {adj_x}, adj_y {adj_y}) gives {expected:?}, but the output \
+             is {out:?}"
+        ));
+    }
+    geometry_of(lhs, rhs, adj_x, adj_y)
+}
+
+fn geometry_of(lhs: &[usize], rhs: &[usize], adj_x: bool, adj_y: bool) -> Result<Geometry, String> {
     if !(2..=5).contains(&lhs.len()) || !(2..=5).contains(&rhs.len()) {
         return Err(format!(
             "operands of shapes {lhs:?} and {rhs:?}; ranks 2 to 5 are supported"
@@ -76,14 +101,6 @@ pub fn geometry(
         rhs_strides[d] = if r[d] == 1 { 0 } else { rs };
         ls *= l[d];
         rs *= r[d];
-    }
-    let mut expected: Vec<usize> = batches[BATCH_MATMUL_BATCH_DIMS + 2 - rank..].to_vec();
-    expected.extend([rows, cols]);
-    if expected != out {
-        return Err(format!(
-            "{lhs:?} x {rhs:?} (adj_x {adj_x}, adj_y {adj_y}) gives {expected:?}, but the output \
-             is {out:?}"
-        ));
     }
     Ok(Geometry {
         batches,

@@ -705,6 +705,10 @@ impl Converter {
                 let alpha = cx.attr_float("alpha", 0.01)?;
                 self.unary(&cx, UnaryFn::LeakyRelu { alpha })
             }
+            "PRelu" => {
+                cx.only_attrs(&[])?;
+                self.binary(&cx, Some(BinaryFn::Prelu), false)
+            }
             "Add" => self.add(&cx),
             // The binary family (crate::ops::binary); on constants, folded.
             "Mul" | "Sub" | "Div" | "Max" | "Min" if self.any_act(&cx)? => {
@@ -727,7 +731,9 @@ impl Converter {
             "ReduceMax" => self.reduce(&cx, ReduceFn::Max),
             "Flatten" => self.flatten(&cx),
             "Reshape" => self.reshape(&cx),
-            "Softmax" => self.softmax(&cx),
+            "Softmax" => self.softmax(&cx, OpKind::Softmax { beta: 1.0 }),
+            "LogSoftmax" => self.softmax(&cx, OpKind::LogSoftmax),
+            "LpNormalization" => self.lp_normalization(&cx),
             "Identity" | "Dropout" => self.identity(&cx),
             "Constant" => self.constant_node(&cx),
             // The movement family (movement.rs); a Slice of constants is folded.
@@ -1497,6 +1503,9 @@ impl Converter {
 
     fn matmul(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&[])?;
+        if let Val::Act(_) = self.input(cx, 1)? {
+            return self.matmul_activations(cx);
+        }
         let x = self.act(cx, 0)?;
         let w = self.constant(cx, 1)?;
         let [in_f, out_f] = w.dims[..] else {
@@ -1507,6 +1516,32 @@ impl Converter {
         };
         let index = move |o: usize, i: usize| i * out_f + o;
         self.fully_connected(cx, &x, out_f, in_f, &index, &w, 1, None)
+    }
+
+    /// MatMul of two activations in their ONNX order (NumPy's `matmul` of
+    /// ranks 2 to 5, batch dimensions broadcast): BATCH_MATMUL.
+    fn matmul_activations(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        let (a, b) = (self.act(cx, 0)?, self.act(cx, 1)?);
+        if a.layout != ActLayout::Plain || b.layout != ActLayout::Plain {
+            return Err(cx.unsupported(format!(
+                "MatMul of two activations of shapes {:?} and {:?}: both must keep their ONNX \
+                 order (not an NCHW image or its flattening)",
+                a.dims, b.dims
+            )));
+        }
+        let dims = crate::ops::batch_matmul::output_dims(&a.dims, &b.dims, false, false)
+            .map_err(|m| cx.unsupported(m))?;
+        let out_name = self.output_name(cx)?;
+        let y = self.new_tensor(out_name, dims.clone());
+        self.push_op(
+            OpKind::BatchMatmul {
+                adj_x: false,
+                adj_y: false,
+            },
+            vec![Some(a.id), Some(b.id)],
+            y,
+        );
+        self.define_act(cx, out_name, y, dims, ActLayout::Plain)
     }
 
     fn pool(&mut self, cx: &Ctx<'_>) -> Result<()> {
@@ -1715,6 +1750,11 @@ impl Converter {
     fn flatten_into(&mut self, cx: &Ctx<'_>, out_name: &str, x: &Act) -> Result<()> {
         match (x.layout, &x.dims[..]) {
             (ActLayout::Plain | ActLayout::Flat { .. }, [1, _]) => self.alias(cx, out_name, x),
+            (ActLayout::Plain, [1, rows, cols]) => {
+                let y = self.new_tensor(out_name, vec![1, rows * cols]);
+                self.push_op(OpKind::Reshape, vec![Some(x.id)], y);
+                self.define_act(cx, out_name, y, vec![1, rows * cols], ActLayout::Plain)
+            }
             (ActLayout::Nchw, &[1, c, h, w]) => {
                 let f = c * h * w;
                 let y = self.new_tensor(out_name, vec![1, f]);
@@ -1801,14 +1841,21 @@ impl Converter {
                 self.define_act(cx, out_name, y, dims.clone(), ActLayout::Nchw)
             }
             _ if dims == x.dims => self.alias(cx, out_name, &x),
+            // A matrix (or a batch of them) from a vector in ONNX order.
+            [1, _, _] if x.layout == ActLayout::Plain => {
+                let y = self.new_tensor(out_name, dims.clone());
+                self.push_op(OpKind::Reshape, vec![Some(x.id)], y);
+                self.define_act(cx, out_name, y, dims.clone(), ActLayout::Plain)
+            }
             _ => Err(cx.unsupported(format!(
-                "Reshape of {:?} to {dims:?}: only flattening to [1, F] (and [1, C] <-> [1, C, 1, 1]) is supported",
+                "Reshape of {:?} to {dims:?}: only flattening to [1, F], [1, C] <-> [1, C, 1, 1] and a vector to a [1, M, N] matrix (and back) are supported",
                 x.dims
             ))),
         }
     }
 
-    fn softmax(&mut self, cx: &Ctx<'_>) -> Result<()> {
+    /// Softmax or LogSoftmax (`kind`) over the channels.
+    fn softmax(&mut self, cx: &Ctx<'_>, kind: OpKind) -> Result<()> {
         cx.only_attrs(&["axis"])?;
         let x = self.act(cx, 0)?;
         let rank = x.dims.len() as i64;
@@ -1827,14 +1874,51 @@ impl Converter {
         };
         if !ok {
             return Err(cx.unsupported(format!(
-                "Softmax over axis {axis} of shape {:?}: only over the channels is supported",
+                "{} over axis {axis} of shape {:?}: only over the channels is supported",
+                cx.node.op_type, x.dims
+            )));
+        }
+        let out_name = self.output_name(cx)?;
+        let shape = self.tensors[x.id].shape.clone();
+        let y = self.new_tensor(out_name, shape);
+        self.push_op(kind, vec![Some(x.id)], y);
+        self.define_act(cx, out_name, y, x.dims.clone(), x.layout)
+    }
+
+    /// LpNormalization with `p = 2` over the channels: L2_NORMALIZATION.
+    fn lp_normalization(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axis", "p"])?;
+        let x = self.act(cx, 0)?;
+        let p = cx.attr_int("p", 2)?;
+        if p != 2 {
+            return Err(cx.unsupported(format!("p = {p}; only the L2 norm (p = 2) is supported")));
+        }
+        let rank = x.dims.len() as i64;
+        let mut axis = cx.attr_int("axis", -1)?;
+        if axis < 0 {
+            axis += rank;
+        }
+        let ok = match (x.layout, &x.dims[..]) {
+            (ActLayout::Plain, [1, _]) => axis == 1,
+            (ActLayout::Nchw, [1, _, _, _]) => axis == 1,
+            _ => false,
+        };
+        if !ok {
+            return Err(cx.unsupported(format!(
+                "LpNormalization over axis {axis} of shape {:?}: only over the channels is supported",
                 x.dims
             )));
         }
         let out_name = self.output_name(cx)?;
         let shape = self.tensors[x.id].shape.clone();
         let y = self.new_tensor(out_name, shape);
-        self.push_op(OpKind::Softmax { beta: 1.0 }, vec![Some(x.id)], y);
+        self.push_op(
+            OpKind::L2Normalization {
+                activation: Activation::None,
+            },
+            vec![Some(x.id)],
+            y,
+        );
         self.define_act(cx, out_name, y, x.dims.clone(), x.layout)
     }
 
