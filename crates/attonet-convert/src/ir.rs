@@ -463,8 +463,8 @@ pub enum OpKind {
         /// Fused activation.
         activation: Activation,
     },
-    /// TRANSPOSE_CONV: inputs `[output shape (int32 constant), filter OHWI,
-    /// input, bias?]` (TFLite's order; dilation 1).
+    /// TRANSPOSE_CONV: inputs `[output shape (int32 constant; omitted from
+    /// ONNX), filter OHWI, input, bias?]` (TFLite's order; dilation 1).
     TransposeConv {
         /// Padding scheme, as a convolution from the output to the input
         /// would have it.

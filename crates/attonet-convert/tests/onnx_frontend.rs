@@ -2195,3 +2195,109 @@ fn matmul_of_two_activations_is_a_batch_matmul() {
         assert!((got - exact).abs() <= tol, "MatMul: {exact}, int8 {got}");
     }
 }
+
+/// ConvTranspose (stride 2, pads 1, output_padding 1, a bias) is a
+/// TRANSPOSE_CONV: the float reference is ONNX's scatter written out here in
+/// NCHW, and the int8 plan (one TRANSPOSE_CONV step, per-channel weights)
+/// stays within the quantization error of it.
+#[test]
+fn conv_transpose_is_a_transpose_conv() {
+    let (ic, oc, k, ih) = (2usize, 3usize, 3usize, 3usize);
+    let wv: Vec<f32> = ramp(ic * oc * k * k, 0.05);
+    let bv = [0.1f32, -0.2, 0.05];
+    let bytes = model(
+        &[node(
+            "ConvTranspose",
+            "up",
+            &["x", "W", "B"],
+            &["y"],
+            &[
+                attr_ints("strides", &[2, 2]),
+                attr_ints("pads", &[1, 1, 1, 1]),
+                attr_ints("output_padding", &[1, 1]),
+            ],
+        )],
+        &[
+            tensor("W", &[ic as i64, oc as i64, k as i64, k as i64], &wv),
+            tensor("B", &[oc as i64], &bv),
+        ],
+        ("x", &[1, ic as i64, ih as i64, ih as i64]),
+        ("y", &[1, oc as i64, 6, 6]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    assert_eq!(m.graph.ops[0].kind.name(), "TRANSPOSE_CONV");
+    let mut rng = XorShift(67);
+    let n = 32;
+    let data: Vec<f32> = (0..n * ic * ih * ih).map(|_| rng.uniform()).collect();
+    let batch = Array::from_f32(vec![n, 1, ic, ih, ih], &data);
+    let oh = 6usize;
+    let mut want = vec![0f32; n * oc * oh * oh];
+    for (s, x) in data.chunks(ic * ih * ih).enumerate() {
+        let y = &mut want[s * oc * oh * oh..][..oc * oh * oh];
+        for o in 0..oc {
+            for p in 0..oh * oh {
+                y[o * oh * oh + p] = bv[o];
+            }
+        }
+        for i in 0..ic {
+            for iy in 0..ih {
+                for ix in 0..ih {
+                    for o in 0..oc {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let (oy, ox) = (2 * iy + ky, 2 * ix + kx);
+                                // pads of 1 at the top and left.
+                                if oy < 1 || ox < 1 || oy > oh || ox > oh {
+                                    continue;
+                                }
+                                y[(o * oh + oy - 1) * oh + ox - 1] += x[(i * ih + iy) * ih + ix]
+                                    * wv[((i * oc + o) * k + ky) * k + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let float = run_float(&m, &batch).concat();
+    assert!(
+        max_rel_err(&float, &want) < 1e-5,
+        "ConvTranspose float reference"
+    );
+    let calib = m.samples(&batch, "calib").unwrap();
+    let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "up").unwrap();
+    let plan = q.assembled.model();
+    assert!(
+        matches!(plan.steps, [attonet_runtime::plan::Step::TransposeConv(_)]),
+        "{:?}",
+        plan.steps
+    );
+    let (s_in, s_out) = (plan.input.scale, plan.output.scale);
+    let int8 = run_int8(&m, &q.assembled, &batch).concat();
+    // At most 2 x 4 taps reach an output (2 input channels, a 3x3 kernel
+    // at stride 2), each off by half an input step times a weight below
+    // 0.55, or by a weight's half step (per channel) times an input below 1.
+    let w_max = wv.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let tol = 0.5 * s_out + 8.0 * (w_max * 0.5 * s_in + 0.5 * w_max / 127.0) + 1e-4;
+    for (&got, &exact) in int8.iter().zip(&want) {
+        assert!(
+            (got - exact).abs() <= tol,
+            "ConvTranspose: {exact}, int8 {got} (tolerance {tol})"
+        );
+    }
+    // Groups, dilation and output_padding not below the stride are named.
+    for attrs in [
+        vec![attr_int("group", 2)],
+        vec![attr_ints("dilations", &[2, 2])],
+        vec![attr_ints("output_padding", &[1, 1])],
+    ] {
+        let bytes = model(
+            &[node("ConvTranspose", "up", &["x", "W"], &["y"], &attrs)],
+            &[tensor("W", &[2, 3, 3, 3], &wv)],
+            ("x", &[1, 2, 3, 3]),
+            ("y", &[1, 3, 5, 5]),
+        );
+        let e = read_onnx(&bytes).unwrap_err().to_string();
+        assert!(e.contains("ConvTranspose"), "{e}");
+    }
+}

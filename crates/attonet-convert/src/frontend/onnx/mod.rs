@@ -722,6 +722,7 @@ impl Converter {
                 self.binary(&cx, func, node.op_type == "Div")
             }
             "Concat" if self.any_act(&cx)? => self.concat(&cx),
+            "ConvTranspose" => self.conv_transpose(&cx),
             "Gemm" => self.gemm(&cx),
             "MatMul" => self.matmul(&cx),
             "MaxPool" | "AveragePool" => self.pool(&cx),
@@ -901,6 +902,149 @@ impl Converter {
             }
         };
         self.push_op(kind, vec![Some(x.id), Some(wid), bid], y);
+        self.define_act(cx, out_name, y, vec![1, oc, oh, ow], ActLayout::Nchw)
+    }
+
+    /// ConvTranspose (2-D NCHW, one group, no dilation): TRANSPOSE_CONV
+    /// with explicit padding, the weights `[C_in, C_out, kh, kw]` reordered
+    /// to OHWI. No output-shape tensor (input 0 is omitted).
+    fn conv_transpose(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&[
+            "auto_pad",
+            "dilations",
+            "group",
+            "kernel_shape",
+            "output_padding",
+            "output_shape",
+            "pads",
+            "strides",
+        ])?;
+        let x = self.act(cx, 0)?;
+        let w = self.constant(cx, 1)?;
+        let b = match self.optional_input(cx, 2)? {
+            None => None,
+            Some(Val::Const(k)) => Some(k.clone()),
+            Some(Val::Act(_)) => return Err(cx.unsupported("the bias must be a constant")),
+        };
+        let (&[1, ic, ih, iw], ActLayout::Nchw) = (&x.dims[..], x.layout) else {
+            return Err(cx.unsupported(format!(
+                "input shape {:?}: only 2-D NCHW transposed convolutions are supported",
+                x.dims
+            )));
+        };
+        let [wic, oc, kh, kw] = w.dims[..] else {
+            return Err(cx.unsupported(format!(
+                "weights of shape {:?}: only 2-D transposed convolutions are supported",
+                w.dims
+            )));
+        };
+        if cx.attr_int("group", 1)? != 1 {
+            return Err(cx.unsupported("grouped ConvTranspose"));
+        }
+        if wic != ic || oc == 0 || kh == 0 || kw == 0 || kh > 255 || kw > 255 {
+            return Err(cx.invalid(format!(
+                "weights of shape {:?} for {ic} input channels",
+                w.dims
+            )));
+        }
+        if let Some(ks) = cx.attr_ints("kernel_shape")? {
+            if ks != [kh as i64, kw as i64] {
+                return Err(cx.invalid(format!(
+                    "kernel_shape {ks:?} does not match the weights {:?}",
+                    w.dims
+                )));
+            }
+        }
+        if cx.pair("dilations", 1)? != (1, 1) {
+            return Err(cx.unsupported("dilated ConvTranspose"));
+        }
+        let (sh, sw) = cx.pair("strides", 1)?;
+        let output_padding = match cx.attr_ints("output_padding")? {
+            None => (0, 0),
+            Some(v) if v.len() == 2 && v.iter().all(|&p| p >= 0) => (v[0] as usize, v[1] as usize),
+            Some(v) => return Err(cx.invalid(format!("output_padding {v:?}"))),
+        };
+        if output_padding.0 >= sh || output_padding.1 >= sw {
+            return Err(cx.invalid(format!(
+                "output_padding {output_padding:?} is not below the strides ({sh}, {sw})"
+            )));
+        }
+        let auto_pad = cx.attr_string("auto_pad", "NOTSET")?;
+        let [top, left, bottom, right] = match (auto_pad.as_str(), cx.attr_ints("pads")?) {
+            ("NOTSET", None) | ("VALID", _) => [0usize; 4],
+            ("NOTSET", Some(p)) if p.len() == 4 && p.iter().all(|&v| (0..=255).contains(&v)) => {
+                [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
+            }
+            (mode, pads) => {
+                return Err(cx.unsupported(format!(
+                    "auto_pad {mode} with pads {pads:?}; explicit pads (NOTSET) and VALID are \
+                     supported"
+                )))
+            }
+        };
+        // ONNX: out = stride (in - 1) + output_padding + kernel - pads.
+        let full_h = sh * (ih - 1) + output_padding.0 + kh;
+        let full_w = sw * (iw - 1) + output_padding.1 + kw;
+        let (Some(oh), Some(ow)) = (
+            full_h.checked_sub(top + bottom).filter(|&o| o > 0),
+            full_w.checked_sub(left + right).filter(|&o| o > 0),
+        ) else {
+            return Err(cx.invalid("the pads remove the whole output"));
+        };
+        if let Some(shape) = cx.attr_ints("output_shape")? {
+            let tail: Vec<i64> = shape.iter().rev().take(2).rev().copied().collect();
+            if tail != [oh as i64, ow as i64] {
+                return Err(cx.unsupported(format!(
+                    "output_shape {shape:?} other than the {oh}x{ow} the pads give"
+                )));
+            }
+        }
+        let bias = match &b {
+            None => None,
+            Some(k) if k.len() == oc => Some(k.f32s()),
+            Some(k) => {
+                return Err(cx.invalid(format!(
+                    "bias has {} elements for {oc} output channels",
+                    k.len()
+                )))
+            }
+        };
+        // [C_in, C_out, kh, kw] -> OHWI [C_out, kh, kw, C_in].
+        let mut order = vec![0; oc * kh * kw * ic];
+        for o in 0..oc {
+            for y in 0..kh {
+                for xx in 0..kw {
+                    for i in 0..ic {
+                        order[((o * kh + y) * kw + xx) * ic + i] =
+                            ((i * oc + o) * kh + y) * kw + xx;
+                    }
+                }
+            }
+        }
+        let out_name = self.output_name(cx)?;
+        let w_name = cx.node.inputs.get(1).copied().unwrap_or("weights");
+        let wf = w.f32s();
+        let wid = self.weight_tensor(w_name, vec![oc, kh, kw, ic], &wf, &order, &w, 1, 0);
+        let bid = bias.map(|bv| {
+            let name = cx.node.inputs.get(2).copied().unwrap_or("bias");
+            self.new_const(name, vec![oc], &bv)
+        });
+        let y = self.new_tensor(out_name, vec![1, oh, ow, oc]);
+        self.push_op(
+            OpKind::TransposeConv {
+                padding: Padding::Explicit {
+                    top,
+                    left,
+                    bottom,
+                    right,
+                },
+                stride_h: sh,
+                stride_w: sw,
+                activation: Activation::None,
+            },
+            vec![None, Some(wid), Some(x.id), bid],
+            y,
+        );
         self.define_act(cx, out_name, y, vec![1, oc, oh, ow], ActLayout::Nchw)
     }
 
