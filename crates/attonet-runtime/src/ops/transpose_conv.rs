@@ -22,8 +22,9 @@
 //! * Constraints: [`check_transpose_conv`]; nothing is written when they fail.
 
 use crate::error::check_len;
+use crate::ops::conv::{dot_s8, finish};
 use crate::ops::{ConvQuant, ConvWeights, Shape};
-use crate::quant::{check_shift, requantize};
+use crate::quant::check_shift;
 use crate::Error;
 
 /// Geometry and quantization of a TRANSPOSE_CONV.
@@ -114,7 +115,6 @@ pub fn transpose_conv_s8(
     let (kh, kw) = (p.kh as usize, p.kw as usize);
     let (sh, sw) = (p.stride_h as usize, p.stride_w as usize);
     let (pad_top, pad_left) = (p.pad_top as usize, p.pad_left as usize);
-    let zp = p.quant.input_zero_point;
     // The input index a tap reaches from an output index, if any.
     let source = |o: usize, pad: usize, k: usize, stride: usize, extent: usize| {
         let t = (o + pad).checked_sub(k)?;
@@ -127,7 +127,10 @@ pub fn transpose_conv_s8(
         for (ox, pixel) in row.chunks_exact_mut(oc).enumerate() {
             for (o, out) in pixel.iter_mut().enumerate() {
                 let filter = &w.filter[o * kh * kw * ic..][..kh * kw * ic];
-                let mut acc = w.bias[o];
+                // Σ w x and Σ w over the taps that reach this output; the
+                // input zero point is folded in once (`Σ w (x - zp) = Σ w x
+                // - zp Σ w`, the same integer modulo 2^32).
+                let (mut sxw, mut sum_w) = (0i32, 0i32);
                 for ky in 0..kh {
                     let Some(iy) = source(oy, pad_top, ky, sh, ih) else {
                         continue;
@@ -138,17 +141,12 @@ pub fn transpose_conv_s8(
                         };
                         let x = &input[(iy * iw + ix) * ic..][..ic];
                         let f = &filter[(ky * kw + kx) * ic..][..ic];
-                        let dot = x.iter().zip(f).fold(0i32, |s, (&x, &f)| {
-                            s.wrapping_add((x as i32 - zp) * f as i32)
-                        });
-                        acc = acc.wrapping_add(dot);
+                        let (d, s) = dot_s8(f, x);
+                        sxw = sxw.wrapping_add(d);
+                        sum_w = sum_w.wrapping_add(s);
                     }
                 }
-                let v = requantize(acc, w.multiplier[o], w.shift[o]);
-                *out = p
-                    .quant
-                    .clamp
-                    .apply(v.wrapping_add(p.quant.output_zero_point));
+                *out = finish(sxw, sum_w, w.bias[o], w.multiplier[o], w.shift[o], &p.quant);
             }
         }
     }
@@ -158,7 +156,7 @@ pub fn transpose_conv_s8(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::Clamp;
+    use crate::quant::{requantize, Clamp};
 
     /// TFLM's scatter, written out (`reference/integer_ops/transpose_conv.h`):
     /// the independent reference the gathering kernel must equal.
