@@ -328,4 +328,40 @@ mod tests {
             assert!((t - x.tanh()).abs() < 1e-6, "tanh({x}) = {t}");
         }
     }
+
+    /// TFLite's fixed-point log of Q12.19 sums (LOG_SOFTMAX's: from exp(0)
+    /// = 1 up to 4,096) into Q5.26, against `ln`.
+    #[test]
+    fn log_is_close_to_ln() {
+        for k in 0..2000 {
+            let x = 1.0 + k as f64 * 4095.0 / 1999.0;
+            let raw = q(x, 12);
+            let got =
+                log_x_for_x_greater_than_or_equal_to_1(raw, 12, 5) as f64 / (1u64 << 26) as f64;
+            let want = (raw as f64 / (1u64 << 19) as f64).ln();
+            assert!((got - want).abs() < 2e-6, "ln({x}) = {got}, want {want}");
+        }
+    }
+
+    /// The inverse square root as a multiplier and shift (L2_NORMALIZATION's
+    /// of sums of squares), against `1 / sqrt`; 0 and 1 give the largest
+    /// multiplier and no shift, as TFLite's.
+    #[test]
+    fn inv_sqrt_is_close_to_one_over_sqrt() {
+        assert_eq!(inv_sqrt_quantized_multiplier_exp(0), (i32::MAX, 0));
+        assert_eq!(inv_sqrt_quantized_multiplier_exp(1), (i32::MAX, 0));
+        let mut x = 2i64;
+        while x < i32::MAX as i64 {
+            let (m, shift) = inv_sqrt_quantized_multiplier_exp(x as i32);
+            assert!(m > 0 && shift <= 0, "{x}: {m} {shift}");
+            let got = m as f64 / (1u64 << 31) as f64 * 2f64.powi(shift);
+            let want = 1.0 / (x as f64).sqrt();
+            // Five Newton steps in Q3.28 from 1: within 2e-6.
+            assert!(
+                (got / want - 1.0).abs() < 2e-6,
+                "1/sqrt({x}) = {got}, want {want}"
+            );
+            x = x * 3 / 2 + 1;
+        }
+    }
 }
