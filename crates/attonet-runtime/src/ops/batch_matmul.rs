@@ -9,7 +9,10 @@
 //! has no fused activation). TFLM transposes its operands into persistent
 //! buffers first (the left one with `adj_x`, the right one without `adj_y`);
 //! this kernel reads them in place through their strides instead, the same
-//! products summed, no scratch.
+//! products summed, no scratch. Where both operands' rows are contiguous
+//! (`adj_y` without `adj_x`: a matrix times the transpose of another, as a
+//! Gram matrix or attention scores) each output is one dot product of two
+//! rows with the zero points folded in after.
 //!
 //! * Layout: `lhs` is `[batch][rows][depth]` (`adj_x`: `[batch][depth][rows]`),
 //!   `rhs` `[batch][depth][cols]` (`adj_y`: `[batch][cols][depth]`), output
@@ -18,6 +21,7 @@
 //! * Scratch: none.
 //! * Constraints: [`check_batch_matmul`]; nothing is written when they fail.
 
+use crate::ops::conv::dot_s8;
 use crate::quant::{requantize, shift_in_range};
 use crate::Error;
 
@@ -176,6 +180,25 @@ pub fn batch_matmul_s8(
                 ) else {
                     return Err(Error::Shape("batch_matmul operand shorter than checked"));
                 };
+                if !p.adj_x && p.adj_y {
+                    // Rows of both operands contiguous: one dot product each,
+                    // the zero points folded in after (`Σ (a - za)(b - zb) =
+                    // Σ ab - zb Σ a - za Σ b + n za zb`, modulo 2^32 as TFLM's).
+                    let (za, zb) = (p.lhs_zero_point, p.rhs_zero_point);
+                    let n_zz = (depth as i32).wrapping_mul(za).wrapping_mul(zb);
+                    for (a, orow) in lm.chunks_exact(depth).zip(om.chunks_exact_mut(cols)) {
+                        let sa = a.iter().fold(0i32, |s, &v| s.wrapping_add(v as i32));
+                        let row_term = n_zz.wrapping_sub(zb.wrapping_mul(sa));
+                        for (b, o) in rm.chunks_exact(depth).zip(orow.iter_mut()) {
+                            let (sab, sb) = dot_s8(b, a);
+                            let acc = sab.wrapping_sub(za.wrapping_mul(sb)).wrapping_add(row_term);
+                            let v = requantize(acc, p.output_multiplier, p.output_shift)
+                                .wrapping_add(p.output_zero_point);
+                            *o = v.clamp(-128, 127) as i8;
+                        }
+                    }
+                    continue;
+                }
                 for (i, orow) in om.chunks_exact_mut(cols).enumerate() {
                     for (j, o) in orow.iter_mut().enumerate() {
                         let mut acc = 0i32;
@@ -235,6 +258,11 @@ mod tests {
         let lhs_t = [2i8, 5, 3, 6, 4, 7, 0, 3, 1, 3, 2, 3];
         let rhs_t = [-1i8, -2, -1, -2, -1, -1];
         batch_matmul_s8(&params(true, true), &lhs_t, &rhs_t, &mut out).unwrap();
+        assert_eq!(out, want);
+        // Left plain, right transposed (the contiguous dot-product path).
+        batch_matmul_s8(&params(false, true), &lhs, &rhs_t, &mut out).unwrap();
+        assert_eq!(out, want);
+        batch_matmul_s8(&params(true, false), &lhs_t, &rhs, &mut out).unwrap();
         assert_eq!(out, want);
         // A right operand too short for its geometry is refused.
         assert!(batch_matmul_s8(&params(false, false), &lhs, &rhs[..5], &mut out).is_err());
