@@ -317,6 +317,17 @@ class Explorer:
     def gens_left(self):
         return max(1, self.cfg["generations"] - self.state["generation"])
 
+    def log_progress(self, t0, g0):
+        """Generations done of the configured number, time per generation and
+        the time left (by the mean so far, capped by the deadline)."""
+        g, total = self.state["generation"], self.cfg["generations"]
+        per = (time.time() - t0) / max(1, g - g0)
+        left = per * max(0, total - g)
+        if self.deadline:
+            left = min(left, max(0.0, self.deadline - time.time()))
+        self.log(f"[explore] {self.out.name}: generation {g}/{total} done, "
+                 f"{per:.0f} s a generation, about {left:.0f} s left")
+
     def exploring_done(self):
         return self.state["generation"] >= self.cfg["generations"]
 
@@ -359,6 +370,7 @@ class Explorer:
                 if (self.out / "final" / r["name"] / "model.pt").exists()]
 
     def run(self):
+        t0, g0 = time.time(), self.state["generation"]
         while not self.exploring_done():
             if self.deadline and time.time() > self.deadline:
                 self.log("[explore] time budget spent")
@@ -367,6 +379,7 @@ class Explorer:
             if not cands:
                 break
             self.add_generation(self.inquire(cands))
+            self.log_progress(t0, g0)
         cands = self.final_candidates()
         if cands:
             self.add_finals(self.inquire(cands, "final"))

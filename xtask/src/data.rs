@@ -7,8 +7,8 @@
 //! training images, `test_batch.png` the 10,000 test images; the labels (0..=9) are JSON arrays in
 //! `train_lables.json` and `test_lables.json` (sic), in the same order.
 //!
-//! Output, under `<repo>/.data/cifar10/`: `test_x.npy` uint8 [10000, 32, 32, 3],
-//! `test_y.npy` uint8 [10000], `train_x.npy` uint8 [50000, 32, 32, 3], `train_y.npy` uint8 [50000].
+//! Output, under `<repo>/.data/cifar10/`: `test_x.npy` uint8 `[10000, 32, 32, 3]`,
+//! `test_y.npy` uint8 `[10000]`, `train_x.npy` uint8 `[50000, 32, 32, 3]`, `train_y.npy` uint8 `[50000]`.
 
 use std::collections::HashMap;
 use std::fs::File;

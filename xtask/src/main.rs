@@ -5,6 +5,7 @@ mod cmd;
 mod code_size;
 mod data;
 mod demo;
+mod guide;
 mod npy;
 mod plot;
 mod python;
@@ -77,6 +78,11 @@ commands:
       models/design's Python tests and an end-to-end exploration on a tiny budget,
       in the PyTorch venv ($ATTONET_DESIGN_VENV or .venv-design; created and
       installed from models/requirements.txt when missing). Part of `test`.
+  guide
+      Run README.md's guide (Your model on your board) exactly as written (its sh
+      blocks between the guide markers): a small PyTorch CNN trained and exported
+      to ONNX, attonet inspect, run, convert, bench-qemu --model-file on the
+      Cortex-M4, a real-board firmware built with it. Part of `test`.
   code-size
       The runtime's code for each model alone: build examples/code-size (the
       smallest Cortex-M4 firmware that runs a model) with and without it and print
@@ -130,6 +136,10 @@ fn run(args: Vec<String>) -> Result<()> {
             [flag] if flag == "--qemu-only" => qemu::test_firmware(&root, true),
             other => bail!("test-firmware: unexpected arguments {other:?}\n\n{USAGE}"),
         },
+        "guide" => {
+            no_options(command, rest)?;
+            guide::guide(&root)
+        }
         "test-design" => {
             no_options(command, rest)?;
             test::design_exploration(&root)

@@ -1,6 +1,7 @@
 //! `cargo xtask plot`: int8 top-1 accuracy against instructions per
-//! inference, as SVG, for the AttoNet family, the two baselines trained by
-//! the same recipe and the MLPerf Tiny ResNet-8 reference.
+//! inference, and against the firmware's RAM, as SVG, for the AttoNet
+//! family, the two baselines trained by the same recipe and the MLPerf Tiny
+//! ResNet-8 reference.
 //!
 //! Instructions come from `benches/qemu/results.csv` (`cargo xtask
 //! bench-qemu`: one model a firmware, exact counts under QEMU), accuracy from
@@ -103,6 +104,8 @@ pub struct Row {
     pub model: String,
     pub board: String,
     pub instructions: u64,
+    /// `ram_static_bytes + stack_peak_bytes`: the firmware's RAM.
+    pub ram_bytes: u64,
 }
 
 /// The rows of a `results.csv` text (header `model,board,instructions,...`,
@@ -122,6 +125,8 @@ pub fn parse_results(text: &str) -> Result<Vec<Row>> {
             .with_context(|| format!("no column {name:?} in the header {header:?}"))
     };
     let (m, b, n) = (col("model")?, col("board")?, col("instructions")?);
+    // RAM columns are optional (older files, tests): 0 when absent.
+    let (ram, stack) = (col("ram_static_bytes").ok(), col("stack_peak_bytes").ok());
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
         let cols: Vec<&str> = line.split(',').map(str::trim).collect();
@@ -136,10 +141,18 @@ pub fn parse_results(text: &str) -> Result<Vec<Row>> {
         let instructions = cols[n]
             .parse()
             .with_context(|| format!("row {}: instructions {:?} is not a count", i + 2, cols[n]))?;
+        let bytes = |c: Option<usize>| -> Result<u64> {
+            c.map_or(Ok(0), |c| {
+                cols[c]
+                    .parse()
+                    .with_context(|| format!("row {}: {:?} is not a byte count", i + 2, cols[c]))
+            })
+        };
         rows.push(Row {
             model: cols[m].to_string(),
             board: cols[b].to_string(),
             instructions,
+            ram_bytes: bytes(ram)? + bytes(stack)?,
         });
     }
     Ok(rows)
@@ -246,13 +259,40 @@ pub fn plot(root: &Path) -> Result<()> {
             });
         }
         let title = format!("CIFAR-10 int8 accuracy against instructions, {what}");
-        let text = svg(&title, &points);
+        let text = svg(&title, &INSTRUCTIONS, &points);
         let out = format!("benches/qemu/accuracy-vs-instructions-{suffix}.svg");
         std::fs::write(root.join(&out), text).with_context(|| format!("writing {out}"))?;
         eprintln!("wrote {out}");
         for p in &points {
             eprintln!("  {:<40} {:>12.0} instructions", p.label, p.x);
         }
+    }
+    // RAM: the Cortex-M4 firmware's (the same plan on every board).
+    let (board, suffix, what) = PLOTS[0];
+    let mut points = Vec::new();
+    for (e, &y) in ENTRIES.iter().zip(&acc) {
+        instructions(&rows, e.model, board)?;
+        let r = rows
+            .iter()
+            .find(|r| r.model == e.model && r.board == board)
+            .context("checked above")?;
+        if r.ram_bytes == 0 {
+            bail!("{results}: no RAM columns for {} on {board}", e.model);
+        }
+        points.push(Point {
+            label: format!("{} {y:.2} %", e.label),
+            kind: e.kind,
+            x: r.ram_bytes as f64,
+            y,
+        });
+    }
+    let title = format!("CIFAR-10 int8 accuracy against RAM, {what}");
+    let out = format!("benches/qemu/accuracy-vs-ram-{suffix}.svg");
+    std::fs::write(root.join(&out), svg(&title, &RAM, &points))
+        .with_context(|| format!("writing {out}"))?;
+    eprintln!("wrote {out}");
+    for p in &points {
+        eprintln!("  {:<40} {:>12.0} B of RAM", p.label, p.x);
     }
     Ok(())
 }
@@ -355,10 +395,36 @@ fn marker(kind: Kind, x: f64, y: f64) -> String {
 /// The plot as SVG text: points with their labels (placed where they
 /// overlap nothing, when they can), the family joined by a dashed line,
 /// axes with ticks and units, a legend and a title.
-pub fn svg(title: &str, points: &[Point]) -> String {
+/// The x axis of a plot: what it shows, in which unit, measured where.
+#[derive(Debug, Clone, Copy)]
+pub struct XAxis {
+    /// The axis title.
+    pub label: &'static str,
+    /// The values are divided by this for the ticks (1e6: millions).
+    pub unit: f64,
+    /// What the footnote names as the x values' source.
+    pub source: &'static str,
+}
+
+/// Instructions per inference, in millions.
+pub const INSTRUCTIONS: XAxis = XAxis {
+    label: "instructions per inference (millions; exact, one model a firmware)",
+    unit: 1e6,
+    source: "instructions",
+};
+
+/// The firmware's RAM: static (arena, input and output buffers) plus the
+/// painted stack peak, in KB.
+pub const RAM: XAxis = XAxis {
+    label: "RAM per firmware (KB: static, arena included, plus peak stack)",
+    unit: 1e3,
+    source: "RAM (static + stack peak)",
+};
+
+pub fn svg(title: &str, axis: &XAxis, points: &[Point]) -> String {
     // The plot area.
     let (left, right, top, bottom) = (78.0, WIDTH - 24.0, 78.0, HEIGHT - 78.0);
-    let xs: Vec<f64> = points.iter().map(|p| p.x / 1e6).collect();
+    let xs: Vec<f64> = points.iter().map(|p| p.x / axis.unit).collect();
     let ys: Vec<f64> = points.iter().map(|p| p.y).collect();
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -461,9 +527,10 @@ pub fn svg(title: &str, points: &[Point]) -> String {
     }
     let _ = writeln!(
         s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">instructions per inference (millions; exact, one model a firmware)</text>"#,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
         (left + right) / 2.0,
-        bottom + 40.0
+        bottom + 40.0,
+        esc(axis.label)
     );
     let _ = writeln!(
         s,
@@ -472,16 +539,17 @@ pub fn svg(title: &str, points: &[Point]) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10" fill="#666">instructions: benches/qemu/results.csv (cargo xtask bench-qemu); accuracy: the models' cards, MLPerf: TFLM (models/mlperf-tiny)</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10" fill="#666">{}: benches/qemu/results.csv (cargo xtask bench-qemu); accuracy: the models' cards, MLPerf: TFLM (models/mlperf-tiny)</text>"##,
         right,
-        HEIGHT - 10.0
+        HEIGHT - 10.0,
+        axis.source
     );
 
-    // The family, joined in order of instructions.
+    // The family, joined in order of the x axis.
     let mut family: Vec<(f64, f64)> = points
         .iter()
         .filter(|p| p.kind == Kind::Family)
-        .map(|p| (px(p.x / 1e6), py(p.y)))
+        .map(|p| (px(p.x / axis.unit), py(p.y)))
         .collect();
     family.sort_by(|a, b| a.0.total_cmp(&b.0));
     if family.len() > 1 {
@@ -500,7 +568,10 @@ pub fn svg(title: &str, points: &[Point]) -> String {
     // Markers, then labels placed greedily: the first candidate position
     // that overlaps no marker, no placed label and stays inside the plot
     // area; else the one that overlaps least.
-    let centres: Vec<(f64, f64)> = points.iter().map(|p| (px(p.x / 1e6), py(p.y))).collect();
+    let centres: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (px(p.x / axis.unit), py(p.y)))
+        .collect();
     for (p, &(x, y)) in points.iter().zip(&centres) {
         let _ = writeln!(s, "{}", marker(p.kind, x, y));
     }

@@ -41,6 +41,48 @@ pub fn test(root: &Path) -> Result<()> {
     c.args(["test", "--workspace"]);
     cmd::run(c)?;
 
+    // The API docs a registry release publishes: every link resolves, no
+    // warning (the runtime and converter also deny missing docs).
+    let mut c = cmd::cargo(root);
+    c.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    cmd::run(c)?;
+    // The dependency graphs' licences, bans and sources (deny.toml), for the
+    // host workspace, the firmware examples' and each real-board example's.
+    toolchain::ensure_cargo_tool(&toolchain::CARGO_DENY)?;
+    let boards = crate::qemu::REAL_BOARDS
+        .iter()
+        .map(|(dir, _)| format!("examples/boards/{dir}/Cargo.toml"));
+    let manifests = ["Cargo.toml".to_string(), "examples/Cargo.toml".to_string()];
+    for manifest in manifests.into_iter().chain(boards) {
+        let mut c = cmd::cargo(root);
+        c.args([
+            "deny",
+            "--manifest-path",
+            &manifest,
+            "--config",
+            "deny.toml",
+        ])
+        .args(["check", "licenses", "bans", "sources"]);
+        cmd::run(c)?;
+    }
+    // The crates a registry release would publish package with their
+    // metadata (the build itself is tested above).
+    let mut c = cmd::cargo(root);
+    c.args([
+        "package",
+        "--quiet",
+        "--no-verify",
+        "--allow-dirty",
+        "-p",
+        "attonet-runtime",
+        "-p",
+        "attonet-convert",
+        "-p",
+        "attonet-cli",
+    ]);
+    cmd::run(c)?;
+
     for target in NO_STD_TARGETS {
         let mut c = cmd::cargo(root);
         c.args([
@@ -85,6 +127,8 @@ pub fn test(root: &Path) -> Result<()> {
     cmd::run(c)?;
 
     design_exploration(root)?;
+    // The README's guide from a PyTorch model to a board, as written.
+    crate::guide::guide(root)?;
     // The runtime's code for each model alone (no assertion: a report).
     crate::code_size::code_size(root)?;
 

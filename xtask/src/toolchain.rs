@@ -1,6 +1,6 @@
 //! What a fresh machine lacks to build and run the firmware, installed by the
 //! commands that need it: the rustup targets (this file has the one list of
-//! them) and QEMU.
+//! them), QEMU and the cargo tools the checks run (`cargo-deny`).
 //!
 //! Every xtask command that builds for a target calls [`ensure_targets`] with
 //! the targets it needs before it builds, and every one that runs firmware
@@ -291,4 +291,49 @@ mod tests {
         let e = ensure_targets(&["x86_64-unknown-none"]).unwrap_err();
         assert!(e.to_string().contains("xtask/src/toolchain.rs"), "{e}");
     }
+}
+
+/// A cargo subcommand the checks run, pinned: `cargo install --locked` when
+/// `cargo <name> --version` does not report this version.
+pub struct CargoTool {
+    /// The subcommand (`deny` for `cargo deny`).
+    pub subcommand: &'static str,
+    /// Its crate on crates.io.
+    pub krate: &'static str,
+    /// The pinned version.
+    pub version: &'static str,
+}
+
+/// `cargo deny` (licences, bans and sources of the dependency graph).
+pub const CARGO_DENY: CargoTool = CargoTool {
+    subcommand: "deny",
+    krate: "cargo-deny",
+    version: "0.20.2",
+};
+
+/// Installs `tool` unless that version is there (a few minutes the first
+/// time; `~/.cargo/bin` keeps it).
+pub fn ensure_cargo_tool(tool: &CargoTool) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let have = Command::new(&cargo)
+        .args([tool.subcommand, "--version"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if have.split_whitespace().any(|w| w == tool.version) {
+        return Ok(());
+    }
+    eprintln!(
+        "installing {} {} (cargo {} reported {:?})",
+        tool.krate,
+        tool.version,
+        tool.subcommand,
+        have.trim()
+    );
+    let mut c = Command::new(&cargo);
+    c.args(["install", "--locked", "--version", tool.version, tool.krate]);
+    cmd::run(c).with_context(|| format!("installing {}", tool.krate))
 }

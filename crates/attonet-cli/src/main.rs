@@ -89,7 +89,7 @@ enum Command {
         /// one folder that receives `output0.npy`, `output1.npy`, ...
         #[arg(long, required = true)]
         output: Vec<PathBuf>,
-        /// Optional integer labels [N]: prints top-1 accuracy (of the first output).
+        /// Optional integer labels `[N]`: prints top-1 accuracy (of the first output).
         #[arg(long)]
         labels: Option<PathBuf>,
         #[command(flatten)]
@@ -271,7 +271,18 @@ fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loade
         method: calib.method,
         fc_per_channel: !calib.fc_per_tensor,
     };
-    let q = quantize::quantize_and_assemble(&fm, &samples, &options, name).map_err(|e| {
+    // Each pass runs the float model over every sample.
+    let passes = quantize::calibration_passes(options.method);
+    let progress = progress::Progress::stderr(
+        &format!("calibration ({passes} passes)"),
+        samples.len() * passes,
+        "sample runs",
+    );
+    let q = quantize::quantize_and_assemble_with_progress(&fm, &samples, &options, name, &|| {
+        progress.advance()
+    });
+    progress.finish();
+    let q = q.map_err(|e| {
         let e = anyhow::Error::from(e);
         if calib.calib.is_none() {
             e.context(format!(
@@ -325,7 +336,7 @@ fn run_float_batch(
     let mut arena = vec![0i8; model.arena_bytes as usize];
     let mut q_out = vec![0i8; out_len];
     let mut results = Vec::with_capacity(n * out_len);
-    let mut progress = progress::Progress::stderr(n);
+    let progress = progress::Progress::stderr("run", n, "samples");
     for (i, x) in samples.iter().enumerate() {
         let q = quantize::quantize_values(x, model.input.scale, model.input.zero_point);
         model
@@ -336,6 +347,15 @@ fn run_float_batch(
         progress.tick(i + 1);
     }
     progress.finish();
+    // Saturation on the user's own data: each layer's int8 output against the
+    // float model's value, on the first samples (the SQNR analysis).
+    let checked = n.min(100);
+    if checked > 0 {
+        let rows = quantize::sqnr::layer_sqnr(&fm.graph, &loaded.assembled, &samples[..checked])?;
+        for w in quantize::sqnr::clip_warnings(&rows) {
+            eprintln!("{w} (the first {checked} samples of {})", input.display());
+        }
+    }
     let with_batch_one = batch.shape.get(1..) == Some(fm.input_dims.as_slice());
     let mut shape = vec![n];
     if with_batch_one {
@@ -472,7 +492,7 @@ fn run_batch(
         .iter()
         .map(|io| vec![0i8; n * io.len()])
         .collect();
-    let mut progress = progress::Progress::stderr(n);
+    let progress = progress::Progress::stderr("run", n, "samples");
     for i in 0..n {
         let xs: Vec<&[i8]> = batches
             .iter()

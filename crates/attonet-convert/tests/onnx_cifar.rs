@@ -145,3 +145,62 @@ fn cifar_onnx_full_test_set() {
         );
     }
 }
+
+/// Float samples with NaN or infinity (for `attonet run` or calibration) are
+/// refused, naming the sample and element, before anything is quantized.
+#[test]
+fn non_finite_float_samples_are_refused_by_position() {
+    let fm = model("cifar_resnet.onnx");
+    let len: usize = fm.input_dims.iter().product();
+    for (bad, word) in [
+        (f32::NAN, "NaN"),
+        (f32::INFINITY, "inf"),
+        (f32::NEG_INFINITY, "-inf"),
+    ] {
+        let mut data = vec![0.25f32; 3 * len];
+        data[len + 5] = bad;
+        let mut shape = vec![3];
+        shape.extend(&fm.input_dims[1..]);
+        let e = fm
+            .samples(&Array::from_f32(shape, &data), "x.npy")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("x.npy: sample 1, element 5 is {word}")),
+            "{e}"
+        );
+    }
+}
+
+/// The saturation check of `attonet run` and `inspect`: test images like the
+/// calibration set give no warning; the same images three times as bright
+/// (outside what calibration saw) saturate most layers on most samples, and
+/// the warning names the first of them.
+#[test]
+fn saturation_warnings_name_the_first_saturating_layer() {
+    let (Some(train), Some(test)) = (cifar("train"), cifar("test")) else {
+        return;
+    };
+    let fm = model("cifar_resnet.onnx");
+    let calib = calibration(&fm, &train);
+    let q = quantize::quantize_and_assemble(&fm, &calib, &Options::default(), "cifar").unwrap();
+    let like = |scale: f32| -> Vec<Vec<f32>> {
+        (0..100)
+            .map(|i| fm.sample_to_graph(&common::nchw(&test, i, scale / 255.0)))
+            .collect()
+    };
+    let normal = quantize::sqnr::layer_sqnr(&fm.graph, &q.assembled, &like(1.0)).unwrap();
+    let warnings = quantize::sqnr::clip_warnings(&normal);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let bright = quantize::sqnr::layer_sqnr(&fm.graph, &q.assembled, &like(3.0)).unwrap();
+    let first = bright
+        .iter()
+        .find(|r| r.clipped > quantize::sqnr::CLIP_LAYER_WARNING_FRACTION)
+        .expect("a saturating layer");
+    let warnings = quantize::sqnr::clip_warnings(&bright);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&format!("step {} ({})", first.step, first.tensor)),
+        "{warnings:?}"
+    );
+}

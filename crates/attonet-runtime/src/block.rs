@@ -40,7 +40,7 @@ use crate::plan::{kernels, ConvTables, Model, Slot};
 pub const MAX_STAGES: usize = 4;
 
 /// The operation of one stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StageOp {
     /// A convolution (pointwise, grouped 3x3 or general).
     Conv(ConvParams),
@@ -59,7 +59,7 @@ impl StageOp {
 }
 
 /// One convolution of a fused block (in [`Model::stages`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Stage {
     /// What the stage computes.
     pub op: StageOp,
@@ -88,7 +88,7 @@ impl Stage {
 }
 
 /// How a block ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Residual {
     /// No shortcut: the block is the chain alone.
     Absent,
@@ -113,7 +113,7 @@ pub enum Residual {
 }
 
 /// A fused block (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BlockStep {
     /// The block input.
     pub input: Slot,

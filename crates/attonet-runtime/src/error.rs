@@ -56,6 +56,15 @@ pub enum Error {
     },
     /// A model's inputs or outputs contradict its plan.
     Io(&'static str),
+    /// The blob or plan in flash is not what the converter wrote: its
+    /// CRC-32 ([`crate::plan::Model::checksum`]) differs from the one
+    /// generated beside it.
+    Checksum {
+        /// The converter's checksum (`CHECKSUM`).
+        expected: u32,
+        /// The checksum of what is in memory now.
+        actual: u32,
+    },
     /// A step failed; `step` is its index, `inner` the kernel's error.
     Step {
         /// Index of the step in the plan.
@@ -129,6 +138,10 @@ impl fmt::Display for Error {
                 actual,
             } => write!(f, "the model has {expected} {what}, {actual} were given"),
             Error::Io(msg) => write!(f, "model inputs and outputs: {msg}"),
+            Error::Checksum { expected, actual } => write!(
+                f,
+                "the model in flash is corrupt: its CRC-32 is {actual:#010x}, the converter wrote {expected:#010x}"
+            ),
             Error::Step { step, kind } => write!(f, "step {step} failed: {kind:?}"),
         }
     }

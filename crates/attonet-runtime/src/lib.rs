@@ -10,6 +10,8 @@
 //!   converter links only those a model reaches).
 //! * [`block`] runs a chain of convolutions and its residual ADD row by row
 //!   (fused blocks: the arena holds a few rows of each intermediate).
+//! * [`integrity`] computes the CRC-32 that proves a model's blob and plan
+//!   in flash unchanged ([`plan::Model::verify`]).
 //! * [`plan`] holds the step descriptors the converter emits and the executor
 //!   that runs them over a caller-owned arena.
 //!
@@ -27,6 +29,7 @@ pub mod block;
 pub mod dsp_select;
 pub mod error;
 pub mod fixedpoint;
+pub mod integrity;
 pub mod ops;
 pub mod plan;
 pub mod prepared;

@@ -36,7 +36,7 @@ use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
 use kernels::KernelSet;
 
 /// Where a tensor lives in the arena: a byte offset and its NHWC shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Slot {
     /// Byte offset in the arena.
@@ -53,7 +53,7 @@ impl Slot {
 }
 
 /// A table in the weight blob: byte offset and number of elements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Table {
     /// Byte offset in the blob (a multiple of the element size).
@@ -63,7 +63,7 @@ pub struct Table {
 }
 
 /// The four tables of a convolution-like op.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConvTables {
     /// `i8` weights in the op's layout.
@@ -87,7 +87,7 @@ pub struct ConvTables {
 }
 
 /// A convolution (pointwise, grouped 3x3 or general; see [`ops::ConvKernel`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConvStep {
     /// Geometry, groups, quantization.
     pub params: ConvParams,
@@ -100,7 +100,7 @@ pub struct ConvStep {
 }
 
 /// A depthwise convolution with channel multiplier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DepthwiseStep {
     /// Geometry, multiplier, quantization.
     pub params: DepthwiseParams,
@@ -113,7 +113,7 @@ pub struct DepthwiseStep {
 }
 
 /// Two back-to-back 1x1 convolutions run as one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PointwisePairStep {
     /// Quantization of the first convolution.
     pub first: ConvQuant,
@@ -134,7 +134,7 @@ pub struct PointwisePairStep {
 }
 
 /// Elementwise addition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AddStep {
     /// Quantization.
     pub params: AddParams,
@@ -147,7 +147,7 @@ pub struct AddStep {
 }
 
 /// A pooling op.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PoolStep {
     /// Window and clamp.
     pub params: PoolParams,
@@ -158,7 +158,7 @@ pub struct PoolStep {
 }
 
 /// A fully connected layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FullyConnectedStep {
     /// Sizes and quantization.
     pub params: FullyConnectedParams,
@@ -171,7 +171,7 @@ pub struct FullyConnectedStep {
 }
 
 /// A softmax.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SoftmaxStep {
     /// Scaling.
     pub params: SoftmaxParams,
@@ -182,7 +182,7 @@ pub struct SoftmaxStep {
 }
 
 /// A TRANSPOSE_CONV ([`crate::ops::transpose_conv::transpose_conv_s8`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TransposeConvStep {
     /// Geometry and quantization.
     pub params: TransposeConvParams,
@@ -196,7 +196,7 @@ pub struct TransposeConvStep {
 }
 
 /// A BATCH_MATMUL of two activations ([`crate::ops::batch_matmul::batch_matmul_s8`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BatchMatmulStep {
     /// Geometry and quantization.
     pub params: BatchMatmulParams,
@@ -209,7 +209,7 @@ pub struct BatchMatmulStep {
 }
 
 /// A LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LogSoftmaxStep {
     /// Scaling.
     pub params: LogSoftmaxParams,
@@ -220,7 +220,7 @@ pub struct LogSoftmaxStep {
 }
 
 /// An L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct L2NormalizationStep {
     /// Row length and input zero point.
     pub params: L2NormalizationParams,
@@ -233,7 +233,7 @@ pub struct L2NormalizationStep {
 /// An element-wise unary op as a 256-entry table ([`crate::ops::lookup`]):
 /// LOGISTIC, TANH, HARD_SWISH, RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, an
 /// int8 QUANTIZE, and the ONNX activations of that shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LookupStep {
     /// The `i8` table (256 entries, indexed by the input byte).
     pub table: Table,
@@ -245,7 +245,7 @@ pub struct LookupStep {
 
 /// A reduction over a run of dimensions ([`crate::ops::reduce`]): MEAN,
 /// SUM, REDUCE_MAX.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReduceStep {
     /// Geometry and arithmetic.
     pub params: ReduceParams,
@@ -258,7 +258,7 @@ pub struct ReduceStep {
 /// A data-movement op as one strided gather ([`crate::ops::movement`]):
 /// PAD, PADV2, MIRROR_PAD, TRANSPOSE, SLICE, STRIDED_SLICE, SPACE_TO_DEPTH,
 /// DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR and their ONNX forms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GatherStep {
     /// Counts, strides, run and fill.
     pub params: GatherParams,
@@ -271,7 +271,7 @@ pub struct GatherStep {
 }
 
 /// RESIZE_BILINEAR ([`crate::ops::movement::resize_bilinear_s8`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ResizeBilinearStep {
     /// Scales and sampling.
     pub params: BilinearParams,
@@ -283,7 +283,7 @@ pub struct ResizeBilinearStep {
 
 /// Where an operand of a [`BinaryStep`] lives: an activation in the arena or
 /// a constant `i8` table in the blob.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operand {
     /// An activation.
     Arena(Slot),
@@ -304,7 +304,7 @@ impl core::fmt::Debug for Operand {
 /// A binary element-wise op with broadcasting ([`crate::ops::binary`]): ADD
 /// with a broadcast or constant operand, SUB, MUL, SQUARED_DIFFERENCE,
 /// MAXIMUM, MINIMUM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BinaryStep {
     /// Arithmetic and broadcast geometry.
     pub params: BinaryParams,
@@ -318,7 +318,7 @@ pub struct BinaryStep {
 
 /// One input's part of a CONCATENATION ([`crate::ops::binary::concat_s8`]);
 /// a concatenation of `n` inputs is `n` such steps writing one output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConcatStep {
     /// Geometry.
     pub params: ConcatParams,
@@ -331,7 +331,7 @@ pub struct ConcatStep {
 }
 
 /// A byte copy (a RESHAPE whose output could not share its input's bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CopyStep {
     /// Source.
     pub input: Slot,
@@ -340,7 +340,7 @@ pub struct CopyStep {
 }
 
 /// One step of a plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     /// CONV_2D (pointwise, grouped 3x3, general).
     Conv(ConvStep),
@@ -390,7 +390,7 @@ pub const MAX_RANK: usize = 8;
 
 /// A tensor's dimensions as the source model gives them (e.g. `[1, 10]`),
 /// held inline (at most [`MAX_RANK`]) so an [`Io`] borrows nothing.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Dims {
     len: u8,
@@ -454,6 +454,16 @@ pub struct Io {
     pub scale: f32,
     /// Quantization zero point.
     pub zero_point: i32,
+}
+
+/// Every field by value; the scale by its bits (for [`Model::checksum`]).
+impl core::hash::Hash for Io {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.slot.hash(state);
+        self.dims.hash(state);
+        state.write_u32(self.scale.to_bits());
+        self.zero_point.hash(state);
+    }
 }
 
 impl Io {
@@ -647,6 +657,35 @@ pub struct Model<'a> {
 }
 
 impl<'a> Model<'a> {
+    /// The CRC-32 of the weight blob and of every field of the plan
+    /// ([`crate::integrity`]); the converter writes it beside the model as
+    /// `CHECKSUM` (see [`Model::verify`]).
+    pub fn checksum(&self) -> u32 {
+        use core::hash::Hash;
+        let mut crc = crate::integrity::Crc32::new();
+        crc.update(self.blob);
+        self.steps.hash(&mut crc);
+        self.stages.hash(&mut crc);
+        self.arena_bytes.hash(&mut crc);
+        self.inputs.hash(&mut crc);
+        self.outputs.hash(&mut crc);
+        crc.value()
+    }
+
+    /// Checks that the blob and plan in flash are the ones the converter
+    /// wrote: their [`Model::checksum`] must equal `expected` (the generated
+    /// `CHECKSUM`). A flipped bit anywhere in the weights, tables or plan
+    /// gives [`Error::Checksum`]. Costs one pass over the blob (about 20
+    /// instructions a byte on a Cortex-M4) and the plan; call it at boot.
+    pub fn verify(&self, expected: u32) -> Result {
+        let actual = self.checksum();
+        if actual == expected {
+            Ok(())
+        } else {
+            Err(Error::Checksum { expected, actual })
+        }
+    }
+
     /// Checks the whole plan once: every table inside the blob and aligned,
     /// every slot inside the arena, no step writing over its own inputs.
     /// [`Model::run`] makes the same checks step by step (each kernel those of

@@ -112,7 +112,7 @@ pub fn check_shift(shifts: &[i32]) -> crate::Result {
 
 /// Output clamp of an int8 kernel: the fused activation's range, already
 /// expressed in the output's quantized domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Clamp {
     /// Smallest output value (`-128` with no activation).

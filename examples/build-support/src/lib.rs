@@ -441,6 +441,49 @@ fn read_npy(path: &Path) -> Result<Array, String> {
     Array::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The user's float inputs (float32, or uint8 raw values, in the float
+/// model's own layout: NCHW for ONNX), quantized as the int8 plan's input
+/// requires, exactly as `attonet run` does for a float model.
+fn quantize_float_inputs(
+    file: &Path,
+    x: &Array,
+    path: &Path,
+    scale: f32,
+    zero_point: i32,
+) -> Result<Vec<i8>, String> {
+    use attonet_convert::quantize::{self, FloatModel};
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let float = match attonet_convert::detect_format(&bytes).map_err(|e| e.to_string())? {
+        attonet_convert::Format::Onnx => Some(
+            attonet_convert::frontend::onnx::read_onnx(&bytes)
+                .map_err(|e| format!("{}: {e}", file.display()))?,
+        ),
+        attonet_convert::Format::Tflite => {
+            let g = attonet_convert::frontend::tflite::read_tflite(&bytes)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            if quantize::is_float(&g) {
+                Some(FloatModel::from_graph(g).map_err(|e| format!("{}: {e}", file.display()))?)
+            } else {
+                None
+            }
+        }
+    };
+    let Some(float) = float else {
+        return Err(format!(
+            "{}: {} is an int8 model, so its inputs must be int8 [N, ...input shape]",
+            path.display(),
+            file.display()
+        ));
+    };
+    let samples = float
+        .samples(x, &path.display().to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(samples
+        .iter()
+        .flat_map(|s| quantize::quantize_values(s, scale, zero_point))
+        .collect())
+}
+
 /// Whether the runtime compiles its Cortex-M DSP kernels for this build:
 /// the rule of `crates/attonet-runtime/build.rs` (Armv7E-M; Armv8-M
 /// Mainline with `+dsp` or a core that has the extension), and not with
@@ -632,12 +675,16 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
             match env_path(root, "ATTONET_USER_INPUTS") {
                 Some(path) => {
                     let x = read_npy(&path)?;
-                    let x = x.as_i8().ok_or_else(|| {
-                        format!(
-                            "{}: the inputs must be int8 [N, ...input shape]",
-                            path.display()
-                        )
-                    })?;
+                    let x = match x.as_i8() {
+                        Some(x) => x,
+                        None => quantize_float_inputs(
+                            &file,
+                            &x,
+                            &path,
+                            model.input.scale,
+                            model.input.zero_point,
+                        )?,
+                    };
                     if len == 0 || x.len() % len != 0 || x.is_empty() {
                         return Err(format!(
                             "{}: {} int8 values are not a whole number of the model's {len}-byte inputs",
@@ -823,6 +870,7 @@ fn models_rs(models: &[Converted], profile: bool) -> String {
         let _ = writeln!(s, "        expected: &{n}::EXPECTED,");
         let _ = writeln!(s, "        macs: {},", c.report.macs);
         let _ = writeln!(s, "        weight_bytes: {},", c.report.weight_bytes);
+        let _ = writeln!(s, "        checksum: {n}::CHECKSUM,");
         if profile {
             let _ = writeln!(s, "        steps: &{n}::STEP_COSTS,");
         }

@@ -56,6 +56,9 @@ pub struct Case {
     pub macs: u64,
     /// Bytes of the model's weight blob (weights, biases, requantization tables).
     pub weight_bytes: u32,
+    /// The converter's CRC-32 of the blob and plan (`CHECKSUM`): checked
+    /// with `Model::verify` before the first inference.
+    pub checksum: u32,
     /// Each step's MACs and layers (from the converter's report), for the
     /// per-step profile.
     #[cfg(feature = "layer-profile")]
@@ -360,6 +363,17 @@ fn run_case<C: InstructionCounter>(
         println!("  the plan is invalid: {e:?}");
         return Err(EXIT_RUNTIME_ERROR);
     }
+    // Flash integrity, as firmware would check it at boot.
+    let (verified, counted) = measure(counter, || model.verify(case.checksum));
+    if let Err(e) = verified {
+        println!("  {e}");
+        return Err(EXIT_RUNTIME_ERROR);
+    }
+    println!(
+        "  flash intact: CRC-32 {:#010x} of the blob and plan verified in {} instructions",
+        case.checksum,
+        Grouped(counted.saturating_sub(overhead))
+    );
     let Some(scores) = scores.get_mut(..out_len) else {
         println!("  output of {out_len} B is larger than the scores buffer");
         return Err(EXIT_RUNTIME_ERROR);

@@ -77,6 +77,67 @@ fn generated_plans_equal_host_plans() {
     assert_eq!(resnet8::ARENA_BYTES, resnet8::MODEL.arena_bytes as usize);
 }
 
+/// The generated `CHECKSUM` is the CRC-32 of the generated model as
+/// compiled (host and converter agree), and any single flipped bit of the
+/// blob, or a changed field of the plan, is caught by `Model::verify`.
+#[test]
+fn flash_integrity_catches_flipped_bits() {
+    use attonet_runtime::Error;
+    for (model, checksum) in [
+        (&resnet8::MODEL, resnet8::CHECKSUM),
+        (&kws::MODEL, kws::CHECKSUM),
+        (&person_detect::MODEL, person_detect::CHECKSUM),
+        (&micro_speech::MODEL, micro_speech::CHECKSUM),
+        (&hello_world::MODEL, hello_world::CHECKSUM),
+    ] {
+        let name = model.name;
+        model
+            .verify(checksum)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Bits spread over the whole blob: weights, biases and tables.
+        let mut blob = model.blob.to_vec();
+        let positions = (0..blob.len() * 8).step_by(blob.len() * 8 / 257 + 1);
+        for bit in positions {
+            blob[bit / 8] ^= 1 << (bit % 8);
+            let corrupt = Model {
+                blob: &blob,
+                ..*model
+            };
+            match corrupt.verify(checksum) {
+                Err(Error::Checksum { expected, actual }) => {
+                    assert_eq!(expected, checksum);
+                    assert_ne!(actual, checksum);
+                }
+                other => panic!("{name}: blob bit {bit} flipped, verify gave {other:?}"),
+            }
+            blob[bit / 8] ^= 1 << (bit % 8);
+        }
+        // The plan: the arena size, one input's zero point, one step dropped.
+        let bigger = Model {
+            arena_bytes: model.arena_bytes ^ 4,
+            ..*model
+        };
+        assert!(bigger.verify(checksum).is_err(), "{name}: arena size");
+        let mut input = model.input;
+        input.zero_point ^= 1;
+        let inputs = [input];
+        let shifted = Model {
+            inputs: &inputs,
+            input,
+            ..*model
+        };
+        assert!(
+            shifted.verify(checksum).is_err(),
+            "{name}: input zero point"
+        );
+        let fewer = Model {
+            steps: &model.steps[1..],
+            ..*model
+        };
+        assert!(fewer.verify(checksum).is_err(), "{name}: a step dropped");
+    }
+}
+
 /// Generated unary-op plans (a lookup table each, linked alone through
 /// `KERNELS`) give TensorFlow Lite Micro's bytes on the op-level goldens.
 #[test]

@@ -3,6 +3,9 @@
 //!
 //! The source defines, at the place it is `include!`d:
 //! * `ARENA_BYTES`: the arena size, a compile-time constant;
+//! * `CHECKSUM`: the CRC-32 of the blob and plan
+//!   (`attonet_runtime::plan::Model::checksum`), for `MODEL.verify(CHECKSUM)`
+//!   at boot;
 //! * `MODEL`: a `attonet_runtime::plan::Model<'static>` whose blob and steps
 //!   are `static` (flash on a microcontroller);
 //! * `INPUT_LEN` / `OUTPUT_LEN`: the first input's and output's sizes in
@@ -68,6 +71,15 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     s.push('\n');
     let _ = writeln!(s, "/// Bytes of arena the plan needs.");
     let _ = writeln!(s, "pub const ARENA_BYTES: usize = {};", report.arena_bytes);
+    let _ = writeln!(
+        s,
+        "/// CRC-32 of the blob and plan as written: `MODEL.verify(CHECKSUM)` at boot proves them intact."
+    );
+    let _ = writeln!(
+        s,
+        "pub const CHECKSUM: u32 = {:#010x};",
+        assembled.model().checksum()
+    );
     let (_, kernel_names) = assembled.kernels();
     let _ = writeln!(
         s,

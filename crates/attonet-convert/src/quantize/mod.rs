@@ -246,6 +246,16 @@ impl FloatModel {
                 "the model input has no elements".into(),
             ));
         }
+        // NaN or infinity would quantize to an arbitrary code (and poison a
+        // calibration range): refused, naming the sample and element.
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(ConvertError::Graph(format!(
+                "{what}: sample {}, element {} is {} (float input must be finite)",
+                i / len,
+                i % len,
+                data[i]
+            )));
+        }
         Ok(data
             .chunks_exact(len)
             .map(|s| self.sample_to_graph(s))
@@ -331,6 +341,7 @@ fn observe_all(
     ids: &[TensorId],
     start: &[Stats],
     observe: fn(&mut Stats, &[f32]),
+    tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<Stats>> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -358,6 +369,7 @@ fn observe_all(
                                 observe(st, v);
                             }
                         }
+                        tick();
                     }
                     Ok(stats)
                 })
@@ -393,6 +405,28 @@ pub fn calibrate(
     samples: &[Vec<f32>],
     method: Method,
 ) -> Result<Vec<Option<(f32, f32)>>> {
+    calibrate_with_progress(graph, samples, method, &|| {})
+}
+
+/// How many times calibration runs the float model over each sample:
+/// once for min/max, twice for the histogram methods (min/max, then the
+/// histogram over that range).
+pub fn calibration_passes(method: Method) -> usize {
+    if method == Method::MinMax {
+        1
+    } else {
+        2
+    }
+}
+
+/// [`calibrate`], calling `tick` (from any worker thread) after each sample
+/// of each pass: [`calibration_passes`] times the samples in all.
+pub fn calibrate_with_progress(
+    graph: &Graph,
+    samples: &[Vec<f32>],
+    method: Method,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<Option<(f32, f32)>>> {
     if samples.is_empty() {
         return Err(ConvertError::Graph(
             "calibration needs at least one sample".into(),
@@ -401,10 +435,10 @@ pub fn calibrate(
     let exec = FloatExecutor::new(graph)?;
     let ids = activations(graph);
     let start = vec![Stats::default(); ids.len()];
-    let mut stats = observe_all(&exec, samples, &ids, &start, Stats::observe_min_max)?;
+    let mut stats = observe_all(&exec, samples, &ids, &start, Stats::observe_min_max, tick)?;
     if method != Method::MinMax {
         stats.iter_mut().for_each(Stats::start_histogram);
-        let hist = observe_all(&exec, samples, &ids, &stats, Stats::observe_histogram)?;
+        let hist = observe_all(&exec, samples, &ids, &stats, Stats::observe_histogram, tick)?;
         for (s, h) in stats.iter_mut().zip(hist) {
             s.hist = h.hist;
         }
@@ -425,10 +459,20 @@ pub fn calibrate(
 
 /// Calibrates on `samples` (graph layout) and quantizes.
 pub fn quantize(graph: &Graph, samples: &[Vec<f32>], options: &Options) -> Result<Graph> {
+    quantize_with_progress(graph, samples, options, &|| {})
+}
+
+/// [`quantize`], with calibration's progress (see [`calibrate_with_progress`]).
+pub fn quantize_with_progress(
+    graph: &Graph,
+    samples: &[Vec<f32>],
+    options: &Options,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Graph> {
     let ranges = if samples.is_empty() {
         vec![None; graph.tensors.len()]
     } else {
-        calibrate(graph, samples, options.method)?
+        calibrate_with_progress(graph, samples, options.method, tick)?
     };
     quantize_with_ranges(graph, &ranges, options)
 }
@@ -851,7 +895,19 @@ pub fn quantize_and_assemble(
     options: &Options,
     name: &str,
 ) -> Result<Quantized> {
-    let graph = quantize(&model.graph, samples, options)?;
+    quantize_and_assemble_with_progress(model, samples, options, name, &|| {})
+}
+
+/// [`quantize_and_assemble`], with calibration's progress (see
+/// [`calibrate_with_progress`]).
+pub fn quantize_and_assemble_with_progress(
+    model: &FloatModel,
+    samples: &[Vec<f32>],
+    options: &Options,
+    name: &str,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Quantized> {
+    let graph = quantize_with_progress(&model.graph, samples, options, tick)?;
     let mut program = crate::lower::lower(&graph, name)?;
     crate::passes::optimize(&mut program);
     let assembled = crate::assemble::assemble(program)?;

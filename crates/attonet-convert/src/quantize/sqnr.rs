@@ -24,7 +24,28 @@ pub struct LayerSqnr {
     /// `10 log10(sum f^2 / sum (f - q)^2)` in dB over the samples
     /// (`f64::INFINITY` when int8 and float agree exactly).
     pub sqnr_db: f64,
+    /// The fraction of samples on which the layer's int8 output saturates:
+    /// more than one element in a thousand (any, for a tensor of fewer than
+    /// 1,000) has a float value beyond what the int8 output can represent
+    /// (half a step past -128 or 127). Percentile calibration clips the
+    /// rarest values on purpose (0.01 % at its default); this counts samples
+    /// clipped ten times more than that.
+    pub clipped: f64,
+    /// Whether this layer's output is a model output.
+    pub model_output: bool,
 }
+
+/// A sample saturates a layer when more than `len / this` of its elements
+/// lie outside the int8 range (see [`LayerSqnr::clipped`]).
+const SATURATED_PER_MILLE_DIVISOR: usize = 1000;
+
+/// A model output that saturates on more than this fraction of samples gets
+/// a warning (`attonet run` and `attonet inspect` on a float model).
+pub const CLIP_WARNING_FRACTION: f64 = 0.05;
+
+/// Any other layer that saturates on more than this fraction of samples
+/// gets a warning too (the first such layer).
+pub const CLIP_LAYER_WARNING_FRACTION: f64 = 0.5;
 
 /// Per-step SQNR of `assembled` (quantized from `float_graph`) over `samples`
 /// (graph layout). Steps whose output tensor has no float counterpart
@@ -70,6 +91,7 @@ pub fn layer_sqnr(
         .collect();
     let mut signal = vec![0f64; steps.len()];
     let mut noise = vec![0f64; steps.len()];
+    let mut clipped = vec![0usize; steps.len()];
     let mut arena = vec![0i8; model.arena_bytes as usize];
     for x in samples {
         let float = exec.run(x)?;
@@ -102,6 +124,15 @@ pub fn layer_sqnr(
                 signal[s] += (*a as f64) * (*a as f64);
                 noise[s] += (*a as f64 - *b as f64).powi(2);
             }
+            let (step, zp) = (value.scale as f64, value.zero_point as f64);
+            let (lo, hi) = ((-128.5 - zp) * step, (127.5 - zp) * step);
+            let outside = fv
+                .iter()
+                .filter(|&&a| (a as f64) < lo || (a as f64) > hi)
+                .count();
+            if outside * SATURATED_PER_MILLE_DIVISOR > fv.len() {
+                clipped[s] += 1;
+            }
         }
     }
     Ok(steps
@@ -116,6 +147,11 @@ pub fn layer_sqnr(
             } else {
                 10.0 * (signal[s] / noise[s]).log10()
             },
+            clipped: clipped[s] as f64 / samples.len().max(1) as f64,
+            model_output: float_graph.outputs.iter().any(|&o| {
+                float_graph.tensors.get(o).map(|t| t.name.as_str())
+                    == Some(program.values[program.layers[l].output].name.as_str())
+            }),
         })
         .collect())
 }
@@ -128,11 +164,66 @@ pub fn table(rows: &[LayerSqnr], samples: usize) -> String {
         s,
         "per-layer SQNR, int8 against float over {samples} calibration samples:"
     );
-    let _ = writeln!(s, "{:>4}  {:>9}  tensor", "step", "SQNR dB");
+    let _ = writeln!(
+        s,
+        "{:>4}  {:>9}  {:>9}  tensor",
+        "step", "SQNR dB", "clipped"
+    );
     for r in rows {
-        let _ = writeln!(s, "{:>4}  {:>9.2}  {}", r.step, r.sqnr_db, r.tensor);
+        let _ = writeln!(
+            s,
+            "{:>4}  {:>9.2}  {:>8.1}%  {}",
+            r.step,
+            r.sqnr_db,
+            100.0 * r.clipped,
+            r.tensor
+        );
+    }
+    for w in clip_warnings(rows) {
+        let _ = writeln!(s, "{w}");
     }
     s
+}
+
+/// Warnings about saturation on these samples, each naming the layer: a
+/// model output that saturates on more than [`CLIP_WARNING_FRACTION`] of
+/// them (its dequantized value is clipped there), and the first other layer
+/// that saturates on more than [`CLIP_LAYER_WARNING_FRACTION`] (the inputs
+/// are out of the range calibration saw; later layers follow from it).
+/// Rarer saturation inside the network is left to `attonet inspect`'s
+/// column: percentile calibration clips the rarest values on purpose.
+pub fn clip_warnings(rows: &[LayerSqnr]) -> Vec<String> {
+    let advice = "calibrate with samples like these, or with a wider method (--method minmax)";
+    let mut warnings = Vec::new();
+    let inner: Vec<&LayerSqnr> = rows
+        .iter()
+        .filter(|r| !r.model_output && r.clipped > CLIP_LAYER_WARNING_FRACTION)
+        .collect();
+    if let Some(first) = inner.first() {
+        warnings.push(format!(
+            "warning: step {} ({}) saturates on {:.0} % of the samples, and {} later layers on more \
+             than {:.0} %: these inputs lie outside the range calibration saw; {advice}",
+            first.step,
+            first.tensor,
+            100.0 * first.clipped,
+            inner.len() - 1,
+            100.0 * CLIP_LAYER_WARNING_FRACTION
+        ));
+    }
+    for r in rows
+        .iter()
+        .filter(|r| r.model_output && r.clipped > CLIP_WARNING_FRACTION)
+    {
+        warnings.push(format!(
+            "warning: the model output of step {} ({}) saturates on {:.1} % of the samples \
+             (more than {} %): the dequantized output is clipped there; {advice}",
+            r.step,
+            r.tensor,
+            100.0 * r.clipped,
+            100.0 * CLIP_WARNING_FRACTION
+        ));
+    }
+    warnings
 }
 
 /// `report`'s JSON with an `sqnr` array added (and `sqnr_db` on each layer row).
@@ -150,7 +241,8 @@ pub fn json_with_sqnr(report: &crate::Report, rows: &[LayerSqnr]) -> String {
         rows.iter()
             .map(|r| {
                 serde_json::json!({
-                    "step": r.step, "layer": r.layer, "tensor": r.tensor, "sqnr_db": finite(r.sqnr_db)
+                    "step": r.step, "layer": r.layer, "tensor": r.tensor, "sqnr_db": finite(r.sqnr_db),
+                    "clipped": r.clipped
                 })
             })
             .collect(),

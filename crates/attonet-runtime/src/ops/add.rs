@@ -9,7 +9,7 @@ use crate::Error;
 /// TFLite's int8 ADD parameters (computed by the converter as TFLite's
 /// `PrepareGeneralSubOp`/`CalculateOpDataAdd` does: `left_shift = 20`, input
 /// multipliers relative to twice the larger input scale).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AddParams {
     /// Zero point of the first input.

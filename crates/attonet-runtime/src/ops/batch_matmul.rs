@@ -29,7 +29,7 @@ use crate::Error;
 pub const BATCH_MATMUL_BATCH_DIMS: usize = 3;
 
 /// Geometry and quantization of a BATCH_MATMUL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BatchMatmulParams {
     /// Output batch extents, outermost first.

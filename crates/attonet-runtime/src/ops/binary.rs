@@ -39,7 +39,7 @@ use crate::Error;
 pub const BINARY_DIMS: usize = 4;
 
 /// The element-wise function of a [`BinaryParams`].
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum BinaryOp {
     /// ADD (rescaled sum).
@@ -77,7 +77,7 @@ impl core::fmt::Debug for BinaryOp {
 
 /// A binary op's arithmetic and broadcast geometry (computed by the
 /// converter as TFLM's `Prepare` functions do; unused fields are 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BinaryParams {
     /// The function.
@@ -335,7 +335,7 @@ pub fn binary_s8(
 /// is copied to `output[o * out_inner + offset ..][..inner]` for each `o`
 /// (TFLM's int8 kernel copies bytes; the converter requires the input's
 /// quantization to be the output's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConcatParams {
     /// Product of the dimensions before the axis.

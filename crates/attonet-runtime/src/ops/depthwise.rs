@@ -8,7 +8,7 @@ use crate::plan::kernels::KernelSet;
 use crate::Error;
 
 /// Parameters of a depthwise convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DepthwiseParams {
     /// Kernel size, stride, dilation, padding.

@@ -6,7 +6,7 @@ use crate::quant::{check_shift, requantize, Clamp};
 use crate::Error;
 
 /// Parameters of a fully connected layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FullyConnectedParams {
     /// Input features per batch row.

@@ -17,7 +17,7 @@ use crate::quant::{requantize, shift_in_range};
 use crate::Error;
 
 /// Parameters of an L2_NORMALIZATION (TFLM's `L2NormalizationParams`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct L2NormalizationParams {
     /// Elements per row (the innermost dimension).

@@ -32,7 +32,7 @@ use crate::plan::kernels::KernelSet;
 use crate::quant::Clamp;
 
 /// Height, width and channels of one NHWC image (batch 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Shape {
     /// Rows.
@@ -65,7 +65,7 @@ impl Shape {
 /// SAME/VALID into it exactly as TFLite does (`pad = max(0, ((out - 1) *
 /// stride + (k - 1) * dilation + 1 - in) / 2)`); taps that fall outside the
 /// input are skipped (they contribute nothing to the accumulator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Window {
     /// Kernel height.
@@ -87,7 +87,7 @@ pub struct Window {
 }
 
 /// Quantization of a convolution-like op's input and output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConvQuant {
     /// Zero point of the input tensor.
@@ -99,7 +99,7 @@ pub struct ConvQuant {
 }
 
 /// Parameters of a (grouped) convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConvParams {
     /// Kernel size, stride, dilation, padding.
@@ -128,7 +128,7 @@ pub struct ConvWeights<'a> {
 /// Which convolution kernel serves a [`ConvParams`]: the one predicate that
 /// both the runtime (to dispatch) and the converter (to report and size
 /// scratch) use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConvKernel {
     /// [`pointwise::pointwise_conv_s8`]: 1x1, one group, no padding, any stride.

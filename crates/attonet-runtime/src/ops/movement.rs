@@ -48,7 +48,7 @@ pub const GATHER_DIMS: usize = 5;
 pub const FILL: i32 = i32::MIN;
 
 /// The shape of a gather (see the [module](self) documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GatherParams {
     /// Output extent of each nested dimension, outermost first.
@@ -210,7 +210,7 @@ pub fn gather_s8(
 }
 
 /// The parameters of a bilinear resize, as TFLM's prepare computes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BilinearParams {
     /// Input rows per output row, in 1/1024 (`((1024 * in_h + out_h / 2) /

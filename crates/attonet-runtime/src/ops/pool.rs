@@ -6,7 +6,7 @@ use crate::quant::Clamp;
 use crate::Error;
 
 /// Parameters of a pooling op. The window's dilation is always 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PoolParams {
     /// Window size, stride, padding.

@@ -28,7 +28,7 @@ use crate::quant::{requantize, shift_in_range};
 use crate::Error;
 
 /// What a reduction computes from its `reduce` inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ReduceKind {
     /// `clamp(requantize(Σ x - input_offset, multiplier, shift) + output_zero_point)`.
@@ -47,7 +47,7 @@ pub enum ReduceKind {
 }
 
 /// A reduction's geometry and arithmetic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ReduceParams {
     /// Product of the dimensions before the reduced run.

@@ -15,7 +15,7 @@ use crate::Error;
 
 /// Parameters the converter computes as TFLite's `PreprocessSoftmaxScaling`
 /// and `CalculateInputRadius` do (with 5 integer bits for the scaled diff).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SoftmaxParams {
     /// Elements per row (the innermost dimension).
@@ -156,7 +156,7 @@ fn exp_on_negative_values_q5(a: i32) -> i32 {
 /// Parameters of LOG_SOFTMAX, computed by the converter as TFLite's
 /// `PreprocessLogSoftmaxScalingExp` and `CalculateInputRadius` do (beta 1,
 /// 5 integer bits for the scaled difference).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LogSoftmaxParams {
     /// Elements per row (the innermost dimension).

@@ -28,7 +28,7 @@ use crate::quant::check_shift;
 use crate::Error;
 
 /// Geometry and quantization of a TRANSPOSE_CONV.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TransposeConvParams {
     /// Filter height.

@@ -100,6 +100,10 @@ where
         defmt::error!("{=str}: invalid plan: {}", case.name, e);
         return false;
     }
+    if let Err(e) = model.verify(case.checksum) {
+        defmt::error!("{=str}: the model in flash is corrupt: {}", case.name, e);
+        return false;
+    }
     let in_len = model.input.slot.shape.len();
     let out_len = model.output.slot.shape.len();
     let Some(scores) = scores.get_mut(..out_len) else {
