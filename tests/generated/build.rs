@@ -42,6 +42,18 @@ fn main() {
             "dequantize_float_out_avgpool.tflite",
             "dequantize_float_out_avgpool",
         ),
+        // The compute ops of issue 16, one kernel each.
+        ("prelu_per_channel.tflite", "prelu_per_channel"),
+        ("log_softmax_4d.tflite", "log_softmax_4d"),
+        (
+            "l2_normalization_channels.tflite",
+            "l2_normalization_channels",
+        ),
+        (
+            "transpose_conv_3x3_s2_same.tflite",
+            "transpose_conv_3x3_s2_same",
+        ),
+        ("batch_matmul_self_gram.tflite", "batch_matmul_self_gram"),
     ] {
         attonet_convert::Builder::new(format!("{ops}/{file}"))
             .name(name)

@@ -5,10 +5,11 @@
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
-    AddStep, ArgStep, BinaryStep, BlockStep, BoundaryStep, ConcatStep, ConvStep, ConvTables,
-    CopyStep, DepthwiseStep, Dims, FullyConnectedStep, GatherStep, Io, LookupStep, Model, Operand,
-    PointwisePairStep, PoolStep, ReduceStep, Residual, ResizeBilinearStep, Slot, SoftmaxStep,
-    Stage, StageOp, Step, Table,
+    AddStep, ArgStep, BatchMatmulStep, BinaryStep, BlockStep, BoundaryStep, ConcatStep, ConvStep,
+    ConvTables, CopyStep, DepthwiseStep, Dims, FullyConnectedStep, GatherStep, Io,
+    L2NormalizationStep, LogSoftmaxStep, LookupStep, Model, Operand, PointwisePairStep, PoolStep,
+    ReduceStep, Residual, ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step, Table,
+    TransposeConvStep,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -205,6 +206,30 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::TransposeConv { params, data } => Step::TransposeConv(TransposeConvStep {
+            params: *params,
+            input,
+            output,
+            tables: blob.conv(data),
+        }),
+        LayerOp::BatchMatmul(params) => Step::BatchMatmul(BatchMatmulStep {
+            params: *params,
+            input1: input,
+            input2: slot(*layer.inputs.get(1).ok_or_else(|| {
+                ConvertError::Graph(format!("layer {i}: batch matmul without a right operand"))
+            })?),
+            output,
+        }),
+        LayerOp::LogSoftmax(params) => Step::LogSoftmax(LogSoftmaxStep {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::L2Normalization(params) => Step::L2Normalization(L2NormalizationStep {
+            params: *params,
+            input,
+            output,
+        }),
         LayerOp::Block {
             stages: chain,
             residual,
@@ -380,6 +405,20 @@ fn check_slots(
             Step::AveragePool(s) | Step::MaxPool(s) => (s.input, s.output),
             Step::FullyConnected(s) => (s.input, s.output),
             Step::Softmax(s) => (s.input, s.output),
+            Step::LogSoftmax(s) => (s.input, s.output),
+            Step::TransposeConv(s) => (s.input, s.output),
+            Step::BatchMatmul(s) => {
+                if s.input2 != slot(layer.inputs[1]) {
+                    return Err(ConvertError::Graph(format!(
+                        "internal error: step {k} (layer {i}) reads its right operand at {:?}, \
+                         the plan has {:?}",
+                        s.input2,
+                        slot(layer.inputs[1])
+                    )));
+                }
+                (s.input1, s.output)
+            }
+            Step::L2Normalization(s) => (s.input, s.output),
             Step::Lookup(s) => (s.input, s.output),
             Step::Reduce(s) => (s.input, s.output),
             Step::Arg(s) => (s.input, s.output),
@@ -711,6 +750,10 @@ impl Assembled {
                 Step::MaxPool(_) => bits |= k::MAX_POOL,
                 Step::FullyConnected(_) => bits |= k::FULLY_CONNECTED,
                 Step::Softmax(_) => bits |= k::SOFTMAX,
+                Step::LogSoftmax(_) => bits |= k::LOG_SOFTMAX,
+                Step::TransposeConv(_) => bits |= k::TRANSPOSE_CONV,
+                Step::BatchMatmul(_) => bits |= k::BATCH_MATMUL,
+                Step::L2Normalization(_) => bits |= k::L2_NORMALIZATION,
                 Step::Lookup(_) => bits |= k::LOOKUP,
                 Step::Reduce(_) => bits |= k::REDUCE,
                 Step::Copy(_) => bits |= k::COPY,
@@ -931,6 +974,10 @@ impl Assembled {
             (k::ARG, "ARG"),
             (k::QUANTIZE_FLOAT, "QUANTIZE_FLOAT"),
             (k::DEQUANTIZE_FLOAT, "DEQUANTIZE_FLOAT"),
+            (k::LOG_SOFTMAX, "LOG_SOFTMAX"),
+            (k::L2_NORMALIZATION, "L2_NORMALIZATION"),
+            (k::TRANSPOSE_CONV, "TRANSPOSE_CONV"),
+            (k::BATCH_MATMUL, "BATCH_MATMUL"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

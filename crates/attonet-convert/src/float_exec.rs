@@ -507,6 +507,67 @@ impl<'g> FloatExecutor<'g> {
                 activate(*activation, &mut out);
                 out
             }
+            OpKind::TransposeConv {
+                padding,
+                stride_h,
+                stride_w,
+                activation,
+            } => {
+                // TFLite's order: output shape, filter OHWI, input, bias.
+                let (x, xs) = self.activation(index, op, values, 2)?;
+                let (w, ws) = self
+                    .constant(index, op, 1)?
+                    .ok_or_else(|| op_err(index, op, "missing filter"))?;
+                let (Some((ih, iw, ic)), Some((oh, ow, oc)), &[foc, kh, kw, fic]) =
+                    (hwc(xs), hwc(out_shape), ws)
+                else {
+                    return Err(op_err(index, op, "shapes are not batch-1 NHWC and OHWI"));
+                };
+                if foc != oc || fic != ic || w.len() != oc * kh * kw * ic {
+                    return Err(op_err(index, op, "filter does not fit input and output"));
+                }
+                let bias = match self.constant(index, op, 3)? {
+                    None => vec![0.0; oc],
+                    Some((b, _)) if b.len() == oc => b.to_vec(),
+                    Some(_) => return Err(op_err(index, op, "bias length")),
+                };
+                let pad = |axis, o: usize, k: usize, s: usize| {
+                    padding.before(axis, o, k, s, 1, padding.out_size(axis, o, k, s, 1))
+                };
+                let pad_top = pad(Axis::Vertical, oh, kh, *stride_h) as i64;
+                let pad_left = pad(Axis::Horizontal, ow, kw, *stride_w) as i64;
+                let mut out = vec![0f32; out_len];
+                for o in out.chunks_exact_mut(oc) {
+                    o.copy_from_slice(&bias);
+                }
+                // The scatter TFLite's reference runs.
+                for iy in 0..ih {
+                    for ix in 0..iw {
+                        let px = &x[(iy * iw + ix) * ic..][..ic];
+                        for ky in 0..kh {
+                            let y = (iy * stride_h) as i64 - pad_top + ky as i64;
+                            for kx in 0..kw {
+                                let xx = (ix * stride_w) as i64 - pad_left + kx as i64;
+                                if y < 0 || xx < 0 || y >= oh as i64 || xx >= ow as i64 {
+                                    continue;
+                                }
+                                let o = &mut out[(y as usize * ow + xx as usize) * oc..][..oc];
+                                for (co, d) in o.iter_mut().enumerate() {
+                                    *d += dot(&w[((co * kh + ky) * kw + kx) * ic..][..ic], px);
+                                }
+                            }
+                        }
+                    }
+                }
+                activate(*activation, &mut out);
+                out
+            }
+            OpKind::BatchMatmul { adj_x, adj_y } => {
+                let a = self.activation(index, op, values, 0)?;
+                let b = self.activation(index, op, values, 1)?;
+                crate::ops::batch_matmul::eval(a, b, *adj_x, *adj_y, out_shape)
+                    .map_err(|m| op_err(index, op, m))?
+            }
             OpKind::Add { activation } => {
                 let a = self.activation(index, op, values, 0)?;
                 let b = self.activation(index, op, values, 1)?;
@@ -639,6 +700,35 @@ impl<'g> FloatExecutor<'g> {
                     for d in o.iter_mut() {
                         *d = (*d as f64 / sum) as f32;
                     }
+                }
+                out
+            }
+            OpKind::LogSoftmax | OpKind::L2Normalization { .. } => {
+                let (x, xs) = self.activation(index, op, values, 0)?;
+                let depth = *xs.last().unwrap_or(&1);
+                if depth == 0 || x.len() != out_len {
+                    return Err(op_err(index, op, "input and output shapes differ"));
+                }
+                let mut out = vec![0f32; out_len];
+                for (row, o) in x.chunks_exact(depth).zip(out.chunks_exact_mut(depth)) {
+                    if let OpKind::L2Normalization { .. } = op.kind {
+                        // TFLite's float kernel: x / max(sqrt(Σ x^2), 1e-6).
+                        let squares: f64 = row.iter().map(|&v| v as f64 * v as f64).sum();
+                        let norm = squares.sqrt().max(1e-6);
+                        for (d, &v) in o.iter_mut().zip(row) {
+                            *d = (v as f64 / norm) as f32;
+                        }
+                    } else {
+                        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
+                        let log_sum = sum.ln();
+                        for (d, &v) in o.iter_mut().zip(row) {
+                            *d = ((v - max) as f64 - log_sum) as f32;
+                        }
+                    }
+                }
+                if let OpKind::L2Normalization { activation } = op.kind {
+                    activate(activation, &mut out);
                 }
                 out
             }

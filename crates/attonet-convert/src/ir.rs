@@ -311,6 +311,9 @@ pub enum BinaryFn {
     Maximum,
     /// MINIMUM / ONNX Min.
     Minimum,
+    /// PRELU / ONNX PRelu: `x` for `x >= 0`, else `alpha * x`; the second
+    /// operand is `alpha`, broadcast over the first.
+    Prelu,
 }
 
 impl BinaryFn {
@@ -322,6 +325,7 @@ impl BinaryFn {
             BinaryFn::SquaredDifference => "SQUARED_DIFFERENCE",
             BinaryFn::Maximum => "MAXIMUM",
             BinaryFn::Minimum => "MINIMUM",
+            BinaryFn::Prelu => "PRELU",
         }
     }
 }
@@ -478,6 +482,19 @@ pub enum OpKind {
         /// Fused activation.
         activation: Activation,
     },
+    /// TRANSPOSE_CONV: inputs `[output shape (int32 constant; omitted from
+    /// ONNX), filter OHWI, input, bias?]` (TFLite's order; dilation 1).
+    TransposeConv {
+        /// Padding scheme, as a convolution from the output to the input
+        /// would have it.
+        padding: Padding,
+        /// Vertical stride.
+        stride_h: usize,
+        /// Horizontal stride.
+        stride_w: usize,
+        /// Fused activation.
+        activation: Activation,
+    },
     /// ADD of two tensors: activations of equal shape (the `add` kernel), or
     /// with broadcasting or a constant operand (the binary family).
     Add {
@@ -521,10 +538,25 @@ pub enum OpKind {
         /// Whether the output keeps the input's leading dimensions.
         keep_num_dims: bool,
     },
+    /// BATCH_MATMUL of two activations: `lhs [.., m, k] x rhs [.., k, n]`
+    /// with the batch dimensions broadcast.
+    BatchMatmul {
+        /// The left operand is stored `[.., k, m]`.
+        adj_x: bool,
+        /// The right operand is stored `[.., n, k]`.
+        adj_y: bool,
+    },
     /// SOFTMAX over the innermost dimension.
     Softmax {
         /// Inverse temperature.
         beta: f32,
+    },
+    /// LOG_SOFTMAX over the innermost dimension (beta 1).
+    LogSoftmax,
+    /// L2_NORMALIZATION over the innermost dimension: `x / sqrt(Σ x^2)`.
+    L2Normalization {
+        /// Fused activation (TFLM requires none).
+        activation: Activation,
     },
     /// RESHAPE (the new shape is the output tensor's shape).
     Reshape,
@@ -616,11 +648,15 @@ impl OpKind {
         match self {
             OpKind::Conv2d { .. } => "CONV_2D",
             OpKind::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
+            OpKind::TransposeConv { .. } => "TRANSPOSE_CONV",
+            OpKind::BatchMatmul { .. } => "BATCH_MATMUL",
             OpKind::Add { .. } => "ADD",
             OpKind::AveragePool2d { .. } => "AVERAGE_POOL_2D",
             OpKind::MaxPool2d { .. } => "MAX_POOL_2D",
             OpKind::FullyConnected { .. } => "FULLY_CONNECTED",
             OpKind::Softmax { .. } => "SOFTMAX",
+            OpKind::LogSoftmax => "LOG_SOFTMAX",
+            OpKind::L2Normalization { .. } => "L2_NORMALIZATION",
             OpKind::Reshape => "RESHAPE",
             OpKind::Unary { func, .. } => func.name(),
             OpKind::Reduce { func, .. } => func.name(),

@@ -5,12 +5,15 @@
 use std::collections::HashMap;
 
 use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::batch_matmul::BatchMatmulParams;
 use attonet_runtime::ops::boundary::BoundaryParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
+use attonet_runtime::ops::l2_normalization::{L2NormalizationParams, L2_NORMALIZATION_MAX_DEPTH};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::{ArgKind, ArgParams, ReduceParams};
-use attonet_runtime::ops::softmax::SoftmaxParams;
+use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams};
+use attonet_runtime::ops::transpose_conv::TransposeConvParams;
 use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
 use attonet_runtime::plan::ElementType;
 use attonet_runtime::quant::Clamp;
@@ -24,7 +27,8 @@ use crate::ir::{
 use crate::ops::{binary, movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
 use crate::requantize::{
-    activation_range, quantize_multiplier, quantize_multiplier_smaller_than_one, softmax_scaling,
+    activation_range, log_softmax_scaling, quantize_multiplier,
+    quantize_multiplier_smaller_than_one, softmax_scaling,
 };
 
 /// Lowers a graph in TFLite int8 semantics into a [`Program`].
@@ -414,7 +418,12 @@ impl<'g> Lowering<'g> {
     }
 
     fn bias(&self, at: &At<'_>, op: &Op, out_c: usize) -> Result<Vec<i32>> {
-        let Some(id) = op.inputs.get(2).copied().flatten() else {
+        self.bias_at(at, op, 2, out_c)
+    }
+
+    /// The int32 bias at input `k` (zeros when omitted).
+    fn bias_at(&self, at: &At<'_>, op: &Op, k: usize, out_c: usize) -> Result<Vec<i32>> {
+        let Some(id) = op.inputs.get(k).copied().flatten() else {
             return Ok(vec![0; out_c]);
         };
         let t = self.tensor(at, id)?;
@@ -810,6 +819,131 @@ impl<'g> Lowering<'g> {
                 }
                 .with(vec![io.x], io.y, index)
             }
+            OpKind::TransposeConv {
+                padding,
+                stride_h,
+                stride_w,
+                activation,
+            } => {
+                if *activation != Activation::None {
+                    return Err(at.unsupported(format!(
+                        "fused activation {activation:?}; TFLM's int8 kernel clamps to the whole \
+                         int8 range only"
+                    )));
+                }
+                // TFLite's order: output shape, filter, input, bias.
+                let x = self.read(&at, self.input_id(&at, op, 2, "input")?)?;
+                let (ft, filter) =
+                    self.constant_i8(&at, self.input_id(&at, op, 1, "filter")?, "filter")?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                let &[oc, kh, kw, ic] = ft.shape.as_slice() else {
+                    return Err(at.invalid(format!(
+                        "filter '{}' has shape {:?}, expected [out, h, w, in]",
+                        ft.name, ft.shape
+                    )));
+                };
+                if ic != xin.shape.c as usize || oc != yout.shape.c as usize {
+                    return Err(at.invalid(format!(
+                        "filter shape {:?} does not fit input channels {} and output channels {}",
+                        ft.shape, xin.shape.c, yout.shape.c
+                    )));
+                }
+                let (ih, iw) = (xin.shape.h as usize, xin.shape.w as usize);
+                let (oh, ow) = (yout.shape.h as usize, yout.shape.w as usize);
+                // The input is what a convolution of the output would give.
+                let eh = padding.out_size(Axis::Vertical, oh, kh, *stride_h, 1);
+                let ew = padding.out_size(Axis::Horizontal, ow, kw, *stride_w, 1);
+                if (eh, ew) != (ih, iw) {
+                    return Err(at.invalid(format!(
+                        "output is {oh}x{ow} and input {ih}x{iw}, but a {kh}x{kw} window with \
+                         stride {stride_h}x{stride_w} and {padding:?} padding maps {oh}x{ow} to {eh}x{ew}"
+                    )));
+                }
+                // ComputePaddingHeightWidth with the output as the image.
+                let pad = |axis, o, k, s| {
+                    padding.before(axis, o, k, s, 1, padding.out_size(axis, o, k, s, 1))
+                };
+                let pad_top = pad(Axis::Vertical, oh, kh, *stride_h);
+                let pad_left = pad(Axis::Horizontal, ow, kw, *stride_w);
+                let scales = self.weight_scales(&at, ft, oc, 0)?;
+                let (multiplier, shift) = self.conv_requant(&at, xin.scale, &scales, yout.scale)?;
+                LayerOp::TransposeConv {
+                    params: TransposeConvParams {
+                        kh: u8_param(&at, "kernel height", kh)?,
+                        kw: u8_param(&at, "kernel width", kw)?,
+                        stride_h: u8_param(&at, "stride", *stride_h)?,
+                        stride_w: u8_param(&at, "stride", *stride_w)?,
+                        pad_top: u8::try_from(pad_top)
+                            .map_err(|_| at.unsupported("padding larger than 255"))?,
+                        pad_left: u8::try_from(pad_left)
+                            .map_err(|_| at.unsupported("padding larger than 255"))?,
+                        quant: ConvQuant {
+                            input_zero_point: xin.zero_point,
+                            output_zero_point: yout.zero_point,
+                            clamp: Clamp::NONE,
+                        },
+                    },
+                    data: ConvData {
+                        filter,
+                        bias: self.bias_at(&at, op, 3, oc)?,
+                        multiplier,
+                        shift,
+                    },
+                }
+                .with(vec![x], y, index)
+            }
+            OpKind::BatchMatmul { adj_x, adj_y } => {
+                let a = self.read(&at, self.input_id(&at, op, 0, "left operand")?)?;
+                let b = self.read(&at, self.input_id(&at, op, 1, "right operand")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (va, vb, vy) = (&self.values[a], &self.values[b], &self.values[y]);
+                let g = crate::ops::batch_matmul::geometry(
+                    &va.dims, &vb.dims, *adj_x, *adj_y, &vy.dims,
+                )
+                .map_err(|m| at.invalid(m))?;
+                // GetQuantizedConvolutionMultipler: the product in f64 (as
+                // FULLY_CONNECTED's).
+                let real = va.scale as f64 * vb.scale as f64 / vy.scale as f64;
+                let (output_multiplier, output_shift) = quantize_multiplier(real);
+                if !attonet_runtime::quant::shift_in_range(output_shift) {
+                    return Err(at.unsupported(format!(
+                        "output rescale {real:e} needs shift {output_shift}"
+                    )));
+                }
+                let u16_of = |what: &str, v: usize| u16_dim(&at, what, v);
+                let u32_of = |v: usize| {
+                    u32::try_from(v).map_err(|_| at.unsupported(format!("stride {v} over 32 bits")))
+                };
+                let params = BatchMatmulParams {
+                    batches: [
+                        u16_of("batch", g.batches[0])?,
+                        u16_of("batch", g.batches[1])?,
+                        u16_of("batch", g.batches[2])?,
+                    ],
+                    lhs_batch_strides: [
+                        u32_of(g.lhs_strides[0])?,
+                        u32_of(g.lhs_strides[1])?,
+                        u32_of(g.lhs_strides[2])?,
+                    ],
+                    rhs_batch_strides: [
+                        u32_of(g.rhs_strides[0])?,
+                        u32_of(g.rhs_strides[1])?,
+                        u32_of(g.rhs_strides[2])?,
+                    ],
+                    rows: u16_of("rows", g.rows)?,
+                    cols: u16_of("columns", g.cols)?,
+                    depth: u16_of("depth", g.depth)?,
+                    adj_x: *adj_x,
+                    adj_y: *adj_y,
+                    lhs_zero_point: va.zero_point,
+                    rhs_zero_point: vb.zero_point,
+                    output_zero_point: vy.zero_point,
+                    output_multiplier,
+                    output_shift,
+                };
+                LayerOp::BatchMatmul(params).with(vec![a, b], y, index)
+            }
             OpKind::Add { activation } if !self.same_shape_activations(&at, op)? => {
                 self.binary_layer(&at, op, None, *activation, index)?
             }
@@ -1122,6 +1256,76 @@ impl<'g> Lowering<'g> {
                     },
                 };
                 LayerOp::Arg(params).with(vec![x], y, index)
+            }
+            OpKind::LogSoftmax => {
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                if xin.dims != yout.dims {
+                    return Err(at.invalid("input and output shapes differ"));
+                }
+                // TFLM checks the output's quantization exactly.
+                if yout.zero_point != 127 || yout.scale != 16.0 / 256.0 {
+                    return Err(at.unsupported(format!(
+                        "int8 LOG_SOFTMAX output must have scale 16/256 and zero point 127, it has {} and {}",
+                        yout.scale, yout.zero_point
+                    )));
+                }
+                if xin.shape.c as usize > 1 << 12 {
+                    return Err(at.unsupported(format!(
+                        "rows of {} elements; TFLM's Q12.19 sum of exponentials takes at most 4,096",
+                        xin.shape.c
+                    )));
+                }
+                let (
+                    input_multiplier,
+                    input_left_shift,
+                    reverse_scaling_divisor,
+                    reverse_scaling_shift,
+                    diff_min,
+                ) = log_softmax_scaling(xin.scale as f64)
+                    .ok_or_else(|| at.unsupported(format!("input scale {}", xin.scale)))?;
+                LayerOp::LogSoftmax(LogSoftmaxParams {
+                    depth: xin.shape.c,
+                    input_multiplier,
+                    input_left_shift,
+                    reverse_scaling_divisor,
+                    reverse_scaling_shift,
+                    diff_min,
+                })
+                .with(vec![x], y, index)
+            }
+            OpKind::L2Normalization { activation } => {
+                if *activation != Activation::None {
+                    return Err(at.unsupported(format!(
+                        "fused activation {activation:?}; TFLM requires none"
+                    )));
+                }
+                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
+                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                if xin.dims != yout.dims {
+                    return Err(at.invalid("input and output shapes differ"));
+                }
+                // TFLM's kernel writes units of 1/128 whatever the output's
+                // quantization says; TFLite requires these.
+                if yout.zero_point != 0 || yout.scale != 1.0 / 128.0 {
+                    return Err(at.unsupported(format!(
+                        "int8 L2_NORMALIZATION output must have scale 1/128 and zero point 0, it has {} and {}",
+                        yout.scale, yout.zero_point
+                    )));
+                }
+                if xin.shape.c as usize > L2_NORMALIZATION_MAX_DEPTH {
+                    return Err(at.unsupported(format!(
+                        "rows of {} elements; TFLM's int32 sum of squares takes at most {L2_NORMALIZATION_MAX_DEPTH}",
+                        xin.shape.c
+                    )));
+                }
+                LayerOp::L2Normalization(L2NormalizationParams {
+                    depth: xin.shape.c,
+                    input_zero_point: xin.zero_point,
+                })
+                .with(vec![x], y, index)
             }
             OpKind::Unary { func, numerics } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;

@@ -3,14 +3,17 @@
 
 use attonet_runtime::block::StageOp;
 use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::batch_matmul::BatchMatmulParams;
 use attonet_runtime::ops::binary::{BinaryParams, ConcatParams};
 use attonet_runtime::ops::boundary::BoundaryParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
+use attonet_runtime::ops::l2_normalization::L2NormalizationParams;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::{ArgParams, ReduceParams};
-use attonet_runtime::ops::softmax::SoftmaxParams;
+use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams};
+use attonet_runtime::ops::transpose_conv::TransposeConvParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
 use attonet_runtime::plan::ElementType;
 
@@ -101,6 +104,16 @@ pub enum LayerOp {
         /// Channels of the intermediate.
         mid_c: u16,
     },
+    /// A transposed convolution.
+    TransposeConv {
+        /// Geometry and quantization.
+        params: TransposeConvParams,
+        /// Tables (OHWI filter).
+        data: ConvData,
+    },
+    /// A matrix product of two activations (its layer's two inputs, left
+    /// then right; possibly the same value twice).
+    BatchMatmul(BatchMatmulParams),
     /// Elementwise addition.
     Add(AddParams),
     /// Average pooling.
@@ -116,6 +129,10 @@ pub enum LayerOp {
     },
     /// Softmax.
     Softmax(SoftmaxParams),
+    /// Log-softmax.
+    LogSoftmax(LogSoftmaxParams),
+    /// L2 normalization.
+    L2Normalization(L2NormalizationParams),
     /// Reshape: the output shares the input's bytes.
     Reshape,
     /// An element-wise unary op through a 256-entry table
@@ -227,11 +244,15 @@ impl LayerOp {
             LayerOp::Conv { params, .. } => ConvKernel::select(params).name(),
             LayerOp::Depthwise { .. } => "depthwise_conv",
             LayerOp::PointwisePair { .. } => "pointwise_pair",
+            LayerOp::TransposeConv { .. } => "transpose_conv",
+            LayerOp::BatchMatmul(_) => "batch_matmul",
             LayerOp::Add(_) => "add",
             LayerOp::AveragePool(_) => "average_pool",
             LayerOp::MaxPool(_) => "max_pool",
             LayerOp::FullyConnected { .. } => "fully_connected",
             LayerOp::Softmax(_) => "softmax",
+            LayerOp::LogSoftmax(_) => "log_softmax",
+            LayerOp::L2Normalization(_) => "l2_normalization",
             LayerOp::Reshape => "reshape",
             LayerOp::Lookup { .. } => "lookup",
             LayerOp::Reduce { .. } => "reduce",
@@ -251,7 +272,8 @@ impl LayerOp {
         match self {
             LayerOp::Conv { data, .. }
             | LayerOp::Depthwise { data, .. }
-            | LayerOp::FullyConnected { data, .. } => vec![data],
+            | LayerOp::FullyConnected { data, .. }
+            | LayerOp::TransposeConv { data, .. } => vec![data],
             LayerOp::PointwisePair {
                 first_data,
                 second_data,
@@ -265,9 +287,12 @@ impl LayerOp {
                 t
             }
             LayerOp::Add(_)
+            | LayerOp::BatchMatmul(_)
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
             | LayerOp::Softmax(_)
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::L2Normalization(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }
             | LayerOp::Reduce { .. }
@@ -308,6 +333,10 @@ impl Layer {
                 pixels * data.filter.len() as u64
             }
             LayerOp::Depthwise { data, .. } => pixels * data.filter.len() as u64,
+            LayerOp::BatchMatmul(params) => params.macs(),
+            LayerOp::TransposeConv { params, .. } => {
+                params.macs(values[self.inputs[0]].shape, out.c)
+            }
             LayerOp::PointwisePair {
                 first_data,
                 second_data,
@@ -329,6 +358,8 @@ impl Layer {
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
             | LayerOp::Softmax(_)
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::L2Normalization(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }
             | LayerOp::Reduce { .. }

@@ -83,6 +83,24 @@ pub fn softmax_scaling(
     Some((multiplier, left_shift, -radius))
 }
 
+/// TFLite Micro's LOG_SOFTMAX `Prepare` (`PreprocessLogSoftmaxScalingExp`
+/// with beta 1 and 5 integer bits, `CalculateInputRadius`): returns
+/// `(input_multiplier, input_left_shift, reverse_scaling_divisor,
+/// reverse_scaling_shift, diff_min)`, the shift `<= 0` as `requantize`
+/// takes it. `None` where TFLite's integer arithmetic would overflow (a left
+/// shift of 0) or a check fails.
+pub fn log_softmax_scaling(input_scale: f64) -> Option<(i32, i32, i32, i32, i32)> {
+    const SCALED_DIFF_INTEGER_BITS: i32 = 5;
+    let (multiplier, left_shift, diff_min) =
+        softmax_scaling(1.0, input_scale, SCALED_DIFF_INTEGER_BITS)?;
+    if !(1..=30).contains(&left_shift) || multiplier <= 0 {
+        return None;
+    }
+    let real_reverse = (1i64 << (31 - left_shift)) as f64 / multiplier as f64;
+    let (reverse, reverse_shift) = quantize_multiplier_smaller_than_one(real_reverse)?;
+    (reverse_shift >= -31).then_some((multiplier, left_shift, reverse, reverse_shift, diff_min))
+}
+
 /// TFLite's `CalculateInputRadius`: the largest input magnitude (in input
 /// units) whose rescaled value still fits `input_integer_bits` integer bits
 /// of a `total_signed_bits` fixed-point number. `input_left_shift` must be in

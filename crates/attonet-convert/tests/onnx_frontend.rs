@@ -2063,3 +2063,341 @@ fn split_runs_as_one_gather_per_output() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// The compute ops of issue 16 in their ONNX forms: PRelu, LogSoftmax,
+// LpNormalization, MatMul of two activations.
+
+/// Quantizes `m` (min-max over `batch`) and runs its int8 plan on `batch`;
+/// returns the float reference, the int8 outputs (dequantized), the plan's
+/// step kinds and its input and output scales.
+fn float_and_int8(
+    m: &FloatModel,
+    batch: &Array,
+) -> (Vec<f32>, Vec<f32>, Vec<&'static str>, f32, f32) {
+    use attonet_runtime::plan::Step;
+    let float = run_float(m, batch).concat();
+    let calib = m.samples(batch, "calib").unwrap();
+    let q = quantize::quantize_and_assemble(m, &calib, &Options::default(), "compute").unwrap();
+    let model = q.assembled.model();
+    let kinds = model
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Binary(_) => "Binary",
+            Step::LogSoftmax(_) => "LogSoftmax",
+            Step::L2Normalization(_) => "L2Normalization",
+            Step::BatchMatmul(_) => "BatchMatmul",
+            Step::Copy(_) => "Copy",
+            _ => "other",
+        })
+        .collect();
+    let int8 = run_int8(m, &q.assembled, batch).concat();
+    (float, int8, kinds, model.input.scale, model.output.scale)
+}
+
+/// PRelu with a per-channel slope (PyTorch's `[C, 1, 1]`), LogSoftmax over
+/// ten values and LpNormalization (p = 2) over the channels: the float
+/// reference is the function written out here, and the int8 plan (one step
+/// of the binary, log-softmax or L2 kernel) stays within the quantization
+/// error of it.
+#[test]
+fn prelu_log_softmax_and_lp_normalization_track_the_float_function() {
+    let mut rng = XorShift(1606);
+    // PRelu on [1, 2, 4, 4] (NCHW), slopes 0.25 and -0.5.
+    let bytes = model(
+        &[node("PRelu", "prelu", &["x", "slope"], &["y"], &[])],
+        &[tensor("slope", &[2, 1, 1], &[0.25, -0.5])],
+        ("x", &[1, 2, 4, 4]),
+        ("y", &[1, 2, 4, 4]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    assert_eq!(m.graph.ops[0].kind.name(), "PRELU");
+    let data: Vec<f32> = (0..64 * 32).map(|_| rng.uniform() * 3.0).collect();
+    let batch = Array::from_f32(vec![64, 1, 2, 4, 4], &data);
+    let want: Vec<f32> = data
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let slope = if (i % 32) / 16 == 0 { 0.25 } else { -0.5 };
+            if x >= 0.0 {
+                x
+            } else {
+                slope * x
+            }
+        })
+        .collect();
+    let (float, int8, kinds, s_in, s_out) = float_and_int8(&m, &batch);
+    assert!(max_rel_err(&float, &want) < 1e-6, "PRelu float reference");
+    assert_eq!(kinds, ["Binary"]);
+    // Half an output step, the slope times half an input step, and the
+    // slope's own quantization (per tensor, 0.5 / 127 at most) times |x|.
+    for ((&x, &got), &exact) in data.iter().zip(&int8).zip(&want) {
+        let tol = 0.5 * s_out + 0.5 * s_in + x.abs() * 0.5 / 127.0 + 1e-5;
+        assert!(
+            (got - exact).abs() <= tol,
+            "PRelu({x}) = {exact}, int8 {got}"
+        );
+    }
+
+    // LogSoftmax over [1, 10].
+    let bytes = model(
+        &[node(
+            "LogSoftmax",
+            "ls",
+            &["x"],
+            &["y"],
+            &[attr_int("axis", 1)],
+        )],
+        &[],
+        ("x", &[1, 10]),
+        ("y", &[1, 10]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    assert_eq!(m.graph.ops[0].kind.name(), "LOG_SOFTMAX");
+    let data: Vec<f32> = (0..64 * 10).map(|_| rng.uniform() * 4.0).collect();
+    let batch = Array::from_f32(vec![64, 1, 10], &data);
+    let want: Vec<f32> = data
+        .chunks(10)
+        .flat_map(|row| {
+            let max = row.iter().copied().fold(f32::MIN, f32::max);
+            let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
+            row.iter().map(move |v| v - lse).collect::<Vec<_>>()
+        })
+        .collect();
+    let (float, int8, kinds, s_in, s_out) = float_and_int8(&m, &batch);
+    assert!(
+        max_rel_err(&float, &want) < 1e-5,
+        "LogSoftmax float reference"
+    );
+    assert_eq!(kinds, ["LogSoftmax"]);
+    assert_eq!(s_out, 16.0 / 256.0);
+    // x_i - logsumexp(x) moves by at most twice the largest input error.
+    let tol = 0.5 * s_out + 2.0 * 0.5 * s_in + 1e-3;
+    for (&got, &exact) in int8.iter().zip(&want) {
+        assert!(
+            (got - exact).abs() <= tol,
+            "LogSoftmax: {exact}, int8 {got}"
+        );
+    }
+
+    // LpNormalization over the channels of [1, 8, 2, 2] (NCHW).
+    let bytes = model(
+        &[node(
+            "LpNormalization",
+            "l2",
+            &["x"],
+            &["y"],
+            &[attr_int("axis", 1), attr_int("p", 2)],
+        )],
+        &[],
+        ("x", &[1, 8, 2, 2]),
+        ("y", &[1, 8, 2, 2]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    assert_eq!(m.graph.ops[0].kind.name(), "L2_NORMALIZATION");
+    let data: Vec<f32> = (0..64 * 32).map(|_| rng.uniform() * 2.0).collect();
+    let batch = Array::from_f32(vec![64, 1, 8, 2, 2], &data);
+    let mut want = vec![0f32; data.len()];
+    let mut norms = vec![0f32; data.len()];
+    for (s, sample) in data.chunks(32).enumerate() {
+        for p in 0..4 {
+            let norm = (0..8)
+                .map(|c| sample[c * 4 + p] * sample[c * 4 + p])
+                .sum::<f32>()
+                .sqrt();
+            for c in 0..8 {
+                want[s * 32 + c * 4 + p] = sample[c * 4 + p] / norm;
+                norms[s * 32 + c * 4 + p] = norm;
+            }
+        }
+    }
+    let (float, int8, kinds, s_in, s_out) = float_and_int8(&m, &batch);
+    assert!(
+        max_rel_err(&float, &want) < 1e-5,
+        "LpNormalization float reference"
+    );
+    assert_eq!(kinds, ["L2Normalization"]);
+    assert_eq!(s_out, 1.0 / 128.0);
+    for ((&got, &exact), &norm) in int8.iter().zip(&want).zip(&norms) {
+        // The output step (and TFLM's fixed-point inverse square root),
+        // and the input's error over the norm (both ways).
+        let tol = 1.5 * s_out + 2.0 * 0.5 * s_in / norm + 1e-4;
+        assert!((got - exact).abs() <= tol, "L2: {exact}, int8 {got}");
+    }
+
+    // Other p, and an axis other than the channels, are named.
+    for attrs in [
+        vec![attr_int("axis", 1), attr_int("p", 1)],
+        vec![attr_int("axis", 2)],
+    ] {
+        let bytes = model(
+            &[node("LpNormalization", "l2", &["x"], &["y"], &attrs)],
+            &[],
+            ("x", &[1, 8, 2, 2]),
+            ("y", &[1, 8, 2, 2]),
+        );
+        let e = read_onnx(&bytes).unwrap_err().to_string();
+        assert!(e.contains("LpNormalization"), "{e}");
+    }
+}
+
+/// MatMul of two activations (two views of the input, `[1, 4, 6] x [1, 6,
+/// 4]`) is a BATCH_MATMUL: the float reference is the product written out
+/// here, and the int8 plan (reshapes sharing bytes, one BATCH_MATMUL step)
+/// stays within the quantization error of it.
+#[test]
+fn matmul_of_two_activations_is_a_batch_matmul() {
+    let bytes = model(
+        &[
+            node("Reshape", "a", &["x", "sa"], &["A"], &[]),
+            node("Reshape", "b", &["x", "sb"], &["B"], &[]),
+            node("MatMul", "mm", &["A", "B"], &["P"], &[]),
+            node("Reshape", "flat", &["P", "sf"], &["y"], &[]),
+        ],
+        &[
+            int64_tensor("sa", &[3], &[1, 4, 6]),
+            int64_tensor("sb", &[3], &[1, 6, 4]),
+            int64_tensor("sf", &[2], &[1, 16]),
+        ],
+        ("x", &[1, 24]),
+        ("y", &[1, 16]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+    assert_eq!(kinds, ["RESHAPE", "RESHAPE", "BATCH_MATMUL", "RESHAPE"]);
+    let mut rng = XorShift(4242);
+    let data: Vec<f32> = (0..64 * 24).map(|_| rng.uniform() * 2.0).collect();
+    let batch = Array::from_f32(vec![64, 1, 24], &data);
+    let want: Vec<f32> = data
+        .chunks(24)
+        .flat_map(|x| {
+            (0..16).map(move |o| {
+                let (i, j) = (o / 4, o % 4);
+                (0..6).map(|k| x[i * 6 + k] * x[k * 4 + j]).sum::<f32>()
+            })
+        })
+        .collect();
+    let (float, int8, kinds, s_in, s_out) = float_and_int8(&m, &batch);
+    assert!(max_rel_err(&float, &want) < 1e-5, "MatMul float reference");
+    assert_eq!(
+        kinds.iter().filter(|&&k| k == "BatchMatmul").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.iter().all(|&k| k == "BatchMatmul" || k == "Copy"),
+        "{kinds:?}"
+    );
+    // Six products of two inputs of at most 2, each input off by half a step.
+    let tol = 0.5 * s_out + 6.0 * 2.0 * 2.0 * 0.5 * s_in + 1e-4;
+    for (&got, &exact) in int8.iter().zip(&want) {
+        assert!((got - exact).abs() <= tol, "MatMul: {exact}, int8 {got}");
+    }
+}
+
+/// ConvTranspose (stride 2, pads 1, output_padding 1, a bias) is a
+/// TRANSPOSE_CONV: the float reference is ONNX's scatter written out here in
+/// NCHW, and the int8 plan (one TRANSPOSE_CONV step, per-channel weights)
+/// stays within the quantization error of it.
+#[test]
+fn conv_transpose_is_a_transpose_conv() {
+    let (ic, oc, k, ih) = (2usize, 3usize, 3usize, 3usize);
+    let wv: Vec<f32> = ramp(ic * oc * k * k, 0.05);
+    let bv = [0.1f32, -0.2, 0.05];
+    let bytes = model(
+        &[node(
+            "ConvTranspose",
+            "up",
+            &["x", "W", "B"],
+            &["y"],
+            &[
+                attr_ints("strides", &[2, 2]),
+                attr_ints("pads", &[1, 1, 1, 1]),
+                attr_ints("output_padding", &[1, 1]),
+            ],
+        )],
+        &[
+            tensor("W", &[ic as i64, oc as i64, k as i64, k as i64], &wv),
+            tensor("B", &[oc as i64], &bv),
+        ],
+        ("x", &[1, ic as i64, ih as i64, ih as i64]),
+        ("y", &[1, oc as i64, 6, 6]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    assert_eq!(m.graph.ops[0].kind.name(), "TRANSPOSE_CONV");
+    let mut rng = XorShift(67);
+    let n = 32;
+    let data: Vec<f32> = (0..n * ic * ih * ih).map(|_| rng.uniform()).collect();
+    let batch = Array::from_f32(vec![n, 1, ic, ih, ih], &data);
+    let oh = 6usize;
+    let mut want = vec![0f32; n * oc * oh * oh];
+    for (s, x) in data.chunks(ic * ih * ih).enumerate() {
+        let y = &mut want[s * oc * oh * oh..][..oc * oh * oh];
+        for o in 0..oc {
+            for p in 0..oh * oh {
+                y[o * oh * oh + p] = bv[o];
+            }
+        }
+        for i in 0..ic {
+            for iy in 0..ih {
+                for ix in 0..ih {
+                    for o in 0..oc {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let (oy, ox) = (2 * iy + ky, 2 * ix + kx);
+                                // pads of 1 at the top and left.
+                                if oy < 1 || ox < 1 || oy > oh || ox > oh {
+                                    continue;
+                                }
+                                y[(o * oh + oy - 1) * oh + ox - 1] += x[(i * ih + iy) * ih + ix]
+                                    * wv[((i * oc + o) * k + ky) * k + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let float = run_float(&m, &batch).concat();
+    assert!(
+        max_rel_err(&float, &want) < 1e-5,
+        "ConvTranspose float reference"
+    );
+    let calib = m.samples(&batch, "calib").unwrap();
+    let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "up").unwrap();
+    let plan = q.assembled.model();
+    assert!(
+        matches!(plan.steps, [attonet_runtime::plan::Step::TransposeConv(_)]),
+        "{:?}",
+        plan.steps
+    );
+    let (s_in, s_out) = (plan.input.scale, plan.output.scale);
+    let int8 = run_int8(&m, &q.assembled, &batch).concat();
+    // At most 2 x 4 taps reach an output (2 input channels, a 3x3 kernel
+    // at stride 2), each off by half an input step times a weight below
+    // 0.55, or by a weight's half step (per channel) times an input below 1.
+    let w_max = wv.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let tol = 0.5 * s_out + 8.0 * (w_max * 0.5 * s_in + 0.5 * w_max / 127.0) + 1e-4;
+    for (&got, &exact) in int8.iter().zip(&want) {
+        assert!(
+            (got - exact).abs() <= tol,
+            "ConvTranspose: {exact}, int8 {got} (tolerance {tol})"
+        );
+    }
+    // Groups, dilation and output_padding not below the stride are named.
+    for attrs in [
+        vec![attr_int("group", 2)],
+        vec![attr_ints("dilations", &[2, 2])],
+        vec![attr_ints("output_padding", &[1, 1])],
+    ] {
+        let bytes = model(
+            &[node("ConvTranspose", "up", &["x", "W"], &["y"], &attrs)],
+            &[tensor("W", &[2, 3, 3, 3], &wv)],
+            ("x", &[1, 2, 3, 3]),
+            ("y", &[1, 3, 5, 5]),
+        );
+        let e = read_onnx(&bytes).unwrap_err().to_string();
+        assert!(e.contains("ConvTranspose"), "{e}");
+    }
+}

@@ -176,6 +176,129 @@ pub fn tanh(a: i32, integer_bits: i32) -> i32 {
     }
 }
 
+/// TFLite's `SaturatingRoundingMultiplyByPOTParam` for `exponent` in
+/// `0..=31`: `x` itself for 0, else a left shift that saturates.
+#[inline(always)]
+fn saturating_shl_param(x: i32, exponent: i32) -> i32 {
+    if exponent <= 0 {
+        return x;
+    }
+    let exponent = exponent.min(31);
+    let threshold = ((1i64 << (31 - exponent)) - 1) as i32;
+    if x > threshold {
+        i32::MAX
+    } else if x < -threshold {
+        i32::MIN
+    } else {
+        x.wrapping_shl(exponent as u32)
+    }
+}
+
+/// TFLite's `log_x_for_x_greater_than_or_equal_to_1_impl<output_integer_bits,
+/// input_integer_bits>` (`reference/common.h`): `ln(a)` of a
+/// `Q(input_integer_bits)` input `a >= 1`, as a `Q(output_integer_bits)` raw
+/// (`output_integer_bits` in `1..=29`). LOG_SOFTMAX takes it of the Q12.19
+/// sum of exponentials into Q5.26.
+pub fn log_x_for_x_greater_than_or_equal_to_1(
+    a: i32,
+    input_integer_bits: i32,
+    output_integer_bits: i32,
+) -> i32 {
+    const LOG_2: i32 = 1_488_522_236;
+    const SQRT_SQRT_HALF: i32 = 1_805_811_301;
+    const SQRT_HALF: i32 = 1_518_500_250;
+    const ONE_QUARTER: i32 = 536_870_912;
+    const ALPHA_N: i32 = 117_049_297;
+    const ALPHA_D: i32 = 127_690_142;
+    const ALPHA_I: i32 = 1_057_819_769;
+    const ALPHA_F: i32 = 638_450_708;
+    // One more integer bit of headroom for the accumulation.
+    let accum_bits = output_integer_bits + 1;
+    // Rescale<accum_bits> of a Q0.31 value: a rounding right shift.
+    let shifted_quarter = rounding_divide_by_pot(ONE_QUARTER, accum_bits);
+
+    // The input's raw read as Q0.31; the shift is figured out here. The
+    // additions of the exponents saturate (TFLite's SaturatingAddNonGemmlowp
+    // and SaturatingSub); gemmlowp's `+` and `-` of raws wrap.
+    let z_a = a;
+    let z_a_headroom_plus_1 = (z_a as u32).leading_zeros() as i32;
+    let r_a_tmp = saturating_shl_param(z_a, z_a_headroom_plus_1 - 1);
+    let r_a_raw = saturating_shl_param(mul(r_a_tmp, SQRT_HALF), 1);
+    let z_a_pow_2_adj =
+        saturating_shl_param(input_integer_bits - z_a_headroom_plus_1, 31 - accum_bits)
+            .saturating_add(shifted_quarter);
+
+    // z_b is z_a premultiplied by sqrt(0.5).
+    let z_b = mul(z_a, SQRT_HALF);
+    let z_b_headroom = (z_b as u32).leading_zeros() as i32 - 1;
+    let r_b_raw = saturating_shl_param(z_a, z_b_headroom);
+    let z_b_pow_2_adj = saturating_shl_param(input_integer_bits - z_b_headroom, 31 - accum_bits)
+        .saturating_sub(shifted_quarter);
+
+    let r = r_a_raw.min(r_b_raw);
+    let z_pow_2_adj = z_a_pow_2_adj.max(z_b_pow_2_adj);
+
+    let p = rounding_half_sum(r, SQRT_SQRT_HALF);
+    let mut q = r.wrapping_sub(SQRT_SQRT_HALF);
+    q = q.wrapping_add(q);
+
+    let common_sq = mul(q, q);
+    let num = mul(q, r).wrapping_add(mul(mul(q, common_sq), ALPHA_N));
+    let denom_minus_one_0 = mul(
+        p,
+        ALPHA_I
+            .wrapping_add(q)
+            .wrapping_add(mul(ALPHA_D, common_sq)),
+    )
+    .wrapping_add(mul(ALPHA_F, q));
+    let recip_denom = one_over_one_plus_x_for_x_in_0_1(denom_minus_one_0);
+
+    let num_scaled = rounding_divide_by_pot(num, accum_bits);
+    let sum = mul(z_pow_2_adj, LOG_2).wrapping_add(mul(num_scaled, recip_denom));
+    // Rescale<output_integer_bits> of the Q(accum_bits) sum.
+    saturating_shl_param(sum, accum_bits - output_integer_bits)
+}
+
+/// TFLite's `GetInvSqrtQuantizedMultiplierExp(input, kReverseShift)`
+/// (`reference/common.h`): `1 / sqrt(input)` as a Q31 multiplier and a
+/// shift for [`crate::quant::requantize`] (`input >= 0`; 0 and 1 give
+/// `(i32::MAX, 0)`). L2_NORMALIZATION takes it of each row's sum of squares.
+pub fn inv_sqrt_quantized_multiplier_exp(input: i32) -> (i32, i32) {
+    if input <= 1 {
+        return (i32::MAX, 0);
+    }
+    let mut input = input;
+    let mut shift = 11i32;
+    while input >= 1 << 29 {
+        input /= 4;
+        shift += 1;
+    }
+    // input is in 2..2^29: at least 3 leading zeros.
+    let max_left_shift_bits = (input as u32).leading_zeros() as i32 - 1;
+    let left_shift_bit_pairs = max_left_shift_bits / 2 - 1;
+    shift -= left_shift_bit_pairs;
+    input <<= 2 * left_shift_bit_pairs;
+    // Q3.28 Newton-Raphson from x = 1.
+    const HALF_THREE: i32 = (1 << 28) + (1 << 27);
+    const HALF_SQRT_2: i32 = 1_518_500_250;
+    let fixedpoint_input = input >> 1;
+    let half_input = rounding_divide_by_pot(fixedpoint_input, 1);
+    let mut x = 1i32 << 28;
+    for _ in 0..5 {
+        // x * x * x is Q9.22: Rescale<3> shifts left by 6, saturating.
+        let x3 = saturating_shl(mul(mul(x, x), x), 6);
+        // Both products are Q6.25: Rescale<3> shifts left by 3.
+        x = saturating_shl(mul(HALF_THREE, x).wrapping_sub(mul(half_input, x3)), 3);
+    }
+    let mut multiplier = mul(x, HALF_SQRT_2);
+    if shift < 0 {
+        multiplier = multiplier.wrapping_shl((-shift) as u32);
+        shift = 0;
+    }
+    // kReverseShift: the right shift becomes a left shift.
+    (multiplier, -shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +326,42 @@ mod tests {
             );
             let t = real(tanh(q(x, 4), 4));
             assert!((t - x.tanh()).abs() < 1e-6, "tanh({x}) = {t}");
+        }
+    }
+
+    /// TFLite's fixed-point log of Q12.19 sums (LOG_SOFTMAX's: from exp(0)
+    /// = 1 up to 4,096) into Q5.26, against `ln`.
+    #[test]
+    fn log_is_close_to_ln() {
+        for k in 0..2000 {
+            let x = 1.0 + k as f64 * 4095.0 / 1999.0;
+            let raw = q(x, 12);
+            let got =
+                log_x_for_x_greater_than_or_equal_to_1(raw, 12, 5) as f64 / (1u64 << 26) as f64;
+            let want = (raw as f64 / (1u64 << 19) as f64).ln();
+            assert!((got - want).abs() < 2e-6, "ln({x}) = {got}, want {want}");
+        }
+    }
+
+    /// The inverse square root as a multiplier and shift (L2_NORMALIZATION's
+    /// of sums of squares), against `1 / sqrt`; 0 and 1 give the largest
+    /// multiplier and no shift, as TFLite's.
+    #[test]
+    fn inv_sqrt_is_close_to_one_over_sqrt() {
+        assert_eq!(inv_sqrt_quantized_multiplier_exp(0), (i32::MAX, 0));
+        assert_eq!(inv_sqrt_quantized_multiplier_exp(1), (i32::MAX, 0));
+        let mut x = 2i64;
+        while x < i32::MAX as i64 {
+            let (m, shift) = inv_sqrt_quantized_multiplier_exp(x as i32);
+            assert!(m > 0 && shift <= 0, "{x}: {m} {shift}");
+            let got = m as f64 / (1u64 << 31) as f64 * 2f64.powi(shift);
+            let want = 1.0 / (x as f64).sqrt();
+            // Five Newton steps in Q3.28 from 1: within 2e-6.
+            assert!(
+                (got / want - 1.0).abs() < 2e-6,
+                "1/sqrt({x}) = {got}, want {want}"
+            );
+            x = x * 3 / 2 + 1;
         }
     }
 }

@@ -20,16 +20,19 @@
 pub use crate::block::{BlockStep, Residual, Stage, StageOp};
 use crate::error::{Error, Result};
 use crate::ops::add::{self, AddParams};
+use crate::ops::batch_matmul::{self, BatchMatmulParams};
 use crate::ops::binary::{self, BinaryParams, ConcatParams};
 use crate::ops::boundary::{self, BoundaryParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::fully_connected::{self, FullyConnectedParams};
+use crate::ops::l2_normalization::{self, L2NormalizationParams};
 use crate::ops::lookup;
 use crate::ops::movement::{self, GATHER_DIMS};
 pub use crate::ops::movement::{BilinearParams, GatherParams};
 use crate::ops::pool::{self, PoolParams};
 use crate::ops::reduce::{self, ArgParams, ReduceParams};
-use crate::ops::softmax::{self, SoftmaxParams};
+use crate::ops::softmax::{self, LogSoftmaxParams, SoftmaxParams};
+use crate::ops::transpose_conv::{self, TransposeConvParams};
 use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
 use kernels::KernelSet;
 
@@ -186,6 +189,59 @@ pub struct SoftmaxStep {
     /// Input tensor.
     pub input: Slot,
     /// Output tensor.
+    pub output: Slot,
+}
+
+/// A TRANSPOSE_CONV ([`crate::ops::transpose_conv::transpose_conv_s8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct TransposeConvStep {
+    /// Geometry and quantization.
+    pub params: TransposeConvParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor (apart from the input).
+    pub output: Slot,
+    /// Weights (OHWI), bias, multiplier and shift (`weight_sums` and
+    /// `prepared` empty).
+    pub tables: ConvTables,
+}
+
+/// A BATCH_MATMUL of two activations ([`crate::ops::batch_matmul::batch_matmul_s8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct BatchMatmulStep {
+    /// Geometry and quantization.
+    pub params: BatchMatmulParams,
+    /// Left operand.
+    pub input1: Slot,
+    /// Right operand (may be the left one).
+    pub input2: Slot,
+    /// Output (apart from both operands).
+    pub output: Slot,
+}
+
+/// A LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct LogSoftmaxStep {
+    /// Scaling.
+    pub params: LogSoftmaxParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor (apart from the input).
+    pub output: Slot,
+}
+
+/// An L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct L2NormalizationStep {
+    /// Row length and input zero point.
+    pub params: L2NormalizationParams,
+    /// Input tensor.
+    pub input: Slot,
+    /// Output tensor (apart from the input).
     pub output: Slot,
 }
 
@@ -376,6 +432,14 @@ pub enum Step {
     QuantizeFloat(BoundaryStep),
     /// DEQUANTIZE to a float32 model output.
     DequantizeFloat(BoundaryStep),
+    /// LOG_SOFTMAX.
+    LogSoftmax(LogSoftmaxStep),
+    /// L2_NORMALIZATION.
+    L2Normalization(L2NormalizationStep),
+    /// TRANSPOSE_CONV.
+    TransposeConv(TransposeConvStep),
+    /// BATCH_MATMUL.
+    BatchMatmul(BatchMatmulStep),
 }
 
 /// Most dimensions a model input or output may have ([`Dims`]).
@@ -650,6 +714,14 @@ pub mod kernels {
     pub const QUANTIZE_FLOAT: KernelSet = 1 << 32;
     /// DEQUANTIZE to a float32 model output ([`crate::ops::boundary::dequantize_s8_f32`]).
     pub const DEQUANTIZE_FLOAT: KernelSet = 1 << 33;
+    /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
+    pub const LOG_SOFTMAX: KernelSet = 1 << 40;
+    /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
+    pub const L2_NORMALIZATION: KernelSet = 1 << 41;
+    /// TRANSPOSE_CONV ([`crate::ops::transpose_conv::transpose_conv_s8`]).
+    pub const TRANSPOSE_CONV: KernelSet = 1 << 42;
+    /// BATCH_MATMUL ([`crate::ops::batch_matmul::batch_matmul_s8`]).
+    pub const BATCH_MATMUL: KernelSet = 1 << 43;
     /// Every kernel (the host runner's set).
     pub const ALL: KernelSet = KernelSet::MAX;
 
@@ -971,6 +1043,49 @@ impl<'a> Model<'a> {
                     ));
                 }
                 disjoint(&s.input, &s.output)
+            }
+            Step::TransposeConv(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                tables(&s.tables)?;
+                transpose_conv::check_transpose_conv(
+                    &s.params,
+                    s.input.shape,
+                    s.input.shape.len(),
+                    &self.weights(i, &s.tables)?,
+                    s.output.shape,
+                    s.output.shape.len(),
+                )
+            }
+            Step::BatchMatmul(s) => {
+                for slot in [&s.input1, &s.input2, &s.output] {
+                    slot_ok(slot)?;
+                }
+                disjoint(&s.input1, &s.output)?;
+                disjoint(&s.input2, &s.output)?;
+                batch_matmul::check_batch_matmul(
+                    &s.params,
+                    s.input1.shape.len(),
+                    s.input2.shape.len(),
+                    s.output.shape.len(),
+                )
+            }
+            Step::LogSoftmax(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                softmax::check_log_softmax(&s.params, s.input.shape.len(), s.output.shape.len())
+            }
+            Step::L2Normalization(s) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)?;
+                l2_normalization::check_l2_normalization(
+                    &s.params,
+                    s.input.shape.len(),
+                    s.output.shape.len(),
+                )
             }
             Step::Block(b) => {
                 slot_ok(&b.input)?;
@@ -1330,6 +1445,30 @@ impl<'a> Model<'a> {
             Step::DequantizeFloat(s) if linked(k::DEQUANTIZE_FLOAT) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 boundary::dequantize_s8_f32(&s.params, input, output)
+            }
+            Step::TransposeConv(s) if linked(k::TRANSPOSE_CONV) => {
+                let w = self.weights(i, &s.tables)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                transpose_conv::transpose_conv_s8(
+                    &s.params,
+                    s.input.shape,
+                    input,
+                    &w,
+                    s.output.shape,
+                    output,
+                )
+            }
+            Step::BatchMatmul(s) if linked(k::BATCH_MATMUL) => {
+                let (a, b, out) = regions_ro2(i, arena, &s.input1, &s.input2, &s.output)?;
+                batch_matmul::batch_matmul_s8(&s.params, a, b, out)
+            }
+            Step::LogSoftmax(s) if linked(k::LOG_SOFTMAX) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                softmax::log_softmax_s8(&s.params, input, output)
+            }
+            Step::L2Normalization(s) if linked(k::L2_NORMALIZATION) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                l2_normalization::l2_normalization_s8(&s.params, input, output)
             }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {

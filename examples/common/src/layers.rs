@@ -66,6 +66,10 @@ impl fmt::Display for Kind<'_> {
             Step::Arg(_) => "Arg",
             Step::QuantizeFloat(_) => "QuantizeFloat",
             Step::DequantizeFloat(_) => "DequantizeFloat",
+            Step::LogSoftmax(_) => "LogSoftmax",
+            Step::L2Normalization(_) => "L2Normalization",
+            Step::TransposeConv(_) => "TransposeConv",
+            Step::BatchMatmul(_) => "BatchMatmul",
             Step::Block(b) => return write!(f, "Block({})", b.stages),
         };
         f.write_str(name)

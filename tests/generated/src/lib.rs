@@ -92,3 +92,33 @@ pub mod quantize_float_in_fc {
 pub mod dequantize_float_out_avgpool {
     include!(concat!(env!("OUT_DIR"), "/dequantize_float_out_avgpool.rs"));
 }
+
+/// PRELU with a per-channel alpha (`tests/op-goldens/prelu_per_channel.tflite`): the binary kernel.
+#[allow(missing_docs, clippy::all)]
+pub mod prelu_per_channel {
+    include!(concat!(env!("OUT_DIR"), "/prelu_per_channel.rs"));
+}
+
+/// LOG_SOFTMAX over the channels (`tests/op-goldens/log_softmax_4d.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod log_softmax_4d {
+    include!(concat!(env!("OUT_DIR"), "/log_softmax_4d.rs"));
+}
+
+/// L2_NORMALIZATION over the channels (`tests/op-goldens/l2_normalization_channels.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod l2_normalization_channels {
+    include!(concat!(env!("OUT_DIR"), "/l2_normalization_channels.rs"));
+}
+
+/// TRANSPOSE_CONV 3x3, stride 2, SAME (`tests/op-goldens/transpose_conv_3x3_s2_same.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod transpose_conv_3x3_s2_same {
+    include!(concat!(env!("OUT_DIR"), "/transpose_conv_3x3_s2_same.rs"));
+}
+
+/// BATCH_MATMUL of the input by its own transpose (`tests/op-goldens/batch_matmul_self_gram.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod batch_matmul_self_gram {
+    include!(concat!(env!("OUT_DIR"), "/batch_matmul_self_gram.rs"));
+}

@@ -178,6 +178,57 @@ fn generated_reduce_plans_match_tflite_micro() {
     }
 }
 
+/// Generated plans of the compute ops (PRELU, LOG_SOFTMAX, L2_NORMALIZATION,
+/// TRANSPOSE_CONV, BATCH_MATMUL), each linked alone through `KERNELS`,
+/// give TensorFlow Lite Micro's bytes on their op-level goldens.
+#[test]
+fn generated_compute_plans_match_tflite_micro() {
+    use attonet_generated_tests::{
+        batch_matmul_self_gram, l2_normalization_channels, log_softmax_4d, prelu_per_channel,
+        transpose_conv_3x3_s2_same,
+    };
+    use attonet_runtime::plan::kernels as k;
+    for (generated, kernels, expected, name) in [
+        (
+            &prelu_per_channel::MODEL,
+            prelu_per_channel::KERNELS,
+            k::BINARY,
+            "prelu_per_channel",
+        ),
+        (
+            &log_softmax_4d::MODEL,
+            log_softmax_4d::KERNELS,
+            k::LOG_SOFTMAX,
+            "log_softmax_4d",
+        ),
+        (
+            &l2_normalization_channels::MODEL,
+            l2_normalization_channels::KERNELS,
+            k::L2_NORMALIZATION,
+            "l2_normalization_channels",
+        ),
+        (
+            &transpose_conv_3x3_s2_same::MODEL,
+            transpose_conv_3x3_s2_same::KERNELS,
+            k::TRANSPOSE_CONV,
+            "transpose_conv_3x3_s2_same",
+        ),
+        (
+            &batch_matmul_self_gram::MODEL,
+            batch_matmul_self_gram::KERNELS,
+            k::BATCH_MATMUL,
+            "batch_matmul_self_gram",
+        ),
+    ] {
+        assert_eq!(kernels, expected, "{name}");
+        let dir = repo().join("tests/op-goldens");
+        let x = read_i8(&dir.join(format!("{name}_x.npy")));
+        let y = read_i8(&dir.join(format!("{name}_y.npy")));
+        let ours = run_all(generated, &x.as_i8().unwrap());
+        assert_eq!(ours, y.as_i8().unwrap(), "{name}");
+    }
+}
+
 /// A generated plan with two model inputs lists both (`INPUT_LENS`,
 /// `MODEL.inputs`), equals the host plan and gives TensorFlow Lite Micro's
 /// bytes through `infer_multi`.

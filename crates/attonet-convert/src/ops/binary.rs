@@ -12,6 +12,9 @@
 //! * SQUARED_DIFFERENCE (`squared_difference.cc`): `left_shift = 7`, input
 //!   multipliers as ADD's, output `(2 max)^2 / (2^14 s_out)` by
 //!   `QuantizeMultiplier`; clamp to the whole int8 range.
+//! * PRELU (`prelu_common.cc`): `QuantizeMultiplier(s1 / s_out)` for `x >= 0`
+//!   and `QuantizeMultiplier(s1 * s_alpha / s_out)` for `x < 0`, in `f64`;
+//!   clamp to the whole int8 range.
 //! * MAXIMUM, MINIMUM (`maximum_minimum.cc`): TFLM compares the stored
 //!   bytes, so operands and output must share one quantization.
 //! * CONCATENATION (`concatenation.cc`): TFLM's int8 kernel copies bytes,
@@ -112,6 +115,7 @@ fn op_of(func: Option<BinaryFn>) -> BinaryOp {
         Some(BinaryFn::SquaredDifference) => BinaryOp::SquaredDifference,
         Some(BinaryFn::Maximum) => BinaryOp::Maximum,
         Some(BinaryFn::Minimum) => BinaryOp::Minimum,
+        Some(BinaryFn::Prelu) => BinaryOp::Prelu,
     }
 }
 
@@ -188,6 +192,16 @@ pub fn params(
             )
         }
         BinaryOp::Mul => ((0, 0), (0, 0), full(s1 as f64 * s2 as f64 / so as f64)?),
+        BinaryOp::Prelu => {
+            // CalculatePreluParams: identity for x >= 0 (input 1's
+            // multiplier), alpha's for x < 0 (the output multiplier).
+            p.clamp = Clamp::NONE;
+            (
+                full(s1 as f64 / so as f64)?,
+                (0, 0),
+                full(s1 as f64 * s2 as f64 / so as f64)?,
+            )
+        }
         BinaryOp::Maximum | BinaryOp::Minimum => {
             if q1 != q2 || q1 != qo {
                 return Err(format!(
@@ -219,6 +233,13 @@ pub fn float(func: Option<BinaryFn>, a: f32, b: f32) -> f32 {
         Some(BinaryFn::SquaredDifference) => (a - b) * (a - b),
         Some(BinaryFn::Maximum) => a.max(b),
         Some(BinaryFn::Minimum) => a.min(b),
+        Some(BinaryFn::Prelu) => {
+            if a >= 0.0 {
+                a
+            } else {
+                a * b
+            }
+        }
     }
 }
 
@@ -278,7 +299,10 @@ pub fn concat_eval(inputs: &[(&[f32], &[usize])], axis: usize) -> Result<Vec<f32
 pub fn keeps_quantization(func: Option<BinaryFn>) -> bool {
     match func {
         Some(BinaryFn::Maximum | BinaryFn::Minimum) => true,
-        None | Some(BinaryFn::Mul | BinaryFn::Sub | BinaryFn::SquaredDifference) => false,
+        None
+        | Some(BinaryFn::Mul | BinaryFn::Sub | BinaryFn::SquaredDifference | BinaryFn::Prelu) => {
+            false
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! the front ends' readers (its lowering tables, float reference and
 //! quantization rule).
 
+pub mod batch_matmul;
 pub mod binary;
 pub mod movement;
 pub mod reduce;

@@ -42,6 +42,10 @@ pub fn run(program: &mut Program) -> usize {
             | LayerOp::MaxPool(_)
             | LayerOp::FullyConnected { .. }
             | LayerOp::Softmax(_)
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::TransposeConv { .. }
+            | LayerOp::BatchMatmul(_)
+            | LayerOp::L2Normalization(_)
             | LayerOp::Reshape
             | LayerOp::Lookup { .. }
             | LayerOp::Reduce { .. }

@@ -693,6 +693,23 @@ pub fn quantize_with_ranges(
             | OpKind::AveragePool2d { .. }
             | OpKind::Reshape
             | OpKind::Move { .. } => input_q(0)?,
+            // TFLM's fixed output quantizations.
+            OpKind::LogSoftmax => {
+                input_q(0)?;
+                Quantization {
+                    scales: vec![16.0 / 256.0],
+                    zero_points: vec![127],
+                    axis: 0,
+                }
+            }
+            OpKind::L2Normalization { .. } => {
+                input_q(0)?;
+                Quantization {
+                    scales: vec![1.0 / 128.0],
+                    zero_points: vec![0],
+                    axis: 0,
+                }
+            }
             OpKind::Softmax { .. } => {
                 input_q(0)?;
                 Quantization {
@@ -778,13 +795,19 @@ pub fn quantize_with_ranges(
         };
         // Weights and bias.
         let weight_axis = match kind {
-            OpKind::Conv2d { .. } => Some(Some(0)),
+            OpKind::Conv2d { .. } | OpKind::TransposeConv { .. } => Some(Some(0)),
             OpKind::DepthwiseConv2d { .. } => Some(Some(3)),
             OpKind::FullyConnected { .. } => Some(options.fc_per_channel.then_some(0)),
             _ => None,
         };
+        // Inputs of the activation and the bias (TRANSPOSE_CONV keeps
+        // TFLite's order: output shape, weights, input, bias).
+        let (act_input, bias_input) = match kind {
+            OpKind::TransposeConv { .. } => (2, 3),
+            _ => (0, 2),
+        };
         if let Some(axis) = weight_axis {
-            let in_q = input_q(0)?;
+            let in_q = input_q(act_input)?;
             let wid = op
                 .inputs
                 .get(1)
@@ -843,7 +866,7 @@ pub fn quantize_with_ranges(
                     scales
                 }
             };
-            if let Some(bid) = op.inputs.get(2).copied().flatten() {
+            if let Some(bid) = op.inputs.get(bias_input).copied().flatten() {
                 let bt = &graph.tensors[bid];
                 let values = constant_f32(bt)?;
                 let channels = values.len();

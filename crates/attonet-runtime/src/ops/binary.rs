@@ -14,6 +14,9 @@
 //! * [`BinaryOp::SquaredDifference`]: `s1`, `s2` as ADD's (TFLM:
 //!   `left_shift = 7`), `d = s1 - s2`, `clamp(requantize(d * d, m_out,
 //!   sh_out) + zp_out)`.
+//! * [`BinaryOp::Prelu`] (`reference/prelu.h`): `clamp(requantize(x1, m1,
+//!   sh1) + zp_out)` for `x1 >= 0`, else `clamp(requantize(x1 * x2, m_out,
+//!   sh_out) + zp_out)` (the second operand is alpha).
 //! * [`BinaryOp::Maximum`] / [`BinaryOp::Minimum`]: the larger / smaller
 //!   byte (TFLM compares the stored bytes; quantization must be equal).
 //!
@@ -52,6 +55,8 @@ pub enum BinaryOp {
     Maximum,
     /// MINIMUM.
     Minimum,
+    /// PRELU (the second operand is alpha).
+    Prelu,
 }
 
 // Written as a path, so generated code (which prints steps with `{:?}`)
@@ -65,6 +70,7 @@ impl core::fmt::Debug for BinaryOp {
             BinaryOp::SquaredDifference => "SquaredDifference",
             BinaryOp::Maximum => "Maximum",
             BinaryOp::Minimum => "Minimum",
+            BinaryOp::Prelu => "Prelu",
         };
         write!(f, "BinaryOp::{name}")
     }
@@ -86,15 +92,16 @@ pub struct BinaryParams {
     pub output_zero_point: i32,
     /// Left shift of both offset operands (ADD, SUB: 20; SQUARED_DIFFERENCE: 7).
     pub left_shift: i32,
-    /// Q31 multiplier of the first operand (ADD, SUB, SQUARED_DIFFERENCE).
+    /// Q31 multiplier of the first operand (ADD, SUB, SQUARED_DIFFERENCE;
+    /// PRELU: of a non-negative input).
     pub input1_multiplier: i32,
-    /// Its shift (`<= 0`).
+    /// Its shift (`<= 0`; PRELU: `-31..=30`).
     pub input1_shift: i32,
     /// Q31 multiplier of the second operand.
     pub input2_multiplier: i32,
     /// Its shift (`<= 0`).
     pub input2_shift: i32,
-    /// Q31 multiplier of the result.
+    /// Q31 multiplier of the result (PRELU: of `x * alpha` for a negative input).
     pub output_multiplier: i32,
     /// Its shift (ADD, SUB: `<= 0`; MUL, SQUARED_DIFFERENCE: `-31..=30`).
     pub output_shift: i32,
@@ -183,6 +190,11 @@ pub fn check_binary(p: &BinaryParams, len1: usize, len2: usize, out_len: usize) 
                 return Err(Error::Parameter("binary op output shift outside -31..=30"));
             }
         }
+        BinaryOp::Prelu => {
+            if !shift_in_range(p.input1_shift) || !shift_in_range(p.output_shift) {
+                return Err(Error::Parameter("PRELU shift outside -31..=30"));
+            }
+        }
         BinaryOp::Maximum | BinaryOp::Minimum => {}
     }
     Ok(())
@@ -235,6 +247,15 @@ fn one(p: &BinaryParams, a: i8, b: i8) -> i8 {
         BinaryOp::Mul => {
             let raw = offset(a, p.input1_zero_point).wrapping_mul(offset(b, p.input2_zero_point));
             requantize(raw, p.output_multiplier, p.output_shift)
+        }
+        BinaryOp::Prelu => {
+            let x = offset(a, p.input1_zero_point);
+            if x >= 0 {
+                requantize(x, p.input1_multiplier, p.input1_shift)
+            } else {
+                let alpha = offset(b, p.input2_zero_point);
+                requantize(x.wrapping_mul(alpha), p.output_multiplier, p.output_shift)
+            }
         }
         BinaryOp::Maximum => return a.max(b),
         BinaryOp::Minimum => return a.min(b),

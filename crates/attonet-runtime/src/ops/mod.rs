@@ -11,12 +11,14 @@
 //! negated "offsets".
 
 pub mod add;
+pub mod batch_matmul;
 pub mod binary;
 pub mod boundary;
 pub mod conv;
 pub mod depthwise;
 pub mod fully_connected;
 pub mod grouped_conv3x3;
+pub mod l2_normalization;
 pub mod lookup;
 pub mod movement;
 pub mod pointwise;
@@ -25,6 +27,7 @@ pub mod pool;
 pub mod portable;
 pub mod reduce;
 pub mod softmax;
+pub mod transpose_conv;
 
 use crate::plan::kernels::KernelSet;
 use crate::quant::Clamp;

@@ -1,10 +1,15 @@
-//! SOFTMAX for int8 input and output (output scale 1/256, zero point -128),
-//! TensorFlow Lite Micro's fixed-point (gemmlowp) algorithm.
+//! SOFTMAX for int8 input and output (output scale 1/256, zero point -128)
+//! and LOG_SOFTMAX (output scale 16/256, zero point 127), TensorFlow Lite
+//! Micro's fixed-point (gemmlowp) algorithms.
 
 use crate::error::check_len;
-use crate::fixedpoint::{exp_on_negative_values, one_over_one_plus_x_for_x_in_0_1};
+use crate::fixedpoint::{
+    exp_on_negative_values, log_x_for_x_greater_than_or_equal_to_1,
+    one_over_one_plus_x_for_x_in_0_1,
+};
 use crate::quant::{
-    requantize_greater_than_one, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+    requantize, requantize_greater_than_one, rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
 };
 use crate::Error;
 
@@ -147,4 +152,129 @@ const ACCUM_INTEGER_BITS: i32 = 12;
 #[inline(always)]
 fn exp_on_negative_values_q5(a: i32) -> i32 {
     exp_on_negative_values(a, SCALED_DIFF_INTEGER_BITS)
+}
+
+/// Parameters of LOG_SOFTMAX, computed by the converter as TFLite's
+/// `PreprocessLogSoftmaxScalingExp` and `CalculateInputRadius` do (beta 1,
+/// 5 integer bits for the scaled difference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LogSoftmaxParams {
+    /// Elements per row (the innermost dimension).
+    pub depth: u16,
+    /// Q31 multiplier of `input_scale * 2^26`.
+    pub input_multiplier: i32,
+    /// Left shift that goes with `input_multiplier` (`0..=30`).
+    pub input_left_shift: i32,
+    /// Q31 multiplier of the inverse scaling (`2^(31 - left_shift) / multiplier`).
+    pub reverse_scaling_divisor: i32,
+    /// Its shift (`-31..=0`), as [`requantize`] takes it.
+    pub reverse_scaling_shift: i32,
+    /// Differences from the row maximum below this give output -128 (`<= 0`).
+    pub diff_min: i32,
+}
+
+/// `kOutputIntegerBits` of LOG_SOFTMAX: the output is Q4.27 before the downcast.
+const LOG_SOFTMAX_OUTPUT_INTEGER_BITS: i32 = 4;
+
+/// Checks LOG_SOFTMAX's parameters against its buffer lengths.
+pub fn check_log_softmax(
+    p: &LogSoftmaxParams,
+    input_len: usize,
+    output_len: usize,
+) -> crate::Result {
+    if input_len != output_len {
+        return Err(Error::BufferLength {
+            what: "log_softmax output",
+            expected: input_len,
+            actual: output_len,
+        });
+    }
+    if p.input_multiplier < 0 || p.reverse_scaling_divisor < 0 {
+        return Err(Error::Parameter(
+            "log_softmax multipliers must be non-negative",
+        ));
+    }
+    if !(0..=30).contains(&p.input_left_shift) || !(-31..=0).contains(&p.reverse_scaling_shift) {
+        return Err(Error::Parameter("log_softmax shift out of range"));
+    }
+    if p.diff_min > 0 {
+        return Err(Error::Parameter("log_softmax diff_min must be <= 0"));
+    }
+    let depth = p.depth as usize;
+    if depth == 0 && input_len != 0 {
+        return Err(Error::Shape("log_softmax depth is zero"));
+    }
+    if depth != 0 && input_len % depth != 0 {
+        return Err(Error::Shape(
+            "log_softmax input length is not a multiple of depth",
+        ));
+    }
+    // TFLM's Q12.19 sum is safe from overflow for 2^12 terms.
+    if depth > 1 << ACCUM_INTEGER_BITS {
+        return Err(Error::Shape("log_softmax rows longer than 4,096"));
+    }
+    Ok(())
+}
+
+/// Log-softmax over each row of `depth` elements.
+///
+/// TFLite's `reference_ops::LogSoftmaxQuantized<int8_t>`, exactly: per row,
+/// `diff = x - max(row)`; `Σ exp(diff * beta)` over the entries with
+/// `diff >= diff_min` in Q12.19 (gemmlowp's `exp_on_negative_values` of the
+/// Q5.26 `requantize(diff, input_multiplier, input_left_shift)`), its log in
+/// Q5.26 (TFLite's `log_x_for_x_greater_than_or_equal_to_1`); the entries
+/// with `diff` above `max(diff_min - 1, requantize(log_sum + i32::MIN,
+/// reverse_scaling_divisor, reverse_scaling_shift))` give
+/// `clamp(RoundingDivideByPOT(scaled_diff - log_sum, 22) + 127)`, the
+/// others give -128.
+///
+/// * Layout: `input` and `output` are `[rows][depth]`, flat.
+/// * Scratch: none.
+/// * Constraints: [`check_log_softmax`] (equal lengths, a multiple of
+///   `depth`, at most 4,096 per row, shifts in range); nothing is written
+///   when they fail.
+pub fn log_softmax_s8(p: &LogSoftmaxParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+    check_log_softmax(p, input.len(), output.len())?;
+    let depth = p.depth as usize;
+    if depth == 0 {
+        return Ok(());
+    }
+    let out_shift = 31 - SCALED_DIFF_INTEGER_BITS - LOG_SOFTMAX_OUTPUT_INTEGER_BITS;
+    for (xs, out) in input
+        .chunks_exact(depth)
+        .zip(output.chunks_exact_mut(depth))
+    {
+        let max = xs.iter().copied().max().unwrap_or(i8::MIN) as i32;
+        let scaled = |x: i8| requantize(x as i32 - max, p.input_multiplier, p.input_left_shift);
+        let mut sum_of_exps = 0i32;
+        for &x in xs {
+            if x as i32 - max >= p.diff_min {
+                let e = exp_on_negative_values_q5(scaled(x));
+                sum_of_exps =
+                    sum_of_exps.wrapping_add(rounding_divide_by_pot(e, ACCUM_INTEGER_BITS));
+            }
+        }
+        let log_sum_of_exps = log_x_for_x_greater_than_or_equal_to_1(
+            sum_of_exps,
+            ACCUM_INTEGER_BITS,
+            SCALED_DIFF_INTEGER_BITS,
+        );
+        let shifted_log_sum = log_sum_of_exps.wrapping_add(i32::MIN);
+        let adjusted_diff_min = (p.diff_min - 1).max(requantize(
+            shifted_log_sum,
+            p.reverse_scaling_divisor,
+            p.reverse_scaling_shift,
+        ));
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = if x as i32 - max > adjusted_diff_min {
+                let v = rounding_divide_by_pot(scaled(x).wrapping_sub(log_sum_of_exps), out_shift);
+                v.wrapping_add(127).clamp(-128, 127) as i8
+            } else {
+                i8::MIN
+            };
+        }
+    }
+    Ok(())
 }

@@ -724,6 +724,10 @@ impl Converter {
                 let alpha = cx.attr_float("alpha", 0.01)?;
                 self.unary(&cx, UnaryFn::LeakyRelu { alpha })
             }
+            "PRelu" => {
+                cx.only_attrs(&[])?;
+                self.binary(&cx, Some(BinaryFn::Prelu), false)
+            }
             "Add" => self.add(&cx),
             // The binary family (crate::ops::binary); on constants, folded.
             "Mul" | "Sub" | "Div" | "Max" | "Min" if self.any_act(&cx)? => {
@@ -738,6 +742,7 @@ impl Converter {
             }
             "Concat" if self.any_act(&cx)? => self.concat(&cx),
             "Split" => self.split(&cx),
+            "ConvTranspose" => self.conv_transpose(&cx),
             "Gemm" => self.gemm(&cx),
             "MatMul" => self.matmul(&cx),
             "MaxPool" | "AveragePool" => self.pool(&cx),
@@ -747,7 +752,9 @@ impl Converter {
             "ReduceMax" => self.reduce(&cx, ReduceFn::Max),
             "Flatten" => self.flatten(&cx),
             "Reshape" => self.reshape(&cx),
-            "Softmax" => self.softmax(&cx),
+            "Softmax" => self.softmax(&cx, OpKind::Softmax { beta: 1.0 }),
+            "LogSoftmax" => self.softmax(&cx, OpKind::LogSoftmax),
+            "LpNormalization" => self.lp_normalization(&cx),
             "Identity" | "Dropout" => self.identity(&cx),
             "Constant" => self.constant_node(&cx),
             // The movement family (movement.rs); a Slice of constants is folded.
@@ -918,6 +925,149 @@ impl Converter {
         self.define_act(cx, out_name, y, vec![1, oc, oh, ow], ActLayout::Nchw)
     }
 
+    /// ConvTranspose (2-D NCHW, one group, no dilation): TRANSPOSE_CONV
+    /// with explicit padding, the weights `[C_in, C_out, kh, kw]` reordered
+    /// to OHWI. No output-shape tensor (input 0 is omitted).
+    fn conv_transpose(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&[
+            "auto_pad",
+            "dilations",
+            "group",
+            "kernel_shape",
+            "output_padding",
+            "output_shape",
+            "pads",
+            "strides",
+        ])?;
+        let x = self.act(cx, 0)?;
+        let w = self.constant(cx, 1)?;
+        let b = match self.optional_input(cx, 2)? {
+            None => None,
+            Some(Val::Const(k)) => Some(k.clone()),
+            Some(Val::Act(_)) => return Err(cx.unsupported("the bias must be a constant")),
+        };
+        let (&[1, ic, ih, iw], ActLayout::Nchw) = (&x.dims[..], x.layout) else {
+            return Err(cx.unsupported(format!(
+                "input shape {:?}: only 2-D NCHW transposed convolutions are supported",
+                x.dims
+            )));
+        };
+        let [wic, oc, kh, kw] = w.dims[..] else {
+            return Err(cx.unsupported(format!(
+                "weights of shape {:?}: only 2-D transposed convolutions are supported",
+                w.dims
+            )));
+        };
+        if cx.attr_int("group", 1)? != 1 {
+            return Err(cx.unsupported("grouped ConvTranspose"));
+        }
+        if wic != ic || oc == 0 || kh == 0 || kw == 0 || kh > 255 || kw > 255 {
+            return Err(cx.invalid(format!(
+                "weights of shape {:?} for {ic} input channels",
+                w.dims
+            )));
+        }
+        if let Some(ks) = cx.attr_ints("kernel_shape")? {
+            if ks != [kh as i64, kw as i64] {
+                return Err(cx.invalid(format!(
+                    "kernel_shape {ks:?} does not match the weights {:?}",
+                    w.dims
+                )));
+            }
+        }
+        if cx.pair("dilations", 1)? != (1, 1) {
+            return Err(cx.unsupported("dilated ConvTranspose"));
+        }
+        let (sh, sw) = cx.pair("strides", 1)?;
+        let output_padding = match cx.attr_ints("output_padding")? {
+            None => (0, 0),
+            Some(v) if v.len() == 2 && v.iter().all(|&p| p >= 0) => (v[0] as usize, v[1] as usize),
+            Some(v) => return Err(cx.invalid(format!("output_padding {v:?}"))),
+        };
+        if output_padding.0 >= sh || output_padding.1 >= sw {
+            return Err(cx.invalid(format!(
+                "output_padding {output_padding:?} is not below the strides ({sh}, {sw})"
+            )));
+        }
+        let auto_pad = cx.attr_string("auto_pad", "NOTSET")?;
+        let [top, left, bottom, right] = match (auto_pad.as_str(), cx.attr_ints("pads")?) {
+            ("NOTSET", None) | ("VALID", _) => [0usize; 4],
+            ("NOTSET", Some(p)) if p.len() == 4 && p.iter().all(|&v| (0..=255).contains(&v)) => {
+                [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
+            }
+            (mode, pads) => {
+                return Err(cx.unsupported(format!(
+                    "auto_pad {mode} with pads {pads:?}; explicit pads (NOTSET) and VALID are \
+                     supported"
+                )))
+            }
+        };
+        // ONNX: out = stride (in - 1) + output_padding + kernel - pads.
+        let full_h = sh * (ih - 1) + output_padding.0 + kh;
+        let full_w = sw * (iw - 1) + output_padding.1 + kw;
+        let (Some(oh), Some(ow)) = (
+            full_h.checked_sub(top + bottom).filter(|&o| o > 0),
+            full_w.checked_sub(left + right).filter(|&o| o > 0),
+        ) else {
+            return Err(cx.invalid("the pads remove the whole output"));
+        };
+        if let Some(shape) = cx.attr_ints("output_shape")? {
+            let tail: Vec<i64> = shape.iter().rev().take(2).rev().copied().collect();
+            if tail != [oh as i64, ow as i64] {
+                return Err(cx.unsupported(format!(
+                    "output_shape {shape:?} other than the {oh}x{ow} the pads give"
+                )));
+            }
+        }
+        let bias = match &b {
+            None => None,
+            Some(k) if k.len() == oc => Some(k.f32s()),
+            Some(k) => {
+                return Err(cx.invalid(format!(
+                    "bias has {} elements for {oc} output channels",
+                    k.len()
+                )))
+            }
+        };
+        // [C_in, C_out, kh, kw] -> OHWI [C_out, kh, kw, C_in].
+        let mut order = vec![0; oc * kh * kw * ic];
+        for o in 0..oc {
+            for y in 0..kh {
+                for xx in 0..kw {
+                    for i in 0..ic {
+                        order[((o * kh + y) * kw + xx) * ic + i] =
+                            ((i * oc + o) * kh + y) * kw + xx;
+                    }
+                }
+            }
+        }
+        let out_name = self.output_name(cx)?;
+        let w_name = cx.node.inputs.get(1).copied().unwrap_or("weights");
+        let wf = w.f32s();
+        let wid = self.weight_tensor(w_name, vec![oc, kh, kw, ic], &wf, &order, &w, 1, 0);
+        let bid = bias.map(|bv| {
+            let name = cx.node.inputs.get(2).copied().unwrap_or("bias");
+            self.new_const(name, vec![oc], &bv)
+        });
+        let y = self.new_tensor(out_name, vec![1, oh, ow, oc]);
+        self.push_op(
+            OpKind::TransposeConv {
+                padding: Padding::Explicit {
+                    top,
+                    left,
+                    bottom,
+                    right,
+                },
+                stride_h: sh,
+                stride_w: sw,
+                activation: Activation::None,
+            },
+            vec![None, Some(wid), Some(x.id), bid],
+            y,
+        );
+        self.define_act(cx, out_name, y, vec![1, oc, oh, ow], ActLayout::Nchw)
+    }
+
     /// A weight tensor in the graph's layout: `order[i]` is the ONNX index of
     /// graph element `i`. Int8 symmetric QDQ weights whose channel axis
     /// (`onnx_axis`) becomes `ir_axis` stay int8 with their scales.
@@ -1076,12 +1226,20 @@ impl Converter {
                 | OpKind::MaxPool2d { activation, .. }
                 | OpKind::FullyConnected { activation, .. } => Some(activation),
                 OpKind::Softmax { .. }
+                | OpKind::LogSoftmax
+                | OpKind::L2Normalization { .. }
+                | OpKind::TransposeConv { .. }
+                | OpKind::BatchMatmul { .. }
                 | OpKind::Reshape
                 | OpKind::Unary { .. }
                 | OpKind::Reduce { .. }
                 | OpKind::Move { .. }
                 | OpKind::Binary {
-                    func: BinaryFn::SquaredDifference | BinaryFn::Maximum | BinaryFn::Minimum,
+                    func:
+                        BinaryFn::SquaredDifference
+                        | BinaryFn::Maximum
+                        | BinaryFn::Minimum
+                        | BinaryFn::Prelu,
                     ..
                 }
                 | OpKind::Concat { .. }
@@ -1606,6 +1764,9 @@ impl Converter {
 
     fn matmul(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&[])?;
+        if let Val::Act(_) = self.input(cx, 1)? {
+            return self.matmul_activations(cx);
+        }
         let x = self.act(cx, 0)?;
         let w = self.constant(cx, 1)?;
         let [in_f, out_f] = w.dims[..] else {
@@ -1616,6 +1777,32 @@ impl Converter {
         };
         let index = move |o: usize, i: usize| i * out_f + o;
         self.fully_connected(cx, &x, out_f, in_f, &index, &w, 1, None)
+    }
+
+    /// MatMul of two activations in their ONNX order (NumPy's `matmul` of
+    /// ranks 2 to 5, batch dimensions broadcast): BATCH_MATMUL.
+    fn matmul_activations(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        let (a, b) = (self.act(cx, 0)?, self.act(cx, 1)?);
+        if a.layout != ActLayout::Plain || b.layout != ActLayout::Plain {
+            return Err(cx.unsupported(format!(
+                "MatMul of two activations of shapes {:?} and {:?}: both must keep their ONNX \
+                 order (not an NCHW image or its flattening)",
+                a.dims, b.dims
+            )));
+        }
+        let dims = crate::ops::batch_matmul::output_dims(&a.dims, &b.dims, false, false)
+            .map_err(|m| cx.unsupported(m))?;
+        let out_name = self.output_name(cx)?;
+        let y = self.new_tensor(out_name, dims.clone());
+        self.push_op(
+            OpKind::BatchMatmul {
+                adj_x: false,
+                adj_y: false,
+            },
+            vec![Some(a.id), Some(b.id)],
+            y,
+        );
+        self.define_act(cx, out_name, y, dims, ActLayout::Plain)
     }
 
     fn pool(&mut self, cx: &Ctx<'_>) -> Result<()> {
@@ -1824,6 +2011,11 @@ impl Converter {
     fn flatten_into(&mut self, cx: &Ctx<'_>, out_name: &str, x: &Act) -> Result<()> {
         match (x.layout, &x.dims[..]) {
             (ActLayout::Plain | ActLayout::Flat { .. }, [1, _]) => self.alias(cx, out_name, x),
+            (ActLayout::Plain, [1, rows, cols]) => {
+                let y = self.new_tensor(out_name, vec![1, rows * cols]);
+                self.push_op(OpKind::Reshape, vec![Some(x.id)], y);
+                self.define_act(cx, out_name, y, vec![1, rows * cols], ActLayout::Plain)
+            }
             (ActLayout::Nchw, &[1, c, h, w]) => {
                 let f = c * h * w;
                 let y = self.new_tensor(out_name, vec![1, f]);
@@ -1910,14 +2102,21 @@ impl Converter {
                 self.define_act(cx, out_name, y, dims.clone(), ActLayout::Nchw)
             }
             _ if dims == x.dims => self.alias(cx, out_name, &x),
+            // A matrix (or a batch of them) from a vector in ONNX order.
+            [1, _, _] if x.layout == ActLayout::Plain => {
+                let y = self.new_tensor(out_name, dims.clone());
+                self.push_op(OpKind::Reshape, vec![Some(x.id)], y);
+                self.define_act(cx, out_name, y, dims.clone(), ActLayout::Plain)
+            }
             _ => Err(cx.unsupported(format!(
-                "Reshape of {:?} to {dims:?}: only flattening to [1, F] (and [1, C] <-> [1, C, 1, 1]) is supported",
+                "Reshape of {:?} to {dims:?}: only flattening to [1, F], [1, C] <-> [1, C, 1, 1] and a vector to a [1, M, N] matrix (and back) are supported",
                 x.dims
             ))),
         }
     }
 
-    fn softmax(&mut self, cx: &Ctx<'_>) -> Result<()> {
+    /// Softmax or LogSoftmax (`kind`) over the channels.
+    fn softmax(&mut self, cx: &Ctx<'_>, kind: OpKind) -> Result<()> {
         cx.only_attrs(&["axis"])?;
         let x = self.act(cx, 0)?;
         let rank = x.dims.len() as i64;
@@ -1936,14 +2135,51 @@ impl Converter {
         };
         if !ok {
             return Err(cx.unsupported(format!(
-                "Softmax over axis {axis} of shape {:?}: only over the channels is supported",
+                "{} over axis {axis} of shape {:?}: only over the channels is supported",
+                cx.node.op_type, x.dims
+            )));
+        }
+        let out_name = self.output_name(cx)?;
+        let shape = self.tensors[x.id].shape.clone();
+        let y = self.new_tensor(out_name, shape);
+        self.push_op(kind, vec![Some(x.id)], y);
+        self.define_act(cx, out_name, y, x.dims.clone(), x.layout)
+    }
+
+    /// LpNormalization with `p = 2` over the channels: L2_NORMALIZATION.
+    fn lp_normalization(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axis", "p"])?;
+        let x = self.act(cx, 0)?;
+        let p = cx.attr_int("p", 2)?;
+        if p != 2 {
+            return Err(cx.unsupported(format!("p = {p}; only the L2 norm (p = 2) is supported")));
+        }
+        let rank = x.dims.len() as i64;
+        let mut axis = cx.attr_int("axis", -1)?;
+        if axis < 0 {
+            axis += rank;
+        }
+        let ok = match (x.layout, &x.dims[..]) {
+            (ActLayout::Plain, [1, _]) => axis == 1,
+            (ActLayout::Nchw, [1, _, _, _]) => axis == 1,
+            _ => false,
+        };
+        if !ok {
+            return Err(cx.unsupported(format!(
+                "LpNormalization over axis {axis} of shape {:?}: only over the channels is supported",
                 x.dims
             )));
         }
         let out_name = self.output_name(cx)?;
         let shape = self.tensors[x.id].shape.clone();
         let y = self.new_tensor(out_name, shape);
-        self.push_op(OpKind::Softmax { beta: 1.0 }, vec![Some(x.id)], y);
+        self.push_op(
+            OpKind::L2Normalization {
+                activation: Activation::None,
+            },
+            vec![Some(x.id)],
+            y,
+        );
         self.define_act(cx, out_name, y, x.dims.clone(), x.layout)
     }
 

@@ -654,11 +654,16 @@ fn read_op(
         | op::SQUARED_DIFFERENCE
         | op::MAXIMUM
         | op::MINIMUM
+        | op::PRELU
         | op::CONCATENATION
         | op::AVERAGE_POOL_2D
         | op::MAX_POOL_2D
         | op::FULLY_CONNECTED
         | op::SOFTMAX
+        | op::LOG_SOFTMAX
+        | op::L2_NORMALIZATION
+        | op::TRANSPOSE_CONV
+        | op::BATCH_MATMUL
         | op::RESHAPE
         | op::LOGISTIC
         | op::TANH
@@ -888,6 +893,11 @@ fn read_kind(
                 activation: Activation::None,
             }
         }
+        // No options; input 1 is alpha (a constant in converted models).
+        op::PRELU => OpKind::Binary {
+            func: BinaryFn::Prelu,
+            activation: Activation::None,
+        },
         op::CONCATENATION => {
             use schema::concatenation as f;
             let (axis, activation) = match options(cx, t, ty::CONCATENATION)? {
@@ -1035,6 +1045,39 @@ fn read_kind(
             };
             OpKind::Softmax { beta }
         }
+        op::TRANSPOSE_CONV => {
+            use schema::transpose_conv as f;
+            let o = required_options(cx, t, ty::TRANSPOSE_CONV)?;
+            OpKind::TransposeConv {
+                padding: padding(cx, &o, f::PADDING)?,
+                stride_h: positive(cx, &o, f::STRIDE_H, 0, "stride_h")?,
+                stride_w: positive(cx, &o, f::STRIDE_W, 0, "stride_w")?,
+                activation: activation(cx, &o, f::ACTIVATION)?,
+            }
+        }
+        op::BATCH_MATMUL => {
+            use schema::batch_matmul as f;
+            match options(cx, t, ty::BATCH_MATMUL)? {
+                Some(o) => OpKind::BatchMatmul {
+                    adj_x: o.scalar(f::ADJ_X, false).context(|| cx.label())?,
+                    adj_y: o.scalar(f::ADJ_Y, false).context(|| cx.label())?,
+                },
+                None => OpKind::BatchMatmul {
+                    adj_x: false,
+                    adj_y: false,
+                },
+            }
+        }
+        op::LOG_SOFTMAX => {
+            options(cx, t, ty::LOG_SOFTMAX)?;
+            OpKind::LogSoftmax
+        }
+        op::L2_NORMALIZATION => OpKind::L2Normalization {
+            activation: match options(cx, t, ty::L2_NORM)? {
+                Some(o) => activation(cx, &o, schema::l2_norm::ACTIVATION)?,
+                None => Activation::None,
+            },
+        },
         op::RESHAPE => {
             // The new shape is the output tensor's; ReshapeOptions.new_shape
             // (when present) only repeats it. Still check the union type.
@@ -1171,7 +1214,9 @@ fn check_arity(
         OpKind::Conv2d { .. } | OpKind::DepthwiseConv2d { .. } | OpKind::FullyConnected { .. } => {
             (2, 3, 2)
         }
-        OpKind::Add { .. } | OpKind::Binary { .. } => (2, 2, 2),
+        OpKind::Add { .. } | OpKind::Binary { .. } | OpKind::BatchMatmul { .. } => (2, 2, 2),
+        // Output shape, filter, input; the bias is optional.
+        OpKind::TransposeConv { .. } => (3, 4, 3),
         OpKind::Concat { .. } => (1, 10, usize::MAX),
         OpKind::Pack { .. } => (1, 64, usize::MAX),
         // Its reader checks its inputs and outputs (movement.rs).
@@ -1185,9 +1230,11 @@ fn check_arity(
             }
             return Ok(());
         }
-        OpKind::AveragePool2d { .. } | OpKind::MaxPool2d { .. } | OpKind::Softmax { .. } => {
-            (1, 1, 1)
-        }
+        OpKind::AveragePool2d { .. }
+        | OpKind::MaxPool2d { .. }
+        | OpKind::Softmax { .. }
+        | OpKind::LogSoftmax
+        | OpKind::L2Normalization { .. } => (1, 1, 1),
         OpKind::Reshape => (1, 2, 1),
         OpKind::Unary { .. } => (1, 1, 1),
         OpKind::Reduce { .. } | OpKind::Arg { .. } => (2, 2, 2),

@@ -152,6 +152,14 @@ pub mod options_type {
     pub const ARG_MAX: u8 = 40;
     /// `ArgMinOptions`.
     pub const ARG_MIN: u8 = 57;
+    /// `TransposeConvOptions`.
+    pub const TRANSPOSE_CONV: u8 = 49;
+    /// `BatchMatMulOptions`.
+    pub const BATCH_MATMUL: u8 = 101;
+    /// `L2NormOptions`.
+    pub const L2_NORM: u8 = 12;
+    /// `LogSoftmaxOptions`.
+    pub const LOG_SOFTMAX: u8 = 36;
 
     /// The name of an options table type, for messages.
     pub fn name(code: u8) -> &'static str {
@@ -175,6 +183,10 @@ pub mod options_type {
             DEQUANTIZE => "DequantizeOptions",
             ARG_MAX => "ArgMaxOptions",
             ARG_MIN => "ArgMinOptions",
+            L2_NORM => "L2NormOptions",
+            BATCH_MATMUL => "BatchMatMulOptions",
+            TRANSPOSE_CONV => "TransposeConvOptions",
+            LOG_SOFTMAX => "LogSoftmaxOptions",
             _ => "another options table",
         }
     }
@@ -260,6 +272,32 @@ pub mod leaky_relu {
     pub const ALPHA: usize = 0;
 }
 
+/// `table TransposeConvOptions`.
+pub mod transpose_conv {
+    /// `padding:Padding`.
+    pub const PADDING: usize = 0;
+    /// `stride_w:int`.
+    pub const STRIDE_W: usize = 1;
+    /// `stride_h:int`.
+    pub const STRIDE_H: usize = 2;
+    /// `fused_activation_function:ActivationFunctionType`.
+    pub const ACTIVATION: usize = 3;
+}
+
+/// `table BatchMatMulOptions`.
+pub mod batch_matmul {
+    /// `adj_x:bool`.
+    pub const ADJ_X: usize = 0;
+    /// `adj_y:bool`.
+    pub const ADJ_Y: usize = 1;
+}
+
+/// `table L2NormOptions`.
+pub mod l2_norm {
+    /// `fused_activation_function:ActivationFunctionType`.
+    pub const ACTIVATION: usize = 0;
+}
+
 /// `table AddOptions`.
 pub mod add {
     /// `fused_activation_function:ActivationFunctionType`.
@@ -306,6 +344,16 @@ pub mod op {
     pub const MINIMUM: i32 = 57;
     /// `SQUARED_DIFFERENCE`.
     pub const SQUARED_DIFFERENCE: i32 = 99;
+    /// `PRELU` (no options).
+    pub const PRELU: i32 = 54;
+    /// `LOG_SOFTMAX` (no options).
+    pub const LOG_SOFTMAX: i32 = 50;
+    /// `L2_NORMALIZATION`.
+    pub const L2_NORMALIZATION: i32 = 11;
+    /// `TRANSPOSE_CONV`.
+    pub const TRANSPOSE_CONV: i32 = 67;
+    /// `BATCH_MATMUL`.
+    pub const BATCH_MATMUL: i32 = 126;
     /// `AVERAGE_POOL_2D`.
     pub const AVERAGE_POOL_2D: i32 = 1;
     /// `CONV_2D`.
