@@ -61,6 +61,8 @@ impl fmt::Display for Kind<'_> {
             Step::Gather(_) => "Gather",
             Step::ResizeBilinear(_) => "ResizeBilinear",
             Step::Copy(_) => "Copy",
+            Step::Binary(_) => "Binary",
+            Step::Concat(_) => "Concat",
             Step::Block(b) => return write!(f, "Block({})", b.stages),
         };
         f.write_str(name)
