@@ -266,21 +266,22 @@ macro_rules! mac_tap {
     };
 }
 
-/// Sums of `blocks` blocks of four output channels against the four pixel
-/// rows of the column buffer: for block `b`, channel `r`, pixel `j`,
-/// `sums[4 * b + r][j] (+)= Σ_{k < n} w[(4 * b + r) * stride + k] * col[j *
-/// PITCH + k]` (wrapping `i32` sums), added to what `sums` holds when
-/// `accumulate`, else replacing it.
+/// Sums of `blocks` blocks of four output channels against four pixel rows
+/// of the column buffer (`col`: the buffer from some offset of its first
+/// row; row `j` starts `j * PITCH` bytes later): for block `b`, channel
+/// `r`, pixel `j`, `sums[4 * b + r][j] (+)= Σ_{k < n} w[(4 * b + r) *
+/// stride + k] * col[j * PITCH + k]` (wrapping `i32` sums), added to what
+/// `sums` holds when `accumulate`, else replacing it.
 ///
-/// Panics (a bug of this module) unless `n <= PITCH`, `sums` has room for
-/// the blocks and `w` holds every row read. Not inlined: one copy of the
-/// unrolled loop serves every call.
+/// Panics (a bug of this module) unless `n <= PITCH`, `col` holds `3 *
+/// PITCH + n` bytes, `sums` has room for the blocks and `w` holds every row
+/// read. Not inlined: one copy of the unrolled loop serves every call.
 #[inline(never)]
 fn mac_blocks(
     w: &[i8],
     stride: usize,
     blocks: usize,
-    col: &Columns,
+    col: &[i8],
     n: usize,
     sums: &mut [[i32; 4]],
     accumulate: bool,
@@ -289,13 +290,18 @@ fn mac_blocks(
         return;
     }
     let rows = 4 * blocks;
-    assert!(n <= PITCH && sums.len() >= rows && (rows - 1) * stride + n <= w.len());
+    assert!(
+        n <= PITCH
+            && col.len() >= 3 * PITCH + n
+            && sums.len() >= rows
+            && (rows - 1) * stride + n <= w.len()
+    );
     #[cfg(attonet_riscv)]
     {
         // SAFETY: for each block it reads `n` bytes from each of its four
         // weight rows (the last byte read, `(rows - 1) * stride + n - 1`,
         // is inside `w`, asserted above) and `n` bytes from each of the
-        // four column rows at `j * PITCH` (`n <= PITCH`, inside `col`), and
+        // four column rows at `j * PITCH` (inside `col`, asserted above), and
         // reads (when accumulating) and writes the 16 words of
         // `sums[4 * b..4 * b + 4]` (inside `sums`, asserted above). It keeps
         // its state and `s0`, `s1` (which `asm!` cannot name) in a 48-byte
@@ -397,7 +403,7 @@ fn mac_blocks(
                 inout("a0") sums.as_mut_ptr() => _,
                 inout("a1") w.as_ptr() => _,
                 inout("a2") stride => _,
-                inout("a3") col.0.as_ptr() => _,
+                inout("a3") col.as_ptr() => _,
                 inout("a4") n => _,
                 inout("a5") blocks => _,
                 inout("a6") accumulate as usize => _,
@@ -428,7 +434,7 @@ fn mac_blocks(
         for (i, s) in sums[..rows].iter_mut().enumerate() {
             let row = &w[i * stride..i * stride + n];
             for (j, v) in s.iter_mut().enumerate() {
-                let x = &col.0[j * PITCH..j * PITCH + n];
+                let x = &col[j * PITCH..j * PITCH + n];
                 let dot = row
                     .iter()
                     .zip(x)
@@ -745,11 +751,13 @@ fn store_block(
     }
 }
 
-/// The convolution loops: per group and chunk of [`CH_CHUNK`] output
-/// channels, the folded biases and epilogue constants; then blocks of four
-/// output pixels (raster order), each window segment gathered once and
-/// multiplied with every block of four channels ([`mac_blocks`]), then
-/// requantized.
+/// The convolution loops: per chunk of output channels (up to [`CH_CHUNK`]
+/// of one group, or as many whole groups as fit [`CH_CHUNK`] channels and
+/// [`PITCH`] taps), the folded biases and epilogue constants; then blocks
+/// of four output pixels (raster order), each window (segment) gathered
+/// once, the groups of a chunk side by side ([`gather_groups`]), and
+/// multiplied with every block of four channels of its group
+/// ([`mac_blocks`]), then requantized.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn conv_columns(
@@ -779,10 +787,24 @@ fn conv_columns(
     }; CH_CHUNK];
     let mut sums = [[0i32; 4]; CH_CHUNK];
     let mut tail = [[0i32; 4]; 4];
-    for grp in 0..groups {
+    // Groups per chunk: whole groups whose channels and windows fit.
+    let gpc = if ocpg <= CH_CHUNK && k <= PITCH {
+        (CH_CHUNK / ocpg).min(PITCH / k).min(groups)
+    } else {
+        1
+    };
+    let mut grp = 0;
+    while grp < groups {
+        let ng = gpc.min(groups - grp);
         let mut c0 = 0;
         while c0 < ocpg {
-            let nc = CH_CHUNK.min(ocpg - c0);
+            // Channels of the chunk, and of each of its groups.
+            let per = if ng > 1 {
+                ocpg
+            } else {
+                CH_CHUNK.min(ocpg - c0)
+            };
+            let nc = ng * per;
             let oc0 = grp * ocpg + c0;
             let chan = &mut chan[..nc];
             let mut all_fast = true;
@@ -809,12 +831,11 @@ fn conv_columns(
                 &weights.multiplier[oc0..oc0 + nc],
                 &weights.shift[oc0..oc0 + nc],
             );
-            // Channels past the last whole block of four: the four rows
-            // from `base` (earlier channels, or later ones of other groups,
-            // when the chunk has fewer than four) hold them from `t0 - base`.
-            let (full, rem) = (nc / 4, nc % 4);
-            let t0 = oc0 + 4 * full;
-            let base = t0.min(oc_n - 4);
+            // A group's channels past its last whole block of four: the
+            // four rows from `base` (earlier channels, or later ones of
+            // other groups, when the group has fewer than four) hold them
+            // from `t0 - base`.
+            let (full, rem) = (per / 4, per % 4);
             let mut n0 = 0;
             let (mut oy, mut ox) = (0, 0);
             while n0 < pixels {
@@ -826,7 +847,11 @@ fn conv_columns(
                     // Rows past `np` keep what they held: their sums are
                     // not stored.
                     for row in cols.0.chunks_exact_mut(PITCH).take(np) {
-                        gather(g, input, row, y, x, grp, zp as i8, k0, len);
+                        if ng > 1 {
+                            gather_groups(g, input, row, y, x, grp, ng, zp as i8);
+                        } else {
+                            gather(g, input, row, y, x, grp, zp as i8, k0, len);
+                        }
                         x += 1;
                         if x == ow {
                             x = 0;
@@ -834,23 +859,31 @@ fn conv_columns(
                         }
                     }
                     let more = k0 > 0;
-                    mac_blocks(
-                        &filter[oc0 * k + k0..],
-                        k,
-                        full,
-                        &cols,
-                        len,
-                        &mut sums,
-                        more,
-                    );
-                    if rem > 0 {
-                        mac_blocks(&filter[base * k + k0..], k, 1, &cols, len, &mut tail, more);
+                    for gi in 0..ng {
+                        let s0 = gi * per;
+                        let first = oc0 + s0;
+                        let col = &cols.0[gi * k..];
+                        mac_blocks(
+                            &filter[first * k + k0..],
+                            k,
+                            full,
+                            col,
+                            len,
+                            &mut sums[s0..],
+                            more,
+                        );
+                        if rem > 0 {
+                            let t0 = first + 4 * full;
+                            let base = t0.min(oc_n - 4);
+                            mac_blocks(&filter[base * k + k0..], k, 1, col, len, &mut tail, more);
+                            if k0 + len == k {
+                                let from = t0 - base;
+                                sums[s0 + 4 * full..s0 + per]
+                                    .copy_from_slice(&tail[from..from + rem]);
+                            }
+                        }
                     }
                     k0 += len;
-                }
-                if rem > 0 {
-                    let from = t0 - base;
-                    sums[4 * full..nc].copy_from_slice(&tail[from..from + rem]);
                 }
                 let out = &mut output[n0 * oc_n + oc0..];
                 store_block(&sums[..nc], chan, tables, &oq, out, np, oc_n, all_fast);
@@ -861,7 +894,47 @@ fn conv_columns(
                     oy += 1;
                 }
             }
-            c0 += nc;
+            c0 += per;
+        }
+        grp += ng;
+    }
+}
+
+/// Copies the whole windows of output pixel `(oy, ox)` for groups `g0..g0
+/// + ng` side by side to `row` (group `g0 + i`'s window, OHWI order, at `i *
+/// k`), taps outside the input as `zp`. Needs `ng * k <= row.len()`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gather_groups(
+    g: &ConvGeo,
+    input: &[i8],
+    row: &mut [i8],
+    oy: usize,
+    ox: usize,
+    g0: usize,
+    ng: usize,
+    zp: i8,
+) {
+    let iy0 = oy as i32 * g.sh - g.pt;
+    let ix0 = ox as i32 * g.sw - g.pl;
+    let (k, cpg) = (g.k, g.cpg);
+    let row = &mut row[..ng * k];
+    let (ky0, ky1) = tap_range(iy0, g.kh, g.dh, g.ih);
+    let (kx0, kx1) = tap_range(ix0, g.kw, g.dw, g.iw);
+    if ky0 != 0 || ky1 != g.kh || kx0 != 0 || kx1 != g.kw {
+        row.fill(zp);
+    }
+    let span = ng * cpg;
+    for ky in ky0..ky1 {
+        let iy = (iy0 + (ky * g.dh) as i32) as usize;
+        for kx in kx0..kx1 {
+            let ix = (ix0 + (kx * g.dw) as i32) as usize;
+            let src = (iy * g.iw + ix) * g.ic + g0 * cpg;
+            let src = &input[src..src + span];
+            let t = (ky * g.kw + kx) * cpg;
+            for (dst, s) in row[t..].chunks_mut(k).zip(src.chunks_exact(cpg)) {
+                copy(&mut dst[..cpg], s, g.words);
+            }
         }
     }
 }
@@ -1488,12 +1561,13 @@ mod tests {
                 .map(|_| [0; 4].map(|_: i32| r.next() as i32))
                 .collect();
             let mut sums = start.clone();
-            mac_blocks(&w, stride, blocks, &cols, n, &mut sums, accumulate);
+            let at = r.range(0, (PITCH - n) as i64) as usize;
+            mac_blocks(&w, stride, blocks, &cols.0[at..], n, &mut sums, accumulate);
             for (i, s) in sums.iter().enumerate() {
                 for (j, &v) in s.iter().enumerate() {
                     let want = if i < 4 * blocks {
                         let dot = (0..n).fold(0i32, |a, k| {
-                            a.wrapping_add(w[i * stride + k] as i32 * x[j * PITCH + k] as i32)
+                            a.wrapping_add(w[i * stride + k] as i32 * x[at + j * PITCH + k] as i32)
                         });
                         if accumulate {
                             start[i][j].wrapping_add(dot)
