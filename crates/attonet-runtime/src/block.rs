@@ -29,11 +29,11 @@
 //! are outside the tensor). The ADD is the same elementwise kernel. So a
 //! fused block's output equals, bit for bit, the unfused steps' output.
 
-use crate::plan::kernels::KernelSet;
 use crate::error::{Error, Result};
 use crate::ops::add::{AddParams, ResidualAdd};
 use crate::ops::depthwise::{self, DepthwiseParams};
 use crate::ops::{self, ConvParams, Shape, Window};
+use crate::plan::kernels::KernelSet;
 use crate::plan::{kernels, ConvTables, Model, Slot};
 
 /// Convolutions in one block's chain at most.

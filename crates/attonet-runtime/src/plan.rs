@@ -19,7 +19,6 @@
 
 pub use crate::block::{BlockStep, Residual, Stage, StageOp};
 use crate::error::{Error, Result};
-use kernels::KernelSet;
 use crate::ops::add::{self, AddParams};
 use crate::ops::binary::{self, BinaryParams, ConcatParams};
 use crate::ops::depthwise::{self, DepthwiseParams};
@@ -31,6 +30,7 @@ use crate::ops::pool::{self, PoolParams};
 use crate::ops::reduce::{self, ReduceParams};
 use crate::ops::softmax::{self, SoftmaxParams};
 use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
+use kernels::KernelSet;
 
 /// Where a tensor lives in the arena: a byte offset and its NHWC shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -538,7 +538,12 @@ pub type Dispatch = fn(&Model<'_>, u16, &Step, &mut [i8]) -> Result;
 /// Runs `step` (index `i`) over `arena` with the kernels of `K` compiled in
 /// (see [`kernels`]); a step whose kernel `K` leaves out is refused with
 /// [`Error::Parameter`].
-pub fn dispatch<const K: KernelSet>(model: &Model<'_>, i: u16, step: &Step, arena: &mut [i8]) -> Result {
+pub fn dispatch<const K: KernelSet>(
+    model: &Model<'_>,
+    i: u16,
+    step: &Step,
+    arena: &mut [i8],
+) -> Result {
     model.run_step::<K>(i, step, arena)
 }
 

@@ -68,7 +68,6 @@
 //! tables (about 7,700 instructions) would cost more. The kernel set says
 //! which ways a firmware links ([`crate::dsp_select::add_way`]).
 
-use crate::plan::kernels::KernelSet;
 use super::dsp_prims::{
     asr_reg, smlabb, smlad, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
 };
@@ -82,6 +81,7 @@ use crate::ops::conv::tap_range;
 use crate::ops::depthwise::DepthwiseParams;
 use crate::ops::{ConvParams, ConvQuant, ConvWeights, Shape};
 use crate::plan::kernels;
+use crate::plan::kernels::KernelSet;
 use crate::prepared::{self, ChanQ, DwLayout, DW3_CONST_WORDS, DW3_WEIGHT_WORDS};
 use crate::quant::{requantize, requantize_smaller_than_one, Clamp};
 use core::mem::MaybeUninit;
@@ -2945,7 +2945,11 @@ pub(crate) fn add_s8<const K: KernelSet>(
 
 /// [`add_s8`] in place: `acc` holds the first input and gets the output.
 #[inline(never)]
-pub(crate) fn add_s8_in_place<const K: KernelSet>(p: &AddParams, acc: &mut [i8], other: &[i8]) -> bool {
+pub(crate) fn add_s8_in_place<const K: KernelSet>(
+    p: &AddParams,
+    acc: &mut [i8],
+    other: &[i8],
+) -> bool {
     let n = acc.len();
     if other.len() != n {
         return false;

@@ -63,6 +63,7 @@ use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
 use crate::ops::depthwise::DepthwiseParams;
 use crate::ops::{ConvParams, ConvQuant, ConvWeights, Shape, Window};
+use crate::prepared::{sum_bound, ChanQ};
 use crate::quant::requantize;
 
 /// Bytes between the four pixel rows of the column buffer, and the longest
@@ -635,6 +636,9 @@ struct ConvGeo {
     /// The input is word aligned and `cpg % 4 == 0`: runs of whole taps
     /// start on words.
     words: bool,
+    /// A 1x1 window, one group, no padding: a window is one input pixel's
+    /// channels.
+    unit: bool,
 }
 
 impl ConvGeo {
@@ -658,6 +662,7 @@ impl ConvGeo {
             k: kh * kw * cpg,
             merge: groups == 1 && win.dilation_w == 1,
             words: input.as_ptr() as usize % 4 == 0 && cpg % 4 == 0,
+            unit: kh == 1 && kw == 1 && groups == 1 && win.pad_top == 0 && win.pad_left == 0,
         }
     }
 }
@@ -671,6 +676,8 @@ pub(crate) fn conv_fast_path(
 ) -> Option<&'static str> {
     if depthwise_like_covers(p, in_shape, out_shape) {
         Some("riscv-depthwise")
+    } else if narrow_pointwise_covers(p, in_shape, out_shape) {
+        Some("riscv-pointwise-narrow")
     } else if columns_cover(p, in_shape, out_shape) {
         Some("riscv-columns")
     } else {
@@ -710,10 +717,243 @@ pub(crate) fn conv_s8(
     }
     let groups = p.groups as usize;
     let g = ConvGeo::new(&p.window, groups, in_shape, input);
+    if narrow_pointwise_covers(p, in_shape, out_shape) {
+        pointwise_narrow(&g, &p.quant, input, weights, sums, out_shape, output);
+        return true;
+    }
     conv_columns(
         &g, groups, &p.quant, input, weights, sums, out_shape, output,
     );
     true
+}
+
+// ---------------------------------------------------------------------------
+// Narrow pointwise convolution.
+// ---------------------------------------------------------------------------
+
+/// Most input channels [`pointwise_narrow`] takes: past these the column
+/// kernel's 4x4 register block costs less per multiply-accumulate than its
+/// 2x4 one, and its per-output costs weigh less.
+const NARROW_MAX_IC: usize = 8;
+/// Output pixels whose sums [`pointwise_narrow`] forms before it requantizes
+/// them (a channel's constants are loaded once per block).
+const NARROW_PIX: usize = 8;
+
+/// Whether [`pointwise_narrow`] takes these parameters: a 1x1 window, one
+/// group, no padding, 1 to [`NARROW_MAX_IC`] input channels, at least four
+/// output channels, an `i8` input zero point, a non-empty output.
+fn narrow_pointwise_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    w.kh == 1
+        && w.kw == 1
+        && w.pad_top == 0
+        && w.pad_left == 0
+        && p.groups == 1
+        && (1..=NARROW_MAX_IC).contains(&(in_shape.c as usize))
+        && out_shape.c >= 4
+        && out_shape.h > 0
+        && out_shape.w > 0
+        && (-128..=127).contains(&p.quant.input_zero_point)
+}
+
+/// The offset and clamp of a value that already holds the output zero
+/// point ([`ChanQ`]'s constants add it).
+#[inline(always)]
+fn clamp_out(oq: &OutQuant, v: i32) -> i8 {
+    OutQuant { zp: 0, ..*oq }.out(v)
+}
+
+/// `requantize(acc, mult, -e) + zp` for a channel [`ChanQ::within`] accepted
+/// (`|acc| < 2^30`, `mult > 0`, `e` in `1..=22`): the Cortex-M kernels'
+/// five-instruction epilogue (`fast_out` there, where the derivation is)
+/// on rv32: `hi = floor((acc * 2 * mult + 2^31) / 2^32)` is `mulhsu` plus
+/// bit 31 of `mul`, then `(hi + c0 - [acc < 0]) >> e`.
+#[inline(always)]
+fn chanq_out(acc: i32, q: &ChanQ) -> i32 {
+    let m2 = (q.mult as u32) << 1;
+    let p = acc as i64 * m2 as i64;
+    let hi = ((p >> 32) as i32).wrapping_add(((p as u32) >> 31) as i32);
+    let t = q.c0.wrapping_sub(((acc as u32) >> 31) as i32);
+    hi.wrapping_add(t) >> q.e
+}
+
+/// One tap of [`dot_2x4`].
+#[inline(always)]
+fn tap_2x4(a: &mut [i32; 8], w: &[i8; 4], x0: i8, x1: i8) {
+    let (x0, x1) = (x0 as i32, x1 as i32);
+    let (w0, w1, w2, w3) = (w[0] as i32, w[1] as i32, w[2] as i32, w[3] as i32);
+    a[0] = a[0].wrapping_add(w0 * x0);
+    a[1] = a[1].wrapping_add(w1 * x0);
+    a[2] = a[2].wrapping_add(w2 * x0);
+    a[3] = a[3].wrapping_add(w3 * x0);
+    a[4] = a[4].wrapping_add(w0 * x1);
+    a[5] = a[5].wrapping_add(w1 * x1);
+    a[6] = a[6].wrapping_add(w2 * x1);
+    a[7] = a[7].wrapping_add(w3 * x1);
+}
+
+/// Sums of two pixels (`xa`, `xb`) against four output channels whose
+/// weights `w` holds tap by tap: `[a0..a3]` for `xa`, `[a4..a7]` for `xb`.
+/// Two taps per iteration (the release profile's `opt-level = "s"` does
+/// not unroll).
+#[inline(always)]
+fn dot_2x4(w: &[[i8; 4]], xa: &[i8], xb: &[i8]) -> [i32; 8] {
+    let mut a = [0i32; 8];
+    let mut w2 = w.chunks_exact(2);
+    let mut xa2 = xa.chunks_exact(2);
+    let mut xb2 = xb.chunks_exact(2);
+    for ((w, x0), x1) in (&mut w2).zip(&mut xa2).zip(&mut xb2) {
+        tap_2x4(&mut a, &w[0], x0[0], x1[0]);
+        tap_2x4(&mut a, &w[1], x0[1], x1[1]);
+    }
+    if let ([w], [x0], [x1]) = (w2.remainder(), xa2.remainder(), xb2.remainder()) {
+        tap_2x4(&mut a, w, *x0, *x1);
+    }
+    a
+}
+
+/// A 1x1 convolution with few input channels (AttoNet's compressions,
+/// mixes and expansions): per block of four output channels (the last block
+/// overlaps the one before it when `out_c % 4 != 0`: its channels are
+/// computed twice, to the same bytes) the weights interleaved tap by tap on
+/// the stack; then per [`NARROW_PIX`] output pixels, two pixels at a time
+/// against the four channels in registers (the activations read in place),
+/// then each channel's [`ChanQ`] epilogue over the block's pixels, its
+/// constants loaded once. Channels the fast epilogue does not cover take
+/// [`requantize`]. Stack: about 0.2 KiB.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn pointwise_narrow(
+    g: &ConvGeo,
+    q: &ConvQuant,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    sums_given: &[i32],
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let ic = g.ic;
+    let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
+    let pixels = out_shape.h as usize * ow;
+    let zp = q.input_zero_point;
+    let oq = OutQuant::new(q);
+    let filter = weights.filter;
+    let limits = ChanQ::limits(q.output_zero_point, sum_bound(ic, zp));
+    let pad = [zp as i8; NARROW_MAX_IC];
+    let mut w4 = [[0i8; 4]; NARROW_MAX_IC];
+    let w4 = &mut w4[..ic];
+    // Per pair of pixels, the eight sums of `dot_2x4`.
+    let mut sums = [[0i32; 8]; NARROW_PIX / 2];
+    // Stride 1 over the whole input: output pixel `p` reads input pixel `p`.
+    let dense = g.sh == 1 && g.sw == 1 && ow == g.iw && out_shape.h as usize <= g.ih;
+    // The input pixel of output pixel `p` at `(oy, ox)` (the zero-point
+    // row outside the input).
+    let src = |oy: usize, ox: usize| -> &[i8] {
+        let (iy, ix) = (oy * g.sh as usize, ox * g.sw as usize);
+        if iy < g.ih && ix < g.iw {
+            let at = (iy * g.iw + ix) * ic;
+            &input[at..at + ic]
+        } else {
+            &pad[..ic]
+        }
+    };
+    let mut c = 0;
+    while c < oc_n {
+        let c0 = c.min(oc_n - 4);
+        for (t, w) in w4.iter_mut().enumerate() {
+            for (r, v) in w.iter_mut().enumerate() {
+                *v = filter[(c0 + r) * ic + t];
+            }
+        }
+        let mut chan = [(0i32, ChanQ::SLOW, Epilogue::new(0, 0)); 4];
+        let mut all_fast = true;
+        for (r, ch) in chan.iter_mut().enumerate() {
+            let oc = c0 + r;
+            let sum = match sums_given.get(oc) {
+                Some(&s) if sums_given.len() == oc_n => s,
+                _ => filter[oc * ic..(oc + 1) * ic]
+                    .iter()
+                    .fold(0i32, |a, &w| a.wrapping_add(w as i32)),
+            };
+            let (bias, m, sh) = (weights.bias[oc], weights.multiplier[oc], weights.shift[oc]);
+            let fast = ChanQ::within(bias, m, sh, limits);
+            all_fast &= fast.is_some();
+            *ch = (
+                bias.wrapping_sub(zp.wrapping_mul(sum)),
+                fast.unwrap_or(ChanQ::SLOW),
+                Epilogue::new(m, sh),
+            );
+        }
+        let (mut oy, mut ox) = (0, 0);
+        let mut p0 = 0;
+        while p0 < pixels {
+            let np = NARROW_PIX.min(pixels - p0);
+            if dense {
+                // Pairs of consecutive input pixels, read in place.
+                let blk = &input[p0 * ic..(p0 + np) * ic];
+                let mut pairs = blk.chunks_exact(2 * ic);
+                for (x, s) in (&mut pairs).zip(sums.iter_mut()) {
+                    let (xa, xb) = x.split_at(ic);
+                    *s = dot_2x4(w4, xa, xb);
+                }
+                let x = pairs.remainder();
+                if !x.is_empty() {
+                    sums[np / 2] = dot_2x4(w4, x, x);
+                }
+            } else {
+                for (i, pair) in sums.iter_mut().take(np.div_ceil(2)).enumerate() {
+                    let pa = p0 + 2 * i;
+                    let xa = src(oy, ox);
+                    ox += 1;
+                    if ox == ow {
+                        ox = 0;
+                        oy += 1;
+                    }
+                    // An odd last pixel is paired with itself.
+                    let xb = if pa + 1 < p0 + np {
+                        let x = src(oy, ox);
+                        ox += 1;
+                        if ox == ow {
+                            ox = 0;
+                            oy += 1;
+                        }
+                        x
+                    } else {
+                        xa
+                    };
+                    *pair = dot_2x4(w4, xa, xb);
+                }
+            }
+            let out = &mut output[p0 * oc_n..(p0 + np) * oc_n];
+            let (whole, odd) = (np / 2, np % 2 == 1);
+            for (r, (folded, fq, e)) in chan.iter().enumerate() {
+                let at = c0 + r;
+                let pairs = out.chunks_exact_mut(2 * oc_n).zip(&sums[..whole]);
+                if all_fast {
+                    for (o, s) in pairs {
+                        o[at] = clamp_out(&oq, chanq_out(s[r].wrapping_add(*folded), fq));
+                        o[oc_n + at] =
+                            clamp_out(&oq, chanq_out(s[4 + r].wrapping_add(*folded), fq));
+                    }
+                } else {
+                    for (o, s) in pairs {
+                        o[at] = oq.out(e.requantize(s[r].wrapping_add(*folded)));
+                        o[oc_n + at] = oq.out(e.requantize(s[4 + r].wrapping_add(*folded)));
+                    }
+                }
+                if odd {
+                    let a = sums[whole][r].wrapping_add(*folded);
+                    out[2 * whole * oc_n + at] = if all_fast {
+                        clamp_out(&oq, chanq_out(a, fq))
+                    } else {
+                        oq.out(e.requantize(a))
+                    };
+                }
+            }
+            p0 += np;
+        }
+        c += 4;
+    }
 }
 
 /// Requantizes and stores the sums of one block of output pixels: channel
@@ -847,7 +1087,9 @@ fn conv_columns(
                     // Rows past `np` keep what they held: their sums are
                     // not stored.
                     for row in cols.0.chunks_exact_mut(PITCH).take(np) {
-                        if ng > 1 {
+                        if g.unit && len == k {
+                            gather_unit(g, input, row, y, x, zp as i8);
+                        } else if ng > 1 {
                             gather_groups(g, input, row, y, x, grp, ng, zp as i8);
                         } else {
                             gather(g, input, row, y, x, grp, zp as i8, k0, len);
@@ -897,6 +1139,21 @@ fn conv_columns(
             c0 += per;
         }
         grp += ng;
+    }
+}
+
+/// Copies the window of output pixel `(oy, ox)` of a 1x1 convolution
+/// without padding ([`ConvGeo::unit`]) to `row[..ic]`: one input pixel's
+/// channels, or `zp` where the pixel is outside the input.
+#[inline(always)]
+fn gather_unit(g: &ConvGeo, input: &[i8], row: &mut [i8], oy: usize, ox: usize, zp: i8) {
+    let (iy, ix) = (oy * g.sh as usize, ox * g.sw as usize);
+    let row = &mut row[..g.ic];
+    if iy < g.ih && ix < g.iw {
+        let at = (iy * g.iw + ix) * g.ic;
+        copy(row, &input[at..at + g.ic], g.words);
+    } else {
+        row.fill(zp);
     }
 }
 
@@ -1546,6 +1803,44 @@ mod tests {
     }
 
     #[test]
+    fn chanq_out_matches_requantize() {
+        let mut r = Rng(0x0BAD_CAFE_5EED_0042);
+        let mut covered = 0;
+        for i in 0..300_000 {
+            let taps = r.range(1, 600) as usize;
+            let (izp, ozp) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+            let limits = ChanQ::limits(ozp, sum_bound(taps, izp));
+            let bias = if i % 5 == 0 {
+                r.next() as i32 >> r.range(0, 31)
+            } else {
+                r.range(-70_000, 70_000) as i32
+            };
+            let m = if i % 11 == 0 {
+                r.pick(&[1, i32::MAX, 1 << 30, -5, 0])
+            } else {
+                r.range(1 << 30, i32::MAX as i64) as i32
+            };
+            let shift = r.range(-31, 2) as i32;
+            let Some(q) = ChanQ::within(bias, m, shift, limits) else {
+                assert!(m <= 0 || !(-22..=-1).contains(&shift) || bias.unsigned_abs() >= limits.1);
+                continue;
+            };
+            covered += 1;
+            let bound = sum_bound(taps, izp);
+            for _ in 0..4 {
+                let acc = (bias as i64 + r.range(-bound, bound)) as i32;
+                let want = requantize(acc, m, shift) + ozp;
+                assert_eq!(
+                    chanq_out(acc, &q),
+                    want,
+                    "acc {acc} m {m} shift {shift} zp {ozp}"
+                );
+            }
+        }
+        assert!(covered > 100_000, "only {covered} covered channels");
+    }
+
+    #[test]
     fn mac_blocks_matches_scalar_sums() {
         let mut r = Rng(0x0123_4567_89AB_CDEF);
         let mut cols = Columns([0; 4 * PITCH]);
@@ -1624,6 +1919,7 @@ mod tests {
     fn conv_matches_portable() {
         let mut r = Rng(0x1234_5678_9ABC_DEF1);
         let mut covered = 0;
+        let mut narrow = 0;
         let cases = 4000;
         for case in 0..cases {
             // 0: 1x1, 1: 3x3, 2: any, 3: grouped 3x3, 4: depthwise-like,
@@ -1712,8 +2008,17 @@ mod tests {
                     assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
                 }
             }
-            assert_eq!(taken, conv_fast_path(&p, ins, outs));
+            // The column entry point runs the narrow pointwise kernel
+            // where that covers the parameters.
+            let path = conv_fast_path(&p, ins, outs);
+            let columns = matches!(path, Some("riscv-columns" | "riscv-pointwise-narrow"));
+            assert_eq!(
+                taken,
+                path.map(|n| if columns { "riscv-columns" } else { n })
+            );
+            narrow += (path == Some("riscv-pointwise-narrow")) as usize;
         }
+        assert!(narrow > cases / 20, "only {narrow} narrow pointwise cases");
         assert!(
             covered > cases * 7 / 10,
             "only {covered} cases took a fast path"

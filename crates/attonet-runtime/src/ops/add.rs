@@ -1,8 +1,8 @@
 //! Elementwise ADD of two int8 tensors of the same shape (residual shortcuts).
 
-use crate::plan::kernels::KernelSet;
 use crate::error::check_len;
 use crate::plan::kernels;
+use crate::plan::kernels::KernelSet;
 use crate::quant::{requantize_smaller_than_one, Clamp};
 use crate::Error;
 
@@ -173,7 +173,11 @@ impl ResidualAdd {
     }
 
     /// `acc[i] = acc[i] + other[i]` ([`add_s8_in_place`]).
-    pub(crate) fn in_place<const K: KernelSet>(&self, acc: &mut [i8], other: &[i8]) -> crate::Result {
+    pub(crate) fn in_place<const K: KernelSet>(
+        &self,
+        acc: &mut [i8],
+        other: &[i8],
+    ) -> crate::Result {
         #[cfg(attonet_dsp)]
         if self.ready {
             check_len("other", other, acc.len())?;

@@ -4,10 +4,10 @@
 //! This module also holds the argument checks and window geometry that the
 //! other convolution-like kernels share (crate-private).
 
-use crate::plan::kernels::KernelSet;
 use super::{ConvParams, ConvQuant, ConvWeights, Shape, Window};
 use crate::error::check_len;
 use crate::plan::kernels;
+use crate::plan::kernels::KernelSet;
 use crate::quant::{check_shift, requantize, Clamp};
 use crate::{Error, Result};
 

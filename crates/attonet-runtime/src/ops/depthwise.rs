@@ -1,10 +1,10 @@
 //! Depthwise convolution with a channel multiplier (TFLite DEPTHWISE_CONV_2D).
 
-use crate::plan::kernels::KernelSet;
 use super::conv::{
     check_channel_tables, check_clamp, check_len_u64, check_window, finish, shape_len, tap_range,
 };
 use super::{ConvQuant, ConvWeights, Shape, Window};
+use crate::plan::kernels::KernelSet;
 use crate::Error;
 
 /// Parameters of a depthwise convolution.

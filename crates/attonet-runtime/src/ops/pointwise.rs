@@ -1,9 +1,9 @@
 //! Pointwise (1x1) convolution: AttoNet's compression and expansion layers and
 //! strided 1x1 shortcuts.
 
-use crate::plan::kernels::KernelSet;
 use super::conv::{check_channel_tables, check_conv_shapes, dot_s8, finish};
 use super::{ConvParams, ConvWeights, Shape};
+use crate::plan::kernels::KernelSet;
 use crate::Error;
 
 /// 1x1 convolution, one group, no padding, any stride. Weights `[out_c][in_c]`.
