@@ -1157,9 +1157,9 @@ fn gather_unit(g: &ConvGeo, input: &[i8], row: &mut [i8], oy: usize, ox: usize, 
     }
 }
 
-/// Copies the whole windows of output pixel `(oy, ox)` for groups `g0..g0
-/// + ng` side by side to `row` (group `g0 + i`'s window, OHWI order, at `i *
-/// k`), taps outside the input as `zp`. Needs `ng * k <= row.len()`.
+/// Copies the whole windows of output pixel `(oy, ox)` for `ng` groups from
+/// `g0` side by side to `row` (group `g0 + i`'s window, OHWI order, at
+/// `i * k`), taps outside the input as `zp`. Needs `ng * k <= row.len()`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn gather_groups(
