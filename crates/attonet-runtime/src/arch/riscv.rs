@@ -1436,6 +1436,29 @@ const S_OX: usize = 16;
 /// Columns of a strip at most (stride 2).
 const S_COLS: usize = (S_OX - 1) * 2 + 3;
 
+/// Copies the columns of one strip row from the input: column `i` (`cb`
+/// channels at `src[i * c_n..]`) to `dst[i * S_CB..]`, a word at a time when
+/// `words` (word-aligned input, `c_n % 4 == 0`; `c0`, `cb` multiples of 4
+/// then, but for the last block) and `cb` is a multiple of 4.
+#[inline(always)]
+fn strip_copy(dst: &mut [i8], src: &[i8], c_n: usize, cb: usize, words: bool) {
+    if words && cb == 4 {
+        if let (Ok(d), Ok(s)) = (
+            bytemuck::try_cast_slice_mut::<i8, u32>(dst),
+            bytemuck::try_cast_slice::<i8, u32>(src),
+        ) {
+            // One word a column.
+            for (d, s) in d.iter_mut().step_by(S_CB / 4).zip(s.iter().step_by(c_n / 4)) {
+                *d = *s;
+            }
+            return;
+        }
+    }
+    for (d, s) in dst.chunks_exact_mut(S_CB).zip(src.chunks(c_n)) {
+        copy(&mut d[..cb], &s[..cb], words);
+    }
+}
+
 /// One channel's 3x3 weights as `i32`s, row-major.
 type W9 = [i32; 9];
 
@@ -1526,15 +1549,18 @@ fn dw3x3(
     let mut wt = [[0i32; 9]; S_CB];
     let mut folded = [0i32; S_CB];
     let mut epi = [Epilogue::new(0, 0); S_CB];
+    let mut chanq = [None; S_CB];
+    let limits = ChanQ::limits(q.output_zero_point, sum_bound(9, zp));
     let mut sums = [0i32; S_OX];
 
     let mut c0 = 0;
     while c0 < c_n {
         let cb = S_CB.min(c_n - c0);
-        for (i, ((w, f), e)) in wt
+        for (i, (((w, f), e), fq)) in wt
             .iter_mut()
             .zip(&mut folded)
             .zip(&mut epi)
+            .zip(&mut chanq)
             .take(cb)
             .enumerate()
         {
@@ -1548,6 +1574,7 @@ fn dw3x3(
             let sum = w.iter().fold(0i32, |a, &v| a.wrapping_add(v));
             *f = weights.bias[c].wrapping_sub(zp.wrapping_mul(sum));
             *e = Epilogue::new(weights.multiplier[c], weights.shift[c]);
+            *fq = ChanQ::within(weights.bias[c], weights.multiplier[c], weights.shift[c], limits);
         }
         for oy in 0..oh {
             let iy0 = oy as i32 * sh - pt;
@@ -1565,19 +1592,30 @@ fn dw3x3(
                         continue;
                     }
                     let line = iy as usize * iw;
+                    // Columns `lo..hi` of the strip are inside the input.
+                    let lo = (-ix0).clamp(0, cols as i32) as usize;
+                    let hi = (iw as i32 - ix0).clamp(lo as i32, cols as i32) as usize;
                     for (col, dst) in row.chunks_exact_mut(S_CB).enumerate() {
-                        let ix = ix0 + col as i32;
-                        let dst = &mut dst[..cb];
-                        if (0..iw as i32).contains(&ix) {
-                            let at = (line + ix as usize) * c_n + c0;
-                            copy(dst, &input[at..at + cb], words);
-                        } else {
-                            dst.fill(zp as i8);
+                        if col < lo || col >= hi {
+                            dst[..cb].fill(zp as i8);
                         }
+                    }
+                    if lo < hi {
+                        let at = (line + (ix0 + lo as i32) as usize) * c_n + c0;
+                        let src = &input[at..at + (hi - lo - 1) * c_n + cb];
+                        let dst = &mut row[lo * S_CB..hi * S_CB];
+                        strip_copy(dst, src, c_n, cb, words);
                     }
                 }
                 let out0 = (oy * ow + ox0) * c_n + c0;
-                for (c, ((w, &f), e)) in wt.iter().zip(&folded).zip(&epi).take(cb).enumerate() {
+                for (c, (((w, &f), e), fq)) in wt
+                    .iter()
+                    .zip(&folded)
+                    .zip(&epi)
+                    .zip(&chanq)
+                    .take(cb)
+                    .enumerate()
+                {
                     let (r0, r1, r2) = (&strip[0][c..], &strip[1][c..], &strip[2][c..]);
                     // The run's sums first (nine weights in registers),
                     // then their epilogues.
@@ -1594,7 +1632,13 @@ fn dw3x3(
                         pair[1] = a1;
                     }
                     let out = &mut output[out0 + c..];
-                    if e.fast {
+                    if let Some(cq) = fq {
+                        let cq = *cq;
+                        for (o, &a) in out.iter_mut().step_by(c_n).zip(&sums[..nx]) {
+                            *o = clamp_out(&oq, chanq_out(a.wrapping_add(f), &cq));
+                        }
+                    } else if e.fast {
+                        let e = *e;
                         for (o, &a) in out.iter_mut().step_by(c_n).zip(&sums[..nx]) {
                             *o = oq.out(e.fast(a.wrapping_add(f)));
                         }
