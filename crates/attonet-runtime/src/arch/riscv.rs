@@ -1161,7 +1161,7 @@ fn gather_unit(g: &ConvGeo, input: &[i8], row: &mut [i8], oy: usize, ox: usize, 
 /// `g0` side by side to `row` (group `g0 + i`'s window, OHWI order, at
 /// `i * k`), taps outside the input as `zp`. Needs `ng * k <= row.len()`.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[inline(never)]
 fn gather_groups(
     g: &ConvGeo,
     input: &[i8],
