@@ -446,40 +446,71 @@ fn mac_blocks(
     }
 }
 
-/// A `fast` channel's epilogue constants for [`requant_block`]'s assembly
-/// (`repr(C)`: it reads the five words at offsets 0 to 16).
+/// A channel's epilogue constants for [`requant_block`]'s assembly
+/// (`repr(C)`: it reads the four words at offsets 0 to 12): [`ChanQ`]'s, for
+/// a channel [`ChanQ::within`] accepts.
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct ChannelEpi {
     /// `bias - input_zp * Σ w` (wrapping): what the raw sum is offset by.
     folded: i32,
-    /// [`Epilogue`]'s `m2`, `right`, `mask` and `half`.
+    /// `2 * mult` as an unsigned word.
     m2: u32,
-    right: u32,
-    mask: i32,
-    half: i32,
+    /// [`ChanQ`]'s `c0` and `e`.
+    c0: i32,
+    e: u32,
 }
 
-#[cfg(not(attonet_riscv))]
 impl ChannelEpi {
-    /// The [`Epilogue`] these constants came from, for `fast` channels.
+    /// The constants of a channel with these tables; `None` where the
+    /// [`ChanQ`] epilogue does not cover it (the constants are then
+    /// `folded` and zeros).
     #[inline(always)]
-    fn epilogue(&self) -> Epilogue {
-        Epilogue {
-            m2: self.m2,
-            right: self.right,
-            mask: self.mask,
-            half: self.half,
-            multiplier: (self.m2 >> 1) as i32,
-            shift: -(self.right as i32),
-            fast: true,
+    fn new(
+        folded: i32,
+        bias: i32,
+        mult: i32,
+        shift: i32,
+        limits: (i32, u32),
+    ) -> (ChannelEpi, bool) {
+        match ChanQ::within(bias, mult, shift, limits) {
+            Some(q) => (
+                ChannelEpi {
+                    folded,
+                    m2: (q.mult as u32) << 1,
+                    c0: q.c0,
+                    e: q.e,
+                },
+                true,
+            ),
+            None => (
+                ChannelEpi {
+                    folded,
+                    m2: 0,
+                    c0: 0,
+                    e: 0,
+                },
+                false,
+            ),
+        }
+    }
+
+    /// The [`ChanQ`] these constants came from (its `bias` unused).
+    #[cfg(not(attonet_riscv))]
+    #[inline(always)]
+    fn chanq(&self) -> ChanQ {
+        ChanQ {
+            bias: 0,
+            mult: (self.m2 >> 1) as i32,
+            c0: self.c0,
+            e: self.e,
         }
     }
 }
 
 /// One output of [`requant_block`]'s loop: the sum at `$o(a0)` requantized
-/// with the channel's constants in t1-t5, offset, clamped, in t6 (see the
-/// register map there).
+/// with the channel's constants in t1-t4 ([`chanq_out`]), clamped, in t6
+/// (see the register map there).
 #[cfg(attonet_riscv)]
 macro_rules! requant_one {
     ($o:literal) => {
@@ -489,16 +520,13 @@ macro_rules! requant_one {
             "(a0)\n",
             "add  t6, t6, t1\n",
             "mul  s2, t6, t2\n",
-            "mulhsu t6, t6, t2\n",
+            "mulhsu s3, t6, t2\n",
             "srli s2, s2, 31\n",
-            "add  t6, t6, s2\n",
+            "add  s3, s3, s2\n",
             "srli s2, t6, 31\n",
-            "and  s3, t6, t4\n",
-            "add  s2, s2, t5\n",
-            "sra  t6, t6, t3\n",
-            "slt  s2, s2, s3\n",
-            "add  t6, t6, s2\n",
-            "add  t6, t6, a5\n",
+            "sub  s2, t3, s2\n",
+            "add  s3, s3, s2\n",
+            "sra  t6, s3, t4\n",
             "bge  t6, a6, 8f\n",
             "mv   t6, a6\n",
             "8:\n",
@@ -509,7 +537,7 @@ macro_rules! requant_one {
     };
 }
 
-/// Requantizes and stores four pixels' sums for `fast` channels: channel
+/// Requantizes and stores four pixels' sums for channels [`ChanQ`] covers: channel
 /// `i` (sums `sums[i]`, constants `chan[i]`) of pixel `j` goes to `out[j *
 /// stride + i]`.
 ///
@@ -531,15 +559,14 @@ fn requant_block(
     #[cfg(attonet_riscv)]
     {
         // SAFETY: reads `n` sums (16 bytes each, inside `sums`) and `n`
-        // channel records (20 bytes each, inside `chan`), writes bytes
+        // channel records (16 bytes each, inside `chan`), writes bytes
         // `out[j * stride + i]` for `j < 4`, `i < n`, whose last, `3 *
         // stride + n - 1`, is inside `out` (asserted above). Registers
         // otherwise, each an operand or clobbered. Registers: a0 the
         // channel's sums, a1 its record, a2 its output byte of pixel 0, a3
-        // stride, a4 the records' end, a5 a6 a7 output zero point, min,
-        // max; t0 3 * stride; t1-t5 the record (folded bias, m2, right,
-        // mask, half); t6 s2 s3 s4 scratch. Per output: `Epilogue::fast`'s
-        // arithmetic, then the offset and the clamp.
+        // stride, a4 the records' end, a6 a7 the clamp's min and max; t0 3
+        // * stride; t1-t4 the record (folded bias, m2, c0, e); t6 s2 s3 s4
+        // scratch. Per output: `chanq_out`'s arithmetic, then the clamp.
         unsafe {
             core::arch::asm!(
                 "slli t0, a3, 1",
@@ -549,7 +576,6 @@ fn requant_block(
                 "lw   t2, 4(a1)",
                 "lw   t3, 8(a1)",
                 "lw   t4, 12(a1)",
-                "lw   t5, 16(a1)",
                 requant_one!("0"),
                 "sb   t6, 0(a2)",
                 requant_one!("4"),
@@ -562,7 +588,7 @@ fn requant_block(
                 "add  s4, a2, t0",
                 "sb   t6, 0(s4)",
                 "addi a0, a0, 16",
-                "addi a1, a1, 20",
+                "addi a1, a1, 16",
                 "addi a2, a2, 1",
                 "bne  a1, a4, 1b",
                 inout("a0") sums.as_ptr() => _,
@@ -570,7 +596,6 @@ fn requant_block(
                 inout("a2") out.as_mut_ptr() => _,
                 in("a3") stride,
                 in("a4") chan.as_ptr().wrapping_add(n),
-                in("a5") oq.zp,
                 in("a6") oq.min,
                 in("a7") oq.max,
                 out("t0") _,
@@ -578,7 +603,6 @@ fn requant_block(
                 out("t2") _,
                 out("t3") _,
                 out("t4") _,
-                out("t5") _,
                 out("t6") _,
                 out("s2") _,
                 out("s3") _,
@@ -590,9 +614,9 @@ fn requant_block(
     #[cfg(not(attonet_riscv))]
     {
         for (i, (s, c)) in sums.iter().zip(chan).enumerate() {
-            let e = c.epilogue();
+            let q = c.chanq();
             for (j, &a) in s.iter().enumerate() {
-                out[j * stride + i] = oq.out(e.fast(a.wrapping_add(c.folded)));
+                out[j * stride + i] = clamp_out(oq, chanq_out(a.wrapping_add(c.folded), &q));
             }
         }
     }
@@ -602,10 +626,9 @@ const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(offset_of!(ChannelEpi, folded) == 0);
     assert!(offset_of!(ChannelEpi, m2) == 4);
-    assert!(offset_of!(ChannelEpi, right) == 8);
-    assert!(offset_of!(ChannelEpi, mask) == 12);
-    assert!(offset_of!(ChannelEpi, half) == 16);
-    assert!(size_of::<ChannelEpi>() == 20);
+    assert!(offset_of!(ChannelEpi, c0) == 8);
+    assert!(offset_of!(ChannelEpi, e) == 12);
+    assert!(size_of::<ChannelEpi>() == 16);
     assert!(size_of::<[i32; 4]>() == 16);
 };
 
@@ -1021,10 +1044,10 @@ fn conv_columns(
     let mut chan = [ChannelEpi {
         folded: 0,
         m2: 0,
-        right: 0,
-        mask: 0,
-        half: 0,
+        c0: 0,
+        e: 0,
     }; CH_CHUNK];
+    let limits = ChanQ::limits(q.output_zero_point, sum_bound(k, zp));
     let mut sums = [[0i32; 4]; CH_CHUNK];
     let mut tail = [[0i32; 4]; 4];
     // Groups per chunk: whole groups whose channels and windows fit.
@@ -1057,15 +1080,16 @@ fn conv_columns(
                         .iter()
                         .fold(0i32, |a, &w| a.wrapping_add(w as i32)),
                 };
-                let e = Epilogue::new(weights.multiplier[oc], weights.shift[oc]);
-                all_fast &= e.fast;
-                *c = ChannelEpi {
-                    folded: weights.bias[oc].wrapping_sub(zp.wrapping_mul(sum)),
-                    m2: e.m2,
-                    right: e.right,
-                    mask: e.mask,
-                    half: e.half,
-                };
+                let bias = weights.bias[oc];
+                let (epi, fast) = ChannelEpi::new(
+                    bias.wrapping_sub(zp.wrapping_mul(sum)),
+                    bias,
+                    weights.multiplier[oc],
+                    weights.shift[oc],
+                    limits,
+                );
+                all_fast &= fast;
+                *c = epi;
             }
             let tables = (
                 &weights.multiplier[oc0..oc0 + nc],
@@ -1448,7 +1472,11 @@ fn strip_copy(dst: &mut [i8], src: &[i8], c_n: usize, cb: usize, words: bool) {
             bytemuck::try_cast_slice::<i8, u32>(src),
         ) {
             // One word a column.
-            for (d, s) in d.iter_mut().step_by(S_CB / 4).zip(s.iter().step_by(c_n / 4)) {
+            for (d, s) in d
+                .iter_mut()
+                .step_by(S_CB / 4)
+                .zip(s.iter().step_by(c_n / 4))
+            {
                 *d = *s;
             }
             return;
@@ -1574,7 +1602,12 @@ fn dw3x3(
             let sum = w.iter().fold(0i32, |a, &v| a.wrapping_add(v));
             *f = weights.bias[c].wrapping_sub(zp.wrapping_mul(sum));
             *e = Epilogue::new(weights.multiplier[c], weights.shift[c]);
-            *fq = ChanQ::within(weights.bias[c], weights.multiplier[c], weights.shift[c], limits);
+            *fq = ChanQ::within(
+                weights.bias[c],
+                weights.multiplier[c],
+                weights.shift[c],
+                limits,
+            );
         }
         for oy in 0..oh {
             let iy0 = oy as i32 * sh - pt;
@@ -1931,25 +1964,32 @@ mod tests {
             let q = quant(&mut r, true);
             let oq = OutQuant::new(&q);
             let t = tables(&mut r, n, true);
+            let taps = r.range(1, 600) as usize;
+            let limits = ChanQ::limits(q.output_zero_point, sum_bound(taps, 0));
+            // Covered channels: shifts -22..=-1, biases inside the limit.
+            let (mult, shift): (Vec<i32>, Vec<i32>) = (0..n)
+                .map(|i| (t.mult[i].max(1), t.shift[i].clamp(-22, -1)))
+                .unzip();
+            let bias: Vec<i32> = t.bias.iter().map(|&b| b.clamp(-70_000, 70_000)).collect();
             let chan: Vec<ChannelEpi> = (0..n)
                 .map(|i| {
-                    let e = Epilogue::new(t.mult[i].max(1), t.shift[i].min(0));
-                    ChannelEpi {
-                        folded: t.bias[i],
-                        m2: e.m2,
-                        right: e.right,
-                        mask: e.mask,
-                        half: e.half,
-                    }
+                    let (c, fast) = ChannelEpi::new(bias[i], bias[i], mult[i], shift[i], limits);
+                    assert!(fast || limits.1 == 0);
+                    c
                 })
                 .collect();
+            if limits.1 == 0 {
+                continue;
+            }
+            // Sums within the layer's bound (what ChanQ assumes).
+            let bound = sum_bound(taps, 0);
             let sums: Vec<[i32; 4]> = (0..n)
-                .map(|_| [0; 4].map(|_: i32| r.next() as i32))
+                .map(|_| [0; 4].map(|_: i32| r.range(-bound, bound) as i32))
                 .collect();
             let mut out = std::vec![0x55i8; 3 * stride + n + 2];
             requant_block(&sums, &chan, &oq, &mut out, stride);
             for (i, (s, c)) in sums.iter().zip(&chan).enumerate() {
-                let (m, sh) = (t.mult[i].max(1), t.shift[i].min(0));
+                let (m, sh) = (mult[i], shift[i]);
                 for (j, &a) in s.iter().enumerate() {
                     let want = conv::finish(a, 0, c.folded, m, sh, &q);
                     assert_eq!(out[j * stride + i], want);
