@@ -1704,28 +1704,92 @@ struct AddTables {
 
 impl AddTables {
     #[inline(always)]
-    fn new(p: &AddParams) -> AddTables {
-        let mut t = AddTables {
+    fn empty() -> AddTables {
+        AddTables {
             s1: [0; 256],
             s2: [0; 256],
-        };
-        t.fill(p);
-        t
+        }
     }
 
-    /// The tables of `p`, in place.
+    /// The tables of `p`, in place; returns the largest `|s1(a) + s2(b)|`.
     #[inline(always)]
-    fn fill(&mut self, p: &AddParams) {
+    fn fill(&mut self, p: &AddParams) -> i64 {
         let t = self;
         let scale = 1i32 << p.left_shift;
         // `requantize_smaller_than_one(x, m, s)` is `requantize(x, m, s)`
         // for the shifts ADD takes (`s <= 0`).
         let e1 = Epilogue::new(p.input1_multiplier, p.input1_shift);
         let e2 = Epilogue::new(p.input2_multiplier, p.input2_shift);
+        let (mut m1, mut m2) = (0i64, 0i64);
         for v in -128i32..=127 {
             let i = (v as u8) as usize;
             t.s1[i] = e1.requantize(v.wrapping_sub(p.input1_zero_point).wrapping_mul(scale));
             t.s2[i] = e2.requantize(v.wrapping_sub(p.input2_zero_point).wrapping_mul(scale));
+            m1 = m1.max((t.s1[i] as i64).abs());
+            m2 = m2.max((t.s2[i] as i64).abs());
+        }
+        m1 + m2
+    }
+}
+
+/// The output stage of an ADD whose table sums stay under `bound`: the
+/// [`ChanQ`] epilogue where it covers the output multiplier and shift (the
+/// sum is the accumulator, with no bias), else [`Epilogue::fast`].
+#[derive(Clone, Copy)]
+enum AddOut {
+    ChanQ(ChanQ, OutQuant),
+    Fast(Epilogue, OutQuant),
+}
+
+impl AddOut {
+    #[inline(always)]
+    fn new(p: &AddParams, bound: i64) -> Option<AddOut> {
+        let (e, o) = add_epilogue(p)?;
+        let limits = ChanQ::limits(p.output_zero_point, bound);
+        Some(
+            match ChanQ::within(0, p.output_multiplier, p.output_shift, limits) {
+                Some(q) => AddOut::ChanQ(q, o),
+                None => AddOut::Fast(e, o),
+            },
+        )
+    }
+
+    /// `out[i] = ADD(a[i], b[i])` through the tables `t`.
+    #[inline(always)]
+    fn run(&self, t: &AddTables, a: &[i8], b: &[i8], out: &mut [i8]) {
+        let pairs = out.iter_mut().zip(a).zip(b);
+        match *self {
+            AddOut::ChanQ(q, o) => {
+                for ((out, &a), &b) in pairs {
+                    let sum = t.s1[a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
+                    *out = clamp_out(&o, chanq_out(sum, &q));
+                }
+            }
+            AddOut::Fast(e, o) => {
+                for ((out, &a), &b) in pairs {
+                    let sum = t.s1[a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
+                    *out = o.out(e.fast(sum));
+                }
+            }
+        }
+    }
+
+    /// `acc[i] = ADD(acc[i], other[i])` through the tables `t`.
+    #[inline(always)]
+    fn run_in_place(&self, t: &AddTables, acc: &mut [i8], other: &[i8]) {
+        match *self {
+            AddOut::ChanQ(q, o) => {
+                for (a, &b) in acc.iter_mut().zip(other) {
+                    let sum = t.s1[*a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
+                    *a = clamp_out(&o, chanq_out(sum, &q));
+                }
+            }
+            AddOut::Fast(e, o) => {
+                for (a, &b) in acc.iter_mut().zip(other) {
+                    let sum = t.s1[*a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
+                    *a = o.out(e.fast(sum));
+                }
+            }
         }
     }
 }
@@ -1751,14 +1815,15 @@ pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [
     if input1.len() < ADD_MIN_LEN {
         return false;
     }
-    let Some((e, o)) = add_epilogue(p) else {
+    if add_epilogue(p).is_none() {
+        return false;
+    }
+    let mut t = AddTables::empty();
+    let bound = t.fill(p);
+    let Some(run) = AddOut::new(p, bound) else {
         return false;
     };
-    let t = AddTables::new(p);
-    for ((out, &a), &b) in output.iter_mut().zip(input1).zip(input2) {
-        let sum = t.s1[a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
-        *out = o.out(e.fast(sum));
-    }
+    run.run(&t, input1, input2, output);
     true
 }
 
@@ -1768,7 +1833,7 @@ pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [
 /// [`ADD_MIN_LEN`] or the tables per call from there on.
 pub(crate) struct AddPrepared {
     t: AddTables,
-    out: Option<(Epilogue, OutQuant)>,
+    out: Option<AddOut>,
 }
 
 impl AddPrepared {
@@ -1776,10 +1841,7 @@ impl AddPrepared {
     #[inline(always)]
     pub(crate) fn empty() -> AddPrepared {
         AddPrepared {
-            t: AddTables {
-                s1: [0; 256],
-                s2: [0; 256],
-            },
+            t: AddTables::empty(),
             out: None,
         }
     }
@@ -1787,9 +1849,10 @@ impl AddPrepared {
     /// Fills the tables for `p` (parameters `add_s8`'s checks accepted);
     /// `false` where the output stage is not the fast one.
     pub(crate) fn prepare(&mut self, p: &AddParams) -> bool {
-        self.out = add_epilogue(p);
-        if self.out.is_some() {
-            self.t.fill(p);
+        self.out = None;
+        if add_epilogue(p).is_some() {
+            let bound = self.t.fill(p);
+            self.out = AddOut::new(p, bound);
         }
         self.out.is_some()
     }
@@ -1797,16 +1860,13 @@ impl AddPrepared {
     /// [`add_s8_in_place`] through these tables; `false` (nothing written)
     /// when they were not prepared or the lengths differ.
     pub(crate) fn in_place(&self, acc: &mut [i8], other: &[i8]) -> bool {
-        let Some((e, o)) = &self.out else {
+        let Some(run) = &self.out else {
             return false;
         };
         if other.len() != acc.len() {
             return false;
         }
-        for (a, &b) in acc.iter_mut().zip(other) {
-            let sum = self.t.s1[*a as u8 as usize].wrapping_add(self.t.s2[b as u8 as usize]);
-            *a = o.out(e.fast(sum));
-        }
+        run.run_in_place(&self.t, acc, other);
         true
     }
 }
@@ -1817,14 +1877,15 @@ pub(crate) fn add_s8_in_place(p: &AddParams, acc: &mut [i8], other: &[i8]) -> bo
     if acc.len() < ADD_MIN_LEN {
         return false;
     }
-    let Some((e, o)) = add_epilogue(p) else {
+    if add_epilogue(p).is_none() {
+        return false;
+    }
+    let mut t = AddTables::empty();
+    let bound = t.fill(p);
+    let Some(run) = AddOut::new(p, bound) else {
         return false;
     };
-    let t = AddTables::new(p);
-    for (a, &b) in acc.iter_mut().zip(other) {
-        let sum = t.s1[*a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
-        *a = o.out(e.fast(sum));
-    }
+    run.run_in_place(&t, acc, other);
     true
 }
 
