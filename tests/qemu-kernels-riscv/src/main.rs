@@ -362,6 +362,15 @@ const LAYERS: &[Layer] = &[
     layer("atto-a g4 3x3 28->28", Atto, 1, (8, 8, 28), (3, 3), 1, (1, 1), 4, (8, 8, 28)),
     layer("atto-a 1x1 28->56", Atto, 1, (8, 8, 28), (1, 1), 1, (0, 0), 1, (8, 8, 56)),
     layer("atto-a stem 3x3 3->8", Atto, 1, (32, 32, 3), (3, 3), 1, (1, 1), 1, (32, 32, 8)),
+    // One row of a fused block (a kernel call per row): per-call costs.
+    layer("atto-a row g4 3x3 s2 12->12", Atto, 1, (3, 32, 12), (3, 3), 2, (0, 0), 4, (1, 16, 12)),
+    layer("atto-a row 1x1 12->24", Atto, 1, (1, 16, 12), (1, 1), 1, (0, 0), 1, (1, 16, 24)),
+    layer("atto-a row 1x1 8->12", Atto, 1, (1, 32, 8), (1, 1), 1, (0, 0), 1, (1, 32, 12)),
+    layer("atto-a row 1x1 s2 8->24", Atto, 1, (1, 32, 8), (1, 1), 2, (0, 0), 1, (1, 16, 24)),
+    Layer {
+        depthwise: true,
+        ..layer("atto-a row dw 3x3 4", Atto, 1, (3, 32, 4), (3, 3), 1, (0, 1), 4, (1, 32, 4))
+    },
 ];
 
 /// MACs of the whole models (MLPerf Tiny's figures).
