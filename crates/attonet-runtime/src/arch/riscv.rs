@@ -1628,10 +1628,13 @@ fn dw3x3(
                     // Columns `lo..hi` of the strip are inside the input.
                     let lo = (-ix0).clamp(0, cols as i32) as usize;
                     let hi = (iw as i32 - ix0).clamp(lo as i32, cols as i32) as usize;
-                    for (col, dst) in row.chunks_exact_mut(S_CB).enumerate() {
-                        if col < lo || col >= hi {
-                            dst[..cb].fill(zp as i8);
-                        }
+                    let (left, rest) = row.split_at_mut(lo * S_CB);
+                    let right = &mut rest[(hi - lo) * S_CB..];
+                    for dst in left
+                        .chunks_exact_mut(S_CB)
+                        .chain(right.chunks_exact_mut(S_CB))
+                    {
+                        dst[..cb].fill(zp as i8);
                     }
                     if lo < hi {
                         let at = (line + (ix0 + lo as i32) as usize) * c_n + c0;
