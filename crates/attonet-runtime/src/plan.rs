@@ -513,6 +513,12 @@ pub mod kernels {
     pub const BINARY: KernelSet = 1 << 29;
     /// CONCATENATION ([`crate::ops::binary::concat_s8`]).
     pub const CONCAT: KernelSet = 1 << 30;
+    /// The RISC-V narrow pointwise kernel: 1x1 over 1 to 8 input channels
+    /// into at least 4 output channels
+    /// ([`crate::ops::pointwise::riscv_narrow_covers`]; about 3.9 KB of
+    /// rv32imac code). Without it the RISC-V columns kernel takes those
+    /// layers; other targets ignore it.
+    pub const CONV_NARROW_RISCV: KernelSet = 1 << 50;
     /// Every kernel (the host runner's set).
     pub const ALL: KernelSet = KernelSet::MAX;
 

@@ -726,6 +726,10 @@ fn columns_cover(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
 /// [`check_conv_args`](crate::ops::conv::check_conv_args) accepted them.
 /// Returns `false` (nothing written) when the parameters are not covered.
 /// `sums`: each output channel's weight sum, or empty (then summed here).
+/// `narrow`: the narrow pointwise kernel is linked (the model's kernel set
+/// has [`kernels::CONV_NARROW_RISCV`](crate::plan::kernels::CONV_NARROW_RISCV))
+/// and takes the layers it covers.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_s8(
     p: &ConvParams,
     in_shape: Shape,
@@ -734,13 +738,14 @@ pub(crate) fn conv_s8(
     sums: &[i32],
     out_shape: Shape,
     output: &mut [i8],
+    narrow: bool,
 ) -> bool {
     if !columns_cover(p, in_shape, out_shape) {
         return false;
     }
     let groups = p.groups as usize;
     let g = ConvGeo::new(&p.window, groups, in_shape, input);
-    if narrow_pointwise_covers(p, in_shape, out_shape) {
+    if narrow && narrow_pointwise_covers(p, in_shape, out_shape) {
         pointwise_narrow(&g, &p.quant, input, weights, sums, out_shape, output);
         return true;
     }
@@ -764,20 +769,15 @@ const NARROW_PIX: usize = 8;
 
 /// Whether [`pointwise_narrow`] takes these parameters: a 1x1 window, one
 /// group, no padding, 1 to [`NARROW_MAX_IC`] input channels, at least four
-/// output channels, an `i8` input zero point, a non-empty output.
+/// output channels, an `i8` input zero point, a non-empty output (the
+/// predicate the converter links the kernel by).
 fn narrow_pointwise_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
-    let w = &p.window;
-    w.kh == 1
-        && w.kw == 1
-        && w.pad_top == 0
-        && w.pad_left == 0
-        && p.groups == 1
-        && (1..=NARROW_MAX_IC).contains(&(in_shape.c as usize))
-        && out_shape.c >= 4
-        && out_shape.h > 0
-        && out_shape.w > 0
-        && (-128..=127).contains(&p.quant.input_zero_point)
+    crate::ops::pointwise::riscv_narrow_covers(p, in_shape, out_shape)
 }
+const _: () = assert!(
+    NARROW_MAX_IC == 8,
+    "update ops::pointwise::riscv_narrow_covers"
+);
 
 /// The offset and clamp of a value that already holds the output zero
 /// point ([`ChanQ`]'s constants add it).
@@ -2134,7 +2134,7 @@ mod tests {
                 ("riscv-depthwise", conv_depthwise_like),
                 // Summing the filter itself, and reading the converter's sums.
                 ("riscv-columns", |p, i, x, w, o, y| {
-                    conv_s8(p, i, x, w, &[], o, y)
+                    conv_s8(p, i, x, w, &[], o, y, true)
                 }),
                 ("riscv-columns", |p, i, x, w, o, y| {
                     let k = w.filter.len() / o.c as usize;
@@ -2143,7 +2143,7 @@ mod tests {
                         .chunks(k)
                         .map(|r| r.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32)))
                         .collect();
-                    conv_s8(p, i, x, w, &sums, o, y)
+                    conv_s8(p, i, x, w, &sums, o, y, true)
                 }),
             ];
             for (name, f) in fast {
