@@ -745,8 +745,10 @@ pub(crate) fn conv_s8(
     }
     let groups = p.groups as usize;
     let g = ConvGeo::new(&p.window, groups, in_shape, input);
-    if narrow && narrow_pointwise_covers(p, in_shape, out_shape) {
-        pointwise_narrow(&g, &p.quant, input, weights, sums, out_shape, output);
+    if narrow
+        && narrow_pointwise_covers(p, in_shape, out_shape)
+        && pointwise_narrow(&g, &p.quant, input, weights, sums, out_shape, output)
+    {
         return true;
     }
     conv_columns(
@@ -842,8 +844,9 @@ fn dot_2x4(w: &[[i8; 4]], xa: &[i8], xb: &[i8]) -> [i32; 8] {
 /// the stack; then per [`NARROW_PIX`] output pixels, two pixels at a time
 /// against the four channels in registers (the activations read in place),
 /// then each channel's [`ChanQ`] epilogue over the block's pixels, its
-/// constants loaded once. Channels the fast epilogue does not cover take
-/// [`requantize`]. Stack: about 0.2 KiB.
+/// constants loaded once. Returns `false`, having written nothing, when the
+/// [`ChanQ`] epilogue does not cover every channel (the columns kernel then
+/// takes the layer). Stack: about 0.2 KiB.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn pointwise_narrow(
@@ -854,7 +857,7 @@ fn pointwise_narrow(
     sums_given: &[i32],
     out_shape: Shape,
     output: &mut [i8],
-) {
+) -> bool {
     let ic = g.ic;
     let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
     let pixels = out_shape.h as usize * ow;
@@ -862,15 +865,26 @@ fn pointwise_narrow(
     let oq = OutQuant::new(q);
     let filter = weights.filter;
     let limits = ChanQ::limits(q.output_zero_point, sum_bound(ic, zp));
+    let tables = weights
+        .bias
+        .iter()
+        .zip(weights.multiplier)
+        .zip(weights.shift);
+    if !tables
+        .take(oc_n)
+        .all(|((&b, &m), &sh)| ChanQ::within(b, m, sh, limits).is_some())
+    {
+        return false;
+    }
     let pad = [zp as i8; NARROW_MAX_IC];
     let mut w4 = [[0i8; 4]; NARROW_MAX_IC];
     let w4 = &mut w4[..ic];
-    // Per pair of pixels, the eight sums of `dot_2x4`.
+    // Per pair of output pixels of a block, the eight sums of `dot_2x4`.
     let mut sums = [[0i32; 8]; NARROW_PIX / 2];
     // Stride 1 over the whole input: output pixel `p` reads input pixel `p`.
     let dense = g.sh == 1 && g.sw == 1 && ow == g.iw && out_shape.h as usize <= g.ih;
-    // The input pixel of output pixel `p` at `(oy, ox)` (the zero-point
-    // row outside the input).
+    // The input pixel of output pixel `(oy, ox)` (the zero-point row
+    // outside the input).
     let src = |oy: usize, ox: usize| -> &[i8] {
         let (iy, ix) = (oy * g.sh as usize, ox * g.sw as usize);
         if iy < g.ih && ix < g.iw {
@@ -888,8 +902,7 @@ fn pointwise_narrow(
                 *v = filter[(c0 + r) * ic + t];
             }
         }
-        let mut chan = [(0i32, ChanQ::SLOW, Epilogue::new(0, 0)); 4];
-        let mut all_fast = true;
+        let mut chan = [(0i32, ChanQ::SLOW); 4];
         for (r, ch) in chan.iter_mut().enumerate() {
             let oc = c0 + r;
             let sum = match sums_given.get(oc) {
@@ -899,84 +912,59 @@ fn pointwise_narrow(
                     .fold(0i32, |a, &w| a.wrapping_add(w as i32)),
             };
             let (bias, m, sh) = (weights.bias[oc], weights.multiplier[oc], weights.shift[oc]);
-            let fast = ChanQ::within(bias, m, sh, limits);
-            all_fast &= fast.is_some();
             *ch = (
                 bias.wrapping_sub(zp.wrapping_mul(sum)),
-                fast.unwrap_or(ChanQ::SLOW),
-                Epilogue::new(m, sh),
+                ChanQ::within(bias, m, sh, limits).unwrap_or(ChanQ::SLOW),
             );
         }
         let (mut oy, mut ox) = (0, 0);
+        let mut next = || {
+            let x = src(oy, ox);
+            ox += 1;
+            if ox == ow {
+                ox = 0;
+                oy += 1;
+            }
+            x
+        };
         let mut p0 = 0;
         while p0 < pixels {
             let np = NARROW_PIX.min(pixels - p0);
             if dense {
-                // Pairs of consecutive input pixels, read in place.
+                // Pairs of consecutive input pixels, read in place; an odd
+                // last pixel is paired with itself.
                 let blk = &input[p0 * ic..(p0 + np) * ic];
-                let mut pairs = blk.chunks_exact(2 * ic);
-                for (x, s) in (&mut pairs).zip(sums.iter_mut()) {
+                for (x, pair) in blk.chunks(2 * ic).zip(sums.iter_mut()) {
                     let (xa, xb) = x.split_at(ic);
-                    *s = dot_2x4(w4, xa, xb);
-                }
-                let x = pairs.remainder();
-                if !x.is_empty() {
-                    sums[np / 2] = dot_2x4(w4, x, x);
+                    let xb = if xb.is_empty() { xa } else { xb };
+                    *pair = dot_2x4(w4, xa, xb);
                 }
             } else {
-                for (i, pair) in sums.iter_mut().take(np.div_ceil(2)).enumerate() {
-                    let pa = p0 + 2 * i;
-                    let xa = src(oy, ox);
-                    ox += 1;
-                    if ox == ow {
-                        ox = 0;
-                        oy += 1;
-                    }
-                    // An odd last pixel is paired with itself.
-                    let xb = if pa + 1 < p0 + np {
-                        let x = src(oy, ox);
-                        ox += 1;
-                        if ox == ow {
-                            ox = 0;
-                            oy += 1;
-                        }
-                        x
-                    } else {
-                        xa
-                    };
+                for (j, pair) in sums.iter_mut().take(np.div_ceil(2)).enumerate() {
+                    let p = p0 + 2 * j;
+                    let xa = next();
+                    let xb = if p + 1 < p0 + np { next() } else { xa };
                     *pair = dot_2x4(w4, xa, xb);
                 }
             }
             let out = &mut output[p0 * oc_n..(p0 + np) * oc_n];
-            let (whole, odd) = (np / 2, np % 2 == 1);
-            for (r, (folded, fq, e)) in chan.iter().enumerate() {
+            let whole = np / 2;
+            for (r, (folded, fq)) in chan.iter().enumerate() {
                 let at = c0 + r;
-                let pairs = out.chunks_exact_mut(2 * oc_n).zip(&sums[..whole]);
-                if all_fast {
-                    for (o, s) in pairs {
-                        o[at] = clamp_out(&oq, chanq_out(s[r].wrapping_add(*folded), fq));
-                        o[oc_n + at] =
-                            clamp_out(&oq, chanq_out(s[4 + r].wrapping_add(*folded), fq));
-                    }
-                } else {
-                    for (o, s) in pairs {
-                        o[at] = oq.out(e.requantize(s[r].wrapping_add(*folded)));
-                        o[oc_n + at] = oq.out(e.requantize(s[4 + r].wrapping_add(*folded)));
-                    }
+                let out_of = |a: i32| clamp_out(&oq, chanq_out(a.wrapping_add(*folded), fq));
+                for (o, s) in out.chunks_exact_mut(2 * oc_n).zip(&sums[..whole]) {
+                    o[at] = out_of(s[r]);
+                    o[oc_n + at] = out_of(s[4 + r]);
                 }
-                if odd {
-                    let a = sums[whole][r].wrapping_add(*folded);
-                    out[2 * whole * oc_n + at] = if all_fast {
-                        clamp_out(&oq, chanq_out(a, fq))
-                    } else {
-                        oq.out(e.requantize(a))
-                    };
+                if np % 2 == 1 {
+                    out[2 * whole * oc_n + at] = out_of(sums[whole][r]);
                 }
             }
             p0 += np;
         }
         c += 4;
     }
+    true
 }
 
 /// Requantizes and stores the sums of one block of output pixels: channel
@@ -2061,6 +2049,70 @@ mod tests {
             }
             assert_eq!(&out[3 * stride + n..], &[0x55, 0x55]);
         }
+    }
+
+    #[test]
+    fn pointwise_narrow_matches_portable() {
+        let mut r = Rng(0x5EED_0BAD_F00D_0017);
+        let mut taken = 0;
+        for case in 0..2000 {
+            let (sh, sw) = (r.range(1, 2) as u8, r.range(1, 2) as u8);
+            let ins = Shape::new(
+                r.range(1, 9) as u16,
+                r.range(1, 9) as u16,
+                r.range(1, NARROW_MAX_IC as i64) as u16,
+            );
+            // Output extents up to one past the input's (pixels outside
+            // it read the zero point only).
+            let outs = Shape::new(
+                ((ins.h as u8 - 1) / sh + r.range(1, 2) as u8) as u16,
+                ((ins.w as u8 - 1) / sw + r.range(1, 2) as u8) as u16,
+                r.range(4, 13) as u16,
+            );
+            let p = ConvParams {
+                window: Window {
+                    kh: 1,
+                    kw: 1,
+                    stride_h: sh,
+                    stride_w: sw,
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    pad_top: 0,
+                    pad_left: 0,
+                },
+                groups: 1,
+                quant: quant(&mut r, false),
+            };
+            let input = r.i8s(ins.len());
+            let filter = r.i8s(outs.c as usize * ins.c as usize);
+            let mut t = tables(&mut r, outs.c as usize, false);
+            // Mostly channels the ChanQ epilogue covers (else it declines).
+            if case % 4 != 0 {
+                for (m, s) in t.mult.iter_mut().zip(&mut t.shift) {
+                    *m = (*m).max(1);
+                    *s = (*s).clamp(-22, -1);
+                }
+            }
+            let w = ConvWeights {
+                filter: &filter,
+                bias: &t.bias,
+                multiplier: &t.mult,
+                shift: &t.shift,
+            };
+            let mut want = std::vec![0i8; outs.len()];
+            conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
+            conv::conv_core(&p, ins, &input, &w, outs, &mut want);
+            assert!(narrow_pointwise_covers(&p, ins, outs));
+            let g = ConvGeo::new(&p.window, 1, ins, &input);
+            let mut got = std::vec![0x55i8; outs.len()];
+            if pointwise_narrow(&g, &p.quant, &input, &w, &[], outs, &mut got) {
+                taken += 1;
+                assert_eq!(got, want, "case {case}: {p:?} {ins:?} -> {outs:?}");
+            } else {
+                assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
+            }
+        }
+        assert!(taken > 1000, "only {taken} cases took the narrow kernel");
     }
 
     #[test]
