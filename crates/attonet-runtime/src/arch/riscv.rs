@@ -1661,11 +1661,6 @@ fn dw3x3(
                         for (o, &a) in out.iter_mut().step_by(c_n).zip(&sums[..nx]) {
                             *o = clamp_out(&oq, chanq_out(a.wrapping_add(f), &cq));
                         }
-                    } else if e.fast {
-                        let e = *e;
-                        for (o, &a) in out.iter_mut().step_by(c_n).zip(&sums[..nx]) {
-                            *o = oq.out(e.fast(a.wrapping_add(f)));
-                        }
                     } else {
                         for (o, &a) in out.iter_mut().step_by(c_n).zip(&sums[..nx]) {
                             *o = oq.out(e.requantize(a.wrapping_add(f)));
@@ -1745,28 +1740,9 @@ impl AddOut {
         )
     }
 
-    /// `out[i] = ADD(a[i], b[i])` through the tables `t`.
-    #[inline(always)]
-    fn run(&self, t: &AddTables, a: &[i8], b: &[i8], out: &mut [i8]) {
-        let pairs = out.iter_mut().zip(a).zip(b);
-        match *self {
-            AddOut::ChanQ(q, o) => {
-                for ((out, &a), &b) in pairs {
-                    let sum = t.s1[a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
-                    *out = clamp_out(&o, chanq_out(sum, &q));
-                }
-            }
-            AddOut::Fast(e, o) => {
-                for ((out, &a), &b) in pairs {
-                    let sum = t.s1[a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
-                    *out = o.out(e.fast(sum));
-                }
-            }
-        }
-    }
-
-    /// `acc[i] = ADD(acc[i], other[i])` through the tables `t`.
-    #[inline(always)]
+    /// `acc[i] = ADD(acc[i], other[i])` through the tables `t` (one copy of
+    /// the loops for every caller).
+    #[inline(never)]
     fn run_in_place(&self, t: &AddTables, acc: &mut [i8], other: &[i8]) {
         match *self {
             AddOut::ChanQ(q, o) => {
@@ -1814,7 +1790,9 @@ pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [
     let Some(run) = AddOut::new(p, bound) else {
         return false;
     };
-    run.run(&t, input1, input2, output);
+    // In place over a copy of the first input: one copy of the loops.
+    copy(output, input1, true);
+    run.run_in_place(&t, output, input2);
     true
 }
 
