@@ -1127,20 +1127,32 @@ fn conv_columns(
                 while k0 < k {
                     let len = PITCH.min(k - k0);
                     let (mut y, mut x) = (oy, ox);
-                    // Rows past `np` keep what they held: their sums are
-                    // not stored.
-                    for row in cols.0.chunks_exact_mut(PITCH).take(np) {
-                        if g.unit && len == k {
-                            gather_unit(g, input, row, y, x, zp as i8);
-                        } else if ng > 1 {
-                            gather_groups(g, input, row, y, x, grp, ng, zp as i8);
-                        } else {
-                            gather(g, input, row, y, x, grp, zp as i8, k0, len);
-                        }
+                    let mut next = || {
+                        let at = (y, x);
                         x += 1;
                         if x == ow {
                             x = 0;
                             y += 1;
+                        }
+                        at
+                    };
+                    // Rows past `np` keep what they held: their sums are
+                    // not stored. One loop per kind of window.
+                    let rows = cols.0.chunks_exact_mut(PITCH).take(np);
+                    if g.unit && len == k {
+                        for row in rows {
+                            let (y, x) = next();
+                            gather_unit(g, input, row, y, x, zp as i8);
+                        }
+                    } else if ng > 1 {
+                        for row in rows {
+                            let (y, x) = next();
+                            gather_groups(g, input, row, y, x, grp, ng, zp as i8);
+                        }
+                    } else {
+                        for row in rows {
+                            let (y, x) = next();
+                            gather(g, input, row, y, x, grp, zp as i8, k0, len);
                         }
                     }
                     let more = k0 > 0;
