@@ -2137,6 +2137,55 @@ mod tests {
     }
 
     #[test]
+    fn unit_gather_outside_the_input_matches_portable() {
+        // 1x1 windows past the narrow kernel's channels (the columns
+        // kernel's unit gather), output extents past the input's.
+        let mut r = Rng(0x0DD5_CA1E_0000_0019);
+        for case in 0..500 {
+            let (sh, sw) = (r.range(1, 3) as u8, r.range(1, 3) as u8);
+            let ins = Shape::new(
+                r.range(1, 6) as u16,
+                r.range(1, 6) as u16,
+                r.range(NARROW_MAX_IC as i64 + 1, 40) as u16,
+            );
+            let outs = Shape::new(
+                ((ins.h as u8 - 1) / sh + r.range(1, 3) as u8) as u16,
+                ((ins.w as u8 - 1) / sw + r.range(1, 3) as u8) as u16,
+                r.range(4, 12) as u16,
+            );
+            let p = ConvParams {
+                window: Window {
+                    kh: 1,
+                    kw: 1,
+                    stride_h: sh,
+                    stride_w: sw,
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    pad_top: 0,
+                    pad_left: 0,
+                },
+                groups: 1,
+                quant: quant(&mut r, false),
+            };
+            let input = r.i8s(ins.len());
+            let filter = r.i8s(outs.c as usize * ins.c as usize);
+            let t = tables(&mut r, outs.c as usize, false);
+            let w = ConvWeights {
+                filter: &filter,
+                bias: &t.bias,
+                multiplier: &t.mult,
+                shift: &t.shift,
+            };
+            let mut want = std::vec![0i8; outs.len()];
+            conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
+            conv::conv_core(&p, ins, &input, &w, outs, &mut want);
+            let mut got = std::vec![0x55i8; outs.len()];
+            assert!(conv_s8(&p, ins, &input, &w, &[], outs, &mut got, true));
+            assert_eq!(got, want, "case {case}: {p:?} {ins:?} -> {outs:?}");
+        }
+    }
+
+    #[test]
     fn conv_matches_portable() {
         let mut r = Rng(0x1234_5678_9ABC_DEF1);
         let mut covered = 0;
