@@ -1289,14 +1289,14 @@ fn gather(
                     bytemuck::try_cast_slice::<i8, u32>(src),
                 ) {
                     let (run, step) = (run / 4, step / 4);
-                    for (d, s) in d.chunks_exact_mut(run).zip(s.chunks(step)) {
-                        copy4(d, &s[..run]);
+                    for ky in 0..g.kh {
+                        copy4(&mut d[ky * run..][..run], &s[ky * step..][..run]);
                     }
                     return;
                 }
             }
-            for (d, s) in row.chunks_exact_mut(run).zip(src.chunks(step)) {
-                copy4(d, &s[..run]);
+            for ky in 0..g.kh {
+                copy4(&mut row[ky * run..][..run], &src[ky * step..][..run]);
             }
             return;
         }
