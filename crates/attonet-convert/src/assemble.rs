@@ -914,6 +914,14 @@ impl Assembled {
         }) {
             bits |= k::CONV_NARROW;
         }
+        // The RISC-V narrow pointwise kernel (depthwise-like layers have
+        // 3x3 windows: it never takes them).
+        if calls
+            .iter()
+            .any(|c| attonet_runtime::ops::pointwise::riscv_narrow_covers(&c.p, c.input, c.output))
+        {
+            bits |= k::CONV_NARROW_RISCV;
+        }
         // The DSP ADD's ways: the tables for fused blocks' shortcuts (built
         // once per run) and for calls from its table size on; per element
         // for shorter calls; the portable loop where neither covers a call.
@@ -978,6 +986,7 @@ impl Assembled {
             (k::L2_NORMALIZATION, "L2_NORMALIZATION"),
             (k::TRANSPOSE_CONV, "TRANSPOSE_CONV"),
             (k::BATCH_MATMUL, "BATCH_MATMUL"),
+            (k::CONV_NARROW_RISCV, "CONV_NARROW_RISCV"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

@@ -722,6 +722,12 @@ pub mod kernels {
     pub const TRANSPOSE_CONV: KernelSet = 1 << 42;
     /// BATCH_MATMUL ([`crate::ops::batch_matmul::batch_matmul_s8`]).
     pub const BATCH_MATMUL: KernelSet = 1 << 43;
+    /// The RISC-V narrow pointwise kernel: 1x1 over 1 to 8 input channels
+    /// into at least 4 output channels
+    /// ([`crate::ops::pointwise::riscv_narrow_covers`]; about 3.9 KB of
+    /// rv32imac code). Without it the RISC-V columns kernel takes those
+    /// layers; other targets ignore it.
+    pub const CONV_NARROW_RISCV: KernelSet = 1 << 50;
     /// Every kernel (the host runner's set).
     pub const ALL: KernelSet = KernelSet::MAX;
 

@@ -28,11 +28,33 @@
 //! row pointers, the column pointer and its end), two more than `asm!`
 //! operands can name, and LLVM spills when it is written in Rust. Weight rows
 //! are read in place (the plan's OHWI layout is unchanged). The epilogue
-//! ([`requant_block`], assembly too) costs about 19 instructions an output.
-//! It covers any kernel size, stride, dilation, padding and group count
-//! with an `i8` input zero point and at least four output channels (others
-//! take the portable loops); stack: about 3.5 KiB (the column rows, and the
-//! sums and epilogue constants of up to 32 output channels).
+//! ([`requant_block`], assembly too) costs about 16 instructions an output
+//! (see *Requantization*). Grouped convolutions gather the windows of as
+//! many whole groups as fit 32 output channels and [`PITCH`] taps side by
+//! side in each row, once per block of pixels ([`gather_groups`]), then run
+//! each group's channel blocks on its segment (AttoNet's grouped 3x3s with
+//! 3 to 16 channels a group: 4 to 30 % fewer instructions than a gather and
+//! a pass per group). It covers any kernel size, stride, dilation, padding
+//! and group count with an `i8` input zero point and at least four output
+//! channels (others take the portable loops); stack: about 3.5 KiB (the
+//! column rows, and the sums and epilogue constants of up to 32 output
+//! channels).
+//!
+//! # Narrow pointwise ([`pointwise_narrow`])
+//! A 1x1 convolution over 1 to 8 input channels (AttoNet's compressions,
+//! mixes and expansions: 4 to 8 multiply-accumulates an output) spends more
+//! on the columns kernel's per-output and per-call work than on its
+//! products. This kernel reads the activations in place, holds two pixels x
+//! four output channels in registers (two taps an iteration: 2 activation
+//! and 4 weight loads, 8 `mul`, 8 `add` a tap), the four channels' weights
+//! interleaved tap by tap on the stack, and requantizes per channel over
+//! eight pixels with the constants loaded once; 1x1 8->4 at 32x32 costs 7.0
+//! instructions a MAC instead of 11.1, 4->4 10.8 instead of 19.9. Linked
+//! only for models with such a layer (kernel bit
+//! [`CONV_NARROW_RISCV`](crate::plan::kernels::CONV_NARROW_RISCV), the
+//! converter's test being [`riscv_narrow_covers`](crate::ops::pointwise::riscv_narrow_covers)),
+//! and only when every channel has the [`ChanQ`] epilogue (else the columns
+//! kernel takes the layer).
 //!
 //! # Depthwise ([`depthwise_s8`], [`conv_depthwise_like`])
 //! 3x3 windows with dilation 1 and horizontal stride 1 or 2 ([`dw3x3`]):
@@ -47,8 +69,9 @@
 //! The per-input halves of TFLite's ADD depend on one `i8` each, so they are
 //! tabulated once per call (256 entries each, with the portable arithmetic's
 //! results, 2 KiB of stack); an element then costs two table loads, an add
-//! and the output requantization. For at least 512 elements and a positive
-//! output multiplier.
+//! and the output requantization ([`ChanQ`]'s where it covers the output
+//! stage: the tables bound the sum). For at least 512 elements and a
+//! positive output multiplier.
 //!
 //! # Requantization
 //! `requantize(x, m, s)` with `s <= 0` and `m > 0` (every channel of a real
@@ -58,11 +81,20 @@
 //! and `rdbp` is gemmlowp's rounding divide by a power of two. On rv32 the
 //! floor is `mulhsu(x, 2m) + (mul(x, 2m) >> 31)` (see [`Epilogue::fast`]).
 //! Other channels take [`requantize`] itself.
+//!
+//! The convolution, narrow pointwise, depthwise and ADD kernels use the
+//! Cortex-M kernels' form of it for the channels [`ChanQ::within`] accepts
+//! (`|bias| + the layer's largest sum < 2^30`, shift `-22..=-1`, multiplier
+//! `> 0`; the converter rewrites the channels it can into such ones,
+//! `attonet_convert::fast_epilogue`): `(hi + c0 - [acc < 0]) >> e` with the
+//! rounding term and the output zero point folded into `c0` ([`chanq_out`]),
+//! 10 instructions before the clamp instead of 13.
 
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
 use crate::ops::depthwise::DepthwiseParams;
 use crate::ops::{ConvParams, ConvQuant, ConvWeights, Shape, Window};
+use crate::prepared::{sum_bound, ChanQ};
 use crate::quant::requantize;
 
 /// Bytes between the four pixel rows of the column buffer, and the longest
@@ -266,21 +298,22 @@ macro_rules! mac_tap {
     };
 }
 
-/// Sums of `blocks` blocks of four output channels against the four pixel
-/// rows of the column buffer: for block `b`, channel `r`, pixel `j`,
-/// `sums[4 * b + r][j] (+)= Σ_{k < n} w[(4 * b + r) * stride + k] * col[j *
-/// PITCH + k]` (wrapping `i32` sums), added to what `sums` holds when
-/// `accumulate`, else replacing it.
+/// Sums of `blocks` blocks of four output channels against four pixel rows
+/// of the column buffer (`col`: the buffer from some offset of its first
+/// row; row `j` starts `j * PITCH` bytes later): for block `b`, channel
+/// `r`, pixel `j`, `sums[4 * b + r][j] (+)= Σ_{k < n} w[(4 * b + r) *
+/// stride + k] * col[j * PITCH + k]` (wrapping `i32` sums), added to what
+/// `sums` holds when `accumulate`, else replacing it.
 ///
-/// Panics (a bug of this module) unless `n <= PITCH`, `sums` has room for
-/// the blocks and `w` holds every row read. Not inlined: one copy of the
-/// unrolled loop serves every call.
+/// Panics (a bug of this module) unless `n <= PITCH`, `col` holds `3 *
+/// PITCH + n` bytes, `sums` has room for the blocks and `w` holds every row
+/// read. Not inlined: one copy of the unrolled loop serves every call.
 #[inline(never)]
 fn mac_blocks(
     w: &[i8],
     stride: usize,
     blocks: usize,
-    col: &Columns,
+    col: &[i8],
     n: usize,
     sums: &mut [[i32; 4]],
     accumulate: bool,
@@ -289,13 +322,18 @@ fn mac_blocks(
         return;
     }
     let rows = 4 * blocks;
-    assert!(n <= PITCH && sums.len() >= rows && (rows - 1) * stride + n <= w.len());
+    assert!(
+        n <= PITCH
+            && col.len() >= 3 * PITCH + n
+            && sums.len() >= rows
+            && (rows - 1) * stride + n <= w.len()
+    );
     #[cfg(attonet_riscv)]
     {
         // SAFETY: for each block it reads `n` bytes from each of its four
         // weight rows (the last byte read, `(rows - 1) * stride + n - 1`,
         // is inside `w`, asserted above) and `n` bytes from each of the
-        // four column rows at `j * PITCH` (`n <= PITCH`, inside `col`), and
+        // four column rows at `j * PITCH` (inside `col`, asserted above), and
         // reads (when accumulating) and writes the 16 words of
         // `sums[4 * b..4 * b + 4]` (inside `sums`, asserted above). It keeps
         // its state and `s0`, `s1` (which `asm!` cannot name) in a 48-byte
@@ -397,7 +435,7 @@ fn mac_blocks(
                 inout("a0") sums.as_mut_ptr() => _,
                 inout("a1") w.as_ptr() => _,
                 inout("a2") stride => _,
-                inout("a3") col.0.as_ptr() => _,
+                inout("a3") col.as_ptr() => _,
                 inout("a4") n => _,
                 inout("a5") blocks => _,
                 inout("a6") accumulate as usize => _,
@@ -428,7 +466,7 @@ fn mac_blocks(
         for (i, s) in sums[..rows].iter_mut().enumerate() {
             let row = &w[i * stride..i * stride + n];
             for (j, v) in s.iter_mut().enumerate() {
-                let x = &col.0[j * PITCH..j * PITCH + n];
+                let x = &col[j * PITCH..j * PITCH + n];
                 let dot = row
                     .iter()
                     .zip(x)
@@ -439,40 +477,71 @@ fn mac_blocks(
     }
 }
 
-/// A `fast` channel's epilogue constants for [`requant_block`]'s assembly
-/// (`repr(C)`: it reads the five words at offsets 0 to 16).
+/// A channel's epilogue constants for [`requant_block`]'s assembly
+/// (`repr(C)`: it reads the four words at offsets 0 to 12): [`ChanQ`]'s, for
+/// a channel [`ChanQ::within`] accepts.
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct ChannelEpi {
     /// `bias - input_zp * Σ w` (wrapping): what the raw sum is offset by.
     folded: i32,
-    /// [`Epilogue`]'s `m2`, `right`, `mask` and `half`.
+    /// `2 * mult` as an unsigned word.
     m2: u32,
-    right: u32,
-    mask: i32,
-    half: i32,
+    /// [`ChanQ`]'s `c0` and `e`.
+    c0: i32,
+    e: u32,
 }
 
-#[cfg(not(attonet_riscv))]
 impl ChannelEpi {
-    /// The [`Epilogue`] these constants came from, for `fast` channels.
+    /// The constants of a channel with these tables; `None` where the
+    /// [`ChanQ`] epilogue does not cover it (the constants are then
+    /// `folded` and zeros).
     #[inline(always)]
-    fn epilogue(&self) -> Epilogue {
-        Epilogue {
-            m2: self.m2,
-            right: self.right,
-            mask: self.mask,
-            half: self.half,
-            multiplier: (self.m2 >> 1) as i32,
-            shift: -(self.right as i32),
-            fast: true,
+    fn new(
+        folded: i32,
+        bias: i32,
+        mult: i32,
+        shift: i32,
+        limits: (i32, u32),
+    ) -> (ChannelEpi, bool) {
+        match ChanQ::within(bias, mult, shift, limits) {
+            Some(q) => (
+                ChannelEpi {
+                    folded,
+                    m2: (q.mult as u32) << 1,
+                    c0: q.c0,
+                    e: q.e,
+                },
+                true,
+            ),
+            None => (
+                ChannelEpi {
+                    folded,
+                    m2: 0,
+                    c0: 0,
+                    e: 0,
+                },
+                false,
+            ),
+        }
+    }
+
+    /// The [`ChanQ`] these constants came from (its `bias` unused).
+    #[cfg(not(attonet_riscv))]
+    #[inline(always)]
+    fn chanq(&self) -> ChanQ {
+        ChanQ {
+            bias: 0,
+            mult: (self.m2 >> 1) as i32,
+            c0: self.c0,
+            e: self.e,
         }
     }
 }
 
 /// One output of [`requant_block`]'s loop: the sum at `$o(a0)` requantized
-/// with the channel's constants in t1-t5, offset, clamped, in t6 (see the
-/// register map there).
+/// with the channel's constants in t1-t4 ([`chanq_out`]), clamped, in t6
+/// (see the register map there).
 #[cfg(attonet_riscv)]
 macro_rules! requant_one {
     ($o:literal) => {
@@ -482,16 +551,13 @@ macro_rules! requant_one {
             "(a0)\n",
             "add  t6, t6, t1\n",
             "mul  s2, t6, t2\n",
-            "mulhsu t6, t6, t2\n",
+            "mulhsu s3, t6, t2\n",
             "srli s2, s2, 31\n",
-            "add  t6, t6, s2\n",
+            "add  s3, s3, s2\n",
             "srli s2, t6, 31\n",
-            "and  s3, t6, t4\n",
-            "add  s2, s2, t5\n",
-            "sra  t6, t6, t3\n",
-            "slt  s2, s2, s3\n",
-            "add  t6, t6, s2\n",
-            "add  t6, t6, a5\n",
+            "sub  s2, t3, s2\n",
+            "add  s3, s3, s2\n",
+            "sra  t6, s3, t4\n",
             "bge  t6, a6, 8f\n",
             "mv   t6, a6\n",
             "8:\n",
@@ -502,7 +568,7 @@ macro_rules! requant_one {
     };
 }
 
-/// Requantizes and stores four pixels' sums for `fast` channels: channel
+/// Requantizes and stores four pixels' sums for channels [`ChanQ`] covers: channel
 /// `i` (sums `sums[i]`, constants `chan[i]`) of pixel `j` goes to `out[j *
 /// stride + i]`.
 ///
@@ -524,15 +590,14 @@ fn requant_block(
     #[cfg(attonet_riscv)]
     {
         // SAFETY: reads `n` sums (16 bytes each, inside `sums`) and `n`
-        // channel records (20 bytes each, inside `chan`), writes bytes
+        // channel records (16 bytes each, inside `chan`), writes bytes
         // `out[j * stride + i]` for `j < 4`, `i < n`, whose last, `3 *
         // stride + n - 1`, is inside `out` (asserted above). Registers
         // otherwise, each an operand or clobbered. Registers: a0 the
         // channel's sums, a1 its record, a2 its output byte of pixel 0, a3
-        // stride, a4 the records' end, a5 a6 a7 output zero point, min,
-        // max; t0 3 * stride; t1-t5 the record (folded bias, m2, right,
-        // mask, half); t6 s2 s3 s4 scratch. Per output: `Epilogue::fast`'s
-        // arithmetic, then the offset and the clamp.
+        // stride, a4 the records' end, a6 a7 the clamp's min and max; t0 3
+        // * stride; t1-t4 the record (folded bias, m2, c0, e); t6 s2 s3 s4
+        // scratch. Per output: `chanq_out`'s arithmetic, then the clamp.
         unsafe {
             core::arch::asm!(
                 "slli t0, a3, 1",
@@ -542,7 +607,6 @@ fn requant_block(
                 "lw   t2, 4(a1)",
                 "lw   t3, 8(a1)",
                 "lw   t4, 12(a1)",
-                "lw   t5, 16(a1)",
                 requant_one!("0"),
                 "sb   t6, 0(a2)",
                 requant_one!("4"),
@@ -555,7 +619,7 @@ fn requant_block(
                 "add  s4, a2, t0",
                 "sb   t6, 0(s4)",
                 "addi a0, a0, 16",
-                "addi a1, a1, 20",
+                "addi a1, a1, 16",
                 "addi a2, a2, 1",
                 "bne  a1, a4, 1b",
                 inout("a0") sums.as_ptr() => _,
@@ -563,7 +627,6 @@ fn requant_block(
                 inout("a2") out.as_mut_ptr() => _,
                 in("a3") stride,
                 in("a4") chan.as_ptr().wrapping_add(n),
-                in("a5") oq.zp,
                 in("a6") oq.min,
                 in("a7") oq.max,
                 out("t0") _,
@@ -571,7 +634,6 @@ fn requant_block(
                 out("t2") _,
                 out("t3") _,
                 out("t4") _,
-                out("t5") _,
                 out("t6") _,
                 out("s2") _,
                 out("s3") _,
@@ -583,9 +645,9 @@ fn requant_block(
     #[cfg(not(attonet_riscv))]
     {
         for (i, (s, c)) in sums.iter().zip(chan).enumerate() {
-            let e = c.epilogue();
+            let q = c.chanq();
             for (j, &a) in s.iter().enumerate() {
-                out[j * stride + i] = oq.out(e.fast(a.wrapping_add(c.folded)));
+                out[j * stride + i] = clamp_out(oq, chanq_out(a.wrapping_add(c.folded), &q));
             }
         }
     }
@@ -595,10 +657,9 @@ const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(offset_of!(ChannelEpi, folded) == 0);
     assert!(offset_of!(ChannelEpi, m2) == 4);
-    assert!(offset_of!(ChannelEpi, right) == 8);
-    assert!(offset_of!(ChannelEpi, mask) == 12);
-    assert!(offset_of!(ChannelEpi, half) == 16);
-    assert!(size_of::<ChannelEpi>() == 20);
+    assert!(offset_of!(ChannelEpi, c0) == 8);
+    assert!(offset_of!(ChannelEpi, e) == 12);
+    assert!(size_of::<ChannelEpi>() == 16);
     assert!(size_of::<[i32; 4]>() == 16);
 };
 
@@ -629,6 +690,9 @@ struct ConvGeo {
     /// The input is word aligned and `cpg % 4 == 0`: runs of whole taps
     /// start on words.
     words: bool,
+    /// A 1x1 window, one group, no padding: a window is one input pixel's
+    /// channels.
+    unit: bool,
 }
 
 impl ConvGeo {
@@ -652,6 +716,7 @@ impl ConvGeo {
             k: kh * kw * cpg,
             merge: groups == 1 && win.dilation_w == 1,
             words: input.as_ptr() as usize % 4 == 0 && cpg % 4 == 0,
+            unit: kh == 1 && kw == 1 && groups == 1 && win.pad_top == 0 && win.pad_left == 0,
         }
     }
 }
@@ -665,6 +730,8 @@ pub(crate) fn conv_fast_path(
 ) -> Option<&'static str> {
     if depthwise_like_covers(p, in_shape, out_shape) {
         Some("riscv-depthwise")
+    } else if narrow_pointwise_covers(p, in_shape, out_shape) {
+        Some("riscv-pointwise-narrow")
     } else if columns_cover(p, in_shape, out_shape) {
         Some("riscv-columns")
     } else {
@@ -690,6 +757,10 @@ fn columns_cover(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
 /// [`check_conv_args`](crate::ops::conv::check_conv_args) accepted them.
 /// Returns `false` (nothing written) when the parameters are not covered.
 /// `sums`: each output channel's weight sum, or empty (then summed here).
+/// `narrow`: the narrow pointwise kernel is linked (the model's kernel set
+/// has [`kernels::CONV_NARROW_RISCV`](crate::plan::kernels::CONV_NARROW_RISCV))
+/// and takes the layers it covers.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_s8(
     p: &ConvParams,
     in_shape: Shape,
@@ -698,15 +769,232 @@ pub(crate) fn conv_s8(
     sums: &[i32],
     out_shape: Shape,
     output: &mut [i8],
+    narrow: bool,
 ) -> bool {
     if !columns_cover(p, in_shape, out_shape) {
         return false;
     }
     let groups = p.groups as usize;
     let g = ConvGeo::new(&p.window, groups, in_shape, input);
+    if narrow
+        && narrow_pointwise_covers(p, in_shape, out_shape)
+        && pointwise_narrow(&g, &p.quant, input, weights, sums, out_shape, output)
+    {
+        return true;
+    }
     conv_columns(
         &g, groups, &p.quant, input, weights, sums, out_shape, output,
     );
+    true
+}
+
+// ---------------------------------------------------------------------------
+// Narrow pointwise convolution.
+// ---------------------------------------------------------------------------
+
+/// Most input channels [`pointwise_narrow`] takes: past these the column
+/// kernel's 4x4 register block costs less per multiply-accumulate than its
+/// 2x4 one, and its per-output costs weigh less.
+const NARROW_MAX_IC: usize = 8;
+/// Output pixels whose sums [`pointwise_narrow`] forms before it requantizes
+/// them (a channel's constants are loaded once per block).
+const NARROW_PIX: usize = 8;
+
+/// Whether [`pointwise_narrow`] takes these parameters: a 1x1 window, one
+/// group, no padding, 1 to [`NARROW_MAX_IC`] input channels, at least four
+/// output channels, an `i8` input zero point, a non-empty output (the
+/// predicate the converter links the kernel by).
+fn narrow_pointwise_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    crate::ops::pointwise::riscv_narrow_covers(p, in_shape, out_shape)
+}
+const _: () = assert!(
+    NARROW_MAX_IC == 8,
+    "update ops::pointwise::riscv_narrow_covers"
+);
+
+/// The offset and clamp of a value that already holds the output zero
+/// point ([`ChanQ`]'s constants add it).
+#[inline(always)]
+fn clamp_out(oq: &OutQuant, v: i32) -> i8 {
+    OutQuant { zp: 0, ..*oq }.out(v)
+}
+
+/// `requantize(acc, mult, -e) + zp` for a channel [`ChanQ::within`] accepted
+/// (`|acc| < 2^30`, `mult > 0`, `e` in `1..=22`): the Cortex-M kernels'
+/// five-instruction epilogue (`fast_out` there, where the derivation is)
+/// on rv32: `hi = floor((acc * 2 * mult + 2^31) / 2^32)` is `mulhsu` plus
+/// bit 31 of `mul`, then `(hi + c0 - [acc < 0]) >> e`.
+#[inline(always)]
+fn chanq_out(acc: i32, q: &ChanQ) -> i32 {
+    let m2 = (q.mult as u32) << 1;
+    let p = acc as i64 * m2 as i64;
+    let hi = ((p >> 32) as i32).wrapping_add(((p as u32) >> 31) as i32);
+    let t = q.c0.wrapping_sub(((acc as u32) >> 31) as i32);
+    hi.wrapping_add(t) >> q.e
+}
+
+/// One tap of [`dot_2x4`].
+#[inline(always)]
+fn tap_2x4(a: &mut [i32; 8], w: &[i8; 4], x0: i8, x1: i8) {
+    let (x0, x1) = (x0 as i32, x1 as i32);
+    let (w0, w1, w2, w3) = (w[0] as i32, w[1] as i32, w[2] as i32, w[3] as i32);
+    a[0] = a[0].wrapping_add(w0 * x0);
+    a[1] = a[1].wrapping_add(w1 * x0);
+    a[2] = a[2].wrapping_add(w2 * x0);
+    a[3] = a[3].wrapping_add(w3 * x0);
+    a[4] = a[4].wrapping_add(w0 * x1);
+    a[5] = a[5].wrapping_add(w1 * x1);
+    a[6] = a[6].wrapping_add(w2 * x1);
+    a[7] = a[7].wrapping_add(w3 * x1);
+}
+
+/// Sums of two pixels (`xa`, `xb`) against four output channels whose
+/// weights `w` holds tap by tap: `[a0..a3]` for `xa`, `[a4..a7]` for `xb`.
+/// Two taps per iteration (the release profile's `opt-level = "s"` does
+/// not unroll).
+#[inline(always)]
+fn dot_2x4(w: &[[i8; 4]], xa: &[i8], xb: &[i8]) -> [i32; 8] {
+    let mut a = [0i32; 8];
+    let mut w2 = w.chunks_exact(2);
+    let mut xa2 = xa.chunks_exact(2);
+    let mut xb2 = xb.chunks_exact(2);
+    for ((w, x0), x1) in (&mut w2).zip(&mut xa2).zip(&mut xb2) {
+        tap_2x4(&mut a, &w[0], x0[0], x1[0]);
+        tap_2x4(&mut a, &w[1], x0[1], x1[1]);
+    }
+    if let ([w], [x0], [x1]) = (w2.remainder(), xa2.remainder(), xb2.remainder()) {
+        tap_2x4(&mut a, w, *x0, *x1);
+    }
+    a
+}
+
+/// A 1x1 convolution with few input channels (AttoNet's compressions,
+/// mixes and expansions): per block of four output channels (the last block
+/// overlaps the one before it when `out_c % 4 != 0`: its channels are
+/// computed twice, to the same bytes) the weights interleaved tap by tap on
+/// the stack; then per [`NARROW_PIX`] output pixels, two pixels at a time
+/// against the four channels in registers (the activations read in place),
+/// then each channel's [`ChanQ`] epilogue over the block's pixels, its
+/// constants loaded once. Returns `false`, having written nothing, when the
+/// [`ChanQ`] epilogue does not cover every channel (the columns kernel then
+/// takes the layer). Stack: about 0.2 KiB.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn pointwise_narrow(
+    g: &ConvGeo,
+    q: &ConvQuant,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    sums_given: &[i32],
+    out_shape: Shape,
+    output: &mut [i8],
+) -> bool {
+    let ic = g.ic;
+    let (ow, oc_n) = (out_shape.w as usize, out_shape.c as usize);
+    let pixels = out_shape.h as usize * ow;
+    let zp = q.input_zero_point;
+    let oq = OutQuant::new(q);
+    let filter = weights.filter;
+    let limits = ChanQ::limits(q.output_zero_point, sum_bound(ic, zp));
+    let tables = weights
+        .bias
+        .iter()
+        .zip(weights.multiplier)
+        .zip(weights.shift);
+    if !tables
+        .take(oc_n)
+        .all(|((&b, &m), &sh)| ChanQ::within(b, m, sh, limits).is_some())
+    {
+        return false;
+    }
+    let pad = [zp as i8; NARROW_MAX_IC];
+    let mut w4 = [[0i8; 4]; NARROW_MAX_IC];
+    let w4 = &mut w4[..ic];
+    // Per pair of output pixels of a block, the eight sums of `dot_2x4`.
+    let mut sums = [[0i32; 8]; NARROW_PIX / 2];
+    // Stride 1 over the whole input: output pixel `p` reads input pixel `p`.
+    let dense = g.sh == 1 && g.sw == 1 && ow == g.iw && out_shape.h as usize <= g.ih;
+    // The input pixel of output pixel `(oy, ox)` (the zero-point row
+    // outside the input).
+    let src = |oy: usize, ox: usize| -> &[i8] {
+        let (iy, ix) = (oy * g.sh as usize, ox * g.sw as usize);
+        if iy < g.ih && ix < g.iw {
+            let at = (iy * g.iw + ix) * ic;
+            &input[at..at + ic]
+        } else {
+            &pad[..ic]
+        }
+    };
+    let mut c = 0;
+    while c < oc_n {
+        let c0 = c.min(oc_n - 4);
+        for (t, w) in w4.iter_mut().enumerate() {
+            for (r, v) in w.iter_mut().enumerate() {
+                *v = filter[(c0 + r) * ic + t];
+            }
+        }
+        let mut chan = [(0i32, ChanQ::SLOW); 4];
+        for (r, ch) in chan.iter_mut().enumerate() {
+            let oc = c0 + r;
+            let sum = match sums_given.get(oc) {
+                Some(&s) if sums_given.len() == oc_n => s,
+                _ => filter[oc * ic..(oc + 1) * ic]
+                    .iter()
+                    .fold(0i32, |a, &w| a.wrapping_add(w as i32)),
+            };
+            let (bias, m, sh) = (weights.bias[oc], weights.multiplier[oc], weights.shift[oc]);
+            *ch = (
+                bias.wrapping_sub(zp.wrapping_mul(sum)),
+                ChanQ::within(bias, m, sh, limits).unwrap_or(ChanQ::SLOW),
+            );
+        }
+        let (mut oy, mut ox) = (0, 0);
+        let mut next = || {
+            let x = src(oy, ox);
+            ox += 1;
+            if ox == ow {
+                ox = 0;
+                oy += 1;
+            }
+            x
+        };
+        let mut p0 = 0;
+        while p0 < pixels {
+            let np = NARROW_PIX.min(pixels - p0);
+            if dense {
+                // Pairs of consecutive input pixels, read in place; an odd
+                // last pixel is paired with itself.
+                let blk = &input[p0 * ic..(p0 + np) * ic];
+                for (x, pair) in blk.chunks(2 * ic).zip(sums.iter_mut()) {
+                    let (xa, xb) = x.split_at(ic);
+                    let xb = if xb.is_empty() { xa } else { xb };
+                    *pair = dot_2x4(w4, xa, xb);
+                }
+            } else {
+                for (j, pair) in sums.iter_mut().take(np.div_ceil(2)).enumerate() {
+                    let p = p0 + 2 * j;
+                    let xa = next();
+                    let xb = if p + 1 < p0 + np { next() } else { xa };
+                    *pair = dot_2x4(w4, xa, xb);
+                }
+            }
+            let out = &mut output[p0 * oc_n..(p0 + np) * oc_n];
+            let whole = np / 2;
+            for (r, (folded, fq)) in chan.iter().enumerate() {
+                let at = c0 + r;
+                let out_of = |a: i32| clamp_out(&oq, chanq_out(a.wrapping_add(*folded), fq));
+                for (o, s) in out.chunks_exact_mut(2 * oc_n).zip(&sums[..whole]) {
+                    o[at] = out_of(s[r]);
+                    o[oc_n + at] = out_of(s[4 + r]);
+                }
+                if np % 2 == 1 {
+                    out[2 * whole * oc_n + at] = out_of(sums[whole][r]);
+                }
+            }
+            p0 += np;
+        }
+        c += 4;
+    }
     true
 }
 
@@ -745,11 +1033,13 @@ fn store_block(
     }
 }
 
-/// The convolution loops: per group and chunk of [`CH_CHUNK`] output
-/// channels, the folded biases and epilogue constants; then blocks of four
-/// output pixels (raster order), each window segment gathered once and
-/// multiplied with every block of four channels ([`mac_blocks`]), then
-/// requantized.
+/// The convolution loops: per chunk of output channels (up to [`CH_CHUNK`]
+/// of one group, or as many whole groups as fit [`CH_CHUNK`] channels and
+/// [`PITCH`] taps), the folded biases and epilogue constants; then blocks
+/// of four output pixels (raster order), each window (segment) gathered
+/// once, the groups of a chunk side by side ([`gather_groups`]), and
+/// multiplied with every block of four channels of its group
+/// ([`mac_blocks`]), then requantized.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn conv_columns(
@@ -773,16 +1063,30 @@ fn conv_columns(
     let mut chan = [ChannelEpi {
         folded: 0,
         m2: 0,
-        right: 0,
-        mask: 0,
-        half: 0,
+        c0: 0,
+        e: 0,
     }; CH_CHUNK];
+    let limits = ChanQ::limits(q.output_zero_point, sum_bound(k, zp));
     let mut sums = [[0i32; 4]; CH_CHUNK];
     let mut tail = [[0i32; 4]; 4];
-    for grp in 0..groups {
+    // Groups per chunk: whole groups whose channels and windows fit.
+    let gpc = if ocpg <= CH_CHUNK && k <= PITCH {
+        (CH_CHUNK / ocpg).min(PITCH / k).min(groups)
+    } else {
+        1
+    };
+    let mut grp = 0;
+    while grp < groups {
+        let ng = gpc.min(groups - grp);
         let mut c0 = 0;
         while c0 < ocpg {
-            let nc = CH_CHUNK.min(ocpg - c0);
+            // Channels of the chunk, and of each of its groups.
+            let per = if ng > 1 {
+                ocpg
+            } else {
+                CH_CHUNK.min(ocpg - c0)
+            };
+            let nc = ng * per;
             let oc0 = grp * ocpg + c0;
             let chan = &mut chan[..nc];
             let mut all_fast = true;
@@ -795,26 +1099,26 @@ fn conv_columns(
                         .iter()
                         .fold(0i32, |a, &w| a.wrapping_add(w as i32)),
                 };
-                let e = Epilogue::new(weights.multiplier[oc], weights.shift[oc]);
-                all_fast &= e.fast;
-                *c = ChannelEpi {
-                    folded: weights.bias[oc].wrapping_sub(zp.wrapping_mul(sum)),
-                    m2: e.m2,
-                    right: e.right,
-                    mask: e.mask,
-                    half: e.half,
-                };
+                let bias = weights.bias[oc];
+                let (epi, fast) = ChannelEpi::new(
+                    bias.wrapping_sub(zp.wrapping_mul(sum)),
+                    bias,
+                    weights.multiplier[oc],
+                    weights.shift[oc],
+                    limits,
+                );
+                all_fast &= fast;
+                *c = epi;
             }
             let tables = (
                 &weights.multiplier[oc0..oc0 + nc],
                 &weights.shift[oc0..oc0 + nc],
             );
-            // Channels past the last whole block of four: the four rows
-            // from `base` (earlier channels, or later ones of other groups,
-            // when the chunk has fewer than four) hold them from `t0 - base`.
-            let (full, rem) = (nc / 4, nc % 4);
-            let t0 = oc0 + 4 * full;
-            let base = t0.min(oc_n - 4);
+            // A group's channels past its last whole block of four: the
+            // four rows from `base` (earlier channels, or later ones of
+            // other groups, when the group has fewer than four) hold them
+            // from `t0 - base`.
+            let (full, rem) = (per / 4, per % 4);
             let mut n0 = 0;
             let (mut oy, mut ox) = (0, 0);
             while n0 < pixels {
@@ -823,34 +1127,60 @@ fn conv_columns(
                 while k0 < k {
                     let len = PITCH.min(k - k0);
                     let (mut y, mut x) = (oy, ox);
-                    // Rows past `np` keep what they held: their sums are
-                    // not stored.
-                    for row in cols.0.chunks_exact_mut(PITCH).take(np) {
-                        gather(g, input, row, y, x, grp, zp as i8, k0, len);
+                    let mut next = || {
+                        let at = (y, x);
                         x += 1;
                         if x == ow {
                             x = 0;
                             y += 1;
                         }
+                        at
+                    };
+                    // Rows past `np` keep what they held: their sums are
+                    // not stored. One loop per kind of window.
+                    let rows = cols.0.chunks_exact_mut(PITCH).take(np);
+                    if g.unit && len == k {
+                        for row in rows {
+                            let (y, x) = next();
+                            gather_unit(g, input, row, y, x, zp as i8);
+                        }
+                    } else if ng > 1 {
+                        for row in rows {
+                            let (y, x) = next();
+                            gather_groups(g, input, row, y, x, grp, ng, zp as i8);
+                        }
+                    } else {
+                        for row in rows {
+                            let (y, x) = next();
+                            gather(g, input, row, y, x, grp, zp as i8, k0, len);
+                        }
                     }
                     let more = k0 > 0;
-                    mac_blocks(
-                        &filter[oc0 * k + k0..],
-                        k,
-                        full,
-                        &cols,
-                        len,
-                        &mut sums,
-                        more,
-                    );
-                    if rem > 0 {
-                        mac_blocks(&filter[base * k + k0..], k, 1, &cols, len, &mut tail, more);
+                    for gi in 0..ng {
+                        let s0 = gi * per;
+                        let first = oc0 + s0;
+                        let col = &cols.0[gi * k..];
+                        mac_blocks(
+                            &filter[first * k + k0..],
+                            k,
+                            full,
+                            col,
+                            len,
+                            &mut sums[s0..],
+                            more,
+                        );
+                        if rem > 0 {
+                            let t0 = first + 4 * full;
+                            let base = t0.min(oc_n - 4);
+                            mac_blocks(&filter[base * k + k0..], k, 1, col, len, &mut tail, more);
+                            if k0 + len == k {
+                                let from = t0 - base;
+                                sums[s0 + 4 * full..s0 + per]
+                                    .copy_from_slice(&tail[from..from + rem]);
+                            }
+                        }
                     }
                     k0 += len;
-                }
-                if rem > 0 {
-                    let from = t0 - base;
-                    sums[4 * full..nc].copy_from_slice(&tail[from..from + rem]);
                 }
                 let out = &mut output[n0 * oc_n + oc0..];
                 store_block(&sums[..nc], chan, tables, &oq, out, np, oc_n, all_fast);
@@ -861,7 +1191,62 @@ fn conv_columns(
                     oy += 1;
                 }
             }
-            c0 += nc;
+            c0 += per;
+        }
+        grp += ng;
+    }
+}
+
+/// Copies the window of output pixel `(oy, ox)` of a 1x1 convolution
+/// without padding ([`ConvGeo::unit`]) to `row[..ic]`: one input pixel's
+/// channels, or `zp` where the pixel is outside the input.
+#[inline(always)]
+fn gather_unit(g: &ConvGeo, input: &[i8], row: &mut [i8], oy: usize, ox: usize, zp: i8) {
+    let (iy, ix) = (oy * g.sh as usize, ox * g.sw as usize);
+    let row = &mut row[..g.ic];
+    if iy < g.ih && ix < g.iw {
+        let at = (iy * g.iw + ix) * g.ic;
+        copy(row, &input[at..at + g.ic], g.words);
+    } else {
+        row.fill(zp);
+    }
+}
+
+/// Copies the whole windows of output pixel `(oy, ox)` for `ng` groups from
+/// `g0` side by side to `row` (group `g0 + i`'s window, OHWI order, at
+/// `i * k`), taps outside the input as `zp`. Needs `ng * k <= row.len()`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn gather_groups(
+    g: &ConvGeo,
+    input: &[i8],
+    row: &mut [i8],
+    oy: usize,
+    ox: usize,
+    g0: usize,
+    ng: usize,
+    zp: i8,
+) {
+    let iy0 = oy as i32 * g.sh - g.pt;
+    let ix0 = ox as i32 * g.sw - g.pl;
+    let (k, cpg) = (g.k, g.cpg);
+    let row = &mut row[..ng * k];
+    let (ky0, ky1) = tap_range(iy0, g.kh, g.dh, g.ih);
+    let (kx0, kx1) = tap_range(ix0, g.kw, g.dw, g.iw);
+    if ky0 != 0 || ky1 != g.kh || kx0 != 0 || kx1 != g.kw {
+        row.fill(zp);
+    }
+    let span = ng * cpg;
+    for ky in ky0..ky1 {
+        let iy = (iy0 + (ky * g.dh) as i32) as usize;
+        for kx in kx0..kx1 {
+            let ix = (ix0 + (kx * g.dw) as i32) as usize;
+            let src = (iy * g.iw + ix) * g.ic + g0 * cpg;
+            let src = &input[src..src + span];
+            let t = (ky * g.kw + kx) * cpg;
+            for (dst, s) in row[t..].chunks_mut(k).zip(src.chunks_exact(cpg)) {
+                copy(&mut dst[..cpg], s, g.words);
+            }
         }
     }
 }
@@ -904,14 +1289,14 @@ fn gather(
                     bytemuck::try_cast_slice::<i8, u32>(src),
                 ) {
                     let (run, step) = (run / 4, step / 4);
-                    for (d, s) in d.chunks_exact_mut(run).zip(s.chunks(step)) {
-                        copy4(d, &s[..run]);
+                    for ky in 0..g.kh {
+                        copy4(&mut d[ky * run..][..run], &s[ky * step..][..run]);
                     }
                     return;
                 }
             }
-            for (d, s) in row.chunks_exact_mut(run).zip(src.chunks(step)) {
-                copy4(d, &s[..run]);
+            for ky in 0..g.kh {
+                copy4(&mut row[ky * run..][..run], &src[ky * step..][..run]);
             }
             return;
         }
@@ -1106,6 +1491,33 @@ const S_OX: usize = 16;
 /// Columns of a strip at most (stride 2).
 const S_COLS: usize = (S_OX - 1) * 2 + 3;
 
+/// Copies the columns of one strip row from the input: column `i` (`cb`
+/// channels at `src[i * c_n..]`) to `dst[i * S_CB..]`, a word at a time when
+/// `words` (word-aligned input, `c_n % 4 == 0`; `c0`, `cb` multiples of 4
+/// then, but for the last block) and `cb` is a multiple of 4.
+#[inline(always)]
+fn strip_copy(dst: &mut [i8], src: &[i8], c_n: usize, cb: usize, words: bool) {
+    if words && cb == 4 {
+        if let (Ok(d), Ok(s)) = (
+            bytemuck::try_cast_slice_mut::<i8, u32>(dst),
+            bytemuck::try_cast_slice::<i8, u32>(src),
+        ) {
+            // One word a column.
+            for (d, s) in d
+                .iter_mut()
+                .step_by(S_CB / 4)
+                .zip(s.iter().step_by(c_n / 4))
+            {
+                *d = *s;
+            }
+            return;
+        }
+    }
+    for (d, s) in dst.chunks_exact_mut(S_CB).zip(src.chunks(c_n)) {
+        copy(&mut d[..cb], &s[..cb], words);
+    }
+}
+
 /// One channel's 3x3 weights as `i32`s, row-major.
 type W9 = [i32; 9];
 
@@ -1196,15 +1608,18 @@ fn dw3x3(
     let mut wt = [[0i32; 9]; S_CB];
     let mut folded = [0i32; S_CB];
     let mut epi = [Epilogue::new(0, 0); S_CB];
+    let mut chanq = [None; S_CB];
+    let limits = ChanQ::limits(q.output_zero_point, sum_bound(9, zp));
     let mut sums = [0i32; S_OX];
 
     let mut c0 = 0;
     while c0 < c_n {
         let cb = S_CB.min(c_n - c0);
-        for (i, ((w, f), e)) in wt
+        for (i, (((w, f), e), fq)) in wt
             .iter_mut()
             .zip(&mut folded)
             .zip(&mut epi)
+            .zip(&mut chanq)
             .take(cb)
             .enumerate()
         {
@@ -1218,6 +1633,12 @@ fn dw3x3(
             let sum = w.iter().fold(0i32, |a, &v| a.wrapping_add(v));
             *f = weights.bias[c].wrapping_sub(zp.wrapping_mul(sum));
             *e = Epilogue::new(weights.multiplier[c], weights.shift[c]);
+            *fq = ChanQ::within(
+                weights.bias[c],
+                weights.multiplier[c],
+                weights.shift[c],
+                limits,
+            );
         }
         for oy in 0..oh {
             let iy0 = oy as i32 * sh - pt;
@@ -1235,19 +1656,33 @@ fn dw3x3(
                         continue;
                     }
                     let line = iy as usize * iw;
-                    for (col, dst) in row.chunks_exact_mut(S_CB).enumerate() {
-                        let ix = ix0 + col as i32;
-                        let dst = &mut dst[..cb];
-                        if (0..iw as i32).contains(&ix) {
-                            let at = (line + ix as usize) * c_n + c0;
-                            copy(dst, &input[at..at + cb], words);
-                        } else {
-                            dst.fill(zp as i8);
-                        }
+                    // Columns `lo..hi` of the strip are inside the input.
+                    let lo = (-ix0).clamp(0, cols as i32) as usize;
+                    let hi = (iw as i32 - ix0).clamp(lo as i32, cols as i32) as usize;
+                    let (left, rest) = row.split_at_mut(lo * S_CB);
+                    let right = &mut rest[(hi - lo) * S_CB..];
+                    for dst in left
+                        .chunks_exact_mut(S_CB)
+                        .chain(right.chunks_exact_mut(S_CB))
+                    {
+                        dst[..cb].fill(zp as i8);
+                    }
+                    if lo < hi {
+                        let at = (line + (ix0 + lo as i32) as usize) * c_n + c0;
+                        let src = &input[at..at + (hi - lo - 1) * c_n + cb];
+                        let dst = &mut row[lo * S_CB..hi * S_CB];
+                        strip_copy(dst, src, c_n, cb, words);
                     }
                 }
                 let out0 = (oy * ow + ox0) * c_n + c0;
-                for (c, ((w, &f), e)) in wt.iter().zip(&folded).zip(&epi).take(cb).enumerate() {
+                for (c, (((w, &f), e), fq)) in wt
+                    .iter()
+                    .zip(&folded)
+                    .zip(&epi)
+                    .zip(&chanq)
+                    .take(cb)
+                    .enumerate()
+                {
                     let (r0, r1, r2) = (&strip[0][c..], &strip[1][c..], &strip[2][c..]);
                     // The run's sums first (nine weights in registers),
                     // then their epilogues.
@@ -1264,9 +1699,10 @@ fn dw3x3(
                         pair[1] = a1;
                     }
                     let out = &mut output[out0 + c..];
-                    if e.fast {
+                    if let Some(cq) = fq {
+                        let cq = *cq;
                         for (o, &a) in out.iter_mut().step_by(c_n).zip(&sums[..nx]) {
-                            *o = oq.out(e.fast(a.wrapping_add(f)));
+                            *o = clamp_out(&oq, chanq_out(a.wrapping_add(f), &cq));
                         }
                     } else {
                         for (o, &a) in out.iter_mut().step_by(c_n).zip(&sums[..nx]) {
@@ -1297,28 +1733,73 @@ struct AddTables {
 
 impl AddTables {
     #[inline(always)]
-    fn new(p: &AddParams) -> AddTables {
-        let mut t = AddTables {
+    fn empty() -> AddTables {
+        AddTables {
             s1: [0; 256],
             s2: [0; 256],
-        };
-        t.fill(p);
-        t
+        }
     }
 
-    /// The tables of `p`, in place.
+    /// The tables of `p`, in place; returns the largest `|s1(a) + s2(b)|`.
     #[inline(always)]
-    fn fill(&mut self, p: &AddParams) {
+    fn fill(&mut self, p: &AddParams) -> i64 {
         let t = self;
         let scale = 1i32 << p.left_shift;
         // `requantize_smaller_than_one(x, m, s)` is `requantize(x, m, s)`
         // for the shifts ADD takes (`s <= 0`).
         let e1 = Epilogue::new(p.input1_multiplier, p.input1_shift);
         let e2 = Epilogue::new(p.input2_multiplier, p.input2_shift);
+        let (mut m1, mut m2) = (0i64, 0i64);
         for v in -128i32..=127 {
             let i = (v as u8) as usize;
             t.s1[i] = e1.requantize(v.wrapping_sub(p.input1_zero_point).wrapping_mul(scale));
             t.s2[i] = e2.requantize(v.wrapping_sub(p.input2_zero_point).wrapping_mul(scale));
+            m1 = m1.max((t.s1[i] as i64).abs());
+            m2 = m2.max((t.s2[i] as i64).abs());
+        }
+        m1 + m2
+    }
+}
+
+/// The output stage of an ADD whose table sums stay under `bound`: the
+/// [`ChanQ`] epilogue where it covers the output multiplier and shift (the
+/// sum is the accumulator, with no bias), else [`Epilogue::fast`].
+#[derive(Clone, Copy)]
+enum AddOut {
+    ChanQ(ChanQ, OutQuant),
+    Fast(Epilogue, OutQuant),
+}
+
+impl AddOut {
+    #[inline(always)]
+    fn new(p: &AddParams, bound: i64) -> Option<AddOut> {
+        let (e, o) = add_epilogue(p)?;
+        let limits = ChanQ::limits(p.output_zero_point, bound);
+        Some(
+            match ChanQ::within(0, p.output_multiplier, p.output_shift, limits) {
+                Some(q) => AddOut::ChanQ(q, o),
+                None => AddOut::Fast(e, o),
+            },
+        )
+    }
+
+    /// `acc[i] = ADD(acc[i], other[i])` through the tables `t` (one copy of
+    /// the loops for every caller).
+    #[inline(never)]
+    fn run_in_place(&self, t: &AddTables, acc: &mut [i8], other: &[i8]) {
+        match *self {
+            AddOut::ChanQ(q, o) => {
+                for (a, &b) in acc.iter_mut().zip(other) {
+                    let sum = t.s1[*a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
+                    *a = clamp_out(&o, chanq_out(sum, &q));
+                }
+            }
+            AddOut::Fast(e, o) => {
+                for (a, &b) in acc.iter_mut().zip(other) {
+                    let sum = t.s1[*a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
+                    *a = o.out(e.fast(sum));
+                }
+            }
         }
     }
 }
@@ -1344,14 +1825,17 @@ pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [
     if input1.len() < ADD_MIN_LEN {
         return false;
     }
-    let Some((e, o)) = add_epilogue(p) else {
+    if add_epilogue(p).is_none() {
+        return false;
+    }
+    let mut t = AddTables::empty();
+    let bound = t.fill(p);
+    let Some(run) = AddOut::new(p, bound) else {
         return false;
     };
-    let t = AddTables::new(p);
-    for ((out, &a), &b) in output.iter_mut().zip(input1).zip(input2) {
-        let sum = t.s1[a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
-        *out = o.out(e.fast(sum));
-    }
+    // In place over a copy of the first input: one copy of the loops.
+    copy(output, input1, true);
+    run.run_in_place(&t, output, input2);
     true
 }
 
@@ -1361,7 +1845,7 @@ pub(crate) fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [
 /// [`ADD_MIN_LEN`] or the tables per call from there on.
 pub(crate) struct AddPrepared {
     t: AddTables,
-    out: Option<(Epilogue, OutQuant)>,
+    out: Option<AddOut>,
 }
 
 impl AddPrepared {
@@ -1369,10 +1853,7 @@ impl AddPrepared {
     #[inline(always)]
     pub(crate) fn empty() -> AddPrepared {
         AddPrepared {
-            t: AddTables {
-                s1: [0; 256],
-                s2: [0; 256],
-            },
+            t: AddTables::empty(),
             out: None,
         }
     }
@@ -1380,9 +1861,10 @@ impl AddPrepared {
     /// Fills the tables for `p` (parameters `add_s8`'s checks accepted);
     /// `false` where the output stage is not the fast one.
     pub(crate) fn prepare(&mut self, p: &AddParams) -> bool {
-        self.out = add_epilogue(p);
-        if self.out.is_some() {
-            self.t.fill(p);
+        self.out = None;
+        if add_epilogue(p).is_some() {
+            let bound = self.t.fill(p);
+            self.out = AddOut::new(p, bound);
         }
         self.out.is_some()
     }
@@ -1390,16 +1872,13 @@ impl AddPrepared {
     /// [`add_s8_in_place`] through these tables; `false` (nothing written)
     /// when they were not prepared or the lengths differ.
     pub(crate) fn in_place(&self, acc: &mut [i8], other: &[i8]) -> bool {
-        let Some((e, o)) = &self.out else {
+        let Some(run) = &self.out else {
             return false;
         };
         if other.len() != acc.len() {
             return false;
         }
-        for (a, &b) in acc.iter_mut().zip(other) {
-            let sum = self.t.s1[*a as u8 as usize].wrapping_add(self.t.s2[b as u8 as usize]);
-            *a = o.out(e.fast(sum));
-        }
+        run.run_in_place(&self.t, acc, other);
         true
     }
 }
@@ -1410,14 +1889,15 @@ pub(crate) fn add_s8_in_place(p: &AddParams, acc: &mut [i8], other: &[i8]) -> bo
     if acc.len() < ADD_MIN_LEN {
         return false;
     }
-    let Some((e, o)) = add_epilogue(p) else {
+    if add_epilogue(p).is_none() {
+        return false;
+    }
+    let mut t = AddTables::empty();
+    let bound = t.fill(p);
+    let Some(run) = AddOut::new(p, bound) else {
         return false;
     };
-    let t = AddTables::new(p);
-    for (a, &b) in acc.iter_mut().zip(other) {
-        let sum = t.s1[*a as u8 as usize].wrapping_add(t.s2[b as u8 as usize]);
-        *a = o.out(e.fast(sum));
-    }
+    run.run_in_place(&t, acc, other);
     true
 }
 
@@ -1473,6 +1953,44 @@ mod tests {
     }
 
     #[test]
+    fn chanq_out_matches_requantize() {
+        let mut r = Rng(0x0BAD_CAFE_5EED_0042);
+        let mut covered = 0;
+        for i in 0..300_000 {
+            let taps = r.range(1, 600) as usize;
+            let (izp, ozp) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+            let limits = ChanQ::limits(ozp, sum_bound(taps, izp));
+            let bias = if i % 5 == 0 {
+                r.next() as i32 >> r.range(0, 31)
+            } else {
+                r.range(-70_000, 70_000) as i32
+            };
+            let m = if i % 11 == 0 {
+                r.pick(&[1, i32::MAX, 1 << 30, -5, 0])
+            } else {
+                r.range(1 << 30, i32::MAX as i64) as i32
+            };
+            let shift = r.range(-31, 2) as i32;
+            let Some(q) = ChanQ::within(bias, m, shift, limits) else {
+                assert!(m <= 0 || !(-22..=-1).contains(&shift) || bias.unsigned_abs() >= limits.1);
+                continue;
+            };
+            covered += 1;
+            let bound = sum_bound(taps, izp);
+            for _ in 0..4 {
+                let acc = (bias as i64 + r.range(-bound, bound)) as i32;
+                let want = requantize(acc, m, shift) + ozp;
+                assert_eq!(
+                    chanq_out(acc, &q),
+                    want,
+                    "acc {acc} m {m} shift {shift} zp {ozp}"
+                );
+            }
+        }
+        assert!(covered > 100_000, "only {covered} covered channels");
+    }
+
+    #[test]
     fn mac_blocks_matches_scalar_sums() {
         let mut r = Rng(0x0123_4567_89AB_CDEF);
         let mut cols = Columns([0; 4 * PITCH]);
@@ -1488,12 +2006,13 @@ mod tests {
                 .map(|_| [0; 4].map(|_: i32| r.next() as i32))
                 .collect();
             let mut sums = start.clone();
-            mac_blocks(&w, stride, blocks, &cols, n, &mut sums, accumulate);
+            let at = r.range(0, (PITCH - n) as i64) as usize;
+            mac_blocks(&w, stride, blocks, &cols.0[at..], n, &mut sums, accumulate);
             for (i, s) in sums.iter().enumerate() {
                 for (j, &v) in s.iter().enumerate() {
                     let want = if i < 4 * blocks {
                         let dot = (0..n).fold(0i32, |a, k| {
-                            a.wrapping_add(w[i * stride + k] as i32 * x[j * PITCH + k] as i32)
+                            a.wrapping_add(w[i * stride + k] as i32 * x[at + j * PITCH + k] as i32)
                         });
                         if accumulate {
                             start[i][j].wrapping_add(dot)
@@ -1518,25 +2037,32 @@ mod tests {
             let q = quant(&mut r, true);
             let oq = OutQuant::new(&q);
             let t = tables(&mut r, n, true);
+            let taps = r.range(1, 600) as usize;
+            let limits = ChanQ::limits(q.output_zero_point, sum_bound(taps, 0));
+            // Covered channels: shifts -22..=-1, biases inside the limit.
+            let (mult, shift): (Vec<i32>, Vec<i32>) = (0..n)
+                .map(|i| (t.mult[i].max(1), t.shift[i].clamp(-22, -1)))
+                .unzip();
+            let bias: Vec<i32> = t.bias.iter().map(|&b| b.clamp(-70_000, 70_000)).collect();
             let chan: Vec<ChannelEpi> = (0..n)
                 .map(|i| {
-                    let e = Epilogue::new(t.mult[i].max(1), t.shift[i].min(0));
-                    ChannelEpi {
-                        folded: t.bias[i],
-                        m2: e.m2,
-                        right: e.right,
-                        mask: e.mask,
-                        half: e.half,
-                    }
+                    let (c, fast) = ChannelEpi::new(bias[i], bias[i], mult[i], shift[i], limits);
+                    assert!(fast || limits.1 == 0);
+                    c
                 })
                 .collect();
+            if limits.1 == 0 {
+                continue;
+            }
+            // Sums within the layer's bound (what ChanQ assumes).
+            let bound = sum_bound(taps, 0);
             let sums: Vec<[i32; 4]> = (0..n)
-                .map(|_| [0; 4].map(|_: i32| r.next() as i32))
+                .map(|_| [0; 4].map(|_: i32| r.range(-bound, bound) as i32))
                 .collect();
             let mut out = std::vec![0x55i8; 3 * stride + n + 2];
             requant_block(&sums, &chan, &oq, &mut out, stride);
             for (i, (s, c)) in sums.iter().zip(&chan).enumerate() {
-                let (m, sh) = (t.mult[i].max(1), t.shift[i].min(0));
+                let (m, sh) = (mult[i], shift[i]);
                 for (j, &a) in s.iter().enumerate() {
                     let want = conv::finish(a, 0, c.folded, m, sh, &q);
                     assert_eq!(out[j * stride + i], want);
@@ -1547,9 +2073,123 @@ mod tests {
     }
 
     #[test]
+    fn pointwise_narrow_matches_portable() {
+        let mut r = Rng(0x5EED_0BAD_F00D_0017);
+        let mut taken = 0;
+        for case in 0..2000 {
+            let (sh, sw) = (r.range(1, 2) as u8, r.range(1, 2) as u8);
+            let ins = Shape::new(
+                r.range(1, 9) as u16,
+                r.range(1, 9) as u16,
+                r.range(1, NARROW_MAX_IC as i64) as u16,
+            );
+            // Output extents up to one past the input's (pixels outside
+            // it read the zero point only).
+            let outs = Shape::new(
+                ((ins.h as u8 - 1) / sh + r.range(1, 2) as u8) as u16,
+                ((ins.w as u8 - 1) / sw + r.range(1, 2) as u8) as u16,
+                r.range(4, 13) as u16,
+            );
+            let p = ConvParams {
+                window: Window {
+                    kh: 1,
+                    kw: 1,
+                    stride_h: sh,
+                    stride_w: sw,
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    pad_top: 0,
+                    pad_left: 0,
+                },
+                groups: 1,
+                quant: quant(&mut r, false),
+            };
+            let input = r.i8s(ins.len());
+            let filter = r.i8s(outs.c as usize * ins.c as usize);
+            let mut t = tables(&mut r, outs.c as usize, false);
+            // Mostly channels the ChanQ epilogue covers (else it declines).
+            if case % 4 != 0 {
+                for (m, s) in t.mult.iter_mut().zip(&mut t.shift) {
+                    *m = (*m).max(1);
+                    *s = (*s).clamp(-22, -1);
+                }
+            }
+            let w = ConvWeights {
+                filter: &filter,
+                bias: &t.bias,
+                multiplier: &t.mult,
+                shift: &t.shift,
+            };
+            let mut want = std::vec![0i8; outs.len()];
+            conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
+            conv::conv_core(&p, ins, &input, &w, outs, &mut want);
+            assert!(narrow_pointwise_covers(&p, ins, outs));
+            let g = ConvGeo::new(&p.window, 1, ins, &input);
+            let mut got = std::vec![0x55i8; outs.len()];
+            if pointwise_narrow(&g, &p.quant, &input, &w, &[], outs, &mut got) {
+                taken += 1;
+                assert_eq!(got, want, "case {case}: {p:?} {ins:?} -> {outs:?}");
+            } else {
+                assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
+            }
+        }
+        assert!(taken > 1000, "only {taken} cases took the narrow kernel");
+    }
+
+    #[test]
+    fn unit_gather_outside_the_input_matches_portable() {
+        // 1x1 windows past the narrow kernel's channels (the columns
+        // kernel's unit gather), output extents past the input's.
+        let mut r = Rng(0x0DD5_CA1E_0000_0019);
+        for case in 0..500 {
+            let (sh, sw) = (r.range(1, 3) as u8, r.range(1, 3) as u8);
+            let ins = Shape::new(
+                r.range(1, 6) as u16,
+                r.range(1, 6) as u16,
+                r.range(NARROW_MAX_IC as i64 + 1, 40) as u16,
+            );
+            let outs = Shape::new(
+                ((ins.h as u8 - 1) / sh + r.range(1, 3) as u8) as u16,
+                ((ins.w as u8 - 1) / sw + r.range(1, 3) as u8) as u16,
+                r.range(4, 12) as u16,
+            );
+            let p = ConvParams {
+                window: Window {
+                    kh: 1,
+                    kw: 1,
+                    stride_h: sh,
+                    stride_w: sw,
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    pad_top: 0,
+                    pad_left: 0,
+                },
+                groups: 1,
+                quant: quant(&mut r, false),
+            };
+            let input = r.i8s(ins.len());
+            let filter = r.i8s(outs.c as usize * ins.c as usize);
+            let t = tables(&mut r, outs.c as usize, false);
+            let w = ConvWeights {
+                filter: &filter,
+                bias: &t.bias,
+                multiplier: &t.mult,
+                shift: &t.shift,
+            };
+            let mut want = std::vec![0i8; outs.len()];
+            conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
+            conv::conv_core(&p, ins, &input, &w, outs, &mut want);
+            let mut got = std::vec![0x55i8; outs.len()];
+            assert!(conv_s8(&p, ins, &input, &w, &[], outs, &mut got, true));
+            assert_eq!(got, want, "case {case}: {p:?} {ins:?} -> {outs:?}");
+        }
+    }
+
+    #[test]
     fn conv_matches_portable() {
         let mut r = Rng(0x1234_5678_9ABC_DEF1);
         let mut covered = 0;
+        let mut narrow = 0;
         let cases = 4000;
         for case in 0..cases {
             // 0: 1x1, 1: 3x3, 2: any, 3: grouped 3x3, 4: depthwise-like,
@@ -1616,7 +2256,7 @@ mod tests {
                 ("riscv-depthwise", conv_depthwise_like),
                 // Summing the filter itself, and reading the converter's sums.
                 ("riscv-columns", |p, i, x, w, o, y| {
-                    conv_s8(p, i, x, w, &[], o, y)
+                    conv_s8(p, i, x, w, &[], o, y, true)
                 }),
                 ("riscv-columns", |p, i, x, w, o, y| {
                     let k = w.filter.len() / o.c as usize;
@@ -1625,7 +2265,7 @@ mod tests {
                         .chunks(k)
                         .map(|r| r.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32)))
                         .collect();
-                    conv_s8(p, i, x, w, &sums, o, y)
+                    conv_s8(p, i, x, w, &sums, o, y, true)
                 }),
             ];
             for (name, f) in fast {
@@ -1638,8 +2278,17 @@ mod tests {
                     assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
                 }
             }
-            assert_eq!(taken, conv_fast_path(&p, ins, outs));
+            // The column entry point runs the narrow pointwise kernel
+            // where that covers the parameters.
+            let path = conv_fast_path(&p, ins, outs);
+            let columns = matches!(path, Some("riscv-columns" | "riscv-pointwise-narrow"));
+            assert_eq!(
+                taken,
+                path.map(|n| if columns { "riscv-columns" } else { n })
+            );
+            narrow += (path == Some("riscv-pointwise-narrow")) as usize;
         }
+        assert!(narrow > cases / 20, "only {narrow} narrow pointwise cases");
         assert!(
             covered > cases * 7 / 10,
             "only {covered} cases took a fast path"

@@ -140,7 +140,16 @@ pub(crate) fn conv_dispatch_linked<const K: KernelSet>(
         use crate::arch::riscv;
         if (depthwise_like
             && riscv::conv_depthwise_like(p, in_shape, input, weights, out_shape, output))
-            || riscv::conv_s8(p, in_shape, input, weights, sums, out_shape, output)
+            || riscv::conv_s8(
+                p,
+                in_shape,
+                input,
+                weights,
+                sums,
+                out_shape,
+                output,
+                K & kernels::CONV_NARROW_RISCV != 0,
+            )
         {
             return Ok(());
         }

@@ -86,11 +86,41 @@ pub(crate) fn pointwise_with_sums<const K: KernelSet>(
         }
     }
     #[cfg(attonet_riscv)]
-    if crate::arch::riscv::conv_s8(p, in_shape, input, weights, sums, out_shape, output) {
+    if crate::arch::riscv::conv_s8(
+        p,
+        in_shape,
+        input,
+        weights,
+        sums,
+        out_shape,
+        output,
+        K & crate::plan::kernels::CONV_NARROW_RISCV != 0,
+    ) {
         return Ok(());
     }
     pointwise_core(p, in_shape, input, weights, out_shape, output);
     Ok(())
+}
+
+/// Whether the RISC-V narrow pointwise kernel takes a convolution (the
+/// runtime's choice on rv32 with the M extension, and the converter's
+/// test for [`crate::plan::kernels::CONV_NARROW_RISCV`]): a 1x1 window, one
+/// group, no padding, 1 to 8 input channels, at least four output
+/// channels, an `i8` input zero point and a non-empty output.
+pub fn riscv_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    w.kh == 1
+        && w.kw == 1
+        && w.pad_top == 0
+        && w.pad_left == 0
+        && p.groups == 1
+        && in_shape.c >= 1
+        && in_shape.c <= 8
+        && out_shape.c >= 4
+        && out_shape.h > 0
+        && out_shape.w > 0
+        && p.quant.input_zero_point >= -128
+        && p.quant.input_zero_point <= 127
 }
 
 /// The checks of [`pointwise_conv_s8`].
