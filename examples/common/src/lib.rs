@@ -366,7 +366,7 @@ fn run_case<C: InstructionCounter>(
     // Flash integrity, as firmware would check it at boot.
     let (verified, counted) = measure(counter, || model.verify(case.checksum));
     if let Err(e) = verified {
-        println!("  {e}");
+        println!("  the model in flash is corrupt: {e:?}");
         return Err(EXIT_RUNTIME_ERROR);
     }
     println!(
