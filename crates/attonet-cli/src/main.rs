@@ -226,24 +226,9 @@ struct Loaded {
     float: Option<(FloatModel, Vec<Vec<f32>>)>,
 }
 
-/// The float model in a file, if it is one (ONNX, or TFLite with a float32 input).
-fn float_model(bytes: &[u8]) -> Result<Option<FloatModel>> {
-    Ok(match attonet_convert::detect_format(bytes)? {
-        attonet_convert::Format::Onnx => Some(attonet_convert::frontend::onnx::read_onnx(bytes)?),
-        attonet_convert::Format::Tflite => {
-            let g = attonet_convert::frontend::tflite::read_tflite(bytes)?;
-            if quantize::is_float(&g) {
-                Some(FloatModel::from_graph(g)?)
-            } else {
-                None
-            }
-        }
-    })
-}
-
 fn is_float_model(path: &std::path::Path) -> Result<bool> {
     let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-    Ok(float_model(&bytes)?.is_some())
+    Ok(quantize::float_model_in(&bytes)?.is_some())
 }
 
 fn load(path: &std::path::Path, calib: &Calib) -> Result<Loaded> {
@@ -252,7 +237,7 @@ fn load(path: &std::path::Path, calib: &Calib) -> Result<Loaded> {
 
 fn load_named(path: &std::path::Path, calib: &Calib, name: &str) -> Result<Loaded> {
     let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-    let Some(fm) = float_model(&bytes)? else {
+    let Some(fm) = quantize::float_model_in(&bytes)? else {
         if calib.calib.is_some() {
             eprintln!(
                 "note: {} is an int8 model; --calib is not used",

@@ -451,23 +451,10 @@ fn quantize_float_inputs(
     scale: f32,
     zero_point: i32,
 ) -> Result<Vec<i8>, String> {
-    use attonet_convert::quantize::{self, FloatModel};
+    use attonet_convert::quantize;
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let float = match attonet_convert::detect_format(&bytes).map_err(|e| e.to_string())? {
-        attonet_convert::Format::Onnx => Some(
-            attonet_convert::frontend::onnx::read_onnx(&bytes)
-                .map_err(|e| format!("{}: {e}", file.display()))?,
-        ),
-        attonet_convert::Format::Tflite => {
-            let g = attonet_convert::frontend::tflite::read_tflite(&bytes)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
-            if quantize::is_float(&g) {
-                Some(FloatModel::from_graph(g).map_err(|e| format!("{}: {e}", file.display()))?)
-            } else {
-                None
-            }
-        }
-    };
+    let float =
+        quantize::float_model_in(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
     let Some(float) = float else {
         return Err(format!(
             "{}: {} is an int8 model, so its inputs must be int8 [N, ...input shape]",

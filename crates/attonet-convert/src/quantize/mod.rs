@@ -970,6 +970,23 @@ pub fn quantize_and_assemble_with_progress(
     Ok(Quantized { graph, assembled })
 }
 
+/// The float model in a file's bytes, if it is one: ONNX (float or QDQ), or
+/// a TFLite file whose input is float32 feeding more than QUANTIZE
+/// ([`is_float`]); `None` for an int8 TFLite model.
+pub fn float_model_in(bytes: &[u8]) -> Result<Option<FloatModel>> {
+    Ok(match crate::detect_format(bytes)? {
+        crate::Format::Onnx => Some(crate::frontend::onnx::read_onnx(bytes)?),
+        crate::Format::Tflite => {
+            let g = crate::frontend::tflite::read_tflite(bytes)?;
+            if is_float(&g) {
+                Some(FloatModel::from_graph(g)?)
+            } else {
+                None
+            }
+        }
+    })
+}
+
 /// Reads a model file's bytes as a float model (float TFLite or ONNX).
 pub fn read_float_model(bytes: &[u8]) -> Result<FloatModel> {
     match crate::detect_format(bytes)? {
