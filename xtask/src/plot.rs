@@ -161,9 +161,13 @@ pub fn parse_results(text: &str) -> Result<Vec<Row>> {
 /// The instructions of `model` on `board`, or an error that says how to
 /// measure them.
 pub fn instructions(rows: &[Row], model: &str, board: &str) -> Result<u64> {
+    row(rows, model, board).map(|r| r.instructions)
+}
+
+/// The row of `model` on `board`, or an error that says how to measure it.
+pub fn row<'a>(rows: &'a [Row], model: &str, board: &str) -> Result<&'a Row> {
     rows.iter()
         .find(|r| r.model == model && r.board == board)
-        .map(|r| r.instructions)
         .with_context(|| {
             format!(
                 "benches/qemu/results.csv has no row for {model} on {board}: \
@@ -271,11 +275,7 @@ pub fn plot(root: &Path) -> Result<()> {
     let (board, suffix, what) = PLOTS[0];
     let mut points = Vec::new();
     for (e, &y) in ENTRIES.iter().zip(&acc) {
-        instructions(&rows, e.model, board)?;
-        let r = rows
-            .iter()
-            .find(|r| r.model == e.model && r.board == board)
-            .context("checked above")?;
+        let r = row(&rows, e.model, board)?;
         if r.ram_bytes == 0 {
             bail!("{results}: no RAM columns for {} on {board}", e.model);
         }

@@ -60,20 +60,21 @@ impl Progress {
 
     /// `done` items are done.
     pub fn tick(&self, done: usize) {
-        self.show_after_first_second();
+        self.show_once_past_first(self.start.elapsed());
         self.bar.set_position(done as u64);
     }
 
     /// One more item is done.
     pub fn advance(&self) {
-        self.show_after_first_second();
+        self.show_once_past_first(self.start.elapsed());
         self.bar.inc(1);
     }
 
-    /// Gives the bar its draw target once the job has run for a second
-    /// (a clock read while hidden; nothing after).
-    fn show_after_first_second(&self) {
-        if self.bar.is_hidden() && self.start.elapsed() >= FIRST {
+    /// Gives the bar its draw target once the job has run for [`FIRST`]
+    /// (`elapsed` since the start; a lock while the bar is hidden, nothing
+    /// after it is drawn).
+    fn show_once_past_first(&self, elapsed: Duration) {
+        if self.bar.is_hidden() && elapsed >= FIRST {
             if let Some(target) = self.pending.lock().ok().and_then(|mut p| p.take()) {
                 self.bar.set_draw_target(target);
             }
@@ -110,11 +111,16 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_drawn_in_the_first_second() {
-        let p = Progress::with_target("run", 10, "samples", ProgressDrawTarget::stderr());
+    fn the_bar_gets_its_target_only_after_the_first_second() {
+        let p = Progress::with_target("run", 10, "samples", ProgressDrawTarget::hidden());
+        let pending = |p: &Progress| p.pending.lock().unwrap().is_some();
+        p.show_once_past_first(Duration::from_millis(999));
+        assert!(pending(&p), "handed over before the first second");
+        p.show_once_past_first(FIRST);
+        assert!(!pending(&p), "still pending after the first second");
         p.tick(5);
-        assert!(p.bar.is_hidden());
         assert_eq!(p.bar.position(), 5);
-        p.finish();
+        p.advance();
+        assert_eq!(p.bar.position(), 6);
     }
 }
