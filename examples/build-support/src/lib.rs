@@ -453,8 +453,7 @@ fn quantize_float_inputs(
 ) -> Result<Vec<i8>, String> {
     use attonet_convert::quantize;
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let float =
-        quantize::float_model_in(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    let float = quantize::float_model_in(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
     let Some(float) = float else {
         return Err(format!(
             "{}: {} is an int8 model, so its inputs must be int8 [N, ...input shape]",
