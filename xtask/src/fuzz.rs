@@ -54,6 +54,10 @@ pub struct Options {
     pub seconds: u64,
     /// Only these targets (all when empty).
     pub only: Vec<String>,
+    /// libFuzzer's random seed; `None` lets it pick one (and print it).
+    /// `cargo xtask test` fixes it so that CI follows the same mutations on
+    /// every run and a red run replays here.
+    pub seed: Option<u32>,
 }
 
 pub fn fuzz(root: &Path, opts: &Options) -> Result<()> {
@@ -87,7 +91,8 @@ pub fn fuzz(root: &Path, opts: &Options) -> Result<()> {
             .args(t.seeds.iter().map(|s| root.join(s)))
             .arg("--")
             .arg(format!("-max_total_time={}", opts.seconds))
-            .args(["-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1"]);
+            .args(["-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1"])
+            .args(opts.seed.map(|s| format!("-seed={s}")));
         cmd::run(c).with_context(|| {
             format!(
                 "fuzz target {} failed: the input is in fuzz/artifacts/{}/",

@@ -79,12 +79,13 @@ commands:
       models/design's Python tests and an end-to-end exploration on a tiny budget,
       in the PyTorch venv ($ATTONET_DESIGN_VENV or .venv-design; created and
       installed from models/requirements.txt when missing). Part of `test`.
-  fuzz [--seconds N] [--target T]...
+  fuzz [--seconds N] [--target T]... [--seed S]
       Run the cargo-fuzz targets of fuzz/ (libFuzzer with AddressSanitizer, nightly;
       cargo-fuzz installed when missing), each for N seconds (default 60) from a fresh
       corpus under target/fuzz-corpus/, seeded with the repository's real models and
       arrays: tflite_reader, onnx_reader, npy_reader, pipeline (bytes to plan to one
-      inference), runtime_plan (fuzzed descriptors and blob). Part of `test`.
+      inference), runtime_plan (fuzzed descriptors and blob). libFuzzer picks a random
+      seed unless --seed fixes it. Part of `test`, with --seed 1.
   guide
       Run README.md's guide (Your model on your board) exactly as written (its sh
       blocks between the guide markers): a small PyTorch CNN trained and exported
@@ -201,6 +202,7 @@ fn parse_fuzz_options(rest: &[String]) -> Result<fuzz::Options> {
     let mut opts = fuzz::Options {
         seconds: 60,
         only: Vec::new(),
+        seed: None,
     };
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
@@ -218,6 +220,12 @@ fn parse_fuzz_options(rest: &[String]) -> Result<fuzz::Options> {
                     })?;
             }
             "--target" => opts.only.push(value("a target name")?),
+            "--seed" => {
+                let v = value("a seed")?;
+                opts.seed = Some(v.parse().with_context(|| {
+                    format!("fuzz: --seed {v:?} is not a 32-bit unsigned number")
+                })?);
+            }
             other => bail!("fuzz: unexpected argument {other:?}\n\n{USAGE}"),
         }
     }

@@ -1001,6 +1001,31 @@ fn corrupt_onnx_gives_errors_not_panics() {
     }
 }
 
+/// Reshape targets whose product overflows (found by the `onnx_reader` fuzz
+/// target in CI: `[i64::MAX, 2]` panicked in the product) are named errors.
+#[test]
+fn reshape_to_an_overflowing_shape_is_an_error() {
+    let targets: [&[i64]; 4] = [
+        &[i64::MAX, 2],
+        &[1 << 40, 1 << 40, -1],
+        &[-1, i64::MIN],
+        &[4, 0x4000_0000_0000_0000, 4, 3],
+    ];
+    for target in targets {
+        let bytes = model(
+            &[
+                node("Relu", "r", &["x"], &["y"], &[]),
+                node("Reshape", "view", &["y", "shape"], &["f"], &[]),
+            ],
+            &[int64_tensor("shape", &[target.len() as i64], target)],
+            ("x", &[1, 3, 2, 2]),
+            ("f", &[1, 12]),
+        );
+        let e = read_onnx(&bytes).unwrap_err().to_string();
+        assert!(e.contains("shape"), "{target:?}: {e}");
+    }
+}
+
 #[test]
 fn not_onnx_and_float_without_calibration() {
     let e = attonet_convert::detect_format(b"\x08\x07garbage that is not protobuf").unwrap_err();

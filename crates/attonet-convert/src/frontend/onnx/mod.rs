@@ -2072,11 +2072,16 @@ impl Converter {
                 d
             });
         }
-        let known: i64 = dims.iter().filter(|&&d| d != -1).product();
+        // Checked: the target shape comes from the file and its product may overflow.
+        let known = dims
+            .iter()
+            .filter(|&&d| d != -1)
+            .try_fold(1i64, |n, &d| n.checked_mul(d));
         let unknown = dims.iter().filter(|&&d| d == -1).count();
-        if dims.iter().any(|&d| d < -1) || unknown > 1 || known <= 0 {
-            return Err(cx.invalid(format!("shape {target:?}")));
-        }
+        let known = match known {
+            Some(k) if k > 0 && unknown <= 1 && dims.iter().all(|&d| d >= -1) => k,
+            _ => return Err(cx.invalid(format!("shape {target:?}"))),
+        };
         let dims: Vec<usize> = dims
             .iter()
             .map(|&d| {
@@ -2087,7 +2092,7 @@ impl Converter {
                 }
             })
             .collect();
-        if dims.iter().product::<usize>() != total {
+        if dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(total) {
             return Err(cx.invalid(format!("reshape of {:?} to {target:?}", x.dims)));
         }
         let out_name = self.output_name(cx)?;
