@@ -277,7 +277,13 @@ fn block_stage_with_bad_shift_is_refused() {
             .find(|(_, s)| matches!(s, Step::Block(b) if (b.first_stage as usize..b.first_stage as usize + b.stages as usize).contains(&k)))
             .expect("the stage's block");
         assert!(
-            (m.dispatch)(&m, i as u16, step, &mut arena).is_err(),
+            (m.dispatch)(
+                &m,
+                i as u16,
+                step,
+                attonet_runtime::plan::Action::Run(&mut arena)
+            )
+            .is_err(),
             "stage {k}: dispatch alone"
         );
     }

@@ -747,19 +747,36 @@ pub mod kernels {
     }
 }
 
-/// Runs one step of a model: [`dispatch`] with a kernel set.
-pub type Dispatch = fn(&Model<'_>, u16, &Step, &mut [i8]) -> Result;
+/// What [`dispatch`] says of a step whose op family its kernel set leaves out.
+const NOT_LINKED: &str = "the step's kernel is not in this build's kernel set (Model::dispatch)";
 
-/// Runs `step` (index `i`) over `arena` with the kernels of `K` compiled in
+/// Checks or runs one step of a model: [`dispatch`] with a kernel set.
+pub type Dispatch = fn(&Model<'_>, u16, &Step, Action<'_>) -> Result;
+
+/// What [`dispatch`] does with a step.
+#[derive(Debug)]
+pub enum Action<'x> {
+    /// Only check the step against the blob and arena size
+    /// ([`Model::validate`]).
+    Check,
+    /// Run the step over the arena ([`Model::run`]).
+    Run(&'x mut [i8]),
+}
+
+/// Checks or runs `step` (index `i`) with the kernels of `K` compiled in
 /// (see [`kernels`]); a step whose kernel `K` leaves out is refused with
-/// [`Error::Parameter`].
+/// [`Error::Parameter`]. Both the kernels and their plan checks follow `K`, so
+/// firmware links neither for the op families its model does not use.
 pub fn dispatch<const K: KernelSet>(
     model: &Model<'_>,
     i: u16,
     step: &Step,
-    arena: &mut [i8],
+    action: Action<'_>,
 ) -> Result {
-    model.run_step::<K>(i, step, arena)
+    match action {
+        Action::Check => model.check_step::<K>(i, step),
+        Action::Run(arena) => model.run_step::<K>(i, step, arena),
+    }
 }
 
 /// [`dispatch`] with every kernel: what the host runner uses.
@@ -857,12 +874,16 @@ impl<'a> Model<'a> {
             }
         }
         for (i, step) in self.steps.iter().enumerate() {
-            self.check_step(i as u16, step)?;
+            (self.dispatch)(self, i as u16, step, Action::Check)?;
         }
         Ok(())
     }
 
-    fn check_step(&self, i: u16, step: &Step) -> Result {
+    /// [`Model::validate`]'s checks of one step, for the op families of `K`
+    /// (a step outside `K` is refused as [`Model::run`] would refuse it).
+    fn check_step<const K: KernelSet>(&self, i: u16, step: &Step) -> Result {
+        use kernels as k;
+        let linked = |bits: KernelSet| K & bits == bits;
         let arena = self.arena_bytes as usize;
         let slot_ok = |s: &Slot| -> Result {
             if s.end() <= arena {
@@ -891,25 +912,25 @@ impl<'a> Model<'a> {
             Ok(())
         };
         match step {
-            Step::Conv(s) => {
+            Step::Conv(s) if linked(k::CONV) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)?;
                 tables(&s.tables)
             }
-            Step::Depthwise(s) => {
+            Step::Depthwise(s) if linked(k::DEPTHWISE) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)?;
                 tables(&s.tables)
             }
-            Step::FullyConnected(s) => {
+            Step::FullyConnected(s) if linked(k::FULLY_CONNECTED) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)?;
                 tables(&s.tables)
             }
-            Step::PointwisePair(s) => {
+            Step::PointwisePair(s) if linked(k::POINTWISE_PAIR) => {
                 let scratch = Slot {
                     offset: s.scratch,
                     shape: Shape::new(1, 1, s.mid_c),
@@ -923,7 +944,7 @@ impl<'a> Model<'a> {
                 tables(&s.first_tables)?;
                 tables(&s.second_tables)
             }
-            Step::Add(s) => {
+            Step::Add(s) if linked(k::ADD) => {
                 for slot in [&s.input1, &s.input2, &s.output] {
                     slot_ok(slot)?;
                 }
@@ -935,17 +956,19 @@ impl<'a> Model<'a> {
                 }
                 Ok(())
             }
-            Step::AveragePool(s) | Step::MaxPool(s) => {
+            Step::AveragePool(s) | Step::MaxPool(s)
+                if K & (k::AVERAGE_POOL | k::GLOBAL_AVERAGE_POOL | k::MAX_POOL) != 0 =>
+            {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)
             }
-            Step::Softmax(s) => {
+            Step::Softmax(s) if linked(k::SOFTMAX) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)
             }
-            Step::Lookup(s) => {
+            Step::Lookup(s) if linked(k::LOOKUP) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 self.i8_table(i, "lookup table", s.table)?;
@@ -961,7 +984,7 @@ impl<'a> Model<'a> {
                     disjoint(&s.input, &s.output)
                 }
             }
-            Step::Reduce(s) => {
+            Step::Reduce(s) if linked(k::REDUCE) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 if s.params.input_len() != Some(s.input.shape.len())
@@ -971,7 +994,7 @@ impl<'a> Model<'a> {
                 }
                 disjoint(&s.input, &s.output)
             }
-            Step::Gather(s) => {
+            Step::Gather(s) if linked(k::GATHER) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)?;
@@ -985,12 +1008,12 @@ impl<'a> Model<'a> {
                 )
                 .map(|_| ())
             }
-            Step::ResizeBilinear(s) => {
+            Step::ResizeBilinear(s) if linked(k::RESIZE_BILINEAR) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)
             }
-            Step::Binary(s) => {
+            Step::Binary(s) if linked(k::BINARY) => {
                 slot_ok(&s.output)?;
                 let mut lens = [0usize; 2];
                 for (k, operand) in [s.input1, s.input2].iter().enumerate() {
@@ -1005,7 +1028,7 @@ impl<'a> Model<'a> {
                 }
                 binary::check_binary(&s.params, lens[0], lens[1], s.output.shape.len())
             }
-            Step::Concat(s) => {
+            Step::Concat(s) if linked(k::CONCAT) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 let t = self.i8_table(i, "concat table", s.table)?;
@@ -1017,7 +1040,7 @@ impl<'a> Model<'a> {
                 }
                 disjoint(&s.input, &s.output)
             }
-            Step::Copy(s) => {
+            Step::Copy(s) if linked(k::COPY) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 if s.input == s.output {
@@ -1026,7 +1049,7 @@ impl<'a> Model<'a> {
                     disjoint(&s.input, &s.output)
                 }
             }
-            Step::Arg(s) => {
+            Step::Arg(s) if linked(k::ARG) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 if s.params.input_len() != Some(s.input.shape.len())
@@ -1036,7 +1059,9 @@ impl<'a> Model<'a> {
                 }
                 disjoint(&s.input, &s.output)
             }
-            Step::QuantizeFloat(s) | Step::DequantizeFloat(s) => {
+            Step::QuantizeFloat(s) | Step::DequantizeFloat(s)
+                if K & (k::QUANTIZE_FLOAT | k::DEQUANTIZE_FLOAT) != 0 =>
+            {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 let (int8, float) = match step {
@@ -1050,7 +1075,7 @@ impl<'a> Model<'a> {
                 }
                 disjoint(&s.input, &s.output)
             }
-            Step::TransposeConv(s) => {
+            Step::TransposeConv(s) if linked(k::TRANSPOSE_CONV) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)?;
@@ -1064,7 +1089,7 @@ impl<'a> Model<'a> {
                     s.output.shape.len(),
                 )
             }
-            Step::BatchMatmul(s) => {
+            Step::BatchMatmul(s) if linked(k::BATCH_MATMUL) => {
                 for slot in [&s.input1, &s.input2, &s.output] {
                     slot_ok(slot)?;
                 }
@@ -1077,13 +1102,13 @@ impl<'a> Model<'a> {
                     s.output.shape.len(),
                 )
             }
-            Step::LogSoftmax(s) => {
+            Step::LogSoftmax(s) if linked(k::LOG_SOFTMAX) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)?;
                 softmax::check_log_softmax(&s.params, s.input.shape.len(), s.output.shape.len())
             }
-            Step::L2Normalization(s) => {
+            Step::L2Normalization(s) if linked(k::L2_NORMALIZATION) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)?;
@@ -1093,7 +1118,7 @@ impl<'a> Model<'a> {
                     s.output.shape.len(),
                 )
             }
-            Step::Block(b) => {
+            Step::Block(b) if linked(k::BLOCK) => {
                 slot_ok(&b.input)?;
                 slot_ok(&b.output)?;
                 let chain = b.chain(i, self.stages)?;
@@ -1162,6 +1187,7 @@ impl<'a> Model<'a> {
                 }
                 b.check_bands(i, chain, projection)
             }
+            _ => Err(Error::Parameter(NOT_LINKED)),
         }
     }
 
@@ -1274,7 +1300,7 @@ impl<'a> Model<'a> {
             // The kernels check every slot, table and overlap of their own
             // step; a fused block's windows are checked by `dispatch` (with
             // `kernels::BLOCK_CHECKS`).
-            (self.dispatch)(self, i, step, arena).map_err(|e| match e {
+            (self.dispatch)(self, i, step, Action::Run(arena)).map_err(|e| match e {
                 Error::Step { .. } | Error::Blob { .. } | Error::Overlap { .. } => e,
                 other => Error::Step {
                     step: i,
@@ -1391,7 +1417,7 @@ impl<'a> Model<'a> {
             }
             Step::Block(b) if linked(k::BLOCK) => {
                 if linked(k::BLOCK_CHECKS) {
-                    self.check_step(i, step)?;
+                    self.check_step::<K>(i, step)?;
                 }
                 crate::block::run::<K>(self, i, b, arena)
             }
@@ -1485,9 +1511,7 @@ impl<'a> Model<'a> {
                 output.copy_from_slice(input);
                 Ok(())
             }
-            _ => Err(Error::Parameter(
-                "the step's kernel is not in this build's kernel set (Model::dispatch)",
-            )),
+            _ => Err(Error::Parameter(NOT_LINKED)),
         }
     }
 }
@@ -1842,6 +1866,24 @@ mod tests {
         ));
         assert_eq!(Dims::try_new(&[1; MAX_RANK + 1]), None);
         assert_eq!(Dims::new(&[2, 3]).as_slice(), &[2, 3]);
+    }
+
+    /// `validate` follows the kernel set like `run`: a firmware build that
+    /// leaves an op family out refuses its steps at validation (and links
+    /// none of that family's checks), and the same plan with the family in
+    /// validates and runs.
+    #[test]
+    fn validate_follows_the_kernel_set() {
+        let outputs = [io(8, 2), io(12, 3)];
+        let steps = copies(&outputs);
+        let mut m = two_by_two(&steps, &outputs);
+        m.dispatch = dispatch::<{ kernels::CONV | kernels::SOFTMAX }>;
+        assert_eq!(m.validate(), Err(Error::Parameter(NOT_LINKED)));
+        let mut arena = [0i8; 16];
+        assert!(m.run(&mut arena).is_err());
+        m.dispatch = dispatch::<{ kernels::COPY }>;
+        m.validate().unwrap();
+        m.run(&mut arena).unwrap();
     }
 
     #[test]

@@ -38,7 +38,9 @@ fn step_counted<C: InstructionCounter>(
     step: &Step,
     arena: &mut [i8],
 ) -> (attonet_runtime::Result, u64) {
-    measure(counter, || (model.dispatch)(model, i, step, arena))
+    measure(counter, || {
+        (model.dispatch)(model, i, step, attonet_runtime::plan::Action::Run(arena))
+    })
 }
 
 /// A step's kind: its [`Step`] variant; a fused block with its number of

@@ -214,7 +214,7 @@ fn input_dims(v: &proto::ValueInfo<'_>) -> Result<Vec<usize>> {
         .shape
         .as_ref()
         .ok_or_else(|| ConvertError::Graph(format!("the ONNX input '{}' has no shape", v.name)))?;
-    shape
+    let dims = shape
         .iter()
         .enumerate()
         .map(|(i, d)| match d {
@@ -226,7 +226,15 @@ fn input_dims(v: &proto::ValueInfo<'_>) -> Result<Vec<usize>> {
                 v.name
             ))),
         })
-        .collect()
+        .collect::<Result<Vec<usize>>>()?;
+    // Every later size is a product of these: bound it once here.
+    match dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) if n <= i32::MAX as usize => Ok(dims),
+        _ => Err(ConvertError::Graph(format!(
+            "the ONNX input '{}' of shape {dims:?} has more elements than a plan can address",
+            v.name
+        ))),
+    }
 }
 
 /// How an activation's ONNX layout maps onto its graph tensor.
