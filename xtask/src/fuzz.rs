@@ -28,10 +28,11 @@ pub const TARGETS: [Target; 5] = [
         name: "tflite_reader",
         seeds: &["tests/op-goldens", "models/tflm-examples"],
     },
-    // A PyTorch-exported network (float and QDQ) and its arrays.
+    // A PyTorch-exported network (float and QDQ) and its arrays, and the
+    // ONNX package's small operator models (fuzz/seeds/README.md).
     Target {
         name: "onnx_reader",
-        seeds: &["tests/onnx"],
+        seeds: &["tests/onnx", "fuzz/seeds/onnx"],
     },
     Target {
         name: "npy_reader",

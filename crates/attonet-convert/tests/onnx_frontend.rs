@@ -1026,6 +1026,42 @@ fn reshape_to_an_overflowing_shape_is_an_error() {
     }
 }
 
+/// The ONNX package's operator models (PyTorch exports of single layers and
+/// short graphs, `fuzz/seeds/onnx`, see its README): each reads, or is refused
+/// with a message; each that reads also quantizes and plans, or is refused,
+/// without a panic. The count that read may only grow (39 of 134 when this
+/// test was written; most refusals are 1-D and 3-D inputs and graphs with
+/// several inputs).
+#[test]
+fn onnx_operator_models_read_or_are_refused_by_name() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/onnx");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    assert_eq!(paths.len(), 134, "{}", dir.display());
+    let mut read = Vec::new();
+    for path in &paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        match read_onnx(&std::fs::read(path).unwrap()) {
+            Ok(m) => {
+                let calib = m
+                    .samples(&random_batch(4, &m.input_dims, 7), "calib")
+                    .unwrap();
+                if let Err(e) =
+                    quantize::quantize_and_assemble(&m, &calib, &Options::default(), &name)
+                {
+                    assert!(!e.to_string().is_empty(), "{name}");
+                }
+                read.push(name);
+            }
+            Err(e) => assert!(e.to_string().len() > 20, "{name}: {e}"),
+        }
+    }
+    assert!(read.len() >= 39, "only {} read: {read:?}", read.len());
+}
+
 #[test]
 fn not_onnx_and_float_without_calibration() {
     let e = attonet_convert::detect_format(b"\x08\x07garbage that is not protobuf").unwrap_err();
