@@ -224,6 +224,59 @@ pub enum UnaryFn {
     },
     /// QUANTIZE from int8 to int8 (a requantization): the identity on reals.
     Requantize,
+    /// ONNX Exp: `e^x`.
+    Exp,
+    /// ONNX Neg: `-x`.
+    Neg,
+    /// ONNX Abs: `|x|`.
+    Abs,
+    /// ONNX Sqrt: `sqrt(x)`; 0 where `x < 0` (NaN in float, which int8
+    /// cannot hold).
+    Sqrt,
+    /// ONNX Sign: -1, 0 or 1.
+    Sign,
+    /// ONNX Sin.
+    Sin,
+    /// ONNX Cos.
+    Cos,
+    /// ONNX Erf: the error function.
+    Erf,
+    /// ONNX Softplus: `ln(1 + e^x)`.
+    Softplus,
+    /// ONNX Softsign: `x / (1 + |x|)`.
+    Softsign,
+    /// ONNX Mish: `x * tanh(softplus(x))`.
+    Mish,
+    /// ONNX Elu: `x` for `x > 0`, else `alpha * (e^x - 1)`.
+    Elu {
+        /// Scale of the negative part.
+        alpha: f32,
+    },
+    /// ONNX Celu: `max(0, x) + min(0, alpha * (e^(x / alpha) - 1))`.
+    Celu {
+        /// Scale and stretch of the negative part.
+        alpha: f32,
+    },
+    /// ONNX Selu: `gamma * x` for `x > 0`, else `gamma * alpha * (e^x - 1)`.
+    Selu {
+        /// Scale of the negative part.
+        alpha: f32,
+        /// Scale of the whole.
+        gamma: f32,
+    },
+    /// ONNX ThresholdedRelu: `x` for `x > alpha`, else 0.
+    ThresholdedRelu {
+        /// The threshold.
+        alpha: f32,
+    },
+    /// ONNX Gelu: `x * Phi(x)` (`approximate = "none"`, with [`Erf`]) or its
+    /// tanh approximation (`approximate = "tanh"`).
+    ///
+    /// [`Erf`]: UnaryFn::Erf
+    Gelu {
+        /// The tanh approximation.
+        tanh: bool,
+    },
 }
 
 impl UnaryFn {
@@ -240,6 +293,22 @@ impl UnaryFn {
             UnaryFn::Clip { .. } => "CLIP",
             UnaryFn::LeakyRelu { .. } => "LEAKY_RELU",
             UnaryFn::Requantize => "QUANTIZE",
+            UnaryFn::Exp => "EXP",
+            UnaryFn::Neg => "NEG",
+            UnaryFn::Abs => "ABS",
+            UnaryFn::Sqrt => "SQRT",
+            UnaryFn::Sign => "SIGN",
+            UnaryFn::Sin => "SIN",
+            UnaryFn::Cos => "COS",
+            UnaryFn::Erf => "ERF",
+            UnaryFn::Softplus => "SOFTPLUS",
+            UnaryFn::Softsign => "SOFTSIGN",
+            UnaryFn::Mish => "MISH",
+            UnaryFn::Elu { .. } => "ELU",
+            UnaryFn::Celu { .. } => "CELU",
+            UnaryFn::Selu { .. } => "SELU",
+            UnaryFn::ThresholdedRelu { .. } => "THRESHOLDED_RELU",
+            UnaryFn::Gelu { .. } => "GELU",
         }
     }
 }

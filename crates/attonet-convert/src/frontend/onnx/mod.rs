@@ -732,6 +732,57 @@ impl Converter {
                 let alpha = cx.attr_float("alpha", 0.01)?;
                 self.unary(&cx, UnaryFn::LeakyRelu { alpha })
             }
+            // ONNX's other element-wise functions: one table each, in float
+            // numerics (crate::ops::unary_lut).
+            "Exp" | "Neg" | "Abs" | "Sqrt" | "Sign" | "Sin" | "Cos" | "Erf" | "Softplus"
+            | "Softsign" | "Mish" => {
+                cx.only_attrs(&[])?;
+                let func = match node.op_type {
+                    "Exp" => UnaryFn::Exp,
+                    "Neg" => UnaryFn::Neg,
+                    "Abs" => UnaryFn::Abs,
+                    "Sqrt" => UnaryFn::Sqrt,
+                    "Sign" => UnaryFn::Sign,
+                    "Sin" => UnaryFn::Sin,
+                    "Cos" => UnaryFn::Cos,
+                    "Erf" => UnaryFn::Erf,
+                    "Softplus" => UnaryFn::Softplus,
+                    "Softsign" => UnaryFn::Softsign,
+                    _ => UnaryFn::Mish,
+                };
+                self.unary(&cx, func)
+            }
+            "Elu" | "Celu" | "ThresholdedRelu" => {
+                cx.only_attrs(&["alpha"])?;
+                let alpha = cx.attr_float("alpha", 1.0)?;
+                if !alpha.is_finite() || (node.op_type == "Celu" && alpha == 0.0) {
+                    return Err(cx.invalid(format!("alpha {alpha}")));
+                }
+                let func = match node.op_type {
+                    "Elu" => UnaryFn::Elu { alpha },
+                    "Celu" => UnaryFn::Celu { alpha },
+                    _ => UnaryFn::ThresholdedRelu { alpha },
+                };
+                self.unary(&cx, func)
+            }
+            "Selu" => {
+                cx.only_attrs(&["alpha", "gamma"])?;
+                let alpha = cx.attr_float("alpha", 1.673_263_2)?;
+                let gamma = cx.attr_float("gamma", 1.050_701)?;
+                if !alpha.is_finite() || !gamma.is_finite() {
+                    return Err(cx.invalid(format!("alpha {alpha}, gamma {gamma}")));
+                }
+                self.unary(&cx, UnaryFn::Selu { alpha, gamma })
+            }
+            "Gelu" => {
+                cx.only_attrs(&["approximate"])?;
+                let tanh = match cx.attr_string("approximate", "none")?.as_str() {
+                    "none" => false,
+                    "tanh" => true,
+                    other => return Err(cx.invalid(format!("approximate = {other:?}"))),
+                };
+                self.unary(&cx, UnaryFn::Gelu { tanh })
+            }
             "PRelu" => {
                 cx.only_attrs(&[])?;
                 self.binary(&cx, Some(BinaryFn::Prelu), false)
