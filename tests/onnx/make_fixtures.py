@@ -1,6 +1,7 @@
 """Regenerates the ONNX fixtures in tests/onnx/ (PyTorch -> ONNX, onnxruntime).
 
     python tests/onnx/make_fixtures.py small                 # the small random-weight fixtures
+    python tests/onnx/make_fixtures.py conv1d                # the 1-D (NCL) random-weight fixtures
     python tests/onnx/make_fixtures.py train --device cuda   # trains CifarNet -> cifar_resnet.pt
     python tests/onnx/make_fixtures.py finish                # cifar_resnet.pt -> .onnx, QDQ, outputs, json
     python tests/onnx/make_fixtures.py all                   # all three (~15 min on 2 CPU cores)
@@ -37,6 +38,15 @@ Writes:
   small_in.npy             16 random inputs [16,3,8,8]
   small_out.npy            onnxruntime outputs of small.onnx for them
   small_qdq_out.npy        onnxruntime outputs of small_qdq.onnx for them
+  conv1d.onnx              random weights, a 1-D (audio-style) CNN on [1, 8, 64]:
+                           Conv1d + BatchNorm1d (kept as a node), strided and
+                           depthwise Conv1d, dilated Conv1d, MaxPool1d,
+                           AvgPool1d, a per-channel bias Add, ReLU, Sigmoid gate
+                           (Mul), GlobalAveragePool, Flatten, Gemm, Softmax
+  conv1d_qdq.onnx          conv1d.onnx quantized by quantize_static (QDQ)
+  conv1d_in.npy            16 random inputs [16,8,64]
+  conv1d_out.npy           onnxruntime outputs of conv1d.onnx for them
+  conv1d_qdq_out.npy       onnxruntime outputs of conv1d_qdq.onnx for them
 """
 from __future__ import annotations
 
@@ -128,6 +138,54 @@ class SmallNet(nn.Module):
         x = x.reshape(x.shape[0], -1)  # NCHW flatten order, 8*2*2
         x = F.relu(torch.matmul(x, self.w1) + self.b1)
         return self.fc2(x)
+
+
+class Conv1dNet(nn.Module):
+    """Random weights; the 1-D (NCL) layers of keyword-spotting and sensor models."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(8, 16, 5, padding=2)
+        self.bn1 = nn.BatchNorm1d(16)
+        self.down = nn.Conv1d(16, 16, 3, stride=2, padding=1)  # 64 -> 32
+        self.dw = nn.Conv1d(16, 16, 3, padding=1, groups=16)
+        self.dil = nn.Conv1d(16, 24, 3, padding=2, dilation=2)
+        self.gate = nn.Conv1d(24, 24, 1)
+        self.bias = nn.Parameter(torch.randn(24, 1) * 0.1)
+        self.mp = nn.MaxPool1d(2)  # 32 -> 16
+        self.avg = nn.AvgPool1d(3, stride=2, padding=1)  # 16 -> 8
+        self.fc = nn.Linear(24, 6)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.down(x))
+        x = F.relu(self.dw(x))
+        x = self.dil(x)
+        x = x * torch.sigmoid(self.gate(x)) + self.bias
+        x = self.avg(self.mp(x))
+        x = F.adaptive_avg_pool1d(x, 1).flatten(1)
+        return F.softmax(self.fc(x), dim=1)
+
+
+def conv1d(seed=2):
+    torch.manual_seed(seed)
+    net = Conv1dNet()
+    with torch.no_grad():
+        net.bn1.running_mean.copy_(torch.randn(16) * 0.2)
+        net.bn1.running_var.copy_(torch.rand(16) + 0.5)
+        net.bn1.weight.copy_(torch.rand(16) + 0.5)
+        net.bn1.bias.copy_(torch.randn(16) * 0.2)
+    net.eval()
+    export(net, HERE / "conv1d.onnx", (1, 8, 64), keep_bn=True)
+    print("conv1d.onnx ops:", [n.op_type for n in onnx.load(str(HERE / "conv1d.onnx")).graph.node])
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (16, 8, 64)).astype(np.float32)
+    np.save(HERE / "conv1d_in.npy", x)
+    np.save(HERE / "conv1d_out.npy", ort_run_single(HERE / "conv1d.onnx", x))
+    calib = rng.uniform(-1, 1, (64, 8, 64)).astype(np.float32)
+    qdq(HERE / "conv1d.onnx", HERE / "conv1d_qdq.onnx", calib)
+    np.save(HERE / "conv1d_qdq_out.npy", ort_run_single(HERE / "conv1d_qdq.onnx", x))
+    print("conv1d_qdq.onnx ops:", [n.op_type for n in onnx.load(str(HERE / "conv1d_qdq.onnx")).graph.node])
 
 
 def load_cifar():
@@ -324,7 +382,7 @@ def cifar_finish(seed=0):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["small", "train", "finish", "all"])
+    ap.add_argument("stage", choices=["small", "conv1d", "train", "finish", "all"])
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
@@ -333,6 +391,8 @@ def main():
     a = ap.parse_args()
     if a.stage in ("small", "all"):
         small()
+    if a.stage in ("conv1d", "all"):
+        conv1d()
     if a.stage in ("train", "all"):
         cifar_train(a.epochs, a.seed, a.device, a.carry, a.limit)
     if a.stage in ("finish", "all"):

@@ -139,8 +139,11 @@ pub struct FloatModel {
 }
 
 fn nchw_to_nhwc(dims: &[usize], x: &[f32]) -> Vec<f32> {
-    let [_, c, h, w] = dims[..] else {
-        return x.to_vec();
+    // NCL (a 1-D map) is NCHW with H = 1.
+    let (c, h, w) = match dims[..] {
+        [_, c, h, w] => (c, h, w),
+        [_, c, l] => (c, 1, l),
+        _ => return x.to_vec(),
     };
     let mut out = vec![0f32; x.len()];
     for ci in 0..c {
@@ -154,8 +157,11 @@ fn nchw_to_nhwc(dims: &[usize], x: &[f32]) -> Vec<f32> {
 }
 
 fn nhwc_to_nchw(dims: &[usize], x: &[f32]) -> Vec<f32> {
-    let [_, c, h, w] = dims[..] else {
-        return x.to_vec();
+    // NCL (a 1-D map) is NCHW with H = 1.
+    let (c, h, w) = match dims[..] {
+        [_, c, h, w] => (c, h, w),
+        [_, c, l] => (c, 1, l),
+        _ => return x.to_vec(),
     };
     let mut out = vec![0f32; x.len()];
     for ci in 0..c {

@@ -37,8 +37,8 @@ use std::collections::HashMap;
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{
-    Activation, BinaryFn, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor,
-    TensorId, UnaryFn, UnaryNumerics,
+    Activation, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization,
+    ReduceFn, Tensor, TensorId, UnaryFn, UnaryNumerics,
 };
 use crate::quantize::{FloatModel, Layout};
 use proto::{AttrValue, Dim, ModelProto, Node, TensorData, TensorProto};
@@ -132,9 +132,13 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
             (vec![1, h, w, ch], ActLayout::Nchw)
         }
         [1, f] => (vec![1, f], ActLayout::Plain),
+        // A sequence: channels and length for 1-D convolutions and pooling
+        // (NCL, kept as NCHW with H = 1: graph [1, 1, L, C]), or a matrix.
+        [1, ch, l] if feeds_a_window(graph, input.name) => (vec![1, 1, l, ch], ActLayout::Nchw),
+        [1, rows, cols] => (vec![1, rows, cols], ActLayout::Plain),
         _ => {
             return Err(ConvertError::Graph(format!(
-                "the ONNX input '{}' has shape {dims:?}; [1, C, H, W] or [1, F] is supported",
+                "the ONNX input '{}' has shape {dims:?}; [1, C, H, W], [1, C, L] or [1, F] is supported",
                 input.name
             )))
         }
@@ -207,6 +211,55 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
         },
         output_layout,
     })
+}
+
+/// Whether a node that reads `name` first is a convolution, pooling or
+/// batch normalization (looking through QDQ pairs): a `[1, C, L]` input is
+/// then a 1-D feature map.
+fn feeds_a_window(graph: &proto::GraphProto<'_>, name: &str) -> bool {
+    let mut names = vec![name];
+    // Each step follows one node; a graph has finitely many.
+    for _ in 0..graph.nodes.len().min(16) {
+        let mut next = Vec::new();
+        for n in graph
+            .nodes
+            .iter()
+            .filter(|n| n.inputs.first().is_some_and(|first| names.contains(first)))
+        {
+            match n.op_type {
+                "Conv" | "MaxPool" | "AveragePool" | "BatchNormalization" | "GlobalAveragePool"
+                | "GlobalMaxPool" => return true,
+                "QuantizeLinear" | "DequantizeLinear" | "Identity" => {
+                    next.extend(n.outputs.iter().copied())
+                }
+                _ => {}
+            }
+        }
+        if next.is_empty() {
+            return false;
+        }
+        names = next;
+    }
+    false
+}
+
+/// The graph axis of ONNX axis `a` of an NCHW activation of rank 4, or of
+/// an NCL one of rank 3 (kept as NCHW with H = 1: graph `[1, 1, L, C]`).
+pub(super) fn nchw_graph_axis(rank: usize, a: usize) -> Option<usize> {
+    match rank {
+        4 => [0, 3, 1, 2].get(a).copied(),
+        3 => [0, 3, 2].get(a).copied(),
+        _ => None,
+    }
+}
+
+/// `[1, C, H, W]` as (C, H, W), and `[1, C, L]` as (C, 1, L).
+fn chw(dims: &[usize]) -> Option<(usize, usize, usize)> {
+    match *dims {
+        [1, c, h, w] => Some((c, h, w)),
+        [1, c, l] => Some((c, 1, l)),
+        _ => None,
+    }
 }
 
 fn input_dims(v: &proto::ValueInfo<'_>) -> Result<Vec<usize>> {
@@ -407,6 +460,42 @@ impl Ctx<'_> {
     }
 
     /// A two-element spatial attribute (`[h, w]`), or its default.
+    /// A window attribute as (H, W); for a 1-D window (`one_d`: a `[1, C, L]`
+    /// input) ONNX gives one value, W, and H is 1.
+    fn window_pair(&self, name: &str, default: usize, one_d: bool) -> Result<(usize, usize)> {
+        if !one_d {
+            return self.pair(name, default);
+        }
+        match self.attr_ints(name)? {
+            None => Ok((1, default)),
+            Some(v) => match v[..] {
+                [x] => match usize::try_from(x).ok().filter(|&x| x > 0 && x <= 255) {
+                    Some(x) => Ok((1, x)),
+                    None => {
+                        Err(self.invalid(format!("attribute '{name}' = {v:?} is out of range")))
+                    }
+                },
+                _ => Err(self.invalid(format!(
+                    "attribute '{name}' = {v:?} for a 1-D window (one value expected)"
+                ))),
+            },
+        }
+    }
+
+    /// `pads` as the 2-D `[top, left, bottom, right]`; a 1-D window's
+    /// `[begin, end]` pads W only.
+    fn window_pads(&self, one_d: bool) -> Result<Option<Vec<i64>>> {
+        match (self.attr_ints("pads")?, one_d) {
+            (Some(p), true) => match p[..] {
+                [b, e] => Ok(Some(vec![0, b, 0, e])),
+                _ => {
+                    Err(self.invalid(format!("pads {p:?} for a 1-D window (two values expected)")))
+                }
+            },
+            (pads, _) => Ok(pads),
+        }
+    }
+
     fn pair(&self, name: &str, default: usize) -> Result<(usize, usize)> {
         match self.attr_ints(name)? {
             None => Ok((default, default)),
@@ -854,23 +943,29 @@ impl Converter {
             Some(Val::Const(k)) => Some(k.clone()),
             Some(Val::Act(_)) => return Err(cx.unsupported("the bias must be a constant")),
         };
-        let [1, ic, ih, iw] = x.dims[..] else {
+        let Some((ic, ih, iw)) = chw(&x.dims) else {
             return Err(cx.unsupported(format!(
-                "input shape {:?}: only 2-D NCHW convolutions are supported",
+                "input shape {:?}: only 1-D (NCL) and 2-D (NCHW) convolutions are supported",
                 x.dims
             )));
         };
         if x.layout != ActLayout::Nchw {
             return Err(cx.unsupported("the input is not an NCHW activation"));
         }
-        let [oc, icg, kh, kw] = w.dims[..] else {
-            return Err(cx.unsupported(format!(
-                "weights of shape {:?}: only 2-D convolutions are supported",
-                w.dims
-            )));
+        let one_d = x.dims.len() == 3;
+        let (oc, icg, kh, kw) = match (one_d, &w.dims[..]) {
+            (false, &[oc, icg, kh, kw]) => (oc, icg, kh, kw),
+            (true, &[oc, icg, k]) => (oc, icg, 1, k),
+            _ => {
+                return Err(cx.unsupported(format!(
+                "weights of shape {:?} for input {:?}: only 1-D and 2-D convolutions are supported",
+                w.dims, x.dims
+            )))
+            }
         };
-        if let Some(ks) = cx.attr_ints("kernel_shape")? {
-            if ks != [kh as i64, kw as i64] {
+        if cx.attr_ints("kernel_shape")?.is_some() {
+            let ks = cx.window_pair("kernel_shape", 1, one_d)?;
+            if ks != (kh, kw) {
                 return Err(cx.invalid(format!(
                     "kernel_shape {ks:?} does not match the weights {:?}",
                     w.dims
@@ -890,10 +985,10 @@ impl Converter {
         if kh == 0 || kw == 0 || kh > 255 || kw > 255 || oc == 0 {
             return Err(cx.invalid(format!("weights of shape {:?}", w.dims)));
         }
-        let strides = cx.pair("strides", 1)?;
-        let dilations = cx.pair("dilations", 1)?;
+        let strides = cx.window_pair("strides", 1, one_d)?;
+        let dilations = cx.window_pair("dilations", 1, one_d)?;
         let auto_pad = cx.attr_string("auto_pad", "NOTSET")?;
-        let pads = cx.attr_ints("pads")?;
+        let pads = cx.window_pads(one_d)?;
         let (padding, oh, ow) = map_padding(
             cx,
             &auto_pad,
@@ -981,7 +1076,12 @@ impl Converter {
             }
         };
         self.push_op(kind, vec![Some(x.id), Some(wid), bid], y);
-        self.define_act(cx, out_name, y, vec![1, oc, oh, ow], ActLayout::Nchw)
+        let dims = if one_d {
+            vec![1, oc, ow]
+        } else {
+            vec![1, oc, oh, ow]
+        };
+        self.define_act(cx, out_name, y, dims, ActLayout::Nchw)
     }
 
     /// ConvTranspose (2-D NCHW, one group, no dilation): TRANSPOSE_CONV
@@ -1189,8 +1289,11 @@ impl Converter {
             return Err(cx.unsupported("training_mode = 1"));
         }
         let x = self.act(cx, 0)?;
-        let [1, c, h, w] = x.dims[..] else {
-            return Err(cx.unsupported(format!("input shape {:?}: only NCHW is supported", x.dims)));
+        let (Some((c, h, w)), ActLayout::Nchw) = (chw(&x.dims), x.layout) else {
+            return Err(cx.unsupported(format!(
+                "input shape {:?}: only NCHW and NCL are supported",
+                x.dims
+            )));
         };
         let eps = cx.attr_float("epsilon", 1e-5)?;
         let mut p = Vec::new();
@@ -1423,15 +1526,17 @@ impl Converter {
     /// that computes `x`, when the constant is per channel.
     fn add_bias(&mut self, cx: &Ctx<'_>, out_name: &str, x: &Act, k: &Const) -> Result<()> {
         let channels = match (x.layout, &x.dims[..]) {
-            (ActLayout::Nchw, [1, c, _, _]) => *c,
+            (ActLayout::Nchw, [1, c, _, _] | [1, c, _]) => *c,
             (ActLayout::Plain, [1, f]) => *f,
             _ => 0,
         };
         let per_channel = channels > 0
             && k.len() == channels
-            && match x.layout {
-                // [C], [1, C] for rank 2; [C, 1, 1] or [1, C, 1, 1] for NCHW.
-                ActLayout::Plain => matches!(k.dims[..], [f] | [1, f] if f == channels),
+            && match (x.layout, x.dims.len()) {
+                // [C], [1, C] for rank 2; [C, 1, 1] or [1, C, 1, 1] for NCHW;
+                // [C, 1] or [1, C, 1] for NCL.
+                (ActLayout::Plain, _) => matches!(k.dims[..], [f] | [1, f] if f == channels),
+                (_, 3) => matches!(k.dims[..], [c, 1] | [1, c, 1] if c == channels),
                 _ => matches!(k.dims[..], [c, 1, 1] | [1, c, 1, 1] if c == channels),
             };
         if per_channel {
@@ -1519,6 +1624,7 @@ impl Converter {
         let nhwc = |d: &[usize]| -> Option<Vec<usize>> {
             match (layout, d) {
                 (ActLayout::Nchw, [n, c, h, w]) => Some(vec![*n, *h, *w, *c]),
+                (ActLayout::Nchw, [n, c, l]) => Some(vec![*n, 1, *l, *c]),
                 (ActLayout::Nchw, _) => None,
                 (ActLayout::Plain, d) => Some(d.to_vec()),
                 (ActLayout::Flat { .. }, d) => Some(d.to_vec()),
@@ -1545,12 +1651,20 @@ impl Converter {
                     }
                     let (shape, values) = match layout {
                         ActLayout::Nchw => {
-                            // Right-aligned to rank 4, then NCHW -> NHWC.
-                            if k.dims.len() > 4 {
-                                return Err(cx.unsupported("a constant of rank above 4"));
+                            // Right-aligned to the output's rank (an NCL one
+                            // gains H = 1 before L), then NCHW -> NHWC.
+                            let rank = out_dims.len();
+                            if k.dims.len() > rank {
+                                return Err(cx.unsupported(format!(
+                                    "a constant of rank {} with a rank-{rank} activation",
+                                    k.dims.len()
+                                )));
                             }
-                            let mut d = vec![1usize; 4 - k.dims.len()];
+                            let mut d = vec![1usize; rank - k.dims.len()];
                             d.extend(&k.dims);
+                            if rank == 3 {
+                                d.insert(2, 1);
+                            }
                             let [n, c, h, w] = d[..] else { unreachable!() };
                             let mut t = vec![0f32; values.len()];
                             for (idx, &v) in values.iter().enumerate() {
@@ -1606,7 +1720,8 @@ impl Converter {
             return Err(cx.invalid(format!("axis {axis} for rank {rank}")));
         }
         let graph_axis = match layout {
-            ActLayout::Nchw => [0usize, 3, 1, 2][axis as usize],
+            ActLayout::Nchw => nchw_graph_axis(rank as usize, axis as usize)
+                .ok_or_else(|| cx.unsupported(format!("concatenating rank-{rank} activations")))?,
             ActLayout::Plain => axis as usize,
             ActLayout::Flat { .. } => {
                 return Err(cx.unsupported("concatenating flattened activations"))
@@ -1649,10 +1764,13 @@ impl Converter {
             return Err(cx.invalid(format!("axis {axis} for rank {rank}")));
         }
         let axis = axis as usize;
-        let graph_axis = match (x.layout, x.dims.len()) {
-            (ActLayout::Nchw, 4) => [0usize, 3, 1, 2][axis],
-            (ActLayout::Plain, _) => axis,
-            _ => return Err(cx.unsupported("splitting a flattened activation")),
+        let graph_axis = match x.layout {
+            ActLayout::Nchw => nchw_graph_axis(x.dims.len(), axis)
+                .ok_or_else(|| cx.unsupported(format!("splitting {:?}", x.dims)))?,
+            ActLayout::Plain => axis,
+            ActLayout::Flat { .. } => {
+                return Err(cx.unsupported("splitting a flattened activation"))
+            }
         };
         let n = x.dims[axis];
         let raw: Vec<i64> = match self.optional_input(cx, 1)? {
@@ -1887,22 +2005,23 @@ impl Converter {
             ])?;
         }
         let x = self.act(cx, 0)?;
-        let [1, c, ih, iw] = x.dims[..] else {
+        let (Some((c, ih, iw)), ActLayout::Nchw) = (chw(&x.dims), x.layout) else {
             return Err(cx.unsupported(format!(
-                "input shape {:?}: only 2-D NCHW pooling is supported",
+                "input shape {:?}: only 1-D (NCL) and 2-D (NCHW) pooling is supported",
                 x.dims
             )));
         };
+        let one_d = x.dims.len() == 3;
         let kernel = match cx.attr_ints("kernel_shape")? {
-            Some(_) => cx.pair("kernel_shape", 1)?,
+            Some(_) => cx.window_pair("kernel_shape", 1, one_d)?,
             None => return Err(cx.invalid("missing kernel_shape")),
         };
-        let strides = cx.pair("strides", 1)?;
-        if cx.pair("dilations", 1)? != (1, 1) {
+        let strides = cx.window_pair("strides", 1, one_d)?;
+        if cx.window_pair("dilations", 1, one_d)? != (1, 1) {
             return Err(cx.unsupported("dilated pooling"));
         }
         let auto_pad = cx.attr_string("auto_pad", "NOTSET")?;
-        let pads = cx.attr_ints("pads")?;
+        let pads = cx.window_pads(one_d)?;
         let ceil_mode = cx.attr_int("ceil_mode", 0)? != 0;
         let (padding, oh, ow) = map_padding(
             cx,
@@ -1916,12 +2035,55 @@ impl Converter {
         )?;
         let padded = padding != Padding::Valid
             && ((oh - 1) * strides.0 + kernel.0 > ih || (ow - 1) * strides.1 + kernel.1 > iw);
-        if !is_max && padded && cx.attr_int("count_include_pad", 0)? != 0 {
-            return Err(cx.unsupported(
-                "count_include_pad = 1 with padding (TFLite averages only the input's elements)",
-            ));
-        }
         let out_name = self.output_name(cx)?;
+        let mut input = x.id;
+        let mut padding = padding;
+        if !is_max && padded && cx.attr_int("count_include_pad", 0)? != 0 {
+            // PyTorch's default: the padding counts as zeros in each average
+            // (TFLite averages only the input's elements). Pad with zeros
+            // first, then average over VALID windows: the same sums and the
+            // same count in every window.
+            if ceil_mode {
+                return Err(cx.unsupported(
+                    "count_include_pad = 1 with ceil_mode = 1 (a window past the padding counts fewer elements)",
+                ));
+            }
+            let (pt, pl, pb, pr) = match padding {
+                Padding::Explicit {
+                    top,
+                    left,
+                    bottom,
+                    right,
+                } => (top, left, bottom, right),
+                Padding::Same => {
+                    let total = |i: usize, k: usize, s: usize, o: usize| {
+                        ((o - 1) * s + k).saturating_sub(i)
+                    };
+                    let (th, tw) = (
+                        total(ih, kernel.0, strides.0, oh),
+                        total(iw, kernel.1, strides.1, ow),
+                    );
+                    (th / 2, tw / 2, th - th / 2, tw - tw / 2)
+                }
+                Padding::Valid => (0, 0, 0, 0),
+            };
+            let shape = vec![1, ih + pt + pb, iw + pl + pr, c];
+            let p = self.new_tensor(&format!("{out_name}/padded"), shape);
+            self.push_op(
+                OpKind::Move {
+                    func: MoveFn::Pad {
+                        before: vec![0, pt, pl, 0],
+                        after: vec![0, pb, pr, 0],
+                        value: PadValue::Zero,
+                    },
+                    name: "PAD",
+                },
+                vec![Some(x.id)],
+                p,
+            );
+            input = p;
+            padding = Padding::Valid;
+        }
         let y = self.new_tensor(out_name, vec![1, oh, ow, c]);
         let (filter_h, filter_w) = kernel;
         let kind = if is_max {
@@ -1943,15 +2105,23 @@ impl Converter {
                 activation: Activation::None,
             }
         };
-        self.push_op(kind, vec![Some(x.id)], y);
-        self.define_act(cx, out_name, y, vec![1, c, oh, ow], ActLayout::Nchw)
+        self.push_op(kind, vec![Some(input)], y);
+        let dims = if one_d {
+            vec![1, c, ow]
+        } else {
+            vec![1, c, oh, ow]
+        };
+        self.define_act(cx, out_name, y, dims, ActLayout::Nchw)
     }
 
     fn global_pool(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&[])?;
         let x = self.act(cx, 0)?;
-        let [1, c, h, w] = x.dims[..] else {
-            return Err(cx.unsupported(format!("input shape {:?}: only NCHW is supported", x.dims)));
+        let (Some((c, h, w)), ActLayout::Nchw) = (chw(&x.dims), x.layout) else {
+            return Err(cx.unsupported(format!(
+                "input shape {:?}: only NCHW and NCL are supported",
+                x.dims
+            )));
         };
         if h > 255 || w > 255 {
             return Err(
@@ -1980,7 +2150,10 @@ impl Converter {
             }
         };
         self.push_op(kind, vec![Some(x.id)], y);
-        self.define_act(cx, out_name, y, vec![1, c, 1, 1], ActLayout::Nchw)
+        // ONNX keeps the rank: [1, C, 1, 1], or [1, C, 1] for NCL.
+        let mut dims = vec![1; x.dims.len()];
+        dims[1] = c;
+        self.define_act(cx, out_name, y, dims, ActLayout::Nchw)
     }
 
     /// ReduceMean, ReduceSum, ReduceMax: axes from the attribute (before
@@ -2014,10 +2187,10 @@ impl Converter {
         };
         // Each ONNX axis's dimension of the graph tensor.
         let graph_axis = |a: usize| -> Option<usize> {
-            match (x.layout, rank) {
-                (ActLayout::Nchw, 4) => Some([0, 3, 1, 2][a]),
-                (ActLayout::Plain, _) => Some(a),
-                _ => None,
+            match x.layout {
+                ActLayout::Nchw => nchw_graph_axis(rank, a),
+                ActLayout::Plain => Some(a),
+                ActLayout::Flat { .. } => None,
             }
         };
         let Some(mut axes) = onnx_axes
@@ -2075,7 +2248,10 @@ impl Converter {
                 self.push_op(OpKind::Reshape, vec![Some(x.id)], y);
                 self.define_act(cx, out_name, y, vec![1, rows * cols], ActLayout::Plain)
             }
-            (ActLayout::Nchw, &[1, c, h, w]) => {
+            (ActLayout::Nchw, d) if chw(d).is_some() => {
+                let Some((c, h, w)) = chw(d) else {
+                    return Err(cx.unsupported(format!("flattening shape {d:?}")));
+                };
                 let f = c * h * w;
                 let y = self.new_tensor(out_name, vec![1, f]);
                 self.push_op(OpKind::Reshape, vec![Some(x.id)], y);
@@ -2195,6 +2371,7 @@ impl Converter {
                 // Opset 13+: over C alone; before: over C*H*W, the same when H*W == 1.
                 axis == 1 && (self.opset >= 13 || h * w == 1)
             }
+            (ActLayout::Nchw, [1, _, l]) => axis == 1 && (self.opset >= 13 || *l == 1),
             _ => false,
         };
         if !ok {
@@ -2225,7 +2402,7 @@ impl Converter {
         }
         let ok = match (x.layout, &x.dims[..]) {
             (ActLayout::Plain, [1, _]) => axis == 1,
-            (ActLayout::Nchw, [1, _, _, _]) => axis == 1,
+            (ActLayout::Nchw, [1, _, _, _] | [1, _, _]) => axis == 1,
             _ => false,
         };
         if !ok {

@@ -13,7 +13,7 @@ use crate::ir::{MirrorMode, MoveFn, OpKind, PadValue};
 /// The graph axis of ONNX axis `a` of an activation.
 fn ir_axis(x: &Act, a: usize) -> Option<usize> {
     match (x.layout, x.dims.len()) {
-        (ActLayout::Nchw, 4) => Some([0, 3, 1, 2][a]),
+        (ActLayout::Nchw, n) => super::nchw_graph_axis(n, a),
         (ActLayout::Plain, n) if a < n => Some(a),
         _ => None,
     }
@@ -23,6 +23,7 @@ fn ir_axis(x: &Act, a: usize) -> Option<usize> {
 fn ir_dims(layout: ActLayout, dims: &[usize]) -> Vec<usize> {
     match (layout, dims) {
         (ActLayout::Nchw, &[n, c, h, w]) => vec![n, h, w, c],
+        (ActLayout::Nchw, &[n, c, l]) => vec![n, 1, l, c],
         _ => dims.to_vec(),
     }
 }
@@ -98,7 +99,9 @@ impl Converter {
         if pads.len() != 2 * axes.len() {
             return Err(cx.invalid(format!("{} pads for {} axes", pads.len(), axes.len())));
         }
-        let (mut before, mut after) = (vec![0; rank], vec![0; rank]);
+        // Indexed by graph axis (an NCL map has one more than its ONNX rank).
+        let graph_rank = self.tensors[x.id].shape.len();
+        let (mut before, mut after) = (vec![0; graph_rank], vec![0; graph_rank]);
         let mut out = x.dims.clone();
         for (k, &a) in axes.iter().enumerate() {
             let (b, e) = (pads[k], pads[k + axes.len()]);
@@ -150,6 +153,12 @@ impl Converter {
         cx.only_attrs(&["perm"])?;
         let x = self.movement_input(cx)?;
         let rank = x.dims.len();
+        if x.layout == ActLayout::Nchw && rank != 4 {
+            return Err(cx.unsupported(format!(
+                "Transpose of the 1-D feature map {:?} (NCL)",
+                x.dims
+            )));
+        }
         let p: Vec<usize> = match cx.attr_ints("perm")? {
             None => (0..rank).rev().collect(),
             Some(p) => p
@@ -195,14 +204,11 @@ impl Converter {
         if starts.len() != axes.len() || ends.len() != axes.len() || steps.len() != axes.len() {
             return Err(cx.invalid("starts, ends, axes and steps differ in length"));
         }
-        let mut start = vec![0; rank];
-        let mut step = vec![1; rank];
-        let mut count: Vec<usize> = x.dims.iter().map(|_| 0).collect();
+        // Indexed by graph axis (an NCL map has one more than its ONNX rank).
+        let mut count = self.tensors[x.id].shape.clone();
+        let mut start = vec![0; count.len()];
+        let mut step = vec![1; count.len()];
         let mut out = x.dims.clone();
-        for a in 0..rank {
-            let g = ir_axis(&x, a).ok_or_else(|| cx.unsupported("the input's layout"))?;
-            count[g] = x.dims[a];
-        }
         for (k, &a) in axes.iter().enumerate() {
             let idx = slice_axis(
                 x.dims[a],
