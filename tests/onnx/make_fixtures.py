@@ -2,6 +2,7 @@
 
     python tests/onnx/make_fixtures.py small                 # the small random-weight fixtures
     python tests/onnx/make_fixtures.py conv1d                # the 1-D (NCL) random-weight fixtures
+    python tests/onnx/make_fixtures.py shuffle               # the channel-shuffle (reshape) fixtures
     python tests/onnx/make_fixtures.py train --device cuda   # trains CifarNet -> cifar_resnet.pt
     python tests/onnx/make_fixtures.py finish                # cifar_resnet.pt -> .onnx, QDQ, outputs, json
     python tests/onnx/make_fixtures.py all                   # all three (~15 min on 2 CPU cores)
@@ -47,6 +48,13 @@ Writes:
   conv1d_in.npy            16 random inputs [16,8,64]
   conv1d_out.npy           onnxruntime outputs of conv1d.onnx for them
   conv1d_qdq_out.npy       onnxruntime outputs of conv1d_qdq.onnx for them
+  shuffle.onnx             random weights, reshapes the NHWC graph cannot follow:
+                           ShuffleNet's channel shuffle (view to [1, g, C/g, H, W],
+                           transpose, view back) between grouped convolutions,
+                           then the map as a sequence (flatten(2), transpose to
+                           [1, HW, C]) into a Linear per position, Gemm, Softmax
+  shuffle_in.npy           16 random inputs [16,4,6,6]
+  shuffle_out.npy          onnxruntime outputs of shuffle.onnx for them
 """
 from __future__ import annotations
 
@@ -186,6 +194,41 @@ def conv1d(seed=2):
     qdq(HERE / "conv1d.onnx", HERE / "conv1d_qdq.onnx", calib)
     np.save(HERE / "conv1d_qdq_out.npy", ort_run_single(HERE / "conv1d_qdq.onnx", x))
     print("conv1d_qdq.onnx ops:", [n.op_type for n in onnx.load(str(HERE / "conv1d_qdq.onnx")).graph.node])
+
+
+class ShuffleNetBits(nn.Module):
+    """Random weights; ShuffleNet's channel shuffle and a map read as a sequence."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 12, 3, padding=1, groups=2)
+        self.conv2 = nn.Conv2d(12, 12, 1, groups=3)
+        self.tok = nn.Linear(12, 5)
+        self.fc = nn.Linear(36 * 5, 7)
+
+    @staticmethod
+    def shuffle(x, g):
+        n, c, h, w = x.shape
+        return x.view(n, g, c // g, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = self.shuffle(x, 3)
+        x = F.relu(self.conv2(x))
+        x = x.flatten(2).transpose(1, 2)  # [1, 36, 12]: one row per position
+        x = F.relu(self.tok(x))
+        return F.softmax(self.fc(x.flatten(1)), dim=1)
+
+
+def shuffle(seed=3):
+    torch.manual_seed(seed)
+    net = ShuffleNetBits().eval()
+    export(net, HERE / "shuffle.onnx", (1, 4, 6, 6))
+    print("shuffle.onnx ops:", [n.op_type for n in onnx.load(str(HERE / "shuffle.onnx")).graph.node])
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (16, 4, 6, 6)).astype(np.float32)
+    np.save(HERE / "shuffle_in.npy", x)
+    np.save(HERE / "shuffle_out.npy", ort_run_single(HERE / "shuffle.onnx", x))
 
 
 def load_cifar():
@@ -382,7 +425,7 @@ def cifar_finish(seed=0):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["small", "conv1d", "train", "finish", "all"])
+    ap.add_argument("stage", choices=["small", "conv1d", "shuffle", "train", "finish", "all"])
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
@@ -393,6 +436,8 @@ def main():
         small()
     if a.stage in ("conv1d", "all"):
         conv1d()
+    if a.stage in ("shuffle", "all"):
+        shuffle()
     if a.stage in ("train", "all"):
         cifar_train(a.epochs, a.seed, a.device, a.carry, a.limit)
     if a.stage in ("finish", "all"):

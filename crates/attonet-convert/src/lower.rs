@@ -246,9 +246,16 @@ impl<'g> Lowering<'g> {
             // `c` channels; the one-row fast paths check for `1x1xC`.
             [n, c] => (1, *n, *c),
             [c] => (1, 1, *c),
+            // Rank 5 (ShuffleNet's [1, g, C/g, H, W], a 5-D transpose): only
+            // the dims-based ops (gathers, element-wise) read it, from the
+            // graph's dimensions; its slot holds a*b rows.
+            [n, a, b, w, c] => {
+                batch_one(*n)?;
+                (a.checked_mul(*b).unwrap_or(usize::MAX), *w, *c)
+            }
             _ => {
                 return Err(at.unsupported(format!(
-                    "tensor '{}' has rank {}; ranks 1 to 4 are supported",
+                    "tensor '{}' has rank {}; ranks 1 to 5 are supported",
                     t.name,
                     dims.len()
                 )))

@@ -722,6 +722,89 @@ impl Converter {
         self.define(cx, name, Val::Act(b))
     }
 
+    /// A graph tensor of shape `shape` holding `x` (same bytes): RESHAPE.
+    fn reshaped(&mut self, name: &str, x: TensorId, shape: Vec<usize>) -> TensorId {
+        if self.tensors[x].shape == shape {
+            return x;
+        }
+        let y = self.new_tensor(name, shape);
+        self.push_op(OpKind::Reshape, vec![Some(x)], y);
+        y
+    }
+
+    /// A graph tensor holding `x` transposed by `perm` (of the graph axes): a
+    /// TRANSPOSE gather.
+    fn transposed(&mut self, name: &str, x: TensorId, perm: Vec<usize>) -> TensorId {
+        let shape = perm.iter().map(|&a| self.tensors[x].shape[a]).collect();
+        let y = self.new_tensor(name, shape);
+        self.push_op(
+            OpKind::Move {
+                func: MoveFn::Transpose { perm },
+                name: "TRANSPOSE",
+            },
+            vec![Some(x)],
+            y,
+        );
+        y
+    }
+
+    /// `x` in ONNX's element order, as a tensor whose graph shape is its ONNX
+    /// dimensions (layout Plain): an NCHW or NCL map or a flattened one is
+    /// transposed back (one gather), a Plain one is itself. For reshapes the
+    /// graph's layouts cannot follow.
+    fn onnx_order(&mut self, cx: &Ctx<'_>, name: &str, x: &Act) -> Result<Act> {
+        let (c, h, w) = match (x.layout, chw(&x.dims)) {
+            (ActLayout::Plain, _) => return Ok(x.clone()),
+            (ActLayout::Flat { c, h, w }, _) | (ActLayout::Nchw, Some((c, h, w))) => (c, h, w),
+            (ActLayout::Nchw, None) => {
+                return Err(cx.unsupported(format!("an NCHW activation of shape {:?}", x.dims)))
+            }
+        };
+        let nhwc = self.reshaped(&format!("{name}/nhwc"), x.id, vec![1, h, w, c]);
+        let nchw = self.transposed(&format!("{name}/nchw"), nhwc, vec![0, 3, 1, 2]);
+        let dims = match x.layout {
+            ActLayout::Flat { .. } => vec![1, c * h * w],
+            _ => x.dims.clone(),
+        };
+        let id = self.reshaped(&format!("{name}/onnx_order"), nchw, dims.clone());
+        Ok(Act {
+            id,
+            dims,
+            layout: ActLayout::Plain,
+            quantized: None,
+            exclusive: true,
+        })
+    }
+
+    /// Input `i` as an NCHW (or NCL) map: a rank-4 activation in ONNX order
+    /// (Plain, after a general Reshape or Transpose) is transposed to the
+    /// graph's NHWC (one gather); other layouts are left to the op to check.
+    fn map_input(&mut self, cx: &Ctx<'_>, i: usize) -> Result<Act> {
+        let x = self.act(cx, i)?;
+        match (x.layout, &x.dims[..]) {
+            (ActLayout::Plain, &[1, c, h, w]) if h * w > 1 && c > 1 => {
+                let name = format!("{}/nhwc", cx.node.inputs.get(i).copied().unwrap_or("x"));
+                let id = self.transposed(&name, x.id, vec![0, 2, 3, 1]);
+                Ok(Act {
+                    id,
+                    layout: ActLayout::Nchw,
+                    ..x
+                })
+            }
+            (ActLayout::Plain, &[1, c, h, w]) => {
+                // One of C or H * W is 1: the bytes are already NHWC.
+                let name = format!("{}/nhwc", cx.node.inputs.get(i).copied().unwrap_or("x"));
+                let id = self.reshaped(&name, x.id, vec![1, h, w, c]);
+                Ok(Act {
+                    id,
+                    layout: ActLayout::Nchw,
+                    ..x
+                })
+            }
+            _ => Ok(x),
+        }
+    }
+
     fn input<'s>(&'s self, cx: &Ctx<'_>, i: usize) -> Result<&'s Val> {
         let name = cx
             .node
@@ -912,6 +995,9 @@ impl Converter {
             "Resize" => self.resize(&cx),
             "DepthToSpace" | "SpaceToDepth" => self.depth_space(&cx),
             // Shape arithmetic on constants, folded (fold.rs).
+            "Unsqueeze" | "Squeeze" if matches!(self.input(&cx, 0)?, Val::Act(_)) => {
+                self.squeeze_act(&cx)
+            }
             "Shape" | "Gather" | "Unsqueeze" | "Squeeze" | "Concat" | "Slice" | "Cast"
             | "ConstantOfShape" | "Sub" | "Mul" | "Div" => self.fold(&cx),
             "QuantizeLinear" => self.quantize_linear(&cx),
@@ -936,7 +1022,7 @@ impl Converter {
             "pads",
             "strides",
         ])?;
-        let x = self.act(cx, 0)?;
+        let x = self.map_input(cx, 0)?;
         let w = self.constant(cx, 1)?;
         let b = match self.optional_input(cx, 2)? {
             None => None,
@@ -1098,7 +1184,7 @@ impl Converter {
             "pads",
             "strides",
         ])?;
-        let x = self.act(cx, 0)?;
+        let x = self.map_input(cx, 0)?;
         let w = self.constant(cx, 1)?;
         let b = match self.optional_input(cx, 2)? {
             None => None,
@@ -1288,7 +1374,7 @@ impl Converter {
         if cx.attr_int("training_mode", 0)? != 0 {
             return Err(cx.unsupported("training_mode = 1"));
         }
-        let x = self.act(cx, 0)?;
+        let x = self.map_input(cx, 0)?;
         let (Some((c, h, w)), ActLayout::Nchw) = (chw(&x.dims), x.layout) else {
             return Err(cx.unsupported(format!(
                 "input shape {:?}: only NCHW and NCL are supported",
@@ -1527,7 +1613,7 @@ impl Converter {
     fn add_bias(&mut self, cx: &Ctx<'_>, out_name: &str, x: &Act, k: &Const) -> Result<()> {
         let channels = match (x.layout, &x.dims[..]) {
             (ActLayout::Nchw, [1, c, _, _] | [1, c, _]) => *c,
-            (ActLayout::Plain, [1, f]) => *f,
+            (ActLayout::Plain, [1, f] | [1, _, f]) => *f,
             _ => 0,
         };
         let per_channel = channels > 0
@@ -1535,7 +1621,9 @@ impl Converter {
             && match (x.layout, x.dims.len()) {
                 // [C], [1, C] for rank 2; [C, 1, 1] or [1, C, 1, 1] for NCHW;
                 // [C, 1] or [1, C, 1] for NCL.
-                (ActLayout::Plain, _) => matches!(k.dims[..], [f] | [1, f] if f == channels),
+                (ActLayout::Plain, _) => {
+                    matches!(k.dims[..], [f] | [1, f] | [1, 1, f] if f == channels)
+                }
                 (_, 3) => matches!(k.dims[..], [c, 1] | [1, c, 1] if c == channels),
                 _ => matches!(k.dims[..], [c, 1, 1] | [1, c, 1, 1] if c == channels),
             };
@@ -1855,14 +1943,15 @@ impl Converter {
         onnx_out_axis: usize,
         bias: Option<Vec<f32>>,
     ) -> Result<()> {
-        let (rows, feat) = match x.dims[..] {
-            [1, f] => (1, f),
-            _ => {
-                return Err(cx.unsupported(format!(
-                    "input shape {:?}: only [1, features] inputs are supported (Flatten first)",
-                    x.dims
-                )))
-            }
+        // A vector, or a matrix in ONNX order (rows of features: a sequence,
+        // a map read as [1, positions, channels]) multiplied row by row.
+        let (rows, feat, out_dims) = match (x.layout, &x.dims[..]) {
+            (_, &[1, f]) => (1, f, vec![1, out_f]),
+            (ActLayout::Plain, &[1, r, f]) => (r, f, vec![1, r, out_f]),
+            _ => return Err(cx.unsupported(format!(
+                "input shape {:?}: only [1, features] and [1, rows, features] inputs are supported",
+                x.dims
+            ))),
         };
         if feat != in_f {
             return Err(cx.invalid(format!("input has {feat} features, the weights {in_f}")));
@@ -1891,16 +1980,16 @@ impl Converter {
             let name = cx.node.inputs.get(2).copied().unwrap_or("bias");
             self.new_const(name, vec![out_f], &b)
         });
-        let y = self.new_tensor(out_name, vec![rows, out_f]);
+        let y = self.new_tensor(out_name, out_dims.clone());
         self.push_op(
             OpKind::FullyConnected {
                 activation: Activation::None,
-                keep_num_dims: false,
+                keep_num_dims: rows > 1,
             },
             vec![Some(x.id), Some(wid), bid],
             y,
         );
-        self.define_act(cx, out_name, y, vec![rows, out_f], ActLayout::Plain)
+        self.define_act(cx, out_name, y, out_dims, ActLayout::Plain)
     }
 
     fn gemm(&mut self, cx: &Ctx<'_>) -> Result<()> {
@@ -2004,7 +2093,7 @@ impl Converter {
                 "strides",
             ])?;
         }
-        let x = self.act(cx, 0)?;
+        let x = self.map_input(cx, 0)?;
         let (Some((c, ih, iw)), ActLayout::Nchw) = (chw(&x.dims), x.layout) else {
             return Err(cx.unsupported(format!(
                 "input shape {:?}: only 1-D (NCL) and 2-D (NCHW) pooling is supported",
@@ -2116,7 +2205,7 @@ impl Converter {
 
     fn global_pool(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&[])?;
-        let x = self.act(cx, 0)?;
+        let x = self.map_input(cx, 0)?;
         let (Some((c, h, w)), ActLayout::Nchw) = (chw(&x.dims), x.layout) else {
             return Err(cx.unsupported(format!(
                 "input shape {:?}: only NCHW and NCL are supported",
@@ -2184,6 +2273,21 @@ impl Converter {
             (0..rank).collect()
         } else {
             crate::ops::reduce::resolve_axes(&raw, rank).map_err(|m| cx.invalid(m))?
+        };
+        // Without keepdims, the kept dimensions larger than 1 must come in
+        // ONNX's order in the graph tensor; when an NCHW map's do not (a
+        // reduction over H alone), reduce the map in ONNX order instead.
+        let x = if x.layout == ActLayout::Nchw && !keep_dims && {
+            let order: Vec<usize> = (0..rank)
+                .filter(|a| !onnx_axes.contains(a) && x.dims[*a] > 1)
+                .filter_map(|a| nchw_graph_axis(rank, a))
+                .collect();
+            order.windows(2).any(|w| w[0] > w[1])
+        } {
+            let name = self.output_name(cx)?;
+            self.onnx_order(cx, name, &x)?
+        } else {
+            x
         };
         // Each ONNX axis's dimension of the graph tensor.
         let graph_axis = |a: usize| -> Option<usize> {
@@ -2330,6 +2434,65 @@ impl Converter {
         if dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(total) {
             return Err(cx.invalid(format!("reshape of {:?} to {target:?}", x.dims)));
         }
+        self.reshape_act(cx, &x, dims)
+    }
+
+    /// Squeeze or Unsqueeze of an activation (of constants they are folded):
+    /// a reshape to the dimensions they give.
+    fn squeeze_act(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axes"])?;
+        let x = self.act(cx, 0)?;
+        let raw = match self.optional_input(cx, 1)? {
+            Some(_) => self
+                .constant(cx, 1)?
+                .ints()
+                .ok_or_else(|| cx.invalid("axes must be integers"))?,
+            None => cx.attr_ints("axes")?.unwrap_or_default(),
+        };
+        let unsqueeze = cx.node.op_type == "Unsqueeze";
+        let rank = x.dims.len() + if unsqueeze { raw.len() } else { 0 };
+        let mut axes = Vec::with_capacity(raw.len());
+        for &a in &raw {
+            let k = if a < 0 { a + rank as i64 } else { a };
+            match usize::try_from(k).ok().filter(|&k| k < rank) {
+                Some(k) if !axes.contains(&k) => axes.push(k),
+                _ => return Err(cx.invalid(format!("axes {raw:?} for rank {rank}"))),
+            }
+        }
+        let dims: Vec<usize> = if unsqueeze {
+            let mut rest = x.dims.iter();
+            (0..rank)
+                .map(|k| {
+                    if axes.contains(&k) {
+                        1
+                    } else {
+                        rest.next().copied().unwrap_or(1)
+                    }
+                })
+                .collect()
+        } else if axes.is_empty() {
+            x.dims.iter().copied().filter(|&d| d != 1).collect()
+        } else {
+            if axes.iter().any(|&a| x.dims[a] != 1) {
+                return Err(cx.invalid(format!("Squeeze of axes {raw:?} of {:?}", x.dims)));
+            }
+            (0..rank)
+                .filter(|k| !axes.contains(k))
+                .map(|k| x.dims[k])
+                .collect()
+        };
+        if dims.first() != Some(&1) {
+            return Err(cx.unsupported(format!(
+                "{} of {:?} to {dims:?}: the batch dimension must stay first and 1",
+                cx.node.op_type, x.dims
+            )));
+        }
+        self.reshape_act(cx, &x, dims)
+    }
+
+    /// `x` under the ONNX dimensions `dims` (the same element count).
+    fn reshape_act(&mut self, cx: &Ctx<'_>, x: &Act, dims: Vec<usize>) -> Result<()> {
+        let x = x.clone();
         let out_name = self.output_name(cx)?;
         match &dims[..] {
             [1, _] => self.flatten_into(cx, out_name, &x),
@@ -2348,8 +2511,18 @@ impl Converter {
                 self.push_op(OpKind::Reshape, vec![Some(x.id)], y);
                 self.define_act(cx, out_name, y, dims.clone(), ActLayout::Plain)
             }
+            // Any other shape (ShuffleNet's [1, g, C/g, H, W] channel
+            // shuffle, a [1, C, H*W] sequence): the bytes in ONNX order, then
+            // the same bytes under the new shape, in ONNX order (Plain); an op
+            // that needs an NCHW map later transposes it back (`map_input`).
+            _ if dims.len() <= 5 => {
+                let p = self.onnx_order(cx, out_name, &x)?;
+                let y = self.new_tensor(out_name, dims.clone());
+                self.push_op(OpKind::Reshape, vec![Some(p.id)], y);
+                self.define_act(cx, out_name, y, dims.clone(), ActLayout::Plain)
+            }
             _ => Err(cx.unsupported(format!(
-                "Reshape of {:?} to {dims:?}: only flattening to [1, F], [1, C] <-> [1, C, 1, 1] and a vector to a [1, M, N] matrix (and back) are supported",
+                "Reshape of {:?} to {dims:?}: at most 5 dimensions are supported",
                 x.dims
             ))),
         }
@@ -2358,7 +2531,7 @@ impl Converter {
     /// Softmax or LogSoftmax (`kind`) over the channels.
     fn softmax(&mut self, cx: &Ctx<'_>, kind: OpKind) -> Result<()> {
         cx.only_attrs(&["axis"])?;
-        let x = self.act(cx, 0)?;
+        let x = self.map_input(cx, 0)?;
         let rank = x.dims.len() as i64;
         let default_axis = if self.opset >= 13 { -1 } else { 1 };
         let mut axis = cx.attr_int("axis", default_axis)?;
@@ -2374,13 +2547,21 @@ impl Converter {
             (ActLayout::Nchw, [1, _, l]) => axis == 1 && (self.opset >= 13 || *l == 1),
             _ => false,
         };
+        let out_name = self.output_name(cx)?;
+        if !ok && axis == rank - 1 && !matches!(x.layout, ActLayout::Flat { .. }) {
+            // Over the last ONNX axis (the rows of a sequence, W of a map):
+            // the rows of the tensor in ONNX order.
+            let p = self.onnx_order(cx, out_name, &x)?;
+            let y = self.new_tensor(out_name, p.dims.clone());
+            self.push_op(kind, vec![Some(p.id)], y);
+            return self.define_act(cx, out_name, y, p.dims, ActLayout::Plain);
+        }
         if !ok {
             return Err(cx.unsupported(format!(
                 "{} over axis {axis} of shape {:?}: only over the channels is supported",
                 cx.node.op_type, x.dims
             )));
         }
-        let out_name = self.output_name(cx)?;
         let shape = self.tensors[x.id].shape.clone();
         let y = self.new_tensor(out_name, shape);
         self.push_op(kind, vec![Some(x.id)], y);
@@ -2390,7 +2571,7 @@ impl Converter {
     /// LpNormalization with `p = 2` over the channels: L2_NORMALIZATION.
     fn lp_normalization(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&["axis", "p"])?;
-        let x = self.act(cx, 0)?;
+        let x = self.map_input(cx, 0)?;
         let p = cx.attr_int("p", 2)?;
         if p != 2 {
             return Err(cx.unsupported(format!("p = {p}; only the L2 norm (p = 2) is supported")));

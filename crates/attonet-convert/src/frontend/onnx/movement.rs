@@ -234,8 +234,8 @@ impl Converter {
         } else {
             &["blocksize"]
         })?;
-        let x = self.movement_input(cx)?;
-        let &[1, c, h, w] = x.dims.as_slice() else {
+        let x = self.map_input(cx, 0)?;
+        let (&[1, c, h, w], ActLayout::Nchw) = (x.dims.as_slice(), x.layout) else {
             return Err(cx.unsupported(format!("input shape {:?}: NCHW is required", x.dims)));
         };
         let b = usize::try_from(cx.attr_int("blocksize", 0)?)
@@ -278,8 +278,8 @@ impl Converter {
             "exclude_outside",
             "extrapolation_value",
         ])?;
-        let x = self.movement_input(cx)?;
-        let &[1, c, ih, iw] = x.dims.as_slice() else {
+        let x = self.map_input(cx, 0)?;
+        let (&[1, c, ih, iw], ActLayout::Nchw) = (x.dims.as_slice(), x.layout) else {
             return Err(cx.unsupported(format!("input shape {:?}: NCHW is required", x.dims)));
         };
         if cx.attr_int("exclude_outside", 0)? != 0 {
