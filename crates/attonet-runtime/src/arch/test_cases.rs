@@ -7,6 +7,23 @@ use std::vec::Vec;
 use crate::ops::{ConvQuant, Window};
 use crate::quant::Clamp;
 
+/// How many random cases a test draws: `n`, or under Miri (which interprets
+/// every instruction, thousands of times slower) a hundredth of them, at
+/// least 3: the same kinds of cases through the same `unsafe` reads, fewer
+/// of them. Coverage counts are asserted outside Miri only.
+pub(crate) const fn cases(n: usize) -> usize {
+    if cfg!(miri) {
+        let k = n / 100;
+        if k < 3 {
+            3
+        } else {
+            k
+        }
+    } else {
+        n
+    }
+}
+
 pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
     pub(crate) fn next(&mut self) -> u64 {

@@ -179,15 +179,14 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
             )))
         }
     };
+    // A flattened map leaves in ONNX's C x H x W order (one gather).
+    let out = match out.layout {
+        ActLayout::Flat { .. } => c.onnx_order(output.name, &out)?,
+        _ => out,
+    };
     let output_layout = match out.layout {
         ActLayout::Nchw => Layout::Nchw,
-        ActLayout::Plain => Layout::Same,
-        ActLayout::Flat { .. } => {
-            return Err(ConvertError::Graph(format!(
-                "the ONNX output '{}' is a flattened C x H x W map, whose NCHW order the plan does not keep",
-                output.name
-            )))
-        }
+        ActLayout::Plain | ActLayout::Flat { .. } => Layout::Same,
     };
     if c.tensors[input_id].data.is_some() || out.id == input_id {
         return Err(ConvertError::Graph(
@@ -752,12 +751,16 @@ impl Converter {
     /// dimensions (layout Plain): an NCHW or NCL map or a flattened one is
     /// transposed back (one gather), a Plain one is itself. For reshapes the
     /// graph's layouts cannot follow.
-    fn onnx_order(&mut self, cx: &Ctx<'_>, name: &str, x: &Act) -> Result<Act> {
+    fn onnx_order(&mut self, name: &str, x: &Act) -> Result<Act> {
         let (c, h, w) = match (x.layout, chw(&x.dims)) {
             (ActLayout::Plain, _) => return Ok(x.clone()),
             (ActLayout::Flat { c, h, w }, _) | (ActLayout::Nchw, Some((c, h, w))) => (c, h, w),
             (ActLayout::Nchw, None) => {
-                return Err(cx.unsupported(format!("an NCHW activation of shape {:?}", x.dims)))
+                return Err(ConvertError::Graph(format!(
+                    "'{}': an NCHW activation of shape {:?}",
+                    short(name),
+                    x.dims
+                )))
             }
         };
         let nhwc = self.reshaped(&format!("{name}/nhwc"), x.id, vec![1, h, w, c]);
@@ -1948,10 +1951,12 @@ impl Converter {
         let (rows, feat, out_dims) = match (x.layout, &x.dims[..]) {
             (_, &[1, f]) => (1, f, vec![1, out_f]),
             (ActLayout::Plain, &[1, r, f]) => (r, f, vec![1, r, out_f]),
-            _ => return Err(cx.unsupported(format!(
+            _ => {
+                return Err(cx.unsupported(format!(
                 "input shape {:?}: only [1, features] and [1, rows, features] inputs are supported",
                 x.dims
-            ))),
+            )))
+            }
         };
         if feat != in_f {
             return Err(cx.invalid(format!("input has {feat} features, the weights {in_f}")));
@@ -2285,7 +2290,7 @@ impl Converter {
             order.windows(2).any(|w| w[0] > w[1])
         } {
             let name = self.output_name(cx)?;
-            self.onnx_order(cx, name, &x)?
+            self.onnx_order(name, &x)?
         } else {
             x
         };
@@ -2516,7 +2521,7 @@ impl Converter {
             // the same bytes under the new shape, in ONNX order (Plain); an op
             // that needs an NCHW map later transposes it back (`map_input`).
             _ if dims.len() <= 5 => {
-                let p = self.onnx_order(cx, out_name, &x)?;
+                let p = self.onnx_order(out_name, &x)?;
                 let y = self.new_tensor(out_name, dims.clone());
                 self.push_op(OpKind::Reshape, vec![Some(p.id)], y);
                 self.define_act(cx, out_name, y, dims.clone(), ActLayout::Plain)
@@ -2551,7 +2556,7 @@ impl Converter {
         if !ok && axis == rank - 1 && !matches!(x.layout, ActLayout::Flat { .. }) {
             // Over the last ONNX axis (the rows of a sequence, W of a map):
             // the rows of the tensor in ONNX order.
-            let p = self.onnx_order(cx, out_name, &x)?;
+            let p = self.onnx_order(out_name, &x)?;
             let y = self.new_tensor(out_name, p.dims.clone());
             self.push_op(kind, vec![Some(p.id)], y);
             return self.define_act(cx, out_name, y, p.dims, ActLayout::Plain);
