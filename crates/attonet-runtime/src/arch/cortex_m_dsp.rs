@@ -1203,9 +1203,13 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
                 } else {
                     (tail.as_mut_ptr(), nb)
                 };
+                // Both ends from one pointer over the batch's `nb` entries
+                // (the last channel's entry is read through it too: a
+                // pointer from `tab[..n_main]` would not cover it).
+                let entries = tab[..nb].as_ptr_range();
                 let mut b = Block {
-                    tab: tab.as_ptr(),
-                    tab_end: tab[..n_main].as_ptr_range().end,
+                    tab: entries.start,
+                    tab_end: entries.start.wrapping_add(n_main),
                     cols: cols.as_ptr(),
                     quads: (g.chunks / 4) as u32,
                     rem: (g.chunks % 4) as u32,
@@ -1226,7 +1230,7 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
                     }
                     if last_here {
                         b.tab = b.tab_end;
-                        b.tab_end = tab[..nb].as_ptr_range().end;
+                        b.tab_end = entries.end;
                         block::<P>(&mut b, last);
                     }
                 }
