@@ -286,6 +286,39 @@ fn merge(old: &str, new: &[String], replaced: &[(String, String)]) -> String {
 mod tests {
     use super::*;
 
+    /// The committed figures: every static bound covers the painted peak of
+    /// its own firmware and the one `bench-qemu` recorded for the pair.
+    #[test]
+    fn every_bound_covers_the_painted_peaks() {
+        let root = crate::repo_root();
+        let stack = std::fs::read_to_string(root.join("benches/qemu/stack.csv")).unwrap();
+        let results = std::fs::read_to_string(root.join("benches/qemu/results.csv")).unwrap();
+        let mut lines = stack.lines();
+        assert_eq!(lines.next(), Some(HEADER));
+        let mut checked = 0;
+        for row in lines {
+            let cols: Vec<&str> = row.split(',').collect();
+            let [model, board, _, bound, peak, _] = cols[..] else {
+                panic!("malformed row {row:?}");
+            };
+            let (bound, peak): (u64, u64) = (bound.parse().unwrap(), peak.parse().unwrap());
+            assert!(bound >= peak, "{row}: bound below the painted peak");
+            let bench = results
+                .lines()
+                .find(|l| l.starts_with(&format!("{model},{board},")))
+                .and_then(|l| l.split(',').nth(7))
+                .and_then(|p| p.parse::<u64>().ok());
+            if let Some(bench) = bench {
+                assert!(
+                    bound >= bench,
+                    "{row}: bound below bench-qemu's peak {bench}"
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} rows in stack.csv");
+    }
+
     #[test]
     fn merging_keeps_other_pairs_in_catalogue_order() {
         let old = format!("{HEADER}\nkws,virt,t,2,1,0\nresnet8,virt,t,9,8,0\n");
