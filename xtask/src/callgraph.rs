@@ -245,8 +245,45 @@ pub fn parse(disassembly: &str, isa: Isa, image: &Image) -> Graph {
                 Effect::Unknown(why) => f.problems.push(format!("{why}: {}", site())),
             }
         }
+        // A function whose last instruction does not end it runs on into
+        // the next one: a call of it (hand-written code may do this).
+        // (Alignment before a literal pool is a `nop`, on Thumb-1 `mov r8, r8`.)
+        let padding = |m: &str, ops: &str| m == "nop" || (m == "mov" && ops == "r8, r8");
+        let last = body
+            .iter()
+            .take_while(|(a, _, _)| *a < end)
+            .filter(|(_, m, ops)| !padding(m, ops))
+            .last();
+        if let Some((_, m, ops)) = last {
+            if !ends_function(isa, m, ops) && next != u64::MAX {
+                f.calls.insert(next);
+            }
+        }
     }
     graph
+}
+
+/// Whether control cannot fall through this instruction to the next
+/// address: a jump, a return, a trap, or a call at a function's end (which
+/// does not return: the compiler puts nothing after a call that does).
+fn ends_function(isa: Isa, mnemonic: &str, operands: &str) -> bool {
+    let m = mnemonic
+        .trim_start_matches("c.")
+        .trim_end_matches(".w")
+        .trim_end_matches(".n");
+    match isa {
+        Isa::Thumb => {
+            matches!(
+                m,
+                "b" | "bx" | "bl" | "blx" | "udf" | "bkpt" | "tbb" | "tbh"
+            ) || operands.starts_with("pc")
+                || ((m == "pop" || m.starts_with("ldm")) && operands.contains("pc"))
+        }
+        Isa::RiscV => matches!(
+            m,
+            "j" | "jr" | "ret" | "tail" | "mret" | "unimp" | "ebreak" | "jal" | "jalr" | "call"
+        ),
+    }
 }
 
 /// A legacy-mangled Rust name as llvm-objdump leaves it
@@ -1102,6 +1139,10 @@ mod tests {
         let g = parse(&text, Isa::Thumb, &sized);
         let b = g.bound(g.find("main").unwrap(), g.find("outer").unwrap());
         assert_eq!(b.unwrap().bytes, 316);
+        // Falling off the end into the next function: a call of it.
+        let text = THUMB.replace("    1406:      \tbx\tlr\n", "    1406:      \tnop\n");
+        let b = bound_of(&text, Isa::Thumb, "main", "outer").unwrap();
+        assert_eq!(b.panic_sites, 2, "tail runs on into the panic path");
         // An indirect jump above the measured function.
         let text = THUMB.replace("\tadd\tsp, #0x10", "\tbx\tr2");
         let e = bound_of(&text, Isa::Thumb, "main", "outer").unwrap_err();
