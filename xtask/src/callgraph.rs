@@ -761,6 +761,39 @@ impl Graph {
         self.recursion.push((prefix.to_string(), activations));
     }
 
+    /// Declares where the indirect calls of the functions whose name starts
+    /// with `caller` go: to every function whose name starts with `callee`
+    /// (the caller must know it from their source: a function pointer of one
+    /// type that only ever holds those). Each such call site becomes a call
+    /// of all of them; Err when no function is named `callee`. Indirect
+    /// jumps stay problems.
+    pub fn resolve_indirect_calls(&mut self, caller: &str, callee: &str) -> Result<usize, String> {
+        let targets: Vec<u64> = self
+            .functions
+            .values()
+            .filter(|f| f.name.starts_with(callee))
+            .map(|f| f.addr)
+            .collect();
+        if targets.is_empty() {
+            return Err(format!(
+                "no function {callee} for the indirect calls of {caller}"
+            ));
+        }
+        let mut resolved = 0;
+        for f in self.functions.values_mut() {
+            if !f.name.starts_with(caller) {
+                continue;
+            }
+            let before = f.problems.len();
+            f.problems.retain(|p| !p.starts_with("indirect call:"));
+            if f.problems.len() < before {
+                resolved += before - f.problems.len();
+                f.calls.extend(&targets);
+            }
+        }
+        Ok(resolved)
+    }
+
     /// The most stack `f` takes by itself: its frame, times its declared
     /// activations if it calls itself; Err for an undeclared self-call.
     fn own_stack(&self, f: &Function) -> Result<u64, String> {
@@ -1103,6 +1136,12 @@ mod tests {
         let text = THUMB.replace("\tbl\t0x1300 <leaf_small>", "\tblx\tr3");
         let e = bound_of(&text, Isa::Thumb, "main", "outer").unwrap_err();
         assert!(e.contains("indirect call") && e.contains("outer"), "{e}");
+        // ... unless declared: then a call of every function it may reach.
+        let mut g = parse(&text, Isa::Thumb, &Image::default());
+        assert_eq!(g.resolve_indirect_calls("outer", "leaf_"), Ok(1));
+        let b = g.bound(g.find("main").unwrap(), g.find("outer").unwrap());
+        assert_eq!(b.unwrap().bytes, 316);
+        assert!(g.resolve_indirect_calls("outer", "nothing").is_err());
         // A stack allocation of a size computed at run time.
         let text = THUMB.replace("\tmovw\tr4, #0x20", "\tldr\tr4, [r0]");
         let e = bound_of(&text, Isa::Thumb, "main", "outer").unwrap_err();

@@ -40,6 +40,15 @@ const ROOT: &str = "main";
 /// on the stack at once.
 const RECURSIVE: &str = "attonet_runtime::block::Ctx<_>::source";
 
+/// The runtime's one indirect call: `Model::infer` runs each step through
+/// `model.dispatch`, a `plan::Dispatch` fn pointer that the generated model
+/// code (and `DISPATCH_ALL`) only ever sets to an instance of
+/// `plan::dispatch::<K>`. A firmware with one model calls it directly (the
+/// compiler sees the one value); with several, it stays indirect, in
+/// `Model::infer` or where that is inlined, `infer_counted`.
+const DISPATCHERS: [&str; 2] = [MEASURED, "attonet_runtime::plan::Model::infer"];
+const DISPATCH: &str = "attonet_runtime::plan::dispatch";
+
 /// Options of `stack-bound`.
 #[derive(Debug, Default)]
 pub struct Options {
@@ -195,6 +204,12 @@ pub fn bound_elf(elf: &Path, target: &str) -> Result<Bound> {
         .with_context(|| elf.display().to_string())?;
     let mut graph = callgraph::parse(&String::from_utf8_lossy(&out.stdout), isa, &image);
     graph.allow_recursion(RECURSIVE, attonet_runtime::block::MAX_STAGES as u64);
+    for caller in DISPATCHERS {
+        graph
+            .resolve_indirect_calls(caller, DISPATCH)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| elf.display().to_string())?;
+    }
     if std::env::var_os("ATTONET_STACK_DEBUG").is_some() {
         for f in graph.functions.values() {
             println!("FRAME {:x} {} {}", f.addr, f.frame, f.name);
