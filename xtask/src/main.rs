@@ -1,6 +1,7 @@
 //! Developer tasks for AttoNet, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 
 mod bench_qemu;
+mod callgraph;
 mod cmd;
 mod code_size;
 mod data;
@@ -12,6 +13,7 @@ mod plot;
 mod python;
 mod qemu;
 mod qemu_demo;
+mod stack_bound;
 mod test;
 mod toolchain;
 
@@ -68,6 +70,17 @@ commands:
       results file) with one row per step: model,board,step,kind,macs,
       instructions,instructions_per_mac,share_of_total (of the whole
       Model::infer count),layers (the step's kernels and output shape).
+  stack-bound [--board B]... [--model M]... [--out PATH] | --elf PATH --target TRIPLE
+      A static upper bound of the stack of one inference per model and QEMU board:
+      build the firmware as bench-qemu does, disassemble it (llvm-objdump of rustup's
+      llvm-tools) and add the frames of the deepest call chain from main through
+      Model::infer (refused when an indirect call, recursion or a dynamic stack
+      allocation is in the way); run it under QEMU and fail unless the painted peak
+      is within the bound. Written to benches/qemu/stack.csv (model,board,target,
+      stack_bound_bytes,stack_peak_bytes,panic_sites_excluded), which the firmware
+      build reads to refuse a stack reserve below the bound (or to --out PATH).
+      --elf: bound one ELF and print its deepest chain. Part of `test` (ResNet-8
+      and KWS on mps2-an386, microbit and virt, written to target/).
   test-firmware [--qemu-only]
       Build every firmware example and run the QEMU ones twice each: fails on any
       int8 output that differs from the host runner's, on counts that differ
@@ -107,6 +120,27 @@ commands:
   help
       Show this message.";
 
+fn parse_stack_options(args: &[String]) -> Result<stack_bound::Options> {
+    let mut opts = stack_bound::Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("stack-bound: {a} needs a value"))
+        };
+        match a.as_str() {
+            "--board" => opts.boards.push(value()?),
+            "--model" => opts.models.push(value()?),
+            "--elf" => opts.elf = Some(PathBuf::from(value()?)),
+            "--target" => opts.target = Some(value()?),
+            "--out" => opts.out = Some(PathBuf::from(value()?)),
+            other => bail!("stack-bound: unexpected argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    Ok(opts)
+}
+
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,6 +173,7 @@ fn run(args: Vec<String>) -> Result<()> {
             qemu_demo::qemu_demo(&root)
         }
         "bench-qemu" => bench_qemu::bench_qemu(&root, &parse_bench_options(rest)?),
+        "stack-bound" => stack_bound::stack_bound(&root, &parse_stack_options(rest)?),
         "test-firmware" => match rest {
             [] => qemu::test_firmware(&root, false),
             [flag] if flag == "--qemu-only" => qemu::test_firmware(&root, true),

@@ -115,6 +115,25 @@ pub fn test(root: &Path) -> Result<()> {
     // portable kernels on the Cortex-M4, M7 and M55, every RISC-V one on
     // rv32imac and rv32imc.
     crate::qemu::test_firmware(root, false)?;
+    // A static stack bound for an inference on each instruction set (Thumb-2,
+    // Thumb-1, RV32), within which the painted peak must lie; refused if an
+    // indirect call or recursion creeps into the inference path. Written to
+    // target/, not over the committed benches/qemu/stack.csv.
+    for (board, model) in [
+        ("mps2-an386", "resnet8"),
+        ("microbit", "kws"),
+        ("virt", "kws"),
+    ] {
+        crate::stack_bound::stack_bound(
+            root,
+            &crate::stack_bound::Options {
+                boards: vec![board.to_string()],
+                models: vec![model.to_string()],
+                out: Some(root.join("target/stack-bound-test.csv")),
+                ..Default::default()
+            },
+        )?;
+    }
     // The scripts build for thumbv7em/thumbv8m.main and rv32imac/rv32imc,
     // installed above.
     let mut c = std::process::Command::new("bash");

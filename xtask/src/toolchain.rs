@@ -307,6 +307,54 @@ pub fn ensure_nightly() -> Result<()> {
     cmd::run(c).context("installing the nightly toolchain")
 }
 
+/// A tool of rustup's `llvm-tools` component (`llvm-objdump`, ...), of the
+/// LLVM the Rust compiler uses: the component is added when missing.
+pub fn llvm_tool(name: &str) -> Result<PathBuf> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let query = |args: &[&str]| -> Result<String> {
+        let out = Command::new(&rustc)
+            .args(args)
+            .output()
+            .with_context(|| format!("running {} {}", rustc.to_string_lossy(), args.join(" ")))?;
+        if !out.status.success() {
+            bail!(
+                "{} {} failed ({})",
+                rustc.to_string_lossy(),
+                args.join(" "),
+                out.status
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let sysroot = PathBuf::from(query(&["--print", "sysroot"])?.trim());
+    let verbose = query(&["-vV"])?;
+    let host = verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .context("rustc -vV names no host")?
+        .trim()
+        .to_string();
+    let path = sysroot
+        .join("lib/rustlib")
+        .join(host)
+        .join("bin")
+        .join(name);
+    if path.is_file() {
+        return Ok(path);
+    }
+    eprintln!("{name} missing: adding rustup's llvm-tools component");
+    let mut c = Command::new("rustup");
+    c.args(["component", "add", "llvm-tools"]);
+    cmd::run(c).context("adding the llvm-tools component (it has llvm-objdump)")?;
+    if !path.is_file() {
+        bail!(
+            "{} is still missing after `rustup component add llvm-tools`",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,9 @@
 //!    outputs, so the firmware checks on target that every output is
 //!    bit-identical to the host's;
 //! 3. refuses, at build time, a model that does not fit the board's flash or
-//!    RAM as its `memory.x` gives them, with a message giving the sizes;
+//!    RAM as its `memory.x` gives them, with a message giving the sizes, and
+//!    a stack reserve below the model's static stack bound on the board
+//!    (`benches/qemu/stack.csv`, written by `cargo xtask stack-bound`);
 //! 4. puts `memory.x` on the linker's search path and links with `link.x`;
 //! 5. with the board crate's feature `layer-profile`, embeds each step's MACs
 //!    and layers from the converter's report, for the per-step profile.
@@ -213,7 +215,8 @@ const CATALOG: [Spec; 11] = [
 pub struct Firmware {
     board: String,
     memory_x: PathBuf,
-    stack_reserve: usize,
+    /// Set by [`Firmware::stack_reserve`]; else the models' static bound.
+    stack_reserve: Option<usize>,
     code_reserve: usize,
     link: bool,
 }
@@ -237,7 +240,7 @@ impl Firmware {
         Firmware {
             board: board.to_string(),
             memory_x: PathBuf::from("memory.x"),
-            stack_reserve: default_stack_reserve(),
+            stack_reserve: None,
             // The runtime, the report's formatting and semihosting: 50 to
             // 60 KB at opt-level "s" (measured, see examples/README.md).
             code_reserve: 64 * 1024,
@@ -245,11 +248,13 @@ impl Firmware {
         }
     }
 
-    /// RAM to keep free for the stack (default: 9 KiB on Armv7E-M and
-    /// Armv8-M Mainline targets, whose DSP kernels use more stack, 6.5 KiB
-    /// on RISC-V, 4 KiB elsewhere: the measured peaks with a margin).
+    /// RAM to keep free for the stack. Default: the static stack bound of
+    /// the selected models on this board (`benches/qemu/stack.csv`, the
+    /// largest of them) rounded up to 256 B; for a board or model without a
+    /// recorded bound, the per-target figure of `default_stack_reserve`. A
+    /// reserve below a recorded bound is refused.
     pub fn stack_reserve(mut self, bytes: usize) -> Firmware {
-        self.stack_reserve = bytes;
+        self.stack_reserve = Some(bytes);
         self
     }
 
@@ -314,11 +319,22 @@ impl Firmware {
         let ram = region_length(&map, "RAM")
             .ok_or_else(|| format!("{}: no RAM region with a LENGTH", memory_x.display()))?;
 
+        let stack_csv = root.join("benches/qemu/stack.csv");
+        println!("cargo:rerun-if-changed={}", stack_csv.display());
+        println!("cargo:rerun-if-env-changed=ATTONET_STACK_UNCHECKED");
+        let bounds = match std::fs::read_to_string(&stack_csv) {
+            Ok(text) => stack_bounds(&text, &self.board)
+                .map_err(|e| format!("{}: {e}", stack_csv.display()))?,
+            Err(_) => Vec::new(),
+        };
+        let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
+        let stack_reserve = self.check_stack(&names, &bounds)?;
+
         let mut converted = Vec::new();
         for spec in specs {
             converted.push(convert(&root, spec)?);
         }
-        self.check_fit(&converted, flash, ram)?;
+        self.check_fit(&converted, flash, ram, stack_reserve)?;
         let profile = std::env::var_os("CARGO_FEATURE_LAYER_PROFILE").is_some();
         std::fs::write(out.join("models.rs"), models_rs(&converted, profile))
             .map_err(|e| format!("writing models.rs: {e}"))?;
@@ -336,13 +352,51 @@ impl Firmware {
     /// Refuses models that cannot fit: the arena (the largest one; models
     /// share it) plus the stack reserve must fit the RAM, the models' flash
     /// plus the bundled test data plus the code reserve must fit the flash.
-    fn check_fit(&self, models: &[Converted], flash: usize, ram: usize) -> Result<(), String> {
+    /// The stack reserve for `models` on this board, given the recorded
+    /// static bounds (model, bytes) of the board: the explicit reserve,
+    /// refused below any of the models' bounds (unless
+    /// `ATTONET_STACK_UNCHECKED=1`: `cargo xtask stack-bound`, which
+    /// measures new bounds); by default the largest bound rounded up to
+    /// 256 B, or the per-target default where none is recorded.
+    fn check_stack(&self, models: &[&str], bounds: &[(String, usize)]) -> Result<usize, String> {
+        let bound = bounds
+            .iter()
+            .filter(|(m, _)| models.contains(&m.as_str()))
+            .max_by_key(|(_, b)| *b);
+        let Some(reserve) = self.stack_reserve else {
+            return Ok(match bound {
+                Some((_, b)) => b.div_ceil(256) * 256,
+                None => default_stack_reserve(),
+            });
+        };
+        let unchecked = std::env::var("ATTONET_STACK_UNCHECKED").is_ok_and(|v| v == "1");
+        match bound {
+            Some((model, b)) if reserve < *b && !unchecked => Err(format!(
+                "model {model} on board {}: the stack reserve of {} B is below the model's static stack bound of {} B \
+                 (benches/qemu/stack.csv, from `cargo xtask stack-bound`): an inference could overflow the stack into the statics.\n  \
+                 Reserve at least {} B (or leave the reserve at its default, the bound).",
+                self.board,
+                group(reserve as u64),
+                group(*b as u64),
+                group(*b as u64)
+            )),
+            _ => Ok(reserve),
+        }
+    }
+
+    fn check_fit(
+        &self,
+        models: &[Converted],
+        flash: usize,
+        ram: usize,
+        stack_reserve: usize,
+    ) -> Result<(), String> {
         let arena = models
             .iter()
             .map(|c| c.report.arena_bytes as usize)
             .max()
             .unwrap_or(0);
-        let ram_needed = arena + self.stack_reserve;
+        let ram_needed = arena + stack_reserve;
         let model_flash: usize = models.iter().map(|c| c.report.flash_bytes).sum();
         let test_data: usize = models
             .iter()
@@ -358,7 +412,7 @@ impl Firmware {
                 "\n  RAM:   needs {} B = arena {} B + stack reserve {} B; the board has {} B ({} B short)",
                 group(ram_needed as u64),
                 group(arena as u64),
-                group(self.stack_reserve as u64),
+                group(stack_reserve as u64),
                 group(ram as u64),
                 group((ram_needed - ram) as u64)
             );
@@ -387,22 +441,56 @@ impl Firmware {
     }
 }
 
-/// The stack to reserve by default: the measured peaks (stack painting, the
-/// whole firmware's stack at its deepest during an inference, see
-/// examples/README.md and `benches/qemu/results.csv`) with a margin: up to
-/// 8,492 B with the Cortex-M DSP kernels (`thumbv7em`, `thumbv8m.main`):
-/// 9 KiB; up to 6,464 B on RISC-V: 6.5 KiB; up to 3,472 B on the Cortex-M0
-/// and elsewhere: 4 KiB. A model whose arena leaves less than this is refused
-/// (on a 16 KB board a smaller stack would run into the arena).
+/// The stack to reserve for a board or model without a recorded static bound
+/// (`benches/qemu/stack.csv`: the real boards, the user's model): the largest
+/// bound of the target's QEMU firmware with a margin for another
+/// application's own frames: up to 10,812 B with the Cortex-M DSP kernels
+/// (`thumbv7em`, `thumbv8m.main`): 12 KiB; up to 8,560 B on RISC-V: 9.5 KiB;
+/// up to 3,800 B on the Cortex-M0 and elsewhere: 4 KiB. A model whose arena
+/// leaves less than this is refused (on a 16 KB board a smaller stack would
+/// run into the arena).
 fn default_stack_reserve() -> usize {
     let target = std::env::var("TARGET").unwrap_or_default();
     if target.starts_with("thumbv7em") || target.starts_with("thumbv8m.main") {
-        9 * 1024
+        12 * 1024
     } else if target.starts_with("riscv") {
-        6 * 1024 + 512
+        9 * 1024 + 512
     } else {
         4 * 1024
     }
+}
+
+/// The static stack bounds of `board` in `benches/qemu/stack.csv`: (model,
+/// `stack_bound_bytes`).
+fn stack_bounds(csv: &str, board: &str) -> Result<Vec<(String, usize)>, String> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| format!("no column {name} in the header {header:?}"))
+    };
+    let (m, b, n) = (col("model")?, col("board")?, col("stack_bound_bytes")?);
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let (Some(model), Some(row_board), Some(bytes)) = (cols.get(m), cols.get(b), cols.get(n))
+        else {
+            return Err(format!("line {}: too few columns: {line:?}", i + 2));
+        };
+        if *row_board != board {
+            continue;
+        }
+        let bytes = bytes.parse().map_err(|_| {
+            format!(
+                "line {}: stack_bound_bytes {bytes:?} is not a byte count",
+                i + 2
+            )
+        })?;
+        out.push((model.to_string(), bytes));
+    }
+    Ok(out)
 }
 
 fn env(name: &str) -> Result<String, String> {
@@ -868,7 +956,36 @@ fn models_rs(models: &[Converted], profile: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::region_length;
+    use super::{region_length, stack_bounds, Firmware};
+
+    #[test]
+    fn a_reserve_below_the_static_bound_is_refused() {
+        let csv = "model,board,target,stack_bound_bytes,stack_peak_bytes,panic_sites_excluded\n\
+                   resnet8,mps2-an386,t,10236,10144,14\nkws,mps2-an386,t,7908,3872,23\nkws,virt,t,6000,5000,1\n";
+        let bounds = stack_bounds(csv, "mps2-an386").unwrap();
+        assert_eq!(
+            bounds,
+            [("resnet8".to_string(), 10236), ("kws".to_string(), 7908)]
+        );
+        let board = Firmware::new("mps2-an386");
+        // By default the largest bound of the selected models, rounded up.
+        assert_eq!(board.check_stack(&["kws", "resnet8"], &bounds), Ok(10240));
+        assert_eq!(board.check_stack(&["kws"], &bounds), Ok(7936));
+        // An explicit reserve: at least the bound.
+        let small = board.clone().stack_reserve(9 * 1024);
+        let e = small.check_stack(&["resnet8"], &bounds).unwrap_err();
+        assert!(
+            e.contains("resnet8")
+                && e.contains("mps2-an386")
+                && e.contains("9,216 B")
+                && e.contains("10,236 B"),
+            "{e}"
+        );
+        assert_eq!(small.check_stack(&["kws"], &bounds), Ok(9216));
+        // A malformed figure is an error, not a panic.
+        assert!(stack_bounds("model,board,stack_bound_bytes\nkws,virt,lots\n", "virt").is_err());
+        assert!(stack_bounds("model,board\n", "virt").is_err());
+    }
 
     #[test]
     fn parses_memory_x_lengths() {
