@@ -141,6 +141,12 @@ pub(crate) fn conv_plan(
     allowed: u8,
 ) -> Option<ConvPlan> {
     let chunks = k.div_ceil(4);
+    // Rows are read as `4 * chunks` bytes, and only the filter's last row
+    // has a padded copy (`last`): a row of one byte would make the two rows
+    // before it read past the filter's end too (found by Miri).
+    if k == 1 {
+        return None;
+    }
     let window = if cpg % 4 != 0 { chunks } else { 0 };
     let last = if k % 4 != 0 { chunks } else { 0 };
     for pix in block_order(pixels) {
@@ -360,4 +366,22 @@ pub fn add_way(p: &AddParams, n: usize, tables: bool, direct: bool) -> Option<bo
         return Some(true);
     }
     (tables && add_covers(p, false)).then_some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The column kernel reads each filter row as whole words; with a row of
+    /// one byte the rows before the last would pass the filter's end, so no
+    /// plan is made (the portable kernel runs it). Two and three bytes a row
+    /// overrun only through the last row, which `last` pads.
+    #[test]
+    fn no_column_plan_for_one_byte_rows() {
+        assert_eq!(conv_plan(1, 1, 64, 256, 4096, true, u8::MAX), None);
+        for k in [2, 3, 4, 9, 27] {
+            let plan = conv_plan(k, k, 64, 256, 4096, true, u8::MAX).unwrap();
+            assert!(plan.tail > plan.last || k % 4 == 0, "k {k}: {plan:?}");
+        }
+    }
 }
