@@ -433,10 +433,12 @@ fn run_batch(
     let mut with_batch_one = true;
     for (k, (path, io)) in inputs.iter().zip(model.inputs).enumerate() {
         let batch = Array::read(path)?;
-        // int8, or float32 for a float input its model quantizes itself;
-        // the arena takes the file's little-endian bytes as they are.
+        // int8, int16 (a 16x8 model), or float32 for a float input its
+        // model quantizes itself; the arena takes the file's little-endian
+        // bytes as they are.
         let data: Vec<i8> = match (io.dtype, batch.dtype) {
             (ElementType::Int8, NpyType::I8)
+            | (ElementType::Int16, NpyType::I16)
             | (ElementType::Float32, NpyType::F32)
             | (ElementType::Int32, NpyType::I32) => batch.data.iter().map(|&b| b as i8).collect(),
             (want, got) => bail!(
@@ -444,6 +446,7 @@ fn run_batch(
                 path.display(),
                 match want {
                     ElementType::Int8 => "int8",
+                    ElementType::Int16 => "int16",
                     ElementType::Int32 => "int32",
                     ElementType::Float32 => "float32",
                 }
@@ -512,9 +515,11 @@ fn run_batch(
         } else {
             shape.extend(io.dims.iter().skip(1).map(|&d| d as usize));
         }
-        // int8, or the int32 / float32 little-endian bytes of such an output.
+        // int8, or the int16 / int32 / float32 little-endian bytes of such
+        // an output.
         let dtype = match io.dtype {
             ElementType::Int8 => NpyType::I8,
+            ElementType::Int16 => NpyType::I16,
             ElementType::Int32 => NpyType::I32,
             ElementType::Float32 => NpyType::F32,
         };

@@ -160,6 +160,11 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(
         s,
+        "    use attonet_runtime::ops::{{conv::ConvS16Params, int16::Clamp16, lookup::SigmoidS16Params}};"
+    );
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
+    let _ = writeln!(
+        s,
         "    use attonet_runtime::ops::reduce::ReduceKind::{{Max, Requantize}};"
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
@@ -236,6 +241,9 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
             // Each tensor's type and sizes, for the buffers `infer_multi` takes.
             let ty = match x.dtype {
                 attonet_runtime::plan::ElementType::Int8 => "int8",
+                attonet_runtime::plan::ElementType::Int16 => {
+                    "int16 (little-endian; plan::i16_values, plan::write_i16_values)"
+                }
                 attonet_runtime::plan::ElementType::Int32 => {
                     "int32 (little-endian; plan::i32_values)"
                 }
