@@ -79,13 +79,13 @@ enum Command {
         /// The model (.tflite int8 or float, .onnx float or QDQ).
         model: PathBuf,
         /// .npy shaped [N, ...input shape] (a leading 1 of the input shape may be left out):
-        /// int8 for an int8 model; float32 (or uint8 raw pixels) in the model's own layout
+        /// int8 for an int8 model, int16 for a 16x8 one; float32 (or uint8 raw pixels) in the model's own layout
         /// for a float model, quantized as the int8 plan's input requires. A model with
         /// several inputs takes one `--input` each, in the model's order.
         #[arg(long, required = true)]
         input: Vec<PathBuf>,
         /// Where to write the outputs, shaped [N, ...output shape]: int8 for an int8
-        /// model, dequantized float32 (in the model's own layout) for a float model. A
+        /// model, int16 for a 16x8 one, dequantized float32 (in the model's own layout) for a float model. A
         /// model with several outputs takes one `--output` each, in the model's order, or
         /// one folder that receives `output0.npy`, `output1.npy`, ...
         #[arg(long, required = true)]

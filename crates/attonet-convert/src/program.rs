@@ -287,7 +287,12 @@ impl S16Layer {
     pub fn constants(&self) -> &[Option<Vec<i8>>] {
         match self {
             S16Layer::Add { constants, .. } | S16Layer::Mul { constants, .. } => constants,
-            _ => &[],
+            S16Layer::Conv { .. }
+            | S16Layer::Depthwise { .. }
+            | S16Layer::FullyConnected { .. }
+            | S16Layer::Softmax { .. }
+            | S16Layer::Logistic(_)
+            | S16Layer::Tanh(_) => &[],
         }
     }
 }
@@ -487,7 +492,11 @@ impl Layer {
 
     /// Trainable parameters (weights and biases).
     pub fn params(&self) -> usize {
-        self.op.tables().iter().map(|t| t.params()).sum()
+        match &self.op {
+            // A 16x8 layer's int64 biases take two words each.
+            LayerOp::S16(l) => l.data().map_or(0, |d| d.filter.len() + d.bias.len() / 2),
+            _ => self.op.tables().iter().map(|t| t.params()).sum(),
+        }
     }
 
     /// Bytes of weight-blob tables (unpadded).

@@ -519,6 +519,12 @@ impl Lowering<'_> {
         }
         let y = self.write_s16(at, op)?;
         let out = self.values[y].dims.clone();
+        let n: usize = out.iter().product();
+        if !dims.iter().any(|d| d.iter().product::<usize>() == n) {
+            return Err(at.invalid(format!(
+                "operands {dims:?} are both smaller than the output {out:?}"
+            )));
+        }
         for d in &dims {
             if !repeats_over(d, &out) {
                 return Err(at.unsupported(format!(
@@ -536,7 +542,7 @@ impl Lowering<'_> {
 fn repeats_over(d: &[usize], out: &[usize]) -> bool {
     let first = d.iter().position(|&n| n != 1).unwrap_or(d.len());
     let core = &d[first..];
-    core.len() <= out.len() && out.ends_with(core) && d.len() <= out.len().max(d.len())
+    core.len() <= out.len() && out.ends_with(core)
 }
 
 /// TFLM's `CheckedLog2` (in `float`): the rounded base-2 logarithm of `x`
