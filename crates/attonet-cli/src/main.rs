@@ -79,13 +79,13 @@ enum Command {
         /// The model (.tflite int8 or float, .onnx float or QDQ).
         model: PathBuf,
         /// .npy shaped [N, ...input shape] (a leading 1 of the input shape may be left out):
-        /// int8 for an int8 model; float32 (or uint8 raw pixels) in the model's own layout
+        /// int8 for an int8 model, int16 for a 16x8 one; float32 (or uint8 raw pixels) in the model's own layout
         /// for a float model, quantized as the int8 plan's input requires. A model with
         /// several inputs takes one `--input` each, in the model's order.
         #[arg(long, required = true)]
         input: Vec<PathBuf>,
         /// Where to write the outputs, shaped [N, ...output shape]: int8 for an int8
-        /// model, dequantized float32 (in the model's own layout) for a float model. A
+        /// model, int16 for a 16x8 one, dequantized float32 (in the model's own layout) for a float model. A
         /// model with several outputs takes one `--output` each, in the model's order, or
         /// one folder that receives `output0.npy`, `output1.npy`, ...
         #[arg(long, required = true)]
@@ -433,10 +433,12 @@ fn run_batch(
     let mut with_batch_one = true;
     for (k, (path, io)) in inputs.iter().zip(model.inputs).enumerate() {
         let batch = Array::read(path)?;
-        // int8, or float32 for a float input its model quantizes itself;
-        // the arena takes the file's little-endian bytes as they are.
+        // int8, int16 (a 16x8 model), or float32 for a float input its
+        // model quantizes itself; the arena takes the file's little-endian
+        // bytes as they are.
         let data: Vec<i8> = match (io.dtype, batch.dtype) {
             (ElementType::Int8, NpyType::I8)
+            | (ElementType::Int16, NpyType::I16)
             | (ElementType::Float32, NpyType::F32)
             | (ElementType::Int32, NpyType::I32) => batch.data.iter().map(|&b| b as i8).collect(),
             (want, got) => bail!(
@@ -444,6 +446,7 @@ fn run_batch(
                 path.display(),
                 match want {
                     ElementType::Int8 => "int8",
+                    ElementType::Int16 => "int16",
                     ElementType::Int32 => "int32",
                     ElementType::Float32 => "float32",
                 }
@@ -512,9 +515,11 @@ fn run_batch(
         } else {
             shape.extend(io.dims.iter().skip(1).map(|&d| d as usize));
         }
-        // int8, or the int32 / float32 little-endian bytes of such an output.
+        // int8, or the int16 / int32 / float32 little-endian bytes of such
+        // an output.
         let dtype = match io.dtype {
             ElementType::Int8 => NpyType::I8,
+            ElementType::Int16 => NpyType::I16,
             ElementType::Int32 => NpyType::I32,
             ElementType::Float32 => NpyType::F32,
         };

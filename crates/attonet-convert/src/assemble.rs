@@ -5,17 +5,18 @@
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::{ConvParams, ConvWeights, Shape};
 use attonet_runtime::plan::{
-    AddStep, ArgStep, BatchMatmulStep, BinaryStep, BlockStep, BoundaryStep, ConcatStep, ConvStep,
-    ConvTables, CopyStep, DepthwiseStep, Dims, FullyConnectedStep, GatherStep, Io,
-    L2NormalizationStep, LogSoftmaxStep, LookupStep, Model, Operand, PointwisePairStep, PoolStep,
-    ReduceStep, Residual, ResizeBilinearStep, Slot, SoftmaxStep, Stage, StageOp, Step, Table,
-    TransposeConvStep,
+    AddS16Step, AddStep, ArgStep, BatchMatmulStep, BinaryStep, BlockStep, BoundaryStep, ConcatStep,
+    ConvS16Step, ConvStep, ConvTables, CopyStep, DepthwiseS16Step, DepthwiseStep, Dims,
+    FullyConnectedS16Step, FullyConnectedStep, GatherStep, Io, L2NormalizationStep, LogSoftmaxStep,
+    LookupStep, Model, MulS16Step, Operand, PointwisePairStep, PoolStep, ReduceStep, Residual,
+    ResizeBilinearStep, SigmoidS16Step, Slot, SoftmaxS16Step, SoftmaxStep, Stage, StageOp, Step,
+    Table, TransposeConvStep,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
 use crate::error::{ConvertError, Result};
 use crate::planner::{self, MemoryPlan};
-use crate::program::{BlockResidual, BlockStage, ConvData, LayerOp, Program, ValueId};
+use crate::program::{BlockResidual, BlockStage, ConvData, LayerOp, Program, S16Layer, ValueId};
 
 /// A model ready to run or to write out: program, memory plan, blob, steps.
 #[derive(Debug, Clone)]
@@ -320,6 +321,75 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::S16(S16Layer::Conv { params, data }) => Step::ConvS16(ConvS16Step {
+            params: *params,
+            input,
+            output,
+            tables: blob.conv(data),
+        }),
+        LayerOp::S16(S16Layer::Depthwise { params, data }) => {
+            Step::DepthwiseS16(DepthwiseS16Step {
+                params: *params,
+                input,
+                output,
+                tables: blob.conv(data),
+            })
+        }
+        LayerOp::S16(S16Layer::FullyConnected { params, data }) => {
+            Step::FullyConnectedS16(FullyConnectedS16Step {
+                params: *params,
+                input,
+                output,
+                tables: blob.conv(data),
+            })
+        }
+        LayerOp::S16(S16Layer::Add { params, constants }) => {
+            let [input1, input2] = s16_operands(blob, constants, &layer.inputs, &slot, i)?;
+            Step::AddS16(AddS16Step {
+                params: *params,
+                input1,
+                input2,
+                output,
+            })
+        }
+        LayerOp::S16(S16Layer::Softmax {
+            params,
+            exp_lut,
+            reciprocal_lut,
+        }) => {
+            let bytes = |lut: &[i16]| -> Vec<i8> {
+                lut.iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .map(|b| b as i8)
+                    .collect()
+            };
+            Step::SoftmaxS16(SoftmaxS16Step {
+                params: *params,
+                exp_table: blob.i8s(&bytes(exp_lut)),
+                reciprocal_table: blob.i8s(&bytes(reciprocal_lut)),
+                input,
+                output,
+            })
+        }
+        LayerOp::S16(S16Layer::Logistic(params)) => Step::LogisticS16(SigmoidS16Step {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::S16(S16Layer::Tanh(params)) => Step::TanhS16(SigmoidS16Step {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::S16(S16Layer::Mul { params, constants }) => {
+            let [input1, input2] = s16_operands(blob, constants, &layer.inputs, &slot, i)?;
+            Step::MulS16(MulS16Step {
+                params: *params,
+                input1,
+                input2,
+                output,
+            })
+        }
         LayerOp::Binary {
             params, constants, ..
         } => {
@@ -370,6 +440,27 @@ fn layer_step(
         }
     };
     Ok(vec![step])
+}
+
+/// The two operands of a 16x8 ADD or MUL: each constant's bytes written to
+/// `blob`, each activation (the layer's inputs, in order) its slot.
+fn s16_operands(
+    blob: &mut BlobWriter,
+    constants: &[Option<Vec<i8>>; 2],
+    inputs: &[ValueId],
+    slot: &dyn Fn(ValueId) -> Slot,
+    i: usize,
+) -> Result<[Operand; 2]> {
+    let mut activations = inputs.iter();
+    let mut operand = |k: usize| -> Result<Operand> {
+        Ok(match &constants[k] {
+            Some(c) => Operand::Blob(blob.i8s(c)),
+            None => Operand::Arena(slot(*activations.next().ok_or_else(|| {
+                ConvertError::Graph(format!("layer {i}: int16 op without operand {k}"))
+            })?)),
+        })
+    };
+    Ok([operand(0)?, operand(1)?])
 }
 
 /// Every step's slots against the memory plan and the program (an internal
@@ -427,8 +518,30 @@ fn check_slots(
             Step::Gather(s) => (s.input, s.output),
             Step::ResizeBilinear(s) => (s.input, s.output),
             Step::Block(s) => (s.input, s.output),
-            Step::Binary(s) => {
-                let arena: Vec<Slot> = [s.input1, s.input2]
+            Step::ConvS16(s) => (s.input, s.output),
+            Step::DepthwiseS16(s) => (s.input, s.output),
+            Step::FullyConnectedS16(s) => (s.input, s.output),
+            Step::SoftmaxS16(s) => (s.input, s.output),
+            Step::LogisticS16(s) | Step::TanhS16(s) => (s.input, s.output),
+            Step::AddS16(AddS16Step {
+                input1,
+                input2,
+                output,
+                ..
+            })
+            | Step::MulS16(MulS16Step {
+                input1,
+                input2,
+                output,
+                ..
+            })
+            | Step::Binary(BinaryStep {
+                input1,
+                input2,
+                output,
+                ..
+            }) => {
+                let arena: Vec<Slot> = [input1, input2]
                     .iter()
                     .filter_map(|o| match o {
                         Operand::Arena(a) => Some(*a),
@@ -442,7 +555,7 @@ fn check_slots(
                          {planned:?}"
                     )));
                 }
-                (input, s.output)
+                (input, *output)
             }
             Step::Concat(s) => {
                 if !layer.inputs.iter().any(|&v| slot(v) == s.input) {
@@ -764,6 +877,14 @@ impl Assembled {
                 Step::Arg(_) => bits |= k::ARG,
                 Step::QuantizeFloat(_) => bits |= k::QUANTIZE_FLOAT,
                 Step::DequantizeFloat(_) => bits |= k::DEQUANTIZE_FLOAT,
+                Step::ConvS16(_) => bits |= k::CONV_S16,
+                Step::DepthwiseS16(_) => bits |= k::DEPTHWISE_S16,
+                Step::FullyConnectedS16(_) => bits |= k::FULLY_CONNECTED_S16,
+                Step::AddS16(_) => bits |= k::ADD_S16,
+                Step::MulS16(_) => bits |= k::MUL_S16,
+                Step::SoftmaxS16(_) => bits |= k::SOFTMAX_S16,
+                Step::LogisticS16(_) => bits |= k::LOGISTIC_S16,
+                Step::TanhS16(_) => bits |= k::TANH_S16,
                 Step::Block(b) => {
                     bits |= k::BLOCK;
                     let first = b.first_stage as usize;
@@ -987,6 +1108,14 @@ impl Assembled {
             (k::TRANSPOSE_CONV, "TRANSPOSE_CONV"),
             (k::BATCH_MATMUL, "BATCH_MATMUL"),
             (k::CONV_NARROW_RISCV, "CONV_NARROW_RISCV"),
+            (k::CONV_S16, "CONV_S16"),
+            (k::DEPTHWISE_S16, "DEPTHWISE_S16"),
+            (k::FULLY_CONNECTED_S16, "FULLY_CONNECTED_S16"),
+            (k::ADD_S16, "ADD_S16"),
+            (k::MUL_S16, "MUL_S16"),
+            (k::SOFTMAX_S16, "SOFTMAX_S16"),
+            (k::LOGISTIC_S16, "LOGISTIC_S16"),
+            (k::TANH_S16, "TANH_S16"),
         ]
         .into_iter()
         .filter(|(b, _)| bits & b != 0)

@@ -26,6 +26,8 @@ use crate::ir::{
 };
 use crate::ops::{binary, movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
+mod s16;
+
 use crate::requantize::{
     activation_range, log_softmax_scaling, quantize_multiplier,
     quantize_multiplier_smaller_than_one, softmax_scaling,
@@ -303,11 +305,14 @@ impl<'g> Lowering<'g> {
         let t = self.tensor(&at, id)?;
         match t.dtype {
             DType::I8 => self.new_value(&at, id),
+            // A 16x8 model's input.
+            DType::I16 if t.data.is_none() => self.new_s16_value(&at, id),
             // A float model input: only a QUANTIZE may read it (`read`).
             DType::F32 if t.data.is_none() => self.new_typed_value(&at, id, ElementType::Float32),
             _ => Err(ConvertError::Graph(format!(
-                "the model input '{}' is {}, but int8 is required (or float32 read by QUANTIZE \
-                 ops; convert float models with post-training quantization first)",
+                "the model input '{}' is {}, but int8 or int16 (16x8) is required (or float32 \
+                 read by QUANTIZE ops; convert float models with post-training quantization \
+                 first)",
                 t.name, t.dtype
             ))),
         }
@@ -325,6 +330,7 @@ impl<'g> Lowering<'g> {
         let t = self.tensor(at, id)?;
         let want = match dtype {
             ElementType::Int8 => return self.new_value(at, id),
+            ElementType::Int16 => return self.new_s16_value(at, id),
             ElementType::Int32 => DType::I32,
             ElementType::Float32 => DType::F32,
         };
@@ -358,6 +364,7 @@ impl<'g> Lowering<'g> {
         if value.dtype != dtype {
             let name = |d: ElementType| match d {
                 ElementType::Int8 => "int8",
+                ElementType::Int16 => "int16",
                 ElementType::Int32 => "int32",
                 ElementType::Float32 => "float32",
             };
@@ -697,6 +704,10 @@ impl<'g> Lowering<'g> {
             index,
             op: op.kind.name(),
         };
+        if self.reads_s16(op) {
+            layers.push(self.lower_s16(&at, index, op)?);
+            return Ok(());
+        }
         let layer = match &op.kind {
             OpKind::Conv2d {
                 padding,

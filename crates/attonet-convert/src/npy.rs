@@ -1,7 +1,7 @@
 //! NumPy `.npy` files: the batch format of `attonet run` and the test data.
 //!
-//! Reads versions 1 to 3, C order, little-endian `int8`, `uint8`, `int32`,
-//! `int64` and `float32` arrays; writes version 1.
+//! Reads versions 1 to 3, C order, little-endian `int8`, `uint8`, `int16`,
+//! `int32`, `int64` and `float32` arrays; writes version 1.
 
 use std::path::Path;
 
@@ -14,6 +14,8 @@ pub enum NpyType {
     I8,
     /// `|u1`.
     U8,
+    /// `<i2`.
+    I16,
     /// `<i4`.
     I32,
     /// `<i8`.
@@ -27,6 +29,7 @@ impl NpyType {
         match self {
             NpyType::I8 => "|i1",
             NpyType::U8 => "|u1",
+            NpyType::I16 => "<i2",
             NpyType::I32 => "<i4",
             NpyType::I64 => "<i8",
             NpyType::F32 => "<f4",
@@ -37,6 +40,7 @@ impl NpyType {
         Some(match d {
             "|i1" | "<i1" | "i1" => NpyType::I8,
             "|u1" | "<u1" | "u1" => NpyType::U8,
+            "<i2" => NpyType::I16,
             "<i4" => NpyType::I32,
             "<i8" => NpyType::I64,
             "<f4" => NpyType::F32,
@@ -48,6 +52,7 @@ impl NpyType {
     pub fn size(self) -> usize {
         match self {
             NpyType::I8 | NpyType::U8 => 1,
+            NpyType::I16 => 2,
             NpyType::I32 | NpyType::F32 => 4,
             NpyType::I64 => 8,
         }
@@ -94,6 +99,11 @@ impl Array {
         Some(match self.dtype {
             NpyType::I8 => self.data.iter().map(|&b| b as i8 as i64).collect(),
             NpyType::U8 => self.data.iter().map(|&b| b as i64).collect(),
+            NpyType::I16 => self
+                .data
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]) as i64)
+                .collect(),
             NpyType::I32 => self
                 .data
                 .chunks_exact(4)

@@ -2,17 +2,19 @@
 //! owned tables, before the memory plan assigns arena offsets.
 
 use attonet_runtime::block::StageOp;
-use attonet_runtime::ops::add::AddParams;
+use attonet_runtime::ops::add::{AddParams, AddS16Params};
 use attonet_runtime::ops::batch_matmul::BatchMatmulParams;
-use attonet_runtime::ops::binary::{BinaryParams, ConcatParams};
+use attonet_runtime::ops::binary::{BinaryParams, ConcatParams, MulS16Params};
 use attonet_runtime::ops::boundary::BoundaryParams;
-use attonet_runtime::ops::depthwise::DepthwiseParams;
-use attonet_runtime::ops::fully_connected::FullyConnectedParams;
+use attonet_runtime::ops::conv::ConvS16Params;
+use attonet_runtime::ops::depthwise::{DepthwiseParams, DepthwiseS16Params};
+use attonet_runtime::ops::fully_connected::{FullyConnectedParams, FullyConnectedS16Params};
 use attonet_runtime::ops::l2_normalization::L2NormalizationParams;
+use attonet_runtime::ops::lookup::SigmoidS16Params;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::{ArgParams, ReduceParams};
-use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams};
+use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams, SoftmaxS16Params};
 use attonet_runtime::ops::transpose_conv::TransposeConvParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
 use attonet_runtime::plan::ElementType;
@@ -27,14 +29,16 @@ pub type ValueId = usize;
 pub struct Value {
     /// The source tensor's name.
     pub name: String,
-    /// Shape as the kernels see it (batch 1, NHWC); for 4-byte elements
-    /// (`dtype` other than int8) its channels count bytes (`4 * c`), so the
-    /// shape is the value's arena bytes everywhere a slot is made of it.
+    /// Shape as the kernels see it (batch 1, NHWC); for wider elements
+    /// (`dtype` other than int8) its channels count bytes (`2 * c` for
+    /// int16, `4 * c` for int32 and float32), so the shape is the value's
+    /// arena bytes everywhere a slot is made of it.
     pub shape: Shape,
     /// The source model's dimensions (e.g. `[1, 10]`), in elements.
     pub dims: Vec<usize>,
-    /// The element type: int8 for every activation, int32 for an ARG_MAX's
-    /// indices, float32 for a float model's input or output.
+    /// The element type: int8 for every activation of an int8 model, int16
+    /// for a 16x8 layer's, int32 for an ARG_MAX's indices, float32 for a
+    /// float model's input or output.
     pub dtype: ElementType,
     /// Quantization scale (int8; for float32, unused: 1).
     pub scale: f32,
@@ -184,6 +188,8 @@ pub enum LayerOp {
     QuantizeFloat(BoundaryParams),
     /// DEQUANTIZE to a float32 model output ([`attonet_runtime::ops::boundary`]).
     DequantizeFloat(BoundaryParams),
+    /// A 16x8 layer (int16 activations, int8 weights).
+    S16(S16Layer),
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
     Block {
         /// The chain, in order.
@@ -191,6 +197,104 @@ pub enum LayerOp {
         /// The shortcut.
         residual: BlockResidual,
     },
+}
+
+/// A 16x8 layer: what it computes, with its owned tables. The 64-bit
+/// biases lie in [`ConvData::bias`] as two words each (low, high), the form
+/// the runtime reads ([`attonet_runtime::ops::int16::bias64`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum S16Layer {
+    /// CONV_2D.
+    Conv {
+        /// Geometry, groups, clamp.
+        params: ConvS16Params,
+        /// Tables (OHWI filter).
+        data: ConvData,
+    },
+    /// DEPTHWISE_CONV_2D.
+    Depthwise {
+        /// Geometry, multiplier, clamp.
+        params: DepthwiseS16Params,
+        /// Tables (`[kh][kw][out_c]` filter).
+        data: ConvData,
+    },
+    /// FULLY_CONNECTED.
+    FullyConnected {
+        /// Sizes and clamp.
+        params: FullyConnectedS16Params,
+        /// Tables.
+        data: ConvData,
+    },
+    /// ADD; the layer's inputs are its activation operands, in operand order.
+    Add {
+        /// Rescaling and clamp.
+        params: AddS16Params,
+        /// Each operand's constant int16 bytes, or `None` for an activation.
+        constants: [Option<Vec<i8>>; 2],
+    },
+    /// MUL; as ADD.
+    Mul {
+        /// Rescaling and clamp.
+        params: MulS16Params,
+        /// Each operand's constant int16 bytes, or `None` for an activation.
+        constants: [Option<Vec<i8>>; 2],
+    },
+    /// SOFTMAX.
+    Softmax {
+        /// Row length and input scaling.
+        params: SoftmaxS16Params,
+        /// The `exp` table (513 entries).
+        exp_lut: Vec<i16>,
+        /// The `1 / (1 + x)` table (513 entries).
+        reciprocal_lut: Vec<i16>,
+    },
+    /// LOGISTIC.
+    Logistic(SigmoidS16Params),
+    /// TANH.
+    Tanh(SigmoidS16Params),
+}
+
+impl S16Layer {
+    /// The runtime kernel's name.
+    pub fn kernel_name(&self) -> &'static str {
+        match self {
+            S16Layer::Conv { .. } => "conv_s16",
+            S16Layer::Depthwise { .. } => "depthwise_s16",
+            S16Layer::FullyConnected { .. } => "fully_connected_s16",
+            S16Layer::Add { .. } => "add_s16",
+            S16Layer::Mul { .. } => "mul_s16",
+            S16Layer::Softmax { .. } => "softmax_s16",
+            S16Layer::Logistic(_) => "logistic_s16",
+            S16Layer::Tanh(_) => "tanh_s16",
+        }
+    }
+
+    /// The convolution-like tables, if any.
+    pub fn data(&self) -> Option<&ConvData> {
+        match self {
+            S16Layer::Conv { data, .. }
+            | S16Layer::Depthwise { data, .. }
+            | S16Layer::FullyConnected { data, .. } => Some(data),
+            S16Layer::Add { .. }
+            | S16Layer::Mul { .. }
+            | S16Layer::Softmax { .. }
+            | S16Layer::Logistic(_)
+            | S16Layer::Tanh(_) => None,
+        }
+    }
+
+    /// Each operand's constant bytes (ADD, MUL).
+    pub fn constants(&self) -> &[Option<Vec<i8>>] {
+        match self {
+            S16Layer::Add { constants, .. } | S16Layer::Mul { constants, .. } => constants,
+            S16Layer::Conv { .. }
+            | S16Layer::Depthwise { .. }
+            | S16Layer::FullyConnected { .. }
+            | S16Layer::Softmax { .. }
+            | S16Layer::Logistic(_)
+            | S16Layer::Tanh(_) => &[],
+        }
+    }
 }
 
 /// One convolution of a fused block.
@@ -264,6 +368,7 @@ impl LayerOp {
             LayerOp::QuantizeFloat(_) => "quantize_float",
             LayerOp::DequantizeFloat(_) => "dequantize_float",
             LayerOp::Block { .. } => "fused_block",
+            LayerOp::S16(l) => l.kernel_name(),
         }
     }
 
@@ -286,6 +391,7 @@ impl LayerOp {
                 }
                 t
             }
+            LayerOp::S16(l) => l.data().into_iter().collect(),
             LayerOp::Add(_)
             | LayerOp::BatchMatmul(_)
             | LayerOp::AveragePool(_)
@@ -354,6 +460,17 @@ impl Layer {
                 };
                 stages.iter().map(BlockStage::macs).sum::<u64>() + projection
             }
+            LayerOp::S16(S16Layer::Conv { data, .. } | S16Layer::Depthwise { data, .. }) => {
+                // The output's shape counts bytes: two an int16 element.
+                pixels * data.filter.len() as u64
+            }
+            LayerOp::S16(S16Layer::FullyConnected { params, data }) => {
+                let rows = values[self.inputs[0]].shape.len() as u64
+                    / 2
+                    / params.in_features.max(1) as u64;
+                rows * data.filter.len() as u64
+            }
+            LayerOp::S16(_) => 0,
             LayerOp::Add(_)
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
@@ -375,7 +492,11 @@ impl Layer {
 
     /// Trainable parameters (weights and biases).
     pub fn params(&self) -> usize {
-        self.op.tables().iter().map(|t| t.params()).sum()
+        match &self.op {
+            // A 16x8 layer's int64 biases take two words each.
+            LayerOp::S16(l) => l.data().map_or(0, |d| d.filter.len() + d.bias.len() / 2),
+            _ => self.op.tables().iter().map(|t| t.params()).sum(),
+        }
     }
 
     /// Bytes of weight-blob tables (unpadded).
@@ -385,6 +506,12 @@ impl Layer {
             LayerOp::Gather { tables, .. } => 4 * tables.iter().map(Vec::len).sum::<usize>(),
             LayerOp::Binary { constants, .. } => constants.iter().flatten().map(Vec::len).sum(),
             LayerOp::Concat { tables, .. } => tables.iter().map(Vec::len).sum(),
+            LayerOp::S16(S16Layer::Softmax {
+                exp_lut,
+                reciprocal_lut,
+                ..
+            }) => 2 * (exp_lut.len() + reciprocal_lut.len()),
+            LayerOp::S16(l) => l.constants().iter().flatten().map(Vec::len).sum(),
             _ => 0,
         };
         lookup + self.op.tables().iter().map(|t| t.bytes()).sum::<usize>()

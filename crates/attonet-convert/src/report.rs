@@ -9,7 +9,7 @@ use attonet_runtime::ops::reduce::ArgKind;
 use attonet_runtime::ops::{ConvKernel, Shape};
 use attonet_runtime::plan::{ElementType, Step};
 
-use crate::program::{BlockResidual, BlockStage, LayerOp};
+use crate::program::{BlockResidual, BlockStage, LayerOp, S16Layer};
 
 /// One row of the per-layer table.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -167,6 +167,7 @@ fn value_text(v: &crate::program::Value) -> String {
 fn type_name(t: ElementType) -> &'static str {
     match t {
         ElementType::Int8 => "int8",
+        ElementType::Int16 => "int16",
         ElementType::Int32 => "int32",
         ElementType::Float32 => "float32",
     }
@@ -206,6 +207,16 @@ impl Report {
                 },
                 LayerOp::QuantizeFloat(_) => "QUANTIZE",
                 LayerOp::DequantizeFloat(_) => "DEQUANTIZE",
+                LayerOp::S16(l) => match l {
+                    S16Layer::Conv { .. } => "CONV_2D",
+                    S16Layer::Depthwise { .. } => "DEPTHWISE_CONV_2D",
+                    S16Layer::FullyConnected { .. } => "FULLY_CONNECTED",
+                    S16Layer::Add { .. } => "ADD",
+                    S16Layer::Mul { .. } => "MUL",
+                    S16Layer::Softmax { .. } => "SOFTMAX",
+                    S16Layer::Logistic(_) => "LOGISTIC",
+                    S16Layer::Tanh(_) => "TANH",
+                },
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));
                     continue;

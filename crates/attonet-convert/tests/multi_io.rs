@@ -170,8 +170,21 @@ fn graph_io_errors_are_clear() {
         message(&g)
     );
     let mut g = two_by_two();
+    g.tensors[1].dtype = DType::I32;
+    assert!(
+        message(&g).contains("int8 or int16 (16x8) is required"),
+        "{}",
+        message(&g)
+    );
+    // An int16 (16x8) input is read, but TFLM's int16 kernels need zero
+    // point 0: this one's 2 is refused by name.
+    let mut g = two_by_two();
     g.tensors[1].dtype = DType::I16;
-    assert!(message(&g).contains("int8 is required"), "{}", message(&g));
+    assert!(
+        message(&g).contains("'x1' has zero point 2"),
+        "{}",
+        message(&g)
+    );
     let mut g = two_by_two();
     g.outputs.clear();
     assert!(message(&g).contains("at least one"), "{}", message(&g));

@@ -157,7 +157,7 @@ fn classify_refusal(case: &Case, e: &ConvertError) -> Outcome {
                 .iter()
                 .chain(&case.outputs)
                 .any(|(_, dtype)| dtype != "int8");
-            let says_why = io_type && message.contains("int8 is required");
+            let says_why = io_type && message.contains("int8 or int16 (16x8) is required");
             if says_why {
                 return Outcome::RefusedGraph(message);
             }
@@ -188,9 +188,11 @@ fn run_plan(dir: &Path, case: &Case, assembled: &Assembled, plan: &str) -> Resul
     }
     let read = |file: &str| Array::read(&dir.join(file)).map_err(|e| e.to_string());
     // Every tensor's bytes as the arena holds them: int8, or little-endian
-    // int32 / float32 (the .npy files' `<i4` / `<f4`), compared byte for byte.
+    // int16 / int32 / float32 (the .npy files' `<i2` / `<i4` / `<f4`),
+    // compared byte for byte.
     let npy_type = |t: ElementType| match t {
         ElementType::Int8 => NpyType::I8,
+        ElementType::Int16 => NpyType::I16,
         ElementType::Int32 => NpyType::I32,
         ElementType::Float32 => NpyType::F32,
     };

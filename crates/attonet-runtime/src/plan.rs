@@ -19,19 +19,20 @@
 
 pub use crate::block::{BlockStep, Residual, Stage, StageOp};
 use crate::error::{Error, Result};
-use crate::ops::add::{self, AddParams};
+use crate::ops::add::{self, AddParams, AddS16Params};
 use crate::ops::batch_matmul::{self, BatchMatmulParams};
-use crate::ops::binary::{self, BinaryParams, ConcatParams};
+use crate::ops::binary::{self, BinaryParams, ConcatParams, MulS16Params};
 use crate::ops::boundary::{self, BoundaryParams};
-use crate::ops::depthwise::{self, DepthwiseParams};
-use crate::ops::fully_connected::{self, FullyConnectedParams};
+use crate::ops::conv::ConvS16Params;
+use crate::ops::depthwise::{self, DepthwiseParams, DepthwiseS16Params};
+use crate::ops::fully_connected::{self, FullyConnectedParams, FullyConnectedS16Params};
 use crate::ops::l2_normalization::{self, L2NormalizationParams};
-use crate::ops::lookup;
+use crate::ops::lookup::{self, SigmoidS16Params};
 use crate::ops::movement::{self, GATHER_DIMS};
 pub use crate::ops::movement::{BilinearParams, GatherParams};
 use crate::ops::pool::{self, PoolParams};
 use crate::ops::reduce::{self, ArgParams, ReduceParams};
-use crate::ops::softmax::{self, LogSoftmaxParams, SoftmaxParams};
+use crate::ops::softmax::{self, LogSoftmaxParams, SoftmaxParams, SoftmaxS16Params};
 use crate::ops::transpose_conv::{self, TransposeConvParams};
 use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
 use kernels::KernelSet;
@@ -379,6 +380,110 @@ pub struct BoundaryStep {
     pub output: Slot,
 }
 
+/// A 16x8 CONV_2D ([`crate::ops::conv::conv_s16`]): int16 input and output
+/// (their slots' shapes count channels in bytes, `2 * c`), int8 weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct ConvS16Step {
+    /// Geometry, groups and clamp.
+    pub params: ConvS16Params,
+    /// Input tensor (int16).
+    pub input: Slot,
+    /// Output tensor (int16, apart from the input).
+    pub output: Slot,
+    /// OHWI weights, the int64 biases as word pairs, multiplier and shift.
+    pub tables: ConvTables,
+}
+
+/// A 16x8 DEPTHWISE_CONV_2D ([`crate::ops::depthwise::depthwise_s16`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct DepthwiseS16Step {
+    /// Geometry, multiplier and clamp.
+    pub params: DepthwiseS16Params,
+    /// Input tensor (int16).
+    pub input: Slot,
+    /// Output tensor (int16, apart from the input).
+    pub output: Slot,
+    /// `[kh][kw][out_c]` weights, the int64 biases as word pairs,
+    /// multiplier and shift.
+    pub tables: ConvTables,
+}
+
+/// A 16x8 FULLY_CONNECTED ([`crate::ops::fully_connected::fully_connected_s16`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct FullyConnectedS16Step {
+    /// Sizes and clamp.
+    pub params: FullyConnectedS16Params,
+    /// Input (int16, `in_features` per row).
+    pub input: Slot,
+    /// Output (int16, apart from the input).
+    pub output: Slot,
+    /// `[out][in]` weights, the int64 biases as word pairs, multiplier and
+    /// shift (one, or one per output feature).
+    pub tables: ConvTables,
+}
+
+/// A 16x8 ADD ([`crate::ops::add::add_s16`]): int16 operands, activations or
+/// constants (a constant's table holds its int16 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct AddS16Step {
+    /// Rescaling and clamp.
+    pub params: AddS16Params,
+    /// First operand.
+    pub input1: Operand,
+    /// Second operand (may be the first).
+    pub input2: Operand,
+    /// Output (apart from both operands).
+    pub output: Slot,
+}
+
+/// A 16x8 MUL ([`crate::ops::binary::mul_s16`]): int16 operands,
+/// activations or constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct MulS16Step {
+    /// Rescaling and clamp.
+    pub params: MulS16Params,
+    /// First operand.
+    pub input1: Operand,
+    /// Second operand (may be the first).
+    pub input2: Operand,
+    /// Output (apart from both operands).
+    pub output: Slot,
+}
+
+/// A 16x8 LOGISTIC or TANH ([`crate::ops::lookup::logistic_s16`],
+/// [`crate::ops::lookup::tanh_s16`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct SigmoidS16Step {
+    /// Input scaling.
+    pub params: SigmoidS16Params,
+    /// Input tensor (int16).
+    pub input: Slot,
+    /// Output tensor (int16, apart from the input).
+    pub output: Slot,
+}
+
+/// A 16x8 SOFTMAX ([`crate::ops::softmax::softmax_s16`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct SoftmaxS16Step {
+    /// Row length and input scaling.
+    pub params: SoftmaxS16Params,
+    /// The `exp` table: 513 `i16` ([`softmax::SOFTMAX_S16_LUT_LEN`]), as bytes.
+    pub exp_table: Table,
+    /// The `1 / (1 + x)` table: 513 `i16`, as bytes.
+    pub reciprocal_table: Table,
+    /// Input tensor (int16).
+    pub input: Slot,
+    /// Output tensor (int16, apart from the input).
+    pub output: Slot,
+}
+
 /// A byte copy (a RESHAPE whose output could not share its input's bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -440,6 +545,22 @@ pub enum Step {
     TransposeConv(TransposeConvStep),
     /// BATCH_MATMUL.
     BatchMatmul(BatchMatmulStep),
+    /// CONV_2D, 16x8.
+    ConvS16(ConvS16Step),
+    /// DEPTHWISE_CONV_2D, 16x8.
+    DepthwiseS16(DepthwiseS16Step),
+    /// FULLY_CONNECTED, 16x8.
+    FullyConnectedS16(FullyConnectedS16Step),
+    /// ADD, 16x8.
+    AddS16(AddS16Step),
+    /// MUL, 16x8.
+    MulS16(MulS16Step),
+    /// SOFTMAX, 16x8.
+    SoftmaxS16(SoftmaxS16Step),
+    /// LOGISTIC, 16x8.
+    LogisticS16(SigmoidS16Step),
+    /// TANH, 16x8.
+    TanhS16(SigmoidS16Step),
 }
 
 /// Most dimensions a model input or output may have ([`Dims`]).
@@ -501,11 +622,12 @@ impl core::fmt::Debug for Dims {
     }
 }
 
-/// The element type of a model input or output. Inside the plan every
+/// The element type of a model input or output. Inside an int8 plan every
 /// activation is int8; a model's boundary may also be an ARG_MAX's int32
-/// indices or a float model's float32 values. Wider values lie in the arena
-/// (and in the buffers of [`Model::infer_multi`]) as little-endian bytes,
-/// four a value, at a 4-byte aligned offset.
+/// indices or a float model's float32 values, and a 16x8 model's
+/// activations are int16. Wider values lie in the arena (and in the buffers
+/// of [`Model::infer_multi`]) as little-endian bytes, two or four a value, at
+/// an offset aligned to the value's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -516,6 +638,9 @@ pub enum ElementType {
     Int32,
     /// `f32` (a float model's input or output, real values).
     Float32,
+    /// `i16`, quantized with the [`Io`]'s scale and zero point (0): a 16x8
+    /// model's activations.
+    Int16,
 }
 
 impl ElementType {
@@ -523,6 +648,7 @@ impl ElementType {
     pub const fn size(self) -> usize {
         match self {
             ElementType::Int8 => 1,
+            ElementType::Int16 => 2,
             ElementType::Int32 | ElementType::Float32 => 4,
         }
     }
@@ -551,6 +677,27 @@ pub fn write_f32_values(values: &[f32], bytes: &mut [i8]) -> Result {
         for (d, b) in w.iter_mut().zip(v.to_le_bytes()) {
             *d = b as i8;
         }
+    }
+    Ok(())
+}
+
+/// The `i16` values held in `bytes` (an int16 output's bytes: two
+/// little-endian bytes a value; a last odd byte is ignored).
+pub fn i16_values(bytes: &[i8]) -> impl Iterator<Item = i16> + '_ {
+    bytes
+        .chunks_exact(2)
+        .map(|w| i16::from_le_bytes([w[0] as u8, w[1] as u8]))
+}
+
+/// Writes `values` into `bytes` as an int16 input's bytes (two little-endian
+/// bytes a value); [`Error::BufferLength`] unless `bytes` holds exactly two
+/// bytes a value.
+pub fn write_i16_values(values: &[i16], bytes: &mut [i8]) -> Result {
+    crate::error::check_len("int16 bytes", bytes, values.len().saturating_mul(2))?;
+    for (w, v) in bytes.chunks_exact_mut(2).zip(values) {
+        let [lo, hi] = v.to_le_bytes();
+        w[0] = lo as i8;
+        w[1] = hi as i8;
     }
     Ok(())
 }
@@ -728,6 +875,22 @@ pub mod kernels {
     /// rv32imac code). Without it the RISC-V columns kernel takes those
     /// layers; other targets ignore it.
     pub const CONV_NARROW_RISCV: KernelSet = 1 << 50;
+    /// 16x8 CONV_2D ([`crate::ops::conv::conv_s16`]).
+    pub const CONV_S16: KernelSet = 1 << 51;
+    /// 16x8 DEPTHWISE_CONV_2D ([`crate::ops::depthwise::depthwise_s16`]).
+    pub const DEPTHWISE_S16: KernelSet = 1 << 52;
+    /// 16x8 FULLY_CONNECTED ([`crate::ops::fully_connected::fully_connected_s16`]).
+    pub const FULLY_CONNECTED_S16: KernelSet = 1 << 53;
+    /// 16x8 ADD ([`crate::ops::add::add_s16`]).
+    pub const ADD_S16: KernelSet = 1 << 54;
+    /// 16x8 MUL ([`crate::ops::binary::mul_s16`]).
+    pub const MUL_S16: KernelSet = 1 << 55;
+    /// 16x8 SOFTMAX ([`crate::ops::softmax::softmax_s16`]).
+    pub const SOFTMAX_S16: KernelSet = 1 << 56;
+    /// 16x8 LOGISTIC ([`crate::ops::lookup::logistic_s16`]).
+    pub const LOGISTIC_S16: KernelSet = 1 << 57;
+    /// 16x8 TANH ([`crate::ops::lookup::tanh_s16`]).
+    pub const TANH_S16: KernelSet = 1 << 58;
     /// Every kernel (the host runner's set).
     pub const ALL: KernelSet = KernelSet::MAX;
 
@@ -866,7 +1029,7 @@ impl<'a> Model<'a> {
                 .iter()
                 .try_fold(1usize, |n, &d| n.checked_mul(d as usize));
             if elements.and_then(|n| n.checked_mul(io.dtype.size())) != Some(s.shape.len())
-                || (io.dtype != ElementType::Int8 && s.offset % 4 != 0)
+                || s.offset as usize % io.dtype.size() != 0
             {
                 return Err(Error::Io(
                     "a model input's or output's dims and slot disagree",
@@ -900,6 +1063,21 @@ impl<'a> Model<'a> {
                 Ok(())
             } else {
                 Err(Error::Overlap { step: i })
+            }
+        };
+        // An int16 input and output: inside the arena, 2-byte aligned,
+        // whole elements, apart (unless the same slot is passed twice).
+        let s16_slots = |a: &Slot, b: &Slot| -> Result {
+            for s in [a, b] {
+                slot_ok(s)?;
+                if s.offset % 2 != 0 || s.shape.c % 2 != 0 {
+                    return Err(Error::Shape("an int16 tensor at an odd offset or length"));
+                }
+            }
+            if a == b {
+                Ok(())
+            } else {
+                disjoint(a, b)
             }
         };
         let tables = |t: &ConvTables| -> Result {
@@ -1118,6 +1296,55 @@ impl<'a> Model<'a> {
                     s.output.shape.len(),
                 )
             }
+            Step::ConvS16(s) if linked(k::CONV_S16) => {
+                s16_slots(&s.input, &s.output)?;
+                tables(&s.tables)
+            }
+            Step::DepthwiseS16(s) if linked(k::DEPTHWISE_S16) => {
+                s16_slots(&s.input, &s.output)?;
+                tables(&s.tables)
+            }
+            Step::FullyConnectedS16(s) if linked(k::FULLY_CONNECTED_S16) => {
+                s16_slots(&s.input, &s.output)?;
+                tables(&s.tables)
+            }
+            Step::AddS16(AddS16Step {
+                input1,
+                input2,
+                output,
+                ..
+            })
+            | Step::MulS16(MulS16Step {
+                input1,
+                input2,
+                output,
+                ..
+            }) if K & (k::ADD_S16 | k::MUL_S16) != 0 => {
+                s16_slots(output, output)?;
+                for operand in [input1, input2] {
+                    match operand {
+                        Operand::Arena(a) => {
+                            s16_slots(a, output)?;
+                            disjoint(a, output)?;
+                        }
+                        Operand::Blob(t) => {
+                            self.i8_table(i, "int16 constant", *t)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Step::SoftmaxS16(s) if linked(k::SOFTMAX_S16) => {
+                s16_slots(&s.input, &s.output)?;
+                disjoint(&s.input, &s.output)?;
+                self.i16_lut(i, "softmax exp table", s.exp_table)?;
+                self.i16_lut(i, "softmax reciprocal table", s.reciprocal_table)?;
+                Ok(())
+            }
+            Step::LogisticS16(s) | Step::TanhS16(s) if K & (k::LOGISTIC_S16 | k::TANH_S16) != 0 => {
+                s16_slots(&s.input, &s.output)?;
+                disjoint(&s.input, &s.output)
+            }
             Step::Block(b) if linked(k::BLOCK) => {
                 slot_ok(&b.input)?;
                 slot_ok(&b.output)?;
@@ -1202,6 +1429,20 @@ impl<'a> Model<'a> {
     fn i8_table(&self, step: u16, what: &'static str, t: Table) -> Result<&'a [i8]> {
         let bytes = self.bytes(step, what, t.offset, t.len as usize)?;
         bytemuck::try_cast_slice(bytes).map_err(|_| Error::Blob { step, what })
+    }
+
+    /// A 513-entry `i16` table of an int16 SOFTMAX (stored as its bytes:
+    /// `t.len` counts bytes), 2-byte aligned.
+    fn i16_lut(
+        &self,
+        step: u16,
+        what: &'static str,
+        t: Table,
+    ) -> Result<&'a [i16; softmax::SOFTMAX_S16_LUT_LEN]> {
+        let bytes = self.bytes(step, what, t.offset, t.len as usize)?;
+        let values: &[i16] =
+            bytemuck::try_cast_slice(bytes).map_err(|_| Error::Blob { step, what })?;
+        values.try_into().map_err(|_| Error::Blob { step, what })
     }
 
     pub(crate) fn i32_table(&self, step: u16, what: &'static str, t: Table) -> Result<&'a [i32]> {
@@ -1502,6 +1743,69 @@ impl<'a> Model<'a> {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 l2_normalization::l2_normalization_s8(&s.params, input, output)
             }
+            Step::ConvS16(s) if linked(k::CONV_S16) => {
+                let w = self.weights(i, &s.tables)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                ops::conv::conv_s16(
+                    &s.params,
+                    s16_shape(s.input.shape)?,
+                    input,
+                    &w,
+                    s16_shape(s.output.shape)?,
+                    output,
+                )
+            }
+            Step::DepthwiseS16(s) if linked(k::DEPTHWISE_S16) => {
+                let w = self.weights(i, &s.tables)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                depthwise::depthwise_s16(
+                    &s.params,
+                    s16_shape(s.input.shape)?,
+                    input,
+                    &w,
+                    s16_shape(s.output.shape)?,
+                    output,
+                )
+            }
+            Step::FullyConnectedS16(s) if linked(k::FULLY_CONNECTED_S16) => {
+                let w = self.weights(i, &s.tables)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                fully_connected::fully_connected_s16(&s.params, input, &w, output)
+            }
+            Step::AddS16(s) if linked(k::ADD_S16) => {
+                let (left, out, right) = split_out(i, arena, &s.output)?;
+                let operand = |o: &Operand| -> Result<&[i8]> {
+                    match o {
+                        Operand::Arena(a) => view(i, left, right, &s.output, a),
+                        Operand::Blob(t) => self.i8_table(i, "int16 constant", *t),
+                    }
+                };
+                add::add_s16(&s.params, operand(&s.input1)?, operand(&s.input2)?, out)
+            }
+            Step::MulS16(s) if linked(k::MUL_S16) => {
+                let (left, out, right) = split_out(i, arena, &s.output)?;
+                let operand = |o: &Operand| -> Result<&[i8]> {
+                    match o {
+                        Operand::Arena(a) => view(i, left, right, &s.output, a),
+                        Operand::Blob(t) => self.i8_table(i, "int16 constant", *t),
+                    }
+                };
+                binary::mul_s16(&s.params, operand(&s.input1)?, operand(&s.input2)?, out)
+            }
+            Step::SoftmaxS16(s) if linked(k::SOFTMAX_S16) => {
+                let exp = self.i16_lut(i, "softmax exp table", s.exp_table)?;
+                let recip = self.i16_lut(i, "softmax reciprocal table", s.reciprocal_table)?;
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                softmax::softmax_s16(&s.params, exp, recip, input, output)
+            }
+            Step::LogisticS16(s) if linked(k::LOGISTIC_S16) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                lookup::logistic_s16(&s.params, input, output)
+            }
+            Step::TanhS16(s) if linked(k::TANH_S16) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                lookup::tanh_s16(&s.params, input, output)
+            }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {
                     return Ok(());
@@ -1567,6 +1871,15 @@ fn add_self_in_place<const K: KernelSet>(p: &AddParams, acc: &mut [i8]) -> Resul
         add::add_in_place_linked::<K>(p, chunk, &copy[..n])?;
     }
     Ok(())
+}
+
+/// The element shape of an int16 slot (whose shape counts channels in bytes).
+fn s16_shape(bytes: Shape) -> Result<Shape> {
+    if bytes.c % 2 == 0 {
+        Ok(Shape::new(bytes.h, bytes.w, bytes.c / 2))
+    } else {
+        Err(Error::Shape("an int16 tensor of an odd number of bytes"))
+    }
 }
 
 fn range(s: &Slot) -> core::ops::Range<usize> {

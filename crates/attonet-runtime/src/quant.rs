@@ -15,6 +15,11 @@
 //!   - depthwise: `[kh][kw][in_c * multiplier]` (HWC, output channel fastest);
 //!   - fully connected: `[out][in]`.
 //! * Biases are `i32` with scale `input_scale * weight_scale[c]` and zero point 0.
+//! * TFLite's 16x8 mode (int16 activations with zero point 0, the same int8
+//!   weights, `i64` biases) has kernels of its own, TFLM's int16 reference
+//!   numerics, beside each family's int8 ones; [`crate::ops::int16`] holds
+//!   what they share (the 64-bit `MultiplyByQuantizedMultiplier`, the int16
+//!   clamp, the little-endian element layout in the arena).
 //!
 //! # Accumulation and requantization
 //! A convolution output is

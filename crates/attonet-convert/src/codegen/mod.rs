@@ -104,13 +104,13 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let _ = writeln!(s, "/// Bytes of the (first) model input: its elements, times 4 for a float32 input (`MODEL.inputs[0].dtype`).");
+    let _ = writeln!(s, "/// Bytes of the (first) model input: its elements, times 2 for an int16 (16x8) input and 4 for a float32 one (`MODEL.inputs[0].dtype`).");
     let _ = writeln!(
         s,
         "pub const INPUT_LEN: usize = {};",
         assembled.input_shape().len()
     );
-    let _ = writeln!(s, "/// Bytes of the (first) model output: its elements, times 4 for an int32 or float32 output (`MODEL.outputs[0].dtype`).");
+    let _ = writeln!(s, "/// Bytes of the (first) model output: its elements, times 2 for an int16 (16x8) output and 4 for an int32 or float32 one (`MODEL.outputs[0].dtype`).");
     let _ = writeln!(
         s,
         "pub const OUTPUT_LEN: usize = {};",
@@ -118,7 +118,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     );
     let _ = writeln!(
         s,
-        "/// Bytes of each model input, in order (4 an element for float32)."
+        "/// Bytes of each model input, in order (2 an element for int16, 4 for float32)."
     );
     let _ = writeln!(s, "#[allow(dead_code)]");
     let _ = writeln!(
@@ -129,7 +129,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     );
     let _ = writeln!(
         s,
-        "/// Bytes of each model output, in order (4 an element for int32 and float32)."
+        "/// Bytes of each model output, in order (2 an element for int16, 4 for int32 and float32)."
     );
     let _ = writeln!(s, "#[allow(dead_code)]");
     let _ = writeln!(
@@ -157,6 +157,11 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, batch_matmul::*, binary::*, boundary::*, depthwise::*, fully_connected::*, l2_normalization::*, pool::*, reduce::*, softmax::*, transpose_conv::*, *}};");
+    let _ = writeln!(s, "    #[allow(unused_imports)]");
+    let _ = writeln!(
+        s,
+        "    use attonet_runtime::ops::{{conv::ConvS16Params, int16::Clamp16, lookup::SigmoidS16Params}};"
+    );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(
         s,
@@ -236,6 +241,9 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
             // Each tensor's type and sizes, for the buffers `infer_multi` takes.
             let ty = match x.dtype {
                 attonet_runtime::plan::ElementType::Int8 => "int8",
+                attonet_runtime::plan::ElementType::Int16 => {
+                    "int16 (little-endian; plan::i16_values, plan::write_i16_values)"
+                }
                 attonet_runtime::plan::ElementType::Int32 => {
                     "int32 (little-endian; plan::i32_values)"
                 }

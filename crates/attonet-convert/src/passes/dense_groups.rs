@@ -55,7 +55,8 @@ pub fn run(program: &mut Program) -> usize {
             | LayerOp::Concat { .. }
             | LayerOp::Arg(_)
             | LayerOp::QuantizeFloat(_)
-            | LayerOp::DequantizeFloat(_) => {}
+            | LayerOp::DequantizeFloat(_)
+            | LayerOp::S16(_) => {}
         }
     }
     rewritten

@@ -238,3 +238,126 @@ pub(crate) fn add_one(p: &AddParams, a: i8, b: i8) -> i8 {
         .wrapping_add(p.output_zero_point);
     p.clamp.apply(raw)
 }
+
+/// TFLite's 16x8 ADD parameters: [`AddParams`]' rescaling as TFLM's
+/// `CalculateOpDataAdd` computes it for int16 (`left_shift = 15`, the
+/// general-scale path, `pot_scale_int16 = false`), with an int16 clamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AddS16Params {
+    /// Left shift of both inputs before scaling (TFLM: 15).
+    pub left_shift: i32,
+    /// Q31 multiplier of the first input.
+    pub input1_multiplier: i32,
+    /// Shift (`<= 0`) of the first input.
+    pub input1_shift: i32,
+    /// Q31 multiplier of the second input.
+    pub input2_multiplier: i32,
+    /// Shift (`<= 0`) of the second input.
+    pub input2_shift: i32,
+    /// Q31 multiplier of the sum.
+    pub output_multiplier: i32,
+    /// Shift (`<= 0`) of the sum.
+    pub output_shift: i32,
+    /// Fused activation.
+    pub clamp: super::int16::Clamp16,
+}
+
+/// Checks the lengths of a 16x8 element-wise op whose operands repeat over
+/// the output (`a` and `b` hold `n_a` and `n_b` int16 elements, each
+/// dividing the output's `n`): returns `(n_a, n_b, n)`.
+pub(crate) fn suffix_broadcast_lens(
+    a: &[i8],
+    b: &[i8],
+    out: &[i8],
+) -> crate::Result<(usize, usize, usize)> {
+    use super::int16::elements;
+    let (na, nb, n) = (
+        elements("int16 operand", a)?,
+        elements("int16 operand", b)?,
+        elements("int16 output", out)?,
+    );
+    if na == 0 || nb == 0 || n % na != 0 || n % nb != 0 || n != na.max(nb) {
+        return Err(Error::Shape(
+            "int16 operands must each repeat a whole number of times over the output",
+        ));
+    }
+    Ok((na, nb, n))
+}
+
+/// `output[i] = a[i mod n_a] + b[i mod n_b]` in the quantized domain (an
+/// operand shorter than the output repeats: a broadcast over the leading
+/// dimensions), for int16 tensors with zero point 0.
+///
+/// TFLite Micro's int16 ADD (`reference_ops::AddGeneralParamScale`, which
+/// is `AddElementwise` at `left_shift = 15`; the broadcasting
+/// `BroadcastAdd6DSlow` computes the same per element):
+/// ```text
+/// s1  = requantize_smaller_than_one(x1 << 15, m1, shift1)
+/// s2  = requantize_smaller_than_one(x2 << 15, m2, shift2)
+/// out = clamp(requantize_smaller_than_one(s1 + s2, m_out, shift_out))
+/// ```
+///
+/// * Layout: flat int16 buffers (two bytes an element); the output's length
+///   a multiple of each operand's, and the longer operand's.
+/// * Scratch: none. The operands may be the same buffer; the output is apart.
+/// * Constraints: `left_shift` in `0..=15`; shifts in `-31..=0`.
+pub fn add_s16(p: &AddS16Params, a: &[i8], b: &[i8], output: &mut [i8]) -> crate::Result {
+    use super::int16::{load, store};
+    p.clamp.check()?;
+    if !(0..=15).contains(&p.left_shift)
+        || [p.input1_shift, p.input2_shift, p.output_shift]
+            .iter()
+            .any(|s| !(-31..=0).contains(s))
+    {
+        return Err(Error::Parameter("int16 ADD shifts out of range"));
+    }
+    let (na, nb, n) = suffix_broadcast_lens(a, b, output)?;
+    for i in 0..n {
+        let x1 = (load(a, i % na) as i32) << p.left_shift;
+        let x2 = (load(b, i % nb) as i32) << p.left_shift;
+        let s1 = requantize_smaller_than_one(x1, p.input1_multiplier, p.input1_shift);
+        let s2 = requantize_smaller_than_one(x2, p.input2_multiplier, p.input2_shift);
+        let sum = s1.wrapping_add(s2);
+        let v = requantize_smaller_than_one(sum, p.output_multiplier, p.output_shift);
+        store(output, i, p.clamp.apply(v));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod s16_tests {
+    use super::*;
+    use crate::ops::int16::{load, store, Clamp16};
+
+    /// Equal scales in and out (as `CalculateOpDataAdd` gives them for
+    /// scales s, s, s: input multipliers 0.5, output 2s / (2^15 s) = 2^-14):
+    /// x + x saturates at 32767 and -32768, and small sums are exact.
+    #[test]
+    fn saturates_at_the_int16_range() {
+        let p = AddS16Params {
+            left_shift: 15,
+            input1_multiplier: 1 << 30,
+            input1_shift: 0,
+            input2_multiplier: 1 << 30,
+            input2_shift: 0,
+            output_multiplier: 1 << 30,
+            output_shift: -13,
+            clamp: Clamp16::NONE,
+        };
+        let mut x = [0i8; 6];
+        store(&mut x, 0, 20000);
+        store(&mut x, 1, -20000);
+        store(&mut x, 2, 1234);
+        let mut out = [0i8; 6];
+        add_s16(&p, &x, &x, &mut out).unwrap();
+        assert_eq!(load(&out, 0), i16::MAX);
+        assert_eq!(load(&out, 1), i16::MIN);
+        assert_eq!(load(&out, 2), 2468);
+        // A one-element operand repeats; a two-element one does not fit 3.
+        add_s16(&p, &x, &x[..2], &mut out).unwrap();
+        assert_eq!(load(&out, 2), 21234);
+        assert!(add_s16(&p, &x, &x[..4], &mut out).is_err());
+    }
+}

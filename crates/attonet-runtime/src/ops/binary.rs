@@ -493,3 +493,73 @@ mod tests {
         assert_eq!(out[..2], [-1, -2]);
     }
 }
+
+/// Parameters of a 16x8 MUL (int16 operands and output, zero points 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MulS16Params {
+    /// Q31 multiplier of `s1 * s2 / s_out`.
+    pub output_multiplier: i32,
+    /// Its shift (`-31..=30`).
+    pub output_shift: i32,
+    /// Fused activation.
+    pub clamp: super::int16::Clamp16,
+}
+
+/// `output[i] = clamp(requantize(a[i mod n_a] * b[i mod n_b]))` for int16
+/// tensors with zero point 0 (an operand shorter than the output repeats: a
+/// broadcast over the leading dimensions).
+///
+/// TFLite Micro's int16 MUL (`reference_integer_ops::MulElementwise` and
+/// `BroadcastMul4DSlow` with int16 data; TFLM requires every zero point to
+/// be 0): the product in 32 bits, [`requantize`] (the 32-bit
+/// `MultiplyByQuantizedMultiplier`), the clamp.
+///
+/// * Layout: flat int16 buffers; the output's length a multiple of each
+///   operand's, and the longer operand's.
+/// * Scratch: none. The operands may be the same buffer; the output is apart.
+/// * Constraints: `output_shift` in `-31..=30`; `clamp.min <= clamp.max`.
+pub fn mul_s16(p: &MulS16Params, a: &[i8], b: &[i8], output: &mut [i8]) -> crate::Result {
+    use super::int16::{load, store};
+    p.clamp.check()?;
+    if !shift_in_range(p.output_shift) {
+        return Err(Error::Parameter("int16 MUL shift outside -31..=30"));
+    }
+    let (na, nb, n) = super::add::suffix_broadcast_lens(a, b, output)?;
+    for i in 0..n {
+        let product = load(a, i % na) as i32 * load(b, i % nb) as i32;
+        let v = requantize(product, p.output_multiplier, p.output_shift);
+        store(output, i, p.clamp.apply(v));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod s16_tests {
+    use super::*;
+    use crate::ops::int16::{load, store, Clamp16};
+
+    /// (-32768)^2 is 2^30: scaled by 2^-14 it saturates at 32767; by 2^-30
+    /// it is 1; a negative product saturates at -32768.
+    #[test]
+    fn saturates_at_the_int16_range() {
+        let mut p = MulS16Params {
+            output_multiplier: 1 << 30,
+            output_shift: -13,
+            clamp: Clamp16::NONE,
+        };
+        let mut x = [0i8; 4];
+        store(&mut x, 0, i16::MIN);
+        store(&mut x, 1, i16::MAX);
+        let mut out = [0i8; 4];
+        mul_s16(&p, &x, &x[..2], &mut out).unwrap();
+        assert_eq!(load(&out, 0), i16::MAX);
+        assert_eq!(load(&out, 1), i16::MIN);
+        p.output_shift = -29;
+        mul_s16(&p, &x, &x, &mut out).unwrap();
+        assert_eq!(load(&out, 0), 1);
+        p.output_shift = 31;
+        assert!(mul_s16(&p, &x, &x, &mut out).is_err());
+    }
+}

@@ -601,3 +601,173 @@ fn conv_core_cpg1(
         c0 += n;
     }
 }
+
+/// Parameters of a 16x8 convolution (int16 input and output, int8 weights,
+/// int64 bias; every zero point 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConvS16Params {
+    /// Kernel size, stride, dilation, padding.
+    pub window: Window,
+    /// Number of groups (`in_c / groups` input channels feed each output
+    /// channel).
+    pub groups: u16,
+    /// Fused activation.
+    pub clamp: super::int16::Clamp16,
+}
+
+/// Checks a 16x8 window op's geometry: the input and output hold `in_shape`
+/// and `out_shape` int16 elements, `filter` `filter_len` weights.
+pub(crate) fn check_s16_shapes(
+    window: &Window,
+    in_shape: Shape,
+    input: &[i8],
+    out_shape: Shape,
+    output: &[i8],
+    filter: &[i8],
+    filter_len: u64,
+) -> Result {
+    use super::int16::check_elements;
+    check_window(window)?;
+    check_elements("int16 input", input, in_shape.len())?;
+    check_elements("int16 output", output, out_shape.len())?;
+    check_len_u64("filter", filter, filter_len)
+}
+
+/// A 16x8 convolution: for each output pixel and channel `o` (of group `g`),
+/// `clamp(requantize_s64(bias[o] + Σ w[o][ky][kx][i] x[y][x][g * in_g + i]))`
+/// over the taps inside the input (padding skipped), in 64 bits.
+///
+/// TFLite Micro's `reference_integer_ops::ConvPerChannel` for int16 input
+/// with `AccumScalar = int64_t`, exactly: no input or output offset, the
+/// int64 bias, [`super::int16::requantize_s64`] per channel, the clamp.
+///
+/// * Layout: `input` `in_shape` NHWC int16 (two bytes each), `weights.filter`
+///   OHWI `[out_c][kh][kw][in_c / groups]` int8, `output` `out_shape` int16;
+///   `weights.bias` each channel's `i64` as two words; one multiplier and
+///   shift per output channel.
+/// * Scratch: none.
+/// * Constraints: `groups` divides both channel counts; shifts in `-31..=7`,
+///   multipliers non-negative; `clamp.min <= clamp.max`.
+pub fn conv_s16(
+    p: &ConvS16Params,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> Result {
+    use super::int16::{bias_at, check_tables, load, requantize_s64, store};
+    p.clamp.check()?;
+    let groups = p.groups as usize;
+    let (in_c, out_c) = (in_shape.c as usize, out_shape.c as usize);
+    if groups == 0 || in_c % groups != 0 || out_c % groups != 0 {
+        return Err(Error::Parameter(
+            "groups must divide the input and output channels",
+        ));
+    }
+    let w = &p.window;
+    let (kh, kw) = (w.kh as usize, w.kw as usize);
+    let in_g = in_c / groups;
+    let out_g = out_c / groups;
+    let taps = kh * kw * in_g;
+    check_s16_shapes(
+        w,
+        in_shape,
+        input,
+        out_shape,
+        output,
+        weights.filter,
+        out_c as u64 * taps as u64,
+    )?;
+    check_tables(weights, out_c, false)?;
+    let (ih, iw) = (in_shape.h as isize, in_shape.w as isize);
+    for oy in 0..out_shape.h as usize {
+        let y0 = (oy * w.stride_h as usize) as isize - w.pad_top as isize;
+        for ox in 0..out_shape.w as usize {
+            let x0 = (ox * w.stride_w as usize) as isize - w.pad_left as isize;
+            let out_base = (oy * out_shape.w as usize + ox) * out_c;
+            for o in 0..out_c {
+                let g = o / out_g;
+                let f = &weights.filter[o * taps..][..taps];
+                let mut acc: i64 = 0;
+                for ky in 0..kh {
+                    let y = y0 + (ky * w.dilation_h as usize) as isize;
+                    if y < 0 || y >= ih {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let x = x0 + (kx * w.dilation_w as usize) as isize;
+                        if x < 0 || x >= iw {
+                            continue;
+                        }
+                        let at = (y as usize * iw as usize + x as usize) * in_c + g * in_g;
+                        let fw = &f[(ky * kw + kx) * in_g..][..in_g];
+                        for (i, &wt) in fw.iter().enumerate() {
+                            acc += wt as i64 * load(input, at + i) as i64;
+                        }
+                    }
+                }
+                acc = acc.wrapping_add(bias_at(weights.bias, o));
+                let v = requantize_s64(acc, weights.multiplier[o], weights.shift[o]);
+                store(output, out_base + o, p.clamp.apply(v));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod s16_tests {
+    use super::*;
+    use crate::ops::int16::{load, store, Clamp16};
+
+    fn window(k: u8, pad: u8) -> Window {
+        Window {
+            kh: k,
+            kw: k,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: pad,
+            pad_left: pad,
+        }
+    }
+
+    /// A 3x3 SAME convolution of a 3x3 image of 32767s with weights 127:
+    /// the corner sums 4 taps, the centre 9 (past 32 bits' int8 reach once
+    /// scaled), and with multiplier 0.5 and shift -10 the centre gives
+    /// round(9 * 127 * 32767 / 2048) = 18287; the clamp (relu to 10,000)
+    /// then cuts it.
+    #[test]
+    fn sums_only_the_taps_inside_and_clamps() {
+        let mut input = [0i8; 18];
+        for i in 0..9 {
+            store(&mut input, i, i16::MAX);
+        }
+        let filter = [127i8; 9];
+        let w = ConvWeights {
+            filter: &filter,
+            bias: &[0, 0],
+            multiplier: &[1 << 30],
+            shift: &[-10],
+        };
+        let mut p = ConvS16Params {
+            window: window(3, 1),
+            groups: 1,
+            clamp: Clamp16::NONE,
+        };
+        let s = Shape::new(3, 3, 1);
+        let mut out = [0i8; 18];
+        conv_s16(&p, s, &input, &w, s, &mut out).unwrap();
+        assert_eq!(load(&out, 4), 18287);
+        assert_eq!(load(&out, 0), 8128); // 4 taps: 4 * 127 * 32767 / 2048 = 8127.8
+        p.clamp = Clamp16 { min: 0, max: 10000 };
+        conv_s16(&p, s, &input, &w, s, &mut out).unwrap();
+        assert_eq!(load(&out, 4), 10000);
+        // Too short an output is refused, never written past.
+        assert!(conv_s16(&p, s, &input, &w, s, &mut out[..16]).is_err());
+    }
+}

@@ -249,3 +249,140 @@ pub(crate) fn depthwise_core(
         }
     }
 }
+
+/// Parameters of a 16x8 depthwise convolution (int16 input and output, int8
+/// weights, int64 bias; every zero point 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DepthwiseS16Params {
+    /// Kernel size, stride, dilation, padding.
+    pub window: Window,
+    /// Output channels per input channel (`out_c = in_c * depth_multiplier`).
+    pub depth_multiplier: u16,
+    /// Fused activation.
+    pub clamp: super::int16::Clamp16,
+}
+
+/// A 16x8 depthwise convolution: output channel `ic * m + j` is
+/// `clamp(requantize_s64(bias + Σ w[ky][kx][ic * m + j] x[y][x][ic]))` over
+/// the taps inside the input, in 64 bits.
+///
+/// TFLite Micro's `reference_integer_ops::DepthwiseConvPerChannel` for
+/// int16 input (int64 accumulator and bias), exactly.
+///
+/// * Layout: `input` `in_shape` NHWC int16, `weights.filter`
+///   `[kh][kw][in_c * depth_multiplier]` int8, `output` `out_shape` int16;
+///   `weights.bias` each channel's `i64` as two words; one multiplier and
+///   shift per output channel.
+/// * Scratch: none.
+/// * Constraints: `out_c = in_c * depth_multiplier`; shifts in `-31..=7`,
+///   multipliers non-negative; `clamp.min <= clamp.max`.
+pub fn depthwise_s16(
+    p: &DepthwiseS16Params,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    use super::int16::{bias_at, check_tables, load, requantize_s64, store};
+    p.clamp.check()?;
+    let m = p.depth_multiplier as usize;
+    let (in_c, out_c) = (in_shape.c as usize, out_shape.c as usize);
+    if m == 0 || in_c.checked_mul(m) != Some(out_c) {
+        return Err(Error::Parameter(
+            "depthwise output channels must be input channels times the multiplier",
+        ));
+    }
+    let w = &p.window;
+    let (kh, kw) = (w.kh as usize, w.kw as usize);
+    super::conv::check_s16_shapes(
+        w,
+        in_shape,
+        input,
+        out_shape,
+        output,
+        weights.filter,
+        (kh * kw) as u64 * out_c as u64,
+    )?;
+    check_tables(weights, out_c, false)?;
+    let (ih, iw) = (in_shape.h as isize, in_shape.w as isize);
+    for oy in 0..out_shape.h as usize {
+        let y0 = (oy * w.stride_h as usize) as isize - w.pad_top as isize;
+        for ox in 0..out_shape.w as usize {
+            let x0 = (ox * w.stride_w as usize) as isize - w.pad_left as isize;
+            let out_base = (oy * out_shape.w as usize + ox) * out_c;
+            for o in 0..out_c {
+                let ic = o / m;
+                let mut acc: i64 = 0;
+                for ky in 0..kh {
+                    let y = y0 + (ky * w.dilation_h as usize) as isize;
+                    if y < 0 || y >= ih {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let x = x0 + (kx * w.dilation_w as usize) as isize;
+                        if x < 0 || x >= iw {
+                            continue;
+                        }
+                        let xv = load(input, (y as usize * iw as usize + x as usize) * in_c + ic);
+                        let wt = weights.filter[(ky * kw + kx) * out_c + o];
+                        acc += wt as i64 * xv as i64;
+                    }
+                }
+                acc = acc.wrapping_add(bias_at(weights.bias, o));
+                let v = requantize_s64(acc, weights.multiplier[o], weights.shift[o]);
+                store(output, out_base + o, p.clamp.apply(v));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod s16_tests {
+    use super::*;
+    use crate::ops::int16::{load, store, Clamp16};
+
+    /// Multiplier 2 over one input channel at -32768, weights 127 and -128,
+    /// a 1x1 window, multiplier 1.0 (Q31 2^31 - 1 reduced to 0x7FFF), shift
+    /// 0: both channels saturate, one at each end of the int16 range.
+    #[test]
+    fn multiplier_channels_saturate_both_ways() {
+        let p = DepthwiseS16Params {
+            window: Window {
+                kh: 1,
+                kw: 1,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+            },
+            depth_multiplier: 2,
+            clamp: Clamp16::NONE,
+        };
+        let mut input = [0i8; 2];
+        store(&mut input, 0, i16::MIN);
+        let w = ConvWeights {
+            filter: &[127, -128],
+            bias: &[0, 0, 0, 0],
+            multiplier: &[i32::MAX, i32::MAX],
+            shift: &[0, 0],
+        };
+        let mut out = [0i8; 4];
+        depthwise_s16(
+            &p,
+            Shape::new(1, 1, 1),
+            &input,
+            &w,
+            Shape::new(1, 1, 2),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(load(&out, 0), i16::MIN);
+        assert_eq!(load(&out, 1), i16::MAX);
+    }
+}

@@ -95,3 +95,138 @@ pub fn fully_connected_s8(
     }
     Ok(())
 }
+
+/// Parameters of a 16x8 fully connected layer (int16 input and output, int8
+/// weights, int64 bias; every zero point 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FullyConnectedS16Params {
+    /// Input features per batch row.
+    pub in_features: u16,
+    /// Output features per batch row.
+    pub out_features: u16,
+    /// Fused activation.
+    pub clamp: super::int16::Clamp16,
+}
+
+/// `output[b][o] = clamp(requantize_s64(bias[o] + Σ_i w[o][i] x[b][i]))`, in
+/// 64 bits.
+///
+/// TFLite Micro's 16x8 FULLY_CONNECTED (`reference_integer_ops::FullyConnected`
+/// and `FullyConnectedPerChannel` with `AccumScalar = int64_t`): weights
+/// zero point 0, no input or output offset, the sum in `i64`, the bias an
+/// `i64`, [`super::int16::requantize_s64`], then the clamp.
+///
+/// * Layout: `input` is `[batches][in_features]` int16 (two bytes each),
+///   `weights.filter` `[out_features][in_features]` int8, `output`
+///   `[batches][out_features]` int16; `weights.bias` holds each feature's
+///   `i64` as two words ([`super::int16::bias64`]); `multiplier` and `shift`
+///   one entry (per tensor) or one per output feature.
+/// * Scratch: none.
+/// * Constraints: `in_features >= 1`; shifts in `-31..=7`, multipliers
+///   non-negative; `clamp.min <= clamp.max`.
+pub fn fully_connected_s16(
+    p: &FullyConnectedS16Params,
+    input: &[i8],
+    weights: &super::ConvWeights<'_>,
+    output: &mut [i8],
+) -> crate::Result {
+    use super::int16::{bias_at, check_tables, elements, load, requantize_s64, store};
+    p.clamp.check()?;
+    let n_in = p.in_features as usize;
+    let n_out = p.out_features as usize;
+    if n_in == 0 {
+        return Err(Error::Parameter(
+            "fully connected needs at least one input feature",
+        ));
+    }
+    let inputs = elements("int16 input", input)?;
+    if inputs % n_in != 0 {
+        return Err(Error::Shape(
+            "input length is not a multiple of in_features",
+        ));
+    }
+    let batches = inputs / n_in;
+    check_len_u64("output", output, 2 * batches as u64 * n_out as u64)?;
+    check_len_u64("filter", weights.filter, n_out as u64 * n_in as u64)?;
+    let per_channel = check_tables(weights, n_out, true)?;
+    for b in 0..batches {
+        for o in 0..n_out {
+            let ws = &weights.filter[o * n_in..][..n_in];
+            let mut acc: i64 = 0;
+            for (i, &w) in ws.iter().enumerate() {
+                acc += w as i64 * load(input, b * n_in + i) as i64;
+            }
+            acc = acc.wrapping_add(bias_at(weights.bias, o));
+            let t = if per_channel { o } else { 0 };
+            let v = requantize_s64(acc, weights.multiplier[t], weights.shift[t]);
+            store(output, b * n_out + o, p.clamp.apply(v));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod s16_tests {
+    use super::*;
+    use crate::ops::int16::{load, store, Clamp16};
+    use crate::ops::ConvWeights;
+
+    /// A 2-in, 1-out layer with weights 127: the sum of two int16 extremes
+    /// times 127 leaves 32 bits' reach of any int8 kernel, and the output
+    /// saturates at 32767 / -32768 (multiplier 0.5, shift 0).
+    #[test]
+    fn saturates_at_the_int16_range() {
+        let p = FullyConnectedS16Params {
+            in_features: 2,
+            out_features: 1,
+            clamp: Clamp16::NONE,
+        };
+        let mut input = [0i8; 4];
+        let w = ConvWeights {
+            filter: &[127, 127],
+            bias: &[0, 0],
+            multiplier: &[1 << 30],
+            shift: &[0],
+        };
+        let mut out = [0i8; 2];
+        for (x, want) in [(i16::MAX, i16::MAX), (i16::MIN, i16::MIN), (100, 12700)] {
+            store(&mut input, 0, x);
+            store(&mut input, 1, x);
+            fully_connected_s16(&p, &input, &w, &mut out).unwrap();
+            assert_eq!(load(&out, 0), want);
+        }
+        // A negative 64-bit bias (-2^20, two words) drives it to the bottom.
+        let w = ConvWeights {
+            bias: &[-(1 << 20), -1],
+            ..w
+        };
+        fully_connected_s16(&p, &input, &w, &mut out).unwrap();
+        assert_eq!(load(&out, 0), i16::MIN);
+    }
+
+    #[test]
+    fn refuses_bad_tables() {
+        let p = FullyConnectedS16Params {
+            in_features: 1,
+            out_features: 1,
+            clamp: Clamp16::NONE,
+        };
+        let w = ConvWeights {
+            filter: &[1],
+            bias: &[0],
+            multiplier: &[1 << 30],
+            shift: &[0],
+        };
+        let mut out = [0i8; 2];
+        assert!(fully_connected_s16(&p, &[0, 0], &w, &mut out).is_err());
+        let w = ConvWeights {
+            bias: &[0, 0],
+            shift: &[8],
+            ..w
+        };
+        assert!(fully_connected_s16(&p, &[0, 0], &w, &mut out).is_err());
+        assert!(fully_connected_s16(&p, &[0], &w, &mut out).is_err());
+    }
+}

@@ -154,3 +154,199 @@ mod tests {
         assert!(lookup_s8(&t, &[], &mut []).is_ok());
     }
 }
+
+/// `sigmoid(i / 24)` in unsigned 0.16 fixed point for `i` in `0..256`: the
+/// table TensorFlow Lite Micro's int16 LOGISTIC and TANH interpolate
+/// (`sigmoid_table_uint16`; its values as TFLM ships them, which a plain
+/// rounding of the function misses by one in 44 places, so they are data
+/// here, not computed). `tanh(x) = 2 sigmoid(2x) - 1` lets TANH share it.
+const SIGMOID_TABLE_U16: [u16; 256] = [
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794,
+    41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443,
+    48964, 49475, 49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169, 53581, 53983, 54374,
+    54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433, 57724, 58007, 58280, 58544,
+    58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110, 61279,
+    61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990,
+    63090, 63186, 63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030,
+    64090, 64148, 64204, 64257, 64308, 64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652,
+    64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900, 64926, 64950, 64974, 64997, 65019,
+    65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234,
+    65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360,
+    65367, 65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433,
+    65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476,
+    65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498, 65500, 65501,
+    65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513, 65514, 65515, 65516,
+    65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529,
+    65529, 65530, 65530, 65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532,
+    65532, 65532, 65532, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65534, 65534,
+    65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+];
+
+/// Input scaling of an int16 LOGISTIC or TANH, as TFLM's Prepare computes
+/// it: a power-of-two input scale gives `input_multiplier == 0` (the kernel
+/// then scales by `3 << input_left_shift`), any other scale a multiplier
+/// below 2^15 and a left shift that bring the input to steps of
+/// 1 / (3 * 4096).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SigmoidS16Params {
+    /// The input multiplier (0: the power-of-two case).
+    pub input_multiplier: i32,
+    /// The right shift after it (`0..=31`).
+    pub input_left_shift: i32,
+}
+
+impl SigmoidS16Params {
+    /// The multiplier, shift and rounding term the kernels apply.
+    fn scaling(&self) -> crate::Result<(i32, u32, i32)> {
+        let (m, s) = if self.input_multiplier == 0 {
+            if !(0..=12).contains(&self.input_left_shift) {
+                return Err(crate::Error::Parameter("int16 sigmoid shift out of range"));
+            }
+            (3 << self.input_left_shift, 0)
+        } else {
+            (self.input_multiplier, self.input_left_shift)
+        };
+        if !(0..=32767).contains(&m) || !(0..=31).contains(&s) {
+            return Err(crate::Error::Parameter(
+                "int16 sigmoid multiplier or shift out of range",
+            ));
+        }
+        let round = if s > 0 { 1i32 << (s - 1) } else { 0 };
+        Ok((m, s as u32, round))
+    }
+}
+
+/// int16 LOGISTIC: TFLite Micro's `reference_integer_ops::Logistic` for
+/// int16, exactly: the input scaled to steps of 1/(3 * 4096) (rounding
+/// half up), `|x|` split into a table index (`>> 9`) and a 9-bit fraction,
+/// a linear interpolation in [`SIGMOID_TABLE_U16`] (saturating from index
+/// 255 on), mirrored for negative inputs, and narrowed to Q0.15.
+///
+/// * Layout: `input` and `output` flat int16 buffers of the same length
+///   (the output scale is 2^-15, zero point 0).
+/// * Scratch: none.
+pub fn logistic_s16(p: &SigmoidS16Params, input: &[i8], output: &mut [i8]) -> crate::Result {
+    use super::int16::{elements, load, store};
+    let (m, s, round) = p.scaling()?;
+    let n = elements("int16 input", input)?;
+    crate::error::check_len("int16 output", output, input.len())?;
+    for i in 0..n {
+        let x = (load(input, i) as i32 * m + round) >> s;
+        let abs = x.unsigned_abs();
+        let uh = (abs >> 9) as usize;
+        let mut result: u32 = if uh >= 255 {
+            0x7FFF << 10
+        } else {
+            let ua = SIGMOID_TABLE_U16[uh] as u32;
+            let ub = SIGMOID_TABLE_U16[uh + 1] as u32;
+            let ut = abs & 0x1ff;
+            (ua << 9).wrapping_add(ut.wrapping_mul(ub.wrapping_sub(ua)))
+        };
+        result = if x >= 0 {
+            result.wrapping_add(1 << 9)
+        } else {
+            (1u32 << 25)
+                .wrapping_sub(result)
+                .wrapping_add(1 << 9)
+                .wrapping_sub(1)
+        };
+        store(output, i, (result >> 10) as i16);
+    }
+    Ok(())
+}
+
+/// int16 TANH: TFLite Micro's `reference_integer_ops::Tanh` for int16,
+/// exactly: as [`logistic_s16`] with `tanh(x) = 2 sigmoid(2x) - 1`: an
+/// 8-bit fraction (`|x| >> 8` indexes the table), the result recentred on
+/// 0 and narrowed to Q0.15.
+///
+/// * Layout: `input` and `output` flat int16 buffers of the same length
+///   (the output scale is 2^-15, zero point 0).
+/// * Scratch: none.
+pub fn tanh_s16(p: &SigmoidS16Params, input: &[i8], output: &mut [i8]) -> crate::Result {
+    use super::int16::{elements, load, store};
+    let (m, s, round) = p.scaling()?;
+    let n = elements("int16 input", input)?;
+    crate::error::check_len("int16 output", output, input.len())?;
+    for i in 0..n {
+        let x = (load(input, i) as i32 * m + round) >> s;
+        let abs = x.unsigned_abs();
+        let uh = (abs >> 8) as usize;
+        let result: i32 = if uh >= 255 {
+            0xFFFF << 8
+        } else {
+            let ua = SIGMOID_TABLE_U16[uh] as u32;
+            let ub = SIGMOID_TABLE_U16[uh + 1] as u32;
+            let ut = abs & 0xFF;
+            (ua << 8).wrapping_add(ut.wrapping_mul(ub.wrapping_sub(ua))) as i32
+        };
+        let result = if x >= 0 {
+            result - (1 << 23) + (1 << 7)
+        } else {
+            -result + (1 << 23) + (1 << 7) - 1
+        };
+        store(output, i, (result >> 8) as i16);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod s16_tests {
+    use super::*;
+    use crate::ops::int16::{load, store};
+
+    fn run(
+        f: fn(&SigmoidS16Params, &[i8], &mut [i8]) -> crate::Result,
+        p: &SigmoidS16Params,
+        x: i16,
+    ) -> i16 {
+        let mut input = [0i8; 2];
+        store(&mut input, 0, x);
+        let mut out = [0i8; 2];
+        f(p, &input, &mut out).unwrap();
+        load(&out, 0)
+    }
+
+    /// Input scale 2^-12 (the power-of-two case, shift 0): 0 maps to one
+    /// half (and to 0 for TANH), and every input lies within one step of
+    /// the real function of x / 4096 in Q0.15.
+    #[test]
+    fn power_of_two_scale_tracks_the_functions() {
+        let p = SigmoidS16Params {
+            input_multiplier: 0,
+            input_left_shift: 0,
+        };
+        assert_eq!(run(logistic_s16, &p, 0), 16384);
+        assert_eq!(run(tanh_s16, &p, 0), 0);
+        for x in (i16::MIN..=i16::MAX).step_by(97) {
+            let r = x as f64 / 4096.0;
+            let sig = (32768.0 / (1.0 + (-r).exp())).min(32767.0);
+            let tanh = (32768.0 * r.tanh()).clamp(-32768.0, 32767.0);
+            assert!((run(logistic_s16, &p, x) as f64 - sig).abs() <= 1.5, "{x}");
+            assert!((run(tanh_s16, &p, x) as f64 - tanh).abs() <= 2.5, "{x}");
+        }
+    }
+
+    /// A scaled input past the table's end (index 255 on) saturates at
+    /// 32767, and at -32767 (TANH) or 1 (LOGISTIC): TFLM mirrors its
+    /// saturated value, one step short of the range's end.
+    #[test]
+    fn inputs_past_the_table_saturate() {
+        let p = SigmoidS16Params {
+            input_multiplier: 32767,
+            input_left_shift: 0,
+        };
+        assert_eq!(run(logistic_s16, &p, i16::MAX), 32767);
+        assert_eq!(run(logistic_s16, &p, i16::MIN), 1);
+        assert_eq!(run(tanh_s16, &p, i16::MAX), 32767);
+        assert_eq!(run(tanh_s16, &p, i16::MIN), -32767);
+        let bad = SigmoidS16Params {
+            input_multiplier: 40000,
+            input_left_shift: 0,
+        };
+        assert!(logistic_s16(&bad, &[0, 0], &mut [0, 0]).is_err());
+    }
+}

@@ -18,6 +18,7 @@ pub mod conv;
 pub mod depthwise;
 pub mod fully_connected;
 pub mod grouped_conv3x3;
+pub mod int16;
 pub mod l2_normalization;
 pub mod lookup;
 pub mod movement;

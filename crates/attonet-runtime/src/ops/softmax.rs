@@ -278,3 +278,144 @@ pub fn log_softmax_s8(p: &LogSoftmaxParams, input: &[i8], output: &mut [i8]) -> 
     }
     Ok(())
 }
+
+/// Entries of each lookup table of the int16 SOFTMAX: 512 steps and one
+/// more for the last slope (TFLM's `kInt16LUTArraySize`).
+pub const SOFTMAX_S16_LUT_LEN: usize = 513;
+
+/// Parameters of an int16 SOFTMAX (output scale 1/32768, zero point 0), as
+/// TFLM's `CalculateSoftmaxParams` computes them for int16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SoftmaxS16Params {
+    /// Elements per row (the innermost dimension).
+    pub depth: u16,
+    /// Q31 multiplier of `input_scale * beta / (10 / 65535)`.
+    pub input_multiplier: i32,
+    /// Its shift (`-31..=30`).
+    pub input_shift: i32,
+}
+
+/// TFLM's `generic_int16_table_lookup`: a 513-entry Q0.15 table over the
+/// int16 range, its entry `256 + (x >> 7)` plus the slope to the next one
+/// times the 7 low bits, rounded.
+#[inline(always)]
+fn lut_s16(value: i16, lut: &[i16; SOFTMAX_S16_LUT_LEN]) -> i16 {
+    let index = (256 + (value >> 7) as i32) as usize;
+    let offset = (value & 0x7f) as i32;
+    let base = lut[index];
+    let slope = lut[index + 1].wrapping_sub(base) as i32;
+    let delta = (slope * offset + 64) >> 7;
+    base.wrapping_add(delta as i16)
+}
+
+/// int16 SOFTMAX over each row of `depth` elements.
+///
+/// TFLite Micro's `reference_ops::SoftmaxInt16`, exactly: per row, each
+/// `x - max(row)` is rescaled ([`requantize`]) so that [-65535, 0] spans
+/// [-10, 0], recentred and saturated to int16, and looked up in `exp_lut`
+/// (`exp` over [-10, 0]); the sum's reciprocal comes from `recip_lut`
+/// (`1 / (1 + x)` over [0, 1]) after normalising the sum by its leading
+/// zeros; each output is `exp * reciprocal`, rounded, shifted back and
+/// clamped to [0, 32767].
+///
+/// * Layout: `input` and `output` `[rows][depth]` int16, flat; the two
+///   tables as TFLM's `gen_lut` builds them (the converter writes them).
+/// * Scratch: none (the exponentials are cached in the output).
+/// * Constraints: `depth >= 1`, equal lengths that are a multiple of
+///   `depth`; `input_shift` in `-31..=30`.
+pub fn softmax_s16(
+    p: &SoftmaxS16Params,
+    exp_lut: &[i16; SOFTMAX_S16_LUT_LEN],
+    recip_lut: &[i16; SOFTMAX_S16_LUT_LEN],
+    input: &[i8],
+    output: &mut [i8],
+) -> crate::Result {
+    use super::int16::{elements, load, store};
+    check_len("int16 output", output, input.len())?;
+    if !crate::quant::shift_in_range(p.input_shift) {
+        return Err(Error::Parameter("int16 softmax shift outside -31..=30"));
+    }
+    let depth = p.depth as usize;
+    let n = elements("int16 input", input)?;
+    if depth == 0 || n % depth != 0 {
+        return Err(Error::Shape("softmax input is not whole rows of depth"));
+    }
+    for row in 0..n / depth {
+        let base = row * depth;
+        let max = (0..depth).map(|c| load(input, base + c)).max().unwrap_or(0);
+        let mut sum: i32 = 0;
+        for c in 0..depth {
+            let diff = load(input, base + c) as i32 - max as i32;
+            let scaled = requantize(diff, p.input_multiplier, p.input_shift);
+            let sym = scaled.wrapping_add(32767).clamp(-32768, 32767) as i16;
+            let e = lut_s16(sym, exp_lut);
+            store(output, base + c, e);
+            sum = sum.wrapping_add(e as i32);
+        }
+        // The sum is at least the row maximum's exp(0) (one in Q0.15), so
+        // it has at most 17 leading zeros.
+        let headroom_plus_one = (sum as u32).leading_zeros();
+        if !(1..=17).contains(&headroom_plus_one) {
+            return Err(Error::Parameter(
+                "int16 softmax: a row's sum of exponentials out of range",
+            ));
+        }
+        let shifted = (((sum as i64) << (headroom_plus_one - 1)) + (1 << 13)) >> 14;
+        let sym = (shifted as i32 - ((1 << 15) + (1 << 16))).clamp(-32768, 32767) as i16;
+        let reciprocal = lut_s16(sym, recip_lut) as i64;
+        let right_shift = 31 - headroom_plus_one;
+        let round = 1i64 << (right_shift - 1);
+        for c in 0..depth {
+            let e = load(output, base + c) as i64;
+            let v = ((e * reciprocal + round) >> right_shift) as i32;
+            store(output, base + c, v.clamp(0, 32767) as i16);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod s16_tests {
+    use super::*;
+    use crate::ops::int16::{load, store};
+
+    /// Linear tables (exp and the reciprocal replaced by ramps) are enough
+    /// to check the kernel's arithmetic: a row of equal values splits the
+    /// output evenly, a lone maximum takes (nearly) everything, and every
+    /// output stays inside [0, 32767].
+    #[test]
+    fn rows_split_the_unit_and_stay_in_range() {
+        let mut exp = [0i16; SOFTMAX_S16_LUT_LEN];
+        let mut recip = [0i16; SOFTMAX_S16_LUT_LEN];
+        for i in 0..SOFTMAX_S16_LUT_LEN {
+            // exp: 0 at the bottom of the range, 32767 at its top.
+            exp[i] = ((i * 32767) / 512) as i16;
+            // 1 / (1 + x) for x in [0, 1]: from 1 (32767) down to 1/2.
+            let x = i as f64 / 512.0;
+            recip[i] = (32768.0 / (1.0 + x)).round().min(32767.0) as i16;
+        }
+        let p = SoftmaxS16Params {
+            depth: 4,
+            input_multiplier: 1 << 30,
+            input_shift: 1,
+        };
+        let mut x = [0i8; 8];
+        let mut out = [0i8; 8];
+        softmax_s16(&p, &exp, &recip, &x, &mut out).unwrap();
+        for c in 0..4 {
+            assert!((load(&out, c) - 8192).abs() <= 2, "{}", load(&out, c));
+        }
+        store(&mut x, 0, i16::MAX);
+        for c in 1..4 {
+            store(&mut x, c, i16::MIN);
+        }
+        softmax_s16(&p, &exp, &recip, &x, &mut out).unwrap();
+        assert!(load(&out, 0) >= 32700);
+        for c in 1..4 {
+            assert!((0..=10).contains(&load(&out, c)));
+        }
+        assert!(softmax_s16(&p, &exp, &recip, &x[..6], &mut out[..6]).is_err());
+    }
+}
