@@ -8,6 +8,7 @@ mod data;
 mod demo;
 mod fuzz;
 mod guide;
+mod miri;
 mod npy;
 mod plot;
 mod python;
@@ -99,6 +100,11 @@ commands:
       arrays: tflite_reader, onnx_reader, npy_reader, pipeline (bytes to plan to one
       inference), runtime_plan (fuzzed descriptors and blob). libFuzzer picks a random
       seed unless --seed fixes it. Part of `test`, with --seed 1.
+  miri [FILTER]...
+      The runtime's host tests under Miri (nightly; the miri component added when
+      missing): every memory access of the fast kernels' unsafe code checked
+      (bounds, alignment, Stacked Borrows), a hundredth of their random cases.
+      Filters default to arch:: plan:: block:: ops::.
   guide
       Run README.md's guide (Your model on your board) exactly as written (its sh
       blocks between the guide markers): a small PyTorch CNN trained and exported
@@ -180,6 +186,7 @@ fn run(args: Vec<String>) -> Result<()> {
             other => bail!("test-firmware: unexpected arguments {other:?}\n\n{USAGE}"),
         },
         "fuzz" => fuzz::fuzz(&root, &parse_fuzz_options(rest)?),
+        "miri" => miri::miri(&root, rest),
         "guide" => {
             no_options(command, rest)?;
             guide::guide(&root)

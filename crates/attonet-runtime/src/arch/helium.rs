@@ -1102,7 +1102,10 @@ fn conv_blocks<const WHOLE: bool>(
     let pixels = out_shape.h as usize * out_w;
     let filter = weights.filter;
     let limits = ChanQ::limits(q.output_zero_point, prepared::sum_bound(k, zp));
-    let mut cols = MaybeUninit::<Cols>::uninit();
+    // Zeroed once (a few hundred instructions a layer): the slow channels'
+    // `dot4` reads all four pixel slots, and in a layer's last block the
+    // slots past its pixels were never gathered (found by Miri).
+    let mut cols = MaybeUninit::<Cols>::zeroed();
     let cols = cols.as_mut_ptr() as *mut i8;
     let mut tab = [Chan {
         bias: 0,
@@ -1223,8 +1226,8 @@ fn conv_blocks<const WHOLE: bool>(
                     rest &= rest - 1;
                     let oc = oc0 + i;
                     // SAFETY: as for `block`, one channel; slots past `np`
-                    // hold earlier pixels' columns (or were never read: only
-                    // the first `np` results are kept).
+                    // hold earlier pixels' columns or zeros (only the first
+                    // `np` results are kept).
                     let acc =
                         unsafe { dot4(filter[oc * k..][..k].as_ptr(), cols, k, [tab[i].bias; 4]) };
                     for (s, &a) in acc.iter().enumerate().take(np) {
