@@ -335,8 +335,8 @@ unsafe fn dot4(w: *const i8, cols: *const i8, k: usize, acc: [i32; 4]) -> [i32; 
                     let x = mve::vldrb_8(c.add(16 * p), left);
                     *a = mve::vmladava_s8(*a, &q0, &x);
                 }
-                w = w.add(16);
-                c = c.add(64);
+                w = w.wrapping_add(16);
+                c = c.wrapping_add(64);
             }
             left = left.saturating_sub(16);
         }
@@ -563,8 +563,8 @@ unsafe fn block<const ADJ: bool>(run: &Run, tab: *const Chan, w: *const i8, out:
             let q0 = vshl_s32_reg(q0, t.neg_e);
             let q0 = vmin_s32(vmax_s32(q0, q5), q6);
             vstrb_32_scatter(q0, out, q7);
-            out = out.add(1);
-            tab = tab.add(1);
+            out = out.wrapping_add(1);
+            tab = tab.wrapping_add(1);
             if tab == run.tab_end {
                 break;
             }
@@ -690,8 +690,8 @@ unsafe fn block1<const ADJ: bool>(run: &Run, tab: *const Chan, w: *const i8, out
                 t.neg_e.wrapping_neg() as u32,
             ));
             *out = v as i8;
-            out = out.add(1);
-            tab = tab.add(1);
+            out = out.wrapping_add(1);
+            tab = tab.wrapping_add(1);
             if tab == run.tab_end {
                 break;
             }
@@ -1050,7 +1050,9 @@ unsafe fn gather16(
     // SAFETY (all the pointer arithmetic below): a tap inside the input reads
     // its `ic` bytes at `((iy * iw + ix) * ic)`, within `input`; chunk `j <
     // k / 16` of slot `s` is written at `j * 64 + s * 16`, within the
-    // caller's `P * k` bytes.
+    // caller's `P * k` bytes. The pointers step past a run with
+    // `wrapping_add` (after the last chunk they point past the buffer and
+    // are not used: found by Miri).
     let mut dst = unsafe { cols.add(s * 16) };
     let inside_x = ix0 >= 0 && ix0 + (kw - 1) * dw < iw;
     for ky in 0..kh {
@@ -1061,7 +1063,7 @@ unsafe fn gather16(
             let n = kw as usize * per_tap;
             unsafe {
                 copy_chunks(dst, x.add((iy * iw + ix0) as usize * ic), n);
-                dst = dst.add(64 * n);
+                dst = dst.wrapping_add(64 * n);
             }
             continue;
         }
@@ -1073,7 +1075,7 @@ unsafe fn gather16(
                 } else {
                     fill_chunks(dst, zp, per_tap);
                 }
-                dst = dst.add(64 * per_tap);
+                dst = dst.wrapping_add(64 * per_tap);
             }
         }
     }
@@ -1460,7 +1462,7 @@ unsafe fn dw_block(
                 w = w.offset(run.wstep);
                 for a in acc.iter_mut() {
                     let q5 = vldrb_s32_gather(x, [0, 1, 2, 3]);
-                    x = x.add(4);
+                    x = x.wrapping_add(4);
                     *a = vadd_i32(*a, vmul_i32(q5, q4));
                 }
             }
@@ -1468,7 +1470,7 @@ unsafe fn dw_block(
             let q4 = vldrw_u32_gather(c.add(4), run.coff);
             let q5 = vldrw_u32_gather(c.add(5), run.coff);
             let q6 = vneg_s32(vldrw_u32_gather(c.add(6), run.coff));
-            c = c.add(16);
+            c = c.wrapping_add(16);
             for (a, o) in acc.iter().zip(out.iter_mut()) {
                 let q7 = vadd_i32(vshr_s32(*a, 31), q5);
                 let q = vadd_i32(*a, *a);
@@ -1477,7 +1479,7 @@ unsafe fn dw_block(
                 let q = vshl_s32_vec(q, q6);
                 let q = vmin_s32(vmax_s32(q, vdup_32(run.lo)), vdup_32(run.hi));
                 vstrb_32_scatter(q, *o, [0, 1, 2, 3]);
-                *o = o.add(4);
+                *o = o.wrapping_add(4);
             }
         }
     }
