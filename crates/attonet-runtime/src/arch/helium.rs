@@ -554,7 +554,9 @@ unsafe fn block<const ADJ: bool>(run: &Run, tab: *const Chan, w: *const i8, out:
         loop {
             let t = &*tab;
             let acc = dot4(w, run.cols, run.k, [t.bias; 4]);
-            w = w.add(16 * run.k.div_ceil(16)).offset(run.wadj);
+            w = w
+                .wrapping_add(16 * run.k.div_ceil(16))
+                .wrapping_offset(run.wadj);
             let q0 = vmov_lanes(acc);
             let q1 = vadd_i32_scalar(vshr_s32(q0, 31), t.c0);
             let q0 = vadd_i32(q0, q0);
@@ -683,7 +685,9 @@ unsafe fn block1<const ADJ: bool>(run: &Run, tab: *const Chan, w: *const i8, out
                 left = left.saturating_sub(16);
                 i += 1;
             }
-            w = w.add(16 * run.k.div_ceil(16)).offset(run.wadj);
+            w = w
+                .wrapping_add(16 * run.k.div_ceil(16))
+                .wrapping_offset(run.wadj);
             let tt = t.c0.wrapping_sub(((acc as u32) >> 31) as i32);
             let v = ssat8(asr_reg(
                 smmlar(acc.wrapping_add(acc), t.mult, tt),
@@ -1104,10 +1108,7 @@ fn conv_blocks<const WHOLE: bool>(
     let pixels = out_shape.h as usize * out_w;
     let filter = weights.filter;
     let limits = ChanQ::limits(q.output_zero_point, prepared::sum_bound(k, zp));
-    // Zeroed once (a few hundred instructions a layer): the slow channels'
-    // `dot4` reads all four pixel slots, and in a layer's last block the
-    // slots past its pixels were never gathered (found by Miri).
-    let mut cols = MaybeUninit::<Cols>::zeroed();
+    let mut cols = MaybeUninit::<Cols>::uninit();
     let cols = cols.as_mut_ptr() as *mut i8;
     let mut tab = [Chan {
         bias: 0,
@@ -1219,6 +1220,20 @@ fn conv_blocks<const WHOLE: bool>(
                             for o in &mut output[(n0 + s) * oc_n + oc0..][..nb] {
                                 *o = (*o).clamp(c.min, c.max);
                             }
+                        }
+                    }
+                }
+                if slow != 0 && np < P {
+                    // The slow channels' `dot4` reads all four pixel slots:
+                    // those past `np` may never have been gathered in this
+                    // call (found by Miri), so they are zeroed (their results
+                    // are dropped).
+                    for s in np..P {
+                        for j in 0..k.div_ceil(16) {
+                            // SAFETY: chunk `j` of slot `s` is the 16 bytes
+                            // at `j * 64 + s * 16`, within `cols` (`P *
+                            // MVE_MAX_K` bytes, `k <= MVE_MAX_K`).
+                            unsafe { core::ptr::write_bytes(cols.add(j * 64 + s * 16), 0, 16) };
                         }
                     }
                 }
