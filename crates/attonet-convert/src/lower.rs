@@ -442,11 +442,23 @@ impl<'g> Lowering<'g> {
         };
         let t = self.tensor(at, id)?;
         self.require_type(at, t, DType::I32)?;
+        self.bias_words(at, t, out_c, 4)
+    }
+
+    /// A constant bias of `out_c` elements of `bytes` bytes each (int32: 4;
+    /// int64: 8, as the runtime's word pairs), as little-endian words.
+    pub(crate) fn bias_words(
+        &self,
+        at: &At<'_>,
+        t: &Tensor,
+        out_c: usize,
+        bytes: usize,
+    ) -> Result<Vec<i32>> {
         let data = t
             .data
             .as_ref()
             .ok_or_else(|| at.unsupported(format!("bias '{}' is not a constant", t.name)))?;
-        if t.elements() != out_c || data.len() != out_c * 4 {
+        if t.elements() != out_c || data.len() != out_c * bytes {
             return Err(at.invalid(format!(
                 "bias '{}' has {} elements, the op has {out_c} output channels",
                 t.name,

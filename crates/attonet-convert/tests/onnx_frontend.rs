@@ -26,6 +26,15 @@ fn f32s(a: &Array) -> Vec<f32> {
     a.as_f32().unwrap()
 }
 
+/// Max |a - b|.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 /// Max |a - b| / (1 + |b|).
 fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
@@ -262,11 +271,7 @@ fn small_qdq_uses_the_model_scales() {
     let expected = f32s(&Array::read(&fixture("small_qdq_out.npy")).unwrap());
     let ours = run_int8(&m, &a, &inputs).concat();
     let step = model.output.scale;
-    let worst = ours
-        .iter()
-        .zip(&expected)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let worst = max_abs_diff(&ours, &expected);
     assert!(
         worst <= 4.0 * step,
         "worst difference {worst} = {} output steps",
@@ -343,11 +348,7 @@ fn conv1d_int8_tracks_float_and_qdq() {
     let float = run_float(&m, &inputs).concat();
     let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "conv1d").unwrap();
     let int8 = run_int8(&m, &q.assembled, &inputs).concat();
-    let worst = float
-        .iter()
-        .zip(&int8)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let worst = max_abs_diff(&float, &int8);
     assert!(worst < 0.02, "worst probability error {worst}");
 
     let bytes = read("conv1d_qdq.onnx");
@@ -356,11 +357,7 @@ fn conv1d_int8_tracks_float_and_qdq() {
     let expected = f32s(&Array::read(&fixture("conv1d_qdq_out.npy")).unwrap());
     let ours = run_int8(&mq, &a, &inputs).concat();
     let step = a.model().output.scale;
-    let worst = ours
-        .iter()
-        .zip(&expected)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let worst = max_abs_diff(&ours, &expected);
     assert!(
         worst <= 4.0 * step,
         "worst difference {worst} = {} output steps",
@@ -454,11 +451,7 @@ fn channel_shuffle_and_sequences_match_onnxruntime() {
         .unwrap();
     let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "shuffle").unwrap();
     let int8 = run_int8(&m, &q.assembled, &inputs).concat();
-    let worst = ours
-        .iter()
-        .zip(&int8)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let worst = max_abs_diff(&ours, &int8);
     assert!(worst < 0.03, "worst probability error {worst}");
 }
 
@@ -523,11 +516,7 @@ fn last_axis_softmax_and_squeezes_track_the_reference() {
         let calib = m.samples(&batch, "calib").unwrap();
         let q = quantize::quantize_and_assemble(&m, &calib, &Options::default(), "s").unwrap();
         let int8 = run_int8(&m, &q.assembled, &batch).concat();
-        let worst = int8
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let worst = max_abs_diff(&int8, &want);
         assert!(worst < 0.03, "int8 worst {worst}: {:?}", m.graph.ops);
     }
 }
@@ -2496,11 +2485,7 @@ fn split_runs_as_one_gather_per_output() {
         assert_eq!(gathers, sizes.len(), "{sizes:?}: {:?}", model.steps);
         let int8 = run_int8(&m, &q.assembled, &batch).concat();
         let step = model.output.scale;
-        let worst = int8
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let worst = max_abs_diff(&int8, &want);
         assert!(
             worst <= 0.5 * step * 1.001,
             "{sizes:?}: {worst} > {step} / 2"

@@ -147,21 +147,7 @@ impl Lowering<'_> {
             )));
         }
         self.require_type(at, t, DType::I64)?;
-        let data = t
-            .data
-            .as_ref()
-            .ok_or_else(|| at.unsupported(format!("bias '{}' is not a constant", t.name)))?;
-        if t.elements() != out_c || data.len() != out_c * 8 {
-            return Err(at.invalid(format!(
-                "bias '{}' has {} elements, the op has {out_c} output channels",
-                t.name,
-                t.elements()
-            )));
-        }
-        Ok(data
-            .chunks_exact(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+        self.bias_words(at, t, out_c, 8)
     }
 
     /// Per-channel multipliers and shifts for the 64-bit requantization
