@@ -222,7 +222,7 @@ impl SigmoidS16Params {
 /// int16 LOGISTIC: TFLite Micro's `reference_integer_ops::Logistic` for
 /// int16, exactly: the input scaled to steps of 1/(3 * 4096) (rounding
 /// half up), `|x|` split into a table index (`>> 9`) and a 9-bit fraction,
-/// a linear interpolation in [`SIGMOID_TABLE_U16`] (saturating from index
+/// a linear interpolation in `SIGMOID_TABLE_U16` (saturating from index
 /// 255 on), mirrored for negative inputs, and narrowed to Q0.15.
 ///
 /// * Layout: `input` and `output` flat int16 buffers of the same length
