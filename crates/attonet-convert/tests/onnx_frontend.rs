@@ -365,6 +365,65 @@ fn conv1d_int8_tracks_float_and_qdq() {
     );
 }
 
+/// A sequence given as `[1, L, C]` and transposed to channels first before
+/// a Conv1d (as sequence models do) becomes an NCL map: the same outputs as
+/// the model that takes `[1, C, L]` directly, in float and in int8.
+#[test]
+fn transposed_sequence_feeds_a_conv1d() {
+    let w = tensor("w", &[4, 3, 3], &ramp(36, 0.07));
+    let direct = model(
+        &[node("Conv", "c", &["x", "w"], &["y"], &[])],
+        std::slice::from_ref(&w),
+        ("x", &[1, 3, 10]),
+        ("y", &[1, 4, 8]),
+    );
+    let transposed = model(
+        &[
+            node(
+                "Transpose",
+                "t",
+                &["x"],
+                &["xt"],
+                &[attr_ints("perm", &[0, 2, 1])],
+            ),
+            node("Conv", "c", &["xt", "w"], &["y"], &[]),
+        ],
+        &[w],
+        ("x", &[1, 10, 3]),
+        ("y", &[1, 4, 8]),
+    );
+    let a = read_onnx(&direct).unwrap();
+    let b = read_onnx(&transposed).unwrap();
+    let ncl = random_batch(16, &[1, 3, 10], 41);
+    let x = f32s(&ncl);
+    let nlc: Vec<f32> = x
+        .chunks_exact(30)
+        .flat_map(|s| (0..30).map(move |i| s[(i % 3) * 10 + i / 3]))
+        .collect();
+    let nlc = Array::from_f32(vec![16, 1, 10, 3], &nlc);
+    let (fa, fb) = (run_float(&a, &ncl).concat(), run_float(&b, &nlc).concat());
+    assert!(max_abs_diff(&fa, &fb) < 1e-6);
+    let qa = quantize::quantize_and_assemble(
+        &a,
+        &a.samples(&ncl, "c").unwrap(),
+        &Options::default(),
+        "a",
+    )
+    .unwrap();
+    let qb = quantize::quantize_and_assemble(
+        &b,
+        &b.samples(&nlc, "c").unwrap(),
+        &Options::default(),
+        "b",
+    )
+    .unwrap();
+    let (ia, ib) = (
+        run_int8(&a, &qa.assembled, &ncl).concat(),
+        run_int8(&b, &qb.assembled, &nlc).concat(),
+    );
+    assert_eq!(ia, ib);
+}
+
 /// What 1-D maps do not support yet is refused by name: a window attribute
 /// with two values, a transpose to NLC; and a [1, C, L] input that feeds no
 /// window stays a matrix.

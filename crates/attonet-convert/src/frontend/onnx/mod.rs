@@ -808,6 +808,29 @@ impl Converter {
         }
     }
 
+    /// Input `i` of a convolution, pooling or normalization: [`map_input`],
+    /// and a `[1, C, L]` matrix in ONNX order (a sequence transposed to
+    /// channels first, `[1, L, C] -> [1, C, L]`) becomes an NCL map (one
+    /// gather).
+    ///
+    /// [`map_input`]: Converter::map_input
+    fn window_input(&mut self, cx: &Ctx<'_>, i: usize) -> Result<Act> {
+        let x = self.map_input(cx, i)?;
+        match (x.layout, &x.dims[..]) {
+            (ActLayout::Plain, &[1, c, l]) => {
+                let name = format!("{}/nlc", cx.node.inputs.get(i).copied().unwrap_or("x"));
+                let t = self.transposed(&name, x.id, vec![0, 2, 1]);
+                let id = self.reshaped(&format!("{name}/nhwc"), t, vec![1, 1, l, c]);
+                Ok(Act {
+                    id,
+                    layout: ActLayout::Nchw,
+                    ..x
+                })
+            }
+            _ => Ok(x),
+        }
+    }
+
     fn input<'s>(&'s self, cx: &Ctx<'_>, i: usize) -> Result<&'s Val> {
         let name = cx
             .node
@@ -1025,7 +1048,7 @@ impl Converter {
             "pads",
             "strides",
         ])?;
-        let x = self.map_input(cx, 0)?;
+        let x = self.window_input(cx, 0)?;
         let w = self.constant(cx, 1)?;
         let b = match self.optional_input(cx, 2)? {
             None => None,
@@ -1187,7 +1210,7 @@ impl Converter {
             "pads",
             "strides",
         ])?;
-        let x = self.map_input(cx, 0)?;
+        let x = self.window_input(cx, 0)?;
         let w = self.constant(cx, 1)?;
         let b = match self.optional_input(cx, 2)? {
             None => None,
@@ -1377,7 +1400,7 @@ impl Converter {
         if cx.attr_int("training_mode", 0)? != 0 {
             return Err(cx.unsupported("training_mode = 1"));
         }
-        let x = self.map_input(cx, 0)?;
+        let x = self.window_input(cx, 0)?;
         let (Some((c, h, w)), ActLayout::Nchw) = (chw(&x.dims), x.layout) else {
             return Err(cx.unsupported(format!(
                 "input shape {:?}: only NCHW and NCL are supported",
@@ -2098,7 +2121,7 @@ impl Converter {
                 "strides",
             ])?;
         }
-        let x = self.map_input(cx, 0)?;
+        let x = self.window_input(cx, 0)?;
         let (Some((c, ih, iw)), ActLayout::Nchw) = (chw(&x.dims), x.layout) else {
             return Err(cx.unsupported(format!(
                 "input shape {:?}: only 1-D (NCL) and 2-D (NCHW) pooling is supported",
@@ -2210,7 +2233,7 @@ impl Converter {
 
     fn global_pool(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&[])?;
-        let x = self.map_input(cx, 0)?;
+        let x = self.window_input(cx, 0)?;
         let (Some((c, h, w)), ActLayout::Nchw) = (chw(&x.dims), x.layout) else {
             return Err(cx.unsupported(format!(
                 "input shape {:?}: only NCHW and NCL are supported",
