@@ -635,7 +635,8 @@ fn riscv(addr: u64, mnemonic: &str, operands: &str, consts: &mut Constants) -> E
             let (offset, reg) = match first.split_once('(') {
                 // `0x1c(ra) <_setup_interrupts>`: the register is up to `)`.
                 Some((off, reg)) => (num(off).unwrap_or(0), reg.split(')').next().unwrap_or("")),
-                None => (0, first),
+                // `ra <Paint::new>`: the register, without objdump's note.
+                None => (0, first.split_whitespace().next().unwrap_or(first)),
             };
             // RV32 addresses: wrap to 32 bits (`lui` of a high address is
             // negative as a 64-bit value).
@@ -698,6 +699,12 @@ fn riscv(addr: u64, mnemonic: &str, operands: &str, consts: &mut Constants) -> E
         "addi" if ops.len() == 3 => {
             let base = consts.0.get(ops[1]).copied();
             set(consts, first, base.zip(imm(2)).map(|(b, v)| b + v))
+        }
+        // `mv a2, a2` (what the linker leaves of `addi a2, a2, %lo(X)` when
+        // the low part is 0) keeps the constant.
+        "mv" if ops.len() == 2 => {
+            let v = consts.0.get(ops[1]).copied();
+            set(consts, first, v)
         }
         // Stores write memory, not their first register.
         "sw" | "sh" | "sb" | "fsw" | "fsd" | "swsp" | "fswsp" => {}
@@ -1295,6 +1302,27 @@ mod tests {
         assert!(g.bound(main, main).is_err());
         let g = parse(text, Isa::RiscV, &Image::default());
         assert!(g.bound(main, main).is_err());
+        // The linker's `mv a2, a2` (a zero low part) keeps the table's base.
+        let text = text.replace("\taddi\ta2, a2, 0x110", "\tmv\ta2, a2");
+        let at_base = Image {
+            sections: vec![(0x8001_0000, 0x8000_0012u32.to_le_bytes().to_vec())],
+            ..Image::default()
+        };
+        let g = parse(&text, Isa::RiscV, &at_base);
+        assert_eq!(g.bound(main, main).unwrap().bytes, 16);
+    }
+
+    /// RV32: a far call as `auipc ra; addi ra, ra, N; jalr ra <callee>`
+    /// (objdump's note after the register) is a call of the callee.
+    #[test]
+    fn riscv_call_through_ra() {
+        let text = RISCV.replace(
+            "80000006:      \tjalr\t0x1e(ra) <work>",
+            "80000004:      \taddi\tra, ra, 0x1e\n80000006:      \tjalr\tra <work>",
+        );
+        assert_ne!(text, RISCV);
+        let b = bound_of(&text, Isa::RiscV, "main", "work").unwrap();
+        assert_eq!(b.bytes, 16 + 4096 + 32);
     }
 
     #[test]
