@@ -1474,14 +1474,14 @@ unsafe fn dw_block(
             let mut acc = [bias; 4];
             for _ in 0..DW_T {
                 let q4 = vldrb_s32_gather(w, run.woff);
-                w = w.offset(run.wstep);
+                w = w.wrapping_offset(run.wstep);
                 for a in acc.iter_mut() {
                     let q5 = vldrb_s32_gather(x, [0, 1, 2, 3]);
                     x = x.wrapping_add(4);
                     *a = vadd_i32(*a, vmul_i32(q5, q4));
                 }
             }
-            w = w.offset(run.wnext);
+            w = w.wrapping_offset(run.wnext);
             let q4 = vldrw_u32_gather(c.add(4), run.coff);
             let q5 = vldrw_u32_gather(c.add(5), run.coff);
             let q6 = vneg_s32(vldrw_u32_gather(c.add(6), run.coff));
