@@ -1714,18 +1714,18 @@ pub(crate) fn depthwise3x3(
                     unsafe { dw_scatter(cols.add(16 * t + 4 * s), src, cb) };
                 }
             }
-            // All four from one pointer to `output` (a pointer taken from a
-            // slice of `output` would be invalidated by the next slice:
+            // All four from one pointer to `output` and one to `dummy` (a
+            // pointer taken from a new borrow would invalidate the others:
             // found by Miri). The pixels are within the output's `pixels *
             // c_n` bytes; a slot past `np` writes `dummy`.
             let len = output.len();
-            let base = output.as_mut_ptr();
+            let (base, spare) = (output.as_mut_ptr(), dummy.as_mut_ptr());
             let out: [*mut i8; 4] = core::array::from_fn(|s| {
                 let at = (n0 + s) * c_n + cb0;
                 if s < np && at + cb <= len {
                     base.wrapping_add(at)
                 } else {
-                    dummy.as_mut_ptr()
+                    spare
                 }
             });
             // SAFETY: `cb / 4 >= 1` groups; the columns written above;
