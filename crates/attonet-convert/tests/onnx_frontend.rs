@@ -580,6 +580,37 @@ fn last_axis_softmax_and_squeezes_track_the_reference() {
     }
 }
 
+/// A Linear without bias as old PyTorch exports write it, `MatMul(x,
+/// Transpose(W))`: the transpose of the constant is folded, and the product
+/// is the dense layer computed by hand.
+#[test]
+fn transposed_constant_weights_are_folded() {
+    let w = ramp(24, 0.09);
+    let bytes = model(
+        &[
+            node("Transpose", "t", &["W"], &["Wt"], &[]),
+            node("MatMul", "m", &["x", "Wt"], &["y"], &[]),
+        ],
+        &[tensor("W", &[4, 6], &w)],
+        ("x", &[1, 6]),
+        ("y", &[1, 4]),
+    );
+    let m = read_onnx(&bytes).unwrap();
+    let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+    assert_eq!(kinds, ["FULLY_CONNECTED"]);
+    let batch = random_batch(8, &[1, 6], 43);
+    let x = f32s(&batch);
+    let want: Vec<f32> = x
+        .chunks_exact(6)
+        .flat_map(|x| {
+            let w = &w;
+            (0..4).map(move |o| (0..6).map(|j| x[j] * w[o * 6 + j]).sum::<f32>())
+        })
+        .collect();
+    let float = run_float(&m, &batch).concat();
+    assert!(max_rel_err(&float, &want) < 1e-6, "{float:?} {want:?}");
+}
+
 /// A flattened map as the model's output leaves in ONNX's C x H x W order
 /// (the plan keeps H x W x C; one gather reorders it), in float and int8.
 #[test]
@@ -1452,7 +1483,7 @@ fn reshape_to_an_overflowing_shape_is_an_error() {
 /// short graphs, `fuzz/seeds/onnx`, see its README): each reads, or is refused
 /// with a message; each that reads also quantizes and plans, or is refused,
 /// without a panic. The count that read may only grow (39 of 134 when this
-/// test was written, 71 with 1-D maps, element-wise functions and reshapes;
+/// test was written, 72 with 1-D maps, element-wise functions and reshapes;
 /// most refusals are now graphs with several inputs and 3-D inputs).
 #[test]
 fn onnx_operator_models_read_or_are_refused_by_name() {
@@ -1481,7 +1512,7 @@ fn onnx_operator_models_read_or_are_refused_by_name() {
             Err(e) => assert!(e.to_string().len() > 20, "{name}: {e}"),
         }
     }
-    assert!(read.len() >= 71, "only {} read: {read:?}", read.len());
+    assert!(read.len() >= 72, "only {} read: {read:?}", read.len());
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! TFLite's RESIZE_BILINEAR has), `DepthToSpace` (DCR, CRD) and
 //! `SpaceToDepth`. ONNX axes are mapped to the graph's NHWC ones.
 
+use super::proto::TensorData;
 use super::{Act, ActLayout, Converter, Ctx, Val};
 use crate::error::Result;
 use crate::frontend::fold::{slice_axis, SliceRules};
@@ -151,6 +152,10 @@ impl Converter {
 
     pub(super) fn transpose(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&["perm"])?;
+        if let Val::Const(k) = self.input(cx, 0)? {
+            let k = k.clone();
+            return self.transpose_const(cx, k);
+        }
         let x = self.movement_input(cx)?;
         let rank = x.dims.len();
         if x.layout == ActLayout::Nchw && rank != 4 {
@@ -178,6 +183,72 @@ impl Converter {
         }
         let perm = q.iter().map(|&j| qinv[p[j]]).collect();
         self.push_move(cx, &x, MoveFn::Transpose { perm }, "TRANSPOSE", out)
+    }
+
+    /// Transpose of a constant (old PyTorch exports write a Linear without
+    /// bias as `MatMul(x, Transpose(W))`): the constant, transposed now.
+    fn transpose_const(&mut self, cx: &Ctx<'_>, k: super::Const) -> Result<()> {
+        if k.q.is_some() {
+            return Err(cx.unsupported("Transpose of a quantized (QDQ) constant"));
+        }
+        let rank = k.dims.len();
+        let perm: Vec<usize> = match cx.attr_ints("perm")? {
+            None => (0..rank).rev().collect(),
+            Some(p) => p
+                .iter()
+                .map(|&a| axis(cx, a, rank))
+                .collect::<Result<_>>()?,
+        };
+        let mut seen = vec![false; rank];
+        if perm.len() != rank || perm.iter().any(|&a| std::mem::replace(&mut seen[a], true)) {
+            return Err(cx.invalid(format!("perm {perm:?} of a rank-{rank} constant")));
+        }
+        let dims: Vec<usize> = perm.iter().map(|&a| k.dims[a]).collect();
+        // Element `i` of the output reads the input at the permuted index.
+        let mut in_strides = vec![1usize; rank];
+        for d in (0..rank.saturating_sub(1)).rev() {
+            in_strides[d] = in_strides[d + 1] * k.dims[d + 1];
+        }
+        let n: usize = dims.iter().product();
+        let source = |i: usize| -> usize {
+            let (mut rest, mut at) = (i, 0);
+            for d in (0..rank).rev() {
+                at += (rest % dims[d]) * in_strides[perm[d]];
+                rest /= dims[d];
+            }
+            at
+        };
+        let short = || {
+            cx.invalid(format!(
+                "a constant of shape {:?} with fewer values",
+                k.dims
+            ))
+        };
+        let data = match &k.data {
+            TensorData::F32(v) => TensorData::F32(
+                (0..n)
+                    .map(|i| v.get(source(i)).copied())
+                    .collect::<Option<_>>()
+                    .ok_or_else(short)?,
+            ),
+            TensorData::Int(v) => TensorData::Int(
+                (0..n)
+                    .map(|i| v.get(source(i)).copied())
+                    .collect::<Option<_>>()
+                    .ok_or_else(short)?,
+            ),
+        };
+        let out_name = self.output_name(cx)?;
+        self.define(
+            cx,
+            out_name,
+            Val::Const(super::Const {
+                dims,
+                data,
+                elem: k.elem,
+                q: None,
+            }),
+        )
     }
 
     /// `Slice` of an activation (of constants it is folded).
