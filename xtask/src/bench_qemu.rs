@@ -379,15 +379,7 @@ fn merge(old: &str, new: &str, replaced: &[(String, String)]) -> Result<String> 
     rows.extend(new.lines().skip(1).filter(|l| !l.trim().is_empty()));
     let rank = |row: &&str| {
         let (model, board) = key(row);
-        let m = MODELS
-            .iter()
-            .position(|x| *x == model)
-            .unwrap_or(MODELS.len());
-        let b = BOARDS
-            .iter()
-            .position(|x| x.machine == board)
-            .unwrap_or(BOARDS.len());
-        (m, b)
+        qemu::catalogue_order(&model, &board)
     };
     // Stable: unknown rows keep their order.
     rows.sort_by_key(rank);

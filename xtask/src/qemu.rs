@@ -476,3 +476,17 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
     );
     Ok(())
 }
+
+/// Where a `(model, board)` row of the benchmark CSVs sorts: the catalogue's
+/// model order, then its board order (unknown names last).
+pub fn catalogue_order(model: &str, board: &str) -> (usize, usize) {
+    let m = MODELS
+        .iter()
+        .position(|x| *x == model)
+        .unwrap_or(MODELS.len());
+    let b = BOARDS
+        .iter()
+        .position(|x| x.machine == board)
+        .unwrap_or(BOARDS.len());
+    (m, b)
+}

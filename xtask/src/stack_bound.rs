@@ -278,15 +278,7 @@ fn merge(old: &str, new: &[String], replaced: &[(String, String)]) -> String {
     rows.extend(new.iter().map(String::as_str));
     rows.sort_by_key(|row| {
         let (model, board) = key(row);
-        let m = MODELS
-            .iter()
-            .position(|x| *x == model)
-            .unwrap_or(MODELS.len());
-        let b = BOARDS
-            .iter()
-            .position(|x| x.machine == board)
-            .unwrap_or(BOARDS.len());
-        (m, b)
+        qemu::catalogue_order(&model, &board)
     });
     let mut out = String::from(HEADER);
     out.push('\n');

@@ -194,6 +194,19 @@ impl<'g> Lowering<'g> {
 
     /// Per-tensor scale and zero point of an activation.
     fn per_tensor(&self, at: &At<'_>, t: &Tensor) -> Result<(f32, i32)> {
+        let (scale, zp) = self.scale_and_zero_point(at, t)?;
+        if !(-128..=127).contains(&zp) {
+            return Err(at.invalid(format!(
+                "tensor '{}' has zero point {zp} outside int8",
+                t.name
+            )));
+        }
+        Ok((scale, zp as i32))
+    }
+
+    /// The one scale (finite, positive) and zero point of a tensor quantized
+    /// per tensor; the zero point's range is the element type's to check.
+    pub(crate) fn scale_and_zero_point(&self, at: &At<'_>, t: &Tensor) -> Result<(f32, i64)> {
         let q = t.quant.as_ref().ok_or_else(|| {
             at.invalid(format!(
                 "tensor '{}' has no quantization parameters",
@@ -208,17 +221,10 @@ impl<'g> Lowering<'g> {
             )));
         }
         let scale = q.scales[0];
-        let zp = q.zero_points[0];
         if !(scale.is_finite() && scale > 0.0) {
             return Err(at.invalid(format!("tensor '{}' has scale {scale}", t.name)));
         }
-        if !(-128..=127).contains(&zp) {
-            return Err(at.invalid(format!(
-                "tensor '{}' has zero point {zp} outside int8",
-                t.name
-            )));
-        }
-        Ok((scale, zp as i32))
+        Ok((scale, q.zero_points[0]))
     }
 
     fn kernel_shape(&self, at: &At<'_>, t: &Tensor) -> Result<Shape> {

@@ -85,27 +85,11 @@ impl Lowering<'_> {
     /// Scale and zero point (0) of an int16 tensor.
     fn per_tensor_s16(&self, at: &At<'_>, id: TensorId) -> Result<(f32, i32)> {
         let t = self.tensor(at, id)?;
-        let q = t.quant.as_ref().ok_or_else(|| {
-            at.invalid(format!(
-                "tensor '{}' has no quantization parameters",
-                t.name
-            ))
-        })?;
-        if q.scales.len() != 1 || q.zero_points.len() != 1 {
-            return Err(at.invalid(format!(
-                "tensor '{}' must be quantized per tensor, it has {} scales",
-                t.name,
-                q.scales.len()
-            )));
-        }
-        let scale = q.scales[0];
-        if !(scale.is_finite() && scale > 0.0) {
-            return Err(at.invalid(format!("tensor '{}' has scale {scale}", t.name)));
-        }
-        if q.zero_points[0] != 0 {
+        let (scale, zp) = self.scale_and_zero_point(at, t)?;
+        if zp != 0 {
             return Err(at.unsupported(format!(
-                "int16 tensor '{}' has zero point {}; TFLM's 16x8 kernels require 0",
-                t.name, q.zero_points[0]
+                "int16 tensor '{}' has zero point {zp}; TFLM's 16x8 kernels require 0",
+                t.name
             )));
         }
         Ok((scale, 0))
