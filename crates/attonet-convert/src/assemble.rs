@@ -1035,6 +1035,11 @@ impl Assembled {
         }) {
             bits |= k::CONV_NARROW;
         }
+        if calls.iter().any(|c| {
+            !takes_depthwise_like(c) && sel::grouped_narrow_covers(&c.p, c.input, c.output)
+        }) {
+            bits |= k::CONV_GROUPED;
+        }
         // The RISC-V narrow pointwise kernel (depthwise-like layers have
         // 3x3 windows: it never takes them).
         if calls
@@ -1095,6 +1100,7 @@ impl Assembled {
             (k::SHORTCUT_TABLES, "SHORTCUT_TABLES"),
             (k::LOOKUP, "LOOKUP"),
             (k::CONV_NARROW, "CONV_NARROW"),
+            (k::CONV_GROUPED, "CONV_GROUPED"),
             (k::REDUCE, "REDUCE"),
             (k::GATHER, "GATHER"),
             (k::RESIZE_BILINEAR, "RESIZE_BILINEAR"),

@@ -27,7 +27,7 @@
 
 use crate::ops::add::AddParams;
 use crate::ops::depthwise::DepthwiseParams;
-use crate::ops::{ConvParams, Shape};
+use crate::ops::{ConvParams, Shape, Window};
 use crate::prepared::ChanQ;
 use crate::quant::requantize_smaller_than_one;
 
@@ -245,6 +245,96 @@ pub fn pointwise_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape
         && (4..=NARROW_MAX_K).contains(&k)
         && (1..=NARROW_MAX_OC).contains(&(out_shape.c as usize))
         && (-128..=127).contains(&p.quant.input_zero_point)
+}
+
+/// Words of the grouped kernel's widened input rows on the stack (2 KB):
+/// `kh` rows of a tile of output columns ([`grouped_tile`]).
+pub const GROUPED_RING_WORDS: usize = 512;
+
+/// Words of one group's widened weights on the stack (1152 bytes): `ocpg *
+/// kh` rows of [`grouped_pairs`] halfword pairs.
+pub const GROUPED_WEIGHT_WORDS: usize = 288;
+
+/// Input (and output) channels a group the grouped kernel takes at most;
+/// wider groups amortize the columns kernel's gather.
+pub const GROUPED_MAX_CPG: usize = 8;
+
+/// Halfword pairs of one kernel row of a group's window: `kw * cpg`
+/// halfwords, the last pair padded with a zero weight where odd.
+pub const fn grouped_pairs(kw: usize, cpg: usize) -> usize {
+    (kw * cpg).div_ceil(2)
+}
+
+/// Words of one widened input row of a tile of `tile` output columns:
+/// the tile's input columns (`(tile - 1) * stride + kw`) of `cpg` halfwords
+/// and one spare halfword (the odd pair's partner), rounded up to words.
+pub const fn grouped_row_words(tile: usize, stride: usize, kw: usize, cpg: usize) -> usize {
+    (((tile - 1) * stride + kw) * cpg + 1).div_ceil(2)
+}
+
+/// Output columns the grouped kernel computes per widened row: the most
+/// whose `kh` rows fit [`GROUPED_RING_WORDS`], at most `ow` (0: not even
+/// one fits).
+pub const fn grouped_tile(ow: usize, kh: usize, stride: usize, kw: usize, cpg: usize) -> usize {
+    if ow == 0 || kh == 0 || cpg == 0 {
+        return 0;
+    }
+    let per_row = GROUPED_RING_WORDS / kh;
+    // ((t - 1) * s + kw) * cpg + 1 <= 2 * per_row
+    let halfwords = 2 * per_row;
+    if kw * cpg + 1 > halfwords {
+        return 0;
+    }
+    let t = (halfwords - 1 - kw * cpg) / (stride * cpg) + 1;
+    if t < ow {
+        t
+    } else {
+        ow
+    }
+}
+
+/// Whether the grouped kernel takes a convolution: at least two groups of
+/// 2 to [`GROUPED_MAX_CPG`] input and 1 to [`GROUPED_MAX_CPG`] output
+/// channels, a window of at most 3x3 without dilation, any padding, stride
+/// 1 (or any stride with an even number of channels a group), an `i8` input
+/// zero point, a non-empty output (and, at run time, every channel on the
+/// fast epilogue; else the columns kernel takes it). AttoNet's grouped 3x3
+/// convolutions (4 groups of 2 to 8 channels).
+///
+/// Strided layers widen four times as many input rows per output; measured
+/// on the Cortex-M4 inside fused blocks (`bench-qemu --layers`), the kernel
+/// lost to the dense rewrite and to the columns kernel there for 3 and 7
+/// channels a group (AttoNet-A: +37k and +67k instructions a block) and won
+/// for 6 (AttoNet-C and -D: -26k).
+pub fn grouped_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let (g, w) = (p.groups as usize, &p.window);
+    if g < 2 || in_shape.c as usize % g != 0 || out_shape.c as usize % g != 0 {
+        return false;
+    }
+    let (cpg, ocpg) = (in_shape.c as usize / g, out_shape.c as usize / g);
+    let (kh, kw) = (w.kh as usize, w.kw as usize);
+    grouped_window_covers(w, cpg, ocpg)
+        && out_shape.h > 0
+        && out_shape.w > 0
+        && grouped_tile(out_shape.w as usize, kh, w.stride_w as usize, kw, cpg) > 0
+        && (-128..=127).contains(&p.quant.input_zero_point)
+}
+
+/// The window and channel half of [`grouped_narrow_covers`] (what the
+/// converter knows before shapes: `attonet_convert`'s `dense_groups` pass
+/// leaves these layers grouped).
+pub fn grouped_window_covers(w: &Window, cpg: usize, ocpg: usize) -> bool {
+    let (kh, kw) = (w.kh as usize, w.kw as usize);
+    (2..=GROUPED_MAX_CPG).contains(&cpg)
+        && (1..=GROUPED_MAX_CPG).contains(&ocpg)
+        && (1..=3).contains(&kh)
+        && (1..=3).contains(&kw)
+        && w.dilation_h == 1
+        && w.dilation_w == 1
+        && w.stride_h >= 1
+        && w.stride_w >= 1
+        && (w.stride_h == 1 && w.stride_w == 1 || cpg % 2 == 0)
+        && ocpg * kh * grouped_pairs(kw, cpg) <= GROUPED_WEIGHT_WORDS
 }
 
 /// Whether the columns kernel computes a grouped convolution (`taps`

@@ -563,6 +563,46 @@ pub enum Step {
     TanhS16(SigmoidS16Step),
 }
 
+impl Step {
+    /// The variant's name (`"Conv"`, `"Block"`, ...), for reports such as
+    /// the firmware's per-layer profile.
+    pub const fn kind_name(&self) -> &'static str {
+        match self {
+            Step::Conv(_) => "Conv",
+            Step::Depthwise(_) => "Depthwise",
+            Step::PointwisePair(_) => "PointwisePair",
+            Step::Add(_) => "Add",
+            Step::AveragePool(_) => "AveragePool",
+            Step::MaxPool(_) => "MaxPool",
+            Step::FullyConnected(_) => "FullyConnected",
+            Step::Softmax(_) => "Softmax",
+            Step::Lookup(_) => "Lookup",
+            Step::Reduce(_) => "Reduce",
+            Step::Copy(_) => "Copy",
+            Step::Gather(_) => "Gather",
+            Step::ResizeBilinear(_) => "ResizeBilinear",
+            Step::Binary(_) => "Binary",
+            Step::Concat(_) => "Concat",
+            Step::Arg(_) => "Arg",
+            Step::QuantizeFloat(_) => "QuantizeFloat",
+            Step::DequantizeFloat(_) => "DequantizeFloat",
+            Step::LogSoftmax(_) => "LogSoftmax",
+            Step::L2Normalization(_) => "L2Normalization",
+            Step::TransposeConv(_) => "TransposeConv",
+            Step::BatchMatmul(_) => "BatchMatmul",
+            Step::ConvS16(_) => "ConvS16",
+            Step::DepthwiseS16(_) => "DepthwiseS16",
+            Step::FullyConnectedS16(_) => "FullyConnectedS16",
+            Step::AddS16(_) => "AddS16",
+            Step::MulS16(_) => "MulS16",
+            Step::SoftmaxS16(_) => "SoftmaxS16",
+            Step::LogisticS16(_) => "LogisticS16",
+            Step::TanhS16(_) => "TanhS16",
+            Step::Block(_) => "Block",
+        }
+    }
+}
+
 /// Most dimensions a model input or output may have ([`Dims`]).
 pub const MAX_RANK: usize = 8;
 
@@ -843,6 +883,10 @@ pub mod kernels {
     pub const CONV_NARROW: KernelSet = 1 << 24;
     /// Reductions: MEAN, SUM, REDUCE_MAX ([`crate::ops::reduce`]).
     pub const REDUCE: KernelSet = 1 << 25;
+    /// The DSP convolution's grouped kernel: 2 to 8 channels a group,
+    /// windows up to 3x3 ([`crate::dsp_select::grouped_narrow_covers`]).
+    /// Without it the columns kernel takes those layers.
+    pub const CONV_GROUPED: KernelSet = 1 << 26;
     /// Data movement as a strided gather ([`crate::ops::movement::gather_s8`]):
     /// PAD, MIRROR_PAD, TRANSPOSE, slices, SPACE_TO_DEPTH, DEPTH_TO_SPACE,
     /// RESIZE_NEAREST_NEIGHBOR.

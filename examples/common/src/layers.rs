@@ -49,32 +49,10 @@ struct Kind<'a>(&'a Step);
 
 impl fmt::Display for Kind<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.0 {
-            Step::Conv(_) => "Conv",
-            Step::Depthwise(_) => "Depthwise",
-            Step::PointwisePair(_) => "PointwisePair",
-            Step::Add(_) => "Add",
-            Step::AveragePool(_) => "AveragePool",
-            Step::MaxPool(_) => "MaxPool",
-            Step::FullyConnected(_) => "FullyConnected",
-            Step::Softmax(_) => "Softmax",
-            Step::Lookup(_) => "Lookup",
-            Step::Reduce(_) => "Reduce",
-            Step::Gather(_) => "Gather",
-            Step::ResizeBilinear(_) => "ResizeBilinear",
-            Step::Copy(_) => "Copy",
-            Step::Binary(_) => "Binary",
-            Step::Concat(_) => "Concat",
-            Step::Arg(_) => "Arg",
-            Step::QuantizeFloat(_) => "QuantizeFloat",
-            Step::DequantizeFloat(_) => "DequantizeFloat",
-            Step::LogSoftmax(_) => "LogSoftmax",
-            Step::L2Normalization(_) => "L2Normalization",
-            Step::TransposeConv(_) => "TransposeConv",
-            Step::BatchMatmul(_) => "BatchMatmul",
-            Step::Block(b) => return write!(f, "Block({})", b.stages),
-        };
-        f.write_str(name)
+        match self.0 {
+            Step::Block(b) => write!(f, "Block({})", b.stages),
+            step => f.write_str(step.kind_name()),
+        }
     }
 }
 

@@ -137,10 +137,15 @@ fn conv_family(
     let mut cases = 0;
     while cases < CASES {
         // 0: pointwise, 1: 3x3 one group, 2: any window (and groups),
-        // 3: grouped 3x3, 4: depthwise-like grouped 3x3 (groups = channels).
+        // 3: grouped 3x3, 4: depthwise-like grouped 3x3 (groups = channels),
+        // 5: grouped, 2 to 8 channels a group (the grouped kernel's).
         let win = match family {
             0 => rng.window(1, false),
             1 | 3 | 4 => rng.window(3, true),
+            5 => {
+                let k = rng.pick(&[3u8, 3, 1, 2]);
+                rng.window(k, true)
+            }
             _ => rng.window(0, true),
         };
         let (groups, cpg, ocpg) = match family {
@@ -159,11 +164,24 @@ fn conv_family(
                 rng.pick(&[1u16, 2, 4, 8, 16]),
                 rng.pick(&[1u16, 2, 4, 8]),
             ),
+            // The grouped kernel's range: 2 to 8 channels a group.
+            5 => (
+                rng.pick(&[4u16, 4, 2, 3, 8]),
+                rng.range(2, 8) as u16,
+                rng.range(1, 8) as u16,
+            ),
             _ => (rng.pick(&[1u16, 3, 4, 8, 16, 17, 32, 64]), 1, 1),
         };
+        // Family 5 also takes rows wider than one tile of the grouped
+        // kernel's widened rows.
+        let wide = family == 5 && rng.chance(4);
         let ins = Shape::new(
             rng.range(1, 10) as u16,
-            rng.range(1, 10) as u16,
+            if wide {
+                rng.range(60, 200) as u16
+            } else {
+                rng.range(1, 10) as u16
+            },
             cpg * groups,
         );
         let outs = Shape::new(
@@ -992,7 +1010,7 @@ fn main() -> ! {
         let _ = bench(b, &mut rng, &counter);
         process::exit(0);
     }
-    let families: [(&str, u8, ConvFn, ConvFn); 7] = [
+    let families: [(&str, u8, ConvFn, ConvFn); 8] = [
         (
             "convolve_s8 pointwise",
             0,
@@ -1025,6 +1043,12 @@ fn main() -> ! {
             portable::convolve_s8,
         ),
         ("conv2d_s8 grouped", 3, conv::conv2d_s8, portable::conv2d_s8),
+        (
+            "conv2d_s8 grouped, 2 to 8 channels a group",
+            5,
+            conv::conv2d_s8,
+            portable::conv2d_s8,
+        ),
     ];
     for (name, family, fast, reference) in families {
         let (n, covered, helium) = conv_family(b, &mut rng, family, fast, reference, name);

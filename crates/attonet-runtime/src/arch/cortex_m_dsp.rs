@@ -86,6 +86,8 @@ use crate::prepared::{self, ChanQ, DwLayout, DW3_CONST_WORDS, DW3_WEIGHT_WORDS};
 use crate::quant::{requantize, requantize_smaller_than_one, Clamp};
 use core::mem::MaybeUninit;
 
+mod grouped;
+
 /// Reads four bytes at `i` as a little-endian word (one unaligned `LDR`).
 #[inline(always)]
 fn load4(bytes: &[u8], i: usize) -> u32 {
@@ -840,6 +842,12 @@ pub(crate) fn conv_s8<const K: KernelSet>(
     }
     if K & kernels::CONV_NARROW != 0
         && pointwise_narrow(p, in_shape, input, weights, pre, out_shape, output)
+    {
+        clamp_pass(output, p.quant.clamp);
+        return true;
+    }
+    if K & kernels::CONV_GROUPED != 0
+        && grouped::grouped_narrow(p, in_shape, input, weights, pre, out_shape, output)
     {
         clamp_pass(output, p.quant.clamp);
         return true;
