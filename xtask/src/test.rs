@@ -134,6 +134,17 @@ pub fn test(root: &Path) -> Result<()> {
             },
         )?;
     }
+    // The per-step profile (`bench-qemu --layers`) on a small model: the
+    // feature `layer-profile` builds and its steps add up to the whole.
+    crate::bench_qemu::bench_qemu(
+        root,
+        &crate::bench_qemu::Options {
+            boards: vec!["mps2-an386".to_string()],
+            models: vec!["cifar_tiny".to_string()],
+            layers: Some(root.join("target/layers-test.csv")),
+            ..Default::default()
+        },
+    )?;
     // The scripts build for thumbv7em/thumbv8m.main and rv32imac/rv32imc,
     // installed above.
     let mut c = std::process::Command::new("bash");
