@@ -55,6 +55,10 @@ struct Calib {
     /// of another convolution, no per-row set-up in those kernels.
     #[arg(long)]
     dsp_tables: bool,
+    /// With `--dsp-tables`: for a Cortex-M55 or M85 (Helium), whose vector
+    /// kernels compute narrow grouped convolutions faster as dense ones.
+    #[arg(long, requires = "dsp_tables")]
+    helium: bool,
 }
 // --- end conversion options ---
 
@@ -200,7 +204,8 @@ fn run(cli: Cli) -> Result<()> {
                 .name(&name)
                 .out_dir(&out)
                 .fuse_blocks(!calib.no_fusion)
-                .dsp_tables(calib.dsp_tables);
+                .dsp_tables(calib.dsp_tables)
+                .helium(calib.helium);
             if let Some(n) = calib.band_rows {
                 builder = builder.band_rows(n);
             } else if let Some(b) = calib.arena_budget {
@@ -300,7 +305,11 @@ fn replan(a: attonet_convert::Assembled, calib: &Calib) -> Result<attonet_conver
         }
     };
     Ok(if calib.dsp_tables {
-        a.with_dsp_tables()?
+        a.with_dsp_tables_for(if calib.helium {
+            attonet_convert::DspCore::Helium
+        } else {
+            attonet_convert::DspCore::Dsp
+        })?
     } else {
         a
     })

@@ -32,6 +32,7 @@ pub struct Builder {
     bands: crate::planner::Bands,
     fuse: bool,
     dsp_tables: bool,
+    helium: bool,
     cargo: bool,
 }
 
@@ -47,6 +48,7 @@ impl Builder {
             bands: crate::planner::Bands::Free,
             fuse: true,
             dsp_tables: false,
+            helium: false,
             cargo: std::env::var_os("CARGO").is_some() && std::env::var_os("OUT_DIR").is_some(),
         }
     }
@@ -100,6 +102,15 @@ impl Builder {
     /// tables.
     pub fn dsp_tables(mut self, yes: bool) -> Builder {
         self.dsp_tables = yes;
+        self
+    }
+
+    /// With [`dsp_tables`](Builder::dsp_tables): the model is for an
+    /// Armv8.1-M core with Helium (Cortex-M55, M85), whose vector kernels
+    /// compute narrow grouped convolutions faster as dense ones
+    /// ([`crate::assemble::DspCore::Helium`]).
+    pub fn helium(mut self, yes: bool) -> Builder {
+        self.helium = yes;
         self
     }
 
@@ -167,7 +178,12 @@ impl Builder {
             assembled = assembled.replan(self.bands)?;
         }
         if self.dsp_tables {
-            assembled = assembled.with_dsp_tables()?;
+            let core = if self.helium {
+                crate::assemble::DspCore::Helium
+            } else {
+                crate::assemble::DspCore::Dsp
+            };
+            assembled = assembled.with_dsp_tables_for(core)?;
         }
         let generated = crate::quantize::generate(&assembled, &self.model, &bytes);
         let report = Report::new(&assembled);

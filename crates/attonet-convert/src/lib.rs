@@ -31,7 +31,7 @@ pub mod requantize;
 
 use std::path::Path;
 
-pub use assemble::Assembled;
+pub use assemble::{Assembled, DspCore};
 pub use builder::Builder;
 pub use error::{ConvertError, Result};
 pub use report::Report;

@@ -247,34 +247,27 @@ pub fn pointwise_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape
         && (-128..=127).contains(&p.quant.input_zero_point)
 }
 
-/// Words of the grouped kernel's widened input rows on the stack (2 KB):
-/// `kh` rows of a tile of output columns ([`grouped_tile`]).
-pub const GROUPED_RING_WORDS: usize = 512;
-
-/// Words of one group's widened weights on the stack (1152 bytes): `ocpg *
-/// kh` rows of [`grouped_pairs`] halfword pairs.
-pub const GROUPED_WEIGHT_WORDS: usize = 288;
+/// Words of the grouped kernel's widened input rows on the stack (1 KB,
+/// the kernel's only buffer): `kh` rows of a tile of output columns
+/// ([`grouped_tile`]; a 3x3 window over 3 channels a group takes rows of 56
+/// output columns at once, over 8 channels 17).
+pub const GROUPED_RING_WORDS: usize = 256;
 
 /// Input (and output) channels a group the grouped kernel takes at most;
 /// wider groups amortize the columns kernel's gather.
 pub const GROUPED_MAX_CPG: usize = 8;
 
-/// Halfword pairs of one kernel row of a group's window: `kw * cpg`
-/// halfwords, the last pair padded with a zero weight where odd.
-pub const fn grouped_pairs(kw: usize, cpg: usize) -> usize {
-    (kw * cpg).div_ceil(2)
-}
-
 /// Words of one widened input row of a tile of `tile` output columns:
-/// the tile's input columns (`(tile - 1) * stride + kw`) of `cpg` halfwords
-/// and one spare halfword (the odd pair's partner), rounded up to words.
+/// the tile's input columns (`(tile - 1) * stride + kw`) of `cpg` halfwords,
+/// rounded up to words (and one spare halfword).
 pub const fn grouped_row_words(tile: usize, stride: usize, kw: usize, cpg: usize) -> usize {
     (((tile - 1) * stride + kw) * cpg + 1).div_ceil(2)
 }
 
-/// Output columns the grouped kernel computes per widened row: the most
-/// whose `kh` rows fit [`GROUPED_RING_WORDS`], at most `ow` (0: not even
-/// one fits).
+/// Output columns the grouped kernel computes per widened row: `ow` where
+/// its `kh` rows fit [`GROUPED_RING_WORDS`], else the most that fit rounded
+/// down to a multiple of 4 (the kernel's pixel block) where that leaves any
+/// (0: not even one column fits).
 pub const fn grouped_tile(ow: usize, kh: usize, stride: usize, kw: usize, cpg: usize) -> usize {
     if ow == 0 || kh == 0 || cpg == 0 {
         return 0;
@@ -286,10 +279,12 @@ pub const fn grouped_tile(ow: usize, kh: usize, stride: usize, kw: usize, cpg: u
         return 0;
     }
     let t = (halfwords - 1 - kw * cpg) / (stride * cpg) + 1;
-    if t < ow {
-        t
-    } else {
+    if t >= ow {
         ow
+    } else if t >= 4 {
+        t / 4 * 4
+    } else {
+        t
     }
 }
 
@@ -334,7 +329,6 @@ pub fn grouped_window_covers(w: &Window, cpg: usize, ocpg: usize) -> bool {
         && w.stride_h >= 1
         && w.stride_w >= 1
         && (w.stride_h == 1 && w.stride_w == 1 || cpg % 2 == 0)
-        && ocpg * kh * grouped_pairs(kw, cpg) <= GROUPED_WEIGHT_WORDS
 }
 
 /// Whether the columns kernel computes a grouped convolution (`taps`

@@ -582,6 +582,25 @@ fn dsp_kernels() -> bool {
         })
 }
 
+/// Whether the runtime compiles its Helium (MVE) kernels for this build:
+/// an Armv8.1-M core (`cortex-m55`, `cortex-m85`) or `+mve`.
+fn helium_kernels() -> bool {
+    println!("cargo:rerun-if-env-changed=ATTONET_NO_MVE");
+    if std::env::var("ATTONET_NO_MVE").is_ok_and(|v| v == "1") {
+        return false;
+    }
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    target.starts_with("thumbv8m.main")
+        && flags.split('\x1f').any(|f| {
+            let f = f.trim_start_matches("-C").trim_start_matches("-Z");
+            (f.contains("target-feature") && f.contains("+mve"))
+                || ["cortex-m55", "cortex-m85"]
+                    .iter()
+                    .any(|cpu| f.ends_with(&format!("target-cpu={cpu}")))
+        })
+}
+
 /// Converts a model into `out` and computes the host runner's outputs for its test inputs.
 /// A path from the environment variable `name` (relative paths from the
 /// directory `cargo xtask` ran in: the repository root), or `None`.
@@ -638,7 +657,7 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
     // read in place. The host runner below ignores them, so the expected
     // outputs are the plain ones.
     if dsp_kernels() {
-        builder = builder.dsp_tables(true);
+        builder = builder.dsp_tables(true).helium(helium_kernels());
     }
     // `ATTONET_NO_FUSION=1`: every layer its own step
     // (`cargo xtask bench-qemu --no-fusion`).

@@ -24,16 +24,20 @@ use crate::program::{ConvData, LayerOp, Program};
 use attonet_runtime::block::StageOp;
 
 /// Rewrites every grouped convolution (layers and fused-block stages) the
-/// DSP kernels compute faster dense. Returns how many it rewrote.
-pub fn run(program: &mut Program) -> usize {
+/// DSP kernels compute faster dense. `grouped_kernel`: the target runs the
+/// DSP grouped kernel (not a Helium core), so the layers it takes stay
+/// grouped. Returns how many it rewrote.
+pub fn run(program: &mut Program, grouped_kernel: bool) -> usize {
     let mut rewritten = 0;
     for layer in &mut program.layers {
         match &mut layer.op {
-            LayerOp::Conv { params, data } => rewritten += rewrite(params, data) as usize,
+            LayerOp::Conv { params, data } => {
+                rewritten += rewrite(params, data, grouped_kernel) as usize
+            }
             LayerOp::Block { stages, .. } => {
                 for stage in stages {
                     if let StageOp::Conv(params) = &mut stage.op {
-                        rewritten += rewrite(params, &mut stage.data) as usize;
+                        rewritten += rewrite(params, &mut stage.data, grouped_kernel) as usize;
                     }
                 }
             }
@@ -67,7 +71,7 @@ pub fn run(program: &mut Program) -> usize {
 /// One convolution, in place, where [`dense_groups_pays`] says so: OHWI
 /// weights `[oc][kh][kw][cpg]` to `[oc][kh][kw][groups * cpg]`, zero
 /// outside the channel's group.
-fn rewrite(params: &mut ConvParams, data: &mut ConvData) -> bool {
+fn rewrite(params: &mut ConvParams, data: &mut ConvData, grouped_kernel: bool) -> bool {
     let groups = params.groups as usize;
     let out_c = data.bias.len();
     let taps = params.window.kh as usize * params.window.kw as usize;
@@ -81,7 +85,7 @@ fn rewrite(params: &mut ConvParams, data: &mut ConvData) -> bool {
     let cpg = per_channel / taps;
     let ocpg = out_c / groups;
     // The DSP grouped kernel computes these as they are, faster than dense.
-    if grouped_window_covers(&params.window, cpg, ocpg)
+    if grouped_kernel && grouped_window_covers(&params.window, cpg, ocpg)
         || !dense_groups_pays(taps, cpg, ocpg, groups)
     {
         return false;
@@ -168,7 +172,9 @@ mod tests {
             let grouped = run(&params, &data);
             // Stride 1: the DSP grouped kernel takes 3 channels a group as
             // they are; strided, the dense rewrite is the faster.
-            let rewritten = rewrite(&mut params, &mut data);
+            // A Helium core's build rewrites it whatever the stride.
+            assert!(rewrite(&mut params.clone(), &mut data.clone(), false));
+            let rewritten = rewrite(&mut params, &mut data, true);
             assert_eq!(rewritten, stride != 1, "stride {stride}");
             if !rewritten {
                 continue;

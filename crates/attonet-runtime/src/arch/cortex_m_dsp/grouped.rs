@@ -4,40 +4,41 @@
 //! The columns kernel gathers each group's window of every output pixel
 //! byte by byte where a group has fewer than four channels, and amortizes
 //! its per-block work over the group's few output channels (9.3
-//! instructions a MAC for 3 channels a group on the Cortex-M4). This kernel
-//! widens each input row once per group instead, and reads a pixel's window
-//! straight from the widened rows.
+//! instructions a MAC for 3 channels a group on the Cortex-M4; the dense
+//! rewrite of such layers, 5.2). This kernel widens each input row once per
+//! group instead, and reads a pixel's window straight from the widened rows.
 //!
 //! # Layout
 //! For one group and one tile of output columns, each input row the tile
 //! reads is widened once into a slot of a ring of `kh` rows: `x - zp` as
 //! halfwords, group-major (`[column][cpg]`, only the group's channels), the
 //! padding columns as 0 (a padded tap contributes nothing, as in the
-//! portable kernel), one spare zero halfword at the end. One kernel row of a
-//! pixel's window is then `kw * cpg` consecutive halfwords, read as
-//! [`grouped_pairs`] words (unaligned `LDR`s where `cpg * stride` is odd);
-//! the group's weights are widened the same way once per call (`[oc][ky]
-//! [pair]`, an odd row's last pair with a zero weight, so the halfword it
-//! reads past the window adds nothing).
+//! portable kernel), spare zero halfwords at the end. One kernel row of a
+//! pixel's window is then `kw * cpg` consecutive halfwords: read as words
+//! (halfword pairs; unaligned `LDR`s where `cpg * stride` is odd), and, for
+//! an odd count, its last halfword alone. The weights are read in place
+//! (OHWI: a kernel row's `kw * cpg` bytes are consecutive), two bytes packed
+//! into a pair per word of activations; no copy of them is made, so the
+//! kernel's stack is its ring alone ([`GROUPED_RING_WORDS`]).
 //!
 //! # Loop
-//! Per output row, four output pixels and one output channel at a time:
-//! one weight word, four activation words and four `SMLAD`s per pair, then
-//! the fast epilogue ([`fast_out`]). Rows above or below the input are
-//! skipped (their taps are padding). The sums are the portable kernel's
-//! (`bias + Σ w (x - zp)` modulo 2^32), so every output is bit-identical.
+//! Per output row, four output pixels and one output channel at a time
+//! ([`window4`]): per pair, two weight bytes packed (`LDRSB`, `LDRSB`,
+//! `PKHBT`), four activation words and four `SMLAD`s; per odd tap, one
+//! weight byte, four halfwords and four `SMLABB`s; then the fast epilogue
+//! ([`fast_out`]). Rows above or below the input are skipped (their taps
+//! are padding). The sums are the portable kernel's (`bias + Σ w (x - zp)`
+//! modulo 2^32), so every output is bit-identical.
 
-use super::{fast_out, load4};
-use crate::arch::dsp_prims::smlad;
+use super::fast_out;
 use crate::dsp_select::{
-    grouped_narrow_covers, grouped_pairs, grouped_row_words, grouped_tile, GROUPED_RING_WORDS,
-    GROUPED_WEIGHT_WORDS,
+    grouped_narrow_covers, grouped_row_words, grouped_tile, GROUPED_MAX_CPG, GROUPED_RING_WORDS,
 };
 use crate::ops::{ConvParams, ConvWeights, Shape};
 use crate::prepared::{self, ChanQ};
 use core::mem::MaybeUninit;
 
-/// Output pixels computed together (each weight word read once for them).
+/// Output pixels computed together (each weight read once for them).
 const PIX: usize = 4;
 
 /// The grouped kernel's geometry for one call.
@@ -58,8 +59,6 @@ struct Geo {
     out_w: usize,
     out_c: usize,
     zp: i32,
-    /// Halfword pairs of one kernel row.
-    pairs: usize,
 }
 
 /// A grouped convolution the columns kernel would gather byte by byte
@@ -98,7 +97,6 @@ pub(super) fn grouped_narrow(
         out_w: out_shape.w as usize,
         out_c: out_shape.c as usize,
         zp: p.quant.input_zero_point,
-        pairs: grouped_pairs(w.kw as usize, in_shape.c as usize / groups),
     };
     let taps = g.kh * g.kw * g.cpg;
     if weights.filter.len() < g.out_c * taps
@@ -107,6 +105,7 @@ pub(super) fn grouped_narrow(
         || weights.shift.len() < g.out_c
         || input.len() < in_shape.len()
         || output.len() < out_shape.len()
+        || g.ocpg > GROUPED_MAX_CPG
     {
         return false;
     }
@@ -126,32 +125,27 @@ pub(super) fn grouped_narrow(
     }
     let tile = grouped_tile(g.out_w, g.kh, g.sw, g.kw, g.cpg);
     let row_words = grouped_row_words(tile, g.sw, g.kw, g.cpg);
-    // Only the words this layer uses are initialized (a fused block's row
-    // calls would otherwise clear 3 KB each).
-    let mut ring_buf = MaybeUninit::<[u32; GROUPED_RING_WORDS]>::uninit();
-    let mut wt_buf = MaybeUninit::<[u32; GROUPED_WEIGHT_WORDS]>::uninit();
-    let (ring_len, wt_len) = (g.kh * row_words, g.ocpg * g.kh * g.pairs);
-    if ring_len > GROUPED_RING_WORDS || wt_len > GROUPED_WEIGHT_WORDS {
+    let ring_len = g.kh * row_words;
+    if tile == 0 || ring_len > GROUPED_RING_WORDS {
         return false;
     }
-    // SAFETY: the first `ring_len` (`wt_len`) words of each buffer are
-    // zeroed, then viewed as initialized words; the rest is never read.
-    let (ring, wt) = unsafe {
+    // Only the words this layer uses are initialized (a fused block's row
+    // calls would otherwise clear the whole ring each).
+    let mut ring_buf = MaybeUninit::<[u32; GROUPED_RING_WORDS]>::uninit();
+    // SAFETY: the first `ring_len` words are zeroed, then viewed as
+    // initialized words; the rest is never read.
+    let ring = unsafe {
         let r = ring_buf.as_mut_ptr() as *mut u32;
-        let w = wt_buf.as_mut_ptr() as *mut u32;
         core::ptr::write_bytes(r, 0, ring_len);
-        core::ptr::write_bytes(w, 0, wt_len);
-        (
-            core::slice::from_raw_parts_mut(r, ring_len),
-            core::slice::from_raw_parts_mut(w, wt_len),
-        )
+        core::slice::from_raw_parts_mut(r, ring_len)
     };
-    let mut consts = [ChanQ::SLOW; crate::dsp_select::GROUPED_MAX_CPG];
+    let mut consts = [ChanQ::SLOW; GROUPED_MAX_CPG];
     for group in 0..g.groups {
-        widen_weights(&g, weights.filter, group, wt);
+        let first = group * g.ocpg;
         for (j, q) in consts[..g.ocpg].iter_mut().enumerate() {
-            *q = chan(group * g.ocpg + j).unwrap_or(ChanQ::SLOW);
+            *q = chan(first + j).unwrap_or(ChanQ::SLOW);
         }
+        let filter = &weights.filter[first * taps..(first + g.ocpg) * taps];
         let mut ox0 = 0;
         while ox0 < g.out_w {
             let n = tile.min(g.out_w - ox0);
@@ -161,32 +155,11 @@ pub(super) fn grouped_narrow(
                 n,
                 row_words,
             };
-            tile_rows(&g, &t, input, wt, &consts[..g.ocpg], ring, output);
+            tile_rows(&g, &t, input, filter, &consts[..g.ocpg], ring, output);
             ox0 += n;
         }
     }
     true
-}
-
-/// One group's weights, widened: `[oc][ky][pair]` words, each pair the
-/// halfwords of two consecutive taps of the kernel row (`kw * cpg` bytes of
-/// the OHWI row), the last one's high half 0 where the row is odd.
-fn widen_weights(g: &Geo, filter: &[i8], group: usize, wt: &mut [u32]) {
-    let row = g.kw * g.cpg;
-    let taps = g.kh * row;
-    let Some(src) = filter.get(group * g.ocpg * taps..(group + 1) * g.ocpg * taps) else {
-        return;
-    };
-    let half = |v: i8| v as i16 as u16 as u32;
-    for (r, d) in src.chunks_exact(row).zip(wt.chunks_exact_mut(g.pairs)) {
-        let mut pairs = r.chunks_exact(2);
-        for (w, p) in d.iter_mut().zip(&mut pairs) {
-            *w = half(p[0]) | half(p[1]) << 16;
-        }
-        if let (Some(&v), Some(w)) = (pairs.remainder().first(), d.last_mut()) {
-            *w = half(v);
-        }
-    }
 }
 
 /// A tile of output columns `ox0..ox0 + n` of one group; its widened rows
@@ -199,12 +172,13 @@ struct Tile {
 }
 
 /// Every output row of one group's tile: the ring brought up to date (each
-/// input row widened once, into slot `iy % kh`), then the pixels.
+/// input row widened once, into slot `iy % kh`), then the pixels. `filter`:
+/// the group's OHWI weights.
 fn tile_rows(
     g: &Geo,
     t: &Tile,
     input: &[i8],
-    wt: &[u32],
+    filter: &[i8],
     consts: &[ChanQ],
     ring: &mut [u32],
     output: &mut [i8],
@@ -213,10 +187,27 @@ fn tile_rows(
     let mut held = [usize::MAX; 3];
     let ix0 = (t.ox0 * g.sw) as isize - g.pad_left;
     let cols = (t.n - 1) * g.sw + g.kw;
+    let row = g.kw * g.cpg;
+    let taps = g.kh * row;
+    let (pairs, odd) = (row / 2, row % 2 == 1);
+    let step = g.sw * g.cpg * 2;
     for oy in 0..g.out_h {
         let top = (oy * g.sh) as isize - g.pad_top;
         let ky0 = (-top).max(0) as usize;
-        let ky1 = (g.in_h as isize - top).clamp(0, g.kh as isize) as usize;
+        let ky1 = (g.in_h as isize - top).min(g.kh as isize).max(0) as usize;
+        if ky1 <= ky0 {
+            // Every tap in the padding (a padding at least as tall as the
+            // window): the bias alone.
+            for x in 0..t.n {
+                let at = (oy * g.out_w + t.ox0 + x) * g.out_c + t.group * g.ocpg;
+                if let Some(out) = output.get_mut(at..at + g.ocpg) {
+                    for (o, q) in out.iter_mut().zip(consts) {
+                        *o = fast_out(q.bias, q) as i8;
+                    }
+                }
+            }
+            continue;
+        }
         let mut rows = [0usize; 3];
         for (ky, r) in rows.iter_mut().enumerate().take(ky1).skip(ky0) {
             let iy = (top + ky as isize) as usize;
@@ -230,58 +221,72 @@ fn tile_rows(
         }
         let ring_bytes: &[u8] = bytemuck::cast_slice(&ring[..]);
         let out_row = oy * g.out_w;
-        let step = g.sw * g.cpg * 2;
-        let nk = ky1 - ky0;
-        let wrow = g.kh * g.pairs;
         let mut x = 0;
         while x < t.n {
-            let m = PIX.min(t.n - x);
+            let mut m = PIX.min(t.n - x);
+            // A last block of fewer than four pixels is the tile's last
+            // four: the overlap is computed again and written with the same
+            // values.
+            if m < PIX && t.n >= PIX {
+                x = t.n - PIX;
+                m = PIX;
+            }
             // The block's first output: pixel `x`, the group's first channel.
             let at = (out_row + t.ox0 + x) * g.out_c + t.group * g.ocpg;
-            if m == PIX && nk > 0 && at + 3 * g.out_c + g.ocpg <= output.len() {
-                // Each valid kernel row's window start for pixel 0, then
-                // an end mark.
-                let mut rows_at = [Entry {
-                    x: core::ptr::null(),
-                    n: 0,
-                }; 4];
-                for (e, ky) in rows_at.iter_mut().zip(ky0..ky1) {
-                    let base = rows[ky] + x * step;
-                    // Four pixels' windows inside the ring
-                    // (`grouped_row_words`).
-                    debug_assert!(base + 3 * step + 4 * g.pairs <= ring_bytes.len());
-                    *e = Entry {
-                        // SAFETY: in bounds, as just stated.
-                        x: unsafe { ring_bytes.as_ptr().add(base) },
-                        n: g.pairs,
-                    };
+            let Some(out) = output.get_mut(at..at + (m - 1) * g.out_c + g.ocpg) else {
+                return;
+            };
+            // Each valid kernel row: its pairs, then its odd tap; an end
+            // mark. Pixel `i`'s window is `i * step` bytes further.
+            let mut list = [Entry {
+                x: core::ptr::null(),
+                n: 0,
+            }; 7];
+            let mut k = 0;
+            for &r in &rows[ky0..ky1] {
+                let base = r + x * step;
+                // The `m` pixels' windows lie in their row's slot
+                // (`grouped_row_words`).
+                debug_assert!(base + (m - 1) * step + 2 * row <= ring_bytes.len());
+                // SAFETY: in bounds, as just stated.
+                let at = unsafe { ring_bytes.as_ptr().add(base) };
+                if pairs > 0 {
+                    list[k] = Entry { x: at, n: pairs };
+                    k += 1;
                 }
+                if odd {
+                    list[k] = Entry {
+                        x: at.wrapping_add(4 * pairs),
+                        n: SINGLE,
+                    };
+                    k += 1;
+                }
+            }
+            let oc = g.out_c;
+            if m == PIX {
+                let o = out.as_mut_ptr();
                 for (j, q) in consts.iter().enumerate() {
-                    let w = &wt[j * wrow + ky0 * g.pairs..][..nk * g.pairs];
-                    // SAFETY: every entry's four windows are in the ring
-                    // and `w` has a weight word for each of their pairs.
-                    let acc = unsafe { window4(&rows_at, step, w, q.bias) };
-                    let o = &mut output[at + j..];
-                    // The block's check above: `3 * out_c` is inside `o`.
-                    o[0] = fast_out(acc[0], q) as i8;
-                    o[g.out_c] = fast_out(acc[1], q) as i8;
-                    o[2 * g.out_c] = fast_out(acc[2], q) as i8;
-                    o[3 * g.out_c] = fast_out(acc[3], q) as i8;
+                    let w = &filter[j * taps + ky0 * row..][..(ky1 - ky0) * row];
+                    // SAFETY: every entry's four windows are in the ring and
+                    // `w` has a weight byte for each of their taps.
+                    let acc = unsafe { window4(&list, step, w, q.bias) };
+                    // SAFETY: `out` holds `3 * oc + ocpg` bytes (cut above)
+                    // and `j < ocpg`.
+                    unsafe {
+                        *o.add(j) = fast_out(acc[0], q) as i8;
+                        *o.add(oc + j) = fast_out(acc[1], q) as i8;
+                        *o.add(2 * oc + j) = fast_out(acc[2], q) as i8;
+                        *o.add(3 * oc + j) = fast_out(acc[3], q) as i8;
+                    }
                 }
             } else {
+                // Fewer than four output columns in the whole tile.
                 for (j, q) in consts.iter().enumerate() {
-                    let w = &wt[j * wrow..][..wrow];
+                    let w = &filter[j * taps + ky0 * row..][..(ky1 - ky0) * row];
                     for i in 0..m {
-                        let mut a = q.bias;
-                        for ky in ky0..ky1 {
-                            let base = rows[ky] + (x + i) * step;
-                            for (k, &wv) in w[ky * g.pairs..][..g.pairs].iter().enumerate() {
-                                a = smlad(load4(ring_bytes, base + 4 * k), wv, a);
-                            }
-                        }
-                        if let Some(o) = output.get_mut(at + i * g.out_c + j) {
-                            *o = fast_out(a, q) as i8;
-                        }
+                        // SAFETY: pixel `i < m`'s window is in the ring.
+                        let a = unsafe { window1(&list, i * step, w, q.bias) };
+                        out[i * oc + j] = fast_out(a, q) as i8;
                     }
                 }
             }
@@ -290,8 +295,11 @@ fn tile_rows(
     }
 }
 
-/// One kernel row of a [`window4`] call: where pixel 0's window starts and
-/// its halfword pairs (0 ends the list).
+/// [`Entry::n`] of a single halfword (an odd kernel row's last tap).
+const SINGLE: usize = 1 << 31;
+
+/// A run of a [`window4`] call: where pixel 0's activations start and how
+/// many halfword pairs (or [`SINGLE`]: one halfword); 0 ends the list.
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Entry {
@@ -299,30 +307,33 @@ struct Entry {
     n: usize,
 }
 
-/// Four pixels' sums over their windows, from `bias`: for each kernel row
-/// in `rows` (up to the first with `n == 0`, or the fourth) and each of its
-/// pairs `k`, the next weight word `w` of `wr` and `acc[i] += SMLAD(word at
-/// x + i * step + 4 * k, w)` (unaligned reads).
+/// Four pixels' sums over their windows, from `bias`: for each run of
+/// `list` (up to the first with `n == 0`) and each of its pairs `k`, the
+/// next two weight bytes of `w` packed as halfwords into `p` and `acc[i] +=
+/// SMLAD(word at x + i * step + 4 * k, p)`; for a [`SINGLE`] run, the next
+/// weight byte times the halfword at `x + i * step`.
 ///
 /// # Safety
-/// Each listed row's `x + i * step + 4 * k .. + 4` is readable for `i < 4`,
-/// `k < n`; `wr` holds a word for each pair of the listed rows.
+/// Each run's activations for `i < 4` are readable (`x + i * step`, `4 * n`
+/// bytes, or 2 for a single); `w` holds a byte for each tap of the list.
 #[inline(always)]
-unsafe fn window4(rows: &[Entry; 4], step: usize, wr: &[u32], bias: i32) -> [i32; PIX] {
+unsafe fn window4(list: &[Entry; 7], step: usize, w: &[i8], bias: i32) -> [i32; PIX] {
     #[cfg(attonet_dsp)]
-    // SAFETY: the caller's contract; the assembly reads only those words,
-    // `rows` and `wr`, and writes only the registers it declares.
+    // SAFETY: the caller's contract; the assembly reads only those bytes,
+    // `list` and `w`, and writes only the registers it declares.
     unsafe {
         let (mut a0, mut a1, mut a2, mut a3) = (bias, bias, bias, bias);
-        let _ = wr;
         core::arch::asm!(
             "3:",
             "ldrd   {x}, {n}, [{e}], #8",
             "cmp    {n}, #0",
             "beq    4f",
             "add    {x2}, {x}, {s}, lsl #1",
+            "bmi    5f",
             "2:",
-            "ldr    {w}, [{wp}], #4",
+            "ldrsb  {w}, [{wp}], #1",
+            "ldrsb  {t}, [{wp}], #1",
+            "pkhbt  {w}, {w}, {t}, lsl #16",
             "ldr    {t}, [{x}, {s}]",
             "smlad  {a1}, {t}, {w}, {a1}",
             "ldr    {t}, [{x}], #4",
@@ -334,14 +345,25 @@ unsafe fn window4(rows: &[Entry; 4], step: usize, wr: &[u32], bias: i32) -> [i32
             "subs   {n}, {n}, #1",
             "bne    2b",
             "b      3b",
+            "5:",
+            "ldrsb  {w}, [{wp}], #1",
+            "ldrsh  {t}, [{x}, {s}]",
+            "smlabb {a1}, {t}, {w}, {a1}",
+            "ldrsh  {t}, [{x}]",
+            "smlabb {a0}, {t}, {w}, {a0}",
+            "ldrsh  {t}, [{x2}, {s}]",
+            "smlabb {a3}, {t}, {w}, {a3}",
+            "ldrsh  {t}, [{x2}]",
+            "smlabb {a2}, {t}, {w}, {a2}",
+            "b      3b",
             "4:",
             a0 = inout(reg) a0,
             a1 = inout(reg) a1,
             a2 = inout(reg) a2,
             a3 = inout(reg) a3,
-            e = inout(reg) rows.as_ptr() => _,
+            e = inout(reg) list.as_ptr() => _,
             s = in(reg) step,
-            wp = inout(reg) wr.as_ptr() => _,
+            wp = inout(reg) w.as_ptr() => _,
             x = out(reg) _,
             x2 = out(reg) _,
             n = out(reg) _,
@@ -354,22 +376,42 @@ unsafe fn window4(rows: &[Entry; 4], step: usize, wr: &[u32], bias: i32) -> [i32
     #[cfg(not(attonet_dsp))]
     {
         let mut acc = [bias; PIX];
-        let mut wi = 0;
-        for e in rows.iter().take_while(|e| e.n != 0) {
-            for k in 0..e.n {
-                let w = wr[wi + k];
-                for (i, a) in acc.iter_mut().enumerate() {
-                    // SAFETY: the caller's contract.
-                    let v = unsafe {
-                        core::ptr::read_unaligned(e.x.add(i * step + 4 * k) as *const u32)
-                    };
-                    *a = smlad(v, w, *a);
-                }
-            }
-            wi += e.n;
+        for (i, a) in acc.iter_mut().enumerate() {
+            // SAFETY: the caller's contract.
+            *a = unsafe { window1(list, i * step, w, bias) };
         }
         acc
     }
+}
+
+/// One pixel's sum over its window (at `offset` bytes from pixel 0's): the
+/// same arithmetic as [`window4`], in Rust (the DSP instructions through
+/// `dsp_prims`).
+///
+/// # Safety
+/// As [`window4`]'s, for this one pixel.
+unsafe fn window1(list: &[Entry; 7], offset: usize, w: &[i8], bias: i32) -> i32 {
+    use crate::arch::dsp_prims::{smlabb, smlad};
+    let mut acc = bias;
+    let mut wi = 0;
+    for e in list.iter().take_while(|e| e.n != 0) {
+        let x = e.x.wrapping_add(offset);
+        if e.n == SINGLE {
+            // SAFETY: the caller's contract.
+            let v = unsafe { core::ptr::read_unaligned(x as *const i16) };
+            acc = smlabb(v as u16 as u32, w[wi] as i16 as u16 as u32, acc);
+            wi += 1;
+        } else {
+            for k in 0..e.n {
+                // SAFETY: the caller's contract.
+                let v = unsafe { core::ptr::read_unaligned(x.add(4 * k) as *const u32) };
+                let p = (w[wi] as i16 as u16 as u32) | (w[wi + 1] as i16 as u16 as u32) << 16;
+                acc = smlad(v, p, acc);
+                wi += 2;
+            }
+        }
+    }
+    acc
 }
 
 /// Input row `iy`'s columns `ix0..ix0 + cols` of group `group`, widened
@@ -386,8 +428,9 @@ fn widen_row(
     let half: &mut [u16] = bytemuck::cast_slice_mut(dst);
     let c = g.cpg;
     // Columns `lo..hi` of the tile are inside the input.
-    let lo = (-ix0).clamp(0, cols as isize) as usize;
-    let hi = (g.in_w as isize - ix0).clamp(lo as isize, cols as isize) as usize;
+    // (`min`/`max`, not `clamp`: no panicking path.)
+    let lo = (-ix0).min(cols as isize).max(0) as usize;
+    let hi = (g.in_w as isize - ix0).min(cols as isize).max(lo as isize) as usize;
     half[..lo * c].fill(0);
     half[hi * c..].fill(0);
     if hi > lo {
