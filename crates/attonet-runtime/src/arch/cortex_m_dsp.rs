@@ -48,6 +48,12 @@
 //! layer the blocks and batches of the largest (columns, the batch's constants unless prepared, the byte
 //! window, a padded copy of the last weight row, a partial block's outputs).
 //!
+//! # Grouped convolutions with few channels a group (`grouped`)
+//! 2 to 8 channels a group, windows up to 3x3 (AttoNet's grouped 3x3):
+//! each input row widened once per group into a 1 KB ring, a pixel's
+//! kernel row read straight from it as halfword pairs, four pixels per
+//! weight pair (see the module).
+//!
 //! # Depthwise 3x3 ([`dw3`])
 //! Blocks of up to 32 channels: the input rows a row of outputs reads are
 //! widened once into a ring of three padded row buffers (`[group][column][2
