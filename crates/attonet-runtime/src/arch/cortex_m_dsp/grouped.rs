@@ -142,10 +142,17 @@ pub(super) fn grouped_narrow(
     let mut consts = [ChanQ::SLOW; GROUPED_MAX_CPG];
     for group in 0..g.groups {
         let first = group * g.ocpg;
-        for (j, q) in consts[..g.ocpg].iter_mut().enumerate() {
+        for (j, q) in consts.iter_mut().take(g.ocpg).enumerate() {
             *q = chan(first + j).unwrap_or(ChanQ::SLOW);
         }
-        let filter = &weights.filter[first * taps..(first + g.ocpg) * taps];
+        // (Lengths checked above: `get`s here and below only keep the
+        // kernel free of panicking paths.)
+        let (Some(filter), Some(consts)) = (
+            weights.filter.get(first * taps..(first + g.ocpg) * taps),
+            consts.get(..g.ocpg),
+        ) else {
+            return true;
+        };
         let mut ox0 = 0;
         while ox0 < g.out_w {
             let n = tile.min(g.out_w - ox0);
@@ -155,7 +162,7 @@ pub(super) fn grouped_narrow(
                 n,
                 row_words,
             };
-            tile_rows(&g, &t, input, filter, &consts[..g.ocpg], ring, output);
+            tile_rows(&g, &t, input, filter, consts, ring, output);
             ox0 += n;
         }
     }
@@ -213,7 +220,9 @@ fn tile_rows(
             let iy = (top + ky as isize) as usize;
             let slot = iy % g.kh;
             if held[slot] != iy {
-                let dst = &mut ring[slot * t.row_words..][..t.row_words];
+                let Some(dst) = ring.get_mut(slot * t.row_words..(slot + 1) * t.row_words) else {
+                    return;
+                };
                 widen_row(g, input, iy, t.group, ix0, cols, dst);
                 held[slot] = iy;
             }
@@ -266,7 +275,9 @@ fn tile_rows(
             if m == PIX {
                 let o = out.as_mut_ptr();
                 for (j, q) in consts.iter().enumerate() {
-                    let w = &filter[j * taps + ky0 * row..][..(ky1 - ky0) * row];
+                    let Some(w) = filter.get(j * taps + ky0 * row..j * taps + ky1 * row) else {
+                        return;
+                    };
                     // SAFETY: every entry's four windows are in the ring and
                     // `w` has a weight byte for each of their taps.
                     let acc = unsafe { window4(&list, step, w, q.bias) };
@@ -282,11 +293,15 @@ fn tile_rows(
             } else {
                 // Fewer than four output columns in the whole tile.
                 for (j, q) in consts.iter().enumerate() {
-                    let w = &filter[j * taps + ky0 * row..][..(ky1 - ky0) * row];
+                    let Some(w) = filter.get(j * taps + ky0 * row..j * taps + ky1 * row) else {
+                        return;
+                    };
                     for i in 0..m {
                         // SAFETY: pixel `i < m`'s window is in the ring.
                         let a = unsafe { window1(&list, i * step, w, q.bias) };
-                        out[i * oc + j] = fast_out(a, q) as i8;
+                        if let Some(o) = out.get_mut(i * oc + j) {
+                            *o = fast_out(a, q) as i8;
+                        }
                     }
                 }
             }
@@ -399,13 +414,19 @@ unsafe fn window1(list: &[Entry; 7], offset: usize, w: &[i8], bias: i32) -> i32 
         if e.n == SINGLE {
             // SAFETY: the caller's contract.
             let v = unsafe { core::ptr::read_unaligned(x as *const i16) };
-            acc = smlabb(v as u16 as u32, w[wi] as i16 as u16 as u32, acc);
+            let Some(&b) = w.get(wi) else {
+                return acc;
+            };
+            acc = smlabb(v as u16 as u32, b as i16 as u16 as u32, acc);
             wi += 1;
         } else {
             for k in 0..e.n {
                 // SAFETY: the caller's contract.
                 let v = unsafe { core::ptr::read_unaligned(x.add(4 * k) as *const u32) };
-                let p = (w[wi] as i16 as u16 as u32) | (w[wi + 1] as i16 as u16 as u32) << 16;
+                let (Some(&b0), Some(&b1)) = (w.get(wi), w.get(wi + 1)) else {
+                    return acc;
+                };
+                let p = (b0 as i16 as u16 as u32) | (b1 as i16 as u16 as u32) << 16;
                 acc = smlad(v, p, acc);
                 wi += 2;
             }
@@ -431,8 +452,12 @@ fn widen_row(
     // (`min`/`max`, not `clamp`: no panicking path.)
     let lo = (-ix0).min(cols as isize).max(0) as usize;
     let hi = (g.in_w as isize - ix0).min(cols as isize).max(lo as isize) as usize;
-    half[..lo * c].fill(0);
-    half[hi * c..].fill(0);
+    if let Some(h) = half.get_mut(..lo * c) {
+        h.fill(0);
+    }
+    if let Some(h) = half.get_mut(hi * c..) {
+        h.fill(0);
+    }
     if hi > lo {
         let first = (iy * g.in_w + (ix0 + lo as isize) as usize) * g.in_c + group * c;
         let last = first + (hi - lo - 1) * g.in_c + c;
