@@ -41,6 +41,9 @@ pub struct Assembled {
     outputs: Vec<Io>,
     /// The rows per pass it was planned with.
     bands: planner::Bands,
+    /// The core its DSP tables are for ([`Assembled::with_dsp_tables_for`]),
+    /// `None` without them.
+    core: Option<DspCore>,
 }
 
 struct BlobWriter {
@@ -652,6 +655,7 @@ pub fn assemble_with(program: Program, bands: planner::Bands) -> Result<Assemble
         inputs,
         outputs,
         bands,
+        core: None,
     };
     assembled.model().validate().map_err(|e| {
         ConvertError::Graph(format!(
@@ -725,6 +729,7 @@ impl Assembled {
         } else {
             self
         };
+        this.core = Some(core);
         this.append_dsp_tables()?;
         Ok(this)
     }
@@ -1058,8 +1063,13 @@ impl Assembled {
         }) {
             bits |= k::CONV_NARROW;
         }
+        // The grouped kernel, where a layer reaches it: a Helium core tries
+        // its vector convolution first.
+        let helium = self.core == Some(DspCore::Helium);
         if calls.iter().any(|c| {
-            !takes_depthwise_like(c) && sel::grouped_narrow_covers(&c.p, c.input, c.output)
+            !takes_depthwise_like(c)
+                && sel::grouped_narrow_covers(&c.p, c.input, c.output)
+                && !(helium && sel::helium_conv_covers(&c.p, c.input, c.output))
         }) {
             bits |= k::CONV_GROUPED;
         }

@@ -247,6 +247,34 @@ pub fn pointwise_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape
         && (-128..=127).contains(&p.quant.input_zero_point)
 }
 
+/// Largest window (`kh * kw * in_c / groups` bytes) the Helium (MVE)
+/// convolution takes.
+pub const MVE_MAX_K: usize = 576;
+
+/// Whether the Helium (MVE) convolution of the Cortex-M55 and M85 takes a
+/// convolution: any window, stride, dilation and padding whose window of
+/// `kh * kw * in_c / groups` bytes is at most [`MVE_MAX_K`], an `i8` input
+/// zero point, and one group or groups of at least 16 input times output
+/// channels (fewer, e.g. depthwise-like layers, gather a window per group
+/// and output channel: the DSP kernels are faster there). Those cores try
+/// it before their DSP kernels.
+pub fn helium_conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    let g = p.groups as usize;
+    let ic = in_shape.c as usize;
+    if g == 0 || ic % g != 0 || out_shape.c as usize % g != 0 {
+        return false;
+    }
+    let (cpg, ocpg) = (ic / g, out_shape.c as usize / g);
+    let k = w.kh as usize * w.kw as usize * cpg;
+    (g == 1 || cpg * ocpg >= 16)
+        && (1..=MVE_MAX_K).contains(&k)
+        && (-128..=127).contains(&p.quant.input_zero_point)
+        && out_shape.c > 0
+        && out_shape.h > 0
+        && out_shape.w > 0
+}
+
 /// Words of the grouped kernel's widened input rows on the stack (1 KB,
 /// the kernel's only buffer): `kh` rows of a tile of output columns
 /// ([`grouped_tile`]; a 3x3 window over 3 channels a group takes rows of 56
@@ -344,7 +372,10 @@ pub fn grouped_window_covers(w: &Window, cpg: usize, ocpg: usize) -> bool {
 /// estimated at 1.4 a dense MAC and still wins (AttoNet-D's 4 groups of 4
 /// channels: 4.69 against 4.57 alone, a loss in its fused block); the dense
 /// window must fit the kernel ([`CONV_MAX_K`]), and a depthwise-like
-/// layer (one channel in and out a group) has its own kernel.
+/// layer (one channel in and out a group) has its own kernel. On the DSP
+/// cores the grouped kernel ([`grouped_window_covers`]) beats both where it
+/// applies, and the converter asks this only for the other layers (and for
+/// Helium cores).
 pub fn dense_groups_pays(taps: usize, cpg: usize, ocpg: usize, groups: usize) -> bool {
     let (cpg, ocpg, groups) = (cpg as u64, ocpg as u64, groups as u64);
     groups > 1

@@ -44,8 +44,8 @@ use core::mem::MaybeUninit;
 
 /// Output pixels per block.
 const P: usize = 4;
-/// The longest window (`kh * kw * in_c`) covered: ResNet-8's 3x3x64.
-pub(crate) const MVE_MAX_K: usize = 576;
+// The longest window (`kh * kw * in_c`) covered: ResNet-8's 3x3x64.
+pub(crate) use crate::dsp_select::MVE_MAX_K;
 /// Output channels whose constants are derived at a time.
 const BATCH: usize = 64;
 
@@ -770,27 +770,11 @@ unsafe fn fill_chunks(dst: *mut i8, v: i8, n: usize) {
     }
 }
 
-/// Whether [`conv_s8`] takes a convolution with these parameters: any
-/// window, stride, dilation and padding whose window of `kh * kw * in_c /
-/// groups` bytes is at most [`MVE_MAX_K`], an `i8` input zero point, and
-/// one group or groups of at least 16 input times output channels (fewer,
-/// e.g. depthwise-like layers, gather a window per group and output
-/// channel: the DSP kernels are faster there).
+/// Whether [`conv_s8`] takes a convolution with these parameters
+/// ([`crate::dsp_select::helium_conv_covers`], the rule the converter
+/// links kernels by).
 pub(crate) fn conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
-    let w = &p.window;
-    let g = p.groups as usize;
-    let ic = in_shape.c as usize;
-    if g == 0 || ic % g != 0 || out_shape.c as usize % g != 0 {
-        return false;
-    }
-    let (cpg, ocpg) = (ic / g, out_shape.c as usize / g);
-    let k = w.kh as usize * w.kw as usize * cpg;
-    (g == 1 || cpg * ocpg >= 16)
-        && (1..=MVE_MAX_K).contains(&k)
-        && (-128..=127).contains(&p.quant.input_zero_point)
-        && out_shape.c > 0
-        && out_shape.h > 0
-        && out_shape.w > 0
+    crate::dsp_select::helium_conv_covers(p, in_shape, out_shape)
 }
 
 /// The convolution through [`block`] (see the module documentation), for
