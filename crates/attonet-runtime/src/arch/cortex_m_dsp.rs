@@ -288,6 +288,41 @@ fn fast_out(acc: i32, q: &ChanQ) -> i32 {
     ssat8(asr_reg(smmlar(acc.wrapping_add(acc), q.mult, t), q.e))
 }
 
+/// Each of `oc_n` output channels' fast-epilogue constants (from the
+/// converter's table `pre` where it wrote one, else derived from the
+/// per-channel tables for windows of `taps` taps), as a closure, or `None`
+/// where the tables are short or a channel needs the exact path: the
+/// kernels that have no exact path check every channel before writing
+/// anything. A generic closure, not `dyn Fn`: the kernels make no indirect
+/// call, so `cargo xtask stack-bound` bounds their stack from the call
+/// graph alone.
+#[inline(always)]
+fn fast_channels<'a>(
+    weights: &'a ConvWeights<'_>,
+    pre: Option<&'a [ChanQ]>,
+    oc_n: usize,
+    taps: usize,
+    q: &ConvQuant,
+) -> Option<impl Fn(usize) -> Option<ChanQ> + 'a> {
+    if weights.bias.len() < oc_n || weights.multiplier.len() < oc_n || weights.shift.len() < oc_n {
+        return None;
+    }
+    let limits = ChanQ::limits(
+        q.output_zero_point,
+        prepared::sum_bound(taps, q.input_zero_point),
+    );
+    let chan = move |oc: usize| match pre {
+        Some(t) => t.get(oc).copied().filter(|q| q.mult != 0),
+        None => ChanQ::within(
+            *weights.bias.get(oc)?,
+            *weights.multiplier.get(oc)?,
+            *weights.shift.get(oc)?,
+            limits,
+        ),
+    };
+    (0..oc_n).all(|oc| chan(oc).is_some()).then_some(chan)
+}
+
 /// Applies a clamp narrower than `-128..=127` to outputs the fast kernels
 /// saturated to that range (a no-op for the full range).
 #[inline(never)]
@@ -936,34 +971,16 @@ fn pointwise_narrow(
     output: &mut [i8],
 ) -> bool {
     let k = in_shape.c as usize;
-    let zp = p.quant.input_zero_point;
     if !pointwise_narrow_covers(p, in_shape, out_shape) {
         return false;
     }
     let oc_n = out_shape.c as usize;
-    if weights.filter.len() < oc_n * k
-        || weights.bias.len() < oc_n
-        || weights.multiplier.len() < oc_n
-        || weights.shift.len() < oc_n
-    {
+    if weights.filter.len() < oc_n * k {
         return false;
     }
-    // Every channel on the fast epilogue, checked before anything is written.
-    let limits = ChanQ::limits(p.quant.output_zero_point, prepared::sum_bound(k, zp));
-    // A generic closure, not `dyn Fn`: the kernel makes no indirect call, so
-    // `cargo xtask stack-bound` bounds its stack from the call graph alone.
-    let chan = |oc: usize| match pre {
-        Some(t) => t.get(oc).copied().filter(|q| q.mult != 0),
-        None => ChanQ::within(
-            weights.bias[oc],
-            weights.multiplier[oc],
-            weights.shift[oc],
-            limits,
-        ),
+    let Some(chan) = fast_channels(weights, pre, oc_n, k, &p.quant) else {
+        return false;
     };
-    if (0..oc_n).any(|oc| chan(oc).is_none()) {
-        return false;
-    }
     let input: &[u8] = bytemuck::cast_slice(input);
     let a = (p, in_shape, input, weights.filter, &chan, out_shape, output);
     match k / 4 {

@@ -30,12 +30,12 @@
 //! are padding). The sums are the portable kernel's (`bias + Σ w (x - zp)`
 //! modulo 2^32), so every output is bit-identical.
 
-use super::fast_out;
+use super::{fast_channels, fast_out};
 use crate::dsp_select::{
     grouped_narrow_covers, grouped_row_words, grouped_tile, GROUPED_MAX_CPG, GROUPED_RING_WORDS,
 };
 use crate::ops::{ConvParams, ConvWeights, Shape};
-use crate::prepared::{self, ChanQ};
+use crate::prepared::ChanQ;
 use core::mem::MaybeUninit;
 
 /// Output pixels computed together (each weight read once for them).
@@ -100,9 +100,6 @@ pub(super) fn grouped_narrow(
     };
     let taps = g.kh * g.kw * g.cpg;
     if weights.filter.len() < g.out_c * taps
-        || weights.bias.len() < g.out_c
-        || weights.multiplier.len() < g.out_c
-        || weights.shift.len() < g.out_c
         || input.len() < in_shape.len()
         || output.len() < out_shape.len()
         || g.ocpg > GROUPED_MAX_CPG
@@ -110,19 +107,9 @@ pub(super) fn grouped_narrow(
         return false;
     }
     // Every channel on the fast epilogue, checked before anything is written.
-    let limits = ChanQ::limits(p.quant.output_zero_point, prepared::sum_bound(taps, g.zp));
-    let chan = |oc: usize| match pre {
-        Some(t) => t.get(oc).copied().filter(|q| q.mult != 0),
-        None => ChanQ::within(
-            weights.bias[oc],
-            weights.multiplier[oc],
-            weights.shift[oc],
-            limits,
-        ),
-    };
-    if (0..g.out_c).any(|oc| chan(oc).is_none()) {
+    let Some(chan) = fast_channels(weights, pre, g.out_c, taps, &p.quant) else {
         return false;
-    }
+    };
     let tile = grouped_tile(g.out_w, g.kh, g.sw, g.kw, g.cpg);
     let row_words = grouped_row_words(tile, g.sw, g.kw, g.cpg);
     let ring_len = g.kh * row_words;
@@ -508,6 +495,7 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::arch::test_cases::*;
+    use crate::prepared;
     use crate::ops::conv;
     use crate::ops::Window;
 
