@@ -415,11 +415,12 @@ pub(crate) fn dw_covers(p: &ConvParams, out_shape: Shape) -> bool {
 }
 
 /// Fewest elements for which the DSP ADD builds its tables where it links
-/// both ways (512 entries, about 7,700 instructions); below, computing both
-/// halves of every element (about 17 instructions more an element than a
-/// table lookup) is cheaper. (A fused block's shortcut builds the tables
-/// once for all its bands, whatever their length.)
-pub const ADD_MIN_LEN: usize = 512;
+/// both ways (512 entries, about 5,500 instructions on the Cortex-M4);
+/// below, computing both halves of every element (about 17 instructions
+/// more an element than a table lookup) is cheaper. (A fused block's
+/// shortcut builds the tables once for all its bands, whatever their
+/// length.)
+pub const ADD_MIN_LEN: usize = 320;
 
 /// Whether one SMMLAR computes an ADD input's half exactly for every byte:
 /// `(x - zp) << left_shift` below 2^30 in magnitude, a multiplier other

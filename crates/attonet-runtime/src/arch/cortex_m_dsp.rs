@@ -71,7 +71,7 @@
 //! shortcut builds them once per run ([`AddPrepared`], 2 KiB of its stack)
 //! for all its bands of rows. A single call under [`ADD_MIN_LEN`] elements
 //! computes the halves per element instead ([`AddDirect`]): building the
-//! tables (about 7,700 instructions) would cost more. The kernel set says
+//! tables (about 5,500 instructions) would cost more. The kernel set says
 //! which ways a firmware links ([`crate::dsp_select::add_way`]).
 
 use super::dsp_prims::{
@@ -2936,7 +2936,7 @@ unsafe fn add_any<const K: KernelSet>(
 /// An ADD's tables built once for many calls: a fused block adds its
 /// shortcut a band of rows at a time with the same parameters, so it builds
 /// them once per run (2 KiB on its stack) instead of once per band (about
-/// 7,700 instructions each) or computing both halves of every element.
+/// 5,500 instructions each) or computing both halves of every element.
 pub(crate) struct AddPrepared {
     t: AddTables,
     q: ChanQ,

@@ -495,9 +495,9 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::arch::test_cases::*;
-    use crate::prepared;
     use crate::ops::conv;
     use crate::ops::Window;
+    use crate::prepared;
 
     #[test]
     fn grouped_matches_portable() {
