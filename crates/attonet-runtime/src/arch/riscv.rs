@@ -2134,7 +2134,11 @@ mod tests {
                 assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
             }
         }
+        // Coverage outside Miri only (it draws a hundredth of the cases).
+        #[cfg(not(miri))]
         assert!(taken > 1000, "only {taken} cases took the narrow kernel");
+        #[cfg(miri)]
+        let _ = taken;
     }
 
     #[test]
