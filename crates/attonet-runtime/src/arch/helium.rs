@@ -1094,55 +1094,81 @@ fn conv_blocks<const WHOLE: bool>(
     let limits = ChanQ::limits(q.output_zero_point, prepared::sum_bound(k, zp));
     let mut cols = MaybeUninit::<Cols>::uninit();
     let cols = cols.as_mut_ptr() as *mut i8;
-    let mut tab = [Chan {
-        bias: 0,
-        mult: 0,
-        c0: 0,
-        neg_e: 0,
-    }; BATCH];
+    // Not zeroed (1 KB a call): each batch writes its channels before
+    // reading them.
+    let mut tab_buf = MaybeUninit::<[Chan; BATCH]>::uninit();
+    let tab_ptr = tab_buf.as_mut_ptr() as *mut Chan;
     for g in 0..groups {
         let oc_end = (g + 1) * ocpg;
         let mut oc0 = g * ocpg;
         while oc0 < oc_end {
             let nb = BATCH.min(oc_end - oc0);
             let mut slow = 0u64;
-            for (i, t) in tab[..nb].iter_mut().enumerate() {
-                let oc = oc0 + i;
-                let c = match pre {
-                    Some(pre) => Some(pre[oc]).filter(|c| c.mult != 0),
-                    None => ChanQ::within(
-                        weights.bias[oc],
-                        weights.multiplier[oc],
-                        weights.shift[oc],
-                        limits,
-                    ),
-                };
-                let sw = match sums.get(oc) {
-                    Some(&sw) if sums.len() == oc_n => sw,
-                    // SAFETY: row `oc` of the filter is `k` bytes
-                    // (`check_conv_args`).
-                    _ => unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) },
-                };
-                let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
-                *t = match c {
-                    Some(c) => Chan {
-                        bias,
-                        mult: c.mult,
-                        c0: c.c0,
-                        neg_e: -(c.e as i32),
-                    },
-                    None => {
-                        slow |= 1 << i;
-                        Chan {
-                            bias,
-                            mult: 0,
-                            c0: 0,
-                            neg_e: 0,
+            // The plan's constants and weight sums: a tight loop (this runs
+            // on every call, and a fused block calls once a row).
+            match pre {
+                Some(pre) if sums.len() == oc_n => {
+                    let (pre, sums) = (&pre[oc0..oc0 + nb], &sums[oc0..oc0 + nb]);
+                    let bias = &weights.bias[oc0..oc0 + nb];
+                    for (i, ((c, &sw), &b)) in pre.iter().zip(sums).zip(bias).enumerate() {
+                        if c.mult == 0 {
+                            slow |= 1 << i;
                         }
+                        // SAFETY: `i < nb <= BATCH`, within the buffer. A slow
+                        // channel's constants are zeros (`ChanQ::SLOW`).
+                        unsafe {
+                            tab_ptr.add(i).write(Chan {
+                                bias: b.wrapping_sub(zp.wrapping_mul(sw)),
+                                mult: c.mult,
+                                c0: c.c0,
+                                neg_e: -(c.e as i32),
+                            })
+                        };
                     }
-                };
+                }
+                _ => {
+                    for i in 0..nb {
+                        let oc = oc0 + i;
+                        let c = match pre {
+                            Some(pre) => Some(pre[oc]).filter(|c| c.mult != 0),
+                            None => ChanQ::within(
+                                weights.bias[oc],
+                                weights.multiplier[oc],
+                                weights.shift[oc],
+                                limits,
+                            ),
+                        };
+                        let sw = match sums.get(oc) {
+                            Some(&sw) if sums.len() == oc_n => sw,
+                            // SAFETY: row `oc` of the filter is `k` bytes
+                            // (`check_conv_args`).
+                            _ => unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) },
+                        };
+                        let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
+                        let t = match c {
+                            Some(c) => Chan {
+                                bias,
+                                mult: c.mult,
+                                c0: c.c0,
+                                neg_e: -(c.e as i32),
+                            },
+                            None => {
+                                slow |= 1 << i;
+                                Chan {
+                                    bias,
+                                    mult: 0,
+                                    c0: 0,
+                                    neg_e: 0,
+                                }
+                            }
+                        };
+                        // SAFETY: `i < nb <= BATCH`, within the buffer.
+                        unsafe { tab_ptr.add(i).write(t) };
+                    }
+                }
             }
-            let tab = &tab[..nb];
+            // SAFETY: the first `nb` channels were written just above.
+            let tab = unsafe { core::slice::from_raw_parts(tab_ptr as *const Chan, nb) };
             let w0 = filter[oc0 * k..(oc0 + nb) * k].as_ptr();
             let mut n0 = 0;
             while n0 < pixels {
@@ -1243,34 +1269,33 @@ fn conv_blocks<const WHOLE: bool>(
         }
     }
 }
-
 // ---------------------------------------------------------------------------
 // Depthwise 3x3.
 // ---------------------------------------------------------------------------
 
 /// Channels of one depthwise batch (sixteen groups of four).
 const DW_CB: usize = 64;
-/// Taps of the depthwise window (3x3).
-const DW_T: usize = 9;
-/// Bytes of one group's columns: per tap four pixels' four channels.
-const DW_G: usize = DW_T * P * 4;
+/// Bytes of one tile's transposed input rows ([`DwRows`]).
+const DW_ROWS: usize = 3072;
 
-/// Fewest channels [`depthwise3x3`] takes: its gather costs per pixel and
-/// tap, so with fewer channels the DSP kernels are faster (measured on
-/// mps3-an547, one row a call: 16 channels 234,519 instructions against
-/// 209,657; 64 channels 308,169 against 326,952).
-const DW_MIN_C: usize = 64;
+/// Fewest channels [`depthwise3x3`] takes (a multiple of four): below, the
+/// DSP kernels are faster.
+const DW_MIN_C: usize = 4;
 
 /// Whether [`depthwise3x3`] takes a depthwise convolution (depth multiplier
 /// 1, or a grouped one with one input and one output channel a group) with
-/// these window, zero points and shapes: 3x3 (any stride, dilation and
-/// padding), channels a multiple of four and at least [`DW_MIN_C`], an
-/// `i8` input zero point.
+/// these window, zero points and shapes: 3x3, any stride, any dilation
+/// down the rows and none across them, channels a multiple of four and at
+/// least [`DW_MIN_C`], an `i8` input zero point.
 pub(crate) fn dw_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
     let w = &p.window;
     let c = in_shape.c as usize;
     w.kh == 3
         && w.kw == 3
+        && w.dilation_w == 1
+        && w.stride_w >= 1
+        && w.stride_h >= 1
+        && w.dilation_h >= 1
         && c >= DW_MIN_C
         && c % 4 == 0
         && out_shape.c == in_shape.c
@@ -1295,52 +1320,85 @@ struct DwRun {
     /// 40, 44: the clamp.
     lo: i32,
     hi: i32,
+    /// 48: bytes from one group's transposed rows to the next's.
+    gs: i32,
+    /// 52: bytes of an output pixel (the channels).
+    oc: i32,
+    /// 56: from the block's last pixel's outputs back to the first pixel's
+    /// next group (`(np - 1) * oc - 4`).
+    oback: i32,
 }
 
-/// Four output pixels of `groups` groups of four channels: per group the
-/// accumulators from the prepared biases (`bias - zp * Σ w`), per tap a
-/// weight gather (`VLDRB.S32` with `run.woff`) and per pixel `VLDRB.S32` of
-/// its four columns, `VMUL.I32`, `VADD.I32`; then the fast epilogue with
-/// per-lane constants (gathered by `VLDRW.U32` with `run.coff`: `VRMULH`,
-/// `VSHL` by the negated shift) and the clamp, and a `VSTRB.32` of four
-/// channels to each pixel's output (`out[p]`, four bytes a group).
+/// The transposed input of one tile: per group of four channels, per input
+/// column, per kernel row the group's four bytes (`[group][column][row][4]`,
+/// [`DwRun::gs`] bytes a group), so that tap `(ky, kx)` of a pixel whose
+/// window starts at column `j` is at `12 * (j + kx) + 4 * ky`: an
+/// immediate offset from the pixel's pointer.
+#[repr(C, align(16))]
+struct DwRows([i8; DW_ROWS]);
+
+/// `NP` (1 to 4) output pixels of one row over `groups` groups of four
+/// channels: per group the accumulators from the prepared biases (`bias -
+/// zp * Σ w`), per tap a weight gather (`VLDRB.S32` with `run.woff`) and
+/// per pixel `VLDRB.S32` of the tap's four channels at an immediate offset
+/// from the pixel's pointer `px[p]` into the transposed rows, `VMUL.I32`,
+/// `VADD.I32`; then the fast epilogue with per-lane constants (gathered by
+/// `VLDRW.U32` with `run.coff`: `VRMULH`, `VSHL` by the negated shift), the
+/// clamp, and a `VSTRB.32` of four channels to each pixel's output (`out +
+/// p * run.oc`, four bytes a group).
 ///
 /// # Safety
-/// `groups >= 1`; `cols` holds `groups * DW_G` bytes (layout
-/// `[group][tap][pixel][4]`); `w` the group's weights as `run` steps
-/// through them; `consts` `16 * groups` words (the prepared layout); each
-/// `out[p]` writable for `4 * groups` bytes.
+/// `groups >= 1`; `px[p]` (`p < NP`) the pixel's window in [`DwRows`],
+/// each group `run.gs` bytes on; `w` the group's weights as `run` steps
+/// through them; `consts` `16 * groups` words (the prepared layout);
+/// `out + p * run.oc` writable for `4 * groups` bytes; `run.oback` as
+/// documented.
 #[inline(never)]
-unsafe fn dw_block(
+unsafe fn dw_block<const NP: usize>(
     run: &DwRun,
     groups: usize,
-    cols: *const i8,
+    px: [*const i8; 4],
     w: *const i8,
     consts: *const i32,
-    out: [*mut i8; 4],
+    out: *mut i8,
 ) {
     #[cfg(attonet_mve)]
     // SAFETY: the caller's contract; everything the assembly writes besides
     // the outputs is declared (q4..q7 callee-saved: saved by the compiler).
     // The narrowing stores and widening loads take a low base register.
     unsafe {
+        macro_rules! pixel {
+            ($r:literal, $q:literal, $off:literal) => {
+                concat!(
+                    "vldrb.s32 q5, [",
+                    $r,
+                    ", #",
+                    $off,
+                    "]\n",
+                    "vmul.i32 q6, q5, q4\n",
+                    "vadd.i32 ",
+                    $q,
+                    ", ",
+                    $q,
+                    ", q6\n",
+                )
+            };
+        }
         macro_rules! tap {
-            () => {
+            ($off:literal) => {
                 concat!(
                     "vldrb.s32 q4, [{w}, q7]\n",
                     "add {w}, {ws}\n",
-                    "vldrb.s32 q5, [r4], #4\n",
-                    "vmul.i32 q6, q5, q4\n",
-                    "vadd.i32 q0, q0, q6\n",
-                    "vldrb.s32 q5, [r4], #4\n",
-                    "vmul.i32 q6, q5, q4\n",
-                    "vadd.i32 q1, q1, q6\n",
-                    "vldrb.s32 q5, [r4], #4\n",
-                    "vmul.i32 q6, q5, q4\n",
-                    "vadd.i32 q2, q2, q6\n",
-                    "vldrb.s32 q5, [r4], #4\n",
-                    "vmul.i32 q6, q5, q4\n",
-                    "vadd.i32 q3, q3, q6\n",
+                    pixel!("r0", "q0", $off),
+                    ".if {np} > 1\n",
+                    pixel!("r1", "q1", $off),
+                    ".endif\n",
+                    ".if {np} > 2\n",
+                    pixel!("r2", "q2", $off),
+                    ".endif\n",
+                    ".if {np} > 3\n",
+                    pixel!("r3", "q3", $off),
+                    ".endif\n",
                 )
             };
         }
@@ -1377,7 +1435,7 @@ unsafe fn dw_block(
             };
         }
         macro_rules! clamp {
-            ($q:literal, $o:literal) => {
+            ($q:literal) => {
                 concat!(
                     "vmax.s32 ",
                     $q,
@@ -1389,54 +1447,75 @@ unsafe fn dw_block(
                     ", ",
                     $q,
                     ", q5\n",
-                    "vstrb.32 ",
-                    $q,
-                    ", [",
-                    $o,
-                    "], #4\n",
                 )
             };
         }
-        let [o0, o1, o2, o3] = out;
+        macro_rules! upto {
+            ($n:literal, $($s:expr),*) => {
+                concat!(".if {np} > ", $n, "\n", $($s,)* ".endif\n")
+            };
+        }
+        let [p0, p1, p2, p3] = px;
         core::arch::asm!(
             "ldr   {ws}, [{b}, #32]",
             "1:",
             "vldrw.u32 q7, [{b}]",
             "vldrw.u32 q0, [{c}]",
-            "vmov  q1, q0",
-            "vmov  q2, q0",
-            "vmov  q3, q0",
-            tap!(), tap!(), tap!(), tap!(), tap!(), tap!(), tap!(), tap!(), tap!(),
-            "ldr   {t}, [{b}, #36]",
-            "add   {w}, {t}",
+            upto!("1", "vmov q1, q0\n"),
+            upto!("2", "vmov q2, q0\n"),
+            upto!("3", "vmov q3, q0\n"),
+            tap!("0"), tap!("12"), tap!("24"),
+            tap!("4"), tap!("16"), tap!("28"),
+            tap!("8"), tap!("20"), tap!("32"),
+            "ldr   r5, [{b}, #36]",
+            "add   {w}, r5",
+            "ldr   r5, [{b}, #48]",
+            "add   r0, r5",
+            upto!("1", "add r1, r5\n"),
+            upto!("2", "add r2, r5\n"),
+            upto!("3", "add r3, r5\n"),
             "vldrw.u32 q7, [{b}, #16]",
-            "adds  {t}, {c}, #16",
-            "vldrw.u32 q4, [{t}, q7]",
-            "adds  {t}, #4",
-            "vldrw.u32 q5, [{t}, q7]",
-            "adds  {t}, #4",
-            "vldrw.u32 q6, [{t}, q7]",
+            "adds  r5, {c}, #16",
+            "vldrw.u32 q4, [r5, q7]",
+            "adds  r5, #4",
+            "vldrw.u32 q5, [r5, q7]",
+            "adds  r5, #4",
+            "vldrw.u32 q6, [r5, q7]",
             "vneg.s32 q6, q6",
             "adds  {c}, #64",
-            epi!("q0"), epi!("q1"), epi!("q2"), epi!("q3"),
-            "ldr   {t}, [{b}, #40]",
-            "vdup.32 q4, {t}",
-            "ldr   {t}, [{b}, #44]",
-            "vdup.32 q5, {t}",
-            clamp!("q0", "r0"), clamp!("q1", "r1"), clamp!("q2", "r2"), clamp!("q3", "r3"),
+            epi!("q0"),
+            upto!("1", epi!("q1")),
+            upto!("2", epi!("q2")),
+            upto!("3", epi!("q3")),
+            "ldr   r5, [{b}, #40]",
+            "vdup.32 q4, r5",
+            "ldr   r5, [{b}, #44]",
+            "vdup.32 q5, r5",
+            clamp!("q0"),
+            upto!("1", clamp!("q1")),
+            upto!("2", clamp!("q2")),
+            upto!("3", clamp!("q3")),
+            "ldr   r5, [{b}, #52]",
+            "vstrb.32 q0, [r4]",
+            upto!("1", "add r4, r5\n", "vstrb.32 q1, [r4]\n"),
+            upto!("2", "add r4, r5\n", "vstrb.32 q2, [r4]\n"),
+            upto!("3", "add r4, r5\n", "vstrb.32 q3, [r4]\n"),
+            "ldr   r5, [{b}, #56]",
+            "subs  r4, r4, r5",
             "subs  lr, #1",
             "bne   1b",
+            np = const NP,
             b = in(reg) run as *const DwRun,
             inout("lr") groups => _,
-            inout("r4") cols => _,
+            inout("r0") p0 => _,
+            inout("r1") p1 => _,
+            inout("r2") p2 => _,
+            inout("r3") p3 => _,
+            inout("r4") out => _,
+            out("r5") _,
             w = inout(reg) w => _,
             c = inout(reg) consts => _,
-            inout("r0") o0 => _,
-            inout("r1") o1 => _,
-            inout("r2") o2 => _,
-            inout("r3") o3 => _,
             ws = out(reg) _,
-            t = out(reg) _,
             out("q0") _,
             out("q1") _,
             out("q2") _,
@@ -1452,78 +1531,103 @@ unsafe fn dw_block(
     // SAFETY: the caller's contract; the same instructions, modelled.
     unsafe {
         use mve::*;
-        let (mut x, mut w, mut c, mut out) = (cols, w, consts, out);
+        let (mut px, mut w, mut c, mut out) = (px, w, consts, out);
         for _ in 0..groups {
             let bias: Q32 = core::array::from_fn(|i| *c.add(i));
-            let mut acc = [bias; 4];
-            for _ in 0..DW_T {
+            let mut acc = [bias; NP];
+            for t in 0..9 {
+                let off = 12 * (t % 3) + 4 * (t / 3);
                 let q4 = vldrb_s32_gather(w, run.woff);
                 w = w.wrapping_offset(run.wstep);
-                for a in acc.iter_mut() {
-                    let q5 = vldrb_s32_gather(x, [0, 1, 2, 3]);
-                    x = x.wrapping_add(4);
+                for (a, p) in acc.iter_mut().zip(px) {
+                    let q5 = vldrb_s32_gather(p.add(off), [0, 1, 2, 3]);
                     *a = vadd_i32(*a, vmul_i32(q5, q4));
                 }
             }
             w = w.wrapping_offset(run.wnext);
+            for p in px.iter_mut().take(NP) {
+                *p = p.wrapping_offset(run.gs as isize);
+            }
             let q4 = vldrw_u32_gather(c.add(4), run.coff);
             let q5 = vldrw_u32_gather(c.add(5), run.coff);
             let q6 = vneg_s32(vldrw_u32_gather(c.add(6), run.coff));
             c = c.wrapping_add(16);
-            for (a, o) in acc.iter().zip(out.iter_mut()) {
+            for a in acc.iter() {
                 let q7 = vadd_i32(vshr_s32(*a, 31), q5);
                 let q = vadd_i32(*a, *a);
                 let q = vrmulh_s32(q, q4);
                 let q = vadd_i32(q, q7);
                 let q = vshl_s32_vec(q, q6);
                 let q = vmin_s32(vmax_s32(q, vdup_32(run.lo)), vdup_32(run.hi));
-                vstrb_32_scatter(q, *o, [0, 1, 2, 3]);
-                *o = o.wrapping_add(4);
+                vstrb_32_scatter(q, out, [0, 1, 2, 3]);
+                out = out.wrapping_offset(run.oc as isize);
             }
+            out = out
+                .wrapping_offset(-(run.oc as isize))
+                .wrapping_offset(-(run.oback as isize));
         }
     }
 }
 
-/// Copies `n` bytes (a multiple of four) from `src` as words to `dst + 4 *
-/// i / 4 * ...`: word `i` of `src` to `dst + i * DW_G` (one group's
-/// columns apart): per 16 bytes `VLDRB.8` and a `VSTRW.32` scatter with
-/// offsets `[0, 1, 2, 3] * DW_G`, the last partial vector under `VCTP.32`.
+/// Transposes `n >= 1` pixels of `cb` channels (a multiple of four), the
+/// pixel `i`'s bytes at `src + i * stride`, into the rows: group `g` of
+/// pixel `i` to `dst + g * gs + 12 * i`. Per pixel `cb / 16` iterations of
+/// a low-overhead loop (`VLDRB.8`, a `VSTRW.32` scatter with offsets `[0,
+/// 1, 2, 3] * gs`), then, where `TAIL` (`cb % 16 != 0`), the last `cb % 16`
+/// bytes under `VCTP.32`. With `stride` 0 it fills the pixels with one
+/// pixel's bytes (the zero points of the padding).
 ///
 /// # Safety
-/// `src` readable for `n` bytes; `dst + i * DW_G` writable for 4 bytes, `i
-/// < n / 4`; `dst` 4-byte aligned.
+/// `src + i * stride` readable for `cb` bytes; `dst + g * gs + 12 * i`
+/// writable for 4 bytes (`g < cb / 4`, `i < n`) and 4-byte aligned.
 #[inline(always)]
-unsafe fn dw_scatter(dst: *mut i8, src: *const i8, n: usize) {
+unsafe fn dw_pixels<const TAIL: bool>(
+    dst: *mut i8,
+    src: *const i8,
+    n: usize,
+    stride: usize,
+    cb: usize,
+    gs: usize,
+) {
     #[cfg(attonet_mve)]
     // SAFETY: the caller's contract; registers and flags otherwise (`VIDUP`
     // takes an even register: r12).
     unsafe {
         core::arch::asm!(
             "movs  r12, #0",
-            "vidup.u32 q1, r12, #4",
-            "movs  r12, #{g}",
-            "vmul.i32 q1, q1, r12",
-            "lsrs  r12, {n}, #4",
-            "wls   lr, r12, 2f",
+            "vidup.u32 q1, r12, #1",
+            "vmul.i32 q1, q1, {gs}",
+            "lsls  {gs}, {gs}, #2",
             "1:",
-            "vldrb.u8 q0, [{s}], #16",
-            "vstrw.32 q0, [{d}, q1]",
-            "add   {d}, {d}, #{g4}",
-            "le    lr, 1b",
+            "mov   {s1}, {s}",
+            "mov   {d1}, {d}",
+            "wls   lr, {ch}, 3f",
             "2:",
-            "ands  {n}, {n}, #15",
-            "beq   3f",
-            "lsrs  {n}, {n}, #2",
-            "vctp.32 {n}",
-            "vpstt",
-            "vldrbt.u8 q0, [{s}]",
-            "vstrwt.32 q0, [{d}, q1]",
+            "vldrb.u8 q0, [{s1}], #16",
+            "vstrw.32 q0, [{d1}, q1]",
+            "add   {d1}, {gs}",
+            "le    lr, 2b",
             "3:",
-            g = const DW_G / 4,
-            g4 = const DW_G * 4,
+            ".if {tail}",
+            "vctp.32 {rem}",
+            "vpstt",
+            "vldrbt.u8 q0, [{s1}]",
+            "vstrwt.32 q0, [{d1}, q1]",
+            ".endif",
+            "add   {s}, {stride}",
+            "adds  {d}, #12",
+            "subs  {n}, #1",
+            "bne   1b",
+            tail = const TAIL as u8,
             d = inout(reg) dst => _,
             s = inout(reg) src => _,
             n = inout(reg) n => _,
+            gs = inout(reg) gs => _,
+            ch = in(reg) cb / 16,
+            rem = in(reg) cb % 16 / 4,
+            stride = in(reg) stride,
+            s1 = out(reg) _,
+            d1 = out(reg) _,
             out("r12") _,
             out("lr") _,
             out("q0") _,
@@ -1532,9 +1636,73 @@ unsafe fn dw_scatter(dst: *mut i8, src: *const i8, n: usize) {
         );
     }
     #[cfg(not(attonet_mve))]
-    for i in 0..n / 4 {
+    for i in 0..n {
+        for g in 0..cb / 4 {
+            // SAFETY: the caller's contract.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    src.add(i * stride + 4 * g),
+                    dst.add(g * gs + 12 * i),
+                    4,
+                )
+            };
+        }
+    }
+}
+
+/// Transposes `words` consecutive words from `src` (whole pixels of 4, 8 or
+/// 16 channels, every channel: four words at a time span one to four
+/// pixels) into the rows: word `i` to `dst + offs[i % 4] + (i / 4) *
+/// step`. One `VLDRB.8` and one `VSTRW.32` scatter per four words, the last
+/// partial vector under `VCTP.32`.
+///
+/// # Safety
+/// `src` readable for `4 * words` bytes; every word's destination writable
+/// and 4-byte aligned.
+#[inline(always)]
+unsafe fn dw_spread(dst: *mut i8, src: *const i8, words: usize, offs: &[i32; 4], step: usize) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; registers and flags otherwise.
+    unsafe {
+        core::arch::asm!(
+            "vldrw.u32 q1, [{o}]",
+            "lsrs  {k}, {n}, #2",
+            "wls   lr, {k}, 2f",
+            "1:",
+            "vldrb.u8 q0, [{s}], #16",
+            "vstrw.32 q0, [{d}, q1]",
+            "add   {d}, {step}",
+            "le    lr, 1b",
+            "2:",
+            "ands  {n}, {n}, #3",
+            "beq   3f",
+            "vctp.32 {n}",
+            "vpstt",
+            "vldrbt.u8 q0, [{s}]",
+            "vstrwt.32 q0, [{d}, q1]",
+            "3:",
+            o = in(reg) offs.as_ptr(),
+            d = inout(reg) dst => _,
+            s = inout(reg) src => _,
+            n = inout(reg) words => _,
+            step = in(reg) step,
+            k = out(reg) _,
+            out("lr") _,
+            out("q0") _,
+            out("q1") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    for i in 0..words {
         // SAFETY: the caller's contract.
-        unsafe { core::ptr::copy_nonoverlapping(src.add(4 * i), dst.add(i * DW_G), 4) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                src.add(4 * i),
+                dst.offset(offs[i % 4] as isize + ((i / 4) * step) as isize),
+                4,
+            )
+        };
     }
 }
 
@@ -1583,20 +1751,78 @@ fn dw_exact(
     q.clamp.apply(v)
 }
 
-/// Columns storage of the depthwise kernel: one batch's groups.
-#[repr(C, align(16))]
-struct DwCols([i8; DW_CB / 4 * DW_G]);
+/// One kernel row of a tile into the transposed rows at `dst` (the row's
+/// `4 * ky` offset applied): `cols` input columns from `ix0`, those outside
+/// the input (and the whole row where `iy` is outside it) from `zrow`.
+#[allow(clippy::too_many_arguments)]
+fn dw_tile_row(
+    dst: *mut i8,
+    input: &[i8],
+    in_shape: Shape,
+    (iy, ix0, cols): (isize, isize, usize),
+    (cb0, cb): (usize, usize),
+    gs: usize,
+    zrow: &[i8; DW_CB],
+) {
+    let (ih, iw, c_n) = (
+        in_shape.h as isize,
+        in_shape.w as isize,
+        in_shape.c as usize,
+    );
+    let pixels = |dst: *mut i8, src: *const i8, n: usize, stride: usize| {
+        // SAFETY: the callers below: `src` holds `n` pixels `stride` apart of
+        // `cb` readable bytes, `dst` the rows of `n` columns of `cb / 4`
+        // groups (`DwRows`, 16-byte aligned; `gs` and 12 multiples of 4).
+        unsafe {
+            if cb % 16 == 0 {
+                dw_pixels::<false>(dst, src, n, stride, cb, gs)
+            } else {
+                dw_pixels::<true>(dst, src, n, stride, cb, gs)
+            }
+        }
+    };
+    if !(0..ih).contains(&iy) {
+        pixels(dst, zrow.as_ptr(), cols, 0);
+        return;
+    }
+    let ja = (-ix0).clamp(0, cols as isize) as usize;
+    let jb = (iw - ix0).clamp(ja as isize, cols as isize) as usize;
+    if ja > 0 {
+        pixels(dst, zrow.as_ptr(), ja, 0);
+    }
+    if jb > ja {
+        let n = jb - ja;
+        let at = (iy * iw + ix0 + ja as isize) as usize * c_n + cb0;
+        let src = input[at..at + (n - 1) * c_n + cb].as_ptr();
+        // SAFETY: as above; column `ja` of the rows.
+        let d = unsafe { dst.add(12 * ja) };
+        if cb == c_n && 16 % cb == 0 {
+            // Whole pixels, contiguous: four words span 16 / cb pixels.
+            let g = cb / 4;
+            let offs: [i32; 4] = core::array::from_fn(|i| ((i % g) * gs + (i / g) * 12) as i32);
+            // SAFETY: `src` holds `n * cb` bytes (`cb == c_n`); word `i`
+            // goes to group `i % g` of column `ja + i / g`.
+            unsafe { dw_spread(d, src, n * g, &offs, 48 / g) };
+        } else {
+            pixels(d, src, n, c_n);
+        }
+    }
+    if cols > jb {
+        // SAFETY: column `jb` of the rows.
+        pixels(unsafe { dst.add(12 * jb) }, zrow.as_ptr(), cols - jb, 0);
+    }
+}
 
 /// Depthwise 3x3 (see [`dw_covers`]) through [`dw_block`]: per batch of up
 /// to 64 channels the prepared constants ([`prepared::dw3_len`] words, the
 /// DSP kernels' table: its constants are read, its widened weights not; or
-/// derived here, [`prepared::dw3_groups`]), then per block of four output
-/// pixels (raster order; a last, partial block repeats its last pixel into
-/// a discarded output) each pixel's nine taps' channels gathered into the
-/// columns (padded taps from a row of zero points), and [`dw_block`].
-/// Channels the fast epilogue does not cover are recomputed exactly
-/// ([`dw_exact`]). Returns `false`, nothing written, where [`dw_covers`]
-/// does not hold.
+/// derived here, [`prepared::dw3_groups`]), then per output row and tile of
+/// output columns the three input rows the tile reads are transposed into
+/// [`DwRows`] (padding as the zero point), and [`dw_block`] runs on blocks
+/// of four output pixels, the row's last one to three pixels in a block of
+/// their own. Channels the fast epilogue does not cover are recomputed
+/// exactly ([`dw_exact`]). Returns `false`, nothing written, where
+/// [`dw_covers`] does not hold.
 // Not inlined: its buffers (about 4.6 KB) stay off the callers' frames.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
@@ -1617,9 +1843,8 @@ pub(crate) fn depthwise3x3(
     let win = &p.window;
     let q = &p.quant;
     let zp = q.input_zero_point;
-    let (ih, iw) = (in_shape.h as isize, in_shape.w as isize);
-    let out_w = out_shape.w as usize;
-    let pixels = out_shape.h as usize * out_w;
+    let (out_h, out_w) = (out_shape.h as usize, out_shape.w as usize);
+    let (sh, sw) = (win.stride_h as isize, win.stride_w as usize);
     let ng = c_n / 4;
     let pre = (prepared.len() == prepared::dw3_len(c_n))
         .then(|| &prepared[ng * prepared::DW3_WEIGHT_WORDS..]);
@@ -1627,29 +1852,41 @@ pub(crate) fn depthwise3x3(
         DwLayout::TapMajor => ([0, 1, 2, 3], c_n as isize, 4isize),
         DwLayout::ChannelMajor => ([0, 9, 18, 27], 1, 36),
     };
-    let run = DwRun {
+    let mut run = DwRun {
         woff,
         coff: [0, 12, 24, 36],
         wstep,
-        wnext: gstep - DW_T as isize * wstep,
+        wnext: gstep - 9 * wstep,
         lo: q.clamp.min as i32,
         hi: q.clamp.max as i32,
+        gs: 0,
+        oc: c_n as i32,
+        oback: 0,
     };
     let zrow = [zp as i8; DW_CB];
-    let mut dummy = [0i8; DW_CB];
-    let mut own_w = [0u32; DW_CB / 4 * prepared::DW3_WEIGHT_WORDS];
-    let mut own_c = [0i32; DW_CB / 4 * 16];
-    let mut cols = MaybeUninit::<DwCols>::uninit();
-    let cols = cols.as_mut_ptr() as *mut i8;
+    // The constants derived here where the plan has none (not zeroed
+    // otherwise: 2.2 KB a call).
+    let mut own: Option<(
+        [u32; DW_CB / 4 * prepared::DW3_WEIGHT_WORDS],
+        [i32; DW_CB / 4 * 16],
+    )> = None;
+    let mut rows = MaybeUninit::<DwRows>::uninit();
+    let rows = rows.as_mut_ptr() as *mut i8;
     let mut cb0 = 0;
     while cb0 < c_n {
         let cb = DW_CB.min(c_n - cb0);
         let g0 = cb0 / 4;
+        let groups = cb / 4;
         let (consts, slow): (&[i32], u64) = match pre {
             Some(t) => {
                 let t = &t[g0 * 16..][..cb * 4];
                 let mut slow = 0u64;
-                for (i, chunk) in t.chunks(16).enumerate() {
+                for (i, chunk) in t.chunks_exact(16).enumerate() {
+                    // A zero multiplier marks a channel the fast epilogue
+                    // does not cover (rare: checked four at once first).
+                    if chunk[4] != 0 && chunk[7] != 0 && chunk[10] != 0 && chunk[13] != 0 {
+                        continue;
+                    }
                     for j in 0..4 {
                         if chunk[4 + 3 * j] == 0 {
                             slow |= 1 << (4 * i + j);
@@ -1659,6 +1896,7 @@ pub(crate) fn depthwise3x3(
                 (t, slow)
             }
             None => {
+                let (own_w, own_c) = own.get_or_insert(([0; _], [0; _]));
                 let slow = prepared::dw3_groups(
                     layout,
                     weights,
@@ -1666,7 +1904,7 @@ pub(crate) fn depthwise3x3(
                     g0,
                     zp,
                     q.output_zero_point,
-                    &mut own_w[..cb / 4 * prepared::DW3_WEIGHT_WORDS],
+                    &mut own_w[..groups * prepared::DW3_WEIGHT_WORDS],
                     &mut own_c[..cb * 4],
                 );
                 (&own_c[..cb * 4], slow)
@@ -1676,49 +1914,56 @@ pub(crate) fn depthwise3x3(
             DwLayout::TapMajor => weights.filter[cb0..].as_ptr(),
             DwLayout::ChannelMajor => weights.filter[cb0 * 9..].as_ptr(),
         };
-        let mut n0 = 0;
-        while n0 < pixels {
-            let np = P.min(pixels - n0);
-            for s in 0..P {
-                let n = n0 + s.min(np - 1);
-                let (oy, ox) = (n / out_w, n % out_w);
-                let iy0 = oy as isize * win.stride_h as isize - win.pad_top as isize;
-                let ix0 = ox as isize * win.stride_w as isize - win.pad_left as isize;
-                for t in 0..DW_T {
-                    let iy = iy0 + (t / 3) as isize * win.dilation_h as isize;
-                    let ix = ix0 + (t % 3) as isize * win.dilation_w as isize;
-                    let src = if (0..ih).contains(&iy) && (0..iw).contains(&ix) {
-                        input[(iy * iw + ix) as usize * c_n + cb0..][..cb].as_ptr()
-                    } else {
-                        zrow.as_ptr()
-                    };
-                    // SAFETY: `src` holds `cb` bytes; the columns `cb / 4`
-                    // groups of `DW_G` bytes, word `t * 4 + s` of each
-                    // (aligned: the storage is).
-                    unsafe { dw_scatter(cols.add(16 * t + 4 * s), src, cb) };
+        // Output columns a tile: as many as the rows hold input columns
+        // for (at least 16 columns of 16 groups).
+        let cols_max = DW_ROWS / (12 * groups);
+        let tile = (cols_max - 3) / sw + 1;
+        for oy in 0..out_h {
+            let iy0 = oy as isize * sh - win.pad_top as isize;
+            let mut ox0 = 0;
+            while ox0 < out_w {
+                let tw = tile.min(out_w - ox0);
+                let cols = (tw - 1) * sw + 3;
+                let gs = 12 * cols;
+                run.gs = gs as i32;
+                let ix0 = (ox0 * sw) as isize - win.pad_left as isize;
+                for ky in 0..3 {
+                    let iy = iy0 + ky as isize * win.dilation_h as isize;
+                    // SAFETY: row `ky`'s four bytes of the first column.
+                    let dst = unsafe { rows.add(4 * ky) };
+                    dw_tile_row(dst, input, in_shape, (iy, ix0, cols), (cb0, cb), gs, &zrow);
                 }
+                let mut b0 = 0;
+                while b0 < tw {
+                    let np = (tw - b0).min(P);
+                    // SAFETY: columns of the tile's rows (a pixel past `np`
+                    // repeats the last; its pointer is not read).
+                    let px: [*const i8; 4] = core::array::from_fn(|s| unsafe {
+                        rows.add(12 * (b0 + s.min(np - 1)) * sw) as *const i8
+                    });
+                    let at = ((oy * out_w + ox0 + b0) * c_n + cb0).min(output.len());
+                    let out = output[at..].as_mut_ptr();
+                    run.oback = ((np - 1) * c_n) as i32 - 4;
+                    // SAFETY: `groups >= 1`; the pixels' windows transposed
+                    // above, `gs` bytes a group; the weights from `w0`
+                    // stepped as `run` says stay within the filter's `9 *
+                    // c_n` bytes; `consts` `4 * cb` words; pixel `s < np`'s
+                    // outputs `cb` bytes at `out + s * c_n`, within the
+                    // output (pixel `(oy, ox0 + b0 + s)` of the image).
+                    unsafe {
+                        match np {
+                            1 => dw_block::<1>(&run, groups, px, w0, consts.as_ptr(), out),
+                            2 => dw_block::<2>(&run, groups, px, w0, consts.as_ptr(), out),
+                            3 => dw_block::<3>(&run, groups, px, w0, consts.as_ptr(), out),
+                            _ => dw_block::<4>(&run, groups, px, w0, consts.as_ptr(), out),
+                        }
+                    }
+                    b0 += np;
+                }
+                ox0 += tw;
             }
-            // All four from one pointer to `output` and one to `dummy` (a
-            // pointer taken from a new borrow would invalidate the others:
-            // found by Miri). The pixels are within the output's `pixels *
-            // c_n` bytes; a slot past `np` writes `dummy`.
-            let len = output.len();
-            let (base, spare) = (output.as_mut_ptr(), dummy.as_mut_ptr());
-            let out: [*mut i8; 4] = core::array::from_fn(|s| {
-                let at = (n0 + s) * c_n + cb0;
-                if s < np && at + cb <= len {
-                    base.wrapping_add(at)
-                } else {
-                    spare
-                }
-            });
-            // SAFETY: `cb / 4 >= 1` groups; the columns written above;
-            // the weights from `w0` stepped as `run` says stay within the
-            // filter's `9 * c_n` bytes; `consts` `4 * cb` words; each output
-            // `cb` bytes (`dummy` for the repeated pixels).
-            unsafe { dw_block(&run, cb / 4, cols, w0, consts.as_ptr(), out) };
-            n0 += np;
         }
+        let pixels = out_h * out_w;
         let mut rest = slow;
         while rest != 0 {
             let i = rest.trailing_zeros() as usize;
@@ -1833,8 +2078,15 @@ mod tests {
         let mut covered = 0;
         for case in 0..cases(1200) {
             let win = window(&mut r, 3);
-            let c = r.pick(&[4u16, 16, 64, 68, 132, 72, 66]);
-            let ins = Shape::new(r.range(1, 9) as u16, r.range(1, 9) as u16, c);
+            let c = r.pick(&[4u16, 8, 12, 16, 20, 24, 40, 64, 68, 132, 72, 66]);
+            // Rows wider than one tile's columns now and then (16 input
+            // columns of 64 channels, 128 of 8).
+            let iw = if case % 5 == 0 {
+                r.range(9, 140)
+            } else {
+                r.range(1, 9)
+            };
+            let ins = Shape::new(r.range(1, 9) as u16, iw as u16, c);
             let outs = Shape::new(
                 out_extent(ins.h, 3, win.stride_h, win.dilation_h, win.pad_top),
                 out_extent(ins.w, 3, win.stride_w, win.dilation_w, win.pad_left),
