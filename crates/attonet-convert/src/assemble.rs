@@ -745,9 +745,9 @@ impl Assembled {
             .map(|stage| match stage.op {
                 StageOp::Depthwise(p) => {
                     let channels = stage.output.c / p.depth_multiplier.max(1);
-                    dw3_table(bytes, &p, channels, &stage.tables)
+                    dw3_table(bytes, &p, channels, &stage.tables, self.core)
                 }
-                StageOp::Conv(p) => conv_table(bytes, &p, stage.output.c, &stage.tables),
+                StageOp::Conv(p) => conv_table(bytes, &p, stage.output, &stage.tables, self.core),
             })
             .collect::<Result<Vec<_>>>()?;
         for (stage, words) in self.stages.iter_mut().zip(stage_tables) {
@@ -1208,40 +1208,94 @@ impl PlainTables {
     }
 }
 
-/// The DSP table of a convolution with `out_channels` output channels
-/// ([`attonet_runtime::prepared::prepare_conv`]), or `None` for one the DSP
-/// kernels run as depthwise (one input and one output channel per group).
+/// The prepared table of a convolution with output `output`: for `core`
+/// Helium, where its convolution takes the layer, the Helium table
+/// ([`attonet_runtime::prepared::prepare_conv_mve`]), otherwise the DSP
+/// kernels' ([`attonet_runtime::prepared::prepare_conv`]); `None` for one
+/// the kernels run as depthwise (one input and one output channel per
+/// group).
 fn conv_table(
     blob: &[u8],
     p: &ConvParams,
-    out_channels: u16,
+    output: Shape,
     t: &ConvTables,
+    core: Option<DspCore>,
 ) -> Result<Option<Vec<i32>>> {
-    let oc = out_channels as usize;
+    let oc = output.c as usize;
     let taps = t.filter.len as usize / oc.max(1);
     let window = p.window.kh as usize * p.window.kw as usize;
-    if oc == 0 || (p.groups as usize == oc && taps == window && oc > 1) {
+    let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
+    let depthwise_like = p.groups as usize == oc && taps == window && oc > 1;
+    if depthwise_like
+        && core == Some(DspCore::Helium)
+        && attonet_runtime::dsp_select::helium_dw_covers(p, output, output)
+    {
+        // The Helium depthwise kernel's table (channel-major weights).
+        let plain = PlainTables::read(blob, t)?;
+        let mut words = vec![0i32; prepared::dw3_mve_len(oc)];
+        let done = prepared::prepare_dw3_mve(
+            DwLayout::ChannelMajor,
+            &plain.weights(),
+            oc,
+            zi,
+            zo,
+            &mut words,
+        );
+        return Ok(done.map(|()| words));
+    }
+    if oc == 0 || depthwise_like {
         return Ok(None);
     }
     let plain = PlainTables::read(blob, t)?;
+    // The Helium convolution's own table where it takes the layer (the
+    // input's height and width do not matter to it).
+    let in_c = (taps / window.max(1)) * p.groups as usize;
+    let input = Shape::new(1, 1, u16::try_from(in_c).unwrap_or(0));
+    if core == Some(DspCore::Helium)
+        && attonet_runtime::dsp_select::helium_conv_covers(p, input, output)
+    {
+        let mut words = vec![0i32; prepared::conv_mve_len(oc)];
+        let done = prepared::prepare_conv_mve(&plain.weights(), oc, taps, zi, zo, &mut words);
+        return Ok(done.map(|()| words));
+    }
     let mut words = vec![0i32; prepared::conv_len(oc)];
-    let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
     let done = prepared::prepare_conv(&plain.weights(), oc, taps, zi, zo, &mut words);
     Ok(done.map(|()| words))
 }
 
-/// The DSP table of a depthwise layer with `channels` input channels
-/// ([`attonet_runtime::prepared::prepare_dw3`]), or `None` where the layer
-/// does not qualify.
+/// The prepared table of a depthwise layer with `channels` input channels:
+/// for `core` Helium, where its depthwise kernel takes the layer, the
+/// Helium table ([`attonet_runtime::prepared::prepare_dw3_mve`]), otherwise
+/// the DSP kernels' ([`attonet_runtime::prepared::prepare_dw3`]); `None`
+/// where the layer does not qualify.
 fn dw3_table(
     blob: &[u8],
     p: &DepthwiseParams,
     channels: u16,
     t: &ConvTables,
+    core: Option<DspCore>,
 ) -> Result<Option<Vec<i32>>> {
     let w = &p.window;
     let zi = p.quant.input_zero_point;
     let c = channels as usize;
+    let shape = Shape::new(1, 1, channels);
+    let as_conv = ConvParams {
+        window: p.window,
+        groups: channels,
+        quant: p.quant,
+    };
+    if p.depth_multiplier == 1
+        && core == Some(DspCore::Helium)
+        && attonet_runtime::dsp_select::helium_dw_covers(&as_conv, shape, shape)
+    {
+        // The Helium depthwise kernel's table.
+        let plain = PlainTables::read(blob, t)?;
+        let mut words = vec![0i32; prepared::dw3_mve_len(c)];
+        let zo = p.quant.output_zero_point;
+        let done =
+            prepared::prepare_dw3_mve(DwLayout::TapMajor, &plain.weights(), c, zi, zo, &mut words);
+        return Ok(done.map(|()| words));
+    }
     if p.depth_multiplier != 1
         || !prepared::dw3_applies(w.kh, w.kw, (w.dilation_h, w.dilation_w), zi, c)
     {

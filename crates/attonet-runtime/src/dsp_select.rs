@@ -275,6 +275,28 @@ pub fn helium_conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> 
         && out_shape.w > 0
 }
 
+/// Whether the Helium (MVE) depthwise 3x3 takes a depthwise convolution
+/// (depth multiplier 1, or a grouped one with one input and one output
+/// channel a group): 3x3, any stride, any dilation down the rows and none
+/// across them, channels a multiple of four (at least four: below, the
+/// DSP kernels are not faster either), an `i8` input zero point.
+pub fn helium_dw_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    let c = in_shape.c as usize;
+    w.kh == 3
+        && w.kw == 3
+        && w.dilation_w == 1
+        && w.stride_w >= 1
+        && w.stride_h >= 1
+        && w.dilation_h >= 1
+        && c >= 4
+        && c % 4 == 0
+        && out_shape.c == in_shape.c
+        && (-128..=127).contains(&p.quant.input_zero_point)
+        && out_shape.h > 0
+        && out_shape.w > 0
+}
+
 /// Words of the grouped kernel's widened input rows on the stack (1 KB,
 /// the kernel's only buffer): `kh` rows of a tile of output columns
 /// ([`grouped_tile`]; a 3x3 window over 3 channels a group takes rows of 56

@@ -22,6 +22,16 @@
 //! subtracts the input zero point from its columns, so the bias is the
 //! plain one.
 //!
+//! # Convolution on Helium ([`conv_mve_len`], [`prepare_conv_mve`])
+//! The Helium convolution multiplies the raw input bytes, so its per-channel
+//! words fold the input zero point into the bias; with them in the blob a
+//! call reads the table in place instead of deriving it (KWS on the
+//! Cortex-M55, one row a call: about 19 instructions an output channel a
+//! call). A header of four words: the number of channels the fast epilogue
+//! does not cover, then three zeros; then per output channel `bias - zp *
+//! Σ w`, `mult`, `c0`, `-e`, with `mult`, `c0`, `-e` zero for a channel the
+//! fast epilogue does not cover (its outputs are computed again exactly).
+//!
 //! # Depthwise 3x3 ([`dw3_len`], [`prepare_dw3`])
 //! For `c / 4` groups of four channels (the last `c % 4` take the exact
 //! path), all groups' widened weights, then all groups' epilogue constants:
@@ -34,6 +44,13 @@
 //!   `c0`, `e` of the fast epilogue (see `ChanQ` in the DSP kernels), or
 //!   four zeros (`mult == 0`) for a channel the fast epilogue does not cover
 //!   (the kernel recomputes its outputs exactly).
+//!
+//! # Depthwise 3x3 on Helium ([`dw3_mve_len`], [`prepare_dw3_mve`])
+//! The Helium kernel reads the weights in place and only the constants:
+//! a header of eight words (the number of channels the fast epilogue does
+//! not cover, then seven zeros: no other table has this length), then the
+//! groups' constants as above (16 words a group). The header spares a call
+//! the scan for such channels.
 
 use crate::ops::ConvWeights;
 
@@ -259,10 +276,106 @@ pub fn prepare_conv(
     Some(())
 }
 
+/// Words of a convolution's prepared table for the Helium kernels
+/// ([`prepare_conv_mve`]): a header of four, then four a channel.
+pub const fn conv_mve_len(out_channels: usize) -> usize {
+    4 * out_channels + 4
+}
+
+/// The Helium table of a whole convolution ([`conv_mve_len`] words, as the
+/// module documentation describes) into `out`, or `None` (nothing written)
+/// where `out` has the wrong length or the tables are shorter than
+/// `out_channels` (the filter than `out_channels * taps`). `taps` is a
+/// channel's window length (`kh * kw * in_c / groups`).
+pub fn prepare_conv_mve(
+    weights: &ConvWeights<'_>,
+    out_channels: usize,
+    taps: usize,
+    input_zp: i32,
+    output_zp: i32,
+    out: &mut [i32],
+) -> Option<()> {
+    let n = out_channels;
+    if out.len() != conv_mve_len(n)
+        || weights.bias.len() < n
+        || weights.multiplier.len() < n
+        || weights.shift.len() < n
+        || weights.filter.len() < n * taps
+    {
+        return None;
+    }
+    let (head, chans) = out.split_at_mut(4);
+    conv_consts(weights, 0, taps, input_zp, output_zp, chans);
+    let mut slow = 0;
+    for (i, t) in chans.chunks_exact_mut(4).enumerate() {
+        let sum = weights.filter[i * taps..][..taps]
+            .iter()
+            .fold(0i32, |a, &w| a.wrapping_add(w as i32));
+        t[0] = weights.bias[i].wrapping_sub(input_zp.wrapping_mul(sum));
+        t[3] = (t[3] as u32 as i32).wrapping_neg();
+        if t[1] == 0 {
+            slow += 1;
+        }
+    }
+    head.copy_from_slice(&[slow, 0, 0, 0]);
+    Some(())
+}
+
 /// Words of a 3x3 depthwise layer's prepared table for `channels` channels
 /// (0 below four channels).
 pub const fn dw3_len(channels: usize) -> usize {
     channels / 4 * (DW3_WEIGHT_WORDS + DW3_CONST_WORDS)
+}
+
+/// Words of a 3x3 depthwise layer's Helium table for `channels` channels
+/// ([`prepare_dw3_mve`]; none, 0, unless a multiple of four: the kernel
+/// takes no other layer).
+pub const fn dw3_mve_len(channels: usize) -> usize {
+    if channels % 4 == 0 && channels >= 4 {
+        8 + channels / 4 * DW3_CONST_WORDS
+    } else {
+        0
+    }
+}
+
+/// The Helium table of a whole 3x3 depthwise layer ([`dw3_mve_len`] words,
+/// as the module documentation describes) into `out`, or `None` (nothing
+/// written) where `out` has the wrong length, the input zero point is not
+/// an `i8` or the channels are not a multiple of four.
+pub fn prepare_dw3_mve(
+    layout: DwLayout,
+    weights: &ConvWeights<'_>,
+    channels: usize,
+    input_zp: i32,
+    output_zp: i32,
+    out: &mut [i32],
+) -> Option<()> {
+    if out.len() != dw3_mve_len(channels)
+        || !(-128..=127).contains(&input_zp)
+        || channels < 4
+        || channels % 4 != 0
+    {
+        return None;
+    }
+    let (head, consts) = out.split_at_mut(8);
+    let mut slow = 0;
+    for (g0, consts) in consts.chunks_mut(16 * DW3_CONST_WORDS).enumerate() {
+        let mut words = [0u32; 16 * DW3_WEIGHT_WORDS];
+        let n = consts.len() / DW3_CONST_WORDS;
+        let mask = dw3_groups(
+            layout,
+            weights,
+            channels,
+            16 * g0,
+            input_zp,
+            output_zp,
+            &mut words[..n * DW3_WEIGHT_WORDS],
+            consts,
+        );
+        slow += mask.count_ones() as i32;
+    }
+    head.copy_from_slice(&[slow, 0, 0, 0, 0, 0, 0, 0]);
+    Some(())
 }
 
 /// Whether a depthwise-like layer with this window and these zero points
@@ -409,4 +522,27 @@ pub fn prepare_dw3(
         }
     }
     Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    /// A kernel tells the tables apart by their length alone, so no two
+    /// kinds may ever have the same length for a layer of 1 to 4,096
+    /// channels (where a kind exists: depthwise tables from four channels,
+    /// Helium's for multiples of four).
+    #[test]
+    fn table_lengths_are_distinct() {
+        for c in 1..=4096 {
+            let mut lens = std::vec![conv_len(c), conv_mve_len(c)];
+            lens.extend([dw3_len(c), dw3_mve_len(c)].into_iter().filter(|&l| l > 0));
+            for (i, a) in lens.iter().enumerate() {
+                for b in &lens[i + 1..] {
+                    assert_ne!(a, b, "{c} channels: {lens:?}");
+                }
+            }
+        }
+    }
 }

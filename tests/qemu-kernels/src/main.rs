@@ -131,7 +131,7 @@ fn conv_family(
     name: &str,
 ) -> (u32, u32, u32) {
     // Prepared constants for up to `MAX_OC` output channels.
-    let mut conv_table = [0i32; prepared::conv_len(MAX_OC)];
+    let mut conv_table = [0i32; prepared::conv_mve_len(MAX_OC)];
     let mut covered = 0;
     let mut helium = 0;
     let mut cases = 0;
@@ -267,6 +267,30 @@ fn conv_family(
                 );
             }
         }
+        // With the Helium table (read in place there; other cores ignore a
+        // table of its length).
+        let table = &mut conv_table[..prepared::conv_mve_len(oc)];
+        if prepared::prepare_conv_mve(&w, oc, taps, zi, zo, table).is_some() {
+            b.out_fast[..outs.len()].fill(0x5A);
+            let r4 = convolve_s8_prepared(
+                &p,
+                ins,
+                &b.input[..ins.len()],
+                &w,
+                table,
+                outs,
+                &mut b.out_fast[..outs.len()],
+            );
+            if r4 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
+                mismatch(
+                    "convolution with the Helium table",
+                    cases,
+                    &(p, ins, outs),
+                    &b.out_fast[..outs.len()],
+                    &b.out_ref[..outs.len()],
+                );
+            }
+        }
     }
     (cases, covered, helium)
 }
@@ -356,6 +380,31 @@ fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
             if r3 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
                 mismatch(
                     "depthwise with a prepared table",
+                    cases,
+                    &(p, ins, outs),
+                    &b.out_fast[..outs.len()],
+                    &b.out_ref[..outs.len()],
+                );
+            }
+        }
+        // With the table the converter prepares for Helium (read in place
+        // there; other cores ignore a table of its length).
+        let table = &mut table_buf[..prepared::dw3_mve_len(c)];
+        if dm == 1 && prepared::prepare_dw3_mve(DwLayout::TapMajor, &w, c, zi, zo, table).is_some()
+        {
+            b.out_fast[..outs.len()].fill(0x5A);
+            let r4 = depthwise_conv_s8_prepared(
+                &p,
+                ins,
+                &b.input[..ins.len()],
+                &w,
+                table,
+                outs,
+                &mut b.out_fast[..outs.len()],
+            );
+            if r4 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
+                mismatch(
+                    "depthwise with a Helium table",
                     cases,
                     &(p, ins, outs),
                     &b.out_fast[..outs.len()],

@@ -350,7 +350,7 @@ unsafe fn dot4(w: *const i8, cols: *const i8, k: usize, acc: [i32; 4]) -> [i32; 
 /// epilogue does not cover (its outputs are recomputed exactly).
 #[derive(Clone, Copy)]
 #[repr(C)]
-struct Chan {
+pub(crate) struct Chan {
     /// 0: `bias - zp * Σ w`, the accumulators' start.
     bias: i32,
     /// 4: the Q31 multiplier.
@@ -359,6 +359,23 @@ struct Chan {
     c0: i32,
     /// 12: `-e`, the arithmetic right shift as `VSHL`'s count.
     neg_e: i32,
+}
+
+// SAFETY: four `i32`s, `repr(C)`: no padding, every bit pattern valid (the
+// converter's Helium table, `prepared::prepare_conv_mve`, is read as them).
+unsafe impl bytemuck::Zeroable for Chan {}
+// SAFETY: as above.
+unsafe impl bytemuck::Pod for Chan {}
+
+/// A convolution's per-channel constants as a call finds them.
+#[derive(Clone, Copy)]
+enum Consts<'a> {
+    /// The converter's Helium table ([`prepared::prepare_conv_mve`]): read
+    /// in place; whether some channel is outside the fast epilogue.
+    Ready(&'a [Chan], bool),
+    /// The DSP kernels' table ([`prepared::prepare_conv`]) or none, and
+    /// the plan's weight sums (or none): derived per call.
+    Derive(Option<&'a [ChanQ]>),
 }
 
 /// One call of [`block`]; offsets as its assembly reads them.
@@ -797,9 +814,22 @@ pub(crate) fn conv_s8(
     if !conv_covers(p, in_shape, out_shape) {
         return false;
     }
-    let pre: Option<&[ChanQ]> = (prepared.len() == prepared::conv_len(out_shape.c as usize))
-        .then(|| bytemuck::try_cast_slice(prepared).ok())
-        .flatten();
+    let oc = out_shape.c as usize;
+    let ready = match prepared.split_at_checked(4) {
+        Some((head, chans)) if prepared.len() == prepared::conv_mve_len(oc) => {
+            bytemuck::try_cast_slice(chans)
+                .ok()
+                .map(|t| Consts::Ready(t, head[0] != 0))
+        }
+        _ => None,
+    };
+    let pre = ready.unwrap_or_else(|| {
+        Consts::Derive(
+            (prepared.len() == prepared::conv_len(oc))
+                .then(|| bytemuck::try_cast_slice(prepared).ok())
+                .flatten(),
+        )
+    });
     // Whole 16-byte taps (one group, input channels a multiple of 16):
     // the simpler gather, compiled apart.
     if p.groups == 1 && in_shape.c % 16 == 0 {
@@ -1077,7 +1107,7 @@ fn conv_blocks<const WHOLE: bool>(
     input: &[i8],
     weights: &ConvWeights<'_>,
     sums: &[i32],
-    pre: Option<&[ChanQ]>,
+    pre: Consts<'_>,
     out_shape: Shape,
     output: &mut [i8],
 ) {
@@ -1106,8 +1136,23 @@ fn conv_blocks<const WHOLE: bool>(
             let mut slow = 0u64;
             // The plan's constants and weight sums: a tight loop (this runs
             // on every call, and a fused block calls once a row).
+            let ready = match pre {
+                Consts::Ready(t, any_slow) => {
+                    let t = &t[oc0..oc0 + nb];
+                    if any_slow {
+                        for (i, c) in t.iter().enumerate() {
+                            if c.mult == 0 {
+                                slow |= 1 << i;
+                            }
+                        }
+                    }
+                    Some(t)
+                }
+                Consts::Derive(_) => None,
+            };
             match pre {
-                Some(pre) if sums.len() == oc_n => {
+                Consts::Ready(..) => {}
+                Consts::Derive(Some(pre)) if sums.len() == oc_n => {
                     let (pre, sums) = (&pre[oc0..oc0 + nb], &sums[oc0..oc0 + nb]);
                     let bias = &weights.bias[oc0..oc0 + nb];
                     for (i, ((c, &sw), &b)) in pre.iter().zip(sums).zip(bias).enumerate() {
@@ -1126,7 +1171,7 @@ fn conv_blocks<const WHOLE: bool>(
                         };
                     }
                 }
-                _ => {
+                Consts::Derive(pre) => {
                     for i in 0..nb {
                         let oc = oc0 + i;
                         let c = match pre {
@@ -1167,8 +1212,11 @@ fn conv_blocks<const WHOLE: bool>(
                     }
                 }
             }
-            // SAFETY: the first `nb` channels were written just above.
-            let tab = unsafe { core::slice::from_raw_parts(tab_ptr as *const Chan, nb) };
+            // SAFETY: the first `nb` channels were written just above
+            // (where not read in place).
+            let tab = ready.unwrap_or_else(|| unsafe {
+                core::slice::from_raw_parts(tab_ptr as *const Chan, nb)
+            });
             let w0 = filter[oc0 * k..(oc0 + nb) * k].as_ptr();
             let mut n0 = 0;
             while n0 < pixels {
@@ -1278,30 +1326,11 @@ const DW_CB: usize = 64;
 /// Bytes of one tile's transposed input rows ([`DwRows`]).
 const DW_ROWS: usize = 3072;
 
-/// Fewest channels [`depthwise3x3`] takes (a multiple of four): below, the
-/// DSP kernels are faster.
-const DW_MIN_C: usize = 4;
-
-/// Whether [`depthwise3x3`] takes a depthwise convolution (depth multiplier
-/// 1, or a grouped one with one input and one output channel a group) with
-/// these window, zero points and shapes: 3x3, any stride, any dilation
-/// down the rows and none across them, channels a multiple of four and at
-/// least [`DW_MIN_C`], an `i8` input zero point.
+/// Whether [`depthwise3x3`] takes a depthwise convolution
+/// ([`crate::dsp_select::helium_dw_covers`], the rule the converter writes
+/// tables by).
 pub(crate) fn dw_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
-    let w = &p.window;
-    let c = in_shape.c as usize;
-    w.kh == 3
-        && w.kw == 3
-        && w.dilation_w == 1
-        && w.stride_w >= 1
-        && w.stride_h >= 1
-        && w.dilation_h >= 1
-        && c >= DW_MIN_C
-        && c % 4 == 0
-        && out_shape.c == in_shape.c
-        && (-128..=127).contains(&p.quant.input_zero_point)
-        && out_shape.h > 0
-        && out_shape.w > 0
+    crate::dsp_select::helium_dw_covers(p, in_shape, out_shape)
 }
 
 /// [`dw_block`]'s constants; offsets as its assembly reads them.
@@ -1846,8 +1875,16 @@ pub(crate) fn depthwise3x3(
     let (out_h, out_w) = (out_shape.h as usize, out_shape.w as usize);
     let (sh, sw) = (win.stride_h as isize, win.stride_w as usize);
     let ng = c_n / 4;
-    let pre = (prepared.len() == prepared::dw3_len(c_n))
-        .then(|| &prepared[ng * prepared::DW3_WEIGHT_WORDS..]);
+    // The constants: the converter's Helium table (with the count of
+    // channels outside the fast epilogue), the DSP kernels' table (scanned
+    // for them), or none (derived per batch).
+    let (pre, any_slow) = if prepared.len() == prepared::dw3_mve_len(c_n) {
+        (Some(&prepared[8..]), prepared[0] != 0)
+    } else if prepared.len() == prepared::dw3_len(c_n) {
+        (Some(&prepared[ng * prepared::DW3_WEIGHT_WORDS..]), true)
+    } else {
+        (None, true)
+    };
     let (woff, wstep, gstep) = match layout {
         DwLayout::TapMajor => ([0, 1, 2, 3], c_n as isize, 4isize),
         DwLayout::ChannelMajor => ([0, 9, 18, 27], 1, 36),
@@ -1881,7 +1918,8 @@ pub(crate) fn depthwise3x3(
             Some(t) => {
                 let t = &t[g0 * 16..][..cb * 4];
                 let mut slow = 0u64;
-                for (i, chunk) in t.chunks_exact(16).enumerate() {
+                let scan = if any_slow { t } else { &[] };
+                for (i, chunk) in scan.chunks_exact(16).enumerate() {
                     // A zero multiplier marks a channel the fast epilogue
                     // does not cover (rare: checked four at once first).
                     if chunk[4] != 0 && chunk[7] != 0 && chunk[10] != 0 && chunk[13] != 0 {
@@ -2066,6 +2104,12 @@ mod tests {
             let mut got = std::vec![0x55i8; outs.len()];
             assert!(conv_s8(&p, ins, &input, &w, &sums, &table, outs, &mut got));
             assert_eq!(got, want, "prepared, case {case}");
+            // With the converter's Helium table (read in place).
+            let mut table = std::vec![0i32; prepared::conv_mve_len(oc)];
+            prepared::prepare_conv_mve(&w, oc, taps, zi, zo, &mut table).unwrap();
+            let mut got = std::vec![0x55i8; outs.len()];
+            assert!(conv_s8(&p, ins, &input, &w, &[], &table, outs, &mut got));
+            assert_eq!(got, want, "Helium table, case {case}");
         }
         #[cfg(not(miri))]
         assert!(covered > 600, "only {covered} cases covered");
@@ -2152,6 +2196,21 @@ mod tests {
                 &mut got
             ));
             assert_eq!(got, want, "prepared, case {case}");
+            let mut mve_table = std::vec![0i32; prepared::dw3_mve_len(c as usize)];
+            let l = DwLayout::TapMajor;
+            prepared::prepare_dw3_mve(l, &w, c as usize, zi, zo, &mut mve_table).unwrap();
+            let mut got = std::vec![0x55i8; outs.len()];
+            assert!(depthwise3x3(
+                &cp,
+                DwLayout::TapMajor,
+                ins,
+                &input,
+                &w,
+                &mve_table,
+                outs,
+                &mut got
+            ));
+            assert_eq!(got, want, "Helium table, case {case}");
             // Channel-major (a grouped CONV_2D): the same weights reordered.
             let cm: std::vec::Vec<i8> = (0..9 * c as usize)
                 .map(|i| filter[(i % 9) * c as usize + i / 9])
@@ -2172,6 +2231,20 @@ mod tests {
                 &mut got
             ));
             assert_eq!(got, want, "channel-major, case {case}");
+            let l = DwLayout::ChannelMajor;
+            prepared::prepare_dw3_mve(l, &w2, c as usize, zi, zo, &mut mve_table).unwrap();
+            let mut got = std::vec![0x55i8; outs.len()];
+            assert!(depthwise3x3(
+                &cp,
+                DwLayout::ChannelMajor,
+                ins,
+                &input,
+                &w2,
+                &mve_table,
+                outs,
+                &mut got
+            ));
+            assert_eq!(got, want, "channel-major, Helium table, case {case}");
         }
         #[cfg(not(miri))]
         assert!(covered > 300, "only {covered} cases covered");

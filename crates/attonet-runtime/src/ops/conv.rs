@@ -115,7 +115,7 @@ pub(crate) fn conv_dispatch_linked<const K: KernelSet>(
             in_shape,
             input,
             weights,
-            &[],
+            prepared,
             out_shape,
             output,
         )
