@@ -2727,7 +2727,7 @@ fn fill_quick(t: &mut [i32; 256], x0: i32, scale: i32, m: i32, e: i32) {
 }
 
 /// One element of [`add_loop`].
-#[cfg(attonet_dsp)]
+#[cfg(all(attonet_dsp, not(attonet_mve)))]
 macro_rules! add_one {
     () => {
         concat!(
@@ -2766,7 +2766,23 @@ fn small_requantize(x: i32, m: i32, e: i32) -> i32 {
 /// `a`, `b` readable and `out` writable for `n` bytes.
 #[inline(always)]
 unsafe fn add_loop(t: &AddTables, q: &ChanQ, a: *const u8, b: *const u8, out: *mut i8, n: usize) {
-    #[cfg(attonet_dsp)]
+    // Helium: the same, four elements an iteration.
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; the tables have 256 entries each.
+    unsafe {
+        crate::arch::helium::add_tables(
+            t.s1.as_ptr(),
+            t.s2.as_ptr(),
+            q.mult,
+            q.c0,
+            q.e,
+            a,
+            b,
+            out,
+            n,
+        )
+    };
+    #[cfg(all(attonet_dsp, not(attonet_mve)))]
     {
         // SAFETY: the caller's contract; the tables have 256 entries each
         // and every index is a byte.

@@ -2017,6 +2017,109 @@ pub(crate) fn depthwise3x3(
     true
 }
 
+// ---------------------------------------------------------------------------
+// ADD through per-input tables.
+// ---------------------------------------------------------------------------
+
+/// The DSP kernels' table ADD (`add_loop` there) four elements at a time:
+/// per four elements two `VLDRB.U32` of the input bytes (as table indices),
+/// two `VLDRW.U32` gathers from the tables `s1`, `s2` (256 words each: the
+/// per-input halves, doubled), `VADD`, then the fast epilogue of the sum
+/// (`VRMULH` by `mult`, plus `c0` less the sum's sign, `VSHL` right by `e`)
+/// saturated to `i8` (`VMAX`/`VMIN`) and a `VSTRB.32`, in a tail-predicated
+/// low-overhead loop (`WLSTP.32`/`LETP`). `a` may be `out` (each vector is
+/// read before it is written).
+///
+/// # Safety
+/// `s1`, `s2` readable for 256 words; `a`, `b` readable and `out` writable
+/// for `n` bytes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn add_tables(
+    s1: *const i32,
+    s2: *const i32,
+    mult: i32,
+    c0: i32,
+    e: u32,
+    a: *const u8,
+    b: *const u8,
+    out: *mut i8,
+    n: usize,
+) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; every index is a byte, within the
+    // tables; registers and flags otherwise declared.
+    unsafe {
+        core::arch::asm!(
+            "vdup.32 q5, {m}",
+            "vmvn.i32 q6, #0x7f",
+            "vmov.i32 q7, #0x7f",
+            "wlstp.32 lr, {n}, 2f",
+            "1:",
+            "vldrb.u32 q0, [r0], #4",
+            "vldrb.u32 q1, [r1], #4",
+            "vldrw.u32 q2, [{t1}, q0, uxtw #2]",
+            "vldrw.u32 q3, [{t2}, q1, uxtw #2]",
+            "vadd.i32 q2, q2, q3",
+            "vshr.s32 q3, q2, #31",
+            "vadd.i32 q3, q3, {c0}",
+            "vrmulh.s32 q2, q2, q5",
+            "vadd.i32 q2, q2, q3",
+            "vshl.s32 q2, {ne}",
+            "vmax.s32 q2, q2, q6",
+            "vmin.s32 q2, q2, q7",
+            "vstrb.32 q2, [r2], #4",
+            "letp  lr, 1b",
+            "2:",
+            m = in(reg) mult,
+            c0 = in(reg) c0,
+            ne = in(reg) (e as i32).wrapping_neg(),
+            t1 = in(reg) s1,
+            t2 = in(reg) s2,
+            // The widening loads and the narrowing store take low registers.
+            inout("r0") a => _,
+            inout("r1") b => _,
+            inout("r2") out => _,
+            n = in(reg) n,
+            out("lr") _,
+            out("q0") _,
+            out("q1") _,
+            out("q2") _,
+            out("q3") _,
+            out("q5") _,
+            out("q6") _,
+            out("q7") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    {
+        use mve::*;
+        let mut i = 0;
+        while i < n {
+            let active = (n - i).min(4);
+            // SAFETY: the caller's contract; lanes past `active` are not
+            // read or written (the tail predicate).
+            unsafe {
+                let x: Q32 =
+                    core::array::from_fn(|l| if l < active { *a.add(i + l) as i32 } else { 0 });
+                let y: Q32 =
+                    core::array::from_fn(|l| if l < active { *b.add(i + l) as i32 } else { 0 });
+                let q2 = vldrw_u32_gather(s1, x.map(|v| v * 4));
+                let q3 = vldrw_u32_gather(s2, y.map(|v| v * 4));
+                let s = vadd_i32(q2, q3);
+                let q3 = vadd_i32_scalar(vshr_s32(s, 31), c0);
+                let q = vadd_i32(vrmulh_s32(s, vdup_32(mult)), q3);
+                let q = vshl_s32_reg(q, (e as i32).wrapping_neg());
+                let q = vmin_s32(vmax_s32(q, vdup_32(-128)), vdup_32(127));
+                for (l, &v) in q.iter().enumerate().take(active) {
+                    *out.add(i + l) = v as i8;
+                }
+            }
+            i += active;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -2113,6 +2216,72 @@ mod tests {
         }
         #[cfg(not(miri))]
         assert!(covered > 600, "only {covered} cases covered");
+    }
+
+    /// The table ADD four elements at a time against the DSP kernels'
+    /// per-element output stage (`add_loop` there), on random tables,
+    /// constants and lengths (tails of 1 to 3), in place too.
+    #[test]
+    fn add_tables_matches_dsp() {
+        use crate::arch::dsp_prims::{asr_reg, smmlar, ssat8};
+        let mut r = Rng(0x4D56_4531_2024_0ADD);
+        for case in 0..cases(400) {
+            let s1: std::vec::Vec<i32> = (0..256)
+                .map(|_| r.range(0, 1 << 30) as i32 - (1 << 29))
+                .collect();
+            let s2: std::vec::Vec<i32> = (0..256)
+                .map(|_| r.range(0, 1 << 30) as i32 - (1 << 29))
+                .collect();
+            let mult = r.range(1 << 30, (1i64 << 31) - 1) as i32;
+            let e = r.range(1, 23) as u32;
+            let c0 = (1i32 << (e - 1)) + (r.range(0, 256) as i32 - 128) * (1 << e);
+            let n = r.range(0, 70) as usize;
+            let a = r.i8s(n);
+            let b = r.i8s(n);
+            let want: std::vec::Vec<i8> = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| {
+                    let s = s1[x as u8 as usize].wrapping_add(s2[y as u8 as usize]);
+                    let c = c0.wrapping_sub(((s as u32) >> 31) as i32);
+                    ssat8(asr_reg(smmlar(s, mult, c), e)) as i8
+                })
+                .collect();
+            let mut got = std::vec![0x55i8; n];
+            let (pa, pb) = (a.as_ptr() as *const u8, b.as_ptr() as *const u8);
+            // SAFETY: 256-word tables, `n`-byte buffers.
+            unsafe {
+                add_tables(
+                    s1.as_ptr(),
+                    s2.as_ptr(),
+                    mult,
+                    c0,
+                    e,
+                    pa,
+                    pb,
+                    got.as_mut_ptr(),
+                    n,
+                )
+            };
+            assert_eq!(got, want, "case {case}");
+            let mut acc = a.clone();
+            let pa = acc.as_mut_ptr();
+            // SAFETY: as above, in place.
+            unsafe {
+                add_tables(
+                    s1.as_ptr(),
+                    s2.as_ptr(),
+                    mult,
+                    c0,
+                    e,
+                    pa as *const u8,
+                    pb,
+                    pa,
+                    n,
+                )
+            };
+            assert_eq!(acc, want, "in place, case {case}");
+        }
     }
 
     #[test]
