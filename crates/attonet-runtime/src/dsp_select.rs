@@ -275,6 +275,32 @@ pub fn helium_conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> 
         && out_shape.w > 0
 }
 
+/// Whether the Helium (MVE) narrow pointwise kernel takes a convolution
+/// (within [`helium_conv_covers`], which it is part of): 1x1, stride 1, no
+/// padding, one group, 4, 8 or 12 input channels, output channels a
+/// multiple of four, an `i8` input zero point. Per pixel a vector of four
+/// output channels takes one input byte at a time (`VMLA` by a scalar):
+/// the columns kernel's 16-byte `VMLADAVA` would be mostly empty there.
+pub fn helium_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    let oc = out_shape.c as usize;
+    w.kh == 1
+        && w.kw == 1
+        && w.stride_h == 1
+        && w.stride_w == 1
+        && w.pad_top == 0
+        && w.pad_left == 0
+        && p.groups == 1
+        && matches!(in_shape.c, 4 | 8 | 12)
+        && oc >= 4
+        && oc % 4 == 0
+        && in_shape.h == out_shape.h
+        && in_shape.w == out_shape.w
+        && out_shape.h > 0
+        && out_shape.w > 0
+        && (-128..=127).contains(&p.quant.input_zero_point)
+}
+
 /// Whether the Helium (MVE) depthwise 3x3 takes a depthwise convolution
 /// (depth multiplier 1, or a grouped one with one input and one output
 /// channel a group): 3x3, any stride, any dilation down the rows and none

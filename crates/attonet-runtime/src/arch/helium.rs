@@ -830,6 +830,10 @@ pub(crate) fn conv_s8(
                 .flatten(),
         )
     });
+    if narrow_covers(p, in_shape, out_shape) {
+        pointwise_narrow(p, in_shape, input, weights, sums, pre, out_shape, output);
+        return true;
+    }
     // Whole 16-byte taps (one group, input channels a multiple of 16):
     // the simpler gather, compiled apart.
     if p.groups == 1 && in_shape.c % 16 == 0 {
@@ -1099,6 +1103,111 @@ unsafe fn gather16(
     }
 }
 
+/// The per-channel constants of output channels `oc0..oc0 + nb` (of
+/// `oc_n`) for one call, and the mask of those the fast epilogue does not
+/// cover: the converter's Helium table read in place, or derived into
+/// `buf` from the DSP kernels' table or the plain tables (`k` a channel's
+/// window length, `zp` the input zero point, `limits` the fast epilogue's).
+/// The tables as [`check_conv_args`](crate::ops::conv::check_conv_args)
+/// accepted them; `nb <= BATCH`.
+#[inline(always)]
+fn chans<'a>(
+    pre: Consts<'a>,
+    weights: &ConvWeights<'_>,
+    sums: &[i32],
+    (oc0, nb, oc_n): (usize, usize, usize),
+    (k, zp, limits): (usize, i32, (i32, u32)),
+    buf: &'a mut MaybeUninit<[Chan; BATCH]>,
+) -> (&'a [Chan], u64) {
+    let filter = weights.filter;
+    let nb = nb.min(BATCH);
+    let tab_ptr = buf.as_mut_ptr() as *mut Chan;
+    let mut slow = 0u64;
+    // The plan's constants and weight sums: a tight loop (this runs
+    // on every call, and a fused block calls once a row).
+    let ready = match pre {
+        Consts::Ready(t, any_slow) => {
+            let t = &t[oc0..oc0 + nb];
+            if any_slow {
+                for (i, c) in t.iter().enumerate() {
+                    if c.mult == 0 {
+                        slow |= 1 << i;
+                    }
+                }
+            }
+            Some(t)
+        }
+        Consts::Derive(_) => None,
+    };
+    match pre {
+        Consts::Ready(..) => {}
+        Consts::Derive(Some(pre)) if sums.len() == oc_n => {
+            let (pre, sums) = (&pre[oc0..oc0 + nb], &sums[oc0..oc0 + nb]);
+            let bias = &weights.bias[oc0..oc0 + nb];
+            for (i, ((c, &sw), &b)) in pre.iter().zip(sums).zip(bias).enumerate() {
+                if c.mult == 0 {
+                    slow |= 1 << i;
+                }
+                // SAFETY: `i < nb <= BATCH`, within the buffer. A slow
+                // channel's constants are zeros (`ChanQ::SLOW`).
+                unsafe {
+                    tab_ptr.add(i).write(Chan {
+                        bias: b.wrapping_sub(zp.wrapping_mul(sw)),
+                        mult: c.mult,
+                        c0: c.c0,
+                        neg_e: -(c.e as i32),
+                    })
+                };
+            }
+        }
+        Consts::Derive(pre) => {
+            for i in 0..nb {
+                let oc = oc0 + i;
+                let c = match pre {
+                    Some(pre) => Some(pre[oc]).filter(|c| c.mult != 0),
+                    None => ChanQ::within(
+                        weights.bias[oc],
+                        weights.multiplier[oc],
+                        weights.shift[oc],
+                        limits,
+                    ),
+                };
+                let sw = match sums.get(oc) {
+                    Some(&sw) if sums.len() == oc_n => sw,
+                    // SAFETY: row `oc` of the filter is `k` bytes
+                    // (`check_conv_args`).
+                    _ => unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) },
+                };
+                let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
+                let t = match c {
+                    Some(c) => Chan {
+                        bias,
+                        mult: c.mult,
+                        c0: c.c0,
+                        neg_e: -(c.e as i32),
+                    },
+                    None => {
+                        slow |= 1 << i;
+                        Chan {
+                            bias,
+                            mult: 0,
+                            c0: 0,
+                            neg_e: 0,
+                        }
+                    }
+                };
+                // SAFETY: `i < nb <= BATCH`, within the buffer.
+                unsafe { tab_ptr.add(i).write(t) };
+            }
+        }
+    }
+    // SAFETY: the first `nb` channels were written just above
+    // (where not read in place).
+    let tab =
+        ready.unwrap_or_else(|| unsafe { core::slice::from_raw_parts(tab_ptr as *const Chan, nb) });
+    (tab, slow)
+}
+
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn conv_blocks<const WHOLE: bool>(
@@ -1127,96 +1236,19 @@ fn conv_blocks<const WHOLE: bool>(
     // Not zeroed (1 KB a call): each batch writes its channels before
     // reading them.
     let mut tab_buf = MaybeUninit::<[Chan; BATCH]>::uninit();
-    let tab_ptr = tab_buf.as_mut_ptr() as *mut Chan;
     for g in 0..groups {
         let oc_end = (g + 1) * ocpg;
         let mut oc0 = g * ocpg;
         while oc0 < oc_end {
             let nb = BATCH.min(oc_end - oc0);
-            let mut slow = 0u64;
-            // The plan's constants and weight sums: a tight loop (this runs
-            // on every call, and a fused block calls once a row).
-            let ready = match pre {
-                Consts::Ready(t, any_slow) => {
-                    let t = &t[oc0..oc0 + nb];
-                    if any_slow {
-                        for (i, c) in t.iter().enumerate() {
-                            if c.mult == 0 {
-                                slow |= 1 << i;
-                            }
-                        }
-                    }
-                    Some(t)
-                }
-                Consts::Derive(_) => None,
-            };
-            match pre {
-                Consts::Ready(..) => {}
-                Consts::Derive(Some(pre)) if sums.len() == oc_n => {
-                    let (pre, sums) = (&pre[oc0..oc0 + nb], &sums[oc0..oc0 + nb]);
-                    let bias = &weights.bias[oc0..oc0 + nb];
-                    for (i, ((c, &sw), &b)) in pre.iter().zip(sums).zip(bias).enumerate() {
-                        if c.mult == 0 {
-                            slow |= 1 << i;
-                        }
-                        // SAFETY: `i < nb <= BATCH`, within the buffer. A slow
-                        // channel's constants are zeros (`ChanQ::SLOW`).
-                        unsafe {
-                            tab_ptr.add(i).write(Chan {
-                                bias: b.wrapping_sub(zp.wrapping_mul(sw)),
-                                mult: c.mult,
-                                c0: c.c0,
-                                neg_e: -(c.e as i32),
-                            })
-                        };
-                    }
-                }
-                Consts::Derive(pre) => {
-                    for i in 0..nb {
-                        let oc = oc0 + i;
-                        let c = match pre {
-                            Some(pre) => Some(pre[oc]).filter(|c| c.mult != 0),
-                            None => ChanQ::within(
-                                weights.bias[oc],
-                                weights.multiplier[oc],
-                                weights.shift[oc],
-                                limits,
-                            ),
-                        };
-                        let sw = match sums.get(oc) {
-                            Some(&sw) if sums.len() == oc_n => sw,
-                            // SAFETY: row `oc` of the filter is `k` bytes
-                            // (`check_conv_args`).
-                            _ => unsafe { row_sum(filter[oc * k..][..k].as_ptr(), k, 0) },
-                        };
-                        let bias = weights.bias[oc].wrapping_sub(zp.wrapping_mul(sw));
-                        let t = match c {
-                            Some(c) => Chan {
-                                bias,
-                                mult: c.mult,
-                                c0: c.c0,
-                                neg_e: -(c.e as i32),
-                            },
-                            None => {
-                                slow |= 1 << i;
-                                Chan {
-                                    bias,
-                                    mult: 0,
-                                    c0: 0,
-                                    neg_e: 0,
-                                }
-                            }
-                        };
-                        // SAFETY: `i < nb <= BATCH`, within the buffer.
-                        unsafe { tab_ptr.add(i).write(t) };
-                    }
-                }
-            }
-            // SAFETY: the first `nb` channels were written just above
-            // (where not read in place).
-            let tab = ready.unwrap_or_else(|| unsafe {
-                core::slice::from_raw_parts(tab_ptr as *const Chan, nb)
-            });
+            let (tab, slow) = chans(
+                pre,
+                weights,
+                sums,
+                (oc0, nb, oc_n),
+                (k, zp, limits),
+                &mut tab_buf,
+            );
             let w0 = filter[oc0 * k..(oc0 + nb) * k].as_ptr();
             let mut n0 = 0;
             while n0 < pixels {
@@ -1317,6 +1349,257 @@ fn conv_blocks<const WHOLE: bool>(
         }
     }
 }
+// ---------------------------------------------------------------------------
+// Narrow pointwise.
+// ---------------------------------------------------------------------------
+
+/// Output channels of one [`pointwise_narrow`] batch.
+const NARROW_OC: usize = 64;
+/// Input channels [`pointwise_narrow`] takes at most.
+const NARROW_IC: usize = 12;
+
+/// Whether [`pointwise_narrow`] takes a convolution
+/// ([`crate::dsp_select::helium_narrow_covers`]).
+pub(crate) fn narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    crate::dsp_select::helium_narrow_covers(p, in_shape, out_shape)
+}
+
+/// One batch's constants for [`narrow_rows`], group-major: per group of four
+/// output channels their `bias - zp * Σ w`, `mult`, `c0`, `-e` as four
+/// vectors of four (16 words).
+#[repr(C, align(16))]
+struct NarrowConsts([i32; NARROW_OC * 4]);
+
+/// One batch's weights for [`narrow_rows`]: per group of four output
+/// channels, per input channel, the four channels' weights (`[g][ic][4]`).
+#[repr(C, align(16))]
+struct NarrowWeights([i8; NARROW_OC * NARROW_IC]);
+
+/// [`narrow_rows`]' arguments; offsets as its assembly reads them.
+#[repr(C)]
+struct NarrowRun {
+    /// 0: the weights ([`NarrowWeights`]).
+    w: *const i8,
+    /// 4: the constants ([`NarrowConsts`]).
+    c: *const i32,
+    /// 8: groups of four output channels.
+    groups: usize,
+    /// 12: bytes from a pixel's last group's outputs to the next pixel's
+    /// first (the layer's channels less the batch's).
+    ostep: usize,
+}
+
+/// `pixels` pixels of `IC` input channels (raw bytes, consecutive from
+/// `x`) into the batch's outputs (from `out`, `run.ostep` more bytes a
+/// pixel): per pixel and group of four output channels the accumulators
+/// from the group's biases (`VLDRW`), per input channel the byte (`LDRSB`,
+/// a scalar), the four weights (`VLDRB.S32`) and `VMLA.S32` (vector by
+/// scalar, four multiply-accumulates); then the fast epilogue (as the
+/// convolution's: `VRMULH`, `c0` less the sign, `VSHL` by `-e`), the clamp
+/// `[lo, hi]` and a `VSTRB.32` of the group's four outputs.
+///
+/// # Safety
+/// `pixels >= 1`, `run.groups >= 1`; `x` readable for `pixels * IC` bytes;
+/// `run.w` holds `run.groups * IC * 4` bytes, `run.c` `run.groups * 16`
+/// words; `out` writable for the `run.groups * 4` bytes of each pixel,
+/// `4 * run.groups + run.ostep` bytes apart.
+#[inline(never)]
+unsafe fn narrow_rows<const IC: usize>(
+    run: &NarrowRun,
+    x: *const i8,
+    pixels: usize,
+    out: *mut i8,
+    lo: i32,
+    hi: i32,
+) {
+    #[cfg(attonet_mve)]
+    // SAFETY: the caller's contract; everything the assembly writes besides
+    // the outputs is declared. The widening load and the narrowing store
+    // take low registers (r0, r1).
+    unsafe {
+        core::arch::asm!(
+            "vdup.32 q6, {lo}",
+            "vdup.32 q7, {hi}",
+            "1:",
+            "ldr   r0, [{b}]",
+            "ldr   {ct}, [{b}, #4]",
+            "ldr   lr, [{b}, #8]",
+            "2:",
+            "vldrw.u32 q0, [{ct}]",
+            "vldrw.u32 q3, [{ct}, #16]",
+            "vldrw.u32 q4, [{ct}, #32]",
+            "vldrw.u32 q5, [{ct}, #48]",
+            "adds  {ct}, #64",
+            "mov   {xp}, {x}",
+            ".rept {ic}",
+            "ldrsb {xv}, [{xp}], #1",
+            "vldrb.s32 q1, [r0], #4",
+            "vmla.s32 q0, q1, {xv}",
+            ".endr",
+            "vshr.s32 q1, q0, #31",
+            "vadd.i32 q1, q1, q4",
+            "vadd.i32 q0, q0, q0",
+            "vrmulh.s32 q0, q0, q3",
+            "vadd.i32 q0, q0, q1",
+            "vshl.s32 q0, q0, q5",
+            "vmax.s32 q0, q0, q6",
+            "vmin.s32 q0, q0, q7",
+            "vstrb.32 q0, [r1], #4",
+            "subs  lr, #1",
+            "bne   2b",
+            "adds  {x}, #{ic}",
+            "ldr   {xv}, [{b}, #12]",
+            "add   r1, {xv}",
+            "subs  {np}, #1",
+            "bne   1b",
+            ic = const IC,
+            b = in(reg) run as *const NarrowRun,
+            x = inout(reg) x => _,
+            np = inout(reg) pixels => _,
+            inout("r1") out => _,
+            lo = in(reg) lo,
+            hi = in(reg) hi,
+            out("r0") _,
+            ct = out(reg) _,
+            xp = out(reg) _,
+            xv = out(reg) _,
+            out("lr") _,
+            out("q0") _,
+            out("q1") _,
+            out("q3") _,
+            out("q4") _,
+            out("q5") _,
+            out("q6") _,
+            out("q7") _,
+            options(nostack),
+        );
+    }
+    #[cfg(not(attonet_mve))]
+    // SAFETY: the caller's contract; the same instructions, modelled.
+    unsafe {
+        use mve::*;
+        let (mut x, mut out) = (x, out);
+        for _ in 0..pixels {
+            let (mut w, mut c) = (run.w, run.c);
+            for _ in 0..run.groups {
+                let ld = |c: *const i32| -> Q32 { core::array::from_fn(|i| *c.add(i)) };
+                let (mut acc, mult, c0, ne) = (ld(c), ld(c.add(4)), ld(c.add(8)), ld(c.add(12)));
+                c = c.add(16);
+                for i in 0..IC {
+                    let xv = *x.add(i) as i32;
+                    let q1 = vldrb_s32_gather(w, [0, 1, 2, 3]);
+                    w = w.add(4);
+                    acc = vadd_i32(acc, vmul_i32_scalar(q1, xv));
+                }
+                let q1 = vadd_i32(vshr_s32(acc, 31), c0);
+                let q = vadd_i32(acc, acc);
+                let q = vadd_i32(vrmulh_s32(q, mult), q1);
+                let q = vshl_s32_vec(q, ne);
+                let q = vmin_s32(vmax_s32(q, vdup_32(lo)), vdup_32(hi));
+                vstrb_32_scatter(q, out, [0, 1, 2, 3]);
+                out = out.add(4);
+            }
+            x = x.add(IC);
+            out = out.wrapping_add(run.ostep);
+        }
+    }
+}
+
+/// A 1x1 convolution with few input channels (see
+/// [`crate::dsp_select::helium_narrow_covers`]), for arguments
+/// [`check_conv_args`](crate::ops::conv::check_conv_args) accepted: per
+/// batch of up to 64 output channels their constants ([`chans`]) and
+/// weights rearranged group-major, then [`narrow_rows`] over every pixel;
+/// channels the fast epilogue does not cover are recomputed exactly.
+// Not inlined: its buffers (about 2.8 KB) stay off the callers' frames.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn pointwise_narrow(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    sums: &[i32],
+    pre: Consts<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) {
+    let ic = in_shape.c as usize;
+    let oc_n = out_shape.c as usize;
+    let pixels = out_shape.h as usize * out_shape.w as usize;
+    let q = &p.quant;
+    let zp = q.input_zero_point;
+    let limits = ChanQ::limits(q.output_zero_point, prepared::sum_bound(ic, zp));
+    let mut tab_buf = MaybeUninit::<[Chan; BATCH]>::uninit();
+    let mut cst = MaybeUninit::<NarrowConsts>::uninit();
+    let mut wts = MaybeUninit::<NarrowWeights>::uninit();
+    let (cp, wp) = (cst.as_mut_ptr() as *mut i32, wts.as_mut_ptr() as *mut i8);
+    let mut oc0 = 0;
+    while oc0 < oc_n {
+        let nb = NARROW_OC.min(oc_n - oc0);
+        let groups = nb / 4;
+        let (tab, slow) = chans(
+            pre,
+            weights,
+            sums,
+            (oc0, nb, oc_n),
+            (ic, zp, limits),
+            &mut tab_buf,
+        );
+        for (j, t) in tab.iter().enumerate() {
+            let at = (j / 4) * 16 + j % 4;
+            // SAFETY: `j < nb <= NARROW_OC`: word `at + 12 < 4 * NARROW_OC`.
+            unsafe {
+                cp.add(at).write(t.bias);
+                cp.add(at + 4).write(t.mult);
+                cp.add(at + 8).write(t.c0);
+                cp.add(at + 12).write(t.neg_e);
+            }
+            let row = &weights.filter[(oc0 + j) * ic..][..ic];
+            for (i, &v) in row.iter().enumerate() {
+                // SAFETY: `((j / 4) * ic + i) * 4 + j % 4 < nb * ic <=
+                // NARROW_OC * NARROW_IC`.
+                unsafe { wp.add(((j / 4) * ic + i) * 4 + j % 4).write(v) };
+            }
+        }
+        let run = NarrowRun {
+            w: wp,
+            c: cp,
+            groups,
+            ostep: oc_n - nb,
+        };
+        let out = output[oc0..].as_mut_ptr();
+        let (lo, hi) = (q.clamp.min as i32, q.clamp.max as i32);
+        // SAFETY: `pixels >= 1` and `groups >= 1` (the rule); the input
+        // holds `pixels * ic` bytes, the output `pixels * oc_n` (checked by
+        // the callers); the batch's tables written above.
+        unsafe {
+            match ic {
+                4 => narrow_rows::<4>(&run, input.as_ptr(), pixels, out, lo, hi),
+                8 => narrow_rows::<8>(&run, input.as_ptr(), pixels, out, lo, hi),
+                _ => narrow_rows::<12>(&run, input.as_ptr(), pixels, out, lo, hi),
+            }
+        }
+        let mut rest = slow;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let oc = oc0 + i;
+            let row = &weights.filter[oc * ic..][..ic];
+            for n in 0..pixels {
+                let x = &input[n * ic..][..ic];
+                let acc = row.iter().zip(x).fold(weights.bias[oc], |a, (&w, &v)| {
+                    a.wrapping_add(w as i32 * (v as i32 - zp))
+                });
+                let v = requantize(acc, weights.multiplier[oc], weights.shift[oc])
+                    .wrapping_add(q.output_zero_point);
+                output[n * oc_n + oc] = q.clamp.apply(v);
+            }
+        }
+        oc0 += nb;
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Depthwise 3x3.
 // ---------------------------------------------------------------------------
@@ -2216,6 +2499,72 @@ mod tests {
         }
         #[cfg(not(miri))]
         assert!(covered > 600, "only {covered} cases covered");
+    }
+
+    /// The narrow pointwise kernel (through `conv_s8`) against the portable
+    /// convolution: 4, 8 and 12 input channels, 4 to 132 output channels
+    /// (batches of 64), without tables, with the DSP table and with the
+    /// Helium table; channels outside the fast epilogue included.
+    #[test]
+    fn narrow_pointwise_matches_portable() {
+        let mut r = Rng(0x4D56_4531_2024_0001);
+        let mut covered = 0;
+        for case in 0..cases(600) {
+            let ic = r.pick(&[4u16, 8, 12]);
+            let oc = r.pick(&[4u16, 8, 12, 24, 68, 132]);
+            let ins = Shape::new(r.range(1, 6) as u16, r.range(1, 40) as u16, ic);
+            let outs = Shape::new(ins.h, ins.w, oc);
+            let p = ConvParams {
+                window: Window {
+                    kh: 1,
+                    kw: 1,
+                    stride_h: 1,
+                    stride_w: 1,
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    pad_top: 0,
+                    pad_left: 0,
+                },
+                groups: 1,
+                quant: quant(&mut r, true),
+            };
+            let input = r.i8s(ins.len());
+            let filter = r.i8s(oc as usize * ic as usize);
+            let t = tables(&mut r, oc as usize, case % 2 == 0);
+            let w = ConvWeights {
+                filter: &filter,
+                bias: &t.bias,
+                multiplier: &t.mult,
+                shift: &t.shift,
+            };
+            let mut want = std::vec![0i8; outs.len()];
+            conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
+            conv::conv_core(&p, ins, &input, &w, outs, &mut want);
+            // Only an `i8` input zero point is left out.
+            let i8_zp = (-128..=127).contains(&p.quant.input_zero_point);
+            assert_eq!(narrow_covers(&p, ins, outs), i8_zp);
+            if !i8_zp {
+                continue;
+            }
+            covered += 1;
+            let (oc, taps) = (oc as usize, ic as usize);
+            let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
+            let mut dsp = std::vec![0i32; prepared::conv_len(oc)];
+            prepared::prepare_conv(&w, oc, taps, zi, zo, &mut dsp).unwrap();
+            let mut mve = std::vec![0i32; prepared::conv_mve_len(oc)];
+            prepared::prepare_conv_mve(&w, oc, taps, zi, zo, &mut mve).unwrap();
+            for (name, table) in [
+                ("no table", &[][..]),
+                ("DSP table", &dsp),
+                ("Helium table", &mve),
+            ] {
+                let mut got = std::vec![0x55i8; outs.len()];
+                assert!(conv_s8(&p, ins, &input, &w, &[], table, outs, &mut got));
+                assert_eq!(got, want, "{name}, case {case}: {p:?} {ins:?} -> {outs:?}");
+            }
+        }
+        #[cfg(not(miri))]
+        assert!(covered > 300, "only {covered} cases covered");
     }
 
     /// The table ADD four elements at a time against the DSP kernels'
