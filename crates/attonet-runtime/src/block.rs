@@ -433,7 +433,7 @@ fn shift_down(w: &mut [i8], d: usize, n: usize) {
             return;
         };
         if let (Some(dst), Some(src)) = (dst.get_mut(off..off + len), src.get(..len)) {
-            dst.copy_from_slice(src);
+            crate::arch::copy::copy(dst, src);
         }
         off += len;
     }
@@ -578,7 +578,7 @@ fn rows<const K: KernelSet>(
             shape: rows_slot.shape,
         };
         let (src, dst) = crate::plan::regions(step, arena, &rows_slot, &dst)?;
-        dst.copy_from_slice(src);
+        crate::arch::copy::copy(dst, src);
         r0 = r1;
     }
     Ok(())

@@ -416,6 +416,36 @@ fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
     (cases, covered)
 }
 
+/// The target's byte copy (`ops::movement::copy_s8`: `LDM`/`STM`, Helium
+/// vectors) against a byte loop: lengths 0 to 299, both ends at every
+/// offset modulo 4, the bytes around the destination untouched.
+fn copy_family(b: &mut Bufs, rng: &mut Rng) -> u32 {
+    use attonet_runtime::ops::movement::copy_s8;
+    let mut cases = 0;
+    while cases < CASES {
+        let n = rng.range(0, 300) as usize;
+        let (so, d) = (rng.range(0, 4) as usize, rng.range(0, 4) as usize);
+        cases += 1;
+        rng.fill(&mut b.input[..n + 8]);
+        b.out_fast[..n + 8].fill(0x5A);
+        b.out_ref[..n + 8].fill(0x5A);
+        for i in 0..n {
+            b.out_ref[d + i] = b.input[so + i];
+        }
+        let r = copy_s8(&mut b.out_fast[d..d + n], &b.input[so..so + n]);
+        if r.is_err() || b.out_fast[..n + 8] != b.out_ref[..n + 8] {
+            mismatch(
+                "copy",
+                cases,
+                &(n, so, d),
+                &b.out_fast[..n + 8],
+                &b.out_ref[..n + 8],
+            );
+        }
+    }
+    cases
+}
+
 // ---------------------------------------------------------------------------
 // Instruction counts on model-like layers.
 // ---------------------------------------------------------------------------
@@ -1115,6 +1145,9 @@ fn main() -> ! {
     total += n;
     let n = add_family(b, &mut rng, CASES);
     println!("ok add_s8, add_s8_in_place: {n} random cases bit-identical");
+    total += n;
+    let n = copy_family(b, &mut rng);
+    println!("ok copy_s8: {n} random cases bit-identical (every alignment)");
     total += n;
 
     println!();

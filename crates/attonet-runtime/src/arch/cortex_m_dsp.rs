@@ -1269,8 +1269,10 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
                 }
                 if np < P {
                     for s in 0..np {
-                        output[(n0 + s) * oc_n + oc0..][..nb]
-                            .copy_from_slice(&tail[s * nb..][..nb]);
+                        crate::arch::copy::copy(
+                            &mut output[(n0 + s) * oc_n + oc0..][..nb],
+                            &tail[s * nb..][..nb],
+                        );
                     }
                 }
                 let mut rest = slow;

@@ -19,6 +19,9 @@
 //!   convolution through `core::arch::asm!`, tried before the DSP kernels
 //!   (which these cores also have, and which take what it declines).
 //!
+//! * `copy`: the byte copies of the fused-block executor and the kernels,
+//!   per target.
+//!
 //! Host builds of the crate's own unit tests compile the DSP kernels too,
 //! with each DSP instruction emulated in plain Rust (`dsp_prims`), so
 //! `cargo test` checks their indexing and arithmetic against the portable
@@ -27,6 +30,7 @@
 //! written out in Rust on the host; `tests/qemu-kernels-riscv` checks the
 //! real ones on QEMU `virt`.
 
+pub(crate) mod copy;
 #[cfg(any(attonet_dsp, test))]
 pub(crate) mod cortex_m_dsp;
 #[cfg(any(attonet_dsp, test))]

@@ -325,6 +325,17 @@ pub fn resize_bilinear_s8(
     Ok(())
 }
 
+/// Copies `src` into `dst` with this target's fast byte copy (the one
+/// fused blocks move their rows with: Helium vector loads and stores, the
+/// DSP cores' `LDM`/`STM`, `copy_from_slice` elsewhere).
+///
+/// * Checks: `dst` as long as `src` (nothing copied otherwise).
+pub fn copy_s8(dst: &mut [i8], src: &[i8]) -> crate::Result {
+    check_len("copy destination", dst, src.len())?;
+    crate::arch::copy::copy(dst, src);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
