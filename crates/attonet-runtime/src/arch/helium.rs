@@ -1639,6 +1639,20 @@ struct DwRun {
     /// 56: from the block's last pixel's outputs back to the first pixel's
     /// next group (`(np - 1) * oc - 4`).
     oback: i32,
+    /// 60: blocks left in this call (counted down by the assembly).
+    blocks: i32,
+    /// 64: the first group's weights.
+    w0: *const i8,
+    /// 68: the first group's constants.
+    c0: *const i32,
+    /// 72: groups of four channels.
+    groups: i32,
+    /// 76: from the pixels' pointers after the last group to the next
+    /// block's (`4 * stride * 12 - groups * gs`).
+    padv: i32,
+    /// 80: from the output after the last group to the next block's first
+    /// pixel (`4 * oc - 4 * groups`).
+    oadv: i32,
 }
 
 /// The transposed input of one tile: per group of four channels, per input
@@ -1649,8 +1663,9 @@ struct DwRun {
 #[repr(C, align(16))]
 struct DwRows([i8; DW_ROWS]);
 
-/// `NP` (1 to 4) output pixels of one row over `groups` groups of four
-/// channels: per group the accumulators from the prepared biases (`bias -
+/// `run.blocks` blocks of `NP` (1 to 4) output pixels of one row, each
+/// over `run.groups` groups of four channels (the next block's pixels and
+/// outputs `run.padv` and `run.oadv` on): per group the accumulators from the prepared biases (`bias -
 /// zp * Σ w`), per tap a weight gather (`VLDRB.S32` with `run.woff`) and
 /// per pixel `VLDRB.S32` of the tap's four channels at an immediate offset
 /// from the pixel's pointer `px[p]` into the transposed rows, `VMUL.I32`,
@@ -1660,20 +1675,14 @@ struct DwRows([i8; DW_ROWS]);
 /// p * run.oc`, four bytes a group).
 ///
 /// # Safety
-/// `groups >= 1`; `px[p]` (`p < NP`) the pixel's window in [`DwRows`],
-/// each group `run.gs` bytes on; `w` the group's weights as `run` steps
-/// through them; `consts` `16 * groups` words (the prepared layout);
-/// `out + p * run.oc` writable for `4 * groups` bytes; `run.oback` as
-/// documented.
+/// `run.blocks >= 1`, `run.groups >= 1`; `px[p]` (`p < NP`) the first
+/// block's pixel's window in [`DwRows`], each group `run.gs` bytes on, each
+/// block as `run.padv` says; `run.w0` the first group's weights as `run`
+/// steps through them; `run.c0` `16 * run.groups` words (the prepared
+/// layout); each block's `out + p * run.oc` writable for `4 * run.groups`
+/// bytes; `run.oback` as documented.
 #[inline(never)]
-unsafe fn dw_block<const NP: usize>(
-    run: &DwRun,
-    groups: usize,
-    px: [*const i8; 4],
-    w: *const i8,
-    consts: *const i32,
-    out: *mut i8,
-) {
+unsafe fn dw_block<const NP: usize>(run: *mut DwRun, px: [*const i8; 4], out: *mut i8) {
     #[cfg(attonet_mve)]
     // SAFETY: the caller's contract; everything the assembly writes besides
     // the outputs is declared (q4..q7 callee-saved: saved by the compiler).
@@ -1770,6 +1779,10 @@ unsafe fn dw_block<const NP: usize>(
         let [p0, p1, p2, p3] = px;
         core::arch::asm!(
             "ldr   {ws}, [{b}, #32]",
+            "3:",
+            "ldr   lr, [{b}, #72]",
+            "ldr   {w}, [{b}, #64]",
+            "ldr   {c}, [{b}, #68]",
             "1:",
             "vldrw.u32 q7, [{b}]",
             "vldrw.u32 q0, [{c}]",
@@ -1816,17 +1829,28 @@ unsafe fn dw_block<const NP: usize>(
             "subs  r4, r4, r5",
             "subs  lr, #1",
             "bne   1b",
+            "ldr   r5, [{b}, #76]",
+            "add   r0, r5",
+            upto!("1", "add r1, r5\n"),
+            upto!("2", "add r2, r5\n"),
+            upto!("3", "add r3, r5\n"),
+            "ldr   r5, [{b}, #80]",
+            "add   r4, r5",
+            "ldr   r5, [{b}, #60]",
+            "subs  r5, #1",
+            "str   r5, [{b}, #60]",
+            "bne   3b",
             np = const NP,
-            b = in(reg) run as *const DwRun,
-            inout("lr") groups => _,
+            b = in(reg) run,
+            out("lr") _,
             inout("r0") p0 => _,
             inout("r1") p1 => _,
             inout("r2") p2 => _,
             inout("r3") p3 => _,
             inout("r4") out => _,
             out("r5") _,
-            w = inout(reg) w => _,
-            c = inout(reg) consts => _,
+            w = out(reg) _,
+            c = out(reg) _,
             ws = out(reg) _,
             out("q0") _,
             out("q1") _,
@@ -1843,40 +1867,52 @@ unsafe fn dw_block<const NP: usize>(
     // SAFETY: the caller's contract; the same instructions, modelled.
     unsafe {
         use mve::*;
-        let (mut px, mut w, mut c, mut out) = (px, w, consts, out);
-        for _ in 0..groups {
-            let bias: Q32 = core::array::from_fn(|i| *c.add(i));
-            let mut acc = [bias; NP];
-            for t in 0..9 {
-                let off = 12 * (t % 3) + 4 * (t / 3);
-                let q4 = vldrb_s32_gather(w, run.woff);
-                w = w.wrapping_offset(run.wstep);
-                for (a, p) in acc.iter_mut().zip(px) {
-                    let q5 = vldrb_s32_gather(p.add(off), [0, 1, 2, 3]);
-                    *a = vadd_i32(*a, vmul_i32(q5, q4));
+        let run = &mut *run;
+        let (mut px, mut out) = (px, out);
+        loop {
+            let (mut w, mut c) = (run.w0, run.c0);
+            for _ in 0..run.groups {
+                let bias: Q32 = core::array::from_fn(|i| *c.add(i));
+                let mut acc = [bias; NP];
+                for t in 0..9 {
+                    let off = 12 * (t % 3) + 4 * (t / 3);
+                    let q4 = vldrb_s32_gather(w, run.woff);
+                    w = w.wrapping_offset(run.wstep);
+                    for (a, p) in acc.iter_mut().zip(px) {
+                        let q5 = vldrb_s32_gather(p.add(off), [0, 1, 2, 3]);
+                        *a = vadd_i32(*a, vmul_i32(q5, q4));
+                    }
                 }
+                w = w.wrapping_offset(run.wnext);
+                for p in px.iter_mut().take(NP) {
+                    *p = p.wrapping_offset(run.gs as isize);
+                }
+                let q4 = vldrw_u32_gather(c.add(4), run.coff);
+                let q5 = vldrw_u32_gather(c.add(5), run.coff);
+                let q6 = vneg_s32(vldrw_u32_gather(c.add(6), run.coff));
+                c = c.wrapping_add(16);
+                for a in acc.iter() {
+                    let q7 = vadd_i32(vshr_s32(*a, 31), q5);
+                    let q = vadd_i32(*a, *a);
+                    let q = vrmulh_s32(q, q4);
+                    let q = vadd_i32(q, q7);
+                    let q = vshl_s32_vec(q, q6);
+                    let q = vmin_s32(vmax_s32(q, vdup_32(run.lo)), vdup_32(run.hi));
+                    vstrb_32_scatter(q, out, [0, 1, 2, 3]);
+                    out = out.wrapping_offset(run.oc as isize);
+                }
+                out = out
+                    .wrapping_offset(-(run.oc as isize))
+                    .wrapping_offset(-(run.oback as isize));
             }
-            w = w.wrapping_offset(run.wnext);
             for p in px.iter_mut().take(NP) {
-                *p = p.wrapping_offset(run.gs as isize);
+                *p = p.wrapping_offset(run.padv as isize);
             }
-            let q4 = vldrw_u32_gather(c.add(4), run.coff);
-            let q5 = vldrw_u32_gather(c.add(5), run.coff);
-            let q6 = vneg_s32(vldrw_u32_gather(c.add(6), run.coff));
-            c = c.wrapping_add(16);
-            for a in acc.iter() {
-                let q7 = vadd_i32(vshr_s32(*a, 31), q5);
-                let q = vadd_i32(*a, *a);
-                let q = vrmulh_s32(q, q4);
-                let q = vadd_i32(q, q7);
-                let q = vshl_s32_vec(q, q6);
-                let q = vmin_s32(vmax_s32(q, vdup_32(run.lo)), vdup_32(run.hi));
-                vstrb_32_scatter(q, out, [0, 1, 2, 3]);
-                out = out.wrapping_offset(run.oc as isize);
+            out = out.wrapping_offset(run.oadv as isize);
+            run.blocks -= 1;
+            if run.blocks == 0 {
+                break;
             }
-            out = out
-                .wrapping_offset(-(run.oc as isize))
-                .wrapping_offset(-(run.oback as isize));
         }
     }
 }
@@ -2182,6 +2218,12 @@ pub(crate) fn depthwise3x3(
         gs: 0,
         oc: c_n as i32,
         oback: 0,
+        blocks: 0,
+        w0: core::ptr::null(),
+        c0: core::ptr::null(),
+        groups: 0,
+        padv: 0,
+        oadv: 0,
     };
     let zrow = [zp as i8; DW_CB];
     // The constants derived here where the plan has none (not zeroed
@@ -2254,9 +2296,17 @@ pub(crate) fn depthwise3x3(
                     let dst = unsafe { rows.add(4 * ky) };
                     dw_tile_row(dst, input, in_shape, (iy, ix0, cols), (cb0, cb), gs, &zrow);
                 }
+                // The tile's whole blocks of four pixels in one call, then
+                // its last one to three pixels in a block of their own.
+                run.w0 = w0;
+                run.c0 = consts.as_ptr();
+                run.groups = groups as i32;
+                run.padv = (48 * sw) as i32 - gs as i32 * groups as i32;
+                run.oadv = (4 * c_n) as i32 - 4 * groups as i32;
                 let mut b0 = 0;
                 while b0 < tw {
                     let np = (tw - b0).min(P);
+                    let blocks = if np == P { (tw - b0) / P } else { 1 };
                     // SAFETY: columns of the tile's rows (a pixel past `np`
                     // repeats the last; its pointer is not read).
                     let px: [*const i8; 4] = core::array::from_fn(|s| unsafe {
@@ -2265,21 +2315,24 @@ pub(crate) fn depthwise3x3(
                     let at = ((oy * out_w + ox0 + b0) * c_n + cb0).min(output.len());
                     let out = output[at..].as_mut_ptr();
                     run.oback = ((np - 1) * c_n) as i32 - 4;
-                    // SAFETY: `groups >= 1`; the pixels' windows transposed
-                    // above, `gs` bytes a group; the weights from `w0`
+                    run.blocks = blocks as i32;
+                    // SAFETY: `blocks >= 1`, `groups >= 1`; the pixels'
+                    // windows transposed above, `gs` bytes a group, block
+                    // `k`'s `48 * sw * k` bytes on; the weights from `w0`
                     // stepped as `run` says stay within the filter's `9 *
-                    // c_n` bytes; `consts` `4 * cb` words; pixel `s < np`'s
-                    // outputs `cb` bytes at `out + s * c_n`, within the
-                    // output (pixel `(oy, ox0 + b0 + s)` of the image).
+                    // c_n` bytes; `consts` `4 * cb` words; pixel `s < np` of
+                    // block `k` writes `cb` bytes at `out + (4 * k + s) *
+                    // c_n`, within the output (pixel `(oy, ox0 + b0 + 4 * k
+                    // + s)` of the image).
                     unsafe {
                         match np {
-                            1 => dw_block::<1>(&run, groups, px, w0, consts.as_ptr(), out),
-                            2 => dw_block::<2>(&run, groups, px, w0, consts.as_ptr(), out),
-                            3 => dw_block::<3>(&run, groups, px, w0, consts.as_ptr(), out),
-                            _ => dw_block::<4>(&run, groups, px, w0, consts.as_ptr(), out),
+                            1 => dw_block::<1>(&mut run, px, out),
+                            2 => dw_block::<2>(&mut run, px, out),
+                            3 => dw_block::<3>(&mut run, px, out),
+                            _ => dw_block::<4>(&mut run, px, out),
                         }
                     }
-                    b0 += np;
+                    b0 += np * blocks;
                 }
                 ox0 += tw;
             }
