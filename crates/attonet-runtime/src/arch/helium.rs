@@ -2354,6 +2354,60 @@ pub(crate) fn depthwise3x3(
 }
 
 // ---------------------------------------------------------------------------
+// Channel sums (global average pooling).
+// ---------------------------------------------------------------------------
+
+/// `sums[j] = Σ x[p * stride + j]` over `pixels` pixels, for `j <
+/// sums.len()` (at most 64 channels of a `stride`-channel image starting at
+/// `x`): four channels a vector, per pixel `VLDRB.S32` and `VADD.I32`, the
+/// last vector under `VCTP.32`. Every sum of bytes over fewer than 2^24
+/// pixels fits an `i32`; nothing is written where `x` is too short.
+pub(crate) fn channel_sums(x: &[i8], pixels: usize, stride: usize, sums: &mut [i32]) {
+    let n = sums.len();
+    if n == 0 || n > stride || pixels == 0 || x.len() < (pixels - 1) * stride + n {
+        return;
+    }
+    let mut j = 0;
+    while j < n {
+        let lanes = (n - j).min(4);
+        #[cfg(attonet_mve)]
+        // SAFETY: pixel `p`'s `lanes` bytes at `x + j + p * stride` lie in
+        // `x` (checked above), the lanes past `lanes` are neither read nor
+        // written; `sums[j..j + lanes]` writable.
+        unsafe {
+            core::arch::asm!(
+                "vctp.32 {l}",
+                "vmov.i32 q0, #0",
+                "dls   lr, {np}",
+                "1:",
+                "vpst",
+                "vldrbt.s32 q1, [r0]",
+                "vadd.i32 q0, q0, q1",
+                "add   r0, {st}",
+                "le    lr, 1b",
+                "vpst",
+                "vstrwt.32 q0, [{s}]",
+                l = in(reg) lanes,
+                np = in(reg) pixels,
+                // The widening load takes a low register.
+                inout("r0") x.as_ptr().add(j) => _,
+                st = in(reg) stride,
+                s = in(reg) sums.as_mut_ptr().add(j),
+                out("lr") _,
+                out("q0") _,
+                out("q1") _,
+                options(nostack),
+            );
+        }
+        #[cfg(not(attonet_mve))]
+        for (k, s) in sums[j..j + lanes].iter_mut().enumerate() {
+            *s = (0..pixels).fold(0i32, |a, p| a.wrapping_add(x[p * stride + j + k] as i32));
+        }
+        j += lanes;
+    }
+}
+
+// ---------------------------------------------------------------------------
 // ADD through per-input tables.
 // ---------------------------------------------------------------------------
 
@@ -2618,6 +2672,25 @@ mod tests {
         }
         #[cfg(not(miri))]
         assert!(covered > 300, "only {covered} cases covered");
+    }
+
+    /// The channel sums of global pooling against a plain fold: 1 to 64
+    /// channels of wider images, any pixel count.
+    #[test]
+    fn channel_sums_match_fold() {
+        let mut r = Rng(0x4D56_4531_2024_0500);
+        for case in 0..cases(300) {
+            let stride = r.range(1, 80) as usize;
+            let n = r.range(1, stride.min(64) as i64) as usize;
+            let pixels = r.range(1, 60) as usize;
+            let x = r.i8s(pixels * stride);
+            let want: std::vec::Vec<i32> = (0..n)
+                .map(|j| (0..pixels).map(|p| x[p * stride + j] as i32).sum())
+                .collect();
+            let mut got = std::vec![7i32; n];
+            channel_sums(&x, pixels, stride, &mut got);
+            assert_eq!(got, want, "case {case}");
+        }
     }
 
     /// The table ADD four elements at a time against the DSP kernels'

@@ -174,6 +174,23 @@ pub fn global_average_pool_s8(
         ));
     }
     let c = in_shape.c as usize;
+    // Helium: the channel sums four channels a vector, 64 at a time.
+    #[cfg(attonet_mve)]
+    {
+        let pixels = count as usize;
+        let mut sums = [0i32; 64];
+        let mut c0 = 0;
+        while c0 < c {
+            let n = (c - c0).min(64);
+            crate::arch::helium::channel_sums(&input[c0..], pixels, c, &mut sums[..n]);
+            for (o, &sum) in output[c0..c0 + n].iter_mut().zip(&sums[..n]) {
+                *o = p.clamp.apply(rounded_mean(sum, count));
+            }
+            c0 += n;
+        }
+        return Ok(());
+    }
+    #[allow(unreachable_code)]
     for (ch, o) in output.iter_mut().enumerate() {
         let mut sum = 0i32;
         let mut i = ch;
@@ -181,14 +198,19 @@ pub fn global_average_pool_s8(
             sum += x as i32;
             i += c;
         }
-        let avg = if sum > 0 {
-            (sum + count / 2) / count
-        } else {
-            (sum - count / 2) / count
-        };
-        *o = p.clamp.apply(avg);
+        *o = p.clamp.apply(rounded_mean(sum, count));
     }
     Ok(())
+}
+
+/// `sum / count` rounded half away from zero (TFLite's average pooling).
+#[inline(always)]
+fn rounded_mean(sum: i32, count: i32) -> i32 {
+    if sum > 0 {
+        (sum + count / 2) / count
+    } else {
+        (sum - count / 2) / count
+    }
 }
 
 /// Max pooling over the taps inside the input.
