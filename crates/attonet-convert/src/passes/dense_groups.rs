@@ -17,7 +17,9 @@
 //! where it writes their tables): elsewhere MACs cost the same whatever the
 //! gather, and the rewrite would be a loss.
 
-use attonet_runtime::dsp_select::{dense_groups_pays, grouped_window_covers};
+use attonet_runtime::dsp_select::{
+    dense_groups_pays, grouped_window_covers, helium_dense_groups_pays,
+};
 use attonet_runtime::ops::ConvParams;
 
 use crate::program::{ConvData, LayerOp, Program};
@@ -85,9 +87,12 @@ fn rewrite(params: &mut ConvParams, data: &mut ConvData, grouped_kernel: bool) -
     let cpg = per_channel / taps;
     let ocpg = out_c / groups;
     // The DSP grouped kernel computes these as they are, faster than dense.
-    if grouped_kernel && grouped_window_covers(&params.window, cpg, ocpg)
-        || !dense_groups_pays(taps, cpg, ocpg, groups)
-    {
+    let pays = if grouped_kernel {
+        dense_groups_pays(taps, cpg, ocpg, groups)
+    } else {
+        helium_dense_groups_pays(taps, cpg, ocpg, groups)
+    };
+    if grouped_kernel && grouped_window_covers(&params.window, cpg, ocpg) || !pays {
         return false;
     }
     let in_c = cpg * groups;
@@ -192,5 +197,17 @@ mod tests {
         assert!(!dense_groups_pays(9, 7, 7, 4));
         assert!(!dense_groups_pays(9, 1, 1, 16));
         assert!(!dense_groups_pays(9, 16, 16, 8));
+    }
+
+    /// On Helium every narrow grouped 3x3 whose dense window fits the
+    /// columns kernel goes dense (groups of 7 too); depthwise-like layers
+    /// and dense windows past `MVE_MAX_K` stay grouped.
+    #[test]
+    fn helium_rule() {
+        assert!(helium_dense_groups_pays(9, 3, 3, 4));
+        assert!(helium_dense_groups_pays(9, 7, 7, 4));
+        assert!(!helium_dense_groups_pays(9, 1, 1, 16));
+        assert!(!helium_dense_groups_pays(9, 16, 16, 8));
+        assert!(!helium_dense_groups_pays(9, 8, 8, 1));
     }
 }
