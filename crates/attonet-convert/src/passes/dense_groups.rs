@@ -1,5 +1,5 @@
 //! Narrow grouped convolutions as dense ones with block-diagonal weights,
-//! for the Cortex-M DSP kernels.
+//! for the Cortex-M DSP and Helium kernels.
 //!
 //! The DSP columns kernel gathers each group's window of every output pixel
 //! separately, tap by tap where a group has fewer than four (or not a
@@ -13,9 +13,16 @@
 //! group: 2.8 against 4.3), so [`attonet_runtime::dsp_select::dense_groups_pays`]
 //! decides per layer; layers the DSP grouped kernel takes
 //! ([`attonet_runtime::dsp_select::grouped_window_covers`]: 2 to 8 channels a
-//! group, stride 1) stay grouped, at about a third of the dense cost. Only for DSP targets (the converter runs this pass
-//! where it writes their tables): elsewhere MACs cost the same whatever the
-//! gather, and the rewrite would be a loss.
+//! group, stride 1) stay grouped, at about a third of the dense cost. On
+//! Helium cores the columns kernel's 16-byte `VMLADAVA` is mostly empty over
+//! a narrow group, and each group's gather and per-channel epilogue serve 3
+//! to 7 channels: there every narrow grouped layer whose dense window fits
+//! the columns kernel goes dense
+//! ([`attonet_runtime::dsp_select::helium_dense_groups_pays`]; AttoNet-B on
+//! the Cortex-M55 5.07 M -> 3.97 M instructions, its weights 4 times larger
+//! in those layers). Only for DSP and Helium targets (the converter runs
+//! this pass where it writes their tables): elsewhere MACs cost the same
+//! whatever the gather, and the rewrite would be a loss.
 
 use attonet_runtime::dsp_select::{
     dense_groups_pays, grouped_window_covers, helium_dense_groups_pays,
