@@ -241,12 +241,33 @@ fn conv_family(
                 &b.out_ref[..outs.len()],
             );
         }
-        // With the epilogue constants the converter prepares for these cores.
+        // With the tables the converter prepares: the DSP kernels' epilogue
+        // constants and the Helium table (each core reads its own in place
+        // and ignores a table of the other's length).
         let oc = outs.c as usize;
-        let table = &mut conv_table[..prepared::conv_len(oc)];
         let taps = filter_len / oc.max(1);
         let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
-        if prepared::prepare_conv(&w, oc, taps, zi, zo, table).is_some() {
+        for helium_table in [false, true] {
+            let (what, len) = if helium_table {
+                (
+                    "convolution with the Helium table",
+                    prepared::conv_mve_len(oc),
+                )
+            } else {
+                (
+                    "convolution with prepared constants",
+                    prepared::conv_len(oc),
+                )
+            };
+            let table = &mut conv_table[..len];
+            let made = if helium_table {
+                prepared::prepare_conv_mve(&w, oc, taps, zi, zo, table)
+            } else {
+                prepared::prepare_conv(&w, oc, taps, zi, zo, table)
+            };
+            if made.is_none() {
+                continue;
+            }
             b.out_fast[..outs.len()].fill(0x5A);
             let r3 = convolve_s8_prepared(
                 &p,
@@ -259,31 +280,7 @@ fn conv_family(
             );
             if r3 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
                 mismatch(
-                    "convolution with prepared constants",
-                    cases,
-                    &(p, ins, outs),
-                    &b.out_fast[..outs.len()],
-                    &b.out_ref[..outs.len()],
-                );
-            }
-        }
-        // With the Helium table (read in place there; other cores ignore a
-        // table of its length).
-        let table = &mut conv_table[..prepared::conv_mve_len(oc)];
-        if prepared::prepare_conv_mve(&w, oc, taps, zi, zo, table).is_some() {
-            b.out_fast[..outs.len()].fill(0x5A);
-            let r4 = convolve_s8_prepared(
-                &p,
-                ins,
-                &b.input[..ins.len()],
-                &w,
-                table,
-                outs,
-                &mut b.out_fast[..outs.len()],
-            );
-            if r4 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
-                mismatch(
-                    "convolution with the Helium table",
+                    what,
                     cases,
                     &(p, ins, outs),
                     &b.out_fast[..outs.len()],
@@ -362,11 +359,26 @@ fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
                 &b.out_ref[..outs.len()],
             );
         }
-        // With the table the converter prepares for these cores.
+        // With the tables the converter prepares for the DSP cores and for
+        // Helium (each core reads its own, ignores the other's length).
         let c = ins.c as usize;
-        let table = &mut table_buf[..prepared::dw3_len(c)];
         let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
-        if dm == 1 && prepared::prepare_dw3(DwLayout::TapMajor, &w, c, zi, zo, table).is_some() {
+        for helium_table in [false, true].into_iter().filter(|_| dm == 1) {
+            let (what, len) = if helium_table {
+                ("depthwise with a Helium table", prepared::dw3_mve_len(c))
+            } else {
+                ("depthwise with a prepared table", prepared::dw3_len(c))
+            };
+            let table = &mut table_buf[..len];
+            let l = DwLayout::TapMajor;
+            let made = if helium_table {
+                prepared::prepare_dw3_mve(l, &w, c, zi, zo, table)
+            } else {
+                prepared::prepare_dw3(l, &w, c, zi, zo, table)
+            };
+            if made.is_none() {
+                continue;
+            }
             b.out_fast[..outs.len()].fill(0x5A);
             let r3 = depthwise_conv_s8_prepared(
                 &p,
@@ -379,32 +391,7 @@ fn depthwise_family(b: &mut Bufs, rng: &mut Rng) -> (u32, u32) {
             );
             if r3 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
                 mismatch(
-                    "depthwise with a prepared table",
-                    cases,
-                    &(p, ins, outs),
-                    &b.out_fast[..outs.len()],
-                    &b.out_ref[..outs.len()],
-                );
-            }
-        }
-        // With the table the converter prepares for Helium (read in place
-        // there; other cores ignore a table of its length).
-        let table = &mut table_buf[..prepared::dw3_mve_len(c)];
-        if dm == 1 && prepared::prepare_dw3_mve(DwLayout::TapMajor, &w, c, zi, zo, table).is_some()
-        {
-            b.out_fast[..outs.len()].fill(0x5A);
-            let r4 = depthwise_conv_s8_prepared(
-                &p,
-                ins,
-                &b.input[..ins.len()],
-                &w,
-                table,
-                outs,
-                &mut b.out_fast[..outs.len()],
-            );
-            if r4 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
-                mismatch(
-                    "depthwise with a Helium table",
+                    what,
                     cases,
                     &(p, ins, outs),
                     &b.out_fast[..outs.len()],
