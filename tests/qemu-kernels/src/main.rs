@@ -433,6 +433,55 @@ fn copy_family(b: &mut Bufs, rng: &mut Rng) -> u32 {
     cases
 }
 
+/// Global average pooling (its Helium channel sums on the M55) against the
+/// general average pooling over a window of the whole input: 1 to 100
+/// channels, 1 to 12 rows and columns, a random clamp.
+fn global_pool_family(b: &mut Bufs, rng: &mut Rng) -> u32 {
+    use attonet_runtime::ops::pool::{average_pool_s8, global_average_pool_s8, PoolParams};
+    use attonet_runtime::ops::Window;
+    let mut cases = 0;
+    while cases < CASES {
+        let ins = Shape::new(
+            rng.range(1, 12) as u16,
+            rng.range(1, 12) as u16,
+            rng.range(1, 100) as u16,
+        );
+        let outs = Shape::new(1, 1, ins.c);
+        let lo = rng.range(-128, 0) as i8;
+        let hi = rng.range(lo as i64, 127) as i8;
+        let p = PoolParams {
+            window: Window {
+                kh: ins.h as u8,
+                kw: ins.w as u8,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+            },
+            clamp: Clamp { min: lo, max: hi },
+        };
+        cases += 1;
+        rng.fill(&mut b.input[..ins.len()]);
+        b.out_fast[..outs.len()].fill(0x5A);
+        b.out_ref[..outs.len()].fill(-0x5B);
+        let x = &b.input[..ins.len()];
+        let r1 = global_average_pool_s8(&p, ins, x, outs, &mut b.out_fast[..outs.len()]);
+        let r2 = average_pool_s8(&p, ins, x, outs, &mut b.out_ref[..outs.len()]);
+        if r1 != r2 || b.out_fast[..outs.len()] != b.out_ref[..outs.len()] {
+            mismatch(
+                "global average pooling",
+                cases,
+                &(p, ins),
+                &b.out_fast[..outs.len()],
+                &b.out_ref[..outs.len()],
+            );
+        }
+    }
+    cases
+}
+
 // ---------------------------------------------------------------------------
 // Instruction counts on model-like layers.
 // ---------------------------------------------------------------------------
@@ -1135,6 +1184,9 @@ fn main() -> ! {
     total += n;
     let n = copy_family(b, &mut rng);
     println!("ok copy_s8: {n} random cases bit-identical (every alignment)");
+    total += n;
+    let n = global_pool_family(b, &mut rng);
+    println!("ok global_average_pool_s8: {n} random cases bit-identical");
     total += n;
 
     println!();
