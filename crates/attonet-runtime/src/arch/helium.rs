@@ -33,9 +33,19 @@
 //! one-pixel loop ([`block1`]) with the scalar epilogue; channels the fast
 //! epilogue does not cover take [`requantize`] on the same accumulator.
 //!
-//! Covered: one group, input channels a multiple of 16 (each tap then is
-//! whole 16-byte chunks, copied as such), any window, stride, dilation and
-//! padding with `kh * kw * in_c <= MVE_MAX_K`, and an `i8` input zero point.
+//! Covered: [`crate::dsp_select::helium_conv_covers`] (the rule the
+//! converter writes the Helium table, `prepared::prepare_conv_mve`, by).
+//!
+//! # The other kernels
+//! * Narrow pointwise ([`pointwise_narrow`], 4, 8 or 12 input channels):
+//!   four output channels a vector, `VMLA` by one input byte at a time.
+//! * Depthwise 3x3 ([`depthwise3x3`], channels a multiple of four): the
+//!   three input rows a tile reads transposed once into `[group of 4
+//!   channels][column][kernel row][4]`, every tap an immediate offset from a
+//!   pixel's pointer, blocks of one to four pixels.
+//! * ADD ([`add_tables`]): the DSP kernels' per-input tables read by
+//!   `VLDRW` gathers, four elements a vector.
+//! * Global average pooling ([`channel_sums`]): four channels a vector.
 
 use crate::ops::{ConvParams, ConvWeights, Shape};
 use crate::prepared::{self, ChanQ, DwLayout};

@@ -188,9 +188,8 @@ pub fn global_average_pool_s8(
             }
             c0 += n;
         }
-        return Ok(());
     }
-    #[allow(unreachable_code)]
+    #[cfg(not(attonet_mve))]
     for (ch, o) in output.iter_mut().enumerate() {
         let mut sum = 0i32;
         let mut i = ch;
