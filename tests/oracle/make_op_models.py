@@ -67,6 +67,7 @@ class Case:
     float_in: bool = False  # inference_input_type float32 (the model starts with QUANTIZE)
     float_out: bool = False  # inference_output_type float32 (the model ends with DEQUANTIZE)
     batch_none: bool = False  # the tf.function's batch dimension is None (not fixed), as Keras models have
+    saved_model: bool = False  # convert through a SavedModel (tf.Module), keeping function attributes (LSTM)
 
 
 CASES = []

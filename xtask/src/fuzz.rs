@@ -23,10 +23,15 @@ pub struct Target {
 
 /// Every target of `fuzz/Cargo.toml`.
 pub const TARGETS: [Target; 5] = [
-    // Real TFLite files from the TensorFlow Lite converter (and their arrays).
+    // Real TFLite files from the TensorFlow Lite converter (and their
+    // arrays), and the built ones (SVDF, integer QUANTIZE, uint8 ends).
     Target {
         name: "tflite_reader",
-        seeds: &["tests/op-goldens", "models/tflm-examples"],
+        seeds: &[
+            "tests/op-goldens",
+            "tests/op-goldens-built",
+            "models/tflm-examples",
+        ],
     },
     // A PyTorch-exported network (float and QDQ) and its arrays, and the
     // ONNX package's small operator models (fuzz/seeds/README.md).
@@ -40,7 +45,7 @@ pub const TARGETS: [Target; 5] = [
     },
     Target {
         name: "pipeline",
-        seeds: &["tests/op-goldens"],
+        seeds: &["tests/op-goldens", "tests/op-goldens-built"],
     },
     // Fuzzed descriptors (no file seeds: `arbitrary` builds the plan).
     Target {

@@ -248,11 +248,16 @@ fn oracle_goldens(root: &Path) -> Result<()> {
         }
         eprintln!("{golden}: identical to TensorFlow Lite Micro's fresh outputs");
     }
-    // The op-level suite (tests/op-goldens): every case rerun in one process,
-    // each output compared byte for byte; it names every mismatch.
-    let mut c = std::process::Command::new(&python);
-    c.current_dir(root).arg("tests/oracle/tflm_check_ops.py");
-    cmd::run(c)?;
+    // The op-level suites (tests/op-goldens, made by the TFLite converter,
+    // and tests/op-goldens-built, flatbuffers written by
+    // make_built_models.py): every case rerun in one process, each output
+    // compared byte for byte; it names every mismatch.
+    for suite in ["tests/op-goldens", "tests/op-goldens-built"] {
+        let mut c = std::process::Command::new(&python);
+        c.current_dir(root)
+            .args(["tests/oracle/tflm_check_ops.py", suite]);
+        cmd::run(c)?;
+    }
     // The float boundaries' edge values (tests/boundary-edges): TFLM must
     // reproduce the committed outputs.
     let mut c = std::process::Command::new(&python);

@@ -329,6 +329,9 @@ fn run_float_batch(
     let n = samples.len();
     let out_len = model.output.slot.shape.len();
     let mut arena = vec![0i8; model.arena_bytes as usize];
+    model
+        .reset_state(&mut arena)
+        .context("resetting the state")?;
     let mut q_out = vec![0i8; out_len];
     let mut results = Vec::with_capacity(n * out_len);
     let progress = progress::Progress::stderr("run", n, "samples");
@@ -442,25 +445,18 @@ fn run_batch(
     let mut with_batch_one = true;
     for (k, (path, io)) in inputs.iter().zip(model.inputs).enumerate() {
         let batch = Array::read(path)?;
-        // int8, int16 (a 16x8 model), or float32 for a float input its
-        // model quantizes itself; the arena takes the file's little-endian
-        // bytes as they are.
-        let data: Vec<i8> = match (io.dtype, batch.dtype) {
-            (ElementType::Int8, NpyType::I8)
-            | (ElementType::Int16, NpyType::I16)
-            | (ElementType::Float32, NpyType::F32)
-            | (ElementType::Int32, NpyType::I32) => batch.data.iter().map(|&b| b as i8).collect(),
-            (want, got) => bail!(
-                "{}: the input must be {}, it is {got:?}",
+        // int8, int16 (a 16x8 model), uint8 or int32 read by a QUANTIZE,
+        // or float32 for a float input its model quantizes itself; the
+        // arena takes the file's little-endian bytes as they are.
+        if NpyType::of_element(io.dtype) != batch.dtype {
+            bail!(
+                "{}: the input must be {}, it is {:?}",
                 path.display(),
-                match want {
-                    ElementType::Int8 => "int8",
-                    ElementType::Int16 => "int16",
-                    ElementType::Int32 => "int32",
-                    ElementType::Float32 => "float32",
-                }
-            ),
-        };
+                io.dtype.name(),
+                batch.dtype
+            );
+        }
+        let data: Vec<i8> = batch.data.iter().map(|&b| b as i8).collect();
         let in_dims: Vec<usize> = io.dims.iter().map(|&d| d as usize).collect();
         let sample_dims = &batch.shape[1.min(batch.shape.len())..];
         let with_one = sample_dims == in_dims.as_slice();
@@ -493,7 +489,12 @@ fn run_batch(
         batches.push(data);
     }
     let n = n.unwrap_or(0);
+    // The samples run in turn on one arena: a model with state (an SVDF)
+    // carries it from each sample to the next, from TFLM's reset state.
     let mut arena = vec![0i8; model.arena_bytes as usize];
+    model
+        .reset_state(&mut arena)
+        .context("resetting the state")?;
     let mut results: Vec<Vec<i8>> = model
         .outputs
         .iter()
@@ -524,14 +525,9 @@ fn run_batch(
         } else {
             shape.extend(io.dims.iter().skip(1).map(|&d| d as usize));
         }
-        // int8, or the int16 / int32 / float32 little-endian bytes of such
-        // an output.
-        let dtype = match io.dtype {
-            ElementType::Int8 => NpyType::I8,
-            ElementType::Int16 => NpyType::I16,
-            ElementType::Int32 => NpyType::I32,
-            ElementType::Float32 => NpyType::F32,
-        };
+        // int8 or uint8, or the int16 / int32 / float32 little-endian bytes
+        // of such an output.
+        let dtype = NpyType::of_element(io.dtype);
         Array {
             dtype,
             shape,

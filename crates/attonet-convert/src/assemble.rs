@@ -8,9 +8,9 @@ use attonet_runtime::plan::{
     AddS16Step, AddStep, ArgStep, BatchMatmulStep, BinaryStep, BlockStep, BoundaryStep, ConcatStep,
     ConvS16Step, ConvStep, ConvTables, CopyStep, DepthwiseS16Step, DepthwiseStep, Dims,
     FullyConnectedS16Step, FullyConnectedStep, GatherStep, Io, L2NormalizationStep, LogSoftmaxStep,
-    LookupStep, Model, MulS16Step, Operand, PointwisePairStep, PoolStep, ReduceStep, Residual,
-    ResizeBilinearStep, SigmoidS16Step, Slot, SoftmaxS16Step, SoftmaxStep, Stage, StageOp, Step,
-    Table, TransposeConvStep,
+    LookupStep, Model, MulS16Step, Operand, PointwisePairStep, PoolStep, ReduceStep,
+    RequantizeStep, Residual, ResizeBilinearStep, SigmoidS16Step, Slot, SoftmaxS16Step,
+    SoftmaxStep, Stage, StageOp, Step, SvdfStep, Table, TransposeConvStep,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -307,6 +307,39 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::Requantize(params) => Step::Requantize(RequantizeStep {
+            params: *params,
+            input,
+            output,
+        }),
+        LayerOp::Svdf {
+            params,
+            weights_feature,
+            weights_time,
+            bias,
+        } => {
+            let offset = memory.state[i].ok_or_else(|| {
+                ConvertError::Graph(format!("internal error: layer {i} (SVDF) has no state"))
+            })?;
+            // [batch * filters] rows of one filter's memory.
+            let state = Slot {
+                offset,
+                shape: Shape::new(
+                    1,
+                    params.batch * params.filters,
+                    params.memory * params.state_type.size() as u16,
+                ),
+            };
+            Step::Svdf(SvdfStep {
+                params: *params,
+                input,
+                output,
+                state,
+                weights_feature: blob.i8s(weights_feature),
+                weights_time: blob.i8s(weights_time),
+                bias: blob.i32s(bias),
+            })
+        }
         LayerOp::Gather { params, tables, .. } => Step::Gather(GatherStep {
             params: *params,
             tables: [
@@ -517,6 +550,8 @@ fn check_slots(
             Step::Reduce(s) => (s.input, s.output),
             Step::Arg(s) => (s.input, s.output),
             Step::QuantizeFloat(s) | Step::DequantizeFloat(s) => (s.input, s.output),
+            Step::Requantize(s) => (s.input, s.output),
+            Step::Svdf(s) => (s.input, s.output),
             Step::Copy(s) => (s.input, s.output),
             Step::Gather(s) => (s.input, s.output),
             Step::ResizeBilinear(s) => (s.input, s.output),
@@ -905,6 +940,8 @@ impl Assembled {
                 Step::Arg(_) => bits |= k::ARG,
                 Step::QuantizeFloat(_) => bits |= k::QUANTIZE_FLOAT,
                 Step::DequantizeFloat(_) => bits |= k::DEQUANTIZE_FLOAT,
+                Step::Requantize(_) => bits |= k::REQUANTIZE,
+                Step::Svdf(_) => bits |= k::SVDF,
                 Step::ConvS16(_) => bits |= k::CONV_S16,
                 Step::DepthwiseS16(_) => bits |= k::DEPTHWISE_S16,
                 Step::FullyConnectedS16(_) => bits |= k::FULLY_CONNECTED_S16,
@@ -1142,6 +1179,8 @@ impl Assembled {
             (k::ARG, "ARG"),
             (k::QUANTIZE_FLOAT, "QUANTIZE_FLOAT"),
             (k::DEQUANTIZE_FLOAT, "DEQUANTIZE_FLOAT"),
+            (k::REQUANTIZE, "REQUANTIZE"),
+            (k::SVDF, "SVDF"),
             (k::LOG_SOFTMAX, "LOG_SOFTMAX"),
             (k::L2_NORMALIZATION, "L2_NORMALIZATION"),
             (k::TRANSPOSE_CONV, "TRANSPOSE_CONV"),

@@ -809,6 +809,14 @@ impl<'g> FloatExecutor<'g> {
                     }
                 }
             }
+            OpKind::Svdf { .. } => {
+                return Err(op_err(
+                    index,
+                    op,
+                    "SVDF keeps state from one run to the next, which the float reference \
+                     (one run from nothing) does not model; int8 SVDF models convert as they are",
+                ))
+            }
             OpKind::Dequantize => {
                 let (x, _) = self.activation(index, op, values, 0)?;
                 if x.len() != out_len {

@@ -81,6 +81,9 @@ pub struct Tensor {
     pub quant: Option<Quantization>,
     /// Constant contents, little-endian, `shape.product() * dtype.size()` bytes.
     pub data: Option<Vec<u8>>,
+    /// A variable tensor (TFLite's `is_variable`): state an op keeps and
+    /// updates from one run to the next (an SVDF's memory), without data.
+    pub variable: bool,
 }
 
 impl Tensor {
@@ -703,6 +706,17 @@ pub enum OpKind {
     },
     /// DEQUANTIZE of an int8 tensor to float32 (a float model's output).
     Dequantize,
+    /// SVDF: inputs `[x [batch, inputs], weights_feature [filters, inputs],
+    /// weights_time [filters, memory], bias [units] (optional), state
+    /// [batch, filters * memory] (a variable tensor)]`, output `[batch,
+    /// units]` with `units = filters / rank`.
+    Svdf {
+        /// Filters a unit.
+        rank: usize,
+        /// The fused activation's TFLite code: TFLM's int8 kernel ignores
+        /// it, and so does the lowering.
+        fused_activation: i8,
+    },
     /// PACK: the inputs, all of one shape, stacked along a new output axis
     /// `axis` (a concatenation of the inputs reshaped with a 1 there).
     Pack {
@@ -736,6 +750,7 @@ impl OpKind {
             OpKind::Pack { .. } => "PACK",
             OpKind::Arg { func, .. } => func.name(),
             OpKind::Dequantize => "DEQUANTIZE",
+            OpKind::Svdf { .. } => "SVDF",
         }
     }
 }

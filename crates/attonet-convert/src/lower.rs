@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use attonet_runtime::ops::add::AddParams;
 use attonet_runtime::ops::batch_matmul::BatchMatmulParams;
-use attonet_runtime::ops::boundary::BoundaryParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::l2_normalization::{L2NormalizationParams, L2_NORMALIZATION_MAX_DEPTH};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::{ArgKind, ArgParams, ReduceParams};
+use attonet_runtime::ops::requantize::IntType;
 use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams};
 use attonet_runtime::ops::transpose_conv::TransposeConvParams;
 use attonet_runtime::ops::{ConvParams, ConvQuant, Shape, Window};
@@ -26,7 +26,9 @@ use crate::ir::{
 };
 use crate::ops::{binary, movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
+mod quantize;
 mod s16;
+mod svdf;
 
 use crate::requantize::{
     activation_range, log_softmax_scaling, quantize_multiplier,
@@ -160,15 +162,6 @@ impl<'g> Lowering<'g> {
             .copied()
             .flatten()
             .ok_or_else(|| at.invalid(format!("missing {what} (input {i})")))
-    }
-
-    /// Whether `op`'s input 0 is a float32 value (a float model input).
-    fn reads_float(&self, at: &At<'_>, op: &Op) -> Result<bool> {
-        let id = self.input_id(at, op, 0, "input")?;
-        Ok(self
-            .by_tensor
-            .get(&id)
-            .is_some_and(|&v| self.values[v].dtype == ElementType::Float32))
     }
 
     fn output_id(&self, at: &At<'_>, op: &Op) -> Result<TensorId> {
@@ -315,10 +308,14 @@ impl<'g> Lowering<'g> {
             DType::I16 if t.data.is_none() => self.new_s16_value(&at, id),
             // A float model input: only a QUANTIZE may read it (`read`).
             DType::F32 if t.data.is_none() => self.new_typed_value(&at, id, ElementType::Float32),
+            // uint8 (image data) or int32: only a QUANTIZE or DEQUANTIZE
+            // may read it (other ops refuse it by its type).
+            DType::U8 if t.data.is_none() => self.new_int_value(&at, id, IntType::UInt8),
+            DType::I32 if t.data.is_none() => self.new_int_value(&at, id, IntType::Int32),
             _ => Err(ConvertError::Graph(format!(
-                "the model input '{}' is {}, but int8 or int16 (16x8) is required (or float32 \
-                 read by QUANTIZE ops; convert float models with post-training quantization \
-                 first)",
+                "the model input '{}' is {}, but int8 or int16 (16x8) is required (or float32, \
+                 uint8 or int32 read by QUANTIZE ops; convert float models with post-training \
+                 quantization first)",
                 t.name, t.dtype
             ))),
         }
@@ -337,6 +334,7 @@ impl<'g> Lowering<'g> {
         let want = match dtype {
             ElementType::Int8 => return self.new_value(at, id),
             ElementType::Int16 => return self.new_s16_value(at, id),
+            ElementType::UInt8 => DType::U8,
             ElementType::Int32 => DType::I32,
             ElementType::Float32 => DType::F32,
         };
@@ -368,12 +366,7 @@ impl<'g> Lowering<'g> {
         let v = self.read_any(at, id)?;
         let value = &self.values[v];
         if value.dtype != dtype {
-            let name = |d: ElementType| match d {
-                ElementType::Int8 => "int8",
-                ElementType::Int16 => "int16",
-                ElementType::Int32 => "int32",
-                ElementType::Float32 => "float32",
-            };
+            let name = |d: ElementType| d.name();
             return Err(ConvertError::TensorType {
                 index: at.index,
                 op: at.op.to_string(),
@@ -722,6 +715,10 @@ impl<'g> Lowering<'g> {
             index,
             op: op.kind.name(),
         };
+        if let Some(layer) = self.lower_type_change(&at, index, op)? {
+            layers.push(layer);
+            return Ok(());
+        }
         if self.reads_s16(op) {
             layers.push(self.lower_s16(&at, index, op)?);
             return Ok(());
@@ -1213,47 +1210,8 @@ impl<'g> Lowering<'g> {
                 })
                 .with(vec![x], y, index)
             }
-            OpKind::Unary {
-                func: UnaryFn::Requantize,
-                ..
-            } if self.reads_float(&at, op)? => {
-                // QUANTIZE of a float model input: TFLM's AffineQuantize.
-                let x = self.read_typed(
-                    &at,
-                    self.input_id(&at, op, 0, "input")?,
-                    ElementType::Float32,
-                )?;
-                let y = self.write(&at, self.output_id(&at, op)?)?;
-                let (xin, yout) = (&self.values[x], &self.values[y]);
-                if xin.dims.iter().product::<usize>() != yout.shape.len() {
-                    return Err(at.invalid(format!(
-                        "input {:?} and output {:?} shapes differ",
-                        xin.dims, yout.dims
-                    )));
-                }
-                LayerOp::QuantizeFloat(BoundaryParams {
-                    scale: yout.scale,
-                    zero_point: yout.zero_point,
-                })
-                .with(vec![x], y, index)
-            }
-            OpKind::Dequantize => {
-                let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
-                let y =
-                    self.new_typed_value(&at, self.output_id(&at, op)?, ElementType::Float32)?;
-                let (xin, yout) = (&self.values[x], &self.values[y]);
-                if yout.dims.iter().product::<usize>() != xin.shape.len() {
-                    return Err(at.invalid(format!(
-                        "input {:?} and output {:?} shapes differ",
-                        xin.dims, yout.dims
-                    )));
-                }
-                LayerOp::DequantizeFloat(BoundaryParams {
-                    scale: xin.scale,
-                    zero_point: xin.zero_point,
-                })
-                .with(vec![x], y, index)
-            }
+            OpKind::Dequantize => self.lower_dequantize(&at, index, op)?,
+            OpKind::Svdf { rank, .. } => self.lower_svdf(&at, index, op, *rank)?,
             OpKind::Arg { func, axis } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
                 let y_id = self.output_id(&at, op)?;

@@ -48,6 +48,19 @@ impl NpyType {
         })
     }
 
+    /// The array type holding a plan tensor's elements as the arena does
+    /// (one byte, or little-endian words).
+    pub fn of_element(t: attonet_runtime::plan::ElementType) -> NpyType {
+        use attonet_runtime::plan::ElementType;
+        match t {
+            ElementType::Int8 => NpyType::I8,
+            ElementType::UInt8 => NpyType::U8,
+            ElementType::Int16 => NpyType::I16,
+            ElementType::Int32 => NpyType::I32,
+            ElementType::Float32 => NpyType::F32,
+        }
+    }
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {

@@ -29,6 +29,9 @@ pub struct MemoryPlan {
     /// Arena offset of each layer's scratch (a pointwise pair's line, a fused
     /// block's windows and row buffers), if any.
     pub scratch: Vec<Option<u32>>,
+    /// Arena offset of each layer's state (an SVDF's memory), if any: bytes
+    /// no other buffer ever shares, kept from one run to the next.
+    pub state: Vec<Option<u32>>,
     /// Rows per pass of each layer (a fused block's [`BlockStep::band`]; 1
     /// elsewhere).
     pub bands: Vec<u16>,
@@ -361,6 +364,23 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
         LayerOp::Block { stages, residual } => Some(block_scratch(stages, residual, band[i]).2),
         _ => None,
     };
+    // State lives through every layer and beyond: from one run to the next.
+    let state_bytes = |l: &LayerOp| match l {
+        LayerOp::Svdf { params, .. } => Some(params.state_bytes()),
+        _ => None,
+    };
+    for (i, layer) in program.layers.iter().enumerate() {
+        if let Some(bytes) = state_bytes(&layer.op) {
+            items.push((
+                nv + nl + i,
+                Buffer {
+                    bytes,
+                    first: 0,
+                    last: nl,
+                },
+            ));
+        }
+    }
     for (i, layer) in program.layers.iter().enumerate() {
         if let Some(bytes) = scratch_bytes(i, &layer.op) {
             items.push((
@@ -404,7 +424,7 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
         }
     }
     let (size, placed) = best.unwrap_or_default();
-    let mut offset_of = vec![0u32; nv + nl];
+    let mut offset_of = vec![0u32; nv + 2 * nl];
     for (id, off) in placed {
         offset_of[id] = off as u32;
     }
@@ -420,9 +440,16 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
         .enumerate()
         .map(|(i, l)| scratch_bytes(i, &l.op).map(|_| offset_of[nv + i]))
         .collect();
+    let state = program
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| state_bytes(&l.op).map(|_| offset_of[nv + nl + i]))
+        .collect();
     MemoryPlan {
         offsets,
         scratch,
+        state,
         bands: band.to_vec(),
         arena_bytes: align(size) as u32,
     }

@@ -14,7 +14,9 @@ use attonet_runtime::ops::lookup::SigmoidS16Params;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::{ArgParams, ReduceParams};
+use attonet_runtime::ops::requantize::RequantizeParams;
 use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams, SoftmaxS16Params};
+use attonet_runtime::ops::svdf::SvdfParams;
 use attonet_runtime::ops::transpose_conv::TransposeConvParams;
 use attonet_runtime::ops::{ConvKernel, ConvParams, ConvQuant, Shape};
 use attonet_runtime::plan::ElementType;
@@ -188,6 +190,20 @@ pub enum LayerOp {
     QuantizeFloat(BoundaryParams),
     /// DEQUANTIZE to a float32 model output ([`attonet_runtime::ops::boundary`]).
     DequantizeFloat(BoundaryParams),
+    /// QUANTIZE between integer types ([`attonet_runtime::ops::requantize`]).
+    Requantize(RequantizeParams),
+    /// SVDF ([`attonet_runtime::ops::svdf`]), with a state the planner keeps
+    /// for the whole run.
+    Svdf {
+        /// Geometry and quantization.
+        params: SvdfParams,
+        /// `[filters][inputs]` int8.
+        weights_feature: Vec<i8>,
+        /// `[filters][memory]` of the state type, as little-endian bytes.
+        weights_time: Vec<i8>,
+        /// `units` int32, or empty.
+        bias: Vec<i32>,
+    },
     /// A 16x8 layer (int16 activations, int8 weights).
     S16(S16Layer),
     /// A fused block: a chain of convolutions and its shortcut, run row by row.
@@ -367,6 +383,8 @@ impl LayerOp {
             LayerOp::Arg(_) => "arg_min_max",
             LayerOp::QuantizeFloat(_) => "quantize_float",
             LayerOp::DequantizeFloat(_) => "dequantize_float",
+            LayerOp::Requantize(_) => "requantize",
+            LayerOp::Svdf { .. } => "svdf",
             LayerOp::Block { .. } => "fused_block",
             LayerOp::S16(l) => l.kernel_name(),
         }
@@ -408,7 +426,9 @@ impl LayerOp {
             | LayerOp::Concat { .. }
             | LayerOp::Arg(_)
             | LayerOp::QuantizeFloat(_)
-            | LayerOp::DequantizeFloat(_) => vec![],
+            | LayerOp::DequantizeFloat(_)
+            | LayerOp::Requantize(_)
+            | LayerOp::Svdf { .. } => vec![],
         }
     }
 }
@@ -471,6 +491,10 @@ impl Layer {
                 rows * data.filter.len() as u64
             }
             LayerOp::S16(_) => 0,
+            // The feature step, then the time filter over every memory slot.
+            LayerOp::Svdf { params: p, .. } => {
+                p.batch as u64 * p.filters as u64 * (p.inputs as u64 + p.memory as u64)
+            }
             LayerOp::Add(_)
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
@@ -486,7 +510,8 @@ impl Layer {
             | LayerOp::Concat { .. }
             | LayerOp::Arg(_)
             | LayerOp::QuantizeFloat(_)
-            | LayerOp::DequantizeFloat(_) => 0,
+            | LayerOp::DequantizeFloat(_)
+            | LayerOp::Requantize(_) => 0,
         }
     }
 
@@ -495,6 +520,12 @@ impl Layer {
         match &self.op {
             // A 16x8 layer's int64 biases take two words each.
             LayerOp::S16(l) => l.data().map_or(0, |d| d.filter.len() + d.bias.len() / 2),
+            LayerOp::Svdf {
+                params: p,
+                weights_feature,
+                bias,
+                ..
+            } => weights_feature.len() + p.filters as usize * p.memory as usize + bias.len(),
             _ => self.op.tables().iter().map(|t| t.params()).sum(),
         }
     }
@@ -512,6 +543,12 @@ impl Layer {
                 ..
             }) => 2 * (exp_lut.len() + reciprocal_lut.len()),
             LayerOp::S16(l) => l.constants().iter().flatten().map(Vec::len).sum(),
+            LayerOp::Svdf {
+                weights_feature,
+                weights_time,
+                bias,
+                ..
+            } => weights_feature.len() + weights_time.len() + 4 * bias.len(),
             _ => 0,
         };
         lookup + self.op.tables().iter().map(|t| t.bytes()).sum::<usize>()

@@ -159,17 +159,8 @@ fn value_text(v: &crate::program::Value) -> String {
         ElementType::Int8 => shape_text(&v.shape),
         t => {
             let c = v.shape.c as usize / t.size().max(1);
-            format!("{}x{}x{c} {}", v.shape.h, v.shape.w, type_name(t))
+            format!("{}x{}x{c} {}", v.shape.h, v.shape.w, t.name())
         }
-    }
-}
-
-fn type_name(t: ElementType) -> &'static str {
-    match t {
-        ElementType::Int8 => "int8",
-        ElementType::Int16 => "int16",
-        ElementType::Int32 => "int32",
-        ElementType::Float32 => "float32",
     }
 }
 
@@ -207,6 +198,8 @@ impl Report {
                 },
                 LayerOp::QuantizeFloat(_) => "QUANTIZE",
                 LayerOp::DequantizeFloat(_) => "DEQUANTIZE",
+                LayerOp::Requantize(_) => "QUANTIZE",
+                LayerOp::Svdf { .. } => "SVDF",
                 LayerOp::S16(l) => match l {
                     S16Layer::Conv { .. } => "CONV_2D",
                     S16Layer::Depthwise { .. } => "DEPTHWISE_CONV_2D",
@@ -255,12 +248,12 @@ impl Report {
             input_types: p
                 .inputs
                 .iter()
-                .map(|&v| type_name(p.values[v].dtype).to_string())
+                .map(|&v| p.values[v].dtype.name().to_string())
                 .collect(),
             output_types: p
                 .outputs
                 .iter()
-                .map(|&v| type_name(p.values[v].dtype).to_string())
+                .map(|&v| p.values[v].dtype.name().to_string())
                 .collect(),
             layers,
             kernels: a.kernels().1.iter().map(|s| s.to_string()).collect(),

@@ -228,6 +228,7 @@ struct G {
 impl G {
     fn act(&mut self, name: &str, shape: &[usize], q: Quant) -> usize {
         self.g.tensors.push(Tensor {
+            variable: false,
             name: name.into(),
             shape: shape.to_vec(),
             dtype: DType::I8,

@@ -18,6 +18,7 @@ fn quant(scale: f32, zero_point: i64) -> Option<Quantization> {
 
 fn act16(name: &str, shape: &[usize], scale: f32) -> Tensor {
     Tensor {
+        variable: false,
         name: name.into(),
         shape: shape.to_vec(),
         dtype: DType::I16,
@@ -28,6 +29,7 @@ fn act16(name: &str, shape: &[usize], scale: f32) -> Tensor {
 
 fn constant(name: &str, shape: &[usize], dtype: DType, data: Vec<u8>, scale: f32) -> Tensor {
     Tensor {
+        variable: false,
         name: name.into(),
         shape: shape.to_vec(),
         dtype,

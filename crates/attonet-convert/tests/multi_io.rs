@@ -8,6 +8,7 @@ use attonet_runtime::Error;
 
 fn act(name: &str, scale: f32, zero_point: i64) -> Tensor {
     Tensor {
+        variable: false,
         name: name.into(),
         shape: vec![1, 4, 4, 8],
         dtype: DType::I8,
@@ -170,9 +171,18 @@ fn graph_io_errors_are_clear() {
         message(&g)
     );
     let mut g = two_by_two();
-    g.tensors[1].dtype = DType::I32;
+    g.tensors[1].dtype = DType::I64;
     assert!(
         message(&g).contains("int8 or int16 (16x8) is required"),
+        "{}",
+        message(&g)
+    );
+    // An int32 (or uint8) model input is taken for a QUANTIZE to read; the
+    // ADD reading it here refuses it by name and type.
+    let mut g = two_by_two();
+    g.tensors[1].dtype = DType::I32;
+    assert!(
+        message(&g).contains("operator 0 (ADD): tensor 'x1' is int32, but int8 is required"),
         "{}",
         message(&g)
     );

@@ -22,11 +22,13 @@ use std::path::{Path, PathBuf};
 
 use attonet_convert::npy::{Array, NpyType};
 use attonet_convert::{assemble_bytes, Assembled, ConvertError};
-use attonet_runtime::plan::ElementType;
 use serde_json::Value;
 
-fn suite_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/op-goldens")
+/// A suite folder of the repository's `tests/`.
+fn suite_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests")
+        .join(name)
 }
 
 /// One manifest case, as far as this test needs it.
@@ -190,12 +192,7 @@ fn run_plan(dir: &Path, case: &Case, assembled: &Assembled, plan: &str) -> Resul
     // Every tensor's bytes as the arena holds them: int8, or little-endian
     // int16 / int32 / float32 (the .npy files' `<i2` / `<i4` / `<f4`),
     // compared byte for byte.
-    let npy_type = |t: ElementType| match t {
-        ElementType::Int8 => NpyType::I8,
-        ElementType::Int16 => NpyType::I16,
-        ElementType::Int32 => NpyType::I32,
-        ElementType::Float32 => NpyType::F32,
-    };
+    let npy_type = NpyType::of_element;
     let mut xs = Vec::new();
     for ((file, _), io) in case.inputs.iter().zip(model.inputs) {
         let x = read(file)?;
@@ -232,7 +229,13 @@ fn run_plan(dir: &Path, case: &Case, assembled: &Assembled, plan: &str) -> Resul
             ));
         }
     }
+    // The samples run in turn on one arena: a model with state (SVDF)
+    // carries it from each sample to the next, as TFLM's interpreter did when
+    // it made the goldens, starting where TFLM starts it.
     let mut arena = vec![0i8; model.arena_bytes as usize];
+    model
+        .reset_state(&mut arena)
+        .map_err(|e| format!("{plan} plan: resetting the state failed: {e:?}"))?;
     let mut outs: Vec<Vec<i8>> = ys.iter().map(|(_, _, len)| vec![0i8; *len]).collect();
     let mut wrong = Vec::new();
     for i in 0..samples {
@@ -289,12 +292,27 @@ fn outcome(dir: &Path, case: &Case) -> Outcome {
 
 #[test]
 fn op_goldens_are_bit_exact_or_refused() {
-    let dir = suite_dir();
-    let cases = read_manifest(&dir);
+    check_suite(&suite_dir("op-goldens"), 100);
+}
+
+/// The models made without the TFLite converter (`tests/op-goldens-built`,
+/// `tests/oracle/make_built_models.py`): QUANTIZE between integer types,
+/// uint8 and int16 boundaries, SVDF with its state over 16 samples in turn.
+#[test]
+fn built_op_goldens_are_bit_exact_or_refused() {
+    check_suite(&suite_dir("op-goldens-built"), 20);
+}
+
+/// Every case of the suite in `dir` (at least `min_cases`) bit-exact or
+/// refused as the module says; the bit-exact set equal to the folder's
+/// `expected_pass.txt`, the wrong set to its `known_wrong.txt`.
+fn check_suite(dir: &Path, min_cases: usize) {
+    let cases = read_manifest(dir);
     assert!(
-        cases.len() >= 100,
-        "only {} cases in the manifest",
-        cases.len()
+        cases.len() >= min_cases,
+        "only {} cases in {}",
+        cases.len(),
+        dir.display()
     );
     let expected_pass = read_list(&dir.join("expected_pass.txt"));
     let known_wrong = read_list(&dir.join("known_wrong.txt"));
@@ -305,7 +323,7 @@ fn op_goldens_are_bit_exact_or_refused() {
     let mut wrong = BTreeMap::new();
     let mut refusals = Vec::new();
     for case in &cases {
-        let o = outcome(&dir, case);
+        let o = outcome(dir, case);
         let row = table
             .entry((case.op.clone(), case.dtype.clone()))
             .or_default();
@@ -383,21 +401,24 @@ fn op_goldens_are_bit_exact_or_refused() {
         .collect();
     if !fixed.is_empty() {
         failures.push(format!(
-            "listed in tests/op-goldens/known_wrong.txt but no longer wrong (remove them): {}",
+            "listed in {}/known_wrong.txt but no longer wrong (remove them): {}",
+            dir.display(),
             fixed.join(", ")
         ));
     }
     let regressed: Vec<_> = expected_pass.difference(&exact).cloned().collect();
     if !regressed.is_empty() {
         failures.push(format!(
-            "REGRESSION: listed in tests/op-goldens/expected_pass.txt but not bit-exact now: {}",
+            "REGRESSION: listed in {}/expected_pass.txt but not bit-exact now: {}",
+            dir.display(),
             regressed.join(", ")
         ));
     }
     let new_passes: Vec<_> = exact.difference(&expected_pass).cloned().collect();
     if !new_passes.is_empty() {
         failures.push(format!(
-            "new bit-exact cases: add them to tests/op-goldens/expected_pass.txt so they stay passing:\n{}",
+            "new bit-exact cases: add them to {}/expected_pass.txt so they stay passing:\n{}",
+            dir.display(),
             new_passes.join("\n")
         ));
     }

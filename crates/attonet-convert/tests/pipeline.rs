@@ -97,6 +97,7 @@ struct GraphBuilder {
 impl GraphBuilder {
     fn act(&mut self, name: &str, shape: &[usize], scale: f32, zp: i64) -> usize {
         self.g.tensors.push(Tensor {
+            variable: false,
             name: name.into(),
             shape: shape.to_vec(),
             dtype: DType::I8,
@@ -116,6 +117,7 @@ impl GraphBuilder {
         self.seed += 1;
         let data = (0..n).map(|_| rng.next() as u8).collect();
         self.g.tensors.push(Tensor {
+            variable: false,
             name: name.into(),
             shape: shape.to_vec(),
             dtype: DType::I8,

@@ -32,7 +32,9 @@ use crate::ops::movement::{self, GATHER_DIMS};
 pub use crate::ops::movement::{BilinearParams, GatherParams};
 use crate::ops::pool::{self, PoolParams};
 use crate::ops::reduce::{self, ArgParams, ReduceParams};
+use crate::ops::requantize::{self, RequantizeParams};
 use crate::ops::softmax::{self, LogSoftmaxParams, SoftmaxParams, SoftmaxS16Params};
+use crate::ops::svdf::{self, SvdfParams};
 use crate::ops::transpose_conv::{self, TransposeConvParams};
 use crate::ops::{self, ConvParams, ConvQuant, ConvWeights, Shape};
 use kernels::KernelSet;
@@ -366,9 +368,45 @@ pub struct ArgStep {
     pub output: Slot,
 }
 
+/// QUANTIZE between integer element types
+/// ([`crate::ops::requantize::requantize_elements`]): int16 to int8, uint8
+/// to int8 and the other pairs TFLM takes; element counts equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct RequantizeStep {
+    /// Element types, zero points and the multiplier.
+    pub params: RequantizeParams,
+    /// Input tensor (its bytes: elements times the input type's size).
+    pub input: Slot,
+    /// Output tensor (its bytes), apart from the input.
+    pub output: Slot,
+}
+
+/// SVDF ([`crate::ops::svdf::svdf_s8`]): int8 in and out, with a state that
+/// lives in the arena from one run to the next ([`Model::reset_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct SvdfStep {
+    /// Geometry and quantization.
+    pub params: SvdfParams,
+    /// Input tensor (`batch * inputs` bytes).
+    pub input: Slot,
+    /// Output tensor (`batch * units` bytes), apart from the input.
+    pub output: Slot,
+    /// The state ([`SvdfParams::state_bytes`]), apart from every tensor: the
+    /// planner keeps it for the whole run and no other step writes it.
+    pub state: Slot,
+    /// `[filters][inputs]` int8 feature weights.
+    pub weights_feature: Table,
+    /// `[filters][memory]` time weights of the state type, as bytes.
+    pub weights_time: Table,
+    /// `units` int32 biases (empty: none).
+    pub bias: Table,
+}
+
 /// A float model's boundary ([`crate::ops::boundary`]): QUANTIZE of a
-/// float32 model input to int8, or DEQUANTIZE of int8 to a float32 model
-/// output.
+/// float32 model input to int8 or int16, or DEQUANTIZE of int8, uint8 or
+/// int16 to a float32 model output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct BoundaryStep {
@@ -537,6 +575,10 @@ pub enum Step {
     QuantizeFloat(BoundaryStep),
     /// DEQUANTIZE to a float32 model output.
     DequantizeFloat(BoundaryStep),
+    /// QUANTIZE between integer types.
+    Requantize(RequantizeStep),
+    /// SVDF (with state).
+    Svdf(SvdfStep),
     /// LOG_SOFTMAX.
     LogSoftmax(LogSoftmaxStep),
     /// L2_NORMALIZATION.
@@ -586,6 +628,8 @@ impl Step {
             Step::Arg(_) => "Arg",
             Step::QuantizeFloat(_) => "QuantizeFloat",
             Step::DequantizeFloat(_) => "DequantizeFloat",
+            Step::Requantize(_) => "Requantize",
+            Step::Svdf(_) => "Svdf",
             Step::LogSoftmax(_) => "LogSoftmax",
             Step::L2Normalization(_) => "L2Normalization",
             Step::TransposeConv(_) => "TransposeConv",
@@ -681,15 +725,30 @@ pub enum ElementType {
     /// `i16`, quantized with the [`Io`]'s scale and zero point (0): a 16x8
     /// model's activations.
     Int16,
+    /// `u8`, quantized with the [`Io`]'s scale and zero point: a model input
+    /// or output of a QUANTIZE or DEQUANTIZE (image data, say).
+    UInt8,
 }
 
 impl ElementType {
     /// Bytes of one element.
     pub const fn size(self) -> usize {
         match self {
-            ElementType::Int8 => 1,
+            ElementType::Int8 | ElementType::UInt8 => 1,
             ElementType::Int16 => 2,
             ElementType::Int32 | ElementType::Float32 => 4,
+        }
+    }
+
+    /// The type's name (`"int8"`, `"uint8"`, `"int16"`, `"int32"`,
+    /// `"float32"`), for messages and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ElementType::Int8 => "int8",
+            ElementType::UInt8 => "uint8",
+            ElementType::Int16 => "int16",
+            ElementType::Int32 => "int32",
+            ElementType::Float32 => "float32",
         }
     }
 }
@@ -902,10 +961,14 @@ pub mod kernels {
     pub const CONCAT: KernelSet = 1 << 30;
     /// ARG_MAX and ARG_MIN ([`crate::ops::reduce::arg_s8_i32`]).
     pub const ARG: KernelSet = 1 << 31;
-    /// QUANTIZE from a float32 model input ([`crate::ops::boundary::quantize_f32_s8`]).
+    /// QUANTIZE from a float32 model input ([`crate::ops::boundary::quantize_f32_int`]).
     pub const QUANTIZE_FLOAT: KernelSet = 1 << 32;
-    /// DEQUANTIZE to a float32 model output ([`crate::ops::boundary::dequantize_s8_f32`]).
+    /// DEQUANTIZE to a float32 model output ([`crate::ops::boundary::dequantize_int_f32`]).
     pub const DEQUANTIZE_FLOAT: KernelSet = 1 << 33;
+    /// QUANTIZE between integer types ([`crate::ops::requantize::requantize_elements`]).
+    pub const REQUANTIZE: KernelSet = 1 << 34;
+    /// SVDF ([`crate::ops::svdf::svdf_s8`]).
+    pub const SVDF: KernelSet = 1 << 35;
     /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
     pub const LOG_SOFTMAX: KernelSet = 1 << 40;
     /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
@@ -1287,13 +1350,49 @@ impl<'a> Model<'a> {
             {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
-                let (int8, float) = match step {
+                let (int, float) = match step {
                     Step::QuantizeFloat(_) => (&s.output, &s.input),
                     _ => (&s.input, &s.output),
                 };
-                if int8.shape.len().checked_mul(4) != Some(float.shape.len()) {
+                let size = s.params.int_type.size();
+                if int.shape.len() % size != 0
+                    || (int.shape.len() / size).checked_mul(4) != Some(float.shape.len())
+                {
                     return Err(Error::Shape(
-                        "float boundary: the float tensor is not 4 bytes a value",
+                        "float boundary: the float tensor is not 4 bytes an integer element",
+                    ));
+                }
+                disjoint(&s.input, &s.output)
+            }
+            Step::Svdf(s) if linked(k::SVDF) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                slot_ok(&s.state)?;
+                s.params.check()?;
+                let p = &s.params;
+                let rows = p.batch as usize;
+                if s.input.shape.len() != rows * p.inputs as usize
+                    || s.output.shape.len() != rows * p.units()
+                    || s.state.shape.len() != p.state_bytes()
+                {
+                    return Err(Error::Shape("svdf tensors do not fit its extents"));
+                }
+                self.i8_table(i, "svdf feature weights", s.weights_feature)?;
+                self.i8_table(i, "svdf time weights", s.weights_time)?;
+                self.i32_table(i, "svdf bias", s.bias)?;
+                disjoint(&s.input, &s.output)?;
+                disjoint(&s.state, &s.input)?;
+                disjoint(&s.state, &s.output)
+            }
+            Step::Requantize(s) if linked(k::REQUANTIZE) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                s.params.check()?;
+                let (a, b) = (s.params.input_type.size(), s.params.output_type.size());
+                let n = s.input.shape.len() / a;
+                if s.input.shape.len() % a != 0 || n.checked_mul(b) != Some(s.output.shape.len()) {
+                    return Err(Error::Shape(
+                        "requantize: input and output element counts differ",
                     ));
                 }
                 disjoint(&s.input, &s.output)
@@ -1548,7 +1647,9 @@ impl<'a> Model<'a> {
     /// order of [`Model::inputs`]), runs the plan and copies each output into
     /// `outputs` (in the order of [`Model::outputs`]). The counts must be the
     /// model's ([`Error::IoCount`]) and each buffer exactly its tensor's
-    /// length ([`Error::BufferLength`]); nothing runs otherwise.
+    /// length ([`Error::BufferLength`]); nothing runs otherwise. A model with
+    /// state (SVDF) carries it in `arena` from one call to the next: call
+    /// [`Model::reset_state`] once on a new arena first.
     pub fn infer_multi(
         &self,
         arena: &mut [i8],
@@ -1571,6 +1672,29 @@ impl<'a> Model<'a> {
             y.copy_from_slice(io_ref(arena, io)?);
         }
         Ok(())
+    }
+
+    /// Sets every state the model keeps between runs (an SVDF's memory) to
+    /// its start, as TensorFlow Lite Micro's `ResetVariableTensors` does
+    /// (int8 state to its zero point, int16 state to 0). Call it once on a
+    /// new arena before the first run of a model with state, and again to
+    /// start a new stream; [`Model::run`] leaves the state to the next run
+    /// and never resets it. A model without state has nothing to reset.
+    pub fn reset_state(&self, arena: &mut [i8]) -> Result {
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Step::Svdf(s) = step {
+                let region = arena
+                    .get_mut(range(&s.state))
+                    .ok_or(Error::Overlap { step: i as u16 })?;
+                region.fill(s.params.state_fill());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the model keeps state between runs (see [`Model::reset_state`]).
+    pub fn has_state(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s, Step::Svdf(_)))
     }
 
     /// Runs every step over `arena`, whose input slot already holds the input.
@@ -1758,11 +1882,22 @@ impl<'a> Model<'a> {
             }
             Step::QuantizeFloat(s) if linked(k::QUANTIZE_FLOAT) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
-                boundary::quantize_f32_s8(&s.params, input, output)
+                boundary::quantize_f32_int(&s.params, input, output)
             }
             Step::DequantizeFloat(s) if linked(k::DEQUANTIZE_FLOAT) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
-                boundary::dequantize_s8_f32(&s.params, input, output)
+                boundary::dequantize_int_f32(&s.params, input, output)
+            }
+            Step::Requantize(s) if linked(k::REQUANTIZE) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                requantize::requantize_elements(&s.params, input, output)
+            }
+            Step::Svdf(s) if linked(k::SVDF) => {
+                let wf = self.i8_table(i, "svdf feature weights", s.weights_feature)?;
+                let wt = self.i8_table(i, "svdf time weights", s.weights_time)?;
+                let bias = self.i32_table(i, "svdf bias", s.bias)?;
+                let (input, state, output) = regions3(i, arena, &s.input, &s.state, &s.output)?;
+                svdf::svdf_s8(&s.params, input, wf, wt, bias, state, output)
             }
             Step::TransposeConv(s) if linked(k::TRANSPOSE_CONV) => {
                 let w = self.weights(i, &s.tables)?;

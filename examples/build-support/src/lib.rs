@@ -841,6 +841,11 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
         ));
     }
     let mut arena = vec![0i8; model.arena_bytes as usize];
+    // A model with state (SVDF) runs its inputs in turn from TFLM's reset
+    // state, as the firmware does.
+    model
+        .reset_state(&mut arena)
+        .map_err(|e| format!("{}: the host runner failed: {e:?}", spec.name))?;
     let mut expected = vec![0i8; labels.len() * output_len];
     for (x, y) in inputs
         .chunks_exact(input_len)

@@ -378,6 +378,12 @@ fn run_case<C: InstructionCounter>(
         println!("  output of {out_len} B is larger than the scores buffer");
         return Err(EXIT_RUNTIME_ERROR);
     };
+    // A model with state (SVDF) starts it as TFLM does, then carries it
+    // from one input to the next, as the host runner did.
+    if let Err(e) = model.reset_state(arena) {
+        println!("  the state does not fit the arena: {e:?}");
+        return Err(EXIT_RUNTIME_ERROR);
+    }
     let mut o = Outcome {
         correct: 0,
         labelled: 0,

@@ -156,11 +156,11 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         model.steps.len()
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
-    let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, batch_matmul::*, binary::*, boundary::*, depthwise::*, fully_connected::*, l2_normalization::*, pool::*, reduce::*, softmax::*, transpose_conv::*, *}};");
+    let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, batch_matmul::*, binary::*, boundary::*, depthwise::*, fully_connected::*, l2_normalization::*, pool::*, reduce::*, softmax::*, svdf::*, transpose_conv::*, *}};");
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(
         s,
-        "    use attonet_runtime::ops::{{conv::ConvS16Params, int16::Clamp16, lookup::SigmoidS16Params}};"
+        "    use attonet_runtime::ops::{{conv::ConvS16Params, int16::Clamp16, lookup::SigmoidS16Params, requantize::{{IntType::*, RequantizeParams}}}};"
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(
@@ -241,6 +241,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
             // Each tensor's type and sizes, for the buffers `infer_multi` takes.
             let ty = match x.dtype {
                 attonet_runtime::plan::ElementType::Int8 => "int8",
+                attonet_runtime::plan::ElementType::UInt8 => "uint8",
                 attonet_runtime::plan::ElementType::Int16 => {
                     "int16 (little-endian; plan::i16_values, plan::write_i16_values)"
                 }

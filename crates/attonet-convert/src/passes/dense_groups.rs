@@ -71,6 +71,8 @@ pub fn run(program: &mut Program, grouped_kernel: bool) -> usize {
             | LayerOp::Arg(_)
             | LayerOp::QuantizeFloat(_)
             | LayerOp::DequantizeFloat(_)
+            | LayerOp::Requantize(_)
+            | LayerOp::Svdf { .. }
             | LayerOp::S16(_) => {}
         }
     }

@@ -901,6 +901,7 @@ pub fn quantize_with_ranges(
                     })
                     .collect();
                 let tensor = Tensor {
+                    variable: false,
                     name: bt.name.clone(),
                     shape: bt.shape.clone(),
                     dtype: DType::I32,

@@ -1,9 +1,11 @@
-//! Float model boundaries: QUANTIZE from a float32 model input to int8 and
-//! DEQUANTIZE from int8 to a float32 model output, TensorFlow Lite Micro's
+//! Float model boundaries: QUANTIZE from a float32 model input to int8 or
+//! int16 and DEQUANTIZE from int8, uint8 or int16 to a float32 model
+//! output, TensorFlow Lite Micro's
 //! reference kernels (`quantize_common.cc` -> `reference_ops::AffineQuantize`,
 //! `dequantize.cc` -> `reference_ops::Dequantize`) in `core` `f32` only.
 //!
-//! * QUANTIZE: `clamp(round(x / scale) + zero_point, -128, 127)`, the
+//! * QUANTIZE: `clamp(round(x / scale) + zero_point)` to the integer
+//!   type's range, the
 //!   division in `f32` (TFLM's `const float scale`), `round` half away from
 //!   zero (`TfLiteRound`, `std::round`), written here as [`round_half_away`]
 //!   because `core` has no `round`. Beyond TFLM: an input whose rounded
@@ -13,34 +15,41 @@
 //!   (an Arm core saturates as we do, NaN to 0; x86 gives `i32::MIN`).
 //! * DEQUANTIZE: `scale * (q - zero_point)`. TFLM multiplies in `double`
 //!   and casts to `float`; the product of an `f32` scale (24-bit
-//!   significand) and an integer of at most 9 bits is exact in `double`, so
+//!   significand) and an integer of at most 17 bits is exact in `double`, so
 //!   its one rounding to `f32` is the correctly rounded `f32` product, which
 //!   is what one `f32` multiplication gives: the same bits.
 //!
 //! Float tensors live in the arena as little-endian `f32` bytes, four a
-//! value (the native order of every supported core), read and written
-//! byte-wise, so no alignment is assumed.
+//! value (the native order of every supported core), int16 values as two
+//! little-endian bytes; both read and written byte-wise, so no alignment is
+//! assumed.
 
 use crate::error::check_len;
+use crate::ops::requantize::IntType;
 use crate::Error;
 
-/// The quantization of the int8 side of a boundary (the QUANTIZE output's,
-/// the DEQUANTIZE input's).
+/// The quantization of the integer side of a boundary (the QUANTIZE
+/// output's, the DEQUANTIZE input's).
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BoundaryParams {
     /// Scale: positive and finite.
     pub scale: f32,
-    /// Zero point, in `-128..=127`.
+    /// Zero point, a value of `int_type`.
     pub zero_point: i32,
+    /// The integer side's element type: int8 or int16 (QUANTIZE), int8,
+    /// uint8 or int16 (DEQUANTIZE).
+    pub int_type: IntType,
 }
 
 /// Equal when every field is, the scale by its bits (so equality is
 /// reflexive, as plans compare and hash them: [`crate::plan::Model::checksum`]).
 impl PartialEq for BoundaryParams {
     fn eq(&self, other: &Self) -> bool {
-        self.scale.to_bits() == other.scale.to_bits() && self.zero_point == other.zero_point
+        self.scale.to_bits() == other.scale.to_bits()
+            && self.zero_point == other.zero_point
+            && self.int_type == other.int_type
     }
 }
 
@@ -50,6 +59,7 @@ impl core::hash::Hash for BoundaryParams {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
         state.write_u32(self.scale.to_bits());
         self.zero_point.hash(state);
+        self.int_type.hash(state);
     }
 }
 
@@ -58,8 +68,13 @@ impl BoundaryParams {
         if !(self.scale.is_finite() && self.scale > 0.0) {
             return Err(Error::Parameter("boundary scale not positive and finite"));
         }
-        if !(-128..=127).contains(&self.zero_point) {
-            return Err(Error::Parameter("boundary zero point outside int8"));
+        if self.int_type == IntType::Int32 {
+            return Err(Error::Parameter("float boundary to or from int32"));
+        }
+        if !self.int_type.holds(self.zero_point) {
+            return Err(Error::Parameter(
+                "boundary zero point outside its integer type",
+            ));
         }
         Ok(())
     }
@@ -87,45 +102,73 @@ pub fn round_half_away(x: f32) -> f32 {
     }
 }
 
-/// QUANTIZE of one value: `clamp(round(x / scale) + zero_point)` (see the
-/// module documentation for values beyond `i32`).
-pub fn quantize_f32(p: &BoundaryParams, x: f32) -> i8 {
+/// QUANTIZE of one value: `clamp(round(x / scale) + zero_point)` to the
+/// range of `p.int_type` (see the module documentation for values beyond
+/// `i32`).
+pub fn quantize_f32(p: &BoundaryParams, x: f32) -> i32 {
+    let (lo, hi) = p.int_type.range();
     // `as` saturates to the i32 range and takes NaN to 0.
     let q = round_half_away(x / p.scale) as i32 as i64 + p.zero_point as i64;
-    q.clamp(-128, 127) as i8
+    q.clamp(lo as i64, hi as i64) as i32
 }
 
 /// DEQUANTIZE of one value: `scale * (q - zero_point)`.
-pub fn dequantize_f32(p: &BoundaryParams, q: i8) -> f32 {
-    p.scale * (q as i32 - p.zero_point) as f32
+pub fn dequantize_f32(p: &BoundaryParams, q: i32) -> f32 {
+    p.scale * (q - p.zero_point) as f32
 }
 
-/// QUANTIZE from float32 to int8: `input` holds `output.len()` little-endian
-/// `f32` values (4 bytes each).
-///
-/// * Constraints: `input.len() == 4 * output.len()` ([`Error::BufferLength`]);
-///   a positive finite scale and an int8 zero point ([`Error::Parameter`]).
-/// * Scratch: none.
-pub fn quantize_f32_s8(p: &BoundaryParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+/// The number of integer elements of a boundary whose float side holds
+/// `float_bytes` bytes, checking that `int_bytes` holds exactly as many.
+fn boundary_elements(
+    p: &BoundaryParams,
+    what: &'static str,
+    float_bytes: usize,
+    int_side: &[i8],
+) -> crate::Result<usize> {
     p.check()?;
-    check_len("quantize input", input, output.len().saturating_mul(4))?;
-    for (y, w) in output.iter_mut().zip(input.chunks_exact(4)) {
+    let n = int_side.len() / p.int_type.size();
+    check_len(
+        what,
+        int_side,
+        (float_bytes / 4).saturating_mul(p.int_type.size()),
+    )?;
+    if float_bytes != n.saturating_mul(4) {
+        return Err(Error::BufferLength {
+            what,
+            expected: n.saturating_mul(4),
+            actual: float_bytes,
+        });
+    }
+    Ok(n)
+}
+
+/// QUANTIZE from float32 to int8 or int16: `input` holds one little-endian
+/// `f32` (4 bytes) for each element of `output`.
+///
+/// * Constraints: `input.len() == 4 * elements` ([`Error::BufferLength`]);
+///   a positive finite scale and a zero point of the integer type
+///   ([`Error::Parameter`]).
+/// * Scratch: none.
+pub fn quantize_f32_int(p: &BoundaryParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+    let n = boundary_elements(p, "quantize output", input.len(), output)?;
+    for (i, w) in input.chunks_exact(4).take(n).enumerate() {
         let x = f32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8]);
-        *y = quantize_f32(p, x);
+        p.int_type.store(output, i, quantize_f32(p, x));
     }
     Ok(())
 }
 
-/// DEQUANTIZE from int8 to float32: `output` receives `input.len()`
-/// little-endian `f32` values (4 bytes each).
+/// DEQUANTIZE from int8, uint8 or int16 to float32: `output` receives one
+/// little-endian `f32` (4 bytes) for each element of `input`.
 ///
-/// * Constraints: `output.len() == 4 * input.len()` ([`Error::BufferLength`]);
-///   a positive finite scale and an int8 zero point ([`Error::Parameter`]).
+/// * Constraints: `output.len() == 4 * elements` ([`Error::BufferLength`]);
+///   a positive finite scale and a zero point of the integer type
+///   ([`Error::Parameter`]).
 /// * Scratch: none.
-pub fn dequantize_s8_f32(p: &BoundaryParams, input: &[i8], output: &mut [i8]) -> crate::Result {
-    p.check()?;
-    check_len("dequantize output", output, input.len().saturating_mul(4))?;
-    for (&q, w) in input.iter().zip(output.chunks_exact_mut(4)) {
+pub fn dequantize_int_f32(p: &BoundaryParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+    let n = boundary_elements(p, "dequantize input", output.len(), input)?;
+    for (i, w) in output.chunks_exact_mut(4).take(n).enumerate() {
+        let q = p.int_type.load(input, i);
         for (d, b) in w.iter_mut().zip(dequantize_f32(p, q).to_le_bytes()) {
             *d = b as i8;
         }
@@ -185,6 +228,7 @@ mod tests {
         let p = BoundaryParams {
             scale: 0.5,
             zero_point: -3,
+            int_type: IntType::Int8,
         };
         assert_eq!(quantize_f32(&p, 0.25), -2); // 0.5 rounds away: 1 - 3
         assert_eq!(quantize_f32(&p, -0.25), -4);
@@ -199,11 +243,28 @@ mod tests {
             .flat_map(|v| v.to_le_bytes())
             .map(|b| b as i8)
             .collect();
-        quantize_f32_s8(&p, &bytes, &mut out).unwrap();
+        quantize_f32_int(&p, &bytes, &mut out).unwrap();
         assert_eq!(out, [-1, -5]);
-        assert!(quantize_f32_s8(&p, &bytes[1..], &mut out).is_err());
+        assert!(quantize_f32_int(&p, &bytes[1..], &mut out).is_err());
         let bad = BoundaryParams { scale: 0.0, ..p };
-        assert!(quantize_f32_s8(&bad, &bytes, &mut out).is_err());
+        assert!(quantize_f32_int(&bad, &bytes, &mut out).is_err());
+        // int16: the same rounding, saturating at the int16 range.
+        let p16 = BoundaryParams {
+            int_type: IntType::Int16,
+            zero_point: 0,
+            ..p
+        };
+        assert_eq!(quantize_f32(&p16, 1e30), 32767);
+        assert_eq!(quantize_f32(&p16, -20_000.25), -32768);
+        assert_eq!(quantize_f32(&p16, 100.25), 201);
+        let mut out16 = [0i8; 4];
+        quantize_f32_int(&p16, &bytes, &mut out16).unwrap();
+        assert_eq!(out16, [2, 0, -2, -1]); // 2 and -2, little-endian
+        let int32 = BoundaryParams {
+            int_type: IntType::Int32,
+            ..p16
+        };
+        assert!(quantize_f32_int(&int32, &bytes, &mut [0; 8]).is_err());
     }
 
     #[test]
@@ -220,9 +281,23 @@ mod tests {
                 let p = BoundaryParams {
                     scale,
                     zero_point: zp,
+                    int_type: IntType::Int8,
                 };
-                for q in i8::MIN..=i8::MAX {
-                    let tflm = (scale as f64 * (q as i32 - zp) as f64) as f32;
+                for q in i8::MIN as i32..=i8::MAX as i32 {
+                    let tflm = (scale as f64 * (q - zp) as f64) as f32;
+                    assert_eq!(dequantize_f32(&p, q).to_bits(), tflm.to_bits());
+                }
+            }
+            // int16 (zero point 0 in TFLM's 16x8 models) and uint8: the
+            // product still fits a double exactly.
+            for (zp, qs) in [(0, -32768..=32767), (128, 0..=255)] {
+                let p = BoundaryParams {
+                    scale,
+                    zero_point: zp,
+                    int_type: IntType::Int16,
+                };
+                for q in qs.step_by(7) {
+                    let tflm = (scale as f64 * (q - zp) as f64) as f32;
                     assert_eq!(dequantize_f32(&p, q).to_bits(), tflm.to_bits());
                 }
             }
@@ -230,14 +305,23 @@ mod tests {
         let p = BoundaryParams {
             scale: 0.25,
             zero_point: 1,
+            int_type: IntType::Int8,
         };
         let mut out = [0i8; 8];
-        dequantize_s8_f32(&p, &[5, -3], &mut out).unwrap();
+        dequantize_int_f32(&p, &[5, -3], &mut out).unwrap();
         let v: std::vec::Vec<f32> = out
             .chunks_exact(4)
             .map(|w| f32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8]))
             .collect();
         assert_eq!(v, [1.0, -1.0]);
-        assert!(dequantize_s8_f32(&p, &[5, -3], &mut out[1..]).is_err());
+        assert!(dequantize_int_f32(&p, &[5, -3], &mut out[1..]).is_err());
+        let u8p = BoundaryParams {
+            zero_point: 128,
+            int_type: IntType::UInt8,
+            ..p
+        };
+        dequantize_int_f32(&u8p, &[-128, 127], &mut out).unwrap(); // bytes 128 and 127
+        assert_eq!(out[..4], 0.0f32.to_le_bytes().map(|b| b as i8));
+        assert_eq!(out[4..], (-0.25f32).to_le_bytes().map(|b| b as i8));
     }
 }

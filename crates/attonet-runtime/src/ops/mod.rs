@@ -27,7 +27,9 @@ pub mod pointwise_pair;
 pub mod pool;
 pub mod portable;
 pub mod reduce;
+pub mod requantize;
 pub mod softmax;
+pub mod svdf;
 pub mod transpose_conv;
 
 use crate::plan::kernels::KernelSet;

@@ -625,6 +625,7 @@ fn map_padding(
 impl Converter {
     fn new_tensor(&mut self, name: &str, shape: Vec<usize>) -> TensorId {
         self.tensors.push(Tensor {
+            variable: false,
             name: name.to_string(),
             shape,
             dtype: DType::F32,
@@ -637,6 +638,7 @@ impl Converter {
 
     fn new_const(&mut self, name: &str, shape: Vec<usize>, values: &[f32]) -> TensorId {
         self.tensors.push(Tensor {
+            variable: false,
             name: name.to_string(),
             shape,
             dtype: DType::F32,
@@ -1361,6 +1363,7 @@ impl Converter {
                 && q.values.len() == values.len();
             if fits {
                 self.tensors.push(Tensor {
+                    variable: false,
                     name: name.to_string(),
                     shape,
                     dtype: DType::I8,
@@ -1520,7 +1523,8 @@ impl Converter {
                 | OpKind::Pack { .. }
                 | OpKind::Split { .. }
                 | OpKind::Arg { .. }
-                | OpKind::Dequantize => None,
+                | OpKind::Dequantize
+                | OpKind::Svdf { .. } => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {

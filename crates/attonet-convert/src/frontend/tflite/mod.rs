@@ -345,7 +345,9 @@ fn read_tensor(
         }
     };
 
+    let variable: bool = t.scalar(f::IS_VARIABLE, false).context(label)?;
     Ok(Tensor {
+        variable,
         name,
         shape,
         dtype,
@@ -676,7 +678,7 @@ fn read_op(
         | op::MEAN
         | op::SUM
         | op::REDUCE_MAX => {}
-        op::ARG_MAX | op::ARG_MIN | op::DEQUANTIZE => {}
+        op::ARG_MAX | op::ARG_MIN | op::DEQUANTIZE | op::SVDF => {}
         c if movement::is_movement(c) || movement::is_split(c) => {}
         op::PACK => {}
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
@@ -948,6 +950,19 @@ fn read_kind(
         op::DEQUANTIZE => {
             options(cx, t, ty::DEQUANTIZE)?;
             OpKind::Dequantize
+        }
+        op::SVDF => {
+            use schema::svdf as f;
+            let o = required_options(cx, t, ty::SVDF)?;
+            let rank: i32 = o.scalar(f::RANK, 0).context(|| cx.label())?;
+            let rank = usize::try_from(rank)
+                .ok()
+                .filter(|&r| r > 0)
+                .ok_or_else(|| cx.invalid(format!("rank {rank}; it must be positive")))?;
+            OpKind::Svdf {
+                rank,
+                fused_activation: o.scalar(f::ACTIVATION, 0).context(|| cx.label())?,
+            }
         }
         op::PACK => {
             use schema::pack as f;
@@ -1239,6 +1254,9 @@ fn check_arity(
         OpKind::Unary { .. } => (1, 1, 1),
         OpKind::Reduce { .. } | OpKind::Arg { .. } => (2, 2, 2),
         OpKind::Dequantize => (1, 1, 1),
+        // The bias (input 3) may be omitted; the state (input 4) may not
+        // (the lowering names it).
+        OpKind::Svdf { .. } => (5, 5, 3),
         // The family's reader checks its own inputs (movement.rs).
         OpKind::Move { .. } => (1, 4, 1),
     };

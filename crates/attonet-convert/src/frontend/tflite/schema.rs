@@ -148,6 +148,8 @@ pub mod options_type {
     pub const PACK: u8 = 59;
     /// `DequantizeOptions`.
     pub const DEQUANTIZE: u8 = 38;
+    /// `SVDFOptions`.
+    pub const SVDF: u8 = 6;
     /// `ArgMaxOptions`.
     pub const ARG_MAX: u8 = 40;
     /// `ArgMinOptions`.
@@ -181,6 +183,7 @@ pub mod options_type {
             LEAKY_RELU => "LeakyReluOptions",
             PACK => "PackOptions",
             DEQUANTIZE => "DequantizeOptions",
+            SVDF => "SVDFOptions",
             ARG_MAX => "ArgMaxOptions",
             ARG_MIN => "ArgMinOptions",
             L2_NORM => "L2NormOptions",
@@ -252,6 +255,16 @@ pub mod fully_connected {
     pub const KEEP_NUM_DIMS: usize = 2;
     /// `asymmetric_quantize_inputs:bool` (hybrid float/int8 ops only).
     pub const ASYMMETRIC_QUANTIZE_INPUTS: usize = 3;
+}
+
+/// `table SVDFOptions`.
+pub mod svdf {
+    /// `rank:int`.
+    pub const RANK: usize = 0;
+    /// `fused_activation_function:ActivationFunctionType`.
+    pub const ACTIVATION: usize = 1;
+    /// `asymmetric_quantize_inputs:bool` (hybrid float/int8 only).
+    pub const ASYMMETRIC_QUANTIZE_INPUTS: usize = 2;
 }
 
 /// `table SoftmaxOptions`.
@@ -390,6 +403,8 @@ pub mod op {
     pub const PACK: i32 = 83;
     /// `DEQUANTIZE`.
     pub const DEQUANTIZE: i32 = 6;
+    /// `SVDF`.
+    pub const SVDF: i32 = 27;
     /// `CALL` (control flow).
     pub const CALL: i32 = 31;
     /// `TANH`.
