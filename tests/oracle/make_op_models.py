@@ -619,6 +619,99 @@ def tf_reshape_minus1_case(name, shape):
 tf_reshape_minus1_case("shape_tf_reshape_minus1", [1, 4, 4, 3])
 
 
+# UNIDIRECTIONAL_SEQUENCE_LSTM: Keras LSTM layers, which the converter fuses into TFLite's integer
+# LSTM (int8 input, output and weights, int32 biases, an int8 hidden state and an int16 cell state
+# as variable tensors carried from one invocation to the next; tests/oracle/lstm_reference.py is
+# its integer specification). With the pinned Keras 3, calling `tf.keras.layers.LSTM` lowers to a
+# WHILE loop, on which the int8 quantizer crashes (a segmentation fault, so no case can skip it):
+# Keras 3 no longer marks its LSTM for the converter. Keras 2 did, by running the layer's step loop
+# in a tf.function with the attributes api_implements="lstm_<id>", time_major and go_backwards
+# (recurrent_v2.standard_lstm); the converter replaces such a function, given (inputs, init_h,
+# init_c, kernel, recurrent_kernel, bias) and returning (last output, all outputs, h, c, runtime),
+# by one UNIDIRECTIONAL_SEQUENCE_LSTM (cell clip 10, TANH, no peephole, projection or layer norm),
+# and the last output by a STRIDED_SLICE of all outputs. These cases do the same with a Keras 3 LSTM
+# layer's weights (gate order i, f, c, o as Keras's), checked against the layer itself. The
+# attributes survive only the SavedModel import path (`saved_model=True`); the frozen-graph path
+# inlines the function first.
+def keras_lstm(rng, features, units, return_sequences, time_major=False, api_name="lstm_keras"):
+    """A Keras LSTM layer with weights drawn from rng, and its forward pass as Keras 2 marked it for
+    the converter: fn(x) with x [batch, time, features] ([time, batch, features] if time_major)."""
+    layer = tf.keras.layers.LSTM(units, return_sequences=return_sequences)
+    layer.build((None, None, features))
+    bias = weights(rng, (4 * units,), 0.2)
+    bias[units:2 * units] += 1.0  # Keras's unit_forget_bias
+    layer.set_weights([weights(rng, (features, 4 * units), 1.0 / np.sqrt(features)),
+                       weights(rng, (units, 4 * units), 1.0 / np.sqrt(units)), bias])
+    kernel, recurrent, bias = (tf.constant(w) for w in layer.get_weights())
+    axis = 0 if time_major else 1
+
+    @tf.function(autograph=False, experimental_attributes={
+        "api_implements": api_name, "api_preferred_device": "CPU", "time_major": time_major,
+        "go_backwards": False})
+    def standard_lstm(inputs, init_h, init_c, kernel, recurrent_kernel, bias):
+        h, c, outs = init_h, init_c, []
+        for x in tf.unstack(inputs, axis=axis):
+            z = tf.matmul(x, kernel) + tf.matmul(h, recurrent_kernel) + bias
+            zi, zf, zc, zo = tf.split(z, 4, axis=1)
+            c = tf.sigmoid(zf) * c + tf.sigmoid(zi) * tf.tanh(zc)
+            h = tf.sigmoid(zo) * tf.tanh(c)
+            outs.append(h)
+        return outs[-1], tf.stack(outs, axis=axis), h, c, tf.constant(0.0)
+
+    def fn(x):
+        zeros = tf.zeros([x.shape[1 - axis], units])
+        last, seq, _, _, _ = standard_lstm(x, zeros, zeros, kernel, recurrent, bias)
+        return seq if return_sequences else last
+
+    probe = rng.uniform(-1, 1, (1, 3, features)).astype(np.float32)
+    got = fn(np.swapaxes(probe, 0, 1) if time_major else probe).numpy()
+    want = layer(probe).numpy()
+    if time_major and return_sequences:
+        want = np.swapaxes(want, 0, 1)
+    if not np.allclose(got, want, atol=1e-5):
+        raise AssertionError("the marked LSTM function differs from the Keras layer")
+    return fn
+
+
+def lstm_case(name, shape, build, params, lo=-1.0, hi=1.0):
+    def make(rng):
+        layers = build(rng)
+
+        def f(x):
+            for layer in layers:
+                x = layer(x)
+            return x
+        return f
+    case(name, "UNIDIRECTIONAL_SEQUENCE_LSTM", [shape], make, dict(input=shape, **params), lo=lo, hi=hi,
+         saved_model=True)
+
+
+lstm_case("lstm_seq", [1, 8, 4], lambda rng: [keras_lstm(rng, 4, 8, True)],
+          dict(layers="LSTM 8, return_sequences=True"))
+lstm_case("lstm_last", [1, 10, 6], lambda rng: [keras_lstm(rng, 6, 12, False)],
+          dict(layers="LSTM 12, return_sequences=False (the last step: STRIDED_SLICE)"))
+lstm_case("lstm_seq_wide", [1, 5, 12], lambda rng: [keras_lstm(rng, 12, 16, True)],
+          dict(layers="LSTM 16, return_sequences=True"), lo=-2.0, hi=2.0)
+def keras_dense_frozen(rng, k, units):
+    """A Keras Dense layer with weights drawn from rng, applied with its weights as constants (a
+    layer's variables, untracked by the converter's tf.Module, would make the SavedModel export fail
+    and the converter fall back to the frozen-graph path, which loses the LSTM's marking)."""
+    w, b = (tf.constant(v) for v in keras_dense(rng, k, units).get_weights())
+    return lambda x: tf.matmul(x, w) + b
+
+
+lstm_case("lstm_classifier", [1, 6, 3],
+          lambda rng: [keras_lstm(rng, 3, 8, False), keras_dense_frozen(rng, 8, 4)],
+          dict(layers="LSTM 8, return_sequences=False, Dense 4"))
+lstm_case("lstm_stacked", [1, 7, 5],
+          lambda rng: [keras_lstm(rng, 5, 8, True, api_name="lstm_keras_1"),
+                       keras_lstm(rng, 8, 6, True, api_name="lstm_keras_2")],
+          dict(layers="LSTM 8, LSTM 6, both return_sequences=True"))
+lstm_case("lstm_time_major", [9, 1, 5], lambda rng: [keras_lstm(rng, 5, 4, True, time_major=True)],
+          dict(layers="LSTM 4, return_sequences=True, time_major=True (input [time, batch, features])"),
+          lo=-3.0, hi=3.0)
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -669,7 +762,14 @@ def convert(c):
     sig = [tf.TensorSpec([None, *s[1:]] if c.batch_none else s, tf.float32, name=f"x{k}")
            for k, s in enumerate(c.inputs)]
     tff = tf.function(fn, input_signature=sig)
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([tff.get_concrete_function()], tff)
+    if c.saved_model:
+        # A tf.Module (not a tf.function) as the trackable object sends the converter through a
+        # SavedModel, which keeps the api_implements attribute marking the Keras LSTM.
+        holder = tf.Module()
+        holder.f = tff
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([tff.get_concrete_function()], holder)
+    else:
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([tff.get_concrete_function()], tff)
 
     def representative():
         r = np.random.default_rng(seed + 1)

@@ -26,7 +26,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use attonet_convert::npy::Array;
+use attonet_convert::npy::{Array, NpyType};
 use attonet_convert::report::group;
 
 /// The CIFAR-10 class names, in label order.
@@ -768,7 +768,11 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
             match env_path(root, "ATTONET_USER_INPUTS") {
                 Some(path) => {
                     let x = read_npy(&path)?;
-                    let x = match x.as_i8() {
+                    // The plan's own input type (int8, or the int16, uint8,
+                    // int32 or float32 a QUANTIZE reads): its bytes as they
+                    // are; else float inputs of a float model, quantized.
+                    let same_type = x.dtype == NpyType::of_element(model.input.dtype);
+                    let x = match same_type.then(|| x.data.iter().map(|&b| b as i8).collect()) {
                         Some(x) => x,
                         None => quantize_float_inputs(
                             &file,
@@ -780,7 +784,7 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
                     };
                     if len == 0 || x.len() % len != 0 || x.is_empty() {
                         return Err(format!(
-                            "{}: {} int8 values are not a whole number of the model's {len}-byte inputs",
+                            "{}: {} bytes are not a whole number of the model's {len}-byte inputs",
                             path.display(),
                             x.len()
                         ));

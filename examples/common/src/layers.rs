@@ -87,11 +87,16 @@ pub(crate) fn profile<C: InstructionCounter>(
         );
         return Err(EXIT_RUNTIME_ERROR);
     }
-    // The normal output, to compare the step-by-step one with.
-    let copied = model.infer(arena, input, scores).and_then(|()| {
-        model.input_mut(arena)?.copy_from_slice(input);
-        Ok(())
-    });
+    // The normal output, to compare the step-by-step one with; both from
+    // the reset state, as the first input ran (a model with state, SVDF,
+    // would otherwise see a later step of its stream).
+    let copied = model
+        .reset_state(arena)
+        .and_then(|()| model.infer(arena, input, scores))
+        .and_then(|()| {
+            model.input_mut(arena)?.copy_from_slice(input);
+            model.reset_state(arena)
+        });
     if let Err(e) = copied {
         println!("  layer profile: the runtime failed: {e:?}");
         return Err(EXIT_RUNTIME_ERROR);

@@ -33,6 +33,7 @@
 //! int16 values are little-endian, read byte-wise.
 
 use crate::error::check_len;
+use crate::ops::conv::dot_s8;
 use crate::ops::requantize::IntType;
 use crate::quant::{requantize, shift_in_range};
 use crate::Error;
@@ -164,13 +165,13 @@ pub fn svdf_s8(
     // 1. Every element one place towards the start.
     state.copy_within(size.., 0);
 
-    // 2. The newest feature value of each filter.
+    // 2. The newest feature value of each filter: `Σ w * x - zp * Σ w`
+    //    (exact modulo 2^32, as TFLM's int32 sum).
     for b in 0..batch {
         let x = &input[b * inputs..(b + 1) * inputs];
         for (f, w) in weights_feature.chunks_exact(inputs).enumerate() {
-            let dot = w.iter().zip(x).fold(0i32, |acc, (&w, &x)| {
-                acc.wrapping_add(w as i32 * (x as i32 - p.input_zero_point))
-            });
+            let (sxw, sw) = dot_s8(w, x);
+            let dot = sxw.wrapping_sub(p.input_zero_point.wrapping_mul(sw));
             let v = requantize(dot, p.feature_multiplier, p.feature_shift).clamp(lo, hi);
             // `store` keeps the low bytes: the wrapping narrowing of TFLM's
             // `static_cast<T>`.
@@ -183,15 +184,18 @@ pub fn svdf_s8(
     }
 
     // 3. The time filter over each filter's memory, summed per unit.
+    let row_bytes = memory * size;
     for b in 0..batch {
+        let rows = &state[b * filters * row_bytes..(b + 1) * filters * row_bytes];
         for u in 0..units {
             let mut acc = bias.get(u).copied().unwrap_or(0);
             for f in u * rank..(u + 1) * rank {
-                let row = (b * filters + f) * memory;
-                for j in 0..memory {
-                    let s = ty.load(state, row + j) - p.state_zero_point;
-                    acc = acc.wrapping_add(ty.load(weights_time, f * memory + j).wrapping_mul(s));
-                }
+                let wt = &weights_time[f * row_bytes..(f + 1) * row_bytes];
+                let s = &rows[f * row_bytes..(f + 1) * row_bytes];
+                acc = acc.wrapping_add(match ty {
+                    IntType::Int16 => time_dot_s16(wt, s, p.state_zero_point),
+                    _ => time_dot_s8(wt, s, p.state_zero_point),
+                });
             }
             let y = requantize(acc, p.output_multiplier, p.output_shift) as i64
                 + p.output_zero_point as i64;
@@ -199,6 +203,30 @@ pub fn svdf_s8(
         }
     }
     Ok(())
+}
+
+/// `Σ wt * (s - zp)` of one filter's int16 time weights and state
+/// (little-endian bytes), as `Σ wt * s - zp * Σ wt` (exact modulo 2^32).
+#[inline(always)]
+fn time_dot_s16(wt: &[i8], s: &[i8], zp: i32) -> i32 {
+    let v = |p: &[i8]| i16::from_le_bytes([p[0] as u8, p[1] as u8]) as i32;
+    let (sxw, sw) =
+        wt.chunks_exact(2)
+            .zip(s.chunks_exact(2))
+            .fold((0i32, 0i32), |(sxw, sw), (w, x)| {
+                (
+                    sxw.wrapping_add(v(w).wrapping_mul(v(x))),
+                    sw.wrapping_add(v(w)),
+                )
+            });
+    sxw.wrapping_sub(zp.wrapping_mul(sw))
+}
+
+/// `Σ wt * (s - zp)` of one filter's int8 time weights and state.
+#[inline(always)]
+fn time_dot_s8(wt: &[i8], s: &[i8], zp: i32) -> i32 {
+    let (sxw, sw) = dot_s8(wt, s);
+    sxw.wrapping_sub(zp.wrapping_mul(sw))
 }
 
 #[cfg(test)]
