@@ -552,6 +552,9 @@ fn read_ops(
             continue;
         }
         let op = read_op(index, &t, opcodes, tensors, budget)?;
+        if op.kind == OpKind::Dequantize && fold_float16(&op, tensors, budget)? {
+            continue;
+        }
         if op.kind == OpKind::Reshape {
             let cx = OpCtx {
                 index,
@@ -567,6 +570,42 @@ fn read_ops(
     fold::fold_all(tensors, pending, &ops, &source, budget)?;
     fold::settle_reshapes(tensors, &ops, &source, &new_shapes)?;
     Ok((ops, source))
+}
+
+/// A DEQUANTIZE of a constant float16 tensor (TFLite's float16
+/// post-training quantization: weights stored as FLOAT16, each read through
+/// a DEQUANTIZE) is folded away: its float32 output becomes a constant with
+/// the exactly converted values (TFLM's `static_cast<float>` of each half,
+/// as the `half` crate converts), and the float model goes on to AttoNet's
+/// own int8 quantization as any other. `false` for any other DEQUANTIZE.
+fn fold_float16(op: &Op, tensors: &mut [Tensor], budget: &mut Budget) -> Result<bool> {
+    let (&[Some(x)], &[y]) = (op.inputs.as_slice(), op.outputs.as_slice()) else {
+        return Ok(false);
+    };
+    let (input, output) = (&tensors[x], &tensors[y]);
+    let Some(data) = input.data.as_ref() else {
+        return Ok(false);
+    };
+    if input.dtype != DType::F16 || output.dtype != DType::F32 || output.data.is_some() {
+        return Ok(false);
+    }
+    if input.elements() != output.elements() {
+        return Err(ConvertError::Graph(format!(
+            "DEQUANTIZE of the float16 constant '{}' {:?} gives '{}' {:?}: their sizes differ",
+            input.name, input.shape, output.name, output.shape
+        )));
+    }
+    let values: Vec<u8> = data
+        .chunks_exact(2)
+        .flat_map(|h| {
+            half::f16::from_le_bytes([h[0], h[1]])
+                .to_f32()
+                .to_le_bytes()
+        })
+        .collect();
+    budget.take(values.len(), || format!("float32 copy of '{}'", input.name))?;
+    tensors[y].data = Some(values);
+    Ok(true)
 }
 
 /// What we know about the operator being read, for messages.
