@@ -5,26 +5,38 @@
     .venv/bin/python tests/oracle/lstm_reference.py [VARIANTS_PER_CASE]   (default 60)
 
 Needs only the oracle venv (the pinned `tflite-micro`). For every UNIDIRECTIONAL_SEQUENCE_LSTM case
-of tests/op-goldens it runs TFLM (`run_tflm` of tflm_check_ops.py) and the reference below on the
-committed inputs, on 64 extra random inputs, and on VARIANTS_PER_CASE models made by rewriting the
-case's quantization (see `requantize`), and counts byte-exact matches. Exits 1 on any mismatch.
+of tests/op-goldens it runs TFLM (`run_tflm` of tflm_check_ops.py: one interpreter, the samples in
+turn, so the LSTM state carries over) and the reference below, also carrying its state, on the
+committed inputs (against the committed goldens too), on 64 extra random samples, on the
+single-LSTM models rewritten to batch 3 (`rebatch`), and on VARIANTS_PER_CASE models made by
+rewriting the case's quantization (`requantize`), 8 random samples each, and counts byte-exact
+matches. Exits 1 on any mismatch. Not part of the suite (a one-off proof, ~25 s).
 
-Written from the sources of tensorflow/tflite-micro as the pinned wheel was built
-(tflite-micro 0.dev20261023182759, `_version.py`: g8f6596d): kernels/unidirectional_sequence_lstm.cc,
-lstm_eval.h, lstm_eval.cc, lstm_eval_common.cc, lstm_shared.h, fully_connected_common.cc, and
-kernels/internal/{common.cc, quantization_util.cc, reference/integer_ops/{fully_connected.h, mul.h,
-logistic.h, tanh.h}}, micro_interpreter / micro_allocator (variable tensor reset). The symbols of
-the wheel's _runtime.so (tflite::micro::lstm_internal::LstmStep<int8,int8,int16,int32>,
-CalculateLstmGate, UpdateLstmCell, Tanh(int, ...), Sigmoid, Mul(... int16, int16, int8), Clipping,
-AddElementWise, LstmStepManager::UpdateTime/UpdateBatch) are those of this (2023+) kernel, not of
-the older `EvalInteger8x8_16Lstm` one with precomputed effective biases and intermediate scales.
+Written from the sources of tensorflow/tflite-micro for the kernel the pinned wheel was built with
+(tflite-micro 0.dev20261023182759, `_version.py`: 0.dev20261023182759-g8f6596d). Commit 8f6596d
+itself is not in the source index this was read from; read instead, under
+tensorflow/lite/micro/kernels/: lstm_eval_common.cc at 1d1bd4ba (with the Prepare) and at 8247953
+(older literals, see F32_2_M15), the 2023+ lstm_eval.h / lstm_eval.cc / unidirectional_sequence_lstm.cc
+(LstmStep, CalculateLstmGate, UpdateLstmCell, UpdateLstmHidden, Tanh(cell_state_scale_power, ...),
+Sigmoid, Mul, AddElementWise, Clipping, LstmStepManager), fully_connected_common.cc at 340fcba, and
+internal/common.cc at a6453bf, internal/quantization_util.cc at b84e49e (QuantizeMultiplier,
+CheckedLog2), internal/reference/integer_ops/fully_connected.h at dd6970a, mul.h at 9d3febf,
+logistic.h at a6453bf, tanh.h at 776203c, internal/common.h at 28e6530 (sigmoid_table_uint16),
+kernel_util.cc (GetQuantizedConvolutionMultipler). The wheel's _runtime.so exports exactly this
+kernel's symbols (tflite::micro::lstm_internal::LstmStep<int8, int8, int16, int32>, CalculateLstmGate,
+UpdateLstmCell<int16>, Tanh(int, ...), Sigmoid(..., int16*), Mul(..., int16, int16, int8*),
+Clipping, AddElementWise, LstmStepManager::UpdateTime / UpdateBatch), not the older
+EvalInteger8x8_16Lstm (precomputed effective biases, intermediate tensors' scales) still found in
+older versions of the same file names. Where sources differed, the match below decided: every
+choice in this file reproduces TFLM's bytes; the alternatives tried (single rounding, no cell clip,
+the older 2^-15 literal, no state carried, the hidden state starting at 0) do not.
 
 
 THE SPECIFICATION
 =================
 
-Tensors (node inputs by index; lstm_shared.h). "x" means "the op's input", all int8 per-tensor
-quantized with scale s and zero point z (a weight's z must be 0: see "Requirements").
+Tensors (node inputs by index; lstm_shared.h). All int8 tensors per-tensor quantized, scale s,
+zero point z (weights: z = 0 as the converter writes; TFLM still subtracts a weight's z, below).
 
    0  input                  int8  [B, T, F] (time_major: [T, B, F])   s_x, z_x
    1  input_to_input_w       int8  [U, F]    s_wxi      5  recurrent_to_input_w   int8 [U, U]  s_whi
@@ -60,7 +72,9 @@ the input's first two dimensions and U last; cell_clip >= 0; cell state int16 (f
 float kernel, anything else fails); s_x * s_w >= 0 (float product) for each of the 8 weights.
 Not checked: weight zero points (only a debug DCHECK; z_w is still applied as an offset, see
 below), bias scales (the bias check is switched off for the LSTM), s_c being a power of two (the
-result of CheckedLog2 is ignored), the cell state's zero point, the output's quantization.
+result of CheckedLog2 is ignored), the cell state's zero point, the output's quantization. The
+kernel reads one scale per weight tensor (params.scale); per-channel weights, which the converter
+does not write for the LSTM, are outside this specification (a port should refuse them).
 
 Prepare-time quantities (float = C float32, double = C double; QuantizeMultiplier below):
 
@@ -82,8 +96,9 @@ Prepare-time quantities (float = C float32, double = C double; QuantizeMultiplie
       input x cellgate-> cell:    real = 2^-15 * 2^-15 / s_c      -> (M_ic, S_ic), int16, offset 0
       tanh(c) x output-> hidden:  real = 2^-15 * 2^-15 / s_h      -> (M_oh, S_oh), int8 range
                                   [-128, 127], output offset z_h
-  (2^-15 is the float literal 0.000030517578125, or 0.00003051757 in older sources: both are
-  exactly 2^-15 as float32.)
+  (2^-15 is the float literal 0.000030517578125, exactly 2^-15. An older source wrote
+  0.00003051757, which as a float is 2^-15 - 2 ulp and changes M for all three; the pinned build
+  is not that one: LSTM_OLD_LITERAL=1 makes the reference miss TFLM's bytes.)
 
   Cell state: p = CheckedLog2(s_c): float x = logf(s_c) * (1.0f / logf(2.0f)), p = round half away
   from zero of x (the "is it a power of two" result is ignored). quantized_cell_clip =
@@ -392,6 +407,9 @@ def prepare_lstm(x_q, w_x, w_x_q, w_h, w_h_q, bias, h_q, c_scale, options, x_sha
 # ---------------------------------------------------------------------------------------------
 # Eval
 
+COUNTS = {"cell_values": 0, "cell_clipped": 0}  # coverage of the proof, not part of the spec
+
+
 def lstm_step(p, x, h, c):
     """One step on rows x [R, F] (int64) with state h [R, U] (int8 values), c [R, U] (int16
     values); returns the new (h, c)."""
@@ -413,8 +431,11 @@ def lstm_step(p, x, h, c):
     g = gate("c", p.cell_gate_act)
     c = sat16(mbqm(f * c, *p.forget_cell))
     c = sat16(c + sat16(mbqm(i * g, *p.input_cell)))
+    COUNTS["cell_values"] += c.size
     if p.cell_clip > 0:
-        c = np.minimum(np.maximum(c, -p.quantized_cell_clip), p.quantized_cell_clip)
+        clipped = np.minimum(np.maximum(c, -p.quantized_cell_clip), p.quantized_cell_clip)
+        COUNTS["cell_clipped"] += int((clipped != c).sum())
+        c = clipped
     o = gate("o", "sigmoid")  # after the cell update, from the old hidden state
     th = tanh16(c, *p.tanh_cell)
     h = np.clip(mbqm(th * o, *p.output_hidden) + p.h_zp, -128, 127)
@@ -645,6 +666,28 @@ def requantize(model_bytes, rng):
     return bytes(b.Output()), "; ".join(desc)
 
 
+def rebatch(model_bytes, batch):
+    """The single-LSTM model with batch `batch` instead of 1 (input, output, hidden and cell state
+    shapes), to check the batch-major (batch by batch, each over all steps) and time-major (all
+    rows per step) orders."""
+    model = runtime.convert_bytearray_to_object(bytearray(model_bytes))
+    sg = model.subgraphs[0]
+    op = sg.operators[0]
+    time_major = bool(op.builtinOptions.timeMajor)
+    ins = [int(i) for i in op.inputs]
+    for i, axis in ((ins[0], 1 if time_major else 0), (int(op.outputs[0]), 1 if time_major else 0),
+                    (ins[18], 0), (ins[19], 0)):
+        for attr in ("shape", "shapeSignature"):
+            v = getattr(sg.tensors[i], attr)
+            if v is not None and len(v):
+                v = np.array(v, dtype=np.int32)
+                v[axis] = batch
+                setattr(sg.tensors[i], attr, v)
+    b = flatbuffers.Builder(1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 # ---------------------------------------------------------------------------------------------
 # The proof
 
@@ -669,7 +712,7 @@ def main(argv):
     if not cases:
         print("no UNIDIRECTIONAL_SEQUENCE_LSTM case in tests/op-goldens/manifest.json")
         return 1
-    totals = {"committed": [0, 0], "random": [0, 0], "variants": [0, 0], "tflm_refused": 0}
+    totals = {"committed": [0, 0], "random": [0, 0], "variants": [0, 0], "batch3": [0, 0], "tflm_refused": 0}
     counterfactual = {"reset_each": 0, "h_start_zero": 0, "h_zero_tried": 0}
     stats = {"clip_active": 0, "tanh_shifts": set(), "unsaturated": [0, 0]}
     bad = []
@@ -707,7 +750,18 @@ def main(argv):
             counterfactual["h_zero_tried"] += 1
             counterfactual["h_start_zero"] += not same(want, reference_outputs(model, xs, n_out, h_start_zero=True))
 
-        # 3. Re-quantized variants, 8 samples each.
+        # 3. Batch 3 (single-LSTM models only), 16 samples, on the model and a variant.
+        if case["ops"] == ["UNIDIRECTIONAL_SEQUENCE_LSTM"]:
+            for m in (model, requantize(model, rng)[0]):
+                m = rebatch(m, 3)
+                xs = random_inputs(m, rng, 16)
+                ok = same(run_tflm(m, xs, n_out), reference_outputs(m, xs, n_out))
+                totals["batch3"][0] += ok
+                totals["batch3"][1] += 1
+                if not ok:
+                    bad.append(f"{name}: batch 3 differs")
+
+        # 4. Re-quantized variants, 8 samples each.
         counts = [0, 0, 0]
         for v in range(per_case):
             m, desc = requantize(model, rng)
@@ -736,20 +790,22 @@ def main(argv):
                     stats["clip_active"] += p.cell_clip > 0 and p.quantized_cell_clip < 32767
         totals["variants"][0] += counts[0]
         totals["variants"][1] += counts[1]
-        print(f"{name}: committed and random inputs {'match' if not any(b.startswith(name + ':') for b in bad) else 'DIFFER'}; "
+        inputs_ok = not any(b.startswith(name + ":") for b in bad)
+        print(f"{name}: committed, random and batch-3 inputs {'match' if inputs_ok else 'DIFFER'}; "
               f"variants {counts[0]}/{counts[1]} byte-exact")
     for b in bad:
         print(f"MISMATCH {b}", file=sys.stderr)
     print(f"committed inputs: {totals['committed'][0]}/{totals['committed'][1]} cases byte-exact; "
           f"random inputs (64 samples): {totals['random'][0]}/{totals['random'][1]}; "
           f"re-quantized variants (8 samples): {totals['variants'][0]}/{totals['variants'][1]}; "
-          f"TFLM refused {totals['tflm_refused']}")
+          f"batch 3: {totals['batch3'][0]}/{totals['batch3'][1]}; TFLM refused {totals['tflm_refused']}")
     print(f"state check: resetting the state on every Invoke differs from TFLM in "
           f"{counterfactual['reset_each']}/{len(cases)} cases; starting the hidden state at 0 instead of "
           f"its zero point differs in {counterfactual['h_start_zero']}/{counterfactual['h_zero_tried']} "
           f"cases with a nonzero hidden zero point")
     print(f"coverage: cell-state tanh (multiplier, shift) {sorted(stats['tanh_shifts'])}; "
-          f"{stats['clip_active']} LSTMs with an active cell clip; "
+          f"{stats['clip_active']} variant LSTMs with a cell clip below 32767, "
+          f"{COUNTS['cell_clipped']} of {COUNTS['cell_values']} computed cell values clipped; "
           f"{stats['unsaturated'][0]} of {stats['unsaturated'][1]} variant output bytes unsaturated")
     return 1 if bad else 0
 

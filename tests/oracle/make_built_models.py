@@ -510,6 +510,69 @@ def uint8_fc_chain(name, k, units):
 uint8_fc_chain("fc_uint8_io", 16, 8)
 
 
+def softmax_i16_case(name, shape, in_scale, in_zp):
+    """SOFTMAX from int8 to int16 (TFLM's `Softmax<int8_t, int16_t>`: output scale 1/65536, zero
+    point -32768, as its Prepare requires)."""
+    def make(rng, xs):
+        g = Graph()
+        a = g.tensor("input", shape, TT.INT8, in_scale, in_zp)
+        b = g.tensor("output", shape, TT.INT16, 1 / 65536, -32768)
+        g.op(OP.SOFTMAX, [a], [b], *softmax_options())
+        params = dict(input=shape, input_scale=f32(in_scale), input_zero_point=in_zp, output_type="int16",
+                      output_scale=f32(1 / 65536), output_zero_point=-32768, beta=1.0)
+        return dict(model=g.finish([a], [b], f"AttoNet built model: {name}"), params=params, refs=None)
+    case(name, "SOFTMAX", [dict(dtype="int8", shape=shape)], make)
+
+
+softmax_i16_case("softmax_i8_i16_10", [1, 10], 0.02, -3)
+softmax_i16_case("softmax_i8_i16_4d", [1, 2, 3, 6], 0.04, 10)
+
+
+def kws_8bit_chain(name, n_in):
+    """The shape of TFLM's keyword_scrambled_8bit benchmark model: int16 input -> QUANTIZE (int8)
+    -> SVDF (int8 time weights and state) -> FULLY_CONNECTED -> SVDF -> FULLY_CONNECTED -> SOFTMAX
+    (int8 -> int16) -> QUANTIZE (int16 -> int32) output."""
+    def make(rng, xs):
+        x16 = xs[0]
+        in16_scale, q_scale, q_zp = 1 / 2048, 8 / 120, -2
+        x8 = ref_quantize(x16, in16_scale, 0, q_scale, q_zp, np.int8)
+        s1 = calibrate_svdf(rng, x8, q_scale, q_zp, 16, 6, 1, "int8", state_zp=-5)
+        y1 = ref_svdf(x8, s1)
+        f1 = fc_layer(rng, y1, s1["out_scale"], s1["out_zp"], 12)
+        h1 = fc_ref(y1, s1["out_zp"], f1)
+        s2 = calibrate_svdf(rng, h1, f1["out_scale"], f1["out_zp"], 16, 5, 2, "int8", state_zp=3)
+        y2 = ref_svdf(h1, s2)
+        f2 = fc_layer(rng, y2, s2["out_scale"], s2["out_zp"], 3, float_max=4.0)
+        g = Graph()
+        a = g.tensor("input", [1, n_in], TT.INT16, in16_scale, 0)
+        q = g.tensor("quantize/output", [1, n_in], TT.INT8, q_scale, q_zp)
+        g.op(OP.QUANTIZE, [a], [q])
+        v1 = add_svdf(g, "svdf1", q, s1, 1, ACT["relu"])
+        d1 = add_fc(g, "fc1", v1, f1, 1)
+        v2 = add_svdf(g, "svdf2", d1, s2, 1, ACT["relu"])
+        logits = add_fc(g, "fc2", v2, f2, 1)
+        p16 = g.tensor("softmax/output", [1, 3], TT.INT16, 1 / 65536, -32768)
+        g.op(OP.SOFTMAX, [logits], [p16], *softmax_options())
+        out = g.tensor("quantize_out/output", [1, 3], TT.INT32, 1 / 65536, 0)
+        g.op(OP.QUANTIZE, [p16], [out])
+        params = dict(input=[1, n_in], samples=STATEFUL_SAMPLES, input_scale=f32(in16_scale), input_zero_point=0,
+                      quantize=dict(output_scale=f32(q_scale), output_zero_point=q_zp),
+                      svdf1=svdf_params(s1, 1, "relu"),
+                      fc1=dict(units=12, weights_scale=f1["w_scale"], bias_scale=f1["bias_scale"],
+                               output_scale=f1["out_scale"], output_zero_point=f1["out_zp"]),
+                      svdf2=svdf_params(s2, 1, "relu"),
+                      fc2=dict(units=3, weights_scale=f2["w_scale"], bias_scale=f2["bias_scale"],
+                               output_scale=f2["out_scale"], output_zero_point=f2["out_zp"]),
+                      softmax=dict(beta=1.0, output_type="int16", output_scale=f32(1 / 65536),
+                                   output_zero_point=-32768),
+                      quantize_out=dict(output_type="int32", output_scale=f32(1 / 65536), output_zero_point=0))
+        return dict(model=g.finish([a], [out], f"AttoNet built model: {name}"), params=params, refs=None)
+    case(name, "SVDF", [dict(dtype="int16", shape=[1, n_in])], make, samples=STATEFUL_SAMPLES)
+
+
+kws_8bit_chain("kws_8bit_chain", 32)
+
+
 # ---------------------------------------------------------------------------
 
 

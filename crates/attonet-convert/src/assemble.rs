@@ -205,11 +205,21 @@ fn layer_step(
             output,
             tables: blob.conv(data),
         }),
-        LayerOp::Softmax(params) => Step::Softmax(SoftmaxStep {
-            params: *params,
-            input,
-            output,
-        }),
+        LayerOp::Softmax {
+            params,
+            int16_output,
+        } => {
+            let s = SoftmaxStep {
+                params: *params,
+                input,
+                output,
+            };
+            if *int16_output {
+                Step::SoftmaxS8S16(s)
+            } else {
+                Step::Softmax(s)
+            }
+        }
         LayerOp::TransposeConv { params, data } => Step::TransposeConv(TransposeConvStep {
             params: *params,
             input,
@@ -531,7 +541,7 @@ fn check_slots(
             }
             Step::AveragePool(s) | Step::MaxPool(s) => (s.input, s.output),
             Step::FullyConnected(s) => (s.input, s.output),
-            Step::Softmax(s) => (s.input, s.output),
+            Step::Softmax(s) | Step::SoftmaxS8S16(s) => (s.input, s.output),
             Step::LogSoftmax(s) => (s.input, s.output),
             Step::TransposeConv(s) => (s.input, s.output),
             Step::BatchMatmul(s) => {
@@ -926,6 +936,7 @@ impl Assembled {
                 Step::MaxPool(_) => bits |= k::MAX_POOL,
                 Step::FullyConnected(_) => bits |= k::FULLY_CONNECTED,
                 Step::Softmax(_) => bits |= k::SOFTMAX,
+                Step::SoftmaxS8S16(_) => bits |= k::SOFTMAX_S8_S16,
                 Step::LogSoftmax(_) => bits |= k::LOG_SOFTMAX,
                 Step::TransposeConv(_) => bits |= k::TRANSPOSE_CONV,
                 Step::BatchMatmul(_) => bits |= k::BATCH_MATMUL,
@@ -1181,6 +1192,7 @@ impl Assembled {
             (k::DEQUANTIZE_FLOAT, "DEQUANTIZE_FLOAT"),
             (k::REQUANTIZE, "REQUANTIZE"),
             (k::SVDF, "SVDF"),
+            (k::SOFTMAX_S8_S16, "SOFTMAX_S8_S16"),
             (k::LOG_SOFTMAX, "LOG_SOFTMAX"),
             (k::L2_NORMALIZATION, "L2_NORMALIZATION"),
             (k::TRANSPOSE_CONV, "TRANSPOSE_CONV"),

@@ -1187,12 +1187,37 @@ impl<'g> Lowering<'g> {
             }
             OpKind::Softmax { beta } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
-                let y = self.write(&at, self.output_id(&at, op)?)?;
+                let y_id = self.output_id(&at, op)?;
+                // int8 in, int16 out: TFLM's `Softmax<int8_t, int16_t>`.
+                let int16_output = self.tensor(&at, y_id)?.dtype == DType::I16;
+                let y = if int16_output {
+                    if self.by_tensor.contains_key(&y_id) {
+                        return Err(at.invalid(format!(
+                            "output '{}' is written a second time",
+                            self.tensor_name(y_id)
+                        )));
+                    }
+                    self.new_quantized_value(&at, y_id, IntType::Int16)?
+                } else {
+                    self.write(&at, y_id)?
+                };
                 let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
-                if xin.shape != yout.shape {
+                if xin.dims != yout.dims {
                     return Err(at.invalid("input and output shapes differ"));
                 }
-                if yout.zero_point != -128 || (yout.scale - 1.0 / 256.0).abs() > 1e-8 * yout.scale {
+                if int16_output {
+                    // TFLM: zero point -32768, scale 1/65536 within 0.1 %.
+                    let want = 1.0 / 65536.0;
+                    if yout.zero_point != -32768 || (yout.scale - want).abs() > 0.001 * want {
+                        return Err(at.unsupported(format!(
+                            "int16 SOFTMAX output must have scale 1/65536 and zero point -32768, \
+                             it has {} and {}",
+                            yout.scale, yout.zero_point
+                        )));
+                    }
+                } else if yout.zero_point != -128
+                    || (yout.scale - 1.0 / 256.0).abs() > 1e-8 * yout.scale
+                {
                     return Err(at.unsupported(format!(
                         "int8 SOFTMAX output must have scale 1/256 and zero point -128, it has {} and {}",
                         yout.scale, yout.zero_point
@@ -1202,12 +1227,15 @@ impl<'g> Lowering<'g> {
                     softmax_scaling(*beta as f64, xin.scale as f64, 5).ok_or_else(|| {
                         at.unsupported(format!("beta {beta} with input scale {}", xin.scale))
                     })?;
-                LayerOp::Softmax(SoftmaxParams {
-                    depth: xin.shape.c,
-                    input_multiplier,
-                    input_left_shift,
-                    diff_min,
-                })
+                LayerOp::Softmax {
+                    params: SoftmaxParams {
+                        depth: xin.shape.c,
+                        input_multiplier,
+                        input_left_shift,
+                        diff_min,
+                    },
+                    int16_output,
+                }
                 .with(vec![x], y, index)
             }
             OpKind::Dequantize => self.lower_dequantize(&at, index, op)?,

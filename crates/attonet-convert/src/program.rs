@@ -134,7 +134,13 @@ pub enum LayerOp {
         data: ConvData,
     },
     /// Softmax.
-    Softmax(SoftmaxParams),
+    Softmax {
+        /// TFLM's scaling of the input.
+        params: SoftmaxParams,
+        /// An int16 output (scale 1/65536, zero point -32768) instead of
+        /// int8 (1/256, -128).
+        int16_output: bool,
+    },
     /// Log-softmax.
     LogSoftmax(LogSoftmaxParams),
     /// L2 normalization.
@@ -370,7 +376,7 @@ impl LayerOp {
             LayerOp::AveragePool(_) => "average_pool",
             LayerOp::MaxPool(_) => "max_pool",
             LayerOp::FullyConnected { .. } => "fully_connected",
-            LayerOp::Softmax(_) => "softmax",
+            LayerOp::Softmax { .. } => "softmax",
             LayerOp::LogSoftmax(_) => "log_softmax",
             LayerOp::L2Normalization(_) => "l2_normalization",
             LayerOp::Reshape => "reshape",
@@ -414,7 +420,7 @@ impl LayerOp {
             | LayerOp::BatchMatmul(_)
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
-            | LayerOp::Softmax(_)
+            | LayerOp::Softmax { .. }
             | LayerOp::LogSoftmax(_)
             | LayerOp::L2Normalization(_)
             | LayerOp::Reshape
@@ -498,7 +504,7 @@ impl Layer {
             LayerOp::Add(_)
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
-            | LayerOp::Softmax(_)
+            | LayerOp::Softmax { .. }
             | LayerOp::LogSoftmax(_)
             | LayerOp::L2Normalization(_)
             | LayerOp::Reshape

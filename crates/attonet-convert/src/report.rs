@@ -180,7 +180,7 @@ impl Report {
                 LayerOp::AveragePool(_) => "AVERAGE_POOL_2D",
                 LayerOp::MaxPool(_) => "MAX_POOL_2D",
                 LayerOp::FullyConnected { .. } => "FULLY_CONNECTED",
-                LayerOp::Softmax(_) => "SOFTMAX",
+                LayerOp::Softmax { .. } => "SOFTMAX",
                 LayerOp::LogSoftmax(_) => "LOG_SOFTMAX",
                 LayerOp::TransposeConv { .. } => "TRANSPOSE_CONV",
                 LayerOp::BatchMatmul(_) => "BATCH_MATMUL",

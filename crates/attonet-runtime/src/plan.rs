@@ -579,6 +579,8 @@ pub enum Step {
     Requantize(RequantizeStep),
     /// SVDF (with state).
     Svdf(SvdfStep),
+    /// SOFTMAX from int8 to int16 (output slot: two bytes an element).
+    SoftmaxS8S16(SoftmaxStep),
     /// LOG_SOFTMAX.
     LogSoftmax(LogSoftmaxStep),
     /// L2_NORMALIZATION.
@@ -630,6 +632,7 @@ impl Step {
             Step::DequantizeFloat(_) => "DequantizeFloat",
             Step::Requantize(_) => "Requantize",
             Step::Svdf(_) => "Svdf",
+            Step::SoftmaxS8S16(_) => "SoftmaxS8S16",
             Step::LogSoftmax(_) => "LogSoftmax",
             Step::L2Normalization(_) => "L2Normalization",
             Step::TransposeConv(_) => "TransposeConv",
@@ -969,6 +972,8 @@ pub mod kernels {
     pub const REQUANTIZE: KernelSet = 1 << 34;
     /// SVDF ([`crate::ops::svdf::svdf_s8`]).
     pub const SVDF: KernelSet = 1 << 35;
+    /// SOFTMAX from int8 to int16 ([`crate::ops::softmax::softmax_s8_s16`]).
+    pub const SOFTMAX_S8_S16: KernelSet = 1 << 36;
     /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
     pub const LOG_SOFTMAX: KernelSet = 1 << 40;
     /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
@@ -1252,6 +1257,16 @@ impl<'a> Model<'a> {
             Step::Softmax(s) if linked(k::SOFTMAX) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
+                disjoint(&s.input, &s.output)
+            }
+            Step::SoftmaxS8S16(s) if linked(k::SOFTMAX_S8_S16) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                if s.input.shape.len().checked_mul(2) != Some(s.output.shape.len()) {
+                    return Err(Error::Shape(
+                        "int16 softmax: the output is not two bytes an input element",
+                    ));
+                }
                 disjoint(&s.input, &s.output)
             }
             Step::Lookup(s) if linked(k::LOOKUP) => {
@@ -1824,6 +1839,10 @@ impl<'a> Model<'a> {
             Step::Softmax(s) if linked(k::SOFTMAX) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 softmax::softmax_s8(&s.params, input, output)
+            }
+            Step::SoftmaxS8S16(s) if linked(k::SOFTMAX_S8_S16) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                softmax::softmax_s8_s16(&s.params, input, output)
             }
             Step::Block(b) if linked(k::BLOCK) => {
                 if linked(k::BLOCK_CHECKS) {

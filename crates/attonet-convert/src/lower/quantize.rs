@@ -50,6 +50,16 @@ fn int_type(d: DType) -> Option<IntType> {
     }
 }
 
+/// The tensor type of an integer type.
+fn dtype_of(t: IntType) -> DType {
+    match t {
+        IntType::Int8 => DType::I8,
+        IntType::UInt8 => DType::U8,
+        IntType::Int16 => DType::I16,
+        IntType::Int32 => DType::I32,
+    }
+}
+
 /// The plan's element type of an integer type.
 pub(super) fn element_type(t: IntType) -> ElementType {
     match t {
@@ -82,11 +92,24 @@ impl Lowering<'_> {
         ty: IntType,
     ) -> Result<ValueId> {
         match ty {
-            IntType::Int8 => return self.new_value(at, id),
-            IntType::Int16 => return self.new_s16_value(at, id),
-            IntType::UInt8 | IntType::Int32 => {}
+            IntType::Int8 => self.new_value(at, id),
+            IntType::Int16 => self.new_s16_value(at, id),
+            IntType::UInt8 | IntType::Int32 => self.new_quantized_value(at, id, ty),
         }
+    }
+
+    /// A value of integer type `ty` for tensor `id` with the tensor's own
+    /// scale and a zero point anywhere in the type's range: uint8, int32, and
+    /// int16 where an op takes a nonzero zero point (SOFTMAX's int16 output,
+    /// -32768). Its shape counts channels in bytes.
+    pub(super) fn new_quantized_value(
+        &mut self,
+        at: &At<'_>,
+        id: TensorId,
+        ty: IntType,
+    ) -> Result<ValueId> {
         let t = self.tensor(at, id)?;
+        self.require_type(at, t, dtype_of(ty))?;
         if t.data.is_some() {
             return Err(at.unsupported(format!(
                 "activation '{}' is a constant; constant activations are not supported",

@@ -56,7 +56,7 @@ pub fn run(program: &mut Program, grouped_kernel: bool) -> usize {
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
             | LayerOp::FullyConnected { .. }
-            | LayerOp::Softmax(_)
+            | LayerOp::Softmax { .. }
             | LayerOp::LogSoftmax(_)
             | LayerOp::TransposeConv { .. }
             | LayerOp::BatchMatmul(_)

@@ -1,5 +1,5 @@
-//! SOFTMAX for int8 input and output (output scale 1/256, zero point -128)
-//! and LOG_SOFTMAX (output scale 16/256, zero point 127), TensorFlow Lite
+//! SOFTMAX for int8 input and int8 output (output scale 1/256, zero point
+//! -128) or int16 output (1/65536, -32768), and LOG_SOFTMAX (output scale 16/256, zero point 127), TensorFlow Lite
 //! Micro's fixed-point (gemmlowp) algorithms.
 
 use crate::error::check_len;
@@ -51,6 +51,36 @@ pub struct SoftmaxParams {
 ///   them, rows of at most 511 entries never fail.
 pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> crate::Result {
     check_len("output", output, input.len())?;
+    softmax_rows(p, input, 8, |i, v| output[i] = v as i8)
+}
+
+/// [`softmax_s8`] with an int16 output (TFLite's `reference_ops::Softmax<int8_t,
+/// int16_t>`: output scale 1/65536, zero point -32768): the same fixed point,
+/// `e = num_bits_over_unit + 15`, offset -32768, clamped to int16; entries
+/// below `diff_min` give -32768. `output` holds two little-endian bytes an
+/// element.
+///
+/// * Constraints: as [`softmax_s8`], with `output.len() == 2 * input.len()`.
+/// * Scratch: none.
+pub fn softmax_s8_s16(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+    check_len("output", output, input.len().saturating_mul(2))?;
+    softmax_rows(p, input, 16, |i, v| {
+        let [lo, hi] = (v as i16).to_le_bytes();
+        output[2 * i] = lo as i8;
+        output[2 * i + 1] = hi as i8;
+    })
+}
+
+/// The rows of [`softmax_s8`] and [`softmax_s8_s16`]: `put(i, v)` stores
+/// element `i`'s value `v` (within the `bits`-bit signed range).
+#[inline(always)]
+fn softmax_rows(
+    p: &SoftmaxParams,
+    input: &[i8],
+    bits: i32,
+    mut put: impl FnMut(usize, i32),
+) -> crate::Result {
+    let (min, max_out) = (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1);
     if p.input_multiplier < 0 {
         return Err(Error::Parameter(
             "softmax input multiplier must be non-negative",
@@ -76,10 +106,7 @@ pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> crate::
         ));
     }
 
-    for (xs, out) in input
-        .chunks_exact(depth)
-        .zip(output.chunks_exact_mut(depth))
-    {
+    for (row, xs) in input.chunks_exact(depth).enumerate() {
         let max = xs.iter().copied().max().unwrap_or(i8::MIN) as i32;
         let scaled = |x: i8| -> Option<i32> {
             let diff = x as i32 - max;
@@ -123,21 +150,22 @@ pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> crate::
             ((sum_of_exps as u32) << (headroom_plus_one & 31)).wrapping_sub(1u32 << 31) as i32;
         let shifted_scale = one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
 
-        // In 23..=31: the sum is in [2^19, 2^28).
-        let exponent = num_bits_over_unit + 31 - 8;
+        // In 23..=31 for int8 (15..=23 for int16): the sum is in [2^19, 2^28).
+        let exponent = num_bits_over_unit + 31 - bits;
 
-        for (o, &x) in out.iter_mut().zip(xs) {
-            *o = match scaled(x) {
+        for (k, &x) in xs.iter().enumerate() {
+            let v = match scaled(x) {
                 Some(d) => {
                     let e = exp_on_negative_values_q5(d);
                     let unsat = rounding_divide_by_pot(
                         saturating_rounding_doubling_high_mul(shifted_scale, e),
                         exponent,
                     );
-                    unsat.wrapping_add(-128).clamp(-128, 127) as i8
+                    unsat.wrapping_add(min).clamp(min, max_out)
                 }
-                None => i8::MIN,
+                None => min,
             };
+            put(row * depth + k, v);
         }
     }
     Ok(())
