@@ -1,5 +1,6 @@
 //! Developer tasks for AttoNet, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 
+mod bench_ops;
 mod bench_qemu;
 mod callgraph;
 mod cmd;
@@ -71,6 +72,13 @@ commands:
       results file) with one row per step: model,board,step,kind,macs,
       instructions,instructions_per_mac,share_of_total (of the whole
       Model::infer count),layers (the step's kernels and output shape).
+  bench-ops [--board B] [--out PATH] [--only NAME_OR_OP]...
+      Each operator's cost: for every (op, dtype) of the op-golden suites (tests/op-goldens,
+      tests/op-goldens-built), the first bit-exact case with one input and one output,
+      built as the user model and run under QEMU (default mps2-an386) with bench-qemu
+      --model-file --inputs --layers on its golden inputs; writes
+      benches/qemu/ops-m4.csv (or --out): suite,case,op,dtype,board,steps,instructions,
+      output_elements,instructions_per_element,kinds.
   stack-bound [--board B]... [--model M]... [--out PATH] | --elf PATH --target TRIPLE
       A static upper bound of the stack of one inference per model and QEMU board:
       build the firmware as bench-qemu does, disassemble it (llvm-objdump of rustup's
@@ -179,6 +187,26 @@ fn run(args: Vec<String>) -> Result<()> {
             qemu_demo::qemu_demo(&root)
         }
         "bench-qemu" => bench_qemu::bench_qemu(&root, &parse_bench_options(rest)?),
+        "bench-ops" => {
+            let mut board = "mps2-an386".to_string();
+            let mut out = root.join("benches/qemu/ops-m4.csv");
+            let mut only = Vec::new();
+            let mut it = rest.iter();
+            while let Some(arg) = it.next() {
+                let mut value = |what: &str| {
+                    it.next()
+                        .cloned()
+                        .with_context(|| format!("bench-ops: {arg} needs {what}"))
+                };
+                match arg.as_str() {
+                    "--board" => board = value("a QEMU machine name")?,
+                    "--out" => out = PathBuf::from(value("a PATH")?),
+                    "--only" => only.push(value("a case name part or an op")?),
+                    other => bail!("bench-ops: unexpected argument {other:?}\n\n{USAGE}"),
+                }
+            }
+            bench_ops::bench_ops(&root, &board, &out, &only)
+        }
         "stack-bound" => stack_bound::stack_bound(&root, &parse_stack_options(rest)?),
         "test-firmware" => match rest {
             [] => qemu::test_firmware(&root, false),

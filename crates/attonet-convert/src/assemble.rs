@@ -8,7 +8,7 @@ use attonet_runtime::plan::{
     AddS16Step, AddStep, ArgStep, BatchMatmulStep, BinaryStep, BlockStep, BoundaryStep, ConcatStep,
     ConvS16Step, ConvStep, ConvTables, CopyStep, DepthwiseS16Step, DepthwiseStep, Dims,
     FullyConnectedS16Step, FullyConnectedStep, GatherStep, Io, L2NormalizationStep, LogSoftmaxStep,
-    LookupStep, Model, MulS16Step, Operand, PointwisePairStep, PoolStep, ReduceStep,
+    LookupStep, LstmStep, Model, MulS16Step, Operand, PointwisePairStep, PoolStep, ReduceStep,
     RequantizeStep, Residual, ResizeBilinearStep, SigmoidS16Step, Slot, SoftmaxS16Step,
     SoftmaxStep, Stage, StageOp, Step, SvdfStep, Table, TransposeConvStep,
 };
@@ -322,6 +322,29 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::Lstm {
+            params,
+            weights,
+            bias,
+        } => {
+            let offset = memory.state[i].ok_or_else(|| {
+                ConvertError::Graph(format!("internal error: layer {i} (LSTM) has no state"))
+            })?;
+            // A row of bytes a batch row (the runtime splits the whole into
+            // the int16 cell state and the int8 hidden state).
+            let state = Slot {
+                offset,
+                shape: Shape::new(1, params.batch, 3 * params.units),
+            };
+            Step::Lstm(LstmStep {
+                params: *params,
+                input,
+                output,
+                state,
+                weights: blob.i8s(weights),
+                bias: blob.i32s(bias),
+            })
+        }
         LayerOp::Svdf {
             params,
             weights_feature,
@@ -562,6 +585,7 @@ fn check_slots(
             Step::QuantizeFloat(s) | Step::DequantizeFloat(s) => (s.input, s.output),
             Step::Requantize(s) => (s.input, s.output),
             Step::Svdf(s) => (s.input, s.output),
+            Step::Lstm(s) => (s.input, s.output),
             Step::Copy(s) => (s.input, s.output),
             Step::Gather(s) => (s.input, s.output),
             Step::ResizeBilinear(s) => (s.input, s.output),
@@ -953,6 +977,7 @@ impl Assembled {
                 Step::DequantizeFloat(_) => bits |= k::DEQUANTIZE_FLOAT,
                 Step::Requantize(_) => bits |= k::REQUANTIZE,
                 Step::Svdf(_) => bits |= k::SVDF,
+                Step::Lstm(_) => bits |= k::LSTM,
                 Step::ConvS16(_) => bits |= k::CONV_S16,
                 Step::DepthwiseS16(_) => bits |= k::DEPTHWISE_S16,
                 Step::FullyConnectedS16(_) => bits |= k::FULLY_CONNECTED_S16,
@@ -1192,6 +1217,7 @@ impl Assembled {
             (k::DEQUANTIZE_FLOAT, "DEQUANTIZE_FLOAT"),
             (k::REQUANTIZE, "REQUANTIZE"),
             (k::SVDF, "SVDF"),
+            (k::LSTM, "LSTM"),
             (k::SOFTMAX_S8_S16, "SOFTMAX_S8_S16"),
             (k::LOG_SOFTMAX, "LOG_SOFTMAX"),
             (k::L2_NORMALIZATION, "L2_NORMALIZATION"),

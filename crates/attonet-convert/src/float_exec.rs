@@ -809,12 +809,13 @@ impl<'g> FloatExecutor<'g> {
                     }
                 }
             }
-            OpKind::Svdf { .. } => {
+            OpKind::Svdf { .. } | OpKind::Lstm { .. } => {
                 return Err(op_err(
                     index,
                     op,
-                    "SVDF keeps state from one run to the next, which the float reference \
-                     (one run from nothing) does not model; int8 SVDF models convert as they are",
+                    "SVDF and LSTM keep state from one run to the next, which the float \
+                     reference (one run from nothing) does not model; int8 models with them \
+                     convert as they are",
                 ))
             }
             OpKind::Dequantize => {

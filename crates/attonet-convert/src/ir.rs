@@ -717,6 +717,20 @@ pub enum OpKind {
         /// it, and so does the lowering.
         fused_activation: i8,
     },
+    /// UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's 24 inputs, in its order:
+    /// input, 4 input weights, 4 recurrent weights, 3 peephole weights, 4
+    /// biases, projection weights and bias, hidden and cell state (variable
+    /// tensors), 4 layer-norm coefficients; absent ones `None`), output
+    /// every step's hidden state.
+    Lstm {
+        /// The cell gate's activation, TFLite's code (TFLM's int8 kernel
+        /// takes TANH, 4).
+        fused_activation: i8,
+        /// Cell state clip (0: none).
+        cell_clip: f32,
+        /// `[time, batch, ..]` instead of `[batch, time, ..]`.
+        time_major: bool,
+    },
     /// PACK: the inputs, all of one shape, stacked along a new output axis
     /// `axis` (a concatenation of the inputs reshaped with a 1 there).
     Pack {
@@ -751,6 +765,7 @@ impl OpKind {
             OpKind::Arg { func, .. } => func.name(),
             OpKind::Dequantize => "DEQUANTIZE",
             OpKind::Svdf { .. } => "SVDF",
+            OpKind::Lstm { .. } => "UNIDIRECTIONAL_SEQUENCE_LSTM",
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::ir::{
 };
 use crate::ops::{binary, movement, reduce, unary_lut};
 use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
+mod lstm;
 mod quantize;
 mod s16;
 mod svdf;
@@ -1240,6 +1241,11 @@ impl<'g> Lowering<'g> {
             }
             OpKind::Dequantize => self.lower_dequantize(&at, index, op)?,
             OpKind::Svdf { rank, .. } => self.lower_svdf(&at, index, op, *rank)?,
+            OpKind::Lstm {
+                fused_activation,
+                cell_clip,
+                time_major,
+            } => self.lower_lstm(&at, index, op, *fused_activation, *cell_clip, *time_major)?,
             OpKind::Arg { func, axis } => {
                 let x = self.read(&at, self.input_id(&at, op, 0, "input")?)?;
                 let y_id = self.output_id(&at, op)?;

@@ -367,6 +367,7 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
     // State lives through every layer and beyond: from one run to the next.
     let state_bytes = |l: &LayerOp| match l {
         LayerOp::Svdf { params, .. } => Some(params.state_bytes()),
+        LayerOp::Lstm { params, .. } => Some(params.state_bytes()),
         _ => None,
     };
     for (i, layer) in program.layers.iter().enumerate() {

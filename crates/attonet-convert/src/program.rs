@@ -11,6 +11,7 @@ use attonet_runtime::ops::depthwise::{DepthwiseParams, DepthwiseS16Params};
 use attonet_runtime::ops::fully_connected::{FullyConnectedParams, FullyConnectedS16Params};
 use attonet_runtime::ops::l2_normalization::L2NormalizationParams;
 use attonet_runtime::ops::lookup::SigmoidS16Params;
+use attonet_runtime::ops::lstm::LstmParams;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::PoolParams;
 use attonet_runtime::ops::reduce::{ArgParams, ReduceParams};
@@ -198,6 +199,16 @@ pub enum LayerOp {
     DequantizeFloat(BoundaryParams),
     /// QUANTIZE between integer types ([`attonet_runtime::ops::requantize`]).
     Requantize(RequantizeParams),
+    /// UNIDIRECTIONAL_SEQUENCE_LSTM ([`attonet_runtime::ops::lstm`]), with a
+    /// state the planner keeps for the whole run.
+    Lstm {
+        /// Geometry and quantization.
+        params: LstmParams,
+        /// The four input then the four recurrent weight matrices, int8.
+        weights: Vec<i8>,
+        /// The four gates' biases, int32.
+        bias: Vec<i32>,
+    },
     /// SVDF ([`attonet_runtime::ops::svdf`]), with a state the planner keeps
     /// for the whole run.
     Svdf {
@@ -391,6 +402,7 @@ impl LayerOp {
             LayerOp::DequantizeFloat(_) => "dequantize_float",
             LayerOp::Requantize(_) => "requantize",
             LayerOp::Svdf { .. } => "svdf",
+            LayerOp::Lstm { .. } => "lstm",
             LayerOp::Block { .. } => "fused_block",
             LayerOp::S16(l) => l.kernel_name(),
         }
@@ -434,7 +446,8 @@ impl LayerOp {
             | LayerOp::QuantizeFloat(_)
             | LayerOp::DequantizeFloat(_)
             | LayerOp::Requantize(_)
-            | LayerOp::Svdf { .. } => vec![],
+            | LayerOp::Svdf { .. }
+            | LayerOp::Lstm { .. } => vec![],
         }
     }
 }
@@ -501,6 +514,10 @@ impl Layer {
             LayerOp::Svdf { params: p, .. } => {
                 p.batch as u64 * p.filters as u64 * (p.inputs as u64 + p.memory as u64)
             }
+            // Four gates' input and recurrent products a step.
+            LayerOp::Lstm {
+                weights, params: p, ..
+            } => p.batch as u64 * p.time as u64 * weights.len() as u64,
             LayerOp::Add(_)
             | LayerOp::AveragePool(_)
             | LayerOp::MaxPool(_)
@@ -532,6 +549,7 @@ impl Layer {
                 bias,
                 ..
             } => weights_feature.len() + p.filters as usize * p.memory as usize + bias.len(),
+            LayerOp::Lstm { weights, bias, .. } => weights.len() + bias.len(),
             _ => self.op.tables().iter().map(|t| t.params()).sum(),
         }
     }
@@ -555,6 +573,7 @@ impl Layer {
                 bias,
                 ..
             } => weights_feature.len() + weights_time.len() + 4 * bias.len(),
+            LayerOp::Lstm { weights, bias, .. } => weights.len() + 4 * bias.len(),
             _ => 0,
         };
         lookup + self.op.tables().iter().map(|t| t.bytes()).sum::<usize>()

@@ -200,6 +200,7 @@ impl Report {
                 LayerOp::DequantizeFloat(_) => "DEQUANTIZE",
                 LayerOp::Requantize(_) => "QUANTIZE",
                 LayerOp::Svdf { .. } => "SVDF",
+                LayerOp::Lstm { .. } => "UNIDIRECTIONAL_SEQUENCE_LSTM",
                 LayerOp::S16(l) => match l {
                     S16Layer::Conv { .. } => "CONV_2D",
                     S16Layer::Depthwise { .. } => "DEPTHWISE_CONV_2D",

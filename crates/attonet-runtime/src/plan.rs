@@ -28,6 +28,7 @@ use crate::ops::depthwise::{self, DepthwiseParams, DepthwiseS16Params};
 use crate::ops::fully_connected::{self, FullyConnectedParams, FullyConnectedS16Params};
 use crate::ops::l2_normalization::{self, L2NormalizationParams};
 use crate::ops::lookup::{self, SigmoidS16Params};
+use crate::ops::lstm::{self, LstmParams};
 use crate::ops::movement::{self, GATHER_DIMS};
 pub use crate::ops::movement::{BilinearParams, GatherParams};
 use crate::ops::pool::{self, PoolParams};
@@ -404,6 +405,27 @@ pub struct SvdfStep {
     pub bias: Table,
 }
 
+/// UNIDIRECTIONAL_SEQUENCE_LSTM ([`crate::ops::lstm::lstm_s8`]): int8 in and
+/// out, with a hidden and a cell state that live in the arena from one run
+/// to the next ([`Model::reset_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct LstmStep {
+    /// Geometry and quantization.
+    pub params: LstmParams,
+    /// Input tensor ([`LstmParams::input_len`] bytes).
+    pub input: Slot,
+    /// Output tensor ([`LstmParams::output_len`] bytes), apart from the input.
+    pub output: Slot,
+    /// The state ([`LstmParams::state_bytes`]: cell, then hidden), apart
+    /// from every tensor.
+    pub state: Slot,
+    /// The eight weight matrices ([`LstmParams::weight_bytes`]).
+    pub weights: Table,
+    /// The four gates' biases (`4 * units` int32).
+    pub bias: Table,
+}
+
 /// A float model's boundary ([`crate::ops::boundary`]): QUANTIZE of a
 /// float32 model input to int8 or int16, or DEQUANTIZE of int8, uint8 or
 /// int16 to a float32 model output.
@@ -581,6 +603,8 @@ pub enum Step {
     Svdf(SvdfStep),
     /// SOFTMAX from int8 to int16 (output slot: two bytes an element).
     SoftmaxS8S16(SoftmaxStep),
+    /// UNIDIRECTIONAL_SEQUENCE_LSTM (with state).
+    Lstm(LstmStep),
     /// LOG_SOFTMAX.
     LogSoftmax(LogSoftmaxStep),
     /// L2_NORMALIZATION.
@@ -633,6 +657,7 @@ impl Step {
             Step::Requantize(_) => "Requantize",
             Step::Svdf(_) => "Svdf",
             Step::SoftmaxS8S16(_) => "SoftmaxS8S16",
+            Step::Lstm(_) => "Lstm",
             Step::LogSoftmax(_) => "LogSoftmax",
             Step::L2Normalization(_) => "L2Normalization",
             Step::TransposeConv(_) => "TransposeConv",
@@ -974,6 +999,8 @@ pub mod kernels {
     pub const SVDF: KernelSet = 1 << 35;
     /// SOFTMAX from int8 to int16 ([`crate::ops::softmax::softmax_s8_s16`]).
     pub const SOFTMAX_S8_S16: KernelSet = 1 << 36;
+    /// UNIDIRECTIONAL_SEQUENCE_LSTM ([`crate::ops::lstm::lstm_s8`]).
+    pub const LSTM: KernelSet = 1 << 37;
     /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
     pub const LOG_SOFTMAX: KernelSet = 1 << 40;
     /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
@@ -1258,6 +1285,30 @@ impl<'a> Model<'a> {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
                 disjoint(&s.input, &s.output)
+            }
+            Step::Lstm(s) if linked(k::LSTM) => {
+                slot_ok(&s.input)?;
+                slot_ok(&s.output)?;
+                slot_ok(&s.state)?;
+                s.params.check()?;
+                let p = &s.params;
+                if s.input.shape.len() != p.input_len()
+                    || s.output.shape.len() != p.output_len()
+                    || s.state.shape.len() != p.state_bytes()
+                {
+                    return Err(Error::Shape("lstm tensors do not fit its extents"));
+                }
+                let w = self.i8_table(i, "lstm weights", s.weights)?;
+                let b = self.i32_table(i, "lstm bias", s.bias)?;
+                if w.len() != p.weight_bytes() || b.len() != 4 * p.units as usize {
+                    return Err(Error::Blob {
+                        step: i,
+                        what: "lstm weights",
+                    });
+                }
+                disjoint(&s.input, &s.output)?;
+                disjoint(&s.state, &s.input)?;
+                disjoint(&s.state, &s.output)
             }
             Step::SoftmaxS8S16(s) if linked(k::SOFTMAX_S8_S16) => {
                 slot_ok(&s.input)?;
@@ -1697,11 +1748,19 @@ impl<'a> Model<'a> {
     /// and never resets it. A model without state has nothing to reset.
     pub fn reset_state(&self, arena: &mut [i8]) -> Result {
         for (i, step) in self.steps.iter().enumerate() {
-            if let Step::Svdf(s) = step {
-                let region = arena
-                    .get_mut(range(&s.state))
-                    .ok_or(Error::Overlap { step: i as u16 })?;
-                region.fill(s.params.state_fill());
+            match step {
+                Step::Svdf(s) => slot_mut(i as u16, arena, &s.state)?.fill(s.params.state_fill()),
+                Step::Lstm(s) => {
+                    // The int16 cell state at 0, the hidden state at its
+                    // zero point.
+                    let state = slot_mut(i as u16, arena, &s.state)?;
+                    let (cells, hidden) = state
+                        .split_at_mut_checked(2 * s.params.batch as usize * s.params.units as usize)
+                        .ok_or(Error::Shape("lstm state smaller than its cell state"))?;
+                    cells.fill(0);
+                    hidden.fill(s.params.hidden_zero_point as i8);
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -1709,7 +1768,9 @@ impl<'a> Model<'a> {
 
     /// Whether the model keeps state between runs (see [`Model::reset_state`]).
     pub fn has_state(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s, Step::Svdf(_)))
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::Svdf(_) | Step::Lstm(_)))
     }
 
     /// Runs every step over `arena`, whose input slot already holds the input.
@@ -1839,6 +1900,12 @@ impl<'a> Model<'a> {
             Step::Softmax(s) if linked(k::SOFTMAX) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 softmax::softmax_s8(&s.params, input, output)
+            }
+            Step::Lstm(s) if linked(k::LSTM) => {
+                let w = self.i8_table(i, "lstm weights", s.weights)?;
+                let bias = self.i32_table(i, "lstm bias", s.bias)?;
+                let (input, state, output) = regions3(i, arena, &s.input, &s.state, &s.output)?;
+                lstm::lstm_s8(&s.params, input, w, bias, state, output)
             }
             Step::SoftmaxS8S16(s) if linked(k::SOFTMAX_S8_S16) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;

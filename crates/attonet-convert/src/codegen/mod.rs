@@ -156,7 +156,7 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
         model.steps.len()
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
-    let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, batch_matmul::*, binary::*, boundary::*, depthwise::*, fully_connected::*, l2_normalization::*, pool::*, reduce::*, softmax::*, svdf::*, transpose_conv::*, *}};");
+    let _ = writeln!(s, "    use attonet_runtime::ops::{{add::*, batch_matmul::*, binary::*, boundary::*, depthwise::*, fully_connected::*, l2_normalization::*, pool::*, lstm::*, reduce::*, softmax::*, svdf::*, transpose_conv::*, *}};");
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(
         s,

@@ -73,6 +73,7 @@ pub fn run(program: &mut Program, grouped_kernel: bool) -> usize {
             | LayerOp::DequantizeFloat(_)
             | LayerOp::Requantize(_)
             | LayerOp::Svdf { .. }
+            | LayerOp::Lstm { .. }
             | LayerOp::S16(_) => {}
         }
     }

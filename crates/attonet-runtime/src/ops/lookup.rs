@@ -200,7 +200,7 @@ pub struct SigmoidS16Params {
 
 impl SigmoidS16Params {
     /// The multiplier, shift and rounding term the kernels apply.
-    fn scaling(&self) -> crate::Result<(i32, u32, i32)> {
+    pub(crate) fn scaling(&self) -> crate::Result<(i32, u32, i32)> {
         let (m, s) = if self.input_multiplier == 0 {
             if !(0..=12).contains(&self.input_left_shift) {
                 return Err(crate::Error::Parameter("int16 sigmoid shift out of range"));
@@ -234,28 +234,38 @@ pub fn logistic_s16(p: &SigmoidS16Params, input: &[i8], output: &mut [i8]) -> cr
     let n = elements("int16 input", input)?;
     crate::error::check_len("int16 output", output, input.len())?;
     for i in 0..n {
-        let x = (load(input, i) as i32 * m + round) >> s;
-        let abs = x.unsigned_abs();
-        let uh = (abs >> 9) as usize;
-        let mut result: u32 = if uh >= 255 {
-            0x7FFF << 10
-        } else {
-            let ua = SIGMOID_TABLE_U16[uh] as u32;
-            let ub = SIGMOID_TABLE_U16[uh + 1] as u32;
-            let ut = abs & 0x1ff;
-            (ua << 9).wrapping_add(ut.wrapping_mul(ub.wrapping_sub(ua)))
-        };
-        result = if x >= 0 {
-            result.wrapping_add(1 << 9)
-        } else {
-            (1u32 << 25)
-                .wrapping_sub(result)
-                .wrapping_add(1 << 9)
-                .wrapping_sub(1)
-        };
-        store(output, i, (result >> 10) as i16);
+        store(
+            output,
+            i,
+            sigmoid16((load(input, i) as i32 * m + round) >> s),
+        );
     }
     Ok(())
+}
+
+/// The int16 sigmoid of one input already scaled to steps of 1/(3 * 4096)
+/// ([`logistic_s16`]'s core; the LSTM's gates use it too), in Q0.15.
+#[inline]
+pub(crate) fn sigmoid16(x: i32) -> i16 {
+    let abs = x.unsigned_abs();
+    let uh = (abs >> 9) as usize;
+    let result: u32 = if uh >= 255 {
+        0x7FFF << 10
+    } else {
+        let ua = SIGMOID_TABLE_U16[uh] as u32;
+        let ub = SIGMOID_TABLE_U16[uh + 1] as u32;
+        let ut = abs & 0x1ff;
+        (ua << 9).wrapping_add(ut.wrapping_mul(ub.wrapping_sub(ua)))
+    };
+    let result = if x >= 0 {
+        result.wrapping_add(1 << 9)
+    } else {
+        (1u32 << 25)
+            .wrapping_sub(result)
+            .wrapping_add(1 << 9)
+            .wrapping_sub(1)
+    };
+    (result >> 10) as i16
 }
 
 /// int16 TANH: TFLite Micro's `reference_integer_ops::Tanh` for int16,
@@ -272,25 +282,31 @@ pub fn tanh_s16(p: &SigmoidS16Params, input: &[i8], output: &mut [i8]) -> crate:
     let n = elements("int16 input", input)?;
     crate::error::check_len("int16 output", output, input.len())?;
     for i in 0..n {
-        let x = (load(input, i) as i32 * m + round) >> s;
-        let abs = x.unsigned_abs();
-        let uh = (abs >> 8) as usize;
-        let result: i32 = if uh >= 255 {
-            0xFFFF << 8
-        } else {
-            let ua = SIGMOID_TABLE_U16[uh] as u32;
-            let ub = SIGMOID_TABLE_U16[uh + 1] as u32;
-            let ut = abs & 0xFF;
-            (ua << 8).wrapping_add(ut.wrapping_mul(ub.wrapping_sub(ua))) as i32
-        };
-        let result = if x >= 0 {
-            result - (1 << 23) + (1 << 7)
-        } else {
-            -result + (1 << 23) + (1 << 7) - 1
-        };
-        store(output, i, (result >> 8) as i16);
+        store(output, i, tanh16((load(input, i) as i32 * m + round) >> s));
     }
     Ok(())
+}
+
+/// The int16 tanh of one input already scaled as [`tanh_s16`] scales it
+/// (its core; the LSTM's cell gate and cell state use it too), in Q0.15.
+#[inline]
+pub(crate) fn tanh16(x: i32) -> i16 {
+    let abs = x.unsigned_abs();
+    let uh = (abs >> 8) as usize;
+    let result: i32 = if uh >= 255 {
+        0xFFFF << 8
+    } else {
+        let ua = SIGMOID_TABLE_U16[uh] as u32;
+        let ub = SIGMOID_TABLE_U16[uh + 1] as u32;
+        let ut = abs & 0xFF;
+        (ua << 8).wrapping_add(ut.wrapping_mul(ub.wrapping_sub(ua))) as i32
+    };
+    let result = if x >= 0 {
+        result - (1 << 23) + (1 << 7)
+    } else {
+        -result + (1 << 23) + (1 << 7) - 1
+    };
+    (result >> 8) as i16
 }
 
 #[cfg(test)]

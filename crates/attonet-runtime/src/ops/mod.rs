@@ -21,6 +21,7 @@ pub mod grouped_conv3x3;
 pub mod int16;
 pub mod l2_normalization;
 pub mod lookup;
+pub mod lstm;
 pub mod movement;
 pub mod pointwise;
 pub mod pointwise_pair;

@@ -1524,7 +1524,8 @@ impl Converter {
                 | OpKind::Split { .. }
                 | OpKind::Arg { .. }
                 | OpKind::Dequantize
-                | OpKind::Svdf { .. } => None,
+                | OpKind::Svdf { .. }
+                | OpKind::Lstm { .. } => None,
             };
             if let Some(slot) = slot {
                 let merged = match (*slot, act) {

@@ -718,6 +718,7 @@ fn read_op(
         | op::SUM
         | op::REDUCE_MAX => {}
         op::ARG_MAX | op::ARG_MIN | op::DEQUANTIZE | op::SVDF => {}
+        op::UNIDIRECTIONAL_SEQUENCE_LSTM => {}
         c if movement::is_movement(c) || movement::is_split(c) => {}
         op::PACK => {}
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
@@ -989,6 +990,15 @@ fn read_kind(
         op::DEQUANTIZE => {
             options(cx, t, ty::DEQUANTIZE)?;
             OpKind::Dequantize
+        }
+        op::UNIDIRECTIONAL_SEQUENCE_LSTM => {
+            use schema::unidirectional_sequence_lstm as f;
+            let o = required_options(cx, t, ty::UNIDIRECTIONAL_SEQUENCE_LSTM)?;
+            OpKind::Lstm {
+                fused_activation: o.scalar(f::ACTIVATION, 0).context(|| cx.label())?,
+                cell_clip: o.scalar(f::CELL_CLIP, 0.0f32).context(|| cx.label())?,
+                time_major: o.scalar(f::TIME_MAJOR, false).context(|| cx.label())?,
+            }
         }
         op::SVDF => {
             use schema::svdf as f;
@@ -1296,6 +1306,8 @@ fn check_arity(
         // The bias (input 3) may be omitted; the state (input 4) may not
         // (the lowering names it).
         OpKind::Svdf { .. } => (5, 5, 3),
+        // Which of the 24 are present is the lowering's to check.
+        OpKind::Lstm { .. } => (24, 24, 1),
         // The family's reader checks its own inputs (movement.rs).
         OpKind::Move { .. } => (1, 4, 1),
     };

@@ -150,6 +150,8 @@ pub mod options_type {
     pub const DEQUANTIZE: u8 = 38;
     /// `SVDFOptions`.
     pub const SVDF: u8 = 6;
+    /// `UnidirectionalSequenceLSTMOptions`.
+    pub const UNIDIRECTIONAL_SEQUENCE_LSTM: u8 = 71;
     /// `ArgMaxOptions`.
     pub const ARG_MAX: u8 = 40;
     /// `ArgMinOptions`.
@@ -184,6 +186,7 @@ pub mod options_type {
             PACK => "PackOptions",
             DEQUANTIZE => "DequantizeOptions",
             SVDF => "SVDFOptions",
+            UNIDIRECTIONAL_SEQUENCE_LSTM => "UnidirectionalSequenceLSTMOptions",
             ARG_MAX => "ArgMaxOptions",
             ARG_MIN => "ArgMinOptions",
             L2_NORM => "L2NormOptions",
@@ -265,6 +268,18 @@ pub mod svdf {
     pub const ACTIVATION: usize = 1;
     /// `asymmetric_quantize_inputs:bool` (hybrid float/int8 only).
     pub const ASYMMETRIC_QUANTIZE_INPUTS: usize = 2;
+}
+
+/// `table UnidirectionalSequenceLSTMOptions`.
+pub mod unidirectional_sequence_lstm {
+    /// `fused_activation_function:ActivationFunctionType`.
+    pub const ACTIVATION: usize = 0;
+    /// `cell_clip:float`.
+    pub const CELL_CLIP: usize = 1;
+    /// `proj_clip:float` (projection: not taken).
+    pub const PROJ_CLIP: usize = 2;
+    /// `time_major:bool`.
+    pub const TIME_MAJOR: usize = 3;
 }
 
 /// `table SoftmaxOptions`.
@@ -405,6 +420,8 @@ pub mod op {
     pub const DEQUANTIZE: i32 = 6;
     /// `SVDF`.
     pub const SVDF: i32 = 27;
+    /// `UNIDIRECTIONAL_SEQUENCE_LSTM`.
+    pub const UNIDIRECTIONAL_SEQUENCE_LSTM: i32 = 44;
     /// `CALL` (control flow).
     pub const CALL: i32 = 31;
     /// `TANH`.
