@@ -111,23 +111,23 @@ impl LstmParams {
     /// Bytes of the state: the int16 cell state (`batch * units` values,
     /// little-endian) then the int8 hidden state (`batch * units`).
     pub const fn state_bytes(&self) -> usize {
-        3 * self.batch as usize * self.units as usize
+        bytes(3 * self.batch as u64 * self.units as u64)
     }
 
     /// Bytes of the weights: four `[units][inputs]` input matrices, then four
     /// `[units][units]` recurrent ones (gates in TFLite's order).
     pub const fn weight_bytes(&self) -> usize {
-        4 * self.units as usize * (self.inputs as usize + self.units as usize)
+        bytes(4 * self.units as u64 * (self.inputs as u64 + self.units as u64))
     }
 
     /// Elements of the input (`batch * time * inputs`).
     pub const fn input_len(&self) -> usize {
-        self.batch as usize * self.time as usize * self.inputs as usize
+        bytes(self.batch as u64 * self.time as u64 * self.inputs as u64)
     }
 
     /// Elements of the output (`batch * time * units`).
     pub const fn output_len(&self) -> usize {
-        self.batch as usize * self.time as usize * self.units as usize
+        bytes(self.batch as u64 * self.time as u64 * self.units as u64)
     }
 
     /// Checks the geometry and quantization (not the buffers).
@@ -251,6 +251,16 @@ pub fn lstm_s8(
         }
     }
     Ok(())
+}
+
+/// A byte count of u16 extents (at most 2^50), saturated to `usize` on
+/// 32-bit targets (no buffer is that long, so the length checks refuse it).
+const fn bytes(n: u64) -> usize {
+    if n > usize::MAX as u64 {
+        usize::MAX
+    } else {
+        n as usize
+    }
 }
 
 #[inline(always)]

@@ -83,12 +83,17 @@ impl SvdfParams {
 
     /// Bytes of the state: `batch * filters * memory` elements.
     pub const fn state_bytes(&self) -> usize {
-        self.batch as usize * self.filters as usize * self.memory as usize * self.state_type.size()
+        bytes(
+            self.batch as u64
+                * self.filters as u64
+                * self.memory as u64
+                * self.state_type.size() as u64,
+        )
     }
 
     /// Bytes of the time filter: `filters * memory` elements.
     pub const fn time_bytes(&self) -> usize {
-        self.filters as usize * self.memory as usize * self.state_type.size()
+        bytes(self.filters as u64 * self.memory as u64 * self.state_type.size() as u64)
     }
 
     /// The value [`crate::plan::Model::reset_state`] fills the state with.
@@ -120,6 +125,16 @@ impl SvdfParams {
             return Err(Error::Parameter("requantization shift outside -31..=30"));
         }
         Ok(())
+    }
+}
+
+/// A byte count of u16 extents (below 2^51), saturated to `usize` on
+/// 32-bit targets (no buffer is that long, so the length checks refuse it).
+const fn bytes(n: u64) -> usize {
+    if n > usize::MAX as u64 {
+        usize::MAX
+    } else {
+        n as usize
     }
 }
 
