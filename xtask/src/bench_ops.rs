@@ -1,9 +1,10 @@
 //! `cargo xtask bench-ops`: what each operator costs on a board, measured
 //! on the op-golden cases (`tests/op-goldens`, `tests/op-goldens-built`).
 //!
-//! For every operator and type (the manifests' `op` and `dtype`), the first
-//! case AttoNet runs bit-exactly (its folder's `expected_pass.txt`) with one
-//! model input and one output is built as the examples' user model and run
+//! For every operator and type (the manifests' `op` and `dtype`) of each
+//! suite, the first case AttoNet runs bit-exactly (its folder's
+//! `expected_pass.txt`) with one model input, one output and at least one
+//! step (a reshape alone shares its input's bytes) is built as the examples' user model and run
 //! under QEMU with `bench-qemu --model-file --inputs --layers` on its golden
 //! inputs (the firmware checks every output against the host runner). The
 //! row gives the case's steps, their instructions (summed), the model
@@ -67,8 +68,20 @@ fn picks(root: &Path, only: &[String]) -> Result<Vec<Pick>> {
             if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str()) || op == *o) {
                 continue;
             }
-            if picks.iter().any(|p| p.op == op && p.dtype == dtype) {
+            if picks
+                .iter()
+                .any(|p| p.suite == suite && p.op == op && p.dtype == dtype)
+            {
                 continue;
+            }
+            // A plan without steps (a reshape sharing its input's bytes)
+            // costs nothing to measure.
+            let bytes = std::fs::read(dir.join(text("model")))
+                .with_context(|| format!("reading {suite}/{}", text("model")))?;
+            match attonet_convert::assemble_bytes(&bytes, "bench_ops") {
+                Ok(a) if a.model().steps.is_empty() => continue,
+                Ok(_) => {}
+                Err(e) => bail!("bench-ops: {name} is in expected_pass.txt but refused: {e}"),
             }
             let output_elements = outputs[0]["shape"]
                 .as_array()
