@@ -238,10 +238,12 @@ impl<'g> Lowering<'g> {
                 batch_one(*n)?;
                 (*h, *w, *c)
             }
-            [n, w, c] => {
-                batch_one(*n)?;
-                (1, *w, *c)
-            }
+            // Rank 3: a sequence or a stack of matrices (`[batch, time,
+            // features]`, a time-major `[time, batch, features]`, BATCH_MATMUL's
+            // `[batch, rows, cols]`): the ops that read one go by its
+            // dimensions (an image is rank 4), so a leading extent above 1
+            // is as many rows.
+            [n, w, c] => (*n, *w, *c),
             // A matrix: `n` rows of `c` (one row: a batch-1 vector). Its
             // kernels (FULLY_CONNECTED's rows, SOFTMAX's rows, the
             // element-wise and dims-based ones) read it as `n` pixels of
