@@ -207,9 +207,36 @@ fn scaled(x: i8, zero_point: i32, left_shift: i32, m: i32, s: i32) -> i32 {
     requantize_smaller_than_one(v, m, s)
 }
 
+/// ADD, SUB or SQUARED_DIFFERENCE of two rescaled operands (parameters
+/// checked).
+#[inline(always)]
+fn combine(p: &BinaryParams, op: BinaryOp, s1: i32, s2: i32) -> i8 {
+    let out = match op {
+        BinaryOp::Sub => {
+            requantize_smaller_than_one(s1.wrapping_sub(s2), p.output_multiplier, p.output_shift)
+        }
+        BinaryOp::SquaredDifference => {
+            let d = s1.wrapping_sub(s2);
+            requantize(d.wrapping_mul(d), p.output_multiplier, p.output_shift)
+        }
+        _ => requantize_smaller_than_one(s1.wrapping_add(s2), p.output_multiplier, p.output_shift),
+    };
+    p.clamp.apply(out.wrapping_add(p.output_zero_point))
+}
+
+/// From this many output elements on, ADD, SUB and SQUARED_DIFFERENCE
+/// rescale each operand through a 256-entry table built per call (512
+/// rescalings, 2 KiB of stack) instead of twice per element.
+pub const RESCALE_TABLES_FROM: usize = 1024;
+
+/// The rescaled value of every int8 byte (index: the byte as `u8`).
+fn rescale_table(zero_point: i32, left_shift: i32, m: i32, s: i32) -> [i32; 256] {
+    core::array::from_fn(|i| scaled(i as u8 as i8, zero_point, left_shift, m, s))
+}
+
 /// One output element (parameters checked).
 #[inline(always)]
-fn one(p: &BinaryParams, a: i8, b: i8) -> i8 {
+fn one_of(p: &BinaryParams, op: BinaryOp, a: i8, b: i8) -> i8 {
     let offset = |x: i8, zp: i32| x as i32 - zp;
     // ADD, SUB and SQUARED_DIFFERENCE rescale both operands first.
     let rescaled = || {
@@ -230,19 +257,10 @@ fn one(p: &BinaryParams, a: i8, b: i8) -> i8 {
             ),
         )
     };
-    let out = match p.op {
-        BinaryOp::Add => {
+    let out = match op {
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::SquaredDifference => {
             let (s1, s2) = rescaled();
-            requantize_smaller_than_one(s1.wrapping_add(s2), p.output_multiplier, p.output_shift)
-        }
-        BinaryOp::Sub => {
-            let (s1, s2) = rescaled();
-            requantize_smaller_than_one(s1.wrapping_sub(s2), p.output_multiplier, p.output_shift)
-        }
-        BinaryOp::SquaredDifference => {
-            let (s1, s2) = rescaled();
-            let d = s1.wrapping_sub(s2);
-            requantize(d.wrapping_mul(d), p.output_multiplier, p.output_shift)
+            return combine(p, op, s1, s2);
         }
         BinaryOp::Mul => {
             let raw = offset(a, p.input1_zero_point).wrapping_mul(offset(b, p.input2_zero_point));
@@ -274,6 +292,50 @@ pub fn binary_s8(
     output: &mut [i8],
 ) -> crate::Result {
     check_binary(p, input1.len(), input2.len(), output.len())?;
+    // ADD, SUB, SQUARED_DIFFERENCE over many elements: each operand's
+    // rescaling looked up (the same bits as computing it).
+    if matches!(
+        p.op,
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::SquaredDifference
+    ) && output.len() >= RESCALE_TABLES_FROM
+    {
+        let t1 = rescale_table(
+            p.input1_zero_point,
+            p.left_shift,
+            p.input1_multiplier,
+            p.input1_shift,
+        );
+        let t2 = rescale_table(
+            p.input2_zero_point,
+            p.left_shift,
+            p.input2_multiplier,
+            p.input2_shift,
+        );
+        let at = |t: &[i32; 256], x: i8| t[x as u8 as usize];
+        broadcast(p, input1, input2, output, |a, b| {
+            combine(p, p.op, at(&t1, a), at(&t2, b))
+        });
+        return Ok(());
+    }
+    // Two loop nests in all (code size: a firmware with any of these ops
+    // links both), the op chosen per element.
+    broadcast(p, input1, input2, output, |a, b| one_of(p, p.op, a, b));
+    Ok(())
+}
+
+/// The element loops of [`binary_s8`] for one op `f`, over arguments
+/// [`check_binary`] accepted: whole-tensor loops where both operands are
+/// contiguous or one is a scalar, else rows of the innermost dimension,
+/// each operand's row a slice (stride 1) or one repeated value (stride 0)
+/// where it can be, element by element otherwise.
+#[inline(always)]
+fn broadcast(
+    p: &BinaryParams,
+    input1: &[i8],
+    input2: &[i8],
+    output: &mut [i8],
+    f: impl Fn(i8, i8) -> i8,
+) {
     let n = output.len();
     let contiguous = |s: &[u32; BINARY_DIMS]| {
         let mut want = 1u32;
@@ -288,31 +350,39 @@ pub fn binary_s8(
     let scalar = |s: &[u32; BINARY_DIMS]| s.iter().zip(&p.dims).all(|(&s, &d)| s == 0 || d == 1);
     let (c1, c2) = (contiguous(&p.strides1), contiguous(&p.strides2));
     if n == 0 {
-        return Ok(());
+        return;
     }
     if c1 && c2 {
         for ((o, &a), &b) in output.iter_mut().zip(&input1[..n]).zip(&input2[..n]) {
-            *o = one(p, a, b);
+            *o = f(a, b);
         }
-        return Ok(());
+        return;
     }
     if c1 && scalar(&p.strides2) {
         let b = input2[0];
         for (o, &a) in output.iter_mut().zip(&input1[..n]) {
-            *o = one(p, a, b);
+            *o = f(a, b);
         }
-        return Ok(());
+        return;
     }
     if scalar(&p.strides1) && c2 {
         let a = input1[0];
         for (o, &b) in output.iter_mut().zip(&input2[..n]) {
-            *o = one(p, a, b);
+            *o = f(a, b);
         }
-        return Ok(());
+        return;
     }
     let [d0, d1, d2, d3] = p.dims.map(|d| d as usize);
     let [a0, a1, a2, a3] = p.strides1.map(|s| s as usize);
     let [b0, b1, b2, b3] = p.strides2.map(|s| s as usize);
+    // A row of an operand: `d3` bytes (stride 1), one value (stride 0).
+    fn row_of(input: &[i8], at: usize, stride: usize, len: usize) -> Option<Row<'_>> {
+        match stride {
+            1 => input.get(at..at + len).map(Row::Slice),
+            0 => input.get(at).map(|&v| Row::One(v)),
+            _ => None,
+        }
+    }
     let mut k = 0usize;
     for i0 in 0..d0 {
         for i1 in 0..d1 {
@@ -320,17 +390,43 @@ pub fn binary_s8(
                 let ia = i0 * a0 + i1 * a1 + i2 * a2;
                 let ib = i0 * b0 + i1 * b1 + i2 * b2;
                 let row = &mut output[k..k + d3];
-                for (i3, o) in row.iter_mut().enumerate() {
-                    // In range: check_binary bounded the largest index.
-                    let a = input1.get(ia + i3 * a3).copied().unwrap_or(0);
-                    let b = input2.get(ib + i3 * b3).copied().unwrap_or(0);
-                    *o = one(p, a, b);
+                match (row_of(input1, ia, a3, d3), row_of(input2, ib, b3, d3)) {
+                    (Some(Row::Slice(ra)), Some(Row::Slice(rb))) => {
+                        for ((o, &a), &b) in row.iter_mut().zip(ra).zip(rb) {
+                            *o = f(a, b);
+                        }
+                    }
+                    (Some(Row::Slice(ra)), Some(Row::One(b))) => {
+                        for (o, &a) in row.iter_mut().zip(ra) {
+                            *o = f(a, b);
+                        }
+                    }
+                    (Some(Row::One(a)), Some(Row::Slice(rb))) => {
+                        for (o, &b) in row.iter_mut().zip(rb) {
+                            *o = f(a, b);
+                        }
+                    }
+                    _ => {
+                        for (i3, o) in row.iter_mut().enumerate() {
+                            // In range: check_binary bounded the largest index.
+                            let a = input1.get(ia + i3 * a3).copied().unwrap_or(0);
+                            let b = input2.get(ib + i3 * b3).copied().unwrap_or(0);
+                            *o = f(a, b);
+                        }
+                    }
                 }
                 k += d3;
             }
         }
     }
-    Ok(())
+}
+
+/// One operand's innermost row.
+enum Row<'a> {
+    /// `d3` consecutive values.
+    Slice(&'a [i8]),
+    /// One value for the whole row.
+    One(i8),
 }
 
 /// One input's part of a CONCATENATION: the input, viewed as `[outer][inner]`,
@@ -441,6 +537,69 @@ mod tests {
         };
         binary_s8(&p, &[1, 2, 3, 4, 5, 6], &[3], &mut out).unwrap();
         assert_eq!(out, [1, 2, 3, 3, 3, 3]);
+    }
+
+    /// From [`RESCALE_TABLES_FROM`] elements on, ADD, SUB and
+    /// SQUARED_DIFFERENCE look their operands' rescaling up: the same bytes
+    /// as rescaling each element (checked against `one_of` element by
+    /// element, with both operands broadcast and zero points set).
+    #[test]
+    fn rescale_tables_give_the_rescaled_bytes() {
+        extern crate std;
+        // dims [1, 4, 16, 32] = 2,048 outputs: input1 [1, 4, 16, 32], input2
+        // one value per (row, channel): [1, 4, 1, 32].
+        let dims = [1u32, 4, 16, 32];
+        let n = 2048;
+        let mut state = 7u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 24) as i8
+        };
+        let x: std::vec::Vec<i8> = (0..n).map(|_| next()).collect();
+        let y: std::vec::Vec<i8> = (0..128).map(|_| next()).collect();
+        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::SquaredDifference] {
+            let p = BinaryParams {
+                op,
+                input1_zero_point: -3,
+                input2_zero_point: 5,
+                left_shift: if op == BinaryOp::SquaredDifference {
+                    7
+                } else {
+                    20
+                },
+                input1_multiplier: 1_518_500_250,
+                input1_shift: -1,
+                input2_multiplier: 1_200_000_000,
+                input2_shift: -2,
+                output_multiplier: 1_900_000_000,
+                output_shift: if op == BinaryOp::SquaredDifference {
+                    -9
+                } else {
+                    -18
+                },
+                output_zero_point: 4,
+                clamp: Clamp::NONE,
+                dims,
+                strides1: [0, 512, 32, 1],
+                strides2: [0, 32, 0, 1],
+            };
+            assert!(n >= RESCALE_TABLES_FROM);
+            let mut out = std::vec![0i8; n];
+            binary_s8(&p, &x, &y, &mut out).unwrap();
+            let mut distinct = std::collections::BTreeSet::new();
+            for (k, &o) in out.iter().enumerate() {
+                let (r, w, c) = (k / 512, (k / 32) % 16, k % 32);
+                let _ = w;
+                let want = one_of(&p, op, x[k], y[r * 32 + c]);
+                assert_eq!(o, want, "{op:?} at {k}");
+                distinct.insert(o);
+            }
+            assert!(
+                distinct.len() > 20,
+                "{op:?}: {} distinct outputs",
+                distinct.len()
+            );
+        }
     }
 
     #[test]
