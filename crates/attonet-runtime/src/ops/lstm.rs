@@ -28,6 +28,7 @@
 use crate::error::check_len;
 use crate::ops::conv::dot_s8;
 use crate::ops::lookup::{sigmoid16, tanh16, SigmoidS16Params};
+use crate::ops::saturating_len as bytes;
 use crate::quant::{requantize, shift_in_range};
 use crate::Error;
 
@@ -251,16 +252,6 @@ pub fn lstm_s8(
         }
     }
     Ok(())
-}
-
-/// A byte count of u16 extents (at most 2^50), saturated to `usize` on
-/// 32-bit targets (no buffer is that long, so the length checks refuse it).
-const fn bytes(n: u64) -> usize {
-    if n > usize::MAX as u64 {
-        usize::MAX
-    } else {
-        n as usize
-    }
 }
 
 #[inline(always)]

@@ -36,6 +36,17 @@ pub mod transpose_conv;
 use crate::plan::kernels::KernelSet;
 use crate::quant::Clamp;
 
+/// A length computed in `u64` from `u16` extents, saturated to `usize` (on
+/// 32-bit targets a product of three extents can pass 2^32; no buffer is
+/// that long, so the length checks then refuse it instead of wrapping).
+pub(crate) const fn saturating_len(n: u64) -> usize {
+    if n > usize::MAX as u64 {
+        usize::MAX
+    } else {
+        n as usize
+    }
+}
+
 /// Height, width and channels of one NHWC image (batch 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]

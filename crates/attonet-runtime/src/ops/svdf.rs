@@ -35,6 +35,7 @@
 use crate::error::check_len;
 use crate::ops::conv::dot_s8;
 use crate::ops::requantize::IntType;
+use crate::ops::saturating_len as bytes;
 use crate::quant::{requantize, shift_in_range};
 use crate::Error;
 
@@ -125,16 +126,6 @@ impl SvdfParams {
             return Err(Error::Parameter("requantization shift outside -31..=30"));
         }
         Ok(())
-    }
-}
-
-/// A byte count of u16 extents (below 2^51), saturated to `usize` on
-/// 32-bit targets (no buffer is that long, so the length checks refuse it).
-const fn bytes(n: u64) -> usize {
-    if n > usize::MAX as u64 {
-        usize::MAX
-    } else {
-        n as usize
     }
 }
 
