@@ -12,6 +12,7 @@ use attonet_runtime::ops::depthwise::DepthwiseS16Params;
 use attonet_runtime::ops::fully_connected::FullyConnectedS16Params;
 use attonet_runtime::ops::int16::{shift64_in_range, Clamp16};
 use attonet_runtime::ops::lookup::SigmoidS16Params;
+use attonet_runtime::ops::requantize::IntType;
 use attonet_runtime::ops::softmax::{SoftmaxS16Params, SOFTMAX_S16_LUT_LEN};
 use attonet_runtime::ops::Shape;
 use attonet_runtime::plan::ElementType;
@@ -54,32 +55,12 @@ impl Lowering<'_> {
     pub(super) fn new_s16_value(&mut self, at: &At<'_>, id: TensorId) -> Result<ValueId> {
         let t = self.tensor(at, id)?;
         self.require_type(at, t, DType::I16)?;
-        if t.data.is_some() {
-            return Err(at.unsupported(format!(
-                "activation '{}' is a constant; constant activations are not supported",
-                t.name
-            )));
+        // The 16x8 kernels' rule (zero point 0) first; the rest is every
+        // quantized integer value's (`new_quantized_value`).
+        if t.data.is_none() && !self.by_tensor.contains_key(&id) {
+            self.per_tensor_s16(at, id)?;
         }
-        if self.by_tensor.contains_key(&id) {
-            return Err(at.invalid(format!("output '{}' is written a second time", t.name)));
-        }
-        let (scale, zero_point) = self.per_tensor_s16(at, id)?;
-        let shape = self.kernel_shape(at, t)?;
-        if shape.is_empty() {
-            return Err(at.invalid(format!("tensor '{}' has no elements", t.name)));
-        }
-        let c = u16_dim(at, "channels (bytes)", shape.c as usize * 2)?;
-        let v = self.values.len();
-        self.values.push(Value {
-            name: t.name.clone(),
-            shape: Shape::new(shape.h, shape.w, c),
-            dims: t.shape.clone(),
-            dtype: ElementType::Int16,
-            scale,
-            zero_point,
-        });
-        self.by_tensor.insert(id, v);
-        Ok(v)
+        self.new_quantized_value(at, id, IntType::Int16)
     }
 
     /// Scale and zero point (0) of an int16 tensor.

@@ -216,15 +216,19 @@ pub fn svdf_s8(
 #[inline(always)]
 fn time_dot_s16(wt: &[i8], s: &[i8], zp: i32) -> i32 {
     let v = |p: &[i8]| i16::from_le_bytes([p[0] as u8, p[1] as u8]) as i32;
-    let (sxw, sw) =
-        wt.chunks_exact(2)
-            .zip(s.chunks_exact(2))
-            .fold((0i32, 0i32), |(sxw, sw), (w, x)| {
-                (
-                    sxw.wrapping_add(v(w).wrapping_mul(v(x))),
-                    sw.wrapping_add(v(w)),
-                )
-            });
+    let pairs = wt.chunks_exact(2).zip(s.chunks_exact(2));
+    if zp == 0 {
+        // TFLM's int16 state (zero point 0): no weight sum to keep.
+        return pairs.fold(0i32, |acc, (w, x)| {
+            acc.wrapping_add(v(w).wrapping_mul(v(x)))
+        });
+    }
+    let (sxw, sw) = pairs.fold((0i32, 0i32), |(sxw, sw), (w, x)| {
+        (
+            sxw.wrapping_add(v(w).wrapping_mul(v(x))),
+            sw.wrapping_add(v(w)),
+        )
+    });
     sxw.wrapping_sub(zp.wrapping_mul(sw))
 }
 
