@@ -576,6 +576,62 @@ kws_8bit_chain("kws_8bit_chain", 32)
 # ---------------------------------------------------------------------------
 
 
+def reshape_op_case(name, op, in_shape, out_shape, axis=None, squeeze_dims=None, q=(0.05, -3)):
+    """SQUEEZE or EXPAND_DIMS on an int8 activation (the TFLite converter writes RESHAPE for both, but
+    files from other tools keep them and TFLM runs them): the bytes unchanged, the shape as the op
+    says."""
+    def make(rng, xs):
+        g = Graph()
+        a = g.tensor("input", in_shape, TT.INT8, *q)
+        b = g.tensor("output", out_shape, TT.INT8, *q)
+        if op == "SQUEEZE":
+            o = S.SqueezeOptionsT()
+            o.squeezeDims = squeeze_dims
+            g.op(OP.SQUEEZE, [a], [b], S.BuiltinOptions.SqueezeOptions, o)
+        else:
+            k = g.tensor("axis", [], TT.INT32, data=axis)
+            g.op(OP.EXPAND_DIMS, [a, k], [b], S.BuiltinOptions.ExpandDimsOptions, S.ExpandDimsOptionsT())
+        params = dict(input=in_shape, output=out_shape, axis=axis, squeeze_dims=squeeze_dims)
+        ref = xs[0].reshape((xs[0].shape[0], *out_shape))
+        return dict(model=g.finish([a], [b], f"AttoNet built model: {name}"), params=params, refs=[ref])
+    case(name, op, [dict(dtype="int8", shape=in_shape)], make)
+
+
+reshape_op_case("squeeze_axis1", "SQUEEZE", [1, 1, 4, 8], [1, 4, 8], squeeze_dims=[1])
+reshape_op_case("squeeze_all_ones", "SQUEEZE", [1, 1, 1, 10], [10], squeeze_dims=[])
+reshape_op_case("expand_dims_axis1", "EXPAND_DIMS", [1, 4, 8], [1, 1, 4, 8], axis=1)
+reshape_op_case("expand_dims_last", "EXPAND_DIMS", [1, 4, 8], [1, 4, 8, 1], axis=-1)
+
+
+def ref_elu(x, in_q, out_q):
+    """TFLM's ELU table (elu.cc), in float32: `exp(v) - 1` below zero, rounded half away from zero."""
+    v = np.float32(in_q[0]) * (x.astype(np.int32) - in_q[1]).astype(np.float32)
+    y = np.where(v < 0, np.exp(v) - np.float32(1), v).astype(np.float32)
+    r = y * (np.float32(1) / np.float32(out_q[0]))
+    r = np.where(r < 0, -np.floor(-r + np.float32(0.5)), np.floor(r + np.float32(0.5)))
+    return np.clip(r + out_q[1], -128, 127).astype(np.int8)
+
+
+def elu_case(name, shape, in_q, out_q):
+    """ELU, int8 (the TFLite converter leaves it in float; TFLM has an int8 table kernel)."""
+    def make(rng, xs):
+        g = Graph()
+        a = g.tensor("input", shape, TT.INT8, *in_q)
+        b = g.tensor("output", shape, TT.INT8, *out_q)
+        g.op(OP.ELU, [a], [b])
+        params = dict(input=shape, input_scale=f32(in_q[0]), input_zero_point=in_q[1],
+                      output_scale=f32(out_q[0]), output_zero_point=out_q[1])
+        return dict(model=g.finish([a], [b], f"AttoNet built model: {name}"), params=params,
+                    refs=[ref_elu(xs[0], in_q, out_q)])
+    case(name, "ELU", [dict(dtype="int8", shape=shape)], make)
+
+
+# Output ranges as a calibrated ELU would have them: [-1, max input].
+elu_case("elu_4d", [1, 4, 4, 8], (0.04, 10), (0.025, -88))
+elu_case("elu_wide", [1, 64], (0.1, 0), (0.0539, -109))
+elu_case("elu_narrow", [1, 3, 7], (0.01, -20), (0.0118, -43))
+
+
 def op_tensor_types(model_bytes, intended):
     """The tensor types of the first `intended` op's non-constant inputs and its outputs (as
     make_op_models.py records them)."""

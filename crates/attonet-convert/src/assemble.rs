@@ -1180,63 +1180,12 @@ impl Assembled {
         {
             bits |= k::DEPTHWISE_FALLBACK;
         }
-        let names = [
-            (k::CONV, "CONV"),
-            (k::CONV_DEPTHWISE_LIKE, "CONV_DEPTHWISE_LIKE"),
-            (k::DEPTHWISE, "DEPTHWISE"),
-            (k::POINTWISE_PAIR, "POINTWISE_PAIR"),
-            (k::ADD, "ADD"),
-            (k::AVERAGE_POOL, "AVERAGE_POOL"),
-            (k::MAX_POOL, "MAX_POOL"),
-            (k::FULLY_CONNECTED, "FULLY_CONNECTED"),
-            (k::SOFTMAX, "SOFTMAX"),
-            (k::COPY, "COPY"),
-            (k::BLOCK, "BLOCK"),
-            (k::CONV_FALLBACK, "CONV_FALLBACK"),
-            (k::DEPTHWISE_FALLBACK, "DEPTHWISE_FALLBACK"),
-            (k::CONV_BLOCK4, "CONV_BLOCK4"),
-            (k::CONV_BLOCK5, "CONV_BLOCK5"),
-            (k::RESIDUAL, "RESIDUAL"),
-            (k::EXACT_CONV, "EXACT_CONV"),
-            (k::BLOCK_CHECKS, "BLOCK_CHECKS"),
-            (k::ADD_TABLES, "ADD_TABLES"),
-            (k::ADD_DIRECT, "ADD_DIRECT"),
-            (k::ADD_FALLBACK, "ADD_FALLBACK"),
-            (k::GLOBAL_AVERAGE_POOL, "GLOBAL_AVERAGE_POOL"),
-            (k::SHORTCUT_TABLES, "SHORTCUT_TABLES"),
-            (k::LOOKUP, "LOOKUP"),
-            (k::CONV_NARROW, "CONV_NARROW"),
-            (k::CONV_GROUPED, "CONV_GROUPED"),
-            (k::REDUCE, "REDUCE"),
-            (k::GATHER, "GATHER"),
-            (k::RESIZE_BILINEAR, "RESIZE_BILINEAR"),
-            (k::BINARY, "BINARY"),
-            (k::CONCAT, "CONCAT"),
-            (k::ARG, "ARG"),
-            (k::QUANTIZE_FLOAT, "QUANTIZE_FLOAT"),
-            (k::DEQUANTIZE_FLOAT, "DEQUANTIZE_FLOAT"),
-            (k::REQUANTIZE, "REQUANTIZE"),
-            (k::SVDF, "SVDF"),
-            (k::LSTM, "LSTM"),
-            (k::SOFTMAX_S8_S16, "SOFTMAX_S8_S16"),
-            (k::LOG_SOFTMAX, "LOG_SOFTMAX"),
-            (k::L2_NORMALIZATION, "L2_NORMALIZATION"),
-            (k::TRANSPOSE_CONV, "TRANSPOSE_CONV"),
-            (k::BATCH_MATMUL, "BATCH_MATMUL"),
-            (k::CONV_NARROW_RISCV, "CONV_NARROW_RISCV"),
-            (k::CONV_S16, "CONV_S16"),
-            (k::DEPTHWISE_S16, "DEPTHWISE_S16"),
-            (k::FULLY_CONNECTED_S16, "FULLY_CONNECTED_S16"),
-            (k::ADD_S16, "ADD_S16"),
-            (k::MUL_S16, "MUL_S16"),
-            (k::SOFTMAX_S16, "SOFTMAX_S16"),
-            (k::LOGISTIC_S16, "LOGISTIC_S16"),
-            (k::TANH_S16, "TANH_S16"),
-        ]
-        .into_iter()
-        .filter(|(b, _)| bits & b != 0)
-        .map(|(_, n)| n)
-        .collect();
+        let names = k::NAMED
+            .iter()
+            .copied()
+            .filter(|(b, _)| bits & b != 0)
+            .map(|(_, n)| n)
+            .collect();
         (bits, names)
     }
 

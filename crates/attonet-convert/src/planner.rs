@@ -322,7 +322,30 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
                     }
                 }
             }
-            _ => {}
+            // Their outputs are written while their inputs are read.
+            LayerOp::Conv { .. }
+            | LayerOp::Depthwise { .. }
+            | LayerOp::TransposeConv { .. }
+            | LayerOp::BatchMatmul(_)
+            | LayerOp::AveragePool(_)
+            | LayerOp::MaxPool(_)
+            | LayerOp::FullyConnected { .. }
+            | LayerOp::Softmax { .. }
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::L2Normalization(_)
+            | LayerOp::Reduce { .. }
+            | LayerOp::Gather { .. }
+            | LayerOp::ResizeBilinear(_)
+            | LayerOp::Binary { .. }
+            | LayerOp::Concat { .. }
+            | LayerOp::Arg(_)
+            | LayerOp::QuantizeFloat(_)
+            | LayerOp::DequantizeFloat(_)
+            | LayerOp::Requantize(_)
+            | LayerOp::PointwisePair { .. }
+            | LayerOp::Svdf { .. }
+            | LayerOp::Lstm { .. }
+            | LayerOp::S16(_) => {}
         }
     }
     // Lifetimes and extents per group.
@@ -362,13 +385,61 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
     let scratch_bytes = |i: usize, l: &LayerOp| match l {
         LayerOp::PointwisePair { mid_c, .. } => Some(*mid_c as usize),
         LayerOp::Block { stages, residual } => Some(block_scratch(stages, residual, band[i]).2),
-        _ => None,
+        LayerOp::Conv { .. }
+        | LayerOp::Depthwise { .. }
+        | LayerOp::TransposeConv { .. }
+        | LayerOp::BatchMatmul(_)
+        | LayerOp::AveragePool(_)
+        | LayerOp::MaxPool(_)
+        | LayerOp::FullyConnected { .. }
+        | LayerOp::Softmax { .. }
+        | LayerOp::LogSoftmax(_)
+        | LayerOp::L2Normalization(_)
+        | LayerOp::Reshape
+        | LayerOp::Lookup { .. }
+        | LayerOp::Reduce { .. }
+        | LayerOp::Gather { .. }
+        | LayerOp::ResizeBilinear(_)
+        | LayerOp::Binary { .. }
+        | LayerOp::Concat { .. }
+        | LayerOp::Arg(_)
+        | LayerOp::QuantizeFloat(_)
+        | LayerOp::DequantizeFloat(_)
+        | LayerOp::Requantize(_)
+        | LayerOp::Add(_)
+        | LayerOp::Svdf { .. }
+        | LayerOp::Lstm { .. }
+        | LayerOp::S16(_) => None,
     };
     // State lives through every layer and beyond: from one run to the next.
     let state_bytes = |l: &LayerOp| match l {
         LayerOp::Svdf { params, .. } => Some(params.state_bytes()),
         LayerOp::Lstm { params, .. } => Some(params.state_bytes()),
-        _ => None,
+        LayerOp::Conv { .. }
+        | LayerOp::Depthwise { .. }
+        | LayerOp::TransposeConv { .. }
+        | LayerOp::BatchMatmul(_)
+        | LayerOp::AveragePool(_)
+        | LayerOp::MaxPool(_)
+        | LayerOp::FullyConnected { .. }
+        | LayerOp::Softmax { .. }
+        | LayerOp::LogSoftmax(_)
+        | LayerOp::L2Normalization(_)
+        | LayerOp::Reshape
+        | LayerOp::Lookup { .. }
+        | LayerOp::Reduce { .. }
+        | LayerOp::Gather { .. }
+        | LayerOp::ResizeBilinear(_)
+        | LayerOp::Binary { .. }
+        | LayerOp::Concat { .. }
+        | LayerOp::Arg(_)
+        | LayerOp::QuantizeFloat(_)
+        | LayerOp::DequantizeFloat(_)
+        | LayerOp::Requantize(_)
+        | LayerOp::Add(_)
+        | LayerOp::PointwisePair { .. }
+        | LayerOp::Block { .. }
+        | LayerOp::S16(_) => None,
     };
     for (i, layer) in program.layers.iter().enumerate() {
         if let Some(bytes) = state_bytes(&layer.op) {

@@ -550,7 +550,33 @@ impl Layer {
                 ..
             } => weights_feature.len() + p.filters as usize * p.memory as usize + bias.len(),
             LayerOp::Lstm { weights, bias, .. } => weights.len() + bias.len(),
-            _ => self.op.tables().iter().map(|t| t.params()).sum(),
+            // Convolution-like layers keep their weights in conv tables.
+            LayerOp::Conv { .. }
+            | LayerOp::Depthwise { .. }
+            | LayerOp::PointwisePair { .. }
+            | LayerOp::TransposeConv { .. }
+            | LayerOp::FullyConnected { .. }
+            | LayerOp::Block { .. } => self.op.tables().iter().map(|t| t.params()).sum(),
+            // Lookup tables, gathers' offsets and requantization constants
+            // are derived from quantization, not trained.
+            LayerOp::BatchMatmul(_)
+            | LayerOp::Add(_)
+            | LayerOp::AveragePool(_)
+            | LayerOp::MaxPool(_)
+            | LayerOp::Softmax { .. }
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::L2Normalization(_)
+            | LayerOp::Reshape
+            | LayerOp::Lookup { .. }
+            | LayerOp::Reduce { .. }
+            | LayerOp::Gather { .. }
+            | LayerOp::ResizeBilinear(_)
+            | LayerOp::Binary { .. }
+            | LayerOp::Concat { .. }
+            | LayerOp::Arg(_)
+            | LayerOp::QuantizeFloat(_)
+            | LayerOp::DequantizeFloat(_)
+            | LayerOp::Requantize(_) => 0,
         }
     }
 
@@ -574,7 +600,27 @@ impl Layer {
                 ..
             } => weights_feature.len() + weights_time.len() + 4 * bias.len(),
             LayerOp::Lstm { weights, bias, .. } => weights.len() + 4 * bias.len(),
-            _ => 0,
+            // Conv tables, counted below; the rest keep nothing in the blob.
+            LayerOp::Conv { .. }
+            | LayerOp::Depthwise { .. }
+            | LayerOp::PointwisePair { .. }
+            | LayerOp::TransposeConv { .. }
+            | LayerOp::FullyConnected { .. }
+            | LayerOp::Block { .. }
+            | LayerOp::BatchMatmul(_)
+            | LayerOp::Add(_)
+            | LayerOp::AveragePool(_)
+            | LayerOp::MaxPool(_)
+            | LayerOp::Softmax { .. }
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::L2Normalization(_)
+            | LayerOp::Reshape
+            | LayerOp::Reduce { .. }
+            | LayerOp::ResizeBilinear(_)
+            | LayerOp::Arg(_)
+            | LayerOp::QuantizeFloat(_)
+            | LayerOp::DequantizeFloat(_)
+            | LayerOp::Requantize(_) => 0,
         };
         lookup + self.op.tables().iter().map(|t| t.bytes()).sum::<usize>()
     }

@@ -890,147 +890,161 @@ pub mod kernels {
     /// A set of kernel families, one bit each (64 bits: room for the op families to come).
     pub type KernelSet = u64;
 
-    /// CONV_2D steps and fused-block convolutions.
-    pub const CONV: KernelSet = 1 << 0;
-    /// Grouped convolutions with one input and one output channel per group
-    /// (their depthwise-like fast path).
-    pub const CONV_DEPTHWISE_LIKE: KernelSet = 1 << 1;
-    /// DEPTHWISE_CONV_2D steps and fused-block depthwise convolutions.
-    pub const DEPTHWISE: KernelSet = 1 << 2;
-    /// Fused pairs of 1x1 convolutions.
-    pub const POINTWISE_PAIR: KernelSet = 1 << 3;
-    /// ADD steps (a fused block's shortcut is [`RESIDUAL`]).
-    pub const ADD: KernelSet = 1 << 4;
-    /// AVERAGE_POOL_2D.
-    pub const AVERAGE_POOL: KernelSet = 1 << 5;
-    /// MAX_POOL_2D.
-    pub const MAX_POOL: KernelSet = 1 << 6;
-    /// FULLY_CONNECTED.
-    pub const FULLY_CONNECTED: KernelSet = 1 << 7;
-    /// SOFTMAX.
-    pub const SOFTMAX: KernelSet = 1 << 8;
-    /// Byte copies (RESHAPE that moves bytes).
-    pub const COPY: KernelSet = 1 << 9;
-    /// Fused blocks.
-    pub const BLOCK: KernelSet = 1 << 10;
-    /// The portable convolution loops on a Cortex-M DSP build, for
-    /// convolutions its DSP kernels do not take ([`crate::dsp_select`]).
-    /// Builds without fast convolution kernels (M0, M3) and RISC-V builds
-    /// link the portable loops whatever the set says.
-    pub const CONV_FALLBACK: KernelSet = 1 << 11;
-    /// The portable depthwise loops on a Cortex-M DSP build, for depthwise
-    /// convolutions its DSP kernels do not take.
-    pub const DEPTHWISE_FALLBACK: KernelSet = 1 << 12;
-    /// The DSP columns kernel in blocks of four output pixels.
-    pub const CONV_BLOCK4: KernelSet = 1 << 13;
-    /// The DSP columns kernel in blocks of five output pixels.
-    pub const CONV_BLOCK5: KernelSet = 1 << 14;
-    /// The shortcut ADD of fused blocks (in place, row by row).
-    pub const RESIDUAL: KernelSet = 1 << 15;
-    /// The DSP columns kernel's exact recomputation of output channels its
-    /// fast epilogue does not cover (a multiplier, shift or bias out of its
-    /// bounds; see [`crate::prepared`]). Without it such a layer falls back
-    /// to the portable loops, or is refused.
-    pub const EXACT_CONV: KernelSet = 1 << 16;
-    /// Before each fused block runs, the checks [`Model::validate`](super::Model::validate) makes of
-    /// it: its scratch windows and row buffers inside the arena, apart from
-    /// its input, its output and one another, its shapes chained, no band of
-    /// output rows over input rows still to be read (1.7 KB of Cortex-M4
-    /// code). Generated code leaves them out: the converter
-    /// validated the plan it wrote. Every kernel call checks its own input
-    /// and output regions either way, so a broken plan never reads or
-    /// writes outside the arena; without these checks, windows that overlap
-    /// give wrong outputs instead of [`Error::Overlap`](crate::Error::Overlap).
-    pub const BLOCK_CHECKS: KernelSet = 1 << 17;
-    /// The DSP ADD through per-input tables, built per call
-    /// ([`crate::dsp_select::add_way`]).
-    pub const ADD_TABLES: KernelSet = 1 << 18;
-    /// The DSP ADD computing each input's half per element.
-    pub const ADD_DIRECT: KernelSet = 1 << 19;
-    /// The portable ADD loop on a Cortex-M DSP build, for additions its DSP
-    /// kernel does not take (linked whatever the set says elsewhere).
-    pub const ADD_FALLBACK: KernelSet = 1 << 20;
-    /// AVERAGE_POOL_2D with a window of the whole input only
-    /// ([`crate::ops::pool::global_average_pool_s8`]); [`AVERAGE_POOL`]
-    /// takes every window.
-    pub const GLOBAL_AVERAGE_POOL: KernelSet = 1 << 21;
-    /// Fused blocks' shortcut ADD through tables built once per run of the
-    /// block (2 KiB of stack during it) instead of per band: the Cortex-M
-    /// DSP and the RISC-V ADD kernels' tables. The converter sets it where
-    /// the DSP tables cover the shortcut ([`crate::dsp_select::add_covers`]);
-    /// a RISC-V build whose tables do not cover it adds per band.
-    pub const SHORTCUT_TABLES: KernelSet = 1 << 22;
-    /// Element-wise unary ops through a 256-entry table
-    /// ([`crate::ops::lookup`]).
-    pub const LOOKUP: KernelSet = 1 << 23;
-    /// The DSP convolution's narrow pointwise kernel: 1x1 over 4 to 16
-    /// input channels into at most 8 output channels
-    /// ([`crate::dsp_select::pointwise_narrow_covers`]; about 1.1 KB of
-    /// Cortex-M4 code). Without it the columns kernel takes those layers.
-    pub const CONV_NARROW: KernelSet = 1 << 24;
-    /// Reductions: MEAN, SUM, REDUCE_MAX ([`crate::ops::reduce`]).
-    pub const REDUCE: KernelSet = 1 << 25;
-    /// The DSP convolution's grouped kernel: 2 to 8 channels a group,
-    /// windows up to 3x3 ([`crate::dsp_select::grouped_narrow_covers`];
-    /// about 3.5 KB of Cortex-M4 code, 1 KB of stack). Without it the
-    /// columns kernel takes those layers.
-    pub const CONV_GROUPED: KernelSet = 1 << 26;
-    /// Data movement as a strided gather ([`crate::ops::movement::gather_s8`]):
-    /// PAD, MIRROR_PAD, TRANSPOSE, slices, SPACE_TO_DEPTH, DEPTH_TO_SPACE,
-    /// RESIZE_NEAREST_NEIGHBOR.
-    pub const GATHER: KernelSet = 1 << 27;
-    /// RESIZE_BILINEAR ([`crate::ops::movement::resize_bilinear_s8`]).
-    pub const RESIZE_BILINEAR: KernelSet = 1 << 28;
-    /// Binary element-wise ops with broadcasting ([`crate::ops::binary::binary_s8`]):
-    /// SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, ADD other than same-shape
-    /// activations.
-    pub const BINARY: KernelSet = 1 << 29;
-    /// CONCATENATION ([`crate::ops::binary::concat_s8`]).
-    pub const CONCAT: KernelSet = 1 << 30;
-    /// ARG_MAX and ARG_MIN ([`crate::ops::reduce::arg_s8_i32`]).
-    pub const ARG: KernelSet = 1 << 31;
-    /// QUANTIZE from a float32 model input ([`crate::ops::boundary::quantize_f32_int`]).
-    pub const QUANTIZE_FLOAT: KernelSet = 1 << 32;
-    /// DEQUANTIZE to a float32 model output ([`crate::ops::boundary::dequantize_int_f32`]).
-    pub const DEQUANTIZE_FLOAT: KernelSet = 1 << 33;
-    /// QUANTIZE between integer types ([`crate::ops::requantize::requantize_elements`]).
-    pub const REQUANTIZE: KernelSet = 1 << 34;
-    /// SVDF ([`crate::ops::svdf::svdf_s8`]).
-    pub const SVDF: KernelSet = 1 << 35;
-    /// SOFTMAX from int8 to int16 ([`crate::ops::softmax::softmax_s8_s16`]).
-    pub const SOFTMAX_S8_S16: KernelSet = 1 << 36;
-    /// UNIDIRECTIONAL_SEQUENCE_LSTM ([`crate::ops::lstm::lstm_s8`]).
-    pub const LSTM: KernelSet = 1 << 37;
-    /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
-    pub const LOG_SOFTMAX: KernelSet = 1 << 40;
-    /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
-    pub const L2_NORMALIZATION: KernelSet = 1 << 41;
-    /// TRANSPOSE_CONV ([`crate::ops::transpose_conv::transpose_conv_s8`]).
-    pub const TRANSPOSE_CONV: KernelSet = 1 << 42;
-    /// BATCH_MATMUL ([`crate::ops::batch_matmul::batch_matmul_s8`]).
-    pub const BATCH_MATMUL: KernelSet = 1 << 43;
-    /// The RISC-V narrow pointwise kernel: 1x1 over 1 to 8 input channels
-    /// into at least 4 output channels
-    /// ([`crate::ops::pointwise::riscv_narrow_covers`]; about 3.9 KB of
-    /// rv32imac code). Without it the RISC-V columns kernel takes those
-    /// layers; other targets ignore it.
-    pub const CONV_NARROW_RISCV: KernelSet = 1 << 50;
-    /// 16x8 CONV_2D ([`crate::ops::conv::conv_s16`]).
-    pub const CONV_S16: KernelSet = 1 << 51;
-    /// 16x8 DEPTHWISE_CONV_2D ([`crate::ops::depthwise::depthwise_s16`]).
-    pub const DEPTHWISE_S16: KernelSet = 1 << 52;
-    /// 16x8 FULLY_CONNECTED ([`crate::ops::fully_connected::fully_connected_s16`]).
-    pub const FULLY_CONNECTED_S16: KernelSet = 1 << 53;
-    /// 16x8 ADD ([`crate::ops::add::add_s16`]).
-    pub const ADD_S16: KernelSet = 1 << 54;
-    /// 16x8 MUL ([`crate::ops::binary::mul_s16`]).
-    pub const MUL_S16: KernelSet = 1 << 55;
-    /// 16x8 SOFTMAX ([`crate::ops::softmax::softmax_s16`]).
-    pub const SOFTMAX_S16: KernelSet = 1 << 56;
-    /// 16x8 LOGISTIC ([`crate::ops::lookup::logistic_s16`]).
-    pub const LOGISTIC_S16: KernelSet = 1 << 57;
-    /// 16x8 TANH ([`crate::ops::lookup::tanh_s16`]).
-    pub const TANH_S16: KernelSet = 1 << 58;
+    /// Declares the kernel families: a `KernelSet` constant with one bit
+    /// each, and [`NAMED`], every family with its name, so a family added
+    /// here is named wherever plans report what they link.
+    macro_rules! kernel_families {
+        ($($(#[$doc:meta])* $name:ident = $bit:literal;)*) => {
+            $($(#[$doc])* pub const $name: KernelSet = 1 << $bit;)*
+            /// Every kernel family with its name, in bit order.
+            pub const NAMED: &[(KernelSet, &str)] = &[$(($name, stringify!($name)),)*];
+        };
+    }
+
+    kernel_families! {
+        /// CONV_2D steps and fused-block convolutions.
+        CONV = 0;
+        /// Grouped convolutions with one input and one output channel per group
+        /// (their depthwise-like fast path).
+        CONV_DEPTHWISE_LIKE = 1;
+        /// DEPTHWISE_CONV_2D steps and fused-block depthwise convolutions.
+        DEPTHWISE = 2;
+        /// Fused pairs of 1x1 convolutions.
+        POINTWISE_PAIR = 3;
+        /// ADD steps (a fused block's shortcut is [`RESIDUAL`]).
+        ADD = 4;
+        /// AVERAGE_POOL_2D.
+        AVERAGE_POOL = 5;
+        /// MAX_POOL_2D.
+        MAX_POOL = 6;
+        /// FULLY_CONNECTED.
+        FULLY_CONNECTED = 7;
+        /// SOFTMAX.
+        SOFTMAX = 8;
+        /// Byte copies (RESHAPE that moves bytes).
+        COPY = 9;
+        /// Fused blocks.
+        BLOCK = 10;
+        /// The portable convolution loops on a Cortex-M DSP build, for
+        /// convolutions its DSP kernels do not take ([`crate::dsp_select`]).
+        /// Builds without fast convolution kernels (M0, M3) and RISC-V builds
+        /// link the portable loops whatever the set says.
+        CONV_FALLBACK = 11;
+        /// The portable depthwise loops on a Cortex-M DSP build, for depthwise
+        /// convolutions its DSP kernels do not take.
+        DEPTHWISE_FALLBACK = 12;
+        /// The DSP columns kernel in blocks of four output pixels.
+        CONV_BLOCK4 = 13;
+        /// The DSP columns kernel in blocks of five output pixels.
+        CONV_BLOCK5 = 14;
+        /// The shortcut ADD of fused blocks (in place, row by row).
+        RESIDUAL = 15;
+        /// The DSP columns kernel's exact recomputation of output channels its
+        /// fast epilogue does not cover (a multiplier, shift or bias out of its
+        /// bounds; see [`crate::prepared`]). Without it such a layer falls back
+        /// to the portable loops, or is refused.
+        EXACT_CONV = 16;
+        /// Before each fused block runs, the checks [`Model::validate`](super::Model::validate) makes of
+        /// it: its scratch windows and row buffers inside the arena, apart from
+        /// its input, its output and one another, its shapes chained, no band of
+        /// output rows over input rows still to be read (1.7 KB of Cortex-M4
+        /// code). Generated code leaves them out: the converter
+        /// validated the plan it wrote. Every kernel call checks its own input
+        /// and output regions either way, so a broken plan never reads or
+        /// writes outside the arena; without these checks, windows that overlap
+        /// give wrong outputs instead of [`Error::Overlap`](crate::Error::Overlap).
+        BLOCK_CHECKS = 17;
+        /// The DSP ADD through per-input tables, built per call
+        /// ([`crate::dsp_select::add_way`]).
+        ADD_TABLES = 18;
+        /// The DSP ADD computing each input's half per element.
+        ADD_DIRECT = 19;
+        /// The portable ADD loop on a Cortex-M DSP build, for additions its DSP
+        /// kernel does not take (linked whatever the set says elsewhere).
+        ADD_FALLBACK = 20;
+        /// AVERAGE_POOL_2D with a window of the whole input only
+        /// ([`crate::ops::pool::global_average_pool_s8`]); [`AVERAGE_POOL`]
+        /// takes every window.
+        GLOBAL_AVERAGE_POOL = 21;
+        /// Fused blocks' shortcut ADD through tables built once per run of the
+        /// block (2 KiB of stack during it) instead of per band: the Cortex-M
+        /// DSP and the RISC-V ADD kernels' tables. The converter sets it where
+        /// the DSP tables cover the shortcut ([`crate::dsp_select::add_covers`]);
+        /// a RISC-V build whose tables do not cover it adds per band.
+        SHORTCUT_TABLES = 22;
+        /// Element-wise unary ops through a 256-entry table
+        /// ([`crate::ops::lookup`]).
+        LOOKUP = 23;
+        /// The DSP convolution's narrow pointwise kernel: 1x1 over 4 to 16
+        /// input channels into at most 8 output channels
+        /// ([`crate::dsp_select::pointwise_narrow_covers`]; about 1.1 KB of
+        /// Cortex-M4 code). Without it the columns kernel takes those layers.
+        CONV_NARROW = 24;
+        /// Reductions: MEAN, SUM, REDUCE_MAX ([`crate::ops::reduce`]).
+        REDUCE = 25;
+        /// The DSP convolution's grouped kernel: 2 to 8 channels a group,
+        /// windows up to 3x3 ([`crate::dsp_select::grouped_narrow_covers`];
+        /// about 3.5 KB of Cortex-M4 code, 1 KB of stack). Without it the
+        /// columns kernel takes those layers.
+        CONV_GROUPED = 26;
+        /// Data movement as a strided gather ([`crate::ops::movement::gather_s8`]):
+        /// PAD, MIRROR_PAD, TRANSPOSE, slices, SPACE_TO_DEPTH, DEPTH_TO_SPACE,
+        /// RESIZE_NEAREST_NEIGHBOR.
+        GATHER = 27;
+        /// RESIZE_BILINEAR ([`crate::ops::movement::resize_bilinear_s8`]).
+        RESIZE_BILINEAR = 28;
+        /// Binary element-wise ops with broadcasting ([`crate::ops::binary::binary_s8`]):
+        /// SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, ADD other than same-shape
+        /// activations.
+        BINARY = 29;
+        /// CONCATENATION ([`crate::ops::binary::concat_s8`]).
+        CONCAT = 30;
+        /// ARG_MAX and ARG_MIN ([`crate::ops::reduce::arg_s8_i32`]).
+        ARG = 31;
+        /// QUANTIZE from a float32 model input ([`crate::ops::boundary::quantize_f32_int`]).
+        QUANTIZE_FLOAT = 32;
+        /// DEQUANTIZE to a float32 model output ([`crate::ops::boundary::dequantize_int_f32`]).
+        DEQUANTIZE_FLOAT = 33;
+        /// QUANTIZE between integer types ([`crate::ops::requantize::requantize_elements`]).
+        REQUANTIZE = 34;
+        /// SVDF ([`crate::ops::svdf::svdf_s8`]).
+        SVDF = 35;
+        /// SOFTMAX from int8 to int16 ([`crate::ops::softmax::softmax_s8_s16`]).
+        SOFTMAX_S8_S16 = 36;
+        /// UNIDIRECTIONAL_SEQUENCE_LSTM ([`crate::ops::lstm::lstm_s8`]).
+        LSTM = 37;
+        /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
+        LOG_SOFTMAX = 40;
+        /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
+        L2_NORMALIZATION = 41;
+        /// TRANSPOSE_CONV ([`crate::ops::transpose_conv::transpose_conv_s8`]).
+        TRANSPOSE_CONV = 42;
+        /// BATCH_MATMUL ([`crate::ops::batch_matmul::batch_matmul_s8`]).
+        BATCH_MATMUL = 43;
+        /// The RISC-V narrow pointwise kernel: 1x1 over 1 to 8 input channels
+        /// into at least 4 output channels
+        /// ([`crate::ops::pointwise::riscv_narrow_covers`]; about 3.9 KB of
+        /// rv32imac code). Without it the RISC-V columns kernel takes those
+        /// layers; other targets ignore it.
+        CONV_NARROW_RISCV = 50;
+        /// 16x8 CONV_2D ([`crate::ops::conv::conv_s16`]).
+        CONV_S16 = 51;
+        /// 16x8 DEPTHWISE_CONV_2D ([`crate::ops::depthwise::depthwise_s16`]).
+        DEPTHWISE_S16 = 52;
+        /// 16x8 FULLY_CONNECTED ([`crate::ops::fully_connected::fully_connected_s16`]).
+        FULLY_CONNECTED_S16 = 53;
+        /// 16x8 ADD ([`crate::ops::add::add_s16`]).
+        ADD_S16 = 54;
+        /// 16x8 MUL ([`crate::ops::binary::mul_s16`]).
+        MUL_S16 = 55;
+        /// 16x8 SOFTMAX ([`crate::ops::softmax::softmax_s16`]).
+        SOFTMAX_S16 = 56;
+        /// 16x8 LOGISTIC ([`crate::ops::lookup::logistic_s16`]).
+        LOGISTIC_S16 = 57;
+        /// 16x8 TANH ([`crate::ops::lookup::tanh_s16`]).
+        TANH_S16 = 58;
+    }
+
     /// Every kernel (the host runner's set).
     pub const ALL: KernelSet = KernelSet::MAX;
 
@@ -2277,6 +2291,21 @@ mod tests {
     extern crate std;
 
     use super::*;
+
+    /// Each kernel family is one bit of its own, listed once in bit order
+    /// with its own name: two families on one bit would link together.
+    #[test]
+    fn kernel_families_are_distinct_bits() {
+        let mut previous = 0;
+        for &(bit, name) in kernels::NAMED {
+            assert_eq!(bit.count_ones(), 1, "{name}");
+            assert!(bit > previous, "{name} is not after the family before it");
+            previous = bit;
+        }
+        assert!(kernels::NAMED
+            .iter()
+            .any(|&(b, n)| b == kernels::LSTM && n == "LSTM"));
+    }
 
     fn io(offset: u32, c: u16) -> Io {
         Io {

@@ -192,6 +192,7 @@ pub fn output_quantization(
             | UnaryFn::ReluN1To1
             | UnaryFn::Clip { .. }
             | UnaryFn::LeakyRelu { .. }
+            | UnaryFn::Elu { .. }
             | UnaryFn::Requantize => None,
             // ONNX functions without a TFLite reading: only Float numerics.
             _ => None,
@@ -321,6 +322,16 @@ fn tflm(func: UnaryFn, input: Quant, output: Quant) -> Result<Box<dyn Fn(i32) ->
         UnaryFn::Requantize => {
             let (m, s) = multiplier(input.scale as f64 / output.scale as f64, "rescale")?;
             Box::new(move |x| (requantize(x - zi, m, s) + zo).clamp(-128, 127))
+        }
+        // ELU's PopulateLookupTable: every step in float32, `exp(x) - 1`
+        // (not `expm1`), rounded half away from zero.
+        UnaryFn::Elu { alpha: 1.0 } => {
+            let (scale, inverse) = (input.scale, 1.0f32 / output.scale);
+            Box::new(move |x| {
+                let real = scale * (x - zi) as f32;
+                let y = if real < 0.0 { real.exp() - 1.0 } else { real };
+                (((y * inverse).round() + zo as f32) as i32).clamp(-128, 127)
+            })
         }
         _ => {
             return Err(format!(

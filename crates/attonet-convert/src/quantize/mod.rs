@@ -797,14 +797,52 @@ pub fn quantize_with_ranges(
                     None => activation_quant(out)?,
                 }
             }
-            _ => activation_quant(out)?,
+            // Calibrated outputs: the observed range.
+            OpKind::Conv2d { .. }
+            | OpKind::DepthwiseConv2d { .. }
+            | OpKind::TransposeConv { .. }
+            | OpKind::FullyConnected { .. }
+            | OpKind::BatchMatmul { .. } => activation_quant(out)?,
+            // Ops only integer TFLite models bring (SPLIT's outputs are
+            // quantized above).
+            OpKind::Split { .. }
+            | OpKind::Arg { .. }
+            | OpKind::Dequantize
+            | OpKind::Svdf { .. }
+            | OpKind::Lstm { .. } => {
+                return Err(q_err(
+                    index,
+                    kind,
+                    "post-training quantization of this op in a float model is not supported",
+                ))
+            }
         };
         // Weights and bias.
         let weight_axis = match kind {
             OpKind::Conv2d { .. } | OpKind::TransposeConv { .. } => Some(Some(0)),
             OpKind::DepthwiseConv2d { .. } => Some(Some(3)),
             OpKind::FullyConnected { .. } => Some(options.fc_per_channel.then_some(0)),
-            _ => None,
+            // No constant weights (a binary op's constant operand is
+            // quantized with the activations, above).
+            OpKind::Add { .. }
+            | OpKind::BatchMatmul { .. }
+            | OpKind::AveragePool2d { .. }
+            | OpKind::MaxPool2d { .. }
+            | OpKind::Softmax { .. }
+            | OpKind::LogSoftmax
+            | OpKind::L2Normalization { .. }
+            | OpKind::Reshape
+            | OpKind::Unary { .. }
+            | OpKind::Reduce { .. }
+            | OpKind::Move { .. }
+            | OpKind::Binary { .. }
+            | OpKind::Concat { .. }
+            | OpKind::Split { .. }
+            | OpKind::Arg { .. }
+            | OpKind::Dequantize
+            | OpKind::Svdf { .. }
+            | OpKind::Lstm { .. }
+            | OpKind::Pack { .. } => None,
         };
         // Inputs of the activation and the bias (TRANSPOSE_CONV keeps
         // TFLite's order: output shape, weights, input, bias).

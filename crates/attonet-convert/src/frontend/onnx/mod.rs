@@ -31,7 +31,10 @@
 
 mod fold;
 mod movement;
+mod ops;
 pub mod proto;
+
+pub use ops::supported_operators;
 
 use std::collections::HashMap;
 
@@ -901,141 +904,14 @@ impl Converter {
                 detail: Some(format!("operator domain '{}'", short(node.domain))),
             });
         }
-        match node.op_type {
-            "Conv" => self.conv(&cx),
-            "BatchNormalization" => self.batch_norm(&cx),
-            "Relu" => {
-                cx.only_attrs(&[])?;
-                self.activation(&cx, Activation::Relu)
-            }
-            "Clip" => self.clip(&cx),
-            "Sigmoid" => {
-                cx.only_attrs(&[])?;
-                self.unary(&cx, UnaryFn::Logistic)
-            }
-            "Tanh" => {
-                cx.only_attrs(&[])?;
-                self.unary(&cx, UnaryFn::Tanh)
-            }
-            "HardSwish" => {
-                cx.only_attrs(&[])?;
-                self.unary(&cx, UnaryFn::HardSwish)
-            }
-            "HardSigmoid" => {
-                cx.only_attrs(&["alpha", "beta"])?;
-                let alpha = cx.attr_float("alpha", 0.2)?;
-                let beta = cx.attr_float("beta", 0.5)?;
-                self.unary(&cx, UnaryFn::HardSigmoid { alpha, beta })
-            }
-            "LeakyRelu" => {
-                cx.only_attrs(&["alpha"])?;
-                let alpha = cx.attr_float("alpha", 0.01)?;
-                self.unary(&cx, UnaryFn::LeakyRelu { alpha })
-            }
-            // ONNX's other element-wise functions: one table each, in float
-            // numerics (crate::ops::unary_lut).
-            "Exp" | "Neg" | "Abs" | "Sqrt" | "Sign" | "Sin" | "Cos" | "Erf" | "Softplus"
-            | "Softsign" | "Mish" => {
-                cx.only_attrs(&[])?;
-                let func = match node.op_type {
-                    "Exp" => UnaryFn::Exp,
-                    "Neg" => UnaryFn::Neg,
-                    "Abs" => UnaryFn::Abs,
-                    "Sqrt" => UnaryFn::Sqrt,
-                    "Sign" => UnaryFn::Sign,
-                    "Sin" => UnaryFn::Sin,
-                    "Cos" => UnaryFn::Cos,
-                    "Erf" => UnaryFn::Erf,
-                    "Softplus" => UnaryFn::Softplus,
-                    "Softsign" => UnaryFn::Softsign,
-                    _ => UnaryFn::Mish,
-                };
-                self.unary(&cx, func)
-            }
-            "Elu" | "Celu" | "ThresholdedRelu" => {
-                cx.only_attrs(&["alpha"])?;
-                let alpha = cx.attr_float("alpha", 1.0)?;
-                if !alpha.is_finite() || (node.op_type == "Celu" && alpha == 0.0) {
-                    return Err(cx.invalid(format!("alpha {alpha}")));
-                }
-                let func = match node.op_type {
-                    "Elu" => UnaryFn::Elu { alpha },
-                    "Celu" => UnaryFn::Celu { alpha },
-                    _ => UnaryFn::ThresholdedRelu { alpha },
-                };
-                self.unary(&cx, func)
-            }
-            "Selu" => {
-                cx.only_attrs(&["alpha", "gamma"])?;
-                let alpha = cx.attr_float("alpha", 1.673_263_2)?;
-                let gamma = cx.attr_float("gamma", 1.050_701)?;
-                if !alpha.is_finite() || !gamma.is_finite() {
-                    return Err(cx.invalid(format!("alpha {alpha}, gamma {gamma}")));
-                }
-                self.unary(&cx, UnaryFn::Selu { alpha, gamma })
-            }
-            "Gelu" => {
-                cx.only_attrs(&["approximate"])?;
-                let tanh = match cx.attr_string("approximate", "none")?.as_str() {
-                    "none" => false,
-                    "tanh" => true,
-                    other => return Err(cx.invalid(format!("approximate = {other:?}"))),
-                };
-                self.unary(&cx, UnaryFn::Gelu { tanh })
-            }
-            "PRelu" => {
-                cx.only_attrs(&[])?;
-                self.binary(&cx, Some(BinaryFn::Prelu), false)
-            }
-            "Add" => self.add(&cx),
-            // The binary family (crate::ops::binary); on constants, folded.
-            "Mul" | "Sub" | "Div" | "Max" | "Min" if self.any_act(&cx)? => {
-                cx.only_attrs(&[])?;
-                let func = match node.op_type {
-                    "Mul" | "Div" => Some(BinaryFn::Mul),
-                    "Sub" => Some(BinaryFn::Sub),
-                    "Max" => Some(BinaryFn::Maximum),
-                    _ => Some(BinaryFn::Minimum),
-                };
-                self.binary(&cx, func, node.op_type == "Div")
-            }
-            "Concat" if self.any_act(&cx)? => self.concat(&cx),
-            "Split" => self.split(&cx),
-            "ConvTranspose" => self.conv_transpose(&cx),
-            "Gemm" => self.gemm(&cx),
-            "MatMul" => self.matmul(&cx),
-            "MaxPool" | "AveragePool" => self.pool(&cx),
-            "GlobalAveragePool" | "GlobalMaxPool" => self.global_pool(&cx),
-            "ReduceMean" => self.reduce(&cx, ReduceFn::Mean),
-            "ReduceSum" => self.reduce(&cx, ReduceFn::Sum),
-            "ReduceMax" => self.reduce(&cx, ReduceFn::Max),
-            "Flatten" => self.flatten(&cx),
-            "Reshape" => self.reshape(&cx),
-            "Softmax" => self.softmax(&cx, OpKind::Softmax { beta: 1.0 }),
-            "LogSoftmax" => self.softmax(&cx, OpKind::LogSoftmax),
-            "LpNormalization" => self.lp_normalization(&cx),
-            "Identity" | "Dropout" => self.identity(&cx),
-            "Constant" => self.constant_node(&cx),
-            // The movement family (movement.rs); a Slice of constants is folded.
-            "Pad" => self.pad(&cx),
-            "Transpose" => self.transpose(&cx),
-            "Slice" if matches!(self.input(&cx, 0)?, Val::Act(_)) => self.slice(&cx),
-            "Resize" => self.resize(&cx),
-            "DepthToSpace" | "SpaceToDepth" => self.depth_space(&cx),
-            // Shape arithmetic on constants, folded (fold.rs).
-            "Unsqueeze" | "Squeeze" if matches!(self.input(&cx, 0)?, Val::Act(_)) => {
-                self.squeeze_act(&cx)
-            }
-            "Shape" | "Gather" | "Unsqueeze" | "Squeeze" | "Concat" | "Slice" | "Cast"
-            | "ConstantOfShape" | "Sub" | "Mul" | "Div" => self.fold(&cx),
-            "QuantizeLinear" => self.quantize_linear(&cx),
-            "DequantizeLinear" => self.dequantize_linear(&cx),
-            other => Err(ConvertError::UnsupportedOp {
+        match ops::handler(node.op_type) {
+            Some(handle) => handle(self, &cx),
+            None => Err(ConvertError::UnsupportedOp {
                 index,
                 name: format!("ONNX node {}", cx.label()),
                 detail: Some(format!(
                     "the ONNX operator {} is not supported",
-                    short(other)
+                    short(node.op_type)
                 )),
             }),
         }

@@ -14,14 +14,13 @@
 
 pub mod flatbuffer;
 mod fold;
-mod movement;
+mod ops;
 pub mod schema;
 
+pub use ops::supported_builtins;
+
 use crate::error::{ConvertError, Result};
-use crate::ir::{
-    Activation, ArgFn, BinaryFn, DType, Graph, Op, OpKind, Padding, Quantization, ReduceFn, Tensor,
-    TensorId, UnaryFn, UnaryNumerics,
-};
+use crate::ir::{Activation, DType, Graph, Op, OpKind, Padding, Quantization, Tensor, TensorId};
 use flatbuffer::{FbResult, Table, TableVector};
 
 /// Reads a TFLite model from the bytes of a `.tflite` file.
@@ -551,11 +550,11 @@ fn read_ops(
             pending.push(p);
             continue;
         }
-        let op = read_op(index, &t, opcodes, tensors, budget)?;
+        let (op, code) = read_op(index, &t, opcodes, tensors, budget)?;
         if op.kind == OpKind::Dequantize && fold_float16(&op, tensors, budget)? {
             continue;
         }
-        if op.kind == OpKind::Reshape {
+        if code == schema::op::RESHAPE {
             let cx = OpCtx {
                 index,
                 name: "RESHAPE".into(),
@@ -649,7 +648,7 @@ fn read_op(
     opcodes: &[OpCode],
     tensors: &[Tensor],
     budget: &mut Budget,
-) -> Result<Op> {
+) -> Result<(Op, i32)> {
     use schema::operator as f;
     let opcode_index: u32 = t
         .scalar(f::OPCODE_INDEX, 0)
@@ -686,54 +685,18 @@ fn read_op(
     // The op itself first, so an unsupported op is reported as such even when
     // its options would not parse.
     use schema::op;
-    match code {
-        op::CONV_2D
-        | op::DEPTHWISE_CONV_2D
-        | op::ADD
-        | op::MUL
-        | op::SUB
-        | op::SQUARED_DIFFERENCE
-        | op::MAXIMUM
-        | op::MINIMUM
-        | op::PRELU
-        | op::CONCATENATION
-        | op::AVERAGE_POOL_2D
-        | op::MAX_POOL_2D
-        | op::FULLY_CONNECTED
-        | op::SOFTMAX
-        | op::LOG_SOFTMAX
-        | op::L2_NORMALIZATION
-        | op::TRANSPOSE_CONV
-        | op::BATCH_MATMUL
-        | op::RESHAPE
-        | op::LOGISTIC
-        | op::TANH
-        | op::HARD_SWISH
-        | op::RELU
-        | op::RELU6
-        | op::RELU_N1_TO_1
-        | op::LEAKY_RELU
-        | op::QUANTIZE
-        | op::MEAN
-        | op::SUM
-        | op::REDUCE_MAX => {}
-        op::ARG_MAX | op::ARG_MIN | op::DEQUANTIZE | op::SVDF => {}
-        op::UNIDIRECTIONAL_SEQUENCE_LSTM => {}
-        c if movement::is_movement(c) || movement::is_split(c) => {}
-        op::PACK => {}
+    let builtin = match code {
         op::CALL | op::IF | op::WHILE | op::CALL_ONCE => {
             return Err(cx.unsupported(
                 "control flow runs other subgraphs; only a single-subgraph model is supported",
             ))
         }
-        _ => {
-            return Err(ConvertError::UnsupportedOp {
-                index,
-                name: cx.name,
-                detail: None,
-            })
-        }
-    }
+        _ => ops::builtin(code).ok_or_else(|| ConvertError::UnsupportedOp {
+            index,
+            name: cx.name.clone(),
+            detail: None,
+        })?,
+    };
 
     let inputs = read_op_tensors(&cx, t, f::INPUTS, "input", tensors.len(), budget)?;
     let outputs: Vec<TensorId> =
@@ -743,17 +706,26 @@ fn read_op(
             .map(|(k, o)| o.ok_or_else(|| cx.corrupt(format!("output {k} is omitted (-1)"))))
             .collect::<Result<_>>()?;
 
-    let (kind, inputs) = if movement::is_split(code) {
-        movement::read_split(&cx, code, t, &inputs, outputs.len(), tensors)?
-    } else {
-        (read_kind(&cx, code, t, &inputs, tensors)?, inputs)
-    };
-    check_arity(&cx, &kind, &inputs, &outputs)?;
-    Ok(Op {
-        kind,
+    let mut reading = ops::Reading {
+        cx: &cx,
+        code,
+        t,
         inputs,
-        outputs,
-    })
+        outputs: outputs.len(),
+        output: outputs.first().copied(),
+        tensors,
+    };
+    let kind = (builtin.read)(&mut reading)?;
+    let inputs = reading.inputs;
+    check_arity(&cx, &kind, &inputs, &outputs)?;
+    Ok((
+        Op {
+            kind,
+            inputs,
+            outputs,
+        },
+        code,
+    ))
 }
 
 fn read_op_tensors(
@@ -854,415 +826,6 @@ fn positive(cx: &OpCtx, o: &Table<'_>, slot: usize, default: i32, what: &str) ->
         .ok()
         .filter(|&v| v >= 1)
         .ok_or_else(|| cx.invalid(format!("{what} is {v}, but must be at least 1")))
-}
-
-fn read_kind(
-    cx: &OpCtx,
-    code: i32,
-    t: &Table<'_>,
-    inputs: &[Option<TensorId>],
-    tensors: &[Tensor],
-) -> Result<OpKind> {
-    use schema::op;
-    use schema::options_type as ty;
-    // The unary family: TFLM's integer kernels are what the tables reproduce.
-    let unary = |func| OpKind::Unary {
-        func,
-        numerics: UnaryNumerics::Tflm,
-    };
-    Ok(match code {
-        op::CONV_2D => {
-            use schema::conv2d as f;
-            let o = required_options(cx, t, ty::CONV_2D)?;
-            OpKind::Conv2d {
-                padding: padding(cx, &o, f::PADDING)?,
-                stride_h: positive(cx, &o, f::STRIDE_H, 0, "stride_h")?,
-                stride_w: positive(cx, &o, f::STRIDE_W, 0, "stride_w")?,
-                dilation_h: positive(cx, &o, f::DILATION_H, 1, "dilation_h_factor")?,
-                dilation_w: positive(cx, &o, f::DILATION_W, 1, "dilation_w_factor")?,
-                activation: activation(cx, &o, f::ACTIVATION)?,
-            }
-        }
-        op::DEPTHWISE_CONV_2D => {
-            use schema::depthwise_conv2d as f;
-            let o = required_options(cx, t, ty::DEPTHWISE_CONV_2D)?;
-            let stored: i32 = o.scalar(f::DEPTH_MULTIPLIER, 0).context(|| cx.label())?;
-            OpKind::DepthwiseConv2d {
-                padding: padding(cx, &o, f::PADDING)?,
-                stride_h: positive(cx, &o, f::STRIDE_H, 0, "stride_h")?,
-                stride_w: positive(cx, &o, f::STRIDE_W, 0, "stride_w")?,
-                dilation_h: positive(cx, &o, f::DILATION_H, 1, "dilation_h_factor")?,
-                dilation_w: positive(cx, &o, f::DILATION_W, 1, "dilation_w_factor")?,
-                depth_multiplier: depth_multiplier(cx, stored, inputs, tensors)?,
-                activation: activation(cx, &o, f::ACTIVATION)?,
-            }
-        }
-        op::ADD => {
-            use schema::add as f;
-            let activation = match options(cx, t, ty::ADD)? {
-                Some(o) => activation(cx, &o, f::ACTIVATION)?,
-                None => Activation::None,
-            };
-            OpKind::Add { activation }
-        }
-        op::MUL | op::SUB => {
-            let (ty_code, func) = if code == op::MUL {
-                (ty::MUL, BinaryFn::Mul)
-            } else {
-                (ty::SUB, BinaryFn::Sub)
-            };
-            let activation = match options(cx, t, ty_code)? {
-                Some(o) => activation(cx, &o, schema::mul_sub::ACTIVATION)?,
-                None => Activation::None,
-            };
-            OpKind::Binary { func, activation }
-        }
-        op::SQUARED_DIFFERENCE => {
-            options(cx, t, ty::SQUARED_DIFFERENCE)?;
-            OpKind::Binary {
-                func: BinaryFn::SquaredDifference,
-                activation: Activation::None,
-            }
-        }
-        op::MAXIMUM | op::MINIMUM => {
-            options(cx, t, ty::MAXIMUM_MINIMUM)?;
-            OpKind::Binary {
-                func: if code == op::MAXIMUM {
-                    BinaryFn::Maximum
-                } else {
-                    BinaryFn::Minimum
-                },
-                activation: Activation::None,
-            }
-        }
-        // No options; input 1 is alpha (a constant in converted models).
-        op::PRELU => OpKind::Binary {
-            func: BinaryFn::Prelu,
-            activation: Activation::None,
-        },
-        op::CONCATENATION => {
-            use schema::concatenation as f;
-            let (axis, activation) = match options(cx, t, ty::CONCATENATION)? {
-                Some(o) => (
-                    o.scalar::<i32>(f::AXIS, 0).context(|| cx.label())?,
-                    activation(cx, &o, f::ACTIVATION)?,
-                ),
-                None => (0, Activation::None),
-            };
-            let rank = inputs
-                .first()
-                .copied()
-                .flatten()
-                .and_then(|id| tensors.get(id))
-                .map_or(0, |t| t.shape.len()) as i64;
-            let a = if axis < 0 {
-                axis as i64 + rank
-            } else {
-                axis as i64
-            };
-            if !(0..rank.max(1)).contains(&a) {
-                return Err(cx.invalid(format!("axis {axis} is out of range for rank {rank}")));
-            }
-            OpKind::Concat {
-                axis: a as usize,
-                activation,
-                numerics: UnaryNumerics::Tflm,
-            }
-        }
-        op::ARG_MAX | op::ARG_MIN => {
-            let (ty_code, func) = if code == op::ARG_MAX {
-                (ty::ARG_MAX, ArgFn::Max)
-            } else {
-                (ty::ARG_MIN, ArgFn::Min)
-            };
-            // ArgMaxOptions / ArgMinOptions { output_type: TensorType }:
-            // the output tensor's type says the same; the lowering checks it.
-            options(cx, t, ty_code)?;
-            let axes = reduce_axes(cx, inputs, tensors)?;
-            let [axis] = axes[..] else {
-                return Err(cx.invalid(format!(
-                    "the axis tensor gives {} axes; exactly one is required",
-                    axes.len()
-                )));
-            };
-            OpKind::Arg { func, axis }
-        }
-        op::DEQUANTIZE => {
-            options(cx, t, ty::DEQUANTIZE)?;
-            OpKind::Dequantize
-        }
-        op::UNIDIRECTIONAL_SEQUENCE_LSTM => {
-            use schema::unidirectional_sequence_lstm as f;
-            let o = required_options(cx, t, ty::UNIDIRECTIONAL_SEQUENCE_LSTM)?;
-            OpKind::Lstm {
-                fused_activation: o.scalar(f::ACTIVATION, 0).context(|| cx.label())?,
-                cell_clip: o.scalar(f::CELL_CLIP, 0.0f32).context(|| cx.label())?,
-                time_major: o.scalar(f::TIME_MAJOR, false).context(|| cx.label())?,
-            }
-        }
-        op::SVDF => {
-            use schema::svdf as f;
-            let o = required_options(cx, t, ty::SVDF)?;
-            let rank: i32 = o.scalar(f::RANK, 0).context(|| cx.label())?;
-            let rank = usize::try_from(rank)
-                .ok()
-                .filter(|&r| r > 0)
-                .ok_or_else(|| cx.invalid(format!("rank {rank}; it must be positive")))?;
-            OpKind::Svdf {
-                rank,
-                fused_activation: o.scalar(f::ACTIVATION, 0).context(|| cx.label())?,
-            }
-        }
-        op::PACK => {
-            use schema::pack as f;
-            let (count, axis) = match options(cx, t, ty::PACK)? {
-                Some(o) => (
-                    Some(o.scalar::<i32>(f::VALUES_COUNT, 0).context(|| cx.label())?),
-                    o.scalar::<i32>(f::AXIS, 0).context(|| cx.label())?,
-                ),
-                None => (None, 0),
-            };
-            if let Some(n) = count.filter(|&n| usize::try_from(n).ok() != Some(inputs.len())) {
-                return Err(cx.invalid(format!(
-                    "values_count is {n}, but the op has {} inputs",
-                    inputs.len()
-                )));
-            }
-            // The output's rank is the inputs' plus one.
-            let rank = inputs
-                .first()
-                .copied()
-                .flatten()
-                .and_then(|id| tensors.get(id))
-                .map_or(0, |t| t.shape.len()) as i64
-                + 1;
-            let a = if axis < 0 {
-                axis as i64 + rank
-            } else {
-                axis as i64
-            };
-            if !(0..rank).contains(&a) {
-                return Err(cx.invalid(format!(
-                    "axis {axis} is out of range for an output of rank {rank}"
-                )));
-            }
-            OpKind::Pack { axis: a as usize }
-        }
-        op::AVERAGE_POOL_2D | op::MAX_POOL_2D => {
-            use schema::pool2d as f;
-            let o = required_options(cx, t, ty::POOL_2D)?;
-            let padding = padding(cx, &o, f::PADDING)?;
-            let stride_h = positive(cx, &o, f::STRIDE_H, 0, "stride_h")?;
-            let stride_w = positive(cx, &o, f::STRIDE_W, 0, "stride_w")?;
-            let filter_h = positive(cx, &o, f::FILTER_HEIGHT, 0, "filter_height")?;
-            let filter_w = positive(cx, &o, f::FILTER_WIDTH, 0, "filter_width")?;
-            let activation = activation(cx, &o, f::ACTIVATION)?;
-            if code == op::AVERAGE_POOL_2D {
-                OpKind::AveragePool2d {
-                    padding,
-                    stride_h,
-                    stride_w,
-                    filter_h,
-                    filter_w,
-                    activation,
-                }
-            } else {
-                OpKind::MaxPool2d {
-                    padding,
-                    stride_h,
-                    stride_w,
-                    filter_h,
-                    filter_w,
-                    activation,
-                }
-            }
-        }
-        op::FULLY_CONNECTED => {
-            use schema::fully_connected as f;
-            match options(cx, t, ty::FULLY_CONNECTED)? {
-                None => OpKind::FullyConnected {
-                    activation: Activation::None,
-                    keep_num_dims: false,
-                },
-                Some(o) => {
-                    let format: i8 = o.scalar(f::WEIGHTS_FORMAT, 0).context(|| cx.label())?;
-                    match format {
-                        0 => {}
-                        1 => return Err(cx.unsupported("weights_format SHUFFLED4x16INT8")),
-                        other => return Err(cx.unsupported(format!("weights_format {other}"))),
-                    }
-                    OpKind::FullyConnected {
-                        activation: activation(cx, &o, f::ACTIVATION)?,
-                        keep_num_dims: o.scalar(f::KEEP_NUM_DIMS, false).context(|| cx.label())?,
-                    }
-                }
-            }
-        }
-        op::SOFTMAX => {
-            // Schema default 0.0, which is also what TFLite uses when the
-            // options table is missing (converters always write beta).
-            let beta = match options(cx, t, ty::SOFTMAX)? {
-                Some(o) => o
-                    .scalar(schema::softmax::BETA, 0.0f32)
-                    .context(|| cx.label())?,
-                None => 0.0,
-            };
-            OpKind::Softmax { beta }
-        }
-        op::TRANSPOSE_CONV => {
-            use schema::transpose_conv as f;
-            let o = required_options(cx, t, ty::TRANSPOSE_CONV)?;
-            OpKind::TransposeConv {
-                padding: padding(cx, &o, f::PADDING)?,
-                stride_h: positive(cx, &o, f::STRIDE_H, 0, "stride_h")?,
-                stride_w: positive(cx, &o, f::STRIDE_W, 0, "stride_w")?,
-                activation: activation(cx, &o, f::ACTIVATION)?,
-            }
-        }
-        op::BATCH_MATMUL => {
-            use schema::batch_matmul as f;
-            match options(cx, t, ty::BATCH_MATMUL)? {
-                Some(o) => OpKind::BatchMatmul {
-                    adj_x: o.scalar(f::ADJ_X, false).context(|| cx.label())?,
-                    adj_y: o.scalar(f::ADJ_Y, false).context(|| cx.label())?,
-                },
-                None => OpKind::BatchMatmul {
-                    adj_x: false,
-                    adj_y: false,
-                },
-            }
-        }
-        op::LOG_SOFTMAX => {
-            options(cx, t, ty::LOG_SOFTMAX)?;
-            OpKind::LogSoftmax
-        }
-        op::L2_NORMALIZATION => OpKind::L2Normalization {
-            activation: match options(cx, t, ty::L2_NORM)? {
-                Some(o) => activation(cx, &o, schema::l2_norm::ACTIVATION)?,
-                None => Activation::None,
-            },
-        },
-        op::RESHAPE => {
-            // The new shape is the output tensor's; ReshapeOptions.new_shape
-            // (when present) only repeats it. Still check the union type.
-            options(cx, t, ty::RESHAPE)?;
-            OpKind::Reshape
-        }
-        op::LOGISTIC => unary(UnaryFn::Logistic),
-        op::TANH => unary(UnaryFn::Tanh),
-        op::HARD_SWISH => unary(UnaryFn::HardSwish),
-        op::RELU => unary(UnaryFn::Relu),
-        op::RELU6 => unary(UnaryFn::Relu6),
-        op::RELU_N1_TO_1 => unary(UnaryFn::ReluN1To1),
-        op::LEAKY_RELU => {
-            // Schema default 0.0, also TFLite's value without options.
-            let alpha = match options(cx, t, ty::LEAKY_RELU)? {
-                Some(o) => o
-                    .scalar(schema::leaky_relu::ALPHA, 0.0f32)
-                    .context(|| cx.label())?,
-                None => 0.0,
-            };
-            unary(UnaryFn::LeakyRelu { alpha })
-        }
-        // Only int8 -> int8 is lowered (a requantization); the lowering
-        // refuses other types at this op or at the model input.
-        op::QUANTIZE => unary(UnaryFn::Requantize),
-        op::MEAN | op::SUM | op::REDUCE_MAX => {
-            let keep_dims = match options(cx, t, ty::REDUCER)? {
-                Some(o) => o
-                    .scalar(schema::reducer::KEEP_DIMS, false)
-                    .context(|| cx.label())?,
-                None => false,
-            };
-            let func = match code {
-                op::MEAN => ReduceFn::Mean,
-                op::SUM => ReduceFn::Sum,
-                _ => ReduceFn::Max,
-            };
-            OpKind::Reduce {
-                func,
-                axes: reduce_axes(cx, inputs, tensors)?,
-                keep_dims,
-            }
-        }
-        c if movement::is_movement(c) => movement::read(cx, c, t, inputs, tensors)?,
-        _ => {
-            return Err(ConvertError::UnsupportedOp {
-                index: cx.index,
-                name: cx.name.clone(),
-                detail: None,
-            })
-        }
-    })
-}
-
-/// A reduction's axes: its constant int32 input 1, resolved against input
-/// 0's rank as TFLite's `ResolveAxis` does.
-fn reduce_axes(cx: &OpCtx, inputs: &[Option<TensorId>], tensors: &[Tensor]) -> Result<Vec<usize>> {
-    let tensor = |k: usize| {
-        inputs
-            .get(k)
-            .copied()
-            .flatten()
-            .and_then(|id| tensors.get(id))
-    };
-    let (Some(x), Some(axis)) = (tensor(0), tensor(1)) else {
-        return Err(cx.invalid("needs an input and an axis tensor"));
-    };
-    let Some(data) = axis.data.as_deref() else {
-        return Err(cx.unsupported(format!(
-            "axis tensor '{}' is computed at run time; only a constant axis is supported",
-            axis.name
-        )));
-    };
-    if axis.dtype != DType::I32 || data.len() != axis.elements() * 4 {
-        return Err(cx.invalid(format!(
-            "axis tensor '{}' must be int32 ({} with {} bytes for {} elements)",
-            axis.name,
-            axis.dtype,
-            data.len(),
-            axis.elements()
-        )));
-    }
-    let raw: Vec<i64> = data
-        .chunks_exact(4)
-        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
-        .collect();
-    crate::ops::reduce::resolve_axes(&raw, x.shape.len()).map_err(|m| cx.invalid(m))
-}
-
-/// Depthwise channel multiplier: TFLite kernels since TF 2.x derive it as
-/// `filter channels / input channels` and ignore the stored (redundant)
-/// option, whose schema default is 0. We do the same when both shapes are
-/// known, and fall back to the stored value otherwise.
-fn depth_multiplier(
-    cx: &OpCtx,
-    stored: i32,
-    inputs: &[Option<TensorId>],
-    tensors: &[Tensor],
-) -> Result<usize> {
-    let shape = |k: usize| {
-        inputs
-            .get(k)
-            .copied()
-            .flatten()
-            .and_then(|id| tensors.get(id))
-            .map(|t| t.shape.as_slice())
-    };
-    if let (Some(&[_, _, _, in_c]), Some(&[_, _, _, out_c])) = (shape(0), shape(1)) {
-        if in_c > 0 && out_c % in_c == 0 && out_c > 0 {
-            return Ok(out_c / in_c);
-        }
-    }
-    usize::try_from(stored)
-        .ok()
-        .filter(|&m| m >= 1)
-        .ok_or_else(|| {
-            cx.invalid(format!(
-                "cannot determine the depth multiplier: the stored value is {stored} and the \
-                 input/filter channel counts do not give one"
-            ))
-        })
 }
 
 /// Checks the number of inputs and outputs, and that required inputs are

@@ -164,6 +164,10 @@ pub mod options_type {
     pub const L2_NORM: u8 = 12;
     /// `LogSoftmaxOptions`.
     pub const LOG_SOFTMAX: u8 = 36;
+    /// `SqueezeOptions`.
+    pub const SQUEEZE: u8 = 30;
+    /// `ExpandDimsOptions`.
+    pub const EXPAND_DIMS: u8 = 52;
 
     /// The name of an options table type, for messages.
     pub fn name(code: u8) -> &'static str {
@@ -193,6 +197,8 @@ pub mod options_type {
             BATCH_MATMUL => "BatchMatMulOptions",
             TRANSPOSE_CONV => "TransposeConvOptions",
             LOG_SOFTMAX => "LogSoftmaxOptions",
+            SQUEEZE => "SqueezeOptions",
+            EXPAND_DIMS => "ExpandDimsOptions",
             _ => "another options table",
         }
     }
@@ -340,6 +346,12 @@ pub mod mul_sub {
     pub const ACTIVATION: usize = 0;
 }
 
+/// `table SqueezeOptions`.
+pub mod squeeze {
+    /// `squeeze_dims:[int]`.
+    pub const SQUEEZE_DIMS: usize = 0;
+}
+
 /// `table PackOptions`.
 pub mod pack {
     /// `values_count:int`.
@@ -440,6 +452,12 @@ pub mod op {
     pub const WHILE: i32 = 119;
     /// `CALL_ONCE` (control flow).
     pub const CALL_ONCE: i32 = 129;
+    /// `SQUEEZE`.
+    pub const SQUEEZE: i32 = 43;
+    /// `EXPAND_DIMS`.
+    pub const EXPAND_DIMS: i32 = 70;
+    /// `ELU` (no options).
+    pub const ELU: i32 = 111;
 }
 
 /// Names of `enum BuiltinOperator`, indexed by code (0..=206). Codes above

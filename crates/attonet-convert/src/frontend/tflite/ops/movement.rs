@@ -5,7 +5,9 @@
 //! TFLM's prepare and reference kernels resolve them, into an
 //! [`OpKind::Move`].
 
-use super::{options, Context, OpCtx};
+use super::super::flatbuffer::Table;
+use super::super::{options, Context, OpCtx};
+use super::Reading;
 use crate::error::Result;
 use crate::ir::{DType, MirrorMode, MoveFn, OpKind, PadValue, Tensor, TensorId};
 use crate::ops::movement::tflite_nearest;
@@ -25,29 +27,6 @@ pub(super) mod code {
     pub const SPLIT: i32 = 49;
     pub const UNPACK: i32 = 88;
     pub const SPLIT_V: i32 = 102;
-}
-
-/// Whether `c` is one of the family's operators with several outputs
-/// (SPLIT, SPLIT_V, UNPACK; read by [`read_split`]).
-pub(super) fn is_split(c: i32) -> bool {
-    matches!(c, code::SPLIT | code::SPLIT_V | code::UNPACK)
-}
-
-/// Whether `c` is one of the family's operators.
-pub(super) fn is_movement(c: i32) -> bool {
-    matches!(
-        c,
-        code::DEPTH_TO_SPACE
-            | code::RESIZE_BILINEAR
-            | code::SPACE_TO_DEPTH
-            | code::PAD
-            | code::TRANSPOSE
-            | code::STRIDED_SLICE
-            | code::PADV2
-            | code::SLICE
-            | code::RESIZE_NEAREST_NEIGHBOR
-            | code::MIRROR_PAD
-    )
 }
 
 /// `union BuiltinOptions` type codes, and the slots read.
@@ -151,7 +130,7 @@ fn paddings(
     Ok((before, after))
 }
 
-fn block_size(cx: &OpCtx, o: Option<&super::flatbuffer::Table<'_>>) -> Result<usize> {
+fn block_size(cx: &OpCtx, o: Option<&Table<'_>>) -> Result<usize> {
     let b: i32 = match o {
         Some(o) => o.scalar(0, 0i32).context(|| cx.label())?,
         None => 0,
@@ -177,15 +156,22 @@ fn resolve_axis(cx: &OpCtx, axis: i64, rank: usize) -> Result<usize> {
         })
 }
 
+/// Reads SPLIT, SPLIT_V or UNPACK: see [`split`].
+pub(super) fn read_split(r: &mut Reading<'_, '_>) -> Result<OpKind> {
+    let (kind, inputs) = split(r.cx, r.code, r.t, &r.inputs, r.outputs, r.tensors)?;
+    r.inputs = inputs;
+    Ok(kind)
+}
+
 /// Reads SPLIT, SPLIT_V or UNPACK (`outputs` outputs) into an
 /// [`OpKind::Split`], with the op's inputs reordered so the activation is
 /// input 0 (SPLIT's file order is `[axis, input]`). TFLM's prepare checks
 /// are made here: a constant axis in range, sizes that add up to the axis
 /// (one SPLIT_V size may be -1, the rest), one output per part.
-pub(super) fn read_split(
+fn split(
     cx: &OpCtx,
     c: i32,
-    t: &super::flatbuffer::Table<'_>,
+    t: &Table<'_>,
     inputs: &[Option<TensorId>],
     outputs: usize,
     tensors: &[Tensor],
@@ -303,10 +289,14 @@ pub(super) fn read_split(
 }
 
 /// Reads one of the family's operators into an [`OpKind::Move`].
-pub(super) fn read(
+pub(super) fn read(r: &mut Reading<'_, '_>) -> Result<OpKind> {
+    move_op(r.cx, r.code, r.t, &r.inputs, r.tensors)
+}
+
+fn move_op(
     cx: &OpCtx,
     c: i32,
-    t: &super::flatbuffer::Table<'_>,
+    t: &Table<'_>,
     inputs: &[Option<TensorId>],
     tensors: &[Tensor],
 ) -> Result<OpKind> {
