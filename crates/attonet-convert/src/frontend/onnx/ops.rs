@@ -99,7 +99,7 @@ pub(super) fn handler(op_type: &str) -> Option<Handler> {
         .map(|&(_, h)| h)
 }
 
-/// The ONNX op types AttoNet reads, in [`OPERATORS`] order.
+/// The ONNX op types AttoNet reads, in the op table's order.
 pub fn supported_operators() -> impl Iterator<Item = &'static str> {
     OPERATORS.iter().map(|&(name, _)| name)
 }

@@ -156,7 +156,7 @@ pub(super) fn builtin(code: i32) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.code == code)
 }
 
-/// The names of the builtins AttoNet reads, in [`BUILTINS`] order.
+/// The names of the builtins AttoNet reads, in the op table's order.
 pub fn supported_builtins() -> impl Iterator<Item = &'static str> {
     BUILTINS
         .iter()
