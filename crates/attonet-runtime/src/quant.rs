@@ -49,10 +49,14 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
-    let ab = a as i64 * b as i64;
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // C division truncates toward zero; so does Rust's `/` on integers.
-    ((ab + nudge) / (1i64 << 31)) as i32
+    // gemmlowp adds `2^30` to a non-negative product and `1 - 2^30` to a
+    // negative one, then divides by `2^31` truncating toward zero. For a
+    // negative product `-k` that is `-floor((k - 1 + 2^30) / 2^31)`, which
+    // equals `floor((-k + 2^30) / 2^31)` (as `-ceil(y / n) = -floor((y + n -
+    // 1) / n)`): one nudge and an arithmetic shift give the same bits for
+    // every product (`srdhm_is_gemmlowps` checks it), in five Thumb-2
+    // instructions instead of a sign test and a 64-bit division.
+    ((a as i64 * b as i64 + (1 << 30)) >> 31) as i32
 }
 
 /// TFLite's `RoundingDivideByPOT` (from gemmlowp): `x / 2^exponent`, rounding
@@ -98,6 +102,64 @@ pub fn requantize_greater_than_one(x: i32, multiplier: i32, left_shift: i32) -> 
     saturating_rounding_doubling_high_mul(x.wrapping_mul(1i32 << (left_shift & 31)), multiplier)
 }
 
+/// [`requantize`] by one `(multiplier, shift)` over many values, the
+/// shift's masks worked out once: the same bits as [`requantize`] for every
+/// `x` (`requantizer_is_requantize` checks it). The multiplier may be any
+/// but `-2^31` (no scale gives it; it is the one multiplier whose product
+/// with an input saturates, and leaving that case out saves a test an
+/// element), so [`Requantizer::new`] refuses it.
+#[derive(Debug, Clone, Copy)]
+pub struct Requantizer {
+    multiplier: i32,
+    left: u32,
+    right: u32,
+    mask: i32,
+    half: i32,
+}
+
+impl Requantizer {
+    /// The requantization by `multiplier` and `shift` (in `-31..=30`; other
+    /// shifts are taken modulo 32, as [`requantize`] takes them); `None`
+    /// for the multiplier `-2^31`.
+    #[inline(always)]
+    pub fn new(multiplier: i32, shift: i32) -> Option<Requantizer> {
+        if multiplier == i32::MIN {
+            return None;
+        }
+        let left = if shift > 0 { shift as u32 & 31 } else { 0 };
+        let right = if shift > 0 {
+            0
+        } else {
+            shift.wrapping_neg() as u32 & 31
+        };
+        let mask = ((1i64 << right) - 1) as i32;
+        Some(Requantizer {
+            multiplier,
+            left,
+            right,
+            mask,
+            half: mask >> 1,
+        })
+    }
+
+    /// `requantize(x, multiplier, shift)`.
+    #[inline(always)]
+    pub fn apply(&self, x: i32) -> i32 {
+        self.smaller_than_one(x.wrapping_shl(self.left))
+    }
+
+    /// `requantize_smaller_than_one(x, multiplier, shift)`: [`apply`](Self::apply)
+    /// without the left shift, for a requantizer made with a shift `<= 0`
+    /// (where the two agree; one instruction less an element).
+    #[inline(always)]
+    pub fn smaller_than_one(&self, x: i32) -> i32 {
+        // The doubling high multiply without its saturating case (a
+        // multiplier of -2^31 is refused).
+        let v = ((x as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
+        (v >> self.right) + ((v & self.mask) > self.half + (v < 0) as i32) as i32
+    }
+}
+
 /// Whether `shift` is one [`requantize`] accepts.
 #[inline]
 pub const fn shift_in_range(shift: i32) -> bool {
@@ -137,13 +199,141 @@ impl Clamp {
     /// Applies the clamp to an already offset value and narrows it to `i8`.
     #[inline(always)]
     pub fn apply(self, v: i32) -> i8 {
-        v.clamp(self.min as i32, self.max as i32) as i8
+        // TFLM's `min(max(v, act_min), act_max)`: no panic path (`clamp`
+        // asserts `min <= max`), the same bits.
+        v.max(self.min as i32).min(self.max as i32) as i8
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// gemmlowp's form, as written: a nudge by the product's sign, then a
+    /// division truncating toward zero.
+    fn srdhm_gemmlowp(a: i32, b: i32) -> i32 {
+        if a == i32::MIN && b == i32::MIN {
+            return i32::MAX;
+        }
+        let ab = a as i64 * b as i64;
+        let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+        ((ab + nudge) / (1i64 << 31)) as i32
+    }
+
+    /// The shifted form gives gemmlowp's bits: on the extremes, around
+    /// every rounding tie (products `2^31 * q +- 2^30 +- 1`), and on a
+    /// million pseudo-random pairs.
+    /// A [`Requantizer`] gives [`requantize`]'s bits for every shift and
+    /// for multipliers and inputs at the extremes and in between.
+    #[test]
+    fn requantizer_is_requantize() {
+        let xs = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 20) - 7,
+            -129,
+            -1,
+            0,
+            1,
+            127,
+            1 << 20,
+            i32::MAX,
+        ];
+        let ms = [
+            0,
+            1,
+            1 << 30,
+            (1 << 30) + 12_345,
+            i32::MAX - 1,
+            i32::MAX,
+            i32::MIN,
+            -(1 << 30),
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for shift in -31..=30 {
+            for &m in &ms {
+                let Some(r) = Requantizer::new(m, shift) else {
+                    assert_eq!(m, i32::MIN);
+                    continue;
+                };
+                let check = |v: i32| {
+                    assert_eq!(r.apply(v), requantize(v, m, shift), "{v} {m} {shift}");
+                    if shift <= 0 {
+                        assert_eq!(
+                            r.smaller_than_one(v),
+                            requantize_smaller_than_one(v, m, shift)
+                        );
+                    }
+                };
+                for &v in &xs {
+                    check(v);
+                }
+                for _ in 0..200 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    check((x as i32) >> (x >> 59));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn srdhm_is_gemmlowps() {
+        let edges = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30) - 1,
+            -(1 << 30),
+            -(1 << 30) + 1,
+            -3,
+            -2,
+            -1,
+            0,
+            1,
+            2,
+            3,
+            (1 << 30) - 1,
+            1 << 30,
+            (1 << 30) + 1,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        for &a in &edges {
+            for &b in &edges {
+                assert_eq!(
+                    saturating_rounding_doubling_high_mul(a, b),
+                    srdhm_gemmlowp(a, b),
+                    "{a} * {b}"
+                );
+            }
+        }
+        // Ties: a * 2^k products land exactly on half of 2^31 and beside it.
+        for q in -70i32..70 {
+            for d in -2i32..=2 {
+                let a = q.wrapping_mul(1 << 24).wrapping_add(d);
+                for b in [1 << 6, (1 << 6) + 1, -(1 << 6), 3 << 5] {
+                    assert_eq!(
+                        saturating_rounding_doubling_high_mul(a, b),
+                        srdhm_gemmlowp(a, b),
+                        "{a} * {b}"
+                    );
+                }
+            }
+        }
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..1_000_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (a, b) = (x as i32 >> (x >> 59), (x >> 32) as i32);
+            assert_eq!(
+                saturating_rounding_doubling_high_mul(a, b),
+                srdhm_gemmlowp(a, b),
+                "{a} * {b}"
+            );
+        }
+    }
 
     #[test]
     fn rounding_divide_rounds_half_away_from_zero() {

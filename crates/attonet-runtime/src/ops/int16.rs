@@ -33,7 +33,8 @@ impl Clamp16 {
     /// Clamps `v` to the range and narrows it to `i16`.
     #[inline(always)]
     pub fn apply(self, v: i32) -> i16 {
-        v.clamp(self.min as i32, self.max as i32) as i16
+        // TFLM's `min(max(v, act_min), act_max)`, without `clamp`'s panic path.
+        v.max(self.min as i32).min(self.max as i32) as i16
     }
 
     /// [`crate::Error::Parameter`] unless `min <= max`.
