@@ -24,9 +24,9 @@
 //! so the kernel only copies bytes.
 //!
 //! * Layout: any (the offsets are the layout).
-//! * Speed: one `copy_from_slice` a run (a PAD or SLICE copies whole rows of
-//!   channels, a resize whole pixels); a transpose that moves the channels
-//!   has runs of one byte.
+//! * Speed: one word copy a run ([`copy_s8`]: a PAD or SLICE copies whole
+//!   rows of channels, a resize whole pixels); runs of one byte (a transpose
+//!   that moves the channels) a byte at a time in a loop of their own.
 //! * Checks, once a call before any byte moves: the output length is
 //!   `counts.product() * run`, each table has `counts[d]` entries, and the
 //!   smallest and largest offsets any run can read lie inside the input.
@@ -179,7 +179,9 @@ pub fn gather_s8(
     }
     let run = p.run as usize;
     let [n0, n1, n2, n3, n4] = p.counts.map(|c| c as usize);
-    let mut out = output.chunks_exact_mut(run);
+    let (t4, s4) = (tables[4], p.strides[4]);
+    // Each (i0, i1, i2, i3) writes one row of `n4` runs.
+    let mut rows = output.chunks_exact_mut((n4 * run).max(1));
     for i0 in 0..n0 {
         let o0 = offset(p, &tables, 0, i0);
         for i1 in 0..n1 {
@@ -188,31 +190,75 @@ pub fn gather_s8(
                 let o2 = offset(p, &tables, 2, i2);
                 for i3 in 0..n3 {
                     let o3 = offset(p, &tables, 3, i3);
-                    let fill = o0 == FILL || o1 == FILL || o2 == FILL || o3 == FILL;
+                    let Some(row) = rows.next() else {
+                        return Err(Error::Shape("gather output ended early"));
+                    };
+                    if o0 == FILL || o1 == FILL || o2 == FILL || o3 == FILL {
+                        row.fill(p.fill);
+                        continue;
+                    }
                     let o0123 = p
                         .base
                         .wrapping_add(o0)
                         .wrapping_add(o1)
                         .wrapping_add(o2)
                         .wrapping_add(o3);
-                    for i4 in 0..n4 {
-                        let o4 = offset(p, &tables, 4, i4);
-                        let Some(dst) = out.next() else {
-                            return Err(Error::Shape("gather output ended early"));
-                        };
-                        if fill || o4 == FILL {
-                            dst.fill(p.fill);
-                        } else {
-                            // In range: `check_gather` bounded every sum of
-                            // non-FILL offsets; `get` keeps it panic-free anyway.
-                            let src = o0123.wrapping_add(o4) as usize;
-                            let from = input
-                                .get(src..src + run)
-                                .ok_or(Error::Parameter("gather reads outside its input"))?;
-                            dst.copy_from_slice(from);
-                        }
-                    }
+                    gather_row(input, row, o0123, run, t4, s4, p.fill)?;
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One row of a gather: `row.len() / run` runs, run `i` from `at + off(i)`
+/// (`off` the innermost dimension's table, else `i * stride`). Runs of one
+/// byte (a transpose that moves the channels, a resize of one channel) move
+/// a byte at a time without a call; longer runs go through the target's
+/// word copy ([`copy_s8`]).
+#[inline(always)]
+fn gather_row(
+    input: &[i8],
+    row: &mut [i8],
+    at: i32,
+    run: usize,
+    table: &[i32],
+    stride: i32,
+    fill: i8,
+) -> crate::Result {
+    // In range: `check_gather` bounded every sum of non-FILL offsets; `get`
+    // keeps it panic-free anyway.
+    let outside = Error::Parameter("gather reads outside its input");
+    match (run, table.is_empty()) {
+        (1, true) => {
+            let mut src = at;
+            for d in row.iter_mut() {
+                *d = *input.get(src as usize).ok_or(outside)?;
+                src = src.wrapping_add(stride);
+            }
+        }
+        (1, false) => {
+            for (d, &t) in row.iter_mut().zip(table) {
+                *d = if t == FILL {
+                    fill
+                } else {
+                    *input.get(at.wrapping_add(t) as usize).ok_or(outside)?
+                };
+            }
+        }
+        _ => {
+            for (i, dst) in row.chunks_exact_mut(run).enumerate() {
+                let o = match table.get(i) {
+                    Some(&FILL) => {
+                        dst.fill(fill);
+                        continue;
+                    }
+                    Some(&t) => t,
+                    None => (i as i32).wrapping_mul(stride),
+                };
+                let src = at.wrapping_add(o) as usize;
+                let from = input.get(src..src + run).ok_or(outside)?;
+                crate::arch::copy::copy(dst, from);
             }
         }
     }
@@ -339,6 +385,53 @@ pub fn copy_s8(dst: &mut [i8], src: &[i8]) -> crate::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The row loops give the module documentation's definition, run by
+    /// run: innermost dimensions by stride and by table (with FILL entries),
+    /// runs of one byte and longer, negative strides.
+    #[test]
+    fn rows_follow_the_definition() {
+        extern crate std;
+        use std::vec::Vec;
+        let input: Vec<i8> = (0..400).map(|i| (i * 7 % 251) as i8).collect();
+        let fill_table: Vec<i32> = std::vec![FILL, 3, 0, FILL, 9];
+        let plain_table: Vec<i32> = std::vec![4, 0, 8, 2, 6];
+        for run in [1u16, 2, 3, 8] {
+            for (strides, base) in [
+                ([60, 0, 0, 12, 1], 0),
+                ([60, 0, 0, 12, -1], 10),
+                ([0, 0, 0, 5, 13], 3),
+            ] {
+                for t4 in [&[][..], &plain_table[..], &fill_table[..]] {
+                    let p = params([3, 1, 1, 4, 5], strides, base, run);
+                    let tables: [&[i32]; GATHER_DIMS] = [&[], &[], &[], &[], t4];
+                    let mut out = std::vec![0i8; p.output_len().unwrap()];
+                    gather_s8(&p, tables, &input, &mut out).unwrap();
+                    let mut want = Vec::new();
+                    for i0 in 0..3usize {
+                        for i3 in 0..4usize {
+                            for i4 in 0..5usize {
+                                let o4 = t4.get(i4).copied().unwrap_or(i4 as i32 * strides[4]);
+                                for r in 0..run as i32 {
+                                    want.push(if o4 == FILL {
+                                        p.fill
+                                    } else {
+                                        let src = base
+                                            + i0 as i32 * strides[0]
+                                            + i3 as i32 * strides[3]
+                                            + o4
+                                            + r;
+                                        input[src as usize]
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    assert_eq!(out, want, "run {run} strides {strides:?} table {t4:?}");
+                }
+            }
+        }
+    }
 
     /// Found by the `runtime_plan` fuzz target: counts whose product does not
     /// fit a `usize` overflowed (a panic in tests, a wrapped length in
