@@ -359,7 +359,7 @@ type Run<'f> = &'f dyn Fn(&[i8], &[i8], &mut [i8]);
 ///
 /// Each op has one loop of its own over runs of both operands (the op is
 /// chosen once per call, not per element), its zero points, multipliers and
-/// shift masks held in registers; [`broadcast`] (one copy for every op)
+/// shift masks held in registers; the broadcast driver (one copy for every op)
 /// hands it the runs. On the Cortex-M4: MAXIMUM and MINIMUM about 10
 /// instructions an element, MUL about 30, ADD, SUB and SQUARED_DIFFERENCE
 /// about 60 with their three requantizations (fewer from
