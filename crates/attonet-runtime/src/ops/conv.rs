@@ -635,6 +635,27 @@ pub(crate) fn check_s16_shapes(
     check_len_u64("filter", filter, filter_len)
 }
 
+/// The taps `k` in `k0..k1` of a window row or column starting at `start`
+/// (dilation `d`, `k` taps) that land inside `0..size`: `start + k * d`
+/// in range exactly for those.
+#[inline(always)]
+pub(crate) fn taps_inside(start: isize, d: usize, k: usize, size: usize) -> (usize, usize) {
+    let d = d.max(1) as isize;
+    let (size, k) = (size as isize, k as isize);
+    // First k with start + k d >= 0; first k with start + k d >= size.
+    let first = |bound: isize| {
+        let need = bound - start;
+        if need <= 0 {
+            0
+        } else {
+            (need + d - 1) / d
+        }
+    };
+    let lo = first(0).min(k);
+    let hi = first(size).max(lo).min(k);
+    (lo as usize, hi as usize)
+}
+
 /// A 16x8 convolution: for each output pixel and channel `o` (of group `g`),
 /// `clamp(requantize_s64(bias[o] + Σ w[o][ky][kx][i] x[y][x][g * in_g + i]))`
 /// over the taps inside the input (padding skipped), in 64 bits.
@@ -658,7 +679,7 @@ pub fn conv_s16(
     out_shape: Shape,
     output: &mut [i8],
 ) -> Result {
-    use super::int16::{bias_at, check_tables, load, requantize_s64, store};
+    use super::int16::{bias_at, check_tables, dot_s16x8, requantize_s64, store};
     p.clamp.check()?;
     let groups = p.groups as usize;
     let (in_c, out_c) = (in_shape.c as usize, out_shape.c as usize);
@@ -682,36 +703,34 @@ pub fn conv_s16(
         out_c as u64 * taps as u64,
     )?;
     check_tables(weights, out_c, false)?;
-    let (ih, iw) = (in_shape.h as isize, in_shape.w as isize);
+    let (ih, iw) = (in_shape.h as usize, in_shape.w as usize);
+    let (dh, dw) = (w.dilation_h as usize, w.dilation_w as usize);
     for oy in 0..out_shape.h as usize {
         let y0 = (oy * w.stride_h as usize) as isize - w.pad_top as isize;
+        let (ky0, ky1) = taps_inside(y0, dh, kh, ih);
         for ox in 0..out_shape.w as usize {
             let x0 = (ox * w.stride_w as usize) as isize - w.pad_left as isize;
+            let (kx0, kx1) = taps_inside(x0, dw, kw, iw);
             let out_base = (oy * out_shape.w as usize + ox) * out_c;
-            for o in 0..out_c {
-                let g = o / out_g;
-                let f = &weights.filter[o * taps..][..taps];
-                let mut acc: i64 = 0;
-                for ky in 0..kh {
-                    let y = y0 + (ky * w.dilation_h as usize) as isize;
-                    if y < 0 || y >= ih {
-                        continue;
-                    }
-                    for kx in 0..kw {
-                        let x = x0 + (kx * w.dilation_w as usize) as isize;
-                        if x < 0 || x >= iw {
-                            continue;
-                        }
-                        let at = (y as usize * iw as usize + x as usize) * in_c + g * in_g;
-                        let fw = &f[(ky * kw + kx) * in_g..][..in_g];
-                        for (i, &wt) in fw.iter().enumerate() {
-                            acc += wt as i64 * load(input, at + i) as i64;
+            for g in 0..groups {
+                for o in g * out_g..(g + 1) * out_g {
+                    let f = &weights.filter[o * taps..][..taps];
+                    let mut acc: i64 = 0;
+                    for ky in ky0..ky1 {
+                        let y = (y0 + (ky * dh) as isize) as usize;
+                        for kx in kx0..kx1 {
+                            let x = (x0 + (kx * dw) as isize) as usize;
+                            let at = (y * iw + x) * in_c + g * in_g;
+                            let fw = &f[(ky * kw + kx) * in_g..][..in_g];
+                            // In range: check_s16_shapes checked the input's length.
+                            let xs = input.get(2 * at..2 * (at + in_g)).unwrap_or(&[]);
+                            acc += dot_s16x8(fw, xs);
                         }
                     }
+                    acc = acc.wrapping_add(bias_at(weights.bias, o));
+                    let v = requantize_s64(acc, weights.multiplier[o], weights.shift[o]);
+                    store(output, out_base + o, p.clamp.apply(v));
                 }
-                acc = acc.wrapping_add(bias_at(weights.bias, o));
-                let v = requantize_s64(acc, weights.multiplier[o], weights.shift[o]);
-                store(output, out_base + o, p.clamp.apply(v));
             }
         }
     }
@@ -721,6 +740,29 @@ pub fn conv_s16(
 #[cfg(test)]
 mod s16_tests {
     use super::*;
+
+    /// `taps_inside` keeps exactly the taps a bounds check per tap keeps.
+    #[test]
+    fn taps_inside_is_the_per_tap_check() {
+        extern crate std;
+        for start in -9isize..12 {
+            for d in 1..4usize {
+                for k in 0..6usize {
+                    for size in 0..8usize {
+                        let inside: std::vec::Vec<usize> = (0..k)
+                            .filter(|&t| (0..size as isize).contains(&(start + (t * d) as isize)))
+                            .collect();
+                        let (lo, hi) = taps_inside(start, d, k, size);
+                        assert_eq!(
+                            (lo..hi).collect::<std::vec::Vec<_>>(),
+                            inside,
+                            "{start} {d} {k} {size}"
+                        );
+                    }
+                }
+            }
+        }
+    }
     use crate::ops::int16::{load, store, Clamp16};
 
     fn window(k: u8, pad: u8) -> Window {

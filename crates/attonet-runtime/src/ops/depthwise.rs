@@ -307,33 +307,57 @@ pub fn depthwise_s16(
         (kh * kw) as u64 * out_c as u64,
     )?;
     check_tables(weights, out_c, false)?;
-    let (ih, iw) = (in_shape.h as isize, in_shape.w as isize);
+    let (ih, iw) = (in_shape.h as usize, in_shape.w as usize);
+    let (dh, dw) = (w.dilation_h as usize, w.dilation_w as usize);
+    // Output channels in chunks: per tap, one multiply-accumulate per
+    // channel into an exact i32 part (a row of at most 255 taps), added into
+    // the channel's i64 sum at the row's end.
+    const CHUNK: usize = 32;
     for oy in 0..out_shape.h as usize {
         let y0 = (oy * w.stride_h as usize) as isize - w.pad_top as isize;
+        let (ky0, ky1) = super::conv::taps_inside(y0, dh, kh, ih);
         for ox in 0..out_shape.w as usize {
             let x0 = (ox * w.stride_w as usize) as isize - w.pad_left as isize;
+            let (kx0, kx1) = super::conv::taps_inside(x0, dw, kw, iw);
             let out_base = (oy * out_shape.w as usize + ox) * out_c;
-            for o in 0..out_c {
-                let ic = o / m;
-                let mut acc: i64 = 0;
-                for ky in 0..kh {
-                    let y = y0 + (ky * w.dilation_h as usize) as isize;
-                    if y < 0 || y >= ih {
-                        continue;
-                    }
-                    for kx in 0..kw {
-                        let x = x0 + (kx * w.dilation_w as usize) as isize;
-                        if x < 0 || x >= iw {
-                            continue;
+            for c0 in (0..out_c).step_by(CHUNK) {
+                let n = CHUNK.min(out_c - c0);
+                let mut acc = [0i64; CHUNK];
+                for ky in ky0..ky1 {
+                    let y = (y0 + (ky * dh) as isize) as usize;
+                    let mut part = [0i32; CHUNK];
+                    for kx in kx0..kx1 {
+                        let x = (x0 + (kx * dw) as isize) as usize;
+                        let pixel = (y * iw + x) * in_c;
+                        // In range: check_s16_shapes checked both lengths.
+                        let ws = weights
+                            .filter
+                            .get((ky * kw + kx) * out_c + c0..)
+                            .unwrap_or(&[]);
+                        if m == 1 {
+                            // Channel o reads input channel o: one slice.
+                            let xs = input
+                                .get(2 * (pixel + c0)..2 * (pixel + c0 + n))
+                                .unwrap_or(&[]);
+                            for ((s, &wt), v) in part.iter_mut().zip(ws).zip(xs.chunks_exact(2)) {
+                                *s +=
+                                    wt as i32 * i16::from_le_bytes([v[0] as u8, v[1] as u8]) as i32;
+                            }
+                        } else {
+                            for ((o, s), &wt) in (c0..c0 + n).zip(part.iter_mut()).zip(ws) {
+                                *s += wt as i32 * load(input, pixel + o / m) as i32;
+                            }
                         }
-                        let xv = load(input, (y as usize * iw as usize + x as usize) * in_c + ic);
-                        let wt = weights.filter[(ky * kw + kx) * out_c + o];
-                        acc += wt as i64 * xv as i64;
+                    }
+                    for (a, &s) in acc.iter_mut().zip(&part[..n]) {
+                        *a += s as i64;
                     }
                 }
-                acc = acc.wrapping_add(bias_at(weights.bias, o));
-                let v = requantize_s64(acc, weights.multiplier[o], weights.shift[o]);
-                store(output, out_base + o, p.clamp.apply(v));
+                for (o, &a) in (c0..c0 + n).zip(&acc) {
+                    let a = a.wrapping_add(bias_at(weights.bias, o));
+                    let v = requantize_s64(a, weights.multiplier[o], weights.shift[o]);
+                    store(output, out_base + o, p.clamp.apply(v));
+                }
             }
         }
     }
@@ -344,6 +368,55 @@ pub fn depthwise_s16(
 mod s16_tests {
     use super::*;
     use crate::ops::int16::{load, store, Clamp16};
+
+    /// A 23x23 window (529 taps, each product -128 * -32768 = 2^22): the sum
+    /// 529 * 2^22 is past what an i32 holds, and the output is the int64
+    /// sum's requantization (an i32 part a row of taps, added into an i64).
+    #[test]
+    fn a_window_past_the_i32_range_sums_exactly() {
+        use crate::ops::int16::requantize_s64;
+        let k = 23u8;
+        let p = DepthwiseS16Params {
+            window: Window {
+                kh: k,
+                kw: k,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+            },
+            depth_multiplier: 1,
+            clamp: Clamp16::NONE,
+        };
+        let taps = k as usize * k as usize;
+        let mut input = [0i8; 2 * 529];
+        for i in 0..taps {
+            store(&mut input, i, i16::MIN);
+        }
+        let filter = [-128i8; 529];
+        let w = ConvWeights {
+            filter: &filter,
+            bias: &[0, 0],
+            multiplier: &[1 << 30],
+            shift: &[-20],
+        };
+        let mut out = [0i8; 2];
+        depthwise_s16(
+            &p,
+            Shape::new(k as u16, k as u16, 1),
+            &input,
+            &w,
+            Shape::new(1, 1, 1),
+            &mut out,
+        )
+        .unwrap();
+        let exact = taps as i64 * (1 << 22);
+        assert!(exact > i32::MAX as i64);
+        let want = Clamp16::NONE.apply(requantize_s64(exact, 1 << 30, -20));
+        assert_eq!(load(&out, 0), want);
+    }
 
     /// Multiplier 2 over one input channel at -32768, weights 127 and -128,
     /// a 1x1 window, multiplier 1.0 (Q31 2^31 - 1 reduced to 0x7FFF), shift

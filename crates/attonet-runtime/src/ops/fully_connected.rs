@@ -132,7 +132,7 @@ pub fn fully_connected_s16(
     weights: &super::ConvWeights<'_>,
     output: &mut [i8],
 ) -> crate::Result {
-    use super::int16::{bias_at, check_tables, elements, load, requantize_s64, store};
+    use super::int16::{bias_at, check_tables, dot_s16x8, elements, requantize_s64, store};
     p.clamp.check()?;
     let n_in = p.in_features as usize;
     let n_out = p.out_features as usize;
@@ -154,11 +154,9 @@ pub fn fully_connected_s16(
     for b in 0..batches {
         for o in 0..n_out {
             let ws = &weights.filter[o * n_in..][..n_in];
-            let mut acc: i64 = 0;
-            for (i, &w) in ws.iter().enumerate() {
-                acc += w as i64 * load(input, b * n_in + i) as i64;
-            }
-            acc = acc.wrapping_add(bias_at(weights.bias, o));
+            // In range: the input holds `batches * n_in` values.
+            let xs = input.get(2 * b * n_in..2 * (b + 1) * n_in).unwrap_or(&[]);
+            let acc = dot_s16x8(ws, xs).wrapping_add(bias_at(weights.bias, o));
             let t = if per_channel { o } else { 0 };
             let v = requantize_s64(acc, weights.multiplier[t], weights.shift[t]);
             store(output, b * n_out + o, p.clamp.apply(v));

@@ -85,6 +85,38 @@ pub fn check_shift64(multipliers: &[i32], shifts: &[i32]) -> crate::Result {
     }
 }
 
+/// Products of an int8 weight and an int16 value an `i32` sums exactly:
+/// each is at most `2^22` in magnitude, so 256 of them stay within `2^30`.
+pub const EXACT_I32_PRODUCTS: usize = 256;
+
+/// `Σ w[i] * x[i]` of int8 weights and the int16 values whose little-endian
+/// bytes are `x` (two a value; `x` holds at least `2 * w.len()` bytes, else
+/// the sum stops where it ends), exactly as TFLM's int64 accumulator sums
+/// them: `i32` partial sums of [`EXACT_I32_PRODUCTS`] products (one
+/// multiply-accumulate each) added into an `i64`.
+#[inline]
+pub fn dot_s16x8(w: &[i8], x: &[i8]) -> i64 {
+    let part = |w: &[i8], x: &[i8]| {
+        let mut part = 0i32;
+        for (&wt, v) in w.iter().zip(x.chunks_exact(2)) {
+            part += wt as i32 * i16::from_le_bytes([v[0] as u8, v[1] as u8]) as i32;
+        }
+        part as i64
+    };
+    // Most rows (a pixel's channels of one group) fit one part.
+    if w.len() <= EXACT_I32_PRODUCTS {
+        return part(w, x);
+    }
+    let mut acc = 0i64;
+    for (wc, xc) in w
+        .chunks(EXACT_I32_PRODUCTS)
+        .zip(x.chunks(2 * EXACT_I32_PRODUCTS))
+    {
+        acc += part(wc, xc);
+    }
+    acc
+}
+
 /// Element `i` of the int16 tensor held in `bytes` (little-endian pairs);
 /// the caller has checked `2 i + 1 < bytes.len()`.
 #[inline(always)]
@@ -164,6 +196,38 @@ pub(crate) fn check_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The chunked sum is the int64 sum: lengths around the chunk size,
+    /// every product at its extreme (past what one i32 holds from 512 on)
+    /// and pseudo-random values.
+    #[test]
+    fn dot_s16x8_is_the_exact_sum() {
+        extern crate std;
+        use std::vec::Vec;
+        let mut state = 0x9E37_79B9u32;
+        for n in [0usize, 1, 255, 256, 257, 511, 512, 513, 1500] {
+            for extreme in [true, false] {
+                let w: Vec<i8> = (0..n)
+                    .map(|_| {
+                        if extreme {
+                            -128
+                        } else {
+                            (state.wrapping_mul(2_654_435_761) >> 24) as i8
+                        }
+                    })
+                    .collect();
+                let mut x = std::vec![0i8; 2 * n];
+                for i in 0..n {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    store(&mut x, i, if extreme { i16::MIN } else { state as i16 });
+                }
+                let naive: i64 = (0..n).map(|i| w[i] as i64 * load(&x, i) as i64).sum();
+                assert_eq!(dot_s16x8(&w, &x), naive, "n {n}");
+            }
+        }
+    }
 
     #[test]
     fn requantize_s64_rounds_half_up_with_a_16_bit_multiplier() {
