@@ -549,7 +549,9 @@ impl Layer {
                 bias,
                 ..
             } => weights_feature.len() + p.filters as usize * p.memory as usize + bias.len(),
-            LayerOp::Lstm { weights, bias, .. } => weights.len() + bias.len(),
+            // The trained biases are half the effective ones (the recurrent
+            // side's are derived from the weights).
+            LayerOp::Lstm { weights, bias, .. } => weights.len() + bias.len() / 2,
             // Convolution-like layers keep their weights in conv tables.
             LayerOp::Conv { .. }
             | LayerOp::Depthwise { .. }

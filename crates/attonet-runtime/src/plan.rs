@@ -422,7 +422,7 @@ pub struct LstmStep {
     pub state: Slot,
     /// The eight weight matrices ([`LstmParams::weight_bytes`]).
     pub weights: Table,
-    /// The four gates' biases (`4 * units` int32).
+    /// The gates' effective biases ([`lstm::lstm_s8`]: `8 * units` int32).
     pub bias: Table,
 }
 
@@ -1314,7 +1314,7 @@ impl<'a> Model<'a> {
                 }
                 let w = self.i8_table(i, "lstm weights", s.weights)?;
                 let b = self.i32_table(i, "lstm bias", s.bias)?;
-                if w.len() != p.weight_bytes() || b.len() != 4 * p.units as usize {
+                if w.len() != p.weight_bytes() || b.len() != 8 * p.units as usize {
                     return Err(Error::Blob {
                         step: i,
                         what: "lstm weights",

@@ -223,6 +223,23 @@ impl Lowering<'_> {
         // The state must fit one arena slot (u16 extents).
         extent("state rows", batch)?;
         extent("state bytes a row", 3 * units)?;
+        // TFLM's effective biases (its Prepare folds the activations' zero
+        // points into them): `bias - zx Σ Wx` for the input side, then
+        // `-zh Σ Wh` for the recurrent side, each row's sum once here
+        // instead of at every step (wrapping, as the kernel's sums wrap).
+        let (input_w, recurrent_w) = weights.split_at(4 * units * features);
+        let row_sum = |w: &[i8]| w.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32));
+        let mut effective = Vec::with_capacity(8 * units);
+        for (row, &b) in input_w.chunks_exact(features.max(1)).zip(&bias) {
+            effective.push(b.wrapping_sub(xin.zero_point.wrapping_mul(row_sum(row))));
+        }
+        for row in recurrent_w.chunks_exact(units.max(1)) {
+            effective.push((z_h as i32).wrapping_neg().wrapping_mul(row_sum(row)));
+        }
+        if effective.len() != 8 * units {
+            return Err(at.invalid("weights and biases do not fit the units"));
+        }
+        let bias = effective;
         Ok(LayerOp::Lstm {
             params,
             weights,

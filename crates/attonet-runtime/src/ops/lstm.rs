@@ -26,7 +26,6 @@
 //! row, copied into the state after the step).
 
 use crate::error::check_len;
-use crate::ops::conv::dot_s8;
 use crate::ops::lookup::{sigmoid16, tanh16, SigmoidS16Params};
 use crate::ops::saturating_len as bytes;
 use crate::quant::{requantize, shift_in_range};
@@ -160,8 +159,11 @@ impl LstmParams {
 /// One LSTM run over every time step: reads `input`, updates `state` and
 /// writes `output` (every step's hidden state).
 ///
-/// * `weights`: [`LstmParams::weight_bytes`] int8; `bias`: `4 * units`
-///   int32 (gates in TFLite's order); `state`: [`LstmParams::state_bytes`].
+/// * `weights`: [`LstmParams::weight_bytes`] int8; `bias`: `8 * units`
+///   int32, TFLM's effective biases (gates in TFLite's order): the input
+///   side's `bias - zx Σ Wx`, then the recurrent side's `-zh Σ Wh`, per
+///   gate row (the converter folds the zero points in, as TFLM's Prepare
+///   does); `state`: [`LstmParams::state_bytes`].
 /// * Constraints: every buffer its length ([`Error::BufferLength`]); see
 ///   [`LstmParams::check`].
 /// * Scratch: none.
@@ -182,7 +184,8 @@ pub fn lstm_s8(
     );
     check_len("lstm input", input, p.input_len())?;
     check_len("lstm weights", weights, p.weight_bytes())?;
-    check_len("lstm bias", bias, 4 * u)?;
+    check_len("lstm bias", bias, 8 * u)?;
+    let (input_bias, recurrent_bias) = bias.split_at(4 * u);
     check_len("lstm state", state, p.state_bytes())?;
     check_len("lstm output", output, p.output_len())?;
     let (tanh_m, tanh_s, tanh_round) = p.cell_tanh.scaling()?;
@@ -213,15 +216,12 @@ pub fn lstm_s8(
                 let pre = |g: usize| -> i32 {
                     let gate = &p.gates[g];
                     let wx = &input_w[(g * u + j) * f..(g * u + j + 1) * f];
-                    let (sxw, sw) = dot_s8(wx, x);
-                    let acc_x = sxw
-                        .wrapping_sub(p.input_zero_point.wrapping_mul(sw))
-                        .wrapping_sub(gate.input_weight_zero_point.wrapping_mul(sum_x))
-                        .wrapping_add(bias[g * u + j]);
+                    let acc_x = dot(wx, x)
+                        .wrapping_add(input_bias[g * u + j])
+                        .wrapping_sub(gate.input_weight_zero_point.wrapping_mul(sum_x));
                     let wh = &recurrent_w[(g * u + j) * u..(g * u + j + 1) * u];
-                    let (shw, sw) = dot_s8(wh, h);
-                    let acc_h = shw
-                        .wrapping_sub(p.hidden_zero_point.wrapping_mul(sw))
+                    let acc_h = dot(wh, h)
+                        .wrapping_add(recurrent_bias[g * u + j])
                         .wrapping_sub(gate.recurrent_weight_zero_point.wrapping_mul(sum_h));
                     let gx = sat16(gate.input.apply(acc_x));
                     let gh = sat16(gate.recurrent.apply(acc_h));
@@ -252,6 +252,14 @@ pub fn lstm_s8(
         }
     }
     Ok(())
+}
+
+/// `Σ w x` (the zero points' terms are in the effective biases).
+#[inline(always)]
+fn dot(w: &[i8], x: &[i8]) -> i32 {
+    w.iter()
+        .zip(x)
+        .fold(0i32, |a, (&w, &x)| a.wrapping_add(w as i32 * x as i32))
 }
 
 #[inline(always)]
@@ -322,7 +330,7 @@ mod tests {
             &p,
             &[9, -9, 3, 4, 1, 2],
             &[0; 12],
-            &[0; 4],
+            &[0; 8],
             &mut state,
             &mut y,
         )
@@ -336,7 +344,7 @@ mod tests {
     #[test]
     fn the_cell_integrates_its_gate_and_the_clip_holds_it() {
         let p = params();
-        let mut bias = [0i32; 4];
+        let mut bias = [0i32; 8];
         bias[CELL] = 4096; // 1.0 in Q3.12: tanh16(3 * 4096) = tanh(1)
         let run = |p: &LstmParams| {
             let mut state = vec![0i8; p.state_bytes()];
@@ -364,11 +372,11 @@ mod tests {
         let p = params();
         let mut state = vec![0i8; p.state_bytes()];
         let mut y = [0i8; 3];
-        assert!(lstm_s8(&p, &[0; 6], &[0; 12], &[0; 4], &mut state, &mut y).is_ok());
-        assert!(lstm_s8(&p, &[0; 5], &[0; 12], &[0; 4], &mut state, &mut y).is_err());
-        assert!(lstm_s8(&p, &[0; 6], &[0; 11], &[0; 4], &mut state, &mut y).is_err());
+        assert!(lstm_s8(&p, &[0; 6], &[0; 12], &[0; 8], &mut state, &mut y).is_ok());
+        assert!(lstm_s8(&p, &[0; 5], &[0; 12], &[0; 8], &mut state, &mut y).is_err());
+        assert!(lstm_s8(&p, &[0; 6], &[0; 11], &[0; 8], &mut state, &mut y).is_err());
         assert!(lstm_s8(&p, &[0; 6], &[0; 12], &[0; 3], &mut state, &mut y).is_err());
-        assert!(lstm_s8(&p, &[0; 6], &[0; 12], &[0; 4], &mut state[1..], &mut y).is_err());
+        assert!(lstm_s8(&p, &[0; 6], &[0; 12], &[0; 8], &mut state[1..], &mut y).is_err());
         let mut bad = p;
         bad.cell_tanh.input_left_shift = 13;
         assert!(bad.check().is_err());
