@@ -2043,6 +2043,15 @@ fn unsupported_reductions_are_named() {
 // Resize): NCHW models against an NCHW reference written here, so the
 // layout mapping to the graph's NHWC is checked too.
 
+/// A FLOATS attribute (type 6), each value a non-packed field 7.
+fn attr_floats(name: &str, v: &[f32]) -> Msg {
+    let mut m = Msg::default().str(1, name).int(20, 6);
+    for &x in v {
+        m = m.float(7, x);
+    }
+    m
+}
+
 fn attr_str(name: &str, v: &str) -> Msg {
     Msg::default()
         .str(1, name)
@@ -2237,6 +2246,29 @@ fn onnx_movement_ops_match_their_nchw_definitions() {
             [1, 8, 7, 11],
             0.0,
             // x * (in - 1) / (out - 1) = x / 2 exactly; ties round down.
+            Box::new(|[_, c, h, w]| Some([0, c, h / 2, w / 2])),
+        ),
+        // Upsample (opsets 7 to 9): asymmetric coordinates, floor; its
+        // scales as input 1 (opset 9) or an attribute (opset 7).
+        (
+            "Upsample",
+            vec![attr_str("mode", "nearest")],
+            vec![tensor("sc", &[4], &[1.0, 1.0, 2.0, 3.0])],
+            vec!["sc"],
+            [1, 8, 8, 18],
+            0.0,
+            Box::new(|[_, c, h, w]| Some([0, c, h / 2, w / 3])),
+        ),
+        (
+            "Upsample",
+            vec![
+                attr_str("mode", "nearest"),
+                attr_floats("scales", &[1.0, 1.0, 2.0, 2.0]),
+            ],
+            vec![],
+            vec![],
+            [1, 8, 8, 12],
+            0.0,
             Box::new(|[_, c, h, w]| Some([0, c, h / 2, w / 2])),
         ),
     ];

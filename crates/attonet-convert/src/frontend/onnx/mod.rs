@@ -441,6 +441,14 @@ impl Ctx<'_> {
         }
     }
 
+    fn attr_floats(&self, name: &str) -> Result<Option<Vec<f32>>> {
+        match self.node.attr(name) {
+            None => Ok(None),
+            Some(AttrValue::Floats(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(self.invalid(format!("attribute '{name}' is not a list of floats"))),
+        }
+    }
+
     fn attr_string(&self, name: &str, default: &str) -> Result<String> {
         match self.node.attr(name) {
             None => Ok(default.to_string()),

@@ -349,12 +349,14 @@ impl Converter {
             "exclude_outside",
             "extrapolation_value",
         ])?;
-        let x = self.map_input(cx, 0)?;
-        let (&[1, c, ih, iw], ActLayout::Nchw) = (x.dims.as_slice(), x.layout) else {
-            return Err(cx.unsupported(format!("input shape {:?}: NCHW is required", x.dims)));
-        };
         if cx.attr_int("exclude_outside", 0)? != 0 {
             return Err(cx.unsupported("exclude_outside = 1"));
+        }
+        let mode = cx.attr_string("mode", "nearest")?;
+        if self.opset < 11 {
+            // Resize-10: inputs X, scales; Upsample's arithmetic.
+            let scales = self.scales_input(cx, 1)?;
+            return self.resize_to(cx, Some(scales), None, "asymmetric", &mode, "floor");
         }
         // Inputs: X, roi, scales, sizes (opset 11+).
         let scales = match self.optional_input(cx, 2)? {
@@ -363,6 +365,60 @@ impl Converter {
             _ => None,
         };
         let sizes = self.ints_input(cx, 3, "sizes")?.filter(|s| !s.is_empty());
+        let ctm = cx.attr_string("coordinate_transformation_mode", "half_pixel")?;
+        let nearest = cx.attr_string("nearest_mode", "round_prefer_floor")?;
+        self.resize_to(cx, scales, sizes, &ctm, &mode, &nearest)
+    }
+
+    /// Upsample (opsets 7 to 9; deprecated by Resize, still in older
+    /// exports): `scales` as input 1 or (opset 7) an attribute, `mode`
+    /// nearest (with floor) or linear, asymmetric coordinates (ONNX
+    /// Runtime's Upsample).
+    pub(super) fn upsample(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["mode", "scales"])?;
+        let scales = match cx.node.inputs.get(1).filter(|n| !n.is_empty()) {
+            Some(_) => self.scales_input(cx, 1)?,
+            None => cx
+                .attr_floats("scales")?
+                .ok_or_else(|| cx.invalid("no scales (input 1 or attribute)"))?,
+        };
+        if scales.iter().any(|&s| s < 1.0) {
+            return Err(cx.unsupported(format!(
+                "scales {scales:?} below 1 (Upsample only enlarges)"
+            )));
+        }
+        let mode = match cx.attr_string("mode", "nearest")?.as_str() {
+            "bilinear" => "linear".to_string(),
+            other => other.to_string(),
+        };
+        self.resize_to(cx, Some(scales), None, "asymmetric", &mode, "floor")
+    }
+
+    /// A constant float scales input.
+    fn scales_input(&self, cx: &Ctx<'_>, i: usize) -> Result<Vec<f32>> {
+        match self.input(cx, i)? {
+            Val::Const(k) if k.len() > 0 => Ok(k.f32s()),
+            Val::Const(_) => Err(cx.invalid("empty scales")),
+            Val::Act(_) => Err(cx.unsupported("computed scales")),
+        }
+    }
+
+    /// A resize of input 0 to the `sizes` (N, C, H, W), else by the
+    /// `scales`, with ONNX's coordinate mapping `ctm`, `mode` nearest (with
+    /// `nearest` rounding) or linear.
+    fn resize_to(
+        &mut self,
+        cx: &Ctx<'_>,
+        scales: Option<Vec<f32>>,
+        sizes: Option<Vec<i64>>,
+        ctm: &str,
+        mode: &str,
+        nearest: &str,
+    ) -> Result<()> {
+        let x = self.map_input(cx, 0)?;
+        let (&[1, c, ih, iw], ActLayout::Nchw) = (x.dims.as_slice(), x.layout) else {
+            return Err(cx.unsupported(format!("input shape {:?}: NCHW is required", x.dims)));
+        };
         let (oh, ow, sh, sw) = match (&scales, &sizes) {
             (_, Some(s)) => match s[..] {
                 [1, n, h, w] if n == c as i64 && h > 0 && w > 0 => {
@@ -385,14 +441,11 @@ impl Converter {
         if oh == 0 || ow == 0 || oh > u16::MAX as usize || ow > u16::MAX as usize {
             return Err(cx.unsupported(format!("an output of {oh}x{ow}")));
         }
-        let ctm = cx.attr_string("coordinate_transformation_mode", "half_pixel")?;
-        let mode = cx.attr_string("mode", "nearest")?;
         let out = vec![1, c, oh, ow];
-        match mode.as_str() {
+        match mode {
             "nearest" => {
-                let nearest = cx.attr_string("nearest_mode", "round_prefer_floor")?;
-                let rows = onnx_nearest(cx, &ctm, &nearest, ih, oh, sh)?;
-                let cols = onnx_nearest(cx, &ctm, &nearest, iw, ow, sw)?;
+                let rows = onnx_nearest(cx, ctm, nearest, ih, oh, sh)?;
+                let cols = onnx_nearest(cx, ctm, nearest, iw, ow, sw)?;
                 self.push_move(
                     cx,
                     &x,
@@ -409,7 +462,7 @@ impl Converter {
                         "scales {sh} x {sw} that do not give whole output sizes exactly"
                     )));
                 }
-                let (align_corners, half_pixel_centers) = match ctm.as_str() {
+                let (align_corners, half_pixel_centers) = match ctm {
                     "asymmetric" => (false, false),
                     "align_corners" => (true, false),
                     "half_pixel" => (false, true),

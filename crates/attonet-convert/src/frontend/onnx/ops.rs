@@ -78,6 +78,7 @@ pub(super) static OPERATORS: &[(&str, Handler)] = &[
     ("Transpose", Converter::transpose),
     ("Slice", slice),
     ("Resize", Converter::resize),
+    ("Upsample", Converter::upsample),
     ("DepthToSpace", Converter::depth_space),
     ("SpaceToDepth", Converter::depth_space),
     // Constants and shape arithmetic on them, folded (fold.rs).
