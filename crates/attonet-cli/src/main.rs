@@ -11,6 +11,37 @@ use attonet_convert::quantize::{self, FloatModel, Method};
 use attonet_runtime::plan::ElementType;
 use clap::{Args, Parser, Subcommand};
 
+/// `print!` to standard output that ends the program quietly (status 0)
+/// when the reader has gone (`attonet inspect m.tflite | head`), where
+/// `print!` would panic on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            stdout_failed(e);
+        }
+    }};
+}
+
+/// `println!` with [`out!`]'s handling of a closed pipe.
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
+/// A write to standard output failed: a closed pipe ends the program
+/// quietly, anything else with a message.
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to standard output: {e}");
+    std::process::exit(1);
+}
+
 #[derive(Parser)]
 #[command(
     name = "attonet",
@@ -147,19 +178,19 @@ fn run(cli: Cli) -> Result<()> {
             };
             match (json, &sqnr) {
                 (true, Some((rows, _))) => {
-                    println!("{}", quantize::sqnr::json_with_sqnr(&report, rows))
+                    outln!("{}", quantize::sqnr::json_with_sqnr(&report, rows))
                 }
-                (true, None) => println!("{}", report.json()),
+                (true, None) => outln!("{}", report.json()),
                 (false, _) => {
-                    print!("{}", report.table());
+                    out!("{}", report.table());
                     if let Some((rows, n)) = &sqnr {
-                        println!();
-                        println!(
+                        outln!();
+                        outln!(
                             "quantized from float: {} calibration samples, method {}",
                             loaded.float.as_ref().map_or(0, |f| f.1.len()),
                             calib.method
                         );
-                        print!("{}", quantize::sqnr::table(rows, *n));
+                        out!("{}", quantize::sqnr::table(rows, *n));
                     }
                 }
             }
@@ -184,7 +215,7 @@ fn run(cli: Cli) -> Result<()> {
             let generated = quantize::generate(&loaded.assembled, &model, &bytes);
             attonet_convert::builder::write_generated(&out, &generated)?;
             let report = attonet_convert::Report::new(&loaded.assembled);
-            println!(
+            outln!(
                 "wrote {}/{name}.rs and {name}.bin: {} steps, flash {} B, arena {} B",
                 out.display(),
                 report.steps,
@@ -212,7 +243,7 @@ fn run(cli: Cli) -> Result<()> {
                 builder = builder.arena_budget(b);
             }
             let report = builder.build()?;
-            println!(
+            outln!(
                 "wrote {}/{name}.rs and {name}.bin: {} steps, flash {} B, arena {} B",
                 out.display(),
                 report.steps,
@@ -362,7 +393,7 @@ fn run_float_batch(
         shape.extend(fm.output_dims.iter().skip(1));
     }
     Array::from_f32(shape, &results).write(output)?;
-    println!(
+    outln!(
         "ran {n} samples through {} (int8, quantized from float): wrote {} (float32, dequantized)",
         model.name,
         output.display()
@@ -387,7 +418,7 @@ fn print_top1(
         bail!("{} labels for {n} samples", labels.len());
     }
     let correct = (0..n).filter(|&i| predicted(i) as i64 == labels[i]).count();
-    println!(
+    outln!(
         "top-1: {correct}/{n} = {:.2} %",
         100.0 * correct as f64 / n.max(1) as f64
     );
@@ -535,7 +566,7 @@ fn run_batch(
         }
         .write(path)?;
     }
-    println!(
+    outln!(
         "ran {n} samples through {}: wrote {}",
         model.name,
         output_paths

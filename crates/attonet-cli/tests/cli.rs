@@ -345,3 +345,22 @@ fn run_reads_and_writes_int32_and_float32_tensors() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A reader that stops early (`attonet inspect m.tflite --json | head`)
+/// ends the program quietly: status 0, no panic message, when the pipe is
+/// closed before the report is written (the read end is dropped at once).
+#[test]
+fn a_closed_pipe_ends_inspect_quietly() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attonet"))
+        .args([s(Path::new("inspect")), s(&kws()), s(Path::new("--json"))])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("attonet starts");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("attonet ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
