@@ -2959,3 +2959,77 @@ fn conv_transpose_is_a_transpose_conv() {
         assert!(e.contains("ConvTranspose"), "{e}");
     }
 }
+
+/// PyTorch's export without constant folding builds a Resize's scales as a
+/// Concat of float constants (`[1, 1] ++ [2, 2]`): folded into the one
+/// constant, the model is the plain nearest x2 resize.
+#[test]
+fn a_concat_of_float_constants_folds_into_resize_scales() {
+    let xd = [1usize, 3, 4, 5];
+    let x: Vec<f32> = (0..xd.iter().product::<usize>())
+        .map(|i| i as f32 * 0.25 - 3.0)
+        .collect();
+    let bytes = model(
+        &[
+            node(
+                "Concat",
+                "scales",
+                &["a", "b"],
+                &["sc"],
+                &[attr_int("axis", 0)],
+            ),
+            node(
+                "Resize",
+                "up",
+                &["x", "r", "sc"],
+                &["y"],
+                &[
+                    attr_str("mode", "nearest"),
+                    attr_str("coordinate_transformation_mode", "asymmetric"),
+                    attr_str("nearest_mode", "floor"),
+                ],
+            ),
+        ],
+        &[
+            tensor("a", &[2], &[1.0, 1.0]),
+            tensor("b", &[2], &[2.0, 2.0]),
+            tensor("r", &[0], &[]),
+        ],
+        ("x", &[1, 3, 4, 5]),
+        ("y", &[1, 3, 8, 10]),
+    );
+    let m = read_onnx(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.output_dims, [1, 3, 8, 10]);
+    assert_eq!(
+        m.graph.ops.len(),
+        1,
+        "the Concat is folded: {:?}",
+        m.graph.ops
+    );
+    let batch = Array::from_f32(vec![1, 1, 3, 4, 5], &x);
+    let want = nchw_gather(&x, xd, [1, 3, 8, 10], 0.0, &|[_, c, h, w]| {
+        Some([0, c, h / 2, w / 2])
+    });
+    assert_eq!(run_float(&m, &batch).concat(), want);
+    // A Concat of a float and an integer constant is refused by name.
+    let mixed = model(
+        &[node(
+            "Concat",
+            "scales",
+            &["a", "i"],
+            &["y"],
+            &[attr_int("axis", 0)],
+        )],
+        &[
+            tensor("a", &[2], &[1.0, 1.0]),
+            int64_tensor("i", &[2], &[2, 2]),
+        ],
+        ("x", &[1, 3, 4, 5]),
+        ("y", &[4]),
+    );
+    let err = read_onnx(&mixed).unwrap_err().to_string();
+    assert!(
+        err.contains("Concat") && err.contains("float constant"),
+        "{err}"
+    );
+}

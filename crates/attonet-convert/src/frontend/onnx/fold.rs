@@ -178,6 +178,79 @@ impl Converter {
         )))
     }
 
+    /// Folds a Concat of float constants (PyTorch's unfolded exports build
+    /// a Resize's scales this way, `[1, 1] ++ [2, 2]`) into one constant.
+    pub(super) fn fold_float_concat(&mut self, cx: &Ctx<'_>) -> Result<()> {
+        cx.only_attrs(&["axis"])?;
+        let Some(axis) = cx.node.attr("axis").map(|_| cx.attr_int("axis", 0)) else {
+            return Err(cx.invalid("missing attribute 'axis'"));
+        };
+        let axis = axis?;
+        let mut parts = Vec::new();
+        for i in 0..cx.node.inputs.len() {
+            match self.input(cx, i)? {
+                Val::Const(k) if k.q.is_none() && matches!(k.data, TensorData::F32(_)) => {
+                    parts.push((k.dims.clone(), k.f32s()))
+                }
+                _ => {
+                    return Err(cx.unsupported(format!(
+                        "input {i} is not a float constant; a Concat of constants folds only \
+                         when all are integer or all float"
+                    )))
+                }
+            }
+        }
+        let Some((first, _)) = parts.first() else {
+            return Err(cx.invalid("no inputs"));
+        };
+        let rank = first.len() as i64;
+        let a = if axis < 0 { axis + rank } else { axis };
+        if !(0..rank).contains(&a) {
+            return Err(cx.invalid(format!("axis {axis} out of range for rank {rank}")));
+        }
+        let a = a as usize;
+        let mut dims = first.clone();
+        dims[a] = 0;
+        for (d, _) in &parts {
+            let same_elsewhere = d.len() == first.len()
+                && d.iter()
+                    .zip(first)
+                    .enumerate()
+                    .all(|(k, (x, y))| k == a || x == y);
+            if !same_elsewhere {
+                return Err(cx.invalid(format!(
+                    "input shapes {d:?} and {first:?} do not concatenate on axis {a}"
+                )));
+            }
+            dims[a] += d[a];
+        }
+        let outer: usize = first[..a].iter().product();
+        let mut values = Vec::with_capacity(dims.iter().product());
+        for o in 0..outer {
+            for (d, v) in &parts {
+                let run: usize = d[a..].iter().product();
+                values.extend_from_slice(v.get(o * run..(o + 1) * run).unwrap_or(&[]));
+            }
+        }
+        self.folded_elements += values.len();
+        if self.folded_elements > MAX_FOLDED_ELEMENTS {
+            return Err(cx.unsupported(format!(
+                "the model's constant arithmetic folds to more than {MAX_FOLDED_ELEMENTS} values"
+            )));
+        }
+        let name = self.output_name(cx)?;
+        self.define(
+            cx,
+            name,
+            Val::Const(Const {
+                dims,
+                data: TensorData::F32(values),
+                elem: proto::data_type::FLOAT,
+                q: None,
+            }),
+        )
+    }
+
     fn define_ints(&mut self, cx: &Ctx<'_>, name: &str, r: Ints, elem: i32) -> Result<()> {
         self.folded_elements += r.values.len();
         if self.folded_elements > MAX_FOLDED_ELEMENTS {

@@ -4,6 +4,7 @@
 //! activations or, on constants, fold it as shape arithmetic (`Mul`,
 //! `Concat`, `Slice`, `Squeeze`, ...) decide by their inputs.
 
+use super::proto::TensorData;
 use super::{Converter, Ctx, Val};
 use crate::error::Result;
 use crate::ir::{Activation, BinaryFn, OpKind, ReduceFn, UnaryFn};
@@ -233,10 +234,15 @@ fn log_softmax(c: &mut Converter, cx: &Ctx<'_>) -> Result<()> {
     c.softmax(cx, OpKind::LogSoftmax)
 }
 
-/// Concat of activations; of constants, folded.
+/// Concat of activations; of constants, folded (integer shape arithmetic,
+/// or float constants such as a Resize's scales).
 fn concat(c: &mut Converter, cx: &Ctx<'_>) -> Result<()> {
     if c.any_act(cx)? {
-        c.concat(cx)
+        return c.concat(cx);
+    }
+    let float = |v: &Val| matches!(v, Val::Const(k) if matches!(k.data, TensorData::F32(_)));
+    if (0..cx.node.inputs.len()).any(|i| c.input(cx, i).is_ok_and(float)) {
+        c.fold_float_concat(cx)
     } else {
         c.fold(cx)
     }
