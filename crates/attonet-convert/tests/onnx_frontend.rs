@@ -3033,3 +3033,45 @@ fn a_concat_of_float_constants_folds_into_resize_scales() {
         "{err}"
     );
 }
+
+/// PyTorch's `hardswish` before opset 14, `Mul(x, HardSigmoid(x; 1/6,
+/// 1/2))`, reads as one HardSwish (its values within float rounding of
+/// `x relu6(x + 3) / 6`); another HardSigmoid times x stays two ops.
+#[test]
+fn mul_by_its_own_hard_sigmoid_is_hard_swish() {
+    let x: Vec<f32> = (0..2 * 4 * 4).map(|i| i as f32 * 0.3 - 5.0).collect();
+    let batch = Array::from_f32(vec![1, 1, 2, 4, 4], &x);
+    for (alpha, fused) in [(1.0f32 / 6.0, true), (0.2, false)] {
+        let bytes = model(
+            &[
+                node(
+                    "HardSigmoid",
+                    "hs",
+                    &["x"],
+                    &["g"],
+                    &[attr_float("alpha", alpha), attr_float("beta", 0.5)],
+                ),
+                node("Mul", "m", &["x", "g"], &["y"], &[]),
+            ],
+            &[],
+            ("x", &[1, 2, 4, 4]),
+            ("y", &[1, 2, 4, 4]),
+        );
+        let m = read_onnx(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
+        if fused {
+            assert_eq!(kinds, ["HARD_SWISH"]);
+        } else {
+            assert_eq!(kinds.len(), 2, "{kinds:?}");
+        }
+        let y = run_float(&m, &batch).concat();
+        // NCHW in, NCHW out: the same element order.
+        for (v, &xv) in y.iter().zip(&x) {
+            let want = xv * (alpha * xv + 0.5).clamp(0.0, 1.0);
+            assert!(
+                (v - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{v} vs {want}"
+            );
+        }
+    }
+}

@@ -1455,6 +1455,46 @@ impl Converter {
         self.define_act(cx, out_name, y, x.dims.clone(), x.layout)
     }
 
+    /// `Mul(x, HardSigmoid(x))` with HardSigmoid's `alpha = 1/6`, `beta =
+    /// 1/2` (how PyTorch exports `hardswish` before opset 14) is HardSwish
+    /// of `x`: the HardSigmoid op, read by nothing else, becomes it and the
+    /// Mul's output names it (one table instead of a table and a MUL).
+    /// `false` where the pattern does not hold.
+    fn fuse_hard_swish(&mut self, cx: &Ctx<'_>) -> Result<bool> {
+        if cx.node.inputs.len() != 2 {
+            return Ok(false);
+        }
+        let (Val::Act(a), Val::Act(b)) = (self.input(cx, 0)?.clone(), self.input(cx, 1)?.clone())
+        else {
+            return Ok(false);
+        };
+        for (x, gate) in [(&a, &b), (&b, &a)] {
+            let Some(p) = self.producer.get(gate.id).copied().flatten() else {
+                continue;
+            };
+            let op = &self.ops[p];
+            let OpKind::Unary {
+                func: UnaryFn::HardSigmoid { alpha, beta },
+                ..
+            } = op.kind
+            else {
+                continue;
+            };
+            let sixth = (alpha - 1.0 / 6.0).abs() <= 1e-6;
+            if !(sixth && beta == 0.5 && gate.exclusive && op.inputs[..] == [Some(x.id)]) {
+                continue;
+            }
+            self.ops[p].kind = OpKind::Unary {
+                func: UnaryFn::HardSwish,
+                numerics: UnaryNumerics::Float,
+            };
+            let out_name = self.output_name(cx)?;
+            self.alias(cx, out_name, gate)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     fn clip(&mut self, cx: &Ctx<'_>) -> Result<()> {
         cx.only_attrs(&["min", "max"])?;
         let bound = |s: &Self, i: usize, attr: &str, default: f32| -> Result<f32> {

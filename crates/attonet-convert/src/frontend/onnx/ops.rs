@@ -194,6 +194,9 @@ fn arithmetic(c: &mut Converter, cx: &Ctx<'_>) -> Result<()> {
         return c.fold(cx);
     }
     cx.only_attrs(&[])?;
+    if cx.node.op_type == "Mul" && c.fuse_hard_swish(cx)? {
+        return Ok(());
+    }
     let func = match cx.node.op_type {
         "Sub" => BinaryFn::Sub,
         _ => BinaryFn::Mul,
