@@ -808,6 +808,16 @@ fn value_info(name: &str, dims: &[i64]) -> Msg {
 }
 
 fn model(nodes: &[Msg], inits: &[Msg], input: (&str, &[i64]), output: (&str, &[i64])) -> Vec<u8> {
+    model_at_opset(13, nodes, inits, input, output)
+}
+
+fn model_at_opset(
+    opset: i64,
+    nodes: &[Msg],
+    inits: &[Msg],
+    input: (&str, &[i64]),
+    output: (&str, &[i64]),
+) -> Vec<u8> {
     let mut g = Msg::default();
     for n in nodes {
         g = g.msg(1, n);
@@ -823,7 +833,7 @@ fn model(nodes: &[Msg], inits: &[Msg], input: (&str, &[i64]), output: (&str, &[i
         .int(1, 8)
         .str(2, "test")
         .msg(7, &g)
-        .msg(8, &Msg::default().str(1, "").int(2, 13))
+        .msg(8, &Msg::default().str(1, "").int(2, opset))
         .0
 }
 
@@ -3074,4 +3084,47 @@ fn mul_by_its_own_hard_sigmoid_is_hard_swish() {
             );
         }
     }
+}
+
+/// Older exports: an opset-9 Upsample (scales as input 1) and an opset-10
+/// Resize (inputs X, scales) enlarge with floor and asymmetric coordinates;
+/// opset 6 is refused by name.
+#[test]
+fn older_opsets_upsample_and_resize() {
+    let xd = [1usize, 2, 3, 4];
+    let x: Vec<f32> = (0..24).map(|i| i as f32 - 7.0).collect();
+    let batch = Array::from_f32(vec![1, 1, 2, 3, 4], &x);
+    let want = nchw_gather(&x, xd, [1, 2, 6, 8], 0.0, &|[_, c, h, w]| {
+        Some([0, c, h / 2, w / 2])
+    });
+    for (opset, op) in [(9, "Upsample"), (10, "Resize")] {
+        let bytes = model_at_opset(
+            opset,
+            &[node(
+                op,
+                "up",
+                &["x", "sc"],
+                &["y"],
+                &[attr_str("mode", "nearest")],
+            )],
+            &[tensor("sc", &[4], &[1.0, 1.0, 2.0, 2.0])],
+            ("x", &[1, 2, 3, 4]),
+            ("y", &[1, 2, 6, 8]),
+        );
+        let m = read_onnx(&bytes).unwrap_or_else(|e| panic!("{op} at opset {opset}: {e}"));
+        assert_eq!(
+            run_float(&m, &batch).concat(),
+            want,
+            "{op} at opset {opset}"
+        );
+    }
+    let old = model_at_opset(
+        6,
+        &[node("Relu", "r", &["x"], &["y"], &[])],
+        &[],
+        ("x", &[1, 2, 3, 4]),
+        ("y", &[1, 2, 3, 4]),
+    );
+    let err = read_onnx(&old).unwrap_err().to_string();
+    assert!(err.contains("opset 6"), "{err}");
 }

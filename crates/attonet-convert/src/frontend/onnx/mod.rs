@@ -46,8 +46,12 @@ use crate::ir::{
 use crate::quantize::{FloatModel, Layout};
 use proto::{AttrValue, Dim, ModelProto, Node, TensorData, TensorProto};
 
-/// Oldest default-domain opset accepted.
-pub const MIN_OPSET: i64 = 11;
+/// Oldest default-domain opset accepted: opset 7 dropped the legacy
+/// `broadcast` and `consumed_inputs` attributes; older forms of the ops that
+/// changed since (Upsample's attribute scales, Resize-10's inputs, Clip's
+/// attribute bounds, Split's and Squeeze's attribute axes) are read as their
+/// opset says, and any attribute a reader does not know is refused by name.
+pub const MIN_OPSET: i64 = 7;
 
 /// Reads an ONNX model from the bytes of a `.onnx` file.
 pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
