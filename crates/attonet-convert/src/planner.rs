@@ -16,7 +16,7 @@ use attonet_runtime::block::{row_buffer_bytes, window_rows_for};
 use attonet_runtime::ops::Shape;
 use attonet_runtime::plan::{BlockStep, ConvTables, Residual, Slot, Stage, Table};
 
-use crate::program::{BlockResidual, BlockStage, LayerOp, Program, ValueId};
+use crate::program::{ArenaUse, BlockResidual, BlockStage, LayerOp, Program, ValueId};
 
 /// Offsets are multiples of this many bytes (word access for DSP kernels).
 pub const ALIGN: usize = 4;
@@ -300,9 +300,9 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
             .max()
     };
     for (i, layer) in program.layers.iter().enumerate() {
-        match &layer.op {
-            LayerOp::Reshape => groups.join(layer.output, layer.inputs[0], 0),
-            LayerOp::Add(_) | LayerOp::Lookup { .. } => {
+        match layer.op.arena_use() {
+            ArenaUse::Alias => groups.join(layer.output, layer.inputs[0], 0),
+            ArenaUse::InPlace => {
                 // In place over an input that dies here (its whole buffer).
                 for &candidate in &layer.inputs {
                     let same_size =
@@ -313,7 +313,7 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
                     }
                 }
             }
-            LayerOp::Block { .. } => {
+            ArenaUse::Block => {
                 // Output rows over input rows the block has finished reading.
                 let x = layer.inputs[0];
                 if group_last(&groups, x) == Some(i) && !program.is_output(layer.output) {
@@ -322,30 +322,7 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
                     }
                 }
             }
-            // Their outputs are written while their inputs are read.
-            LayerOp::Conv { .. }
-            | LayerOp::Depthwise { .. }
-            | LayerOp::TransposeConv { .. }
-            | LayerOp::BatchMatmul(_)
-            | LayerOp::AveragePool(_)
-            | LayerOp::MaxPool(_)
-            | LayerOp::FullyConnected { .. }
-            | LayerOp::Softmax { .. }
-            | LayerOp::LogSoftmax(_)
-            | LayerOp::L2Normalization(_)
-            | LayerOp::Reduce { .. }
-            | LayerOp::Gather { .. }
-            | LayerOp::ResizeBilinear(_)
-            | LayerOp::Binary { .. }
-            | LayerOp::Concat { .. }
-            | LayerOp::Arg(_)
-            | LayerOp::QuantizeFloat(_)
-            | LayerOp::DequantizeFloat(_)
-            | LayerOp::Requantize(_)
-            | LayerOp::PointwisePair { .. }
-            | LayerOp::Svdf { .. }
-            | LayerOp::Lstm { .. }
-            | LayerOp::S16(_) => {}
+            ArenaUse::Separate | ArenaUse::Scratch(_) | ArenaUse::State(_) => {}
         }
     }
     // Lifetimes and extents per group.
@@ -382,64 +359,17 @@ fn plan_bands(program: &Program, band: &[u16]) -> MemoryPlan {
         .filter_map(|(i, b)| b.clone().map(|b| (i, b)))
         .collect();
     // Scratch lives for its one layer.
-    let scratch_bytes = |i: usize, l: &LayerOp| match l {
-        LayerOp::PointwisePair { mid_c, .. } => Some(*mid_c as usize),
-        LayerOp::Block { stages, residual } => Some(block_scratch(stages, residual, band[i]).2),
-        LayerOp::Conv { .. }
-        | LayerOp::Depthwise { .. }
-        | LayerOp::TransposeConv { .. }
-        | LayerOp::BatchMatmul(_)
-        | LayerOp::AveragePool(_)
-        | LayerOp::MaxPool(_)
-        | LayerOp::FullyConnected { .. }
-        | LayerOp::Softmax { .. }
-        | LayerOp::LogSoftmax(_)
-        | LayerOp::L2Normalization(_)
-        | LayerOp::Reshape
-        | LayerOp::Lookup { .. }
-        | LayerOp::Reduce { .. }
-        | LayerOp::Gather { .. }
-        | LayerOp::ResizeBilinear(_)
-        | LayerOp::Binary { .. }
-        | LayerOp::Concat { .. }
-        | LayerOp::Arg(_)
-        | LayerOp::QuantizeFloat(_)
-        | LayerOp::DequantizeFloat(_)
-        | LayerOp::Requantize(_)
-        | LayerOp::Add(_)
-        | LayerOp::Svdf { .. }
-        | LayerOp::Lstm { .. }
-        | LayerOp::S16(_) => None,
+    let scratch_bytes = |i: usize, l: &LayerOp| match (l.arena_use(), l) {
+        (ArenaUse::Scratch(bytes), _) => Some(bytes),
+        (ArenaUse::Block, LayerOp::Block { stages, residual }) => {
+            Some(block_scratch(stages, residual, band[i]).2)
+        }
+        _ => None,
     };
     // State lives through every layer and beyond: from one run to the next.
-    let state_bytes = |l: &LayerOp| match l {
-        LayerOp::Svdf { params, .. } => Some(params.state_bytes()),
-        LayerOp::Lstm { params, .. } => Some(params.state_bytes()),
-        LayerOp::Conv { .. }
-        | LayerOp::Depthwise { .. }
-        | LayerOp::TransposeConv { .. }
-        | LayerOp::BatchMatmul(_)
-        | LayerOp::AveragePool(_)
-        | LayerOp::MaxPool(_)
-        | LayerOp::FullyConnected { .. }
-        | LayerOp::Softmax { .. }
-        | LayerOp::LogSoftmax(_)
-        | LayerOp::L2Normalization(_)
-        | LayerOp::Reshape
-        | LayerOp::Lookup { .. }
-        | LayerOp::Reduce { .. }
-        | LayerOp::Gather { .. }
-        | LayerOp::ResizeBilinear(_)
-        | LayerOp::Binary { .. }
-        | LayerOp::Concat { .. }
-        | LayerOp::Arg(_)
-        | LayerOp::QuantizeFloat(_)
-        | LayerOp::DequantizeFloat(_)
-        | LayerOp::Requantize(_)
-        | LayerOp::Add(_)
-        | LayerOp::PointwisePair { .. }
-        | LayerOp::Block { .. }
-        | LayerOp::S16(_) => None,
+    let state_bytes = |l: &LayerOp| match l.arena_use() {
+        ArenaUse::State(bytes) => Some(bytes),
+        _ => None,
     };
     for (i, layer) in program.layers.iter().enumerate() {
         if let Some(bytes) = state_bytes(&layer.op) {

@@ -374,7 +374,61 @@ pub enum BlockResidual {
     },
 }
 
+/// How a layer uses the arena beyond reading its inputs and writing its
+/// output: the planner's whole view of an op, decided in one exhaustive
+/// match ([`LayerOp::arena_use`]), so a new op has to say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArenaUse {
+    /// Its output is written while its inputs are read: a buffer of its own.
+    Separate,
+    /// Its output is its input's bytes (RESHAPE).
+    Alias,
+    /// Element by element: its output may take the buffer of an input of
+    /// the same size that dies here.
+    InPlace,
+    /// A fused block: output rows over input rows it has finished reading,
+    /// and a scratch window for the layer.
+    Block,
+    /// A buffer of its own and this many bytes of scratch for the layer.
+    Scratch(usize),
+    /// A buffer of its own and this many bytes of state, kept from one run
+    /// to the next.
+    State(usize),
+}
+
 impl LayerOp {
+    /// How the layer uses the arena (see [`ArenaUse`]).
+    pub fn arena_use(&self) -> ArenaUse {
+        match self {
+            LayerOp::Reshape => ArenaUse::Alias,
+            LayerOp::Add(_) | LayerOp::Lookup { .. } => ArenaUse::InPlace,
+            LayerOp::Block { .. } => ArenaUse::Block,
+            LayerOp::PointwisePair { mid_c, .. } => ArenaUse::Scratch(*mid_c as usize),
+            LayerOp::Svdf { params, .. } => ArenaUse::State(params.state_bytes()),
+            LayerOp::Lstm { params, .. } => ArenaUse::State(params.state_bytes()),
+            LayerOp::Conv { .. }
+            | LayerOp::Depthwise { .. }
+            | LayerOp::TransposeConv { .. }
+            | LayerOp::BatchMatmul(_)
+            | LayerOp::AveragePool(_)
+            | LayerOp::MaxPool(_)
+            | LayerOp::FullyConnected { .. }
+            | LayerOp::Softmax { .. }
+            | LayerOp::LogSoftmax(_)
+            | LayerOp::L2Normalization(_)
+            | LayerOp::Reduce { .. }
+            | LayerOp::Gather { .. }
+            | LayerOp::ResizeBilinear(_)
+            | LayerOp::Binary { .. }
+            | LayerOp::Concat { .. }
+            | LayerOp::Arg(_)
+            | LayerOp::QuantizeFloat(_)
+            | LayerOp::DequantizeFloat(_)
+            | LayerOp::Requantize(_)
+            | LayerOp::S16(_) => ArenaUse::Separate,
+        }
+    }
+
     /// The name reports print: the runtime kernel that runs the layer.
     pub fn kernel_name(&self) -> &'static str {
         match self {
