@@ -692,6 +692,11 @@ pub fn conv_s16(
     let (kh, kw) = (w.kh as usize, w.kw as usize);
     let in_g = in_c / groups;
     let out_g = out_c / groups;
+    if in_g == 0 {
+        // No weights to bound the work: every output would loop over its
+        // whole window for nothing.
+        return Err(Error::Parameter("16x8 convolution without input channels"));
+    }
     let taps = kh * kw * in_g;
     check_s16_shapes(
         w,
@@ -811,5 +816,13 @@ mod s16_tests {
         assert_eq!(load(&out, 4), 10000);
         // Too short an output is refused, never written past.
         assert!(conv_s16(&p, s, &input, &w, s, &mut out[..16]).is_err());
+        // No input channels: nothing bounds the window loops (found by the
+        // runtime_plan fuzz target as a 13 s run), so it is refused.
+        let none = Shape::new(3, 3, 0);
+        let empty = ConvWeights { filter: &[], ..w };
+        assert_eq!(
+            conv_s16(&p, none, &[], &empty, s, &mut out),
+            Err(Error::Parameter("16x8 convolution without input channels"))
+        );
     }
 }
