@@ -632,6 +632,30 @@ elu_case("elu_wide", [1, 64], (0.1, 0), (0.0539, -109))
 elu_case("elu_narrow", [1, 3, 7], (0.01, -20), (0.0118, -43))
 
 
+def abs_case(name, shape, in_q, out_q):
+    """ABS, int8 (TFLM's elementwise.cc: |x - zi| + zo where the scales are equal, else rescaled by
+    QuantizeMultiplier(in / out)); the converter writes it for tf.abs on int8."""
+    def make(rng, xs):
+        g = Graph()
+        a = g.tensor("input", shape, TT.INT8, *in_q)
+        b = g.tensor("output", shape, TT.INT8, *out_q)
+        g.op(OP.ABS, [a], [b])
+        v = np.abs(xs[0].astype(np.int64) - in_q[1])
+        if f32(in_q[0]) != f32(out_q[0]):
+            m, sh = quantize_multiplier(float(np.float32(in_q[0]) / np.float32(out_q[0])))
+            v = mbqm(v, m, sh)
+        ref = np.clip(v + out_q[1], -128, 127).astype(np.int8)
+        params = dict(input=shape, input_scale=f32(in_q[0]), input_zero_point=in_q[1],
+                      output_scale=f32(out_q[0]), output_zero_point=out_q[1])
+        return dict(model=g.finish([a], [b], f"AttoNet built model: {name}"), params=params, refs=[ref])
+    case(name, "ABS", [dict(dtype="int8", shape=shape)], make)
+
+
+abs_case("abs_same_scale", [1, 4, 4, 8], (0.05, 3), (0.05, -128))
+abs_case("abs_rescale", [1, 64], (0.1, -7), (0.052, -127))
+abs_case("abs_rescale_4d", [1, 3, 5, 6], (0.02, 20), (0.0213, -100))
+
+
 def op_tensor_types(model_bytes, intended):
     """The tensor types of the first `intended` op's non-constant inputs and its outputs (as
     make_op_models.py records them)."""

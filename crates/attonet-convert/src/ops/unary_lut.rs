@@ -193,6 +193,7 @@ pub fn output_quantization(
             | UnaryFn::Clip { .. }
             | UnaryFn::LeakyRelu { .. }
             | UnaryFn::Elu { .. }
+            | UnaryFn::Abs
             | UnaryFn::Requantize => None,
             // ONNX functions without a TFLite reading: only Float numerics.
             _ => None,
@@ -322,6 +323,22 @@ fn tflm(func: UnaryFn, input: Quant, output: Quant) -> Result<Box<dyn Fn(i32) ->
         UnaryFn::Requantize => {
             let (m, s) = multiplier(input.scale as f64 / output.scale as f64, "rescale")?;
             Box::new(move |x| (requantize(x - zi, m, s) + zo).clamp(-128, 127))
+        }
+        // ABS (`elementwise.cc`): |x - zi| as it is where the scales are
+        // equal, else rescaled by QuantizeMultiplier(in / out, a float32
+        // quotient widened).
+        UnaryFn::Abs => {
+            let rescale = (input.scale != output.scale)
+                .then(|| multiplier((input.scale / output.scale) as f64, "rescale"))
+                .transpose()?;
+            Box::new(move |x| {
+                let v = (x - zi).abs();
+                let v = match rescale {
+                    Some((m, s)) => requantize(v, m, s),
+                    None => v,
+                };
+                (v + zo).clamp(-128, 127)
+            })
         }
         // ELU's PopulateLookupTable: every step in float32, `exp(x) - 1`
         // (not `expm1`), rounded half away from zero.

@@ -458,6 +458,8 @@ pub mod op {
     pub const EXPAND_DIMS: i32 = 70;
     /// `ELU` (no options).
     pub const ELU: i32 = 111;
+    /// `ABS` (no options).
+    pub const ABS: i32 = 101;
 }
 
 /// Names of `enum BuiltinOperator`, indexed by code (0..=206). Codes above

@@ -1,7 +1,7 @@
 //! Element-wise ops: the binary family (ADD, MUL, SUB,
 //! SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, PRELU; see [`crate::ops::binary`]),
 //! the unary family (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6,
-//! RELU_N1_TO_1, ELU, LEAKY_RELU; [`crate::ops::unary_lut`]) and the type
+//! RELU_N1_TO_1, ELU, ABS, LEAKY_RELU; [`crate::ops::unary_lut`]) and the type
 //! changes (QUANTIZE, DEQUANTIZE; `lower/quantize.rs`).
 
 use super::super::schema::{self, op, options_type as ty};
@@ -72,6 +72,7 @@ pub(super) fn unary(r: &mut Reading<'_, '_>) -> Result<OpKind> {
         op::RELU6 => UnaryFn::Relu6,
         op::RELU_N1_TO_1 => UnaryFn::ReluN1To1,
         op::ELU => UnaryFn::Elu { alpha: 1.0 },
+        op::ABS => UnaryFn::Abs,
         op::QUANTIZE => UnaryFn::Requantize,
         other => {
             return Err(r

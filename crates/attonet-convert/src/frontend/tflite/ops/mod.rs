@@ -111,6 +111,7 @@ pub(super) static BUILTINS: &[Builtin] = &[
     row(op::RELU6, elementwise::unary),
     row(op::RELU_N1_TO_1, elementwise::unary),
     row(op::ELU, elementwise::unary),
+    row(op::ABS, elementwise::unary),
     row(op::LEAKY_RELU, elementwise::leaky_relu),
     row(op::QUANTIZE, elementwise::unary),
     row(op::DEQUANTIZE, elementwise::dequantize),
