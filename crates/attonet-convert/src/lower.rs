@@ -190,6 +190,14 @@ impl<'g> Lowering<'g> {
         }
     }
 
+    /// The value input 0 reads and the value the single output writes: the
+    /// start of every one-in, one-out op's lowering.
+    fn read_write(&mut self, at: &At<'_>, op: &Op) -> Result<(ValueId, ValueId)> {
+        let x = self.read(at, self.input_id(at, op, 0, "input")?)?;
+        let y = self.write(at, self.output_id(at, op)?)?;
+        Ok((x, y))
+    }
+
     fn require_type(&self, at: &At<'_>, t: &Tensor, want: DType) -> Result<()> {
         if t.dtype == want {
             Ok(())

@@ -31,8 +31,7 @@ impl Lowering<'_> {
     }
 
     pub(super) fn lower_reshape(&mut self, at: &At<'_>, index: usize, op: &Op) -> Result<Layer> {
-        let x = self.read(at, self.input_id(at, op, 0, "input")?)?;
-        let y = self.write(at, self.output_id(at, op)?)?;
+        let (x, y) = self.read_write(at, op)?;
         let (xin, yout) = (&self.values[x], &self.values[y]);
         if xin.shape.len() != yout.shape.len() {
             return Err(at.invalid(format!(

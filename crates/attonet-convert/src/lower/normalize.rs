@@ -68,8 +68,7 @@ impl Lowering<'_> {
         index: usize,
         op: &Op,
     ) -> Result<Layer> {
-        let x = self.read(at, self.input_id(at, op, 0, "input")?)?;
-        let y = self.write(at, self.output_id(at, op)?)?;
+        let (x, y) = self.read_write(at, op)?;
         let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
         if xin.dims != yout.dims {
             return Err(at.invalid("input and output shapes differ"));
@@ -118,8 +117,7 @@ impl Lowering<'_> {
                 "fused activation {activation:?}; TFLM requires none"
             )));
         }
-        let x = self.read(at, self.input_id(at, op, 0, "input")?)?;
-        let y = self.write(at, self.output_id(at, op)?)?;
+        let (x, y) = self.read_write(at, op)?;
         let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
         if xin.dims != yout.dims {
             return Err(at.invalid("input and output shapes differ"));

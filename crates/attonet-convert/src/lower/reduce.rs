@@ -17,8 +17,7 @@ impl Lowering<'_> {
         filter_w: &usize,
         activation: &Activation,
     ) -> Result<Layer> {
-        let x = self.read(at, self.input_id(at, op, 0, "input")?)?;
-        let y = self.write(at, self.output_id(at, op)?)?;
+        let (x, y) = self.read_write(at, op)?;
         let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
         if xin.scale != yout.scale || xin.zero_point != yout.zero_point {
             return Err(
@@ -103,8 +102,7 @@ impl Lowering<'_> {
         axes: &[usize],
         keep_dims: &bool,
     ) -> Result<Layer> {
-        let x = self.read(at, self.input_id(at, op, 0, "input")?)?;
-        let y = self.write(at, self.output_id(at, op)?)?;
+        let (x, y) = self.read_write(at, op)?;
         let (xin, yout) = (&self.values[x], &self.values[y]);
         if axes.iter().any(|&a| a >= xin.dims.len()) {
             return Err(at.invalid(format!(

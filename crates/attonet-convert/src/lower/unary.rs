@@ -12,8 +12,7 @@ impl Lowering<'_> {
         func: &UnaryFn,
         numerics: &UnaryNumerics,
     ) -> Result<Layer> {
-        let x = self.read(at, self.input_id(at, op, 0, "input")?)?;
-        let y = self.write(at, self.output_id(at, op)?)?;
+        let (x, y) = self.read_write(at, op)?;
         let (xin, yout) = (&self.values[x], &self.values[y]);
         if xin.shape != yout.shape {
             return Err(at.invalid(format!(
