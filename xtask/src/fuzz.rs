@@ -47,10 +47,11 @@ pub const TARGETS: [Target; 5] = [
         name: "pipeline",
         seeds: &["tests/op-goldens", "tests/op-goldens-built"],
     },
-    // Fuzzed descriptors (no file seeds: `arbitrary` builds the plan).
+    // Fuzzed descriptors: `arbitrary` builds the plan; the seeds are inputs
+    // that once failed (fuzz/seeds/README.md), replayed every run.
     Target {
         name: "runtime_plan",
-        seeds: &[],
+        seeds: &["fuzz/seeds/runtime_plan"],
     },
 ];
 

@@ -54,7 +54,7 @@ pub struct Slot {
 impl Slot {
     /// First byte after the slot.
     pub const fn end(&self) -> usize {
-        self.offset as usize + self.shape.len()
+        (self.offset as usize).saturating_add(self.shape.len())
     }
 }
 
@@ -1202,7 +1202,10 @@ impl<'a> Model<'a> {
         use kernels as k;
         let linked = |bits: KernelSet| K & bits == bits;
         let arena = self.arena_bytes as usize;
+        // Every slot a step names holds something (see `check_output`) and
+        // lies inside the arena.
         let slot_ok = |s: &Slot| -> Result {
+            check_output(s)?;
             if s.end() <= arena {
                 Ok(())
             } else {
@@ -2175,6 +2178,19 @@ fn slot_mut<'b>(step: u16, arena: &'b mut [i8], s: &Slot) -> Result<&'b mut [i8]
     })
 }
 
+/// A step's output must hold at least one element (as every slot a step
+/// names, checked by [`Model::validate`]). An empty one (a zero extent)
+/// leaves nothing to compute, but the kernels' loops over its other
+/// extents would still run: up to 2^32 window positions for no bytes, which
+/// no real model has and only a damaged descriptor asks for.
+fn check_output(out: &Slot) -> Result {
+    if out.shape.is_empty() {
+        Err(Error::Shape("an empty tensor (a zero extent)"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Splits the arena into the mutable output region and the read-only rest,
 /// and returns a read-only view of `s` taken from that rest.
 fn split_out<'b>(
@@ -2182,6 +2198,7 @@ fn split_out<'b>(
     arena: &'b mut [i8],
     out: &Slot,
 ) -> Result<(&'b [i8], &'b mut [i8], &'b [i8])> {
+    check_output(out)?;
     if out.end() > arena.len() {
         return Err(Error::ArenaTooSmall {
             needed: out.end(),
@@ -2255,6 +2272,7 @@ fn regions3<'b>(
     scratch: &Slot,
     out: &Slot,
 ) -> Result<(&'b [i8], &'b mut [i8], &'b mut [i8])> {
+    check_output(out)?;
     // Split at the later of the two mutable regions first.
     let (first, second) = if scratch.offset < out.offset {
         (scratch, out)
@@ -2370,6 +2388,88 @@ mod tests {
                 output: outputs[1].slot,
             }),
         ]
+    }
+
+    /// A step whose output has a zero extent is refused by `validate` and by
+    /// `run` (unvalidated) before any kernel loop: the runtime_plan fuzz
+    /// target found a 16x8 depthwise step with a 0-channel output of
+    /// 18697 x 65535 positions running its window loops for minutes.
+    #[test]
+    fn empty_outputs_are_refused_before_the_kernels_loop() {
+        let none = Table { offset: 0, len: 0 };
+        let tables = ConvTables {
+            filter: none,
+            bias: none,
+            multiplier: none,
+            shift: none,
+            weight_sums: none,
+            prepared: none,
+        };
+        let window = ops::Window {
+            kh: 215,
+            kw: 73,
+            stride_h: 209,
+            stride_w: 215,
+            dilation_h: 255,
+            dilation_w: 253,
+            pad_top: 255,
+            pad_left: 255,
+        };
+        let input = Slot {
+            offset: 0,
+            shape: Shape::new(0, 0, 0),
+        };
+        let output = Slot {
+            offset: 0,
+            shape: Shape::new(18697, 65535, 0),
+        };
+        let s16 = Step::DepthwiseS16(DepthwiseS16Step {
+            params: DepthwiseS16Params {
+                window,
+                depth_multiplier: 255,
+                clamp: ops::int16::Clamp16 { min: 0, max: 197 },
+            },
+            input,
+            output,
+            tables,
+        });
+        let s8 = Step::Depthwise(DepthwiseStep {
+            params: DepthwiseParams {
+                window,
+                depth_multiplier: 1,
+                quant: ops::ConvQuant {
+                    input_zero_point: 0,
+                    output_zero_point: 0,
+                    clamp: crate::quant::Clamp {
+                        min: -128,
+                        max: 127,
+                    },
+                },
+            },
+            input,
+            output,
+            tables,
+        });
+        for step in [s16, s8] {
+            let steps = [step];
+            let outputs = [io(8, 2)];
+            let mut m = two_by_two(&[], &outputs);
+            m.steps = &steps;
+            m.inputs = &INPUTS[..1];
+            // An aligned (empty-table) blob, as generated code has.
+            let words = [0u32; 1];
+            m.blob = bytemuck::cast_slice(&words);
+            let empty = Err(Error::Shape("an empty tensor (a zero extent)"));
+            assert_eq!(m.validate(), empty);
+            let mut arena = [0i8; 16];
+            assert_eq!(
+                m.run(&mut arena),
+                Err(Error::Step {
+                    step: 0,
+                    kind: crate::ErrorKind::Shape
+                })
+            );
+        }
     }
 
     #[test]

@@ -66,9 +66,11 @@ impl Shape {
         Shape { h, w, c }
     }
 
-    /// Number of elements.
+    /// Number of elements (saturated at `usize::MAX` on 32-bit targets,
+    /// where three `u16` extents can multiply past 2^32: no buffer is that
+    /// long, so every length check refuses it).
     pub const fn len(&self) -> usize {
-        self.h as usize * self.w as usize * self.c as usize
+        saturating_len(self.h as u64 * self.w as u64 * self.c as u64)
     }
 
     /// Whether the shape has no elements.
