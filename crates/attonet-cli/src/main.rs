@@ -346,33 +346,58 @@ fn replan(a: attonet_convert::Assembled, calib: &Calib) -> Result<attonet_conver
     })
 }
 
-/// `attonet run` on a float model: float32 in, dequantized float32 out.
+/// `attonet run` on a float model: float32 in, dequantized float32 out
+/// (each model output to its own file).
 fn run_float_batch(
     loaded: &Loaded,
     fm: &FloatModel,
     input: &std::path::Path,
-    output: &std::path::Path,
+    outputs: &[PathBuf],
     labels: Option<&std::path::Path>,
 ) -> Result<()> {
     let model = loaded.assembled.model();
+    if model.outputs.len() != fm.outputs.len() {
+        bail!(
+            "the plan has {} outputs, the float model {}",
+            model.outputs.len(),
+            fm.outputs.len()
+        );
+    }
     let batch = Array::read(input)?;
     let samples = fm.samples(&batch, &input.display().to_string())?;
     let n = samples.len();
-    let out_len = model.output.slot.shape.len();
     let mut arena = vec![0i8; model.arena_bytes as usize];
     model
         .reset_state(&mut arena)
         .context("resetting the state")?;
-    let mut q_out = vec![0i8; out_len];
-    let mut results = Vec::with_capacity(n * out_len);
+    let mut q_out: Vec<Vec<i8>> = model.outputs.iter().map(|io| vec![0i8; io.len()]).collect();
+    let mut results: Vec<Vec<f32>> = fm
+        .outputs
+        .iter()
+        .map(|o| Vec::with_capacity(n * o.len()))
+        .collect();
     let progress = progress::Progress::stderr("run", n, "samples");
     for (i, x) in samples.iter().enumerate() {
         let q = quantize::quantize_values(x, model.input.scale, model.input.zero_point);
+        let mut ys: Vec<&mut [i8]> = q_out.iter_mut().map(Vec::as_mut_slice).collect();
         model
-            .infer(&mut arena, &q, &mut q_out)
+            .infer_multi(&mut arena, &[&q], &mut ys)
             .with_context(|| format!("sample {i}"))?;
-        let y = quantize::dequantize_values(&q_out, model.output.scale, model.output.zero_point);
-        results.extend(fm.output_to_model(&y));
+        for (((r, y), io), o) in results
+            .iter_mut()
+            .zip(&q_out)
+            .zip(model.outputs)
+            .zip(&fm.outputs)
+        {
+            let values: Vec<f32> = match io.dtype {
+                // ArgMax's indices (exact in f32 below 2^24).
+                ElementType::Int32 => attonet_runtime::plan::i32_values(y)
+                    .map(|v| v as f32)
+                    .collect(),
+                _ => quantize::dequantize_values(y, io.scale, io.zero_point),
+            };
+            r.extend(o.to_model(&values));
+        }
         progress.tick(i + 1);
     }
     progress.finish();
@@ -386,21 +411,63 @@ fn run_float_batch(
         }
     }
     let with_batch_one = batch.shape.get(1..) == Some(fm.input_dims.as_slice());
-    let mut shape = vec![n];
-    if with_batch_one {
-        shape.extend(&fm.output_dims);
-    } else {
-        shape.extend(fm.output_dims.iter().skip(1));
+    for (((path, o), io), data) in outputs
+        .iter()
+        .zip(&fm.outputs)
+        .zip(model.outputs)
+        .zip(&results)
+    {
+        let mut shape = vec![n];
+        if with_batch_one {
+            shape.extend(&o.dims);
+        } else {
+            shape.extend(o.dims.iter().skip(1));
+        }
+        match io.dtype {
+            // Indices leave as ONNX's int64.
+            ElementType::Int32 => Array {
+                dtype: NpyType::I64,
+                shape,
+                data: data
+                    .iter()
+                    .flat_map(|&v| (v as i64).to_le_bytes())
+                    .collect(),
+            },
+            _ => Array::from_f32(shape, data),
+        }
+        .write(path)?;
     }
-    Array::from_f32(shape, &results).write(output)?;
     outln!(
-        "ran {n} samples through {} (int8, quantized from float): wrote {} (float32, dequantized)",
+        "ran {n} samples through {} (int8, quantized from float): wrote {}",
         model.name,
-        output.display()
+        outputs
+            .iter()
+            .zip(model.outputs)
+            .map(|(p, io)| format!(
+                "{} ({})",
+                p.display(),
+                match io.dtype {
+                    ElementType::Int32 => "int64 indices",
+                    _ => "float32, dequantized",
+                }
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    if let Some(labels) = labels {
-        print_top1(labels, n, |i| {
-            argmax(&results[i * out_len..(i + 1) * out_len])
+    if let (Some(labels), Some(first), Some(o), Some(io)) = (
+        labels,
+        results.first(),
+        fm.outputs.first(),
+        model.outputs.first(),
+    ) {
+        // Top-1 of the first output: its largest score, or the index an
+        // ArgMax already chose.
+        let len = o.len();
+        let indices = io.dtype == ElementType::Int32 && len == 1;
+        print_top1(labels, n, |i| match first.get(i * len..(i + 1) * len) {
+            Some(&[index]) if indices => index as usize,
+            Some(scores) => argmax(scores),
+            None => 0,
         })?;
     }
     Ok(())
@@ -435,14 +502,17 @@ fn run_batch(
 ) -> Result<()> {
     let loaded = load(model_path, calib)?;
     if let Some((fm, _)) = &loaded.float {
-        let ([input], [output]) = (inputs, outputs) else {
-            bail!(
-                "a float model takes one --input and one --output ({} and {} given)",
-                inputs.len(),
-                outputs.len()
-            );
+        let [input] = inputs else {
+            bail!("a float model takes one --input ({} given)", inputs.len());
         };
-        return run_float_batch(&loaded, fm, input, output, labels);
+        let paths = output_paths(outputs, fm.outputs.len(), || {
+            fm.outputs
+                .iter()
+                .map(|o| format!("{:?}", o.dims))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })?;
+        return run_float_batch(&loaded, fm, input, &paths, labels);
     }
     let assembled = loaded.assembled;
     let model = assembled.model();
@@ -454,22 +524,7 @@ fn run_batch(
             inputs.len()
         );
     }
-    let output_paths: Vec<PathBuf> = match outputs {
-        _ if outputs.len() == model.outputs.len() => outputs.to_vec(),
-        [folder] => {
-            std::fs::create_dir_all(folder)
-                .with_context(|| format!("creating {}", folder.display()))?;
-            (0..model.outputs.len())
-                .map(|k| folder.join(format!("output{k}.npy")))
-                .collect()
-        }
-        _ => bail!(
-            "the model has {} outputs ({}), {} --output given: give one each, or one folder",
-            model.outputs.len(),
-            dims_list(model.outputs),
-            outputs.len()
-        ),
-    };
+    let output_paths = output_paths(outputs, model.outputs.len(), || dims_list(model.outputs))?;
     // Every input file, checked against its model input; every one holds N samples.
     let mut batches = Vec::new();
     let mut n = None;
@@ -591,6 +646,30 @@ fn run_batch(
 }
 
 /// `[1, 4], [1, 2]`: the dimensions of each input or output.
+/// Where each of `count` model outputs is written: the `--output` paths,
+/// one each, or `outputK.npy` in the one folder given.
+fn output_paths(
+    outputs: &[PathBuf],
+    count: usize,
+    dims: impl Fn() -> String,
+) -> Result<Vec<PathBuf>> {
+    Ok(match outputs {
+        _ if outputs.len() == count => outputs.to_vec(),
+        [folder] => {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("creating {}", folder.display()))?;
+            (0..count)
+                .map(|k| folder.join(format!("output{k}.npy")))
+                .collect()
+        }
+        _ => bail!(
+            "the model has {count} outputs ({}), {} --output given: give one each, or one folder",
+            dims(),
+            outputs.len()
+        ),
+    })
+}
+
 fn dims_list(ios: &[attonet_runtime::plan::Io]) -> String {
     ios.iter()
         .map(|io| format!("{:?}", io.dims))

@@ -255,18 +255,27 @@ impl<'g> FloatExecutor<'g> {
         Ok(values)
     }
 
-    /// Runs one sample and returns the graph output.
+    /// Runs one sample and returns the graph's (first) output.
     pub fn run_output(&self, input: &[f32]) -> Result<Vec<f32>> {
+        self.run_outputs(input)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ConvertError::Graph("the model has no output".into()))
+    }
+
+    /// Runs one sample and returns every graph output, in order.
+    pub fn run_outputs(&self, input: &[f32]) -> Result<Vec<Vec<f32>>> {
         let mut values = self.run(input)?;
-        let out = *self
-            .graph
+        self.graph
             .outputs
-            .first()
-            .ok_or_else(|| ConvertError::Graph("the model has no output".into()))?;
-        values
-            .get_mut(out)
-            .and_then(Option::take)
-            .ok_or_else(|| ConvertError::Graph("the model output is never computed".into()))
+            .iter()
+            .map(|&out| {
+                values
+                    .get_mut(out)
+                    .and_then(Option::take)
+                    .ok_or_else(|| ConvertError::Graph("a model output is never computed".into()))
+            })
+            .collect()
     }
 
     fn activation<'v>(

@@ -9,8 +9,9 @@ use attonet_convert::float_exec::FloatExecutor;
 use attonet_convert::frontend::onnx::read_onnx;
 use attonet_convert::ir::{Activation, OpKind, Padding};
 use attonet_convert::npy::Array;
-use attonet_convert::quantize::{self, FloatModel, Method, Options};
+use attonet_convert::quantize::{self, FloatModel, Layout, Method, Options};
 use attonet_convert::ConvertError;
+use attonet_runtime::plan::{i32_values, ElementType};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -104,7 +105,7 @@ fn random_batch(n: usize, dims: &[usize], seed: u64) -> Array {
 fn small_model_maps_every_op() {
     let m = read_onnx(&read("small.onnx")).unwrap();
     assert_eq!(m.input_dims, [1, 3, 8, 8]);
-    assert_eq!(m.output_dims, [1, 10]);
+    assert_eq!(m.outputs[0].dims, [1, 10]);
     let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
     assert_eq!(
         kinds,
@@ -291,7 +292,7 @@ fn small_qdq_uses_the_model_scales() {
 fn conv1d_float_matches_onnxruntime() {
     let m = read_onnx(&read("conv1d.onnx")).unwrap();
     assert_eq!(m.input_dims, [1, 8, 64]);
-    assert_eq!(m.output_dims, [1, 6]);
+    assert_eq!(m.outputs[0].dims, [1, 6]);
     assert_eq!(m.graph.tensors[m.graph.inputs[0]].shape, [1, 1, 64, 8]);
     let kinds: Vec<&str> = m.graph.ops.iter().map(|o| o.kind.name()).collect();
     assert_eq!(
@@ -625,7 +626,7 @@ fn flattened_output_keeps_the_onnx_order() {
         ("z", &[1, 18]),
     );
     let m = read_onnx(&bytes).unwrap();
-    assert_eq!(m.output_dims, [1, 18]);
+    assert_eq!(m.outputs[0].dims, [1, 18]);
     let batch = random_batch(16, &[1, 2, 3, 3], 31);
     let want: Vec<f32> = f32s(&batch).iter().map(|v| v.max(0.0)).collect();
     let float = run_float(&m, &batch).concat();
@@ -639,6 +640,225 @@ fn flattened_output_keeps_the_onnx_order() {
     for (a, b) in int8.iter().zip(&want) {
         assert!((a - b).abs() <= tol, "{a} {b}");
     }
+}
+
+/// A graph with two outputs (a feature map that later nodes also read, and
+/// the scores computed from it) reads, quantizes and plans with both: each
+/// output keeps its own dims and layout (the map in NCHW order), in float
+/// and in int8; an output named twice or an output that is the input are
+/// refused by name.
+#[test]
+fn several_outputs_each_leave_in_their_own_layout() {
+    let w = ramp(3 * 32, 0.05);
+    let b = [0.1f32, -0.2, 0.3];
+    let nodes = [
+        node("Relu", "r", &["x"], &["y"], &[]),
+        node("Flatten", "f", &["y"], &["z"], &[]),
+        node(
+            "Gemm",
+            "fc",
+            &["z", "w", "b"],
+            &["s"],
+            &[attr_int("transB", 1)],
+        ),
+    ];
+    let inits = [tensor("w", &[3, 32], &w), tensor("b", &[3], &b)];
+    let bytes = model_with_outputs(
+        13,
+        &nodes,
+        &inits,
+        ("x", &[1, 2, 4, 4]),
+        &[("y", &[1, 2, 4, 4]), ("s", &[1, 3])],
+    );
+    let m = read_onnx(&bytes).unwrap();
+    let shapes: Vec<(&str, &[usize], Layout)> = m
+        .outputs
+        .iter()
+        .map(|o| (o.name.as_str(), o.dims.as_slice(), o.layout))
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            ("y", &[1, 2, 4, 4][..], Layout::Nchw),
+            ("s", &[1, 3][..], Layout::Same)
+        ]
+    );
+    let batch = random_batch(16, &[1, 2, 4, 4], 5);
+    let x = f32s(&batch);
+    // In the model's own (NCHW) order: the map, and the scores of its
+    // C x H x W flattening.
+    let want_y: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+    let (w, b) = (&w, &b);
+    let want_s: Vec<f32> = want_y
+        .chunks_exact(32)
+        .flat_map(|y| {
+            (0..3).map(move |o| b[o] + (0..32).map(|j| y[j] * w[o * 32 + j]).sum::<f32>())
+        })
+        .collect();
+    let exec = FloatExecutor::new(&m.graph).unwrap();
+    let samples = m.samples(&batch, "inputs").unwrap();
+    let (mut float_y, mut float_s) = (Vec::new(), Vec::new());
+    for x in &samples {
+        let outs = exec.run_outputs(x).unwrap();
+        float_y.extend(m.outputs[0].to_model(&outs[0]));
+        float_s.extend(m.outputs[1].to_model(&outs[1]));
+    }
+    assert!(max_rel_err(&float_y, &want_y) < 1e-6);
+    assert!(max_rel_err(&float_s, &want_s) < 1e-5);
+    // int8: the plan has both outputs, each with its own quantization.
+    let q = quantize::quantize_and_assemble(&m, &samples, &Options::default(), "two").unwrap();
+    let plan = q.assembled.model();
+    // The plan's outputs are the graph's (NHWC) tensors.
+    let dims: Vec<&[u16]> = plan.outputs.iter().map(|io| io.dims.as_slice()).collect();
+    assert_eq!(dims, [&[1, 4, 4, 2][..], &[1, 3][..]]);
+    let mut arena = vec![0i8; plan.arena_bytes as usize];
+    let (mut qy, mut qs) = (vec![0i8; 32], vec![0i8; 3]);
+    for (i, x) in samples.iter().enumerate() {
+        let q = quantize::quantize_values(x, plan.input.scale, plan.input.zero_point);
+        plan.infer_multi(&mut arena, &[&q], &mut [&mut qy, &mut qs])
+            .unwrap();
+        let (oy, os) = (&plan.outputs[0], &plan.outputs[1]);
+        let y = m.outputs[0].to_model(&quantize::dequantize_values(&qy, oy.scale, oy.zero_point));
+        let s = m.outputs[1].to_model(&quantize::dequantize_values(&qs, os.scale, os.zero_point));
+        // The map: half an input step and half an output step.
+        let tol = 0.5 * (plan.input.scale + oy.scale) + 1e-6;
+        for (a, b) in y.iter().zip(&want_y[i * 32..(i + 1) * 32]) {
+            assert!((a - b).abs() <= tol, "map, sample {i}: {a} {b}");
+        }
+        // The scores: a few output steps (the map's and the weights' rounding).
+        for (a, b) in s.iter().zip(&want_s[i * 3..(i + 1) * 3]) {
+            assert!(
+                (a - b).abs() <= 4.0 * os.scale,
+                "scores, sample {i}: {a} {b}"
+            );
+        }
+    }
+    // Refused by name.
+    let twice = model_with_outputs(
+        13,
+        &nodes,
+        &inits,
+        ("x", &[1, 2, 4, 4]),
+        &[("s", &[1, 3]), ("s", &[1, 3])],
+    );
+    let e = read_onnx(&twice).unwrap_err().to_string();
+    assert!(e.contains("'s' is listed twice"), "{e}");
+    let input_out = model_with_outputs(
+        13,
+        &nodes,
+        &inits,
+        ("x", &[1, 2, 4, 4]),
+        &[("s", &[1, 3]), ("x", &[1, 2, 4, 4])],
+    );
+    let e = read_onnx(&input_out).unwrap_err().to_string();
+    assert!(e.contains("'x' is the graph input"), "{e}");
+}
+
+/// ArgMax / ArgMin leave int32 indices (ONNX's int64 values) in the model's
+/// own order: over the class axis of scores, and over C (keepdims) and H
+/// of an NCHW map (put in ONNX order first). Each model also outputs what
+/// it takes the arg of, so the int8 plan's indices are checked exactly:
+/// they are the first arg of its own dequantized int8 values, and the float
+/// executor's are the float values' arg. A node reading the indices and
+/// `select_last_index = 1` are refused by name.
+#[test]
+fn arg_max_and_min_give_indices_in_onnx_order() {
+    // (op, axis, keepdims, ONNX input dims, indices' dims).
+    type Case<'a> = (&'a str, i64, i64, &'a [i64], &'a [usize]);
+    let cases: [Case; 4] = [
+        ("ArgMax", 1, 0, &[1, 6], &[1]),
+        ("ArgMax", 1, 1, &[1, 3, 4, 5], &[1, 1, 4, 5]),
+        ("ArgMin", 2, 0, &[1, 3, 4, 5], &[1, 3, 5]),
+        ("ArgMax", -1, 1, &[1, 3, 4, 5], &[1, 3, 4, 1]),
+    ];
+    for (op, axis, keepdims, dims, want_dims) in cases {
+        let label = format!("{op} axis {axis} keepdims {keepdims} of {dims:?}");
+        let nodes = [
+            node("Relu", "r", &["x"], &["y"], &[]),
+            node(
+                op,
+                "arg",
+                &["y"],
+                &["i"],
+                &[attr_int("axis", axis), attr_int("keepdims", keepdims)],
+            ),
+        ];
+        let bytes = model_with_outputs(13, &nodes, &[], ("x", dims), &[("y", dims), ("i", &[])]);
+        let m = read_onnx(&bytes).unwrap();
+        assert_eq!(m.outputs[1].dims, want_dims, "{label}");
+        let udims: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+        let rank = udims.len();
+        let a = axis.rem_euclid(rank as i64) as usize;
+        let (outer, r, inner) = (
+            udims[..a].iter().product::<usize>(),
+            udims[a],
+            udims[a + 1..].iter().product::<usize>(),
+        );
+        // The first arg along the axis of values in ONNX order.
+        let arg = |v: &[f32]| -> Vec<f32> {
+            let mut out = Vec::new();
+            for o in 0..outer {
+                for k in 0..inner {
+                    let at = |j: usize| v[(o * r + j) * inner + k];
+                    let mut best = 0;
+                    for j in 1..r {
+                        let better = if op == "ArgMax" {
+                            at(j) > at(best)
+                        } else {
+                            at(j) < at(best)
+                        };
+                        if better {
+                            best = j;
+                        }
+                    }
+                    out.push(best as f32);
+                }
+            }
+            out
+        };
+        let batch = random_batch(12, &udims, 17);
+        let samples = m.samples(&batch, "inputs").unwrap();
+        let exec = FloatExecutor::new(&m.graph).unwrap();
+        for x in &samples {
+            let outs = exec.run_outputs(x).unwrap();
+            let y = m.outputs[0].to_model(&outs[0]);
+            assert_eq!(m.outputs[1].to_model(&outs[1]), arg(&y), "float {label}");
+        }
+        let q = quantize::quantize_and_assemble(&m, &samples, &Options::default(), "arg").unwrap();
+        let plan = q.assembled.model();
+        assert_eq!(plan.outputs[1].dtype, ElementType::Int32, "{label}");
+        let mut arena = vec![0i8; plan.arena_bytes as usize];
+        let mut qy = vec![0i8; plan.outputs[0].len()];
+        let mut qi = vec![0i8; plan.outputs[1].len()];
+        for x in &samples {
+            let q = quantize::quantize_values(x, plan.input.scale, plan.input.zero_point);
+            plan.infer_multi(&mut arena, &[&q], &mut [&mut qy, &mut qi])
+                .unwrap();
+            let oy = &plan.outputs[0];
+            let y =
+                m.outputs[0].to_model(&quantize::dequantize_values(&qy, oy.scale, oy.zero_point));
+            let indices: Vec<f32> = i32_values(&qi).map(|v| v as f32).collect();
+            assert_eq!(m.outputs[1].to_model(&indices), arg(&y), "int8 {label}");
+        }
+    }
+    // Refused by name: a node reading the indices, the last index on ties.
+    let nodes = [
+        node("ArgMax", "arg", &["x"], &["i"], &[attr_int("axis", 1)]),
+        node("Relu", "r", &["i"], &["y"], &[]),
+    ];
+    let bytes = model(&nodes, &[], ("x", &[1, 6]), ("y", &[1, 1]));
+    let e = read_onnx(&bytes).unwrap_err().to_string();
+    assert!(e.contains("int32 indices of an ArgMax"), "{e}");
+    let nodes = [node(
+        "ArgMax",
+        "arg",
+        &["x"],
+        &["i"],
+        &[attr_int("axis", 1), attr_int("select_last_index", 1)],
+    )];
+    let bytes = model(&nodes, &[], ("x", &[1, 6]), ("i", &[1, 1]));
+    let e = read_onnx(&bytes).unwrap_err().to_string();
+    assert!(e.contains("select_last_index"), "{e}");
 }
 
 #[test]
@@ -818,6 +1038,16 @@ fn model_at_opset(
     input: (&str, &[i64]),
     output: (&str, &[i64]),
 ) -> Vec<u8> {
+    model_with_outputs(opset, nodes, inits, input, &[output])
+}
+
+fn model_with_outputs(
+    opset: i64,
+    nodes: &[Msg],
+    inits: &[Msg],
+    input: (&str, &[i64]),
+    outputs: &[(&str, &[i64])],
+) -> Vec<u8> {
     let mut g = Msg::default();
     for n in nodes {
         g = g.msg(1, n);
@@ -826,9 +1056,10 @@ fn model_at_opset(
     for t in inits {
         g = g.msg(5, t);
     }
-    g = g
-        .msg(11, &value_info(input.0, input.1))
-        .msg(12, &value_info(output.0, output.1));
+    g = g.msg(11, &value_info(input.0, input.1));
+    for output in outputs {
+        g = g.msg(12, &value_info(output.0, output.1));
+    }
     Msg::default()
         .int(1, 8)
         .str(2, "test")
@@ -914,7 +1145,7 @@ fn same_padding_maps_and_other_pads_are_named_errors() {
             ..
         }
     ));
-    assert_eq!(m.output_dims, [1, 4, 10, 10]);
+    assert_eq!(m.outputs[0].dims, [1, 4, 10, 10]);
     // An unknown attribute is named.
     let e = read_onnx(&conv_model(
         8,
@@ -993,7 +1224,7 @@ fn pytorch_stride_two_pads_convert_exactly() {
         );
         let m = read_onnx(&bytes).unwrap();
         let o = h.div_ceil(2);
-        assert_eq!(m.output_dims, [1, 4, o, o]);
+        assert_eq!(m.outputs[0].dims, [1, 4, o, o]);
         let wt = &m.graph.tensors[m.graph.ops[0].inputs[1].unwrap()];
         assert_eq!(wt.shape[1], k, "{:?}", wt.shape);
         // Even sizes pad differently from TFLite's SAME; the odd one is SAME.
@@ -2295,7 +2526,7 @@ fn onnx_movement_ops_match_their_nchw_definitions() {
             ("y", &y_dims),
         );
         let m = read_onnx(&bytes).unwrap_or_else(|e| panic!("{op}: {e}"));
-        assert_eq!(m.output_dims, yd, "{op}");
+        assert_eq!(m.outputs[0].dims, yd, "{op}");
         let want = nchw_gather(&x, xd, yd, fill, &*src);
         let float = run_float(&m, &batch).concat();
         assert_eq!(
@@ -3009,7 +3240,7 @@ fn a_concat_of_float_constants_folds_into_resize_scales() {
         ("y", &[1, 3, 8, 10]),
     );
     let m = read_onnx(&bytes).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(m.output_dims, [1, 3, 8, 10]);
+    assert_eq!(m.outputs[0].dims, [1, 3, 8, 10]);
     assert_eq!(
         m.graph.ops.len(),
         1,

@@ -123,19 +123,29 @@ pub enum Layout {
 }
 
 /// A float model ready for quantization: the float graph plus how the
-/// source model lays out its input and output.
+/// source model lays out its input and each of its outputs.
 #[derive(Debug, Clone)]
 pub struct FloatModel {
     /// The float graph (NHWC, TFLite semantics).
     pub graph: Graph,
     /// The input's dimensions as the source model declares them.
     pub input_dims: Vec<usize>,
-    /// The output's dimensions as the source model declares them.
-    pub output_dims: Vec<usize>,
     /// The input's layout.
     pub input_layout: Layout,
-    /// The output's layout.
-    pub output_layout: Layout,
+    /// The outputs, in the order of `graph.outputs` (one or more: a
+    /// detector's heads, a segmenter's several maps).
+    pub outputs: Vec<FloatOutput>,
+}
+
+/// One output of a [`FloatModel`] as the source model declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloatOutput {
+    /// The output's name in the source model.
+    pub name: String,
+    /// Its dimensions in the source model's own layout.
+    pub dims: Vec<usize>,
+    /// Its layout.
+    pub layout: Layout,
 }
 
 fn nchw_to_nhwc(dims: &[usize], x: &[f32]) -> Vec<f32> {
@@ -177,29 +187,41 @@ fn nhwc_to_nchw(dims: &[usize], x: &[f32]) -> Vec<f32> {
 impl FloatModel {
     /// A float graph whose layout is the source model's (TFLite).
     pub fn from_graph(graph: Graph) -> Result<FloatModel> {
-        let dims = |ids: &[TensorId], what: &str| -> Result<Vec<usize>> {
-            match ids {
-                [id] => graph
-                    .tensors
-                    .get(*id)
-                    .map(|t| t.shape.clone())
-                    .ok_or_else(|| {
-                        ConvertError::Graph(format!("the model {what} is out of range"))
-                    }),
-                other => Err(ConvertError::Graph(format!(
-                    "the model has {} {what}s; exactly one is supported",
+        let tensor = |id: TensorId, what: &str| {
+            graph
+                .tensors
+                .get(id)
+                .ok_or_else(|| ConvertError::Graph(format!("the model {what} is out of range")))
+        };
+        let input_dims = match graph.inputs[..] {
+            [id] => tensor(id, "input")?.shape.clone(),
+            ref other => {
+                return Err(ConvertError::Graph(format!(
+                    "the float model has {} inputs; exactly one is supported",
                     other.len()
-                ))),
+                )))
             }
         };
-        let input_dims = dims(&graph.inputs, "input")?;
-        let output_dims = dims(&graph.outputs, "output")?;
+        if graph.outputs.is_empty() {
+            return Err(ConvertError::Graph("the model has no output".into()));
+        }
+        let outputs = graph
+            .outputs
+            .iter()
+            .map(|&id| {
+                let t = tensor(id, "output")?;
+                Ok(FloatOutput {
+                    name: t.name.clone(),
+                    dims: t.shape.clone(),
+                    layout: Layout::Same,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(FloatModel {
             graph,
             input_dims,
-            output_dims,
             input_layout: Layout::Same,
-            output_layout: Layout::Same,
+            outputs,
         })
     }
 
@@ -216,11 +238,12 @@ impl FloatModel {
         }
     }
 
-    /// One output in the graph's layout, reordered into the model's own.
+    /// The first output in the graph's layout, reordered into the model's
+    /// own.
     pub fn output_to_model(&self, y: &[f32]) -> Vec<f32> {
-        match self.output_layout {
-            Layout::Same => y.to_vec(),
-            Layout::Nchw => nhwc_to_nchw(&self.output_dims, y),
+        match self.outputs.first() {
+            Some(o) => o.to_model(y),
+            None => y.to_vec(),
         }
     }
 
@@ -266,6 +289,27 @@ impl FloatModel {
             .chunks_exact(len)
             .map(|s| self.sample_to_graph(s))
             .collect())
+    }
+}
+
+impl FloatOutput {
+    /// Elements of the output.
+    pub fn len(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    /// Whether the output has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The output's values in the graph's layout, reordered into the
+    /// model's own.
+    pub fn to_model(&self, y: &[f32]) -> Vec<f32> {
+        match self.layout {
+            Layout::Same => y.to_vec(),
+            Layout::Nchw => nhwc_to_nchw(&self.dims, y),
+        }
     }
 }
 
@@ -656,6 +700,29 @@ pub fn quantize_with_ranges(
             }
             continue;
         }
+        if let OpKind::Arg { .. } = kind {
+            // Indices: the input keeps the quantization computed for it (a
+            // monotonic map, so the int8 arg is the float arg up to the
+            // ties rounding makes), the int32 output has none.
+            let (&[Some(x)], &[out]) = (op.inputs.as_slice(), op.outputs.as_slice()) else {
+                return Err(q_err(index, kind, "expected one input and one output"));
+            };
+            if !act.contains_key(&x) {
+                return Err(q_err(
+                    index,
+                    kind,
+                    "the input is not an activation computed before this op",
+                ));
+            }
+            if graph
+                .tensors
+                .get(out)
+                .is_none_or(|t| t.data.is_some() || t.dtype != DType::I32)
+            {
+                return Err(q_err(index, kind, "the output must be int32 indices"));
+            }
+            continue;
+        }
         let &[out] = op.outputs.as_slice() else {
             return Err(q_err(index, kind, "expected exactly one output"));
         };
@@ -803,13 +870,12 @@ pub fn quantize_with_ranges(
             | OpKind::TransposeConv { .. }
             | OpKind::FullyConnected { .. }
             | OpKind::BatchMatmul { .. } => activation_quant(out)?,
-            // Ops only integer TFLite models bring (SPLIT's outputs are
-            // quantized above).
-            OpKind::Split { .. }
-            | OpKind::Arg { .. }
-            | OpKind::Dequantize
-            | OpKind::Svdf { .. }
-            | OpKind::Lstm { .. } => {
+            // Handled above: SPLIT's outputs and ARG_MAX's indices.
+            OpKind::Split { .. } | OpKind::Arg { .. } => {
+                return Err(q_err(index, kind, "handled before the output rule"))
+            }
+            // Ops only integer TFLite models bring.
+            OpKind::Dequantize | OpKind::Svdf { .. } | OpKind::Lstm { .. } => {
                 return Err(q_err(
                     index,
                     kind,

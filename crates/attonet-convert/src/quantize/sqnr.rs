@@ -49,7 +49,7 @@ pub const CLIP_LAYER_WARNING_FRACTION: f64 = 0.5;
 
 /// Per-step SQNR of `assembled` (quantized from `float_graph`) over `samples`
 /// (graph layout). Steps whose output tensor has no float counterpart
-/// (matched by name) are left out.
+/// (matched by name) or is not int8 (an ARG_MAX's indices) are left out.
 pub fn layer_sqnr(
     float_graph: &Graph,
     assembled: &Assembled,
@@ -78,15 +78,14 @@ pub fn layer_sqnr(
         .iter()
         .enumerate()
         .map(|(s, &l)| {
-            let v = program.layers[l].output;
-            (
-                s,
-                l,
-                by_name
-                    .get(program.values[v].name.as_str())
-                    .copied()
-                    .flatten(),
-            )
+            let v = &program.values[program.layers[l].output];
+            let float = match v.dtype {
+                attonet_runtime::plan::ElementType::Int8 => {
+                    by_name.get(v.name.as_str()).copied().flatten()
+                }
+                _ => None,
+            };
+            (s, l, float)
         })
         .collect();
     let mut signal = vec![0f64; steps.len()];

@@ -40,10 +40,10 @@ use std::collections::HashMap;
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{
-    Activation, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization,
+    Activation, ArgFn, BinaryFn, DType, Graph, MoveFn, Op, OpKind, PadValue, Padding, Quantization,
     ReduceFn, Tensor, TensorId, UnaryFn, UnaryNumerics,
 };
-use crate::quantize::{FloatModel, Layout};
+use crate::quantize::{FloatModel, FloatOutput, Layout};
 use proto::{AttrValue, Dim, ModelProto, Node, TensorData, TensorProto};
 
 /// Oldest default-domain opset accepted: opset 7 dropped the legacy
@@ -165,37 +165,61 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
     for (index, node) in graph.nodes.iter().enumerate() {
         c.node(index, node)?;
     }
-    let [output] = &graph.outputs[..] else {
-        return Err(ConvertError::Graph(format!(
-            "the ONNX graph has {} outputs; exactly one is supported",
-            graph.outputs.len()
-        )));
-    };
-    let out = match c.values.get(output.name) {
-        Some(Val::Act(a)) => a.clone(),
-        Some(Val::Const(_)) => {
+    if graph.outputs.is_empty() {
+        return Err(ConvertError::Graph("the ONNX graph has no output".into()));
+    }
+    let mut outputs = Vec::with_capacity(graph.outputs.len());
+    let mut output_ids = Vec::with_capacity(graph.outputs.len());
+    for (k, output) in graph.outputs.iter().enumerate() {
+        if graph.outputs[..k].iter().any(|o| o.name == output.name) {
             return Err(ConvertError::Graph(format!(
-                "the ONNX output '{}' is a constant",
+                "the ONNX output '{}' is listed twice",
                 output.name
-            )))
+            )));
         }
-        None => {
+        let out = match c.values.get(output.name) {
+            Some(Val::Act(a)) => a.clone(),
+            Some(Val::Const(_)) => {
+                return Err(ConvertError::Graph(format!(
+                    "the ONNX output '{}' is a constant",
+                    output.name
+                )))
+            }
+            None => {
+                return Err(ConvertError::Graph(format!(
+                    "the ONNX output '{}' is not computed by any node",
+                    output.name
+                )))
+            }
+        };
+        // A flattened map leaves in ONNX's C x H x W order (one gather).
+        let out = match out.layout {
+            ActLayout::Flat { .. } => c.onnx_order(output.name, &out)?,
+            _ => out,
+        };
+        if out.id == input_id {
             return Err(ConvertError::Graph(format!(
-                "the ONNX output '{}' is not computed by any node",
+                "the ONNX output '{}' is the graph input: nothing computes it",
                 output.name
-            )))
+            )));
         }
-    };
-    // A flattened map leaves in ONNX's C x H x W order (one gather).
-    let out = match out.layout {
-        ActLayout::Flat { .. } => c.onnx_order(output.name, &out)?,
-        _ => out,
-    };
-    let output_layout = match out.layout {
-        ActLayout::Nchw => Layout::Nchw,
-        ActLayout::Plain | ActLayout::Flat { .. } => Layout::Same,
-    };
-    if c.tensors[input_id].data.is_some() || out.id == input_id {
+        if output_ids.contains(&out.id) {
+            return Err(ConvertError::Graph(format!(
+                "the ONNX output '{}' is another output's value under a second name",
+                output.name
+            )));
+        }
+        output_ids.push(out.id);
+        outputs.push(FloatOutput {
+            name: output.name.to_string(),
+            layout: match out.layout {
+                ActLayout::Nchw => Layout::Nchw,
+                ActLayout::Plain | ActLayout::Flat { .. } => Layout::Same,
+            },
+            dims: out.dims,
+        });
+    }
+    if c.tensors[input_id].data.is_some() {
         return Err(ConvertError::Graph(
             "the ONNX graph computes nothing from its input".into(),
         ));
@@ -204,18 +228,17 @@ pub fn read_onnx(bytes: &[u8]) -> Result<FloatModel> {
         tensors: c.tensors,
         ops: c.ops,
         inputs: vec![input_id],
-        outputs: vec![out.id],
+        outputs: output_ids,
         source_ops: Vec::new(),
     };
     Ok(FloatModel {
         graph: graph_ir,
         input_dims: dims,
-        output_dims: out.dims,
         input_layout: match layout {
             ActLayout::Nchw => Layout::Nchw,
             _ => Layout::Same,
         },
-        output_layout,
+        outputs,
     })
 }
 
@@ -915,6 +938,23 @@ impl Converter {
                 name: format!("ONNX node {}", cx.label()),
                 detail: Some(format!("operator domain '{}'", short(node.domain))),
             });
+        }
+        // ArgMax's int32 indices only leave the graph (Shape reads no
+        // values, Identity renames).
+        if !matches!(node.op_type, "Shape" | "Identity") {
+            for (i, name) in node.inputs.iter().enumerate() {
+                if let Some(Val::Act(a)) = self.values.get(*name) {
+                    if self
+                        .tensors
+                        .get(a.id)
+                        .is_some_and(|t| t.dtype == DType::I32)
+                    {
+                        return Err(cx.unsupported(format!(
+                            "input {i} holds the int32 indices of an ArgMax or ArgMin; only a graph output may"
+                        )));
+                    }
+                }
+            }
         }
         match ops::handler(node.op_type) {
             Some(handle) => handle(self, &cx),
@@ -2302,6 +2342,64 @@ impl Converter {
             y,
         );
         self.define_act(cx, out_name, y, onnx_dims, layout)
+    }
+
+    /// ArgMax / ArgMin: TFLite's ARG_MAX / ARG_MIN along one axis (the
+    /// first index on ties, so `select_last_index = 1` is refused), int32
+    /// indices where ONNX has int64. The indices may only leave the graph:
+    /// [`Converter::node`] refuses a node that reads them.
+    fn arg(&mut self, cx: &Ctx<'_>, func: ArgFn) -> Result<()> {
+        cx.only_attrs(&["axis", "keepdims", "select_last_index"])?;
+        if cx.attr_int("select_last_index", 0)? != 0 {
+            return Err(cx.unsupported(
+                "select_last_index = 1 (the kernel takes the first index on ties, as TFLite's does)",
+            ));
+        }
+        let keep_dims = cx.attr_int("keepdims", 1)? != 0;
+        let x = self.act(cx, 0)?;
+        let rank = x.dims.len();
+        let [a] = crate::ops::reduce::resolve_axes(&[cx.attr_int("axis", 0)?], rank)
+            .map_err(|m| cx.invalid(m))?[..]
+        else {
+            return Err(cx.invalid("one axis is required"));
+        };
+        if x.dims[a] == 0 {
+            return Err(cx.invalid(format!("axis {a} of {:?} is empty", x.dims)));
+        }
+        // The indices leave in ONNX's order: the kept dimensions larger
+        // than 1 must come in that order in the graph tensor (an NCHW map's
+        // do over C; over H or W the map is put in ONNX order first).
+        let in_order = |x: &Act| match x.layout {
+            ActLayout::Nchw => {
+                let order: Vec<usize> = (0..rank)
+                    .filter(|&k| k != a && x.dims[k] > 1)
+                    .filter_map(|k| nchw_graph_axis(rank, k))
+                    .collect();
+                order.windows(2).all(|w| w[0] < w[1])
+            }
+            ActLayout::Plain => true,
+            ActLayout::Flat { .. } => false,
+        };
+        let x = if in_order(&x) {
+            x
+        } else {
+            let name = self.output_name(cx)?;
+            self.onnx_order(name, &x)?
+        };
+        let axis = match x.layout {
+            ActLayout::Nchw => nchw_graph_axis(rank, a),
+            ActLayout::Plain => Some(a),
+            ActLayout::Flat { .. } => None,
+        }
+        .ok_or_else(|| cx.unsupported(format!("{} of {:?}", cx.node.op_type, x.dims)))?;
+        let in_shape = self.tensors[x.id].shape.clone();
+        let out_shape = crate::ops::reduce::output_dims(&in_shape, &[axis], false);
+        let onnx_dims = crate::ops::reduce::output_dims(&x.dims, &[a], keep_dims);
+        let out_name = self.output_name(cx)?;
+        let y = self.new_tensor(out_name, out_shape);
+        self.tensors[y].dtype = DType::I32;
+        self.push_op(OpKind::Arg { func, axis }, vec![Some(x.id)], y);
+        self.define_act(cx, out_name, y, onnx_dims, ActLayout::Plain)
     }
 
     /// Flattens `x` to `[1, F]`.

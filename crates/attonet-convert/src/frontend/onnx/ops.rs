@@ -7,7 +7,7 @@
 use super::proto::TensorData;
 use super::{Converter, Ctx, Val};
 use crate::error::Result;
-use crate::ir::{Activation, BinaryFn, OpKind, ReduceFn, UnaryFn};
+use crate::ir::{Activation, ArgFn, BinaryFn, OpKind, ReduceFn, UnaryFn};
 
 /// Reads one node into the graph (or folds it).
 pub(super) type Handler = fn(&mut Converter, &Ctx<'_>) -> Result<()>;
@@ -61,6 +61,8 @@ pub(super) static OPERATORS: &[(&str, Handler)] = &[
     ("ReduceMean", reduce_mean),
     ("ReduceSum", reduce_sum),
     ("ReduceMax", reduce_max),
+    ("ArgMax", arg_max),
+    ("ArgMin", arg_min),
     // Normalizations.
     ("Softmax", softmax),
     ("LogSoftmax", log_softmax),
@@ -227,6 +229,14 @@ fn reduce_sum(c: &mut Converter, cx: &Ctx<'_>) -> Result<()> {
 
 fn reduce_max(c: &mut Converter, cx: &Ctx<'_>) -> Result<()> {
     c.reduce(cx, ReduceFn::Max)
+}
+
+fn arg_max(c: &mut Converter, cx: &Ctx<'_>) -> Result<()> {
+    c.arg(cx, ArgFn::Max)
+}
+
+fn arg_min(c: &mut Converter, cx: &Ctx<'_>) -> Result<()> {
+    c.arg(cx, ArgFn::Min)
 }
 
 fn softmax(c: &mut Converter, cx: &Ctx<'_>) -> Result<()> {
