@@ -300,13 +300,14 @@ case("log_softmax_4d", "LOG_SOFTMAX", [[1, 2, 2, 8]], lambda rng: tf.nn.log_soft
 for name, shape, to in (("reshape_4d_to_2d", [1, 4, 4, 4], [1, 64]),
                         ("reshape_4d_to_3d", [1, 2, 3, 4], [1, 6, 4]),
                         ("reshape_2d_to_4d", [1, 48], [1, 4, 3, 4])):
-    case(name, "RESHAPE", [shape], lambda rng, to=to: (lambda x: tf.reshape(x, to)), dict(input=shape, to=to))
+    case(name, "RESHAPE", [shape], lambda rng, to=to: (lambda x: tf.reshape(x, to)), dict(input=shape, to=to),
+         modes=BOTH)
 case("squeeze_axis1", "SQUEEZE", [[1, 1, 4, 8]], lambda rng: (lambda x: tf.squeeze(x, [1])),
-     dict(input=[1, 1, 4, 8], axis=[1]))
+     dict(input=[1, 1, 4, 8], axis=[1]), modes=BOTH)
 case("squeeze_axes12", "SQUEEZE", [[1, 1, 1, 10]], lambda rng: (lambda x: tf.squeeze(x, [1, 2])),
      dict(input=[1, 1, 1, 10], axis=[1, 2]))
 case("expand_dims_axis1", "EXPAND_DIMS", [[1, 4, 8]], lambda rng: (lambda x: tf.expand_dims(x, 1)),
-     dict(input=[1, 4, 8], axis=1))
+     dict(input=[1, 4, 8], axis=1), modes=BOTH)
 case("expand_dims_last", "EXPAND_DIMS", [[1, 4, 8]], lambda rng: (lambda x: tf.expand_dims(x, -1)),
      dict(input=[1, 4, 8], axis=-1))
 
@@ -350,9 +351,11 @@ for op, fn, prefix in (("MEAN", tf.reduce_mean, "mean"), ("SUM", tf.reduce_sum, 
                                ("height", [1], False)):
         if op != "MEAN" and suffix == "height":
             continue
+        # MEAN and SUM in the 16x8 mode too (TFLM's QuantizedMeanOrSum<int16_t>).
         case(f"{prefix}_{suffix}", op, [[1, 4, 4, 8]],
              lambda rng, fn=fn, axes=axes, keep=keep: (lambda x: fn(x, axes, keepdims=keep)),
-             dict(input=[1, 4, 4, 8], axis=axes, keepdims=keep))
+             dict(input=[1, 4, 4, 8], axis=axes, keepdims=keep),
+             modes=("int8",) if op == "REDUCE_MAX" else BOTH)
 
 # TRANSPOSE
 for name, shape, perm in (("transpose_nhwc_nchw", [1, 3, 4, 5], [0, 3, 1, 2]),

@@ -1356,8 +1356,8 @@ impl<'a> Model<'a> {
             Step::Reduce(s) if linked(k::REDUCE) => {
                 slot_ok(&s.input)?;
                 slot_ok(&s.output)?;
-                if s.params.input_len() != Some(s.input.shape.len())
-                    || s.params.output_len() != Some(s.output.shape.len())
+                if s.params.input_bytes() != Some(s.input.shape.len())
+                    || s.params.output_bytes() != Some(s.output.shape.len())
                 {
                     return Err(Error::Shape("reduce extents do not fit the tensors"));
                 }
@@ -1945,7 +1945,7 @@ impl<'a> Model<'a> {
             }
             Step::Reduce(s) if linked(k::REDUCE) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
-                reduce::reduce_s8(&s.params, input, output)
+                reduce::reduce(&s.params, input, output)
             }
             Step::Gather(s) if linked(k::GATHER) => {
                 let t = |d: usize| self.i32_table(i, "gather table", s.tables[d]);

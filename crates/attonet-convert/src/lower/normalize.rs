@@ -48,7 +48,13 @@ impl Lowering<'_> {
         }
         let (input_multiplier, input_left_shift, diff_min) =
             softmax_scaling(*beta as f64, xin.scale as f64, 5).ok_or_else(|| {
-                at.unsupported(format!("beta {beta} with input scale {}", xin.scale))
+                at.unsupported(format!(
+                    "beta {beta} with input scale {}: TFLM's softmax needs beta * scale * 2^26 \
+                     at least 1 (QuantizeMultiplierGreaterThanOne; TFLM itself aborts on such a \
+                     model): the logits span too small a range (for example an untrained network \
+                     whose batch normalization still has its initial statistics)",
+                    xin.scale
+                ))
             })?;
         Ok(LayerOp::Softmax {
             params: SoftmaxParams {

@@ -15,6 +15,10 @@
 //!   `input_zero_point * count` (wrapped to `i32`, as TFLM's cast does).
 //! * [`ReduceKind::Max`] (REDUCE_MAX; TFLM requires equal quantization):
 //!   the largest input.
+//! * [`ReduceKind::RequantizeS16`] (MEAN and SUM of TFLite's 16x8 mode):
+//!   `Requantize` on int16 elements (two little-endian bytes each), the
+//!   result clamped to the int16 range: TFLM's `QuantizedMeanOrSum<int16_t,
+//!   int32_t>`, the same arithmetic as int8 ([`reduce_s16`]).
 //!
 //! * Layout: `input` `[outer][reduce][inner]`, `output` `[outer][inner]`.
 //! * Scratch: none.
@@ -45,6 +49,17 @@ pub enum ReduceKind {
     },
     /// `max x`.
     Max,
+    /// [`ReduceKind::Requantize`] over int16 elements, clamped to int16.
+    RequantizeS16 {
+        /// Q31 multiplier (MEAN: with `1 / count` folded in).
+        multiplier: i32,
+        /// Its shift, in `-31..=30`.
+        shift: i32,
+        /// `input_zero_point * count`, wrapped to `i32`.
+        input_offset: i32,
+        /// Output zero point, in the int16 range.
+        output_zero_point: i32,
+    },
 }
 
 /// A reduction's geometry and arithmetic.
@@ -73,6 +88,33 @@ impl ReduceParams {
     /// Output elements: `outer * inner` (`None` on overflow).
     pub fn output_len(&self) -> Option<usize> {
         (self.outer as usize).checked_mul(self.inner as usize)
+    }
+
+    /// Bytes an element: 2 for [`ReduceKind::RequantizeS16`], else 1.
+    pub fn element_size(&self) -> usize {
+        match self.kind {
+            ReduceKind::RequantizeS16 { .. } => 2,
+            ReduceKind::Requantize { .. } | ReduceKind::Max => 1,
+        }
+    }
+
+    /// Input bytes (`None` on overflow).
+    pub fn input_bytes(&self) -> Option<usize> {
+        self.input_len()?.checked_mul(self.element_size())
+    }
+
+    /// Output bytes (`None` on overflow).
+    pub fn output_bytes(&self) -> Option<usize> {
+        self.output_len()?.checked_mul(self.element_size())
+    }
+}
+
+/// Reduces `input` into `output` by the kind's element type: [`reduce_s8`]
+/// or [`reduce_s16`].
+pub fn reduce(p: &ReduceParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+    match p.kind {
+        ReduceKind::RequantizeS16 { .. } => reduce_s16(p, input, output),
+        ReduceKind::Requantize { .. } | ReduceKind::Max => reduce_s8(p, input, output),
     }
 }
 
@@ -112,6 +154,71 @@ pub fn reduce_s8(p: &ReduceParams, input: &[i8], output: &mut [i8]) -> crate::Re
         }
         ReduceKind::Max => {
             fold(p, input, output, i8::MIN as i32, i32::max, |acc| acc as i8);
+        }
+        ReduceKind::RequantizeS16 { .. } => {
+            return Err(Error::Parameter(
+                "an int16 reduction given to the int8 kernel",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// MEAN and SUM of int16 tensors (TFLite's 16x8 mode): `input` and `output`
+/// hold two little-endian bytes an element, laid out as [`reduce_s8`]'s;
+/// each output is `clamp(requantize(Σ x - input_offset, multiplier, shift) +
+/// output_zero_point)` to the int16 range, the sum wrapping in `i32`: TFLM's
+/// `QuantizedMeanOrSum<int16_t, int32_t>` (`reduce_common.cc`), exactly.
+///
+/// * Constraints: `reduce >= 1`; `input.len() == 2 * outer * reduce *
+///   inner` and `output.len() == 2 * outer * inner`
+///   ([`Error::BufferLength`]); the kind [`ReduceKind::RequantizeS16`], its
+///   shift in `-31..=30` and output zero point in the int16 range
+///   ([`Error::Parameter`]).
+pub fn reduce_s16(p: &ReduceParams, input: &[i8], output: &mut [i8]) -> crate::Result {
+    let ReduceKind::RequantizeS16 {
+        multiplier,
+        shift,
+        input_offset,
+        output_zero_point,
+    } = p.kind
+    else {
+        return Err(Error::Parameter(
+            "an int8 reduction given to the int16 kernel",
+        ));
+    };
+    if p.reduce == 0 {
+        return Err(Error::Shape("reduction over zero elements"));
+    }
+    let (Some(in_bytes), Some(out_bytes)) = (p.input_bytes(), p.output_bytes()) else {
+        return Err(Error::Shape("reduction extents overflow"));
+    };
+    check_len("reduce input", input, in_bytes)?;
+    check_len("reduce output", output, out_bytes)?;
+    if !shift_in_range(shift) {
+        return Err(Error::Parameter("reduce shift outside -31..=30"));
+    }
+    if !(i16::MIN as i32..=i16::MAX as i32).contains(&output_zero_point) {
+        return Err(Error::Parameter("reduce output zero point outside int16"));
+    }
+    let (reduce, inner) = (p.reduce as usize, p.inner as usize);
+    let load = |b: &[i8]| i16::from_le_bytes([b[0] as u8, b[1] as u8]) as i32;
+    for (src, dst) in input
+        .chunks_exact(2 * reduce * inner)
+        .zip(output.chunks_exact_mut(2 * inner))
+    {
+        for (k, d) in dst.chunks_exact_mut(2).enumerate() {
+            // The k-th element of every reduced row.
+            let acc = src
+                .chunks_exact(2 * inner)
+                .filter_map(|row| row.get(2 * k..2 * k + 2))
+                .fold(0i32, |acc, b| acc.wrapping_add(load(b)));
+            let v = requantize(acc.wrapping_sub(input_offset), multiplier, shift)
+                .saturating_add(output_zero_point)
+                .clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+            let [lo, hi] = v.to_le_bytes();
+            d[0] = lo as i8;
+            d[1] = hi as i8;
         }
     }
     Ok(())
@@ -300,6 +407,7 @@ mod tests {
                             .clamp(-128, 127) as i8
                     }
                     ReduceKind::Max => xs.max().unwrap() as i8,
+                    ReduceKind::RequantizeS16 { .. } => unreachable!("int8 kinds only"),
                 });
             }
         }
@@ -356,6 +464,78 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The int16 kernel against the plain loops on int16 elements (sums past
+    /// the int16 range, outputs clamped to it), and the int8 and int16
+    /// kernels refusing each other's kinds.
+    #[test]
+    fn int16_matches_the_plain_loops() {
+        let kinds = [
+            // A MEAN over 9: 1/9 folded in, zero points 0 as 16x8 has them.
+            ReduceKind::RequantizeS16 {
+                multiplier: (((1i64 << 30) << 3) / 9) as i32,
+                shift: -2,
+                input_offset: 0,
+                output_zero_point: 0,
+            },
+            // A SUM that saturates, with zero points.
+            ReduceKind::RequantizeS16 {
+                multiplier: 1 << 30,
+                shift: 1,
+                input_offset: 300 * 5,
+                output_zero_point: -1000,
+            },
+        ];
+        for kind in kinds {
+            for (outer, count, inner) in [(1u32, 9u32, 8u32), (3, 5, 1), (2, 4, 7), (1, 1, 3)] {
+                let p = ReduceParams {
+                    outer,
+                    reduce: count,
+                    inner,
+                    kind,
+                };
+                let ReduceKind::RequantizeS16 {
+                    multiplier,
+                    shift,
+                    input_offset,
+                    output_zero_point,
+                } = kind
+                else {
+                    unreachable!()
+                };
+                let n = p.input_len().unwrap();
+                let bytes = data(2 * n, outer * 31 + count * 7 + inner);
+                let x: Vec<i32> = bytes
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0] as u8, b[1] as u8]) as i32)
+                    .collect();
+                let (r, m) = (count as usize, inner as usize);
+                let mut want = Vec::new();
+                for a in 0..outer as usize {
+                    for c in 0..m {
+                        let sum: i32 = (0..r).map(|k| x[(a * r + k) * m + c]).sum();
+                        let v = (requantize(sum - input_offset, multiplier, shift)
+                            + output_zero_point)
+                            .clamp(-32768, 32767) as i16;
+                        want.extend(v.to_le_bytes().map(|b| b as i8));
+                    }
+                }
+                let mut y = vec![0i8; p.output_bytes().unwrap()];
+                reduce(&p, &bytes, &mut y).unwrap();
+                assert_eq!(y, want, "{p:?}");
+                assert!(reduce_s8(&p, &bytes, &mut y).is_err());
+                // Too short an output is refused, never written past.
+                assert!(reduce_s16(&p, &bytes, &mut y[1..]).is_err());
+            }
+        }
+        let int8 = ReduceParams {
+            outer: 1,
+            reduce: 2,
+            inner: 2,
+            kind: ReduceKind::Max,
+        };
+        assert!(reduce_s16(&int8, &[0; 4], &mut [0; 2]).is_err());
     }
 
     #[test]
