@@ -73,8 +73,13 @@ class Case:
 CASES = []
 
 
-def case(name, op, inputs, make, params=None, modes=("int8",), **kw):
-    for mode in modes:
+# The modes of cases that name none: int8, or both where a section says so (the byte movers run on
+# int16 tensors too).
+DEFAULT_MODES = ("int8",)
+
+
+def case(name, op, inputs, make, params=None, modes=None, **kw):
+    for mode in modes or DEFAULT_MODES:
         CASES.append(Case(name if mode == "int8" else f"{name}_16x8", op, inputs, make,
                           dict(params or {}), mode=mode, **kw))
 
@@ -311,6 +316,9 @@ case("expand_dims_axis1", "EXPAND_DIMS", [[1, 4, 8]], lambda rng: (lambda x: tf.
 case("expand_dims_last", "EXPAND_DIMS", [[1, 4, 8]], lambda rng: (lambda x: tf.expand_dims(x, -1)),
      dict(input=[1, 4, 8], axis=-1))
 
+# The byte movers, CONCATENATION to UNPACK: int8 and 16x8.
+DEFAULT_MODES = BOTH
+
 # CONCATENATION
 case("concat_2in_channels", "CONCATENATION", [[1, 4, 4, 3], [1, 4, 4, 5]],
      lambda rng: (lambda a, b: tf.concat([a, b], -1)), dict(a=[1, 4, 4, 3], b=[1, 4, 4, 5], axis=-1))
@@ -399,6 +407,8 @@ case("unpack_axis1_3out", "UNPACK", [[1, 3, 4, 5]], lambda rng: (lambda x: tuple
 case("unpack_last_max", "UNPACK", [[1, 4, 6, 2]], lambda rng: (lambda x: tf.maximum(*tf.unstack(x, axis=-1))),
      dict(input=[1, 4, 6, 2], axis=-1, outputs="MAXIMUM of the parts"))
 
+DEFAULT_MODES = ("int8",)
+
 # QUANTIZE (float input), DEQUANTIZE (float output)
 case("quantize_float_in_avgpool", "QUANTIZE", [[1, 4, 4, 4]],
      lambda rng: (lambda x: tf.nn.avg_pool2d(x, 2, 2, "VALID")), dict(input=[1, 4, 4, 4], then="AVERAGE_POOL_2D"),
@@ -454,7 +464,8 @@ case("l2_normalization_2d", "L2_NORMALIZATION", [[1, 16]],
      lambda rng: (lambda x: tf.math.l2_normalize(x, axis=-1)), dict(input=[1, 16], axis=-1), lo=-3, hi=3)
 
 
-# RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR
+# RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR: int8 and 16x8.
+DEFAULT_MODES = BOTH
 def resize_case(name, op, shape, size, align_corners, half_pixel):
     raw = tf.raw_ops.ResizeNearestNeighbor if op == "RESIZE_NEAREST_NEIGHBOR" else tf.raw_ops.ResizeBilinear
     case(name, op, [shape],
@@ -470,6 +481,8 @@ resize_case("resize_bilinear_half_pixel", "RESIZE_BILINEAR", [1, 3, 5, 4], [7, 9
 resize_case("resize_bilinear_align_corners", "RESIZE_BILINEAR", [1, 4, 4, 2], [7, 7], True, False)
 resize_case("resize_bilinear_down", "RESIZE_BILINEAR", [1, 8, 8, 2], [5, 3], False, True)
 
+
+DEFAULT_MODES = ("int8",)
 
 # TRANSPOSE_CONV
 def tconv_case(name, shape, cout, k, stride, padding, bias):
@@ -493,7 +506,8 @@ tconv_case("transpose_conv_3x3_s2_same", [1, 4, 4, 4], 6, 3, 2, "SAME", True)
 tconv_case("transpose_conv_2x2_s2_valid", [1, 3, 3, 5], 4, 2, 2, "VALID", False)
 tconv_case("transpose_conv_3x3_s1_same", [1, 5, 5, 3], 4, 3, 1, "SAME", True)
 
-# SPACE_TO_DEPTH, DEPTH_TO_SPACE
+# SPACE_TO_DEPTH, DEPTH_TO_SPACE: int8 and 16x8.
+DEFAULT_MODES = BOTH
 case("space_to_depth_2", "SPACE_TO_DEPTH", [[1, 4, 6, 3]], lambda rng: (lambda x: tf.nn.space_to_depth(x, 2)),
      dict(input=[1, 4, 6, 3], block=2))
 case("space_to_depth_3", "SPACE_TO_DEPTH", [[1, 6, 6, 2]], lambda rng: (lambda x: tf.nn.space_to_depth(x, 3)),
@@ -502,6 +516,8 @@ case("depth_to_space_2", "DEPTH_TO_SPACE", [[1, 3, 4, 8]], lambda rng: (lambda x
      dict(input=[1, 3, 4, 8], block=2))
 case("depth_to_space_3", "DEPTH_TO_SPACE", [[1, 2, 2, 18]], lambda rng: (lambda x: tf.nn.depth_to_space(x, 3)),
      dict(input=[1, 2, 2, 18], block=3))
+
+DEFAULT_MODES = ("int8",)
 
 # ARG_MAX, ARG_MIN (int32 output)
 for op, fn, prefix in (("ARG_MAX", tf.math.argmax, "arg_max"), ("ARG_MIN", tf.math.argmin, "arg_min")):

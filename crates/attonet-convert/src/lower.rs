@@ -626,9 +626,34 @@ impl<'g> Lowering<'g> {
             return Ok(());
         }
         if self.reads_s16(op) {
-            layers.push(self.lower_s16(&at, index, op)?);
+            // The movement family moves int16 elements as byte pairs
+            // (lower/movement.rs); the other 16x8 layers have their own.
+            let elem = ElementType::Int16;
+            let layer = match &op.kind {
+                OpKind::Move { func, .. } => self.lower_move(&at, index, op, func, elem)?,
+                OpKind::Concat {
+                    axis,
+                    activation,
+                    numerics,
+                } => self.lower_concat(&at, index, op, axis, activation, numerics, elem)?,
+                OpKind::Pack { axis } => self.lower_pack(&at, index, op, axis, elem)?,
+                OpKind::Split {
+                    axis,
+                    sizes,
+                    squeeze,
+                    name,
+                } => {
+                    layers.extend(
+                        self.lower_split(&at, index, op, axis, sizes, squeeze, name, elem)?,
+                    );
+                    return Ok(());
+                }
+                _ => self.lower_s16(&at, index, op)?,
+            };
+            layers.push(layer);
             return Ok(());
         }
+        let elem = ElementType::Int8;
         let layer = match &op.kind {
             OpKind::Conv2d {
                 padding,
@@ -672,7 +697,7 @@ impl<'g> Lowering<'g> {
                 axis,
                 activation,
                 numerics,
-            } => self.lower_concat(&at, index, op, axis, activation, numerics)?,
+            } => self.lower_concat(&at, index, op, axis, activation, numerics, elem)?,
             OpKind::Add { activation } => self.lower_add(&at, index, op, activation)?,
             OpKind::AveragePool2d {
                 padding,
@@ -714,16 +739,16 @@ impl<'g> Lowering<'g> {
                 axes,
                 keep_dims,
             } => self.lower_reduce(&at, index, op, func, axes, keep_dims)?,
-            OpKind::Move { func, .. } => self.lower_move(&at, index, op, func)?,
+            OpKind::Move { func, .. } => self.lower_move(&at, index, op, func, elem)?,
             OpKind::Reshape => self.lower_reshape(&at, index, op)?,
-            OpKind::Pack { axis } => self.lower_pack(&at, index, op, axis)?,
+            OpKind::Pack { axis } => self.lower_pack(&at, index, op, axis, elem)?,
             OpKind::Split {
                 axis,
                 sizes,
                 squeeze,
                 name,
             } => {
-                layers.extend(self.lower_split(&at, index, op, axis, sizes, squeeze, name)?);
+                layers.extend(self.lower_split(&at, index, op, axis, sizes, squeeze, name, elem)?);
                 return Ok(());
             }
         };

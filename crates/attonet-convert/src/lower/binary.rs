@@ -85,6 +85,7 @@ impl Lowering<'_> {
         .with(activations, y, index))
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn lower_concat(
         &mut self,
         at: &At<'_>,
@@ -93,6 +94,7 @@ impl Lowering<'_> {
         axis: &usize,
         activation: &Activation,
         numerics: &UnaryNumerics,
+        elem: ElementType,
     ) -> Result<Layer> {
         if *activation != Activation::None {
             return Err(at.unsupported(format!(
@@ -101,15 +103,15 @@ impl Lowering<'_> {
         }
         let mut xs = Vec::new();
         for k in 0..op.inputs.len() {
-            xs.push(self.read(at, self.input_id(at, op, k, "input")?)?);
+            xs.push(self.read_elem(at, self.input_id(at, op, k, "input")?, elem)?);
         }
-        let y = self.write(at, self.output_id(at, op)?)?;
+        let y = self.write_elem(at, self.output_id(at, op)?, elem)?;
         let vy = &self.values[y];
         let mut tables = Vec::new();
         for &x in &xs {
             let vx = &self.values[x];
             let same = vx.scale == vy.scale && vx.zero_point == vy.zero_point;
-            if !same && *numerics == UnaryNumerics::Float {
+            if !same && *numerics == UnaryNumerics::Float && elem == ElementType::Int8 {
                 let q = |v: &Value| unary_lut::Quant {
                     scale: v.scale,
                     zero_point: v.zero_point,
@@ -130,8 +132,13 @@ impl Lowering<'_> {
                 )));
             }
         }
-        let dims: Vec<&[usize]> = xs.iter().map(|&x| &self.values[x].dims[..]).collect();
-        let parts = ops::binary::concat_parts(&dims, &vy.dims, *axis).map_err(|m| at.invalid(m))?;
+        let dims: Vec<Vec<usize>> = xs
+            .iter()
+            .map(|&x| byte_dims(&self.values[x].dims, elem))
+            .collect();
+        let dims: Vec<&[usize]> = dims.iter().map(Vec::as_slice).collect();
+        let parts = ops::binary::concat_parts(&dims, &byte_dims(&vy.dims, elem), *axis)
+            .map_err(|m| at.invalid(m))?;
         Ok(LayerOp::Concat { parts, tables }.with(xs, y, index))
     }
 
@@ -175,12 +182,13 @@ impl Lowering<'_> {
         index: usize,
         op: &Op,
         axis: &usize,
+        elem: ElementType,
     ) -> Result<Layer> {
         let mut xs = Vec::new();
         for k in 0..op.inputs.len() {
-            xs.push(self.read(at, self.input_id(at, op, k, "input")?)?);
+            xs.push(self.read_elem(at, self.input_id(at, op, k, "input")?, elem)?);
         }
-        let y = self.write(at, self.output_id(at, op)?)?;
+        let y = self.write_elem(at, self.output_id(at, op)?, elem)?;
         let vy = &self.values[y];
         // PACK is a CONCATENATION along the new axis of the inputs
         // reshaped with a 1 there; TFLM's int8 PACK copies bytes too.
@@ -195,11 +203,24 @@ impl Lowering<'_> {
                     vx.name, vx.scale, vx.zero_point, vy.scale, vy.zero_point
                 )));
             }
-            dims.push(ops::binary::pack_operand_dims(&vx.dims, *axis).map_err(|m| at.invalid(m))?);
+            let operand =
+                ops::binary::pack_operand_dims(&vx.dims, *axis).map_err(|m| at.invalid(m))?;
+            dims.push(byte_dims(&operand, elem));
         }
         let dims: Vec<&[usize]> = dims.iter().map(Vec::as_slice).collect();
-        let parts = ops::binary::concat_parts(&dims, &vy.dims, *axis).map_err(|m| at.invalid(m))?;
+        let parts = ops::binary::concat_parts(&dims, &byte_dims(&vy.dims, elem), *axis)
+            .map_err(|m| at.invalid(m))?;
         let tables = vec![Vec::new(); xs.len()];
         Ok(LayerOp::Concat { parts, tables }.with(xs, y, index))
+    }
+}
+
+/// `dims` of a tensor of `elem` as the bytes a concatenation moves: an
+/// int16 tensor's elements are byte pairs, a trailing axis of 2 that the
+/// join never cuts (its axis indexes the leading dims unchanged).
+fn byte_dims(dims: &[usize], elem: ElementType) -> Vec<usize> {
+    match elem.size() {
+        1 => dims.to_vec(),
+        n => [dims, &[n][..]].concat(),
     }
 }
