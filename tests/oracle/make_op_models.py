@@ -279,7 +279,7 @@ def pool_case(name, op, shape, k, stride, padding):
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     fn = tf.nn.avg_pool2d if op == "AVERAGE_POOL_2D" else tf.nn.max_pool2d
     case(name, op, [shape], lambda rng: (lambda x: fn(x, [kh, kw], [sh, sw], padding)),
-         dict(input=shape, kernel=[kh, kw], stride=[sh, sw], padding=padding))
+         dict(input=shape, kernel=[kh, kw], stride=[sh, sw], padding=padding), modes=BOTH)
 
 
 for prefix, op in (("avgpool", "AVERAGE_POOL_2D"), ("maxpool", "MAX_POOL_2D")):

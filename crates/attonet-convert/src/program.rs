@@ -13,7 +13,7 @@ use attonet_runtime::ops::l2_normalization::L2NormalizationParams;
 use attonet_runtime::ops::lookup::SigmoidS16Params;
 use attonet_runtime::ops::lstm::LstmParams;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
-use attonet_runtime::ops::pool::PoolParams;
+use attonet_runtime::ops::pool::{PoolParams, PoolS16Params};
 use attonet_runtime::ops::reduce::{ArgParams, ReduceParams};
 use attonet_runtime::ops::requantize::RequantizeParams;
 use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams, SoftmaxS16Params};
@@ -285,6 +285,10 @@ pub enum S16Layer {
     Logistic(SigmoidS16Params),
     /// TANH.
     Tanh(SigmoidS16Params),
+    /// AVERAGE_POOL_2D.
+    AveragePool(PoolS16Params),
+    /// MAX_POOL_2D.
+    MaxPool(PoolS16Params),
 }
 
 impl S16Layer {
@@ -299,6 +303,8 @@ impl S16Layer {
             S16Layer::Softmax { .. } => "softmax_s16",
             S16Layer::Logistic(_) => "logistic_s16",
             S16Layer::Tanh(_) => "tanh_s16",
+            S16Layer::AveragePool(_) => "average_pool_s16",
+            S16Layer::MaxPool(_) => "max_pool_s16",
         }
     }
 
@@ -312,7 +318,9 @@ impl S16Layer {
             | S16Layer::Mul { .. }
             | S16Layer::Softmax { .. }
             | S16Layer::Logistic(_)
-            | S16Layer::Tanh(_) => None,
+            | S16Layer::Tanh(_)
+            | S16Layer::AveragePool(_)
+            | S16Layer::MaxPool(_) => None,
         }
     }
 
@@ -325,7 +333,9 @@ impl S16Layer {
             | S16Layer::FullyConnected { .. }
             | S16Layer::Softmax { .. }
             | S16Layer::Logistic(_)
-            | S16Layer::Tanh(_) => &[],
+            | S16Layer::Tanh(_)
+            | S16Layer::AveragePool(_)
+            | S16Layer::MaxPool(_) => &[],
         }
     }
 }

@@ -210,6 +210,8 @@ impl Report {
                     S16Layer::Softmax { .. } => "SOFTMAX",
                     S16Layer::Logistic(_) => "LOGISTIC",
                     S16Layer::Tanh(_) => "TANH",
+                    S16Layer::AveragePool(_) => "AVERAGE_POOL_2D",
+                    S16Layer::MaxPool(_) => "MAX_POOL_2D",
                 },
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));

@@ -31,7 +31,7 @@ use crate::ops::lookup::{self, SigmoidS16Params};
 use crate::ops::lstm::{self, LstmParams};
 use crate::ops::movement::{self, GATHER_DIMS};
 pub use crate::ops::movement::{BilinearParams, GatherParams};
-use crate::ops::pool::{self, PoolParams};
+use crate::ops::pool::{self, PoolParams, PoolS16Params};
 use crate::ops::reduce::{self, ArgParams, ReduceParams};
 use crate::ops::requantize::{self, RequantizeParams};
 use crate::ops::softmax::{self, LogSoftmaxParams, SoftmaxParams, SoftmaxS16Params};
@@ -528,6 +528,19 @@ pub struct SigmoidS16Step {
     pub output: Slot,
 }
 
+/// A 16x8 AVERAGE_POOL_2D or MAX_POOL_2D
+/// ([`crate::ops::pool::average_pool_s16`], [`crate::ops::pool::max_pool_s16`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct PoolS16Step {
+    /// Window and clamp.
+    pub params: PoolS16Params,
+    /// Input tensor (int16).
+    pub input: Slot,
+    /// Output tensor (int16, apart from the input).
+    pub output: Slot,
+}
+
 /// A 16x8 SOFTMAX ([`crate::ops::softmax::softmax_s16`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -629,6 +642,10 @@ pub enum Step {
     LogisticS16(SigmoidS16Step),
     /// TANH, 16x8.
     TanhS16(SigmoidS16Step),
+    /// AVERAGE_POOL_2D, 16x8.
+    AveragePoolS16(PoolS16Step),
+    /// MAX_POOL_2D, 16x8.
+    MaxPoolS16(PoolS16Step),
 }
 
 impl Step {
@@ -670,6 +687,8 @@ impl Step {
             Step::SoftmaxS16(_) => "SoftmaxS16",
             Step::LogisticS16(_) => "LogisticS16",
             Step::TanhS16(_) => "TanhS16",
+            Step::AveragePoolS16(_) => "AveragePoolS16",
+            Step::MaxPoolS16(_) => "MaxPoolS16",
             Step::Block(_) => "Block",
         }
     }
@@ -1043,6 +1062,9 @@ pub mod kernels {
         LOGISTIC_S16 = 57;
         /// 16x8 TANH ([`crate::ops::lookup::tanh_s16`]).
         TANH_S16 = 58;
+        /// 16x8 AVERAGE_POOL_2D and MAX_POOL_2D ([`crate::ops::pool::average_pool_s16`],
+        /// [`crate::ops::pool::max_pool_s16`]).
+        POOL_S16 = 59;
     }
 
     /// Every kernel (the host runner's set).
@@ -1572,6 +1594,10 @@ impl<'a> Model<'a> {
                 s16_slots(&s.input, &s.output)?;
                 disjoint(&s.input, &s.output)
             }
+            Step::AveragePoolS16(s) | Step::MaxPoolS16(s) if linked(k::POOL_S16) => {
+                s16_slots(&s.input, &s.output)?;
+                disjoint(&s.input, &s.output)
+            }
             Step::Block(b) if linked(k::BLOCK) => {
                 slot_ok(&b.input)?;
                 slot_ok(&b.output)?;
@@ -2088,6 +2114,16 @@ impl<'a> Model<'a> {
             Step::TanhS16(s) if linked(k::TANH_S16) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 lookup::tanh_s16(&s.params, input, output)
+            }
+            Step::AveragePoolS16(s) | Step::MaxPoolS16(s) if linked(k::POOL_S16) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                let (is, os) = (s16_shape(s.input.shape)?, s16_shape(s.output.shape)?);
+                match step {
+                    Step::AveragePoolS16(_) => {
+                        pool::average_pool_s16(&s.params, is, input, os, output)
+                    }
+                    _ => pool::max_pool_s16(&s.params, is, input, os, output),
+                }
             }
             Step::Copy(s) if linked(k::COPY) => {
                 if s.input == s.output {

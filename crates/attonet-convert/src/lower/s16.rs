@@ -12,6 +12,7 @@ use attonet_runtime::ops::depthwise::DepthwiseS16Params;
 use attonet_runtime::ops::fully_connected::FullyConnectedS16Params;
 use attonet_runtime::ops::int16::{shift64_in_range, Clamp16};
 use attonet_runtime::ops::lookup::SigmoidS16Params;
+use attonet_runtime::ops::pool::PoolS16Params;
 use attonet_runtime::ops::reduce::{ReduceKind, ReduceParams};
 use attonet_runtime::ops::requantize::IntType;
 use attonet_runtime::ops::softmax::{SoftmaxS16Params, SOFTMAX_S16_LUT_LEN};
@@ -26,7 +27,8 @@ use crate::requantize::{quantize_multiplier, quantize_multiplier_smaller_than_on
 
 /// The ops with an int16 kernel, for refusals.
 const S16_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MUL, SOFTMAX, \
-                       LOGISTIC, TANH, MEAN, SUM, RESHAPE (SQUEEZE, EXPAND_DIMS) and the byte \
+                       LOGISTIC, TANH, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, SUM, RESHAPE \
+                       (SQUEEZE, EXPAND_DIMS) and the byte \
                        movers (CONCATENATION, PACK, PAD, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, \
                        SPLIT_V, UNPACK, RESIZE_NEAREST_NEIGHBOR)";
 
@@ -412,6 +414,55 @@ impl Lowering<'_> {
                     S16Layer::Tanh(params)
                 } else {
                     S16Layer::Logistic(params)
+                }
+                .with(vec![x], y, index)
+            }
+            // TFLM's int16 pooling: the int8 arithmetic on int16 elements.
+            OpKind::AveragePool2d {
+                padding,
+                stride_h,
+                stride_w,
+                filter_h,
+                filter_w,
+                activation,
+            }
+            | OpKind::MaxPool2d {
+                padding,
+                stride_h,
+                stride_w,
+                filter_h,
+                filter_w,
+                activation,
+            } => {
+                let x = self.read_s16(at, op, 0, "input")?;
+                let y = self.write_s16(at, op)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                if xin.scale != yout.scale {
+                    return Err(at.unsupported(
+                        "input and output quantization differ; pooling does not requantize",
+                    ));
+                }
+                let (is, os) = (elements(&xin), elements(&yout));
+                if is.c != os.c {
+                    return Err(at.invalid("input and output channel counts differ"));
+                }
+                let window = self.window(
+                    at,
+                    *padding,
+                    (*filter_h, *filter_w),
+                    (*stride_h, *stride_w),
+                    (1, 1),
+                    is,
+                    os,
+                )?;
+                let params = PoolS16Params {
+                    window,
+                    clamp: clamp16(*activation, yout.scale),
+                };
+                if matches!(op.kind, OpKind::AveragePool2d { .. }) {
+                    S16Layer::AveragePool(params)
+                } else {
+                    S16Layer::MaxPool(params)
                 }
                 .with(vec![x], y, index)
             }
