@@ -8,9 +8,10 @@ use attonet_runtime::plan::{
     AddS16Step, AddStep, ArgStep, BatchMatmulStep, BinaryStep, BlockStep, BoundaryStep, ConcatStep,
     ConvS16Step, ConvStep, ConvTables, CopyStep, DepthwiseS16Step, DepthwiseStep, Dims,
     FullyConnectedS16Step, FullyConnectedStep, GatherStep, Io, L2NormalizationStep, LogSoftmaxStep,
-    LookupStep, LstmStep, Model, MulS16Step, Operand, PointwisePairStep, PoolS16Step, PoolStep,
-    ReduceStep, RequantizeStep, Residual, ResizeBilinearStep, SigmoidS16Step, Slot, SoftmaxS16Step,
-    SoftmaxStep, Stage, StageOp, Step, SvdfStep, Table, TransposeConvStep,
+    LookupStep, LstmStep, Model, MulS16Step, Operand, PiecewiseS16Step, PointwisePairStep,
+    PoolS16Step, PoolStep, ReduceStep, RequantizeStep, Residual, ResizeBilinearStep,
+    SigmoidS16Step, Slot, SoftmaxS16Step, SoftmaxStep, Stage, StageOp, Step, SvdfStep, Table,
+    TransposeConvStep,
 };
 use attonet_runtime::prepared::{self, DwLayout};
 
@@ -460,6 +461,11 @@ fn layer_step(
             input,
             output,
         }),
+        LayerOp::S16(S16Layer::Piecewise { params, .. }) => Step::PiecewiseS16(PiecewiseS16Step {
+            params: *params,
+            input,
+            output,
+        }),
         LayerOp::S16(S16Layer::Mul { params, constants }) => {
             let [input1, input2] = s16_operands(blob, constants, &layer.inputs, &slot, i)?;
             Step::MulS16(MulS16Step {
@@ -606,6 +612,7 @@ fn check_slots(
             Step::SoftmaxS16(s) => (s.input, s.output),
             Step::LogisticS16(s) | Step::TanhS16(s) => (s.input, s.output),
             Step::AveragePoolS16(s) | Step::MaxPoolS16(s) => (s.input, s.output),
+            Step::PiecewiseS16(s) => (s.input, s.output),
             Step::AddS16(AddS16Step {
                 input1,
                 input2,
@@ -998,6 +1005,7 @@ impl Assembled {
                 Step::LogisticS16(_) => bits |= k::LOGISTIC_S16,
                 Step::TanhS16(_) => bits |= k::TANH_S16,
                 Step::AveragePoolS16(_) | Step::MaxPoolS16(_) => bits |= k::POOL_S16,
+                Step::PiecewiseS16(_) => bits |= k::PIECEWISE_S16,
                 Step::Block(b) => {
                     bits |= k::BLOCK;
                     let first = b.first_stage as usize;

@@ -10,7 +10,7 @@ use attonet_runtime::ops::conv::ConvS16Params;
 use attonet_runtime::ops::depthwise::{DepthwiseParams, DepthwiseS16Params};
 use attonet_runtime::ops::fully_connected::{FullyConnectedParams, FullyConnectedS16Params};
 use attonet_runtime::ops::l2_normalization::L2NormalizationParams;
-use attonet_runtime::ops::lookup::SigmoidS16Params;
+use attonet_runtime::ops::lookup::{PiecewiseS16Params, SigmoidS16Params};
 use attonet_runtime::ops::lstm::LstmParams;
 use attonet_runtime::ops::movement::{BilinearParams, GatherParams, GATHER_DIMS};
 use attonet_runtime::ops::pool::{PoolParams, PoolS16Params};
@@ -289,6 +289,13 @@ pub enum S16Layer {
     AveragePool(PoolS16Params),
     /// MAX_POOL_2D.
     MaxPool(PoolS16Params),
+    /// RELU, RELU6 or LEAKY_RELU (`name`).
+    Piecewise {
+        /// The TFLite op.
+        name: &'static str,
+        /// Multipliers, zero points, clamp.
+        params: PiecewiseS16Params,
+    },
 }
 
 impl S16Layer {
@@ -305,6 +312,7 @@ impl S16Layer {
             S16Layer::Tanh(_) => "tanh_s16",
             S16Layer::AveragePool(_) => "average_pool_s16",
             S16Layer::MaxPool(_) => "max_pool_s16",
+            S16Layer::Piecewise { .. } => "piecewise_s16",
         }
     }
 
@@ -320,7 +328,8 @@ impl S16Layer {
             | S16Layer::Logistic(_)
             | S16Layer::Tanh(_)
             | S16Layer::AveragePool(_)
-            | S16Layer::MaxPool(_) => None,
+            | S16Layer::MaxPool(_)
+            | S16Layer::Piecewise { .. } => None,
         }
     }
 
@@ -335,7 +344,8 @@ impl S16Layer {
             | S16Layer::Logistic(_)
             | S16Layer::Tanh(_)
             | S16Layer::AveragePool(_)
-            | S16Layer::MaxPool(_) => &[],
+            | S16Layer::MaxPool(_)
+            | S16Layer::Piecewise { .. } => &[],
         }
     }
 }

@@ -212,6 +212,7 @@ impl Report {
                     S16Layer::Tanh(_) => "TANH",
                     S16Layer::AveragePool(_) => "AVERAGE_POOL_2D",
                     S16Layer::MaxPool(_) => "MAX_POOL_2D",
+                    S16Layer::Piecewise { name, .. } => name,
                 },
                 LayerOp::Block { stages, residual } => {
                     layers.extend(block_rows(a, i, step, stages, residual));

@@ -27,7 +27,7 @@ use crate::ops::conv::ConvS16Params;
 use crate::ops::depthwise::{self, DepthwiseParams, DepthwiseS16Params};
 use crate::ops::fully_connected::{self, FullyConnectedParams, FullyConnectedS16Params};
 use crate::ops::l2_normalization::{self, L2NormalizationParams};
-use crate::ops::lookup::{self, SigmoidS16Params};
+use crate::ops::lookup::{self, PiecewiseS16Params, SigmoidS16Params};
 use crate::ops::lstm::{self, LstmParams};
 use crate::ops::movement::{self, GATHER_DIMS};
 pub use crate::ops::movement::{BilinearParams, GatherParams};
@@ -541,6 +541,18 @@ pub struct PoolS16Step {
     pub output: Slot,
 }
 
+/// A 16x8 RELU, RELU6 or LEAKY_RELU ([`crate::ops::lookup::piecewise_s16`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct PiecewiseS16Step {
+    /// Multipliers, zero points, clamp.
+    pub params: PiecewiseS16Params,
+    /// Input tensor (int16).
+    pub input: Slot,
+    /// Output tensor (int16, apart from the input).
+    pub output: Slot,
+}
+
 /// A 16x8 SOFTMAX ([`crate::ops::softmax::softmax_s16`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -646,6 +658,8 @@ pub enum Step {
     AveragePoolS16(PoolS16Step),
     /// MAX_POOL_2D, 16x8.
     MaxPoolS16(PoolS16Step),
+    /// RELU, RELU6 or LEAKY_RELU, 16x8.
+    PiecewiseS16(PiecewiseS16Step),
 }
 
 impl Step {
@@ -689,6 +703,7 @@ impl Step {
             Step::TanhS16(_) => "TanhS16",
             Step::AveragePoolS16(_) => "AveragePoolS16",
             Step::MaxPoolS16(_) => "MaxPoolS16",
+            Step::PiecewiseS16(_) => "PiecewiseS16",
             Step::Block(_) => "Block",
         }
     }
@@ -1065,6 +1080,8 @@ pub mod kernels {
         /// 16x8 AVERAGE_POOL_2D and MAX_POOL_2D ([`crate::ops::pool::average_pool_s16`],
         /// [`crate::ops::pool::max_pool_s16`]).
         POOL_S16 = 59;
+        /// 16x8 RELU, RELU6 and LEAKY_RELU ([`crate::ops::lookup::piecewise_s16`]).
+        PIECEWISE_S16 = 60;
     }
 
     /// Every kernel (the host runner's set).
@@ -1598,6 +1615,10 @@ impl<'a> Model<'a> {
                 s16_slots(&s.input, &s.output)?;
                 disjoint(&s.input, &s.output)
             }
+            Step::PiecewiseS16(s) if linked(k::PIECEWISE_S16) => {
+                s16_slots(&s.input, &s.output)?;
+                disjoint(&s.input, &s.output)
+            }
             Step::Block(b) if linked(k::BLOCK) => {
                 slot_ok(&b.input)?;
                 slot_ok(&b.output)?;
@@ -2114,6 +2135,10 @@ impl<'a> Model<'a> {
             Step::TanhS16(s) if linked(k::TANH_S16) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;
                 lookup::tanh_s16(&s.params, input, output)
+            }
+            Step::PiecewiseS16(s) if linked(k::PIECEWISE_S16) => {
+                let (input, output) = regions(i, arena, &s.input, &s.output)?;
+                lookup::piecewise_s16(&s.params, input, output)
             }
             Step::AveragePoolS16(s) | Step::MaxPoolS16(s) if linked(k::POOL_S16) => {
                 let (input, output) = regions(i, arena, &s.input, &s.output)?;

@@ -11,7 +11,7 @@ use attonet_runtime::ops::conv::ConvS16Params;
 use attonet_runtime::ops::depthwise::DepthwiseS16Params;
 use attonet_runtime::ops::fully_connected::FullyConnectedS16Params;
 use attonet_runtime::ops::int16::{shift64_in_range, Clamp16};
-use attonet_runtime::ops::lookup::SigmoidS16Params;
+use attonet_runtime::ops::lookup::{PiecewiseS16Params, SigmoidS16Params};
 use attonet_runtime::ops::pool::PoolS16Params;
 use attonet_runtime::ops::reduce::{ReduceKind, ReduceParams};
 use attonet_runtime::ops::requantize::IntType;
@@ -27,7 +27,8 @@ use crate::requantize::{quantize_multiplier, quantize_multiplier_smaller_than_on
 
 /// The ops with an int16 kernel, for refusals.
 const S16_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MUL, SOFTMAX, \
-                       LOGISTIC, TANH, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, SUM, RESHAPE \
+                       LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, AVERAGE_POOL_2D, MAX_POOL_2D, \
+                       MEAN, SUM, RESHAPE \
                        (SQUEEZE, EXPAND_DIMS) and the byte \
                        movers (CONCATENATION, PACK, PAD, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, \
                        SPLIT_V, UNPACK, RESIZE_NEAREST_NEIGHBOR)";
@@ -414,6 +415,79 @@ impl Lowering<'_> {
                     S16Layer::Tanh(params)
                 } else {
                     S16Layer::Logistic(params)
+                }
+                .with(vec![x], y, index)
+            }
+            // RELU, RELU6, LEAKY_RELU: TFLM's int16 activations, one
+            // piecewise rescale and clamp (ops::lookup::piecewise_s16).
+            OpKind::Unary {
+                func: func @ (UnaryFn::Relu | UnaryFn::Relu6 | UnaryFn::LeakyRelu { .. }),
+                ..
+            } => {
+                let x = self.read_s16(at, op, 0, "input")?;
+                let y = self.write_s16(at, op)?;
+                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
+                if xin.dims != yout.dims {
+                    return Err(at.invalid("input and output shapes differ"));
+                }
+                let (zi, zo) = (xin.zero_point, yout.zero_point);
+                let multiplier = |real: f64, what: &str| -> Result<(i32, i32)> {
+                    let (m, s) = quantize_multiplier(real);
+                    if m <= 0 || !attonet_runtime::quant::shift_in_range(s) {
+                        return Err(at.unsupported(format!(
+                            "int16 {} {what} {real:e} has no multiplier TFLM's kernel takes",
+                            at.op
+                        )));
+                    }
+                    Ok((m, s))
+                };
+                // MultiplyByQuantizedMultiplier(v, 2^30, 1) == v.
+                const IDENTITY: (i32, i32) = (1 << 30, 1);
+                let (name, params) = match func {
+                    // CalculateReluOpData<int16_t>: QuantizeMultiplier(in /
+                    // out) in double, the range from the output's zero.
+                    UnaryFn::Relu => {
+                        let m = multiplier(xin.scale as f64 / yout.scale as f64, "rescale")?;
+                        let clamp = Clamp16 {
+                            min: zo.clamp(i16::MIN as i32, i16::MAX as i32) as i16,
+                            max: i16::MAX,
+                        };
+                        ("RELU", (zi, zo, m, m, clamp))
+                    }
+                    // Relu6Prepare: the input's values themselves between
+                    // its zero and FloatToQuantizedType<int16_t>(6, scale,
+                    // zero point); TFLM reads no output quantization here.
+                    UnaryFn::Relu6 => {
+                        let six = ((6.0f32 / xin.scale).round() as f64 + zi as f64)
+                            .clamp(i16::MIN as f64, i16::MAX as f64)
+                            as i16;
+                        let zero = zi.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+                        let clamp = Clamp16 {
+                            min: zero,
+                            max: six.max(zero),
+                        };
+                        // No rescale, no zero point taken or added.
+                        ("RELU6", (0, 0, IDENTITY, IDENTITY, clamp))
+                    }
+                    // CalculateOpDataLeakyRelu: the products in float.
+                    UnaryFn::LeakyRelu { alpha } => {
+                        let identity = multiplier((xin.scale / yout.scale) as f64, "rescale")?;
+                        let negative =
+                            multiplier((xin.scale * alpha / yout.scale) as f64, "alpha")?;
+                        ("LEAKY_RELU", (zi, zo, identity, negative, Clamp16::NONE))
+                    }
+                    _ => return Err(at.invalid("not a piecewise activation")),
+                };
+                let (input_zero_point, output_zero_point, positive, negative, clamp) = params;
+                S16Layer::Piecewise {
+                    name,
+                    params: PiecewiseS16Params {
+                        input_zero_point,
+                        output_zero_point,
+                        positive,
+                        negative,
+                        clamp,
+                    },
                 }
                 .with(vec![x], y, index)
             }

@@ -89,7 +89,72 @@ pub fn lookup_s8_in_place(table: &[i8], data: &mut [i8]) -> crate::Result {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
+
+    /// The int16 piecewise rescale against its formula: RELU (one
+    /// multiplier, clamped at the output zero), LEAKY_RELU (a second
+    /// multiplier below the input zero point) and the RELU6 identity
+    /// (`(2^30, 1)` leaves every int16 value as it is).
+    #[test]
+    fn piecewise_s16_rescales_each_side() {
+        use super::super::int16::Clamp16;
+        use crate::quant::requantize;
+        let xs: [i16; 8] = [-32768, -20000, -3, -1, 0, 1, 7, 32767];
+        let bytes: std::vec::Vec<i8> = xs
+            .iter()
+            .flat_map(|v| v.to_le_bytes().map(|b| b as i8))
+            .collect();
+        let cases = [
+            // RELU: 0.6, clamped at 0.
+            (
+                1_288_490_189,
+                -0,
+                1_288_490_189,
+                -0,
+                Clamp16 {
+                    min: 0,
+                    max: i16::MAX,
+                },
+            ),
+            // LEAKY_RELU: 1.5 above, 0.1 below.
+            (1_610_612_736, 1, 1_717_986_918, -3, Clamp16::NONE),
+            // RELU6 between 0 and 900.
+            (1 << 30, 1, 1 << 30, 1, Clamp16 { min: 0, max: 900 }),
+        ];
+        for (mp, sp, mn, sn, clamp) in cases {
+            let p = PiecewiseS16Params {
+                input_zero_point: 0,
+                output_zero_point: 0,
+                positive: (mp, sp),
+                negative: (mn, sn),
+                clamp,
+            };
+            let mut out = std::vec![0i8; bytes.len()];
+            piecewise_s16(&p, &bytes, &mut out).unwrap();
+            for (k, &x) in xs.iter().enumerate() {
+                let v = x as i32;
+                let (m, s) = if v >= 0 { (mp, sp) } else { (mn, sn) };
+                let want = requantize(v, m, s).clamp(clamp.min as i32, clamp.max as i32) as i16;
+                let got = i16::from_le_bytes([out[2 * k] as u8, out[2 * k + 1] as u8]);
+                assert_eq!(got, want, "{x} with {p:?}");
+            }
+        }
+        // The identity pair is exact over the whole int16 range.
+        for v in [i16::MIN as i32, -12345, -1, 0, 1, 12345, i16::MAX as i32] {
+            assert_eq!(requantize(v, 1 << 30, 1), v);
+        }
+        // A short output is refused, never written past.
+        let p = PiecewiseS16Params {
+            input_zero_point: 0,
+            output_zero_point: 0,
+            positive: (1 << 30, 1),
+            negative: (1 << 30, 1),
+            clamp: Clamp16::NONE,
+        };
+        assert!(piecewise_s16(&p, &bytes, &mut [0i8; 4]).is_err());
+    }
 
     fn table() -> [i8; TABLE_LEN] {
         // A table that tells every input apart: out = 3 * in + 7 (wrapping).
@@ -365,4 +430,58 @@ mod s16_tests {
         };
         assert!(logistic_s16(&bad, &[0, 0], &mut [0, 0]).is_err());
     }
+}
+
+/// RELU, RELU6 and LEAKY_RELU of TFLite's 16x8 mode: one multiplier for
+/// `x - input_zero_point >= 0`, another below, the output zero point added
+/// and the result clamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PiecewiseS16Params {
+    /// The input's zero point.
+    pub input_zero_point: i32,
+    /// The output's zero point.
+    pub output_zero_point: i32,
+    /// Multiplier and shift (`-31..=30`) where `x - input_zero_point >= 0`.
+    pub positive: (i32, i32),
+    /// ... and where it is negative.
+    pub negative: (i32, i32),
+    /// The activation's range (the whole int16 range for LEAKY_RELU).
+    pub clamp: super::int16::Clamp16,
+}
+
+/// int16 RELU, RELU6 and LEAKY_RELU, TFLite Micro's `ReluQuantized<int16_t>`,
+/// `Relu6Quantized<int16_t>` and `QuantizeLeakyRelu<int16_t>`, exactly:
+/// `clamp(output_zero_point + MultiplyByQuantizedMultiplier(v, m, s))` with
+/// `v = x - input_zero_point` and `(m, s)` the positive or negative pair by
+/// the sign of `v` (RELU: one pair twice; RELU6: the identity, `(2^30, 1)`,
+/// between the input's zero and six).
+///
+/// * Layout: `input` and `output` flat int16 buffers of the same length.
+/// * Scratch: none.
+/// * Constraints: shifts in `-31..=30`, the clamp's `min <= max`
+///   ([`Error::Parameter`]); lengths ([`Error::BufferLength`]).
+pub fn piecewise_s16(p: &PiecewiseS16Params, input: &[i8], output: &mut [i8]) -> crate::Result {
+    use crate::quant::{requantize, shift_in_range};
+    p.clamp.check()?;
+    if !shift_in_range(p.positive.1) || !shift_in_range(p.negative.1) {
+        return Err(Error::Parameter("int16 activation shift outside -31..=30"));
+    }
+    check_len("int16 activation output", output, input.len())?;
+    if input.len() % 2 != 0 {
+        return Err(Error::Shape("an int16 tensor of an odd number of bytes"));
+    }
+    for (x, y) in input.chunks_exact(2).zip(output.chunks_exact_mut(2)) {
+        let v =
+            (i16::from_le_bytes([x[0] as u8, x[1] as u8]) as i32).wrapping_sub(p.input_zero_point);
+        let (m, s) = if v >= 0 { p.positive } else { p.negative };
+        let r = p
+            .clamp
+            .apply(requantize(v, m, s).saturating_add(p.output_zero_point));
+        let [lo, hi] = r.to_le_bytes();
+        y[0] = lo as i8;
+        y[1] = hi as i8;
+    }
+    Ok(())
 }
