@@ -135,20 +135,14 @@ fn nonzero_int16_zero_point_is_refused() {
 /// naming the op; so is an int8 op whose output is int16.
 #[test]
 fn ops_without_int16_kernels_are_refused_by_name() {
+    // LOG_SOFTMAX has an int8 kernel only (as TFLM).
     let g = Graph {
         tensors: vec![
-            act16("x", &[1, 4, 4, 2], 1.0 / 4096.0),
-            act16("y", &[1, 2, 2, 2], 1.0 / 4096.0),
+            act16("x", &[1, 8], 1.0 / 4096.0),
+            act16("y", &[1, 8], 16.0 / 32768.0),
         ],
         ops: vec![Op {
-            kind: OpKind::MaxPool2d {
-                padding: attonet_convert::ir::Padding::Valid,
-                stride_h: 2,
-                stride_w: 2,
-                filter_h: 2,
-                filter_w: 2,
-                activation: Activation::None,
-            },
+            kind: OpKind::LogSoftmax,
             inputs: vec![Some(0)],
             outputs: vec![1],
         }],
@@ -158,7 +152,7 @@ fn ops_without_int16_kernels_are_refused_by_name() {
     };
     let e = build(&g).unwrap_err().to_string();
     assert!(
-        e.contains("MAX_POOL_2D") && e.contains("int16 input (TFLite's 16x8 quantization)"),
+        e.contains("LOG_SOFTMAX") && e.contains("int16 input (TFLite's 16x8 quantization)"),
         "{e}"
     );
     // HARD_SWISH has an int8 table only.
