@@ -54,6 +54,15 @@ fn main() {
             "transpose_conv_3x3_s2_same",
         ),
         ("batch_matmul_self_gram.tflite", "batch_matmul_self_gram"),
+        // The 16x8 kernels of the element-type work: a reduction, a pool,
+        // a piecewise activation, an int16 gather.
+        ("mean_hw_16x8.tflite", "mean_hw_16x8"),
+        (
+            "avgpool_3x3_s2_same_16x8.tflite",
+            "avgpool_3x3_s2_same_16x8",
+        ),
+        ("leaky_relu_0p2_16x8.tflite", "leaky_relu_0p2_16x8"),
+        ("transpose_hw_16x8.tflite", "transpose_hw_16x8"),
     ] {
         attonet_convert::Builder::new(format!("{ops}/{file}"))
             .name(name)

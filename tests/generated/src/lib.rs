@@ -122,3 +122,27 @@ pub mod transpose_conv_3x3_s2_same {
 pub mod batch_matmul_self_gram {
     include!(concat!(env!("OUT_DIR"), "/batch_matmul_self_gram.rs"));
 }
+
+/// 16x8 MEAN over H and W (`tests/op-goldens/mean_hw_16x8.tflite`): the int16 reduction.
+#[allow(missing_docs, clippy::all)]
+pub mod mean_hw_16x8 {
+    include!(concat!(env!("OUT_DIR"), "/mean_hw_16x8.rs"));
+}
+
+/// 16x8 AVERAGE_POOL_2D 3x3, stride 2, SAME (`tests/op-goldens/avgpool_3x3_s2_same_16x8.tflite`).
+#[allow(missing_docs, clippy::all)]
+pub mod avgpool_3x3_s2_same_16x8 {
+    include!(concat!(env!("OUT_DIR"), "/avgpool_3x3_s2_same_16x8.rs"));
+}
+
+/// 16x8 LEAKY_RELU (`tests/op-goldens/leaky_relu_0p2_16x8.tflite`): the piecewise kernel.
+#[allow(missing_docs, clippy::all)]
+pub mod leaky_relu_0p2_16x8 {
+    include!(concat!(env!("OUT_DIR"), "/leaky_relu_0p2_16x8.rs"));
+}
+
+/// 16x8 TRANSPOSE of H and W (`tests/op-goldens/transpose_hw_16x8.tflite`): byte pairs gathered.
+#[allow(missing_docs, clippy::all)]
+pub mod transpose_hw_16x8 {
+    include!(concat!(env!("OUT_DIR"), "/transpose_hw_16x8.rs"));
+}

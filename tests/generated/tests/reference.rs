@@ -229,6 +229,52 @@ fn generated_compute_plans_match_tflite_micro() {
     }
 }
 
+/// Generated plans of the 16x8 kernels (MEAN, AVERAGE_POOL_2D, LEAKY_RELU
+/// and an int16 TRANSPOSE), each linked alone through `KERNELS`, give
+/// TensorFlow Lite Micro's int16 bytes on their op-level goldens: the
+/// generated code names every parameter type these steps carry.
+#[test]
+fn generated_16x8_plans_match_tflite_micro() {
+    use attonet_generated_tests::{
+        avgpool_3x3_s2_same_16x8, leaky_relu_0p2_16x8, mean_hw_16x8, transpose_hw_16x8,
+    };
+    use attonet_runtime::plan::kernels as k;
+    for (generated, kernels, expected, name) in [
+        (
+            &mean_hw_16x8::MODEL,
+            mean_hw_16x8::KERNELS,
+            k::REDUCE,
+            "mean_hw_16x8",
+        ),
+        (
+            &avgpool_3x3_s2_same_16x8::MODEL,
+            avgpool_3x3_s2_same_16x8::KERNELS,
+            k::POOL_S16,
+            "avgpool_3x3_s2_same_16x8",
+        ),
+        (
+            &leaky_relu_0p2_16x8::MODEL,
+            leaky_relu_0p2_16x8::KERNELS,
+            k::PIECEWISE_S16,
+            "leaky_relu_0p2_16x8",
+        ),
+        (
+            &transpose_hw_16x8::MODEL,
+            transpose_hw_16x8::KERNELS,
+            k::GATHER,
+            "transpose_hw_16x8",
+        ),
+    ] {
+        assert_eq!(kernels, expected, "{name}");
+        generated.validate().unwrap();
+        let dir = repo().join("tests/op-goldens");
+        let bytes = |a: Array| -> Vec<i8> { a.data.iter().map(|&b| b as i8).collect() };
+        let x = bytes(read_i8(&dir.join(format!("{name}_x.npy"))));
+        let y = bytes(read_i8(&dir.join(format!("{name}_y.npy"))));
+        assert_eq!(run_all(generated, &x), y, "{name}");
+    }
+}
+
 /// A generated plan with two model inputs lists both (`INPUT_LENS`,
 /// `MODEL.inputs`), equals the host plan and gives TensorFlow Lite Micro's
 /// bytes through `infer_multi`.

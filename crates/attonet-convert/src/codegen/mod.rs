@@ -160,12 +160,12 @@ pub fn generate(assembled: &Assembled, source: &str, digest: &str) -> Generated 
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(
         s,
-        "    use attonet_runtime::ops::{{conv::ConvS16Params, int16::Clamp16, lookup::SigmoidS16Params, requantize::{{IntType::*, RequantizeParams}}}};"
+        "    use attonet_runtime::ops::{{conv::ConvS16Params, int16::Clamp16, lookup::{{PiecewiseS16Params, SigmoidS16Params}}, requantize::{{IntType::*, RequantizeParams}}}};"
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(
         s,
-        "    use attonet_runtime::ops::reduce::ReduceKind::{{Max, Requantize}};"
+        "    use attonet_runtime::ops::reduce::ReduceKind::{{Max, Requantize, RequantizeS16}};"
     );
     let _ = writeln!(s, "    #[allow(unused_imports)]");
     let _ = writeln!(

@@ -463,7 +463,7 @@ pub struct PiecewiseS16Params {
 /// * Constraints: shifts in `-31..=30`, the clamp's `min <= max`
 ///   ([`Error::Parameter`]); lengths ([`Error::BufferLength`]).
 pub fn piecewise_s16(p: &PiecewiseS16Params, input: &[i8], output: &mut [i8]) -> crate::Result {
-    use crate::quant::{requantize, shift_in_range};
+    use crate::quant::{shift_in_range, Requantizer};
     p.clamp.check()?;
     if !shift_in_range(p.positive.1) || !shift_in_range(p.negative.1) {
         return Err(Error::Parameter("int16 activation shift outside -31..=30"));
@@ -472,16 +472,35 @@ pub fn piecewise_s16(p: &PiecewiseS16Params, input: &[i8], output: &mut [i8]) ->
     if input.len() % 2 != 0 {
         return Err(Error::Shape("an int16 tensor of an odd number of bytes"));
     }
-    for (x, y) in input.chunks_exact(2).zip(output.chunks_exact_mut(2)) {
-        let v =
-            (i16::from_le_bytes([x[0] as u8, x[1] as u8]) as i32).wrapping_sub(p.input_zero_point);
-        let (m, s) = if v >= 0 { p.positive } else { p.negative };
-        let r = p
-            .clamp
-            .apply(requantize(v, m, s).saturating_add(p.output_zero_point));
+    let pairs = input.chunks_exact(2).zip(output.chunks_exact_mut(2));
+    let load = |x: &[i8]| i16::from_le_bytes([x[0] as u8, x[1] as u8]) as i32;
+    let store = |y: &mut [i8], r: i16| {
         let [lo, hi] = r.to_le_bytes();
         y[0] = lo as i8;
         y[1] = hi as i8;
+    };
+    // RELU6 (the identity both sides, no zero points): the clamp alone.
+    const IDENTITY: (i32, i32) = (1 << 30, 1);
+    if p.positive == IDENTITY
+        && p.negative == IDENTITY
+        && p.input_zero_point == 0
+        && p.output_zero_point == 0
+    {
+        for (x, y) in pairs {
+            store(y, p.clamp.apply(load(x)));
+        }
+        return Ok(());
+    }
+    let (Some(pos), Some(neg)) = (
+        Requantizer::new(p.positive.0, p.positive.1),
+        Requantizer::new(p.negative.0, p.negative.1),
+    ) else {
+        return Err(Error::Parameter("int16 activation multiplier -2^31"));
+    };
+    for (x, y) in pairs {
+        let v = load(x).wrapping_sub(p.input_zero_point);
+        let r = if v >= 0 { pos.apply(v) } else { neg.apply(v) };
+        store(y, p.clamp.apply(r.saturating_add(p.output_zero_point)));
     }
     Ok(())
 }
