@@ -835,7 +835,9 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
 
     // The host runner: the same runtime and plan, in memory.
     let input_len = model.input.slot.shape.len();
-    let output_len = model.output.slot.shape.len();
+    // Every output, one after another (what the firmware's
+    // `infer_outputs` writes).
+    let output_len: usize = model.outputs.iter().map(|io| io.slot.shape.len()).sum();
     if inputs.len() % input_len != 0 || inputs.len() / input_len != labels.len() {
         return Err(format!(
             "{}: {} input bytes for {} labels do not match the model's input of {input_len} B",
@@ -855,8 +857,15 @@ fn convert(root: &Path, spec: Spec) -> Result<Converted, String> {
         .chunks_exact(input_len)
         .zip(expected.chunks_exact_mut(output_len))
     {
+        let mut outs: Vec<&mut [i8]> = Vec::new();
+        let mut rest = y;
+        for io in model.outputs {
+            let (head, tail) = rest.split_at_mut(io.slot.shape.len());
+            outs.push(head);
+            rest = tail;
+        }
         model
-            .infer(&mut arena, x, y)
+            .infer_multi(&mut arena, &[x], &mut outs)
             .map_err(|e| format!("{}: the host runner failed: {e:?}", spec.name))?;
     }
     Ok(Converted {
@@ -911,16 +920,18 @@ fn models_rs(models: &[Converted], profile: bool) -> String {
         let _ = writeln!(s, "/// {}.", c.spec.title);
         let _ = writeln!(s, "pub mod {n} {{");
         let _ = writeln!(s, "    include!(concat!(env!(\"OUT_DIR\"), \"/{n}.rs\"));");
+        // The expected outputs are every model output, one after another.
         let _ = writeln!(
             s,
-            "    const _: () = assert!(INPUT_LEN == {} && OUTPUT_LEN == {});",
+            "    const _: () = assert!(INPUT_LEN == {} && OUTPUT_LEN == OUTPUT_LENS[0] && {{ let (mut n, mut k) = (0, 0); \
+             while k < OUTPUT_LENS.len() {{ n += OUTPUT_LENS[k]; k += 1; }} n }} == {});",
             c.input_len, c.output_len
         );
         let _ = writeln!(s, "    /// {}, {} bytes each.", c.inputs_from, c.input_len);
         array(&mut s, "INPUTS", "i8", &c.inputs);
         let _ = writeln!(s, "    /// Their labels.");
         array(&mut s, "LABELS", "u8", &c.labels);
-        let _ = writeln!(s, "    /// The host runner's int8 outputs for them.");
+        let _ = writeln!(s, "    /// The host runner's outputs for them (every model output, one after another).");
         array(&mut s, "EXPECTED", "i8", &c.expected);
         if profile {
             let steps = step_costs(&c.report);

@@ -74,7 +74,8 @@ pub(crate) fn profile<C: InstructionCounter>(
 ) -> Result<(), i32> {
     let model = case.model;
     let in_len = model.input.slot.shape.len();
-    let out_len = model.output.slot.shape.len();
+    // Every output, one after another (`infer_outputs`).
+    let out_len: usize = model.outputs.iter().map(|io| io.slot.shape.len()).sum();
     let (Some(input), Some(scores)) = (case.inputs.get(..in_len), scores.get_mut(..out_len)) else {
         println!("  layer profile: no input, or the output is larger than the scores buffer");
         return Err(EXIT_RUNTIME_ERROR);
@@ -92,7 +93,7 @@ pub(crate) fn profile<C: InstructionCounter>(
     // would otherwise see a later step of its stream).
     let copied = model
         .reset_state(arena)
-        .and_then(|()| model.infer(arena, input, scores))
+        .and_then(|()| crate::infer_outputs(model, arena, input, scores))
         .and_then(|()| {
             model.input_mut(arena)?.copy_from_slice(input);
             model.reset_state(arena)
@@ -119,7 +120,18 @@ pub(crate) fn profile<C: InstructionCounter>(
             cost.layers
         );
     }
-    let same = matches!(model.output(arena), Ok(out) if out == &scores[..]);
+    // Each output against its part of the whole inference's.
+    let mut at = 0;
+    let mut same = true;
+    for k in 0..model.outputs.len() {
+        match model.output_at(arena, k) {
+            Ok(out) => {
+                same &= scores.get(at..at + out.len()) == Some(out);
+                at += out.len();
+            }
+            Err(_) => same = false,
+        }
+    }
     println!(
         "  layer profile (input 0, step by step): the {} steps count {} instructions, Model::infer {} \
          ({} in neither: the executor's checks, the input and output copies)",

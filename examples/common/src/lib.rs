@@ -50,7 +50,8 @@ pub struct Case {
     pub inputs: &'static [i8],
     /// The label of each input.
     pub labels: &'static [u8],
-    /// The host runner's int8 outputs for each input, `OUTPUT_LEN` bytes each.
+    /// The host runner's outputs for each input (every model output, one after
+    /// another), `OUTPUT_LEN` bytes each.
     pub expected: &'static [i8],
     /// Multiply-accumulates per inference (from the converter's report).
     pub macs: u64,
@@ -137,6 +138,53 @@ fn nops<const N: usize>() {
     }
 }
 
+/// One inference writing every model output into `scores`, one after
+/// another in the model's order: [`Model::infer`] for a model with one
+/// output; for several, the input copied in, [`Model::run`], and each
+/// output copied out (no allocation, no fixed count of outputs).
+pub fn infer_outputs(
+    model: &Model<'_>,
+    arena: &mut [i8],
+    input: &[i8],
+    scores: &mut [i8],
+) -> attonet_runtime::Result {
+    use attonet_runtime::Error;
+    if model.outputs.len() <= 1 {
+        return model.infer(arena, input, scores);
+    }
+    let slot = model.input_mut(arena)?;
+    if slot.len() != input.len() {
+        return Err(Error::BufferLength {
+            what: "model input",
+            expected: slot.len(),
+            actual: input.len(),
+        });
+    }
+    slot.copy_from_slice(input);
+    model.run(arena)?;
+    let (mut at, given) = (0, scores.len());
+    for k in 0..model.outputs.len() {
+        let out = model.output_at(arena, k)?;
+        let dst = scores
+            .get_mut(at..at + out.len())
+            .ok_or(Error::BufferLength {
+                what: "model outputs",
+                expected: at + out.len(),
+                actual: given,
+            })?;
+        dst.copy_from_slice(out);
+        at += out.len();
+    }
+    if at != scores.len() {
+        return Err(Error::BufferLength {
+            what: "model outputs",
+            expected: at,
+            actual: scores.len(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(feature = "semihosting")]
 /// One inference between two counter readings. Not inlined, so that none of
 /// the report's code is scheduled between the readings.
@@ -148,7 +196,7 @@ fn infer_counted<C: InstructionCounter>(
     input: &[i8],
     scores: &mut [i8],
 ) -> (attonet_runtime::Result, u64) {
-    measure(counter, || model.infer(arena, input, scores))
+    measure(counter, || infer_outputs(model, arena, input, scores))
 }
 
 #[cfg(feature = "semihosting")]
@@ -350,7 +398,8 @@ fn run_case<C: InstructionCounter>(
 ) -> Result<Outcome, i32> {
     let model = case.model;
     let in_len = model.input.slot.shape.len();
-    let out_len = model.output.slot.shape.len();
+    // Every output, one after another (`infer_outputs`).
+    let out_len: usize = model.outputs.iter().map(|io| io.slot.shape.len()).sum();
     println!();
     println!(
         "{}: {}, {} MACs; {}",
