@@ -21,8 +21,8 @@ use attonet_runtime::ops::batch_matmul::BatchMatmulParams;
 use attonet_runtime::ops::depthwise::DepthwiseParams;
 use attonet_runtime::ops::fully_connected::FullyConnectedParams;
 use attonet_runtime::ops::l2_normalization::{L2NormalizationParams, L2_NORMALIZATION_MAX_DEPTH};
-use attonet_runtime::ops::pool::PoolParams;
-use attonet_runtime::ops::reduce::{ArgKind, ArgParams, ReduceParams};
+use attonet_runtime::ops::pool::{PoolParams, PoolS16Params};
+use attonet_runtime::ops::reduce::{ArgKind, ArgParams, ReduceKind, ReduceParams};
 use attonet_runtime::ops::requantize::IntType;
 use attonet_runtime::ops::softmax::{LogSoftmaxParams, SoftmaxParams};
 use attonet_runtime::ops::transpose_conv::TransposeConvParams;
@@ -37,7 +37,7 @@ use crate::ir::{
     Quantization, ReduceFn, Tensor, TensorId, UnaryFn, UnaryNumerics,
 };
 use crate::ops::{self, unary_lut};
-use crate::program::{ConvData, Layer, LayerOp, Program, Value, ValueId};
+use crate::program::{ConvData, Layer, LayerOp, Program, S16Layer, Value, ValueId};
 mod binary;
 mod conv;
 mod lstm;
@@ -637,6 +637,32 @@ impl<'g> Lowering<'g> {
                     numerics,
                 } => self.lower_concat(&at, index, op, axis, activation, numerics, elem)?,
                 OpKind::Pack { axis } => self.lower_pack(&at, index, op, axis, elem)?,
+                // Pooling and MEAN / SUM: the int8 arithmetic on int16
+                // elements (lower/reduce.rs).
+                OpKind::AveragePool2d {
+                    padding,
+                    stride_h,
+                    stride_w,
+                    filter_h,
+                    filter_w,
+                    activation,
+                }
+                | OpKind::MaxPool2d {
+                    padding,
+                    stride_h,
+                    stride_w,
+                    filter_h,
+                    filter_w,
+                    activation,
+                } => self.lower_pool(
+                    &at, index, op, padding, stride_h, stride_w, filter_h, filter_w, activation,
+                    elem,
+                )?,
+                OpKind::Reduce {
+                    func: func @ (ReduceFn::Mean | ReduceFn::Sum),
+                    axes,
+                    keep_dims,
+                } => self.lower_reduce(&at, index, op, func, axes, keep_dims, elem)?,
                 OpKind::Split {
                     axis,
                     sizes,
@@ -715,7 +741,7 @@ impl<'g> Lowering<'g> {
                 filter_w,
                 activation,
             } => self.lower_pool(
-                &at, index, op, padding, stride_h, stride_w, filter_h, filter_w, activation,
+                &at, index, op, padding, stride_h, stride_w, filter_h, filter_w, activation, elem,
             )?,
             OpKind::FullyConnected { activation, .. } => {
                 self.lower_fully_connected(&at, index, op, activation)?
@@ -738,7 +764,7 @@ impl<'g> Lowering<'g> {
                 func,
                 axes,
                 keep_dims,
-            } => self.lower_reduce(&at, index, op, func, axes, keep_dims)?,
+            } => self.lower_reduce(&at, index, op, func, axes, keep_dims, elem)?,
             OpKind::Move { func, .. } => self.lower_move(&at, index, op, func, elem)?,
             OpKind::Reshape => self.lower_reshape(&at, index, op)?,
             OpKind::Pack { axis } => self.lower_pack(&at, index, op, axis, elem)?,

@@ -931,7 +931,10 @@ fn models_rs(models: &[Converted], profile: bool) -> String {
         array(&mut s, "INPUTS", "i8", &c.inputs);
         let _ = writeln!(s, "    /// Their labels.");
         array(&mut s, "LABELS", "u8", &c.labels);
-        let _ = writeln!(s, "    /// The host runner's outputs for them (every model output, one after another).");
+        let _ = writeln!(
+            s,
+            "    /// The host runner's outputs for them (every model output, one after another)."
+        );
         array(&mut s, "EXPECTED", "i8", &c.expected);
         if profile {
             let steps = step_costs(&c.report);

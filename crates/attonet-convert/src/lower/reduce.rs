@@ -16,15 +16,23 @@ impl Lowering<'_> {
         filter_h: &usize,
         filter_w: &usize,
         activation: &Activation,
+        elem: ElementType,
     ) -> Result<Layer> {
-        let (x, y) = self.read_write(at, op)?;
+        let x = self.read_elem(at, self.input_id(at, op, 0, "input")?, elem)?;
+        let y = self.write_elem(at, self.output_id(at, op)?, elem)?;
         let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
         if xin.scale != yout.scale || xin.zero_point != yout.zero_point {
             return Err(
                 at.unsupported("input and output quantization differ; pooling does not requantize")
             );
         }
-        if xin.shape.c != yout.shape.c {
+        // An int16 value's shape counts bytes: the window sees elements.
+        let elements = |v: &Value| {
+            let c = v.shape.c / elem.size() as u16;
+            attonet_runtime::ops::Shape::new(v.shape.h, v.shape.w, c)
+        };
+        let (is, os) = (elements(&xin), elements(&yout));
+        if is.c != os.c {
             return Err(at.invalid("input and output channel counts differ"));
         }
         let window = self.window(
@@ -33,19 +41,36 @@ impl Lowering<'_> {
             (*filter_h, *filter_w),
             (*stride_h, *stride_w),
             (1, 1),
-            xin.shape,
-            yout.shape,
+            is,
+            os,
         )?;
-        let params = PoolParams {
-            window,
-            clamp: self.clamp(*activation, &yout),
+        let average = matches!(op.kind, OpKind::AveragePool2d { .. });
+        let op = match elem {
+            // TFLM's int16 pooling: the int8 arithmetic on int16 elements.
+            ElementType::Int16 => {
+                let params = PoolS16Params {
+                    window,
+                    clamp: s16::clamp16(*activation, yout.scale),
+                };
+                LayerOp::S16(if average {
+                    S16Layer::AveragePool(params)
+                } else {
+                    S16Layer::MaxPool(params)
+                })
+            }
+            _ => {
+                let params = PoolParams {
+                    window,
+                    clamp: self.clamp(*activation, &yout),
+                };
+                if average {
+                    LayerOp::AveragePool(params)
+                } else {
+                    LayerOp::MaxPool(params)
+                }
+            }
         };
-        Ok(if matches!(op.kind, OpKind::AveragePool2d { .. }) {
-            LayerOp::AveragePool(params)
-        } else {
-            LayerOp::MaxPool(params)
-        }
-        .with(vec![x], y, index))
+        Ok(op.with(vec![x], y, index))
     }
 
     pub(super) fn lower_arg(
@@ -101,8 +126,10 @@ impl Lowering<'_> {
         func: &ReduceFn,
         axes: &[usize],
         keep_dims: &bool,
+        elem: ElementType,
     ) -> Result<Layer> {
-        let (x, y) = self.read_write(at, op)?;
+        let x = self.read_elem(at, self.input_id(at, op, 0, "input")?, elem)?;
+        let y = self.write_elem(at, self.output_id(at, op)?, elem)?;
         let (xin, yout) = (&self.values[x], &self.values[y]);
         if axes.iter().any(|&a| a >= xin.dims.len()) {
             return Err(at.invalid(format!(
@@ -125,6 +152,26 @@ impl Lowering<'_> {
         };
         let kind = ops::reduce::kind(*func, quant(xin), quant(yout), count)
             .map_err(|m| at.unsupported(m))?;
+        // MEAN and SUM of int16 (TFLM's QuantizedMeanOrSum<int16_t>): the
+        // same arithmetic on int16 elements.
+        let kind = match (elem, kind) {
+            (ElementType::Int8, kind) => kind,
+            (
+                ElementType::Int16,
+                ReduceKind::Requantize {
+                    multiplier,
+                    shift,
+                    input_offset,
+                    output_zero_point,
+                },
+            ) => ReduceKind::RequantizeS16 {
+                multiplier,
+                shift,
+                input_offset,
+                output_zero_point,
+            },
+            _ => return Err(at.unsupported(format!("{} of {} elements", at.op, elem.name()))),
+        };
         let extent = |v: usize| {
             u32::try_from(v).map_err(|_| at.unsupported(format!("extent {v} over 2^32")))
         };

@@ -12,8 +12,6 @@ use attonet_runtime::ops::depthwise::DepthwiseS16Params;
 use attonet_runtime::ops::fully_connected::FullyConnectedS16Params;
 use attonet_runtime::ops::int16::{shift64_in_range, Clamp16};
 use attonet_runtime::ops::lookup::{PiecewiseS16Params, SigmoidS16Params};
-use attonet_runtime::ops::pool::PoolS16Params;
-use attonet_runtime::ops::reduce::{ReduceKind, ReduceParams};
 use attonet_runtime::ops::requantize::IntType;
 use attonet_runtime::ops::softmax::{SoftmaxS16Params, SOFTMAX_S16_LUT_LEN};
 use attonet_runtime::ops::Shape;
@@ -21,7 +19,7 @@ use attonet_runtime::plan::ElementType;
 
 use super::{u16_dim, At, Lowering, WithIo};
 use crate::error::{ConvertError, Result};
-use crate::ir::{Activation, BinaryFn, DType, Op, OpKind, ReduceFn, TensorId, UnaryFn};
+use crate::ir::{Activation, BinaryFn, DType, Op, OpKind, TensorId, UnaryFn};
 use crate::program::{ConvData, Layer, LayerOp, S16Layer, Value, ValueId};
 use crate::requantize::{quantize_multiplier, quantize_multiplier_smaller_than_one};
 
@@ -491,55 +489,6 @@ impl Lowering<'_> {
                 }
                 .with(vec![x], y, index)
             }
-            // TFLM's int16 pooling: the int8 arithmetic on int16 elements.
-            OpKind::AveragePool2d {
-                padding,
-                stride_h,
-                stride_w,
-                filter_h,
-                filter_w,
-                activation,
-            }
-            | OpKind::MaxPool2d {
-                padding,
-                stride_h,
-                stride_w,
-                filter_h,
-                filter_w,
-                activation,
-            } => {
-                let x = self.read_s16(at, op, 0, "input")?;
-                let y = self.write_s16(at, op)?;
-                let (xin, yout) = (self.values[x].clone(), self.values[y].clone());
-                if xin.scale != yout.scale {
-                    return Err(at.unsupported(
-                        "input and output quantization differ; pooling does not requantize",
-                    ));
-                }
-                let (is, os) = (elements(&xin), elements(&yout));
-                if is.c != os.c {
-                    return Err(at.invalid("input and output channel counts differ"));
-                }
-                let window = self.window(
-                    at,
-                    *padding,
-                    (*filter_h, *filter_w),
-                    (*stride_h, *stride_w),
-                    (1, 1),
-                    is,
-                    os,
-                )?;
-                let params = PoolS16Params {
-                    window,
-                    clamp: clamp16(*activation, yout.scale),
-                };
-                if matches!(op.kind, OpKind::AveragePool2d { .. }) {
-                    S16Layer::AveragePool(params)
-                } else {
-                    S16Layer::MaxPool(params)
-                }
-                .with(vec![x], y, index)
-            }
             // The same bytes under other dims (SQUEEZE and EXPAND_DIMS
             // are reshapes too): an alias, as for int8.
             OpKind::Reshape => {
@@ -556,68 +505,6 @@ impl Lowering<'_> {
                     return Err(at.unsupported("RESHAPE that changes quantization"));
                 }
                 LayerOp::Reshape.with(vec![x], y, index)
-            }
-            // MEAN and SUM: TFLM's QuantizedMeanOrSum<int16_t>, the int8
-            // arithmetic (ops::reduce::kind) on int16 elements.
-            OpKind::Reduce {
-                func: func @ (ReduceFn::Mean | ReduceFn::Sum),
-                axes,
-                keep_dims,
-            } => {
-                let x = self.read_s16(at, op, 0, "input")?;
-                let y = self.write_s16(at, op)?;
-                let (xin, yout) = (&self.values[x], &self.values[y]);
-                if axes.iter().any(|&a| a >= xin.dims.len()) {
-                    return Err(at.invalid(format!(
-                        "axes {axes:?} are out of range for input {:?}",
-                        xin.dims
-                    )));
-                }
-                let expected = crate::ops::reduce::output_dims(&xin.dims, axes, *keep_dims);
-                if expected != yout.dims {
-                    return Err(at.invalid(format!(
-                        "reducing {:?} over axes {axes:?} gives {expected:?}, but the output is {:?}",
-                        xin.dims, yout.dims
-                    )));
-                }
-                let (outer, count, inner) =
-                    crate::ops::reduce::geometry(&xin.dims, axes).map_err(|m| at.unsupported(m))?;
-                let quant = |v: &Value| crate::ops::unary_lut::Quant {
-                    scale: v.scale,
-                    zero_point: v.zero_point,
-                };
-                let kind = match crate::ops::reduce::kind(*func, quant(xin), quant(yout), count)
-                    .map_err(|m| at.unsupported(m))?
-                {
-                    ReduceKind::Requantize {
-                        multiplier,
-                        shift,
-                        input_offset,
-                        output_zero_point,
-                    } => ReduceKind::RequantizeS16 {
-                        multiplier,
-                        shift,
-                        input_offset,
-                        output_zero_point,
-                    },
-                    ReduceKind::Max | ReduceKind::RequantizeS16 { .. } => {
-                        return Err(at.invalid("a MEAN or SUM without a requantization"))
-                    }
-                };
-                let extent = |v: usize| {
-                    u32::try_from(v).map_err(|_| at.unsupported(format!("extent {v} over 2^32")))
-                };
-                let params = ReduceParams {
-                    outer: extent(outer)?,
-                    reduce: extent(count)?,
-                    inner: extent(inner)?,
-                    kind,
-                };
-                LayerOp::Reduce {
-                    func: *func,
-                    params,
-                }
-                .with(vec![x], y, index)
             }
             _ => {
                 return Err(at.unsupported(format!(

@@ -43,19 +43,24 @@ fn check_pool_args(
     out_shape: Shape,
     output: &[i8],
 ) -> crate::Result {
-    let w = &p.window;
+    check_pool_geometry(&p.window, in_shape, out_shape)?;
+    check_clamp(p.clamp)?;
+    check_len_u64("input", input, shape_len(in_shape))?;
+    check_len_u64("output", output, shape_len(out_shape))
+}
+
+/// The window (dilation 1) and channel checks of every pooling op.
+fn check_pool_geometry(w: &Window, in_shape: Shape, out_shape: Shape) -> crate::Result {
     check_window(w)?;
     if w.dilation_h != 1 || w.dilation_w != 1 {
         return Err(Error::Parameter("pooling window dilation must be 1"));
     }
-    check_clamp(p.clamp)?;
     if in_shape.c != out_shape.c {
         return Err(Error::Shape(
             "pooling needs equal input and output channels",
         ));
     }
-    check_len_u64("input", input, shape_len(in_shape))?;
-    check_len_u64("output", output, shape_len(out_shape))
+    Ok(())
 }
 
 /// Average pooling, rounding half away from zero over the taps inside the input.
@@ -313,17 +318,8 @@ fn check_pool_s16_args(
     out_shape: Shape,
     output: &[i8],
 ) -> crate::Result {
-    let w = &p.window;
-    check_window(w)?;
-    if w.dilation_h != 1 || w.dilation_w != 1 {
-        return Err(Error::Parameter("pooling window dilation must be 1"));
-    }
+    check_pool_geometry(&p.window, in_shape, out_shape)?;
     p.clamp.check()?;
-    if in_shape.c != out_shape.c {
-        return Err(Error::Shape(
-            "pooling needs equal input and output channels",
-        ));
-    }
     check_elements("int16 input", input, in_shape.len())?;
     check_elements("int16 output", output, out_shape.len())
 }
