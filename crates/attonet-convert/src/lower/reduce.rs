@@ -118,6 +118,7 @@ impl Lowering<'_> {
         Ok(LayerOp::Arg(params).with(vec![x], y, index))
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn lower_reduce(
         &mut self,
         at: &At<'_>,
