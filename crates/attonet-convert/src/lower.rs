@@ -625,61 +625,32 @@ impl<'g> Lowering<'g> {
             layers.push(layer);
             return Ok(());
         }
-        if self.reads_s16(op) {
-            // The movement family moves int16 elements as byte pairs
-            // (lower/movement.rs); the other 16x8 layers have their own.
-            let elem = ElementType::Int16;
-            let layer = match &op.kind {
-                OpKind::Move { func, .. } => self.lower_move(&at, index, op, func, elem)?,
-                OpKind::Concat {
-                    axis,
-                    activation,
-                    numerics,
-                } => self.lower_concat(&at, index, op, axis, activation, numerics, elem)?,
-                OpKind::Pack { axis } => self.lower_pack(&at, index, op, axis, elem)?,
-                // Pooling and MEAN / SUM: the int8 arithmetic on int16
-                // elements (lower/reduce.rs).
-                OpKind::AveragePool2d {
-                    padding,
-                    stride_h,
-                    stride_w,
-                    filter_h,
-                    filter_w,
-                    activation,
-                }
-                | OpKind::MaxPool2d {
-                    padding,
-                    stride_h,
-                    stride_w,
-                    filter_h,
-                    filter_w,
-                    activation,
-                } => self.lower_pool(
-                    &at, index, op, padding, stride_h, stride_w, filter_h, filter_w, activation,
-                    elem,
-                )?,
-                OpKind::Reduce {
-                    func: func @ (ReduceFn::Mean | ReduceFn::Sum),
-                    axes,
-                    keep_dims,
-                } => self.lower_reduce(&at, index, op, func, axes, keep_dims, elem)?,
-                OpKind::Split {
-                    axis,
-                    sizes,
-                    squeeze,
-                    name,
-                } => {
-                    layers.extend(
-                        self.lower_split(&at, index, op, axis, sizes, squeeze, name, elem)?,
-                    );
-                    return Ok(());
-                }
-                _ => self.lower_s16(&at, index, op)?,
-            };
-            layers.push(layer);
-            return Ok(());
-        }
-        let elem = ElementType::Int8;
+        // The families whose lowering takes the element type (the byte
+        // movers, pooling, MEAN and SUM: lower/movement.rs, lower/reduce.rs)
+        // run int16 below with the int8 code; the other 16x8 layers have
+        // their own (lower/s16.rs).
+        let elem = if self.reads_s16(op) {
+            let element_generic = matches!(
+                op.kind,
+                OpKind::Move { .. }
+                    | OpKind::Concat { .. }
+                    | OpKind::Pack { .. }
+                    | OpKind::Split { .. }
+                    | OpKind::AveragePool2d { .. }
+                    | OpKind::MaxPool2d { .. }
+                    | OpKind::Reduce {
+                        func: ReduceFn::Mean | ReduceFn::Sum,
+                        ..
+                    }
+            );
+            if !element_generic {
+                layers.push(self.lower_s16(&at, index, op)?);
+                return Ok(());
+            }
+            ElementType::Int16
+        } else {
+            ElementType::Int8
+        };
         let layer = match &op.kind {
             OpKind::Conv2d {
                 padding,

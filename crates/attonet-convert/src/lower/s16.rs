@@ -26,9 +26,8 @@ use crate::requantize::{quantize_multiplier, quantize_multiplier_smaller_than_on
 /// The ops with an int16 kernel, for refusals.
 const S16_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MUL, SOFTMAX, \
                        LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, AVERAGE_POOL_2D, MAX_POOL_2D, \
-                       MEAN, SUM, RESHAPE \
-                       (SQUEEZE, EXPAND_DIMS) and the byte \
-                       movers (CONCATENATION, PACK, PAD, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, \
+                       MEAN, SUM, RESHAPE (SQUEEZE, EXPAND_DIMS) and the byte movers \
+                       (CONCATENATION, PACK, PAD, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, \
                        SPLIT_V, UNPACK, RESIZE_NEAREST_NEIGHBOR)";
 
 /// The int16 clamp of a fused activation: TFLM's
