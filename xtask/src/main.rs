@@ -108,11 +108,13 @@ commands:
       arrays: tflite_reader, onnx_reader, npy_reader, pipeline (bytes to plan to one
       inference), runtime_plan (fuzzed descriptors and blob). libFuzzer picks a random
       seed unless --seed fixes it. Part of `test`, with --seed 1.
-  miri [FILTER]...
+  miri [--quick] [FILTER]...
       The runtime's host tests under Miri (nightly; the miri component added when
       missing): every memory access of the fast kernels' unsafe code checked
       (bounds, alignment, Stacked Borrows), a hundredth of their random cases.
-      Filters default to arch:: plan:: block:: ops::.
+      Filters default to arch:: plan:: block:: ops::. --quick: a ten-thousandth of
+      the cases (at least one) over arch:: block:: plan:: (about 4 minutes); part
+      of `test`.
   guide
       Run README.md's guide (Your model on your board) exactly as written (its sh
       blocks between the guide markers): a small PyTorch CNN trained and exported

@@ -21,7 +21,22 @@ use crate::toolchain;
 /// executor (`plan`), the fused blocks and the kernels of `ops`.
 pub const DEFAULT_FILTERS: [&str; 4] = ["arch::", "plan::", "block::", "ops::"];
 
-pub fn miri(root: &Path, filters: &[String]) -> Result<()> {
+/// The filters of the quick pass (`--quick`, run by `cargo xtask test`):
+/// every fast path's `unsafe` (`arch`), the fused blocks' row moves and the
+/// executor, each random test on a ten-thousandth of its cases
+/// (`arch::test_cases::cases`). About four minutes here; the portable
+/// kernels of `ops` (safe code, long exhaustive loops) are left to the full
+/// run.
+pub const QUICK_FILTERS: [&str; 3] = ["arch::", "block::", "plan::"];
+
+/// Runs the runtime's host tests under Miri: `filters` (the default set
+/// when empty), or with `quick` the quick pass's.
+pub fn miri(root: &Path, args: &[String]) -> Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let filters: Vec<String> = args.iter().filter(|a| *a != "--quick").cloned().collect();
+    if let Some(flag) = filters.iter().find(|f| f.starts_with("--")) {
+        anyhow::bail!("miri: unknown option {flag}; usage: cargo xtask miri [--quick] [FILTER]...");
+    }
     toolchain::ensure_nightly()?;
     let mut c = Command::new("rustup");
     c.args([
@@ -33,16 +48,26 @@ pub fn miri(root: &Path, filters: &[String]) -> Result<()> {
         "nightly",
     ]);
     cmd::run(c).context("adding the miri component to the nightly toolchain")?;
-    let filters: Vec<String> = if filters.is_empty() {
-        DEFAULT_FILTERS.iter().map(|f| f.to_string()).collect()
+    let defaults: &[&str] = if quick {
+        &QUICK_FILTERS
     } else {
-        filters.to_vec()
+        &DEFAULT_FILTERS
+    };
+    let filters: Vec<String> = if filters.is_empty() {
+        defaults.iter().map(|f| f.to_string()).collect()
+    } else {
+        filters
     };
     for filter in &filters {
         let mut c = Command::new("cargo");
         c.current_dir(root)
             .args(["+nightly", "miri", "test", "-p", "attonet-runtime", "--lib"])
             .arg(filter);
+        if quick {
+            c.env("ATTONET_MIRI_QUICK", "1");
+        } else {
+            c.env_remove("ATTONET_MIRI_QUICK");
+        }
         cmd::run(c).with_context(|| format!("Miri found a problem in the tests `{filter}`"))?;
     }
     Ok(())

@@ -168,6 +168,9 @@ pub fn test(root: &Path) -> Result<()> {
             seed: Some(1),
         },
     )?;
+    // Every fast kernel's `unsafe` under Miri, a few cases each (the full
+    // run, `cargo xtask miri`, takes hours on two cores).
+    crate::miri::miri(root, &["--quick".to_string()])?;
     design_exploration(root)?;
     // The README's guide from a PyTorch model to a board, as written.
     crate::guide::guide(root)?;

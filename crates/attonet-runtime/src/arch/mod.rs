@@ -41,4 +41,4 @@ pub(crate) mod helium;
 pub(crate) mod riscv;
 
 #[cfg(test)]
-mod test_cases;
+pub(crate) mod test_cases;

@@ -11,17 +11,29 @@ use crate::quant::Clamp;
 /// every instruction, thousands of times slower) a hundredth of them, at
 /// least 3: the same kinds of cases through the same `unsafe` reads, fewer
 /// of them. Coverage counts are asserted outside Miri only.
+///
+/// A Miri build with `ATTONET_MIRI_QUICK` set in its environment draws a
+/// ten-thousandth, at least 1: the quick pass `cargo xtask test` runs on
+/// every fast path (`cargo xtask miri --quick`), each `unsafe` kernel
+/// reached on a few cases; `cargo xtask miri` without it is the thorough run.
 pub(crate) const fn cases(n: usize) -> usize {
+    let (fraction, least) = if miri_quick() { (10_000, 1) } else { (100, 3) };
     if cfg!(miri) {
-        let k = n / 100;
-        if k < 3 {
-            3
+        let k = n / fraction;
+        if k < least {
+            least
         } else {
             k
         }
     } else {
         n
     }
+}
+
+/// Whether this is Miri's quick pass (`ATTONET_MIRI_QUICK` set when the
+/// tests were built under Miri): exhaustive tests shrink their ranges.
+pub(crate) const fn miri_quick() -> bool {
+    cfg!(miri) && option_env!("ATTONET_MIRI_QUICK").is_some()
 }
 
 pub(crate) struct Rng(pub(crate) u64);
