@@ -1,5 +1,6 @@
 //! Developer tasks for AttoNet, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 
+mod asan;
 mod bench_ops;
 mod bench_qemu;
 mod callgraph;
@@ -115,6 +116,10 @@ commands:
       Filters default to arch:: plan:: block:: ops::. --quick: a ten-thousandth of
       the cases (at least one) over arch:: block:: plan:: (about 4 minutes); part
       of `test`.
+  asan [-p PACKAGE]...
+      The host tests (release) under AddressSanitizer (nightly -Zsanitizer=address),
+      by default attonet-runtime and attonet-convert: every heap and stack access of
+      the code they run checked. Build in target/asan/.
   guide
       Run README.md's guide (Your model on your board) exactly as written (its sh
       blocks between the guide markers): a small PyTorch CNN trained and exported
@@ -217,6 +222,7 @@ fn run(args: Vec<String>) -> Result<()> {
         },
         "fuzz" => fuzz::fuzz(&root, &parse_fuzz_options(rest)?),
         "miri" => miri::miri(&root, rest),
+        "asan" => asan::asan(&root, rest),
         "guide" => {
             no_options(command, rest)?;
             guide::guide(&root)

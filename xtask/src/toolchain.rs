@@ -307,33 +307,39 @@ pub fn ensure_nightly() -> Result<()> {
     cmd::run(c).context("installing the nightly toolchain")
 }
 
-/// A tool of rustup's `llvm-tools` component (`llvm-objdump`, ...), of the
-/// LLVM the Rust compiler uses: the component is added when missing.
-pub fn llvm_tool(name: &str) -> Result<PathBuf> {
+/// What the Rust compiler prints for `args`.
+fn rustc_query(args: &[&str]) -> Result<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let query = |args: &[&str]| -> Result<String> {
-        let out = Command::new(&rustc)
-            .args(args)
-            .output()
-            .with_context(|| format!("running {} {}", rustc.to_string_lossy(), args.join(" ")))?;
-        if !out.status.success() {
-            bail!(
-                "{} {} failed ({})",
-                rustc.to_string_lossy(),
-                args.join(" "),
-                out.status
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    let sysroot = PathBuf::from(query(&["--print", "sysroot"])?.trim());
-    let verbose = query(&["-vV"])?;
-    let host = verbose
+    let out = Command::new(&rustc)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {} {}", rustc.to_string_lossy(), args.join(" ")))?;
+    if !out.status.success() {
+        bail!(
+            "{} {} failed ({})",
+            rustc.to_string_lossy(),
+            args.join(" "),
+            out.status
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The host's target triple (`x86_64-unknown-linux-gnu`), from `rustc -vV`.
+pub fn host_triple() -> Result<String> {
+    Ok(rustc_query(&["-vV"])?
         .lines()
         .find_map(|l| l.strip_prefix("host: "))
         .context("rustc -vV names no host")?
         .trim()
-        .to_string();
+        .to_string())
+}
+
+/// A tool of rustup's `llvm-tools` component (`llvm-objdump`, ...), of the
+/// LLVM the Rust compiler uses: the component is added when missing.
+pub fn llvm_tool(name: &str) -> Result<PathBuf> {
+    let sysroot = PathBuf::from(rustc_query(&["--print", "sysroot"])?.trim());
+    let host = host_triple()?;
     let path = sysroot
         .join("lib/rustlib")
         .join(host)
