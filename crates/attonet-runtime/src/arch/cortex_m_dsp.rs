@@ -2226,22 +2226,34 @@ unsafe fn dw3(
         // when one is read). Only those words are filled (a fused block
         // calls this once per row: filling every slot cost more than a
         // row's multiply-accumulates).
+        //
+        // The three slots' groups are `3 * ng` consecutive runs of `cols`
+        // pairs (`row_words = ng * gw`, `gw = 2 * cols`), so one run's
+        // right padding and the next one's left padding are adjacent: one
+        // short loop per run (about 10 instructions, where a loop per side,
+        // slot and group took 28).
         let bp = buf as *mut [u32; 2];
         let right = j1.max(j0);
-        for slot in 0..3 {
-            for gi in 0..ng {
-                // SAFETY: pairs `j < cols` from `slot * row_words + gi * gw`
-                // words in: below `3 * row_words <= buf_words` words of
-                // `buf` (`gi < ng`); `buf` is 8-byte aligned (the caller).
-                unsafe {
-                    let col0 = bp.add((slot * row_words + gi * gw) / 2);
-                    for j in 0..j0 {
-                        col0.add(j).write([zpa, zpb]);
-                    }
-                    for j in right..cols {
-                        col0.add(j).write([zpa, zpb]);
-                    }
+        let runs = 3 * ng;
+        let between = cols - right + j0;
+        // SAFETY: every pair written is below `runs * cols` pairs, i.e.
+        // `3 * row_words <= buf_words` words of `buf` (`dw3_cb_max`), which
+        // is 8-byte aligned (the caller): the left padding `[0, j0)` of run
+        // 0, for each later run `r` the pairs `[(r - 1) * cols + right, r *
+        // cols + j0)`, and the right padding `[right, cols)` of the last.
+        unsafe {
+            for j in 0..j0 {
+                bp.add(j).write([zpa, zpb]);
+            }
+            for r in 1..runs {
+                let gap = bp.add((r - 1) * cols + right);
+                for j in 0..between {
+                    gap.add(j).write([zpa, zpb]);
                 }
+            }
+            let last = bp.add((runs - 1) * cols);
+            for j in right..cols {
+                last.add(j).write([zpa, zpb]);
             }
         }
         let bw = buf;
