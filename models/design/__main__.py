@@ -67,6 +67,7 @@ def _device(a):
 
 
 def main(argv=None):
+    from . import cluster
     ap = argparse.ArgumentParser(prog="python -m models.design")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
@@ -110,6 +111,11 @@ def main(argv=None):
     x.add_argument("--device", default=None)
     x.add_argument("--data-dir")
     x.add_argument("--carry-dir")
+    cluster.add_arguments(x)
+    x.add_argument("--threads", type=int, default=0,
+                   help="CPU threads a training uses (0: PyTorch's default); on CPU the "
+                   "results depend on it (the order of float sums): use --ray-cpus N with "
+                   "--ray and --threads N without to get the same candidates")
 
     f = sub.add_parser("family", help="the AttoNet family: an exploration per budget, "
                        "the finalists and the baselines, trained together (resumable)")
@@ -134,6 +140,11 @@ def main(argv=None):
     f.add_argument("--device", default=None)
     f.add_argument("--data-dir")
     f.add_argument("--carry-dir")
+    cluster.add_arguments(f)
+    f.add_argument("--threads", type=int, default=0,
+                   help="CPU threads a training uses (0: PyTorch's default); on CPU the "
+                   "results depend on it (the order of float sums): use --ray-cpus N with "
+                   "--ray and --threads N without to get the same candidates")
 
     d = sub.add_parser("data", help="build .npy from the npm tarball / pack the carry form")
     d.add_argument("--tarball")

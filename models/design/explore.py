@@ -195,9 +195,25 @@ def finalists(records, acc_tolerance=None):
     return ok
 
 
+def rng_state_to_json(st):
+    """random.Random's state as one JSON-friendly value (625 words in hex)."""
+    version, words, gauss = st
+    return {"version": version, "words": np.array(words, dtype=np.uint32).tobytes().hex(),
+            "gauss": gauss}
+
+
+def rng_state_from_json(d):
+    words = np.frombuffer(bytes.fromhex(d["words"]), dtype=np.uint32)
+    return d["version"], tuple(int(w) for w in words), d["gauss"]
+
+
 class Explorer:
-    def __init__(self, cfg, out, device, arrays, log=print, budget_minutes=None, resume=False):
+    def __init__(self, cfg, out, device, arrays, log=print, budget_minutes=None, resume=False,
+                 pool=None):
+        """`pool`: where candidates train (TrainPool's interface; None: a
+        TrainPool on `device` in this process, or cluster.RayPool)."""
         self.cfg = cfg
+        self.pool = pool
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.device = device
@@ -212,11 +228,19 @@ class Explorer:
             log(f"[explore] resumed: generation {self.state['generation']}, "
                 f"{len(self.state['records'])} candidates evaluated")
             self.state["config"] = cfg  # what this run's choices (finalists) follow
+            if "rng" in self.state:  # the generator goes on as if never stopped
+                self.rng.setstate(rng_state_from_json(self.state["rng"]))
         else:
             self.state = {"generation": 0, "records": [], "finals": [], "config": cfg}
 
     def save(self):
-        self.state_path.write_text(json.dumps(self.state, indent=1, default=float))
+        """state.json, replaced atomically (a driver stopped mid-write leaves
+        the previous one), with the generator's random state so that a
+        resumed exploration proposes what the uninterrupted one would."""
+        self.state["rng"] = rng_state_to_json(self.rng.getstate())
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=1, default=float))
+        tmp.replace(self.state_path)
 
     def feasible_spec(self, gen):
         spec = decode(gen)
@@ -309,10 +333,11 @@ class Explorer:
         return recs
 
     def inquire(self, cands, stage="proxy"):
-        """Train candidates concurrently (one process, CUDA streams) and score."""
+        """Train candidates concurrently (in this process with CUDA streams, or
+        on a Ray cluster) and score."""
         from .train import train_many
-        return self.records(cands, train_many(self.jobs(cands, stage), self.device, log=self.log),
-                            stage)
+        results = train_many(self.jobs(cands, stage), self.device, log=self.log, pool=self.pool)
+        return self.records(cands, results, stage)
 
     def gens_left(self):
         return max(1, self.cfg["generations"] - self.state["generation"])
@@ -432,7 +457,7 @@ def load_config(path=None, smoke=False):
 
 
 def explore_family(explorers, device, extra=(), log=print, deadline=None,
-                   final_min_seconds=0.0, final_overrides=None):
+                   final_min_seconds=0.0, final_overrides=None, pool=None):
     """Several explorations (one per budget: AttoNet-A..D) and extra trainings
     (the baselines) at once, in one TrainPool: while one budget's generation
     trains, the others' generations and the extra jobs train beside it; when a
@@ -445,10 +470,11 @@ def explore_family(explorers, device, extra=(), log=print, deadline=None,
     extra jobs get the time left as their schedule's time budget (the LR
     schedule anneals to the deadline, or to an extra job's own `deadline`
     if earlier).  final_overrides: TrainCfg fields for
-    finalists and extra jobs (a GPU's larger batch).  Returns the extra jobs'
-    results by tag."""
+    finalists and extra jobs (a GPU's larger batch).  pool: where the
+    trainings run (None: a TrainPool on `device`; cluster.RayPool).  Returns
+    the extra jobs' results by tag."""
     from .train import TrainPool
-    pool = TrainPool(device, log)
+    pool = pool or TrainPool(device, log)
     extra_results = {}
 
     def time_left():
@@ -477,7 +503,10 @@ def explore_family(explorers, device, extra=(), log=print, deadline=None,
             e.write_report()
         train_all(e, cands, jobs, "final", then)
 
+    began = {}  # explorer -> (time, generation) when this run started it: its progress lines
+
     def start_generation(e, last_seconds=0.0):
+        began.setdefault(id(e), (time.time(), e.state["generation"]))
         if e.exploring_done():
             return start_finals(e)
         if deadline is not None and time.time() + last_seconds + final_min_seconds > deadline:
@@ -492,6 +521,7 @@ def explore_family(explorers, device, extra=(), log=print, deadline=None,
 
         def then(recs):
             e.add_generation(recs)
+            e.log_progress(*began[id(e)])
             start_generation(e, time.time() - t0)
         train_all(e, cands, e.jobs(cands, "proxy"), "proxy", then)
 
@@ -674,7 +704,15 @@ def family_cli(a):
     arrays, src = load_arrays(a)
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     log = lambda s: print(s, flush=True)  # noqa: E731
-    log(f"[family] data={src} device={device} out={root} budgets={budgets} "
+    from .cluster import ClusterError, pool_from_args
+    if getattr(a, "threads", 0):
+        torch.set_num_threads(a.threads)
+    try:
+        pool = pool_from_args(a, root, log)
+    except ClusterError as e:
+        raise SystemExit(f"family: {e}")
+    where = f"Ray cluster {a.ray} ({pool.device})" if pool else f"device={device}"
+    log(f"[family] data={src} {where} out={root} budgets={budgets} "
         f"baselines={baselines}")
     explorers = []
     for b in budgets:
@@ -707,8 +745,15 @@ def family_cli(a):
     if a.final_lr:
         over["lr"] = a.final_lr
     deadline = t_start + a.deadline_seconds if a.deadline_seconds else None
-    explore_family(explorers, device, extra, log=log, deadline=deadline,
-                   final_min_seconds=a.final_min_seconds, final_overrides=over or None)
+    try:
+        explore_family(explorers, device, extra, log=log, deadline=deadline,
+                       final_min_seconds=a.final_min_seconds, final_overrides=over or None,
+                       pool=pool)
+    except ClusterError as e:
+        raise SystemExit(f"family: {e}")
+    finally:
+        if pool:  # distillation and export run here, as without --ray
+            pool.shutdown()
     dirs = [d for e in explorers for d in e.final_dirs()]
     dirs += [root / "baselines" / n for n in baselines
              if (root / "baselines" / n / "model.pt").exists()]
@@ -741,13 +786,28 @@ def family_cli(a):
 
 def explore_cli(a):
     import torch
+    from .cluster import ClusterError, pool_from_args
     cfg = load_config(a.config, smoke=a.smoke)
     arrays, src = load_arrays(a)
     if a.smoke:
         device = a.device or "cpu"
     else:
         device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"[explore] data={src} device={device} out={a.out}", flush=True)
-    ex = Explorer(cfg, a.out, device, arrays, log=lambda s: print(s, flush=True),
-                  budget_minutes=a.budget_minutes, resume=a.resume)
-    ex.run()
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    if getattr(a, "threads", 0):
+        torch.set_num_threads(a.threads)
+    try:
+        pool = pool_from_args(a, a.out, log)
+    except ClusterError as e:
+        raise SystemExit(f"explore: {e}")
+    where = f"Ray cluster {a.ray} ({pool.device})" if pool else f"device={device}"
+    print(f"[explore] data={src} {where} out={a.out}", flush=True)
+    try:
+        ex = Explorer(cfg, a.out, device, arrays, log=log, budget_minutes=a.budget_minutes,
+                      resume=a.resume, pool=pool)
+        ex.run()
+    except ClusterError as e:
+        raise SystemExit(f"explore: {e}")
+    finally:
+        if pool:
+            pool.shutdown()

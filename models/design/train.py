@@ -206,7 +206,14 @@ def train_steps(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=Fals
         # the schedule may have been extended (more epochs / larger budget)
         state["progress"] = min(1.0, max(state["epoch"] / cfg.epochs,
                                          state["elapsed"] / cfg.time_budget if cfg.time_budget else 0))
-        gen.manual_seed(cfg.seed + 1000 * state["epoch"])
+        try:
+            # the data order goes on exactly where it stopped: a run resumed
+            # after a fault (a killed worker, see cluster.py) ends as the
+            # uninterrupted run would (on CPU; GPU kernels are not deterministic)
+            gen.set_state(s["gen"])
+        except (KeyError, RuntimeError):
+            # a checkpoint from before the state was saved, or from the other device kind
+            gen.manual_seed(cfg.seed + 1000 * state["epoch"])
         log(f"[{tag}] resumed at epoch {state['epoch']} elapsed {state['elapsed']:.0f}s")
     cost = A.cost(spec)
     use_amp = cfg.bf16 and dev.type == "cuda"
@@ -276,7 +283,8 @@ def train_steps(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=Fals
 
     def save_ckpt():
         torch.save({"model": model.state_dict(), "bufs": bufs, "state": state,
-                    "spec": spec, "cfg": asdict(cfg)}, ck.with_suffix(".tmp"))
+                    "gen": gen.get_state(), "spec": spec, "cfg": asdict(cfg)},
+                   ck.with_suffix(".tmp"))
         os.replace(ck.with_suffix(".tmp"), ck)
 
     t0 = time.time() - state["elapsed"]
@@ -417,10 +425,11 @@ class TrainPool:
             torch.cuda.synchronize()
 
 
-def train_many(jobs, device="cuda", log=print):
-    """Train `jobs` together (see TrainPool); returns their result dicts in order."""
+def train_many(jobs, device="cuda", log=print, pool=None):
+    """Train `jobs` together (in `pool`, by default a TrainPool on `device`);
+    returns their result dicts in order."""
     results = [None] * len(jobs)
-    pool = TrainPool(device, log)
+    pool = pool or TrainPool(device, log)
     for i, j in enumerate(jobs):
         pool.add(j, lambda r, i=i: results.__setitem__(i, r))
     pool.run()

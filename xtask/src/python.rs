@@ -55,7 +55,7 @@ impl Env {
         Env {
             venv,
             requirements: root.join("models/requirements.txt"),
-            import_check: "import torch, onnx, onnxruntime, numpy, PIL, pytest",
+            import_check: "import torch, onnx, onnxruntime, numpy, PIL, pytest, ray",
             purpose: "design exploration",
         }
     }
