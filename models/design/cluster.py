@@ -114,7 +114,7 @@ class RayPool:
         self._train_task = ray.remote(_train_fn)
         try:
             if address == "local":
-                ray.init(include_dashboard=False, log_to_driver=False,
+                ray.init(address="local", include_dashboard=False, log_to_driver=False,
                          runtime_env=runtime_env, configure_logging=False)
             else:
                 if address != "auto":
@@ -122,14 +122,20 @@ class RayPool:
                 ray.init(address=address, log_to_driver=False, runtime_env=runtime_env,
                          configure_logging=False)
         except ClusterError:
+            shutil.rmtree(self._stage, ignore_errors=True)
             raise
         except Exception as e:  # ConnectionError, RuntimeError, ValueError from ray.init
+            shutil.rmtree(self._stage, ignore_errors=True)
             raise ClusterError(f"--ray {address}: could not join the cluster: {e}") from e
-        if self.res.gpus is None:
-            self.res.gpus = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        self.device = "cuda" if self.res.gpus else "cpu"
-        self._check_capacity(first=True)
-        self._check_shared_out()
+        try:
+            if self.res.gpus is None:
+                self.res.gpus = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+            self.device = "cuda" if self.res.gpus else "cpu"
+            self._check_capacity(first=True)
+            self._check_shared_out()
+        except BaseException:
+            self.shutdown()
+            raise
         self._refs = {}     # id(arrays) -> (arrays, ObjectRef): one put per data set
         self.pending = {}   # ObjectRef -> (job, on_done, submitted, waiting since)
         self.done = 0
