@@ -14,11 +14,15 @@ trains, each result comes back through `on_done` and the loop decides from it.
   waits on resources no live node has is an error after `pending_timeout`.
 - Data: the training arrays go into Ray's object store once per pool (one
   `ray.put`), not pickled per task.
-- Files: the run folder (`--out`) must be visible at the same path on every
-  node (a shared filesystem, or one machine). Each candidate writes its
-  checkpoints, model and result there as in a local run, and state.json,
-  written by the driver only, stays the single source of truth for `--resume`.
-  A probe task per node checks this before the first candidate.
+- Files: where the run folder (`--out`) is visible at the same path on every
+  node (a shared filesystem, or one machine), each candidate writes its
+  checkpoints, model and result there as in a local run. Where it is not
+  (a probe task per node checks, before the first candidate), the files
+  travel through the driver: a `RunFolder` actor on the driver's node holds
+  the folder, a candidate trains in a temporary folder on its node, fetches
+  its earlier files from the actor first and sends each checkpoint and its
+  results to it. Either way state.json, written by the driver only, stays
+  the single source of truth for `--resume`.
 - Faults: a worker or node that dies mid-training is retried up to `retries`
   times by Ray; the retry resumes from the candidate's last checkpoint (which
   restores the data order's random state too, so on CPU the result is the
@@ -98,7 +102,12 @@ class RayPool:
     """TrainPool's interface on a Ray cluster (see the module docstring)."""
 
     def __init__(self, address, out, log=print, resources: Resources | None = None,
-                 retries=3, pending_timeout=600.0, connect_wait=15.0):
+                 retries=3, pending_timeout=600.0, connect_wait=15.0, files="auto"):
+        """files: "shared" (every node must see `out`), "driver" (the files
+        travel through the driver), "auto" (shared where the probe finds
+        every node sees it, else through the driver)."""
+        if files not in ("auto", "shared", "driver"):
+            raise ClusterError(f"files {files!r}: expected auto, shared or driver")
         self.ray = ray = _ray()
         self.log = log
         self.res = resources or Resources()
@@ -132,7 +141,21 @@ class RayPool:
                 self.res.gpus = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
             self.device = "cuda" if self.res.gpus else "cpu"
             self._check_capacity(first=True)
-            self._check_shared_out()
+            self.store = None
+            blind = self._nodes_without_out() if files != "driver" else ["(not probed)"]
+            if blind and files == "shared":
+                raise ClusterError(
+                    f"--ray {self.address}: the run folder {self.out} is not visible from "
+                    f"node(s) {', '.join(blind)} (--ray-files shared: every node must see "
+                    f"--out at the same path)")
+            if blind:
+                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+                here = ray.get_runtime_context().get_node_id()
+                self.store = ray.remote(num_cpus=0)(RunFolder).options(
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+                    name=f"attonet-run-folder-{uuid.uuid4().hex[:8]}").remote(str(self.out))
+                log(f"[ray] the run folder is not shared with node(s) {', '.join(blind)}: "
+                    f"candidates' files travel through the driver")
         except BaseException:
             self.shutdown()
             raise
@@ -169,8 +192,9 @@ class RayPool:
             raise ClusterError(msg)
         return msg
 
-    def _check_shared_out(self):
-        """Every node must see --out at the same path (candidates write there)."""
+    def _nodes_without_out(self):
+        """The nodes that do not see --out at the same path (a probe file
+        written here, read by a task pinned to each node)."""
         ray = self.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         self.out.mkdir(parents=True, exist_ok=True)
@@ -187,11 +211,7 @@ class RayPool:
                 seen = ray.get(ref) if ref in ready else None
                 if seen != token:
                     blind.append(n.get("NodeManagerAddress", n["NodeID"][:8]))
-            if blind:
-                raise ClusterError(
-                    f"--ray {self.address}: the run folder {self.out} is not visible from "
-                    f"node(s) {', '.join(blind)}; every node writes its candidates there, so "
-                    f"--out must be on a filesystem all nodes share, at the same path")
+            return blind
         finally:
             probe.unlink(missing_ok=True)
 
@@ -206,12 +226,19 @@ class RayPool:
         job = dict(job)
         arrays = self._arrays_ref(job.pop("arrays"))
         job["out"] = str(job["out"])
+        rel = None
+        if self.store is not None:
+            try:
+                rel = Path(job["out"]).resolve().relative_to(self.out).as_posix()
+            except ValueError:
+                raise ClusterError(f"{job['out']}: a candidate's folder outside the run "
+                                   f"folder {self.out}") from None
         opts = dict(num_cpus=self.res.cpus, memory=int(self.res.memory_gb * 2 ** 30),
                     max_retries=self.retries, retry_exceptions=False)
         if self.res.gpus:
             opts["num_gpus"] = self.res.gpus
         ref = self._train_task.options(**opts).remote(job, arrays, self.device,
-                                                 max(1, int(self.res.cpus)))
+                                                 max(1, int(self.res.cpus)), self.store, rel)
         now = time.time()
         self.pending[ref] = (job, on_done, now)
 
@@ -270,16 +297,70 @@ def _probe_fn(path):
         return None
 
 
-def _train_fn(job, arrays, device, threads):
+class RunFolder:
+    """The run folder on the driver's machine, for workers that cannot see it
+    (a Ray actor pinned to the driver's node): candidates read their earlier
+    files from it and send it their checkpoints and results. Paths are
+    relative to the folder and may not leave it; writes are atomic."""
+
+    def __init__(self, root):
+        self.root = Path(root).resolve()
+
+    def _path(self, rel):
+        p = (self.root / rel).resolve()
+        if self.root not in p.parents:
+            raise ValueError(f"{rel}: outside the run folder {self.root}")
+        return p
+
+    def read(self, rel):
+        p = self._path(rel)
+        return p.read_bytes() if p.is_file() else None
+
+    def write(self, rel, data):
+        p = self._path(rel)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, p)
+
+
+# A candidate's files that a retry or a resumed run needs, and its results.
+CANDIDATE_FILES = ("ckpt.pt", "result.json", "model.pt", "train.log", "worker.json")
+
+
+def _train_fn(job, arrays, device, threads, store=None, rel=None):
     """One candidate's training on a worker; writes worker.json (pid, node,
     attempt) into the candidate's folder first, so an operator (or the fault
-    test) can find the process."""
+    test) can find the process. With `store` (a RunFolder) it trains in a
+    temporary folder of its node, filled from the store first and sent
+    back to it at every checkpoint and at the end."""
     import ray
     import torch
     if device == "cpu":
         torch.set_num_threads(threads)
-    out = Path(job["out"])
-    out.mkdir(parents=True, exist_ok=True)
+    if store is None:
+        out = Path(job["out"])
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        out = Path(tempfile.mkdtemp(prefix="attonet_candidate_"))
+        for name in CANDIDATE_FILES:
+            data = ray.get(store.read.remote(f"{rel}/{name}"))
+            if data is not None:
+                (out / name).write_bytes(data)
+
+    def send(*names):
+        if store is not None:
+            ray.get([store.write.remote(f"{rel}/{n}", (out / n).read_bytes())
+                     for n in names if (out / n).exists()])
+    try:
+        return _train_in(job, arrays, device, out, send)
+    finally:
+        if store is not None:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def _train_in(job, arrays, device, out, send):
+    import ray
     ctx = ray.get_runtime_context()
     info_path = out / "worker.json"
     attempt = 1
@@ -293,6 +374,7 @@ def _train_fn(job, arrays, device, threads):
     tmp = info_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(info))
     os.replace(tmp, info_path)
+    send("worker.json")
     from .train import train
     with open(out / "train.log", "a") as fh:
         def log(s):
@@ -300,7 +382,9 @@ def _train_fn(job, arrays, device, threads):
             fh.flush()
         result, _ = train(job["spec"], arrays, job["cfg"], out, device=device,
                           resume=job.get("resume", False), log=log, tag=job.get("tag"),
-                          teacher=job.get("teacher"), init=job.get("init"))
+                          teacher=job.get("teacher"), init=job.get("init"),
+                          on_checkpoint=lambda _: send("ckpt.pt", "train.log"))
+    send("model.pt", "train.log", "result.json")  # result.json last: the candidate is done
     result["_ray"] = {"host": info["host"], "attempt": attempt}
     return result
 
@@ -319,6 +403,9 @@ def add_arguments(p):
                    help="times a candidate whose worker or node died is retried")
     p.add_argument("--ray-pending-timeout", type=float, default=600.0,
                    help="seconds candidates may wait for resources no live node has")
+    p.add_argument("--ray-files", choices=["auto", "shared", "driver"], default="auto",
+                   help="candidates' files: in --out on a filesystem every node shares, or "
+                   "through the driver (auto: shared where every node sees --out)")
 
 
 def pool_from_args(a, out, log):
@@ -331,4 +418,5 @@ def pool_from_args(a, out, log):
                            "--ray-retries not negative")
     return RayPool(a.ray, out, log=log,
                    resources=Resources(a.ray_cpus, a.ray_gpus, a.ray_memory),
-                   retries=a.ray_retries, pending_timeout=a.ray_pending_timeout)
+                   retries=a.ray_retries, pending_timeout=a.ray_pending_timeout,
+                   files=getattr(a, "ray_files", "auto"))

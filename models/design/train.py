@@ -151,7 +151,7 @@ def split_data(arrays, cfg: TrainCfg):
 
 
 def train_steps(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=False,
-                teacher=None, log=print, tag=None, init=None, meta=None):
+                teacher=None, log=print, tag=None, init=None, meta=None, on_checkpoint=None):
     """Generator version of `train`: yields after every optimiser step so that
     several trainings can be interleaved in one process (see train_many);
     returns (result, model) via StopIteration.  Train one architecture.  Returns a result dict (also written to
@@ -161,7 +161,9 @@ def train_steps(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=Fals
     published model folder / its ONNX (onnx_import.py; the batch norms are then
     frozen, whatever `cfg.freeze_bn` says).  `teacher`: a network (or
     onnx_import.Ensemble) whose logits the student learns to match.  `meta`:
-    more to record in result.json (where the teacher came from, say)."""
+    more to record in result.json (where the teacher came from, say).
+    `on_checkpoint(path)`: called after each checkpoint is written (a Ray
+    worker without the shared run folder sends it to the driver there)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tag = tag or spec.get("name", "net")
@@ -286,6 +288,8 @@ def train_steps(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=Fals
                     "gen": gen.get_state(), "spec": spec, "cfg": asdict(cfg)},
                    ck.with_suffix(".tmp"))
         os.replace(ck.with_suffix(".tmp"), ck)
+        if on_checkpoint is not None:
+            on_checkpoint(ck)
 
     t0 = time.time() - state["elapsed"]
     steps_per_epoch = max(1, trd.n // cfg.batch)

@@ -229,6 +229,34 @@ def test_two_nodes_a_killed_worker_and_the_same_finalists(cluster, local_run, tm
     assert on_ray["finals"] and all(r.get("acc") is not None for r in on_ray["finals"])
 
 
+def test_without_a_shared_folder_the_files_travel_through_the_driver(cluster, local_run,
+                                                                      tmp_path):
+    """--ray-files driver: each candidate trains in a temporary folder of its
+    node and its checkpoints and results reach --out through the driver's
+    RunFolder actor; a killed worker's retry resumes from the checkpoint it
+    sent there."""
+    from models.design.cluster import RayPool, Resources
+    log = []
+    pool = RayPool(cluster.address, tmp_path / "ray", log=log.append, files="driver",
+                   resources=Resources(cpus=1, gpus=0, memory_gb=0.5), retries=2)
+    killer = Killer(tmp_path / "ray")
+    try:
+        killer.start()
+        on_ray = X.Explorer(CONFIG, tmp_path / "ray", "cpu", _arrays(), log=log.append,
+                            pool=pool).run()
+    finally:
+        killer.stop.set()
+        pool.shutdown()
+    assert any("travel through the driver" in line for line in log), log
+    assert killer.killed
+    folder = killer.killed[0][0]
+    assert _worker_info(folder)["attempt"] == 2
+    assert "resumed at epoch" in (folder / "train.log").read_text()
+    for f in (tmp_path / "ray").glob("*/*"):
+        assert {"ckpt.pt", "model.pt", "result.json", "train.log"} <= {x.name for x in f.iterdir()}
+    assert _summary(on_ray) == _summary(local_run[0])
+
+
 DRIVER = """
 import sys
 from models.design import data as D, explore as X
