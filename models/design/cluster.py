@@ -32,6 +32,7 @@ trains, each result comes back through `on_done` and the loop decides from it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -160,8 +161,9 @@ class RayPool:
             self.shutdown()
             raise
         self._refs = {}     # id(arrays) -> (arrays, ObjectRef): one put per data set
-        self.pending = {}   # ObjectRef -> (job, on_done, submitted, waiting since)
+        self.pending = {}   # ObjectRef -> (job, on_done, submitted)
         self.done = 0
+        self.seconds = 0.0  # training seconds of the candidates done
         nodes = self.alive_nodes()
         log(f"[ray] {address}: {len(nodes)} node(s), "
             f"{sum(n['Resources'].get('CPU', 0) for n in nodes):g} CPU, "
@@ -215,6 +217,25 @@ class RayPool:
         finally:
             probe.unlink(missing_ok=True)
 
+    def slots(self):
+        """How many candidates the live nodes hold at once."""
+        n = 0
+        for node in self.alive_nodes():
+            r = node.get("Resources", {})
+            fit = [r.get("CPU", 0) / self.res.cpus,
+                   r.get("memory", 0) / (self.res.memory_gb * 2 ** 30)]
+            if self.res.gpus:
+                fit.append(r.get("GPU", 0) / self.res.gpus)
+            n += int(min(fit) + 1e-9)
+        return max(1, n)
+
+    def time_left(self):
+        """The candidates submitted and not done, at the mean time a candidate
+        took so far, over the slots the cluster has (an estimate)."""
+        if not self.done:
+            return 0.0
+        return self.seconds / self.done * math.ceil(len(self.pending) / self.slots())
+
     # ---- TrainPool's interface ------------------------------------------
     def _arrays_ref(self, arrays):
         key = id(arrays)
@@ -266,10 +287,12 @@ class RayPool:
                     result = ray.get(ref)
                     where = result.pop("_ray", {})
                     self.done += 1
+                    took = where.get("seconds", time.time() - t0)
+                    self.seconds += took
                     self.log(f"[ray] {tag}: acc {result.get('final_acc')} on "
                              f"{where.get('host', '?')} (attempt {where.get('attempt', 1)}) in "
-                             f"{time.time() - t0:.0f} s; {self.done} done, "
-                             f"{len(self.pending)} running or queued")
+                             f"{took:.0f} s; {self.done} done, {len(self.pending)} running or "
+                             f"queued, about {self.time_left():.0f} s left for them")
                 except RayTaskError as e:  # the training raised: not retried
                     self.log(f"[ray] {tag}: FAILED: {e.cause!r}")
                     result = {"name": tag, "error": repr(e.cause)}
@@ -385,7 +408,8 @@ def _train_in(job, arrays, device, out, send):
                           teacher=job.get("teacher"), init=job.get("init"),
                           on_checkpoint=lambda _: send("ckpt.pt", "train.log"))
     send("model.pt", "train.log", "result.json")  # result.json last: the candidate is done
-    result["_ray"] = {"host": info["host"], "attempt": attempt}
+    result["_ray"] = {"host": info["host"], "attempt": attempt,
+                      "seconds": time.time() - info["started"]}
     return result
 
 
