@@ -112,6 +112,9 @@ def main(argv=None):
     x.add_argument("--data-dir")
     x.add_argument("--carry-dir")
     cluster.add_arguments(x)
+    x.add_argument("--dataset", default=None,
+                   help="cifar10 (default), fashion-mnist:TARBALL, npy:DIR (x.npy, y.npy) or "
+                   "folder:DIR (a folder of images per class); see models/design/datasets.py")
     x.add_argument("--threads", type=int, default=0,
                    help="CPU threads a training uses (0: PyTorch's default); on CPU the "
                    "results depend on it (the order of float sums): use --ray-cpus N with "
@@ -141,6 +144,9 @@ def main(argv=None):
     f.add_argument("--data-dir")
     f.add_argument("--carry-dir")
     cluster.add_arguments(f)
+    f.add_argument("--dataset", default=None,
+                   help="cifar10 (default), fashion-mnist:TARBALL, npy:DIR (x.npy, y.npy) or "
+                   "folder:DIR (a folder of images per class); see models/design/datasets.py")
     f.add_argument("--threads", type=int, default=0,
                    help="CPU threads a training uses (0: PyTorch's default); on CPU the "
                    "results depend on it (the order of float sums): use --ray-cpus N with "

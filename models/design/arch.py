@@ -6,7 +6,13 @@ Spec format::
     {"name": "A", "stem": 16,
      "modules": [{"type": "atto", "out": 16, "comp": 8, "groups": 2,
                   "mix": 8, "stride": 1}, ...],
-     "classes": 10}
+     "classes": 10,
+     "input": [32, 32, 3], "in_std": [0.2470, 0.2435, 0.2616]}
+
+`input` (height, width, channels of the raw uint8 image) and `in_std` (the
+per-channel standard deviation of the training pixels on a 0..1 scale, the
+input's only normalisation) come from the data set (datasets.py); a spec
+without them is CIFAR-10's (32x32x3 and its std).
 
 Module types
   atto      pointwise compress (in->comp, BN, ReLU) -> grouped 3x3 (comp->comp,
@@ -27,6 +33,26 @@ import torch.nn.functional as F
 from .data import CIFAR_STD
 
 
+def input_shape(spec):
+    """(height, width, channels) of the network's raw input."""
+    h, w, c = spec.get("input", (32, 32, 3))
+    return int(h), int(w), int(c)
+
+
+def input_std(spec):
+    """The per-channel pixel std (0..1 scale) the input is divided by."""
+    c = input_shape(spec)[2]
+    std = spec.get("in_std")
+    if std is None:
+        if c != 3:
+            raise ValueError(f"{spec.get('name')}: a {c}-channel input needs its `in_std` "
+                             f"(one per channel; datasets.py computes it)")
+        std = CIFAR_STD
+    if len(std) != c or not all(x > 0 for x in std):
+        raise ValueError(f"{spec.get('name')}: in_std {list(std)} is not {c} positive values")
+    return tuple(float(x) for x in std)
+
+
 # ----------------------------------------------------------------------------
 # cost model
 def _conv(name, hin, win, cin, cout, k, stride, groups=1, bias=True):
@@ -42,9 +68,9 @@ def _conv(name, hin, win, cin, cout, k, stride, groups=1, bias=True):
 def layers(spec):
     """Deployed (BN-folded) layer list with per-layer MACs/params/activations."""
     L = []
-    h = w = 32
+    h, w, cin = input_shape(spec)
     c = spec["stem"]
-    L.append(_conv("stem", h, w, 3, c, 3, 1))
+    L.append(_conv("stem", h, w, cin, c, 3, 1))
     for i, m in enumerate(spec["modules"]):
         t = m.get("type", "atto")
         s = m.get("stride", 1)
@@ -160,10 +186,11 @@ class Net(nn.Module):
     def __init__(self, spec):
         super().__init__()
         self.spec = copy.deepcopy(spec)
-        self.register_buffer("in_scale", torch.tensor([1.0 / (255.0 * s) for s in CIFAR_STD])
-                             .view(1, 3, 1, 1))
+        cin = input_shape(spec)[2]
+        self.register_buffer("in_scale", torch.tensor([1.0 / (255.0 * s) for s in input_std(spec)])
+                             .view(1, cin, 1, 1))
         c = spec["stem"]
-        self.stem = _cbr(3, c, 3)
+        self.stem = _cbr(cin, c, 3)
         mods = []
         for m in spec["modules"]:
             mods.append(MODULES[m.get("type", "atto")](c, m))

@@ -75,8 +75,10 @@ def _fit_groups(ch, g):
     return g
 
 
-def decode(gen, name=None):
-    """genome -> arch spec (atto modules, 3 stages at 32/16/8)."""
+def decode(gen, name=None, data=None):
+    """genome -> arch spec (atto modules, 3 stages at full, 1/2 and 1/4 of the
+    input's resolution); `data`: the data set's spec fields (its input shape,
+    pixel std and classes: datasets.Dataset.spec_fields; None: CIFAR-10's)."""
     mods = []
     for st, (d, w, c, x, g) in enumerate([(gen["d1"], gen["w1"], gen["c1"], gen["x1"], gen["g1"]),
                                           (gen["d2"], gen["w2"], gen["c2"], gen["x2"], gen["g2"]),
@@ -92,6 +94,7 @@ def decode(gen, name=None):
         pass
     spec = {"name": name or "g-" + genome_id(gen), "stem": int(gen["stem"]), "classes": 10,
             "modules": mods, "genome": gen}
+    spec.update(data or {})
     return spec
 
 
@@ -209,11 +212,14 @@ def rng_state_from_json(d):
 
 class Explorer:
     def __init__(self, cfg, out, device, arrays, log=print, budget_minutes=None, resume=False,
-                 pool=None):
+                 pool=None, data=None):
         """`pool`: where candidates train (TrainPool's interface; None: a
-        TrainPool on `device` in this process, or cluster.RayPool)."""
+        TrainPool on `device` in this process, or cluster.RayPool). `data`:
+        the data set's spec fields (datasets.Dataset.spec_fields; None:
+        CIFAR-10's), given to every candidate."""
         self.cfg = cfg
         self.pool = pool
+        self.data = data
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.device = device
@@ -243,7 +249,7 @@ class Explorer:
         tmp.replace(self.state_path)
 
     def feasible_spec(self, gen):
-        spec = decode(gen)
+        spec = decode(gen, data=self.data)
         if not spec["modules"]:
             return None
         c = A.cost(spec)
@@ -384,7 +390,8 @@ class Explorer:
             return []
         ranked = sorted(finalists(self.state["records"], fin.get("acc_tolerance")),
                         key=lambda r: -r["score"])[:k]
-        return [(r["genome"], decode(r["genome"], "final-" + r["id"])) for r in ranked]
+        return [(r["genome"], decode(r["genome"], "final-" + r["id"], self.data))
+                for r in ranked]
 
     def add_finals(self, recs):
         self.state["finals"] = recs
@@ -428,10 +435,30 @@ class Explorer:
         self.log(f"[explore] wrote {self.out / 'candidates.csv'} ({len(rows)} rows)")
 
 
+def load_data(a):
+    """The data for the `explore` and `family` commands: (arrays, source,
+    spec fields, flip). `--dataset` (datasets.py) names it; without it
+    CIFAR-10 (see load_arrays) and spec fields None (CIFAR-10's). With
+    `--smoke`, a data set's first 1,024 / 256 images."""
+    name = getattr(a, "dataset", None)
+    if not name or name == "cifar10":
+        arrays, src = load_arrays(a)
+        return arrays, src, None, True
+    from .datasets import DatasetError, load
+    try:
+        ds = load(name)
+    except DatasetError as e:
+        raise SystemExit(f"--dataset: {e}")
+    arrays = ds.arrays()
+    if a.smoke:
+        arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:256], arrays[3][:256])
+    return arrays, ds.describe(), ds.spec_fields(), ds.flip
+
+
 def load_arrays(a):
-    """The data for the `explore` and `family` commands: CIFAR-10 (npy dir or
-    carry form); with `--smoke`, its first 1,024 / 256 images, or synthetic
-    data where there is none."""
+    """CIFAR-10 for the `explore` and `family` commands (npy dir or carry
+    form); with `--smoke`, its first 1,024 / 256 images, or synthetic data
+    where there is none."""
     from . import data as D
     if not a.smoke:
         return D.load_any(a.data_dir, a.carry_dir)
@@ -701,7 +728,7 @@ def family_cli(a):
     budgets = a.budgets.split(",") if a.budgets else list(fam["budgets"])
     baselines = (a.baselines.split(",") if a.baselines is not None else list(fam["baselines"]))
     baselines = [b for b in baselines if b]
-    arrays, src = load_arrays(a)
+    arrays, src, fields, flip = load_data(a)
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     log = lambda s: print(s, flush=True)  # noqa: E731
     from .cluster import ClusterError, pool_from_args
@@ -723,19 +750,23 @@ def family_cli(a):
         if a.smoke:
             cfg["final"] = {"top_k": 1, "epochs": 1, "batch": 128, "lr": 0.1,
                             "limit_train": 512, "limit_test": 256}
+        if not flip:
+            for stage in ("proxy", "final"):
+                cfg.setdefault(stage, {})["flip"] = False
         explorers.append(Explorer(cfg, root / "explore" / b, device, arrays, log=log,
-                                  resume=True))
+                                  resume=True, data=fields))
     from . import arch as Arch
     builtin = {"resnet8": Arch.resnet8(), "mobilenet": Arch.mobilenet_baseline(),
                "teacher": Arch.teacher()}
-    base_cfg = dict(fam["baseline_train"])
+    base_cfg = dict(fam["baseline_train"], **({} if flip else {"flip": False}))
     if a.smoke:
         base_cfg.update(epochs=1, limit_train=512, limit_test=256)
     extra = []
     for name in baselines:
         if name not in builtin:
             raise SystemExit(f"family: unknown baseline {name!r} (known: {', '.join(builtin)})")
-        extra.append(dict(spec=builtin[name], arrays=arrays, tag=name, resume=True,
+        extra.append(dict(spec=dict(builtin[name], **(fields or {})), arrays=arrays, tag=name,
+                          resume=True,
                           cfg=TrainCfg(**base_cfg), out=root / "baselines" / name,
                           deadline=t_start + a.deadline_seconds * fam.get("baseline_share", 1.0)
                           if a.deadline_seconds else None))
@@ -788,7 +819,10 @@ def explore_cli(a):
     import torch
     from .cluster import ClusterError, pool_from_args
     cfg = load_config(a.config, smoke=a.smoke)
-    arrays, src = load_arrays(a)
+    arrays, src, fields, flip = load_data(a)
+    if not flip:
+        for stage in ("proxy", "final"):
+            cfg.setdefault(stage, {})["flip"] = False
     if a.smoke:
         device = a.device or "cpu"
     else:
@@ -804,7 +838,7 @@ def explore_cli(a):
     print(f"[explore] data={src} {where} out={a.out}", flush=True)
     try:
         ex = Explorer(cfg, a.out, device, arrays, log=log, budget_minutes=a.budget_minutes,
-                      resume=a.resume, pool=pool)
+                      resume=a.resume, pool=pool, data=fields)
         ex.run()
     except ClusterError as e:
         raise SystemExit(f"explore: {e}")

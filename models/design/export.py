@@ -9,8 +9,9 @@ folded conv on raw pixels cannot reproduce; we avoid the problem by not
 subtracting the mean -- the stem BN re-centres activations anyway.)
 
 The exported graph contains only Conv (with bias, any groups), Relu, Add,
-GlobalAveragePool, Flatten, Gemm, Softmax.  Input: float32 NCHW 1x3x32x32 raw
-pixel values 0..255; output: softmax probabilities [1,10].
+GlobalAveragePool, Flatten, Gemm, Softmax.  Input: float32 NCHW 1xCxHxW raw
+pixel values 0..255 (the spec's `input`, CIFAR-10's 1x3x32x32 by default);
+output: softmax probabilities [1, classes].
 """
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ class FusedNet(nn.Module):
         super().__init__()
         net = copy.deepcopy(net).float().eval().to(memory_format=torch.contiguous_format)
         stem, _ = _fold_seq(net.stem)
-        stem.weight.data = stem.weight.data * net.in_scale.view(1, 3, 1, 1).cpu()
+        stem.weight.data = stem.weight.data * net.in_scale.view(1, -1, 1, 1).cpu()
         self.stem = stem
         blocks = []
         for m in net.mods:
@@ -97,7 +98,8 @@ ALLOWED_OPS = {"Conv", "Add", "Relu", "GlobalAveragePool", "Flatten", "Reshape",
 
 def export_onnx(net: A.Net, path, opset=13):
     fused = FusedNet(net.cpu()).eval()
-    dummy = torch.zeros(1, 3, 32, 32)
+    h, w, c = A.input_shape(net.spec)
+    dummy = torch.zeros(1, c, h, w)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     kw = dict(input_names=["input"], output_names=["probs"], opset_version=opset,
               do_constant_folding=True)
@@ -124,7 +126,7 @@ def verify_onnx(net: A.Net, path, x_raw_u8: np.ndarray, tol=1e-4):
         ref = F.softmax(net(x), 1).numpy()
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     outs = []
-    for i in range(len(x)):  # batch 1 (graph is fixed 1x3x32x32)
+    for i in range(len(x)):  # batch 1 (the graph's input is fixed: 1 x C x H x W)
         outs.append(sess.run(None, {"input": x[i:i + 1].numpy()})[0])
     got = np.concatenate(outs)
     diff = float(np.abs(got - ref).max())

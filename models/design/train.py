@@ -36,6 +36,7 @@ class TrainCfg:
     momentum: float = 0.9
     label_smoothing: float = 0.1
     cutout: int = 0                # cutout square size (0 = off)
+    flip: bool = True              # random horizontal flips (off for digits, text)
     seed: int = 0
     eval_every: int = 5            # epochs
     ckpt_every: int = 5            # epochs
@@ -52,9 +53,15 @@ class TrainCfg:
 
 
 class DeviceData:
+    """Images (uint8 N x H x W x C, any size) and labels on the device;
+    `train_batches` augments them: a random crop of the image padded by 4
+    zero pixels a side, an optional horizontal flip, optional cutout."""
+
+    PAD = 4
+
     def __init__(self, x_u8: np.ndarray, y: np.ndarray, device):
         x = torch.from_numpy(np.ascontiguousarray(x_u8)).to(device)
-        self.x = x.permute(0, 3, 1, 2).contiguous()          # N,3,32,32 uint8
+        self.x = x.permute(0, 3, 1, 2).contiguous()          # N,C,H,W uint8
         self.y = torch.from_numpy(y.astype(np.int64)).to(device)
         self.n = len(self.y)
         self.device = device
@@ -63,31 +70,36 @@ class DeviceData:
     @property
     def xpad(self):
         if self._xp is None:
-            self._xp = F.pad(self.x, (4, 4, 4, 4))           # N,3,40,40 zeros (raw 0 == normalised 0)
+            p = self.PAD
+            self._xp = F.pad(self.x, (p, p, p, p))           # zeros (raw 0 == normalised 0)
         return self._xp
 
-    def train_batches(self, batch, gen, cutout=0):
+    def train_batches(self, batch, gen, cutout=0, flip=True):
         perm = torch.randperm(self.n, device=self.device, generator=gen)
         nb = self.n // batch if self.n >= batch else 1
         bs = min(batch, self.n)
-        ar = torch.arange(32, device=self.device)
+        _, C, H, W = self.x.shape
+        P = self.PAD
+        ar_h = torch.arange(H, device=self.device)
+        ar_w = torch.arange(W, device=self.device)
         for i in range(nb):
             idx = perm[i * bs:(i + 1) * bs]
-            xb = self.xpad[idx]                                # B,3,40,40
+            xb = self.xpad[idx]                                # B,C,H+8,W+8
             B = xb.shape[0]
-            dy = torch.randint(0, 9, (B,), device=self.device, generator=gen)
-            dx = torch.randint(0, 9, (B,), device=self.device, generator=gen)
-            rows = (dy[:, None] + ar[None]).view(B, 1, 32, 1).expand(B, 3, 32, 40)
+            dy = torch.randint(0, 2 * P + 1, (B,), device=self.device, generator=gen)
+            dx = torch.randint(0, 2 * P + 1, (B,), device=self.device, generator=gen)
+            rows = (dy[:, None] + ar_h[None]).view(B, 1, H, 1).expand(B, C, H, W + 2 * P)
             xb = torch.gather(xb, 2, rows)
-            cols = (dx[:, None] + ar[None]).view(B, 1, 1, 32).expand(B, 3, 32, 32)
+            cols = (dx[:, None] + ar_w[None]).view(B, 1, 1, W).expand(B, C, H, W)
             xb = torch.gather(xb, 3, cols)
-            flip = torch.rand(B, device=self.device, generator=gen) < 0.5
-            xb = torch.where(flip.view(B, 1, 1, 1), xb.flip(3), xb)
+            if flip:
+                f = torch.rand(B, device=self.device, generator=gen) < 0.5
+                xb = torch.where(f.view(B, 1, 1, 1), xb.flip(3), xb)
             if cutout:
-                cy = torch.randint(0, 32, (B,), device=self.device, generator=gen)
-                cx = torch.randint(0, 32, (B,), device=self.device, generator=gen)
-                my = (ar[None] - cy[:, None]).abs() < cutout // 2 + (cutout % 2)
-                mx = (ar[None] - cx[:, None]).abs() < cutout // 2 + (cutout % 2)
+                cy = torch.randint(0, H, (B,), device=self.device, generator=gen)
+                cx = torch.randint(0, W, (B,), device=self.device, generator=gen)
+                my = (ar_h[None] - cy[:, None]).abs() < cutout // 2 + (cutout % 2)
+                mx = (ar_w[None] - cx[:, None]).abs() < cutout // 2 + (cutout % 2)
                 m = (my[:, :, None] & mx[:, None, :]).unsqueeze(1)
                 xb = xb.masked_fill(m, 0)
             yield xb.float(), self.y[idx]
@@ -299,7 +311,7 @@ def train_steps(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=Fals
         tl = torch.zeros((), device=dev)
         n = 0
         te = time.time()
-        for bi, (xb, yb) in enumerate(trd.train_batches(cfg.batch, gen, cfg.cutout)):
+        for bi, (xb, yb) in enumerate(trd.train_batches(cfg.batch, gen, cfg.cutout, cfg.flip)):
             el = time.time() - t0
             p = (ep + bi / steps_per_epoch) / cfg.epochs
             if cfg.time_budget > 0:
