@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -112,6 +113,12 @@ def main(argv=None):
     x.add_argument("--data-dir")
     x.add_argument("--carry-dir")
     cluster.add_arguments(x)
+    x.add_argument("--cost", choices=["auto", "runtime", "analytic"], default=None,
+                   help="the cost model (default: the config's, else auto: the runtime's when "
+                   "the attonet tool and the board's instruction table are there)")
+    x.add_argument("--board", default=None,
+                   help="the board whose instructions the runtime cost model predicts "
+                   "(default mps2-an386, the Cortex-M4)")
     x.add_argument("--dataset", default=None,
                    help="cifar10 (default), fashion-mnist:TARBALL, npy:DIR (x.npy, y.npy) or "
                    "folder:DIR (a folder of images per class); see models/design/datasets.py")
@@ -144,6 +151,12 @@ def main(argv=None):
     f.add_argument("--data-dir")
     f.add_argument("--carry-dir")
     cluster.add_arguments(f)
+    f.add_argument("--cost", choices=["auto", "runtime", "analytic"], default=None,
+                   help="the cost model (default: the config's, else auto: the runtime's when "
+                   "the attonet tool and the board's instruction table are there)")
+    f.add_argument("--board", default=None,
+                   help="the board whose instructions the runtime cost model predicts "
+                   "(default mps2-an386, the Cortex-M4)")
     f.add_argument("--dataset", default=None,
                    help="cifar10 (default), fashion-mnist:TARBALL, npy:DIR (x.npy, y.npy) or "
                    "folder:DIR (a folder of images per class); see models/design/datasets.py")
@@ -158,8 +171,25 @@ def main(argv=None):
     d.add_argument("--carry-dir", default=".data/carry")
     d.add_argument("--pack-carry", action="store_true")
 
-    c = sub.add_parser("cost", help="print analytic cost of an architecture")
+    c = sub.add_parser("cost", help="an architecture's cost: analytic, or the deployed plan's "
+                       "(arena, flash, predicted instructions on a board)")
     c.add_argument("--arch", required=True)
+    c.add_argument("--runtime", action="store_true",
+                   help="the runtime cost model (converter + calibrated instruction table)")
+    c.add_argument("--board", default="mps2-an386")
+
+    cc = sub.add_parser("cost-calibrate", help="calibrate the runtime cost model's instruction "
+                        "table on exact QEMU counts (cargo xtask bench-qemu) and report its error")
+    cc.add_argument("--board", default="mps2-an386")
+    cc.add_argument("--samples", type=int, default=96,
+                    help="candidates drawn from the search space (a quarter held out)")
+    cc.add_argument("--seed", type=int, default=0)
+    cc.add_argument("--work", default=".cost-calibration",
+                    help="measurements kept here (a rerun measures only what is new)")
+    cc.add_argument("--out", help="the table (default: models/design/costs/BOARD.json)")
+    cc.add_argument("--fit-only", action="store_true",
+                    help="refit on the measurements already in --work (no QEMU)")
+    cc.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
 
     sub.add_parser("session", help="time-boxed GPU session (env OUT, TOTAL_SECONDS, SMOKE)")
 
@@ -194,7 +224,6 @@ def main(argv=None):
                 log=lambda s: print(s, flush=True), teacher=teacher, init=a.init,
                 meta={"teachers": a.teacher} if a.teacher else None)
     elif a.cmd == "train-many":
-        import dataclasses
         from . import data as D
         from .train import train_many
         arrays, src = D.load_any(a.data_dir, a.carry_dir, a.tarball)
@@ -247,7 +276,23 @@ def main(argv=None):
         from . import arch as A
         from . import requirements as R
         spec = _load_arch(a.arch)
-        print(json.dumps({"cost": A.cost(spec), "deploy": R.estimate_deploy(spec)}, indent=1))
+        if not a.runtime:
+            print(json.dumps({"cost": A.cost(spec), "deploy": R.estimate_deploy(spec)},
+                             indent=1))
+        else:
+            from . import cost as C
+            from .cost_calibration import calibration_images
+            try:
+                imgs = calibration_images().get(A.input_shape(spec))
+                if imgs is None:
+                    raise C.CostError(f"no calibration images for input {A.input_shape(spec)}")
+                c = C.RuntimeCost(imgs, board=a.board).cost(spec)
+            except C.CostError as e:
+                raise SystemExit(f"cost: {e}")
+            print(json.dumps(dataclasses.asdict(c), indent=1))
+    elif a.cmd == "cost-calibrate":
+        from .cost_calibration import cli
+        cli(a)
     elif a.cmd == "publish":
         from . import data as D
         from .publish import NotBetterError, publish

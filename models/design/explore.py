@@ -3,13 +3,19 @@
 generator   proposes genomes (stem width, per-stage depth / width /
             compression ratio / mix ratio / groups) -> decoded into module
             specs (first module of stages 2,3 downsamples: type-B shortcut).
-            Candidates that violate cost budgets (MACs, params, flash, SRAM;
-            analytic) are rejected before any training.
+            Candidates that violate cost budgets are rejected before any
+            training: MACs and parameters (exact), and what the deployed
+            plan costs (cost.py: the converter's arena and flash, and the
+            target's instructions from a table calibrated on QEMU; or the
+            analytic estimate with `"cost": {"model": "analytic"}`).
 inquisitor  trains each candidate on a short proxy schedule (held-out
             validation slice of train), scores it (NetScore subject to the
             requirements) and fits a ridge regression of score on the
             normalised genome -> a sensitivity vector ("insight": which
             knobs raise NetScore per unit change, and which cost the most).
+            NetScore here counts the target's instructions in place of MACs
+            when the cost model knows them (the paper's, with MACs, is kept
+            beside it in every record).
 loop        the next generation mutates the best feasible genomes, biasing
             each mutation's direction by the sign/magnitude of the
             sensitivity; repeat for G generations (or until the time budget);
@@ -31,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import arch as A
+from . import cost as C
 from . import requirements as R
 
 GENES = ["stem", "d1", "d2", "d3", "w1", "w2", "w3", "c1", "c2", "c3", "x1", "x2", "x3",
@@ -52,7 +59,9 @@ DEFAULT_CONFIG = {
 }
 
 SMOKE_CONFIG = {
-    "requirements": {"min_acc": 0.0, "max_macs": 4e6, "max_params": 60e3},
+    "requirements": {"min_acc": 0.0, "max_macs": 4e6, "max_params": 60e3,
+                     "max_instructions": 12e6, "max_arena_bytes": 32768},
+    "cost": {"model": "runtime", "board": "mps2-an386"},
     "generations": 1, "population": 2, "elite": 1,
     "proxy": {"epochs": 1, "val_split": 128, "limit_train": 512, "batch": 128, "lr": 0.1},
     "final": {"top_k": 0},
@@ -176,12 +185,19 @@ def sensitivity(records):
     return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)
 
 
-def score(acc, cost, req: R.Requirements, deploy):
-    """NetScore, minus a large penalty per violated requirement."""
-    viol = R.check(req, acc=acc, macs=cost["macs"], params=cost["params"],
-                   flash=deploy["flash_bytes"], sram=deploy["peak_sram_bytes"])
-    ns = R.netscore(acc, cost["params"], cost["macs"])
-    return ns - 100.0 * len(viol), viol
+def violations(req: R.Requirements, cost: C.Cost, acc=None):
+    """The requirements a candidate's cost (and accuracy, when given) breaks."""
+    return R.check(req, acc=acc, macs=cost.macs, params=cost.params, flash=cost.flash_bytes,
+                   sram=cost.arena_bytes, instructions=cost.instructions)
+
+
+def score(acc, cost: C.Cost, req: R.Requirements):
+    """NetScore with the target's instructions in place of MACs (the paper's,
+    with MACs, when the cost model has no instructions), minus a large
+    penalty per violated requirement."""
+    viol = violations(req, cost, acc)
+    work = cost.instructions if cost.instructions is not None else cost.macs
+    return R.netscore(acc, cost.params, work) - 100.0 * len(viol), viol
 
 
 def finalists(records, acc_tolerance=None):
@@ -212,11 +228,14 @@ def rng_state_from_json(d):
 
 class Explorer:
     def __init__(self, cfg, out, device, arrays, log=print, budget_minutes=None, resume=False,
-                 pool=None, data=None):
+                 pool=None, data=None, cost_model=None):
         """`pool`: where candidates train (TrainPool's interface; None: a
         TrainPool on `device` in this process, or cluster.RayPool). `data`:
         the data set's spec fields (datasets.Dataset.spec_fields; None:
-        CIFAR-10's), given to every candidate."""
+        CIFAR-10's), given to every candidate. `cost_model`: what a
+        candidate costs (cost.CostModel; None: the one the config's "cost"
+        names, cost.from_config). Raises cost.CostError when the
+        requirements need instructions the cost model cannot give."""
         self.cfg = cfg
         self.pool = pool
         self.data = data
@@ -226,6 +245,15 @@ class Explorer:
         self.arrays = arrays
         self.log = log
         self.req = R.Requirements.from_dict(cfg.get("requirements"))
+        if cost_model is None:
+            cost_model = C.from_config(cfg, arrays[0][:16], cache_dir=self.out / "cost-cache",
+                                       log=log)
+        self.cost_model = cost_model
+        log(f"[cost] {cost_model.describe()}")
+        if self.req.needs_instructions() and not isinstance(cost_model, C.RuntimeCost):
+            raise C.CostError(f"the requirements set max_instructions, which the "
+                              f"{cost_model.name} cost model cannot check: the runtime cost "
+                              f"model needs the attonet tool and the board's instruction table")
         self.deadline = time.time() + 60 * budget_minutes if budget_minutes else None
         self.rng = random.Random(cfg.get("seed", 0))
         self.state_path = self.out / "state.json"
@@ -249,13 +277,15 @@ class Explorer:
         tmp.replace(self.state_path)
 
     def feasible_spec(self, gen):
+        """The decoded candidate if it is within every cost budget, else None
+        (MACs and parameters first: exact and free; then the cost model)."""
         spec = decode(gen, data=self.data)
         if not spec["modules"]:
             return None
         c = A.cost(spec)
-        d = R.estimate_deploy(spec)
-        if R.check(self.req, macs=c["macs"], params=c["params"], flash=d["flash_bytes"],
-                   sram=d["peak_sram_bytes"]):
+        if R.check(self.req, macs=c["macs"], params=c["params"]):
+            return None
+        if violations(self.req, self.cost_model.cost(spec)):
             return None
         return spec
 
@@ -321,21 +351,23 @@ class Explorer:
         recs = []
         for (gen, spec), res in zip(cands, results):
             res = res or {}
-            c = A.cost(spec)
-            d = R.estimate_deploy(spec)
+            c = self.cost_model.cost(spec)
             acc = res.get("final_acc")
             rec = {"id": genome_id(gen), "name": spec["name"], "genome": gen, "stage": stage,
-                   "generation": self.state["generation"], "macs": c["macs"],
-                   "params": c["params"], "flash_est": d["flash_bytes"],
-                   "sram_est": d["peak_sram_bytes"], "acc": acc, "epochs": res.get("epochs")}
+                   "generation": self.state["generation"], **c.as_record(),
+                   "acc": acc, "epochs": res.get("epochs")}
             if acc is not None:
-                rec["score"], rec["violations"] = score(acc, c, self.req, d)
-                rec["netscore"] = R.netscore(acc, c["params"], c["macs"])
+                rec["score"], rec["violations"] = score(acc, c, self.req)
+                rec["netscore"] = R.netscore(acc, c.params, c.macs)
+                if c.instructions is not None:
+                    rec["netscore_instructions"] = R.netscore(acc, c.params, c.instructions)
             else:
                 rec["score"], rec["error"] = None, res.get("error")
             recs.append(rec)
-            self.log(f"[inquisitor] {spec['name']} acc={acc} macs={c['macs'] / 1e6:.2f}M "
-                     f"params={c['params'] / 1e3:.1f}K score={rec['score']}")
+            instr = (f" {c.board} instructions={c.instructions / 1e6:.2f}M"
+                     if c.instructions is not None else "")
+            self.log(f"[inquisitor] {spec['name']} acc={acc} macs={c.macs / 1e6:.2f}M{instr} "
+                     f"arena={c.arena_bytes}B params={c.params / 1e3:.1f}K score={rec['score']}")
         return recs
 
     def inquire(self, cands, stage="proxy"):
@@ -424,11 +456,16 @@ class Explorer:
     def write_report(self):
         rows = sorted(self.state["records"] + self.state["finals"],
                       key=lambda r: (r["stage"] != "final", -(r.get("score") or -1e9)))
-        lines = ["stage,name,generation,macs,params,flash_est,sram_est,acc,netscore,score,violations"]
+        lines = ["stage,name,generation,macs,params,instructions,board,arena_bytes,flash_bytes,"
+                 "cost_source,acc,netscore,netscore_instructions,score,violations"]
         for r in rows:
+            ns_i = r.get("netscore_instructions")
             lines.append(",".join(str(x) for x in [
-                r["stage"], r["name"], r["generation"], r["macs"], r["params"], r["flash_est"],
-                r["sram_est"], r.get("acc"), round(r.get("netscore") or 0, 3),
+                r["stage"], r["name"], r["generation"], r["macs"], r["params"],
+                r.get("instructions", ""), r.get("board", ""),
+                r.get("arena_bytes", r.get("sram_est")), r.get("flash_bytes", r.get("flash_est")),
+                r.get("cost_source", "estimate"), r.get("acc"), round(r.get("netscore") or 0, 3),
+                round(ns_i, 3) if ns_i is not None else "",
                 round(r["score"], 3) if r.get("score") is not None else "",
                 "|".join(r.get("violations") or [])]))
         (self.out / "candidates.csv").write_text("\n".join(lines) + "\n")
@@ -467,6 +504,17 @@ def load_arrays(a):
         return (arrays[0][:1024], arrays[1][:1024], arrays[2][:256], arrays[3][:256]), src
     except FileNotFoundError:
         return D.smoke_data(), "synthetic"
+
+
+def apply_cost_args(cfg, a):
+    """`--cost` and `--board` into the config's "cost" (they win over it)."""
+    c = dict(cfg.get("cost") or {})
+    if getattr(a, "cost", None):
+        c["model"] = a.cost
+    if getattr(a, "board", None):
+        c["board"] = a.board
+    cfg["cost"] = c
+    return cfg
 
 
 def load_config(path=None, smoke=False):
@@ -746,15 +794,19 @@ def family_cli(a):
         if b not in fam["budgets"]:
             raise SystemExit(f"family: unknown budget {b!r} (the config has "
                              f"{', '.join(fam['budgets'])})")
-        cfg = load_config(Path(FAMILY_CONFIG.parent, fam["budgets"][b]), smoke=a.smoke)
+        cfg = apply_cost_args(load_config(Path(FAMILY_CONFIG.parent, fam["budgets"][b]),
+                                          smoke=a.smoke), a)
         if a.smoke:
             cfg["final"] = {"top_k": 1, "epochs": 1, "batch": 128, "lr": 0.1,
                             "limit_train": 512, "limit_test": 256}
         if not flip:
             for stage in ("proxy", "final"):
                 cfg.setdefault(stage, {})["flip"] = False
-        explorers.append(Explorer(cfg, root / "explore" / b, device, arrays, log=log,
-                                  resume=True, data=fields))
+        try:
+            explorers.append(Explorer(cfg, root / "explore" / b, device, arrays, log=log,
+                                      resume=True, data=fields))
+        except (C.CostError, R.RequirementsError) as e:
+            raise SystemExit(f"family: budget {b}: {e}")
     from . import arch as Arch
     builtin = {"resnet8": Arch.resnet8(), "mobilenet": Arch.mobilenet_baseline(),
                "teacher": Arch.teacher()}
@@ -818,7 +870,7 @@ def family_cli(a):
 def explore_cli(a):
     import torch
     from .cluster import ClusterError, pool_from_args
-    cfg = load_config(a.config, smoke=a.smoke)
+    cfg = apply_cost_args(load_config(a.config, smoke=a.smoke), a)
     arrays, src, fields, flip = load_data(a)
     if not flip:
         for stage in ("proxy", "final"):
@@ -840,7 +892,7 @@ def explore_cli(a):
         ex = Explorer(cfg, a.out, device, arrays, log=log, budget_minutes=a.budget_minutes,
                       resume=a.resume, pool=pool, data=fields)
         ex.run()
-    except ClusterError as e:
+    except (ClusterError, C.CostError, R.RequirementsError) as e:
         raise SystemExit(f"explore: {e}")
     finally:
         if pool:

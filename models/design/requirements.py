@@ -22,17 +22,40 @@ def netscore(acc_pct, params, macs):
     return 20.0 * math.log10(acc_pct ** 2 / (math.sqrt(p) * math.sqrt(m)))
 
 
+class RequirementsError(ValueError):
+    """A requirements dict that names something we do not check."""
+
+
 @dataclass
 class Requirements:
+    """A budget as a firmware engineer states it ("at most 4 M Cortex-M4
+    instructions, 16 KB arena, 64 KB flash") plus the paper's MACs and
+    parameters. Instructions are the cost model's board's (cost.py); the
+    arena is the planner's activation RAM (`max_sram_bytes` is its older
+    name); flash the model's (weights, tables, plan)."""
     min_acc: float = 0.0             # top-1 % (int8 eventually; float as proxy)
     max_macs: float = float("inf")
     max_params: float = float("inf")
     max_flash_bytes: float = float("inf")
     max_sram_bytes: float = float("inf")
+    max_instructions: float = float("inf")
 
     @classmethod
     def from_dict(cls, d):
-        return cls(**{k: float(v) for k, v in (d or {}).items()})
+        d = dict(d or {})
+        if "max_arena_bytes" in d:
+            if "max_sram_bytes" in d:
+                raise RequirementsError("requirements: give max_arena_bytes or max_sram_bytes, not both")
+            d["max_sram_bytes"] = d.pop("max_arena_bytes")
+        known = {f for f in cls.__dataclass_fields__}
+        bad = sorted(set(d) - known)
+        if bad:
+            raise RequirementsError(f"requirements: unknown {', '.join(bad)} (known: "
+                             f"{', '.join(sorted(known | {'max_arena_bytes'}))})")
+        return cls(**{k: float(v) for k, v in d.items()})
+
+    def needs_instructions(self):
+        return math.isfinite(self.max_instructions)
 
 
 # Family targets from the issue
@@ -42,7 +65,8 @@ TARGETS = {
 }
 
 
-def check(req: Requirements, acc=None, macs=None, params=None, flash=None, sram=None):
+def check(req: Requirements, acc=None, macs=None, params=None, flash=None, sram=None,
+          instructions=None):
     """Return list of violated requirement strings (empty = all satisfied).
     Cost budgets are checked whenever the value is given; accuracy only when
     acc is given (so a candidate can be rejected on cost before training)."""
@@ -56,7 +80,9 @@ def check(req: Requirements, acc=None, macs=None, params=None, flash=None, sram=
     if flash is not None and flash > req.max_flash_bytes:
         v.append(f"flash {flash:.0f} B > budget {req.max_flash_bytes:.0f} B")
     if sram is not None and sram > req.max_sram_bytes:
-        v.append(f"SRAM {sram:.0f} B > budget {req.max_sram_bytes:.0f} B")
+        v.append(f"arena {sram:.0f} B > budget {req.max_sram_bytes:.0f} B")
+    if instructions is not None and instructions > req.max_instructions:
+        v.append(f"instructions {instructions:.0f} > budget {req.max_instructions:.0f}")
     return v
 
 

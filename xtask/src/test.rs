@@ -271,10 +271,16 @@ fn oracle_goldens(root: &Path) -> Result<()> {
 
 /// `models/design`: its unit tests (requirements, NetScore, cost model,
 /// export) and an end-to-end exploration on a tiny budget (a few hundred
-/// images, one epoch, two candidates), in the PyTorch environment.
+/// images, one epoch, two candidates, the runtime cost model in the loop:
+/// the converter plans each candidate), in the PyTorch environment.
 pub fn design_exploration(root: &Path) -> Result<()> {
     let env = crate::python::Env::design(root);
     env.ensure()?;
+    // The runtime cost model plans every candidate with the converter
+    // (models/design/cost.py finds target/release/attonet).
+    let mut c = cmd::cargo(root);
+    c.args(["build", "--release", "-p", "attonet-cli"]);
+    cmd::run(c)?;
     let mut c = std::process::Command::new(env.python());
     c.current_dir(root)
         .args(["-m", "pytest", "-q", "models/design/tests"]);

@@ -136,6 +136,12 @@ def _connects(port):
         return False
 
 
+def _candidates(out):
+    """The candidates' run folders under `out` (OUT/proxy/NAME, ...; not the
+    files of OUT/cost-cache)."""
+    return sorted(f for f in out.glob("*/*") if f.is_dir())
+
+
 def _worker_info(folder):
     try:
         return json.loads((folder / "worker.json").read_text())
@@ -156,7 +162,7 @@ class Killer(threading.Thread):
 
     def run(self):
         while not self.stop.is_set() and len(self.killed) < self.times:
-            for f in sorted(self.runs.glob("*/*")):
+            for f in _candidates(self.runs):
                 info = _worker_info(f)
                 if info is None or (f / "result.json").exists():
                     continue
@@ -222,7 +228,7 @@ def test_two_nodes_a_killed_worker_and_the_same_finalists(cluster, local_run, tm
     assert _worker_info(folder)["attempt"] == 2 and _worker_info(folder)["pid"] != pid
     assert "resumed at epoch" in (folder / "train.log").read_text()
     # Both nodes trained candidates.
-    nodes = {_worker_info(f)["node"] for f in (tmp_path / "ray").glob("*/*")}
+    nodes = {_worker_info(f)["node"] for f in _candidates(tmp_path / "ray")}
     assert len(nodes) == 2, nodes
     # The same exploration, as if nothing had happened.
     assert _summary(on_ray) == _summary(local)
@@ -252,7 +258,7 @@ def test_without_a_shared_folder_the_files_travel_through_the_driver(cluster, lo
     folder = killer.killed[0][0]
     assert _worker_info(folder)["attempt"] == 2
     assert "resumed at epoch" in (folder / "train.log").read_text()
-    for f in (tmp_path / "ray").glob("*/*"):
+    for f in _candidates(tmp_path / "ray"):
         assert {"ckpt.pt", "model.pt", "result.json", "train.log"} <= {x.name for x in f.iterdir()}
     assert _summary(on_ray) == _summary(local_run[0])
 

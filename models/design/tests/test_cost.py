@@ -1,0 +1,168 @@
+"""The runtime cost model: the converter's plan and the instruction table
+calibrated on QEMU, checked against the exact counts committed for the
+shipped models (benches/qemu/results.csv, measured by `cargo xtask
+bench-qemu`), and the exploration's budgets in instructions and arena."""
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.design import arch as A
+from models.design import cost as C
+from models.design import cost_calibration as K
+from models.design import explore as X
+from models.design import requirements as R
+
+ROOT = Path(__file__).resolve().parents[3]
+SHIPPED = ["attonet_a", "attonet_b", "attonet_c", "attonet_d", "baseline_resnet8"]
+
+
+def attonet():
+    try:
+        return C.find_attonet()
+    except C.CostError:
+        pytest.fail("the attonet tool is missing: `cargo build --release -p attonet-cli` "
+                    "(cargo xtask test-design builds it)")
+
+
+def m4_results():
+    with open(ROOT / "benches" / "qemu" / "results.csv") as f:
+        return {r["model"]: r for r in csv.DictReader(f) if r["board"] == "mps2-an386"}
+
+
+def test_nnls_matches_the_constrained_optimum():
+    # y = 2 x0 + 0 x1 - 1 x2 + noise-free: the unconstrained solution has a
+    # negative coefficient, so the non-negative one sets it to zero and
+    # refits the others; compare with a brute-force search over supports.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (40, 3))
+    y = X @ np.array([2.0, 0.0, -1.0]) + 1.5
+    X = np.hstack([X, np.ones((40, 1))])
+    got = C.nnls(X, y)
+    best = None
+    for mask in range(1, 16):
+        cols = [i for i in range(4) if mask >> i & 1]
+        z = np.linalg.lstsq(X[:, cols], y, rcond=None)[0]
+        if (z >= 0).all():
+            r = np.sum((X[:, cols] @ z - y) ** 2)
+            if best is None or r < best[0]:
+                best = (r, cols, z)
+    want = np.zeros(4)
+    want[best[1]] = best[2]
+    assert (got >= 0).all()
+    np.testing.assert_allclose(got, want, atol=1e-8)
+
+
+def test_the_committed_table_predicts_the_shipped_models_within_5_percent():
+    """The shipped networks were trained (real weights) and are not in the
+    calibration set; their exact Cortex-M4 counts are committed."""
+    table = C.InstructionTable.load("mps2-an386")
+    exe = attonet()
+    results = m4_results()
+    for name in SHIPPED:
+        folder = ROOT / "models" / name.replace("_", "-")
+        onnx = next(folder.glob("*.onnx"))
+        rep = C.inspect_plan(exe, onnx, folder / "calib.npy", "mps2-an386")
+        measured = int(results[name]["instructions"])
+        predicted, steps = table.predict(rep)
+        err = abs(predicted - measured) / measured
+        assert err <= 0.05, f"{name}: predicted {predicted:.0f}, QEMU {measured} ({err:.1%})"
+        # The converter's arena is the firmware's activation RAM (which adds
+        # a few bytes of the executor's own state).
+        ram = int(results[name]["ram_static_bytes"])
+        assert rep["arena_bytes"] <= ram <= rep["arena_bytes"] + 64, name
+        assert len(steps) == rep["steps"]
+
+
+def test_the_table_records_its_held_out_error():
+    fit = json.loads((C.COSTS_DIR / "mps2-an386.json").read_text())["fit"]
+    assert fit["held_out"]["n"] >= 20
+    assert fit["held_out"]["mean_abs_error_pct"] <= 5.0
+    assert "cost-calibrate" in fit["how"]
+
+
+def test_runtime_cost_is_the_converters_plan():
+    exe = attonet()
+    imgs = K.calibration_images()[(32, 32, 3)]
+    model = C.RuntimeCost(imgs, attonet=exe)
+    spec = A.family_seeds()[0]
+    c = model.cost(spec)
+    a = A.cost(spec)
+    assert (c.macs, c.params) == (a["macs"], a["params"])
+    assert c.source == "runtime" and c.board == "mps2-an386"
+    # Fused blocks keep intermediates in row windows: the planner's arena is
+    # below the analytic whole-tensor estimate.
+    assert 0 < c.arena_bytes < R.estimate_deploy(spec)["peak_sram_bytes"]
+    assert c.instructions > a["macs"]  # no kernel does a MAC an instruction yet
+    assert model.cost(dict(spec, name="renamed")) is c  # cached by what the plan depends on
+
+
+def test_a_dense_3x3_over_more_than_64_channels_costs_what_the_portable_kernel_costs():
+    """dsp_select::CONV_MAX_K: the table keeps that cliff as its own class."""
+    table = C.InstructionTable.load("mps2-an386")
+
+    def row(cin):
+        return {"kernel": "grouped_conv3x3", "fused": True, "inputs": [f"8x8x{cin}"],
+                "output": f"8x8x{cin}", "macs": 64 * cin * 9 * cin, "step": 0}
+    per_mac = [table.step_instructions([row(c)]) / row(c)["macs"] for c in (64, 68)]
+    assert per_mac[1] > 2 * per_mac[0]
+
+
+def test_instruction_budget_rejects_candidates_before_training(tmp_path):
+    imgs = K.calibration_images()[(32, 32, 3)]
+    arrays = (imgs, np.zeros(len(imgs), np.int64), imgs, np.zeros(len(imgs), np.int64))
+    model = C.RuntimeCost(imgs, attonet=attonet())
+    gen = X.encode_seed(A.family_seeds()[0])
+    need = model.cost(X.decode(gen))
+    cfg = X.load_config(smoke=True)
+    for budget, feasible in ((need.instructions * 1.01, True), (need.instructions * 0.99, False)):
+        cfg["requirements"] = {"max_instructions": budget}
+        ex = X.Explorer(cfg, tmp_path / str(feasible), "cpu", arrays, log=lambda s: None,
+                        cost_model=model)
+        assert (ex.feasible_spec(gen) is not None) == feasible
+    cfg["requirements"] = {"max_arena_bytes": need.arena_bytes - 1}
+    ex = X.Explorer(cfg, tmp_path / "arena", "cpu", arrays, log=lambda s: None,
+                    cost_model=model)
+    assert ex.feasible_spec(gen) is None
+
+
+def test_instruction_budget_without_the_runtime_cost_model_is_an_error(tmp_path):
+    cfg = X.load_config(smoke=True)
+    cfg["requirements"] = {"max_instructions": 4e6}
+    cfg["cost"] = {"model": "analytic"}
+    imgs = K.calibration_images()[(32, 32, 3)]
+    with pytest.raises(C.CostError, match="max_instructions"):
+        X.Explorer(cfg, tmp_path, "cpu", (imgs, None, imgs, None), log=lambda s: None)
+
+
+def test_score_counts_instructions_in_place_of_macs():
+    c = C.Cost(macs=3_000_000, params=30_000, flash_bytes=40_000, arena_bytes=10_000,
+               instructions=6_000_000.0, source="runtime", board="mps2-an386")
+    s, v = X.score(80.0, c, R.Requirements())
+    assert v == [] and s == pytest.approx(R.netscore(80.0, 30_000, 6_000_000))
+    s2, v2 = X.score(80.0, c, R.Requirements(max_instructions=5e6))
+    assert len(v2) == 1 and "instructions" in v2[0] and s2 == pytest.approx(s - 100)
+
+
+def test_requirements_name_what_they_check():
+    r = R.Requirements.from_dict({"max_instructions": "4e6", "max_arena_bytes": 16384,
+                                  "max_flash_bytes": 65536})
+    assert r.max_instructions == 4e6 and r.max_sram_bytes == 16384
+    with pytest.raises(R.RequirementsError, match="max_instrs"):
+        R.Requirements.from_dict({"max_instrs": 1})
+    assert math.isinf(R.Requirements().max_instructions)
+
+
+def test_unknown_kernel_is_a_clear_error():
+    table = C.InstructionTable.load("mps2-an386")
+    with pytest.raises(C.CostError, match="no layer of kernel 'lstm'"):
+        table.step_instructions([{"kernel": "lstm", "fused": False, "inputs": ["1x1x8"],
+                                  "output": "1x1x8", "macs": 64}])
+
+
+def test_a_missing_table_names_the_command_that_makes_it(tmp_path):
+    with pytest.raises(C.CostError, match="cost-calibrate --board virt"):
+        C.InstructionTable.load("virt", tmp_path / "virt.json")
