@@ -67,6 +67,26 @@ def _device(a):
     return a.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _add_search_arguments(p):
+    """What `explore` and `family` share: the cluster, the cost model, the data
+    set and the CPU threads."""
+    from . import cluster
+    cluster.add_arguments(p)
+    p.add_argument("--cost", choices=["auto", "runtime", "analytic"], default=None,
+                   help="the cost model (default: the config's, else auto: the runtime's when "
+                   "the attonet tool and the board's instruction table are there)")
+    p.add_argument("--board", default=None,
+                   help="the board whose instructions the runtime cost model predicts "
+                   "(default mps2-an386, the Cortex-M4)")
+    p.add_argument("--dataset", default=None,
+                   help="cifar10 (default), fashion-mnist:TARBALL, npy:DIR (x.npy, y.npy) or "
+                   "folder:DIR (a folder of images per class); see models/design/datasets.py")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads a training uses (0: PyTorch's default); on CPU the "
+                   "results depend on it (the order of float sums): use --ray-cpus N with "
+                   "--ray and --threads N without to get the same candidates")
+
+
 def main(argv=None):
     from . import cluster
     ap = argparse.ArgumentParser(prog="python -m models.design")
@@ -112,20 +132,7 @@ def main(argv=None):
     x.add_argument("--device", default=None)
     x.add_argument("--data-dir")
     x.add_argument("--carry-dir")
-    cluster.add_arguments(x)
-    x.add_argument("--cost", choices=["auto", "runtime", "analytic"], default=None,
-                   help="the cost model (default: the config's, else auto: the runtime's when "
-                   "the attonet tool and the board's instruction table are there)")
-    x.add_argument("--board", default=None,
-                   help="the board whose instructions the runtime cost model predicts "
-                   "(default mps2-an386, the Cortex-M4)")
-    x.add_argument("--dataset", default=None,
-                   help="cifar10 (default), fashion-mnist:TARBALL, npy:DIR (x.npy, y.npy) or "
-                   "folder:DIR (a folder of images per class); see models/design/datasets.py")
-    x.add_argument("--threads", type=int, default=0,
-                   help="CPU threads a training uses (0: PyTorch's default); on CPU the "
-                   "results depend on it (the order of float sums): use --ray-cpus N with "
-                   "--ray and --threads N without to get the same candidates")
+    _add_search_arguments(x)
 
     f = sub.add_parser("family", help="the AttoNet family: an exploration per budget, "
                        "the finalists and the baselines, trained together (resumable)")
@@ -150,20 +157,7 @@ def main(argv=None):
     f.add_argument("--device", default=None)
     f.add_argument("--data-dir")
     f.add_argument("--carry-dir")
-    cluster.add_arguments(f)
-    f.add_argument("--cost", choices=["auto", "runtime", "analytic"], default=None,
-                   help="the cost model (default: the config's, else auto: the runtime's when "
-                   "the attonet tool and the board's instruction table are there)")
-    f.add_argument("--board", default=None,
-                   help="the board whose instructions the runtime cost model predicts "
-                   "(default mps2-an386, the Cortex-M4)")
-    f.add_argument("--dataset", default=None,
-                   help="cifar10 (default), fashion-mnist:TARBALL, npy:DIR (x.npy, y.npy) or "
-                   "folder:DIR (a folder of images per class); see models/design/datasets.py")
-    f.add_argument("--threads", type=int, default=0,
-                   help="CPU threads a training uses (0: PyTorch's default); on CPU the "
-                   "results depend on it (the order of float sums): use --ray-cpus N with "
-                   "--ray and --threads N without to get the same candidates")
+    _add_search_arguments(f)
 
     d = sub.add_parser("data", help="build .npy from the npm tarball / pack the carry form")
     d.add_argument("--tarball")
