@@ -88,7 +88,6 @@ def _add_search_arguments(p):
 
 
 def main(argv=None):
-    from . import cluster
     ap = argparse.ArgumentParser(prog="python -m models.design")
     sub = ap.add_subparsers(dest="cmd", required=True)
 

@@ -3,13 +3,14 @@ analytic cost model (MACs, params, activation sizes).
 
 Spec format::
 
-    {"name": "A", "stem": 16,
+    {"name": "A", "stem": 16, "stem_stride": 1,
      "modules": [{"type": "atto", "out": 16, "comp": 8, "groups": 2,
                   "mix": 8, "stride": 1}, ...],
      "classes": 10,
      "input": [32, 32, 3], "in_std": [0.2470, 0.2435, 0.2616]}
 
-`input` (height, width, channels of the raw uint8 image) and `in_std` (the
+`stem_stride` (1 when absent, or 2) is the stem 3x3's stride. `input`
+(height, width, channels of the raw uint8 image) and `in_std` (the
 per-channel standard deviation of the training pixels on a 0..1 scale, the
 input's only normalisation) come from the data set (datasets.py); a spec
 without them is CIFAR-10's (32x32x3 and its std).
@@ -37,6 +38,13 @@ def input_shape(spec):
     """(height, width, channels) of the network's raw input."""
     h, w, c = spec.get("input", (32, 32, 3))
     return int(h), int(w), int(c)
+
+
+def stem_stride(spec):
+    s = int(spec.get("stem_stride", 1))
+    if s not in (1, 2):
+        raise ValueError(f"{spec.get('name')}: stem_stride {s} (1 or 2)")
+    return s
 
 
 def input_std(spec):
@@ -70,7 +78,8 @@ def layers(spec):
     L = []
     h, w, cin = input_shape(spec)
     c = spec["stem"]
-    L.append(_conv("stem", h, w, cin, c, 3, 1))
+    L.append(_conv("stem", h, w, cin, c, 3, stem_stride(spec)))
+    h, w = L[-1]["hout"], L[-1]["wout"]
     for i, m in enumerate(spec["modules"]):
         t = m.get("type", "atto")
         s = m.get("stride", 1)
@@ -190,7 +199,7 @@ class Net(nn.Module):
         self.register_buffer("in_scale", torch.tensor([1.0 / (255.0 * s) for s in input_std(spec)])
                              .view(1, cin, 1, 1))
         c = spec["stem"]
-        self.stem = _cbr(cin, c, 3)
+        self.stem = _cbr(cin, c, 3, stem_stride(spec))
         mods = []
         for m in spec["modules"]:
             mods.append(MODULES[m.get("type", "atto")](c, m))

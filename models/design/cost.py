@@ -19,9 +19,9 @@ the layer runs inside a fused block, and the depth of each output's dot
 product (MACs per output element) in buckets the kernels care about (on the
 Cortex-M DSP boards one edge is the columns kernel's largest window,
 dsp_select::CONV_MAX_K: a 3x3 over more than 64 channels a group runs the
-portable kernel, several times slower a MAC); each
-class has instructions per MAC, per output element, per output row and per
-call. The coefficients are non-negative (least squares under that
+portable kernel, several times slower a MAC); each class has instructions
+per MAC, per MAC on taps inside the input (padding excluded), per output
+element, per output row and per call. The coefficients are non-negative (least squares under that
 constraint), so a shape outside the calibration set still costs more as it
 grows. The fit, its held-out error and where the samples came from are in
 the table's JSON (`models/design/costs/<board>.json`).
@@ -131,18 +131,37 @@ def layer_class(row, edges=DEPTH_EDGES):
     return f"{k}/{fused}"
 
 
+def _valid_taps(n_in, n_out, k=3):
+    """Fraction of a k-tap window (padding k // 2) inside an input of n_in
+    along one axis, over the n_out outputs (stride from the sizes)."""
+    if n_out <= 0 or k == 1:
+        return 1.0
+    stride = max(1, round(n_in / n_out))
+    pad = k // 2
+    inside = sum(sum(0 <= stride * o - pad + t < n_in for t in range(k)) for o in range(n_out))
+    return inside / (k * n_out)
+
+
+WINDOW_KERNELS = {"grouped_conv3x3": 3, "depthwise_conv": 3}
+
+
 def layer_features(row):
-    """[MACs, output elements, output rows, 1]; input elements for layers
-    without MACs (ADD, pooling, softmax), whose work is per element read."""
+    """[MACs, MACs on taps inside the input (the portable kernels skip the
+    padding, the DSP ones multiply it as zeros), output elements, output
+    rows, 1]; input elements in place of MACs for layers without MACs (ADD,
+    pooling, softmax), whose work is per element read."""
     oh, ow, oc = _shape(row["output"])
     if row["macs"]:
-        return np.array([row["macs"], oh * ow * oc, oh, 1.0])
+        k = WINDOW_KERNELS.get(row["kernel"], 1)
+        ih, iw, _ = _shape(row["inputs"][0])
+        inside = row["macs"] * _valid_taps(ih, oh, k) * _valid_taps(iw, ow, k)
+        return np.array([row["macs"], inside, oh * ow * oc, oh, 1.0])
     ins = sum(math.prod(_shape(s)) for s in row["inputs"]) if row["inputs"] else oh * ow * oc
-    return np.array([ins, oh * ow * oc, oh, 1.0])
+    return np.array([ins, 0.0, oh * ow * oc, oh, 1.0])
 
 
-N_FEATURES = 4
-FEATURE_NAMES = ["per_mac", "per_output", "per_row", "per_call"]
+N_FEATURES = 5
+FEATURE_NAMES = ["per_mac", "per_mac_inside", "per_output", "per_row", "per_call"]
 
 
 def plan_steps(report):

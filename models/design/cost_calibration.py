@@ -32,7 +32,7 @@ import numpy as np
 
 from . import arch as A
 from . import cost as C
-from . import explore as E
+from . import search_space as S
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAY_STD = (0.3529,)  # Fashion-MNIST's pixel std (datasets.py); any positive value plans alike
@@ -49,16 +49,16 @@ def calibration_images():
 
 
 def random_genome(rng: random.Random):
-    """A genome drawn uniformly from the search space (explore.RANGES)."""
+    """A genome drawn uniformly from the search space (search_space.RANGES)."""
     g = {}
-    for k in E.GENES:
-        lo, hi, step = E.RANGES[k]
+    for k in S.GENES:
+        lo, hi, step = S.RANGES[k]
         if k.startswith("g"):
-            g[k] = rng.choice([c for c in E.GROUP_CHOICES if c <= hi])
+            g[k] = rng.choice([c for c in S.GROUP_CHOICES if c <= hi])
         elif isinstance(step, int):
             g[k] = rng.randrange(lo, hi + 1, step)
         else:
-            g[k] = E._round(rng.uniform(lo, hi), lo, hi, step)
+            g[k] = S._round(rng.uniform(lo, hi), lo, hi, step)
     return g
 
 
@@ -74,7 +74,7 @@ def draw_candidates(n, seed=0):
         gen = random_genome(rng)
         gray = len(out) % 4 == 1
         fields = ({"input": [28, 28, 1], "in_std": list(GRAY_STD)} if gray else None)
-        spec = E.decode(gen, f"cal{len(out):03d}", fields)
+        spec = S.decode(gen, f"cal{len(out):03d}", fields)
         if spec["modules"] and A.cost(spec)["macs"] <= MAX_MACS:
             out.append(spec)
     return out

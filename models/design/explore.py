@@ -27,9 +27,7 @@ All state lives in OUT/state.json (+ one run dir per candidate) so
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import math
 import random
 import time
 from pathlib import Path
@@ -39,15 +37,7 @@ import numpy as np
 from . import arch as A
 from . import cost as C
 from . import requirements as R
-
-GENES = ["stem", "d1", "d2", "d3", "w1", "w2", "w3", "c1", "c2", "c3", "x1", "x2", "x3",
-         "g1", "g2", "g3"]
-RANGES = {"stem": (8, 32, 4), "d1": (0, 3, 1), "d2": (1, 4, 1), "d3": (1, 4, 1),
-          "w1": (8, 48, 4), "w2": (16, 96, 8), "w3": (32, 256, 8),
-          "c1": (0.25, 1.0, 0.125), "c2": (0.25, 1.0, 0.125), "c3": (0.25, 1.0, 0.125),
-          "x1": (0.5, 2.0, 0.25), "x2": (0.5, 2.0, 0.25), "x3": (0.5, 2.0, 0.25),
-          "g1": (1, 8, None), "g2": (1, 8, None), "g3": (1, 16, None)}
-GROUP_CHOICES = [1, 2, 4, 8, 16]
+from .search_space import AttoSpace, SensitivityGenerator
 
 DEFAULT_CONFIG = {
     "requirements": {"min_acc": 0.0, "max_macs": 3.1e6, "max_params": 39e3},
@@ -67,122 +57,6 @@ SMOKE_CONFIG = {
     "final": {"top_k": 0},
     "seed": 0,
 }
-
-
-def _round(v, lo, hi, step):
-    v = min(hi, max(lo, v))
-    if step is None:
-        return v
-    r = round((v - lo) / step) * step + lo
-    return int(r) if isinstance(step, int) else round(r, 4)
-
-
-def _fit_groups(ch, g):
-    g = max(1, int(g))
-    while g > 1 and ch % g:
-        g //= 2
-    return g
-
-
-def decode(gen, name=None, data=None):
-    """genome -> arch spec (atto modules, 3 stages at full, 1/2 and 1/4 of the
-    input's resolution); `data`: the data set's spec fields (its input shape,
-    pixel std and classes: datasets.Dataset.spec_fields; None: CIFAR-10's)."""
-    mods = []
-    for st, (d, w, c, x, g) in enumerate([(gen["d1"], gen["w1"], gen["c1"], gen["x1"], gen["g1"]),
-                                          (gen["d2"], gen["w2"], gen["c2"], gen["x2"], gen["g2"]),
-                                          (gen["d3"], gen["w3"], gen["c3"], gen["x3"], gen["g3"])]):
-        for i in range(int(d)):
-            comp = max(4, int(round(w * c / 4)) * 4)
-            groups = _fit_groups(comp, g)
-            mix = max(4, int(round(comp * x / 4)) * 4)
-            stride = 2 if (st > 0 and i == 0) else 1
-            mods.append({"type": "atto", "out": int(w), "comp": comp, "groups": groups,
-                         "mix": mix, "stride": stride})
-    if gen["d1"] == 0 and mods:  # keep the first module at 32x32 if stage 1 is empty
-        pass
-    spec = {"name": name or "g-" + genome_id(gen), "stem": int(gen["stem"]), "classes": 10,
-            "modules": mods, "genome": gen}
-    spec.update(data or {})
-    return spec
-
-
-def genome_id(gen):
-    return hashlib.sha1(json.dumps(gen, sort_keys=True).encode()).hexdigest()[:8]
-
-
-def encode_seed(spec):
-    """Rough genome for a hand-designed 3-stage atto spec (for seeding)."""
-    st = [[], [], []]
-    s = 0
-    for i, m in enumerate(spec["modules"]):
-        if m.get("stride", 1) == 2 and i > 0:
-            s = min(2, s + 1)
-        st[s].append(m)
-    gen = {"stem": spec["stem"]}
-    for k, ms in enumerate(st, 1):
-        gen[f"d{k}"] = len(ms)
-        m = ms[0] if ms else spec["modules"][0]
-        gen[f"w{k}"] = m["out"]
-        gen[f"c{k}"] = round(m["comp"] / m["out"], 4)
-        gen[f"x{k}"] = round(m["mix"] / m["comp"], 4)
-        gen[f"g{k}"] = m["groups"]
-    return gen
-
-
-def normalise(gen):
-    v = []
-    for g in GENES:
-        lo, hi, _ = RANGES[g]
-        x = gen[g]
-        if g.startswith("g"):
-            x, lo, hi = math.log2(x), 0, math.log2(hi)
-        v.append((x - lo) / (hi - lo))
-    return np.array(v)
-
-
-def mutate(gen, rng: random.Random, sens=None, strength=1.0):
-    """Mutate 1-3 genes; with sensitivity, prefer genes/directions that
-    raised the score (probability ~ |s|, direction = sign(s) with p=0.75)."""
-    g = dict(gen)
-    k = rng.randint(1, 3)
-    if sens is not None and np.abs(sens).sum() > 0:
-        w = np.abs(sens) + 0.2 * np.abs(sens).mean() + 1e-9
-        idx = list(np.random.default_rng(rng.randint(0, 2 ** 31)).choice(
-            len(GENES), size=k, replace=False, p=w / w.sum()))
-    else:
-        idx = rng.sample(range(len(GENES)), k)
-    for i in idx:
-        name = GENES[i]
-        lo, hi, step = RANGES[name]
-        direction = rng.choice([-1, 1])
-        if sens is not None and sens[i] != 0 and rng.random() < 0.75:
-            direction = 1 if sens[i] > 0 else -1
-        if name.startswith("g"):
-            cur = GROUP_CHOICES.index(g[name]) if g[name] in GROUP_CHOICES else 2
-            cur = min(len(GROUP_CHOICES) - 1, max(0, cur + direction))
-            g[name] = min(hi, GROUP_CHOICES[cur])
-        else:
-            delta = direction * max(step or 1, (hi - lo) * 0.15 * strength * rng.random())
-            g[name] = _round(g[name] + delta, lo, hi, step)
-    if g["d2"] < 1:
-        g["d2"] = 1
-    if g["d3"] < 1:
-        g["d3"] = 1
-    return g
-
-
-def sensitivity(records):
-    """Inquisitor insight: ridge regression of score on normalised genome."""
-    recs = [r for r in records if r.get("score") is not None and math.isfinite(r["score"])]
-    if len(recs) < 3:
-        return None
-    X = np.stack([normalise(r["genome"]) for r in recs])
-    y = np.array([r["score"] for r in recs])
-    X = X - X.mean(0)
-    y = y - y.mean()
-    lam = 0.1 * len(recs)
-    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)
 
 
 def violations(req: R.Requirements, cost: C.Cost, acc=None):
@@ -228,15 +102,20 @@ def rng_state_from_json(d):
 
 class Explorer:
     def __init__(self, cfg, out, device, arrays, log=print, budget_minutes=None, resume=False,
-                 pool=None, data=None, cost_model=None):
+                 pool=None, data=None, cost_model=None, space=None, generator=None):
         """`pool`: where candidates train (TrainPool's interface; None: a
         TrainPool on `device` in this process, or cluster.RayPool). `data`:
         the data set's spec fields (datasets.Dataset.spec_fields; None:
         CIFAR-10's), given to every candidate. `cost_model`: what a
         candidate costs (cost.CostModel; None: the one the config's "cost"
-        names, cost.from_config). Raises cost.CostError when the
-        requirements need instructions the cost model cannot give."""
+        names, cost.from_config). `space` and `generator`: the search space
+        and the generator's rule (search_space.py; None: AttoSpace and
+        SensitivityGenerator with the config's "elite"). Raises
+        cost.CostError when the requirements need instructions the cost
+        model cannot give."""
         self.cfg = cfg
+        self.space = space or AttoSpace()
+        self.generator = generator or SensitivityGenerator(cfg.get("elite", 3))
         self.pool = pool
         self.data = data
         self.out = Path(out)
@@ -279,7 +158,7 @@ class Explorer:
     def feasible_spec(self, gen):
         """The decoded candidate if it is within every cost budget, else None
         (MACs and parameters first: exact and free; then the cost model)."""
-        spec = decode(gen, data=self.data)
+        spec = self.space.decode(gen, data=self.data)
         if not spec["modules"]:
             return None
         c = A.cost(spec)
@@ -290,41 +169,16 @@ class Explorer:
         return spec
 
     def propose(self, n):
+        """The next generation: the generator's proposals, feasible ones only;
+        the inquisitor's insight (sensitivity per gene) goes into the state."""
         recs = self.state["records"]
-        sens = sensitivity(recs)
-        if sens is not None:
+        sens, insight = self.generator.insight(self.space, recs)
+        if insight is not None:
             self.state.setdefault("insight", []).append(
-                {"generation": self.state["generation"],
-                 "sensitivity": {g: round(float(s), 4) for g, s in zip(GENES, sens)}})
-        seen = {r["id"] for r in recs}
-        if recs:
-            ranked = sorted([r for r in recs if r.get("score") is not None],
-                            key=lambda r: -r["score"])
-            parents = [r["genome"] for r in ranked[:self.cfg.get("elite", 3)]]
-        else:
-            builtin = {x["name"]: x for x in A.family_seeds() + A.family_variants()}
-            names = self.cfg.get("seeds") or ["atto-A", "atto-A-w8", "atto-A-deep"]
-            parents = [encode_seed(builtin[n]) for n in names]
-        out, tries = [], 0
-        if not recs:  # generation 0: seeds themselves (if feasible) + mutants
-            for p in parents:
-                spec = self.feasible_spec(p)
-                if spec and genome_id(p) not in seen and len(out) < n:
-                    out.append((p, spec))
-                    seen.add(genome_id(p))
-        while len(out) < n and tries < 2000:
-            tries += 1
-            p = self.rng.choice(parents)
-            child = mutate(p, self.rng, sens, strength=1.0 if tries < 500 else 2.0)
-            gid = genome_id(child)
-            if gid in seen:
-                continue
-            spec = self.feasible_spec(child)
-            if spec is None:
-                continue
-            seen.add(gid)
-            out.append((child, spec))
-        return out
+                {"generation": self.state["generation"], "sensitivity": insight})
+        seeds = [] if recs else self.space.seeds(self.cfg.get("seeds"))
+        return self.generator.propose(self.space, recs, n, self.feasible_spec, self.rng, seeds,
+                                      sens)
 
     def _train_cfg(self, d):
         from .train import TrainCfg
@@ -353,7 +207,8 @@ class Explorer:
             res = res or {}
             c = self.cost_model.cost(spec)
             acc = res.get("final_acc")
-            rec = {"id": genome_id(gen), "name": spec["name"], "genome": gen, "stage": stage,
+            rec = {"id": self.space.genome_id(gen), "name": spec["name"], "genome": gen,
+                   "stage": stage,
                    "generation": self.state["generation"], **c.as_record(),
                    "acc": acc, "epochs": res.get("epochs")}
             if acc is not None:
@@ -422,7 +277,7 @@ class Explorer:
             return []
         ranked = sorted(finalists(self.state["records"], fin.get("acc_tolerance")),
                         key=lambda r: -r["score"])[:k]
-        return [(r["genome"], decode(r["genome"], "final-" + r["id"], self.data))
+        return [(r["genome"], self.space.decode(r["genome"], "final-" + r["id"], self.data))
                 for r in ranked]
 
     def add_finals(self, recs):

@@ -152,7 +152,7 @@ uint8 samples as their values), `card.json` (the figures below).
 
 ## Modules
 
-Stem: 3x3 convolution, 3 -> {spec['stem']} channels, stride 1.
+Stem: 3x3 convolution, {A.input_shape(spec)[2]} -> {spec['stem']} channels, stride {spec.get('stem_stride', 1)}.
 
 | module | type | in | out | compression | groups | mix | stride |
 |---|---|---|---|---|---|---|---|

@@ -24,8 +24,21 @@ def test_conv_mac_formula():
     assert "m0.shortcut" not in L  # identity shortcut
 
 
-@pytest.mark.parametrize("spec", [A.family_seeds()[0], A.resnet8(), A.mobilenet_baseline()],
-                         ids=lambda s: s["name"])
+# The search space's corners: a stride-2 stem and depthwise 3x3s (one
+# channel a group) inside AttoNet modules.
+STRIDED_DEPTHWISE = dict(A.atto("strided-depthwise", 12, [(16, 8, 8, 8, 1), (32, 16, 16, 16, 2)]),
+                         stem_stride=2)
+
+
+def test_stem_stride_halves_the_network():
+    L = {l["name"]: l for l in A.layers(STRIDED_DEPTHWISE)}
+    assert (L["stem"]["hout"], L["stem"]["macs"]) == (16, 16 * 16 * 12 * 9 * 3)
+    assert L["m0.group3x3"]["macs"] == 16 * 16 * 8 * 9  # depthwise: 9 MACs an output
+    assert L["m1.group3x3"]["hout"] == 8
+
+
+@pytest.mark.parametrize("spec", [A.family_seeds()[0], A.resnet8(), A.mobilenet_baseline(),
+                                  STRIDED_DEPTHWISE], ids=lambda s: s["name"])
 def test_params_match_torch_and_export_is_exact(spec, tmp_path):
     net = trained_like(spec)
     p = tmp_path / "m.onnx"

@@ -14,6 +14,7 @@ from models.design import arch as A
 from models.design import cost as C
 from models.design import cost_calibration as K
 from models.design import explore as X
+from models.design import search_space as S
 from models.design import requirements as R
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -100,6 +101,18 @@ def test_runtime_cost_is_the_converters_plan():
     assert model.cost(dict(spec, name="renamed")) is c  # cached by what the plan depends on
 
 
+def test_the_converters_plan_is_the_searched_network():
+    """Across the search space (stride-2 stems, depthwise and grouped 3x3s,
+    28x28x1 and 32x32x3 inputs), the converter plans exactly the network the
+    spec describes: the same MACs and parameters as the analytic count."""
+    exe = attonet()
+    images = K.calibration_images()
+    for spec in K.draw_candidates(8, seed=7):
+        c = C.RuntimeCost(images[A.input_shape(spec)], attonet=exe).cost(spec)
+        a = A.cost(spec)
+        assert (c.macs, c.params) == (a["macs"], a["params"]), spec
+
+
 def test_a_dense_3x3_over_more_than_64_channels_costs_what_the_portable_kernel_costs():
     """dsp_select::CONV_MAX_K: the table keeps that cliff as its own class."""
     table = C.InstructionTable.load("mps2-an386")
@@ -115,8 +128,8 @@ def test_instruction_budget_rejects_candidates_before_training(tmp_path):
     imgs = K.calibration_images()[(32, 32, 3)]
     arrays = (imgs, np.zeros(len(imgs), np.int64), imgs, np.zeros(len(imgs), np.int64))
     model = C.RuntimeCost(imgs, attonet=attonet())
-    gen = X.encode_seed(A.family_seeds()[0])
-    need = model.cost(X.decode(gen))
+    gen = S.encode_seed(A.family_seeds()[0])
+    need = model.cost(S.decode(gen))
     cfg = X.load_config(smoke=True)
     for budget, feasible in ((need.instructions * 1.01, True), (need.instructions * 0.99, False)):
         cfg["requirements"] = {"max_instructions": budget}
@@ -154,6 +167,15 @@ def test_requirements_name_what_they_check():
     with pytest.raises(R.RequirementsError, match="max_instrs"):
         R.Requirements.from_dict({"max_instrs": 1})
     assert math.isinf(R.Requirements().max_instructions)
+
+
+def test_taps_inside_the_input():
+    # A 3x3 with padding 1: along an axis of 4, the first and last output
+    # lose one tap each (10 of 12 inside); stride 2 from 8 to 4 loses only
+    # the first output's top tap (11 of 12).
+    assert C._valid_taps(4, 4) == pytest.approx(10 / 12)
+    assert C._valid_taps(8, 4) == pytest.approx(11 / 12)
+    assert C._valid_taps(32, 32, k=1) == 1.0
 
 
 def test_unknown_kernel_is_a_clear_error():

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 from models.design import arch as A
 from models.design import explore as X
+from models.design import search_space as S
 from models.design.tests.test_publish import _tool
 
 SHIPPED = Path(__file__).resolve().parents[2]  # models/, the published folders
@@ -44,8 +45,8 @@ def test_family_smoke(tmp_path, monkeypatch):
                      "init": "A-kd", "freeze_bn": True, "epochs": 1, "batch": 64}]}))
     # Budget B's exploration was done elsewhere: one generation, recorded.
     spec = A.family_seeds()[0]
-    gen = X.encode_seed(spec)
-    rec = {"id": X.genome_id(gen), "name": "g-" + X.genome_id(gen), "genome": gen,
+    gen = S.encode_seed(spec)
+    rec = {"id": S.genome_id(gen), "name": "g-" + S.genome_id(gen), "genome": gen,
            "stage": "proxy", "generation": 0, "macs": 1, "params": 1, "flash_est": 1,
            "sram_est": 1, "acc": 30.0, "score": 70.0, "violations": []}
     (tmp_path / "out" / "explore" / "B").mkdir(parents=True)

@@ -4,7 +4,7 @@ import numpy as np
 
 from models.design import arch as A
 from models.design import data as D
-from models.design import explore as X
+from models.design import search_space as S
 from models.design.job import run_job
 from models.design.train import TrainCfg, train_many
 
@@ -44,19 +44,19 @@ def test_train_many_cpu(tmp_path):
 def test_genome_roundtrip_and_mutation():
     import random
     seed = A.family_seeds()[0]
-    gen = X.encode_seed(seed)
-    spec = X.decode(gen)
+    gen = S.encode_seed(seed)
+    spec = S.decode(gen)
     assert A.cost(spec)["macs"] == A.cost(seed)["macs"]
     rng = random.Random(0)
     for _ in range(50):
-        child = X.mutate(gen, rng)
-        s = X.decode(child)
+        child = S.mutate(gen, rng)
+        s = S.decode(child)
         for m in s["modules"]:
             assert m["comp"] % m["groups"] == 0
-    sens = np.zeros(len(X.GENES))
-    sens[X.GENES.index("w3")] = 1.0
-    ups = sum(X.mutate(gen, random.Random(i), sens)["w3"] > gen["w3"] for i in range(200))
-    downs = sum(X.mutate(gen, random.Random(i), sens)["w3"] < gen["w3"] for i in range(200))
+    sens = np.zeros(len(S.GENES))
+    sens[S.GENES.index("w3")] = 1.0
+    ups = sum(S.mutate(gen, random.Random(i), sens)["w3"] > gen["w3"] for i in range(200))
+    downs = sum(S.mutate(gen, random.Random(i), sens)["w3"] < gen["w3"] for i in range(200))
     assert ups > downs
 
 
