@@ -152,6 +152,9 @@ def main(argv=None):
                    "DIR/attonet-<x>, DIR/baseline-<name> (measured by the attonet binary)")
     f.add_argument("--attonet", help="the attonet binary for --publish (default: PATH, "
                    "target/release)")
+    f.add_argument("--qemu", action="store_true",
+                   help="with --publish: measure each network on QEMU's Cortex-M4 (exact "
+                   "instructions, code, RAM, stack) for its card")
     f.add_argument("--smoke", action="store_true", help="tiny run (CI)")
     f.add_argument("--device", default=None)
     f.add_argument("--data-dir")
@@ -199,6 +202,12 @@ def main(argv=None):
                     "top-1")
     pb.add_argument("--data-dir")
     pb.add_argument("--carry-dir")
+    pb.add_argument("--dataset", default=None,
+                    help="the data the run was trained on (as explore's --dataset; default "
+                    "CIFAR-10)")
+    pb.add_argument("--qemu", action="store_true",
+                    help="also measure one inference on QEMU's Cortex-M4 (cargo xtask "
+                    "bench-qemu --model-file): exact instructions, code, RAM, stack")
 
     a = ap.parse_args(argv)
     if a.cmd == "train":
@@ -287,12 +296,13 @@ def main(argv=None):
         from .cost_calibration import cli
         cli(a)
     elif a.cmd == "publish":
-        from . import data as D
+        from .explore import load_data
         from .publish import NotBetterError, publish
-        arrays, _ = D.load_any(a.data_dir, a.carry_dir)
+        arrays, _, _, _, card = load_data(a)
         try:
             publish(a.run, a.title, a.out, arrays, attonet=a.attonet, intro=a.intro,
-                    recipe=a.recipe, exploration=a.exploration, allow_worse=a.allow_worse)
+                    recipe=a.recipe, exploration=a.exploration, allow_worse=a.allow_worse,
+                    data=card, qemu=a.qemu)
         except NotBetterError as e:
             raise SystemExit(f"publish: {e}")
     elif a.cmd == "session":

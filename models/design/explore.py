@@ -328,23 +328,25 @@ class Explorer:
 
 
 def load_data(a):
-    """The data for the `explore` and `family` commands: (arrays, source,
-    spec fields, flip). `--dataset` (datasets.py) names it; without it
-    CIFAR-10 (see load_arrays) and spec fields None (CIFAR-10's). With
-    `--smoke`, a data set's first 1,024 / 256 images."""
+    """The data for the `explore`, `family` and `publish` commands: (arrays,
+    source, spec fields, flip, what a model card says of it). `--dataset`
+    (datasets.py) names it; without it CIFAR-10 (see load_arrays) and spec
+    fields None (CIFAR-10's). With `--smoke`, a data set's first 1,024 / 256
+    images."""
+    from .publish import data_card
     name = getattr(a, "dataset", None)
     if not name or name == "cifar10":
         arrays, src = load_arrays(a)
-        return arrays, src, None, True
+        return arrays, src, None, True, data_card()
     from .datasets import DatasetError, load
     try:
         ds = load(name)
     except DatasetError as e:
         raise SystemExit(f"--dataset: {e}")
     arrays = ds.arrays()
-    if a.smoke:
+    if getattr(a, "smoke", False):
         arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:256], arrays[3][:256])
-    return arrays, ds.describe(), ds.spec_fields(), ds.flip
+    return arrays, ds.describe(), ds.spec_fields(), ds.flip, data_card(ds)
 
 
 def load_arrays(a):
@@ -352,7 +354,7 @@ def load_arrays(a):
     form); with `--smoke`, its first 1,024 / 256 images, or synthetic data
     where there is none."""
     from . import data as D
-    if not a.smoke:
+    if not getattr(a, "smoke", False):
         return D.load_any(a.data_dir, a.carry_dir)
     try:
         arrays, src = D.load_any(a.data_dir, a.carry_dir)
@@ -631,7 +633,7 @@ def family_cli(a):
     budgets = a.budgets.split(",") if a.budgets else list(fam["budgets"])
     baselines = (a.baselines.split(",") if a.baselines is not None else list(fam["baselines"]))
     baselines = [b for b in baselines if b]
-    arrays, src, fields, flip = load_data(a)
+    arrays, src, fields, flip, card = load_data(a)
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     log = lambda s: print(s, flush=True)  # noqa: E731
     from .cluster import ClusterError, pool_from_args
@@ -713,7 +715,8 @@ def family_cli(a):
             what = f"the {stage}" if stage in ("finalist", "baseline") else f"stage `{stage}`"
             try:
                 publish(run, title, Path(a.publish) / folder, arrays, attonet=a.attonet,
-                        log=log, intro=intro, exploration=state,
+                        log=log, intro=intro, exploration=state, data=card,
+                        qemu=getattr(a, "qemu", False),
                         recipe=f"Trained by `python -m models.design family` ({what} of "
                         f"{config}).")
             except NotBetterError as e:
@@ -726,7 +729,7 @@ def explore_cli(a):
     import torch
     from .cluster import ClusterError, pool_from_args
     cfg = apply_cost_args(load_config(a.config, smoke=a.smoke), a)
-    arrays, src, fields, flip = load_data(a)
+    arrays, src, fields, flip, card = load_data(a)
     if not flip:
         for stage in ("proxy", "final"):
             cfg.setdefault(stage, {})["flip"] = False

@@ -8,8 +8,11 @@ module table and the figures measured by our own converter.
 Measured, not estimated: parameters, MACs, flash bytes and the arena (the
 deployed int8 plan's peak SRAM for activations) come from `attonet inspect
 --json` on the ONNX with the calibration file; int8 top-1 from `attonet run`
-over all 10,000 CIFAR-10 test images (the firmware's kernels on the host);
-float top-1 from onnxruntime on the same images. `card.json` keeps the
+over all the data set's test images (the firmware's kernels on the host);
+float top-1 from onnxruntime on the same images; with `qemu`, the exact
+Cortex-M4 instructions, code, RAM and stack of one inference from `cargo
+xtask bench-qemu --model-file` on `mps2-an386` (its outputs checked bit for
+bit against the host's). `card.json` keeps the
 figures for the test that re-measures them
 (`crates/attonet-convert/tests/attonet_family.rs`).
 """
@@ -28,6 +31,41 @@ from . import arch as A
 from . import requirements as R
 
 CALIB_COUNT = 200
+
+CIFAR10 = {"name": "CIFAR-10", "what": "32x32 RGB, 10 classes",
+           "split": "the official 50,000 training / 10,000 test images"}
+
+
+def data_card(ds=None):
+    """What a card says of its data: datasets.Dataset `ds`, or CIFAR-10."""
+    if ds is None:
+        return dict(CIFAR10)
+    h, w, c = ds.shape
+    kind = {1: "grayscale", 3: "RGB"}.get(c, f"{c}-channel")
+    return {"name": ds.name, "what": f"{h}x{w} {kind}, {len(ds.classes)} classes",
+            "split": ds.split, "source": ds.source}
+
+
+def qemu_figures(onnx, calib, board="mps2-an386"):
+    """One inference on QEMU, exactly (`cargo xtask bench-qemu --model-file`):
+    instructions, runtime code bytes, static RAM, stack peak, and whether
+    every output matched the host's bit for bit."""
+    import csv
+    root = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "row.csv"
+        r = subprocess.run(["cargo", "xtask", "bench-qemu", "--model-file", str(onnx),
+                            "--calib", str(calib), "--board", board, "--out", str(out)],
+                           cwd=root, capture_output=True, text=True, timeout=1800)
+        if r.returncode != 0 or not out.exists():
+            raise RuntimeError(f"bench-qemu on {onnx} failed: {(r.stdout + r.stderr)[-2000:]}")
+        with open(out) as f:
+            row = next(csv.DictReader(f))
+    return {"board": board, "instructions": int(row["instructions"]),
+            "flash_code_bytes": int(row["flash_code_bytes"]),
+            "ram_static_bytes": int(row["ram_static_bytes"]),
+            "stack_peak_bytes": int(row["stack_peak_bytes"]),
+            "outputs_match": row["outputs_match"] == "true"}
 CALIB_SEED = 2019
 
 
@@ -35,6 +73,7 @@ def calibration_samples(train_x: np.ndarray, n=CALIB_COUNT, seed=CALIB_SEED) -> 
     """`n` training images picked with a fixed seed, in the ONNX input's layout
     (NCHW) as raw uint8 pixels: the converter takes uint8 samples as their
     values 0..255, the ONNX input's float32 range (a quarter of the bytes)."""
+    n = min(n, len(train_x))  # a small data set: all of it
     idx = np.random.default_rng(seed).choice(len(train_x), size=n, replace=False)
     return np.ascontiguousarray(train_x[np.sort(idx)].transpose(0, 3, 1, 2).astype(np.uint8))
 
@@ -88,14 +127,19 @@ def module_rows(spec):
 def exploration_summary(state, spec_name):
     """How the exploration found this network: budget, candidates, proxy rank."""
     cfg = state.get("config", {})
-    req = cfg.get("requirements", {})
+    req = dict(cfg.get("requirements", {}))
+    if "max_sram_bytes" in req:  # the arena's older name
+        req.setdefault("max_arena_bytes", req.pop("max_sram_bytes"))
     recs = [r for r in state.get("records", []) if r.get("acc") is not None]
     gid = spec_name.split("-", 1)[-1]
     mine = next((r for r in recs if r["id"] == gid), None)
     rank = 1 + sum(r["acc"] > mine["acc"] for r in recs) if mine else None
     proxy = cfg.get("proxy", {})
     return {
-        "budget": {"max_macs": req.get("max_macs"), "max_params": req.get("max_params")},
+        "budget": {k: req.get(k) for k in ("max_instructions", "max_macs", "max_params",
+                                           "max_arena_bytes", "max_flash_bytes")
+                   if req.get(k) is not None} | ({"board": cfg.get("cost", {}).get("board")}
+                                                 if req.get("max_instructions") else {}),
         "generations": state.get("generation"), "candidates": len(recs),
         "proxy_schedule": {k: proxy.get(k) for k in ("epochs", "limit_train", "val_split",
                                                      "batch", "lr")},
@@ -107,7 +151,9 @@ def exploration_summary(state, spec_name):
     }
 
 
-def card_text(title, spec, fig, result, onnx_name, intro, recipe, exploration):
+def card_text(title, spec, fig, result, onnx_name, intro, recipe, exploration, data=None):
+    data = data or CIFAR10
+    h, w, c = A.input_shape(spec)
     rows = module_rows(spec)
     table = "\n".join("| " + " | ".join(str(v) for v in r) + " |" for r in rows)
     f = fig
@@ -120,20 +166,36 @@ def card_text(title, spec, fig, result, onnx_name, intro, recipe, exploration):
     if result.get("init"):
         kd += (f", starting from the weights of {result['init']}"
                + (" with its batch norms frozen" if cfg.get("freeze_bn") else ""))
+    flip = " and horizontal flip" if cfg.get("flip", True) else ""
     sched = (f"{result.get('epochs')} epochs, batch {cfg.get('batch')}, peak LR {cfg.get('lr')} "
              f"(SGD Nesterov momentum {cfg.get('momentum')}, weight decay {cfg.get('wd')}, "
              f"warm-up then cosine), label smoothing {cfg.get('label_smoothing')}, random crop "
-             f"(4-pixel padding) and horizontal flip{kd}")
+             f"(4-pixel padding){flip}{kd}")
+    q = fig.get("qemu")
+    qemu_rows = (f"| {q['board']} instructions, one inference (QEMU, exact) | "
+                 f"{q['instructions']:,} |\n"
+                 f"| runtime code, static RAM, stack peak ({q['board']} firmware) | "
+                 f"{q['flash_code_bytes']:,} B, {q['ram_static_bytes']:,} B, "
+                 f"{q['stack_peak_bytes']:,} B |\n"
+                 f"| NetScore (int8 top-1, instructions in place of MACs) | "
+                 f"{R.netscore(fig['int8_top1'], fig['params'], q['instructions']):.2f} |\n"
+                 if q else "")
     found = ""
     if exploration:
         e = exploration
         b = e["budget"]
         ps = e["proxy_schedule"]
+        limits = [f"{b['max_instructions'] / 1e6:.1f} M {b.get('board') or 'Cortex-M4'} "
+                  f"instructions" if b.get("max_instructions") else "",
+                  f"{b['max_macs'] / 1e6:.1f} M MACs" if b.get("max_macs") else "",
+                  f"{b['max_params'] / 1e3:.0f} K parameters" if b.get("max_params") else "",
+                  f"{b['max_arena_bytes']:,.0f} B of arena" if b.get("max_arena_bytes") else "",
+                  f"{b['max_flash_bytes']:,.0f} B of flash" if b.get("max_flash_bytes") else ""]
+        limits = [x for x in limits if x]
         found = f"""
 ## How it was found
 
-Exploration budget: at most {b['max_macs'] / 1e6:.1f} M MACs and {b['max_params'] / 1e3:.0f} K
-parameters. {e['generations']} generations, {e['candidates']} candidates, each trained on a
+Exploration budget: at most {", ".join(limits) or "nothing"}. {e['generations']} generations, {e['candidates']} candidates, each trained on a
 proxy schedule ({ps['epochs']} epochs on {ps['limit_train'] - ps['val_split']:,} training images,
 batch {ps['batch']}, LR {ps['lr']}) and scored on {ps['val_split']:,} held-out training
 images. This finalist: proxy accuracy {e['finalist_proxy_acc']:.2f} % (rank
@@ -142,11 +204,11 @@ images. This finalist: proxy accuracy {e['finalist_proxy_acc']:.2f} % (rank
 """
     return f"""# {title}
 
-{intro} Input: raw pixels, float32 NCHW 1x3x32x32 with values
+{intro} Input: raw pixels, float32 NCHW 1x{c}x{h}x{w} with values
 0..255 in the ONNX (normalisation folded into the stem); int8 input pixel - 128
 (scale 1, zero point -128) in the deployed plan.
 
-Files: `{onnx_name}` (float ONNX), `calib.npy` ({CALIB_COUNT} training images,
+Files: `{onnx_name}` (float ONNX), `calib.npy` ({f.get('calib_images', CALIB_COUNT)} training images,
 uint8 NCHW, the calibration set it is quantized with: the converter takes
 uint8 samples as their values), `card.json` (the figures below).
 
@@ -160,7 +222,8 @@ Stem: 3x3 convolution, {A.input_shape(spec)[2]} -> {spec['stem']} channels, stri
 {found}
 ## Training
 
-{sched}; {result.get('n_train', 50000):,} CIFAR-10 training images. {recipe}
+{sched}; {result.get('n_train', 50000):,} {data['name']} training images ({data['split']}).
+{recipe}
 
 ## Measured
 
@@ -170,9 +233,9 @@ Stem: 3x3 convolution, {A.input_shape(spec)[2]} -> {spec['stem']} channels, stri
 | MACs | {f['macs']:,} |
 | flash (weights + plan) | {f['flash_bytes']:,} B |
 | peak SRAM for activations (arena, fused blocks) | {f['arena_bytes']:,} B |
-| float top-1 (onnxruntime, 10,000 test images) | {f['float_top1']:.2f} % |
-| int8 top-1 (`attonet run`, 10,000 test images) | {f['int8_top1']:.2f} % |
-| NetScore (int8 top-1) | {f['netscore_int8']:.2f} |
+| float top-1 (onnxruntime, {f['test_images']:,} test images) | {f['float_top1']:.2f} % |
+| int8 top-1 (`attonet run`, {f['test_images']:,} test images) | {f['int8_top1']:.2f} % |
+{qemu_rows}| NetScore (int8 top-1) | {f['netscore_int8']:.2f} |
 | NetScore (float top-1) | {f['netscore_float']:.2f} |
 
 Reproduce the int8 figure (the same kernels as the firmware, on the host):
@@ -182,12 +245,12 @@ cargo run --release -p attonet-cli -- inspect {onnx_name} --calib calib.npy
 cargo run --release -p attonet-cli -- run {onnx_name} --calib calib.npy --input X.npy --output Y.npy --labels LABELS.npy
 ```
 
-with `X.npy` the CIFAR-10 test images as uint8 (or float32) NCHW 0..255; `cargo test -p
+with `X.npy` the {data['name']} test images as uint8 (or float32) NCHW 0..255; `cargo test -p
 attonet-convert --test attonet_family` re-measures it.
 """
 
 
-ATTONET_INTRO = ("A searched AttoNet for CIFAR-10 (32x32 RGB, 10 classes): the human-designed "
+ATTONET_INTRO = ("A searched AttoNet for {name} ({what}): the human-designed "
                  "prototype (a 3x3 stem, residual modules, global average pooling, a fully "
                  "connected layer, softmax) with each module's macro- and micro-architecture "
                  "found by `models/design`'s exploration (generator/inquisitor; see "
@@ -242,14 +305,16 @@ def family_folders(root, fam, budgets, baselines, final_dirs):
 
 
 def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None, recipe="",
-            exploration=None, allow_worse=False):
+            exploration=None, allow_worse=False, data=None, qemu=False):
     """run_dir: a trained run (model.onnx, result.json); exploration: the
     exploration's state.json (its candidates go to exploration.csv).  Every
     file is written and measured in a staging folder beside `out_dir` first,
     so a failure (a missing tool, a model the converter refuses) leaves the
     model folder as it was.  A network of the folder trained further that
     measures lower int8 top-1 than the one there raises NotBetterError
-    instead of replacing it, unless `allow_worse`."""
+    instead of replacing it, unless `allow_worse`. `data`: what the card
+    says of the data set (data_card; None: CIFAR-10); `qemu`: also measure
+    one inference on QEMU's Cortex-M4 (qemu_figures)."""
     run = Path(run_dir)
     out = Path(out_dir)
     for need in (run / "result.json", run / "model.onnx"):
@@ -266,7 +331,7 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None
         if previous.get("spec") != spec:
             previous = {}  # another network: nothing of the old card carries over
         card = _publish_into(Path(staging), out, run, res, spec, title, attonet, tx, vx, vy,
-                             intro, recipe, exploration, previous)
+                             intro, recipe, exploration, previous, data or data_card(), qemu)
         was = previous.get("figures", {}).get("int8_top1")
         now = card["figures"]["int8_top1"]
         if was is not None and now < was and not allow_worse:
@@ -284,12 +349,13 @@ def publish(run_dir, title, out_dir, arrays, attonet=None, log=print, intro=None
 
 
 def _publish_into(stage, out, run, res, spec, title, attonet, tx, vx, vy, intro, recipe,
-                  exploration, previous):
+                  exploration, previous, data, qemu):
     """publish()'s files for the folder `out`, written into `stage`;
     previous: the folder's card if it holds the same network, else {}."""
     onnx_name = out.name.replace("-", "_") + ".onnx"
     shutil.copyfile(run / "model.onnx", stage / onnx_name)
-    np.save(stage / "calib.npy", calibration_samples(tx))
+    calib = calibration_samples(tx)
+    np.save(stage / "calib.npy", calib)
     rep = inspect(attonet, stage / onnx_name, stage / "calib.npy")
     correct = int8_correct(attonet, stage / onnx_name, stage / "calib.npy", vx, vy)
     int8 = 100.0 * correct / len(vy)
@@ -297,10 +363,14 @@ def _publish_into(stage, out, run, res, spec, title, attonet, tx, vx, vy, intro,
     fig = {
         "params": rep["params"], "macs": rep["macs"], "flash_bytes": rep["flash_bytes"],
         "arena_bytes": rep["arena_bytes"], "float_top1": float_top1, "int8_top1": int8,
-        "int8_correct": correct, "test_images": len(vy),
+        "int8_correct": correct, "test_images": len(vy), "calib_images": len(calib),
         "netscore_int8": R.netscore(int8, rep["params"], rep["macs"]),
         "netscore_float": R.netscore(float_top1, rep["params"], rep["macs"]),
     }
+    if qemu:
+        fig["qemu"] = qemu_figures(stage / onnx_name, stage / "calib.npy")
+        if not fig["qemu"]["outputs_match"]:
+            raise RuntimeError(f"{title}: QEMU's outputs differ from the host's")
     summary = None
     if not exploration and previous.get("exploration"):
         # a network of this folder trained further: how it was found still holds
@@ -321,9 +391,10 @@ def _publish_into(stage, out, run, res, spec, title, attonet, tx, vx, vy, intro,
     if previous.get("training") and res.get("init"):
         train["before"] = previous["training"]  # the training this run started from
     card = {"title": title, "onnx": onnx_name, "calib": "calib.npy", "spec": spec,
-            "figures": fig, "analytic_cost": A.cost(spec), "training": train,
+            "data": data, "figures": fig, "analytic_cost": A.cost(spec), "training": train,
             "exploration": summary}
     (stage / "card.json").write_text(json.dumps(card, indent=1) + "\n")
     (stage / "README.md").write_text(card_text(title, spec, fig, res, onnx_name,
-                                             intro or ATTONET_INTRO, recipe, summary))
+                                             intro or ATTONET_INTRO.format(**data), recipe,
+                                             summary, data))
     return card

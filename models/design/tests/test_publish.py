@@ -128,3 +128,35 @@ def test_a_network_that_scores_lower_does_not_replace_the_one_there(tmp_path):
     publish(_run(tmp_path, "r3", other), "AttoNet-X", out, (tx, ty, vx, np.ones_like(vy)),
             attonet=tool, log=lambda s: None)
     assert json.loads((out / "card.json").read_text())["figures"]["int8_top1"] == 0.0
+
+
+def test_a_card_for_the_users_data_with_its_exact_cortex_m4_figures(tmp_path):
+    """Another data set's card (its name, shape, classes and split, not
+    CIFAR-10's), with one inference measured on QEMU's Cortex-M4 by the real
+    converter and firmware (`cargo xtask bench-qemu --model-file`)."""
+    import shutil
+
+    from models.design import cost as C
+    from models.design.datasets import Dataset
+    from models.design.publish import data_card
+    if not shutil.which("qemu-system-arm"):
+        pytest.fail("QEMU is missing (cargo xtask test installs it)")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (96, 20, 24, 1), dtype=np.uint8)
+    y = np.arange(96) % 3
+    ds = Dataset("toy-shapes", x[:64], y[:64], x[64:], y[64:], classes=["a", "b", "c"],
+                 flip=False, source="generated in the test", split="the last 32 images")
+    spec = dict(A.atto("toy", 8, [(8, 4, 4, 4, 1), (16, 8, 8, 8, 2)]), **ds.spec_fields())
+    out = tmp_path / "toy"
+    card = publish(_run(tmp_path, "r1", spec), "Toy", out, ds.arrays(),
+                   attonet=C.find_attonet(), log=lambda s: None, data=data_card(ds), qemu=True)
+    q = card["figures"]["qemu"]
+    assert q["board"] == "mps2-an386" and q["outputs_match"]
+    assert q["instructions"] > card["figures"]["macs"] > 0
+    assert card["figures"]["arena_bytes"] <= q["ram_static_bytes"]
+    assert card["data"]["what"] == "20x24 grayscale, 3 classes"
+    text = (out / "README.md").read_text()
+    assert "float32 NCHW 1x1x20x24" in text and "toy-shapes training images" in text
+    assert "CIFAR" not in text
+    assert f"| mps2-an386 instructions, one inference (QEMU, exact) | {q['instructions']:,} |" \
+        in text
