@@ -320,7 +320,7 @@ def find_attonet(explicit=None):
 
 def spec_key(spec):
     """What the deployed plan depends on (not the name or the genome)."""
-    keep = {k: spec.get(k) for k in ("stem", "modules", "classes", "input")}
+    keep = {k: spec.get(k) for k in ("stem", "stem_stride", "modules", "classes", "input")}
     return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -371,6 +371,55 @@ def inspect_plan(attonet, onnx_path, calib_path, board=DEFAULT_BOARD):
     return json.loads(r.stdout)
 
 
+def analytic_rows(spec):
+    """The plan rows the converter makes of an AttoNet-space spec, from the
+    analytic layer list (arch.layers) without running it: the stem its own
+    step, each module one fused block (its convolutions, shortcut and ADD),
+    then pooling, the fully connected layer and softmax. Only for a quick
+    estimate (RuntimeCost.estimate_instructions): the converter decides."""
+    def shape(h, w, c):
+        return f"{h}x{w}x{c}"
+    rows, step = [], 0
+    for layer in A.layers(spec):
+        name = layer["name"]
+        if name == "stem":
+            rows.append({"kernel": "grouped_conv3x3", "fused": False, "step": step,
+                         "inputs": [shape(layer["hin"], layer["win"], layer["cin"])],
+                         "output": shape(layer["hout"], layer["wout"], layer["cout"]),
+                         "macs": layer["macs"]})
+            step += 1
+        elif layer["op"] == "conv":
+            kernel = ("pointwise" if layer["k"] == 1 else
+                      "depthwise_conv" if layer["groups"] == layer["cin"] > 1 else
+                      "grouped_conv3x3")
+            rows.append({"kernel": kernel, "fused": True, "step": step,
+                         "inputs": [shape(layer["hin"], layer["win"], layer["cin"])],
+                         "output": shape(layer["hout"], layer["wout"], layer["cout"]),
+                         "macs": layer["macs"]})
+        elif layer["op"] == "add":
+            out = rows[-1]["output"]
+            h, w, _ = _shape(out)
+            out = shape(h, w, layer["out_act"] // (h * w))
+            rows.append({"kernel": "add", "fused": True, "step": step, "inputs": [out, out],
+                         "output": out, "macs": 0})
+            step += 1
+        elif layer["op"] == "gap":
+            c = layer["out_act"]
+            rows.append({"kernel": "average_pool", "fused": False, "step": step,
+                         "inputs": [shape(1, layer["in_act"] // c, c)], "output": shape(1, 1, c),
+                         "macs": 0})
+            step += 1
+        elif layer["op"] == "fc":
+            rows.append({"kernel": "pointwise", "fused": False, "step": step,
+                         "inputs": [shape(1, 1, layer["in_act"])],
+                         "output": shape(1, 1, layer["out_act"]), "macs": layer["macs"]})
+            rows.append({"kernel": "softmax", "fused": False, "step": step + 1,
+                         "inputs": [shape(1, 1, layer["out_act"])],
+                         "output": shape(1, 1, layer["out_act"]), "macs": 0})
+            step += 2
+    return rows
+
+
 class RuntimeCost(CostModel):
     """The converter's plan and the calibrated instruction table (see the
     module's docstring). `images`: a few real training images [N, H, W, C]
@@ -389,6 +438,13 @@ class RuntimeCost(CostModel):
             raise CostError("RuntimeCost needs a few training images")
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._memo = {}
+
+    def estimate_instructions(self, spec):
+        """The table on analytic_rows: no export, no converter (about a
+        millisecond); the exploration skips candidates far over an
+        instruction budget with it before asking the converter."""
+        total, _ = self.table.predict({"layers": analytic_rows(spec)})
+        return total
 
     def describe(self):
         held = self.table.fit_info.get("held_out", {})

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -155,18 +156,39 @@ class Explorer:
         tmp.write_text(json.dumps(self.state, indent=1, default=float))
         tmp.replace(self.state_path)
 
-    def feasible_spec(self, gen):
-        """The decoded candidate if it is within every cost budget, else None
-        (MACs and parameters first: exact and free; then the cost model)."""
+    def over_budget(self, gen):
+        """(spec, excess): the decoded candidate and how far it is over its
+        cost budgets (the largest cost / budget ratio less 1; 0 within every
+        one). MACs and parameters first (exact and free), then the cost
+        model's quick instruction estimate where it has one (a candidate far
+        over that budget is not worth an export and a plan), then the cost
+        model. An empty network: (spec, inf)."""
         spec = self.space.decode(gen, data=self.data)
         if not spec["modules"]:
-            return None
+            return spec, math.inf
+        req = self.req
         c = A.cost(spec)
-        if R.check(self.req, macs=c["macs"], params=c["params"]):
-            return None
-        if violations(self.req, self.cost_model.cost(spec)):
-            return None
-        return spec
+
+        def excess(*pairs):
+            return max([0.0] + [v / lim - 1.0 for v, lim in pairs
+                                if v is not None and lim > 0 and math.isfinite(lim)])
+        over = excess((c["macs"], req.max_macs), (c["params"], req.max_params))
+        if over > 0:
+            return spec, over
+        quick = getattr(self.cost_model, "estimate_instructions", None)
+        if quick and req.needs_instructions():
+            est = quick(spec)
+            if est > 1.1 * req.max_instructions:
+                return spec, est / req.max_instructions - 1.0
+        cost = self.cost_model.cost(spec)
+        return spec, excess((cost.instructions, req.max_instructions),
+                            (cost.arena_bytes, req.max_sram_bytes),
+                            (cost.flash_bytes, req.max_flash_bytes))
+
+    def feasible_spec(self, gen):
+        """The decoded candidate if it is within every cost budget, else None."""
+        spec, over = self.over_budget(gen)
+        return spec if over == 0 else None
 
     def propose(self, n):
         """The next generation: the generator's proposals, feasible ones only;
@@ -177,8 +199,12 @@ class Explorer:
             self.state.setdefault("insight", []).append(
                 {"generation": self.state["generation"], "sensitivity": insight})
         seeds = [] if recs else self.space.seeds(self.cfg.get("seeds"))
-        return self.generator.propose(self.space, recs, n, self.feasible_spec, self.rng, seeds,
-                                      sens)
+        out = self.generator.propose(self.space, recs, n, self.over_budget, self.rng, seeds,
+                                     sens)
+        if not out:
+            self.log("[generator] no new candidate within the budgets in 2,000 proposals: "
+                     "relax the budgets or give seeds nearer to them")
+        return out
 
     def _train_cfg(self, d):
         from .train import TrainCfg
@@ -570,7 +596,8 @@ def family_config_problems(fam):
     teacher a budget, a baseline, a model folder or an earlier stage, `init`
     "finalist" or an earlier stage, `share` (of the time left before the
     deadline, when there is one) a fraction, and every other key a training
-    setting (a misspelt one would be ignored)."""
+    setting (a misspelt one would be ignored); each budget's config must
+    exist (beside the family configs) with requirements we check."""
     import dataclasses as dc
     from .train import TrainCfg
     fields = {f.name for f in dc.fields(TrainCfg)}
@@ -606,6 +633,13 @@ def family_config_problems(fam):
         if not is_fraction(st.get("share", 1.0)):
             problems.append(f"distill stage {name}: share {st['share']!r} is not in (0, 1]")
         earlier.add(name)
+    for b, name in fam.get("budgets", {}).items():
+        path = Path(FAMILY_CONFIG.parent, name)
+        try:
+            cfg = json.loads(path.read_text())
+            R.Requirements.from_dict(cfg.get("requirements"))
+        except (OSError, ValueError) as e:  # RequirementsError is a ValueError
+            problems.append(f"budget {b}: {path}: {e}")
     if not is_fraction(fam.get("baseline_share", 1.0)):
         problems.append(f"baseline_share {fam['baseline_share']!r} is not in (0, 1]")
     return problems

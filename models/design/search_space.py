@@ -182,6 +182,14 @@ class AttoSpace:
     def genome_id(self, gen):
         return genome_id(gen)
 
+    def network_key(self, gen):
+        """What the genome builds, whatever its spelling (several genomes
+        decode to one network: groups clipped to divide the channels, an
+        empty stage's other genes)."""
+        spec = decode(gen)
+        return json.dumps([spec["stem"], spec.get("stem_stride", 1), spec["modules"]],
+                          sort_keys=True)
+
     def normalise(self, gen):
         return normalise(gen)
 
@@ -204,6 +212,8 @@ class SensitivityGenerator:
     `elite` best-scoring genomes, biased by the inquisitor's sensitivity (a
     ridge regression of score on the normalised genome)."""
 
+    WALKERS = 6
+
     def __init__(self, elite=3):
         self.elite = elite
 
@@ -213,10 +223,17 @@ class SensitivityGenerator:
         return sens, (None if sens is None else
                       {g: round(float(s), 4) for g, s in zip(space.genes, sens)})
 
-    def propose(self, space, records, n, feasible, rng, seeds, sens=None):
-        """Up to `n` new (genome, spec) pairs that `feasible(genome)` accepts
-        (it returns the spec or None)."""
+    def propose(self, space, records, n, over_budget, rng, seeds, sens=None):
+        """Up to `n` new (genome, spec) pairs within the budgets.
+        `over_budget(genome)` -> (spec, excess), excess 0 within every
+        budget. Mutants start from the parents. Where no parent is within
+        the budgets (a tight budget, seeds far from it), the mutation walks:
+        a mutant nearer the budgets than the farthest walker becomes a
+        walker (the WALKERS nearest are kept) and so does every feasible
+        one, so the search reaches the budget instead of staying out of
+        reach."""
         seen = {r["id"] for r in records}
+        built = {space.network_key(r["genome"]) for r in records}
         if records:
             ranked = sorted([r for r in records if r.get("score") is not None],
                             key=lambda r: -r["score"])
@@ -224,24 +241,32 @@ class SensitivityGenerator:
         else:
             parents = seeds
         out, tries = [], 0
-        if not records:  # generation 0: seeds themselves (if feasible) + mutants
-            for p in parents:
-                spec = feasible(p)
-                if spec and space.genome_id(p) not in seen and len(out) < n:
-                    out.append((p, spec))
-                    seen.add(space.genome_id(p))
-        if not parents:
+        walkers = []  # (excess, genome), nearest first
+        for p in parents:
+            spec, over = over_budget(p)
+            if over == 0 and not records and space.genome_id(p) not in seen and len(out) < n:
+                out.append((p, spec))  # generation 0: the seeds themselves, where feasible
+                seen.add(space.genome_id(p))
+                built.add(space.network_key(p))
+            walkers.append((over, p))
+        walkers.sort(key=lambda w: w[0])
+        if not walkers:
             return out
+        walk = walkers[0][0] > 0
         while len(out) < n and tries < 2000:
             tries += 1
-            p = rng.choice(parents)
+            p = rng.choice(walkers)[1]
             child = space.mutate(p, rng, sens, strength=1.0 if tries < 500 else 2.0)
             gid = space.genome_id(child)
             if gid in seen:
                 continue
-            spec = feasible(child)
-            if spec is None:
-                continue
+            spec, over = over_budget(child)
+            if walk and (over == 0 or over < walkers[-1][0] or len(walkers) < self.WALKERS):
+                walkers = sorted(walkers + [(over, child)], key=lambda w: w[0])
+                walkers = walkers[:max(self.WALKERS, len(parents))]
             seen.add(gid)
+            if over > 0 or space.network_key(child) in built:
+                continue  # over budget, or a network already trained or proposed
+            built.add(space.network_key(child))
             out.append((child, spec))
         return out

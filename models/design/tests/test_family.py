@@ -90,6 +90,10 @@ def test_family_smoke(tmp_path, monkeypatch):
 def test_family_config_problems_are_found_before_training():
     fam = json.loads(X.FAMILY_CONFIG.read_text())
     assert X.family_config_problems(fam) == []                   # the shipped config
+    fashion = json.loads((X.FAMILY_CONFIG.parent / "fashion-family.json").read_text())
+    assert X.family_config_problems(fashion) == []               # budgets in instructions
+    assert X.family_config_problems({"budgets": {"Z": "no-such.json"}})[0].startswith(
+        "budget Z: ")
     fam["distill"] = [
         {"name": "x", "student": "E", "teacher": "D-later", "init": "x", "kd_alpa": 0.5},
         {"name": "D-later", "student": "D", "teacher": ["D", "mobilenet"], "init": "finalist"},
