@@ -590,14 +590,15 @@ def is_model_folder(name) -> bool:
     return "/" in str(name)
 
 
-def family_config_problems(fam):
+def family_config_problems(fam, budget_files=True):
     """What is wrong with a family config, before anything trains: each
     `distill` stage's student must be a budget or a model folder, each
     teacher a budget, a baseline, a model folder or an earlier stage, `init`
     "finalist" or an earlier stage, `share` (of the time left before the
     deadline, when there is one) a fraction, and every other key a training
-    setting (a misspelt one would be ignored); each budget's config must
-    exist (beside the family configs) with requirements we check."""
+    setting (a misspelt one would be ignored); with `budget_files`, each
+    budget's config must exist (beside the family configs) with
+    requirements we check (a smoke run reads none of them)."""
     import dataclasses as dc
     from .train import TrainCfg
     fields = {f.name for f in dc.fields(TrainCfg)}
@@ -633,7 +634,7 @@ def family_config_problems(fam):
         if not is_fraction(st.get("share", 1.0)):
             problems.append(f"distill stage {name}: share {st['share']!r} is not in (0, 1]")
         earlier.add(name)
-    for b, name in fam.get("budgets", {}).items():
+    for b, name in (fam.get("budgets", {}) if budget_files else {}).items():
         path = Path(FAMILY_CONFIG.parent, name)
         try:
             cfg = json.loads(path.read_text())
@@ -658,7 +659,7 @@ def family_cli(a):
     from .train import TrainCfg
     t_start = time.time()
     fam = json.loads(Path(a.config or FAMILY_CONFIG).read_text())
-    problems = family_config_problems(fam)
+    problems = family_config_problems(fam, budget_files=not a.smoke)
     if getattr(a, "publish", None) and a.no_finalize:
         problems.append("--publish needs the ONNX export (drop --no-finalize)")
     if problems:
