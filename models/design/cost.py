@@ -220,7 +220,7 @@ class InstructionTable:
     def _coef(self, cls):
         c = self.coef.get(cls)
         if c is not None:
-            return np.array(c), False
+            return np.array(c)
         # A class the calibration never saw: the nearest depth bucket of the
         # same kernel and placement, else the same kernel anywhere.
         stem = cls.rsplit("/d", 1)[0]
@@ -234,10 +234,10 @@ class InstructionTable:
         want = int(cls.rsplit("/d", 1)[1]) if "/d" in cls else 0
         best = min(same, key=lambda k: abs((int(k.rsplit("/d", 1)[1]) if "/d" in k else 0)
                                            - want))
-        return np.array(self.coef[best]), True
+        return np.array(self.coef[best])
 
     def step_instructions(self, rows):
-        return float(sum(self._coef(self.cls(r))[0] @ layer_features(r) for r in rows))
+        return float(sum(self._coef(self.cls(r)) @ layer_features(r) for r in rows))
 
     def predict(self, report):
         """(total instructions, [(step, kind, macs, instructions)])."""

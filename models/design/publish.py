@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import arch as A
+from .cost import find_attonet
 from . import requirements as R
 
 CALIB_COUNT = 200
@@ -76,14 +77,6 @@ def calibration_samples(train_x: np.ndarray, n=CALIB_COUNT, seed=CALIB_SEED) -> 
     n = min(n, len(train_x))  # a small data set: all of it
     idx = np.random.default_rng(seed).choice(len(train_x), size=n, replace=False)
     return np.ascontiguousarray(train_x[np.sort(idx)].transpose(0, 3, 1, 2).astype(np.uint8))
-
-
-def find_attonet(explicit=None) -> str:
-    for c in [explicit, shutil.which("attonet"), "target/release/attonet"]:
-        if c and Path(c).exists():
-            return str(c)
-    raise FileNotFoundError("the attonet tool: build it with `cargo build --release -p attonet-cli` "
-                            "or pass --attonet PATH")
 
 
 def inspect(attonet, onnx, calib):
