@@ -1120,10 +1120,14 @@ impl Assembled {
         } else {
             0
         };
-        if calls
-            .iter()
-            .any(|c| !takes_depthwise_like(c) && columns(c, allowed).is_none())
-        {
+        // Windows past the columns kernel's, in slices; what neither takes,
+        // the portable loops.
+        let wide = |c: &Call| sel::columns_wide_covers(&c.p, c.input, c.output);
+        let unblocked = |c: &&Call| !takes_depthwise_like(c) && columns(c, allowed).is_none();
+        if calls.iter().filter(unblocked).any(wide) {
+            bits |= k::CONV_WIDE;
+        }
+        if calls.iter().filter(unblocked).any(|c| !wide(c)) {
             bits |= k::CONV_FALLBACK;
         }
         // Channels outside the fast epilogue's bounds (its constants, as

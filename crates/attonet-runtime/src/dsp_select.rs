@@ -218,6 +218,58 @@ pub(crate) fn columns_window(
     Some((k, cpg))
 }
 
+/// Whether the columns kernel takes a convolution whose window is wider
+/// than [`CONV_MAX_K`] (`kh * kw * in_c / groups` taps: MobileNet's and wide
+/// searched networks' 3x3 over more than 64 channels, 1x1 over more than
+/// 576) in slices ([`wide_slices`]): a multiple of four input channels a
+/// group, an `i8` input zero point, a non-empty output. Such a layer used to
+/// fall to the portable loops at 5 to 7 instructions a MAC on the
+/// Cortex-M4.
+pub fn columns_wide_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let g = p.groups as usize;
+    if g == 0 || out_shape.h == 0 || out_shape.w == 0 || out_shape.c == 0 {
+        return false;
+    }
+    let (ic, oc) = (in_shape.c as usize, out_shape.c as usize);
+    if ic % g != 0 || oc % g != 0 {
+        return false;
+    }
+    let cpg = ic / g;
+    let k = p.window.kh as usize * p.window.kw as usize * cpg;
+    cpg % 4 == 0 && k > CONV_MAX_K && (-128..=127).contains(&p.quant.input_zero_point)
+}
+
+/// How the wide columns kernel cuts a window of `k` taps (a multiple of 4):
+/// `(slices, chunks)`, as few slices as [`CONV_MAX_K`] allows, of `chunks`
+/// chunks of four taps each (the last one shorter where they do not divide
+/// evenly). Each slice is gathered and accumulated in turn into 32-bit
+/// partial sums; the epilogue runs after the last.
+pub const fn wide_slices(k: usize) -> (usize, usize) {
+    let chunks = k.div_ceil(4);
+    let slices = chunks.div_ceil(CONV_MAX_K / 4);
+    if slices == 0 {
+        return (0, 0);
+    }
+    (slices, chunks.div_ceil(slices))
+}
+
+/// Output channels of one batch of the wide columns kernel: what its scratch
+/// ([`SCRATCH_BYTES`]) holds beside one slice's columns of four pixels,
+/// four partial sums a channel and, unless `prepared`, the channel's four
+/// epilogue constants; at most [`BATCH`] and `ocpg`.
+pub const fn wide_batch(k: usize, ocpg: usize, prepared: bool) -> usize {
+    let (_, chunks) = wide_slices(k);
+    let room = SCRATCH_BYTES / 4 - 8 * chunks;
+    let per = if prepared { 4 } else { 8 };
+    let b = room / per;
+    let b = if b < BATCH { b } else { BATCH };
+    if b < ocpg {
+        b
+    } else {
+        ocpg
+    }
+}
+
 /// Most input channels (taps) the narrow pointwise kernel takes.
 pub const NARROW_MAX_K: usize = 16;
 
@@ -551,6 +603,23 @@ pub fn add_way(p: &AddParams, n: usize, tables: bool, direct: bool) -> Option<bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every wide window is cut into slices of whole chunks of at most
+    /// `CONV_MAX_K` taps that cover it exactly, and a batch always fits.
+    #[test]
+    fn wide_slices_cover_the_window() {
+        for k in (CONV_MAX_K + 4..=9 * 1024).step_by(4) {
+            let (slices, chunks) = wide_slices(k);
+            assert!(4 * chunks <= CONV_MAX_K, "k {k}");
+            assert!(
+                slices * chunks >= k / 4 && (slices - 1) * chunks < k / 4,
+                "k {k}"
+            );
+            for prepared in [false, true] {
+                assert!(wide_batch(k, 1024, prepared) >= 24, "k {k}");
+            }
+        }
+    }
 
     /// The column kernel reads each filter row as whole words; with a row of
     /// one byte the rows before the last would pass the filter's end, so no

@@ -1047,6 +1047,12 @@ pub mod kernels {
         SOFTMAX_S8_S16 = 36;
         /// UNIDIRECTIONAL_SEQUENCE_LSTM ([`crate::ops::lstm::lstm_s8`]).
         LSTM = 37;
+        /// The DSP columns kernel over windows wider than
+        /// [`CONV_MAX_K`](crate::dsp_select::CONV_MAX_K) taps, in slices with
+        /// 32-bit partial sums ([`crate::dsp_select::columns_wide_covers`];
+        /// about 1 KB of Cortex-M4 code). Without it those layers take the
+        /// portable loops.
+        CONV_WIDE = 38;
         /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
         LOG_SOFTMAX = 40;
         /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).

@@ -702,6 +702,30 @@ const LAYERS: &[Layer] = &[
         (16, 16, 16),
         16,
     ),
+    // Windows past the columns kernel's 576 taps (MobileNet-like and wide
+    // searched layers), which it takes in slices.
+    layer(
+        "wide 3x3 128->32",
+        OTHER,
+        1,
+        (8, 8, 128),
+        (3, 3),
+        1,
+        (1, 1),
+        (8, 8, 32),
+        1,
+    ),
+    layer(
+        "wide 1x1 640->24",
+        OTHER,
+        1,
+        (6, 6, 640),
+        (1, 1),
+        1,
+        (0, 0),
+        (6, 6, 24),
+        1,
+    ),
 ];
 
 /// The profiled run: the layer in one call, or (`PROFILE_ROWS=1` at build

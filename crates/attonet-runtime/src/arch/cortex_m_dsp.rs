@@ -78,9 +78,9 @@ use super::dsp_prims::{
     asr_reg, smlabb, smlad, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
 };
 use crate::dsp_select::{
-    add_half_quick, block_order, blocks, columns_block, columns_window, conv_plan,
-    depthwise_covers, depthwise_like_covers, pointwise_narrow_covers, ConvPlan, ADD_MIN_LEN, BATCH,
-    DW_WORDS, NARROW_MAX_OC, SCRATCH_TIERS,
+    add_half_quick, block_order, blocks, columns_block, columns_wide_covers, columns_window,
+    conv_plan, depthwise_covers, depthwise_like_covers, pointwise_narrow_covers, ConvPlan,
+    ADD_MIN_LEN, BATCH, DW_WORDS, NARROW_MAX_OC, SCRATCH_TIERS,
 };
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
@@ -350,6 +350,110 @@ unsafe impl bytemuck::Zeroable for ChanQ {}
 // SAFETY: as above.
 unsafe impl bytemuck::Pod for ChanQ {}
 
+/// The chunk loops of a block of four pixels, shared by [`block`] and
+/// [`wide`]'s accumulating block: `r12` groups of four chunks, then `[lr,
+/// #16]` single chunks; per chunk one weight word from `r10` (post-
+/// incremented; two `SXTB16`), per pixel one `LDRD` of the columns from
+/// `r11` (two words a pixel, four pixels a chunk) and two `SMLAD` into
+/// `r0`..`r3`. Clobbers `r4`, `r5`, `r8`, `r9`, `r11`, `r12`.
+#[cfg_attr(not(attonet_dsp), allow(unused_macros))]
+macro_rules! p4_chunk_loops {
+    () => {
+        concat!(
+            "cmp    r12, #0\n",
+            "beq    5f\n",
+            "4:\n",
+            "ldr    r4, [r10], #4\n",
+            "ldrd   r8, r9, [r11], #128\n",
+            "sxtb16 r5, r4\n",
+            "sxtb16 r4, r4, ror #8\n",
+            "smlad  r0, r5, r8, r0\n",
+            "smlad  r0, r4, r9, r0\n",
+            "ldrd   r8, r9, [r11, #-120]\n",
+            "smlad  r1, r5, r8, r1\n",
+            "smlad  r1, r4, r9, r1\n",
+            "ldrd   r8, r9, [r11, #-112]\n",
+            "smlad  r2, r5, r8, r2\n",
+            "smlad  r2, r4, r9, r2\n",
+            "ldrd   r8, r9, [r11, #-104]\n",
+            "smlad  r3, r5, r8, r3\n",
+            "smlad  r3, r4, r9, r3\n",
+            "ldr    r4, [r10], #4\n",
+            "ldrd   r8, r9, [r11, #-96]\n",
+            "sxtb16 r5, r4\n",
+            "sxtb16 r4, r4, ror #8\n",
+            "smlad  r0, r5, r8, r0\n",
+            "smlad  r0, r4, r9, r0\n",
+            "ldrd   r8, r9, [r11, #-88]\n",
+            "smlad  r1, r5, r8, r1\n",
+            "smlad  r1, r4, r9, r1\n",
+            "ldrd   r8, r9, [r11, #-80]\n",
+            "smlad  r2, r5, r8, r2\n",
+            "smlad  r2, r4, r9, r2\n",
+            "ldrd   r8, r9, [r11, #-72]\n",
+            "smlad  r3, r5, r8, r3\n",
+            "smlad  r3, r4, r9, r3\n",
+            "ldr    r4, [r10], #4\n",
+            "ldrd   r8, r9, [r11, #-64]\n",
+            "sxtb16 r5, r4\n",
+            "sxtb16 r4, r4, ror #8\n",
+            "smlad  r0, r5, r8, r0\n",
+            "smlad  r0, r4, r9, r0\n",
+            "ldrd   r8, r9, [r11, #-56]\n",
+            "smlad  r1, r5, r8, r1\n",
+            "smlad  r1, r4, r9, r1\n",
+            "ldrd   r8, r9, [r11, #-48]\n",
+            "smlad  r2, r5, r8, r2\n",
+            "smlad  r2, r4, r9, r2\n",
+            "ldrd   r8, r9, [r11, #-40]\n",
+            "smlad  r3, r5, r8, r3\n",
+            "smlad  r3, r4, r9, r3\n",
+            "ldr    r4, [r10], #4\n",
+            "ldrd   r8, r9, [r11, #-32]\n",
+            "sxtb16 r5, r4\n",
+            "sxtb16 r4, r4, ror #8\n",
+            "smlad  r0, r5, r8, r0\n",
+            "smlad  r0, r4, r9, r0\n",
+            "ldrd   r8, r9, [r11, #-24]\n",
+            "smlad  r1, r5, r8, r1\n",
+            "smlad  r1, r4, r9, r1\n",
+            "ldrd   r8, r9, [r11, #-16]\n",
+            "smlad  r2, r5, r8, r2\n",
+            "smlad  r2, r4, r9, r2\n",
+            "ldrd   r8, r9, [r11, #-8]\n",
+            "smlad  r3, r5, r8, r3\n",
+            "smlad  r3, r4, r9, r3\n",
+            "subs   r12, r12, #1\n",
+            "bne    4b\n",
+            "5:\n",
+            "ldr    r12, [lr, #16]\n",
+            "cmp    r12, #0\n",
+            "beq    7f\n",
+            "6:\n",
+            "ldr    r4, [r10], #4\n",
+            "ldrd   r8, r9, [r11], #32\n",
+            "sxtb16 r5, r4\n",
+            "sxtb16 r4, r4, ror #8\n",
+            "smlad  r0, r5, r8, r0\n",
+            "smlad  r0, r4, r9, r0\n",
+            "ldrd   r8, r9, [r11, #-24]\n",
+            "smlad  r1, r5, r8, r1\n",
+            "smlad  r1, r4, r9, r1\n",
+            "ldrd   r8, r9, [r11, #-16]\n",
+            "smlad  r2, r5, r8, r2\n",
+            "smlad  r2, r4, r9, r2\n",
+            "ldrd   r8, r9, [r11, #-8]\n",
+            "smlad  r3, r5, r8, r3\n",
+            "smlad  r3, r4, r9, r3\n",
+            "subs   r12, r12, #1\n",
+            "bne    6b\n",
+            "7:\n"
+        )
+    };
+}
+
+mod wide;
+
 /// One call of the block kernel ([`block`]); offsets as the assembly reads
 /// them.
 #[repr(C)]
@@ -578,94 +682,7 @@ unsafe fn block<const P: usize>(b: &mut Block, wp: *const i8) {
                 "mov    r3, r0",
                 "ldr    r11, [lr, #8]",
                 "ldr    r12, [lr, #12]",
-                "cmp    r12, #0",
-                "beq    5f",
-                "4:",
-                "ldr    r4, [r10], #4",
-                "ldrd   r8, r9, [r11], #128",
-                "sxtb16 r5, r4",
-                "sxtb16 r4, r4, ror #8",
-                "smlad  r0, r5, r8, r0",
-                "smlad  r0, r4, r9, r0",
-                "ldrd   r8, r9, [r11, #-120]",
-                "smlad  r1, r5, r8, r1",
-                "smlad  r1, r4, r9, r1",
-                "ldrd   r8, r9, [r11, #-112]",
-                "smlad  r2, r5, r8, r2",
-                "smlad  r2, r4, r9, r2",
-                "ldrd   r8, r9, [r11, #-104]",
-                "smlad  r3, r5, r8, r3",
-                "smlad  r3, r4, r9, r3",
-                "ldr    r4, [r10], #4",
-                "ldrd   r8, r9, [r11, #-96]",
-                "sxtb16 r5, r4",
-                "sxtb16 r4, r4, ror #8",
-                "smlad  r0, r5, r8, r0",
-                "smlad  r0, r4, r9, r0",
-                "ldrd   r8, r9, [r11, #-88]",
-                "smlad  r1, r5, r8, r1",
-                "smlad  r1, r4, r9, r1",
-                "ldrd   r8, r9, [r11, #-80]",
-                "smlad  r2, r5, r8, r2",
-                "smlad  r2, r4, r9, r2",
-                "ldrd   r8, r9, [r11, #-72]",
-                "smlad  r3, r5, r8, r3",
-                "smlad  r3, r4, r9, r3",
-                "ldr    r4, [r10], #4",
-                "ldrd   r8, r9, [r11, #-64]",
-                "sxtb16 r5, r4",
-                "sxtb16 r4, r4, ror #8",
-                "smlad  r0, r5, r8, r0",
-                "smlad  r0, r4, r9, r0",
-                "ldrd   r8, r9, [r11, #-56]",
-                "smlad  r1, r5, r8, r1",
-                "smlad  r1, r4, r9, r1",
-                "ldrd   r8, r9, [r11, #-48]",
-                "smlad  r2, r5, r8, r2",
-                "smlad  r2, r4, r9, r2",
-                "ldrd   r8, r9, [r11, #-40]",
-                "smlad  r3, r5, r8, r3",
-                "smlad  r3, r4, r9, r3",
-                "ldr    r4, [r10], #4",
-                "ldrd   r8, r9, [r11, #-32]",
-                "sxtb16 r5, r4",
-                "sxtb16 r4, r4, ror #8",
-                "smlad  r0, r5, r8, r0",
-                "smlad  r0, r4, r9, r0",
-                "ldrd   r8, r9, [r11, #-24]",
-                "smlad  r1, r5, r8, r1",
-                "smlad  r1, r4, r9, r1",
-                "ldrd   r8, r9, [r11, #-16]",
-                "smlad  r2, r5, r8, r2",
-                "smlad  r2, r4, r9, r2",
-                "ldrd   r8, r9, [r11, #-8]",
-                "smlad  r3, r5, r8, r3",
-                "smlad  r3, r4, r9, r3",
-                "subs   r12, r12, #1",
-                "bne    4b",
-                "5:",
-                "ldr    r12, [lr, #16]",
-                "cmp    r12, #0",
-                "beq    7f",
-                "6:",
-                "ldr    r4, [r10], #4",
-                "ldrd   r8, r9, [r11], #32",
-                "sxtb16 r5, r4",
-                "sxtb16 r4, r4, ror #8",
-                "smlad  r0, r5, r8, r0",
-                "smlad  r0, r4, r9, r0",
-                "ldrd   r8, r9, [r11, #-24]",
-                "smlad  r1, r5, r8, r1",
-                "smlad  r1, r4, r9, r1",
-                "ldrd   r8, r9, [r11, #-16]",
-                "smlad  r2, r5, r8, r2",
-                "smlad  r2, r4, r9, r2",
-                "ldrd   r8, r9, [r11, #-8]",
-                "smlad  r3, r5, r8, r3",
-                "smlad  r3, r4, r9, r3",
-                "subs   r12, r12, #1",
-                "bne    6b",
-                "7:",
+                p4_chunk_loops!(),
                 "ldr    r9, [lr, #20]",
                 "add    r10, r10, r9",
                 "ldm    r7!, {{r4, r5, r8}}",
@@ -847,6 +864,8 @@ pub(crate) fn conv_fast_path(
         Some("dsp-depthwise")
     } else if columns_block(p, in_shape, out_shape, false, blocks::BOTH).is_some() {
         Some("dsp-columns")
+    } else if columns_wide_covers(p, in_shape, out_shape) {
+        Some("dsp-columns-wide")
     } else {
         None
     }
@@ -879,7 +898,13 @@ pub(crate) fn conv_s8<const K: KernelSet>(
     // Covered exactly where `columns_block` says (its plan is the largest
     // tier's, below).
     if columns_window(p, in_shape, out_shape).is_none() {
-        return false;
+        // Wider windows, in slices (where the build links them).
+        let done = K & kernels::CONV_WIDE != 0
+            && wide::conv_wide(p, in_shape, input, weights, pre, out_shape, output);
+        if done {
+            clamp_pass(output, p.quant.clamp);
+        }
+        return done;
     }
     if K & kernels::CONV_NARROW != 0
         && pointwise_narrow(p, in_shape, input, weights, pre, out_shape, output)
@@ -3264,6 +3289,11 @@ mod tests {
                     assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
                 }
             }
+            // (`conv_s8` takes windows past `CONV_MAX_K` in slices.)
+            let taken = taken.map(|n| match n {
+                "dsp-columns" if columns_wide_covers(&p, ins, outs) => "dsp-columns-wide",
+                n => n,
+            });
             assert_eq!(taken, conv_fast_path(&p, ins, outs));
             // A build that links one block size: the same outputs where the
             // layer fits that block, declined (nothing written) exactly
