@@ -80,6 +80,8 @@ pub fn test(root: &Path) -> Result<()> {
         "attonet-convert",
         "-p",
         "attonet-cli",
+        "-p",
+        "attonet-detect",
     ]);
     cmd::run(c)?;
 
@@ -90,6 +92,8 @@ pub fn test(root: &Path) -> Result<()> {
             "--release",
             "-p",
             "attonet-runtime",
+            "-p",
+            "attonet-detect",
             "--target",
             target,
         ]);
