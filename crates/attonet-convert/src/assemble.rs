@@ -1122,7 +1122,11 @@ impl Assembled {
         };
         // Windows past the columns kernel's, in slices; what neither takes,
         // the portable loops.
-        let wide = |c: &Call| sel::columns_wide_covers(&c.p, c.input, c.output);
+        let helium = self.core == Some(DspCore::Helium);
+        let wide = |c: &Call| {
+            sel::columns_wide_covers(&c.p, c.input, c.output)
+                || (helium && sel::helium_wide_covers(&c.p, c.input, c.output))
+        };
         let unblocked = |c: &&Call| !takes_depthwise_like(c) && columns(c, allowed).is_none();
         if calls.iter().filter(unblocked).any(wide) {
             bits |= k::CONV_WIDE;
@@ -1162,7 +1166,6 @@ impl Assembled {
         }
         // The grouped kernel, where a layer reaches it: a Helium core tries
         // its vector convolution first.
-        let helium = self.core == Some(DspCore::Helium);
         if calls.iter().any(|c| {
             !takes_depthwise_like(c)
                 && sel::grouped_narrow_covers(&c.p, c.input, c.output)
@@ -1302,7 +1305,8 @@ fn conv_table(
     let in_c = (taps / window.max(1)) * p.groups as usize;
     let input = Shape::new(1, 1, u16::try_from(in_c).unwrap_or(0));
     if core == Some(DspCore::Helium)
-        && attonet_runtime::dsp_select::helium_conv_covers(p, input, output)
+        && (attonet_runtime::dsp_select::helium_conv_covers(p, input, output)
+            || attonet_runtime::dsp_select::helium_wide_covers(p, input, output))
     {
         let mut words = vec![0i32; prepared::conv_mve_len(oc)];
         let done = prepared::prepare_conv_mve(&plain.weights(), oc, taps, zi, zo, &mut words);

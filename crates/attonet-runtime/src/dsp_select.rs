@@ -327,6 +327,40 @@ pub fn helium_conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> 
         && out_shape.w > 0
 }
 
+/// Whether the Helium (MVE) convolution takes a window wider than
+/// [`MVE_MAX_K`] bytes in slices ([`helium_wide_slices`]; the kernel set's
+/// [`CONV_WIDE`](crate::plan::kernels::CONV_WIDE)): the rest of
+/// [`helium_conv_covers`]' rule, one group or groups of at least 16 input
+/// times output channels, an `i8` input zero point, a non-empty output.
+pub fn helium_wide_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    let g = p.groups as usize;
+    let ic = in_shape.c as usize;
+    if g == 0 || ic % g != 0 || out_shape.c as usize % g != 0 {
+        return false;
+    }
+    let (cpg, ocpg) = (ic / g, out_shape.c as usize / g);
+    let k = w.kh as usize * w.kw as usize * cpg;
+    (g == 1 || cpg * ocpg >= 16)
+        && k > MVE_MAX_K
+        && (-128..=127).contains(&p.quant.input_zero_point)
+        && out_shape.c > 0
+        && out_shape.h > 0
+        && out_shape.w > 0
+}
+
+/// How the Helium wide convolution cuts a window of `k` bytes: `(slices,
+/// len)`, as few slices as [`MVE_MAX_K`] allows, each `len` bytes (a
+/// multiple of 16, the vector loop's step) but the last, which is shorter
+/// where they do not divide evenly.
+pub const fn helium_wide_slices(k: usize) -> (usize, usize) {
+    let slices = k.div_ceil(MVE_MAX_K);
+    if slices == 0 {
+        return (0, 0);
+    }
+    (slices, k.div_ceil(slices).div_ceil(16) * 16)
+}
+
 /// Whether the Helium (MVE) narrow pointwise kernel takes a convolution
 /// (within [`helium_conv_covers`], which it is part of): 1x1, stride 1, no
 /// padding, one group, 4, 8 or 12 input channels, output channels a
@@ -618,6 +652,17 @@ mod tests {
             for prepared in [false, true] {
                 assert!(wide_batch(k, 1024, prepared) >= 24, "k {k}");
             }
+        }
+    }
+
+    /// The Helium slices: whole 16-byte chunks but the last, at most
+    /// `MVE_MAX_K` bytes, none empty, covering the window exactly.
+    #[test]
+    fn helium_wide_slices_cover_the_window() {
+        for k in MVE_MAX_K + 1..=16 * 1024 {
+            let (slices, len) = helium_wide_slices(k);
+            assert!(len <= MVE_MAX_K && len % 16 == 0, "k {k}");
+            assert!(slices * len >= k && (slices - 1) * len < k, "k {k}");
         }
     }
 

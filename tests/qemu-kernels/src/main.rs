@@ -200,7 +200,7 @@ fn conv_family(
             quant: rng.quant(),
         };
         match portable::conv_fast_path(&p, ins, outs) {
-            Some("mve-columns") => {
+            Some("mve-columns" | "mve-columns-wide") => {
                 covered += 1;
                 helium += 1;
             }

@@ -809,7 +809,10 @@ pub(crate) fn conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> 
 /// accepted; `sums` is each output channel's `Σ w` (the plan's
 /// `weight_sums`) or empty (then summed here), `prepared` the converter's
 /// table of the epilogue constants ([`prepared::prepare_conv`]) or empty.
-/// Returns `false`, nothing written, where [`conv_covers`] does not hold.
+/// `wide`: windows past [`MVE_MAX_K`] are taken in slices (`wide.rs`,
+/// where the kernel set links [`CONV_WIDE`](crate::plan::kernels::CONV_WIDE)).
+/// Returns `false`, nothing written, where neither [`conv_covers`] nor
+/// (with `wide`) [`crate::dsp_select::helium_wide_covers`] holds.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_s8(
     p: &ConvParams,
@@ -820,8 +823,11 @@ pub(crate) fn conv_s8(
     prepared: &[i32],
     out_shape: Shape,
     output: &mut [i8],
+    wide: bool,
 ) -> bool {
-    if !conv_covers(p, in_shape, out_shape) {
+    let covered = conv_covers(p, in_shape, out_shape);
+    let sliced = wide && crate::dsp_select::helium_wide_covers(p, in_shape, out_shape);
+    if !(covered || sliced) {
         return false;
     }
     let oc = out_shape.c as usize;
@@ -840,6 +846,9 @@ pub(crate) fn conv_s8(
                 .flatten(),
         )
     });
+    if !covered {
+        return wide::conv_wide(p, in_shape, input, weights, sums, pre, out_shape, output);
+    }
     if narrow_covers(p, in_shape, out_shape) {
         pointwise_narrow(p, in_shape, input, weights, sums, pre, out_shape, output);
         return true;
@@ -853,6 +862,8 @@ pub(crate) fn conv_s8(
     }
     true
 }
+
+mod wide;
 
 /// Bytes of one block's columns: `P` pixels' windows, interleaved by 16
 /// bytes.
@@ -2586,7 +2597,7 @@ mod tests {
             conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
             conv::conv_core(&p, ins, &input, &w, outs, &mut want);
             let mut got = std::vec![0x55i8; outs.len()];
-            let took = conv_s8(&p, ins, &input, &w, &[], &[], outs, &mut got);
+            let took = conv_s8(&p, ins, &input, &w, &[], &[], outs, &mut got, false);
             assert_eq!(took, conv_covers(&p, ins, outs));
             if !took {
                 assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
@@ -2605,13 +2616,25 @@ mod tests {
                 .map(|r| r.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32)))
                 .collect();
             let mut got = std::vec![0x55i8; outs.len()];
-            assert!(conv_s8(&p, ins, &input, &w, &sums, &table, outs, &mut got));
+            assert!(conv_s8(
+                &p, ins, &input, &w, &sums, &table, outs, &mut got, false
+            ));
             assert_eq!(got, want, "prepared, case {case}");
             // With the converter's Helium table (read in place).
             let mut table = std::vec![0i32; prepared::conv_mve_len(oc)];
             prepared::prepare_conv_mve(&w, oc, taps, zi, zo, &mut table).unwrap();
             let mut got = std::vec![0x55i8; outs.len()];
-            assert!(conv_s8(&p, ins, &input, &w, &[], &table, outs, &mut got));
+            assert!(conv_s8(
+                &p,
+                ins,
+                &input,
+                &w,
+                &[],
+                &table,
+                outs,
+                &mut got,
+                false
+            ));
             assert_eq!(got, want, "Helium table, case {case}");
         }
         #[cfg(not(miri))]
@@ -2676,7 +2699,17 @@ mod tests {
                 ("Helium table", &mve),
             ] {
                 let mut got = std::vec![0x55i8; outs.len()];
-                assert!(conv_s8(&p, ins, &input, &w, &[], table, outs, &mut got));
+                assert!(conv_s8(
+                    &p,
+                    ins,
+                    &input,
+                    &w,
+                    &[],
+                    table,
+                    outs,
+                    &mut got,
+                    false
+                ));
                 assert_eq!(got, want, "{name}, case {case}: {p:?} {ins:?} -> {outs:?}");
             }
         }

@@ -101,7 +101,15 @@ pub(crate) fn conv_dispatch_linked<const K: KernelSet>(
     #[cfg(attonet_mve)]
     if K & kernels::CONV != 0
         && crate::arch::helium::conv_s8(
-            p, in_shape, input, weights, sums, prepared, out_shape, output,
+            p,
+            in_shape,
+            input,
+            weights,
+            sums,
+            prepared,
+            out_shape,
+            output,
+            K & kernels::CONV_WIDE != 0,
         )
     {
         return Ok(());

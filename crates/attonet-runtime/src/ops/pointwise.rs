@@ -70,7 +70,15 @@ pub(crate) fn pointwise_with_sums<const K: KernelSet>(
     #[cfg(attonet_mve)]
     if K & crate::plan::kernels::CONV != 0
         && crate::arch::helium::conv_s8(
-            p, in_shape, input, weights, sums, prepared, out_shape, output,
+            p,
+            in_shape,
+            input,
+            weights,
+            sums,
+            prepared,
+            out_shape,
+            output,
+            K & crate::plan::kernels::CONV_WIDE != 0,
         )
     {
         return Ok(());

@@ -94,6 +94,10 @@ pub fn conv_fast_path(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> Opti
     if crate::arch::helium::conv_covers(p, in_shape, out_shape) {
         return Some("mve-columns");
     }
+    #[cfg(attonet_mve)]
+    if crate::dsp_select::helium_wide_covers(p, in_shape, out_shape) {
+        return Some("mve-columns-wide");
+    }
     #[cfg(attonet_dsp)]
     {
         crate::arch::cortex_m_dsp::conv_fast_path(p, in_shape, out_shape)
