@@ -214,7 +214,7 @@ def main(argv=None):
     dt.add_argument("--test", type=int, default=300, help="test scenes")
     dt.add_argument("--epochs", type=int, default=10)
     dt.add_argument("--batch", type=int, default=32)
-    dt.add_argument("--lr", type=float, default=3e-3)
+    dt.add_argument("--lr", type=float, default=2e-2)
     dt.add_argument("--shift", type=int, default=4,
                     help="random translation in pixels each way (0: no augmentation)")
     dt.add_argument("--heat-loss", default="focal", choices=["focal", "bce"])

@@ -33,7 +33,12 @@ larger box owns them (both still get their heat).
 Loss (`detection_loss`): heat with CenterNet's penalty-reduced focal loss
 (alpha 2, beta 4; `heat_loss="bce"`: plain BCE against the Gaussian
 targets), both normalised by the number of objects; dx, dy with L1 on the
-sigmoid; w, h with L1 on the log size, at the owning cells only.
+sigmoid; w, h with L1 on the log size, at the owning cells only. Measured
+on 1,000 training scenes, 30 epochs, validation mAP@0.5 on 200 scenes:
+focal 0.43, BCE 0.08 (lr 3e-3, shift 4; the BCE's thousands of easy
+negatives drown the few positives), so focal is the default; then lr 1e-2
+0.54, lr 2e-2 0.57 (the default), and without the translation 0.31 (lr
+3e-3); a third 64-channel module at 12x12 (5.8 M MACs) 0.53 (lr 1e-2).
 
 `decode` is a float mirror of attonet-detect's Decoder; `mean_ap` is COCO's
 AP at IoU 0.5 (101-point interpolation) in numpy.
@@ -606,7 +611,7 @@ def evaluate(net, ss, score_threshold=0.05, iou_threshold=0.5, max_detections=10
 class DetTrainCfg:
     epochs: int = 10
     batch: int = 32
-    lr: float = 3e-3
+    lr: float = 2e-2
     wd: float = 1e-4
     seed: int = 0
     threads: int = 1
@@ -626,7 +631,8 @@ class DetTrainCfg:
             raise DetectError(f"heat_loss {self.heat_loss!r}: focal or bce")
 
 
-def train_detector(spec, train_set, val_set, epochs=10, batch=32, lr=3e-3, seed=0, threads=1,
+def train_detector(spec, train_set, val_set, epochs=10, batch=32, lr=2e-2, seed=0,
+                   threads=1,
                    ckpt_dir=None, log=print, cfg: DetTrainCfg = None):
     """Trains DetNet(spec) on SceneSet `train_set`; returns (net, result)
     where result["map50"] is the float mAP@0.5 on `val_set`. Deterministic
@@ -800,7 +806,9 @@ def run_cli(a, log=print):
     net, res = train_detector(spec, train, sets["val"], ckpt_dir=out / "ckpt", log=log, cfg=cfg)
     t0 = time.time()
     test_map = evaluate(net, sets["test"])
-    log(f"[detect] test mAP@0.5 {test_map:.4f} ({time.time() - t0:.1f}s)")
+    test_map_05 = evaluate(net, sets["test"], score_threshold=0.5)
+    log(f"[detect] test mAP@0.5 {test_map:.4f} (decoder threshold 0.05; {test_map_05:.4f} at "
+        f"the firmware's default 0.5) ({time.time() - t0:.1f}s)")
     onnx_path = out / "detector.onnx"
     ops = export_onnx(net, onnx_path)
     diff = verify_onnx(net, onnx_path, sets["test"].images[:16])
@@ -810,6 +818,7 @@ def run_cli(a, log=print):
     c = cost(spec)
     card = {"spec": spec, "cost": c, "macs": c["macs"], "params": c["params"],
             "map50_float_val": res["map50"], "map50_float_test": test_map,
+            "map50_float_test_score_0.5": test_map_05,
             "eval": {"score_threshold": 0.05, "nms_iou": 0.5, "peak_window": 3,
                      "max_detections": 100, "metric": "COCO AP@0.5, 101-point, mean over "
                      "classes with ground truth"},
