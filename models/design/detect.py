@@ -632,8 +632,7 @@ class DetTrainCfg:
 
 
 def train_detector(spec, train_set, val_set, epochs=10, batch=32, lr=2e-2, seed=0,
-                   threads=1,
-                   ckpt_dir=None, log=print, cfg: DetTrainCfg = None):
+                   threads=1, ckpt_dir=None, log=print, cfg: DetTrainCfg = None):
     """Trains DetNet(spec) on SceneSet `train_set`; returns (net, result)
     where result["map50"] is the float mAP@0.5 on `val_set`. Deterministic
     for a seed and a thread count. With `ckpt_dir`, a checkpoint after
