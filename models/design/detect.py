@@ -130,6 +130,10 @@ def check_spec(spec):
         A.stem_stride(spec)
     except (ValueError, TypeError, KeyError) as e:
         raise DetectError(f"spec {spec.get('name', '?')}: {e}") from e
+    if not isinstance(spec.get("stem"), int) or spec["stem"] < 1 \
+            or not isinstance(spec.get("modules"), list):
+        raise DetectError(f"spec {spec.get('name')}: needs a positive whole `stem` and a "
+                          f"`modules` list")
     if int(spec.get("classes", 0)) < 1:
         raise DetectError(f"spec {spec.get('name')}: classes {spec.get('classes')}: at least 1")
     head = spec.get("head", {})
@@ -139,9 +143,19 @@ def check_spec(spec):
     if h % s or w % s:
         raise DetectError(f"spec {spec.get('name')}: input {h}x{w} is not a multiple of the "
                           f"stride {s}")
+    need = {"atto": ("out", "comp", "groups", "mix"), "basic": ("out",), "dw": ("out",)}
     for i, m in enumerate(spec["modules"]):
-        if m.get("type", "atto") not in A.MODULES:
-            raise DetectError(f"spec {spec.get('name')}: module {i}: type {m.get('type')}")
+        t = m.get("type", "atto")
+        if t not in A.MODULES:
+            raise DetectError(f"spec {spec.get('name')}: module {i}: type {t!r} (one of "
+                              f"{', '.join(A.MODULES)})")
+        missing = [k for k in need[t] if not isinstance(m.get(k), int) or m[k] < 1]
+        if missing or m.get("stride", 1) not in (1, 2):
+            raise DetectError(f"spec {spec.get('name')}: module {i} {m}: needs positive whole "
+                              f"{', '.join(need[t])} and stride 1 or 2")
+        if t == "atto" and m["comp"] % m["groups"]:
+            raise DetectError(f"spec {spec.get('name')}: module {i}: comp {m['comp']} is not "
+                              f"a multiple of groups {m['groups']}")
 
 
 def layers(spec):
@@ -829,9 +843,14 @@ def run_cli(a, log=print):
         spec = default_spec(in_std=(std,))
     else:
         spec = copy.deepcopy(spec)
+        spec.setdefault("name", "detector")
         spec.setdefault("task", "detect")
         spec.setdefault("classes", 10)
         spec.setdefault("input", list(train.images.shape[1:]))
+        if [int(v) for v in spec["input"]] != list(train.images.shape[1:]):
+            raise DetectError(f"--spec {spec['name']}: input {list(spec['input'])}, but the "
+                              f"scenes are {list(train.images.shape[1:])} (height, width, "
+                              f"channels)")
         spec.setdefault("in_std", [std] * train.images.shape[-1])
     check_spec(spec)
     log(f"[detect] {describe(spec)}")

@@ -50,6 +50,14 @@ def test_bad_specs_are_named():
     spec["head"] = {"mid": 8, "k": 5}
     with pytest.raises(D.DetectError, match="head"):
         D.check_spec(spec)
+    spec = D.default_spec()
+    del spec["modules"][1]["comp"]
+    with pytest.raises(D.DetectError, match="module 1"):
+        D.check_spec(spec)
+    spec = D.default_spec()
+    spec["modules"][0]["groups"] = 3
+    with pytest.raises(D.DetectError, match="groups 3"):
+        D.check_spec(spec)
     spec = D.default_spec(size=100)  # 100 is not a multiple of 8
     with pytest.raises(D.DetectError, match="stride 8"):
         D.check_spec(spec)
@@ -313,6 +321,10 @@ def test_cli_errors(tmp_path):
     assert "--epochs -1" in _main(["--epochs", "-1", "--out", str(tmp_path)])
     assert "--lr" in _main(["--lr", "0", "--out", str(tmp_path)])
     assert "--spec" in _main(["--spec", "{not json", "--out", str(tmp_path)])
+    wrong = json.dumps({"stem": 8, "modules": [], "input": [32, 32, 3]})
+    msg = _main(["--spec", wrong, "--out", str(tmp_path), "--train", "2", "--val", "1",
+                 "--test", "1"])
+    assert "input [32, 32, 3]" in msg and "[96, 96, 1]" in msg
     (tmp_path / "file").write_text("x")
     assert "--out" in _main(["--out", str(tmp_path / "file")])
     bad = tmp_path / "bad.tgz"
