@@ -596,6 +596,48 @@ def mean_ap(detections, gt_boxes, gt_classes, iou_threshold=0.5, n_classes=None)
     return float(np.mean(list(aps.values()))), aps
 
 
+def operating_points(detections, gt_boxes, gt_classes, thresholds=None, iou_threshold=0.5):
+    """Precision, recall and F1 at each score threshold (default 0.05 to
+    0.95 by 0.05), for detections decoded at a threshold no higher than
+    the lowest: raising the threshold keeps a prefix of the ranking, and
+    greedy NMS over a prefix is that prefix of its result, so filtering by
+    score is what the decoder would return. Matching as in mean_ap (per
+    image and class, by descending score, the unmatched ground truth of
+    highest IoU >= iou_threshold). Returns (rows, the row of best F1)."""
+    thresholds = np.round(np.arange(0.05, 0.951, 0.05), 2) if thresholds is None else thresholds
+    npos = sum(len(np.asarray(c).ravel()) for c in gt_classes)
+    scores, tps = [], []
+    for dl, b, gc in zip(detections, gt_boxes, gt_classes):
+        b = np.asarray(b, np.float64).reshape(-1, 4)
+        gc = np.asarray(gc).ravel()
+        rows = [(d.cls, d.score, d.box) if isinstance(d, Detection) else d for d in dl]
+        for c in {int(r[0]) for r in rows}:
+            mine = sorted([r for r in rows if int(r[0]) == c], key=lambda r: -r[1])
+            g = b[gc == c]
+            used = np.zeros(len(g), bool)
+            ious = _iou_matrix([r[2] for r in mine], g) if len(g) else None
+            for k, r in enumerate(mine):
+                hit = False
+                if ious is not None:
+                    cand = np.where(~used & (ious[k] >= iou_threshold), ious[k], -1.0)
+                    j = int(np.argmax(cand[::-1]))
+                    j = len(cand) - 1 - j  # the last of equal IoUs, as average_precision
+                    if cand[j] >= 0:
+                        used[j] = hit = True
+                scores.append(float(r[1]))
+                tps.append(hit)
+    scores, tps = np.array(scores), np.array(tps, bool)
+    out = []
+    for t in thresholds:
+        keep = scores >= t
+        tp = int(tps[keep].sum())
+        p = tp / max(1, int(keep.sum()))
+        r = tp / max(1, npos)
+        out.append({"threshold": float(t), "precision": p, "recall": r,
+                    "f1": 2 * p * r / (p + r) if p + r else 0.0})
+    return out, max(out, key=lambda row: row["f1"])
+
+
 def scene_truth(ss):
     """Per image of a SceneSet: (boxes, classes)."""
     n = len(ss.images)
@@ -789,11 +831,17 @@ def int8_outputs(onnx_path, calib_path, images_u8, attonet=None):
 def outputs_map(outputs, ss, stride_, score_threshold=0.05, iou_threshold=0.5,
                 max_detections=100):
     """mAP@0.5 of given outputs [N, K + 4, gh, gw] on SceneSet `ss`."""
-    h, w = ss.images.shape[1:3]
-    dets = [decode(o, stride_, (h, w), score_threshold, iou_threshold,
-                   max_detections=max_detections) for o in outputs]
+    dets = decode_all(outputs, stride_, ss.images.shape[1:3], score_threshold, iou_threshold,
+                      max_detections)
     boxes, cls = scene_truth(ss)
     return mean_ap(dets, boxes, cls)[0]
+
+
+def decode_all(outputs, stride_, input_hw, score_threshold=0.05, iou_threshold=0.5,
+               max_detections=100):
+    """decode() of each output [K + 4, gh, gw] of `outputs`."""
+    return [decode(o, stride_, tuple(input_hw), score_threshold, iou_threshold,
+                   max_detections=max_detections) for o in outputs]
 
 
 def _load_spec(s):
@@ -863,6 +911,17 @@ def run_cli(a, log=print):
     test_map_05 = evaluate(net, sets["test"], score_threshold=0.5)
     log(f"[detect] test mAP@0.5 {test_map:.4f} (decoder threshold 0.05; {test_map_05:.4f} at "
         f"the firmware's default 0.5) ({time.time() - t0:.1f}s)")
+    s_ = stride(spec)
+    hw = A.input_shape(spec)[:2]
+    val_dets = decode_all(predict(net, sets["val"].images), s_, hw)
+    _, best = operating_points(val_dets, *scene_truth(sets["val"]))
+    test_dets = decode_all(predict(net, sets["test"].images), s_, hw)
+    _, at = operating_points(test_dets, *scene_truth(sets["test"]), [best["threshold"]])
+    operating = {"score_threshold": best["threshold"], "chosen_on": "val, best F1 at IoU 0.5",
+                 "val": best, "test": at}
+    log(f"[detect] operating point: score >= {best['threshold']:.2f} (best F1 on val): test "
+        f"precision {operating['test']['precision']:.3f}, recall "
+        f"{operating['test']['recall']:.3f}, F1 {operating['test']['f1']:.3f}")
     onnx_path = out / "detector.onnx"
     ops = export_onnx(net, onnx_path)
     diff = verify_onnx(net, onnx_path, sets["test"].images[:16])
@@ -882,6 +941,7 @@ def run_cli(a, log=print):
     card = {"spec": spec, "cost": c, "macs": c["macs"], "params": c["params"],
             "map50_float_val": res["map50"], "map50_float_test": test_map,
             "map50_float_test_score_0.5": test_map_05, "int8": int8,
+            "operating_point": operating,
             "eval": {"score_threshold": 0.05, "nms_iou": 0.5, "peak_window": 3,
                      "max_detections": 100, "metric": "COCO AP@0.5, 101-point, mean over "
                      "classes with ground truth"},

@@ -216,6 +216,18 @@ def test_map_iou_threshold_and_greedy_matching():
                      [np.array([0]), np.array([], int)])[0] == 0.0
 
 
+def test_operating_points():
+    gt, cls = [_boxes(A_, B_)], [np.array([0, 0])]
+    dets = [[(0, 0.9, A_), (0, 0.6, C_), (0, 0.3, B_), (1, 0.1, A_)]]
+    rows, best = D.operating_points(dets, gt, cls, [0.05, 0.2, 0.5, 0.95])
+    assert [(r["precision"], r["recall"]) for r in rows] == [
+        (0.5, 1.0), (pytest.approx(2 / 3), 1.0), (0.5, 0.5), (0.0, 0.0)]
+    assert best["threshold"] == 0.2 and best["f1"] == pytest.approx(0.8)
+    # a duplicate of a matched box is a false positive
+    rows, _ = D.operating_points([[(0, 0.9, A_), (0, 0.8, A_)]], gt, cls, [0.5])
+    assert (rows[0]["precision"], rows[0]["recall"]) == (0.5, 0.5)
+
+
 def test_map_against_pycocotools_if_installed():
     coco = pytest.importorskip("pycocotools.coco")
     cocoeval = pytest.importorskip("pycocotools.cocoeval")
@@ -353,6 +365,7 @@ def test_cli_small_run(tmp_path, mnist):
         assert 0 <= card["int8"]["map50_test"] <= 1
     assert card["spec"]["name"] == "atto-det-tiny" and card["macs"] == D.cost(card["spec"])["macs"]
     assert 0 <= card["map50_float_test"] <= 1 and card["onnx"]["max_abs_diff_vs_torch"] < 1e-4
+    assert 0 < card["operating_point"]["score_threshold"] < 1
     calib = np.load(out / "calib.npy")
     assert calib.shape == (20, 1, 96, 96) and calib.dtype == np.uint8
     assert (out / "detector.onnx").stat().st_size > 0
