@@ -272,8 +272,9 @@ fn inconsistent_shapes_and_types_are_named() {
 /// kernels' own choices (`attonet_runtime::dsp_select`): the MLPerf models
 /// link one columns block size and no portable convolution or depthwise
 /// loops (every layer is on a DSP kernel); a convolution the columns kernel
-/// does not take (a 3x3 window over 72 channels: 648 taps, over its 576)
-/// links its sliced variant, one no DSP kernel takes the portable loops;
+/// does not take (a 3x3 window over 72 or 70 channels: 648 or 630 taps,
+/// over its 576) links its sliced variant, one no DSP kernel takes (a 1x1
+/// over one channel) the portable loops;
 /// fused residuals link the in-place ADD, not the ADD step; no plan links
 /// the run-time block checks (it was validated).
 #[test]
@@ -326,28 +327,30 @@ fn kernel_set_links_what_the_dsp_kernels_reach() {
         assert_eq!(kws & bit, 0, "KWS links {bit:#x}");
     }
 
-    // A 3x3 window over 72 channels (648 taps) links the sliced columns
-    // kernel; over 70 (not whole chunks of four channels), the portable
-    // loops.
-    let wide_bits = |channels: usize| {
+    // A 3x3 window over 72 or 70 channels (648 or 630 taps) links the
+    // sliced columns kernel; a 1x1 over one channel (a window of one byte),
+    // the portable loops.
+    let wide_bits = |channels: usize, k: usize| {
         let mut b = GraphBuilder {
             g: Graph::default(),
             seed: 0x5eed,
         };
         let x = b.act("x", &[1, 6, 6, channels], 0.05, -10);
         let y = b.act("y", &[1, 6, 6, 8], 0.04, -128);
-        let w = b.weights("w", &[8, 3, 3, channels]);
+        let w = b.weights("w", &[8, k, k, channels]);
         b.conv(x, y, w, Activation::Relu);
         b.g.inputs = vec![x];
         b.g.outputs = vec![y];
         let wide = assemble::assemble(lower::lower(&b.g, "wide").unwrap()).unwrap();
         wide.kernels().0
     };
-    let bits = wide_bits(72);
-    assert_ne!(bits & k::CONV_WIDE, 0, "{bits:#x}");
-    assert_eq!(bits & k::CONV_FALLBACK, 0, "{bits:#x}");
-    assert_eq!(bits & (k::CONV_BLOCK4 | k::CONV_BLOCK5), 0, "{bits:#x}");
-    let bits = wide_bits(70);
+    for channels in [72, 70] {
+        let bits = wide_bits(channels, 3);
+        assert_ne!(bits & k::CONV_WIDE, 0, "{bits:#x}");
+        assert_eq!(bits & k::CONV_FALLBACK, 0, "{bits:#x}");
+        assert_eq!(bits & (k::CONV_BLOCK4 | k::CONV_BLOCK5), 0, "{bits:#x}");
+    }
+    let bits = wide_bits(1, 1);
     assert_ne!(bits & k::CONV_FALLBACK, 0, "{bits:#x}");
     assert_eq!(
         bits & (k::CONV_WIDE | k::CONV_BLOCK4 | k::CONV_BLOCK5),

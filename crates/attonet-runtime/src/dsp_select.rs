@@ -221,10 +221,9 @@ pub(crate) fn columns_window(
 /// Whether the columns kernel takes a convolution whose window is wider
 /// than [`CONV_MAX_K`] (`kh * kw * in_c / groups` taps: MobileNet's and wide
 /// searched networks' 3x3 over more than 64 channels, 1x1 over more than
-/// 576) in slices ([`wide_slices`]): a multiple of four input channels a
-/// group, an `i8` input zero point, a non-empty output. Such a layer used to
-/// fall to the portable loops at 5 to 7 instructions a MAC on the
-/// Cortex-M4.
+/// 576) in slices ([`wide_slices`]): any channels a group, an `i8` input
+/// zero point, a non-empty output. Such a layer used to fall to the
+/// portable loops at 4 to 7 instructions a MAC on the Cortex-M4.
 pub fn columns_wide_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
     let g = p.groups as usize;
     if g == 0 || out_shape.h == 0 || out_shape.w == 0 || out_shape.c == 0 {
@@ -236,13 +235,13 @@ pub fn columns_wide_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) ->
     }
     let cpg = ic / g;
     let k = p.window.kh as usize * p.window.kw as usize * cpg;
-    cpg % 4 == 0 && k > CONV_MAX_K && (-128..=127).contains(&p.quant.input_zero_point)
+    k > CONV_MAX_K && (-128..=127).contains(&p.quant.input_zero_point)
 }
 
-/// How the wide columns kernel cuts a window of `k` taps (a multiple of 4):
-/// `(slices, chunks)`, as few slices as [`CONV_MAX_K`] allows, of `chunks`
-/// chunks of four taps each (the last one shorter where they do not divide
-/// evenly). Each slice is gathered and accumulated in turn into 32-bit
+/// How the wide columns kernel cuts a window of `k` taps: `(slices,
+/// chunks)`, as few slices as [`CONV_MAX_K`] allows, of `chunks` chunks of
+/// four taps each (the last one shorter where they do not divide evenly;
+/// its last chunk rounded up past `k` where `k` is not a multiple of 4). Each slice is gathered and accumulated in turn into 32-bit
 /// partial sums; the epilogue runs after the last.
 pub const fn wide_slices(k: usize) -> (usize, usize) {
     let chunks = k.div_ceil(4);
@@ -642,11 +641,11 @@ mod tests {
     /// `CONV_MAX_K` taps that cover it exactly, and a batch always fits.
     #[test]
     fn wide_slices_cover_the_window() {
-        for k in (CONV_MAX_K + 4..=9 * 1024).step_by(4) {
+        for k in CONV_MAX_K + 1..=9 * 1024 {
             let (slices, chunks) = wide_slices(k);
             assert!(4 * chunks <= CONV_MAX_K, "k {k}");
             assert!(
-                slices * chunks >= k / 4 && (slices - 1) * chunks < k / 4,
+                4 * slices * chunks >= k && 4 * (slices - 1) * chunks < k,
                 "k {k}"
             );
             for prepared in [false, true] {

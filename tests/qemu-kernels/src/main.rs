@@ -151,7 +151,7 @@ fn conv_family(
         let (groups, cpg, ocpg) = match family {
             0 | 1 => (
                 1,
-                rng.pick(&[1u16, 2, 3, 4, 8, 12, 16, 24, 32, 64, 72]),
+                rng.pick(&[1u16, 2, 3, 4, 8, 12, 16, 24, 32, 64, 67, 72, 75]),
                 rng.pick(&[1u16, 2, 3, 4, 7, 8, 16, 32]),
             ),
             2 => (
