@@ -48,7 +48,8 @@ the converter's per-tensor quantization, 300 calibration scenes); the
 decoder's score threshold matters: 0.66 at 0.3, 0.47 at the firmware's
 default 0.5 (focal-loss scores run low). The best F1 on validation is at
 score 0.40: test precision 0.72, recall 0.63 (`operating_points`; the
-card's `operating_point`).
+card's `operating_point`). With 4,000 training scenes, 30 epochs (10.5 s
+an epoch, 5 minutes): 0.702 validation, 0.718 test.
 
 `decode` is a float mirror of attonet-detect's Decoder; `mean_ap` is COCO's
 AP at IoU 0.5 (101-point interpolation) in numpy.
