@@ -485,6 +485,30 @@ class RuntimeCost(CostModel):
         return c
 
 
+def deployed_figures(spec, onnx_path, images_u8, board=DEFAULT_BOARD, attonet=None):
+    """A trained model's deployed figures on `board`: the converter's plan
+    of its ONNX calibrated on `images_u8` [N, H, W, C] (arena, flash) and
+    the board's calibrated instruction table; the analytic estimate
+    (`source: estimate`) where the converter or the table is missing or
+    refuses the model."""
+    try:
+        table = InstructionTable.load(board)
+        exe = find_attonet(attonet)
+        with tempfile.TemporaryDirectory(prefix="attonet-deploy-") as d:
+            calib = Path(d) / "calib.npy"
+            calib_file(np.asarray(images_u8)[:16], calib)
+            rep = inspect_plan(exe, onnx_path, calib, board)
+        total, _ = table.predict(rep)
+    except CostError as e:
+        est = R.estimate_deploy(spec)
+        est["why"] = str(e)
+        return est
+    return {"source": "attonet inspect", "board": board, "macs": int(rep["macs"]),
+            "params": int(rep["params"]), "flash_bytes": int(rep["flash_bytes"]),
+            "arena_bytes": int(rep["arena_bytes"]), "peak_sram_bytes": int(rep["arena_bytes"]),
+            "instructions": int(round(total))}
+
+
 def from_config(cfg, images, cache_dir=None, log=print):
     """The cost model an exploration config names: {"cost": {"model":
     "runtime"|"analytic", "board": ...}}; "auto" (the default) is the runtime

@@ -8,6 +8,7 @@ import time
 import traceback
 from pathlib import Path
 
+from . import cost as C
 from . import requirements as R
 
 
@@ -41,7 +42,8 @@ def finalize(out_dir, arrays, model=None, log=print, onnx_full_test=True, limit_
         log(traceback.format_exc())
     acc = res.get("onnx_test_acc", res["final_acc"])
     res["netscore"] = R.netscore(acc, res["params"], res["macs"])
-    res["deploy_estimate"] = R.inspect_or_estimate(res["spec"], out / "model.onnx")
+    board = (res.get("cfg", {}).get("cost") or {}).get("board", C.DEFAULT_BOARD)
+    res["deploy_estimate"] = C.deployed_figures(res["spec"], out / "model.onnx", vx[:16], board)
     res["finalize_seconds"] = round(time.time() - t0, 1)
     (out / "result.json").write_text(json.dumps(res, indent=1))
     log(f"[{res['name']}] DONE acc={res['final_acc']:.2f} onnx={res.get('onnx_test_acc')} "

@@ -3,12 +3,8 @@ interface (`attonet inspect --json` when available, analytic estimate
 otherwise)."""
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import arch as A
 
@@ -103,20 +99,3 @@ def estimate_deploy(spec):
     weights = c["params"] - n_bias
     return {"source": "estimate", "flash_bytes": weights + 4 * n_bias + 4 * n_ch,
             "peak_sram_bytes": c["peak_act_bytes_int8"]}
-
-
-def inspect_or_estimate(spec, onnx_path=None, binary="attonet"):
-    """Call `attonet inspect --json MODEL` if the converter exists, else return
-    the analytic estimate (marked source=estimate)."""
-    exe = shutil.which(binary)
-    if exe and onnx_path and Path(onnx_path).exists():
-        try:
-            r = subprocess.run([exe, "inspect", "--json", str(onnx_path)], capture_output=True,
-                               text=True, timeout=60)
-            if r.returncode == 0:
-                d = json.loads(r.stdout)
-                d["source"] = "attonet inspect"
-                return d
-        except Exception:
-            pass
-    return estimate_deploy(spec)

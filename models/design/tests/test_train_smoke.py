@@ -26,6 +26,13 @@ def test_train_export_resume(tmp_path):
     res, _ = run_job(spec, arrays, cfg, tmp_path / "r", "cpu")
     assert res["onnx_verified"] and res["epochs"] == 1
     assert (tmp_path / "r" / "model.onnx").exists()
+    # The trained model's deployed figures: the converter's plan of its ONNX
+    # (arena, flash) and the M4 table's instructions, not the analytic guess.
+    de = res["deploy_estimate"]
+    assert de["source"] == "attonet inspect", de
+    assert de["board"] == "mps2-an386" and de["macs"] == res["macs"]
+    assert 0 < de["arena_bytes"] < 64 * 1024 and de["flash_bytes"] > res["params"]
+    assert 0.8 * de["macs"] < de["instructions"] < 10 * de["macs"]
     # resume with more epochs continues from the checkpoint
     cfg2 = TrainCfg(epochs=2, batch=64, lr=0.05, eval_every=1, ckpt_every=1)
     res2, _ = run_job(spec, arrays, cfg2, tmp_path / "r", "cpu", resume=True, export=False)
