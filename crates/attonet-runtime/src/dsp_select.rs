@@ -310,20 +310,7 @@ pub const MVE_MAX_K: usize = 576;
 /// and output channel: the DSP kernels are faster there). Those cores try
 /// it before their DSP kernels.
 pub fn helium_conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
-    let w = &p.window;
-    let g = p.groups as usize;
-    let ic = in_shape.c as usize;
-    if g == 0 || ic % g != 0 || out_shape.c as usize % g != 0 {
-        return false;
-    }
-    let (cpg, ocpg) = (ic / g, out_shape.c as usize / g);
-    let k = w.kh as usize * w.kw as usize * cpg;
-    (g == 1 || cpg * ocpg >= 16)
-        && (1..=MVE_MAX_K).contains(&k)
-        && (-128..=127).contains(&p.quant.input_zero_point)
-        && out_shape.c > 0
-        && out_shape.h > 0
-        && out_shape.w > 0
+    helium_window(p, in_shape, out_shape).is_some_and(|k| (1..=MVE_MAX_K).contains(&k))
 }
 
 /// Whether the Helium (MVE) convolution takes a window wider than
@@ -332,20 +319,27 @@ pub fn helium_conv_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> 
 /// [`helium_conv_covers`]' rule, one group or groups of at least 16 input
 /// times output channels, an `i8` input zero point, a non-empty output.
 pub fn helium_wide_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    helium_window(p, in_shape, out_shape).is_some_and(|k| k > MVE_MAX_K)
+}
+
+/// The window length (`kh * kw * in_c / groups` bytes) of a convolution the
+/// Helium kernels may take whatever its length: one group or groups of at
+/// least 16 input times output channels, an `i8` input zero point, a
+/// non-empty output.
+fn helium_window(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> Option<usize> {
     let w = &p.window;
     let g = p.groups as usize;
     let ic = in_shape.c as usize;
     if g == 0 || ic % g != 0 || out_shape.c as usize % g != 0 {
-        return false;
+        return None;
     }
     let (cpg, ocpg) = (ic / g, out_shape.c as usize / g);
-    let k = w.kh as usize * w.kw as usize * cpg;
-    (g == 1 || cpg * ocpg >= 16)
-        && k > MVE_MAX_K
+    let ok = (g == 1 || cpg * ocpg >= 16)
         && (-128..=127).contains(&p.quant.input_zero_point)
         && out_shape.c > 0
         && out_shape.h > 0
-        && out_shape.w > 0
+        && out_shape.w > 0;
+    ok.then_some(w.kh as usize * w.kw as usize * cpg)
 }
 
 /// How the Helium wide convolution cuts a window of `k` bytes: `(slices,

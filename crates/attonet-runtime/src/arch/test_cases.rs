@@ -149,3 +149,97 @@ pub(crate) fn out_extent(i: u16, k: u8, s: u8, d: u8, pad: u8) -> u16 {
     let o = (i as i64 + 2 * pad as i64 - eff) / s as i64 + 1;
     o.max(1) as u16
 }
+
+/// A random convolution whose window is past the columns kernels' 576
+/// taps, with its inputs, weights and the portable kernel's output: by
+/// `case % 3` a 3x3 over 65 to 200 channels a group, a 1x1 over 577 to
+/// 1,100, any window over 150 to 400; one or two groups; 1 to 70 output
+/// channels a group; tables with extremes (channels outside the fast
+/// epilogue). Under Miri, which interprets every modelled instruction, the
+/// narrowest such window (a 3x3 over 65 channels: two slices, the last row
+/// not whole chunks) and few, small outputs.
+pub(crate) struct WideCase {
+    pub(crate) p: crate::ops::ConvParams,
+    pub(crate) ins: crate::ops::Shape,
+    pub(crate) outs: crate::ops::Shape,
+    /// Window length, `kh * kw * in_c / groups`.
+    pub(crate) k: usize,
+    pub(crate) input: Vec<i8>,
+    pub(crate) filter: Vec<i8>,
+    pub(crate) tables: Tables,
+    /// The portable kernel's output.
+    pub(crate) want: Vec<i8>,
+}
+
+impl WideCase {
+    pub(crate) fn draw(r: &mut Rng, case: usize) -> WideCase {
+        use crate::ops::{conv, ConvParams, Shape};
+        let (win, cpg) = match case % 3 {
+            0 if cfg!(miri) => (window(r, 3), 65),
+            0 => (window(r, 3), r.range(65, 200) as u16),
+            1 => (
+                Window {
+                    pad_top: 0,
+                    pad_left: 0,
+                    ..window(r, 1)
+                },
+                r.range(577, 1100) as u16,
+            ),
+            _ => (window(r, 0), r.range(150, 400) as u16),
+        };
+        let groups = r.pick(&[1u16, 1, 1, 2]);
+        let ocpg = if cfg!(miri) {
+            r.pick(&[1u16, 3])
+        } else {
+            r.pick(&[1u16, 3, 8, 30, 70])
+        };
+        let side = if cfg!(miri) { 3 } else { 6 };
+        let ins = Shape::new(
+            r.range(1, side) as u16,
+            r.range(1, side) as u16,
+            cpg * groups,
+        );
+        let outs = Shape::new(
+            out_extent(ins.h, win.kh, win.stride_h, win.dilation_h, win.pad_top),
+            out_extent(ins.w, win.kw, win.stride_w, win.dilation_w, win.pad_left),
+            ocpg * groups,
+        );
+        let p = ConvParams {
+            window: win,
+            groups,
+            quant: quant(r, false),
+        };
+        let k = win.kh as usize * win.kw as usize * cpg as usize;
+        let input = r.i8s(ins.len());
+        let filter = r.i8s(outs.c as usize * k);
+        let tables = tables(r, outs.c as usize, true);
+        let mut want = std::vec![0i8; outs.len()];
+        let w = crate::ops::ConvWeights {
+            filter: &filter,
+            bias: &tables.bias,
+            multiplier: &tables.mult,
+            shift: &tables.shift,
+        };
+        conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
+        conv::conv_core(&p, ins, &input, &w, outs, &mut want);
+        WideCase {
+            p,
+            ins,
+            outs,
+            k,
+            input,
+            filter,
+            tables,
+            want,
+        }
+    }
+
+    pub(crate) fn weights(&self) -> crate::ops::ConvWeights<'_> {
+        crate::ops::ConvWeights {
+            filter: &self.filter,
+            bias: &self.tables.bias,
+            multiplier: &self.tables.mult,
+            shift: &self.tables.shift,
+        }
+    }
+}

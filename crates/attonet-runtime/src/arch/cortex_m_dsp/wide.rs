@@ -358,14 +358,11 @@ mod tests {
     use super::super::conv_s8;
     use super::*;
     use crate::arch::test_cases::*;
-    use crate::dsp_select::CONV_MAX_K;
-    use crate::ops::{conv, Window};
     use crate::plan::kernels::{self, KernelSet};
 
-    /// Windows past `CONV_MAX_K` (3x3 over 65 to 200 channels a group,
-    /// 1x1 over 577 to 1100, any window over a few hundred, whole chunks of
-    /// four channels or not; strides, dilation, padding, two groups; one
-    /// channel in eight outside the fast epilogue, with and without the
+    /// Windows past `CONV_MAX_K` (`WideCase`: 3x3, 1x1 and any windows,
+    /// whole chunks of four channels or not; strides, dilation, padding, two
+    /// groups; channels outside the fast epilogue, with and without the
     /// converter's prepared constants) give the portable kernel's bytes; a
     /// build without `CONV_WIDE` declines them, writing nothing.
     #[test]
@@ -373,64 +370,15 @@ mod tests {
         let mut r = Rng(0x51DE_C0DE_0000_0001);
         let mut covered = 0;
         for case in 0..cases(300) {
-            let (win, cpg) = match case % 3 {
-                // (Under Miri, the narrowest wide window: two slices, the
-                // last row padded.)
-                0 if cfg!(miri) => (window(&mut r, 3), 65),
-                0 => (window(&mut r, 3), r.range(65, 200) as u16),
-                1 => (
-                    Window {
-                        pad_top: 0,
-                        pad_left: 0,
-                        ..window(&mut r, 1)
-                    },
-                    r.range(577, 1100) as u16,
-                ),
-                _ => (window(&mut r, 0), r.range(150, 400) as u16),
-            };
-            let groups = r.pick(&[1u16, 1, 1, 2]);
-            // (Under Miri, which interprets every modelled instruction, narrow
-            // and small.)
-            let ocpg = if cfg!(miri) {
-                r.pick(&[1u16, 3])
-            } else {
-                r.pick(&[1u16, 3, 8, 30, 70])
-            };
-            let side = if cfg!(miri) { 3 } else { 6 };
-            let ins = Shape::new(
-                r.range(1, side) as u16,
-                r.range(1, side) as u16,
-                cpg * groups,
-            );
-            let outs = Shape::new(
-                out_extent(ins.h, win.kh, win.stride_h, win.dilation_h, win.pad_top),
-                out_extent(ins.w, win.kw, win.stride_w, win.dilation_w, win.pad_left),
-                ocpg * groups,
-            );
-            let p = ConvParams {
-                window: win,
-                groups,
-                quant: quant(&mut r, false),
-            };
-            let k = win.kh as usize * win.kw as usize * cpg as usize;
-            let input = r.i8s(ins.len());
-            let filter = r.i8s(outs.c as usize * k);
-            let t = tables(&mut r, outs.c as usize, true);
-            let w = ConvWeights {
-                filter: &filter,
-                bias: &t.bias,
-                multiplier: &t.mult,
-                shift: &t.shift,
-            };
-            let mut want = std::vec![0i8; outs.len()];
-            conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
-            conv::conv_core(&p, ins, &input, &w, outs, &mut want);
+            let c = WideCase::draw(&mut r, case);
+            let (p, ins, outs, k) = (c.p, c.ins, c.outs, c.k);
             // (Windows within `CONV_MAX_K` are the columns kernel's.)
             let takes = k > CONV_MAX_K;
             assert_eq!(columns_wide_covers(&p, ins, outs), takes, "case {case}");
             if !takes {
                 continue;
             }
+            let w = c.weights();
             let oc = outs.c as usize;
             let mut table = std::vec![0i32; prepared::conv_len(oc)];
             let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
@@ -440,17 +388,17 @@ mod tests {
                     continue;
                 }
                 let mut got = std::vec![0x55i8; outs.len()];
-                let took = conv_s8::<{ kernels::ALL }>(&p, ins, &input, &w, pre, outs, &mut got);
+                let took = conv_s8::<{ kernels::ALL }>(&p, ins, &c.input, &w, pre, outs, &mut got);
                 assert!(took, "case {case}");
                 covered += 1;
-                assert_eq!(got, want, "case {case}: {p:?} {ins:?} -> {outs:?}");
+                assert_eq!(got, c.want, "case {case}: {p:?} {ins:?} -> {outs:?}");
             }
             const NO_WIDE: KernelSet = kernels::ALL & !kernels::CONV_WIDE;
             let mut got = std::vec![0x55i8; outs.len()];
             assert!(!conv_s8::<NO_WIDE>(
                 &p,
                 ins,
-                &input,
+                &c.input,
                 &w,
                 &[],
                 outs,

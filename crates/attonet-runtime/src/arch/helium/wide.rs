@@ -209,75 +209,26 @@ mod tests {
 
     use super::*;
     use crate::arch::test_cases::*;
-    use crate::ops::{conv, Window};
 
-    /// Windows past `MVE_MAX_K` (3x3 over 65 to 200 channels, 1x1 over 580
-    /// to 1100, any window over a few hundred; strides, dilation, padding,
-    /// groups of 16 or more channels; channels outside the fast epilogue;
-    /// with no table, the DSP kernels' and the Helium one) give the
-    /// portable kernel's bytes.
+    /// Windows past `MVE_MAX_K` (`WideCase`: 3x3, 1x1 and any windows,
+    /// strides, dilation, padding, groups; channels outside the fast
+    /// epilogue; with no table, the DSP kernels' and the Helium one) give
+    /// the portable kernel's bytes, and a build without `CONV_WIDE` declines
+    /// them, writing nothing.
     #[test]
     fn wide_windows_match_portable() {
         let mut r = Rng(0x4E11_0000_5EED_0002);
         let mut covered = 0;
         for case in 0..cases(200) {
-            let (win, cpg) = match case % 3 {
-                // (Under Miri, the narrowest wide window: two slices, the
-                // last row padded.)
-                0 if cfg!(miri) => (window(&mut r, 3), 65),
-                0 => (window(&mut r, 3), r.range(65, 200) as u16),
-                1 => (
-                    Window {
-                        pad_top: 0,
-                        pad_left: 0,
-                        ..window(&mut r, 1)
-                    },
-                    r.range(580, 1100) as u16,
-                ),
-                _ => (window(&mut r, 0), r.range(150, 400) as u16),
-            };
-            let groups = r.pick(&[1u16, 1, 1, 2]);
-            // (Under Miri, which interprets every modelled instruction, narrow
-            // and small.)
-            let ocpg = if cfg!(miri) {
-                r.pick(&[1u16, 3])
-            } else {
-                r.pick(&[1u16, 3, 8, 30, 70])
-            };
-            let side = if cfg!(miri) { 3 } else { 6 };
-            let ins = Shape::new(
-                r.range(1, side) as u16,
-                r.range(1, side) as u16,
-                cpg * groups,
-            );
-            let outs = Shape::new(
-                out_extent(ins.h, win.kh, win.stride_h, win.dilation_h, win.pad_top),
-                out_extent(ins.w, win.kw, win.stride_w, win.dilation_w, win.pad_left),
-                ocpg * groups,
-            );
-            let p = ConvParams {
-                window: win,
-                groups,
-                quant: quant(&mut r, false),
-            };
-            let k = win.kh as usize * win.kw as usize * cpg as usize;
-            let takes = k > MVE_MAX_K && (groups == 1 || cpg as usize * ocpg as usize >= 16);
+            let c = WideCase::draw(&mut r, case);
+            let (p, ins, outs, k) = (c.p, c.ins, c.outs, c.k);
+            let (cpg, ocpg) = (ins.c / p.groups, outs.c / p.groups);
+            let takes = k > MVE_MAX_K && (p.groups == 1 || cpg as usize * ocpg as usize >= 16);
             assert_eq!(helium_wide_covers(&p, ins, outs), takes, "case {case}");
             if !takes {
                 continue;
             }
-            let input = r.i8s(ins.len());
-            let filter = r.i8s(outs.c as usize * k);
-            let t = tables(&mut r, outs.c as usize, true);
-            let w = ConvWeights {
-                filter: &filter,
-                bias: &t.bias,
-                multiplier: &t.mult,
-                shift: &t.shift,
-            };
-            let mut want = std::vec![0i8; outs.len()];
-            conv::check_conv_args(&p, ins, &input, &w, outs, &want).unwrap();
-            conv::conv_core(&p, ins, &input, &w, outs, &mut want);
+            let w = c.weights();
             let oc = outs.c as usize;
             let (zi, zo) = (p.quant.input_zero_point, p.quant.output_zero_point);
             let mut dsp = std::vec![0i32; prepared::conv_len(oc)];
@@ -289,26 +240,28 @@ mod tests {
                 if !ok {
                     continue;
                 }
-                let mut got = std::vec![0x55i8; outs.len()];
-                let took =
-                    super::super::conv_s8(&p, ins, &input, &w, &[], table, outs, &mut got, true);
-                assert!(took, "case {case}");
-                covered += 1;
-                assert_eq!(got, want, "case {case}: {p:?} {ins:?} -> {outs:?}");
-                // Without the wide kernel linked: declined, nothing written.
-                let mut got = std::vec![0x55i8; outs.len()];
-                assert!(!super::super::conv_s8(
-                    &p,
-                    ins,
-                    &input,
-                    &w,
-                    &[],
-                    table,
-                    outs,
-                    &mut got,
-                    false
-                ));
-                assert!(got.iter().all(|&v| v == 0x55), "declined but wrote");
+                for wide in [true, false] {
+                    let mut got = std::vec![0x55i8; outs.len()];
+                    let took = super::super::conv_s8(
+                        &p,
+                        ins,
+                        &c.input,
+                        &w,
+                        &[],
+                        table,
+                        outs,
+                        &mut got,
+                        wide,
+                    );
+                    if wide {
+                        assert!(took, "case {case}");
+                        covered += 1;
+                        assert_eq!(got, c.want, "case {case}: {p:?} {ins:?} -> {outs:?}");
+                    } else {
+                        // Without the wide kernel linked: nothing written.
+                        assert!(!took && got.iter().all(|&v| v == 0x55), "case {case}");
+                    }
+                }
             }
         }
         #[cfg(not(miri))]
