@@ -74,6 +74,17 @@ pub const BOARDS: [Board; 6] = [
     },
 ];
 
+/// The digit detector on the Cortex-M4 (`examples/qemu-detect`): the
+/// detector of `models/atto-det-a/`, decoded on target with `attonet-detect`;
+/// the firmware exits nonzero unless its int8 outputs and detections equal
+/// the host's bit for bit. Not in [`BOARDS`]: it has no model features.
+pub const DETECT: Board = Board {
+    dir: "qemu-detect",
+    machine: "mps2-an386",
+    target: THUMBV7EM,
+    small: false,
+};
+
 /// The models the examples know (their feature names): the MLPerf Tiny
 /// reference models, the tiny model of `examples/models/`, and the searched
 /// AttoNet family with its baselines (`models/attonet-*`, `models/baseline-*`:
@@ -367,9 +378,10 @@ fn run_twice(
 /// twice each: every int8 output must equal the host runner's (the firmware
 /// checks and exits nonzero otherwise) and both runs must print the same
 /// report, instruction counts included. Also runs one float ONNX model
-/// (AttoNet-A, quantized by the build script) on the Cortex-M4, checks that a
-/// model too large for a board is refused at build time, and the build
-/// helper's unit tests.
+/// (AttoNet-A, quantized by the build script) and the digit detector
+/// ([`DETECT`], its detections decoded on target and compared with the
+/// host's) on the Cortex-M4, checks that a model too large for a board is
+/// refused at build time, and the build helper's unit tests.
 /// With `qemu_only`, the real-board examples are not built.
 pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
     let started = Instant::now();
@@ -400,7 +412,7 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
         .args(["test", "--quiet", "-p", "attonet-fw-build"]);
     cmd::run(c)?;
     // Lints, with the release profile so the build scripts' artifacts are shared.
-    for dir in ["qemu-mps2-an386", "qemu-sifive-e"] {
+    for dir in ["qemu-mps2-an386", "qemu-sifive-e", DETECT.dir] {
         let mut c = cargo_in(root, dir);
         c.args(["clippy", "--quiet", "--release", "--", "-D", "warnings"]);
         cmd::run(c)?;
@@ -428,6 +440,20 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
         &BOARDS[0],
         how,
         "attonet_a, float ONNX quantized at build time",
+        &mut failures,
+    )?;
+
+    // The digit detector, decoded on target: detections equal to the host's.
+    let how = Build {
+        models: Models::Default,
+        opt_level: None,
+        layer_profile: false,
+    };
+    run_twice(
+        root,
+        &DETECT,
+        how,
+        "atto_det_a detections, decoded on target",
         &mut failures,
     )?;
 
