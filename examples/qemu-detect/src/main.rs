@@ -8,11 +8,16 @@
 //! Output lines, for people and for `cargo xtask test-firmware`:
 //!
 //! ```text
-//! DET scene class score x0 y0 x1 y1   one per detection, best first (f32s printed
-//!                                     as Rust prints them: the shortest decimal
-//!                                     that reads back to the same bits)
-//! GT  scene class x0 y0 x1 y1         the scene's ground-truth digits
-//! CSV model,board,instructions,...    the benchmark row (examples/README.md)
+//! DET scene class score x0 y0 x1 y1 hit|false
+//!                              one per detection, best first (f32s printed as
+//!                              Rust prints them: the shortest decimal that
+//!                              reads back to the same bits); `hit` where it
+//!                              matches a ground-truth digit (same class, IoU
+//!                              >= 0.5, greedy in score order as COCO)
+//! GT  scene class x0 y0 x1 y1 found|missed
+//!                              the scene's ground-truth digits
+//! CSV model,board,instructions,...
+//!                              the benchmark row (examples/README.md)
 //! ```
 //!
 //! Exit status: 0 everything equals the host's, 2 an output or a detection
@@ -181,6 +186,26 @@ fn decoder_for(model: &Model<'_>) -> Result<Decoder, attonet_detect::DetectError
     )
 }
 
+/// The ground-truth digits of scene `i`: scene, class, x0, y0, x1, y1.
+fn truth_of(i: usize) -> impl Iterator<Item = &'static [u8; 6]> {
+    data::TRUTH.iter().filter(move |t| usize::from(t[0]) == i)
+}
+
+/// A ground-truth digit as a detection, for [`attonet_detect::iou`].
+fn truth_box(t: &[u8; 6]) -> Detection {
+    Detection {
+        class: u16::from(t[1]),
+        score: 1.0,
+        x0: f32::from(t[2]),
+        y0: f32::from(t[3]),
+        x1: f32::from(t[4]),
+        y1: f32::from(t[5]),
+        row: 0,
+        col: 0,
+        logit: 0,
+    }
+}
+
 fn run(counter: &mut CmsdkTimer, arena: &mut [i8], output: &mut [i8]) -> i32 {
     let mem = memory::Usage::now();
     let model = &detector::MODEL;
@@ -234,7 +259,7 @@ fn run(counter: &mut CmsdkTimer, arena: &mut [i8], output: &mut [i8]) -> i32 {
 
     let mut status = EXIT_OK;
     let (mut first, mut min, mut max, mut decode_max) = (0, u64::MAX, 0, 0);
-    let (mut outputs_same, mut scenes_same, mut total) = (0, 0, 0);
+    let (mut outputs_same, mut scenes_same, mut total, mut hits) = (0, 0, 0, 0);
     let mut stack_peak = 0;
     let mut found = Vec::<Detection, { data::MAX_DETECTIONS }>::new();
     for (i, input) in data::INPUTS.chunks_exact(data::INPUT_LEN).enumerate() {
@@ -284,15 +309,42 @@ fn run(counter: &mut CmsdkTimer, arena: &mut [i8], output: &mut [i8]) -> i32 {
             if out_same { "==" } else { "DIFFER FROM" },
             if same { "==" } else { "DIFFER FROM" },
         );
+        // Each detection, best first, with whether it matches a digit of the
+        // ground truth not matched yet (same class, IoU >= 0.5: COCO's rule).
+        let mut matched = 0u64;
         for d in &found {
+            let hit = truth_of(i).enumerate().find(|(j, t)| {
+                matched & (1 << j) == 0
+                    && u16::from(t[1]) == d.class
+                    && attonet_detect::iou(d, &truth_box(t)) >= 0.5
+            });
+            if let Some((j, _)) = hit {
+                matched |= 1 << j;
+            }
             println!(
-                "DET {i} {} {} {} {} {} {}",
-                d.class, d.score, d.x0, d.y0, d.x1, d.y1
+                "DET {i} {} {} {} {} {} {}  {}",
+                d.class,
+                d.score,
+                d.x0,
+                d.y0,
+                d.x1,
+                d.y1,
+                if hit.is_some() { "hit" } else { "false" }
             );
         }
-        for t in data::TRUTH.iter().filter(|t| usize::from(t[0]) == i) {
-            println!("GT  {i} {} {} {} {} {}", t[1], t[2], t[3], t[4], t[5]);
+        for (j, t) in truth_of(i).enumerate() {
+            let found = matched & (1 << j) != 0;
+            println!(
+                "GT  {i} {} {} {} {} {}  {}",
+                t[1],
+                t[2],
+                t[3],
+                t[4],
+                t[5],
+                if found { "found" } else { "missed" }
+            );
         }
+        hits += matched.count_ones() as usize;
         if !same {
             status = EXIT_MISMATCH;
             for e in data::EXPECTED.iter().filter(|e| e.scene == i) {
@@ -312,6 +364,11 @@ fn run(counter: &mut CmsdkTimer, arena: &mut [i8], output: &mut [i8]) -> i32 {
         }
     }
 
+    println!(
+        "{hits} of the {} detections match one of the {} ground-truth digits (same class, IoU >= 0.5)",
+        total,
+        data::TRUTH.len()
+    );
     let weights = data::WEIGHT_BYTES as usize;
     let test_data = data::INPUTS.len()
         + data::EXPECTED_OUTPUTS.len()
