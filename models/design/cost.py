@@ -106,7 +106,9 @@ class AnalyticCost(CostModel):
 
 # ----------------------------------------------------------------------------
 # the plan's layers -> instructions
-# MACs per output element: the buckets' lower edges, per board.
+# MACs per output element: the buckets' lower edges, per board. On the DSP
+# boards windows past the columns kernel's 576 taps are taken in slices
+# (arch/cortex_m_dsp/wide.rs), with their own cost: a bucket of their own.
 DEPTH_EDGES = (4, 8, 16, 32, 64)
 CONV_MAX_K = 576  # attonet_runtime::dsp_select::CONV_MAX_K
 BOARD_DEPTH_EDGES = {b: DEPTH_EDGES + (CONV_MAX_K + 1,) for b in DSP_BOARDS}

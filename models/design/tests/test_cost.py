@@ -117,15 +117,19 @@ def test_the_converters_plan_is_the_searched_network():
         assert (c.macs, c.params) == (a["macs"], a["params"]), spec
 
 
-def test_a_dense_3x3_over_more_than_64_channels_costs_what_the_portable_kernel_costs():
-    """dsp_select::CONV_MAX_K: the table keeps that cliff as its own class."""
+def test_a_dense_3x3_over_more_than_64_channels_costs_about_what_64_do():
+    """Windows past dsp_select::CONV_MAX_K (576 taps) are a class of their
+    own in the table; the runtime now takes them in slices
+    (arch/cortex_m_dsp/wide.rs), and the table, calibrated on it, prices
+    them like the columns kernel (0.94 a MAC over 64 channels, 1.05 to 1.18
+    over 68 to 184), no longer like the portable loops (6 a MAC)."""
     table = C.InstructionTable.load("mps2-an386")
 
     def row(cin):
         return {"kernel": "grouped_conv3x3", "fused": True, "inputs": [f"8x8x{cin}"],
                 "output": f"8x8x{cin}", "macs": 64 * cin * 9 * cin, "step": 0}
-    per_mac = [table.step_instructions([row(c)]) / row(c)["macs"] for c in (64, 68)]
-    assert per_mac[1] > 2 * per_mac[0]
+    per_mac = [table.step_instructions([row(c)]) / row(c)["macs"] for c in (64, 68, 128, 184)]
+    assert all(0.7 < m < 1.5 for m in per_mac), per_mac
 
 
 def test_instruction_budget_rejects_candidates_before_training(tmp_path):
