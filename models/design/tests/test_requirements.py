@@ -1,8 +1,10 @@
 import math
 
+import numpy as np
 import pytest
 
 from models.design import arch as A
+from models.design import cost as C
 from models.design import requirements as R
 
 
@@ -62,7 +64,13 @@ def test_seed_A_is_within_A_cost_budget():
     assert not R.feasible_cost(R.TARGETS["A"], A.resnet8())
 
 
-def test_estimate_marked_as_estimate(tmp_path):
-    d = R.inspect_or_estimate(A.resnet8(), tmp_path / "missing.onnx", binary="no-such-binary-x")
-    assert d["source"] == "estimate"
+def test_deployed_figures_fall_back_to_the_estimate(tmp_path):
+    """cost.deployed_figures (a finished job's figures): the converter's plan
+    where it can make one, else the analytic estimate, marked and saying
+    why: a model the converter cannot read, a board without a table."""
+    imgs = np.zeros((2, 32, 32, 3), np.uint8)
+    d = C.deployed_figures(A.resnet8(), tmp_path / "missing.onnx", imgs)
+    assert d["source"] == "estimate" and "missing.onnx" in d["why"], d
     assert d["flash_bytes"] > 0 and d["peak_sram_bytes"] > 0
+    d = C.deployed_figures(A.resnet8(), tmp_path / "missing.onnx", imgs, board="no-such-board")
+    assert d["source"] == "estimate" and "no-such-board" in d["why"], d
