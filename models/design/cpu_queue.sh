@@ -20,7 +20,12 @@
 # (models/design/gpu_session.sh) does it in about ten minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The design venv: $ATTONET_DESIGN_VENV, else the checkout's .venv-design,
+# else the one `.ci/run` makes outside the clone.
 venv=${ATTONET_DESIGN_VENV:-.venv-design}
+if [ -z "${ATTONET_DESIGN_VENV:-}" ] && [ ! -d "$venv" ] && [ -d "$HOME/.cache/attonet/venv-design" ]; then
+    venv=$HOME/.cache/attonet/venv-design
+fi
 py=${PYTHON:-$venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 echo "== family ($(date -u +%FT%TZ))"
