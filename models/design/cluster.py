@@ -91,11 +91,13 @@ def _check_reachable(address, wait_s):
 
 
 def stage_code(root: Path) -> Path:
-    """A copy of the `models.design` package (Python files and configs only)
-    for the workers' `py_modules`: the nodes need not have the repository."""
+    """A copy of the `models.design` package (Python files and configs only:
+    not its tests nor the runs carried in `runs/`, carry.py) for the
+    workers' `py_modules`: the nodes need not have the repository."""
     src = Path(__file__).resolve().parent
     dst = root / "models" / "design"
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests",
+                                                            "runs"))
     return root / "models"
 
 
