@@ -137,11 +137,12 @@ class Carrier:
         self._thread.start()
         return self
 
-    def sync(self):
+    def sync(self, last=False):
         with self._lock:
             copied, removed = sync(self.root, self.carry, self.log)
-        if copied or removed:
-            self.log(f"[carry] {self.carry}: {copied} files copied, {removed} removed")
+        if copied or removed or last:
+            self.log(f"[carry] {self.carry}: {copied} files copied, {removed} removed"
+                     + (" (the run's last sync)" if last else ""))
 
     def _loop(self):
         while not self._stop.wait(self.every):
@@ -153,4 +154,4 @@ class Carrier:
     def stop(self):
         self._stop.set()
         self._thread.join()
-        self.sync()
+        self.sync(last=True)

@@ -669,11 +669,20 @@ def family_cli(a):
         log = lambda s: print(s, flush=True)  # noqa: E731
         restore(a.carry_run, root, log=log)
         carrier = Carrier(root, a.carry_run, every=a.carry_every, log=log).start()
+        # Stopped by a signal (a session ending; a background job started by
+        # a script ignores SIGINT), the run still syncs once more.
+        import signal
+
+        def stop(signum, frame):
+            raise SystemExit(128 + signum)
+        saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         _family(a, fam, root, t_start)
     finally:
         if carrier is not None:
             carrier.stop()
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
 
 
 def _family(a, fam, root, t_start):
