@@ -443,25 +443,31 @@ pub const fn grouped_tile(ow: usize, kh: usize, stride: usize, kw: usize, cpg: u
     }
 }
 
-/// Whether the grouped kernel takes a convolution: at least two groups of
-/// 2 to [`GROUPED_MAX_CPG`] input and 1 to [`GROUPED_MAX_CPG`] output
-/// channels, a window of at most 3x3 without dilation, any padding, stride
-/// 1 (or any stride with an even number of channels a group), an `i8` input
-/// zero point, a non-empty output (and, at run time, every channel on the
-/// fast epilogue; else the columns kernel takes it). AttoNet's grouped 3x3
-/// convolutions (4 groups of 2 to 8 channels).
+/// Whether the grouped kernel takes a convolution: groups of 1 to
+/// [`GROUPED_MAX_CPG`] input and output channels (one group only where its
+/// channels are not whole chunks of four, which the columns kernel would
+/// gather byte by byte: stems over 1 to 3 channels), a window of at most
+/// 3x3 without dilation, any padding and stride, an `i8` input zero point,
+/// a non-empty output (and, at run time, every channel on the fast
+/// epilogue; else the columns kernel takes it). AttoNet's grouped 3x3
+/// convolutions (4 groups of 2 to 8 channels) and narrow stems.
 ///
-/// Strided layers widen four times as many input rows per output; measured
-/// on the Cortex-M4 inside fused blocks (`bench-qemu --layers`), the kernel
-/// lost to the dense rewrite and to the columns kernel there for 3 and 7
-/// channels a group (AttoNet-A: +37k and +67k instructions a block) and won
-/// for 6 (AttoNet-C and -D: -26k).
+/// Measured on the Cortex-M4 (`tests/qemu-kernels`, instructions a MAC,
+/// this kernel against the columns kernel): 4 groups of 3 channels at
+/// stride 2, 4.22 against 9.30; a 1-channel 3x3 stem at stride 2, 4.43
+/// against 5.24; a 3-channel one, 2.41 against 2.50.
 pub fn grouped_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
     let (g, w) = (p.groups as usize, &p.window);
-    if g < 2 || in_shape.c as usize % g != 0 || out_shape.c as usize % g != 0 {
+    if g < 1 || in_shape.c as usize % g != 0 || out_shape.c as usize % g != 0 {
         return false;
     }
     let (cpg, ocpg) = (in_shape.c as usize / g, out_shape.c as usize / g);
+    // One group of whole chunks: the columns kernel widens its windows
+    // straight from the input, and wins (a 3x3 8 -> 8: 1.55 instructions a
+    // MAC against 1.73).
+    if g == 1 && cpg % 4 == 0 {
+        return false;
+    }
     let (kh, kw) = (w.kh as usize, w.kw as usize);
     grouped_window_covers(w, cpg, ocpg)
         && out_shape.h > 0
@@ -475,7 +481,7 @@ pub fn grouped_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) 
 /// leaves these layers grouped).
 pub fn grouped_window_covers(w: &Window, cpg: usize, ocpg: usize) -> bool {
     let (kh, kw) = (w.kh as usize, w.kw as usize);
-    (2..=GROUPED_MAX_CPG).contains(&cpg)
+    (1..=GROUPED_MAX_CPG).contains(&cpg)
         && (1..=GROUPED_MAX_CPG).contains(&ocpg)
         && (1..=3).contains(&kh)
         && (1..=3).contains(&kw)
@@ -483,7 +489,6 @@ pub fn grouped_window_covers(w: &Window, cpg: usize, ocpg: usize) -> bool {
         && w.dilation_w == 1
         && w.stride_h >= 1
         && w.stride_w >= 1
-        && (w.stride_h == 1 && w.stride_w == 1 || cpg % 2 == 0)
 }
 
 /// Whether the columns kernel computes a grouped convolution (`taps`

@@ -1016,10 +1016,11 @@ pub mod kernels {
         CONV_NARROW = 24;
         /// Reductions: MEAN, SUM, REDUCE_MAX ([`crate::ops::reduce`]).
         REDUCE = 25;
-        /// The DSP convolution's grouped kernel: 2 to 8 channels a group,
+        /// The DSP convolution's grouped kernel: 1 to 8 channels a group,
         /// windows up to 3x3 ([`crate::dsp_select::grouped_narrow_covers`];
-        /// about 3.5 KB of Cortex-M4 code, 1 KB of stack). Without it the
-        /// columns kernel takes those layers.
+        /// about 5 KB of Cortex-M4 code, 1.6 KB of stack). Without it the
+        /// columns kernel takes those layers. The converter links it for
+        /// grouped layers; one-group narrow stems take it where it is.
         CONV_GROUPED = 26;
         /// Data movement as a strided gather ([`crate::ops::movement::gather_s8`]):
         /// PAD, MIRROR_PAD, TRANSPOSE, slices, SPACE_TO_DEPTH, DEPTH_TO_SPACE,

@@ -49,10 +49,11 @@
 //! window, a padded copy of the last weight row, a partial block's outputs).
 //!
 //! # Grouped convolutions with few channels a group (`grouped`)
-//! 2 to 8 channels a group, windows up to 3x3 (AttoNet's grouped 3x3):
-//! each input row widened once per group into a 1 KB ring, a pixel's
-//! kernel row read straight from it as halfword pairs, four pixels per
-//! weight pair (see the module).
+//! 1 to 8 channels a group, windows up to 3x3 (AttoNet's grouped 3x3, and
+//! 1- to 3-channel stems): each input row widened once per group into a
+//! 1 KB ring, a pixel's kernel row read straight from it as halfword pairs,
+//! four pixels per weight pair, the weights widened once per group where
+//! the call has pixels enough (see the module).
 //!
 //! # Depthwise 3x3 ([`dw3`])
 //! Blocks of up to 32 channels: the input rows a row of outputs reads are

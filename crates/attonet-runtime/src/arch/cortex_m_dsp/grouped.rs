@@ -14,23 +14,27 @@
 //! halfwords, group-major (`[column][cpg]`, only the group's channels), the
 //! padding columns as 0 (a padded tap contributes nothing, as in the
 //! portable kernel), spare zero halfwords at the end. One kernel row of a
-//! pixel's window is then `kw * cpg` consecutive halfwords: read as words
-//! (halfword pairs; unaligned `LDR`s where `cpg * stride` is odd), and, for
-//! an odd count, its last halfword alone. The weights are read in place
-//! (OHWI: a kernel row's `kw * cpg` bytes are consecutive), two bytes packed
-//! into a pair per word of activations; no copy of them is made, so the
-//! kernel's stack is its ring alone ([`GROUPED_RING_WORDS`]).
+//! pixel's window is then `kw * cpg` consecutive halfwords, read as
+//! `pairs = ceil(kw * cpg / 2)` words (unaligned `LDR`s where `cpg *
+//! stride` is odd). The group's weights are widened once per group into a
+//! table of the same shape on the stack (`[channel][ky][pairs]` halfword
+//! pairs, [`WEIGHT_WORDS`]); where a kernel row has an odd number of taps
+//! its last pair's second weight is 0, so the halfword read past the row
+//! (the next column's, or the ring's spare) adds nothing and every row is
+//! whole pairs.
 //!
 //! # Loop
-//! Per output row, four output pixels and one output channel at a time
-//! ([`window4`]): per pair, two weight bytes packed (`LDRSB`, `LDRSB`,
-//! `PKHBT`), four activation words and four `SMLAD`s; per odd tap, one
-//! weight byte, four halfwords and four `SMLABB`s; then the fast epilogue
-//! ([`fast_out`]). Rows above or below the input are skipped (their taps
-//! are padding). The sums are the portable kernel's (`bias + Σ w (x - zp)`
-//! modulo 2^32), so every output is bit-identical.
+//! Per output row, the ring slots of the valid kernel rows are listed once
+//! (rows above or below the input are skipped: their taps are padding);
+//! per block of four output pixels the list is moved to the block's
+//! windows, then per output channel one assembly loop ([`window4`]): per
+//! pair, one weight word, four activation words and four `SMLAD`s (11
+//! instructions for 8 multiply-accumulates), then the fast epilogue
+//! ([`fast_out`]). The sums are the portable kernel's (`bias + Σ w (x -
+//! zp)` modulo 2^32), so every output is bit-identical.
 
-use super::{fast_channels, fast_out};
+use super::{fast_channels, fast_out, zp_offset};
+use crate::arch::dsp_prims::{sxtab16, sxtab16_ror8};
 use crate::dsp_select::{
     grouped_narrow_covers, grouped_row_words, grouped_tile, GROUPED_MAX_CPG, GROUPED_RING_WORDS,
 };
@@ -40,6 +44,16 @@ use core::mem::MaybeUninit;
 
 /// Output pixels computed together (each weight read once for them).
 const PIX: usize = 4;
+
+/// Words of a group's widened weights at most (`[channel][ky][pairs]`, 576
+/// bytes of stack): groups of up to 4 channels in and out of a 3x3 window,
+/// 8 x 8 of a 1x3. Wider groups keep their weights as bytes.
+const WEIGHT_WORDS: usize = 144;
+
+/// Pixel blocks a call computes per group from which its weights are
+/// widened first: each block saves two instructions a weight pair (and the
+/// odd taps' separate runs); widening costs about three a weight byte.
+const WIDEN_FROM_BLOCKS: usize = 4;
 
 /// The grouped kernel's geometry for one call.
 struct Geo {
@@ -59,6 +73,8 @@ struct Geo {
     out_w: usize,
     out_c: usize,
     zp: i32,
+    /// Weight words of one kernel row (`ceil(kw * cpg / 2)`).
+    pairs: usize,
 }
 
 /// A grouped convolution the columns kernel would gather byte by byte
@@ -80,9 +96,10 @@ pub(super) fn grouped_narrow(
     }
     let w = &p.window;
     let groups = p.groups as usize;
+    let cpg = in_shape.c as usize / groups;
     let g = Geo {
         groups,
-        cpg: in_shape.c as usize / groups,
+        cpg,
         ocpg: out_shape.c as usize / groups,
         kh: w.kh as usize,
         kw: w.kw as usize,
@@ -97,6 +114,7 @@ pub(super) fn grouped_narrow(
         out_w: out_shape.w as usize,
         out_c: out_shape.c as usize,
         zp: p.quant.input_zero_point,
+        pairs: (w.kw as usize * cpg).div_ceil(2),
     };
     let taps = g.kh * g.kw * g.cpg;
     if weights.filter.len() < g.out_c * taps
@@ -126,6 +144,19 @@ pub(super) fn grouped_narrow(
         core::ptr::write_bytes(r, 0, ring_len);
         core::slice::from_raw_parts_mut(r, ring_len)
     };
+    // Weights widened where the call has the pixel blocks to repay it.
+    let wlen = g.ocpg * g.kh * g.pairs;
+    let blocks = g.out_h * g.out_w.div_ceil(PIX);
+    let widen = wlen <= WEIGHT_WORDS && blocks >= WIDEN_FROM_BLOCKS;
+    let mut wbuf = MaybeUninit::<[u32; WEIGHT_WORDS]>::uninit();
+    // SAFETY: the first `wlen` words (none where the weights stay bytes)
+    // are zeroed, then viewed as initialized words; the rest is never read.
+    let wide = unsafe {
+        let n = if widen { wlen } else { 0 };
+        let r = wbuf.as_mut_ptr() as *mut u32;
+        core::ptr::write_bytes(r, 0, n);
+        core::slice::from_raw_parts_mut(r, n)
+    };
     let mut consts = [ChanQ::SLOW; GROUPED_MAX_CPG];
     for group in 0..g.groups {
         let first = group * g.ocpg;
@@ -140,6 +171,12 @@ pub(super) fn grouped_narrow(
         ) else {
             return true;
         };
+        let w = if widen {
+            widen_weights(&g, filter, wide);
+            GroupWeights::Wide(wide)
+        } else {
+            GroupWeights::Bytes(filter)
+        };
         let mut ox0 = 0;
         while ox0 < g.out_w {
             let n = tile.min(g.out_w - ox0);
@@ -149,11 +186,41 @@ pub(super) fn grouped_narrow(
                 n,
                 row_words,
             };
-            tile_rows(&g, &t, input, filter, consts, ring, output);
+            if widen {
+                tile_rows::<true>(&g, &t, input, &w, consts, ring, output);
+            } else {
+                tile_rows::<false>(&g, &t, input, &w, consts, ring, output);
+            }
             ox0 += n;
         }
     }
     true
+}
+
+/// One group's OHWI weights (`ocpg * kh * kw * cpg` bytes) as halfword
+/// pairs, `[channel][ky][pairs]`: a kernel row's `kw * cpg` taps in order,
+/// a last odd one paired with 0.
+fn widen_weights(g: &Geo, filter: &[i8], wide: &mut [u32]) {
+    let row = g.kw * g.cpg;
+    for (src, dst) in filter
+        .chunks_exact(row)
+        .zip(wide.chunks_exact_mut(g.pairs))
+        .take(g.ocpg * g.kh)
+    {
+        for (d, pair) in dst.iter_mut().zip(src.chunks(2)) {
+            let lo = pair.first().map_or(0, |&b| b as i16 as u16 as u32);
+            let hi = pair.get(1).map_or(0, |&b| b as i16 as u16 as u32);
+            *d = lo | hi << 16;
+        }
+    }
+}
+
+/// One group's weights as a call reads them.
+enum GroupWeights<'a> {
+    /// Widened ([`widen_weights`]): `[channel][ky][pairs]` words.
+    Wide(&'a [u32]),
+    /// In place: OHWI bytes, `[channel][ky][kw * cpg]`.
+    Bytes(&'a [i8]),
 }
 
 /// A tile of output columns `ox0..ox0 + n` of one group; its widened rows
@@ -166,13 +233,14 @@ struct Tile {
 }
 
 /// Every output row of one group's tile: the ring brought up to date (each
-/// input row widened once, into slot `iy % kh`), then the pixels. `filter`:
-/// the group's OHWI weights.
-fn tile_rows(
+/// input row widened once, into slot `iy % kh`), then the pixels. `WIDE`:
+/// whether `weights` are the widened ones (each way its own copy, the
+/// channel loop free of the choice).
+fn tile_rows<const WIDE: bool>(
     g: &Geo,
     t: &Tile,
     input: &[i8],
-    filter: &[i8],
+    weights: &GroupWeights<'_>,
     consts: &[ChanQ],
     ring: &mut [u32],
     output: &mut [i8],
@@ -181,10 +249,20 @@ fn tile_rows(
     let mut held = [usize::MAX; 3];
     let ix0 = (t.ox0 * g.sw) as isize - g.pad_left;
     let cols = (t.n - 1) * g.sw + g.kw;
+    let step = g.sw * g.cpg * 2;
     let row = g.kw * g.cpg;
     let taps = g.kh * row;
-    let (pairs, odd) = (row / 2, row % 2 == 1);
-    let step = g.sw * g.cpg * 2;
+    let per_chan = g.kh * g.pairs;
+    let oc = g.out_c;
+    // Each channel's weights are `stride` units apart (words or bytes).
+    let (stride, have) = match weights {
+        GroupWeights::Wide(w) if WIDE => (per_chan, w.len()),
+        GroupWeights::Bytes(w) if !WIDE => (taps, w.len()),
+        _ => return,
+    };
+    if have < g.ocpg * stride || consts.len() > g.ocpg {
+        return;
+    }
     for oy in 0..g.out_h {
         let top = (oy * g.sh) as isize - g.pad_top;
         let ky0 = (-top).max(0) as usize;
@@ -193,7 +271,7 @@ fn tile_rows(
             // Every tap in the padding (a padding at least as tall as the
             // window): the bias alone.
             for x in 0..t.n {
-                let at = (oy * g.out_w + t.ox0 + x) * g.out_c + t.group * g.ocpg;
+                let at = (oy * g.out_w + t.ox0 + x) * oc + t.group * g.ocpg;
                 if let Some(out) = output.get_mut(at..at + g.ocpg) {
                     for (o, q) in out.iter_mut().zip(consts) {
                         *o = fast_out(q.bias, q) as i8;
@@ -202,6 +280,7 @@ fn tile_rows(
             }
             continue;
         }
+        // Byte offset in the ring of each valid kernel row (pixel 0).
         let mut rows = [0usize; 3];
         for (ky, r) in rows.iter_mut().enumerate().take(ky1).skip(ky0) {
             let iy = (top + ky as isize) as usize;
@@ -216,60 +295,86 @@ fn tile_rows(
             *r = slot * t.row_words * 4;
         }
         let ring_bytes: &[u8] = bytemuck::cast_slice(&ring[..]);
-        let out_row = oy * g.out_w;
-        let mut x = 0;
-        while x < t.n {
-            let mut m = PIX.min(t.n - x);
-            // A last block of fewer than four pixels is the tile's last
-            // four: the overlap is computed again and written with the same
-            // values.
-            if m < PIX && t.n >= PIX {
-                x = t.n - PIX;
-                m = PIX;
-            }
-            // The block's first output: pixel `x`, the group's first channel.
-            let at = (out_row + t.ox0 + x) * g.out_c + t.group * g.ocpg;
-            let Some(out) = output.get_mut(at..at + (m - 1) * g.out_c + g.ocpg) else {
-                return;
-            };
-            // Each valid kernel row: its pairs, then its odd tap; an end
-            // mark. Pixel `i`'s window is `i * step` bytes further.
-            let mut list = [Entry {
-                x: core::ptr::null(),
-                n: 0,
-            }; 7];
-            let mut k = 0;
-            for &r in &rows[ky0..ky1] {
-                let base = r + x * step;
-                // The `m` pixels' windows lie in their row's slot
-                // (`grouped_row_words`).
-                debug_assert!(base + (m - 1) * step + 2 * row <= ring_bytes.len());
-                // SAFETY: in bounds, as just stated.
-                let at = unsafe { ring_bytes.as_ptr().add(base) };
-                if pairs > 0 {
-                    list[k] = Entry { x: at, n: pairs };
-                    k += 1;
+        // The runs of pixel 0's window: widened weights read every kernel
+        // row as whole pairs; byte weights its pairs, then its odd tap
+        // alone. Pixel `i`'s runs are `i * step` bytes further. Every
+        // pixel's rows, with the halfword past each, lie in their slots
+        // (`grouped_row_words`).
+        let mut first = [Entry {
+            x: core::ptr::null(),
+            n: 0,
+        }; RUNS];
+        let mut runs = 0;
+        for &r in &rows[ky0..ky1] {
+            let at = ring_bytes.as_ptr().wrapping_add(r);
+            if WIDE {
+                first[runs] = Entry { x: at, n: g.pairs };
+                runs += 1;
+            } else {
+                if row >= 2 {
+                    first[runs] = Entry { x: at, n: row / 2 };
+                    runs += 1;
                 }
-                if odd {
-                    list[k] = Entry {
-                        x: at.wrapping_add(4 * pairs),
+                if row % 2 == 1 {
+                    first[runs] = Entry {
+                        x: at.wrapping_add(4 * (row / 2)),
                         n: SINGLE,
                     };
-                    k += 1;
+                    runs += 1;
                 }
             }
-            let oc = g.out_c;
-            if m == PIX {
-                let o = out.as_mut_ptr();
+        }
+        let first = &first[..runs];
+        // The block's runs, then an end mark.
+        let mut list = [Entry {
+            x: core::ptr::null(),
+            n: 0,
+        }; RUNS + 1];
+        // Channel 0's weights from its first valid kernel row.
+        let w0: *const u8 = match weights {
+            GroupWeights::Wide(w) => w.get(ky0 * g.pairs..).map(|w| w.as_ptr() as *const u8),
+            GroupWeights::Bytes(w) => w.get(ky0 * row..).map(|w| w.as_ptr() as *const u8),
+        }
+        .unwrap_or(core::ptr::null());
+        if w0.is_null() {
+            return;
+        }
+        let unit = if WIDE { 4 } else { 1 };
+        // The row's outputs of this group: pixel `x`, channel `j` at
+        // `x * oc + j`.
+        let at = (oy * g.out_w + t.ox0) * oc + t.group * g.ocpg;
+        let Some(out) = output.get_mut(at..at + (t.n - 1) * oc + g.ocpg) else {
+            return;
+        };
+        if t.n >= PIX {
+            let o = out.as_mut_ptr();
+            let mut x = 0;
+            loop {
+                // A last block of fewer than four pixels is the tile's last
+                // four: the overlap is computed again and written with the
+                // same values.
+                x = x.min(t.n - PIX);
+                for (e, f) in list.iter_mut().zip(first) {
+                    e.x = f.x.wrapping_add(x * step);
+                    e.n = f.n;
+                }
+                // SAFETY: pixels `x..x + 4` are in the tile (`x + 4 <= n`).
+                let o = unsafe { o.add(x * oc) };
                 for (j, q) in consts.iter().enumerate() {
-                    let Some(w) = filter.get(j * taps + ky0 * row..j * taps + ky1 * row) else {
-                        return;
+                    // SAFETY: every run's four windows are in the ring, and
+                    // channel `j < ocpg`'s weights from row `ky0` on (the
+                    // table's length checked above) hold one for each tap
+                    // of the runs.
+                    let acc = unsafe {
+                        let w = w0.add(j * stride * unit);
+                        if WIDE {
+                            window4(&list, step, w as *const u32, q.bias)
+                        } else {
+                            window4_bytes(&list, step, w as *const i8, q.bias)
+                        }
                     };
-                    // SAFETY: every entry's four windows are in the ring and
-                    // `w` has a weight byte for each of their taps.
-                    let acc = unsafe { window4(&list, step, w, q.bias) };
-                    // SAFETY: `out` holds `3 * oc + ocpg` bytes (cut above)
-                    // and `j < ocpg`.
+                    // SAFETY: pixel `x + i` (`i < 4`), channel `j < ocpg`, is
+                    // within `out` (cut above).
                     unsafe {
                         *o.add(j) = fast_out(acc[0], q) as i8;
                         *o.add(oc + j) = fast_out(acc[1], q) as i8;
@@ -277,27 +382,38 @@ fn tile_rows(
                         *o.add(3 * oc + j) = fast_out(acc[3], q) as i8;
                     }
                 }
-            } else {
-                // Fewer than four output columns in the whole tile.
-                for (j, q) in consts.iter().enumerate() {
-                    let Some(w) = filter.get(j * taps + ky0 * row..j * taps + ky1 * row) else {
-                        return;
+                x += PIX;
+                if x >= t.n {
+                    break;
+                }
+            }
+        } else {
+            // Fewer than four output columns in the whole tile.
+            for (e, f) in list.iter_mut().zip(first) {
+                *e = *f;
+            }
+            for (j, q) in consts.iter().enumerate() {
+                for i in 0..t.n {
+                    // SAFETY: pixel `i < n`'s window is in the ring; channel
+                    // `j`'s weights as for `window4` above.
+                    let a = unsafe {
+                        window1(&list, i * step, w0.add(j * stride * unit), WIDE, q.bias)
                     };
-                    for i in 0..m {
-                        // SAFETY: pixel `i < m`'s window is in the ring.
-                        let a = unsafe { window1(&list, i * step, w, q.bias) };
-                        if let Some(o) = out.get_mut(i * oc + j) {
-                            *o = fast_out(a, q) as i8;
-                        }
+                    if let Some(o) = out.get_mut(i * oc + j) {
+                        *o = fast_out(a, q) as i8;
                     }
                 }
             }
-            x += m;
         }
     }
 }
 
-/// [`Entry::n`] of a single halfword (an odd kernel row's last tap).
+/// Runs of a pixel's window at most: a pair run and an odd tap for each
+/// of three kernel rows.
+const RUNS: usize = 6;
+
+/// [`Entry::n`] of a single halfword (an odd kernel row's last tap, byte
+/// weights only).
 const SINGLE: usize = 1 << 31;
 
 /// A run of a [`window4`] call: where pixel 0's activations start and how
@@ -309,17 +425,82 @@ struct Entry {
     n: usize,
 }
 
-/// Four pixels' sums over their windows, from `bias`: for each run of
-/// `list` (up to the first with `n == 0`) and each of its pairs `k`, the
-/// next two weight bytes of `w` packed as halfwords into `p` and `acc[i] +=
-/// SMLAD(word at x + i * step + 4 * k, p)`; for a [`SINGLE`] run, the next
-/// weight byte times the halfword at `x + i * step`.
+/// Four pixels' sums over their windows, from `bias`, with widened weights:
+/// for each run of `list` (up to the first with `n == 0`) and each of its
+/// pairs `k`, the next weight word `p` at `w` and `acc[i] = SMLAD(word at
+/// x + i * step + 4 * k, p, acc[i])`.
 ///
 /// # Safety
 /// Each run's activations for `i < 4` are readable (`x + i * step`, `4 * n`
-/// bytes, or 2 for a single); `w` holds a byte for each tap of the list.
+/// bytes); `w` points to a word for each pair of the list.
 #[inline(always)]
-unsafe fn window4(list: &[Entry; 7], step: usize, w: &[i8], bias: i32) -> [i32; PIX] {
+unsafe fn window4(list: &[Entry; RUNS + 1], step: usize, w: *const u32, bias: i32) -> [i32; PIX] {
+    #[cfg(attonet_dsp)]
+    // SAFETY: the caller's contract; the assembly reads only those bytes,
+    // `list` and `w`, and writes only the registers it declares.
+    unsafe {
+        let (mut a0, mut a1, mut a2, mut a3) = (bias, bias, bias, bias);
+        core::arch::asm!(
+            "3:",
+            "ldrd   {x}, {n}, [{e}], #8",
+            "cmp    {n}, #0",
+            "beq    4f",
+            "add    {x2}, {x}, {s}, lsl #1",
+            "2:",
+            "ldr    {w}, [{wp}], #4",
+            "ldr    {t}, [{x}, {s}]",
+            "smlad  {a1}, {t}, {w}, {a1}",
+            "ldr    {t}, [{x}], #4",
+            "smlad  {a0}, {t}, {w}, {a0}",
+            "ldr    {t}, [{x2}, {s}]",
+            "smlad  {a3}, {t}, {w}, {a3}",
+            "ldr    {t}, [{x2}], #4",
+            "smlad  {a2}, {t}, {w}, {a2}",
+            "subs   {n}, {n}, #1",
+            "bne    2b",
+            "b      3b",
+            "4:",
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            e = inout(reg) list.as_ptr() => _,
+            s = in(reg) step,
+            wp = inout(reg) w => _,
+            x = out(reg) _,
+            x2 = out(reg) _,
+            n = out(reg) _,
+            w = out(reg) _,
+            t = out(reg) _,
+            options(nostack, readonly),
+        );
+        [a0, a1, a2, a3]
+    }
+    #[cfg(not(attonet_dsp))]
+    {
+        let mut acc = [bias; PIX];
+        for (i, a) in acc.iter_mut().enumerate() {
+            // SAFETY: the caller's contract.
+            *a = unsafe { window1(list, i * step, w as *const u8, true, bias) };
+        }
+        acc
+    }
+}
+
+/// [`window4`] with the weights read in place as bytes: per pair, two
+/// weight bytes packed (`LDRSB`, `LDRSB`, `PKHBT`; 13 instructions for 8
+/// multiply-accumulates); per [`SINGLE`] run, one weight byte times the
+/// halfword at `x + i * step` (`SMLABB`).
+///
+/// # Safety
+/// As [`window4`]'s, with `w` pointing to a byte for each tap of the list.
+#[inline(always)]
+unsafe fn window4_bytes(
+    list: &[Entry; RUNS + 1],
+    step: usize,
+    w: *const i8,
+    bias: i32,
+) -> [i32; PIX] {
     #[cfg(attonet_dsp)]
     // SAFETY: the caller's contract; the assembly reads only those bytes,
     // `list` and `w`, and writes only the registers it declares.
@@ -365,7 +546,7 @@ unsafe fn window4(list: &[Entry; 7], step: usize, w: &[i8], bias: i32) -> [i32; 
             a3 = inout(reg) a3,
             e = inout(reg) list.as_ptr() => _,
             s = in(reg) step,
-            wp = inout(reg) w.as_ptr() => _,
+            wp = inout(reg) w => _,
             x = out(reg) _,
             x2 = out(reg) _,
             n = out(reg) _,
@@ -380,43 +561,52 @@ unsafe fn window4(list: &[Entry; 7], step: usize, w: &[i8], bias: i32) -> [i32; 
         let mut acc = [bias; PIX];
         for (i, a) in acc.iter_mut().enumerate() {
             // SAFETY: the caller's contract.
-            *a = unsafe { window1(list, i * step, w, bias) };
+            *a = unsafe { window1(list, i * step, w as *const u8, false, bias) };
         }
         acc
     }
 }
 
 /// One pixel's sum over its window (at `offset` bytes from pixel 0's): the
-/// same arithmetic as [`window4`], in Rust (the DSP instructions through
-/// `dsp_prims`).
+/// same arithmetic as [`window4`] (`wide`: widened weight words at `w`) or
+/// [`window4_bytes`] (weight bytes at `w`), in Rust (the DSP instructions
+/// through `dsp_prims`).
 ///
 /// # Safety
-/// As [`window4`]'s, for this one pixel.
-unsafe fn window1(list: &[Entry; 7], offset: usize, w: &[i8], bias: i32) -> i32 {
+/// As [`window4`]'s or [`window4_bytes`]', for this one pixel.
+unsafe fn window1(
+    list: &[Entry; RUNS + 1],
+    offset: usize,
+    w: *const u8,
+    wide: bool,
+    bias: i32,
+) -> i32 {
     use crate::arch::dsp_prims::{smlabb, smlad};
+    let half = |b: i8| b as i16 as u16 as u32;
     let mut acc = bias;
-    let mut wi = 0;
+    let mut w = w;
     for e in list.iter().take_while(|e| e.n != 0) {
         let x = e.x.wrapping_add(offset);
+        // SAFETY (all reads below): the caller's contract.
         if e.n == SINGLE {
-            // SAFETY: the caller's contract.
             let v = unsafe { core::ptr::read_unaligned(x as *const i16) };
-            let Some(&b) = w.get(wi) else {
-                return acc;
+            let b = unsafe { *(w as *const i8) };
+            acc = smlabb(v as u16 as u32, half(b), acc);
+            w = w.wrapping_add(1);
+            continue;
+        }
+        for k in 0..e.n {
+            let v = unsafe { core::ptr::read_unaligned(x.add(4 * k) as *const u32) };
+            let p = if wide {
+                let p = unsafe { core::ptr::read_unaligned(w as *const u32) };
+                w = w.wrapping_add(4);
+                p
+            } else {
+                let (b0, b1) = unsafe { (*(w as *const i8), *(w.add(1) as *const i8)) };
+                w = w.wrapping_add(2);
+                half(b0) | half(b1) << 16
             };
-            acc = smlabb(v as u16 as u32, b as i16 as u16 as u32, acc);
-            wi += 1;
-        } else {
-            for k in 0..e.n {
-                // SAFETY: the caller's contract.
-                let v = unsafe { core::ptr::read_unaligned(x.add(4 * k) as *const u32) };
-                let (Some(&b0), Some(&b1)) = (w.get(wi), w.get(wi + 1)) else {
-                    return acc;
-                };
-                let p = (b0 as i16 as u16 as u32) | (b1 as i16 as u16 as u32) << 16;
-                acc = smlad(v, p, acc);
-                wi += 2;
-            }
+            acc = smlad(v, p, acc);
         }
     }
     acc
@@ -453,6 +643,7 @@ fn widen_row(
         };
         let a = (src, g.in_c, hi - lo, g.zp, out);
         match c {
+            1 => widen_cols::<1>(a),
             2 => widen_cols::<2>(a),
             3 => widen_cols::<3>(a),
             4 => widen_cols::<4>(a),
@@ -466,20 +657,53 @@ fn widen_row(
 
 /// `n` columns of `C` bytes, `stride` bytes apart in `src` (its length
 /// `(n - 1) * stride + C`), as `x - zp` halfwords one after another in
-/// `out` (`n * C` of them).
+/// `out` (`n * C` of them). Four bytes at a time by one word: two `SXTAB16`
+/// give `(x0, x2)` and `(x1, x3)`, two `PKH` `(x0, x1)` and `(x2, x3)`. A
+/// last two bytes as a halfword with its high byte copied up; a last three
+/// as a word (the byte past them is the next column's or the next group's)
+/// stored as a pair and a halfword, except in the last column, which takes
+/// them byte by byte.
 #[inline(never)]
 fn widen_cols<const C: usize>((src, stride, n, zp, out): (&[i8], usize, usize, i32, &mut [u16])) {
     if n == 0 || src.len() < (n - 1) * stride + C || out.len() < n * C {
         return;
     }
     let (mut sp, mut dp) = (src.as_ptr(), out.as_mut_ptr());
-    for _ in 0..n {
-        // SAFETY: column `k < n` reads `src[k * stride..][..C]` and writes
-        // `out[k * C..][..C]`, inside the lengths checked above; the
-        // pointers step past the last column only by `wrapping_add`.
+    let off = zp_offset(zp);
+    for col in 0..n {
+        // SAFETY: column `col < n` reads `src[col * stride..][..C]` (and,
+        // for a last three bytes outside the last column, the byte after
+        // them, inside `src`) and writes `out[col * C..][..C]`, inside the
+        // lengths checked above; the pointers step past the last column
+        // only by `wrapping_add`.
         unsafe {
-            for i in 0..C {
-                *dp.add(i) = (*sp.add(i) as i32 - zp) as u16;
+            let mut i = 0;
+            while i + 4 <= C {
+                let x = core::ptr::read_unaligned(sp.add(i) as *const u32);
+                let (a, b) = (sxtab16(off, x), sxtab16_ror8(off, x));
+                let d = dp.add(i) as *mut u32;
+                d.write_unaligned((a & 0xFFFF) | b << 16);
+                d.add(1).write_unaligned(a >> 16 | (b & 0xFFFF_0000));
+                i += 4;
+            }
+            match C % 4 {
+                2 => {
+                    let x = core::ptr::read_unaligned(sp.add(i) as *const u16) as u32;
+                    // Byte 1 copied to byte 2: (x0, x1).
+                    let v = sxtab16(off, x | x << 8);
+                    (dp.add(i) as *mut u32).write_unaligned(v);
+                }
+                3 if col + 1 < n => {
+                    let x = core::ptr::read_unaligned(sp.add(i) as *const u32);
+                    let (a, b) = (sxtab16(off, x), sxtab16_ror8(off, x));
+                    (dp.add(i) as *mut u32).write_unaligned((a & 0xFFFF) | b << 16);
+                    *dp.add(i + 2) = (a >> 16) as u16;
+                }
+                _ => {
+                    for k in i..C {
+                        *dp.add(k) = (*sp.add(k) as i32 - zp) as u16;
+                    }
+                }
             }
         }
         sp = sp.wrapping_add(stride);
@@ -510,8 +734,7 @@ mod tests {
             } else {
                 (k, k)
             };
-            // Strided windows a third of the time (the kernel takes them
-            // for an even number of channels a group only).
+            // Strided windows a third of the time.
             let strided = r.next() % 3 == 0;
             let win = Window {
                 kh,
@@ -523,8 +746,10 @@ mod tests {
                 pad_top: r.range(0, kh as i64) as u8,
                 pad_left: r.range(0, kw as i64) as u8,
             };
-            let groups = r.pick(&[4u16, 2, 3, 4, 8]);
-            let cpg = r.range(2, 8) as u16;
+            // One group: the narrow stems (1 to 3 channels; whole chunks of
+            // four are declined, the columns kernel's).
+            let groups = r.pick(&[4u16, 2, 3, 4, 8, 1]);
+            let cpg = r.range(1, 8) as u16;
             let ocpg = r.range(1, 8) as u16;
             // Wide rows as well: several tiles of output columns.
             let wide = r.next() % 8 == 0;
