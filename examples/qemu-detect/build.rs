@@ -64,13 +64,29 @@ fn score_threshold(card: &str) -> Option<f32> {
     rest[..end].parse().ok()
 }
 
+/// Whether the build is for the Cortex-M55 of `mps3-an547` (Armv8.1-M,
+/// `thumbv8m.main`): its memory map, counter and Helium kernels.
+fn an547() -> bool {
+    std::env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv8m.main"))
+}
+
 /// Whether the runtime compiles its Cortex-M DSP kernels (the rule of
-/// `crates/attonet-runtime/build.rs` for this crate's Armv7E-M target): then
-/// the converter writes the tables they read in place.
+/// `crates/attonet-runtime/build.rs`: Armv7E-M, and the Cortex-M55 this
+/// crate's config names for `thumbv8m.main`): then the converter writes the
+/// tables they read in place.
 fn dsp_kernels() -> bool {
     println!("cargo:rerun-if-env-changed=ATTONET_NO_DSP");
     let target = std::env::var("TARGET").unwrap_or_default();
-    target.starts_with("thumbv7em") && !std::env::var("ATTONET_NO_DSP").is_ok_and(|v| v == "1")
+    (target.starts_with("thumbv7em") || an547())
+        && !std::env::var("ATTONET_NO_DSP").is_ok_and(|v| v == "1")
+}
+
+/// Whether the runtime compiles its Helium (MVE) kernels: the Cortex-M55
+/// (`target-cpu=cortex-m55` in this crate's config), unless
+/// `ATTONET_NO_MVE=1`.
+fn helium_kernels() -> bool {
+    println!("cargo:rerun-if-env-changed=ATTONET_NO_MVE");
+    an547() && !std::env::var("ATTONET_NO_MVE").is_ok_and(|v| v == "1")
 }
 
 fn build() -> Result<(), String> {
@@ -120,7 +136,7 @@ fn build() -> Result<(), String> {
         .name("detector")
         .calibration(&calib);
     if dsp_kernels() {
-        builder = builder.dsp_tables(true);
+        builder = builder.dsp_tables(true).helium(helium_kernels());
     }
     let (report, assembled) = builder
         .build_assembled()
@@ -342,10 +358,19 @@ fn build() -> Result<(), String> {
     s.push_str("];\n");
     std::fs::write(out.join("detect.rs"), s).map_err(|e| format!("writing detect.rs: {e}"))?;
 
-    // Link: memory.x on the search path for cortex-m-rt's link.x.
-    let memory_x = manifest.join("memory.x");
+    // Link: the board's memory map as memory.x on the search path for
+    // cortex-m-rt's link.x; the firmware picks the board's counter by
+    // `cfg(an547)`.
+    println!("cargo::rustc-check-cfg=cfg(an547)");
+    let map = if an547() {
+        println!("cargo:rustc-cfg=an547");
+        "memory-an547.x"
+    } else {
+        "memory-mps2.x"
+    };
+    let memory_x = manifest.join(map);
     println!("cargo:rerun-if-changed={}", memory_x.display());
-    std::fs::copy(&memory_x, out.join("memory.x")).map_err(|e| format!("copying memory.x: {e}"))?;
+    std::fs::copy(&memory_x, out.join("memory.x")).map_err(|e| format!("copying {map}: {e}"))?;
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
     println!("cargo:rerun-if-changed=build.rs");

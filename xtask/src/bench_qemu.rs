@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::qemu::{self, Build, Built, Models, BOARDS, MODELS};
+use crate::qemu::{self, Build, Built, Models, BOARDS, DETECT, DETECT_MODEL, MODELS};
 use crate::toolchain;
 
 /// The CSV header (the firmware's `CSV ` rows have these columns).
@@ -130,8 +130,8 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
             .unwrap_or_else(|| "user_model".to_string())
     });
     for m in &opts.models {
-        if !MODELS.contains(&m.as_str()) {
-            bail!("bench-qemu: unknown model {m:?} (known: {MODELS:?})");
+        if !MODELS.contains(&m.as_str()) && m != DETECT_MODEL {
+            bail!("bench-qemu: unknown model {m:?} (known: {MODELS:?} and {DETECT_MODEL:?})");
         }
     }
     if opts.layers.is_some() && opts.out.is_some() {
@@ -248,6 +248,61 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
             println!("{row}");
             let _ = writeln!(csv, "{row}");
             replaced.push((model.to_string(), board.machine.to_string()));
+        }
+    }
+    // The digit detector's firmware (`examples/qemu-detect`), on its boards:
+    // its own row (no per-step profile).
+    let detector = user_name.is_none()
+        && opts.layers.is_none()
+        && (opts.models.is_empty() || opts.models.iter().any(|m| m == DETECT_MODEL));
+    for board in DETECT.iter().filter(|_| detector) {
+        if !opts.boards.is_empty() && !opts.boards.iter().any(|b| b == board.machine) {
+            continue;
+        }
+        let how = Build {
+            models: Models::Default,
+            opt_level: opts.opt_level.as_deref(),
+            layer_profile: false,
+        };
+        if let Built::DoesNotFit(message) = qemu::build(root, board, how)? {
+            bail!("{DETECT_MODEL} on {}: {message}", board.machine);
+        }
+        let mut rows = Vec::new();
+        for _ in 0..if opts.repeat { 2 } else { 1 } {
+            let r = qemu::run(root, board, how, false)?;
+            eprintln!(
+                "{DETECT_MODEL} on {}: exit {:?} ({}), {:.1} s under QEMU",
+                board.machine,
+                r.code,
+                qemu::explain(r.code),
+                r.elapsed.as_secs_f64()
+            );
+            if r.code != Some(0) {
+                eprintln!("{}", r.stdout);
+                failures.push(format!(
+                    "{DETECT_MODEL} on {}: {}",
+                    board.machine,
+                    qemu::explain(r.code)
+                ));
+            }
+            rows.push(r.csv_rows());
+        }
+        if rows.windows(2).any(|w| w[0] != w[1]) {
+            failures.push(format!(
+                "{DETECT_MODEL} on {}: two runs gave different rows: {rows:?}",
+                board.machine
+            ));
+        }
+        match rows.first().and_then(|r| r.first()) {
+            Some(row) if row.split(',').count() == HEADER.split(',').count() => {
+                println!("{row}");
+                let _ = writeln!(csv, "{row}");
+                replaced.push((DETECT_MODEL.to_string(), board.machine.to_string()));
+            }
+            other => failures.push(format!(
+                "{DETECT_MODEL} on {}: no well-formed CSV row ({other:?})",
+                board.machine
+            )),
         }
     }
     if let Some(path) = &opts.layers {

@@ -74,16 +74,28 @@ pub const BOARDS: [Board; 6] = [
     },
 ];
 
-/// The digit detector on the Cortex-M4 (`examples/qemu-detect`): the
-/// detector of `models/atto-det-a/`, decoded on target with `attonet-detect`;
-/// the firmware exits nonzero unless its int8 outputs and detections equal
-/// the host's bit for bit. Not in [`BOARDS`]: it has no model features.
-pub const DETECT: Board = Board {
-    dir: "qemu-detect",
-    machine: "mps2-an386",
-    target: THUMBV7EM,
-    small: false,
-};
+/// The digit detector (`examples/qemu-detect`) on the Cortex-M4 and the
+/// Cortex-M55: the detector of `models/atto-det-a/`, decoded on target with
+/// `attonet-detect`; the firmware exits nonzero unless its int8 outputs and
+/// detections equal the host's bit for bit. Not in [`BOARDS`]: it has no
+/// model features. Its rows in `benches/qemu/results.csv` are `atto_det_a`.
+pub const DETECT: [Board; 2] = [
+    Board {
+        dir: "qemu-detect",
+        machine: "mps2-an386",
+        target: THUMBV7EM,
+        small: false,
+    },
+    Board {
+        dir: "qemu-detect",
+        machine: "mps3-an547",
+        target: THUMBV8M_MAIN,
+        small: false,
+    },
+];
+
+/// The detector's name in the benchmark rows.
+pub const DETECT_MODEL: &str = "atto_det_a";
 
 /// The models the examples know (their feature names): the MLPerf Tiny
 /// reference models, the tiny model of `examples/models/`, and the searched
@@ -178,7 +190,7 @@ pub enum Built {
 /// caller decides); any other failure is.
 pub fn build(root: &Path, board: &Board, how: Build<'_>) -> Result<Built> {
     let mut c = cargo_in(root, board.dir);
-    c.args(["build", "--quiet"]);
+    c.args(["build", "--quiet", "--target", board.target]);
     how.apply(&mut c);
     let shown = format!("{c:?}").replace('"', "");
     eprintln!("$ (cd examples/{}) {shown}", board.dir);
@@ -239,7 +251,7 @@ impl Run {
 /// machine-readable `CSV ` rows.
 pub fn run(root: &Path, board: &Board, how: Build<'_>, echo: bool) -> Result<Run> {
     let mut c = cargo_in(root, board.dir);
-    c.args(["run", "--quiet"]);
+    c.args(["run", "--quiet", "--target", board.target]);
     how.apply(&mut c);
     c.stdin(Stdio::null());
     c.stderr(Stdio::inherit());
@@ -378,9 +390,9 @@ fn run_twice(
 /// twice each: every int8 output must equal the host runner's (the firmware
 /// checks and exits nonzero otherwise) and both runs must print the same
 /// report, instruction counts included. Also runs one float ONNX model
-/// (AttoNet-A, quantized by the build script) and the digit detector
-/// ([`DETECT`], its detections decoded on target and compared with the
-/// host's) on the Cortex-M4, checks that a model too large for a board is
+/// (AttoNet-A, quantized by the build script) on the Cortex-M4 and the
+/// digit detector ([`DETECT`], its detections decoded on target and
+/// compared with the host's) on the Cortex-M4 and M55, checks that a model too large for a board is
 /// refused at build time, and the build helper's unit tests.
 /// With `qemu_only`, the real-board examples are not built.
 pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
@@ -412,7 +424,7 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
         .args(["test", "--quiet", "-p", "attonet-fw-build"]);
     cmd::run(c)?;
     // Lints, with the release profile so the build scripts' artifacts are shared.
-    for dir in ["qemu-mps2-an386", "qemu-sifive-e", DETECT.dir] {
+    for dir in ["qemu-mps2-an386", "qemu-sifive-e", DETECT[0].dir] {
         let mut c = cargo_in(root, dir);
         c.args(["clippy", "--quiet", "--release", "--", "-D", "warnings"]);
         cmd::run(c)?;
@@ -449,13 +461,15 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
         opt_level: None,
         layer_profile: false,
     };
-    run_twice(
-        root,
-        &DETECT,
-        how,
-        "atto_det_a detections, decoded on target",
-        &mut failures,
-    )?;
+    for board in &DETECT {
+        run_twice(
+            root,
+            board,
+            how,
+            "atto_det_a detections, decoded on target",
+            &mut failures,
+        )?;
+    }
 
     // A model that does not fit must be refused at build time, with the sizes.
     for board in BOARDS.iter().filter(|b| b.small) {

@@ -1,4 +1,6 @@
-//! The AttoNet digit detector on QEMU `mps2-an386` (Cortex-M4F): runs the
+//! The AttoNet digit detector on QEMU `mps2-an386` (Cortex-M4F, the default
+//! target) and `mps3-an547` (Cortex-M55 with Helium, `--target
+//! thumbv8m.main-none-eabihf`): runs the
 //! int8 detector on each bundled scene, decodes its output on the target with
 //! `attonet-detect`, prints every detection (and the ground truth beside
 //! it), counts instructions per inference and per decode, and checks that
@@ -28,7 +30,10 @@
 
 use attonet_detect::heapless::Vec;
 use attonet_detect::{DecodeConfig, Decoder, Detection, HeadLayout, Quant};
-use attonet_fw_common::counters::CmsdkTimer;
+#[cfg(not(an547))]
+use attonet_fw_common::counters::CmsdkTimer as Counter;
+#[cfg(an547)]
+use attonet_fw_common::counters::Sse300Counter as Counter;
 use attonet_fw_common::{
     measure, memory, stack, Grouped, InstructionCounter, EXIT_COUNTER, EXIT_MISMATCH, EXIT_OK,
     EXIT_RUNTIME_ERROR, EXIT_STACK,
@@ -89,7 +94,14 @@ use data::detector;
 #[repr(C, align(8))]
 struct Arena([i8; detector::ARENA_BYTES]);
 
+#[cfg(not(an547))]
 const BOARD: &str = "mps2-an386";
+#[cfg(not(an547))]
+const CORE: &str = "Cortex-M4F, thumbv7em-none-eabihf";
+#[cfg(an547)]
+const BOARD: &str = "mps3-an547";
+#[cfg(an547)]
+const CORE: &str = "Cortex-M55 with Helium, thumbv8m.main-none-eabihf";
 
 #[entry]
 fn main() -> ! {
@@ -99,12 +111,25 @@ fn main() -> ! {
 
     // SAFETY: 0x4000_0000 is the CMSDK TIMER0 of the MPS2 memory map; only
     // this counter uses it. 25 MHz; the runner passes `-icount shift=7`.
+    #[cfg(not(an547))]
     let mut counter = unsafe {
-        CmsdkTimer::start(
+        Counter::start(
             0x4000_0000,
             25_000_000,
             7,
             "CMSDK TIMER0 at 25 MHz under -icount shift=7 (instructions = ticks / 3.2)",
+        )
+    };
+    // SAFETY: 0x5810_0000 is the control frame of the SSE-300 system counter
+    // (Secure, the state the core runs in); only this counter uses it. It
+    // runs at the 32 MHz main clock; the runner passes `-icount shift=7`.
+    #[cfg(an547)]
+    let mut counter = unsafe {
+        Counter::start(
+            0x5810_0000,
+            32_000_000,
+            7,
+            "SSE-300 system counter at 32 MHz under -icount shift=7 (instructions = ticks / 4.096)",
         )
     };
     let status = run(&mut counter, &mut ARENA.0, OUTPUT);
@@ -115,7 +140,7 @@ fn main() -> ! {
 /// scheduled between the readings).
 #[inline(never)]
 fn infer_counted(
-    counter: &mut CmsdkTimer,
+    counter: &mut Counter,
     model: &Model<'_>,
     arena: &mut [i8],
     input: &[i8],
@@ -127,7 +152,7 @@ fn infer_counted(
 /// One decode between two counter readings.
 #[inline(never)]
 fn decode_counted(
-    counter: &mut CmsdkTimer,
+    counter: &mut Counter,
     decoder: &Decoder,
     output: &[i8],
     found: &mut Vec<Detection, { data::MAX_DETECTIONS }>,
@@ -140,13 +165,13 @@ fn decode_counted(
 
 /// What two back-to-back readings count (subtracted from every count).
 #[inline(never)]
-fn empty_measurement(counter: &mut CmsdkTimer) -> u64 {
+fn empty_measurement(counter: &mut Counter) -> u64 {
     measure(counter, || ()).1
 }
 
 /// Raw readings around `N` `nop`s (the counter's self-check).
 #[inline(never)]
-fn nop_readings<const N: usize>(counter: &mut CmsdkTimer) -> (u64, u64) {
+fn nop_readings<const N: usize>(counter: &mut Counter) -> (u64, u64) {
     let a = counter.read();
     // SAFETY: `nop` touches no memory, stack or flags.
     unsafe {
@@ -206,10 +231,10 @@ fn truth_box(t: &[u8; 6]) -> Detection {
     }
 }
 
-fn run(counter: &mut CmsdkTimer, arena: &mut [i8], output: &mut [i8]) -> i32 {
+fn run(counter: &mut Counter, arena: &mut [i8], output: &mut [i8]) -> i32 {
     let mem = memory::Usage::now();
     let model = &detector::MODEL;
-    println!("AttoNet digit detector on QEMU {BOARD} (Cortex-M4F, thumbv7em-none-eabihf)");
+    println!("AttoNet digit detector on QEMU {BOARD} ({CORE})");
     println!(
         "model {} ({} MACs, weights {} B, arena {} B); {} bundled test scenes",
         data::MODEL_DIR,
