@@ -15,12 +15,16 @@
    (models/*/ with an ONNX file: trained weights the fit never saw); the
    table, with those figures, goes to models/design/costs/<board>.json.
 
-Every measurement is kept in the work folder (`--work`), so a second run
-measures only what is new, and `--fit-only` refits without QEMU.
+Every measurement is kept in the work folder (`--work`) with a fingerprint
+of the sources that decide it (the runtime's kernels and the converter's
+plan, `runtime_fingerprint`), so a second run measures only what is new or
+what a change of those sources may have moved, and `--fit-only` refits
+without QEMU (on the kept measurements, whatever their fingerprint).
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import random
 import re
@@ -99,13 +103,38 @@ def measure_qemu(onnx_path, calib_path, board, layers_csv, log=print):
     return steps, int(m.group(1))
 
 
-def measure(spec_or_onnx, work, board, images, attonet, log=print):
+# The sources whose changes move a model's counts: the runtime's kernels and
+# plan, the converter's lowering, passes and kernel selection.
+FINGERPRINT_DIRS = ("crates/attonet-runtime/src", "crates/attonet-convert/src")
+
+
+def runtime_fingerprint(root=ROOT):
+    """A hash of every file under FINGERPRINT_DIRS (paths and contents): a
+    kept measurement with another fingerprint was made by other kernels."""
+    h = hashlib.sha256()
+    for d in FINGERPRINT_DIRS:
+        for f in sorted((Path(root) / d).rglob("*")):
+            if f.is_file():
+                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def measure(spec_or_onnx, work, board, images, attonet, log=print, fingerprint=None,
+            keep_any=False):
     """Plan and measure one model (a spec, exported untrained, or an
-    (onnx, calib) pair of a shipped model), cached in `work`."""
+    (onnx, calib) pair of a shipped model), cached in `work` under
+    `fingerprint` (`runtime_fingerprint()` by default): a kept sample is
+    reused where its fingerprint is the same (or, `keep_any`, whatever it
+    is), measured again otherwise."""
     work.mkdir(parents=True, exist_ok=True)
+    fingerprint = fingerprint or runtime_fingerprint()
     done = work / "sample.json"
     if done.exists():
-        return json.loads(done.read_text())
+        kept = json.loads(done.read_text())
+        if keep_any or kept.get("fingerprint") == fingerprint:
+            return kept
+        log(f"[cost-calibrate] {work.name}: measured by other kernels "
+            f"({kept.get('fingerprint', 'no fingerprint')}), again")
     if isinstance(spec_or_onnx, dict):
         spec = spec_or_onnx
         onnx_path, calib_path = work / "model.onnx", work / "calib.npy"
@@ -118,7 +147,8 @@ def measure(spec_or_onnx, work, board, images, attonet, log=print):
     report = C.inspect_plan(attonet, onnx_path, calib_path, board)
     steps, total = measure_qemu(onnx_path, calib_path, board, work / "layers.csv", log)
     sample = {"name": spec["name"] if spec else work.name, "spec": spec, "report": report,
-              "measured": {str(k): v for k, v in steps.items()}, "infer": total}
+              "measured": {str(k): v for k, v in steps.items()}, "infer": total,
+              "fingerprint": fingerprint}
     tmp = work / "sample.json.tmp"
     tmp.write_text(json.dumps(sample))
     tmp.replace(done)
@@ -161,12 +191,13 @@ def calibrate(board, n, work, out, seed=0, fit_only=False, attonet=None, log=pri
     attonet = C.find_attonet(attonet)
     images = calibration_images()
     cands = draw_candidates(n, seed)
+    fp = runtime_fingerprint()
     samples, t0 = [], time.time()
     for i, spec in enumerate(cands):
         d = work / board / f"{spec['name']}-{C.spec_key(spec)}"
         if fit_only and not (d / "sample.json").exists():
             continue
-        s = measure(spec, d, board, images, attonet, log)
+        s = measure(spec, d, board, images, attonet, log, fp, keep_any=fit_only)
         samples.append(s)
         log(f"[cost-calibrate] {i + 1}/{len(cands)} {spec['name']} "
             f"{A.input_shape(spec)} {s['report']['macs'] / 1e6:.2f}M MACs: "
@@ -176,7 +207,7 @@ def calibrate(board, n, work, out, seed=0, fit_only=False, attonet=None, log=pri
         d = work / board / f"shipped-{name}"
         if fit_only and not (d / "sample.json").exists():
             continue
-        s = measure((onnx, calib), d, board, images, attonet, log)
+        s = measure((onnx, calib), d, board, images, attonet, log, fp, keep_any=fit_only)
         s["name"] = name
         shipped.append(s)
     train = [s for i, s in enumerate(samples) if i % 4 != 3]
@@ -190,7 +221,8 @@ def calibrate(board, n, work, out, seed=0, fit_only=False, attonet=None, log=pri
            "held_out_rows": errors(table, held),
            "shipped": errors(table, shipped), "shipped_summary": summary(errors(table, shipped)),
            "how": f"python -m models.design cost-calibrate --board {board} --samples {n} "
-                  f"--seed {seed}"}
+                  f"--seed {seed}",
+           "fingerprints": sorted({s.get("fingerprint", "none") for s in samples + shipped})}
     table.fit_info = fit
     out = Path(out) if out else C.COSTS_DIR / f"{board}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,8 @@ from models.design import search_space as S
 from models.design import requirements as R
 
 ROOT = Path(__file__).resolve().parents[3]
-SHIPPED = ["attonet_a", "attonet_b", "attonet_c", "attonet_d", "baseline_resnet8"]
+SHIPPED = ["attonet_a", "attonet_b", "attonet_c", "attonet_d", "baseline_resnet8",
+           "baseline_mobilenet"]
 
 
 def attonet():
@@ -60,13 +61,13 @@ def test_nnls_matches_the_constrained_optimum():
 @pytest.mark.parametrize("board", ["mps2-an386", "virt"])
 def test_the_committed_table_predicts_the_shipped_models_within_5_percent(board):
     """The shipped networks were trained (real weights) and are not in the
-    calibration set; their exact Cortex-M4 and RISC-V counts are committed.
-    (The MobileNet baseline's plan is outside the search space: 7 % on the
-    Cortex-M4, see models/README.md.)"""
+    calibration set; their exact Cortex-M4 and RISC-V counts are committed
+    (and the digit detector's, a 96x96 input the candidates never have, on
+    the boards its firmware runs on)."""
     table = C.InstructionTable.load(board)
     exe = attonet()
     results = qemu_results(board)
-    for name in SHIPPED:
+    for name in SHIPPED + [n for n in ["atto_det_a"] if n in results]:
         folder = ROOT / "models" / name.replace("_", "-")
         onnx = next(folder.glob("*.onnx"))
         rep = C.inspect_plan(exe, onnx, folder / "calib.npy", board)
@@ -75,9 +76,11 @@ def test_the_committed_table_predicts_the_shipped_models_within_5_percent(board)
         err = abs(predicted - measured) / measured
         assert err <= 0.05, f"{name}: predicted {predicted:.0f}, QEMU {measured} ({err:.1%})"
         # The converter's arena is the firmware's activation RAM (which adds
-        # a few bytes of the executor's own state).
+        # a few bytes of the executor's own state, and the detector's
+        # firmware its output buffer).
         ram = int(results[name]["ram_static_bytes"])
-        assert rep["arena_bytes"] <= ram <= rep["arena_bytes"] + 64, name
+        out = int(np.prod(rep["output"])) if name == "atto_det_a" else 0
+        assert rep["arena_bytes"] <= ram <= rep["arena_bytes"] + out + 64, name
         assert len(steps) == rep["steps"]
 
 
