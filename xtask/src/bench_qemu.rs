@@ -184,36 +184,8 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
                 replaced.push((model.to_string(), board.machine.to_string()));
                 continue;
             }
-            let runs = if opts.repeat { 2 } else { 1 };
-            let mut rows: Vec<Vec<String>> = Vec::new();
-            let mut layer_rows: Vec<Vec<String>> = Vec::new();
-            for _ in 0..runs {
-                let r = qemu::run(root, board, how, false)?;
-                eprintln!(
-                    "{model} on {}: exit {:?} ({}), {:.1} s under QEMU",
-                    board.machine,
-                    r.code,
-                    qemu::explain(r.code),
-                    r.elapsed.as_secs_f64()
-                );
-                if r.code != Some(0) {
-                    eprintln!("{}", r.stdout);
-                    failures.push(format!(
-                        "{model} on {}: {}",
-                        board.machine,
-                        qemu::explain(r.code)
-                    ));
-                }
-                rows.push(r.csv_rows());
-                layer_rows.push(r.layer_rows());
-            }
-            if rows.windows(2).any(|w| w[0] != w[1]) || layer_rows.windows(2).any(|w| w[0] != w[1])
-            {
-                failures.push(format!(
-                    "{model} on {}: two runs gave different rows: {:?}",
-                    board.machine, rows
-                ));
-            }
+            let (mut rows, mut layer_rows) =
+                run_rows(root, board, how, opts.repeat, model, &mut failures)?;
             if let Some(name) = &user_name {
                 for r in rows.iter_mut().chain(layer_rows.iter_mut()) {
                     for row in r.iter_mut() {
@@ -267,32 +239,7 @@ pub fn bench_qemu(root: &Path, opts: &Options) -> Result<()> {
         if let Built::DoesNotFit(message) = qemu::build(root, board, how)? {
             bail!("{DETECT_MODEL} on {}: {message}", board.machine);
         }
-        let mut rows = Vec::new();
-        for _ in 0..if opts.repeat { 2 } else { 1 } {
-            let r = qemu::run(root, board, how, false)?;
-            eprintln!(
-                "{DETECT_MODEL} on {}: exit {:?} ({}), {:.1} s under QEMU",
-                board.machine,
-                r.code,
-                qemu::explain(r.code),
-                r.elapsed.as_secs_f64()
-            );
-            if r.code != Some(0) {
-                eprintln!("{}", r.stdout);
-                failures.push(format!(
-                    "{DETECT_MODEL} on {}: {}",
-                    board.machine,
-                    qemu::explain(r.code)
-                ));
-            }
-            rows.push(r.csv_rows());
-        }
-        if rows.windows(2).any(|w| w[0] != w[1]) {
-            failures.push(format!(
-                "{DETECT_MODEL} on {}: two runs gave different rows: {rows:?}",
-                board.machine
-            ));
-        }
+        let (rows, _) = run_rows(root, board, how, opts.repeat, DETECT_MODEL, &mut failures)?;
         match rows.first().and_then(|r| r.first()) {
             Some(row) if row.split(',').count() == HEADER.split(',').count() => {
                 println!("{row}");
@@ -406,6 +353,51 @@ fn per_step(model: &str, board: &str, row: &str, lines: &[String]) -> Result<Str
         (whole as f64 - sum as f64) * 100.0 / whole.max(1) as f64
     );
     Ok(out)
+}
+
+/// One run's rows (`CSV ` or `LAYER ` lines without the prefix).
+type Rows = Vec<String>;
+
+/// Runs a built firmware under QEMU once (twice with `repeat`, which must
+/// print the same rows): each run's `CSV ` rows and `LAYER ` rows. A
+/// nonzero exit or rows that differ between the runs go to `failures`,
+/// named by `model` and the board.
+fn run_rows(
+    root: &Path,
+    board: &qemu::Board,
+    how: Build<'_>,
+    repeat: bool,
+    model: &str,
+    failures: &mut Vec<String>,
+) -> Result<(Vec<Rows>, Vec<Rows>)> {
+    let (mut rows, mut layer_rows) = (Vec::new(), Vec::new());
+    for _ in 0..if repeat { 2 } else { 1 } {
+        let r = qemu::run(root, board, how, false)?;
+        eprintln!(
+            "{model} on {}: exit {:?} ({}), {:.1} s under QEMU",
+            board.machine,
+            r.code,
+            qemu::explain(r.code),
+            r.elapsed.as_secs_f64()
+        );
+        if r.code != Some(0) {
+            eprintln!("{}", r.stdout);
+            failures.push(format!(
+                "{model} on {}: {}",
+                board.machine,
+                qemu::explain(r.code)
+            ));
+        }
+        rows.push(r.csv_rows());
+        layer_rows.push(r.layer_rows());
+    }
+    if rows.windows(2).any(|w| w[0] != w[1]) || layer_rows.windows(2).any(|w| w[0] != w[1]) {
+        failures.push(format!(
+            "{model} on {}: two runs gave different rows: {rows:?}",
+            board.machine
+        ));
+    }
+    Ok((rows, layer_rows))
 }
 
 /// `old` (an existing results file) with the rows of the pairs in `replaced`

@@ -425,6 +425,56 @@ struct Entry {
     n: usize,
 }
 
+/// The assembly of [`window4`] and [`window4_bytes`]: for each run of
+/// `list` up to the end mark, its pairs, each weight pair loaded into `{w}`
+/// by `$weight` and multiplied into the four pixels' sums; `$run` after a
+/// run's set-up (the byte path's branch to its single-tap code), `$tail`
+/// that code. The accumulators start at `bias`.
+#[cfg(attonet_dsp)]
+macro_rules! window4_asm {
+    ($list:expr, $step:expr, $w:expr, $bias:expr,
+     [$($run:literal),*], [$($weight:literal),+], [$($tail:literal),*]) => {{
+        let (mut a0, mut a1, mut a2, mut a3) = ($bias, $bias, $bias, $bias);
+        core::arch::asm!(
+            "3:",
+            "ldrd   {x}, {n}, [{e}], #8",
+            "cmp    {n}, #0",
+            "beq    4f",
+            "add    {x2}, {x}, {s}, lsl #1",
+            $($run,)*
+            "2:",
+            $($weight,)+
+            "ldr    {t}, [{x}, {s}]",
+            "smlad  {a1}, {t}, {w}, {a1}",
+            "ldr    {t}, [{x}], #4",
+            "smlad  {a0}, {t}, {w}, {a0}",
+            "ldr    {t}, [{x2}, {s}]",
+            "smlad  {a3}, {t}, {w}, {a3}",
+            "ldr    {t}, [{x2}], #4",
+            "smlad  {a2}, {t}, {w}, {a2}",
+            "subs   {n}, {n}, #1",
+            "bne    2b",
+            "b      3b",
+            $($tail,)*
+            "4:",
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            e = inout(reg) $list.as_ptr() => _,
+            s = in(reg) $step,
+            wp = inout(reg) $w => _,
+            x = out(reg) _,
+            x2 = out(reg) _,
+            n = out(reg) _,
+            w = out(reg) _,
+            t = out(reg) _,
+            options(nostack, readonly),
+        );
+        [a0, a1, a2, a3]
+    }};
+}
+
 /// Four pixels' sums over their windows, from `bias`, with widened weights:
 /// for each run of `list` (up to the first with `n == 0`) and each of its
 /// pairs `k`, the next weight word `p` at `w` and `acc[i] = SMLAD(word at
@@ -439,42 +489,7 @@ unsafe fn window4(list: &[Entry; RUNS + 1], step: usize, w: *const u32, bias: i3
     // SAFETY: the caller's contract; the assembly reads only those bytes,
     // `list` and `w`, and writes only the registers it declares.
     unsafe {
-        let (mut a0, mut a1, mut a2, mut a3) = (bias, bias, bias, bias);
-        core::arch::asm!(
-            "3:",
-            "ldrd   {x}, {n}, [{e}], #8",
-            "cmp    {n}, #0",
-            "beq    4f",
-            "add    {x2}, {x}, {s}, lsl #1",
-            "2:",
-            "ldr    {w}, [{wp}], #4",
-            "ldr    {t}, [{x}, {s}]",
-            "smlad  {a1}, {t}, {w}, {a1}",
-            "ldr    {t}, [{x}], #4",
-            "smlad  {a0}, {t}, {w}, {a0}",
-            "ldr    {t}, [{x2}, {s}]",
-            "smlad  {a3}, {t}, {w}, {a3}",
-            "ldr    {t}, [{x2}], #4",
-            "smlad  {a2}, {t}, {w}, {a2}",
-            "subs   {n}, {n}, #1",
-            "bne    2b",
-            "b      3b",
-            "4:",
-            a0 = inout(reg) a0,
-            a1 = inout(reg) a1,
-            a2 = inout(reg) a2,
-            a3 = inout(reg) a3,
-            e = inout(reg) list.as_ptr() => _,
-            s = in(reg) step,
-            wp = inout(reg) w => _,
-            x = out(reg) _,
-            x2 = out(reg) _,
-            n = out(reg) _,
-            w = out(reg) _,
-            t = out(reg) _,
-            options(nostack, readonly),
-        );
-        [a0, a1, a2, a3]
+        window4_asm!(list, step, w, bias, [], ["ldr    {w}, [{wp}], #4"], [])
     }
     #[cfg(not(attonet_dsp))]
     {
@@ -505,56 +520,31 @@ unsafe fn window4_bytes(
     // SAFETY: the caller's contract; the assembly reads only those bytes,
     // `list` and `w`, and writes only the registers it declares.
     unsafe {
-        let (mut a0, mut a1, mut a2, mut a3) = (bias, bias, bias, bias);
-        core::arch::asm!(
-            "3:",
-            "ldrd   {x}, {n}, [{e}], #8",
-            "cmp    {n}, #0",
-            "beq    4f",
-            "add    {x2}, {x}, {s}, lsl #1",
-            "bmi    5f",
-            "2:",
-            "ldrsb  {w}, [{wp}], #1",
-            "ldrsb  {t}, [{wp}], #1",
-            "pkhbt  {w}, {w}, {t}, lsl #16",
-            "ldr    {t}, [{x}, {s}]",
-            "smlad  {a1}, {t}, {w}, {a1}",
-            "ldr    {t}, [{x}], #4",
-            "smlad  {a0}, {t}, {w}, {a0}",
-            "ldr    {t}, [{x2}, {s}]",
-            "smlad  {a3}, {t}, {w}, {a3}",
-            "ldr    {t}, [{x2}], #4",
-            "smlad  {a2}, {t}, {w}, {a2}",
-            "subs   {n}, {n}, #1",
-            "bne    2b",
-            "b      3b",
-            "5:",
-            "ldrsb  {w}, [{wp}], #1",
-            "ldrsh  {t}, [{x}, {s}]",
-            "smlabb {a1}, {t}, {w}, {a1}",
-            "ldrsh  {t}, [{x}]",
-            "smlabb {a0}, {t}, {w}, {a0}",
-            "ldrsh  {t}, [{x2}, {s}]",
-            "smlabb {a3}, {t}, {w}, {a3}",
-            "ldrsh  {t}, [{x2}]",
-            "smlabb {a2}, {t}, {w}, {a2}",
-            "b      3b",
-            "4:",
-            a0 = inout(reg) a0,
-            a1 = inout(reg) a1,
-            a2 = inout(reg) a2,
-            a3 = inout(reg) a3,
-            e = inout(reg) list.as_ptr() => _,
-            s = in(reg) step,
-            wp = inout(reg) w => _,
-            x = out(reg) _,
-            x2 = out(reg) _,
-            n = out(reg) _,
-            w = out(reg) _,
-            t = out(reg) _,
-            options(nostack, readonly),
-        );
-        [a0, a1, a2, a3]
+        window4_asm!(
+            list,
+            step,
+            w,
+            bias,
+            ["bmi    5f"],
+            [
+                "ldrsb  {w}, [{wp}], #1",
+                "ldrsb  {t}, [{wp}], #1",
+                "pkhbt  {w}, {w}, {t}, lsl #16"
+            ],
+            [
+                "5:",
+                "ldrsb  {w}, [{wp}], #1",
+                "ldrsh  {t}, [{x}, {s}]",
+                "smlabb {a1}, {t}, {w}, {a1}",
+                "ldrsh  {t}, [{x}]",
+                "smlabb {a0}, {t}, {w}, {a0}",
+                "ldrsh  {t}, [{x2}, {s}]",
+                "smlabb {a3}, {t}, {w}, {a3}",
+                "ldrsh  {t}, [{x2}]",
+                "smlabb {a2}, {t}, {w}, {a2}",
+                "b      3b"
+            ]
+        )
     }
     #[cfg(not(attonet_dsp))]
     {
