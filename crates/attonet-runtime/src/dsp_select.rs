@@ -481,7 +481,12 @@ pub fn grouped_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) 
 /// leaves these layers grouped).
 pub fn grouped_window_covers(w: &Window, cpg: usize, ocpg: usize) -> bool {
     let (kh, kw) = (w.kh as usize, w.kw as usize);
+    // (A window of one tap, which the columns kernel declines too, is the
+    // portable kernel's: every layer this kernel takes the columns kernel
+    // also covers, so `conv_fast_path` and the converter's fallback rule
+    // need not know it.)
     (1..=GROUPED_MAX_CPG).contains(&cpg)
+        && kh * kw * cpg >= 2
         && (1..=GROUPED_MAX_CPG).contains(&ocpg)
         && (1..=3).contains(&kh)
         && (1..=3).contains(&kw)
