@@ -362,11 +362,12 @@ fn build() -> Result<(), String> {
     // cortex-m-rt's link.x; the firmware picks the board's counter by
     // `cfg(an547)`.
     println!("cargo::rustc-check-cfg=cfg(an547)");
+    // The boards' own memory maps, those of their example firmwares.
     let map = if an547() {
         println!("cargo:rustc-cfg=an547");
-        "memory-an547.x"
+        "../qemu-mps3-an547/memory.x"
     } else {
-        "memory-mps2.x"
+        "../qemu-mps2-an386/memory.x"
     };
     let memory_x = manifest.join(map);
     println!("cargo:rerun-if-changed={}", memory_x.display());

@@ -599,6 +599,32 @@ def mean_ap(detections, gt_boxes, gt_classes, iou_threshold=0.5, n_classes=None)
     return float(np.mean(list(aps.values()))), aps
 
 
+def image_hits(dets, boxes, classes, iou_threshold=0.5):
+    """Per detection of one image (Detection or (class, score, box), in any
+    order): whether it matches a ground-truth box (`boxes` [K, 4],
+    `classes` [K]) as mean_ap matches, per class by descending score, the
+    unmatched box of highest IoU >= iou_threshold (the last of equal IoUs,
+    as average_precision)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    gc = np.asarray(classes).ravel()
+    rows = [(d.cls, d.score, d.box) if isinstance(d, Detection) else d for d in dets]
+    hits = [False] * len(rows)
+    for c in {int(r[0]) for r in rows}:
+        mine = sorted([i for i, r in enumerate(rows) if int(r[0]) == c],
+                      key=lambda i: -rows[i][1])
+        g = b[gc == c]
+        if not len(g):
+            continue
+        used = np.zeros(len(g), bool)
+        ious = _iou_matrix([rows[i][2] for i in mine], g)
+        for k, i in enumerate(mine):
+            cand = np.where(~used & (ious[k] >= iou_threshold), ious[k], -1.0)
+            j = len(cand) - 1 - int(np.argmax(cand[::-1]))
+            if cand[j] >= 0:
+                used[j] = hits[i] = True
+    return hits
+
+
 def operating_points(detections, gt_boxes, gt_classes, thresholds=None, iou_threshold=0.5):
     """Precision, recall and F1 at each score threshold (default 0.05 to
     0.95 by 0.05), for detections decoded at a threshold no higher than
@@ -611,24 +637,8 @@ def operating_points(detections, gt_boxes, gt_classes, thresholds=None, iou_thre
     npos = sum(len(np.asarray(c).ravel()) for c in gt_classes)
     scores, tps = [], []
     for dl, b, gc in zip(detections, gt_boxes, gt_classes):
-        b = np.asarray(b, np.float64).reshape(-1, 4)
-        gc = np.asarray(gc).ravel()
-        rows = [(d.cls, d.score, d.box) if isinstance(d, Detection) else d for d in dl]
-        for c in {int(r[0]) for r in rows}:
-            mine = sorted([r for r in rows if int(r[0]) == c], key=lambda r: -r[1])
-            g = b[gc == c]
-            used = np.zeros(len(g), bool)
-            ious = _iou_matrix([r[2] for r in mine], g) if len(g) else None
-            for k, r in enumerate(mine):
-                hit = False
-                if ious is not None:
-                    cand = np.where(~used & (ious[k] >= iou_threshold), ious[k], -1.0)
-                    j = int(np.argmax(cand[::-1]))
-                    j = len(cand) - 1 - j  # the last of equal IoUs, as average_precision
-                    if cand[j] >= 0:
-                        used[j] = hit = True
-                scores.append(float(r[1]))
-                tps.append(hit)
+        scores += [float(d.score if isinstance(d, Detection) else d[1]) for d in dl]
+        tps += image_hits(dl, b, gc, iou_threshold)
     scores, tps = np.array(scores), np.array(tps, bool)
     out = []
     for t in thresholds:

@@ -10,8 +10,8 @@ seed 0)`), two panels side by side: the float ONNX model's detections
 quantization from the folder's calib.npy and the firmware's kernels on the
 host), both decoded as `attonet-detect` does (`detect.decode`) at the card's
 operating point. Ground-truth boxes are thin grey; a detection is green
-where it matches a ground-truth digit of its class at IoU >= 0.5 (greedy in
-score order, as COCO), red where it does not; each is labelled with its
+where it matches a ground-truth digit of its class at IoU >= 0.5
+(`detect.image_hits`, the matching of the card's mAP), red where it does not; each is labelled with its
 class and score.
 """
 import json
@@ -42,26 +42,6 @@ def float_outputs(onnx_path, images_u8):
     return np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
 
 
-def matches(dets, boxes, classes, iou_threshold=0.5):
-    """Per detection (best first): whether it takes an unmatched ground-truth
-    box of its class at IoU >= iou_threshold (greedy, as COCO and the
-    firmware's report)."""
-    taken = [False] * len(boxes)
-    out = []
-    for d in dets:
-        best, at = iou_threshold, -1
-        for j, (b, c) in enumerate(zip(boxes, classes)):
-            if taken[j] or int(c) != d.cls:
-                continue
-            v = D.iou(d.box, tuple(float(t) for t in b))
-            if v >= best:
-                best, at = v, j
-        if at >= 0:
-            taken[at] = True
-        out.append(at >= 0)
-    return out
-
-
 def panel(image_u8, dets, boxes, classes, title):
     """One scene (H x W x 1 or 3 uint8), scaled by SCALE, with the ground
     truth and the detections drawn, a title above: a PIL image."""
@@ -76,7 +56,7 @@ def panel(image_u8, dets, boxes, classes, title):
     for b in boxes:
         x0, y0, x1, y1 = (int(v) * SCALE for v in b)
         d.rectangle([x0, y0 + 16, x1 - 1, y1 - 1 + 16], outline=TRUTH)
-    for det, hit in zip(dets, matches(dets, boxes, classes)):
+    for det, hit in zip(dets, D.image_hits(dets, boxes, classes)):
         colour = HIT if hit else FALSE
         x0, y0, x1, y1 = (v * SCALE for v in det.box)
         d.rectangle([x0, y0 + 16, x1 - 1, y1 - 1 + 16], outline=colour, width=2)
@@ -119,7 +99,7 @@ def sheet(model_dir, out_png, count=4, seed=0, mnist=None, attonet=None):
     panels, summary = [], {}
     for name, outs in outputs.items():
         dets = D.decode_all(outs, stride, hw, threshold, 0.5, max_detections=32)
-        hits = sum(sum(matches(d, b, c)) for d, b, c in zip(dets, *truth))
+        hits = sum(sum(D.image_hits(d, b, c)) for d, b, c in zip(dets, *truth))
         summary[name] = {"detections": sum(map(len, dets)), "hits": hits}
         panels.append([panel(ss.images[i], dets[i], truth[0][i], truth[1][i],
                              f"scene {i}, {name.split(' ')[0]}: {len(dets[i])} found")
