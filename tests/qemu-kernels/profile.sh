@@ -25,8 +25,13 @@ timeout 600 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -monit
 python3 - "$log" "$elf" "${2:-}" "${3:-}" <<'PY'
 import bisect, collections, re, subprocess, sys
 log, elf, lo, hi = sys.argv[1:5]
-tbs, cur, execs = {}, None, collections.Counter()
-for line in open(log):
+# A translation block is known by its host address: under -icount QEMU
+# translates one guest address several times (blocks cut short at the
+# instruction budget), so keying blocks by guest address counted the last
+# translation's length for every execution (the totals were off by up to
+# half). The first execution logged after an IN: block is that block's.
+tbs, cur, pending, execs = {}, None, None, collections.Counter()
+for line in open(log, errors='replace'):
     line = line.rstrip('\n')
     if line.startswith('IN:'):
         cur = []
@@ -36,12 +41,14 @@ for line in open(log):
         cur.append((int(m.group(1), 16), m.group(2).strip()))
         continue
     if not line.strip() and cur:
-        tbs[cur[0][0]] = cur
-        cur = None
+        pending, cur = cur, None
         continue
-    m = re.search(r'Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/', line)
+    m = re.search(r'Trace \d+: (0x[0-9a-f]+) \[[0-9a-f]+/([0-9a-f]+)/', line)
     if m:
-        execs[int(m.group(1), 16)] += 1
+        host = m.group(1)
+        if pending is not None and int(m.group(2), 16) == pending[0][0]:
+            tbs[host], pending = pending, None
+        execs[host] += 1
 syms = []
 nm = subprocess.run(['llvm-nm', '-C', '-n', elf], capture_output=True, text=True).stdout
 for l in nm.splitlines():
@@ -54,8 +61,8 @@ def sym(a):
     i = bisect.bisect_right(addrs, a) - 1
     return syms[i][1] if i >= 0 else '?'
 per_sym, per_insn, total = collections.Counter(), collections.Counter(), 0
-for pc, n in execs.items():
-    for a, t in tbs.get(pc, []):
+for host, n in execs.items():
+    for a, t in tbs.get(host, []):
         per_sym[sym(a)] += n
         per_insn[(a, t)] += n
         total += n
