@@ -249,8 +249,8 @@ def main(argv=None):
 
     pb = sub.add_parser("publish", help="a trained run -> models/<name>: ONNX, calibration, card")
     pb.add_argument("--run", required=True, help="run dir with model.onnx and result.json")
-    pb.add_argument("--title", required=True, help="e.g. AttoNet-A")
-    pb.add_argument("--out", required=True, help="e.g. models/attonet-a")
+    pb.add_argument("--title", required=True, help="e.g. AttoNet-D")
+    pb.add_argument("--out", required=True, help="e.g. models/attonet-d")
     pb.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
     pb.add_argument("--exploration", help="the exploration's state.json (-> exploration.csv)")
     pb.add_argument("--recipe", default="", help="how it was trained, for the card")

@@ -256,9 +256,15 @@ def probe_net():
 
 
 def family_seeds():
-    """Hand-designed seeds for AttoNet-A..D (the human prototype + scalings).
+    """Hand-designed seeds for the family (the human prototype + scalings).
     Principle: thin 32x32 stage (expensive per channel), most parameters in
-    the 8x8 stage (cheap in MACs), grouped 3x3 with a mix layer."""
+    the 8x8 stage (cheap in MACs), grouped 3x3 with a mix layer.
+
+    The seeds keep the names they had when the family ran from the smallest
+    (A) to the largest (D): `atto-A` is the smallest seed, the one the
+    smallest budget (AttoNet-D now, as in the paper) starts from, and
+    `atto-D` the largest. Configs and carried runs name seeds by these
+    strings, so they stay."""
     A = atto("atto-A", 8, [(12, 8, 4, 8, 1),
                            (24, 12, 4, 12, 2), (24, 12, 4, 12, 1),
                            (64, 32, 4, 32, 2), (64, 32, 4, 32, 1), (64, 32, 4, 32, 1)])

@@ -43,9 +43,9 @@ GRAY_STD = (0.3529,)  # Fashion-MNIST's pixel std (datasets.py); any positive va
 
 
 def calibration_images():
-    """Real CIFAR-10 images committed with AttoNet-A (its calibration set),
+    """Real CIFAR-10 images committed with AttoNet-D (its calibration set),
     NHWC uint8, and their 28x28 grayscale crops for one-channel inputs."""
-    x = np.load(ROOT / "models" / "attonet-a" / "calib.npy").transpose(0, 2, 3, 1)
+    x = np.load(ROOT / "models" / "attonet-d" / "calib.npy").transpose(0, 2, 3, 1)
     gray = (x[:, 2:30, 2:30].astype(np.float32) @ np.array([0.299, 0.587, 0.114],
                                                              np.float32)).round()
     return {(32, 32, 3): np.ascontiguousarray(x[:16]),

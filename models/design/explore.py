@@ -505,9 +505,9 @@ def distill(stages, explorers, root, arrays, device, log=print, deadline=None, s
     stage's weights (`init`: that stage's name) or from the finalist's own
     (`init`: "finalist"), with a teacher: another budget's finalist or a
     baseline (`teacher`: "D", "mobilenet") or an earlier stage's result
-    (`teacher`: "D-ens-tune"), or a list of them (an ensemble: the mean of
+    (`teacher`: "A-ens-tune"), or a list of them (an ensemble: the mean of
     their logits).  A published model folder (a name with a "/":
-    "models/attonet-d") may stand for a finalist, as student (its card's
+    "models/attonet-a") may stand for a finalist, as student (its card's
     architecture; "finalist" init: its weights) or as teacher, so a machine
     without the family run's checkpoints can distill.  Returns the run
     directories trained (root/distill/<name>)."""
@@ -586,7 +586,7 @@ FAMILY_CONFIG = Path(__file__).parent / "configs" / "family.json"
 
 def is_model_folder(name) -> bool:
     """A distill stage's student or teacher given as a published model folder
-    ("models/attonet-d") rather than a budget, baseline or stage name."""
+    ("models/attonet-a") rather than a budget, baseline or stage name."""
     return "/" in str(name)
 
 

@@ -5,7 +5,7 @@ repository keeps is each model folder in `models/`: the float ONNX (BN and the
 input normalisation folded into the convolutions, see export.py) and
 `card.json`, whose `spec` is the architecture. `net_from_onnx` rebuilds the
 `arch.Net` of that spec with the ONNX weights, so a shipped model can be
-fine-tuned (`train --init models/attonet-d`) or used as a distillation teacher
+fine-tuned (`train --init models/attonet-a`) or used as a distillation teacher
 (`train --teacher models/baseline-mobilenet`) without its checkpoint.
 
 Each folded convolution (weight W', bias b') becomes the spec's convolution

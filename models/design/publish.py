@@ -3,7 +3,7 @@ the calibration samples it is quantized with, and a model card with the
 module table and the figures measured by our own converter.
 
     python -m models.design publish --run .data/explore/A/final/final-XXXX \\
-        --title AttoNet-A --out models/attonet-a
+        --title AttoNet-D --out models/attonet-d
 
 Measured, not estimated: parameters, MACs, flash bytes and the arena (the
 deployed int8 plan's peak SRAM for activations) come from `attonet inspect

@@ -464,17 +464,17 @@ mod tests {
             "{HEADER}\nresnet8,mps2-an386,1,1,1,1,1,1,true\nresnet8,virt,2,1,1,1,1,1,true\nkws,virt,3,1,1,1,1,1,true\n"
         );
         let new =
-            format!("{HEADER}\nattonet_a,virt,9,1,1,1,1,1,true\nresnet8,virt,5,1,1,1,1,1,true\n");
+            format!("{HEADER}\nattonet_d,virt,9,1,1,1,1,1,true\nresnet8,virt,5,1,1,1,1,1,true\n");
         let replaced = [
             ("resnet8".to_string(), "virt".to_string()),
-            ("attonet_a".to_string(), "virt".to_string()),
+            ("attonet_d".to_string(), "virt".to_string()),
             ("kws".to_string(), "microbit".to_string()),
         ];
         let merged = merge(&old, &new, &replaced).unwrap();
         assert_eq!(
             merged,
             format!(
-                "{HEADER}\nresnet8,mps2-an386,1,1,1,1,1,1,true\nresnet8,virt,5,1,1,1,1,1,true\nkws,virt,3,1,1,1,1,1,true\nattonet_a,virt,9,1,1,1,1,1,true\n"
+                "{HEADER}\nresnet8,mps2-an386,1,1,1,1,1,1,true\nresnet8,virt,5,1,1,1,1,1,true\nkws,virt,3,1,1,1,1,1,true\nattonet_d,virt,9,1,1,1,1,1,true\n"
             )
         );
         // A file with other columns is not silently rewritten.

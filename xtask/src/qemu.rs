@@ -30,7 +30,7 @@ pub struct Board {
     pub target: &'static str,
     /// 16 KB of RAM: ResNet-8 does not fit (the build refuses it, and
     /// `bench-qemu` reports it skipped); KWS fits since its fused blocks need
-    /// a 9,600 B arena, and of the AttoNet family only AttoNet-A (11,264 B).
+    /// a 9,600 B arena, and of the AttoNet family only AttoNet-D (11,264 B).
     pub small: bool,
 }
 
@@ -106,10 +106,10 @@ pub const MODELS: [&str; 10] = [
     "kws",
     "person_detect",
     "cifar_tiny",
-    "attonet_a",
-    "attonet_b",
-    "attonet_c",
     "attonet_d",
+    "attonet_c",
+    "attonet_b",
+    "attonet_a",
     "baseline_resnet8",
     "baseline_mobilenet",
 ];
@@ -390,7 +390,7 @@ fn run_twice(
 /// twice each: every int8 output must equal the host runner's (the firmware
 /// checks and exits nonzero otherwise) and both runs must print the same
 /// report, instruction counts included. Also runs one float ONNX model
-/// (AttoNet-A, quantized by the build script) on the Cortex-M4 and the
+/// (AttoNet-D, quantized by the build script) on the Cortex-M4 and the
 /// digit detector ([`DETECT`], its detections decoded on target and
 /// compared with the host's) on the Cortex-M4 and M55, checks that a model too large for a board is
 /// refused at build time, and the build helper's unit tests.
@@ -443,7 +443,7 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
     // script from its calibration file, on the Cortex-M4 (the others are
     // `bench-qemu`'s: building each for every board would slow CI).
     let how = Build {
-        models: Models::Only(&["attonet_a"]),
+        models: Models::Only(&["attonet_d"]),
         opt_level: None,
         layer_profile: false,
     };
@@ -451,7 +451,7 @@ pub fn test_firmware(root: &Path, qemu_only: bool) -> Result<()> {
         root,
         &BOARDS[0],
         how,
-        "attonet_a, float ONNX quantized at build time",
+        "attonet_d, float ONNX quantized at build time",
         &mut failures,
     )?;
 

@@ -29,10 +29,10 @@ use crate::toolchain;
 /// The models the demo runs, in the summary's order (feature names of the
 /// board crates).
 pub const DEMO_MODELS: [&str; 5] = [
-    "attonet_a",
-    "attonet_b",
-    "attonet_c",
     "attonet_d",
+    "attonet_c",
+    "attonet_b",
+    "attonet_a",
     "resnet8",
 ];
 
@@ -304,7 +304,7 @@ resnet8: MLPerf Tiny ResNet-8 int8, CIFAR-10, 12,501,632 MACs; CIFAR-10 test ima
   weights 88,016 B in flash; arena 19,456 B; stack peak 10,088 B
 CSV resnet8,mps2-an386,15148725,12501632,60000,88016,31000,10088,true
 
-attonet_a: AttoNet-A (searched), float ONNX quantized with its calibration set, CIFAR-10, 2,799,152 MACs; CIFAR-10 test images 0..10
+attonet_d: AttoNet-D (searched), float ONNX quantized with its calibration set, CIFAR-10, 2,799,152 MACs; CIFAR-10 test images 0..10
   input 0: label cat        predicted dog        wrong     8,861,000 instructions  OUTPUT DIFFERS FROM HOST
     target [1, 2]
     host   [1, 3]
@@ -312,7 +312,7 @@ attonet_a: AttoNet-A (searched), float ONNX quantized with its calibration set, 
   accuracy 1/2 (50.0 %); outputs bit-identical to the host runner: 1/2
   instructions per inference 8,861,000 (input 0; min 8,861,000, max 8,861,100), 3.16 per MAC
   weights 53,092 B in flash; arena 11,264 B; stack peak 6,136 B
-CSV attonet_a,mps2-an386,8861000,2799152,60000,53092,31000,6136,false
+CSV attonet_d,mps2-an386,8861000,2799152,60000,53092,31000,6136,false
 
 firmware (2 model(s)):
 FAIL: outputs differ from the host runner's

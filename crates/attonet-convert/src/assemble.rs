@@ -762,7 +762,7 @@ pub enum DspCore {
     Dsp,
     /// Armv8.1-M with the M-profile Vector Extension (Cortex-M55, M85): its
     /// Helium convolution computes narrow grouped layers faster dense
-    /// (AttoNet-A on the Cortex-M55: 5.78 M instructions dense, 5.95 M
+    /// (AttoNet-D on the Cortex-M55: 5.78 M instructions dense, 5.95 M
     /// grouped).
     Helium,
 }

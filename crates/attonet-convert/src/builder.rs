@@ -8,8 +8,8 @@
 //!     .unwrap();
 //! // A float model (ONNX or float TFLite) is quantized at build time from
 //! // calibration samples (float32 .npy in the model's own input layout):
-//! attonet_convert::Builder::new("models/attonet-a/model.onnx")
-//!     .calibration("models/attonet-a/calibration.npy")
+//! attonet_convert::Builder::new("models/attonet-d/model.onnx")
+//!     .calibration("models/attonet-d/calibration.npy")
 //!     .build()
 //!     .unwrap();
 //! // src/main.rs

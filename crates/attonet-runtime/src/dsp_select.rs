@@ -275,7 +275,7 @@ pub const NARROW_MAX_K: usize = 16;
 /// Most output channels the narrow pointwise kernel takes, all in one batch
 /// (their widened weights and constants on the stack, 8 x 12 words): from
 /// about 12 on, the columns kernel's blocks of pixels, which load each
-/// weight once for four or five pixels, are cheaper (AttoNet-A on the
+/// weight once for four or five pixels, are cheaper (AttoNet-D on the
 /// Cortex-M4: 8 -> 12 channels 3.52 against 3.95 instructions a MAC; 4 -> 4
 /// channels 10.41 against 6.53).
 pub const NARROW_MAX_OC: usize = 8;
@@ -501,12 +501,12 @@ pub fn grouped_window_covers(w: &Window, cpg: usize, ocpg: usize) -> bool {
 /// faster as the dense convolution with zero weights outside each group
 /// (the same bits, `groups` times the MACs; `attonet_convert`'s
 /// `passes::dense_groups` rewrites it so for DSP targets). Measured on the
-/// Cortex-M4 (AttoNet-A, `bench-qemu --layers`): a grouped layer costs
+/// Cortex-M4 (AttoNet-D, `bench-qemu --layers`): a grouped layer costs
 /// about `1.1 + 60 / (cpg * ocpg)` instructions a MAC (its gather and
 /// per-group calls amortized over few channels: 9.3 for 3 x 3 channels a
 /// group, 2.8 for 7 x 7), the dense one about 1.2 a dense MAC, but more
 /// in a fused block's row calls: rewritten only where the dense layer is
-/// estimated at 1.4 a dense MAC and still wins (AttoNet-D's 4 groups of 4
+/// estimated at 1.4 a dense MAC and still wins (AttoNet-A's 4 groups of 4
 /// channels: 4.69 against 4.57 alone, a loss in its fused block); the dense
 /// window must fit the kernel ([`CONV_MAX_K`]), and a depthwise-like
 /// layer (one channel in and out a group) has its own kernel. On the DSP
@@ -529,7 +529,7 @@ pub fn dense_groups_pays(taps: usize, cpg: usize, ocpg: usize, groups: usize) ->
 /// layer is not depthwise-like. The columns kernel per group gathers every
 /// pixel's window and runs an epilogue per output channel for 3 to 7
 /// channels at a time; dense, one gather serves every channel and a
-/// 16-byte `VMLADAVA` is full (AttoNet-A's 8x8 3x3 over 4 groups of 7
+/// 16-byte `VMLADAVA` is full (AttoNet-D's 8x8 3x3 over 4 groups of 7
 /// channels measured 1.37 instructions a real MAC grouped).
 pub fn helium_dense_groups_pays(taps: usize, cpg: usize, ocpg: usize, groups: usize) -> bool {
     groups > 1

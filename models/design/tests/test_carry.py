@@ -74,7 +74,7 @@ def test_a_family_run_resumes_on_a_fresh_machine_from_the_carry(tmp_path, monkey
     monkeypatch.setattr(D, "load_any", lambda *a, **k: (D.smoke_data(256, 64), "synthetic"))
     cfg = tmp_path / "family.json"
     cfg.write_text(json.dumps({
-        "budgets": {"A": "attonet-a.json"}, "final_train": {"batch": 64},
+        "budgets": {"A": "attonet-d.json"}, "final_train": {"batch": 64},
         "baselines": ["resnet8"], "baseline_train": {"epochs": 1, "batch": 64}}))
     monkeypatch.setattr(X, "FAMILY_CONFIG", cfg)
     repo = tmp_path / "repo-carry"

@@ -18,7 +18,7 @@ from models.design import search_space as S
 from models.design import requirements as R
 
 ROOT = Path(__file__).resolve().parents[3]
-SHIPPED = ["attonet_a", "attonet_b", "attonet_c", "attonet_d", "baseline_resnet8",
+SHIPPED = ["attonet_d", "attonet_c", "attonet_b", "attonet_a", "baseline_resnet8",
            "baseline_mobilenet"]
 
 

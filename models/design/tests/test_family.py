@@ -32,7 +32,7 @@ def test_family_smoke(tmp_path, monkeypatch):
     monkeypatch.setattr(D, "load_any", lambda *a, **k: (D.smoke_data(256, 64), "synthetic"))
     cfg = tmp_path / "family.json"
     cfg.write_text(json.dumps({
-        "budgets": {"A": "attonet-a.json", "B": "attonet-b.json"},
+        "budgets": {"A": "attonet-d.json", "B": "attonet-c.json"},
         "final_train": {"batch": 64},
         "baselines": ["resnet8"],
         "baseline_train": {"epochs": 1, "batch": 64},
@@ -98,7 +98,7 @@ def test_family_config_problems_are_found_before_training():
         {"name": "x", "student": "E", "teacher": "D-later", "init": "x", "kd_alpa": 0.5},
         {"name": "D-later", "student": "D", "teacher": ["D", "mobilenet"], "init": "finalist"},
         {"name": "D-later", "student": "D", "teacher": "D-later"},
-        {"name": "y", "student": "models/attonet-z", "teacher": str(SHIPPED / "attonet-d"),
+        {"name": "y", "student": "models/attonet-z", "teacher": str(SHIPPED / "attonet-a"),
          "share": "half"}]
     fam["baseline_share"] = 1.5
     problems = X.family_config_problems(fam)
@@ -122,7 +122,7 @@ def test_distill_from_published_model_folders(tmp_path, monkeypatch):
     teaching the folder's own network fine-tuned from its weights."""
     from models.design import data as D
     monkeypatch.setattr(D, "load_any", lambda *a, **k: (D.smoke_data(256, 64), "synthetic"))
-    a_dir, b_dir = str(SHIPPED / "attonet-a"), str(SHIPPED / "attonet-b")
+    a_dir, b_dir = str(SHIPPED / "attonet-d"), str(SHIPPED / "attonet-c")
     cfg = tmp_path / "wide.json"
     cfg.write_text(json.dumps({
         "budgets": {}, "baselines": [], "baseline_train": {"epochs": 1},
@@ -131,7 +131,7 @@ def test_distill_from_published_model_folders(tmp_path, monkeypatch):
                     {"name": "A-tune", "student": a_dir, "teacher": "A-new", "init": "finalist",
                      "freeze_bn": True, "epochs": 1, "batch": 64}]}))
     X.family_cli(args(tmp_path / "out", cfg, budgets="", baselines=""))
-    card = json.loads((SHIPPED / "attonet-a" / "card.json").read_text())
+    card = json.loads((SHIPPED / "attonet-d" / "card.json").read_text())
     new = json.loads((tmp_path / "out" / "distill" / "A-new" / "result.json").read_text())
     assert new["spec"] == card["spec"] and new["teachers"] == [b_dir] and new["init"] is None
     tune = json.loads((tmp_path / "out" / "distill" / "A-tune" / "result.json").read_text())

@@ -49,7 +49,7 @@ def test_round_trip_computes_the_same_logits(spec, tmp_path):
 
 def test_shipped_model_matches_onnxruntime():
     import onnxruntime as ort
-    folder = REPO / "models" / "attonet-a"
+    folder = REPO / "models" / "attonet-d"
     net, _ = I.load_any(folder)
     onnx_path, _ = I.resolve(folder)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

@@ -703,7 +703,7 @@ const LAYERS: &[Layer] = &[
         (16, 16, 16),
         16,
     ),
-    // AttoNet-A's 32x32 module (4 channels in the middle).
+    // AttoNet-D's 32x32 module (4 channels in the middle).
     layer(
         "atto-a 1x1 8->4",
         OTHER,

@@ -4,7 +4,7 @@
 //! The DSP columns kernel gathers each group's window of every output pixel
 //! separately, tap by tap where a group has fewer than four (or not a
 //! multiple of four) channels, and amortizes that over the group's few
-//! output channels: AttoNet-A's 3x3 convolutions of 12 channels in 4 groups
+//! output channels: AttoNet-D's 3x3 convolutions of 12 channels in 4 groups
 //! (3 in, 3 out a group) cost 9.3 instructions a MAC on the Cortex-M4. The
 //! same layer as a dense convolution whose weights are zero outside each
 //! output channel's group computes the same sums (a zero weight adds
@@ -18,7 +18,7 @@
 //! a narrow group, and each group's gather and per-channel epilogue serve 3
 //! to 7 channels: there every narrow grouped layer whose dense window fits
 //! the columns kernel goes dense
-//! ([`attonet_runtime::dsp_select::helium_dense_groups_pays`]; AttoNet-B on
+//! ([`attonet_runtime::dsp_select::helium_dense_groups_pays`]; AttoNet-C on
 //! the Cortex-M55 5.07 M -> 3.97 M instructions, its weights 4 times larger
 //! in those layers). Only for DSP and Helium targets (the converter runs
 //! this pass where it writes their tables): elsewhere MACs cost the same

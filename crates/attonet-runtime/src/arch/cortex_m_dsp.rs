@@ -980,7 +980,7 @@ const NARROW_BATCH: usize = NARROW_MAX_OC;
 
 /// A 1x1 convolution (one group, no padding, any stride) over 4, 8, 12 or 16
 /// input channels: the columns kernel's gather and per-block setup cost
-/// more than such a pixel's few multiply-accumulates (AttoNet-A's 4- and
+/// more than such a pixel's few multiply-accumulates (AttoNet-D's 4- and
 /// 8-channel layers: 5.8 to 10.4 instructions a MAC), so each batch of
 /// output channels keeps its weights widened once, and every pixel is one
 /// or a few words widened, then per channel two `SMLAD`s a chunk and the
