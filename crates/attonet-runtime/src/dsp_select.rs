@@ -10,11 +10,12 @@
 //!   one input and one output channel per group to the depthwise kernel
 //!   first, where that kernel is linked ([`depthwise_covers`]).
 //! * The columns kernel computes four or five output pixels at a time; the
-//!   two are separate routines of about 4.5 KB each. A call takes the block
-//!   that wastes least of its last block ([`block_order`]) among those
-//!   the build links and that fit, so a build that links only one block size
-//!   computes the same bits, a little slower where the other would fit the
-//!   pixel count better.
+//!   two are separate routines of about 4.5 KB each. A call's pixels left
+//!   after its whole blocks (1 to 4) go through a tail routine that reads
+//!   and writes only those. A call takes the block that costs least
+//!   ([`block_order`]) among those the build links and that fit, so a build
+//!   that links only one block size computes the same bits, a little slower
+//!   where the other would fit the pixel count better.
 //! * An ADD goes through two 256-entry tables of each input's half (a fused
 //!   block's shortcut builds them once per run; a single call from
 //!   [`ADD_MIN_LEN`] elements on) or computes the halves per element (fewer
@@ -92,22 +93,24 @@ pub(crate) struct ConvPlan {
     pub window: usize,
     /// The padded last weight row.
     pub last: usize,
-    /// The outputs of a partial block.
-    pub tail: usize,
+    /// The layout's end (words used).
+    pub end: usize,
 }
 
 /// Instructions of the columns kernel's inner loop for one chunk of four
-/// taps and one output channel over `pixels` pixels in blocks of `pix`: per
-/// block two `SXTB16` of the weights, then per pixel one `LDRD` and two
-/// `SMLAD`.
+/// taps and one output channel over `pixels` pixels in blocks of `pix` and a
+/// last, partial block of the pixels left: per block two `SXTB16` of the
+/// weights, then per pixel one `LDRD` and two `SMLAD` (the tail one more
+/// for its columns pointer, which it advances by the block's stride).
 pub const fn block_cost(pixels: usize, pix: usize) -> usize {
-    pixels.div_ceil(pix) * (3 * pix + 2)
+    let rest = pixels % pix;
+    pixels / pix * (3 * pix + 2) + if rest > 0 { 3 * rest + 3 } else { 0 }
 }
 
 /// The block sizes in the order a call over `pixels` pixels tries them: the
-/// cheaper [`block_cost`] first.
+/// cheaper [`block_cost`] first (four on a tie: fewer, smaller blocks).
 pub fn block_order(pixels: usize) -> [usize; 2] {
-    if block_cost(pixels, 5) <= block_cost(pixels, 4) {
+    if block_cost(pixels, 5) < block_cost(pixels, 4) {
         [5, 4]
     } else {
         [4, 5]
@@ -157,21 +160,20 @@ pub(crate) fn conv_plan(
         let Some(room) = words.checked_sub(cols + window + last) else {
             continue;
         };
-        // Per channel: 4 words of constants and `pix` output bytes.
-        let per = if consts { 4 * 4 } else { 0 } + pix;
-        let batch = (room * 4 / per).min(BATCH).min(ocpg);
+        // Per channel: 4 words of constants (when computed here).
+        let batch = if consts { room / 4 } else { BATCH }.min(BATCH).min(ocpg);
         if batch >= ocpg.min(16) || (pix == 4 && batch >= 4) {
             let tab = cols;
             let window = tab + if consts { 4 * batch } else { 0 };
             let last = window + window_len(cpg, chunks);
-            let tail = last + if k % 4 != 0 { chunks } else { 0 };
+            let end = last + if k % 4 != 0 { chunks } else { 0 };
             return Some(ConvPlan {
                 pix,
                 batch,
                 tab,
                 window,
                 last,
-                tail,
+                end,
             });
         }
     }
@@ -678,7 +680,7 @@ mod tests {
         assert_eq!(conv_plan(1, 1, 64, 256, 4096, true, u8::MAX), None);
         for k in [2, 3, 4, 9, 27] {
             let plan = conv_plan(k, k, 64, 256, 4096, true, u8::MAX).unwrap();
-            assert!(plan.tail > plan.last || k % 4 == 0, "k {k}: {plan:?}");
+            assert!(plan.end > plan.last || k % 4 == 0, "k {k}: {plan:?}");
         }
     }
 }

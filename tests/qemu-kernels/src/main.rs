@@ -816,6 +816,30 @@ const LAYERS: &[Layer] = &[
         (24, 24, 8),
         1,
     ),
+    // MobileNetV1 0.25 at 96x96 (person_detect): 1x1 layers of its 6x6 and
+    // 3x3 stages, whose rows (6 and 3 pixels) end in a partial block.
+    layer(
+        "mobilenet 1x1 6x6 128->128",
+        OTHER,
+        1,
+        (6, 6, 128),
+        (1, 1),
+        1,
+        (0, 0),
+        (6, 6, 128),
+        1,
+    ),
+    layer(
+        "mobilenet 1x1 3x3 128->256",
+        OTHER,
+        1,
+        (3, 3, 128),
+        (1, 1),
+        1,
+        (0, 0),
+        (3, 3, 256),
+        1,
+    ),
     // Windows past the columns kernel's 576 taps (MobileNet-like and wide
     // searched layers), which it takes in slices.
     layer(

@@ -736,31 +736,264 @@ unsafe fn block<const P: usize>(b: &mut Block, wp: *const i8) {
         }
     }
     #[cfg(not(attonet_dsp))]
-    {
-        // The same loops in Rust, on the modelled instructions.
-        let mut wp = wp;
-        let mut tab = b.tab;
-        while tab != b.tab_end {
-            // SAFETY (all reads and writes below): the caller's contract.
-            let q = unsafe { *tab };
-            let mut acc = [q.bias; 5];
-            for j in 0..(4 * b.quads + b.rem) as usize {
-                let w = unsafe { core::ptr::read_unaligned(wp as *const u32) };
-                wp = wp.wrapping_add(4);
-                let (wa, wb) = (sxtb16(w), sxtb16_ror8(w));
-                for (p, a) in acc[..P].iter_mut().enumerate() {
-                    let x = b.cols.wrapping_add(j * 2 * P + 2 * p);
-                    let (x0, x1) = unsafe { (*x, *x.add(1)) };
-                    *a = smlad(wb, x1, smlad(wa, x0, *a));
-                }
+    // SAFETY: the caller's contract.
+    unsafe {
+        block_model::<P>(b, wp, P)
+    }
+}
+
+/// [`block`] and [`block_tail`] in Rust, on the modelled instructions (the
+/// host's build; the assembly is proven equal to it on QEMU): the first
+/// `np` pixels of a block laid out for `P`.
+///
+/// # Safety
+/// As [`block`], for pixels `p < np`.
+#[cfg(not(attonet_dsp))]
+unsafe fn block_model<const P: usize>(b: &mut Block, wp: *const i8, np: usize) {
+    let mut wp = wp;
+    let mut tab = b.tab;
+    while tab != b.tab_end {
+        // SAFETY (all reads and writes below): the caller's contract.
+        let q = unsafe { *tab };
+        let mut acc = [q.bias; 5];
+        for j in 0..(4 * b.quads + b.rem) as usize {
+            let w = unsafe { core::ptr::read_unaligned(wp as *const u32) };
+            wp = wp.wrapping_add(4);
+            let (wa, wb) = (sxtb16(w), sxtb16_ror8(w));
+            for (p, a) in acc[..np].iter_mut().enumerate() {
+                let x = b.cols.wrapping_add(j * 2 * P + 2 * p);
+                let (x0, x1) = unsafe { (*x, *x.add(1)) };
+                *a = smlad(wb, x1, smlad(wa, x0, *a));
             }
-            wp = wp.wrapping_offset(b.wskip as isize);
-            for (p, &a) in acc[..P].iter().enumerate() {
-                unsafe { *b.out.add(p * b.ostride) = fast_out(a, &q) as i8 };
-            }
-            b.out = b.out.wrapping_add(1);
-            tab = tab.wrapping_add(1);
         }
+        wp = wp.wrapping_offset(b.wskip as isize);
+        for (p, &a) in acc[..np].iter().enumerate() {
+            unsafe { *b.out.add(p * b.ostride) = fast_out(a, &q) as i8 };
+        }
+        b.out = b.out.wrapping_add(1);
+        tab = tab.wrapping_add(1);
+    }
+}
+
+/// One chunk of a tail block of 1 to 4 pixels ([`block_tail`]): the weight
+/// word from `r10` (post-incremented; two `SXTB16` into `r5`, `r4`), then
+/// per pixel `p` one `LDRD` of the columns at byte `$o + 8p` from `r11` (an
+/// assembler expression) and two `SMLAD` into `r<p>`. Clobbers `r4`, `r5`,
+/// `r8`, `r9`.
+#[cfg_attr(not(attonet_dsp), allow(unused_macros))]
+macro_rules! tail_chunk {
+    (1, $o:literal) => {
+        concat!(
+            "ldr    r4, [r10], #4\n",
+            "ldrd   r8, r9, [r11, #",
+            $o,
+            "]\n",
+            "sxtb16 r5, r4\n",
+            "sxtb16 r4, r4, ror #8\n",
+            "smlad  r0, r5, r8, r0\n",
+            "smlad  r0, r4, r9, r0\n",
+        )
+    };
+    (2, $o:literal) => {
+        concat!(
+            tail_chunk!(1, $o),
+            "ldrd   r8, r9, [r11, #",
+            $o,
+            "+8]\n",
+            "smlad  r1, r5, r8, r1\n",
+            "smlad  r1, r4, r9, r1\n",
+        )
+    };
+    (3, $o:literal) => {
+        concat!(
+            tail_chunk!(2, $o),
+            "ldrd   r8, r9, [r11, #",
+            $o,
+            "+16]\n",
+            "smlad  r2, r5, r8, r2\n",
+            "smlad  r2, r4, r9, r2\n",
+        )
+    };
+    (4, $o:literal) => {
+        concat!(
+            tail_chunk!(3, $o),
+            "ldrd   r8, r9, [r11, #",
+            $o,
+            "+24]\n",
+            "smlad  r3, r5, r8, r3\n",
+            "smlad  r3, r4, r9, r3\n",
+        )
+    };
+}
+
+/// The fast epilogue ([`fast_out`]) of the accumulator in register `$r`,
+/// with the channel's `mult`, `c0` and `e` in `r4`, `r5`, `r8`; clobbers
+/// `r9`.
+#[cfg_attr(not(attonet_dsp), allow(unused_macros))]
+macro_rules! tail_out {
+    ($r:literal) => {
+        concat!(
+            "sub    r9, r5, ",
+            $r,
+            ", lsr #31\n",
+            "add    ",
+            $r,
+            ", ",
+            $r,
+            ", ",
+            $r,
+            "\n",
+            "smmlar ",
+            $r,
+            ", ",
+            $r,
+            ", r4, r9\n",
+            "asr    ",
+            $r,
+            ", ",
+            $r,
+            ", r8\n",
+            "ssat   ",
+            $r,
+            ", #8, ",
+            $r,
+            "\n",
+        )
+    };
+}
+
+/// [`block_tail`]'s assembly for `$np` pixels of a block laid out for `P`
+/// (the columns' chunk stride `8 * P` bytes): per channel the accumulators
+/// from the bias, groups of four chunks (`[lr, #12]`) then single chunks
+/// (`[lr, #16]`), `wp += wskip`, the epilogue, `$np` stores at `out + p *
+/// ostride`, `out += 1`.
+#[cfg_attr(not(attonet_dsp), allow(unused_macros))]
+macro_rules! tail_asm {
+    ($b:expr, $wp:expr, $P:ident, $np:tt, [$($mov:literal),*], [$($acc:literal),*], [$($st:literal),*]) => {
+        core::arch::asm!(
+            "push   {{r6, r7}}",
+            "ldr    r7, [lr]",
+            "2:",
+            "ldr    r0, [r7], #4",
+            $($mov,)*
+            "ldr    r11, [lr, #8]",
+            "ldr    r12, [lr, #12]",
+            "cmp    r12, #0",
+            "beq    5f",
+            "4:",
+            tail_chunk!($np, "0"),
+            tail_chunk!($np, "{j1}"),
+            tail_chunk!($np, "{j2}"),
+            tail_chunk!($np, "{j3}"),
+            "add    r11, r11, #{j4}",
+            "subs   r12, r12, #1",
+            "bne    4b",
+            "5:",
+            "ldr    r12, [lr, #16]",
+            "cmp    r12, #0",
+            "beq    7f",
+            "6:",
+            tail_chunk!($np, "0"),
+            "add    r11, r11, #{j1}",
+            "subs   r12, r12, #1",
+            "bne    6b",
+            "7:",
+            "ldr    r9, [lr, #20]",
+            "add    r10, r10, r9",
+            "ldm    r7!, {{r4, r5, r8}}",
+            $(tail_out!($acc),)*
+            "ldr    r11, [lr, #24]",
+            "ldr    r12, [lr, #28]",
+            $($st,)*
+            "add    r11, r11, #1",
+            "str    r11, [lr, #24]",
+            "ldr    r9, [lr, #4]",
+            "cmp    r7, r9",
+            "bne    2b",
+            "pop    {{r6, r7}}",
+            j1 = const 8 * $P,
+            j2 = const 16 * $P,
+            j3 = const 24 * $P,
+            j4 = const 32 * $P,
+            inout("r10") $wp => _,
+            inout("lr") $b as *mut Block => _,
+            out("r0") _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r9") _,
+            out("r11") _,
+            out("r12") _,
+        )
+    };
+}
+
+/// [`block`] for the last `np < P` pixels of a call (1 to 4) in a block
+/// laid out for `P` pixels: the same sums and epilogue, only `np` pixels'
+/// columns read and `np` outputs written, instead of a whole block whose
+/// extra outputs are thrown away (a fused block's row of 6 pixels in blocks
+/// of four cost as much as 8: MobileNet's 6x6 and 3x3 layers). Chunk loop
+/// per chunk: one `LDR`, two `SXTB16`, `np` times one `LDRD` and two
+/// `SMLAD`, plus one `ADD` per four chunks. Not inlined: one call per row.
+///
+/// # Safety
+/// As [`block`], for pixels `p < np`.
+#[inline(never)]
+unsafe fn block_tail<const P: usize>(b: &mut Block, wp: *const i8, np: usize) {
+    #[cfg(attonet_dsp)]
+    // SAFETY: the caller's contract; r6 and r7 (reserved by LLVM) are saved
+    // and restored around the loop; everything else the assembly writes is
+    // declared.
+    unsafe {
+        match np {
+            1 => tail_asm!(b, wp, P, 1, [], ["r0"], ["strb   r0, [r11]"]),
+            2 => tail_asm!(
+                b,
+                wp,
+                P,
+                2,
+                ["mov    r1, r0"],
+                ["r0", "r1"],
+                ["strb   r0, [r11]", "strb   r1, [r11, r12]"]
+            ),
+            3 => tail_asm!(
+                b,
+                wp,
+                P,
+                3,
+                ["mov    r1, r0", "mov    r2, r0"],
+                ["r0", "r1", "r2"],
+                [
+                    "strb   r0, [r11]",
+                    "strb   r1, [r11, r12]",
+                    "add    r9, r11, r12, lsl #1",
+                    "strb   r2, [r9]"
+                ]
+            ),
+            _ => tail_asm!(
+                b,
+                wp,
+                P,
+                4,
+                ["mov    r1, r0", "mov    r2, r0", "mov    r3, r0"],
+                ["r0", "r1", "r2", "r3"],
+                [
+                    "strb   r0, [r11]",
+                    "strb   r1, [r11, r12]",
+                    "add    r9, r11, r12, lsl #1",
+                    "strb   r2, [r9]",
+                    "strb   r3, [r9, r12]"
+                ]
+            ),
+        }
+    }
+    #[cfg(not(attonet_dsp))]
+    // SAFETY: the caller's contract.
+    unsafe {
+        block_model::<P>(b, wp, np)
     }
 }
 
@@ -1173,7 +1406,7 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
     let oc_n = out_shape.c as usize;
     let out_w = out_shape.w as usize;
     let pixels = out_shape.h as usize * out_w;
-    let used = (plan.tail + (P * plan.batch).div_ceil(4)).min(words);
+    let used = plan.end.min(words);
     let ncols = (g.chunks * 2 * P).min(plan.tab);
     // The batch constants' part only where they are computed here.
     let ntab = if pre.is_some() {
@@ -1200,8 +1433,7 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
     let tab: &mut [ChanQ] = bytemuck::cast_slice_mut(tab);
     let (window, rest) = rest.split_at_mut(plan.last - plan.window);
     let window: &mut [u8] = bytemuck::cast_slice_mut(window);
-    let (last, tail) = rest.split_at_mut(plan.tail - plan.last);
-    let tail: &mut [i8] = bytemuck::cast_slice_mut(tail);
+    let last = rest;
     let zp = q.input_zero_point;
     // The round-up taps of the last chunk read as the zero point: 0.
     window.fill(zp as u8);
@@ -1257,11 +1489,7 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
                         oy += 1;
                     }
                 }
-                let (out, ostride) = if np == P {
-                    (output[n0 * oc_n + oc0..].as_mut_ptr(), oc_n)
-                } else {
-                    (tail.as_mut_ptr(), nb)
-                };
+                let (out, ostride) = (output[n0 * oc_n + oc0..].as_mut_ptr(), oc_n);
                 // Both ends from one pointer over the batch's `nb` entries
                 // (the last channel's entry is read through it too: a
                 // pointer from `tab[..n_main]` would not cover it).
@@ -1280,25 +1508,29 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
                 // aligned in `Scratch`); rows `oc0..oc0 + n_main` of the
                 // filter are read as `4 * chunks` bytes each, within the
                 // filter (the last one, when that would pass its end, comes
-                // from `last`); the outputs are `out + c + p * ostride` for
-                // `c < nb`, `p < P`: within `output` for a full block, the
-                // `P * nb` bytes of `tail` otherwise.
+                // from `last`); the outputs `out + c + p * ostride` for `c <
+                // nb`, `p < np` (`P` but in a last, partial block) are
+                // within `output`.
                 unsafe {
-                    if n_main > 0 {
-                        block::<P>(&mut b, filter[oc0 * g.k..].as_ptr());
-                    }
-                    if last_here {
-                        b.tab = b.tab_end;
-                        b.tab_end = entries.end;
-                        block::<P>(&mut b, last);
-                    }
-                }
-                if np < P {
-                    for s in 0..np {
-                        crate::arch::copy::copy(
-                            &mut output[(n0 + s) * oc_n + oc0..][..nb],
-                            &tail[s * nb..][..nb],
-                        );
+                    let rows = filter[oc0 * g.k..].as_ptr();
+                    if np == P {
+                        if n_main > 0 {
+                            block::<P>(&mut b, rows);
+                        }
+                        if last_here {
+                            b.tab = b.tab_end;
+                            b.tab_end = entries.end;
+                            block::<P>(&mut b, last);
+                        }
+                    } else {
+                        if n_main > 0 {
+                            block_tail::<P>(&mut b, rows, np);
+                        }
+                        if last_here {
+                            b.tab = b.tab_end;
+                            b.tab_end = entries.end;
+                            block_tail::<P>(&mut b, last, np);
+                        }
                     }
                 }
                 let mut rest = slow;
