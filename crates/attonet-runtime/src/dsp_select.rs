@@ -11,11 +11,12 @@
 //!   first, where that kernel is linked ([`depthwise_covers`]).
 //! * The columns kernel computes four or five output pixels at a time; the
 //!   two are separate routines of about 4.5 KB each. A call's pixels left
-//!   after its whole blocks (1 to 4) go through a tail routine that reads
-//!   and writes only those. A call takes the block that costs least
-//!   ([`block_order`]) among those the build links and that fit, so a build
-//!   that links only one block size computes the same bits, a little slower
-//!   where the other would fit the pixel count better.
+//!   after its whole blocks (1 to 4) take a whole block into scratch, or,
+//!   where the build links it ([`blocks::TAIL`], about 1.3 KB), a tail
+//!   routine that reads and writes only those. A call takes the block that
+//!   costs least ([`block_order`]) among those the build links and that
+//!   fit, so a build that links only one block size computes the same bits,
+//!   a little slower where the other would fit the pixel count better.
 //! * An ADD goes through two 256-entry tables of each input's half (a fused
 //!   block's shortcut builds them once per run; a single call from
 //!   [`ADD_MIN_LEN`] elements on) or computes the halves per element (fewer
@@ -68,6 +69,10 @@ pub mod blocks {
     pub const FIVE: u8 = 2;
     /// Both.
     pub const BOTH: u8 = FOUR | FIVE;
+    /// A call's last, partial block through the tail routine, which reads
+    /// and writes only its pixels (else a whole block is computed into the
+    /// scratch and the pixels copied out).
+    pub const TAIL: u8 = 4;
 
     /// The bit of a block of `pixels` pixels (4 or 5; 0 for anything else).
     pub const fn bit(pixels: usize) -> u8 {
@@ -93,24 +98,36 @@ pub(crate) struct ConvPlan {
     pub window: usize,
     /// The padded last weight row.
     pub last: usize,
-    /// The layout's end (words used).
+    /// The outputs of a partial block (without the tail routine).
+    pub tail: usize,
+    /// The layout's end: `tail` plus a block's outputs without the tail
+    /// routine, `tail` with it.
     pub end: usize,
 }
 
 /// Instructions of the columns kernel's inner loop for one chunk of four
-/// taps and one output channel over `pixels` pixels in blocks of `pix` and a
-/// last, partial block of the pixels left: per block two `SXTB16` of the
-/// weights, then per pixel one `LDRD` and two `SMLAD` (the tail one more
-/// for its columns pointer, which it advances by the block's stride).
-pub const fn block_cost(pixels: usize, pix: usize) -> usize {
+/// taps and one output channel over `pixels` pixels in blocks of `pix`: per
+/// block two `SXTB16` of the weights, then per pixel one `LDRD` and two
+/// `SMLAD`. A last, partial block costs a whole one, or with `tail` (the
+/// tail routine, [`blocks::TAIL`]) its pixels' share and one more
+/// instruction for its columns pointer, which it advances by the block's
+/// stride.
+pub const fn block_cost(pixels: usize, pix: usize, tail: bool) -> usize {
     let rest = pixels % pix;
-    pixels / pix * (3 * pix + 2) + if rest > 0 { 3 * rest + 3 } else { 0 }
+    if tail {
+        pixels / pix * (3 * pix + 2) + if rest > 0 { 3 * rest + 3 } else { 0 }
+    } else {
+        pixels.div_ceil(pix) * (3 * pix + 2)
+    }
 }
 
-/// The block sizes in the order a call over `pixels` pixels tries them: the
-/// cheaper [`block_cost`] first (four on a tie: fewer, smaller blocks).
-pub fn block_order(pixels: usize) -> [usize; 2] {
-    if block_cost(pixels, 5) < block_cost(pixels, 4) {
+/// The block sizes in the order a call over `pixels` pixels tries them with
+/// the blocks of `allowed`: the cheaper [`block_cost`] first (five on a tie
+/// without the tail routine, four with it: fewer, smaller blocks).
+pub fn block_order(pixels: usize, allowed: u8) -> [usize; 2] {
+    let tail = allowed & blocks::TAIL != 0;
+    let (five, four) = (block_cost(pixels, 5, tail), block_cost(pixels, 4, tail));
+    if five < four || (five == four && !tail) {
         [5, 4]
     } else {
         [4, 5]
@@ -133,7 +150,8 @@ pub(crate) fn window_len(cpg: usize, chunks: usize) -> usize {
 /// [`block_order`]: the first that leaves room for a batch of at least 16
 /// channels (or all of them; four is enough for a block of four); `consts`:
 /// whether the batch's constants go there too (not when the converter
-/// prepared them). `None`: no allowed block fits.
+/// prepared them); without the tail routine a partial block's outputs too.
+/// `None`: no allowed block fits.
 pub(crate) fn conv_plan(
     k: usize,
     cpg: usize,
@@ -152,7 +170,8 @@ pub(crate) fn conv_plan(
     }
     let window = if cpg % 4 != 0 { chunks } else { 0 };
     let last = if k % 4 != 0 { chunks } else { 0 };
-    for pix in block_order(pixels) {
+    let tail_routine = allowed & blocks::TAIL != 0;
+    for pix in block_order(pixels, allowed) {
         if allowed & blocks::bit(pix) == 0 {
             continue;
         }
@@ -160,19 +179,30 @@ pub(crate) fn conv_plan(
         let Some(room) = words.checked_sub(cols + window + last) else {
             continue;
         };
-        // Per channel: 4 words of constants (when computed here).
-        let batch = if consts { room / 4 } else { BATCH }.min(BATCH).min(ocpg);
+        // Per channel: 4 words of constants (when computed here) and,
+        // without the tail routine, `pix` output bytes.
+        let per = if consts { 4 * 4 } else { 0 } + if tail_routine { 0 } else { pix };
+        let batch = if per == 0 { BATCH } else { room * 4 / per }
+            .min(BATCH)
+            .min(ocpg);
         if batch >= ocpg.min(16) || (pix == 4 && batch >= 4) {
             let tab = cols;
             let window = tab + if consts { 4 * batch } else { 0 };
             let last = window + window_len(cpg, chunks);
-            let end = last + if k % 4 != 0 { chunks } else { 0 };
+            let tail = last + if k % 4 != 0 { chunks } else { 0 };
+            let end = tail
+                + if tail_routine {
+                    0
+                } else {
+                    (pix * batch).div_ceil(4)
+                };
             return Some(ConvPlan {
                 pix,
                 batch,
                 tab,
                 window,
                 last,
+                tail,
                 end,
             });
         }
@@ -274,19 +304,15 @@ pub const fn wide_batch(k: usize, ocpg: usize, prepared: bool) -> usize {
 /// Most input channels (taps) the narrow pointwise kernel takes.
 pub const NARROW_MAX_K: usize = 16;
 
-/// Most output channels the narrow pointwise kernel takes, all in one batch
-/// (their widened weights and constants on the stack, 8 x 12 words): from
-/// about 12 on, the columns kernel's blocks of pixels, which load each
-/// weight once for four or five pixels, are cheaper (AttoNet-D on the
-/// Cortex-M4: 8 -> 12 channels 3.52 against 3.95 instructions a MAC; 4 -> 4
-/// channels 10.41 against 6.53).
-pub const NARROW_MAX_OC: usize = 8;
-
 /// Whether the narrow pointwise kernel takes a convolution: 1x1, one group,
-/// no padding, any stride, 4, 8, 12 or 16 input channels, at most
-/// [`NARROW_MAX_OC`] output channels, an `i8` input zero point (and, at run
-/// time, every channel on the fast epilogue; else the columns kernel takes
-/// it).
+/// no padding, any stride, 4, 8, 12 or 16 input channels, any number of
+/// output channels, an `i8` input zero point (and, at run time, every
+/// channel on the fast epilogue; else the columns kernel takes it). Its
+/// per-output cost (one entry `LDM`ed, `2 * in_c / 4` `SMLAD`s, the
+/// epilogue) beats the columns kernel's blocks of pixels on every such
+/// layer measured (Cortex-M4, `tests/qemu-kernels`: 8 -> 12 channels 1.98
+/// against 3.45 instructions a MAC, 12 -> 24 1.62 against 2.33, 16 -> 32
+/// 1.57 against 1.85).
 pub fn pointwise_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
     let (k, w) = (in_shape.c as usize, &p.window);
     w.kh == 1
@@ -296,7 +322,7 @@ pub fn pointwise_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape
         && w.pad_left == 0
         && k % 4 == 0
         && (4..=NARROW_MAX_K).contains(&k)
-        && (1..=NARROW_MAX_OC).contains(&(out_shape.c as usize))
+        && out_shape.c >= 1
         && (-128..=127).contains(&p.quant.input_zero_point)
 }
 
@@ -680,7 +706,7 @@ mod tests {
         assert_eq!(conv_plan(1, 1, 64, 256, 4096, true, u8::MAX), None);
         for k in [2, 3, 4, 9, 27] {
             let plan = conv_plan(k, k, 64, 256, 4096, true, u8::MAX).unwrap();
-            assert!(plan.end > plan.last || k % 4 == 0, "k {k}: {plan:?}");
+            assert!(plan.tail > plan.last || k % 4 == 0, "k {k}: {plan:?}");
         }
     }
 }

@@ -1010,9 +1010,11 @@ pub mod kernels {
         /// ([`crate::ops::lookup`]).
         LOOKUP = 23;
         /// The DSP convolution's narrow pointwise kernel: 1x1 over 4 to 16
-        /// input channels into at most 8 output channels
-        /// ([`crate::dsp_select::pointwise_narrow_covers`]; about 1.1 KB of
-        /// Cortex-M4 code). Without it the columns kernel takes those layers.
+        /// input channels into any number of output channels
+        /// ([`crate::dsp_select::pointwise_narrow_covers`]; about 1.7 KB of
+        /// Cortex-M4 code, linked where those layers hold at least 1/32 of
+        /// a model's convolution MACs). Without it the columns kernel takes
+        /// those layers.
         CONV_NARROW = 24;
         /// Reductions: MEAN, SUM, REDUCE_MAX ([`crate::ops::reduce`]).
         REDUCE = 25;
@@ -1054,6 +1056,13 @@ pub mod kernels {
         /// about 1 KB of Cortex-M4 code). Without it those layers take the
         /// portable loops.
         CONV_WIDE = 38;
+        /// The DSP columns kernel's tail routine: a call's last, partial
+        /// block of pixels computed for those pixels only
+        /// ([`crate::dsp_select::blocks::TAIL`]; about 1.3 KB of Cortex-M4
+        /// code, linked where it saves at least 1/32 of the kernel's
+        /// multiply loops, e.g. rows of 6 and 3 pixels). Without it the
+        /// kernel computes a whole block into its scratch.
+        CONV_TAIL = 44;
         /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
         LOG_SOFTMAX = 40;
         /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
@@ -1106,7 +1115,7 @@ pub mod kernels {
             blocks::FIVE
         } else {
             0
-        })
+        }) | (if k & CONV_TAIL != 0 { blocks::TAIL } else { 0 })
     }
 }
 

@@ -727,6 +727,50 @@ const LAYERS: &[Layer] = &[
         1,
     ),
     layer(
+        "atto-a 1x1 8->12",
+        OTHER,
+        1,
+        (32, 32, 8),
+        (1, 1),
+        1,
+        (0, 0),
+        (32, 32, 12),
+        1,
+    ),
+    layer(
+        "atto-a 1x1 12->24",
+        OTHER,
+        1,
+        (16, 16, 12),
+        (1, 1),
+        1,
+        (0, 0),
+        (16, 16, 24),
+        1,
+    ),
+    layer(
+        "atto-a 1x1 s2 8->24",
+        OTHER,
+        1,
+        (32, 32, 8),
+        (1, 1),
+        2,
+        (0, 0),
+        (16, 16, 24),
+        1,
+    ),
+    layer(
+        "atto-a 1x1 16->32",
+        OTHER,
+        1,
+        (16, 16, 16),
+        (1, 1),
+        1,
+        (0, 0),
+        (16, 16, 32),
+        1,
+    ),
+    layer(
         "atto-a g4 3x3 s2 12->12",
         OTHER,
         1,
@@ -929,6 +973,21 @@ fn by_rows(
         }
     }
     true
+}
+
+/// [`convolve_s8`] as a firmware without the columns kernel's tail routine
+/// runs it (`kernels::CONV_TAIL` not linked: a call's partial block of
+/// pixels computed whole into scratch).
+fn convolve_no_tail(
+    p: &ConvParams,
+    ins: Shape,
+    x: &[i8],
+    w: &ConvWeights<'_>,
+    outs: Shape,
+    y: &mut [i8],
+) -> attonet_runtime::Result {
+    use attonet_runtime::plan::kernels::{ALL, CONV_TAIL};
+    attonet_runtime::ops::convolve_s8_linked::<{ ALL & !CONV_TAIL }>(p, ins, x, w, outs, y)
 }
 
 /// Prints one row: instructions of both paths and per MAC (or per element).
@@ -1287,7 +1346,7 @@ fn main() -> ! {
         let _ = bench(b, &mut rng, &counter);
         process::exit(0);
     }
-    let families: [(&str, u8, ConvFn, ConvFn); 8] = [
+    let families: [(&str, u8, ConvFn, ConvFn); 9] = [
         (
             "convolve_s8 pointwise",
             0,
@@ -1301,6 +1360,12 @@ fn main() -> ! {
             portable::pointwise_conv_s8,
         ),
         ("convolve_s8 3x3", 1, convolve_s8, portable::convolve_s8),
+        (
+            "convolve_s8 3x3, no tail routine",
+            1,
+            convolve_no_tail,
+            portable::convolve_s8,
+        ),
         (
             "conv2d_s8 any window",
             2,

@@ -75,13 +75,15 @@
 //! tables (about 5,500 instructions) would cost more. The kernel set says
 //! which ways a firmware links ([`crate::dsp_select::add_way`]).
 
+#[cfg(not(attonet_dsp))]
+use super::dsp_prims::smlad;
 use super::dsp_prims::{
-    asr_reg, smlabb, smlad, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
+    asr_reg, smlabb, smlatt, smmlar, ssat8, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8,
 };
 use crate::dsp_select::{
     add_half_quick, block_order, blocks, columns_block, columns_wide_covers, columns_window,
     conv_plan, depthwise_covers, depthwise_like_covers, pointwise_narrow_covers, ConvPlan,
-    ADD_MIN_LEN, BATCH, DW_WORDS, NARROW_MAX_OC, SCRATCH_TIERS,
+    ADD_MIN_LEN, BATCH, DW_WORDS, SCRATCH_TIERS,
 };
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
@@ -1159,7 +1161,7 @@ pub(crate) fn conv_s8<const K: KernelSet>(
     // The smallest scratch that gives the blocks and batches the largest one
     // would (the preferred linked block, every channel of a group in a batch
     // of at most `BATCH`: nothing more to gain).
-    let best = block_order(pixels)
+    let best = block_order(pixels, allowed)
         .into_iter()
         .find(|&b| allowed & blocks::bit(b) != 0);
     let full = |s: &ConvPlan| Some(s.pix) == best && s.batch == ocpg.min(BATCH);
@@ -1208,9 +1210,6 @@ pub(crate) fn conv_s8<const K: KernelSet>(
 // Pointwise over few input channels.
 // ---------------------------------------------------------------------------
 
-/// Output channels of the narrow pointwise kernel's one batch.
-const NARROW_BATCH: usize = NARROW_MAX_OC;
-
 /// A 1x1 convolution (one group, no padding, any stride) over 4, 8, 12 or 16
 /// input channels: the columns kernel's gather and per-block setup cost
 /// more than such a pixel's few multiply-accumulates (AttoNet-D's 4- and
@@ -1234,107 +1233,469 @@ fn pointwise_narrow(
         return false;
     }
     let oc_n = out_shape.c as usize;
-    if weights.filter.len() < oc_n * k {
-        return false;
-    }
-    let Some(chan) = fast_channels(weights, pre, oc_n, k, &p.quant) else {
-        return false;
-    };
-    let input: &[u8] = bytemuck::cast_slice(input);
-    let a = (p, in_shape, input, weights.filter, &chan, out_shape, output);
-    match k / 4 {
-        1 => pointwise_narrow_chunks::<1, _>(a),
-        2 => pointwise_narrow_chunks::<2, _>(a),
-        3 => pointwise_narrow_chunks::<3, _>(a),
-        _ => pointwise_narrow_chunks::<4, _>(a),
-    }
-    true
-}
-
-/// One output channel of [`pointwise_narrow`]: its weights widened (`CH`
-/// chunks: taps `{0, 2}` and `{1, 3}` as halfword pairs) and its constants.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct NarrowChan<const CH: usize> {
-    q: ChanQ,
-    w: [[u32; 2]; CH],
-}
-
-/// [`pointwise_narrow_chunks`]' arguments: parameters, input shape and
-/// bytes, filter, each channel's constants, output shape and bytes.
-type NarrowArgs<'a, F> = (
-    &'a ConvParams,
-    Shape,
-    &'a [u8],
-    &'a [i8],
-    &'a F,
-    Shape,
-    &'a mut [i8],
-);
-
-/// [`pointwise_narrow`]'s loops for `CH` chunks of four input channels.
-#[inline(never)]
-fn pointwise_narrow_chunks<const CH: usize, F: Fn(usize) -> Option<ChanQ>>(
-    (p, in_shape, input, filter, chan, out_shape, output): NarrowArgs<'_, F>,
-) {
-    let k = 4 * CH;
-    let filter: &[u8] = bytemuck::cast_slice(filter);
-    let off = zp_offset(p.quant.input_zero_point);
     let (sh, sw) = (p.window.stride_h as usize, p.window.stride_w as usize);
     let (oh, ow, iw) = (
         out_shape.h as usize,
         out_shape.w as usize,
         in_shape.w as usize,
     );
-    let oc_n = out_shape.c as usize;
-    let mut table = [NarrowChan::<CH> {
-        q: ChanQ::SLOW,
-        w: [[0; 2]; CH],
-    }; NARROW_BATCH];
+    if oh == 0 || ow == 0 || weights.filter.len() < oc_n * k {
+        return false;
+    }
+    // Every pixel's input and outputs lie within the slices (the reads of
+    // the last pixel end at `last + k`).
+    let last = ((oh - 1) * sh * iw + (ow - 1) * sw) * k;
+    if input.len() < last + k || output.len() < oh * ow * oc_n {
+        return false;
+    }
+    let Some(chan) = fast_channels(weights, pre, oc_n, k, &p.quant) else {
+        return false;
+    };
+    let input: &[u8] = bytemuck::cast_slice(input);
+    let filter: &[u8] = bytemuck::cast_slice(weights.filter);
+    let ch = k / 4;
+    let per = narrow_words(ch);
+    let batch = NARROW_TABLE_WORDS / per;
+    // One run over the whole layer where consecutive pixels' inputs are
+    // `k` bytes apart across rows too.
+    let (runs, run_len) = if sw == 1 && sh == 1 && ow == iw {
+        (1, oh * ow)
+    } else {
+        (oh, ow)
+    };
+    // Not zeroed (a fused block calls this once per row): every entry read
+    // is written first.
+    let mut words = MaybeUninit::<[u32; NARROW_TABLE_WORDS]>::uninit();
+    let base = words.as_mut_ptr() as *mut u32;
     let mut oc0 = 0;
     while oc0 < oc_n {
-        let nb = NARROW_BATCH.min(oc_n - oc0);
-        for (c, t) in table[..nb].iter_mut().enumerate() {
-            for (j, w) in t.w.iter_mut().enumerate() {
-                let word = load4(filter, (oc0 + c) * k + 4 * j);
-                *w = [sxtb16(word), sxtb16_ror8(word)];
+        let nb = batch.min(oc_n - oc0);
+        for c in 0..nb {
+            let q = chan(oc0 + c).unwrap_or(ChanQ::SLOW);
+            // SAFETY: entry `c < nb <= batch` is words `c * per..(c + 1) *
+            // per` of the table (`batch * per <= NARROW_TABLE_WORDS`),
+            // written in the order of [`narrow_words`].
+            unsafe {
+                let e = base.add(c * per);
+                e.write(q.bias as u32);
+                for j in 0..ch {
+                    let word = load4(filter, (oc0 + c) * k + 4 * j);
+                    e.add(1 + 2 * j).write(sxtb16(word));
+                    e.add(2 + 2 * j).write(sxtb16_ror8(word));
+                }
+                let t = e.add(1 + 2 * ch);
+                t.write(q.mult as u32);
+                t.add(1).write(q.c0 as u32);
+                t.add(2).write(q.e);
             }
-            t.q = chan(oc0 + c).unwrap_or(ChanQ::SLOW);
         }
-        let table = &table[..nb];
-        for oy in 0..oh {
-            let row = oy * sh * iw;
-            for ox in 0..ow {
-                let src = (row + ox * sw) * k;
-                let xs: [[u32; 2]; CH] = core::array::from_fn(|j| {
-                    let x = load4(input, src + 4 * j);
-                    [sxtab16(off, x), sxtab16_ror8(off, x)]
-                });
-                let at = (oy * ow + ox) * oc_n + oc0;
-                let Some(out) = output.get_mut(at..at + nb) else {
-                    return;
-                };
-                for (o, t) in out.iter_mut().zip(table) {
-                    let mut acc = t.q.bias;
-                    acc = smlad(xs[0][0], t.w[0][0], acc);
-                    acc = smlad(xs[0][1], t.w[0][1], acc);
-                    if CH > 1 {
-                        acc = smlad(xs[1][0], t.w[1][0], acc);
-                        acc = smlad(xs[1][1], t.w[1][1], acc);
-                    }
-                    if CH > 2 {
-                        acc = smlad(xs[2][0], t.w[2][0], acc);
-                        acc = smlad(xs[2][1], t.w[2][1], acc);
-                    }
-                    if CH > 3 {
-                        acc = smlad(xs[3][0], t.w[3][0], acc);
-                        acc = smlad(xs[3][1], t.w[3][1], acc);
-                    }
-                    *o = fast_out(acc, &t.q) as i8;
+        for row in 0..runs {
+            let (Some(x), Some(out)) = (
+                input.get(row * sh * iw * k..),
+                output.get_mut(row * ow * oc_n + oc0..),
+            ) else {
+                return false;
+            };
+            let mut run = NarrowRun {
+                tab: base,
+                tab_end: base.wrapping_add(nb * per),
+                x: x.as_ptr(),
+                xstep: sw * k,
+                out: out.as_mut_ptr(),
+                ostride: oc_n,
+                n: run_len,
+                off: zp_offset(p.quant.input_zero_point),
+            };
+            // SAFETY: `nb >= 1` entries of `ch` chunks written above, word
+            // aligned; pixel `i` of the run reads `k` bytes at `x + i *
+            // xstep` and writes `nb` at `out + i * oc_n` (`oc0 + nb <=
+            // oc_n`), all within the slices (checked above).
+            unsafe {
+                match ch {
+                    1 => narrow_run::<1>(&mut run),
+                    2 => narrow_run::<2>(&mut run),
+                    3 => narrow_run::<3>(&mut run),
+                    _ => narrow_run::<4>(&mut run),
                 }
             }
         }
         oc0 += nb;
+    }
+    true
+}
+
+/// Words of [`pointwise_narrow`]'s table of entries on the stack.
+const NARROW_TABLE_WORDS: usize = 128;
+
+/// Words of one output channel's entry in [`pointwise_narrow`]'s table,
+/// for `ch` chunks of four input channels, in the order its assembly reads
+/// them: the bias, the weights widened (per chunk taps `{0, 2}` then `{1,
+/// 3}` as halfword pairs), then the fast epilogue's `mult`, `c0` and `e`
+/// ([`ChanQ`]). A batch of output channels is as many entries as
+/// [`NARROW_TABLE_WORDS`] hold (21 channels of 4 input channels, 10 of 16).
+const fn narrow_words(ch: usize) -> usize {
+    4 + 2 * ch
+}
+
+/// One run of [`narrow_run`]: pixels whose inputs are `xstep` bytes apart
+/// and whose outputs `ostride` bytes apart, against a batch of channels;
+/// offsets as the assembly reads them. `x`, `out` and `n` advance as the
+/// run goes.
+#[repr(C)]
+struct NarrowRun {
+    /// 0: the batch's first entry ([`narrow_words`]).
+    tab: *mut u32,
+    /// 4: one past its last.
+    tab_end: *mut u32,
+    /// 8: the next pixel's `4 * CH` input bytes (read as words, unaligned).
+    x: *const u8,
+    /// 12: bytes between consecutive pixels' inputs.
+    xstep: usize,
+    /// 16: the next pixel's first output (of the batch's channels).
+    out: *mut i8,
+    /// 20: bytes between consecutive pixels' outputs.
+    ostride: usize,
+    /// 24: pixels left.
+    n: usize,
+    /// 28: `-input_zp` in both halfwords ([`zp_offset`]).
+    off: u32,
+}
+
+#[cfg(attonet_dsp)]
+const _: () = assert!(core::mem::size_of::<NarrowRun>() == 32);
+
+/// The pixels of a run against every channel of its batch
+/// ([`NarrowRun`]): per pixel its `CH` input words widened once (`x - zp`
+/// halfword pairs), then per channel `2 * CH` `SMLAD`s, the fast epilogue
+/// and one store. Four input channels take pixels in pairs, each channel's
+/// entry read once for both (21 instructions per channel and pair); more
+/// take one pixel a step with its widened input in registers throughout
+/// (14, 17 and 21 instructions per channel for 8, 12 and 16). Entries are
+/// read with `LDM`, so each field lands in the register the epilogue wants.
+///
+/// # Safety
+/// `tab..tab_end` holds at least one entry of `CH` chunks
+/// ([`narrow_words`]), word aligned; for `i < n`, `x + i * xstep` has `4 *
+/// CH` bytes readable and `out + i * ostride` as many bytes writable as the
+/// batch has channels.
+#[inline(never)]
+unsafe fn narrow_run<const CH: usize>(r: &mut NarrowRun) {
+    #[cfg(attonet_dsp)]
+    // SAFETY: the caller's contract; r6 and r7 (reserved by LLVM) are saved
+    // and restored with the run's pointer (the loops reload it from the
+    // stack); everything else the assembly writes is declared.
+    unsafe {
+        let r = r as *mut NarrowRun;
+        match CH {
+            1 => core::arch::asm!(
+                "push   {{r0, r6, r7}}",
+                "0:",
+                "ldr    lr, [sp]",
+                "ldr    r0, [lr, #24]",
+                "cmp    r0, #2",
+                "blo    8f",
+                "subs   r0, r0, #2",
+                "str    r0, [lr, #24]",
+                "ldrd   r12, r9, [lr, #8]",
+                "ldr    r2, [lr, #28]",
+                "ldr    r3, [r12]",
+                "ldr    r6, [r12, r9]",
+                "add    r12, r12, r9, lsl #1",
+                "str    r12, [lr, #8]",
+                "sxtab16 r4, r2, r3",
+                "sxtab16 r5, r2, r3, ror #8",
+                "sxtab16 r7, r2, r6, ror #8",
+                "sxtab16 r6, r2, r6",
+                "ldrd   r10, r11, [lr, #16]",
+                "add    r12, r10, r11, lsl #1",
+                "str    r12, [lr, #16]",
+                "ldrd   r8, r9, [lr]",
+                "1:",
+                "ldm    r8!, {{r0, r2, r3}}",
+                "mov    r1, r0",
+                "smlad  r0, r4, r2, r0",
+                "smlad  r0, r5, r3, r0",
+                "smlad  r1, r6, r2, r1",
+                "smlad  r1, r7, r3, r1",
+                "ldm    r8!, {{r2, r3, r12}}",
+                "sub    lr, r3, r0, lsr #31",
+                "add    r0, r0, r0",
+                "smmlar r0, r0, r2, lr",
+                "asr    r0, r0, r12",
+                "ssat   r0, #8, r0",
+                "sub    lr, r3, r1, lsr #31",
+                "add    r1, r1, r1",
+                "smmlar r1, r1, r2, lr",
+                "asr    r1, r1, r12",
+                "ssat   r1, #8, r1",
+                "strb   r1, [r10, r11]",
+                "strb   r0, [r10], #1",
+                "cmp    r8, r9",
+                "bne    1b",
+                "b      0b",
+                "8:",
+                "cmp    r0, #0",
+                "beq    9f",
+                "ldr    r12, [lr, #8]",
+                "ldr    r2, [lr, #28]",
+                "ldr    r3, [r12]",
+                "sxtab16 r4, r2, r3",
+                "sxtab16 r5, r2, r3, ror #8",
+                "ldr    r10, [lr, #16]",
+                "ldrd   r8, r9, [lr]",
+                "2:",
+                "ldm    r8!, {{r0, r2, r3}}",
+                "smlad  r0, r4, r2, r0",
+                "smlad  r0, r5, r3, r0",
+                "ldm    r8!, {{r2, r3, r12}}",
+                "sub    r3, r3, r0, lsr #31",
+                "add    r0, r0, r0",
+                "smmlar r0, r0, r2, r3",
+                "asr    r0, r0, r12",
+                "ssat   r0, #8, r0",
+                "strb   r0, [r10], #1",
+                "cmp    r8, r9",
+                "bne    2b",
+                "9:",
+                "pop    {{r0, r6, r7}}",
+                inout("r0") r => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
+            ),
+            2 => core::arch::asm!(
+                "push   {{r0, r6, r7}}",
+                "ldr    lr, [sp]",
+                "0:",
+                "ldr    r0, [lr, #24]",
+                "cmp    r0, #0",
+                "beq    9f",
+                "subs   r0, r0, #1",
+                "str    r0, [lr, #24]",
+                "ldrd   r12, r9, [lr, #8]",
+                "ldr    r2, [lr, #28]",
+                "ldr    r3, [r12]",
+                "ldr    r1, [r12, #4]",
+                "add    r12, r12, r9",
+                "str    r12, [lr, #8]",
+                "sxtab16 r4, r2, r3",
+                "sxtab16 r5, r2, r3, ror #8",
+                "sxtab16 r6, r2, r1",
+                "sxtab16 r7, r2, r1, ror #8",
+                "ldrd   r10, r11, [lr, #16]",
+                "add    r12, r10, r11",
+                "str    r12, [lr, #16]",
+                "ldrd   r8, r9, [lr]",
+                "1:",
+                "ldm    r8!, {{r0, r1, r2, r3, r12}}",
+                "smlad  r0, r4, r1, r0",
+                "smlad  r0, r5, r2, r0",
+                "smlad  r0, r6, r3, r0",
+                "smlad  r0, r7, r12, r0",
+                "ldm    r8!, {{r1, r2, r3}}",
+                "sub    r2, r2, r0, lsr #31",
+                "add    r0, r0, r0",
+                "smmlar r0, r0, r1, r2",
+                "asr    r0, r0, r3",
+                "ssat   r0, #8, r0",
+                "strb   r0, [r10], #1",
+                "cmp    r8, r9",
+                "bne    1b",
+                "b      0b",
+                "9:",
+                "pop    {{r0, r6, r7}}",
+                inout("r0") r => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
+            ),
+            3 => core::arch::asm!(
+                "push   {{r0, r6, r7}}",
+                "ldr    lr, [sp]",
+                "0:",
+                "ldr    r0, [lr, #24]",
+                "cmp    r0, #0",
+                "beq    9f",
+                "subs   r0, r0, #1",
+                "str    r0, [lr, #24]",
+                "ldrd   r12, r9, [lr, #8]",
+                "ldr    r0, [lr, #28]",
+                "ldr    r1, [r12]",
+                "ldr    r11, [r12, #4]",
+                "ldr    r8, [r12, #8]",
+                "add    r12, r12, r9",
+                "str    r12, [lr, #8]",
+                "sxtab16 r2, r0, r1",
+                "sxtab16 r3, r0, r1, ror #8",
+                "sxtab16 r4, r0, r11",
+                "sxtab16 r5, r0, r11, ror #8",
+                "sxtab16 r6, r0, r8",
+                "sxtab16 r7, r0, r8, ror #8",
+                "ldrd   r10, r11, [lr, #16]",
+                "add    r12, r10, r11",
+                "str    r12, [lr, #16]",
+                "ldrd   r8, r9, [lr]",
+                "1:",
+                "ldm    r8!, {{r0, r1, r11, r12}}",
+                "smlad  r0, r2, r1, r0",
+                "smlad  r0, r3, r11, r0",
+                "smlad  r0, r4, r12, r0",
+                "ldm    r8!, {{r1, r11, r12}}",
+                "smlad  r0, r5, r1, r0",
+                "smlad  r0, r6, r11, r0",
+                "smlad  r0, r7, r12, r0",
+                "ldm    r8!, {{r1, r11, r12}}",
+                "sub    r11, r11, r0, lsr #31",
+                "add    r0, r0, r0",
+                "smmlar r0, r0, r1, r11",
+                "asr    r0, r0, r12",
+                "ssat   r0, #8, r0",
+                "strb   r0, [r10], #1",
+                "cmp    r8, r9",
+                "bne    1b",
+                "b      0b",
+                "9:",
+                "pop    {{r0, r6, r7}}",
+                inout("r0") r => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
+            ),
+            _ => core::arch::asm!(
+                "push   {{r0, r6, r7}}",
+                "sub    sp, sp, #8",
+                "0:",
+                "ldr    lr, [sp, #8]",
+                "ldr    r0, [lr, #24]",
+                "cmp    r0, #0",
+                "beq    9f",
+                "subs   r0, r0, #1",
+                "str    r0, [lr, #24]",
+                "ldrd   r12, r9, [lr, #8]",
+                "ldr    r0, [lr, #28]",
+                "ldr    r8, [r12]",
+                "ldr    r10, [r12, #4]",
+                "sxtab16 r1, r0, r8",
+                "sxtab16 r2, r0, r8, ror #8",
+                "sxtab16 r3, r0, r10",
+                "sxtab16 r4, r0, r10, ror #8",
+                "ldr    r8, [r12, #8]",
+                "ldr    r10, [r12, #12]",
+                "sxtab16 r5, r0, r8",
+                "sxtab16 r6, r0, r8, ror #8",
+                "sxtab16 r7, r0, r10",
+                "sxtab16 r11, r0, r10, ror #8",
+                "add    r12, r12, r9",
+                "str    r12, [lr, #8]",
+                "ldrd   r10, r9, [lr, #16]",
+                "add    r12, r10, r9",
+                "str    r12, [lr, #16]",
+                "ldrd   r8, r9, [lr]",
+                "str    r9, [sp]",
+                "1:",
+                "ldm    r8!, {{r0, r9, r12, lr}}",
+                "smlad  r0, r1, r9, r0",
+                "smlad  r0, r2, r12, r0",
+                "smlad  r0, r3, lr, r0",
+                "ldm    r8!, {{r9, r12, lr}}",
+                "smlad  r0, r4, r9, r0",
+                "smlad  r0, r5, r12, r0",
+                "smlad  r0, r6, lr, r0",
+                "ldm    r8!, {{r9, r12}}",
+                "smlad  r0, r7, r9, r0",
+                "smlad  r0, r11, r12, r0",
+                "ldm    r8!, {{r9, r12, lr}}",
+                "sub    r12, r12, r0, lsr #31",
+                "add    r0, r0, r0",
+                "smmlar r0, r0, r9, r12",
+                "asr    r0, r0, lr",
+                "ssat   r0, #8, r0",
+                "strb   r0, [r10], #1",
+                "ldr    r9, [sp]",
+                "cmp    r8, r9",
+                "bne    1b",
+                "b      0b",
+                "9:",
+                "add    sp, sp, #8",
+                "pop    {{r0, r6, r7}}",
+                inout("r0") r => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
+            ),
+        }
+    }
+    #[cfg(not(attonet_dsp))]
+    // SAFETY: the caller's contract.
+    unsafe {
+        narrow_run_model::<CH>(r)
+    }
+}
+
+/// [`narrow_run`] in Rust, on the modelled instructions (the host's build;
+/// the assembly is proven equal to it on QEMU).
+///
+/// # Safety
+/// As [`narrow_run`].
+#[cfg(not(attonet_dsp))]
+unsafe fn narrow_run_model<const CH: usize>(r: &mut NarrowRun) {
+    let per = narrow_words(CH);
+    let channels = (r.tab_end as usize - r.tab as usize) / (4 * per);
+    while r.n > 0 {
+        // SAFETY (all reads and writes below): the caller's contract.
+        let xs: [[u32; 2]; CH] = core::array::from_fn(|j| {
+            let x = unsafe { core::ptr::read_unaligned(r.x.add(4 * j) as *const u32) };
+            [sxtab16(r.off, x), sxtab16_ror8(r.off, x)]
+        });
+        for c in 0..channels {
+            let e = unsafe { core::slice::from_raw_parts(r.tab.add(c * per), per) };
+            let mut acc = e[0] as i32;
+            for (j, x) in xs.iter().enumerate() {
+                acc = smlad(x[1], e[2 + 2 * j], smlad(x[0], e[1 + 2 * j], acc));
+            }
+            let q = ChanQ {
+                bias: e[0] as i32,
+                mult: e[1 + 2 * CH] as i32,
+                c0: e[2 + 2 * CH] as i32,
+                e: e[3 + 2 * CH],
+            };
+            unsafe { *r.out.add(c) = fast_out(acc, &q) as i8 };
+        }
+        r.x = r.x.wrapping_add(r.xstep);
+        r.out = r.out.wrapping_add(r.ostride);
+        r.n -= 1;
     }
 }
 
@@ -1406,7 +1767,15 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
     let oc_n = out_shape.c as usize;
     let out_w = out_shape.w as usize;
     let pixels = out_shape.h as usize * out_w;
-    let used = plan.end.min(words);
+    // The partial block's outputs only where a call has one and the tail
+    // routine is not linked.
+    let tail_routine = kernels::conv_blocks(K) & blocks::TAIL != 0;
+    let used = if pixels % P != 0 && !tail_routine {
+        plan.end
+    } else {
+        plan.tail
+    }
+    .min(words);
     let ncols = (g.chunks * 2 * P).min(plan.tab);
     // The batch constants' part only where they are computed here.
     let ntab = if pre.is_some() {
@@ -1433,7 +1802,8 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
     let tab: &mut [ChanQ] = bytemuck::cast_slice_mut(tab);
     let (window, rest) = rest.split_at_mut(plan.last - plan.window);
     let window: &mut [u8] = bytemuck::cast_slice_mut(window);
-    let last = rest;
+    let (last, tail) = rest.split_at_mut((plan.tail - plan.last).min(rest.len()));
+    let tail: &mut [i8] = bytemuck::cast_slice_mut(tail);
     let zp = q.input_zero_point;
     // The round-up taps of the last chunk read as the zero point: 0.
     window.fill(zp as u8);
@@ -1489,7 +1859,11 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
                         oy += 1;
                     }
                 }
-                let (out, ostride) = (output[n0 * oc_n + oc0..].as_mut_ptr(), oc_n);
+                let (out, ostride) = if np == P || tail_routine {
+                    (output[n0 * oc_n + oc0..].as_mut_ptr(), oc_n)
+                } else {
+                    (tail.as_mut_ptr(), nb)
+                };
                 // Both ends from one pointer over the batch's `nb` entries
                 // (the last channel's entry is read through it too: a
                 // pointer from `tab[..n_main]` would not cover it).
@@ -1509,11 +1883,12 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
                 // filter are read as `4 * chunks` bytes each, within the
                 // filter (the last one, when that would pass its end, comes
                 // from `last`); the outputs `out + c + p * ostride` for `c <
-                // nb`, `p < np` (`P` but in a last, partial block) are
-                // within `output`.
+                // nb` and `p < P` are within `output` for a whole block,
+                // `p < np` for the tail routine, within the `P * nb` bytes
+                // of `tail` for a partial block without it.
                 unsafe {
                     let rows = filter[oc0 * g.k..].as_ptr();
-                    if np == P {
+                    if np == P || !tail_routine {
                         if n_main > 0 {
                             block::<P>(&mut b, rows);
                         }
@@ -1531,6 +1906,14 @@ unsafe fn conv_columns<const K: KernelSet, const P: usize>(
                             b.tab_end = entries.end;
                             block_tail::<P>(&mut b, last, np);
                         }
+                    }
+                }
+                if np < P && !tail_routine {
+                    for s in 0..np {
+                        crate::arch::copy::copy(
+                            &mut output[(n0 + s) * oc_n + oc0..][..nb],
+                            &tail[s * nb..][..nb],
+                        );
                     }
                 }
                 let mut rest = slow;

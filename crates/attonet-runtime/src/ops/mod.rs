@@ -256,6 +256,31 @@ pub fn convolve_s8_prepared(
     )
 }
 
+/// [`convolve_s8`] with only the kernels of the set `K` linked, as a
+/// model's firmware runs it ([`crate::plan::kernels`]; the converter picks
+/// the set): the same outputs for every set that covers the layer. For
+/// tests of the ways one kernel family computes under different sets.
+pub fn convolve_s8_linked<const K: KernelSet>(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> crate::Result {
+    convolve_linked::<K>(
+        p,
+        in_shape,
+        input,
+        weights,
+        &[],
+        &[],
+        false,
+        out_shape,
+        output,
+    )
+}
+
 /// Runs a convolution with the kernel [`ConvKernel::select`] picks.
 pub fn convolve_s8(
     p: &ConvParams,
