@@ -120,12 +120,32 @@ def _shape(text):
     return int(h), int(w), int(c)
 
 
-def layer_class(row, edges=DEPTH_EDGES):
-    """A plan row's class: kernel, fused or not, dot-product depth bucket."""
+# Boards whose 1x1s over 4, 8, 12 or 16 channels take the DSP narrow
+# pointwise kernel (dsp_select::pointwise_narrow_covers; not the Cortex-M55,
+# whose Helium kernel takes them): a per-output cost of its own, a class of
+# its own.
+NARROW_BOARDS = {"mps2-an386", "mps2-an500"}
+DW_CHANNEL_EDGES = (8, 16, 32)
+
+
+def layer_class(row, edges=DEPTH_EDGES, narrow=False):
+    """A plan row's class: kernel, fused or not, dot-product depth bucket;
+    with `narrow` (the DSP boards of NARROW_BOARDS), 1x1s the narrow
+    pointwise kernel takes are `pointwise_narrow`, and a depthwise layer's
+    bucket is its channel count's."""
     k = row["kernel"]
+    if narrow and k == "pointwise" and row.get("inputs"):
+        cin = _shape(row["inputs"][0])[2]
+        if cin % 4 == 0 and 4 <= cin <= 16:
+            k = "pointwise_narrow"
     fused = "f" if row.get("fused") else "s"
     oh, ow, oc = _shape(row["output"])
     out = oh * ow * oc
+    if narrow and k == "depthwise_conv" and row["macs"] and out:
+        # Every depthwise window is 3x3 (depth 9): its bucket is the channel
+        # count instead, which the DSP kernel's per-pixel work is spread
+        # over (four channels a step, up to 32 a block).
+        return f"{k}/{fused}/d{sum(oc >= e for e in DW_CHANNEL_EDGES)}"
     if row["macs"] and out:
         depth = row["macs"] / out
         b = sum(depth >= e for e in edges)
@@ -147,23 +167,33 @@ def _valid_taps(n_in, n_out, k=3):
 WINDOW_KERNELS = {"grouped_conv3x3": 3, "depthwise_conv": 3}
 
 
-def layer_features(row):
-    """[MACs, MACs on taps inside the input (the portable kernels skip the
-    padding, the DSP ones multiply it as zeros), output elements, output
-    rows, 1]; input elements in place of MACs for layers without MACs (ADD,
-    pooling, softmax), whose work is per element read."""
+def layer_features(row, names=None):
+    """The named features of a plan row (default FEATURE_NAMES): MACs, MACs
+    on taps inside the input (the portable kernels skip the padding, the DSP
+    ones multiply it as zeros), output elements, output pixels (a kernel's
+    work per pixel: widening its input, its loop), output rows, 1; input
+    elements in place of MACs for layers without MACs (ADD, pooling,
+    softmax), whose work is per element read."""
     oh, ow, oc = _shape(row["output"])
     if row["macs"]:
         k = WINDOW_KERNELS.get(row["kernel"], 1)
         ih, iw, _ = _shape(row["inputs"][0])
         inside = row["macs"] * _valid_taps(ih, oh, k) * _valid_taps(iw, ow, k)
-        return np.array([row["macs"], inside, oh * ow * oc, oh, 1.0])
-    ins = sum(math.prod(_shape(s)) for s in row["inputs"]) if row["inputs"] else oh * ow * oc
-    return np.array([ins, 0.0, oh * ow * oc, oh, 1.0])
+        per = row["macs"]
+    else:
+        per = sum(math.prod(_shape(s)) for s in row["inputs"]) if row["inputs"] else oh * ow * oc
+        inside = 0.0
+    values = {"per_mac": per, "per_mac_inside": inside, "per_output": oh * ow * oc,
+              "per_pixel": oh * ow, "per_row": oh, "per_call": 1.0}
+    return np.array([values[n] for n in (names or FEATURE_NAMES)], float)
 
 
-N_FEATURES = 5
 FEATURE_NAMES = ["per_mac", "per_mac_inside", "per_output", "per_row", "per_call"]
+# The DSP boards' kernels do per-pixel work the other features miss (the
+# narrow pointwise kernel widens each pixel's input once for all its
+# channels, the depthwise one loops per pixel over blocks of channels).
+BOARD_FEATURES = {b: ["per_mac", "per_mac_inside", "per_output", "per_pixel", "per_row",
+                      "per_call"] for b in NARROW_BOARDS}
 
 
 def plan_steps(report):
@@ -211,13 +241,14 @@ class InstructionTable:
     """Per layer class, instructions per MAC / output / row / call; plus the
     executor's cost between steps. Fit with `fit`, saved as JSON."""
     board: str
-    coef: dict                      # class -> [per_mac, per_output, per_row, per_call]
+    coef: dict                      # class -> [one per feature of `features`]
     between_steps: float = 0.0      # Model::infer's instructions outside the steps, per step
     fit_info: dict = field(default_factory=dict)
     depth_edges: tuple = DEPTH_EDGES
+    features: tuple = tuple(FEATURE_NAMES)
 
     def cls(self, row):
-        return layer_class(row, self.depth_edges)
+        return layer_class(row, self.depth_edges, self.board in NARROW_BOARDS)
 
     def _coef(self, cls):
         c = self.coef.get(cls)
@@ -239,7 +270,8 @@ class InstructionTable:
         return np.array(self.coef[best])
 
     def step_instructions(self, rows):
-        return float(sum(self._coef(self.cls(r)) @ layer_features(r) for r in rows))
+        return float(sum(self._coef(self.cls(r)) @ layer_features(r, self.features)
+                         for r in rows))
 
     def predict(self, report):
         """(total instructions, [(step, kind, macs, instructions)])."""
@@ -254,7 +286,7 @@ class InstructionTable:
         return total, out
 
     def to_json(self):
-        return {"board": self.board, "features": FEATURE_NAMES,
+        return {"board": self.board, "features": list(self.features),
                 "depth_edges": list(self.depth_edges), "between_steps": self.between_steps,
                 "coef": {k: [round(float(v), 6) for v in c] for k, c in sorted(self.coef.items())},
                 "fit": self.fit_info}
@@ -262,7 +294,8 @@ class InstructionTable:
     @classmethod
     def from_json(cls, d):
         return cls(board=d["board"], coef=d["coef"], between_steps=float(d["between_steps"]),
-                   fit_info=d.get("fit", {}), depth_edges=tuple(d["depth_edges"]))
+                   fit_info=d.get("fit", {}), depth_edges=tuple(d["depth_edges"]),
+                   features=tuple(d.get("features", FEATURE_NAMES)))
 
     @classmethod
     def load(cls, board=DEFAULT_BOARD, path=None):
@@ -279,7 +312,10 @@ class InstructionTable:
     def fit(cls, board, samples, depth_edges=None):
         """`samples`: [(report, {step: measured instructions}, infer_total)]."""
         edges = tuple(depth_edges or BOARD_DEPTH_EDGES.get(board, DEPTH_EDGES))
-        rows_by_class = sorted({layer_class(r, edges) for rep, _, _ in samples
+        narrow = board in NARROW_BOARDS
+        names = BOARD_FEATURES.get(board, FEATURE_NAMES)
+        nf = len(names)
+        rows_by_class = sorted({layer_class(r, edges, narrow) for rep, _, _ in samples
                                 for r in rep["layers"] if r.get("step") is not None})
         index = {k: i for i, k in enumerate(rows_by_class)}
         X, y, between = [], [], []
@@ -288,10 +324,10 @@ class InstructionTable:
             for s, rows in steps.items():
                 if s not in measured:
                     raise CostError(f"{rep.get('name')}: step {s} has no QEMU count")
-                v = np.zeros(len(index) * N_FEATURES)
+                v = np.zeros(len(index) * nf)
                 for r in rows:
-                    i = index[layer_class(r, edges)] * N_FEATURES
-                    v[i:i + N_FEATURES] += layer_features(r)
+                    i = index[layer_class(r, edges, narrow)] * nf
+                    v[i:i + nf] += layer_features(r, names)
                 X.append(v)
                 y.append(measured[s])
             between.append((total - sum(measured.values())) / max(1, len(measured)))
@@ -301,9 +337,9 @@ class InstructionTable:
         wts = 1.0 / np.maximum(y, 1.0)
         scale = np.maximum(np.abs(X).max(0), 1e-12)
         sol = nnls((X / scale) * wts[:, None], y * wts) / scale
-        coef = {k: sol[i * N_FEATURES:(i + 1) * N_FEATURES].tolist() for k, i in index.items()}
+        coef = {k: sol[i * nf:(i + 1) * nf].tolist() for k, i in index.items()}
         return cls(board=board, coef=coef, between_steps=float(np.mean(between)),
-                   depth_edges=edges)
+                   depth_edges=edges, features=tuple(names))
 
 
 # ----------------------------------------------------------------------------
