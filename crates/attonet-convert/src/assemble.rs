@@ -1189,8 +1189,8 @@ impl Assembled {
         let narrow_linked = bits & k::CONV_NARROW != 0;
         let (mut whole, mut saved) = (0u64, 0u64);
         for c in calls.iter().filter(|c| {
-            !takes_depthwise_like(c)
-                && !(narrow_linked && sel::pointwise_narrow_covers(&c.p, c.input, c.output))
+            let narrow = narrow_linked && sel::pointwise_narrow_covers(&c.p, c.input, c.output);
+            !takes_depthwise_like(c) && !narrow
         }) {
             let (Some(pix), Some(pix_tail)) =
                 (columns(c, allowed), columns(c, allowed | blocks::TAIL))

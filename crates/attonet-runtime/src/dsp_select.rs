@@ -182,7 +182,9 @@ pub(crate) fn conv_plan(
         // Per channel: 4 words of constants (when computed here) and,
         // without the tail routine, `pix` output bytes.
         let per = if consts { 4 * 4 } else { 0 } + if tail_routine { 0 } else { pix };
-        let batch = if per == 0 { BATCH } else { room * 4 / per }
+        let batch = (room * 4)
+            .checked_div(per)
+            .unwrap_or(BATCH)
             .min(BATCH)
             .min(ocpg);
         if batch >= ocpg.min(16) || (pix == 4 && batch >= 4) {
