@@ -1364,6 +1364,29 @@ struct NarrowRun {
 #[cfg(attonet_dsp)]
 const _: () = assert!(core::mem::size_of::<NarrowRun>() == 32);
 
+/// `asm!` with [`narrow_run`]'s operands: the run's pointer in `r0` (pushed
+/// and reloaded by the template), every other register it uses clobbered.
+#[cfg(attonet_dsp)]
+macro_rules! narrow_asm {
+    ($($line:literal,)* $r:ident) => {
+        core::arch::asm!(
+            $($line,)*
+            inout("r0") $r => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+        )
+    };
+}
+
 /// The pixels of a run against every channel of its batch
 /// ([`NarrowRun`]): per pixel its `CH` input words widened once (`x - zp`
 /// halfword pairs), then per channel `2 * CH` `SMLAD`s, the fast epilogue
@@ -1387,7 +1410,7 @@ unsafe fn narrow_run<const CH: usize>(r: &mut NarrowRun) {
     unsafe {
         let r = r as *mut NarrowRun;
         match CH {
-            1 => core::arch::asm!(
+            1 => narrow_asm!(
                 "push   {{r0, r6, r7}}",
                 "0:",
                 "ldr    lr, [sp]",
@@ -1458,20 +1481,9 @@ unsafe fn narrow_run<const CH: usize>(r: &mut NarrowRun) {
                 "bne    2b",
                 "9:",
                 "pop    {{r0, r6, r7}}",
-                inout("r0") r => _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                out("r5") _,
-                out("r8") _,
-                out("r9") _,
-                out("r10") _,
-                out("r11") _,
-                out("r12") _,
-                out("lr") _,
+                r
             ),
-            2 => core::arch::asm!(
+            2 => narrow_asm!(
                 "push   {{r0, r6, r7}}",
                 "ldr    lr, [sp]",
                 "0:",
@@ -1512,20 +1524,9 @@ unsafe fn narrow_run<const CH: usize>(r: &mut NarrowRun) {
                 "b      0b",
                 "9:",
                 "pop    {{r0, r6, r7}}",
-                inout("r0") r => _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                out("r5") _,
-                out("r8") _,
-                out("r9") _,
-                out("r10") _,
-                out("r11") _,
-                out("r12") _,
-                out("lr") _,
+                r
             ),
-            3 => core::arch::asm!(
+            3 => narrow_asm!(
                 "push   {{r0, r6, r7}}",
                 "ldr    lr, [sp]",
                 "0:",
@@ -1572,20 +1573,9 @@ unsafe fn narrow_run<const CH: usize>(r: &mut NarrowRun) {
                 "b      0b",
                 "9:",
                 "pop    {{r0, r6, r7}}",
-                inout("r0") r => _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                out("r5") _,
-                out("r8") _,
-                out("r9") _,
-                out("r10") _,
-                out("r11") _,
-                out("r12") _,
-                out("lr") _,
+                r
             ),
-            _ => core::arch::asm!(
+            _ => narrow_asm!(
                 "push   {{r0, r6, r7}}",
                 "sub    sp, sp, #8",
                 "0:",
@@ -1642,18 +1632,7 @@ unsafe fn narrow_run<const CH: usize>(r: &mut NarrowRun) {
                 "9:",
                 "add    sp, sp, #8",
                 "pop    {{r0, r6, r7}}",
-                inout("r0") r => _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                out("r5") _,
-                out("r8") _,
-                out("r9") _,
-                out("r10") _,
-                out("r11") _,
-                out("r12") _,
-                out("lr") _,
+                r
             ),
         }
     }
