@@ -1056,13 +1056,6 @@ pub mod kernels {
         /// about 1 KB of Cortex-M4 code). Without it those layers take the
         /// portable loops.
         CONV_WIDE = 38;
-        /// The DSP columns kernel's tail routine: a call's last, partial
-        /// block of pixels computed for those pixels only
-        /// ([`crate::dsp_select::blocks::TAIL`]; about 1.3 KB of Cortex-M4
-        /// code, linked where it saves at least 1/32 of the kernel's
-        /// multiply loops, e.g. rows of 6 and 3 pixels). Without it the
-        /// kernel computes a whole block into its scratch.
-        CONV_TAIL = 44;
         /// LOG_SOFTMAX ([`crate::ops::softmax::log_softmax_s8`]).
         LOG_SOFTMAX = 40;
         /// L2_NORMALIZATION ([`crate::ops::l2_normalization::l2_normalization_s8`]).
@@ -1071,6 +1064,13 @@ pub mod kernels {
         TRANSPOSE_CONV = 42;
         /// BATCH_MATMUL ([`crate::ops::batch_matmul::batch_matmul_s8`]).
         BATCH_MATMUL = 43;
+        /// The DSP columns kernel's tail routine: a call's last, partial
+        /// block of pixels computed for those pixels only
+        /// ([`crate::dsp_select::blocks::TAIL`]; about 1.3 KB of Cortex-M4
+        /// code, linked where it saves at least 1/32 of the kernel's
+        /// multiply loops, e.g. rows of 6 and 3 pixels). Without it the
+        /// kernel computes a whole block into its scratch.
+        CONV_TAIL = 44;
         /// The RISC-V narrow pointwise kernel: 1x1 over 1 to 8 input channels
         /// into at least 4 output channels
         /// ([`crate::ops::pointwise::riscv_narrow_covers`]; about 3.9 KB of
