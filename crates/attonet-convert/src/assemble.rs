@@ -1159,8 +1159,10 @@ impl Assembled {
         {
             bits |= k::EXACT_CONV;
         }
-        // The narrow pointwise kernel (about 1.7 KB) where its layers hold
-        // at least 1/32 of the convolutions' multiply-accumulates: ResNet-8's
+        // The narrow pointwise kernel (about 2.3 KB; 1x1s over 4 to 16
+        // channels, and windows of at most 16 taps gathered per pixel) where
+        // its layers hold at least 1/32 of the convolutions'
+        // multiply-accumulates: ResNet-8's
         // two 1x1 shortcuts over 16 and 32 channels (2 %) would gain 13k of
         // its 15 M instructions; AttoNets, whose 1x1 layers over 4 to 16
         // channels are most of their work, gain 8 to 10 %.
@@ -1170,11 +1172,13 @@ impl Assembled {
                 * (c.p.window.kh as u64 * c.p.window.kw as u64)
                 * (c.input.c / c.p.groups.max(1)) as u64
         };
+        let narrow_covers = |c: &Call| {
+            sel::pointwise_narrow_covers(&c.p, c.input, c.output)
+                || sel::narrow_window_covers(&c.p, c.input, c.output)
+        };
         let narrow: u64 = calls
             .iter()
-            .filter(|c| {
-                !takes_depthwise_like(c) && sel::pointwise_narrow_covers(&c.p, c.input, c.output)
-            })
+            .filter(|c| !takes_depthwise_like(c) && narrow_covers(c))
             .map(macs)
             .sum();
         let all: u64 = calls.iter().map(macs).sum();
@@ -1189,7 +1193,7 @@ impl Assembled {
         let narrow_linked = bits & k::CONV_NARROW != 0;
         let (mut whole, mut saved) = (0u64, 0u64);
         for c in calls.iter().filter(|c| {
-            let narrow = narrow_linked && sel::pointwise_narrow_covers(&c.p, c.input, c.output);
+            let narrow = narrow_linked && narrow_covers(c);
             !takes_depthwise_like(c) && !narrow
         }) {
             let (Some(pix), Some(pix_tail)) =

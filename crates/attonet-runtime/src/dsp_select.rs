@@ -328,6 +328,28 @@ pub fn pointwise_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape
         && (-128..=127).contains(&p.quant.input_zero_point)
 }
 
+/// Whether the narrow pointwise kernel takes a convolution through windows
+/// gathered per pixel: one group, a window of `kh * kw * in_c` of 2 to
+/// [`NARROW_MAX_K`] taps that is not a 1x1 it reads in place
+/// ([`pointwise_narrow_covers`]), any stride, dilation and padding, an `i8`
+/// input zero point (1-channel 3x3 stems: 9 MACs an output, which the
+/// grouped kernel runs at 4.4 instructions a MAC on the Cortex-M4).
+pub fn narrow_window_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
+    let w = &p.window;
+    let k = w.kh as usize * w.kw as usize * in_shape.c as usize;
+    p.groups == 1
+        && (2..=NARROW_MAX_K).contains(&k)
+        && !pointwise_narrow_covers(p, in_shape, out_shape)
+        && out_shape.h > 0
+        && out_shape.w > 0
+        && out_shape.c >= 1
+        && w.stride_h >= 1
+        && w.stride_w >= 1
+        && w.dilation_h >= 1
+        && w.dilation_w >= 1
+        && (-128..=127).contains(&p.quant.input_zero_point)
+}
+
 /// Largest window (`kh * kw * in_c / groups` bytes) the Helium (MVE)
 /// convolution takes.
 pub const MVE_MAX_K: usize = 576;

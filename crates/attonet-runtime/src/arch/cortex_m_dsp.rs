@@ -82,8 +82,8 @@ use super::dsp_prims::{
 };
 use crate::dsp_select::{
     add_half_quick, block_order, blocks, columns_block, columns_wide_covers, columns_window,
-    conv_plan, depthwise_covers, depthwise_like_covers, pointwise_narrow_covers, ConvPlan,
-    ADD_MIN_LEN, BATCH, DW_WORDS, SCRATCH_TIERS,
+    conv_plan, depthwise_covers, depthwise_like_covers, narrow_window_covers,
+    pointwise_narrow_covers, ConvPlan, ADD_MIN_LEN, BATCH, DW_WORDS, SCRATCH_TIERS,
 };
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
@@ -1098,6 +1098,11 @@ pub(crate) fn conv_fast_path(
 ) -> Option<&'static str> {
     if depthwise_like_covers(p, in_shape, out_shape) {
         Some("dsp-depthwise")
+    } else if columns_window(p, in_shape, out_shape).is_some()
+        && (pointwise_narrow_covers(p, in_shape, out_shape)
+            || narrow_window_covers(p, in_shape, out_shape))
+    {
+        Some("dsp-narrow")
     } else if columns_block(p, in_shape, out_shape, false, blocks::BOTH).is_some() {
         Some("dsp-columns")
     } else if columns_wide_covers(p, in_shape, out_shape) {
@@ -1143,7 +1148,8 @@ pub(crate) fn conv_s8<const K: KernelSet>(
         return done;
     }
     if K & kernels::CONV_NARROW != 0
-        && pointwise_narrow(p, in_shape, input, weights, pre, out_shape, output)
+        && (pointwise_narrow(p, in_shape, input, weights, pre, out_shape, output)
+            || window_narrow(p, in_shape, input, weights, pre, out_shape, output))
     {
         clamp_pass(output, p.quant.clamp);
         return true;
@@ -1270,25 +1276,8 @@ fn pointwise_narrow(
     let mut oc0 = 0;
     while oc0 < oc_n {
         let nb = batch.min(oc_n - oc0);
-        for c in 0..nb {
-            let q = chan(oc0 + c).unwrap_or(ChanQ::SLOW);
-            // SAFETY: entry `c < nb <= batch` is words `c * per..(c + 1) *
-            // per` of the table (`batch * per <= NARROW_TABLE_WORDS`),
-            // written in the order of [`narrow_words`].
-            unsafe {
-                let e = base.add(c * per);
-                e.write(q.bias as u32);
-                for j in 0..ch {
-                    let word = load4(filter, (oc0 + c) * k + 4 * j);
-                    e.add(1 + 2 * j).write(sxtb16(word));
-                    e.add(2 + 2 * j).write(sxtb16_ror8(word));
-                }
-                let t = e.add(1 + 2 * ch);
-                t.write(q.mult as u32);
-                t.add(1).write(q.c0 as u32);
-                t.add(2).write(q.e);
-            }
-        }
+        // SAFETY: `nb <= batch` entries of `per` words fit the table.
+        unsafe { narrow_table(base, filter, k, ch, oc0, nb, &chan) };
         for row in 0..runs {
             let (Some(x), Some(out)) = (
                 input.get(row * sh * iw * k..),
@@ -1310,18 +1299,416 @@ fn pointwise_narrow(
             // aligned; pixel `i` of the run reads `k` bytes at `x + i *
             // xstep` and writes `nb` at `out + i * oc_n` (`oc0 + nb <=
             // oc_n`), all within the slices (checked above).
-            unsafe {
-                match ch {
-                    1 => narrow_run::<1>(&mut run),
-                    2 => narrow_run::<2>(&mut run),
-                    3 => narrow_run::<3>(&mut run),
-                    _ => narrow_run::<4>(&mut run),
-                }
-            }
+            unsafe { narrow_run_any(ch, &mut run) };
         }
         oc0 += nb;
     }
     true
+}
+
+/// Writes the entries of output channels `oc0..oc0 + nb` ([`narrow_words`]
+/// each) from weight rows of `k` bytes, read as `ch` chunks of four with
+/// the bytes past `k` as 0 (a gathered window's padding to whole chunks).
+///
+/// # Safety
+/// `base` is valid for writes of `nb * narrow_words(ch)` words; the filter
+/// holds `(oc0 + nb) * k` bytes and `k <= 4 * ch`.
+unsafe fn narrow_table(
+    base: *mut u32,
+    filter: &[u8],
+    k: usize,
+    ch: usize,
+    oc0: usize,
+    nb: usize,
+    chan: &impl Fn(usize) -> Option<ChanQ>,
+) {
+    let per = narrow_words(ch);
+    for c in 0..nb {
+        let q = chan(oc0 + c).unwrap_or(ChanQ::SLOW);
+        let row = (oc0 + c) * k;
+        // SAFETY: entry `c < nb` is words `c * per..(c + 1) * per` (the
+        // caller's contract), written in the order of [`narrow_words`].
+        unsafe {
+            let e = base.add(c * per);
+            e.write(q.bias as u32);
+            for j in 0..ch {
+                let word = if 4 * j + 4 <= k {
+                    load4(filter, row + 4 * j)
+                } else {
+                    (4 * j..k).fold(0u32, |w, i| {
+                        w | (filter[row + i] as u32) << (8 * (i - 4 * j))
+                    })
+                };
+                e.add(1 + 2 * j).write(sxtb16(word));
+                e.add(2 + 2 * j).write(sxtb16_ror8(word));
+            }
+            let t = e.add(1 + 2 * ch);
+            t.write(q.mult as u32);
+            t.add(1).write(q.c0 as u32);
+            t.add(2).write(q.e);
+        }
+    }
+}
+
+/// Bytes of [`window_narrow`]'s gathered windows on the stack (a run of
+/// pixels at a time: 42 of a 3x3's 12-byte windows).
+const NARROW_COLS_BYTES: usize = 512;
+
+/// Words of [`window_narrow`]'s table: one batch for up to 25 output
+/// channels of a 1-channel 3x3 (more would rewrite the table per run).
+const WINDOW_TABLE_WORDS: usize = 256;
+
+/// A convolution of one group whose window (`kh * kw * in_c` taps) is 2 to
+/// 16 bytes, not a 1x1 [`pointwise_narrow`] reads in place: 1-channel 3x3
+/// stems (the detector's, `person_detect`'s, MNIST-sized models'), which
+/// the grouped kernel runs at 4.4 instructions a MAC, epilogue-bound (9
+/// MACs an output). Each output row's windows are gathered, a run of
+/// pixels at a time, as whole chunks (the padding taps and the bytes past
+/// the window as the zero point: they add nothing), then go through the
+/// narrow pointwise kernel's loops ([`narrow_run`]). `false` (nothing
+/// written) where not covered or a channel needs the exact path.
+fn window_narrow(
+    p: &ConvParams,
+    in_shape: Shape,
+    input: &[i8],
+    weights: &ConvWeights<'_>,
+    pre: Option<&[ChanQ]>,
+    out_shape: Shape,
+    output: &mut [i8],
+) -> bool {
+    if !narrow_window_covers(p, in_shape, out_shape) {
+        return false;
+    }
+    let w = &p.window;
+    let (kh, kw, cin) = (w.kh as usize, w.kw as usize, in_shape.c as usize);
+    let k = kh * kw * cin;
+    let (ih, iw) = (in_shape.h as usize, in_shape.w as usize);
+    let (oh, ow, oc_n) = (
+        out_shape.h as usize,
+        out_shape.w as usize,
+        out_shape.c as usize,
+    );
+    if weights.filter.len() < oc_n * k
+        || input.len() < ih * iw * cin
+        || output.len() < oh * ow * oc_n
+    {
+        return false;
+    }
+    let Some(chan) = fast_channels(weights, pre, oc_n, k, &p.quant) else {
+        return false;
+    };
+    let input: &[u8] = bytemuck::cast_slice(input);
+    let filter: &[u8] = bytemuck::cast_slice(weights.filter);
+    let zp = p.quant.input_zero_point as u8;
+    let ch = k.div_ceil(4);
+    let per = narrow_words(ch);
+    let batch = WINDOW_TABLE_WORDS / per;
+    let run_px = NARROW_COLS_BYTES / (4 * ch);
+    let (sh, sw) = (w.stride_h as isize, w.stride_w as isize);
+    let (dh, dw) = (w.dilation_h as isize, w.dilation_w as isize);
+    let (pt, pl) = (w.pad_top as isize, w.pad_left as isize);
+    let mut words = MaybeUninit::<[u32; WINDOW_TABLE_WORDS]>::uninit();
+    let base = words.as_mut_ptr() as *mut u32;
+    // The gathered windows and 4 spare bytes (see `gather_windows`).
+    let mut cols = [0u32; NARROW_COLS_BYTES / 4 + 1];
+    let geo = WindowGeo {
+        ih,
+        iw,
+        cin,
+        kh,
+        kw,
+        sh,
+        sw,
+        dh,
+        dw,
+        pt,
+        pl,
+        step: 4 * ch,
+        zp,
+    };
+    // The windows are gathered once for all output channels: with more
+    // channels than one table holds, each batch's entries are rewritten
+    // per run of pixels (a few instructions a channel, against a gather
+    // of every window per batch).
+    let single = oc_n <= batch;
+    if single {
+        // SAFETY: `oc_n <= batch` entries of `per` words fit the table; the
+        // filter holds `oc_n * k` bytes (checked above).
+        unsafe { narrow_table(base, filter, k, ch, 0, oc_n, &chan) };
+    }
+    // Runs of `run_px` output pixels in raster order, across rows (the
+    // outputs of consecutive pixels are `oc_n` bytes apart, whatever their
+    // row), so short rows do not make short runs.
+    let pixels = oh * ow;
+    let mut p0 = 0;
+    while p0 < pixels {
+        let n = run_px.min(pixels - p0);
+        let mut q = p0;
+        while q < p0 + n {
+            let (oy, ox) = (q / ow, q % ow);
+            let m = (ow - ox).min(p0 + n - q);
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut cols);
+            if let Some(dst) = bytes.get_mut((q - p0) * 4 * ch..) {
+                gather_windows(&geo, input, oy, ox, m, dst);
+            }
+            q += m;
+        }
+        let mut oc0 = 0;
+        while oc0 < oc_n {
+            let nb = batch.min(oc_n - oc0);
+            if !single {
+                // SAFETY: as above, `nb <= batch` entries.
+                unsafe { narrow_table(base, filter, k, ch, oc0, nb, &chan) };
+            }
+            let Some(out) = output.get_mut(p0 * oc_n + oc0..) else {
+                return false;
+            };
+            let mut run = NarrowRun {
+                tab: base,
+                tab_end: base.wrapping_add(nb * per),
+                x: cols.as_ptr() as *const u8,
+                xstep: 4 * ch,
+                out: out.as_mut_ptr(),
+                ostride: oc_n,
+                n,
+                off: zp_offset(p.quant.input_zero_point),
+            };
+            // SAFETY: `nb >= 1` entries of `ch` chunks written above, word
+            // aligned; pixel `i < n` reads `4 * ch` bytes of `cols` at `i *
+            // 4 * ch` (`n * 4 * ch <= NARROW_COLS_BYTES`) and writes `nb` at
+            // `out + i * oc_n` (`p0 + n <= oh * ow`, `oc0 + nb <= oc_n`),
+            // within `output` (checked above).
+            unsafe { narrow_run_any(ch, &mut run) };
+            oc0 += nb;
+        }
+        p0 += n;
+    }
+    true
+}
+
+/// [`window_narrow`]'s window geometry.
+struct WindowGeo {
+    ih: usize,
+    iw: usize,
+    cin: usize,
+    kh: usize,
+    kw: usize,
+    sh: isize,
+    sw: isize,
+    dh: isize,
+    dw: isize,
+    pt: isize,
+    pl: isize,
+    /// Bytes of one pixel's gathered window (whole chunks).
+    step: usize,
+    zp: u8,
+}
+
+/// The windows of output pixels `ox0..ox0 + n` of row `oy` into `cols`
+/// (`step` bytes each: the taps in HWC order, padding taps as the zero
+/// point; the bytes past the window are left as they are, the weights
+/// there being 0). A window wholly inside the input (dilation 1 across)
+/// moves each of its rows as whole words, unaligned: a row's last word may
+/// carry bytes past it, which the next row (or, past the last row, the
+/// next pixel's window or `cols`' 4 spare bytes) overwrites or the zero
+/// weights ignore. Others go tap by tap.
+fn gather_windows(g: &WindowGeo, input: &[u8], oy: usize, ox0: usize, n: usize, cols: &mut [u8]) {
+    let len = g.kw * g.cin;
+    let words = len.div_ceil(4);
+    let (iw, cin, step) = (g.iw as isize, g.cin, g.step);
+    if cols.len() < n * step + 4 {
+        return;
+    }
+    let y0 = oy as isize * g.sh - g.pt;
+    let y_last = y0 + (g.kh as isize - 1) * g.dh;
+    // The pixels whose windows lie wholly inside the input: a run `lo..hi`
+    // (the window's first column grows with the pixel).
+    let (mut lo, mut hi) = (0, 0);
+    if y0 >= 0 && y_last < g.ih as isize && g.dw == 1 && g.kw as isize <= iw {
+        let first = g.pl - ox0 as isize * g.sw;
+        lo = if first <= 0 {
+            0
+        } else {
+            ((first + g.sw - 1) / g.sw) as usize
+        };
+        let last = (iw - g.kw as isize + g.pl) / g.sw - ox0 as isize;
+        hi = if last < 0 {
+            0
+        } else {
+            (last as usize + 1).min(n)
+        };
+        // The last rows' words must not read past the input.
+        let end = |i: usize| {
+            let x0 = (ox0 + i) as isize * g.sw - g.pl;
+            (y_last as usize * g.iw + x0 as usize) * cin + 4 * words
+        };
+        while hi > lo && end(hi - 1) > input.len() {
+            hi -= 1;
+        }
+        lo = lo.min(hi);
+    }
+    if lo < hi {
+        let x_lo = (ox0 + lo) as isize * g.sw - g.pl;
+        let rstride = g.dh as usize * g.iw * cin;
+        let pstride = g.sw as usize * cin;
+        // SAFETY: pixel `i` in `lo..hi` reads rows `ky < kh` at `(y0 + ky *
+        // dh) * iw * cin + x0(i) * cin`, `4 * words` bytes each, the last
+        // of which ends within the input (`end(hi - 1)`, and earlier
+        // pixels end earlier); it writes `cols[i * step + ky * len ..]`,
+        // `4 * words` bytes, ending at most 3 bytes past `(i + 1) * step <=
+        // n * step`, within `cols` (`n * step + 4` bytes, checked above).
+        unsafe {
+            let s = input
+                .as_ptr()
+                .add((y0 as usize * g.iw + x_lo as usize) * cin);
+            let d = cols.as_mut_ptr().add(lo * step);
+            let m = WindowMoves {
+                n: hi - lo,
+                rstride,
+                pstride,
+                len,
+                step,
+            };
+            // The common shapes with their loops unrolled (a 1-channel 3x3:
+            // three words a pixel), others through the loop over rows.
+            match (g.kh, words) {
+                (3, 1) => move_windows::<3, 1>(s, d, &m),
+                (2, 1) => move_windows::<2, 1>(s, d, &m),
+                (2, 2) => move_windows::<2, 2>(s, d, &m),
+                (1, 2) => move_windows::<1, 2>(s, d, &m),
+                (1, 3) => move_windows::<1, 3>(s, d, &m),
+                (1, 4) => move_windows::<1, 4>(s, d, &m),
+                _ => move_windows_any(s, d, &m, g.kh, words),
+            }
+        }
+    }
+    for i in (0..lo).chain(hi..n) {
+        let x0 = (ox0 + i) as isize * g.sw - g.pl;
+        let win = &mut cols[i * step..(i + 1) * step];
+        for ky in 0..g.kh {
+            let iy = y0 + ky as isize * g.dh;
+            let dst = &mut win[ky * len..(ky + 1) * len];
+            for (kx, d) in dst.chunks_exact_mut(cin).enumerate() {
+                let ix = x0 + kx as isize * g.dw;
+                let inside = iy >= 0 && iy < g.ih as isize && ix >= 0 && ix < iw;
+                let src = if inside {
+                    let at = (iy as usize * g.iw + ix as usize) * cin;
+                    input.get(at..at + cin)
+                } else {
+                    None
+                };
+                match src {
+                    Some(src) => copy_few(d, src),
+                    None => fill_bytes(d, g.zp),
+                }
+            }
+        }
+    }
+}
+
+/// The pixel runs [`gather_windows`] moves as whole words: `n` pixels,
+/// `pstride` input bytes apart; `rstride` between a window's input rows;
+/// a row of `len` bytes; `step` bytes a gathered window.
+struct WindowMoves {
+    n: usize,
+    rstride: usize,
+    pstride: usize,
+    len: usize,
+    step: usize,
+}
+
+/// [`move_windows_any`] with the rows (`KH`) and words a row (`W`) known:
+/// the loops unrolled, no call to `memcpy`.
+///
+/// # Safety
+/// As [`move_windows_any`] with `kh = KH`, `words = W`.
+#[inline(always)]
+unsafe fn move_windows<const KH: usize, const W: usize>(
+    mut s: *const u8,
+    mut d: *mut u8,
+    m: &WindowMoves,
+) {
+    for _ in 0..m.n {
+        for ky in 0..KH {
+            for w in 0..W {
+                // SAFETY: the caller's contract. Rows are written in
+                // order, so each overwrites the bytes the last one carried
+                // past its end.
+                unsafe {
+                    let v = core::ptr::read_unaligned(s.add(ky * m.rstride + 4 * w) as *const u32);
+                    core::ptr::write_unaligned(d.add(ky * m.len + 4 * w) as *mut u32, v);
+                }
+            }
+        }
+        s = s.wrapping_add(m.pstride);
+        d = d.wrapping_add(m.step);
+    }
+}
+
+/// Moves `m.n` windows of `kh` rows, `words` words a row, from `s` (pixel
+/// `i`'s row `ky` at `s + i * pstride + ky * rstride`) to `d` (at `d + i *
+/// step + ky * len`), in order of pixels and rows.
+///
+/// # Safety
+/// Every read lies within one input slice, every write within one output
+/// slice (a row's last word may run 3 bytes past its `len`).
+unsafe fn move_windows_any(s: *const u8, d: *mut u8, m: &WindowMoves, kh: usize, words: usize) {
+    let (mut s, mut d) = (s, d);
+    for _ in 0..m.n {
+        let (mut ss, mut dd) = (s, d);
+        for _ in 0..kh {
+            for w in 0..words {
+                // SAFETY: the caller's contract; volatile so the compiler
+                // does not make the loop a `memcpy` call.
+                unsafe {
+                    let v = core::ptr::read_volatile(ss.add(4 * w) as *const [u8; 4]);
+                    core::ptr::write_volatile(dd.add(4 * w) as *mut [u8; 4], v);
+                }
+            }
+            ss = ss.wrapping_add(m.rstride);
+            dd = dd.wrapping_add(m.len);
+        }
+        s = s.wrapping_add(m.pstride);
+        d = d.wrapping_add(m.step);
+    }
+}
+
+/// `dst = src` for the few bytes of a window's row (at most 16): byte moves,
+/// where the compiler's `memcpy` call would cost more than the copy.
+#[inline(always)]
+fn copy_few(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        // SAFETY: both point at valid bytes; a volatile read keeps the
+        // loop from being turned into a `memcpy` call.
+        *d = unsafe { core::ptr::read_volatile(s) };
+    }
+}
+
+/// `dst` filled with `v`, byte by byte (at most 16 bytes; see
+/// [`copy_few`]).
+#[inline(always)]
+fn fill_bytes(dst: &mut [u8], v: u8) {
+    for d in dst {
+        // SAFETY: `d` is a valid byte; a volatile write keeps the loop from
+        // being turned into a `memset` call.
+        unsafe { core::ptr::write_volatile(d, v) };
+    }
+}
+
+/// [`narrow_run`] for `ch` chunks (1 to 4).
+///
+/// # Safety
+/// As [`narrow_run`].
+unsafe fn narrow_run_any(ch: usize, run: &mut NarrowRun) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match ch {
+            1 => narrow_run::<1>(run),
+            2 => narrow_run::<2>(run),
+            3 => narrow_run::<3>(run),
+            _ => narrow_run::<4>(run),
+        }
+    }
 }
 
 /// Words of [`pointwise_narrow`]'s table of entries on the stack.
@@ -3886,6 +4273,13 @@ mod tests {
             }
             // (`conv_s8` takes windows past `CONV_MAX_K` in slices.)
             let taken = taken.map(|n| match n {
+                "dsp-columns"
+                    if columns_window(&p, ins, outs).is_some()
+                        && (pointwise_narrow_covers(&p, ins, outs)
+                            || narrow_window_covers(&p, ins, outs)) =>
+                {
+                    "dsp-narrow"
+                }
                 "dsp-columns" if columns_wide_covers(&p, ins, outs) => "dsp-columns-wide",
                 n => n,
             });
