@@ -1159,10 +1159,8 @@ impl Assembled {
         {
             bits |= k::EXACT_CONV;
         }
-        // The narrow pointwise kernel (about 2.3 KB; 1x1s over 4 to 16
-        // channels, and windows of at most 16 taps gathered per pixel) where
-        // its layers hold at least 1/32 of the convolutions'
-        // multiply-accumulates: ResNet-8's
+        // The narrow pointwise kernel (about 1.7 KB) where its layers hold
+        // at least 1/32 of the convolutions' multiply-accumulates: ResNet-8's
         // two 1x1 shortcuts over 16 and 32 channels (2 %) would gain 13k of
         // its 15 M instructions; AttoNets, whose 1x1 layers over 4 to 16
         // channels are most of their work, gain 8 to 10 %.
@@ -1172,30 +1170,41 @@ impl Assembled {
                 * (c.p.window.kh as u64 * c.p.window.kw as u64)
                 * (c.input.c / c.p.groups.max(1)) as u64
         };
-        let narrow_covers = |c: &Call| {
-            sel::pointwise_narrow_covers(&c.p, c.input, c.output)
-                || sel::narrow_window_covers(&c.p, c.input, c.output)
+        let covered = |f: fn(&ConvParams, Shape, Shape) -> bool| -> u64 {
+            calls
+                .iter()
+                .filter(|c| !takes_depthwise_like(c) && f(&c.p, c.input, c.output))
+                .map(macs)
+                .sum()
         };
-        let narrow: u64 = calls
-            .iter()
-            .filter(|c| !takes_depthwise_like(c) && narrow_covers(c))
-            .map(macs)
-            .sum();
         let all: u64 = calls.iter().map(macs).sum();
+        let narrow = covered(sel::pointwise_narrow_covers);
         if narrow > 0 && narrow * 32 >= all {
             bits |= k::CONV_NARROW;
         }
+        // Its windows gathered per pixel (about 2.5 KB more) where they hold
+        // at least 1/64: a 1-channel 3x3 stem runs at 3.0 instead of 4.4
+        // instructions a MAC, `person_detect`'s (2.3 % of its MACs) saving
+        // 2.9 % of its instructions, the detector's (3.5 %) 2.5 %.
+        let window = covered(sel::narrow_window_covers);
+        if window > 0 && window * 64 >= all {
+            bits |= k::CONV_WINDOW;
+        }
+        let narrow_covers = |c: &Call| {
+            (bits & k::CONV_NARROW != 0 && sel::pointwise_narrow_covers(&c.p, c.input, c.output))
+                || (bits & k::CONV_WINDOW != 0
+                    && sel::narrow_window_covers(&c.p, c.input, c.output))
+        };
         // The columns kernel's tail routine where it saves at least 1/32 of
         // the kernel's multiply loops (`sel::block_cost` without and with
         // it, over the layers the kernel takes): rows of 6 and 3 pixels
         // (MobileNets at 96x96) in blocks of four; not ResNet-8's rows of
         // 32, which blocks of four fill.
-        let narrow_linked = bits & k::CONV_NARROW != 0;
         let (mut whole, mut saved) = (0u64, 0u64);
-        for c in calls.iter().filter(|c| {
-            let narrow = narrow_linked && narrow_covers(c);
-            !takes_depthwise_like(c) && !narrow
-        }) {
+        for c in calls
+            .iter()
+            .filter(|c| !takes_depthwise_like(c) && !narrow_covers(c))
+        {
             let (Some(pix), Some(pix_tail)) =
                 (columns(c, allowed), columns(c, allowed | blocks::TAIL))
             else {

@@ -329,17 +329,20 @@ pub fn pointwise_narrow_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape
 }
 
 /// Whether the narrow pointwise kernel takes a convolution through windows
-/// gathered per pixel: one group, a window of `kh * kw * in_c` of 2 to
-/// [`NARROW_MAX_K`] taps that is not a 1x1 it reads in place
-/// ([`pointwise_narrow_covers`]), any stride, dilation and padding, an `i8`
-/// input zero point (1-channel 3x3 stems: 9 MACs an output, which the
-/// grouped kernel runs at 4.4 instructions a MAC on the Cortex-M4).
+/// gathered per pixel: one group, a window of more than one pixel and of
+/// `kh * kw * in_c` of 2 to [`NARROW_MAX_K`] taps, any stride, dilation and
+/// padding, an `i8` input zero point (1-channel 3x3 stems: 9 MACs an
+/// output, which the grouped kernel runs at 4.4 instructions a MAC on the
+/// Cortex-M4, this way at 3.0). Not 1x1s: those over channels that are not
+/// a multiple of 4 run faster in the columns kernel than gathered (AttoNet
+/// modules' 1x1s over 6 or 10 channels, called a row at a time in a fused
+/// block: 1.5 % more instructions for AttoNet-D gathered).
 pub fn narrow_window_covers(p: &ConvParams, in_shape: Shape, out_shape: Shape) -> bool {
     let w = &p.window;
     let k = w.kh as usize * w.kw as usize * in_shape.c as usize;
     p.groups == 1
         && (2..=NARROW_MAX_K).contains(&k)
-        && !pointwise_narrow_covers(p, in_shape, out_shape)
+        && w.kh as usize * w.kw as usize > 1
         && out_shape.h > 0
         && out_shape.w > 0
         && out_shape.c >= 1

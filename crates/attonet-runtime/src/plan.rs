@@ -1071,6 +1071,13 @@ pub mod kernels {
         /// multiply loops, e.g. rows of 6 and 3 pixels). Without it the
         /// kernel computes a whole block into its scratch.
         CONV_TAIL = 44;
+        /// The DSP narrow kernel over windows of one group and at most 16
+        /// taps, gathered per pixel (1-channel 3x3 stems;
+        /// [`crate::dsp_select::narrow_window_covers`]; about 2.5 KB of
+        /// Cortex-M4 code, linked where such layers hold at least 1/64 of
+        /// the convolutions' multiply-accumulates). Without it the columns
+        /// or grouped kernel takes them.
+        CONV_WINDOW = 45;
         /// The RISC-V narrow pointwise kernel: 1x1 over 1 to 8 input channels
         /// into at least 4 output channels
         /// ([`crate::ops::pointwise::riscv_narrow_covers`]; about 3.9 KB of

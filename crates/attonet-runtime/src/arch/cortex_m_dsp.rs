@@ -83,7 +83,7 @@ use super::dsp_prims::{
 use crate::dsp_select::{
     add_half_quick, block_order, blocks, columns_block, columns_wide_covers, columns_window,
     conv_plan, depthwise_covers, depthwise_like_covers, narrow_window_covers,
-    pointwise_narrow_covers, ConvPlan, ADD_MIN_LEN, BATCH, DW_WORDS, SCRATCH_TIERS,
+    pointwise_narrow_covers, ConvPlan, ADD_MIN_LEN, BATCH, DW_WORDS, NARROW_MAX_K, SCRATCH_TIERS,
 };
 use crate::ops::add::AddParams;
 use crate::ops::conv::tap_range;
@@ -1147,10 +1147,18 @@ pub(crate) fn conv_s8<const K: KernelSet>(
         }
         return done;
     }
-    if K & kernels::CONV_NARROW != 0
-        && (pointwise_narrow(p, in_shape, input, weights, pre, out_shape, output)
-            || window_narrow(p, in_shape, input, weights, pre, out_shape, output))
-    {
+    // (Only what may be narrow asks the narrow kernels: a fused block calls
+    // this a row at a time.)
+    let taps = p.window.kh as usize * p.window.kw as usize;
+    if if taps == 1 {
+        K & kernels::CONV_NARROW != 0
+            && pointwise_narrow(p, in_shape, input, weights, pre, out_shape, output)
+    } else {
+        K & kernels::CONV_WINDOW != 0
+            && p.groups == 1
+            && taps * in_shape.c as usize <= NARROW_MAX_K
+            && window_narrow(p, in_shape, input, weights, pre, out_shape, output)
+    } {
         clamp_pass(output, p.quant.clamp);
         return true;
     }
@@ -1276,8 +1284,27 @@ fn pointwise_narrow(
     let mut oc0 = 0;
     while oc0 < oc_n {
         let nb = batch.min(oc_n - oc0);
-        // SAFETY: `nb <= batch` entries of `per` words fit the table.
-        unsafe { narrow_table(base, filter, k, ch, oc0, nb, &chan) };
+        for c in 0..nb {
+            let q = chan(oc0 + c).unwrap_or(ChanQ::SLOW);
+            // SAFETY: entry `c < nb <= batch` is words `c * per..(c + 1) *
+            // per` of the table (`batch * per <= NARROW_TABLE_WORDS`),
+            // written in the order of [`narrow_words`]. (Not through
+            // [`narrow_table`]: a fused block calls this a row at a time,
+            // and its chunks are whole.)
+            unsafe {
+                let e = base.add(c * per);
+                e.write(q.bias as u32);
+                for j in 0..ch {
+                    let word = load4(filter, (oc0 + c) * k + 4 * j);
+                    e.add(1 + 2 * j).write(sxtb16(word));
+                    e.add(2 + 2 * j).write(sxtb16_ror8(word));
+                }
+                let t = e.add(1 + 2 * ch);
+                t.write(q.mult as u32);
+                t.add(1).write(q.c0 as u32);
+                t.add(2).write(q.e);
+            }
+        }
         for row in 0..runs {
             let (Some(x), Some(out)) = (
                 input.get(row * sh * iw * k..),
@@ -1351,12 +1378,12 @@ unsafe fn narrow_table(
 }
 
 /// Bytes of [`window_narrow`]'s gathered windows on the stack (a run of
-/// pixels at a time: 42 of a 3x3's 12-byte windows).
-const NARROW_COLS_BYTES: usize = 512;
+/// pixels at a time: 32 of a 3x3's 12-byte windows).
+const NARROW_COLS_BYTES: usize = 384;
 
-/// Words of [`window_narrow`]'s table: one batch for up to 25 output
-/// channels of a 1-channel 3x3 (more would rewrite the table per run).
-const WINDOW_TABLE_WORDS: usize = 256;
+/// Words of [`window_narrow`]'s table: one batch for up to 16 output
+/// channels of a 1-channel 3x3 (more rewrite the table per run of pixels).
+const WINDOW_TABLE_WORDS: usize = 160;
 
 /// A convolution of one group whose window (`kh * kw * in_c` taps) is 2 to
 /// 16 bytes, not a 1x1 [`pointwise_narrow`] reads in place: 1-channel 3x3
