@@ -187,6 +187,9 @@ def main(argv=None):
     cc.add_argument("--samples", type=int, default=96,
                     help="candidates drawn from the search space (a quarter held out)")
     cc.add_argument("--seed", type=int, default=0)
+    cc.add_argument("--detectors", type=int, default=0,
+                    help="also candidates of the detector search's space (96x96x1), "
+                    "interleaved")
     cc.add_argument("--work", default=".cost-calibration",
                     help="measurements kept here (a rerun measures only what is new)")
     cc.add_argument("--out", help="the table (default: models/design/costs/BOARD.json)")

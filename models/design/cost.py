@@ -128,16 +128,39 @@ NARROW_BOARDS = {"mps2-an386", "mps2-an500"}
 DW_CHANNEL_EDGES = (8, 16, 32)
 
 
-def layer_class(row, edges=DEPTH_EDGES, narrow=False):
+def window_covered(row):
+    """Whether the DSP narrow kernel takes a plan row through gathered windows
+    where the build links it (dsp_select::narrow_window_covers): a 3x3 of
+    one group over at most 16 taps, i.e. a 1-channel 3x3 (a grayscale
+    stem)."""
+    if row["kernel"] != "grouped_conv3x3" or not row.get("inputs") or not row["macs"]:
+        return False
+    oh, ow, oc = _shape(row["output"])
+    cin = _shape(row["inputs"][0])[2]
+    depth = row["macs"] / max(1, oh * ow * oc)
+    return depth == 9 * cin and depth <= 16
+
+
+def links_window(report):
+    """Whether the plan links the narrow kernel's gathered windows (the
+    converter's report lists `CONV_WINDOW` among its kernels)."""
+    return "CONV_WINDOW" in (report.get("kernels") or [])
+
+
+def layer_class(row, edges=DEPTH_EDGES, narrow=False, window=False):
     """A plan row's class: kernel, fused or not, dot-product depth bucket;
     with `narrow` (the DSP boards of NARROW_BOARDS), 1x1s the narrow
     pointwise kernel takes are `pointwise_narrow`, and a depthwise layer's
-    bucket is its channel count's."""
+    bucket is its channel count's; with `window` too (the plan links
+    `CONV_WINDOW`), the 3x3s it takes through gathered windows are
+    `conv_window`."""
     k = row["kernel"]
     if narrow and k == "pointwise" and row.get("inputs"):
         cin = _shape(row["inputs"][0])[2]
         if cin % 4 == 0 and 4 <= cin <= 16:
             k = "pointwise_narrow"
+    if narrow and window and window_covered(row):
+        k = "conv_window"
     fused = "f" if row.get("fused") else "s"
     oh, ow, oc = _shape(row["output"])
     out = oh * ow * oc
@@ -167,6 +190,7 @@ def _valid_taps(n_in, n_out, k=3):
 WINDOW_KERNELS = {"grouped_conv3x3": 3, "depthwise_conv": 3}
 
 
+
 def layer_features(row, names=None):
     """The named features of a plan row (default FEATURE_NAMES): MACs, MACs
     on taps inside the input (the portable kernels skip the padding, the DSP
@@ -192,8 +216,8 @@ FEATURE_NAMES = ["per_mac", "per_mac_inside", "per_output", "per_row", "per_call
 # The DSP boards' kernels do per-pixel work the other features miss (the
 # narrow pointwise kernel widens each pixel's input once for all its
 # channels, the depthwise one loops per pixel over blocks of channels).
-BOARD_FEATURES = {b: ["per_mac", "per_mac_inside", "per_output", "per_pixel", "per_row",
-                      "per_call"] for b in NARROW_BOARDS}
+BOARD_FEATURES = {b: ["per_mac", "per_mac_inside", "per_output", "per_pixel",
+                      "per_row", "per_call"] for b in NARROW_BOARDS}
 
 
 def plan_steps(report):
@@ -247,8 +271,8 @@ class InstructionTable:
     depth_edges: tuple = DEPTH_EDGES
     features: tuple = tuple(FEATURE_NAMES)
 
-    def cls(self, row):
-        return layer_class(row, self.depth_edges, self.board in NARROW_BOARDS)
+    def cls(self, row, window=False):
+        return layer_class(row, self.depth_edges, self.board in NARROW_BOARDS, window)
 
     def _coef(self, cls):
         c = self.coef.get(cls)
@@ -269,19 +293,20 @@ class InstructionTable:
                                            - want))
         return np.array(self.coef[best])
 
-    def step_instructions(self, rows):
-        return float(sum(self._coef(self.cls(r)) @ layer_features(r, self.features)
+    def step_instructions(self, rows, window=False):
+        return float(sum(self._coef(self.cls(r, window)) @ layer_features(r, self.features)
                          for r in rows))
 
     def predict(self, report):
         """(total instructions, [(step, kind, macs, instructions)])."""
         steps = plan_steps(report)
+        window = links_window(report)
         out = []
         for s in sorted(steps):
             rows = steps[s]
             out.append({"step": s, "layers": "+".join(r["kernel"] for r in rows),
                         "macs": int(sum(r["macs"] for r in rows)),
-                        "instructions": self.step_instructions(rows)})
+                        "instructions": self.step_instructions(rows, window)})
         total = sum(o["instructions"] for o in out) + self.between_steps * len(out)
         return total, out
 
@@ -315,7 +340,8 @@ class InstructionTable:
         narrow = board in NARROW_BOARDS
         names = BOARD_FEATURES.get(board, FEATURE_NAMES)
         nf = len(names)
-        rows_by_class = sorted({layer_class(r, edges, narrow) for rep, _, _ in samples
+        rows_by_class = sorted({layer_class(r, edges, narrow, links_window(rep))
+                                for rep, _, _ in samples
                                 for r in rep["layers"] if r.get("step") is not None})
         index = {k: i for i, k in enumerate(rows_by_class)}
         X, y, between = [], [], []
@@ -326,7 +352,7 @@ class InstructionTable:
                     raise CostError(f"{rep.get('name')}: step {s} has no QEMU count")
                 v = np.zeros(len(index) * nf)
                 for r in rows:
-                    i = index[layer_class(r, edges, narrow)] * nf
+                    i = index[layer_class(r, edges, narrow, links_window(rep))] * nf
                     v[i:i + nf] += layer_features(r, names)
                 X.append(v)
                 y.append(measured[s])

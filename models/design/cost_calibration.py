@@ -48,8 +48,10 @@ def calibration_images():
     x = np.load(ROOT / "models" / "attonet-d" / "calib.npy").transpose(0, 2, 3, 1)
     gray = (x[:, 2:30, 2:30].astype(np.float32) @ np.array([0.299, 0.587, 0.114],
                                                              np.float32)).round()
+    scenes = np.load(ROOT / "models" / "atto-det-a" / "calib.npy").transpose(0, 2, 3, 1)
     return {(32, 32, 3): np.ascontiguousarray(x[:16]),
-            (28, 28, 1): np.ascontiguousarray(gray[:16, :, :, None].astype(np.uint8))}
+            (28, 28, 1): np.ascontiguousarray(gray[:16, :, :, None].astype(np.uint8)),
+            (96, 96, 1): np.ascontiguousarray(scenes[:16])}
 
 
 def random_genome(rng: random.Random):
@@ -82,6 +84,32 @@ def draw_candidates(n, seed=0):
         if spec["modules"] and A.cost(spec)["macs"] <= MAX_MACS:
             out.append(spec)
     return out
+
+
+def draw_detectors(n, seed=0):
+    """`n` specs of the detector search's space (detect_search.sample: 96x96x1
+    scenes, 48x48 to 12x12 feature maps, a 1-channel stem at stride 2),
+    which the classifiers' inputs never reach."""
+    from . import detect as D
+    from . import detect_search as DS
+    rng = random.Random(1000 + seed)
+    base = D.default_spec(in_std=GRAY_STD)
+    out = []
+    for i in range(n):
+        spec = DS.sample(rng, base)
+        spec["name"] = f"det{i:03d}"
+        out.append(spec)
+    return out
+
+
+def export_untrained(spec, onnx_path, images):
+    """A candidate exported untrained: a classifier, or a detector (`task`
+    `detect`) through its own network and export."""
+    if spec.get("task") == "detect":
+        from . import detect as D
+        C.untrained_onnx(spec, onnx_path, images, build=D.build, export=D.export_onnx)
+    else:
+        C.untrained_onnx(spec, onnx_path, images)
 
 
 def measure_qemu(onnx_path, calib_path, board, layers_csv, log=print):
@@ -132,6 +160,13 @@ def measure(spec_or_onnx, work, board, images, attonet, log=print, fingerprint=N
     if done.exists():
         kept = json.loads(done.read_text())
         if keep_any or kept.get("fingerprint") == fingerprint:
+            # The plan is read again (a second): the counts are kept, the
+            # report is the converter's of today (its kernel list, which
+            # the table's classes read).
+            pair = ((work / "model.onnx", work / "calib.npy") if isinstance(spec_or_onnx, dict)
+                    else spec_or_onnx)
+            if Path(pair[0]).exists() and Path(pair[1]).exists():
+                kept["report"] = C.inspect_plan(attonet, pair[0], pair[1], board)
             return kept
         log(f"[cost-calibrate] {work.name}: measured by other kernels "
             f"({kept.get('fingerprint', 'no fingerprint')}), again")
@@ -139,7 +174,7 @@ def measure(spec_or_onnx, work, board, images, attonet, log=print, fingerprint=N
         spec = spec_or_onnx
         onnx_path, calib_path = work / "model.onnx", work / "calib.npy"
         imgs = images[A.input_shape(spec)]
-        C.untrained_onnx(spec, onnx_path, imgs)
+        export_untrained(spec, onnx_path, imgs)
         C.calib_file(imgs, calib_path)
     else:
         spec = None
@@ -186,11 +221,16 @@ def summary(rows):
             "within_5pct": int((e <= 5.0).sum())}
 
 
-def calibrate(board, n, work, out, seed=0, fit_only=False, attonet=None, log=print):
+def calibrate(board, n, work, out, seed=0, fit_only=False, attonet=None, log=print,
+              detectors=0):
     work = Path(work)
     attonet = C.find_attonet(attonet)
     images = calibration_images()
     cands = draw_candidates(n, seed)
+    # The detector's candidates, interleaved (every fourth of them held out
+    # like the others' fourth).
+    for i, spec in enumerate(draw_detectors(detectors, seed)):
+        cands.insert(min(len(cands), 5 * i + 3), spec)
     fp = runtime_fingerprint()
     samples, t0 = [], time.time()
     for i, spec in enumerate(cands):
@@ -221,7 +261,7 @@ def calibrate(board, n, work, out, seed=0, fit_only=False, attonet=None, log=pri
            "held_out_rows": errors(table, held),
            "shipped": errors(table, shipped), "shipped_summary": summary(errors(table, shipped)),
            "how": f"python -m models.design cost-calibrate --board {board} --samples {n} "
-                  f"--seed {seed}",
+                  f"--seed {seed}" + (f" --detectors {detectors}" if detectors else ""),
            "fingerprints": sorted({s.get("fingerprint", "none") for s in samples + shipped})}
     table.fit_info = fit
     out = Path(out) if out else C.COSTS_DIR / f"{board}.json"
@@ -241,6 +281,7 @@ def calibrate(board, n, work, out, seed=0, fit_only=False, attonet=None, log=pri
 def cli(a):
     try:
         calibrate(a.board, a.samples, a.work, a.out, seed=a.seed, fit_only=a.fit_only,
-                  attonet=a.attonet, log=lambda s: print(s, flush=True))
+                  attonet=a.attonet, log=lambda s: print(s, flush=True),
+                  detectors=a.detectors)
     except C.CostError as e:
         raise SystemExit(f"cost-calibrate: {e}")
