@@ -147,6 +147,15 @@ def links_window(report):
     return "CONV_WINDOW" in (report.get("kernels") or [])
 
 
+def window_kernels(rows):
+    """The converter's rule for `CONV_WINDOW` on plan rows (assemble.rs):
+    linked where the layers it takes hold at least 1/64 of the
+    convolutions' MACs; `["CONV_WINDOW"]` or `[]`, as a report lists it."""
+    window = sum(r["macs"] for r in rows if window_covered(r))
+    total = sum(r["macs"] for r in rows)
+    return ["CONV_WINDOW"] if window > 0 and window * 64 >= total else []
+
+
 def layer_class(row, edges=DEPTH_EDGES, narrow=False, window=False):
     """A plan row's class: kernel, fused or not, dot-product depth bucket;
     with `narrow` (the DSP boards of NARROW_BOARDS), 1x1s the narrow
@@ -510,7 +519,8 @@ class RuntimeCost(CostModel):
         """The table on analytic_rows: no export, no converter (about a
         millisecond); the exploration skips candidates far over an
         instruction budget with it before asking the converter."""
-        total, _ = self.table.predict({"layers": analytic_rows(spec)})
+        rows = analytic_rows(spec)
+        total, _ = self.table.predict({"layers": rows, "kernels": window_kernels(rows)})
         return total
 
     def describe(self):
