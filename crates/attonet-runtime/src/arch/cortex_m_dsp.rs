@@ -1385,15 +1385,16 @@ const NARROW_COLS_BYTES: usize = 384;
 /// channels of a 1-channel 3x3 (more rewrite the table per run of pixels).
 const WINDOW_TABLE_WORDS: usize = 160;
 
-/// A convolution of one group whose window (`kh * kw * in_c` taps) is 2 to
-/// 16 bytes, not a 1x1 [`pointwise_narrow`] reads in place: 1-channel 3x3
-/// stems (the detector's, `person_detect`'s, MNIST-sized models'), which
-/// the grouped kernel runs at 4.4 instructions a MAC, epilogue-bound (9
-/// MACs an output). Each output row's windows are gathered, a run of
-/// pixels at a time, as whole chunks (the padding taps and the bytes past
-/// the window as the zero point: they add nothing), then go through the
-/// narrow pointwise kernel's loops ([`narrow_run`]). `false` (nothing
-/// written) where not covered or a channel needs the exact path.
+/// A convolution of one group whose window (`kh * kw * in_c` taps, more
+/// than one pixel) is 2 to 16 bytes ([`narrow_window_covers`]): 1-channel
+/// 3x3 stems (the detector's, `person_detect`'s, MNIST-sized models'),
+/// which the grouped kernel runs at 4.4 instructions a MAC, epilogue-bound
+/// (9 MACs an output). The windows of a run of output pixels (in raster
+/// order, across rows) are gathered as whole chunks (padding taps as the
+/// zero point, the bytes past the window under zero weights: they add
+/// nothing), then go through the narrow pointwise kernel's loops
+/// ([`narrow_run`]). `false` (nothing written) where not covered or a
+/// channel needs the exact path.
 fn window_narrow(
     p: &ConvParams,
     in_shape: Shape,
