@@ -1170,10 +1170,16 @@ impl Assembled {
                 * (c.p.window.kh as u64 * c.p.window.kw as u64)
                 * (c.input.c / c.p.groups.max(1)) as u64
         };
+        // (On a Helium core its convolution takes these layers first: they
+        // do not count, and a Cortex-M55 does not link code it never runs.)
         let covered = |f: fn(&ConvParams, Shape, Shape) -> bool| -> u64 {
             calls
                 .iter()
-                .filter(|c| !takes_depthwise_like(c) && f(&c.p, c.input, c.output))
+                .filter(|c| {
+                    !takes_depthwise_like(c)
+                        && f(&c.p, c.input, c.output)
+                        && !(helium && sel::helium_conv_covers(&c.p, c.input, c.output))
+                })
                 .map(macs)
                 .sum()
         };
