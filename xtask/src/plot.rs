@@ -9,7 +9,9 @@
 //! test images with the firmware's kernels) and, for the MLPerf reference,
 //! from `models/mlperf-tiny/README.md` (TensorFlow Lite Micro's top-1).
 //! One SVG a board: the Cortex-M4 (`mps2-an386`) always, RISC-V `virt` when
-//! its rows exist. The SVG is written by hand: no plotting dependency.
+//! its rows exist; and the second task's family (Fashion-MNIST,
+//! `models/fashion-mnist`) on the Cortex-M4 from its cards' QEMU counts. The
+//! SVG is written by hand: no plotting dependency.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -294,6 +296,85 @@ pub fn plot(root: &Path) -> Result<()> {
     for p in &points {
         eprintln!("  {:<40} {:>12.0} B of RAM", p.label, p.x);
     }
+    second_task(root)
+}
+
+/// The second task's family (`models/fashion-mnist/`, published with
+/// `--qemu`): the same plot from its cards alone, whose `figures.qemu`
+/// holds the exact Cortex-M4 count of each network's own firmware.
+pub const SECOND_TASK: (&str, &str, &str) = (
+    "models/fashion-mnist",
+    "Fashion-MNIST",
+    "benches/qemu/accuracy-vs-instructions-m4-fashion-mnist.svg",
+);
+
+/// The folders of [`SECOND_TASK`] plotted: folder, label, kind.
+pub const SECOND_TASK_ENTRIES: [(&str, &str, Kind); 6] = [
+    ("attonet-d", "AttoNet-D", Kind::Family),
+    ("attonet-c", "AttoNet-C", Kind::Family),
+    ("attonet-b", "AttoNet-B", Kind::Family),
+    ("attonet-a", "AttoNet-A", Kind::Family),
+    ("baseline-resnet8", "ResNet-8, our recipe", Kind::Baseline),
+    (
+        "baseline-mobilenet",
+        "MobileNet-style, our recipe",
+        Kind::Baseline,
+    ),
+];
+
+/// A card's int8 top-1 and its QEMU Cortex-M4 instructions
+/// (`figures.qemu.instructions` on `mps2-an386`).
+pub fn card_point(text: &str) -> Result<(f64, u64)> {
+    let card: serde_json::Value = serde_json::from_str(text).context("not JSON")?;
+    let top1 = card["figures"]["int8_top1"]
+        .as_f64()
+        .context("no number at figures.int8_top1")?;
+    let qemu = &card["figures"]["qemu"];
+    if qemu["board"].as_str() != Some("mps2-an386") {
+        bail!("figures.qemu is not an mps2-an386 measurement (publish with --qemu)");
+    }
+    let n = qemu["instructions"]
+        .as_u64()
+        .context("no count at figures.qemu.instructions")?;
+    Ok((top1, n))
+}
+
+/// [`SECOND_TASK`]'s plot; nothing (said on stderr) where its folder is
+/// absent.
+fn second_task(root: &Path) -> Result<()> {
+    let (dir, task, out) = SECOND_TASK;
+    if !root.join(dir).is_dir() {
+        eprintln!("no {dir}: no {task} plot");
+        return Ok(());
+    }
+    let mut points = Vec::new();
+    for (folder, label, kind) in SECOND_TASK_ENTRIES {
+        let path = format!("{dir}/{folder}/card.json");
+        let (y, x) = card_point(&read(root, &path)?).with_context(|| path.clone())?;
+        points.push(Point {
+            label: format!("{label} {y:.2} %"),
+            kind,
+            x: x as f64,
+            y,
+        });
+    }
+    let title = format!("{task} int8 accuracy against instructions, {}", PLOTS[0].2);
+    let footnote = format!(
+        "instructions and accuracy: {dir}/*/card.json (publish --qemu: each network's own \
+         firmware on QEMU)"
+    );
+    let text = svg_for(
+        &title,
+        &INSTRUCTIONS,
+        &points,
+        &format!("int8 top-1 (%, 10,000 {task} test images)"),
+        &footnote,
+    );
+    std::fs::write(root.join(out), text).with_context(|| format!("writing {out}"))?;
+    eprintln!("wrote {out}");
+    for p in &points {
+        eprintln!("  {:<40} {:>12.0} instructions", p.label, p.x);
+    }
     Ok(())
 }
 
@@ -421,7 +502,31 @@ pub const RAM: XAxis = XAxis {
     source: "RAM (static + stack peak)",
 };
 
+/// The CIFAR-10 plots' SVG ([`svg_for`] with their y axis and sources).
 pub fn svg(title: &str, axis: &XAxis, points: &[Point]) -> String {
+    let footnote = format!(
+        "{}: benches/qemu/results.csv (cargo xtask bench-qemu); accuracy: the models' cards, \
+         MLPerf: TFLM (models/mlperf-tiny)",
+        axis.source
+    );
+    svg_for(
+        title,
+        axis,
+        points,
+        "int8 top-1 (%, 10,000 CIFAR-10 test images)",
+        &footnote,
+    )
+}
+
+/// The SVG of `points` against `axis`, the y axis titled `y_label`, the
+/// sources said by `footnote`.
+pub fn svg_for(
+    title: &str,
+    axis: &XAxis,
+    points: &[Point],
+    y_label: &str,
+    footnote: &str,
+) -> String {
     // The plot area.
     let (left, right, top, bottom) = (78.0, WIDTH - 24.0, 78.0, HEIGHT - 78.0);
     let xs: Vec<f64> = points.iter().map(|p| p.x / axis.unit).collect();
@@ -456,11 +561,15 @@ pub fn svg(title: &str, axis: &XAxis, points: &[Point]) -> String {
         esc(title)
     );
     // Legend, one row under the title.
-    let legend = [
+    // (The kinds the plot has points of.)
+    let legend: Vec<(Kind, &str)> = [
         (Kind::Family, "AttoNet family (searched)"),
         (Kind::Baseline, "baselines, same training recipe"),
         (Kind::Reference, "MLPerf Tiny reference (TFLM top-1)"),
-    ];
+    ]
+    .into_iter()
+    .filter(|(k, _)| points.iter().any(|p| p.kind == *k))
+    .collect();
     // Spaced by the text's width at an average glyph (a long row would
     // otherwise start off the left edge).
     let widths: Vec<f64> = legend
@@ -534,15 +643,16 @@ pub fn svg(title: &str, axis: &XAxis, points: &[Point]) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle">int8 top-1 (%, 10,000 CIFAR-10 test images)</text>"#,
-        (top + bottom) / 2.0
+        r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+        (top + bottom) / 2.0,
+        esc(y_label)
     );
     let _ = writeln!(
         s,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10" fill="#666">{}: benches/qemu/results.csv (cargo xtask bench-qemu); accuracy: the models' cards, MLPerf: TFLM (models/mlperf-tiny)</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10" fill="#666">{}</text>"##,
         right,
         HEIGHT - 10.0,
-        axis.source
+        esc(footnote)
     );
 
     // The family, joined in order of the x axis.
@@ -707,6 +817,24 @@ mod tests {
         assert_eq!(card_int8_top1(card).unwrap(), 87.17);
         assert!(card_int8_top1(r#"{"figures": {"float_top1": 87.41}}"#).is_err());
         assert!(card_int8_top1("not json").is_err());
+    }
+
+    #[test]
+    fn second_task_cards_give_accuracy_and_their_m4_count() {
+        let card = r#"{"figures": {"int8_top1": 88.73, "qemu": {"board": "mps2-an386",
+            "instructions": 727049}}}"#;
+        assert_eq!(card_point(card).unwrap(), (88.73, 727049));
+        let other = r#"{"figures": {"int8_top1": 88.73, "qemu": {"board": "virt",
+            "instructions": 1}}}"#;
+        assert!(card_point(other).is_err());
+        assert!(card_point(r#"{"figures": {"int8_top1": 88.73}}"#).is_err());
+        // The committed family: every card has both.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for (folder, _, _) in SECOND_TASK_ENTRIES {
+            let path = format!("{}/{folder}/card.json", SECOND_TASK.0);
+            let (top1, n) = card_point(&read(root, &path).unwrap()).unwrap();
+            assert!((80.0..100.0).contains(&top1) && n > 100_000, "{path}");
+        }
     }
 
     #[test]
