@@ -1363,7 +1363,8 @@ unsafe fn narrow_table(
                     load4(filter, row + 4 * j)
                 } else {
                     (4 * j..k).fold(0u32, |w, i| {
-                        w | (filter[row + i] as u32) << (8 * (i - 4 * j))
+                        let b = filter.get(row + i).copied().unwrap_or(0);
+                        w | (b as u32) << (8 * (i - 4 * j))
                     })
                 };
                 e.add(1 + 2 * j).write(sxtb16(word));
@@ -1429,6 +1430,11 @@ fn window_narrow(
     let filter: &[u8] = bytemuck::cast_slice(weights.filter);
     let zp = p.quant.input_zero_point as u8;
     let ch = k.div_ceil(4);
+    // (Never so: `narrow_window_covers`. Saying so lets the divisions below
+    // go without their panic checks.)
+    if ow == 0 || !(1..=4).contains(&ch) {
+        return false;
+    }
     let per = narrow_words(ch);
     let batch = WINDOW_TABLE_WORDS / per;
     let run_px = NARROW_COLS_BYTES / (4 * ch);
@@ -1544,7 +1550,10 @@ fn gather_windows(g: &WindowGeo, input: &[u8], oy: usize, ox0: usize, n: usize, 
     let len = g.kw * g.cin;
     let words = len.div_ceil(4);
     let (iw, cin, step) = (g.iw as isize, g.cin, g.step);
-    if cols.len() < n * step + 4 {
+    // (A stride or a channel count below 1 never reaches here:
+    // `narrow_window_covers`. Saying so lets the divisions and chunks below
+    // go without their panic checks.)
+    if cols.len() < n * step + 4 || g.sw < 1 || cin < 1 {
         return;
     }
     let y0 = oy as isize * g.sh - g.pt;
@@ -1612,10 +1621,14 @@ fn gather_windows(g: &WindowGeo, input: &[u8], oy: usize, ox0: usize, n: usize, 
     }
     for i in (0..lo).chain(hi..n) {
         let x0 = (ox0 + i) as isize * g.sw - g.pl;
-        let win = &mut cols[i * step..(i + 1) * step];
+        let Some(win) = cols.get_mut(i * step..(i + 1) * step) else {
+            return;
+        };
         for ky in 0..g.kh {
             let iy = y0 + ky as isize * g.dh;
-            let dst = &mut win[ky * len..(ky + 1) * len];
+            let Some(dst) = win.get_mut(ky * len..(ky + 1) * len) else {
+                return;
+            };
             for (kx, d) in dst.chunks_exact_mut(cin).enumerate() {
                 let ix = x0 + kx as isize * g.dw;
                 let inside = iy >= 0 && iy < g.ih as isize && ix >= 0 && ix < iw;
