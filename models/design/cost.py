@@ -217,7 +217,11 @@ def layer_features(row, names=None):
         per = sum(math.prod(_shape(s)) for s in row["inputs"]) if row["inputs"] else oh * ow * oc
         inside = 0.0
     values = {"per_mac": per, "per_mac_inside": inside, "per_output": oh * ow * oc,
-              "per_pixel": oh * ow, "per_row": oh, "per_call": 1.0}
+              "per_pixel": oh * ow, "per_row": oh, "per_call": 1.0,
+              # Rows that end in a partial block of pixels (a width not a
+              # multiple of 4: 28, 14 and 7 pixels of a 28x28 input), whose
+              # last pixels the kernels compute apart.
+              "per_tail_row": float(oh) if row["macs"] and ow % 4 else 0.0}
     return np.array([values[n] for n in (names or FEATURE_NAMES)], float)
 
 
@@ -226,7 +230,7 @@ FEATURE_NAMES = ["per_mac", "per_mac_inside", "per_output", "per_row", "per_call
 # narrow pointwise kernel widens each pixel's input once for all its
 # channels, the depthwise one loops per pixel over blocks of channels).
 BOARD_FEATURES = {b: ["per_mac", "per_mac_inside", "per_output", "per_pixel",
-                      "per_row", "per_call"] for b in NARROW_BOARDS}
+                      "per_row", "per_tail_row", "per_call"] for b in NARROW_BOARDS}
 
 
 def plan_steps(report):
