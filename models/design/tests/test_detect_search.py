@@ -16,12 +16,10 @@ from models.design import scenes as S
 @pytest.fixture(scope="module")
 def sets():
     try:
-        x, y = S.load_mnist(S.fetch_mnist())
+        d = S.splits(None, {"train": 32, "val": 16}, 0)
     except S.SceneError as e:
         pytest.fail(f"the MNIST digits: {e}")
-    src = S.split_sources(y)
-    return (S.generate(x, y, "train", 32, 0, sources=src),
-            S.generate(x, y, "val", 16, 0, sources=src))
+    return d["train"], d["val"]
 
 
 def attonet():

@@ -14,12 +14,10 @@ from models.design import scenes as S
 @pytest.fixture(scope="module")
 def sets():
     try:
-        x, y = S.load_mnist(S.fetch_mnist())
+        d = S.splits(None, {"train": 8, "test": 6}, 0)
     except S.SceneError as e:
         pytest.fail(f"the MNIST digits: {e}")
-    src = S.split_sources(y)
-    return (S.generate(x, y, "train", 8, 0, sources=src),
-            S.generate(x, y, "test", 6, 0, sources=src))
+    return d["train"], d["test"]
 
 
 def test_the_atto_backbone_is_the_papers_factor_smaller():
